@@ -1,0 +1,48 @@
+# venuelink -- `make run` runs the engine against the built-in simulators, `make test` runs the tests.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SRC    := $(shell find ext adapters -name '*.pyx' -o -name '*.pxd' -o -name '*.h' 2>/dev/null)
+APT_PKGS := libsimdjson-dev zlib1g-dev python3-dev python3-venv g++
+
+.PHONY: run test bench bench-gate build annotate profile clean sysdeps
+
+sysdeps:
+	@./.ci/sysdeps $(APT_PKGS)
+
+$(STAMP): pyproject.toml setup.py
+	@$(MAKE) --no-print-directory sysdeps
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -U "pip>=24" "setuptools>=68,<81" wheel "Cython>=3.0.8,<3.4"
+	VL_SKIP_EXT=1 $(BIN)/pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+# Rebuild the extensions in place whenever a .pyx/.pxd/.h changes.
+$(VENV)/.built: $(STAMP) $(SRC)
+	$(BIN)/python setup.py -q build_ext --inplace
+	touch $@
+
+build: $(VENV)/.built
+
+run: build
+	$(BIN)/venuelink run $(ARGS)
+
+test: build
+	$(BIN)/python -m pytest -q tests
+
+bench: build
+	$(BIN)/python -m pytest -q bench --benchmark-only --benchmark-columns=min,median,mean,ops --benchmark-sort=name
+
+annotate: $(STAMP)
+	VL_ANNOTATE=1 $(BIN)/python setup.py -q build_ext --inplace --force
+	@echo "annotated HTML: ext/*.html"
+
+# Line-tracing build for line_profiler / coverage / py-spy --native sessions. Slower: rebuild with `make build` after.
+profile: $(STAMP)
+	VL_TRACE=1 $(BIN)/python setup.py -q build_ext --inplace --force
+	rm -f $(VENV)/.built
+
+clean:
+	rm -rf build $(VENV)/.built
+	find ext adapters -name '*.so' -delete -o -name '*.c' -delete -o -name '*.cpp' -delete -o -name '*.html' -delete

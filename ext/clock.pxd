@@ -1,0 +1,19 @@
+# SPDX-License-Identifier: Apache-2.0
+# Clocks as inline C: cimport and call without the GIL.
+#   now_ns()  CLOCK_REALTIME, epoch ns. Stamps ts_recv (frame arrival) and ts_event, and is
+#             comparable with venue timestamps (ts_exchange). Can step (NTP/PTP), so never use
+#             it to measure a duration.
+#   mono_ns() CLOCK_MONOTONIC, ns since an arbitrary origin. Every latency/duration measurement
+#             (histograms, rate-limit windows' local bookkeeping, timeouts) uses this clock.
+from posix.time cimport clock_gettime, timespec, CLOCK_REALTIME, CLOCK_MONOTONIC
+from libc.stdint cimport int64_t
+
+cdef inline int64_t now_ns() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return <int64_t>ts.tv_sec * 1000000000 + ts.tv_nsec
+
+cdef inline int64_t mono_ns() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return <int64_t>ts.tv_sec * 1000000000 + ts.tv_nsec

@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * simdjson On-Demand extraction of market-data fields straight into C values.
+ *
+ * One VlDoc per connection/decoder, reused for every frame ("create once, reuse"). A frame is
+ * copied into a padded scratch buffer (simdjson reads up to SIMDJSON_PADDING bytes past the end),
+ * then fields are pulled by key from the current object. Prices and sizes are taken from the raw
+ * token text (string or number) and parsed exactly by vl_parse_fixed: no double ever exists.
+ * Everything returns a VL_J_* code; no exceptions cross into Cython. */
+#ifndef VL_JSON_HPP
+#define VL_JSON_HPP
+#include <simdjson.h>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include "vl_fixed.h"
+
+enum {
+    VL_J_OK = 0,
+    VL_J_MALFORMED = 1,   /* not JSON, truncated, bad escape/UTF-8 */
+    VL_J_MISSING = 2,     /* key absent */
+    VL_J_TYPE = 3,        /* present with another JSON type */
+    VL_J_NUMBER = 4,      /* fixed-point parse failed: see VlDoc::fx_err (VL_FX_*) */
+    VL_J_NOMEM = 6,
+    VL_J_EMPTY = 7        /* empty input */
+};
+
+struct VlDoc {
+    simdjson::ondemand::parser parser;
+    simdjson::ondemand::document doc;
+    simdjson::ondemand::object obj;   /* current object: the root, or one entered by key */
+    char *buf;
+    size_t cap;
+    int fx_err;                       /* VL_FX_* of the last VL_J_NUMBER */
+    size_t err_index;                 /* level index of the last levels error */
+    const char *err_tok;              /* token text of the last VL_J_NUMBER (in buf) */
+    size_t err_len;
+};
+
+static inline VlDoc *vl_doc_new(void) {
+    VlDoc *d = new (std::nothrow) VlDoc();
+    if (!d) return nullptr;
+    d->cap = 4096;
+    d->buf = (char *)std::malloc(d->cap + simdjson::SIMDJSON_PADDING);
+    if (!d->buf) { delete d; return nullptr; }
+    d->fx_err = 0;
+    d->err_index = 0;
+    d->err_tok = nullptr;
+    d->err_len = 0;
+    return d;
+}
+
+static inline void vl_doc_free(VlDoc *d) {
+    if (d) { std::free(d->buf); delete d; }
+}
+
+static inline int vl_map_err(simdjson::error_code e) {
+    switch (e) {
+        case simdjson::SUCCESS: return VL_J_OK;
+        case simdjson::NO_SUCH_FIELD: return VL_J_MISSING;
+        case simdjson::INCORRECT_TYPE: return VL_J_TYPE;
+        case simdjson::MEMALLOC: return VL_J_NOMEM;
+        case simdjson::EMPTY: return VL_J_EMPTY;
+        default: return VL_J_MALFORMED;
+    }
+}
+
+/* Copy the frame into the padded buffer and open its root object. */
+static inline int vl_doc_load(VlDoc *d, const char *data, size_t len) {
+    if (len == 0) return VL_J_EMPTY;
+    if (len > d->cap) {
+        size_t cap = d->cap;
+        while (cap < len) cap *= 2;
+        char *nb = (char *)std::realloc(d->buf, cap + simdjson::SIMDJSON_PADDING);
+        if (!nb) return VL_J_NOMEM;
+        d->buf = nb; d->cap = cap;
+    }
+    std::memcpy(d->buf, data, len);
+    std::memset(d->buf + len, 0, simdjson::SIMDJSON_PADDING);
+    auto e = d->parser.iterate(d->buf, len, d->cap + simdjson::SIMDJSON_PADDING).get(d->doc);
+    if (e) return vl_map_err(e);
+    simdjson::ondemand::json_type t;
+    e = d->doc.type().get(t);
+    if (e) return VL_J_MALFORMED;
+    if (t != simdjson::ondemand::json_type::object) return VL_J_TYPE;
+    e = d->doc.get_object().get(d->obj);
+    return e ? vl_map_err(e) : VL_J_OK;
+}
+
+/* Make the object at `key` of the current object the current object. */
+static inline int vl_doc_enter(VlDoc *d, const char *key) {
+    simdjson::ondemand::object o;
+    auto e = d->obj.find_field_unordered(key).get_object().get(o);
+    if (e) return vl_map_err(e);
+    d->obj = o;
+    return VL_J_OK;
+}
+
+/* Raw text of a scalar token: quotes and trailing blanks removed (points into the frame copy). */
+static inline int vl_token(simdjson::ondemand::value v, const char **out, size_t *n, int *is_str) {
+    std::string_view tok;
+    simdjson::ondemand::json_type t;
+    if (v.type().get(t)) return VL_J_MALFORMED;
+    if (t == simdjson::ondemand::json_type::array || t == simdjson::ondemand::json_type::object)
+        return VL_J_TYPE;
+    tok = v.raw_json_token();
+    size_t len = tok.size();
+    const char *p = tok.data();
+    while (len && (p[len - 1] == ' ' || p[len - 1] == '\n' || p[len - 1] == '\r' || p[len - 1] == '\t')) len--;
+    *is_str = (t == simdjson::ondemand::json_type::string);
+    if (*is_str) {
+        if (len < 2 || p[len - 1] != '"') return VL_J_MALFORMED;
+        p++; len -= 2;
+    } else if (t != simdjson::ondemand::json_type::number) {
+        return VL_J_TYPE;                 /* true/false/null */
+    }
+    *out = p; *n = len;
+    return VL_J_OK;
+}
+
+/* String field, raw (escapes are not decoded: symbols and ids never contain them). */
+static inline int vl_doc_str(VlDoc *d, const char *key, const char **out, size_t *n) {
+    simdjson::ondemand::value v;
+    auto e = d->obj.find_field_unordered(key).get(v);
+    if (e) return vl_map_err(e);
+    int is_str = 0;
+    int rc = vl_token(v, out, n, &is_str);
+    if (rc) return rc;
+    return is_str ? VL_J_OK : VL_J_TYPE;
+}
+
+static inline int vl_doc_i64(VlDoc *d, const char *key, int64_t *out) {
+    auto e = d->obj.find_field_unordered(key).get_int64().get(*out);
+    return e ? vl_map_err(e) : VL_J_OK;
+}
+
+static inline int vl_doc_bool(VlDoc *d, const char *key, int *out) {
+    bool b = false;
+    auto e = d->obj.find_field_unordered(key).get_bool().get(b);
+    if (e) return vl_map_err(e);
+    *out = b ? 1 : 0;
+    return VL_J_OK;
+}
+
+static inline int vl_fixed_of(VlDoc *d, simdjson::ondemand::value v, int scale, int64_t *out) {
+    const char *p; size_t n; int is_str;
+    int rc = vl_token(v, &p, &n, &is_str);
+    if (rc) return rc;
+    rc = vl_parse_fixed(p, n, scale, out);
+    if (VL_UNLIKELY(rc)) { d->fx_err = rc; d->err_tok = p; d->err_len = n; return VL_J_NUMBER; }
+    return VL_J_OK;
+}
+
+/* Decimal field given as a JSON string ("27123.45") or number (27123.45), parsed exactly. */
+static inline int vl_doc_fixed(VlDoc *d, const char *key, int scale, int64_t *out) {
+    simdjson::ondemand::value v;
+    auto e = d->obj.find_field_unordered(key).get(v);
+    if (e) return vl_map_err(e);
+    return vl_fixed_of(d, v, scale, out);
+}
+
+/* Growable pair of level arrays, owned by the caller (one per decoder, reused per frame). */
+struct VlLevels {
+    int64_t *px;
+    int64_t *qty;
+    size_t n;
+    size_t cap;
+};
+
+static inline int vl_levels_grow(VlLevels *l) {
+    size_t cap = l->cap ? l->cap * 2 : 256;
+    int64_t *p = (int64_t *)std::realloc(l->px, cap * sizeof(int64_t));
+    if (!p) return VL_J_NOMEM;
+    l->px = p;
+    int64_t *q = (int64_t *)std::realloc(l->qty, cap * sizeof(int64_t));
+    if (!q) return VL_J_NOMEM;
+    l->qty = q;
+    l->cap = cap;
+    return VL_J_OK;
+}
+
+static inline void vl_levels_free(VlLevels *l) {
+    std::free(l->px); std::free(l->qty);
+    l->px = l->qty = nullptr; l->n = l->cap = 0;
+}
+
+/* Array of [price, size, ...] arrays (extra elements ignored) into out (out->n = count). */
+static inline int vl_doc_levels(VlDoc *d, const char *key, int px_scale, int qty_scale, VlLevels *out) {
+    simdjson::ondemand::array arr;
+    out->n = 0;
+    auto e = d->obj.find_field_unordered(key).get_array().get(arr);
+    if (e) return vl_map_err(e);
+    size_t i = 0;
+    for (auto item : arr) {
+        simdjson::ondemand::array pair;
+        d->err_index = i;
+        if (item.get_array().get(pair)) return item.error() ? VL_J_MALFORMED : VL_J_TYPE;
+        if (i >= out->cap && vl_levels_grow(out)) return VL_J_NOMEM;
+        int k = 0;
+        for (auto el : pair) {
+            simdjson::ondemand::value v;
+            if (el.get(v)) return VL_J_MALFORMED;
+            if (k == 0 || k == 1) {
+                int rc = vl_fixed_of(d, v, k == 0 ? px_scale : qty_scale, k == 0 ? &out->px[i] : &out->qty[i]);
+                if (rc) return rc;
+            }
+            k++;
+        }
+        if (k < 2) return VL_J_TYPE;
+        i++;
+    }
+    out->n = i;
+    return VL_J_OK;
+}
+
+/* Array of objects {px_key: .., qty_key: ..} (Kraken v2, Coinbase, BitMEX style) into px[]/qty[]. */
+static inline int vl_doc_levels_obj(VlDoc *d, const char *key, const char *px_key, const char *qty_key,
+                                    int px_scale, int qty_scale, VlLevels *out) {
+    simdjson::ondemand::array arr;
+    out->n = 0;
+    auto e = d->obj.find_field_unordered(key).get_array().get(arr);
+    if (e) return vl_map_err(e);
+    size_t i = 0;
+    for (auto item : arr) {
+        simdjson::ondemand::object o;
+        simdjson::ondemand::value v;
+        d->err_index = i;
+        if (item.get_object().get(o)) return item.error() ? VL_J_MALFORMED : VL_J_TYPE;
+        if (i >= out->cap && vl_levels_grow(out)) return VL_J_NOMEM;
+        e = o.find_field_unordered(px_key).get(v);
+        if (e) return vl_map_err(e);
+        int rc = vl_fixed_of(d, v, px_scale, &out->px[i]);
+        if (rc) return rc;
+        e = o.find_field_unordered(qty_key).get(v);
+        if (e) return vl_map_err(e);
+        rc = vl_fixed_of(d, v, qty_scale, &out->qty[i]);
+        if (rc) return rc;
+        i++;
+    }
+    out->n = i;
+    return VL_J_OK;
+}
+#endif

@@ -1,0 +1,171 @@
+# SPDX-License-Identifier: Apache-2.0
+"""simdjson-backed extraction of market-data fields into C values, without Python dicts.
+
+A `JsonDoc` is created once per decoder and reused for every frame::
+
+    doc = JsonDoc()
+    doc.load(frame)                 # raises MalformedJSONError on bad/truncated input
+    u = doc.int("u")
+    n = doc.apply_levels("b", book, Side.BID, px_scale, qty_scale)
+
+Prices and sizes are read from the raw token (JSON string or number) and parsed exactly into
+fixed point. Strings are returned raw (JSON escapes are not decoded: symbols and ids never use them).
+Only what a message reads is validated: trailing bytes after the root object are not checked.
+"""
+from libc.stdint cimport int64_t
+from ext.json cimport *
+from ext.book cimport L2Book
+from ext.decimal cimport raise_fx
+
+
+class JSONError(ValueError):
+    """A frame could not be decoded into the fields a message needs."""
+
+
+class MalformedJSONError(JSONError):
+    """Not JSON: empty, truncated, invalid syntax or encoding."""
+
+
+class MissingFieldError(JSONError, KeyError):
+    """A required key is absent."""
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else ""
+
+
+class FieldTypeError(JSONError, TypeError):
+    """A key holds another JSON type than the message needs."""
+
+
+class FieldValueError(JSONError):
+    """A number field is not an exact decimal at the instrument's scale."""
+
+
+cdef int raise_json(JsonDoc doc, int code, key, int scale=-1) except -1:
+    if code == VL_J_EMPTY:
+        raise MalformedJSONError("empty frame")
+    if code == VL_J_MALFORMED:
+        raise MalformedJSONError(f"malformed or truncated JSON (at {key!r})" if key else
+                                 "malformed or truncated JSON")
+    if code == VL_J_MISSING:
+        raise MissingFieldError(f"missing field {key!r}")
+    if code == VL_J_TYPE:
+        if key is None:
+            raise FieldTypeError("frame root is not a JSON object")
+        raise FieldTypeError(f"field {key!r} has the wrong JSON type")
+    if code == VL_J_NUMBER:
+        try:
+            raise_fx(doc.d.fx_err, doc.d.err_tok, doc.d.err_len, scale)
+        except ValueError as e:
+            raise FieldValueError(f"field {key!r}: {e}") from None
+    if code == VL_J_NOMEM:
+        raise MemoryError()
+    raise JSONError(f"json error {code} at {key!r}")
+
+
+cdef class JsonDoc:
+    def __cinit__(self):
+        self.d = vl_doc_new()
+        if self.d == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        vl_doc_free(self.d)
+        vl_levels_free(&self.bids)
+        vl_levels_free(&self.asks)
+
+    cdef int load_ptr(self, const char *data, size_t n) except -1:
+        cdef int rc
+        with nogil:
+            rc = vl_doc_load(self.d, data, n)
+        if rc != VL_J_OK:
+            raise_json(self, rc, None)
+        return 0
+
+    def load(self, const unsigned char[::1] data not None) -> None:
+        """Parse a frame (bytes-like). Its root must be a JSON object."""
+        if data.shape[0] == 0:
+            raise MalformedJSONError("empty frame")
+        self.load_ptr(<const char *>&data[0], data.shape[0])
+
+    def enter(self, str key) -> None:
+        """Descend into the object at `key` (e.g. a combined stream's "data")."""
+        cdef bytes k = key.encode()
+        cdef int rc = vl_doc_enter(self.d, k)
+        if rc:
+            raise_json(self, rc, key)
+
+    def str(self, str key) -> str:
+        cdef bytes k = key.encode()
+        cdef const char *p = NULL
+        cdef size_t n = 0
+        cdef int rc = vl_doc_str(self.d, k, &p, &n)
+        if rc:
+            raise_json(self, rc, key)
+        return p[:n].decode("utf-8", "replace")
+
+    def int(self, str key) -> int:
+        cdef bytes k = key.encode()
+        cdef int64_t v = 0
+        cdef int rc = vl_doc_i64(self.d, k, &v)
+        if rc:
+            raise_json(self, rc, key)
+        return v
+
+    def bool(self, str key) -> bool:
+        cdef bytes k = key.encode()
+        cdef int v = 0
+        cdef int rc = vl_doc_bool(self.d, k, &v)
+        if rc:
+            raise_json(self, rc, key)
+        return v != 0
+
+    def fixed(self, str key, int scale) -> int:
+        """Decimal field (string or number) as an int64 mantissa at `scale`."""
+        cdef bytes k = key.encode()
+        cdef int64_t v = 0
+        cdef int rc = vl_doc_fixed(self.d, k, scale, &v)
+        if rc:
+            raise_json(self, rc, key)
+        return v
+
+    def levels(self, str key, int px_scale, int qty_scale) -> list:
+        """[[px, qty, ...], ...] at `key` as a list of (px, qty) mantissa tuples (tools/tests)."""
+        cdef bytes k = key.encode()
+        cdef Py_ssize_t i
+        cdef int rc = vl_doc_levels(self.d, k, px_scale, qty_scale, &self.bids)
+        if rc:
+            raise_json(self, rc, f"{key}[{self.d.err_index}]")
+        return [(self.bids.px[i], self.bids.qty[i]) for i in range(<Py_ssize_t>self.bids.n)]
+
+    def levels_obj(self, str key, str px_key, str qty_key, int px_scale, int qty_scale) -> list:
+        """[{px_key: .., qty_key: ..}, ...] at `key` as (px, qty) mantissa tuples."""
+        cdef bytes k = key.encode(), pk = px_key.encode(), qk = qty_key.encode()
+        cdef Py_ssize_t i
+        cdef int rc = vl_doc_levels_obj(self.d, k, pk, qk, px_scale, qty_scale, &self.bids)
+        if rc:
+            raise_json(self, rc, f"{key}[{self.d.err_index}]")
+        return [(self.bids.px[i], self.bids.qty[i]) for i in range(<Py_ssize_t>self.bids.n)]
+
+    def apply_levels(self, str key, L2Book book, int side) -> int:
+        """Decode [[px, qty], ...] at `key` and apply it to `book` (all levels or none).
+
+        Every level is parsed and validated before the first one touches the book, so a bad
+        level never leaves the book half-updated.
+        """
+        cdef bytes k = key.encode()
+        cdef size_t i
+        cdef VlLevels *lv = &self.bids if side == 1 else &self.asks
+        cdef const char *kp = k
+        cdef int rc
+        with nogil:
+            rc = vl_doc_levels(self.d, kp, book.px_scale, book.qty_scale, lv)
+        if rc:
+            raise_json(self, rc, f"{key}[{self.d.err_index}]", book.qty_scale)
+        for i in range(lv.n):
+            if lv.qty[i] < 0:
+                raise FieldValueError(f"field '{key}[{i}]': negative size")
+        with nogil:
+            for i in range(lv.n):
+                book.apply_level(side, lv.px[i], lv.qty[i])
+        return lv.n

@@ -1,0 +1,1 @@
+"""Pure-Python reference models of the ext/ modules, for differential tests."""
