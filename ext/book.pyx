@@ -146,8 +146,8 @@ cdef class L2Book:
         return APPLY_INSERTED
 
     cdef int set_side(self, int side, const px_t *px, const qty_t *qty, Py_ssize_t n) except -1 nogil:
-        """Replace one side with n levels in any order (snapshot). Zero sizes are skipped;
-        for a repeated price the last one wins."""
+        """Replace one side with n levels in any order (snapshot). For a repeated price the last
+        one wins; zero sizes leave no level."""
         cdef Ladder *l = self._side(side)
         cdef Py_ssize_t i, j, cap
         cdef Level *p
@@ -169,16 +169,20 @@ cdef class L2Book:
                     raise MemoryError()
             l.lv = p
             l.cap = cap
+        for i in range(n):
+            l.lv[i].key = sgn * px[i]
+            l.lv[i].qty = qty[i]
+        # a repeated price keeps its last occurrence (a later 0 removes it): stable sort, dedupe,
+        # then drop zero sizes
+        _sort_keep_last(l.lv, n)
+        n = _dedupe_keep_last(l.lv, n)
         j = 0
         for i in range(n):
-            if qty[i] != 0:
-                l.lv[j].key = sgn * px[i]
-                l.lv[j].qty = qty[i]
+            if l.lv[i].qty != 0:
+                l.lv[j] = l.lv[i]
                 j += 1
-        # stable order for duplicates: sort by key, then keep the last occurrence
-        _sort_keep_last(l.lv, j)
         l.lo = 0
-        l.hi = _dedupe_keep_last(l.lv, j)
+        l.hi = j
         if self.depth_cap and l.hi > self.depth_cap:
             l.lo = l.hi - self.depth_cap
         return 0
