@@ -32,7 +32,7 @@ test: build
 	$(BIN)/python -m pytest -q tests
 
 bench: build
-	$(BIN)/python -m pytest -q bench --benchmark-only --benchmark-columns=min,median,mean,ops --benchmark-sort=name
+	$(BIN)/python -m pytest -q -o python_files='bench_*.py' bench --benchmark-only --benchmark-disable-gc --benchmark-warmup=on --benchmark-columns=min,median,mean,ops --benchmark-sort=name $(BENCH_ARGS)
 
 annotate: $(STAMP)
 	VL_ANNOTATE=1 $(BIN)/python setup.py -q build_ext --inplace --force
