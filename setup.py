@@ -6,7 +6,10 @@ Environment switches (all off by default, release build):
   VL_DEBUG=1      -O0 -g, bounds checks on
   VL_EXT_ONLY=a,b build only these extension names (e.g. ext.book) -- for quick iteration
   VL_SKIP_EXT=1   build no extensions (editable install of the Python parts only)
-  VL_MARCH=native add -march=<value> (deploy builds per target host; never in CI wheels)
+  VL_MARCH=native add -march=<value> to every module (deploy builds per target host)
+  VL_PORTABLE=1   build ext.json for any x86-64 (simdjson's scalar On-Demand kernel); by default it
+                  is built for the build host's SIMD level (AVX2 when the host has it), and refuses
+                  to import on a CPU without it
 """
 import os
 import sys
@@ -29,11 +32,30 @@ if TRACE:
     macros += [("CYTHON_TRACE", "1"), ("CYTHON_TRACE_NOGIL", "1")]
 
 
-def ext(name: str, *, cpp: bool = False, libs: tuple[str, ...] = ()) -> Extension:
+def host_simd_flags() -> list[str]:
+    """simdjson's On-Demand front end is compiled into our translation unit for the SIMD level
+    the compiler flags allow (the library's runtime dispatch covers only its own DOM API).
+    Without these flags it is the scalar fallback, several times slower."""
+    if os.environ.get("VL_PORTABLE") == "1" or MARCH:
+        return []
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return []
+    need = {"avx2": "-mavx2", "bmi1": "-mbmi", "bmi2": "-mbmi2", "pclmulqdq": "-mpclmul", "abm": "-mlzcnt"}
+    if all(k in flags for k in need):
+        return list(need.values())
+    return []
+
+
+def ext(name: str, *, cpp: bool = False, libs: tuple[str, ...] = (), simd: bool = False) -> Extension:
     path = name.replace(".", "/") + (".pyx")
     extra = list(cflags)
     if cpp:
         extra += ["-std=c++17"]
+    if simd:
+        extra += host_simd_flags()
     return Extension(
         name,
         [path],
@@ -52,7 +74,7 @@ EXTENSIONS = [
     ext("ext.checksum", libs=("z",)),
     ext("ext.ratelimit"),
     ext("ext.histogram"),
-    ext("ext.json", cpp=True, libs=("simdjson",)),
+    ext("ext.json", cpp=True, libs=("simdjson",), simd=True),
 ]
 if ONLY:
     EXTENSIONS = [e for e in EXTENSIONS if e.name in ONLY]

@@ -22,6 +22,8 @@ cdef extern from "vl_json.hpp" nogil:
         int64_t *qty
         size_t n
         size_t cap
+    const char *vl_json_kernel()
+    int vl_json_cpu_ok()
     VlDoc *vl_doc_new()
     void vl_doc_free(VlDoc *d)
     void vl_levels_free(VlLevels *l)

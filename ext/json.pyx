@@ -18,6 +18,14 @@ from ext.book cimport L2Book
 from ext.decimal cimport raise_fx
 
 
+KERNEL: str = vl_json_kernel().decode()
+"""simdjson On-Demand kernel compiled into this module ("haswell" = AVX2; "fallback" = scalar)."""
+
+if not vl_json_cpu_ok():
+    raise ImportError(f"ext.json was built for the {KERNEL} (AVX2) kernel and this CPU lacks it: "
+                      "rebuild on this host (make build) or with VL_PORTABLE=1")
+
+
 class JSONError(ValueError):
     """A frame could not be decoded into the fields a message needs."""
 

@@ -5,6 +5,7 @@
 #define VL_FIXED_H
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include "vl_common.h"
 
 enum {
@@ -22,46 +23,83 @@ static const int64_t VL_POW10[19] = {
     100000000000000LL, 1000000000000000LL, 10000000000000000LL, 100000000000000000LL,
     1000000000000000000LL};
 
-/* Parse s[0:n] ("27123.45000000", "-3.5", "1e-8", "+2.", ".5") at `scale` into *out. */
+#define VL_ISDIGIT(c) ((unsigned)((c) - '0') < 10u)
+
+/* Eight ASCII digits (first digit in the lowest byte) to their value: three multiply-add
+ * rounds combine neighbouring digits, pairs, then quads. */
+VL_INLINE uint64_t vl_swar8(uint64_t v)
+{
+    v -= 0x3030303030303030ULL;
+    v = (v * 10u + (v >> 8)) & 0x00FF00FF00FF00FFULL;
+    v = (v * 100u + (v >> 16)) & 0x0000FFFF0000FFFFULL;
+    return (v * 10000u + (v >> 32)) & 0xFFFFFFFFULL;
+}
+
+/* Value of the digit run [a, b) (at most 19 digits). [lo, hi) is the readable input: runs of up to
+ * eight digits are read as one 8-byte word when it fits inside the input. */
+VL_INLINE uint64_t vl_digits(const char *a, const char *b, const char *lo, const char *hi)
+{
+    size_t k = (size_t)(b - a);
+    uint64_t v, m = 0;
+    if (k == 0) return 0;
+    if (k <= 8) {
+        if (a + 8 <= hi) {                 /* digits in the low k bytes: move them up, '0'-fill */
+            memcpy(&v, a, 8);
+            if (k < 8) v = (v << (8 * (8 - k))) | (0x3030303030303030ULL >> (8 * k));
+            return vl_swar8(v);
+        }
+        if (b - 8 >= lo) {                 /* digits in the high k bytes: '0'-fill the rest */
+            memcpy(&v, b - 8, 8);
+            if (k < 8) {
+                uint64_t keep = ~0ULL << (8 * (8 - k));
+                v = (v & keep) | (0x3030303030303030ULL & ~keep);
+            }
+            return vl_swar8(v);
+        }
+    }
+    for (; a < b; a++) m = m * 10u + (uint64_t)(*a - '0');
+    return m;
+}
+
+/* Parse s[0:n] ("27123.45000000", "-3.5", "1e-8", "+2.", ".5") at `scale` into *out.
+ * One scan finds the digit runs (leading and trailing zeros dropped), then each run of up to
+ * eight digits converts as one word; no division on the common path. */
 static inline int vl_parse_fixed(const char *s, size_t n, int scale, int64_t *out)
 {
-    const char *p = s, *end = s + n;
-    int neg = 0;
-    uint64_t m = 0;
-    int ndig = 0;            /* significant digits accumulated in m */
-    int32_t exp10 = 0;       /* value = m * 10^exp10 */
-    int seen_digit = 0;
+    const char *p = s, *end = s + n, *z, *is, *ie, *fs = NULL, *fe = NULL;
+    int neg = 0, seen_digit, nint, nfrac = 0;
+    uint64_t m;
+    int32_t exp10 = 0;                /* value = m * 10^exp10 */
     if (VL_UNLIKELY(scale < 0 || scale > 18)) return VL_FX_SCALE;
     if (VL_UNLIKELY(n == 0)) return VL_FX_EMPTY;
     if (*p == '-' || *p == '+') { neg = (*p == '-'); p++; }
-    /* integer part */
-    while (p < end && (unsigned)(*p - '0') < 10u) {
-        unsigned d = (unsigned)(*p - '0');
-        seen_digit = 1;
-        if (m == 0 && d == 0) { p++; continue; }          /* leading zero */
-        if (VL_UNLIKELY(ndig >= 19)) return VL_FX_OVERFLOW;
-        m = m * 10u + d; ndig++; p++;
-    }
+    z = p;
+    while (p < end && *p == '0') p++;                     /* leading zeros */
+    is = p;
+    while (p < end && VL_ISDIGIT(*p)) p++;
+    ie = p;
+    seen_digit = p > z;
+    nint = (int)(ie - is);
+    if (VL_UNLIKELY(nint > 19)) return VL_FX_OVERFLOW;    /* >= 10^19 > INT64_MAX */
     if (p < end && *p == '.') {
-        const char *f = ++p, *fe;
-        while (p < end && (unsigned)(*p - '0') < 10u) p++;
+        fs = ++p;
+        while (p < end && VL_ISDIGIT(*p)) p++;
         fe = p;
-        if (fe > f) seen_digit = 1;
-        while (fe > f && fe[-1] == '0') fe--;             /* trailing zeros carry no value */
-        for (; f < fe; f++) {
-            unsigned d = (unsigned)(*f - '0');
-            exp10--;
-            if (m == 0 && d == 0) continue;
-            if (VL_UNLIKELY(ndig >= 19)) return VL_FX_PRECISION;
-            m = m * 10u + d; ndig++;
-        }
+        seen_digit |= fe > fs;
+        exp10 = -(int32_t)(fe - fs);
+        while (fe > fs && fe[-1] == '0') fe--;            /* trailing zeros carry no value */
+        exp10 += (int32_t)(p - fe);
+        if (nint == 0)
+            while (fs < fe && *fs == '0') fs++;           /* 0.000123: leading zeros */
+        nfrac = (int)(fe - fs);
+        if (VL_UNLIKELY(nint + nfrac > 19)) return VL_FX_PRECISION;
     }
     if (VL_UNLIKELY(!seen_digit)) return VL_FX_SYNTAX;
     if (p < end && (*p == 'e' || *p == 'E')) {
         int eneg = 0; int32_t e = 0; int edig = 0;
         p++;
         if (p < end && (*p == '-' || *p == '+')) { eneg = (*p == '-'); p++; }
-        while (p < end && (unsigned)(*p - '0') < 10u) {
+        while (p < end && VL_ISDIGIT(*p)) {
             if (e < 100000) e = e * 10 + (*p - '0');
             edig++; p++;
         }
@@ -69,18 +107,19 @@ static inline int vl_parse_fixed(const char *s, size_t n, int scale, int64_t *ou
         exp10 += eneg ? -e : e;
     }
     if (VL_UNLIKELY(p != end)) return VL_FX_SYNTAX;
+    m = vl_digits(is, ie, s, end);                        /* 19 digits never wrap a uint64 */
+    if (nfrac) m = m * (uint64_t)VL_POW10[nfrac] + vl_digits(fs, fe, s, end);
     if (m == 0) { *out = 0; return VL_FX_OK; }
     {
         int32_t shift = exp10 + scale;
-        if (shift < 0) {
-            if (shift < -19) return VL_FX_PRECISION;
-            if (shift == -19) return VL_FX_PRECISION;      /* m < 10^19 so m % 10^19 != 0 */
-            if (m % (uint64_t)VL_POW10[-shift]) return VL_FX_PRECISION;
-            m /= (uint64_t)VL_POW10[-shift];
-        } else if (shift > 0) {
+        if (shift > 0) {
             if (shift > 18) return VL_FX_OVERFLOW;
             if (m > (uint64_t)INT64_MAX / (uint64_t)VL_POW10[shift] + 1u) return VL_FX_OVERFLOW;
             m *= (uint64_t)VL_POW10[shift];
+        } else if (shift < 0) {
+            if (shift <= -19) return VL_FX_PRECISION;     /* m < 10^19: cannot be a multiple */
+            if (m % (uint64_t)VL_POW10[-shift]) return VL_FX_PRECISION;
+            m /= (uint64_t)VL_POW10[-shift];
         }
         if (neg) {
             if (m > (uint64_t)INT64_MAX + 1u) return VL_FX_OVERFLOW;

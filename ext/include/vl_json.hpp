@@ -24,6 +24,23 @@ enum {
     VL_J_EMPTY = 7        /* empty input */
 };
 
+#define VL_STR2(x) #x
+#define VL_STR(x) VL_STR2(x)
+
+/* Which simdjson On-Demand kernel this module was compiled with ("haswell", "fallback", ...). */
+static inline const char *vl_json_kernel(void) { return VL_STR(SIMDJSON_BUILTIN_IMPLEMENTATION); }
+
+/* 1 when this CPU can run the kernel compiled in (checked once at import). */
+static inline int vl_json_cpu_ok(void) {
+#if defined(__AVX2__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi") &&
+           __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("pclmul");
+#else
+    return 1;
+#endif
+}
+
 struct VlDoc {
     simdjson::ondemand::parser parser;
     simdjson::ondemand::document doc;
@@ -183,12 +200,9 @@ static inline void vl_levels_free(VlLevels *l) {
     l->px = l->qty = nullptr; l->n = l->cap = 0;
 }
 
-/* Array of [price, size, ...] arrays (extra elements ignored) into out (out->n = count). */
-static inline int vl_doc_levels(VlDoc *d, const char *key, int px_scale, int qty_scale, VlLevels *out) {
-    simdjson::ondemand::array arr;
-    out->n = 0;
-    auto e = d->obj.find_field_unordered(key).get_array().get(arr);
-    if (e) return vl_map_err(e);
+/* On-Demand walk of an array of [price, size, ...] arrays (extra elements ignored). */
+static inline int vl_levels_generic(VlDoc *d, simdjson::ondemand::array arr, int px_scale, int qty_scale,
+                                    VlLevels *out) {
     size_t i = 0;
     for (auto item : arr) {
         simdjson::ondemand::array pair;
@@ -210,6 +224,15 @@ static inline int vl_doc_levels(VlDoc *d, const char *key, int px_scale, int qty
     }
     out->n = i;
     return VL_J_OK;
+}
+
+/* Array of [price, size, ...] arrays (extra elements ignored) into out (out->n = count). */
+static inline int vl_doc_levels(VlDoc *d, const char *key, int px_scale, int qty_scale, VlLevels *out) {
+    simdjson::ondemand::array arr;
+    out->n = 0;
+    auto e = d->obj.find_field_unordered(key).get_array().get(arr);
+    if (e) return vl_map_err(e);
+    return vl_levels_generic(d, arr, px_scale, qty_scale, out);
 }
 
 /* Array of objects {px_key: .., qty_key: ..} (Kraken v2, Coinbase, BitMEX style) into px[]/qty[]. */
