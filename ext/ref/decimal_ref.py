@@ -32,6 +32,12 @@ def parse(text: str, scale: int) -> int:
 
 
 def format(mantissa: int, scale: int, frac: int = -1) -> str:
+    with localcontext() as ctx:
+        ctx.prec = 100
+        return _format(mantissa, scale, frac)
+
+
+def _format(mantissa: int, scale: int, frac: int) -> str:
     d = Decimal(mantissa).scaleb(-scale)
     if frac < 0:
         s = f"{d:f}"
