@@ -75,6 +75,7 @@ EXTENSIONS = [
     ext("ext.ratelimit"),
     ext("ext.histogram"),
     ext("ext.json", cpp=True, libs=("simdjson",), simd=True),
+    ext("ext.sync"),
 ]
 if ONLY:
     EXTENSIONS = [e for e in EXTENSIONS if e.name in ONLY]

@@ -2,6 +2,7 @@
 # simdjson On-Demand field extraction into C values (include/vl_json.hpp). Venue decoders cimport
 # this: call the vl_doc_* functions on JsonDoc.d from nogil code and map VL_J_* codes to drops.
 from libc.stdint cimport int64_t
+from ext.types cimport VlLevels, vl_levels_free
 
 cdef extern from "vl_json.hpp" nogil:
     enum:
@@ -17,16 +18,10 @@ cdef extern from "vl_json.hpp" nogil:
         size_t err_index
         const char *err_tok
         size_t err_len
-    struct VlLevels:
-        int64_t *px
-        int64_t *qty
-        size_t n
-        size_t cap
     const char *vl_json_kernel()
     int vl_json_cpu_ok()
     VlDoc *vl_doc_new()
     void vl_doc_free(VlDoc *d)
-    void vl_levels_free(VlLevels *l)
     int vl_doc_load(VlDoc *d, const char *data, size_t n)
     int vl_doc_enter(VlDoc *d, const char *key)
     int vl_doc_str(VlDoc *d, const char *key, const char **out, size_t *n)

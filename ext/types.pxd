@@ -10,3 +10,13 @@ ctypedef int64_t ts_ns_t   # nanoseconds (epoch for wall clock, arbitrary origin
 cpdef enum Side:
     BID = 1
     ASK = 2
+
+cdef extern from "vl_levels.h" nogil:
+    ctypedef struct VlLevels:
+        int64_t *px
+        int64_t *qty
+        size_t n
+        size_t cap
+    int vl_levels_grow(VlLevels *l)
+    int vl_levels_reserve(VlLevels *l, size_t n)
+    void vl_levels_free(VlLevels *l)

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <new>
 #include "vl_fixed.h"
+#include "vl_levels.h"
 
 enum {
     VL_J_OK = 0,
@@ -173,31 +174,6 @@ static inline int vl_doc_fixed(VlDoc *d, const char *key, int scale, int64_t *ou
     auto e = d->obj.find_field_unordered(key).get(v);
     if (e) return vl_map_err(e);
     return vl_fixed_of(d, v, scale, out);
-}
-
-/* Growable pair of level arrays, owned by the caller (one per decoder, reused per frame). */
-struct VlLevels {
-    int64_t *px;
-    int64_t *qty;
-    size_t n;
-    size_t cap;
-};
-
-static inline int vl_levels_grow(VlLevels *l) {
-    size_t cap = l->cap ? l->cap * 2 : 256;
-    int64_t *p = (int64_t *)std::realloc(l->px, cap * sizeof(int64_t));
-    if (!p) return VL_J_NOMEM;
-    l->px = p;
-    int64_t *q = (int64_t *)std::realloc(l->qty, cap * sizeof(int64_t));
-    if (!q) return VL_J_NOMEM;
-    l->qty = q;
-    l->cap = cap;
-    return VL_J_OK;
-}
-
-static inline void vl_levels_free(VlLevels *l) {
-    std::free(l->px); std::free(l->qty);
-    l->px = l->qty = nullptr; l->n = l->cap = 0;
 }
 
 /* On-Demand walk of an array of [price, size, ...] arrays (extra elements ignored). */

@@ -1,0 +1,1 @@
+"""venuelink engine: the venue-agnostic runtime (model, connections, books, orders, metrics)."""

@@ -1,0 +1,62 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Exception hierarchy. Messages never contain credentials."""
+
+
+class EngineError(Exception):
+    """Base of everything venuelink raises on purpose."""
+
+
+class ConfigError(EngineError):
+    """Bad or unsafe configuration (refuses to start)."""
+
+
+class VenueError(EngineError):
+    """The venue answered with an error. `code` is the venue's own code when it has one."""
+
+    def __init__(self, message: str, *, venue: str = "", code: int | str | None = None, http_status: int = 0):
+        super().__init__(message)
+        self.venue, self.code, self.http_status = venue, code, http_status
+
+
+class AuthError(VenueError):
+    """Key or signature rejected."""
+
+
+class RateLimited(VenueError):
+    """429 or the venue's rate-limit code; retry_after_s from the venue when it said."""
+
+    def __init__(self, message: str, *, retry_after_s: float = 0.0, **kw):
+        super().__init__(message, **kw)
+        self.retry_after_s = retry_after_s
+
+
+class IpBanned(RateLimited):
+    """418-style ban: the venue's REST circuit is open until the ban ends."""
+
+
+class Rejected(VenueError):
+    """The venue definitively refused the request (insufficient balance, filters, duplicate...)."""
+
+
+class UnknownOrder(VenueError):
+    """The venue definitively says the order does not exist (never raised for timeouts)."""
+
+
+class TimestampError(VenueError):
+    """Request timestamp outside the venue's receive window (clock skew)."""
+
+
+class ExecutionUnknown(VenueError):
+    """The request may or may not have executed (timeout, 5xx, venue 'status unknown')."""
+
+
+class CircuitOpen(EngineError):
+    """Requests to this venue are suspended (ban, outage); retry_at_ns tells until when."""
+
+    def __init__(self, message: str, retry_at_ns: int = 0):
+        super().__init__(message)
+        self.retry_at_ns = retry_at_ns
+
+
+class SequenceGap(EngineError):
+    """A market-data sequence gap: the book is invalid until resynced."""

@@ -1,0 +1,286 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Normalized model shared by every venue.
+
+Prices and sizes are exact fixed-point mantissas (int) at the instrument's px_scale/qty_scale;
+`Instrument.px_str()`/`qty_str()` give canonical decimal strings. Timestamps are int
+nanoseconds: ts_exchange (venue time, converted from ms/us/ISO), ts_recv (frame arrival, stamped
+before decode, CLOCK_REALTIME) and ts_event (when normalized).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from ext import decimal as fx
+
+
+class VenueId(IntEnum):
+    """Venues by their CCXT exchange ids (str(VenueId.binance.name) == "binance")."""
+    binance = 1
+    binanceusdm = 2
+    okx = 3
+    bybit = 4
+    coinbase = 5
+    kraken = 6
+    bitfinex = 7
+    bitmex = 8
+    deribit = 9
+    kucoin = 10
+    gate = 11
+    bitget = 12
+    htx = 13
+    bitstamp = 14
+    gemini = 15
+    cryptocom = 16
+    mexc = 17
+
+    @classmethod
+    def parse(cls, name: str) -> "VenueId":
+        try:
+            return cls[name]
+        except KeyError:
+            raise ValueError(f"unknown venue {name!r}; known: {', '.join(v.name for v in cls)}") from None
+
+
+class Side(IntEnum):
+    BUY = 1
+    SELL = 2
+
+    @property
+    def wire(self) -> str:
+        return "buy" if self is Side.BUY else "sell"
+
+
+class OrderType(IntEnum):
+    LIMIT = 1
+    MARKET = 2
+
+
+class TimeInForce(IntEnum):
+    GTC = 1
+    IOC = 2
+    FOK = 3
+
+
+class OrderState(IntEnum):
+    """Order lifecycle. UNKNOWN: an ack was lost or timed out; resolved by reconciliation."""
+    PENDING_NEW = 1
+    NEW = 2
+    PARTIALLY_FILLED = 3
+    FILLED = 4
+    CANCEL_PENDING = 5
+    CANCELED = 6
+    REJECTED = 7
+    EXPIRED = 8
+    UNKNOWN = 9
+
+    @property
+    def wire(self) -> str:
+        return self.name.lower()
+
+    @property
+    def is_final(self) -> bool:
+        return self in (OrderState.FILLED, OrderState.CANCELED, OrderState.REJECTED, OrderState.EXPIRED)
+
+
+class BookState(IntEnum):
+    """A book that is not LIVE is never handed out as if it were."""
+    SYNCING = 1     # waiting for a snapshot / buffering deltas
+    LIVE = 2
+    STALE = 3       # no message within the stale timeout on a live channel
+    INVALID = 4     # gap / checksum failure / crossed; resync scheduled
+
+
+class ConnState(IntEnum):
+    DISCONNECTED = 0
+    CONNECTING = 1
+    CONNECTED = 2
+    BACKOFF = 3
+    CLOSED = 4
+
+
+class VenueHealth(IntEnum):
+    UP = 1
+    DEGRADED = 2        # venue answers but with errors / bad data
+    DOWN = 3            # venue itself unavailable (maintenance, 5xx everywhere)
+    UNREACHABLE = 4     # our connection is broken (network, DNS, TLS)
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    venue: VenueId
+    venue_symbol: str          # as the venue writes it: "BTCUSDT"
+    symbol: str                # CCXT unified: "BTC/USDT", "BTC/USDT:USDT", "BTC/USD:BTC"
+    base: str
+    quote: str
+    px_scale: int              # fractional digits of price mantissas
+    qty_scale: int
+    tick: int                  # tick size as a price mantissa
+    lot: int                   # lot size as a size mantissa
+    settle: str = ""
+    min_qty: int = 0
+    active: bool = True
+
+    def px_str(self, px: int) -> str:
+        return fx.format(px, self.px_scale)
+
+    def qty_str(self, qty: int) -> str:
+        return fx.format(qty, self.qty_scale)
+
+    def px(self, text: str) -> int:
+        return fx.parse(text, self.px_scale)
+
+    def qty(self, text: str) -> int:
+        return fx.parse(text, self.qty_scale)
+
+
+@dataclass(slots=True)
+class Trade:
+    venue: VenueId
+    instrument: Instrument
+    trade_id: str
+    price: int
+    size: int
+    side: Side                 # the taker's side
+    ts_exchange: int
+    ts_recv: int
+    ts_event: int = 0
+
+    def to_json(self) -> dict:
+        i = self.instrument
+        return {"type": "trade", "venue": self.venue.name, "symbol": i.symbol, "ts_exchange": self.ts_exchange,
+                "ts_recv": self.ts_recv, "price": i.px_str(self.price), "size": i.qty_str(self.size),
+                "side": self.side.wire, "trade_id": self.trade_id}
+
+
+@dataclass(slots=True)
+class BookLevels:
+    """bids/asks as (px, qty) mantissa pairs, best first (snapshot) or as sent (delta)."""
+    venue: VenueId
+    instrument: Instrument
+    bids: list[tuple[int, int]]
+    asks: list[tuple[int, int]]
+    seq: int
+    ts_exchange: int
+    ts_recv: int
+    is_snapshot: bool
+    ts_event: int = 0
+
+    def to_json(self) -> dict:
+        i = self.instrument
+        return {"type": "book_snapshot" if self.is_snapshot else "book_delta", "venue": self.venue.name,
+                "symbol": i.symbol, "ts_exchange": self.ts_exchange, "ts_recv": self.ts_recv, "seq": self.seq,
+                "bids": [[i.px_str(p), i.qty_str(q)] for p, q in self.bids],
+                "asks": [[i.px_str(p), i.qty_str(q)] for p, q in self.asks]}
+
+
+@dataclass(slots=True)
+class TopOfBook:
+    venue: VenueId
+    instrument: Instrument
+    bids: list[tuple[int, int]]
+    asks: list[tuple[int, int]]
+    ts_exchange: int
+    ts_recv: int
+
+    @property
+    def best_bid(self) -> tuple[int, int] | None:
+        return self.bids[0] if self.bids else None
+
+    @property
+    def best_ask(self) -> tuple[int, int] | None:
+        return self.asks[0] if self.asks else None
+
+    def to_json(self) -> dict:
+        i = self.instrument
+        return {"type": "top", "venue": self.venue.name, "symbol": i.symbol,
+                "bids": [[i.px_str(p), i.qty_str(q)] for p, q in self.bids],
+                "asks": [[i.px_str(p), i.qty_str(q)] for p, q in self.asks]}
+
+
+@dataclass(slots=True)
+class Resync:
+    venue: VenueId
+    instrument: Instrument
+    reason: str
+    ts_recv: int = 0
+
+    def to_json(self) -> dict:
+        return {"type": "resync", "venue": self.venue.name, "symbol": self.instrument.symbol, "reason": self.reason}
+
+
+@dataclass(slots=True)
+class OrderRequest:
+    venue: VenueId
+    symbol: str                 # unified symbol
+    side: Side
+    type: OrderType
+    qty: str                    # decimal strings at the API edge; converted with the instrument
+    price: str | None = None
+    tif: TimeInForce = TimeInForce.GTC
+    client_order_id: str | None = None
+
+
+@dataclass(slots=True)
+class Fill:
+    venue: VenueId
+    symbol: str
+    client_order_id: str
+    venue_order_id: str
+    trade_id: str
+    price: str
+    qty: str
+    side: Side
+    fee: str = "0"
+    fee_asset: str = ""
+    is_maker: bool = False
+    ts_exchange: int = 0
+    ts_recv: int = 0
+
+
+@dataclass(slots=True)
+class OrderUpdate:
+    """What the venue says about an order (ack, query answer, stream event)."""
+    venue: VenueId
+    symbol: str
+    client_order_id: str
+    venue_order_id: str
+    state: OrderState
+    filled_qty: str = "0"
+    qty: str = ""
+    price: str = ""
+    side: Side | None = None
+    fill: Fill | None = None
+    ts_exchange: int = 0
+    ts_recv: int = 0
+    reason: str = ""
+
+
+@dataclass(slots=True)
+class Order:
+    """The engine's view of one order (owned by the order manager)."""
+    venue: VenueId
+    symbol: str
+    client_order_id: str
+    side: Side
+    type: OrderType
+    qty: str
+    price: str | None
+    tif: TimeInForce
+    state: OrderState = OrderState.PENDING_NEW
+    venue_order_id: str = ""
+    filled_qty: str = "0"
+    error: str = ""
+    fills: list[Fill] = field(default_factory=list)
+    ts_submit_ns: int = 0       # monotonic
+    ts_ack_ns: int = 0
+    ts_first_fill_ns: int = 0
+
+    def to_json(self) -> dict:
+        d = {"venue": self.venue.name, "symbol": self.symbol, "client_order_id": self.client_order_id,
+             "venue_order_id": self.venue_order_id, "state": self.state.wire, "side": self.side.wire,
+             "type": self.type.name.lower(), "qty": self.qty, "price": self.price, "tif": self.tif.name,
+             "filled_qty": self.filled_qty}
+        if self.error:
+            d["error"] = self.error
+        return d

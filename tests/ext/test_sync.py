@@ -1,0 +1,109 @@
+import random
+
+import pytest
+
+from ext.book import L2Book
+from ext.sync import BookStateC, BookSync, SeqRule, SyncResult
+from ext.types import Side
+
+
+class Listener:
+    def __init__(self):
+        self.requests, self.states = [], []
+
+    def on_need_snapshot(self, sync, reason):
+        self.requests.append(reason)
+
+    def on_state(self, sync, old, new):
+        self.states.append((old, new))
+
+
+def make(rule=SeqRule.SEQ_FIRST_LAST):
+    lst = Listener()
+    return BookSync(L2Book(0, 0), rule, "BTC/USDT", lst), lst
+
+
+def test_binance_procedure_buffer_drop_straddle_then_continuity():
+    s, lst = make()
+    assert s.state == BookStateC.BOOK_SYNCING
+    assert s.delta(101, 105, -1, [(10, 1)], []) == SyncResult.SYNC_BUFFERED
+    assert lst.requests == ["initial sync"]
+    s.delta(106, 110, -1, [(11, 1)], [(20, 2)])
+    s.delta(111, 111, -1, [(10, 0)], [])
+    # snapshot at 107: drop 101..105, 106..110 straddles 108, then 111 continues
+    assert s.snapshot(107, [(9, 5), (10, 7)], [(21, 1)]) == SyncResult.SYNC_APPLIED
+    assert s.state == BookStateC.BOOK_LIVE and s.book.seq == 111
+    assert s.book.levels(Side.BID) == [(11, 1), (9, 5)]
+    assert s.book.levels(Side.ASK) == [(20, 2), (21, 1)]
+    assert s.delta(105, 111, -1, [(1, 1)], []) == SyncResult.SYNC_STALE_DROP
+    assert s.delta(112, 115, -1, [(12, 1)], []) == SyncResult.SYNC_APPLIED
+    assert s.n_stale == 1
+
+
+def test_gap_invalidates_buffers_and_recovers():
+    s, lst = make()
+    s.delta(1, 1, -1, [], [])
+    s.snapshot(1, [(10, 1)], [(20, 1)])
+    assert s.delta(5, 6, -1, [(11, 1)], []) == SyncResult.SYNC_GAP
+    assert s.state == BookStateC.BOOK_INVALID and s.n_gaps == 1
+    assert lst.requests[-1].startswith("sequence gap")
+    assert s.delta(7, 8, -1, [(12, 1)], []) == SyncResult.SYNC_BUFFERED
+    s.snapshot(6, [(11, 1)], [(20, 1)])
+    assert s.state == BookStateC.BOOK_LIVE and s.book.seq == 8
+    assert s.book.best_bid() == (12, 1)
+
+
+def test_old_snapshot_asks_again():
+    s, lst = make()
+    s.delta(100, 110, -1, [], [])
+    assert s.snapshot(50, [(1, 1)], [(2, 1)]) == SyncResult.SYNC_SNAPSHOT_OLD
+    assert s.state == BookStateC.BOOK_SYNCING and len(lst.requests) == 2
+    assert s.snapshot(105, [(1, 1)], [(2, 1)]) == SyncResult.SYNC_APPLIED
+    assert s.book.seq == 110
+
+
+def test_prev_rule():
+    s, _ = make(SeqRule.SEQ_PREV)
+    s.delta(90, 95, 89, [], [])
+    s.delta(96, 99, 95, [(5, 1)], [])
+    s.snapshot(97, [(4, 1)], [(9, 1)])
+    assert s.book.seq == 99 and s.book.best_bid() == (5, 1)
+    assert s.delta(100, 101, 99, [], []) == SyncResult.SYNC_APPLIED
+    assert s.delta(103, 104, 102, [], []) == SyncResult.SYNC_GAP
+
+
+def test_crossed_book_is_invalid():
+    s, lst = make()
+    s.snapshot(1, [(10, 1)], [(20, 1)])
+    s.delta(2, 2, -1, [(25, 1)], [])
+    assert s.state == BookStateC.BOOK_INVALID and s.n_crossed == 1
+
+
+def test_random_stream_with_gaps_matches_direct_book():
+    rng = random.Random(1)
+    truth = L2Book(0, 0)
+    s, lst = make()
+    u = 0
+    for step in range(3000):
+        bids = [(rng.randint(1, 50), rng.randint(0, 3)) for _ in range(3)]
+        asks = [(rng.randint(51, 100), rng.randint(0, 3)) for _ in range(3)]
+        first, u = u + 1, u + rng.randint(1, 3)
+        for p, q in bids:
+            truth.apply(Side.BID, p, q)
+        for p, q in asks:
+            truth.apply(Side.ASK, p, q)
+        if rng.random() < 0.01:
+            continue                          # dropped on the wire: a gap
+        s.delta(first, u, -1, bids, asks)
+        if lst.requests and rng.random() < 0.2:
+            lst.requests.clear()
+            s.snapshot(u, truth.levels(Side.BID), truth.levels(Side.ASK))
+        if s.state == BookStateC.BOOK_LIVE:
+            assert s.book.levels(Side.BID) == truth.levels(Side.BID)
+            assert s.book.levels(Side.ASK) == truth.levels(Side.ASK)
+    assert s.n_gaps > 0
+
+
+def test_bad_rule():
+    with pytest.raises(ValueError):
+        BookSync(L2Book(), 9)
