@@ -76,6 +76,8 @@ EXTENSIONS = [
     ext("ext.histogram"),
     ext("ext.json", cpp=True, libs=("simdjson",), simd=True),
     ext("ext.sync"),
+    ext("ext.feed"),
+    ext("adapters.binance.parser", cpp=True, libs=("simdjson",), simd=True),
 ]
 if ONLY:
     EXTENSIONS = [e for e in EXTENSIONS if e.name in ONLY]

@@ -99,7 +99,8 @@ static inline int vl_doc_load(VlDoc *d, const char *data, size_t len) {
     simdjson::ondemand::json_type t;
     e = d->doc.type().get(t);
     if (e) return VL_J_MALFORMED;
-    if (t != simdjson::ondemand::json_type::object) return VL_J_TYPE;
+    if (t == simdjson::ondemand::json_type::array) return VL_J_TYPE;
+    if (t != simdjson::ondemand::json_type::object) return VL_J_MALFORMED;   /* scalars: not a message */
     e = d->doc.get_object().get(d->obj);
     return e ? vl_map_err(e) : VL_J_OK;
 }

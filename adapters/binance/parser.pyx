@@ -1,0 +1,228 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Binance spot market-data frames -> book / trades / top of book, one pass, no dicts.
+
+Raw stream and combined-stream frames are both accepted::
+
+    {"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1672515782136,"s":"BTCUSDT",
+     "U":157,"u":160,"b":[["0.0024","10"]],"a":[["0.0026","100"]]}}
+    {"e":"trade","E":1672515782136,"s":"BNBBTC","t":12345,"p":"0.001","q":"100",
+     "T":1672515782136,"m":true,"M":true}                       (m: buyer is maker -> taker sold)
+    {"u":400900217,"s":"BNBUSDT","b":"25.35190000","B":"31.21000000","a":"25.36520000","A":"40.66000000"}
+    {"result":null,"id":1}                                        (subscription reply)
+
+Times are milliseconds (the default timeUnit) and become nanoseconds here.
+"""
+from libc.stdint cimport int64_t
+from libc.string cimport memcmp
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from ext.clock cimport now_ns, mono_ns
+from ext.json cimport *
+from ext.json import JSONError
+from ext.feed cimport FrameParser, FeedSymbol
+from ext.sync cimport SYNC_APPLIED
+
+from engine.model import Side, Trade, VenueId
+
+DEF MS = 1000000
+
+cdef inline bint _eq(const char *p, size_t n, const char *lit, size_t ln) noexcept nogil:
+    return n == ln and memcmp(p, lit, ln) == 0
+
+
+cdef class BinanceParser(FrameParser):
+    cdef JsonDoc doc
+    cdef public int64_t ms_to_ns
+    """1_000_000 for the default millisecond streams; 1_000 with timeUnit=MICROSECOND."""
+    cdef readonly int64_t n_control
+
+    def __cinit__(self, *args, **kwargs):
+        self.doc = JsonDoc()
+        self.ms_to_ns = MS
+        if self.venue is None:
+            self.venue = VenueId.binance
+
+    cdef int _err(self, int rc, key) except -1:
+        raise_json(self.doc, rc, key)
+        return -1
+
+    cdef int on_frame(self, const char *p, size_t n, int64_t ts_recv, int64_t recv_mono) except -1:
+        cdef VlDoc *d = self.doc.d
+        cdef const char *s = NULL
+        cdef size_t sn = 0
+        cdef int rc = vl_doc_load(d, p, n)
+        if rc:
+            return self._err(rc, None)
+        rc = vl_doc_str(d, "stream", &s, &sn)
+        if rc == VL_J_OK:
+            rc = vl_doc_enter(d, "data")
+            if rc:
+                return self._err(rc, "data")
+        elif rc != VL_J_MISSING:
+            return self._err(rc, "stream")
+        rc = vl_doc_str(d, "e", &s, &sn)
+        if rc == VL_J_OK:
+            if _eq(s, sn, "depthUpdate", 11):
+                return self._depth(d, ts_recv, recv_mono)
+            if _eq(s, sn, "trade", 5):
+                return self._trade(d, ts_recv)
+            return self._venue_message(PyBytes_FromStringAndSize(s, sn).decode(), p, n)
+        if rc != VL_J_MISSING:
+            return self._err(rc, "e")
+        rc = vl_doc_str(d, "s", &s, &sn)           # bookTicker carries no event type
+        if rc == VL_J_OK:
+            return self._book_ticker(d, s, sn, ts_recv)
+        self.n_control += 1
+        return self._venue_message("control", p, n)
+
+    cdef int _venue_message(self, str kind, const char *p, size_t n) except -1:
+        if self.sink is not None:
+            self.sink.on_venue_message(kind, PyBytes_FromStringAndSize(p, n))
+        return 0
+
+    cdef int _depth(self, VlDoc *d, int64_t ts_recv, int64_t recv_mono) except -1:
+        cdef const char *s = NULL
+        cdef size_t sn = 0
+        cdef int64_t first = 0, last = 0, ev = 0, t_dec, t_app
+        cdef FeedSymbol fs
+        cdef int rc = vl_doc_str(d, "s", &s, &sn)
+        if rc:
+            return self._err(rc, "s")
+        fs = self.lookup(s, sn)
+        if fs is None:
+            return 0
+        rc = vl_doc_i64(d, "E", &ev)
+        if rc:
+            return self._err(rc, "E")
+        rc = vl_doc_i64(d, "U", &first)
+        if rc:
+            return self._err(rc, "U")
+        rc = vl_doc_i64(d, "u", &last)
+        if rc:
+            return self._err(rc, "u")
+        if last < first:
+            raise JSONError(f"depthUpdate with u {last} < U {first}")
+        rc = vl_doc_levels(d, "b", fs.px_scale, fs.qty_scale, &self.doc.bids)
+        if rc:
+            return self._err(rc, f"b[{d.err_index}]")
+        rc = vl_doc_levels(d, "a", fs.px_scale, fs.qty_scale, &self.doc.asks)
+        if rc:
+            return self._err(rc, f"a[{d.err_index}]")
+        _check_sizes(&self.doc.bids, "b")
+        _check_sizes(&self.doc.asks, "a")
+        t_dec = mono_ns()
+        fs.n_msgs += 1
+        if fs.want_book and self.sink is not None:
+            fs.sync.cur_bids = &self.doc.bids
+            fs.sync.cur_asks = &self.doc.asks
+            self.sink.on_delta(fs, first, last, ev * self.ms_to_ns, ts_recv)
+            t_dec = mono_ns()
+        rc = fs.sync.on_delta(first, last, -1, &self.doc.bids, &self.doc.asks, ev * self.ms_to_ns, ts_recv)
+        t_app = mono_ns()
+        self.recv_to_decoded.record_ns(t_dec - recv_mono)
+        if rc == SYNC_APPLIED:
+            self.decoded_to_applied.record_ns(t_app - t_dec)
+            if fs.want_book and self.sink is not None:
+                self.sink.on_book_applied(fs)
+        fs.sync.cur_bids = NULL
+        fs.sync.cur_asks = NULL
+        return rc
+
+    cdef int _trade(self, VlDoc *d, int64_t ts_recv) except -1:
+        cdef const char *s = NULL
+        cdef size_t sn = 0
+        cdef int64_t tid = 0, px = 0, qty = 0, tt = 0
+        cdef int maker = 0
+        cdef FeedSymbol fs
+        cdef int rc = vl_doc_str(d, "s", &s, &sn)
+        if rc:
+            return self._err(rc, "s")
+        fs = self.lookup(s, sn)
+        if fs is None:
+            return 0
+        fs.n_msgs += 1
+        if not fs.want_trades or self.sink is None:
+            return 0
+        rc = vl_doc_i64(d, "t", &tid)
+        if rc:
+            return self._err(rc, "t")
+        rc = vl_doc_fixed(d, "p", fs.px_scale, &px)
+        if rc:
+            raise_json(self.doc, rc, "p", fs.px_scale)
+        rc = vl_doc_fixed(d, "q", fs.qty_scale, &qty)
+        if rc:
+            raise_json(self.doc, rc, "q", fs.qty_scale)
+        if px <= 0 or qty <= 0:
+            raise JSONError(f"trade {tid} with non-positive price or size")
+        rc = vl_doc_i64(d, "T", &tt)
+        if rc:
+            return self._err(rc, "T")
+        rc = vl_doc_bool(d, "m", &maker)
+        if rc:
+            return self._err(rc, "m")
+        self.sink.on_trade(Trade(self.venue, fs.instrument, str(tid), px, qty,
+                                 Side.SELL if maker else Side.BUY, tt * self.ms_to_ns, ts_recv, now_ns()))
+        return 0
+
+    cdef int _book_ticker(self, VlDoc *d, const char *s, size_t sn, int64_t ts_recv) except -1:
+        cdef int64_t u = 0, bp = 0, bq = 0, ap = 0, aq = 0
+        cdef FeedSymbol fs = self.lookup(s, sn)
+        cdef int rc
+        if fs is None:
+            return 0
+        fs.n_msgs += 1
+        if not fs.want_top or self.sink is None:
+            return 0
+        rc = vl_doc_i64(d, "u", &u)
+        if rc:
+            return self._err(rc, "u")
+        rc = vl_doc_fixed(d, "b", fs.px_scale, &bp)
+        if rc == VL_J_OK:
+            rc = vl_doc_fixed(d, "B", fs.qty_scale, &bq)
+        if rc == VL_J_OK:
+            rc = vl_doc_fixed(d, "a", fs.px_scale, &ap)
+        if rc == VL_J_OK:
+            rc = vl_doc_fixed(d, "A", fs.qty_scale, &aq)
+        if rc:
+            return self._err(rc, "bookTicker")
+        self.sink.on_top(fs, [(bp, bq)] if bq else [], [(ap, aq)] if aq else [], u, 0, ts_recv)
+        return 0
+
+    def on_snapshot(self, FeedSymbol fs, data, int64_t ts_recv=0) -> int:
+        """Apply a GET /api/v3/depth answer ({"lastUpdateId", "bids", "asks"}) to fs's book by
+        the documented procedure (buffered deltas are replayed). Raises JSONError on bad input."""
+        cdef bytes b = bytes(data)
+        cdef VlDoc *d = self.doc.d
+        cdef int64_t last_id = 0
+        cdef int rc = vl_doc_load(d, b, len(b))
+        if rc:
+            return self._err(rc, None)
+        rc = vl_doc_i64(d, "lastUpdateId", &last_id)
+        if rc:
+            return self._err(rc, "lastUpdateId")
+        rc = vl_doc_levels(d, "bids", fs.px_scale, fs.qty_scale, &self.doc.bids)
+        if rc:
+            return self._err(rc, f"bids[{d.err_index}]")
+        rc = vl_doc_levels(d, "asks", fs.px_scale, fs.qty_scale, &self.doc.asks)
+        if rc:
+            return self._err(rc, f"asks[{d.err_index}]")
+        _check_sizes(&self.doc.bids, "bids")
+        _check_sizes(&self.doc.asks, "asks")
+        ts_recv = ts_recv or now_ns()
+        if fs.want_book and self.sink is not None:
+            fs.sync.cur_bids = &self.doc.bids
+            fs.sync.cur_asks = &self.doc.asks
+            self.sink.on_snapshot(fs, last_id, 0, ts_recv)
+        rc = fs.sync.on_snapshot(last_id, &self.doc.bids, &self.doc.asks, 0, ts_recv)
+        if rc == SYNC_APPLIED and fs.want_book and self.sink is not None:
+            self.sink.on_book_applied(fs)
+        fs.sync.cur_bids = NULL
+        fs.sync.cur_asks = NULL
+        return rc
+
+
+cdef int _check_sizes(const VlLevels *l, str key) except -1:
+    cdef size_t i
+    for i in range(l.n):
+        if l.qty[i] < 0 or l.px[i] <= 0:
+            raise JSONError(f"{key}[{i}]: negative size or non-positive price")
+    return 0

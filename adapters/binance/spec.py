@@ -1,0 +1,55 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Binance spot as data: endpoints, stream limits, request weights, rate-limit buckets.
+
+Facts from binance-spot-api-docs (rest-api.md, web-socket-streams.md, web-socket-api.md).
+"""
+from engine.venue import BucketSpec, VenueSpec
+from engine.model import VenueId
+from ext.ratelimit import BucketKind, Priority
+
+SPEC = VenueSpec(
+    venue=VenueId.binance,
+    rest_url="https://api.binance.com",
+    ws_url="wss://stream.binance.com:9443",
+    ws_api_url="wss://ws-api.binance.com:443/ws-api/v3",
+    max_streams_per_connection=1024,
+    max_ws_messages_per_s=5,           # incoming control messages; more disconnects, repeated -> IP ban
+    max_connection_age_s=24 * 3600,    # the venue closes connections after 24 h: we rotate before
+    server_ping_interval_s=20,
+    stale_after_s=10.0,
+    buckets=(
+        # per IP request weight per minute, aligned to the minute (X-MBX-USED-WEIGHT-1M)
+        BucketSpec("REQUEST_WEIGHT", BucketKind.FIXED_WINDOW, 6000, 60, header="x-mbx-used-weight-1m"),
+        # per account unfilled order count (X-MBX-ORDER-COUNT-10S / -1D)
+        BucketSpec("ORDERS_10S", BucketKind.FIXED_WINDOW, 100, 10, header="x-mbx-order-count-10s"),
+        BucketSpec("ORDERS_1D", BucketKind.FIXED_WINDOW, 200000, 86400, header="x-mbx-order-count-1d"),
+        BucketSpec("RAW_REQUESTS_5M", BucketKind.FIXED_WINDOW, 61000, 300),
+    ),
+)
+
+# (method, path) -> ({bucket: weight}, priority). Depth weight depends on limit: see depth_weight().
+ENDPOINTS = {
+    ("GET", "/api/v3/exchangeInfo"): ({"REQUEST_WEIGHT": 20, "RAW_REQUESTS_5M": 1}, Priority.QUERY),
+    ("GET", "/api/v3/time"): ({"REQUEST_WEIGHT": 1, "RAW_REQUESTS_5M": 1}, Priority.QUERY),
+    ("POST", "/api/v3/order"): ({"REQUEST_WEIGHT": 1, "ORDERS_10S": 1, "ORDERS_1D": 1, "RAW_REQUESTS_5M": 1},
+                                Priority.NEW_ORDER),
+    ("DELETE", "/api/v3/order"): ({"REQUEST_WEIGHT": 1, "RAW_REQUESTS_5M": 1}, Priority.CANCEL),
+    ("GET", "/api/v3/order"): ({"REQUEST_WEIGHT": 4, "RAW_REQUESTS_5M": 1}, Priority.QUERY),
+    ("GET", "/api/v3/openOrders"): ({"REQUEST_WEIGHT": 6, "RAW_REQUESTS_5M": 1}, Priority.QUERY),
+    ("GET", "/api/v3/myTrades"): ({"REQUEST_WEIGHT": 20, "RAW_REQUESTS_5M": 1}, Priority.QUERY),
+    ("GET", "/api/v3/account"): ({"REQUEST_WEIGHT": 20, "RAW_REQUESTS_5M": 1}, Priority.QUERY),
+}
+
+OPEN_ORDERS_ALL_WEIGHT = 80           # openOrders without a symbol
+SNAPSHOT_LIMIT = 1000                 # levels requested per snapshot (weight 50)
+
+
+def depth_weight(limit: int) -> int:
+    """GET /api/v3/depth weight by limit band: 1-100: 5, 101-500: 25, 501-1000: 50, 1001-5000: 250."""
+    if limit <= 100:
+        return 5
+    if limit <= 500:
+        return 25
+    if limit <= 1000:
+        return 50
+    return 250

@@ -1,0 +1,137 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Configuration: one TOML file, one table per venue. Credentials come from environment variables
+or a 0600 secrets file, and never appear in repr, logs, metrics or exceptions.
+
+    [venues.binance]
+    rest_url = "https://api.binance.com"
+    ws_url = "wss://stream.binance.com:9443"
+    ws_api_url = "wss://ws-api.binance.com:443/ws-api/v3"
+    api_key_env = "BINANCE_API_KEY"
+    api_secret_env = "BINANCE_API_SECRET"
+    # or: secrets_file = "/etc/venuelink/binance.toml"  (mode 0600; keys api_key, api_secret)
+    symbols = ["BTC/USDT", "ETH/USDT"]
+
+    [metrics]
+    port = 9464
+"""
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.errors import ConfigError
+from engine.model import VenueId
+
+
+class Secret:
+    """A credential that cannot leak through str/repr/format/pickling."""
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret(***)"
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return "***"
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __reduce__(self):
+        raise TypeError("secrets cannot be pickled")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    api_key: Secret
+    api_secret: Secret
+
+    def __repr__(self) -> str:
+        return "Credentials(api_key=***, api_secret=***)"
+
+
+@dataclass
+class VenueConfig:
+    name: str
+    rest_url: str
+    ws_url: str
+    ws_api_url: str = ""
+    api_key_env: str = ""
+    api_secret_env: str = ""
+    secrets_file: str = ""
+    symbols: list[str] = field(default_factory=list)
+    recv_window_ms: int = 5000
+    request_timeout_s: float = 10.0
+
+    def credentials(self) -> Credentials | None:
+        """Read credentials now (env vars or the secrets file); None when none are configured."""
+        if self.secrets_file:
+            return _read_secrets_file(self.name, Path(self.secrets_file))
+        if self.api_key_env or self.api_secret_env:
+            key, secret = os.environ.get(self.api_key_env, ""), os.environ.get(self.api_secret_env, "")
+            if not key or not secret:
+                raise ConfigError(f"{self.name}: environment variables {self.api_key_env} and "
+                                  f"{self.api_secret_env} must both be set")
+            return Credentials(Secret(key), Secret(secret))
+        return None
+
+
+def _read_secrets_file(venue: str, path: Path) -> Credentials:
+    try:
+        st = path.stat()
+    except OSError as e:
+        raise ConfigError(f"{venue}: cannot read secrets file {path}: {e.strerror}") from None
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(f"{venue}: secrets file {path} is readable by others (mode "
+                          f"{stat.S_IMODE(st.st_mode):04o}); run: chmod 600 {path}")
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"{venue}: secrets file {path} is not valid TOML ({type(e).__name__})") from None
+    key, secret = data.get("api_key"), data.get("api_secret")
+    if not isinstance(key, str) or not isinstance(secret, str) or not key or not secret:
+        raise ConfigError(f"{venue}: secrets file {path} needs string keys api_key and api_secret")
+    return Credentials(Secret(key), Secret(secret))
+
+
+@dataclass
+class Config:
+    venues: dict[str, VenueConfig]
+    metrics_port: int = 9464
+    metrics_host: str = "127.0.0.1"
+
+
+_VENUE_KEYS = {f for f in VenueConfig.__dataclass_fields__ if f != "name"}
+
+
+def load_config(path: str | Path) -> Config:
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except OSError as e:
+        raise ConfigError(f"cannot read config {path}: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config {path}: {e}") from None
+    venues = {}
+    for name, table in (data.get("venues") or {}).items():
+        VenueId.parse(name)
+        if not isinstance(table, dict):
+            raise ConfigError(f"[venues.{name}] must be a table")
+        unknown = set(table) - _VENUE_KEYS
+        if unknown:
+            raise ConfigError(f"[venues.{name}]: unknown keys {sorted(unknown)}; known: {sorted(_VENUE_KEYS)}")
+        for k in ("rest_url", "ws_url"):
+            if not isinstance(table.get(k), str):
+                raise ConfigError(f"[venues.{name}] needs {k} (string)")
+        venues[name] = VenueConfig(name=name, **table)
+    m = data.get("metrics") or {}
+    return Config(venues=venues, metrics_port=int(m.get("port", 9464)), metrics_host=str(m.get("host", "127.0.0.1")))

@@ -1,0 +1,26 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Venue id -> adapter class. Explicit table, no import magic; a venue is importable only when
+listed here."""
+from __future__ import annotations
+
+import importlib
+
+from engine.config import VenueConfig
+from engine.model import VenueId
+
+ADAPTERS: dict[VenueId, str] = {
+    VenueId.binance: "adapters.binance.adapter:BinanceAdapter",
+}
+
+
+def available() -> list[str]:
+    return [v.name for v in ADAPTERS]
+
+
+def create(venue: str | VenueId, config: VenueConfig | None = None):
+    vid = venue if isinstance(venue, VenueId) else VenueId.parse(venue)
+    target = ADAPTERS.get(vid)
+    if target is None:
+        raise ValueError(f"venue {vid.name!r} has no adapter yet; available: {', '.join(available())}")
+    mod, cls = target.split(":")
+    return getattr(importlib.import_module(mod), cls)(config)

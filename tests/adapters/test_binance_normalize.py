@@ -1,0 +1,83 @@
+"""Replays real-format Binance frames through `venuelink normalize` (the live adapter code)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FIXTURE = Path(__file__).parent.parent / "fixtures" / "binance" / "session.jsonl"
+
+
+def run(*args, stdin=None):
+    p = subprocess.run([sys.executable, "-m", "engine.cli", "normalize", *args], input=stdin,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    return [json.loads(line) for line in p.stdout.splitlines()], p.stderr
+
+
+def strip(ev):
+    ev = dict(ev)
+    ev.pop("ts_recv", None)
+    return ev
+
+
+def test_session_replay_events_and_sync():
+    events, err = run("binance", str(FIXTURE), "--book")
+    kinds = [e["type"] for e in events]
+    assert kinds.count("book_snapshot") == 2 and kinds.count("resync") == 1 and kinds.count("trade") == 2
+    assert all(e["venue"] == "binance" and e["symbol"] == "BTC/USDT" for e in events)
+    assert all(isinstance(e.get("ts_recv", 0), int) for e in events)
+    # the first snapshot (1005) drops 1001..1003, replays 1004..1006 (straddles 1006)
+    first_top = next(e for e in events if e["type"] == "top" and "seq" not in e)
+    assert first_top["bids"] == [["37000.2", "1.25"], ["37000", "3"]]
+    assert first_top["asks"] == [["37000.5", "0.4"], ["37000.6", "2"], ["37001", "5"]]
+    trades = [strip(e) for e in events if e["type"] == "trade"]
+    assert trades[0] == {"type": "trade", "venue": "binance", "symbol": "BTC/USDT",
+                         "ts_exchange": 1700000000249000000, "price": "37000.5", "size": "0.01",
+                         "side": "buy", "trade_id": "5001"}
+    assert trades[1]["side"] == "sell"            # m=true: buyer is maker, taker sold
+    # gap: resync, then no top until the next snapshot
+    i = kinds.index("resync")
+    assert events[i]["reason"].startswith("sequence gap")
+    j = kinds.index("book_snapshot", i)
+    assert "top" not in kinds[i:j]
+    final_top = [e for e in events if e["type"] == "top" and "seq" not in e][-1]
+    assert final_top == {"type": "top", "venue": "binance", "symbol": "BTC/USDT",
+                         "bids": [["37000.3", "0.1"]], "asks": [["37000.5", "0.7"], ["37000.6", "1.5"]]}
+    # bad lines are reported with their numbers and processing goes on
+    assert "line 12: MalformedJSONError" in err
+    assert "line 13: FieldValueError" in err and "'abc'" in err
+    assert "line 14: frame for a symbol without instrument metadata" in err
+    assert "3 bad lines" in err
+
+
+def test_without_book_flag_no_book_tops():
+    events, _ = run("binance", str(FIXTURE))
+    assert not [e for e in events if e["type"] == "top" and "seq" not in e]
+
+
+@pytest.mark.parametrize("line,expect", [
+    ("not json at all", "MalformedJSONError"),
+    ('{"stream":"x","data":[1]}', "FieldTypeError"),
+    ('{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":"a","u":2,"b":[],"a":[]}', "FieldTypeError"),
+    ('{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":5,"u":2,"b":[],"a":[]}', "u 2 < U 5"),
+    ('{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":1,"u":2,"b":[["1","-1"]],"a":[]}', "negative size"),
+    ('{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":1,"u":2,"a":[]}', "MissingFieldError"),
+    ('{"e":"trade","E":1,"s":"BTCUSDT","t":1,"p":"1.001","q":"1","T":1,"m":true}', "more fractional digits"),
+    ('{"e":"trade","E":1,"s":"BTCUSDT","t":1,"p":"1e400","q":"1","T":1,"m":true}', "FieldValueError"),
+    ('{"rest":"/api/v3/depth?symbol=NOPE","body":{"lastUpdateId":1,"bids":[],"asks":[]}}', "unknown symbol"),
+    ('{"rest":"/api/v3/unknown","body":{}}', "not an instruments or snapshot endpoint"),
+])
+def test_bad_input_is_reported_not_fatal(line, expect):
+    head = FIXTURE.read_text().splitlines()[0]        # exchangeInfo
+    good = '{"e":"trade","E":1,"s":"BTCUSDT","t":9,"p":"1.5","q":"2","T":1,"m":false}'
+    events, err = run("binance", "-", stdin="\n".join([head, line, good]) + "\n")
+    assert f"line 2:" in err and expect in err
+    assert events and events[-1]["type"] == "trade" and events[-1]["trade_id"] == "9"
+
+
+def test_unknown_venue_is_a_clear_error():
+    p = subprocess.run([sys.executable, "-m", "engine.cli", "normalize", "nosuch", str(FIXTURE)],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0 and "unknown venue" in p.stderr
