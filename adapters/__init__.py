@@ -1,0 +1,1 @@
+"""Venue adapters: one package per exchange (wire format, signing, simulator dialect)."""

@@ -1,0 +1,1179 @@
+"""Binance spot simulator dialect.
+
+Everything venue-neutral (book generator, matching, limits, faults, WS connection handling,
+admin API, process harness) lives in ``engine.sim``; this module is only Binance's wire format:
+
+* REST ``/api/v3/...``: ping, time, exchangeInfo, depth, order (POST/DELETE/GET), openOrders,
+  myTrades, account -- HMAC-SHA256 signatures, ``X-MBX-APIKEY``, timestamp/recvWindow, Binance
+  error bodies and HTTP codes, request weights, ``X-MBX-USED-WEIGHT-1M`` /
+  ``X-MBX-ORDER-COUNT-10S|1D`` headers, 429/418 with ``Retry-After``.
+* Market-data WS: ``/ws/<stream>[/<stream>...]``, ``/ws`` and ``/stream?streams=a/b`` (combined
+  ``{"stream","data"}`` wrapper), live SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS /
+  SET_PROPERTY / GET_PROPERTY.  Streams ``<s>@depth@100ms``, ``<s>@depth`` (1000 ms),
+  ``<s>@trade``, ``<s>@aggTrade``, ``<s>@bookTicker``.
+* WS API ``/ws-api/v3``: ``userDataStream.subscribe.signature`` (events wrapped
+  ``{"subscriptionId": n, "event": {...}}``), ``userDataStream.unsubscribe``,
+  ``session.subscriptions``, ``ping``, ``time``, ``order.place``, ``order.cancel``,
+  ``order.status``, ``openOrders.status``, ``account.status``.
+  The REST listenKey endpoints answer ``410 Gone``: Binance retired them for spot in 2026-02.
+
+Run: ``python -m adapters.binance.simulator --host 127.0.0.1 --port 0 [--rate 50]
+[--symbols BTCUSDT,ETHUSDT] [--seed 1] [--api-key K --api-secret S] [--ping-interval 20]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import itertools
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from engine.sim.admin import add_admin_routes, is_admin_path
+from engine.sim.core import SIM_VENUE_KEY, SimVenue, SymbolSpec
+from engine.sim.faults import Faults
+from engine.sim.limits import ORDERS, RAW, WEIGHT, Decision, RateLimiter, Rule
+from engine.sim.market import BUY, SELL, Batch, DiffAccumulator, Trade, now_ms
+from engine.sim.matching import (
+    DUPLICATE_CLIENT_ID,
+    FOK,
+    GTC,
+    INSUFFICIENT_BALANCE,
+    IOC,
+    LIMIT,
+    MARKET,
+    BalanceEvent,
+    ExecEvent,
+    MatchingEngine,
+    Order,
+    Reject,
+)
+from engine.sim.server import add_common_args, run_main
+from engine.sim.wsconn import WsConn
+
+try:
+    import orjson
+
+    def _dumps(obj: Any) -> str:
+        return orjson.dumps(obj).decode()
+
+    def _dumpb(obj: Any) -> bytes:
+        return orjson.dumps(obj)
+
+except ImportError:  # pragma: no cover
+    import json
+
+    def _dumps(obj: Any) -> str:
+        return json.dumps(obj, separators=(",", ":"))
+
+    def _dumpb(obj: Any) -> bytes:
+        return _dumps(obj).encode()
+
+import json as _json
+
+VENUE = "binance"
+ACCOUNT = "binance-sim"
+# Simulator-only credentials (64 alphanumerics, like real keys). Override with --api-key/--api-secret.
+DEFAULT_API_KEY = "vlSimBinanceApiKey0000000000000000000000000000000000000000000001"
+DEFAULT_API_SECRET = "vlSimBinanceSecret0000000000000000000000000000000000000000000001"
+
+SYMBOLS: dict[str, SymbolSpec] = {
+    "BTCUSDT": SymbolSpec("BTCUSDT", "BTC", "USDT", "0.01", "0.00001", "60000.00",
+                          max_qty="9000", max_price="1000000", mean_size=5000),
+    "ETHUSDT": SymbolSpec("ETHUSDT", "ETH", "USDT", "0.01", "0.0001", "3000.00",
+                          max_qty="9000", max_price="1000000", mean_size=5000),
+    "SOLUSDT": SymbolSpec("SOLUSDT", "SOL", "USDT", "0.01", "0.001", "150.00",
+                          max_qty="90000", max_price="100000", mean_size=5000),
+}
+DEFAULT_BALANCES = {"USDT": "1000000", "BTC": "10", "ETH": "100", "SOL": "1000", "BNB": "0"}
+
+_KEY_RE = re.compile(r"^[A-Za-z0-9]{64}$")
+_CLIENT_ID_RE = re.compile(r"^[a-zA-Z0-9-_]{1,36}$")
+_NUM_RE = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$")
+_NUM_RANGE = "^([0-9]{1,20})(\\.[0-9]{1,20})?$"
+_MD_ID_STR_RE = re.compile(r"^[A-Za-z0-9]{1,36}$")
+_Q8 = Decimal("0.00000001")
+_ZERO8 = "0.00000000"
+
+_INTERVAL_WORD = {"SECOND": "SECOND", "MINUTE": "MINUTE", "HOUR": "HOUR", "DAY": "DAY"}
+_RL_TYPE = {WEIGHT: "REQUEST_WEIGHT", ORDERS: "ORDERS", RAW: "RAW_REQUESTS"}
+
+# HTTP status the venue uses for an error code (default 400)
+_HTTP_FOR_CODE = {-2014: 401, -2015: 401, -1002: 401, -1003: 429, -1015: 429, -1007: 503, -1001: 503}
+
+
+# ====================================================================== configuration
+@dataclass(slots=True)
+class BinanceSimConfig:
+    symbols: list[str] = field(default_factory=lambda: ["BTCUSDT", "ETHUSDT", "SOLUSDT"])
+    seed: int = 1
+    rate: float = 50.0
+    levels: int = 300
+    api_key: str = DEFAULT_API_KEY
+    api_secret: str = DEFAULT_API_SECRET
+    ping_interval: float = 20.0
+    pong_timeout: float = 60.0
+    max_conn_age: float = 86400.0
+    max_inbound_per_s: int = 5
+    max_streams: int = 1024
+    depth_fast_ms: float = 100.0  # <s>@depth@100ms cadence; 0 = one diff per change batch
+    depth_slow_ms: float = 1000.0  # <s>@depth cadence
+    weight_limit: int = 6000  # REQUEST_WEIGHT per 1 MINUTE (per IP)
+    orders_10s: int = 100  # ORDERS per 10 SECOND (per account)
+    orders_1d: int = 200_000  # ORDERS per 1 DAY (per account)
+    raw_5m: int = 61_000  # RAW_REQUESTS per 5 MINUTE (per IP)
+    ban_after: int = 5
+    ban_base: float = 120.0
+    maker_fee: str = "0"
+    taker_fee: str = "0"
+    balances: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_BALANCES))
+    unknown_status: int = 503  # HTTP status of the -1007 "execution status unknown" answer
+
+
+def build_arg_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m adapters.binance.simulator", description="Binance spot simulator")
+    add_common_args(p)
+    p.add_argument("--symbols", default="BTCUSDT,ETHUSDT,SOLUSDT", help=f"comma list of {','.join(SYMBOLS)}")
+    p.add_argument("--api-key", default=DEFAULT_API_KEY)
+    p.add_argument("--api-secret", default=DEFAULT_API_SECRET)
+    p.add_argument("--depth-fast-ms", type=float, default=100.0, help="@depth@100ms cadence (0 = per batch)")
+    p.add_argument("--depth-slow-ms", type=float, default=1000.0, help="@depth cadence")
+    p.add_argument("--weight-limit", type=int, default=6000, help="REQUEST_WEIGHT per minute")
+    p.add_argument("--orders-10s", type=int, default=100)
+    p.add_argument("--orders-1d", type=int, default=200_000)
+    p.add_argument("--raw-5m", type=int, default=61_000)
+    p.add_argument("--max-streams", type=int, default=1024)
+    p.add_argument("--maker-fee", default="0")
+    p.add_argument("--taker-fee", default="0")
+    return p
+
+
+def config_from_args(ns: argparse.Namespace) -> BinanceSimConfig:
+    return BinanceSimConfig(
+        symbols=[s.strip().upper() for s in str(ns.symbols).split(",") if s.strip()],
+        seed=ns.seed, rate=ns.rate, levels=ns.levels, api_key=ns.api_key, api_secret=ns.api_secret,
+        ping_interval=ns.ping_interval, pong_timeout=ns.pong_timeout, max_conn_age=ns.max_conn_age,
+        max_inbound_per_s=ns.max_inbound_per_s, max_streams=ns.max_streams,
+        depth_fast_ms=ns.depth_fast_ms, depth_slow_ms=ns.depth_slow_ms,
+        weight_limit=ns.weight_limit, orders_10s=ns.orders_10s, orders_1d=ns.orders_1d, raw_5m=ns.raw_5m,
+        ban_after=ns.ban_after, ban_base=ns.ban_base, maker_fee=ns.maker_fee, taker_fee=ns.taker_fee,
+    )
+
+
+def config_from_options(**opts: Any) -> BinanceSimConfig:
+    """Keyword options as accepted by ``running_simulator`` (CLI names with underscores)."""
+    ns = build_arg_parser().parse_args([])
+    for k, v in opts.items():
+        if k == "symbols" and isinstance(v, (list, tuple)):
+            v = ",".join(v)
+        if not hasattr(ns, k):
+            raise TypeError(f"unknown binance simulator option {k!r}")
+        setattr(ns, k, v)
+    return config_from_args(ns)
+
+
+def report(host: str, port: int, config: BinanceSimConfig) -> dict[str, Any]:
+    base = f"{host}:{port}"
+    return {
+        "rest_url": f"http://{base}",
+        "ws_url": f"ws://{base}",
+        "ws_api_url": f"ws://{base}/ws-api/v3",
+        "admin_url": f"http://{base}/__sim",
+        "host": host,
+        "port": port,
+        "symbols": list(config.symbols),
+        "api_key": config.api_key,
+        "api_secret": config.api_secret,
+    }
+
+
+# ====================================================================== signing
+def hmac_hex(secret: str, payload: str) -> str:
+    return hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+
+
+def verify_signature(secret: str, payload: str, signature: str) -> bool:
+    """HMAC-SHA256 hex check; the signature is not case sensitive."""
+    return hmac.compare_digest(hmac_hex(secret, payload), signature.lower())
+
+
+def split_signed(query: str, body: str) -> tuple[str, str | None]:
+    """(signed payload, signature) from the raw query string and raw body, as sent.
+
+    The signed payload (``totalParams``) is the query string concatenated with the body, without
+    separator, minus the ``signature`` parameter -- which must be the last parameter.
+    Returns ``(payload, None)`` when there is no signature.
+    """
+    for part in ("body", "query"):
+        text = body if part == "body" else query
+        if not text:
+            continue
+        items = text.split("&")
+        idx = [i for i, it in enumerate(items) if it.split("=", 1)[0] == "signature"]
+        if not idx:
+            continue
+        i = idx[-1]
+        sig = items[i].split("=", 1)[1] if "=" in items[i] else ""
+        if i != len(items) - 1 or len(idx) > 1 or (part == "query" and body):
+            return "", ""  # signature present but not last: cannot match
+        rest = "&".join(items[:i])
+        return (query + rest, sig) if part == "body" else (rest + body, sig)
+    return query + body, None
+
+
+def ws_api_payload(params: dict[str, Any]) -> str:
+    """WebSocket API signing payload: all params but ``signature``, sorted, ``k=v`` joined by ``&``."""
+    parts = []
+    for k in sorted(params):
+        if k == "signature":
+            continue
+        v = params[k]
+        if isinstance(v, bool):
+            v = "true" if v else "false"
+        parts.append(f"{k}={v}")
+    return "&".join(parts)
+
+
+# ====================================================================== errors
+class ApiError(Exception):
+    def __init__(self, code: int, msg: str, status: int | None = None, headers: dict[str, str] | None = None,
+                 data: dict[str, Any] | None = None) -> None:
+        super().__init__(code, msg)
+        self.code = code
+        self.msg = msg
+        self.status = status if status is not None else _HTTP_FOR_CODE.get(code, 400)
+        self.headers = headers or {}
+        self.data = data
+
+
+def _mandatory(name: str) -> ApiError:
+    return ApiError(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
+
+
+def _illegal(name: str, rng: str) -> ApiError:
+    return ApiError(-1100, f"Illegal characters found in parameter '{name}'; legal range is '{rng}'.")
+
+
+def _fmt8(d: Decimal) -> str:
+    return f"{d.quantize(_Q8, rounding=ROUND_DOWN):f}"
+
+
+# ====================================================================== the dialect
+class BinanceSim:
+    def __init__(self, config: BinanceSimConfig) -> None:
+        unknown = [s for s in config.symbols if s not in SYMBOLS]
+        if unknown or not config.symbols:
+            raise ValueError(f"unknown symbols {unknown}; available: {sorted(SYMBOLS)}")
+        self.config = config
+        self.limiter = RateLimiter(
+            [
+                Rule(WEIGHT, "MINUTE", 1, config.weight_limit),
+                Rule(ORDERS, "SECOND", 10, config.orders_10s),
+                Rule(ORDERS, "DAY", 1, config.orders_1d),
+                Rule(RAW, "MINUTE", 5, config.raw_5m),
+            ],
+            ban_after=config.ban_after,
+            ban_base_s=config.ban_base,
+        )
+        self.venue = SimVenue(
+            VENUE,
+            [SYMBOLS[s] for s in config.symbols],
+            limiter=self.limiter,
+            accounts={ACCOUNT: dict(config.balances)},
+            seed=config.seed,
+            rate=config.rate,
+            levels=config.levels,
+            maker_fee=config.maker_fee,
+            taker_fee=config.taker_fee,
+            faults=Faults(),
+        )
+        self.faults = self.venue.faults
+        self.hub = self.venue.hub
+        self.venue.on_batch = self._on_batch
+        self.venue.on_account_event = self._on_account_event
+        self.venue.on_shutdown_notice = self._shutdown_notice
+        self.hub.on_topic = self._on_topic
+        self._by_lower = {s.lower(): s for s in config.symbols}
+        # depth accumulators per subscribed diff stream: stream -> (symbol, interval_ms, acc)
+        self._depth: dict[str, tuple[str, float, DiffAccumulator]] = {}
+        self._last_top: dict[str, tuple] = {}
+        self._user_subs: dict[str, dict[WsConn, int]] = {}  # account -> {conn: subscriptionId}
+        self._suppress_user_events = False
+        self._ignore_seq = itertools.count(1)
+        self._tasks: list[asyncio.Task] = []
+
+    # ------------------------------------------------------------------ app
+    def create_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware])
+        app[SIM_VENUE_KEY] = self.venue
+        r = app.router
+        r.add_get("/api/v3/ping", self.h_ping)
+        r.add_get("/api/v3/time", self.h_time)
+        r.add_get("/api/v3/exchangeInfo", self.h_exchange_info)
+        r.add_get("/api/v3/depth", self.h_depth)
+        r.add_post("/api/v3/order", self.h_order_new)
+        r.add_delete("/api/v3/order", self.h_order_cancel)
+        r.add_get("/api/v3/order", self.h_order_get)
+        r.add_get("/api/v3/openOrders", self.h_open_orders)
+        r.add_get("/api/v3/myTrades", self.h_my_trades)
+        r.add_get("/api/v3/account", self.h_account)
+        for m in ("POST", "PUT", "DELETE"):
+            r.add_route(m, "/api/v3/userDataStream", self.h_listen_key_gone)
+        r.add_get("/ws", self.h_ws_raw)
+        r.add_get("/ws/{streams:.+}", self.h_ws_raw)
+        r.add_get("/stream", self.h_ws_combined)
+        r.add_get("/ws-api/v3", self.h_ws_api)
+        add_admin_routes(app, self.venue, ACCOUNT)
+        app.on_startup.append(self._on_startup)
+        app.on_shutdown.append(self._on_shutdown)
+        return app
+
+    async def _on_startup(self, app: web.Application) -> None:
+        await self.venue.start()
+        loop = asyncio.get_running_loop()
+        for ms in sorted({self.config.depth_fast_ms, self.config.depth_slow_ms}):
+            if ms > 0:
+                self._tasks.append(loop.create_task(self._depth_flusher(ms)))
+
+    async def _on_shutdown(self, app: web.Application) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            try:
+                await t
+            except asyncio.CancelledError:
+                pass
+        self._tasks.clear()
+        await self.venue.stop()
+
+    # ------------------------------------------------------------------ REST plumbing
+    def _weight(self, request: web.Request) -> int:
+        path, method, q = request.path, request.method, request.query
+        if path == "/api/v3/depth":
+            try:
+                limit = int(q.get("limit", "100"))
+            except ValueError:
+                limit = 100
+            return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
+        if path == "/api/v3/order":
+            return 4 if method == "GET" else 1
+        if path == "/api/v3/openOrders":
+            return 6 if q.get("symbol") else 80
+        if path == "/api/v3/myTrades":
+            return 5 if q.get("orderId") else 20
+        if path in ("/api/v3/exchangeInfo", "/api/v3/account"):
+            return 20
+        if path == "/api/v3/userDataStream":
+            return 2
+        return 1
+
+    def _weight_headers(self, ip: str) -> dict[str, str]:
+        return {f"X-MBX-USED-WEIGHT-{r.tag}": str(n) for r, n in self.limiter.usage(ip, WEIGHT)}
+
+    def _order_headers(self) -> dict[str, str]:
+        return {f"X-MBX-ORDER-COUNT-{r.tag}": str(n) for r, n in self.limiter.usage(ACCOUNT, ORDERS)}
+
+    def _limit_error(self, dec: Decision) -> ApiError:
+        rule = dec.rule
+        if dec.status == 418:
+            until = int((dec.banned_until or time.time()) * 1000)
+            return ApiError(-1003, f"Way too much request weight used; IP banned until {until}. "
+                                   "Please use WebSocket Streams for live updates to avoid bans.",
+                            418, {"Retry-After": str(dec.retry_after)},
+                            {"serverTime": now_ms(), "retryAfter": until})
+        per = f"{rule.num} {_INTERVAL_WORD[rule.interval]}" if rule else "1 MINUTE"
+        if rule is not None and rule.kind == RAW:
+            msg = f"Too many requests; current limit is {rule.limit} requests per {per}."
+        else:
+            msg = (f"Too much request weight used; current limit is {rule.limit if rule else 0} request weight "
+                   f"per {per}. Please use WebSocket Streams for live updates to avoid polling the API.")
+        retry_ms = now_ms() + 1000 * (dec.retry_after or 1)
+        return ApiError(-1003, msg, 429, {"Retry-After": str(dec.retry_after)},
+                        {"serverTime": now_ms(), "retryAfter": retry_ms})
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler):
+        path = request.path
+        if is_admin_path(path) or not path.startswith("/api/"):
+            return await handler(request)
+        ip = request.remote or "?"
+        st = self.faults.take_http_error(path)
+        if st is not None:
+            return self._json({"code": -1001, "msg": "Internal error; unable to process your request. Please try again."},
+                              st)
+        dec = self.limiter.check_request(ip, self._weight(request))
+        if not dec.allowed:
+            err = self._limit_error(dec)
+            return self._json({"code": err.code, "msg": err.msg}, err.status, {**err.headers, **self._weight_headers(ip)})
+        try:
+            resp = await handler(request)
+        except ApiError as e:
+            resp = self._json({"code": e.code, "msg": e.msg}, e.status, e.headers)
+        except web.HTTPException as e:
+            resp = e
+        for k, v in self._weight_headers(ip).items():
+            resp.headers[k] = v
+        return resp
+
+    @staticmethod
+    def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+        return web.Response(body=_dumpb(obj), status=status, headers=headers,
+                            content_type="application/json", charset="UTF-8")
+
+    @staticmethod
+    def _public_params(request: web.Request) -> dict[str, str]:
+        return dict(parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True))
+
+    async def _signed(self, request: web.Request) -> dict[str, str]:
+        self._check_key(request.headers.get("X-MBX-APIKEY"))
+        query = request.rel_url.raw_query_string
+        body = ""
+        if request.method != "GET" and request.can_read_body:
+            body = (await request.read()).decode("utf-8", "replace")
+        payload, sig = split_signed(query, body)
+        if sig is None:
+            raise _mandatory("signature")
+        if not sig or not verify_signature(self.config.api_secret, payload, sig):
+            raise ApiError(-1022, "Signature for this request is not valid.")
+        params = dict(parse_qsl(body, keep_blank_values=True))
+        params.update(parse_qsl(query, keep_blank_values=True))  # query string wins
+        params.pop("signature", None)
+        self._check_timestamp(params)
+        return params
+
+    def _check_key(self, key: str | None) -> None:
+        if not key or not _KEY_RE.match(key):
+            raise ApiError(-2014, "API-key format invalid.")
+        if not hmac.compare_digest(key, self.config.api_key):
+            raise ApiError(-2015, "Invalid API-key, IP, or permissions for action.")
+
+    @staticmethod
+    def _check_timestamp(params: dict[str, Any]) -> None:
+        raw = params.get("timestamp")
+        try:
+            ts = int(str(raw))
+        except (TypeError, ValueError):
+            raise _mandatory("timestamp") from None
+        rw_raw = params.get("recvWindow")
+        try:
+            rw = Decimal(str(rw_raw)) if rw_raw not in (None, "") else Decimal(5000)
+        except InvalidOperation:
+            raise _illegal("recvWindow", _NUM_RANGE) from None
+        if rw <= 0 or rw > 60000:
+            raise ApiError(-1131, "recvWindow must be less than 60000")
+        if ts >= 10**14:  # microseconds
+            now = time.time_ns() // 1000
+            ahead, window = 1_000_000, rw * 1000
+        else:
+            now = time.time_ns() // 1_000_000
+            ahead, window = 1000, rw
+        if ts >= now + ahead:
+            raise ApiError(-1021, "Timestamp for this request was 1000ms ahead of the server's time.")
+        if now - ts > window:
+            raise ApiError(-1021, "Timestamp for this request is outside of the recvWindow.")
+
+    # ------------------------------------------------------------------ param helpers
+    def _symbol(self, params: dict[str, Any], required: bool = True) -> str | None:
+        s = params.get("symbol")
+        if s in (None, ""):
+            if required:
+                raise _mandatory("symbol")
+            return None
+        s = str(s)
+        if s not in self.venue.engines:
+            raise ApiError(-1121, "Invalid symbol.")
+        return s
+
+    @staticmethod
+    def _int_param(params: dict[str, Any], name: str) -> int | None:
+        v = params.get(name)
+        if v in (None, ""):
+            return None
+        try:
+            return int(str(v))
+        except ValueError:
+            raise _illegal(name, "^[0-9]{1,20}$") from None
+
+    @staticmethod
+    def _num_param(params: dict[str, Any], name: str) -> Decimal | None:
+        v = params.get(name)
+        if v in (None, ""):
+            return None
+        s = str(v)
+        if not _NUM_RE.match(s):
+            raise _illegal(name, _NUM_RANGE)
+        return Decimal(s)
+
+    # ------------------------------------------------------------------ formatting
+    def _eng(self, sym: str) -> MatchingEngine:
+        return self.venue.engines[sym]
+
+    def _px(self, sym: str, ticks: int | None) -> str:
+        return self.venue.markets[sym].price_scale.format(ticks) if ticks else _ZERO8
+
+    def _qty(self, sym: str, lots: int) -> str:
+        return self.venue.markets[sym].qty_scale.format(lots)
+
+    def _quote(self, sym: str, units: int) -> str:
+        return _fmt8(self._eng(sym).quote_value(units))
+
+    def _order_json(self, o: Order) -> dict[str, Any]:
+        s = o.symbol
+        return {
+            "symbol": s, "orderId": o.order_id, "orderListId": -1, "clientOrderId": o.client_id,
+            "price": self._px(s, o.price), "origQty": self._qty(s, o.qty), "executedQty": self._qty(s, o.executed),
+            "cummulativeQuoteQty": self._quote(s, o.cum_quote), "status": o.status, "timeInForce": o.tif,
+            "type": o.type, "side": o.side, "stopPrice": _ZERO8, "icebergQty": _ZERO8, "time": o.created_ms,
+            "updateTime": o.updated_ms, "isWorking": o.is_working,
+            "workingTime": o.working_ms if o.working_ms is not None else -1,
+            "origQuoteOrderQty": _ZERO8, "selfTradePreventionMode": "NONE",
+        }
+
+    def _place_json(self, o: Order, fills: list, resp_type: str) -> dict[str, Any]:
+        s = o.symbol
+        out: dict[str, Any] = {"symbol": s, "orderId": o.order_id, "orderListId": -1,
+                               "clientOrderId": o.client_id, "transactTime": o.created_ms}
+        if resp_type == "ACK":
+            return out
+        out.update({
+            "price": self._px(s, o.price), "origQty": self._qty(s, o.qty), "executedQty": self._qty(s, o.executed),
+            "origQuoteOrderQty": _ZERO8, "cummulativeQuoteQty": self._quote(s, o.cum_quote), "status": o.status,
+            "timeInForce": o.tif, "type": o.type, "side": o.side, "workingTime": o.working_ms or o.created_ms,
+            "selfTradePreventionMode": "NONE",
+        })
+        if resp_type == "FULL":
+            out["fills"] = [
+                {"price": self._px(s, f.price), "qty": self._qty(s, f.qty), "commission": _fmt8(f.commission),
+                 "commissionAsset": f.commission_asset, "tradeId": f.trade_id}
+                for f in fills
+            ]
+        return out
+
+    # ------------------------------------------------------------------ operations (REST + WS API)
+    def op_place(self, params: dict[str, Any]) -> tuple[dict[str, Any], Order]:
+        sym = self._symbol(params)
+        side = params.get("side")
+        if side in (None, ""):
+            raise _mandatory("side")
+        if side not in (BUY, SELL):
+            raise ApiError(-1117, "Invalid side.")
+        otype = params.get("type")
+        if otype in (None, ""):
+            raise _mandatory("type")
+        if otype not in (LIMIT, MARKET):
+            raise ApiError(-1116, "Invalid orderType.")
+        tif = params.get("timeInForce")
+        price_d = self._num_param(params, "price")
+        qty_d = self._num_param(params, "quantity")
+        if otype == LIMIT:
+            if tif in (None, ""):
+                raise _mandatory("timeInForce")
+            if tif not in (GTC, IOC, FOK):
+                raise ApiError(-1115, "Invalid timeInForce.")
+            if qty_d is None:
+                raise _mandatory("quantity")
+            if price_d is None:
+                raise _mandatory("price")
+        else:
+            if tif not in (None, ""):
+                raise ApiError(-1106, "Parameter 'timeInForce' sent when not required.")
+            if price_d is not None:
+                raise ApiError(-1106, "Parameter 'price' sent when not required.")
+            if params.get("quoteOrderQty") not in (None, ""):
+                raise ApiError(-2010, "Quote order qty market orders are not support for this symbol.")
+            if qty_d is None:
+                raise ApiError(-1102, "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!")
+            tif = None
+        resp_type = params.get("newOrderRespType") or "FULL"
+        if resp_type not in ("ACK", "RESULT", "FULL"):
+            raise ApiError(-1130, "Data sent for parameter 'newOrderRespType' is not valid.")
+        cid = params.get("newClientOrderId")
+        if cid in ("",):
+            raise ApiError(-1118, "New client order ID was empty.")
+        if cid is not None and not _CLIENT_ID_RE.match(str(cid)):
+            raise _illegal("newClientOrderId", "^[a-zA-Z0-9-_]{1,36}$")
+        spec = self.venue.specs[sym]
+        m = self.venue.markets[sym]
+        price = None
+        if price_d is not None:
+            price = m.price_scale.parse(price_d)
+            lo = Decimal(spec.min_price or spec.tick)
+            if price is None or price_d < lo or price_d > Decimal(spec.max_price):
+                raise ApiError(-1013, "Filter failure: PRICE_FILTER")
+        qty = m.qty_scale.parse(qty_d)
+        if qty is None or qty_d < Decimal(spec.min_qty or spec.lot) or qty_d > Decimal(spec.max_qty):
+            raise ApiError(-1013, "Filter failure: LOT_SIZE")
+        dec = self.limiter.check_order(ACCOUNT)
+        if not dec.allowed:
+            r = dec.rule
+            raise ApiError(-1015, f"Too many new orders; current limit is {r.limit} orders per {r.num} "
+                                  f"{_INTERVAL_WORD[r.interval]}.", 429, self._order_headers())
+        self._suppress_user_events = self.faults.take_user_drop()
+        try:
+            res = self.venue.place(sym, ACCOUNT, side=side, type=otype, qty=qty, price=price,
+                                   tif=tif or GTC, client_id=str(cid) if cid is not None else None, ts=now_ms())
+        except Reject as e:
+            if e.reason == DUPLICATE_CLIENT_ID:
+                raise ApiError(-2010, "Duplicate order sent.") from None
+            if e.reason == INSUFFICIENT_BALANCE:
+                raise ApiError(-2010, "Account has insufficient balance for requested action.") from None
+            raise ApiError(-1013, "Invalid order.") from None
+        finally:
+            self._suppress_user_events = False
+        return self._place_json(res.order, res.fills, resp_type), res.order
+
+    def _find(self, params: dict[str, Any], orig_name: str = "origClientOrderId") -> tuple[str, int | None, str | None]:
+        sym = self._symbol(params)
+        oid = self._int_param(params, "orderId")
+        cid = params.get(orig_name)
+        if cid == "":
+            raise ApiError(-1119, "Original client order ID was empty.")
+        if oid is None and cid is None:
+            raise ApiError(-1102, f"Param '{orig_name}' or 'orderId' must be sent, but both were empty/null!")
+        return sym, oid, cid
+
+    def op_cancel(self, params: dict[str, Any]) -> dict[str, Any]:
+        sym, oid, cid = self._find(params)
+        new_cid = params.get("newClientOrderId")
+        if new_cid is not None and not _CLIENT_ID_RE.match(str(new_cid)):
+            raise _illegal("newClientOrderId", "^[a-zA-Z0-9-_]{1,36}$")
+        eng = self._eng(sym)
+        cancel_id = str(new_cid) if new_cid else eng.new_client_id()
+        try:
+            o = eng.cancel(ACCOUNT, oid, cid, cancel_id, now_ms())
+        except Reject:
+            raise ApiError(-2011, "Unknown order sent.") from None
+        j = self._order_json(o)
+        return {
+            "symbol": sym, "origClientOrderId": o.client_id, "orderId": o.order_id, "orderListId": -1,
+            "clientOrderId": cancel_id, "transactTime": o.updated_ms, "price": j["price"], "origQty": j["origQty"],
+            "executedQty": j["executedQty"], "origQuoteOrderQty": _ZERO8,
+            "cummulativeQuoteQty": j["cummulativeQuoteQty"], "status": o.status, "timeInForce": o.tif,
+            "type": o.type, "side": o.side, "selfTradePreventionMode": "NONE",
+        }
+
+    def op_query(self, params: dict[str, Any]) -> dict[str, Any]:
+        sym, oid, cid = self._find(params)
+        o = self._eng(sym).get(ACCOUNT, oid, cid)
+        if o is None:
+            raise ApiError(-2013, "Order does not exist.")
+        return self._order_json(o)
+
+    def op_open_orders(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        sym = self._symbol(params, required=False)
+        engines = [self._eng(sym)] if sym else list(self.venue.engines.values())
+        orders = sorted((o for e in engines for o in e.open_orders(ACCOUNT)), key=lambda o: (o.created_ms, o.order_id))
+        return [self._order_json(o) for o in orders]
+
+    def op_my_trades(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        sym = self._symbol(params)
+        oid = self._int_param(params, "orderId")
+        from_id = self._int_param(params, "fromId")
+        limit = self._int_param(params, "limit") or 500
+        limit = max(1, min(limit, 1000))
+        eng = self._eng(sym)
+        out = []
+        for f in eng.trades(ACCOUNT, oid, from_id, limit):
+            out.append({
+                "symbol": sym, "id": f.trade_id, "orderId": f.order_id, "orderListId": -1,
+                "price": self._px(sym, f.price), "qty": self._qty(sym, f.qty), "quoteQty": self._quote(sym, f.quote),
+                "commission": _fmt8(f.commission), "commissionAsset": f.commission_asset, "time": f.ts,
+                "isBuyer": f.side == BUY, "isMaker": f.is_maker, "isBestMatch": True,
+            })
+        return out
+
+    def op_account(self, params: dict[str, Any]) -> dict[str, Any]:
+        acct = self.venue.accounts[ACCOUNT]
+        omit = str(params.get("omitZeroBalances", "false")).lower() == "true"
+        bals = [{"asset": a, "free": _fmt8(f), "locked": _fmt8(l)} for a, f, l in acct.snapshot()
+                if not (omit and f == 0 and l == 0)]
+        mk = int(Decimal(self.config.maker_fee) * 10000)
+        tk = int(Decimal(self.config.taker_fee) * 10000)
+        return {
+            "makerCommission": mk, "takerCommission": tk, "buyerCommission": 0, "sellerCommission": 0,
+            "commissionRates": {"maker": _fmt8(Decimal(self.config.maker_fee)),
+                                "taker": _fmt8(Decimal(self.config.taker_fee)), "buyer": _ZERO8, "seller": _ZERO8},
+            "canTrade": True, "canWithdraw": True, "canDeposit": True, "brokered": False,
+            "requireSelfTradePrevention": False, "preventSor": False, "updateTime": acct.updated_ms,
+            "accountType": "SPOT", "balances": bals, "permissions": ["SPOT"], "uid": 100000001,
+        }
+
+    # ------------------------------------------------------------------ REST handlers
+    async def h_ping(self, request: web.Request) -> web.Response:
+        return self._json({})
+
+    async def h_time(self, request: web.Request) -> web.Response:
+        return self._json({"serverTime": now_ms()})
+
+    def exchange_info(self, symbols: list[str] | None = None) -> dict[str, Any]:
+        syms = symbols or list(self.venue.engines)
+        out = []
+        for s in syms:
+            sp = self.venue.specs[s]
+            out.append({
+                "symbol": s, "status": "TRADING", "baseAsset": sp.base, "baseAssetPrecision": 8,
+                "quoteAsset": sp.quote, "quotePrecision": 8, "quoteAssetPrecision": 8,
+                "baseCommissionPrecision": 8, "quoteCommissionPrecision": 8,
+                "orderTypes": ["LIMIT", "MARKET"], "icebergAllowed": False, "ocoAllowed": False,
+                "otoAllowed": False, "quoteOrderQtyMarketAllowed": False, "allowTrailingStop": False,
+                "cancelReplaceAllowed": False, "amendAllowed": False, "isSpotTradingAllowed": True,
+                "isMarginTradingAllowed": False,
+                "filters": [
+                    {"filterType": "PRICE_FILTER", "minPrice": _fmt8(Decimal(sp.min_price or sp.tick)),
+                     "maxPrice": _fmt8(Decimal(sp.max_price)), "tickSize": _fmt8(Decimal(sp.tick))},
+                    {"filterType": "LOT_SIZE", "minQty": _fmt8(Decimal(sp.min_qty or sp.lot)),
+                     "maxQty": _fmt8(Decimal(sp.max_qty)), "stepSize": _fmt8(Decimal(sp.lot))},
+                ],
+                "permissions": [], "permissionSets": [["SPOT"]],
+                "defaultSelfTradePreventionMode": "NONE",
+                "allowedSelfTradePreventionModes": ["NONE"],
+            })
+        return {
+            "timezone": "UTC",
+            "serverTime": now_ms(),
+            "rateLimits": [
+                {"rateLimitType": _RL_TYPE[r.kind], "interval": r.interval, "intervalNum": r.num, "limit": r.limit}
+                for r in self.limiter.rules
+            ],
+            "exchangeFilters": [],
+            "symbols": out,
+        }
+
+    async def h_exchange_info(self, request: web.Request) -> web.Response:
+        q = self._public_params(request)
+        sym, syms = q.get("symbol"), q.get("symbols")
+        if sym and syms:
+            raise ApiError(-1128, "Combination of optional parameters invalid.")
+        names: list[str] | None = None
+        if sym:
+            names = [sym]
+        elif syms:
+            try:
+                names = _json.loads(syms)
+            except ValueError:
+                raise ApiError(-1100, "Illegal characters found in parameter 'symbols'; legal range is "
+                                      "'^\\[(\"[A-Z0-9-_.]{1,20}\"(,\"[A-Z0-9-_.]{1,20}\"){0,}){0,1}\\]$'.") from None
+            if not isinstance(names, list) or not all(isinstance(x, str) for x in names):
+                raise ApiError(-1100, "Illegal characters found in parameter 'symbols'.")
+        if names is not None:
+            for n in names:
+                if n not in self.venue.engines:
+                    raise ApiError(-1121, "Invalid symbol.")
+        return self._json(self.exchange_info(names))
+
+    async def h_depth(self, request: web.Request) -> web.Response:
+        q = self._public_params(request)
+        sym = self._symbol(q)
+        limit = self._int_param(q, "limit")
+        limit = 100 if limit is None else limit
+        if limit <= 0:
+            raise _illegal("limit", "^[0-9]{1,20}$")
+        limit = min(limit, 5000)
+        m = self.venue.markets[sym]
+        uid, bids, asks = m.depth(limit)
+        pf, qf = m.price_scale.format, m.qty_scale.format
+        return self._json({"lastUpdateId": uid, "bids": [[pf(p), qf(s)] for p, s in bids],
+                           "asks": [[pf(p), qf(s)] for p, s in asks]})
+
+    async def h_order_new(self, request: web.Request) -> web.Response:
+        params = await self._signed(request)
+        body, _ = self.op_place(params)
+        headers = self._order_headers()
+        fault = self.faults.take_order_fault()
+        if fault is not None:
+            if fault.mode == "timeout" and fault.hold_s > 0:
+                await asyncio.sleep(fault.hold_s)
+            raise ApiError(-1007, "Timeout waiting for response from backend server. Send status unknown; "
+                                  "execution status unknown.", fault.status or self.config.unknown_status)
+        return self._json(body, 200, headers)
+
+    async def h_order_cancel(self, request: web.Request) -> web.Response:
+        return self._json(self.op_cancel(await self._signed(request)))
+
+    async def h_order_get(self, request: web.Request) -> web.Response:
+        return self._json(self.op_query(await self._signed(request)))
+
+    async def h_open_orders(self, request: web.Request) -> web.Response:
+        return self._json(self.op_open_orders(await self._signed(request)))
+
+    async def h_my_trades(self, request: web.Request) -> web.Response:
+        return self._json(self.op_my_trades(await self._signed(request)))
+
+    async def h_account(self, request: web.Request) -> web.Response:
+        return self._json(self.op_account(await self._signed(request)))
+
+    async def h_listen_key_gone(self, request: web.Request) -> web.Response:
+        # Spot listenKeys were retired (2026-02-20); the real endpoint now answers 410 Gone.
+        return web.Response(status=410, text="<html><head><title>410 Gone</title></head><body>"
+                                              "<center><h1>410 Gone</h1></center></body></html>",
+                            content_type="text/html")
+
+    # ------------------------------------------------------------------ market-data WS
+    def _conn(self, request: web.Request, kind: str) -> WsConn:
+        c = self.config
+        # the 5 msg/s inbound cap applies to market-data streams; the WS API is limited by request weight
+        return WsConn(request, kind=kind, faults=self.faults, hub=self.hub, ping_interval=c.ping_interval,
+                      pong_timeout=c.pong_timeout, max_inbound_per_s=c.max_inbound_per_s if kind == "market" else 0,
+                      max_age_s=c.max_conn_age)
+
+    def _valid_stream(self, name: str) -> bool:
+        sym, _, rest = name.partition("@")
+        if sym not in self._by_lower:
+            return False
+        return rest in ("depth", "depth@100ms", "trade", "aggTrade", "bookTicker")
+
+    async def _md_socket(self, request: web.Request, streams: list[str], combined: bool) -> web.StreamResponse:
+        bad = [s for s in streams if not self._valid_stream(s)]
+        if bad:
+            return web.Response(status=400, text=f"Invalid stream name(s): {','.join(bad)}")
+        if len(streams) > self.config.max_streams:
+            return web.Response(status=400, text=f"Too many streams (max {self.config.max_streams})")
+        conn = self._conn(request, "market")
+        conn.data["combined"] = combined
+
+        def on_open(c: WsConn) -> None:
+            for s in streams:
+                self.hub.subscribe(c, s)
+
+        return await conn.serve(self._on_md_text, on_open)
+
+    async def h_ws_raw(self, request: web.Request) -> web.StreamResponse:
+        path = request.match_info.get("streams", "")
+        streams = [s for s in path.split("/") if s]
+        return await self._md_socket(request, streams, False)
+
+    async def h_ws_combined(self, request: web.Request) -> web.StreamResponse:
+        streams = [s for s in request.query.get("streams", "").split("/") if s]
+        return await self._md_socket(request, streams, True)
+
+    async def _on_md_text(self, conn: WsConn, text: str) -> None:
+        def err(code: int, msg: str, rid: Any = ..., ) -> None:
+            body: dict[str, Any] = {"code": code, "msg": msg}
+            if rid is not ...:
+                body["id"] = rid
+            conn.send(_dumps(body))
+
+        try:
+            msg = _json.loads(text)
+        except ValueError as e:
+            line, col = getattr(e, "lineno", 1), getattr(e, "colno", 1)
+            return err(3, f"Invalid JSON: expected value at line {line} column {col}")
+        if not isinstance(msg, dict):
+            return err(2, "Invalid request: expected an object")
+        if "method" not in msg:
+            return err(2, f"Invalid request: missing field `method` at line 1 column {len(text)}")
+        rid = msg.get("id", ...)
+        if rid is ... or not (rid is None or (isinstance(rid, int) and not isinstance(rid, bool)
+                                             and -(2**63) <= rid < 2**63)
+                              or (isinstance(rid, str) and _MD_ID_STR_RE.match(rid))):
+            return err(2, "Invalid request: request ID must be an unsigned integer")
+        method = msg["method"]
+        params = msg.get("params", [])
+        if method not in ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY"):
+            return err(2, f"Invalid request: unknown variant `{method}`, expected one of `SUBSCRIBE`, "
+                          "`UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, `GET_PROPERTY` at line 1 column 28", rid)
+        if not isinstance(params, list):
+            return err(2, "Invalid request: params must be an array", rid)
+        if method in ("SUBSCRIBE", "UNSUBSCRIBE"):
+            if not all(isinstance(p, str) for p in params):
+                return err(2, "Invalid request: stream names must be strings", rid)
+            if method == "SUBSCRIBE":
+                bad = [p for p in params if not self._valid_stream(p)]
+                if bad:
+                    return err(2, f"Invalid request: invalid stream name `{bad[0]}`", rid)
+                new = set(params) - conn.topics
+                if len(conn.topics) + len(new) > self.config.max_streams:
+                    return err(2, f"Invalid request: too many streams (max {self.config.max_streams})", rid)
+                for p in params:
+                    self.hub.subscribe(conn, p)
+            else:
+                for p in params:
+                    self.hub.unsubscribe(conn, p)
+            conn.send(_dumps({"result": None, "id": rid}))
+        elif method == "LIST_SUBSCRIPTIONS":
+            conn.send(_dumps({"result": sorted(conn.topics), "id": rid}))
+        else:
+            if not params or not isinstance(params[0], str):
+                return err(2, "Invalid request: property name must be a string", rid)
+            if params[0] != "combined":
+                return err(0, "Unknown property", rid)
+            if method == "GET_PROPERTY":
+                conn.send(_dumps({"result": bool(conn.data.get("combined")), "id": rid}))
+            else:
+                if len(params) != 2 or not isinstance(params[1], bool):
+                    return err(1, "Invalid value type: expected Boolean", rid)
+                conn.data["combined"] = params[1]
+                conn.send(_dumps({"result": None, "id": rid}))
+
+    def _send_stream(self, stream: str, raw: str) -> None:
+        subs = self.hub.subscribers(stream)
+        if not subs:
+            return
+        wrapped = None
+        for c in subs:
+            if c.data.get("combined"):
+                if wrapped is None:
+                    wrapped = '{"stream":"%s","data":%s}' % (stream, raw)
+                c.send(wrapped)
+            else:
+                c.send(raw)
+
+    def _on_topic(self, topic: str, active: bool) -> None:
+        sym_l, _, rest = topic.partition("@")
+        if rest not in ("depth", "depth@100ms"):
+            return
+        if active:
+            ms = self.config.depth_fast_ms if rest == "depth@100ms" else self.config.depth_slow_ms
+            self._depth[topic] = (self._by_lower[sym_l], ms, DiffAccumulator())
+        else:
+            self._depth.pop(topic, None)
+
+    def _on_batch(self, sym: str, batch: Batch, extra: list[Trade]) -> None:
+        sl = sym.lower()
+        trades = batch.trades + extra if extra else batch.trades
+        if trades:
+            self._publish_trades(sym, sl, trades)
+        if batch.has_changes:
+            for stream, (s, ms, acc) in list(self._depth.items()):
+                if s == sym:
+                    acc.add(batch)
+                    if ms <= 0:
+                        self._flush_depth(stream, s, acc)
+            if self.hub.subscribers(sl + "@bookTicker"):
+                self._publish_book_ticker(sym, sl)
+
+    def _publish_trades(self, sym: str, sl: str, trades: list[Trade]) -> None:
+        m = self.venue.markets[sym]
+        pf, qf = m.price_scale.format, m.qty_scale.format
+        ts = now_ms()
+        if self.hub.subscribers(sl + "@trade"):
+            for t in trades:
+                self._send_stream(sl + "@trade", _dumps({
+                    "e": "trade", "E": ts, "s": sym, "t": t.trade_id, "p": pf(t.price), "q": qf(t.qty),
+                    "T": t.ts, "m": t.taker_side == SELL, "M": True}))
+        if self.hub.subscribers(sl + "@aggTrade"):
+            for t in trades:
+                self._send_stream(sl + "@aggTrade", _dumps({
+                    "e": "aggTrade", "E": ts, "s": sym, "a": t.trade_id, "p": pf(t.price), "q": qf(t.qty),
+                    "f": t.trade_id, "l": t.trade_id, "T": t.ts, "m": t.taker_side == SELL, "M": True}))
+
+    def _publish_book_ticker(self, sym: str, sl: str) -> None:
+        m = self.venue.markets[sym]
+        bb, ba = m.best_bid(), m.best_ask()
+        top = (bb, ba)
+        if self._last_top.get(sym) == top or bb is None or ba is None:
+            return
+        self._last_top[sym] = top
+        pf, qf = m.price_scale.format, m.qty_scale.format
+        self._send_stream(sl + "@bookTicker", _dumps({
+            "u": m.update_id, "s": sym, "b": pf(bb[0]), "B": qf(bb[1]), "a": pf(ba[0]), "A": qf(ba[1])}))
+
+    def _flush_depth(self, stream: str, sym: str, acc: DiffAccumulator) -> None:
+        out = acc.flush()
+        if out is None:
+            return
+        if self.faults.take_md_drop(sym, stream.partition("@")[2]):
+            return
+        first, last, bids, asks = out
+        m = self.venue.markets[sym]
+        pf, qf = m.price_scale.format, m.qty_scale.format
+        self._send_stream(stream, _dumps({
+            "e": "depthUpdate", "E": now_ms(), "s": sym, "U": first, "u": last,
+            "b": [[pf(p), qf(s)] for p, s in bids], "a": [[pf(p), qf(s)] for p, s in asks]}))
+
+    async def _depth_flusher(self, ms: float) -> None:
+        loop = asyncio.get_running_loop()
+        period = ms / 1000.0
+        next_t = loop.time()
+        while True:
+            next_t += period
+            delay = next_t - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            elif delay < -1.0:
+                next_t = loop.time()
+            for stream, (sym, sms, acc) in list(self._depth.items()):
+                if sms == ms:
+                    self._flush_depth(stream, sym, acc)
+
+    async def _shutdown_notice(self) -> None:
+        raw = _dumps({"e": "serverShutdown", "E": now_ms()})
+        wrapped = '{"stream":"!serverShutdown","data":%s}' % raw
+        for c in list(self.hub.conns):
+            if c.kind == "market":
+                c.send(wrapped if c.data.get("combined") else raw)
+
+    # ------------------------------------------------------------------ user data (WS API)
+    def _on_account_event(self, ev: object) -> None:
+        if self._suppress_user_events:
+            return
+        if isinstance(ev, ExecEvent):
+            payload = self._execution_report(ev)
+            account = ev.account
+        elif isinstance(ev, BalanceEvent):
+            payload = {"e": "outboundAccountPosition", "E": ev.ts, "u": ev.ts,
+                       "B": [{"a": a, "f": _fmt8(f), "l": _fmt8(l)} for a, f, l in ev.assets]}
+            account = ev.account
+        else:
+            return
+        subs = self._user_subs.get(account)
+        if not subs:
+            return
+        raw = _dumps(payload)
+        for conn, sid in list(subs.items()):
+            conn.send('{"subscriptionId":%d,"event":%s}' % (sid, raw))
+
+    def _execution_report(self, ev: ExecEvent) -> dict[str, Any]:
+        o = ev.order
+        s = o.symbol
+        f = ev.fill
+        d: dict[str, Any] = {
+            "e": "executionReport", "E": ev.ts, "s": s, "c": ev.client_id, "S": o.side, "o": o.type,
+            "f": o.tif, "q": self._qty(s, o.qty), "p": self._px(s, o.price), "P": _ZERO8, "F": _ZERO8, "g": -1,
+            "C": ev.orig_client_id, "x": ev.exec_type, "X": ev.status, "r": ev.reject_reason or "NONE",
+            "i": o.order_id, "l": self._qty(s, f.qty) if f else _ZERO8, "z": self._qty(s, ev.executed),
+            "L": self._px(s, f.price) if f else _ZERO8, "n": _fmt8(f.commission) if f else "0",
+            "N": f.commission_asset if f else None, "T": ev.ts, "t": f.trade_id if f else -1,
+            "I": next(self._ignore_seq), "w": ev.is_working, "m": f.is_maker if f else False, "M": False,
+            "O": o.created_ms, "Z": self._quote(s, ev.cum_quote), "Y": self._quote(s, f.quote) if f else _ZERO8,
+            "Q": _ZERO8, "V": "NONE",
+        }
+        if ev.is_working and o.working_ms is not None:
+            d["W"] = o.working_ms
+        return d
+
+    async def h_ws_api(self, request: web.Request) -> web.StreamResponse:
+        conn = self._conn(request, "user")
+        conn.data["subs"] = {}  # subscriptionId -> account
+        conn.data["next_sub"] = 0
+        self.limiter.check_request(request.remote or "?", 1)  # connecting costs weight
+        try:
+            return await conn.serve(self._on_api_text)
+        finally:
+            for acct in set(conn.data["subs"].values()):
+                subs = self._user_subs.get(acct)
+                if subs is not None:
+                    subs.pop(conn, None)
+
+    _API_WEIGHTS = {
+        "ping": 1, "time": 1, "userDataStream.subscribe.signature": 2, "userDataStream.unsubscribe": 2,
+        "session.subscriptions": 2, "order.place": 1, "order.cancel": 1, "order.status": 4, "account.status": 20,
+    }
+
+    async def _on_api_text(self, conn: WsConn, text: str) -> None:
+        ip = conn.remote
+        try:
+            msg = _json.loads(text)
+        except ValueError:
+            conn.send(_dumps({"id": None, "status": 400, "error": {"code": -1135, "msg": "Invalid JSON Request"}}))
+            return
+        if not isinstance(msg, dict):
+            conn.send(_dumps({"id": None, "status": 400, "error": {"code": -1135, "msg": "Invalid JSON Request"}}))
+            return
+        rid = msg.get("id")
+        method = msg.get("method")
+        params = msg.get("params") or {}
+        if isinstance(method, str) and method.startswith("v3/"):
+            method = method[3:]
+        if method == "openOrders.status":
+            weight = 6 if isinstance(params, dict) and params.get("symbol") else 80
+        else:
+            weight = self._API_WEIGHTS.get(method, 1)
+        dec = self.limiter.check_request(ip, weight)
+        limits = [{"rateLimitType": "REQUEST_WEIGHT", "interval": r.interval, "intervalNum": r.num,
+                   "limit": r.limit, "count": n} for r, n in dec.used]
+        out: dict[str, Any] = {"id": rid}
+        try:
+            if not dec.allowed:
+                raise self._limit_error(dec)
+            if not isinstance(params, dict):
+                raise ApiError(-1130, "Data sent for parameter 'params' is not valid.")
+            result, extra_limits = await self._api_call(conn, method, params)
+            out.update(status=200, result=result)
+            limits += extra_limits
+        except ApiError as e:
+            err: dict[str, Any] = {"code": e.code, "msg": e.msg}
+            if e.data:
+                err["data"] = e.data
+            out.update(status=e.status, error=err)
+        out["rateLimits"] = limits
+        conn.send(_dumps(out))
+
+    def _ws_signed(self, params: dict[str, Any]) -> dict[str, Any]:
+        self._check_key(params.get("apiKey"))
+        sig = params.get("signature")
+        if not isinstance(sig, str) or not sig:
+            raise _mandatory("signature")
+        if not verify_signature(self.config.api_secret, ws_api_payload(params), sig):
+            raise ApiError(-1022, "Signature for this request is not valid.")
+        self._check_timestamp(params)
+        return {k: (("true" if v else "false") if isinstance(v, bool) else str(v))
+                for k, v in params.items() if k not in ("signature", "apiKey")}
+
+    async def _api_call(self, conn: WsConn, method: Any, params: dict[str, Any]) -> tuple[Any, list]:
+        if method == "ping":
+            return {}, []
+        if method == "time":
+            return {"serverTime": now_ms()}, []
+        if method == "userDataStream.subscribe.signature":
+            self._ws_signed(params)
+            subs_by_acct = self._user_subs.setdefault(ACCOUNT, {})
+            if conn in subs_by_acct:
+                # [unconfirmed] exact error for a second subscription of one account on one connection
+                raise ApiError(-1020, "This operation is not supported.")
+            sid = conn.data["next_sub"]
+            conn.data["next_sub"] = sid + 1
+            conn.data["subs"][sid] = ACCOUNT
+            subs_by_acct[conn] = sid
+            return {"subscriptionId": sid}, []
+        if method == "userDataStream.unsubscribe":
+            want = params.get("subscriptionId")
+            for sid, acct in list(conn.data["subs"].items()):
+                if want is None or want == sid:
+                    del conn.data["subs"][sid]
+                    self._user_subs.get(acct, {}).pop(conn, None)
+            return {}, []
+        if method == "session.subscriptions":
+            return [{"subscriptionId": sid} for sid in sorted(conn.data["subs"])], []
+        if method == "order.place":
+            p = self._ws_signed(params)
+            body, _ = self.op_place(p)
+            extra = [{"rateLimitType": "ORDERS", "interval": r.interval, "intervalNum": r.num, "limit": r.limit,
+                      "count": n} for r, n in self.limiter.usage(ACCOUNT, ORDERS)]
+            fault = self.faults.take_order_fault()
+            if fault is not None:
+                if fault.mode == "timeout" and fault.hold_s > 0:
+                    await asyncio.sleep(fault.hold_s)
+                raise ApiError(-1007, "Timeout waiting for response from backend server. Send status unknown; "
+                                      "execution status unknown.", fault.status or self.config.unknown_status)
+            return body, extra
+        if method == "order.cancel":
+            return self.op_cancel(self._ws_signed(params)), []
+        if method == "order.status":
+            return self.op_query(self._ws_signed(params)), []
+        if method == "openOrders.status":
+            return self.op_open_orders(self._ws_signed(params)), []
+        if method == "account.status":
+            return self.op_account(self._ws_signed(params)), []
+        raise ApiError(-1020, "This operation is not supported.")
+
+
+def create_app(config: BinanceSimConfig | None = None) -> web.Application:
+    return BinanceSim(config or BinanceSimConfig()).create_app()
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_main(sys.modules[__name__], argv)
+
+
+if __name__ == "__main__":
+    main()

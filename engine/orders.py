@@ -1,0 +1,818 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Venue-agnostic order manager.
+
+One ``OrderManager`` per venue account drives an ``ExecutionClient`` (the venue adapter) and owns
+the engine's view of every order: ``Order`` objects keyed by client order id.
+
+Information about an order reaches the manager from several places -- the place/cancel
+responses, the private stream, ``query`` answers, ``open_orders``/``recent_fills`` snapshots --
+in any order, possibly duplicated, possibly late.  All of it goes through one idempotent merge:
+
+* ``filled_qty`` never decreases.  The cumulative quantity is the maximum of what we had, what
+  the venue reported as cumulative, and the sum of the distinct fills we have seen (each of those
+  is a lower bound of the truth, so their maximum is too).  Compared as ``decimal.Decimal``.
+* A fill is applied once per order and ``trade_id``; repeats are ignored.
+* The state only moves forward: PENDING_NEW < NEW < PARTIALLY_FILLED < (venue) CANCEL_PENDING <
+  final.  An older state arriving late is ignored (NEW after PARTIALLY_FILLED, ...).  A final
+  state (FILLED, CANCELED, REJECTED, EXPIRED) is never left; UNKNOWN may go anywhere.
+* The state is derived from quantities when the venue's state lags: filled == qty -> FILLED,
+  0 < filled -> at least PARTIALLY_FILLED.  A FILLED report implies filled == qty.
+* CANCEL_PENDING is the manager's own overlay while a cancel is in flight.  Venue information
+  received meanwhile updates the order underneath (filled qty, the state to restore if the cancel
+  is refused); a final state ends the overlay.
+* Orders the manager never placed (another session, a previous run) are adopted from the first
+  update or fill that mentions them, so nothing is lost.
+
+Placement is never retried automatically.  When a place times out or fails in a way that does
+not prove the request was refused, the order goes to UNKNOWN and is reconciled with ``query``.
+If the venue says it has no such order the order ends REJECTED ("not placed") and is *not* sent
+again: the first request may still be travelling inside the venue (queued at a gateway, delayed
+behind a matching-engine hiccup) and a second request would then place the order twice.  The
+caller decides whether to place again (with a new client order id).  Should the venue later
+report the order after all, that evidence wins over our inference and the order is reopened.
+Cancels, being idempotent, are re-sent by reconciliation while the order is still open.
+
+Callbacks: ``on_fill(order, fill)`` exactly once per distinct fill, then ``on_update(order)``
+exactly once per change of state, filled quantity or error text.  Exceptions raised by callbacks
+are logged and never disturb the manager.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from types import MappingProxyType
+from typing import Awaitable, Callable, Mapping, Protocol, TypeVar, runtime_checkable
+
+from engine.errors import (
+    AuthError,
+    CircuitOpen,
+    RateLimited,
+    Rejected,
+    TimestampError,
+    UnknownOrder,
+)
+from engine.model import Fill, Order, OrderRequest, OrderState, OrderType, OrderUpdate, Side, TimeInForce, VenueId
+
+__all__ = [
+    "ExecutionClient",
+    "OrderManager",
+    "make_client_order_id",
+    "next_state",
+    "NOT_PLACED",
+    "UNRESOLVED",
+    "VANISHED",
+]
+
+log = logging.getLogger("engine.orders")
+
+NOT_PLACED = "not placed (venue has no such order)"
+UNRESOLVED = "unresolved"
+VANISHED = "venue no longer knows the order; presumed closed"
+
+# Refusals that prove the place/cancel request was not executed.
+_NOT_EXECUTED = (Rejected, RateLimited, CircuitOpen, AuthError, TimestampError)
+
+S = OrderState
+_T = TypeVar("_T")
+
+
+# ----------------------------------------------------------------------------- client protocol
+
+
+@runtime_checkable
+class ExecutionClient(Protocol):
+    """What every venue adapter implements for order entry (async, venue-agnostic).
+
+    Error contract:
+
+    * ``place``: ``Rejected`` for a definitive refusal; ``RateLimited``/``IpBanned``/
+      ``CircuitOpen``/``AuthError``/``TimestampError`` when the request was not sent or was refused
+      before execution; ``ExecutionUnknown`` (timeout, 5xx, network error after sending, venue
+      "status unknown") when the order may or may not exist.
+    * ``cancel``: ``UnknownOrder`` when the venue definitively has no such open order (e.g. it was
+      already filled or canceled); ``ExecutionUnknown`` when unsure.
+    * ``query``: ``UnknownOrder`` ONLY when the venue definitively says the order does not exist;
+      timeouts and network errors are ``ExecutionUnknown`` and never mean "not found".
+
+    A place refused as a *duplicate client order id* proves an order with that id exists: the
+    manager never reuses the id of a live order, so adapters report that case as
+    ``ExecutionUnknown`` (reconciliation then finds the order), not as ``Rejected``.
+    """
+
+    venue: VenueId
+
+    def new_client_order_id(self) -> str:
+        """A fresh client order id that is legal on this venue."""
+        ...
+
+    async def place(self, order: Order) -> OrderUpdate:
+        ...
+
+    async def cancel(self, order: Order) -> OrderUpdate:
+        ...
+
+    async def query(self, order: Order) -> OrderUpdate:
+        ...
+
+    async def open_orders(self, symbol: str | None = None) -> list[OrderUpdate]:
+        ...
+
+    async def recent_fills(self, symbol: str, since_ns: int) -> list[Fill]:
+        """Own trades of ``symbol`` with ``ts_exchange >= since_ns`` (epoch ns)."""
+        ...
+
+
+# ----------------------------------------------------------------------------- client order ids
+
+_B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+_PREFIX_RE = re.compile(r"[A-Za-z0-9_-]{0,12}")
+_SEQ_SPAN = 36 ** 3
+_RAND_SPAN = 36 ** 8
+_id_lock = threading.Lock()
+_id_last_ms = 0
+_id_seq = 0
+
+
+def _b36(n: int, width: int) -> str:
+    out = []
+    for _ in range(width):
+        n, r = divmod(n, 36)
+        out.append(_B36[r])
+    return "".join(reversed(out))
+
+
+def make_client_order_id(prefix: str = "vl") -> str:
+    """``prefix`` + 9 base36 chars of epoch ms + 3 base36 chars of sequence + 8 random base36 chars.
+
+    At most 32 characters from [A-Za-z0-9_-] (all alphanumeric with an alphanumeric prefix, which
+    suits the strictest common venue rules).  Within a process the (ms, sequence) pair strictly
+    increases -- the millisecond never goes backwards even if the wall clock does, and borrows the
+    next millisecond when 46656 ids were made in one -- so ids never repeat.  Across processes and
+    restarts, uniqueness rests on the timestamp plus 41 random bits.
+    """
+    global _id_last_ms, _id_seq
+    if not _PREFIX_RE.fullmatch(prefix):
+        raise ValueError(f"client order id prefix must be 0-12 chars of [A-Za-z0-9_-], got {prefix!r}")
+    now_ms = time.time_ns() // 1_000_000
+    with _id_lock:
+        if now_ms > _id_last_ms:
+            _id_last_ms, _id_seq = now_ms, 0
+        else:
+            _id_seq += 1
+            if _id_seq >= _SEQ_SPAN:
+                _id_last_ms, _id_seq = _id_last_ms + 1, 0
+        ms, seq = _id_last_ms, _id_seq
+    return prefix + _b36(ms, 9) + _b36(seq, 3) + _b36(secrets.randbelow(_RAND_SPAN), 8)
+
+
+# ----------------------------------------------------------------------------- state merge
+
+_RANK = {S.PENDING_NEW: 0, S.NEW: 1, S.PARTIALLY_FILLED: 2, S.CANCEL_PENDING: 3}
+_ZERO = Decimal(0)
+
+
+def next_state(cur: OrderState, incoming: OrderState, filled: Decimal, qty: Decimal | None) -> OrderState:
+    """The venue-side state after learning ``incoming`` with cumulative ``filled`` of ``qty``.
+
+    ``incoming == UNKNOWN`` carries no state information (e.g. a bare fill).  Pure function.
+    """
+    if cur.is_final:
+        return cur
+    s = cur
+    if incoming is not S.UNKNOWN:
+        if cur is S.UNKNOWN or incoming.is_final or _RANK[incoming] >= _RANK[cur]:
+            s = incoming
+    if not s.is_final:
+        if qty is not None and qty > 0 and filled >= qty:
+            s = S.FILLED
+        elif filled > 0 and s in (S.PENDING_NEW, S.NEW, S.UNKNOWN):
+            s = S.PARTIALLY_FILLED
+    return s
+
+
+def _dec(text: str | None) -> Decimal:
+    if not text:
+        return _ZERO
+    try:
+        d = Decimal(text)
+    except (InvalidOperation, TypeError, ValueError):
+        log.warning("unparsable quantity %r ignored", text)
+        return _ZERO
+    return d if d.is_finite() else _ZERO
+
+
+def _qty(text: str | None) -> Decimal | None:
+    d = _dec(text)
+    return d if d > 0 else None
+
+
+def _fmt(d: Decimal) -> str:
+    return format(d, "f")
+
+
+# ----------------------------------------------------------------------------- manager
+
+
+@dataclass(slots=True, eq=False)
+class _Entry:
+    """Bookkeeping the manager keeps beside each Order."""
+    key: str
+    order: Order
+    submit_wall_ns: int = 0
+    fill_keys: set = field(default_factory=set)
+    fill_sum: Decimal = _ZERO
+    seen: bool = False                      # the venue has shown evidence that the order exists
+    cancel_under: OrderState | None = None  # venue-side state while the CANCEL_PENDING overlay is on
+    inferred: str = ""                      # "not_placed" / "vanished": final state we concluded ourselves
+    verify: bool = False                    # missing from the venue's open list, not yet confirmed
+    placing: asyncio.Future | None = None   # set while the place request is in flight
+    task: asyncio.Task | None = None        # background reconciliation
+
+
+_Snap = tuple[OrderState, Decimal, str]
+
+
+class OrderManager:
+    """Order lifecycle for one venue account.  See the module docstring for the merge rules."""
+
+    def __init__(
+        self,
+        client: ExecutionClient,
+        *,
+        on_update: Callable[[Order], None] | None = None,
+        on_fill: Callable[[Order, Fill], None] | None = None,
+        ack_timeout_s: float = 5.0,
+        reconcile_interval_s: float = 1.0,
+        max_reconcile_attempts: int = 20,
+        clock: Callable[[], int] = time.monotonic_ns,
+        on_latency: Callable[[str, int], None] | None = None,
+        wall_clock: Callable[[], int] = time.time_ns,
+        fills_lookback_margin_s: float = 5.0,
+        reconcile_concurrency: int = 4,
+    ) -> None:
+        if ack_timeout_s <= 0 or reconcile_interval_s <= 0 or max_reconcile_attempts < 1:
+            raise ValueError("timeouts and intervals must be positive, max_reconcile_attempts >= 1")
+        self._client = client
+        self._on_update = on_update
+        self._on_fill = on_fill
+        self._on_latency = on_latency
+        self._ack_timeout_s = ack_timeout_s
+        self._interval_s = reconcile_interval_s
+        self._backoff_cap_s = max(reconcile_interval_s, min(30.0, reconcile_interval_s * 16))
+        self._max_attempts = max_reconcile_attempts
+        self._clock = clock
+        self._wall = wall_clock
+        self._margin_ns = int(fills_lookback_margin_s * 1e9)
+        self._concurrency = max(1, reconcile_concurrency)
+        self._entries: dict[str, _Entry] = {}
+        self._orders: dict[str, Order] = {}
+        self._by_vid: dict[str, _Entry] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self._closed = False
+
+    # ------------------------------------------------------------------ views
+
+    @property
+    def venue(self) -> VenueId:
+        return self._client.venue
+
+    @property
+    def orders(self) -> Mapping[str, Order]:
+        """client order id -> Order (read-only view).  Orders adopted without a client id are
+        keyed ``"~" + venue_order_id``."""
+        return MappingProxyType(self._orders)
+
+    def open_orders(self) -> list[Order]:
+        """Every order not in a final state (PENDING_NEW, NEW, PARTIALLY_FILLED, CANCEL_PENDING, UNKNOWN)."""
+        return [o for o in self._orders.values() if not o.state.is_final]
+
+    # ------------------------------------------------------------------ place
+
+    async def place(self, req: OrderRequest) -> Order:
+        """Send a new order; returns it in its acknowledged state, REJECTED, or UNKNOWN.
+
+        UNKNOWN means the outcome could not be established; reconciliation runs in the background
+        and the order is never sent again by the manager.
+        """
+        if self._closed:
+            raise RuntimeError("order manager is closed")
+        if req.venue != self._client.venue:
+            raise ValueError(f"request for {req.venue.name} sent to the {self._client.venue.name} manager")
+        cid = req.client_order_id or self._client.new_client_order_id()
+        old = self._entries.get(cid)
+        if old is not None and not old.order.state.is_final:
+            raise ValueError(f"client order id {cid!r} is already in use by a live order")
+        order = Order(venue=req.venue, symbol=req.symbol, client_order_id=cid, side=req.side, type=req.type,
+                      qty=req.qty, price=req.price, tif=req.tif, state=S.PENDING_NEW)
+        e = _Entry(key=cid, order=order, submit_wall_ns=self._wall())
+        loop = asyncio.get_running_loop()
+        e.placing = loop.create_future()
+        self._entries[cid] = e
+        self._orders[cid] = order
+        self._emit(e, None, ())
+        order.ts_submit_ns = self._clock()
+        try:
+            try:
+                ack = await asyncio.wait_for(self._client.place(order), self._ack_timeout_s)
+            except _NOT_EXECUTED as exc:
+                self._place_refused(e, exc)
+            except asyncio.CancelledError:
+                self._place_uncertain(e, "caller cancelled while the request was in flight")
+                raise
+            except Exception as exc:  # timeout, ExecutionUnknown, network, anything else: may exist
+                self._place_uncertain(e, exc)
+            else:
+                if ack.state is S.UNKNOWN:
+                    self._apply(e, ack, "ack")
+                    self._place_uncertain(e, ack.reason or "venue reported status unknown")
+                else:
+                    self._apply(e, ack, "ack")
+        finally:
+            fut, e.placing = e.placing, None
+            if fut is not None and not fut.done():
+                fut.set_result(None)
+        return order
+
+    def _place_refused(self, e: _Entry, exc: Exception) -> None:
+        o = e.order
+        text = str(exc) if isinstance(exc, Rejected) else f"{type(exc).__name__}: {exc}"
+        if o.state in (S.PENDING_NEW, S.UNKNOWN) and not e.seen:
+            before = self._snap(o)
+            o.state = S.REJECTED
+            o.error = text or type(exc).__name__
+            self._emit(e, before, ())
+        else:
+            log.warning("%s: place of %s refused (%s) but the venue already reported it as %s; keeping that",
+                        self.venue.name, o.client_order_id, text, o.state.name)
+
+    def _place_uncertain(self, e: _Entry, why: object) -> None:
+        o = e.order
+        if o.state is S.PENDING_NEW:
+            log.warning("%s: outcome of placing %s unknown (%s); reconciling",
+                        self.venue.name, o.client_order_id, why)
+            before = self._snap(o)
+            o.state = S.UNKNOWN
+            self._emit(e, before, ())
+        if o.state is S.UNKNOWN:
+            self._ensure_reconciler(e)
+
+    # ------------------------------------------------------------------ cancel
+
+    async def cancel(self, client_order_id: str) -> Order:
+        """Request cancellation.  Returns the order: CANCELED, another final state learned on the
+        way, or CANCEL_PENDING while the outcome is being reconciled in the background.
+
+        A final order is returned untouched.  An order whose place is still in flight is canceled
+        once the place has concluded.  An UNKNOWN order is queried first.  Raises ``KeyError`` for an
+        unknown id, and re-raises a definitive refusal of the cancel (``Rejected``, ``RateLimited``,
+        ``CircuitOpen``, ``AuthError``, ``TimestampError``) after restoring the previous state.
+        """
+        e = self._entry(client_order_id)
+        o = e.order
+        if o.state.is_final:
+            return o
+        if e.placing is not None:
+            await asyncio.shield(e.placing)
+            if o.state.is_final:
+                return o
+        if o.state is S.UNKNOWN:
+            try:
+                u = await self._call(self._client.query(o))
+            except UnknownOrder:
+                await self._absent(e)
+            except Exception as exc:
+                log.info("%s: query before cancel of %s failed (%s); cancelling anyway",
+                         self.venue.name, o.client_order_id, exc)
+            else:
+                self._apply(e, u, "query")
+            if o.state.is_final:
+                return o
+        self._begin_cancel(e)
+        try:
+            u = await self._call(self._client.cancel(o))
+        except UnknownOrder:
+            await self._after_cancel_unknown(e)
+        except _NOT_EXECUTED:
+            self._end_cancel_overlay(e)
+            raise
+        except asyncio.CancelledError:
+            self._ensure_reconciler(e)
+            raise
+        except Exception as exc:
+            log.warning("%s: outcome of cancelling %s unknown (%s); reconciling",
+                        self.venue.name, o.client_order_id, exc)
+            self._ensure_reconciler(e)
+        else:
+            self._apply(e, u, "cancel")
+            if not o.state.is_final:
+                self._ensure_reconciler(e)
+        return o
+
+    def _begin_cancel(self, e: _Entry) -> None:
+        o = e.order
+        if o.state is S.CANCEL_PENDING and e.cancel_under is not None:
+            return
+        before = self._snap(o)
+        e.cancel_under = o.state
+        o.state = S.CANCEL_PENDING
+        self._emit(e, before, ())
+
+    def _end_cancel_overlay(self, e: _Entry) -> None:
+        o = e.order
+        if o.state is S.CANCEL_PENDING and e.cancel_under is not None:
+            before = self._snap(o)
+            o.state, e.cancel_under = e.cancel_under, None
+            self._emit(e, before, ())
+            if o.state is S.UNKNOWN:
+                self._ensure_reconciler(e)
+
+    async def _after_cancel_unknown(self, e: _Entry) -> None:
+        """The venue has no such open order: learn what happened instead of assuming."""
+        o = e.order
+        try:
+            u = await self._call(self._client.query(o))
+        except UnknownOrder:
+            await self._absent(e)
+            return
+        except Exception as exc:
+            log.info("%s: query after cancel of %s failed (%s); reconciling", self.venue.name, o.client_order_id, exc)
+            self._ensure_reconciler(e)
+            return
+        self._apply(e, u, "query")
+        if not o.state.is_final:
+            self._ensure_reconciler(e)
+
+    # ------------------------------------------------------------------ status / stream
+
+    async def status(self, client_order_id: str, refresh: bool = True) -> Order:
+        """The order; with ``refresh`` its state is first queried from the venue (final orders are
+        not queried unless their final state was inferred).  A failed query (timeout, network,
+        ExecutionUnknown) propagates and leaves the order unchanged -- it never means "not found"."""
+        e = self._entry(client_order_id)
+        o = e.order
+        if not refresh or (o.state.is_final and not e.inferred):
+            return o
+        try:
+            u = await self._call(self._client.query(o))
+        except UnknownOrder:
+            await self._absent(e)
+            return o
+        self._apply(e, u, "query")
+        return o
+
+    def on_venue_update(self, update: OrderUpdate) -> None:
+        """Apply a stream event (execution report).  Idempotent; safe against reordering and repeats.
+        Call it on the event loop's thread."""
+        if update.venue != self._client.venue:
+            log.warning("%s manager ignored an update for %s", self._client.venue.name, update.venue.name)
+            return
+        e = self._route(update.client_order_id, update.venue_order_id)
+        fresh = e is None
+        if e is None:
+            e = self._adopt_update(update)
+        self._apply(e, update, "stream", fresh)
+
+    # ------------------------------------------------------------------ reconcile
+
+    async def reconcile(self, symbol: str | None = None) -> None:
+        """Re-synchronise with the venue (after a reconnect): open orders, then recent fills since the
+        oldest live order was submitted, everything through the idempotent merge.  Live orders the
+        venue does not list as open are queried one by one.  Errors fetching the open list or the
+        fills propagate (nothing is lost; call again)."""
+        cands = [e for e in list(self._entries.values())
+                 if not e.order.state.is_final and e.placing is None
+                 and (symbol is None or e.order.symbol == symbol)]
+        listed: set[int] = set()
+        for u in await self._call(self._client.open_orders(symbol)):
+            e = self._route(u.client_order_id, u.venue_order_id)
+            fresh = e is None
+            if e is None:
+                e = self._adopt_update(u)
+            listed.add(id(e))
+            self._apply(e, u, "open", fresh)
+        since: dict[str, int] = {}
+        for e in cands:
+            t = e.submit_wall_ns - self._margin_ns
+            since[e.order.symbol] = min(since.get(e.order.symbol, t), t)
+        stubs: list[_Entry] = []
+        for sym in sorted(since):
+            for f in await self._call(self._client.recent_fills(sym, since[sym])):
+                e = self._route(f.client_order_id, f.venue_order_id)
+                fresh = e is None
+                if e is None:
+                    e = self._adopt_fill(f)
+                    stubs.append(e)
+                self._apply_fill(e, f, "fills", fresh)
+        missing = [e for e in cands + stubs if id(e) not in listed]
+        sem = asyncio.Semaphore(self._concurrency)
+
+        async def resolve(e: _Entry) -> None:
+            async with sem:
+                if e.order.state.is_final or e.placing is not None:
+                    return
+                try:
+                    u = await self._call(self._client.query(e.order))
+                except UnknownOrder:
+                    await self._absent(e)
+                    return
+                except Exception as exc:
+                    log.info("%s: query of %s during reconcile failed (%s)", self.venue.name, e.key, exc)
+                    e.verify = True
+                    self._ensure_reconciler(e)
+                    return
+                self._apply(e, u, "query")
+                if self._needs_reconcile(e):
+                    self._ensure_reconciler(e)
+
+        if missing:
+            await asyncio.gather(*(resolve(e) for e in missing))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def close(self) -> None:
+        """Stop background reconciliation.  Orders keep their current state."""
+        self._closed = True
+        tasks = list(self._tasks)
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    # ------------------------------------------------------------------ internals: routing
+
+    def _entry(self, client_order_id: str) -> _Entry:
+        try:
+            return self._entries[client_order_id]
+        except KeyError:
+            raise KeyError(f"unknown client order id {client_order_id!r}") from None
+
+    def _route(self, cid: str, vid: str) -> _Entry | None:
+        if vid:
+            e = self._by_vid.get(vid)
+            if e is not None:
+                return e
+        if cid:
+            e = self._entries.get(cid)
+            if e is not None and vid and e.order.venue_order_id and e.order.venue_order_id != vid:
+                return None  # same client id, different venue order (a reused id)
+            return e
+        return None
+
+    def _new_key(self, cid: str, vid: str) -> str:
+        if cid and cid not in self._entries:
+            return cid
+        return "~" + (vid or cid)
+
+    def _register(self, e: _Entry) -> None:
+        self._entries[e.key] = e
+        self._orders[e.key] = e.order
+        if e.order.venue_order_id:
+            self._by_vid[e.order.venue_order_id] = e
+
+    def _adopt_update(self, u: OrderUpdate) -> _Entry:
+        side = u.side or (u.fill.side if u.fill is not None else Side.BUY)
+        o = Order(venue=u.venue, symbol=u.symbol, client_order_id=u.client_order_id, side=side,
+                  type=OrderType.LIMIT if u.price else OrderType.MARKET, qty=u.qty, price=u.price or None,
+                  tif=TimeInForce.GTC, state=S.UNKNOWN, venue_order_id=u.venue_order_id)
+        e = _Entry(key=self._new_key(u.client_order_id, u.venue_order_id), order=o, submit_wall_ns=self._wall())
+        self._register(e)
+        log.info("%s: adopted order %s (venue id %s) not placed by this manager",
+                 self.venue.name, u.client_order_id, u.venue_order_id)
+        return e
+
+    def _adopt_fill(self, f: Fill) -> _Entry:
+        o = Order(venue=f.venue, symbol=f.symbol, client_order_id=f.client_order_id, side=f.side,
+                  type=OrderType.LIMIT, qty="", price=None, tif=TimeInForce.GTC, state=S.UNKNOWN,
+                  venue_order_id=f.venue_order_id)
+        e = _Entry(key=self._new_key(f.client_order_id, f.venue_order_id), order=o, submit_wall_ns=self._wall())
+        self._register(e)
+        log.info("%s: adopted order %s (venue id %s) from a fill", self.venue.name, f.client_order_id, f.venue_order_id)
+        return e
+
+    # ------------------------------------------------------------------ internals: merge
+
+    @staticmethod
+    def _snap(o: Order) -> _Snap:
+        return (o.state, _dec(o.filled_qty), o.error)
+
+    def _record_fill(self, e: _Entry, f: Fill) -> bool:
+        key = f.trade_id or f"{f.price}|{f.qty}|{f.ts_exchange}"
+        if key in e.fill_keys:
+            return False
+        e.fill_keys.add(key)
+        e.fill_sum += _dec(f.qty)
+        e.order.fills.append(f)
+        return True
+
+    def _apply_fill(self, e: _Entry, f: Fill, source: str, fresh: bool = False) -> None:
+        before = None if fresh else self._snap(e.order)
+        if e.order.venue_order_id == "" and f.venue_order_id:
+            e.order.venue_order_id = f.venue_order_id
+            self._by_vid[f.venue_order_id] = e
+        new = [f] if self._record_fill(e, f) else []
+        e.seen = True
+        self._merge(e, S.UNKNOWN, "", "", source)
+        self._stamp(e, source, fill_evidence=True)
+        self._emit(e, before, new)
+
+    def _apply(self, e: _Entry, u: OrderUpdate, source: str, fresh: bool = False) -> None:
+        o = e.order
+        before = None if fresh else self._snap(o)
+        if u.venue_order_id and not o.venue_order_id:
+            o.venue_order_id = u.venue_order_id
+            self._by_vid[u.venue_order_id] = e
+        if not o.qty and u.qty:
+            o.qty = u.qty
+        if o.price is None and u.price and o.type is OrderType.LIMIT:
+            o.price = u.price
+        new: list[Fill] = []
+        if u.fill is not None and self._record_fill(e, u.fill):
+            new.append(u.fill)
+        if u.state is not S.UNKNOWN or u.fill is not None:
+            e.seen = True
+        self._merge(e, u.state, u.filled_qty, u.reason, source)
+        if u.state is not S.UNKNOWN or u.fill is not None:
+            self._stamp(e, source, fill_evidence=u.fill is not None)
+        self._emit(e, before, new)
+
+    def _merge(self, e: _Entry, inc: OrderState, filled_text: str, reason: str, source: str) -> None:
+        o = e.order
+        qty = _qty(o.qty)
+        cur_filled = _dec(o.filled_qty)
+        rep_filled = _dec(filled_text)
+        cum = max(cur_filled, rep_filled, e.fill_sum)
+        if o.state.is_final and e.inferred:
+            self._maybe_reopen(e, inc, cum, qty, source)
+        if e.cancel_under is not None and o.state is S.CANCEL_PENDING:
+            under = next_state(e.cancel_under, inc, cum, qty)
+            if under.is_final:
+                o.state, e.cancel_under = under, None
+            else:
+                e.cancel_under = under
+        else:
+            o.state = next_state(o.state, inc, cum, qty)
+        if o.state is S.FILLED and qty is not None and cum < qty:
+            cum = qty  # FILLED means all of it, whatever cumulative the report carried
+        if cum != cur_filled:
+            if cum == rep_filled and filled_text:
+                o.filled_qty = filled_text
+            elif cum == qty:
+                o.filled_qty = o.qty
+            else:
+                o.filled_qty = _fmt(cum)
+        if o.state is S.REJECTED and not o.error:
+            o.error = reason or "rejected"
+        if o.error == UNRESOLVED and o.state is not S.UNKNOWN:
+            o.error = ""
+
+    def _maybe_reopen(self, e: _Entry, inc: OrderState, cum: Decimal, qty: Decimal | None, source: str) -> None:
+        """Our own inference of a final state yields to later venue evidence."""
+        o = e.order
+        if e.inferred == "not_placed":
+            exists = (inc is not S.UNKNOWN and inc is not S.REJECTED) or cum > 0
+        else:  # vanished: only an authoritative snapshot may reopen; fills may complete it
+            exists = (source in ("query", "open") and inc is not S.UNKNOWN and not inc.is_final) \
+                or inc is S.FILLED or (qty is not None and cum >= qty)
+        if not exists:
+            return
+        log.warning("%s: venue reports order %s after we had concluded %r; following the venue",
+                    self.venue.name, o.client_order_id, o.error)
+        e.inferred = ""
+        o.error = ""
+        o.state = S.UNKNOWN
+
+    def _stamp(self, e: _Entry, source: str, fill_evidence: bool) -> None:
+        o = e.order
+        live = source in ("ack", "stream") and o.ts_submit_ns > 0
+        if not o.ts_ack_ns and o.ts_submit_ns:
+            o.ts_ack_ns = self._clock()
+            if live:
+                self._latency("submit_to_ack", o.ts_ack_ns - o.ts_submit_ns)
+        if not o.ts_first_fill_ns and o.ts_submit_ns and (fill_evidence or _dec(o.filled_qty) > 0):
+            o.ts_first_fill_ns = self._clock()
+            if live:
+                self._latency("submit_to_first_fill", o.ts_first_fill_ns - o.ts_submit_ns)
+
+    def _finalize(self, e: _Entry, state: OrderState, error: str, inferred: str) -> None:
+        o = e.order
+        before = self._snap(o)
+        o.state, o.error, e.inferred, e.cancel_under = state, error, inferred, None
+        self._emit(e, before, ())
+
+    async def _absent(self, e: _Entry) -> None:
+        """The venue definitively has no such order."""
+        o = e.order
+        if o.state.is_final or e.placing is not None:
+            return  # final already, or the place request is still in flight: nothing to conclude
+        if not e.seen:
+            # Never acknowledged and the venue does not know it: it was not placed.  Not re-sent.
+            self._finalize(e, S.REJECTED, NOT_PLACED, "not_placed")
+            return
+        # The venue knew the order and has forgotten it (some venues purge closed orders): it is
+        # closed.  Recover fills that may have completed it before settling for CANCELED.
+        try:
+            since = e.submit_wall_ns - self._margin_ns
+            for f in await self._call(self._client.recent_fills(o.symbol, since)):
+                if (o.venue_order_id and f.venue_order_id == o.venue_order_id) or \
+                        (o.client_order_id and f.client_order_id == o.client_order_id):
+                    self._apply_fill(e, f, "fills")
+        except Exception as exc:
+            log.info("%s: fills for vanished order %s unavailable (%s)", self.venue.name, e.key, exc)
+        if not o.state.is_final:
+            self._finalize(e, S.CANCELED, VANISHED, "vanished")
+
+    # ------------------------------------------------------------------ internals: background
+
+    def _needs_reconcile(self, e: _Entry) -> bool:
+        o = e.order
+        return not o.state.is_final and (o.state is S.UNKNOWN or e.cancel_under is not None or e.verify)
+
+    def _ensure_reconciler(self, e: _Entry) -> None:
+        if self._closed or (e.task is not None and not e.task.done()):
+            return
+        t = asyncio.get_running_loop().create_task(self._reconcile_loop(e), name=f"reconcile:{e.key}")
+        e.task = t
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+
+    async def _reconcile_loop(self, e: _Entry) -> None:
+        o = e.order
+        delay = self._interval_s
+        try:
+            for _ in range(self._max_attempts):
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._backoff_cap_s)
+                if e.placing is not None:
+                    await asyncio.shield(e.placing)
+                if not self._needs_reconcile(e):
+                    return
+                try:
+                    u = await self._call(self._client.query(o))
+                except UnknownOrder:
+                    e.verify = False
+                    await self._absent(e)
+                    if not self._needs_reconcile(e):
+                        return
+                    continue
+                except Exception as exc:  # never "not found"
+                    if isinstance(exc, RateLimited) and exc.retry_after_s > delay:
+                        delay = exc.retry_after_s
+                    log.info("%s: reconcile query of %s failed (%s)", self.venue.name, e.key, exc)
+                    continue
+                e.verify = False
+                self._apply(e, u, "query")
+                if not self._needs_reconcile(e):
+                    return
+                if e.cancel_under is not None and e.cancel_under is not S.UNKNOWN:
+                    # The order is open and we still want it canceled; cancels are safe to repeat.
+                    try:
+                        u = await self._call(self._client.cancel(o))
+                    except Exception as exc:
+                        log.info("%s: re-sent cancel of %s failed (%s)", self.venue.name, e.key, exc)
+                        continue
+                    self._apply(e, u, "cancel")
+                    if not self._needs_reconcile(e):
+                        return
+            if self._needs_reconcile(e):
+                log.error("%s: order %s unresolved after %d attempts (state %s)",
+                          self.venue.name, e.key, self._max_attempts, o.state.name)
+                before = self._snap(o)
+                o.error = UNRESOLVED
+                self._emit(e, before, ())
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s: reconciliation of %s crashed", self.venue.name, e.key)
+
+    async def _call(self, aw: Awaitable[_T]) -> _T:
+        return await asyncio.wait_for(aw, self._ack_timeout_s)
+
+    # ------------------------------------------------------------------ internals: callbacks
+
+    def _latency(self, stage: str, ns: int) -> None:
+        if self._on_latency is not None:
+            try:
+                self._on_latency(stage, ns)
+            except Exception:
+                log.exception("on_latency callback failed")
+
+    def _emit(self, e: _Entry, before: _Snap | None, new_fills) -> None:
+        o = e.order
+        if self._on_fill is not None:
+            for f in new_fills:
+                try:
+                    self._on_fill(o, f)
+                except Exception:
+                    log.exception("on_fill callback failed")
+        if self._on_update is not None and (before is None or before != self._snap(o)):
+            try:
+                self._on_update(o)
+            except Exception:
+                log.exception("on_update callback failed")

@@ -1,0 +1,230 @@
+"""``SimVenue``: the venue-neutral heart of a simulator.
+
+Owns one ``MarketSim`` + ``MatchingEngine`` per symbol, the accounts, the rate limiter, the
+fault switches, the WS hub, and the market loop that calls ``step()`` ``rate`` times per
+second.  A dialect plugs in three callbacks:
+
+* ``on_batch(symbol, batch, extra_trades)`` -- publish book changes / trades on its wire format;
+* ``on_account_event(event)`` -- ``ExecEvent`` / ``BalanceEvent`` for its user-data stream;
+* ``on_shutdown_notice()`` -- its "server is shutting down" message (fault hook).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import logging
+import zlib
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from engine.sim.faults import Faults
+from engine.sim.limits import RateLimiter
+from engine.sim.market import Batch, MarketParams, MarketSim, Trade, now_ms
+from engine.sim.matching import Account, MatchingEngine, PlaceResult
+from engine.sim.wsconn import WsHub
+
+log = logging.getLogger("engine.sim")
+
+
+@dataclass(slots=True)
+class SymbolSpec:
+    symbol: str
+    base: str
+    quote: str
+    tick: str  # price step, e.g. "0.01"
+    lot: str  # quantity step, e.g. "0.00001"
+    mid: str  # starting mid price
+    min_qty: str | None = None  # default: one lot
+    max_qty: str = "9000"
+    min_price: str | None = None  # default: one tick
+    max_price: str = "1000000"
+    mean_size: int = 1000  # mean displayed size per level, in lots
+
+
+class SimVenue:
+    def __init__(
+        self,
+        name: str,
+        specs: list[SymbolSpec],
+        *,
+        limiter: RateLimiter,
+        accounts: dict[str, dict[str, str]],
+        seed: int = 1,
+        rate: float = 50.0,
+        levels: int = 300,
+        maker_fee: str = "0",
+        taker_fee: str = "0",
+        faults: Faults | None = None,
+        market_params: MarketParams | None = None,
+    ) -> None:
+        self.name = name
+        self.seed = seed
+        self.rate = rate
+        self.specs = {s.symbol: s for s in specs}
+        self.limiter = limiter
+        self.faults = faults or Faults()
+        self.hub = WsHub()
+        self.accounts: dict[str, Account] = {aid: Account(aid, bals) for aid, bals in accounts.items()}
+        self.markets: dict[str, MarketSim] = {}
+        self.engines: dict[str, MatchingEngine] = {}
+        order_ids = itertools.count(1_000_001)
+        for s in specs:
+            prm = dataclasses.replace(market_params or MarketParams(), mean_size=s.mean_size)
+            crc = zlib.crc32(s.symbol.encode())
+            sym_seed = seed * 1_000_003 + crc
+            # per-symbol id ranges derived from the name: independent of the symbol list order
+            m = MarketSim(s.symbol, s.tick, s.lot, s.mid, levels, sym_seed, params=prm,
+                          first_update_id=(1 + crc % 97) * 10_000_000, first_trade_id=(1 + crc % 89) * 1_000_000)
+            self.markets[s.symbol] = m
+            self.engines[s.symbol] = MatchingEngine(
+                m, s.base, s.quote, self.accounts, self._account_event, order_ids=order_ids,
+                maker_fee=maker_fee, taker_fee=taker_fee, seed=sym_seed,
+            )
+        self.on_batch: Callable[[str, Batch, list[Trade]], None] | None = None
+        self.on_account_event: Callable[[object], None] | None = None
+        self.on_shutdown_notice: Callable[[], Awaitable[None] | None] | None = None
+        self.paused = False
+        self.steps = 0
+        self._task: asyncio.Task | None = None
+
+    # ------------------------------------------------------------------ wiring
+    def _account_event(self, ev: object) -> None:
+        if self.on_account_event is not None:
+            self.on_account_event(ev)
+
+    def publish(self, symbol: str, batch: Batch | None, extra: list[Trade] | None = None) -> None:
+        if self.on_batch is None:
+            return
+        if batch is None:
+            if not extra:
+                return
+            batch = Batch(symbol, 0, 0, [], [], [], now_ms())
+        if batch.has_changes or batch.trades or extra:
+            self.on_batch(symbol, batch, extra or [])
+
+    # ------------------------------------------------------------------ market loop
+    def step_all(self, n: int = 1) -> None:
+        for _ in range(n):
+            ts = now_ms()
+            for sym, m in self.markets.items():
+                batch = m.step(ts)
+                extra = self.engines[sym].on_market(batch, ts)
+                self.publish(sym, batch, extra)
+            self.steps += 1
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        period = 1.0 / self.rate
+        next_t = loop.time()
+        while True:
+            next_t += period
+            delay = next_t - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            elif delay < -1.0:  # fell far behind: do not burst to catch up
+                next_t = loop.time()
+            if self.paused:
+                continue
+            try:
+                self.step_all()
+            except Exception:  # pragma: no cover - keep the venue alive
+                log.exception("market step failed")
+
+    async def start(self) -> None:
+        if self._task is None and self.rate > 0:
+            self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        await self.hub.close_all(code=1001, message=b"Server shutting down")
+
+    # ------------------------------------------------------------------ orders
+    def place(self, symbol: str, account: str, **kw: Any) -> PlaceResult:
+        res = self.engines[symbol].place(account, **kw)
+        self.publish(symbol, res.batch)
+        return res
+
+    # ------------------------------------------------------------------ faults
+    async def apply_fault(self, spec: dict[str, Any]) -> dict[str, Any]:
+        kind = self.faults.apply(spec)
+        out: dict[str, Any] = {"type": kind}
+        if kind == "disconnect":
+            scope = spec.get("scope", "all")
+            n = await self.hub.close_all(None if scope == "all" else scope, bool(spec.get("close_frame", True)))
+            out["closed"] = n
+        elif kind == "server_shutdown":
+            if self.on_shutdown_notice is not None:
+                r = self.on_shutdown_notice()
+                if asyncio.iscoroutine(r):
+                    await r
+        return out
+
+    # ------------------------------------------------------------------ views
+    def book(self, symbol: str, limit: int | None = None) -> dict[str, Any]:
+        m = self.markets[symbol]
+        uid, bids, asks = m.depth(limit)
+        ps, qs = m.price_scale, m.qty_scale
+        return {
+            "symbol": symbol,
+            "lastUpdateId": uid,
+            "bids": [[ps.plain(p), qs.plain(q)] for p, q in bids],
+            "asks": [[ps.plain(p), qs.plain(q)] for p, q in asks],
+        }
+
+    def account_view(self, account: str) -> dict[str, Any]:
+        acct = self.accounts[account]
+        orders = []
+        for sym, eng in self.engines.items():
+            ps, qs = eng.market.price_scale, eng.market.qty_scale
+            for o in eng.open_orders(account):
+                orders.append({
+                    "symbol": sym, "orderId": o.order_id, "clientOrderId": o.client_id, "side": o.side,
+                    "type": o.type, "timeInForce": o.tif,
+                    "price": ps.plain(o.price) if o.price is not None else None,
+                    "qty": qs.plain(o.qty), "executed": qs.plain(o.executed),
+                    "cumQuote": _plain(eng.quote_value(o.cum_quote)), "status": o.status,
+                })
+        return {
+            "account": account,
+            "balances": [{"asset": a, "free": _plain(f), "locked": _plain(l)} for a, f, l in acct.snapshot()],
+            "openOrders": orders,
+            "orderCount": sum(1 for e in self.engines.values() for o in e.orders.values() if o.account == account),
+            "tradeCount": sum(len(e.trades(account, limit=10**9)) for e in self.engines.values()),
+        }
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "venue": self.name,
+            "symbols": list(self.markets),
+            "rate": self.rate,
+            "paused": self.paused,
+            "steps": self.steps,
+            "connections": {k: self.hub.count(k) for k in sorted({c.kind for c in self.hub.conns})},
+            "topics": sorted(self.hub.topics),
+            "limits": [
+                {"kind": r.kind, "interval": r.interval, "num": r.num, "limit": r.limit} for r in self.limiter.rules
+            ],
+            "faults": self.faults.state(),
+        }
+
+
+# where a dialect's ``create_app`` stores its SimVenue: ``app[SIM_VENUE_KEY]``
+SIM_VENUE_KEY = web.AppKey("sim_venue", SimVenue)
+
+
+def _plain(d: Decimal) -> str:
+    s = format(d, "f")
+    if "." in s:
+        s = s.rstrip("0").rstrip(".")
+    return s or "0"

@@ -1,0 +1,175 @@
+"""Server-side rate limits the way exchanges enforce them.
+
+* Fixed windows aligned to the epoch (a 1-minute window starts every minute, a 10-second
+  window at :00, :10, ...; a 1-day window at 00:00 UTC).
+* ``Rule.kind``: ``"weight"`` (request weight, per IP), ``"raw"`` (request count, per IP),
+  ``"orders"`` (new orders, per account).
+* Escalation for IP limits: a request over a limit gets 429 with Retry-After (seconds until the
+  window resets).  After ``ban_after`` such 429 answers in a row, the next limited request bans
+  the IP: 418 with Retry-After until the ban ends.  Ban durations double for repeat offenders, from
+  ``ban_base_s`` up to ``ban_max_s``.
+* Order limits reject with 429 and no Retry-After and never ban.
+
+Usage counts keep growing past the limit (rejected requests are counted too), so the usage
+headers show by how much a client overshot.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+_SECONDS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400}
+_LETTER = {"SECOND": "S", "MINUTE": "M", "HOUR": "H", "DAY": "D"}
+
+WEIGHT = "weight"
+RAW = "raw"
+ORDERS = "orders"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    kind: str  # weight | raw | orders
+    interval: str  # SECOND | MINUTE | HOUR | DAY
+    num: int
+    limit: int
+
+    def __post_init__(self) -> None:
+        if self.kind not in (WEIGHT, RAW, ORDERS):
+            raise ValueError(f"bad rule kind {self.kind!r}")
+        if self.interval not in _SECONDS or self.num <= 0 or self.limit <= 0:
+            raise ValueError(f"bad rule {self}")
+
+    @property
+    def seconds(self) -> int:
+        return _SECONDS[self.interval] * self.num
+
+    @property
+    def tag(self) -> str:
+        """``"1M"``, ``"10S"``, ``"1D"`` -- the suffix venues put in usage header names."""
+        return f"{self.num}{_LETTER[self.interval]}"
+
+    def window(self, now: float) -> int:
+        return int(now // self.seconds)
+
+    def reset_in(self, now: float) -> float:
+        return (self.window(now) + 1) * self.seconds - now
+
+
+@dataclass(slots=True)
+class Decision:
+    allowed: bool
+    status: int  # 200, 429, 418
+    retry_after: int | None = None  # seconds
+    rule: Rule | None = None  # the limit that was hit
+    banned_until: float | None = None  # epoch seconds
+    used: list[tuple[Rule, int]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Counter:
+    window: int = -1
+    count: int = 0
+
+
+@dataclass(slots=True)
+class _IpState:
+    strikes: int = 0
+    bans: int = 0
+    banned_until: float = 0.0
+
+
+class RateLimiter:
+    def __init__(
+        self,
+        rules: list[Rule],
+        *,
+        ban_after: int = 5,
+        ban_base_s: float = 120.0,
+        ban_max_s: float = 3 * 86400.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.rules = list(rules)
+        self.ban_after = ban_after
+        self.ban_base_s = ban_base_s
+        self.ban_max_s = ban_max_s
+        self.clock = clock
+        self._counters: dict[tuple[str, Rule], _Counter] = {}
+        self._ips: dict[str, _IpState] = {}
+
+    # ------------------------------------------------------------------ helpers
+    def rules_of(self, kind: str) -> list[Rule]:
+        return [r for r in self.rules if r.kind == kind]
+
+    def _counter(self, key: str, rule: Rule, now: float) -> _Counter:
+        c = self._counters.get((key, rule))
+        if c is None:
+            c = self._counters[(key, rule)] = _Counter()
+        w = rule.window(now)
+        if c.window != w:
+            c.window = w
+            c.count = 0
+        return c
+
+    def usage(self, key: str, kind: str, now: float | None = None) -> list[tuple[Rule, int]]:
+        now = self.clock() if now is None else now
+        return [(r, self._counter(key, r, now).count) for r in self.rules_of(kind)]
+
+    def reset(self) -> None:
+        self._counters.clear()
+        self._ips.clear()
+
+    # ------------------------------------------------------------------ checks
+    def check_request(self, ip: str, weight: int, now: float | None = None) -> Decision:
+        """Account one request of ``weight`` from ``ip``; decide 200 / 429 / 418."""
+        now = self.clock() if now is None else now
+        st = self._ips.get(ip)
+        if st is None:
+            st = self._ips[ip] = _IpState()
+        hit: Rule | None = None
+        for r in self.rules:
+            if r.kind == ORDERS:
+                continue
+            c = self._counter(ip, r, now)
+            c.count += weight if r.kind == WEIGHT else 1
+            if c.count > r.limit and (hit is None or r.reset_in(now) > hit.reset_in(now)):
+                hit = r
+        used = self.usage(ip, WEIGHT, now)
+        if st.banned_until > now:
+            return Decision(False, 418, _ceil(st.banned_until - now), hit, st.banned_until, used)
+        if hit is None:
+            st.strikes = 0
+            return Decision(True, 200, None, None, None, used)
+        if st.strikes >= self.ban_after:
+            st.bans += 1
+            st.strikes = 0
+            dur = min(self.ban_base_s * (2 ** (st.bans - 1)), self.ban_max_s)
+            st.banned_until = now + dur
+            return Decision(False, 418, _ceil(dur), hit, st.banned_until, used)
+        st.strikes += 1
+        return Decision(False, 429, _ceil(hit.reset_in(now)), hit, None, used)
+
+    def check_order(self, account: str, now: float | None = None) -> Decision:
+        """Account one new order for ``account``; 429 (no Retry-After) when over a limit."""
+        now = self.clock() if now is None else now
+        hit: Rule | None = None
+        for r in self.rules_of(ORDERS):
+            c = self._counter(account, r, now)
+            c.count += 1
+            if c.count > r.limit and hit is None:
+                hit = r
+        used = self.usage(account, ORDERS, now)
+        if hit is not None:
+            return Decision(False, 429, None, hit, None, used)
+        return Decision(True, 200, None, None, None, used)
+
+    def banned(self, ip: str, now: float | None = None) -> float | None:
+        now = self.clock() if now is None else now
+        st = self._ips.get(ip)
+        return st.banned_until if st is not None and st.banned_until > now else None
+
+
+def _ceil(x: float) -> int:
+    return max(1, math.ceil(x))

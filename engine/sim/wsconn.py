@@ -1,0 +1,281 @@
+"""Server side of one simulated WebSocket connection, plus the topic hub.
+
+A ``WsConn`` owns:
+
+* an outgoing frame queue drained by a writer task (the market loop never blocks on a slow
+  client; a client that falls ``max_queue`` frames behind is disconnected, as venues do);
+* server ping frames every ``ping_interval`` s and a disconnect when no pong arrives within
+  ``pong_timeout`` s;
+* an inbound message cap (``max_inbound_per_s``: text, ping and pong frames all count);
+* a maximum connection age;
+* the fault switches that apply to WS traffic (frame delay, silence, pings off).
+
+Nothing here knows a venue's message format; the dialect passes ``on_text``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from typing import Any, Awaitable, Callable
+
+from aiohttp import WSMsgType, web
+
+from engine.sim.faults import Faults
+
+log = logging.getLogger("engine.sim.ws")
+
+OnText = Callable[["WsConn", str], Awaitable[None]]
+
+
+class WsConn:
+    def __init__(
+        self,
+        request: web.Request,
+        *,
+        kind: str,
+        faults: Faults,
+        hub: "WsHub",
+        ping_interval: float = 20.0,
+        pong_timeout: float = 60.0,
+        max_inbound_per_s: int = 5,
+        max_age_s: float = 86400.0,
+        max_queue: int = 50_000,
+    ) -> None:
+        self.request = request
+        self.kind = kind
+        self.faults = faults
+        self.hub = hub
+        self.ping_interval = ping_interval
+        self.pong_timeout = pong_timeout
+        self.max_inbound_per_s = max_inbound_per_s
+        self.max_age_s = max_age_s
+        self.max_queue = max_queue
+        self.ws = web.WebSocketResponse(autoping=False, max_msg_size=1 << 20)
+        self.topics: set[str] = set()
+        self.data: dict[str, Any] = {}  # dialect state (e.g. combined flag, subscriptions)
+        self.opened = time.monotonic()
+        self.closed = False
+        self.close_reason = ""
+        self.frames_out = 0
+        self._buf: deque[tuple[float, str]] = deque()
+        self._wake = asyncio.Event()
+        self._ping_out: float | None = None
+        self._in_window = 0
+        self._in_count = 0
+        self._transport: asyncio.Transport | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._close_done: asyncio.Event | None = None  # set while close() runs in another task
+
+    @property
+    def remote(self) -> str:
+        return self.request.remote or "?"
+
+    # ------------------------------------------------------------------ sending
+    def send(self, text: str) -> None:
+        """Queue one text frame (never blocks)."""
+        if self.closed:
+            return
+        d = self.faults.ws_delay_ms
+        self._buf.append((time.monotonic() + d / 1000.0 if d else 0.0, text))
+        if len(self._buf) > self.max_queue:
+            self._buf.clear()
+            asyncio.get_running_loop().create_task(self.close(1008, b"Send queue overflow"))
+            return
+        self._wake.set()
+
+    async def _writer(self) -> None:
+        ws = self.ws
+        buf = self._buf
+        try:
+            while not self.closed:
+                if not buf:
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                due, text = buf[0]
+                if due:
+                    wait = due - time.monotonic()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                        continue
+                buf.popleft()
+                if self.faults.silent:
+                    continue
+                await ws.send_str(text)
+                self.frames_out += 1
+        except (ConnectionError, RuntimeError, asyncio.CancelledError):
+            pass
+        except Exception:  # pragma: no cover - defensive
+            log.exception("ws writer failed")
+
+    # ------------------------------------------------------------------ keepalive / age
+    async def _keepalive(self) -> None:
+        tick = max(0.05, min(1.0, self.ping_interval / 2, self.pong_timeout / 2))
+        next_ping = time.monotonic() + self.ping_interval
+        try:
+            while not self.closed:
+                await asyncio.sleep(tick)
+                now = time.monotonic()
+                if now - self.opened >= self.max_age_s:
+                    await self.close(1000, b"Connection max age reached")
+                    return
+                if self._ping_out is not None and now - self._ping_out > self.pong_timeout:
+                    await self.close(1008, b"Pong timeout")
+                    return
+                if now >= next_ping:
+                    next_ping = now + self.ping_interval
+                    if self.faults.pings_enabled and not self.faults.silent:
+                        await self.ws.ping(str(time.time_ns() // 1_000_000).encode())
+                        if self._ping_out is None:
+                            self._ping_out = now
+        except (ConnectionError, RuntimeError, asyncio.CancelledError):
+            pass
+
+    # ------------------------------------------------------------------ lifecycle
+    async def serve(self, on_text: OnText, on_open: Callable[["WsConn"], None] | None = None) -> web.WebSocketResponse:
+        ws = self.ws
+        await ws.prepare(self.request)
+        self._transport = self.request.transport
+        self.hub.add(self)
+        if on_open is not None:
+            on_open(self)
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._writer()), loop.create_task(self._keepalive())]
+        try:
+            async for msg in ws:
+                if self.closed:
+                    break
+                if self._inbound_exceeded():
+                    await self.close(1008, b"Too many requests")
+                    break
+                t = msg.type
+                if t == WSMsgType.TEXT:
+                    if self.faults.silent:
+                        continue
+                    await on_text(self, msg.data)
+                elif t == WSMsgType.BINARY:
+                    if self.faults.silent:
+                        continue
+                    await on_text(self, msg.data.decode("utf-8", "replace"))
+                elif t == WSMsgType.PING:
+                    if not self.faults.silent:
+                        await ws.pong(msg.data)
+                elif t == WSMsgType.PONG:
+                    self._ping_out = None
+                else:
+                    break
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            await self._teardown()
+        return ws
+
+    def _inbound_exceeded(self) -> bool:
+        if self.max_inbound_per_s <= 0:
+            return False
+        w = int(time.monotonic())
+        if w != self._in_window:
+            self._in_window = w
+            self._in_count = 0
+        self._in_count += 1
+        return self._in_count > self.max_inbound_per_s
+
+    async def close(self, code: int = 1000, message: bytes = b"", close_frame: bool = True) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.close_reason = message.decode("utf-8", "replace") or str(code)
+        self._wake.set()
+        done = self._close_done = asyncio.Event()
+        try:
+            if close_frame:
+                try:
+                    await asyncio.wait_for(self.ws.close(code=code, message=message), 2.0)
+                except (asyncio.TimeoutError, ConnectionError, RuntimeError):
+                    pass
+            if not close_frame or not self.ws.closed:
+                if self._transport is not None:
+                    self._transport.abort()
+        finally:
+            done.set()
+
+    async def _teardown(self) -> None:
+        self.closed = True
+        self._wake.set()
+        self.hub.remove(self)
+        # a close handshake started elsewhere must finish before the handler returns, or the
+        # server would drop the TCP connection under the peer's close reply
+        done = self._close_done
+        if done is not None and not done.is_set():
+            try:
+                await asyncio.wait_for(done.wait(), 3.0)
+            except asyncio.TimeoutError:
+                pass
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):
+                pass
+        if not self.ws.closed:
+            try:
+                await asyncio.wait_for(self.ws.close(), 1.0)
+            except (asyncio.TimeoutError, ConnectionError, RuntimeError):
+                pass
+
+
+class WsHub:
+    """All live connections and topic -> subscribers; ``on_topic`` fires on 0 <-> 1 transitions."""
+
+    def __init__(self) -> None:
+        self.conns: set[WsConn] = set()
+        self.topics: dict[str, set[WsConn]] = {}
+        self.on_topic: Callable[[str, bool], None] | None = None
+
+    def add(self, conn: WsConn) -> None:
+        self.conns.add(conn)
+
+    def remove(self, conn: WsConn) -> None:
+        self.conns.discard(conn)
+        for topic in list(conn.topics):
+            self.unsubscribe(conn, topic)
+
+    def subscribe(self, conn: WsConn, topic: str) -> None:
+        if topic in conn.topics:
+            return
+        conn.topics.add(topic)
+        subs = self.topics.get(topic)
+        if subs is None:
+            subs = self.topics[topic] = set()
+        subs.add(conn)
+        if len(subs) == 1 and self.on_topic is not None:
+            self.on_topic(topic, True)
+
+    def unsubscribe(self, conn: WsConn, topic: str) -> None:
+        if topic not in conn.topics:
+            return
+        conn.topics.discard(topic)
+        subs = self.topics.get(topic)
+        if subs is None:
+            return
+        subs.discard(conn)
+        if not subs:
+            del self.topics[topic]
+            if self.on_topic is not None:
+                self.on_topic(topic, False)
+
+    def subscribers(self, topic: str) -> set[WsConn] | None:
+        return self.topics.get(topic)
+
+    def count(self, kind: str | None = None) -> int:
+        return sum(1 for c in self.conns if kind is None or c.kind == kind)
+
+    async def close_all(self, kind: str | None = None, close_frame: bool = True, code: int = 1001,
+                        message: bytes = b"Server closing connection") -> int:
+        victims = [c for c in self.conns if kind is None or c.kind == kind]
+        await asyncio.gather(*(c.close(code, message, close_frame) for c in victims), return_exceptions=True)
+        return len(victims)
