@@ -98,3 +98,16 @@ class VenueAdapter(abc.ABC):
     @abc.abstractmethod
     def snapshot_request_path(self) -> str:
         ...
+
+    # ---- REST and execution -----------------------------------------------------------------
+    @abc.abstractmethod
+    def rest_cost(self, method: str, path: str, params: dict[str, str] | None = None) -> tuple[dict[str, int], Any]:
+        """({bucket: weight}, Priority) of a REST request."""
+
+    @abc.abstractmethod
+    def map_error(self, resp: Any) -> Any:
+        """engine.rest.RestResponse (non-2xx) -> engine.errors.VenueError."""
+
+    @abc.abstractmethod
+    def make_execution(self, rest: Any, creds: Any, config: VenueConfig) -> Any:
+        """An engine.orders.ExecutionClient for this venue."""

@@ -6,11 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.binance.parser import BinanceParser
-from adapters.binance.spec import SNAPSHOT_LIMIT, SPEC
+from adapters.binance.errors import map_error as _map_error
+from adapters.binance.spec import ENDPOINTS, SNAPSHOT_LIMIT, SPEC, depth_weight
 from adapters.binance.symbols import parse_exchange_info
 from engine.adapter import Channel, VenueAdapter
 from engine.model import Instrument, VenueId
 from ext.feed import FeedSymbol, FrameParser
+from ext.ratelimit import Priority
 from ext.sync import SeqRule
 
 _CHANNEL_STREAM = {Channel.BOOK: "depth@100ms", Channel.TRADES: "trade", Channel.TOP: "bookTicker"}
@@ -42,3 +44,19 @@ class BinanceAdapter(VenueAdapter):
 
     def apply_snapshot(self, parser: FrameParser, fs: FeedSymbol, body: bytes, ts_recv: int) -> int:
         return parser.on_snapshot(fs, body, ts_recv)
+
+    def rest_cost(self, method: str, path: str, params: dict[str, str] | None = None):
+        if path == "/api/v3/depth":
+            limit = int((params or {}).get("limit", 100))
+            return {"REQUEST_WEIGHT": depth_weight(limit), "RAW_REQUESTS_5M": 1}, Priority.SNAPSHOT
+        w = ENDPOINTS.get((method, path))
+        if w is None:
+            return {"REQUEST_WEIGHT": 1, "RAW_REQUESTS_5M": 1}, Priority.QUERY
+        return w
+
+    def map_error(self, resp):
+        return _map_error(resp)
+
+    def make_execution(self, rest, creds, config):
+        from adapters.binance.execution import BinanceExecution
+        return BinanceExecution(self, rest, creds, recv_window_ms=config.recv_window_ms)

@@ -1,0 +1,344 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The engine: one VenueRuntime per configured venue, and the venue-agnostic strategy API.
+
+    async with Engine(config) as eng:
+        eng.subscribe_book("binance", "BTC/USDT", on_book)     # on_book(BookView), live books only
+        eng.subscribe_trades("binance", "BTC/USDT", on_trade)  # on_trade(Trade)
+        await eng.start()
+        order = await eng.place(OrderRequest(VenueId.binance, "BTC/USDT", Side.BUY, OrderType.LIMIT, "0.001", "25000"))
+        await eng.cancel("binance", order.client_order_id)
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Callable
+
+from engine import registry
+from engine.adapter import Channel, VenueAdapter
+from engine.budget import VenueBudget
+from engine.config import Config, Credentials, VenueConfig
+from engine.errors import EngineError
+from engine.model import (BookState, Fill, Instrument, Order, OrderRequest, Trade, VenueHealth, VenueId)
+from engine.orders import OrderManager
+from engine.rest import RestClient
+from engine.session import WsSession
+from ext.clock import now_ns
+from ext.feed import FeedSymbol, FrameParser
+from ext.histogram import Histogram
+from ext.ratelimit import Priority
+
+log = logging.getLogger("venuelink.engine")
+
+
+class BookNotLive(EngineError):
+    """The book is syncing, stale or invalid: it is not handed out as if it were live."""
+
+
+@dataclass(frozen=True, slots=True)
+class BookView:
+    """What a strategy sees of a live book (read it inside the callback; it is not a copy)."""
+    venue: VenueId
+    instrument: Instrument
+    fs: FeedSymbol
+
+    @property
+    def symbol(self) -> str:
+        return self.instrument.symbol
+
+    @property
+    def state(self) -> BookState:
+        return BookState(self.fs.sync.state)
+
+    @property
+    def seq(self) -> int:
+        return self.fs.book.seq
+
+    def best_bid(self) -> tuple[int, int] | None:
+        return self.fs.book.best_bid()
+
+    def best_ask(self) -> tuple[int, int] | None:
+        return self.fs.book.best_ask()
+
+    def top(self, n: int = 5) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        i = self.instrument
+        b = [(i.px_str(p), i.qty_str(q)) for p, q in self.fs.book.top(1, n)]
+        a = [(i.px_str(p), i.qty_str(q)) for p, q in self.fs.book.top(2, n)]
+        return b, a
+
+
+class VenueRuntime:
+    """Everything for one venue account: budget, REST, market-data sessions, books, orders."""
+
+    def __init__(self, engine: "Engine", adapter: VenueAdapter, config: VenueConfig) -> None:
+        self.engine, self.adapter, self.config = engine, adapter, config
+        self.venue = adapter.venue
+        self.budget = VenueBudget(adapter.spec)
+        self.order_latency: dict[str, Histogram] = defaultdict(Histogram)
+        self.rest = RestClient(self.venue.name, config.rest_url, self.budget, map_error=adapter.map_error,
+                               timeout_s=config.request_timeout_s, on_latency=self._latency)
+        self.parsers: list[FrameParser] = []
+        self.sessions: list[WsSession] = []
+        self.checksum_failures: dict[str, int] = {}
+        self.book_subs: dict[str, list[Callable]] = defaultdict(list)
+        self.trade_subs: dict[str, list[Callable]] = defaultdict(list)
+        self.top_subs: dict[str, list[Callable]] = defaultdict(list)
+        self._snapshot_tasks: dict[str, asyncio.Task] = {}
+        self.snapshot_requests = 0
+        self.orders: OrderManager | None = None
+        self.execution = None
+        self.order_subs: list[Callable[[Order], None]] = []
+        self.fill_subs: list[Callable[[Order, Fill], None]] = []
+
+    def _latency(self, stage: str, ns: int) -> None:
+        self.order_latency[stage].record(max(0, ns))
+
+    def latency_histograms(self):
+        for p in self.parsers:
+            yield "recv_to_decoded", p.recv_to_decoded
+            yield "decoded_to_applied", p.decoded_to_applied
+        yield from list(self.order_latency.items())
+
+    def feed_symbols(self) -> list[FeedSymbol]:
+        return [fs for p in self.parsers for fs in p.symbols()]
+
+    def ws_health(self) -> VenueHealth:
+        hs = [s.breaker.health for s in self.sessions] or [VenueHealth.UP]
+        return max(hs)
+
+    # ---- start -----------------------------------------------------------------------------
+    async def load_instruments(self) -> None:
+        path = self.adapter.instruments_path
+        w, prio = self.adapter.rest_cost("GET", path)
+        r = await self.rest.request("GET", path, weights=w, priority=prio)
+        self.adapter.set_instruments(self.adapter.parse_instruments(r.body))
+
+    def start_market_data(self, symbols: list[str]) -> None:
+        insts = [self.adapter.instrument(s) for s in symbols]
+        channels = (Channel.BOOK, Channel.TRADES, Channel.TOP)
+        per_conn = max(1, self.adapter.spec.max_streams_per_connection // len(channels))
+        for k in range(0, len(insts), per_conn):
+            group = insts[k:k + per_conn]
+            parser = self.adapter.make_parser(self)
+            streams = []
+            for inst in group:
+                fs = self.adapter.feed_symbol(inst, self)
+                fs.want_book = True
+                fs.want_trades = fs.want_top = True
+                parser.add_symbol(fs)
+                streams += self.adapter.stream_names(inst, channels)
+            name = f"{self.venue.name}-md{len(self.sessions)}"
+            s = WsSession(name, self.adapter.ws_url_for(streams), parser,
+                          stale_after_s=self.adapter.spec.stale_after_s,
+                          max_age_s=self.adapter.spec.max_connection_age_s * 0.98,
+                          on_connected=self._on_session_connected)
+            self.parsers.append(parser)
+            self.sessions.append(s)
+            s.start()
+
+    def _on_session_connected(self, session: WsSession) -> None:
+        # every book on a new connection starts over: buffered deltas + one jittered snapshot each
+        for fs in session.parser.symbols():
+            task = self._snapshot_tasks.pop(fs.instrument.symbol, None)
+            if task is not None:
+                task.cancel()
+            fs.sync.reset()
+
+    async def start_execution(self, creds: Credentials) -> None:
+        self.execution = self.adapter.make_execution(self.rest, creds, self.config)
+        self.orders = OrderManager(self.execution, on_update=self._on_order, on_fill=self._on_fill,
+                                   on_latency=self._latency)
+        self.execution.on_update = self.orders.on_venue_update
+        try:
+            await self.execution.sync_time()
+        except Exception as e:
+            log.warning("%s: time sync failed: %s", self.venue.name, e)
+        if self.config.ws_api_url:
+            self.execution.start_stream(self.config.ws_api_url,
+                                        lambda: asyncio.ensure_future(self._reconcile()))
+
+    async def _reconcile(self) -> None:
+        try:
+            await self.orders.reconcile()
+        except Exception as e:
+            log.warning("%s: reconcile failed: %s", self.venue.name, e)
+
+    def _on_order(self, order: Order) -> None:
+        for cb in self.order_subs:
+            cb(order)
+
+    def _on_fill(self, order: Order, fill: Fill) -> None:
+        for cb in self.fill_subs:
+            cb(order, fill)
+
+    async def close(self) -> None:
+        for t in self._snapshot_tasks.values():
+            t.cancel()
+        for s in self.sessions:
+            await s.close()
+        if self.orders is not None:
+            await self.orders.close()
+        if self.execution is not None:
+            await self.execution.close()
+        await self.rest.close()
+
+    # ---- book sync listener (called from C inside the parser: schedule, never block) ----------
+    def on_need_snapshot(self, sync, reason: str) -> None:
+        sym = sync.key.symbol
+        t = self._snapshot_tasks.get(sym)
+        if t is not None and not t.done():
+            return
+        if reason != "initial sync":
+            log.info("%s %s: resync: %s", self.venue.name, sym, reason)
+        self._snapshot_tasks[sym] = asyncio.get_event_loop().create_task(self._fetch_snapshot(sym))
+
+    def on_state(self, sync, old: int, new: int) -> None:
+        pass
+
+    async def _fetch_snapshot(self, symbol: str) -> None:
+        """One snapshot per symbol at a time, jittered, through the budget at SNAPSHOT priority
+        (never a whole-feed burst), retried with backoff."""
+        self.snapshot_requests += 1
+        delay = 0.5
+        await asyncio.sleep(random.uniform(0.0, 0.25))
+        while True:
+            fs = next((f for f in self.feed_symbols() if f.instrument.symbol == symbol), None)
+            if fs is None or fs.sync.is_live:
+                return
+            path, params = self.adapter.snapshot_request(fs.instrument)
+            w, _ = self.adapter.rest_cost("GET", path, params)
+            query = "&".join(f"{k}={v}" for k, v in params.items())
+            try:
+                r = await self.rest.request("GET", path, query=query, weights=w, priority=Priority.SNAPSHOT)
+                parser = next(p for p in self.parsers if p.symbol(fs.venue_symbol) is fs)
+                self.adapter.apply_snapshot(parser, fs, r.body, now_ns())
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.warning("%s %s: snapshot failed: %s: %s", self.venue.name, symbol, type(e).__name__, e)
+                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+                delay = min(delay * 2, 30.0)
+
+    # ---- parser sink -------------------------------------------------------------------------
+    def on_delta(self, fs, first, last, ts_exchange, ts_recv) -> None:
+        pass
+
+    def on_snapshot(self, fs, seq, ts_exchange, ts_recv) -> None:
+        pass
+
+    def on_book_applied(self, fs: FeedSymbol) -> None:
+        subs = self.book_subs.get(fs.instrument.symbol)
+        if subs and fs.sync.is_live:
+            view = BookView(self.venue, fs.instrument, fs)
+            for cb in subs:
+                cb(view)
+
+    def on_trade(self, trade: Trade) -> None:
+        for cb in self.trade_subs.get(trade.instrument.symbol, ()):
+            cb(trade)
+
+    def on_top(self, fs, bids, asks, seq, ts_exchange, ts_recv) -> None:
+        for cb in self.top_subs.get(fs.instrument.symbol, ()):
+            cb(fs.instrument, bids, asks)
+
+    def on_venue_message(self, kind: str, raw: bytes) -> None:
+        if kind == "serverShutdown":
+            log.warning("%s: venue announced a server shutdown; reconnecting", self.venue.name)
+            for s in self.sessions:
+                s.force_reconnect("venue serverShutdown")
+
+    def on_decode_error(self, exc: BaseException, raw: bytes) -> None:
+        n = sum(p.n_errors for p in self.parsers)
+        if n <= 10 or n % 1000 == 0:                 # counted always, logged sparingly
+            log.warning("%s: dropped frame (%d so far): %s: %s", self.venue.name, n, type(exc).__name__, exc)
+
+
+class Engine:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.runtimes: dict[VenueId, VenueRuntime] = {}
+        for name, vc in config.venues.items():
+            adapter = registry.create(name, vc)
+            self.runtimes[adapter.venue] = VenueRuntime(self, adapter, vc)
+        self.metrics_server = None
+
+    def runtime(self, venue: str | VenueId) -> VenueRuntime:
+        vid = venue if isinstance(venue, VenueId) else VenueId.parse(venue)
+        rt = self.runtimes.get(vid)
+        if rt is None:
+            raise EngineError(f"venue {vid.name} is not configured")
+        return rt
+
+    async def start(self, *, market_data: bool = True, execution: bool = True) -> None:
+        for rt in self.runtimes.values():
+            await rt.load_instruments()
+            if market_data:
+                syms = rt.config.symbols or sorted(rt.adapter.instruments)[:2]
+                rt.start_market_data(syms)
+            if execution:
+                creds = rt.config.credentials()
+                if creds is not None:
+                    await rt.start_execution(creds)
+
+    def serve_metrics(self, host: str | None = None, port: int | None = None) -> int:
+        from engine.metrics import serve
+        self.metrics_server, _ = serve(self, host or self.config.metrics_host,
+                                       self.config.metrics_port if port is None else port)
+        return self.metrics_server.server_port
+
+    async def close(self) -> None:
+        for rt in self.runtimes.values():
+            await rt.close()
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
+            self.metrics_server.server_close()
+
+    async def __aenter__(self) -> "Engine":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    # ---- strategy API -------------------------------------------------------------------------
+    def subscribe_book(self, venue: str, symbol: str, callback: Callable[[BookView], None]) -> None:
+        self.runtime(venue).book_subs[symbol].append(callback)
+
+    def subscribe_trades(self, venue: str, symbol: str, callback: Callable[[Trade], None]) -> None:
+        self.runtime(venue).trade_subs[symbol].append(callback)
+
+    def subscribe_orders(self, venue: str, on_update: Callable[[Order], None] | None = None,
+                         on_fill: Callable[[Order, Fill], None] | None = None) -> None:
+        rt = self.runtime(venue)
+        if on_update:
+            rt.order_subs.append(on_update)
+        if on_fill:
+            rt.fill_subs.append(on_fill)
+
+    def book(self, venue: str, symbol: str) -> BookView:
+        rt = self.runtime(venue)
+        for fs in rt.feed_symbols():
+            if fs.instrument.symbol == symbol:
+                if not fs.sync.is_live:
+                    raise BookNotLive(f"{venue} {symbol} book is {BookState(fs.sync.state).name}")
+                return BookView(rt.venue, fs.instrument, fs)
+        raise EngineError(f"{venue} {symbol} is not subscribed")
+
+    def _om(self, venue) -> OrderManager:
+        rt = self.runtime(venue)
+        if rt.orders is None:
+            raise EngineError(f"{rt.venue.name}: no credentials configured: execution is off")
+        return rt.orders
+
+    async def place(self, req: OrderRequest) -> Order:
+        return await self._om(req.venue).place(req)
+
+    async def cancel(self, venue: str | VenueId, client_order_id: str) -> Order:
+        return await self._om(venue).cancel(client_order_id)
+
+    async def status(self, venue: str | VenueId, client_order_id: str) -> Order:
+        return await self._om(venue).status(client_order_id)

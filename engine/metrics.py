@@ -1,0 +1,115 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Prometheus metrics, collected at scrape time from the live objects.
+
+Nothing here runs per message: the hot path only does ext.histogram record_ns (a few ns) and
+integer counter increments in C; this collector turns them into standard Prometheus families
+when /metrics is scraped. Latency histograms are in seconds with fixed buckets, so per-venue
+p50/p95/p99 come out of histogram_quantile(0.99, rate(venuelink_stage_latency_seconds_bucket[1m])).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterable
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector
+
+from ext.histogram import Histogram
+
+if TYPE_CHECKING:
+    from engine.engine import Engine
+
+# bucket upper bounds in ns: 250 ns .. 10 s
+BOUNDS_NS = [250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+             1_000_000, 2_500_000, 5_000_000, 10_000_000, 25_000_000, 50_000_000, 100_000_000,
+             250_000_000, 500_000_000, 1_000_000_000, 2_500_000_000, 10_000_000_000]
+
+
+def histogram_family(fam: HistogramMetricFamily, labels: list[str], h: Histogram) -> None:
+    cum = h.cumulative_at(BOUNDS_NS)
+    buckets = [(f"{b / 1e9:.9g}", c) for b, c in zip(BOUNDS_NS, cum)] + [("+Inf", h.count)]
+    fam.add_metric(labels, buckets, h.sum / 1e9)
+
+
+class EngineCollector(Collector):
+    def __init__(self, engine: "Engine") -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterable:
+        e = self.engine
+        lat = HistogramMetricFamily("venuelink_stage_latency_seconds",
+                                    "Latency per venue and stage (frame received->decoded, decoded->book "
+                                    "applied, order submit->ack, submit->first fill, REST round trip)",
+                                    labels=["venue", "stage"])
+        msgs = CounterMetricFamily("venuelink_frames", "WebSocket frames handled", labels=["venue"])
+        errs = CounterMetricFamily("venuelink_frame_errors", "Frames dropped as undecodable (counted, logged)",
+                                   labels=["venue"])
+        unk = CounterMetricFamily("venuelink_unknown_symbol_frames", "Frames for symbols we do not track",
+                                  labels=["venue"])
+        util = GaugeMetricFamily("venuelink_ratelimit_utilization", "Used share of each rate-limit bucket (0-1)",
+                                 labels=["venue", "bucket"])
+        waits = CounterMetricFamily("venuelink_ratelimit_waits", "Requests that waited for budget", labels=["venue"])
+        conn = GaugeMetricFamily("venuelink_connection_state", "0 disconnected, 1 connecting, 2 connected, "
+                                 "3 backoff, 4 closed", labels=["venue", "connection"])
+        reconn = CounterMetricFamily("venuelink_reconnects", "WebSocket reconnects", labels=["venue", "connection"])
+        health = GaugeMetricFamily("venuelink_venue_health", "1 up, 2 degraded, 3 down, 4 unreachable",
+                                   labels=["venue", "path"])
+        bstate = GaugeMetricFamily("venuelink_book_state", "1 syncing, 2 live, 3 stale, 4 invalid",
+                                   labels=["venue", "symbol"])
+        bseq = GaugeMetricFamily("venuelink_book_last_sequence", "Last applied venue sequence id",
+                                 labels=["venue", "symbol"])
+        resyncs = CounterMetricFamily("venuelink_book_resyncs", "Book resyncs (gap, checksum, crossed)",
+                                      labels=["venue", "symbol"])
+        gaps = CounterMetricFamily("venuelink_book_gaps", "Sequence gaps detected", labels=["venue", "symbol"])
+        stale = CounterMetricFamily("venuelink_book_stale_drops", "Deltas older than the book, dropped",
+                                    labels=["venue", "symbol"])
+        cks = CounterMetricFamily("venuelink_book_checksum_failures", "Book checksum mismatches",
+                                  labels=["venue", "symbol"])
+        snaps = CounterMetricFamily("venuelink_book_snapshots", "Snapshots applied", labels=["venue", "symbol"])
+        orders = GaugeMetricFamily("venuelink_orders", "Orders known to the order manager by state",
+                                   labels=["venue", "state"])
+        rest = CounterMetricFamily("venuelink_rest_requests", "REST requests sent", labels=["venue"])
+        rest_err = CounterMetricFamily("venuelink_rest_errors", "REST requests that failed", labels=["venue"])
+        for rt in e.runtimes.values():
+            v = rt.venue.name
+            for stage, h in rt.latency_histograms():
+                histogram_family(lat, [v, stage], h)
+            msgs.add_metric([v], sum(p.n_frames for p in rt.parsers))
+            errs.add_metric([v], sum(p.n_errors for p in rt.parsers))
+            unk.add_metric([v], sum(p.n_unknown_symbol for p in rt.parsers))
+            for b, u in rt.budget.utilization().items():
+                util.add_metric([v, b], u)
+            waits.add_metric([v], rt.budget.waits)
+            for s in rt.sessions:
+                conn.add_metric([v, s.name], int(s.state))
+                reconn.add_metric([v, s.name], s.reconnects)
+            health.add_metric([v, "rest"], int(rt.rest.breaker.health))
+            health.add_metric([v, "ws"], int(rt.ws_health()))
+            for fs in rt.feed_symbols():
+                sym = fs.instrument.symbol
+                sy = fs.sync
+                bstate.add_metric([v, sym], sy.state)
+                bseq.add_metric([v, sym], fs.book.seq)
+                resyncs.add_metric([v, sym], sy.n_resyncs)
+                gaps.add_metric([v, sym], sy.n_gaps)
+                stale.add_metric([v, sym], sy.n_stale)
+                cks.add_metric([v, sym], rt.checksum_failures.get(sym, 0))
+                snaps.add_metric([v, sym], sy.n_snapshots)
+            if rt.orders is not None:
+                counts: dict[str, int] = {}
+                for o in rt.orders.orders.values():
+                    counts[o.state.wire] = counts.get(o.state.wire, 0) + 1
+                for st, n in counts.items():
+                    orders.add_metric([v, st], n)
+            rest.add_metric([v], rt.rest.requests)
+            rest_err.add_metric([v], rt.rest.errors)
+        yield from (lat, msgs, errs, unk, util, waits, conn, reconn, health, bstate, bseq, resyncs, gaps, stale,
+                    cks, snaps, orders, rest, rest_err)
+
+
+def serve(engine: "Engine", host: str, port: int):
+    """Start the /metrics HTTP endpoint in a thread; returns (server, registry)."""
+    reg = CollectorRegistry()
+    reg.register(EngineCollector(engine))
+    server, _thread = start_http_server(port, addr=host, registry=reg)
+    return server, reg
