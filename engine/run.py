@@ -1,0 +1,249 @@
+# SPDX-License-Identifier: Apache-2.0
+"""`venuelink run` (engine + live terminal view + /metrics) and `venuelink order ...`."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import time
+
+from engine.config import Config, VenueConfig, load_config
+from engine.errors import ConfigError, EngineError, UnknownOrder
+from engine.model import BookState, ConnState, Order, OrderRequest, OrderState, OrderType, Side, TimeInForce, VenueId
+
+log = logging.getLogger("venuelink")
+
+
+def add_parsers(sub) -> None:
+    r = sub.add_parser("run", help="run the engine (default: against the built-in simulators, no network or keys)",
+                       description="Run the engine. Without --config, starts the built-in venue simulators on "
+                                   "127.0.0.1 in their own process and connects to them; with --config, connects "
+                                   "to the URLs in that file (live or testnet).")
+    r.add_argument("--config", help="TOML config file ([venues.<id>] tables); default: built-in simulators")
+    r.add_argument("--venues", nargs="+", help="venue ids to run (default: all configured / all simulated)")
+    r.add_argument("--duration", type=float, default=0, help="stop after S seconds (default: until Ctrl-C)")
+    r.add_argument("--metrics-port", type=int, default=None, help="port of the /metrics endpoint (default 9464; "
+                                                                   "0 picks a free one)")
+    r.add_argument("--rate", type=int, default=50, help="simulator market rate, batches per second (default 50)")
+    r.add_argument("--strategy", action="store_true", help="also run the example strategy (examples/bbo_maker)")
+    r.add_argument("--plain", action="store_true", help="print one status line per venue per second instead of "
+                                                        "redrawing the screen (automatic when not a terminal)")
+    r.set_defaults(func=_cmd_run)
+
+    o = sub.add_parser("order", help="place, cancel or query one order through the engine's order manager",
+                       description="Operator tool: goes through the same order manager, rate budget and "
+                                   "reconciliation as the engine, and prints the resulting order as JSON "
+                                   "(state, client_order_id, venue_order_id, filled_qty, error).")
+    osub = o.add_subparsers(dest="action", required=True)
+    for name in ("place", "cancel", "status"):
+        p = osub.add_parser(name)
+        p.add_argument("--config", required=True, help="TOML config with the venue's URLs and credentials")
+        p.add_argument("--venue", required=True, help="venue id, e.g. binance")
+        p.add_argument("--symbol", required=True, help="unified symbol, e.g. BTC/USDT")
+        p.add_argument("--client-id", required=(name != "place"), help="client order id")
+        if name == "place":
+            p.add_argument("--side", required=True, choices=["buy", "sell"])
+            p.add_argument("--type", default="limit", choices=["limit", "market"])
+            p.add_argument("--qty", required=True, help="quantity as a decimal string")
+            p.add_argument("--price", help="limit price as a decimal string")
+            p.add_argument("--tif", default="GTC", choices=["GTC", "IOC", "FOK"])
+        p.add_argument("--wait", type=float, default=1.0, help="seconds to wait for stream updates (default 1)")
+        p.set_defaults(func=_cmd_order)
+
+
+# ---------------------------------------------------------------------------------------- run
+def _sim_config(venues: list[str], rate: int, stack: contextlib.ExitStack) -> Config:
+    from engine.sim.server import SIMULATORS, running_simulator
+    names = venues or list(SIMULATORS)
+    cfg = Config(venues={})
+    for v in names:
+        if v not in SIMULATORS:
+            raise ConfigError(f"no built-in simulator for {v!r}; available: {', '.join(SIMULATORS)}")
+        sim = stack.enter_context(running_simulator(v, rate=rate))
+        key_env, secret_env = f"VENUELINK_SIM_{v.upper()}_KEY", f"VENUELINK_SIM_{v.upper()}_SECRET"
+        os.environ[key_env], os.environ[secret_env] = sim["api_key"], sim["api_secret"]
+        syms = [f"{s[:-4]}/USDT" for s in sim["symbols"] if s.endswith("USDT")][:3]
+        cfg.venues[v] = VenueConfig(name=v, rest_url=sim.rest_url, ws_url=sim.ws_url,
+                                    ws_api_url=sim["ws_api_url"], api_key_env=key_env, api_secret_env=secret_env,
+                                    symbols=syms)
+    return cfg
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with contextlib.ExitStack() as stack:
+        try:
+            if args.config:
+                cfg = load_config(args.config)
+                if args.venues:
+                    cfg.venues = {k: v for k, v in cfg.venues.items() if k in args.venues}
+            else:
+                cfg = _sim_config(args.venues or [], args.rate, stack)
+        except (ConfigError, ValueError) as e:
+            print(f"venuelink: {e}", file=sys.stderr)
+            return 2
+        if args.metrics_port is not None:
+            cfg.metrics_port = args.metrics_port
+        plain = args.plain or not sys.stdout.isatty()
+        return _run_loop(_run(cfg, args.duration, plain, args.strategy))
+
+
+def _run_loop(coro) -> int:
+    try:
+        import uvloop
+        return uvloop.run(coro)
+    except ImportError:
+        return asyncio.run(coro)
+
+
+async def _run(cfg: Config, duration: float, plain: bool, strategy: bool) -> int:
+    from engine.engine import Engine
+    eng = Engine(cfg)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await eng.start()
+    except (EngineError, OSError) as e:
+        print(f"venuelink: cannot start: {e}", file=sys.stderr)
+        await eng.close()
+        return 1
+    port = eng.serve_metrics()
+    print(f"venuelink: metrics on http://{cfg.metrics_host}:{port}/metrics", flush=True)
+    strat_task = None
+    if strategy:
+        from engine.examples.bbo_maker import BboMaker
+        v = next(iter(eng.runtimes.values()))
+        strat_task = asyncio.ensure_future(BboMaker(eng, v.venue.name, v.config.symbols[0]).run())
+    view = StatusView(eng)
+    t_end = time.monotonic() + duration if duration else None
+    try:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), 1.0)
+            except asyncio.TimeoutError:
+                pass
+            out = view.render()
+            if plain:
+                print("\n".join(out), flush=True)
+            else:
+                sys.stdout.write("\x1b[H\x1b[2J" + "\n".join(out) + "\n")
+                sys.stdout.flush()
+            if t_end and time.monotonic() >= t_end:
+                break
+    finally:
+        if strat_task is not None:
+            strat_task.cancel()
+            with contextlib.suppress(BaseException):
+                await strat_task
+        await eng.close()
+    return 0
+
+
+class StatusView:
+    """Per venue: connection state, msgs/s, best bid/ask, spread, rate-limit utilization,
+    p99 frame-received-to-book-applied latency."""
+
+    def __init__(self, eng) -> None:
+        self.eng = eng
+        self.last: dict = {}
+
+    def render(self) -> list[str]:
+        now = time.monotonic()
+        lines = [f"venuelink  {time.strftime('%H:%M:%S')}   (Ctrl-C to stop)"]
+        for rt in self.eng.runtimes.values():
+            v = rt.venue.name
+            frames = sum(p.n_frames for p in rt.parsers)
+            t0, f0 = self.last.get(v, (now, frames))
+            rate = (frames - f0) / (now - t0) if now > t0 else 0.0
+            self.last[v] = (now, frames)
+            conns = ",".join(ConnState(s.state).name.lower() for s in rt.sessions) or "-"
+            util = max(rt.budget.utilization().values(), default=0.0)
+            p99_dec = max((p.recv_to_decoded.percentile(99) for p in rt.parsers), default=0)
+            p99_app = max((p.decoded_to_applied.percentile(99) for p in rt.parsers), default=0)
+            errs = sum(p.n_errors for p in rt.parsers)
+            lines.append(f"{v:<10} conn={conns} msgs/s={rate:7.1f} ratelimit={util * 100:5.1f}% "
+                         f"p99 recv->decoded={p99_dec / 1000:.1f}us decoded->book={p99_app / 1000:.1f}us "
+                         f"drops={errs}")
+            for fs in rt.feed_symbols():
+                inst, st = fs.instrument, BookState(fs.sync.state)
+                bb, ba = fs.book.best_bid(), fs.book.best_ask()
+                if st == BookState.LIVE and bb and ba:
+                    spread = inst.px_str(ba[0] - bb[0])
+                    lines.append(f"  {inst.symbol:<10} {st.name:<7} bid {inst.px_str(bb[0]):>12} x {inst.qty_str(bb[1]):<10}"
+                                 f" ask {inst.px_str(ba[0]):>12} x {inst.qty_str(ba[1]):<10} spread {spread:<8}"
+                                 f" seq {fs.book.seq} resyncs {fs.sync.n_resyncs}")
+                else:
+                    lines.append(f"  {inst.symbol:<10} {st.name:<7} (not live: no prices shown) resyncs {fs.sync.n_resyncs}")
+            if rt.orders is not None:
+                open_n = len(rt.orders.open_orders())
+                lines.append(f"  orders: {len(rt.orders.orders)} known, {open_n} open")
+        return lines
+
+
+# -------------------------------------------------------------------------------------- order
+def _cmd_order(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = load_config(args.config)
+        if args.venue not in cfg.venues:
+            raise ConfigError(f"venue {args.venue!r} is not in {args.config}")
+        cfg.venues = {args.venue: cfg.venues[args.venue]}
+        if cfg.venues[args.venue].credentials() is None:
+            raise ConfigError(f"[venues.{args.venue}] has no credentials (api_key_env/api_secret_env or secrets_file)")
+    except (ConfigError, ValueError) as e:
+        print(json.dumps({"state": "rejected", "error": str(e)}))
+        return 2
+    order = _run_loop(_order(cfg, args))
+    print(json.dumps(order))
+    return 0 if not order.get("error") or order.get("state") not in ("rejected", "unknown") else 1
+
+
+async def _order(cfg: Config, args) -> dict:
+    from engine.engine import Engine
+    eng = Engine(cfg)
+    try:
+        await eng.start(market_data=False)
+        rt = eng.runtime(args.venue)
+        om = rt.orders
+        if args.action == "place":
+            req = OrderRequest(VenueId.parse(args.venue), args.symbol, Side.BUY if args.side == "buy" else Side.SELL,
+                               OrderType.LIMIT if args.type == "limit" else OrderType.MARKET, args.qty, args.price,
+                               TimeInForce[args.tif], args.client_id)
+            order = await om.place(req)
+        else:
+            order = await _adopt(rt, args.symbol, args.client_id)
+            if order is None:
+                return {"state": "unknown", "client_order_id": args.client_id, "venue_order_id": "",
+                        "filled_qty": "0", "error": "the venue has no such order"}
+            if args.action == "cancel":
+                order = await om.cancel(args.client_id)
+        deadline = time.monotonic() + args.wait
+        while time.monotonic() < deadline and order.state in (OrderState.PENDING_NEW, OrderState.UNKNOWN,
+                                                                OrderState.CANCEL_PENDING):
+            await asyncio.sleep(0.05)
+        return order.to_json()
+    except (EngineError, OSError, ValueError, KeyError) as e:
+        return {"state": "rejected", "client_order_id": getattr(args, "client_id", None) or "", "venue_order_id": "",
+                "filled_qty": "0", "error": str(e)}
+    finally:
+        await eng.close()
+
+
+async def _adopt(rt, symbol: str, client_id: str) -> Order | None:
+    """Learn an order placed by another process (query it) so the order manager owns it."""
+    stub = Order(rt.venue, rt.adapter.instrument(symbol).symbol, client_id, Side.BUY, OrderType.LIMIT, "0", None,
+                 TimeInForce.GTC, state=OrderState.UNKNOWN)
+    try:
+        u = await rt.execution.query(stub)
+    except UnknownOrder:
+        return None
+    rt.orders.on_venue_update(u)
+    return await rt.orders.status(client_id, refresh=False)
