@@ -201,9 +201,17 @@ def _cmd_order(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError) as e:
         print(json.dumps({"state": "rejected", "error": str(e)}))
         return 2
-    order = _run_loop(_order(cfg, args))
+    order = _run_loop(_order_bounded(cfg, args))
     print(json.dumps(order))
     return 0 if not order.get("error") or order.get("state") not in ("rejected", "unknown") else 1
+
+
+async def _order_bounded(cfg: Config, args) -> dict:
+    try:
+        return await asyncio.wait_for(_order(cfg, args), args.wait + 30.0)
+    except asyncio.TimeoutError:
+        return {"state": "unknown", "client_order_id": args.client_id or "", "venue_order_id": "", "filled_qty": "0",
+                "error": "no answer within the time limit: check the order with `venuelink order status`"}
 
 
 async def _order(cfg: Config, args) -> dict:

@@ -17,7 +17,7 @@ from adapters.binance.errors import map_error, parse_error_body
 from adapters.binance.spec import ENDPOINTS, OPEN_ORDERS_ALL_WEIGHT
 from engine.adapter import VenueAdapter
 from engine.config import Credentials
-from engine.errors import AuthError, ExecutionUnknown, TimestampError
+from engine.errors import AuthError, ExecutionUnknown, Rejected, TimestampError
 from engine.model import Fill, Order, OrderState, OrderType, OrderUpdate, Side, TimeInForce, VenueId
 from engine.orders import make_client_order_id
 from engine.rest import RestClient
@@ -99,11 +99,10 @@ class BinanceExecution:
              ("type", "LIMIT" if order.type == OrderType.LIMIT else "MARKET")]
         if order.type == OrderType.LIMIT:
             p.append(("timeInForce", order.tif.name))
-        p.append(("quantity", inst.qty_str(inst.qty(order.qty))))
-        if order.type == OrderType.LIMIT:
-            if order.price is None:
-                raise ValueError("limit order without a price")
-            p.append(("price", inst.px_str(inst.px(order.price))))
+        qty, px = _checked(inst, order)
+        p.append(("quantity", inst.qty_str(qty)))
+        if px is not None:
+            p.append(("price", inst.px_str(px)))
         p += [("newClientOrderId", order.client_order_id), ("newOrderRespType", "FULL")]
         d = await self._signed("POST", "/api/v3/order", p, idempotent=False)
         u = self._update(d, now_ns())
@@ -244,6 +243,26 @@ class BinanceExecution:
                           fee=_norm(ev.get("n") or "0"), fee_asset=ev.get("N") or "", is_maker=bool(ev.get("m")),
                           ts_exchange=u.ts_exchange, ts_recv=ts_recv)
         return u
+
+
+def _checked(inst, order: Order) -> tuple[int, int | None]:
+    """Validate size and price against the instrument before anything leaves the host (a
+    request the venue must refuse would only burn rate budget)."""
+    try:
+        qty = inst.qty(order.qty)
+        px = inst.px(order.price) if order.type == OrderType.LIMIT and order.price is not None else None
+    except ValueError as e:
+        raise Rejected(f"{order.symbol}: {e} (tick {inst.px_str(inst.tick)}, lot {inst.qty_str(inst.lot)})",
+                       venue="binance") from None
+    if order.type == OrderType.LIMIT and px is None:
+        raise Rejected(f"{order.symbol}: limit order without a price", venue="binance")
+    if qty <= 0 or (inst.lot and qty % inst.lot) or qty < inst.min_qty:
+        raise Rejected(f"{order.symbol}: quantity {order.qty} is not a positive multiple of the lot "
+                       f"{inst.qty_str(inst.lot)} at least {inst.qty_str(inst.min_qty)}", venue="binance")
+    if px is not None and (px <= 0 or (inst.tick and px % inst.tick)):
+        raise Rejected(f"{order.symbol}: price {order.price} is not a positive multiple of the tick "
+                       f"{inst.px_str(inst.tick)}", venue="binance")
+    return qty, px
 
 
 def _side(s) -> Side | None:

@@ -1,0 +1,197 @@
+"""The engine against the Binance simulator over real loopback sockets."""
+import asyncio
+import logging
+import time
+import urllib.request
+
+import pytest
+
+from engine.errors import CircuitOpen, RateLimited
+from engine.model import BookState, OrderRequest, OrderState, OrderType, Side, TimeInForce, VenueId
+from tests.engine.conftest import admin, engine_for
+
+BTC = "BTC/USDT"
+
+
+async def wait_for(pred, timeout=20.0, step=0.05):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        await asyncio.sleep(step)
+    return False
+
+
+def fs_of(eng, symbol=BTC):
+    return next(fs for fs in eng.runtime("binance").feed_symbols() if fs.instrument.symbol == symbol)
+
+
+async def assert_book_equals_sim(eng, sim):
+    await admin(sim, "POST", "/market", {"action": "pause"})
+    try:
+        ref = await admin(sim, "GET", "/book?symbol=BTCUSDT")
+        fs = fs_of(eng)
+        assert await wait_for(lambda: fs.book.seq >= ref["lastUpdateId"] and fs.sync.is_live, 10)
+        inst = fs.instrument
+        bids = [(inst.px_str(p), inst.qty_str(q)) for p, q in fs.book.levels(1)]
+        asks = [(inst.px_str(p), inst.qty_str(q)) for p, q in fs.book.levels(2)]
+        canon = lambda lv: [(inst.px_str(inst.px(p)), inst.qty_str(inst.qty(q))) for p, q in lv]
+        assert bids == canon(ref["bids"]) and asks == canon(ref["asks"])
+        assert len(bids) > 100 and len(asks) > 100
+    finally:
+        await admin(sim, "POST", "/market", {"action": "resume"})
+
+
+async def test_book_matches_simulator_after_thousands_of_updates(sim):
+    async with engine_for(sim) as eng:
+        await eng.start(execution=False)
+        fs = fs_of(eng)
+        assert await wait_for(lambda: fs.sync.n_applied >= 500 and fs.book.n_updates >= 3000 and fs.sync.is_live, 30)
+        level_updates = fs.book.n_updates
+        await assert_book_equals_sim(eng, sim)
+        assert fs.book.n_updates > 1000 and level_updates > 0
+        assert fs.sync.n_gaps == 0 and eng.runtime("binance").parsers[0].n_errors == 0
+        view = eng.book("binance", BTC)
+        assert view.state == BookState.LIVE and view.best_bid()[0] < view.best_ask()[0]
+
+
+async def test_forced_gap_is_detected_and_resynced(sim):
+    async with engine_for(sim) as eng:
+        await eng.start(execution=False)
+        fs = fs_of(eng)
+        assert await wait_for(lambda: fs.sync.is_live and fs.sync.n_applied > 20, 20)
+        snaps = fs.sync.n_snapshots
+        await admin(sim, "POST", "/fault", {"type": "gap", "symbol": "BTCUSDT", "count": 1})
+        assert await wait_for(lambda: fs.sync.n_gaps >= 1, 10)
+        assert await wait_for(lambda: fs.sync.is_live and fs.sync.n_snapshots > snaps, 15)
+        assert fs.sync.n_resyncs >= 1
+        await assert_book_equals_sim(eng, sim)
+
+
+async def test_orders_through_their_states(sim):
+    async with engine_for(sim) as eng:
+        await eng.start(market_data=False)
+        book = await admin(sim, "GET", "/book?symbol=BTCUSDT&limit=5")
+        best_ask = book["asks"][0][0]
+        # rests: NEW, then CANCELED
+        o = await eng.place(OrderRequest(VenueId.binance, BTC, Side.BUY, OrderType.LIMIT, "0.001", "1000"))
+        assert o.state == OrderState.NEW and o.venue_order_id
+        o = await eng.cancel("binance", o.client_order_id)
+        assert o.state == OrderState.CANCELED
+        # marketable: FILLED with a fill reported once
+        fills = []
+        eng.subscribe_orders("binance", on_fill=lambda order, f: fills.append(f.trade_id))
+        o = await eng.place(OrderRequest(VenueId.binance, BTC, Side.BUY, OrderType.MARKET, "0.0001"))
+        assert o.state == OrderState.FILLED and o.filled_qty == "0.0001"
+        assert await wait_for(lambda: len(fills) >= 1, 5)
+        await asyncio.sleep(0.3)
+        assert len(fills) == len(set(fills))
+        # IOC larger than the top level at its price: partial fill, rest expires
+        o = await eng.place(OrderRequest(VenueId.binance, BTC, Side.BUY, OrderType.LIMIT, "5", best_ask,
+                                         TimeInForce.IOC))
+        assert o.state in (OrderState.EXPIRED, OrderState.FILLED)
+        # refused before leaving the host (finer than the tick): REJECTED, no request sent
+        sent = eng.runtime("binance").rest.requests
+        o = await eng.place(OrderRequest(VenueId.binance, BTC, Side.BUY, OrderType.LIMIT, "0.001", "1000.001"))
+        assert o.state == OrderState.REJECTED and "tick" in o.error
+        assert eng.runtime("binance").rest.requests == sent
+        # refused by the venue: REJECTED with its code and message
+        o = await eng.place(OrderRequest(VenueId.binance, BTC, Side.BUY, OrderType.LIMIT, "9000", "1000"))
+        assert o.state == OrderState.REJECTED and "-2010" in o.error
+
+
+async def test_lost_ack_resolved_by_reconciliation(sim):
+    async with engine_for(sim) as eng:
+        await eng.start(market_data=False)
+        await admin(sim, "POST", "/fault", {"type": "order", "mode": "unknown", "count": 1})
+        o = await eng.place(OrderRequest(VenueId.binance, BTC, Side.BUY, OrderType.LIMIT, "0.001", "1001"))
+        assert o.state in (OrderState.UNKNOWN, OrderState.NEW)
+        assert await wait_for(lambda: o.state == OrderState.NEW and o.venue_order_id, 15)
+        opened = [x for x in eng.runtime("binance").orders.orders.values() if x.client_order_id == o.client_order_id]
+        assert len(opened) == 1
+        o = await eng.cancel("binance", o.client_order_id)
+        assert o.state == OrderState.CANCELED
+
+
+async def test_wrong_secret_is_rejected_by_signature_check(sim, caplog):
+    async with engine_for(sim, secret="0" * 64) as eng:
+        await eng.start(market_data=False)
+        o = await eng.place(OrderRequest(VenueId.binance, BTC, Side.BUY, OrderType.LIMIT, "0.001", "1000"))
+        assert o.state == OrderState.REJECTED and "-1022" in o.error
+
+
+async def test_429_blocks_the_budget_and_never_escalates_to_418():
+    from engine.errors import IpBanned
+    from engine.sim.server import running_simulator
+    with running_simulator("binance", rate=10, weight_limit=30, ban_after=2, ban_base=2) as s:
+        async with engine_for(s) as eng:
+            await eng.start(market_data=False)
+            rt = eng.runtime("binance")
+            rt.budget.max_wait_s = 0.5
+            results = []
+            for _ in range(60):                       # far more than the venue's (small) limit allows
+                try:
+                    await rt.rest.request("GET", "/api/v3/time", weights={"REQUEST_WEIGHT": 1}, priority=3)
+                    results.append("ok")
+                except IpBanned:
+                    results.append("banned")
+                except RateLimited:
+                    results.append("429")
+                except CircuitOpen:
+                    results.append("held")           # never left the host
+            assert "429" in results and "banned" not in results
+            first = results.index("429")
+            # after the 429 nothing is sent until Retry-After has passed
+            assert set(results[first + 1:]) <= {"held", "ok"}
+            assert results.count("429") == 1
+
+
+async def test_budget_trusts_venue_reported_usage(sim):
+    async with engine_for(sim) as eng:
+        await eng.start(market_data=False)
+        rt = eng.runtime("binance")
+        # the venue reports a nearly exhausted weight: our budget trusts the larger usage
+        rt.budget.sync_headers({"x-mbx-used-weight-1m": "5990"})
+        with pytest.raises(CircuitOpen):
+            rt.budget.max_wait_s = 0.2
+            await rt.rest.request("GET", "/api/v3/exchangeInfo", weights={"REQUEST_WEIGHT": 20}, priority=3)
+        assert rt.budget.utilization()["REQUEST_WEIGHT"] > 0.99
+
+
+async def test_429_then_ban_opens_rest_circuit(tmp_path):
+    from engine.sim.server import running_simulator
+    with running_simulator("binance", rate=10, weight_limit=40, ban_after=2, ban_base=2) as s:
+        async with engine_for(s) as eng:
+            await eng.start(market_data=False)
+            rt = eng.runtime("binance")
+            # another client on the same IP exhausts the venue's weight: we see 429 and block
+            import aiohttp
+            async with aiohttp.ClientSession() as http:
+                for _ in range(60):
+                    async with http.get(f"{s.rest_url}/api/v3/depth?symbol=BTCUSDT&limit=100") as r:
+                        if r.status == 418:
+                            break
+            with pytest.raises((RateLimited, CircuitOpen)) as ei:
+                await rt.rest.request("GET", "/api/v3/time", weights={"REQUEST_WEIGHT": 1}, priority=3)
+            # a ban (418) opens the circuit: the next request does not leave the host
+            sent = rt.rest.requests
+            with pytest.raises(CircuitOpen):
+                await rt.rest.request("GET", "/api/v3/time", weights={"REQUEST_WEIGHT": 1}, priority=3)
+            assert rt.rest.requests == sent
+
+
+async def test_metrics_endpoint_and_no_credentials_in_logs(sim, caplog):
+    caplog.set_level(logging.DEBUG)
+    async with engine_for(sim) as eng:
+        await eng.start()
+        port = eng.serve_metrics(port=0)
+        fs = fs_of(eng)
+        assert await wait_for(lambda: fs.sync.is_live and fs.sync.n_applied > 10, 20)
+        await eng.place(OrderRequest(VenueId.binance, BTC, Side.BUY, OrderType.LIMIT, "0.001", "1000.001"))
+        body = await asyncio.to_thread(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode())
+        assert 'venuelink_book_state{symbol="BTC/USDT",venue="binance"} 2.0' in body
+        assert 'venuelink_stage_latency_seconds_bucket{le="+Inf",stage="decoded_to_applied",venue="binance"}' in body
+        assert 'venuelink_ratelimit_utilization{bucket="REQUEST_WEIGHT",venue="binance"}' in body
+        rt = eng.runtime("binance")
+        text = caplog.text + body + repr(rt.config) + repr(rt.execution) + repr(rt.config.credentials())
+        assert sim["api_secret"] not in text and sim["api_key"] not in text

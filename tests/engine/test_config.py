@@ -1,0 +1,67 @@
+import logging
+import os
+import pickle
+
+import pytest
+
+from engine.config import Secret, load_config
+from engine.errors import ConfigError
+
+BASE = """
+[venues.binance]
+rest_url = "https://api.binance.com"
+ws_url = "wss://stream.binance.com:9443"
+"""
+
+
+def write(tmp_path, text, name="c.toml", mode=0o600):
+    p = tmp_path / name
+    p.write_text(text)
+    os.chmod(p, mode)
+    return p
+
+
+def test_env_credentials_and_redaction(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("K_ENV", "my-api-key-123")
+    monkeypatch.setenv("S_ENV", "my-api-secret-456")
+    cfg = load_config(write(tmp_path, BASE + 'api_key_env = "K_ENV"\napi_secret_env = "S_ENV"\n'))
+    creds = cfg.venues["binance"].credentials()
+    assert creds.api_key.reveal() == "my-api-key-123"
+    logging.getLogger("t").warning("creds %s %r %s", creds, creds, f"{creds.api_secret}")
+    text = repr(cfg) + str(creds) + repr(creds) + caplog.text + f"{creds.api_key}"
+    assert "my-api-key-123" not in text and "my-api-secret-456" not in text
+    with pytest.raises(TypeError):
+        pickle.dumps(creds.api_secret)
+
+
+def test_missing_env_is_clear(tmp_path, monkeypatch):
+    monkeypatch.delenv("NOPE_K", raising=False)
+    cfg = load_config(write(tmp_path, BASE + 'api_key_env = "NOPE_K"\napi_secret_env = "NOPE_S"\n'))
+    with pytest.raises(ConfigError, match="NOPE_K"):
+        cfg.venues["binance"].credentials()
+
+
+def test_secrets_file_must_be_0600(tmp_path):
+    sec = write(tmp_path, 'api_key = "k-abc"\napi_secret = "s-def"\n', "sec.toml", 0o644)
+    cfg = load_config(write(tmp_path, BASE + f'secrets_file = "{sec}"\n'))
+    with pytest.raises(ConfigError, match="readable by others.*chmod 600") as ei:
+        cfg.venues["binance"].credentials()
+    assert "s-def" not in str(ei.value)
+    os.chmod(sec, 0o600)
+    assert cfg.venues["binance"].credentials().api_secret.reveal() == "s-def"
+
+
+def test_bad_configs(tmp_path):
+    with pytest.raises(ConfigError, match="unknown keys"):
+        load_config(write(tmp_path, BASE + 'api_kye_env = "X"\n'))
+    with pytest.raises(ValueError, match="unknown venue"):
+        load_config(write(tmp_path, BASE.replace("binance", "nosuchvenue")))
+    with pytest.raises(ConfigError, match="needs ws_url"):
+        load_config(write(tmp_path, '[venues.binance]\nrest_url = "x"\n'))
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "missing.toml")
+
+
+def test_secret_is_opaque():
+    s = Secret("abc")
+    assert "abc" not in repr(s) and "abc" not in str(s) and "abc" not in f"{s}" and s.reveal() == "abc"
