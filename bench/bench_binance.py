@@ -1,0 +1,143 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Binance path: raw frames (combined-stream wrapper included) through the adapter's Cython
+parser into the book / a normalized trade, side by side with the same frames through orjson +
+Python dict handling (Decimal values, as an exact Python feed handler must) in the same run.
+
+  binance-depth-frame   a 20-level diffDepth frame -> BookSync -> L2Book (p50/p99 in the table)
+  binance-trade-frame   a trade frame -> normalized Trade event
+"""
+from decimal import Decimal
+
+import orjson
+import pytest
+from order_book import OrderBook
+
+from adapters.binance.adapter import BinanceAdapter
+from adapters.binance.symbols import parse_exchange_info
+from bench.frames import depth_stream
+from ext.clock import now_ns
+
+(SNAP_BIDS, SNAP_ASKS), RAW = depth_stream()
+FRAMES = [b'{"stream":"btcusdt@depth@100ms","data":' + f + b"}" for f in RAW]
+TRADE = (b'{"stream":"btcusdt@trade","data":{"e":"trade","E":1700000000250,"s":"BTCUSDT","t":5001,'
+         b'"p":"27123.45000000","q":"0.01000000","T":1700000000249,"m":false,"M":true}}')
+INFO = {"symbols": [{"symbol": "BTCUSDT", "status": "TRADING", "baseAsset": "BTC", "quoteAsset": "USDT",
+                     "filters": [{"filterType": "PRICE_FILTER", "tickSize": "0.01000000"},
+                                 {"filterType": "LOT_SIZE", "stepSize": "0.00000001", "minQty": "0.00000001"}]}]}
+
+
+class Sink:
+    def __init__(self):
+        self.trades = 0
+
+    def on_trade(self, t):
+        self.trades += 1
+
+    def on_need_snapshot(self, sync, reason):
+        pass
+
+    def on_state(self, sync, old, new):
+        pass
+
+    def on_decode_error(self, e, raw):
+        raise AssertionError(e)
+
+
+def _live_parser():
+    a = BinanceAdapter()
+    inst = parse_exchange_info(INFO)[0]
+    sink = Sink()
+    parser = a.make_parser(sink)
+    fs = a.feed_symbol(inst, sink)
+    fs.want_trades = True
+    parser.add_symbol(fs)
+    first = orjson.loads(RAW[0])["U"]
+    snap = orjson.dumps({"lastUpdateId": first - 1, "bids": SNAP_BIDS, "asks": SNAP_ASKS})
+    parser.feed(FRAMES[0])
+    parser.on_snapshot(fs, snap)
+    assert fs.sync.is_live
+    return parser, fs, sink
+
+
+@pytest.mark.benchmark(group="binance-depth-frame")
+def test_venuelink_parser_depth(benchmark):
+    parser, fs, _ = _live_parser()
+    feed = parser.feed
+    state = {"i": 1}
+
+    def run():
+        i = state["i"]
+        feed(FRAMES[i])
+        state["i"] = i + 1 if i + 1 < len(FRAMES) else 1
+        if i + 1 >= len(FRAMES):           # wrap: re-sync the ids so every frame applies
+            fs.book.seq = orjson.loads(RAW[0])["u"]
+    benchmark(run)
+    assert fs.sync.n_gaps == 0 and parser.n_errors == 0
+    h = parser.recv_to_decoded
+    benchmark.extra_info["decode_p50_ns"] = h.percentile(50)
+    benchmark.extra_info["decode_p99_ns"] = h.percentile(99)
+    benchmark.extra_info["apply_p50_ns"] = parser.decoded_to_applied.percentile(50)
+    benchmark.extra_info["apply_p99_ns"] = parser.decoded_to_applied.percentile(99)
+
+
+@pytest.mark.benchmark(group="binance-depth-frame")
+def test_venuelink_parser_depth_from_c(benchmark):
+    """255 frames per round handed over from C, as picows does; time per round / 255 = per frame."""
+    parser, fs, _ = _live_parser()
+    u0 = orjson.loads(RAW[0])["u"]
+
+    def run():
+        fs.book.seq = u0
+        assert parser._bench_frames(FRAMES, 1) == 0
+    benchmark(run)
+    benchmark.extra_info["per_frame_ns"] = benchmark.stats.stats.median / (len(FRAMES) - 1) * 1e9
+    assert fs.sync.n_gaps == 0
+
+
+@pytest.mark.benchmark(group="binance-depth-frame")
+def test_orjson_dict_order_book_depth(benchmark):
+    ob = OrderBook()
+    for p, q in SNAP_BIDS:
+        ob.bids[Decimal(p)] = Decimal(q)
+    for p, q in SNAP_ASKS:
+        ob.asks[Decimal(p)] = Decimal(q)
+    state = {"i": 1, "u": 0}
+
+    def handle(frame):
+        msg = orjson.loads(frame)
+        d = msg["data"]
+        if d["e"] != "depthUpdate" or d["s"] != "BTCUSDT":
+            return
+        if d["U"] > state["u"] + 1 and state["u"]:
+            pass                           # a gap check as a Python feed handler does it
+        state["u"] = d["u"]
+        for side, levels in ((ob.bids, d["b"]), (ob.asks, d["a"])):
+            for p, q in levels:
+                px, qty = Decimal(p), Decimal(q)
+                if qty:
+                    side[px] = qty
+                elif px in side:
+                    del side[px]
+
+    def run():
+        i = state["i"]
+        handle(FRAMES[i])
+        state["i"] = i + 1 if i + 1 < len(FRAMES) else 1
+    benchmark(run)
+
+
+@pytest.mark.benchmark(group="binance-trade-frame")
+def test_venuelink_parser_trade(benchmark):
+    parser, _, sink = _live_parser()
+    benchmark(parser.feed, TRADE)
+    assert sink.trades > 0
+
+
+@pytest.mark.benchmark(group="binance-trade-frame")
+def test_orjson_dict_trade(benchmark):
+    def handle(frame):
+        d = orjson.loads(frame)["data"]
+        return {"type": "trade", "venue": "binance", "symbol": "BTC/USDT", "trade_id": str(d["t"]),
+                "price": Decimal(d["p"]), "size": Decimal(d["q"]), "side": "sell" if d["m"] else "buy",
+                "ts_exchange": d["T"] * 1_000_000, "ts_recv": now_ns()}
+    benchmark(handle, TRADE)
