@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SRC    := $(shell find ext adapters -name '*.pyx' -o -name '*.pxd' -o -name '*.h' 2>/dev/null)
-APT_PKGS := libsimdjson-dev zlib1g-dev python3-dev python3-venv g++
+APT_PKGS := libsimdjson-dev zlib1g-dev python3-dev python3-venv g++ valgrind
 
 .PHONY: run test bench bench-gate build annotate profile clean sysdeps
 
@@ -23,7 +23,7 @@ $(VENV)/.built: $(STAMP) $(SRC)
 	$(BIN)/python setup.py -q build_ext --inplace
 	touch $@
 
-build: $(VENV)/.built
+build: sysdeps $(VENV)/.built
 
 run: build
 	$(BIN)/venuelink run $(ARGS)
@@ -33,6 +33,10 @@ test: build
 
 bench: build
 	$(BIN)/python -m pytest -q -o python_files='bench_*.py' bench --benchmark-only --benchmark-disable-gc --benchmark-warmup=on --benchmark-columns=min,median,mean,ops --benchmark-sort=name $(BENCH_ARGS)
+
+# deterministic instruction counts of the hot paths vs bench/baselines/callgrind.json (also run by make test)
+bench-gate: build
+	$(BIN)/python bench/callgrind_gate.py
 
 annotate: $(STAMP)
 	VL_ANNOTATE=1 $(BIN)/python setup.py -q build_ext --inplace --force
