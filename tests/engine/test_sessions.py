@@ -1,0 +1,62 @@
+"""Connection behaviour against the simulator: heartbeats, the venue closing old connections,
+silent feeds, venue-announced shutdowns. Every case must end with a live book equal to the
+venue's, reached through a resync."""
+import asyncio
+
+from engine.sim.server import running_simulator
+from tests.engine.conftest import admin, engine_for
+from tests.engine.test_binance_engine import assert_book_equals_sim, fs_of, wait_for
+
+
+async def test_pings_are_answered_so_the_venue_keeps_us():
+    with running_simulator("binance", rate=50, ping_interval=0.5, pong_timeout=1.0) as sim:
+        async with engine_for(sim) as eng:
+            await eng.start(execution=False)
+            fs = fs_of(eng)
+            assert await wait_for(lambda: fs.sync.is_live, 15)
+            await asyncio.sleep(3.0)                 # six ping periods, three pong timeouts
+            s = eng.runtime("binance").sessions[0]
+            assert s.reconnects == 0 and fs.sync.is_live
+
+
+async def test_venue_closes_old_connection_we_reconnect_and_resync():
+    with running_simulator("binance", rate=50, max_conn_age=2.0, depth_fast_ms=20) as sim:
+        async with engine_for(sim) as eng:
+            await eng.start(execution=False)
+            fs = fs_of(eng)
+            s = eng.runtime("binance").sessions[0]
+            assert await wait_for(lambda: s.reconnects >= 1, 15)
+            assert await wait_for(lambda: fs.sync.is_live and fs.sync.n_snapshots >= 2, 15)
+            await assert_book_equals_sim(eng, sim)
+
+
+async def test_silent_feed_goes_stale_then_reconnects():
+    with running_simulator("binance", rate=50, depth_fast_ms=20) as sim:
+        async with engine_for(sim) as eng:
+            rt = eng.runtime("binance")
+            await eng.start(execution=False)
+            fs = fs_of(eng)
+            s = rt.sessions[0]
+            s.stale_after_s = 0.6
+            assert await wait_for(lambda: fs.sync.is_live, 15)
+            states = []
+            await admin(sim, "POST", "/fault", {"type": "silence", "enabled": True})
+            assert await wait_for(lambda: fs.sync.state == 3, 5)          # STALE: not handed out as live
+            states.append(fs.sync.state)
+            assert await wait_for(lambda: s.stale_events >= 1, 5)
+            await admin(sim, "POST", "/fault", {"type": "silence", "enabled": False})
+            assert await wait_for(lambda: fs.sync.is_live, 15)
+            assert s.reconnects >= 1
+            await assert_book_equals_sim(eng, sim)
+
+
+async def test_server_shutdown_event_triggers_reconnect():
+    with running_simulator("binance", rate=50, depth_fast_ms=20) as sim:
+        async with engine_for(sim) as eng:
+            await eng.start(execution=False)
+            fs = fs_of(eng)
+            s = eng.runtime("binance").sessions[0]
+            assert await wait_for(lambda: fs.sync.is_live, 15)
+            await admin(sim, "POST", "/fault", {"type": "server_shutdown"})
+            assert await wait_for(lambda: s.reconnects >= 1, 10)
+            assert await wait_for(lambda: fs.sync.is_live, 15)
