@@ -14,6 +14,7 @@ from order_book import OrderBook
 
 from adapters.binance.adapter import BinanceAdapter
 from adapters.binance.symbols import parse_exchange_info
+from bench.bench_json import _apply_dec
 from bench.frames import depth_stream
 from ext.clock import now_ns
 
@@ -111,13 +112,8 @@ def test_orjson_dict_order_book_depth(benchmark):
         if d["U"] > state["u"] + 1 and state["u"]:
             pass                           # a gap check as a Python feed handler does it
         state["u"] = d["u"]
-        for side, levels in ((ob.bids, d["b"]), (ob.asks, d["a"])):
-            for p, q in levels:
-                px, qty = Decimal(p), Decimal(q)
-                if qty:
-                    side[px] = qty
-                elif px in side:
-                    del side[px]
+        _apply_dec(ob.bids, d["b"])
+        _apply_dec(ob.asks, d["a"])
 
     def run():
         i = state["i"]

@@ -39,7 +39,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from engine.sim.admin import add_admin_routes, is_admin_path
-from engine.sim.core import SIM_VENUE_KEY, SimVenue, SymbolSpec
+from engine.sim.core import SIM_VENUE_KEY, SimVenue, SymbolSpec, every
 from engine.sim.faults import Faults
 from engine.sim.limits import ORDERS, RAW, WEIGHT, Decision, RateLimiter, Rule
 from engine.sim.market import BUY, SELL, Batch, DiffAccumulator, Trade, now_ms
@@ -991,19 +991,11 @@ class BinanceSim:
             "b": [[pf(p), qf(s)] for p, s in bids], "a": [[pf(p), qf(s)] for p, s in asks]}))
 
     async def _depth_flusher(self, ms: float) -> None:
-        loop = asyncio.get_running_loop()
-        period = ms / 1000.0
-        next_t = loop.time()
-        while True:
-            next_t += period
-            delay = next_t - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            elif delay < -1.0:
-                next_t = loop.time()
+        def flush() -> None:
             for stream, (sym, sms, acc) in list(self._depth.items()):
                 if sms == ms:
                     self._flush_depth(stream, sym, acc)
+        await every(ms / 1000.0, flush)
 
     async def _shutdown_notice(self) -> None:
         raw = _dumps({"e": "serverShutdown", "E": now_ms()})

@@ -118,22 +118,15 @@ class SimVenue:
             self.steps += 1
 
     async def _loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        period = 1.0 / self.rate
-        next_t = loop.time()
-        while True:
-            next_t += period
-            delay = next_t - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            elif delay < -1.0:  # fell far behind: do not burst to catch up
-                next_t = loop.time()
-            if self.paused:
-                continue
-            try:
-                self.step_all()
-            except Exception:  # pragma: no cover - keep the venue alive
-                log.exception("market step failed")
+        await every(1.0 / self.rate, self._tick)
+
+    def _tick(self) -> None:
+        if self.paused:
+            return
+        try:
+            self.step_all()
+        except Exception:  # pragma: no cover - keep the venue alive
+            log.exception("market step failed")
 
     async def start(self) -> None:
         if self._task is None and self.rate > 0:
@@ -228,3 +221,18 @@ def _plain(d: Decimal) -> str:
     if "." in s:
         s = s.rstrip("0").rstrip(".")
     return s or "0"
+
+
+async def every(period_s: float, fn) -> None:
+    """Call fn() every period_s on a drift-free schedule; after falling far behind (> 1 s), the
+    schedule restarts instead of bursting to catch up. Runs until cancelled."""
+    loop = asyncio.get_running_loop()
+    next_t = loop.time()
+    while True:
+        next_t += period_s
+        delay = next_t - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        elif delay < -1.0:
+            next_t = loop.time()
+        fn()
