@@ -195,3 +195,33 @@ async def test_metrics_endpoint_and_no_credentials_in_logs(sim, caplog):
         rt = eng.runtime("binance")
         text = caplog.text + body + repr(rt.config) + repr(rt.execution) + repr(rt.config.credentials())
         assert sim["api_secret"] not in text and sim["api_key"] not in text
+
+
+async def test_missed_user_events_recovered_by_reconcile_after_stream_reconnect(sim):
+    async with engine_for(sim) as eng:
+        await eng.start(market_data=False)
+        rt = eng.runtime("binance")
+        assert await wait_for(lambda: rt.execution.stream_connected, 10)
+        fills, updates = [], []
+        eng.subscribe_orders("binance", on_update=lambda o: updates.append(o.state), on_fill=lambda o, f: fills.append(f.trade_id))
+        o = await eng.place(OrderRequest(VenueId.binance, BTC, Side.BUY, OrderType.LIMIT, "0.001", "1002"))
+        assert o.state == OrderState.NEW
+        # the next order's stream events are lost, then the private stream drops
+        await admin(sim, "POST", "/fault", {"type": "drop_user_event", "count": 1})
+        m = await eng.place(OrderRequest(VenueId.binance, BTC, Side.SELL, OrderType.MARKET, "0.0002"))
+        reconciles = []
+        orig = rt.orders.reconcile
+
+        async def spy(*a, **k):
+            reconciles.append(1)
+            return await orig(*a, **k)
+        rt.orders.reconcile = spy
+        await admin(sim, "POST", "/fault", {"type": "disconnect", "scope": "user"})
+        assert await wait_for(lambda: not rt.execution.stream_connected, 5)
+        assert await wait_for(lambda: rt.execution.stream_connected, 15)
+        assert await wait_for(lambda: m.state == OrderState.FILLED and m.filled_qty == "0.0002", 10)
+        assert await wait_for(lambda: reconciles, 10)        # the reconnect triggered a reconciliation
+        await asyncio.sleep(0.5)
+        assert len(fills) == len(set(fills)) and len(fills) >= 1
+        assert o.state == OrderState.NEW
+        await eng.cancel("binance", o.client_order_id)
