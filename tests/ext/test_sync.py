@@ -107,3 +107,48 @@ def test_random_stream_with_gaps_matches_direct_book():
 def test_bad_rule():
     with pytest.raises(ValueError):
         BookSync(L2Book(), 9)
+
+
+from hypothesis import given, settings, strategies as st
+
+from ext.ref.sync_ref import RefSync
+
+levels = st.lists(st.tuples(st.integers(1, 60), st.integers(0, 4)), max_size=4)
+ops = st.lists(st.one_of(
+    st.tuples(st.just("d"), st.integers(-3, 6), st.integers(0, 3), levels, levels),     # delta: id jump, length
+    st.tuples(st.just("s"), st.integers(-8, 2), st.just(0), levels, levels),            # snapshot near the head
+    st.tuples(st.just("x"), st.just(0), st.just(0), st.just([]), st.just([])),          # mark stale
+), max_size=80)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([SeqRule.SEQ_FIRST_LAST, SeqRule.SEQ_PREV, SeqRule.SEQ_NONE]), ops)
+def test_matches_reference_twin(rule, stream):
+    s, _ = make(rule)
+    r = RefSync(int(rule))
+    head = 100
+    for kind, jump, length, bids, asks in stream:
+        bids = [(p, q) for p, q in bids]
+        asks = [(p + 60, q) for p, q in asks]          # never crossed by construction
+        if kind == "d":
+            first = head + jump
+            last = first + length
+            prev = first - 1
+            head = max(head, last + 1)
+            assert s.delta(first, last, prev, bids, asks) == r.delta(first, last, prev, bids, asks)
+        elif kind == "s":
+            seq = head + jump
+            bq = [(p, q) for p, q in bids if q]
+            aq = [(p, q) for p, q in asks if q]
+            assert s.snapshot(seq, bq, aq) == r.snapshot(seq, bq, aq)
+        else:
+            s.mark_stale()
+            if r.state == 2:
+                r.state = 3
+        assert s.state == r.state
+        assert (s.n_gaps, s.n_stale, s.n_snapshots, s.n_applied) == (r.n_gaps, r.n_stale, r.n_snapshots, r.n_applied)
+        assert s.pending == len(r.pending)
+        if s.state in (2, 3):
+            assert s.book.seq == r.seq
+            assert s.book.levels(Side.BID) == r.book.levels(1)
+            assert s.book.levels(Side.ASK) == r.book.levels(2)

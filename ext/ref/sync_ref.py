@@ -1,0 +1,104 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Reference twin of ext.sync.BookSync: the same rules over a dict book and a Python buffer."""
+from ext.ref.book_ref import ASK, BID, RefBook
+
+FIRST_LAST, PREV, NONE = 1, 2, 3
+SYNCING, LIVE, STALE, INVALID = 1, 2, 3, 4
+APPLIED, BUFFERED, STALE_DROP, GAP, SNAPSHOT_OLD = 1, 2, 3, 4, 5
+
+
+class RefSync:
+    def __init__(self, rule: int) -> None:
+        self.rule = rule
+        self.book = RefBook(0, 0)
+        self.seq = -1
+        self.state = SYNCING
+        self.pending: list = []
+        self.fresh = False
+        self.requested = False
+        self.requests: list[str] = []
+        self.n_gaps = self.n_stale = self.n_snapshots = self.n_applied = 0
+
+    def _check(self, first, last, prev):
+        if self.rule == NONE:
+            return APPLIED
+        if (last <= self.seq) if self.rule == FIRST_LAST else (last < self.seq):
+            return STALE_DROP
+        if self.rule == FIRST_LAST:
+            return APPLIED if first <= self.seq + 1 else GAP
+        if self.fresh:
+            return APPLIED if first <= self.seq else GAP
+        return APPLIED if prev == self.seq else GAP
+
+    def _apply(self, last, bids, asks):
+        for p, q in bids:
+            self.book.apply(BID, p, q)
+        for p, q in asks:
+            self.book.apply(ASK, p, q)
+        if last >= 0:
+            self.seq = last
+        self.n_applied += 1
+        self.fresh = False
+
+    def _request(self, reason):
+        self.requested = True
+        self.requests.append(reason)
+
+    def _invalidate(self, reason):
+        self.fresh = False
+        self.state = INVALID
+        self._request(reason)
+
+    def delta(self, first, last, prev, bids, asks):
+        if self.state in (SYNCING, INVALID):
+            if self.rule == NONE:
+                return BUFFERED
+            self.pending.append((first, last, prev, list(bids), list(asks)))
+            if not self.requested:
+                self._request("sync")
+            return BUFFERED
+        r = self._check(first, last, prev)
+        if r == APPLIED:
+            self._apply(last, bids, asks)
+            if self.state == STALE:
+                self.state = LIVE
+            if self.book.is_crossed():
+                self._invalidate("crossed")
+            return APPLIED
+        if r == STALE_DROP:
+            self.n_stale += 1
+            return r
+        self.n_gaps += 1
+        self._invalidate("gap")
+        self.pending.append((first, last, prev, list(bids), list(asks)))
+        return GAP
+
+    def snapshot(self, seq, bids, asks):
+        pending = self.pending
+        if self.rule != NONE and pending:
+            first0 = pending[0][0]
+            if (seq < first0 - 1) if self.rule == FIRST_LAST else (seq < first0):
+                self.pending = [p for p in pending if p[1] > seq]
+                self._request("old")
+                return SNAPSHOT_OLD
+        self.book.snapshot(bids, asks)
+        self.seq = seq
+        self.n_snapshots += 1
+        self.requested = False
+        self.fresh = True
+        self.pending = []
+        self.state = LIVE
+        for i, (first, last, prev, b, a) in enumerate(pending):
+            r = self._check(first, last, prev)
+            if r == STALE_DROP:
+                continue
+            if r == GAP:
+                self.n_gaps += 1
+                self._invalidate("gap")
+                self.pending = pending[i:]
+                return GAP
+            self._apply(last, b, a)
+        if self.book.is_crossed():
+            self._invalidate("crossed")
+            return GAP
+        return APPLIED
