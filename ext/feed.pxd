@@ -29,6 +29,7 @@ cdef class FrameParser:
     on_book_applied(fs), on_trade(trade), on_top(fs, bids, asks, seq, ts_exchange, ts_recv),
     on_venue_message(kind, raw), on_decode_error(exc, raw)."""
     cdef dict _symbols                 # venue symbol bytes -> FeedSymbol
+    cdef FeedSymbol _last              # last symbol looked up: most frames repeat it
     cdef readonly int64_t n_frames
     cdef readonly int64_t n_errors
     cdef readonly int64_t n_unknown_symbol

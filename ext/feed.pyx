@@ -7,6 +7,7 @@
 import logging
 
 from libc.stdint cimport int64_t
+from libc.string cimport memcmp
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from picows.picows cimport WSListener, WSTransport, WSFrame, WSMsgType
 from ext.clock cimport now_ns, mono_ns
@@ -54,11 +55,16 @@ cdef class FrameParser:
         return list(self._symbols.values())
 
     cdef FeedSymbol lookup(self, const char *s, size_t n):
+        cdef FeedSymbol last = self._last
+        if last is not None and <size_t>len(last.venue_symbol) == n and \
+                memcmp(<const char *>last.venue_symbol, s, n) == 0:
+            return last
         cdef object fs = self._symbols.get(PyBytes_FromStringAndSize(s, n))
         if fs is None:
             self.n_unknown_symbol += 1
             return None
-        return <FeedSymbol>fs
+        self._last = <FeedSymbol>fs
+        return self._last
 
     cdef int on_frame(self, const char *p, size_t n, int64_t ts_recv, int64_t recv_mono) except -1:
         raise NotImplementedError

@@ -35,6 +35,42 @@ VL_INLINE uint64_t vl_swar8(uint64_t v)
     return (v * 10000u + (v >> 32)) & 0xFFFFFFFFULL;
 }
 
+/* Per byte of v: nonzero where the byte is not an ASCII digit. A carry out of a non-digit byte
+ * can only disturb bytes above it, so the lowest flagged byte is always exact. */
+VL_INLINE uint64_t vl_nondigit_mask(uint64_t v)
+{
+    return ((v & 0xF0F0F0F0F0F0F0F0ULL) ^ 0x3030303030303030ULL) |
+           (((v + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) ^ 0x3030303030303030ULL);
+}
+
+/* End of the run of digits starting at p, eight bytes at a time while the input allows. */
+VL_INLINE const char *vl_digit_run(const char *p, const char *end)
+{
+    uint64_t v, m;
+    while (p + 8 <= end) {
+        memcpy(&v, p, 8);
+        m = vl_nondigit_mask(v);
+        if (m) return p + (__builtin_ctzll(m) >> 3);
+        p += 8;
+    }
+    while (p < end && VL_ISDIGIT(*p)) p++;
+    return p;
+}
+
+/* Start of the trailing '0's of the digit run [a, b) (b when there are none). */
+VL_INLINE const char *vl_trailing_zeros(const char *a, const char *b, const char *lo)
+{
+    uint64_t v, z;
+    while (b - a >= 8 && b - 8 >= lo) {
+        memcpy(&v, b - 8, 8);
+        z = v ^ 0x3030303030303030ULL;             /* zero bytes where the char is '0' */
+        if (z) return b - (__builtin_clzll(z) >> 3);
+        b -= 8;
+    }
+    while (b > a && b[-1] == '0') b--;
+    return b;
+}
+
 /* Value of the digit run [a, b) (at most 19 digits). [lo, hi) is the readable input: runs of up to
  * eight digits are read as one 8-byte word when it fits inside the input. */
 VL_INLINE uint64_t vl_digits(const char *a, const char *b, const char *lo, const char *hi)
@@ -76,18 +112,18 @@ static inline int vl_parse_fixed(const char *s, size_t n, int scale, int64_t *ou
     z = p;
     while (p < end && *p == '0') p++;                     /* leading zeros */
     is = p;
-    while (p < end && VL_ISDIGIT(*p)) p++;
+    p = vl_digit_run(p, end);
     ie = p;
     seen_digit = p > z;
     nint = (int)(ie - is);
     if (VL_UNLIKELY(nint > 19)) return VL_FX_OVERFLOW;    /* >= 10^19 > INT64_MAX */
     if (p < end && *p == '.') {
         fs = ++p;
-        while (p < end && VL_ISDIGIT(*p)) p++;
+        p = vl_digit_run(p, end);
         fe = p;
         seen_digit |= fe > fs;
         exp10 = -(int32_t)(fe - fs);
-        while (fe > fs && fe[-1] == '0') fe--;            /* trailing zeros carry no value */
+        fe = vl_trailing_zeros(fs, fe, s);                /* trailing zeros carry no value */
         exp10 += (int32_t)(p - fe);
         if (nint == 0)
             while (fs < fe && *fs == '0') fs++;           /* 0.000123: leading zeros */

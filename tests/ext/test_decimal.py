@@ -150,3 +150,35 @@ def test_rescale_exact():
     assert fx.rescale(15000, 4, 2) == 150
     with pytest.raises(fx.DecimalPrecisionError):
         fx.rescale(15001, 4, 2)
+
+
+# byte-level edge cases of the 8-bytes-at-a-time digit scan: neighbours of '0'..'9' in ASCII
+# (':' ';' '/' ...), bytes that carry when 0x06 is added (>= 0xFA), runs across 8-byte boundaries
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(list(b"0000123456789.:;<=>?/eE+-") + [0xFA, 0xFF, 0x80, 0x00]), max_size=30),
+       st.integers(0, 18))
+def test_byte_soup_matches_reference(chars, scale):
+    raw = bytes(chars)
+    text = raw.decode("latin-1")
+    try:
+        expected = ref.parse(text, scale)
+    except ValueError as e:
+        with pytest.raises(fx.DecimalError) as got:
+            fx.parse(raw, scale)
+        kind = _kind(got.value)
+        assert kind == str(e) or {kind, str(e)} <= {"overflow", "precision"}
+        return
+    assert fx.parse(raw, scale) == expected
+
+
+@pytest.mark.parametrize("text", ["12345678", "123456789", "1234567.8", "0.00000000", "0.10000000000000000",
+                                  "100000000.00000000", "1.2345678900000000", "00000000000000001"])
+def test_eight_byte_boundaries(text):
+    for scale in (0, 8, 17):
+        try:
+            expected = ref.parse(text, scale)
+        except ValueError:
+            with pytest.raises(fx.DecimalError):
+                fx.parse(text, scale)
+            continue
+        assert fx.parse(text, scale) == expected
