@@ -22,7 +22,7 @@ from engine import registry
 from engine.adapter import Channel, VenueAdapter
 from engine.budget import VenueBudget
 from engine.config import Config, Credentials, VenueConfig
-from engine.errors import EngineError
+from engine.errors import ConfigError, EngineError
 from engine.model import (BookState, Fill, Instrument, Order, OrderRequest, Trade, VenueHealth, VenueId)
 from engine.orders import OrderManager
 from engine.rest import RestClient
@@ -266,6 +266,7 @@ class Engine:
             adapter = registry.create(name, vc)
             self.runtimes[adapter.venue] = VenueRuntime(self, adapter, vc)
         self.metrics_server = None
+        self.stream_drops = 0
 
     def runtime(self, venue: str | VenueId) -> VenueRuntime:
         vid = venue if isinstance(venue, VenueId) else VenueId.parse(venue)
@@ -278,8 +279,12 @@ class Engine:
         for rt in self.runtimes.values():
             await rt.load_instruments()
             if market_data:
-                syms = rt.config.symbols or sorted(rt.adapter.instruments)[:2]
-                rt.start_market_data(syms)
+                if not rt.config.symbols:
+                    raise ConfigError(f"[venues.{rt.venue.name}] needs symbols = [\"BTC/USDT\", ...] for market data")
+                unknown = [s for s in rt.config.symbols if s not in rt.adapter.instruments]
+                if unknown:
+                    raise ConfigError(f"{rt.venue.name}: unknown symbols {unknown} (unified notation, e.g. BTC/USDT)")
+                rt.start_market_data(rt.config.symbols)
             if execution:
                 creds = rt.config.credentials()
                 if creds is not None:
@@ -318,6 +323,28 @@ class Engine:
             rt.order_subs.append(on_update)
         if on_fill:
             rt.fill_subs.append(on_fill)
+
+    async def stream(self, venue: str, symbol: str, kind: str = "trades", maxsize: int = 10000):
+        """Async iterator over "trades" (Trade) or "books" (BookView of a live book) for one symbol.
+
+        A consumer that falls behind by more than `maxsize` items loses the oldest ones; the loss
+        is counted in `Engine.stream_drops` (books: only the latest view matters anyway).
+        """
+        q: asyncio.Queue = asyncio.Queue(maxsize)
+
+        def put(item) -> None:
+            if q.full():
+                q.get_nowait()
+                self.stream_drops += 1
+            q.put_nowait(item)
+        if kind == "trades":
+            self.subscribe_trades(venue, symbol, put)
+        elif kind == "books":
+            self.subscribe_book(venue, symbol, put)
+        else:
+            raise ValueError("kind must be 'trades' or 'books'")
+        while True:
+            yield await q.get()
 
     def book(self, venue: str, symbol: str) -> BookView:
         rt = self.runtime(venue)

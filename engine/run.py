@@ -30,7 +30,7 @@ def add_parsers(sub) -> None:
     r.add_argument("--metrics-port", type=int, default=None, help="port of the /metrics endpoint (default 9464; "
                                                                    "0 picks a free one)")
     r.add_argument("--rate", type=int, default=50, help="simulator market rate, batches per second (default 50)")
-    r.add_argument("--strategy", action="store_true", help="also run the example strategy (examples/bbo_maker)")
+    r.add_argument("--strategy", action="store_true", help="also run the example strategy (engine/examples/bbo_maker.py) on the first venue")
     r.add_argument("--plain", action="store_true", help="print one status line per venue per second instead of "
                                                         "redrawing the screen (automatic when not a terminal)")
     r.set_defaults(func=_cmd_run)

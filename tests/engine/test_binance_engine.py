@@ -225,3 +225,18 @@ async def test_missed_user_events_recovered_by_reconcile_after_stream_reconnect(
         assert len(fills) == len(set(fills)) and len(fills) >= 1
         assert o.state == OrderState.NEW
         await eng.cancel("binance", o.client_order_id)
+
+
+async def test_async_iterator_api_and_symbol_validation(sim):
+    from engine.errors import ConfigError
+    async with engine_for(sim) as eng:
+        await eng.start(execution=False)
+        got = []
+        async for trade in eng.stream("binance", BTC, "trades"):
+            got.append(trade)
+            if len(got) == 3:
+                break
+        assert all(t.instrument.symbol == BTC and t.price > 0 and t.size > 0 for t in got)
+    async with engine_for(sim, symbols=("NOPE/USDT",)) as eng:
+        with pytest.raises(ConfigError, match="unknown symbols"):
+            await eng.start(execution=False)
