@@ -30,11 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--book", action="store_true", help="after each applied book event print the top 5 levels")
     n.set_defaults(func=_cmd_normalize)
 
-    try:
-        from engine import run as run_mod
-        run_mod.add_parsers(sub)
-    except ImportError:
-        pass
+    from engine import run as run_mod
+    run_mod.add_parsers(sub)
     return p
 
 

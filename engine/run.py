@@ -115,7 +115,13 @@ async def _run(cfg: Config, duration: float, plain: bool, strategy: bool) -> int
         print(f"venuelink: cannot start: {e}", file=sys.stderr)
         await eng.close()
         return 1
-    port = eng.serve_metrics()
+    try:
+        port = eng.serve_metrics()
+    except OSError as e:
+        print(f"venuelink: cannot serve /metrics on {cfg.metrics_host}:{cfg.metrics_port}: {e.strerror}; "
+              "pick another port with --metrics-port (0 = any free port)", file=sys.stderr)
+        await eng.close()
+        return 1
     print(f"venuelink: metrics on http://{cfg.metrics_host}:{port}/metrics", flush=True)
     strat_task = None
     if strategy:

@@ -25,6 +25,8 @@ cdef inline Py_ssize_t _put_num(const ChecksumSpec *s, char *out, int64_t v, int
     cdef int i, j = 0, start = 0
     if n < 0:
         n = vl_format_fixed(v, scale, -1, tmp)       # frac too small for the value: print it all
+    if n <= 0:
+        return 0                                      # invalid scale: L2Book never has one
     if not s.strip_dot_zeros:
         for i in range(n):
             out[i] = tmp[i]
