@@ -155,7 +155,7 @@ async def _run(cfg: Config, duration: float, plain: bool, strategy: bool) -> int
 
 class StatusView:
     """Per venue: connection state, msgs/s, best bid/ask, spread, rate-limit utilization,
-    p99 frame-received-to-book-applied latency."""
+    p50/p99 latency of frame received -> decoded and decoded -> book applied (since start)."""
 
     def __init__(self, eng) -> None:
         self.eng = eng
@@ -172,11 +172,14 @@ class StatusView:
             self.last[v] = (now, frames)
             conns = ",".join(ConnState(s.state).name.lower() for s in rt.sessions) or "-"
             util = max(rt.budget.utilization().values(), default=0.0)
+            p50_dec = max((p.recv_to_decoded.percentile(50) for p in rt.parsers), default=0)
             p99_dec = max((p.recv_to_decoded.percentile(99) for p in rt.parsers), default=0)
+            p50_app = max((p.decoded_to_applied.percentile(50) for p in rt.parsers), default=0)
             p99_app = max((p.decoded_to_applied.percentile(99) for p in rt.parsers), default=0)
             errs = sum(p.n_errors for p in rt.parsers)
             lines.append(f"{v:<10} conn={conns} msgs/s={rate:7.1f} ratelimit={util * 100:5.1f}% "
-                         f"p99 recv->decoded={p99_dec / 1000:.1f}us decoded->book={p99_app / 1000:.1f}us "
+                         f"recv->decoded p50/p99={p50_dec / 1000:.1f}/{p99_dec / 1000:.1f}us "
+                         f"decoded->book p50/p99={p50_app / 1000:.1f}/{p99_app / 1000:.1f}us "
                          f"drops={errs}")
             for fs in rt.feed_symbols():
                 inst, st = fs.instrument, BookState(fs.sync.state)

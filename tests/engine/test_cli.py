@@ -31,7 +31,7 @@ def test_run_against_simulator_shows_books_and_serves_metrics():
     assert p.wait(timeout=30) == 0, p.stderr.read()
     out = "".join(lines)
     assert re.search(r"BTC/USDT\s+LIVE\s+bid\s+\d", out), out[-2000:]
-    assert "msgs/s=" in out and "p99 recv->decoded=" in out
+    assert "msgs/s=" in out and "recv->decoded p50/p99=" in out
     assert 'venuelink_book_state{symbol="BTC/USDT",venue="binance"} 2.0' in metrics
 
 
