@@ -84,15 +84,17 @@ cdef class BinanceParser(FrameParser):
         cdef size_t sn = 0
         cdef int64_t first = 0, last = 0, ev = 0, t_dec, t_app
         cdef FeedSymbol fs
-        cdef int rc = vl_doc_str(d, "s", &s, &sn)
+        # fields are read in the order the venue sends them (e E s U u b a): On-Demand lookups
+        # then never wrap around the object
+        cdef int rc = vl_doc_i64(d, "E", &ev)
+        if rc:
+            return self._err(rc, "E")
+        rc = vl_doc_str(d, "s", &s, &sn)
         if rc:
             return self._err(rc, "s")
         fs = self.lookup(s, sn)
         if fs is None:
             return 0
-        rc = vl_doc_i64(d, "E", &ev)
-        if rc:
-            return self._err(rc, "E")
         rc = vl_doc_i64(d, "U", &first)
         if rc:
             return self._err(rc, "U")
