@@ -240,3 +240,24 @@ async def test_async_iterator_api_and_symbol_validation(sim):
     async with engine_for(sim, symbols=("NOPE/USDT",)) as eng:
         with pytest.raises(ConfigError, match="unknown symbols"):
             await eng.start(execution=False)
+
+
+async def test_partially_filled_then_canceled_keeps_filled_qty(sim):
+    from decimal import Decimal
+    async with engine_for(sim) as eng:
+        await eng.start(market_data=False)
+        await admin(sim, "POST", "/market", {"action": "pause"})
+        try:
+            book = await admin(sim, "GET", "/book?symbol=BTCUSDT&limit=1")
+            px, avail = book["asks"][0]
+            qty = Decimal(avail) + Decimal("0.5")          # more than the best level holds
+            seen = []
+            eng.subscribe_orders("binance", on_update=lambda o: seen.append(o.state))
+            o = await eng.place(OrderRequest(VenueId.binance, BTC, Side.BUY, OrderType.LIMIT, str(qty), px))
+            assert o.state == OrderState.PARTIALLY_FILLED
+            assert Decimal(o.filled_qty) == Decimal(avail)
+            o = await eng.cancel("binance", o.client_order_id)
+            assert o.state == OrderState.CANCELED and Decimal(o.filled_qty) == Decimal(avail)
+            assert OrderState.CANCEL_PENDING in seen and OrderState.PENDING_NEW in seen
+        finally:
+            await admin(sim, "POST", "/market", {"action": "resume"})
