@@ -135,6 +135,7 @@ class VenueRuntime:
             s = WsSession(name, self.adapter.ws_url_for(streams), parser,
                           stale_after_s=self.adapter.spec.stale_after_s,
                           max_age_s=self.adapter.spec.max_connection_age_s * 0.98,
+                          seamless_rotation=self.adapter.spec.seamless_rotation,
                           on_connected=self._on_session_connected)
             self.parsers.append(parser)
             self.sessions.append(s)

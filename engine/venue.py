@@ -31,6 +31,7 @@ class VenueSpec:
     max_connection_age_s: float = 24 * 3600
     server_ping_interval_s: float = 20
     stale_after_s: float = 10.0
+    seamless_rotation: bool = False     # ids are global, not per connection: rotate make-before-break
     buckets: tuple[BucketSpec, ...] = field(default_factory=tuple)
 
 

@@ -20,6 +20,9 @@ cdef class FeedSymbol:
     cdef public bint want_trades
     cdef public bint want_top
     cdef readonly int64_t n_msgs
+    cdef public int64_t last_trade_id
+    """highest trade id seen (venues with increasing ids): drops replays and rotation overlap"""
+    cdef readonly int64_t n_dup_trades
 
 cdef class FrameParser:
     cdef readonly object venue

@@ -30,6 +30,7 @@ cdef class FeedSymbol:
         self.want_book = False
         self.want_trades = False
         self.want_top = False
+        self.last_trade_id = -1
 
     def __repr__(self):
         return f"FeedSymbol({self.instrument.symbol}, state={self.sync.state}, seq={self.book.seq})"

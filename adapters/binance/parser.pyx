@@ -147,6 +147,10 @@ cdef class BinanceParser(FrameParser):
         rc = vl_doc_i64(d, "t", &tid)
         if rc:
             return self._err(rc, "t")
+        if tid <= fs.last_trade_id:            # trade ids only grow: a replay or rotation overlap
+            fs.n_dup_trades += 1
+            return 0
+        fs.last_trade_id = tid
         rc = vl_doc_fixed(d, "p", fs.px_scale, &px)
         if rc:
             raise_json(self.doc, rc, "p", fs.px_scale)

@@ -17,6 +17,7 @@ SPEC = VenueSpec(
     max_connection_age_s=24 * 3600,    # the venue closes connections after 24 h: we rotate before
     server_ping_interval_s=20,
     stale_after_s=10.0,
+    seamless_rotation=True,            # update ids and trade ids are per symbol, not per connection
     buckets=(
         # per IP request weight per minute, aligned to the minute (X-MBX-USED-WEIGHT-1M)
         BucketSpec("REQUEST_WEIGHT", BucketKind.FIXED_WINDOW, 6000, 60, header="x-mbx-used-weight-1m"),

@@ -60,3 +60,21 @@ async def test_server_shutdown_event_triggers_reconnect():
             await admin(sim, "POST", "/fault", {"type": "server_shutdown"})
             assert await wait_for(lambda: s.reconnects >= 1, 10)
             assert await wait_for(lambda: fs.sync.is_live, 15)
+
+
+async def test_rotation_is_make_before_break_without_resync_or_duplicate_trades():
+    with running_simulator("binance", rate=100, depth_fast_ms=20) as sim:
+        async with engine_for(sim) as eng:
+            await eng.start(execution=False)
+            fs = fs_of(eng)
+            s = eng.runtime("binance").sessions[0]
+            trades = []
+            eng.subscribe_trades("binance", "BTC/USDT", lambda t: trades.append(t.trade_id))
+            assert await wait_for(lambda: fs.sync.is_live and len(trades) > 5, 15)
+            snaps = fs.sync.n_snapshots
+            s.max_age_s = 0.5                        # rotate now (the venue allows 24 h)
+            assert await wait_for(lambda: s.rotations >= 2, 15)
+            await asyncio.sleep(0.5)
+            assert s.reconnects == 0 and fs.sync.n_snapshots == snaps and fs.sync.n_gaps == 0
+            assert fs.sync.is_live and len(trades) == len(set(trades))
+            await assert_book_equals_sim(eng, sim)
