@@ -77,6 +77,7 @@ EXTENSIONS = [
     ext("ext.json", cpp=True, libs=("simdjson",), simd=True),
     ext("ext.sync"),
     ext("ext.feed"),
+    ext("ext.events"),
     ext("adapters.binance.parser", cpp=True, libs=("simdjson",), simd=True),
 ]
 if ONLY:

@@ -134,23 +134,8 @@ class Instrument:
         return fx.parse(text, self.qty_scale)
 
 
-@dataclass(slots=True)
-class Trade:
-    venue: VenueId
-    instrument: Instrument
-    trade_id: str
-    price: int
-    size: int
-    side: Side                 # the taker's side
-    ts_exchange: int
-    ts_recv: int
-    ts_event: int = 0
-
-    def to_json(self) -> dict:
-        i = self.instrument
-        return {"type": "trade", "venue": self.venue.name, "symbol": i.symbol, "ts_exchange": self.ts_exchange,
-                "ts_recv": self.ts_recv, "price": i.px_str(self.price), "size": i.qty_str(self.size),
-                "side": self.side.wire, "trade_id": self.trade_id}
+# Trades are built on the hot path: a Cython final class with a free list (ext/events.pyx).
+from ext.events import Trade  # noqa: E402  (re-exported as part of the model)
 
 
 @dataclass(slots=True)

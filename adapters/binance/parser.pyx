@@ -21,7 +21,11 @@ from ext.json import JSONError
 from ext.feed cimport FrameParser, FeedSymbol
 from ext.sync cimport SYNC_APPLIED
 
-from engine.model import Side, Trade, VenueId
+from ext.events cimport new_trade
+from engine.model import Side, VenueId
+
+cdef object _BUY = Side.BUY
+cdef object _SELL = Side.SELL
 
 DEF MS = 1000000
 
@@ -165,8 +169,8 @@ cdef class BinanceParser(FrameParser):
         rc = vl_doc_bool(d, "m", &maker)
         if rc:
             return self._err(rc, "m")
-        self.sink.on_trade(Trade(self.venue, fs.instrument, str(tid), px, qty,
-                                 Side.SELL if maker else Side.BUY, tt * self.ms_to_ns, ts_recv, now_ns()))
+        self.sink.on_trade(new_trade(self.venue, fs.instrument, tid, px, qty, _SELL if maker else _BUY,
+                                     tt * self.ms_to_ns, ts_recv, now_ns()))
         return 0
 
     cdef int _book_ticker(self, VlDoc *d, const char *s, size_t sn, int64_t ts_recv) except -1:

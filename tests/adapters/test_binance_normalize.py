@@ -81,3 +81,17 @@ def test_unknown_venue_is_a_clear_error():
     p = subprocess.run([sys.executable, "-m", "engine.cli", "normalize", "nosuch", str(FIXTURE)],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode != 0 and "unknown venue" in p.stderr
+
+
+def test_trade_event_object():
+    from engine.model import Side, Trade, VenueId
+    from adapters.binance.symbols import parse_exchange_info
+    import json as _json
+    inst = parse_exchange_info(_json.loads(FIXTURE.read_text().splitlines()[0])["body"])[0]
+    t = Trade(VenueId.binance, inst, 42, 3700012, 150000, Side.SELL, 1, 2, 3)
+    assert t.trade_id == "42" and t.trade_id_int == 42
+    assert t.to_json() == {"type": "trade", "venue": "binance", "symbol": "BTC/USDT", "ts_exchange": 1, "ts_recv": 2,
+                           "price": "37000.12", "size": "1.5", "side": "sell", "trade_id": "42"}
+    assert Trade(VenueId.binance, inst, "abc-1", 1, 1, Side.BUY, 0, 0).trade_id == "abc-1"
+    with pytest.raises(AttributeError):
+        t.price = 5

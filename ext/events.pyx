@@ -1,0 +1,59 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Normalized events handed to strategies (see events.pxd)."""
+cimport cython
+from libc.stdint cimport int64_t
+
+
+@cython.final
+@cython.freelist(256)
+cdef class Trade:
+    """One trade: exact price/size mantissas, the taker's side, integer-ns timestamps."""
+
+    def __init__(self, venue, instrument, trade_id, int64_t price, int64_t size, side, int64_t ts_exchange,
+                 int64_t ts_recv, int64_t ts_event=0):
+        self.venue = venue
+        self.instrument = instrument
+        if isinstance(trade_id, int):
+            self.trade_id_int = trade_id
+            self._trade_id = None
+        else:
+            self.trade_id_int = -1
+            self._trade_id = str(trade_id)
+        self.price = price
+        self.size = size
+        self.side = side
+        self.ts_exchange = ts_exchange
+        self.ts_recv = ts_recv
+        self.ts_event = ts_event
+
+    @property
+    def trade_id(self) -> str:
+        if self._trade_id is None:
+            self._trade_id = str(self.trade_id_int)
+        return self._trade_id
+
+    def to_json(self) -> dict:
+        i = self.instrument
+        return {"type": "trade", "venue": self.venue.name, "symbol": i.symbol, "ts_exchange": self.ts_exchange,
+                "ts_recv": self.ts_recv, "price": i.px_str(self.price), "size": i.qty_str(self.size),
+                "side": self.side.wire, "trade_id": self.trade_id}
+
+    def __repr__(self):
+        return (f"Trade({self.venue.name} {self.instrument.symbol} {self.side.wire} "
+                f"{self.instrument.qty_str(self.size)} @ {self.instrument.px_str(self.price)} id={self.trade_id})")
+
+
+cdef Trade new_trade(object venue, object instrument, int64_t trade_id, int64_t price, int64_t size,
+                     object side, int64_t ts_exchange, int64_t ts_recv, int64_t ts_event):
+    cdef Trade t = Trade.__new__(Trade)
+    t.venue = venue
+    t.instrument = instrument
+    t.trade_id_int = trade_id
+    t._trade_id = None
+    t.price = price
+    t.size = size
+    t.side = side
+    t.ts_exchange = ts_exchange
+    t.ts_recv = ts_recv
+    t.ts_event = ts_event
+    return t
