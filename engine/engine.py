@@ -195,7 +195,7 @@ class VenueRuntime:
             return
         if reason != "initial sync":
             log.info("%s %s: resync: %s", self.venue.name, sym, reason)
-        self._snapshot_tasks[sym] = asyncio.get_event_loop().create_task(self._fetch_snapshot(sym))
+        self._snapshot_tasks[sym] = asyncio.get_running_loop().create_task(self._fetch_snapshot(sym))
 
     def on_state(self, sync, old: int, new: int) -> None:
         pass

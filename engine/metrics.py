@@ -97,7 +97,7 @@ class EngineCollector(Collector):
                 snaps.add_metric([v, sym], sy.n_snapshots)
             if rt.orders is not None:
                 counts: dict[str, int] = {}
-                for o in rt.orders.orders.values():
+                for o in list(rt.orders.orders.values()):      # scraped from another thread: copy first
                     counts[o.state.wire] = counts.get(o.state.wire, 0) + 1
                 for st, n in counts.items():
                     orders.add_metric([v, st], n)
