@@ -217,13 +217,18 @@ class VenueRuntime:
                 r = await self.rest.request("GET", path, query=query, weights=w, priority=Priority.SNAPSHOT)
                 parser = next(p for p in self.parsers if p.symbol(fs.venue_symbol) is fs)
                 self.adapter.apply_snapshot(parser, fs, r.body, now_ns())
-                return
             except asyncio.CancelledError:
                 raise
             except Exception as e:
                 log.warning("%s %s: snapshot failed: %s: %s", self.venue.name, symbol, type(e).__name__, e)
                 await asyncio.sleep(delay * random.uniform(0.5, 1.5))
                 delay = min(delay * 2, 30.0)
+                continue
+            if not fs.sync.is_live:
+                # older than the buffered stream, or a gap while replaying: this task is the one
+                # in flight, so it fetches again itself (the sync's request found it running)
+                self.snapshot_requests += 1
+                await asyncio.sleep(random.uniform(0.05, 0.25))
 
     # ---- parser sink -------------------------------------------------------------------------
     def on_delta(self, fs, first, last, ts_exchange, ts_recv) -> None:

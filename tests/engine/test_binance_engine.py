@@ -261,3 +261,24 @@ async def test_partially_filled_then_canceled_keeps_filled_qty(sim):
             assert OrderState.CANCEL_PENDING in seen and OrderState.PENDING_NEW in seen
         finally:
             await admin(sim, "POST", "/market", {"action": "resume"})
+
+
+async def test_snapshot_older_than_the_stream_is_fetched_again(sim):
+    async with engine_for(sim) as eng:
+        rt = eng.runtime("binance")
+        orig = rt.adapter.apply_snapshot
+        calls = []
+
+        def stale_first(parser, fs, body, ts_recv):
+            calls.append(1)
+            if len(calls) == 1:                   # the first answer is from long ago
+                import json as _json
+                d = _json.loads(body)
+                d["lastUpdateId"] = 1
+                body = _json.dumps(d).encode()
+            return orig(parser, fs, body, ts_recv)
+        rt.adapter.apply_snapshot = stale_first
+        await eng.start(execution=False)
+        fs = fs_of(eng)
+        assert await wait_for(lambda: fs.sync.is_live, 15)
+        assert len(calls) >= 2
