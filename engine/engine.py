@@ -84,6 +84,8 @@ class VenueRuntime:
         self.parsers: list[FrameParser] = []
         self.sessions: list[WsSession] = []
         self.checksum_failures: dict[str, int] = {}
+        self.last_trade: dict[str, Trade] = {}
+        self.trade_counts: dict[str, int] = {}
         self.book_subs: dict[str, list[Callable]] = defaultdict(list)
         self.trade_subs: dict[str, list[Callable]] = defaultdict(list)
         self.top_subs: dict[str, list[Callable]] = defaultdict(list)
@@ -245,7 +247,10 @@ class VenueRuntime:
                 cb(view)
 
     def on_trade(self, trade: Trade) -> None:
-        for cb in self.trade_subs.get(trade.instrument.symbol, ()):
+        sym = trade.instrument.symbol
+        self.last_trade[sym] = trade
+        self.trade_counts[sym] = self.trade_counts.get(sym, 0) + 1
+        for cb in self.trade_subs.get(sym, ()):
             cb(trade)
 
     def on_top(self, fs, bids, asks, seq, ts_exchange, ts_recv) -> None:

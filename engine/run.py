@@ -189,6 +189,10 @@ class StatusView:
                     lines.append(f"  {inst.symbol:<10} {st.name:<7} bid {inst.px_str(bb[0]):>12} x {inst.qty_str(bb[1]):<10}"
                                  f" ask {inst.px_str(ba[0]):>12} x {inst.qty_str(ba[1]):<10} spread {spread:<8}"
                                  f" seq {fs.book.seq} resyncs {fs.sync.n_resyncs}")
+                    t = rt.last_trade.get(inst.symbol)
+                    if t is not None:
+                        lines.append(f"  {'':<10} last trade {t.side.wire:<4} {inst.qty_str(t.size)} @ "
+                                     f"{inst.px_str(t.price)}  ({rt.trade_counts.get(inst.symbol, 0)} trades)")
                 else:
                     lines.append(f"  {inst.symbol:<10} {st.name:<7} (not live: no prices shown) resyncs {fs.sync.n_resyncs}")
             if rt.orders is not None:

@@ -32,6 +32,7 @@ def test_run_against_simulator_shows_books_and_serves_metrics():
     out = "".join(lines)
     assert re.search(r"BTC/USDT\s+LIVE\s+bid\s+\d", out), out[-2000:]
     assert "msgs/s=" in out and "recv->decoded p50/p99=" in out
+    assert re.search(r"last trade (buy|sell)\s+\S+ @ \d", out)
     assert 'venuelink_book_state{symbol="BTC/USDT",venue="binance"} 2.0' in metrics
 
 
