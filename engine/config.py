@@ -55,9 +55,11 @@ class Secret:
 class Credentials:
     api_key: Secret
     api_secret: Secret
+    private_key: Secret | None = None
+    """PEM of an Ed25519 private key: the venue then gets Ed25519 signatures instead of HMAC."""
 
     def __repr__(self) -> str:
-        return "Credentials(api_key=***, api_secret=***)"
+        return "Credentials(api_key=***, api_secret=***" + (", private_key=***)" if self.private_key else ")")
 
 
 @dataclass
@@ -69,12 +71,23 @@ class VenueConfig:
     api_key_env: str = ""
     api_secret_env: str = ""
     secrets_file: str = ""
+    private_key_file: str = ""
     symbols: list[str] = field(default_factory=list)
     recv_window_ms: int = 5000
     request_timeout_s: float = 10.0
 
     def credentials(self) -> Credentials | None:
-        """Read credentials now (env vars or the secrets file); None when none are configured."""
+        """Read credentials now (env vars or the secrets file); None when none are configured.
+        With private_key_file (an Ed25519 PEM, mode 0600) only the API key is needed besides it."""
+        if self.private_key_file:
+            pem = _read_private_file(self.name, Path(self.private_key_file))
+            if self.secrets_file:
+                key = _read_secrets_file(self.name, Path(self.secrets_file), need_secret=False).api_key
+            else:
+                key = Secret(os.environ.get(self.api_key_env, "")) if self.api_key_env else Secret("")
+            if not key:
+                raise ConfigError(f"{self.name}: private_key_file needs the API key too (api_key_env or secrets_file)")
+            return Credentials(key, Secret(""), Secret(pem))
         if self.secrets_file:
             return _read_secrets_file(self.name, Path(self.secrets_file))
         if self.api_key_env or self.api_secret_env:
@@ -86,21 +99,34 @@ class VenueConfig:
         return None
 
 
-def _read_secrets_file(venue: str, path: Path) -> Credentials:
+def _check_private(venue: str, path: Path, what: str) -> None:
     try:
         st = path.stat()
     except OSError as e:
-        raise ConfigError(f"{venue}: cannot read secrets file {path}: {e.strerror}") from None
+        raise ConfigError(f"{venue}: cannot read {what} {path}: {e.strerror}") from None
     if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigError(f"{venue}: secrets file {path} is readable by others (mode "
+        raise ConfigError(f"{venue}: {what} {path} is readable by others (mode "
                           f"{stat.S_IMODE(st.st_mode):04o}); run: chmod 600 {path}")
+
+
+def _read_private_file(venue: str, path: Path) -> str:
+    _check_private(venue, path, "private key file")
+    text = path.read_text()
+    if "PRIVATE KEY" not in text:
+        raise ConfigError(f"{venue}: private key file {path} is not a PEM private key")
+    return text
+
+
+def _read_secrets_file(venue: str, path: Path, *, need_secret: bool = True) -> Credentials:
+    _check_private(venue, path, "secrets file")
     try:
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise ConfigError(f"{venue}: secrets file {path} is not valid TOML ({type(e).__name__})") from None
-    key, secret = data.get("api_key"), data.get("api_secret")
-    if not isinstance(key, str) or not isinstance(secret, str) or not key or not secret:
-        raise ConfigError(f"{venue}: secrets file {path} needs string keys api_key and api_secret")
+    key, secret = data.get("api_key"), data.get("api_secret", "" if not need_secret else None)
+    if not isinstance(key, str) or not isinstance(secret, str) or not key or (need_secret and not secret):
+        raise ConfigError(f"{venue}: secrets file {path} needs string keys api_key" +
+                          (" and api_secret" if need_secret else ""))
     return Credentials(Secret(key), Secret(secret))
 
 

@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 from aiohttp import web
 
@@ -120,6 +120,7 @@ class BinanceSimConfig:
     levels: int = 300
     api_key: str = DEFAULT_API_KEY
     api_secret: str = DEFAULT_API_SECRET
+    ed25519_public_key: str = ""  # PEM file: when set, signatures are Ed25519 (base64) for api_key
     ping_interval: float = 20.0
     pong_timeout: float = 60.0
     max_conn_age: float = 86400.0
@@ -152,6 +153,8 @@ def build_arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--orders-1d", type=int, default=200_000)
     p.add_argument("--raw-5m", type=int, default=61_000)
     p.add_argument("--max-streams", type=int, default=1024)
+    p.add_argument("--ed25519-public-key", default="",
+                   help="PEM file of an Ed25519 public key: the API key then signs with Ed25519")
     p.add_argument("--maker-fee", default="0")
     p.add_argument("--taker-fee", default="0")
     return p
@@ -166,6 +169,7 @@ def config_from_args(ns: argparse.Namespace) -> BinanceSimConfig:
         depth_fast_ms=ns.depth_fast_ms, depth_slow_ms=ns.depth_slow_ms,
         weight_limit=ns.weight_limit, orders_10s=ns.orders_10s, orders_1d=ns.orders_1d, raw_5m=ns.raw_5m,
         ban_after=ns.ban_after, ban_base=ns.ban_base, maker_fee=ns.maker_fee, taker_fee=ns.taker_fee,
+        ed25519_public_key=ns.ed25519_public_key,
     )
 
 
@@ -204,6 +208,19 @@ def hmac_hex(secret: str, payload: str) -> str:
 def verify_signature(secret: str, payload: str, signature: str) -> bool:
     """HMAC-SHA256 hex check; the signature is not case sensitive."""
     return hmac.compare_digest(hmac_hex(secret, payload), signature.lower())
+
+
+def verify_ed25519(public_key_pem: bytes, payload: str, signature: str) -> bool:
+    """Ed25519 check of a base64 signature (already percent-decoded) over the payload bytes."""
+    import base64
+
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+    try:
+        load_pem_public_key(public_key_pem).verify(base64.b64decode(signature, validate=True), payload.encode())
+        return True
+    except (InvalidSignature, ValueError, TypeError):
+        return False
 
 
 def split_signed(query: str, body: str) -> tuple[str, str | None]:
@@ -307,6 +324,7 @@ class BinanceSim:
         self._depth: dict[str, tuple[str, float, DiffAccumulator]] = {}
         self._last_top: dict[str, tuple] = {}
         self._user_subs: dict[str, dict[WsConn, int]] = {}  # account -> {conn: subscriptionId}
+        self._ed25519_pem: bytes | None = None
         self._suppress_user_events = False
         self._ignore_seq = itertools.count(1)
         self._tasks: list[asyncio.Task] = []
@@ -433,6 +451,14 @@ class BinanceSim:
     def _public_params(request: web.Request) -> dict[str, str]:
         return dict(parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True))
 
+    def _verify(self, payload: str, sig: str) -> bool:
+        if self.config.ed25519_public_key:
+            if self._ed25519_pem is None:
+                with open(self.config.ed25519_public_key, "rb") as f:
+                    self._ed25519_pem = f.read()
+            return verify_ed25519(self._ed25519_pem, payload, sig)
+        return verify_signature(self.config.api_secret, payload, sig)
+
     async def _signed(self, request: web.Request) -> dict[str, str]:
         self._check_key(request.headers.get("X-MBX-APIKEY"))
         query = request.rel_url.raw_query_string
@@ -442,7 +468,7 @@ class BinanceSim:
         payload, sig = split_signed(query, body)
         if sig is None:
             raise _mandatory("signature")
-        if not sig or not verify_signature(self.config.api_secret, payload, sig):
+        if not sig or not self._verify(payload, unquote(sig)):
             raise ApiError(-1022, "Signature for this request is not valid.")
         params = dict(parse_qsl(body, keep_blank_values=True))
         params.update(parse_qsl(query, keep_blank_values=True))  # query string wins
@@ -1105,7 +1131,7 @@ class BinanceSim:
         sig = params.get("signature")
         if not isinstance(sig, str) or not sig:
             raise _mandatory("signature")
-        if not verify_signature(self.config.api_secret, ws_api_payload(params), sig):
+        if not self._verify(ws_api_payload(params), sig):
             raise ApiError(-1022, "Signature for this request is not valid.")
         self._check_timestamp(params)
         return {k: (("true" if v else "false") if isinstance(v, bool) else str(v))

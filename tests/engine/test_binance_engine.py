@@ -282,3 +282,41 @@ async def test_snapshot_older_than_the_stream_is_fetched_again(sim):
         fs = fs_of(eng)
         assert await wait_for(lambda: fs.sync.is_live, 15)
         assert len(calls) >= 2
+
+
+async def test_ed25519_key_signs_rest_and_user_stream(tmp_path):
+    import os
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from engine.config import Config
+    from engine.engine import Engine
+    from engine.sim.server import running_simulator
+    from tests.engine.conftest import venue_config
+
+    key = Ed25519PrivateKey.generate()
+    priv, pub = tmp_path / "k.pem", tmp_path / "k.pub"
+    priv.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    os.chmod(priv, 0o600)
+    pub.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                  serialization.PublicFormat.SubjectPublicKeyInfo))
+    with running_simulator("binance", rate=10, ed25519_public_key=str(pub)) as s:
+        vc = venue_config(s)
+        vc.api_secret_env = ""
+        vc.private_key_file = str(priv)
+        eng = Engine(Config(venues={"binance": vc}, metrics_port=0))
+        try:
+            await eng.start(market_data=False)
+            rt = eng.runtime("binance")
+            assert "private_key=***" in repr(vc.credentials())
+            o = await eng.place(OrderRequest(VenueId.binance, BTC, Side.BUY, OrderType.LIMIT, "0.001", "1000"))
+            assert o.state == OrderState.NEW
+            assert await wait_for(lambda: rt.execution.stream_connected, 10)
+            assert (await eng.cancel("binance", o.client_order_id)).state == OrderState.CANCELED
+        finally:
+            await eng.close()
+        os.chmod(priv, 0o644)
+        import pytest as _pytest
+        from engine.errors import ConfigError
+        with _pytest.raises(ConfigError, match="chmod 600"):
+            vc.credentials()
