@@ -78,6 +78,18 @@ cdef class BinanceParser(FrameParser):
         self.n_control += 1
         return self._venue_message("control", p, n)
 
+    cdef int _sides(self, VlDoc *d, const char *bid_key, const char *ask_key, FeedSymbol fs) except -1:
+        """Both sides' [price, size] arrays into the decoder's scratch levels, validated."""
+        cdef int rc = vl_doc_levels(d, bid_key, fs.px_scale, fs.qty_scale, &self.doc.bids)
+        if rc:
+            return self._err(rc, f"{bid_key.decode()}[{d.err_index}]")
+        rc = vl_doc_levels(d, ask_key, fs.px_scale, fs.qty_scale, &self.doc.asks)
+        if rc:
+            return self._err(rc, f"{ask_key.decode()}[{d.err_index}]")
+        _check_sizes(&self.doc.bids, bid_key)
+        _check_sizes(&self.doc.asks, ask_key)
+        return 0
+
     cdef int _venue_message(self, str kind, const char *p, size_t n) except -1:
         if self.sink is not None:
             self.sink.on_venue_message(kind, PyBytes_FromStringAndSize(p, n))
@@ -107,14 +119,7 @@ cdef class BinanceParser(FrameParser):
             return self._err(rc, "u")
         if last < first:
             raise JSONError(f"depthUpdate with u {last} < U {first}")
-        rc = vl_doc_levels(d, "b", fs.px_scale, fs.qty_scale, &self.doc.bids)
-        if rc:
-            return self._err(rc, f"b[{d.err_index}]")
-        rc = vl_doc_levels(d, "a", fs.px_scale, fs.qty_scale, &self.doc.asks)
-        if rc:
-            return self._err(rc, f"a[{d.err_index}]")
-        _check_sizes(&self.doc.bids, "b")
-        _check_sizes(&self.doc.asks, "a")
+        self._sides(d, "b", "a", fs)
         t_dec = mono_ns()
         fs.n_msgs += 1
         if fs.want_book and self.sink is not None:
@@ -209,14 +214,7 @@ cdef class BinanceParser(FrameParser):
         rc = vl_doc_i64(d, "lastUpdateId", &last_id)
         if rc:
             return self._err(rc, "lastUpdateId")
-        rc = vl_doc_levels(d, "bids", fs.px_scale, fs.qty_scale, &self.doc.bids)
-        if rc:
-            return self._err(rc, f"bids[{d.err_index}]")
-        rc = vl_doc_levels(d, "asks", fs.px_scale, fs.qty_scale, &self.doc.asks)
-        if rc:
-            return self._err(rc, f"asks[{d.err_index}]")
-        _check_sizes(&self.doc.bids, "bids")
-        _check_sizes(&self.doc.asks, "asks")
+        self._sides(d, "bids", "asks", fs)
         ts_recv = ts_recv or now_ns()
         if fs.want_book and self.sink is not None:
             fs.sync.cur_bids = &self.doc.bids
@@ -230,9 +228,9 @@ cdef class BinanceParser(FrameParser):
         return rc
 
 
-cdef int _check_sizes(const VlLevels *l, str key) except -1:
+cdef int _check_sizes(const VlLevels *l, const char *key) except -1:
     cdef size_t i
     for i in range(l.n):
         if l.qty[i] < 0 or l.px[i] <= 0:
-            raise JSONError(f"{key}[{i}]: negative size or non-positive price")
+            raise JSONError(f"{key.decode()}[{i}]: negative size or non-positive price")
     return 0

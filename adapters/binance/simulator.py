@@ -814,13 +814,17 @@ class BinanceSim:
         params = await self._signed(request)
         body, _ = self.op_place(params)
         headers = self._order_headers()
+        await self._order_fault()
+        return self._json(body, 200, headers)
+
+    async def _order_fault(self) -> None:
+        """The order was executed; a pending fault now hides the answer (-1007, status unknown)."""
         fault = self.faults.take_order_fault()
         if fault is not None:
             if fault.mode == "timeout" and fault.hold_s > 0:
                 await asyncio.sleep(fault.hold_s)
             raise ApiError(-1007, "Timeout waiting for response from backend server. Send status unknown; "
                                   "execution status unknown.", fault.status or self.config.unknown_status)
-        return self._json(body, 200, headers)
 
     async def h_order_cancel(self, request: web.Request) -> web.Response:
         return self._json(self.op_cancel(await self._signed(request)))
@@ -1167,12 +1171,7 @@ class BinanceSim:
             body, _ = self.op_place(p)
             extra = [{"rateLimitType": "ORDERS", "interval": r.interval, "intervalNum": r.num, "limit": r.limit,
                       "count": n} for r, n in self.limiter.usage(ACCOUNT, ORDERS)]
-            fault = self.faults.take_order_fault()
-            if fault is not None:
-                if fault.mode == "timeout" and fault.hold_s > 0:
-                    await asyncio.sleep(fault.hold_s)
-                raise ApiError(-1007, "Timeout waiting for response from backend server. Send status unknown; "
-                                      "execution status unknown.", fault.status or self.config.unknown_status)
+            await self._order_fault()
             return body, extra
         if method == "order.cancel":
             return self.op_cancel(self._ws_signed(params)), []
