@@ -89,6 +89,7 @@ class VenueRuntime:
         self.book_subs: dict[str, list[Callable]] = defaultdict(list)
         self.trade_subs: dict[str, list[Callable]] = defaultdict(list)
         self.top_subs: dict[str, list[Callable]] = defaultdict(list)
+        self.state_subs: dict[str, list[Callable]] = defaultdict(list)
         self._snapshot_tasks: dict[str, asyncio.Task] = {}
         self.snapshot_requests = 0
         self.orders: OrderManager | None = None
@@ -200,7 +201,11 @@ class VenueRuntime:
         self._snapshot_tasks[sym] = asyncio.get_running_loop().create_task(self._fetch_snapshot(sym))
 
     def on_state(self, sync, old: int, new: int) -> None:
-        pass
+        subs = self.state_subs.get(sync.key.symbol)
+        if subs:
+            st = BookState(new)
+            for cb in subs:
+                cb(sync.key.symbol, st)
 
     async def _fetch_snapshot(self, symbol: str) -> None:
         """One snapshot per symbol at a time, jittered, through the budget at SNAPSHOT priority
@@ -326,6 +331,11 @@ class Engine:
 
     def subscribe_trades(self, venue: str, symbol: str, callback: Callable[[Trade], None]) -> None:
         self.runtime(venue).trade_subs[symbol].append(callback)
+
+    def subscribe_book_state(self, venue: str, symbol: str, callback: Callable[[str, BookState], None]) -> None:
+        """callback(symbol, state) on every change: SYNCING, LIVE, STALE, INVALID. A strategy pulls
+        its quotes when a book stops being LIVE (gap, stale feed, reconnect, venue outage)."""
+        self.runtime(venue).state_subs[symbol].append(callback)
 
     def subscribe_orders(self, venue: str, on_update: Callable[[Order], None] | None = None,
                          on_fill: Callable[[Order, Fill], None] | None = None) -> None:

@@ -12,7 +12,7 @@ import asyncio
 import logging
 
 from engine.engine import BookView, Engine
-from engine.model import Order, OrderRequest, OrderType, Side, Trade, VenueId
+from engine.model import BookState, Order, OrderRequest, OrderType, Side, Trade, VenueId
 
 log = logging.getLogger("bbo_maker")
 
@@ -25,13 +25,22 @@ class BboMaker:
         self.best_bid: int | None = None
         self.order: Order | None = None
         self.fills = 0
+        self.pulls = 0
         eng.subscribe_book(venue, symbol, self.on_book)
+        eng.subscribe_book_state(venue, symbol, self.on_book_state)
         eng.subscribe_trades(venue, symbol, self.on_trade)
         eng.subscribe_orders(venue, on_fill=self.on_fill)
 
     def on_book(self, book: BookView) -> None:          # called only for live books
         bb = book.best_bid()
         self.best_bid = bb[0] if bb else None
+
+    def on_book_state(self, symbol: str, state: BookState) -> None:
+        if state != BookState.LIVE:                      # gap, stale feed, reconnect: stop quoting
+            self.best_bid = None
+            if self.order is not None and not self.order.state.is_final:
+                self.pulls += 1
+                asyncio.ensure_future(self.eng.cancel(self.venue, self.order.client_order_id))
 
     def on_trade(self, trade: Trade) -> None:
         pass

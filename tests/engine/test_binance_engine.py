@@ -1,5 +1,6 @@
 """The engine against the Binance simulator over real loopback sockets."""
 import asyncio
+import contextlib
 import logging
 import time
 import urllib.request
@@ -320,3 +321,25 @@ async def test_ed25519_key_signs_rest_and_user_stream(tmp_path):
         from engine.errors import ConfigError
         with _pytest.raises(ConfigError, match="chmod 600"):
             vc.credentials()
+
+
+async def test_example_strategy_quotes_and_pulls_quotes_when_the_book_stops_being_live(sim):
+    from engine.examples.bbo_maker import BboMaker
+    async with engine_for(sim) as eng:
+        maker = BboMaker(eng, "binance", BTC)
+        states = []
+        eng.subscribe_book_state("binance", BTC, lambda sym, st: states.append(st))
+        await eng.start()
+        task = asyncio.ensure_future(maker.run())
+        try:
+            assert await wait_for(lambda: maker.order is not None and maker.order.state == OrderState.NEW, 20)
+            quoted = maker.order
+            await admin(sim, "POST", "/fault", {"type": "gap", "symbol": "BTCUSDT", "count": 1})
+            assert await wait_for(lambda: BookState.INVALID in states, 10)
+            assert await wait_for(lambda: quoted.state == OrderState.CANCELED, 10)
+            assert maker.pulls >= 1
+            assert await wait_for(lambda: states[-1] == BookState.LIVE, 15)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
