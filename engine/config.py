@@ -75,6 +75,7 @@ class VenueConfig:
     symbols: list[str] = field(default_factory=list)
     recv_window_ms: int = 5000
     request_timeout_s: float = 10.0
+    order_retention_s: float = 600.0
 
     def credentials(self) -> Credentials | None:
         """Read credentials now (env vars or the secrets file); None when none are configured.

@@ -96,6 +96,7 @@ class VenueRuntime:
         self.execution = None
         self.order_subs: list[Callable[[Order], None]] = []
         self.fill_subs: list[Callable[[Order, Fill], None]] = []
+        self._prune_task: asyncio.Task | None = None
 
     def _latency(self, stage: str, ns: int) -> None:
         self.order_latency[stage].record(max(0, ns))
@@ -164,6 +165,14 @@ class VenueRuntime:
         if self.config.ws_api_url:
             self.execution.start_stream(self.config.ws_api_url,
                                         lambda: asyncio.ensure_future(self._reconcile()))
+        self._prune_task = asyncio.ensure_future(self._prune_loop())
+
+    async def _prune_loop(self) -> None:
+        """Final orders are forgotten after order_retention_s: the table of a 24/7 process stays bounded."""
+        period = max(1.0, min(60.0, self.config.order_retention_s / 4))
+        while True:
+            await asyncio.sleep(period)
+            self.orders.prune(self.config.order_retention_s)
 
     async def _reconcile(self) -> None:
         try:
@@ -182,6 +191,8 @@ class VenueRuntime:
     async def close(self) -> None:
         for t in self._snapshot_tasks.values():
             t.cancel()
+        if self._prune_task is not None:
+            self._prune_task.cancel()
         for s in self.sessions:
             await s.close()
         if self.orders is not None:

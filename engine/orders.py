@@ -44,6 +44,7 @@ import re
 import secrets
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
@@ -233,6 +234,7 @@ class _Entry:
     verify: bool = False                    # missing from the venue's open list, not yet confirmed
     placing: asyncio.Future | None = None   # set while the place request is in flight
     task: asyncio.Task | None = None        # background reconciliation
+    final_since_ns: int | None = None       # clock at the first prune pass that saw the order final
 
 
 _Snap = tuple[OrderState, Decimal, str]
@@ -275,6 +277,9 @@ class OrderManager:
         self._by_vid: dict[str, _Entry] = {}
         self._tasks: set[asyncio.Task] = set()
         self._closed = False
+        self._pruned: OrderedDict[str, None] = OrderedDict()   # ids of forgotten final orders
+        self.pruned = 0
+        self.late_after_prune = 0
 
     # ------------------------------------------------------------------ views
 
@@ -475,8 +480,53 @@ class OrderManager:
         e = self._route(update.client_order_id, update.venue_order_id)
         fresh = e is None
         if e is None:
+            if self._was_pruned(update.client_order_id, update.venue_order_id):
+                self.late_after_prune += 1          # a late repeat about an order already final
+                return
             e = self._adopt_update(update)
         self._apply(e, update, "stream", fresh)
+
+    # ------------------------------------------------------------------ pruning
+
+    MAX_TOMBSTONES = 200_000
+
+    def prune(self, older_than_s: float = 600.0) -> int:
+        """Forget orders that have been final for longer than older_than_s, so the table of a
+        process that runs for weeks does not grow without bound. Their ids are kept as bounded
+        tombstones: a late repeat of a stream event for a forgotten order is counted and dropped
+        instead of being adopted as a new order. Orders whose final state the manager inferred
+        itself (not placed / vanished) are kept: later venue evidence may still overturn them.
+        Returns the number of orders forgotten."""
+        now = self._clock()
+        limit = int(older_than_s * 1e9)
+        n = 0
+        for key, e in list(self._entries.items()):
+            o = e.order
+            busy = e.placing is not None or (e.task is not None and not e.task.done())
+            if not o.state.is_final or busy or e.inferred:
+                e.final_since_ns = None
+                continue
+            if e.final_since_ns is None:
+                e.final_since_ns = now
+                continue
+            if now - e.final_since_ns < limit:
+                continue
+            del self._entries[key]
+            self._orders.pop(key, None)
+            for k in (key, o.client_order_id, o.venue_order_id):
+                if k:
+                    self._pruned[k] = None
+                    self._pruned.move_to_end(k)
+            if o.venue_order_id and self._by_vid.get(o.venue_order_id) is e:
+                del self._by_vid[o.venue_order_id]
+            n += 1
+        while len(self._pruned) > self.MAX_TOMBSTONES:
+            self._pruned.popitem(last=False)
+        self.pruned += n
+        return n
+
+    def _was_pruned(self, cid: str, vid: str) -> bool:
+        return bool((vid and vid in self._pruned) or (cid and cid in self._pruned and not vid))
 
     # ------------------------------------------------------------------ reconcile
 
@@ -505,6 +555,8 @@ class OrderManager:
             for f in await self._call(self._client.recent_fills(sym, since[sym])):
                 e = self._route(f.client_order_id, f.venue_order_id)
                 fresh = e is None
+                if e is None and self._was_pruned(f.client_order_id, f.venue_order_id):
+                    continue                        # counted before it was forgotten
                 if e is None:
                     e = self._adopt_fill(f)
                     stubs.append(e)
