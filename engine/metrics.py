@@ -66,6 +66,10 @@ class EngineCollector(Collector):
         cks = CounterMetricFamily("venuelink_book_checksum_failures", "Book checksum mismatches",
                                   labels=["venue", "symbol"])
         snaps = CounterMetricFamily("venuelink_book_snapshots", "Snapshots applied", labels=["venue", "symbol"])
+        dup_trades = CounterMetricFamily("venuelink_duplicate_trades", "Trades dropped as already seen (replay, "
+                                         "rotation overlap)", labels=["venue", "symbol"])
+        late = CounterMetricFamily("venuelink_order_updates_after_prune", "Late repeats about forgotten final "
+                                   "orders, dropped", labels=["venue"])
         orders = GaugeMetricFamily("venuelink_orders", "Orders known to the order manager by state",
                                    labels=["venue", "state"])
         rest = CounterMetricFamily("venuelink_rest_requests", "REST requests sent", labels=["venue"])
@@ -95,16 +99,18 @@ class EngineCollector(Collector):
                 stale.add_metric([v, sym], sy.n_stale)
                 cks.add_metric([v, sym], rt.checksum_failures.get(sym, 0))
                 snaps.add_metric([v, sym], sy.n_snapshots)
+                dup_trades.add_metric([v, sym], fs.n_dup_trades)
             if rt.orders is not None:
                 counts: dict[str, int] = {}
                 for o in list(rt.orders.orders.values()):      # scraped from another thread: copy first
                     counts[o.state.wire] = counts.get(o.state.wire, 0) + 1
                 for st, n in counts.items():
                     orders.add_metric([v, st], n)
+                late.add_metric([v], rt.orders.late_after_prune)
             rest.add_metric([v], rt.rest.requests)
             rest_err.add_metric([v], rt.rest.errors)
         yield from (lat, msgs, errs, unk, util, waits, conn, reconn, health, bstate, bseq, resyncs, gaps, stale,
-                    cks, snaps, orders, rest, rest_err)
+                    cks, snaps, dup_trades, orders, late, rest, rest_err)
 
 
 def serve(engine: "Engine", host: str, port: int):
