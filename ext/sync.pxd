@@ -8,7 +8,7 @@ from ext.book cimport L2Book
 
 cpdef enum SeqRule:
     SEQ_FIRST_LAST = 1   # delta carries [first, last] ids; continuity first <= prev_last + 1 <= last (Binance spot U/u, Gate)
-    SEQ_PREV = 2         # delta carries its predecessor's id: prev == prev_last (Binance USD-M pu, OKX prevSeqId, Deribit)
+    SEQ_PREV = 2         # delta carries its predecessor's id: prev == book id (Binance USD-M pu, OKX prevSeqId, Deribit)
     SEQ_NONE = 3         # no ids: snapshots arrive in-band, integrity by checksum (Bybit, Kraken)
 
 cpdef enum BookStateC:
@@ -34,6 +34,11 @@ cdef class BookSync:
     """Python object with on_need_snapshot(sync, reason) and on_state(sync, old, new)."""
     cdef list _pending
     cdef public Py_ssize_t max_pending
+    cdef public Py_ssize_t max_stale_run
+    """consecutive stale drops that are taken as a missed sequence reset (gap)"""
+    cdef public bint buffering
+    """buffer deltas while syncing (REST snapshots); False where the snapshot comes in-band"""
+    cdef Py_ssize_t _stale_run
     cdef bint _fresh                  # first delta after a snapshot not yet applied
     cdef bint _snapshot_requested
     cdef readonly int64_t n_applied
@@ -43,6 +48,10 @@ cdef class BookSync:
     cdef readonly int64_t n_resyncs
     cdef readonly int64_t n_snapshots
     cdef readonly int64_t n_crossed
+    cdef readonly int64_t n_checksum_failures
+    cdef readonly int64_t n_dropped_syncing
+    """deltas dropped while waiting for an in-band snapshot"""
+    cdef readonly int64_t n_listener_errors
     cdef readonly int64_t ts_last_recv
     cdef const VlLevels *cur_bids      # levels of the message being applied (valid in callbacks)
     cdef const VlLevels *cur_asks
@@ -56,3 +65,4 @@ cdef class BookSync:
     cdef int _check(self, int64_t first, int64_t last, int64_t prev) noexcept
     cdef void _set_state(self, int state)
     cdef void _invalidate(self, str reason)
+    cdef void checksum_failed(self, str reason)

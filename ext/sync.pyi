@@ -27,6 +27,8 @@ class BookSync:
     key: Any
     listener: Any
     max_pending: int
+    max_stale_run: int
+    buffering: bool
     n_applied: int
     n_buffered: int
     n_stale: int
@@ -34,6 +36,9 @@ class BookSync:
     n_resyncs: int
     n_snapshots: int
     n_crossed: int
+    n_checksum_failures: int
+    n_dropped_syncing: int
+    n_listener_errors: int
     ts_last_recv: int
     def __init__(self, book: L2Book, rule: int, key: Any = None, listener: Any = None) -> None: ...
     def invalidate(self, reason: str) -> None: ...

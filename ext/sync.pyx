@@ -7,12 +7,18 @@ first remaining one to straddle the snapshot id, then require continuity for eve
 A break is a gap: the book becomes INVALID (never handed out as live), deltas are buffered
 again and one snapshot is requested through the listener, which rate-limits and jitters it.
 """
+import logging
+
 from libc.stdint cimport int64_t
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 from ext.types cimport VlLevels, BID, ASK
 from ext.book cimport L2Book
 
-DEF DEFAULT_MAX_PENDING = 20000
+cdef enum:
+    DEFAULT_MAX_PENDING = 20000
+    DEFAULT_MAX_STALE_RUN = 100     # consecutive "older than the book" updates that mean a reset
+
+log = logging.getLogger("venuelink.sync")
 
 
 cdef bytes _pack(const VlLevels *l):
@@ -49,21 +55,30 @@ cdef class BookSync:
         self.state = BOOK_SYNCING
         self._pending = []
         self.max_pending = DEFAULT_MAX_PENDING
+        self.max_stale_run = DEFAULT_MAX_STALE_RUN
+        self.buffering = True
 
     # ---- the per-message path ------------------------------------------------------------
     cdef int _check(self, int64_t first, int64_t last, int64_t prev) noexcept:
         """SYNC_APPLIED if the delta continues the book, SYNC_STALE_DROP if it is old,
-        SYNC_GAP otherwise. The first delta after a snapshot only has to straddle it."""
+        SYNC_GAP otherwise. Continuity is tested before staleness: a venue may restart its
+        sequence lower (OKX after maintenance: seqId < prevSeqId == the book's id), which is
+        legal and must be applied, not dropped as old."""
         cdef int64_t cur = self.book.seq
         if self.rule == SEQ_NONE:
             return SYNC_APPLIED
-        if last <= cur if self.rule == SEQ_FIRST_LAST else last < cur:
-            return SYNC_STALE_DROP
         if self.rule == SEQ_FIRST_LAST:
+            if last <= cur:
+                return SYNC_STALE_DROP
             return SYNC_APPLIED if first <= cur + 1 else SYNC_GAP
-        if self._fresh:
-            return SYNC_APPLIED if first <= cur else SYNC_GAP
-        return SYNC_APPLIED if prev == cur else SYNC_GAP
+        # SEQ_PREV: `prev` is the predecessor's id; `first` the delta's own first id (or its last)
+        if prev == cur:
+            return SYNC_APPLIED
+        if self._fresh and first <= cur and cur <= last:
+            return SYNC_APPLIED            # first delta after a REST snapshot straddles it
+        if last <= cur and prev <= last:
+            return SYNC_STALE_DROP         # an ordinary message older than the book
+        return SYNC_GAP                    # forward gap, or a sequence reset we cannot bridge
 
     cdef int _apply(self, int64_t last, const VlLevels *bids, const VlLevels *asks,
                     int64_t ts_exchange, int64_t ts_recv) except -1:
@@ -79,6 +94,7 @@ cdef class BookSync:
         b.ts_recv_ns = ts_recv
         self.n_applied += 1
         self._fresh = False
+        self._stale_run = 0
         return 0
 
     cdef int on_delta(self, int64_t first, int64_t last, int64_t prev, const VlLevels *bids,
@@ -86,8 +102,10 @@ cdef class BookSync:
         cdef int r
         self.ts_last_recv = ts_recv
         if self.state == BOOK_SYNCING or self.state == BOOK_INVALID:
-            if self.rule == SEQ_NONE:
-                return SYNC_BUFFERED          # nothing to replay against: wait for the in-band snapshot
+            if self.rule == SEQ_NONE or not self.buffering:
+                # nothing to replay against: the snapshot arrives in-band after (re)subscribing
+                self.n_dropped_syncing += 1
+                return SYNC_BUFFERED
             if len(self._pending) >= self.max_pending:
                 self._pending.clear()         # snapshot is not coming: start over
                 self._request_snapshot("buffer overflow while syncing")
@@ -109,10 +127,20 @@ cdef class BookSync:
             return SYNC_APPLIED
         if r == SYNC_STALE_DROP:
             self.n_stale += 1
-            return r
+            self._stale_run += 1
+            if self._stale_run < self.max_stale_run:
+                return r
+            # every update is "older" than the book: the venue's sequence went backwards and the
+            # reset itself was missed. Dropping forever would freeze a book that claims to be live.
+            self._stale_run = 0
+            reason = (f"{self.max_stale_run} consecutive updates older than the book (at {self.book.seq}, "
+                      f"last {first}..{last}): sequence reset")
+        else:
+            reason = f"sequence gap: book at {self.book.seq}, delta {first}..{last} prev {prev}"
         self.n_gaps += 1
-        self._invalidate(f"sequence gap: book at {self.book.seq}, delta {first}..{last} prev {prev}")
-        self._pending.append((first, last, prev, ts_exchange, ts_recv, _pack(bids), _pack(asks)))
+        self._invalidate(reason)
+        if self.buffering and self.rule != SEQ_NONE:
+            self._pending.append((first, last, prev, ts_exchange, ts_recv, _pack(bids), _pack(asks)))
         return SYNC_GAP
 
     cdef int on_snapshot(self, int64_t seq, const VlLevels *bids, const VlLevels *asks,
@@ -126,8 +154,8 @@ cdef class BookSync:
         # a snapshot older than the buffered stream cannot be bridged: ask again, keep buffering
         if self.rule != SEQ_NONE and n:
             first0 = pending[0][0]
-            last_n = pending[n - 1][1]
-            if seq < first0 - 1 if self.rule == SEQ_FIRST_LAST else seq < first0:
+            prev0 = pending[0][2]
+            if seq < first0 - 1 if self.rule == SEQ_FIRST_LAST else (seq < first0 and prev0 != seq):
                 self._pending = [p for p in pending if p[1] > seq]
                 self._request_snapshot("snapshot older than the buffered deltas")
                 return SYNC_SNAPSHOT_OLD
@@ -139,6 +167,7 @@ cdef class BookSync:
         self.n_snapshots += 1
         self._snapshot_requested = False
         self._fresh = True
+        self._stale_run = 0
         self._pending = []
         self._set_state(BOOK_LIVE)
         for i in range(n):
@@ -169,8 +198,13 @@ cdef class BookSync:
         if self.listener is not None:
             try:
                 self.listener.on_state(self, old, state)
-            except Exception:
-                pass
+            except Exception as e:
+                # the listener isolates strategy callbacks itself; whatever still escapes is
+                # counted and logged here, and never stops the state change
+                self.n_listener_errors += 1
+                if self.n_listener_errors <= 10 or self.n_listener_errors % 1000 == 0:
+                    log.error("book state listener failed (%d so far): %s: %s", self.n_listener_errors,
+                              type(e).__name__, e)
 
     cdef void _invalidate(self, str reason):
         self.n_resyncs += 1
@@ -185,7 +219,11 @@ cdef class BookSync:
 
     # ---- Python API ------------------------------------------------------------------------
     def invalidate(self, str reason) -> None:
-        """Mark the book invalid (checksum failure, venue reset) and request a snapshot."""
+        """Mark the book invalid (venue reset, connection-level gap) and request a snapshot."""
+        self._invalidate(reason)
+
+    cdef void checksum_failed(self, str reason):
+        self.n_checksum_failures += 1
         self._invalidate(reason)
 
     def mark_stale(self) -> None:
@@ -197,6 +235,7 @@ cdef class BookSync:
         self._pending = []
         self._snapshot_requested = False
         self._fresh = False
+        self._stale_run = 0
         self.book.clear()
         self._set_state(BOOK_SYNCING)
 

@@ -8,8 +8,10 @@ APPLIED, BUFFERED, STALE_DROP, GAP, SNAPSHOT_OLD = 1, 2, 3, 4, 5
 
 
 class RefSync:
-    def __init__(self, rule: int) -> None:
+    def __init__(self, rule: int, max_stale_run: int = 100) -> None:
         self.rule = rule
+        self.max_stale_run = max_stale_run
+        self.stale_run = 0
         self.book = RefBook(0, 0)
         self.seq = -1
         self.state = SYNCING
@@ -22,13 +24,18 @@ class RefSync:
     def _check(self, first, last, prev):
         if self.rule == NONE:
             return APPLIED
-        if (last <= self.seq) if self.rule == FIRST_LAST else (last < self.seq):
-            return STALE_DROP
         if self.rule == FIRST_LAST:
+            if last <= self.seq:
+                return STALE_DROP
             return APPLIED if first <= self.seq + 1 else GAP
-        if self.fresh:
-            return APPLIED if first <= self.seq else GAP
-        return APPLIED if prev == self.seq else GAP
+        # PREV: continuity first (a legal sequence reset has last < prev == book id)
+        if prev == self.seq:
+            return APPLIED
+        if self.fresh and first <= self.seq <= last:
+            return APPLIED
+        if last <= self.seq and prev <= last:
+            return STALE_DROP
+        return GAP
 
     def _apply(self, last, bids, asks):
         for p, q in bids:
@@ -39,6 +46,7 @@ class RefSync:
             self.seq = last
         self.n_applied += 1
         self.fresh = False
+        self.stale_run = 0
 
     def _request(self, reason):
         self.requested = True
@@ -67,7 +75,10 @@ class RefSync:
             return APPLIED
         if r == STALE_DROP:
             self.n_stale += 1
-            return r
+            self.stale_run += 1
+            if self.stale_run < self.max_stale_run:
+                return r
+            self.stale_run = 0
         self.n_gaps += 1
         self._invalidate("gap")
         self.pending.append((first, last, prev, list(bids), list(asks)))
@@ -76,8 +87,8 @@ class RefSync:
     def snapshot(self, seq, bids, asks):
         pending = self.pending
         if self.rule != NONE and pending:
-            first0 = pending[0][0]
-            if (seq < first0 - 1) if self.rule == FIRST_LAST else (seq < first0):
+            first0, prev0 = pending[0][0], pending[0][2]
+            if (seq < first0 - 1) if self.rule == FIRST_LAST else (seq < first0 and prev0 != seq):
                 self.pending = [p for p in pending if p[1] > seq]
                 self._request("old")
                 return SNAPSHOT_OLD
@@ -86,6 +97,7 @@ class RefSync:
         self.n_snapshots += 1
         self.requested = False
         self.fresh = True
+        self.stale_run = 0
         self.pending = []
         self.state = LIVE
         for i, (first, last, prev, b, a) in enumerate(pending):

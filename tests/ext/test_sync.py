@@ -72,6 +72,66 @@ def test_prev_rule():
     assert s.delta(103, 104, 102, [], []) == SyncResult.SYNC_GAP
 
 
+def test_prev_rule_sequence_reset_is_applied_and_stays_live():
+    # OKX after maintenance: seqId goes below prevSeqId, and prevSeqId still equals the book's id
+    s, lst = make(SeqRule.SEQ_PREV)
+    s.buffering = False
+    s.snapshot(100, [(10, 1)], [(20, 1)])
+    assert s.delta(105, 105, 100, [(11, 1)], []) == SyncResult.SYNC_APPLIED
+    assert s.delta(3, 3, 105, [(12, 1)], []) == SyncResult.SYNC_APPLIED
+    assert s.delta(4, 4, 3, [(13, 1)], []) == SyncResult.SYNC_APPLIED
+    assert s.state == BookStateC.BOOK_LIVE and s.book.seq == 4 and s.book.best_bid() == (13, 1)
+    assert s.n_stale == 0 and s.n_gaps == 0
+
+
+def test_prev_rule_keepalive_and_duplicate():
+    s, _ = make(SeqRule.SEQ_PREV)
+    s.snapshot(50, [(10, 1)], [(20, 1)])
+    assert s.delta(50, 50, 50, [], []) == SyncResult.SYNC_APPLIED      # prevSeqId == seqId: keep-alive
+    assert s.delta(55, 55, 50, [(11, 1)], []) == SyncResult.SYNC_APPLIED
+    assert s.delta(55, 55, 50, [(11, 1)], []) == SyncResult.SYNC_STALE_DROP   # the same message again
+    assert s.state == BookStateC.BOOK_LIVE and s.n_gaps == 0
+
+
+def test_prev_rule_unbridgeable_reset_is_a_gap():
+    s, lst = make(SeqRule.SEQ_PREV)
+    s.snapshot(100, [(10, 1)], [(20, 1)])
+    # a reset whose predecessor we never saw: seq below the book and prev not the book's id
+    assert s.delta(3, 3, 150, [], []) == SyncResult.SYNC_GAP
+    assert s.state == BookStateC.BOOK_INVALID
+
+
+@pytest.mark.parametrize("rule", [SeqRule.SEQ_PREV, SeqRule.SEQ_FIRST_LAST])
+def test_missed_reset_invalidates_instead_of_freezing(rule):
+    # the reset message itself was lost: every later update looks older than the book
+    s, lst = make(rule)
+    s.max_stale_run = 20
+    s.snapshot(1000, [(10, 1)], [(20, 1)])
+    results = [s.delta(k, k, k - 1, [(11, 1)], []) for k in range(5, 25)]
+    assert results[:-1] == [SyncResult.SYNC_STALE_DROP] * 19
+    assert results[-1] == SyncResult.SYNC_GAP
+    assert s.state == BookStateC.BOOK_INVALID and "sequence reset" in lst.requests[-1]
+
+
+def test_prev_rule_rest_snapshot_continued_by_predecessor_id():
+    # Binance USD-M: a buffered event whose pu equals the snapshot id continues it even though its
+    # U is above the snapshot id: that snapshot is not "older than the stream"
+    s, lst = make(SeqRule.SEQ_PREV)
+    s.delta(108, 110, 107, [(11, 1)], [])
+    assert s.snapshot(107, [(10, 1)], [(20, 1)]) == SyncResult.SYNC_APPLIED
+    assert s.book.seq == 110 and s.state == BookStateC.BOOK_LIVE
+
+
+def test_listener_errors_are_counted_not_swallowed(caplog):
+    class Bad(Listener):
+        def on_state(self, sync, old, new):
+            raise RuntimeError("strategy bug")
+    s = BookSync(L2Book(0, 0), SeqRule.SEQ_FIRST_LAST, "BTC/USDT", Bad())
+    s.snapshot(1, [(10, 1)], [(20, 1)])
+    assert s.state == BookStateC.BOOK_LIVE and s.n_listener_errors == 1
+    assert "strategy bug" in caplog.text
+
+
 def test_crossed_book_is_invalid():
     s, lst = make()
     s.snapshot(1, [(10, 1)], [(20, 1)])
@@ -118,6 +178,7 @@ ops = st.lists(st.one_of(
     st.tuples(st.just("d"), st.integers(-3, 6), st.integers(0, 3), levels, levels),     # delta: id jump, length
     st.tuples(st.just("s"), st.integers(-8, 2), st.just(0), levels, levels),            # snapshot near the head
     st.tuples(st.just("x"), st.just(0), st.just(0), st.just([]), st.just([])),          # mark stale
+    st.tuples(st.just("r"), st.integers(1, 90), st.just(0), levels, levels),            # sequence reset (lower)
 ), max_size=80)
 
 
@@ -125,7 +186,8 @@ ops = st.lists(st.one_of(
 @given(st.sampled_from([SeqRule.SEQ_FIRST_LAST, SeqRule.SEQ_PREV, SeqRule.SEQ_NONE]), ops)
 def test_matches_reference_twin(rule, stream):
     s, _ = make(rule)
-    r = RefSync(int(rule))
+    s.max_stale_run = 6
+    r = RefSync(int(rule), max_stale_run=6)
     head = 100
     for kind, jump, length, bids, asks in stream:
         bids = [(p, q) for p, q in bids]
@@ -136,6 +198,11 @@ def test_matches_reference_twin(rule, stream):
             prev = first - 1
             head = max(head, last + 1)
             assert s.delta(first, last, prev, bids, asks) == r.delta(first, last, prev, bids, asks)
+        elif kind == "r":
+            last = max(0, head - 1 - jump)
+            prev = head - 1
+            head = last + 1
+            assert s.delta(last, last, prev, bids, asks) == r.delta(last, last, prev, bids, asks)
         elif kind == "s":
             seq = head + jump
             bq = [(p, q) for p, q in bids if q]
