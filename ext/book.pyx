@@ -15,8 +15,9 @@ from cpython.array cimport array
 from ext.types cimport px_t, qty_t, Side, BID, ASK
 from ext.decimal cimport vl_parse_fixed, raise_fx, VL_FX_OK
 
-DEF SCAN_TOP = 16          # levels scanned linearly from the top before binary search
-DEF INITIAL_CAP = 64
+cdef enum:
+    SCAN_TOP = 16          # levels scanned linearly from the top before binary search
+    INITIAL_CAP = 64
 
 
 class BookError(ValueError):

@@ -16,7 +16,8 @@ from ext.decimal cimport vl_format_fixed
 cdef extern from "zlib.h" nogil:
     unsigned long zlib_crc32 "crc32"(unsigned long crc, const unsigned char *buf, unsigned int len)
 
-DEF NUM_MAX = 64          # bytes one formatted number may take (sign, 19 digits, '.', padding)
+cdef enum:
+    NUM_MAX = 64          # bytes one formatted number may take (sign, 19 digits, '.', padding)
 
 
 cdef inline Py_ssize_t _put_num(const ChecksumSpec *s, char *out, int64_t v, int scale, int frac) noexcept nogil:

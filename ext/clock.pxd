@@ -4,16 +4,17 @@
 #             comparable with venue timestamps (ts_exchange). Can step (NTP/PTP), so never use
 #             it to measure a duration.
 #   mono_ns() CLOCK_MONOTONIC, ns since an arbitrary origin. Every latency/duration measurement
-#             (histograms, rate-limit windows' local bookkeeping, timeouts) uses this clock.
+#             (histograms, timeouts, stale detection) uses this clock. Rate-limit windows use now_ns():
+#             venues align them to the wall clock (Binance's minute).
 from posix.time cimport clock_gettime, timespec, CLOCK_REALTIME, CLOCK_MONOTONIC
 from libc.stdint cimport int64_t
 
-cdef inline int64_t now_ns() noexcept nogil:
+cpdef inline int64_t now_ns() noexcept nogil:
     cdef timespec ts
     clock_gettime(CLOCK_REALTIME, &ts)
     return <int64_t>ts.tv_sec * 1000000000 + ts.tv_nsec
 
-cdef inline int64_t mono_ns() noexcept nogil:
+cpdef inline int64_t mono_ns() noexcept nogil:
     cdef timespec ts
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return <int64_t>ts.tv_sec * 1000000000 + ts.tv_nsec

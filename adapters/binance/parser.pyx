@@ -27,7 +27,8 @@ from engine.model import Side, VenueId
 cdef object _BUY = Side.BUY
 cdef object _SELL = Side.SELL
 
-DEF MS = 1000000
+cdef enum:
+    MS = 1000000
 
 cdef inline bint _eq(const char *p, size_t n, const char *lit, size_t ln) noexcept nogil:
     return n == ln and memcmp(p, lit, ln) == 0
