@@ -23,7 +23,8 @@ from engine.adapter import Channel, VenueAdapter
 from engine.budget import VenueBudget
 from engine.config import Config, Credentials, VenueConfig
 from engine.errors import ConfigError, EngineError
-from engine.model import (BookState, Fill, Instrument, Order, OrderRequest, Trade, VenueHealth, VenueId)
+from engine.model import (BookState, Fill, Instrument, Order, OrderRequest, TopOfBook, Trade, VenueHealth,
+                          VenueId)
 from engine.orders import OrderManager
 from engine.rest import RestClient
 from engine.session import WsSession
@@ -269,15 +270,13 @@ class VenueRuntime:
         for cb in self.trade_subs.get(sym, ()):
             cb(trade)
 
-    def on_top(self, fs, bids, asks, seq, ts_exchange, ts_recv) -> None:
-        for cb in self.top_subs.get(fs.instrument.symbol, ()):
-            cb(fs.instrument, bids, asks)
-
-    def on_venue_message(self, kind: str, raw: bytes) -> None:
-        if kind == "serverShutdown":
-            log.warning("%s: venue announced a server shutdown; reconnecting", self.venue.name)
-            for s in self.sessions:
-                s.force_reconnect("venue serverShutdown")
+    def on_top(self, fs, bid_px: int, bid_qty: int, ask_px: int, ask_qty: int, seq: int, ts_exchange: int,
+               ts_recv: int) -> None:
+        subs = self.top_subs.get(fs.instrument.symbol)
+        if subs:
+            top = TopOfBook(self.venue, fs.instrument, [(bid_px, bid_qty)] if bid_qty else [],
+                            [(ask_px, ask_qty)] if ask_qty else [], ts_exchange, ts_recv, seq)
+            self._deliver(subs, top)
 
     def on_decode_error(self, exc: BaseException, raw: bytes) -> None:
         n = sum(p.n_errors for p in self.parsers)

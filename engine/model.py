@@ -10,36 +10,105 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import ClassVar
 
 from ext import decimal as fx
 
 
-class VenueId(IntEnum):
-    """Venues by their CCXT exchange ids (str(VenueId.binance.name) == "binance")."""
-    binance = 1
-    binanceusdm = 2
-    okx = 3
-    bybit = 4
-    coinbase = 5
-    kraken = 6
-    bitfinex = 7
-    bitmex = 8
-    deribit = 9
-    kucoin = 10
-    gate = 11
-    bitget = 12
-    htx = 13
-    bitstamp = 14
-    gemini = 15
-    cryptocom = 16
-    mexc = 17
+_KNOWN_VENUES = ("binance", "binanceusdm", "okx", "bybit", "coinbase", "kraken", "bitfinex", "bitmex", "deribit",
+                 "kucoin", "gate", "bitget", "htx", "bitstamp", "gemini", "cryptocom", "mexc")
+
+
+class VenueId:
+    """A venue by its CCXT exchange id (``VenueId.binance.name == "binance"``).
+
+    Open, not an enum: the seventeen first-class venues are predefined attributes, and
+    ``VenueId.register(name)`` adds another (a CCXT-backed long-tail venue) at run time. Ids are
+    interned, so ``is`` and ``==`` agree and they hash as cheaply as ints."""
+    __slots__ = ("name", "value")
+    _by_name: ClassVar[dict[str, "VenueId"]] = {}
+    binance: ClassVar["VenueId"]
+    binanceusdm: ClassVar["VenueId"]
+    okx: ClassVar["VenueId"]
+    bybit: ClassVar["VenueId"]
+    coinbase: ClassVar["VenueId"]
+    kraken: ClassVar["VenueId"]
+    bitfinex: ClassVar["VenueId"]
+    bitmex: ClassVar["VenueId"]
+    deribit: ClassVar["VenueId"]
+    kucoin: ClassVar["VenueId"]
+    gate: ClassVar["VenueId"]
+    bitget: ClassVar["VenueId"]
+    htx: ClassVar["VenueId"]
+    bitstamp: ClassVar["VenueId"]
+    gemini: ClassVar["VenueId"]
+    cryptocom: ClassVar["VenueId"]
+    mexc: ClassVar["VenueId"]
+
+    name: str
+    value: int
+
+    def __new__(cls, name: str) -> "VenueId":
+        return cls.parse(name)
 
     @classmethod
-    def parse(cls, name: str) -> "VenueId":
-        try:
-            return cls[name]
-        except KeyError:
-            raise ValueError(f"unknown venue {name!r}; known: {', '.join(v.name for v in cls)}") from None
+    def register(cls, name: str) -> "VenueId":
+        """The id of `name`, created if new (lower-case CCXT ids: letters, digits, '_')."""
+        v = cls._by_name.get(name)
+        if v is not None:
+            return v
+        if not name or not all(c.islower() or c.isdigit() or c == "_" for c in name) or not name[0].isalpha():
+            raise ValueError(f"invalid venue id {name!r}: lower-case letters, digits and '_'")
+        v = object.__new__(cls)
+        object.__setattr__(v, "name", name)
+        object.__setattr__(v, "value", len(cls._by_name) + 1)
+        cls._by_name[name] = v
+        return v
+
+    @classmethod
+    def parse(cls, name: "str | VenueId") -> "VenueId":
+        if isinstance(name, VenueId):
+            return name
+        v = cls._by_name.get(name)
+        if v is None:
+            raise ValueError(f"unknown venue {name!r}; known: {', '.join(cls._by_name)}")
+        return v
+
+    @classmethod
+    def all(cls) -> list["VenueId"]:
+        return list(cls._by_name.values())
+
+    def __setattr__(self, key, value) -> None:
+        raise AttributeError("VenueId is immutable")
+
+    def __reduce__(self):
+        return VenueId.register, (self.name,)
+
+    def __repr__(self) -> str:
+        return f"VenueId.{self.name}"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __hash__(self) -> int:
+        return self.value
+
+    def __lt__(self, other: "VenueId") -> bool:
+        return self.value < other.value
+
+
+for _n in _KNOWN_VENUES:
+    setattr(VenueId, _n, VenueId.register(_n))
+del _n
+
+
+class MarketKind(IntEnum):
+    """What an instrument is: venues reuse one venue symbol across kinds (Bybit spot and
+    linear `BTCUSDT`), so instruments are told apart by (kind, venue symbol)."""
+    SPOT = 1
+    SWAP = 2          # perpetual
+    FUTURE = 3        # dated
+    OPTION = 4
 
 
 class Side(IntEnum):
@@ -120,6 +189,7 @@ class Instrument:
     settle: str = ""
     min_qty: int = 0
     active: bool = True
+    kind: MarketKind = MarketKind.SPOT
 
     def px_str(self, px: int) -> str:
         return fx.format(px, self.px_scale)
@@ -167,6 +237,7 @@ class TopOfBook:
     asks: list[tuple[int, int]]
     ts_exchange: int
     ts_recv: int
+    seq: int = -1
 
     @property
     def best_bid(self) -> tuple[int, int] | None:
@@ -178,7 +249,8 @@ class TopOfBook:
 
     def to_json(self) -> dict:
         i = self.instrument
-        return {"type": "top", "venue": self.venue.name, "symbol": i.symbol,
+        return {"type": "top", "venue": self.venue.name, "symbol": i.symbol, "seq": self.seq,
+                "ts_exchange": self.ts_exchange, "ts_recv": self.ts_recv,
                 "bids": [[i.px_str(p), i.qty_str(q)] for p, q in self.bids],
                 "asks": [[i.px_str(p), i.qty_str(q)] for p, q in self.asks]}
 

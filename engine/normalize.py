@@ -15,9 +15,9 @@ from typing import IO, Iterable
 
 from engine import registry
 from engine.adapter import RestKind
-from engine.model import Trade
+from engine.model import TopOfBook, Trade
 from ext.clock import now_ns
-from ext.feed import FeedSymbol
+from ext.feed import Control, FeedSymbol
 
 TOP_LEVELS = 5
 
@@ -38,9 +38,17 @@ class _Sink:
         self.out, self.with_book, self.venue = out, with_book, venue
         self.errors: list[str] = []
         self.events = 0
+        self.closed = False
+        self.venue_id = registry.venue_id(venue)
 
     def _emit(self, obj: dict) -> None:
-        self.out.write(json.dumps(obj, separators=(",", ":")) + "\n")
+        if self.closed:
+            return
+        try:
+            self.out.write(json.dumps(obj, separators=(",", ":")) + "\n")
+        except BrokenPipeError:
+            self.closed = True                  # the reader went away (| head): stop quietly
+            return
         self.events += 1
 
     # parser sink
@@ -60,14 +68,12 @@ class _Sink:
     def on_trade(self, trade: Trade) -> None:
         self._emit(trade.to_json())
 
-    def on_top(self, fs: FeedSymbol, bids, asks, seq: int, ts_exchange: int, ts_recv: int) -> None:
-        inst = fs.instrument
-        self._emit({"type": "top", "venue": self.venue, "symbol": inst.symbol, "seq": seq,
-                    "ts_exchange": ts_exchange, "ts_recv": ts_recv,
-                    "bids": [[inst.px_str(p), inst.qty_str(q)] for p, q in bids],
-                    "asks": [[inst.px_str(p), inst.qty_str(q)] for p, q in asks]})
+    def on_top(self, fs: FeedSymbol, bid_px: int, bid_qty: int, ask_px: int, ask_qty: int, seq: int,
+               ts_exchange: int, ts_recv: int) -> None:
+        self._emit(TopOfBook(self.venue_id, fs.instrument, [(bid_px, bid_qty)] if bid_qty else [],
+                             [(ask_px, ask_qty)] if ask_qty else [], ts_exchange, ts_recv, seq).to_json())
 
-    def on_venue_message(self, kind: str, raw: bytes) -> None:
+    def on_control(self, kind: Control, topic: object, req_id: int, raw: bytes) -> None:
         pass                                    # subscription replies and other control frames
 
     def on_decode_error(self, exc: BaseException, raw: bytes) -> None:
@@ -102,6 +108,8 @@ def normalize(venue: str, lines: Iterable[str | bytes], out: IO[str] = sys.stdou
         err.write(f"line {lineno}: {msg}\n")
 
     for lineno, raw in enumerate(lines, 1):
+        if sink.closed:
+            break
         line = raw.encode() if isinstance(raw, str) else raw
         line = line.strip()
         stats.lines += 1
@@ -150,7 +158,7 @@ def _apply_rest(adapter, parser, sink: _Sink, path: str, body: bytes) -> None:
         for inst in insts:
             if parser.symbol(inst.venue_symbol) is None:
                 fs = adapter.feed_symbol(inst, sink)
-                fs.want_book = fs.want_trades = fs.want_top = True
+                fs.want_book = fs.want_deltas = fs.want_trades = fs.want_top = True
                 parser.add_symbol(fs)
     elif kind == RestKind.SNAPSHOT:
         fs = parser.symbol(venue_symbol or "")

@@ -17,6 +17,10 @@ def available() -> list[str]:
     return [v.name for v in ADAPTERS]
 
 
+def venue_id(venue: str | VenueId) -> VenueId:
+    return VenueId.parse(venue)
+
+
 def create(venue: str | VenueId, config: VenueConfig | None = None):
     vid = venue if isinstance(venue, VenueId) else VenueId.parse(venue)
     target = ADAPTERS.get(vid)

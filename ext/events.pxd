@@ -22,3 +22,6 @@ cdef class Trade:
 
 cdef Trade new_trade(object venue, object instrument, int64_t trade_id, int64_t price, int64_t size,
                      object side, int64_t ts_exchange, int64_t ts_recv, int64_t ts_event)
+
+cdef Trade new_trade_str(object venue, object instrument, str trade_id, int64_t price, int64_t size,
+                         object side, int64_t ts_exchange, int64_t ts_recv, int64_t ts_event)

@@ -57,3 +57,11 @@ cdef Trade new_trade(object venue, object instrument, int64_t trade_id, int64_t 
     t.ts_recv = ts_recv
     t.ts_event = ts_event
     return t
+
+
+cdef Trade new_trade_str(object venue, object instrument, str trade_id, int64_t price, int64_t size,
+                         object side, int64_t ts_exchange, int64_t ts_recv, int64_t ts_event):
+    """A trade whose venue id is not an integer (Bybit UUIDs): trade_id_int is -1."""
+    cdef Trade t = new_trade(venue, instrument, -1, price, size, side, ts_exchange, ts_recv, ts_event)
+    t._trade_id = trade_id
+    return t

@@ -1,11 +1,30 @@
 # SPDX-License-Identifier: Apache-2.0
 # Frame path shared by every venue: picows listener -> venue FrameParser (C vtable call) ->
-# BookSync/L2Book. A venue parser subclasses FrameParser and overrides on_frame().
-from libc.stdint cimport int64_t
+# emit_*() (the one place for per-message bookkeeping: latency stamps, book sync, checksum,
+# trade dedupe, dispatch) -> FeedSink (cdef methods; PySink forwards to a Python object).
+# A venue parser subclasses FrameParser, overrides on_frame() and only decodes.
+from libc.stdint cimport int64_t, uint32_t
 from picows.picows cimport WSListener, WSTransport, WSFrame
 from ext.book cimport L2Book
 from ext.sync cimport BookSync
+from ext.checksum cimport Checksum
 from ext.histogram cimport Histogram
+from ext.types cimport VlLevels
+from ext.events cimport Trade
+
+cpdef enum TradeIds:
+    TRADE_IDS_INCREASING = 1   # integer ids that only grow per symbol: replays dropped by comparison
+    TRADE_IDS_OPAQUE = 2       # string / unordered ids (Bybit UUIDs): a bounded window of recent ids
+
+cpdef enum Control:
+    CTRL_OTHER = 0             # anything else the venue sends that is not market data
+    CTRL_SUBSCRIBED = 1        # subscribe acknowledged (req_id / topic)
+    CTRL_UNSUBSCRIBED = 2
+    CTRL_ERROR = 3             # an error reply (subscribe refused, bad request, rate limited)
+    CTRL_PONG = 4              # answer to an application-level ping
+    CTRL_SHUTDOWN = 5          # the venue announces it will close this connection
+    CTRL_STATUS = 6            # venue status / maintenance notice
+    CTRL_LOGIN = 7             # login acknowledged
 
 cdef class FeedSymbol:
     cdef readonly object instrument
@@ -15,27 +34,61 @@ cdef class FeedSymbol:
     cdef readonly BookSync sync
     cdef readonly int px_scale
     cdef readonly int qty_scale
+    cdef public Checksum checksum
+    """the venue's book checksum for this instrument (None: the venue publishes none)"""
     cdef public bint want_book
-    """emit on_book() after every applied book message"""
+    """emit on_book_applied() after every applied book message"""
+    cdef public bint want_deltas
+    """emit on_delta()/on_snapshot() with the decoded levels before they are applied (replay)"""
     cdef public bint want_trades
     cdef public bint want_top
     cdef readonly int64_t n_msgs
+    cdef readonly int trade_ids
+    """TradeIds"""
     cdef public int64_t last_trade_id
-    """highest trade id seen (venues with increasing ids): drops replays and rotation overlap"""
+    """highest trade id seen (TRADE_IDS_INCREASING): drops replays and rotation overlap"""
     cdef readonly int64_t n_dup_trades
+    cdef dict _recent_ids              # TRADE_IDS_OPAQUE: id -> None, oldest first
+    cdef public Py_ssize_t max_recent_ids
+
+    cdef bint seen_trade(self, int64_t tid, str tid_str)
+
+cdef class FeedSink:
+    """Receives what the parsers emit. Subclass in Cython and override the cdef methods for a
+    C-level consumer; PySink forwards to a Python object."""
+    cdef int on_delta(self, FeedSymbol fs, int64_t first, int64_t last, int64_t ts_exchange,
+                      int64_t ts_recv) except -1
+    cdef int on_snapshot(self, FeedSymbol fs, int64_t seq, int64_t ts_exchange, int64_t ts_recv) except -1
+    cdef int on_book_applied(self, FeedSymbol fs) except -1
+    cdef int on_trade(self, Trade trade) except -1
+    cdef int on_top(self, FeedSymbol fs, int64_t bid_px, int64_t bid_qty, int64_t ask_px, int64_t ask_qty,
+                    int64_t seq, int64_t ts_exchange, int64_t ts_recv) except -1
+    cdef int on_control(self, int kind, object topic, int64_t req_id, bytes raw) except -1
+    cdef int on_decode_error(self, object exc, bytes raw) except -1
+
+cdef class PySink(FeedSink):
+    cdef readonly object target
+    cdef object _delta, _snapshot, _applied, _trade, _top, _control, _error
 
 cdef class FrameParser:
     cdef readonly object venue
-    cdef public object sink
-    """Python object receiving events: on_delta(fs, first, last, ts_exchange, ts_recv) and
-    on_snapshot(fs, seq, ts_exchange, ts_recv) as decoded (levels: fs.sync.current_levels()),
-    on_book_applied(fs), on_trade(trade), on_top(fs, bids, asks, seq, ts_exchange, ts_recv),
-    on_venue_message(kind, raw), on_decode_error(exc, raw)."""
+    cdef FeedSink _sink
+    cdef public object control
+    """Python object with on_control(kind, topic, req_id, raw) for control messages of this
+    connection (the session: acks, errors, pongs, shutdown notices); None: they go to the sink."""
     cdef dict _symbols                 # venue symbol bytes -> FeedSymbol
     cdef FeedSymbol _last              # last symbol looked up: most frames repeat it
     cdef readonly int64_t n_frames
     cdef readonly int64_t n_errors
+    """frames dropped because they could not be decoded (venue or wire fault)"""
+    cdef readonly int64_t n_sink_errors
+    """exceptions raised by consumers (strategy callbacks): counted apart from venue faults"""
     cdef readonly int64_t n_unknown_symbol
+    cdef readonly int64_t n_control
+    cdef readonly int64_t n_checksum_failures
+    cdef readonly int64_t conn_seq
+    """last connection-scoped sequence number (-1: none yet on this connection)"""
+    cdef readonly int64_t n_conn_gaps
     cdef readonly Histogram recv_to_decoded
     """frame arrival -> fields decoded (ns)"""
     cdef readonly Histogram decoded_to_applied
@@ -43,10 +96,25 @@ cdef class FrameParser:
     cdef int on_frame(self, const char *p, size_t n, int64_t ts_recv, int64_t recv_mono) except -1
     cdef int handle(self, const char *p, size_t n, int64_t ts_recv, int64_t recv_mono) noexcept
     cdef FeedSymbol lookup(self, const char *s, size_t n)
+    cdef void sink_failed(self, BaseException e)
+    # ---- what parsers call once a message is decoded ----
+    cdef int emit_delta(self, FeedSymbol fs, int64_t first, int64_t last, int64_t prev,
+                        const VlLevels *bids, const VlLevels *asks, int64_t ts_exchange, int64_t ts_recv,
+                        int64_t recv_mono, bint has_checksum, uint32_t checksum) except -1
+    cdef int emit_snapshot(self, FeedSymbol fs, int64_t seq, const VlLevels *bids, const VlLevels *asks,
+                           int64_t ts_exchange, int64_t ts_recv, int64_t recv_mono, bint has_checksum,
+                           uint32_t checksum) except -1
+    cdef int emit_trade(self, FeedSymbol fs, int64_t trade_id, str trade_id_str, int64_t price, int64_t size,
+                        object side, int64_t ts_exchange, int64_t ts_recv) except -1
+    cdef int emit_top(self, FeedSymbol fs, int64_t bid_px, int64_t bid_qty, int64_t ask_px, int64_t ask_qty,
+                      int64_t seq, int64_t ts_exchange, int64_t ts_recv) except -1
+    cdef int emit_control(self, int kind, object topic, int64_t req_id, const char *p, size_t n) except -1
+    cdef int check_conn_seq(self, int64_t seq) except -1
+    cdef int _verify(self, FeedSymbol fs, uint32_t checksum) except -1
 
 cdef class FeedListener(WSListener):
     cdef readonly FrameParser parser
     cdef public object session
-    """Python object: on_connected(transport), on_disconnected(), on_control_frame(frame_type)"""
+    """Python object: on_connected(transport), on_disconnected(), on_close_frame(code, msg)"""
     cdef readonly int64_t last_frame_mono
     cdef readonly int64_t n_frames

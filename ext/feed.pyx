@@ -1,39 +1,159 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The market-data frame path: picows frame -> venue parser -> book, without copying the frame.
+"""The market-data frame path: picows frame -> venue parser -> emit_*() -> book and sink.
+
+Parsers only decode. What every venue does with a decoded message lives here once: latency
+stamps, the book-sync call, the checksum comparison after each applied message, trade-id dedupe,
+dispatch to the sink, and the isolation of consumer errors (a strategy callback that raises is
+counted as a sink error; it never turns into a dropped venue frame and never leaves per-message
+state behind).
 
 .. DANGER:: a picows frame's payload is only valid inside on_ws_frame; parsers copy what they
    keep (the JSON extractor copies the frame into its padded buffer first).
 """
 import logging
 
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint32_t
 from libc.string cimport memcmp
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from picows.picows cimport WSListener, WSTransport, WSFrame, WSMsgType
 from ext.clock cimport now_ns, mono_ns
 from ext.book cimport L2Book
-from ext.sync cimport BookSync
+from ext.sync cimport BookSync, SYNC_APPLIED, SYNC_GAP
+from ext.checksum cimport Checksum
 from ext.histogram cimport Histogram
+from ext.types cimport VlLevels
+from ext.events cimport Trade, new_trade, new_trade_str
 
 log = logging.getLogger("venuelink.feed")
+
+cdef enum:
+    DEFAULT_RECENT_IDS = 4096      # opaque trade ids remembered per symbol
+    RAW_KEEP = 512                 # bytes of a bad frame kept for the error report
 
 
 cdef class FeedSymbol:
     def __cinit__(self, instrument, bytes venue_symbol, int rule, object sync_listener=None,
-                  Py_ssize_t depth_cap=0):
+                  Py_ssize_t depth_cap=0, Checksum checksum=None, int trade_ids=TRADE_IDS_INCREASING):
+        if trade_ids not in (TRADE_IDS_INCREASING, TRADE_IDS_OPAQUE):
+            raise ValueError(f"unknown trade id kind {trade_ids}")
         self.instrument = instrument
         self.venue_symbol = venue_symbol
         self.px_scale = instrument.px_scale
         self.qty_scale = instrument.qty_scale
         self.book = L2Book(self.px_scale, self.qty_scale, depth_cap)
         self.sync = BookSync(self.book, rule, instrument, sync_listener)
-        self.want_book = False
-        self.want_trades = False
-        self.want_top = False
+        self.checksum = checksum
+        self.trade_ids = trade_ids
         self.last_trade_id = -1
+        self._recent_ids = {}
+        self.max_recent_ids = DEFAULT_RECENT_IDS
+
+    cdef bint seen_trade(self, int64_t tid, str tid_str):
+        """True (and counted) for a trade id already delivered: replays, rotation overlap."""
+        if tid_str is None and self.trade_ids == TRADE_IDS_INCREASING:
+            if tid <= self.last_trade_id:
+                self.n_dup_trades += 1
+                return True
+            self.last_trade_id = tid
+            return False
+        key = tid_str if tid_str is not None else tid
+        if key in self._recent_ids:
+            self.n_dup_trades += 1
+            return True
+        self._recent_ids[key] = None
+        if len(self._recent_ids) > self.max_recent_ids:
+            del self._recent_ids[next(iter(self._recent_ids))]
+        return False
+
+    def reset_trade_ids(self) -> None:
+        """Forget seen trade ids (a venue that restarts its ids, e.g. after maintenance)."""
+        self.last_trade_id = -1
+        self._recent_ids.clear()
 
     def __repr__(self):
         return f"FeedSymbol({self.instrument.symbol}, state={self.sync.state}, seq={self.book.seq})"
+
+
+cdef class FeedSink:
+    cdef int on_delta(self, FeedSymbol fs, int64_t first, int64_t last, int64_t ts_exchange,
+                      int64_t ts_recv) except -1:
+        return 0
+
+    cdef int on_snapshot(self, FeedSymbol fs, int64_t seq, int64_t ts_exchange, int64_t ts_recv) except -1:
+        return 0
+
+    cdef int on_book_applied(self, FeedSymbol fs) except -1:
+        return 0
+
+    cdef int on_trade(self, Trade trade) except -1:
+        return 0
+
+    cdef int on_top(self, FeedSymbol fs, int64_t bid_px, int64_t bid_qty, int64_t ask_px, int64_t ask_qty,
+                    int64_t seq, int64_t ts_exchange, int64_t ts_recv) except -1:
+        return 0
+
+    cdef int on_control(self, int kind, object topic, int64_t req_id, bytes raw) except -1:
+        return 0
+
+    cdef int on_decode_error(self, object exc, bytes raw) except -1:
+        log.warning("dropped frame: %s: %r", exc, raw[:200])
+        return 0
+
+
+cdef class PySink(FeedSink):
+    """Forwards to a Python object's methods (each optional): on_delta(fs, first, last,
+    ts_exchange, ts_recv), on_snapshot(fs, seq, ts_exchange, ts_recv) (levels: fs.sync.current_levels()),
+    on_book_applied(fs), on_trade(trade), on_top(fs, bid_px, bid_qty, ask_px, ask_qty, seq,
+    ts_exchange, ts_recv), on_control(kind, topic, req_id, raw), on_decode_error(exc, raw)."""
+
+    def __cinit__(self, target):
+        self.target = target
+        self._delta = getattr(target, "on_delta", None)
+        self._snapshot = getattr(target, "on_snapshot", None)
+        self._applied = getattr(target, "on_book_applied", None)
+        self._trade = getattr(target, "on_trade", None)
+        self._top = getattr(target, "on_top", None)
+        self._control = getattr(target, "on_control", None)
+        self._error = getattr(target, "on_decode_error", None)
+
+    cdef int on_delta(self, FeedSymbol fs, int64_t first, int64_t last, int64_t ts_exchange,
+                      int64_t ts_recv) except -1:
+        if self._delta is not None:
+            self._delta(fs, first, last, ts_exchange, ts_recv)
+        return 0
+
+    cdef int on_snapshot(self, FeedSymbol fs, int64_t seq, int64_t ts_exchange, int64_t ts_recv) except -1:
+        if self._snapshot is not None:
+            self._snapshot(fs, seq, ts_exchange, ts_recv)
+        return 0
+
+    cdef int on_book_applied(self, FeedSymbol fs) except -1:
+        if self._applied is not None:
+            self._applied(fs)
+        return 0
+
+    cdef int on_trade(self, Trade trade) except -1:
+        if self._trade is not None:
+            self._trade(trade)
+        return 0
+
+    cdef int on_top(self, FeedSymbol fs, int64_t bid_px, int64_t bid_qty, int64_t ask_px, int64_t ask_qty,
+                    int64_t seq, int64_t ts_exchange, int64_t ts_recv) except -1:
+        if self._top is not None:
+            self._top(fs, bid_px, bid_qty, ask_px, ask_qty, seq, ts_exchange, ts_recv)
+        return 0
+
+    cdef int on_control(self, int kind, object topic, int64_t req_id, bytes raw) except -1:
+        if self._control is not None:
+            self._control(Control(kind), topic, req_id, raw)
+        return 0
+
+    cdef int on_decode_error(self, object exc, bytes raw) except -1:
+        if self._error is not None:
+            self._error(exc, raw)
+        else:
+            log.warning("dropped frame: %s: %r", exc, raw[:200])
+        return 0
 
 
 cdef class FrameParser:
@@ -41,8 +161,23 @@ cdef class FrameParser:
         self.venue = venue
         self.sink = sink
         self._symbols = {}
+        self.conn_seq = -1
         self.recv_to_decoded = Histogram()
         self.decoded_to_applied = Histogram()
+
+    @property
+    def sink(self):
+        """The consumer: a FeedSink, or the Python object a PySink forwards to."""
+        if isinstance(self._sink, PySink):
+            return (<PySink>self._sink).target
+        return self._sink
+
+    @sink.setter
+    def sink(self, value):
+        if value is None or isinstance(value, FeedSink):
+            self._sink = value
+        else:
+            self._sink = PySink(value)
 
     def add_symbol(self, FeedSymbol fs) -> None:
         self._symbols[fs.venue_symbol] = fs
@@ -54,6 +189,10 @@ cdef class FrameParser:
 
     def symbols(self) -> list:
         return list(self._symbols.values())
+
+    def reset_connection(self) -> None:
+        """A new connection: connection-scoped sequences start over."""
+        self.conn_seq = -1
 
     cdef FeedSymbol lookup(self, const char *s, size_t n):
         cdef FeedSymbol last = self._last
@@ -71,22 +210,204 @@ cdef class FrameParser:
         raise NotImplementedError
 
     cdef int handle(self, const char *p, size_t n, int64_t ts_recv, int64_t recv_mono) noexcept:
-        """on_frame() with every error turned into a counted, reported drop: a bad frame never
-        takes the feed down."""
+        """on_frame() with every decoding error turned into a counted, reported drop: a bad
+        frame never takes the feed down."""
         self.n_frames += 1
         try:
             return self.on_frame(p, n, ts_recv, recv_mono)
         except BaseException as e:
             self.n_errors += 1
             try:
-                raw = PyBytes_FromStringAndSize(p, n if n < 512 else 512)
-                if self.sink is not None:
-                    self.sink.on_decode_error(e, raw)
+                raw = PyBytes_FromStringAndSize(p, n if n < RAW_KEEP else RAW_KEEP)
+                if self._sink is not None:
+                    self._sink.on_decode_error(e, raw)
                 else:
                     log.warning("dropped frame: %s: %r", e, raw[:200])
+            except BaseException as e2:
+                self.sink_failed(e2)
+            return -1
+
+    cdef void sink_failed(self, BaseException e):
+        self.n_sink_errors += 1
+        if self.n_sink_errors <= 10 or self.n_sink_errors % 1000 == 0:
+            try:
+                log.error("%s: consumer callback failed (%d so far): %s: %s",
+                          getattr(self.venue, "name", self.venue), self.n_sink_errors, type(e).__name__, e)
             except BaseException:
                 pass
-            return -1
+
+    # ---- emit: the shared per-message bookkeeping ------------------------------------------
+    cdef int _verify(self, FeedSymbol fs, uint32_t checksum) except -1:
+        """After an applied message: the venue's checksum against ours; a mismatch makes the
+        book INVALID (counted) and resyncs that symbol. Returns 1 when the book is good."""
+        cdef uint32_t ours
+        if fs.checksum is None:
+            return 1
+        ours = fs.checksum.crc32(fs.book)
+        if ours == checksum:
+            return 1
+        self.n_checksum_failures += 1
+        fs.sync.checksum_failed(f"checksum mismatch at {fs.book.seq}: venue {checksum}, book {ours}")
+        return 0
+
+    cdef int emit_delta(self, FeedSymbol fs, int64_t first, int64_t last, int64_t prev,
+                        const VlLevels *bids, const VlLevels *asks, int64_t ts_exchange, int64_t ts_recv,
+                        int64_t recv_mono, bint has_checksum, uint32_t checksum) except -1:
+        cdef int64_t t_dec = mono_ns(), t_app
+        cdef int rc
+        cdef BookSync sync = fs.sync
+        fs.n_msgs += 1
+        self.recv_to_decoded.record_ns(t_dec - recv_mono)
+        try:
+            if fs.want_deltas and self._sink is not None:
+                sync.cur_bids = bids
+                sync.cur_asks = asks
+                try:
+                    self._sink.on_delta(fs, first, last, ts_exchange, ts_recv)
+                except BaseException as e:
+                    self.sink_failed(e)
+            rc = sync.on_delta(first, last, prev, bids, asks, ts_exchange, ts_recv)
+            if rc != SYNC_APPLIED or sync.state != 2:       # applied and still LIVE (not crossed)
+                return rc
+            if has_checksum and not self._verify(fs, checksum):
+                return SYNC_GAP
+            t_app = mono_ns()
+            self.decoded_to_applied.record_ns(t_app - t_dec)
+            if fs.want_book and self._sink is not None:
+                try:
+                    self._sink.on_book_applied(fs)
+                except BaseException as e:
+                    self.sink_failed(e)
+            return rc
+        finally:
+            sync.cur_bids = NULL
+            sync.cur_asks = NULL
+
+    cdef int emit_snapshot(self, FeedSymbol fs, int64_t seq, const VlLevels *bids, const VlLevels *asks,
+                           int64_t ts_exchange, int64_t ts_recv, int64_t recv_mono, bint has_checksum,
+                           uint32_t checksum) except -1:
+        cdef int rc
+        cdef BookSync sync = fs.sync
+        fs.n_msgs += 1
+        if recv_mono:
+            self.recv_to_decoded.record_ns(mono_ns() - recv_mono)
+        try:
+            if fs.want_deltas and self._sink is not None:
+                sync.cur_bids = bids
+                sync.cur_asks = asks
+                try:
+                    self._sink.on_snapshot(fs, seq, ts_exchange, ts_recv)
+                except BaseException as e:
+                    self.sink_failed(e)
+            rc = sync.on_snapshot(seq, bids, asks, ts_exchange, ts_recv)
+            if rc != SYNC_APPLIED or sync.state != 2:
+                return rc
+            if has_checksum and not self._verify(fs, checksum):
+                return SYNC_GAP
+            if fs.want_book and self._sink is not None:
+                try:
+                    self._sink.on_book_applied(fs)
+                except BaseException as e:
+                    self.sink_failed(e)
+            return rc
+        finally:
+            sync.cur_bids = NULL
+            sync.cur_asks = NULL
+
+    cdef int emit_trade(self, FeedSymbol fs, int64_t trade_id, str trade_id_str, int64_t price, int64_t size,
+                        object side, int64_t ts_exchange, int64_t ts_recv) except -1:
+        cdef Trade t
+        fs.n_msgs += 1
+        if not fs.want_trades or self._sink is None:
+            return 0
+        if fs.seen_trade(trade_id, trade_id_str):
+            return 0
+        if trade_id_str is None:
+            t = new_trade(self.venue, fs.instrument, trade_id, price, size, side, ts_exchange, ts_recv, now_ns())
+        else:
+            t = new_trade_str(self.venue, fs.instrument, trade_id_str, price, size, side, ts_exchange, ts_recv,
+                              now_ns())
+        try:
+            self._sink.on_trade(t)
+        except BaseException as e:
+            self.sink_failed(e)
+        return 0
+
+    cdef int emit_top(self, FeedSymbol fs, int64_t bid_px, int64_t bid_qty, int64_t ask_px, int64_t ask_qty,
+                      int64_t seq, int64_t ts_exchange, int64_t ts_recv) except -1:
+        fs.n_msgs += 1
+        if not fs.want_top or self._sink is None:
+            return 0
+        try:
+            self._sink.on_top(fs, bid_px, bid_qty, ask_px, ask_qty, seq, ts_exchange, ts_recv)
+        except BaseException as e:
+            self.sink_failed(e)
+        return 0
+
+    cdef int emit_control(self, int kind, object topic, int64_t req_id, const char *p, size_t n) except -1:
+        self.n_control += 1
+        raw = PyBytes_FromStringAndSize(p, n if n < 4096 else 4096)
+        try:
+            if self.control is not None:
+                self.control.on_control(Control(kind), topic, req_id, raw)
+            elif self._sink is not None:
+                self._sink.on_control(kind, topic, req_id, raw)
+        except BaseException as e:
+            self.sink_failed(e)
+        return 0
+
+    cdef int check_conn_seq(self, int64_t seq) except -1:
+        """A sequence that counts per connection across every channel and product (Coinbase):
+        a gap means messages were lost for any book on it, so every book is invalidated."""
+        cdef int64_t expected = self.conn_seq + 1
+        cdef FeedSymbol fs
+        self.conn_seq = seq
+        if expected == 0 or seq == expected:
+            return 1
+        if seq < expected:
+            return 1                      # repeated / reordered older message: nothing lost
+        self.n_conn_gaps += 1
+        for fs in self._symbols.values():
+            if fs.sync.state != 1:        # SYNCING books wait for their snapshot anyway
+                fs.sync.invalidate(f"connection sequence gap: expected {expected}, got {seq}")
+        return 0
+
+    # ---- Python-level entry points (replay, tests, Python parsers) ----------------------------
+    def emit_delta_py(self, FeedSymbol fs, int64_t first, int64_t last, int64_t prev, bids, asks,
+                      int64_t ts_exchange=0, int64_t ts_recv=0, checksum=None) -> int:
+        """emit_delta() for levels given as (px, qty) mantissa pairs; checksum: the venue's
+        value (signed or unsigned 32-bit) or None."""
+        cdef VlLevels vb, va
+        cdef bytes pb = _pack(bids), pa = _pack(asks)
+        _view(pb, &vb)
+        _view(pa, &va)
+        return self.emit_delta(fs, first, last, prev, &vb, &va, ts_exchange, ts_recv or now_ns(), mono_ns(),
+                               checksum is not None, <uint32_t>(<int64_t>(checksum or 0) & 0xFFFFFFFF))
+
+    def emit_snapshot_py(self, FeedSymbol fs, int64_t seq, bids, asks, int64_t ts_exchange=0,
+                         int64_t ts_recv=0, checksum=None) -> int:
+        cdef VlLevels vb, va
+        cdef bytes pb = _pack(bids), pa = _pack(asks)
+        _view(pb, &vb)
+        _view(pa, &va)
+        return self.emit_snapshot(fs, seq, &vb, &va, ts_exchange, ts_recv or now_ns(), mono_ns(),
+                                  checksum is not None, <uint32_t>(<int64_t>(checksum or 0) & 0xFFFFFFFF))
+
+    def emit_trade_py(self, FeedSymbol fs, trade_id, int64_t price, int64_t size, side,
+                      int64_t ts_exchange=0, int64_t ts_recv=0) -> int:
+        if isinstance(trade_id, int):
+            return self.emit_trade(fs, trade_id, None, price, size, side, ts_exchange, ts_recv or now_ns())
+        return self.emit_trade(fs, -1, str(trade_id), price, size, side, ts_exchange, ts_recv or now_ns())
+
+    def emit_top_py(self, FeedSymbol fs, int64_t bid_px, int64_t bid_qty, int64_t ask_px, int64_t ask_qty,
+                    int64_t seq=-1, int64_t ts_exchange=0, int64_t ts_recv=0) -> int:
+        return self.emit_top(fs, bid_px, bid_qty, ask_px, ask_qty, seq, ts_exchange, ts_recv or now_ns())
+
+    def emit_control_py(self, int kind, topic=None, int64_t req_id=-1, bytes raw=b"") -> int:
+        return self.emit_control(kind, topic, req_id, raw, len(raw))
+
+    def check_conn_seq_py(self, int64_t seq) -> int:
+        return self.check_conn_seq(seq)
 
     def feed(self, data, int64_t ts_recv=0) -> int:
         """Handle one frame given as bytes (replay, tests). Errors are counted and reported to
@@ -95,7 +416,6 @@ cdef class FrameParser:
         if ts_recv == 0:
             ts_recv = now_ns()
         return self.handle(b, len(b), ts_recv, mono_ns())
-
 
     def _bench_frames(self, list frames, Py_ssize_t start=0, Py_ssize_t count=-1) -> int:
         """Benchmark helper: hand frames[start:start+count] to the parser from C, as the picows
@@ -108,6 +428,33 @@ cdef class FrameParser:
             if self.handle(b, len(b), now_ns(), mono_ns()) < 0:
                 drops += 1
         return drops
+
+
+cdef class PyFrameParser(FrameParser):
+    """A parser written in Python (long-tail venues, tests): parse(frame, ts_recv, recv_mono)
+    decodes and calls the emit_*_py() methods; errors it raises are counted drops as for any
+    parser. Slower than a Cython parser by the Python calls, with the same bookkeeping."""
+
+    cdef int on_frame(self, const char *p, size_t n, int64_t ts_recv, int64_t recv_mono) except -1:
+        self.parse(PyBytes_FromStringAndSize(p, n), ts_recv, recv_mono)
+        return 0
+
+    def parse(self, bytes frame, int64_t ts_recv, int64_t recv_mono) -> None:
+        raise NotImplementedError
+
+
+cdef bytes _pack(levels):
+    from array import array
+    levels = list(levels)
+    return array("q", [p for p, _ in levels]).tobytes() + array("q", [q for _, q in levels]).tobytes()
+
+
+cdef inline void _view(bytes packed, VlLevels *out):
+    cdef Py_ssize_t n = len(packed) // 16
+    out.px = <int64_t *><char *>packed
+    out.qty = out.px + n
+    out.n = n
+    out.cap = n
 
 
 cdef class FeedListener(WSListener):

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Binance spot market-data frames -> book / trades / top of book, one pass, no dicts.
+"""Binance spot market-data frames -> book / trades / top of book, one pass, no dicts. The
+parser only decodes; ext.feed's emit_*() does the bookkeeping (sync, latency, dedupe, dispatch).
 
 Raw stream and combined-stream frames are both accepted::
 
@@ -9,19 +10,17 @@ Raw stream and combined-stream frames are both accepted::
      "T":1672515782136,"m":true,"M":true}                       (m: buyer is maker -> taker sold)
     {"u":400900217,"s":"BNBUSDT","b":"25.35190000","B":"31.21000000","a":"25.36520000","A":"40.66000000"}
     {"result":null,"id":1}                                        (subscription reply)
+    {"code":2,"msg":"Invalid request","id":1}                     (error reply)
 
 Times are milliseconds (the default timeUnit) and become nanoseconds here.
 """
 from libc.stdint cimport int64_t
 from libc.string cimport memcmp
 from cpython.bytes cimport PyBytes_FromStringAndSize
-from ext.clock cimport now_ns, mono_ns
+from ext.clock cimport now_ns
 from ext.json cimport *
 from ext.json import JSONError
-from ext.feed cimport FrameParser, FeedSymbol
-from ext.sync cimport SYNC_APPLIED
-
-from ext.events cimport new_trade
+from ext.feed cimport FrameParser, FeedSymbol, CTRL_OTHER, CTRL_SHUTDOWN, CTRL_SUBSCRIBED, CTRL_ERROR
 from engine.model import Side, VenueId
 
 cdef object _BUY = Side.BUY
@@ -38,7 +37,6 @@ cdef class BinanceParser(FrameParser):
     cdef JsonDoc doc
     cdef public int64_t ms_to_ns
     """1_000_000 for the default millisecond streams; 1_000 with timeUnit=MICROSECOND."""
-    cdef readonly int64_t n_control
 
     def __cinit__(self, *args, **kwargs):
         self.doc = JsonDoc()
@@ -70,14 +68,15 @@ cdef class BinanceParser(FrameParser):
                 return self._depth(d, ts_recv, recv_mono)
             if _eq(s, sn, "trade", 5):
                 return self._trade(d, ts_recv)
-            return self._venue_message(PyBytes_FromStringAndSize(s, sn).decode(), p, n)
+            if _eq(s, sn, "serverShutdown", 14):
+                return self.emit_control(CTRL_SHUTDOWN, None, -1, p, n)
+            return self.emit_control(CTRL_OTHER, PyBytes_FromStringAndSize(s, sn).decode(), -1, p, n)
         if rc != VL_J_MISSING:
             return self._err(rc, "e")
         rc = vl_doc_str(d, "s", &s, &sn)           # bookTicker carries no event type
         if rc == VL_J_OK:
             return self._book_ticker(d, s, sn, ts_recv)
-        self.n_control += 1
-        return self._venue_message("control", p, n)
+        return self._reply(d, p, n)
 
     cdef int _sides(self, VlDoc *d, const char *bid_key, const char *ask_key, FeedSymbol fs) except -1:
         """Both sides' [price, size] arrays into the decoder's scratch levels, validated."""
@@ -91,15 +90,20 @@ cdef class BinanceParser(FrameParser):
         _check_sizes(&self.doc.asks, ask_key)
         return 0
 
-    cdef int _venue_message(self, str kind, const char *p, size_t n) except -1:
-        if self.sink is not None:
-            self.sink.on_venue_message(kind, PyBytes_FromStringAndSize(p, n))
-        return 0
+    cdef int _reply(self, VlDoc *d, const char *p, size_t n) except -1:
+        """{"result": null, "id": N} acknowledges a request; {"code", "msg", "id"} refuses it."""
+        cdef int64_t rid = -1, code = 0
+        if vl_doc_i64(d, "code", &code) == VL_J_OK:
+            vl_doc_i64(d, "id", &rid)
+            return self.emit_control(CTRL_ERROR, None, rid, p, n)
+        if vl_doc_i64(d, "id", &rid) == VL_J_OK:
+            return self.emit_control(CTRL_SUBSCRIBED, None, rid, p, n)
+        return self.emit_control(CTRL_OTHER, None, -1, p, n)
 
     cdef int _depth(self, VlDoc *d, int64_t ts_recv, int64_t recv_mono) except -1:
         cdef const char *s = NULL
         cdef size_t sn = 0
-        cdef int64_t first = 0, last = 0, ev = 0, t_dec, t_app
+        cdef int64_t first = 0, last = 0, ev = 0
         cdef FeedSymbol fs
         # fields are read in the order the venue sends them (e E s U u b a): On-Demand lookups
         # then never wrap around the object
@@ -121,23 +125,8 @@ cdef class BinanceParser(FrameParser):
         if last < first:
             raise JSONError(f"depthUpdate with u {last} < U {first}")
         self._sides(d, "b", "a", fs)
-        t_dec = mono_ns()
-        fs.n_msgs += 1
-        if fs.want_book and self.sink is not None:
-            fs.sync.cur_bids = &self.doc.bids
-            fs.sync.cur_asks = &self.doc.asks
-            self.sink.on_delta(fs, first, last, ev * self.ms_to_ns, ts_recv)
-            t_dec = mono_ns()
-        rc = fs.sync.on_delta(first, last, -1, &self.doc.bids, &self.doc.asks, ev * self.ms_to_ns, ts_recv)
-        t_app = mono_ns()
-        self.recv_to_decoded.record_ns(t_dec - recv_mono)
-        if rc == SYNC_APPLIED:
-            self.decoded_to_applied.record_ns(t_app - t_dec)
-            if fs.want_book and self.sink is not None:
-                self.sink.on_book_applied(fs)
-        fs.sync.cur_bids = NULL
-        fs.sync.cur_asks = NULL
-        return rc
+        return self.emit_delta(fs, first, last, -1, &self.doc.bids, &self.doc.asks, ev * self.ms_to_ns,
+                               ts_recv, recv_mono, False, 0)
 
     cdef int _trade(self, VlDoc *d, int64_t ts_recv) except -1:
         cdef const char *s = NULL
@@ -151,16 +140,11 @@ cdef class BinanceParser(FrameParser):
         fs = self.lookup(s, sn)
         if fs is None:
             return 0
-        fs.n_msgs += 1
-        if not fs.want_trades or self.sink is None:
-            return 0
+        if not fs.want_trades:
+            return self.emit_trade(fs, -1, None, 0, 0, None, 0, ts_recv)     # counted, not decoded
         rc = vl_doc_i64(d, "t", &tid)
         if rc:
             return self._err(rc, "t")
-        if tid <= fs.last_trade_id:            # trade ids only grow: a replay or rotation overlap
-            fs.n_dup_trades += 1
-            return 0
-        fs.last_trade_id = tid
         rc = vl_doc_fixed(d, "p", fs.px_scale, &px)
         if rc:
             raise_json(self.doc, rc, "p", fs.px_scale)
@@ -175,9 +159,7 @@ cdef class BinanceParser(FrameParser):
         rc = vl_doc_bool(d, "m", &maker)
         if rc:
             return self._err(rc, "m")
-        self.sink.on_trade(new_trade(self.venue, fs.instrument, tid, px, qty, _SELL if maker else _BUY,
-                                     tt * self.ms_to_ns, ts_recv, now_ns()))
-        return 0
+        return self.emit_trade(fs, tid, None, px, qty, _SELL if maker else _BUY, tt * self.ms_to_ns, ts_recv)
 
     cdef int _book_ticker(self, VlDoc *d, const char *s, size_t sn, int64_t ts_recv) except -1:
         cdef int64_t u = 0, bp = 0, bq = 0, ap = 0, aq = 0
@@ -185,9 +167,8 @@ cdef class BinanceParser(FrameParser):
         cdef int rc
         if fs is None:
             return 0
-        fs.n_msgs += 1
-        if not fs.want_top or self.sink is None:
-            return 0
+        if not fs.want_top:
+            return self.emit_top(fs, 0, 0, 0, 0, -1, 0, ts_recv)               # counted, not decoded
         rc = vl_doc_i64(d, "u", &u)
         if rc:
             return self._err(rc, "u")
@@ -200,8 +181,7 @@ cdef class BinanceParser(FrameParser):
             rc = vl_doc_fixed(d, "A", fs.qty_scale, &aq)
         if rc:
             return self._err(rc, "bookTicker")
-        self.sink.on_top(fs, [(bp, bq)] if bq else [], [(ap, aq)] if aq else [], u, 0, ts_recv)
-        return 0
+        return self.emit_top(fs, bp, bq, ap, aq, u, 0, ts_recv)
 
     def on_snapshot(self, FeedSymbol fs, data, int64_t ts_recv=0) -> int:
         """Apply a GET /api/v3/depth answer ({"lastUpdateId", "bids", "asks"}) to fs's book by
@@ -216,17 +196,8 @@ cdef class BinanceParser(FrameParser):
         if rc:
             return self._err(rc, "lastUpdateId")
         self._sides(d, "bids", "asks", fs)
-        ts_recv = ts_recv or now_ns()
-        if fs.want_book and self.sink is not None:
-            fs.sync.cur_bids = &self.doc.bids
-            fs.sync.cur_asks = &self.doc.asks
-            self.sink.on_snapshot(fs, last_id, 0, ts_recv)
-        rc = fs.sync.on_snapshot(last_id, &self.doc.bids, &self.doc.asks, 0, ts_recv)
-        if rc == SYNC_APPLIED and fs.want_book and self.sink is not None:
-            self.sink.on_book_applied(fs)
-        fs.sync.cur_bids = NULL
-        fs.sync.cur_asks = NULL
-        return rc
+        return self.emit_snapshot(fs, last_id, &self.doc.bids, &self.doc.asks, 0, ts_recv or now_ns(), 0,
+                                  False, 0)
 
 
 cdef int _check_sizes(const VlLevels *l, const char *key) except -1:

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """Reference twin of ext.decimal built on Python's decimal module (slow, obviously correct)."""
-from decimal import Decimal, InvalidOperation, localcontext
+from decimal import Decimal, InvalidOperation, Overflow, Underflow, localcontext
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _ALLOWED = set("0123456789+-.eE")
@@ -16,13 +16,19 @@ def parse(text: str, scale: int) -> int:
         ctx.prec = 400
         ctx.Emax = 10**6
         ctx.Emin = -(10**6)
+        ctx.traps[Underflow] = True
         try:
             d = Decimal(text)
         except InvalidOperation:
             raise ValueError("syntax") from None
         if not d.is_finite():
             raise ValueError("syntax")
-        m = d.scaleb(scale)
+        try:
+            m = d.scaleb(scale)
+        except Overflow:                   # exponent beyond any int64 (e.g. "1e2000000")
+            raise ValueError("overflow") from None
+        except Underflow:                  # digits far below the scale (e.g. "1e-2000000")
+            raise ValueError("precision") from None
         if m != m.to_integral_value():
             raise ValueError("precision")
         v = int(m)
