@@ -33,6 +33,7 @@ import itertools
 import json
 import logging
 import random
+from collections import deque
 from enum import IntEnum
 from typing import Any, Awaitable, Callable
 
@@ -163,6 +164,8 @@ class PrivateWsSession:
         self.callback_errors = 0
         self.stray_replies = 0
         self.pushes = 0
+        self.recent_backoffs_s: deque[float] = deque(maxlen=16)
+        """The last waits before a reconnect attempt (jitter included), newest last."""
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future] = {}
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -290,6 +293,7 @@ class PrivateWsSession:
             self._set_state(ConnState.BACKOFF)
             wait_s = max(wait_s, delay) * random.uniform(0.5, 1.5)
             delay = min(delay * 2, self.backoff_max_s)
+            self.recent_backoffs_s.append(wait_s)
             await asyncio.sleep(wait_s)
 
     async def _connection(self) -> None:
@@ -374,7 +378,7 @@ class PrivateWsSession:
             await asyncio.sleep(interval)
             if loop.time() - self._last_rx_mono > 3 * interval:
                 # pings went unanswered: the connection is dead even if TCP has not noticed yet
-                log.warning("%s: nothing received for %.0f s, reconnecting", self.name, 3 * interval)
+                log.warning("%s: nothing received for %.3g s, reconnecting", self.name, 3 * interval)
                 await ws.close()
                 return
             frame = self.dialect.ping_frame()
