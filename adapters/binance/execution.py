@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from adapters.binance import auth
 from adapters.binance.errors import map_error
@@ -38,6 +38,18 @@ class BinanceUserStreamDialect(PrivateWsDialect):
 
     venue = "binance"
 
+    def __init__(self, sync_time: Callable[[], Awaitable[None]] | None = None) -> None:
+        self._sync_time = sync_time
+        self._resync = False
+
+    async def prepare(self, creds: Credentials) -> None:
+        if self._resync and self._sync_time is not None:
+            self._resync = False            # the last login was refused for its timestamp: measure again
+            try:
+                await self._sync_time()
+            except Exception as e:
+                log.warning("binance user stream: time sync failed: %s: %s", type(e).__name__, e)
+
     def login_frames(self, creds: Credentials, now_ns: int) -> list[str]:
         params = {"apiKey": creds.api_key.reveal(), "timestamp": str(now_ns // MS)}
         params["signature"] = auth.ws_api_signature(creds, params)
@@ -52,6 +64,7 @@ class BinanceUserStreamDialect(PrivateWsDialect):
         err = self.reply_error(msg)
         if err is not None:
             err.args = (f"binance user stream subscribe refused: {err}",)
+            self._resync = isinstance(err, TimestampError)
         return err
 
     def request_frame(self, req_id: int, method: str, params: dict[str, Any]) -> str:
@@ -214,7 +227,7 @@ class BinanceExecution(ExecutionClient):
         if self.private_ws is not None:
             return
         self.private_ws = PrivateWsSession(
-            private_ws_url, BinanceUserStreamDialect(), self.creds, on_push=self._on_push,
+            private_ws_url, BinanceUserStreamDialect(self.sync_time), self.creds, on_push=self._on_push,
             on_reconnected=on_reconnected, on_state=self._on_state, http=self.rest.session,
             clock_ns=lambda: now_ns() + self.clock_offset_ms * MS, name="binance/user")
         self.private_ws.start()
