@@ -36,6 +36,7 @@ import random
 from collections import deque
 from enum import IntEnum
 from typing import Any, Awaitable, Callable
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -77,7 +78,8 @@ class PrivateWsDialect(abc.ABC):
 
     venue: str = ""
     ping_interval_s: float = 0.0
-    """Seconds between application-level pings (0: the venue wants none)."""
+    """Seconds between application-level pings (0: the venue wants none). With pings on, a
+    connection on which nothing at all arrives for three intervals is closed and reopened."""
     heartbeat_s: float | None = 20.0
     """WebSocket protocol ping interval (aiohttp ``heartbeat``); None leaves it to the venue."""
 
@@ -107,7 +109,7 @@ class PrivateWsDialect(abc.ABC):
         return []
 
     @abc.abstractmethod
-    def request_frame(self, req_id: int, method: str, params: dict[str, Any]) -> str:
+    def request_frame(self, req_id: int, method: str, params: Any) -> str:
         """The frame of one request carrying ``req_id``."""
 
     @abc.abstractmethod
@@ -175,7 +177,8 @@ class PrivateWsSession:
         self._last_rx_mono = 0.0
 
     def __repr__(self) -> str:
-        return f"PrivateWsSession({self.name!r}, url={self.url!r}, state={self.state.name})"
+        # host only: some venues put a token or listen key into the path or query
+        return f"PrivateWsSession({self.name!r}, host={urlsplit(self.url).netloc!r}, state={self.state.name})"
 
     # ---- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -213,7 +216,7 @@ class PrivateWsSession:
             self._own_http = None
 
     # ---- requests -------------------------------------------------------------------------
-    async def request(self, method: str, params: dict[str, Any], timeout_s: float = 10.0) -> Any:
+    async def request(self, method: str, params: Any, timeout_s: float = 10.0) -> Any:
         """Send one request and return the venue's result (see the module doc for the errors)."""
         ws = self._ws
         if not self.connected or ws is None or ws.closed:

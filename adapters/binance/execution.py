@@ -67,7 +67,7 @@ class BinanceUserStreamDialect(PrivateWsDialect):
             self._resync = isinstance(err, TimestampError)
         return err
 
-    def request_frame(self, req_id: int, method: str, params: dict[str, Any]) -> str:
+    def request_frame(self, req_id: int, method: str, params: Any) -> str:
         return json.dumps({"id": req_id, "method": method, "params": params})
 
     def classify(self, msg: Any) -> tuple[MsgKind, int | None]:

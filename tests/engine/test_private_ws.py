@@ -62,7 +62,7 @@ class TinyDialect(PrivateWsDialect):
     def subscribe_frames(self) -> list[str]:
         return [json.dumps({"op": "subscribe", "channel": "orders"})]
 
-    def request_frame(self, req_id: int, method: str, params: dict[str, Any]) -> str:
+    def request_frame(self, req_id: int, method: str, params: Any) -> str:
         return json.dumps({"rid": req_id, "m": method, "p": params})
 
     def classify(self, msg: Any) -> tuple[MsgKind, int | None]:
@@ -230,10 +230,12 @@ async def until(pred, timeout: float = 5.0) -> None:
 async def test_login_subscribe_and_request_reply():
     async with TinyVenue() as v:
         states: list[bool] = []
+        v.url += "?listenKey=lk-0b7e55"               # tokens in the URL stay out of repr too
         s = session(v, on_state=states.append)
         s.start()
         try:
             await until(lambda: s.connected)
+            assert "lk-0b7e55" not in repr(s) and "127.0.0.1" in repr(s)
             assert v.logins == [True] and s.connects == 1 and s.reconnects == 0
             await until(lambda: v.subscribes == 1)
             assert await s.request("echo", {"x": 1}) == {"x": 1}
