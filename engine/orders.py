@@ -90,6 +90,23 @@ _T = TypeVar("_T")
 class ExecutionClient(Protocol):
     """What every venue adapter implements for order entry (async, venue-agnostic).
 
+    A ``typing.Protocol`` (runtime-checkable) rather than an ABC: the order manager only needs the
+    shape, so test doubles and adapters need no common base class, while an adapter that
+    subclasses it explicitly (``class BinanceExecution(ExecutionClient)``) states the contract
+    and gets it checked by mypy.
+
+    Lifecycle, as the runtime drives it:
+
+    1. the runtime sets ``on_update`` (the order manager's ``on_venue_update``);
+    2. ``await sync_time()`` measures the venue clock offset used for signed timestamps (also
+       called again by the adapter when the venue refuses a timestamp);
+    3. ``start(private_ws_url, on_reconnected)`` starts the private stream in the background
+       (pushed order/fill updates reach ``on_update``); ``on_reconnected()`` is called after each
+       *re*connect, once logged in and subscribed again, so the runtime can reconcile the orders
+       whose updates were missed while the stream was down. ``stream_connected`` tells whether
+       the stream is currently up;
+    4. ``await close()`` stops the stream; requests still waiting end in ``ExecutionUnknown``.
+
     Error contract:
 
     * ``place``: ``Rejected`` for a definitive refusal; ``RateLimited``/``IpBanned``/
@@ -107,7 +124,28 @@ class ExecutionClient(Protocol):
     """
 
     venue: VenueId
+    on_update: Callable[[OrderUpdate], None] | None
+    """Receives every pushed order update (with its fill, if any); set before ``start``."""
 
+    # ---- lifecycle
+    def start(self, private_ws_url: str, on_reconnected: Callable[[], None]) -> None:
+        """Start the private stream (background task; returns at once)."""
+        ...
+
+    @property
+    def stream_connected(self) -> bool:
+        """The private stream is logged in and receiving updates."""
+        ...
+
+    async def sync_time(self) -> None:
+        """Measure the offset between the venue's clock and ours."""
+        ...
+
+    async def close(self) -> None:
+        """Stop the private stream and any background work; idempotent."""
+        ...
+
+    # ---- orders
     def new_client_order_id(self) -> str:
         """A fresh client order id that is legal on this venue."""
         ...

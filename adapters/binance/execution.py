@@ -1,26 +1,23 @@
 # SPDX-License-Identifier: Apache-2.0
 """Binance spot execution: signed REST order entry/queries and the private user data stream
-(WS API userDataStream.subscribe.signature; executionReport events)."""
+(WS API userDataStream.subscribe.signature; executionReport events) on engine.private_ws."""
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import random
 from decimal import Decimal
-from typing import Callable
-
-import aiohttp
+from typing import Any, Awaitable, Callable
 
 from adapters.binance import auth
-from adapters.binance.errors import map_error, parse_error_body
+from adapters.binance.errors import map_error
 from adapters.binance.spec import ENDPOINTS, OPEN_ORDERS_ALL_WEIGHT
 from engine.adapter import VenueAdapter
 from engine.config import Credentials
-from engine.errors import AuthError, ExecutionUnknown, Rejected, TimestampError
-from engine.model import Fill, Order, OrderState, OrderType, OrderUpdate, Side, TimeInForce, VenueId
-from engine.orders import make_client_order_id
-from engine.rest import RestClient
+from engine.errors import Rejected, TimestampError, VenueError
+from engine.model import Fill, Order, OrderState, OrderType, OrderUpdate, Side, VenueId
+from engine.orders import ExecutionClient, make_client_order_id
+from engine.private_ws import MsgKind, PrivateWsDialect, PrivateWsSession
+from engine.rest import RestClient, RestResponse
 from ext.clock import now_ns
 from ext.ratelimit import Priority
 
@@ -30,10 +27,78 @@ STATUS = {"NEW": OrderState.NEW, "PENDING_NEW": OrderState.PENDING_NEW, "PARTIAL
           "FILLED": OrderState.FILLED, "CANCELED": OrderState.CANCELED, "PENDING_CANCEL": OrderState.CANCEL_PENDING,
           "REJECTED": OrderState.REJECTED, "EXPIRED": OrderState.EXPIRED, "EXPIRED_IN_MATCH": OrderState.EXPIRED}
 MS = 1_000_000
+_LOGIN_ID = "uds"
 
 
-class BinanceExecution:
-    """engine.orders.ExecutionClient for Binance spot."""
+class BinanceUserStreamDialect(PrivateWsDialect):
+    """Binance WS API as a private stream: the signed ``userDataStream.subscribe.signature``
+    request is the login (it works with HMAC and Ed25519 keys alike); replies are
+    ``{"id", "status", "result" | "error"}``, pushes ``{"subscriptionId", "event"}``. The venue
+    sends protocol pings every 20 s (answered by aiohttp); no application-level ping."""
+
+    venue = "binance"
+
+    def __init__(self, sync_time: Callable[[], Awaitable[None]] | None = None) -> None:
+        self._sync_time = sync_time
+        self._resync = False
+
+    async def prepare(self, creds: Credentials) -> None:
+        if self._resync and self._sync_time is not None:
+            self._resync = False            # the last login was refused for its timestamp: measure again
+            try:
+                await self._sync_time()
+            except Exception as e:
+                log.warning("binance user stream: time sync failed: %s: %s", type(e).__name__, e)
+
+    def login_frames(self, creds: Credentials, now_ns: int) -> list[str]:
+        params = {"apiKey": creds.api_key.reveal(), "timestamp": str(now_ns // MS)}
+        params["signature"] = auth.ws_api_signature(creds, params)
+        return [json.dumps({"id": _LOGIN_ID, "method": "userDataStream.subscribe.signature", "params": params})]
+
+    def is_login_ok(self, msg: Any) -> bool:
+        return isinstance(msg, dict) and msg.get("id") == _LOGIN_ID and msg.get("status") == 200
+
+    def login_error(self, msg: Any) -> VenueError | None:
+        if not isinstance(msg, dict) or msg.get("id") != _LOGIN_ID:
+            return None
+        err = self.reply_error(msg)
+        if err is not None:
+            err.args = (f"binance user stream subscribe refused: {err}",)
+            self._resync = isinstance(err, TimestampError)
+        return err
+
+    def request_frame(self, req_id: int, method: str, params: Any) -> str:
+        return json.dumps({"id": req_id, "method": method, "params": params})
+
+    def classify(self, msg: Any) -> tuple[MsgKind, int | None]:
+        if not isinstance(msg, dict):
+            return MsgKind.UNKNOWN, None
+        if isinstance(msg.get("event"), dict):
+            return MsgKind.PUSH, None
+        rid = msg.get("id")
+        if isinstance(rid, int) and not isinstance(rid, bool) and "status" in msg:
+            return MsgKind.REPLY, rid
+        if rid == _LOGIN_ID:
+            return MsgKind.EVENT, None
+        if rid is None and "error" in msg:
+            return MsgKind.ERROR, None
+        return MsgKind.UNKNOWN, None
+
+    def reply_result(self, msg: Any) -> Any:
+        return msg.get("result")
+
+    def reply_error(self, msg: Any) -> VenueError | None:
+        status = msg.get("status")
+        if status == 200:
+            return None
+        # the same code -> error mapping as REST (HTTP status semantics match)
+        body = json.dumps(msg.get("error") or {}).encode()
+        return map_error(RestResponse(int(status) if isinstance(status, int) else 500, {}, body))
+
+
+class BinanceExecution(ExecutionClient):
+    """engine.orders.ExecutionClient for Binance spot: orders over signed REST, updates pushed on
+    the WS API user data stream (engine.private_ws.PrivateWsSession)."""
 
     def __init__(self, adapter: VenueAdapter, rest: RestClient, creds: Credentials, *, recv_window_ms: int = 5000) -> None:
         self.adapter = adapter
@@ -42,10 +107,10 @@ class BinanceExecution:
         self.creds = creds
         self.recv_window_ms = recv_window_ms
         self.clock_offset_ms = 0              # venue time - local time, measured by sync_time()
-        self._stream_task: asyncio.Task | None = None
+        self.private_ws: PrivateWsSession | None = None
         self.on_update: Callable[[OrderUpdate], None] | None = None
         self.on_stream_state: Callable[[bool], None] | None = None
-        self.stream_connected = False
+        self.bad_events = 0
 
     def __repr__(self) -> str:
         return f"BinanceExecution(rest={self.rest.base_url!r})"
@@ -158,70 +223,38 @@ class BinanceExecution:
         return out
 
     # ---- user data stream --------------------------------------------------------------------
-    def start_stream(self, ws_api_url: str, on_reconnect: Callable[[], None]) -> None:
-        self._stream_task = asyncio.ensure_future(self._stream_loop(ws_api_url, on_reconnect))
+    def start(self, private_ws_url: str, on_reconnected: Callable[[], None]) -> None:
+        if self.private_ws is not None:
+            return
+        self.private_ws = PrivateWsSession(
+            private_ws_url, BinanceUserStreamDialect(self.sync_time), self.creds, on_push=self._on_push,
+            on_reconnected=on_reconnected, on_state=self._on_state, http=self.rest.session,
+            clock_ns=lambda: now_ns() + self.clock_offset_ms * MS, name="binance/user")
+        self.private_ws.start()
+
+    start_stream = start          # the runtime's earlier name
+
+    @property
+    def stream_connected(self) -> bool:
+        return self.private_ws is not None and self.private_ws.connected
 
     async def close(self) -> None:
-        if self._stream_task is not None:
-            self._stream_task.cancel()
-            try:
-                await self._stream_task
-            except (asyncio.CancelledError, Exception):
-                pass
+        if self.private_ws is not None:
+            await self.private_ws.close()
 
-    async def _stream_loop(self, url: str, on_reconnect: Callable[[], None]) -> None:
-        delay = 0.2
-        first = True
-        while True:
-            try:
-                session = await self.rest.session()
-                async with session.ws_connect(url, heartbeat=20, autoping=True) as ws:
-                    params = {"apiKey": self.creds.api_key.reveal(),
-                              "timestamp": str(now_ns() // MS + self.clock_offset_ms)}
-                    params["signature"] = auth.ws_api_signature(self.creds, params)
-                    await ws.send_str(json.dumps({"id": "uds", "method": "userDataStream.subscribe.signature",
-                                                  "params": params}))
-                    reply = await asyncio.wait_for(ws.receive(), 10)
-                    msg = json.loads(reply.data)
-                    if msg.get("status") != 200:
-                        code, text = (msg.get("error") or {}).get("code"), (msg.get("error") or {}).get("msg")
-                        if code in (-1022, -2014, -2015):
-                            raise AuthError(f"binance user stream refused: {code} {text}", venue="binance", code=code)
-                        raise ExecutionUnknown(f"binance user stream subscribe failed: {code} {text}", venue="binance")
-                    self.stream_connected = True
-                    if self.on_stream_state:
-                        self.on_stream_state(True)
-                    delay = 0.2
-                    if not first:
-                        on_reconnect()           # events may have been missed while down
-                    first = False
-                    async for m in ws:
-                        if m.type == aiohttp.WSMsgType.TEXT:
-                            self._on_stream_message(m.data)
-                        elif m.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
-                            break
-            except asyncio.CancelledError:
-                raise
-            except AuthError as e:
-                log.error("%s", e)
-                delay = 30.0
-            except Exception as e:  # any failure: reconnect with backoff
-                log.warning("binance user stream: %s: %s", type(e).__name__, e)
-            if self.stream_connected and self.on_stream_state:
-                self.on_stream_state(False)
-            self.stream_connected = False
-            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
-            delay = min(delay * 2, 30.0)
+    def _on_state(self, connected: bool) -> None:
+        if self.on_stream_state is not None:
+            self.on_stream_state(connected)
 
-    def _on_stream_message(self, text: str) -> None:
+    def _on_push(self, msg: dict) -> None:
+        ev = msg["event"]
+        if ev.get("e") != "executionReport":
+            return                                   # balances etc.: not the order manager's business
         try:
-            msg = json.loads(text)
-            ev = msg.get("event") if isinstance(msg, dict) else None
-            if not isinstance(ev, dict) or ev.get("e") != "executionReport":
-                return
             u = self.execution_report(ev, now_ns())
-        except (ValueError, KeyError, TypeError) as e:
-            log.warning("binance user stream: bad event dropped: %s", e)
+        except (ValueError, KeyError, TypeError, ArithmeticError) as e:
+            self.bad_events += 1
+            log.warning("binance user stream: bad executionReport dropped: %s: %s", type(e).__name__, e)
             return
         if u is not None and self.on_update is not None:
             self.on_update(u)

@@ -89,6 +89,28 @@ class FakeVenue:
         self._vid = itertools.count(1000)
         self._tid = itertools.count(1)
 
+    # ---- lifecycle (the private stream is simulated by emit())
+    @property
+    def on_update(self):
+        return self.sink
+
+    @on_update.setter
+    def on_update(self, cb) -> None:
+        self.sink = cb
+
+    @property
+    def stream_connected(self) -> bool:
+        return self.sink is not None
+
+    def start(self, private_ws_url: str, on_reconnected) -> None:
+        pass
+
+    async def sync_time(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        self.sink = None
+
     # ---- helpers
     def new_client_order_id(self) -> str:
         return make_client_order_id("t")
@@ -280,6 +302,23 @@ def test_client_order_ids_unique_and_legal():
 
 def test_fake_venue_is_an_execution_client():
     assert isinstance(FakeVenue(), ExecutionClient)
+
+
+def test_execution_client_protocol_covers_the_lifecycle():
+    class OrdersOnly:                      # order calls without start/close/sync_time: not a client
+        venue = V
+        on_update = None
+
+        def new_client_order_id(self) -> str:
+            return "x"
+
+        async def place(self, order): ...
+        async def cancel(self, order): ...
+        async def query(self, order): ...
+        async def open_orders(self, symbol=None): ...
+        async def recent_fills(self, symbol, since_ns): ...
+
+    assert not isinstance(OrdersOnly(), ExecutionClient)
 
 
 # ----------------------------------------------------------------------------- place / lifecycle
