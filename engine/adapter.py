@@ -1,10 +1,19 @@
 # SPDX-License-Identifier: Apache-2.0
 """The adapter interface: what a venue provides. The engine drives everything else
-(connections, budgets, book state, order manager, metrics) the same way for every venue.
+(connections, subscriptions, budgets, book state, resyncs, order manager, metrics) the same way
+for every venue.
 
-Market data: instruments from the venue's instruments endpoint, a FrameParser (Cython) that
-turns frames into book/trade events, stream naming and subscription frames, the snapshot
-request. Execution: an engine.orders.ExecutionClient.
+A venue is mostly data (engine.venue.VenueSpec: REST buckets, WebSocket endpoints, the book's
+sync rule, snapshot source and resync method) plus small hooks:
+
+* instruments: ``parse_instruments`` (the venue's instruments endpoint answer);
+* market data: ``make_parser`` (a Cython FrameParser that only decodes), ``endpoint_for``
+  (which connection kind an instrument's topics go to), ``topics``, ``subscribe_frames`` /
+  ``unsubscribe_frames`` (MESSAGE-style endpoints) or ``ws_url`` (URL-style), ``checksum_for``;
+* REST book snapshots, for SnapshotSource.REST only: ``snapshot_request`` / ``apply_snapshot``;
+* REST answers: ``rest_cost`` (buckets and priority, seeing the order where the venue charges
+  by it), ``map_error`` (non-2xx) and ``classify_response`` (errors inside HTTP 200 bodies);
+* execution: ``make_execution`` (an engine.orders.ExecutionClient).
 """
 from __future__ import annotations
 
@@ -14,8 +23,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from engine.config import VenueConfig
-from engine.model import Instrument, VenueId
-from engine.venue import VenueSpec
+from engine.model import Instrument, MarketKind, VenueId
+from engine.venue import SnapshotSource, SubscribeStyle, VenueSpec, WsEndpoint
+from ext.checksum import Checksum
 from ext.feed import FeedSymbol, FrameParser
 
 
@@ -34,15 +44,12 @@ class RestKind(IntEnum):
 class VenueAdapter(abc.ABC):
     venue: VenueId
     spec: VenueSpec
-    seq_rule: int
     instruments_path: str
-    depth_cap: int = 0
 
     def __init__(self, config: VenueConfig | None = None) -> None:
-        self.config = config or VenueConfig(name=self.venue.name, rest_url=self.spec.rest_url,
-                                            ws_url=self.spec.ws_url)
-        self.instruments: dict[str, Instrument] = {}       # unified symbol -> Instrument
-        self.by_venue_symbol: dict[str, Instrument] = {}
+        self.config = config or VenueConfig(name=self.venue.name, rest_url=self.spec.rest_url)
+        self.instruments: dict[str, Instrument] = {}                          # unified symbol -> Instrument
+        self.by_venue_symbol: dict[tuple[MarketKind, str], Instrument] = {}  # venue symbols repeat across kinds
 
     # ---- instruments ---------------------------------------------------------------------
     @abc.abstractmethod
@@ -52,11 +59,22 @@ class VenueAdapter(abc.ABC):
     def set_instruments(self, instruments: list[Instrument]) -> None:
         for i in instruments:
             self.instruments[i.symbol] = i
-            self.by_venue_symbol[i.venue_symbol] = i
+            self.by_venue_symbol[(i.kind, i.venue_symbol)] = i
 
-    def instrument(self, symbol: str) -> Instrument:
-        """By unified symbol (BTC/USDT) or venue symbol (BTCUSDT)."""
-        inst = self.instruments.get(symbol) or self.by_venue_symbol.get(symbol)
+    def instrument(self, symbol: str, kind: MarketKind | None = None) -> Instrument:
+        """By unified symbol (BTC/USDT), or by venue symbol (BTCUSDT) with its kind where the
+        venue uses one venue symbol for several kinds."""
+        inst = self.instruments.get(symbol)
+        if inst is not None:
+            return inst
+        if kind is not None:
+            inst = self.by_venue_symbol.get((kind, symbol))
+        else:
+            found = [i for (k, vs), i in self.by_venue_symbol.items() if vs == symbol]
+            if len(found) > 1:
+                raise KeyError(f"{self.venue.name}: venue symbol {symbol!r} is ambiguous "
+                               f"({', '.join(i.symbol for i in found)}): use the unified symbol")
+            inst = found[0] if found else None
         if inst is None:
             raise KeyError(f"{self.venue.name}: unknown symbol {symbol!r}")
         return inst
@@ -66,47 +84,80 @@ class VenueAdapter(abc.ABC):
     def make_parser(self, sink: Any) -> FrameParser:
         """A parser for one connection's frames."""
 
+    def checksum_for(self, inst: Instrument) -> Checksum | None:
+        """The venue's book checksum for `inst` (spec.book.checksum venues; may depend on the
+        instrument's precision, as Kraken's)."""
+        return None
+
     def feed_symbol(self, inst: Instrument, sync_listener: Any) -> FeedSymbol:
-        return FeedSymbol(inst, inst.venue_symbol.encode(), self.seq_rule, sync_listener, self.depth_cap)
+        b = self.spec.book
+        fs = FeedSymbol(inst, inst.venue_symbol.encode(), b.seq_rule, sync_listener, b.depth,
+                        self.checksum_for(inst) if b.checksum else None, self.spec.trade_ids)
+        fs.sync.buffering = b.snapshot == SnapshotSource.REST
+        return fs
+
+    def endpoint_for(self, inst: Instrument) -> str:
+        """Name of the WebSocket endpoint carrying `inst`'s market data."""
+        return self.spec.endpoints[0].name
+
+    def endpoint_url(self, ep: WsEndpoint) -> str:
+        return self.config.endpoint_url(ep.name, ep.url, ep is self.spec.endpoints[0])
 
     @abc.abstractmethod
-    def stream_names(self, inst: Instrument, channels: tuple[Channel, ...]) -> list[str]:
-        """Venue stream/channel names for an instrument."""
+    def topics(self, inst: Instrument, channels: tuple[Channel, ...]) -> list[str]:
+        """Venue topic (stream/channel) names for an instrument, one per channel, in order."""
 
-    @abc.abstractmethod
-    def ws_url_for(self, streams: list[str]) -> str:
-        """URL of one market-data connection carrying `streams`."""
+    def ws_url(self, ep: WsEndpoint, topics: list[str]) -> str:
+        """URL of one market-data connection; URL-style endpoints put `topics` in it."""
+        if ep.subscribe == SubscribeStyle.URL:
+            raise NotImplementedError(f"{self.venue.name}: URL-style endpoint {ep.name} needs ws_url()")
+        return self.endpoint_url(ep)
 
-    @abc.abstractmethod
+    def subscribe_frames(self, ep: WsEndpoint, topics: list[str], req_id: int) -> list[str]:
+        """Frames subscribing `topics` (at most ep.max_topics_per_request) with request id `req_id`."""
+        raise NotImplementedError(f"{self.venue.name}: endpoint {ep.name} cannot subscribe by message")
+
+    def unsubscribe_frames(self, ep: WsEndpoint, topics: list[str], req_id: int) -> list[str]:
+        raise NotImplementedError(f"{self.venue.name}: endpoint {ep.name} cannot unsubscribe by message")
+
+    # ---- REST book snapshots (SnapshotSource.REST) ------------------------------------------
     def snapshot_request(self, inst: Instrument) -> tuple[str, dict[str, str]]:
         """(path, params) of the REST book snapshot; its cost comes from rest_cost()."""
+        raise NotImplementedError(f"{self.venue.name} has no REST book snapshot")
 
-    @abc.abstractmethod
     def apply_snapshot(self, parser: FrameParser, fs: FeedSymbol, body: bytes, ts_recv: int) -> int:
         """Apply a snapshot answer through the parser (replays buffered deltas)."""
+        raise NotImplementedError(f"{self.venue.name} has no REST book snapshot")
+
+    def snapshot_request_path(self) -> str:
+        return ""
 
     def classify_rest(self, path: str) -> tuple[RestKind, str | None]:
         """What a recorded REST line holds: instruments, a snapshot (with its venue symbol)..."""
         parts = urlsplit(path)
         if parts.path == self.instruments_path:
             return RestKind.INSTRUMENTS, None
-        if parts.path == self.snapshot_request_path():
+        snap = self.snapshot_request_path()
+        if snap and parts.path == snap:
             sym = parse_qs(parts.query).get("symbol", [None])[0]
             return RestKind.SNAPSHOT, sym
         return RestKind.OTHER, None
 
-    @abc.abstractmethod
-    def snapshot_request_path(self) -> str:
-        ...
-
     # ---- REST and execution -----------------------------------------------------------------
     @abc.abstractmethod
-    def rest_cost(self, method: str, path: str, params: dict[str, str] | None = None) -> tuple[dict[str, int], Any]:
-        """({bucket: weight}, Priority) of a REST request."""
+    def rest_cost(self, method: str, path: str, params: dict[str, str] | None = None,
+                  order: Any = None) -> tuple[dict[str, int], Any]:
+        """({bucket: weight}, Priority) of a REST request; `order` is the engine.model.Order an
+        order request is about, for venues that charge by it (Kraken: cancels by order age)."""
 
     @abc.abstractmethod
     def map_error(self, resp: Any) -> Any:
         """engine.rest.RestResponse (non-2xx) -> engine.errors.VenueError."""
+
+    def classify_response(self, resp: Any) -> Any:
+        """An engine.errors.VenueError for an error carried in a 2xx answer's body (OKX `code`,
+        Bybit `retCode`, Kraken `error`), rate limits included; None for a real success."""
+        return None
 
     @abc.abstractmethod
     def make_execution(self, rest: Any, creds: Any, config: VenueConfig) -> Any:

@@ -6,6 +6,7 @@ or a 0600 secrets file, and never appear in repr, logs, metrics or exceptions.
     rest_url = "https://api.binance.com"
     ws_url = "wss://stream.binance.com:9443"
     ws_api_url = "wss://ws-api.binance.com:443/ws-api/v3"
+    # endpoints = { public = "wss://..." }   # named WebSocket endpoints (OKX: public, business)
     api_key_env = "BINANCE_API_KEY"
     api_secret_env = "BINANCE_API_SECRET"
     # or: secrets_file = "/etc/venuelink/binance.toml"  (mode 0600; keys api_key, api_secret)
@@ -57,19 +58,26 @@ class Credentials:
     api_secret: Secret
     private_key: Secret | None = None
     """PEM of an Ed25519 private key: the venue then gets Ed25519 signatures instead of HMAC."""
+    passphrase: Secret | None = None
+    """The API key's passphrase where the venue has one (OKX, KuCoin, Bitget)."""
 
     def __repr__(self) -> str:
-        return "Credentials(api_key=***, api_secret=***" + (", private_key=***)" if self.private_key else ")")
+        return ("Credentials(api_key=***, api_secret=***" + (", private_key=***" if self.private_key else "")
+                + (", passphrase=***" if self.passphrase else "") + ")")
 
 
 @dataclass
 class VenueConfig:
     name: str
     rest_url: str
-    ws_url: str
+    ws_url: str = ""
+    """market-data URL of the venue's first (or only) WebSocket endpoint"""
     ws_api_url: str = ""
+    endpoints: dict[str, str] = field(default_factory=dict)
+    """WebSocket URL per endpoint name of the venue spec (public, private, business, linear ...)"""
     api_key_env: str = ""
     api_secret_env: str = ""
+    api_passphrase_env: str = ""
     secrets_file: str = ""
     private_key_file: str = ""
     symbols: list[str] = field(default_factory=list)
@@ -90,14 +98,29 @@ class VenueConfig:
                 raise ConfigError(f"{self.name}: private_key_file needs the API key too (api_key_env or secrets_file)")
             return Credentials(key, Secret(""), Secret(pem))
         if self.secrets_file:
-            return _read_secrets_file(self.name, Path(self.secrets_file))
-        if self.api_key_env or self.api_secret_env:
+            creds = _read_secrets_file(self.name, Path(self.secrets_file))
+        elif self.api_key_env or self.api_secret_env:
             key, secret = os.environ.get(self.api_key_env, ""), os.environ.get(self.api_secret_env, "")
             if not key or not secret:
                 raise ConfigError(f"{self.name}: environment variables {self.api_key_env} and "
                                   f"{self.api_secret_env} must both be set")
-            return Credentials(Secret(key), Secret(secret))
-        return None
+            creds = Credentials(Secret(key), Secret(secret))
+        else:
+            return None
+        if self.api_passphrase_env:
+            phrase = os.environ.get(self.api_passphrase_env, "")
+            if not phrase:
+                raise ConfigError(f"{self.name}: environment variable {self.api_passphrase_env} must be set")
+            creds = Credentials(creds.api_key, creds.api_secret, creds.private_key, Secret(phrase))
+        return creds
+
+    def endpoint_url(self, name: str, default: str, first: bool) -> str:
+        """The configured URL of endpoint `name` (ws_url stands for the first endpoint)."""
+        if name in self.endpoints:
+            return self.endpoints[name]
+        if first and self.ws_url:
+            return self.ws_url
+        return default
 
 
 def _check_private(venue: str, path: Path, what: str) -> None:
@@ -128,7 +151,10 @@ def _read_secrets_file(venue: str, path: Path, *, need_secret: bool = True) -> C
     if not isinstance(key, str) or not isinstance(secret, str) or not key or (need_secret and not secret):
         raise ConfigError(f"{venue}: secrets file {path} needs string keys api_key" +
                           (" and api_secret" if need_secret else ""))
-    return Credentials(Secret(key), Secret(secret))
+    phrase = data.get("api_passphrase")
+    if phrase is not None and (not isinstance(phrase, str) or not phrase):
+        raise ConfigError(f"{venue}: secrets file {path}: api_passphrase must be a non-empty string")
+    return Credentials(Secret(key), Secret(secret), None, Secret(phrase) if phrase else None)
 
 
 @dataclass
@@ -156,9 +182,15 @@ def load_config(path: str | Path) -> Config:
         unknown = set(table) - _VENUE_KEYS
         if unknown:
             raise ConfigError(f"[venues.{name}]: unknown keys {sorted(unknown)}; known: {sorted(_VENUE_KEYS)}")
-        for k in ("rest_url", "ws_url"):
-            if not isinstance(table.get(k), str):
-                raise ConfigError(f"[venues.{name}] needs {k} (string)")
+        if not isinstance(table.get("rest_url"), str):
+            raise ConfigError(f"[venues.{name}] needs rest_url (string)")
+        if not isinstance(table.get("ws_url", ""), str):
+            raise ConfigError(f"[venues.{name}] ws_url must be a string")
+        eps = table.get("endpoints", {})
+        if not isinstance(eps, dict) or not all(isinstance(v, str) for v in eps.values()):
+            raise ConfigError(f"[venues.{name}] endpoints must be a table of name = \"wss://...\"")
+        if not table.get("ws_url") and not eps:
+            raise ConfigError(f"[venues.{name}] needs ws_url or an endpoints table")
         venues[name] = VenueConfig(name=name, **table)
     m = data.get("metrics") or {}
     return Config(venues=venues, metrics_port=int(m.get("port", 9464)), metrics_host=str(m.get("host", "127.0.0.1")))

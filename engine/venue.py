@@ -3,9 +3,76 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import IntEnum
 
 from engine.model import VenueId
+from ext.feed import TradeIds
 from ext.ratelimit import BucketKind
+from ext.sync import SeqRule
+
+
+class SubscribeStyle(IntEnum):
+    URL = 1          # topics in the connection URL (Binance combined streams); additions by message
+    MESSAGE = 2      # subscribe frames after connecting (OKX, Bybit, Kraken, Coinbase)
+
+
+class SnapshotSource(IntEnum):
+    REST = 1         # GET a snapshot and replay the buffered deltas (Binance)
+    IN_BAND = 2      # the venue sends the snapshot on the stream after a subscribe (OKX, Bybit, Kraken)
+
+
+class ResyncMethod(IntEnum):
+    REST_SNAPSHOT = 1   # fetch a new REST snapshot for that symbol
+    RESUBSCRIBE = 2     # unsubscribe + subscribe that one topic on the live connection
+    RECONNECT = 3       # no per-topic way: the connection starts over (every book on it resyncs)
+
+
+class SeqScope(IntEnum):
+    SYMBOL = 1       # sequence per book
+    CONNECTION = 2   # one sequence over every channel and product of a connection (Coinbase)
+
+
+@dataclass(frozen=True)
+class PingSpec:
+    """An application-level ping the venue requires (beyond WebSocket ping frames)."""
+    frame: str                 # e.g. "ping" (OKX), '{"op":"ping"}' (Bybit)
+    interval_s: float
+
+
+@dataclass(frozen=True)
+class WsEndpoint:
+    """One kind of market-data connection. Instruments are grouped by endpoint (spot, linear,
+    business, ...), then split over connections by max_topics_per_connection."""
+    name: str
+    url: str
+    subscribe: SubscribeStyle = SubscribeStyle.MESSAGE
+    max_topics_per_connection: int = 200
+    max_topics_per_request: int = 50
+    max_msgs_per_s: float = 5.0            # outbound messages per second per connection
+    max_subscribe_ops_per_hour: int = 0    # subscribe/unsubscribe operations per connection (OKX 480)
+    ack_timeout_s: float = 10.0
+    ping: PingSpec | None = None
+    max_connection_age_s: float = 24 * 3600
+    seamless_rotation: bool = False        # ids are global, not per connection: make-before-break
+    stale_after_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class BookSpec:
+    """How a venue's L2 book is kept in sync."""
+    seq_rule: SeqRule = SeqRule.SEQ_FIRST_LAST
+    snapshot: SnapshotSource = SnapshotSource.REST
+    resync: ResyncMethod = ResyncMethod.REST_SNAPSHOT
+    depth: int = 0                 # levels kept per side (the subscribed depth; checksums cover it)
+    seq_scope: SeqScope = SeqScope.SYMBOL
+    checksum: bool = False         # the adapter gives each instrument a Checksum (checksum_for)
+    snapshot_timeout_s: float = 10.0   # in-band: no snapshot this long after a subscribe -> resync again
+
+    def __post_init__(self) -> None:
+        if self.snapshot == SnapshotSource.IN_BAND and self.resync == ResyncMethod.REST_SNAPSHOT:
+            raise ValueError("a venue whose snapshots come in-band cannot resync by REST snapshot")
+        if self.seq_rule == SeqRule.SEQ_NONE and self.snapshot == SnapshotSource.REST:
+            raise ValueError("SEQ_NONE books have no ids to bridge a REST snapshot with the stream")
 
 
 @dataclass(frozen=True)
@@ -26,13 +93,16 @@ class VenueSpec:
     rest_url: str
     ws_url: str
     ws_api_url: str = ""
-    max_streams_per_connection: int = 200
-    max_ws_messages_per_s: int = 5
-    max_connection_age_s: float = 24 * 3600
-    server_ping_interval_s: float = 20
-    stale_after_s: float = 10.0
-    seamless_rotation: bool = False     # ids are global, not per connection: rotate make-before-break
     buckets: tuple[BucketSpec, ...] = field(default_factory=tuple)
+    endpoints: tuple[WsEndpoint, ...] = field(default_factory=tuple)
+    book: BookSpec = field(default_factory=BookSpec)
+    trade_ids: TradeIds = TradeIds.TRADE_IDS_INCREASING
+
+    def endpoint(self, name: str) -> WsEndpoint:
+        for e in self.endpoints:
+            if e.name == name:
+                return e
+        raise KeyError(f"{self.venue.name}: no WebSocket endpoint {name!r}")
 
 
 def scale_of(step: str) -> int:

@@ -3,21 +3,29 @@
 
 Facts from binance-spot-api-docs (rest-api.md, web-socket-streams.md, web-socket-api.md).
 """
-from engine.venue import BucketSpec, VenueSpec
+from engine.venue import (BookSpec, BucketSpec, ResyncMethod, SnapshotSource, SubscribeStyle, VenueSpec,
+                          WsEndpoint)
 from engine.model import VenueId
 from ext.ratelimit import BucketKind, Priority
+from ext.sync import SeqRule
 
 SPEC = VenueSpec(
     venue=VenueId.binance,
     rest_url="https://api.binance.com",
     ws_url="wss://stream.binance.com:9443",
     ws_api_url="wss://ws-api.binance.com:443/ws-api/v3",
-    max_streams_per_connection=1024,
-    max_ws_messages_per_s=5,           # incoming control messages; more disconnects, repeated -> IP ban
-    max_connection_age_s=24 * 3600,    # the venue closes connections after 24 h: we rotate before
-    server_ping_interval_s=20,
-    stale_after_s=10.0,
-    seamless_rotation=True,            # update ids and trade ids are per symbol, not per connection
+    endpoints=(
+        WsEndpoint(
+            "public", "wss://stream.binance.com:9443",
+            subscribe=SubscribeStyle.URL,      # /stream?streams=a/b/c; later additions by SUBSCRIBE
+            max_topics_per_connection=1024,
+            max_topics_per_request=200,
+            max_msgs_per_s=5,                  # messages we send; more disconnects, repeated -> IP ban
+            max_connection_age_s=24 * 3600,    # the venue closes connections after 24 h: we rotate before
+            seamless_rotation=True,            # update ids and trade ids are per symbol, not per connection
+            stale_after_s=10.0),               # the server pings every 20 s; data flows far more often
+    ),
+    book=BookSpec(SeqRule.SEQ_FIRST_LAST, SnapshotSource.REST, ResyncMethod.REST_SNAPSHOT),
     buckets=(
         # per IP request weight per minute, aligned to the minute (X-MBX-USED-WEIGHT-1M)
         BucketSpec("REQUEST_WEIGHT", BucketKind.FIXED_WINDOW, 6000, 60, header="x-mbx-used-weight-1m"),
