@@ -4,6 +4,7 @@ import enum
 from typing import Iterable, Mapping, Union
 
 MAX_BUCKETS: int
+MAX_COST_ITEMS: int
 SLOTS_PER_WINDOW: int
 TICKETS: int
 MAX_TIME: int

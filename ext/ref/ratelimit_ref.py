@@ -19,7 +19,7 @@ import operator
 from fractions import Fraction
 from typing import Iterable, Mapping
 
-__all__ = ["Budget", "Cost", "BucketKind", "Priority", "MAX_BUCKETS", "SLOTS_PER_WINDOW",
+__all__ = ["Budget", "Cost", "BucketKind", "Priority", "MAX_BUCKETS", "MAX_COST_ITEMS", "SLOTS_PER_WINDOW",
            "TICKETS", "MAX_TIME", "MAX_LIMIT", "MAX_WINDOW", "DEFAULT_LANE_SHARES"]
 
 
@@ -36,7 +36,8 @@ class Priority(enum.IntEnum):
     SNAPSHOT = 4
 
 
-MAX_BUCKETS = 16
+MAX_BUCKETS = 1024
+MAX_COST_ITEMS = 16
 SLOTS_PER_WINDOW = 64
 TICKETS = 256
 MAX_TIME = 2**62
@@ -250,6 +251,9 @@ class Budget:
             if w < 0:
                 raise ValueError(f"negative weight {w} for bucket {i}")
             merged[i] = merged.get(i, 0) + w
+        charged = [i for i, w in merged.items() if w]
+        if len(charged) > MAX_COST_ITEMS:
+            raise ValueError(f"a cost may charge at most {MAX_COST_ITEMS} buckets, got {len(charged)}")
         out = []
         for i, w in merged.items():
             if w == 0:
