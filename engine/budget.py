@@ -32,6 +32,12 @@ log = logging.getLogger("venuelink.budget")
 NS = 1_000_000_000
 
 
+def _count(value: str) -> int | None:
+    """A header's non-negative decimal integer, or None."""
+    v = value.strip()
+    return int(v) if v.isascii() and v.isdigit() and len(v) <= 19 else None
+
+
 class VenueBudget:
     def __init__(self, spec: VenueSpec, *, headroom: float | None = None, max_wait_s: float = 30.0) -> None:
         self.venue = spec.venue
@@ -147,26 +153,42 @@ class VenueBudget:
                 continue
             for b, idx in targets:
                 if b.scope in (BucketScope.IP, BucketScope.ACCOUNT):
-                    self._sync_one(b, idx, name, v, now)
+                    self._sync_one(b, idx, name, v, headers, now)
                 else:
                     for i in charged:
                         if self._owner[i] is b:
-                            self._sync_one(b, i, name, v, now)
+                            self._sync_one(b, i, name, v, headers, now)
 
-    def _sync_one(self, b: BucketSpec, idx: int, header: str, value: str, now: int) -> None:
+    def _sync_one(self, b: BucketSpec, idx: int, header: str, value: str,
+                  headers: Mapping[str, str], now: int) -> None:
+        n = _count(value)
+        if n is None:
+            self._bad_header(b, header, value)
+            return
+        # REMAINING: what is left of the spec's limit (a venue answering more than the limit
+        # has raised it for this account: nothing of ours is used then)
+        used = n if b.header_kind == HeaderKind.USED else max(0, b.limit - n)
         try:
-            v = value.strip()
-            if not (v.isascii() and v.isdigit()):
-                raise ValueError("not a non-negative integer")
-            n = int(v)
-            # REMAINING: what is left of the spec's limit (a venue answering more than the
-            # limit has raised it for this account: nothing of ours is used then)
-            used = n if b.header_kind == HeaderKind.USED else max(0, b.limit - n)
             self.budget.sync(idx, used, now)
-        except ValueError:
-            self.header_errors += 1
-            log.warning("%s: unusable usage header %s=%r (bucket %s), ignored",
-                        self.venue.name, header, value[:40], b.name)
+        except ValueError:                      # beyond what a bucket can count
+            self._bad_header(b, header, value)
+            return
+        if used < b.limit or not b.reset_header:
+            return
+        raw = headers.get(b.reset_header)
+        if raw is None:
+            return
+        ms = _count(raw)
+        reset_ns = ms * 1_000_000 if ms is not None else -1
+        if ms is None or reset_ns > now + int((b.window_s + 60) * NS):
+            self._bad_header(b, b.reset_header, raw)   # not a time within one window (+ skew)
+        elif reset_ns > now:
+            self.budget.block_bucket(idx, reset_ns)
+
+    def _bad_header(self, b: BucketSpec, header: str, value: str) -> None:
+        self.header_errors += 1
+        log.warning("%s: unusable rate-limit header %s=%r (bucket %s), ignored",
+                    self.venue.name, header, value[:40], b.name)
 
     def block(self, seconds: float, reason: str) -> None:
         self.blocked_reason = reason

@@ -32,7 +32,11 @@ class BucketSpec:
     `header_kind` whether that number is the usage or what is left of `limit`. A header is
     folded into IP and ACCOUNT buckets on every answer that carries it, into ENDPOINT and
     INSTRUMENT buckets only on answers to requests that were charged to them (venues send
-    the same header name for each endpoint's own limit)."""
+    the same header name for each endpoint's own limit).
+
+    `reset_header` names a header with the time (ms since the epoch) at which the bucket's
+    count resets (Bybit X-Bapi-Limit-Reset-Timestamp): when the usage header says the limit
+    is used up, requests charged to this bucket wait until then."""
     name: str
     kind: BucketKind
     limit: int
@@ -40,6 +44,7 @@ class BucketSpec:
     headroom: float = 0.15
     header: str = ""
     header_kind: HeaderKind = HeaderKind.USED
+    reset_header: str = ""
     scope: BucketScope = BucketScope.IP
 
 

@@ -65,6 +65,7 @@ ctypedef struct rl_bucket:
     int64_t eff                 # floor(limit * (1 - headroom)), headroom in ppm
     int64_t cap[RL_NLANES]      # per-lane capacity: floor(eff * share[lane])
     int64_t used                # FIXED: usage in [win_start, win_end); SLIDING: sum of ring
+    int64_t not_before          # nothing admitted before this time (venue said: exhausted until)
     # FIXED_WINDOW
     int64_t win_start
     int64_t win_end
@@ -121,6 +122,7 @@ cdef class Budget:
     cdef int64_t remaining_c(self, int idx, int64_t now_ns, int priority) noexcept nogil
     cdef double utilization_c(self, int idx, int64_t now_ns) noexcept nogil
     cdef void block_until_c(self, int64_t until_ns) noexcept nogil
+    cdef void block_bucket_c(self, int idx, int64_t until_ns) noexcept nogil
 
     cdef int64_t _admit_at(self, Cost c, int64_t now, int priority) noexcept nogil
     cdef int64_t _clamp(self, int64_t now_ns) noexcept nogil

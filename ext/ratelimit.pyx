@@ -61,14 +61,16 @@ Waits
 With no other traffic every bucket's usage only falls over time, so each bucket has an
 earliest admitting time T_b (fixed: next window start; sliding: the first slot boundary at
 which enough old slots have left; token: ``now + ceil(excess / drain_rate)``). The wait
-returned is ``max(blocked_until, max_b T_b) - now``: exact, i.e. acquire at now+wait-1 is
+returned is ``max(blocked_until, max_b max(T_b, not_before_b)) - now``: exact, i.e. acquire at now+wait-1 is
 refused and at now+wait admitted if nothing else happens in between.
 
 Bans
 ----
 ``block_until(t)`` (after a 429/418 with Retry-After) blocks *every* lane, cancels
 included: a venue ban rejects cancels too, and sending them would only extend it. It never
-shortens an active block; ``unblock()`` clears it.
+shortens an active block; ``unblock()`` clears it. ``block_bucket(idx, t)`` does the same for
+one bucket (the venue reported that bucket exhausted until its reset time t): requests
+charging it wait for t, others are unaffected; ``unblock()`` clears these too.
 
 Tickets
 -------
@@ -561,9 +563,19 @@ cdef class Budget:
         """Alias of block_until (venue answered 429/418 with Retry-After)."""
         self.block_until(until_ns)
 
+    def block_bucket(self, idx, int64_t until_ns):
+        """Refuse requests charging bucket idx before until_ns; never shortens its block."""
+        cdef int i = self._check_index(idx)
+        if <uint64_t>until_ns > <uint64_t>RL_MAX_TIME:
+            _bad_time(until_ns)
+        self.block_bucket_c(i, until_ns)
+
     def unblock(self):
-        """Clear a block set by block_until / penalize."""
+        """Clear the blocks set by block_until / penalize / block_bucket."""
+        cdef int i
         self.blocked_until = 0
+        for i in range(self.n):
+            self.b[i].not_before = 0
 
     # ------------------------------------------------------------------- Python helpers
 
@@ -627,6 +639,8 @@ cdef class Budget:
                 return RL_EWEIGHT
             _advance(b, now)
             t = _fit_at(b, w, now, priority)
+            if VL_UNLIKELY(b.not_before > t):
+                t = b.not_before
             if t > T:
                 T = t
         return T
@@ -716,7 +730,7 @@ cdef class Budget:
         cdef rl_bucket* b = &self.b[idx]
         cdef vl_i128 x
         _advance(b, now)
-        if self.blocked_until > now:
+        if self.blocked_until > now or b.not_before > now:
             return 0
         if b.kind == TOKEN_BUCKET:
             x = b.capb[priority] - b.level
@@ -733,6 +747,10 @@ cdef class Budget:
     cdef void block_until_c(self, int64_t until_ns) noexcept nogil:
         if until_ns > self.blocked_until:
             self.blocked_until = until_ns
+
+    cdef void block_bucket_c(self, int idx, int64_t until_ns) noexcept nogil:
+        if until_ns > self.b[idx].not_before:
+            self.b[idx].not_before = until_ns
 
 
 cdef inline int _prio(object p) except -1:

@@ -76,6 +76,7 @@ class _Bucket:
         self.level = Fraction(0)                   # TOKEN: counter at time t0
         self.t0 = 0
         self.rate = Fraction(limit, window_ns)     # TOKEN: drain per ns
+        self.not_before = 0                        # block_bucket: nothing admitted before
 
     # usage as a pure function of the state and `now`
     def window_start(self, t: int) -> int:
@@ -305,7 +306,7 @@ class Budget:
             b = self._b[i]
             if w > b.caps[p]:
                 raise ValueError(f"weight {w} exceeds lane capacity {b.caps[p]} of bucket {i}")
-            T = max(T, b.fit_time(w, b.caps[p], now))
+            T = max(T, b.fit_time(w, b.caps[p], now), b.not_before)
         return T
 
     def _prepare(self, cost, now_ns, priority) -> tuple[Cost, int, int]:
@@ -385,7 +386,7 @@ class Budget:
         i = self._check_index(idx)
         p = _check_prio(priority)
         now = self._clamp(_check_time(now_ns))
-        if self._blocked_until > now:
+        if self._blocked_until > now or self._b[i].not_before > now:
             return 0
         b = self._b[i]
         return max(0, math.floor(b.caps[p] - b.usage(now)))
@@ -396,5 +397,11 @@ class Budget:
     def penalize(self, until_ns: int) -> None:
         self.block_until(until_ns)
 
+    def block_bucket(self, idx, until_ns: int) -> None:
+        b = self._b[self._check_index(idx)]
+        b.not_before = max(b.not_before, _check_time(until_ns))
+
     def unblock(self) -> None:
         self._blocked_until = 0
+        for b in self._b:
+            b.not_before = 0

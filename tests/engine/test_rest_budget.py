@@ -267,6 +267,33 @@ async def test_endpoint_scoped_header_only_updates_the_bucket_charged():
         assert b.used(rest.budget.index["CANCEL"], now) == 0
 
 
+async def test_reset_header_holds_an_exhausted_bucket_until_the_venue_resets_it():
+    # the local window (0.1 s) would free the bucket long before the venue's reset (2 s)
+    create = BucketSpec("CREATE", FIXED, 10, 0.1, headroom=0, header="X-Bapi-Limit-Status",
+                        header_kind=HeaderKind.REMAINING, reset_header="X-Bapi-Limit-Reset-Timestamp",
+                        scope=BucketScope.ENDPOINT)
+    other = BucketSpec("QUERY", FIXED, 10, 0.1, headroom=0, scope=BucketScope.ENDPOINT)
+    async with client(spec_of(create, other), max_wait_s=0.5) as (srv, rest):
+        reset_ms = now_ns() // 1_000_000 + 2_000
+        srv.script = [Answer(headers={"X-Bapi-Limit-Status": "0",
+                                      "X-Bapi-Limit-Reset-Timestamp": str(reset_ms)})]
+        await rest.request("POST", "/v5/order/create", weights={"CREATE": 1}, priority=Priority.NEW_ORDER)
+        with pytest.raises(CircuitOpen):
+            await rest.request("POST", "/v5/order/create", weights={"CREATE": 1}, priority=Priority.CANCEL)
+        await rest.request("GET", "/v5/order/realtime", weights={"QUERY": 1}, priority=Priority.QUERY)
+        assert len(srv.arrivals) == 2 and rest.budget.header_errors == 0
+        # a reset time that is no time within the window (a day away, garbage) is counted and ignored
+        rest.budget.budget.unblock()
+        await asyncio.sleep(0.11)
+        srv.script = [Answer(headers={"X-Bapi-Limit-Status": "0",
+                                      "X-Bapi-Limit-Reset-Timestamp": str(reset_ms + 86_400_000)}),
+                      Answer(headers={"X-Bapi-Limit-Status": "0", "X-Bapi-Limit-Reset-Timestamp": "soon"})]
+        for _ in range(2):
+            await rest.request("POST", "/v5/order/create", weights={"CREATE": 1}, priority=Priority.CANCEL)
+            await asyncio.sleep(0.11)
+        assert rest.budget.header_errors == 2
+
+
 # ---------------------------------------------------------------------------- signed requests
 
 async def _signed_burst(rest: RestClient, n: int) -> list[int]:

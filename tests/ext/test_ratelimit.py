@@ -438,6 +438,28 @@ def test_many_buckets_and_cost_size(mod):
     assert b.used(299, 0) == 60 and b.remaining(299, 0, CANCEL) == 40
 
 
+def test_block_bucket_holds_only_requests_charging_it(mod):
+    b = mod.Budget()
+    b.add_bucket("create", SLIDING, 10, SEC, headroom=0)
+    b.add_bucket("cancel", SLIDING, 10, SEC, headroom=0)
+    create, cancel = b.make_cost([(0, 1)]), b.make_cost([(1, 1)])
+    b.block_bucket(0, 300)
+    b.block_bucket(0, 200)                               # never shortens
+    assert b.acquire(create, 100, CANCEL) == 200         # wait until the bucket's reset
+    assert b.remaining(0, 100, CANCEL) == 0 and b.remaining(1, 100, CANCEL) == 10
+    assert b.acquire(cancel, 100, CANCEL) == 0           # other buckets unaffected
+    assert b.blocked_until == 0
+    assert b.acquire(create, 299, CANCEL) == 1
+    assert b.acquire(create, 300, CANCEL) == 0
+    b.block_bucket(1, 10 * SEC)
+    b.unblock()
+    assert b.acquire(cancel, 400, CANCEL) == 0
+    with pytest.raises(ValueError):
+        b.block_bucket(2, 5)
+    with pytest.raises(ValueError):
+        b.block_bucket(0, -1)
+
+
 def test_zero_effective_limit(mod):
     b = mod.Budget()
     b.add_bucket("tiny", FIXED, 1, SEC)                  # floor(1 * 0.85) = 0
@@ -623,6 +645,10 @@ def differential(cfg, ops, start):
         elif op < 92:
             bc.unblock()
             br.unblock()
+        elif op < 96:
+            i, until = r1 % n, now + r2 % (2 * max_w + 1)
+            bc.block_bucket(i, until)
+            br.block_bucket(i, until)
         # compare the observable state after every operation
         for i in range(n):
             assert bc.used(i, now) == br.used(i, now), i
@@ -707,6 +733,8 @@ def test_waits_are_exact(impl, cfg, ops, last, start):
             b.sync(r1 % n, r2 % (b.effective_limit(r1 % n) + 3), now)
         elif op < 13:
             b.block_until(now + r2 % (2 * max_w + 1))
+        elif op < 16:
+            b.block_bucket(r1 % n, now + r2 % (2 * max_w + 1))
     op, r1, r2, r3, code = last
     p = PRIOS[r1 % 4]
     items = merged((i, w) for i, w in items_of(code, n, cap, heavy=True) if 0 <= w and i < n)
