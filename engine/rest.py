@@ -104,6 +104,24 @@ class RestClient:
         async with self._signed:
             yield
 
+    def _classify(self, resp: RestResponse, method: str, path: str) -> tuple[VenueError | None, bool]:
+        """The adapter's classify of an answer: (error or None, whether classify itself failed).
+        A classify that raises or returns something else than a VenueError is an adapter bug:
+        counted, logged (exception type only), and the answer becomes an ExecutionUnknown."""
+        if self.classify is None:
+            return None, False
+        try:
+            err = self.classify(resp)
+            if err is None or isinstance(err, VenueError):
+                return err, False
+            what = f"returned {type(err).__name__}"
+        except Exception as e:
+            what = f"raised {type(e).__name__}"
+        self.classify_failures += 1
+        log.error("%s: classify %s on the answer to %s %s (HTTP %d)", self.venue, what, method, path, resp.status)
+        return ExecutionUnknown(f"{self.venue}: {method} {path}: answer could not be classified ({what})",
+                                venue=self.venue, http_status=resp.status), True
+
     async def request(self, method: str, path: str, *, query: str = "", body: str = "",
                       headers: Mapping[str, str] | None = None, weights: Mapping[str, int],
                       priority: Priority, idempotent: bool = True,
@@ -141,29 +159,8 @@ class RestClient:
             if self.on_latency is not None:
                 self.on_latency("rest_roundtrip", mono_ns() - t0)
         self.budget.sync_headers(resp.headers, cost)
-        err: VenueError | None = None
-        from_body = False                   # err came from classify, not from the HTTP status
-        unclassified = False
-        if self.classify is not None:
-            try:
-                err = self.classify(resp)
-            except Exception as e:          # an adapter bug: never let it escape as-is
-                self.classify_failures += 1
-                unclassified = True
-                log.error("%s: classify failed on the answer to %s %s (HTTP %d): %s",
-                          self.venue, method, path, resp.status, e.__class__.__name__)
-                err = ExecutionUnknown(f"{self.venue}: {method} {path}: answer could not be classified "
-                                       f"({e.__class__.__name__})", venue=self.venue,
-                                       http_status=resp.status)
-            else:
-                if err is not None and not isinstance(err, VenueError):
-                    self.classify_failures += 1
-                    unclassified = True
-                    log.error("%s: classify returned %s for %s %s, not a VenueError",
-                              self.venue, type(err).__name__, method, path)
-                    err = ExecutionUnknown(f"{self.venue}: {method} {path}: answer could not be classified",
-                                           venue=self.venue, http_status=resp.status)
-            from_body = err is not None
+        err, unclassified = self._classify(resp, method, path)
+        from_body = err is not None         # the error came from classify, not from the HTTP status
         if err is None:
             if 200 <= resp.status < 300:
                 self.breaker.success()
