@@ -13,7 +13,8 @@ Groups (per-call numbers are printed and stored in extra_info):
                      the reference twin's refused path for comparison (its admitted path at a
                      constant now grows its event list without bound, see the stream group).
   ratelimit-c-loop   _bench_acquire: try_acquire from C in a nogil loop (1M calls), admitted
-                     and refused paths.
+                     and refused paths; and admitted with the three buckets spread over a
+                     300-bucket budget (per-instrument buckets must not slow a request down).
   ratelimit-stream   a realistic stream, one request every 10 ms (100/s, ~9% refused near the
                      end of each minute by the weight limit's QUERY lane): C nogil loop, Python loop over
                      Budget.acquire, Python loop over the reference twin.
@@ -109,6 +110,19 @@ def test_acquire_c_nogil_admitted(benchmark, capsys):
                              iterations=1, warmup_rounds=1)
     assert out[0] == N_C
     _report(benchmark, capsys, "try_acquire from C (nogil loop), admitted", N_C)
+
+
+@pytest.mark.benchmark(group="ratelimit-c-loop")
+def test_acquire_c_nogil_admitted_300_buckets(benchmark, capsys):
+    b = RL.Budget()
+    kinds = (RL.BucketKind.FIXED_WINDOW, RL.BucketKind.SLIDING_WINDOW, RL.BucketKind.TOKEN_BUCKET)
+    for n in range(300):
+        b.add_bucket(f"PAIR_{n}", kinds[n % 3], 2**40, 60 * SEC)
+    c = b.make_cost([(0, 1), (151, 1), (299, 1)])
+    out = benchmark.pedantic(RL._bench_acquire, args=(b, c, N_C, NOW, 0, QUERY), rounds=10,
+                             iterations=1, warmup_rounds=1)
+    assert out[0] == N_C
+    _report(benchmark, capsys, "try_acquire from C (nogil loop), admitted, 3 of 300 buckets", N_C)
 
 
 @pytest.mark.benchmark(group="ratelimit-c-loop")

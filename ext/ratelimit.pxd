@@ -10,9 +10,12 @@
 # Return convention of the C API (noexcept, so errors are codes, never exceptions):
 #   0   admitted and charged            > 0   wait this many ns, nothing charged
 #   < 0 RL_E* error code, nothing charged (the Python wrappers raise ValueError for these)
-# Times are int64 ns from the caller's clock (use clock.mono_ns()), in [0, RL_MAX_TIME].
+# Times are int64 ns from the caller's clock, in [0, RL_MAX_TIME]. Fixed windows are aligned to
+# that clock, so callers that must match a venue's own windows (Binance's weight per minute
+# resets on the wall-clock minute) pass clock.now_ns() (CLOCK_REALTIME), as engine/budget.py
+# does; a clock stepped backwards is absorbed by the Budget (time never moves backwards in it).
 # Semantics, quantization and all design notes: see the module docstring in ratelimit.pyx.
-from libc.stdint cimport int64_t, uint64_t, int32_t, uint32_t, uint8_t
+from libc.stdint cimport int64_t, uint64_t, int32_t, uint32_t, uint16_t, uint8_t
 
 cdef extern from *:
     """
@@ -29,7 +32,8 @@ cdef extern from *:
     const int64_t RL_MAX_WINDOW     # 2**53 ns (~104 days)
 
 cdef enum:
-    RL_MAX_BUCKETS = 16         # buckets per Budget (and items per Cost)
+    RL_MAX_BUCKETS = 1024       # buckets per Budget (array grown on add_bucket, off the hot path)
+    RL_MAX_COST = 16            # (bucket, weight) items per Cost and per ticket
     RL_SLOTS = 64               # sliding window: sub-slots per window (granularity window/64)
     RL_RING = 65                # ring entries = RL_SLOTS + the slot currently filling
     RL_TICKETS = 256            # reserve() ticket ring (power of two)
@@ -61,6 +65,7 @@ ctypedef struct rl_bucket:
     int64_t eff                 # floor(limit * (1 - headroom)), headroom in ppm
     int64_t cap[RL_NLANES]      # per-lane capacity: floor(eff * share[lane])
     int64_t used                # FIXED: usage in [win_start, win_end); SLIDING: sum of ring
+    int64_t not_before          # nothing admitted before this time (venue said: exhausted until)
     # FIXED_WINDOW
     int64_t win_start
     int64_t win_end
@@ -80,20 +85,21 @@ ctypedef struct rl_ticket:
     uint64_t id                 # 0 = free; slot = id & (RL_TICKETS - 1)
     int64_t t                   # time the charge was made
     int32_t n
-    uint8_t idx[RL_MAX_BUCKETS]
-    int64_t w[RL_MAX_BUCKETS]
+    uint16_t idx[RL_MAX_COST]
+    int64_t w[RL_MAX_COST]
 
 
 cdef class Cost:
-    """Pre-validated request cost: up to RL_MAX_BUCKETS (bucket index, weight) pairs in C arrays."""
+    """Pre-validated request cost: up to RL_MAX_COST (bucket index, weight) pairs in C arrays."""
     cdef int32_t n
-    cdef uint8_t idx[RL_MAX_BUCKETS]
-    cdef int64_t w[RL_MAX_BUCKETS]
+    cdef uint16_t idx[RL_MAX_COST]
+    cdef int64_t w[RL_MAX_COST]
 
 
 cdef class Budget:
-    cdef rl_bucket b[RL_MAX_BUCKETS]
+    cdef rl_bucket* b           # self.n buckets in use, room for self.cap (PyMem, grown x2)
     cdef int32_t n
+    cdef int32_t cap
     cdef uint32_t share_ppm[RL_NLANES]
     cdef int64_t blocked_until
     cdef int64_t last_now       # time never moves backwards: earlier now_ns are clamped to this
@@ -116,6 +122,7 @@ cdef class Budget:
     cdef int64_t remaining_c(self, int idx, int64_t now_ns, int priority) noexcept nogil
     cdef double utilization_c(self, int idx, int64_t now_ns) noexcept nogil
     cdef void block_until_c(self, int64_t until_ns) noexcept nogil
+    cdef void block_bucket_c(self, int idx, int64_t until_ns) noexcept nogil
 
     cdef int64_t _admit_at(self, Cost c, int64_t now, int priority) noexcept nogil
     cdef int64_t _clamp(self, int64_t now_ns) noexcept nogil

@@ -2,15 +2,19 @@
 # cython: auto_pickle=False
 """Rate-limit budget accounting for one venue account.
 
-A ``Budget`` holds up to 16 buckets (one per venue limit: request weight per minute, orders
-per 10 s, orders per day, a Kraken-style decaying counter, ...) in a preallocated C array.
-A request's cost is a small ``Cost`` (bucket index -> weight pairs in C arrays, built once by
-``Budget.make_cost``). ``acquire(cost, now_ns, priority)`` answers 0 ("go", and the weights
+A ``Budget`` holds up to 1024 buckets (one per venue limit: request weight per minute, orders
+per 10 s, orders per day, a Kraken-style decaying counter, one per instrument for per-pair
+limits, ...) in a C array that ``add_bucket`` grows (setup, never on the acquire path).
+A request's cost is a small ``Cost`` (up to 16 bucket index -> weight pairs in C arrays,
+built once by ``Budget.make_cost``). ``acquire(cost, now_ns, priority)`` answers 0 ("go", and the weights
 are charged to every bucket of the cost, all or nothing) or the number of ns to wait before
-the request would be admitted. Nothing here reads a clock: every call takes ``now_ns``
-(monotonic ns, ``clock.mono_ns()``), which keeps the tests deterministic. Time never moves
+the request would be admitted. Nothing here reads a clock: every call takes ``now_ns`` from
+the caller's clock, which keeps the tests deterministic. Fixed windows are aligned to that
+clock, so a caller that must match the venue's windows passes wall-clock ns
+(``clock.now_ns()``, CLOCK_REALTIME, as engine/budget.py does). Time never moves
 backwards inside a Budget: a ``now_ns`` earlier than the latest one seen is treated as that
-latest time (and a returned wait is still measured from the caller's ``now_ns``).
+latest time (and a returned wait is still measured from the caller's ``now_ns``), so a
+wall clock stepped backwards only freezes the budget's time until the clock catches up.
 Valid times are 0 <= now_ns <= 2**62.
 
 Bucket kinds
@@ -57,14 +61,16 @@ Waits
 With no other traffic every bucket's usage only falls over time, so each bucket has an
 earliest admitting time T_b (fixed: next window start; sliding: the first slot boundary at
 which enough old slots have left; token: ``now + ceil(excess / drain_rate)``). The wait
-returned is ``max(blocked_until, max_b T_b) - now``: exact, i.e. acquire at now+wait-1 is
+returned is ``max(blocked_until, max_b max(T_b, not_before_b)) - now``: exact, i.e. acquire at now+wait-1 is
 refused and at now+wait admitted if nothing else happens in between.
 
 Bans
 ----
 ``block_until(t)`` (after a 429/418 with Retry-After) blocks *every* lane, cancels
 included: a venue ban rejects cancels too, and sending them would only extend it. It never
-shortens an active block; ``unblock()`` clears it.
+shortens an active block; ``unblock()`` clears it. ``block_bucket(idx, t)`` does the same for
+one bucket (the venue reported that bucket exhausted until its reset time t): requests
+charging it wait for t, others are unaffected; ``unblock()`` clears these too.
 
 Tickets
 -------
@@ -91,11 +97,12 @@ the same layout; indices and lane caps are checked on every acquire.
 """
 cimport cython
 from libc.string cimport memset, memcpy
-from libc.stdint cimport int64_t, uint64_t, int32_t, uint32_t, uint8_t
+from libc.stdint cimport int64_t, uint64_t, int32_t, uint32_t, uint16_t, uint8_t
 from ext.clock cimport mono_ns
 
 from cpython.long cimport PyLong_AsLong
 from cpython.exc cimport PyErr_Occurred
+from cpython.mem cimport PyMem_Realloc, PyMem_Free
 
 import operator
 from math import gcd as _gcd
@@ -106,10 +113,11 @@ cdef extern from "vl_common.h" nogil:
 
 cdef int64_t PPM = 1000000
 
-__all__ = ["Budget", "Cost", "BucketKind", "Priority", "MAX_BUCKETS", "SLOTS_PER_WINDOW",
+__all__ = ["Budget", "Cost", "BucketKind", "Priority", "MAX_BUCKETS", "MAX_COST_ITEMS", "SLOTS_PER_WINDOW",
            "TICKETS", "MAX_TIME", "MAX_LIMIT", "MAX_WINDOW", "DEFAULT_LANE_SHARES"]
 
 MAX_BUCKETS = RL_MAX_BUCKETS
+MAX_COST_ITEMS = RL_MAX_COST
 SLOTS_PER_WINDOW = RL_SLOTS
 TICKETS = RL_TICKETS
 MAX_TIME = RL_MAX_TIME
@@ -273,9 +281,10 @@ cdef class Budget:
     """Rate-limit budget of one venue account (see the module docstring for the model)."""
 
     def __cinit__(self):
-        memset(self.b, 0, sizeof(self.b))
         memset(self.tickets, 0, sizeof(self.tickets))
+        self.b = NULL
         self.n = 0
+        self.cap = 0
         self.blocked_until = 0
         self.last_now = 0
         self.next_ticket = 1
@@ -285,6 +294,10 @@ cdef class Budget:
         self.share_ppm[<int>QUERY] = 800000
         self.share_ppm[<int>SNAPSHOT] = 600000
         self._names = []
+
+    def __dealloc__(self):
+        PyMem_Free(self.b)
+        self.b = NULL
 
     # ----------------------------------------------------------------------- setup (Python)
 
@@ -310,6 +323,16 @@ cdef class Budget:
             raise ValueError(f"headroom must be in [0, 1), got {headroom!r}")
         cdef int64_t h_ppm = round(h * 1_000_000)
         cdef int i = self.n
+        cdef int32_t cap
+        cdef rl_bucket* grown
+        if i == self.cap:
+            # Grow geometrically; pointers into the array are never kept across calls.
+            cap = 4 if self.cap == 0 else min(2 * self.cap, <int32_t>RL_MAX_BUCKETS)
+            grown = <rl_bucket*>PyMem_Realloc(self.b, cap * sizeof(rl_bucket))
+            if grown == NULL:
+                raise MemoryError()
+            self.b = grown
+            self.cap = cap
         cdef rl_bucket* b = &self.b[i]
         memset(b, 0, sizeof(rl_bucket))
         b.kind = <int32_t>k
@@ -361,8 +384,8 @@ cdef class Budget:
         """Build a Cost from (bucket_index, weight) pairs (or a mapping index -> weight).
 
         Duplicate indices are summed and zero weights dropped. ValueError for an unknown
-        index, a negative weight, or a weight above the bucket's largest lane capacity (it
-        could never be admitted).
+        index, a negative weight, a weight above the bucket's largest lane capacity (it
+        could never be admitted), or more than MAX_COST_ITEMS buckets.
         """
         pairs = items.items() if hasattr(items, "items") else items
         merged = {}
@@ -374,6 +397,9 @@ cdef class Budget:
             if w < 0:
                 raise ValueError(f"negative weight {w} for bucket {i}")
             merged[i] = merged.get(i, 0) + w
+        if sum(1 for w in merged.values() if w) > RL_MAX_COST:
+            raise ValueError(f"a cost may charge at most {RL_MAX_COST} buckets, got "
+                             f"{sum(1 for w in merged.values() if w)}")
         cdef Cost c = Cost.__new__(Cost)
         cdef int64_t top
         cdef int p
@@ -390,7 +416,7 @@ cdef class Budget:
                     f"weight {w} exceeds the capacity {top} of bucket {self._names[i]!r} "
                     f"(limit {self.b[<int>i].limit}, headroom and lane shares applied): "
                     f"it could never be admitted")
-            c.idx[c.n] = <uint8_t>i
+            c.idx[c.n] = <uint16_t>i
             c.w[c.n] = w
             c.n += 1
         return c
@@ -537,9 +563,19 @@ cdef class Budget:
         """Alias of block_until (venue answered 429/418 with Retry-After)."""
         self.block_until(until_ns)
 
+    def block_bucket(self, idx, int64_t until_ns):
+        """Refuse requests charging bucket idx before until_ns; never shortens its block."""
+        cdef int i = self._check_index(idx)
+        if <uint64_t>until_ns > <uint64_t>RL_MAX_TIME:
+            _bad_time(until_ns)
+        self.block_bucket_c(i, until_ns)
+
     def unblock(self):
-        """Clear a block set by block_until / penalize."""
+        """Clear the blocks set by block_until / penalize / block_bucket."""
+        cdef int i
         self.blocked_until = 0
+        for i in range(self.n):
+            self.b[i].not_before = 0
 
     # ------------------------------------------------------------------- Python helpers
 
@@ -585,7 +621,7 @@ cdef class Budget:
     cdef int64_t _admit_at(self, Cost c, int64_t now, int priority) noexcept nogil:
         """Earliest admission time (>= now, clamped) of c, or a negative RL_E* code."""
         cdef int32_t k
-        cdef uint8_t i
+        cdef uint16_t i
         cdef int64_t w, t
         cdef int64_t T = now
         cdef rl_bucket* b
@@ -603,6 +639,8 @@ cdef class Budget:
                 return RL_EWEIGHT
             _advance(b, now)
             t = _fit_at(b, w, now, priority)
+            if VL_UNLIKELY(b.not_before > t):
+                t = b.not_before
             if t > T:
                 T = t
         return T
@@ -640,7 +678,7 @@ cdef class Budget:
         tk.id = tid
         tk.t = self.last_now                              # the (clamped) time of the charge
         tk.n = c.n
-        memcpy(tk.idx, c.idx, c.n * sizeof(uint8_t))
+        memcpy(tk.idx, c.idx, c.n * sizeof(uint16_t))
         memcpy(tk.w, c.w, c.n * sizeof(int64_t))
         ticket[0] = tid
         return 0
@@ -692,7 +730,7 @@ cdef class Budget:
         cdef rl_bucket* b = &self.b[idx]
         cdef vl_i128 x
         _advance(b, now)
-        if self.blocked_until > now:
+        if self.blocked_until > now or b.not_before > now:
             return 0
         if b.kind == TOKEN_BUCKET:
             x = b.capb[priority] - b.level
@@ -709,6 +747,10 @@ cdef class Budget:
     cdef void block_until_c(self, int64_t until_ns) noexcept nogil:
         if until_ns > self.blocked_until:
             self.blocked_until = until_ns
+
+    cdef void block_bucket_c(self, int idx, int64_t until_ns) noexcept nogil:
+        if until_ns > self.b[idx].not_before:
+            self.b[idx].not_before = until_ns
 
 
 cdef inline int _prio(object p) except -1:

@@ -19,7 +19,7 @@ import operator
 from fractions import Fraction
 from typing import Iterable, Mapping
 
-__all__ = ["Budget", "Cost", "BucketKind", "Priority", "MAX_BUCKETS", "SLOTS_PER_WINDOW",
+__all__ = ["Budget", "Cost", "BucketKind", "Priority", "MAX_BUCKETS", "MAX_COST_ITEMS", "SLOTS_PER_WINDOW",
            "TICKETS", "MAX_TIME", "MAX_LIMIT", "MAX_WINDOW", "DEFAULT_LANE_SHARES"]
 
 
@@ -36,7 +36,8 @@ class Priority(enum.IntEnum):
     SNAPSHOT = 4
 
 
-MAX_BUCKETS = 16
+MAX_BUCKETS = 1024
+MAX_COST_ITEMS = 16
 SLOTS_PER_WINDOW = 64
 TICKETS = 256
 MAX_TIME = 2**62
@@ -75,6 +76,7 @@ class _Bucket:
         self.level = Fraction(0)                   # TOKEN: counter at time t0
         self.t0 = 0
         self.rate = Fraction(limit, window_ns)     # TOKEN: drain per ns
+        self.not_before = 0                        # block_bucket: nothing admitted before
 
     # usage as a pure function of the state and `now`
     def window_start(self, t: int) -> int:
@@ -250,6 +252,9 @@ class Budget:
             if w < 0:
                 raise ValueError(f"negative weight {w} for bucket {i}")
             merged[i] = merged.get(i, 0) + w
+        charged = [i for i, w in merged.items() if w]
+        if len(charged) > MAX_COST_ITEMS:
+            raise ValueError(f"a cost may charge at most {MAX_COST_ITEMS} buckets, got {len(charged)}")
         out = []
         for i, w in merged.items():
             if w == 0:
@@ -301,7 +306,7 @@ class Budget:
             b = self._b[i]
             if w > b.caps[p]:
                 raise ValueError(f"weight {w} exceeds lane capacity {b.caps[p]} of bucket {i}")
-            T = max(T, b.fit_time(w, b.caps[p], now))
+            T = max(T, b.fit_time(w, b.caps[p], now), b.not_before)
         return T
 
     def _prepare(self, cost, now_ns, priority) -> tuple[Cost, int, int]:
@@ -381,7 +386,7 @@ class Budget:
         i = self._check_index(idx)
         p = _check_prio(priority)
         now = self._clamp(_check_time(now_ns))
-        if self._blocked_until > now:
+        if self._blocked_until > now or self._b[i].not_before > now:
             return 0
         b = self._b[i]
         return max(0, math.floor(b.caps[p] - b.usage(now)))
@@ -392,5 +397,11 @@ class Budget:
     def penalize(self, until_ns: int) -> None:
         self.block_until(until_ns)
 
+    def block_bucket(self, idx, until_ns: int) -> None:
+        b = self._b[self._check_index(idx)]
+        b.not_before = max(b.not_before, _check_time(until_ns))
+
     def unblock(self) -> None:
         self._blocked_until = 0
+        for b in self._b:
+            b.not_before = 0

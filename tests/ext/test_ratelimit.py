@@ -409,6 +409,57 @@ def test_bad_arguments(mod):
     assert b.used(0, 0) == 60                            # nothing charged by the failures
 
 
+def test_many_buckets_and_cost_size(mod):
+    """A Budget holds far more than 16 buckets (per-instrument limits); a Cost holds at most
+    MAX_COST_ITEMS of them. Indices above 255 must not alias lower buckets."""
+    assert mod.MAX_BUCKETS >= 256 and mod.MAX_COST_ITEMS == 16
+    b = mod.Budget()
+    for n in range(300):
+        b.add_bucket(f"b{n}", (FIXED, SLIDING, TOKEN)[n % 3], 100, SEC, headroom=0)
+    assert len(b) == 300 and b.index("b299") == 299
+    high = list(range(280, 280 + mod.MAX_COST_ITEMS))
+    cost = b.make_cost([(i, 7) for i in high])
+    assert sorted(i for i, _ in cost.items()) == high
+    assert b.acquire(cost, 0, CANCEL) == 0
+    wait, tk = b.reserve(cost, 0, CANCEL)
+    assert wait == 0 and tk
+    assert [b.used(i, 0) for i in high] == [14] * len(high)
+    assert all(b.used(i, 0) == 0 for i in range(300) if i not in high)   # 280 - 256 = 24 untouched
+    assert b.refund(tk, 0) is True
+    assert [b.used(i, 0) for i in high] == [7] * len(high)
+    with pytest.raises(ValueError):
+        b.make_cost([(i, 1) for i in range(100, 100 + mod.MAX_COST_ITEMS + 1)])
+    with pytest.raises(ValueError):
+        b.acquire([(i, 1) for i in range(100, 100 + mod.MAX_COST_ITEMS + 1)], 0, CANCEL)
+    # zero weights and duplicates do not count against the item limit
+    c2 = b.make_cost([(i, 1) for i in range(16)] + [(20, 0), (0, 1)])
+    assert len(c2) == 16
+    b.sync(299, 60, 0)
+    assert b.used(299, 0) == 60 and b.remaining(299, 0, CANCEL) == 40
+
+
+def test_block_bucket_holds_only_requests_charging_it(mod):
+    b = mod.Budget()
+    b.add_bucket("create", SLIDING, 10, SEC, headroom=0)
+    b.add_bucket("cancel", SLIDING, 10, SEC, headroom=0)
+    create, cancel = b.make_cost([(0, 1)]), b.make_cost([(1, 1)])
+    b.block_bucket(0, 300)
+    b.block_bucket(0, 200)                               # never shortens
+    assert b.acquire(create, 100, CANCEL) == 200         # wait until the bucket's reset
+    assert b.remaining(0, 100, CANCEL) == 0 and b.remaining(1, 100, CANCEL) == 10
+    assert b.acquire(cancel, 100, CANCEL) == 0           # other buckets unaffected
+    assert b.blocked_until == 0
+    assert b.acquire(create, 299, CANCEL) == 1
+    assert b.acquire(create, 300, CANCEL) == 0
+    b.block_bucket(1, 10 * SEC)
+    b.unblock()
+    assert b.acquire(cancel, 400, CANCEL) == 0
+    with pytest.raises(ValueError):
+        b.block_bucket(2, 5)
+    with pytest.raises(ValueError):
+        b.block_bucket(0, -1)
+
+
 def test_zero_effective_limit(mod):
     b = mod.Budget()
     b.add_bucket("tiny", FIXED, 1, SEC)                  # floor(1 * 0.85) = 0
@@ -442,9 +493,9 @@ SHARES = [0.0, 0.3, 0.5, 0.6, 0.8, 0.9, 1.0]
 
 
 @st.composite
-def configs(draw, n_max=4):
+def configs(draw, n_max=4, n_min=1):
     buckets = []
-    for _ in range(draw(st.integers(1, n_max))):
+    for _ in range(draw(st.integers(n_min, n_max))):
         kind = draw(st.sampled_from([FIXED, SLIDING, TOKEN]))
         limit = draw(st.integers(1, 40))
         window = draw(st.sampled_from([64, 100, 640, 999, 6400]) | st.integers(1, 3000))
@@ -522,6 +573,17 @@ def dt_of(r1, r2, max_w):
 @given(cfg=configs(), ops=plan(80), start=st.integers(0, 10**6))
 def test_differential_vs_reference(cfg, ops, start):
     """Same answers (go / exact wait / error), tickets and observable state as the twin."""
+    differential(cfg, ops, start)
+
+
+@settings(HYP, max_examples=40)
+@given(cfg=configs(n_min=17, n_max=40), ops=plan(60), start=st.integers(0, 10**6))
+def test_differential_many_buckets(cfg, ops, start):
+    """The same comparison with more buckets than a Cost may hold (17..40)."""
+    differential(cfg, ops, start)
+
+
+def differential(cfg, ops, start):
     bc, br = build(C, cfg), build(R, cfg)
     n = len(cfg[0])
     max_w = max(w for _, _, w, _ in cfg[0])
@@ -583,6 +645,10 @@ def test_differential_vs_reference(cfg, ops, start):
         elif op < 92:
             bc.unblock()
             br.unblock()
+        elif op < 96:
+            i, until = r1 % n, now + r2 % (2 * max_w + 1)
+            bc.block_bucket(i, until)
+            br.block_bucket(i, until)
         # compare the observable state after every operation
         for i in range(n):
             assert bc.used(i, now) == br.used(i, now), i
@@ -667,6 +733,8 @@ def test_waits_are_exact(impl, cfg, ops, last, start):
             b.sync(r1 % n, r2 % (b.effective_limit(r1 % n) + 3), now)
         elif op < 13:
             b.block_until(now + r2 % (2 * max_w + 1))
+        elif op < 16:
+            b.block_bucket(r1 % n, now + r2 % (2 * max_w + 1))
     op, r1, r2, r3, code = last
     p = PRIOS[r1 % 4]
     items = merged((i, w) for i, w in items_of(code, n, cap, heavy=True) if 0 <= w and i < n)
