@@ -28,8 +28,9 @@ from engine.model import (BookState, Fill, Instrument, Order, OrderRequest, TopO
 from engine.orders import OrderManager
 from engine.rest import RestClient
 from engine.session import WsSession
+from engine.venue import ResyncMethod, SnapshotSource, WsEndpoint
 from ext.clock import now_ns
-from ext.feed import FeedSymbol, FrameParser
+from ext.feed import Control, FeedSymbol, FrameParser
 from ext.histogram import Histogram
 from ext.ratelimit import Priority
 
@@ -81,7 +82,8 @@ class VenueRuntime:
         self.budget = VenueBudget(adapter.spec)
         self.order_latency: dict[str, Histogram] = defaultdict(Histogram)
         self.rest = RestClient(self.venue.name, config.rest_url, self.budget, map_error=adapter.map_error,
-                               timeout_s=config.request_timeout_s, on_latency=self._latency)
+                               classify=adapter.classify_response, timeout_s=config.request_timeout_s,
+                               on_latency=self._latency, max_signed_inflight=adapter.spec.max_signed_inflight)
         self.parsers: list[FrameParser] = []
         self.sessions: list[WsSession] = []
         self.checksum_failures: dict[str, int] = {}
@@ -93,6 +95,12 @@ class VenueRuntime:
         self.state_subs: dict[str, list[Callable]] = defaultdict(list)
         self._snapshot_tasks: dict[str, asyncio.Task] = {}
         self.snapshot_requests = 0
+        self.resubscribe_requests = 0
+        self.strategy_errors = 0
+        self.book_topics: dict[str, tuple[WsSession, str]] = {}      # symbol -> (session, book topic)
+        self.top_topics: dict[str, tuple[WsSession, str]] = {}
+        self.fs_by_symbol: dict[str, FeedSymbol] = {}
+        self.parser_of: dict[str, FrameParser] = {}
         self.orders: OrderManager | None = None
         self.execution = None
         self.order_subs: list[Callable[[Order], None]] = []
@@ -123,36 +131,88 @@ class VenueRuntime:
         self.adapter.set_instruments(self.adapter.parse_instruments(r.body))
 
     def start_market_data(self, symbols: list[str]) -> None:
-        insts = [self.adapter.instrument(s) for s in symbols]
-        channels = (Channel.BOOK, Channel.TRADES, Channel.TOP)
-        per_conn = max(1, self.adapter.spec.max_streams_per_connection // len(channels))
-        for k in range(0, len(insts), per_conn):
-            group = insts[k:k + per_conn]
-            parser = self.adapter.make_parser(self)
-            streams = []
-            for inst in group:
-                fs = self.adapter.feed_symbol(inst, self)
-                fs.want_book = True
-                fs.want_trades = fs.want_top = True
-                parser.add_symbol(fs)
-                streams += self.adapter.stream_names(inst, channels)
-            name = f"{self.venue.name}-md{len(self.sessions)}"
-            s = WsSession(name, self.adapter.ws_url_for(streams), parser,
-                          stale_after_s=self.adapter.spec.stale_after_s,
-                          max_age_s=self.adapter.spec.max_connection_age_s * 0.98,
-                          seamless_rotation=self.adapter.spec.seamless_rotation,
-                          on_connected=self._on_session_connected)
-            self.parsers.append(parser)
-            self.sessions.append(s)
-            s.start()
+        """Instruments grouped by WebSocket endpoint (spot, linear, ...), then split over
+        connections by the endpoint's topic cap. Top-of-book topics only for symbols a strategy
+        asked for (subscribe_top)."""
+        spec = self.adapter.spec
+        by_ep: dict[str, list[Instrument]] = defaultdict(list)
+        for s in symbols:
+            inst = self.adapter.instrument(s)
+            by_ep[self.adapter.endpoint_for(inst)].append(inst)
+        for ep_name, insts in by_ep.items():
+            ep = spec.endpoint(ep_name)
+            group: list[tuple[Instrument, list[tuple[Channel, str]]]] = []
+            n_topics = 0
+            for inst in insts:
+                chans = self._channels_for(inst.symbol)
+                topics = list(zip(chans, self.adapter.topics(inst, chans)))
+                if group and n_topics + len(topics) > ep.max_topics_per_connection:
+                    self._open_connection(ep, group)
+                    group, n_topics = [], 0
+                group.append((inst, topics))
+                n_topics += len(topics)
+            if group:
+                self._open_connection(ep, group)
+
+    def _channels_for(self, symbol: str) -> tuple[Channel, ...]:
+        return (Channel.BOOK, Channel.TRADES) + ((Channel.TOP,) if self.top_subs.get(symbol) else ())
+
+    def _open_connection(self, ep: WsEndpoint, group: list) -> None:
+        parser = self.adapter.make_parser(self)
+        topics: list[str] = []
+        name = f"{self.venue.name}-{ep.name}{len(self.sessions)}"
+        s = WsSession(name, "", parser, endpoint=ep, stale_after_s=ep.stale_after_s,
+                      max_age_s=ep.max_connection_age_s * 0.98, seamless_rotation=ep.seamless_rotation,
+                      subscribe_frames=self.adapter.subscribe_frames,
+                      unsubscribe_frames=self.adapter.unsubscribe_frames,
+                      on_connected=self._on_session_connected, on_control=self._on_control)
+        for inst, chan_topics in group:
+            fs = self.adapter.feed_symbol(inst, self)
+            fs.want_book = fs.want_trades = True
+            fs.want_top = Channel.TOP in dict(chan_topics)
+            parser.add_symbol(fs)
+            self.fs_by_symbol[inst.symbol] = fs
+            self.parser_of[inst.symbol] = parser
+            for chan, topic in chan_topics:
+                topics.append(topic)
+                if chan == Channel.BOOK:
+                    self.book_topics[inst.symbol] = (s, topic)
+                elif chan == Channel.TOP:
+                    self.top_topics[inst.symbol] = (s, topic)
+        s.topics = topics
+        s.url = self.adapter.ws_url(ep, topics)
+        self.parsers.append(parser)
+        self.sessions.append(s)
+        s.start()
+
+    def add_top(self, symbol: str) -> None:
+        """Start the best-bid/offer channel of a symbol already streaming (subscribe_top after start)."""
+        if symbol in self.top_topics or symbol not in self.fs_by_symbol:
+            return
+        session, _ = self.book_topics[symbol]
+        fs = self.fs_by_symbol[symbol]
+        topic = self.adapter.topics(fs.instrument, (Channel.TOP,))[0]
+        self.top_topics[symbol] = (session, topic)
+        fs.want_top = True
+        session.subscribe([topic])
+
+    def _on_control(self, session: WsSession, kind: Control, topic: object, req_id: int, raw: bytes) -> None:
+        if kind == Control.CTRL_STATUS:
+            log.warning("%s: venue status notice: %s", self.venue.name, raw[:300])
 
     def _on_session_connected(self, session: WsSession) -> None:
-        # every book on a new connection starts over: buffered deltas + one jittered snapshot each
+        # every book on a new connection starts over: a snapshot each (REST: buffered deltas and
+        # one jittered request each; in-band: the subscribe brings it, a watchdog checks it came)
+        in_band = self.adapter.spec.book.snapshot == SnapshotSource.IN_BAND
         for fs in session.parser.symbols():
-            task = self._snapshot_tasks.pop(fs.instrument.symbol, None)
+            sym = fs.instrument.symbol
+            task = self._snapshot_tasks.pop(sym, None)
             if task is not None:
                 task.cancel()
             fs.sync.reset()
+            if in_band:
+                self._snapshot_tasks[sym] = asyncio.get_running_loop().create_task(
+                    self._await_in_band(sym, resubscribe_first=False))
 
     async def start_execution(self, creds: Credentials) -> None:
         self.execution = self.adapter.make_execution(self.rest, creds, self.config)
@@ -164,8 +224,7 @@ class VenueRuntime:
         except Exception as e:
             log.warning("%s: time sync failed: %s", self.venue.name, e)
         if self.config.ws_api_url:
-            self.execution.start_stream(self.config.ws_api_url,
-                                        lambda: asyncio.ensure_future(self._reconcile()))
+            self.execution.start(self.config.ws_api_url, lambda: asyncio.ensure_future(self._reconcile()))
         self._prune_task = asyncio.ensure_future(self._prune_loop())
 
     async def _prune_loop(self) -> None:
@@ -204,20 +263,71 @@ class VenueRuntime:
 
     # ---- book sync listener (called from C inside the parser: schedule, never block) ----------
     def on_need_snapshot(self, sync, reason: str) -> None:
+        """A book needs a snapshot: by the venue's declared resync method, one task per symbol."""
         sym = sync.key.symbol
         t = self._snapshot_tasks.get(sym)
         if t is not None and not t.done():
             return
         if reason != "initial sync":
             log.info("%s %s: resync: %s", self.venue.name, sym, reason)
-        self._snapshot_tasks[sym] = asyncio.get_running_loop().create_task(self._fetch_snapshot(sym))
+        book = self.adapter.spec.book
+        loop = asyncio.get_running_loop()
+        if book.resync == ResyncMethod.REST_SNAPSHOT:
+            self._snapshot_tasks[sym] = loop.create_task(self._fetch_snapshot(sym))
+        elif book.resync == ResyncMethod.RESUBSCRIBE:
+            self._snapshot_tasks[sym] = loop.create_task(self._await_in_band(sym, resubscribe_first=True))
+        else:
+            entry = self.book_topics.get(sym)
+            if entry is not None:
+                entry[0].force_reconnect(f"resync {sym}: {reason}")
+
+    async def _await_in_band(self, symbol: str, *, resubscribe_first: bool) -> None:
+        """In-band snapshots: resubscribe the book's topic (the resync) and wait for its snapshot;
+        again with backoff while none comes (a refused or unanswered subscribe, a lost snapshot).
+        Resubscribes spend the connection's subscribe budget, which the session paces."""
+        delay = self.adapter.spec.book.snapshot_timeout_s
+        loop = asyncio.get_running_loop()
+        first = True
+        while True:
+            fs = self.fs_by_symbol.get(symbol)
+            entry = self.book_topics.get(symbol)
+            if fs is None or entry is None:
+                return
+            if resubscribe_first or not first:
+                self.resubscribe_requests += 1
+                entry[0].resubscribe([entry[1]])
+            first = False
+            deadline = loop.time() + delay
+            while loop.time() < deadline:
+                await asyncio.sleep(0.05)
+                if fs.sync.is_live:
+                    return
+            log.warning("%s %s: no book snapshot %.0fs after subscribing; subscribing again",
+                        self.venue.name, symbol, delay)
+            delay = min(delay * 2, 120.0)
 
     def on_state(self, sync, old: int, new: int) -> None:
         subs = self.state_subs.get(sync.key.symbol)
         if subs:
             st = BookState(new)
             for cb in subs:
-                cb(sync.key.symbol, st)
+                try:
+                    cb(sync.key.symbol, st)
+                except Exception as e:
+                    self._strategy_failed(cb, e)
+
+    def _strategy_failed(self, cb, e: Exception) -> None:
+        self.strategy_errors += 1
+        if self.strategy_errors <= 10 or self.strategy_errors % 1000 == 0:
+            log.error("%s: strategy callback %s raised (%d so far): %s: %s", self.venue.name,
+                      getattr(cb, "__qualname__", cb), self.strategy_errors, type(e).__name__, e)
+
+    def _deliver(self, subs: list, item) -> None:
+        for cb in subs:
+            try:
+                cb(item)
+            except Exception as e:
+                self._strategy_failed(cb, e)
 
     async def _fetch_snapshot(self, symbol: str) -> None:
         """One snapshot per symbol at a time, jittered, through the budget at SNAPSHOT priority
@@ -226,7 +336,7 @@ class VenueRuntime:
         delay = 0.5
         await asyncio.sleep(random.uniform(0.0, 0.25))
         while True:
-            fs = next((f for f in self.feed_symbols() if f.instrument.symbol == symbol), None)
+            fs = self.fs_by_symbol.get(symbol)
             if fs is None or fs.sync.is_live:
                 return
             path, params = self.adapter.snapshot_request(fs.instrument)
@@ -234,8 +344,7 @@ class VenueRuntime:
             query = "&".join(f"{k}={v}" for k, v in params.items())
             try:
                 r = await self.rest.request("GET", path, query=query, weights=w, priority=Priority.SNAPSHOT)
-                parser = next(p for p in self.parsers if p.symbol(fs.venue_symbol) is fs)
-                self.adapter.apply_snapshot(parser, fs, r.body, now_ns())
+                self.adapter.apply_snapshot(self.parser_of[symbol], fs, r.body, now_ns())
             except asyncio.CancelledError:
                 raise
             except Exception as e:
@@ -259,16 +368,15 @@ class VenueRuntime:
     def on_book_applied(self, fs: FeedSymbol) -> None:
         subs = self.book_subs.get(fs.instrument.symbol)
         if subs and fs.sync.is_live:
-            view = BookView(self.venue, fs.instrument, fs)
-            for cb in subs:
-                cb(view)
+            self._deliver(subs, BookView(self.venue, fs.instrument, fs))
 
     def on_trade(self, trade: Trade) -> None:
         sym = trade.instrument.symbol
         self.last_trade[sym] = trade
         self.trade_counts[sym] = self.trade_counts.get(sym, 0) + 1
-        for cb in self.trade_subs.get(sym, ()):
-            cb(trade)
+        subs = self.trade_subs.get(sym)
+        if subs:
+            self._deliver(subs, trade)
 
     def on_top(self, fs, bid_px: int, bid_qty: int, ask_px: int, ask_qty: int, seq: int, ts_exchange: int,
                ts_recv: int) -> None:
@@ -342,6 +450,13 @@ class Engine:
     def subscribe_trades(self, venue: str, symbol: str, callback: Callable[[Trade], None]) -> None:
         self.runtime(venue).trade_subs[symbol].append(callback)
 
+    def subscribe_top(self, venue: str, symbol: str, callback: Callable[[TopOfBook], None]) -> None:
+        """callback(TopOfBook) for the venue's best-bid/offer channel (Binance bookTicker). The
+        channel is only subscribed for symbols someone listens to, also after start()."""
+        rt = self.runtime(venue)
+        rt.top_subs[symbol].append(callback)
+        rt.add_top(symbol)
+
     def subscribe_book_state(self, venue: str, symbol: str, callback: Callable[[str, BookState], None]) -> None:
         """callback(symbol, state) on every change: SYNCING, LIVE, STALE, INVALID. A strategy pulls
         its quotes when a book stops being LIVE (gap, stale feed, reconnect, venue outage)."""
@@ -379,12 +494,12 @@ class Engine:
 
     def book(self, venue: str, symbol: str) -> BookView:
         rt = self.runtime(venue)
-        for fs in rt.feed_symbols():
-            if fs.instrument.symbol == symbol:
-                if not fs.sync.is_live:
-                    raise BookNotLive(f"{venue} {symbol} book is {BookState(fs.sync.state).name}")
-                return BookView(rt.venue, fs.instrument, fs)
-        raise EngineError(f"{venue} {symbol} is not subscribed")
+        fs = rt.fs_by_symbol.get(symbol)
+        if fs is None:
+            raise EngineError(f"{venue} {symbol} is not subscribed")
+        if not fs.sync.is_live:
+            raise BookNotLive(f"{venue} {symbol} book is {BookState(fs.sync.state).name}")
+        return BookView(rt.venue, fs.instrument, fs)
 
     def _om(self, venue) -> OrderManager:
         rt = self.runtime(venue)

@@ -67,11 +67,22 @@ def _sim_config(venues: list[str], rate: int, stack: contextlib.ExitStack) -> Co
         sim = stack.enter_context(running_simulator(v, rate=rate))
         key_env, secret_env = f"VENUELINK_SIM_{v.upper()}_KEY", f"VENUELINK_SIM_{v.upper()}_SECRET"
         os.environ[key_env], os.environ[secret_env] = sim["api_key"], sim["api_secret"]
-        syms = [f"{s[:-4]}/USDT" for s in sim["symbols"] if s.endswith("USDT")][:3]
+        syms = _first_symbols(v, sim.rest_url, 3)
         cfg.venues[v] = VenueConfig(name=v, rest_url=sim.rest_url, ws_url=sim.ws_url,
                                     ws_api_url=sim["ws_api_url"], api_key_env=key_env, api_secret_env=secret_env,
                                     symbols=syms)
     return cfg
+
+
+def _first_symbols(venue: str, rest_url: str, n: int) -> list[str]:
+    """Unified symbols of the first `n` trading instruments, as the venue's adapter reads them
+    from the (simulated) venue's own instruments endpoint."""
+    import urllib.request
+    from engine import registry
+    adapter = registry.create(venue)
+    with urllib.request.urlopen(rest_url.rstrip("/") + adapter.instruments_path, timeout=10) as r:
+        insts = adapter.parse_instruments(r.read())
+    return [i.symbol for i in insts if i.active][:n]
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

@@ -1,7 +1,13 @@
 # SPDX-License-Identifier: Apache-2.0
 """One market-data WebSocket connection: picows client on the running (uv)loop, reconnect with
 exponential backoff and jitter, stale-feed detection, rotation before the venue's maximum
-connection age, and a resync of every book on the connection after each reconnect."""
+connection age, and a resync of every book on the connection after each reconnect.
+
+Outbound control is the session's too (engine.venue.WsEndpoint says what the venue allows):
+subscribe/unsubscribe frames with request ids, acks and errors (control messages the parser
+classifies), paced by the venue's message rate and its subscribe-operations budget per
+connection, a resubscribe of one topic (the resync of venues whose snapshots come in-band) and
+an application-level ping where the venue wants one."""
 from __future__ import annotations
 
 import asyncio
@@ -10,12 +16,14 @@ import random
 import time
 from typing import Callable
 
-from picows import ws_connect
+from picows import WSMsgType, ws_connect
 
 from engine.circuit import CircuitBreaker, FailureKind
 from engine.model import ConnState
-from ext.clock import mono_ns
-from ext.feed import FeedListener, FrameParser
+from engine.venue import SubscribeStyle, WsEndpoint
+from ext.clock import mono_ns, now_ns
+from ext.feed import Control, FeedListener, FrameParser
+from ext.ratelimit import BucketKind, Budget, Priority
 
 log = logging.getLogger("venuelink.session")
 
@@ -40,21 +48,67 @@ class _Hooks:
             self.session.close_reason = f"close frame {int(code) if code is not None else ''}"
 
 
+FrameFn = Callable[[WsEndpoint, list[str], int], list[str]]
+
+
+class _Pending:
+    __slots__ = ("topics", "op", "sent_mono")
+
+    def __init__(self, topics: list[str], op: str, sent_mono: int) -> None:
+        self.topics, self.op, self.sent_mono = topics, op, sent_mono
+
+
 class WsSession:
     """seamless_rotation: the venue's ids are global (not per connection), so a rotation opens the
     new connection first, lets both feed the same parser (the overlap is dropped as stale deltas
-    and already-seen trade ids) and closes the old one: no resync, no gap."""
+    and already-seen trade ids) and closes the old one: no resync, no gap.
+
+    topics: what this connection carries. URL-style endpoints have them in `url`; MESSAGE-style
+    ones get subscribe frames (from `subscribe_frames`) after every connect."""
 
     def __init__(self, name: str, url: str, parser: FrameParser, *, stale_after_s: float = 10.0,
                  max_age_s: float = 23.5 * 3600, backoff_min_s: float = 0.1, backoff_max_s: float = 30.0,
-                 seamless_rotation: bool = False,
+                 seamless_rotation: bool = False, endpoint: WsEndpoint | None = None,
+                 topics: list[str] | None = None, subscribe_frames: FrameFn | None = None,
+                 unsubscribe_frames: FrameFn | None = None,
                  on_connected: Callable[["WsSession"], None] | None = None,
-                 on_disconnected: Callable[["WsSession"], None] | None = None) -> None:
+                 on_disconnected: Callable[["WsSession"], None] | None = None,
+                 on_control: Callable[["WsSession", Control, object, int, bytes], None] | None = None) -> None:
         self.name, self.url, self.parser = name, url, parser
         self.stale_after_s, self.max_age_s = stale_after_s, max_age_s
         self.backoff_min_s, self.backoff_max_s = backoff_min_s, backoff_max_s
         self.on_connected_cb, self.on_disconnected_cb = on_connected, on_disconnected
+        self.on_control_cb = on_control
         self.seamless_rotation = seamless_rotation
+        self.endpoint = endpoint or WsEndpoint("default", url, SubscribeStyle.URL)
+        self.topics: list[str] = list(topics or [])
+        self._subscribe_frames, self._unsubscribe_frames = subscribe_frames, unsubscribe_frames
+        parser.control = self
+        # outbound pacing: the venue's message rate, and its subscribe operations per hour
+        ep = self.endpoint
+        self._pace = Budget()
+        rate = max(1, int(ep.max_msgs_per_s))
+        self._pace.add_bucket("msgs", BucketKind.SLIDING_WINDOW, rate, 1_000_000_000, 0.2 if rate >= 5 else 0.0)
+        items = [(0, 1)]
+        if ep.max_subscribe_ops_per_hour:
+            self._pace.add_bucket("subscribe_ops", BucketKind.SLIDING_WINDOW, ep.max_subscribe_ops_per_hour,
+                                  3600 * 1_000_000_000, 0.1)
+            items.append((1, 1))
+        self._msg_cost = self._pace.make_cost([(0, 1)])
+        self._op_cost = self._pace.make_cost(items)
+        self._out: asyncio.Queue = asyncio.Queue()
+        self._sender: asyncio.Task | None = None
+        self._pinger: asyncio.Task | None = None
+        self._req_id = 0
+        self._pending: dict[int, _Pending] = {}
+        self.subscribed: set[str] = set()
+        self.msgs_sent = 0
+        self.sub_acks = 0
+        self.sub_errors = 0
+        self.sub_timeouts = 0
+        self.pongs = 0
+        self.last_pong_mono = 0
+        self.resubscribes = 0
         self.gen = 0
         self.rotations = 0
         self.state = ConnState.DISCONNECTED
@@ -72,18 +126,123 @@ class WsSession:
 
     def start(self) -> None:
         self._task = asyncio.ensure_future(self._run())
+        self._sender = asyncio.ensure_future(self._send_loop())
+        if self.endpoint.ping is not None:
+            self._pinger = asyncio.ensure_future(self._ping_loop())
 
     async def close(self) -> None:
         self._stop = True
         if self.transport is not None:
             self.transport.disconnect()
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
+        for t in (self._task, self._sender, self._pinger):
+            if t is not None:
+                t.cancel()
+                try:
+                    await t
+                except (asyncio.CancelledError, Exception):
+                    pass
         self.state = ConnState.CLOSED
+
+    # ---- outbound control -------------------------------------------------------------------
+    def next_req_id(self) -> int:
+        self._req_id += 1
+        return self._req_id
+
+    def subscribe(self, topics: list[str]) -> None:
+        """Subscribe `topics` on this connection (now if connected, and after every reconnect)."""
+        new = [t for t in topics if t not in self.topics]
+        self.topics += new
+        if self.state == ConnState.CONNECTED and new:
+            self._queue_op("subscribe", new)
+
+    def resubscribe(self, topics: list[str]) -> None:
+        """Unsubscribe then subscribe `topics` again: venues answer a subscribe with a fresh
+        snapshot, which is how their books resync without dropping the connection."""
+        if self.state != ConnState.CONNECTED:
+            return                            # the reconnect subscribes everything anyway
+        self.resubscribes += 1
+        if self._unsubscribe_frames is not None:
+            self._queue_op("unsubscribe", topics)
+        self._queue_op("subscribe", topics)
+
+    def _queue_op(self, op: str, topics: list[str]) -> None:
+        fn = self._subscribe_frames if op == "subscribe" else self._unsubscribe_frames
+        if fn is None:
+            raise RuntimeError(f"{self.name}: endpoint {self.endpoint.name} has no {op} frames")
+        n = max(1, self.endpoint.max_topics_per_request)
+        for k in range(0, len(topics), n):
+            chunk = topics[k:k + n]
+            rid = self.next_req_id()
+            for frame in fn(self.endpoint, chunk, rid):
+                self._out.put_nowait((frame, True, rid, chunk, op, self.gen))
+
+    def send_text(self, frame: str) -> None:
+        """Queue one frame (paced like every other outbound message)."""
+        self._out.put_nowait((frame, False, 0, None, "", self.gen))
+
+    async def _send_loop(self) -> None:
+        while True:
+            frame, is_op, rid, topics, op, gen = await self._out.get()
+            while True:
+                wait = self._pace.acquire(self._op_cost if is_op else self._msg_cost, now_ns(), Priority.CANCEL)
+                if wait == 0:
+                    break
+                await asyncio.sleep(wait / 1e9)
+            if gen != self.gen or self.transport is None or self.state != ConnState.CONNECTED:
+                continue                      # for a connection that is gone: the reconnect redoes it
+            try:
+                self.transport.send(WSMsgType.TEXT, frame.encode() if isinstance(frame, str) else frame)
+            except Exception as e:
+                log.warning("%s: send failed: %s", self.name, e)
+                continue
+            self.msgs_sent += 1
+            if is_op:
+                self._pending[rid] = _Pending(topics, op, mono_ns())
+
+    async def _ping_loop(self) -> None:
+        ping = self.endpoint.ping
+        while True:
+            await asyncio.sleep(ping.interval_s)
+            if self.state == ConnState.CONNECTED:
+                self.send_text(ping.frame)
+
+    def on_control(self, kind: Control, topic: object, req_id: int, raw: bytes) -> None:
+        """Control messages of this connection, as the parser classified them."""
+        if kind == Control.CTRL_PONG:
+            self.pongs += 1
+            self.last_pong_mono = mono_ns()
+        elif kind in (Control.CTRL_SUBSCRIBED, Control.CTRL_UNSUBSCRIBED):
+            p = self._pending.pop(req_id, None)
+            self.sub_acks += 1
+            if p is not None and p.op == "subscribe":
+                self.subscribed.update(p.topics)
+            elif p is not None:
+                self.subscribed.difference_update(p.topics)
+            elif isinstance(topic, str):
+                (self.subscribed.add if kind == Control.CTRL_SUBSCRIBED else self.subscribed.discard)(topic)
+        elif kind == Control.CTRL_ERROR:
+            p = self._pending.pop(req_id, None)
+            self.sub_errors += 1
+            log.warning("%s: venue refused %s: %s", self.name,
+                        f"{p.op} {p.topics[:5]}" if p is not None else "a request", raw[:300])
+        elif kind == Control.CTRL_SHUTDOWN:
+            log.warning("%s: venue announced it will close this connection; reconnecting", self.name)
+            self.force_reconnect("venue shutdown notice")
+        if self.on_control_cb is not None:
+            self.on_control_cb(self, kind, topic, req_id, raw)
+
+    def _expire_pending(self) -> None:
+        """Requests the venue never answered: counted, logged; their topics are retried by the
+        book watchdog (a book without its snapshot resyncs) or the next reconnect."""
+        if not self._pending:
+            return
+        limit = int(self.endpoint.ack_timeout_s * 1e9)
+        now = mono_ns()
+        for rid in [r for r, p in self._pending.items() if now - p.sent_mono > limit]:
+            p = self._pending.pop(rid)
+            self.sub_timeouts += 1
+            log.warning("%s: no answer to %s %s within %.0fs", self.name, p.op, p.topics[:5],
+                        self.endpoint.ack_timeout_s)
 
     def force_reconnect(self, reason: str) -> None:
         self.close_reason = reason
@@ -114,10 +273,20 @@ class WsSession:
             self.state = ConnState.CONNECTED
             self.connected_at = time.monotonic()
             self.close_reason = ""
+            self.parser.reset_connection()
+            self._pending.clear()
+            self.subscribed.clear()
             if self.on_connected_cb:
                 self.on_connected_cb(self)
+            if self.endpoint.subscribe == SubscribeStyle.MESSAGE and self.topics:
+                self._queue_op("subscribe", list(self.topics))
+            elif self.endpoint.subscribe == SubscribeStyle.URL:
+                self.subscribed.update(self.topics)
             await self._watch()
             self.state = ConnState.DISCONNECTED
+            # a closed connection's books are not live, at once: nothing keeps them current
+            for fs in self.parser.symbols():
+                fs.sync.mark_stale()
             if self.on_disconnected_cb:
                 self.on_disconnected_cb(self)
             if self._stop:
@@ -140,6 +309,11 @@ class WsSession:
             log.warning("%s: rotation: new connection failed (%s); reconnecting instead", self.name, e)
             self.force_reconnect("rotation before the venue's maximum connection age")
             return
+        if self.endpoint.subscribe == SubscribeStyle.MESSAGE and self.topics and self._subscribe_frames:
+            n = max(1, self.endpoint.max_topics_per_request)
+            for k in range(0, len(self.topics), n):
+                for frame in self._subscribe_frames(self.endpoint, self.topics[k:k + n], self.next_req_id()):
+                    transport.send(WSMsgType.TEXT, frame.encode())
         deadline = time.monotonic() + 5.0
         while listener.n_frames == 0 and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
@@ -160,6 +334,7 @@ class WsSession:
                 break
             except asyncio.TimeoutError:
                 pass
+            self._expire_pending()
             age = time.monotonic() - self.connected_at
             if age > self.max_age_s:
                 if self.seamless_rotation:

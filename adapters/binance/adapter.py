@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Binance spot adapter: market data (diff depth + trades + bookTicker on combined streams,
+"""Binance spot adapter: market data (diff depth + trades, bookTicker on request, on combined streams,
 snapshot sync by the documented procedure) and execution (signed REST, WS API user stream)."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from adapters.binance.parser import BinanceParser
@@ -11,9 +12,9 @@ from adapters.binance.spec import ENDPOINTS, SNAPSHOT_LIMIT, SPEC, depth_weight
 from adapters.binance.symbols import parse_exchange_info
 from engine.adapter import Channel, VenueAdapter
 from engine.model import Instrument, VenueId
+from engine.venue import WsEndpoint
 from ext.feed import FeedSymbol, FrameParser
 from ext.ratelimit import Priority
-from ext.sync import SeqRule
 
 _CHANNEL_STREAM = {Channel.BOOK: "depth@100ms", Channel.TRADES: "trade", Channel.TOP: "bookTicker"}
 
@@ -21,7 +22,6 @@ _CHANNEL_STREAM = {Channel.BOOK: "depth@100ms", Channel.TRADES: "trade", Channel
 class BinanceAdapter(VenueAdapter):
     venue = VenueId.binance
     spec = SPEC
-    seq_rule = SeqRule.SEQ_FIRST_LAST
     instruments_path = "/api/v3/exchangeInfo"
 
     def parse_instruments(self, body: bytes | dict) -> list[Instrument]:
@@ -30,11 +30,17 @@ class BinanceAdapter(VenueAdapter):
     def make_parser(self, sink: Any) -> FrameParser:
         return BinanceParser(self.venue, sink)
 
-    def stream_names(self, inst: Instrument, channels: tuple[Channel, ...]) -> list[str]:
+    def topics(self, inst: Instrument, channels: tuple[Channel, ...]) -> list[str]:
         return [f"{inst.venue_symbol.lower()}@{_CHANNEL_STREAM[c]}" for c in channels]
 
-    def ws_url_for(self, streams: list[str]) -> str:
-        return f"{self.config.ws_url.rstrip('/')}/stream?streams={'/'.join(streams)}"
+    def ws_url(self, ep: WsEndpoint, topics: list[str]) -> str:
+        return f"{self.endpoint_url(ep).rstrip('/')}/stream?streams={'/'.join(topics)}"
+
+    def subscribe_frames(self, ep: WsEndpoint, topics: list[str], req_id: int) -> list[str]:
+        return [json.dumps({"method": "SUBSCRIBE", "params": topics, "id": req_id})]
+
+    def unsubscribe_frames(self, ep: WsEndpoint, topics: list[str], req_id: int) -> list[str]:
+        return [json.dumps({"method": "UNSUBSCRIBE", "params": topics, "id": req_id})]
 
     def snapshot_request_path(self) -> str:
         return "/api/v3/depth"
@@ -45,7 +51,7 @@ class BinanceAdapter(VenueAdapter):
     def apply_snapshot(self, parser: FrameParser, fs: FeedSymbol, body: bytes, ts_recv: int) -> int:
         return parser.on_snapshot(fs, body, ts_recv)
 
-    def rest_cost(self, method: str, path: str, params: dict[str, str] | None = None):
+    def rest_cost(self, method: str, path: str, params: dict[str, str] | None = None, order: Any = None):
         if path == "/api/v3/depth":
             limit = int((params or {}).get("limit", 100))
             return {"REQUEST_WEIGHT": depth_weight(limit), "RAW_REQUESTS_5M": 1}, Priority.SNAPSHOT
