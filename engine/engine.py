@@ -94,6 +94,7 @@ class VenueRuntime:
         self.top_subs: dict[str, list[Callable]] = defaultdict(list)
         self.state_subs: dict[str, list[Callable]] = defaultdict(list)
         self._snapshot_tasks: dict[str, asyncio.Task] = {}
+        self._watchdogs: dict[str, asyncio.Task] = {}       # in-band: first snapshot after a subscribe
         self.snapshot_requests = 0
         self.resubscribe_requests = 0
         self.strategy_errors = 0
@@ -206,12 +207,13 @@ class VenueRuntime:
         in_band = self.adapter.spec.book.snapshot == SnapshotSource.IN_BAND
         for fs in session.parser.symbols():
             sym = fs.instrument.symbol
-            task = self._snapshot_tasks.pop(sym, None)
-            if task is not None:
-                task.cancel()
+            for tasks in (self._snapshot_tasks, self._watchdogs):
+                task = tasks.pop(sym, None)
+                if task is not None:
+                    task.cancel()
             fs.sync.reset()
             if in_band:
-                self._snapshot_tasks[sym] = asyncio.get_running_loop().create_task(
+                self._watchdogs[sym] = asyncio.get_running_loop().create_task(
                     self._await_in_band(sym, resubscribe_first=False))
 
     async def start_execution(self, creds: Credentials) -> None:
@@ -249,7 +251,7 @@ class VenueRuntime:
             cb(order, fill)
 
     async def close(self) -> None:
-        for t in self._snapshot_tasks.values():
+        for t in list(self._snapshot_tasks.values()) + list(self._watchdogs.values()):
             t.cancel()
         if self._prune_task is not None:
             self._prune_task.cancel()
@@ -265,6 +267,9 @@ class VenueRuntime:
     def on_need_snapshot(self, sync, reason: str) -> None:
         """A book needs a snapshot: by the venue's declared resync method, one task per symbol."""
         sym = sync.key.symbol
+        w = self._watchdogs.pop(sym, None)
+        if w is not None and not w.done():
+            w.cancel()                      # waiting for a first snapshot: resync now instead
         t = self._snapshot_tasks.get(sym)
         if t is not None and not t.done():
             return

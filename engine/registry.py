@@ -8,13 +8,21 @@ import importlib
 from engine.config import VenueConfig
 from engine.model import VenueId
 
-ADAPTERS: dict[VenueId, str] = {
+ADAPTERS: dict[VenueId, str | type] = {
     VenueId.binance: "adapters.binance.adapter:BinanceAdapter",
 }
 
 
 def available() -> list[str]:
     return [v.name for v in ADAPTERS]
+
+
+def register(venue: str | VenueId, adapter: str | type) -> VenueId:
+    """Add (or replace) a venue's adapter: a class or "module:Class". An unknown name becomes a
+    new VenueId (a long-tail venue)."""
+    vid = venue if isinstance(venue, VenueId) else VenueId.register(venue)
+    ADAPTERS[vid] = adapter
+    return vid
 
 
 def venue_id(venue: str | VenueId) -> VenueId:
@@ -26,5 +34,7 @@ def create(venue: str | VenueId, config: VenueConfig | None = None):
     target = ADAPTERS.get(vid)
     if target is None:
         raise ValueError(f"venue {vid.name!r} has no adapter yet; available: {', '.join(available())}")
+    if isinstance(target, type):
+        return target(config)
     mod, cls = target.split(":")
     return getattr(importlib.import_module(mod), cls)(config)

@@ -1,0 +1,148 @@
+"""The venue-neutral lifecycle through the real engine, on a venue shaped like most exchanges
+after Binance (tests/engine/toyvenue.py, a real WebSocket server on 127.0.0.1): subscribe frames
+and acks, in-band snapshots, resync by resubscribing one topic, live checksums, no REST snapshot
+ever, application pings, the subscribe-operation budget, refused subscriptions."""
+import asyncio
+import contextlib
+
+import pytest
+
+from engine import registry
+from engine.config import Config, VenueConfig
+from engine.engine import Engine
+from ext.sync import SeqRule
+from tests.engine.toyvenue import SYMBOLS, TOY, ToyServer, make_adapter
+
+
+async def wait_for(pred, timeout: float) -> bool:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while loop.time() < end:
+        if pred():
+            return True
+        await asyncio.sleep(0.02)
+    return pred()
+
+
+@contextlib.asynccontextmanager
+async def toy_engine(rule=SeqRule.SEQ_PREV, *, ping_s=0.0, ops_per_hour=0, symbols=("AAA/USD", "BBB/USD")):
+    server = ToyServer(seq_rule=rule, ops_per_hour=ops_per_hour)
+    await server.start()
+    registry.register(TOY, make_adapter(server, ping_s=ping_s, ops_per_hour=ops_per_hour))
+    eng = Engine(Config(venues={"toyvenue": VenueConfig(name="toyvenue", rest_url=server.rest_url,
+                                                        endpoints={"public": server.url},
+                                                        symbols=list(symbols))}, metrics_port=0))
+    try:
+        yield eng, server
+    finally:
+        await eng.close()
+        await server.stop()
+        registry.ADAPTERS.pop(TOY, None)
+
+
+def book_of(eng, sym):
+    return eng.runtime("toyvenue").fs_by_symbol[sym]
+
+
+def equals_server(eng, server, sym, venue_sym) -> bool:
+    fs = book_of(eng, sym)
+    inst = fs.instrument
+    bids, asks = server.book_top(venue_sym)
+    ours_b = [[inst.px_str(p), inst.qty_str(q)] for p, q in fs.book.top(1, 10)]
+    ours_a = [[inst.px_str(p), inst.qty_str(q)] for p, q in fs.book.top(2, 10)]
+    norm = lambda side: [[str(__import__("decimal").Decimal(p).normalize()), str(__import__("decimal").Decimal(q).normalize())] for p, q in side]
+    return norm(ours_b) == norm(bids) and norm(ours_a) == norm(asks)
+
+
+@pytest.mark.parametrize("rule", [SeqRule.SEQ_PREV, SeqRule.SEQ_NONE])
+async def test_subscribe_in_band_snapshot_gap_resubscribe_checksum(rule):
+    async with toy_engine(rule) as (eng, server):
+        await eng.start(execution=False)
+        rt = eng.runtime("toyvenue")
+        a, b = book_of(eng, "AAA/USD"), book_of(eng, "BBB/USD")
+        assert await wait_for(lambda: a.sync.is_live and b.sync.is_live, 10)
+        s = rt.sessions[0]
+        assert s.sub_acks >= 1 and "book:AAA-USD" in s.subscribed and "trades:BBB-USD" in s.subscribed
+        assert ("subscribe", "book:AAA-USD") in server.ops
+        await asyncio.sleep(0.3)
+        assert a.sync.n_applied > 10 and a.sync.n_checksum_failures == 0
+        # a lost update: SEQ_PREV sees the gap in the ids, SEQ_NONE only through the checksum
+        server.drop_next.add("AAA-USD")
+        assert await wait_for(lambda: a.sync.n_resyncs >= 1, 5)
+        if rule == SeqRule.SEQ_PREV:
+            assert a.sync.n_gaps >= 1
+        else:
+            assert a.sync.n_checksum_failures >= 1
+        assert await wait_for(lambda: a.sync.is_live, 10)
+        assert ("unsubscribe", "book:AAA-USD") in server.ops          # resynced by resubscribing
+        # a corrupted checksum: counted, that book alone resyncs
+        fails = a.sync.n_checksum_failures
+        b_resyncs = b.sync.n_resyncs
+        server.corrupt_next.add("AAA-USD")
+        assert await wait_for(lambda: a.sync.n_checksum_failures == fails + 1, 5)
+        assert await wait_for(lambda: a.sync.is_live, 10)
+        assert b.sync.n_resyncs == b_resyncs and b.sync.is_live
+        # no REST book snapshot was ever asked for: only the instruments endpoint was called
+        assert set(server.rest_hits) == {"/instruments"} and rt.snapshot_requests == 0
+        assert rt.resubscribe_requests >= 2
+        # the book equals the venue's
+        for _ in range(50):
+            if equals_server(eng, server, "AAA/USD", "AAA-USD"):
+                break
+            await asyncio.sleep(0.005)
+        assert equals_server(eng, server, "AAA/USD", "AAA-USD")
+
+
+async def test_trades_with_string_ids_and_strategy_errors_do_not_hurt_the_feed():
+    async with toy_engine() as (eng, server):
+        got = []
+
+        def bad(trade):
+            raise ValueError("strategy bug")
+        eng.subscribe_trades("toyvenue", "AAA/USD", got.append)
+        eng.subscribe_trades("toyvenue", "AAA/USD", bad)
+        await eng.start(execution=False)
+        rt = eng.runtime("toyvenue")
+        assert await wait_for(lambda: len(got) >= 5, 10)
+        assert all(t.trade_id.startswith("t-AAA-USD-") and t.trade_id_int == -1 for t in got)
+        assert rt.strategy_errors >= 5 and sum(p.n_errors for p in rt.parsers) == 0
+        assert book_of(eng, "AAA/USD").sync.is_live
+
+
+async def test_application_pings_are_sent_and_pongs_recognized():
+    async with toy_engine(ping_s=0.2) as (eng, server):
+        await eng.start(execution=False)
+        s = eng.runtime("toyvenue").sessions[0]
+        assert await wait_for(lambda: server.pings >= 3 and s.pongs >= 3, 10)
+        assert sum(p.n_errors for p in eng.runtime("toyvenue").parsers) == 0
+
+
+async def test_resyncs_never_exceed_the_subscribe_budget():
+    # 5 operations per hour per connection: the initial subscribe and two resyncs (unsubscribe +
+    # subscribe each) use them; a third gap must wait rather than earn a disconnect
+    async with toy_engine(ops_per_hour=5, symbols=("AAA/USD",)) as (eng, server):
+        await eng.start(execution=False)
+        a = book_of(eng, "AAA/USD")
+        s = eng.runtime("toyvenue").sessions[0]
+        assert await wait_for(lambda: a.sync.is_live, 10)
+        for k in range(3):
+            server.drop_next.add("AAA-USD")
+            await wait_for(lambda: not a.sync.is_live, 5)
+            await wait_for(lambda: a.sync.is_live, 5)
+        await asyncio.sleep(0.5)
+        conn_ops = [op for op in server.ops]
+        assert len(conn_ops) <= 5, conn_ops
+        assert s.reconnects == 0                          # the venue never had to cut us off
+        assert not a.sync.is_live                         # and the book says so while it waits
+
+
+async def test_a_refused_subscription_is_counted_and_retried():
+    async with toy_engine(symbols=("AAA/USD",)) as (eng, server):
+        server.refuse.add("book:AAA-USD")
+        await eng.start(execution=False)
+        s = eng.runtime("toyvenue").sessions[0]
+        a = book_of(eng, "AAA/USD")
+        assert await wait_for(lambda: s.sub_errors >= 1, 5)
+        assert not a.sync.is_live
+        server.refuse.clear()
+        assert await wait_for(lambda: a.sync.is_live, 10)   # the watchdog subscribed again

@@ -1,0 +1,280 @@
+"""A small venue of the shape most exchanges after Binance have, for the engine's lifecycle tests:
+subscribe frames after connecting, acks with request ids, the book snapshot sent in-band after
+each subscribe, deltas chained by predecessor id (or none at all), a CRC32 over the top levels'
+strings, an application-level "ping"/"pong" and a subscribe-operation budget.
+
+The server keeps its book as the strings it sends and computes its checksum from them with
+zlib, independently of the engine's C checksum. The adapter's parser is a PyFrameParser (the
+Python path a long-tail venue would use)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import zlib
+from decimal import Decimal
+
+from aiohttp import WSMsgType, web
+
+from engine.adapter import Channel, VenueAdapter
+from engine.model import Instrument, Side, VenueId
+from engine.venue import (BookSpec, BucketSpec, PingSpec, ResyncMethod, SnapshotSource, VenueSpec, WsEndpoint,
+                          scale_of)
+from ext.checksum import Checksum, ChecksumLayout
+from ext.feed import Control, PyFrameParser
+from ext.ratelimit import BucketKind, Priority
+from ext.sync import SeqRule
+
+TOY = VenueId.register("toyvenue")
+SYMBOLS = {"AAA-USD": ("100.0", "0.1", "0.001"), "BBB-USD": ("20.00", "0.01", "0.01")}
+DEPTH = 10
+
+
+# ---------------------------------------------------------------------------------------- venue
+class ToyServer:
+    def __init__(self, *, seq_rule: SeqRule, ops_per_hour: int = 0, seed: int = 3) -> None:
+        self.seq_rule = seq_rule
+        self.ops_per_hour = ops_per_hour
+        self.rng = random.Random(seed)
+        self.books: dict[str, dict] = {}
+        for sym, (mid, tick, lot) in SYMBOLS.items():
+            t, m = Decimal(tick), Decimal(mid)
+            bids = {m - t * i: Decimal(lot) * (i + 1) for i in range(1, 15)}
+            asks = {m + t * i: Decimal(lot) * (i + 2) for i in range(1, 15)}
+            self.books[sym] = {"bids": bids, "asks": asks, "seq": 1000, "tick": t, "lot": Decimal(lot)}
+        self.conns: list[dict] = []
+        self.ops: list[tuple[str, str]] = []         # (op, topic) as received
+        self.pings = 0
+        self.rest_hits: list[str] = []
+        self.drop_next: set[str] = set()
+        self.corrupt_next: set[str] = set()
+        self.refuse: set[str] = set()
+        self.url = ""
+
+    # wire helpers
+    def _fmt(self, sym: str, px: Decimal, qty: Decimal) -> list[str]:
+        b = self.books[sym]
+        return [str(px.quantize(b["tick"])), str(qty.quantize(b["lot"]))]
+
+    def _levels(self, sym: str, side: str) -> list[list[str]]:
+        book = self.books[sym][side]
+        keys = sorted(book, reverse=(side == "bids"))[:DEPTH]
+        return [self._fmt(sym, k, book[k]) for k in keys]
+
+    def checksum(self, sym: str) -> int:
+        b, a = self._levels(sym, "bids"), self._levels(sym, "asks")
+        parts = []
+        for i in range(DEPTH):
+            if i < len(b):
+                parts += b[i]
+            if i < len(a):
+                parts += a[i]
+        return zlib.crc32(":".join(parts).encode())
+
+    def book_top(self, sym: str) -> tuple[list, list]:
+        return self._levels(sym, "bids"), self._levels(sym, "asks")
+
+    def _snapshot(self, sym: str) -> str:
+        b = self.books[sym]
+        msg = {"topic": f"book:{sym}", "type": "snapshot", "bids": self._levels(sym, "bids"),
+               "asks": self._levels(sym, "asks"), "cs": self.checksum(sym)}
+        if self.seq_rule != SeqRule.SEQ_NONE:
+            msg["seq"] = b["seq"]
+        return json.dumps(msg)
+
+    def _step(self, sym: str) -> dict:
+        """One random change at the top of the book; the message that reports it."""
+        b = self.books[sym]
+        side = self.rng.choice(("bids", "asks"))
+        book = b[side]
+        keys = sorted(book, reverse=(side == "bids"))[:DEPTH]
+        k = self.rng.choice(keys[1:])                  # never the best level: the book cannot cross
+        changes = []
+        if self.rng.random() < 0.3 and len(book) > DEPTH + 2:
+            # a level leaves the published depth: the one that enters it is sent too, as venues
+            # with a depth-limited book do
+            del book[k]
+            changes.append(self._fmt(sym, k, Decimal(0)))
+            k10 = sorted(book, reverse=(side == "bids"))[DEPTH - 1]
+            changes.append(self._fmt(sym, k10, book[k10]))
+            far = sorted(book, reverse=(side == "bids"))[-1]   # keep the venue's book deep
+            book[far + (-b["tick"] if side == "bids" else b["tick"])] = b["lot"]
+        else:
+            book[k] = b["lot"] * self.rng.randint(1, 50)
+            changes.append(self._fmt(sym, k, book[k]))
+        prev, b["seq"] = b["seq"], b["seq"] + self.rng.randint(1, 3)
+        msg = {"topic": f"book:{sym}", "type": "update", "bids": changes if side == "bids" else [],
+               "asks": changes if side == "asks" else [], "cs": self.checksum(sym)}
+        if self.seq_rule != SeqRule.SEQ_NONE:
+            msg["seq"], msg["prev"] = b["seq"], prev
+        return msg
+
+    async def _market(self) -> None:
+        while True:
+            await asyncio.sleep(0.01)
+            for sym in self.books:
+                msg = self._step(sym)
+                if sym in self.corrupt_next:
+                    self.corrupt_next.discard(sym)
+                    msg["cs"] ^= 0x5A5A
+                drop = sym in self.drop_next
+                self.drop_next.discard(sym)
+                text = json.dumps(msg)
+                for c in list(self.conns):
+                    if f"book:{sym}" in c["topics"] and not drop:
+                        await c["ws"].send_str(text)
+                    if f"trades:{sym}" in c["topics"] and self.rng.random() < 0.2:
+                        c["trade_id"] = c.get("trade_id", 0) + 1
+                        await c["ws"].send_str(json.dumps({"topic": f"trades:{sym}", "id": f"t-{sym}-{c['trade_id']}",
+                                                           "px": str(sorted(self.books[sym]["bids"])[-1]),
+                                                           "qty": "0.1", "side": "sell"}))
+
+    async def h_ws(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        conn = {"ws": ws, "topics": set(), "ops": 0}
+        self.conns.append(conn)
+        try:
+            async for m in ws:
+                if m.type != WSMsgType.TEXT:
+                    continue
+                if m.data == "ping":
+                    self.pings += 1
+                    await ws.send_str("pong")
+                    continue
+                req = json.loads(m.data)
+                op, topics, rid = req["op"], req["args"], req["id"]
+                conn["ops"] += 1
+                if self.ops_per_hour and conn["ops"] > self.ops_per_hour:
+                    await ws.send_str(json.dumps({"event": "error", "id": rid, "msg": "too many subscribe ops"}))
+                    await ws.close()
+                    break
+                for t in topics:
+                    self.ops.append((op, t))
+                bad = [t for t in topics if t in self.refuse or t.split(":", 1)[-1] not in self.books]
+                if bad:
+                    await ws.send_str(json.dumps({"event": "error", "id": rid, "msg": f"unknown topic {bad[0]}"}))
+                    continue
+                await ws.send_str(json.dumps({"event": op, "id": rid}))
+                for t in topics:
+                    if op == "subscribe":
+                        conn["topics"].add(t)
+                        if t.startswith("book:"):
+                            await ws.send_str(self._snapshot(t.split(":", 1)[1]))
+                    else:
+                        conn["topics"].discard(t)
+        finally:
+            self.conns.remove(conn)
+        return ws
+
+    async def h_instruments(self, request: web.Request) -> web.Response:
+        self.rest_hits.append(request.path)
+        return web.json_response({"instruments": [{"id": s, "tick": t, "lot": lot}
+                                                  for s, (_, t, lot) in SYMBOLS.items()]})
+
+    async def h_other(self, request: web.Request) -> web.Response:
+        self.rest_hits.append(request.path)
+        return web.json_response({"error": "no such endpoint"}, status=404)
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/ws", self.h_ws)
+        app.router.add_get("/instruments", self.h_instruments)
+        app.router.add_route("*", "/{tail:.*}", self.h_other)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        self.rest_url, self.url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws"
+        self._task = asyncio.ensure_future(self._market())
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        for c in list(self.conns):
+            await c["ws"].close()
+        await self.runner.cleanup()
+
+
+# -------------------------------------------------------------------------------------- adapter
+class ToyParser(PyFrameParser):
+    def parse(self, frame: bytes, ts_recv: int, recv_mono: int) -> None:
+        if frame == b"pong":
+            self.emit_control_py(Control.CTRL_PONG)
+            return
+        m = json.loads(frame)
+        if "event" in m:
+            kind = {"subscribe": Control.CTRL_SUBSCRIBED, "unsubscribe": Control.CTRL_UNSUBSCRIBED}.get(m["event"], Control.CTRL_ERROR)
+            self.emit_control_py(kind, None, m.get("id", -1), frame)
+            return
+        chan, sym = m["topic"].split(":", 1)
+        fs = self.symbol(sym)
+        if fs is None:
+            return
+        inst = fs.instrument
+        if chan == "trades":
+            self.emit_trade_py(fs, m["id"], inst.px(m["px"]), inst.qty(m["qty"]),
+                               Side.SELL if m["side"] == "sell" else Side.BUY, 0, ts_recv)
+            return
+        bids = [(inst.px(p), inst.qty(q)) for p, q in m["bids"]]
+        asks = [(inst.px(p), inst.qty(q)) for p, q in m["asks"]]
+        seq = m.get("seq", -1)
+        if m["type"] == "snapshot":
+            self.emit_snapshot_py(fs, seq, bids, asks, 0, ts_recv, m["cs"])
+        else:
+            self.emit_delta_py(fs, seq, seq, m.get("prev", -1), bids, asks, 0, ts_recv, m["cs"])
+
+
+def make_adapter(server: ToyServer, *, ping_s: float = 0.0, ops_per_hour: int = 0):
+    spec = VenueSpec(
+        venue=TOY, rest_url=server.rest_url, ws_url=server.url,
+        buckets=(BucketSpec("WEIGHT", BucketKind.FIXED_WINDOW, 1000, 60),),
+        endpoints=(WsEndpoint("public", server.url, max_topics_per_connection=10, max_topics_per_request=5,
+                              max_msgs_per_s=50, max_subscribe_ops_per_hour=ops_per_hour, ack_timeout_s=2.0,
+                              ping=PingSpec("ping", ping_s) if ping_s else None, stale_after_s=5.0),),
+        book=BookSpec(server.seq_rule, SnapshotSource.IN_BAND, ResyncMethod.RESUBSCRIBE, depth=DEPTH,
+                      checksum=True, snapshot_timeout_s=2.0),
+    )
+
+    class ToyAdapter(VenueAdapter):
+        venue = TOY
+        instruments_path = "/instruments"
+
+        def parse_instruments(self, body):
+            data = json.loads(body) if isinstance(body, (bytes, str)) else body
+            out = []
+            for d in data["instruments"]:
+                ps, qs = scale_of(d["tick"]), scale_of(d["lot"])
+                base, quote = d["id"].split("-")
+                out.append(Instrument(TOY, d["id"], f"{base}/{quote}", base, quote, ps, qs,
+                                      1, 1))
+            return out
+
+        def make_parser(self, sink):
+            return ToyParser(self.venue, sink)
+
+        def checksum_for(self, inst):
+            # strings at the instrument's precision, as the venue prints them
+            return Checksum(DEPTH, ChecksumLayout.INTERLEAVED, ":", px_frac=inst.px_scale, qty_frac=inst.qty_scale)
+
+        def topics(self, inst, channels):
+            names = {Channel.BOOK: "book", Channel.TRADES: "trades", Channel.TOP: "top"}
+            return [f"{names[c]}:{inst.venue_symbol}" for c in channels]
+
+        def subscribe_frames(self, ep, topics, req_id):
+            return [json.dumps({"op": "subscribe", "args": topics, "id": req_id})]
+
+        def unsubscribe_frames(self, ep, topics, req_id):
+            return [json.dumps({"op": "unsubscribe", "args": topics, "id": req_id})]
+
+        def rest_cost(self, method, path, params=None, order=None):
+            return {"WEIGHT": 1}, Priority.QUERY
+
+        def map_error(self, resp):
+            return None
+
+        def make_execution(self, rest, creds, config):
+            raise NotImplementedError
+
+    ToyAdapter.spec = spec
+    return ToyAdapter
