@@ -88,12 +88,15 @@ class SimVenue:
         self.on_batch: Callable[[str, Batch, list[Trade]], None] | None = None
         self.on_account_event: Callable[[object], None] | None = None
         self.on_shutdown_notice: Callable[[], Awaitable[None] | None] | None = None
+        self._mute_account_events = False
         self.paused = False
         self.steps = 0
         self._task: asyncio.Task | None = None
 
     # ------------------------------------------------------------------ wiring
     def _account_event(self, ev: object) -> None:
+        if self._mute_account_events:
+            return
         if self.on_account_event is not None:
             self.on_account_event(ev)
 
@@ -144,7 +147,12 @@ class SimVenue:
 
     # ------------------------------------------------------------------ orders
     def place(self, symbol: str, account: str, **kw: Any) -> PlaceResult:
-        res = self.engines[symbol].place(account, **kw)
+        """Place an order; a pending ``drop_user_event`` fault withholds the account events it makes."""
+        self._mute_account_events = self.faults.take_user_drop()
+        try:
+            res = self.engines[symbol].place(account, **kw)
+        finally:
+            self._mute_account_events = False
         self.publish(symbol, res.batch)
         return res
 
@@ -165,12 +173,14 @@ class SimVenue:
 
     # ------------------------------------------------------------------ views
     def book(self, symbol: str, limit: int | None = None) -> dict[str, Any]:
+        """Venue-neutral book dump: ``seq`` is the book's sequence number (the id of its last change,
+        whatever the venue calls it); levels are ``[price, qty]`` decimal strings, best first."""
         m = self.markets[symbol]
-        uid, bids, asks = m.depth(limit)
+        seq, bids, asks = m.depth(limit)
         ps, qs = m.price_scale, m.qty_scale
         return {
             "symbol": symbol,
-            "lastUpdateId": uid,
+            "seq": seq,
             "bids": [[ps.plain(p), qs.plain(q)] for p, q in bids],
             "asks": [[ps.plain(p), qs.plain(q)] for p, q in asks],
         }
@@ -206,7 +216,7 @@ class SimVenue:
             "connections": {k: self.hub.count(k) for k in sorted({c.kind for c in self.hub.conns})},
             "topics": sorted(self.hub.topics),
             "limits": [
-                {"kind": r.kind, "interval": r.interval, "num": r.num, "limit": r.limit} for r in self.limiter.rules
+                {"name": r.name, "kind": r.kind.value, "interval": r.interval, "num": r.num, "limit": r.limit} for r in self.limiter.rules
             ],
             "faults": self.faults.state(),
         }
