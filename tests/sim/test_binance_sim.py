@@ -280,9 +280,9 @@ async def test_depth_sync_procedure_matches_authoritative_book(sim):
             await admin(s, sim, "/market", {"action": "pause"})
             try:
                 ref = await admin(s, sim, "/book?symbol=BTCUSDT")
-                while local < ref["lastUpdateId"]:
+                while local < ref["seq"]:
                     apply(await recv())
-                assert local == ref["lastUpdateId"]
+                assert local == ref["seq"]
                 top_b = sorted(bids.items(), reverse=True)[:100]
                 top_a = sorted(asks.items())[:100]
                 assert top_b == [(Decimal(p), Decimal(q)) for p, q in ref["bids"][:100]]
@@ -744,7 +744,13 @@ async def test_in_process_simulator_and_admin_views():
             stepped = await admin(s, sim, "/market", {"action": "step", "n": 5})
             assert stepped["steps"] == paused["steps"] + 5
             book = await admin(s, sim, "/book?symbol=BTCUSDT")
-            assert book["lastUpdateId"] == venue.markets["BTCUSDT"].update_id
+            # venue-neutral shape: sequence number and decimal-string levels, best first
+            assert set(book) == {"symbol", "seq", "bids", "asks"} and book["symbol"] == "BTCUSDT"
+            assert book["seq"] == venue.markets["BTCUSDT"].update_id == stepped["seq"]["BTCUSDT"]
+            assert all(isinstance(p, str) and isinstance(q, str) for p, q in book["bids"] + book["asks"])
+            assert Decimal(book["bids"][0][0]) > Decimal(book["bids"][1][0])
+            assert Decimal(book["asks"][0][0]) < Decimal(book["asks"][1][0])
+            assert Decimal(book["bids"][0][0]) < Decimal(book["asks"][0][0])
             assert len(book["bids"]) == len(venue.markets["BTCUSDT"].bids)
             acct = await admin(s, sim, "/account")
             assert {b["asset"]: b["free"] for b in acct["balances"]}["USDT"] == "1000000"
