@@ -49,7 +49,7 @@ from engine.sim.app import (
     config_from_options as _config_from_options,
     dumps as _dumps,
 )
-from engine.sim.core import SimVenue, SymbolSpec
+from engine.sim.core import Filter, FilterFailure, SimVenue, SymbolSpec
 from engine.sim.faults import Faults
 from engine.sim.limits import ORDERS, RAW, WEIGHT, Decision, RateLimiter, rules_from_buckets
 from engine.sim.market import BUY, SELL, Batch, Trade, now_ms
@@ -68,7 +68,7 @@ from engine.sim.matching import (
     Reject,
 )
 from engine.sim.server import add_common_args, run_main
-from engine.sim.streams import DiffStreams, DiffTopic, TopOfBook
+from engine.sim.streams import AccountStreams, DiffStreams, DiffTopic, TopOfBook
 from engine.sim.wsconn import Control, ControlReply, Op, Refusal, TopicControl, WsConn
 
 VENUE = "binance"
@@ -95,6 +95,7 @@ _ZERO8 = "0.00000000"
 
 _RL_TYPE = {WEIGHT: "REQUEST_WEIGHT", ORDERS: "ORDERS", RAW: "RAW_REQUESTS"}
 
+_FILTER_NAME = {Filter.PRICE: "PRICE_FILTER", Filter.QTY: "LOT_SIZE"}
 _STREAM_KINDS = ("depth", "depth@100ms", "trade", "aggTrade", "bookTicker")
 _MD_METHODS = {"SUBSCRIBE": Op.SUBSCRIBE, "UNSUBSCRIBE": Op.UNSUBSCRIBE, "LIST_SUBSCRIPTIONS": Op.LIST,
                "SET_PROPERTY": Op.OTHER, "GET_PROPERTY": Op.OTHER}
@@ -249,6 +250,11 @@ def _combined(stream: str, raw: str) -> str:
     return '{"stream":"%s","data":%s}' % (stream, raw)
 
 
+def _user_event(sid: int, raw: str) -> str:
+    """WS API user-data envelope: ``{"subscriptionId": 0, "event": {...}}``."""
+    return '{"subscriptionId":%d,"event":%s}' % (sid, raw)
+
+
 def _fmt8(d: Decimal) -> str:
     return f"{d.quantize(_Q8, rounding=ROUND_DOWN):f}"
 
@@ -285,7 +291,7 @@ class BinanceSim(SimApp):
         self.hub.on_topic = self.diffs.on_topic
         self.top = TopOfBook(venue)
         self.control = TopicControl(self.hub, self, max_topics=config.max_streams)
-        self._user_subs: dict[str, dict[WsConn, int]] = {}  # account -> {conn: subscriptionId}
+        self.user_streams = AccountStreams(self.hub)
         self._ed25519_pem: bytes | None = None
         self._ignore_seq = itertools.count(1)
 
@@ -517,17 +523,10 @@ class BinanceSim(SimApp):
             raise ApiError(-1118, "New client order ID was empty.")
         if cid is not None and not _CLIENT_ID_RE.match(str(cid)):
             raise _illegal("newClientOrderId", "^[a-zA-Z0-9-_]{1,36}$")
-        spec = self.venue.specs[sym]
-        m = self.venue.markets[sym]
-        price = None
-        if price_d is not None:
-            price = m.price_scale.parse(price_d)
-            lo = Decimal(spec.min_price or spec.tick)
-            if price is None or price_d < lo or price_d > Decimal(spec.max_price):
-                raise ApiError(-1013, "Filter failure: PRICE_FILTER")
-        qty = m.qty_scale.parse(qty_d)
-        if qty is None or qty_d < Decimal(spec.min_qty or spec.lot) or qty_d > Decimal(spec.max_qty):
-            raise ApiError(-1013, "Filter failure: LOT_SIZE")
+        try:
+            price, qty = self.venue.order_units(sym, price_d, qty_d)
+        except FilterFailure as e:
+            raise ApiError(-1013, f"Filter failure: {_FILTER_NAME[e.filter]}") from None
         dec = self.limiter.check_order(ACCOUNT)
         if not dec.allowed:
             r = dec.rule
@@ -869,12 +868,7 @@ class BinanceSim(SimApp):
             account = ev.account
         else:
             return
-        subs = self._user_subs.get(account)
-        if not subs:
-            return
-        raw = _dumps(payload)
-        for conn, sid in list(subs.items()):
-            conn.send('{"subscriptionId":%d,"event":%s}' % (sid, raw))
+        self.user_streams.publish(account, _dumps(payload), _user_event)
 
     def _execution_report(self, ev: ExecEvent) -> dict[str, Any]:
         o = ev.order
@@ -898,16 +892,8 @@ class BinanceSim(SimApp):
     async def h_ws_api(self, request: web.Request) -> web.StreamResponse:
         # the 5 msg/s inbound cap applies to market-data streams; the WS API is limited by request weight
         conn = self.ws_conn(request, "user", inbound_cap=False)
-        conn.data["subs"] = {}  # subscriptionId -> account
-        conn.data["next_sub"] = 0
         self.limiter.check_request(request.remote or "?", 1)  # connecting costs weight
-        try:
-            return await conn.serve(self._on_api_text)
-        finally:
-            for acct in set(conn.data["subs"].values()):
-                subs = self._user_subs.get(acct)
-                if subs is not None:
-                    subs.pop(conn, None)
+        return await conn.serve(self._on_api_text)
 
     _API_WEIGHTS = {
         "ping": 1, "time": 1, "userDataStream.subscribe.signature": 2, "userDataStream.unsubscribe": 2,
@@ -930,7 +916,7 @@ class BinanceSim(SimApp):
         if isinstance(method, str) and method.startswith("v3/"):
             method = method[3:]
         if method == "openOrders.status":
-            weight = 6 if isinstance(params, dict) and params.get("symbol") else 80
+            weight = 6 if isinstance(params, dict) and params.get("symbol") else OPEN_ORDERS_ALL_WEIGHT
         else:
             weight = self._API_WEIGHTS.get(method, 1)
         dec = self.limiter.check_request(ip, weight)
@@ -939,7 +925,7 @@ class BinanceSim(SimApp):
         out: dict[str, Any] = {"id": rid}
         try:
             if not dec.allowed:
-                raise self._limit_error(dec)
+                raise self.limit_error(dec)
             if not isinstance(params, dict):
                 raise ApiError(-1130, "Data sent for parameter 'params' is not valid.")
             result, extra_limits = await self._api_call(conn, method, params)
@@ -971,24 +957,18 @@ class BinanceSim(SimApp):
             return {"serverTime": now_ms()}, []
         if method == "userDataStream.subscribe.signature":
             self._ws_signed(params)
-            subs_by_acct = self._user_subs.setdefault(ACCOUNT, {})
-            if conn in subs_by_acct:
+            sid = self.user_streams.subscribe(conn, ACCOUNT)
+            if sid is None:
                 # [unconfirmed] exact error for a second subscription of one account on one connection
                 raise ApiError(-1020, "This operation is not supported.")
-            sid = conn.data["next_sub"]
-            conn.data["next_sub"] = sid + 1
-            conn.data["subs"][sid] = ACCOUNT
-            subs_by_acct[conn] = sid
             return {"subscriptionId": sid}, []
         if method == "userDataStream.unsubscribe":
             want = params.get("subscriptionId")
-            for sid, acct in list(conn.data["subs"].items()):
-                if want is None or want == sid:
-                    del conn.data["subs"][sid]
-                    self._user_subs.get(acct, {}).pop(conn, None)
+            if want is None or isinstance(want, int):
+                self.user_streams.unsubscribe(conn, want)
             return {}, []
         if method == "session.subscriptions":
-            return [{"subscriptionId": sid} for sid in sorted(conn.data["subs"])], []
+            return [{"subscriptionId": sid} for sid in self.user_streams.subscriptions(conn)], []
         if method == "order.place":
             p = self._ws_signed(params)
             body, _ = self.op_place(p)

@@ -28,7 +28,7 @@ from typing import Any, Awaitable, Callable, ClassVar, Mapping, TypeVar
 from aiohttp import web
 
 from engine.sim.admin import add_admin_routes, is_admin_path
-from engine.sim.core import SIM_VENUE_KEY, SimVenue, every
+from engine.sim.core import SIM_VENUE_KEY, SimVenue, cancel_tasks, every
 from engine.sim.limits import Decision
 from engine.sim.streams import DiffStreams
 from engine.sim.wsconn import WsConn
@@ -270,14 +270,7 @@ class SimApp:
             self._tasks.append(loop.create_task(every(period, fn)))
 
     async def _on_shutdown(self, app: web.Application) -> None:
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            try:
-                await t
-            except asyncio.CancelledError:
-                pass
-        self._tasks.clear()
+        await cancel_tasks(self._tasks)
         if self.diffs is not None:
             await self.diffs.stop()
         await self.venue.stop()

@@ -7,6 +7,9 @@ A flush consults the ``gap`` fault (``Faults.take_md_drop``) and hands the merge
 dialect's renderer; the rendered text is fanned out on the topic.
 
 ``TopOfBook`` answers "did the best bid/ask change since the last time I published it?".
+
+``AccountStreams`` is the private side: which connections receive which account's events, each
+under a per-connection subscription id, cleaned up when the connection goes away.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Callable
 
-from engine.sim.core import SimVenue, every
+from engine.sim.core import SimVenue, cancel_tasks, every
 from engine.sim.market import Batch, DiffAccumulator
+from engine.sim.wsconn import WsConn, WsHub
 
 # (topic, symbol, first id, last id, bids, asks) -> rendered payload; levels are (ticks, lots)
 RenderDiff = Callable[[str, str, int, int, list, list], str]
@@ -91,14 +95,7 @@ class DiffStreams:
                 self._tasks.append(loop.create_task(every(ms / 1000.0, lambda ms=ms: self.flush_cadence(ms))))
 
     async def stop(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            try:
-                await t
-            except asyncio.CancelledError:
-                pass
-        self._tasks.clear()
+        await cancel_tasks(self._tasks)
 
 
 class TopOfBook:
@@ -116,3 +113,50 @@ class TopOfBook:
             return None
         self._last[symbol] = (bb, ba)
         return bb, ba
+
+
+class AccountStreams:
+    """Account-event subscriptions over WS connections of a hub."""
+
+    def __init__(self, hub: WsHub) -> None:
+        self._subs: dict[str, dict[WsConn, int]] = {}  # account -> {conn: subscription id}
+        self._of_conn: dict[WsConn, dict[int, str]] = {}  # conn -> {subscription id: account}
+        self._next: dict[WsConn, int] = {}
+        hub.on_remove.append(self.drop)
+
+    def subscribe(self, conn: WsConn, account: str) -> int | None:
+        """A new subscription id (0, 1, ... per connection); None if ``conn`` already has ``account``."""
+        by_conn = self._subs.setdefault(account, {})
+        if conn in by_conn:
+            return None
+        sid = self._next.get(conn, 0)
+        self._next[conn] = sid + 1
+        by_conn[conn] = sid
+        self._of_conn.setdefault(conn, {})[sid] = account
+        return sid
+
+    def unsubscribe(self, conn: WsConn, sid: int | None = None) -> list[int]:
+        """Drop one subscription (or all of ``conn``'s with ``sid=None``); returns the ids dropped."""
+        mine = self._of_conn.get(conn, {})
+        gone = [s for s in mine if sid is None or s == sid]
+        for s in gone:
+            acct = mine.pop(s)
+            self._subs.get(acct, {}).pop(conn, None)
+        return gone
+
+    def subscriptions(self, conn: WsConn) -> list[int]:
+        return sorted(self._of_conn.get(conn, {}))
+
+    def drop(self, conn: WsConn) -> None:
+        self.unsubscribe(conn)
+        self._of_conn.pop(conn, None)
+        self._next.pop(conn, None)
+
+    def publish(self, account: str, raw: str, wrap: Callable[[int, str], str] | None = None) -> int:
+        """Send ``raw`` (``wrap(subscription id, raw)`` when given) to the account's subscribers."""
+        subs = self._subs.get(account)
+        if not subs:
+            return 0
+        for conn, sid in list(subs.items()):
+            conn.send(raw if wrap is None else wrap(sid, raw))
+        return len(subs)

@@ -248,14 +248,19 @@ class WsHub:
         self.conns: set[WsConn] = set()
         self.topics: dict[str, set[WsConn]] = {}
         self.on_topic: Callable[[str, bool], None] | None = None
+        self.on_remove: list[Callable[[WsConn], None]] = []  # called once per connection that goes away
 
     def add(self, conn: WsConn) -> None:
         self.conns.add(conn)
 
     def remove(self, conn: WsConn) -> None:
+        if conn not in self.conns:
+            return
         self.conns.discard(conn)
         for topic in list(conn.topics):
             self.unsubscribe(conn, topic)
+        for fn in self.on_remove:
+            fn(conn)
 
     def subscribe(self, conn: WsConn, topic: str) -> None:
         if topic in conn.topics:
