@@ -69,7 +69,7 @@ from engine.sim.matching import (
 )
 from engine.sim.server import add_common_args, run_main
 from engine.sim.streams import AccountStreams, DiffStreams, DiffTopic, TopOfBook
-from engine.sim.wsconn import Control, ControlReply, Op, Refusal, TopicControl, WsConn
+from engine.sim.wsconn import Control, ControlReply, Op, Refusal, WsConn
 
 VENUE = "binance"
 ACCOUNT = "binance-sim"
@@ -119,9 +119,12 @@ class BinanceSimConfig(SimConfig):
     symbols: list[str] = field(default_factory=lambda: ["BTCUSDT", "ETHUSDT", "SOLUSDT"])
     balances: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_BALANCES))
     api_key: str = DEFAULT_API_KEY
-    api_secret: str = DEFAULT_API_SECRET
+    api_secret: str = field(default=DEFAULT_API_SECRET, repr=False)  # never in a repr
     ed25519_public_key: str = ""  # PEM file: when set, signatures are Ed25519 (base64) for api_key
-    max_streams: int = SPEC.max_streams_per_connection
+    max_topics: int = SPEC.max_streams_per_connection
+    max_inbound_per_s: int = SPEC.max_ws_messages_per_s
+    ping_interval: float = SPEC.server_ping_interval_s
+    max_conn_age: float = SPEC.max_connection_age_s
     depth_fast_ms: float = 100.0  # <s>@depth@100ms cadence; 0 = one diff per change batch
     depth_slow_ms: float = 1000.0  # <s>@depth cadence
 
@@ -139,7 +142,6 @@ def build_arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-secret", default=DEFAULT_API_SECRET)
     p.add_argument("--depth-fast-ms", type=float, default=100.0, help="@depth@100ms cadence (0 = per batch)")
     p.add_argument("--depth-slow-ms", type=float, default=1000.0, help="@depth cadence")
-    p.add_argument("--max-streams", type=int, default=SPEC.max_streams_per_connection)
     p.add_argument("--ed25519-public-key", default="",
                    help="PEM file of an Ed25519 public key: the API key then signs with Ed25519")
     return p
@@ -290,7 +292,7 @@ class BinanceSim(SimApp):
         self.diff_cadences_ms = {config.depth_fast_ms, config.depth_slow_ms}
         self.hub.on_topic = self.diffs.on_topic
         self.top = TopOfBook(venue)
-        self.control = TopicControl(self.hub, self, max_topics=config.max_streams)
+        self.control = self.topic_control(self)
         self.user_streams = AccountStreams(self.hub)
         self._ed25519_pem: bytes | None = None
         self._ignore_seq = itertools.count(1)
@@ -735,7 +737,7 @@ class BinanceSim(SimApp):
             why, names = bad
             if why == Refusal.BAD_TOPIC:
                 return web.Response(status=400, text=f"Invalid stream name(s): {','.join(names)}")
-            return web.Response(status=400, text=f"Too many streams (max {self.config.max_streams})")
+            return web.Response(status=400, text=f"Too many streams (max {self.config.max_topics})")
         conn = self.ws_conn(request, "market")
         conn.wrap = _combined if combined else None
         return await conn.serve(self.control.on_text, self.control.opener(streams))
@@ -788,7 +790,9 @@ class BinanceSim(SimApp):
     def refuse(self, conn: WsConn, ctl: Control, why: Refusal, topics: list[str]) -> str:
         if why == Refusal.BAD_TOPIC:
             return _md_error(2, f"Invalid request: invalid stream name `{topics[0]}`", ctl.rid)
-        return _md_error(2, f"Invalid request: too many streams (max {self.config.max_streams})", ctl.rid)
+        if why == Refusal.SUB_BUDGET:  # only with --sub-ops: Binance itself has no such budget
+            return _md_error(2, "Invalid request: too many subscription requests", ctl.rid)
+        return _md_error(2, f"Invalid request: too many streams (max {self.config.max_topics})", ctl.rid)
 
     def other(self, conn: WsConn, ctl: Control) -> str:
         method, params = ctl.msg

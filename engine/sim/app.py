@@ -31,7 +31,7 @@ from engine.sim.admin import add_admin_routes, is_admin_path
 from engine.sim.core import SIM_VENUE_KEY, SimVenue, cancel_tasks, every
 from engine.sim.limits import Decision
 from engine.sim.streams import DiffStreams
-from engine.sim.wsconn import WsConn
+from engine.sim.wsconn import ControlDialect, PingRule, TopicControl, WsConn
 
 try:
     import orjson
@@ -70,6 +70,9 @@ class SimConfig:
     pong_timeout: float = 60.0
     max_conn_age: float = 86400.0
     max_inbound_per_s: int = 5
+    max_topics: int = 0  # market-data topics per connection (0 = no cap)
+    sub_ops: int = 0  # subscribe/unsubscribe frames per connection per sub_window_s (0 = no budget)
+    sub_window_s: float = 3600.0
     ban_after: int = 5
     ban_base: float = 120.0
     maker_fee: str = "0"
@@ -129,10 +132,18 @@ def add_sim_args(p: argparse.ArgumentParser, config_cls: type[SimConfig]) -> arg
     p.add_argument("--symbols", default=",".join(d.symbols), help="comma list of venue symbols")
     p.add_argument("--maker-fee", default=d.maker_fee)
     p.add_argument("--taker-fee", default=d.taker_fee)
+    p.add_argument("--max-topics", type=int, default=d.max_topics, help="topics per WS connection (0 = no cap)")
+    p.add_argument("--sub-ops", type=int, default=d.sub_ops,
+                   help="subscribe/unsubscribe frames per connection per --sub-window-s (0 = no budget)")
+    p.add_argument("--sub-window-s", type=float, default=d.sub_window_s)
     p.add_argument("--limit", action="append", default=[], metavar="BUCKET=N",
                    help="replace a rate-limit bucket's limit (repeatable; default: the venue's real limits)")
     for opt, bucket in config_cls.LIMIT_OPTIONS.items():
         p.add_argument("--" + opt.replace("_", "-"), type=int, default=None, help=f"limit of bucket {bucket}")
+    # the dialect's defaults win over the generic ones of add_common_args (e.g. the venue's ping period)
+    dests = {a.dest for a in p._actions}
+    p.set_defaults(**{f.name: getattr(d, f.name) for f in fields(d)
+                      if f.name in dests and f.name not in ("symbols", "limits", "balances")})
     return p
 
 
@@ -311,6 +322,12 @@ class SimApp:
         return WsConn(request, kind=kind, faults=self.faults, hub=self.hub, ping_interval=c.ping_interval,
                       pong_timeout=c.pong_timeout, max_inbound_per_s=c.max_inbound_per_s if inbound_cap else 0,
                       max_age_s=c.max_conn_age)
+
+    def topic_control(self, dialect: ControlDialect, ping: PingRule | None = None) -> TopicControl:
+        """Control-frame handling for ``dialect`` with the configured topic cap and subscribe budget."""
+        c = self.config
+        return TopicControl(self.hub, dialect, max_topics=c.max_topics, sub_ops=c.sub_ops,
+                            sub_window_s=c.sub_window_s, ping=ping)
 
     async def order_fault(self) -> None:
         """Call after an order was executed: a pending ``order`` fault hides the answer."""

@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 import yarl
 
-from adapters.binance.simulator import split_signed, verify_signature, ws_api_payload
+from adapters.binance.simulator import config_from_options, split_signed, verify_signature, ws_api_payload
 from engine.sim.server import in_process_simulator, running_simulator
 
 # published Binance REST/WS-API HMAC example key pair (rest-api.md / web-socket-api.md)
@@ -756,3 +756,33 @@ async def test_in_process_simulator_and_admin_views():
             assert {b["asset"]: b["free"] for b in acct["balances"]}["USDT"] == "1000000"
             async with s.post(sim.admin_url + "/fault", json={"type": "bogus"}) as r:
                 assert r.status == 400
+
+
+def test_config_repr_keeps_the_secret_out():
+    c = config_from_options(api_secret="S" * 64)
+    assert "S" * 64 not in repr(c) and c.api_secret == "S" * 64
+    assert config_from_options().api_secret not in repr(config_from_options())
+
+
+async def test_stream_cap_and_subscribe_budget_through_the_shared_control():
+    async with in_process_simulator("binance", rate=20, symbols="BTCUSDT", max_topics=2, sub_ops=2) as sim:
+        async with aiohttp.ClientSession(timeout=T) as s:
+            async with s.get(sim.ws_url + "/ws/btcusdt@trade/btcusdt@depth/btcusdt@bookTicker") as r:
+                assert r.status == 400 and "Too many streams" in await r.text()
+            async with s.ws_connect(sim.ws_url + "/ws/btcusdt@trade") as ws:
+
+                async def ask(obj) -> dict:
+                    await ws.send_str(json.dumps(obj))
+                    while True:
+                        d = json.loads((await ws.receive(timeout=5)).data)
+                        if "e" not in d:
+                            return d
+
+                r = await ask({"method": "SUBSCRIBE", "params": ["btcusdt@depth", "btcusdt@aggTrade"], "id": 1})
+                assert r["code"] == 2 and r["id"] == 1 and "too many streams" in r["msg"]
+                assert await ask({"method": "SUBSCRIBE", "params": ["btcusdt@depth"], "id": 2}) == \
+                    {"result": None, "id": 2}
+                r = await ask({"method": "UNSUBSCRIBE", "params": ["btcusdt@depth"], "id": 3})
+                assert r["code"] == 2 and "too many subscription requests" in r["msg"]
+                assert await ask({"method": "LIST_SUBSCRIPTIONS", "id": 4}) == \
+                    {"result": ["btcusdt@depth", "btcusdt@trade"], "id": 4}
