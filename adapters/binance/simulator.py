@@ -1,7 +1,9 @@
 """Binance spot simulator dialect.
 
-Everything venue-neutral (book generator, matching, limits, faults, WS connection handling,
-admin API, process harness) lives in ``engine.sim``; this module is only Binance's wire format:
+Everything venue-neutral (book generator, matching, limits, faults, WS connections, topic
+control frames and fan-out, diff streams, the app skeleton and middleware, admin API, process
+harness) lives in ``engine.sim``; this module is only Binance's wire format.  Rate limits are
+the engine's own ``adapters.binance.spec.SPEC.buckets`` at their real values.
 
 * REST ``/api/v3/...``: ping, time, exchangeInfo, depth, order (POST/DELETE/GET), openOrders,
   myTrades, account -- HMAC-SHA256 signatures, ``X-MBX-APIKEY``, timestamp/recvWindow, Binance
@@ -9,7 +11,7 @@ admin API, process harness) lives in ``engine.sim``; this module is only Binance
   ``X-MBX-ORDER-COUNT-10S|1D`` headers, 429/418 with ``Retry-After``.
 * Market-data WS: ``/ws/<stream>[/<stream>...]``, ``/ws`` and ``/stream?streams=a/b`` (combined
   ``{"stream","data"}`` wrapper), live SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS /
-  SET_PROPERTY / GET_PROPERTY.  Streams ``<s>@depth@100ms``, ``<s>@depth`` (1000 ms),
+  SET_PROPERTY / GET_PROPERTY (parsed here, applied by ``engine.sim.wsconn.TopicControl``).  Streams ``<s>@depth@100ms``, ``<s>@depth`` (1000 ms),
   ``<s>@trade``, ``<s>@aggTrade``, ``<s>@bookTicker``.
 * WS API ``/ws-api/v3``: ``userDataStream.subscribe.signature`` (events wrapped
   ``{"subscriptionId": n, "event": {...}}``), ``userDataStream.unsubscribe``,
@@ -18,7 +20,8 @@ admin API, process harness) lives in ``engine.sim``; this module is only Binance
   The REST listenKey endpoints answer ``410 Gone``: Binance retired them for spot in 2026-02.
 
 Run: ``python -m adapters.binance.simulator --host 127.0.0.1 --port 0 [--rate 50]
-[--symbols BTCUSDT,ETHUSDT] [--seed 1] [--api-key K --api-secret S] [--ping-interval 20]``.
+[--symbols BTCUSDT,ETHUSDT] [--seed 1] [--api-key K --api-secret S] [--ping-interval 20]
+[--limit REQUEST_WEIGHT=30 | --weight-limit 30]``.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
-from typing import Any, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 from urllib.parse import parse_qsl, unquote
 
 from aiohttp import web
@@ -48,10 +51,10 @@ from engine.sim.app import (
     base_report,
     config_from_options as _config_from_options,
     dumps as _dumps,
+    make_venue,
 )
-from engine.sim.core import Filter, FilterFailure, SimVenue, SymbolSpec
-from engine.sim.faults import Faults
-from engine.sim.limits import ORDERS, RAW, WEIGHT, Decision, RateLimiter, rules_from_buckets
+from engine.sim.core import Filter, FilterFailure, SymbolSpec
+from engine.sim.limits import ORDERS, RAW, WEIGHT, Decision, rules_from_buckets
 from engine.sim.market import BUY, SELL, Batch, Trade, now_ms
 from engine.sim.matching import (
     DUPLICATE_CLIENT_ID,
@@ -67,6 +70,7 @@ from engine.sim.matching import (
     Order,
     Reject,
 )
+from engine.sim.rpc import Method, RpcRequest, RpcSocket
 from engine.sim.server import add_common_args, run_main
 from engine.sim.streams import AccountStreams, DiffStreams, DiffTopic, TopOfBook
 from engine.sim.wsconn import Control, ControlReply, Op, Refusal, WsConn
@@ -267,20 +271,8 @@ class BinanceSim(SimApp):
         unknown = [s for s in config.symbols if s not in SYMBOLS]
         if unknown or not config.symbols:
             raise ValueError(f"unknown symbols {unknown}; available: {sorted(SYMBOLS)}")
-        limiter = RateLimiter(rules_from_buckets(SPEC.buckets, BUCKET_SCOPES, config.limits),
-                              ban_after=config.ban_after, ban_base_s=config.ban_base)
-        venue = SimVenue(
-            VENUE,
-            [SYMBOLS[s] for s in config.symbols],
-            limiter=limiter,
-            accounts={ACCOUNT: dict(config.balances)},
-            seed=config.seed,
-            rate=config.rate,
-            levels=config.levels,
-            maker_fee=config.maker_fee,
-            taker_fee=config.taker_fee,
-            faults=Faults(),
-        )
+        rules = rules_from_buckets(SPEC.buckets, BUCKET_SCOPES, config.limits)
+        venue = make_venue(VENUE, [SYMBOLS[s] for s in config.symbols], config, rules, [ACCOUNT])
         super().__init__(config, venue)
         self.config: BinanceSimConfig = config
         self.default_account = ACCOUNT
@@ -294,6 +286,7 @@ class BinanceSim(SimApp):
         self.top = TopOfBook(venue)
         self.control = self.topic_control(self)
         self.user_streams = AccountStreams(self.hub)
+        self.ws_api = RpcSocket(self.limiter, BinanceWsApi(self))
         self._ed25519_pem: bytes | None = None
         self._ignore_seq = itertools.count(1)
 
@@ -304,11 +297,11 @@ class BinanceSim(SimApp):
         r.add_get("/api/v3/exchangeInfo", self.h_exchange_info)
         r.add_get("/api/v3/depth", self.h_depth)
         r.add_post("/api/v3/order", self.h_order_new)
-        r.add_delete("/api/v3/order", self.h_order_cancel)
-        r.add_get("/api/v3/order", self.h_order_get)
-        r.add_get("/api/v3/openOrders", self.h_open_orders)
-        r.add_get("/api/v3/myTrades", self.h_my_trades)
-        r.add_get("/api/v3/account", self.h_account)
+        r.add_delete("/api/v3/order", self.private(self.op_cancel))
+        r.add_get("/api/v3/order", self.private(self.op_query))
+        r.add_get("/api/v3/openOrders", self.private(self.op_open_orders))
+        r.add_get("/api/v3/myTrades", self.private(self.op_my_trades))
+        r.add_get("/api/v3/account", self.private(self.op_account))
         for m in ("POST", "PUT", "DELETE"):
             r.add_route(m, "/api/v3/userDataStream", self.h_listen_key_gone)
         r.add_get("/ws", self.h_ws_raw)
@@ -389,7 +382,7 @@ class BinanceSim(SimApp):
             return verify_ed25519(self._ed25519_pem, payload, sig)
         return verify_signature(self.config.api_secret, payload, sig)
 
-    async def _signed(self, request: web.Request) -> dict[str, str]:
+    async def authenticate(self, request: web.Request) -> dict[str, str]:
         self._check_key(request.headers.get("X-MBX-APIKEY"))
         query = request.rel_url.raw_query_string
         body = ""
@@ -699,26 +692,11 @@ class BinanceSim(SimApp):
                            "asks": [[pf(p), qf(s)] for p, s in asks]})
 
     async def h_order_new(self, request: web.Request) -> web.Response:
-        params = await self._signed(request)
+        params = await self.authenticate(request)
         body, _ = self.op_place(params)
         headers = self._order_headers()
         await self.order_fault()
         return self.json(body, 200, headers)
-
-    async def h_order_cancel(self, request: web.Request) -> web.Response:
-        return self.json(self.op_cancel(await self._signed(request)))
-
-    async def h_order_get(self, request: web.Request) -> web.Response:
-        return self.json(self.op_query(await self._signed(request)))
-
-    async def h_open_orders(self, request: web.Request) -> web.Response:
-        return self.json(self.op_open_orders(await self._signed(request)))
-
-    async def h_my_trades(self, request: web.Request) -> web.Response:
-        return self.json(self.op_my_trades(await self._signed(request)))
-
-    async def h_account(self, request: web.Request) -> web.Response:
-        return self.json(self.op_account(await self._signed(request)))
 
     async def h_listen_key_gone(self, request: web.Request) -> web.Response:
         # Spot listenKeys were retired (2026-02-20); the real endpoint now answers 410 Gone.
@@ -897,51 +875,7 @@ class BinanceSim(SimApp):
         # the 5 msg/s inbound cap applies to market-data streams; the WS API is limited by request weight
         conn = self.ws_conn(request, "user", inbound_cap=False)
         self.limiter.check_request(request.remote or "?", 1)  # connecting costs weight
-        return await conn.serve(self._on_api_text)
-
-    _API_WEIGHTS = {
-        "ping": 1, "time": 1, "userDataStream.subscribe.signature": 2, "userDataStream.unsubscribe": 2,
-        "session.subscriptions": 2, "order.place": 1, "order.cancel": 1, "order.status": 4, "account.status": 20,
-    }
-
-    async def _on_api_text(self, conn: WsConn, text: str) -> None:
-        ip = conn.remote
-        try:
-            msg = _json.loads(text)
-        except ValueError:
-            conn.send(_dumps({"id": None, "status": 400, "error": {"code": -1135, "msg": "Invalid JSON Request"}}))
-            return
-        if not isinstance(msg, dict):
-            conn.send(_dumps({"id": None, "status": 400, "error": {"code": -1135, "msg": "Invalid JSON Request"}}))
-            return
-        rid = msg.get("id")
-        method = msg.get("method")
-        params = msg.get("params") or {}
-        if isinstance(method, str) and method.startswith("v3/"):
-            method = method[3:]
-        if method == "openOrders.status":
-            weight = 6 if isinstance(params, dict) and params.get("symbol") else OPEN_ORDERS_ALL_WEIGHT
-        else:
-            weight = self._API_WEIGHTS.get(method, 1)
-        dec = self.limiter.check_request(ip, weight)
-        limits = [{"rateLimitType": "REQUEST_WEIGHT", "interval": r.interval, "intervalNum": r.num,
-                   "limit": r.limit, "count": n} for r, n in dec.used]
-        out: dict[str, Any] = {"id": rid}
-        try:
-            if not dec.allowed:
-                raise self.limit_error(dec)
-            if not isinstance(params, dict):
-                raise ApiError(-1130, "Data sent for parameter 'params' is not valid.")
-            result, extra_limits = await self._api_call(conn, method, params)
-            out.update(status=200, result=result)
-            limits += extra_limits
-        except ApiError as e:
-            err: dict[str, Any] = {"code": e.code, "msg": e.msg}
-            if e.data:
-                err["data"] = e.data
-            out.update(status=e.status, error=err)
-        out["rateLimits"] = limits
-        conn.send(_dumps(out))
+        return await conn.serve(self.ws_api.on_text)
 
     def _ws_signed(self, params: dict[str, Any]) -> dict[str, Any]:
         self._check_key(params.get("apiKey"))
@@ -954,41 +888,112 @@ class BinanceSim(SimApp):
         return {k: (("true" if v else "false") if isinstance(v, bool) else str(v))
                 for k, v in params.items() if k not in ("signature", "apiKey")}
 
-    async def _api_call(self, conn: WsConn, method: Any, params: dict[str, Any]) -> tuple[Any, list]:
-        if method == "ping":
-            return {}, []
-        if method == "time":
-            return {"serverTime": now_ms()}, []
-        if method == "userDataStream.subscribe.signature":
-            self._ws_signed(params)
-            sid = self.user_streams.subscribe(conn, ACCOUNT)
-            if sid is None:
-                # [unconfirmed] exact error for a second subscription of one account on one connection
-                raise ApiError(-1020, "This operation is not supported.")
-            return {"subscriptionId": sid}, []
-        if method == "userDataStream.unsubscribe":
-            want = params.get("subscriptionId")
-            if want is None or isinstance(want, int):
-                self.user_streams.unsubscribe(conn, want)
-            return {}, []
-        if method == "session.subscriptions":
-            return [{"subscriptionId": sid} for sid in self.user_streams.subscriptions(conn)], []
-        if method == "order.place":
-            p = self._ws_signed(params)
-            body, _ = self.op_place(p)
-            extra = [{"rateLimitType": "ORDERS", "interval": r.interval, "intervalNum": r.num, "limit": r.limit,
-                      "count": n} for r, n in self.limiter.usage(ACCOUNT, ORDERS)]
-            await self.order_fault()
-            return body, extra
-        if method == "order.cancel":
-            return self.op_cancel(self._ws_signed(params)), []
-        if method == "order.status":
-            return self.op_query(self._ws_signed(params)), []
-        if method == "openOrders.status":
-            return self.op_open_orders(self._ws_signed(params)), []
-        if method == "account.status":
-            return self.op_account(self._ws_signed(params)), []
-        raise ApiError(-1020, "This operation is not supported.")
+
+class BinanceWsApi:
+    """The WS API dialect (web-socket-api.md): ``{"id", "method", "params"}`` requests, answers
+    ``{"id", "status", "result" | "error", "rateLimits"}``.  Methods return (result, extra rateLimits)."""
+
+    WEIGHTS = {
+        "ping": 1, "time": 1, "userDataStream.subscribe.signature": 2, "userDataStream.unsubscribe": 2,
+        "session.subscriptions": 2, "order.place": 1, "order.cancel": 1, "order.status": 4, "account.status": 20,
+    }
+
+    def __init__(self, sim: BinanceSim) -> None:
+        self.sim = sim
+        table = {
+            "ping": self.m_ping, "time": self.m_time,
+            "userDataStream.subscribe.signature": self.m_subscribe, "userDataStream.unsubscribe": self.m_unsubscribe,
+            "session.subscriptions": self.m_subscriptions, "order.place": self.m_place,
+            "order.cancel": self._signed_op(sim.op_cancel), "order.status": self._signed_op(sim.op_query),
+            "openOrders.status": self._signed_op(sim.op_open_orders), "account.status": self._signed_op(sim.op_account),
+        }
+        self.methods = {name: self._object_params(fn) for name, fn in table.items()}
+
+    # ------------------------------------------------------------------ RpcDialect
+    def parse(self, text: str) -> RpcRequest:
+        try:
+            msg = _json.loads(text)
+        except ValueError:
+            msg = None
+        if not isinstance(msg, dict):
+            raise ControlReply(_dumps({"id": None, "status": 400,
+                                       "error": {"code": -1135, "msg": "Invalid JSON Request"}}))
+        method = msg.get("method")
+        method = method if isinstance(method, str) else ""
+        if method.startswith("v3/"):
+            method = method[3:]
+        return RpcRequest(msg.get("id"), method, msg.get("params") or {})
+
+    def weight(self, req: RpcRequest) -> int:
+        if req.method == "openOrders.status":
+            return 6 if isinstance(req.params, dict) and req.params.get("symbol") else OPEN_ORDERS_ALL_WEIGHT
+        return self.WEIGHTS.get(req.method, 1)
+
+    def limit_error(self, dec: Decision) -> ApiError:
+        return self.sim.limit_error(dec)
+
+    def unknown_method(self, req: RpcRequest) -> ApiError:
+        return ApiError(-1020, "This operation is not supported.")
+
+    @staticmethod
+    def _limits(dec: Decision) -> list[dict[str, Any]]:
+        return [{"rateLimitType": "REQUEST_WEIGHT", "interval": r.interval, "intervalNum": r.num,
+                 "limit": r.limit, "count": n} for r, n in dec.used]
+
+    def result(self, req: RpcRequest, result: Any, dec: Decision) -> str:
+        body, extra = result
+        return _dumps({"id": req.rid, "status": 200, "result": body, "rateLimits": self._limits(dec) + extra})
+
+    def error(self, req: RpcRequest, e: SimError, dec: Decision) -> str:
+        err: dict[str, Any] = {"code": e.code, "msg": e.msg}
+        if e.data:
+            err["data"] = e.data
+        return _dumps({"id": req.rid, "status": e.status, "error": err, "rateLimits": self._limits(dec)})
+
+    # ------------------------------------------------------------------ methods
+    @staticmethod
+    def _object_params(fn: Method) -> Method:
+        async def call(conn: WsConn, params: Any) -> Any:
+            if not isinstance(params, dict):
+                raise ApiError(-1130, "Data sent for parameter 'params' is not valid.")
+            return await fn(conn, params)
+        return call
+
+    def _signed_op(self, op: Callable[[dict[str, Any]], Any]) -> Method:
+        async def call(conn: WsConn, params: dict[str, Any]) -> tuple[Any, list]:
+            return op(self.sim._ws_signed(params)), []
+        return call
+
+    async def m_ping(self, conn: WsConn, params: dict[str, Any]) -> tuple[Any, list]:
+        return {}, []
+
+    async def m_time(self, conn: WsConn, params: dict[str, Any]) -> tuple[Any, list]:
+        return {"serverTime": now_ms()}, []
+
+    async def m_subscribe(self, conn: WsConn, params: dict[str, Any]) -> tuple[Any, list]:
+        self.sim._ws_signed(params)
+        sid = self.sim.user_streams.subscribe(conn, ACCOUNT)
+        if sid is None:
+            # [unconfirmed] exact error for a second subscription of one account on one connection
+            raise ApiError(-1020, "This operation is not supported.")
+        return {"subscriptionId": sid}, []
+
+    async def m_unsubscribe(self, conn: WsConn, params: dict[str, Any]) -> tuple[Any, list]:
+        want = params.get("subscriptionId")
+        if want is None or isinstance(want, int):
+            self.sim.user_streams.unsubscribe(conn, want)
+        return {}, []
+
+    async def m_subscriptions(self, conn: WsConn, params: dict[str, Any]) -> tuple[Any, list]:
+        return [{"subscriptionId": sid} for sid in self.sim.user_streams.subscriptions(conn)], []
+
+    async def m_place(self, conn: WsConn, params: dict[str, Any]) -> tuple[Any, list]:
+        sim = self.sim
+        body, _ = sim.op_place(sim._ws_signed(params))
+        extra = [{"rateLimitType": "ORDERS", "interval": r.interval, "intervalNum": r.num, "limit": r.limit,
+                  "count": n} for r, n in sim.limiter.usage(ACCOUNT, ORDERS)]
+        await sim.order_fault()
+        return body, extra
 
 
 def create_app(config: BinanceSimConfig | None = None) -> web.Application:

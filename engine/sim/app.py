@@ -28,8 +28,9 @@ from typing import Any, Awaitable, Callable, ClassVar, Mapping, TypeVar
 from aiohttp import web
 
 from engine.sim.admin import add_admin_routes, is_admin_path
-from engine.sim.core import SIM_VENUE_KEY, SimVenue, cancel_tasks, every
-from engine.sim.limits import Decision
+from engine.sim.core import SIM_VENUE_KEY, SimVenue, SymbolSpec, cancel_tasks, every
+from engine.sim.faults import Faults
+from engine.sim.limits import Decision, RateLimiter, Rule
 from engine.sim.streams import DiffStreams
 from engine.sim.wsconn import ControlDialect, PingRule, TopicControl, WsConn
 
@@ -176,6 +177,16 @@ def base_report(host: str, port: int, config: SimConfig) -> dict[str, Any]:
     }
 
 
+def make_venue(name: str, specs: list[SymbolSpec], config: SimConfig, rules: list[Rule],
+               accounts: list[str]) -> SimVenue:
+    """A ``SimVenue`` configured from ``config`` (seed, rate, levels, fees, bans); every account
+    starts with ``config.balances``."""
+    limiter = RateLimiter(rules, ban_after=config.ban_after, ban_base_s=config.ban_base)
+    return SimVenue(name, specs, limiter=limiter, accounts={a: dict(config.balances) for a in accounts},
+                    seed=config.seed, rate=config.rate, levels=config.levels, maker_fee=config.maker_fee,
+                    taker_fee=config.taker_fee, faults=Faults())
+
+
 # ====================================================================== errors
 class SimError(Exception):
     """A venue error answer: the dialect's ``code`` and ``msg``, an HTTP status, extra headers and
@@ -241,6 +252,10 @@ class SimApp:
     def error_body(self, e: SimError) -> Any:
         """*dialect*: JSON body of an error answer."""
         return {"code": e.code, "msg": e.msg}
+
+    async def authenticate(self, request: web.Request) -> dict[str, str]:
+        """*dialect*: check a private request's key and signature; return its parameters."""
+        raise SimError(401, "private endpoints are not served")
 
     def usage_headers(self, ip: str) -> dict[str, str]:
         """*dialect*: rate-limit usage headers added to every REST answer."""
@@ -310,6 +325,12 @@ class SimApp:
         for k, v in self.usage_headers(ip).items():
             resp.headers[k] = v
         return resp
+
+    def private(self, op: Callable[[dict[str, str]], Any]) -> Callable[[web.Request], Awaitable[web.Response]]:
+        """A route handler: ``authenticate``, run ``op(params)``, answer its result as JSON."""
+        async def handler(request: web.Request) -> web.Response:
+            return self.json(op(await self.authenticate(request)))
+        return handler
 
     @staticmethod
     def json(obj: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
