@@ -786,3 +786,22 @@ async def test_stream_cap_and_subscribe_budget_through_the_shared_control():
                 assert r["code"] == 2 and "too many subscription requests" in r["msg"]
                 assert await ask({"method": "LIST_SUBSCRIPTIONS", "id": 4}) == \
                     {"result": ["btcusdt@depth", "btcusdt@trade"], "id": 4}
+
+
+async def test_ws_api_requests_spend_the_rest_weight_budget():
+    async with in_process_simulator("binance", rate=0, symbols="BTCUSDT", weight_limit=4) as sim:
+        left = 60 - time.time() % 60  # stay inside one fixed minute window
+        if left < 3:
+            await asyncio.sleep(left + 0.05)
+        async with aiohttp.ClientSession(timeout=T) as s:
+            async with s.ws_connect(sim.ws_api_url) as ws:  # connecting costs 1
+                answers = []
+                for i in range(4):
+                    await ws.send_str(json.dumps({"id": i, "method": "time"}))
+                    answers.append(json.loads((await ws.receive(timeout=5)).data))
+                await ws.send_str("[1, 2]")
+                bad = json.loads((await ws.receive(timeout=5)).data)
+        assert [a["status"] for a in answers] == [200, 200, 200, 429]
+        assert answers[3]["error"]["code"] == -1003 and answers[3]["id"] == 3
+        assert [a["rateLimits"][0]["count"] for a in answers] == [2, 3, 4, 5]
+        assert bad == {"id": None, "status": 400, "error": {"code": -1135, "msg": "Invalid JSON Request"}}
