@@ -12,6 +12,7 @@ Layout
               per-connection topic cap and subscribe budget, application-level ping
 ``streams``   time-aggregated diff streams (``DiffStreams``), top-of-book changes, account-event
               subscriptions (``AccountStreams``)
+``rpc``       request/response over a WebSocket, weighed by the same IP limiter as REST
 ``core``      ``SimVenue``: markets + engines + accounts + market loop + order filters + fault actions
 ``app``       ``SimApp``: aiohttp app skeleton, REST middleware (faults, limits, errors, usage
               headers), parameter helpers, order fault; ``SimConfig`` and its CLI options
@@ -31,16 +32,17 @@ Writing a dialect for another venue
    balances, ``max_topics``, ``sub_ops``/``sub_window_s``, ping period from the spec) and its own
    fields; ``LIMIT_OPTIONS`` adds per-bucket shortcut flags.  ``build_arg_parser`` =
    ``add_common_args`` + ``add_sim_args(p, XSimConfig)`` + the dialect's flags.
-3. ``class XSim(SimApp)``: build ``SimVenue(name, specs, limiter=RateLimiter(rules, ...), ...)``
-   and call ``super().__init__(config, venue)``; set ``venue.on_batch`` (render trades / tickers
+3. ``class XSim(SimApp)``: ``venue = make_venue(name, specs, config, rules, accounts)`` and
+   ``super().__init__(config, venue)``; set ``venue.on_batch`` (render trades / tickers
    from a ``Batch``), ``venue.on_account_event`` (``ExecEvent`` / ``BalanceEvent`` ->
    ``AccountStreams.publish``) and optionally ``venue.on_shutdown_notice`` (``hub.broadcast``).
 4. REST: override ``add_routes``, ``is_api_path``, ``request_weight``, ``usage_headers``,
-   ``error_body`` and the error factories (``limit_error``, ``internal_error``,
-   ``unknown_status_error``, ``missing_param``, ``bad_param``, ``unknown_symbol``); raise
-   ``SimError`` subclasses from handlers; use ``param_symbol/param_int/param_decimal``,
+   ``authenticate`` (the venue's key + signature check), ``error_body`` and the error factories
+   (``limit_error``, ``internal_error``, ``unknown_status_error``, ``missing_param``,
+   ``bad_param``, ``unknown_symbol``); raise ``SimError`` subclasses from handlers; route private
+   operations with ``self.private(op)``; use ``param_symbol/param_int/param_decimal``,
    ``venue.order_units`` (filters), ``venue.place`` (honours ``drop_user_event``) and ``await
-   self.order_fault()`` after executing an order.  Verify the venue's signature yourself.
+   self.order_fault()`` after executing an order.
 5. Market data: implement the ``ControlDialect`` methods (``parse`` a client frame into a
    ``Control(op, topics, rid)`` or raise ``ControlReply``; ``valid_topic``; ``ack``; ``refuse``
    for each ``Refusal``; ``other`` for dialect-only ops) and serve sockets with
@@ -49,7 +51,11 @@ Writing a dialect for another venue
    ``hub.publish(topic, payload)``; set ``conn.wrap`` for per-connection envelopes.  Diff streams:
    ``self.diffs = DiffStreams(venue, classify, render)``, ``self.diff_cadences_ms = {...}``,
    ``hub.on_topic = self.diffs.on_topic`` and ``diffs.on_batch`` from ``on_batch``.
-6. Module level: ``VENUE``, ``build_arg_parser``, ``config_from_args`` (``XSimConfig.from_namespace``),
+6. Request/response over WS (order entry, private-stream login): an ``RpcDialect`` (``parse``,
+   ``weight``, ``methods`` table, ``result`` / ``error`` rendering) run by
+   ``RpcSocket(limiter, dialect).on_text``; ``AccountStreams`` keeps who receives which
+   account's events.
+7. Module level: ``VENUE``, ``build_arg_parser``, ``config_from_args`` (``XSimConfig.from_namespace``),
    ``config_from_options`` (``engine.sim.app.config_from_options``), ``create_app``, ``report``
    (``base_report`` + extras), ``main`` (``run_main``), and one line in
    ``engine.sim.server.SIMULATORS``.

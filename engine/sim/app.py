@@ -4,7 +4,7 @@ The base owns what does not depend on the wire format:
 
 * configuration common to all simulators (``SimConfig``) and its CLI / keyword-option plumbing;
 * the aiohttp application: admin routes, ``app[SIM_VENUE_KEY]``, startup/shutdown of the venue,
-  of ``DiffStreams`` timers and of any other periodic task the dialect registers;
+  and of the ``DiffStreams`` flush timers;
 * the REST middleware: admin paths pass through; then the ``http_error`` fault, the IP rate
   limit (``request_weight`` -> 429/418 through ``limit_error``), the handler, ``SimError`` ->
   the dialect's error body, and usage headers on every answer;
@@ -28,7 +28,7 @@ from typing import Any, Awaitable, Callable, ClassVar, Mapping, TypeVar
 from aiohttp import web
 
 from engine.sim.admin import add_admin_routes, is_admin_path
-from engine.sim.core import SIM_VENUE_KEY, SimVenue, SymbolSpec, cancel_tasks, every
+from engine.sim.core import SIM_VENUE_KEY, SimVenue, SymbolSpec
 from engine.sim.faults import Faults
 from engine.sim.limits import Decision, RateLimiter, Rule
 from engine.sim.streams import DiffStreams
@@ -221,8 +221,6 @@ class SimApp:
         self.default_account: str | None = None  # the admin API's account when none is named
         self.diffs: DiffStreams | None = None  # set by dialects that serve diff streams
         self.diff_cadences_ms: set[float] = set()
-        self._periodic: list[tuple[float, Callable[[], None]]] = []
-        self._tasks: list[asyncio.Task] = []
 
     # ------------------------------------------------------------------ dialect hooks
     def add_routes(self, router: web.UrlDispatcher) -> None:
@@ -283,20 +281,12 @@ class SimApp:
         app.on_shutdown.append(self._on_shutdown)
         return app
 
-    def periodic(self, period_s: float, fn: Callable[[], None]) -> None:
-        """Run ``fn`` every ``period_s`` while the app runs (register before startup)."""
-        self._periodic.append((period_s, fn))
-
     async def _on_startup(self, app: web.Application) -> None:
         await self.venue.start()
-        loop = asyncio.get_running_loop()
         if self.diffs is not None:
             self.diffs.start(self.diff_cadences_ms)
-        for period, fn in self._periodic:
-            self._tasks.append(loop.create_task(every(period, fn)))
 
     async def _on_shutdown(self, app: web.Application) -> None:
-        await cancel_tasks(self._tasks)
         if self.diffs is not None:
             await self.diffs.stop()
         await self.venue.stop()

@@ -13,9 +13,12 @@ import pytest
 from aiohttp import web
 
 from adapters.binance.spec import SPEC
+from engine.sim.app import SimApp, SimConfig, make_venue
+from engine.sim.core import SymbolSpec
 from engine.sim.faults import Faults
 from engine.sim.limits import ORDERS, RAW, WEIGHT, RateLimiter, rule_from_bucket, rules_from_buckets
 from engine.sim.server import in_process_simulator
+from engine.sim.streams import DiffStreams, DiffTopic
 from engine.sim.wsconn import Control, ControlReply, Op, PingRule, Refusal, TopicControl, WsConn, WsHub
 from engine.venue import BucketSpec
 from ext.ratelimit import BucketKind
@@ -190,9 +193,9 @@ def test_rules_come_from_the_engine_bucket_specs_at_the_real_limit():
 
 def test_bucket_specs_the_limiter_cannot_model_are_refused_clearly():
     with pytest.raises(ValueError, match="fixed windows only"):
-        rule_from_bucket(BucketSpec("X", BucketKind.SLIDING_WINDOW, 10, 1), WEIGHT)
+        rule_from_bucket(BucketSpec(name="X", kind=BucketKind.SLIDING_WINDOW, limit=10, window_s=1), WEIGHT)
     with pytest.raises(ValueError, match="whole number of seconds"):
-        rule_from_bucket(BucketSpec("X", BucketKind.FIXED_WINDOW, 10, 0.5), WEIGHT)
+        rule_from_bucket(BucketSpec(name="X", kind=BucketKind.FIXED_WINDOW, limit=10, window_s=0.5), WEIGHT)
     with pytest.raises(ValueError, match="unknown rate-limit bucket"):
         rules_from_buckets(SPEC.buckets, {"NOPE": WEIGHT})
     with pytest.raises(ValueError, match="unknown rate-limit bucket"):
@@ -224,3 +227,86 @@ async def test_binance_simulator_serves_the_spec_limits_and_takes_overrides_by_b
     with pytest.raises(ValueError, match="BUCKET=positive integer"):
         async with in_process_simulator("binance", rate=0, limit=["REQUEST_WEIGHT"]):
             pass
+
+
+# ---------------------------------------------------------------------- a whole second dialect on SimApp
+class ToySim(SimApp):
+    """A minimal venue with dashed symbols, one public REST route and OKX-shaped WS control frames."""
+
+    BUCKETS = (BucketSpec(name="PUBLIC", kind=BucketKind.FIXED_WINDOW, limit=4, window_s=60),)
+
+    def __init__(self) -> None:
+        config = SimConfig(symbols=["BTC-USDT"], rate=0, levels=50, max_topics=4, balances={"USDT": "100"})
+        specs = [SymbolSpec("BTC-USDT", "BTC", "USDT", "0.1", "0.001", "50000.0")]
+        super().__init__(config, make_venue("toy", specs, config, rules_from_buckets(self.BUCKETS, {"PUBLIC": WEIGHT}),
+                                            ["toy-1"]))
+        self.diffs = DiffStreams(self.venue, self._classify, self._render)
+        self.diff_cadences_ms = {0.0}
+        self.hub.on_topic = self.diffs.on_topic
+        self.venue.on_batch = lambda sym, batch, extra: self.diffs.on_batch(sym, batch)
+        self.control = self.topic_control(ArgsDialect(), PingRule(lambda t: t == "ping", lambda t: "pong"))
+
+    def is_api_path(self, path: str) -> bool:
+        return path.startswith("/v5/")
+
+    def add_routes(self, r: web.UrlDispatcher) -> None:
+        r.add_get("/v5/ticker", self.h_ticker)
+        r.add_get("/ws", self.h_ws)
+
+    async def h_ticker(self, request: web.Request) -> web.Response:
+        sym = self.param_symbol(request.query, "instId")
+        m = self.venue.markets[sym]
+        return self.json({"instId": sym, "bid": m.price_scale.plain(m.best_bid()[0])})
+
+    async def h_ws(self, request: web.Request) -> web.StreamResponse:
+        return await self.ws_conn(request, "market", inbound_cap=False).serve(self.control.on_text)
+
+    @staticmethod
+    def _classify(topic: str) -> DiffTopic | None:
+        ch, _, inst = topic.partition(":")
+        return DiffTopic(inst, ch, 0.0) if ch == "books" else None
+
+    @staticmethod
+    def _render(topic: str, sym: str, first: int, last: int, bids: list, asks: list) -> str:
+        return json.dumps({"arg": topic, "prevSeqId": first - 1, "seqId": last, "n": len(bids) + len(asks)})
+
+
+async def test_second_dialect_on_the_shared_app_skeleton():
+    sim = ToySim()
+    runner = web.AppRunner(sim.create_app())
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    left = 60 - time.time() % 60  # the REST requests below share one fixed minute window
+    if left < 3:
+        await asyncio.sleep(left + 0.05)
+    try:
+        async with aiohttp.ClientSession(timeout=T) as s:
+            async with s.get(base + "/__sim/book?symbol=BTC-USDT&limit=3") as r:
+                book = await r.json()
+            assert set(book) == {"symbol", "seq", "bids", "asks"} and book["symbol"] == "BTC-USDT"
+            async with s.get(base + "/v5/ticker?instId=BTC-USDT") as r:
+                assert r.status == 200 and (await r.json())["bid"] == book["bids"][0][0]
+            async with s.get(base + "/v5/ticker?instId=ETH-USDT") as r:
+                assert r.status == 400 and "unknown symbol" in (await r.json())["msg"]
+            async with s.post(base + "/__sim/fault", json={"type": "http_error", "status": 502}) as r:
+                assert r.status == 200
+            async with s.get(base + "/v5/ticker?instId=BTC-USDT") as r:  # answered before the limiter
+                assert r.status == 502
+            statuses = []
+            for _ in range(3):  # units 3, 4 and 5 of 4
+                async with s.get(base + "/v5/ticker?instId=BTC-USDT") as r:
+                    statuses.append(r.status)
+                    retry = r.headers.get("Retry-After", "")
+            assert statuses == [200, 200, 429] and retry.isdigit()
+
+            async with s.ws_connect(base.replace("http", "ws") + "/ws") as ws:
+                assert await ask(ws, "ping") == "pong"
+                assert json.loads(await ask(ws, sub("subscribe", ("books", "BTC-USDT"))))["event"] == "subscribe"
+                async with s.post(base + "/__sim/market", json={"action": "step", "n": 3}) as r:
+                    stepped = await r.json()
+                diffs = [json.loads((await ws.receive(timeout=5)).data) for _ in range(3)]
+                assert [d["prevSeqId"] for d in diffs[1:]] == [d["seqId"] for d in diffs[:-1]]
+                assert diffs[-1]["seqId"] == stepped["seq"]["BTC-USDT"]
+    finally:
+        await runner.cleanup()
