@@ -4,33 +4,60 @@ Layout
 ------
 ``market``    random-walk L2 book generator (integer ticks / lots), change batches, trades
 ``matching``  per-symbol matching engine + accounts/balances over a ``MarketSim`` book
-``limits``    server-side rate limits (fixed windows, 429 -> 418 escalation)
+``limits``    server-side rate limits (fixed windows, 429 -> 418 escalation), built from the
+              engine's ``BucketSpec``s at the venue's real limits
 ``faults``    runtime fault switches (sequence gaps, delays, disconnects, lost acks, 5xx ...)
-``wsconn``    server-side WebSocket connection: send queue, pings, inbound message cap, max age
-``core``      ``SimVenue``: markets + engines + accounts + market loop + fault actions
-``admin``     ``/__sim/`` admin HTTP API (book dump, account state, faults, market control)
+``wsconn``    WebSocket connection (send queue, pings, inbound cap, max age), the topic hub and
+              its fan-out, and ``TopicControl``: client subscribe / unsubscribe / list frames,
+              per-connection topic cap and subscribe budget, application-level ping
+``streams``   time-aggregated diff streams (``DiffStreams``), top-of-book changes, account-event
+              subscriptions (``AccountStreams``)
+``rpc``       request/response over a WebSocket, weighed by the same IP limiter as REST
+``core``      ``SimVenue``: markets + engines + accounts + market loop + order filters + fault actions
+``app``       ``SimApp``: aiohttp app skeleton, REST middleware (faults, limits, errors, usage
+              headers), parameter helpers, order fault; ``SimConfig`` and its CLI options
+``admin``     ``/__sim/`` admin HTTP API (venue-neutral book dump, account state, faults, market control)
 ``server``    process harness: ``running_simulator("binance", ...)`` / in-process variant
 
-A venue dialect (e.g. ``adapters.binance.simulator``) builds a ``SimVenue`` and adds its own
-wire format, signing check, error bodies and limit values on top.
+A venue's simulator module (e.g. ``adapters.binance.simulator``) holds only its dialect: wire
+format, signing check, error bodies, stream names and which bucket counts what.
 
 Writing a dialect for another venue
 -----------------------------------
-1. Declare ``SymbolSpec``s (tick, lot, mid, filters) and the venue's limit ``Rule``s.
-2. Build ``SimVenue(name, specs, limiter=RateLimiter(rules, ...), accounts=..., seed=, rate=)``.
-3. Set ``venue.on_batch`` (render book diffs / trades / tickers from a ``Batch``; use
-   ``DiffAccumulator`` for time-aggregated diffs and ``faults.take_md_drop`` before sending),
-   ``venue.on_account_event`` (render ``ExecEvent`` / ``BalanceEvent``) and optionally
-   ``venue.on_shutdown_notice``.
-4. Serve WebSockets with ``WsConn(request, kind="market"|"user", faults=, hub=venue.hub, ...)``
-   and ``conn.serve(on_text)``; subscribe connections to topics with ``venue.hub.subscribe``.
-5. REST: check ``limiter.check_request(ip, weight)`` / ``check_order(account)``, verify the
-   venue's signature, call ``venue.place(...)`` / ``venue.engines[sym].cancel(...)``, consult
-   ``faults.take_order_fault()`` and ``faults.take_http_error(path)``.
-6. ``add_admin_routes(app, venue)``; store the venue as ``app[SIM_VENUE_KEY]``; start it in
-   ``on_startup`` and stop it in ``on_shutdown``.
-7. Module-level ``build_arg_parser`` / ``config_from_args`` / ``config_from_options`` /
-   ``create_app`` / ``report`` / ``main`` (see ``engine.sim.server``) and one line in
+1. Data: ``SymbolSpec``s (tick, lot, mid, filters) and ``BUCKET_SCOPES``, a map from each bucket
+   name of the venue's ``SPEC.buckets`` to what it counts (``WEIGHT`` / ``RAW`` per IP,
+   ``ORDERS`` per account).  Limits are never restated: ``rules_from_buckets(SPEC.buckets,
+   BUCKET_SCOPES, config.limits)`` enforces the real ones (``--limit NAME=N`` overrides in tests).
+2. Config: ``@dataclass class XSimConfig(SimConfig)`` with the venue's defaults (symbols,
+   balances, ``max_topics``, ``sub_ops``/``sub_window_s``, ping period from the spec) and its own
+   fields; ``LIMIT_OPTIONS`` adds per-bucket shortcut flags.  ``build_arg_parser`` =
+   ``add_common_args`` + ``add_sim_args(p, XSimConfig)`` + the dialect's flags.
+3. ``class XSim(SimApp)``: ``venue = make_venue(name, specs, config, rules, accounts)`` and
+   ``super().__init__(config, venue)``; set ``venue.on_batch`` (render trades / tickers
+   from a ``Batch``), ``venue.on_account_event`` (``ExecEvent`` / ``BalanceEvent`` ->
+   ``AccountStreams.publish``) and optionally ``venue.on_shutdown_notice`` (``hub.broadcast``).
+4. REST: override ``add_routes``, ``is_api_path``, ``request_weight``, ``usage_headers``,
+   ``authenticate`` (the venue's key + signature check), ``error_body`` and the error factories
+   (``limit_error``, ``internal_error``, ``unknown_status_error``, ``missing_param``,
+   ``bad_param``, ``unknown_symbol``); raise ``SimError`` subclasses from handlers; route private
+   operations with ``self.private(op)``; use ``param_symbol/param_int/param_decimal``,
+   ``venue.order_units`` (filters), ``venue.place`` (honours ``drop_user_event``) and ``await
+   self.order_fault()`` after executing an order.
+5. Market data: implement the ``ControlDialect`` methods (``parse`` a client frame into a
+   ``Control(op, topics, rid)`` or raise ``ControlReply``; ``valid_topic``; ``ack``; ``refuse``
+   for each ``Refusal``; ``other`` for dialect-only ops) and serve sockets with
+   ``conn = self.ws_conn(request, "market")`` and
+   ``conn.serve(self.topic_control(self, ping=PingRule(...)).on_text)``.  Publish with
+   ``hub.publish(topic, payload)``; set ``conn.wrap`` for per-connection envelopes.  Diff streams:
+   ``self.diffs = DiffStreams(venue, classify, render)``, ``self.diff_cadences_ms = {...}``,
+   ``hub.on_topic = self.diffs.on_topic`` and ``diffs.on_batch`` from ``on_batch``.
+6. Request/response over WS (order entry, private-stream login): an ``RpcDialect`` (``parse``,
+   ``weight``, ``methods`` table, ``result`` / ``error`` rendering) run by
+   ``RpcSocket(limiter, dialect).on_text``; ``AccountStreams`` keeps who receives which
+   account's events.
+7. Module level: ``VENUE``, ``build_arg_parser``, ``config_from_args`` (``XSimConfig.from_namespace``),
+   ``config_from_options`` (``engine.sim.app.config_from_options``), ``create_app``, ``report``
+   (``base_report`` + extras), ``main`` (``run_main``), and one line in
    ``engine.sim.server.SIMULATORS``.
 """
 

@@ -4,12 +4,14 @@ Admin requests are never rate limited and never hit by faults.
 
 =======  ==========================  ==========================================================
 GET      /__sim/status               venue, symbols, rate, connections, limits, fault state
-GET      /__sim/book?symbol=S        authoritative book: {"symbol","lastUpdateId","bids":[[p,q]..],"asks"}
-         [&limit=N]                  (full depth unless ``limit``; plain decimal strings, best first)
+GET      /__sim/book?symbol=S        authoritative book, the same shape for every venue:
+         [&limit=N]                  {"symbol": venue symbol, "seq": int, "bids": [[price, qty], ..], "asks": ..}
+                                     (full depth unless ``limit``; plain decimal strings, best first)
 GET      /__sim/account[?account=A]  balances, open orders, order/trade counts
 GET      /__sim/faults               current fault switches
 POST     /__sim/fault                one fault spec or a list (see ``engine.sim.faults``)
 POST     /__sim/market               {"action": "pause" | "resume" | "step", "n": 1}
+                                     -> {"paused", "steps", "seq": {symbol: int}}
 POST     /__sim/limits               {"action": "reset"}: forget all rate-limit counters and bans
 =======  ==========================  ==========================================================
 """
@@ -91,7 +93,7 @@ def add_admin_routes(app: web.Application, venue: SimVenue, default_account: str
         else:
             return _err("action must be pause, resume or step")
         return _json({"paused": venue.paused, "steps": venue.steps,
-                      "lastUpdateId": {s: m.update_id for s, m in venue.markets.items()}})
+                      "seq": {s: m.update_id for s, m in venue.markets.items()}})
 
     async def limits(request: web.Request) -> web.Response:
         try:

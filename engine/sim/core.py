@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import enum
 import itertools
 import logging
 import zlib
@@ -29,6 +30,17 @@ from engine.sim.matching import Account, MatchingEngine, PlaceResult
 from engine.sim.wsconn import WsHub
 
 log = logging.getLogger("engine.sim")
+
+
+class Filter(enum.Enum):
+    PRICE = 1  # price off the tick grid or outside [min_price, max_price]
+    QTY = 2  # quantity off the lot grid or outside [min_qty, max_qty]
+
+
+class FilterFailure(ValueError):
+    def __init__(self, which: Filter) -> None:
+        super().__init__(f"order fails the {which.name} filter")
+        self.filter = which
 
 
 @dataclass(slots=True)
@@ -88,12 +100,15 @@ class SimVenue:
         self.on_batch: Callable[[str, Batch, list[Trade]], None] | None = None
         self.on_account_event: Callable[[object], None] | None = None
         self.on_shutdown_notice: Callable[[], Awaitable[None] | None] | None = None
+        self._mute_account_events = False
         self.paused = False
         self.steps = 0
         self._task: asyncio.Task | None = None
 
     # ------------------------------------------------------------------ wiring
     def _account_event(self, ev: object) -> None:
+        if self._mute_account_events:
+            return
         if self.on_account_event is not None:
             self.on_account_event(ev)
 
@@ -134,19 +149,35 @@ class SimVenue:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await cancel_tasks([self._task])
             self._task = None
         await self.hub.close_all(code=1001, message=b"Server shutting down")
 
     # ------------------------------------------------------------------ orders
     def place(self, symbol: str, account: str, **kw: Any) -> PlaceResult:
-        res = self.engines[symbol].place(account, **kw)
+        """Place an order; a pending ``drop_user_event`` fault withholds the account events it makes."""
+        self._mute_account_events = self.faults.take_user_drop()
+        try:
+            res = self.engines[symbol].place(account, **kw)
+        finally:
+            self._mute_account_events = False
         self.publish(symbol, res.batch)
         return res
+
+    def order_units(self, symbol: str, price: Decimal | None, qty: Decimal) -> tuple[int | None, int]:
+        """(price ticks, qty lots) for an order, checked against the symbol's filters: on the tick /
+        lot grid and within [min, max].  Raises ``FilterFailure`` naming the filter that failed."""
+        spec = self.specs[symbol]
+        m = self.markets[symbol]
+        ticks = None
+        if price is not None:
+            ticks = m.price_scale.parse(price)
+            if ticks is None or price < Decimal(spec.min_price or spec.tick) or price > Decimal(spec.max_price):
+                raise FilterFailure(Filter.PRICE)
+        lots = m.qty_scale.parse(qty)
+        if lots is None or qty < Decimal(spec.min_qty or spec.lot) or qty > Decimal(spec.max_qty):
+            raise FilterFailure(Filter.QTY)
+        return ticks, lots
 
     # ------------------------------------------------------------------ faults
     async def apply_fault(self, spec: dict[str, Any]) -> dict[str, Any]:
@@ -165,12 +196,14 @@ class SimVenue:
 
     # ------------------------------------------------------------------ views
     def book(self, symbol: str, limit: int | None = None) -> dict[str, Any]:
+        """Venue-neutral book dump: ``seq`` is the book's sequence number (the id of its last change,
+        whatever the venue calls it); levels are ``[price, qty]`` decimal strings, best first."""
         m = self.markets[symbol]
-        uid, bids, asks = m.depth(limit)
+        seq, bids, asks = m.depth(limit)
         ps, qs = m.price_scale, m.qty_scale
         return {
             "symbol": symbol,
-            "lastUpdateId": uid,
+            "seq": seq,
             "bids": [[ps.plain(p), qs.plain(q)] for p, q in bids],
             "asks": [[ps.plain(p), qs.plain(q)] for p, q in asks],
         }
@@ -206,7 +239,7 @@ class SimVenue:
             "connections": {k: self.hub.count(k) for k in sorted({c.kind for c in self.hub.conns})},
             "topics": sorted(self.hub.topics),
             "limits": [
-                {"kind": r.kind, "interval": r.interval, "num": r.num, "limit": r.limit} for r in self.limiter.rules
+                {"name": r.name, "kind": r.kind.value, "interval": r.interval, "num": r.num, "limit": r.limit} for r in self.limiter.rules
             ],
             "faults": self.faults.state(),
         }
@@ -236,3 +269,15 @@ async def every(period_s: float, fn) -> None:
         elif delay < -1.0:
             next_t = loop.time()
         fn()
+
+
+async def cancel_tasks(tasks: list[asyncio.Task]) -> None:
+    """Cancel ``tasks`` and wait for each to finish; empties the list."""
+    for t in tasks:
+        t.cancel()
+    for t in tasks:
+        try:
+            await t
+        except asyncio.CancelledError:
+            pass
+    tasks.clear()

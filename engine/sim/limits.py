@@ -2,8 +2,11 @@
 
 * Fixed windows aligned to the epoch (a 1-minute window starts every minute, a 10-second
   window at :00, :10, ...; a 1-day window at 00:00 UTC).
-* ``Rule.kind``: ``"weight"`` (request weight, per IP), ``"raw"`` (request count, per IP),
-  ``"orders"`` (new orders, per account).
+* ``Rule.kind`` is a ``Scope``: ``WEIGHT`` (request weight, per IP), ``RAW`` (request count, per
+  IP), ``ORDERS`` (new orders, per account).
+* ``rules_from_buckets`` builds the rules from the venue's ``engine.venue.BucketSpec``s, the same
+  ones the engine's own limiter reads: the simulator enforces the venue's real limit, the engine
+  keeps its headroom below it.  The dialect only says which scope each bucket name has.
 * Escalation for IP limits: a request over a limit gets 429 with Retry-After (seconds until the
   window resets).  After ``ban_after`` such 429 answers in a row, the next limited request bans
   the IP: 418 with Retry-After until the ban ends.  Ban durations double for repeat offenders, from
@@ -16,29 +19,49 @@ headers show by how much a client overshot.
 
 from __future__ import annotations
 
+import enum
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping
+
+if TYPE_CHECKING:
+    from engine.venue import BucketSpec
 
 _SECONDS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400}
 _LETTER = {"SECOND": "S", "MINUTE": "M", "HOUR": "H", "DAY": "D"}
 
-WEIGHT = "weight"
-RAW = "raw"
-ORDERS = "orders"
+
+
+class Scope(str, enum.Enum):
+    """What a rule counts and per what key."""
+
+    WEIGHT = "weight"  # request weight, per IP
+    RAW = "raw"  # requests, per IP
+    ORDERS = "orders"  # new orders, per account
+
+    def __str__(self) -> str:
+        return self.value
+
+
+WEIGHT = Scope.WEIGHT
+RAW = Scope.RAW
+ORDERS = Scope.ORDERS
 
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    kind: str  # weight | raw | orders
+    kind: Scope
     interval: str  # SECOND | MINUTE | HOUR | DAY
     num: int
     limit: int
+    name: str = ""  # the venue's bucket name, when built from a BucketSpec
 
     def __post_init__(self) -> None:
-        if self.kind not in (WEIGHT, RAW, ORDERS):
-            raise ValueError(f"bad rule kind {self.kind!r}")
+        try:
+            object.__setattr__(self, "kind", Scope(self.kind))
+        except ValueError:
+            raise ValueError(f"bad rule kind {self.kind!r}") from None
         if self.interval not in _SECONDS or self.num <= 0 or self.limit <= 0:
             raise ValueError(f"bad rule {self}")
 
@@ -56,6 +79,42 @@ class Rule:
 
     def reset_in(self, now: float) -> float:
         return (self.window(now) + 1) * self.seconds - now
+
+
+def rule_from_bucket(bucket: "BucketSpec", scope: Scope, limit: int | None = None) -> Rule:
+    """A fixed-window ``Rule`` for ``bucket`` at its real limit (or ``limit``), window aligned
+    to the epoch.  Other bucket kinds are refused: this limiter only models fixed windows."""
+    from ext.ratelimit import BucketKind
+
+    if bucket.kind != BucketKind.FIXED_WINDOW:
+        raise ValueError(f"bucket {bucket.name!r}: the simulator limiter models fixed windows only, "
+                         f"not {BucketKind(bucket.kind).name}")
+    secs = bucket.window_s
+    if secs <= 0 or secs != int(secs):
+        raise ValueError(f"bucket {bucket.name!r}: window_s must be a whole number of seconds, got {secs!r}")
+    secs = int(secs)
+    for interval in ("DAY", "HOUR", "MINUTE", "SECOND"):
+        unit = _SECONDS[interval]
+        if secs % unit == 0:
+            return Rule(scope, interval, secs // unit, bucket.limit if limit is None else limit, bucket.name)
+    raise AssertionError("unreachable: every whole number of seconds is a count of SECONDs")
+
+
+def rules_from_buckets(
+    buckets: Iterable["BucketSpec"], scopes: Mapping[str, Scope], overrides: Mapping[str, int] | None = None
+) -> list[Rule]:
+    """One ``Rule`` per bucket named in ``scopes``; ``overrides`` (bucket name -> limit) replace the
+    venue's number, e.g. a tiny weight limit in a test.  Unknown names in either map are errors."""
+    buckets = list(buckets)
+    names = {b.name for b in buckets}
+    over = dict(overrides or {})
+    unknown = sorted((set(scopes) | set(over)) - names)
+    if unknown:
+        raise ValueError(f"unknown rate-limit bucket(s) {unknown}; the venue has {sorted(names)}")
+    for name, n in over.items():
+        if not isinstance(n, int) or n <= 0:
+            raise ValueError(f"limit for bucket {name!r} must be a positive integer, got {n!r}")
+    return [rule_from_bucket(b, scopes[b.name], over.get(b.name)) for b in buckets if b.name in scopes]
 
 
 @dataclass(slots=True)
@@ -100,7 +159,7 @@ class RateLimiter:
         self._ips: dict[str, _IpState] = {}
 
     # ------------------------------------------------------------------ helpers
-    def rules_of(self, kind: str) -> list[Rule]:
+    def rules_of(self, kind: Scope) -> list[Rule]:
         return [r for r in self.rules if r.kind == kind]
 
     def _counter(self, key: str, rule: Rule, now: float) -> _Counter:
@@ -113,7 +172,7 @@ class RateLimiter:
             c.count = 0
         return c
 
-    def usage(self, key: str, kind: str, now: float | None = None) -> list[tuple[Rule, int]]:
+    def usage(self, key: str, kind: Scope, now: float | None = None) -> list[tuple[Rule, int]]:
         now = self.clock() if now is None else now
         return [(r, self._counter(key, r, now).count) for r in self.rules_of(kind)]
 

@@ -10,16 +10,26 @@ A ``WsConn`` owns:
 * a maximum connection age;
 * the fault switches that apply to WS traffic (frame delay, silence, pings off).
 
-Nothing here knows a venue's message format; the dialect passes ``on_text``.
+``WsHub`` maps topics to connections and fans a rendered payload out to every subscriber
+(through the connection's ``wrap``, when the dialect wraps payloads per connection).
+
+``TopicControl`` is the market-data side every venue shares: client-sent subscribe /
+unsubscribe / list frames, an optional application-level ping, a per-connection topic cap and a
+per-connection budget of subscribe operations.  The dialect only parses a frame into a
+``Control`` and renders the replies (see ``ControlDialect``).
+
+Nothing here knows a venue's message format.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import time
 from collections import deque
-from typing import Any, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Iterable, Protocol
 
 from aiohttp import WSMsgType, web
 
@@ -28,6 +38,8 @@ from engine.sim.faults import Faults
 log = logging.getLogger("engine.sim.ws")
 
 OnText = Callable[["WsConn", str], Awaitable[None]]
+# (topic, rendered payload) -> the frame one connection gets, e.g. a {"stream","data"} envelope
+Wrap = Callable[[str, str], str]
 
 
 class WsConn:
@@ -55,6 +67,7 @@ class WsConn:
         self.max_queue = max_queue
         self.ws = web.WebSocketResponse(autoping=False, max_msg_size=1 << 20)
         self.topics: set[str] = set()
+        self.wrap: Wrap | None = None  # per-connection envelope for published payloads
         self.data: dict[str, Any] = {}  # dialect state (e.g. combined flag, subscriptions)
         self.opened = time.monotonic()
         self.closed = False
@@ -235,14 +248,19 @@ class WsHub:
         self.conns: set[WsConn] = set()
         self.topics: dict[str, set[WsConn]] = {}
         self.on_topic: Callable[[str, bool], None] | None = None
+        self.on_remove: list[Callable[[WsConn], None]] = []  # called once per connection that goes away
 
     def add(self, conn: WsConn) -> None:
         self.conns.add(conn)
 
     def remove(self, conn: WsConn) -> None:
+        if conn not in self.conns:
+            return
         self.conns.discard(conn)
         for topic in list(conn.topics):
             self.unsubscribe(conn, topic)
+        for fn in self.on_remove:
+            fn(conn)
 
     def subscribe(self, conn: WsConn, topic: str) -> None:
         if topic in conn.topics:
@@ -271,6 +289,32 @@ class WsHub:
     def subscribers(self, topic: str) -> set[WsConn] | None:
         return self.topics.get(topic)
 
+    def publish(self, topic: str, raw: str) -> int:
+        """Send ``raw`` to every subscriber of ``topic`` (wrapped per connection); returns the count."""
+        subs = self.topics.get(topic)
+        if not subs:
+            return 0
+        wrapped: dict[Wrap, str] = {}
+        for c in subs:
+            w = c.wrap
+            if w is None:
+                c.send(raw)
+            else:
+                text = wrapped.get(w)
+                if text is None:
+                    text = wrapped[w] = w(topic, raw)
+                c.send(text)
+        return len(subs)
+
+    def broadcast(self, raw: str, *, kind: str | None = None, topic: str = "") -> int:
+        """Send ``raw`` to every connection of ``kind`` (wrapped under ``topic`` where wrapped)."""
+        n = 0
+        for c in list(self.conns):
+            if kind is None or c.kind == kind:
+                c.send(raw if c.wrap is None else c.wrap(topic, raw))
+                n += 1
+        return n
+
     def count(self, kind: str | None = None) -> int:
         return sum(1 for c in self.conns if kind is None or c.kind == kind)
 
@@ -279,3 +323,162 @@ class WsHub:
         victims = [c for c in self.conns if kind is None or c.kind == kind]
         await asyncio.gather(*(c.close(code, message, close_frame) for c in victims), return_exceptions=True)
         return len(victims)
+
+
+# ====================================================================== topic control frames
+class Op(enum.Enum):
+    SUBSCRIBE = 1
+    UNSUBSCRIBE = 2
+    LIST = 3  # list this connection's topics
+    OTHER = 4  # a dialect-only request (e.g. a connection property); answered by ``ControlDialect.other``
+
+
+class Refusal(enum.Enum):
+    BAD_TOPIC = 1  # no such topic on this venue
+    TOO_MANY_TOPICS = 2  # the per-connection topic cap
+    SUB_BUDGET = 3  # the per-connection subscribe-operations budget is spent
+
+
+@dataclass(slots=True)
+class Control:
+    """One inbound control frame, as the dialect parsed it."""
+
+    op: Op
+    topics: list[str] = field(default_factory=list)
+    rid: Any = None  # request id echoed in the reply (dialect's type)
+    msg: Any = None  # the parsed frame, for ``Op.OTHER``
+
+
+class ControlReply(Exception):
+    """Raised by ``ControlDialect.parse`` for a frame it cannot accept: ``reply`` goes back as is."""
+
+    def __init__(self, reply: str | None) -> None:
+        super().__init__("control frame refused")
+        self.reply = reply
+
+
+@dataclass(frozen=True, slots=True)
+class PingRule:
+    """Application-level ping: ``match(text)`` says an inbound text is a ping, ``pong(text)`` the answer
+    (OKX: ``"ping"`` -> ``"pong"``; Bybit: ``{"op":"ping"}`` -> a JSON pong)."""
+
+    match: Callable[[str], bool]
+    pong: Callable[[str], str]
+
+
+class ControlDialect(Protocol):
+    def parse(self, text: str) -> Control:
+        """Parse a client frame; raise ``ControlReply`` for malformed ones."""
+
+    def valid_topic(self, topic: str) -> bool: ...
+
+    def ack(self, conn: WsConn, ctl: Control) -> str | None:
+        """Reply to a successful SUBSCRIBE / UNSUBSCRIBE / LIST (``conn.topics`` is already updated)."""
+
+    def refuse(self, conn: WsConn, ctl: Control, why: Refusal, topics: list[str]) -> str | None:
+        """Reply to a refused request; ``topics`` are the offending ones (BAD_TOPIC)."""
+
+    def other(self, conn: WsConn, ctl: Control) -> str | None:
+        """Reply to an ``Op.OTHER`` request."""
+
+
+class TopicControl:
+    """Handles a market-data connection's control frames for one dialect.
+
+    * ``max_topics``: topics one connection may hold (0 = no cap); a SUBSCRIBE that would pass it
+      is refused as a whole.
+    * ``sub_ops`` per ``sub_window_s``: SUBSCRIBE / UNSUBSCRIBE frames one connection may send per
+      window (0 = no budget), counted from the connection's first such frame (OKX: 480 per hour).
+    * ``ping``: answered before the frame reaches the dialect's parser.
+    """
+
+    def __init__(
+        self,
+        hub: WsHub,
+        dialect: ControlDialect,
+        *,
+        max_topics: int = 0,
+        sub_ops: int = 0,
+        sub_window_s: float = 3600.0,
+        ping: PingRule | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.hub = hub
+        self.dialect = dialect
+        self.max_topics = max_topics
+        self.sub_ops = sub_ops
+        self.sub_window_s = sub_window_s
+        self.ping = ping
+        self.clock = clock
+        self.refused = 0  # refused requests (all connections)
+        self.malformed = 0  # frames the dialect could not parse
+
+    def check_initial(self, topics: Iterable[str]) -> tuple[Refusal, list[str]] | None:
+        """Validate topics given at connect time (e.g. in the URL); None when acceptable."""
+        topics = list(dict.fromkeys(topics))
+        bad = [t for t in topics if not self.dialect.valid_topic(t)]
+        if bad:
+            return Refusal.BAD_TOPIC, bad
+        if self.max_topics and len(topics) > self.max_topics:
+            return Refusal.TOO_MANY_TOPICS, topics[self.max_topics:]
+        return None
+
+    def opener(self, topics: Iterable[str]) -> Callable[[WsConn], None]:
+        topics = list(topics)
+
+        def on_open(conn: WsConn) -> None:
+            for t in topics:
+                self.hub.subscribe(conn, t)
+
+        return on_open
+
+    def _spend(self, conn: WsConn) -> bool:
+        if self.sub_ops <= 0:
+            return True
+        now = self.clock()
+        start, used = conn.data.get("_sub_ops", (now, 0))
+        if now - start >= self.sub_window_s:
+            start, used = now, 0
+        if used >= self.sub_ops:
+            conn.data["_sub_ops"] = (start, used)
+            return False
+        conn.data["_sub_ops"] = (start, used + 1)
+        return True
+
+    async def on_text(self, conn: WsConn, text: str) -> None:
+        reply = self.handle(conn, text)
+        if reply is not None:
+            conn.send(reply)
+
+    def handle(self, conn: WsConn, text: str) -> str | None:
+        """Apply one inbound frame; returns the reply to send (or None)."""
+        if self.ping is not None and self.ping.match(text):
+            return self.ping.pong(text)
+        d = self.dialect
+        try:
+            ctl = d.parse(text)
+        except ControlReply as e:
+            self.malformed += 1
+            return e.reply
+        if ctl.op == Op.LIST:
+            return d.ack(conn, ctl)
+        if ctl.op == Op.OTHER:
+            return d.other(conn, ctl)
+        if not self._spend(conn):
+            self.refused += 1
+            return d.refuse(conn, ctl, Refusal.SUB_BUDGET, ctl.topics)
+        if ctl.op == Op.SUBSCRIBE:
+            bad = [t for t in ctl.topics if not d.valid_topic(t)]
+            if bad:
+                self.refused += 1
+                return d.refuse(conn, ctl, Refusal.BAD_TOPIC, bad)
+            new = set(ctl.topics) - conn.topics
+            if self.max_topics and len(conn.topics) + len(new) > self.max_topics:
+                self.refused += 1
+                return d.refuse(conn, ctl, Refusal.TOO_MANY_TOPICS, sorted(new))
+            for t in ctl.topics:
+                self.hub.subscribe(conn, t)
+        else:
+            for t in ctl.topics:
+                self.hub.unsubscribe(conn, t)
+        return d.ack(conn, ctl)

@@ -32,7 +32,7 @@ async def assert_book_equals_sim(eng, sim):
     try:
         ref = await admin(sim, "GET", "/book?symbol=BTCUSDT")
         fs = fs_of(eng)
-        assert await wait_for(lambda: fs.book.seq >= ref["lastUpdateId"] and fs.sync.is_live, 10)
+        assert await wait_for(lambda: fs.book.seq >= ref["seq"] and fs.sync.is_live, 10)
         inst = fs.instrument
         bids = [(inst.px_str(p), inst.qty_str(q)) for p, q in fs.book.levels(1)]
         asks = [(inst.px_str(p), inst.qty_str(q)) for p, q in fs.book.levels(2)]

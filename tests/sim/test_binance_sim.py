@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 import yarl
 
-from adapters.binance.simulator import split_signed, verify_signature, ws_api_payload
+from adapters.binance.simulator import config_from_options, split_signed, verify_signature, ws_api_payload
 from engine.sim.server import in_process_simulator, running_simulator
 
 # published Binance REST/WS-API HMAC example key pair (rest-api.md / web-socket-api.md)
@@ -280,9 +280,9 @@ async def test_depth_sync_procedure_matches_authoritative_book(sim):
             await admin(s, sim, "/market", {"action": "pause"})
             try:
                 ref = await admin(s, sim, "/book?symbol=BTCUSDT")
-                while local < ref["lastUpdateId"]:
+                while local < ref["seq"]:
                     apply(await recv())
-                assert local == ref["lastUpdateId"]
+                assert local == ref["seq"]
                 top_b = sorted(bids.items(), reverse=True)[:100]
                 top_a = sorted(asks.items())[:100]
                 assert top_b == [(Decimal(p), Decimal(q)) for p, q in ref["bids"][:100]]
@@ -744,9 +744,64 @@ async def test_in_process_simulator_and_admin_views():
             stepped = await admin(s, sim, "/market", {"action": "step", "n": 5})
             assert stepped["steps"] == paused["steps"] + 5
             book = await admin(s, sim, "/book?symbol=BTCUSDT")
-            assert book["lastUpdateId"] == venue.markets["BTCUSDT"].update_id
+            # venue-neutral shape: sequence number and decimal-string levels, best first
+            assert set(book) == {"symbol", "seq", "bids", "asks"} and book["symbol"] == "BTCUSDT"
+            assert book["seq"] == venue.markets["BTCUSDT"].update_id == stepped["seq"]["BTCUSDT"]
+            assert all(isinstance(p, str) and isinstance(q, str) for p, q in book["bids"] + book["asks"])
+            assert Decimal(book["bids"][0][0]) > Decimal(book["bids"][1][0])
+            assert Decimal(book["asks"][0][0]) < Decimal(book["asks"][1][0])
+            assert Decimal(book["bids"][0][0]) < Decimal(book["asks"][0][0])
             assert len(book["bids"]) == len(venue.markets["BTCUSDT"].bids)
             acct = await admin(s, sim, "/account")
             assert {b["asset"]: b["free"] for b in acct["balances"]}["USDT"] == "1000000"
             async with s.post(sim.admin_url + "/fault", json={"type": "bogus"}) as r:
                 assert r.status == 400
+
+
+def test_config_repr_keeps_the_secret_out():
+    c = config_from_options(api_secret="S" * 64)
+    assert "S" * 64 not in repr(c) and c.api_secret == "S" * 64
+    assert config_from_options().api_secret not in repr(config_from_options())
+
+
+async def test_stream_cap_and_subscribe_budget_through_the_shared_control():
+    async with in_process_simulator("binance", rate=20, symbols="BTCUSDT", max_topics=2, sub_ops=2) as sim:
+        async with aiohttp.ClientSession(timeout=T) as s:
+            async with s.get(sim.ws_url + "/ws/btcusdt@trade/btcusdt@depth/btcusdt@bookTicker") as r:
+                assert r.status == 400 and "Too many streams" in await r.text()
+            async with s.ws_connect(sim.ws_url + "/ws/btcusdt@trade") as ws:
+
+                async def ask(obj) -> dict:
+                    await ws.send_str(json.dumps(obj))
+                    while True:
+                        d = json.loads((await ws.receive(timeout=5)).data)
+                        if "e" not in d:
+                            return d
+
+                r = await ask({"method": "SUBSCRIBE", "params": ["btcusdt@depth", "btcusdt@aggTrade"], "id": 1})
+                assert r["code"] == 2 and r["id"] == 1 and "too many streams" in r["msg"]
+                assert await ask({"method": "SUBSCRIBE", "params": ["btcusdt@depth"], "id": 2}) == \
+                    {"result": None, "id": 2}
+                r = await ask({"method": "UNSUBSCRIBE", "params": ["btcusdt@depth"], "id": 3})
+                assert r["code"] == 2 and "too many subscription requests" in r["msg"]
+                assert await ask({"method": "LIST_SUBSCRIPTIONS", "id": 4}) == \
+                    {"result": ["btcusdt@depth", "btcusdt@trade"], "id": 4}
+
+
+async def test_ws_api_requests_spend_the_rest_weight_budget():
+    async with in_process_simulator("binance", rate=0, symbols="BTCUSDT", weight_limit=4) as sim:
+        left = 60 - time.time() % 60  # stay inside one fixed minute window
+        if left < 3:
+            await asyncio.sleep(left + 0.05)
+        async with aiohttp.ClientSession(timeout=T) as s:
+            async with s.ws_connect(sim.ws_api_url) as ws:  # connecting costs 1
+                answers = []
+                for i in range(4):
+                    await ws.send_str(json.dumps({"id": i, "method": "time"}))
+                    answers.append(json.loads((await ws.receive(timeout=5)).data))
+                await ws.send_str("[1, 2]")
+                bad = json.loads((await ws.receive(timeout=5)).data)
+        assert [a["status"] for a in answers] == [200, 200, 200, 429]
+        assert answers[3]["error"]["code"] == -1003 and answers[3]["id"] == 3
+        assert [a["rateLimits"][0]["count"] for a in answers] == [2, 3, 4, 5]
+        assert bad == {"id": None, "status": 400, "error": {"code": -1135, "msg": "Invalid JSON Request"}}

@@ -1,0 +1,73 @@
+"""Request/response over a WebSocket (order entry, private-stream login, queries).
+
+A client frame names a method and carries a request id; the server answers each frame with one
+reply carrying the same id.  Every request costs weight from the same per-IP limiter as REST,
+so a client that floods the socket meets the venue's 429/418 answers there too.
+
+The dialect supplies ``RpcDialect``: how a frame reads (``parse``), what a method weighs, the
+method table, and how results and errors are rendered.  ``RpcSocket`` runs the loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Mapping, Protocol
+
+from engine.sim.app import SimError
+from engine.sim.limits import Decision, RateLimiter
+from engine.sim.wsconn import ControlReply, WsConn
+
+# (connection, params) -> result; raise SimError for an error answer
+Method = Callable[[WsConn, Any], Awaitable[Any]]
+
+
+@dataclass(slots=True)
+class RpcRequest:
+    rid: Any
+    method: str
+    params: Any
+
+
+class RpcDialect(Protocol):
+    methods: Mapping[str, Method]
+
+    def parse(self, text: str) -> RpcRequest:
+        """Read a frame; raise ``ControlReply`` for an unreadable one."""
+
+    def weight(self, req: RpcRequest) -> int: ...
+
+    def limit_error(self, dec: Decision) -> SimError: ...
+
+    def unknown_method(self, req: RpcRequest) -> SimError: ...
+
+    def result(self, req: RpcRequest, result: Any, dec: Decision) -> str: ...
+
+    def error(self, req: RpcRequest, err: SimError, dec: Decision) -> str: ...
+
+
+class RpcSocket:
+    def __init__(self, limiter: RateLimiter, dialect: RpcDialect) -> None:
+        self.limiter = limiter
+        self.dialect = dialect
+        self.malformed = 0  # frames the dialect could not read
+
+    async def on_text(self, conn: WsConn, text: str) -> None:
+        d = self.dialect
+        try:
+            req = d.parse(text)
+        except ControlReply as e:
+            self.malformed += 1
+            if e.reply is not None:
+                conn.send(e.reply)
+            return
+        dec = self.limiter.check_request(conn.remote, d.weight(req))
+        try:
+            if not dec.allowed:
+                raise d.limit_error(dec)
+            fn = d.methods.get(req.method)
+            if fn is None:
+                raise d.unknown_method(req)
+            reply = d.result(req, await fn(conn, req.params), dec)
+        except SimError as e:
+            reply = d.error(req, e, dec)
+        conn.send(reply)
