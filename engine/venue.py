@@ -52,6 +52,7 @@ class WsEndpoint:
     max_subscribe_ops_per_hour: int = 0    # subscribe/unsubscribe operations per connection (OKX 480)
     ack_timeout_s: float = 10.0
     ping: PingSpec | None = None
+    server_ping_s: float = 0.0             # the venue pings this often and drops us if unanswered
     max_connection_age_s: float = 24 * 3600
     seamless_rotation: bool = False        # ids are global, not per connection: make-before-break
     stale_after_s: float = 10.0

@@ -125,10 +125,10 @@ class BinanceSimConfig(SimConfig):
     api_key: str = DEFAULT_API_KEY
     api_secret: str = field(default=DEFAULT_API_SECRET, repr=False)  # never in a repr
     ed25519_public_key: str = ""  # PEM file: when set, signatures are Ed25519 (base64) for api_key
-    max_topics: int = SPEC.max_streams_per_connection
-    max_inbound_per_s: int = SPEC.max_ws_messages_per_s
-    ping_interval: float = SPEC.server_ping_interval_s
-    max_conn_age: float = SPEC.max_connection_age_s
+    max_topics: int = SPEC.endpoints[0].max_topics_per_connection
+    max_inbound_per_s: int = int(SPEC.endpoints[0].max_msgs_per_s)
+    ping_interval: float = SPEC.endpoints[0].server_ping_s
+    max_conn_age: float = SPEC.endpoints[0].max_connection_age_s
     depth_fast_ms: float = 100.0  # <s>@depth@100ms cadence; 0 = one diff per change batch
     depth_slow_ms: float = 1000.0  # <s>@depth cadence
 

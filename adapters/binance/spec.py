@@ -21,6 +21,7 @@ SPEC = VenueSpec(
             max_topics_per_connection=1024,
             max_topics_per_request=200,
             max_msgs_per_s=5,                  # messages we send; more disconnects, repeated -> IP ban
+            server_ping_s=20,                  # a pong must follow within a minute
             max_connection_age_s=24 * 3600,    # the venue closes connections after 24 h: we rotate before
             seamless_rotation=True,            # update ids and trade ids are per symbol, not per connection
             stale_after_s=10.0),               # the server pings every 20 s; data flows far more often
