@@ -1,0 +1,97 @@
+"""Best-bid/offer as its own event (subscribe_top, before and after start), instruments told
+apart by kind, open venue ids, endpoint and passphrase configuration."""
+import pickle
+
+import pytest
+
+from engine.adapter import VenueAdapter
+from engine.config import ConfigError, load_config
+from engine.model import Instrument, MarketKind, TopOfBook, VenueId
+from tests.engine.conftest import engine_for
+from tests.engine.test_binance_engine import wait_for
+
+
+async def test_top_of_book_only_where_asked_before_and_after_start(sim):
+    async with engine_for(sim, symbols=("BTC/USDT", "ETH/USDT")) as eng:
+        tops_btc, tops_eth = [], []
+        eng.subscribe_top("binance", "BTC/USDT", tops_btc.append)
+        await eng.start(execution=False)
+        rt = eng.runtime("binance")
+        s = rt.sessions[0]
+        assert "btcusdt@bookTicker" in s.url and "ethusdt@bookTicker" not in s.url
+        assert await wait_for(lambda: len(tops_btc) >= 3, 15)
+        t = tops_btc[-1]
+        assert isinstance(t, TopOfBook) and t.instrument.symbol == "BTC/USDT"
+        assert t.best_bid[0] < t.best_ask[0] and t.seq > 0
+        assert not rt.fs_by_symbol["ETH/USDT"].want_top
+        # after start: one SUBSCRIBE frame on the live connection, acknowledged by the venue
+        acks = s.sub_acks
+        eng.subscribe_top("binance", "ETH/USDT", tops_eth.append)
+        assert await wait_for(lambda: s.sub_acks > acks and len(tops_eth) >= 3, 15)
+        assert "ethusdt@bookTicker" in s.subscribed and s.sub_errors == 0
+        assert all(x.instrument.symbol == "ETH/USDT" for x in tops_eth)
+
+
+def _inst(kind, symbol):
+    return Instrument(VenueId.bybit, "BTCUSDT", symbol, "BTC", "USDT", 2, 6, 1, 1, kind=kind)
+
+
+def test_one_venue_symbol_two_kinds_do_not_collide():
+    class A(VenueAdapter):
+        venue = VenueId.bybit
+        spec = None
+        parse_instruments = make_parser = topics = rest_cost = map_error = make_execution = None
+
+    A.__abstractmethods__ = frozenset()
+    from engine.config import VenueConfig
+    a = A(VenueConfig(name="bybit", rest_url="http://x", ws_url="ws://x"))
+    spot, perp = _inst(MarketKind.SPOT, "BTC/USDT"), _inst(MarketKind.SWAP, "BTC/USDT:USDT")
+    a.set_instruments([spot, perp])
+    assert a.instrument("BTC/USDT") is spot and a.instrument("BTC/USDT:USDT") is perp
+    assert a.instrument("BTCUSDT", MarketKind.SWAP) is perp
+    with pytest.raises(KeyError, match="ambiguous"):
+        a.instrument("BTCUSDT")
+
+
+def test_venue_ids_are_open_interned_and_immutable():
+    assert VenueId.parse("okx") is VenueId.okx and VenueId("okx") is VenueId.okx
+    with pytest.raises(ValueError, match="unknown venue"):
+        VenueId.parse("nosuchvenue")
+    v = VenueId.register("probit")
+    assert VenueId.parse("probit") is v and v.name == "probit" and v is VenueId.register("probit")
+    assert pickle.loads(pickle.dumps(v)) is v and {v: 1}[VenueId.parse("probit")] == 1
+    with pytest.raises(ValueError):
+        VenueId.register("Bad Name")
+    with pytest.raises(AttributeError):
+        v.name = "x"
+
+
+def test_named_endpoints_and_passphrase(tmp_path, monkeypatch):
+    p = tmp_path / "v.toml"
+    p.write_text('[venues.okx]\nrest_url = "https://www.okx.com"\napi_key_env = "K"\napi_secret_env = "S"\n'
+                 'api_passphrase_env = "P"\nsymbols = ["BTC/USDT"]\n'
+                 '[venues.okx.endpoints]\npublic = "wss://ws.okx.com:8443/ws/v5/public"\n'
+                 'business = "wss://ws.okx.com:8443/ws/v5/business"\n')
+    vc = load_config(p).venues["okx"]
+    assert vc.endpoint_url("business", "wss://default", False) == "wss://ws.okx.com:8443/ws/v5/business"
+    assert vc.endpoint_url("private", "wss://default", False) == "wss://default"
+    monkeypatch.setenv("K", "key")
+    monkeypatch.setenv("S", "secret")
+    with pytest.raises(ConfigError, match="P must be set"):
+        vc.credentials()
+    monkeypatch.setenv("P", "my-passphrase")
+    c = vc.credentials()
+    assert c.passphrase.reveal() == "my-passphrase" and "my-passphrase" not in repr(c)
+    p.write_text('[venues.okx]\nrest_url = "https://www.okx.com"\n')
+    with pytest.raises(ConfigError, match="ws_url or an endpoints table"):
+        load_config(p)
+
+
+def test_secrets_file_passphrase(tmp_path):
+    sec = tmp_path / "okx.toml"
+    sec.write_text('api_key = "k"\napi_secret = "s"\napi_passphrase = "pp"\n')
+    sec.chmod(0o600)
+    p = tmp_path / "v.toml"
+    p.write_text(f'[venues.okx]\nrest_url = "https://x"\nws_url = "wss://x"\nsecrets_file = "{sec}"\n')
+    c = load_config(p).venues["okx"].credentials()
+    assert c.passphrase.reveal() == "pp" and "pp" not in repr(c)
