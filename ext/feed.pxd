@@ -3,6 +3,7 @@
 # emit_*() (the one place for per-message bookkeeping: latency stamps, book sync, checksum,
 # trade dedupe, dispatch) -> FeedSink (cdef methods; PySink forwards to a Python object).
 # A venue parser subclasses FrameParser, overrides on_frame() and only decodes.
+cimport cython
 from libc.stdint cimport int64_t, uint32_t
 from picows.picows cimport WSListener, WSTransport, WSFrame
 from ext.book cimport L2Book
@@ -98,18 +99,25 @@ cdef class FrameParser:
     cdef FeedSymbol lookup(self, const char *s, size_t n)
     cdef void sink_failed(self, BaseException e)
     # ---- what parsers call once a message is decoded ----
+    @cython.final
     cdef int emit_delta(self, FeedSymbol fs, int64_t first, int64_t last, int64_t prev,
                         const VlLevels *bids, const VlLevels *asks, int64_t ts_exchange, int64_t ts_recv,
                         int64_t recv_mono, bint has_checksum, uint32_t checksum) except -1
+    @cython.final
     cdef int emit_snapshot(self, FeedSymbol fs, int64_t seq, const VlLevels *bids, const VlLevels *asks,
                            int64_t ts_exchange, int64_t ts_recv, int64_t recv_mono, bint has_checksum,
                            uint32_t checksum) except -1
+    @cython.final
     cdef int emit_trade(self, FeedSymbol fs, int64_t trade_id, str trade_id_str, int64_t price, int64_t size,
                         object side, int64_t ts_exchange, int64_t ts_recv) except -1
+    @cython.final
     cdef int emit_top(self, FeedSymbol fs, int64_t bid_px, int64_t bid_qty, int64_t ask_px, int64_t ask_qty,
                       int64_t seq, int64_t ts_exchange, int64_t ts_recv) except -1
+    @cython.final
     cdef int emit_control(self, int kind, object topic, int64_t req_id, const char *p, size_t n) except -1
+    @cython.final
     cdef int check_conn_seq(self, int64_t seq) except -1
+    @cython.final
     cdef int _verify(self, FeedSymbol fs, uint32_t checksum) except -1
 
 cdef class FeedListener(WSListener):

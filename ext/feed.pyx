@@ -12,6 +12,7 @@ state behind).
 """
 import logging
 
+cimport cython
 from libc.stdint cimport int64_t, uint32_t
 from libc.string cimport memcmp
 from cpython.bytes cimport PyBytes_FromStringAndSize
@@ -237,6 +238,7 @@ cdef class FrameParser:
                 pass
 
     # ---- emit: the shared per-message bookkeeping ------------------------------------------
+    @cython.final
     cdef int _verify(self, FeedSymbol fs, uint32_t checksum) except -1:
         """After an applied message: the venue's checksum against ours; a mismatch makes the
         book INVALID (counted) and resyncs that symbol. Returns 1 when the book is good."""
@@ -250,6 +252,7 @@ cdef class FrameParser:
         fs.sync.checksum_failed(f"checksum mismatch at {fs.book.seq}: venue {checksum}, book {ours}")
         return 0
 
+    @cython.final
     cdef int emit_delta(self, FeedSymbol fs, int64_t first, int64_t last, int64_t prev,
                         const VlLevels *bids, const VlLevels *asks, int64_t ts_exchange, int64_t ts_recv,
                         int64_t recv_mono, bint has_checksum, uint32_t checksum) except -1:
@@ -283,6 +286,7 @@ cdef class FrameParser:
             sync.cur_bids = NULL
             sync.cur_asks = NULL
 
+    @cython.final
     cdef int emit_snapshot(self, FeedSymbol fs, int64_t seq, const VlLevels *bids, const VlLevels *asks,
                            int64_t ts_exchange, int64_t ts_recv, int64_t recv_mono, bint has_checksum,
                            uint32_t checksum) except -1:
@@ -314,6 +318,7 @@ cdef class FrameParser:
             sync.cur_bids = NULL
             sync.cur_asks = NULL
 
+    @cython.final
     cdef int emit_trade(self, FeedSymbol fs, int64_t trade_id, str trade_id_str, int64_t price, int64_t size,
                         object side, int64_t ts_exchange, int64_t ts_recv) except -1:
         cdef Trade t
@@ -333,6 +338,7 @@ cdef class FrameParser:
             self.sink_failed(e)
         return 0
 
+    @cython.final
     cdef int emit_top(self, FeedSymbol fs, int64_t bid_px, int64_t bid_qty, int64_t ask_px, int64_t ask_qty,
                       int64_t seq, int64_t ts_exchange, int64_t ts_recv) except -1:
         fs.n_msgs += 1
@@ -344,6 +350,7 @@ cdef class FrameParser:
             self.sink_failed(e)
         return 0
 
+    @cython.final
     cdef int emit_control(self, int kind, object topic, int64_t req_id, const char *p, size_t n) except -1:
         self.n_control += 1
         raw = PyBytes_FromStringAndSize(p, n if n < 4096 else 4096)
@@ -356,6 +363,7 @@ cdef class FrameParser:
             self.sink_failed(e)
         return 0
 
+    @cython.final
     cdef int check_conn_seq(self, int64_t seq) except -1:
         """A sequence that counts per connection across every channel and product (Coinbase):
         a gap means messages were lost for any book on it, so every book is invalidated."""

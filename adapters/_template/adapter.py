@@ -6,14 +6,14 @@ from typing import Any
 
 from engine.adapter import Channel, VenueAdapter
 from engine.model import Instrument, VenueId
-from ext.feed import FeedSymbol, FrameParser
-from ext.sync import SeqRule
+from engine.venue import VenueSpec, WsEndpoint
+from ext.checksum import Checksum
+from ext.feed import FrameParser
 
 
 class TemplateAdapter(VenueAdapter):
     venue: VenueId                      # e.g. VenueId.okx
-    spec: Any                           # engine.venue.VenueSpec from spec.py
-    seq_rule = SeqRule.SEQ_PREV         # how the venue chains its deltas
+    spec: VenueSpec                     # from spec.py: endpoints, book, buckets, trade ids
     instruments_path = "/path/of/the/instruments/endpoint"
 
     def parse_instruments(self, body: bytes | dict) -> list[Instrument]:
@@ -22,26 +22,29 @@ class TemplateAdapter(VenueAdapter):
     def make_parser(self, sink: Any) -> FrameParser:
         raise NotImplementedError
 
-    def stream_names(self, inst: Instrument, channels: tuple[Channel, ...]) -> list[str]:
+    def endpoint_for(self, inst: Instrument) -> str:
+        return self.spec.endpoints[0].name      # e.g. "linear" for perpetuals
+
+    def topics(self, inst: Instrument, channels: tuple[Channel, ...]) -> list[str]:
         raise NotImplementedError
 
-    def ws_url_for(self, streams: list[str]) -> str:
+    def subscribe_frames(self, ep: WsEndpoint, topics: list[str], req_id: int) -> list[str]:
         raise NotImplementedError
 
-    def snapshot_request_path(self) -> str:
+    def unsubscribe_frames(self, ep: WsEndpoint, topics: list[str], req_id: int) -> list[str]:
         raise NotImplementedError
 
-    def snapshot_request(self, inst: Instrument) -> tuple[str, dict[str, str]]:
-        raise NotImplementedError
+    def checksum_for(self, inst: Instrument) -> Checksum | None:
+        return None                             # venues with spec.book.checksum return one
 
-    def apply_snapshot(self, parser: FrameParser, fs: FeedSymbol, body: bytes, ts_recv: int) -> int:
-        raise NotImplementedError
-
-    def rest_cost(self, method: str, path: str, params: dict[str, str] | None = None):
+    def rest_cost(self, method: str, path: str, params: dict[str, str] | None = None, order: Any = None):
         raise NotImplementedError
 
     def map_error(self, resp):
         raise NotImplementedError
+
+    def classify_response(self, resp):
+        return None                             # errors inside HTTP 200 bodies
 
     def make_execution(self, rest, creds, config):
         raise NotImplementedError
