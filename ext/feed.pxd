@@ -119,6 +119,8 @@ cdef class FrameParser:
     cdef int check_conn_seq(self, int64_t seq) except -1
     @cython.final
     cdef int _verify(self, FeedSymbol fs, uint32_t checksum) except -1
+    @cython.final
+    cdef int _applied(self, FeedSymbol fs) except -1
 
 cdef class FeedListener(WSListener):
     cdef readonly FrameParser parser

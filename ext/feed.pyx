@@ -253,10 +253,20 @@ cdef class FrameParser:
         return 0
 
     @cython.final
+    cdef int _applied(self, FeedSymbol fs) except -1:
+        """A message applied, the book live and its checksum good: tell the consumer."""
+        if fs.want_book and self._sink is not None:
+            try:
+                self._sink.on_book_applied(fs)
+            except BaseException as e:
+                self.sink_failed(e)
+        return SYNC_APPLIED
+
+    @cython.final
     cdef int emit_delta(self, FeedSymbol fs, int64_t first, int64_t last, int64_t prev,
                         const VlLevels *bids, const VlLevels *asks, int64_t ts_exchange, int64_t ts_recv,
                         int64_t recv_mono, bint has_checksum, uint32_t checksum) except -1:
-        cdef int64_t t_dec = mono_ns(), t_app
+        cdef int64_t t_dec = mono_ns()
         cdef int rc
         cdef BookSync sync = fs.sync
         fs.n_msgs += 1
@@ -274,14 +284,8 @@ cdef class FrameParser:
                 return rc
             if has_checksum and not self._verify(fs, checksum):
                 return SYNC_GAP
-            t_app = mono_ns()
-            self.decoded_to_applied.record_ns(t_app - t_dec)
-            if fs.want_book and self._sink is not None:
-                try:
-                    self._sink.on_book_applied(fs)
-                except BaseException as e:
-                    self.sink_failed(e)
-            return rc
+            self.decoded_to_applied.record_ns(mono_ns() - t_dec)
+            return self._applied(fs)
         finally:
             sync.cur_bids = NULL
             sync.cur_asks = NULL
@@ -308,12 +312,7 @@ cdef class FrameParser:
                 return rc
             if has_checksum and not self._verify(fs, checksum):
                 return SYNC_GAP
-            if fs.want_book and self._sink is not None:
-                try:
-                    self._sink.on_book_applied(fs)
-                except BaseException as e:
-                    self.sink_failed(e)
-            return rc
+            return self._applied(fs)
         finally:
             sync.cur_bids = NULL
             sync.cur_asks = NULL
