@@ -86,7 +86,6 @@ class VenueRuntime:
                                on_latency=self._latency, max_signed_inflight=adapter.spec.max_signed_inflight)
         self.parsers: list[FrameParser] = []
         self.sessions: list[WsSession] = []
-        self.checksum_failures: dict[str, int] = {}
         self.last_trade: dict[str, Trade] = {}
         self.trade_counts: dict[str, int] = {}
         self.book_subs: dict[str, list[Callable]] = defaultdict(list)

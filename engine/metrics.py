@@ -72,6 +72,16 @@ class EngineCollector(Collector):
                                    "orders, dropped", labels=["venue"])
         orders = GaugeMetricFamily("venuelink_orders", "Orders known to the order manager by state",
                                    labels=["venue", "state"])
+        strat = CounterMetricFamily("venuelink_strategy_errors", "Strategy callbacks that raised (counted, logged; "
+                                    "the feed goes on)", labels=["venue"])
+        sink = CounterMetricFamily("venuelink_consumer_errors", "Exceptions out of frame consumers (never counted "
+                                   "as dropped venue frames)", labels=["venue"])
+        conn_gaps = CounterMetricFamily("venuelink_connection_sequence_gaps", "Gaps in connection-scoped sequences "
+                                        "(every book on the connection resyncs)", labels=["venue", "connection"])
+        subs = CounterMetricFamily("venuelink_subscribe_errors", "Subscribe requests refused or unanswered",
+                                   labels=["venue", "connection", "kind"])
+        resub = CounterMetricFamily("venuelink_resubscribes", "Topics resubscribed to resync a book",
+                                    labels=["venue", "connection"])
         rest = CounterMetricFamily("venuelink_rest_requests", "REST requests sent", labels=["venue"])
         rest_err = CounterMetricFamily("venuelink_rest_errors", "REST requests that failed", labels=["venue"])
         for rt in e.runtimes.values():
@@ -84,9 +94,15 @@ class EngineCollector(Collector):
             for b, u in rt.budget.utilization().items():
                 util.add_metric([v, b], u)
             waits.add_metric([v], rt.budget.waits)
-            for s in rt.sessions:
+            strat.add_metric([v], rt.strategy_errors)
+            sink.add_metric([v], sum(p.n_sink_errors for p in rt.parsers))
+            for s in list(rt.sessions):
                 conn.add_metric([v, s.name], int(s.state))
                 reconn.add_metric([v, s.name], s.reconnects)
+                conn_gaps.add_metric([v, s.name], s.parser.n_conn_gaps)
+                subs.add_metric([v, s.name, "refused"], s.sub_errors)
+                subs.add_metric([v, s.name, "timeout"], s.sub_timeouts)
+                resub.add_metric([v, s.name], s.resubscribes)
             health.add_metric([v, "rest"], int(rt.rest.breaker.health))
             health.add_metric([v, "ws"], int(rt.ws_health()))
             for fs in rt.feed_symbols():
@@ -97,7 +113,7 @@ class EngineCollector(Collector):
                 resyncs.add_metric([v, sym], sy.n_resyncs)
                 gaps.add_metric([v, sym], sy.n_gaps)
                 stale.add_metric([v, sym], sy.n_stale)
-                cks.add_metric([v, sym], rt.checksum_failures.get(sym, 0))
+                cks.add_metric([v, sym], sy.n_checksum_failures)
                 snaps.add_metric([v, sym], sy.n_snapshots)
                 dup_trades.add_metric([v, sym], fs.n_dup_trades)
             if rt.orders is not None:
@@ -110,7 +126,7 @@ class EngineCollector(Collector):
             rest.add_metric([v], rt.rest.requests)
             rest_err.add_metric([v], rt.rest.errors)
         yield from (lat, msgs, errs, unk, util, waits, conn, reconn, health, bstate, bseq, resyncs, gaps, stale,
-                    cks, snaps, dup_trades, orders, late, rest, rest_err)
+                    cks, snaps, dup_trades, orders, late, strat, sink, conn_gaps, subs, resub, rest, rest_err)
 
 
 def serve(engine: "Engine", host: str, port: int):

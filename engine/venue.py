@@ -27,11 +27,6 @@ class ResyncMethod(IntEnum):
     RECONNECT = 3       # no per-topic way: the connection starts over (every book on it resyncs)
 
 
-class SeqScope(IntEnum):
-    SYMBOL = 1       # sequence per book
-    CONNECTION = 2   # one sequence over every channel and product of a connection (Coinbase)
-
-
 @dataclass(frozen=True)
 class PingSpec:
     """An application-level ping the venue requires (beyond WebSocket ping frames)."""
@@ -60,12 +55,13 @@ class WsEndpoint:
 
 @dataclass(frozen=True)
 class BookSpec:
-    """How a venue's L2 book is kept in sync."""
+    """How a venue's L2 book is kept in sync. A sequence that counts per connection rather than
+    per book (Coinbase) is checked by the parser with FrameParser.check_conn_seq(): a gap there
+    invalidates every book of the connection, each resynced by `resync`."""
     seq_rule: SeqRule = SeqRule.SEQ_FIRST_LAST
     snapshot: SnapshotSource = SnapshotSource.REST
     resync: ResyncMethod = ResyncMethod.REST_SNAPSHOT
     depth: int = 0                 # levels kept per side (the subscribed depth; checksums cover it)
-    seq_scope: SeqScope = SeqScope.SYMBOL
     checksum: bool = False         # the adapter gives each instrument a Checksum (checksum_for)
     snapshot_timeout_s: float = 10.0   # in-band: no snapshot this long after a subscribe -> resync again
 

@@ -3,7 +3,7 @@
 
 Facts from binance-spot-api-docs (rest-api.md, web-socket-streams.md, web-socket-api.md).
 """
-from engine.venue import (BookSpec, BucketSpec, ResyncMethod, SnapshotSource, SubscribeStyle, VenueSpec,
+from engine.venue import (BookSpec, BucketScope, BucketSpec, ResyncMethod, SnapshotSource, SubscribeStyle, VenueSpec,
                           WsEndpoint)
 from engine.model import VenueId
 from ext.ratelimit import BucketKind, Priority
@@ -31,8 +31,10 @@ SPEC = VenueSpec(
         # per IP request weight per minute, aligned to the minute (X-MBX-USED-WEIGHT-1M)
         BucketSpec("REQUEST_WEIGHT", BucketKind.FIXED_WINDOW, 6000, 60, header="x-mbx-used-weight-1m"),
         # per account unfilled order count (X-MBX-ORDER-COUNT-10S / -1D)
-        BucketSpec("ORDERS_10S", BucketKind.FIXED_WINDOW, 100, 10, header="x-mbx-order-count-10s"),
-        BucketSpec("ORDERS_1D", BucketKind.FIXED_WINDOW, 200000, 86400, header="x-mbx-order-count-1d"),
+        BucketSpec("ORDERS_10S", BucketKind.FIXED_WINDOW, 100, 10, header="x-mbx-order-count-10s",
+                   scope=BucketScope.ACCOUNT),
+        BucketSpec("ORDERS_1D", BucketKind.FIXED_WINDOW, 200000, 86400, header="x-mbx-order-count-1d",
+                   scope=BucketScope.ACCOUNT),
         BucketSpec("RAW_REQUESTS_5M", BucketKind.FIXED_WINDOW, 61000, 300),
     ),
 )

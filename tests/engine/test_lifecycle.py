@@ -85,6 +85,14 @@ async def test_subscribe_in_band_snapshot_gap_resubscribe_checksum(rule):
         # no REST book snapshot was ever asked for: only the instruments endpoint was called
         assert set(server.rest_hits) == {"/instruments"} and rt.snapshot_requests == 0
         assert rt.resubscribe_requests >= 2
+        # and it is what a Prometheus scrape shows
+        port = eng.serve_metrics(port=0)
+        import urllib.request
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        line = next(x for x in text.splitlines()
+                    if x.startswith("venuelink_book_checksum_failures_total") and 'symbol="AAA/USD"' in x)
+        assert float(line.split()[-1]) == a.sync.n_checksum_failures >= 1
+        assert 'venuelink_resubscribes_total{connection="toyvenue-public0",venue="toyvenue"}' in text
         # the book equals the venue's
         for _ in range(50):
             if equals_server(eng, server, "AAA/USD", "AAA-USD"):
