@@ -78,3 +78,20 @@ async def test_rotation_is_make_before_break_without_resync_or_duplicate_trades(
             assert s.reconnects == 0 and fs.sync.n_snapshots == snaps and fs.sync.n_gaps == 0
             assert fs.sync.is_live and len(trades) == len(set(trades))
             await assert_book_equals_sim(eng, sim)
+
+
+async def test_a_dead_venue_makes_books_not_live_at_once():
+    # kill -9 the venue and keep it down: the connection sits in backoff, and no book may keep
+    # saying LIVE with its last prices meanwhile
+    import signal
+    with running_simulator("binance", rate=50, depth_fast_ms=20) as sim:
+        async with engine_for(sim) as eng:
+            states = []
+            eng.subscribe_book_state("binance", "BTC/USDT", lambda sym, st: states.append(st))
+            await eng.start(execution=False)
+            fs = fs_of(eng)
+            assert await wait_for(lambda: fs.sync.is_live, 15)
+            sim.proc.send_signal(signal.SIGKILL)
+            assert await wait_for(lambda: not fs.sync.is_live, 1.0)
+            await asyncio.sleep(1.0)
+            assert not fs.sync.is_live and states[-1] != 2
