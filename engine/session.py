@@ -101,6 +101,7 @@ class WsSession:
         self._pinger: asyncio.Task | None = None
         self._req_id = 0
         self._pending: dict[int, _Pending] = {}
+        self._url_topics: set[str] = set()
         self.subscribed: set[str] = set()
         self.msgs_sent = 0
         self.sub_acks = 0
@@ -124,7 +125,15 @@ class WsSession:
         self._disconnected = asyncio.Event()
         self._stop = False
 
+    def _by_message(self) -> list[str]:
+        """Topics a new connection must subscribe by message: all of them on MESSAGE endpoints,
+        those added after the URL was built on URL endpoints."""
+        if self.endpoint.subscribe == SubscribeStyle.MESSAGE:
+            return list(self.topics)
+        return [t for t in self.topics if t not in self._url_topics]
+
     def start(self) -> None:
+        self._url_topics = set(self.topics) if self.endpoint.subscribe == SubscribeStyle.URL else set()
         self._task = asyncio.ensure_future(self._run())
         self._sender = asyncio.ensure_future(self._send_loop())
         if self.endpoint.ping is not None:
@@ -278,10 +287,10 @@ class WsSession:
             self.subscribed.clear()
             if self.on_connected_cb:
                 self.on_connected_cb(self)
-            if self.endpoint.subscribe == SubscribeStyle.MESSAGE and self.topics:
-                self._queue_op("subscribe", list(self.topics))
-            elif self.endpoint.subscribe == SubscribeStyle.URL:
-                self.subscribed.update(self.topics)
+            self.subscribed.update(self._url_topics)
+            extra = self._by_message()
+            if extra:
+                self._queue_op("subscribe", extra)
             await self._watch()
             self.state = ConnState.DISCONNECTED
             # a closed connection's books are not live, at once: nothing keeps them current
@@ -309,10 +318,11 @@ class WsSession:
             log.warning("%s: rotation: new connection failed (%s); reconnecting instead", self.name, e)
             self.force_reconnect("rotation before the venue's maximum connection age")
             return
-        if self.endpoint.subscribe == SubscribeStyle.MESSAGE and self.topics and self._subscribe_frames:
+        extra = self._by_message()
+        if extra and self._subscribe_frames is not None:
             n = max(1, self.endpoint.max_topics_per_request)
-            for k in range(0, len(self.topics), n):
-                for frame in self._subscribe_frames(self.endpoint, self.topics[k:k + n], self.next_req_id()):
+            for k in range(0, len(extra), n):
+                for frame in self._subscribe_frames(self.endpoint, extra[k:k + n], self.next_req_id()):
                     transport.send(WSMsgType.TEXT, frame.encode())
         deadline = time.monotonic() + 5.0
         while listener.n_frames == 0 and time.monotonic() < deadline:

@@ -95,3 +95,21 @@ def test_secrets_file_passphrase(tmp_path):
     p.write_text(f'[venues.okx]\nrest_url = "https://x"\nws_url = "wss://x"\nsecrets_file = "{sec}"\n')
     c = load_config(p).venues["okx"].credentials()
     assert c.passphrase.reveal() == "pp" and "pp" not in repr(c)
+
+
+async def test_a_topic_added_after_start_survives_a_reconnect():
+    from engine.sim.server import running_simulator
+    from tests.engine.conftest import admin
+    with running_simulator("binance", rate=50, depth_fast_ms=20) as sim:
+        async with engine_for(sim, symbols=("BTC/USDT",)) as eng:
+            tops = []
+            await eng.start(execution=False)
+            s = eng.runtime("binance").sessions[0]
+            assert await wait_for(lambda: eng.runtime("binance").fs_by_symbol["BTC/USDT"].sync.is_live, 15)
+            eng.subscribe_top("binance", "BTC/USDT", tops.append)
+            assert await wait_for(lambda: len(tops) >= 2, 15)
+            await admin(sim, "POST", "/fault", {"type": "disconnect", "scope": "market"})
+            assert await wait_for(lambda: s.reconnects >= 1, 10)
+            n = len(tops)
+            assert await wait_for(lambda: len(tops) >= n + 3, 15)       # subscribed again by message
+            assert "btcusdt@bookTicker" not in s.url
