@@ -211,6 +211,7 @@ class VenueRuntime:
                 if task is not None:
                     task.cancel()
             fs.sync.reset()
+            fs.reset_trade_ids()            # a restarted venue counts its trade ids again
             if in_band:
                 self._watchdogs[sym] = asyncio.get_running_loop().create_task(
                     self._await_in_band(sym, resubscribe_first=False))

@@ -96,6 +96,10 @@ class EngineCollector(Collector):
             waits.add_metric([v], rt.budget.waits)
             strat.add_metric([v], rt.strategy_errors)
             sink.add_metric([v], sum(p.n_sink_errors for p in rt.parsers))
+            pws = getattr(rt.execution, "private_ws", None)
+            if pws is not None:
+                conn.add_metric([v, "private"], int(pws.state))
+                reconn.add_metric([v, "private"], pws.reconnects)
             for s in list(rt.sessions):
                 conn.add_metric([v, s.name], int(s.state))
                 reconn.add_metric([v, s.name], s.reconnects)

@@ -154,3 +154,22 @@ async def test_a_refused_subscription_is_counted_and_retried():
         assert not a.sync.is_live
         server.refuse.clear()
         assert await wait_for(lambda: a.sync.is_live, 10)   # the watchdog subscribed again
+
+
+async def test_trade_ids_restarting_after_a_reconnect_are_delivered():
+    # the venue counts trade ids per connection: after a reconnect they start again and must not
+    # be taken for replays
+    async with toy_engine(symbols=("AAA/USD",)) as (eng, server):
+        got = []
+        eng.subscribe_trades("toyvenue", "AAA/USD", got.append)
+        await eng.start(execution=False)
+        s = eng.runtime("toyvenue").sessions[0]
+        assert await wait_for(lambda: len(got) >= 3, 10)
+        first_ids = {t.trade_id for t in got}
+        for c in list(server.conns):
+            await c["ws"].close()
+        assert await wait_for(lambda: s.reconnects >= 1, 10)
+        n = len(got)
+        assert await wait_for(lambda: len(got) >= n + 3, 10)
+        assert {t.trade_id for t in got[n:]} & first_ids             # the same ids again, delivered
+        assert book_of(eng, "AAA/USD").n_dup_trades == 0

@@ -121,13 +121,16 @@ class ToyServer:
                 self.drop_next.discard(sym)
                 text = json.dumps(msg)
                 for c in list(self.conns):
-                    if f"book:{sym}" in c["topics"] and not drop:
-                        await c["ws"].send_str(text)
-                    if f"trades:{sym}" in c["topics"] and self.rng.random() < 0.2:
-                        c["trade_id"] = c.get("trade_id", 0) + 1
-                        await c["ws"].send_str(json.dumps({"topic": f"trades:{sym}", "id": f"t-{sym}-{c['trade_id']}",
-                                                           "px": str(sorted(self.books[sym]["bids"])[-1]),
-                                                           "qty": "0.1", "side": "sell"}))
+                    try:
+                        if f"book:{sym}" in c["topics"] and not drop:
+                            await c["ws"].send_str(text)
+                        if f"trades:{sym}" in c["topics"] and self.rng.random() < 0.2:
+                            c["trade_id"] = c.get("trade_id", 0) + 1      # ids count per connection
+                            await c["ws"].send_str(json.dumps({
+                                "topic": f"trades:{sym}", "id": f"t-{sym}-{c['trade_id']}",
+                                "px": str(sorted(self.books[sym]["bids"])[-1]), "qty": "0.1", "side": "sell"}))
+                    except (ConnectionError, RuntimeError):
+                        pass                                # closing: its handler removes it
 
     async def h_ws(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
