@@ -285,7 +285,9 @@ cdef class FrameParser:
             if has_checksum and not self._verify(fs, checksum):
                 return SYNC_GAP
             self.decoded_to_applied.record_ns(mono_ns() - t_dec)
-            return self._applied(fs)
+            if fs.want_book:
+                self._applied(fs)
+            return rc
         finally:
             sync.cur_bids = NULL
             sync.cur_asks = NULL
