@@ -50,6 +50,7 @@ class VenueAdapter(abc.ABC):
         self.config = config or VenueConfig(name=self.venue.name, rest_url=self.spec.rest_url)
         self.instruments: dict[str, Instrument] = {}                          # unified symbol -> Instrument
         self.by_venue_symbol: dict[tuple[MarketKind, str], Instrument] = {}  # venue symbols repeat across kinds
+        self._venue_symbols: dict[str, list[Instrument]] = {}
 
     # ---- instruments ---------------------------------------------------------------------
     @abc.abstractmethod
@@ -60,6 +61,8 @@ class VenueAdapter(abc.ABC):
         for i in instruments:
             self.instruments[i.symbol] = i
             self.by_venue_symbol[(i.kind, i.venue_symbol)] = i
+            same = [x for x in self._venue_symbols.get(i.venue_symbol, ()) if x.kind != i.kind]
+            self._venue_symbols[i.venue_symbol] = same + [i]
 
     def instrument(self, symbol: str, kind: MarketKind | None = None) -> Instrument:
         """By unified symbol (BTC/USDT), or by venue symbol (BTCUSDT) with its kind where the
@@ -70,7 +73,7 @@ class VenueAdapter(abc.ABC):
         if kind is not None:
             inst = self.by_venue_symbol.get((kind, symbol))
         else:
-            found = [i for (k, vs), i in self.by_venue_symbol.items() if vs == symbol]
+            found = self._venue_symbols.get(symbol, ())
             if len(found) > 1:
                 raise KeyError(f"{self.venue.name}: venue symbol {symbol!r} is ambiguous "
                                f"({', '.join(i.symbol for i in found)}): use the unified symbol")

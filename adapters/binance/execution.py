@@ -14,7 +14,7 @@ from adapters.binance.spec import ENDPOINTS, OPEN_ORDERS_ALL_WEIGHT
 from engine.adapter import VenueAdapter
 from engine.config import Credentials
 from engine.errors import Rejected, TimestampError, VenueError
-from engine.model import Fill, Order, OrderState, OrderType, OrderUpdate, Side, VenueId
+from engine.model import Fill, MarketKind, Order, OrderState, OrderType, OrderUpdate, Side, VenueId
 from engine.orders import ExecutionClient, make_client_order_id
 from engine.private_ws import MsgKind, PrivateWsDialect, PrivateWsSession
 from engine.rest import RestClient, RestResponse
@@ -128,8 +128,8 @@ class BinanceExecution(ExecutionClient):
         self.clock_offset_ms = int(server_ms - (t0 + t1) / 2 / MS)
 
     async def _signed(self, method: str, path: str, params: list[tuple[str, str]], *,
-                      weights: dict | None = None, idempotent: bool = True) -> dict | list:
-        w, prio = ENDPOINTS[(method, path)]
+                      weights: dict | None = None, idempotent: bool = True, order: Order | None = None) -> dict | list:
+        w, prio = self.adapter.rest_cost(method, path, dict(params), order)
         if weights is not None:
             w = weights
         for attempt in (0, 1):
@@ -149,9 +149,13 @@ class BinanceExecution(ExecutionClient):
     def _inst(self, symbol: str):
         return self.adapter.instrument(symbol)
 
+    def _unified(self, venue_symbol: str) -> str:
+        """BTCUSDT -> BTC/USDT (the venue symbol itself for one we hold no instrument of)."""
+        inst = self.adapter.by_venue_symbol.get((MarketKind.SPOT, venue_symbol))
+        return inst.symbol if inst is not None else venue_symbol
+
     def _update(self, d: dict, ts_recv: int = 0) -> OrderUpdate:
-        inst = self.adapter.by_venue_symbol.get(d.get("symbol", ""))
-        return OrderUpdate(venue=self.venue, symbol=inst.symbol if inst else d.get("symbol", ""),
+        return OrderUpdate(venue=self.venue, symbol=self._unified(d.get("symbol", "")),
                            client_order_id=d.get("clientOrderId", ""), venue_order_id=str(d.get("orderId", "")),
                            state=STATUS.get(d.get("status", ""), OrderState.UNKNOWN),
                            filled_qty=_norm(d.get("executedQty", "0")), qty=_norm(d.get("origQty", "")),
@@ -169,7 +173,7 @@ class BinanceExecution(ExecutionClient):
         if px is not None:
             p.append(("price", inst.px_str(px)))
         p += [("newClientOrderId", order.client_order_id), ("newOrderRespType", "FULL")]
-        d = await self._signed("POST", "/api/v3/order", p, idempotent=False)
+        d = await self._signed("POST", "/api/v3/order", p, idempotent=False, order=order)
         u = self._update(d, now_ns())
         fills = d.get("fills") or []
         for f in fills:                          # FULL answer: the fills of the immediate match
@@ -190,7 +194,7 @@ class BinanceExecution(ExecutionClient):
     async def cancel(self, order: Order) -> OrderUpdate:
         inst = self._inst(order.symbol)
         d = await self._signed("DELETE", "/api/v3/order", [("symbol", inst.venue_symbol),
-                                                          ("origClientOrderId", order.client_order_id)])
+                                                          ("origClientOrderId", order.client_order_id)], order=order)
         u = self._update(d, now_ns())
         u.client_order_id = d.get("origClientOrderId") or order.client_order_id
         return u
@@ -261,8 +265,7 @@ class BinanceExecution(ExecutionClient):
 
     def execution_report(self, ev: dict, ts_recv: int) -> OrderUpdate | None:
         """executionReport -> OrderUpdate (with its fill for TRADE executions)."""
-        inst = self.adapter.by_venue_symbol.get(ev["s"])
-        symbol = inst.symbol if inst else ev["s"]
+        symbol = self._unified(ev["s"])
         cid = ev.get("C") if ev.get("x") == "CANCELED" and ev.get("C") else ev["c"]
         side = _side(ev.get("S"))
         u = OrderUpdate(venue=self.venue, symbol=symbol, client_order_id=cid, venue_order_id=str(ev["i"]),

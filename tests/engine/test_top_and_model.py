@@ -113,3 +113,43 @@ async def test_a_topic_added_after_start_survives_a_reconnect():
             n = len(tops)
             assert await wait_for(lambda: len(tops) >= n + 3, 15)       # subscribed again by message
             assert "btcusdt@bookTicker" not in s.url
+
+
+async def test_order_updates_carry_the_unified_symbol(sim):
+    from engine.model import OrderRequest, OrderType, Side, VenueId
+    async with engine_for(sim) as eng:
+        updates = []
+        eng.subscribe_orders("binance", updates.append)
+        await eng.start(market_data=False)
+        order = await eng.place(OrderRequest(VenueId.binance, "BTC/USDT", Side.BUY, OrderType.LIMIT, "0.001",
+                                             "20000"))
+        assert order.symbol == "BTC/USDT"
+        rt = eng.runtime("binance")
+        u = rt.execution._update({"symbol": "BTCUSDT", "clientOrderId": "x", "orderId": 1, "status": "NEW"})
+        ev = {"s": "BTCUSDT", "c": "x", "i": 1, "X": "NEW", "x": "NEW", "z": "0", "S": "BUY"}
+        assert u.symbol == "BTC/USDT" and rt.execution.execution_report(ev, 0).symbol == "BTC/USDT"
+        await eng.cancel("binance", order.client_order_id)
+        assert updates and all(x.symbol == "BTC/USDT" for x in updates)
+
+
+async def test_the_cost_hook_sees_the_order(sim):
+    # a venue may charge by the order (Kraken: cancels by the order's age): the hook gets it
+    from adapters.binance.adapter import BinanceAdapter
+    from engine.model import OrderRequest, OrderType, Side, VenueId
+    seen = []
+    orig = BinanceAdapter.rest_cost
+
+    def spy(self, method, path, params=None, order=None):
+        seen.append((method, path, order.client_order_id if order is not None else None))
+        return orig(self, method, path, params, order)
+    BinanceAdapter.rest_cost = spy
+    try:
+        async with engine_for(sim) as eng:
+            await eng.start(market_data=False)
+            o = await eng.place(OrderRequest(VenueId.binance, "BTC/USDT", Side.BUY, OrderType.LIMIT, "0.001",
+                                             "20000"))
+            await eng.cancel("binance", o.client_order_id)
+    finally:
+        BinanceAdapter.rest_cost = orig
+    assert ("POST", "/api/v3/order", o.client_order_id) in seen
+    assert ("DELETE", "/api/v3/order", o.client_order_id) in seen
