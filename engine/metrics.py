@@ -108,6 +108,7 @@ class EngineCollector(Collector):
                 subs.add_metric([v, s.name, "timeout"], s.sub_timeouts)
                 resub.add_metric([v, s.name], s.resubscribes)
             health.add_metric([v, "rest"], int(rt.rest.breaker.health))
+            health.add_metric([v, "rest_md"], int(rt.rest.md_breaker.health))
             health.add_metric([v, "ws"], int(rt.ws_health()))
             for fs in rt.feed_symbols():
                 sym = fs.instrument.symbol

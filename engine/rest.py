@@ -72,6 +72,9 @@ class RestClient:
         self.classify_failures = 0                  # answers the adapter's classify raised on
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self.breaker = CircuitBreaker(f"{venue}/rest")
+        """orders and account requests"""
+        self.md_breaker = CircuitBreaker(f"{venue}/rest-md")
+        """market-data requests (book snapshots)"""
         self.on_latency = on_latency
         self._session: aiohttp.ClientSession | None = None
         self.requests = 0
@@ -134,9 +137,15 @@ class RestClient:
         an answer the adapter could not classify), or the adapter's VenueError (from classify
         for any answer, from map_error for non-2xx). Returns the response otherwise.
         """
-        if not self.breaker.allow():
-            raise CircuitOpen(f"{self.venue}: REST circuit open ({self.breaker.last_failure.name if self.breaker.last_failure else ''})",
-                              int(self.breaker.retry_in() * 1e9))
+        # market-data REST (snapshots) and order REST fail apart: a snapshot endpoint answering
+        # 5xx must not stop orders. An open order breaker stops new orders, never the safety
+        # path: cancels, and the queries that resolve unknown orders, still go (bans excepted:
+        # the budget blocks every lane until a ban ends).
+        br = self.md_breaker if priority == Priority.SNAPSHOT else self.breaker
+        if not br.allow() and not (priority in (Priority.CANCEL, Priority.QUERY)
+                                   and br.last_failure != FailureKind.BANNED):
+            raise CircuitOpen(f"{self.venue}: REST circuit open ({br.last_failure.name if br.last_failure else ''})",
+                              int(br.retry_in() * 1e9))
         cost = await self.budget.acquire(weights, priority, instrument=instrument)
         url = f"{self.base_url}{path}" + (f"?{query}" if query else "")
         s = await self.session()
@@ -148,11 +157,11 @@ class RestClient:
                 resp = RestResponse(r.status, r.headers, data)
         except aiohttp.ClientConnectorError as e:
             self.errors += 1
-            self.breaker.failure(FailureKind.UNREACHABLE)
+            br.failure(FailureKind.UNREACHABLE)
             raise Unreachable(f"{self.venue}: cannot connect ({e.__class__.__name__})", venue=self.venue) from None
         except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as e:
             self.errors += 1
-            self.breaker.failure(FailureKind.UNREACHABLE)
+            br.failure(FailureKind.UNREACHABLE)
             raise ExecutionUnknown(f"{self.venue}: {method} {path}: no answer ({e.__class__.__name__})",
                                    venue=self.venue) from None
         finally:
@@ -163,28 +172,28 @@ class RestClient:
         from_body = err is not None         # the error came from classify, not from the HTTP status
         if err is None:
             if 200 <= resp.status < 300:
-                self.breaker.success()
+                br.success()
                 return resp
             err = self.map_error(resp)
         self.errors += 1
         if isinstance(err, IpBanned):
             self.budget.block(err.retry_after_s or 120,
                               f"IP banned (code {err.code}, HTTP {resp.status})" if from_body else "IP banned (418)")
-            self.breaker.failure(FailureKind.BANNED, open_for_s=err.retry_after_s or 120)
+            br.failure(FailureKind.BANNED, open_for_s=err.retry_after_s or 120)
         elif isinstance(err, RateLimited):
             self.budget.block(err.retry_after_s or 1,
                               f"rate limited (code {err.code}, HTTP {resp.status})" if from_body else "rate limited (429)")
-            self.breaker.success()
+            br.success()
         elif resp.status >= 500 or (from_body and isinstance(err, ExecutionUnknown) and not unclassified):
             # 5xx, or the venue's own "busy / system error" code in the body: the venue is down
-            self.breaker.failure(FailureKind.VENUE_DOWN)
+            br.failure(FailureKind.VENUE_DOWN)
             if err is None or not isinstance(err, ExecutionUnknown):
                 err = ExecutionUnknown(f"{self.venue}: HTTP {resp.status} on {method} {path}",
                                        venue=self.venue, http_status=resp.status)
         elif unclassified:
-            self.breaker.failure(FailureKind.DEGRADED)      # answered, but we cannot tell what
+            br.failure(FailureKind.DEGRADED)      # answered, but we cannot tell what
         else:
-            self.breaker.success()          # a definite answer (4xx, or an error code): the venue is up
+            br.success()          # a definite answer (4xx, or an error code): the venue is up
         if err is None:
             err = VenueError(f"{self.venue}: HTTP {resp.status} on {method} {path}", venue=self.venue,
                              http_status=resp.status)

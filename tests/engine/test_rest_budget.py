@@ -166,7 +166,7 @@ async def test_busy_code_in_200_body_counts_as_venue_down():
         assert rest.breaker.last_failure == FailureKind.VENUE_DOWN
         assert rest.breaker.state == CircuitState.OPEN            # 5 consecutive: threshold
         with pytest.raises(CircuitOpen):
-            await rest.request("GET", "/ok", weights=W, priority=Priority.QUERY)
+            await rest.request("POST", "/ok", weights=W, priority=Priority.NEW_ORDER)
         assert len(srv.arrivals) == 5
 
 
@@ -411,3 +411,35 @@ def test_binance_weights_all_name_buckets_of_its_spec():
     assert set(vb.headers) == {"x-mbx-used-weight-1m", "x-mbx-order-count-10s", "x-mbx-order-count-1d"}
     with pytest.raises(ValueError):
         vb.cost({"REQUEST_WEIGHT_1M": 1})
+
+
+# ------------------------------------------------------------------------ breakers: safety path
+
+async def test_an_open_order_breaker_stops_new_orders_never_cancels():
+    async with client(classify=None) as (srv, rest):
+        srv.script = [Answer(status=503, body={"msg": "busy"}) for _ in range(5)]
+        for _ in range(5):
+            with pytest.raises(ExecutionUnknown):
+                await rest.request("POST", "/order", weights=W, priority=Priority.NEW_ORDER)
+        assert rest.breaker.state == CircuitState.OPEN
+        n = len(srv.arrivals)
+        with pytest.raises(CircuitOpen):
+            await rest.request("POST", "/order", weights=W, priority=Priority.NEW_ORDER)
+        assert len(srv.arrivals) == n                         # a new order never left the host
+        r = await rest.request("DELETE", "/order", weights=W, priority=Priority.CANCEL)
+        assert r.status == 200 and len(srv.arrivals) == n + 1  # the cancel did
+        await rest.request("GET", "/order", weights=W, priority=Priority.QUERY)
+        assert len(srv.arrivals) == n + 2
+
+
+async def test_a_failing_snapshot_endpoint_does_not_stop_orders():
+    async with client(classify=None) as (srv, rest):
+        srv.script = [Answer(status=503, body={"msg": "busy"}) for _ in range(5)]
+        for _ in range(5):
+            with pytest.raises(ExecutionUnknown):
+                await rest.request("GET", "/depth", weights=W, priority=Priority.SNAPSHOT)
+        assert rest.md_breaker.state == CircuitState.OPEN and rest.breaker.state == CircuitState.CLOSED
+        with pytest.raises(CircuitOpen):
+            await rest.request("GET", "/depth", weights=W, priority=Priority.SNAPSHOT)
+        r = await rest.request("POST", "/order", weights=W, priority=Priority.NEW_ORDER)
+        assert r.status == 200
