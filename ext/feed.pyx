@@ -31,6 +31,28 @@ cdef enum:
     DEFAULT_RECENT_IDS = 4096      # opaque trade ids remembered per symbol
     RAW_KEEP = 512                 # bytes of a bad frame kept for the error report
 
+cdef int64_t TS_MIN = 946684800 * <int64_t>1000000000     # 2000-01-01: earlier is not a venue time
+cdef int64_t TS_AHEAD = 86400 * <int64_t>1000000000       # a day ahead of our clock: not a venue time
+
+
+class BadMessage(ValueError):
+    """A decoded message with impossible values (non-positive price, negative size, a time that
+    is not one, a crossed top of book): dropped and counted like any undecodable frame."""
+
+
+cdef int _check_levels(const VlLevels *l, str side) except -1:
+    cdef size_t i
+    for i in range(l.n):
+        if l.qty[i] < 0 or l.px[i] <= 0:
+            raise BadMessage(f"{side}[{i}]: negative size or non-positive price")
+    return 0
+
+
+cdef inline int _check_ts(int64_t ts, int64_t ts_recv) except -1:
+    if ts != 0 and (ts < TS_MIN or ts > ts_recv + TS_AHEAD):
+        raise BadMessage(f"exchange time {ts} ns is not a time")
+    return 0
+
 
 cdef class FeedSymbol:
     def __cinit__(self, instrument, bytes venue_symbol, int rule, object sync_listener=None,
@@ -270,6 +292,9 @@ cdef class FrameParser:
         cdef int rc
         cdef BookSync sync = fs.sync
         fs.n_msgs += 1
+        _check_levels(bids, "bids")
+        _check_levels(asks, "asks")
+        _check_ts(ts_exchange, ts_recv)
         self.recv_to_decoded.record_ns(t_dec - recv_mono)
         try:
             if fs.want_deltas and self._sink is not None:
@@ -299,6 +324,9 @@ cdef class FrameParser:
         cdef int rc
         cdef BookSync sync = fs.sync
         fs.n_msgs += 1
+        _check_levels(bids, "bids")
+        _check_levels(asks, "asks")
+        _check_ts(ts_exchange, ts_recv)
         if recv_mono:
             self.recv_to_decoded.record_ns(mono_ns() - recv_mono)
         try:
@@ -326,6 +354,9 @@ cdef class FrameParser:
         fs.n_msgs += 1
         if not fs.want_trades or self._sink is None:
             return 0
+        if price <= 0 or size <= 0:
+            raise BadMessage(f"trade {trade_id_str or trade_id}: non-positive price or size")
+        _check_ts(ts_exchange, ts_recv)
         if fs.seen_trade(trade_id, trade_id_str):
             return 0
         if trade_id_str is None:
@@ -345,6 +376,11 @@ cdef class FrameParser:
         fs.n_msgs += 1
         if not fs.want_top or self._sink is None:
             return 0
+        if bid_qty < 0 or ask_qty < 0 or (bid_qty and bid_px <= 0) or (ask_qty and ask_px <= 0):
+            raise BadMessage("top of book: negative size or non-positive price")
+        if bid_qty and ask_qty and bid_px >= ask_px:
+            raise BadMessage(f"top of book crossed: bid {bid_px} >= ask {ask_px}")
+        _check_ts(ts_exchange, ts_recv)
         try:
             self._sink.on_top(fs, bid_px, bid_qty, ask_px, ask_qty, seq, ts_exchange, ts_recv)
         except BaseException as e:

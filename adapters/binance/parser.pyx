@@ -86,8 +86,6 @@ cdef class BinanceParser(FrameParser):
         rc = vl_doc_levels(d, ask_key, fs.px_scale, fs.qty_scale, &self.doc.asks)
         if rc:
             return self._err(rc, f"{ask_key.decode()}[{d.err_index}]")
-        _check_sizes(&self.doc.bids, bid_key)
-        _check_sizes(&self.doc.asks, ask_key)
         return 0
 
     cdef int _reply(self, VlDoc *d, const char *p, size_t n) except -1:
@@ -151,8 +149,6 @@ cdef class BinanceParser(FrameParser):
         rc = vl_doc_fixed(d, "q", fs.qty_scale, &qty)
         if rc:
             raise_json(self.doc, rc, "q", fs.qty_scale)
-        if px <= 0 or qty <= 0:
-            raise JSONError(f"trade {tid} with non-positive price or size")
         rc = vl_doc_i64(d, "T", &tt)
         if rc:
             return self._err(rc, "T")
@@ -198,11 +194,3 @@ cdef class BinanceParser(FrameParser):
         self._sides(d, "bids", "asks", fs)
         return self.emit_snapshot(fs, last_id, &self.doc.bids, &self.doc.asks, 0, ts_recv or now_ns(), 0,
                                   False, 0)
-
-
-cdef int _check_sizes(const VlLevels *l, const char *key) except -1:
-    cdef size_t i
-    for i in range(l.n):
-        if l.qty[i] < 0 or l.px[i] <= 0:
-            raise JSONError(f"{key.decode()}[{i}]: negative size or non-positive price")
-    return 0

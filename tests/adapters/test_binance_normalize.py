@@ -71,7 +71,7 @@ def test_without_book_flag_no_book_tops():
 ])
 def test_bad_input_is_reported_not_fatal(line, expect):
     head = FIXTURE.read_text().splitlines()[0]        # exchangeInfo
-    good = '{"e":"trade","E":1,"s":"BTCUSDT","t":9,"p":"1.5","q":"2","T":1,"m":false}'
+    good = '{"e":"trade","E":1700000000001,"s":"BTCUSDT","t":9,"p":"1.5","q":"2","T":1700000000000,"m":false}'
     events, err = run("binance", "-", stdin="\n".join([head, line, good]) + "\n")
     assert f"line 2:" in err and expect in err
     assert events and events[-1]["type"] == "trade" and events[-1]["trade_id"] == "9"

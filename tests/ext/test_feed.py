@@ -190,3 +190,38 @@ def test_a_cython_sink_receives_events_without_python_methods():
 def test_bad_trade_id_kind():
     with pytest.raises(ValueError):
         FeedSymbol(INST, b"BTC-USDT", SeqRule.SEQ_PREV, None, 0, None, 9)
+
+
+@pytest.mark.parametrize("bad", [
+    dict(k="d", s="BTC-USDT", seq=11, prev=10, b=[[1000, -1]], a=[]),            # negative size
+    dict(k="d", s="BTC-USDT", seq=11, prev=10, b=[[0, 1]], a=[]),                # zero price
+    dict(k="d", s="BTC-USDT", seq=11, prev=10, b=[], a=[[-5, 1]]),               # negative price
+    dict(k="t", s="BTC-USDT", id=9, px=-1000, qty=1),
+    dict(k="t", s="BTC-USDT", id=9, px=1000, qty=0),
+])
+def test_impossible_values_are_counted_drops_that_never_reach_the_book(bad):
+    p, (fs,), lst = setup(checksum=False)
+    p.feed(frame(k="s", s="BTC-USDT", seq=10, b=[[1000, 5]], a=[[1001, 2]]))
+    before = (fs.book.levels(1), fs.book.levels(2), fs.book.seq)
+    assert p.feed(frame(**bad)) == -1
+    assert p.n_errors == 1 and ("negative" in lst.errors[-1] or "non-positive" in lst.errors[-1])
+    assert (fs.book.levels(1), fs.book.levels(2), fs.book.seq) == before and fs.sync.is_live
+    assert lst.trades == []
+
+
+def test_absurd_times_and_crossed_tops_are_rejected():
+    from ext.clock import now_ns
+    p, (fs,), lst = setup(checksum=False)
+    fs.want_top = True
+    p.feed(frame(k="s", s="BTC-USDT", seq=10, b=[[1000, 5]], a=[[1001, 2]]))
+    now = now_ns()
+    with pytest.raises(ValueError, match="not a time"):
+        p.emit_delta_py(fs, 11, 11, 10, [(1000, 6)], [], -5, now)
+    with pytest.raises(ValueError, match="not a time"):
+        p.emit_trade_py(fs, 5, 1000, 1, Side.BUY, now + 10 * 86400 * 10**9, now)
+    with pytest.raises(ValueError, match="crossed"):
+        p.emit_top_py(fs, 1001, 1, 1000, 1, 1, 0, now)
+    with pytest.raises(ValueError, match="negative"):
+        p.emit_top_py(fs, 1000, -1, 1001, 1, 1, 0, now)
+    assert p.emit_top_py(fs, 1000, 1, 1001, 1, 1, now - 10**6, now) == 0       # a real one passes
+    assert p.emit_delta_py(fs, 11, 11, 10, [(1000, 6)], [], now - 10**6, now) == SyncResult.SYNC_APPLIED
