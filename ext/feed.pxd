@@ -51,8 +51,11 @@ cdef class FeedSymbol:
     cdef readonly int64_t n_dup_trades
     cdef dict _recent_ids              # TRADE_IDS_OPAQUE: id -> None, oldest first
     cdef public Py_ssize_t max_recent_ids
+    cdef int64_t *_ring                # TRADE_IDS_INCREASING: the last RECENT_INT_IDS ids delivered
+    cdef Py_ssize_t _ring_n
+    cdef Py_ssize_t _ring_pos
 
-    cdef bint seen_trade(self, int64_t tid, str tid_str)
+    cdef bint seen_trade(self, int64_t tid, str tid_str) except -1
 
 cdef class FeedSink:
     """Receives what the parsers emit. Subclass in Cython and override the cdef methods for a

@@ -15,6 +15,7 @@ import logging
 cimport cython
 from libc.stdint cimport int64_t, uint32_t
 from libc.string cimport memcmp
+from libc.stdlib cimport malloc, free
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from picows.picows cimport WSListener, WSTransport, WSFrame, WSMsgType
 from ext.clock cimport now_ns, mono_ns
@@ -29,6 +30,7 @@ log = logging.getLogger("venuelink.feed")
 
 cdef enum:
     DEFAULT_RECENT_IDS = 4096      # opaque trade ids remembered per symbol
+    RECENT_INT_IDS = 1024          # integer trade ids remembered per symbol (8 KiB)
     RAW_KEEP = 512                 # bytes of a bad frame kept for the error report
 
 cdef int64_t TS_MIN = 946684800 * <int64_t>1000000000     # 2000-01-01: earlier is not a venue time
@@ -71,13 +73,31 @@ cdef class FeedSymbol:
         self._recent_ids = {}
         self.max_recent_ids = DEFAULT_RECENT_IDS
 
-    cdef bint seen_trade(self, int64_t tid, str tid_str):
-        """True (and counted) for a trade id already delivered: replays, rotation overlap."""
+    def __dealloc__(self):
+        free(self._ring)
+
+    cdef bint seen_trade(self, int64_t tid, str tid_str) except -1:
+        """True (and counted) for a trade id already delivered: replays, rotation overlap. Only
+        delivered ids are remembered. Increasing ids take a fast path (above the highest seen:
+        new); an id at or below it is a duplicate only if it was delivered recently, so one
+        absurd id, a reordered trade or a venue that restarts its ids loses nothing."""
+        cdef Py_ssize_t i
         if tid_str is None and self.trade_ids == TRADE_IDS_INCREASING:
             if tid <= self.last_trade_id:
-                self.n_dup_trades += 1
-                return True
-            self.last_trade_id = tid
+                for i in range(self._ring_n):
+                    if self._ring[i] == tid:
+                        self.n_dup_trades += 1
+                        return True
+            else:
+                self.last_trade_id = tid
+            if self._ring == NULL:
+                self._ring = <int64_t *>malloc(RECENT_INT_IDS * sizeof(int64_t))
+                if self._ring == NULL:
+                    raise MemoryError()
+            self._ring[self._ring_pos] = tid
+            self._ring_pos = (self._ring_pos + 1) % RECENT_INT_IDS
+            if self._ring_n < RECENT_INT_IDS:
+                self._ring_n += 1
             return False
         key = tid_str if tid_str is not None else tid
         if key in self._recent_ids:
@@ -91,6 +111,7 @@ cdef class FeedSymbol:
     def reset_trade_ids(self) -> None:
         """Forget seen trade ids (a venue that restarts its ids, e.g. after maintenance)."""
         self.last_trade_id = -1
+        self._ring_n = self._ring_pos = 0
         self._recent_ids.clear()
 
     def __repr__(self):

@@ -127,11 +127,31 @@ def test_levels_are_visible_inside_the_callback_only():
     assert fs.sync.current_levels() == ([], [])
 
 
-def test_increasing_trade_ids_drop_replays():
+def test_increasing_trade_ids_drop_replays_only():
     p, (fs,), lst = setup(checksum=False)
-    for tid in (5, 6, 6, 4, 7):
+    for tid in (5, 6, 6, 4, 7, 5):
         p.feed(frame(k="t", s="BTC-USDT", id=tid, px=1000, qty=1))
-    assert lst.trades == ["5", "6", "7"] and fs.n_dup_trades == 2
+    # 4 was never delivered (a reordered trade): it is delivered, the repeats are not
+    assert lst.trades == ["5", "6", "4", "7"] and fs.n_dup_trades == 2
+
+
+def test_one_absurd_trade_id_does_not_block_later_trades():
+    p, (fs,), lst = setup(checksum=False)
+    p.feed(frame(k="t", s="BTC-USDT", id=100, px=1000, qty=1))
+    p.feed(frame(k="t", s="BTC-USDT", id=2**63 - 1, px=1000, qty=1))
+    p.feed(frame(k="t", s="BTC-USDT", id=101, px=1000, qty=1))
+    p.feed(frame(k="t", s="BTC-USDT", id=102, px=-1, qty=1))          # invalid: rejected, id not recorded
+    p.feed(frame(k="t", s="BTC-USDT", id=102, px=1000, qty=1))
+    assert lst.trades == ["100", str(2**63 - 1), "101", "102"] and fs.n_dup_trades == 0
+
+
+def test_the_recent_integer_ids_are_bounded():
+    p, (fs,), lst = setup(checksum=False)
+    for tid in range(1, 1200):
+        p.feed(frame(k="t", s="BTC-USDT", id=tid, px=1000, qty=1))
+    p.feed(frame(k="t", s="BTC-USDT", id=1199, px=1000, qty=1))        # recent: a duplicate
+    p.feed(frame(k="t", s="BTC-USDT", id=3, px=1000, qty=1))           # long forgotten: delivered
+    assert fs.n_dup_trades == 1 and lst.trades[-1] == "3"
 
 
 def test_opaque_trade_ids_dedupe_within_a_bounded_window():
