@@ -37,6 +37,7 @@ import contextlib
 import importlib
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -183,6 +184,15 @@ def options_to_argv(opts: dict[str, Any]) -> list[str]:
     return argv
 
 
+_CREDENTIAL_NAME = re.compile(r"(KEY|SECRET|PASSPHRASE|PASSWORD|TOKEN|CREDENTIAL)", re.IGNORECASE)
+
+
+def _scrubbed_env() -> dict[str, str]:
+    """The simulator's environment: the operator's, without anything that may be a credential
+    (it needs none; its own keys come as options)."""
+    return {k: v for k, v in os.environ.items() if not _CREDENTIAL_NAME.search(k)}
+
+
 def start_simulator(venue: str, *, startup_timeout: float = 20.0, **opts: Any) -> RunningSim:
     """Start ``venue``'s simulator in a child process and wait for its URL report."""
     module = SIMULATORS.get(venue)
@@ -190,7 +200,7 @@ def start_simulator(venue: str, *, startup_timeout: float = 20.0, **opts: Any) -
         raise SimulatorError(f"no simulator for venue {venue!r}; known: {sorted(SIMULATORS)}")
     opts = {"host": "127.0.0.1", "port": 0, **opts}
     cmd = [sys.executable, "-m", module, "--exit-with-parent", *options_to_argv(opts)]
-    env = dict(os.environ)
+    env = _scrubbed_env()
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env["PYTHONUNBUFFERED"] = "1"
     errf = tempfile.TemporaryFile()

@@ -310,3 +310,15 @@ async def test_second_dialect_on_the_shared_app_skeleton():
                 assert diffs[-1]["seqId"] == stepped["seq"]["BTC-USDT"]
     finally:
         await runner.cleanup()
+
+
+def test_the_simulator_process_gets_no_credentials(monkeypatch):
+    import pathlib
+    from engine.sim.server import running_simulator
+    monkeypatch.setenv("BINANCE_API_SECRET", "real-secret-of-the-operator")
+    monkeypatch.setenv("OKX_API_PASSPHRASE", "real-passphrase")
+    monkeypatch.setenv("VL_HARMLESS_SETTING", "1")
+    with running_simulator("binance", rate=5) as sim:
+        env = pathlib.Path(f"/proc/{sim.proc.pid}/environ").read_bytes().split(b"\0")
+    assert not [e for e in env if b"real-secret" in e or b"real-passphrase" in e]
+    assert b"VL_HARMLESS_SETTING=1" in env
