@@ -227,7 +227,22 @@ def _cmd_order(args: argparse.Namespace) -> int:
         return 2
     order = _run_loop(_order_bounded(cfg, args))
     print(json.dumps(order))
-    return 0 if not order.get("error") or order.get("state") not in ("rejected", "unknown") else 1
+    return _order_exit(order, args.venue)
+
+
+def _order_exit(order: dict, venue: str) -> int:
+    """0 for a known outcome, 1 for a refusal, 3 when the outcome is unknown: the order may exist
+    at the venue, and the operator must be told so, not handed a success."""
+    state = order.get("state")
+    if state == "unknown" and not order.get("not_found"):
+        cid = order.get("client_order_id") or "<client id>"
+        sys.stderr.write(f"outcome unknown: the order may exist at {venue}. Check it with\n"
+                         f"  venuelink order status --config ... --venue {venue} --symbol ... --client-id {cid}\n")
+        return 3
+    if state in ("rejected", "unknown") or (order.get("error") and state not in ("canceled", "filled", "new",
+                                                                     "partially_filled", "expired")):
+        return 1
+    return 0
 
 
 async def _order_bounded(cfg: Config, args) -> dict:
@@ -254,7 +269,7 @@ async def _order(cfg: Config, args) -> dict:
             order = await _adopt(rt, args.symbol, args.client_id)
             if order is None:
                 return {"state": "unknown", "client_order_id": args.client_id, "venue_order_id": "",
-                        "filled_qty": "0", "error": "the venue has no such order"}
+                        "filled_qty": "0", "error": "the venue has no such order", "not_found": True}
             if args.action == "cancel":
                 order = await om.cancel(args.client_id)
         deadline = time.monotonic() + args.wait

@@ -65,3 +65,13 @@ api_secret_env = "VL_CLI_SECRET"
                       env={"VL_CLI_KEY": sim["api_key"], "VL_CLI_SECRET": "f" * 64})
         o = json.loads(p.stdout)
         assert o["state"] == "rejected" and "-1022" in o["error"] and sim["api_key"] not in p.stdout + p.stderr
+
+
+def test_an_unknown_order_outcome_is_not_a_success(capsys):
+    from engine.run import _order_exit
+    assert _order_exit({"state": "unknown", "client_order_id": "vl-1"}, "binance") == 3
+    err = capsys.readouterr().err
+    assert "may exist" in err and "order status" in err and "vl-1" in err
+    assert _order_exit({"state": "rejected", "error": "-2010"}, "binance") == 1
+    assert _order_exit({"state": "new"}, "binance") == 0
+    assert _order_exit({"state": "canceled"}, "binance") == 0
