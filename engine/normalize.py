@@ -121,7 +121,7 @@ def normalize(venue: str, lines: Iterable[str | bytes], out: IO[str] = sys.stdou
             path, body = rest
             try:
                 _apply_rest(adapter, parser, sink, path, body)
-            except Exception as e:  # bad REST line: report and go on
+            except (Exception, RecursionError) as e:  # bad REST line: report and go on
                 bad(lineno, f"REST {path}: {type(e).__name__}: {e}")
             continue
         stats.frames += 1
@@ -141,7 +141,7 @@ def _as_rest(line: bytes) -> tuple[str, bytes] | None:
         return None
     try:
         obj = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if isinstance(obj, dict) and isinstance(obj.get("rest"), str) and "body" in obj:
         return obj["rest"], json.dumps(obj["body"]).encode()

@@ -18,3 +18,10 @@ cpdef inline int64_t mono_ns() noexcept nogil:
     cdef timespec ts
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return <int64_t>ts.tv_sec * 1000000000 + ts.tv_nsec
+
+cdef inline int64_t to_ns(int64_t v, int64_t unit_ns) except? -1:
+    """A venue time in `unit_ns` units (1_000_000 for ms, 1_000 for us) as ns; a value whose ns
+    would not fit in int64 is an error, never a wrapped (negative or plausible) time."""
+    if v > 9223372036854775807 // unit_ns or v < -9223372036854775807 // unit_ns:
+        raise OverflowError(f"time {v} x {unit_ns} ns does not fit in int64 ns")
+    return v * unit_ns

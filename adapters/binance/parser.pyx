@@ -17,7 +17,7 @@ Times are milliseconds (the default timeUnit) and become nanoseconds here.
 from libc.stdint cimport int64_t
 from libc.string cimport memcmp
 from cpython.bytes cimport PyBytes_FromStringAndSize
-from ext.clock cimport now_ns
+from ext.clock cimport now_ns, to_ns
 from ext.json cimport *
 from ext.json import JSONError
 from ext.feed cimport FrameParser, FeedSymbol, CTRL_OTHER, CTRL_SHUTDOWN, CTRL_SUBSCRIBED, CTRL_ERROR
@@ -123,7 +123,7 @@ cdef class BinanceParser(FrameParser):
         if last < first:
             raise JSONError(f"depthUpdate with u {last} < U {first}")
         self._sides(d, "b", "a", fs)
-        return self.emit_delta(fs, first, last, -1, &self.doc.bids, &self.doc.asks, ev * self.ms_to_ns,
+        return self.emit_delta(fs, first, last, -1, &self.doc.bids, &self.doc.asks, to_ns(ev, self.ms_to_ns),
                                ts_recv, recv_mono, False, 0)
 
     cdef int _trade(self, VlDoc *d, int64_t ts_recv) except -1:
@@ -155,7 +155,7 @@ cdef class BinanceParser(FrameParser):
         rc = vl_doc_bool(d, "m", &maker)
         if rc:
             return self._err(rc, "m")
-        return self.emit_trade(fs, tid, None, px, qty, _SELL if maker else _BUY, tt * self.ms_to_ns, ts_recv)
+        return self.emit_trade(fs, tid, None, px, qty, _SELL if maker else _BUY, to_ns(tt, self.ms_to_ns), ts_recv)
 
     cdef int _book_ticker(self, VlDoc *d, const char *s, size_t sn, int64_t ts_recv) except -1:
         cdef int64_t u = 0, bp = 0, bq = 0, ap = 0, aq = 0

@@ -95,3 +95,14 @@ def test_trade_event_object():
     assert Trade(VenueId.binance, inst, "abc-1", 1, 1, Side.BUY, 0, 0).trade_id == "abc-1"
     with pytest.raises(AttributeError):
         t.price = 5
+
+
+def test_deeply_nested_and_overflowing_lines_are_bad_lines_not_a_crash():
+    head = FIXTURE.read_text().splitlines()[0]
+    deep = '{"rest":"/api/v3/depth?symbol=BTCUSDT","body":' + "[" * 100000 + "]" * 100000 + "}"
+    huge_t = '{"e":"trade","E":1,"s":"BTCUSDT","t":8,"p":"1.5","q":"2","T":9223372036854775,"m":false}'
+    good = '{"e":"trade","E":1700000000001,"s":"BTCUSDT","t":9,"p":"1.5","q":"2","T":1700000000000,"m":false}'
+    events, err = run("binance", "-", stdin="\n".join([head, deep, huge_t, good]) + "\n")
+    assert "line 3:" in err and "does not fit" in err
+    assert events and events[-1]["trade_id"] == "9" and all(e.get("trade_id") != "8" for e in events)
+    assert "Traceback" not in err
