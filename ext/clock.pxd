@@ -7,7 +7,7 @@
 #             (histograms, timeouts, stale detection) uses this clock. Rate-limit windows use now_ns():
 #             venues align them to the wall clock (Binance's minute).
 from posix.time cimport clock_gettime, timespec, CLOCK_REALTIME, CLOCK_MONOTONIC
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, INT64_MAX
 
 cpdef inline int64_t now_ns() noexcept nogil:
     cdef timespec ts
@@ -22,6 +22,7 @@ cpdef inline int64_t mono_ns() noexcept nogil:
 cdef inline int64_t to_ns(int64_t v, int64_t unit_ns) except? -1:
     """A venue time in `unit_ns` units (1_000_000 for ms, 1_000 for us) as ns; a value whose ns
     would not fit in int64 is an error, never a wrapped (negative or plausible) time."""
-    if v > 9223372036854775807 // unit_ns or v < -9223372036854775807 // unit_ns:
+    cdef int64_t lim = INT64_MAX // unit_ns
+    if v > lim or v < -lim:
         raise OverflowError(f"time {v} x {unit_ns} ns does not fit in int64 ns")
     return v * unit_ns
