@@ -318,6 +318,7 @@ class OrderManager:
         self._pruned: OrderedDict[str, None] = OrderedDict()   # ids of forgotten final orders
         self.pruned = 0
         self.late_after_prune = 0
+        self.missing_fills: set[str] = set()        # orders whose executed quantity lacks fills still
 
     # ------------------------------------------------------------------ views
 
@@ -617,6 +618,7 @@ class OrderManager:
                     self._ensure_reconciler(e)
                     return
                 self._apply(e, u, "query")
+                await self._backfill(e)
                 if self._needs_reconcile(e):
                     self._ensure_reconciler(e)
 
@@ -796,6 +798,53 @@ class OrderManager:
         o.state, o.error, e.inferred, e.cancel_under = state, error, inferred, None
         self._emit(e, before, ())
 
+    async def _fetch_fills(self, e: _Entry) -> None:
+        """The venue's recent fills of this order, each applied once (raises when unavailable)."""
+        o = e.order
+        since = e.submit_wall_ns - self._margin_ns
+        for f in await self._call(self._client.recent_fills(o.symbol, since)):
+            if (o.venue_order_id and f.venue_order_id == o.venue_order_id) or \
+                    (o.client_order_id and f.client_order_id == o.client_order_id):
+                self._apply_fill(e, f, "fills")
+
+    async def _backfill(self, e: _Entry) -> None:
+        """The venue reports more executed than the fills delivered (their events were lost, and
+        a query answer carries only the quantity): fetch the order's fills and deliver each
+        missing one, once (fills are deduplicated by trade id)."""
+        o = e.order
+        if _dec(o.filled_qty) <= e.fill_sum:
+            return
+        try:
+            await self._fetch_fills(e)
+        except Exception as exc:
+            log.info("%s: fills of %s unavailable (%s); asking again later", self.venue.name, e.key, exc)
+        if _dec(o.filled_qty) <= e.fill_sum:
+            self.missing_fills.discard(e.key)
+            return
+        # not in the venue's history yet, or the request failed: ask again a few times
+        if e.key not in self.missing_fills and not self._closed:
+            self.missing_fills.add(e.key)
+            t = asyncio.get_running_loop().create_task(self._backfill_later(e), name=f"fills:{e.key}")
+            self._tasks.add(t)
+            t.add_done_callback(self._tasks.discard)
+
+    async def _backfill_later(self, e: _Entry) -> None:
+        delay = self._interval_s
+        for _ in range(4):
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._backoff_cap_s)
+            if _dec(e.order.filled_qty) <= e.fill_sum:
+                break
+            try:
+                await self._fetch_fills(e)
+            except Exception as exc:
+                log.info("%s: fills of %s unavailable (%s)", self.venue.name, e.key, exc)
+        if _dec(e.order.filled_qty) <= e.fill_sum:
+            self.missing_fills.discard(e.key)
+        else:
+            log.warning("%s: order %s executed %s but only %s in fills were found", self.venue.name, e.key,
+                        e.order.filled_qty, e.fill_sum)
+
     async def _absent(self, e: _Entry) -> None:
         """The venue definitively has no such order."""
         o = e.order
@@ -808,11 +857,7 @@ class OrderManager:
         # The venue knew the order and has forgotten it (some venues purge closed orders): it is
         # closed.  Recover fills that may have completed it before settling for CANCELED.
         try:
-            since = e.submit_wall_ns - self._margin_ns
-            for f in await self._call(self._client.recent_fills(o.symbol, since)):
-                if (o.venue_order_id and f.venue_order_id == o.venue_order_id) or \
-                        (o.client_order_id and f.client_order_id == o.client_order_id):
-                    self._apply_fill(e, f, "fills")
+            await self._fetch_fills(e)
         except Exception as exc:
             log.info("%s: fills for vanished order %s unavailable (%s)", self.venue.name, e.key, exc)
         if not o.state.is_final:
@@ -858,6 +903,7 @@ class OrderManager:
                     continue
                 e.verify = False
                 self._apply(e, u, "query")
+                await self._backfill(e)
                 if not self._needs_reconcile(e):
                     return
                 if e.cancel_under is not None and e.cancel_under is not S.UNKNOWN:

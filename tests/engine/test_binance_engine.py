@@ -354,3 +354,21 @@ async def _strategy_case(sim, BboMaker):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+async def test_lost_ack_and_lost_stream_events_still_deliver_the_fill_once(sim):
+    # the place answer is lost and the order's stream events too: the query says FILLED with its
+    # executed quantity only; the fill itself must still reach the strategy, once
+    async with engine_for(sim) as eng:
+        await eng.start(market_data=False)
+        fills = []
+        eng.subscribe_orders("binance", None, lambda o, f: fills.append((o.client_order_id, f.trade_id, f.qty)))
+        await admin(sim, "POST", "/fault", {"type": "drop_user_event", "count": 5})
+        await admin(sim, "POST", "/fault", {"type": "order", "mode": "unknown", "count": 1})
+        o = await eng.place(OrderRequest(VenueId.binance, BTC, Side.BUY, OrderType.MARKET, "0.0003"))
+        assert await wait_for(lambda: o.state == OrderState.FILLED, 20)
+        assert await wait_for(lambda: sum(float(q) for c, _, q in fills if c == o.client_order_id) >= 0.0003, 10)
+        await asyncio.sleep(0.5)
+        mine = [f for f in fills if f[0] == o.client_order_id]
+        assert len(mine) == len({t for _, t, _ in mine})                      # each fill once
+        assert abs(sum(float(q) for _, _, q in mine) - 0.0003) < 1e-12
