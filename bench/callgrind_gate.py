@@ -28,6 +28,7 @@ FUNCS = {
     "_bench_acquire": "ratelimit.acquire x10000 (3 buckets)",
     "_bench_record": "histogram.record x10000",
     "_bench_frames": "binance depth frame -> book x255 (20 levels each)",
+    "_bench_new_levels": "book: 20000 new levels, each worse than all (linear, not quadratic)",
 }
 TOLERANCE = 0.10
 

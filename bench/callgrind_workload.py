@@ -25,6 +25,7 @@ def main() -> None:
     px = array("q", [1000000 - rng.randint(0, 49) for _ in range(10000)])
     qty = array("q", [0 if rng.random() < 0.2 else rng.randint(1, 10**6) for _ in range(10000)])
     book.apply_many(1, px, qty)
+    L2Book(2, 8)._bench_new_levels(1, 10**9, -1, 20000)
 
     b = Budget()
     b.add_bucket("w", 1, 6000, 60_000_000_000)

@@ -35,24 +35,39 @@ cdef int _ladder_init(Ladder *l, Py_ssize_t cap) except -1 nogil:
     return 0
 
 
-cdef int _ladder_reserve_top(Ladder *l) except -1 nogil:
-    """Make room for one more level at the high end."""
+cdef int _ladder_recentre(Ladder *l, Py_ssize_t lo) except -1 nogil:
+    """Move the levels to start at `lo`, growing the array first when they would not fit with
+    room to spare at both ends (inserts at either end are then O(1) amortized)."""
     cdef Py_ssize_t n = l.hi - l.lo
     cdef Level *p
+    if 2 * (n + 1) > l.cap:
+        p = <Level *>realloc(l.lv, 2 * l.cap * sizeof(Level))
+        if p == NULL:
+            with gil:
+                raise MemoryError()
+        l.lv = p
+        l.cap *= 2
+        lo = (l.cap - n) // 2
+    memmove(l.lv + lo, l.lv + l.lo, n * sizeof(Level))
+    l.lo = lo
+    l.hi = lo + n
+    return 0
+
+
+cdef int _ladder_reserve_top(Ladder *l) except -1 nogil:
+    """Make room for one more level at the high end (the best side: most inserts land there,
+    so a quarter of the spare room stays below the worst level)."""
     if l.hi < l.cap:
         return 0
-    if l.lo > l.cap // 4:
-        memmove(l.lv, l.lv + l.lo, n * sizeof(Level))
-        l.lo = 0
-        l.hi = n
+    return _ladder_recentre(l, (l.cap - (l.hi - l.lo)) // 4)
+
+
+cdef int _ladder_reserve_bottom(Ladder *l) except -1 nogil:
+    """Make room for one more level below the worst one (a venue that lists new levels worst
+    last: without this every one of them would move the whole side)."""
+    if l.lo > 0:
         return 0
-    p = <Level *>realloc(l.lv, 2 * l.cap * sizeof(Level))
-    if p == NULL:
-        with gil:
-            raise MemoryError()
-    l.lv = p
-    l.cap *= 2
-    return 0
+    return _ladder_recentre(l, (l.cap - (l.hi - l.lo)) // 2)
 
 
 cdef inline Py_ssize_t _find(const Ladder *l, int64_t key) noexcept nogil:
@@ -124,8 +139,13 @@ cdef class L2Book:
         self.n_updates += 1
         if i < l.hi and l.lv[i].key == key:
             if qty == 0:
-                memmove(l.lv + i, l.lv + i + 1, (l.hi - i - 1) * sizeof(Level))
-                l.hi -= 1
+                # close the hole from the nearer end
+                if i - l.lo < l.hi - i - 1:
+                    memmove(l.lv + l.lo + 1, l.lv + l.lo, (i - l.lo) * sizeof(Level))
+                    l.lo += 1
+                else:
+                    memmove(l.lv + i, l.lv + i + 1, (l.hi - i - 1) * sizeof(Level))
+                    l.hi -= 1
                 return APPLY_DELETED
             l.lv[i].qty = qty
             return APPLY_UPDATED
@@ -134,14 +154,24 @@ cdef class L2Book:
         n = l.hi - l.lo
         if self.depth_cap and n >= self.depth_cap and i == l.lo:
             return APPLY_BEYOND_CAP    # worse than every level of a full capped book: not kept
-        if l.hi == l.cap:
-            i -= l.lo
-            _ladder_reserve_top(l)
-            i += l.lo
-        memmove(l.lv + i + 1, l.lv + i, (l.hi - i) * sizeof(Level))
+        if i - l.lo < l.hi - i:
+            # nearer the worst end: the worse levels move down one
+            if l.lo == 0:
+                i -= l.lo
+                _ladder_reserve_bottom(l)
+                i += l.lo
+            memmove(l.lv + l.lo - 1, l.lv + l.lo, (i - l.lo) * sizeof(Level))
+            l.lo -= 1
+            i -= 1
+        else:
+            if l.hi == l.cap:
+                i -= l.lo
+                _ladder_reserve_top(l)
+                i += l.lo
+            memmove(l.lv + i + 1, l.lv + i, (l.hi - i) * sizeof(Level))
+            l.hi += 1
         l.lv[i].key = key
         l.lv[i].qty = qty
-        l.hi += 1
         if self.depth_cap and l.hi - l.lo > self.depth_cap:
             l.lo = l.hi - self.depth_cap
         return APPLY_INSERTED
@@ -216,6 +246,14 @@ cdef class L2Book:
         """Apply one level (mantissas). Returns 1 inserted, 2 updated, 3 deleted, 4 delete of a
         missing level, 5 not kept (worse than every level of a full depth-capped side)."""
         return self.apply_level(side, px, qty)
+
+    def _bench_new_levels(self, int side, int64_t start, int64_t step, Py_ssize_t n) -> None:
+        """Benchmark helper: n new levels at start, start + step, ... (step < 0 on the bid side
+        lists them best first, as a venue's snapshot-sized delta does)."""
+        cdef Py_ssize_t i
+        with nogil:
+            for i in range(n):
+                self.apply_level(side, start + i * step, 1)
 
     def apply_many(self, int side, const int64_t[::1] px, const int64_t[::1] qty) -> None:
         """Apply arrays of levels from C in one call (benchmarks, bulk replays)."""

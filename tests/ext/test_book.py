@@ -129,3 +129,21 @@ def test_sequence_fields():
     b.ts_exchange_ns = 1
     b.clear()
     assert b.seq == -1 and len(b) == 0
+
+
+@pytest.mark.parametrize("step", [-1, 1])
+def test_many_new_levels_in_either_order_equal_the_reference(step):
+    from ext.ref.book_ref import RefBook
+    b, r = L2Book(0, 0), RefBook(0, 0)
+    start = 50_000
+    b._bench_new_levels(1, start, step, 3000)
+    for i in range(3000):
+        r.apply(1, start + i * step, 1)
+    # deletes from the worst end and the best end, then inserts around them
+    for px in list(range(start - 2999, start - 2900)) + list(range(start + 2900, start + 3000)):
+        b.apply(1, px, 0)
+        r.apply(1, px, 0)
+    for px in range(start - 3100, start - 3000):
+        b.apply(1, px, 7)
+        r.apply(1, px, 7)
+    assert b.levels(1) == r.levels(1)
