@@ -168,6 +168,7 @@ class VenueRuntime:
                       on_connected=self._on_session_connected, on_control=self._on_control)
         for inst, chan_topics in group:
             fs = self.adapter.feed_symbol(inst, self)
+            fs.max_lag_ns = int(ep.max_data_lag_s * 1e9)
             fs.want_book = fs.want_trades = True
             fs.want_top = Channel.TOP in dict(chan_topics)
             parser.add_symbol(fs)

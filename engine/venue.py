@@ -51,6 +51,7 @@ class WsEndpoint:
     max_connection_age_s: float = 24 * 3600
     seamless_rotation: bool = False        # ids are global, not per connection: make-before-break
     stale_after_s: float = 10.0
+    max_data_lag_s: float = 2.0            # exchange time this far behind our clock: the data is stale
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,10 @@ cdef class FeedSymbol:
     cdef public bint want_trades
     cdef public bint want_top
     cdef readonly int64_t n_msgs
+    cdef public int64_t max_lag_ns
+    """data older than this (receive time - exchange time) is stale, whatever the socket does
+    (0: not checked)"""
+    cdef readonly int64_t n_lagging
     cdef readonly int trade_ids
     """TradeIds"""
     cdef public int64_t last_trade_id

@@ -36,6 +36,8 @@ class FeedSymbol:
     want_trades: bool
     want_top: bool
     n_msgs: int
+    max_lag_ns: int
+    n_lagging: int
     trade_ids: int
     last_trade_id: int
     n_dup_trades: int

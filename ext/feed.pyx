@@ -317,6 +317,11 @@ cdef class FrameParser:
         _check_levels(asks, "asks")
         _check_ts(ts_exchange, ts_recv)
         self.recv_to_decoded.record_ns(t_dec - recv_mono)
+        if fs.max_lag_ns and ts_exchange and ts_recv - ts_exchange > fs.max_lag_ns:
+            fs.n_lagging += 1
+            sync.hold_stale = True
+        elif sync.hold_stale:
+            sync.hold_stale = False
         try:
             if fs.want_deltas and self._sink is not None:
                 sync.cur_bids = bids

@@ -37,6 +37,9 @@ cdef class BookSync:
     cdef public Py_ssize_t max_stale_run
     """consecutive stale drops that are taken as a missed sequence reset (gap)"""
     cdef public bint buffering
+    cdef public bint hold_stale
+    """set by the frame path while the venue's data lags our clock: applied messages keep a
+    STALE book STALE (and make a LIVE one STALE) instead of presenting old prices as live"""
     """buffer deltas while syncing (REST snapshots); False where the snapshot comes in-band"""
     cdef Py_ssize_t _stale_run
     cdef bint _fresh                  # first delta after a snapshot not yet applied

@@ -29,6 +29,7 @@ class BookSync:
     max_pending: int
     max_stale_run: int
     buffering: bool
+    hold_stale: bool
     n_applied: int
     n_buffered: int
     n_stale: int

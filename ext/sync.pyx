@@ -119,7 +119,10 @@ cdef class BookSync:
             self.cur_bids = bids
             self.cur_asks = asks
             self._apply(last, bids, asks, ts_exchange, ts_recv)
-            if self.state == BOOK_STALE:
+            if self.hold_stale:
+                if self.state == BOOK_LIVE:
+                    self._set_state(BOOK_STALE)
+            elif self.state == BOOK_STALE:
                 self._set_state(BOOK_LIVE)
             if self.book.crossed():
                 self.n_crossed += 1

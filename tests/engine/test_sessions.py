@@ -95,3 +95,22 @@ async def test_a_dead_venue_makes_books_not_live_at_once():
             assert await wait_for(lambda: not fs.sync.is_live, 1.0)
             await asyncio.sleep(1.0)
             assert not fs.sync.is_live and states[-1] != 2
+
+
+async def test_delayed_data_is_stale_while_the_socket_is_fine():
+    # every frame 3 s late: the socket is healthy, the prices are not current
+    with running_simulator("binance", rate=50, depth_fast_ms=20) as sim:
+        async with engine_for(sim) as eng:
+            await eng.start(execution=False)
+            fs = fs_of(eng)
+            views = []
+            eng.subscribe_book("binance", "BTC/USDT", lambda v: views.append(v.state))
+            assert await wait_for(lambda: fs.sync.is_live, 15)
+            await admin(sim, "POST", "/fault", {"type": "delay", "ms": 3000})
+            assert await wait_for(lambda: fs.sync.state == 3, 10)            # STALE, not LIVE
+            views.clear()
+            await asyncio.sleep(1.0)
+            assert fs.sync.state == 3 and fs.n_lagging > 0 and not views       # nothing handed out as live
+            await admin(sim, "POST", "/fault", {"type": "delay", "ms": 0})
+            assert await wait_for(lambda: fs.sync.is_live, 15)
+            assert eng.runtime("binance").sessions[0].reconnects == 0
