@@ -35,6 +35,8 @@ from ext.histogram import Histogram
 from ext.ratelimit import Priority
 
 log = logging.getLogger("venuelink.engine")
+# a book without its snapshot is not tradable: retries back off, but by seconds, never minutes
+SNAPSHOT_RETRY_CAP_S = 2.0
 
 
 class BookNotLive(EngineError):
@@ -339,7 +341,7 @@ class VenueRuntime:
         """One snapshot per symbol at a time, jittered, through the budget at SNAPSHOT priority
         (never a whole-feed burst), retried with backoff."""
         self.snapshot_requests += 1
-        delay = 0.5
+        delay = 0.25
         await asyncio.sleep(random.uniform(0.0, 0.25))
         while True:
             fs = self.fs_by_symbol.get(symbol)
@@ -356,7 +358,7 @@ class VenueRuntime:
             except Exception as e:
                 log.warning("%s %s: snapshot failed: %s: %s", self.venue.name, symbol, type(e).__name__, e)
                 await asyncio.sleep(delay * random.uniform(0.5, 1.5))
-                delay = min(delay * 2, 30.0)
+                delay = min(delay * 2, SNAPSHOT_RETRY_CAP_S)
                 continue
             if not fs.sync.is_live:
                 # older than the buffered stream, or a gap while replaying: this task is the one

@@ -73,8 +73,9 @@ class RestClient:
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self.breaker = CircuitBreaker(f"{venue}/rest")
         """orders and account requests"""
-        self.md_breaker = CircuitBreaker(f"{venue}/rest-md")
-        """market-data requests (book snapshots)"""
+        self.md_breaker = CircuitBreaker(f"{venue}/rest-md", cooldown_s=1.0, max_cooldown_s=4.0)
+        """market-data requests (book snapshots): short cooldowns, so books recover within seconds
+        of the endpoint answering again"""
         self.on_latency = on_latency
         self._session: aiohttp.ClientSession | None = None
         self.requests = 0

@@ -114,3 +114,18 @@ async def test_delayed_data_is_stale_while_the_socket_is_fine():
             await admin(sim, "POST", "/fault", {"type": "delay", "ms": 0})
             assert await wait_for(lambda: fs.sync.is_live, 15)
             assert eng.runtime("binance").sessions[0].reconnects == 0
+
+
+async def test_books_recover_within_seconds_of_a_failing_snapshot_endpoint():
+    with running_simulator("binance", rate=50, depth_fast_ms=20) as sim:
+        async with engine_for(sim) as eng:
+            await eng.start(execution=False)
+            fs = fs_of(eng)
+            assert await wait_for(lambda: fs.sync.is_live, 15)
+            await admin(sim, "POST", "/fault", {"type": "http_error", "status": 503, "count": 8,
+                                                "path": "/api/v3/depth"})
+            await admin(sim, "POST", "/fault", {"type": "gap", "symbol": "BTCUSDT", "count": 1})
+            assert await wait_for(lambda: fs.sync.n_resyncs >= 1, 10)
+            # eight 503s, then the endpoint answers: the book is live again in seconds, not minutes
+            assert await wait_for(lambda: fs.sync.is_live, 40)
+            assert eng.runtime("binance").rest.breaker.state == 0        # orders were never blocked
