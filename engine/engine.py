@@ -122,7 +122,11 @@ class VenueRuntime:
         return [fs for p in self.parsers for fs in p.symbols()]
 
     def ws_health(self) -> VenueHealth:
+        """The worst market-data connection; a connection whose checksum validation had to be
+        switched off is DEGRADED (its data can no longer be verified)."""
         hs = [s.breaker.health for s in self.sessions] or [VenueHealth.UP]
+        if any(p.checksum_off for p in self.parsers):
+            hs.append(VenueHealth.DEGRADED)
         return max(hs)
 
     # ---- start -----------------------------------------------------------------------------
@@ -290,10 +294,12 @@ class VenueRuntime:
                 entry[0].force_reconnect(f"resync {sym}: {reason}")
 
     async def _await_in_band(self, symbol: str, *, resubscribe_first: bool) -> None:
-        """In-band snapshots: resubscribe the book's topic (the resync) and wait for its snapshot;
-        again with backoff while none comes (a refused or unanswered subscribe, a lost snapshot).
+        """In-band snapshots: resubscribe the book's topic (the resync) and wait for its snapshot.
+        Again with backoff while none comes (a refused or unanswered subscribe, a lost snapshot),
+        and again soon when the new snapshot itself fails (a gap or checksum right after it).
         Resubscribes spend the connection's subscribe budget, which the session paces."""
-        delay = self.adapter.spec.book.snapshot_timeout_s
+        timeout = self.adapter.spec.book.snapshot_timeout_s
+        again = 0.25
         loop = asyncio.get_running_loop()
         first = True
         while True:
@@ -305,14 +311,19 @@ class VenueRuntime:
                 self.resubscribe_requests += 1
                 entry[0].resubscribe([entry[1]])
             first = False
-            deadline = loop.time() + delay
-            while loop.time() < deadline:
+            failed_before = fs.sync.n_resyncs
+            deadline = loop.time() + timeout
+            while loop.time() < deadline and fs.sync.n_resyncs == failed_before:
                 await asyncio.sleep(0.05)
                 if fs.sync.is_live:
                     return
+            if fs.sync.n_resyncs != failed_before:
+                await asyncio.sleep(again * random.uniform(0.5, 1.5))   # the new snapshot failed too
+                again = min(again * 2, 5.0)
+                continue
             log.warning("%s %s: no book snapshot %.0fs after subscribing; subscribing again",
-                        self.venue.name, symbol, delay)
-            delay = min(delay * 2, 120.0)
+                        self.venue.name, symbol, timeout)
+            timeout = min(timeout * 2, 120.0)
 
     def on_state(self, sync, old: int, new: int) -> None:
         subs = self.state_subs.get(sync.key.symbol)

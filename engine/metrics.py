@@ -78,6 +78,9 @@ class EngineCollector(Collector):
                                    "as dropped venue frames)", labels=["venue"])
         conn_gaps = CounterMetricFamily("venuelink_connection_sequence_gaps", "Gaps in connection-scoped sequences "
                                         "(every book on the connection resyncs)", labels=["venue", "connection"])
+        ck_off = GaugeMetricFamily("venuelink_checksum_validation_off", "1 when a connection's checksum "
+                                   "validation was switched off after a run of failures (alert on it)",
+                                   labels=["venue", "connection"])
         subs = CounterMetricFamily("venuelink_subscribe_errors", "Subscribe requests refused or unanswered",
                                    labels=["venue", "connection", "kind"])
         resub = CounterMetricFamily("venuelink_resubscribes", "Topics resubscribed to resync a book",
@@ -104,6 +107,7 @@ class EngineCollector(Collector):
                 conn.add_metric([v, s.name], int(s.state))
                 reconn.add_metric([v, s.name], s.reconnects)
                 conn_gaps.add_metric([v, s.name], s.parser.n_conn_gaps)
+                ck_off.add_metric([v, s.name], 1 if s.parser.checksum_off else 0)
                 subs.add_metric([v, s.name, "refused"], s.sub_errors)
                 subs.add_metric([v, s.name, "timeout"], s.sub_timeouts)
                 resub.add_metric([v, s.name], s.resubscribes)
@@ -131,7 +135,7 @@ class EngineCollector(Collector):
             rest.add_metric([v], rt.rest.requests)
             rest_err.add_metric([v], rt.rest.errors)
         yield from (lat, msgs, errs, unk, util, waits, conn, reconn, health, bstate, bseq, resyncs, gaps, stale,
-                    cks, snaps, dup_trades, orders, late, strat, sink, conn_gaps, subs, resub, rest, rest_err)
+                    cks, snaps, dup_trades, orders, late, strat, sink, conn_gaps, ck_off, subs, resub, rest, rest_err)
 
 
 def serve(engine: "Engine", host: str, port: int):

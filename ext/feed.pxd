@@ -94,6 +94,10 @@ cdef class FrameParser:
     cdef readonly int64_t n_unknown_symbol
     cdef readonly int64_t n_control
     cdef readonly int64_t n_checksum_failures
+    cdef readonly int64_t checksum_streak
+    cdef public int64_t max_checksum_streak
+    cdef public bint checksum_off
+    """checksum validation switched off after a run of failures (the venue's checksums are wrong)"""
     cdef readonly int64_t conn_seq
     """last connection-scoped sequence number (-1: none yet on this connection)"""
     cdef readonly int64_t n_conn_gaps

@@ -64,6 +64,9 @@ class FrameParser:
     n_unknown_symbol: int
     n_control: int
     n_checksum_failures: int
+    checksum_streak: int
+    max_checksum_streak: int
+    checksum_off: bool
     conn_seq: int
     n_conn_gaps: int
     recv_to_decoded: Histogram

@@ -173,3 +173,21 @@ async def test_trade_ids_restarting_after_a_reconnect_are_delivered():
         assert await wait_for(lambda: len(got) >= n + 3, 10)
         assert {t.trade_id for t in got[n:]} & first_ids             # the same ids again, delivered
         assert book_of(eng, "AAA/USD").n_dup_trades == 0
+
+
+async def test_a_venue_with_broken_checksums_is_downgraded_not_resynced_forever():
+    async with toy_engine(symbols=("AAA/USD",)) as (eng, server):
+        server.corrupt_all = True
+        await eng.start(execution=False)
+        rt = eng.runtime("toyvenue")
+        a = book_of(eng, "AAA/USD")
+        p = rt.parsers[0]
+        p.max_checksum_streak = 4
+        assert await wait_for(lambda: p.checksum_off, 30)
+        assert p.n_checksum_failures == p.max_checksum_streak
+        assert await wait_for(lambda: a.sync.is_live, 10)                # kept live on its sequences
+        resyncs = a.sync.n_resyncs
+        await asyncio.sleep(0.5)
+        assert a.sync.n_resyncs == resyncs and a.sync.is_live            # no resync loop
+        from engine.model import VenueHealth
+        assert rt.ws_health() == VenueHealth.DEGRADED

@@ -48,6 +48,7 @@ class ToyServer:
         self.rest_hits: list[str] = []
         self.drop_next: set[str] = set()
         self.corrupt_next: set[str] = set()
+        self.corrupt_all = False                     # every checksum wrong (a venue with a broken checksum)
         self.refuse: set[str] = set()
         self.url = ""
 
@@ -77,7 +78,7 @@ class ToyServer:
     def _snapshot(self, sym: str) -> str:
         b = self.books[sym]
         msg = {"topic": f"book:{sym}", "type": "snapshot", "bids": self._levels(sym, "bids"),
-               "asks": self._levels(sym, "asks"), "cs": self.checksum(sym)}
+               "asks": self._levels(sym, "asks"), "cs": self.checksum(sym) ^ (0x5A5A if self.corrupt_all else 0)}
         if self.seq_rule != SeqRule.SEQ_NONE:
             msg["seq"] = b["seq"]
         return json.dumps(msg)
@@ -114,7 +115,7 @@ class ToyServer:
             await asyncio.sleep(0.01)
             for sym in self.books:
                 msg = self._step(sym)
-                if sym in self.corrupt_next:
+                if sym in self.corrupt_next or self.corrupt_all:
                     self.corrupt_next.discard(sym)
                     msg["cs"] ^= 0x5A5A
                 drop = sym in self.drop_next
