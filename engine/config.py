@@ -84,6 +84,10 @@ class VenueConfig:
     recv_window_ms: int = 5000
     request_timeout_s: float = 10.0
     order_retention_s: float = 600.0
+    unavailable_policy: str = "hold"
+    """what happens to orders while the venue is unavailable: hold, reject_new, cancel_all, callback"""
+    hold_timeout_s: float = 5.0
+    """hold: how long a new order waits for the venue before it is refused"""
 
     def credentials(self) -> Credentials | None:
         """Read credentials now (env vars or the secrets file); None when none are configured.
@@ -191,6 +195,11 @@ def load_config(path: str | Path) -> Config:
             raise ConfigError(f"[venues.{name}] endpoints must be a table of name = \"wss://...\"")
         if not table.get("ws_url") and not eps:
             raise ConfigError(f"[venues.{name}] needs ws_url or an endpoints table")
+        from engine.availability import UnavailablePolicy
+        try:
+            UnavailablePolicy.parse(str(table.get("unavailable_policy", "hold")))
+        except ValueError as e:
+            raise ConfigError(f"[venues.{name}] {e}") from None
         venues[name] = VenueConfig(name=name, **table)
     m = data.get("metrics") or {}
     return Config(venues=venues, metrics_port=int(m.get("port", 9464)), metrics_host=str(m.get("host", "127.0.0.1")))

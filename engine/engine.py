@@ -20,6 +20,7 @@ from typing import Callable
 
 from engine import registry
 from engine.adapter import Channel, VenueAdapter
+from engine.availability import Availability, UnavailablePolicy
 from engine.budget import VenueBudget
 from engine.config import Config, Credentials, VenueConfig
 from engine.errors import ConfigError, EngineError
@@ -108,6 +109,8 @@ class VenueRuntime:
         self.order_subs: list[Callable[[Order], None]] = []
         self.fill_subs: list[Callable[[Order, Fill], None]] = []
         self._prune_task: asyncio.Task | None = None
+        self.availability: Availability | None = None
+        self.venue_state_subs: list[Callable[[str, bool, str], None]] = []
 
     def _latency(self, stage: str, ns: int) -> None:
         self.order_latency[stage].record(max(0, ns))
@@ -235,6 +238,10 @@ class VenueRuntime:
         if self.config.ws_api_url:
             self.execution.start(self.config.ws_api_url, lambda: asyncio.ensure_future(self._reconcile()))
         self._prune_task = asyncio.ensure_future(self._prune_loop())
+        self.availability = Availability(self, UnavailablePolicy.parse(self.config.unavailable_policy),
+                                         hold_timeout_s=self.config.hold_timeout_s)
+        self.availability.subs.extend(self.venue_state_subs)
+        self.availability.start()
 
     async def _prune_loop(self) -> None:
         """Final orders are forgotten after order_retention_s: the table of a 24/7 process stays bounded."""
@@ -262,6 +269,8 @@ class VenueRuntime:
             t.cancel()
         if self._prune_task is not None:
             self._prune_task.cancel()
+        if self.availability is not None:
+            await self.availability.close()
         for s in self.sessions:
             await s.close()
         if self.orders is not None:
@@ -527,7 +536,21 @@ class Engine:
         return rt.orders
 
     async def place(self, req: OrderRequest) -> Order:
-        return await self._om(req.venue).place(req)
+        """Raises VenueUnavailable (not sent) while the venue cannot take orders, by its
+        unavailable_policy (hold waits up to hold_timeout_s first)."""
+        om = self._om(req.venue)
+        av = self.runtime(req.venue).availability
+        if av is not None:
+            await av.admit()
+        return await om.place(req)
+
+    def subscribe_venue_state(self, venue: str, callback: Callable[[str, bool, str], None]) -> None:
+        """callback(venue, available, reason) whenever the venue becomes unavailable for orders
+        or available again (the unavailable_policy has been applied by then)."""
+        rt = self.runtime(venue)
+        rt.venue_state_subs.append(callback)
+        if rt.availability is not None:
+            rt.availability.subs.append(callback)
 
     async def cancel(self, venue: str | VenueId, client_order_id: str) -> Order:
         return await self._om(venue).cancel(client_order_id)

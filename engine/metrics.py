@@ -78,6 +78,8 @@ class EngineCollector(Collector):
                                    "as dropped venue frames)", labels=["venue"])
         conn_gaps = CounterMetricFamily("venuelink_connection_sequence_gaps", "Gaps in connection-scoped sequences "
                                         "(every book on the connection resyncs)", labels=["venue", "connection"])
+        avail = GaugeMetricFamily("venuelink_venue_available", "1 while the venue takes orders (its unavailable_policy "
+                                  "applies while 0)", labels=["venue"])
         ck_off = GaugeMetricFamily("venuelink_checksum_validation_off", "1 when a connection's checksum "
                                    "validation was switched off after a run of failures (alert on it)",
                                    labels=["venue", "connection"])
@@ -98,6 +100,8 @@ class EngineCollector(Collector):
                 util.add_metric([v, b], u)
             waits.add_metric([v], rt.budget.waits)
             strat.add_metric([v], rt.strategy_errors)
+            if rt.availability is not None:
+                avail.add_metric([v], 1 if rt.availability.available else 0)
             sink.add_metric([v], sum(p.n_sink_errors for p in rt.parsers))
             pws = getattr(rt.execution, "private_ws", None)
             if pws is not None:
@@ -135,7 +139,7 @@ class EngineCollector(Collector):
             rest.add_metric([v], rt.rest.requests)
             rest_err.add_metric([v], rt.rest.errors)
         yield from (lat, msgs, errs, unk, util, waits, conn, reconn, health, bstate, bseq, resyncs, gaps, stale,
-                    cks, snaps, dup_trades, orders, late, strat, sink, conn_gaps, ck_off, subs, resub, rest, rest_err)
+                    cks, snaps, dup_trades, orders, late, strat, sink, avail, conn_gaps, ck_off, subs, resub, rest, rest_err)
 
 
 def serve(engine: "Engine", host: str, port: int):

@@ -1,0 +1,146 @@
+# SPDX-License-Identifier: Apache-2.0
+"""What happens to orders while a venue is unavailable, per venue, chosen by the operator.
+
+A venue is unavailable for orders while its order REST breaker is open (venue down, our
+connection broken, banned) or, where execution has a private stream, while that stream is
+down. The watcher notices both within `poll_s`, probes the venue after the breaker's cooldown
+(a cheap time request: cancels and queries pass an open breaker, so a probe can close it), and
+applies the policy:
+
+* HOLD: resting orders stay; a new order waits up to `hold_timeout_s` for the venue, then is
+  refused with VenueUnavailable (it was never sent).
+* REJECT_NEW: resting orders stay; a new order is refused at once.
+* CANCEL_ALL: every open order is cancelled when the venue becomes unavailable (cancels pass the
+  breaker), and again when it is back (whatever the first attempt could not reach); new orders
+  are refused meanwhile.
+* CALLBACK: the strategy's callbacks decide (new orders are refused meanwhile, as REJECT_NEW).
+
+Every transition reaches the subscribe_venue_state callbacks (`cb(venue, available, reason)`).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from enum import IntEnum
+from typing import TYPE_CHECKING, Callable
+
+from engine.circuit import CircuitState
+from engine.errors import EngineError
+
+if TYPE_CHECKING:
+    from engine.engine import VenueRuntime
+
+log = logging.getLogger("venuelink.availability")
+
+
+class UnavailablePolicy(IntEnum):
+    HOLD = 1
+    REJECT_NEW = 2
+    CANCEL_ALL = 3
+    CALLBACK = 4
+
+    @classmethod
+    def parse(cls, name: str) -> "UnavailablePolicy":
+        try:
+            return cls[name.upper()]
+        except KeyError:
+            raise ValueError(f"unknown unavailable_policy {name!r}; one of: "
+                             f"{', '.join(p.name.lower() for p in cls)}") from None
+
+
+class VenueUnavailable(EngineError):
+    """The venue cannot take orders now; the order was not sent."""
+
+
+class Availability:
+    def __init__(self, rt: "VenueRuntime", policy: UnavailablePolicy, *, hold_timeout_s: float = 5.0,
+                 poll_s: float = 0.1) -> None:
+        self.rt, self.policy, self.hold_timeout_s, self.poll_s = rt, policy, hold_timeout_s, poll_s
+        self.available = True
+        self.reason = ""
+        self.transitions = 0
+        self.cancels_sent = 0
+        self.subs: list[Callable[[str, bool, str], None]] = []
+        self._back = asyncio.Event()
+        self._back.set()
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._watch())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+
+    # ---- the gate new orders pass ----------------------------------------------------------
+    async def admit(self) -> None:
+        if self.available:
+            return
+        if self.policy == UnavailablePolicy.HOLD:
+            try:
+                await asyncio.wait_for(self._back.wait(), self.hold_timeout_s)
+                return
+            except asyncio.TimeoutError:
+                pass
+        raise VenueUnavailable(f"{self.rt.venue.name}: unavailable for orders ({self.reason}); "
+                               f"policy {self.policy.name.lower()}: not sent")
+
+    # ---- watching ------------------------------------------------------------------------
+    def _why_unavailable(self) -> str:
+        br = self.rt.rest.breaker
+        if br.state != CircuitState.CLOSED:
+            return f"order REST circuit {br.state.name.lower()} ({br.last_failure.name.lower() if br.last_failure else ''})"
+        ex = self.rt.execution
+        if ex is not None and self.rt.config.ws_api_url and not getattr(ex, "stream_connected", True):
+            return "private stream down"
+        return ""
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_s)
+            why = self._why_unavailable()
+            if why and self.rt.rest.breaker.state != CircuitState.CLOSED and self.rt.rest.breaker.retry_in() <= 0:
+                await self._probe()
+                why = self._why_unavailable()
+            if bool(why) == (not self.available):
+                continue
+            self.available = not why
+            self.reason = why
+            self.transitions += 1
+            if self.available:
+                self._back.set()
+                log.warning("%s: available for orders again", self.rt.venue.name)
+            else:
+                self._back.clear()
+                log.warning("%s: unavailable for orders: %s; policy %s", self.rt.venue.name, why,
+                            self.policy.name.lower())
+            if self.policy == UnavailablePolicy.CANCEL_ALL:
+                await self._cancel_all()
+            for cb in list(self.subs):
+                try:
+                    cb(self.rt.venue.name, self.available, why)
+                except Exception as e:
+                    self.rt._strategy_failed(cb, e)
+
+    async def _probe(self) -> None:
+        try:
+            await self.rt.execution.sync_time()
+        except Exception as e:
+            log.info("%s: probe failed: %s", self.rt.venue.name, e)
+
+    async def _cancel_all(self) -> None:
+        om = self.rt.orders
+        if om is None:
+            return
+        opened = [o for o in om.open_orders() if o.state.name != "CANCEL_PENDING"]
+        for o in opened:
+            self.cancels_sent += 1
+            try:
+                await om.cancel(o.client_order_id)
+            except Exception as e:
+                log.warning("%s: cancel of %s failed (%s); retried when the venue is back",
+                            self.rt.venue.name, o.client_order_id, e)
