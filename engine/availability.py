@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Callable
 
 from engine.circuit import CircuitState
 from engine.errors import EngineError
+from engine.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from engine.engine import VenueRuntime
@@ -69,12 +70,7 @@ class Availability:
         self._task = asyncio.ensure_future(self._watch())
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await cancel_and_wait(self._task)
 
     # ---- the gate new orders pass ----------------------------------------------------------
     async def admit(self) -> None:

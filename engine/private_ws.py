@@ -43,6 +43,7 @@ import aiohttp
 from engine.config import Credentials
 from engine.errors import AuthError, CircuitOpen, ExecutionUnknown, VenueError
 from engine.model import ConnState
+from engine.tasks import cancel_and_wait
 from ext.clock import now_ns
 
 __all__ = ["MsgKind", "PrivateWsDialect", "PrivateWsSession"]
@@ -202,13 +203,8 @@ class PrivateWsSession:
         self._stop = True
         if self._ws is not None:
             await self._ws.close()
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         self._fail_pending("session closed")
         self._set_state(ConnState.CLOSED)
         if self._own_http is not None:

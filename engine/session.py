@@ -20,6 +20,7 @@ from picows import WSMsgType, ws_connect
 
 from engine.circuit import CircuitBreaker, FailureKind
 from engine.model import ConnState
+from engine.tasks import cancel_and_wait
 from engine.venue import SubscribeStyle, WsEndpoint
 from ext.clock import mono_ns, now_ns
 from ext.feed import Control, FeedListener, FrameParser
@@ -144,12 +145,7 @@ class WsSession:
         if self.transport is not None:
             self.transport.disconnect()
         for t in (self._task, self._sender, self._pinger):
-            if t is not None:
-                t.cancel()
-                try:
-                    await t
-                except (asyncio.CancelledError, Exception):
-                    pass
+            await cancel_and_wait(t)
         self.state = ConnState.CLOSED
 
     # ---- outbound control -------------------------------------------------------------------

@@ -56,6 +56,13 @@ cdef inline int _check_ts(int64_t ts, int64_t ts_recv) except -1:
     return 0
 
 
+cdef inline int _check_book_message(const VlLevels *bids, const VlLevels *asks, int64_t ts_exchange,
+                                    int64_t ts_recv) except -1:
+    _check_levels(bids, "bids")
+    _check_levels(asks, "asks")
+    return _check_ts(ts_exchange, ts_recv)
+
+
 cdef class FeedSymbol:
     def __cinit__(self, instrument, bytes venue_symbol, int rule, object sync_listener=None,
                   Py_ssize_t depth_cap=0, Checksum checksum=None, int trade_ids=TRADE_IDS_INCREASING):
@@ -328,9 +335,7 @@ cdef class FrameParser:
         cdef int rc
         cdef BookSync sync = fs.sync
         fs.n_msgs += 1
-        _check_levels(bids, "bids")
-        _check_levels(asks, "asks")
-        _check_ts(ts_exchange, ts_recv)
+        _check_book_message(bids, asks, ts_exchange, ts_recv)
         self.recv_to_decoded.record_ns(t_dec - recv_mono)
         if fs.max_lag_ns and ts_exchange and ts_recv - ts_exchange > fs.max_lag_ns:
             fs.n_lagging += 1
@@ -365,9 +370,7 @@ cdef class FrameParser:
         cdef int rc
         cdef BookSync sync = fs.sync
         fs.n_msgs += 1
-        _check_levels(bids, "bids")
-        _check_levels(asks, "asks")
-        _check_ts(ts_exchange, ts_recv)
+        _check_book_message(bids, asks, ts_exchange, ts_recv)
         if recv_mono:
             self.recv_to_decoded.record_ns(mono_ns() - recv_mono)
         try:
