@@ -111,6 +111,8 @@ class WsSession:
         self.pongs = 0
         self.last_pong_mono = 0
         self.resubscribes = 0
+        self.resubscribes_coalesced = 0
+        self._resub_queued: set[str] = set()     # topics whose resubscribe is queued, not yet sent
         self.gen = 0
         self.rotations = 0
         self.state = ConnState.DISCONNECTED
@@ -165,6 +167,11 @@ class WsSession:
         snapshot, which is how their books resync without dropping the connection."""
         if self.state != ConnState.CONNECTED:
             return                            # the reconnect subscribes everything anyway
+        topics = [t for t in topics if t not in self._resub_queued]
+        if not topics:
+            self.resubscribes_coalesced += 1  # one is already waiting for the venue's budget
+            return
+        self._resub_queued.update(topics)
         self.resubscribes += 1
         if self._unsubscribe_frames is not None:
             self._queue_op("unsubscribe", topics)
@@ -188,6 +195,8 @@ class WsSession:
     async def _send_loop(self) -> None:
         while True:
             frame, is_op, rid, topics, op, gen = await self._out.get()
+            if op == "subscribe":
+                self._resub_queued.difference_update(topics)
             while True:
                 wait = self._pace.acquire(self._op_cost if is_op else self._msg_cost, now_ns(), Priority.CANCEL)
                 if wait == 0:
@@ -280,6 +289,7 @@ class WsSession:
             self.close_reason = ""
             self.parser.reset_connection()
             self._pending.clear()
+            self._resub_queued.clear()
             self.subscribed.clear()
             if self.on_connected_cb:
                 self.on_connected_cb(self)

@@ -142,6 +142,11 @@ async def test_resyncs_never_exceed_the_subscribe_budget():
         assert len(conn_ops) <= 5, conn_ops
         assert s.reconnects == 0                          # the venue never had to cut us off
         assert not a.sync.is_live                         # and the book says so while it waits
+        # the resyncs waiting for the budget do not pile up: one queued per topic at most
+        for _ in range(20):
+            eng.runtime("toyvenue").on_need_snapshot(a.sync, "test: asked again")
+            s.resubscribe(["book:AAA-USD"])
+        assert s._out.qsize() <= 2 and s.resubscribes_coalesced >= 20
 
 
 async def test_a_refused_subscription_is_counted_and_retried():
