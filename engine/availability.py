@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Callable
 
 from engine.circuit import CircuitState
 from engine.errors import EngineError
+from engine.model import OrderState
 from engine.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
@@ -132,7 +133,7 @@ class Availability:
         om = self.rt.orders
         if om is None:
             return
-        opened = [o for o in om.open_orders() if o.state.name != "CANCEL_PENDING"]
+        opened = [o for o in om.open_orders() if o.state is not OrderState.CANCEL_PENDING]
         for o in opened:
             self.cancels_sent += 1
             try:

@@ -88,8 +88,11 @@ class WsSession:
         # outbound pacing: the venue's message rate, and its subscribe operations per hour
         ep = self.endpoint
         self._pace = Budget()
-        rate = max(1, int(ep.max_msgs_per_s))
-        self._pace.add_bucket("msgs", BucketKind.SLIDING_WINDOW, rate, 1_000_000_000, 0.2 if rate >= 5 else 0.0)
+        if ep.max_msgs_per_s >= 1:
+            rate, window_ns = int(ep.max_msgs_per_s), 1_000_000_000
+        else:                                 # fewer than one a second: one per 1/rate seconds
+            rate, window_ns = 1, int(1e9 / ep.max_msgs_per_s)
+        self._pace.add_bucket("msgs", BucketKind.SLIDING_WINDOW, rate, window_ns, 0.2 if rate >= 5 else 0.0)
         items = [(0, 1)]
         if ep.max_subscribe_ops_per_hour:
             self._pace.add_bucket("subscribe_ops", BucketKind.SLIDING_WINDOW, ep.max_subscribe_ops_per_hour,
@@ -197,13 +200,17 @@ class WsSession:
             frame, is_op, rid, topics, op, gen = await self._out.get()
             if op == "subscribe":
                 self._resub_queued.difference_update(topics)
+            gone = False
             while True:
+                if gen != self.gen or self.transport is None or self.state != ConnState.CONNECTED:
+                    gone = True               # for a connection that is gone: the reconnect redoes it,
+                    break                     # and it must not spend the venue's budget meanwhile
                 wait = self._pace.acquire(self._op_cost if is_op else self._msg_cost, now_ns(), Priority.CANCEL)
                 if wait == 0:
                     break
                 await asyncio.sleep(wait / 1e9)
-            if gen != self.gen or self.transport is None or self.state != ConnState.CONNECTED:
-                continue                      # for a connection that is gone: the reconnect redoes it
+            if gone:
+                continue
             try:
                 self.transport.send(WSMsgType.TEXT, frame.encode() if isinstance(frame, str) else frame)
             except Exception as e:

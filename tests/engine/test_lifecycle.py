@@ -48,10 +48,8 @@ def equals_server(eng, server, sym, venue_sym) -> bool:
     fs = book_of(eng, sym)
     inst = fs.instrument
     bids, asks = server.book_top(venue_sym)
-    ours_b = [[inst.px_str(p), inst.qty_str(q)] for p, q in fs.book.top(1, 10)]
-    ours_a = [[inst.px_str(p), inst.qty_str(q)] for p, q in fs.book.top(2, 10)]
-    norm = lambda side: [[str(__import__("decimal").Decimal(p).normalize()), str(__import__("decimal").Decimal(q).normalize())] for p, q in side]
-    return norm(ours_b) == norm(bids) and norm(ours_a) == norm(asks)
+    canon = lambda side: [(inst.px(p), inst.qty(q)) for p, q in side]      # exact mantissas
+    return fs.book.top(1, 10) == canon(bids) and fs.book.top(2, 10) == canon(asks)
 
 
 @pytest.mark.parametrize("rule", [SeqRule.SEQ_PREV, SeqRule.SEQ_NONE])
@@ -196,3 +194,15 @@ async def test_a_venue_with_broken_checksums_is_downgraded_not_resynced_forever(
         assert a.sync.n_resyncs == resyncs and a.sync.is_live            # no resync loop
         from engine.model import VenueHealth
         assert rt.ws_health() == VenueHealth.DEGRADED
+
+
+def test_a_message_rate_below_one_per_second_is_kept():
+    from engine.session import WsSession
+    from engine.venue import WsEndpoint
+    from ext.clock import now_ns
+    from ext.feed import FrameParser
+    from ext.ratelimit import Priority
+    s = WsSession("x", "ws://127.0.0.1:1", FrameParser(), endpoint=WsEndpoint("x", "ws://127.0.0.1:1", max_msgs_per_s=0.5))
+    now = now_ns()
+    assert s._pace.acquire(s._msg_cost, now, Priority.CANCEL) == 0
+    assert s._pace.acquire(s._msg_cost, now, Priority.CANCEL) > 1.5e9      # one per two seconds
