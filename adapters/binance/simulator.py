@@ -354,6 +354,10 @@ class BinanceSim(SimApp):
         return ApiError(-1003, msg, 429, {"Retry-After": str(dec.retry_after)},
                         {"serverTime": now_ms(), "retryAfter": retry_ms})
 
+    def maintenance_error(self) -> ApiError:
+        # rest-api.md: HTTP 503 "Service Unavailable" -- the request was not sent to the matching engine
+        return ApiError(-1001, "Service Unavailable.", 503)
+
     def internal_error(self, status: int) -> ApiError:
         return ApiError(-1001, "Internal error; unable to process your request. Please try again.", status)
 

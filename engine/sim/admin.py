@@ -8,6 +8,7 @@ GET      /__sim/book?symbol=S        authoritative book, the same shape for ever
          [&limit=N]                  {"symbol": venue symbol, "seq": int, "bids": [[price, qty], ..], "asks": ..}
                                      (full depth unless ``limit``; plain decimal strings, best first)
 GET      /__sim/account[?account=A]  balances, open orders, order/trade counts
+GET      /__sim/ledger[?account=A]   every order and fill of the account (see ``SimVenue.ledger``)
 GET      /__sim/faults               current fault switches
 POST     /__sim/fault                one fault spec or a list (see ``engine.sim.faults``)
 POST     /__sim/market               {"action": "pause" | "resume" | "step", "n": 1}
@@ -57,6 +58,12 @@ def add_admin_routes(app: web.Application, venue: SimVenue, default_account: str
         if aid not in venue.accounts:
             return _err(f"unknown account {aid!r}", 404)
         return _json(venue.account_view(aid))
+
+    async def ledger(request: web.Request) -> web.Response:
+        aid = request.query.get("account") or default_account or next(iter(venue.accounts), "")
+        if aid not in venue.accounts:
+            return _err(f"unknown account {aid!r}", 404)
+        return _json(venue.ledger(aid))
 
     async def faults(request: web.Request) -> web.Response:
         return _json(venue.faults.state())
@@ -108,6 +115,7 @@ def add_admin_routes(app: web.Application, venue: SimVenue, default_account: str
     app.router.add_get(PREFIX + "/status", status)
     app.router.add_get(PREFIX + "/book", book)
     app.router.add_get(PREFIX + "/account", account)
+    app.router.add_get(PREFIX + "/ledger", ledger)
     app.router.add_get(PREFIX + "/faults", faults)
     app.router.add_post(PREFIX + "/fault", fault)
     app.router.add_post(PREFIX + "/market", market)

@@ -19,6 +19,8 @@ A dialect subclasses ``SimApp``, builds its ``SimVenue`` and overrides the hooks
 from __future__ import annotations
 
 import argparse
+import math
+import time
 import asyncio
 import re
 from dataclasses import dataclass, field, fields
@@ -247,6 +249,10 @@ class SimApp:
         """*dialect*: the answer when an executed order's outcome is hidden (``order`` fault)."""
         return SimError(status, "execution status unknown", status)
 
+    def maintenance_error(self) -> SimError:
+        """*dialect*: the answer to any request while the venue is in maintenance (``maintenance`` fault)."""
+        return SimError(503, "service under maintenance", 503)
+
     def error_body(self, e: SimError) -> Any:
         """*dialect*: JSON body of an error answer."""
         return {"code": e.code, "msg": e.msg}
@@ -296,14 +302,26 @@ class SimApp:
     async def _middleware(self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                           ) -> web.StreamResponse:
         path = request.path
-        if is_admin_path(path) or not self.is_api_path(path):
+        if is_admin_path(path):
+            return await handler(request)
+        faults = self.faults
+        if faults.maintenance:                      # REST and WebSocket upgrades alike
+            e = self.maintenance_error()
+            return self.json(self.error_body(e), e.status, e.headers)
+        if not self.is_api_path(path):
             return await handler(request)
         ip = request.remote or "?"
         resp: web.StreamResponse
         try:
-            status = self.faults.take_http_error(path)
+            status = faults.take_http_error(path)
             if status is not None:
                 raise self.internal_error(status)
+            left = faults.ban_left() if faults.banned_until else 0.0
+            if left > 0:
+                raise self.limit_error(Decision(False, 418, max(1, math.ceil(left)), None, time.time() + left))
+            retry = faults.take_rate_limit(path) if faults.rate_limits else None
+            if retry is not None:
+                raise self.limit_error(Decision(False, 429, retry))
             dec = self.limiter.check_request(ip, self.request_weight(request))
             if not dec.allowed:
                 raise self.limit_error(dec)
@@ -344,8 +362,10 @@ class SimApp:
         """Call after an order was executed: a pending ``order`` fault hides the answer."""
         fault = self.faults.take_order_fault()
         if fault is not None:
-            if fault.mode == "timeout" and fault.hold_s > 0:
+            if fault.mode in ("timeout", "late") and fault.hold_s > 0:
                 await asyncio.sleep(fault.hold_s)
+            if fault.mode == "late":
+                return                              # the real answer, after the stream's events
             raise self.unknown_status_error(fault.status or self.config.unknown_status)
 
     # ------------------------------------------------------------------ parameters

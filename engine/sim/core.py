@@ -80,7 +80,7 @@ class SimVenue:
         self.specs = {s.symbol: s for s in specs}
         self.limiter = limiter
         self.faults = faults or Faults()
-        self.hub = WsHub()
+        self.hub = WsHub(self.faults)
         self.accounts: dict[str, Account] = {aid: Account(aid, bals) for aid, bals in accounts.items()}
         self.markets: dict[str, MarketSim] = {}
         self.engines: dict[str, MatchingEngine] = {}
@@ -111,6 +111,8 @@ class SimVenue:
             return
         if self.on_account_event is not None:
             self.on_account_event(ev)
+            if self.faults.take_user_dup():
+                self.on_account_event(ev)
 
     def publish(self, symbol: str, batch: Batch | None, extra: list[Trade] | None = None) -> None:
         if self.on_batch is None:
@@ -187,6 +189,17 @@ class SimVenue:
             scope = spec.get("scope", "all")
             n = await self.hub.close_all(None if scope == "all" else scope, bool(spec.get("close_frame", True)))
             out["closed"] = n
+        elif kind == "cut":
+            scope = spec.get("scope", "market")
+            out["closed"] = await self.hub.cut_all(None if scope == "all" else scope)
+        elif kind == "flood":
+            self.step_all(int(spec.get("steps", 1000)))
+        elif kind == "maintenance" and self.faults.maintenance:
+            if self.on_shutdown_notice is not None:
+                r = self.on_shutdown_notice()
+                if asyncio.iscoroutine(r):
+                    await r
+            out["closed"] = await self.hub.close_all(None, True, 1001, b"Service maintenance")
         elif kind == "server_shutdown":
             if self.on_shutdown_notice is not None:
                 r = self.on_shutdown_notice()
@@ -228,6 +241,24 @@ class SimVenue:
             "orderCount": sum(1 for e in self.engines.values() for o in e.orders.values() if o.account == account),
             "tradeCount": sum(len(e.trades(account, limit=10**9)) for e in self.engines.values()),
         }
+
+    def ledger(self, account: str) -> dict[str, Any]:
+        """Every order the account ever placed and every fill, for checking a client's records:
+        ``orders`` (venue id, client id, symbol, side, status, qty, executed, fill trade ids) and
+        ``fills`` (trade id, order id, symbol, price, qty); decimal strings."""
+        orders, fills = [], []
+        for sym, eng in self.engines.items():
+            ps, qs = eng.market.price_scale, eng.market.qty_scale
+            for o in eng.orders.values():
+                if o.account != account:
+                    continue
+                orders.append({"symbol": sym, "orderId": o.order_id, "clientOrderId": o.client_id, "side": o.side,
+                               "status": o.status, "qty": qs.plain(o.qty), "executed": qs.plain(o.executed),
+                               "trades": [f.trade_id for f in o.fills]})
+                for f in o.fills:
+                    fills.append({"symbol": sym, "tradeId": f.trade_id, "orderId": o.order_id,
+                                  "price": ps.plain(f.price), "qty": qs.plain(f.qty)})
+        return {"account": account, "orders": orders, "fills": fills}
 
     def status(self) -> dict[str, Any]:
         return {

@@ -80,7 +80,12 @@ class DiffStreams:
             self.dropped += 1
             return
         first, last, bids, asks = out
-        self.venue.hub.publish(topic, self.render(topic, lv.topic.symbol, first, last, bids, asks))
+        sym = lv.topic.symbol
+        if self.venue.faults.crossed and self.venue.faults.take_crossed(sym):
+            ask = self.venue.markets[sym].best_ask()
+            if ask is not None:                   # a bid at the best ask: the diff crosses the book
+                bids = [(ask[0], max(1, ask[1])), *bids]
+        self.venue.hub.publish(topic, self.render(topic, sym, first, last, bids, asks))
 
     def flush_cadence(self, interval_ms: float) -> None:
         for topic, lv in list(self.live.items()):

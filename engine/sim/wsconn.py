@@ -33,7 +33,7 @@ from typing import Any, Awaitable, Callable, Iterable, Protocol
 
 from aiohttp import WSMsgType, web
 
-from engine.sim.faults import Faults
+from engine.sim.faults import Faults, mutate_frame
 
 log = logging.getLogger("engine.sim.ws")
 
@@ -81,6 +81,7 @@ class WsConn:
         self._transport: asyncio.Transport | None = None
         self._tasks: list[asyncio.Task] = []
         self._close_done: asyncio.Event | None = None  # set while close() runs in another task
+        self._held: str | None = None  # a data frame held back by the ``reorder`` fault
 
     @property
     def remote(self) -> str:
@@ -92,7 +93,12 @@ class WsConn:
         if self.closed:
             return
         d = self.faults.ws_delay_ms
-        self._buf.append((time.monotonic() + d / 1000.0 if d else 0.0, text))
+        due = time.monotonic() + d / 1000.0 if d else 0.0
+        self._buf.append((due, text))
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._buf.append((due, held))
         if len(self._buf) > self.max_queue:
             self._buf.clear()
             asyncio.get_running_loop().create_task(self.close(1008, b"Send queue overflow"))
@@ -186,6 +192,26 @@ class WsConn:
             await self._teardown()
         return ws
 
+    def hold(self, text: str) -> None:
+        """Send ``text`` only after the next frame (the ``reorder`` fault)."""
+        if self._held is not None:
+            self.send(self._held)
+        self._held = text
+
+    async def cut(self) -> None:
+        """Write half of a text frame's bytes, then abort the TCP connection (disconnect mid-frame)."""
+        if self.closed:
+            return
+        payload = b'{"stream":"cut","data":{"reason":"the connection breaks inside this frame"}}'
+        n = len(payload)
+        header = bytes((0x81, n)) if n < 126 else bytes((0x81, 126)) + n.to_bytes(2, "big")
+        self.closed = True
+        self.close_reason = "cut mid-frame"
+        self._wake.set()
+        if self._transport is not None:
+            self._transport.write(header + payload[: n // 2])
+            self._transport.abort()
+
     def _inbound_exceeded(self) -> bool:
         if self.max_inbound_per_s <= 0:
             return False
@@ -244,7 +270,8 @@ class WsConn:
 class WsHub:
     """All live connections and topic -> subscribers; ``on_topic`` fires on 0 <-> 1 transitions."""
 
-    def __init__(self) -> None:
+    def __init__(self, faults: Faults | None = None) -> None:
+        self.faults = faults if faults is not None else Faults()
         self.conns: set[WsConn] = set()
         self.topics: dict[str, set[WsConn]] = {}
         self.on_topic: Callable[[str, bool], None] | None = None
@@ -294,16 +321,25 @@ class WsHub:
         subs = self.topics.get(topic)
         if not subs:
             return 0
-        wrapped: dict[Wrap, str] = {}
+        faults = self.faults
+        if faults.muted and topic in faults.muted:
+            return 0
+        fault = faults.take_frame_fault(topic) if faults.frame_faults else None
+        wrapped: dict[Wrap | None, str] = {}
         for c in subs:
             w = c.wrap
-            if w is None:
-                c.send(raw)
-            else:
-                text = wrapped.get(w)
-                if text is None:
-                    text = wrapped[w] = w(topic, raw)
+            text = wrapped.get(w)
+            if text is None:
+                text = wrapped[w] = raw if w is None else w(topic, raw)
+            if fault is None:
                 c.send(text)
+            elif fault == "duplicate":
+                c.send(text)
+                c.send(text)
+            elif fault == "reorder":
+                c.hold(text)
+            else:
+                c.send(mutate_frame(fault, text))
         return len(subs)
 
     def broadcast(self, raw: str, *, kind: str | None = None, topic: str = "") -> int:
@@ -317,6 +353,12 @@ class WsHub:
 
     def count(self, kind: str | None = None) -> int:
         return sum(1 for c in self.conns if kind is None or c.kind == kind)
+
+    async def cut_all(self, kind: str | None = None) -> int:
+        victims = [c for c in self.conns if kind is None or c.kind == kind]
+        for c in victims:
+            await c.cut()
+        return len(victims)
 
     async def close_all(self, kind: str | None = None, close_frame: bool = True, code: int = 1001,
                         message: bytes = b"Server closing connection") -> int:
