@@ -272,6 +272,7 @@ class SimVenue:
             "limits": [
                 {"name": r.name, "kind": r.kind.value, "interval": r.interval, "num": r.num, "limit": r.limit} for r in self.limiter.rules
             ],
+            "limit_rejections": self.limiter.rejections,
             "faults": self.faults.state(),
         }
 

@@ -155,6 +155,7 @@ class RateLimiter:
         self.ban_base_s = ban_base_s
         self.ban_max_s = ban_max_s
         self.clock = clock
+        self.rejections = 0  # requests and orders refused for rate reasons (429 / 418), injected faults aside
         self._counters: dict[tuple[str, Rule], _Counter] = {}
         self._ips: dict[str, _IpState] = {}
 
@@ -197,10 +198,12 @@ class RateLimiter:
                 hit = r
         used = self.usage(ip, WEIGHT, now)
         if st.banned_until > now:
+            self.rejections += 1
             return Decision(False, 418, _ceil(st.banned_until - now), hit, st.banned_until, used)
         if hit is None:
             st.strikes = 0
             return Decision(True, 200, None, None, None, used)
+        self.rejections += 1
         if st.strikes >= self.ban_after:
             st.bans += 1
             st.strikes = 0
@@ -221,6 +224,7 @@ class RateLimiter:
                 hit = r
         used = self.usage(account, ORDERS, now)
         if hit is not None:
+            self.rejections += 1
             return Decision(False, 429, None, hit, None, used)
         return Decision(True, 200, None, None, None, used)
 

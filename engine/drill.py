@@ -1,0 +1,526 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Fault drills: one venue's simulator, the engine connected to it, a strategy that trades, the
+simulator's faults injected, and the engine's invariants checked against the venue's own records.
+
+Used by the fault-matrix tests (every fault x every registered venue) and by ``venuelink soak``
+(random faults for minutes). Venue-neutral: everything venue-specific comes from the adapter
+(topics, instruments) and from the simulator's admin API (``engine.sim.admin``), whose book and
+ledger views have the same shape for every venue.
+
+Invariants (each violation is a line of text in ``Drill.violations``):
+
+* a book is never LIVE while crossed (checked on every applied update the strategy sees);
+* no trade id is delivered twice for one symbol; no fill trade id twice for one order;
+* after recovery every book is LIVE and equal to the simulator's (top levels);
+* the order ledger is intact: every order final, placed once, its state and filled quantity
+  equal to the venue's, each of its fills delivered once and none missing;
+* no rate-limit rejection or ban caused by the engine's own traffic (``Drill.self_limited``).
+"""
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import logging
+import os
+import random
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Callable
+
+from engine import registry
+from engine.adapter import Channel
+from engine.circuit import CircuitState
+from engine.config import Config, VenueConfig
+from engine.engine import Engine
+from engine.errors import EngineError
+from engine.model import BookState, Fill, Order, OrderRequest, OrderState, OrderType, Side, TimeInForce, VenueId
+
+log = logging.getLogger("venuelink.drill")
+
+
+class Expect(enum.Flag):
+    """What a fault must visibly cause in the engine (besides the invariants, which always hold)."""
+    NONE = 0
+    NOT_LIVE = enum.auto()        # every affected book leaves LIVE while the fault lasts
+    RESYNC = enum.auto()          # a book resync is counted
+    RECONNECT = enum.auto()       # the market-data connection reconnects
+    DECODE_DROP = enum.auto()     # undecodable / invalid frames are counted drops
+    DUP_DROP = enum.auto()        # duplicate trades are counted drops
+    STAYS_LIVE = enum.auto()      # no book leaves LIVE, no resync (a harmless fault)
+    MD_BREAKER = enum.auto()      # the market-data REST breaker opens, the order breaker does not
+    RATE_BLOCK = enum.auto()      # the venue's retry hint blocks the budget; the engine waits it out
+    UNAVAILABLE = enum.auto()     # the venue is reported unavailable for orders, then available
+    OTHER_LIVE = enum.auto()      # the drill's other symbols stay LIVE throughout
+
+
+class Needs(enum.Flag):
+    NOTHING = 0
+    CHECKSUM = enum.auto()        # the venue publishes book checksums
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a fault case aims at: the first symbol of the drill, with its wire names."""
+    venue_symbol: str
+    book_topic: str
+    trade_topic: str
+    all_topics: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class FaultCase:
+    name: str
+    inject: Callable[[Target], list[dict[str, Any]]]
+    expect: Expect
+    clear: Callable[[Target], list[dict[str, Any]]] | None = None   # specs that end the fault
+    hold_s: float = 0.0           # how long the fault lasts before ``clear``
+    needs: Needs = Needs.NOTHING
+    orders: bool = False          # trade through the fault (order faults)
+    fault_first: bool = False     # inject before the orders are sent (they carry the fault)
+
+
+def _c(kind: str, **kw: Any) -> dict[str, Any]:
+    return {"type": kind, **kw}
+
+
+# Every fault of the simulator's fault API, with what it must cause. The matrix runs each on
+# every registered venue that has what it needs.
+CASES: list[FaultCase] = [
+    FaultCase("disconnect_mid_frame", lambda t: [_c("cut", scope="market")], Expect.NOT_LIVE | Expect.RECONNECT),
+    FaultCase("disconnect_clean", lambda t: [_c("disconnect", scope="market")], Expect.NOT_LIVE | Expect.RECONNECT),
+    FaultCase("half_open_tcp", lambda t: [_c("silence", enabled=True)], Expect.NOT_LIVE | Expect.RECONNECT,
+              clear=lambda t: [_c("silence", enabled=False)], hold_s=4.0),
+    FaultCase("slow_consumer_flood", lambda t: [_c("flood", steps=3000)], Expect.NONE),
+    FaultCase("sequence_gap", lambda t: [_c("gap", symbol=t.venue_symbol, count=1)],
+              Expect.RESYNC | Expect.NOT_LIVE | Expect.OTHER_LIVE),
+    FaultCase("duplicated_frames", lambda t: [_c("duplicate", count=5, topic=t.book_topic),
+                                              _c("duplicate", count=5, topic=t.trade_topic)],
+              Expect.STAYS_LIVE | Expect.DUP_DROP),
+    FaultCase("reordered_frames", lambda t: [_c("reorder", count=1, topic=t.book_topic)], Expect.NONE),
+    FaultCase("checksum_corruption", lambda t: [_c("checksum", symbol=t.venue_symbol, count=1)],
+              Expect.RESYNC | Expect.NOT_LIVE | Expect.OTHER_LIVE, needs=Needs.CHECKSUM),
+    FaultCase("crossed_book", lambda t: [_c("crossed", symbol=t.venue_symbol)],
+              Expect.RESYNC | Expect.NOT_LIVE | Expect.OTHER_LIVE),
+    FaultCase("stale_feed", lambda t: [_c("mute", topics=[t.book_topic], enabled=True)],
+              Expect.NOT_LIVE | Expect.OTHER_LIVE,
+              clear=lambda t: [_c("mute", topics=[t.book_topic], enabled=False)], hold_s=3.5),
+    FaultCase("delayed_frames", lambda t: [_c("delay", ms=3000)], Expect.NOT_LIVE,
+              clear=lambda t: [_c("delay", ms=0)], hold_s=4.0),
+    FaultCase("maintenance", lambda t: [_c("maintenance", enabled=True)],
+              Expect.NOT_LIVE | Expect.RECONNECT | Expect.UNAVAILABLE,
+              clear=lambda t: [_c("maintenance", enabled=False)], hold_s=4.0, orders=True),
+    FaultCase("5xx_burst_on_snapshots", lambda t: [_c("http_error", status=503, count=8),
+                                                   _c("gap", symbol=t.venue_symbol, count=1)],
+              Expect.RESYNC | Expect.MD_BREAKER, orders=True),
+    FaultCase("429_storm", lambda t: [_c("rate_limit", count=6, retry_after_s=2)], Expect.RATE_BLOCK, orders=True,
+              fault_first=True),
+    FaultCase("ban", lambda t: [_c("ban", seconds=2)], Expect.RATE_BLOCK, orders=True, fault_first=True),
+    FaultCase("lost_order_ack", lambda t: [_c("order", mode="unknown", count=2)], Expect.NONE, orders=True,
+              fault_first=True),
+    FaultCase("ack_after_fill", lambda t: [_c("order", mode="late", count=2, hold_s=0.5)], Expect.NONE,
+              orders=True, fault_first=True),
+    FaultCase("duplicate_fills", lambda t: [_c("duplicate_user_event", count=12)], Expect.NONE, orders=True,
+              fault_first=True),
+    FaultCase("lost_stream_events", lambda t: [_c("drop_user_event", count=2)], Expect.NONE, orders=True,
+              fault_first=True),
+    FaultCase("rest_timeout_order_placed", lambda t: [_c("order", mode="timeout", count=1, hold_s=4.0)],
+              Expect.NONE, orders=True, fault_first=True),
+    FaultCase("malformed_json", lambda t: [_c("malformed", count=3, topic=t.book_topic)],
+              Expect.DECODE_DROP | Expect.RESYNC | Expect.OTHER_LIVE),
+    FaultCase("unknown_fields", lambda t: [_c("unknown_fields", count=20, topic=t.book_topic),
+                                           _c("unknown_fields", count=20, topic=t.trade_topic)], Expect.STAYS_LIVE),
+    FaultCase("changed_field_types", lambda t: [_c("type_change", count=2, topic=t.book_topic)],
+              Expect.DECODE_DROP | Expect.RESYNC | Expect.OTHER_LIVE),
+    FaultCase("server_shutdown_notice", lambda t: [_c("server_shutdown")], Expect.NONE),
+]
+CASES_BY_NAME = {c.name: c for c in CASES}
+
+
+def venue_needs(venue: str) -> Needs:
+    """What a venue offers of the ``Needs`` a case may have."""
+    spec = registry.create(venue).spec
+    return Needs.CHECKSUM if spec.book.checksum else Needs.NOTHING
+
+
+def applicable(venue: str) -> list[FaultCase]:
+    have = venue_needs(venue)
+    return [c for c in CASES if (c.needs & have) == c.needs]
+
+
+def venue_config_for(venue: str, sim: Any, symbols: list[str], **kw: Any) -> VenueConfig:
+    """A venue config pointing at a running simulator, its credentials passed in the environment."""
+    key_env, secret_env = f"VENUELINK_SIM_{venue.upper()}_KEY", f"VENUELINK_SIM_{venue.upper()}_SECRET"
+    os.environ[key_env], os.environ[secret_env] = sim["api_key"], sim["api_secret"]
+    extra = {"ws_api_url": sim["ws_api_url"]} if "ws_api_url" in sim.info else {}
+    return VenueConfig(name=venue, rest_url=sim.rest_url, ws_url=sim.ws_url, api_key_env=key_env,
+                       api_secret_env=secret_env, symbols=list(symbols), **extra, **kw)
+
+
+@dataclass(slots=True)
+class CaseResult:
+    case: str
+    venue: str
+    ok: bool
+    violations: list[str]
+    observed: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+class Drill:
+    """Engine + strategy against one running simulator (``engine.sim.server.running_simulator``)."""
+
+    def __init__(self, venue: str, sim: Any, *, n_symbols: int = 2, order_qty_lots: int = 3,
+                 venue_config: dict[str, Any] | None = None, seed: int = 1) -> None:
+        self.venue, self.sim = venue, sim
+        self.n_symbols = n_symbols
+        self.order_qty_lots = order_qty_lots
+        self.venue_config = venue_config or {}
+        self.rng = random.Random(seed)
+        self.engine: Engine | None = None
+        self.symbols: list[str] = []
+        self.violations: list[str] = []
+        self.trade_ids: dict[str, set] = {}
+        self.trades = 0
+        self.fills: dict[str, list[str]] = {}        # client order id -> fill trade ids delivered
+        self.state_log: dict[str, list[tuple[float, BookState]]] = {}
+        self.venue_state_log: list[tuple[float, bool, str]] = []
+        self.placed: list[Order] = []
+        self.not_sent = 0
+        self._monitor: asyncio.Task | None = None
+        self.breaker_log: list[tuple[float, str, CircuitState]] = []
+        self._rejections0 = 0
+        self._orders0: set[int] = set()
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        from engine.run import _first_symbols
+        self.symbols = _first_symbols(self.venue, self.sim.rest_url, self.n_symbols)
+        vc = venue_config_for(self.venue, self.sim, self.symbols, **self.venue_config)
+        eng = self.engine = Engine(Config(venues={self.venue: vc}, metrics_port=0))
+        for s in self.symbols:
+            self.trade_ids[s] = set()
+            self.state_log[s] = []
+            eng.subscribe_trades(self.venue, s, self._on_trade)
+            eng.subscribe_book(self.venue, s, self._on_book)
+            eng.subscribe_book_state(self.venue, s, self._on_state)
+        eng.subscribe_orders(self.venue, None, self._on_fill)
+        eng.subscribe_venue_state(self.venue, lambda v, ok, why: self.venue_state_log.append((time.monotonic(), ok, why)))
+        st = await self.admin("GET", "/status")
+        self._rejections0 = st.get("limit_rejections", 0)
+        ledger = await self.admin("GET", "/ledger")
+        self._orders0 = {r["orderId"] for r in ledger["orders"]}
+        await eng.start()
+        self._monitor = asyncio.ensure_future(self._watch_breakers())
+        if not await self.wait(self.all_live, 30):
+            raise EngineError(f"{self.venue}: books did not go live: {self.book_states()}")
+
+    async def close(self) -> None:
+        if self._monitor is not None:
+            self._monitor.cancel()
+        if self.engine is not None:
+            await self.engine.close()
+
+    async def __aenter__(self) -> "Drill":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    @property
+    def rt(self):
+        assert self.engine is not None
+        return self.engine.runtime(self.venue)
+
+    # ------------------------------------------------------------------ observers
+    def _on_trade(self, t) -> None:
+        sym = t.instrument.symbol
+        seen = self.trade_ids[sym]
+        if t.trade_id in seen:
+            self.violations.append(f"trade {sym} {t.trade_id} delivered twice")
+        seen.add(t.trade_id)
+        if len(seen) > 200_000:
+            seen.clear()
+        self.trades += 1
+
+    def _on_book(self, view) -> None:
+        if view.state != BookState.LIVE:
+            return
+        b, a = view.best_bid, view.best_ask
+        if b is not None and a is not None and b[0] >= a[0]:
+            self.violations.append(f"book {view.symbol} LIVE while crossed: bid {b[0]} >= ask {a[0]}")
+
+    def _on_state(self, symbol: str, state: BookState) -> None:
+        self.state_log[symbol].append((time.monotonic(), BookState(state)))
+
+    def _on_fill(self, order: Order, fill: Fill) -> None:
+        got = self.fills.setdefault(order.client_order_id, [])
+        if fill.trade_id in got:
+            self.violations.append(f"fill {fill.trade_id} of {order.client_order_id} delivered twice")
+        got.append(fill.trade_id)
+
+    async def _watch_breakers(self) -> None:
+        last: dict[str, CircuitState] = {}
+        while True:
+            rest = self.rt.rest
+            for name, br in (("orders", rest.breaker), ("market_data", rest.md_breaker)):
+                st = CircuitState(br.state)
+                if last.get(name) != st:
+                    last[name] = st
+                    self.breaker_log.append((time.monotonic(), name, st))
+            await asyncio.sleep(0.02)
+
+    # ------------------------------------------------------------------ views
+    def feed_symbols(self):
+        return [self.rt.fs_by_symbol[s] for s in self.symbols]
+
+    def all_live(self) -> bool:
+        return all(fs.sync.is_live for fs in self.feed_symbols())
+
+    def book_states(self) -> dict[str, str]:
+        return {fs.instrument.symbol: BookState(fs.sync.state).name for fs in self.feed_symbols()}
+
+    def counters(self) -> dict[str, int]:
+        fss = self.feed_symbols()
+        rt = self.rt
+        return {
+            "resyncs": sum(fs.sync.n_resyncs for fs in fss),
+            "resyncs_first": fss[0].sync.n_resyncs,
+            "resyncs_others": sum(fs.sync.n_resyncs for fs in fss[1:]),
+            "decode_drops": sum(p.n_errors for p in rt.parsers),
+            "dup_trades": sum(fs.n_dup_trades for fs in fss),
+            "reconnects": sum(s.reconnects for s in rt.sessions),
+            "rest_errors": rt.rest.errors if hasattr(rt.rest, "errors") else 0,
+            "trades": self.trades,
+        }
+
+    @staticmethod
+    async def wait(pred: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if pred():
+                return True
+            await asyncio.sleep(step)
+        return pred()
+
+    def target(self) -> Target:
+        a = self.rt.adapter
+        inst = a.instrument(self.symbols[0])
+        book_t, trade_t = a.topics(inst, (Channel.BOOK, Channel.TRADES))
+        everything = [t for s in self.symbols for t in a.topics(a.instrument(s), (Channel.BOOK, Channel.TRADES))]
+        return Target(inst.venue_symbol, book_t, trade_t, everything)
+
+    # ------------------------------------------------------------------ simulator admin
+    async def admin(self, method: str, path: str, body: Any = None) -> Any:
+        def call() -> Any:
+            data = json.dumps(body).encode() if body is not None else None
+            req = urllib.request.Request(self.sim["admin_url"] + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return json.loads(r.read())
+        return await asyncio.get_running_loop().run_in_executor(None, call)
+
+    async def fault(self, specs: list[dict[str, Any]]) -> None:
+        await self.admin("POST", "/fault", specs)
+
+    # ------------------------------------------------------------------ trading
+    async def trade_round(self, n: int = 4) -> None:
+        """Place ``n`` orders on the first symbol: marketable ones (fill at once) and resting ones
+        (cancelled by ``finish_orders``). An order the engine refuses to send is counted, not an error."""
+        assert self.engine is not None
+        sym = self.symbols[0]
+        inst = self.rt.adapter.instrument(sym)
+        book = await self.admin("GET", f"/book?symbol={inst.venue_symbol}&limit=1")
+        qty = inst.qty_str(max(inst.lot * self.order_qty_lots, inst.min_qty))
+        far = _far_price(inst, Decimal(book["bids"][0][0]))
+        reqs = []
+        for i in range(n):
+            if i % 2 == 0:
+                reqs.append(OrderRequest(self.rt.venue, sym, Side.BUY if i % 4 == 0 else Side.SELL, OrderType.MARKET, qty))
+            else:
+                reqs.append(OrderRequest(self.rt.venue, sym, Side.BUY, OrderType.LIMIT, qty, far, TimeInForce.GTC))
+        results = await asyncio.gather(*(self.engine.place(r) for r in reqs), return_exceptions=True)
+        for r in results:
+            if isinstance(r, Order):
+                self.placed.append(r)
+            elif isinstance(r, EngineError):
+                self.not_sent += 1
+            else:
+                raise r
+
+    async def finish_orders(self, timeout: float = 30.0) -> None:
+        """Cancel what rests and wait until every order is final at the engine."""
+        assert self.engine is not None
+        om = self.rt.orders
+
+        def open_ones() -> list[Order]:
+            return [o for o in om.orders.values() if not o.state.is_final]
+        end = time.monotonic() + timeout
+        while open_ones() and time.monotonic() < end:
+            for o in open_ones():
+                if o.state in (OrderState.NEW, OrderState.PARTIALLY_FILLED):
+                    try:
+                        await self.engine.cancel(self.venue, o.client_order_id)
+                    except EngineError as e:
+                        log.info("cancel %s: %s", o.client_order_id, e)
+                elif o.state == OrderState.UNKNOWN:
+                    try:
+                        await self.engine.status(self.venue, o.client_order_id)
+                    except EngineError as e:
+                        log.info("status %s: %s", o.client_order_id, e)
+            await asyncio.sleep(0.2)
+
+    # ------------------------------------------------------------------ checks
+    async def check_ledger(self, settle_s: float = 10.0) -> list[str]:
+        """Every order final and equal to the venue's record; placed once; fills exactly once."""
+        out: list[str] = []
+        om = self.rt.orders
+        mine = {o.client_order_id: o for o in om.orders.values()}
+        deadline = time.monotonic() + settle_s
+        while True:
+            ledger = await self.admin("GET", "/ledger")
+            by_cid: dict[str, list[dict]] = {}
+            for rec in ledger["orders"]:
+                by_cid.setdefault(rec["clientOrderId"], []).append(rec)
+            out = []
+            for cid, o in mine.items():
+                recs = by_cid.get(cid, [])
+                if not o.state.is_final:
+                    out.append(f"order {cid} not final: {o.state.name}")
+                    continue
+                if not recs:
+                    if o.venue_order_id:
+                        out.append(f"order {cid} {o.state.name} has a venue id but the venue has no record")
+                    elif o.state != OrderState.REJECTED:
+                        out.append(f"order {cid} {o.state.name} never reached the venue")
+                    continue
+                if len(recs) > 1:
+                    out.append(f"order {cid} placed {len(recs)} times")
+                rec = recs[0]
+                if rec["status"] != o.state.name:
+                    out.append(f"order {cid}: engine {o.state.name}, venue {rec['status']}")
+                if Decimal(rec["executed"]) != Decimal(o.filled_qty):
+                    out.append(f"order {cid}: engine filled {o.filled_qty}, venue {rec['executed']}")
+                want = sorted(str(t) for t in rec["trades"])
+                got = sorted(str(t) for t in self.fills.get(cid, []))
+                if want != got:
+                    out.append(f"order {cid}: fills delivered {got}, venue has {want}")
+            for rec in ledger["orders"]:
+                if rec["orderId"] not in self._orders0 and rec["clientOrderId"] not in mine:
+                    out.append(f"venue holds order {rec['clientOrderId']} the engine does not know")
+            if not out or time.monotonic() > deadline:
+                return out
+            await asyncio.sleep(0.3)
+
+    async def check_books(self, depth: int = 50, timeout: float = 30.0) -> list[str]:
+        """Every book LIVE and equal to the venue's top ``depth`` levels (market paused meanwhile)."""
+        out: list[str] = []
+        if not await self.wait(self.all_live, timeout):
+            return [f"books not live after recovery: {self.book_states()}"]
+        await self.admin("POST", "/market", {"action": "pause"})
+        try:
+            for fs in self.feed_symbols():
+                inst = fs.instrument
+                ref = await self.admin("GET", f"/book?symbol={inst.venue_symbol}&limit={depth}")
+                if not await self.wait(lambda: fs.book.seq >= ref["seq"] and fs.sync.is_live, 15):
+                    out.append(f"book {inst.symbol} at seq {fs.book.seq}, venue at {ref['seq']}, "
+                               f"state {BookState(fs.sync.state).name}")
+                    continue
+                canon = lambda lv: [(inst.px_str(inst.px(p)), inst.qty_str(inst.qty(q))) for p, q in lv]
+                bids = [(inst.px_str(p), inst.qty_str(q)) for p, q in fs.book.levels(1)][:depth]
+                asks = [(inst.px_str(p), inst.qty_str(q)) for p, q in fs.book.levels(2)][:depth]
+                if bids != canon(ref["bids"])[:depth] or asks != canon(ref["asks"])[:depth]:
+                    out.append(f"book {inst.symbol} differs from the venue's (seq {fs.book.seq})")
+        finally:
+            await self.admin("POST", "/market", {"action": "resume"})
+        return out
+
+    async def self_limited(self) -> list[str]:
+        """Rate-limit rejections the engine caused itself (not injected): must be none."""
+        st = await self.admin("GET", "/status")
+        n = st.get("limit_rejections", 0) - self._rejections0
+        return [f"the venue rejected {n} requests for rate limits"] if n else []
+
+    # ------------------------------------------------------------------ one case
+    async def run_case(self, case: FaultCase) -> CaseResult:
+        t0 = time.monotonic()
+        tgt = self.target()
+        before = self.counters()
+        n_viol = len(self.violations)
+        self.breaker_log.clear()
+        self.venue_state_log.clear()
+        for log_ in self.state_log.values():
+            log_.clear()
+        observed: dict[str, Any] = {}
+        out: list[str] = []
+        if case.orders and case.fault_first:
+            await self.fault(case.inject(tgt))
+            await self.trade_round()
+        else:
+            if case.orders:
+                await self.trade_round(2)
+            await self.fault(case.inject(tgt))
+            if case.orders:
+                await self.trade_round()
+        if case.hold_s:
+            await asyncio.sleep(case.hold_s)
+            if case.expect & Expect.UNAVAILABLE and self.rt.orders is not None:
+                await self.trade_round(2)           # sent into the outage: the policy decides
+        if case.clear is not None:
+            await self.fault(case.clear(tgt))
+        await asyncio.sleep(0.5)
+        out += await self.check_books()
+        if case.orders or self.placed:
+            await self.finish_orders()
+            out += await self.check_ledger()
+        after = self.counters()
+        d = {k: after[k] - before[k] for k in after}
+        observed["delta"] = d
+        observed["states"] = {s: [st.name for _, st in lg] for s, lg in self.state_log.items()}
+        observed["breakers"] = [(n, st.name) for _, n, st in self.breaker_log]
+        first = self.symbols[0]
+        left_live = any(st != BookState.LIVE for _, st in self.state_log[first])
+        others_left = any(st != BookState.LIVE for s in self.symbols[1:] for _, st in self.state_log[s])
+        e = case.expect
+        if e & Expect.NOT_LIVE and not left_live:
+            out.append("the book stayed LIVE through the fault")
+        if e & Expect.RESYNC and d["resyncs_first"] < 1:
+            out.append("no resync was counted")
+        if e & Expect.RECONNECT and d["reconnects"] < 1:
+            out.append("no reconnect was counted")
+        if e & Expect.DECODE_DROP and d["decode_drops"] < 1:
+            out.append("no bad frame was counted")
+        if e & Expect.DUP_DROP and d["dup_trades"] < 1:
+            out.append("no duplicate trade was counted")
+        if e & Expect.STAYS_LIVE and (left_live or d["resyncs"]):
+            out.append(f"a harmless fault disturbed the book: states {observed['states']}, resyncs {d['resyncs']}")
+        if e & Expect.OTHER_LIVE and (others_left or d["resyncs_others"]):
+            out.append(f"another symbol's book was disturbed: {observed['states']}")
+        if e & Expect.MD_BREAKER:
+            opened = [n for _, n, st in self.breaker_log if st == CircuitState.OPEN]
+            if "market_data" not in opened:
+                out.append(f"the market-data breaker never opened: {observed['breakers']}")
+            if "orders" in opened:
+                out.append("the order breaker opened on market-data errors")
+        if e & Expect.UNAVAILABLE:
+            states = [ok for _, ok, _ in self.venue_state_log]
+            if False not in states:
+                out.append("the venue was never reported unavailable")
+            elif not self.rt.availability.available:
+                out.append("the venue was not reported available again")
+        if e & Expect.RATE_BLOCK:
+            st = await self.admin("GET", "/faults")
+            if st["rate_limits"] or st["ban_left_s"] > 0:
+                pass                                     # a ban outlasting the case is waited out below
+        out += self.violations[n_viol:]
+        out += await self.self_limited()
+        return CaseResult(case.name, self.venue, not out, out, observed, time.monotonic() - t0)
+
+
+def _far_price(inst, best_bid: Decimal) -> str:
+    """A buy price well below the book (rests, never fills), on the tick grid."""
+    p = inst.px(str(best_bid * Decimal("0.8")))
+    return inst.px_str(p - p % inst.tick)
