@@ -36,6 +36,7 @@ from engine.circuit import CircuitState
 from engine.config import Config, VenueConfig
 from engine.engine import Engine
 from engine.errors import EngineError
+from engine.venue import SnapshotSource
 from engine.model import BookState, Fill, Order, OrderRequest, OrderState, OrderType, Side, TimeInForce, VenueId
 
 log = logging.getLogger("venuelink.drill")
@@ -54,11 +55,13 @@ class Expect(enum.Flag):
     RATE_BLOCK = enum.auto()      # the venue's retry hint blocks the budget; the engine waits it out
     UNAVAILABLE = enum.auto()     # the venue is reported unavailable for orders, then available
     OTHER_LIVE = enum.auto()      # the drill's other symbols stay LIVE throughout
+    CONSUMER_DROPS = enum.auto()  # a slow stream consumer loses its oldest items, counted
 
 
 class Needs(enum.Flag):
     NOTHING = 0
     CHECKSUM = enum.auto()        # the venue publishes book checksums
+    REST_SNAPSHOT = enum.auto()   # books are resynced from a REST snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,7 @@ class Target:
     book_topic: str
     trade_topic: str
     all_topics: list[str]
+    snapshot_path: str | None     # REST snapshot path, for venues that resync from one
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,14 +96,15 @@ CASES: list[FaultCase] = [
     FaultCase("disconnect_mid_frame", lambda t: [_c("cut", scope="market")], Expect.NOT_LIVE | Expect.RECONNECT),
     FaultCase("disconnect_clean", lambda t: [_c("disconnect", scope="market")], Expect.NOT_LIVE | Expect.RECONNECT),
     FaultCase("half_open_tcp", lambda t: [_c("silence", enabled=True)], Expect.NOT_LIVE | Expect.RECONNECT,
-              clear=lambda t: [_c("silence", enabled=False)], hold_s=4.0),
-    FaultCase("slow_consumer_flood", lambda t: [_c("flood", steps=3000)], Expect.NONE),
+              clear=lambda t: [_c("silence", enabled=False)], hold_s=6.0),
+    FaultCase("slow_consumer_flood", lambda t: [_c("flood", steps=3000)], Expect.CONSUMER_DROPS, hold_s=1.0),
     FaultCase("sequence_gap", lambda t: [_c("gap", symbol=t.venue_symbol, count=1)],
               Expect.RESYNC | Expect.NOT_LIVE | Expect.OTHER_LIVE),
     FaultCase("duplicated_frames", lambda t: [_c("duplicate", count=5, topic=t.book_topic),
                                               _c("duplicate", count=5, topic=t.trade_topic)],
               Expect.STAYS_LIVE | Expect.DUP_DROP),
-    FaultCase("reordered_frames", lambda t: [_c("reorder", count=1, topic=t.book_topic)], Expect.NONE),
+    FaultCase("reordered_frames", lambda t: [_c("reorder", count=1, topic=t.book_topic)],
+              Expect.RESYNC | Expect.OTHER_LIVE),
     FaultCase("checksum_corruption", lambda t: [_c("checksum", symbol=t.venue_symbol, count=1)],
               Expect.RESYNC | Expect.NOT_LIVE | Expect.OTHER_LIVE, needs=Needs.CHECKSUM),
     FaultCase("crossed_book", lambda t: [_c("crossed", symbol=t.venue_symbol)],
@@ -112,10 +117,10 @@ CASES: list[FaultCase] = [
     FaultCase("maintenance", lambda t: [_c("maintenance", enabled=True)],
               Expect.NOT_LIVE | Expect.RECONNECT | Expect.UNAVAILABLE,
               clear=lambda t: [_c("maintenance", enabled=False)], hold_s=4.0, orders=True),
-    FaultCase("5xx_burst_on_snapshots", lambda t: [_c("http_error", status=503, count=8),
+    FaultCase("5xx_burst_on_snapshots", lambda t: [_c("http_error", status=503, count=8, path=t.snapshot_path),
                                                    _c("gap", symbol=t.venue_symbol, count=1)],
-              Expect.RESYNC | Expect.MD_BREAKER, orders=True),
-    FaultCase("429_storm", lambda t: [_c("rate_limit", count=6, retry_after_s=2)], Expect.RATE_BLOCK, orders=True,
+              Expect.RESYNC | Expect.MD_BREAKER, orders=True, needs=Needs.REST_SNAPSHOT),
+    FaultCase("429_storm", lambda t: [_c("rate_limit", count=2, retry_after_s=2)], Expect.RATE_BLOCK, orders=True,
               fault_first=True),
     FaultCase("ban", lambda t: [_c("ban", seconds=2)], Expect.RATE_BLOCK, orders=True, fault_first=True),
     FaultCase("lost_order_ack", lambda t: [_c("order", mode="unknown", count=2)], Expect.NONE, orders=True,
@@ -134,7 +139,7 @@ CASES: list[FaultCase] = [
                                            _c("unknown_fields", count=20, topic=t.trade_topic)], Expect.STAYS_LIVE),
     FaultCase("changed_field_types", lambda t: [_c("type_change", count=2, topic=t.book_topic)],
               Expect.DECODE_DROP | Expect.RESYNC | Expect.OTHER_LIVE),
-    FaultCase("server_shutdown_notice", lambda t: [_c("server_shutdown")], Expect.NONE),
+    FaultCase("server_shutdown_notice", lambda t: [_c("server_shutdown")], Expect.RECONNECT),
 ]
 CASES_BY_NAME = {c.name: c for c in CASES}
 
@@ -142,7 +147,10 @@ CASES_BY_NAME = {c.name: c for c in CASES}
 def venue_needs(venue: str) -> Needs:
     """What a venue offers of the ``Needs`` a case may have."""
     spec = registry.create(venue).spec
-    return Needs.CHECKSUM if spec.book.checksum else Needs.NOTHING
+    have = Needs.CHECKSUM if spec.book.checksum else Needs.NOTHING
+    if spec.book.snapshot == SnapshotSource.REST:
+        have |= Needs.REST_SNAPSHOT
+    return have
 
 
 def applicable(venue: str) -> list[FaultCase]:
@@ -249,7 +257,7 @@ class Drill:
     def _on_book(self, view) -> None:
         if view.state != BookState.LIVE:
             return
-        b, a = view.best_bid, view.best_ask
+        b, a = view.best_bid(), view.best_ask()
         if b is not None and a is not None and b[0] >= a[0]:
             self.violations.append(f"book {view.symbol} LIVE while crossed: bid {b[0]} >= ask {a[0]}")
 
@@ -295,6 +303,8 @@ class Drill:
             "reconnects": sum(s.reconnects for s in rt.sessions),
             "rest_errors": rt.rest.errors if hasattr(rt.rest, "errors") else 0,
             "trades": self.trades,
+            "strategy_errors": rt.strategy_errors,
+            "stream_drops": self.engine.stream_drops,
         }
 
     @staticmethod
@@ -311,7 +321,8 @@ class Drill:
         inst = a.instrument(self.symbols[0])
         book_t, trade_t = a.topics(inst, (Channel.BOOK, Channel.TRADES))
         everything = [t for s in self.symbols for t in a.topics(a.instrument(s), (Channel.BOOK, Channel.TRADES))]
-        return Target(inst.venue_symbol, book_t, trade_t, everything)
+        snap = a.snapshot_request(inst)[0] if a.spec.book.snapshot == SnapshotSource.REST else None
+        return Target(inst.venue_symbol, book_t, trade_t, everything, snap)
 
     # ------------------------------------------------------------------ simulator admin
     async def admin(self, method: str, path: str, body: Any = None) -> Any:
@@ -444,10 +455,34 @@ class Drill:
         n = st.get("limit_rejections", 0) - self._rejections0
         return [f"the venue rejected {n} requests for rate limits"] if n else []
 
+    async def _slow_consumer(self) -> None:
+        """A strategy reading trades through ``Engine.stream`` far slower than they come."""
+        assert self.engine is not None
+        async for _ in self.engine.stream(self.venue, self.symbols[0], "trades", maxsize=20):
+            await asyncio.sleep(0.01)
+
+    async def _check_retry_hints(self, since: float) -> list[str]:
+        """After each 429 / 418 the venue answered, no REST request may arrive before its
+        Retry-After has passed (0.1 s slack for clocks), and the engine's traffic went on after it."""
+        reqs = [r for r in (await self.admin("GET", "/requests"))["requests"] if r[0] >= since]
+        out = []
+        limited = [(t, float(ra)) for t, _m, _p, st, ra in reqs if st in (429, 418) and ra]
+        if not limited:
+            return ["the venue never answered a 429 / 418"]
+        for t, ra in limited:
+            early = [r for r in reqs if t + 0.05 < r[0] < t + ra - 0.1]
+            if early:
+                out.append(f"{len(early)} requests sent within the venue's Retry-After of {ra:g}s: {early[:3]}")
+        if not any(r[3] < 400 for r in reqs if r[0] > limited[-1][0]):
+            out.append("no request succeeded after the rate-limit answers")
+        return out
+
     # ------------------------------------------------------------------ one case
     async def run_case(self, case: FaultCase) -> CaseResult:
         t0 = time.monotonic()
+        t0_wall = time.time()
         tgt = self.target()
+        slow = asyncio.ensure_future(self._slow_consumer()) if case.expect & Expect.CONSUMER_DROPS else None
         before = self.counters()
         n_viol = len(self.violations)
         self.breaker_log.clear()
@@ -471,7 +506,15 @@ class Drill:
                 await self.trade_round(2)           # sent into the outage: the policy decides
         if case.clear is not None:
             await self.fault(case.clear(tgt))
+        if case.expect & Expect.RATE_BLOCK:       # the engine trades again once the venue's hint has passed
+            await asyncio.sleep(2.5)
+            sent = len(self.placed)
+            await self.trade_round(2)
+            if len(self.placed) == sent:
+                out.append(f"no order was sent after the venue's retry hint had passed ({self.not_sent} refused)")
         await asyncio.sleep(0.5)
+        if slow is not None:
+            slow.cancel()
         out += await self.check_books()
         if case.orders or self.placed:
             await self.finish_orders()
@@ -512,9 +555,11 @@ class Drill:
             elif not self.rt.availability.available:
                 out.append("the venue was not reported available again")
         if e & Expect.RATE_BLOCK:
-            st = await self.admin("GET", "/faults")
-            if st["rate_limits"] or st["ban_left_s"] > 0:
-                pass                                     # a ban outlasting the case is waited out below
+            out += await self._check_retry_hints(t0_wall)
+        if e & Expect.CONSUMER_DROPS and d["stream_drops"] < 1:
+            out.append("the slow consumer lost nothing: its queue bound was never reached")
+        if d["strategy_errors"]:
+            out.append(f"{d['strategy_errors']} strategy callbacks raised")
         out += self.violations[n_viol:]
         out += await self.self_limited()
         return CaseResult(case.name, self.venue, not out, out, observed, time.monotonic() - t0)
@@ -522,5 +567,5 @@ class Drill:
 
 def _far_price(inst, best_bid: Decimal) -> str:
     """A buy price well below the book (rests, never fills), on the tick grid."""
-    p = inst.px(str(best_bid * Decimal("0.8")))
+    p = inst.px(str(best_bid)) * 8 // 10
     return inst.px_str(p - p % inst.tick)

@@ -125,6 +125,8 @@ class WsSession:
         self.connects = 0
         self.reconnects = 0
         self.stale_events = 0
+        self.probes = 0                           # WebSocket pings sent to a silent connection
+        self.probe_failures = 0                   # ... that got no answer: reconnected
         self.connected_at = 0.0
         self.close_reason = ""
         self._task: asyncio.Task | None = None
@@ -351,6 +353,10 @@ class WsSession:
     async def _watch(self) -> None:
         """Until disconnected: stale detection and rotation."""
         check = min(1.0, self.stale_after_s / 4)
+        probe_after = self.endpoint.probe_after_s
+        if probe_after > 0:
+            check = min(check, probe_after / 2, self.endpoint.probe_timeout_s / 2)
+        probe_sent = 0.0                          # monotonic s of the unanswered probe, 0: none
         while not self._disconnected.is_set():
             try:
                 await asyncio.wait_for(self._disconnected.wait(), check)
@@ -367,6 +373,24 @@ class WsSession:
                 continue
             last = self.listener.last_frame_mono if self.listener is not None else 0
             silent_s = (mono_ns() - last) / 1e9 if last else age
+            if probe_after > 0:
+                now = time.monotonic()
+                if silent_s < probe_after:
+                    probe_sent = 0.0
+                elif not probe_sent:
+                    probe_sent = now
+                    self.probes += 1
+                    try:
+                        self.transport.send_ping(b"vl")
+                    except Exception as e:          # a transport that is already gone
+                        log.info("%s: probe ping failed: %s", self.name, e)
+                elif now - probe_sent > self.endpoint.probe_timeout_s:
+                    for fs in self.parser.symbols():
+                        fs.sync.mark_stale()
+                    self.probe_failures += 1
+                    self.breaker.failure(FailureKind.UNREACHABLE)
+                    self.force_reconnect(f"no answer to a ping for {now - probe_sent:.1f}s (silent {silent_s:.1f}s)")
+                    continue
             if silent_s > self.stale_after_s:
                 for fs in self.parser.symbols():
                     fs.sync.mark_stale()

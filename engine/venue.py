@@ -52,6 +52,9 @@ class WsEndpoint:
     seamless_rotation: bool = False        # ids are global, not per connection: make-before-break
     stale_after_s: float = 10.0
     max_data_lag_s: float = 2.0            # exchange time this far behind our clock: the data is stale
+    probe_after_s: float = 2.0             # a connection silent this long gets a WebSocket ping (0: never);
+    probe_timeout_s: float = 2.0           # no frame at all within this after it: the peer is gone
+                                           # (half-open TCP), reconnect without waiting for stale_after_s
 
 
 @dataclass(frozen=True)

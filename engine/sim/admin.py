@@ -9,6 +9,7 @@ GET      /__sim/book?symbol=S        authoritative book, the same shape for ever
                                      (full depth unless ``limit``; plain decimal strings, best first)
 GET      /__sim/account[?account=A]  balances, open orders, order/trade counts
 GET      /__sim/ledger[?account=A]   every order and fill of the account (see ``SimVenue.ledger``)
+GET      /__sim/requests             the last 5000 REST requests: [epoch s, method, path, status, Retry-After]
 GET      /__sim/faults               current fault switches
 POST     /__sim/fault                one fault spec or a list (see ``engine.sim.faults``)
 POST     /__sim/market               {"action": "pause" | "resume" | "step", "n": 1}
@@ -65,6 +66,9 @@ def add_admin_routes(app: web.Application, venue: SimVenue, default_account: str
             return _err(f"unknown account {aid!r}", 404)
         return _json(venue.ledger(aid))
 
+    async def requests(request: web.Request) -> web.Response:
+        return _json({"requests": list(venue.request_log)})
+
     async def faults(request: web.Request) -> web.Response:
         return _json(venue.faults.state())
 
@@ -116,6 +120,7 @@ def add_admin_routes(app: web.Application, venue: SimVenue, default_account: str
     app.router.add_get(PREFIX + "/book", book)
     app.router.add_get(PREFIX + "/account", account)
     app.router.add_get(PREFIX + "/ledger", ledger)
+    app.router.add_get(PREFIX + "/requests", requests)
     app.router.add_get(PREFIX + "/faults", faults)
     app.router.add_post(PREFIX + "/fault", fault)
     app.router.add_post(PREFIX + "/market", market)

@@ -312,6 +312,7 @@ class SimApp:
             return await handler(request)
         ip = request.remote or "?"
         resp: web.StreamResponse
+        log = self.venue.request_log
         try:
             status = faults.take_http_error(path)
             if status is not None:
@@ -330,6 +331,7 @@ class SimApp:
             resp = self.json(self.error_body(e), e.status, e.headers)
         except web.HTTPException as e:
             resp = e
+        log.append((time.time(), request.method, path, resp.status, resp.headers.get("Retry-After")))
         for k, v in self.usage_headers(ip).items():
             resp.headers[k] = v
         return resp

@@ -17,6 +17,7 @@ import enum
 import itertools
 import logging
 import zlib
+from collections import deque
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Awaitable, Callable
@@ -101,6 +102,8 @@ class SimVenue:
         self.on_account_event: Callable[[object], None] | None = None
         self.on_shutdown_notice: Callable[[], Awaitable[None] | None] | None = None
         self._mute_account_events = False
+        # (epoch s, method, path, status, Retry-After) of the last REST requests, for drills
+        self.request_log: deque[tuple[float, str, str, int, str | None]] = deque(maxlen=5000)
         self.paused = False
         self.steps = 0
         self._task: asyncio.Task | None = None

@@ -34,7 +34,8 @@ reorder             count=1, topic=null                                         
 malformed           count=1, topic=null                                              the next ``count`` data frames are cut short (bad JSON)
 unknown_fields      count=1, topic=null                                              the next ``count`` data frames carry extra fields
 type_change         count=1, topic=null                                              the next ``count`` data frames have their first
-                                                                                     decimal string sent as a JSON number
+                                                                                     decimal string sent as a JSON number and their
+                                                                                     first integer field as a string
 crossed             symbol                                                           the symbol's next book diff carries a level that
                                                                                      crosses the book (the venue's own book stays right)
 checksum            symbol, count=1                                                  the symbol's next ``count`` checksums are wrong
@@ -322,6 +323,7 @@ def _pos_int(v: Any) -> int:
 
 
 _DECIMAL_STRING = re.compile(r'"(-?[0-9]+\.[0-9]+)"')
+_INT_FIELD = re.compile(r'("[A-Za-z_]+":)(-?[0-9]+)([,}])')
 
 
 def mutate_frame(kind: str, text: str) -> str:
@@ -332,6 +334,6 @@ def mutate_frame(kind: str, text: str) -> str:
         if text.startswith("{") and len(text) > 2:
             return '{"zz_added":{"n":[1,"2",null,true],"s":"x"},' + text[1:]
         return text
-    if kind == "type_change":
-        return _DECIMAL_STRING.sub(r"\1", text, count=1)
+    if kind == "type_change":               # schema drift: a decimal string as a number, an integer as a string
+        return _INT_FIELD.sub(r'\1"\2"\3', _DECIMAL_STRING.sub(r"\1", text, count=1), count=1)
     raise FaultError(f"not a frame mutation: {kind!r}")

@@ -81,7 +81,7 @@ class WsConn:
         self._transport: asyncio.Transport | None = None
         self._tasks: list[asyncio.Task] = []
         self._close_done: asyncio.Event | None = None  # set while close() runs in another task
-        self._held: str | None = None  # a data frame held back by the ``reorder`` fault
+        self.held: dict[str, str] = {}  # topic -> a data frame held back by the ``reorder`` fault
 
     @property
     def remote(self) -> str:
@@ -95,10 +95,6 @@ class WsConn:
         d = self.faults.ws_delay_ms
         due = time.monotonic() + d / 1000.0 if d else 0.0
         self._buf.append((due, text))
-        held = self._held
-        if held is not None:
-            self._held = None
-            self._buf.append((due, held))
         if len(self._buf) > self.max_queue:
             self._buf.clear()
             asyncio.get_running_loop().create_task(self.close(1008, b"Send queue overflow"))
@@ -192,11 +188,12 @@ class WsConn:
             await self._teardown()
         return ws
 
-    def hold(self, text: str) -> None:
-        """Send ``text`` only after the next frame (the ``reorder`` fault)."""
-        if self._held is not None:
-            self.send(self._held)
-        self._held = text
+    def hold(self, topic: str, text: str) -> None:
+        """Send ``text`` only after the topic's next frame (the ``reorder`` fault)."""
+        prev = self.held.pop(topic, None)
+        if prev is not None:
+            self.send(prev)
+        self.held[topic] = text
 
     async def cut(self) -> None:
         """Write half of a text frame's bytes, then abort the TCP connection (disconnect mid-frame)."""
@@ -337,9 +334,14 @@ class WsHub:
                 c.send(text)
                 c.send(text)
             elif fault == "reorder":
-                c.hold(text)
+                c.hold(topic, text)
+                continue
             else:
                 c.send(mutate_frame(fault, text))
+            if c.held:
+                held = c.held.pop(topic, None)
+                if held is not None:
+                    c.send(held)
         return len(subs)
 
     def broadcast(self, raw: str, *, kind: str | None = None, topic: str = "") -> int:
