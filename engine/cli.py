@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from engine import run as run_mod
     run_mod.add_parsers(sub)
+    from engine import soak as soak_mod
+    soak_mod.add_parser(sub)
     return p
 
 
