@@ -29,6 +29,7 @@ from engine.model import (BookState, Fill, Instrument, Order, OrderRequest, TopO
 from engine.orders import OrderManager
 from engine.rest import RestClient
 from engine.session import WsSession
+from engine.tasks import bounded, cancel_all
 from engine.venue import ResyncMethod, SnapshotSource, WsEndpoint
 from ext.clock import now_ns
 from ext.feed import Control, FeedSymbol, FrameParser
@@ -265,18 +266,17 @@ class VenueRuntime:
             cb(order, fill)
 
     async def close(self) -> None:
-        for t in list(self._snapshot_tasks.values()) + list(self._watchdogs.values()):
-            t.cancel()
-        if self._prune_task is not None:
-            self._prune_task.cancel()
+        """Every step bounded (engine.tasks): a stuck task or socket is cancelled, then abandoned
+        with a logged warning; close() never waits forever."""
+        await cancel_all(list(self._snapshot_tasks.values()) + list(self._watchdogs.values())
+                         + ([self._prune_task] if self._prune_task is not None else []))
         if self.availability is not None:
-            await self.availability.close()
-        for s in self.sessions:
-            await s.close()
+            await bounded(self.availability.close(), f"{self.venue.name}: availability")
+        await asyncio.gather(*(bounded(s.close(), f"{s.name}: session") for s in self.sessions))
         if self.orders is not None:
-            await self.orders.close()
+            await bounded(self.orders.close(), f"{self.venue.name}: order manager")
         if self.execution is not None:
-            await self.execution.close()
+            await bounded(self.execution.close(), f"{self.venue.name}: execution")
         await self.rest.close()
 
     # ---- book sync listener (called from C inside the parser: schedule, never block) ----------

@@ -138,6 +138,11 @@ class EngineCollector(Collector):
                 late.add_metric([v], rt.orders.late_after_prune)
             rest.add_metric([v], rt.rest.requests)
             rest_err.add_metric([v], rt.rest.errors)
+        from engine import tasks
+        abandoned = CounterMetricFamily("venuelink_close_abandoned", "Close steps (tasks, sockets) that did "
+                                        "not stop within their bound and were abandoned (logged)")
+        abandoned.add_metric([], tasks.abandoned_tasks)
+        yield abandoned
         yield from (lat, msgs, errs, unk, util, waits, conn, reconn, health, bstate, bseq, resyncs, gaps, stale,
                     cks, snaps, dup_trades, orders, late, strat, sink, avail, conn_gaps, ck_off, subs, resub, rest, rest_err)
 

@@ -58,6 +58,7 @@ from engine.errors import (
     TimestampError,
     UnknownOrder,
 )
+from engine.tasks import cancel_all
 from engine.model import Fill, Order, OrderRequest, OrderState, OrderType, OrderUpdate, Side, TimeInForce, VenueId
 
 __all__ = [
@@ -631,10 +632,7 @@ class OrderManager:
         """Stop background reconciliation.  Orders keep their current state."""
         self._closed = True
         tasks = list(self._tasks)
-        for t in tasks:
-            t.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_all(tasks)
         self._tasks.clear()
 
     # ------------------------------------------------------------------ internals: routing

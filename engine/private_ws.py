@@ -43,7 +43,7 @@ import aiohttp
 from engine.config import Credentials
 from engine.errors import AuthError, CircuitOpen, ExecutionUnknown, VenueError
 from engine.model import ConnState
-from engine.tasks import cancel_and_wait
+from engine.tasks import bounded, cancel_and_wait
 from ext.clock import now_ns
 
 __all__ = ["MsgKind", "PrivateWsDialect", "PrivateWsSession"]
@@ -202,13 +202,14 @@ class PrivateWsSession:
     async def close(self) -> None:
         self._stop = True
         if self._ws is not None:
-            await self._ws.close()
+            # a hung peer never answers the close handshake: the wait for it is bounded
+            await bounded(self._ws.close(), f"{self.name}: closing the WebSocket")
         await cancel_and_wait(self._task)
         self._task = None
         self._fail_pending("session closed")
         self._set_state(ConnState.CLOSED)
         if self._own_http is not None:
-            await self._own_http.close()
+            await bounded(self._own_http.close(), f"{self.name}: closing its HTTP session")
             self._own_http = None
 
     # ---- requests -------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import aiohttp
 
 from engine.budget import VenueBudget
 from engine.circuit import CircuitBreaker, FailureKind
+from engine.tasks import bounded
 from engine.errors import CircuitOpen, ExecutionUnknown, IpBanned, RateLimited, VenueError
 from ext.clock import mono_ns, now_ns
 from ext.ratelimit import Priority
@@ -89,7 +90,7 @@ class RestClient:
 
     async def close(self) -> None:
         if self._session is not None:
-            await self._session.close()
+            await bounded(self._session.close(), f"{self.venue}: closing the REST session")
 
     @contextlib.asynccontextmanager
     async def signed_slot(self) -> AsyncIterator[None]:

@@ -1,0 +1,121 @@
+"""Every close path is bounded: a hung peer or a hung REST request never holds shutdown.
+
+These are hang checks with a generous bound, not speed claims."""
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from engine import tasks
+from engine.config import Config
+from engine.engine import Engine
+from engine.model import OrderRequest, OrderType, Side, VenueId
+from engine.sim.server import running_simulator
+from tests.engine.conftest import admin, venue_config
+from tests.engine.test_binance_engine import wait_for
+
+BOUND_S = 10.0
+
+
+async def test_stuck_task_is_abandoned_with_a_count(caplog):
+    release = asyncio.Event()
+
+    async def deaf():
+        while not release.is_set():
+            try:
+                await release.wait()
+            except asyncio.CancelledError:
+                pass                      # ignores cancellation: the kind of task that hung shutdown
+    t = asyncio.ensure_future(deaf())
+    await asyncio.sleep(0)
+    before = tasks.abandoned_tasks
+    t0 = time.monotonic()
+    assert await tasks.cancel_and_wait(t, timeout_s=0.3) is False
+    assert time.monotonic() - t0 < BOUND_S
+    assert tasks.abandoned_tasks == before + 1
+    assert "abandoned" in caplog.text
+    done = asyncio.ensure_future(asyncio.sleep(3600))
+    await asyncio.sleep(0)
+    assert await tasks.cancel_and_wait(done) is True
+    assert await tasks.bounded(asyncio.sleep(3600), "sleeper", timeout_s=0.2) is False
+    assert tasks.abandoned_tasks == before + 2
+    release.set()                         # a real stuck task would stay behind: that is the point
+    await t
+
+
+async def test_close_with_every_connection_silent(sim):
+    eng = Engine(Config(venues={"binance": venue_config(sim)}, metrics_port=0))
+    try:
+        await eng.start()
+        rt = eng.runtime("binance")
+        assert await wait_for(lambda: rt.execution.stream_connected and rt.sessions[0].listener is not None
+                              and rt.sessions[0].listener.n_frames > 10, 20)
+        await admin(sim, "POST", "/fault", {"type": "silence", "enabled": True})
+        await asyncio.sleep(0.5)
+        t0 = time.monotonic()
+        await asyncio.wait_for(eng.close(), BOUND_S * 3)   # a hang fails here, not in the next test
+        assert time.monotonic() - t0 < BOUND_S
+    finally:
+        await admin(sim, "POST", "/fault", {"type": "clear"})
+        await eng.close()
+
+
+async def test_close_with_a_rest_request_hanging(sim):
+    vc = venue_config(sim)
+    vc.request_timeout_s = 60.0            # the request itself would wait for the venue's answer
+    eng = Engine(Config(venues={"binance": vc}, metrics_port=0))
+    place = None
+    try:
+        await eng.start(market_data=False)
+        rt = eng.runtime("binance")
+        await admin(sim, "POST", "/fault", {"type": "order", "mode": "timeout", "hold_s": 60})
+        n = rt.rest.requests
+        place = asyncio.ensure_future(eng.place(OrderRequest(VenueId.binance, "BTC/USDT", Side.BUY,
+                                                             OrderType.LIMIT, "0.001", "1000")))
+        assert await wait_for(lambda: rt.rest.requests > n, 10)
+        await asyncio.sleep(0.5)
+        assert not place.done()
+        t0 = time.monotonic()
+        await asyncio.wait_for(eng.close(), BOUND_S * 3)
+        assert time.monotonic() - t0 < BOUND_S
+    finally:
+        await admin(sim, "POST", "/fault", {"type": "clear"})
+        if place is not None:
+            place.cancel()
+            await asyncio.gather(place, return_exceptions=True)
+        await eng.close()
+
+
+@pytest.mark.parametrize("fault", [{"type": "silence", "enabled": True},
+                                   {"type": "order", "mode": "timeout", "hold_s": 60}])
+def test_order_cli_returns_with_a_hung_venue(tmp_path, fault):
+    with running_simulator("binance", rate=20) as sim:
+        cfg = tmp_path / "c.toml"
+        cfg.write_text(f"""
+[venues.binance]
+rest_url = "{sim.rest_url}"
+ws_url = "{sim.ws_url}"
+ws_api_url = "{sim['ws_api_url']}"
+api_key_env = "VL_CLI_KEY"
+api_secret_env = "VL_CLI_SECRET"
+request_timeout_s = 5.0
+""")
+        import urllib.request
+        req = urllib.request.Request(f"{sim['admin_url']}/fault", data=json.dumps(fault).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+        urllib.request.urlopen(req, timeout=5).read()
+        env = {**os.environ, "VL_CLI_KEY": sim["api_key"], "VL_CLI_SECRET": sim["api_secret"]}
+        t0 = time.monotonic()
+        p = subprocess.run([sys.executable, "-m", "engine.cli", "order", "place", "--config", str(cfg),
+                            "--venue", "binance", "--symbol", "BTC/USDT", "--side", "buy", "--qty", "0.001",
+                            "--price", "1000", "--client-id", "cliHang1", "--wait", "1"],
+                           capture_output=True, text=True, timeout=90, env=env)
+        took = time.monotonic() - t0
+        # process start-up and the request's own timeout (5 s) come on top of the shutdown bound
+        assert took < 5.0 + BOUND_S + 10.0, (took, p.stderr[-2000:])
+        out = json.loads(p.stdout)
+        assert out["client_order_id"] == "cliHang1"
