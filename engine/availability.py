@@ -62,6 +62,8 @@ class Availability:
         self.reason = ""
         self.transitions = 0
         self.cancels_sent = 0
+        self.stream_wakes = 0
+        self._last_wake = -1e9
         self.subs: list[Callable[[str, bool, str], None]] = []
         self._back = asyncio.Event()
         self._back.set()
@@ -100,9 +102,14 @@ class Availability:
         while True:
             await asyncio.sleep(self.poll_s)
             why = self._why_unavailable()
-            if why and self.rt.rest.breaker.state != CircuitState.CLOSED and self.rt.rest.breaker.retry_in() <= 0:
+            br = self.rt.rest.breaker
+            if why and br.state != CircuitState.CLOSED and br.retry_in() <= 0:
                 await self._probe()
                 why = self._why_unavailable()
+                if br.state == CircuitState.CLOSED:
+                    self._last_wake = -1e9          # the venue answers again: the stream follows now
+            if why and br.state == CircuitState.CLOSED:
+                self._wake_stream()
             if bool(why) == (not self.available):
                 continue
             self.available = not why
@@ -122,6 +129,20 @@ class Availability:
                     cb(self.rt.venue.name, self.available, why)
                 except Exception as e:
                     self.rt._strategy_failed(cb, e)
+
+    WAKE_EVERY_S = 5.0
+    """while REST answers and the private stream is still down, cut its reconnect backoff at most
+    this often (at once after a probe found the venue back)"""
+
+    def _wake_stream(self) -> None:
+        wake = getattr(self.rt.execution, "reconnect_now", None)
+        now = asyncio.get_running_loop().time()
+        if wake is None or now - self._last_wake < self.WAKE_EVERY_S:
+            return
+        self._last_wake = now
+        if wake():
+            self.stream_wakes += 1
+            log.info("%s: REST answers, private stream down: reconnecting it now", self.rt.venue.name)
 
     async def _probe(self) -> None:
         try:

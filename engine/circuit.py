@@ -3,7 +3,9 @@
 
 CLOSED -> (failure_threshold consecutive failures, or a ban) -> OPEN for a cooldown (or the
 ban's length) -> HALF_OPEN: one probe request; success closes, failure re-opens with a longer
-cooldown. Each failure is classified so operators can tell "venue down" (5xx, maintenance)
+cooldown. A probe that never reports (its request was not sent after all, or was cancelled)
+gives its slot back (``release``), and one that has not reported within ``probe_lease_s`` is
+presumed lost: a breaker never stays HALF_OPEN for good. Each failure is classified so operators can tell "venue down" (5xx, maintenance)
 from "our connection broken" (connect errors, timeouts without any answer) from "venue
 degraded / bad data" (errors in otherwise answered requests, undecodable frames).
 """
@@ -30,7 +32,7 @@ class FailureKind(IntEnum):
 
 class CircuitBreaker:
     def __init__(self, name: str, *, failure_threshold: int = 5, cooldown_s: float = 5.0,
-                 max_cooldown_s: float = 300.0, clock=time.monotonic) -> None:
+                 max_cooldown_s: float = 300.0, probe_lease_s: float = 15.0, clock=time.monotonic) -> None:
         self.name = name
         self.failure_threshold = failure_threshold
         self.base_cooldown_s = cooldown_s
@@ -42,7 +44,11 @@ class CircuitBreaker:
         self.cooldown_s = cooldown_s
         self.last_failure: FailureKind | None = None
         self.opens = 0
+        self.probe_lease_s = probe_lease_s
         self._probe_out = False
+        self._probe_at = 0.0
+        self.probes_lost = 0
+        """probes given up on: released unreported, or not reported within the lease"""
 
     def allow(self) -> bool:
         """May a request go now? In HALF_OPEN exactly one probe is let through."""
@@ -54,10 +60,25 @@ class CircuitBreaker:
                 return False
             self.state = CircuitState.HALF_OPEN
             self._probe_out = False
+        if self._probe_out and now - self._probe_at > self.probe_lease_s:
+            self.probes_lost += 1
+            self._probe_out = False
         if not self._probe_out:
             self._probe_out = True
+            self._probe_at = now
             return True
         return False
+
+    @property
+    def holds_probe(self) -> bool:
+        """HALF_OPEN with its one probe out (the request `allow` just let through is the probe)."""
+        return self.state == CircuitState.HALF_OPEN and self._probe_out
+
+    def release(self) -> None:
+        """The probe let through ended without a verdict (not sent, cancelled): free its slot."""
+        if self.holds_probe:
+            self._probe_out = False
+            self.probes_lost += 1
 
     def retry_in(self) -> float:
         return max(0.0, self.opened_until - self.clock()) if self.state == CircuitState.OPEN else 0.0

@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 from engine import registry
 from engine.adapter import Channel
-from engine.circuit import CircuitState
+from engine.circuit import CircuitState, FailureKind
 from engine.config import Config, VenueConfig
 from engine.engine import Engine
 from engine.errors import EngineError
@@ -84,6 +84,7 @@ class FaultCase:
     needs: Needs = Needs.NOTHING
     orders: bool = False          # trade through the fault (order faults)
     fault_first: bool = False     # inject before the orders are sent (they carry the fault)
+    classified: tuple[tuple[str, FailureKind], ...] = ()   # (component, kind) the engine must report
 
 
 def _c(kind: str, **kw: Any) -> dict[str, Any]:
@@ -96,7 +97,8 @@ CASES: list[FaultCase] = [
     FaultCase("disconnect_mid_frame", lambda t: [_c("cut", scope="market")], Expect.NOT_LIVE | Expect.RECONNECT),
     FaultCase("disconnect_clean", lambda t: [_c("disconnect", scope="market")], Expect.NOT_LIVE | Expect.RECONNECT),
     FaultCase("half_open_tcp", lambda t: [_c("silence", enabled=True)], Expect.NOT_LIVE | Expect.RECONNECT,
-              clear=lambda t: [_c("silence", enabled=False)], hold_s=6.0),
+              clear=lambda t: [_c("silence", enabled=False)], hold_s=6.0,
+              classified=(("ws", FailureKind.UNREACHABLE),)),
     FaultCase("slow_consumer_flood", lambda t: [_c("flood", steps=3000)], Expect.CONSUMER_DROPS, hold_s=1.0),
     FaultCase("sequence_gap", lambda t: [_c("gap", symbol=t.venue_symbol, count=1)],
               Expect.RESYNC | Expect.NOT_LIVE | Expect.OTHER_LIVE),
@@ -116,13 +118,16 @@ CASES: list[FaultCase] = [
               clear=lambda t: [_c("delay", ms=0)], hold_s=4.0),
     FaultCase("maintenance", lambda t: [_c("maintenance", enabled=True)],
               Expect.NOT_LIVE | Expect.RECONNECT | Expect.UNAVAILABLE,
-              clear=lambda t: [_c("maintenance", enabled=False)], hold_s=4.0, orders=True),
+              clear=lambda t: [_c("maintenance", enabled=False)], hold_s=4.0, orders=True,
+              classified=(("rest_orders", FailureKind.VENUE_DOWN),)),
     FaultCase("5xx_burst_on_snapshots", lambda t: [_c("http_error", status=503, count=8, path=t.snapshot_path),
                                                    _c("gap", symbol=t.venue_symbol, count=1)],
-              Expect.RESYNC | Expect.MD_BREAKER, orders=True, needs=Needs.REST_SNAPSHOT),
+              Expect.RESYNC | Expect.MD_BREAKER, orders=True, needs=Needs.REST_SNAPSHOT,
+              classified=(("rest_market_data", FailureKind.VENUE_DOWN),)),
     FaultCase("429_storm", lambda t: [_c("rate_limit", count=2, retry_after_s=2)], Expect.RATE_BLOCK, orders=True,
               fault_first=True),
-    FaultCase("ban", lambda t: [_c("ban", seconds=2)], Expect.RATE_BLOCK, orders=True, fault_first=True),
+    FaultCase("ban", lambda t: [_c("ban", seconds=2)], Expect.RATE_BLOCK, orders=True, fault_first=True,
+              classified=(("rest_orders", FailureKind.BANNED),)),
     FaultCase("lost_order_ack", lambda t: [_c("order", mode="unknown", count=2)], Expect.NONE, orders=True,
               fault_first=True),
     FaultCase("ack_after_fill", lambda t: [_c("order", mode="late", count=2, hold_s=0.5)], Expect.NONE,
@@ -142,6 +147,9 @@ CASES: list[FaultCase] = [
     FaultCase("server_shutdown_notice", lambda t: [_c("server_shutdown")], Expect.RECONNECT),
 ]
 CASES_BY_NAME = {c.name: c for c in CASES}
+
+RECOVER_S = 6.0
+"""after an outage ends, the venue must be reported available for orders within this"""
 
 
 def venue_needs(venue: str) -> Needs:
@@ -200,6 +208,7 @@ class Drill:
         self._monitor: asyncio.Task | None = None
         self.breaker_log: list[tuple[float, str, CircuitState]] = []
         self._rejections0 = 0
+        self.classified: set[tuple[str, FailureKind]] = set()   # (component, failure kind) seen
         self.verified: set[str] = set()             # client order ids whose ledger check passed
         self.fills_delivered = 0                    # fills of verified orders
         self._orders0: set[int] = set()
@@ -275,12 +284,18 @@ class Drill:
     async def _watch_breakers(self) -> None:
         last: dict[str, CircuitState] = {}
         while True:
-            rest = self.rt.rest
+            rt = self.rt
+            rest = rt.rest
             for name, br in (("orders", rest.breaker), ("market_data", rest.md_breaker)):
                 st = CircuitState(br.state)
                 if last.get(name) != st:
                     last[name] = st
                     self.breaker_log.append((time.monotonic(), name, st))
+                if br.last_failure is not None:
+                    self.classified.add(("rest_" + name, FailureKind(br.last_failure)))
+            for s in rt.sessions:
+                if s.breaker.last_failure is not None:
+                    self.classified.add(("ws", FailureKind(s.breaker.last_failure)))
             await asyncio.sleep(0.02)
 
     # ------------------------------------------------------------------ views
@@ -492,6 +507,7 @@ class Drill:
         before = self.counters()
         n_viol = len(self.violations)
         self.breaker_log.clear()
+        self.classified.clear()
         self.venue_state_log.clear()
         for log_ in self.state_log.values():
             log_.clear()
@@ -512,6 +528,12 @@ class Drill:
                 await self.trade_round(2)           # sent into the outage: the policy decides
         if case.clear is not None:
             await self.fault(case.clear(tgt))
+            t_clear = time.monotonic()
+            if case.expect & Expect.UNAVAILABLE:
+                # back within seconds of the venue: not a reconnect backoff grown during the outage
+                while not self.rt.availability.available and time.monotonic() - t_clear < RECOVER_S:
+                    await asyncio.sleep(0.05)
+                observed["available_again_s"] = round(time.monotonic() - t_clear, 2)
         if case.expect & Expect.RATE_BLOCK:       # the engine trades again once the venue's hint has passed
             await asyncio.sleep(2.5)
             sent = len(self.placed)
@@ -530,6 +552,10 @@ class Drill:
         observed["delta"] = d
         observed["states"] = {s: [st.name for _, st in lg] for s, lg in self.state_log.items()}
         observed["breakers"] = [(n, st.name) for _, n, st in self.breaker_log]
+        observed["classified"] = sorted(f"{c}:{k.name}" for c, k in self.classified)
+        for want in case.classified:
+            if want not in self.classified:
+                out.append(f"not classified as {want[0]}:{want[1].name}; seen {observed['classified']}")
         first = self.symbols[0]
         left_live = any(st != BookState.LIVE for _, st in self.state_log[first])
         others_left = any(st != BookState.LIVE for s in self.symbols[1:] for _, st in self.state_log[s])
@@ -559,7 +585,7 @@ class Drill:
             if False not in states:
                 out.append("the venue was never reported unavailable")
             elif not self.rt.availability.available:
-                out.append("the venue was not reported available again")
+                out.append(f"the venue was not reported available again within {RECOVER_S:g} s of the fault's end")
         if e & Expect.RATE_BLOCK:
             out += await self._check_retry_hints(t0_wall)
         if e & Expect.CONSUMER_DROPS and d["stream_drops"] < 1:

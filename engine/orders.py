@@ -105,7 +105,9 @@ class ExecutionClient(Protocol):
        (pushed order/fill updates reach ``on_update``); ``on_reconnected()`` is called after each
        *re*connect, once logged in and subscribed again, so the runtime can reconcile the orders
        whose updates were missed while the stream was down. ``stream_connected`` tells whether
-       the stream is currently up;
+       the stream is currently up. An adapter may also offer ``reconnect_now() -> bool``: the
+       runtime calls it when the venue's REST answers again while the stream is still waiting out
+       a reconnect backoff, so the stream returns with the venue, not a backoff later;
     4. ``await close()`` stops the stream; requests still waiting end in ``ExecutionUnknown``.
 
     Error contract:

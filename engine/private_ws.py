@@ -176,6 +176,10 @@ class PrivateWsSession:
         self._stop = False
         self._logged_in_once = False
         self._last_rx_mono = 0.0
+        self._wake = asyncio.Event()
+        self._auth_wait = False
+        self.early_reconnects = 0
+        """backoffs cut short by `reconnect_now` (the venue was seen answering again)"""
 
     def __repr__(self) -> str:
         # host only: some venues put a token or listen key into the path or query
@@ -186,6 +190,16 @@ class PrivateWsSession:
         if self._task is None:
             self._stop = False
             self._task = asyncio.ensure_future(self._run())
+
+    def reconnect_now(self) -> bool:
+        """Cut the current reconnect backoff short: the venue is known to answer again (its REST
+        came back), so waiting out a backoff grown during the outage only keeps orders blind.
+        Not after a refused login (a wrong key stays wrong). Returns whether a wait was cut."""
+        if self.state is ConnState.BACKOFF and not self._auth_wait and not self._wake.is_set():
+            self._wake.set()
+            self.early_reconnects += 1
+            return True
+        return False
 
     @property
     def connected(self) -> bool:
@@ -290,11 +304,16 @@ class PrivateWsSession:
                 self._fail_pending("connection closed")
             if self._stop:
                 break
-            self._set_state(ConnState.BACKOFF)
+            self._auth_wait = wait_s > 0
             wait_s = max(wait_s, delay) * random.uniform(0.5, 1.5)
             delay = min(delay * 2, self.backoff_max_s)
             self.recent_backoffs_s.append(wait_s)
-            await asyncio.sleep(wait_s)
+            self._wake.clear()
+            self._set_state(ConnState.BACKOFF)
+            try:
+                await asyncio.wait_for(self._wake.wait(), wait_s)
+            except asyncio.TimeoutError:
+                pass
 
     async def _connection(self) -> None:
         await self.dialect.prepare(self._creds)

@@ -144,10 +144,24 @@ class RestClient:
         # path: cancels, and the queries that resolve unknown orders, still go (bans excepted:
         # the budget blocks every lane until a ban ends).
         br = self.md_breaker if priority == Priority.SNAPSHOT else self.breaker
-        if not br.allow() and not (priority in (Priority.CANCEL, Priority.QUERY)
-                                   and br.last_failure != FailureKind.BANNED):
+        allowed = br.allow()
+        if not allowed and not (priority in (Priority.CANCEL, Priority.QUERY)
+                                and br.last_failure != FailureKind.BANNED):
             raise CircuitOpen(f"{self.venue}: REST circuit open ({br.last_failure.name if br.last_failure else ''})",
                               int(br.retry_in() * 1e9))
+        probe = allowed and br.holds_probe      # this request is the half-open breaker's one probe
+        try:
+            return await self._send(br, method, path, query, body, headers, weights, priority, instrument)
+        except BaseException:
+            # a probe that ended without a verdict (not sent: budget refused, cancelled while
+            # waiting) gives its slot back; one that got a verdict has already moved the breaker
+            if probe and br.holds_probe:
+                br.release()
+            raise
+
+    async def _send(self, br: CircuitBreaker, method: str, path: str, query: str, body: str,
+                    headers: Mapping[str, str] | None, weights: Mapping[str, int], priority: Priority,
+                    instrument: str | None) -> RestResponse:
         cost = await self.budget.acquire(weights, priority, instrument=instrument)
         url = f"{self.base_url}{path}" + (f"?{query}" if query else "")
         s = await self.session()

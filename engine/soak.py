@@ -188,7 +188,7 @@ async def _cycle(d: Drill, case: FaultCase, tally: VenueTally, rng: random.Rando
 
 
 async def soak(venues: list[str], minutes: float, seed: int, *, max_rss_growth_mb: float, max_stall_ms: float,
-               warmup_s: float, trade_s: float) -> dict[str, Any]:
+               warmup_s: float, trade_s: float, faults: list[str] | None = None) -> dict[str, Any]:
     from engine.sim.server import running_simulator
     rng = random.Random(seed)
     t_start = time.monotonic()
@@ -212,7 +212,9 @@ async def soak(venues: list[str], minutes: float, seed: int, *, max_rss_growth_m
 
             async def run_venue(d: Drill, tally: VenueTally, vrng: random.Random) -> None:
                 nonlocal warm_taken
-                cases = applicable(d.venue)
+                cases = [c for c in applicable(d.venue) if not faults or c.name in faults]
+                if not cases:
+                    return
                 while time.monotonic() < end - trade_s:
                     await _cycle(d, vrng.choice(cases), tally, vrng, trade_s)
                     if not warm_taken and time.monotonic() >= warm_until:
@@ -267,6 +269,10 @@ def add_parser(sub) -> None:
                    help="bound on the longest event-loop stall (default 1000)")
     s.add_argument("--warmup", type=float, default=30.0, help="seconds before the warm-up RSS is taken (default 30)")
     s.add_argument("--cycle", type=float, default=4.0, help="seconds of trading per fault cycle (default 4)")
+    s.add_argument("--faults", nargs="+", metavar="CASE",
+                   help="only these fault cases (default: every case the venue supports)")
+    s.add_argument("--log-level", default="error", choices=["debug", "info", "warning", "error"],
+                   help="log level on stderr (default error)")
     s.set_defaults(func=_cmd_soak)
 
 
@@ -277,7 +283,12 @@ def _cmd_soak(args: argparse.Namespace) -> int:
     if unknown:
         print(f"unknown venues {unknown}; available: {', '.join(registry.available())}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.ERROR, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from engine.drill import CASES_BY_NAME
+    bad = [f for f in args.faults or () if f not in CASES_BY_NAME]
+    if bad:
+        print(f"unknown fault cases {bad}; available: {', '.join(CASES_BY_NAME)}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=getattr(logging, args.log_level.upper()), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         import uvloop
         runner = uvloop.run
@@ -285,7 +296,7 @@ def _cmd_soak(args: argparse.Namespace) -> int:
         runner = asyncio.run
     report = runner(soak(venues, args.minutes, args.seed, max_rss_growth_mb=args.max_rss_growth_mb,
                          max_stall_ms=args.max_stall_ms, warmup_s=min(args.warmup, args.minutes * 30),
-                         trade_s=args.cycle))
+                         trade_s=args.cycle, faults=args.faults))
     text = json.dumps(report, indent=2)
     print(text)
     if args.report:

@@ -242,6 +242,10 @@ class BinanceExecution(ExecutionClient):
     def stream_connected(self) -> bool:
         return self.private_ws is not None and self.private_ws.connected
 
+    def reconnect_now(self) -> bool:
+        """The venue answers again: reconnect the user stream without waiting out its backoff."""
+        return self.private_ws is not None and self.private_ws.reconnect_now()
+
     async def close(self) -> None:
         if self.private_ws is not None:
             await self.private_ws.close()
