@@ -11,6 +11,8 @@ sync rule, snapshot source and resync method) plus small hooks:
   (which connection kind an instrument's topics go to), ``topics``, ``subscribe_frames`` /
   ``unsubscribe_frames`` (MESSAGE-style endpoints) or ``ws_url`` (URL-style), ``checksum_for``;
 * REST book snapshots, for SnapshotSource.REST only: ``snapshot_request`` / ``apply_snapshot``;
+* public trade history, where the venue has it: ``trade_history_request`` /
+  ``parse_trade_history`` (trades missed while a connection was down are backfilled from it);
 * REST answers: ``rest_cost`` (buckets and priority, seeing the order where the venue charges
   by it), ``map_error`` (non-2xx) and ``classify_response`` (errors inside HTTP 200 bodies);
 * execution: ``make_execution`` (an engine.orders.ExecutionClient).
@@ -18,12 +20,13 @@ sync rule, snapshot source and resync method) plus small hooks:
 from __future__ import annotations
 
 import abc
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from engine.config import VenueConfig
-from engine.model import Instrument, MarketKind, VenueId
+from engine.model import Instrument, MarketKind, Side, VenueId
 from engine.venue import SnapshotSource, SubscribeStyle, VenueSpec, WsEndpoint
 from ext.checksum import Checksum
 from ext.feed import FeedSymbol, FrameParser
@@ -39,6 +42,17 @@ class RestKind(IntEnum):
     OTHER = 0
     INSTRUMENTS = 1
     SNAPSHOT = 2
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryTrade:
+    """One trade from a venue's recent-trades endpoint; price and size as exact fixed-point ints
+    at the instrument's scales, `ts_exchange` in ns."""
+    trade_id: int
+    price: int
+    size: int
+    side: Side          # the taker's
+    ts_exchange: int
 
 
 class VenueAdapter(abc.ABC):
@@ -134,6 +148,18 @@ class VenueAdapter(abc.ABC):
 
     def snapshot_request_path(self) -> str:
         return ""
+
+    # ---- public trade history (backfill after a reconnect) ------------------------------------
+    def trade_history_request(self, inst: Instrument) -> tuple[str, dict[str, str]] | None:
+        """(path, params) of the venue's recent-trades endpoint for `inst` (most recent trades,
+        as many as one request gets), or None where the venue has none: trades missed while a
+        connection was down are then lost, and counted as not backfilled."""
+        return None
+
+    def parse_trade_history(self, inst: Instrument, body: bytes) -> list[HistoryTrade]:
+        """The recent-trades answer as HistoryTrades, in any order (the engine sorts by id).
+        Raise ValueError for an answer that is not what the venue documents."""
+        raise NotImplementedError(f"{self.venue.name} has no public trade history")
 
     def classify_rest(self, path: str) -> tuple[RestKind, str | None]:
         """What a recorded REST line holds: instruments, a snapshot (with its venue symbol)..."""

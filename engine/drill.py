@@ -200,6 +200,7 @@ class Drill:
         self.violations: list[str] = []
         self.trade_ids: dict[str, set] = {}
         self.trades = 0
+        self.case_trades: dict[str, list[int]] = {}  # integer trade ids delivered since the case began
         self.fills: dict[str, list[str]] = {}        # client order id -> fill trade ids delivered
         self.state_log: dict[str, list[tuple[float, BookState]]] = {}
         self.venue_state_log: list[tuple[float, bool, str]] = []
@@ -221,6 +222,7 @@ class Drill:
         eng = self.engine = Engine(Config(venues={self.venue: vc}, metrics_port=0))
         for s in self.symbols:
             self.trade_ids[s] = set()
+            self.case_trades[s] = []
             self.state_log[s] = []
             eng.subscribe_trades(self.venue, s, self._on_trade)
             eng.subscribe_book(self.venue, s, self._on_book)
@@ -261,6 +263,9 @@ class Drill:
         if t.trade_id in seen:
             self.violations.append(f"trade {sym} {t.trade_id} delivered twice")
         seen.add(t.trade_id)
+        ct = self.case_trades.get(sym)
+        if ct is not None and len(ct) < 100_000:
+            ct.append(t.trade_id_int)
         if len(seen) > 200_000:
             seen.clear()
         self.trades += 1
@@ -402,6 +407,32 @@ class Drill:
             await asyncio.sleep(0.2)
 
     # ------------------------------------------------------------------ checks
+    async def check_trades(self, settle_s: float = 8.0) -> list[str]:
+        """No public trade lost across the fault: every trade the venue made between the first and
+        the last trade delivered since the case began was delivered (venues with a recent-trades
+        history to backfill from; ids increasing per symbol)."""
+        rt = self.rt
+        deadline = time.monotonic() + settle_s
+        while rt.backfill.holding and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        out = []
+        for sym in self.symbols:
+            fs = rt.fs_by_symbol[sym]
+            got = self.case_trades[sym]
+            self.case_trades[sym] = []
+            if rt.adapter.trade_history_request(fs.instrument) is None or len(got) < 2:
+                continue
+            hist = await self.admin("GET", f"/trades?symbol={fs.instrument.venue_symbol}")
+            ids = [row[0] for row in hist["trades"]]
+            if not ids:
+                continue
+            lo, hi = max(min(got), ids[0]), max(got)
+            missing = sorted(i for i in set(ids) - set(got) if lo <= i <= hi)
+            if missing:
+                out.append(f"{len(missing)} public trades of {sym} never delivered (ids {missing[:5]}...; "
+                           f"backfill {rt.backfill.stats()})")
+        return out
+
     async def check_ledger(self, settle_s: float = 10.0) -> list[str]:
         """Every order final and equal to the venue's record; placed once; fills exactly once."""
         out: list[str] = []
@@ -511,6 +542,8 @@ class Drill:
         self.venue_state_log.clear()
         for log_ in self.state_log.values():
             log_.clear()
+        for ct in self.case_trades.values():
+            ct.clear()
         observed: dict[str, Any] = {}
         out: list[str] = []
         if case.orders and case.fault_first:
@@ -544,6 +577,7 @@ class Drill:
         if slow is not None:
             slow.cancel()
         out += await self.check_books()
+        out += await self.check_trades()
         if case.orders or self.placed:
             await self.finish_orders()
             out += await self.check_ledger()

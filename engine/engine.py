@@ -21,6 +21,7 @@ from typing import Callable
 from engine import registry
 from engine.adapter import Channel, VenueAdapter
 from engine.availability import Availability, UnavailablePolicy
+from engine.backfill import TradeBackfill
 from engine.budget import VenueBudget
 from engine.config import Config, Credentials, VenueConfig
 from engine.errors import ConfigError, EngineError
@@ -112,6 +113,7 @@ class VenueRuntime:
         self._prune_task: asyncio.Task | None = None
         self.availability: Availability | None = None
         self.venue_state_subs: list[Callable[[str, bool, str], None]] = []
+        self.backfill = TradeBackfill(self)
 
     def _latency(self, stage: str, ns: int) -> None:
         self.order_latency[stage].record(max(0, ns))
@@ -222,7 +224,10 @@ class VenueRuntime:
                 if task is not None:
                     task.cancel()
             fs.sync.reset()
+            last_id = self.backfill.last_ids.get(sym, fs.last_trade_id)
             fs.reset_trade_ids()            # a restarted venue counts its trade ids again
+            if fs.want_trades:
+                self.backfill.start(fs, last_id)    # what happened while the connection was down
             if in_band:
                 self._watchdogs[sym] = asyncio.get_running_loop().create_task(
                     self._await_in_band(sym, resubscribe_first=False))
@@ -270,6 +275,7 @@ class VenueRuntime:
         with a logged warning; close() never waits forever."""
         await cancel_all(list(self._snapshot_tasks.values()) + list(self._watchdogs.values())
                          + ([self._prune_task] if self._prune_task is not None else []))
+        await bounded(self.backfill.close(), f"{self.venue.name}: trade backfill")
         if self.availability is not None:
             await bounded(self.availability.close(), f"{self.venue.name}: availability")
         await asyncio.gather(*(bounded(s.close(), f"{s.name}: session") for s in self.sessions))
@@ -399,7 +405,19 @@ class VenueRuntime:
             self._deliver(subs, BookView(self.venue, fs.instrument, fs))
 
     def on_trade(self, trade: Trade) -> None:
+        bf = self.backfill
+        if bf.held and bf.hold(trade):
+            return                          # after the trades missed while disconnected
+        if bf.consecutive:
+            last = bf.last_ids.get(trade.instrument.symbol)
+            if last is not None and trade.trade_id_int > last + 1 and bf.gap(trade, last):
+                return
+        self.deliver_trade(trade)
+
+    def deliver_trade(self, trade: Trade) -> None:
         sym = trade.instrument.symbol
+        if self.backfill.consecutive:
+            self.backfill.last_ids[sym] = trade.trade_id_int
         self.last_trade[sym] = trade
         self.trade_counts[sym] = self.trade_counts.get(sym, 0) + 1
         subs = self.trade_subs.get(sym)

@@ -159,6 +159,8 @@ async def _cycle(d: Drill, case: FaultCase, tally: VenueTally, rng: random.Rando
     tgt = d.target()
     before = d.counters()
     n_viol = len(d.violations)
+    for ct in d.case_trades.values():
+        ct.clear()
     stop = asyncio.Event()
     strat = asyncio.ensure_future(_strategy(d, tally, stop, rng))
     await asyncio.sleep(rng.uniform(0.2, 1.0))
@@ -174,6 +176,7 @@ async def _cycle(d: Drill, case: FaultCase, tally: VenueTally, rng: random.Rando
     await d.finish_orders()
     out += await d.check_ledger()
     out += await d.check_books()
+    out += await d.check_trades()
     out += await d.self_limited()
     out += d.violations[n_viol:]
     after = d.counters()

@@ -127,6 +127,8 @@ class VenueSpec:
     endpoints: tuple[WsEndpoint, ...] = field(default_factory=tuple)
     book: BookSpec = field(default_factory=BookSpec)
     trade_ids: TradeIds = TradeIds.TRADE_IDS_INCREASING
+    trade_ids_consecutive: bool = False     # ids go up by exactly one per trade and symbol: a jump is
+                                            # a lost trade, backfilled from the recent-trades history
 
     def endpoint(self, name: str) -> WsEndpoint:
         for e in self.endpoints:

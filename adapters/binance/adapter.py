@@ -10,11 +10,15 @@ from adapters.binance.parser import BinanceParser
 from adapters.binance.errors import map_error as _map_error
 from adapters.binance.spec import ENDPOINTS, SNAPSHOT_LIMIT, SPEC, depth_weight
 from adapters.binance.symbols import parse_exchange_info
-from engine.adapter import Channel, VenueAdapter
-from engine.model import Instrument, VenueId
+from engine.adapter import Channel, HistoryTrade, VenueAdapter
+from engine.model import Instrument, Side, VenueId
 from engine.venue import WsEndpoint
 from ext.feed import FeedSymbol, FrameParser
 from ext.ratelimit import Priority
+
+TRADES_PATH = "/api/v3/trades"       # recent trades: weight 25, up to 1000
+TRADES_LIMIT = 1000
+TRADES_WEIGHT = 25
 
 _CHANNEL_STREAM = {Channel.BOOK: "depth@100ms", Channel.TRADES: "trade", Channel.TOP: "bookTicker"}
 
@@ -51,7 +55,30 @@ class BinanceAdapter(VenueAdapter):
     def apply_snapshot(self, parser: FrameParser, fs: FeedSymbol, body: bytes, ts_recv: int) -> int:
         return parser.on_snapshot(fs, body, ts_recv)
 
+    def trade_history_request(self, inst: Instrument) -> tuple[str, dict[str, str]] | None:
+        return TRADES_PATH, {"symbol": inst.venue_symbol, "limit": str(TRADES_LIMIT)}
+
+    def parse_trade_history(self, inst: Instrument, body: bytes) -> list[HistoryTrade]:
+        # [{"id": 28457, "price": "4.00000100", "qty": "12.00000000", "quoteQty": "48.000012",
+        #   "time": 1499865549590, "isBuyerMaker": true, "isBestMatch": true}, ...]
+        rows = json.loads(body)
+        if not isinstance(rows, list):
+            raise ValueError(f"recent trades: expected a list, got {type(rows).__name__}")
+        out = []
+        for r in rows:
+            try:
+                tid, t, maker = r["id"], r["time"], r["isBuyerMaker"]
+                if type(tid) is not int or type(t) is not int or type(maker) is not bool:
+                    raise TypeError("id/time must be integers, isBuyerMaker a boolean")
+                out.append(HistoryTrade(tid, inst.px(r["price"]), inst.qty(r["qty"]),
+                                        Side.SELL if maker else Side.BUY, t * 1_000_000))
+            except (KeyError, TypeError, ValueError) as e:
+                raise ValueError(f"recent trades: bad row {str(r)[:120]}: {e}") from None
+        return out
+
     def rest_cost(self, method: str, path: str, params: dict[str, str] | None = None, order: Any = None):
+        if path == TRADES_PATH:
+            return {"REQUEST_WEIGHT": TRADES_WEIGHT, "RAW_REQUESTS_5M": 1}, Priority.SNAPSHOT
         if path == "/api/v3/depth":
             limit = int((params or {}).get("limit", 100))
             return {"REQUEST_WEIGHT": depth_weight(limit), "RAW_REQUESTS_5M": 1}, Priority.SNAPSHOT

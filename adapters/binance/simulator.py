@@ -5,7 +5,7 @@ control frames and fan-out, diff streams, the app skeleton and middleware, admin
 harness) lives in ``engine.sim``; this module is only Binance's wire format.  Rate limits are
 the engine's own ``adapters.binance.spec.SPEC.buckets`` at their real values.
 
-* REST ``/api/v3/...``: ping, time, exchangeInfo, depth, order (POST/DELETE/GET), openOrders,
+* REST ``/api/v3/...``: ping, time, exchangeInfo, depth, trades, order (POST/DELETE/GET), openOrders,
   myTrades, account -- HMAC-SHA256 signatures, ``X-MBX-APIKEY``, timestamp/recvWindow, Binance
   error bodies and HTTP codes, request weights, ``X-MBX-USED-WEIGHT-1M`` /
   ``X-MBX-ORDER-COUNT-10S|1D`` headers, 429/418 with ``Retry-After``.
@@ -296,6 +296,7 @@ class BinanceSim(SimApp):
         r.add_get("/api/v3/time", self.h_time)
         r.add_get("/api/v3/exchangeInfo", self.h_exchange_info)
         r.add_get("/api/v3/depth", self.h_depth)
+        r.add_get("/api/v3/trades", self.h_trades)
         r.add_post("/api/v3/order", self.h_order_new)
         r.add_delete("/api/v3/order", self.private(self.op_cancel))
         r.add_get("/api/v3/order", self.private(self.op_query))
@@ -321,6 +322,8 @@ class BinanceSim(SimApp):
             except ValueError:
                 limit = 100
             return depth_weight(limit)
+        if path == "/api/v3/trades":
+            return 25
         if path == "/api/v3/openOrders" and not q.get("symbol"):
             return OPEN_ORDERS_ALL_WEIGHT
         if path == "/api/v3/myTrades":
@@ -694,6 +697,20 @@ class BinanceSim(SimApp):
         pf, qf = m.price_scale.format, m.qty_scale.format
         return self.json({"lastUpdateId": uid, "bids": [[pf(p), qf(s)] for p, s in bids],
                            "asks": [[pf(p), qf(s)] for p, s in asks]})
+
+    async def h_trades(self, request: web.Request) -> web.Response:
+        q = self._public_params(request)
+        sym = self.param_symbol(q)
+        limit = self.param_int(q, "limit")
+        limit = 500 if limit is None else limit
+        if limit <= 0:
+            raise _illegal("limit", "^[0-9]{1,20}$")
+        m = self.venue.markets[sym]
+        pf, qf = m.price_scale.format, m.qty_scale.format
+        recent = list(self.venue.recent_trades[sym])[-min(limit, 1000):]
+        return self.json([{"id": t.trade_id, "price": pf(t.price), "qty": qf(t.qty),
+                           "quoteQty": str(Decimal(pf(t.price)) * Decimal(qf(t.qty))), "time": t.ts,
+                           "isBuyerMaker": t.taker_side == SELL, "isBestMatch": True} for t in recent])
 
     async def h_order_new(self, request: web.Request) -> web.Response:
         params = await self.authenticate(request)

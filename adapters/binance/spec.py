@@ -14,6 +14,7 @@ SPEC = VenueSpec(
     rest_url="https://api.binance.com",
     ws_url="wss://stream.binance.com:9443",
     ws_api_url="wss://ws-api.binance.com:443/ws-api/v3",
+    trade_ids_consecutive=True,            # per symbol, as /api/v3/historicalTrades?fromId pages them
     endpoints=(
         WsEndpoint(
             "public", "wss://stream.binance.com:9443",

@@ -9,6 +9,8 @@ GET      /__sim/book?symbol=S        authoritative book, the same shape for ever
                                      (full depth unless ``limit``; plain decimal strings, best first)
 GET      /__sim/account[?account=A]  balances, open orders, order/trade counts
 GET      /__sim/ledger[?account=A]   every order and fill of the account (see ``SimVenue.ledger``)
+GET      /__sim/trades?symbol=S      the last 1000 public trades, oldest first: {"symbol", "trades":
+                                     [[trade id, price, qty, taker side "buy"|"sell", ts ms], ..]}
 GET      /__sim/requests             the last 5000 REST requests: [epoch s, method, path, status, Retry-After]
 GET      /__sim/faults               current fault switches
 POST     /__sim/fault                one fault spec or a list (see ``engine.sim.faults``)
@@ -66,6 +68,15 @@ def add_admin_routes(app: web.Application, venue: SimVenue, default_account: str
             return _err(f"unknown account {aid!r}", 404)
         return _json(venue.ledger(aid))
 
+    async def trades(request: web.Request) -> web.Response:
+        sym = request.query.get("symbol", "")
+        if sym not in venue.markets:
+            return _err(f"unknown symbol {sym!r}", 404)
+        m = venue.markets[sym]
+        pf, qf = m.price_scale.format, m.qty_scale.format
+        return _json({"symbol": sym, "trades": [[t.trade_id, pf(t.price), qf(t.qty), t.taker_side.lower(), t.ts]
+                                                for t in venue.recent_trades[sym]]})
+
     async def requests(request: web.Request) -> web.Response:
         return _json({"requests": list(venue.request_log)})
 
@@ -121,6 +132,7 @@ def add_admin_routes(app: web.Application, venue: SimVenue, default_account: str
     app.router.add_get(PREFIX + "/account", account)
     app.router.add_get(PREFIX + "/ledger", ledger)
     app.router.add_get(PREFIX + "/requests", requests)
+    app.router.add_get(PREFIX + "/trades", trades)
     app.router.add_get(PREFIX + "/faults", faults)
     app.router.add_post(PREFIX + "/fault", fault)
     app.router.add_post(PREFIX + "/market", market)

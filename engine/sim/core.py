@@ -59,6 +59,10 @@ class SymbolSpec:
     mean_size: int = 1000  # mean displayed size per level, in lots
 
 
+RECENT_TRADES = 1000
+"""public trades kept per symbol for the recent-trades endpoint (Binance serves up to 1000)"""
+
+
 class SimVenue:
     def __init__(
         self,
@@ -104,6 +108,8 @@ class SimVenue:
         self._mute_account_events = False
         # (epoch s, method, path, status, Retry-After) of the last REST requests, for drills
         self.request_log: deque[tuple[float, str, str, int, str | None]] = deque(maxlen=5000)
+        # the last public trades per symbol, oldest first: the venue's recent-trades endpoint
+        self.recent_trades: dict[str, deque[Trade]] = {s.symbol: deque(maxlen=RECENT_TRADES) for s in specs}
         self.paused = False
         self.steps = 0
         self._task: asyncio.Task | None = None
@@ -124,6 +130,11 @@ class SimVenue:
             if not extra:
                 return
             batch = Batch(symbol, 0, 0, [], [], [], now_ms())
+        if batch.trades or extra:
+            hist = self.recent_trades[symbol]
+            hist.extend(batch.trades)
+            if extra:
+                hist.extend(extra)
         if batch.has_changes or batch.trades or extra:
             self.on_batch(symbol, batch, extra or [])
 
