@@ -89,6 +89,14 @@ class EngineCollector(Collector):
                                     labels=["venue", "connection"])
         rest = CounterMetricFamily("venuelink_rest_requests", "REST requests sent", labels=["venue"])
         rest_err = CounterMetricFamily("venuelink_rest_errors", "REST requests that failed", labels=["venue"])
+        backfill = CounterMetricFamily("venuelink_trade_backfill", "Public trade backfill after a reconnect or an "
+                                       "id jump: runs, trades delivered, trades known lost, failed fetches",
+                                       labels=["venue", "kind"])
+        out_drops = CounterMetricFamily("venuelink_outbound_drops", "Outbound frames (pings, user frames) dropped "
+                                        "because too many waited for the venue's message budget",
+                                        labels=["venue", "connection"])
+        probes_lost = CounterMetricFamily("venuelink_breaker_probes_lost", "Half-open probes that never reported "
+                                          "(not sent, cancelled, or past their lease)", labels=["venue", "breaker"])
         for rt in e.runtimes.values():
             v = rt.venue.name
             for stage, h in rt.latency_histograms():
@@ -138,13 +146,22 @@ class EngineCollector(Collector):
                 late.add_metric([v], rt.orders.late_after_prune)
             rest.add_metric([v], rt.rest.requests)
             rest_err.add_metric([v], rt.rest.errors)
+            bf = rt.backfill
+            for kind, n in (("runs", bf.runs), ("delivered", bf.delivered), ("missing", bf.missing),
+                            ("failures", bf.failures), ("gaps", bf.gaps), ("gaps_unfilled", bf.gaps_unfilled)):
+                backfill.add_metric([v, kind], n)
+            for s in list(rt.sessions):
+                out_drops.add_metric([v, s.name], s.out_drops)
+            probes_lost.add_metric([v, "rest"], rt.rest.breaker.probes_lost)
+            probes_lost.add_metric([v, "rest_md"], rt.rest.md_breaker.probes_lost)
         from engine import tasks
         abandoned = CounterMetricFamily("venuelink_close_abandoned", "Close steps (tasks, sockets) that did "
                                         "not stop within their bound and were abandoned (logged)")
         abandoned.add_metric([], tasks.abandoned_tasks)
         yield abandoned
         yield from (lat, msgs, errs, unk, util, waits, conn, reconn, health, bstate, bseq, resyncs, gaps, stale,
-                    cks, snaps, dup_trades, orders, late, strat, sink, avail, conn_gaps, ck_off, subs, resub, rest, rest_err)
+                    cks, snaps, dup_trades, orders, late, strat, sink, avail, conn_gaps, ck_off, subs, resub, rest, rest_err,
+                    backfill, out_drops, probes_lost)
 
 
 def serve(engine: "Engine", host: str, port: int):

@@ -101,6 +101,10 @@ class WsSession:
         self._msg_cost = self._pace.make_cost([(0, 1)])
         self._op_cost = self._pace.make_cost(items)
         self._out: asyncio.Queue = asyncio.Queue()
+        # Bounded by construction: subscribe operations are at most two per topic (resubscribes
+        # coalesce per topic, frames for a connection that is gone are dropped unsent); other frames
+        # (pings, user frames) beyond MAX_QUEUED_FRAMES waiting are dropped and counted.
+        self.out_drops = 0
         self._sender: asyncio.Task | None = None
         self._pinger: asyncio.Task | None = None
         self._req_id = 0
@@ -193,8 +197,17 @@ class WsSession:
             for frame in fn(self.endpoint, chunk, rid):
                 self._out.put_nowait((frame, True, rid, chunk, op, self.gen))
 
+    MAX_QUEUED_FRAMES = 1024
+
     def send_text(self, frame: str) -> None:
-        """Queue one frame (paced like every other outbound message)."""
+        """Queue one frame (paced like every other outbound message); dropped and counted when
+        MAX_QUEUED_FRAMES are already waiting for the venue's message budget."""
+        if self._out.qsize() >= self.MAX_QUEUED_FRAMES:
+            self.out_drops += 1
+            if self.out_drops == 1 or self.out_drops % 1000 == 0:
+                log.warning("%s: %d outbound frames waiting for the message budget: dropped one (%d so far)",
+                            self.name, self._out.qsize(), self.out_drops)
+            return
         self._out.put_nowait((frame, False, 0, None, "", self.gen))
 
     async def _send_loop(self) -> None:
