@@ -154,6 +154,10 @@ class EngineCollector(Collector):
                 out_drops.add_metric([v, s.name], s.out_drops)
             probes_lost.add_metric([v, "rest"], rt.rest.breaker.probes_lost)
             probes_lost.add_metric([v, "rest_md"], rt.rest.md_breaker.probes_lost)
+        sdrops = CounterMetricFamily("venuelink_stream_drops", "Items an eng.stream() consumer lost by falling "
+                                     "more than its queue bound behind (oldest dropped)")
+        sdrops.add_metric([], e.stream_drops)
+        yield sdrops
         from engine import tasks
         abandoned = CounterMetricFamily("venuelink_close_abandoned", "Close steps (tasks, sockets) that did "
                                         "not stop within their bound and were abandoned (logged)")
