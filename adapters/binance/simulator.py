@@ -684,14 +684,17 @@ class BinanceSim(SimApp):
                     raise ApiError(-1121, "Invalid symbol.")
         return self.json(self.exchange_info(names))
 
-    async def h_depth(self, request: web.Request) -> web.Response:
+    def _symbol_and_limit(self, request: web.Request, default: int, cap: int) -> tuple[str, int]:
         q = self._public_params(request)
         sym = self.param_symbol(q)
         limit = self.param_int(q, "limit")
-        limit = 100 if limit is None else limit
+        limit = default if limit is None else limit
         if limit <= 0:
             raise _illegal("limit", "^[0-9]{1,20}$")
-        limit = min(limit, 5000)
+        return sym, min(limit, cap)
+
+    async def h_depth(self, request: web.Request) -> web.Response:
+        sym, limit = self._symbol_and_limit(request, 100, 5000)
         m = self.venue.markets[sym]
         uid, bids, asks = m.depth(limit)
         pf, qf = m.price_scale.format, m.qty_scale.format
@@ -699,15 +702,10 @@ class BinanceSim(SimApp):
                            "asks": [[pf(p), qf(s)] for p, s in asks]})
 
     async def h_trades(self, request: web.Request) -> web.Response:
-        q = self._public_params(request)
-        sym = self.param_symbol(q)
-        limit = self.param_int(q, "limit")
-        limit = 500 if limit is None else limit
-        if limit <= 0:
-            raise _illegal("limit", "^[0-9]{1,20}$")
+        sym, limit = self._symbol_and_limit(request, 500, 1000)
         m = self.venue.markets[sym]
         pf, qf = m.price_scale.format, m.qty_scale.format
-        recent = list(self.venue.recent_trades[sym])[-min(limit, 1000):]
+        recent = list(self.venue.recent_trades[sym])[-limit:]
         return self.json([{"id": t.trade_id, "price": pf(t.price), "qty": qf(t.qty),
                            "quoteQty": str(Decimal(pf(t.price)) * Decimal(qf(t.qty))), "time": t.ts,
                            "isBuyerMaker": t.taker_side == SELL, "isBestMatch": True} for t in recent])

@@ -23,6 +23,20 @@ def venue_config(sim, *, secret: str | None = None, symbols=("BTC/USDT",)) -> Ve
                        request_timeout_s=3.0)
 
 
+def cli_config(tmp_path, sim, extra: str = ""):
+    """A venues.toml for `venuelink order ...` against the Binance simulator."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f"""
+[venues.binance]
+rest_url = "{sim.rest_url}"
+ws_url = "{sim.ws_url}"
+ws_api_url = "{sim['ws_api_url']}"
+api_key_env = "VL_CLI_KEY"
+api_secret_env = "VL_CLI_SECRET"
+{extra}""")
+    return cfg
+
+
 @contextlib.asynccontextmanager
 async def engine_for(sim, **kw):
     eng = Engine(Config(venues={"binance": venue_config(sim, **kw)}, metrics_port=0))

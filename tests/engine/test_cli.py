@@ -7,6 +7,8 @@ import sys
 import time
 import urllib.request
 
+from tests.engine.conftest import cli_config
+
 
 def venuelink(*args, env=None, timeout=90):
     return subprocess.run([sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True,
@@ -39,15 +41,7 @@ def test_run_against_simulator_shows_books_and_serves_metrics():
 def test_order_cli_place_status_cancel(tmp_path):
     from engine.sim.server import running_simulator
     with running_simulator("binance", rate=20) as sim:
-        cfg = tmp_path / "c.toml"
-        cfg.write_text(f"""
-[venues.binance]
-rest_url = "{sim.rest_url}"
-ws_url = "{sim.ws_url}"
-ws_api_url = "{sim['ws_api_url']}"
-api_key_env = "VL_CLI_KEY"
-api_secret_env = "VL_CLI_SECRET"
-""")
+        cfg = cli_config(tmp_path, sim)
         env = {"VL_CLI_KEY": sim["api_key"], "VL_CLI_SECRET": sim["api_secret"]}
         common = ["--config", str(cfg), "--venue", "binance", "--symbol", "BTC/USDT"]
         p = venuelink("order", "place", *common, "--side", "buy", "--qty", "0.001", "--price", "1000",

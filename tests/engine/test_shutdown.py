@@ -15,7 +15,7 @@ from engine.config import Config
 from engine.engine import Engine
 from engine.model import OrderRequest, OrderType, Side, VenueId
 from engine.sim.server import running_simulator
-from tests.engine.conftest import admin, venue_config
+from tests.engine.conftest import admin, cli_config, venue_config
 from tests.engine.test_binance_engine import wait_for
 
 BOUND_S = 10.0
@@ -94,16 +94,7 @@ async def test_close_with_a_rest_request_hanging(sim):
                                    {"type": "order", "mode": "timeout", "hold_s": 60}])
 def test_order_cli_returns_with_a_hung_venue(tmp_path, fault):
     with running_simulator("binance", rate=20) as sim:
-        cfg = tmp_path / "c.toml"
-        cfg.write_text(f"""
-[venues.binance]
-rest_url = "{sim.rest_url}"
-ws_url = "{sim.ws_url}"
-ws_api_url = "{sim['ws_api_url']}"
-api_key_env = "VL_CLI_KEY"
-api_secret_env = "VL_CLI_SECRET"
-request_timeout_s = 5.0
-""")
+        cfg = cli_config(tmp_path, sim, "request_timeout_s = 5.0")
         import urllib.request
         req = urllib.request.Request(f"{sim['admin_url']}/fault", data=json.dumps(fault).encode(),
                                      headers={"Content-Type": "application/json"}, method="POST")
