@@ -7,7 +7,8 @@ A venue is mostly data (engine.venue.VenueSpec: REST buckets, WebSocket endpoint
 sync rule, snapshot source and resync method) plus small hooks:
 
 * instruments: ``parse_instruments`` (the venue's instruments endpoint answer);
-* market data: ``make_parser`` (a Cython FrameParser that only decodes), ``endpoint_for``
+* market data: ``make_parser`` (a Cython FrameParser that only decodes) and its
+  pure-Python twin ``make_reference_parser``, ``endpoint_for``
   (which connection kind an instrument's topics go to), ``topics``, ``subscribe_frames`` /
   ``unsubscribe_frames`` (MESSAGE-style endpoints) or ``ws_url`` (URL-style), ``checksum_for``;
 * REST book snapshots, for SnapshotSource.REST only: ``snapshot_request`` / ``apply_snapshot``;
@@ -100,6 +101,11 @@ class VenueAdapter(abc.ABC):
     @abc.abstractmethod
     def make_parser(self, sink: Any) -> FrameParser:
         """A parser for one connection's frames."""
+
+    def make_reference_parser(self, sink: Any) -> FrameParser:
+        """The parser's pure-Python twin (a PyFrameParser on ext.ref.json_ref): the same frames to
+        the same events, for the decoder fuzz test and `venuelink normalize --reference`."""
+        raise NotImplementedError(f"{self.venue.name} has no reference parser")
 
     def checksum_for(self, inst: Instrument) -> Checksum | None:
         """The venue's book checksum for `inst` (spec.book.checksum venues; may depend on the

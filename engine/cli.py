@@ -9,7 +9,7 @@ import sys
 def _cmd_normalize(args: argparse.Namespace) -> int:
     from engine.normalize import normalize
     with (open(args.file, "rb") if args.file != "-" else sys.stdin.buffer) as f:
-        stats = normalize(args.venue, f, sys.stdout, with_book=args.book)
+        stats = normalize(args.venue, f, sys.stdout, with_book=args.book, reference=args.reference)
     sys.stdout.flush()
     print(f"{stats.lines} lines: {stats.frames} frames, {stats.rest} REST answers, {stats.events} events, "
           f"{stats.bad_lines} bad lines", file=sys.stderr)
@@ -28,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("venue", help="venue id (CCXT exchange id), e.g. binance")
     n.add_argument("file", help="recorded conversation, one frame or REST answer per line ('-' for stdin)")
     n.add_argument("--book", action="store_true", help="after each applied book event print the top 5 levels")
+    n.add_argument("--reference", action="store_true",
+                   help="decode with the venue's pure-Python reference parser instead of the C one (slow; "
+                        "for checking a frame the two might read differently)")
     n.set_defaults(func=_cmd_normalize)
 
     from engine import run as run_mod

@@ -40,6 +40,7 @@ class _Sink:
         self.events = 0
         self.closed = False
         self.venue_id = registry.venue_id(venue)
+        self.controls: list[tuple[int, object, int]] | None = None    # recorded when a list is set
 
     def _emit(self, obj: dict) -> None:
         if self.closed:
@@ -74,7 +75,8 @@ class _Sink:
                              [(ask_px, ask_qty)] if ask_qty else [], ts_exchange, ts_recv, seq).to_json())
 
     def on_control(self, kind: Control, topic: object, req_id: int, raw: bytes) -> None:
-        pass                                    # subscription replies and other control frames
+        if self.controls is not None:           # subscription replies and other control frames
+            self.controls.append((int(kind), topic, req_id))
 
     def on_decode_error(self, exc: BaseException, raw: bytes) -> None:
         self.errors.append(f"{type(exc).__name__}: {exc}")
@@ -96,43 +98,60 @@ def _levels_event(kind: str, venue: str, fs: FeedSymbol, seq: int, ts_exchange: 
             "asks": [[inst.px_str(p), inst.qty_str(q)] for p, q in asks]}
 
 
+class Replayer:
+    """One venue's adapter and parser fed line by line: the C parser, or with `reference` its
+    pure-Python twin (adapter.make_reference_parser) for differential checks."""
+
+    def __init__(self, venue: str, out: IO[str], *, with_book: bool = False, reference: bool = False) -> None:
+        self.adapter = registry.create(venue)
+        self.sink = _Sink(out, with_book, self.adapter.venue.name)
+        self.parser = (self.adapter.make_reference_parser(self.sink) if reference
+                       else self.adapter.make_parser(self.sink))
+
+    def line(self, raw: str | bytes, ts_recv: int = 0) -> str | None:
+        """Handle one recorded line; None, or why it was bad."""
+        line = (raw.encode() if isinstance(raw, str) else raw).strip()
+        if not line:
+            return None
+        rest = _as_rest(line)
+        if rest is not None:
+            path, body = rest
+            try:
+                _apply_rest(self.adapter, self.parser, self.sink, path, body, ts_recv or now_ns())
+            except (Exception, RecursionError) as e:  # bad REST line: report and go on
+                return f"REST {path}: {type(e).__name__}: {e}"
+            return None
+        parser, sink = self.parser, self.sink
+        unknown_before = parser.n_unknown_symbol
+        n_err = len(sink.errors)
+        parser.feed(line, ts_recv or now_ns())
+        if len(sink.errors) > n_err:
+            return sink.errors[-1]
+        if parser.n_unknown_symbol > unknown_before:
+            return "frame for a symbol without instrument metadata (no instruments REST line before it?)"
+        return None
+
+
 def normalize(venue: str, lines: Iterable[str | bytes], out: IO[str] = sys.stdout, *, with_book: bool = False,
-              err: IO[str] = sys.stderr) -> NormalizeStats:
-    adapter = registry.create(venue)
-    sink = _Sink(out, with_book, adapter.venue.name)
-    parser = adapter.make_parser(sink)
+              err: IO[str] = sys.stderr, reference: bool = False) -> NormalizeStats:
+    rp = Replayer(venue, out, with_book=with_book, reference=reference)
     stats = NormalizeStats()
-
-    def bad(lineno: int, msg: str) -> None:
-        stats.bad_lines += 1
-        err.write(f"line {lineno}: {msg}\n")
-
     for lineno, raw in enumerate(lines, 1):
-        if sink.closed:
+        if rp.sink.closed:
             break
-        line = raw.encode() if isinstance(raw, str) else raw
-        line = line.strip()
+        line = (raw.encode() if isinstance(raw, str) else raw).strip()
         stats.lines += 1
         if not line:
             continue
-        rest = _as_rest(line)
-        if rest is not None:
+        if _as_rest(line) is not None:
             stats.rest += 1
-            path, body = rest
-            try:
-                _apply_rest(adapter, parser, sink, path, body)
-            except (Exception, RecursionError) as e:  # bad REST line: report and go on
-                bad(lineno, f"REST {path}: {type(e).__name__}: {e}")
-            continue
-        stats.frames += 1
-        unknown_before = parser.n_unknown_symbol
-        n_err = len(sink.errors)
-        parser.feed(line, now_ns())
-        if len(sink.errors) > n_err:
-            bad(lineno, sink.errors[-1])
-        elif parser.n_unknown_symbol > unknown_before:
-            bad(lineno, "frame for a symbol without instrument metadata (no instruments REST line before it?)")
-    stats.events = sink.events
+        else:
+            stats.frames += 1
+        why = rp.line(line)
+        if why is not None:
+            stats.bad_lines += 1
+            err.write(f"line {lineno}: {why}\n")
+    stats.events = rp.sink.events
     return stats
 
 
@@ -148,7 +167,7 @@ def _as_rest(line: bytes) -> tuple[str, bytes] | None:
     return None
 
 
-def _apply_rest(adapter, parser, sink: _Sink, path: str, body: bytes) -> None:
+def _apply_rest(adapter, parser, sink: _Sink, path: str, body: bytes, ts_recv: int) -> None:
     kind, venue_symbol = adapter.classify_rest(path)
     if kind == RestKind.INSTRUMENTS:
         insts = adapter.parse_instruments(body)
@@ -164,6 +183,6 @@ def _apply_rest(adapter, parser, sink: _Sink, path: str, body: bytes) -> None:
         fs = parser.symbol(venue_symbol or "")
         if fs is None:
             raise ValueError(f"snapshot for unknown symbol {venue_symbol!r} (instruments line missing?)")
-        adapter.apply_snapshot(parser, fs, body, now_ns())
+        adapter.apply_snapshot(parser, fs, body, ts_recv)
     else:
         raise ValueError("not an instruments or snapshot endpoint of this venue")

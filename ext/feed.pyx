@@ -246,6 +246,10 @@ cdef class FrameParser:
         """A new connection: connection-scoped sequences start over."""
         self.conn_seq = -1
 
+    def lookup_py(self, bytes venue_symbol) -> FeedSymbol | None:
+        """lookup() for Python parsers: a symbol without metadata is counted (n_unknown_symbol)."""
+        return self.lookup(venue_symbol, len(venue_symbol))
+
     cdef FeedSymbol lookup(self, const char *s, size_t n):
         cdef FeedSymbol last = self._last
         if last is not None and <size_t>len(last.venue_symbol) == n and \

@@ -34,6 +34,10 @@ class BinanceAdapter(VenueAdapter):
     def make_parser(self, sink: Any) -> FrameParser:
         return BinanceParser(self.venue, sink)
 
+    def make_reference_parser(self, sink: Any) -> FrameParser:
+        from adapters.binance.parser_ref import BinanceRefParser
+        return BinanceRefParser(self.venue, sink)
+
     def topics(self, inst: Instrument, channels: tuple[Channel, ...]) -> list[str]:
         return [f"{inst.venue_symbol.lower()}@{_CHANNEL_STREAM[c]}" for c in channels]
 
