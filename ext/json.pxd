@@ -24,6 +24,7 @@ cdef extern from "vl_json.hpp" nogil:
     void vl_doc_free(VlDoc *d)
     int vl_doc_load(VlDoc *d, const char *data, size_t n)
     int vl_doc_enter(VlDoc *d, const char *key)
+    int vl_doc_finish(VlDoc *d)
     int vl_doc_str(VlDoc *d, const char *key, const char **out, size_t *n)
     int vl_doc_i64(VlDoc *d, const char *key, int64_t *out)
     int vl_doc_bool(VlDoc *d, const char *key, int *out)
@@ -39,6 +40,7 @@ cdef class JsonDoc:
     cdef VlLevels asks
     """Scratch levels for the ask side of the current frame (reused)."""
     cdef int load_ptr(self, const char *data, size_t n) except -1
+    cdef int end(self) except -1
 
 # Raise the JSONError subclass for a VL_J_* code (GIL held); `key` names the field.
 cdef int raise_json(JsonDoc doc, int code, key, int scale=*) except -1

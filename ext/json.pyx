@@ -103,6 +103,17 @@ cdef class JsonDoc:
         if rc:
             raise_json(self, rc, key)
 
+    cdef int end(self) except -1:
+        """Walk the rest of the frame (vl_doc_finish) before emitting: raises on damage after
+        the fields read (a frame cut or spliced there, two frames glued together)."""
+        cdef int rc = vl_doc_finish(self.d)
+        if rc:
+            raise_json(self, rc, "<end of frame>")
+        return 0
+
+    def finish(self) -> None:
+        self.end()
+
     def str(self, str key) -> str:
         cdef bytes k = key.encode()
         cdef const char *p = NULL

@@ -69,8 +69,11 @@ cdef class BinanceParser(FrameParser):
             if _eq(s, sn, "trade", 5):
                 return self._trade(d, ts_recv)
             if _eq(s, sn, "serverShutdown", 14):
+                self.doc.end()
                 return self.emit_control(CTRL_SHUTDOWN, None, -1, p, n)
-            return self.emit_control(CTRL_OTHER, PyBytes_FromStringAndSize(s, sn).decode(), -1, p, n)
+            topic = PyBytes_FromStringAndSize(s, sn).decode()
+            self.doc.end()
+            return self.emit_control(CTRL_OTHER, topic, -1, p, n)
         if rc != VL_J_MISSING:
             return self._err(rc, "e")
         rc = vl_doc_str(d, "s", &s, &sn)           # bookTicker carries no event type
@@ -93,9 +96,12 @@ cdef class BinanceParser(FrameParser):
         cdef int64_t rid = -1, code = 0
         if vl_doc_i64(d, "code", &code) == VL_J_OK:
             vl_doc_i64(d, "id", &rid)
+            self.doc.end()
             return self.emit_control(CTRL_ERROR, None, rid, p, n)
         if vl_doc_i64(d, "id", &rid) == VL_J_OK:
+            self.doc.end()
             return self.emit_control(CTRL_SUBSCRIBED, None, rid, p, n)
+        self.doc.end()
         return self.emit_control(CTRL_OTHER, None, -1, p, n)
 
     cdef int _depth(self, VlDoc *d, int64_t ts_recv, int64_t recv_mono) except -1:
@@ -123,6 +129,7 @@ cdef class BinanceParser(FrameParser):
         if last < first:
             raise JSONError(f"depthUpdate with u {last} < U {first}")
         self._sides(d, "b", "a", fs)
+        self.doc.end()
         return self.emit_delta(fs, first, last, -1, &self.doc.bids, &self.doc.asks, to_ns(ev, self.ms_to_ns),
                                ts_recv, recv_mono, False, 0)
 
@@ -155,6 +162,7 @@ cdef class BinanceParser(FrameParser):
         rc = vl_doc_bool(d, "m", &maker)
         if rc:
             return self._err(rc, "m")
+        self.doc.end()
         return self.emit_trade(fs, tid, None, px, qty, _SELL if maker else _BUY, to_ns(tt, self.ms_to_ns), ts_recv)
 
     cdef int _book_ticker(self, VlDoc *d, const char *s, size_t sn, int64_t ts_recv) except -1:
@@ -177,6 +185,7 @@ cdef class BinanceParser(FrameParser):
             rc = vl_doc_fixed(d, "A", fs.qty_scale, &aq)
         if rc:
             return self._err(rc, "bookTicker")
+        self.doc.end()
         return self.emit_top(fs, bp, bq, ap, aq, u, 0, ts_recv)
 
     def on_snapshot(self, FeedSymbol fs, data, int64_t ts_recv=0) -> int:
@@ -192,5 +201,6 @@ cdef class BinanceParser(FrameParser):
         if rc:
             return self._err(rc, "lastUpdateId")
         self._sides(d, "bids", "asks", fs)
+        self.doc.end()
         return self.emit_snapshot(fs, last_id, &self.doc.bids, &self.doc.asks, 0, ts_recv or now_ns(), 0,
                                   False, 0)

@@ -46,6 +46,8 @@ struct VlDoc {
     simdjson::ondemand::parser parser;
     simdjson::ondemand::document doc;
     simdjson::ondemand::object obj;   /* current object: the root, or one entered by key */
+    simdjson::ondemand::object root;  /* the root object (obj until vl_doc_enter) */
+    int entered;
     char *buf;
     size_t cap;
     int fx_err;                       /* VL_FX_* of the last VL_J_NUMBER */
@@ -102,7 +104,20 @@ static inline int vl_doc_load(VlDoc *d, const char *data, size_t len) {
     if (t == simdjson::ondemand::json_type::array) return VL_J_TYPE;
     if (t != simdjson::ondemand::json_type::object) return VL_J_MALFORMED;   /* scalars: not a message */
     e = d->doc.get_object().get(d->obj);
+    d->root = d->obj;
+    d->entered = 0;
     return e ? vl_map_err(e) : VL_J_OK;
+}
+
+/* The fields after the last one read, walked to the end of the frame: commas, keys and
+ * nesting are checked (values nobody reads are skipped, not parsed). A decoder calls it before
+ * it emits, so a frame damaged after its last useful field is rejected, not half-trusted. */
+static inline int vl_doc_finish(VlDoc *d) {
+    /* an ordered lookup of a key no frame has walks forward to the object's end */
+    if (d->obj.find_field("\x01").error() != simdjson::NO_SUCH_FIELD) return VL_J_MALFORMED;
+    if (d->entered && d->root.find_field("\x01").error() != simdjson::NO_SUCH_FIELD) return VL_J_MALFORMED;
+    const char *loc = nullptr;                              /* anything after the root: glued frames */
+    return d->doc.current_location().get(loc) == simdjson::OUT_OF_BOUNDS ? VL_J_OK : VL_J_MALFORMED;
 }
 
 /* Make the object at `key` of the current object the current object. */
@@ -111,6 +126,7 @@ static inline int vl_doc_enter(VlDoc *d, const char *key) {
     auto e = d->obj.find_field_unordered(key).get_object().get(o);
     if (e) return vl_map_err(e);
     d->obj = o;
+    d->entered = 1;
     return VL_J_OK;
 }
 
