@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SRC    := $(shell find ext adapters -name '*.pyx' -o -name '*.pxd' -o -name '*.h' 2>/dev/null)
 APT_PKGS := libsimdjson-dev zlib1g-dev python3-dev python3-venv g++ valgrind
 
-.PHONY: run test bench bench-gate build annotate profile clean sysdeps
+.PHONY: run test bench bench-gate build annotate profile clean sysdeps asan
 
 sysdeps:
 	@./.ci/sysdeps $(APT_PKGS)
@@ -37,6 +37,10 @@ bench: build
 # deterministic instruction counts of the hot paths vs bench/baselines/callgrind.json (also run by make test)
 bench-gate: build
 	$(BIN)/python bench/callgrind_gate.py
+
+# the decoder fuzz test and the ext tests on an AddressSanitizer + UBSan build (in build/asan)
+asan: build
+	./.ci/asan
 
 annotate: $(STAMP)
 	VL_ANNOTATE=1 $(BIN)/python setup.py -q build_ext --inplace --force

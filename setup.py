@@ -4,6 +4,7 @@ Environment switches (all off by default, release build):
   VL_ANNOTATE=1   write Cython annotated HTML next to each .pyx (make annotate)
   VL_TRACE=1      compile with linetrace/profile and CYTHON_TRACE for profilers (make profile)
   VL_DEBUG=1      -O0 -g, bounds checks on
+  VL_SANITIZE=1   AddressSanitizer + UBSan (-O1 -g; run with libasan preloaded: make asan)
   VL_EXT_ONLY=a,b build only these extension names (e.g. ext.book) -- for quick iteration
   VL_SKIP_EXT=1   build no extensions (editable install of the Python parts only)
   VL_MARCH=native add -march=<value> to every module (deploy builds per target host)
@@ -18,6 +19,7 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 DEBUG = os.environ.get("VL_DEBUG") == "1"
+SANITIZE = os.environ.get("VL_SANITIZE") == "1"
 TRACE = os.environ.get("VL_TRACE") == "1"
 ANNOTATE = os.environ.get("VL_ANNOTATE") == "1"
 ONLY = {x.strip() for x in os.environ.get("VL_EXT_ONLY", "").split(",") if x.strip()}
@@ -25,6 +27,8 @@ MARCH = os.environ.get("VL_MARCH", "")
 
 INCLUDE = ["ext/include"]
 cflags = ["-O0", "-g", "-UNDEBUG"] if DEBUG else ["-O3", "-DNDEBUG"]
+if SANITIZE:
+    cflags = ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
 if MARCH:
     cflags.append(f"-march={MARCH}")
 macros = []
@@ -62,6 +66,7 @@ def ext(name: str, *, cpp: bool = False, libs: tuple[str, ...] = (), simd: bool 
         include_dirs=INCLUDE,
         libraries=list(libs),
         extra_compile_args=extra,
+        extra_link_args=["-fsanitize=address,undefined"] if SANITIZE else [],
         define_macros=macros,
         language="c++" if cpp else "c",
     )
