@@ -133,6 +133,7 @@ class WsSession:
         self.probe_failures = 0                   # ... that got no answer: reconnected
         self.connected_at = 0.0
         self.close_reason = ""
+        self._planned_close = False
         self._task: asyncio.Task | None = None
         self._disconnected = asyncio.Event()
         self._stop = False
@@ -263,6 +264,7 @@ class WsSession:
                         f"{p.op} {p.topics[:5]}" if p is not None else "a request", raw[:300])
         elif kind == Control.CTRL_SHUTDOWN:
             log.warning("%s: venue announced it will close this connection; reconnecting", self.name)
+            self._planned_close = True
             self.force_reconnect("venue shutdown notice")
         if self.on_control_cb is not None:
             self.on_control_cb(self, kind, topic, req_id, raw)
@@ -285,8 +287,15 @@ class WsSession:
         if self.transport is not None:
             self.transport.disconnect()
 
+    # A close the venue announced (maintenance restart, connection migration) is not a failure:
+    # reconnect within this bound however often it repeats, not on the failure backoff, so the
+    # books are back in seconds (repeats still double from backoff_min_s up to it).
+    PLANNED_RECONNECT_MAX_S = 2.0
+
     async def _run(self) -> None:
         delay = self.backoff_min_s
+        planned_delay = self.backoff_min_s
+        self._planned_close = False
         while not self._stop:
             self.state = ConnState.CONNECTING
             self._disconnected.clear()
@@ -331,6 +340,12 @@ class WsSession:
             log.info("%s: disconnected (%s); reconnecting", self.name, self.close_reason or "peer closed")
             # a connection that lived a while resets the backoff; a flapping one backs off
             lived = time.monotonic() - self.connected_at
+            if self._planned_close:
+                self._planned_close = False
+                planned_delay = self.backoff_min_s if lived > 30 else min(planned_delay * 2,
+                                                                          self.PLANNED_RECONNECT_MAX_S)
+                await asyncio.sleep(planned_delay * random.uniform(0.5, 1.0))
+                continue
             delay = self.backoff_min_s if lived > 30 else min(delay * 2, self.backoff_max_s)
             await asyncio.sleep(delay * random.uniform(0.5, 1.5))
 

@@ -62,6 +62,28 @@ async def test_server_shutdown_event_triggers_reconnect():
             assert await wait_for(lambda: fs.sync.is_live, 15)
 
 
+async def test_repeated_shutdown_notices_reconnect_promptly_not_on_the_failure_backoff():
+    """Eight announced closes in a row, each on a connection that lived about a second: the
+    failure backoff would have reached 12.8 s (the soak saw 40 s, and books STALE past its
+    recovery check); announced closes stay within 2 s, so the book is live again each time."""
+    with running_simulator("binance", rate=50, depth_fast_ms=20) as sim:
+        async with engine_for(sim) as eng:
+            await eng.start(execution=False)
+            fs = fs_of(eng)
+            s = eng.runtime("binance").sessions[0]
+            assert await wait_for(lambda: fs.sync.is_live, 15)
+            gaps = []
+            for k in range(8):
+                await asyncio.sleep(1.0)
+                before = s.reconnects
+                await admin(sim, "POST", "/fault", {"type": "server_shutdown"})
+                t0 = asyncio.get_running_loop().time()
+                assert await wait_for(lambda: s.reconnects > before, 10), f"notice {k}: no reconnect"
+                gaps.append(asyncio.get_running_loop().time() - t0)
+                assert await wait_for(lambda: fs.sync.is_live, 10), f"notice {k}: book not live again"
+            assert max(gaps) < 4.0, gaps
+
+
 async def test_rotation_is_make_before_break_without_resync_or_duplicate_trades():
     with running_simulator("binance", rate=100, depth_fast_ms=20) as sim:
         async with engine_for(sim) as eng:
