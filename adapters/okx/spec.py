@@ -1,0 +1,50 @@
+# SPDX-License-Identifier: Apache-2.0
+"""OKX v5 as data: public market-data endpoint, subscribe pacing, book rules, rate buckets.
+
+Facts from okx.com/docs-v5 (WebSocket overview, order book channel, rate limits)."""
+from engine.model import VenueId
+from engine.venue import (BookSpec, BucketScope, BucketSpec, PingSpec, ResyncMethod, SnapshotSource, SubscribeStyle,
+                          VenueSpec, WsEndpoint)
+from ext.ratelimit import BucketKind
+from ext.sync import SeqRule
+
+BOOK_DEPTH = 400          # the `books` channel: 400 levels, snapshot then incremental updates
+CHECKSUM_DEPTH = 25       # the CRC covers the first 25 levels of each side
+
+SPEC = VenueSpec(
+    venue=VenueId.okx,
+    rest_url="https://www.okx.com",
+    ws_url="wss://ws.okx.com:8443",
+    endpoints=(
+        WsEndpoint(
+            "public", "wss://ws.okx.com:8443/ws/v5/public",
+            subscribe=SubscribeStyle.MESSAGE,
+            max_topics_per_connection=240,     # the args of one request are capped at 64 KB; kept well below
+            max_topics_per_request=20,
+            max_msgs_per_s=3,                  # stays inside 480 subscribe/unsubscribe/login ops per hour
+            max_subscribe_ops_per_hour=480,
+            ping=PingSpec("ping", 25.0),       # text "ping" before 30 s of silence; "pong" comes back
+            max_connection_age_s=24 * 3600,
+            seamless_rotation=True,            # seqId is per channel+instId, the same on every connection
+            stale_after_s=10.0),
+    ),
+    # prevSeqId == previous seqId; snapshot in-band after subscribe (prevSeqId -1); resync by
+    # resubscribing that instrument. The checksum field is 0 where OKX no longer fills it.
+    book=BookSpec(SeqRule.SEQ_PREV, SnapshotSource.IN_BAND, ResyncMethod.RESUBSCRIBE, depth=BOOK_DEPTH,
+                  checksum=True),
+    buckets=(
+        # public REST: per IP, per endpoint, 20 requests / 2 s (instruments, books)
+        BucketSpec("PUBLIC_2S", BucketKind.FIXED_WINDOW, 20, 2),
+        # place order: 60 / 2 s per user id and instId, shared by REST and WebSocket
+        BucketSpec("PLACE_2S", BucketKind.FIXED_WINDOW, 60, 2, scope=BucketScope.INSTRUMENT),
+        BucketSpec("CANCEL_2S", BucketKind.FIXED_WINDOW, 60, 2, scope=BucketScope.INSTRUMENT),
+        BucketSpec("AMEND_2S", BucketKind.FIXED_WINDOW, 60, 2, scope=BucketScope.INSTRUMENT),
+        # sub-account cap: 1000 new + amended orders / 2 s (50061)
+        BucketSpec("SUBACCOUNT_ORDERS_2S", BucketKind.FIXED_WINDOW, 1000, 2, scope=BucketScope.ACCOUNT),
+        # private REST queries per user id
+        BucketSpec("PRIVATE_2S", BucketKind.FIXED_WINDOW, 60, 2, scope=BucketScope.ACCOUNT),
+    ),
+)
+
+INSTRUMENTS_PATH = "/api/v5/public/instruments"
+INSTRUMENT_TYPES = ("SPOT", "SWAP")    # one request per instType

@@ -1,0 +1,44 @@
+# SPDX-License-Identifier: Apache-2.0
+"""GET /api/v5/public/instruments?instType=SPOT|SWAP -> Instruments.
+
+BTC-USDT -> BTC/USDT; BTC-USDT-SWAP (linear, settled in USDT) -> BTC/USDT:USDT; BTC-USD-SWAP
+(inverse, settled in BTC) -> BTC/USD:BTC. Swap sizes are in contracts of `ctVal` units of
+`ctValCcy`."""
+from __future__ import annotations
+
+import json
+
+from engine.errors import EngineError
+from engine.model import Instrument, MarketKind, VenueId
+from engine.venue import scale_of
+from ext import decimal as fx
+
+_ACTIVE = {"live"}          # state: live, suspend, preopen, test
+
+
+def parse_instruments(body: bytes | str | dict, venue: VenueId = VenueId.okx) -> list[Instrument]:
+    data = json.loads(body) if not isinstance(body, dict) else body
+    if not isinstance(data, dict) or data.get("code") not in ("0", 0) or not isinstance(data.get("data"), list):
+        raise EngineError(f"okx instruments: not a success answer: {str(data)[:200]}")
+    out = []
+    for d in data["data"]:
+        try:
+            kind = d["instType"]
+            tick, lot = d["tickSz"], d["lotSz"]
+            ps, qs = scale_of(tick), scale_of(lot)
+            if kind == "SPOT":
+                base, quote, settle, mk = d["baseCcy"], d["quoteCcy"], "", MarketKind.SPOT
+                symbol = f"{base}/{quote}"
+            elif kind == "SWAP":
+                parts = d["instId"].split("-")
+                base, quote, settle, mk = parts[0], parts[1], d["settleCcy"], MarketKind.SWAP
+                symbol = f"{base}/{quote}:{settle}"
+            else:
+                continue
+            out.append(Instrument(venue=venue, venue_symbol=d["instId"], symbol=symbol, base=base, quote=quote,
+                                  px_scale=ps, qty_scale=qs, tick=fx.parse(tick, ps), lot=fx.parse(lot, qs),
+                                  settle=settle, min_qty=fx.parse(d.get("minSz") or "0", qs),
+                                  active=d.get("state") in _ACTIVE, kind=mk))
+        except (KeyError, TypeError, ValueError, IndexError):
+            continue
+    return out
