@@ -65,11 +65,12 @@ class TradeBackfill:
         self.unsupported = 0
         self.gaps = 0               # jumps in a consecutive-id live stream
         self.gaps_unfilled = 0      # of those, not backfilled (no history, or too frequent)
+        self.unfilled_trades = 0    # the trades in those unfilled gaps: lost, and counted to the trade
 
     def stats(self) -> dict[str, int]:
         return {k: getattr(self, k) for k in ("runs", "delivered", "incomplete", "missing", "failures",
                                               "rejected", "overflows", "unsupported", "gaps",
-                                              "gaps_unfilled")}
+                                              "gaps_unfilled", "unfilled_trades")}
 
     @property
     def holding(self) -> bool:
@@ -88,6 +89,7 @@ class TradeBackfill:
         now = asyncio.get_running_loop().time()
         if fs is None or not self.supported(fs) or now - self._last_gap.get(sym, -1e9) < self.min_gap_interval_s:
             self.gaps_unfilled += 1
+            self.unfilled_trades += trade.trade_id_int - 1 - last_id
             log.warning("%s %s: trades %d..%d never arrived (not backfilled)", self.rt.venue.name, sym,
                         last_id + 1, trade.trade_id_int - 1)
             return False

@@ -19,13 +19,15 @@ async def test_trades_missed_during_a_disconnect_are_backfilled_in_order(sim):
             await admin(sim, "POST", "/fault", {"type": "silence", "enabled": False})
             n = len(got)
             assert await wait_for(lambda: len(got) > n + 100 and not rt.backfill.holding, 20)
-        hist = await admin(sim, "GET", "/trades?symbol=BTCUSDT")
-        ids = [row[0] for row in hist["trades"]]
-        # every trade the venue made from the first one delivered on is delivered, once, in order
-        assert got == list(range(got[0], got[-1] + 1)), "trades lost, doubled or out of order"
-        assert set(range(max(got[0], ids[0]), got[-1] + 1)) <= set(ids)
-        assert rt.backfill.delivered > 0 and rt.backfill.failures == 0
-        assert rt.backfill.gaps >= 1            # the second silence ends on a live connection: an id jump
+        # every trade the venue made from the first one delivered on is delivered, once, in order,
+        # except those of a jump that came too soon after another to be backfilled (rate-limited
+        # per symbol): those are counted to the trade, never silent
+        bf = rt.backfill
+        assert len(set(got)) == len(got) and got == sorted(got), "trades doubled or out of order"
+        holes = sum(b - a - 1 for a, b in zip(got, got[1:]) if b - a > 1)
+        assert holes == bf.unfilled_trades + bf.missing, (holes, bf.stats())
+        assert holes <= 0.01 * len(got), (holes, len(got), bf.stats())
+        assert bf.delivered > 0 and bf.failures == 0
 
 
 async def test_a_hole_the_history_cannot_cover_is_counted(sim):
