@@ -44,6 +44,8 @@ class CircuitBreaker:
         self.cooldown_s = cooldown_s
         self.last_failure: FailureKind | None = None
         self.opens = 0
+        self.ban_until = 0.0
+        """end of the ban in force (clock time); the venue refuses everything until then"""
         self.probe_lease_s = probe_lease_s
         self._probe_out = False
         self._probe_at = 0.0
@@ -88,10 +90,26 @@ class CircuitBreaker:
         self.last_failure = None
         self.cooldown_s = self.base_cooldown_s
         self.state = CircuitState.CLOSED
+        self.opened_until = 0.0     # a later open starts afresh, not at an old open's end
         self._probe_out = False
+
+    @property
+    def banned(self) -> bool:
+        """A ban is in force (open for the ban's length, not over yet)."""
+        return self.clock() < self.ban_until
 
     def failure(self, kind: FailureKind, *, open_for_s: float | None = None) -> None:
         self.failures += 1
+        if kind == FailureKind.BANNED:
+            self.ban_until = max(self.ban_until, self.clock() + (open_for_s or 0.0))
+        if self.state == CircuitState.OPEN and open_for_s is None:
+            # a request let through an open breaker (the cancel / query safety path) failed:
+            # no news, the breaker is already open. Re-opening would double the cooldown once
+            # per such request and keep new orders out long after the venue came back. The
+            # kind of an open for a ban stays until that ban has run out.
+            if not self.banned:
+                self.last_failure = kind
+            return
         self.last_failure = kind
         if open_for_s is not None or self.state == CircuitState.HALF_OPEN or self.failures >= self.failure_threshold:
             self._open(open_for_s)

@@ -141,12 +141,11 @@ class RestClient:
         """
         # market-data REST (snapshots) and order REST fail apart: a snapshot endpoint answering
         # 5xx must not stop orders. An open order breaker stops new orders, never the safety
-        # path: cancels, and the queries that resolve unknown orders, still go (bans excepted:
-        # the budget blocks every lane until a ban ends).
+        # path: cancels, and the queries that resolve unknown orders, still go (while a ban is in
+        # force excepted: the budget blocks every lane until it ends).
         br = self.md_breaker if priority == Priority.SNAPSHOT else self.breaker
         allowed = br.allow()
-        if not allowed and not (priority in (Priority.CANCEL, Priority.QUERY)
-                                and br.last_failure != FailureKind.BANNED):
+        if not allowed and not (priority in (Priority.CANCEL, Priority.QUERY) and not br.banned):
             raise CircuitOpen(f"{self.venue}: REST circuit open ({br.last_failure.name if br.last_failure else ''})",
                               int(br.retry_in() * 1e9))
         probe = allowed and br.holds_probe      # this request is the half-open breaker's one probe

@@ -80,3 +80,57 @@ async def test_cancelled_probe_gives_its_slot_back():
         srv.hold_s = 0.0
         await rest.request("GET", "/api/v3/time", weights=W, priority=Priority.NEW_ORDER)
         assert br.state == CircuitState.CLOSED
+
+
+def test_failures_of_requests_let_through_an_open_breaker_do_not_grow_its_cooldown():
+    """Maintenance: the cancels and queries that go through an open breaker keep failing. Each
+    used to re-open it with a doubled cooldown, so a 10-s outage kept new orders out for minutes."""
+    c = Clock()
+    br = CircuitBreaker("x", failure_threshold=2, cooldown_s=1.0, max_cooldown_s=300.0, clock=c)
+    br.failure(FailureKind.VENUE_DOWN)
+    br.failure(FailureKind.VENUE_DOWN)
+    assert br.state == CircuitState.OPEN and br.retry_in() == pytest.approx(1.0)
+    for _ in range(20):
+        br.failure(FailureKind.VENUE_DOWN)
+    assert br.retry_in() == pytest.approx(1.0) and br.opens == 1
+    c.t += 1.1
+    assert br.allow()
+    br.failure(FailureKind.VENUE_DOWN)      # the probe failed: open again, twice as long
+    assert br.retry_in() == pytest.approx(2.0) and br.opens == 2
+
+
+def test_a_ban_after_recovery_opens_for_the_ban_not_for_an_earlier_open():
+    """A success closes the breaker and forgets the old open's end: a later 2-s ban opens it for
+    2 s. (It used to keep an earlier, longer open's end and refuse even cancels until then.)"""
+    c = Clock()
+    br = CircuitBreaker("x", failure_threshold=1, cooldown_s=300.0, clock=c)
+    br.failure(FailureKind.VENUE_DOWN)
+    assert br.retry_in() == pytest.approx(300.0)
+    br.success()                            # a cancel through the open breaker was answered
+    assert br.state == CircuitState.CLOSED
+    br.failure(FailureKind.BANNED, open_for_s=2.0)
+    assert br.banned and br.retry_in() == pytest.approx(2.0)
+    c.t += 2.1
+    assert not br.banned and br.allow()
+
+
+def test_ban_in_force_is_its_own_length_whatever_else_keeps_the_breaker_open():
+    c = Clock()
+    br = CircuitBreaker("x", failure_threshold=1, cooldown_s=40.0, clock=c)
+    br.failure(FailureKind.VENUE_DOWN)
+    br.failure(FailureKind.BANNED, open_for_s=2.0)
+    assert br.banned and br.state == CircuitState.OPEN
+    c.t += 2.5
+    assert not br.banned and br.state == CircuitState.OPEN   # still open for the venue being down
+
+
+async def test_cancels_go_through_an_open_breaker_once_its_ban_is_over():
+    async with client() as (srv, rest):
+        br = rest.breaker
+        br.failure(FailureKind.VENUE_DOWN, open_for_s=30.0)
+        br.failure(FailureKind.BANNED, open_for_s=0.1)
+        with pytest.raises(CircuitOpen):
+            await rest.request("GET", "/api/v3/time", weights=W, priority=Priority.CANCEL)
+        await asyncio.sleep(0.15)
+        await rest.request("GET", "/api/v3/time", weights=W, priority=Priority.CANCEL)
+        assert len(srv.arrivals) == 1 and br.state == CircuitState.CLOSED
