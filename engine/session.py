@@ -341,6 +341,9 @@ class WsSession:
             # a connection that lived a while resets the backoff; a flapping one backs off
             lived = time.monotonic() - self.connected_at
             if self._planned_close:
+                # connects failing after an announced close are a new episode: they back off from
+                # the start, not from where the last outage left the failure backoff
+                delay = self.backoff_min_s
                 self._planned_close = False
                 planned_delay = self.backoff_min_s if lived > 30 else min(planned_delay * 2,
                                                                           self.PLANNED_RECONNECT_MAX_S)

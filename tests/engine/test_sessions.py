@@ -84,6 +84,30 @@ async def test_repeated_shutdown_notices_reconnect_promptly_not_on_the_failure_b
             assert max(gaps) < 4.0, gaps
 
 
+async def test_a_short_maintenance_after_a_long_one_recovers_on_a_fresh_backoff():
+    """A 10-s maintenance drives the connect backoff to ~13 s. The next maintenance starts with
+    the venue's notice: its failed connects must back off from the start, not from 13 s (the soak
+    saw "retry in 30.00s" after one failed connect, and books STALE past its recovery check)."""
+    with running_simulator("binance", rate=50, depth_fast_ms=20) as sim:
+        async with engine_for(sim) as eng:
+            await eng.start(execution=False)
+            fs = fs_of(eng)
+            assert await wait_for(lambda: fs.sync.is_live, 15)
+            await admin(sim, "POST", "/fault", {"type": "maintenance", "enabled": True})
+            await asyncio.sleep(10.0)
+            await admin(sim, "POST", "/fault", {"type": "maintenance", "enabled": False})
+            assert await wait_for(lambda: fs.sync.is_live, 40)
+            await asyncio.sleep(1.0)
+            await admin(sim, "POST", "/fault", {"type": "maintenance", "enabled": True})
+            assert await wait_for(lambda: not fs.sync.is_live, 10)
+            await asyncio.sleep(0.5)
+            await admin(sim, "POST", "/fault", {"type": "maintenance", "enabled": False})
+            t0 = asyncio.get_running_loop().time()
+            assert await wait_for(lambda: fs.sync.is_live, 40)
+            took = asyncio.get_running_loop().time() - t0
+            assert took < 4.0, f"book live again {took:.1f} s after the second maintenance ended"
+
+
 async def test_rotation_is_make_before_break_without_resync_or_duplicate_trades():
     with running_simulator("binance", rate=100, depth_fast_ms=20) as sim:
         async with engine_for(sim) as eng:
