@@ -12,8 +12,10 @@ venue's recent trades are fetched (market-data REST, snapshot priority, `timeout
 
 On venues whose ids go up by one per trade (`VenueSpec.trade_ids_consecutive`), a jump in the live
 stream is a lost trade: that trade and the ones after it are held and the same backfill runs from
-the last delivered id (at most once per `min_gap_interval_s` per symbol; more gaps are counted as
-`gaps_unfilled`).
+the last delivered id. Fetches for jumps start at most once per `min_gap_interval_s` per symbol
+(a feed that keeps jumping must not spend the REST budget on them): a jump sooner than that is
+held until the interval has passed and then backfilled, late rather than lost. Jumps of symbols
+that cannot be backfilled are counted (`gaps_unfilled`, and their trades `unfilled_trades`).
 
 When the history does not reach back to `last_id + 1` (more trades happened than one request
 returns; venues whose ids are consecutive per symbol), the hole is counted (`incomplete`) and
@@ -64,13 +66,14 @@ class TradeBackfill:
         self.overflows = 0
         self.unsupported = 0
         self.gaps = 0               # jumps in a consecutive-id live stream
-        self.gaps_unfilled = 0      # of those, not backfilled (no history, or too frequent)
+        self.gaps_delayed = 0       # of those, backfilled late (too soon after the previous fetch)
+        self.gaps_unfilled = 0      # of those, not backfilled (no history to fetch from)
         self.unfilled_trades = 0    # the trades in those unfilled gaps: lost, and counted to the trade
 
     def stats(self) -> dict[str, int]:
         return {k: getattr(self, k) for k in ("runs", "delivered", "incomplete", "missing", "failures",
                                               "rejected", "overflows", "unsupported", "gaps",
-                                              "gaps_unfilled", "unfilled_trades")}
+                                              "gaps_delayed", "gaps_unfilled", "unfilled_trades")}
 
     @property
     def holding(self) -> bool:
@@ -87,22 +90,26 @@ class TradeBackfill:
         sym = trade.instrument.symbol
         fs = self.rt.fs_by_symbol.get(sym)
         now = asyncio.get_running_loop().time()
-        if fs is None or not self.supported(fs) or now - self._last_gap.get(sym, -1e9) < self.min_gap_interval_s:
+        if fs is None or not self.supported(fs):
             self.gaps_unfilled += 1
             self.unfilled_trades += trade.trade_id_int - 1 - last_id
             log.warning("%s %s: trades %d..%d never arrived (not backfilled)", self.rt.venue.name, sym,
                         last_id + 1, trade.trade_id_int - 1)
             return False
-        self._last_gap[sym] = now
-        log.info("%s %s: trades %d..%d missing from the stream: backfilling", self.rt.venue.name, sym,
-                 last_id + 1, trade.trade_id_int - 1)
-        self.start(fs, last_id)
+        wait = max(0.0, self._last_gap.get(sym, -1e9) + self.min_gap_interval_s - now)
+        self._last_gap[sym] = now + wait
+        if wait:
+            self.gaps_delayed += 1
+        log.info("%s %s: trades %d..%d missing from the stream: backfilling%s", self.rt.venue.name, sym,
+                 last_id + 1, trade.trade_id_int - 1, f" in {wait:.1f}s" if wait else "")
+        self.start(fs, last_id, delay_s=wait)
         self.held[sym].append(trade)
         return True
 
-    def start(self, fs: FeedSymbol, last_id: int) -> None:
+    def start(self, fs: FeedSymbol, last_id: int, *, delay_s: float = 0.0) -> None:
         """A connection carrying `fs` was re-established; `last_id` is the last trade id delivered
-        for it before (-1: none, nothing to backfill)."""
+        for it before (-1: none, nothing to backfill). Live trades are held from now on; the fetch
+        starts after `delay_s`."""
         if last_id < 0:
             return
         inst = fs.instrument
@@ -116,7 +123,7 @@ class TradeBackfill:
             last_id = min(last_id, self._from.get(sym, last_id))
         self._from[sym] = last_id
         self.held.setdefault(sym, [])
-        self._tasks[sym] = asyncio.get_running_loop().create_task(self._run(fs, last_id))
+        self._tasks[sym] = asyncio.get_running_loop().create_task(self._run(fs, last_id, delay_s))
 
     def hold(self, trade: "Trade") -> bool:
         """Called for every live trade while a backfill runs: True when it was held."""
@@ -151,8 +158,10 @@ class TradeBackfill:
                                        instrument=fs.instrument.venue_symbol)
         return ad.parse_trade_history(fs.instrument, r.body)
 
-    async def _run(self, fs: FeedSymbol, last_id: int) -> None:
+    async def _run(self, fs: FeedSymbol, last_id: int, delay_s: float = 0.0) -> None:
         sym = fs.instrument.symbol
+        if delay_s > 0:
+            await asyncio.sleep(delay_s)
         self.runs += 1
         rows: list[HistoryTrade] = []
         try:
@@ -168,10 +177,18 @@ class TradeBackfill:
             self._release(sym, fs, last_id, rows)
 
     def _release(self, sym: str, fs: FeedSymbol | None, last_id: int, rows: list[HistoryTrade]) -> None:
+        """Hand over the held live trades, with the history's trades they lack merged in by id:
+        those before the first held trade, and those between held ones (a jump while holding).
+        Held trades go through the live trade path again, so a jump the history could not fill
+        starts the next backfill. `fs` None: released early (overflow), held trades as they are."""
         held = self.held.pop(sym, [])
         self._from.pop(sym, None)
-        if fs is not None and rows:
-            first_live = held[0].trade_id_int if held else None
+        if fs is None:
+            for t in held:
+                self.rt.deliver_trade(t)
+            return
+        fill: list[HistoryTrade] = []
+        if rows:
             rows = sorted(rows, key=lambda r: r.trade_id)
             if rows[0].trade_id > last_id + 1:
                 self.incomplete += 1
@@ -180,16 +197,27 @@ class TradeBackfill:
                             self.rt.venue.name, sym, rows[0].trade_id, rows[0].trade_id - last_id - 1, last_id)
                 if self.consecutive:
                     self.last_ids[sym] = rows[0].trade_id - 1     # counted once here, not again as a gap
-            parser = self.rt.parser_of[sym]
-            n0 = self.rt.trade_counts.get(sym, 0)
-            for r in rows:
-                if r.trade_id <= last_id or (first_live is not None and r.trade_id >= first_live):
-                    continue
-                try:
-                    parser.emit_trade_py(fs, r.trade_id, r.price, r.size, r.side, r.ts_exchange, now_ns())
-                except BadMessage as e:
-                    self.rejected += 1
-                    log.warning("%s %s: history trade %d refused: %s", self.rt.venue.name, sym, r.trade_id, e)
-            self.delivered += self.rt.trade_counts.get(sym, 0) - n0     # dedupe drops excluded
+            held_ids = {t.trade_id_int for t in held}
+            top = max(held_ids) if held_ids else None        # later ones: the live stream brings them
+            fill = [r for r in rows if r.trade_id > last_id and r.trade_id not in held_ids
+                    and (top is None or r.trade_id < top)]
+        parser = self.rt.parser_of[sym]
+        i = 0
         for t in held:
-            self.rt.deliver_trade(t)
+            tid = t.trade_id_int
+            while i < len(fill) and fill[i].trade_id < tid:
+                self._emit(parser, fs, fill[i])
+                i += 1
+            self.rt.on_trade(t)
+        for r in fill[i:]:
+            self._emit(parser, fs, r)
+
+    def _emit(self, parser, fs: FeedSymbol, r: HistoryTrade) -> None:
+        """One history trade through the parser's trade path (validation, dedupe)."""
+        try:
+            parser.emit_trade_py(fs, r.trade_id, r.price, r.size, r.side, r.ts_exchange, now_ns())
+            self.delivered += 1
+        except BadMessage as e:
+            self.rejected += 1
+            log.warning("%s %s: history trade %d refused: %s", self.rt.venue.name, fs.instrument.symbol,
+                        r.trade_id, e)

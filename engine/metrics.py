@@ -148,7 +148,8 @@ class EngineCollector(Collector):
             rest_err.add_metric([v], rt.rest.errors)
             bf = rt.backfill
             for kind, n in (("runs", bf.runs), ("delivered", bf.delivered), ("missing", bf.missing),
-                            ("failures", bf.failures), ("gaps", bf.gaps), ("gaps_unfilled", bf.gaps_unfilled)):
+                            ("failures", bf.failures), ("gaps", bf.gaps), ("gaps_delayed", bf.gaps_delayed),
+                            ("gaps_unfilled", bf.gaps_unfilled), ("unfilled_trades", bf.unfilled_trades)):
                 backfill.add_metric([v, kind], n)
             for s in list(rt.sessions):
                 out_drops.add_metric([v, s.name], s.out_drops)
