@@ -22,8 +22,12 @@ RATE_LIMIT = {50011, 50061}
 """rate limit reached; sub-account order rate limit"""
 TIMESTAMP = {50102, 50112}
 AUTH = {50100, 50101, 50103, 50104, 50105, 50106, 50107, 50110, 50111, 50113, 50114}
-UNKNOWN_ORDER = {51603}
-"""order does not exist"""
+NO_OPEN_ORDER = {51400, 51401, 51402, 51503, 51603}
+"""cancel / amend failed as the order is filled, canceled or does not exist; order does not exist:
+the venue definitively has no such open order"""
+DUPLICATE_CLIENT_ID = {51016}
+"""clOrdId already exists: an order with that id was placed (the engine never reuses the id of a live
+order), so after a lost answer this means "already placed", an outcome to reconcile, not a refusal"""
 REJECT_RANGE = range(51000, 60000)
 """trading / parameter errors (51000 parameter, 51008 insufficient balance, 51016 duplicate
 clOrdId, ...): a definite refusal"""
@@ -72,8 +76,10 @@ def error_for(code: int | None, msg: str, status: int) -> VenueError:
         return TimestampError(text, **kw)
     if code in AUTH or status == 401:
         return AuthError(text, **kw)
-    if code in UNKNOWN_ORDER:
+    if code in NO_OPEN_ORDER:
         return UnknownOrder(text, **kw)
+    if code in DUPLICATE_CLIENT_ID:
+        return ExecutionUnknown(text + " (an order with this id exists)", **kw)
     if code in REJECT_RANGE:
         return Rejected(text, **kw)
     return VenueError(text, **kw)

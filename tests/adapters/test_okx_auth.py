@@ -76,7 +76,11 @@ def answer(status: int, body) -> RestResponse:
      Rejected, 51008),
     (200, {"code": "1", "msg": "All operations failed", "data": [{"sCode": "51016",
                                                                   "sMsg": "Client order ID already exists."}]},
-     Rejected, 51016),
+     ExecutionUnknown, 51016),         # already placed (after a lost answer): reconcile, never "rejected"
+    (200, {"code": "1", "msg": "", "data": [{"sCode": "51400", "sMsg": "Order cancellation failed as the order "
+                                                                        "has been filled, canceled or does not exist"}]},
+     UnknownOrder, 51400),
+    (200, {"code": "1", "msg": "", "data": [{"sCode": "51000", "sMsg": "Parameter px error"}]}, Rejected, 51000),
     (200, {"code": "51603", "msg": "Order does not exist.", "data": []}, UnknownOrder, 51603),
     (200, {"code": "1", "msg": "", "data": [{"sCode": "50001", "sMsg": "Service unavailable"}]}, ExecutionUnknown, 50001),
 ])
