@@ -37,6 +37,7 @@ class Channel(IntEnum):
     BOOK = 1
     TRADES = 2
     TOP = 3
+    DERIVATIVES = 4     # mark / index price, funding, open interest, liquidations (engine.derivatives)
 
 
 class RestKind(IntEnum):
@@ -129,6 +130,11 @@ class VenueAdapter(abc.ABC):
     @abc.abstractmethod
     def topics(self, inst: Instrument, channels: tuple[Channel, ...]) -> list[str]:
         """Venue topic (stream/channel) names for an instrument, one per channel, in order."""
+
+    def derivative_topics(self, inst: Instrument) -> list[str]:
+        """The topics carrying `inst`'s derivatives events (engine.derivatives), on the endpoint
+        of its book; empty where the venue publishes none for it (spot)."""
+        return []
 
     def ws_url(self, ep: WsEndpoint, topics: list[str]) -> str:
         """URL of one market-data connection; URL-style endpoints put `topics` in it."""

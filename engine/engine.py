@@ -24,6 +24,7 @@ from engine.availability import Availability, UnavailablePolicy
 from engine.backfill import TradeBackfill
 from engine.budget import VenueBudget
 from engine.config import Config, Credentials, VenueConfig
+from engine.derivatives import DerivEvent
 from engine.errors import ConfigError, EngineError
 from engine.model import (BookState, Fill, Instrument, Order, OrderRequest, TopOfBook, Trade, VenueHealth,
                           VenueId)
@@ -96,6 +97,7 @@ class VenueRuntime:
         self.book_subs: dict[str, list[Callable]] = defaultdict(list)
         self.trade_subs: dict[str, list[Callable]] = defaultdict(list)
         self.top_subs: dict[str, list[Callable]] = defaultdict(list)
+        self.deriv_subs: dict[str, list[Callable]] = defaultdict(list)
         self.state_subs: dict[str, list[Callable]] = defaultdict(list)
         self._snapshot_tasks: dict[str, asyncio.Task] = {}
         self._watchdogs: dict[str, asyncio.Task] = {}       # in-band: first snapshot after a subscribe
@@ -104,6 +106,7 @@ class VenueRuntime:
         self.strategy_errors = 0
         self.book_topics: dict[str, tuple[WsSession, str]] = {}      # symbol -> (session, book topic)
         self.top_topics: dict[str, tuple[WsSession, str]] = {}
+        self.deriv_topics: dict[str, tuple[WsSession, list[str]]] = {}
         self.fs_by_symbol: dict[str, FeedSymbol] = {}
         self.parser_of: dict[str, FrameParser] = {}
         self.orders: OrderManager | None = None
@@ -158,6 +161,9 @@ class VenueRuntime:
             for inst in insts:
                 chans = self._channels_for(inst.symbol)
                 topics = list(zip(chans, self.adapter.topics(inst, chans)))
+                if self.deriv_subs.get(inst.symbol):
+                    self.check_derivatives(inst.symbol)
+                    topics += [(Channel.DERIVATIVES, t) for t in self.adapter.derivative_topics(inst)]
                 if group and n_topics + len(topics) > ep.max_topics_per_connection:
                     self._open_connection(ep, group)
                     group, n_topics = [], 0
@@ -183,6 +189,7 @@ class VenueRuntime:
             fs.max_lag_ns = int(ep.max_data_lag_s * 1e9)
             fs.want_book = fs.want_trades = True
             fs.want_top = Channel.TOP in dict(chan_topics)
+            fs.want_derivs = any(c == Channel.DERIVATIVES for c, _ in chan_topics)
             parser.add_symbol(fs)
             self.fs_by_symbol[inst.symbol] = fs
             self.parser_of[inst.symbol] = parser
@@ -192,6 +199,8 @@ class VenueRuntime:
                     self.book_topics[inst.symbol] = (s, topic)
                 elif chan == Channel.TOP:
                     self.top_topics[inst.symbol] = (s, topic)
+                elif chan == Channel.DERIVATIVES:
+                    self.deriv_topics.setdefault(inst.symbol, (s, []))[1].append(topic)
         s.topics = topics
         s.url = self.adapter.ws_url(ep, topics)
         self.parsers.append(parser)
@@ -208,6 +217,21 @@ class VenueRuntime:
         self.top_topics[symbol] = (session, topic)
         fs.want_top = True
         session.subscribe([topic])
+
+    def check_derivatives(self, symbol: str) -> None:
+        if not self.adapter.derivative_topics(self.adapter.instrument(symbol)):
+            raise EngineError(f"{self.venue.name} publishes no derivatives data for {symbol}")
+
+    def add_derivatives(self, symbol: str) -> None:
+        """Start the derivatives topics of a symbol already streaming (subscribe_derivatives after start)."""
+        if symbol in self.deriv_topics or symbol not in self.fs_by_symbol:
+            return
+        session, _ = self.book_topics[symbol]
+        fs = self.fs_by_symbol[symbol]
+        topics = self.adapter.derivative_topics(fs.instrument)
+        self.deriv_topics[symbol] = (session, topics)
+        fs.want_derivs = True
+        session.subscribe(topics)
 
     def _on_control(self, session: WsSession, kind: Control, topic: object, req_id: int, raw: bytes) -> None:
         if kind == Control.CTRL_STATUS:
@@ -414,6 +438,11 @@ class VenueRuntime:
                 return
         self.deliver_trade(trade)
 
+    def on_derivative(self, ev: DerivEvent) -> None:
+        subs = self.deriv_subs.get(ev.instrument.symbol)
+        if subs:
+            self._deliver(subs, ev)
+
     def deliver_trade(self, trade: Trade) -> None:
         sym = trade.instrument.symbol
         if self.backfill.consecutive:
@@ -503,6 +532,16 @@ class Engine:
         rt.top_subs[symbol].append(callback)
         rt.add_top(symbol)
 
+    def subscribe_derivatives(self, venue: str, symbol: str, callback: Callable[[DerivEvent], None]) -> None:
+        """callback(event) for the instrument's mark and index price, funding rate, open interest
+        and liquidations, as the venue publishes them (engine.derivatives). Raises EngineError for
+        an instrument the venue publishes none for (spot)."""
+        rt = self.runtime(venue)
+        if rt.adapter.instruments:          # started: check now (else start() checks)
+            rt.check_derivatives(symbol)
+        rt.deriv_subs[symbol].append(callback)
+        rt.add_derivatives(symbol)
+
     def subscribe_book_state(self, venue: str, symbol: str, callback: Callable[[str, BookState], None]) -> None:
         """callback(symbol, state) on every change: SYNCING, LIVE, STALE, INVALID. A strategy pulls
         its quotes when a book stops being LIVE (gap, stale feed, reconnect, venue outage)."""
@@ -517,7 +556,8 @@ class Engine:
             rt.fill_subs.append(on_fill)
 
     async def stream(self, venue: str, symbol: str, kind: str = "trades", maxsize: int = 10000):
-        """Async iterator over "trades" (Trade) or "books" (BookView of a live book) for one symbol.
+        """Async iterator over "trades" (Trade), "books" (BookView of a live book) or "derivatives"
+        (engine.derivatives events) for one symbol.
 
         A consumer that falls behind by more than `maxsize` items loses the oldest ones; the loss
         is counted in `Engine.stream_drops` (books: only the latest view matters anyway).
@@ -533,8 +573,10 @@ class Engine:
             self.subscribe_trades(venue, symbol, put)
         elif kind == "books":
             self.subscribe_book(venue, symbol, put)
+        elif kind == "derivatives":
+            self.subscribe_derivatives(venue, symbol, put)
         else:
-            raise ValueError("kind must be 'trades' or 'books'")
+            raise ValueError("kind must be 'trades', 'books' or 'derivatives'")
         while True:
             yield await q.get()
 

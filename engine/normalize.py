@@ -74,6 +74,9 @@ class _Sink:
         self._emit(TopOfBook(self.venue_id, fs.instrument, [(bid_px, bid_qty)] if bid_qty else [],
                              [(ask_px, ask_qty)] if ask_qty else [], ts_exchange, ts_recv, seq).to_json())
 
+    def on_derivative(self, ev) -> None:
+        self._emit(ev.to_json())
+
     def on_control(self, kind: Control, topic: object, req_id: int, raw: bytes) -> None:
         if self.controls is not None:           # subscription replies and other control frames
             self.controls.append((int(kind), topic, req_id))
@@ -177,7 +180,7 @@ def _apply_rest(adapter, parser, sink: _Sink, path: str, body: bytes, ts_recv: i
         for inst in insts:
             if parser.symbol(inst.venue_symbol) is None:
                 fs = adapter.feed_symbol(inst, sink)
-                fs.want_book = fs.want_deltas = fs.want_trades = fs.want_top = True
+                fs.want_book = fs.want_deltas = fs.want_trades = fs.want_top = fs.want_derivs = True
                 parser.add_symbol(fs)
     elif kind == RestKind.SNAPSHOT:
         fs = parser.symbol(venue_symbol or "")

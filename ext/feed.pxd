@@ -43,6 +43,8 @@ cdef class FeedSymbol:
     """emit on_delta()/on_snapshot() with the decoded levels before they are applied (replay)"""
     cdef public bint want_trades
     cdef public bint want_top
+    cdef public bint want_derivs
+    """emit on_derivative() for mark / index price, funding, open interest, liquidations"""
     cdef readonly int64_t n_msgs
     cdef public int64_t max_lag_ns
     """data older than this (receive time - exchange time) is stale, whatever the socket does
@@ -71,12 +73,13 @@ cdef class FeedSink:
     cdef int on_trade(self, Trade trade) except -1
     cdef int on_top(self, FeedSymbol fs, int64_t bid_px, int64_t bid_qty, int64_t ask_px, int64_t ask_qty,
                     int64_t seq, int64_t ts_exchange, int64_t ts_recv) except -1
+    cdef int on_derivative(self, object ev) except -1
     cdef int on_control(self, int kind, object topic, int64_t req_id, bytes raw) except -1
     cdef int on_decode_error(self, object exc, bytes raw) except -1
 
 cdef class PySink(FeedSink):
     cdef readonly object target
-    cdef object _delta, _snapshot, _applied, _trade, _top, _control, _error
+    cdef object _delta, _snapshot, _applied, _trade, _top, _deriv, _control, _error
 
 cdef class FrameParser:
     cdef readonly object venue
@@ -124,6 +127,8 @@ cdef class FrameParser:
     @cython.final
     cdef int emit_top(self, FeedSymbol fs, int64_t bid_px, int64_t bid_qty, int64_t ask_px, int64_t ask_qty,
                       int64_t seq, int64_t ts_exchange, int64_t ts_recv) except -1
+    @cython.final
+    cdef int emit_derivative(self, FeedSymbol fs, object ev) except -1
     @cython.final
     cdef int emit_control(self, int kind, object topic, int64_t req_id, const char *p, size_t n) except -1
     @cython.final

@@ -143,6 +143,9 @@ cdef class FeedSink:
                     int64_t seq, int64_t ts_exchange, int64_t ts_recv) except -1:
         return 0
 
+    cdef int on_derivative(self, object ev) except -1:
+        return 0
+
     cdef int on_control(self, int kind, object topic, int64_t req_id, bytes raw) except -1:
         return 0
 
@@ -155,7 +158,8 @@ cdef class PySink(FeedSink):
     """Forwards to a Python object's methods (each optional): on_delta(fs, first, last,
     ts_exchange, ts_recv), on_snapshot(fs, seq, ts_exchange, ts_recv) (levels: fs.sync.current_levels()),
     on_book_applied(fs), on_trade(trade), on_top(fs, bid_px, bid_qty, ask_px, ask_qty, seq,
-    ts_exchange, ts_recv), on_control(kind, topic, req_id, raw), on_decode_error(exc, raw)."""
+    ts_exchange, ts_recv), on_derivative(event), on_control(kind, topic, req_id, raw),
+    on_decode_error(exc, raw)."""
 
     def __cinit__(self, target):
         self.target = target
@@ -164,6 +168,7 @@ cdef class PySink(FeedSink):
         self._applied = getattr(target, "on_book_applied", None)
         self._trade = getattr(target, "on_trade", None)
         self._top = getattr(target, "on_top", None)
+        self._deriv = getattr(target, "on_derivative", None)
         self._control = getattr(target, "on_control", None)
         self._error = getattr(target, "on_decode_error", None)
 
@@ -192,6 +197,11 @@ cdef class PySink(FeedSink):
                     int64_t seq, int64_t ts_exchange, int64_t ts_recv) except -1:
         if self._top is not None:
             self._top(fs, bid_px, bid_qty, ask_px, ask_qty, seq, ts_exchange, ts_recv)
+        return 0
+
+    cdef int on_derivative(self, object ev) except -1:
+        if self._deriv is not None:
+            self._deriv(ev)
         return 0
 
     cdef int on_control(self, int kind, object topic, int64_t req_id, bytes raw) except -1:
@@ -436,6 +446,23 @@ cdef class FrameParser:
         return 0
 
     @cython.final
+    cdef int emit_derivative(self, FeedSymbol fs, object ev) except -1:
+        """An engine.derivatives event the venue's parser built (a few per second: a Python object
+        is fine here); one that cannot be true is refused like any bad frame."""
+        fs.n_msgs += 1
+        if not fs.want_derivs or self._sink is None:
+            return 0
+        why = ev.problem()
+        if why is not None:
+            raise BadMessage(f"{ev.kind.name.lower()}: {why}")
+        _check_ts(ev.ts_exchange, ev.ts_recv)
+        try:
+            self._sink.on_derivative(ev)
+        except BaseException as e:
+            self.sink_failed(e)
+        return 0
+
+    @cython.final
     cdef int emit_control(self, int kind, object topic, int64_t req_id, const char *p, size_t n) except -1:
         self.n_control += 1
         raw = PyBytes_FromStringAndSize(p, n if n < 4096 else 4096)
@@ -495,6 +522,9 @@ cdef class FrameParser:
     def emit_top_py(self, FeedSymbol fs, int64_t bid_px, int64_t bid_qty, int64_t ask_px, int64_t ask_qty,
                     int64_t seq=-1, int64_t ts_exchange=0, int64_t ts_recv=0) -> int:
         return self.emit_top(fs, bid_px, bid_qty, ask_px, ask_qty, seq, ts_exchange, ts_recv or now_ns())
+
+    def emit_derivative_py(self, FeedSymbol fs, ev) -> int:
+        return self.emit_derivative(fs, ev)
 
     def emit_control_py(self, int kind, topic=None, int64_t req_id=-1, bytes raw=b"") -> int:
         return self.emit_control(kind, topic, req_id, raw, len(raw))

@@ -4,17 +4,29 @@ from __future__ import annotations
 
 import asyncio
 
+import contextlib
+
 from tests.engine.conftest import admin, engine_for
 from tests.engine.test_binance_engine import BTC, wait_for
 
 
-async def test_trades_missed_during_a_disconnect_are_backfilled_in_order(sim):
+@contextlib.asynccontextmanager
+async def trading(sim, warm: int):
+    """The engine on the simulator, BTC trade ids collected, `warm` trades in: (runtime, ids)."""
     async with engine_for(sim) as eng:
         got: list[int] = []
         eng.subscribe_trades("binance", BTC, lambda t: got.append(t.trade_id_int))
         await eng.start(execution=False)
-        rt = eng.runtime("binance")
-        assert await wait_for(lambda: len(got) > 50, 20)
+        assert await wait_for(lambda: len(got) > warm, 20)
+        yield eng.runtime("binance"), got
+
+
+def holes_in(ids: list[int]) -> int:
+    return sum(b - a - 1 for a, b in zip(ids, ids[1:]) if b - a > 1)
+
+
+async def test_trades_missed_during_a_disconnect_are_backfilled_in_order(sim):
+    async with trading(sim, 50) as (rt, got):
         for _ in range(2):
             await admin(sim, "POST", "/fault", {"type": "silence", "enabled": True})
             assert await wait_for(lambda: rt.sessions[0].reconnects >= 1 and rt.backfill.runs >= 1, 15)
@@ -24,7 +36,7 @@ async def test_trades_missed_during_a_disconnect_are_backfilled_in_order(sim):
         # every trade the venue made from the first one delivered on is delivered, once, in order
         bf = rt.backfill
         assert len(set(got)) == len(got) and got == sorted(got), "trades doubled or out of order"
-        holes = sum(b - a - 1 for a, b in zip(got, got[1:]) if b - a > 1)
+        holes = holes_in(got)
         assert holes == 0 and bf.unfilled_trades == 0 and bf.missing == 0, (holes, bf.stats())
         assert bf.delivered > 0 and bf.failures == 0
 
@@ -32,13 +44,8 @@ async def test_trades_missed_during_a_disconnect_are_backfilled_in_order(sim):
 async def test_jumps_in_quick_succession_are_all_backfilled_the_later_ones_late(sim):
     """Trades lost on a live connection (ids jump) come back from the history; a jump sooner than
     min_gap_interval_s after the previous fetch waits for it instead of being given up."""
-    async with engine_for(sim) as eng:
-        got: list[int] = []
-        eng.subscribe_trades("binance", BTC, lambda t: got.append(t.trade_id_int))
-        await eng.start(execution=False)
-        rt = eng.runtime("binance")
+    async with trading(sim, 20) as (rt, got):
         bf = rt.backfill
-        assert await wait_for(lambda: len(got) > 20, 20)
         first = got[0]
         for _ in range(3):                 # three jumps well within one min_gap_interval_s
             g = bf.gaps
@@ -52,17 +59,12 @@ async def test_jumps_in_quick_succession_are_all_backfilled_the_later_ones_late(
         n = len(got)
         assert await wait_for(lambda: len(got) > n + 20, 20)
         assert got[0] == first and len(set(got)) == len(got) and got == sorted(got)
-        holes = sum(b - a - 1 for a, b in zip(got, got[1:]) if b - a > 1)
+        holes = holes_in(got)
         assert holes == 0 and bf.gaps_unfilled == 0, (holes, bf.stats())
 
 
 async def test_a_hole_the_history_cannot_cover_is_counted(sim):
-    async with engine_for(sim) as eng:
-        got: list[int] = []
-        eng.subscribe_trades("binance", BTC, lambda t: got.append(t.trade_id_int))
-        await eng.start(execution=False)
-        rt = eng.runtime("binance")
-        assert await wait_for(lambda: len(got) > 20, 20)
+    async with trading(sim, 20) as (rt, got):
         await admin(sim, "POST", "/fault", {"type": "silence", "enabled": True})
         await admin(sim, "POST", "/fault", {"type": "flood", "steps": 4000})   # far more than 1000 trades
         assert await wait_for(lambda: rt.backfill.runs >= 1 and not rt.backfill.holding, 20)
@@ -74,5 +76,5 @@ async def test_a_hole_the_history_cannot_cover_is_counted(sim):
         assert bf.delivered > 0
         assert len(set(got)) == len(got) and got == sorted(got)   # nothing doubled, nothing reordered
         # every hole in what was delivered is one the backfill counted as lost, to the trade
-        holes = sum(b - a - 1 for a, b in zip(got, got[1:]) if b - a > 1)
+        holes = holes_in(got)
         assert holes == bf.missing, (holes, bf.stats())

@@ -17,6 +17,7 @@ from decimal import Decimal
 from aiohttp import WSMsgType, web
 
 from engine.adapter import Channel, VenueAdapter
+from engine.derivatives import FundingRate, MarkPrice, rate
 from engine.model import Instrument, Side, VenueId
 from engine.venue import (BookSpec, BucketSpec, PingSpec, ResyncMethod, SnapshotSource, VenueSpec, WsEndpoint,
                           scale_of)
@@ -50,6 +51,9 @@ class ToyServer:
         self.corrupt_next: set[str] = set()
         self.corrupt_all = False                     # every checksum wrong (a venue with a broken checksum)
         self.refuse: set[str] = set()
+        self.bad_mark_next: set[str] = set()         # the next mark price of these symbols is negative
+        self.marks: list[tuple[str, str, int]] = []  # (symbol, mark price, ts ms) as sent
+        self.fundings: list[tuple[str, str, int]] = []  # (symbol, rate, funding time ms) as sent
         self.url = ""
 
     # wire helpers
@@ -130,8 +134,28 @@ class ToyServer:
                             await c["ws"].send_str(json.dumps({
                                 "topic": f"trades:{sym}", "id": f"t-{sym}-{c['trade_id']}",
                                 "px": str(sorted(self.books[sym]["bids"])[-1]), "qty": "0.1", "side": "sell"}))
+                        await self._derivatives(c, sym)
                     except (ConnectionError, RuntimeError):
                         pass                                # closing: its handler removes it
+
+    async def _derivatives(self, c: dict, sym: str) -> None:
+        """Mark prices and funding rates, as a derivatives venue pushes them (ts in ms)."""
+        ts = 1_700_000_000_000 + len(self.marks) * 100
+        if f"mark:{sym}" in c["topics"] and self.rng.random() < 0.3:
+            px = str(sorted(self.books[sym]["bids"])[-1])
+            if sym in self.bad_mark_next:
+                self.bad_mark_next.discard(sym)
+                px = "-" + px
+            else:
+                self.marks.append((sym, px, ts))
+            await c["ws"].send_str(json.dumps({"topic": f"mark:{sym}", "markPx": px, "ts": str(ts)}))
+        if f"funding:{sym}" in c["topics"] and self.rng.random() < 0.1:
+            rate = f"{self.rng.randint(-99999, 99999) / 10**9:.9f}"
+            t = 1_700_006_400_000
+            self.fundings.append((sym, rate, t))
+            await c["ws"].send_str(json.dumps({"topic": f"funding:{sym}", "fundingRate": rate,
+                                               "fundingTime": str(t), "nextFundingTime": str(t + 28_800_000),
+                                               "ts": str(ts)}))
 
     async def h_ws(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
@@ -216,6 +240,15 @@ class ToyParser(PyFrameParser):
         if fs is None:
             return
         inst = fs.instrument
+        if chan == "mark":
+            ms = int(m["ts"])
+            self.emit_derivative_py(fs, MarkPrice(TOY, inst, ms * 1_000_000, ts_recv, inst.px(m["markPx"])))
+            return
+        if chan == "funding":
+            self.emit_derivative_py(fs, FundingRate(TOY, inst, int(m["ts"]) * 1_000_000, ts_recv, rate(m["fundingRate"]),
+                                                    int(m["fundingTime"]) * 1_000_000,
+                                                    int(m["nextFundingTime"]) * 1_000_000))
+            return
         if chan == "trades":
             self.emit_trade_py(fs, m["id"], inst.px(m["px"]), inst.qty(m["qty"]),
                                Side.SELL if m["side"] == "sell" else Side.BUY, 0, ts_recv)
@@ -264,6 +297,9 @@ def make_adapter(server: ToyServer, *, ping_s: float = 0.0, ops_per_hour: int = 
         def topics(self, inst, channels):
             names = {Channel.BOOK: "book", Channel.TRADES: "trades", Channel.TOP: "top"}
             return [f"{names[c]}:{inst.venue_symbol}" for c in channels]
+
+        def derivative_topics(self, inst):
+            return [f"mark:{inst.venue_symbol}", f"funding:{inst.venue_symbol}"]
 
         def subscribe_frames(self, ep, topics, req_id):
             return [json.dumps({"op": "subscribe", "args": topics, "id": req_id})]

@@ -1,0 +1,134 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Normalized derivatives events: mark price, index price, funding rate, open interest, liquidations.
+
+They arrive at a few per second per instrument at most, so they are plain Python objects built by
+the venue's parser (``FrameParser.emit_derivative``), validated there (a bad one is a counted drop
+like any bad frame) and delivered to ``Engine.subscribe_derivatives`` callbacks. Prices and sizes
+are exact fixed-point integers at the instrument's scales (sizes in the venue's unit: contracts
+where the venue counts contracts; the instrument says how much one contract is); funding rates are
+integers of 10^-12 (``RATE_SCALE``): ``0.0001`` is ``100_000_000``. Timestamps are integer ns.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+import ext.decimal as fx
+from engine.model import Instrument, Side, VenueId
+
+RATE_SCALE = 12
+"""fractional digits of funding-rate mantissas"""
+MAX_ABS_RATE = 10 ** RATE_SCALE
+"""|rate| above 100% per funding interval is not a funding rate"""
+
+
+class DerivKind(IntEnum):
+    MARK_PRICE = 1
+    INDEX_PRICE = 2
+    FUNDING_RATE = 3
+    OPEN_INTEREST = 4
+    LIQUIDATION = 5
+
+
+def rate(text: str) -> int:
+    """A funding rate as sent ("0.0001", "-0.00001234", "1E-4") to its exact mantissa; more than
+    12 fractional digits is refused, never rounded."""
+    return fx.parse(text, RATE_SCALE)
+
+
+def rate_str(mantissa: int) -> str:
+    return fx.format(mantissa, RATE_SCALE)
+
+
+@dataclass(frozen=True, slots=True)
+class DerivEvent:
+    venue: VenueId
+    instrument: Instrument
+    ts_exchange: int
+    ts_recv: int
+
+    kind = DerivKind.MARK_PRICE     # each subclass sets its own
+
+    def problem(self) -> str | None:
+        """Why this event cannot be true (the parser drops it, counted), or None."""
+        return None
+
+    def _head(self) -> dict:
+        return {"type": self.kind.name.lower(), "venue": self.venue.name, "symbol": self.instrument.symbol,
+                "ts_exchange": self.ts_exchange, "ts_recv": self.ts_recv}
+
+
+@dataclass(frozen=True, slots=True)
+class MarkPrice(DerivEvent):
+    price: int = 0
+    kind = DerivKind.MARK_PRICE
+
+    def problem(self) -> str | None:
+        return None if self.price > 0 else f"mark price {self.price} not positive"
+
+    def to_json(self) -> dict:
+        return {**self._head(), "price": self.instrument.px_str(self.price)}
+
+
+@dataclass(frozen=True, slots=True)
+class IndexPrice(DerivEvent):
+    price: int = 0
+    kind = DerivKind.INDEX_PRICE
+
+    def problem(self) -> str | None:
+        return None if self.price > 0 else f"index price {self.price} not positive"
+
+    def to_json(self) -> dict:
+        return {**self._head(), "price": self.instrument.px_str(self.price)}
+
+
+@dataclass(frozen=True, slots=True)
+class FundingRate(DerivEvent):
+    rate: int = 0                   # of 10^-12, for the interval ending at funding_time_ns
+    funding_time_ns: int = 0        # when this rate is settled
+    next_funding_time_ns: int = 0   # the settlement after it (0: the venue does not say)
+    next_rate: int | None = None    # the venue's forecast for that one, where it publishes one
+    kind = DerivKind.FUNDING_RATE
+
+    def problem(self) -> str | None:
+        if abs(self.rate) > MAX_ABS_RATE or (self.next_rate is not None and abs(self.next_rate) > MAX_ABS_RATE):
+            return f"funding rate {rate_str(self.rate)} beyond +-100%"
+        if self.funding_time_ns <= 0:
+            return "funding time missing"
+        if self.next_funding_time_ns and self.next_funding_time_ns <= self.funding_time_ns:
+            return "next funding time not after the funding time"
+        return None
+
+    def to_json(self) -> dict:
+        return {**self._head(), "rate": rate_str(self.rate), "funding_time": self.funding_time_ns,
+                "next_funding_time": self.next_funding_time_ns,
+                "next_rate": None if self.next_rate is None else rate_str(self.next_rate)}
+
+
+@dataclass(frozen=True, slots=True)
+class OpenInterest(DerivEvent):
+    size: int = 0                   # at the instrument's size scale (contracts where it counts them)
+    kind = DerivKind.OPEN_INTEREST
+
+    def problem(self) -> str | None:
+        return None if self.size >= 0 else f"open interest {self.size} negative"
+
+    def to_json(self) -> dict:
+        return {**self._head(), "size": self.instrument.qty_str(self.size)}
+
+
+@dataclass(frozen=True, slots=True)
+class Liquidation(DerivEvent):
+    side: Side = Side.SELL          # of the liquidation order (a long position is liquidated by a sell)
+    price: int = 0
+    size: int = 0
+    kind = DerivKind.LIQUIDATION
+
+    def problem(self) -> str | None:
+        if self.price <= 0 or self.size <= 0:
+            return f"liquidation price {self.price} / size {self.size} not positive"
+        return None
+
+    def to_json(self) -> dict:
+        i = self.instrument
+        return {**self._head(), "side": self.side.wire, "price": i.px_str(self.price), "size": i.qty_str(self.size)}
