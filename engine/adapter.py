@@ -173,6 +173,14 @@ class VenueAdapter(abc.ABC):
         Raise ValueError for an answer that is not what the venue documents."""
         raise NotImplementedError(f"{self.venue.name} has no public trade history")
 
+    def status_request(self) -> tuple[str, dict[str, str]] | None:
+        """(path, params) of the venue's system-status endpoint; None where it has none."""
+        return None
+
+    def parse_status(self, body: bytes) -> Any:
+        """The status endpoint's answer -> engine.status.VenueStatus (raise on an unreadable one)."""
+        raise NotImplementedError
+
     def classify_rest(self, path: str) -> tuple[RestKind, str | None]:
         """What a recorded REST line holds: instruments, a snapshot (with its venue symbol)..."""
         parts = urlsplit(path)

@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """What happens to orders while a venue is unavailable, per venue, chosen by the operator.
 
-A venue is unavailable for orders while its order REST breaker is open (venue down, our
-connection broken, banned) or, where execution has a private stream, while that stream is
-down. The watcher notices both within `poll_s`, probes the venue after the breaker's cooldown
+A venue is unavailable for orders while it says it is in maintenance (engine.status), while its
+order REST breaker is open (venue down, our connection broken, banned) or, where execution has a
+private stream, while that stream is down. The watcher notices both within `poll_s`, probes the venue after the breaker's cooldown
 (a cheap time request: cancels and queries pass an open breaker, so a probe can close it), and
 applies the policy:
 
@@ -90,6 +90,9 @@ class Availability:
 
     # ---- watching ------------------------------------------------------------------------
     def _why_unavailable(self) -> str:
+        st = self.rt.status
+        if st.in_maintenance:
+            return f"venue maintenance ({st.current.describe()})"
         br = self.rt.rest.breaker
         if br.state != CircuitState.CLOSED:
             return f"order REST circuit {br.state.name.lower()} ({br.last_failure.name.lower() if br.last_failure else ''})"

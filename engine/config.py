@@ -88,6 +88,8 @@ class VenueConfig:
     """what happens to orders while the venue is unavailable: hold, reject_new, cancel_all, callback"""
     hold_timeout_s: float = 5.0
     """hold: how long a new order waits for the venue before it is refused"""
+    status_poll_s: float = 30.0
+    """how often the venue's status endpoint is polled (maintenance windows); 0: never"""
 
     def credentials(self) -> Credentials | None:
         """Read credentials now (env vars or the secrets file); None when none are configured.
@@ -200,6 +202,9 @@ def load_config(path: str | Path) -> Config:
             UnavailablePolicy.parse(str(table.get("unavailable_policy", "hold")))
         except ValueError as e:
             raise ConfigError(f"[venues.{name}] {e}") from None
+        sp = table.get("status_poll_s", 30.0)
+        if isinstance(sp, bool) or not isinstance(sp, (int, float)) or not (sp == 0 or 1 <= sp <= 3600):
+            raise ConfigError(f"[venues.{name}] status_poll_s must be 0 (off) or 1..3600 seconds, got {sp!r}")
         venues[name] = VenueConfig(name=name, **table)
     m = data.get("metrics") or {}
     return Config(venues=venues, metrics_port=int(m.get("port", 9464)), metrics_host=str(m.get("host", "127.0.0.1")))

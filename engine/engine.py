@@ -31,6 +31,7 @@ from engine.model import (BookState, Fill, Instrument, Order, OrderRequest, TopO
 from engine.orders import OrderManager
 from engine.rest import RestClient
 from engine.session import WsSession
+from engine.status import StatusWatch
 from engine.tasks import bounded, cancel_all
 from engine.venue import ResyncMethod, SnapshotSource, WsEndpoint
 from ext.clock import now_ns
@@ -117,6 +118,7 @@ class VenueRuntime:
         self.availability: Availability | None = None
         self.venue_state_subs: list[Callable[[str, bool, str], None]] = []
         self.backfill = TradeBackfill(self)
+        self.status = StatusWatch(self, interval_s=config.status_poll_s or 30.0)
 
     def _latency(self, stage: str, ns: int) -> None:
         self.order_latency[stage].record(max(0, ns))
@@ -300,6 +302,7 @@ class VenueRuntime:
         await cancel_all(list(self._snapshot_tasks.values()) + list(self._watchdogs.values())
                          + ([self._prune_task] if self._prune_task is not None else []))
         await bounded(self.backfill.close(), f"{self.venue.name}: trade backfill")
+        await bounded(self.status.close(), f"{self.venue.name}: status watch")
         if self.availability is not None:
             await bounded(self.availability.close(), f"{self.venue.name}: availability")
         await asyncio.gather(*(bounded(s.close(), f"{s.name}: session") for s in self.sessions))
@@ -487,6 +490,8 @@ class Engine:
     async def start(self, *, market_data: bool = True, execution: bool = True) -> None:
         for rt in self.runtimes.values():
             await rt.load_instruments()
+            if rt.config.status_poll_s > 0:
+                rt.status.start()
             if market_data:
                 if not rt.config.symbols:
                     raise ConfigError(f"[venues.{rt.venue.name}] needs symbols = [\"BTC/USDT\", ...] for market data")

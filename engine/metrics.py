@@ -95,6 +95,13 @@ class EngineCollector(Collector):
         out_drops = CounterMetricFamily("venuelink_outbound_drops", "Outbound frames (pings, user frames) dropped "
                                         "because too many waited for the venue's message budget",
                                         labels=["venue", "connection"])
+        vstatus = GaugeMetricFamily("venuelink_venue_status", "The venue's own status from its status endpoint: "
+                                    "0 unknown, 1 normal, 2 maintenance scheduled, 3 in maintenance",
+                                    labels=["venue"])
+        maint_at = GaugeMetricFamily("venuelink_venue_maintenance_start_seconds", "Start of the maintenance the "
+                                     "venue announced or is in (epoch seconds; 0: none or not said)", labels=["venue"])
+        status_polls = CounterMetricFamily("venuelink_venue_status_polls", "Status endpoint polls: sent, failed, "
+                                           "unreadable answers", labels=["venue", "kind"])
         probes_lost = CounterMetricFamily("venuelink_breaker_probes_lost", "Half-open probes that never reported "
                                           "(not sent, cancelled, or past their lease)", labels=["venue", "breaker"])
         for rt in e.runtimes.values():
@@ -155,6 +162,11 @@ class EngineCollector(Collector):
                 out_drops.add_metric([v, s.name], s.out_drops)
             probes_lost.add_metric([v, "rest"], rt.rest.breaker.probes_lost)
             probes_lost.add_metric([v, "rest_md"], rt.rest.md_breaker.probes_lost)
+            st = rt.status
+            vstatus.add_metric([v], int(st.current.kind))
+            maint_at.add_metric([v], st.current.begin_ns / 1e9)
+            for kind, n in (("sent", st.polls), ("failed", st.failures), ("unreadable", st.unreadable)):
+                status_polls.add_metric([v, kind], n)
         sdrops = CounterMetricFamily("venuelink_stream_drops", "Items an eng.stream() consumer lost by falling "
                                      "more than its queue bound behind (oldest dropped)")
         sdrops.add_metric([], e.stream_drops)
@@ -166,7 +178,7 @@ class EngineCollector(Collector):
         yield abandoned
         yield from (lat, msgs, errs, unk, util, waits, conn, reconn, health, bstate, bseq, resyncs, gaps, stale,
                     cks, snaps, dup_trades, orders, late, strat, sink, avail, conn_gaps, ck_off, subs, resub, rest, rest_err,
-                    backfill, out_drops, probes_lost)
+                    backfill, out_drops, probes_lost, vstatus, maint_at, status_polls)
 
 
 def serve(engine: "Engine", host: str, port: int):

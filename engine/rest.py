@@ -130,7 +130,7 @@ class RestClient:
     async def request(self, method: str, path: str, *, query: str = "", body: str = "",
                       headers: Mapping[str, str] | None = None, weights: Mapping[str, int],
                       priority: Priority, idempotent: bool = True,
-                      instrument: str | None = None) -> RestResponse:
+                      instrument: str | None = None, breaker: CircuitBreaker | None = None) -> RestResponse:
         """Send once (no automatic retries: the caller knows whether a retry is safe).
 
         `instrument` selects the per-instrument buckets the weights name (required when they
@@ -143,7 +143,8 @@ class RestClient:
         # 5xx must not stop orders. An open order breaker stops new orders, never the safety
         # path: cancels, and the queries that resolve unknown orders, still go (while a ban is in
         # force excepted: the budget blocks every lane until it ends).
-        br = self.md_breaker if priority == Priority.SNAPSHOT else self.breaker
+        # `breaker`: a caller's own (the status poll), so its answers move neither of these
+        br = breaker or (self.md_breaker if priority == Priority.SNAPSHOT else self.breaker)
         allowed = br.allow()
         if not allowed and not (priority in (Priority.CANCEL, Priority.QUERY) and not br.banned):
             raise CircuitOpen(f"{self.venue}: REST circuit open ({br.last_failure.name if br.last_failure else ''})",

@@ -12,6 +12,7 @@ from adapters.binance.spec import ENDPOINTS, SNAPSHOT_LIMIT, SPEC, depth_weight
 from adapters.binance.symbols import parse_exchange_info
 from engine.adapter import Channel, HistoryTrade, VenueAdapter
 from engine.model import Instrument, Side, VenueId
+from engine.status import StatusKind, VenueStatus
 from engine.venue import WsEndpoint
 from ext.feed import FeedSymbol, FrameParser
 from ext.ratelimit import Priority
@@ -90,6 +91,16 @@ class BinanceAdapter(VenueAdapter):
         if w is None:
             return {"REQUEST_WEIGHT": 1, "RAW_REQUESTS_5M": 1}, Priority.QUERY
         return w
+
+    def status_request(self):
+        return "/sapi/v1/system/status", {}
+
+    def parse_status(self, body: bytes) -> VenueStatus:
+        d = json.loads(body)
+        st = d.get("status") if isinstance(d, dict) else None
+        if isinstance(st, bool) or st not in (0, 1):
+            raise ValueError(f"status {st!r} is neither 0 (normal) nor 1 (maintenance)")
+        return VenueStatus(StatusKind.NORMAL if st == 0 else StatusKind.MAINTENANCE, detail=str(d.get("msg", ""))[:100])
 
     def map_error(self, resp):
         return _map_error(resp)

@@ -314,6 +314,12 @@ class BinanceSim(SimApp):
     def is_api_path(self, path: str) -> bool:
         return path.startswith("/api/")
 
+    status_path = "/sapi/v1/system/status"
+
+    def status_body(self, ongoing: bool, window: tuple[float, float] | None) -> Any:
+        # Binance says only "now": 0 normal, 1 system maintenance (no announced window)
+        return {"status": 1, "msg": "system_maintenance"} if ongoing else {"status": 0, "msg": "normal"}
+
     def request_weight(self, request: web.Request) -> int:
         path, method, q = request.path, request.method, request.query
         if path == "/api/v3/depth":

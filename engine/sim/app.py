@@ -228,6 +228,23 @@ class SimApp:
     def add_routes(self, router: web.UrlDispatcher) -> None:
         """*dialect*: the venue's REST and WS routes."""
 
+    status_path = ""
+    """*dialect*: the venue's system-status endpoint ("" = it has none); answered by
+    ``status_body`` from the maintenance faults, during a maintenance too"""
+
+    def status_body(self, ongoing: bool, window: tuple[float, float] | None) -> Any:
+        """*dialect*: the status endpoint's answer (``window``: announced maintenance, epoch s)."""
+        raise NotImplementedError
+
+    async def h_status(self, request: web.Request) -> web.Response:
+        f = self.faults
+        win = f.maintenance_window
+        now = time.time()
+        ongoing = f.maintenance or (win is not None and win[0] <= now < win[1])
+        if win is not None and now >= win[1]:
+            win = None
+        return self.json(self.status_body(ongoing, win))
+
     def is_api_path(self, path: str) -> bool:
         """*dialect*: paths the middleware limits and fault-injects (default: all but admin)."""
         return True
@@ -282,6 +299,8 @@ class SimApp:
         app = web.Application(middlewares=[self._middleware])
         app[SIM_VENUE_KEY] = self.venue
         self.add_routes(app.router)
+        if self.status_path:
+            app.router.add_get(self.status_path, self.h_status)
         add_admin_routes(app, self.venue, self.default_account)
         app.on_startup.append(self._on_startup)
         app.on_shutdown.append(self._on_shutdown)
@@ -305,7 +324,7 @@ class SimApp:
         if is_admin_path(path):
             return await handler(request)
         faults = self.faults
-        if faults.maintenance:                      # REST and WebSocket upgrades alike
+        if faults.maintenance and path != self.status_path:     # REST and WebSocket upgrades alike
             e = self.maintenance_error()
             return self.json(self.error_body(e), e.status, e.headers)
         if not self.is_api_path(path):

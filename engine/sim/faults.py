@@ -43,6 +43,9 @@ checksum            symbol, count=1                                             
 maintenance         enabled=true|false                                               the venue's maintenance: REST answers its
                                                                                      maintenance error, WS upgrades are refused and
                                                                                      live connections closed after its notice
+maintenance_notice  in_s=60, for_s=60                                                the venue's status endpoint announces maintenance from
+                                                                                     ``in_s`` seconds on, for ``for_s`` (negative ``in_s``: it
+                                                                                     began already); nothing else changes
 rate_limit          count=1, retry_after_s=1, path=null                              the next ``count`` REST requests get the venue's
                                                                                      429 with its retry hint
 ban                 seconds=2                                                        every REST request gets the venue's IP-ban answer
@@ -114,6 +117,7 @@ class Faults:
         self.crossed: set[str] = set()
         self.checksum_bad: dict[str, int] = {}
         self.maintenance: bool = False
+        self.maintenance_window: tuple[float, float] | None = None  # announced (begin, end), epoch s
         self.rate_limits: list[HttpFault] = []  # status holds retry_after_s
         self.banned_until: float = 0.0
         self.user_event_dups: int = 0
@@ -257,6 +261,12 @@ class Faults:
                 self.checksum_bad[sym] = self.checksum_bad.get(sym, 0) + _pos_int(spec.get("count", 1))
             elif kind == "maintenance":
                 self.maintenance = bool(spec.get("enabled", True))
+            elif kind == "maintenance_notice":
+                start, dur = float(spec.get("in_s", 60)), float(spec.get("for_s", 60))
+                if not (-86400 <= start <= 86400 and 0 < dur <= 86400):
+                    raise FaultError("in_s must be within a day and for_s in (0, 86400]")
+                now = time.time()
+                self.maintenance_window = (now + start, now + start + dur)
             elif kind == "rate_limit":
                 retry = int(spec.get("retry_after_s", 1))
                 if not 0 < retry <= 3600:
@@ -309,6 +319,7 @@ class Faults:
             "crossed": sorted(self.crossed),
             "checksum": dict(sorted(self.checksum_bad.items())),
             "maintenance": self.maintenance,
+            "maintenance_window": list(self.maintenance_window) if self.maintenance_window else None,
             "rate_limits": [{"retry_after_s": f.status, "count": f.count, "path": f.path} for f in self.rate_limits],
             "ban_left_s": round(self.ban_left(), 3),
             "user_event_dups": self.user_event_dups,
