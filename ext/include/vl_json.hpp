@@ -22,7 +22,8 @@ enum {
     VL_J_TYPE = 3,        /* present with another JSON type */
     VL_J_NUMBER = 4,      /* fixed-point parse failed: see VlDoc::fx_err (VL_FX_*) */
     VL_J_NOMEM = 6,
-    VL_J_EMPTY = 7        /* empty input */
+    VL_J_EMPTY = 7,       /* empty input */
+    VL_J_EXTRA = 8        /* an array read as its single object holds none or more than one */
 };
 
 #define VL_STR2(x) #x
@@ -48,6 +49,8 @@ struct VlDoc {
     simdjson::ondemand::object obj;   /* current object: the root, or one entered by key */
     simdjson::ondemand::object root;  /* the root object (obj until vl_doc_enter) */
     int entered;
+    int in_array;                     /* obj is the single element of an array (vl_doc_enter_only) */
+    simdjson::ondemand::array_iterator arr_it, arr_end;
     char *buf;
     size_t cap;
     int fx_err;                       /* VL_FX_* of the last VL_J_NUMBER */
@@ -106,6 +109,7 @@ static inline int vl_doc_load(VlDoc *d, const char *data, size_t len) {
     e = d->doc.get_object().get(d->obj);
     d->root = d->obj;
     d->entered = 0;
+    d->in_array = 0;
     return e ? vl_map_err(e) : VL_J_OK;
 }
 
@@ -115,6 +119,14 @@ static inline int vl_doc_load(VlDoc *d, const char *data, size_t len) {
 static inline int vl_doc_finish(VlDoc *d) {
     /* an ordered lookup of a key no frame has walks forward to the object's end */
     if (d->obj.find_field("\x01").error() != simdjson::NO_SUCH_FIELD) return VL_J_MALFORMED;
+    if (d->in_array) {                                      /* the array must end after its one element */
+        d->in_array = 0;
+        ++d->arr_it;
+        if (d->arr_it != d->arr_end) {
+            simdjson::ondemand::value v;
+            return (*d->arr_it).get(v) ? VL_J_MALFORMED : VL_J_EXTRA;
+        }
+    }
     if (d->entered && d->root.find_field("\x01").error() != simdjson::NO_SUCH_FIELD) return VL_J_MALFORMED;
     const char *loc = nullptr;                              /* anything after the root: glued frames */
     return d->doc.current_location().get(loc) == simdjson::OUT_OF_BOUNDS ? VL_J_OK : VL_J_MALFORMED;
@@ -127,6 +139,38 @@ static inline int vl_doc_enter(VlDoc *d, const char *key) {
     if (e) return vl_map_err(e);
     d->obj = o;
     d->entered = 1;
+    return VL_J_OK;
+}
+
+/* Make the root object the current object again (after reading an object entered by key). */
+static inline int vl_doc_root(VlDoc *d) {
+    d->obj = d->root;
+    d->entered = 0;
+    d->in_array = 0;
+    return VL_J_OK;
+}
+
+/* Make the one object of the array at `key` of the current object the current object (OKX's
+ * "data": [{...}]). An empty array is VL_J_EXTRA; a second element is found by vl_doc_finish
+ * (VL_J_EXTRA), so a frame with more than one is rejected, never half-read. */
+static inline int vl_doc_enter_only(VlDoc *d, const char *key) {
+    simdjson::ondemand::array arr;
+    auto e = d->obj.find_field_unordered(key).get_array().get(arr);
+    if (e) return vl_map_err(e);
+    e = arr.begin().get(d->arr_it);
+    if (e) return vl_map_err(e);
+    e = arr.end().get(d->arr_end);
+    if (e) return vl_map_err(e);
+    if (!(d->arr_it != d->arr_end)) return VL_J_EXTRA;
+    simdjson::ondemand::value v;
+    e = (*d->arr_it).get(v);
+    if (e) return VL_J_MALFORMED;
+    simdjson::ondemand::object o;
+    e = v.get_object().get(o);
+    if (e) return vl_map_err(e);
+    d->obj = o;
+    d->entered = 1;
+    d->in_array = 1;
     return VL_J_OK;
 }
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 
-from ext.json import FieldTypeError, FieldValueError, MalformedJSONError, MissingFieldError
+from ext.json import FieldCountError, FieldTypeError, FieldValueError, MalformedJSONError, MissingFieldError
 from ext.ref import decimal_ref
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -217,6 +217,25 @@ def enter(obj: Obj, key: str) -> Obj:
     if isinstance(v, Atom) and _malformed_scalar(v):
         raise MalformedJSONError(f"malformed or truncated JSON (at {key!r})")
     raise FieldTypeError(f"field {key!r} has the wrong JSON type")
+
+
+def enter_only(obj: Obj, key: str) -> Obj:
+    """The single object of the array at `key` (vl_doc_enter_only + the end-of-frame check)."""
+    v = _read(obj.find(key))
+    if not isinstance(v, list):
+        if isinstance(v, Atom) and _malformed_scalar(v):
+            raise MalformedJSONError(f"malformed or truncated JSON (at {key!r})")
+        raise FieldTypeError(f"field {key!r} has the wrong JSON type")
+    if not v:
+        raise FieldCountError(f"field {key!r}: an array that must hold exactly one object holds none or several")
+    first = _read(v[0])
+    if not isinstance(first, Obj):
+        if isinstance(first, Atom) and _malformed_scalar(first):
+            raise MalformedJSONError(f"malformed or truncated JSON (at {key!r})")
+        raise FieldTypeError(f"field {key!r} has the wrong JSON type")
+    if len(v) > 1:
+        raise FieldCountError("an array that must hold exactly one object holds several")
+    return first
 
 
 def get_str(obj: Obj, key: str) -> str:
