@@ -113,8 +113,10 @@ cdef class JsonDoc:
             raise_json(self, rc, key)
 
     def root(self) -> None:
-        """Back to the root object (after reading an object entered by key)."""
-        vl_doc_root(self.d)
+        """Back to the root object (after reading an object entered by key, which is walked to
+        its end: damage after its last field read raises)."""
+        if vl_doc_root(self.d):
+            raise_json(self, VL_J_MALFORMED, "<end of object>")
 
     def enter(self, str key) -> None:
         """Descend into the object at `key` (e.g. a combined stream's "data")."""

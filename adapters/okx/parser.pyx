@@ -94,12 +94,12 @@ cdef class OkxParser(FrameParser):
         if rc:
             return self._err(rc, "arg.channel")
         rc = vl_doc_str(d, "instId", &inst, &instn)
-        if rc == VL_J_MISSING:
-            vl_doc_root(d)
-            return self._event(d, p, n)
-        if rc:
+        if rc and rc != VL_J_MISSING:
             return self._err(rc, "arg.instId")
-        vl_doc_root(d)
+        if vl_doc_root(d):
+            return self._err(VL_J_MALFORMED, "arg")
+        if rc == VL_J_MISSING:
+            return self._event(d, p, n)
         if _eq(ch, chn, "books", 5):
             return self._books(d, inst, instn, p, n, ts_recv, recv_mono)
         if _eq(ch, chn, "trades", 6):
@@ -114,7 +114,12 @@ cdef class OkxParser(FrameParser):
         cdef const char *s = NULL
         cdef size_t evn = 0, sn = 0
         cdef int64_t rid = -1
-        cdef int rc = vl_doc_str(d, "event", &ev, &evn)
+        cdef int rc
+        # control replies are cold and mostly skipped, where On-Demand checks little: their shape
+        # is checked in full first, so a damaged one is never taken for an acknowledgement
+        if vl_json_shape(p, n):
+            return self._err(VL_J_MALFORMED, None)
+        rc = vl_doc_str(d, "event", &ev, &evn)
         if rc == VL_J_MISSING:
             self.doc.end()
             return self.emit_control(CTRL_OTHER, None, -1, p, n)

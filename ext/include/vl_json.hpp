@@ -142,8 +142,81 @@ static inline int vl_doc_enter(VlDoc *d, const char *key) {
     return VL_J_OK;
 }
 
-/* Make the root object the current object again (after reading an object entered by key). */
+/* The shape On-Demand promises but, in release builds, does not fully check where a decoder
+ * skips values: the root object's keys, colons and commas, nested containers by their extent
+ * (brackets of either kind counted, strings skipped), scalars as runs of non-structural bytes
+ * (a string glued to one is part of it) and nothing after the root. ext/ref/json_ref.py states
+ * the same rules. For cold frames (control replies) whose fields are mostly not read. */
+static inline int vl_is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+static inline int vl_is_structural(char c) {
+    return c == '{' || c == '}' || c == '[' || c == ']' || c == ',' || c == ':' || c == '"' || vl_is_ws(c);
+}
+static inline size_t vl_skip_ws(const char *p, size_t i, size_t n) {
+    while (i < n && vl_is_ws(p[i])) i++;
+    return i;
+}
+/* i at an opening quote: the index after the closing one, or n + 1 on error */
+static inline size_t vl_shape_string(const char *p, size_t i, size_t n) {
+    size_t j = i + 1;
+    while (j < n) {
+        unsigned char c = (unsigned char)p[j];
+        if (c == '"') return j + 1;
+        if (c < 0x20) return n + 1;
+        j += (c == '\\') ? 2 : 1;
+    }
+    return n + 1;
+}
+static inline size_t vl_shape_value(const char *p, size_t i, size_t n) {
+    if (i >= n) return n + 1;
+    char c = p[i];
+    if (c == '"') return vl_shape_string(p, i, n);
+    if (c == '{' || c == '[') {
+        size_t depth = 0;
+        while (i < n) {
+            c = p[i];
+            if (c == '"') { i = vl_shape_string(p, i, n); if (i > n) return i; continue; }
+            if (c == '{' || c == '[') depth++;
+            else if (c == '}' || c == ']') { if (--depth == 0) return i + 1; }
+            i++;
+        }
+        return n + 1;
+    }
+    size_t j = i;
+    for (;;) {
+        while (j < n && !vl_is_structural(p[j])) j++;
+        if (j > i && j < n && p[j] == '"') { j = vl_shape_string(p, j, n); if (j > n) return j; continue; }
+        break;
+    }
+    return j == i ? n + 1 : j;
+}
+static inline int vl_json_shape(const char *p, size_t n) {
+    size_t i = vl_skip_ws(p, 0, n);
+    if (i >= n || p[i] != '{') return VL_J_MALFORMED;
+    i = vl_skip_ws(p, i + 1, n);
+    if (i < n && p[i] == '}') {
+        i++;
+    } else {
+        for (;;) {
+            if (i >= n || p[i] != '"') return VL_J_MALFORMED;
+            i = vl_shape_string(p, i, n);
+            if (i > n) return VL_J_MALFORMED;
+            i = vl_skip_ws(p, i, n);
+            if (i >= n || p[i] != ':') return VL_J_MALFORMED;
+            i = vl_shape_value(p, vl_skip_ws(p, i + 1, n), n);
+            if (i > n) return VL_J_MALFORMED;
+            i = vl_skip_ws(p, i, n);
+            if (i < n && p[i] == ',') { i = vl_skip_ws(p, i + 1, n); continue; }
+            if (i < n && p[i] == '}') { i++; break; }
+            return VL_J_MALFORMED;
+        }
+    }
+    return vl_skip_ws(p, i, n) == n ? VL_J_OK : VL_J_MALFORMED;
+}
+
+/* Make the root object the current object again (after reading an object entered by key); the
+ * entered object is walked to its end first (its remaining keys, colons and commas checked). */
 static inline int vl_doc_root(VlDoc *d) {
+    if (d->entered && d->obj.find_field("\x01").error() != simdjson::NO_SUCH_FIELD) return VL_J_MALFORMED;
     d->obj = d->root;
     d->entered = 0;
     d->in_array = 0;
