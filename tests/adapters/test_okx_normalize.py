@@ -198,3 +198,30 @@ def test_documented_checksums_through_the_parser(okx_registered, bids, asks, crc
     assert fs.sync.is_live and rp.parser.n_checksum_failures == 0
     assert rp.line(frame % (asks, bids, crc + 1)) is None         # one bit off: the book is invalid
     assert not fs.sync.is_live and rp.parser.n_checksum_failures == 1
+
+
+def test_engine_loads_instruments_from_every_request():
+    """VenueRuntime.load_instruments() sends each of the adapter's instrument requests (OKX: SPOT
+    and SWAP) and keeps the instruments of all answers; Binance keeps its one request."""
+    import asyncio
+    from types import SimpleNamespace
+    from adapters.binance.adapter import BinanceAdapter
+    from engine.engine import VenueRuntime
+
+    assert BinanceAdapter().instrument_requests() == [("/api/v3/exchangeInfo", {})]
+    assert BinanceAdapter().instrument_urls() == ["/api/v3/exchangeInfo"]
+    answers = {"instType=SPOT": json.dumps(json.loads(LINES[0])["body"]).encode(),
+               "instType=SWAP": json.dumps(json.loads(LINES[1])["body"]).encode()}
+    sent = []
+
+    class Rest:
+        async def request(self, method, path, *, query="", weights, priority, **kw):
+            sent.append((method, path, query))
+            return SimpleNamespace(body=answers[query])
+
+    rt = SimpleNamespace(adapter=OkxAdapter(), rest=Rest())
+    asyncio.run(VenueRuntime.load_instruments(rt))
+    assert sent == [("GET", "/api/v5/public/instruments", "instType=SPOT"),
+                    ("GET", "/api/v5/public/instruments", "instType=SWAP")]
+    assert sorted(rt.adapter.instruments) == ["BTC/USDT", "BTC/USDT:USDT", "ETH/USDT"]
+    assert OkxAdapter().instrument_urls()[1] == "/api/v5/public/instruments?instType=SWAP"
