@@ -84,6 +84,7 @@ EXTENSIONS = [
     ext("ext.feed"),
     ext("ext.events"),
     ext("adapters.binance.parser", cpp=True, libs=("simdjson",), simd=True),
+    ext("adapters.okx.parser", cpp=True, libs=("simdjson",), simd=True),
 ]
 if ONLY:
     EXTENSIONS = [e for e in EXTENSIONS if e.name in ONLY]

@@ -69,6 +69,16 @@ class VenueAdapter(abc.ABC):
         self._venue_symbols: dict[str, list[Instrument]] = {}
 
     # ---- instruments ---------------------------------------------------------------------
+    def instrument_requests(self) -> list[tuple[str, dict[str, str]]]:
+        """(path, params) of every request that together list the venue's instruments (OKX: one
+        per instType); each answer goes to parse_instruments()."""
+        return [(self.instruments_path, {})]
+
+    def instrument_urls(self) -> list[str]:
+        """instrument_requests() as path?query strings."""
+        from urllib.parse import urlencode
+        return [p + ("?" + urlencode(q) if q else "") for p, q in self.instrument_requests()]
+
     @abc.abstractmethod
     def parse_instruments(self, body: bytes | dict) -> list[Instrument]:
         """Instruments from the venue's instruments endpoint answer."""

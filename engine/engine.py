@@ -142,10 +142,13 @@ class VenueRuntime:
 
     # ---- start -----------------------------------------------------------------------------
     async def load_instruments(self) -> None:
-        path = self.adapter.instruments_path
-        w, prio = self.adapter.rest_cost("GET", path)
-        r = await self.rest.request("GET", path, weights=w, priority=prio)
-        self.adapter.set_instruments(self.adapter.parse_instruments(r.body))
+        from urllib.parse import urlencode
+        insts = []
+        for path, params in self.adapter.instrument_requests():
+            w, prio = self.adapter.rest_cost("GET", path, params)
+            r = await self.rest.request("GET", path, query=urlencode(params), weights=w, priority=prio)
+            insts += self.adapter.parse_instruments(r.body)
+        self.adapter.set_instruments(insts)
 
     def start_market_data(self, symbols: list[str]) -> None:
         """Instruments grouped by WebSocket endpoint (spot, linear, ...), then split over

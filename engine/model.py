@@ -190,6 +190,29 @@ class Instrument:
     min_qty: int = 0
     active: bool = True
     kind: MarketKind = MarketKind.SPOT
+    # Derivatives whose sizes are counted in contracts (OKX swaps: `ctVal` units of `ctValCcy`
+    # each): one contract is contract_size (a mantissa at contract_scale) of contract_ccy.
+    # 0: sizes are already in the base currency (spot, and venues that quote swaps in base).
+    contract_size: int = 0
+    contract_scale: int = 0
+    contract_ccy: str = ""
+
+    def contract_size_str(self) -> str:
+        return fx.format(self.contract_size, self.contract_scale) if self.contract_size else ""
+
+    def contract_fields(self) -> dict:
+        """What a consumer needs to turn sizes in contracts into currency amounts (empty for
+        instruments whose sizes are not in contracts): added to every normalized event."""
+        if not self.contract_size:
+            return {}
+        return {"contract_size": self.contract_size_str(), "contract_ccy": self.contract_ccy}
+
+    def size_in_ccy(self, qty: int) -> tuple[int, int]:
+        """A size mantissa (contracts for contract instruments) as (mantissa, scale) of
+        contract_ccy (of the base currency where sizes are not in contracts); exact."""
+        if not self.contract_size:
+            return qty, self.qty_scale
+        return qty * self.contract_size, self.qty_scale + self.contract_scale
 
     def px_str(self, px: int) -> str:
         return fx.format(px, self.px_scale)
@@ -226,7 +249,7 @@ class BookLevels:
         return {"type": "book_snapshot" if self.is_snapshot else "book_delta", "venue": self.venue.name,
                 "symbol": i.symbol, "ts_exchange": self.ts_exchange, "ts_recv": self.ts_recv, "seq": self.seq,
                 "bids": [[i.px_str(p), i.qty_str(q)] for p, q in self.bids],
-                "asks": [[i.px_str(p), i.qty_str(q)] for p, q in self.asks]}
+                "asks": [[i.px_str(p), i.qty_str(q)] for p, q in self.asks], **i.contract_fields()}
 
 
 @dataclass(slots=True)
@@ -252,7 +275,7 @@ class TopOfBook:
         return {"type": "top", "venue": self.venue.name, "symbol": i.symbol, "seq": self.seq,
                 "ts_exchange": self.ts_exchange, "ts_recv": self.ts_recv,
                 "bids": [[i.px_str(p), i.qty_str(q)] for p, q in self.bids],
-                "asks": [[i.px_str(p), i.qty_str(q)] for p, q in self.asks]}
+                "asks": [[i.px_str(p), i.qty_str(q)] for p, q in self.asks], **i.contract_fields()}
 
 
 @dataclass(slots=True)

@@ -64,7 +64,8 @@ class _Sink:
             inst, b = fs.instrument, fs.book
             self._emit({"type": "top", "venue": self.venue, "symbol": inst.symbol,
                         "bids": [[inst.px_str(p), inst.qty_str(q)] for p, q in b.top(1, TOP_LEVELS)],
-                        "asks": [[inst.px_str(p), inst.qty_str(q)] for p, q in b.top(2, TOP_LEVELS)]})
+                        "asks": [[inst.px_str(p), inst.qty_str(q)] for p, q in b.top(2, TOP_LEVELS)],
+                        **inst.contract_fields()})
 
     def on_trade(self, trade: Trade) -> None:
         self._emit(trade.to_json())
@@ -98,7 +99,7 @@ def _levels_event(kind: str, venue: str, fs: FeedSymbol, seq: int, ts_exchange: 
     bids, asks = fs.sync.current_levels()
     return {"type": kind, "venue": venue, "symbol": inst.symbol, "ts_exchange": ts_exchange, "ts_recv": ts_recv,
             "seq": seq, "bids": [[inst.px_str(p), inst.qty_str(q)] for p, q in bids],
-            "asks": [[inst.px_str(p), inst.qty_str(q)] for p, q in asks]}
+            "asks": [[inst.px_str(p), inst.qty_str(q)] for p, q in asks], **inst.contract_fields()}
 
 
 class Replayer:

@@ -80,8 +80,10 @@ def _first_symbols(venue: str, rest_url: str, n: int) -> list[str]:
     import urllib.request
     from engine import registry
     adapter = registry.create(venue)
-    with urllib.request.urlopen(rest_url.rstrip("/") + adapter.instruments_path, timeout=10) as r:
-        insts = adapter.parse_instruments(r.read())
+    insts = []
+    for url in adapter.instrument_urls():
+        with urllib.request.urlopen(rest_url.rstrip("/") + url, timeout=10) as r:
+            insts += adapter.parse_instruments(r.read())
     return [i.symbol for i in insts if i.active][:n]
 
 

@@ -13,6 +13,7 @@ cdef extern from "vl_json.hpp" nogil:
         VL_J_NUMBER
         VL_J_NOMEM
         VL_J_EMPTY
+        VL_J_EXTRA
     cppclass VlDoc:
         int fx_err
         size_t err_index
@@ -24,6 +25,9 @@ cdef extern from "vl_json.hpp" nogil:
     void vl_doc_free(VlDoc *d)
     int vl_doc_load(VlDoc *d, const char *data, size_t n)
     int vl_doc_enter(VlDoc *d, const char *key)
+    int vl_doc_enter_only(VlDoc *d, const char *key)
+    int vl_doc_root(VlDoc *d)
+    int vl_json_shape(const char *p, size_t n)
     int vl_doc_finish(VlDoc *d)
     int vl_doc_str(VlDoc *d, const char *key, const char **out, size_t *n)
     int vl_doc_i64(VlDoc *d, const char *key, int64_t *out)

@@ -49,6 +49,10 @@ class FieldValueError(JSONError):
     """A number field is not an exact decimal at the instrument's scale."""
 
 
+class FieldCountError(JSONError):
+    """An array read as one object (OKX's "data": [{...}]) is empty or holds several."""
+
+
 cdef int raise_json(JsonDoc doc, int code, key, int scale=-1) except -1:
     if code == VL_J_EMPTY:
         raise MalformedJSONError("empty frame")
@@ -66,6 +70,10 @@ cdef int raise_json(JsonDoc doc, int code, key, int scale=-1) except -1:
             raise_fx(doc.d.fx_err, doc.d.err_tok, doc.d.err_len, scale)
         except ValueError as e:
             raise FieldValueError(f"field {key!r}: {e}") from None
+    if code == VL_J_EXTRA:
+        raise FieldCountError(f"field {key!r}: an array that must hold exactly one object holds none or several"
+                              if key != "<end of frame>" else
+                              "an array that must hold exactly one object holds several")
     if code == VL_J_NOMEM:
         raise MemoryError()
     raise JSONError(f"json error {code} at {key!r}")
@@ -95,6 +103,20 @@ cdef class JsonDoc:
         if data.shape[0] == 0:
             raise MalformedJSONError("empty frame")
         self.load_ptr(<const char *>&data[0], data.shape[0])
+
+    def enter_only(self, str key) -> None:
+        """Descend into the single object of the array at `key` ("data": [{...}]); the end of the
+        frame (finish) rejects an array holding more than one."""
+        cdef bytes k = key.encode()
+        cdef int rc = vl_doc_enter_only(self.d, k)
+        if rc:
+            raise_json(self, rc, key)
+
+    def root(self) -> None:
+        """Back to the root object (after reading an object entered by key, which is walked to
+        its end: damage after its last field read raises)."""
+        if vl_doc_root(self.d):
+            raise_json(self, VL_J_MALFORMED, "<end of object>")
 
     def enter(self, str key) -> None:
         """Descend into the object at `key` (e.g. a combined stream's "data")."""

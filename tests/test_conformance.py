@@ -54,8 +54,10 @@ def test_spec_is_consistent_with_the_hooks(venue):
     VenueBudget(spec)                                     # buckets build
     with running_simulator(venue, rate=20) as sim:
         import urllib.request
-        with urllib.request.urlopen(sim.rest_url.rstrip("/") + a.instruments_path, timeout=10) as r:
-            insts = [i for i in a.parse_instruments(r.read()) if i.active]
+        insts = []
+        for url in a.instrument_urls():
+            with urllib.request.urlopen(sim.rest_url.rstrip("/") + url, timeout=10) as r:
+                insts += [i for i in a.parse_instruments(r.read()) if i.active]
     assert insts
     a.set_instruments(insts)
     for inst in insts[:5]:

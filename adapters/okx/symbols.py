@@ -26,6 +26,7 @@ def parse_instruments(body: bytes | str | dict, venue: VenueId = VenueId.okx) ->
             kind = d["instType"]
             tick, lot = d["tickSz"], d["lotSz"]
             ps, qs = scale_of(tick), scale_of(lot)
+            ct, cs, cc = 0, 0, ""
             if kind == "SPOT":
                 base, quote, settle, mk = d["baseCcy"], d["quoteCcy"], "", MarketKind.SPOT
                 symbol = f"{base}/{quote}"
@@ -33,12 +34,19 @@ def parse_instruments(body: bytes | str | dict, venue: VenueId = VenueId.okx) ->
                 parts = d["instId"].split("-")
                 base, quote, settle, mk = parts[0], parts[1], d["settleCcy"], MarketKind.SWAP
                 symbol = f"{base}/{quote}:{settle}"
+                # sizes are contracts of ctVal units of ctValCcy (BTC for BTC-USDT-SWAP, USD for
+                # the inverse BTC-USD-SWAP)
+                cs = scale_of(d["ctVal"])
+                ct, cc = fx.parse(d["ctVal"], cs), d["ctValCcy"]
+                if ct <= 0:
+                    raise ValueError("ctVal must be positive")
             else:
                 continue
             out.append(Instrument(venue=venue, venue_symbol=d["instId"], symbol=symbol, base=base, quote=quote,
                                   px_scale=ps, qty_scale=qs, tick=fx.parse(tick, ps), lot=fx.parse(lot, qs),
                                   settle=settle, min_qty=fx.parse(d.get("minSz") or "0", qs),
-                                  active=d.get("state") in _ACTIVE, kind=mk))
+                                  active=d.get("state") in _ACTIVE, kind=mk, contract_size=ct,
+                                  contract_scale=cs, contract_ccy=cc))
         except (KeyError, TypeError, ValueError, IndexError):
             continue
     return out

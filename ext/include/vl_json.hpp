@@ -22,7 +22,8 @@ enum {
     VL_J_TYPE = 3,        /* present with another JSON type */
     VL_J_NUMBER = 4,      /* fixed-point parse failed: see VlDoc::fx_err (VL_FX_*) */
     VL_J_NOMEM = 6,
-    VL_J_EMPTY = 7        /* empty input */
+    VL_J_EMPTY = 7,       /* empty input */
+    VL_J_EXTRA = 8        /* an array read as its single object holds none or more than one */
 };
 
 #define VL_STR2(x) #x
@@ -48,6 +49,8 @@ struct VlDoc {
     simdjson::ondemand::object obj;   /* current object: the root, or one entered by key */
     simdjson::ondemand::object root;  /* the root object (obj until vl_doc_enter) */
     int entered;
+    int in_array;                     /* obj is the single element of an array (vl_doc_enter_only) */
+    simdjson::ondemand::array_iterator arr_it, arr_end;
     char *buf;
     size_t cap;
     int fx_err;                       /* VL_FX_* of the last VL_J_NUMBER */
@@ -106,6 +109,7 @@ static inline int vl_doc_load(VlDoc *d, const char *data, size_t len) {
     e = d->doc.get_object().get(d->obj);
     d->root = d->obj;
     d->entered = 0;
+    d->in_array = 0;
     return e ? vl_map_err(e) : VL_J_OK;
 }
 
@@ -115,6 +119,14 @@ static inline int vl_doc_load(VlDoc *d, const char *data, size_t len) {
 static inline int vl_doc_finish(VlDoc *d) {
     /* an ordered lookup of a key no frame has walks forward to the object's end */
     if (d->obj.find_field("\x01").error() != simdjson::NO_SUCH_FIELD) return VL_J_MALFORMED;
+    if (d->in_array) {                                      /* the array must end after its one element */
+        d->in_array = 0;
+        ++d->arr_it;
+        if (d->arr_it != d->arr_end) {
+            simdjson::ondemand::value v;
+            return (*d->arr_it).get(v) ? VL_J_MALFORMED : VL_J_EXTRA;
+        }
+    }
     if (d->entered && d->root.find_field("\x01").error() != simdjson::NO_SUCH_FIELD) return VL_J_MALFORMED;
     const char *loc = nullptr;                              /* anything after the root: glued frames */
     return d->doc.current_location().get(loc) == simdjson::OUT_OF_BOUNDS ? VL_J_OK : VL_J_MALFORMED;
@@ -127,6 +139,111 @@ static inline int vl_doc_enter(VlDoc *d, const char *key) {
     if (e) return vl_map_err(e);
     d->obj = o;
     d->entered = 1;
+    return VL_J_OK;
+}
+
+/* The shape On-Demand promises but, in release builds, does not fully check where a decoder
+ * skips values: the root object's keys, colons and commas, nested containers by their extent
+ * (brackets of either kind counted, strings skipped), scalars as runs of non-structural bytes
+ * (a string glued to one is part of it) and nothing after the root. ext/ref/json_ref.py states
+ * the same rules. For cold frames (control replies) whose fields are mostly not read. */
+static inline int vl_is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+static inline int vl_is_structural(char c) {
+    return c == '{' || c == '}' || c == '[' || c == ']' || c == ',' || c == ':' || c == '"' || vl_is_ws(c);
+}
+static inline size_t vl_skip_ws(const char *p, size_t i, size_t n) {
+    while (i < n && vl_is_ws(p[i])) i++;
+    return i;
+}
+/* i at an opening quote: the index after the closing one, or n + 1 on error */
+static inline size_t vl_shape_string(const char *p, size_t i, size_t n) {
+    size_t j = i + 1;
+    while (j < n) {
+        unsigned char c = (unsigned char)p[j];
+        if (c == '"') return j + 1;
+        if (c < 0x20) return n + 1;
+        j += (c == '\\') ? 2 : 1;
+    }
+    return n + 1;
+}
+static inline size_t vl_shape_value(const char *p, size_t i, size_t n) {
+    if (i >= n) return n + 1;
+    char c = p[i];
+    if (c == '"') return vl_shape_string(p, i, n);
+    if (c == '{' || c == '[') {
+        size_t depth = 0;
+        while (i < n) {
+            c = p[i];
+            if (c == '"') { i = vl_shape_string(p, i, n); if (i > n) return i; continue; }
+            if (c == '{' || c == '[') depth++;
+            else if (c == '}' || c == ']') { if (--depth == 0) return i + 1; }
+            i++;
+        }
+        return n + 1;
+    }
+    size_t j = i;
+    for (;;) {
+        while (j < n && !vl_is_structural(p[j])) j++;
+        if (j > i && j < n && p[j] == '"') { j = vl_shape_string(p, j, n); if (j > n) return j; continue; }
+        break;
+    }
+    return j == i ? n + 1 : j;
+}
+static inline int vl_json_shape(const char *p, size_t n) {
+    size_t i = vl_skip_ws(p, 0, n);
+    if (i >= n || p[i] != '{') return VL_J_MALFORMED;
+    i = vl_skip_ws(p, i + 1, n);
+    if (i < n && p[i] == '}') {
+        i++;
+    } else {
+        for (;;) {
+            if (i >= n || p[i] != '"') return VL_J_MALFORMED;
+            i = vl_shape_string(p, i, n);
+            if (i > n) return VL_J_MALFORMED;
+            i = vl_skip_ws(p, i, n);
+            if (i >= n || p[i] != ':') return VL_J_MALFORMED;
+            i = vl_shape_value(p, vl_skip_ws(p, i + 1, n), n);
+            if (i > n) return VL_J_MALFORMED;
+            i = vl_skip_ws(p, i, n);
+            if (i < n && p[i] == ',') { i = vl_skip_ws(p, i + 1, n); continue; }
+            if (i < n && p[i] == '}') { i++; break; }
+            return VL_J_MALFORMED;
+        }
+    }
+    return vl_skip_ws(p, i, n) == n ? VL_J_OK : VL_J_MALFORMED;
+}
+
+/* Make the root object the current object again (after reading an object entered by key); the
+ * entered object is walked to its end first (its remaining keys, colons and commas checked). */
+static inline int vl_doc_root(VlDoc *d) {
+    if (d->entered && d->obj.find_field("\x01").error() != simdjson::NO_SUCH_FIELD) return VL_J_MALFORMED;
+    d->obj = d->root;
+    d->entered = 0;
+    d->in_array = 0;
+    return VL_J_OK;
+}
+
+/* Make the one object of the array at `key` of the current object the current object (OKX's
+ * "data": [{...}]). An empty array is VL_J_EXTRA; a second element is found by vl_doc_finish
+ * (VL_J_EXTRA), so a frame with more than one is rejected, never half-read. */
+static inline int vl_doc_enter_only(VlDoc *d, const char *key) {
+    simdjson::ondemand::array arr;
+    auto e = d->obj.find_field_unordered(key).get_array().get(arr);
+    if (e) return vl_map_err(e);
+    e = arr.begin().get(d->arr_it);
+    if (e) return vl_map_err(e);
+    e = arr.end().get(d->arr_end);
+    if (e) return vl_map_err(e);
+    if (!(d->arr_it != d->arr_end)) return VL_J_EXTRA;
+    simdjson::ondemand::value v;
+    e = (*d->arr_it).get(v);
+    if (e) return VL_J_MALFORMED;
+    simdjson::ondemand::object o;
+    e = v.get_object().get(o);
+    if (e) return vl_map_err(e);
+    d->obj = o;
+    d->entered = 1;
+    d->in_array = 1;
     return VL_J_OK;
 }
 

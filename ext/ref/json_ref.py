@@ -9,6 +9,8 @@ open so the venue parsers' twins can be compared with the C parsers frame by fra
 * a nested object or array is parsed only when a decoder reads it: until then only its extent
   counts (brackets of either kind, strings skipped), so damage inside a value nobody reads does
   not reject the frame, and a scalar token (number, true/false/null) is checked only when read;
+* a scalar token runs on through a string glued to it with no separator (`12"13"`), as
+  simdjson's structural index sees it;
 * strings are their raw text between the quotes (escapes are not decoded; symbols and ids
   never contain them), and keys are compared raw too;
 * a field lookup searches the object from just after the previous field found and wraps
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import re
 
-from ext.json import FieldTypeError, FieldValueError, MalformedJSONError, MissingFieldError
+from ext.json import FieldCountError, FieldTypeError, FieldValueError, MalformedJSONError, MissingFieldError
 from ext.ref import decimal_ref
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -152,8 +154,15 @@ def _value(t: str, i: int) -> tuple[object, int]:
     if c in "{[":
         return Lazy(t, i), _extent(t, i)
     j = i
-    while j < len(t) and t[j] not in _STRUCTURAL:
-        j += 1
+    while True:
+        while j < len(t) and t[j] not in _STRUCTURAL:
+            j += 1
+        if j > i and j < len(t) and t[j] == '"':
+            # simdjson's structural index has no token boundary between scalar characters and a
+            # string glued to them (12"13", t"1"): one token, rejected only if it is read
+            j = _string(t, j)[1]
+            continue
+        break
     if j == i:
         raise _bad()
     return Atom(t[i:j]), j
@@ -217,6 +226,25 @@ def enter(obj: Obj, key: str) -> Obj:
     if isinstance(v, Atom) and _malformed_scalar(v):
         raise MalformedJSONError(f"malformed or truncated JSON (at {key!r})")
     raise FieldTypeError(f"field {key!r} has the wrong JSON type")
+
+
+def enter_only(obj: Obj, key: str) -> Obj:
+    """The single object of the array at `key` (vl_doc_enter_only + the end-of-frame check)."""
+    v = _read(obj.find(key))
+    if not isinstance(v, list):
+        if isinstance(v, Atom) and _malformed_scalar(v):
+            raise MalformedJSONError(f"malformed or truncated JSON (at {key!r})")
+        raise FieldTypeError(f"field {key!r} has the wrong JSON type")
+    if not v:
+        raise FieldCountError(f"field {key!r}: an array that must hold exactly one object holds none or several")
+    first = _read(v[0])
+    if not isinstance(first, Obj):
+        if isinstance(first, Atom) and _malformed_scalar(first):
+            raise MalformedJSONError(f"malformed or truncated JSON (at {key!r})")
+        raise FieldTypeError(f"field {key!r} has the wrong JSON type")
+    if len(v) > 1:
+        raise FieldCountError("an array that must hold exactly one object holds several")
+    return first
 
 
 def get_str(obj: Obj, key: str) -> str:

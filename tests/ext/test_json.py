@@ -134,3 +134,41 @@ def test_levels_match_python_json_with_decimal(levels, as_numbers):
     got = d.levels("b", 8, 8)
     ref = [(int(Decimal(p) * 10**8), int(Decimal(q) * 10**8)) for p, q in json.loads(raw, parse_float=Decimal)["b"]]
     assert got == ref
+
+
+@pytest.mark.parametrize("frame,ok", [
+    (b'{"arg":{"c":"x"},"data":[{"a":"1","b":2}]}', True),
+    (b'{"arg":{"c":"x"},"data":[]}', False),                                  # none
+    (b'{"arg":{"c":"x"},"data":[{"a":"1","b":2},{"a":"2","b":3}]}', False),   # several
+    (b'{"arg":{"c":"x"},"data":[1]}', False),
+    (b'{"arg":{"c":"x"},"data":{"a":"1"}}', False),
+    (b'{"arg":{"c":"x" "d":1},"data":[{"a":"1","b":2}]}', False),            # damage in the entered object
+])
+def test_enter_only_and_root_agree_with_reference(frame, ok):
+    """The single object of an array (OKX's data:[{...}]) and the way back to the root, in C and
+    in the reference twin: the same frames accepted, the same rejected."""
+    from ext.json import JSONError, JsonDoc
+    from ext.ref import json_ref as J
+
+    def c():
+        d = JsonDoc()
+        d.load(frame)
+        d.enter("arg")
+        d.str("c")
+        d.root()
+        d.enter_only("data")
+        v = d.str("a")
+        d.finish()
+        return v
+
+    def ref():
+        root = J.load(frame)
+        J.get_str(J.enter(root, "arg"), "c")
+        return J.get_str(J.enter_only(root, "data"), "a")
+
+    for f in (c, ref):
+        if ok:
+            assert f() == "1"
+        else:
+            with pytest.raises(JSONError):
+                f()

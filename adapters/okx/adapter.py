@@ -1,0 +1,85 @@
+# SPDX-License-Identifier: Apache-2.0
+"""OKX v5 adapter: public market data (books with seqId/prevSeqId and CRC32, trades, bbo-tbt) on
+the public WebSocket, subscribed by message; instruments from /api/v5/public/instruments for
+SPOT and SWAP."""
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+from adapters.okx.parser import OkxParser
+from adapters.okx.spec import CHECKSUM_DEPTH, INSTRUMENT_TYPES, INSTRUMENTS_PATH, SPEC
+from adapters.okx.symbols import parse_instruments
+from engine.adapter import Channel, RestKind, VenueAdapter
+from engine.model import Instrument, VenueId
+from engine.venue import WsEndpoint
+from ext.checksum import Checksum, ChecksumLayout
+from ext.feed import FrameParser
+from ext.ratelimit import Priority
+
+_CHANNEL = {Channel.BOOK: "books", Channel.TRADES: "trades", Channel.TOP: "bbo-tbt"}
+
+
+def topic(channel: str, inst_id: str) -> str:
+    """A subscription as one string, "channel:instId" (instIds never contain ':')."""
+    return f"{channel}:{inst_id}"
+
+
+def topic_arg(t: str) -> dict[str, str]:
+    channel, _, inst_id = t.partition(":")
+    return {"channel": channel, "instId": inst_id}
+
+
+class OkxAdapter(VenueAdapter):
+    venue = VenueId.okx
+    spec = SPEC
+    instruments_path = INSTRUMENTS_PATH
+
+    def instrument_requests(self) -> list[tuple[str, dict[str, str]]]:
+        return [(INSTRUMENTS_PATH, {"instType": t}) for t in INSTRUMENT_TYPES]
+
+    def parse_instruments(self, body: bytes | dict) -> list[Instrument]:
+        return parse_instruments(body, self.venue)
+
+    def make_parser(self, sink: Any) -> FrameParser:
+        return OkxParser(self.venue, sink)
+
+    def make_reference_parser(self, sink: Any) -> FrameParser:
+        from adapters.okx.parser_ref import OkxRefParser
+        return OkxRefParser(self.venue, sink)
+
+    def checksum_for(self, inst: Instrument) -> Checksum | None:
+        # bid1px:bid1sz:ask1px:ask1sz:bid2px:... over the first 25 levels of each side, the
+        # shorter side's missing levels skipped; numbers as OKX writes them (no trailing zeros)
+        return Checksum(CHECKSUM_DEPTH, ChecksumLayout.INTERLEAVED, ":", -1, -1)
+
+    def topics(self, inst: Instrument, channels: tuple[Channel, ...]) -> list[str]:
+        return [topic(_CHANNEL[c], inst.venue_symbol) for c in channels]
+
+    def subscribe_frames(self, ep: WsEndpoint, topics: list[str], req_id: int) -> list[str]:
+        return [json.dumps({"id": str(req_id), "op": "subscribe", "args": [topic_arg(t) for t in topics]},
+                           separators=(",", ":"))]
+
+    def unsubscribe_frames(self, ep: WsEndpoint, topics: list[str], req_id: int) -> list[str]:
+        return [json.dumps({"id": str(req_id), "op": "unsubscribe", "args": [topic_arg(t) for t in topics]},
+                           separators=(",", ":"))]
+
+    def classify_rest(self, path: str) -> tuple[RestKind, str | None]:
+        if urlsplit(path).path == INSTRUMENTS_PATH:
+            return RestKind.INSTRUMENTS, None
+        return RestKind.OTHER, None
+
+    def rest_cost(self, method: str, path: str, params: dict[str, str] | None = None, order: Any = None):
+        if path.startswith("/api/v5/public/") or path.startswith("/api/v5/market/"):
+            return {"PUBLIC_2S": 1}, Priority.SNAPSHOT
+        return {"PRIVATE_2S": 1}, Priority.QUERY
+
+    def map_error(self, resp):
+        from engine.errors import VenueError
+        status = getattr(resp, "status", 0)
+        return VenueError(f"okx HTTP {status}: {str(getattr(resp, 'body', b''))[:200]}", venue="okx",
+                          http_status=status)
+
+    def make_execution(self, rest, creds, config):
+        raise NotImplementedError("okx order entry is not implemented yet")

@@ -1,0 +1,227 @@
+"""Replays real-format OKX frames (shaped as okx.com/docs-v5 shows them) through `venuelink
+normalize okx` and checks the decoder's own rules: books by seqId/prevSeqId with the signed
+CRC32, keep-alives and sequence resets, trades with the taker side, bbo-tbt, contract sizes of
+swaps, control frames and bad lines."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from adapters.okx.adapter import OkxAdapter
+from engine import registry
+from engine.model import MarketKind, VenueId
+from engine.normalize import Replayer
+from ext.feed import Control
+
+FIXTURE = Path(__file__).parent.parent / "fixtures" / "okx" / "session.jsonl"
+LINES = FIXTURE.read_text().splitlines()
+
+# OKX has no simulator yet, so it is not in engine.registry.ADAPTERS (the conformance suite runs
+# over every registered venue); the CLI is run with it registered for this process only
+_CLI = ("import sys; from engine import registry; registry.register('okx', 'adapters.okx.adapter:OkxAdapter'); "
+        "from engine.cli import main; sys.exit(main(sys.argv[1:]))")
+
+
+def run(*args, stdin=None):
+    p = subprocess.run([sys.executable, "-c", _CLI, "normalize", *args], input=stdin, capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    return [json.loads(line) for line in p.stdout.splitlines()], p.stderr
+
+
+@pytest.fixture
+def okx_registered(monkeypatch):
+    monkeypatch.setitem(registry.ADAPTERS, VenueId.okx, OkxAdapter)
+
+
+def tops(events, symbol="BTC/USDT"):
+    return [e for e in events if e["type"] == "top" and "seq" not in e and e["symbol"] == symbol]
+
+
+def test_session_replay_books_trades_and_resyncs():
+    events, err = run("okx", str(FIXTURE), "--book")
+    kinds = [e["type"] for e in events]
+    assert kinds.count("book_snapshot") == 3 and kinds.count("trade") == 4 and kinds.count("resync") == 2
+    assert all(e["venue"] == "okx" and isinstance(e.get("ts_recv", 0), int) for e in events)
+    first = next(e for e in events if e["type"] == "book_snapshot")
+    assert (first["seq"], first["ts_exchange"]) == (1000, 1_700_000_000_100_000_000)
+    deltas = [e for e in events if e["type"] == "book_delta" and e["symbol"] == "BTC/USDT"]
+    # keep-alive (prevSeqId == seqId, no levels) applied; the reset to seqId 15 is legal and applied
+    assert [d["seq"] for d in deltas[:6]] == [1001, 1002, 1002, 15, 16, 17]
+    assert deltas[2]["bids"] == [] and deltas[2]["asks"] == []
+    t = tops(events)
+    assert len(t) == 9          # every BTC-USDT message up to the bad checksum, then the new snapshot and one more
+    assert t[7]["bids"] == [["37000.3", "0.1"], ["37000", "3"]]
+    assert t[6]["asks"] == [["37000.5", "0.4"], ["37000.6", "1.5"], ["37000.7", "0.8"], ["37000.8", "0.3"]]
+    resyncs = [e for e in events if e["type"] == "resync"]
+    assert resyncs[0]["reason"].startswith("checksum mismatch at 18: venue 123456789")
+    assert resyncs[1]["reason"].startswith("sequence gap: book at 31")
+    # no book top between the gap and the end (the book stays invalid until the next snapshot)
+    i = kinds.index("resync", kinds.index("resync") + 1)
+    assert not tops(events[i:])
+    trades = [e for e in events if e["type"] == "trade"]
+    t0 = dict(trades[0])
+    t0.pop("ts_recv")
+    assert t0 == {"type": "trade", "venue": "okx", "symbol": "BTC/USDT", "ts_exchange": 1_700_000_000_249_000_000,
+                  "price": "37000.5", "size": "0.01", "side": "buy", "trade_id": "130639474"}
+    assert trades[1]["side"] == "sell" and trades[-1]["trade_id"] == "130639479"
+    bbo = next(e for e in events if e["type"] == "top" and "seq" in e)
+    assert (bbo["seq"], bbo["bids"], bbo["asks"]) == (34, [["37000.3", "0.1"]], [["37000.5", "0.7"]])
+    # bad lines: reported with their numbers, processing goes on
+    assert "line 28: MalformedJSONError" in err
+    assert "line 29: FieldValueError" in err and "37000.55" in err
+    assert "line 30: frame for a symbol without instrument metadata" in err
+    assert "line 31: FieldCountError" in err
+    assert "4 bad lines" in err
+
+
+def test_swap_events_carry_the_contract_size():
+    events, _ = run("okx", str(FIXTURE), "--book")
+    swap = [e for e in events if e["symbol"] == "BTC/USDT:USDT"]
+    assert {e["type"] for e in swap} == {"book_snapshot", "book_delta", "top", "trade"}
+    assert all(e["contract_size"] == "0.01" and e["contract_ccy"] == "BTC" for e in swap)
+    trade = next(e for e in swap if e["type"] == "trade")
+    assert (trade["size"], trade["trade_id"]) == ("20", "881234567")
+    assert all("contract_size" not in e for e in events if e["symbol"] == "BTC/USDT")
+
+
+def test_instruments_from_both_requests(okx_registered):
+    a = OkxAdapter()
+    assert a.instrument_requests() == [("/api/v5/public/instruments", {"instType": "SPOT"}),
+                                       ("/api/v5/public/instruments", {"instType": "SWAP"})]
+    rp = Replayer("okx", open("/dev/null", "w"))
+    assert rp.line(LINES[0]) is None and rp.line(LINES[1]) is None
+    swap = rp.adapter.instrument("BTC/USDT:USDT")
+    assert (swap.kind, swap.venue_symbol, swap.contract_size, swap.contract_scale, swap.contract_ccy) == (
+        MarketKind.SWAP, "BTC-USDT-SWAP", 1, 2, "BTC")
+    assert swap.size_in_ccy(swap.qty("20")) == (2000, 4)          # 20 contracts x 0.01 BTC = 0.2 BTC
+    assert rp.adapter.instrument("BTC/USDT").contract_fields() == {}
+
+
+class Controls:
+    def __init__(self):
+        self.got = []
+
+    def on_control(self, kind, topic, req_id, raw):
+        self.got.append((kind, topic, req_id))
+
+
+@pytest.mark.parametrize("reference", [False, True])
+@pytest.mark.parametrize("frame,expect", [
+    (b"pong", (Control.CTRL_PONG, None, -1)),
+    (b'{"id":"1512","event":"subscribe","arg":{"channel":"books","instId":"BTC-USDT"},"connId":"a4d3ae55"}',
+     (Control.CTRL_SUBSCRIBED, None, 1512)),
+    (b'{"id":"77","event":"unsubscribe","arg":{"channel":"trades","instId":"BTC-USDT"},"connId":"a4d3ae55"}',
+     (Control.CTRL_UNSUBSCRIBED, None, 77)),
+    (b'{"id":"1512","event":"error","code":"60012","msg":"Invalid request","connId":"a4d3ae55"}',
+     (Control.CTRL_ERROR, "60012 Invalid request", 1512)),
+    (b'{"event":"error","code":"60018","msg":"Wrong URL or channel","connId":"a4d3ae55"}',
+     (Control.CTRL_ERROR, "60018 Wrong URL or channel", -1)),
+    (b'{"event":"notice","code":"64008","msg":"The connection will soon be closed for a service upgrade. '
+     b'Please reconnect.","connId":"a4d3ae55"}',
+     (Control.CTRL_SHUTDOWN, "64008 The connection will soon be closed for a service upgrade. Please reconnect.", -1)),
+    (b'{"event":"notice","code":"64099","msg":"other","connId":"a4d3ae55"}', (Control.CTRL_STATUS, "64099 other", -1)),
+    (b'{"event":"channel-conn-count","channel":"orders","connCount":"2","connId":"a4d3ae55"}',
+     (Control.CTRL_OTHER, "channel-conn-count", -1)),
+    (b'{"id":"abc","event":"subscribe","arg":{"channel":"bbo-tbt","instId":"BTC-USDT"}}',
+     (Control.CTRL_SUBSCRIBED, None, -1)),
+])
+def test_control_frames(okx_registered, frame, expect, reference):
+    a = OkxAdapter()
+    c = Controls()
+    p = a.make_reference_parser(None) if reference else a.make_parser(None)
+    p.control = c
+    assert p.feed(frame) == 0 and p.n_errors == 0
+    assert c.got == [expect]
+    assert isinstance(c.got[0][0], Control)
+
+
+@pytest.mark.parametrize("reference", [False, True])
+def test_zero_checksum_is_counted_as_not_provided(okx_registered, reference):
+    rp = Replayer("okx", open("/dev/null", "w"), reference=reference)
+    for ln in LINES[:13]:
+        assert rp.line(ln) is None
+    assert rp.parser.n_checksum_absent == 1 and rp.parser.n_checksum_failures == 0
+    assert rp.parser.symbol("BTC-USDT").sync.is_live
+
+
+@pytest.mark.parametrize("line,expect", [
+    ('{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"snapshot","data":[{"asks":[],"bids":[],"ts":"1",'
+     '"checksum":0,"prevSeqId":5,"seqId":6}]}', "prevSeqId 5 (must be -1)"),
+    ('{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"update","data":[{"asks":[],"bids":[],"ts":"1",'
+     '"checksum":4294967295,"prevSeqId":5,"seqId":6}]}', "not a signed 32-bit integer"),
+    ('{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"replace","data":[]}', "unknown action"),
+    ('{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"update","data":[]}', "FieldCountError"),
+    ('{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"update","data":[{"asks":[["1","-1","0","1"]],'
+     '"bids":[],"ts":"1700000000000","checksum":0,"prevSeqId":1,"seqId":2}]}', "negative size"),
+    ('{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":[{"instId":"BTC-USDT","tradeId":"9","px":"1.5",'
+     '"sz":"2","side":"taker","ts":"1700000000000"}]}', "trade side 'taker'"),
+    ('{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":[{"instId":"BTC-USDT","tradeId":"9","px":"1.5",'
+     '"sz":"2","side":"buy","ts":1700000000000.5}]}', "FieldValueError"),
+    ('{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":{"tradeId":"9"}}', "FieldTypeError"),
+])
+def test_bad_input_is_reported_not_fatal(line, expect):
+    good = ('{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":[{"instId":"BTC-USDT","tradeId":"9",'
+            '"px":"1.5","sz":"2","side":"buy","ts":"1700000000000","count":"1"}]}')
+    events, err = run("okx", "-", stdin="\n".join([LINES[0], line, good]) + "\n")
+    assert "line 2:" in err and expect in err
+    assert events and events[-1]["type"] == "trade" and events[-1]["trade_id"] == "9"
+
+
+def test_subscribe_frames_are_okx_ops():
+    a = OkxAdapter()
+    inst = a.parse_instruments(json.loads(LINES[1])["body"])[0]
+    from engine.adapter import Channel
+    topics = a.topics(inst, (Channel.BOOK, Channel.TRADES, Channel.TOP))
+    ep = a.spec.endpoints[0]
+    assert json.loads(a.subscribe_frames(ep, topics, 42)[0]) == {"id": "42", "op": "subscribe", "args": [
+        {"channel": "books", "instId": "BTC-USDT-SWAP"}, {"channel": "trades", "instId": "BTC-USDT-SWAP"},
+        {"channel": "bbo-tbt", "instId": "BTC-USDT-SWAP"}]}
+    assert json.loads(a.unsubscribe_frames(ep, topics[:1], 43)[0])["op"] == "unsubscribe"
+
+
+@pytest.mark.parametrize("reference", [False, True])
+@pytest.mark.parametrize("bids,asks,crc", [
+    # okx.com/docs-v5 checksum examples (the docs give the strings; CRCs in ../shared/sign_vectors.md)
+    ('[["3366.1","7","0","1"],["3366","6","0","1"]]', '[["3366.8","9","0","1"],["3368","8","0","1"]]', -1881014294),
+    ('[["3366.1","7","0","1"]]', '[["3366.8","9","0","1"],["3368","8","0","1"],["3372","8","0","1"]]', 831078360),
+])
+def test_documented_checksums_through_the_parser(okx_registered, bids, asks, crc, reference):
+    rp = Replayer("okx", open("/dev/null", "w"), reference=reference)
+    assert rp.line(LINES[0]) is None
+    frame = ('{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"snapshot","data":[{"asks":%s,"bids":%s,'
+             '"ts":"1700000000000","checksum":%d,"prevSeqId":-1,"seqId":7}]}')
+    fs = rp.parser.symbol("BTC-USDT")
+    assert rp.line(frame % (asks, bids, crc)) is None
+    assert fs.sync.is_live and rp.parser.n_checksum_failures == 0
+    assert rp.line(frame % (asks, bids, crc + 1)) is None         # one bit off: the book is invalid
+    assert not fs.sync.is_live and rp.parser.n_checksum_failures == 1
+
+
+def test_engine_loads_instruments_from_every_request():
+    """VenueRuntime.load_instruments() sends each of the adapter's instrument requests (OKX: SPOT
+    and SWAP) and keeps the instruments of all answers; Binance keeps its one request."""
+    import asyncio
+    from types import SimpleNamespace
+    from adapters.binance.adapter import BinanceAdapter
+    from engine.engine import VenueRuntime
+
+    assert BinanceAdapter().instrument_requests() == [("/api/v3/exchangeInfo", {})]
+    assert BinanceAdapter().instrument_urls() == ["/api/v3/exchangeInfo"]
+    answers = {"instType=SPOT": json.dumps(json.loads(LINES[0])["body"]).encode(),
+               "instType=SWAP": json.dumps(json.loads(LINES[1])["body"]).encode()}
+    sent = []
+
+    class Rest:
+        async def request(self, method, path, *, query="", weights, priority, **kw):
+            sent.append((method, path, query))
+            return SimpleNamespace(body=answers[query])
+
+    rt = SimpleNamespace(adapter=OkxAdapter(), rest=Rest())
+    asyncio.run(VenueRuntime.load_instruments(rt))
+    assert sent == [("GET", "/api/v5/public/instruments", "instType=SPOT"),
+                    ("GET", "/api/v5/public/instruments", "instType=SWAP")]
+    assert sorted(rt.adapter.instruments) == ["BTC/USDT", "BTC/USDT:USDT", "ETH/USDT"]
+    assert OkxAdapter().instrument_urls()[1] == "/api/v5/public/instruments?instType=SWAP"
