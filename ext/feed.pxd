@@ -98,6 +98,9 @@ cdef class FrameParser:
     cdef readonly int64_t n_control
     cdef readonly int64_t n_checksum_failures
     cdef readonly int64_t checksum_streak
+    cdef readonly int64_t n_checksum_zero
+    """book messages whose checksum field was 0 (not checked)"""
+    cdef readonly int64_t zero_checksum_run
     cdef public int64_t max_checksum_streak
     cdef public bint checksum_off
     """checksum validation switched off after a run of failures (the venue's checksums are wrong)"""

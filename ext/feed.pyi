@@ -65,6 +65,8 @@ class FrameParser:
     n_unknown_symbol: int
     n_control: int
     n_checksum_failures: int
+    n_checksum_zero: int
+    zero_checksum_run: int
     checksum_streak: int
     max_checksum_streak: int
     checksum_off: bool

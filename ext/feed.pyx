@@ -217,6 +217,11 @@ cdef class PySink(FeedSink):
         return 0
 
 
+ZERO_CHECKSUM_RUN = 3
+"""book messages in a row whose checksum field is 0 before validation is switched off (a real CRC of
+0 comes once in 2^32 messages; three in a row is a venue that sends none)"""
+
+
 cdef class FrameParser:
     def __cinit__(self, venue=None, sink=None, *args, **kwargs):
         self.venue = venue
@@ -224,6 +229,8 @@ cdef class FrameParser:
         self._symbols = {}
         self.conn_seq = -1
         self.max_checksum_streak = 8
+        self.n_checksum_zero = 0
+        self.zero_checksum_run = 0
         self.recv_to_decoded = Histogram()
         self.decoded_to_applied = Histogram()
 
@@ -316,6 +323,19 @@ cdef class FrameParser:
         cdef uint32_t ours
         if fs.checksum is None or self.checksum_off:
             return 1
+        if checksum == 0:
+            # a checksum field of 0 is a venue that stopped computing it (OKX), not a CRC: not
+            # checked, counted; ZERO_CHECKSUM_RUN in a row switch validation off for this
+            # connection (logged, exported: the venue is degraded, its books live on sequences)
+            self.n_checksum_zero += 1
+            self.zero_checksum_run += 1
+            if self.zero_checksum_run >= ZERO_CHECKSUM_RUN:
+                self.checksum_off = True
+                log.error("%s: the venue sends checksum 0 (%d in a row): checksum validation off for this "
+                          "connection; books keep their sequence checks",
+                          getattr(self.venue, "name", self.venue), self.zero_checksum_run)
+            return 1
+        self.zero_checksum_run = 0
         ours = fs.checksum.crc32(fs.book)
         if ours == checksum:
             self.checksum_streak = 0

@@ -59,10 +59,9 @@ cdef int64_t _digits(const char *p, size_t n) noexcept nogil:
 
 cdef class OkxParser(FrameParser):
     cdef JsonDoc doc
-    cdef readonly int64_t n_checksum_absent
-    """book messages whose checksum field was 0: OKX announced that it stops filling the field
-    (0 from 2026-06-23), and 0 means "not provided", so those messages are applied on the
-    sequence rule alone and counted here"""
+    # a checksum field of 0 (OKX announced it stops filling it from 2026-06-23) goes to ext.feed
+    # as it is: counted there (n_checksum_zero), never compared, and a run of them switches
+    # validation off for the connection (logged, exported)
 
     def __cinit__(self, *args, **kwargs):
         self.doc = JsonDoc()
@@ -218,16 +217,14 @@ cdef class OkxParser(FrameParser):
         if not snapshot and prev < 0:
             raise JSONError(f"books update with prevSeqId {prev}")
         self.doc.end()
-        if ck == 0:
-            self.n_checksum_absent += 1
         # the venue's CRC32 is a signed int32: compared as its unsigned bit pattern
         if snapshot:
             return self.emit_snapshot(fs, seq, &self.doc.bids, &self.doc.asks, ts, ts_recv, recv_mono,
-                                      ck != 0, <uint32_t><int32_t>ck)
+                                      True, <uint32_t><int32_t>ck)
         # prevSeqId == seqId with empty sides is OKX's keep-alive: continuity holds, nothing
         # changes; seqId < prevSeqId after maintenance is a legal reset (ext.sync SEQ_PREV)
         return self.emit_delta(fs, seq, seq, prev, &self.doc.bids, &self.doc.asks, ts, ts_recv, recv_mono,
-                               ck != 0, <uint32_t><int32_t>ck)
+                               True, <uint32_t><int32_t>ck)
 
     cdef int _trades(self, VlDoc *d, const char *inst, size_t instn, const char *p, size_t n,
                      int64_t ts_recv) except -1:

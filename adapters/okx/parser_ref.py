@@ -31,7 +31,6 @@ def digits(s: str) -> int:
 
 class OkxRefParser(PyFrameParser):
     def __init__(self, venue=None, sink=None) -> None:
-        self.n_checksum_absent = 0
         if self.venue is None:
             raise ValueError("venue required")
 
@@ -117,9 +116,7 @@ class OkxRefParser(PyFrameParser):
             raise JSONError(f"books snapshot with prevSeqId {prev} (must be -1)")
         if not snapshot and prev < 0:
             raise JSONError(f"books update with prevSeqId {prev}")
-        if ck == 0:
-            self.n_checksum_absent += 1      # 0: "not provided" (OKX stops filling it)
-        checksum = ck if ck != 0 else None
+        checksum = ck                        # 0 ("not provided"): ext.feed counts it, checks nothing
         if snapshot:
             self.emit_snapshot_py(fs, seq, bids, asks, ts, ts_recv, checksum)
         else:

@@ -143,8 +143,31 @@ def test_zero_checksum_is_counted_as_not_provided(okx_registered, reference):
     rp = Replayer("okx", open("/dev/null", "w"), reference=reference)
     for ln in LINES[:13]:
         assert rp.line(ln) is None
-    assert rp.parser.n_checksum_absent == 1 and rp.parser.n_checksum_failures == 0
-    assert rp.parser.symbol("BTC-USDT").sync.is_live
+    assert rp.parser.n_checksum_zero == 1 and rp.parser.n_checksum_failures == 0
+    assert rp.parser.symbol("BTC-USDT").sync.is_live and not rp.parser.checksum_off
+
+
+@pytest.mark.parametrize("reference", [False, True])
+def test_a_venue_sending_checksum_0_is_downgraded_not_resynced(okx_registered, reference):
+    """Checksum 0 on every message (OKX since it stopped filling the field): never a mismatch,
+    never a resync; after three in a row validation is off for the connection (the engine
+    reports the venue degraded), and the book stays live on its sequence rule."""
+    rp = Replayer("okx", open("/dev/null", "w"), reference=reference)
+    for ln in LINES[:2]:                             # the instruments
+        rp.line(ln)
+    snap = {"arg": {"channel": "books", "instId": "BTC-USDT"}, "action": "snapshot",
+            "data": [{"asks": [["41006.8", "0.6", "0", "1"]], "bids": [["41006.3", "0.3", "0", "1"]],
+                      "ts": "1700000000000", "checksum": 0, "prevSeqId": -1, "seqId": 100}]}
+    rp.line(json.dumps(snap))
+    for k in range(4):
+        upd = {"arg": {"channel": "books", "instId": "BTC-USDT"}, "action": "update",
+               "data": [{"asks": [], "bids": [[f"41006.{2 - k % 2}", f"0.{k + 1}", "0", "1"]],
+                         "ts": str(1700000000100 + k), "checksum": 0, "prevSeqId": 100 + k, "seqId": 101 + k}]}
+        assert rp.line(json.dumps(upd)) is None
+    p = rp.parser
+    fs = p.symbol("BTC-USDT")
+    assert p.n_checksum_zero == 3 and p.n_checksum_failures == 0 and p.checksum_off   # off from the third
+    assert fs.sync.is_live and fs.sync.n_resyncs == 0
 
 
 @pytest.mark.parametrize("line,expect", [
