@@ -8,7 +8,9 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
+from adapters.okx import errors
 from adapters.okx.parser import OkxParser
+from adapters.okx.status import STATUS_PATH, parse_status
 from adapters.okx.spec import CHECKSUM_DEPTH, INSTRUMENT_TYPES, INSTRUMENTS_PATH, SPEC
 from adapters.okx.symbols import parse_instruments
 from engine.adapter import Channel, RestKind, VenueAdapter
@@ -73,13 +75,21 @@ class OkxAdapter(VenueAdapter):
     def rest_cost(self, method: str, path: str, params: dict[str, str] | None = None, order: Any = None):
         if path.startswith("/api/v5/public/") or path.startswith("/api/v5/market/"):
             return {"PUBLIC_2S": 1}, Priority.SNAPSHOT
+        if path == STATUS_PATH:
+            return {"PUBLIC_2S": 1}, Priority.QUERY
         return {"PRIVATE_2S": 1}, Priority.QUERY
 
     def map_error(self, resp):
-        from engine.errors import VenueError
-        status = getattr(resp, "status", 0)
-        return VenueError(f"okx HTTP {status}: {str(getattr(resp, 'body', b''))[:200]}", venue="okx",
-                          http_status=status)
+        return errors.map_error(resp)
+
+    def classify_response(self, resp):
+        return errors.classify_response(resp)
+
+    def status_request(self):
+        return STATUS_PATH, {}
+
+    def parse_status(self, body: bytes):
+        return parse_status(body)
 
     def make_execution(self, rest, creds, config):
         raise NotImplementedError("okx order entry is not implemented yet")

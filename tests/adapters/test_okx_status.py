@@ -41,3 +41,18 @@ def test_states_to_venue_status():
 def test_unreadable_answers_are_refused(body):
     with pytest.raises(ValueError):
         parse_status(body)
+
+
+def test_the_adapter_polls_the_status_endpoint_and_reads_envelope_errors():
+    from adapters.okx.adapter import OkxAdapter
+    from engine.errors import RateLimited
+    from engine.rest import RestResponse
+    a = OkxAdapter()
+    path, params = a.status_request()
+    assert path == "/api/v5/system/status" and params == {}
+    assert a.parse_status(answer(ev("ongoing"))).kind == StatusKind.MAINTENANCE
+    w, _ = a.rest_cost("GET", path, params)
+    assert w == {"PUBLIC_2S": 1}                 # a public endpoint: not the account's budget
+    err = a.classify_response(RestResponse(200, {}, b'{"code":"50011","msg":"Rate limit reached.","data":[]}'))
+    assert isinstance(err, RateLimited)
+    assert a.classify_response(RestResponse(200, {}, b'{"code":"0","msg":"","data":[]}')) is None
