@@ -6,7 +6,7 @@ the venue's parser (``FrameParser.emit_derivative``), validated there (a bad one
 like any bad frame) and delivered to ``Engine.subscribe_derivatives`` callbacks. Prices and sizes
 are exact fixed-point integers at the instrument's scales (sizes in the venue's unit: contracts
 where the venue counts contracts; the instrument says how much one contract is); funding rates are
-integers of 10^-12 (``RATE_SCALE``): ``0.0001`` is ``100_000_000``. Timestamps are integer ns.
+integers of 10^-18 (``RATE_SCALE``): ``0.0001`` is ``100_000_000_000_000``. Timestamps are integer ns.
 """
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from enum import IntEnum
 import ext.decimal as fx
 from engine.model import Instrument, Side, VenueId
 
-RATE_SCALE = 12
-"""fractional digits of funding-rate mantissas"""
+RATE_SCALE = 18
+"""fractional digits of funding-rate mantissas (OKX sends 16: "0.0001875391284828"); |rate| <= 1 fits int64"""
 MAX_ABS_RATE = 10 ** RATE_SCALE
 """|rate| above 100% per funding interval is not a funding rate"""
 
@@ -32,7 +32,7 @@ class DerivKind(IntEnum):
 
 def rate(text: str) -> int:
     """A funding rate as sent ("0.0001", "-0.00001234", "1E-4") to its exact mantissa; more than
-    12 fractional digits is refused, never rounded."""
+    18 fractional digits is refused, never rounded."""
     return fx.parse(text, RATE_SCALE)
 
 
@@ -84,7 +84,7 @@ class IndexPrice(DerivEvent):
 
 @dataclass(frozen=True, slots=True)
 class FundingRate(DerivEvent):
-    rate: int = 0                   # of 10^-12, for the interval ending at funding_time_ns
+    rate: int = 0                   # of 10^-18, for the interval ending at funding_time_ns
     funding_time_ns: int = 0        # when this rate is settled
     next_funding_time_ns: int = 0   # the settlement after it (0: the venue does not say)
     next_rate: int | None = None    # the venue's forecast for that one, where it publishes one

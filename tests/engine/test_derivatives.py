@@ -58,7 +58,8 @@ def test_event_checks_and_json():
         "side": "buy", "price": "123.4", "size": "0.005"}
     assert Liquidation(TOY, inst, 1, 2, Side.SELL, 1234, 0).problem()
     with pytest.raises(ValueError):
-        rate("0.0000000000001")                # 13 digits: refused, never rounded
+        rate("0.0000000000000000001")          # 19 digits: refused, never rounded
+    assert rate_str(rate("0.0001875391284828")) == "0.0001875391284828"     # OKX's 16 digits, exact
 
 
 async def test_a_venue_without_derivatives_refuses_the_subscription():
