@@ -55,7 +55,7 @@ class DerivEvent:
 
     def _head(self) -> dict:
         return {"type": self.kind.name.lower(), "venue": self.venue.name, "symbol": self.instrument.symbol,
-                "ts_exchange": self.ts_exchange, "ts_recv": self.ts_recv}
+                "ts_exchange": self.ts_exchange, "ts_recv": self.ts_recv, **self.instrument.contract_fields()}
 
 
 @dataclass(frozen=True, slots=True)

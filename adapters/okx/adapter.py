@@ -14,7 +14,7 @@ from adapters.okx.status import STATUS_PATH, parse_status
 from adapters.okx.spec import CHECKSUM_DEPTH, INSTRUMENT_TYPES, INSTRUMENTS_PATH, SPEC
 from adapters.okx.symbols import parse_instruments
 from engine.adapter import Channel, RestKind, VenueAdapter
-from engine.model import Instrument, VenueId
+from engine.model import Instrument, MarketKind, VenueId
 from engine.venue import WsEndpoint
 from ext.checksum import Checksum, ChecksumLayout
 from ext.feed import FrameParser
@@ -58,6 +58,11 @@ class OkxAdapter(VenueAdapter):
 
     def topics(self, inst: Instrument, channels: tuple[Channel, ...]) -> list[str]:
         return [topic(_CHANNEL[c], inst.venue_symbol) for c in channels]
+
+    def derivative_topics(self, inst: Instrument) -> list[str]:
+        if inst.kind != MarketKind.SWAP:
+            return []
+        return [topic("mark-price", inst.venue_symbol), topic("funding-rate", inst.venue_symbol)]
 
     def subscribe_frames(self, ep: WsEndpoint, topics: list[str], req_id: int) -> list[str]:
         return [json.dumps({"id": str(req_id), "op": "subscribe", "args": [topic_arg(t) for t in topics]},

@@ -29,6 +29,7 @@ from ext.json import JSONError
 from ext.feed cimport (FrameParser, FeedSymbol, CTRL_OTHER, CTRL_SHUTDOWN, CTRL_SUBSCRIBED, CTRL_UNSUBSCRIBED,
                        CTRL_ERROR, CTRL_PONG, CTRL_STATUS, CTRL_LOGIN)
 from engine.model import Side, VenueId
+from engine.derivatives import RATE_SCALE, FundingRate, MarkPrice, rate
 
 cdef object _BUY = Side.BUY
 cdef object _SELL = Side.SELL
@@ -105,6 +106,10 @@ cdef class OkxParser(FrameParser):
             return self._trades(d, inst, instn, p, n, ts_recv)
         if _eq(ch, chn, "bbo-tbt", 7):
             return self._bbo(d, inst, instn, p, n, ts_recv)
+        if _eq(ch, chn, "mark-price", 10):
+            return self._mark(d, inst, instn, p, n, ts_recv)
+        if _eq(ch, chn, "funding-rate", 12):
+            return self._funding(d, inst, instn, p, n, ts_recv)
         return self._event(d, p, n)
 
     cdef int _event(self, VlDoc *d, const char *p, size_t n) except -1:
@@ -296,3 +301,65 @@ cdef class OkxParser(FrameParser):
         if self.doc.bids.n:
             bp, bq = self.doc.bids.px[0], self.doc.bids.qty[0]
         return self.emit_top(fs, bp, bq, ap, aq, seq, ts, ts_recv)
+
+    # ---- derivatives (a few per second: the event is a Python object, engine.derivatives) ----
+    cdef FeedSymbol _deriv_symbol(self, VlDoc *d, const char *inst, size_t instn, int64_t ts_recv) except *:
+        """The entered data object's symbol, or None (unknown, or not asked for: counted)."""
+        cdef FeedSymbol fs = self.lookup(inst, instn)
+        if fs is not None and not fs.want_derivs:
+            self.emit_derivative(fs, None)
+            return None
+        return fs
+
+    cdef int _mark(self, VlDoc *d, const char *inst, size_t instn, const char *p, size_t n,
+                   int64_t ts_recv) except -1:
+        cdef int64_t px = 0, ts = 0
+        cdef FeedSymbol fs
+        cdef int rc = vl_doc_enter_only(d, "data")
+        if rc == VL_J_MISSING:
+            return self._event(d, p, n)
+        if rc:
+            return self._err(rc, "data")
+        fs = self._deriv_symbol(d, inst, instn, ts_recv)
+        if fs is None:
+            return 0
+        # instType instId markPx ts
+        rc = vl_doc_fixed(d, "markPx", fs.px_scale, &px)
+        if rc:
+            raise_json(self.doc, rc, "markPx", fs.px_scale)
+        self._ts(d, &ts)
+        self.doc.end()
+        return self.emit_derivative(fs, MarkPrice(self.venue, fs.instrument, ts, ts_recv, px))
+
+    cdef int _funding(self, VlDoc *d, const char *inst, size_t instn, const char *p, size_t n,
+                      int64_t ts_recv) except -1:
+        cdef int64_t r = 0, ft = 0, nft = 0, ts = 0
+        cdef const char *s = NULL
+        cdef size_t sn = 0
+        cdef FeedSymbol fs
+        cdef int rc = vl_doc_enter_only(d, "data")
+        if rc == VL_J_MISSING:
+            return self._event(d, p, n)
+        if rc:
+            return self._err(rc, "data")
+        fs = self._deriv_symbol(d, inst, instn, ts_recv)
+        if fs is None:
+            return 0
+        # fundingRate fundingTime instId instType ... nextFundingRate nextFundingTime ... ts
+        rc = vl_doc_fixed(d, "fundingRate", RATE_SCALE, &r)
+        if rc:
+            raise_json(self.doc, rc, "fundingRate", RATE_SCALE)
+        rc = vl_doc_fixed(d, "fundingTime", 0, &ft)
+        if rc:
+            raise_json(self.doc, rc, "fundingTime", 0)
+        rc = vl_doc_str(d, "nextFundingRate", &s, &sn)     # "" where OKX gives no forecast
+        if rc and rc != VL_J_MISSING:
+            return self._err(rc, "nextFundingRate")
+        nxt = rate(s[:sn].decode("ascii")) if rc == VL_J_OK and sn else None
+        rc = vl_doc_fixed(d, "nextFundingTime", 0, &nft)
+        if rc:
+            raise_json(self.doc, rc, "nextFundingTime", 0)
+        self._ts(d, &ts)
+        self.doc.end()
+        return self.emit_derivative(fs, FundingRate(self.venue, fs.instrument, ts, ts_recv, r, to_ns(ft, MS),
+                                                    to_ns(nft, MS), nxt))

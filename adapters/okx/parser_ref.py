@@ -5,6 +5,7 @@ handed to the same emit_*_py() bookkeeping. The decoder fuzz test requires both 
 produce the same events for every frame, or the C parser to reject it with a counted reason."""
 from __future__ import annotations
 
+from engine.derivatives import RATE_SCALE, FundingRate, MarkPrice, rate
 from engine.model import Side
 from ext.feed import Control, PyFrameParser
 from ext.json import JSONError
@@ -54,6 +55,10 @@ class OkxRefParser(PyFrameParser):
             return self._trades(root, inst, frame, ts_recv)
         if channel == "bbo-tbt":
             return self._bbo(root, inst, frame, ts_recv)
+        if channel == "mark-price":
+            return self._mark(root, inst, frame, ts_recv)
+        if channel == "funding-rate":
+            return self._funding(root, inst, frame, ts_recv)
         return self._event(root, frame)
 
     def _event(self, doc: J.Obj, frame: bytes) -> None:
@@ -160,3 +165,42 @@ class OkxRefParser(PyFrameParser):
         ap, aq = asks[0] if asks else (0, 0)
         bp, bq = bids[0] if bids else (0, 0)
         self.emit_top_py(fs, bp, bq, ap, aq, seq, ts, ts_recv)
+
+    def _deriv_symbol(self, inst: str):
+        fs = self.lookup_py(inst.encode())
+        if fs is not None and not fs.want_derivs:
+            self.emit_derivative_py(fs, None)
+            return None
+        return fs
+
+    def _mark(self, root: J.Obj, inst: str, frame: bytes, ts_recv: int) -> None:
+        try:
+            d = J.enter_only(root, "data")
+        except J.MissingFieldError:
+            return self._event(root, frame)
+        fs = self._deriv_symbol(inst)
+        if fs is None:
+            return
+        px = J.get_fixed(d, "markPx", fs.px_scale)
+        ts = self._ts(d)
+        self.emit_derivative_py(fs, MarkPrice(self.venue, fs.instrument, ts, ts_recv, px))
+
+    def _funding(self, root: J.Obj, inst: str, frame: bytes, ts_recv: int) -> None:
+        try:
+            d = J.enter_only(root, "data")
+        except J.MissingFieldError:
+            return self._event(root, frame)
+        fs = self._deriv_symbol(inst)
+        if fs is None:
+            return
+        r = J.get_fixed(d, "fundingRate", RATE_SCALE)
+        ft = J.get_fixed(d, "fundingTime", 0)
+        try:
+            s = J.get_str(d, "nextFundingRate")
+            nxt = rate(s) if s else None
+        except J.MissingFieldError:
+            nxt = None
+        nft = J.get_fixed(d, "nextFundingTime", 0)
+        ts = self._ts(d)
+        self.emit_derivative_py(fs, FundingRate(self.venue, fs.instrument, ts, ts_recv, r, to_ns(ft, MS),
+                                                to_ns(nft, MS), nxt))

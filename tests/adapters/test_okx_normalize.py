@@ -248,3 +248,34 @@ def test_engine_loads_instruments_from_every_request():
                     ("GET", "/api/v5/public/instruments", "instType=SWAP")]
     assert sorted(rt.adapter.instruments) == ["BTC/USDT", "BTC/USDT:USDT", "ETH/USDT"]
     assert OkxAdapter().instrument_urls()[1] == "/api/v5/public/instruments?instType=SWAP"
+
+
+DERIVS = Path(__file__).parent.parent / "fixtures" / "okx" / "derivatives.jsonl"
+
+
+def test_derivatives_replay_mark_price_and_funding_exact():
+    events, err = run("okx", str(DERIVS))
+    marks = [e for e in events if e["type"] == "mark_price"]
+    funding = [e for e in events if e["type"] == "funding_rate"]
+    for e in marks + funding:
+        e.pop("ts_recv")
+    assert marks == [
+        {"type": "mark_price", "venue": "okx", "symbol": "BTC/USDT:USDT", "ts_exchange": 1_700_000_004_100_000_000,
+         "contract_size": "0.01", "contract_ccy": "BTC", "price": "37010.3"},
+        {"type": "mark_price", "venue": "okx", "symbol": "BTC/USDT:USDT", "ts_exchange": 1_700_000_004_300_000_000,
+         "contract_size": "0.01", "contract_ccy": "BTC", "price": "37011.8"}]
+    # 16 fractional digits kept exactly; "" (no forecast) is None, a forecast is a rate
+    assert [(f["rate"], f["next_rate"], f["funding_time"], f["next_funding_time"]) for f in funding] == [
+        ("0.0001875391284828", None, 1_700_006_400_000_000_000, 1_700_035_200_000_000_000),
+        ("-0.00002", "0.00001", 1_700_006_400_000_000_000, 1_700_035_200_000_000_000)]
+    # the impossible ones are numbered drops, the feed goes on
+    assert "line 9: BadMessage: mark_price: mark price" in err
+    assert "line 10: BadMessage: funding_rate: next funding time not after" in err
+    assert "line 11: frame for a symbol without instrument metadata" in err
+
+
+def test_derivative_topics_only_for_swaps(okx_registered):
+    a = OkxAdapter()
+    a.set_instruments(a.parse_instruments(json.loads(LINES[0])["body"]) + a.parse_instruments(json.loads(LINES[1])["body"]))
+    assert a.derivative_topics(a.instrument("BTC/USDT")) == []
+    assert a.derivative_topics(a.instrument("BTC/USDT:USDT")) == ["mark-price:BTC-USDT-SWAP", "funding-rate:BTC-USDT-SWAP"]
