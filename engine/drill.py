@@ -56,6 +56,8 @@ class Expect(enum.Flag):
     UNAVAILABLE = enum.auto()     # the venue is reported unavailable for orders, then available
     OTHER_LIVE = enum.auto()      # the drill's other symbols stay LIVE throughout
     CONSUMER_DROPS = enum.auto()  # a slow stream consumer loses its oldest items, counted
+    REPLACED = enum.auto()        # the connection is replaced: on endpoints whose ids are global a
+                                  # make-before-break rotation that keeps every book LIVE, else a reconnect
 
 
 class Needs(enum.Flag):
@@ -144,7 +146,8 @@ CASES: list[FaultCase] = [
                                            _c("unknown_fields", count=20, topic=t.trade_topic)], Expect.STAYS_LIVE),
     FaultCase("changed_field_types", lambda t: [_c("type_change", count=2, topic=t.book_topic)],
               Expect.DECODE_DROP | Expect.RESYNC | Expect.OTHER_LIVE),
-    FaultCase("server_shutdown_notice", lambda t: [_c("server_shutdown")], Expect.RECONNECT),
+    FaultCase("server_shutdown_notice", lambda t: [_c("server_shutdown")], Expect.REPLACED,
+              hold_s=2.5),        # the rotation starts at the session's next watch tick (<= 1 s)
 ]
 CASES_BY_NAME = {c.name: c for c in CASES}
 
@@ -323,6 +326,7 @@ class Drill:
             "decode_drops": sum(p.n_errors for p in rt.parsers),
             "dup_trades": sum(fs.n_dup_trades for fs in fss),
             "reconnects": sum(s.reconnects for s in rt.sessions),
+            "notice_rotations": sum(s.notice_rotations for s in rt.sessions),
             "rest_errors": rt.rest.errors if hasattr(rt.rest, "errors") else 0,
             "trades": self.trades,
             "strategy_errors": rt.strategy_errors,
@@ -600,6 +604,13 @@ class Drill:
             out.append("no resync was counted")
         if e & Expect.RECONNECT and d["reconnects"] < 1:
             out.append("no reconnect was counted")
+        if e & Expect.REPLACED:
+            seamless = all(sess.seamless_rotation for sess in self.rt.sessions)
+            if seamless and (d["notice_rotations"] < 1 or left_live or d["resyncs"]):
+                out.append(f"no make-before-break rotation with books LIVE: rotations {d['notice_rotations']}, "
+                           f"states {observed['states']}, resyncs {d['resyncs']}")
+            if not seamless and d["reconnects"] < 1:
+                out.append("no reconnect was counted")
         if e & Expect.DECODE_DROP and d["decode_drops"] < 1:
             out.append("no bad frame was counted")
         if e & Expect.DUP_DROP and d["dup_trades"] < 1:

@@ -122,6 +122,7 @@ class WsSession:
         self._resub_queued: set[str] = set()     # topics whose resubscribe is queued, not yet sent
         self.gen = 0
         self.rotations = 0
+        self.notice_rotations = 0       # of those, for a shutdown notice of the venue
         self.state = ConnState.DISCONNECTED
         self.breaker = CircuitBreaker(f"{name}/ws", failure_threshold=3, cooldown_s=1.0, max_cooldown_s=60.0)
         self.listener: FeedListener | None = None
@@ -134,6 +135,8 @@ class WsSession:
         self.connected_at = 0.0
         self.close_reason = ""
         self._planned_close = False
+        self._rotate_requested = False
+        """a shutdown notice on a seamless endpoint: the watch loop rotates at its next tick"""
         self._task: asyncio.Task | None = None
         self._disconnected = asyncio.Event()
         self._stop = False
@@ -263,9 +266,16 @@ class WsSession:
             log.warning("%s: venue refused %s: %s", self.name,
                         f"{p.op} {p.topics[:5]}" if p is not None else "a request", raw[:300])
         elif kind == Control.CTRL_SHUTDOWN:
-            log.warning("%s: venue announced it will close this connection; reconnecting", self.name)
-            self._planned_close = True
-            self.force_reconnect("venue shutdown notice")
+            if self.seamless_rotation and self.state == ConnState.CONNECTED:
+                # ids are global: open the new connection before this one goes (make before
+                # break), from the watch loop; books stay live throughout
+                log.warning("%s: venue announced it will close this connection; rotating to a new one", self.name)
+                self._rotate_requested = True
+                self._planned_close = True      # should the venue close it before the new one is up
+            else:
+                log.warning("%s: venue announced it will close this connection; reconnecting", self.name)
+                self._planned_close = True
+                self.force_reconnect("venue shutdown notice")
         if self.on_control_cb is not None:
             self.on_control_cb(self, kind, topic, req_id, raw)
 
@@ -356,13 +366,17 @@ class WsSession:
         return await ws_connect(lambda: FeedListener(self.parser, _Hooks(self, gen)), self.url,
                                 enable_auto_pong=False, websocket_handshake_timeout=5)
 
-    async def _rotate(self) -> None:
-        """Make before break: the new connection must deliver data before the old one closes."""
+    async def _rotate(self, planned: bool = False) -> None:
+        """Make before break: the new connection must deliver data before the old one closes.
+        `planned`: the venue announced the close (a failed rotation then reconnects on the
+        announced-close backoff, not the failure one)."""
         try:
             transport, listener = await self._connect(self.gen + 1)
         except Exception as e:
             log.warning("%s: rotation: new connection failed (%s); reconnecting instead", self.name, e)
-            self.force_reconnect("rotation before the venue's maximum connection age")
+            self._planned_close = planned
+            self.force_reconnect("venue shutdown notice" if planned else
+                                 "rotation before the venue's maximum connection age")
             return
         extra = self._by_message()
         if extra and self._subscribe_frames is not None:
@@ -378,6 +392,7 @@ class WsSession:
         self.transport, self.listener = transport, listener
         self.connected_at = time.monotonic()
         self.rotations += 1
+        self._planned_close = False
         old.disconnect()
         log.info("%s: rotated to a new connection", self.name)
 
@@ -396,6 +411,11 @@ class WsSession:
                 pass
             self._expire_pending()
             age = time.monotonic() - self.connected_at
+            if self._rotate_requested:
+                self._rotate_requested = False
+                self.notice_rotations += 1
+                await self._rotate(planned=True)
+                continue
             if age > self.max_age_s:
                 if self.seamless_rotation:
                     await self._rotate()

@@ -50,38 +50,45 @@ async def test_silent_feed_goes_stale_then_reconnects():
             await assert_book_equals_sim(eng, sim)
 
 
-async def test_server_shutdown_event_triggers_reconnect():
+async def test_server_shutdown_notice_rotates_make_before_break():
+    """The venue announces it will close the connection: a new one is opened first and the old
+    one closed once the new one delivers; the book never leaves LIVE, no resync, no trade twice."""
     with running_simulator("binance", rate=50, depth_fast_ms=20) as sim:
         async with engine_for(sim) as eng:
+            trades: list[str] = []
+            eng.subscribe_trades("binance", "BTC/USDT", lambda t: trades.append(t.trade_id))
+            states: list = []
+            eng.subscribe_book_state("binance", "BTC/USDT", lambda sym, st: states.append(st))
             await eng.start(execution=False)
             fs = fs_of(eng)
             s = eng.runtime("binance").sessions[0]
-            assert await wait_for(lambda: fs.sync.is_live, 15)
-            await admin(sim, "POST", "/fault", {"type": "server_shutdown"})
-            assert await wait_for(lambda: s.reconnects >= 1, 10)
-            assert await wait_for(lambda: fs.sync.is_live, 15)
-
-
-async def test_repeated_shutdown_notices_reconnect_promptly_not_on_the_failure_backoff():
-    """Eight announced closes in a row, each on a connection that lived about a second: the
-    failure backoff would have reached 12.8 s (the soak saw 40 s, and books STALE past its
-    recovery check); announced closes stay within 2 s, so the book is live again each time."""
-    with running_simulator("binance", rate=50, depth_fast_ms=20) as sim:
-        async with engine_for(sim) as eng:
-            await eng.start(execution=False)
-            fs = fs_of(eng)
-            s = eng.runtime("binance").sessions[0]
-            assert await wait_for(lambda: fs.sync.is_live, 15)
-            gaps = []
-            for k in range(8):
-                await asyncio.sleep(1.0)
-                before = s.reconnects
+            assert await wait_for(lambda: fs.sync.is_live and len(trades) > 5, 15)
+            snaps, n_states = fs.sync.n_snapshots, len(states)
+            for k in range(3):
                 await admin(sim, "POST", "/fault", {"type": "server_shutdown"})
-                t0 = asyncio.get_running_loop().time()
-                assert await wait_for(lambda: s.reconnects > before, 10), f"notice {k}: no reconnect"
-                gaps.append(asyncio.get_running_loop().time() - t0)
-                assert await wait_for(lambda: fs.sync.is_live, 10), f"notice {k}: book not live again"
-            assert max(gaps) < 4.0, gaps
+                assert await wait_for(lambda: s.notice_rotations > k, 10), f"notice {k}: no rotation"
+                await asyncio.sleep(0.5)
+            assert s.reconnects == 0 and s.rotations == 3 and fs.sync.n_snapshots == snaps
+            assert fs.sync.is_live and states[n_states:] == [] and len(trades) == len(set(trades))
+            await assert_book_equals_sim(eng, sim)
+
+
+async def test_a_shutdown_notice_whose_new_connection_fails_reconnects_on_the_announced_backoff():
+    """The notice comes with a maintenance (new connections refused): the rotation cannot open a
+    new connection, so the session reconnects as for an announced close, promptly once it ends."""
+    with running_simulator("binance", rate=50, depth_fast_ms=20) as sim:
+        async with engine_for(sim) as eng:
+            await eng.start(execution=False)
+            fs = fs_of(eng)
+            s = eng.runtime("binance").sessions[0]
+            assert await wait_for(lambda: fs.sync.is_live, 15)
+            await admin(sim, "POST", "/fault", {"type": "maintenance", "enabled": True})
+            assert await wait_for(lambda: not fs.sync.is_live, 10)
+            await asyncio.sleep(1.0)
+            await admin(sim, "POST", "/fault", {"type": "maintenance", "enabled": False})
+            t0 = asyncio.get_running_loop().time()
+            assert await wait_for(lambda: fs.sync.is_live, 30)
+            assert asyncio.get_running_loop().time() - t0 < 4.0 and s.reconnects >= 1
 
 
 async def test_a_short_maintenance_after_a_long_one_recovers_on_a_fresh_backoff():
