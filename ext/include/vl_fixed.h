@@ -144,7 +144,8 @@ static inline int vl_parse_fixed(const char *s, size_t n, int scale, int64_t *ou
     }
     if (VL_UNLIKELY(p != end)) return VL_FX_SYNTAX;
     m = vl_digits(is, ie, s, end);                        /* 19 digits never wrap a uint64 */
-    if (nfrac) m = m * (uint64_t)VL_POW10[nfrac] + vl_digits(fs, fe, s, end);
+    if (nfrac)      /* nint + nfrac <= 19: with no integer digits nfrac may be 19 (no 10^19 entry) */
+        m = (nint ? m * (uint64_t)VL_POW10[nfrac] : 0u) + vl_digits(fs, fe, s, end);
     if (m == 0) { *out = 0; return VL_FX_OK; }
     {
         int32_t shift = exp10 + scale;

@@ -53,6 +53,7 @@ def test_parse_known(text, scale, expected):
     ("0.000000001", 8, fx.DecimalPrecisionError),
     ("1e-9", 8, fx.DecimalPrecisionError),
     ("1.23456789012345678901", 18, fx.DecimalPrecisionError),
+    ("0.1234567890123456789", 18, fx.DecimalPrecisionError),    # 19 fractional digits, no integer ones
 ])
 def test_parse_errors(text, scale, exc):
     with pytest.raises(exc):
