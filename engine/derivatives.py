@@ -107,14 +107,31 @@ class FundingRate(DerivEvent):
 
 @dataclass(frozen=True, slots=True)
 class OpenInterest(DerivEvent):
-    size: int = 0                   # at the instrument's size scale (contracts where it counts them)
+    size: int = 0                   # in the venue's unit (contracts where it counts them), at `scale`
+    scale: int = -1                 # fractional digits of `size`; -1: the instrument's size scale
     kind = DerivKind.OPEN_INTEREST
 
+    @property
+    def size_scale(self) -> int:
+        """Venues may publish open interest finer than the lot (an average over positions, a
+        contract count in coin): the event then carries its own scale rather than round it."""
+        return self.instrument.qty_scale if self.scale < 0 else self.scale
+
     def problem(self) -> str | None:
+        if self.scale > 18:
+            return f"open interest scale {self.scale} beyond 18 digits"
         return None if self.size >= 0 else f"open interest {self.size} negative"
 
     def to_json(self) -> dict:
-        return {**self._head(), "size": self.instrument.qty_str(self.size)}
+        return {**self._head(), "size": fx.format(self.size, self.size_scale)}
+
+
+def size_scale_of(text: str, floor: int) -> int:
+    """The scale that holds a decimal string exactly: its fractional digits, at least `floor`
+    (exponent forms keep `floor`; the parse refuses them if they need more)."""
+    _, dot, frac = text.partition(".")
+    n = len(frac) if dot and frac.isdigit() else 0
+    return max(floor, n)
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,7 +62,7 @@ class OkxAdapter(VenueAdapter):
     def derivative_topics(self, inst: Instrument) -> list[str]:
         if inst.kind != MarketKind.SWAP:
             return []
-        return [topic("mark-price", inst.venue_symbol), topic("funding-rate", inst.venue_symbol)]
+        return [topic(c, inst.venue_symbol) for c in ("mark-price", "funding-rate", "open-interest")]
 
     def subscribe_frames(self, ep: WsEndpoint, topics: list[str], req_id: int) -> list[str]:
         return [json.dumps({"id": str(req_id), "op": "subscribe", "args": [topic_arg(t) for t in topics]},

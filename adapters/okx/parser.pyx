@@ -29,7 +29,8 @@ from ext.json import JSONError
 from ext.feed cimport (FrameParser, FeedSymbol, CTRL_OTHER, CTRL_SHUTDOWN, CTRL_SUBSCRIBED, CTRL_UNSUBSCRIBED,
                        CTRL_ERROR, CTRL_PONG, CTRL_STATUS, CTRL_LOGIN)
 from engine.model import Side, VenueId
-from engine.derivatives import RATE_SCALE, FundingRate, MarkPrice, rate
+from engine.derivatives import RATE_SCALE, FundingRate, MarkPrice, OpenInterest, rate, size_scale_of
+import ext.decimal as _fx
 
 cdef object _BUY = Side.BUY
 cdef object _SELL = Side.SELL
@@ -110,6 +111,8 @@ cdef class OkxParser(FrameParser):
             return self._mark(d, inst, instn, p, n, ts_recv)
         if _eq(ch, chn, "funding-rate", 12):
             return self._funding(d, inst, instn, p, n, ts_recv)
+        if _eq(ch, chn, "open-interest", 13):
+            return self._oi(d, inst, instn, p, n, ts_recv)
         return self._event(d, p, n)
 
     cdef int _event(self, VlDoc *d, const char *p, size_t n) except -1:
@@ -144,7 +147,7 @@ cdef class OkxParser(FrameParser):
             rc = vl_doc_str(d, "code", &s, &sn)
             if rc:
                 return self._err(rc, "code")
-            code = s[:sn].decode("ascii", "replace")
+            code = s[:sn].decode("utf-8", "replace")
             rc = vl_doc_str(d, "msg", &s, &sn)
             if rc == VL_J_OK:
                 msg = s[:sn].decode("utf-8", "replace")
@@ -363,3 +366,28 @@ cdef class OkxParser(FrameParser):
         self.doc.end()
         return self.emit_derivative(fs, FundingRate(self.venue, fs.instrument, ts, ts_recv, r, to_ns(ft, MS),
                                                     to_ns(nft, MS), nxt))
+
+    cdef int _oi(self, VlDoc *d, const char *inst, size_t instn, const char *p, size_t n,
+                 int64_t ts_recv) except -1:
+        cdef int64_t ts = 0
+        cdef const char *s = NULL
+        cdef size_t sn = 0
+        cdef FeedSymbol fs
+        cdef int rc = vl_doc_enter_only(d, "data")
+        if rc == VL_J_MISSING:
+            return self._event(d, p, n)
+        if rc:
+            return self._err(rc, "data")
+        fs = self._deriv_symbol(d, inst, instn, ts_recv)
+        if fs is None:
+            return 0
+        # instType instId oi oiCcy oiUsd ts; `oi` is contracts, at whatever precision OKX keeps
+        rc = vl_doc_str(d, "oi", &s, &sn)
+        if rc:
+            return self._err(rc, "oi")
+        text = s[:sn].decode("ascii", "replace")
+        self._ts(d, &ts)
+        self.doc.end()
+        scale = size_scale_of(text, fs.qty_scale)
+        return self.emit_derivative(fs, OpenInterest(self.venue, fs.instrument, ts, ts_recv, _fx.parse(text, scale),
+                                                     scale))

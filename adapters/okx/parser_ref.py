@@ -5,7 +5,8 @@ handed to the same emit_*_py() bookkeeping. The decoder fuzz test requires both 
 produce the same events for every frame, or the C parser to reject it with a counted reason."""
 from __future__ import annotations
 
-from engine.derivatives import RATE_SCALE, FundingRate, MarkPrice, rate
+from engine.derivatives import RATE_SCALE, FundingRate, MarkPrice, OpenInterest, rate, size_scale_of
+from ext.ref import decimal_ref
 from engine.model import Side
 from ext.feed import Control, PyFrameParser
 from ext.json import JSONError
@@ -59,6 +60,8 @@ class OkxRefParser(PyFrameParser):
             return self._mark(root, inst, frame, ts_recv)
         if channel == "funding-rate":
             return self._funding(root, inst, frame, ts_recv)
+        if channel == "open-interest":
+            return self._oi(root, inst, frame, ts_recv)
         return self._event(root, frame)
 
     def _event(self, doc: J.Obj, frame: bytes) -> None:
@@ -204,3 +207,17 @@ class OkxRefParser(PyFrameParser):
         ts = self._ts(d)
         self.emit_derivative_py(fs, FundingRate(self.venue, fs.instrument, ts, ts_recv, r, to_ns(ft, MS),
                                                 to_ns(nft, MS), nxt))
+
+    def _oi(self, root: J.Obj, inst: str, frame: bytes, ts_recv: int) -> None:
+        try:
+            d = J.enter_only(root, "data")
+        except J.MissingFieldError:
+            return self._event(root, frame)
+        fs = self._deriv_symbol(inst)
+        if fs is None:
+            return
+        text = J.get_str(d, "oi")
+        ts = self._ts(d)
+        scale = size_scale_of(text, fs.qty_scale)
+        self.emit_derivative_py(fs, OpenInterest(self.venue, fs.instrument, ts, ts_recv,
+                                                 decimal_ref.parse(text, scale), scale))

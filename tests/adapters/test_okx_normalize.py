@@ -272,10 +272,15 @@ def test_derivatives_replay_mark_price_and_funding_exact():
     assert "line 9: BadMessage: mark_price: mark price" in err
     assert "line 10: BadMessage: funding_rate: next funding time not after" in err
     assert "line 11: frame for a symbol without instrument metadata" in err
+    # open interest in contracts, at its own precision where it is finer than the lot
+    ois = [(e["size"], e["ts_exchange"], e["contract_size"]) for e in events if e["type"] == "open_interest"]
+    assert ois == [("2216113.01", 1_700_000_005_500_000_000, "0.01"), ("2216120.0347", 1_700_000_005_700_000_000, "0.01")]
+    assert "line 15: BadMessage: open_interest: open interest -500 negative" in err
 
 
 def test_derivative_topics_only_for_swaps(okx_registered):
     a = OkxAdapter()
     a.set_instruments(a.parse_instruments(json.loads(LINES[0])["body"]) + a.parse_instruments(json.loads(LINES[1])["body"]))
     assert a.derivative_topics(a.instrument("BTC/USDT")) == []
-    assert a.derivative_topics(a.instrument("BTC/USDT:USDT")) == ["mark-price:BTC-USDT-SWAP", "funding-rate:BTC-USDT-SWAP"]
+    assert a.derivative_topics(a.instrument("BTC/USDT:USDT")) == ["mark-price:BTC-USDT-SWAP", "funding-rate:BTC-USDT-SWAP",
+                                                                  "open-interest:BTC-USDT-SWAP"]
