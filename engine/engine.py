@@ -199,7 +199,8 @@ class VenueRuntime:
             self.fs_by_symbol[inst.symbol] = fs
             self.parser_of[inst.symbol] = parser
             for chan, topic in chan_topics:
-                topics.append(topic)
+                if topic not in topics:      # a topic several instruments share is sent once
+                    topics.append(topic)
                 if chan == Channel.BOOK:
                     self.book_topics[inst.symbol] = (s, topic)
                 elif chan == Channel.TOP:

@@ -267,6 +267,11 @@ cdef class FrameParser:
         """lookup() for Python parsers: a symbol without metadata is counted (n_unknown_symbol)."""
         return self.lookup(venue_symbol, len(venue_symbol))
 
+    def symbol_of(self, bytes venue_symbol) -> FeedSymbol | None:
+        """The symbol's state, or None without counting it unknown: for channels that carry
+        every instrument of a market (liquidations), where most are not followed on purpose."""
+        return self._symbols.get(venue_symbol)
+
     cdef FeedSymbol lookup(self, const char *s, size_t n):
         cdef FeedSymbol last = self._last
         if last is not None and <size_t>len(last.venue_symbol) == n and \

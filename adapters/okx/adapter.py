@@ -28,9 +28,13 @@ def topic(channel: str, inst_id: str) -> str:
     return f"{channel}:{inst_id}"
 
 
+# channels subscribed per instrument type, not per instrument: "channel:instType"
+_BY_INST_TYPE = frozenset({"liquidation-orders"})
+
+
 def topic_arg(t: str) -> dict[str, str]:
     channel, _, inst_id = t.partition(":")
-    return {"channel": channel, "instId": inst_id}
+    return {"channel": channel, "instType" if channel in _BY_INST_TYPE else "instId": inst_id}
 
 
 class OkxAdapter(VenueAdapter):
@@ -62,7 +66,10 @@ class OkxAdapter(VenueAdapter):
     def derivative_topics(self, inst: Instrument) -> list[str]:
         if inst.kind != MarketKind.SWAP:
             return []
-        return [topic(c, inst.venue_symbol) for c in ("mark-price", "funding-rate", "open-interest")]
+        # liquidations come on one topic for all swaps: every swap names it, the engine
+        # subscribes it once per connection
+        return [topic(c, inst.venue_symbol) for c in ("mark-price", "funding-rate", "open-interest")] + \
+            [topic("liquidation-orders", "SWAP")]
 
     def subscribe_frames(self, ep: WsEndpoint, topics: list[str], req_id: int) -> list[str]:
         return [json.dumps({"id": str(req_id), "op": "subscribe", "args": [topic_arg(t) for t in topics]},

@@ -31,6 +31,7 @@ from ext.feed cimport (FrameParser, FeedSymbol, CTRL_OTHER, CTRL_SHUTDOWN, CTRL_
 from engine.model import Side, VenueId
 from engine.derivatives import RATE_SCALE, FundingRate, MarkPrice, OpenInterest, rate, size_scale_of
 import ext.decimal as _fx
+from adapters.okx import liquidations as _liq
 
 cdef object _BUY = Side.BUY
 cdef object _SELL = Side.SELL
@@ -100,6 +101,8 @@ cdef class OkxParser(FrameParser):
         if vl_doc_root(d):
             return self._err(VL_J_MALFORMED, "arg")
         if rc == VL_J_MISSING:
+            if _eq(ch, chn, "liquidation-orders", 18):      # per instType: no instId in arg
+                return self._liquidations(d, p, n, ts_recv)
             return self._event(d, p, n)
         if _eq(ch, chn, "books", 5):
             return self._books(d, inst, instn, p, n, ts_recv, recv_mono)
@@ -391,3 +394,17 @@ cdef class OkxParser(FrameParser):
         scale = size_scale_of(text, fs.qty_scale)
         return self.emit_derivative(fs, OpenInterest(self.venue, fs.instrument, ts, ts_recv, _fx.parse(text, scale),
                                                      scale))
+
+    cdef int _liquidations(self, VlDoc *d, const char *p, size_t n, int64_t ts_recv) except -1:
+        cdef FeedSymbol fs
+        if vl_json_shape(p, n):                             # checked in full: decoded in Python
+            return self._err(VL_J_MALFORMED, None)
+        self.doc.end()
+        evs = _liq.decode(p[:n], self.venue, self.symbol_of, ts_recv)
+        for f, ev in evs:
+            fs = <FeedSymbol>f
+            if fs.want_derivs:
+                self.emit_derivative(fs, ev)
+            else:
+                self.emit_derivative(fs, None)
+        return 0

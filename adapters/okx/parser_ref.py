@@ -5,6 +5,7 @@ handed to the same emit_*_py() bookkeeping. The decoder fuzz test requires both 
 produce the same events for every frame, or the C parser to reject it with a counted reason."""
 from __future__ import annotations
 
+from adapters.okx import liquidations
 from engine.derivatives import RATE_SCALE, FundingRate, MarkPrice, OpenInterest, rate, size_scale_of
 from ext.ref import decimal_ref
 from engine.model import Side
@@ -49,6 +50,10 @@ class OkxRefParser(PyFrameParser):
         try:
             inst = J.get_str(arg, "instId")
         except J.MissingFieldError:
+            if channel == liquidations.CHANNEL:
+                for fs, ev in liquidations.decode(frame, self.venue, self.symbol_of, ts_recv):
+                    self.emit_derivative_py(fs, ev if fs.want_derivs else None)
+                return
             return self._event(root, frame)
         if channel == "books":
             return self._books(root, inst, frame, ts_recv)

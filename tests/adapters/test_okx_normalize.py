@@ -276,6 +276,12 @@ def test_derivatives_replay_mark_price_and_funding_exact():
     ois = [(e["size"], e["ts_exchange"], e["contract_size"]) for e in events if e["type"] == "open_interest"]
     assert ois == [("2216113.01", 1_700_000_005_500_000_000, "0.01"), ("2216120.0347", 1_700_000_005_700_000_000, "0.01")]
     assert "line 15: BadMessage: open_interest: open interest -500 negative" in err
+    # liquidations: one push for every swap; only the followed instruments' details, each exact
+    liq = [(e["symbol"], e["side"], e["price"], e["size"], e["ts_exchange"]) for e in events if e["type"] == "liquidation"]
+    assert liq == [("BTC/USDT:USDT", "sell", "37005.1", "3", 1_700_000_006_100_000_000),
+                   ("BTC/USDT:USDT", "buy", "37100", "12.5", 1_700_000_006_150_000_000)]
+    assert "line 18: JSONError: liquidation-orders: data[0].details[0]: liquidation price" in err
+    assert "line 19: JSONError: liquidation-orders: data[0].details[0].side 'long'" in err
 
 
 def test_derivative_topics_only_for_swaps(okx_registered):
@@ -283,4 +289,7 @@ def test_derivative_topics_only_for_swaps(okx_registered):
     a.set_instruments(a.parse_instruments(json.loads(LINES[0])["body"]) + a.parse_instruments(json.loads(LINES[1])["body"]))
     assert a.derivative_topics(a.instrument("BTC/USDT")) == []
     assert a.derivative_topics(a.instrument("BTC/USDT:USDT")) == ["mark-price:BTC-USDT-SWAP", "funding-rate:BTC-USDT-SWAP",
-                                                                  "open-interest:BTC-USDT-SWAP"]
+                                                                  "open-interest:BTC-USDT-SWAP",
+                                                                  "liquidation-orders:SWAP"]
+    frames = a.subscribe_frames(a.spec.endpoints[0], a.derivative_topics(a.instrument("BTC/USDT:USDT"))[-1:], 3)
+    assert json.loads(frames[0])["args"] == [{"channel": "liquidation-orders", "instType": "SWAP"}]
