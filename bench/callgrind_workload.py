@@ -8,7 +8,15 @@ from array import array
 sys.path.insert(0, ".")
 
 
+def okx() -> None:
+    from bench.bench_okx import FRAMES, _live_parser
+    parser, fs, _ = _live_parser()
+    assert parser._bench_frames(FRAMES) == 0 and fs.sync.n_checksum_failures == 0
+
+
 def main() -> None:
+    if sys.argv[1:] == ["okx"]:
+        return okx()
     from adapters.binance.adapter import BinanceAdapter
     from bench.bench_binance import FRAMES, _live_parser
     from ext import decimal as fx

@@ -36,3 +36,58 @@ def depth_stream(n_frames: int = 256, levels_per_side: int = 10, seed: int = 7,
                                  separators=(",", ":")).encode())
         u += 2 * levels_per_side
     return (bids, asks), frames
+
+
+def _okx_num(mantissa: int, scale: int) -> str:
+    """A decimal as OKX writes it: no trailing zeros, no trailing point."""
+    s = f"{mantissa // 10**scale}.{mantissa % 10**scale:0{scale}d}" if scale else str(mantissa)
+    return s.rstrip("0").rstrip(".") if "." in s else s
+
+
+def okx_book_stream(n_frames: int = 256, levels_per_side: int = 10, seed: int = 7, mid_ticks: int = 2712345,
+                    book_levels: int = 400, inst_id: str = "BTC-USDT"):
+    """(snapshot frame, update frames) of the OKX `books` channel walking one book: prices at
+    scale 2 (tick 0.1 x 10 ... as `mid_ticks` cents), sizes at scale 8, `levels_per_side` changes
+    per side per update within 50 levels of the top (20 % deletes), prevSeqId chained, and the
+    checksum of the book after each message computed as OKX does (first 25 levels, interleaved)."""
+    from ext.ref import checksum_ref
+    rng = random.Random(seed)
+    bids = {mid_ticks - 1 - i: rng.randint(1, 5_000_000) for i in range(book_levels)}
+    asks = {mid_ticks + 1 + i: rng.randint(1, 5_000_000) for i in range(book_levels)}
+
+    def row(p: int, q: int) -> list[str]:
+        return [_okx_num(p, 2), _okx_num(q, 8), "0", str(rng.randint(1, 20))]
+
+    def checksum() -> int:
+        b = sorted(bids.items(), reverse=True)[:25]
+        a = sorted(asks.items())[:25]
+        c = checksum_ref.crc32(checksum_ref.string(b, a, (2, 8), 25))
+        return c - 2**32 if c >= 2**31 else c
+
+    def frame(action: str, b: list, a: list, prev: int, seq: int, k: int) -> bytes:
+        return json.dumps({"arg": {"channel": "books", "instId": inst_id}, "action": action,
+                           "data": [{"asks": a, "bids": b, "ts": str(1700000000000 + k), "checksum": checksum(),
+                                     "prevSeqId": prev, "seqId": seq}]}, separators=(",", ":")).encode()
+
+    seq = 1000
+    snap = frame("snapshot", [row(p, q) for p, q in sorted(bids.items(), reverse=True)],
+                 [row(p, q) for p, q in sorted(asks.items())], -1, seq, 0)
+    frames = []
+    for k in range(n_frames):
+        b, a = [], []
+        for side, out, top, sign in ((bids, b, max(bids), -1), (asks, a, min(asks), 1)):
+            changed: dict[int, list[str]] = {}
+            while len(changed) < levels_per_side:
+                p = top + sign * rng.randint(0, 49)
+                if p in changed:
+                    continue
+                if rng.random() < 0.2 and p in side and len(side) > 60:
+                    del side[p]
+                    changed[p] = [_okx_num(p, 2), "0", "0", "0"]
+                else:
+                    side[p] = rng.randint(1, 5_000_000)
+                    changed[p] = row(p, side[p])
+            out += [changed[p] for p in sorted(changed, key=lambda t: sign * t)]   # best first
+        prev, seq = seq, seq + 1 + rng.randint(0, 3)
+        frames.append(frame("update", b, a, prev, seq, k + 1))
+    return snap, frames

@@ -22,8 +22,13 @@ cdef enum:
 
 cdef inline Py_ssize_t _put_num(const ChecksumSpec *s, char *out, int64_t v, int scale, int frac) noexcept nogil:
     cdef char tmp[NUM_MAX]
-    cdef int n = vl_format_fixed(v, scale, frac if frac <= 40 else 40, tmp)
-    cdef int i, j = 0, start = 0
+    cdef int n, i, j = 0, start = 0
+    if not s.strip_dot_zeros:                        # the string as it is: straight into out
+        n = vl_format_fixed(v, scale, frac, out)     # (NUM_MAX bytes are reserved per number)
+        if n < 0:
+            n = vl_format_fixed(v, scale, -1, out)
+        return n if n > 0 else 0
+    n = vl_format_fixed(v, scale, frac if frac <= 40 else 40, tmp)
     if n < 0:
         n = vl_format_fixed(v, scale, -1, tmp)       # frac too small for the value: print it all
     if n <= 0:

@@ -174,30 +174,59 @@ static inline int vl_parse_fixed(const char *s, size_t n, int scale, int64_t *ou
  * fractional digits (frac <= scale pads/truncates nothing beyond the stored digits: frac > scale
  * pads zeros, frac < scale is only allowed when the dropped digits are zero, else returns -1).
  * Returns the length written (no NUL). */
+static const char VL_DIGITS2[201] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+/* decimal digits of x (1 for 0); x <= 2^63 has at most 19 */
+static inline int vl_ndigits(uint64_t x)
+{
+    int n = 1;
+    while (n < 19 && x >= (uint64_t)VL_POW10[n]) n++;
+    return n;
+}
+
+/* exactly n digits of x (zero padded on the left) ending just before `end`, two at a time */
+static inline void vl_put_digits(char *end, uint64_t x, int n)
+{
+    while (n >= 2) {
+        unsigned r = (unsigned)(x % 100u);
+        x /= 100u;
+        end -= 2;
+        memcpy(end, VL_DIGITS2 + 2 * r, 2);
+        n -= 2;
+    }
+    if (n) *--end = (char)('0' + (int)(x % 10u));
+}
+
 static inline int vl_format_fixed(int64_t v, int scale, int frac, char *buf)
 {
-    char tmp[48];
-    int t = 0, len = 0, i;
     uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    uint64_t ip, fp;
+    int nf, ni, len = 0, i;
     if (scale < 0 || scale > 18) return -1;
-    /* digits, least significant first */
-    do { tmp[t++] = (char)('0' + (int)(mag % 10u)); mag /= 10u; } while (mag);
-    while (t <= scale) tmp[t++] = '0';                 /* ensure at least one integer digit */
-    {
-        int nfrac = scale, first = 0;                  /* tmp[0 .. scale-1] are fractional */
-        if (frac < 0) {
-            while (first < nfrac && tmp[first] == '0') first++;
-        } else if (frac < scale) {
-            for (i = 0; i < scale - frac; i++) if (tmp[i] != '0') return -1;
-            first = scale - frac;
-        }
-        if (v < 0) buf[len++] = '-';
-        for (i = t - 1; i >= nfrac; i--) buf[len++] = tmp[i];
-        if (first < nfrac || frac > 0) {
-            buf[len++] = '.';
-            for (i = nfrac - 1; i >= first; i--) buf[len++] = tmp[i];
-            for (i = scale; i < frac; i++) buf[len++] = '0';
-        }
+    ip = mag / (uint64_t)VL_POW10[scale];
+    fp = mag % (uint64_t)VL_POW10[scale];
+    nf = scale;                                       /* fractional digits to write */
+    if (frac < 0) {
+        if (fp == 0) nf = 0;
+        else while (fp % 10u == 0) { fp /= 10u; nf--; }
+    } else if (frac < scale) {
+        uint64_t d = (uint64_t)VL_POW10[scale - frac];
+        if (fp % d) return -1;
+        fp /= d;
+        nf = frac;
+    }
+    if (v < 0) buf[len++] = '-';
+    ni = vl_ndigits(ip);
+    vl_put_digits(buf + len + ni, ip, ni);
+    len += ni;
+    if (nf > 0 || frac > 0) {
+        buf[len++] = '.';
+        vl_put_digits(buf + len + nf, fp, nf);
+        len += nf;
+        for (i = scale; i < frac; i++) buf[len++] = '0';
     }
     return len;
 }
