@@ -77,6 +77,9 @@ class OkxPrivateDialect(PrivateWsDialect):
             return _PONG
         return json.loads(text)
 
+    def ping_frame(self) -> str | None:
+        return "ping"
+
     def login_frames(self, creds: Credentials, now_ns: int) -> list[str]:
         return [auth.ws_login_frame(creds, now_ns // 1_000_000_000)]
 
@@ -380,7 +383,7 @@ class OkxExecution(ExecutionClient):
             try:
                 if not isinstance(d, dict):
                     raise TypeError(f"order entry is a {type(d).__name__}")
-                u = self.order_update(d, now_ns())
+                u = self.order_update(d, now_ns(), with_fill=True)
             except (ValueError, KeyError, TypeError, ArithmeticError) as e:
                 self.bad_events += 1
                 log.warning("okx orders channel: bad order dropped: %s: %s", type(e).__name__, e)
@@ -388,9 +391,11 @@ class OkxExecution(ExecutionClient):
             if self.on_update is not None:
                 self.on_update(u)
 
-    def order_update(self, d: dict, ts_recv: int) -> OrderUpdate:
+    def order_update(self, d: dict, ts_recv: int, *, with_fill: bool = False) -> OrderUpdate:
         """An order as the orders channel pushes it and GET /api/v5/trade/order(s-pending) answer
-        it -> OrderUpdate, with its fill when the push reports one (fillSz > 0 and a tradeId)."""
+        it -> OrderUpdate; ``with_fill`` (pushes) adds the fill the push reports (fillSz > 0 and a
+        tradeId). Query answers carry no fill: their fee is the order's total, not the fill's, so
+        the order manager fetches missing fills from /trade/fills instead."""
         inst_id = d["instId"]
         symbol = self._unified(inst_id)
         state = d["state"]
@@ -405,7 +410,7 @@ class OkxExecution(ExecutionClient):
                         ts_recv=ts_recv, reason=str(d.get("cancelSource") or ""))
         fill_sz = d.get("fillSz") or ""
         trade_id = d.get("tradeId") or ""
-        if trade_id and fill_sz and Decimal(fill_sz) > 0:
+        if with_fill and trade_id and fill_sz and Decimal(fill_sz) > 0:
             if side is None:
                 raise ValueError(f"fill without a side: {d.get('side')!r}")
             u.fill = Fill(venue=self.venue, symbol=symbol, client_order_id=cid, venue_order_id=vid,
