@@ -499,3 +499,37 @@ def test_simulator_passphrase_reaches_the_venue_config(monkeypatch):
     assert vc.credentials().passphrase.reveal() == "p-1"
     vc = venue_config_for("binance", Sim({"api_key": "k", "api_secret": "s"}), ["BTC/USDT"])
     assert vc.api_passphrase_env == "" and passphrase_env("binance", {}) == {}
+
+
+async def test_order_manager_over_okx_place_cancel_and_reconcile():
+    from engine.model import OrderRequest
+    from engine.orders import OrderManager
+    async with serving() as srv, client(srv) as ex:
+        canceled = json.loads(json.dumps(F["order_detail"]))
+        canceled["data"][0].update(state="canceled", accFillSz="0")
+
+        def order_answer(r):
+            if r["method"] == "POST":
+                return {**F["place_ack"], "data": [dict(F["place_ack"]["data"][0], clOrdId=r["body"]["clOrdId"])]}
+            return {**canceled, "data": [dict(canceled["data"][0], clOrdId=r["query"]["clOrdId"])]}
+
+        srv.answers["/api/v5/trade/order"] = order_answer
+        om = OrderManager(ex, reconcile_interval_s=0.05, ack_timeout_s=2.0)
+        ex.on_update = om.on_venue_update
+        try:
+            o = await om.place(OrderRequest(VenueId.okx, "BTC/USDT", Side.BUY, OrderType.LIMIT, "0.01", "30000.1"))
+            assert o.state is OrderState.NEW and re.fullmatch(r"[A-Za-z0-9]{1,32}", o.client_order_id)
+            assert o.venue_order_id == "680800019749904384"
+            o = await om.cancel(o.client_order_id)
+            assert o.state is OrderState.CANCEL_PENDING          # the cancel ack is not the final state
+            assert await wait_for(lambda: o.state is OrderState.CANCELED)
+            assert any(r["method"] == "GET" and r["path"] == "/api/v5/trade/order" for r in srv.rest)
+            # a duplicate clOrdId after a lost answer: an outcome to reconcile, never "rejected"
+            srv.answers["/api/v5/trade/order"] = lambda r: F["place_duplicate"] if r["method"] == "POST" else \
+                {**F["order_detail"], "data": [dict(F["order_detail"]["data"][0], clOrdId=r["query"]["clOrdId"])]}
+            o2 = await om.place(OrderRequest(VenueId.okx, "BTC/USDT", Side.BUY, OrderType.LIMIT, "0.01", "30000.1"))
+            assert o2.state is OrderState.UNKNOWN
+            assert await wait_for(lambda: o2.state is OrderState.PARTIALLY_FILLED)
+            assert o2.filled_qty == "0.004"
+        finally:
+            await om.close()
