@@ -33,7 +33,6 @@ MS = 1_000_000
 TIME_PATH = "/api/v5/public/time"
 ORDER_PATH = "/api/v5/trade/order"
 CANCEL_PATH = "/api/v5/trade/cancel-order"
-AMEND_PATH = "/api/v5/trade/amend-order"
 PENDING_PATH = "/api/v5/trade/orders-pending"
 FILLS_PATH = "/api/v5/trade/fills"
 CANCEL_ALL_AFTER_PATH = "/api/v5/trade/cancel-all-after"

@@ -9,9 +9,9 @@ import contextlib
 import pytest
 
 from adapters.binance.execution import BinanceExecution
-from engine.errors import ConfigError
 from engine.config import Config
 from engine.engine import Engine
+from engine.errors import ConfigError
 from tests.engine.conftest import venue_config
 
 
