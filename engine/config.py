@@ -9,6 +9,8 @@ or a 0600 secrets file, and never appear in repr, logs, metrics or exceptions.
     # endpoints = { public = "wss://..." }   # named WebSocket endpoints (OKX: public, business)
     api_key_env = "BINANCE_API_KEY"
     api_secret_env = "BINANCE_API_SECRET"
+    # api_passphrase_env = "OKX_API_PASSPHRASE"   # venues whose keys have a passphrase
+    # dead_man_s = 60                            # venue-side cancel-all unless re-armed in time
     # or: secrets_file = "/etc/venuelink/binance.toml"  (mode 0600; keys api_key, api_secret)
     symbols = ["BTC/USDT", "ETH/USDT"]
 
@@ -90,6 +92,10 @@ class VenueConfig:
     """hold: how long a new order waits for the venue before it is refused"""
     status_poll_s: float = 30.0
     """how often the venue's status endpoint is polled (maintenance windows); 0: never"""
+    dead_man_s: int = 0
+    """dead man's switch: the venue cancels every open order unless the engine re-arms it within
+    this many seconds (re-armed every third of it while running, disarmed on close); 0: off.
+    Venues without one refuse a non-zero value at start; their own bounds apply (OKX 10..120)"""
 
     def credentials(self) -> Credentials | None:
         """Read credentials now (env vars or the secrets file); None when none are configured.
@@ -205,6 +211,9 @@ def load_config(path: str | Path) -> Config:
         sp = table.get("status_poll_s", 30.0)
         if isinstance(sp, bool) or not isinstance(sp, (int, float)) or not (sp == 0 or 1 <= sp <= 3600):
             raise ConfigError(f"[venues.{name}] status_poll_s must be 0 (off) or 1..3600 seconds, got {sp!r}")
+        dm = table.get("dead_man_s", 0)
+        if isinstance(dm, bool) or not isinstance(dm, int) or not 0 <= dm <= 3600:
+            raise ConfigError(f"[venues.{name}] dead_man_s must be 0 (off) or whole seconds up to 3600, got {dm!r}")
         venues[name] = VenueConfig(name=name, **table)
     m = data.get("metrics") or {}
     return Config(venues=venues, metrics_port=int(m.get("port", 9464)), metrics_host=str(m.get("host", "127.0.0.1")))

@@ -169,11 +169,22 @@ def applicable(venue: str) -> list[FaultCase]:
     return [c for c in CASES if (c.needs & have) == c.needs]
 
 
+def passphrase_env(venue: str, info: dict[str, Any]) -> dict[str, str]:
+    """For a simulator whose start-up report carries ``api_passphrase``: the passphrase put into
+    VENUELINK_SIM_<VENUE>_PASSPHRASE and the config field naming it (nothing otherwise)."""
+    if not info.get("api_passphrase"):
+        return {}
+    env = f"VENUELINK_SIM_{venue.upper()}_PASSPHRASE"
+    os.environ[env] = info["api_passphrase"]
+    return {"api_passphrase_env": env}
+
+
 def venue_config_for(venue: str, sim: Any, symbols: list[str], **kw: Any) -> VenueConfig:
     """A venue config pointing at a running simulator, its credentials passed in the environment."""
     key_env, secret_env = f"VENUELINK_SIM_{venue.upper()}_KEY", f"VENUELINK_SIM_{venue.upper()}_SECRET"
     os.environ[key_env], os.environ[secret_env] = sim["api_key"], sim["api_secret"]
     extra = {"ws_api_url": sim["ws_api_url"]} if "ws_api_url" in sim.info else {}
+    extra.update(passphrase_env(venue, sim.info))
     return VenueConfig(name=venue, rest_url=sim.rest_url, ws_url=sim.ws_url, api_key_env=key_env,
                        api_secret_env=secret_env, symbols=list(symbols), **extra, **kw)
 

@@ -24,6 +24,7 @@ from engine.availability import Availability, UnavailablePolicy
 from engine.backfill import TradeBackfill
 from engine.budget import VenueBudget
 from engine.config import Config, Credentials, VenueConfig
+from engine.deadman import DeadMansSwitch
 from engine.derivatives import DerivEvent
 from engine.errors import ConfigError, EngineError
 from engine.model import (BookState, Fill, Instrument, Order, OrderRequest, TopOfBook, Trade, VenueHealth,
@@ -115,6 +116,7 @@ class VenueRuntime:
         self.order_subs: list[Callable[[Order], None]] = []
         self.fill_subs: list[Callable[[Order, Fill], None]] = []
         self._prune_task: asyncio.Task | None = None
+        self.dead_man: DeadMansSwitch | None = None
         self.availability: Availability | None = None
         self.venue_state_subs: list[Callable[[str, bool, str], None]] = []
         self.backfill = TradeBackfill(self)
@@ -274,6 +276,9 @@ class VenueRuntime:
         if self.config.ws_api_url:
             self.execution.start(self.config.ws_api_url, lambda: asyncio.ensure_future(self._reconcile()))
         self._prune_task = asyncio.ensure_future(self._prune_loop())
+        if self.config.dead_man_s:
+            self.dead_man = DeadMansSwitch(self.execution, self.config.dead_man_s, name=self.venue.name)
+            await self.dead_man.start()
         self.availability = Availability(self, UnavailablePolicy.parse(self.config.unavailable_policy),
                                          hold_timeout_s=self.config.hold_timeout_s)
         self.availability.subs.extend(self.venue_state_subs)
@@ -310,6 +315,8 @@ class VenueRuntime:
         if self.availability is not None:
             await bounded(self.availability.close(), f"{self.venue.name}: availability")
         await asyncio.gather(*(bounded(s.close(), f"{s.name}: session") for s in self.sessions))
+        if self.dead_man is not None:
+            await bounded(self.dead_man.close(), f"{self.venue.name}: dead man's switch")
         if self.orders is not None:
             await bounded(self.orders.close(), f"{self.venue.name}: order manager")
         if self.execution is not None:

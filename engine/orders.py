@@ -110,6 +110,11 @@ class ExecutionClient(Protocol):
        a reconnect backoff, so the stream returns with the venue, not a backoff later;
     4. ``await close()`` stops the stream; requests still waiting end in ``ExecutionUnknown``.
 
+    Optional: ``async arm_dead_man(timeout_s: int)`` for a venue-side dead man's switch (the venue
+    cancels every open order unless re-armed within ``timeout_s``; 0 disarms; ``ValueError`` for
+    a timeout the venue does not accept), driven by ``engine.deadman`` when
+    ``VenueConfig.dead_man_s`` is set.
+
     Error contract:
 
     * ``place``: ``Rejected`` for a definitive refusal; ``RateLimited``/``IpBanned``/

@@ -471,7 +471,7 @@ class PrivateWsSession:
     def _scrub(self, text: str) -> str:
         """Belt and braces: a venue echoing a request back must not put a key into our logs."""
         c = self._creds
-        for s in (c.api_key, c.api_secret, c.private_key):
+        for s in (c.api_key, c.api_secret, c.private_key, c.passphrase):
             v = s.reveal() if s else ""
             if v and len(v) >= 4:
                 text = text.replace(v, "***")

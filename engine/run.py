@@ -58,6 +58,7 @@ def add_parsers(sub) -> None:
 
 # ---------------------------------------------------------------------------------------- run
 def _sim_config(venues: list[str], rate: int, stack: contextlib.ExitStack) -> Config:
+    from engine.drill import passphrase_env
     from engine.sim.server import SIMULATORS, running_simulator
     names = venues or list(SIMULATORS)
     cfg = Config(venues={})
@@ -70,7 +71,7 @@ def _sim_config(venues: list[str], rate: int, stack: contextlib.ExitStack) -> Co
         syms = _first_symbols(v, sim.rest_url, 3)
         cfg.venues[v] = VenueConfig(name=v, rest_url=sim.rest_url, ws_url=sim.ws_url,
                                     ws_api_url=sim["ws_api_url"], api_key_env=key_env, api_secret_env=secret_env,
-                                    symbols=syms)
+                                    symbols=syms, **passphrase_env(v, sim.info))
     return cfg
 
 

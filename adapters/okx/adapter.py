@@ -20,6 +20,14 @@ from ext.checksum import Checksum, ChecksumLayout
 from ext.feed import FrameParser
 from ext.ratelimit import Priority
 
+_TRADE_COST = {
+    "/api/v5/trade/order": ({"PRIVATE_2S": 1}, Priority.QUERY),
+    "/api/v5/trade/cancel-order": ({"CANCEL_2S": 1}, Priority.CANCEL),
+    "/api/v5/trade/amend-order": ({"AMEND_2S": 1, "SUBACCOUNT_ORDERS_2S": 1}, Priority.NEW_ORDER),
+    "/api/v5/trade/cancel-all-after": ({"PRIVATE_2S": 1}, Priority.CANCEL),
+}
+_PLACE_COST = ({"PLACE_2S": 1, "SUBACCOUNT_ORDERS_2S": 1}, Priority.NEW_ORDER)
+
 _CHANNEL = {Channel.BOOK: "books", Channel.TRADES: "trades", Channel.TOP: "bbo-tbt"}
 
 
@@ -85,6 +93,15 @@ class OkxAdapter(VenueAdapter):
         return RestKind.OTHER, None
 
     def rest_cost(self, method: str, path: str, params: dict[str, str] | None = None, order: Any = None):
+        # order entry: per user id and instId (the request names its instrument), shared by REST
+        # and WebSocket; new and amended orders also count against the sub-account cap
+        if method == "POST" and path == "/api/v5/trade/order":
+            return _PLACE_COST
+        trade = _TRADE_COST.get(path)
+        if trade is not None:
+            return trade
+        if path == "/api/v5/public/time":
+            return {"PUBLIC_2S": 1}, Priority.QUERY
         if path.startswith("/api/v5/public/") or path.startswith("/api/v5/market/"):
             return {"PUBLIC_2S": 1}, Priority.SNAPSHOT
         if path == STATUS_PATH:
@@ -104,4 +121,5 @@ class OkxAdapter(VenueAdapter):
         return parse_status(body)
 
     def make_execution(self, rest, creds, config):
-        raise NotImplementedError("okx order entry is not implemented yet")
+        from adapters.okx.execution import OkxExecution
+        return OkxExecution(self, rest, creds)

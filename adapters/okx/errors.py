@@ -18,10 +18,18 @@ from engine.rest import RestResponse
 UNKNOWN_OUTCOME = {50001, 50004, 50013, 50026, 51054}
 """service unavailable, endpoint timeout, systems busy, system error, request timed out: the request
 may or may not have executed (check the order's status)"""
-RATE_LIMIT = {50011, 50061}
-"""rate limit reached; sub-account order rate limit"""
-TIMESTAMP = {50102, 50112}
-AUTH = {50100, 50101, 50103, 50104, 50105, 50106, 50107, 50110, 50111, 50113, 50114}
+RATE_LIMIT = {50011, 50061, 60014}
+"""rate limit reached; sub-account order rate limit; WebSocket: requests too frequent"""
+TIMESTAMP = {50102, 50112, 60004, 60006}
+"""REST timestamp expired / invalid; WebSocket login: invalid timestamp, timestamp request expired"""
+AUTH = {50100, 50101, 50103, 50104, 50105, 50106, 50107, 50110, 50111, 50113, 50114,
+        60005, 60007, 60009, 60011, 60024}
+"""REST key / signature / permission errors; WebSocket: invalid apiKey, invalid sign, login
+failed, please log in, wrong passphrase"""
+WS_REQUEST_INVALID = {60012, 60013}
+"""WebSocket: invalid request / invalid args: refused before anything executed"""
+QUERY_NOT_FOUND = 51603
+"""order does not exist: the only answer by which an order query proves there is no such order"""
 NO_OPEN_ORDER = {51400, 51401, 51402, 51503, 51603}
 """cancel / amend failed as the order is filled, canceled or does not exist; order does not exist:
 the venue definitively has no such open order"""
@@ -80,9 +88,22 @@ def error_for(code: int | None, msg: str, status: int) -> VenueError:
         return UnknownOrder(text, **kw)
     if code in DUPLICATE_CLIENT_ID:
         return ExecutionUnknown(text + " (an order with this id exists)", **kw)
-    if code in REJECT_RANGE:
+    if code in REJECT_RANGE or code in WS_REQUEST_INVALID:
         return Rejected(text, **kw)
     return VenueError(text, **kw)
+
+
+def answer_error(code: int | None, msg: str, data: list, status: int = 200) -> VenueError | None:
+    """The error of a decoded answer (REST envelope or WebSocket ``op`` reply): None for code 0
+    with no failed item, the items' first sCode for code 1/2."""
+    if code == 0:
+        c, m = _item_error(data)
+        return None if c is None else error_for(c, m, status)
+    if code in (1, 2):
+        c, m = _item_error(data)
+        if c is not None:
+            code, msg = c, m
+    return error_for(code, msg, status)
 
 
 def map_error(resp: RestResponse) -> VenueError:

@@ -15,6 +15,9 @@ SPEC = VenueSpec(
     venue=VenueId.okx,
     rest_url="https://www.okx.com",
     ws_url="wss://ws.okx.com:8443",
+    # the private stream (login, `orders` channel) and WebSocket order entry: set it as the
+    # venue's ws_api_url to enable them
+    ws_api_url="wss://ws.okx.com:8443/ws/v5/private",
     endpoints=(
         WsEndpoint(
             "public", "wss://ws.okx.com:8443/ws/v5/public",
