@@ -221,7 +221,9 @@ def config_from_options(**opts: Any) -> OkxSimConfig:
 
 def report(host: str, port: int, config: OkxSimConfig) -> dict[str, Any]:
     base = f"{host}:{port}"
-    return {**base_report(host, port, config), "public_ws_url": f"ws://{base}/ws/v5/public",
+    # ws_url is the public endpoint's full URL (the engine's ws_url stands for its first endpoint)
+    return {**base_report(host, port, config), "ws_url": f"ws://{base}/ws/v5/public",
+            "public_ws_url": f"ws://{base}/ws/v5/public",
             "private_ws_url": f"ws://{base}/ws/v5/private", "api_key": config.api_key,
             "api_secret": config.api_secret, "api_passphrase": config.api_passphrase}
 

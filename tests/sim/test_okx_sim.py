@@ -100,7 +100,7 @@ async def test_books_replayed_into_the_parser_match_the_venue(sim, okx_registere
         async with s.get(sim.rest_url + "/api/v5/public/instruments?instType=SPOT") as r:
             body = await r.json()
         assert rp.line(json.dumps({"rest": "/api/v5/public/instruments?instType=SPOT", "body": body})) is None
-        async with s.ws_connect(sim.ws_url + "/ws/v5/public") as ws:
+        async with s.ws_connect(sim.public_ws_url) as ws:
             await ws.send_str(json.dumps({"id": "7", "op": "subscribe",
                                           "args": [{"channel": "books", "instId": "BTC-USDT"}]}))
             ack = json.loads((await ws.receive(timeout=5)).data)
@@ -137,7 +137,7 @@ async def test_books_replayed_into_the_parser_match_the_venue(sim, okx_registere
 
 async def test_gap_and_checksum_faults(sim):
     async with aiohttp.ClientSession(timeout=T) as s:
-        async with s.ws_connect(sim.ws_url + "/ws/v5/public") as ws:
+        async with s.ws_connect(sim.public_ws_url) as ws:
             await ws.send_str(json.dumps({"op": "subscribe", "args": [{"channel": "books", "instId": "ETH-USDT"}]}))
             await ws.receive(timeout=5)
             prev = json.loads((await ws.receive(timeout=5)).data)["data"][0]["seqId"]
@@ -154,7 +154,7 @@ async def test_gap_and_checksum_faults(sim):
 
 async def test_ws_errors_ping_and_notice(sim):
     async with aiohttp.ClientSession(timeout=T) as s:
-        async with s.ws_connect(sim.ws_url + "/ws/v5/public") as ws:
+        async with s.ws_connect(sim.public_ws_url) as ws:
             await ws.send_str("ping")
             assert (await ws.receive(timeout=5)).data == "pong"
             await ws.send_str(json.dumps({"id": "8", "op": "subscribe", "args": [{"channel": "books", "instId": "X"}]}))
@@ -173,7 +173,7 @@ async def test_ws_errors_ping_and_notice(sim):
 async def test_idle_connection_is_closed_and_sub_budget():
     with running_simulator("okx", rate=20, idle_timeout_s=0.6, sub_ops=2) as sim:
         async with aiohttp.ClientSession(timeout=T) as s:
-            async with s.ws_connect(sim.ws_url + "/ws/v5/public") as ws:
+            async with s.ws_connect(sim.public_ws_url) as ws:
                 for i in range(3):
                     await ws.send_str(json.dumps({"op": "subscribe",
                                                   "args": [{"channel": "trades", "instId": "BTC-USDT"}]}))
