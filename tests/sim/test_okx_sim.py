@@ -273,3 +273,62 @@ async def test_private_ws_login_orders_and_order_entry(sim):
             assert any("arg" in g and g["data"][0]["state"] == "canceled" for g in got)
             await ws.send_str("ping")
             assert (await ws.receive(timeout=5)).data == "pong"
+
+
+def test_keyed_rules_count_per_key_and_only_their_names():
+    from engine.sim.limits import KEYED, ORDERS, RateLimiter, Rule
+    lim = RateLimiter([Rule(KEYED, "SECOND", 2, 2, "PLACE_2S"), Rule(KEYED, "SECOND", 2, 5, "CANCEL_2S"),
+                       Rule(ORDERS, "SECOND", 2, 100, "ALL")], clock=lambda: 100.0)
+    assert lim.check_bucket("a/BTC-USDT", ["PLACE_2S"]).allowed
+    assert lim.check_bucket("a/BTC-USDT", ["PLACE_2S"]).allowed
+    d = lim.check_bucket("a/BTC-USDT", ["PLACE_2S"])
+    assert not d.allowed and d.status == 429 and d.rule.name == "PLACE_2S"
+    assert lim.check_bucket("a/ETH-USDT", ["PLACE_2S"]).allowed          # another instrument: its own count
+    assert lim.check_bucket("a/BTC-USDT", ["CANCEL_2S"]).allowed         # another bucket
+    assert lim.check_request("1.2.3.4", 1).allowed                       # keyed rules never count requests
+    assert lim.usage("a", ORDERS) == [(lim.rules[2], 0)]
+
+
+async def test_place_limit_per_instrument_checksum_fault_and_cancel_all_after(okx_registered):
+    with running_simulator("okx", rate=50, limit=["PLACE_2S=2"]) as sim:
+        async with aiohttp.ClientSession(timeout=T) as s:
+            book = await admin(s, sim, "/book?symbol=BTC-USDT&limit=1")
+            far = str(Decimal(book["bids"][0][0]) - 5000)
+            order = {"instId": "BTC-USDT", "tdMode": "cash", "side": "buy", "ordType": "limit", "px": far,
+                     "sz": "0.001"}
+            codes = []
+            for _ in range(3):
+                st, r = await signed(s, sim, "POST", "/api/v5/trade/order", order)
+                codes.append((st, r["code"]))
+            if codes[-1] == (200, "0"):          # the 2 s window turned between the requests
+                st, r = await signed(s, sim, "POST", "/api/v5/trade/order", order)
+                codes.append((st, r["code"]))
+            assert (429, "50011") in codes
+            eth = dict(order, instId="ETH-USDT", px="100")
+            st, r = await signed(s, sim, "POST", "/api/v5/trade/order", eth)
+            assert r["code"] == "0", r
+            rp = Replayer("okx", open("/dev/null", "w"))
+            async with s.get(sim.rest_url + "/api/v5/public/instruments?instType=SPOT") as r:
+                rp.line(json.dumps({"rest": "/api/v5/public/instruments?instType=SPOT", "body": await r.json()}))
+            async with s.ws_connect(sim.public_ws_url) as ws:
+                await ws.send_str(json.dumps({"op": "subscribe", "args": [{"channel": "books", "instId": "BTC-USDT"}]}))
+                await ws.receive(timeout=5)
+                m = await ws.receive(timeout=5)
+                snap = json.loads(m.data)["data"][0]
+                assert snap["checksum"] == book_checksum([tuple(lv[:2]) for lv in snap["bids"]],
+                                                         [tuple(lv[:2]) for lv in snap["asks"]])
+                rp.line(m.data)
+                for _ in range(5):
+                    rp.line((await ws.receive(timeout=5)).data)
+                assert rp.parser.n_checksum_failures == 0 and rp.parser.symbol("BTC-USDT").sync.is_live
+                await admin(s, sim, "/fault", {"type": "checksum", "symbol": "BTC-USDT", "count": 1})
+                for _ in range(5):
+                    rp.line((await ws.receive(timeout=5)).data)
+                assert rp.parser.n_checksum_failures == 1
+            st, r = await signed(s, sim, "POST", "/api/v5/trade/cancel-all-after", {"timeOut": "10"})
+            assert r["code"] == "0" and int(r["data"][0]["triggerTime"]) > time.time() * 1000
+            st, r = await signed(s, sim, "GET", "/api/v5/trade/orders-pending")
+            assert len(r["data"]) >= 2
+            await asyncio.sleep(10.5)
+            st, r = await signed(s, sim, "GET", "/api/v5/trade/orders-pending")
+            assert r["data"] == []
