@@ -26,7 +26,8 @@ Writing a dialect for another venue
 -----------------------------------
 1. Data: ``SymbolSpec``s (tick, lot, mid, filters) and ``BUCKET_SCOPES``, a map from each bucket
    name of the venue's ``SPEC.buckets`` to what it counts (``WEIGHT`` / ``RAW`` per IP,
-   ``ORDERS`` per account).  Limits are never restated: ``rules_from_buckets(SPEC.buckets,
+   ``ORDERS`` per account, ``KEYED`` counted by ``limiter.check_bucket(key, names)`` under a key
+   the dialect picks, e.g. account + instrument).  Limits are never restated: ``rules_from_buckets(SPEC.buckets,
    BUCKET_SCOPES, config.limits)`` enforces the real ones (``--limit NAME=N`` overrides in tests).
 2. Config: ``@dataclass class XSimConfig(SimConfig)`` with the venue's defaults (symbols,
    balances, ``max_topics``, ``sub_ops``/``sub_window_s``, ping period from the spec) and its own

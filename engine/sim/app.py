@@ -366,12 +366,13 @@ class SimApp:
         return web.Response(body=dumpb(obj), status=status, headers=dict(headers) if headers else None,
                             content_type="application/json", charset="UTF-8")
 
-    def ws_conn(self, request: web.Request, kind: str, *, inbound_cap: bool = True) -> WsConn:
-        """A ``WsConn`` with the configured keepalive, age and (if ``inbound_cap``) inbound cap."""
+    def ws_conn(self, request: web.Request, kind: str, *, inbound_cap: bool = True, **kw: Any) -> WsConn:
+        """A ``WsConn`` with the configured keepalive, age and (if ``inbound_cap``) inbound cap;
+        ``kw`` passes further ``WsConn`` options (e.g. ``idle_timeout_s``, ``idle_close``)."""
         c = self.config
         return WsConn(request, kind=kind, faults=self.faults, hub=self.hub, ping_interval=c.ping_interval,
                       pong_timeout=c.pong_timeout, max_inbound_per_s=c.max_inbound_per_s if inbound_cap else 0,
-                      max_age_s=c.max_conn_age)
+                      max_age_s=c.max_conn_age, **kw)
 
     def topic_control(self, dialect: ControlDialect, ping: PingRule | None = None) -> TopicControl:
         """Control-frame handling for ``dialect`` with the configured topic cap and subscribe budget."""

@@ -3,7 +3,9 @@
 * Fixed windows aligned to the epoch (a 1-minute window starts every minute, a 10-second
   window at :00, :10, ...; a 1-day window at 00:00 UTC).
 * ``Rule.kind`` is a ``Scope``: ``WEIGHT`` (request weight, per IP), ``RAW`` (request count, per
-  IP), ``ORDERS`` (new orders, per account).
+  IP), ``ORDERS`` (new orders, per account), ``KEYED`` (one count per call of ``check_bucket``
+  under a key the dialect chooses: an account, or an account and instrument for venues that
+  limit each instrument separately, e.g. OKX's place / cancel / amend per instId).
 * ``rules_from_buckets`` builds the rules from the venue's ``engine.venue.BucketSpec``s, the same
   ones the engine's own limiter reads: the simulator enforces the venue's real limit, the engine
   keeps its headroom below it.  The dialect only says which scope each bucket name has.
@@ -39,6 +41,7 @@ class Scope(str, enum.Enum):
     WEIGHT = "weight"  # request weight, per IP
     RAW = "raw"  # requests, per IP
     ORDERS = "orders"  # new orders, per account
+    KEYED = "keyed"  # counted only by ``check_bucket`` under the dialect's key
 
     def __str__(self) -> str:
         return self.value
@@ -47,6 +50,7 @@ class Scope(str, enum.Enum):
 WEIGHT = Scope.WEIGHT
 RAW = Scope.RAW
 ORDERS = Scope.ORDERS
+KEYED = Scope.KEYED
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +194,7 @@ class RateLimiter:
             st = self._ips[ip] = _IpState()
         hit: Rule | None = None
         for r in self.rules:
-            if r.kind == ORDERS:
+            if r.kind not in (WEIGHT, RAW):
                 continue
             c = self._counter(ip, r, now)
             c.count += weight if r.kind == WEIGHT else 1
@@ -226,6 +230,27 @@ class RateLimiter:
         if hit is not None:
             self.rejections += 1
             return Decision(False, 429, None, hit, None, used)
+        return Decision(True, 200, None, None, None, used)
+
+    def check_bucket(self, key: str, names: Iterable[str], now: float | None = None) -> Decision:
+        """Count one against each ``KEYED`` rule named in ``names`` under ``key`` (e.g.
+        ``"acct/BTC-USDT"`` for a per-instrument limit); 429 (no Retry-After, never a ban) when
+        one is over.  Names without a rule (not enforced, or overridden away) are ignored."""
+        now = self.clock() if now is None else now
+        wanted = set(names)
+        hit: Rule | None = None
+        used: list[tuple[Rule, int]] = []
+        for r in self.rules:
+            if r.kind != KEYED or r.name not in wanted:
+                continue
+            c = self._counter(key, r, now)
+            c.count += 1
+            used.append((r, c.count))
+            if c.count > r.limit and hit is None:
+                hit = r
+        if hit is not None:
+            self.rejections += 1
+            return Decision(False, 429, _ceil(hit.reset_in(now)), hit, None, used)
         return Decision(True, 200, None, None, None, used)
 
     def banned(self, ip: str, now: float | None = None) -> float | None:

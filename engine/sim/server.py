@@ -47,7 +47,7 @@ import time
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
 
-SIMULATORS: dict[str, str] = {"binance": "adapters.binance.simulator"}
+SIMULATORS: dict[str, str] = {"binance": "adapters.binance.simulator", "okx": "adapters.okx.simulator"}
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -87,6 +87,13 @@ class DiffStreams:
                 bids = [(ask[0], max(1, ask[1])), *bids]
         self.venue.hub.publish(topic, self.render(topic, sym, first, last, bids, asks))
 
+    def flush_topic(self, topic: str) -> None:
+        """Publish the topic's pending diff now, e.g. before a new subscriber gets a snapshot, so
+        that the snapshot and the next diff join up for every connection."""
+        lv = self.live.get(topic)
+        if lv is not None:
+            self._flush(topic, lv)
+
     def flush_cadence(self, interval_ms: float) -> None:
         for topic, lv in list(self.live.items()):
             if lv.topic.interval_ms == interval_ms:

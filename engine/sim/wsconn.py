@@ -7,7 +7,7 @@ A ``WsConn`` owns:
 * server ping frames every ``ping_interval`` s and a disconnect when no pong arrives within
   ``pong_timeout`` s;
 * an inbound message cap (``max_inbound_per_s``: text, ping and pong frames all count);
-* a maximum connection age;
+* a maximum connection age, and optionally an idle timeout (no client message for that long);
 * the fault switches that apply to WS traffic (frame delay, silence, pings off).
 
 ``WsHub`` maps topics to connections and fans a rendered payload out to every subscriber
@@ -55,6 +55,8 @@ class WsConn:
         max_inbound_per_s: int = 5,
         max_age_s: float = 86400.0,
         max_queue: int = 50_000,
+        idle_timeout_s: float = 0.0,
+        idle_close: tuple[int, bytes] = (1000, b"Idle timeout"),
     ) -> None:
         self.request = request
         self.kind = kind
@@ -65,6 +67,10 @@ class WsConn:
         self.max_inbound_per_s = max_inbound_per_s
         self.max_age_s = max_age_s
         self.max_queue = max_queue
+        # closed when the client sends nothing for idle_timeout_s (0 = never), with idle_close
+        self.idle_timeout_s = idle_timeout_s
+        self.idle_close = idle_close
+        self.last_inbound = time.monotonic()
         self.ws = web.WebSocketResponse(autoping=False, max_msg_size=1 << 20)
         self.topics: set[str] = set()
         self.wrap: Wrap | None = None  # per-connection envelope for published payloads
@@ -128,7 +134,8 @@ class WsConn:
 
     # ------------------------------------------------------------------ keepalive / age
     async def _keepalive(self) -> None:
-        tick = max(0.05, min(1.0, self.ping_interval / 2, self.pong_timeout / 2))
+        tick = max(0.05, min(1.0, self.ping_interval / 2, self.pong_timeout / 2,
+                             self.idle_timeout_s / 4 if self.idle_timeout_s > 0 else 1.0))
         next_ping = time.monotonic() + self.ping_interval
         try:
             while not self.closed:
@@ -136,6 +143,9 @@ class WsConn:
                 now = time.monotonic()
                 if now - self.opened >= self.max_age_s:
                     await self.close(1000, b"Connection max age reached")
+                    return
+                if self.idle_timeout_s > 0 and now - self.last_inbound > self.idle_timeout_s:
+                    await self.close(*self.idle_close)
                     return
                 if self._ping_out is not None and now - self._ping_out > self.pong_timeout:
                     await self.close(1008, b"Pong timeout")
@@ -163,6 +173,7 @@ class WsConn:
             async for msg in ws:
                 if self.closed:
                     break
+                self.last_inbound = time.monotonic()
                 if self._inbound_exceeded():
                     await self.close(1008, b"Too many requests")
                     break
