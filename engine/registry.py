@@ -10,6 +10,7 @@ from engine.model import VenueId
 
 ADAPTERS: dict[VenueId, str | type] = {
     VenueId.binance: "adapters.binance.adapter:BinanceAdapter",
+    VenueId.okx: "adapters.okx.adapter:OkxAdapter",
 }
 
 

@@ -131,8 +131,9 @@ INSTRUMENTS: dict[str, OkxInstrument] = {i.spec.symbol: i for i in (
 )}
 DEFAULT_BALANCES = {"USDT": "1000000", "BTC": "10", "ETH": "100"}
 
-PUBLIC_CHANNELS = ("books", "trades", "bbo-tbt", "mark-price", "funding-rate")
-SWAP_ONLY = ("mark-price", "funding-rate")
+PUBLIC_CHANNELS = ("books", "trades", "bbo-tbt", "mark-price", "funding-rate", "open-interest")
+SWAP_ONLY = ("mark-price", "funding-rate", "open-interest")
+LIQUIDATIONS = "liquidation-orders"      # subscribed per instType: topic "liquidation-orders:SWAP"
 
 _CLORDID_RE = re.compile(r"^[A-Za-z0-9]{1,32}$")
 _TAG_RE = re.compile(r"^[A-Za-z0-9]{0,16}$")
@@ -868,6 +869,8 @@ class OkxSim(SimApp):
 
     def valid_topic(self, topic: str) -> bool:
         channel, _, inst = topic.partition(":")
+        if channel == LIQUIDATIONS:
+            return inst == "SWAP"
         i = self.insts.get(inst)
         return i is not None and channel in PUBLIC_CHANNELS and (channel not in SWAP_ONLY or i.inst_type == "SWAP")
 
@@ -888,16 +891,21 @@ class OkxSim(SimApp):
             raise ControlReply(self._md_error(None, "60012", f"Invalid request: {text[:200]}"))
         if op not in ("subscribe", "unsubscribe"):
             raise ControlReply(self._md_error(rid, "60019", f"Invalid op: {op}"))
-        if (not isinstance(args, list) or not args
-                or not all(isinstance(a, dict) and isinstance(a.get("channel"), str)
-                           and isinstance(a.get("instId"), str) for a in args)):
+        def key(a: Any) -> str | None:
+            """instId names the instrument; liquidation-orders is subscribed by instType"""
+            if not isinstance(a, dict) or not isinstance(a.get("channel"), str):
+                return None
+            k = "instType" if a["channel"] == LIQUIDATIONS else "instId"
+            return k if isinstance(a.get(k), str) else None
+        keys = [key(a) for a in args] if isinstance(args, list) else []
+        if not keys or None in keys:
             raise ControlReply(self._md_error(rid, "60012", f"Invalid request: {text[:200]}"))
-        topics = [f"{a['channel']}:{a['instId']}" for a in args]
+        topics = [f"{a['channel']}:{a[k]}" for a, k in zip(args, keys)]
         if op == "subscribe":
             for t in topics:          # pending book changes go out first: the snapshot joins the next update
                 self.diffs.flush_topic(t)
         return Control(Op.SUBSCRIBE if op == "subscribe" else Op.UNSUBSCRIBE, topics, rid,
-                       [{"channel": a["channel"], "instId": a["instId"]} for a in args])
+                       [{"channel": a["channel"], k: a[k]} for a, k in zip(args, keys)])
 
     @staticmethod
     def _md_error(rid: Any, code: str, msg: str) -> str:
@@ -1017,10 +1025,42 @@ class OkxSim(SimApp):
             "instType": "SWAP", "instId": sym, "markPx": self._px(sym, ticks), "ts": str(now_ms())}]})
 
     def _marks(self) -> None:
+        self._deriv_ticks = getattr(self, "_deriv_ticks", 0) + 1
         for sym, i in self.insts.items():
+            if i.inst_type != "SWAP":
+                continue
             topic = "mark-price:" + sym
-            if i.inst_type == "SWAP" and self.hub.subscribers(topic) and self._mark_ticks(sym) != self._last_mark.get(sym):
+            if self.hub.subscribers(topic) and self._mark_ticks(sym) != self._last_mark.get(sym):
                 self.hub.publish(topic, self._mark(sym))
+            if self.hub.subscribers("open-interest:" + sym):
+                self.hub.publish("open-interest:" + sym, self._open_interest(sym))
+        if self._deriv_ticks % 3 == 0 and self.hub.subscribers(LIQUIDATIONS + ":SWAP"):
+            self.hub.publish(LIQUIDATIONS + ":SWAP", self._liquidation())
+
+    def _open_interest(self, sym: str) -> str:
+        """Contracts open: a slow walk driven by the book's update count (0.01-contract steps)."""
+        m = self.venue.markets[sym]
+        oi = Decimal(200_000_000 + (m.update_id * 7919) % 50_000_000).scaleb(-2)
+        ct = Decimal(self.insts[sym].ct_val or "1")
+        mark = Decimal(self._px(sym, self._mark_ticks(sym)))
+        return _dumps({"arg": {"channel": "open-interest", "instId": sym}, "data": [{
+            "instType": "SWAP", "instId": sym, "oi": f"{oi:f}", "oiCcy": f"{(oi * ct).normalize():f}",
+            "oiUsd": f"{(oi * ct * mark).quantize(Decimal('0.01')):f}", "ts": str(now_ms())}]})
+
+    def _liquidation(self) -> str:
+        """One liquidation on one swap in turn: a long closed by a sell below the mark, or a short
+        by a buy above it (bankruptcy price 1 % away), every third derivatives tick."""
+        swaps = sorted(s for s, i in self.insts.items() if i.inst_type == "SWAP")
+        sym = swaps[(self._deriv_ticks // 3) % len(swaps)]
+        long_side = (self._deriv_ticks // 3) % 2 == 0
+        ticks = self._mark_ticks(sym)
+        bk = ticks - ticks // 100 if long_side else ticks + ticks // 100
+        base = sym.rsplit("-", 1)[0]
+        return _dumps({"arg": {"channel": LIQUIDATIONS, "instType": "SWAP"}, "data": [{
+            "details": [{"bkLoss": "0", "bkPx": self._px(sym, bk), "ccy": "", "posSide": "long" if long_side else "short",
+                         "side": "sell" if long_side else "buy", "sz": str(1 + self._deriv_ticks % 7),
+                         "ts": str(now_ms())}],
+            "instFamily": base, "instId": sym, "instType": "SWAP", "uly": base}]})
 
     def _funding(self, sym: str) -> str:
         now = now_ms()

@@ -18,22 +18,16 @@ from ext.feed import Control
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "okx" / "session.jsonl"
 LINES = FIXTURE.read_text().splitlines()
 
-# OKX has no simulator yet, so it is not in engine.registry.ADAPTERS (the conformance suite runs
-# over every registered venue); the CLI is run with it registered for this process only
-_CLI = ("import sys; from engine import registry; registry.register('okx', 'adapters.okx.adapter:OkxAdapter'); "
-        "from engine.cli import main; sys.exit(main(sys.argv[1:]))")
-
-
 def run(*args, stdin=None):
-    p = subprocess.run([sys.executable, "-c", _CLI, "normalize", *args], input=stdin, capture_output=True,
+    p = subprocess.run([sys.executable, "-m", "engine.cli", "normalize", *args], input=stdin, capture_output=True,
                        text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     return [json.loads(line) for line in p.stdout.splitlines()], p.stderr
 
 
 @pytest.fixture
-def okx_registered(monkeypatch):
-    monkeypatch.setitem(registry.ADAPTERS, VenueId.okx, OkxAdapter)
+def okx_registered():
+    assert registry.ADAPTERS[VenueId.okx] == "adapters.okx.adapter:OkxAdapter"
 
 
 def tops(events, symbol="BTC/USDT"):

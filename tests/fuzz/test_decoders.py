@@ -37,18 +37,7 @@ from tests.fuzz.mutate import mutate
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 FRAMES_PER_VENUE = 3000
 TS_RECV = 1_700_000_000_123_456_789
-# decoders whose venue is not registered yet (no simulator, so outside the conformance suite):
-# fuzzed all the same, registered for the duration of each test
-UNREGISTERED = {"okx": "adapters.okx.adapter:OkxAdapter"}
-VENUES = registry.available() + [v for v in UNREGISTERED if v not in registry.available()]
-
-
-@pytest.fixture(autouse=True)
-def _register_pending(monkeypatch):
-    for name, target in UNREGISTERED.items():
-        vid = registry.venue_id(name)
-        if vid not in registry.ADAPTERS:
-            monkeypatch.setitem(registry.ADAPTERS, vid, target)
+VENUES = registry.available()
 
 
 def fixture_lines(venue: str) -> list[bytes]:

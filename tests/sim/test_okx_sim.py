@@ -30,8 +30,8 @@ def sim():
 
 
 @pytest.fixture
-def okx_registered(monkeypatch):
-    monkeypatch.setitem(registry.ADAPTERS, VenueId.okx, OkxAdapter)
+def okx_registered():
+    assert registry.ADAPTERS[VenueId.okx] == "adapters.okx.adapter:OkxAdapter"
 
 
 async def admin(s, sim, path, body=None):
@@ -332,3 +332,37 @@ async def test_place_limit_per_instrument_checksum_fault_and_cancel_all_after(ok
             await asyncio.sleep(10.5)
             st, r = await signed(s, sim, "GET", "/api/v5/trade/orders-pending")
             assert r["data"] == []
+
+
+async def test_engine_receives_every_derivatives_event_of_a_swap():
+    """Through the engine on the simulator: mark price, funding rate, open interest and
+    liquidations of BTC/USDT:USDT arrive normalized; the shared liquidation topic is subscribed
+    once for the connection and another swap's liquidations reach only that swap's callbacks."""
+    from engine.config import Config, VenueConfig
+    from engine.derivatives import FundingRate, Liquidation, MarkPrice, OpenInterest
+    from engine.engine import Engine
+    with running_simulator("okx", rate=50, seed=4, deriv_interval_ms=100, funding_interval_s=0.5) as sim:
+        syms = ["BTC/USDT:USDT", "ETH/USDT:USDT"]
+        eng = Engine(Config(venues={"okx": VenueConfig(name="okx", rest_url=sim.rest_url, ws_url=sim.ws_url,
+                                                      symbols=syms)}, metrics_port=0))
+        got = {s: [] for s in syms}
+        for s in syms:
+            eng.subscribe_derivatives("okx", s, got[s].append)
+        try:
+            await eng.start(execution=False)
+            kinds = (MarkPrice, FundingRate, OpenInterest, Liquidation)
+            end = time.monotonic() + 20
+            while time.monotonic() < end and not all(any(isinstance(e, k) for e in got[syms[0]]) for k in kinds):
+                await asyncio.sleep(0.1)
+            btc = got[syms[0]]
+            assert all(any(isinstance(e, k) for e in btc) for k in kinds), [type(e).__name__ for e in btc]
+            assert all(e.instrument.symbol == syms[0] for e in btc)
+            oi = next(e for e in btc if isinstance(e, OpenInterest))
+            assert oi.size > 0 and oi.to_json()["contract_size"]
+            liq = next(e for e in btc if isinstance(e, Liquidation))
+            assert liq.price > 0 and liq.size > 0
+            rt = eng.runtime("okx")
+            topics = [t for s in rt.sessions for t in s.topics]
+            assert topics.count("liquidation-orders:SWAP") == 1
+        finally:
+            await eng.close()
