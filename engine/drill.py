@@ -64,6 +64,7 @@ class Needs(enum.Flag):
     NOTHING = 0
     CHECKSUM = enum.auto()        # the venue publishes book checksums
     REST_SNAPSHOT = enum.auto()   # books are resynced from a REST snapshot
+    RETRY_HINT = enum.auto()      # rate refusals carry a retry time the engine must honour
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,9 +128,9 @@ CASES: list[FaultCase] = [
               Expect.RESYNC | Expect.MD_BREAKER, orders=True, needs=Needs.REST_SNAPSHOT,
               classified=(("rest_market_data", FailureKind.VENUE_DOWN),)),
     FaultCase("429_storm", lambda t: [_c("rate_limit", count=2, retry_after_s=2)], Expect.RATE_BLOCK, orders=True,
-              fault_first=True),
+              fault_first=True, needs=Needs.RETRY_HINT),
     FaultCase("ban", lambda t: [_c("ban", seconds=2)], Expect.RATE_BLOCK, orders=True, fault_first=True,
-              classified=(("rest_orders", FailureKind.BANNED),)),
+              classified=(("rest_orders", FailureKind.BANNED),), needs=Needs.RETRY_HINT),
     FaultCase("lost_order_ack", lambda t: [_c("order", mode="unknown", count=2)], Expect.NONE, orders=True,
               fault_first=True),
     FaultCase("ack_after_fill", lambda t: [_c("order", mode="late", count=2, hold_s=0.5)], Expect.NONE,
@@ -161,6 +162,8 @@ def venue_needs(venue: str) -> Needs:
     have = Needs.CHECKSUM if spec.book.checksum else Needs.NOTHING
     if spec.book.snapshot == SnapshotSource.REST:
         have |= Needs.REST_SNAPSHOT
+    if spec.retry_hint:
+        have |= Needs.RETRY_HINT
     return have
 
 

@@ -497,6 +497,7 @@ class OrderManager:
             self._ensure_reconciler(e)
             return
         self._apply(e, u, "query")
+        await self._backfill(e)              # it filled while its stream events were lost
         if not o.state.is_final:
             self._ensure_reconciler(e)
 
@@ -516,6 +517,7 @@ class OrderManager:
             await self._absent(e)
             return o
         self._apply(e, u, "query")
+        await self._backfill(e)              # executed more than the fills seen: fetch them
         return o
 
     def on_venue_update(self, update: OrderUpdate) -> None:

@@ -127,6 +127,8 @@ class VenueSpec:
     endpoints: tuple[WsEndpoint, ...] = field(default_factory=tuple)
     book: BookSpec = field(default_factory=BookSpec)
     trade_ids: TradeIds = TradeIds.TRADE_IDS_INCREASING
+    retry_hint: bool = True                 # a rate refusal says when to retry (Retry-After, a retry
+                                            # time); without one the engine waits out the bucket's window
     trade_ids_consecutive: bool = False     # ids go up by exactly one per trade and symbol: a jump is
                                             # a lost trade, backfilled from the recent-trades history
 

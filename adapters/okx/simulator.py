@@ -225,7 +225,8 @@ def report(host: str, port: int, config: OkxSimConfig) -> dict[str, Any]:
     # ws_url is the public endpoint's full URL (the engine's ws_url stands for its first endpoint)
     return {**base_report(host, port, config), "ws_url": f"ws://{base}/ws/v5/public",
             "public_ws_url": f"ws://{base}/ws/v5/public",
-            "private_ws_url": f"ws://{base}/ws/v5/private", "api_key": config.api_key,
+            "private_ws_url": f"ws://{base}/ws/v5/private", "ws_api_url": f"ws://{base}/ws/v5/private",
+            "api_key": config.api_key,
             "api_secret": config.api_secret, "api_passphrase": config.api_passphrase}
 
 
@@ -711,25 +712,32 @@ class OkxSim(SimApp):
         limit = self._str(p, "limit") or "100"
         if not limit.isdigit() or not 1 <= int(limit) <= 100:
             raise OkxError("51000", "Parameter limit error")
+        # pagination by billId: `after` = older than that bill, `before` = newer
+        after, before = self._str(p, "after"), self._str(p, "before")
+        if (after and not after.isdigit()) or (before and not before.isdigit()):
+            raise OkxError("51000", "Parameter after/before error")
         engines = [self.venue.engines[sym]] if sym else list(self.venue.engines.values())
         out = []
         for e in engines:
             if it and self.insts[e.symbol].inst_type != it:
                 continue
-            for f in e.trades(ACCOUNT, int(oid_s) if oid_s else None, None, 1000):
+            for f in e.trades(ACCOUNT, int(oid_s) if oid_s else None, None, 1_000_000):
                 if begin and f.ts < int(begin):
+                    continue
+                bill = f.trade_id * 10 + 1
+                if (after and bill >= int(after)) or (before and bill <= int(before)):
                     continue
                 s = f.symbol
                 out.append({
                     "instType": self.insts[s].inst_type, "instId": s, "tradeId": str(f.trade_id),
                     "ordId": str(f.order_id), "clOrdId": self._meta.get(f.order_id, {}).get("clOrdId", ""),
-                    "billId": str(f.trade_id * 10 + 1), "subType": "1", "tag": "", "fillPx": self._px(s, f.price),
+                    "billId": str(bill), "subType": "1", "tag": "", "fillPx": self._px(s, f.price),
                     "fillSz": self._sz(s, f.qty), "fillIdxPx": "", "fillPnl": "0", "fillPxVol": "",
                     "fillPxUsd": "", "fillMarkVol": "", "fillFwdPx": "", "fillMarkPx": "",
                     "side": f.side.lower(), "posSide": "", "execType": "M" if f.is_maker else "T",
                     "feeCcy": f.commission_asset, "fee": _dec(-f.commission), "ts": str(f.ts),
                     "fillTime": str(f.ts)})
-        out.sort(key=lambda d: (int(d["ts"]), int(d["tradeId"])), reverse=True)
+        out.sort(key=lambda d: int(d["billId"]), reverse=True)
         return out[:int(limit)]
 
     def op_balance(self, p: dict[str, Any]) -> list[dict[str, Any]]:

@@ -35,6 +35,8 @@ SPEC = VenueSpec(
     # resubscribing that instrument. The checksum field is 0 where OKX no longer fills it.
     book=BookSpec(SeqRule.SEQ_PREV, SnapshotSource.IN_BAND, ResyncMethod.RESUBSCRIBE, depth=BOOK_DEPTH,
                   checksum=True),
+    # 50011 / 429 says nothing of when to retry: the engine waits out the bucket's 2-s window
+    retry_hint=False,
     buckets=(
         # public REST: per IP, per endpoint, 20 requests / 2 s (instruments, books)
         BucketSpec("PUBLIC_2S", BucketKind.FIXED_WINDOW, 20, 2),
