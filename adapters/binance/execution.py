@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-from decimal import Decimal
 from typing import Any, Awaitable, Callable
 
 from adapters.binance import auth
@@ -13,8 +12,9 @@ from adapters.binance.errors import map_error
 from adapters.binance.spec import ENDPOINTS, OPEN_ORDERS_ALL_WEIGHT
 from engine.adapter import VenueAdapter
 from engine.config import Credentials
-from engine.errors import Rejected, TimestampError, VenueError
+from engine.errors import TimestampError, VenueError
 from engine.model import Fill, MarketKind, Order, OrderState, OrderType, OrderUpdate, Side, VenueId
+from engine.order_checks import canonical, checked_units
 from engine.orders import ExecutionClient, make_client_order_id
 from engine.private_ws import MsgKind, PrivateWsDialect, PrivateWsSession
 from engine.rest import RestClient, RestResponse
@@ -158,8 +158,8 @@ class BinanceExecution(ExecutionClient):
         return OrderUpdate(venue=self.venue, symbol=self._unified(d.get("symbol", "")),
                            client_order_id=d.get("clientOrderId", ""), venue_order_id=str(d.get("orderId", "")),
                            state=STATUS.get(d.get("status", ""), OrderState.UNKNOWN),
-                           filled_qty=_norm(d.get("executedQty", "0")), qty=_norm(d.get("origQty", "")),
-                           price=_norm(d.get("price", "")), side=_side(d.get("side")),
+                           filled_qty=canonical(d.get("executedQty", "0")), qty=canonical(d.get("origQty", "")),
+                           price=canonical(d.get("price", "")), side=_side(d.get("side")),
                            ts_exchange=int(d.get("transactTime") or d.get("updateTime") or 0) * MS, ts_recv=ts_recv)
 
     async def place(self, order: Order) -> OrderUpdate:
@@ -168,7 +168,7 @@ class BinanceExecution(ExecutionClient):
              ("type", "LIMIT" if order.type == OrderType.LIMIT else "MARKET")]
         if order.type == OrderType.LIMIT:
             p.append(("timeInForce", order.tif.name))
-        qty, px = _checked(inst, order)
+        qty, px = checked_units(inst, order, "binance")
         p.append(("quantity", inst.qty_str(qty)))
         if px is not None:
             p.append(("price", inst.px_str(px)))
@@ -184,8 +184,8 @@ class BinanceExecution(ExecutionClient):
         if self.on_update is None:
             return
         fill = Fill(venue=self.venue, symbol=order.symbol, client_order_id=order.client_order_id,
-                    venue_order_id=u.venue_order_id, trade_id=str(f.get("tradeId")), price=_norm(f["price"]),
-                    qty=_norm(f["qty"]), side=order.side, fee=_norm(f.get("commission", "0")),
+                    venue_order_id=u.venue_order_id, trade_id=str(f.get("tradeId")), price=canonical(f["price"]),
+                    qty=canonical(f["qty"]), side=order.side, fee=canonical(f.get("commission", "0")),
                     fee_asset=f.get("commissionAsset", ""), is_maker=False, ts_exchange=u.ts_exchange, ts_recv=u.ts_recv)
         self.on_update(OrderUpdate(venue=self.venue, symbol=order.symbol, client_order_id=order.client_order_id,
                                    venue_order_id=u.venue_order_id, state=u.state, filled_qty=u.filled_qty,
@@ -220,8 +220,8 @@ class BinanceExecution(ExecutionClient):
         out = []
         for t in d:
             out.append(Fill(venue=self.venue, symbol=inst.symbol, client_order_id="", venue_order_id=str(t["orderId"]),
-                            trade_id=str(t["id"]), price=_norm(t["price"]), qty=_norm(t["qty"]),
-                            side=Side.BUY if t.get("isBuyer") else Side.SELL, fee=_norm(t.get("commission", "0")),
+                            trade_id=str(t["id"]), price=canonical(t["price"]), qty=canonical(t["qty"]),
+                            side=Side.BUY if t.get("isBuyer") else Side.SELL, fee=canonical(t.get("commission", "0")),
                             fee_asset=t.get("commissionAsset", ""), is_maker=bool(t.get("isMaker")),
                             ts_exchange=int(t.get("time", 0)) * MS, ts_recv=now_ns()))
         return out
@@ -273,46 +273,17 @@ class BinanceExecution(ExecutionClient):
         cid = ev.get("C") if ev.get("x") == "CANCELED" and ev.get("C") else ev["c"]
         side = _side(ev.get("S"))
         u = OrderUpdate(venue=self.venue, symbol=symbol, client_order_id=cid, venue_order_id=str(ev["i"]),
-                        state=STATUS.get(ev["X"], OrderState.UNKNOWN), filled_qty=_norm(ev["z"]),
-                        qty=_norm(ev.get("q", "")), price=_norm(ev.get("p", "")), side=side,
+                        state=STATUS.get(ev["X"], OrderState.UNKNOWN), filled_qty=canonical(ev["z"]),
+                        qty=canonical(ev.get("q", "")), price=canonical(ev.get("p", "")), side=side,
                         ts_exchange=int(ev.get("T") or ev.get("E") or 0) * MS, ts_recv=ts_recv,
                         reason="" if ev.get("r") in (None, "NONE") else str(ev.get("r")))
         if ev.get("x") == "TRADE" and int(ev.get("t", -1)) >= 0:
             u.fill = Fill(venue=self.venue, symbol=symbol, client_order_id=cid, venue_order_id=str(ev["i"]),
-                          trade_id=str(ev["t"]), price=_norm(ev["L"]), qty=_norm(ev["l"]), side=side,
-                          fee=_norm(ev.get("n") or "0"), fee_asset=ev.get("N") or "", is_maker=bool(ev.get("m")),
+                          trade_id=str(ev["t"]), price=canonical(ev["L"]), qty=canonical(ev["l"]), side=side,
+                          fee=canonical(ev.get("n") or "0"), fee_asset=ev.get("N") or "", is_maker=bool(ev.get("m")),
                           ts_exchange=u.ts_exchange, ts_recv=ts_recv)
         return u
 
 
-def _checked(inst, order: Order) -> tuple[int, int | None]:
-    """Validate size and price against the instrument before anything leaves the host (a
-    request the venue must refuse would only burn rate budget)."""
-    try:
-        qty = inst.qty(order.qty)
-        px = inst.px(order.price) if order.type == OrderType.LIMIT and order.price is not None else None
-    except ValueError as e:
-        raise Rejected(f"{order.symbol}: {e} (tick {inst.px_str(inst.tick)}, lot {inst.qty_str(inst.lot)})",
-                       venue="binance") from None
-    if order.type == OrderType.LIMIT and px is None:
-        raise Rejected(f"{order.symbol}: limit order without a price", venue="binance")
-    if qty <= 0 or (inst.lot and qty % inst.lot) or qty < inst.min_qty:
-        raise Rejected(f"{order.symbol}: quantity {order.qty} is not a positive multiple of the lot "
-                       f"{inst.qty_str(inst.lot)} at least {inst.qty_str(inst.min_qty)}", venue="binance")
-    if px is not None and (px <= 0 or (inst.tick and px % inst.tick)):
-        raise Rejected(f"{order.symbol}: price {order.price} is not a positive multiple of the tick "
-                       f"{inst.px_str(inst.tick)}", venue="binance")
-    return qty, px
-
-
 def _side(s) -> Side | None:
     return Side.BUY if s == "BUY" else Side.SELL if s == "SELL" else None
-
-
-def _norm(x) -> str:
-    """Venue decimal string -> canonical ("0.01000000" -> "0.01")."""
-    if x in (None, ""):
-        return ""
-    d = Decimal(str(x))
-    s = format(d.normalize(), "f")
-    return "0" if d == 0 else s

@@ -19,9 +19,10 @@ from adapters.okx import auth
 from adapters.okx.errors import QUERY_NOT_FOUND, _int, answer_error, parse_body
 from engine.adapter import VenueAdapter
 from engine.config import Credentials
-from engine.errors import (CircuitOpen, ExecutionUnknown, RateLimited, Rejected, TimestampError, UnknownOrder,
+from engine.errors import (CircuitOpen, ExecutionUnknown, RateLimited, TimestampError, UnknownOrder,
                            VenueError)
 from engine.model import Fill, MarketKind, Order, OrderState, OrderType, OrderUpdate, Side, TimeInForce, VenueId
+from engine.order_checks import canonical, checked_units
 from engine.orders import ExecutionClient, make_client_order_id
 from engine.private_ws import MsgKind, PrivateWsDialect, PrivateWsSession
 from engine.rest import RestClient
@@ -221,7 +222,7 @@ class OkxExecution(ExecutionClient):
     def place_args(self, order: Order) -> dict[str, str]:
         """The documented body of POST /api/v5/trade/order (also the args of the WS ``order`` op)."""
         inst = self._inst(order.symbol)
-        qty, px = _checked(inst, order)
+        qty, px = checked_units(inst, order, "okx")
         if order.type == OrderType.MARKET:
             ord_type = "market"
         else:
@@ -335,8 +336,8 @@ class OkxExecution(ExecutionClient):
     def rest_fill(self, t: dict, symbol: str) -> Fill:
         """A row of GET /api/v5/trade/fills -> Fill."""
         return Fill(venue=self.venue, symbol=symbol, client_order_id=t.get("clOrdId") or "",
-                    venue_order_id=str(t["ordId"]), trade_id=str(t["tradeId"]), price=_norm(t["fillPx"]),
-                    qty=_norm(t["fillSz"]), side=_side(t.get("side")), fee=_paid(t.get("fee")),
+                    venue_order_id=str(t["ordId"]), trade_id=str(t["tradeId"]), price=canonical(t["fillPx"]),
+                    qty=canonical(t["fillSz"]), side=_side(t.get("side")), fee=_paid(t.get("fee")),
                     fee_asset=t.get("feeCcy") or "", is_maker=t.get("execType") == "M",
                     ts_exchange=_ms_ns(t.get("fillTime") or t.get("ts")), ts_recv=now_ns())
 
@@ -404,8 +405,8 @@ class OkxExecution(ExecutionClient):
         vid = str(d["ordId"])
         cid = d.get("clOrdId") or ""
         u = OrderUpdate(venue=self.venue, symbol=symbol, client_order_id=cid, venue_order_id=vid,
-                        state=STATES[state], filled_qty=_norm(d.get("accFillSz") or "0"), qty=_norm(d.get("sz")),
-                        price=_norm(d.get("px")), side=side, ts_exchange=_ms_ns(d.get("uTime") or d.get("cTime")),
+                        state=STATES[state], filled_qty=canonical(d.get("accFillSz") or "0"), qty=canonical(d.get("sz")),
+                        price=canonical(d.get("px")), side=side, ts_exchange=_ms_ns(d.get("uTime") or d.get("cTime")),
                         ts_recv=ts_recv, reason=str(d.get("cancelSource") or ""))
         fill_sz = d.get("fillSz") or ""
         trade_id = d.get("tradeId") or ""
@@ -413,7 +414,7 @@ class OkxExecution(ExecutionClient):
             if side is None:
                 raise ValueError(f"fill without a side: {d.get('side')!r}")
             u.fill = Fill(venue=self.venue, symbol=symbol, client_order_id=cid, venue_order_id=vid,
-                          trade_id=str(trade_id), price=_norm(d["fillPx"]), qty=_norm(fill_sz), side=side,
+                          trade_id=str(trade_id), price=canonical(d["fillPx"]), qty=canonical(fill_sz), side=side,
                           fee=_paid(d.get("fillFee")), fee_asset=d.get("fillFeeCcy") or "",
                           is_maker=d.get("execType") == "M", ts_exchange=_ms_ns(d.get("fillTime")), ts_recv=ts_recv)
         return u
@@ -423,25 +424,6 @@ def _first(data: list, what: str) -> dict:
     if not data or not isinstance(data[0], dict):
         raise ExecutionUnknown(f"okx: {what} answer without its item", venue="okx")
     return data[0]
-
-
-def _checked(inst, order: Order) -> tuple[int, int | None]:
-    """Size and price against the instrument before anything leaves the host."""
-    try:
-        qty = inst.qty(order.qty)
-        px = inst.px(order.price) if order.type == OrderType.LIMIT and order.price is not None else None
-    except ValueError as e:
-        raise Rejected(f"{order.symbol}: {e} (tick {inst.px_str(inst.tick)}, lot {inst.qty_str(inst.lot)})",
-                       venue="okx") from None
-    if order.type == OrderType.LIMIT and px is None:
-        raise Rejected(f"{order.symbol}: limit order without a price", venue="okx")
-    if qty <= 0 or (inst.lot and qty % inst.lot) or qty < inst.min_qty:
-        raise Rejected(f"{order.symbol}: size {order.qty} is not a positive multiple of the lot "
-                       f"{inst.qty_str(inst.lot)} at least {inst.qty_str(inst.min_qty)}", venue="okx")
-    if px is not None and (px <= 0 or (inst.tick and px % inst.tick)):
-        raise Rejected(f"{order.symbol}: price {order.price} is not a positive multiple of the tick "
-                       f"{inst.px_str(inst.tick)}", venue="okx")
-    return qty, px
 
 
 def _side(s) -> Side | None:
@@ -454,18 +436,8 @@ def _ms_ns(v) -> int:
     return int(v) * MS
 
 
-def _norm(x) -> str:
-    """Venue decimal string -> canonical ("0.0100" -> "0.01"); "" stays ""."""
-    if x in (None, ""):
-        return ""
-    d = Decimal(str(x))
-    if not d.is_finite():
-        raise ValueError(f"not a finite number: {x!r}")
-    return "0" if d == 0 else format(d.normalize(), "f")
-
-
 def _paid(fee) -> str:
     """OKX's fee (negative = paid, positive = rebate) -> the engine's (positive = paid)."""
     if fee in (None, ""):
         return "0"
-    return _norm(str(-Decimal(str(fee))))
+    return canonical(str(-Decimal(str(fee))))
