@@ -23,16 +23,19 @@ def venue_config(sim, *, secret: str | None = None, symbols=("BTC/USDT",)) -> Ve
                        request_timeout_s=3.0)
 
 
-def cli_config(tmp_path, sim, extra: str = ""):
-    """A venues.toml for `venuelink order ...` against the Binance simulator."""
+def cli_config(tmp_path, sim, extra: str = "", venue: str = "binance"):
+    """A venues.toml for `venuelink order ...` against a venue's simulator (credentials from
+    VL_CLI_KEY / VL_CLI_SECRET, and VL_CLI_PASSPHRASE where the venue's keys have one)."""
     cfg = tmp_path / "c.toml"
+    phrase = 'api_passphrase_env = "VL_CLI_PASSPHRASE"' if "api_passphrase" in sim.info else ""
     cfg.write_text(f"""
-[venues.binance]
+[venues.{venue}]
 rest_url = "{sim.rest_url}"
 ws_url = "{sim.ws_url}"
 ws_api_url = "{sim['ws_api_url']}"
 api_key_env = "VL_CLI_KEY"
 api_secret_env = "VL_CLI_SECRET"
+{phrase}
 {extra}""")
     return cfg
 
