@@ -309,9 +309,18 @@ cdef class OkxParser(FrameParser):
         return self.emit_top(fs, bp, bq, ap, aq, seq, ts, ts_recv)
 
     # ---- derivatives (a few per second: the event is a Python object, engine.derivatives) ----
-    cdef FeedSymbol _deriv_symbol(self, VlDoc *d, const char *inst, size_t instn, int64_t ts_recv) except *:
-        """The entered data object's symbol, or None (unknown, or not asked for: counted)."""
-        cdef FeedSymbol fs = self.lookup(inst, instn)
+    cdef FeedSymbol _enter_deriv(self, VlDoc *d, const char *inst, size_t instn, const char *p, size_t n) except *:
+        """Enter the push's one data object and return its symbol; None when there is nothing to
+        decode: a subscribe ack (handled as an event), an unknown symbol, or one whose
+        derivatives nobody asked for (both counted)."""
+        cdef FeedSymbol fs
+        cdef int rc = vl_doc_enter_only(d, "data")
+        if rc == VL_J_MISSING:
+            self._event(d, p, n)
+            return None
+        if rc:
+            self._err(rc, "data")
+        fs = self.lookup(inst, instn)
         if fs is not None and not fs.want_derivs:
             self.emit_derivative(fs, None)
             return None
@@ -321,12 +330,8 @@ cdef class OkxParser(FrameParser):
                    int64_t ts_recv) except -1:
         cdef int64_t px = 0, ts = 0
         cdef FeedSymbol fs
-        cdef int rc = vl_doc_enter_only(d, "data")
-        if rc == VL_J_MISSING:
-            return self._event(d, p, n)
-        if rc:
-            return self._err(rc, "data")
-        fs = self._deriv_symbol(d, inst, instn, ts_recv)
+        cdef int rc
+        fs = self._enter_deriv(d, inst, instn, p, n)
         if fs is None:
             return 0
         # instType instId markPx ts
@@ -343,12 +348,8 @@ cdef class OkxParser(FrameParser):
         cdef const char *s = NULL
         cdef size_t sn = 0
         cdef FeedSymbol fs
-        cdef int rc = vl_doc_enter_only(d, "data")
-        if rc == VL_J_MISSING:
-            return self._event(d, p, n)
-        if rc:
-            return self._err(rc, "data")
-        fs = self._deriv_symbol(d, inst, instn, ts_recv)
+        cdef int rc
+        fs = self._enter_deriv(d, inst, instn, p, n)
         if fs is None:
             return 0
         # fundingRate fundingTime instId instType ... nextFundingRate nextFundingTime ... ts
@@ -376,12 +377,8 @@ cdef class OkxParser(FrameParser):
         cdef const char *s = NULL
         cdef size_t sn = 0
         cdef FeedSymbol fs
-        cdef int rc = vl_doc_enter_only(d, "data")
-        if rc == VL_J_MISSING:
-            return self._event(d, p, n)
-        if rc:
-            return self._err(rc, "data")
-        fs = self._deriv_symbol(d, inst, instn, ts_recv)
+        cdef int rc
+        fs = self._enter_deriv(d, inst, instn, p, n)
         if fs is None:
             return 0
         # instType instId oi oiCcy oiUsd ts; `oi` is contracts, at whatever precision OKX keeps

@@ -174,33 +174,33 @@ class OkxRefParser(PyFrameParser):
         bp, bq = bids[0] if bids else (0, 0)
         self.emit_top_py(fs, bp, bq, ap, aq, seq, ts, ts_recv)
 
-    def _deriv_symbol(self, inst: str):
+    def _enter_deriv(self, root: J.Obj, inst: str, frame: bytes):
+        """(data object, symbol), or None when there is nothing to decode (as parser.pyx)."""
+        try:
+            d = J.enter_only(root, "data")
+        except J.MissingFieldError:
+            self._event(root, frame)
+            return None
         fs = self.lookup_py(inst.encode())
         if fs is not None and not fs.want_derivs:
             self.emit_derivative_py(fs, None)
             return None
-        return fs
+        return (d, fs) if fs is not None else None
 
     def _mark(self, root: J.Obj, inst: str, frame: bytes, ts_recv: int) -> None:
-        try:
-            d = J.enter_only(root, "data")
-        except J.MissingFieldError:
-            return self._event(root, frame)
-        fs = self._deriv_symbol(inst)
-        if fs is None:
+        got = self._enter_deriv(root, inst, frame)
+        if got is None:
             return
+        d, fs = got
         px = J.get_fixed(d, "markPx", fs.px_scale)
         ts = self._ts(d)
         self.emit_derivative_py(fs, MarkPrice(self.venue, fs.instrument, ts, ts_recv, px))
 
     def _funding(self, root: J.Obj, inst: str, frame: bytes, ts_recv: int) -> None:
-        try:
-            d = J.enter_only(root, "data")
-        except J.MissingFieldError:
-            return self._event(root, frame)
-        fs = self._deriv_symbol(inst)
-        if fs is None:
+        got = self._enter_deriv(root, inst, frame)
+        if got is None:
             return
+        d, fs = got
         r = J.get_fixed(d, "fundingRate", RATE_SCALE)
         ft = J.get_fixed(d, "fundingTime", 0)
         try:
@@ -214,13 +214,10 @@ class OkxRefParser(PyFrameParser):
                                                 to_ns(nft, MS), nxt))
 
     def _oi(self, root: J.Obj, inst: str, frame: bytes, ts_recv: int) -> None:
-        try:
-            d = J.enter_only(root, "data")
-        except J.MissingFieldError:
-            return self._event(root, frame)
-        fs = self._deriv_symbol(inst)
-        if fs is None:
+        got = self._enter_deriv(root, inst, frame)
+        if got is None:
             return
+        d, fs = got
         text = J.get_str(d, "oi")
         ts = self._ts(d)
         scale = size_scale_of(text, fs.qty_scale)
