@@ -476,3 +476,28 @@ class PrivateWsSession:
             if v and len(v) >= 4:
                 text = text.replace(v, "***")
         return text
+
+
+class PrivateStreamOwner:
+    """What an execution client that keeps one ``PrivateWsSession`` in ``self.private_ws`` offers
+    the runtime about it (``engine.orders.ExecutionClient``'s lifecycle), written once: whether it
+    is up, an immediate reconnect when the venue answers again, closing, and ``on_stream_state``."""
+
+    private_ws: PrivateWsSession | None = None
+    on_stream_state: Callable[[bool], None] | None = None
+
+    @property
+    def stream_connected(self) -> bool:
+        return self.private_ws is not None and self.private_ws.connected
+
+    def reconnect_now(self) -> bool:
+        """The venue answers again: reconnect the stream without waiting out its backoff."""
+        return self.private_ws is not None and self.private_ws.reconnect_now()
+
+    async def close(self) -> None:
+        if self.private_ws is not None:
+            await self.private_ws.close()
+
+    def _on_state(self, connected: bool) -> None:
+        if self.on_stream_state is not None:
+            self.on_stream_state(connected)

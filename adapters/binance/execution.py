@@ -16,7 +16,7 @@ from engine.errors import TimestampError, VenueError
 from engine.model import Fill, MarketKind, Order, OrderState, OrderType, OrderUpdate, Side, VenueId
 from engine.order_checks import canonical, checked_units
 from engine.orders import ExecutionClient, make_client_order_id
-from engine.private_ws import MsgKind, PrivateWsDialect, PrivateWsSession
+from engine.private_ws import MsgKind, PrivateStreamOwner, PrivateWsDialect, PrivateWsSession
 from engine.rest import RestClient, RestResponse
 from ext.clock import now_ns
 from ext.ratelimit import Priority
@@ -96,7 +96,7 @@ class BinanceUserStreamDialect(PrivateWsDialect):
         return map_error(RestResponse(int(status) if isinstance(status, int) else 500, {}, body))
 
 
-class BinanceExecution(ExecutionClient):
+class BinanceExecution(PrivateStreamOwner, ExecutionClient):
     """engine.orders.ExecutionClient for Binance spot: orders over signed REST, updates pushed on
     the WS API user data stream (engine.private_ws.PrivateWsSession)."""
 
@@ -237,22 +237,6 @@ class BinanceExecution(ExecutionClient):
         self.private_ws.start()
 
     start_stream = start          # the runtime's earlier name
-
-    @property
-    def stream_connected(self) -> bool:
-        return self.private_ws is not None and self.private_ws.connected
-
-    def reconnect_now(self) -> bool:
-        """The venue answers again: reconnect the user stream without waiting out its backoff."""
-        return self.private_ws is not None and self.private_ws.reconnect_now()
-
-    async def close(self) -> None:
-        if self.private_ws is not None:
-            await self.private_ws.close()
-
-    def _on_state(self, connected: bool) -> None:
-        if self.on_stream_state is not None:
-            self.on_stream_state(connected)
 
     def _on_push(self, msg: dict) -> None:
         ev = msg["event"]

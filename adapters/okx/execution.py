@@ -24,7 +24,7 @@ from engine.errors import (CircuitOpen, ExecutionUnknown, RateLimited, Timestamp
 from engine.model import Fill, MarketKind, Order, OrderState, OrderType, OrderUpdate, Side, TimeInForce, VenueId
 from engine.order_checks import canonical, checked_units
 from engine.orders import ExecutionClient, make_client_order_id
-from engine.private_ws import MsgKind, PrivateWsDialect, PrivateWsSession
+from engine.private_ws import MsgKind, PrivateStreamOwner, PrivateWsDialect, PrivateWsSession
 from engine.rest import RestClient
 from ext.clock import now_ns
 
@@ -139,7 +139,7 @@ class OkxPrivateDialect(PrivateWsDialect):
         return answer_error(_int(msg.get("code")), str(msg.get("msg", ""))[:500], data if isinstance(data, list) else [])
 
 
-class OkxExecution(ExecutionClient):
+class OkxExecution(PrivateStreamOwner, ExecutionClient):
     """engine.orders.ExecutionClient for OKX spot and swaps."""
 
     def __init__(self, adapter: VenueAdapter, rest: RestClient, creds: Credentials, *, demo: bool = False,
@@ -360,21 +360,6 @@ class OkxExecution(ExecutionClient):
             on_reconnected=on_reconnected, on_state=self._on_state, http=self.rest.session,
             clock_ns=lambda: now_ns() + self.clock_offset_ms * MS, name="okx/private")
         self.private_ws.start()
-
-    @property
-    def stream_connected(self) -> bool:
-        return self.private_ws is not None and self.private_ws.connected
-
-    def reconnect_now(self) -> bool:
-        return self.private_ws is not None and self.private_ws.reconnect_now()
-
-    async def close(self) -> None:
-        if self.private_ws is not None:
-            await self.private_ws.close()
-
-    def _on_state(self, connected: bool) -> None:
-        if self.on_stream_state is not None:
-            self.on_stream_state(connected)
 
     def _on_push(self, msg: dict) -> None:
         if msg["arg"].get("channel") != "orders":
