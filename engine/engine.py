@@ -16,6 +16,7 @@ import logging
 import random
 from collections import defaultdict
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Callable
 
 from engine import registry
@@ -630,6 +631,15 @@ class Engine:
 
     async def cancel(self, venue: str | VenueId, client_order_id: str) -> Order:
         return await self._om(venue).cancel(client_order_id)
+
+    async def amend(self, venue: str | VenueId, client_order_id: str, *, qty: Decimal | str | None = None,
+                    price: Decimal | str | None = None) -> Order:
+        """Change a resting order's total quantity and/or limit price in place (see
+        ``OrderManager.amend``); admitted like a new order while the venue is unavailable."""
+        av = self.runtime(venue).availability
+        if av is not None:
+            await av.admit()
+        return await self._om(venue).amend(client_order_id, qty=qty, price=price)
 
     async def status(self, venue: str | VenueId, client_order_id: str) -> Order:
         return await self._om(venue).status(client_order_id)

@@ -53,6 +53,7 @@ from typing import Awaitable, Callable, Mapping, Protocol, TypeVar, runtime_chec
 from engine.errors import (
     AuthError,
     CircuitOpen,
+    ExecutionUnknown,
     RateLimited,
     Rejected,
     TimestampError,
@@ -109,6 +110,14 @@ class ExecutionClient(Protocol):
        runtime calls it when the venue's REST answers again while the stream is still waiting out
        a reconnect backoff, so the stream returns with the venue, not a backoff later;
     4. ``await close()`` stops the stream; requests still waiting end in ``ExecutionUnknown``.
+
+    Optional: ``async amend(order, qty, price) -> OrderUpdate`` where the venue changes a resting
+    order in place (same ids): ``qty`` the new total quantity (fills included) and/or ``price``
+    the new limit price, as decimal strings, ``None`` for "unchanged". The answer carries the
+    terms the venue now has (``qty``/``price``, empty for "as requested") and its exchange time.
+    Errors as for ``cancel``: ``UnknownOrder`` when the venue has no such open order,
+    ``Rejected`` (and the other not-executed refusals) for a refused amend, ``ExecutionUnknown``
+    when unsure. A venue without amend simply lacks the method.
 
     Optional: ``async arm_dead_man(timeout_s: int)`` for a venue-side dead man's switch (the venue
     cancels every open order unless re-armed within ``timeout_s``; 0 disarms; ``ValueError`` for
@@ -263,6 +272,18 @@ def _fmt(d: Decimal) -> str:
     return format(d, "f")
 
 
+def _positive(v: Decimal | str | None, name: str) -> Decimal | None:
+    if v is None:
+        return None
+    try:
+        d = v if isinstance(v, Decimal) else Decimal(str(v).strip())
+    except InvalidOperation:
+        raise ValueError(f"{name} {v!r} is not a decimal number") from None
+    if not d.is_finite() or d <= 0:
+        raise ValueError(f"{name} {v!r} must be a positive number")
+    return d
+
+
 # ----------------------------------------------------------------------------- manager
 
 
@@ -280,10 +301,12 @@ class _Entry:
     verify: bool = False                    # missing from the venue's open list, not yet confirmed
     placing: asyncio.Future | None = None   # set while the place request is in flight
     task: asyncio.Task | None = None        # background reconciliation
+    amending: bool = False                  # an amend request is in flight
+    terms_ts: int = 0                       # exchange time of the newest qty/price we adopted
     final_since_ns: int | None = None       # clock at the first prune pass that saw the order final
 
 
-_Snap = tuple[OrderState, Decimal, str]
+_Snap = tuple[OrderState, Decimal, str, str, str | None]
 
 
 class OrderManager:
@@ -501,6 +524,126 @@ class OrderManager:
         if not o.state.is_final:
             self._ensure_reconciler(e)
 
+    # ------------------------------------------------------------------ amend
+
+    async def amend(self, client_order_id: str, *, qty: Decimal | str | None = None,
+                    price: Decimal | str | None = None) -> Order:
+        """Change a resting order in place, keeping its ids: ``qty`` is the new *total* quantity
+        (what has filled included, so it must exceed the filled quantity), ``price`` the new limit
+        price. Returns the order carrying the terms the venue accepted.
+
+        Raises ``NotImplementedError`` when the venue cannot amend, ``ValueError`` for a request
+        that cannot be sent (nothing to change, a price for a market order, a quantity not above
+        what has filled, an order that is not resting or already being amended), ``UnknownOrder``
+        when the venue has no such open order (the order then shows what it became: filled,
+        canceled), and re-raises a definitive refusal (``Rejected``, ``RateLimited``, ...) with
+        the order unchanged. When the outcome cannot be established the order is queried and
+        takes the terms the venue reports; should that query fail too, ``ExecutionUnknown`` is
+        raised and the order's terms follow the venue's next report.
+        """
+        amend_fn = getattr(self._client, "amend", None)
+        if amend_fn is None:
+            raise NotImplementedError(f"{self.venue.name} offers no order amend")
+        e = self._entry(client_order_id)
+        o = e.order
+        if e.placing is not None:
+            await asyncio.shield(e.placing)
+        new_qty = _positive(qty, "qty")
+        new_px = _positive(price, "price")
+        if new_qty is None and new_px is None:
+            raise ValueError("amend needs a new qty or a new price")
+        if new_px is not None and o.type is not OrderType.LIMIT:
+            raise ValueError(f"{o.client_order_id} is a {o.type.name} order: it has no price to amend")
+        if o.state not in (S.NEW, S.PARTIALLY_FILLED):
+            if o.state.is_final:
+                raise UnknownOrder(f"{o.client_order_id} is {o.state.name}: nothing rests to amend",
+                                   venue=self.venue.name.lower())
+            raise ValueError(f"{o.client_order_id} is {o.state.name}: amend once it rests")
+        if e.amending:
+            raise ValueError(f"an amend of {o.client_order_id} is already in flight")
+        if new_qty is not None and new_qty <= max(_dec(o.filled_qty), e.fill_sum):
+            raise ValueError(f"new qty {_fmt(new_qty)} of {o.client_order_id} must exceed its filled {o.filled_qty}")
+        if new_qty is not None and _qty(o.qty) == new_qty:
+            new_qty = None
+        if new_px is not None and o.price is not None and _qty(o.price) == new_px:
+            new_px = None
+        if new_qty is None and new_px is None:
+            return o                        # already so: nothing to send
+        qty_text = None if new_qty is None else _fmt(new_qty)
+        px_text = None if new_px is None else _fmt(new_px)
+        e.amending = True
+        t0 = self._clock()
+        try:
+            try:
+                u = await self._call(amend_fn(o, qty_text, px_text))
+            except UnknownOrder:
+                await self._after_cancel_unknown(e)     # what it became instead
+                raise
+            except _NOT_EXECUTED:
+                raise
+            except asyncio.CancelledError:
+                self._ensure_reconciler(e)
+                raise
+            except Exception as exc:
+                log.warning("%s: outcome of amending %s unknown (%s); querying",
+                            self.venue.name, o.client_order_id, exc)
+                e.terms_ts = 0                          # the venue's next word on the terms wins
+                e.amending = False
+                try:
+                    q = await self._call(self._client.query(o))
+                except UnknownOrder:
+                    await self._absent(e)
+                    raise
+                except Exception as exc2:
+                    raise ExecutionUnknown(f"amend of {o.client_order_id}: outcome unknown ({exc}); "
+                                           f"query failed too ({exc2})", venue=self.venue.name.lower()) from exc2
+                self._apply(e, q, "query")
+                await self._backfill(e)
+                return o
+            self._latency("amend_to_ack", self._clock() - t0)
+            self._amended(e, u, qty_text, px_text)
+        finally:
+            e.amending = False
+        return o
+
+    def _amended(self, e: _Entry, u: OrderUpdate, qty_text: str | None, px_text: str | None) -> None:
+        """The venue accepted the amend: the order has the new terms from the ack's time on."""
+        o = e.order
+        before = self._snap(o)
+        if qty_text is not None:
+            o.qty = u.qty or qty_text
+        if px_text is not None:
+            o.price = u.price or px_text
+        if u.ts_exchange:
+            e.terms_ts = max(e.terms_ts, u.ts_exchange)
+        self._merge(e, u.state, u.filled_qty, u.reason, "amend")
+        self._emit(e, before, ())
+
+    def _adopt_terms(self, e: _Entry, u: OrderUpdate, source: str) -> None:
+        """The order's quantity and price follow the venue's newest report (by exchange time): a
+        report older than the terms we hold (a push from before an amend, arriving after its ack)
+        leaves them alone; a report without exchange time changes them only when it is a
+        snapshot (query / open orders). Missing terms are always filled in."""
+        o = e.order
+        rq = _qty(u.qty) if u.qty else None
+        rp = _qty(u.price) if u.price and o.type is OrderType.LIMIT else None
+        if not o.qty and u.qty:
+            o.qty = u.qty
+        if o.price is None and rp is not None:
+            o.price = u.price
+        if u.ts_exchange:
+            if u.ts_exchange < e.terms_ts:
+                return
+            e.terms_ts = u.ts_exchange
+        elif source not in ("query", "open"):
+            return
+        if e.amending:
+            return                          # the amend's own answer decides
+        if rq is not None and rq > 0 and rq != _qty(o.qty):
+            o.qty = u.qty
+        if rp is not None and rp > 0 and o.price is not None and rp != _qty(o.price):
+            o.price = u.price
+
     # ------------------------------------------------------------------ status / stream
 
     async def status(self, client_order_id: str, refresh: bool = True) -> Order:
@@ -699,7 +842,7 @@ class OrderManager:
 
     @staticmethod
     def _snap(o: Order) -> _Snap:
-        return (o.state, _dec(o.filled_qty), o.error)
+        return (o.state, _dec(o.filled_qty), o.error, o.qty, o.price)
 
     def _record_fill(self, e: _Entry, f: Fill) -> bool:
         key = f.trade_id or f"{f.price}|{f.qty}|{f.ts_exchange}"
@@ -727,10 +870,7 @@ class OrderManager:
         if u.venue_order_id and not o.venue_order_id:
             o.venue_order_id = u.venue_order_id
             self._by_vid[u.venue_order_id] = e
-        if not o.qty and u.qty:
-            o.qty = u.qty
-        if o.price is None and u.price and o.type is OrderType.LIMIT:
-            o.price = u.price
+        self._adopt_terms(e, u, source)
         new: list[Fill] = []
         if u.fill is not None and self._record_fill(e, u.fill):
             new.append(u.fill)

@@ -6,7 +6,8 @@ wire format.  Rate limits are ``adapters.okx.spec.SPEC.buckets`` at their real v
 
 * REST ``/api/v5/...``: ``public/instruments`` (SPOT, SWAP), ``public/time``, ``system/status``,
   ``market/books``, ``market/trades``; signed ``trade/order`` (POST place, GET query),
-  ``trade/cancel-order``, ``trade/orders-pending``, ``trade/fills``, ``trade/cancel-all-after``,
+  ``trade/cancel-order``, ``trade/amend-order``, ``trade/orders-pending``, ``trade/fills``,
+  ``trade/cancel-all-after``,
   ``account/balance``.  Envelopes ``{"code": "0", "msg": "", "data": [...]}``; order answers carry
   ``sCode``/``sMsg`` per item inside HTTP 200.  Signing: ``OK-ACCESS-KEY/-SIGN/-TIMESTAMP/-PASSPHRASE``,
   Base64(HMAC-SHA256(secret, timestamp + METHOD + requestPath[?query] + body)), ISO timestamps
@@ -18,7 +19,7 @@ wire format.  Rate limits are ``adapters.okx.spec.SPEC.buckets`` at their real v
   ``pong``; 480 subscribe/unsubscribe per hour per connection; closed after 30 s without a client
   message; the 64008 notice before a service upgrade.
 * Private WebSocket ``/ws/v5/private``: ``login``, the ``orders`` channel, order entry
-  (``order``, ``cancel-order``) answered by request id.
+  (``order``, ``cancel-order``, ``amend-order``) answered by request id.
 
 Swaps are listed and stream market data; orders are taken on spot instruments only (the shared
 matching engine settles base against quote, not contracts against margin).
@@ -63,6 +64,7 @@ from engine.sim.core import FilterFailure, SymbolSpec, cancel_tasks, every
 from engine.sim.limits import KEYED, ORDERS, WEIGHT, Decision, rules_from_buckets
 from engine.sim.market import BUY, SELL, Batch, Trade, now_ms
 from engine.sim.matching import (
+    AMENDED,
     CANCELED,
     DUPLICATE_CLIENT_ID,
     EXPIRED,
@@ -76,6 +78,7 @@ from engine.sim.matching import (
     NEW,
     PARTIALLY_FILLED,
     REJECTED,
+    UNKNOWN_ORDER,
     ExecEvent,
     Order,
     Reject,
@@ -349,6 +352,7 @@ class OkxSim(SimApp):
         r.add_post("/api/v5/trade/order", self.h_place)
         r.add_get("/api/v5/trade/order", self.query(self.op_query))
         r.add_post("/api/v5/trade/cancel-order", self.h_cancel)
+        r.add_post("/api/v5/trade/amend-order", self.h_amend)
         r.add_get("/api/v5/trade/orders-pending", self.query(self.op_pending))
         r.add_get("/api/v5/trade/fills", self.query(self.op_fills))
         r.add_get("/api/v5/account/balance", self.query(self.op_balance))
@@ -677,6 +681,55 @@ class OkxSim(SimApp):
                                      "not exist.", cl, str(o.order_id)) from None
         return {"ordId": str(o.order_id), "clOrdId": cl, "ts": str(now_ms()), "sCode": "0", "sMsg": ""}
 
+    def op_amend(self, p: dict[str, Any]) -> dict[str, Any]:
+        """amend-order: ``newSz`` (the new total, filled part included) and/or ``newPx`` of a
+        resting order, found by ``ordId`` or ``clOrdId``; ``reqId`` echoed and carried by the
+        orders-channel push that reports the amendment."""
+        sym, oid, cid = self._find(p)
+        req_id = self._str(p, "reqId")
+        if req_id and not _CLORDID_RE.match(req_id):
+            raise ItemError("51000", "Parameter reqId error", cid or "")
+        self._check_keyed(f"{ACCOUNT}/{sym}", "AMEND_2S")
+        if not self.limiter.check_order(ACCOUNT).allowed:
+            raise OkxError("50061", "Sub-account rate limit exceeded.", 429)
+        new_sz, new_px = self._str(p, "newSz"), self._str(p, "newPx")
+        if not new_sz and not new_px:
+            raise OkxError("50015", "Either parameter newSz or newPx is required")
+        o = self._get(sym, oid, cid)
+        cl = cid or ""
+        gone = "Order modification failed as the order has been filled, canceled or does not exist."
+        if o is None or not o.is_open:
+            raise ItemError("51503", gone, cl if o is None else self._meta.get(o.order_id, {}).get("clOrdId", ""),
+                            "" if o is None else str(o.order_id))
+        meta = self._meta.get(o.order_id, {})
+        cl = meta.get("clOrdId", "")
+        m = self.venue.markets[sym]
+        qty = price = None
+        try:
+            if new_sz:
+                qty = self.venue.order_units(sym, None, self._decimal(new_sz, "newSz", cl))[1]
+            if new_px:
+                price = self.venue.order_units(sym, self._decimal(new_px, "newPx", cl), m.qty_scale.to_decimal(o.qty))[0]
+        except FilterFailure as e:
+            raise ItemError("51000", f"Parameter {'newPx' if e.filter.name == 'PRICE' else 'newSz'} error", cl) from None
+        if qty is not None and qty <= o.executed:
+            raise ItemError("51000", "Parameter newSz error", cl)
+        if meta.get("ordType") == "post_only" and price is not None:
+            opp = m.best_ask() if o.side == BUY else m.best_bid()
+            if opp is not None and (price >= opp[0] if o.side == BUY else price <= opp[0]):
+                raise ItemError("51000", "Order failed. The post_only order would take liquidity.", cl)
+        meta["reqId"] = req_id
+        try:
+            self.venue.amend(sym, ACCOUNT, order_id=o.order_id, qty=qty, price=price, ts=now_ms())
+        except Reject as e:
+            if e.reason == INSUFFICIENT_BALANCE:
+                raise ItemError("51008", "Order failed. Insufficient balance in account.", cl) from None
+            if e.reason == UNKNOWN_ORDER:
+                raise ItemError("51503", gone, cl, str(o.order_id)) from None
+            raise ItemError("51000", "Parameter newSz error", cl) from None
+        return {"ordId": str(o.order_id), "clOrdId": cl, "reqId": req_id, "ts": str(now_ms()), "sCode": "0",
+                "sMsg": ""}
+
     def op_query(self, p: dict[str, Any]) -> list[dict[str, Any]]:
         sym, oid, cid = self._find(p)
         o = self._get(sym, oid, cid)
@@ -860,6 +913,20 @@ class OkxSim(SimApp):
             return "0", "", self.op_cancel(p)
         except ItemError as e:
             return "1", "Operation failed.", e.item
+
+    async def h_amend(self, request: web.Request) -> web.Response:
+        t_in = _us()
+        p = await self.authenticate(request)
+        code, msg, item = await self.amend_request(p)
+        return self.json({"code": code, "msg": msg, "data": [item], "inTime": t_in, "outTime": _us()})
+
+    async def amend_request(self, p: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+        try:
+            item = self.op_amend(p)
+        except ItemError as e:
+            return "1", "Operation failed.", e.item
+        await self.order_fault()
+        return "0", "", item
 
     # ------------------------------------------------------------------ public WebSocket
     def _open(self, conn: WsConn) -> None:
@@ -1123,7 +1190,10 @@ class OkxSim(SimApp):
                   "fillFee": _dec(-f.commission) if f else "0", "fillFeeCcy": f.commission_asset if f else "",
                   "execType": ("M" if f.is_maker else "T") if f else "", "fillPnl": "0", "fillNotionalUsd": "",
                   "fillMarkPx": "", "fillIdxPx": "", "fillFwdPx": "", "fillPxVol": "", "fillPxUsd": "",
-                  "fillMarkVol": "", "notionalUsd": "", "amendResult": "", "amendSource": "", "reqId": "",
+                  "fillMarkVol": "", "notionalUsd": "",
+                  "amendResult": "0" if ev.exec_type == AMENDED else "",
+                  "amendSource": "1" if ev.exec_type == AMENDED else "",
+                  "reqId": self._meta.get(o.order_id, {}).get("reqId", "") if ev.exec_type == AMENDED else "",
                   "code": "0", "msg": "", "lastPx": self._px(s, f.price) if f else "", "uTime": str(ev.ts)})
         raw = _dumps({"arg": {"channel": "orders", "instType": "ANY", "uid": UID}, "data": [d]})
         self.orders_streams.publish(ACCOUNT, raw)
@@ -1136,7 +1206,7 @@ class OkxPrivateWs:
     def __init__(self, sim: OkxSim) -> None:
         self.sim = sim
         self.methods = {"login": self.m_login, "subscribe": self.m_subscribe, "unsubscribe": self.m_unsubscribe,
-                        "order": self.m_order, "cancel-order": self.m_cancel}
+                        "order": self.m_order, "cancel-order": self.m_cancel, "amend-order": self.m_amend}
 
     # ------------------------------------------------------------------ RpcDialect
     def parse(self, text: str) -> RpcRequest:
@@ -1172,7 +1242,7 @@ class OkxPrivateWs:
     def error(self, req: RpcRequest, e: SimError, dec: Decision) -> str:
         conn = e.data.get("conn") if isinstance(e.data, dict) else None
         d: dict[str, Any] = {"id": req.rid} if req.rid is not None else {}
-        if req.method in ("order", "cancel-order"):
+        if req.method in ("order", "cancel-order", "amend-order"):
             d.update({"op": req.method, "code": str(e.code), "msg": e.msg, "data": [], "inTime": _us(),
                       "outTime": _us()})
             return _dumps(d)
@@ -1254,6 +1324,11 @@ class OkxPrivateWs:
         t_in = _us()
         code, msg, item = self.sim.cancel_request(self._op_args(conn, args))
         return {"op": "cancel-order", "data": [item], "code": code, "msg": msg, "inTime": t_in, "outTime": _us()}
+
+    async def m_amend(self, conn: WsConn, args: Any) -> dict[str, Any]:
+        t_in = _us()
+        code, msg, item = await self.sim.amend_request(self._op_args(conn, args))
+        return {"op": "amend-order", "data": [item], "code": code, "msg": msg, "inTime": t_in, "outTime": _us()}
 
 
 def create_app(config: OkxSimConfig | None = None) -> web.Application:

@@ -180,6 +180,13 @@ class SimVenue:
         self.publish(symbol, res.batch)
         return res
 
+    def amend(self, symbol: str, account: str, **kw: Any) -> PlaceResult:
+        """Amend a resting order (``MatchingEngine.amend``); what a now-crossing price takes
+        is published like a new order's."""
+        res = self.engines[symbol].amend(account, **kw)
+        self.publish(symbol, res.batch)
+        return res
+
     def order_units(self, symbol: str, price: Decimal | None, qty: Decimal) -> tuple[int | None, int]:
         """(price ticks, qty lots) for an order, checked against the symbol's filters: on the tick /
         lot grid and within [min, max].  Raises ``FilterFailure`` naming the filter that failed."""

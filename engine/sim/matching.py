@@ -35,6 +35,7 @@ CANCELED = "CANCELED"
 REJECTED = "REJECTED"
 EXPIRED = "EXPIRED"
 TRADE = "TRADE"  # execution type only
+AMENDED = "AMENDED"  # execution type only: quantity and/or price changed in place
 
 OPEN_STATES = (NEW, PARTIALLY_FILLED)
 
@@ -319,6 +320,52 @@ class MatchingEngine:
         self._event(CANCELED, o, ts, client_id=cancel_client_id or self.new_client_id(), orig_client_id=o.client_id)
         self._balances_changed(acct, ts)
         return o
+
+    def amend(self, account_id: str, order_id: int | None = None, client_id: str | None = None,
+              qty: int | None = None, price: int | None = None, ts: int | None = None) -> PlaceResult:
+        """Change a resting limit order in place (ids kept): ``qty`` the new total in lots (above
+        what has executed), ``price`` in ticks. The reservation follows the new terms (refused
+        with INSUFFICIENT_BALANCE, order unchanged, when the account cannot cover them). A new
+        price or a larger quantity loses time priority; a price that now crosses the book trades
+        at once as a taker, like a new order would."""
+        ts = ts if ts is not None else now_ms()
+        acct = self.account(account_id)
+        o = self.get(account_id, order_id, client_id)
+        if o is None or not o.is_open or (order_id is not None and client_id is not None and o.client_id != client_id):
+            raise Reject(UNKNOWN_ORDER)
+        new_qty = o.qty if qty is None else qty
+        new_px = o.price if price is None else price
+        if o.type != LIMIT or o.tif != GTC or new_qty <= o.executed or new_px is None or new_px <= 0:
+            raise Reject(BAD_ORDER)
+        old_qty, old_px = o.qty, o.price
+        self._reserve(acct, o, -1)
+        o.qty, o.price = new_qty, new_px
+        if not self._reserve(acct, o, 1):
+            o.qty, o.price = old_qty, old_px
+            self._reserve(acct, o, 1)
+            raise Reject(INSUFFICIENT_BALANCE)
+        if new_px != old_px or new_qty > old_qty:
+            o.working_ms = ts
+        o.updated_ms = ts
+        self._event(AMENDED, o, ts)
+        raw, batch = self.market.take(o.side, o.remaining, o.price, ts)
+        fills = [self._fill(acct, o, p, q, tid, False, ts) for p, q, tid in raw]
+        self._balances_changed(acct, ts)
+        return PlaceResult(o, fills, batch)
+
+    def _reserve(self, acct: Account, o: Order, sign: int) -> bool:
+        """Lock (sign 1) or release (sign -1) what a resting limit order's remaining quantity
+        needs; a lock the free balance cannot cover is refused (False, nothing changed)."""
+        left = o.remaining
+        if o.side == BUY:
+            amt, b = self.quote_value(o.price * left), acct.bal(self.quote)
+        else:
+            amt, b = self.base_value(left), acct.bal(self.base)
+        if sign > 0 and amt > b.free:
+            return False
+        b.free -= sign * amt
+        b.locked += sign * amt
+        return True
 
     def get(self, account_id: str, order_id: int | None = None, client_id: str | None = None) -> Order | None:
         if order_id is not None:

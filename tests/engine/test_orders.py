@@ -905,3 +905,79 @@ async def test_close_cancels_background_reconciliation():
     assert o.state is S.UNKNOWN and len(mgr._tasks) == 1
     await mgr.close()
     assert not mgr._tasks and o.state is S.UNKNOWN and venue.calls["query"] == 0
+
+
+def test_order_terms_follow_the_newest_venue_report():
+    """qty/price change with the venue's reports in exchange-time order: a push from before an
+    amend, arriving after it, never reverts the terms; a report without time changes them only
+    as a snapshot (query / open orders)."""
+    rec = Recorder()
+    mgr = OrderManager(FakeVenue(), on_update=rec.on_update, on_fill=rec.on_fill)
+
+    def u(qty, price, ts, state=S.NEW):
+        return OrderUpdate(venue=V, symbol=SYM, client_order_id="t", venue_order_id="V1", state=state,
+                           qty=qty, price=price, side=Side.BUY, ts_exchange=ts)
+
+    mgr.on_venue_update(u("3", "100", 1000))
+    o = mgr.orders["t"]
+    assert (o.qty, o.price) == ("3", "100") and len(rec.updates) == 1
+    mgr.on_venue_update(u("5", "99.5", 2000))                    # amended on the venue
+    assert (o.qty, o.price) == ("5", "99.5") and len(rec.updates) == 2
+    mgr.on_venue_update(u("3", "100", 1500))                     # late push from before
+    assert (o.qty, o.price) == ("5", "99.5") and len(rec.updates) == 2
+    mgr.on_venue_update(u("5.000", "99.50", 2500))               # same terms, other spelling
+    assert (o.qty, o.price) == ("5", "99.5") and len(rec.updates) == 2
+    mgr.on_venue_update(u("4", "98", 0))                         # stream report without time
+    assert (o.qty, o.price) == ("5", "99.5")
+    mgr.on_venue_update(u("5", "99.5", 3000, S.PARTIALLY_FILLED))
+    mgr.on_venue_update(u("0", "", 3100, S.PARTIALLY_FILLED))    # empty / zero terms never erase
+    assert (o.qty, o.price) == ("5", "99.5") and o.state is S.PARTIALLY_FILLED
+
+
+async def test_amend_refusals_before_sending_and_a_venue_without_amend():
+    mgr, venue, rec = make_mgr()
+    o = await mgr.place(req(qty="3", price="100"))
+    with pytest.raises(NotImplementedError, match="amend"):      # FakeVenue has no amend
+        await mgr.amend(o.client_order_id, price="101")
+
+    class Amending(FakeVenue):
+        def __init__(self):
+            super().__init__()
+            self.amends = []
+
+        async def amend(self, order, qty, price):
+            self.amends.append((qty, price))
+            v = self.book[order.client_order_id]
+            if v.state.is_final:
+                raise UnknownOrder("no such open order")
+            if qty is not None:
+                v.qty = Decimal(qty)
+            if price is not None:
+                v.price = price
+            return OrderUpdate(venue=V, symbol=order.symbol, client_order_id=v.cid, venue_order_id=v.vid,
+                               state=S.UNKNOWN, qty=qty or "", price=price or "", ts_exchange=time.time_ns())
+
+    mgr, venue, rec = make_mgr(Amending())
+    o = await mgr.place(req(qty="3", price="100"))
+    venue.fill(o.client_order_id, "1")
+    await settle(lambda: o.state is S.PARTIALLY_FILLED)
+    with pytest.raises(ValueError, match="must exceed its filled"):
+        await mgr.amend(o.client_order_id, qty="1")
+    with pytest.raises(ValueError, match="qty or a new price"):
+        await mgr.amend(o.client_order_id)
+    with pytest.raises(ValueError, match="MARKET|price to amend"):
+        m = await mgr.place(req(type=OrderType.MARKET, qty="1", tif=TimeInForce.IOC))
+        await mgr.amend(m.client_order_id, price="1")
+    for bad in ("-1", "NaN", "x", "0"):
+        with pytest.raises(ValueError):
+            await mgr.amend(o.client_order_id, qty=bad)
+    assert (await mgr.amend(o.client_order_id, qty="3.0", price="100")) is o and venue.amends == []  # already so
+    n = len(rec.updates)
+    await mgr.amend(o.client_order_id, qty="4", price="101.5")
+    assert (o.qty, o.price) == ("4", "101.5") and venue.amends == [("4", "101.5")] and len(rec.updates) == n + 1
+    assert [s for s, _ in rec.latency if s == "amend_to_ack"] == ["amend_to_ack"]
+    await mgr.cancel(o.client_order_id)
+    await settle(lambda: o.state is S.CANCELED)
+    with pytest.raises(UnknownOrder, match="CANCELED"):
+        await mgr.amend(o.client_order_id, price="99")
+    assert len(venue.amends) == 1                                # refused without asking the venue

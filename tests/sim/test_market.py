@@ -12,6 +12,7 @@ from engine.sim.faults import FaultError, Faults
 from engine.sim.limits import ORDERS, RAW, WEIGHT, RateLimiter, Rule
 from engine.sim.market import BUY, SELL, DiffAccumulator, MarketSim, Scale
 from engine.sim.matching import (
+    AMENDED,
     CANCELED,
     DUPLICATE_CLIENT_ID,
     EXPIRED,
@@ -25,6 +26,7 @@ from engine.sim.matching import (
     NEW,
     PARTIALLY_FILLED,
     TRADE,
+    UNKNOWN_ORDER,
     Account,
     BalanceEvent,
     ExecEvent,
@@ -206,6 +208,29 @@ def test_limit_rests_then_cancel_unlocks():
     eng.place("a", BUY, LIMIT, 100, bb - 100, client_id="c1")
     with pytest.raises(Reject):
         eng.cancel("a", order_id=o.order_id)
+
+
+def test_amend_in_place_moves_the_reservation_and_takes_when_it_crosses():
+    eng, m, ev, acct = engine({"USDT": "1000", "BTC": "10"})
+    bb, ba = m.best_bid()[0], m.best_ask()[0]
+    o = eng.place("a", BUY, LIMIT, 100, bb - 100, client_id="c1").order
+    usdt = acct.bal("USDT")
+    assert usdt.locked == eng.quote_value((bb - 100) * 100)
+    res = eng.amend("a", client_id="c1", qty=150, price=bb - 200)
+    assert res.order is o and (o.qty, o.price, o.status) == (150, bb - 200, NEW) and not res.fills
+    assert usdt.locked == eng.quote_value((bb - 200) * 150) and usdt.free + usdt.locked == Decimal("1000")
+    assert execs(ev)[-1] == (AMENDED, NEW)
+    with pytest.raises(Reject) as e:                      # more than the account holds: unchanged
+        eng.amend("a", order_id=o.order_id, qty=10 ** 9)
+    assert e.value.reason == INSUFFICIENT_BALANCE and o.qty == 150
+    assert usdt.locked == eng.quote_value((bb - 200) * 150)
+    with pytest.raises(Reject):                           # not above what executed
+        eng.amend("a", order_id=o.order_id, qty=0)
+    res = eng.amend("a", order_id=o.order_id, qty=1, price=ba)   # now crosses: trades as a taker
+    assert res.fills and o.status == FILLED and usdt.locked == 0
+    with pytest.raises(Reject) as e:
+        eng.amend("a", order_id=o.order_id, price=bb)
+    assert e.value.reason == UNKNOWN_ORDER
 
 
 def test_marketable_orders_fill_against_the_book():
