@@ -92,6 +92,9 @@ class VenueConfig:
     """hold: how long a new order waits for the venue before it is refused"""
     status_poll_s: float = 30.0
     """how often the venue's status endpoint is polled (maintenance windows); 0: never"""
+    order_audit_s: float = 30.0
+    """live orders the venue said nothing about for this long are checked against its open
+    orders (a lost push never leaves an order looking open); 0: never"""
     dead_man_s: int = 0
     """dead man's switch: the venue cancels every open order unless the engine re-arms it within
     this many seconds (re-armed every third of it while running, disarmed on close); 0: off.
@@ -211,6 +214,9 @@ def load_config(path: str | Path) -> Config:
         sp = table.get("status_poll_s", 30.0)
         if isinstance(sp, bool) or not isinstance(sp, (int, float)) or not (sp == 0 or 1 <= sp <= 3600):
             raise ConfigError(f"[venues.{name}] status_poll_s must be 0 (off) or 1..3600 seconds, got {sp!r}")
+        oa = table.get("order_audit_s", 30.0)
+        if isinstance(oa, bool) or not isinstance(oa, (int, float)) or not (oa == 0 or 1 <= oa <= 3600):
+            raise ConfigError(f"[venues.{name}] order_audit_s must be 0 (off) or 1..3600 seconds, got {oa!r}")
         dm = table.get("dead_man_s", 0)
         if isinstance(dm, bool) or not isinstance(dm, int) or not 0 <= dm <= 3600:
             raise ConfigError(f"[venues.{name}] dead_man_s must be 0 (off) or whole seconds up to 3600, got {dm!r}")

@@ -117,6 +117,7 @@ class VenueRuntime:
         self.order_subs: list[Callable[[Order], None]] = []
         self.fill_subs: list[Callable[[Order, Fill], None]] = []
         self._prune_task: asyncio.Task | None = None
+        self._audit_task: asyncio.Task | None = None
         self.dead_man: DeadMansSwitch | None = None
         self.availability: Availability | None = None
         self.venue_state_subs: list[Callable[[str, bool, str], None]] = []
@@ -277,6 +278,8 @@ class VenueRuntime:
         if self.config.ws_api_url:
             self.execution.start(self.config.ws_api_url, lambda: asyncio.ensure_future(self._reconcile()))
         self._prune_task = asyncio.ensure_future(self._prune_loop())
+        if self.config.order_audit_s > 0:
+            self._audit_task = asyncio.ensure_future(self._audit_loop(self.config.order_audit_s))
         if self.config.dead_man_s:
             self.dead_man = DeadMansSwitch(self.execution, self.config.dead_man_s, name=self.venue.name)
             await self.dead_man.start()
@@ -291,6 +294,19 @@ class VenueRuntime:
         while True:
             await asyncio.sleep(period)
             self.orders.prune(self.config.order_retention_s)
+
+    async def _audit_loop(self, quiet_s: float) -> None:
+        """Orders quiet for quiet_s are checked with the venue (OrderManager.audit), at most one
+        open-orders request per period; while the private stream is down the reconnect's full
+        reconcile covers them instead."""
+        while True:
+            await asyncio.sleep(max(1.0, quiet_s / 2))
+            if self.execution is None or (self.config.ws_api_url and not self.execution.stream_connected):
+                continue
+            try:
+                await self.orders.audit(quiet_s)
+            except Exception as e:
+                log.info("%s: order audit failed (%s); next period", self.venue.name, e)
 
     async def _reconcile(self) -> None:
         try:
@@ -310,7 +326,7 @@ class VenueRuntime:
         """Every step bounded (engine.tasks): a stuck task or socket is cancelled, then abandoned
         with a logged warning; close() never waits forever."""
         await cancel_all(list(self._snapshot_tasks.values()) + list(self._watchdogs.values())
-                         + ([self._prune_task] if self._prune_task is not None else []))
+                         + [t for t in (self._prune_task, self._audit_task) if t is not None])
         await bounded(self.backfill.close(), f"{self.venue.name}: trade backfill")
         await bounded(self.status.close(), f"{self.venue.name}: status watch")
         if self.availability is not None:

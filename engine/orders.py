@@ -302,6 +302,7 @@ class _Entry:
     placing: asyncio.Future | None = None   # set while the place request is in flight
     task: asyncio.Task | None = None        # background reconciliation
     amending: bool = False                  # an amend request is in flight
+    heard_ns: int = 0                       # clock when the venue last said anything about it
     terms_ts: int = 0                       # exchange time of the newest qty/price we adopted
     final_since_ns: int | None = None       # clock at the first prune pass that saw the order final
 
@@ -350,6 +351,8 @@ class OrderManager:
         self.pruned = 0
         self.late_after_prune = 0
         self.missing_fills: set[str] = set()        # orders whose executed quantity lacks fills still
+        self.audits = 0                             # audit() rounds that asked the venue
+        self.audit_corrections = 0                  # orders an audit found changed
 
     # ------------------------------------------------------------------ views
 
@@ -753,7 +756,11 @@ class OrderManager:
                     e = self._adopt_fill(f)
                     stubs.append(e)
                 self._apply_fill(e, f, "fills", fresh)
-        missing = [e for e in cands + stubs if id(e) not in listed]
+        await self._query_each([e for e in cands + stubs if id(e) not in listed], "reconcile")
+
+    async def _query_each(self, entries: list[_Entry], why: str) -> None:
+        """Live orders the venue did not list as open: queried (a bounded number at once) and
+        their answers merged; a failed query leaves the order to its background reconciler."""
         sem = asyncio.Semaphore(self._concurrency)
 
         async def resolve(e: _Entry) -> None:
@@ -766,7 +773,7 @@ class OrderManager:
                     await self._absent(e)
                     return
                 except Exception as exc:
-                    log.info("%s: query of %s during reconcile failed (%s)", self.venue.name, e.key, exc)
+                    log.info("%s: query of %s during %s failed (%s)", self.venue.name, e.key, why, exc)
                     e.verify = True
                     self._ensure_reconciler(e)
                     return
@@ -775,8 +782,41 @@ class OrderManager:
                 if self._needs_reconcile(e):
                     self._ensure_reconciler(e)
 
-        if missing:
-            await asyncio.gather(*(resolve(e) for e in missing))
+        if entries:
+            await asyncio.gather(*(resolve(e) for e in entries))
+
+    async def audit(self, quiet_s: float) -> int:
+        """Check the live orders the venue has said nothing about for ``quiet_s`` against the
+        venue: a pushed update can be lost without the stream dropping (the venue skipped it, a
+        gateway restarted), and an order would then look resting forever while it filled or was
+        canceled. One open-orders request covers them all; the listed ones merge that answer (a
+        cumulative fill beyond the fills seen fetches the missing fills), the unlisted ones are
+        queried one by one. Nothing is asked when no order is quiet. Returns how many orders were
+        checked; ``audit_corrections`` counts those the audit changed (each also logged)."""
+        horizon = self._clock() - int(quiet_s * 1e9)
+        quiet = [e for e in list(self._entries.values())
+                 if e.order.state in (S.NEW, S.PARTIALLY_FILLED) and e.placing is None and not e.amending
+                 and e.cancel_under is None and (e.task is None or e.task.done()) and e.heard_ns <= horizon]
+        if not quiet:
+            return 0
+        self.audits += 1
+        before = {id(e): self._snap(e.order) for e in quiet}
+        symbols = {e.order.symbol for e in quiet}
+        listed: set[int] = set()
+        for u in await self._call(self._client.open_orders(next(iter(symbols)) if len(symbols) == 1 else None)):
+            e = self._route(u.client_order_id, u.venue_order_id)
+            if e is None or id(e) not in before:
+                continue                    # not quiet: the stream speaks for it
+            listed.add(id(e))
+            self._apply(e, u, "open")
+            await self._backfill(e)
+        await self._query_each([e for e in quiet if id(e) not in listed], "audit")
+        for e in quiet:
+            if self._snap(e.order) != before[id(e)]:
+                self.audit_corrections += 1
+                log.warning("%s: audit found %s %s (filled %s) after its updates were lost on the stream",
+                            self.venue.name, e.key, e.order.state.name, e.order.filled_qty)
+        return len(quiet)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -855,6 +895,7 @@ class OrderManager:
 
     def _apply_fill(self, e: _Entry, f: Fill, source: str, fresh: bool = False) -> None:
         before = None if fresh else self._snap(e.order)
+        e.heard_ns = self._clock()
         if e.order.venue_order_id == "" and f.venue_order_id:
             e.order.venue_order_id = f.venue_order_id
             self._by_vid[f.venue_order_id] = e
@@ -867,6 +908,7 @@ class OrderManager:
     def _apply(self, e: _Entry, u: OrderUpdate, source: str, fresh: bool = False) -> None:
         o = e.order
         before = None if fresh else self._snap(o)
+        e.heard_ns = self._clock()
         if u.venue_order_id and not o.venue_order_id:
             o.venue_order_id = u.venue_order_id
             self._by_vid[u.venue_order_id] = e

@@ -275,10 +275,21 @@ async def _order(cfg: Config, args) -> dict:
                         "filled_qty": "0", "error": "the venue has no such order", "not_found": True}
             if args.action == "cancel":
                 order = await om.cancel(args.client_id)
+        pending = (OrderState.PENDING_NEW, OrderState.UNKNOWN, OrderState.CANCEL_PENDING)
         deadline = time.monotonic() + args.wait
-        while time.monotonic() < deadline and order.state in (OrderState.PENDING_NEW, OrderState.UNKNOWN,
-                                                                OrderState.CANCEL_PENDING):
+        while time.monotonic() < deadline and order.state in pending:
             await asyncio.sleep(0.05)
+        # the stream did not settle it (or there is none): the venue's REST answer decides what is
+        # printed, a few tries apart, never a guess
+        for attempt in range(4):
+            if order.state not in pending:
+                break
+            if attempt:
+                await asyncio.sleep(0.25 * attempt)
+            try:
+                order = await om.status(order.client_order_id)
+            except (EngineError, OSError, asyncio.TimeoutError) as e:
+                log.info("order status query failed: %s", e)
         return order.to_json()
     except (EngineError, OSError, ValueError, KeyError) as e:
         return {"state": "rejected", "client_order_id": getattr(args, "client_id", None) or "", "venue_order_id": "",

@@ -60,6 +60,11 @@ def test_bad_configs(tmp_path):
         load_config(write(tmp_path, '[venues.binance]\nrest_url = "x"\n'))
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "missing.toml")
+    for bad in ("0.5", "true", '"30"', "7200"):
+        with pytest.raises(ConfigError, match="order_audit_s"):
+            load_config(write(tmp_path, BASE + f"order_audit_s = {bad}\n"))
+    assert load_config(write(tmp_path, BASE + "order_audit_s = 0\n")).venues["binance"].order_audit_s == 0
+    assert load_config(write(tmp_path, BASE)).venues["binance"].order_audit_s == 30.0
 
 
 def test_secret_is_opaque():

@@ -981,3 +981,25 @@ async def test_amend_refusals_before_sending_and_a_venue_without_amend():
     with pytest.raises(UnknownOrder, match="CANCELED"):
         await mgr.amend(o.client_order_id, price="99")
     assert len(venue.amends) == 1                                # refused without asking the venue
+
+
+async def test_audit_finds_what_lost_pushes_hid_and_asks_nothing_when_all_is_fresh():
+    mgr, venue, rec = make_mgr()
+    a = await mgr.place(req(qty="3", price="100"))
+    b = await mgr.place(req(qty="2", price="99"))
+    c = await mgr.place(req(qty="1", price="98"))
+    assert await mgr.audit(quiet_s=60) == 0 and venue.calls["open_orders"] == 0   # all fresh: no request
+    venue.drop_stream = True                     # the venue's pushes are lost, the stream stays up
+    venue.fill(a.client_order_id, "1")           # a: partly filled, still open
+    venue.fill(b.client_order_id, "2")           # b: filled, no longer open
+    venue.book[c.client_order_id].state = S.CANCELED   # c: canceled on the venue (cancel-all, expiry)
+    assert (a.state, b.state, c.state) == (S.NEW, S.NEW, S.NEW)
+    assert await mgr.audit(quiet_s=0) == 3
+    assert venue.calls["open_orders"] == 1 and venue.calls["query"] == 2          # b and c, not listed
+    assert a.state is S.PARTIALLY_FILLED and a.filled_qty == "1" and len(a.fills) == 1
+    assert b.state is S.FILLED and len(b.fills) == 1 and c.state is S.CANCELED
+    assert mgr.audit_corrections == 3 and mgr.audits == 1
+    assert sorted(cid for cid, _ in rec.fills) == sorted([a.client_order_id, b.client_order_id])
+    venue.drop_stream = False
+    assert await mgr.audit(quiet_s=0) == 1 and mgr.audit_corrections == 3            # a: unchanged
+    assert_updates_consistent(rec)
