@@ -295,10 +295,9 @@ def test_derivative_topics_only_for_swaps(okx_registered):
 def test_index_of_a_swap_is_its_underlying():
     from adapters.okx.adapter import index_of
     from adapters.okx.symbols import parse_instruments
-    inverse = dict(json.loads(LINES[1])["body"]["data"][0], instId="BTC-USD-SWAP", uly="BTC-USD", settleCcy="BTC",
-                   ctVal="100", ctValCcy="USD")
-    insts = {i.venue_symbol: i for i in parse_instruments({"code": "0", "data": [json.loads(LINES[1])["body"]["data"][0],
-                                                                              inverse]})}
+    linear = json.loads(LINES[1])["body"]["data"][0]
+    inverse = dict(linear, instId="BTC-USD-SWAP", uly="BTC-USD", settleCcy="BTC", ctVal="100", ctValCcy="USD")
+    insts = {i.venue_symbol: i for i in parse_instruments({"code": "0", "data": [linear, inverse]})}
     assert index_of(insts["BTC-USDT-SWAP"]) == "BTC-USDT" and index_of(insts["BTC-USD-SWAP"]) == "BTC-USD"
 
 
@@ -347,7 +346,7 @@ def test_index_push_for_an_unfollowed_swap_is_counted_never_the_spots(okx_regist
     never an event for the spot pair."""
     from engine.derivatives import IndexPrice
     a = OkxAdapter()
-    a.set_instruments(a.parse_instruments(json.loads(LINES[0])["body"]) + a.parse_instruments(json.loads(LINES[1])["body"]))
+    a.set_instruments([i for ln in LINES[:2] for i in a.parse_instruments(json.loads(ln)["body"])])
     sink = Derivs()
     p = a.make_reference_parser(sink) if reference else a.make_parser(sink)
     spot = a.feed_symbol(a.instrument("BTC/USDT"), sink)

@@ -182,7 +182,8 @@ async def test_index_tickers_of_a_swaps_underlying(sim):
     async with aiohttp.ClientSession(timeout=T) as s:
         async with s.ws_connect(sim.public_ws_url) as ws:
             await ws.send_str(json.dumps({"id": "31", "op": "subscribe", "args": [
-                {"channel": "index-tickers", "instId": "BTC-USDT"}, {"channel": "mark-price", "instId": "BTC-USDT-SWAP"}]}))
+                {"channel": "index-tickers", "instId": "BTC-USDT"},
+                {"channel": "mark-price", "instId": "BTC-USDT-SWAP"}]}))
             got: dict[str, list] = {"index-tickers": [], "mark-price": [], "events": []}
             while len(got["index-tickers"]) < 2 or not got["mark-price"]:
                 m = json.loads((await ws.receive(timeout=10)).data)
