@@ -40,6 +40,16 @@ def topic(channel: str, inst_id: str) -> str:
 _BY_INST_TYPE = frozenset({"liquidation-orders"})
 
 
+INDEX_CHANNEL = "index-tickers"
+
+
+def index_of(inst: Instrument) -> str:
+    """The index a swap is priced against, as index-tickers names it: its underlying (uly), which
+    Instrument does not keep, derived from the instId instead (BTC-USDT-SWAP -> BTC-USDT,
+    BTC-USD-SWAP -> BTC-USD: a swap's instId is always its underlying + "-SWAP")."""
+    return inst.venue_symbol.removesuffix("-SWAP")
+
+
 def topic_arg(t: str) -> dict[str, str]:
     channel, _, inst_id = t.partition(":")
     return {"channel": channel, "instType" if channel in _BY_INST_TYPE else "instId": inst_id}
@@ -75,9 +85,9 @@ class OkxAdapter(VenueAdapter):
         if inst.kind != MarketKind.SWAP:
             return []
         # liquidations come on one topic for all swaps: every swap names it, the engine
-        # subscribes it once per connection
+        # subscribes it once per connection; the index price comes by the swap's underlying
         return [topic(c, inst.venue_symbol) for c in ("mark-price", "funding-rate", "open-interest")] + \
-            [topic("liquidation-orders", "SWAP")]
+            [topic(INDEX_CHANNEL, index_of(inst)), topic("liquidation-orders", "SWAP")]
 
     def subscribe_frames(self, ep: WsEndpoint, topics: list[str], req_id: int) -> list[str]:
         return [json.dumps({"id": str(req_id), "op": "subscribe", "args": [topic_arg(t) for t in topics]},

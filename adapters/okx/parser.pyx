@@ -29,7 +29,7 @@ from ext.json import JSONError
 from ext.feed cimport (FrameParser, FeedSymbol, CTRL_OTHER, CTRL_SHUTDOWN, CTRL_SUBSCRIBED, CTRL_UNSUBSCRIBED,
                        CTRL_ERROR, CTRL_PONG, CTRL_STATUS, CTRL_LOGIN)
 from engine.model import Side, VenueId
-from engine.derivatives import RATE_SCALE, FundingRate, MarkPrice, OpenInterest, rate, size_scale_of
+from engine.derivatives import RATE_SCALE, FundingRate, IndexPrice, MarkPrice, OpenInterest, rate, size_scale_of
 import ext.decimal as _fx
 from adapters.okx import liquidations as _liq
 
@@ -116,6 +116,8 @@ cdef class OkxParser(FrameParser):
             return self._funding(d, inst, instn, p, n, ts_recv)
         if _eq(ch, chn, "open-interest", 13):
             return self._oi(d, inst, instn, p, n, ts_recv)
+        if _eq(ch, chn, "index-tickers", 13):
+            return self._index(d, inst, instn, p, n, ts_recv)
         return self._event(d, p, n)
 
     cdef int _event(self, VlDoc *d, const char *p, size_t n) except -1:
@@ -341,6 +343,30 @@ cdef class OkxParser(FrameParser):
         self._ts(d, &ts)
         self.doc.end()
         return self.emit_derivative(fs, MarkPrice(self.venue, fs.instrument, ts, ts_recv, px))
+
+    cdef int _index(self, VlDoc *d, const char *inst, size_t instn, const char *p, size_t n,
+                    int64_t ts_recv) except -1:
+        """{"arg":{"channel":"index-tickers","instId":"BTC-USDT"},"data":[{"instId":"BTC-USDT","idxPx":"0.1",
+        "high24h":"0.5","low24h":"0.1","open24h":"0.1","sodUtc0":"0.1","sodUtc8":"0.1","ts":"1597026383085"}]}"""
+        cdef int64_t px = 0, ts = 0
+        cdef FeedSymbol fs
+        cdef int rc
+        # arg.instId names the index ("BTC-USDT"), which is also the spot pair's instId. The price
+        # belongs to the swap on that underlying (BTC/USDT:USDT): on this channel, and only here,
+        # the symbol looked up is "<index>-SWAP" (a swap's instId is its underlying + "-SWAP"), so
+        # an index push can never reach the spot symbol; one whose swap is not followed counts as
+        # an unknown symbol, one whose swap wants no derivatives as not wanted.
+        cdef bytes swap = inst[:instn] + b"-SWAP"
+        fs = self._enter_deriv(d, swap, len(swap), p, n)
+        if fs is None:
+            return 0
+        # instId idxPx high24h low24h open24h sodUtc0 sodUtc8 ts: only the price and its time
+        rc = vl_doc_fixed(d, "idxPx", fs.px_scale, &px)
+        if rc:
+            raise_json(self.doc, rc, "idxPx", fs.px_scale)
+        self._ts(d, &ts)
+        self.doc.end()
+        return self.emit_derivative(fs, IndexPrice(self.venue, fs.instrument, ts, ts_recv, px))
 
     cdef int _funding(self, VlDoc *d, const char *inst, size_t instn, const char *p, size_t n,
                       int64_t ts_recv) except -1:

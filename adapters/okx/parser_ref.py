@@ -6,7 +6,7 @@ produce the same events for every frame, or the C parser to reject it with a cou
 from __future__ import annotations
 
 from adapters.okx import liquidations
-from engine.derivatives import RATE_SCALE, FundingRate, MarkPrice, OpenInterest, rate, size_scale_of
+from engine.derivatives import RATE_SCALE, FundingRate, IndexPrice, MarkPrice, OpenInterest, rate, size_scale_of
 from ext.ref import decimal_ref
 from engine.model import Side
 from ext.feed import Control, PyFrameParser
@@ -67,6 +67,8 @@ class OkxRefParser(PyFrameParser):
             return self._funding(root, inst, frame, ts_recv)
         if channel == "open-interest":
             return self._oi(root, inst, frame, ts_recv)
+        if channel == "index-tickers":
+            return self._index(root, inst, frame, ts_recv)
         return self._event(root, frame)
 
     def _event(self, doc: J.Obj, frame: bytes) -> None:
@@ -195,6 +197,17 @@ class OkxRefParser(PyFrameParser):
         px = J.get_fixed(d, "markPx", fs.px_scale)
         ts = self._ts(d)
         self.emit_derivative_py(fs, MarkPrice(self.venue, fs.instrument, ts, ts_recv, px))
+
+    def _index(self, root: J.Obj, inst: str, frame: bytes, ts_recv: int) -> None:
+        # instId is the index ("BTC-USDT", also the spot pair's instId): the price is the swap's,
+        # looked up as "<index>-SWAP" on this channel only (as parser.pyx)
+        got = self._enter_deriv(root, inst + "-SWAP", frame)
+        if got is None:
+            return
+        d, fs = got
+        px = J.get_fixed(d, "idxPx", fs.px_scale)
+        ts = self._ts(d)
+        self.emit_derivative_py(fs, IndexPrice(self.venue, fs.instrument, ts, ts_recv, px))
 
     def _funding(self, root: J.Obj, inst: str, frame: bytes, ts_recv: int) -> None:
         got = self._enter_deriv(root, inst, frame)

@@ -15,7 +15,9 @@ wire format.  Rate limits are ``adapters.okx.spec.SPEC.buckets`` at their real v
 * Public WebSocket ``/ws/v5/public``: ``op`` subscribe / unsubscribe with ``args``, one event per
   arg; channels ``books`` (snapshot on subscribe, then 100 ms updates chained by
   ``prevSeqId``/``seqId`` with the signed CRC32 of the top 25 levels, keep-alive updates),
-  ``trades``, ``bbo-tbt``, and for swaps ``mark-price`` and ``funding-rate``.  Text ``ping`` ->
+  ``trades``, ``bbo-tbt``, for swaps ``mark-price``, ``funding-rate``, ``open-interest`` and
+  ``liquidation-orders`` (by instType), and ``index-tickers`` for the swaps' underlyings (the
+  index ``BTC-USDT``, priced near the swap's mark).  Text ``ping`` ->
   ``pong``; 480 subscribe/unsubscribe per hour per connection; closed after 30 s without a client
   message; the 64008 notice before a service upgrade.
 * Private WebSocket ``/ws/v5/private``: ``login``, the ``orders`` channel, order entry
@@ -137,6 +139,8 @@ DEFAULT_BALANCES = {"USDT": "1000000", "BTC": "10", "ETH": "100"}
 PUBLIC_CHANNELS = ("books", "trades", "bbo-tbt", "mark-price", "funding-rate", "open-interest")
 SWAP_ONLY = ("mark-price", "funding-rate", "open-interest")
 LIQUIDATIONS = "liquidation-orders"      # subscribed per instType: topic "liquidation-orders:SWAP"
+INDEX_TICKERS = "index-tickers"          # subscribed by index (a swap's uly): topic "index-tickers:BTC-USDT"
+INDEX_QUIET_PUSH_S = 60.0                # an unchanged index is pushed again once a minute
 
 _CLORDID_RE = re.compile(r"^[A-Za-z0-9]{1,32}$")
 _TAG_RE = re.compile(r"^[A-Za-z0-9]{0,16}$")
@@ -186,7 +190,7 @@ class OkxSimConfig(SimConfig):
     idle_timeout_s: float = 30.0        # closed after this long without a client message
     depth_fast_ms: float = 100.0        # books update cadence (0 = one update per change batch)
     book_keepalive_s: float = 60.0      # an empty update after this long without a book change
-    deriv_interval_ms: float = 1000.0   # mark-price cadence (when changed)
+    deriv_interval_ms: float = 1000.0   # mark-price and index-tickers cadence (when changed)
     funding_interval_s: float = 30.0    # funding-rate cadence
     unknown_status: int = 400           # 50004 "endpoint request timeout" comes as HTTP 400
 
@@ -338,6 +342,11 @@ class OkxSim(SimApp):
         self._last_seq: dict[str, int] = {}          # books topic -> seqId of its last push
         self._last_push: dict[str, float] = {}       # books topic -> monotonic time of its last push
         self._last_mark: dict[str, int] = {}
+        # index (uly) -> its swap; the index's last pushed price (ticks, monotonic time) and its
+        # [open, high, low] since the simulator started (the 24 h window of a short-lived venue)
+        self._index_swap = {f"{i.spec.base}-{i.spec.quote}": s for s, i in self.insts.items() if i.inst_type == "SWAP"}
+        self._last_index: dict[str, tuple[int, float]] = {}
+        self._index_day: dict[str, list[int]] = {}
         self._tasks: list[asyncio.Task] = []
         self._cancel_all: asyncio.TimerHandle | None = None
         self._cancel_all_at = 0
@@ -946,6 +955,8 @@ class OkxSim(SimApp):
         channel, _, inst = topic.partition(":")
         if channel == LIQUIDATIONS:
             return inst == "SWAP"
+        if channel == INDEX_TICKERS:            # an index some listed swap is priced against
+            return inst in self._index_swap
         i = self.insts.get(inst)
         return i is not None and channel in PUBLIC_CHANNELS and (channel not in SWAP_ONLY or i.inst_type == "SWAP")
 
@@ -1028,6 +1039,8 @@ class OkxSim(SimApp):
             conn.send(self._funding(sym))
         elif channel == "mark-price":
             conn.send(self._mark(sym))
+        elif channel == INDEX_TICKERS:
+            conn.send(self._index(sym))
 
     # ------------------------------------------------------------------ market-data rendering
     def _diff_topic(self, topic: str) -> DiffTopic | None:
@@ -1109,8 +1122,36 @@ class OkxSim(SimApp):
                 self.hub.publish(topic, self._mark(sym))
             if self.hub.subscribers("open-interest:" + sym):
                 self.hub.publish("open-interest:" + sym, self._open_interest(sym))
+        now = time.monotonic()
+        for idx, sym in self._index_swap.items():
+            topic = f"{INDEX_TICKERS}:{idx}"
+            last = self._last_index.get(idx)
+            if self.hub.subscribers(topic) and (last is None or self._index_ticks(sym) != last[0]
+                                                or now - last[1] >= INDEX_QUIET_PUSH_S):
+                self.hub.publish(topic, self._index(idx))
         if self._deriv_ticks % 3 == 0 and self.hub.subscribers(LIQUIDATIONS + ":SWAP"):
             self.hub.publish(LIQUIDATIONS + ":SWAP", self._liquidation())
+
+    def _index_ticks(self, sym: str) -> int:
+        """The swap's underlying index: 0.005 % off its mark, below it while the book's update
+        count is even and above it while odd (a premium that changes sign)."""
+        ticks = self._mark_ticks(sym)
+        off = max(1, ticks // 20000)
+        return ticks - off if self.venue.markets[sym].update_id % 2 == 0 else ticks + off
+
+    def _index(self, idx: str) -> str:
+        """An index-tickers push, the fields in the order of OKX's example; prices in the swap's
+        tick, the shortest exact form ("60007", "60007.1")."""
+        sym = self._index_swap[idx]
+        ticks = max(1, self._index_ticks(sym))
+        self._last_index[idx] = (ticks, time.monotonic())
+        day = self._index_day.setdefault(idx, [ticks, ticks, ticks])
+        day[1], day[2] = max(day[1], ticks), min(day[2], ticks)
+        px = self.venue.markets[sym].price_scale.plain
+        # both start-of-day prices are the first one seen: the simulator's day starts with it
+        return _dumps({"arg": {"channel": INDEX_TICKERS, "instId": idx}, "data": [{
+            "instId": idx, "idxPx": px(ticks), "high24h": px(day[1]), "low24h": px(day[2]), "open24h": px(day[0]),
+            "sodUtc0": px(day[0]), "sodUtc8": px(day[0]), "ts": str(now_ms())}]})
 
     def _open_interest(self, sym: str) -> str:
         """Contracts open: a slow walk driven by the book's update count (0.01-contract steps)."""

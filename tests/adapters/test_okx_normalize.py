@@ -284,6 +284,83 @@ def test_derivative_topics_only_for_swaps(okx_registered):
     assert a.derivative_topics(a.instrument("BTC/USDT")) == []
     assert a.derivative_topics(a.instrument("BTC/USDT:USDT")) == ["mark-price:BTC-USDT-SWAP", "funding-rate:BTC-USDT-SWAP",
                                                                   "open-interest:BTC-USDT-SWAP",
+                                                                  "index-tickers:BTC-USDT",
                                                                   "liquidation-orders:SWAP"]
-    frames = a.subscribe_frames(a.spec.endpoints[0], a.derivative_topics(a.instrument("BTC/USDT:USDT"))[-1:], 3)
-    assert json.loads(frames[0])["args"] == [{"channel": "liquidation-orders", "instType": "SWAP"}]
+    frames = a.subscribe_frames(a.spec.endpoints[0], a.derivative_topics(a.instrument("BTC/USDT:USDT"))[-2:], 3)
+    # the index is subscribed by its name (the swap's underlying), liquidations by instType
+    assert json.loads(frames[0])["args"] == [{"channel": "index-tickers", "instId": "BTC-USDT"},
+                                             {"channel": "liquidation-orders", "instType": "SWAP"}]
+
+
+def test_index_of_a_swap_is_its_underlying():
+    from adapters.okx.adapter import index_of
+    from adapters.okx.symbols import parse_instruments
+    linear = json.loads(LINES[1])["body"]["data"][0]
+    inverse = dict(linear, instId="BTC-USD-SWAP", uly="BTC-USD", settleCcy="BTC", ctVal="100", ctValCcy="USD")
+    insts = {i.venue_symbol: i for i in parse_instruments({"code": "0", "data": [linear, inverse]})}
+    assert index_of(insts["BTC-USDT-SWAP"]) == "BTC-USDT" and index_of(insts["BTC-USD-SWAP"]) == "BTC-USD"
+
+
+def test_derivatives_replay_index_price_of_the_swap_never_the_spot():
+    """index-tickers names the index, "BTC-USDT", which is the spot pair's instId too: every
+    index price goes to the swap BTC/USDT:USDT, exact, at the exchange time in ns; the bad pushes
+    are numbered drops and the replay goes on."""
+    events, err = run("okx", str(DERIVS))
+    idx = [e for e in events if e["type"] == "index_price"]
+    for e in idx:
+        assert isinstance(e.pop("ts_recv"), int)
+    head = {"type": "index_price", "venue": "okx", "symbol": "BTC/USDT:USDT", "contract_size": "0.01",
+            "contract_ccy": "BTC"}
+    assert idx == [{**head, "ts_exchange": 1_597_026_383_085_000_000, "price": "0.1"},     # the docs' own example
+                   {**head, "ts_exchange": 1_700_000_006_700_000_000, "price": "37008.4"},
+                   {**head, "ts_exchange": 1_700_000_008_100_000_000, "price": "37009.1"}]
+    assert not any(e["symbol"] == "BTC/USDT" for e in events)       # nothing on the spot pair
+    assert "line 23: MissingFieldError: missing field 'idxPx'" in err
+    assert "line 24: FieldValueError: field 'idxPx': not a decimal number: 'n/a'" in err
+    assert "line 25: FieldValueError: field 'ts': not a decimal number: 'soon'" in err
+    assert "line 26: BadMessage: index_price: index price 0 not positive" in err
+    # finer than the swap's tick: refused, never rounded
+    assert "line 27: FieldValueError: field 'idxPx': '37008.45' has more fractional digits than scale 1" in err
+    # ETH-USDT is a listed spot pair, but no ETH-USDT-SWAP is: not attributed to the spot pair
+    assert "line 28: frame for a symbol without instrument metadata" in err
+
+
+class Derivs:
+    def __init__(self):
+        self.got = []
+
+    def on_derivative(self, ev):
+        self.got.append(ev)
+
+
+INDEX_PUSH = (b'{"arg":{"channel":"index-tickers","instId":"BTC-USDT"},"data":[{"instId":"BTC-USDT","idxPx":"37008.4",'
+              b'"high24h":"37611.9","low24h":"36520.2","open24h":"36903.3","sodUtc0":"36950.7","sodUtc8":"36880",'
+              b'"ts":"1700000006700"}]}')
+
+
+@pytest.mark.parametrize("reference", [False, True])
+def test_index_push_for_an_unfollowed_swap_is_counted_never_the_spots(okx_registered, reference):
+    """The engine's parser holds only the followed symbols: with the spot BTC-USDT alone the push
+    is an unknown symbol (counted); with the swap followed for its book only it is not wanted
+    (counted on the swap); with its derivatives wanted it is the swap's IndexPrice. No error, and
+    never an event for the spot pair."""
+    from engine.derivatives import IndexPrice
+    a = OkxAdapter()
+    a.set_instruments([i for ln in LINES[:2] for i in a.parse_instruments(json.loads(ln)["body"])])
+    sink = Derivs()
+    p = a.make_reference_parser(sink) if reference else a.make_parser(sink)
+    spot = a.feed_symbol(a.instrument("BTC/USDT"), sink)
+    spot.want_book = spot.want_trades = spot.want_derivs = True
+    p.add_symbol(spot)
+    assert p.feed(INDEX_PUSH) == 0
+    assert (p.n_unknown_symbol, p.n_errors, spot.n_msgs, sink.got) == (1, 0, 0, [])
+    swap = a.feed_symbol(a.instrument("BTC/USDT:USDT"), sink)
+    swap.want_book = swap.want_trades = True
+    p.add_symbol(swap)
+    assert p.feed(INDEX_PUSH) == 0
+    assert (p.n_unknown_symbol, p.n_errors, swap.n_msgs, spot.n_msgs, sink.got) == (1, 0, 1, 0, [])
+    swap.want_derivs = True
+    assert p.feed(INDEX_PUSH, 1_700_000_006_800_000_000) == 0
+    assert p.n_errors == 0 and spot.n_msgs == 0
+    assert sink.got == [IndexPrice(VenueId.okx, a.instrument("BTC/USDT:USDT"), 1_700_000_006_700_000_000,
+                                   1_700_000_006_800_000_000, 370084)]

@@ -175,6 +175,47 @@ async def test_ws_errors_ping_and_notice(sim):
             assert (n["event"], n["code"]) == ("notice", "64008")
 
 
+async def test_index_tickers_of_a_swaps_underlying(sim):
+    """index-tickers is subscribed by index name (a listed swap's underlying): the ack, at once a
+    push in OKX's field set and string forms with the price near the swap's mark, then periodic
+    pushes; an index no listed swap has is refused with 60018 as an unknown instrument is."""
+    async with aiohttp.ClientSession(timeout=T) as s:
+        async with s.ws_connect(sim.public_ws_url) as ws:
+            await ws.send_str(json.dumps({"id": "31", "op": "subscribe", "args": [
+                {"channel": "index-tickers", "instId": "BTC-USDT"},
+                {"channel": "mark-price", "instId": "BTC-USDT-SWAP"}]}))
+            got: dict[str, list] = {"index-tickers": [], "mark-price": [], "events": []}
+            while len(got["index-tickers"]) < 2 or not got["mark-price"]:
+                m = json.loads((await ws.receive(timeout=10)).data)
+                if "event" in m:
+                    got["events"].append((m["event"], m["arg"]))
+                else:
+                    got[m["arg"]["channel"]].append(m)
+            assert got["events"] == [("subscribe", {"channel": "index-tickers", "instId": "BTC-USDT"}),
+                                     ("subscribe", {"channel": "mark-price", "instId": "BTC-USDT-SWAP"})]
+            for push in got["index-tickers"]:
+                assert push["arg"] == {"channel": "index-tickers", "instId": "BTC-USDT"}
+                d, = push["data"]
+                assert list(d) == ["instId", "idxPx", "high24h", "low24h", "open24h", "sodUtc0", "sodUtc8", "ts"]
+                assert d["instId"] == "BTC-USDT" and all(isinstance(v, str) for v in d.values())
+                px = {k: Decimal(d[k]) for k in ("idxPx", "high24h", "low24h", "open24h", "sodUtc0", "sodUtc8")}
+                assert all(v > 0 and v == v.quantize(Decimal("0.1")) for v in px.values())
+                # the shortest exact form, as OKX writes prices ("60007", "60007.1", never "60007.0")
+                assert all("." not in d[k] or not d[k].endswith(("0", ".")) for k in px)
+                assert px["low24h"] <= px["idxPx"] <= px["high24h"]
+                assert abs(int(d["ts"]) - time.time() * 1000) < 60_000
+            mark = Decimal(got["mark-price"][-1]["data"][0]["markPx"])
+            assert abs(Decimal(got["index-tickers"][-1]["data"][0]["idxPx"]) - mark) < mark / 100
+            for bad in ("SOL-USDT", "BTC-USDT-SWAP"):
+                await ws.send_str(json.dumps({"id": "32", "op": "subscribe",
+                                              "args": [{"channel": "index-tickers", "instId": bad}]}))
+                while True:
+                    e = json.loads((await ws.receive(timeout=5)).data)
+                    if "event" in e:
+                        break
+                assert (e["id"], e["event"], e["code"]) == ("32", "error", "60018"), e
+
+
 async def test_idle_connection_is_closed_and_sub_budget():
     with running_simulator("okx", rate=20, idle_timeout_s=0.6, sub_ops=2) as sim:
         async with aiohttp.ClientSession(timeout=T) as s:
@@ -344,18 +385,27 @@ async def test_engine_receives_every_derivatives_event_of_a_swap():
     liquidations of BTC/USDT:USDT arrive normalized; the shared liquidation topic is subscribed
     once for the connection and another swap's liquidations reach only that swap's callbacks."""
     from engine.config import Config, VenueConfig
-    from engine.derivatives import FundingRate, Liquidation, MarkPrice, OpenInterest
+    from engine.derivatives import FundingRate, IndexPrice, Liquidation, MarkPrice, OpenInterest
     from engine.engine import Engine
     with running_simulator("okx", rate=50, seed=4, deriv_interval_ms=100, funding_interval_s=0.5) as sim:
         syms = ["BTC/USDT:USDT", "ETH/USDT:USDT"]
+        # the spot BTC/USDT streams on the same connection: its instId is the swap's index name
         eng = Engine(Config(venues={"okx": VenueConfig(name="okx", rest_url=sim.rest_url, ws_url=sim.ws_url,
-                                                      symbols=syms)}, metrics_port=0))
+                                                      symbols=syms + ["BTC/USDT"])}, metrics_port=0))
         got = {s: [] for s in syms}
         for s in syms:
             eng.subscribe_derivatives("okx", s, got[s].append)
+        rt = eng.runtime("okx")
+        every_event = []                # all the parsers hand the engine, whoever subscribed
+        deliver = rt.on_derivative
+
+        def seen(ev):
+            every_event.append(ev)
+            deliver(ev)
+        rt.on_derivative = seen
         try:
             await eng.start(execution=False)
-            kinds = (MarkPrice, FundingRate, OpenInterest, Liquidation)
+            kinds = (MarkPrice, FundingRate, OpenInterest, Liquidation, IndexPrice)
             end = time.monotonic() + 20
             while time.monotonic() < end and not all(any(isinstance(e, k) for e in got[syms[0]]) for k in kinds):
                 await asyncio.sleep(0.1)
@@ -366,8 +416,17 @@ async def test_engine_receives_every_derivatives_event_of_a_swap():
             assert oi.size > 0 and oi.to_json()["contract_size"]
             liq = next(e for e in btc if isinstance(e, Liquidation))
             assert liq.price > 0 and liq.size > 0
-            rt = eng.runtime("okx")
+            idx = [e for e in btc if isinstance(e, IndexPrice)]
+            assert all(isinstance(e.price, int) and e.price > 0 and e.ts_exchange > 0 for e in idx)
+            mark = next(e for e in btc if isinstance(e, MarkPrice))
+            assert abs(idx[-1].price - mark.price) < mark.price // 100       # the swap's index, near its mark
+            assert idx[-1].to_json()["price"] == mark.instrument.px_str(idx[-1].price)
+            # the index BTC-USDT is the swap's: nothing reached the spot pair, none went astray
+            assert every_event and not any(e.instrument.symbol == "BTC/USDT" for e in every_event)
+            assert {e.instrument.symbol for e in every_event if isinstance(e, IndexPrice)} <= set(syms)
+            assert rt.fs_by_symbol["BTC/USDT"].n_msgs > 0 and not rt.fs_by_symbol["BTC/USDT"].want_derivs
             topics = [t for s in rt.sessions for t in s.topics]
             assert topics.count("liquidation-orders:SWAP") == 1
+            assert topics.count("index-tickers:BTC-USDT") == 1 and "index-tickers:ETH-USDT" in topics
         finally:
             await eng.close()
