@@ -10,7 +10,8 @@ durations, so sleeping them on the event loop's monotonic clock is fine.
 
 The venue's usage headers are folded in (the larger of local and reported usage wins; a
 "remaining" header is turned into usage first), and 429/418 (or the venue's rate-limit code
-in a 200 body) block every lane until Retry-After has passed.
+in a 200 body) block every lane until Retry-After has passed; a refusal without a retry time
+blocks the buckets the refused request was charged to for their window (``rate_refused``).
 
 Buckets have a scope (engine.venue.BucketScope). IP, ACCOUNT and ENDPOINT buckets exist from
 the start; an INSTRUMENT bucket is one ext bucket per (spec, instrument), made the first time
@@ -66,6 +67,7 @@ class VenueBudget:
         self.waits = 0                              # requests that had to wait for budget
         self.header_errors = 0                      # usage headers that could not be used
         self.blocked_reason = ""
+        self.rate_refusals = 0                      # requests the venue refused for rate reasons
 
     @property
     def headers(self) -> dict[str, int]:
@@ -193,6 +195,21 @@ class VenueBudget:
     def block(self, seconds: float, reason: str) -> None:
         self.blocked_reason = reason
         self.budget.block_until(now_ns() + int(seconds * NS))
+
+    def rate_refused(self, cost: Cost | None, retry_after_s: float, reason: str) -> None:
+        """The venue refused a request for rate reasons. With its retry time, every lane waits
+        that long. Without one (OKX's 50011, Bybit's 10006 without headers), the buckets the
+        refused request was charged to wait out their own window -- the only time the venue's
+        counter is sure to have moved on -- and the other buckets (cancels, other instruments)
+        stay open. A request charged to no bucket blocks everything for one second."""
+        self.rate_refusals += 1
+        if retry_after_s > 0 or cost is None or not len(cost):
+            self.block(retry_after_s if retry_after_s > 0 else 1.0, reason)
+            return
+        now = now_ns()
+        self.blocked_reason = reason
+        for idx, _w in cost.items():
+            self.budget.block_bucket(idx, now + int(self._owner[idx].window_s * NS))
 
     def utilization(self) -> dict[str, float]:
         """Bucket name -> used / limit; per-instrument buckets as ``name:instrument``."""

@@ -197,8 +197,9 @@ class RestClient:
                               f"IP banned (code {err.code}, HTTP {resp.status})" if from_body else "IP banned (418)")
             br.failure(FailureKind.BANNED, open_for_s=err.retry_after_s or 120)
         elif isinstance(err, RateLimited):
-            self.budget.block(err.retry_after_s or 1,
-                              f"rate limited (code {err.code}, HTTP {resp.status})" if from_body else "rate limited (429)")
+            self.budget.rate_refused(cost, err.retry_after_s or 0.0,
+                                     f"rate limited (code {err.code}, HTTP {resp.status})" if from_body
+                                     else "rate limited (429)")
             br.success()
         elif resp.status >= 500 or (from_body and isinstance(err, ExecutionUnknown) and not unclassified):
             # 5xx, or the venue's own "busy / system error" code in the body: the venue is down

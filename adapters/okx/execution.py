@@ -249,13 +249,13 @@ class OkxExecution(PrivateStreamOwner, ExecutionClient):
         if ws is None or not ws.connected:
             return None
         w, prio = self.adapter.rest_cost("POST", path, args, order)
-        await self.rest.budget.acquire(w, prio, instrument=args["instId"])
+        cost = await self.rest.budget.acquire(w, prio, instrument=args["instId"])
         try:
             data = await ws.request(op, args, timeout_s=self.ws_timeout_s)
         except CircuitOpen:
             return None                     # the connection went away before sending: REST instead
         except RateLimited as e:
-            self.rest.budget.block(e.retry_after_s or 1.0, f"rate limited on the WebSocket (code {e.code})")
+            self.rest.budget.rate_refused(cost, e.retry_after_s or 0.0, f"rate limited on the WebSocket (code {e.code})")
             raise
         self.ws_orders += 1
         if not isinstance(data, list):

@@ -136,6 +136,28 @@ async def test_rate_limit_in_200_body_blocks_next_request_until_retry_after():
         assert rest.budget.waits >= 1
 
 
+async def test_rate_refusal_without_retry_time_blocks_the_charged_buckets_for_their_window():
+    """OKX's 50011 says no retry time: the buckets of the refused request (place on that
+    instrument, the sub-account cap) wait out their window; cancels and other buckets go on."""
+    place = BucketSpec("PLACE", FIXED, 60, 0.6, headroom=0, scope=BucketScope.INSTRUMENT)
+    sub = BucketSpec("SUB", FIXED, 1000, 0.6, headroom=0)
+    cancel = BucketSpec("CANCEL", FIXED, 60, 0.6, headroom=0)
+    async with client(spec_of(place, sub, cancel), max_wait_s=5.0) as (srv, rest):
+        srv.script = [Answer(body={"code": "50011", "msg": "Rate limit reached", "retry": 0})]
+        t0 = now_ns()
+        with pytest.raises(RateLimited):
+            await rest.request("POST", "/api/v5/trade/order", weights={"PLACE": 1, "SUB": 1},
+                               priority=Priority.NEW_ORDER, instrument="BTC-USDT")
+        assert rest.budget.budget.blocked_until <= now_ns()            # not every lane
+        assert rest.budget.rate_refusals == 1 and "50011" in rest.budget.blocked_reason
+        await rest.request("POST", "/api/v5/trade/cancel-order", weights={"CANCEL": 1},
+                           priority=Priority.CANCEL)                    # at once
+        assert srv.arrivals[1][0] - t0 < 500_000_000
+        await rest.request("POST", "/api/v5/trade/order", weights={"PLACE": 1, "SUB": 1},
+                           priority=Priority.NEW_ORDER, instrument="ETH-USDT")   # shares SUB: waits
+        assert srv.arrivals[2][0] - srv.arrivals[0][0] >= 600_000_000 - 20_000_000
+
+
 async def test_rate_limit_in_200_body_longer_than_max_wait_refuses_without_sending():
     async with client(max_wait_s=0.05) as (srv, rest):
         srv.script = [Answer(body={"code": "50011", "retry": 30})]
