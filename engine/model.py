@@ -129,6 +129,9 @@ class TimeInForce(IntEnum):
     GTC = 1
     IOC = 2
     FOK = 3
+    POST_ONLY = 4
+    """rests like GTC, but only as a maker: refused by the venue when it would take liquidity
+    (Binance ``LIMIT_MAKER``, OKX ``post_only``); limit orders only"""
 
 
 class OrderState(IntEnum):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from engine.errors import Rejected
-from engine.model import Instrument, Order, OrderType
+from engine.model import Instrument, Order, OrderType, TimeInForce
 
 
 def checked_units(inst: Instrument, order: Order, venue: str) -> tuple[int, int | None]:
@@ -20,6 +20,8 @@ def checked_units(inst: Instrument, order: Order, venue: str) -> tuple[int, int 
                        venue=venue) from None
     if order.type == OrderType.LIMIT and px is None:
         raise Rejected(f"{order.symbol}: limit order without a price", venue=venue)
+    if order.type != OrderType.LIMIT and order.tif == TimeInForce.POST_ONLY:
+        raise Rejected(f"{order.symbol}: post-only is for limit orders", venue=venue)
     if qty <= 0 or (inst.lot and qty % inst.lot) or qty < inst.min_qty:
         raise Rejected(f"{order.symbol}: size {order.qty} is not a positive multiple of the lot "
                        f"{inst.qty_str(inst.lot)} at least {inst.qty_str(inst.min_qty)}", venue=venue)

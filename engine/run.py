@@ -51,7 +51,7 @@ def add_parsers(sub) -> None:
             p.add_argument("--type", default="limit", choices=["limit", "market"])
             p.add_argument("--qty", required=True, help="quantity as a decimal string")
             p.add_argument("--price", help="limit price as a decimal string")
-            p.add_argument("--tif", default="GTC", choices=["GTC", "IOC", "FOK"])
+            p.add_argument("--tif", default="GTC", choices=[t.name for t in TimeInForce])
         p.add_argument("--wait", type=float, default=1.0, help="seconds to wait for stream updates (default 1)")
         p.set_defaults(func=_cmd_order)
 

@@ -13,7 +13,7 @@ from adapters.binance.spec import ENDPOINTS, OPEN_ORDERS_ALL_WEIGHT
 from engine.adapter import VenueAdapter
 from engine.config import Credentials
 from engine.errors import TimestampError, VenueError
-from engine.model import Fill, MarketKind, Order, OrderState, OrderType, OrderUpdate, Side, VenueId
+from engine.model import Fill, MarketKind, Order, OrderState, OrderType, OrderUpdate, Side, TimeInForce, VenueId
 from engine.order_checks import canonical, checked_units
 from engine.orders import ExecutionClient, make_client_order_id
 from engine.private_ws import MsgKind, PrivateStreamOwner, PrivateWsDialect, PrivateWsSession
@@ -165,10 +165,11 @@ class BinanceExecution(PrivateStreamOwner, ExecutionClient):
     async def place(self, order: Order) -> OrderUpdate:
         inst = self._inst(order.symbol)
         p = [("symbol", inst.venue_symbol), ("side", "BUY" if order.side == Side.BUY else "SELL"),
-             ("type", "LIMIT" if order.type == OrderType.LIMIT else "MARKET")]
-        if order.type == OrderType.LIMIT:
-            p.append(("timeInForce", order.tif.name))
+             ("type", "MARKET" if order.type != OrderType.LIMIT else
+              "LIMIT_MAKER" if order.tif == TimeInForce.POST_ONLY else "LIMIT")]
         qty, px = checked_units(inst, order, "binance")
+        if order.type == OrderType.LIMIT and order.tif != TimeInForce.POST_ONLY:
+            p.append(("timeInForce", order.tif.name))    # LIMIT_MAKER takes none
         p.append(("quantity", inst.qty_str(qty)))
         if px is not None:
             p.append(("price", inst.px_str(px)))

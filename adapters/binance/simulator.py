@@ -77,6 +77,7 @@ from engine.sim.wsconn import Control, ControlReply, Op, Refusal, WsConn
 
 VENUE = "binance"
 ACCOUNT = "binance-sim"
+LIMIT_MAKER = "LIMIT_MAKER"     # a LIMIT order that may only rest (the matching engine's LIMIT GTC)
 # Simulator-only credentials (64 alphanumerics, like real keys). Override with --api-key/--api-secret.
 DEFAULT_API_KEY = "vlSimBinanceApiKey0000000000000000000000000000000000000000000001"
 DEFAULT_API_SECRET = "vlSimBinanceSecret0000000000000000000000000000000000000000000001"
@@ -288,6 +289,7 @@ class BinanceSim(SimApp):
         self.user_streams = AccountStreams(self.hub)
         self.ws_api = RpcSocket(self.limiter, BinanceWsApi(self))
         self._ed25519_pem: bytes | None = None
+        self._makers: set[int] = set()              # ids of LIMIT_MAKER orders (reported as such)
         self._ignore_seq = itertools.count(1)
 
     # ------------------------------------------------------------------ app
@@ -453,6 +455,9 @@ class BinanceSim(SimApp):
     def _qty(self, sym: str, lots: int) -> str:
         return self.venue.markets[sym].qty_scale.format(lots)
 
+    def _otype(self, o: Order) -> str:
+        return "LIMIT_MAKER" if o.order_id in self._makers else o.type
+
     def _quote(self, sym: str, units: int) -> str:
         return _fmt8(self._eng(sym).quote_value(units))
 
@@ -462,7 +467,7 @@ class BinanceSim(SimApp):
             "symbol": s, "orderId": o.order_id, "orderListId": -1, "clientOrderId": o.client_id,
             "price": self._px(s, o.price), "origQty": self._qty(s, o.qty), "executedQty": self._qty(s, o.executed),
             "cummulativeQuoteQty": self._quote(s, o.cum_quote), "status": o.status, "timeInForce": o.tif,
-            "type": o.type, "side": o.side, "stopPrice": _ZERO8, "icebergQty": _ZERO8, "time": o.created_ms,
+            "type": self._otype(o), "side": o.side, "stopPrice": _ZERO8, "icebergQty": _ZERO8, "time": o.created_ms,
             "updateTime": o.updated_ms, "isWorking": o.is_working,
             "workingTime": o.working_ms if o.working_ms is not None else -1,
             "origQuoteOrderQty": _ZERO8, "selfTradePreventionMode": "NONE",
@@ -477,7 +482,7 @@ class BinanceSim(SimApp):
         out.update({
             "price": self._px(s, o.price), "origQty": self._qty(s, o.qty), "executedQty": self._qty(s, o.executed),
             "origQuoteOrderQty": _ZERO8, "cummulativeQuoteQty": self._quote(s, o.cum_quote), "status": o.status,
-            "timeInForce": o.tif, "type": o.type, "side": o.side, "workingTime": o.working_ms or o.created_ms,
+            "timeInForce": o.tif, "type": self._otype(o), "side": o.side, "workingTime": o.working_ms or o.created_ms,
             "selfTradePreventionMode": "NONE",
         })
         if resp_type == "FULL":
@@ -499,12 +504,22 @@ class BinanceSim(SimApp):
         otype = params.get("type")
         if otype in (None, ""):
             raise _mandatory("type")
-        if otype not in (LIMIT, MARKET):
+        if otype not in (LIMIT, MARKET, LIMIT_MAKER):
             raise ApiError(-1116, "Invalid orderType.")
         tif = params.get("timeInForce")
         price_d = self.param_decimal(params, "price")
         qty_d = self.param_decimal(params, "quantity")
-        if otype == LIMIT:
+        maker = otype == LIMIT_MAKER
+        if maker:
+            # a limit order that may only rest: no timeInForce, refused when it would take
+            if tif not in (None, ""):
+                raise ApiError(-1106, "Parameter 'timeInForce' sent when not required.")
+            if qty_d is None:
+                raise _mandatory("quantity")
+            if price_d is None:
+                raise _mandatory("price")
+            otype, tif = LIMIT, GTC
+        elif otype == LIMIT:
             if tif in (None, ""):
                 raise _mandatory("timeInForce")
             if tif not in (GTC, IOC, FOK):
@@ -540,6 +555,11 @@ class BinanceSim(SimApp):
             r = dec.rule
             raise ApiError(-1015, f"Too many new orders; current limit is {r.limit} orders per {r.num} "
                                   f"{r.interval}.", 429, self._order_headers())
+        if maker:
+            m = self.venue.markets[sym]
+            opp = m.best_ask() if side == BUY else m.best_bid()
+            if opp is not None and (price >= opp[0] if side == BUY else price <= opp[0]):
+                raise ApiError(-2010, "Order would immediately match and take.")
         try:
             res = self.venue.place(sym, ACCOUNT, side=side, type=otype, qty=qty, price=price,
                                    tif=tif or GTC, client_id=str(cid) if cid is not None else None, ts=now_ms())
@@ -549,6 +569,8 @@ class BinanceSim(SimApp):
             if e.reason == INSUFFICIENT_BALANCE:
                 raise ApiError(-2010, "Account has insufficient balance for requested action.") from None
             raise ApiError(-1013, "Invalid order.") from None
+        if maker:
+            self._makers.add(res.order.order_id)
         return self._place_json(res.order, res.fills, resp_type), res.order
 
     def _find(self, params: dict[str, Any], orig_name: str = "origClientOrderId") -> tuple[str, int | None, str | None]:
@@ -578,7 +600,7 @@ class BinanceSim(SimApp):
             "clientOrderId": cancel_id, "transactTime": o.updated_ms, "price": j["price"], "origQty": j["origQty"],
             "executedQty": j["executedQty"], "origQuoteOrderQty": _ZERO8,
             "cummulativeQuoteQty": j["cummulativeQuoteQty"], "status": o.status, "timeInForce": o.tif,
-            "type": o.type, "side": o.side, "selfTradePreventionMode": "NONE",
+            "type": self._otype(o), "side": o.side, "selfTradePreventionMode": "NONE",
         }
 
     def op_query(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -643,7 +665,7 @@ class BinanceSim(SimApp):
                 "symbol": s, "status": "TRADING", "baseAsset": sp.base, "baseAssetPrecision": 8,
                 "quoteAsset": sp.quote, "quotePrecision": 8, "quoteAssetPrecision": 8,
                 "baseCommissionPrecision": 8, "quoteCommissionPrecision": 8,
-                "orderTypes": ["LIMIT", "MARKET"], "icebergAllowed": False, "ocoAllowed": False,
+                "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"], "icebergAllowed": False, "ocoAllowed": False,
                 "otoAllowed": False, "quoteOrderQtyMarketAllowed": False, "allowTrailingStop": False,
                 "cancelReplaceAllowed": False, "amendAllowed": False, "isSpotTradingAllowed": True,
                 "isMarginTradingAllowed": False,
@@ -882,7 +904,7 @@ class BinanceSim(SimApp):
         s = o.symbol
         f = ev.fill
         d: dict[str, Any] = {
-            "e": "executionReport", "E": ev.ts, "s": s, "c": ev.client_id, "S": o.side, "o": o.type,
+            "e": "executionReport", "E": ev.ts, "s": s, "c": ev.client_id, "S": o.side, "o": self._otype(o),
             "f": o.tif, "q": self._qty(s, o.qty), "p": self._px(s, o.price), "P": _ZERO8, "F": _ZERO8, "g": -1,
             "C": ev.orig_client_id, "x": ev.exec_type, "X": ev.status, "r": ev.reject_reason or "NONE",
             "i": o.order_id, "l": self._qty(s, f.qty) if f else _ZERO8, "z": self._qty(s, ev.executed),

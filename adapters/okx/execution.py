@@ -228,7 +228,8 @@ class OkxExecution(PrivateStreamOwner, ExecutionClient):
         if order.type == OrderType.MARKET:
             ord_type = "market"
         else:
-            ord_type = {TimeInForce.GTC: "limit", TimeInForce.IOC: "ioc", TimeInForce.FOK: "fok"}[order.tif]
+            ord_type = {TimeInForce.GTC: "limit", TimeInForce.IOC: "ioc", TimeInForce.FOK: "fok",
+                        TimeInForce.POST_ONLY: "post_only"}[order.tif]
         a = {"instId": inst.venue_symbol, "tdMode": "cross" if inst.kind == MarketKind.SWAP else "cash",
              "clOrdId": order.client_order_id, "side": "buy" if order.side == Side.BUY else "sell",
              "ordType": ord_type, "sz": inst.qty_str(qty)}

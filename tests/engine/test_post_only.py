@@ -1,0 +1,36 @@
+"""Post-only orders on every venue, through the engine against its own simulator: one that would
+rest is placed and rests as a maker order, one that would take liquidity is refused by the venue
+(REJECTED with the venue's reason, nothing filled), and a post-only market order is refused
+before anything is sent."""
+import pytest
+
+from engine import registry
+from engine.config import Config
+from engine.drill import venue_config_for
+from engine.engine import Engine
+from engine.model import OrderRequest, OrderState, OrderType, Side, TimeInForce, VenueId
+from engine.sim.server import running_simulator
+
+
+@pytest.mark.parametrize("venue", registry.available())
+async def test_post_only_rests_or_is_refused_never_takes(venue):
+    with running_simulator(venue, rate=20) as sim:
+        eng = Engine(Config(venues={venue: venue_config_for(venue, sim, ["BTC/USDT"])}, metrics_port=0))
+        try:
+            await eng.start(market_data=False)
+            vid = VenueId.parse(venue)
+            ex = eng.runtime(venue).execution
+            o = await eng.place(OrderRequest(vid, "BTC/USDT", Side.BUY, OrderType.LIMIT, "0.001", "1000",
+                                             TimeInForce.POST_ONLY))
+            assert o.state is OrderState.NEW and o.tif is TimeInForce.POST_ONLY
+            assert (await ex.query(o)).state is OrderState.NEW                 # resting on the venue
+            # far above the market: it would take, so the venue refuses it
+            x = await eng.place(OrderRequest(vid, "BTC/USDT", Side.BUY, OrderType.LIMIT, "0.001", "100000",
+                                             TimeInForce.POST_ONLY))
+            assert x.state is OrderState.REJECTED and x.filled_qty == "0" and x.error
+            m = await eng.place(OrderRequest(vid, "BTC/USDT", Side.BUY, OrderType.MARKET, "0.001", None,
+                                             TimeInForce.POST_ONLY))
+            assert m.state is OrderState.REJECTED and "post-only" in m.error
+            await eng.cancel(venue, o.client_order_id)
+        finally:
+            await eng.close()
