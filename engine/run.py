@@ -40,7 +40,7 @@ def add_parsers(sub) -> None:
                                    "reconciliation as the engine, and prints the resulting order as JSON "
                                    "(state, client_order_id, venue_order_id, filled_qty, error).")
     osub = o.add_subparsers(dest="action", required=True)
-    for name in ("place", "cancel", "status"):
+    for name in ("place", "cancel", "status", "amend"):
         p = osub.add_parser(name)
         p.add_argument("--config", required=True, help="TOML config with the venue's URLs and credentials")
         p.add_argument("--venue", required=True, help="venue id, e.g. binance")
@@ -52,6 +52,9 @@ def add_parsers(sub) -> None:
             p.add_argument("--qty", required=True, help="quantity as a decimal string")
             p.add_argument("--price", help="limit price as a decimal string")
             p.add_argument("--tif", default="GTC", choices=[t.name for t in TimeInForce])
+        if name == "amend":
+            p.add_argument("--qty", help="new total quantity (filled part included), decimal string")
+            p.add_argument("--price", help="new limit price, decimal string")
         p.add_argument("--wait", type=float, default=1.0, help="seconds to wait for stream updates (default 1)")
         p.set_defaults(func=_cmd_order)
 
@@ -242,6 +245,8 @@ def _order_exit(order: dict, venue: str) -> int:
         sys.stderr.write(f"outcome unknown: the order may exist at {venue}. Check it with\n"
                          f"  venuelink order status --config ... --venue {venue} --symbol ... --client-id {cid}\n")
         return 3
+    if order.get("amend_refused"):
+        return 1
     if state in ("rejected", "unknown") or (order.get("error") and state not in ("canceled", "filled", "new",
                                                                      "partially_filled", "expired")):
         return 1
@@ -275,6 +280,12 @@ async def _order(cfg: Config, args) -> dict:
                         "filled_qty": "0", "error": "the venue has no such order", "not_found": True}
             if args.action == "cancel":
                 order = await om.cancel(args.client_id)
+            elif args.action == "amend":
+                try:
+                    order = await om.amend(args.client_id, qty=args.qty, price=args.price)
+                except (NotImplementedError, ValueError, EngineError) as e:
+                    # the order is untouched (or shows what it became): print it with the refusal
+                    return {**order.to_json(), "error": f"amend refused: {e}", "amend_refused": True}
         pending = (OrderState.PENDING_NEW, OrderState.UNKNOWN, OrderState.CANCEL_PENDING)
         deadline = time.monotonic() + args.wait
         while time.monotonic() < deadline and order.state in pending:

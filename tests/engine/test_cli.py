@@ -42,6 +42,7 @@ def test_run_against_simulator_shows_books_and_serves_metrics():
 
 
 # a price far below the market, on a lot-aligned size; the venue's code for a bad signature
+AMEND_PRICE = {"binance": "-", "okx": "1000.5"}       # "-": no amend on the venue
 ORDER_CLI = {"binance": ("0.001", "1000", "-1022", "f" * 64), "okx": ("0.001", "1000", "50113", "f" * 32)}
 
 
@@ -61,6 +62,14 @@ def test_order_cli_place_status_cancel(tmp_path, venue):
         assert p.returncode == 0 and o["state"] == "new" and o["client_order_id"] == "cliTest1" and o["venue_order_id"]
         o = json.loads(venuelink("order", "status", *common, "--client-id", "cliTest1", env=env).stdout)
         assert o["state"] == "new" and o["filled_qty"] == "0"
+        p = venuelink("order", "amend", *common, "--client-id", "cliTest1", "--price", AMEND_PRICE[venue], env=env)
+        o = json.loads(p.stdout)
+        if venue in AMEND_PRICE and AMEND_PRICE[venue] != "-":
+            assert p.returncode == 0 and o["state"] == "new" and o["price"] == AMEND_PRICE[venue]
+            o = json.loads(venuelink("order", "status", *common, "--client-id", "cliTest1", env=env).stdout)
+            assert o["price"] == AMEND_PRICE[venue]
+        else:                                   # the venue has no amend: said so, order untouched
+            assert p.returncode == 1 and "amend refused" in o["error"] and o["state"] == "new"
         o = json.loads(venuelink("order", "cancel", *common, "--client-id", "cliTest1", env=env).stdout)
         assert o["state"] == "canceled"
         p = venuelink("order", "status", *common, "--client-id", "doesNotExist", env=env)
