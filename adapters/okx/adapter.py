@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from adapters.okx import errors
 from adapters.okx.parser import OkxParser
@@ -17,7 +17,7 @@ from engine.adapter import Channel, RestKind, VenueAdapter
 from engine.model import Instrument, MarketKind, VenueId
 from engine.venue import WsEndpoint
 from ext.checksum import Checksum, ChecksumLayout
-from ext.feed import FrameParser
+from ext.feed import FeedSymbol, FrameParser
 from ext.ratelimit import Priority
 
 _TRADE_COST = {
@@ -27,6 +27,8 @@ _TRADE_COST = {
     "/api/v5/trade/cancel-all-after": ({"PRIVATE_2S": 1}, Priority.CANCEL),
 }
 _PLACE_COST = ({"PLACE_2S": 1, "SUBACCOUNT_ORDERS_2S": 1}, Priority.NEW_ORDER)
+
+BOOKS_PATH = "/api/v5/market/books"
 
 _CHANNEL = {Channel.BOOK: "books", Channel.TRADES: "trades", Channel.TOP: "bbo-tbt"}
 
@@ -98,9 +100,17 @@ class OkxAdapter(VenueAdapter):
                            separators=(",", ":"))]
 
     def classify_rest(self, path: str) -> tuple[RestKind, str | None]:
-        if urlsplit(path).path == INSTRUMENTS_PATH:
+        parts = urlsplit(path)
+        if parts.path == INSTRUMENTS_PATH:
             return RestKind.INSTRUMENTS, None
+        if parts.path == BOOKS_PATH:
+            return RestKind.SNAPSHOT, parse_qs(parts.query).get("instId", [None])[0]
         return RestKind.OTHER, None
+
+    # the REST book (/api/v5/market/books) is read from recordings (venuelink normalize); live
+    # books always sync from the WebSocket snapshot, whose seqId starts the chain
+    def apply_snapshot(self, parser: FrameParser, fs: FeedSymbol, body: bytes, ts_recv: int) -> int:
+        return parser.on_snapshot(fs, body, ts_recv)
 
     def rest_cost(self, method: str, path: str, params: dict[str, str] | None = None, order: Any = None):
         # order entry: per user id and instId (the request names its instrument), shared by REST

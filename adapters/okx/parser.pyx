@@ -23,7 +23,7 @@ object per push on these channels; a frame with several is rejected (counted), n
 """
 from libc.stdint cimport int64_t, int32_t, uint32_t
 from libc.string cimport memcmp
-from ext.clock cimport to_ns
+from ext.clock cimport now_ns, to_ns
 from ext.json cimport *
 from ext.json import JSONError
 from ext.feed cimport (FrameParser, FeedSymbol, CTRL_OTHER, CTRL_SHUTDOWN, CTRL_SUBSCRIBED, CTRL_UNSUBSCRIBED,
@@ -74,6 +74,37 @@ cdef class OkxParser(FrameParser):
     cdef int _err(self, int rc, key) except -1:
         raise_json(self.doc, rc, key)
         return -1
+
+    def on_snapshot(self, FeedSymbol fs, data, int64_t ts_recv=0) -> int:
+        """Apply a GET /api/v5/market/books answer ({"code":"0","data":[{"asks","bids","ts"}]}).
+        It carries no seqId: the book is the snapshot's, and the next pushed update, whose
+        prevSeqId cannot chain to it, is a gap that resyncs from the WebSocket snapshot (the only
+        safe reading). Raises JSONError on bad input or an error answer."""
+        cdef bytes b = bytes(data)
+        cdef VlDoc *d = self.doc.d
+        cdef const char *c = NULL
+        cdef size_t cn = 0
+        cdef int64_t ts = 0
+        cdef int rc = vl_doc_load(d, b, len(b))
+        if rc:
+            return self._err(rc, None)
+        rc = vl_doc_str(d, "code", &c, &cn)
+        if rc:
+            return self._err(rc, "code")
+        if not _eq(c, cn, "0", 1):
+            raise JSONError(f"books answer with code {c[:cn].decode('utf-8', 'replace')!r}")
+        rc = vl_doc_enter_only(d, "data")
+        if rc:
+            return self._err(rc, "data")
+        rc = vl_doc_levels(d, "asks", fs.px_scale, fs.qty_scale, &self.doc.asks)
+        if rc:
+            raise_json(self.doc, rc, f"asks[{d.err_index}]", fs.qty_scale)
+        rc = vl_doc_levels(d, "bids", fs.px_scale, fs.qty_scale, &self.doc.bids)
+        if rc:
+            raise_json(self.doc, rc, f"bids[{d.err_index}]", fs.qty_scale)
+        self._ts(d, &ts)
+        self.doc.end()
+        return self.emit_snapshot(fs, 0, &self.doc.bids, &self.doc.asks, ts, ts_recv or now_ns(), 0, False, 0)
 
     cdef int on_frame(self, const char *p, size_t n, int64_t ts_recv, int64_t recv_mono) except -1:
         cdef VlDoc *d = self.doc.d

@@ -9,7 +9,8 @@ from adapters.okx import liquidations
 from engine.derivatives import RATE_SCALE, FundingRate, IndexPrice, MarkPrice, OpenInterest, rate, size_scale_of
 from ext.ref import decimal_ref
 from engine.model import Side
-from ext.feed import Control, PyFrameParser
+from ext.clock import now_ns
+from ext.feed import Control, FeedSymbol, PyFrameParser
 from ext.json import JSONError
 from ext.ref import json_ref as J
 
@@ -104,6 +105,17 @@ class OkxRefParser(PyFrameParser):
 
     def _ts(self, doc: J.Obj) -> int:
         return to_ns(J.get_fixed(doc, "ts", 0), MS)
+
+    def on_snapshot(self, fs: FeedSymbol, data: bytes, ts_recv: int = 0) -> int:
+        root = J.load(bytes(data))
+        code = J.get_str(root, "code")
+        if code != "0":
+            raise JSONError(f"books answer with code {code!r}")
+        d = J.enter_only(root, "data")
+        asks = J.get_levels(d, "asks", fs.px_scale, fs.qty_scale)
+        bids = J.get_levels(d, "bids", fs.px_scale, fs.qty_scale)
+        ts = self._ts(d)
+        return self.emit_snapshot_py(fs, 0, bids, asks, ts, ts_recv or now_ns())
 
     def _books(self, root: J.Obj, inst: str, frame: bytes, ts_recv: int) -> None:
         try:

@@ -364,3 +364,46 @@ def test_index_push_for_an_unfollowed_swap_is_counted_never_the_spots(okx_regist
     assert p.n_errors == 0 and spot.n_msgs == 0
     assert sink.got == [IndexPrice(VenueId.okx, a.instrument("BTC/USDT:USDT"), 1_700_000_006_700_000_000,
                                    1_700_000_006_800_000_000, 370084)]
+
+
+def test_rest_book_snapshot_lines_replay_and_never_chain_to_pushed_updates():
+    """A recorded GET /api/v5/market/books answer is a book snapshot (it has no seqId); the next
+    pushed update cannot chain to it and resyncs; error answers and unknown instruments are bad
+    lines, not crashes."""
+    fixture = FIXTURE.parent / "rest_book.jsonl"
+    events, err = run("okx", str(fixture), "--book")
+    snap = next(e for e in events if e["type"] == "book_snapshot")
+    assert (snap["symbol"], snap["seq"], snap["ts_exchange"]) == ("BTC/USDT", 0, 1_629_966_436_396_000_000)
+    assert snap["bids"] == [["41006.3", "0.30178218"], ["41006", "0.5"]]
+    assert snap["asks"] == [["41006.8", "0.60038921"], ["41006.9", "1.2"]]
+    t = [e for e in events if e["type"] == "top"]
+    assert len(t) == 1 and t[0]["asks"][0] == ["41006.8", "0.60038921"]
+    resync = next(e for e in events if e["type"] == "resync")
+    assert resync["reason"].startswith("sequence gap: book at 0")
+    assert events.index(resync) > events.index(t[0])
+    assert "line 4:" in err and "code '51001'" in err
+    assert "line 5:" in err and "DOGE-USDT" in err
+    assert "line 6:" in err and "41006.85" in err and "3 bad lines" in err
+
+
+@pytest.mark.parametrize("reference", [False, True])
+def test_rest_book_snapshot_in_c_and_in_the_twin(okx_registered, reference):
+    a = OkxAdapter()
+    a.set_instruments(a.parse_instruments(json.loads(LINES[0])["body"]))
+    inst = a.instrument("BTC/USDT")
+    got = []
+
+    class Sink:
+        def __getattr__(self, name):
+            return lambda *args: got.append((name, args))
+
+    parser = (a.make_reference_parser if reference else a.make_parser)(None)
+    fs = a.feed_symbol(inst, Sink())
+    fs.want_book = True
+    parser.add_symbol(fs)
+    body = json.dumps(json.loads((FIXTURE.parent / "rest_book.jsonl").read_text().splitlines()[1])["body"]).encode()
+    a.apply_snapshot(parser, fs, body, 0)
+    assert fs.book.best_bid() == (inst.px("41006.3"), inst.qty("0.30178218"))
+    assert fs.book.best_ask() == (inst.px("41006.8"), inst.qty("0.60038921"))
+    with pytest.raises(Exception, match="51001"):
+        a.apply_snapshot(parser, fs, b'{"code":"51001","msg":"Instrument ID does not exist","data":[]}', 0)
