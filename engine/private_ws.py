@@ -719,8 +719,7 @@ class PrivateWsSession:
             del seen[first]
         prev = seen.get(key)
         if prev is not None and prev[0] != link.n and now - prev[1] < DEDUPE_TTL_S:
-            self.duplicate_pushes += 1
-            del seen[key]                  # two connections, two copies at most
+            self.duplicate_pushes += 1     # kept: a third connection's copy goes the same way
             return True
         if len(self._links) >= 2:
             seen[key] = (link.n, now)

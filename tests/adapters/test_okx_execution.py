@@ -642,6 +642,11 @@ async def test_notice_on_the_private_socket_moves_requests_and_pushes_to_a_new_c
             # requests keep going on the new connection
             last = await eng.place(resting_buy())
             assert last.state is OrderState.NEW and logins == [0, 1]
+            import urllib.request
+            port = eng.serve_metrics(port=0)
+            body = await asyncio.to_thread(
+                lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode())
+            assert 'venuelink_rotations_total{connection="private",venue="okx"} 1.0' in body
 
 
 async def test_old_socket_closed_before_the_new_one_is_ready_reconnects_and_reconciles():
