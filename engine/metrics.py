@@ -52,6 +52,8 @@ class EngineCollector(Collector):
         conn = GaugeMetricFamily("venuelink_connection_state", "0 disconnected, 1 connecting, 2 connected, "
                                  "3 backoff, 4 closed", labels=["venue", "connection"])
         reconn = CounterMetricFamily("venuelink_reconnects", "WebSocket reconnects", labels=["venue", "connection"])
+        rotations = CounterMetricFamily("venuelink_rotations", "Make-before-break moves to a new WebSocket "
+                                        "(venue notice or maximum connection age)", labels=["venue", "connection"])
         health = GaugeMetricFamily("venuelink_venue_health", "1 up, 2 degraded, 3 down, 4 unreachable",
                                    labels=["venue", "path"])
         bstate = GaugeMetricFamily("venuelink_book_state", "1 syncing, 2 live, 3 stale, 4 invalid",
@@ -122,9 +124,11 @@ class EngineCollector(Collector):
             if pws is not None:
                 conn.add_metric([v, "private"], int(pws.state))
                 reconn.add_metric([v, "private"], pws.reconnects)
+                rotations.add_metric([v, "private"], pws.rotations)
             for s in list(rt.sessions):
                 conn.add_metric([v, s.name], int(s.state))
                 reconn.add_metric([v, s.name], s.reconnects)
+                rotations.add_metric([v, s.name], s.rotations)
                 conn_gaps.add_metric([v, s.name], s.parser.n_conn_gaps)
                 ck_off.add_metric([v, s.name], 1 if s.parser.checksum_off else 0)
                 subs.add_metric([v, s.name, "refused"], s.sub_errors)
@@ -176,7 +180,7 @@ class EngineCollector(Collector):
                                         "not stop within their bound and were abandoned (logged)")
         abandoned.add_metric([], tasks.abandoned_tasks)
         yield abandoned
-        yield from (lat, msgs, errs, unk, util, waits, conn, reconn, health, bstate, bseq, resyncs, gaps, stale,
+        yield from (lat, msgs, errs, unk, util, waits, conn, reconn, rotations, health, bstate, bseq, resyncs, gaps, stale,
                     cks, snaps, dup_trades, orders, late, strat, sink, avail, conn_gaps, ck_off, subs, resub, rest, rest_err,
                     backfill, out_drops, probes_lost, vstatus, maint_at, status_polls)
 

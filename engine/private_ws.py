@@ -21,6 +21,14 @@ Guarantees:
 * Reconnects use exponential backoff with jitter; a refused login is an ``AuthError`` kept in
   ``last_error``, counted, and retried only after ``auth_backoff_s`` (a wrong key stays wrong).
 * Secrets never appear in logs, exceptions or ``repr``.
+* Make before break: when the venue announces that it will close the connection (the dialect
+  classifies the notice as ``MsgKind.ROTATE``) or the connection nears the venue's maximum age
+  (``PrivateWsDialect.max_connection_age_s``), a second connection is opened, logged in and
+  subscribed; new requests then go to it, the old one stays open until the requests sent on it
+  are answered (or time out) and is then closed. Pushes of both are delivered meanwhile, each
+  once (``PrivateWsDialect.push_identity``). ``connected`` stays true throughout; should the old
+  connection close before the new one is ready, the session reconnects as after any drop
+  (``on_reconnected``: the runtime reconciles).
 
 aiohttp is enough here: private traffic is a few messages per second, far from the market-data
 rate that justifies picows in ``engine.session``.
@@ -35,7 +43,7 @@ import logging
 import random
 from collections import deque
 from enum import IntEnum
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Iterable
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -46,7 +54,7 @@ from engine.model import ConnState
 from engine.tasks import bounded, cancel_and_wait
 from ext.clock import now_ns
 
-__all__ = ["MsgKind", "PrivateWsDialect", "PrivateWsSession"]
+__all__ = ["MsgKind", "PrivateWsDialect", "PrivateWsSession", "RotationCause"]
 
 log = logging.getLogger("venuelink.private_ws")
 
@@ -67,6 +75,24 @@ class MsgKind(IntEnum):
     """An error not tied to one of our requests."""
     UNKNOWN = 6
     """Not understood: counted and logged."""
+    ROTATE = 7
+    """The venue will close this connection soon (a service upgrade): move to a new one first."""
+
+
+class RotationCause(IntEnum):
+    """Why a session moved to a new connection while the old one still worked."""
+    NOTICE = 1
+    """the venue announced that it will close the connection"""
+    AGE = 2
+    """the connection neared the venue's maximum connection age"""
+
+
+ROTATE_AT_AGE = 0.95
+"""A connection is replaced at this fraction of the venue's maximum connection age."""
+DEDUPE_WINDOW = 1024
+"""Identities of recent pushes remembered to drop the second copy of a rotation's overlap."""
+DEDUPE_TTL_S = 60.0
+"""... for this long: a copy arrives within moments of the first, or not at all."""
 
 
 class PrivateWsDialect(abc.ABC):
@@ -83,6 +109,12 @@ class PrivateWsDialect(abc.ABC):
     connection on which nothing at all arrives for three intervals is closed and reopened."""
     heartbeat_s: float | None = 20.0
     """WebSocket protocol ping interval (aiohttp ``heartbeat``); None leaves it to the venue."""
+    max_connection_age_s: float | None = None
+    """The venue closes a connection after this long (None: it does not); the session moves to a
+    new connection, make before break, at ``ROTATE_AT_AGE`` of it."""
+    confirms_subscribe: bool = False
+    """The venue acknowledges each subscribe frame (``is_subscribed``): a rotation's new connection
+    counts as ready only once every subscription is confirmed, so no push falls between the two."""
 
     async def prepare(self, creds: Credentials) -> None:
         """Called before each connection attempt (e.g. to fetch a login token over REST)."""
@@ -109,6 +141,16 @@ class PrivateWsDialect(abc.ABC):
         """Frames sent after the login on every connection (their acks are classified as usual)."""
         return []
 
+    def is_subscribed(self, msg: Any) -> bool:
+        """True for the venue's acknowledgement of one subscribe frame (see ``confirms_subscribe``)."""
+        return False
+
+    def push_identity(self, msg: Any, text: str) -> str:
+        """What makes two pushes the same update: during a rotation both connections carry every
+        push, and the copy arriving on the other connection is dropped. The frame's text unless
+        the venue puts something per connection into it (a subscription id, a connection id)."""
+        return text
+
     @abc.abstractmethod
     def request_frame(self, req_id: int, method: str, params: Any) -> str:
         """The frame of one request carrying ``req_id``."""
@@ -130,13 +172,31 @@ class PrivateWsDialect(abc.ABC):
         return None
 
 
+class _Link:
+    """One WebSocket of a session: the socket, the requests sent on it, its reader and pinger."""
+
+    __slots__ = ("ws", "n", "opened_mono", "last_rx_mono", "inflight", "idle", "reader", "pinger", "closed")
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, n: int, now_mono: float) -> None:
+        self.ws, self.n = ws, n
+        self.opened_mono = self.last_rx_mono = now_mono
+        self.inflight: set[int] = set()
+        """ids of the requests sent on this connection and not answered yet"""
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self.reader: asyncio.Task | None = None
+        self.pinger: asyncio.Task | None = None
+        self.closed = False
+
+
 class PrivateWsSession:
     """Connection, login, requests and pushes for one private WebSocket.
 
     Callbacks (all synchronous, called on the loop; schedule work rather than block):
     ``on_push(msg)`` per pushed message, ``on_state(connected)`` when the session becomes usable
     or stops being so, ``on_reconnected()`` after a reconnect is logged in and subscribed again
-    (the runtime reconciles orders there: pushes may have been missed while down).
+    (the runtime reconciles orders there: pushes may have been missed while down). A rotation
+    (make before break) calls none of them: nothing was missed and requests could go on.
     """
 
     def __init__(self, url: str, dialect: PrivateWsDialect, creds: Credentials, *,
@@ -167,15 +227,32 @@ class PrivateWsSession:
         self.callback_errors = 0
         self.stray_replies = 0
         self.pushes = 0
+        self.rotations = 0
+        """moves to a new connection completed while the old one still worked"""
+        self.rotations_by_cause: dict[RotationCause, int] = {c: 0 for c in RotationCause}
+        self.rotation_failures = 0
+        """new connections of a rotation that could not be opened, logged in or subscribed (retried)"""
+        self.rotations_abandoned = 0
+        """rotations overtaken by the old connection closing first (then: the reconnect path)"""
+        self.duplicate_pushes = 0
+        """second copies of a push, received on the other connection of a rotation, dropped"""
         self.recent_backoffs_s: deque[float] = deque(maxlen=16)
         """The last waits before a reconnect attempt (jitter included), newest last."""
         self._ids = itertools.count(1)
+        self._link_ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future] = {}
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._links: set[_Link] = set()
+        """every open connection: the current one, one being opened, ones being drained"""
+        self._current: _Link | None = None
+        self._lost = asyncio.Event()
+        """set when the current connection closes"""
+        self._rotation: asyncio.Task | None = None
+        self._drains: set[asyncio.Task] = set()
+        self._recent_pushes: dict[str, tuple[int, float]] = {}
+        """push identity -> (connection number, monotonic s) while connections overlap"""
         self._task: asyncio.Task | None = None
         self._stop = False
         self._logged_in_once = False
-        self._last_rx_mono = 0.0
         self._wake = asyncio.Event()
         self._auth_wait = False
         self.early_reconnects = 0
@@ -206,20 +283,30 @@ class PrivateWsSession:
         """Logged in (and subscribed): requests can be sent."""
         return self.state is ConnState.CONNECTED
 
+    @property
+    def rotating(self) -> bool:
+        """A rotation is under way: a new connection is being opened, or an old one drained."""
+        return self._rotation is not None or bool(self._drains)
+
     def stats(self) -> dict[str, int]:
         return {"state": int(self.state), "connects": self.connects, "reconnects": self.reconnects,
                 "login_failures": self.login_failures, "timeouts": self.timeouts,
                 "unknown_messages": self.unknown_messages, "venue_errors": self.venue_errors,
                 "callback_errors": self.callback_errors, "stray_replies": self.stray_replies,
-                "pushes": self.pushes, "pending": len(self._pending)}
+                "pushes": self.pushes, "pending": len(self._pending), "rotations": self.rotations,
+                "rotations_notice": self.rotations_by_cause[RotationCause.NOTICE],
+                "rotations_age": self.rotations_by_cause[RotationCause.AGE],
+                "rotation_failures": self.rotation_failures, "rotations_abandoned": self.rotations_abandoned,
+                "duplicate_pushes": self.duplicate_pushes, "connections": len(self._links)}
 
     async def close(self) -> None:
         self._stop = True
-        if self._ws is not None:
+        for link in list(self._links):
             # a hung peer never answers the close handshake: the wait for it is bounded
-            await bounded(self._ws.close(), f"{self.name}: closing the WebSocket")
+            await bounded(link.ws.close(), f"{self.name}: closing the WebSocket")
         await cancel_and_wait(self._task)
         self._task = None
+        await self._end_rotations()
         self._fail_pending("session closed")
         self._set_state(ConnState.CLOSED)
         if self._own_http is not None:
@@ -228,9 +315,10 @@ class PrivateWsSession:
 
     # ---- requests -------------------------------------------------------------------------
     async def request(self, method: str, params: Any, timeout_s: float = 10.0) -> Any:
-        """Send one request and return the venue's result (see the module doc for the errors)."""
-        ws = self._ws
-        if not self.connected or ws is None or ws.closed:
+        """Send one request and return the venue's result (see the module doc for the errors).
+        It goes to the current connection; during a rotation, the new one as soon as it is ready."""
+        link = self._current
+        if not self.connected or link is None or link.closed or link.ws.closed:
             if isinstance(self.last_error, AuthError):
                 raise AuthError(f"{self.name}: not logged in: {self.last_error}", venue=self.dialect.venue,
                                 code=self.last_error.code)
@@ -239,9 +327,11 @@ class PrivateWsSession:
         frame = self.dialect.request_frame(req_id, method, params)
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
         self._pending[req_id] = fut
+        link.inflight.add(req_id)
+        link.idle.clear()
         try:
             try:
-                await ws.send_str(frame)
+                await link.ws.send_str(frame)
             except Exception as e:        # the frame may have been partly written: unknown, not refused
                 raise ExecutionUnknown(f"{self.name}: {method} send failed: {type(e).__name__}",
                                        venue=self.dialect.venue) from None
@@ -253,9 +343,15 @@ class PrivateWsSession:
                                        venue=self.dialect.venue) from None
         finally:
             self._pending.pop(req_id, None)
+            link.inflight.discard(req_id)
+            if not link.inflight:
+                link.idle.set()
 
-    def _fail_pending(self, why: str) -> None:
-        pending, self._pending = self._pending, {}
+    def _fail_pending(self, why: str, ids: Iterable[int] | None = None) -> None:
+        if ids is None:
+            pending, self._pending = self._pending, {}
+        else:
+            pending = {i: f for i in list(ids) if (f := self._pending.get(i)) is not None}
         for req_id, fut in pending.items():
             if not fut.done():
                 fut.set_exception(ExecutionUnknown(f"{self.name}: {why} before the reply to request {req_id}",
@@ -300,7 +396,7 @@ class PrivateWsSession:
             else:
                 delay = self.backoff_min_s          # a connection that logged in resets the backoff
             finally:
-                self._ws = None
+                self._current = None
                 self._fail_pending("connection closed")
             if self._stop:
                 break
@@ -316,59 +412,209 @@ class PrivateWsSession:
                 pass
 
     async def _connection(self) -> None:
+        """One connected episode: from the first connection's login until the current connection
+        (after rotations, a later one) closes."""
+        link = await self._open_link()
+        self.last_error = None
+        self.connects += 1
+        reconnected = self._logged_in_once
+        self._logged_in_once = True
+        self._lost.clear()
+        self._current = link
+        self._serve(link)
+        self._set_state(ConnState.CONNECTED)
+        if reconnected:
+            self.reconnects += 1
+            if self.on_reconnected is not None:
+                try:
+                    self.on_reconnected()
+                except Exception:
+                    self.callback_errors += 1
+                    log.exception("%s: on_reconnected callback failed", self.name)
+        loop = asyncio.get_running_loop()
+        max_age = self.dialect.max_connection_age_s
+        rotate_after = max_age * ROTATE_AT_AGE if max_age else None
+        try:
+            while not self._lost.is_set():
+                timeout = None
+                if rotate_after is not None and self._current is not None:
+                    left = self._current.opened_mono + rotate_after - loop.time()
+                    timeout = max(0.5 if self._rotation is not None else 0.01, left)
+                try:
+                    await asyncio.wait_for(self._lost.wait(), timeout)
+                except asyncio.TimeoutError:
+                    cur = self._current
+                    if rotate_after is not None and cur is not None and \
+                            loop.time() - cur.opened_mono >= rotate_after:
+                        self._begin_rotation(RotationCause.AGE)
+        finally:
+            if self._rotation is not None and not self._rotation.done() and not self._stop:
+                self.rotations_abandoned += 1
+                log.warning("%s: the connection closed before its replacement was ready; reconnecting",
+                            self.name)
+            await self._end_rotations()
+            for other in list(self._links):
+                await self._close_link(other)
+        if not self._stop:
+            cur = self._current or link
+            log.warning("%s: connection closed (code %s)", self.name, cur.ws.close_code)
+
+    async def _open_link(self) -> _Link:
+        """Connect, log in and subscribe; on any failure the socket is closed again."""
         await self.dialect.prepare(self._creds)
         http = await self._client()
-        async with http.ws_connect(self.url, heartbeat=self.dialect.heartbeat_s, autoping=True) as ws:
-            self._ws = ws
-            self._last_rx_mono = asyncio.get_running_loop().time()
+        ws = await http.ws_connect(self.url, heartbeat=self.dialect.heartbeat_s, autoping=True)
+        link = _Link(ws, next(self._link_ids), asyncio.get_running_loop().time())
+        self._links.add(link)
+        try:
             try:
-                await self._login(ws)
+                await self._login(link)
             except Exception:
                 self.login_failures += 1
                 raise
-            for frame in self.dialect.subscribe_frames():
+            frames = self.dialect.subscribe_frames()
+            for frame in frames:
                 await ws.send_str(frame)
-            self.last_error = None
-            self.connects += 1
-            reconnected = self._logged_in_once
-            self._logged_in_once = True
-            self._set_state(ConnState.CONNECTED)
-            if reconnected:
-                self.reconnects += 1
-                if self.on_reconnected is not None:
-                    try:
-                        self.on_reconnected()
-                    except Exception:
-                        self.callback_errors += 1
-                        log.exception("%s: on_reconnected callback failed", self.name)
-            pinger = asyncio.ensure_future(self._ping_loop(ws)) if self.dialect.ping_interval_s > 0 else None
-            try:
-                async for m in ws:
-                    if m.type == aiohttp.WSMsgType.TEXT:
-                        self._on_text(m.data)
-                    elif m.type == aiohttp.WSMsgType.BINARY:
-                        self._unknown("binary frame", repr(m.data[:_LOG_CHARS]))
-                    elif m.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED,
-                                    aiohttp.WSMsgType.ERROR):
-                        break
-            finally:
-                if pinger is not None:
-                    pinger.cancel()
-            if not self._stop:
-                log.warning("%s: connection closed (code %s)", self.name, ws.close_code)
+            if frames and self.dialect.confirms_subscribe and self._current is not None:
+                # a replacement is ready only once it receives what the old connection receives
+                acks = [0]
 
-    async def _login(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+                def subscribed(msg: Any) -> bool:
+                    if self.dialect.is_subscribed(msg):
+                        acks[0] += 1
+                    return acks[0] >= len(frames)
+                await self._receive_until(link, subscribed, "subscribe answer")
+        except BaseException:
+            await self._close_link(link)
+            raise
+        return link
+
+    def _serve(self, link: _Link) -> None:
+        link.reader = asyncio.ensure_future(self._read(link))
+        if self.dialect.ping_interval_s > 0:
+            link.pinger = asyncio.ensure_future(self._ping_loop(link))
+
+    async def _read(self, link: _Link) -> None:
+        ws = link.ws
+        try:
+            async for m in ws:
+                if m.type == aiohttp.WSMsgType.TEXT:
+                    self._on_text(m.data, link)
+                elif m.type == aiohttp.WSMsgType.BINARY:
+                    self._unknown("binary frame", repr(m.data[:_LOG_CHARS]))
+                elif m.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED,
+                                aiohttp.WSMsgType.ERROR):
+                    break
+        except Exception as e:                  # a read error ends this connection like a close
+            log.warning("%s: read failed: %s: %s", self.name, type(e).__name__, self._scrub(str(e)))
+        finally:
+            link.closed = True
+            self._links.discard(link)
+            if link.pinger is not None:
+                link.pinger.cancel()
+            # the answers to requests sent on it can no longer come
+            self._fail_pending("connection closed", link.inflight)
+            if link is self._current:
+                self._lost.set()
+
+    async def _close_link(self, link: _Link) -> None:
+        link.closed = True
+        self._links.discard(link)
+        if link.pinger is not None:
+            link.pinger.cancel()
+        await bounded(link.ws.close(), f"{self.name}: closing the WebSocket")
+        if link.reader is not None and link.reader is not asyncio.current_task():
+            await cancel_and_wait(link.reader)
+        self._fail_pending("connection closed", link.inflight)
+
+    # ---- rotation (make before break) ---------------------------------------------------------
+    def _begin_rotation(self, cause: RotationCause) -> None:
+        if self._rotation is not None or self._stop or self.state is not ConnState.CONNECTED:
+            return
+        log.info("%s: moving to a new connection (%s)", self.name,
+                 "the venue will close this one" if cause is RotationCause.NOTICE else "maximum connection age")
+        self._rotation = asyncio.ensure_future(self._rotate(cause))
+
+    async def _rotate(self, cause: RotationCause) -> None:
+        """Open, log in and subscribe the replacement (retried with backoff while the old
+        connection lasts), make it current, then drain the old one. The connection loop cancels
+        this when the old connection closes first."""
+        old = self._current
+        delay = self.backoff_min_s
+        try:
+            while True:
+                try:
+                    new = await self._open_link()
+                    break
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:
+                    self.rotation_failures += 1
+                    log.warning("%s: rotation: the new connection failed: %s: %s; the old one serves on",
+                                self.name, type(e).__name__, self._scrub(str(e)))
+                    await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+                    delay = min(delay * 2, self.backoff_max_s)
+            if old is None or old.closed or self._current is not old or self._stop:
+                await self._close_link(new)        # overtaken: the reconnect path has it
+                return
+            self._current = new
+            self._serve(new)
+            self.rotations += 1
+            self.rotations_by_cause[cause] += 1
+            log.info("%s: requests now go to the new connection; the old one closes once its %d "
+                     "request(s) are answered", self.name, len(old.inflight))
+            drain = asyncio.ensure_future(self._drain(old))
+            self._drains.add(drain)
+            drain.add_done_callback(self._drains.discard)
+        finally:
+            self._rotation = None
+
+    async def _drain(self, link: _Link) -> None:
+        """The replaced connection stays open (its pushes and replies delivered) until every
+        request sent on it is answered or timed out, then closes."""
+        if link.reader is not None and not link.reader.done():
+            idle = asyncio.ensure_future(link.idle.wait())
+            try:
+                await asyncio.wait({idle, link.reader}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                idle.cancel()
+        await self._close_link(link)
+
+    async def _end_rotations(self) -> None:
+        if self._rotation is not None:
+            await cancel_and_wait(self._rotation)
+            self._rotation = None
+        for t in list(self._drains):
+            await cancel_and_wait(t)
+        self._drains.clear()
+
+    # ---- login and receiving outside the reader ------------------------------------------------
+    async def _login(self, link: _Link) -> None:
         frames = self.dialect.login_frames(self._creds, self.clock_ns())
         if not frames:
             return
         for frame in frames:
-            await ws.send_str(frame)
+            await link.ws.send_str(frame)
+
+        def logged_in(msg: Any) -> bool:
+            if self.dialect.is_login_ok(msg):
+                return True
+            err = self.dialect.login_error(msg)
+            if err is not None:
+                raise err
+            return False
+        await self._receive_until(link, logged_in, "login answer")
+
+    async def _receive_until(self, link: _Link, done: Callable[[Any], bool], what: str) -> None:
+        """Read ``link`` until ``done(msg)``; anything else that arrives meanwhile is handled as
+        usual. Bounded by ``login_timeout_s``."""
+        ws = link.ws
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.login_timeout_s
         while True:
             left = deadline - loop.time()
             if left <= 0:
-                raise ExecutionUnknown(f"{self.name}: no login answer within {self.login_timeout_s:g} s",
+                raise ExecutionUnknown(f"{self.name}: no {what} within {self.login_timeout_s:g} s",
                                        venue=self.dialect.venue)
             try:
                 m = await asyncio.wait_for(ws.receive(), left)
@@ -377,25 +623,23 @@ class PrivateWsSession:
             if m.type != aiohttp.WSMsgType.TEXT:
                 if m.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED,
                               aiohttp.WSMsgType.ERROR):
-                    raise ExecutionUnknown(f"{self.name}: connection closed during login (code {ws.close_code})",
-                                           venue=self.dialect.venue)
+                    raise ExecutionUnknown(f"{self.name}: connection closed waiting for the {what} "
+                                           f"(code {ws.close_code})", venue=self.dialect.venue)
                 continue
-            msg = self._decode(m.data)
+            msg = self._decode(m.data, link)
             if msg is None:
                 continue
-            if self.dialect.is_login_ok(msg):
+            if done(msg):
                 return
-            err = self.dialect.login_error(msg)
-            if err is not None:
-                raise err
-            self._dispatch(msg, m.data)        # anything else that arrives meanwhile is handled as usual
+            self._dispatch(msg, m.data, link)
 
-    async def _ping_loop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+    async def _ping_loop(self, link: _Link) -> None:
         interval = self.dialect.ping_interval_s
         loop = asyncio.get_running_loop()
+        ws = link.ws
         while not ws.closed:
             await asyncio.sleep(interval)
-            if loop.time() - self._last_rx_mono > 3 * interval:
+            if loop.time() - link.last_rx_mono > 3 * interval:
                 # pings went unanswered: the connection is dead even if TCP has not noticed yet
                 log.warning("%s: nothing received for %.3g s, reconnecting", self.name, 3 * interval)
                 await ws.close()
@@ -405,26 +649,28 @@ class PrivateWsSession:
                 await ws.send_str(frame)
 
     # ---- inbound ----------------------------------------------------------------------------
-    def _decode(self, text: str) -> Any:
-        self._last_rx_mono = asyncio.get_running_loop().time()
+    def _decode(self, text: str, link: _Link) -> Any:
+        link.last_rx_mono = asyncio.get_running_loop().time()
         try:
             return self.dialect.decode(text)
         except (ValueError, TypeError) as e:
             self._unknown(f"undecodable ({type(e).__name__})", text)
             return None
 
-    def _on_text(self, text: str) -> None:
-        msg = self._decode(text)
+    def _on_text(self, text: str, link: _Link) -> None:
+        msg = self._decode(text, link)
         if msg is not None:
-            self._dispatch(msg, text)
+            self._dispatch(msg, text, link)
 
-    def _dispatch(self, msg: Any, text: str) -> None:
+    def _dispatch(self, msg: Any, text: str, link: _Link) -> None:
         try:
             kind, req_id = self.dialect.classify(msg)
         except Exception as e:             # a dialect bug must not end the session
             self._unknown(f"unclassifiable ({type(e).__name__})", text)
             return
         if kind is MsgKind.PUSH:
+            if self._is_copy(msg, text, link):
+                return
             self.pushes += 1
             if self.on_push is not None:
                 try:
@@ -436,6 +682,14 @@ class PrivateWsSession:
             self._on_reply(req_id, msg, text)
         elif kind is MsgKind.PONG or kind is MsgKind.EVENT:
             log.debug("%s: %s %s", self.name, kind.name, self._scrub(text[:_LOG_CHARS]))
+        elif kind is MsgKind.ROTATE:
+            if link is self._current:
+                log.warning("%s: the venue will close this connection: %s", self.name,
+                            self._scrub(text[:_LOG_CHARS]))
+                self._begin_rotation(RotationCause.NOTICE)
+            else:                          # on a connection already being replaced or not yet in use
+                log.info("%s: closing notice on a connection not in use: %s", self.name,
+                         self._scrub(text[:_LOG_CHARS]))
         elif kind is MsgKind.ERROR:
             self.venue_errors += 1
             if req_id is not None and req_id in self._pending:
@@ -444,6 +698,32 @@ class PrivateWsSession:
                 log.warning("%s: venue error: %s", self.name, self._scrub(text[:_LOG_CHARS]))
         else:
             self._unknown("unknown message", text)
+
+    def _is_copy(self, msg: Any, text: str, link: _Link) -> bool:
+        """True for the second copy of a push that arrived on another connection while two were
+        open (a rotation). Pushes are remembered only while connections overlap; a venue's own
+        repeat on one connection is passed on (the order manager merges it idempotently)."""
+        seen = self._recent_pushes
+        if len(self._links) < 2 and not seen:
+            return False
+        try:
+            key = self.dialect.push_identity(msg, text)
+        except Exception as e:             # a dialect bug: deliver it rather than lose an update
+            log.warning("%s: push identity failed: %s", self.name, type(e).__name__)
+            return False
+        now = asyncio.get_running_loop().time()
+        while seen:
+            first = next(iter(seen))
+            if len(seen) < DEDUPE_WINDOW and now - seen[first][1] < DEDUPE_TTL_S:
+                break
+            del seen[first]
+        prev = seen.get(key)
+        if prev is not None and prev[0] != link.n and now - prev[1] < DEDUPE_TTL_S:
+            self.duplicate_pushes += 1     # kept: a third connection's copy goes the same way
+            return True
+        if len(self._links) >= 2:
+            seen[key] = (link.n, now)
+        return False
 
     def _on_reply(self, req_id: int | None, msg: Any, text: str) -> None:
         fut = self._pending.get(req_id) if req_id is not None else None

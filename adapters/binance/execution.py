@@ -34,9 +34,12 @@ class BinanceUserStreamDialect(PrivateWsDialect):
     """Binance WS API as a private stream: the signed ``userDataStream.subscribe.signature``
     request is the login (it works with HMAC and Ed25519 keys alike); replies are
     ``{"id", "status", "result" | "error"}``, pushes ``{"subscriptionId", "event"}``. The venue
-    sends protocol pings every 20 s (answered by aiohttp); no application-level ping."""
+    sends protocol pings every 20 s (answered by aiohttp); no application-level ping. A WS API
+    connection is valid for 24 hours: the session moves to a new one before (make before break;
+    the copies of the overlap differ only in their per-connection ``subscriptionId``)."""
 
     venue = "binance"
+    max_connection_age_s = 24 * 3600.0
 
     def __init__(self, sync_time: Callable[[], Awaitable[None]] | None = None) -> None:
         self._sync_time = sync_time
@@ -83,6 +86,9 @@ class BinanceUserStreamDialect(PrivateWsDialect):
         if rid is None and "error" in msg:
             return MsgKind.ERROR, None
         return MsgKind.UNKNOWN, None
+
+    def push_identity(self, msg: Any, text: str) -> str:
+        return json.dumps(msg["event"], sort_keys=True, separators=(",", ":"))
 
     def reply_result(self, msg: Any) -> Any:
         return msg.get("result")

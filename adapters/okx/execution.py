@@ -47,6 +47,8 @@ STATES = {"live": OrderState.NEW, "partially_filled": OrderState.PARTIALLY_FILLE
 DEAD_MAN_RANGE = (10, 120)
 """cancel-all-after: timeOut 0 disarms, otherwise 10..120 seconds"""
 _PONG = "pong"
+NOTICE_UPGRADE = "64008"
+"""event=notice code: the connection will soon be closed for a service upgrade"""
 WS_OPS = ("order", "cancel-order", "amend-order", "batch-orders", "batch-cancel-orders", "batch-amend-orders")
 
 
@@ -56,11 +58,14 @@ class OkxPrivateDialect(PrivateWsDialect):
     pushes ``{"arg":{"channel":"orders",...},"data":[...]}``; requests ``{"id","op","args"}``
     answered ``{"id","op","code","msg","data":[{..., "sCode","sMsg"}]}``. Request ids travel as
     strings of digits (OKX allows up to 32 alphanumerics) and come back as the session's ints.
-    OKX closes a connection after 30 s without traffic: text ``ping`` every 25 s, ``pong`` back."""
+    OKX closes a connection after 30 s without traffic: text ``ping`` every 25 s, ``pong`` back.
+    ``{"event":"notice","code":"64008"}`` (public and private sockets, 60 s before a service
+    upgrade closes them) makes the session move to a new connection before the old one goes."""
 
     venue = "okx"
     ping_interval_s = 25.0
     heartbeat_s = None              # the venue's heartbeat is the text ping, not protocol pings
+    confirms_subscribe = True       # {"event":"subscribe","arg":{...}} per subscribed channel
 
     def __init__(self, sync_time: Callable[[], Awaitable[None]] | None = None) -> None:
         self._sync_time = sync_time
@@ -129,9 +134,19 @@ class OkxPrivateDialect(PrivateWsDialect):
             return (MsgKind.REPLY, rid) if rid is not None else (MsgKind.UNKNOWN, None)
         if ev == "error":
             return MsgKind.ERROR, self._req_id(msg)
-        if ev in ("login", "subscribe", "unsubscribe", "channel-conn-count", "notice"):
+        if ev == "notice":
+            # 64008: the venue closes this connection about 60 s later for a service upgrade
+            return (MsgKind.ROTATE if str(msg.get("code")) == NOTICE_UPGRADE else MsgKind.EVENT), None
+        if ev in ("login", "subscribe", "unsubscribe", "channel-conn-count"):
             return MsgKind.EVENT, None
         return MsgKind.UNKNOWN, None
+
+    def is_subscribed(self, msg: Any) -> bool:
+        return isinstance(msg, dict) and msg.get("event") == "subscribe" and isinstance(msg.get("arg"), dict)
+
+    def push_identity(self, msg: Any, text: str) -> str:
+        # two connections may sit on different gateways: compare the content, not the bytes
+        return json.dumps([msg["arg"].get("channel"), msg["data"]], sort_keys=True, separators=(",", ":"))
 
     def reply_result(self, msg: Any) -> Any:
         return msg.get("data")

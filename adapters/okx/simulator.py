@@ -19,7 +19,8 @@ wire format.  Rate limits are ``adapters.okx.spec.SPEC.buckets`` at their real v
   ``liquidation-orders`` (by instType), and ``index-tickers`` for the swaps' underlyings (the
   index ``BTC-USDT``, priced near the swap's mark).  Text ``ping`` ->
   ``pong``; 480 subscribe/unsubscribe per hour per connection; closed after 30 s without a client
-  message; the 64008 notice before a service upgrade.
+  message; the 64008 notice before a service upgrade (public and private connections, closed
+  ``--shutdown-close-s`` later).
 * Private WebSocket ``/ws/v5/private``: ``login``, the ``orders`` channel, order entry
   (``order``, ``cancel-order``, ``amend-order``) answered by request id.
 
@@ -193,6 +194,7 @@ class OkxSimConfig(SimConfig):
     deriv_interval_ms: float = 1000.0   # mark-price and index-tickers cadence (when changed)
     funding_interval_s: float = 30.0    # funding-rate cadence
     unknown_status: int = 400           # 50004 "endpoint request timeout" comes as HTTP 400
+    shutdown_close_s: float = 60.0      # the 64008 notice comes this long before the close (0 = no close)
 
     LIMIT_OPTIONS: ClassVar[Mapping[str, str]] = {
         "public_limit": "PUBLIC_2S", "place_limit": "PLACE_2S", "cancel_limit": "CANCEL_2S",
@@ -215,6 +217,8 @@ def build_arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--deriv-interval-ms", type=float, default=d.deriv_interval_ms)
     p.add_argument("--funding-interval-s", type=float, default=d.funding_interval_s)
     p.add_argument("--unknown-status", type=int, default=d.unknown_status)
+    p.add_argument("--shutdown-close-s", type=float, default=d.shutdown_close_s,
+                   help="close the connections this long after the 64008 notice (0 = leave them open)")
     return p
 
 
@@ -1198,9 +1202,21 @@ class OkxSim(SimApp):
                 self.hub.publish(topic, self._funding(sym))
 
     async def _shutdown_notice(self) -> None:
+        # public and private connections alike (OKX sends it on /ws/v5/public and /ws/v5/private),
+        # then, shutdown_close_s later, the upgrade closes whichever of them are still open
         msg = "The connection will soon be closed for a service upgrade. Please reconnect."
-        for c in list(self.hub.conns):
+        notified = [c for c in self.hub.conns if not c.closed]
+        for c in notified:
             c.send(_ws_event("notice", c, None, code="64008", msg=msg))
+        self._tasks = [t for t in self._tasks if not t.done()]
+        if self.config.shutdown_close_s > 0 and notified:
+            self._tasks.append(asyncio.get_running_loop().create_task(self._upgrade_close(notified)))
+
+    async def _upgrade_close(self, conns: list[WsConn]) -> None:
+        await asyncio.sleep(self.config.shutdown_close_s)
+        for c in conns:
+            if not c.closed:
+                await c.close(1001, b"Service upgrade")
 
     # ------------------------------------------------------------------ private WebSocket
     async def h_ws_private(self, request: web.Request) -> web.StreamResponse:

@@ -60,6 +60,11 @@ DECIMAL_PATTERN = "^([0-9]{1,20})(\\.[0-9]{1,20})?$"
 INT_PATTERN = "^[0-9]{1,20}$"
 
 
+# where ``create_app`` stores the dialect object itself (in-process tests reach the venue's
+# own state through it): ``app[SIM_APP_KEY]``
+SIM_APP_KEY: web.AppKey[Any] = web.AppKey("sim_app")
+
+
 # ====================================================================== configuration
 @dataclass(slots=True)
 class SimConfig:
@@ -298,6 +303,7 @@ class SimApp:
     def create_app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware])
         app[SIM_VENUE_KEY] = self.venue
+        app[SIM_APP_KEY] = self
         self.add_routes(app.router)
         if self.status_path:
             app.router.add_get(self.status_path, self.h_status)

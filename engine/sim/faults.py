@@ -24,6 +24,8 @@ pings               enabled=true|false                                          
 silence             enabled=true|false                                               WS goes mute: no data, no pongs (a hung peer,
                                                                                      half-open TCP)
 server_shutdown     -                                                                venue's shutdown notice on market-data connections
+                                                                                     (and private ones where the venue sends it there;
+                                                                                     the dialect closes them after the venue's delay)
 cut                 scope="market"                                                   disconnect mid-frame: half of a frame's bytes
                                                                                      written, then the TCP connection aborted
 mute                topics=[...], enabled=true                                       stop publishing these topics; the connection

@@ -165,6 +165,15 @@ class RunningSim:
 
         return self.app[SIM_VENUE_KEY]
 
+    @property
+    def sim_app(self):
+        """The venue dialect's ``SimApp`` object (in-process runs only)."""
+        if self.app is None:
+            return None
+        from engine.sim.app import SIM_APP_KEY
+
+        return self.app[SIM_APP_KEY]
+
     def __repr__(self) -> str:
         return f"RunningSim({self.info!r})"
 

@@ -280,7 +280,13 @@ def test_dialect_login_heartbeat_and_frames():
         assert isinstance(err, AuthError) and "login refused" in str(err)
         assert KEY not in str(err) and SECRET not in str(err) and PHRASE not in str(err)
     assert isinstance(d.login_error(F["login_expired"]), TimestampError)
-    assert d.classify(F["subscribed"])[0] is MsgKind.EVENT and d.classify(F["notice"])[0] is MsgKind.EVENT
+    assert d.classify(F["subscribed"])[0] is MsgKind.EVENT and d.is_subscribed(F["subscribed"])
+    assert d.classify(F["notice"]) == (MsgKind.ROTATE, None)          # 64008: move to a new connection
+    assert d.classify(dict(F["notice"], code="64099"))[0] is MsgKind.EVENT and not d.is_subscribed(F["login_ok"])
+    # the same update received on two connections is one update, whatever its bytes
+    p1 = F["partially_filled"]
+    assert d.push_identity(p1, json.dumps(p1)) == d.push_identity(p1, json.dumps(p1, indent=1))
+    assert d.push_identity(p1, "") != d.push_identity(F["filled"], "")
     assert d.classify([1])[0] is MsgKind.UNKNOWN and d.classify({"op": "order", "id": "x-1", "code": "0"})[0] is MsgKind.UNKNOWN
 
 
@@ -394,7 +400,9 @@ async def test_private_stream_login_pushes_ws_orders_and_rest_fallback():
         assert got[0].fill is not None and got[0].fill.trade_id == "242589207"
         await srv.push("not json")
         await srv.push({"event": "notice", "code": "64008", "msg": "upgrade", "connId": "a"})
-        await asyncio.sleep(0.05)
+        # the upgrade notice: a second connection, logged in and subscribed, replaces the first
+        assert await wait_for(lambda: ex.private_ws.rotations == 1 and len(srv.conns) == 1)
+        assert [f["op"] for f in srv.ws_frames if isinstance(f, dict)][-2:] == ["login", "subscribe"]
         assert ex.private_ws.unknown_messages == 1 and ex.stream_connected
         # place and cancel go over the WebSocket with string ids, no REST
         u = await ex.place(order(cid="vlws1"))
@@ -533,3 +541,154 @@ async def test_order_manager_over_okx_place_cancel_and_reconcile():
             assert o2.filled_qty == "0.004"
         finally:
             await om.close()
+
+
+# ---------------------------------------------------------------------------- rotation on the simulator
+
+def private_logins(okx) -> list[int]:
+    """Wraps the simulator's private ``login``: per successful login, how many other logged-in
+    private connections were open at that moment."""
+    seen: list[int] = []
+    methods = okx.private_ws.dialect.methods
+    login = methods["login"]
+
+    async def counted(conn, args):
+        answer = await login(conn, args)
+        seen.append(sum(1 for c in okx.hub.conns
+                        if c.kind == "user" and c is not conn and c.data.get("login") and not c.closed))
+        return answer
+    methods["login"] = counted
+    return seen
+
+
+async def sim_fault(sim, spec: dict) -> None:
+    import aiohttp
+    async with aiohttp.ClientSession() as s:
+        async with s.post(f"{sim['admin_url']}/fault", json=spec) as r:
+            assert r.status == 200, await r.text()
+
+
+@contextlib.asynccontextmanager
+async def engine_on(sim) -> AsyncIterator[Any]:
+    from engine.config import Config
+    from engine.drill import venue_config_for
+    from engine.engine import Engine
+    eng = Engine(Config(venues={"okx": venue_config_for("okx", sim, ["BTC/USDT"])}, metrics_port=0))
+    try:
+        await eng.start(market_data=False)
+        assert await wait_for(lambda: eng.runtime("okx").execution.stream_connected)
+        yield eng
+    finally:
+        await eng.close()
+
+
+def resting_buy():
+    from engine.model import OrderRequest
+    return OrderRequest(VenueId.okx, "BTC/USDT", Side.BUY, OrderType.LIMIT, "0.001", "30000.0")   # far below 60000
+
+
+async def test_notice_on_the_private_socket_moves_requests_and_pushes_to_a_new_connection():
+    from engine.sim.server import in_process_simulator
+    async with in_process_simulator("okx", rate=0, shutdown_close_s=30.0) as sim:
+        okx = sim.sim_app
+        logins = private_logins(okx)
+        async with engine_on(sim) as eng:
+            rt = eng.runtime("okx")
+            ex, ws = rt.execution, rt.execution.private_ws
+            stream_states: list[bool] = []
+            ex.on_stream_state = stream_states.append
+            venue_states: list[bool] = []
+            eng.subscribe_venue_state("okx", lambda v, ok, why: venue_states.append(ok))
+            updates: list = []
+            to_manager = ex.on_update
+
+            def seen(u) -> None:
+                updates.append(u)
+                to_manager(u)
+            ex.on_update = seen
+            assert logins == [0]
+            before = await eng.place(resting_buy())
+            # the next order's answer is held 3 s by the venue: in flight on the first connection
+            await sim_fault(sim, {"type": "order", "mode": "late", "hold_s": 3.0})
+            held = asyncio.ensure_future(eng.place(resting_buy()))
+            assert await wait_for(lambda: ws.stats()["pending"] == 1)
+            await sim_fault(sim, {"type": "server_shutdown"})
+            during = asyncio.ensure_future(eng.place(resting_buy()))
+            assert await wait_for(lambda: ws.rotations == 1)
+            # the second login happened while the first connection was open and logged in; the
+            # first stays open for the answer it owes
+            assert logins == [0, 1]
+            assert ws.stats()["connections"] == 2 and not held.done()
+            after = await eng.place(resting_buy())          # on the new connection
+            await eng.cancel("okx", after.client_order_id)
+            orders = [before, await held, await during, after]
+            assert all(o.state in (OrderState.NEW, OrderState.CANCEL_PENDING, OrderState.CANCELED) for o in orders)
+            om = rt.orders
+            assert await wait_for(lambda: om.orders[after.client_order_id].state is OrderState.CANCELED)
+            # the first connection closes once its answer came, long before the venue's 30 s
+            assert await wait_for(lambda: ws.stats()["connections"] == 1)
+            assert sum(1 for c in okx.hub.conns if c.kind == "user" and not c.closed) == 1
+            # pushes of the overlap came on both connections and reached the client once
+            assert ws.duplicate_pushes >= 1
+            keys = [(u.client_order_id, u.state, u.filled_qty, u.ts_exchange) for u in updates]
+            assert len(keys) == len(set(keys)), keys
+            mine = [u.state for u in updates if u.client_order_id == after.client_order_id]
+            assert mine == [OrderState.NEW, OrderState.CANCELED]
+            assert {u.client_order_id for u in updates} >= {o.client_order_id for o in orders}
+            st = ws.stats()
+            assert st["rotations"] == 1 and st["rotations_notice"] == 1 and st["rotations_abandoned"] == 0
+            assert ws.reconnects == 0 and ws.timeouts == 0 and ex.ws_orders == 5 and ex.rest_orders == 0
+            assert stream_states == [] and False not in venue_states and ex.stream_connected
+            # requests keep going on the new connection
+            last = await eng.place(resting_buy())
+            assert last.state is OrderState.NEW and logins == [0, 1]
+            import urllib.request
+            port = eng.serve_metrics(port=0)
+            body = await asyncio.to_thread(
+                lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode())
+            assert 'venuelink_rotations_total{connection="private",venue="okx"} 1.0' in body
+
+
+async def test_old_socket_closed_before_the_new_one_is_ready_reconnects_and_reconciles():
+    from engine.sim.server import in_process_simulator
+    async with in_process_simulator("okx", rate=0, shutdown_close_s=0.3) as sim:
+        okx = sim.sim_app
+        async with engine_on(sim) as eng:
+            rt = eng.runtime("okx")
+            ex, ws = rt.execution, rt.execution.private_ws
+            stream_states: list[bool] = []
+            ex.on_stream_state = stream_states.append
+            pushed: list = []
+            to_manager = ex.on_update
+
+            def seen(u) -> None:
+                pushed.append(u)
+                to_manager(u)
+            ex.on_update = seen
+            o = await eng.place(resting_buy())
+            assert await wait_for(lambda: any(u.client_order_id == o.client_order_id for u in pushed))
+            first = [c for c in okx.hub.conns if c.kind == "user" and not c.closed]
+            assert len(first) == 1
+            methods = okx.private_ws.dialect.methods
+            login = methods["login"]
+            canceled: list = []
+
+            async def slow_login(conn, args):
+                # the venue logs the replacement in only after the old connection is gone, and
+                # meanwhile the order is canceled on the venue: its push reaches no connection
+                while not first[0].closed:
+                    await asyncio.sleep(0.01)
+                if not canceled:
+                    canceled.append(okx.op_cancel({"instId": "BTC-USDT", "clOrdId": o.client_order_id}))
+                return await login(conn, args)
+            methods["login"] = slow_login
+            await sim_fault(sim, {"type": "server_shutdown"})
+            assert await wait_for(lambda: ws.reconnects == 1 and ws.connected)
+            assert canceled and ws.rotations == 0 and ws.rotations_abandoned == 1
+            assert stream_states == [False, True]           # the normal reconnect path
+            # the runtime reconciled after the reconnect: the cancel it never saw pushed
+            om = rt.orders
+            assert await wait_for(lambda: om.orders[o.client_order_id].state is OrderState.CANCELED)
+            assert not [u for u in pushed if u.client_order_id == o.client_order_id
+                        and u.state is OrderState.CANCELED]
+            assert ws.stats()["connections"] == 1

@@ -5,7 +5,8 @@ The venue's wire format (its own, on purpose unlike any real one):
 login ``{"op": "login", "key", "ts", "sig"}`` -> ``{"op": "login", "ok": true}`` or
 ``{"op": "login", "ok": false, "code", "msg"}``; ``{"op": "subscribe"}`` -> ``{"op": "subscribed"}``;
 requests ``{"rid", "m", "p"}`` -> ``{"rid", "ok": result}`` / ``{"rid", "err": {"code", "msg"}}``;
-pushes ``{"push": {...}}``; application ping: text ``ping`` -> text ``pong``.
+pushes ``{"push": {...}}``; application ping: text ``ping`` -> text ``pong``; ``{"op": "closing"}``
+announces that the venue will close the connection.
 """
 from __future__ import annotations
 
@@ -76,6 +77,8 @@ class TinyDialect(PrivateWsDialect):
             return MsgKind.REPLY, msg["rid"]
         if msg.get("op") in ("subscribed", "login"):
             return MsgKind.EVENT, None
+        if msg.get("op") == "closing":
+            return MsgKind.ROTATE, None
         if msg.get("op") == "error":
             return MsgKind.ERROR, None
         return MsgKind.UNKNOWN, None
@@ -174,7 +177,7 @@ class TinyVenue:
                     await self._reply(ws, g["rid"], {"ok": g["p"]})
                 self.gathered.clear()
         elif m == "late":
-            self.late.append(msg)
+            self.late.append((ws, msg))
         elif m == "never":
             pass
         elif m == "drop":
@@ -184,9 +187,10 @@ class TinyVenue:
         self.reply_order.append(rid)
         await ws.send_str(json.dumps({"rid": rid, **body}))
 
-    async def flush_late(self) -> None:
-        for g in self.late:
-            await self._reply(self.conns[-1], g["rid"], {"ok": "too late"})
+    async def flush_late(self, answer: Any = "too late") -> None:
+        for ws, g in self.late:
+            if not ws.closed:
+                await self._reply(ws, g["rid"], {"ok": answer})
         self.late.clear()
 
     async def push(self, payload: Any) -> None:
@@ -472,5 +476,97 @@ async def test_unanswered_login_times_out_counted_and_retried():
             await until(lambda: s.login_failures >= 2)
             assert isinstance(s.last_error, ExecutionUnknown) and "no login answer" in str(s.last_error)
             assert not s.connected and s.connects == 0 and len(v.logins) >= 2
+        finally:
+            await s.close()
+
+
+# ----------------------------------------------------------------------------- rotation
+
+
+class _ShortLived(TinyDialect):
+    """A venue that closes connections after a short maximum age."""
+    max_connection_age_s = 0.5
+
+
+async def test_maximum_age_rotation_is_make_before_break():
+    async with TinyVenue() as v:
+        states: list[bool] = []
+        got: list[int] = []
+        reconnected: list[int] = []
+        s = session(v, dialect=_ShortLived(), on_state=states.append, on_push=lambda m: got.append(m["push"]["n"]),
+                    on_reconnected=lambda: reconnected.append(1))
+        s.start()
+        try:
+            await until(lambda: s.connected)
+            assert await s.request("echo", "before") == "before"
+            late = asyncio.ensure_future(s.request("late", "owed", timeout_s=30))
+            await until(lambda: len(v.late) == 1)
+            # at 95 % of the age a second connection logs in and subscribes; the first stays open
+            # for the answer it owes
+            await until(lambda: s.rotations == 1)
+            assert len(v.conns) == 2 and v.logins == [True, True] and v.subscribes == 2
+            assert not late.done() and s.stats()["connections"] == 2
+            assert await s.request("echo", "after") == "after"
+            assert v.requests[-1]["rid"] != v.late[0][1]["rid"]
+            await v.push({"n": 1})                    # both connections carry it: delivered once
+            await until(lambda: got == [1] and s.duplicate_pushes == 1)
+            await v.flush_late("paid")
+            assert await late == "paid"
+            await until(lambda: len(v.conns) == 1 and s.stats()["connections"] == 1)
+            await v.push({"n": 2})
+            await until(lambda: got == [1, 2])
+            st = s.stats()
+            assert st["rotations_age"] >= 1 and st["rotations_notice"] == 0 and st["rotations_abandoned"] == 0
+            assert s.reconnects == 0 and s.connects == 1 and s.timeouts == 0 and reconnected == []
+            assert states == [True] and s.connected
+        finally:
+            await s.close()
+        assert v.conns == [] and states == [True, False]
+
+
+async def test_closing_notice_rotates_and_a_failed_replacement_is_retried_while_the_old_one_serves():
+    async with TinyVenue() as v:
+        states: list[bool] = []
+        s = session(v, on_state=states.append)
+        s.start()
+        try:
+            await until(lambda: s.connected)
+            v.reject_handshake = True                 # the replacement cannot connect at first
+            await v.send_raw(json.dumps({"op": "closing"}))
+            await until(lambda: s.rotation_failures >= 2)
+            assert s.rotating and s.rotations == 0 and s.connected
+            assert await s.request("echo", "old one") == "old one"
+            v.reject_handshake = False
+            await until(lambda: s.rotations == 1 and len(v.conns) == 1)
+            assert s.stats()["rotations_notice"] == 1 and v.logins == [True, True]
+            assert await s.request("echo", "new one") == "new one"
+            assert s.reconnects == 0 and states == [True]
+            await v.send_raw(json.dumps({"op": "closing"}))   # the venue may announce again
+            await until(lambda: s.rotations == 2 and len(v.conns) == 1)
+        finally:
+            await s.close()
+
+
+async def test_old_connection_closing_before_the_replacement_logs_in_takes_the_reconnect_path():
+    async with TinyVenue() as v:
+        states: list[bool] = []
+        reconnected: list[int] = []
+        s = session(v, on_state=states.append, on_reconnected=lambda: reconnected.append(1))
+        s.start()
+        try:
+            await until(lambda: s.connected)
+            waiting = asyncio.ensure_future(s.request("never", {}, timeout_s=30))
+            await until(lambda: len(v.requests) == 1)
+            v.accept_login = False                    # the replacement's login is refused
+            await v.send_raw(json.dumps({"op": "closing"}))
+            await until(lambda: s.rotation_failures >= 1)
+            await v.drop()                            # then the venue closes the old connection
+            with pytest.raises(ExecutionUnknown, match="connection closed"):
+                await waiting
+            await until(lambda: s.rotations_abandoned == 1 and not s.connected)
+            v.accept_login = True
+            await until(lambda: s.reconnects == 1 and s.connected)
+            assert reconnected == [1] and s.rotations == 0 and states == [True, False, True]
+            assert await s.request("echo", 3) == 3
         finally:
             await s.close()
