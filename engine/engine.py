@@ -31,6 +31,7 @@ from engine.errors import ConfigError, EngineError
 from engine.model import (BookState, Fill, Instrument, Order, OrderRequest, TopOfBook, Trade, VenueHealth,
                           VenueId)
 from engine.orders import OrderManager
+from engine.pacing import ConnectPacer
 from engine.rest import RestClient
 from engine.session import WsSession
 from engine.status import StatusWatch
@@ -118,6 +119,9 @@ class VenueRuntime:
         self.fill_subs: list[Callable[[Order, Fill], None]] = []
         self._prune_task: asyncio.Task | None = None
         self._audit_task: asyncio.Task | None = None
+        spec = self.adapter.spec
+        self.connect_pacer = ConnectPacer(spec.max_connects, spec.connect_window_s)
+        """every WebSocket this venue account opens takes a slot: the venue's per-IP connection cap"""
         self.dead_man: DeadMansSwitch | None = None
         self.availability: Availability | None = None
         self.venue_state_subs: list[Callable[[str, bool, str], None]] = []
@@ -188,7 +192,7 @@ class VenueRuntime:
         parser = self.adapter.make_parser(self)
         topics: list[str] = []
         name = f"{self.venue.name}-{ep.name}{len(self.sessions)}"
-        s = WsSession(name, "", parser, endpoint=ep, stale_after_s=ep.stale_after_s,
+        s = WsSession(name, "", parser, endpoint=ep, stale_after_s=ep.stale_after_s, connect_pacer=self.connect_pacer,
                       max_age_s=ep.max_connection_age_s * 0.98, seamless_rotation=ep.seamless_rotation,
                       subscribe_frames=self.adapter.subscribe_frames,
                       unsubscribe_frames=self.adapter.unsubscribe_frames,
@@ -276,6 +280,8 @@ class VenueRuntime:
         except Exception as e:
             log.warning("%s: time sync failed: %s", self.venue.name, e)
         if self.config.ws_api_url:
+            if hasattr(self.execution, "connect_pacer"):
+                self.execution.connect_pacer = self.connect_pacer
             self.execution.start(self.config.ws_api_url, lambda: asyncio.ensure_future(self._reconcile()))
         self._prune_task = asyncio.ensure_future(self._prune_loop())
         if self.config.order_audit_s > 0:

@@ -51,6 +51,7 @@ import aiohttp
 from engine.config import Credentials
 from engine.errors import AuthError, CircuitOpen, ExecutionUnknown, VenueError
 from engine.model import ConnState
+from engine.pacing import ConnectPacer
 from engine.tasks import bounded, cancel_and_wait
 from ext.clock import now_ns
 
@@ -206,7 +207,7 @@ class PrivateWsSession:
                  clock_ns: Callable[[], int] = now_ns,
                  http: Callable[[], Awaitable[aiohttp.ClientSession]] | None = None,
                  login_timeout_s: float = 10.0, backoff_min_s: float = 0.2, backoff_max_s: float = 30.0,
-                 auth_backoff_s: float = 30.0, name: str = "") -> None:
+                 auth_backoff_s: float = 30.0, name: str = "", connect_pacer: ConnectPacer | None = None) -> None:
         self.url, self.dialect, self._creds = url, dialect, creds
         self.name = name or f"{dialect.venue or 'venue'}/private"
         self.on_push, self.on_reconnected, self.on_state = on_push, on_reconnected, on_state
@@ -256,6 +257,8 @@ class PrivateWsSession:
         self._wake = asyncio.Event()
         self._auth_wait = False
         self.early_reconnects = 0
+        self.connect_pacer = connect_pacer
+        """the venue's new-connection cap, shared with its market-data connections"""
         """backoffs cut short by `reconnect_now` (the venue was seen answering again)"""
 
     def __repr__(self) -> str:
@@ -463,6 +466,8 @@ class PrivateWsSession:
         """Connect, log in and subscribe; on any failure the socket is closed again."""
         await self.dialect.prepare(self._creds)
         http = await self._client()
+        if self.connect_pacer is not None:
+            await self.connect_pacer.acquire()      # the venue's cap on new connections per IP
         ws = await http.ws_connect(self.url, heartbeat=self.dialect.heartbeat_s, autoping=True)
         link = _Link(ws, next(self._link_ids), asyncio.get_running_loop().time())
         self._links.add(link)
@@ -765,6 +770,8 @@ class PrivateStreamOwner:
 
     private_ws: PrivateWsSession | None = None
     on_stream_state: Callable[[bool], None] | None = None
+    connect_pacer: ConnectPacer | None = None
+    """set by the runtime before ``start``: the session's connections take their slots from it"""
 
     @property
     def stream_connected(self) -> bool:

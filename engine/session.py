@@ -20,6 +20,7 @@ from picows import WSMsgType, ws_connect
 
 from engine.circuit import CircuitBreaker, FailureKind
 from engine.model import ConnState
+from engine.pacing import ConnectPacer
 from engine.tasks import cancel_and_wait
 from engine.venue import SubscribeStyle, WsEndpoint
 from ext.clock import mono_ns, now_ns
@@ -74,13 +75,15 @@ class WsSession:
                  unsubscribe_frames: FrameFn | None = None,
                  on_connected: Callable[["WsSession"], None] | None = None,
                  on_disconnected: Callable[["WsSession"], None] | None = None,
-                 on_control: Callable[["WsSession", Control, object, int, bytes], None] | None = None) -> None:
+                 on_control: Callable[["WsSession", Control, object, int, bytes], None] | None = None,
+                 connect_pacer: ConnectPacer | None = None) -> None:
         self.name, self.url, self.parser = name, url, parser
         self.stale_after_s, self.max_age_s = stale_after_s, max_age_s
         self.backoff_min_s, self.backoff_max_s = backoff_min_s, backoff_max_s
         self.on_connected_cb, self.on_disconnected_cb = on_connected, on_disconnected
         self.on_control_cb = on_control
         self.seamless_rotation = seamless_rotation
+        self.connect_pacer = connect_pacer
         self.endpoint = endpoint or WsEndpoint("default", url, SubscribeStyle.URL)
         self.topics: list[str] = list(topics or [])
         self._subscribe_frames, self._unsubscribe_frames = subscribe_frames, unsubscribe_frames
@@ -363,6 +366,8 @@ class WsSession:
             await asyncio.sleep(delay * random.uniform(0.5, 1.5))
 
     async def _connect(self, gen: int):
+        if self.connect_pacer is not None:
+            await self.connect_pacer.acquire()      # the venue's cap on new connections per IP
         return await ws_connect(lambda: FeedListener(self.parser, _Hooks(self, gen)), self.url,
                                 enable_auto_pong=False, websocket_handshake_timeout=5)
 

@@ -127,6 +127,8 @@ class VenueSpec:
     endpoints: tuple[WsEndpoint, ...] = field(default_factory=tuple)
     book: BookSpec = field(default_factory=BookSpec)
     trade_ids: TradeIds = TradeIds.TRADE_IDS_INCREASING
+    max_connects: int = 0                   # new WebSocket connections per IP per connect_window_s
+    connect_window_s: float = 1.0           # (0: the venue states no cap), see engine.pacing
     retry_hint: bool = True                 # a rate refusal says when to retry (Retry-After, a retry
                                             # time); without one the engine waits out the bucket's window
     trade_ids_consecutive: bool = False     # ids go up by exactly one per trade and symbol: a jump is

@@ -240,7 +240,7 @@ class BinanceExecution(PrivateStreamOwner, ExecutionClient):
         self.private_ws = PrivateWsSession(
             private_ws_url, BinanceUserStreamDialect(self.sync_time), self.creds, on_push=self._on_push,
             on_reconnected=on_reconnected, on_state=self._on_state, http=self.rest.session,
-            clock_ns=lambda: now_ns() + self.clock_offset_ms * MS, name="binance/user")
+            clock_ns=lambda: now_ns() + self.clock_offset_ms * MS, name="binance/user", connect_pacer=self.connect_pacer)
         self.private_ws.start()
 
     start_stream = start          # the runtime's earlier name

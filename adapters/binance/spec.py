@@ -15,6 +15,7 @@ SPEC = VenueSpec(
     ws_url="wss://stream.binance.com:9443",
     ws_api_url="wss://ws-api.binance.com:443/ws-api/v3",
     trade_ids_consecutive=True,            # per symbol, as /api/v3/historicalTrades?fromId pages them
+    max_connects=300, connect_window_s=300.0,   # new connections per IP per 5 minutes
     endpoints=(
         WsEndpoint(
             "public", "wss://stream.binance.com:9443",

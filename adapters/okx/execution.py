@@ -404,7 +404,7 @@ class OkxExecution(PrivateStreamOwner, ExecutionClient):
         self.private_ws = PrivateWsSession(
             private_ws_url, OkxPrivateDialect(self.sync_time), self.creds, on_push=self._on_push,
             on_reconnected=on_reconnected, on_state=self._on_state, http=self.rest.session,
-            clock_ns=lambda: now_ns() + self.clock_offset_ms * MS, name="okx/private")
+            clock_ns=lambda: now_ns() + self.clock_offset_ms * MS, name="okx/private", connect_pacer=self.connect_pacer)
         self.private_ws.start()
 
     def _on_push(self, msg: dict) -> None:

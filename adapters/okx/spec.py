@@ -35,6 +35,7 @@ SPEC = VenueSpec(
     # resubscribing that instrument. The checksum field is 0 where OKX no longer fills it.
     book=BookSpec(SeqRule.SEQ_PREV, SnapshotSource.IN_BAND, ResyncMethod.RESUBSCRIBE, depth=BOOK_DEPTH,
                   checksum=True),
+    max_connects=3, connect_window_s=1.0,   # new connections: 3 per second per IP
     # 50011 / 429 says nothing of when to retry: the engine waits out the bucket's 2-s window
     retry_hint=False,
     buckets=(
