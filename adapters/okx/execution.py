@@ -278,14 +278,20 @@ class OkxExecution(PrivateStreamOwner, ExecutionClient):
             raise ExecutionUnknown(f"okx: {op} answer without data", venue="okx")
         return data
 
+    async def _order_op(self, op: str, path: str, args: dict[str, str], order: Order, *,
+                        idempotent: bool = True) -> dict:
+        """One order operation: on the private socket when it is logged in, else signed REST;
+        its answer's item (an sCode refusal raises)."""
+        data = await self._ws_op(op, path, args, order)
+        if data is None:
+            data = await self._signed("POST", path, body=args, order=order, inst_id=args["instId"],
+                                      idempotent=idempotent)
+            self.rest_orders += 1
+        return _first(data, op)
+
     async def place(self, order: Order) -> OrderUpdate:
         args = self.place_args(order)
-        data = await self._ws_op("order", ORDER_PATH, args, order)
-        if data is None:
-            data = await self._signed("POST", ORDER_PATH, body=args, order=order, inst_id=args["instId"],
-                                      idempotent=False)
-            self.rest_orders += 1
-        d = _first(data, "order")
+        d = await self._order_op("order", ORDER_PATH, args, order, idempotent=False)
         # the ack says the order was accepted; what it became comes by the stream or a query
         return OrderUpdate(venue=self.venue, symbol=order.symbol, client_order_id=d.get("clOrdId") or order.client_order_id,
                            venue_order_id=str(d.get("ordId", "")), state=OrderState.NEW, filled_qty="0",
@@ -294,11 +300,7 @@ class OkxExecution(PrivateStreamOwner, ExecutionClient):
 
     async def cancel(self, order: Order) -> OrderUpdate:
         args = self.cancel_args(order)
-        data = await self._ws_op("cancel-order", CANCEL_PATH, args, order)
-        if data is None:
-            data = await self._signed("POST", CANCEL_PATH, body=args, order=order, inst_id=args["instId"])
-            self.rest_orders += 1
-        d = _first(data, "cancel-order")
+        d = await self._order_op("cancel-order", CANCEL_PATH, args, order)
         # sCode 0 accepts the cancel request; the order's final state (canceled, or filled in
         # the same instant) is the stream's or a query's to tell
         return OrderUpdate(venue=self.venue, symbol=order.symbol, client_order_id=d.get("clOrdId") or order.client_order_id,
@@ -321,11 +323,7 @@ class OkxExecution(PrivateStreamOwner, ExecutionClient):
 
     async def amend(self, order: Order, qty: str | None, price: str | None) -> OrderUpdate:
         args = self.amend_args(order, qty, price)
-        data = await self._ws_op("amend-order", AMEND_PATH, args, order)
-        if data is None:
-            data = await self._signed("POST", AMEND_PATH, body=args, order=order, inst_id=args["instId"])
-            self.rest_orders += 1
-        d = _first(data, "amend-order")
+        d = await self._order_op("amend-order", AMEND_PATH, args, order)
         # sCode 0: OKX took the amendment; should it fail inside the matching engine after all,
         # the orders channel says so (amendResult -1) with the terms the order kept
         return OrderUpdate(venue=self.venue, symbol=order.symbol, client_order_id=d.get("clOrdId") or order.client_order_id,
