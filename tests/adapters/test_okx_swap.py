@@ -196,7 +196,7 @@ async def test_insufficient_margin_reduce_only_and_margin_mode_refusals():
     async with okx() as (sim, ex):
         acct = sim.sim_venue.accounts["okx-sim"]
         acct.bal("USDT").free = Decimal("50")          # 1 contract ~ 600 USDT: 60 of margin at 10x
-        bid, ask = best(sim)
+        bid, _ = best(sim)
         for o in (order("m1", qty="1", price=str(bid)), order("m2", qty="1")):
             with pytest.raises(Rejected) as e:
                 await ex.place(o)
