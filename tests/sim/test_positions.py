@@ -46,7 +46,7 @@ def test_open_add_partial_close_flip_and_close():
 def test_realized_pnl_is_quantized_to_the_settle_precision():
     p = Position("X", Decimal("0.001"))
     p.apply(BUY, 3, Decimal("100"))
-    p.apply(BUY, 0 + 1, Decimal("101"))                      # entry 100.25
+    p.apply(BUY, 1, Decimal("101"))                          # entry 100.25
     assert p.entry == Decimal("100.25")
     assert p.apply(SELL, 1, Decimal("100.00001234"), quantum=Decimal("0.0001")) == Decimal("-0.0002")
 
