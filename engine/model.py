@@ -302,6 +302,7 @@ class OrderRequest:
     price: str | None = None
     tif: TimeInForce = TimeInForce.GTC
     client_order_id: str | None = None
+    reduce_only: bool = False   # derivatives: may only reduce the position (refused on spot)
 
 
 @dataclass(slots=True)
@@ -319,6 +320,7 @@ class Fill:
     is_maker: bool = False
     ts_exchange: int = 0
     ts_recv: int = 0
+    contract_size: str = ""     # where qty counts contracts: base per contract (Instrument.contract_size_str)
 
 
 @dataclass(slots=True)
@@ -337,6 +339,7 @@ class OrderUpdate:
     ts_exchange: int = 0
     ts_recv: int = 0
     reason: str = ""
+    contract_size: str = ""     # where qty / filled_qty count contracts: base per contract
 
 
 @dataclass(slots=True)
@@ -358,12 +361,15 @@ class Order:
     ts_submit_ns: int = 0       # monotonic
     ts_ack_ns: int = 0
     ts_first_fill_ns: int = 0
+    reduce_only: bool = False
 
     def to_json(self) -> dict:
         d = {"venue": self.venue.name, "symbol": self.symbol, "client_order_id": self.client_order_id,
              "venue_order_id": self.venue_order_id, "state": self.state.wire, "side": self.side.wire,
              "type": self.type.name.lower(), "qty": self.qty, "price": self.price, "tif": self.tif.name,
              "filled_qty": self.filled_qty}
+        if self.reduce_only:
+            d["reduce_only"] = True
         if self.error:
             d["error"] = self.error
         return d

@@ -7,11 +7,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 from engine.errors import Rejected
-from engine.model import Instrument, Order, OrderType, TimeInForce
+from engine.model import Instrument, MarketKind, Order, OrderType, TimeInForce
 
 
 def checked_units(inst: Instrument, order: Order, venue: str) -> tuple[int, int | None]:
     """(size, price or None) as the instrument's mantissas; ``Rejected`` when the venue would refuse."""
+    if order.reduce_only and inst.kind == MarketKind.SPOT:
+        raise Rejected(f"{order.symbol}: reduce-only applies to derivatives positions, not spot", venue=venue)
     try:
         qty = inst.qty(order.qty)
         px = inst.px(order.price) if order.type == OrderType.LIMIT and order.price is not None else None

@@ -49,9 +49,11 @@ def add_parsers(sub) -> None:
         if name == "place":
             p.add_argument("--side", required=True, choices=["buy", "sell"])
             p.add_argument("--type", default="limit", choices=["limit", "market"])
-            p.add_argument("--qty", required=True, help="quantity as a decimal string")
+            p.add_argument("--qty", required=True,
+                           help="quantity as a decimal string (contracts for contract swaps, e.g. OKX BTC/USDT:USDT)")
             p.add_argument("--price", help="limit price as a decimal string")
             p.add_argument("--tif", default="GTC", choices=[t.name for t in TimeInForce])
+            p.add_argument("--reduce-only", action="store_true", help="derivatives: only reduce the position")
         if name == "amend":
             p.add_argument("--qty", help="new total quantity (filled part included), decimal string")
             p.add_argument("--price", help="new limit price, decimal string")
@@ -271,7 +273,7 @@ async def _order(cfg: Config, args) -> dict:
         if args.action == "place":
             req = OrderRequest(VenueId.parse(args.venue), args.symbol, Side.BUY if args.side == "buy" else Side.SELL,
                                OrderType.LIMIT if args.type == "limit" else OrderType.MARKET, args.qty, args.price,
-                               TimeInForce[args.tif], args.client_id)
+                               TimeInForce[args.tif], args.client_id, reduce_only=args.reduce_only)
             order = await om.place(req)
         else:
             order = await _adopt(rt, args.symbol, args.client_id)

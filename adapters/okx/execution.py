@@ -4,7 +4,9 @@
 stream and as the fast path for placing and cancelling (``op: order`` / ``cancel-order``); the
 ``cancel-all-after`` dead man's switch.
 
-Sizes: spot in the base currency, swaps in contracts (the instrument's lot, as on the wire).
+Sizes: spot in the base currency, swaps in contracts (the instrument's lot, as on the wire); the
+updates and fills of a swap carry ``contract_size`` (base per contract, the instrument's ``ctVal``).
+Swaps trade in net mode with cross margin; ``reduce_only`` orders are sent with ``reduceOnly``.
 Fees: OKX reports a paid fee as a negative number; engine fills carry the fee paid as positive.
 """
 from __future__ import annotations
@@ -231,12 +233,13 @@ class OkxExecution(PrivateStreamOwner, ExecutionClient):
         kind = MarketKind.SWAP if inst_id.endswith("-SWAP") else MarketKind.SPOT
         return self.adapter.by_venue_symbol.get((kind, inst_id))
 
-    def _unified(self, inst_id: str) -> str:
+    def _unified(self, inst_id: str) -> tuple[str, str]:
+        """(unified symbol, contract size) of an instId; an unknown instId stays as sent."""
         inst = self._by_inst_id(inst_id)
-        return inst.symbol if inst is not None else inst_id
+        return (inst.symbol, inst.contract_size_str()) if inst is not None else (inst_id, "")
 
     # ---- requests ----------------------------------------------------------------------------
-    def place_args(self, order: Order) -> dict[str, str]:
+    def place_args(self, order: Order) -> dict[str, Any]:
         """The documented body of POST /api/v5/trade/order (also the args of the WS ``order`` op)."""
         inst = self._inst(order.symbol)
         qty, px = checked_units(inst, order, "okx")
@@ -252,12 +255,14 @@ class OkxExecution(PrivateStreamOwner, ExecutionClient):
             a["px"] = inst.px_str(px)
         if order.type == OrderType.MARKET and inst.kind == MarketKind.SPOT:
             a["tgtCcy"] = "base_ccy"        # a spot market buy's sz is otherwise in the quote currency
+        if order.reduce_only:
+            a["reduceOnly"] = True          # a JSON Boolean (checked_units refused it on spot)
         return a
 
     def cancel_args(self, order: Order) -> dict[str, str]:
         return {"instId": self._inst(order.symbol).venue_symbol, "clOrdId": order.client_order_id}
 
-    async def _ws_op(self, op: str, path: str, args: dict[str, str], order: Order) -> list | None:
+    async def _ws_op(self, op: str, path: str, args: dict[str, Any], order: Order) -> list | None:
         """The order operation on the private WebSocket when it is logged in; None when it was not
         sent there (the caller uses REST). The rate budget is the one REST spends (OKX counts
         both together)."""
@@ -379,11 +384,15 @@ class OkxExecution(PrivateStreamOwner, ExecutionClient):
 
     def rest_fill(self, t: dict, symbol: str) -> Fill:
         """A row of GET /api/v5/trade/fills -> Fill."""
+        side = _side(t.get("side"))
+        if side is None:
+            raise ValueError(f"fill without a side: {t.get('side')!r}")
         return Fill(venue=self.venue, symbol=symbol, client_order_id=t.get("clOrdId") or "",
                     venue_order_id=str(t["ordId"]), trade_id=str(t["tradeId"]), price=canonical(t["fillPx"]),
-                    qty=canonical(t["fillSz"]), side=_side(t.get("side")), fee=_paid(t.get("fee")),
+                    qty=canonical(t["fillSz"]), side=side, fee=_paid(t.get("fee")),
                     fee_asset=t.get("feeCcy") or "", is_maker=t.get("execType") == "M",
-                    ts_exchange=_ms_ns(t.get("fillTime") or t.get("ts")), ts_recv=now_ns())
+                    ts_exchange=_ms_ns(t.get("fillTime") or t.get("ts")), ts_recv=now_ns(),
+                    contract_size=self._inst(symbol).contract_size_str())
 
     # ---- dead man's switch ----------------------------------------------------------------------
     async def arm_dead_man(self, timeout_s: int) -> None:
@@ -426,7 +435,7 @@ class OkxExecution(PrivateStreamOwner, ExecutionClient):
         tradeId). Query answers carry no fill: their fee is the order's total, not the fill's, so
         the order manager fetches missing fills from /trade/fills instead."""
         inst_id = d["instId"]
-        symbol = self._unified(inst_id)
+        symbol, contract_size = self._unified(inst_id)
         state = d["state"]
         if state not in STATES:
             raise ValueError(f"unknown order state {state!r}")
@@ -436,7 +445,7 @@ class OkxExecution(PrivateStreamOwner, ExecutionClient):
         u = OrderUpdate(venue=self.venue, symbol=symbol, client_order_id=cid, venue_order_id=vid,
                         state=STATES[state], filled_qty=canonical(d.get("accFillSz") or "0"), qty=canonical(d.get("sz")),
                         price=canonical(d.get("px")), side=side, ts_exchange=_ms_ns(d.get("uTime") or d.get("cTime")),
-                        ts_recv=ts_recv, reason=str(d.get("cancelSource") or ""))
+                        ts_recv=ts_recv, reason=str(d.get("cancelSource") or ""), contract_size=contract_size)
         fill_sz = d.get("fillSz") or ""
         trade_id = d.get("tradeId") or ""
         if with_fill and trade_id and fill_sz and Decimal(fill_sz) > 0:
@@ -445,7 +454,8 @@ class OkxExecution(PrivateStreamOwner, ExecutionClient):
             u.fill = Fill(venue=self.venue, symbol=symbol, client_order_id=cid, venue_order_id=vid,
                           trade_id=str(trade_id), price=canonical(d["fillPx"]), qty=canonical(fill_sz), side=side,
                           fee=_paid(d.get("fillFee")), fee_asset=d.get("fillFeeCcy") or "",
-                          is_maker=d.get("execType") == "M", ts_exchange=_ms_ns(d.get("fillTime")), ts_recv=ts_recv)
+                          is_maker=d.get("execType") == "M", ts_exchange=_ms_ns(d.get("fillTime")), ts_recv=ts_recv,
+                          contract_size=contract_size)
         return u
 
 

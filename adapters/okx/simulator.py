@@ -7,8 +7,8 @@ wire format.  Rate limits are ``adapters.okx.spec.SPEC.buckets`` at their real v
 * REST ``/api/v5/...``: ``public/instruments`` (SPOT, SWAP), ``public/time``, ``system/status``,
   ``market/books``, ``market/trades``; signed ``trade/order`` (POST place, GET query),
   ``trade/cancel-order``, ``trade/amend-order``, ``trade/orders-pending``, ``trade/fills``,
-  ``trade/cancel-all-after``,
-  ``account/balance``.  Envelopes ``{"code": "0", "msg": "", "data": [...]}``; order answers carry
+  ``trade/cancel-all-after``, ``account/balance``, ``account/positions``.  Envelopes
+  ``{"code": "0", "msg": "", "data": [...]}``; order answers carry
   ``sCode``/``sMsg`` per item inside HTTP 200.  Signing: ``OK-ACCESS-KEY/-SIGN/-TIMESTAMP/-PASSPHRASE``,
   Base64(HMAC-SHA256(secret, timestamp + METHOD + requestPath[?query] + body)), ISO timestamps
   within 30 s.
@@ -24,8 +24,10 @@ wire format.  Rate limits are ``adapters.okx.spec.SPEC.buckets`` at their real v
 * Private WebSocket ``/ws/v5/private``: ``login``, the ``orders`` channel, order entry
   (``order``, ``cancel-order``, ``amend-order``) answered by request id.
 
-Swaps are listed and stream market data; orders are taken on spot instruments only (the shared
-matching engine settles base against quote, not contracts against margin).
+Swaps trade in the account's net (one-way) mode with cross margin (``tdMode`` ``cross``,
+``posSide`` ``net``, ``sz`` in contracts, ``reduceOnly``), settled by ``engine.sim.positions``:
+positions, margin, PnL and fees in USDT.  ``isolated`` is refused (51010: the simulated account
+models cross margin only).
 
 Run: ``python -m adapters.okx.simulator --host 127.0.0.1 --port 0 [--rate 50] [--seed 1]
 [--api-key K --api-secret S --api-passphrase P] [--idle-timeout-s 30] [--limit PLACE_2S=5]``.
@@ -86,6 +88,8 @@ from engine.sim.matching import (
     Order,
     Reject,
 )
+from engine.sim.positions import (INSUFFICIENT_MARGIN, REDUCE_ONLY_INCREASES, REDUCE_ONLY_NO_POSITION,
+                                  LinearPerpEngine, Position)
 from engine.sim.rpc import RpcRequest, RpcSocket
 from engine.sim.server import add_common_args, run_main
 from engine.sim.streams import AccountStreams, DiffStreams, DiffTopic, TopOfBook
@@ -125,8 +129,8 @@ def _spot(inst: str, tick: str, lot: str, min_sz: str, mid: str) -> OkxInstrumen
 def _swap(inst: str, tick: str, lot: str, mid: str, ct_val: str) -> OkxInstrument:
     base, quote, _ = inst.split("-")
     return OkxInstrument(SymbolSpec(inst, base, quote, tick, lot, mid, min_qty=lot, max_qty="100000000",
-                                    max_price="10000000", mean_size=5000), "SWAP", ct_val, base, quote,
-                         "100", "1611916828000")
+                                    max_price="10000000", mean_size=5000, contract_value=ct_val), "SWAP", ct_val,
+                         base, quote, "100", "1611916828000")
 
 
 INSTRUMENTS: dict[str, OkxInstrument] = {i.spec.symbol: i for i in (
@@ -154,6 +158,15 @@ _STATE = {NEW: "live", PARTIALLY_FILLED: "partially_filled", FILLED: "filled", C
 # ordType -> (engine type, time in force)
 _ORD_TYPES = {"limit": (LIMIT, GTC), "market": (MARKET, GTC), "ioc": (LIMIT, IOC), "fok": (LIMIT, FOK),
               "post_only": (LIMIT, GTC)}
+
+# the reject reasons of engine.sim.positions -> (sCode, sMsg) (okx.com/docs-v5 trade error codes)
+_DERIV_REJECTS = {
+    INSUFFICIENT_MARGIN: ("51008", "Order failed. Insufficient USDT margin in account"),
+    REDUCE_ONLY_NO_POSITION: ("51169", "Order failed because you don't have any positions in this direction for "
+                                       "this contract to reduce or close."),
+    REDUCE_ONLY_INCREASES: ("51170", "Failed to place order. A reduce-only order can\u2019t be the same trading "
+                                     "direction as your existing positions."),
+}
 
 RATE_MSG = "Rate limit reached. Please refer to API documentation and throttle requests accordingly."
 
@@ -369,6 +382,7 @@ class OkxSim(SimApp):
         r.add_get("/api/v5/trade/orders-pending", self.query(self.op_pending))
         r.add_get("/api/v5/trade/fills", self.query(self.op_fills))
         r.add_get("/api/v5/account/balance", self.query(self.op_balance))
+        r.add_get("/api/v5/account/positions", self.query(self.op_positions))
         r.add_post("/api/v5/trade/cancel-all-after", self.query(self.op_cancel_all_after))
         r.add_get("/ws/v5/public", self.h_ws_public)
         r.add_get("/ws/v5/private", self.h_ws_private)
@@ -512,7 +526,21 @@ class OkxSim(SimApp):
             raise ItemError("51000", f"Parameter {name} error", cid)
         return Decimal(text)
 
+    @staticmethod
+    def _bool(params: Mapping[str, Any], name: str, cid: str) -> bool:
+        """A Boolean parameter: JSON true/false or the strings "true"/"false" (absent: false)."""
+        v = params.get(name)
+        if v is None or v is False or v == "false" or v == "":
+            return False
+        if v is True or v == "true":
+            return True
+        raise ItemError("51000", f"Parameter {name} error", cid)
+
     # ------------------------------------------------------------------ formatting
+    def _lever(self, sym: str) -> str:
+        eng = self.venue.engines[sym]
+        return _dec(eng.leverage) if isinstance(eng, LinearPerpEngine) else ""
+
     def _px(self, sym: str, ticks: int | None) -> str:
         return self.venue.markets[sym].price_scale.plain(ticks) if ticks else ""
 
@@ -550,21 +578,26 @@ class OkxSim(SimApp):
         fills = [f for f in o.fills if ts is None or f.ts <= ts]
         last = fills[-1] if fills else None
         fee = -sum((f.commission for f in fills), Decimal(0))
-        fee_ccy = last.commission_asset if last else (self.venue.specs[s].base if o.side == BUY
-                                                       else self.venue.specs[s].quote)
+        swap = self.insts[s].inst_type == "SWAP"
+        spec = self.venue.specs[s]
+        fee_ccy = last.commission_asset if last else (spec.quote if swap or o.side == SELL else spec.base)
+        pnl = sum((f.realized_pnl for f in fills), Decimal(0))
         return {
             "instType": self.insts[s].inst_type, "instId": s, "tgtCcy": meta.get("tgtCcy", ""), "ccy": "",
             "ordId": str(o.order_id), "clOrdId": meta.get("clOrdId", ""), "tag": meta.get("tag", ""),
             "px": self._px(s, o.price), "pxUsd": "", "pxVol": "", "pxType": "", "sz": meta.get("sz") or self._sz(s, o.qty),
-            "pnl": "0", "ordType": meta.get("ordType", "limit"), "side": o.side.lower(), "posSide": "",
-            "tdMode": meta.get("tdMode", "cash"), "accFillSz": self._sz(s, executed),
+            "pnl": _dec(pnl), "ordType": meta.get("ordType", "limit"), "side": o.side.lower(),
+            "posSide": "net" if swap else "", "tdMode": meta.get("tdMode") or ("cross" if swap else "cash"),
+            "accFillSz": self._sz(s, executed),
             "fillPx": self._px(s, last.price) if last else "", "tradeId": str(last.trade_id) if last else "",
             "fillSz": self._sz(s, last.qty) if last else "0", "fillTime": str(last.ts) if last else "",
-            "avgPx": self._avg(o, executed, cum_quote), "state": _STATE.get(status, "live"), "lever": "",
+            "avgPx": self._avg(o, executed, cum_quote), "state": _STATE.get(status, "live"),
+            "lever": self._lever(s),
             "attachAlgoClOrdId": "", "tpTriggerPx": "", "tpTriggerPxType": "", "tpOrdPx": "", "slTriggerPx": "",
             "slTriggerPxType": "", "slOrdPx": "", "attachAlgoOrds": [], "linkedAlgoOrd": {"algoId": ""},
             "stpId": "", "stpMode": "cancel_maker", "feeCcy": fee_ccy, "fee": _dec(fee), "rebateCcy": fee_ccy,
-            "rebate": "0", "source": "", "category": "normal", "reduceOnly": "false", "isTpLimit": "false",
+            "rebate": "0", "source": "", "category": "normal", "reduceOnly": "true" if o.reduce_only else "false",
+            "isTpLimit": "false",
             "cancelSource": "", "cancelSourceReason": "", "quickMgnType": "", "algoClOrdId": "", "algoId": "",
             "uTime": str(o.updated_ms or o.created_ms), "cTime": str(o.created_ms),
         }
@@ -590,10 +623,16 @@ class OkxSim(SimApp):
         td_mode, side, ord_type = self._str(p, "tdMode"), self._str(p, "side"), self._str(p, "ordType")
         if td_mode not in ("cash", "cross", "isolated", "spot_isolated"):
             raise ItemError("51000", "Parameter tdMode error", cid)
-        if inst.inst_type != "SPOT":
-            raise ItemError("51010", "You can't complete this request under your current account mode.", cid)
-        if td_mode not in ("cash", "cross"):
+        swap = inst.inst_type == "SWAP"
+        if swap and td_mode == "isolated":
+            raise ItemError("51010", "Request unsupported under current account mode", cid)
+        if td_mode not in (("cross",) if swap else ("cash", "cross")):
             raise ItemError("51000", "Parameter tdMode error", cid)
+        reduce_only = self._bool(p, "reduceOnly", cid)
+        if reduce_only and not swap:
+            raise ItemError("51139", "Reduce-only feature is unavailable for the spot transactions by spot mode.", cid)
+        if self._str(p, "posSide") not in ("", "net") or (self._str(p, "posSide") and not swap):
+            raise ItemError("51000", "Parameter posSide error", cid)
         if side not in ("buy", "sell"):
             raise ItemError("51000", "Parameter side error", cid)
         if ord_type not in _ORD_TYPES:
@@ -608,12 +647,12 @@ class OkxSim(SimApp):
                 raise ItemError("51000", "Parameter px error", cid)
             price_d = self._decimal(px_text, "px", cid)
         tgt = self._str(p, "tgtCcy")
-        if tgt not in ("", "base_ccy", "quote_ccy") or (tgt and etype != MARKET):
+        if tgt not in ("", "base_ccy", "quote_ccy") or (tgt and (etype != MARKET or swap)):
             raise ItemError("51000", "Parameter tgtCcy error", cid)
         m = self.venue.markets[sym]
         eside = BUY if side == "buy" else SELL
         qty_d = sz
-        if etype == MARKET and (tgt == "quote_ccy" or (tgt == "" and eside == BUY)):
+        if not swap and etype == MARKET and (tgt == "quote_ccy" or (tgt == "" and eside == BUY)):
             # spot market orders default to a quote amount for buys: sized at the best opposite price
             top = m.best_ask() if eside == BUY else m.best_bid()
             if top is None:
@@ -631,8 +670,10 @@ class OkxSim(SimApp):
                 raise ItemError("51000", "Order failed. The post_only order would take liquidity.", cid)
         try:
             res = self.venue.place(sym, ACCOUNT, side=eside, type=etype, qty=qty, price=price, tif=tif,
-                                   client_id=cid or None, ts=now_ms())
+                                   client_id=cid or None, ts=now_ms(), reduce_only=reduce_only)
         except Reject as e:
+            if e.reason in _DERIV_REJECTS:
+                raise ItemError(*_DERIV_REJECTS[e.reason], cid) from None
             if e.reason == DUPLICATE_CLIENT_ID:
                 raise ItemError("51016", "Duplicated clOrdId", cid) from None
             if e.reason == INSUFFICIENT_BALANCE:
@@ -735,6 +776,8 @@ class OkxSim(SimApp):
         try:
             self.venue.amend(sym, ACCOUNT, order_id=o.order_id, qty=qty, price=price, ts=now_ms())
         except Reject as e:
+            if e.reason in _DERIV_REJECTS:
+                raise ItemError(*_DERIV_REJECTS[e.reason], cl) from None
             if e.reason == INSUFFICIENT_BALANCE:
                 raise ItemError("51008", "Order failed. Insufficient balance in account.", cl) from None
             if e.reason == UNKNOWN_ORDER:
@@ -798,27 +841,83 @@ class OkxSim(SimApp):
                     "instType": self.insts[s].inst_type, "instId": s, "tradeId": str(f.trade_id),
                     "ordId": str(f.order_id), "clOrdId": self._meta.get(f.order_id, {}).get("clOrdId", ""),
                     "billId": str(bill), "subType": "1", "tag": "", "fillPx": self._px(s, f.price),
-                    "fillSz": self._sz(s, f.qty), "fillIdxPx": "", "fillPnl": "0", "fillPxVol": "",
-                    "fillPxUsd": "", "fillMarkVol": "", "fillFwdPx": "", "fillMarkPx": "",
-                    "side": f.side.lower(), "posSide": "", "execType": "M" if f.is_maker else "T",
+                    "fillSz": self._sz(s, f.qty), "fillIdxPx": "", "fillPnl": _dec(f.realized_pnl), "fillPxVol": "",
+                    "fillPxUsd": "", "fillMarkVol": "", "fillFwdPx": "", "fillMarkPx": "", "side": f.side.lower(),
+                    "posSide": "net" if self.insts[s].inst_type == "SWAP" else "", "execType": "M" if f.is_maker else "T",
                     "feeCcy": f.commission_asset, "fee": _dec(-f.commission), "ts": str(f.ts),
                     "fillTime": str(f.ts)})
         out.sort(key=lambda d: int(d["billId"]), reverse=True)
         return out[:int(limit)]
 
+    def _positions(self) -> list[tuple[str, LinearPerpEngine, Position]]:
+        """(instId, engine, position) of every open swap position of the account."""
+        acct = self.venue.accounts[ACCOUNT]
+        out = []
+        for sym, pos in sorted(acct.positions.items()):
+            eng = self.venue.engines[sym]
+            if pos.qty and isinstance(eng, LinearPerpEngine):
+                out.append((sym, eng, pos))
+        return out
+
+    def _mark_px(self, sym: str) -> Decimal:
+        return self.venue.markets[sym].price_scale.to_decimal(self._mark_ticks(sym))
+
     def op_balance(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        """Cross margin: a currency's ``frozenBal`` is its margin in use (``imr``, by positions)
+        plus what its open orders hold (``ordFrozen``); ``eq`` adds the positions' ``upl``."""
         acct = self.venue.accounts[ACCOUNT]
         want = {c for c in self._str(p, "ccy").split(",") if c}
         ts = str(acct.updated_ms or now_ms())
+        imr: dict[str, Decimal] = {}
+        upl: dict[str, Decimal] = {}
+        for sym, eng, pos in self._positions():
+            imr[eng.settle] = imr.get(eng.settle, Decimal(0)) + pos.margin
+            upl[eng.settle] = upl.get(eng.settle, Decimal(0)) + pos.upl(self._mark_px(sym))
         details = []
         for ccy, free, locked in acct.snapshot():
             if want and ccy not in want:
                 continue
-            details.append({"ccy": ccy, "eq": _dec(free + locked), "cashBal": _dec(free + locked),
+            im, u = imr.get(ccy, Decimal(0)), upl.get(ccy, Decimal(0))
+            details.append({"ccy": ccy, "eq": _dec(free + locked + u), "cashBal": _dec(free + locked),
                             "availBal": _dec(free), "availEq": _dec(free), "frozenBal": _dec(locked),
-                            "ordFrozen": _dec(locked), "eqUsd": "", "disEq": "", "uTime": ts})
-        return [{"adjEq": "", "imr": "", "mmr": "", "isoEq": "0", "mgnRatio": "", "notionalUsd": "",
-                 "ordFroz": "", "totalEq": "", "upl": "", "uTime": ts, "details": details}]
+                            "ordFrozen": _dec(locked - im), "imr": _dec(im) if im else "", "upl": _dec(u),
+                            "eqUsd": "", "disEq": "", "uTime": ts})
+        total_imr = sum(imr.values(), Decimal(0))
+        total_upl = sum(upl.values(), Decimal(0))
+        return [{"adjEq": "", "imr": _dec(total_imr) if imr else "", "mmr": "", "isoEq": "0", "mgnRatio": "",
+                 "notionalUsd": "", "ordFroz": "", "totalEq": "", "upl": _dec(total_upl) if upl else "",
+                 "uTime": ts, "details": details}]
+
+    def op_positions(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        """``GET /api/v5/account/positions``: the open swap positions (net mode, cross margin)."""
+        sym_filter, it = self._inst_type_filter(p)
+        pos_ids = {x for x in self._str(p, "posId").split(",") if x}
+        out = []
+        for sym, eng, pos in self._positions():
+            pid = str(400_000_000_000 + zlib.crc32(sym.encode()))
+            if (sym_filter and sym != sym_filter) or (it and it != "SWAP") or (pos_ids and pid not in pos_ids):
+                continue
+            mark = self._mark_px(sym)
+            u = pos.upl(mark)
+            recent = self.venue.recent_trades.get(sym)
+            out.append({
+                "adl": "1", "availPos": "", "avgPx": _dec(pos.entry), "baseBal": "", "baseBorrowed": "",
+                "baseInterest": "", "bePx": "", "bizRefId": "", "bizRefType": "", "cTime": str(pos.opened_ms),
+                "ccy": eng.settle, "clSpotInUseAmt": "", "closeOrderAlgo": [], "deltaBS": "", "deltaPA": "",
+                "fee": _dec(-pos.fees), "fundingFee": "0", "gammaBS": "", "gammaPA": "", "idxPx": "",
+                "imr": _dec(pos.margin), "instId": sym, "instType": "SWAP", "interest": "",
+                "last": self._px(sym, recent[-1].price) if recent else "", "lever": _dec(eng.leverage),
+                "liab": "", "liabCcy": "", "liqPenalty": "0", "liqPx": "", "margin": "", "markPx": _dec(mark),
+                "maxSpotInUseAmt": "", "mgnMode": "cross", "mgnRatio": "", "mmr": "",
+                "notionalUsd": _dec(pos.notional(mark)), "optVal": "", "pendingCloseOrdLiabVal": "",
+                "pnl": _dec(pos.realized_pnl), "pos": self._sz(sym, pos.qty), "posCcy": "", "posId": pid,
+                "posSide": "net", "quoteBal": "", "quoteBorrowed": "", "quoteInterest": "",
+                "realizedPnl": _dec(pos.realized_pnl - pos.fees), "spotInUseAmt": "", "spotInUseCcy": "",
+                "thetaBS": "", "thetaPA": "", "tradeId": str(recent[-1].trade_id) if recent else "",
+                "uTime": str(pos.updated_ms), "upl": _dec(u),
+                "uplRatio": _dec((u / pos.margin).quantize(Decimal("0.0000000001"))) if pos.margin else "0",
+                "usdPx": "", "vegaBS": "", "vegaPA": ""})
+        return out
 
     def op_cancel_all_after(self, p: dict[str, Any]) -> list[dict[str, Any]]:
         t = self._str(p, "timeOut")
@@ -1245,7 +1344,8 @@ class OkxSim(SimApp):
         d.update({"fillSz": self._sz(s, f.qty) if f else "0", "fillPx": self._px(s, f.price) if f else "",
                   "tradeId": str(f.trade_id) if f else "", "fillTime": str(f.ts) if f else "",
                   "fillFee": _dec(-f.commission) if f else "0", "fillFeeCcy": f.commission_asset if f else "",
-                  "execType": ("M" if f.is_maker else "T") if f else "", "fillPnl": "0", "fillNotionalUsd": "",
+                  "execType": ("M" if f.is_maker else "T") if f else "",
+                  "fillPnl": _dec(f.realized_pnl) if f else "0", "fillNotionalUsd": "",
                   "fillMarkPx": "", "fillIdxPx": "", "fillFwdPx": "", "fillPxVol": "", "fillPxUsd": "",
                   "fillMarkVol": "", "notionalUsd": "",
                   "amendResult": "0" if ev.exec_type == AMENDED else "",

@@ -85,6 +85,7 @@ class SimConfig:
     ban_base: float = 120.0
     maker_fee: str = "0"
     taker_fee: str = "0"
+    leverage: int = 10  # cross-margin leverage of every account on linear perpetuals
     balances: dict[str, str] = field(default_factory=dict)
     limits: dict[str, int] = field(default_factory=dict)  # bucket name -> limit, replacing the venue's
     unknown_status: int = 503  # HTTP status of the "execution status unknown" answer
@@ -140,6 +141,7 @@ def add_sim_args(p: argparse.ArgumentParser, config_cls: type[SimConfig]) -> arg
     p.add_argument("--symbols", default=",".join(d.symbols), help="comma list of venue symbols")
     p.add_argument("--maker-fee", default=d.maker_fee)
     p.add_argument("--taker-fee", default=d.taker_fee)
+    p.add_argument("--leverage", type=int, default=d.leverage, help="cross-margin leverage on linear perpetuals")
     p.add_argument("--max-topics", type=int, default=d.max_topics, help="topics per WS connection (0 = no cap)")
     p.add_argument("--sub-ops", type=int, default=d.sub_ops,
                    help="subscribe/unsubscribe frames per connection per --sub-window-s (0 = no budget)")
@@ -191,7 +193,7 @@ def make_venue(name: str, specs: list[SymbolSpec], config: SimConfig, rules: lis
     limiter = RateLimiter(rules, ban_after=config.ban_after, ban_base_s=config.ban_base)
     return SimVenue(name, specs, limiter=limiter, accounts={a: dict(config.balances) for a in accounts},
                     seed=config.seed, rate=config.rate, levels=config.levels, maker_fee=config.maker_fee,
-                    taker_fee=config.taker_fee, faults=Faults())
+                    taker_fee=config.taker_fee, faults=Faults(), leverage=config.leverage)
 
 
 # ====================================================================== errors

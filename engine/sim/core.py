@@ -28,6 +28,7 @@ from engine.sim.faults import Faults
 from engine.sim.limits import RateLimiter
 from engine.sim.market import Batch, MarketParams, MarketSim, Trade, now_ms
 from engine.sim.matching import Account, MatchingEngine, PlaceResult
+from engine.sim.positions import DEFAULT_LEVERAGE, LinearPerpEngine
 from engine.sim.wsconn import WsHub
 
 log = logging.getLogger("engine.sim")
@@ -57,6 +58,7 @@ class SymbolSpec:
     min_price: str | None = None  # default: one tick
     max_price: str = "1000000"
     mean_size: int = 1000  # mean displayed size per level, in lots
+    contract_value: str = ""  # linear perpetual: base per contract, settled in ``quote`` ("" = spot)
 
 
 RECENT_TRADES = 1000
@@ -78,6 +80,7 @@ class SimVenue:
         taker_fee: str = "0",
         faults: Faults | None = None,
         market_params: MarketParams | None = None,
+        leverage: int = DEFAULT_LEVERAGE,
     ) -> None:
         self.name = name
         self.seed = seed
@@ -98,10 +101,13 @@ class SimVenue:
             m = MarketSim(s.symbol, s.tick, s.lot, s.mid, levels, sym_seed, params=prm,
                           first_update_id=(1 + crc % 97) * 10_000_000, first_trade_id=(1 + crc % 89) * 1_000_000)
             self.markets[s.symbol] = m
-            self.engines[s.symbol] = MatchingEngine(
-                m, s.base, s.quote, self.accounts, self._account_event, order_ids=order_ids,
-                maker_fee=maker_fee, taker_fee=taker_fee, seed=sym_seed,
-            )
+            common: dict[str, Any] = dict(order_ids=order_ids, maker_fee=maker_fee, taker_fee=taker_fee, seed=sym_seed)
+            if s.contract_value:
+                self.engines[s.symbol] = LinearPerpEngine(m, s.base, s.quote, self.accounts, self._account_event,
+                                                          contract_value=s.contract_value, leverage=leverage, **common)
+            else:
+                self.engines[s.symbol] = MatchingEngine(m, s.base, s.quote, self.accounts, self._account_event,
+                                                        **common)
         self.on_batch: Callable[[str, Batch, list[Trade]], None] | None = None
         self.on_account_event: Callable[[object], None] | None = None
         self.on_shutdown_notice: Callable[[], Awaitable[None] | None] | None = None
@@ -255,9 +261,14 @@ class SimVenue:
                     "qty": qs.plain(o.qty), "executed": qs.plain(o.executed),
                     "cumQuote": _plain(eng.quote_value(o.cum_quote)), "status": o.status,
                 })
+        positions = [{"symbol": sym, "qty": eng.market.qty_scale.plain(p.qty), "entry": _plain(p.entry),
+                      "realizedPnl": _plain(p.realized_pnl), "fees": _plain(p.fees), "margin": _plain(p.margin)}
+                     for sym, p in sorted(acct.positions.items())
+                     if isinstance(eng := self.engines[sym], LinearPerpEngine)]
         return {
             "account": account,
             "balances": [{"asset": a, "free": _plain(f), "locked": _plain(l)} for a, f, l in acct.snapshot()],
+            "positions": positions,
             "openOrders": orders,
             "orderCount": sum(1 for e in self.engines.values() for o in e.orders.values() if o.account == account),
             "tradeCount": sum(len(e.trades(account, limit=10**9)) for e in self.engines.values()),

@@ -20,9 +20,12 @@ import random
 import string
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from engine.sim.market import BUY, SELL, Batch, MarketSim, Trade, now_ms
+
+if TYPE_CHECKING:
+    from engine.sim.positions import Position
 
 LIMIT = "LIMIT"
 MARKET = "MARKET"
@@ -74,6 +77,7 @@ class Fill:
     commission_asset: str
     is_maker: bool
     ts: int
+    realized_pnl: Decimal = Decimal(0)  # derivatives: the PnL this fill realized (settle currency)
 
 
 @dataclass(slots=True)
@@ -94,6 +98,8 @@ class Order:
     updated_ms: int = 0
     working_ms: int | None = None
     fills: list[Fill] = field(default_factory=list)
+    reduce_only: bool = False
+    reserved: Decimal = Decimal(0)  # derivatives: margin held for the order's opening part
 
     @property
     def remaining(self) -> int:
@@ -143,6 +149,7 @@ class Account:
     def __init__(self, account_id: str, balances: dict[str, Decimal | str | int] | None = None) -> None:
         self.id = account_id
         self.balances: dict[str, Balance] = {}
+        self.positions: dict[str, Position] = {}  # derivatives: symbol -> net position
         self.updated_ms = now_ms()
         for asset, amount in (balances or {}).items():
             self.balances[asset] = Balance(Decimal(amount), Decimal(0))
@@ -224,7 +231,11 @@ class MatchingEngine:
 
     def _balances_changed(self, acct: Account, ts: int) -> None:
         acct.updated_ms = ts
-        self._emit(BalanceEvent(acct.id, ts, acct.snapshot([self.base, self.quote])))
+        self._emit(BalanceEvent(acct.id, ts, acct.snapshot(self.assets())))
+
+    def assets(self) -> list[str]:
+        """The balances this engine's orders move (reported in ``BalanceEvent``s)."""
+        return [self.base, self.quote]
 
     def account(self, account_id: str) -> Account:
         acct = self.accounts.get(account_id)
@@ -243,6 +254,7 @@ class MatchingEngine:
         tif: str = GTC,
         client_id: str | None = None,
         ts: int | None = None,
+        reduce_only: bool = False,
     ) -> PlaceResult:
         ts = ts if ts is not None else now_ms()
         acct = self.account(account_id)
@@ -255,34 +267,14 @@ class MatchingEngine:
         if (account_id, client_id) in self._open_by_client:
             raise Reject(DUPLICATE_CLIENT_ID)
         mkt = self.market
-        base_b, quote_b = acct.bal(self.base), acct.bal(self.quote)
-        # balance checks
-        if side == BUY:
-            if type == LIMIT:
-                need = self.quote_value(price * qty)
-            else:
-                fillable, cost = mkt.liquidity(BUY, qty)
-                need = self.quote_value(cost)
-            if need > quote_b.free:
-                raise Reject(INSUFFICIENT_BALANCE)
-        else:
-            if self.base_value(qty) > base_b.free:
-                raise Reject(INSUFFICIENT_BALANCE)
-
+        self._admit(acct, side, type, qty, price, reduce_only)
         o = Order(next(self._ids), client_id, account_id, self.symbol, side, type,
                   tif if type == LIMIT else GTC, price if type == LIMIT else None, qty, ts, updated_ms=ts)
         self.orders[o.order_id] = o
         self._last_by_client[(account_id, client_id)] = o
-        # lock funds for the whole limit order up front
+        o.reduce_only = reduce_only
         if type == LIMIT:
-            if side == BUY:
-                amt = self.quote_value(price * qty)
-                quote_b.free -= amt
-                quote_b.locked += amt
-            else:
-                amt = self.base_value(qty)
-                base_b.free -= amt
-                base_b.locked += amt
+            self._lock(acct, o)
         if type == LIMIT and tif == GTC:
             o.working_ms = ts  # goes on the book unless it fills completely right away
         self._event(NEW, o, ts)
@@ -296,11 +288,11 @@ class MatchingEngine:
         else:
             do_take = True
         if do_take:
-            raw, batch = mkt.take(side, qty, limit_px, ts)
+            raw, batch = mkt.take(side, self._takeable(acct, o), limit_px, ts)
             for p, q, tid in raw:
                 fills.append(self._fill(acct, o, p, q, tid, False, ts))
         if o.remaining > 0:
-            if type == LIMIT and tif == GTC:
+            if type == LIMIT and tif == GTC and self._can_rest(acct, o):
                 self.open[o.order_id] = o
                 self._open_by_client[(account_id, client_id)] = o
             else:
@@ -325,7 +317,8 @@ class MatchingEngine:
               qty: int | None = None, price: int | None = None, ts: int | None = None) -> PlaceResult:
         """Change a resting limit order in place (ids kept): ``qty`` the new total in lots (above
         what has executed), ``price`` in ticks. The reservation follows the new terms (refused
-        with INSUFFICIENT_BALANCE, order unchanged, when the account cannot cover them). A new
+        as a new order would be -- insufficient funds or margin, reduce-only rules -- and the order
+        is then unchanged). A new
         price or a larger quantity loses time priority; a price that now crosses the book trades
         at once as a taker, like a new order would."""
         ts = ts if ts is not None else now_ms()
@@ -338,34 +331,23 @@ class MatchingEngine:
         if o.type != LIMIT or o.tif != GTC or new_qty <= o.executed or new_px is None or new_px <= 0:
             raise Reject(BAD_ORDER)
         old_qty, old_px = o.qty, o.price
-        self._reserve(acct, o, -1)
+        self._release(acct, o, o.remaining)     # what it holds now, then what the new terms need
         o.qty, o.price = new_qty, new_px
-        if not self._reserve(acct, o, 1):
+        try:
+            self._admit(acct, o.side, LIMIT, o.remaining, o.price, o.reduce_only)
+        except Reject:
             o.qty, o.price = old_qty, old_px
-            self._reserve(acct, o, 1)
-            raise Reject(INSUFFICIENT_BALANCE)
+            self._lock(acct, o)
+            raise
+        self._lock(acct, o)
         if new_px != old_px or new_qty > old_qty:
             o.working_ms = ts
         o.updated_ms = ts
         self._event(AMENDED, o, ts)
-        raw, batch = self.market.take(o.side, o.remaining, o.price, ts)
+        raw, batch = self.market.take(o.side, min(o.remaining, self._takeable(acct, o)), o.price, ts)
         fills = [self._fill(acct, o, p, q, tid, False, ts) for p, q, tid in raw]
         self._balances_changed(acct, ts)
         return PlaceResult(o, fills, batch)
-
-    def _reserve(self, acct: Account, o: Order, sign: int) -> bool:
-        """Lock (sign 1) or release (sign -1) what a resting limit order's remaining quantity
-        needs; a lock the free balance cannot cover is refused (False, nothing changed)."""
-        left = o.remaining
-        if o.side == BUY:
-            amt, b = self.quote_value(o.price * left), acct.bal(self.quote)
-        else:
-            amt, b = self.base_value(left), acct.bal(self.base)
-        if sign > 0 and amt > b.free:
-            return False
-        b.free -= sign * amt
-        b.locked += sign * amt
-        return True
 
     def get(self, account_id: str, order_id: int | None = None, client_id: str | None = None) -> Order | None:
         if order_id is not None:
@@ -389,6 +371,85 @@ class MatchingEngine:
             return out[:limit]
         return out[-limit:]
 
+    # ------------------------------------------------------------------ spot settlement (hooks)
+    def _admit(self, acct: Account, side: str, type: str, qty: int, price: int | None, reduce_only: bool) -> None:
+        """Refuse an order the account cannot fund (``Reject``); spot: the quote for a buy, the base
+        for a sell."""
+        if reduce_only:
+            raise Reject(BAD_ORDER, "reduce-only needs a position (derivatives only)")
+        if side == BUY:
+            if type == LIMIT:
+                assert price is not None
+                need = self.quote_value(price * qty)
+            else:
+                _, cost = self.market.liquidity(BUY, qty)
+                need = self.quote_value(cost)
+            if need > acct.bal(self.quote).free:
+                raise Reject(INSUFFICIENT_BALANCE)
+        elif self.base_value(qty) > acct.bal(self.base).free:
+            raise Reject(INSUFFICIENT_BALANCE)
+
+    def _lock(self, acct: Account, o: Order) -> None:
+        """Hold the funds of a limit order for what is left of it (all of a new one)."""
+        assert o.price is not None
+        if o.side == BUY:
+            amt, b = self.quote_value(o.price * o.remaining), acct.bal(self.quote)
+        else:
+            amt, b = self.base_value(o.remaining), acct.bal(self.base)
+        b.free -= amt
+        b.locked += amt
+
+    def _takeable(self, acct: Account, o: Order) -> int:
+        """How much of a new order may take liquidity now."""
+        return o.qty
+
+    def _can_rest(self, acct: Account, o: Order) -> bool:
+        """Whether the unfilled rest of a new GTC order goes on the book (else it expires)."""
+        return True
+
+    def _cap(self, acct: Account, o: Order, q: int) -> int:
+        """How much of ``q`` a resting order may fill now."""
+        return q
+
+    def _settle(self, acct: Account, o: Order, p: int, q: int, maker: bool, ts: int) -> tuple[Decimal, str, Decimal]:
+        """Move the balances of one fill; (fee, fee asset, realized PnL)."""
+        base_b, quote_b = acct.bal(self.base), acct.bal(self.quote)
+        notional = p * q
+        rate = self.maker_fee if maker else self.taker_fee
+        if o.side == BUY:
+            got = self.base_value(q)
+            fee = (got * rate).quantize(self._fee_q, rounding=ROUND_DOWN)
+            if o.type == LIMIT:
+                assert o.price is not None
+                reserved = self.quote_value(o.price * q)
+                quote_b.locked -= reserved
+                quote_b.free += reserved - self.quote_value(notional)
+            else:
+                quote_b.free -= self.quote_value(notional)
+            base_b.free += got - fee
+            return fee, self.base, Decimal(0)
+        got = self.quote_value(notional)
+        fee = (got * rate).quantize(self._fee_q, rounding=ROUND_DOWN)
+        if o.type == LIMIT:
+            base_b.locked -= self.base_value(q)
+        else:
+            base_b.free -= self.base_value(q)
+        quote_b.free += got - fee
+        return fee, self.quote, Decimal(0)
+
+    def _release(self, acct: Account, o: Order, left: int) -> None:
+        """Free what is still held for the unfilled ``left`` of a closed limit order."""
+        assert o.price is not None
+        if o.side == BUY:
+            amt, b = self.quote_value(o.price * left), acct.bal(self.quote)
+        else:
+            amt, b = self.base_value(left), acct.bal(self.base)
+        b.locked -= amt
+        b.free += amt
+
+    def _after_fill(self, acct: Account, o: Order, ts: int) -> None:
+        """Called after every fill has been booked and reported."""
+
     # ------------------------------------------------------------------ market-driven fills
     def on_market(self, batch: Batch, ts: int | None = None) -> list[Trade]:
         """Fill resting orders the market traded through. Returns extra public trades."""
@@ -405,6 +466,8 @@ class MatchingEngine:
         extra: list[Trade] = []
         touched: dict[str, Account] = {}
         for o in list(self.open.values()):
+            if not o.is_open:
+                continue            # closed by an earlier fill of this batch (e.g. reduce-only)
             px = o.price
             if o.side == BUY:
                 if ba is not None and ba[0] <= px:
@@ -430,9 +493,10 @@ class MatchingEngine:
                             if take > 0:
                                 used[t.trade_id] = used.get(t.trade_id, 0) + take
                                 q += take
+            acct = self.accounts[o.account]
+            q = self._cap(acct, o, q)
             if q <= 0:
                 continue
-            acct = self.accounts[o.account]
             t = mkt.record_trade(px, q, SELL if o.side == BUY else BUY, ts)
             extra.append(t)
             self._fill(acct, o, px, q, t.trade_id, True, ts)
@@ -443,30 +507,9 @@ class MatchingEngine:
 
     # ------------------------------------------------------------------ internals
     def _fill(self, acct: Account, o: Order, p: int, q: int, trade_id: int, maker: bool, ts: int) -> Fill:
-        base_b, quote_b = acct.bal(self.base), acct.bal(self.quote)
+        fee, fee_asset, pnl = self._settle(acct, o, p, q, maker, ts)
         notional = p * q
-        rate = self.maker_fee if maker else self.taker_fee
-        if o.side == BUY:
-            got = self.base_value(q)
-            fee = (got * rate).quantize(self._fee_q, rounding=ROUND_DOWN)
-            fee_asset = self.base
-            if o.type == LIMIT:
-                reserved = self.quote_value(o.price * q)
-                quote_b.locked -= reserved
-                quote_b.free += reserved - self.quote_value(notional)
-            else:
-                quote_b.free -= self.quote_value(notional)
-            base_b.free += got - fee
-        else:
-            got = self.quote_value(notional)
-            fee = (got * rate).quantize(self._fee_q, rounding=ROUND_DOWN)
-            fee_asset = self.quote
-            if o.type == LIMIT:
-                base_b.locked -= self.base_value(q)
-            else:
-                base_b.free -= self.base_value(q)
-            quote_b.free += got - fee
-        f = Fill(trade_id, o.order_id, self.symbol, o.side, p, q, notional, fee, fee_asset, maker, ts)
+        f = Fill(trade_id, o.order_id, self.symbol, o.side, p, q, notional, fee, fee_asset, maker, ts, pnl)
         o.executed += q
         o.cum_quote += notional
         o.updated_ms = ts
@@ -477,20 +520,14 @@ class MatchingEngine:
         else:
             o.status = PARTIALLY_FILLED
         self._event(TRADE, o, ts, fill=f)
+        self._after_fill(acct, o, ts)
         return f
 
     def _finish(self, acct: Account, o: Order, status: str, ts: int) -> None:
         """Close an order: release whatever is still reserved for it."""
         left = o.remaining
         if o.type == LIMIT and left > 0 and status != FILLED:
-            if o.side == BUY:
-                amt = self.quote_value(o.price * left)
-                b = acct.bal(self.quote)
-            else:
-                amt = self.base_value(left)
-                b = acct.bal(self.base)
-            b.locked -= amt
-            b.free += amt
+            self._release(acct, o, left)
         o.status = status
         o.updated_ms = ts
         self.open.pop(o.order_id, None)

@@ -242,6 +242,8 @@ def test_fills_from_pushes_fee_sign_maker_and_time():
     assert (f2.trade_id, f2.qty, f2.fee, f2.is_maker) == ("242589208", "0.006", "0.0000102", False)
     # a swap: size in contracts as sent, a positive fillFee is a rebate (negative paid)
     assert (f3.symbol, f3.qty, f3.fee, f3.fee_asset, f3.is_maker) == ("BTC/USDT:USDT", "1", "-0.0015", "USDT", True)
+    # contracts: the instrument's contract size travels with the update and its fill; spot has none
+    assert f3.contract_size == got[2].contract_size == "0.01" and f1.contract_size == got[0].contract_size == ""
 
 
 def test_malformed_and_unknown_pushes_are_counted_never_raised(caplog):
@@ -323,6 +325,11 @@ async def test_rest_place_bodies_signatures_and_clock_offset():
         assert "px" not in places[3]["body"] and places[3]["body"]["tgtCcy"] == "base_ccy"
         assert places[4]["body"] == {"instId": "BTC-USDT-SWAP", "tdMode": "cross", "clOrdId": "vl5", "side": "buy",
                                      "ordType": "limit", "sz": "2", "px": "30001.5"}
+        ro = order(symbol="BTC/USDT:USDT", side=Side.SELL, type=OrderType.MARKET, qty="2", price=None, cid="vl6")
+        ro.reduce_only = True
+        await ex.place(ro)
+        assert srv.rest[-1]["body"] == {"instId": "BTC-USDT-SWAP", "tdMode": "cross", "clOrdId": "vl6", "side": "sell",
+                                        "ordType": "market", "sz": "2", "reduceOnly": True}
         assert all(p["signed"] for p in places) and srv.bad_signatures == 0
         # the timestamp is the venue's clock (an hour ahead of ours), ISO with milliseconds
         ts = places[0]["ts"]
@@ -332,7 +339,7 @@ async def test_rest_place_bodies_signatures_and_clock_offset():
         # per-instrument place buckets and the sub-account cap were spent
         util = ex.rest.budget.utilization()
         assert util["PLACE_2S:BTC-USDT"] > 0 and util["PLACE_2S:BTC-USDT-SWAP"] > 0
-        assert util["SUBACCOUNT_ORDERS_2S"] > 0 and ex.rest_orders == 5
+        assert util["SUBACCOUNT_ORDERS_2S"] > 0 and ex.rest_orders == 6
 
 
 async def test_rest_cancel_query_open_orders_and_fills():

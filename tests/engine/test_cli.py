@@ -82,6 +82,33 @@ def test_order_cli_place_status_cancel(tmp_path, venue):
         assert env["VL_CLI_SECRET"] not in p.stdout + p.stderr
 
 
+def test_order_cli_swap_in_contracts_and_reduce_only(tmp_path):
+    """A USDT swap through the order tool: size in contracts, and a reduce-only order with no
+    position to reduce refused with the venue's code."""
+    from engine.sim.server import running_simulator
+    with running_simulator("okx", rate=20) as sim:
+        cfg = cli_config(tmp_path, sim, venue="okx")
+        env = {"VL_CLI_KEY": sim["api_key"], "VL_CLI_SECRET": sim["api_secret"],
+               "VL_CLI_PASSPHRASE": sim["api_passphrase"]}
+        common = ["--config", str(cfg), "--venue", "okx", "--symbol", "BTC/USDT:USDT"]
+        p = venuelink("order", "place", *common, "--side", "buy", "--qty", "2", "--price", "1000",
+                      "--client-id", "cliSwap1", env=env)
+        o = json.loads(p.stdout)
+        assert p.returncode == 0 and (o["state"], o["symbol"], o["qty"]) == ("new", "BTC/USDT:USDT", "2"), p.stdout
+        o = json.loads(venuelink("order", "status", *common, "--client-id", "cliSwap1", env=env).stdout)
+        assert (o["state"], o["qty"], o["filled_qty"]) == ("new", "2", "0")
+        o = json.loads(venuelink("order", "cancel", *common, "--client-id", "cliSwap1", env=env).stdout)
+        assert o["state"] == "canceled"
+        p = venuelink("order", "place", *common, "--side", "sell", "--type", "market", "--qty", "1",
+                      "--reduce-only", env=env)
+        o = json.loads(p.stdout)
+        assert p.returncode == 1 and o["state"] == "rejected" and "51169" in o["error"] and o["reduce_only"]
+        p = venuelink("order", "place", "--config", str(cfg), "--venue", "okx", "--symbol", "BTC/USDT",
+                      "--side", "sell", "--qty", "0.001", "--price", "100000", "--reduce-only", env=env)
+        o = json.loads(p.stdout)
+        assert p.returncode == 1 and o["state"] == "rejected" and "spot" in o["error"]
+
+
 def test_an_unknown_order_outcome_is_not_a_success(capsys):
     from engine.run import _order_exit
     assert _order_exit({"state": "unknown", "client_order_id": "vl-1"}, "binance") == 3
