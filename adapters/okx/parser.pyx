@@ -75,6 +75,16 @@ cdef class OkxParser(FrameParser):
         raise_json(self.doc, rc, key)
         return -1
 
+    cdef int _sides(self, VlDoc *d, FeedSymbol fs) except -1:
+        """asks then bids, in the order OKX sends them (books channel, bbo-tbt, REST books)."""
+        cdef int rc = vl_doc_levels(d, "asks", fs.px_scale, fs.qty_scale, &self.doc.asks)
+        if rc:
+            raise_json(self.doc, rc, f"asks[{d.err_index}]", fs.qty_scale)
+        rc = vl_doc_levels(d, "bids", fs.px_scale, fs.qty_scale, &self.doc.bids)
+        if rc:
+            raise_json(self.doc, rc, f"bids[{d.err_index}]", fs.qty_scale)
+        return 0
+
     def on_snapshot(self, FeedSymbol fs, data, int64_t ts_recv=0) -> int:
         """Apply a GET /api/v5/market/books answer ({"code":"0","data":[{"asks","bids","ts"}]}).
         It carries no seqId: the book is the snapshot's, and the next pushed update, whose
@@ -96,12 +106,7 @@ cdef class OkxParser(FrameParser):
         rc = vl_doc_enter_only(d, "data")
         if rc:
             return self._err(rc, "data")
-        rc = vl_doc_levels(d, "asks", fs.px_scale, fs.qty_scale, &self.doc.asks)
-        if rc:
-            raise_json(self.doc, rc, f"asks[{d.err_index}]", fs.qty_scale)
-        rc = vl_doc_levels(d, "bids", fs.px_scale, fs.qty_scale, &self.doc.bids)
-        if rc:
-            raise_json(self.doc, rc, f"bids[{d.err_index}]", fs.qty_scale)
+        self._sides(d, fs)
         self._ts(d, &ts)
         self.doc.end()
         return self.emit_snapshot(fs, 0, &self.doc.bids, &self.doc.asks, ts, ts_recv or now_ns(), 0, False, 0)
@@ -236,12 +241,7 @@ cdef class OkxParser(FrameParser):
             return self._err(rc, "data")
         # fields in the order OKX sends them (asks bids ts checksum prevSeqId seqId): On-Demand
         # lookups then never wrap around the object
-        rc = vl_doc_levels(d, "asks", fs.px_scale, fs.qty_scale, &self.doc.asks)
-        if rc:
-            raise_json(self.doc, rc, f"asks[{d.err_index}]", fs.qty_scale)
-        rc = vl_doc_levels(d, "bids", fs.px_scale, fs.qty_scale, &self.doc.bids)
-        if rc:
-            raise_json(self.doc, rc, f"bids[{d.err_index}]", fs.qty_scale)
+        self._sides(d, fs)
         self._ts(d, &ts)
         rc = vl_doc_i64(d, "checksum", &ck)
         if rc:
@@ -324,12 +324,7 @@ cdef class OkxParser(FrameParser):
             return 0
         if not fs.want_top:
             return self.emit_top(fs, 0, 0, 0, 0, -1, 0, ts_recv)               # counted, not decoded
-        rc = vl_doc_levels(d, "asks", fs.px_scale, fs.qty_scale, &self.doc.asks)
-        if rc:
-            raise_json(self.doc, rc, f"asks[{d.err_index}]", fs.qty_scale)
-        rc = vl_doc_levels(d, "bids", fs.px_scale, fs.qty_scale, &self.doc.bids)
-        if rc:
-            raise_json(self.doc, rc, f"bids[{d.err_index}]", fs.qty_scale)
+        self._sides(d, fs)
         self._ts(d, &ts)
         rc = vl_doc_i64(d, "seqId", &seq)
         if rc:
