@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # CRC32 over a venue-defined string form of the top of an L2Book. A venue describes its form as a
 # ChecksumSpec (data, not code); the string is built in a preallocated buffer without the GIL.
-from libc.stdint cimport uint32_t, int32_t
+from libc.stdint cimport uint32_t, int32_t, int64_t
 from ext.book cimport L2Book
 
 cpdef enum ChecksumLayout:
@@ -18,9 +18,18 @@ cdef struct ChecksumSpec:
     bint strip_dot_zeros   # drop '.' then leading zeros of each number (Kraken)
     bint negate_ask_qty    # ask sizes printed negative (Bitfinex)
 
+cdef struct NumSlot:
+    # one formatted number: price or size mantissa at its scale -> its text (scale -1: empty)
+    int64_t v
+    int scale
+    int n
+    char text[24]
+
 cdef class Checksum:
     cdef ChecksumSpec spec
     cdef char *buf
     cdef Py_ssize_t cap
+    cdef NumSlot *slots        # CACHE_SLOTS for prices, then CACHE_SLOTS for sizes
+    cdef public long long cache_hits          # numbers whose text came from the cache
     cdef Py_ssize_t build(self, L2Book book) noexcept nogil
     cdef uint32_t crc32(self, L2Book book) noexcept nogil

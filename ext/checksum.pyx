@@ -7,17 +7,41 @@ Example (Kraken v2: top 10 asks then bids, '.' and leading zeros removed, fixed 
                   strip_dot_zeros=True)
     ck.crc32_of(book) == venue_checksum
 """
-from libc.stdint cimport uint32_t, int32_t, int64_t
-from libc.stdlib cimport malloc, free
-from ext.book cimport L2Book
+from libc.stdint cimport uint32_t, int32_t, int64_t, uint64_t
+from libc.stdlib cimport malloc, free, calloc
+from libc.string cimport memcpy
+from ext.book cimport L2Book, Ladder, Level
 from ext.types cimport BID, ASK
 from ext.decimal cimport vl_format_fixed
 
-cdef extern from "zlib.h" nogil:
-    unsigned long zlib_crc32 "crc32"(unsigned long crc, const unsigned char *buf, unsigned int len)
+cdef extern from "vl_crc32.h" nogil:
+    uint32_t vl_crc32(uint32_t crc, const unsigned char *p, size_t n)
+    int VL_CRC32_CLMUL
 
 cdef enum:
     NUM_MAX = 64          # bytes one formatted number may take (sign, 19 digits, '.', padding)
+    CACHE_BITS = 9
+    CACHE_SLOTS = 512     # per kind (prices, sizes): direct-mapped by the mantissa's hash
+    SLOT_TEXT = 24        # sizeof(NumSlot.text): longer texts are formatted every time
+
+
+# Every message's checksum covers the top levels of both sides (OKX: 50 levels, 100 numbers),
+# while a message changes only a few of them: the text of each number is kept in a small
+# direct-mapped cache keyed by its mantissa and scale, so an unchanged level costs a lookup and
+# a fixed 24-byte copy instead of formatting. A collision just formats again.
+cdef inline Py_ssize_t _put_cached(const ChecksumSpec *s, NumSlot *slots, char *out, int64_t v, int scale,
+                                   int frac, long long *hits) noexcept nogil:
+    cdef NumSlot *slot = &slots[(<uint64_t>v * <uint64_t>0x9E3779B97F4A7C15ULL) >> (64 - CACHE_BITS)]
+    cdef Py_ssize_t n
+    if slot.v == v and slot.scale == scale:
+        memcpy(out, slot.text, SLOT_TEXT)          # out has NUM_MAX bytes reserved per number
+        hits[0] += 1
+        return slot.n
+    n = _put_num(s, out, v, scale, frac)
+    if n <= SLOT_TEXT:
+        slot.v, slot.scale, slot.n = v, scale, <int>n
+        memcpy(slot.text, out, SLOT_TEXT)
+    return n
 
 
 cdef inline Py_ssize_t _put_num(const ChecksumSpec *s, char *out, int64_t v, int scale, int frac) noexcept nogil:
@@ -53,21 +77,25 @@ cdef inline Py_ssize_t _put_num(const ChecksumSpec *s, char *out, int64_t v, int
     return j
 
 
-cdef inline Py_ssize_t _put_level(const ChecksumSpec *s, char *out, Py_ssize_t pos, L2Book book,
-                                  int side, Py_ssize_t i) noexcept nogil:
-    cdef int64_t px = 0, qty = 0
-    if not book.level_at(side, i, &px, &qty):
+cdef inline Py_ssize_t _put_level(const ChecksumSpec *s, NumSlot *slots, long long *hits, char *out,
+                                  Py_ssize_t pos, const Ladder *l, int side, Py_ssize_t i, int px_scale,
+                                  int qty_scale) noexcept nogil:
+    # i-th level from the top of a ladder (best last in lv[lo:hi]); read in place, no call
+    if i >= l.hi - l.lo:
         return pos
+    cdef const Level *lv = &l.lv[l.hi - 1 - i]
+    cdef int64_t px = lv.key if side == BID else -lv.key
+    cdef int64_t qty = lv.qty
     if side == ASK and s.negate_ask_qty:
         qty = -qty
     if pos and s.sep:
         out[pos] = s.sep
         pos += 1
-    pos += _put_num(s, out + pos, px, book.px_scale, s.px_frac)
+    pos += _put_cached(s, slots, out + pos, px, px_scale, s.px_frac, hits)
     if s.sep:
         out[pos] = s.sep
         pos += 1
-    pos += _put_num(s, out + pos, qty, book.qty_scale, s.qty_frac)
+    pos += _put_cached(s, slots + CACHE_SLOTS, out + pos, qty, qty_scale, s.qty_frac, hits)
     return pos
 
 
@@ -91,35 +119,46 @@ cdef class Checksum:
         self.spec.negate_ask_qty = negate_ask_qty
         self.cap = depth * 2 * 2 * (NUM_MAX + 1) + 1
         self.buf = <char *>malloc(self.cap)
-        if self.buf == NULL:
+        self.slots = <NumSlot *>calloc(2 * CACHE_SLOTS, sizeof(NumSlot))
+        if self.buf == NULL or self.slots == NULL:
             raise MemoryError()
+        for i in range(2 * CACHE_SLOTS):
+            self.slots[i].scale = -1                   # empty: no number has scale -1
 
     def __dealloc__(self):
         free(self.buf)
+        free(self.slots)
 
     cdef Py_ssize_t build(self, L2Book book) noexcept nogil:
         """Write the string form into self.buf; returns its length."""
         cdef Py_ssize_t i, pos = 0
         cdef int d = self.spec.depth
-        if self.spec.layout == INTERLEAVED:
+        cdef long long hits = 0
+        cdef const ChecksumSpec *sp = &self.spec
+        cdef NumSlot *sl = self.slots
+        cdef const Ladder *b = &book._bids
+        cdef const Ladder *a = &book._asks
+        cdef int ps = book.px_scale, qs = book.qty_scale
+        if sp.layout == INTERLEAVED:
             for i in range(d):
-                pos = _put_level(&self.spec, self.buf, pos, book, BID, i)
-                pos = _put_level(&self.spec, self.buf, pos, book, ASK, i)
-        elif self.spec.layout == ASKS_THEN_BIDS:
+                pos = _put_level(sp, sl, &hits, self.buf, pos, b, BID, i, ps, qs)
+                pos = _put_level(sp, sl, &hits, self.buf, pos, a, ASK, i, ps, qs)
+        elif sp.layout == ASKS_THEN_BIDS:
             for i in range(d):
-                pos = _put_level(&self.spec, self.buf, pos, book, ASK, i)
+                pos = _put_level(sp, sl, &hits, self.buf, pos, a, ASK, i, ps, qs)
             for i in range(d):
-                pos = _put_level(&self.spec, self.buf, pos, book, BID, i)
+                pos = _put_level(sp, sl, &hits, self.buf, pos, b, BID, i, ps, qs)
         else:
             for i in range(d):
-                pos = _put_level(&self.spec, self.buf, pos, book, BID, i)
+                pos = _put_level(sp, sl, &hits, self.buf, pos, b, BID, i, ps, qs)
             for i in range(d):
-                pos = _put_level(&self.spec, self.buf, pos, book, ASK, i)
+                pos = _put_level(sp, sl, &hits, self.buf, pos, a, ASK, i, ps, qs)
+        self.cache_hits += hits
         return pos
 
     cdef uint32_t crc32(self, L2Book book) noexcept nogil:
         cdef Py_ssize_t n = self.build(book)
-        return <uint32_t>zlib_crc32(0, <const unsigned char *>self.buf, <unsigned int>n)
+        return vl_crc32(0, <const unsigned char *>self.buf, <size_t>n)
 
     def string(self, L2Book book) -> str:
         """The exact string the CRC is computed over (for debugging a mismatch)."""
@@ -133,3 +172,15 @@ cdef class Checksum:
     def crc32_signed_of(self, L2Book book) -> int:
         """CRC32 as a signed 32-bit integer (OKX, Bitfinex)."""
         return <int32_t>self.crc32(book)
+
+
+def crc32(data, uint32_t crc=0) -> int:
+    """zlib.crc32(data, crc), computed as the checksums compute it (carry-less multiplication
+    where the CPU has it); for differential tests."""
+    cdef const unsigned char[:] v = memoryview(data).cast("B") if len(data) else b"\0"
+    if not len(data):
+        return crc
+    return vl_crc32(crc, &v[0], <size_t>len(data))
+
+
+CLMUL_BUILT = bool(VL_CRC32_CLMUL)   # the folding path is compiled in (used when the CPU has PCLMULQDQ)

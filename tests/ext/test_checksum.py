@@ -72,3 +72,39 @@ def test_matches_reference(bids, asks, depth, layout, sep, pf, qf, strip, neg):
     s = checksum_ref.string(b.levels(Side.BID), b.levels(Side.ASK), (4, 6), depth, layout, sep, pf, qf, strip, neg)
     assert ck.string(b) == s
     assert ck.crc32_of(b) == checksum_ref.crc32(s)
+
+
+def test_cached_texts_never_go_stale_across_a_changing_book_and_two_scales():
+    """The checksum keeps the text of recent numbers (keyed by mantissa and scale): thousands of
+    random changes to one book, and one Checksum shared by two books of other scales, always give
+    the reference string, and the cache is actually used."""
+    import random
+    rng = random.Random(5)
+    ck = Checksum(25, ChecksumLayout.INTERLEAVED, ":")
+    books = [(L2Book(1, 8), 1, 8), (L2Book(2, 4), 2, 4)]
+    state = [({}, {}), ({}, {})]
+    for step in range(3000):
+        k = step % 2
+        book, ps, qs = books[k]
+        bids, asks = state[k]
+        side, levels = (Side.BID, bids) if rng.random() < 0.5 else (Side.ASK, asks)
+        px = 100_000 - rng.randint(1, 60) if side == Side.BID else 100_000 + rng.randint(0, 60)
+        qty = 0 if rng.random() < 0.2 else rng.choice([1, 10, 100, 10 ** qs, rng.randint(1, 10 ** 9)])
+        book.apply(side, px, qty)
+        levels.pop(px, None) if qty == 0 else levels.__setitem__(px, qty)
+        b = sorted(bids.items(), reverse=True)[:25]
+        a = sorted(asks.items())[:25]
+        want = checksum_ref.string(b, a, (ps, qs), 25)
+        assert ck.string(book) == want
+        assert ck.crc32_of(book) == checksum_ref.crc32(want)
+    assert ck.cache_hits > 10_000
+
+
+def test_crc32_equals_zlib_for_every_length():
+    import os
+    import zlib
+    from ext.checksum import crc32
+    for n in list(range(0, 260)) + [1000, 4096, 4097, 65537]:
+        data = os.urandom(n)
+        assert crc32(data) == zlib.crc32(data)
+        assert crc32(data, 0xDEADBEEF) == zlib.crc32(data, 0xDEADBEEF)
