@@ -17,17 +17,11 @@ from engine.model import Side
 from engine.run import _first_symbols
 from engine.sim.server import SIMULATORS, running_simulator
 from engine.venue import SnapshotSource, SubscribeStyle
+from tests.waiting import wait_for
 
 VENUES = registry.available()
 
 
-async def wait_for(pred, timeout):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        await asyncio.sleep(0.05)
-    return pred()
 
 
 async def admin(sim, method, path, body=None):

@@ -31,6 +31,7 @@ from engine.model import Order, OrderState, OrderType, Side, TimeInForce, VenueI
 from engine.orders import ExecutionClient
 from engine.private_ws import MsgKind, PrivateWsSession
 from engine.rest import RestClient
+from tests.waiting import wait_for
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "okx"
 KEY, SECRET, PHRASE = "okx-key-5e1f", "okx-secret-0d9a77c1", "okx-phrase-31b"
@@ -189,13 +190,6 @@ async def client(srv: Okx, secret: str = SECRET) -> AsyncIterator[OkxExecution]:
         await rest.close()
 
 
-async def wait_for(cond, timeout_s: float = 5.0) -> bool:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if cond():
-            return True
-        await asyncio.sleep(0.01)
-    return cond()
 
 
 # ---------------------------------------------------------------------------- ids and pushes

@@ -22,6 +22,7 @@ from engine.model import Order, OrderState, OrderType, Side, TimeInForce, VenueI
 from engine.rest import RestClient
 from engine.sim.market import SELL, Batch
 from engine.sim.server import RunningSim, in_process_simulator
+from tests.waiting import wait_for
 
 SWAP, INST = "BTC/USDT:USDT", "BTC-USDT-SWAP"
 CT = Decimal("0.01")                          # BTC per contract (ctVal)
@@ -80,13 +81,6 @@ def sell_through(sim: RunningSim, price: Decimal, contracts: Decimal) -> None:
     v.publish(INST, batch, v.engines[INST].on_market(batch))
 
 
-async def wait_for(cond, timeout_s: float = 5.0) -> bool:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if cond():
-            return True
-        await asyncio.sleep(0.01)
-    return cond()
 
 
 def fee(price: Decimal, contracts: Decimal, rate: Decimal) -> Decimal:

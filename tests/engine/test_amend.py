@@ -16,18 +16,12 @@ from engine.errors import Rejected, UnknownOrder
 from engine.model import OrderRequest, OrderState, OrderType, Side, VenueId
 from engine.sim.server import running_simulator
 from tests.engine.conftest import admin
+from tests.waiting import wait_for
 
 # far below the market, lot-aligned: rests without filling
 RESTING = {"binance": ("0.001", "1000"), "okx": ("0.001", "1000")}
 
 
-async def wait_for(pred, timeout: float = 5.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        await asyncio.sleep(0.02)
-    return pred()
 
 
 @pytest.mark.parametrize("venue", registry.available())

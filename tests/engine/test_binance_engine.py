@@ -10,17 +10,11 @@ import pytest
 from engine.errors import CircuitOpen, RateLimited
 from engine.model import BookState, OrderRequest, OrderState, OrderType, Side, TimeInForce, VenueId
 from tests.engine.conftest import admin, engine_for
+from tests.waiting import wait_for
 
 BTC = "BTC/USDT"
 
 
-async def wait_for(pred, timeout=20.0, step=0.05):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        await asyncio.sleep(step)
-    return False
 
 
 def fs_of(eng, symbol=BTC):

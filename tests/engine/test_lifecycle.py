@@ -12,16 +12,9 @@ from engine.config import Config, VenueConfig
 from engine.engine import Engine
 from ext.sync import SeqRule
 from tests.engine.toyvenue import SYMBOLS, TOY, ToyServer, make_adapter
+from tests.waiting import wait_for
 
 
-async def wait_for(pred, timeout: float) -> bool:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while loop.time() < end:
-        if pred():
-            return True
-        await asyncio.sleep(0.02)
-    return pred()
 
 
 @contextlib.asynccontextmanager
