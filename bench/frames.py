@@ -91,3 +91,21 @@ def okx_book_stream(n_frames: int = 256, levels_per_side: int = 10, seed: int = 
         prev, seq = seq, seq + 1 + rng.randint(0, 3)
         frames.append(frame("update", b, a, prev, seq, k + 1))
     return snap, frames
+
+
+def trade_stream(n_frames: int = 4096, seed: int = 11, symbol: str = "BTCUSDT", first_id: int = 3_000_000,
+                 mid_ticks: int = 2712345) -> list[bytes]:
+    """Binance `trade` events as the combined stream sends them: every frame a new trade id, a price
+    walking around the mid and its own size, so no pipeline can short-cut on a repeated frame."""
+    rng = random.Random(seed)
+    out = []
+    t = mid_ticks
+    for k in range(n_frames):
+        t += rng.randint(-3, 3)
+        q = rng.randint(1, 5_000_000)
+        ts = 1672515782136 + 7 * k
+        d = {"e": "trade", "E": ts + 1, "s": symbol, "t": first_id + k, "p": f"{t // 100}.{t % 100:02d}000000",
+             "q": f"{q // 10**8}.{q % 10**8:08d}", "T": ts, "m": rng.random() < 0.5, "M": True}
+        out.append(b'{"stream":"%s@trade","data":' % symbol.lower().encode()
+                   + json.dumps(d, separators=(",", ":")).encode() + b"}")
+    return out
