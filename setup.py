@@ -74,7 +74,7 @@ def ext(name: str, *, cpp: bool = False, libs: tuple[str, ...] = (), simd: bool 
 
 EXTENSIONS = [
     ext("ext.clock"),
-    ext("ext.decimal"),
+    ext("ext.decimal", simd=True),
     ext("ext.book"),
     ext("ext.checksum", libs=("z",)),
     ext("ext.ratelimit"),

@@ -12,6 +12,7 @@ cdef extern from "vl_fixed.h" nogil:
         VL_FX_SCALE
     const int64_t VL_POW10[19]
     int vl_parse_fixed(const char *s, size_t n, int scale, int64_t *out)
+    int vl_parse_fixed_pad(const char *s, size_t n, int scale, int64_t *out)   # s[0, n + 16) readable
     int vl_format_fixed(int64_t v, int scale, int frac, char *buf)
 
 # Raise the DecimalError subclass that matches a VL_FX_* code (GIL held).

@@ -6,7 +6,9 @@ Venues send prices and sizes as decimal strings ("27123.45000000", "0.00012", "1
 `format(mantissa, scale)` gives the canonical string back.
 """
 from libc.stdint cimport int64_t
-from ext.decimal cimport vl_parse_fixed, vl_format_fixed, VL_FX_OK, VL_FX_EMPTY, VL_FX_SYNTAX, \
+from libc.string cimport memcpy, memset
+from libc.stdlib cimport malloc, free
+from ext.decimal cimport vl_parse_fixed, vl_parse_fixed_pad, vl_format_fixed, VL_FX_OK, VL_FX_EMPTY, VL_FX_SYNTAX, \
     VL_FX_OVERFLOW, VL_FX_PRECISION, VL_FX_SCALE
 
 MAX_SCALE = 18
@@ -29,7 +31,8 @@ class DecimalPrecisionError(DecimalError):
 
 
 cdef int raise_fx(int code, const char *s, size_t n, int scale) except -1:
-    text = s[:min(n, 64)].decode("ascii", "replace") + ("..." if n > 64 else "")
+    cdef size_t shown = n if n < 64 else 64
+    text = s[:shown].decode("ascii", "replace") + ("..." if n > 64 else "")
     if code == VL_FX_EMPTY:
         raise DecimalSyntaxError("empty decimal string")
     if code == VL_FX_SYNTAX:
@@ -89,6 +92,44 @@ def rescale(int64_t mantissa, int from_scale, int to_scale) -> int:
     cdef char buf[64]
     cdef int n = vl_format_fixed(mantissa, from_scale, -1, buf)
     return parse(buf[:n], to_scale)
+
+
+def parse_padded(bytes text, int scale) -> int:
+    """parse() by the path the JSON decoders take (vl_parse_fixed_pad: the text sits in a buffer
+    readable 16 bytes past its start, so the common shape is read by SIMD): for differential tests."""
+    cdef char buf[96]
+    cdef int64_t out = 0
+    cdef Py_ssize_t n = len(text)
+    cdef int rc
+    if n > 64 or n == 0:
+        return parse(text, scale)
+    memset(buf, 0x35, sizeof(buf))                 # '5': digits past the end must not be read as digits
+    memcpy(buf, <const char *>text, n)
+    rc = vl_parse_fixed_pad(buf, n, scale, &out)
+    if rc != VL_FX_OK:
+        raise_fx(rc, buf, n, scale)
+    return out
+
+
+def _bench_parse_padded(list items, int scale, Py_ssize_t rounds) -> int:
+    """Benchmark helper: vl_parse_fixed_pad over every item, laid out in one padded buffer as in a
+    frame copy, `rounds` times from C; returns a checksum."""
+    cdef bytes joined = b"".join(items) + b"\0" * 16
+    cdef const char *base = joined
+    cdef Py_ssize_t r, i, k = len(items)
+    cdef Py_ssize_t *off = <Py_ssize_t *>malloc((k + 1) * sizeof(Py_ssize_t))
+    cdef int64_t out = 0, acc = 0
+    if off == NULL:
+        raise MemoryError()
+    off[0] = 0
+    for i in range(k):
+        off[i + 1] = off[i] + len(<bytes>items[i])
+    for r in range(rounds):
+        for i in range(k):
+            vl_parse_fixed_pad(base + off[i], <size_t>(off[i + 1] - off[i]), scale, &out)
+            acc += out
+    free(off)
+    return acc
 
 
 def _bench_parse(list items, int scale, Py_ssize_t rounds) -> int:

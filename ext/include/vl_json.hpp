@@ -297,7 +297,7 @@ static inline int vl_fixed_of(VlDoc *d, simdjson::ondemand::value v, int scale, 
     const char *p; size_t n; int is_str;
     int rc = vl_token(v, &p, &n, &is_str);
     if (rc) return rc;
-    rc = vl_parse_fixed(p, n, scale, out);
+    rc = vl_parse_fixed_pad(p, n, scale, out);       /* p is inside the padded frame copy */
     if (VL_UNLIKELY(rc)) { d->fx_err = rc; d->err_tok = p; d->err_len = n; return VL_J_NUMBER; }
     return VL_J_OK;
 }

@@ -183,3 +183,40 @@ def test_eight_byte_boundaries(text):
                 fx.parse(text, scale)
             continue
         assert fx.parse(text, scale) == expected
+
+
+venue_shaped = st.builds(
+    lambda i, f, sep: (i + (sep + f if sep else "")).encode(),
+    st.text("0123456789", min_size=0, max_size=10), st.text("0123456789", min_size=0, max_size=12),
+    st.sampled_from([".", "", ".", "-", "e", ".."]))
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.one_of(venue_shaped, decimal_text.map(lambda t: t.encode("ascii", "replace"))), st.integers(-2, 20))
+def test_padded_parse_equals_general_parse(text, scale):
+    """The JSON decoders' SIMD path (text in a padded buffer) gives exactly what the general parser
+    gives: the same mantissa, or the same error class."""
+    try:
+        expected = fx.parse(text, scale)
+    except (fx.DecimalError, ValueError) as e:
+        with pytest.raises(type(e)):
+            fx.parse_padded(text, scale)
+        return
+    assert fx.parse_padded(text, scale) == expected
+
+
+@pytest.mark.parametrize("text,scale,value", [
+    (b"27123.45000000", 2, 2712345), (b"0.00100000", 8, 100000), (b"0", 8, 0), (b"15", 3, 15000),
+    (b"9999999999999999", 2, 999999999999999900), (b"99999999.99999999", 8, 9999999999999999),
+    (b".5", 1, 5), (b"5.", 0, 5)])
+def test_padded_parse_common_shapes(text, scale, value):
+    assert fx.parse_padded(text, scale) == value
+
+
+@pytest.mark.parametrize("text,scale,exc", [
+    (b".", 2, fx.DecimalSyntaxError), (b"27123.45100000", 2, fx.DecimalPrecisionError),
+    (b"1.2.3", 2, fx.DecimalSyntaxError), (b"123456789012345678", 2, fx.DecimalOverflowError),
+    (b"1", 19, ValueError), (b"1", -1, ValueError)])
+def test_padded_parse_refusals(text, scale, exc):
+    with pytest.raises(exc):
+        fx.parse_padded(text, scale)
