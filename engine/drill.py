@@ -226,6 +226,7 @@ class Drill:
         self._monitor: asyncio.Task | None = None
         self.breaker_log: list[tuple[float, str, CircuitState]] = []
         self._rejections0 = 0
+        self._rejected_by0: dict[str, int] = {}
         self.classified: set[tuple[str, FailureKind]] = set()   # (component, failure kind) seen
         self.verified: set[str] = set()             # client order ids whose ledger check passed
         self.fills_delivered = 0                    # fills of verified orders
@@ -248,6 +249,7 @@ class Drill:
         eng.subscribe_venue_state(self.venue, lambda v, ok, why: self.venue_state_log.append((time.monotonic(), ok, why)))
         st = await self.admin("GET", "/status")
         self._rejections0 = st.get("limit_rejections", 0)
+        self._rejected_by0 = dict(st.get("limit_rejected_by", {}))
         ledger = await self.admin("GET", "/ledger")
         self._orders0 = {r["orderId"] for r in ledger["orders"]}
         await eng.start()
@@ -523,7 +525,11 @@ class Drill:
         """Rate-limit rejections the engine caused itself (not injected): must be none."""
         st = await self.admin("GET", "/status")
         n = st.get("limit_rejections", 0) - self._rejections0
-        return [f"the venue rejected {n} requests for rate limits"] if n else []
+        if not n:
+            return []
+        by = {k: v - self._rejected_by0.get(k, 0) for k, v in st.get("limit_rejected_by", {}).items()}
+        which = ", ".join(f"{k}: {v}" for k, v in sorted(by.items()) if v)
+        return [f"the venue rejected {n} requests for rate limits ({which})"]
 
     async def _slow_consumer(self) -> None:
         """A strategy reading trades through ``Engine.stream`` far slower than they come."""

@@ -305,6 +305,7 @@ class SimVenue:
                 {"name": r.name, "kind": r.kind.value, "interval": r.interval, "num": r.num, "limit": r.limit} for r in self.limiter.rules
             ],
             "limit_rejections": self.limiter.rejections,
+            "limit_rejected_by": dict(self.limiter.rejected_by),
             "faults": self.faults.state(),
         }
 

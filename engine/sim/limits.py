@@ -160,6 +160,7 @@ class RateLimiter:
         self.ban_max_s = ban_max_s
         self.clock = clock
         self.rejections = 0  # requests and orders refused for rate reasons (429 / 418), injected faults aside
+        self.rejected_by: dict[str, int] = {}  # the same, per rule name ("ban" for a 418)
         self._counters: dict[tuple[str, Rule], _Counter] = {}
         self._ips: dict[str, _IpState] = {}
 
@@ -185,6 +186,10 @@ class RateLimiter:
         self._counters.clear()
         self._ips.clear()
 
+    def _reject(self, what: str) -> None:
+        self.rejections += 1
+        self.rejected_by[what] = self.rejected_by.get(what, 0) + 1
+
     # ------------------------------------------------------------------ checks
     def check_request(self, ip: str, weight: int, now: float | None = None) -> Decision:
         """Account one request of ``weight`` from ``ip``; decide 200 / 429 / 418."""
@@ -202,12 +207,12 @@ class RateLimiter:
                 hit = r
         used = self.usage(ip, WEIGHT, now)
         if st.banned_until > now:
-            self.rejections += 1
+            self._reject("ban")
             return Decision(False, 418, _ceil(st.banned_until - now), hit, st.banned_until, used)
         if hit is None:
             st.strikes = 0
             return Decision(True, 200, None, None, None, used)
-        self.rejections += 1
+        self._reject(hit.name)
         if st.strikes >= self.ban_after:
             st.bans += 1
             st.strikes = 0
@@ -228,7 +233,7 @@ class RateLimiter:
                 hit = r
         used = self.usage(account, ORDERS, now)
         if hit is not None:
-            self.rejections += 1
+            self._reject(hit.name)
             return Decision(False, 429, None, hit, None, used)
         return Decision(True, 200, None, None, None, used)
 
@@ -249,7 +254,7 @@ class RateLimiter:
             if c.count > r.limit and hit is None:
                 hit = r
         if hit is not None:
-            self.rejections += 1
+            self._reject(f"{hit.name}[{key}]")
             return Decision(False, 429, _ceil(hit.reset_in(now)), hit, None, used)
         return Decision(True, 200, None, None, None, used)
 
