@@ -10,6 +10,7 @@ method table, and how results and errors are rendered.  ``RpcSocket`` runs the l
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Mapping, Protocol
 
@@ -46,10 +47,17 @@ class RpcDialect(Protocol):
 
 
 class RpcSocket:
+    """Requests are read in arrival order and each method starts (limits counted, order executed)
+    in that order, but a method that awaits (an answer held back by an ``order`` fault) does not
+    hold up the frames behind it: as at a venue, one slow answer does not make every later
+    request on the connection arrive late -- which would also bunch them into a later rate
+    window than the one the client spent them in."""
+
     def __init__(self, limiter: RateLimiter, dialect: RpcDialect) -> None:
         self.limiter = limiter
         self.dialect = dialect
         self.malformed = 0  # frames the dialect could not read
+        self._pending: set[asyncio.Task] = set()
 
     async def on_text(self, conn: WsConn, text: str) -> None:
         d = self.dialect
@@ -67,6 +75,18 @@ class RpcSocket:
             fn = d.methods.get(req.method)
             if fn is None:
                 raise d.unknown_method(req)
+        except SimError as e:
+            conn.send(d.error(req, e, dec))
+            return
+        # each method runs in its own task: tasks start in creation (arrival) order, and one that
+        # awaits does not stall the reader
+        t = asyncio.get_running_loop().create_task(self._run(conn, req, dec, fn))
+        self._pending.add(t)
+        t.add_done_callback(self._pending.discard)
+
+    async def _run(self, conn: WsConn, req: RpcRequest, dec: Decision, fn: Method) -> None:
+        d = self.dialect
+        try:
             reply = d.result(req, await fn(conn, req.params), dec)
         except SimError as e:
             reply = d.error(req, e, dec)

@@ -322,3 +322,86 @@ def test_the_simulator_process_gets_no_credentials(monkeypatch):
         env = pathlib.Path(f"/proc/{sim.proc.pid}/environ").read_bytes().split(b"\0")
     assert not [e for e in env if b"real-secret" in e or b"real-passphrase" in e]
     assert b"VL_HARMLESS_SETTING=1" in env
+
+
+# ---------------------------------------------------------------------- request/response over WS
+class _RpcDialect:
+    """``{"id": .., "method": .., "params": ..}`` -> ``{"id": .., "result": ..}`` or ``{"id": .., "error": ..}``."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.methods = {"slow": self.slow, "fast": self.fast, "bad": self.bad}
+
+    async def slow(self, conn: WsConn, params: Any) -> str:
+        self.started.append("slow")
+        await asyncio.sleep(1.5)          # an answer held back, as the order faults do
+        return "slow done"
+
+    async def fast(self, conn: WsConn, params: Any) -> str:
+        self.started.append(f"fast{params}")
+        return "fast done"
+
+    async def bad(self, conn: WsConn, params: Any) -> str:
+        from engine.sim.app import SimError
+        raise SimError(-1, "refused")
+
+    def parse(self, text: str):
+        from engine.sim.rpc import RpcRequest
+        m = json.loads(text)
+        return RpcRequest(m["id"], m["method"], m.get("params"))
+
+    def weight(self, req: Any) -> int:
+        return 1
+
+    def limit_error(self, dec: Any):
+        from engine.sim.app import SimError
+        return SimError(-2, "limit")
+
+    def unknown_method(self, req: Any):
+        from engine.sim.app import SimError
+        return SimError(-3, f"unknown {req.method}")
+
+    def result(self, req: Any, result: Any, dec: Any) -> str:
+        return json.dumps({"id": req.rid, "result": result})
+
+    def error(self, req: Any, e: Any, dec: Any) -> str:
+        return json.dumps({"id": req.rid, "error": e.msg})
+
+
+async def test_a_held_rpc_answer_does_not_stall_the_requests_behind_it():
+    from engine.sim.rpc import RpcSocket
+
+    dialect = _RpcDialect()
+    rpc = RpcSocket(RateLimiter([]), dialect)
+    hub, faults = WsHub(), Faults()
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return await WsConn(request, kind="api", faults=faults, hub=hub, max_inbound_per_s=0).serve(rpc.on_text)
+
+    app = web.Application()
+    app.router.add_get("/ws", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        url = f"ws://127.0.0.1:{runner.addresses[0][1]}/ws"
+        async with aiohttp.ClientSession(timeout=T) as s, s.ws_connect(url) as ws:
+            t0 = time.monotonic()
+            for i, (m, p) in enumerate([("slow", None), ("fast", 1), ("bad", None), ("nope", None), ("fast", 2)]):
+                await ws.send_str(json.dumps({"id": i, "method": m, "params": p}))
+            got = []
+            for _ in range(5):
+                msg = await ws.receive(timeout=5)
+                got.append((json.loads(msg.data), time.monotonic() - t0))
+    finally:
+        await runner.cleanup()
+    order = [d["id"] for d, _ in got]
+    assert order[-1] == 0, order                          # the held answer comes last ...
+    assert sorted(order) == [0, 1, 2, 3, 4]               # ... and every request is answered once
+    early = [t for d, t in got if d["id"] != 0]
+    assert max(early) < 1.0, got                          # the others did not wait behind it
+    by_id = {d["id"]: d for d, _ in got}
+    assert by_id[0] == {"id": 0, "result": "slow done"} and by_id[2] == {"id": 2, "error": "refused"}
+    assert by_id[3] == {"id": 3, "error": "unknown nope"}
+    assert dialect.started == ["slow", "fast1", "fast2"]  # methods start in arrival order
