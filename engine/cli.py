@@ -3,12 +3,54 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+EXIT_USAGE = 2          # a user mistake: one line on stderr says what is wrong and how to fix it
+EXIT_PIPE = 141         # stdout closed by the reader (``| head``): 128 + SIGPIPE, as Unix tools end
+
+
+class UsageError(Exception):
+    """A mistake in what the user asked for; its message is the whole report."""
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("venuelink")
+    except Exception:                   # not installed as a distribution (a bare checkout)
+        return "unknown"
+
+
+def _check_venue(name: str) -> None:
+    from engine import registry
+    try:
+        registry.venue_id(name)
+    except ValueError as e:
+        raise UsageError(f"{e} (try one of: {', '.join(registry.available())})") from None
+    if name not in registry.available():
+        raise UsageError(f"venue {name!r} has no adapter yet; available: {', '.join(registry.available())}")
+
+
+def _open_input(path: str):
+    if path == "-":
+        return sys.stdin.buffer
+    if os.path.isdir(path):
+        raise UsageError(f"{path!r} is a directory: give a recorded conversation file, e.g. "
+                         f"tests/fixtures/binance/session.jsonl")
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise UsageError(f"no such file {path!r}: give a recorded conversation file, e.g. "
+                         f"tests/fixtures/binance/session.jsonl") from None
+    except OSError as e:
+        raise UsageError(f"cannot read {path!r}: {e.strerror}") from None
 
 
 def _cmd_normalize(args: argparse.Namespace) -> int:
     from engine.normalize import normalize
-    with (open(args.file, "rb") if args.file != "-" else sys.stdin.buffer) as f:
+    _check_venue(args.venue)
+    with _open_input(args.file) as f:
         stats = normalize(args.venue, f, sys.stdout, with_book=args.book, reference=args.reference)
     sys.stdout.flush()
     print(f"{stats.lines} lines: {stats.frames} frames, {stats.rest} REST answers, {stats.events} events, "
@@ -18,7 +60,8 @@ def _cmd_normalize(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="venuelink", description="Low-latency connectivity to crypto venues.")
-    sub = p.add_subparsers(dest="cmd", required=True)
+    p.add_argument("--version", action="version", version=f"venuelink {_version()}")
+    sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
 
     n = sub.add_parser("normalize", help="replay a recorded venue conversation and print normalized events",
                        description="Replay a recorded conversation (raw WebSocket frames, and REST answers as "
@@ -40,9 +83,32 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _closed_stdout() -> int:
+    # the reader went away: send what is left of stdout nowhere, so the interpreter's own flush
+    # at exit cannot raise again, and end as a SIGPIPE'd tool does
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return EXIT_PIPE
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        rc = int(args.func(args) or 0)
+        sys.stdout.flush()
+        return rc
+    except BrokenPipeError:
+        return _closed_stdout()
+    except UsageError as e:
+        print(f"venuelink {args.cmd}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -117,3 +117,45 @@ def test_an_unknown_order_outcome_is_not_a_success(capsys):
     assert _order_exit({"state": "rejected", "error": "-2010"}, "binance") == 1
     assert _order_exit({"state": "new"}, "binance") == 0
     assert _order_exit({"state": "canceled"}, "binance") == 0
+
+
+@pytest.mark.parametrize("args, says", [
+    (["normalize", "binance", "/no/such/recording.jsonl"], "no such file '/no/such/recording.jsonl'"),
+    (["normalize", "binance", "tests"], "'tests' is a directory"),
+    (["normalize", "nosuchvenue", "tests/fixtures/binance/session.jsonl"], "unknown venue 'nosuchvenue'"),
+    (["normalize", "kraken", "tests/fixtures/binance/session.jsonl"], "venue 'kraken' has no adapter yet"),
+])
+def test_a_user_mistake_exits_2_with_one_line_that_says_what_is_wrong(args, says):
+    r = venuelink(*args)
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and says in lines[0] and "Traceback" not in r.stderr, r.stderr
+    assert lines[0].startswith(f"venuelink {args[0]}: error: ")
+
+
+def test_no_command_prints_the_commands_and_version_answers():
+    r = venuelink()
+    assert r.returncode == 2 and "normalize" in r.stderr and "run" in r.stderr and "Traceback" not in r.stderr
+    v = venuelink("--version")
+    assert v.returncode == 0 and re.fullmatch(r"venuelink \d+\.\d+\.\d+\S*\n", v.stdout), v.stdout
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly():
+    """`venuelink normalize ... --book | head -1` and `venuelink run | head -3`: no traceback, no
+    false bad lines; `run` ends as a SIGPIPE'd tool does (141)."""
+    cmd = [sys.executable, "-m", "engine.cli"]
+    p = subprocess.Popen(cmd + ["normalize", "binance", "tests/fixtures/binance/session.jsonl", "--book"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.readline()
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=60) in (0, 141) and "Traceback" not in err and "bad line" not in err.replace(
+        "0 bad lines", ""), err
+    p = subprocess.Popen(cmd + ["run", "--duration", "20", "--metrics-port", "0", "--plain"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for _ in range(3):
+        p.stdout.readline()
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=60) == 141, err
+    assert "Traceback" not in err and "Exception ignored" not in err, err
