@@ -182,6 +182,10 @@ class Config:
 _VENUE_KEYS = {f for f in VenueConfig.__dataclass_fields__ if f != "name"}
 
 
+_TOP_KEYS = frozenset({"venues", "metrics"})
+_METRICS_KEYS = frozenset({"port", "host"})
+
+
 def load_config(path: str | Path) -> Config:
     try:
         data = tomllib.loads(Path(path).read_text())
@@ -189,9 +193,17 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(f"cannot read config {path}: {e.strerror}") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"config {path}: {e}") from None
+    unknown = set(data) - _TOP_KEYS
+    if unknown:
+        raise ConfigError(f"config {path}: unknown table(s) or key(s) {sorted(unknown)}; known: {sorted(_TOP_KEYS)}")
+    if not isinstance(data.get("venues", {}), dict):
+        raise ConfigError(f"config {path}: venues must be a table of [venues.<venue id>] tables")
     venues = {}
     for name, table in (data.get("venues") or {}).items():
-        VenueId.parse(name)
+        try:
+            VenueId.parse(name)
+        except ValueError as e:
+            raise ConfigError(f"[venues.{name}]: {e}") from None
         if not isinstance(table, dict):
             raise ConfigError(f"[venues.{name}] must be a table")
         unknown = set(table) - _VENUE_KEYS
@@ -221,5 +233,15 @@ def load_config(path: str | Path) -> Config:
         if isinstance(dm, bool) or not isinstance(dm, int) or not 0 <= dm <= 3600:
             raise ConfigError(f"[venues.{name}] dead_man_s must be 0 (off) or whole seconds up to 3600, got {dm!r}")
         venues[name] = VenueConfig(name=name, **table)
-    m = data.get("metrics") or {}
-    return Config(venues=venues, metrics_port=int(m.get("port", 9464)), metrics_host=str(m.get("host", "127.0.0.1")))
+    m = data.get("metrics", {})
+    if not isinstance(m, dict):
+        raise ConfigError("[metrics] must be a table (port, host)")
+    unknown = set(m) - _METRICS_KEYS
+    if unknown:
+        raise ConfigError(f"[metrics]: unknown keys {sorted(unknown)}; known: {sorted(_METRICS_KEYS)}")
+    port, host = m.get("port", 9464), m.get("host", "127.0.0.1")
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ConfigError(f"[metrics] port must be an integer 0..65535 (0: any free port), got {port!r}")
+    if not isinstance(host, str) or not host:
+        raise ConfigError(f"[metrics] host must be a non-empty string, got {host!r}")
+    return Config(venues=venues, metrics_port=port, metrics_host=host)

@@ -19,6 +19,28 @@ from engine.model import BookState, ConnState, Order, OrderRequest, OrderState, 
 log = logging.getLogger("venuelink")
 
 
+def _seconds(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= v < 10 ** 9:                    # NaN fails too
+        raise argparse.ArgumentTypeError(f"{text!r}: give 0 (until Ctrl-C) or a positive number of seconds")
+    return v
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}: a TCP port is 0..65535 (0: any free port)")
+    return int(text)
+
+
+def _rate(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 10_000:
+        raise argparse.ArgumentTypeError(f"{text!r}: the simulator's rate is 1..10000 batches per second")
+    return int(text)
+
+
 def add_parsers(sub) -> None:
     r = sub.add_parser("run", help="run the engine (default: against the built-in simulators, no network or keys)",
                        description="Run the engine. Without --config, starts the built-in venue simulators on "
@@ -26,10 +48,10 @@ def add_parsers(sub) -> None:
                                    "to the URLs in that file (live or testnet).")
     r.add_argument("--config", help="TOML config file ([venues.<id>] tables); default: built-in simulators")
     r.add_argument("--venues", nargs="+", help="venue ids to run (default: all configured / all simulated)")
-    r.add_argument("--duration", type=float, default=0, help="stop after S seconds (default: until Ctrl-C)")
-    r.add_argument("--metrics-port", type=int, default=None, help="port of the /metrics endpoint (default 9464; "
+    r.add_argument("--duration", type=_seconds, default=0, help="stop after S seconds (default: until Ctrl-C)")
+    r.add_argument("--metrics-port", type=_port, default=None, help="port of the /metrics endpoint (default 9464; "
                                                                    "0 picks a free one)")
-    r.add_argument("--rate", type=int, default=50, help="simulator market rate, batches per second (default 50)")
+    r.add_argument("--rate", type=_rate, default=50, help="simulator market rate, batches per second (default 50)")
     r.add_argument("--strategy", action="store_true", help="also run the example strategy (engine/examples/bbo_maker.py) on the first venue")
     r.add_argument("--plain", action="store_true", help="print one status line per venue per second instead of "
                                                         "redrawing the screen (automatic when not a terminal)")

@@ -159,3 +159,13 @@ def test_a_reader_that_goes_away_ends_the_command_quietly():
     err = p.stderr.read().decode()
     assert p.wait(timeout=60) == 141, err
     assert "Traceback" not in err and "Exception ignored" not in err, err
+
+
+@pytest.mark.parametrize("flag, value, says", [
+    ("--duration", "-1", "give 0 (until Ctrl-C) or a positive number"),
+    ("--rate", "0", "rate is 1..10000"),
+    ("--metrics-port", "70000", "a TCP port is 0..65535"),
+])
+def test_run_refuses_absurd_numbers_before_starting(flag, value, says):
+    r = venuelink("run", flag, value)
+    assert r.returncode == 2 and says in r.stderr and "Traceback" not in r.stderr, r.stderr

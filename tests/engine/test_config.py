@@ -54,7 +54,7 @@ def test_secrets_file_must_be_0600(tmp_path):
 def test_bad_configs(tmp_path):
     with pytest.raises(ConfigError, match="unknown keys"):
         load_config(write(tmp_path, BASE + 'api_kye_env = "X"\n'))
-    with pytest.raises(ValueError, match="unknown venue"):
+    with pytest.raises(ConfigError, match=r"\[venues.nosuchvenue\]: unknown venue"):
         load_config(write(tmp_path, BASE.replace("binance", "nosuchvenue")))
     with pytest.raises(ConfigError, match="needs ws_url"):
         load_config(write(tmp_path, '[venues.binance]\nrest_url = "x"\n'))
@@ -65,6 +65,20 @@ def test_bad_configs(tmp_path):
             load_config(write(tmp_path, BASE + f"order_audit_s = {bad}\n"))
     assert load_config(write(tmp_path, BASE + "order_audit_s = 0\n")).venues["binance"].order_audit_s == 0
     assert load_config(write(tmp_path, BASE)).venues["binance"].order_audit_s == 30.0
+
+
+def test_misspelled_tables_and_keys_are_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown table\(s\) or key\(s\) \['metricz'\]"):
+        load_config(write(tmp_path, BASE + "[metricz]\nport = 9000\n"))
+    with pytest.raises(ConfigError, match=r"\[metrics\]: unknown keys \['prot'\]"):
+        load_config(write(tmp_path, BASE + "[metrics]\nprot = 9000\n"))
+    for bad in ("70000", "-1", '"9000"', "true", "1.5"):
+        with pytest.raises(ConfigError, match="port must be an integer 0..65535"):
+            load_config(write(tmp_path, BASE + f"[metrics]\nport = {bad}\n"))
+    with pytest.raises(ConfigError, match="host must be"):
+        load_config(write(tmp_path, BASE + "[metrics]\nhost = 5\n"))
+    c = load_config(write(tmp_path, BASE + '[metrics]\nport = 0\nhost = "0.0.0.0"\n'))
+    assert (c.metrics_port, c.metrics_host) == (0, "0.0.0.0")
 
 
 def test_secret_is_opaque():
