@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import re
 import json
 import logging
 import os
@@ -70,11 +71,12 @@ def add_parsers(sub) -> None:
         p.add_argument("--client-id", required=(name != "place"), help="client order id")
         if name == "place":
             p.add_argument("--side", required=True, choices=["buy", "sell"])
-            p.add_argument("--type", default="limit", choices=["limit", "market"])
+            p.add_argument("--type", default="limit", choices=["limit", "market"], help="order type (default limit)")
             p.add_argument("--qty", required=True,
                            help="quantity as a decimal string (contracts for contract swaps, e.g. OKX BTC/USDT:USDT)")
             p.add_argument("--price", help="limit price as a decimal string")
-            p.add_argument("--tif", default="GTC", choices=[t.name for t in TimeInForce])
+            p.add_argument("--tif", default=None, choices=[t.name for t in TimeInForce],
+                           help="time in force (default: GTC for a limit order; a market order is IOC)")
             p.add_argument("--reduce-only", action="store_true", help="derivatives: only reduce the position")
         if name == "amend":
             p.add_argument("--qty", help="new total quantity (filled part included), decimal string")
@@ -243,19 +245,47 @@ class StatusView:
 
 
 # -------------------------------------------------------------------------------------- order
+_UNIFIED = re.compile(r"[A-Z0-9]{1,20}/[A-Z0-9]{1,20}(:[A-Z0-9]{1,20}(-\d{6})?)?")
+
+
+def _order_usage(args: argparse.Namespace) -> str | None:
+    """What is wrong with the order command's own arguments (nothing sent yet), or None."""
+    if not _UNIFIED.fullmatch(args.symbol):
+        return (f"--symbol {args.symbol!r} is not a unified symbol: use CCXT notation, e.g. BTC/USDT "
+                f"(spot) or BTC/USDT:USDT (USDT-margined perpetual)")
+    if args.action == "place":
+        if args.type == "market" and args.price is not None:
+            return "a market order takes no --price"
+        if args.type == "limit" and args.price is None:
+            return "a limit order needs --price (or use --type market)"
+        if args.type == "market" and args.tif not in (None, "IOC"):
+            return f"a market order is immediate-or-cancel: --tif {args.tif} does not apply"
+    return None
+
+
 def _cmd_order(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    why = _order_usage(args)
     try:
-        cfg = load_config(args.config)
-        if args.venue not in cfg.venues:
-            raise ConfigError(f"venue {args.venue!r} is not in {args.config}")
-        cfg.venues = {args.venue: cfg.venues[args.venue]}
-        if cfg.venues[args.venue].credentials() is None:
-            raise ConfigError(f"[venues.{args.venue}] has no credentials (api_key_env/api_secret_env or secrets_file)")
+        if why is None:
+            cfg = load_config(args.config)
+            if args.venue not in cfg.venues:
+                raise ConfigError(f"venue {args.venue!r} is not in {args.config} "
+                                  f"(it has: {', '.join(cfg.venues) or 'no venues'})")
+            cfg.venues = {args.venue: cfg.venues[args.venue]}
+            if cfg.venues[args.venue].credentials() is None:
+                raise ConfigError(f"[venues.{args.venue}] has no credentials (api_key_env/api_secret_env or "
+                                  f"secrets_file): orders need the account's API key")
     except (ConfigError, ValueError) as e:
-        print(json.dumps({"state": "rejected", "error": str(e)}))
+        why = str(e)
+    if why is not None:
+        # nothing was sent: a usage error, not an order state
+        print(f"venuelink order {args.action}: error: {why}", file=sys.stderr)
         return 2
     order = _run_loop(_order_bounded(cfg, args))
+    if "usage_error" in order:
+        print(f"venuelink order {args.action}: error: {order['usage_error']}", file=sys.stderr)
+        return 2
     print(json.dumps(order))
     return _order_exit(order, args.venue)
 
@@ -292,10 +322,16 @@ async def _order(cfg: Config, args) -> dict:
         await eng.start(market_data=False)
         rt = eng.runtime(args.venue)
         om = rt.orders
+        if args.symbol not in rt.adapter.instruments:
+            known = sorted(rt.adapter.instruments)
+            return {"usage_error": f"{args.venue} has no instrument {args.symbol!r}"
+                                   + (f" (e.g. {', '.join(known[:5])})" if known else "")}
         if args.action == "place":
+            market = args.type == "market"
+            tif = TimeInForce.IOC if market else TimeInForce[args.tif or "GTC"]
             req = OrderRequest(VenueId.parse(args.venue), args.symbol, Side.BUY if args.side == "buy" else Side.SELL,
-                               OrderType.LIMIT if args.type == "limit" else OrderType.MARKET, args.qty, args.price,
-                               TimeInForce[args.tif], args.client_id, reduce_only=args.reduce_only)
+                               OrderType.MARKET if market else OrderType.LIMIT, args.qty, args.price,
+                               tif, args.client_id, reduce_only=args.reduce_only)
             order = await om.place(req)
         else:
             order = await _adopt(rt, args.symbol, args.client_id)

@@ -80,6 +80,19 @@ def test_order_cli_place_status_cancel(tmp_path, venue):
         o = json.loads(p.stdout)
         assert o["state"] == "rejected" and bad_sign in o["error"] and sim["api_key"] not in p.stdout + p.stderr
         assert env["VL_CLI_SECRET"] not in p.stdout + p.stderr
+        # mistakes in the command itself: exit 2, one line, nothing sent, no order state printed
+        for symbol, says in (("BTCUSDT", "is not a unified symbol"), ("FOO/BAR", "has no instrument 'FOO/BAR'")):
+            p = venuelink("order", "status", "--config", str(cfg), "--venue", venue, "--symbol", symbol,
+                          "--client-id", "cliTest1", env=env)
+            assert p.returncode == 2 and says in p.stderr and p.stdout == "", (p.stdout, p.stderr)
+        p = venuelink("order", "place", *common, "--side", "buy", "--qty", qty, env=env)
+        assert p.returncode == 2 and "needs --price" in p.stderr and p.stdout == ""
+        p = venuelink("order", "place", "--config", str(tmp_path / "nope.toml"), "--venue", venue, "--symbol",
+                      "BTC/USDT", "--side", "buy", "--qty", qty, "--price", price, env=env)
+        assert p.returncode == 2 and "cannot read config" in p.stderr and p.stdout == ""
+        p = venuelink("order", "place", *common, "--side", "sell", "--type", "market", "--qty", qty, env=env)
+        o = json.loads(p.stdout)
+        assert o["type"] == "market" and o["tif"] == "IOC", o
 
 
 def test_order_cli_swap_in_contracts_and_reduce_only(tmp_path):
