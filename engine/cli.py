@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     run_mod.add_parsers(sub)
     from engine import soak as soak_mod
     soak_mod.add_parser(sub)
+    from engine import simcmd
+    simcmd.add_parser(sub)
     return p
 
 
