@@ -102,7 +102,19 @@ for _n in _KNOWN_VENUES:
 del _n
 
 
-class MarketKind(IntEnum):
+class NamedIntEnum(IntEnum):
+    """An IntEnum that prints as its name (``print(side)`` -> ``BUY``, ``f"{state}"`` ->
+    ``FILLED``), while comparing, hashing, JSON-encoding and formatting with a spec (``:d``) as
+    its integer, which is what the hot path and the metrics use."""
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __format__(self, spec: str) -> str:
+        return self.name.__format__(spec) if not spec or spec[-1] not in "bcdoxXn%eEfFgG" else int.__format__(self, spec)
+
+
+class MarketKind(NamedIntEnum):
     """What an instrument is: venues reuse one venue symbol across kinds (Bybit spot and
     linear `BTCUSDT`), so instruments are told apart by (kind, venue symbol)."""
     SPOT = 1
@@ -111,7 +123,7 @@ class MarketKind(IntEnum):
     OPTION = 4
 
 
-class Side(IntEnum):
+class Side(NamedIntEnum):
     BUY = 1
     SELL = 2
 
@@ -120,12 +132,12 @@ class Side(IntEnum):
         return "buy" if self is Side.BUY else "sell"
 
 
-class OrderType(IntEnum):
+class OrderType(NamedIntEnum):
     LIMIT = 1
     MARKET = 2
 
 
-class TimeInForce(IntEnum):
+class TimeInForce(NamedIntEnum):
     GTC = 1
     IOC = 2
     FOK = 3
@@ -134,7 +146,7 @@ class TimeInForce(IntEnum):
     (Binance ``LIMIT_MAKER``, OKX ``post_only``); limit orders only"""
 
 
-class OrderState(IntEnum):
+class OrderState(NamedIntEnum):
     """Order lifecycle. UNKNOWN: an ack was lost or timed out; resolved by reconciliation."""
     PENDING_NEW = 1
     NEW = 2
@@ -155,7 +167,7 @@ class OrderState(IntEnum):
         return self in (OrderState.FILLED, OrderState.CANCELED, OrderState.REJECTED, OrderState.EXPIRED)
 
 
-class BookState(IntEnum):
+class BookState(NamedIntEnum):
     """A book that is not LIVE is never handed out as if it were."""
     SYNCING = 1     # waiting for a snapshot / buffering deltas
     LIVE = 2
@@ -163,7 +175,7 @@ class BookState(IntEnum):
     INVALID = 4     # gap / checksum failure / crossed; resync scheduled
 
 
-class ConnState(IntEnum):
+class ConnState(NamedIntEnum):
     DISCONNECTED = 0
     CONNECTING = 1
     CONNECTED = 2
@@ -171,7 +183,7 @@ class ConnState(IntEnum):
     CLOSED = 4
 
 
-class VenueHealth(IntEnum):
+class VenueHealth(NamedIntEnum):
     UP = 1
     DEGRADED = 2        # venue answers but with errors / bad data
     DOWN = 3            # venue itself unavailable (maintenance, 5xx everywhere)

@@ -4,6 +4,9 @@ cimport cython
 from libc.stdint cimport int64_t
 
 
+from decimal import Decimal as _Decimal
+
+
 @cython.final
 @cython.freelist(256)
 cdef class Trade:
@@ -31,6 +34,31 @@ cdef class Trade:
         if self._trade_id is None:
             self._trade_id = str(self.trade_id_int)
         return self._trade_id
+
+    @property
+    def symbol(self) -> str:
+        """The unified symbol (``BTC/USDT``, ``BTC/USDT:USDT``)."""
+        return self.instrument.symbol
+
+    @property
+    def price_str(self) -> str:
+        """The exact price as a decimal string (``"60001.06"``)."""
+        return self.instrument.px_str(self.price)
+
+    @property
+    def size_str(self) -> str:
+        """The exact size as a decimal string, in the instrument's unit (contracts for contract swaps)."""
+        return self.instrument.qty_str(self.size)
+
+    @property
+    def price_decimal(self):
+        """The exact price as a ``decimal.Decimal`` (built on each call: the integer field is the fast one)."""
+        return _Decimal(self.instrument.px_str(self.price))
+
+    @property
+    def size_decimal(self):
+        """The exact size as a ``decimal.Decimal``."""
+        return _Decimal(self.instrument.qty_str(self.size))
 
     def to_json(self) -> dict:
         i = self.instrument
