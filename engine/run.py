@@ -53,8 +53,10 @@ def add_parsers(sub) -> None:
     r.add_argument("--metrics-port", type=_port, default=None, help="port of the /metrics endpoint (default 9464; "
                                                                    "0 picks a free one)")
     r.add_argument("--rate", type=_rate, default=50, help="simulator market rate, batches per second (default 50)")
+    r.add_argument("--live", action="store_true", help="confirm that --strategy may trade at the non-local venues "
+                                                       "of --config")
     r.add_argument("--strategy", action="store_true", help="also run the example strategy (engine/examples/bbo_maker.py) on the first venue")
-    r.add_argument("--plain", action="store_true", help="print one status line per venue per second instead of "
+    r.add_argument("--plain", action="store_true", help="print the status block (a line per venue and per book) every second instead of "
                                                         "redrawing the screen (automatic when not a terminal)")
     r.set_defaults(func=_cmd_run)
 
@@ -124,16 +126,36 @@ def _cmd_run(args: argparse.Namespace) -> int:
             if args.config:
                 cfg = load_config(args.config)
                 if args.venues:
+                    missing = [v for v in args.venues if v not in cfg.venues]
+                    if missing:
+                        raise ConfigError(f"--venues {' '.join(missing)}: not in {args.config} "
+                                          f"(it has: {', '.join(cfg.venues) or 'no venues'})")
                     cfg.venues = {k: v for k, v in cfg.venues.items() if k in args.venues}
+                remote = _remote_venues(cfg)
+                if args.strategy and remote and not args.live:
+                    raise ConfigError(f"--strategy places and cancels orders at {', '.join(remote)} (not a local "
+                                      f"simulator): add --live to confirm")
             else:
                 cfg = _sim_config(args.venues or [], args.rate, stack)
         except (ConfigError, ValueError) as e:
-            print(f"venuelink: {e}", file=sys.stderr)
+            print(f"venuelink run: error: {e}", file=sys.stderr)
             return 2
         if args.metrics_port is not None:
             cfg.metrics_port = args.metrics_port
         plain = args.plain or not sys.stdout.isatty()
         return _run_loop(_run(cfg, args.duration, plain, args.strategy))
+
+
+def _remote_venues(cfg: Config) -> list[str]:
+    """Venues of the config whose URLs are not all on this host (so not a local simulator)."""
+    from urllib.parse import urlsplit
+    out = []
+    for name, vc in cfg.venues.items():
+        urls = [vc.rest_url, vc.ws_url, vc.ws_api_url, *(vc.endpoints or {}).values()]
+        hosts = {urlsplit(u).hostname for u in urls if u}
+        if not hosts <= {"127.0.0.1", "localhost", "::1"}:
+            out.append(name)
+    return out
 
 
 def _run_loop(coro) -> int:
@@ -171,7 +193,7 @@ async def _run(cfg: Config, duration: float, plain: bool, strategy: bool) -> int
         from engine.examples.bbo_maker import BboMaker
         v = next(iter(eng.runtimes.values()))
         strat_task = asyncio.ensure_future(BboMaker(eng, v.venue.name, v.config.symbols[0]).run())
-    view = StatusView(eng)
+    view = StatusView(eng, duration)
     t_end = time.monotonic() + duration if duration else None
     try:
         while not stop.is_set():
@@ -192,7 +214,10 @@ async def _run(cfg: Config, duration: float, plain: bool, strategy: bool) -> int
             strat_task.cancel()
             with contextlib.suppress(BaseException):
                 await strat_task
+        summary = view.summary()
         await eng.close()
+        with contextlib.suppress(OSError, ValueError):
+            print(summary, flush=True)
     return 0
 
 
@@ -200,13 +225,26 @@ class StatusView:
     """Per venue: connection state, msgs/s, best bid/ask, spread, rate-limit utilization,
     p50/p99 latency of frame received -> decoded and decoded -> book applied (since start)."""
 
-    def __init__(self, eng) -> None:
+    def __init__(self, eng, duration: float = 0.0) -> None:
         self.eng = eng
         self.last: dict = {}
+        self.t0 = time.monotonic()
+        self.hint = f"(stops after {duration:g} s)" if duration else "(Ctrl-C to stop)"
+
+    def summary(self) -> str:
+        """One line at exit: how long it ran, and per venue frames, resyncs, orders and fills."""
+        parts = []
+        for rt in self.eng.runtimes.values():
+            frames = sum(p.n_frames for p in rt.parsers)
+            resyncs = sum(fs.sync.n_resyncs for fs in rt.feed_symbols())
+            orders = list(rt.orders.orders.values()) if rt.orders is not None else []
+            fills = sum(len(getattr(o, "fills", ())) for o in orders)
+            parts.append(f"{rt.venue.name}: {frames} frames, {resyncs} resyncs, {len(orders)} orders, {fills} fills")
+        return f"venuelink: ran {time.monotonic() - self.t0:.1f} s; " + ("; ".join(parts) or "no venues")
 
     def render(self) -> list[str]:
         now = time.monotonic()
-        lines = [f"venuelink  {time.strftime('%H:%M:%S')}   (Ctrl-C to stop)"]
+        lines = [f"venuelink  {time.strftime('%H:%M:%S')}   {self.hint}"]
         for rt in self.eng.runtimes.values():
             v = rt.venue.name
             frames = sum(p.n_frames for p in rt.parsers)

@@ -37,6 +37,9 @@ def test_run_against_simulator_shows_books_and_serves_metrics():
     out = "".join(lines)
     assert re.search(r"BTC/USDT\s+LIVE\s+bid\s+\d", out), out[-2000:]
     assert "msgs/s=" in out and "recv->decoded p50/p99=" in out
+    assert "(stops after 6 s)" in out and "Ctrl-C" not in out
+    assert re.search(r"^venuelink: ran \d+\.\d s; binance: [1-9]\d* frames, \d+ resyncs, \d+ orders, \d+ fills",
+                     out, re.M), out[-1000:]
     assert re.search(r"last trade (buy|sell)\s+\S+ @ \d", out)
     assert 'venuelink_book_state{symbol="BTC/USDT",venue="binance"} 2.0' in metrics
 
@@ -182,3 +185,12 @@ def test_a_reader_that_goes_away_ends_the_command_quietly():
 def test_run_refuses_absurd_numbers_before_starting(flag, value, says):
     r = venuelink("run", flag, value)
     assert r.returncode == 2 and says in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_a_strategy_against_a_remote_venue_needs_live_and_venues_must_be_configured(tmp_path):
+    cfg = tmp_path / "live.toml"
+    cfg.write_text('[venues.binance]\nrest_url = "https://api.binance.com"\nws_url = "wss://stream.binance.com:9443"\n')
+    r = venuelink("run", "--config", str(cfg), "--strategy")
+    assert r.returncode == 2 and "add --live to confirm" in r.stderr and "binance" in r.stderr, r.stderr
+    r = venuelink("run", "--config", str(cfg), "--venues", "okx")
+    assert r.returncode == 2 and "--venues okx: not in" in r.stderr, r.stderr
