@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml setup.py
 
 # Rebuild the extensions in place whenever a .pyx/.pxd/.h changes.
 $(VENV)/.built: $(STAMP) $(SRC)
-	$(BIN)/python setup.py -q build_ext --inplace
+	$(BIN)/python setup.py build_ext --inplace -j 2
 	touch $@
 
 build: sysdeps $(VENV)/.built

@@ -117,8 +117,11 @@ class VenueConfig:
         elif self.api_key_env or self.api_secret_env:
             key, secret = os.environ.get(self.api_key_env, ""), os.environ.get(self.api_secret_env, "")
             if not key or not secret:
-                raise ConfigError(f"{self.name}: environment variables {self.api_key_env} and "
-                                  f"{self.api_secret_env} must both be set")
+                names = [n or f"({what} not configured: set {what}_env)" for n, v, what in
+                         ((self.api_key_env, key, "api_key"), (self.api_secret_env, secret, "api_secret")) if not v]
+                raise ConfigError(f"{self.name}: {' and '.join(names)} not set: orders need both the API key "
+                                  f"and its secret (market data alone needs neither: remove api_key_env and "
+                                  f"api_secret_env)")
             creds = Credentials(Secret(key), Secret(secret))
         else:
             return None

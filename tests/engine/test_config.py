@@ -39,6 +39,13 @@ def test_missing_env_is_clear(tmp_path, monkeypatch):
     cfg = load_config(write(tmp_path, BASE + 'api_key_env = "NOPE_K"\napi_secret_env = "NOPE_S"\n'))
     with pytest.raises(ConfigError, match="NOPE_K"):
         cfg.venues["binance"].credentials()
+    monkeypatch.setenv("NOPE_K", "k")           # one of the two set: the message names the other only
+    monkeypatch.delenv("NOPE_S", raising=False)
+    with pytest.raises(ConfigError, match=r"binance: NOPE_S not set") as e:
+        cfg.venues["binance"].credentials()
+    assert "NOPE_K" not in str(e.value)
+    # no credentials at all: market data only, not an error
+    assert load_config(write(tmp_path, BASE)).venues["binance"].credentials() is None
 
 
 def test_secrets_file_must_be_0600(tmp_path):
