@@ -628,7 +628,8 @@ async def test_notice_on_the_private_socket_moves_requests_and_pushes_to_a_new_c
             assert await wait_for(lambda: om.orders[after.client_order_id].state is OrderState.CANCELED)
             # the first connection closes once its answer came, long before the venue's 30 s
             assert await wait_for(lambda: ws.stats()["connections"] == 1)
-            assert sum(1 for c in okx.hub.conns if c.kind == "user" and not c.closed) == 1
+            # and the venue sees it go (its side of the close lands a moment later)
+            assert await wait_for(lambda: sum(1 for c in okx.hub.conns if c.kind == "user" and not c.closed) == 1)
             # pushes of the overlap came on both connections and reached the client once
             assert ws.duplicate_pushes >= 1
             keys = [(u.client_order_id, u.state, u.filled_qty, u.ts_exchange) for u in updates]
