@@ -14,7 +14,7 @@ sysdeps:
 $(STAMP): pyproject.toml setup.py
 	@$(MAKE) --no-print-directory sysdeps
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q -U "pip>=24" "setuptools>=68,<81" wheel "Cython>=3.0.8,<3.4"
+	$(BIN)/pip install -q -U "pip>=24" "setuptools>=77,<81" wheel "Cython>=3.0.8,<3.4"
 	VL_SKIP_EXT=1 $(BIN)/pip install -q -e ".[dev]"
 	touch $(STAMP)
 

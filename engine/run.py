@@ -201,6 +201,8 @@ async def _run(cfg: Config, duration: float, plain: bool, strategy: bool) -> int
                 await asyncio.wait_for(stop.wait(), 1.0)
             except asyncio.TimeoutError:
                 pass
+            if stop.is_set():
+                break                     # the final view is drawn after the close, as it then is
             out = view.render()
             if plain:
                 print("\n".join(out), flush=True)
@@ -217,6 +219,9 @@ async def _run(cfg: Config, duration: float, plain: bool, strategy: bool) -> int
         summary = view.summary()
         await eng.close()
         with contextlib.suppress(OSError, ValueError):
+            if not plain:
+                sys.stdout.write("\x1b[H\x1b[2J")
+            print("\n".join(view.render()), flush=True)
             print(summary, flush=True)
     return 0
 

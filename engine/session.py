@@ -165,6 +165,10 @@ class WsSession:
         for t in (self._task, self._sender, self._pinger):
             await cancel_and_wait(t)
         self.state = ConnState.CLOSED
+        # the run loop was cancelled before its own disconnect handling: nothing keeps these
+        # books current any more, so none of them may still say LIVE
+        for fs in self.parser.symbols():
+            fs.sync.mark_stale()
 
     # ---- outbound control -------------------------------------------------------------------
     def next_req_id(self) -> int:

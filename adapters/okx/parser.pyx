@@ -337,7 +337,7 @@ cdef class OkxParser(FrameParser):
         return self.emit_top(fs, bp, bq, ap, aq, seq, ts, ts_recv)
 
     # ---- derivatives (a few per second: the event is a Python object, engine.derivatives) ----
-    cdef FeedSymbol _enter_deriv(self, VlDoc *d, const char *inst, size_t instn, const char *p, size_t n) except *:
+    cdef FeedSymbol _enter_deriv(self, VlDoc *d, const char *inst, size_t instn, const char *p, size_t n):
         """Enter the push's one data object and return its symbol; None when there is nothing to
         decode: a subscribe ack (handled as an event), an unknown symbol, or one whose
         derivatives nobody asked for (both counted)."""

@@ -194,3 +194,28 @@ def test_a_strategy_against_a_remote_venue_needs_live_and_venues_must_be_configu
     assert r.returncode == 2 and "add --live to confirm" in r.stderr and "binance" in r.stderr, r.stderr
     r = venuelink("run", "--config", str(cfg), "--venues", "okx")
     assert r.returncode == 2 and "--venues okx: not in" in r.stderr, r.stderr
+
+
+def test_after_ctrl_c_the_last_view_shows_no_book_live_and_the_summary():
+    """Ctrl-C (SIGINT) stops the run: the view drawn after the close shows every connection closed
+    and no book LIVE (nothing keeps them current any more), then the one-line summary."""
+    import signal
+    p = subprocess.Popen([sys.executable, "-m", "engine.cli", "run", "--metrics-port", "0", "--plain"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    deadline = time.monotonic() + 60
+    for line in p.stdout:
+        lines.append(line)
+        if "LIVE" in line and "bid" in line:
+            break
+        assert time.monotonic() < deadline, "".join(lines)[-2000:]
+    assert "(Ctrl-C to stop)" in "".join(lines)
+    p.send_signal(signal.SIGINT)
+    rest, err = p.communicate(timeout=30)
+    assert p.returncode == 0, err
+    last = rest[rest.rindex("venuelink  "):]          # the final block, header to the end
+    assert " LIVE " not in last, last
+    assert re.search(r"BTC/USDT\s+STALE", last), last
+    assert re.search(r"conn=closed", last), last
+    assert re.search(r"^venuelink: ran \d+\.\d s; binance: [1-9]\d* frames", last, re.M), last
+    assert "Traceback" not in err, err
