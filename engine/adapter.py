@@ -218,6 +218,9 @@ class VenueAdapter(abc.ABC):
         Bybit `retCode`, Kraken `error`), rate limits included; None for a real success."""
         return None
 
+    #: the venue selects its demo-trading environment by a flag on each request (VenueConfig.demo)
+    demo_by_flag: bool = False
+
     @abc.abstractmethod
     def make_execution(self, rest: Any, creds: Any, config: VenueConfig) -> Any:
         """An engine.orders.ExecutionClient for this venue."""

@@ -95,6 +95,10 @@ class VenueConfig:
     order_audit_s: float = 30.0
     """live orders the venue said nothing about for this long are checked against its open
     orders (a lost push never leaves an order looking open); 0: never"""
+    demo: bool = False
+    """the venue's demo-trading environment where the venue selects it by a flag on each request
+    (OKX: ``x-simulated-trading: 1``, with the demo WebSocket URLs); venues whose test network
+    is only other URLs (Binance) refuse it at start: set their testnet URLs instead"""
     dead_man_s: int = 0
     """dead man's switch: the venue cancels every open order unless the engine re-arms it within
     this many seconds (re-armed every third of it while running, disarmed on close); 0: off.
@@ -235,6 +239,8 @@ def load_config(path: str | Path) -> Config:
         dm = table.get("dead_man_s", 0)
         if isinstance(dm, bool) or not isinstance(dm, int) or not 0 <= dm <= 3600:
             raise ConfigError(f"[venues.{name}] dead_man_s must be 0 (off) or whole seconds up to 3600, got {dm!r}")
+        if not isinstance(table.get("demo", False), bool):
+            raise ConfigError(f"[venues.{name}] demo must be true or false, got {table['demo']!r}")
         venues[name] = VenueConfig(name=name, **table)
     m = data.get("metrics", {})
     if not isinstance(m, dict):

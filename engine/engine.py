@@ -271,6 +271,10 @@ class VenueRuntime:
                     self._await_in_band(sym, resubscribe_first=False))
 
     async def start_execution(self, creds: Credentials) -> None:
+        if self.config.demo and not self.adapter.demo_by_flag:
+            raise ConfigError(f"[venues.{self.venue.name}] demo = true: {self.venue.name} has no demo flag; its "
+                              f"test network is other URLs: set rest_url, ws_url and ws_api_url to them "
+                              f"(deploy/testnet.toml)")
         self.execution = self.adapter.make_execution(self.rest, creds, self.config)
         self.orders = OrderManager(self.execution, on_update=self._on_order, on_fill=self._on_fill,
                                    on_latency=self._latency)

@@ -58,6 +58,11 @@ def add_parsers(sub) -> None:
     r.add_argument("--strategy", action="store_true", help="also run the example strategy (engine/examples/bbo_maker.py) on the first venue")
     r.add_argument("--plain", action="store_true", help="print the status block (a line per venue and per book) every second instead of "
                                                         "redrawing the screen (automatic when not a terminal)")
+    r.add_argument("--journal", action="store_true",
+                   help="for a service log (systemd journal): a line when a connection or book changes state, "
+                        "and a status line per venue every --status-interval seconds, instead of the view")
+    r.add_argument("--status-interval", type=_seconds, default=60.0,
+                   help="--journal: seconds between status lines when nothing changes (default 60)")
     r.set_defaults(func=_cmd_run)
 
     o = sub.add_parser("order", help="place, cancel or query one order through the engine's order manager",
@@ -143,7 +148,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if args.metrics_port is not None:
             cfg.metrics_port = args.metrics_port
         plain = args.plain or not sys.stdout.isatty()
-        return _run_loop(_run(cfg, args.duration, plain, args.strategy))
+        journal = args.status_interval if args.journal else 0.0
+        return _run_loop(_run(cfg, args.duration, plain, args.strategy, journal))
 
 
 def _remote_venues(cfg: Config) -> list[str]:
@@ -166,7 +172,8 @@ def _run_loop(coro) -> int:
         return asyncio.run(coro)
 
 
-async def _run(cfg: Config, duration: float, plain: bool, strategy: bool) -> int:
+async def _run(cfg: Config, duration: float, plain: bool, strategy: bool, journal: float = 0.0) -> int:
+    """journal > 0: service logging (StatusView.journal) with a status line every `journal` s."""
     from engine.engine import Engine
     eng = Engine(cfg)
     stop = asyncio.Event()
@@ -203,10 +210,15 @@ async def _run(cfg: Config, duration: float, plain: bool, strategy: bool) -> int
                 pass
             if stop.is_set():
                 break                     # the final view is drawn after the close, as it then is
-            out = view.render()
-            if plain:
+            if journal:
+                out = view.journal(journal)
+                if out:
+                    print("\n".join(out), flush=True)
+            elif plain:
+                out = view.render()
                 print("\n".join(out), flush=True)
             else:
+                out = view.render()
                 sys.stdout.write("\x1b[H\x1b[2J" + "\n".join(out) + "\n")
                 sys.stdout.flush()
             if t_end and time.monotonic() >= t_end:
@@ -219,9 +231,12 @@ async def _run(cfg: Config, duration: float, plain: bool, strategy: bool) -> int
         summary = view.summary()
         await eng.close()
         with contextlib.suppress(OSError, ValueError):
-            if not plain:
-                sys.stdout.write("\x1b[H\x1b[2J")
-            print("\n".join(view.render()), flush=True)
+            if journal:
+                print("\n".join(view.journal(0.0, force=True)), flush=True)
+            else:
+                if not plain:
+                    sys.stdout.write("\x1b[H\x1b[2J")
+                print("\n".join(view.render()), flush=True)
             print(summary, flush=True)
     return 0
 
@@ -235,6 +250,9 @@ class StatusView:
         self.last: dict = {}
         self.t0 = time.monotonic()
         self.hint = f"(stops after {duration:g} s)" if duration else "(Ctrl-C to stop)"
+        self.states: dict[tuple, str] = {}              # journal: last state seen per connection, book
+        self.journal_last: dict[str, tuple[float, int]] = {}
+        self.t_status = self.t0
 
     def summary(self) -> str:
         """One line at exit: how long it ran, and per venue frames, resyncs, orders and fills."""
@@ -246,6 +264,45 @@ class StatusView:
             fills = sum(len(getattr(o, "fills", ())) for o in orders)
             parts.append(f"{rt.venue.name}: {frames} frames, {resyncs} resyncs, {len(orders)} orders, {fills} fills")
         return f"venuelink: ran {time.monotonic() - self.t0:.1f} s; " + ("; ".join(parts) or "no venues")
+
+    def journal(self, interval: float, *, force: bool = False) -> list[str]:
+        """Service logging: a line per connection or book whose state changed since the last call,
+        and a status line per venue when `interval` seconds have passed (or force)."""
+        now = time.monotonic()
+        out = []
+        for rt in self.eng.runtimes.values():
+            v = rt.venue.name
+            for s in rt.sessions:
+                st = ConnState(s.state).name.lower()
+                if self.states.get(("conn", s.name), None) != st:
+                    if ("conn", s.name) in self.states or st != "connecting":
+                        out.append(f"{v} connection {s.name}: {self.states.get(('conn', s.name), '-')} -> {st}"
+                                   + (f" ({s.close_reason})" if st != "connected" and s.close_reason else ""))
+                    self.states[("conn", s.name)] = st
+            for fs in rt.feed_symbols():
+                st = BookState(fs.sync.state).name
+                key = ("book", v, fs.instrument.symbol)
+                if self.states.get(key) != st:
+                    out.append(f"{v} book {fs.instrument.symbol}: {self.states.get(key, '-')} -> {st}"
+                               f" (resyncs {fs.sync.n_resyncs})")
+                    self.states[key] = st
+        if force or now - self.t_status >= interval:
+            for rt in self.eng.runtimes.values():
+                v = rt.venue.name
+                frames = sum(p.n_frames for p in rt.parsers)
+                t0, f0 = self.journal_last.get(v, (self.t0, 0))
+                rate = (frames - f0) / (now - t0) if now > t0 else 0.0
+                self.journal_last[v] = (now, frames)
+                books = list(rt.feed_symbols())
+                live = sum(1 for fs in books if fs.sync.state == BookState.LIVE)
+                util = max(rt.budget.utilization().values(), default=0.0)
+                conns = ",".join(ConnState(s.state).name.lower() for s in rt.sessions) or "-"
+                out.append(f"{v} status: conn={conns} books live {live}/{len(books)} msgs/s={rate:.1f} "
+                           f"ratelimit={util * 100:.1f}% drops={sum(p.n_errors for p in rt.parsers)} "
+                           f"resyncs={sum(fs.sync.n_resyncs for fs in books)}"
+                           + (f" orders open {len(rt.orders.open_orders())}" if rt.orders is not None else ""))
+            self.t_status = now
+        return out
 
     def render(self) -> list[str]:
         now = time.monotonic()

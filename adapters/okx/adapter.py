@@ -61,6 +61,7 @@ class OkxAdapter(VenueAdapter):
     venue = VenueId.okx
     spec = SPEC
     instruments_path = INSTRUMENTS_PATH
+    demo_by_flag = True            # demo trading: x-simulated-trading: 1 on REST, wspap.okx.com sockets
 
     def instrument_requests(self) -> list[tuple[str, dict[str, str]]]:
         return [(INSTRUMENTS_PATH, {"instType": t}) for t in INSTRUMENT_TYPES]
@@ -142,4 +143,4 @@ class OkxAdapter(VenueAdapter):
 
     def make_execution(self, rest, creds, config):
         from adapters.okx.execution import OkxExecution
-        return OkxExecution(self, rest, creds)
+        return OkxExecution(self, rest, creds, demo=config.demo)

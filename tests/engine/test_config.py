@@ -91,3 +91,25 @@ def test_misspelled_tables_and_keys_are_refused(tmp_path):
 def test_secret_is_opaque():
     s = Secret("abc")
     assert "abc" not in repr(s) and "abc" not in str(s) and "abc" not in f"{s}" and s.reveal() == "abc"
+
+
+async def test_demo_goes_to_a_venue_with_a_demo_flag_and_is_refused_elsewhere(sim):
+    """OKX's execution sends its demo header when demo = true; Binance's test network is other
+    URLs, so demo = true there is refused at start rather than silently trading production."""
+    import dataclasses
+
+    from engine import registry
+    from engine.config import Config, Credentials
+    from engine.engine import Engine
+    from tests.engine.conftest import venue_config
+    okx = registry.create("okx")
+    creds = Credentials(Secret("k"), Secret("s"), None, Secret("p"))
+    vc = dataclasses.replace(venue_config(sim), name="okx", demo=True)
+    assert okx.make_execution(None, creds, vc).demo is True
+    assert okx.make_execution(None, creds, dataclasses.replace(vc, demo=False)).demo is False
+    eng = Engine(Config(venues={"binance": dataclasses.replace(venue_config(sim), demo=True)}, metrics_port=0))
+    try:
+        with pytest.raises(ConfigError, match="binance has no demo flag"):
+            await eng.start()
+    finally:
+        await eng.close()
