@@ -2,7 +2,10 @@
 # Install venuelink as a systemd service on this host, from this source checkout.
 #
 #   sudo deploy/install.sh                 # /opt/venuelink, user venuelink, /etc/venuelink, the units
-#   deploy/install.sh --root /tmp/stage --no-user --no-systemd --no-build   # staged, as the tests run it
+#   deploy/install.sh --root /tmp/stage --no-build   # staged into a folder, as the tests run it
+#
+# Staged (--root DIR), it only writes below DIR: no user is created, nothing is chowned to a user of
+# this host and systemd is not touched, whoever runs it (create the user on the target host).
 #
 # What it creates (nothing that exists is overwritten, so it is safe to run again on upgrade):
 #   <prefix>                      the source files of this checkout and, built there, .venv with the extensions
@@ -21,18 +24,23 @@ while [ $# -gt 0 ]; do
     --no-user) make_user=0; shift ;;
     --no-systemd) systemd=0; shift ;;
     --no-build) build=0; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 case "$prefix" in /*) ;; *) echo "install.sh: --prefix must be an absolute path" >&2; exit 2 ;; esac
 
 src=$(cd "$(dirname "$0")/.." && pwd)
-dest="$root$prefix" etc="$root/etc/venuelink" units="$root/etc/systemd/system"
 as_root=0; [ "$(id -u)" -eq 0 ] && as_root=1
 if [ -z "$root" ] && [ $as_root -eq 0 ]; then
   echo "install.sh: installing into / needs root (sudo), or stage it with --root DIR" >&2; exit 2
 fi
+if [ -n "$root" ]; then
+  case "$root" in /*) ;; *) root="$(pwd)/$root" ;; esac
+  [ "${root%/}" != "" ] || { echo "install.sh: --root / is not a staging folder (leave --root out)" >&2; exit 2; }
+  make_user=0 systemd=0 as_root=0     # staged: this host's users and systemd are not the target's
+fi
+dest="$root$prefix" etc="$root/etc/venuelink" units="$root/etc/systemd/system"
 
 say() { echo "install.sh: $*"; }
 own() {  # own USER:GROUP PATH..., where we may (root, and the user exists)

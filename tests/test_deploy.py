@@ -17,9 +17,27 @@ ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
 
 
-def _install(root: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", str(DEPLOY / "install.sh"), "--root", str(root), "--no-user", "--no-systemd",
-                           "--no-build", *extra], capture_output=True, text=True, timeout=120)
+def _install(root: Path, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(DEPLOY / "install.sh"), "--root", str(root), "--no-build", *extra],
+                          capture_output=True, text=True, timeout=120, env=env)
+
+
+# Commands that change the host. In the tests they come first on PATH as shims that only note their
+# call in a log and fail, so a script that wrongly reached for them stops there and the test sees it.
+HOST_COMMANDS = ("useradd", "groupadd", "chown", "systemctl", "make", "install", "tar", "cp", "sed")
+
+
+def _shimmed_env(tmp: Path, *, euid: int | None = None, shim: tuple[str, ...] = HOST_COMMANDS) -> tuple[dict, Path]:
+    bin_ = tmp / "shims"
+    bin_.mkdir()
+    log = tmp / "host-calls.log"
+    for name in shim:
+        (bin_ / name).write_text(f'#!/bin/sh\necho "{name} $*" >> "{log}"\nexit 97\n')
+        (bin_ / name).chmod(0o755)
+    if euid is not None:      # `id -u` answers this uid; every other use of id is the real one
+        (bin_ / "id").write_text(f'#!/bin/sh\nif [ "$1" = "-u" ]; then echo {euid}; else exec /usr/bin/id "$@"; fi\n')
+        (bin_ / "id").chmod(0o755)
+    return {**os.environ, "PATH": f"{bin_}:{os.environ['PATH']}"}, log
 
 
 def _unit(path: Path) -> dict[str, str]:
@@ -63,10 +81,32 @@ def test_install_script_creates_every_path_the_units_name_and_keeps_what_exists(
     assert "/srv/vl/.venv/bin/venuelink" in (tmp_path / "etc/systemd/system/venuelink.service").read_text()
     bad = _install(tmp_path, "--frobnicate")
     assert bad.returncode == 2 and "unknown option --frobnicate" in bad.stderr
-    root_needed = subprocess.run(["bash", str(DEPLOY / "install.sh")], capture_output=True, text=True,
-                                 env={**os.environ, "PATH": os.environ["PATH"]})
-    if os.geteuid() != 0:
-        assert root_needed.returncode == 2 and "needs root" in root_needed.stderr
+
+
+def test_install_into_the_host_is_refused_without_root_whoever_runs_the_test(tmp_path):
+    # as a user (uid 1000, injected): refused before anything is done; every host-changing command is
+    # a failing shim, so even a wrong answer here could not install anything
+    env, log = _shimmed_env(tmp_path, euid=1000)
+    r = subprocess.run(["bash", str(DEPLOY / "install.sh")], capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 2 and "needs root" in r.stderr, r.stderr
+    assert not log.exists(), log.read_text()
+    r = subprocess.run(["bash", str(DEPLOY / "install.sh"), "--root", "/"], capture_output=True, text=True,
+                       env=env, timeout=60)
+    assert r.returncode == 2 and "not a staging folder" in r.stderr, r.stderr
+    assert not log.exists(), log.read_text()
+
+
+@pytest.mark.parametrize("euid", [0, 1000])
+def test_a_staged_install_never_creates_users_chowns_or_calls_systemd(tmp_path, euid):
+    # as root too (CI runs as root): --root without --no-user / --no-systemd touches only the folder
+    env, log = _shimmed_env(tmp_path, euid=euid, shim=("useradd", "groupadd", "chown", "systemctl", "make"))
+    stage = tmp_path / "stage"
+    r = _install(stage, "--user", "vl-test-nobody", env=env)
+    assert r.returncode == 0, r.stderr
+    assert not log.exists(), log.read_text()
+    assert (stage / "etc/venuelink/venuelink.toml").is_file()
+    assert (stage / "etc/systemd/system/venuelink.service").is_file()
+    assert "User=vl-test-nobody" in (stage / "etc/systemd/system/venuelink.service").read_text()
 
 
 def test_example_configs_load_and_credentials_example_names_every_key_variable():
