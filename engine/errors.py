@@ -58,5 +58,10 @@ class CircuitOpen(EngineError):
         self.retry_at_ns = retry_at_ns
 
 
+class BudgetTimeout(CircuitOpen):
+    """The local rate budget could not admit the request before the caller's deadline: the
+    request was never sent (a local refusal, not an unknown outcome)."""
+
+
 class SequenceGap(EngineError):
     """A market-data sequence gap: the book is invalid until resynced."""

@@ -315,6 +315,9 @@ class OrderRequest:
     tif: TimeInForce = TimeInForce.GTC
     client_order_id: str | None = None
     reduce_only: bool = False   # derivatives: may only reduce the position (refused on spot)
+    queue_timeout_s: float | None = None
+    """How long the order may wait in the local rate budget before it is sent; past that it is
+    refused locally (REJECTED, never sent). None: the order manager's default."""
 
 
 @dataclass(slots=True)

@@ -50,8 +50,10 @@ from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Awaitable, Callable, Mapping, Protocol, TypeVar, runtime_checkable
 
+from engine.budget import SendWindow, send_window
 from engine.errors import (
     AuthError,
+    BudgetTimeout,
     CircuitOpen,
     ExecutionUnknown,
     RateLimited,
@@ -67,6 +69,7 @@ __all__ = [
     "OrderManager",
     "make_client_order_id",
     "next_state",
+    "BUDGET_REFUSED",
     "NOT_PLACED",
     "UNRESOLVED",
     "VANISHED",
@@ -75,6 +78,7 @@ __all__ = [
 log = logging.getLogger("engine.orders")
 
 NOT_PLACED = "not placed (venue has no such order)"
+BUDGET_REFUSED = "refused locally: the local rate budget could not send the order in time; not sent"
 UNRESOLVED = "unresolved"
 VANISHED = "venue no longer knows the order; presumed closed"
 
@@ -327,9 +331,16 @@ class OrderManager:
         wall_clock: Callable[[], int] = time.time_ns,
         fills_lookback_margin_s: float = 5.0,
         reconcile_concurrency: int = 4,
+        queue_timeout_s: float | None = None,
     ) -> None:
+        """`ack_timeout_s` runs from the moment a place request leaves the local rate budget;
+        `queue_timeout_s` (default: `ack_timeout_s`) is how long it may wait in that budget
+        first: an order not sent by then is refused locally (REJECTED, BUDGET_REFUSED)."""
         if ack_timeout_s <= 0 or reconcile_interval_s <= 0 or max_reconcile_attempts < 1:
             raise ValueError("timeouts and intervals must be positive, max_reconcile_attempts >= 1")
+        if queue_timeout_s is not None and queue_timeout_s <= 0:
+            raise ValueError(f"queue_timeout_s must be positive, got {queue_timeout_s}")
+        self._queue_timeout_s = ack_timeout_s if queue_timeout_s is None else queue_timeout_s
         self._client = client
         self._on_update = on_update
         self._on_fill = on_fill
@@ -395,15 +406,31 @@ class OrderManager:
         self._orders[cid] = order
         self._emit(e, None, ())
         order.ts_submit_ns = self._clock()
+        queue_s = req.queue_timeout_s if req.queue_timeout_s is not None else self._queue_timeout_s
+        if queue_s <= 0:
+            raise ValueError(f"queue_timeout_s must be positive, got {queue_s}")
+        win = SendWindow(deadline_ns=time.monotonic_ns() + int(queue_s * 1e9), admitted=loop.create_future())
+        with send_window(win):                      # the request's task carries the window
+            task = loop.create_task(self._client.place(order), name=f"place:{cid}")
         try:
             try:
-                ack = await asyncio.wait_for(self._client.place(order), self._ack_timeout_s)
+                ack = await self._await_ack(task, win)
+            except BudgetTimeout as exc:
+                self._place_refused(e, exc, BUDGET_REFUSED)
             except _NOT_EXECUTED as exc:
                 self._place_refused(e, exc)
             except asyncio.CancelledError:
-                self._place_uncertain(e, "caller cancelled while the request was in flight")
+                if win.never_sent:
+                    self._place_refused(e, asyncio.CancelledError(), "caller cancelled before the order was sent")
+                else:
+                    self._place_uncertain(e, "caller cancelled while the request was in flight")
                 raise
-            except Exception as exc:  # timeout, ExecutionUnknown, network, anything else: may exist
+            except asyncio.TimeoutError as exc:
+                if win.never_sent:          # still waiting in the local budget: it never left
+                    self._place_refused(e, exc, BUDGET_REFUSED)
+                else:
+                    self._place_uncertain(e, "no answer within the ack timeout")
+            except Exception as exc:  # ExecutionUnknown, network, anything else: may exist
                 self._place_uncertain(e, exc)
             else:
                 if ack.state is S.UNKNOWN:
@@ -412,14 +439,53 @@ class OrderManager:
                 else:
                     self._apply(e, ack, "ack")
         finally:
+            if not win.admitted.done():
+                win.admitted.cancel()
             fut, e.placing = e.placing, None
             if fut is not None and not fut.done():
                 fut.set_result(None)
         return order
 
-    def _place_refused(self, e: _Entry, exc: Exception) -> None:
+    async def _await_ack(self, task: asyncio.Task, win: SendWindow) -> OrderUpdate:
+        """The place task's answer. The ack timeout runs from the moment the local budget
+        admitted the request (written right after); while the request waits in the budget the
+        budget's own deadline applies (it refuses with BudgetTimeout). A client that never goes
+        through the budget gets the ack timeout from the call. TimeoutError (the task cancelled)
+        when the answer is late."""
+        ack_ns = int(self._ack_timeout_s * 1e9)
+        start = time.monotonic_ns()
+        try:
+            while True:
+                if win.sent_ns:
+                    limit = win.sent_ns + ack_ns
+                elif win.queued:            # the budget refuses at its deadline; this is a safety net
+                    limit = max(start + ack_ns, win.deadline_ns + 1_000_000_000)
+                else:
+                    limit = start + ack_ns
+                left = (limit - time.monotonic_ns()) / 1e9
+                if left <= 0:
+                    break
+                waiting = {task} if win.sent_ns or win.admitted is None or win.admitted.done() \
+                    else {task, win.admitted}
+                await asyncio.wait(waiting, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+                if task.done():
+                    return task.result()
+        except asyncio.CancelledError:
+            task.cancel()
+            await asyncio.wait({task})
+            raise
+        task.cancel()
+        await asyncio.wait({task})
+        if not task.cancelled():
+            return task.result()            # answered (or failed) as it was being cancelled
+        raise asyncio.TimeoutError()
+
+    def _place_refused(self, e: _Entry, exc: BaseException, reason: str = "") -> None:
         o = e.order
-        text = str(exc) if isinstance(exc, Rejected) else f"{type(exc).__name__}: {exc}"
+        if reason:
+            text = f"{reason} ({exc})" if str(exc) else reason
+        else:
+            text = str(exc) if isinstance(exc, Rejected) else f"{type(exc).__name__}: {exc}"
         if o.state in (S.PENDING_NEW, S.UNKNOWN) and not e.seen:
             before = self._snap(o)
             o.state = S.REJECTED
