@@ -60,8 +60,19 @@ cdef class FeedSymbol:
     cdef int64_t *_ring                # TRADE_IDS_INCREASING: the last RECENT_INT_IDS ids delivered
     cdef Py_ssize_t _ring_n
     cdef Py_ssize_t _ring_pos
+    cdef readonly int64_t last_data_mono
+    """monotonic ns of the last book message of this symbol (snapshot, update or keep-alive): data
+    silence is judged from this, never from pings or other channels (0: none yet)"""
+    cdef int64_t _ck_seq[32]           # the last CK_STATES verified book states: (seq, venue checksum)
+    cdef uint32_t _ck_crc[32]
+    cdef int _ck_n
+    cdef int _ck_pos
+    cdef readonly int64_t n_unknown_old_states
+    """old updates whose checksum matches no recent state of the book: a missed sequence reset"""
 
     cdef bint seen_trade(self, int64_t tid, str tid_str) except -1
+    cdef void remember_state(self, int64_t seq, uint32_t crc) noexcept
+    cdef bint known_state(self, int64_t seq, uint32_t crc) noexcept
 
 cdef class FeedSink:
     """Receives what the parsers emit. Subclass in Cython and override the cdef methods for a
@@ -136,6 +147,8 @@ cdef class FrameParser:
     cdef int emit_control(self, int kind, object topic, int64_t req_id, const char *p, size_t n) except -1
     @cython.final
     cdef int check_conn_seq(self, int64_t seq) except -1
+    @cython.final
+    cdef int _check_old(self, FeedSymbol fs, int64_t seq, uint32_t checksum) except -1
     @cython.final
     cdef int _verify(self, FeedSymbol fs, uint32_t checksum) except -1
     @cython.final

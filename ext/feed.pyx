@@ -20,7 +20,7 @@ from cpython.bytes cimport PyBytes_FromStringAndSize
 from picows.picows cimport WSListener, WSTransport, WSFrame, WSMsgType
 from ext.clock cimport now_ns, mono_ns
 from ext.book cimport L2Book
-from ext.sync cimport BookSync, SYNC_APPLIED, SYNC_GAP
+from ext.sync cimport BookSync, SYNC_APPLIED, SYNC_GAP, SYNC_STALE_DROP, BOOK_LIVE, BOOK_STALE
 from ext.checksum cimport Checksum
 from ext.histogram cimport Histogram
 from ext.types cimport VlLevels
@@ -32,6 +32,7 @@ cdef enum:
     DEFAULT_RECENT_IDS = 4096      # opaque trade ids remembered per symbol
     RECENT_INT_IDS = 1024          # integer trade ids remembered per symbol (8 KiB)
     RAW_KEEP = 512                 # bytes of a bad frame kept for the error report
+    CK_STATES = 32                 # sizeof FeedSymbol._ck_seq: verified (seq, checksum) states kept
 
 cdef int64_t TS_MIN = 946684800 * <int64_t>1000000000     # 2000-01-01: earlier is not a venue time
 cdef int64_t TS_AHEAD = 86400 * <int64_t>1000000000       # a day ahead of our clock: not a venue time
@@ -113,6 +114,20 @@ cdef class FeedSymbol:
         self._recent_ids[key] = None
         if len(self._recent_ids) > self.max_recent_ids:
             del self._recent_ids[next(iter(self._recent_ids))]
+        return False
+
+    cdef void remember_state(self, int64_t seq, uint32_t crc) noexcept:
+        self._ck_seq[self._ck_pos] = seq
+        self._ck_crc[self._ck_pos] = crc
+        self._ck_pos = (self._ck_pos + 1) % CK_STATES
+        if self._ck_n < CK_STATES:
+            self._ck_n += 1
+
+    cdef bint known_state(self, int64_t seq, uint32_t crc) noexcept:
+        cdef int i
+        for i in range(self._ck_n):
+            if self._ck_seq[i] == seq and self._ck_crc[i] == crc:
+                return True
         return False
 
     def reset_trade_ids(self) -> None:
@@ -316,6 +331,25 @@ cdef class FrameParser:
 
     # ---- emit: the shared per-message bookkeeping ------------------------------------------
     @cython.final
+    cdef int _check_old(self, FeedSymbol fs, int64_t seq, uint32_t checksum) except -1:
+        """An update the sequence rule dropped as older than the book. A true replay (rotation
+        overlap, a duplicate) carries the checksum of a state this book had at that seq. One that
+        matches no recent state is the venue's sequence gone somewhere this book never followed (a
+        reset whose first message was lost): the book is wrong now, whatever the sequence rule
+        says, so it is invalidated at once rather than after a run of drops."""
+        if fs.checksum is None or self.checksum_off or checksum == 0:
+            return SYNC_STALE_DROP
+        if fs.sync.state != BOOK_LIVE and fs.sync.state != BOOK_STALE:
+            return SYNC_STALE_DROP
+        if fs.known_state(seq, checksum):
+            return SYNC_STALE_DROP
+        fs.n_unknown_old_states += 1
+        self.n_checksum_failures += 1
+        fs.sync.checksum_failed(f"update {seq} older than the book ({fs.book.seq}) with checksum {checksum}, "
+                                f"a state this book never had: sequence reset missed")
+        return SYNC_GAP
+
+    @cython.final
     cdef int _verify(self, FeedSymbol fs, uint32_t checksum) except -1:
         """After an applied message: the venue's checksum against ours; a mismatch makes the
         book INVALID (counted) and resyncs that symbol. Returns 1 when the book is good.
@@ -344,6 +378,7 @@ cdef class FrameParser:
         ours = fs.checksum.crc32(fs.book)
         if ours == checksum:
             self.checksum_streak = 0
+            fs.remember_state(fs.book.seq, checksum)
             return 1
         self.n_checksum_failures += 1
         self.checksum_streak += 1
@@ -375,6 +410,7 @@ cdef class FrameParser:
         cdef BookSync sync = fs.sync
         fs.n_msgs += 1
         _check_book_message(bids, asks, ts_exchange, ts_recv)
+        fs.last_data_mono = recv_mono if recv_mono else t_dec
         self.recv_to_decoded.record_ns(t_dec - recv_mono)
         if fs.max_lag_ns and ts_exchange and ts_recv - ts_exchange > fs.max_lag_ns:
             fs.n_lagging += 1
@@ -390,6 +426,8 @@ cdef class FrameParser:
                 except BaseException as e:
                     self.sink_failed(e)
             rc = sync.on_delta(first, last, prev, bids, asks, ts_exchange, ts_recv)
+            if rc == SYNC_STALE_DROP and has_checksum:
+                return self._check_old(fs, last, checksum)
             if rc != SYNC_APPLIED or sync.state != 2:       # applied and still LIVE (not crossed)
                 return rc
             if has_checksum and not self._verify(fs, checksum):
@@ -410,6 +448,7 @@ cdef class FrameParser:
         cdef BookSync sync = fs.sync
         fs.n_msgs += 1
         _check_book_message(bids, asks, ts_exchange, ts_recv)
+        fs.last_data_mono = recv_mono if recv_mono else mono_ns()
         if recv_mono:
             self.recv_to_decoded.record_ns(mono_ns() - recv_mono)
         try:

@@ -5,6 +5,7 @@ swaps, control frames and bad lines."""
 import json
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -407,3 +408,45 @@ def test_rest_book_snapshot_in_c_and_in_the_twin(okx_registered, reference):
     assert fs.book.best_ask() == (inst.px("41006.8"), inst.qty("0.60038921"))
     with pytest.raises(Exception, match="51001"):
         a.apply_snapshot(parser, fs, b'{"code":"51001","msg":"Instrument ID does not exist","data":[]}', 0)
+
+
+def _okx_crc(bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> int:
+    parts = []
+    for i in range(max(len(bids), len(asks))):
+        if i < len(bids):
+            parts += bids[i]
+        if i < len(asks):
+            parts += asks[i]
+    c = zlib.crc32(":".join(parts).encode())
+    return c - (1 << 32) if c >= 1 << 31 else c
+
+
+def _books(action: str, prev: int, seq: int, bids, asks, ck: int) -> str:
+    return json.dumps({"arg": {"channel": "books", "instId": "BTC-USDT"}, "action": action,
+                       "data": [{"asks": [[p, q, "0", "1"] for p, q in asks], "bids": [[p, q, "0", "1"] for p, q in bids],
+                                 "ts": "1700000000000", "checksum": ck, "prevSeqId": prev, "seqId": seq}]})
+
+
+@pytest.mark.parametrize("reference", [False, True])
+def test_a_missed_sequence_reset_invalidates_on_the_first_checksum_not_after_a_run_of_drops(okx_registered, reference):
+    rp = Replayer("okx", open("/dev/null", "w"), reference=reference)
+    rp.line(LINES[0])
+    fs = rp.parser.symbol("BTC-USDT")
+    bid, ask = [("41006.3", "0.3")], [("41006.8", "0.6")]
+    rp.line(_books("snapshot", -1, 100, bid, ask, _okx_crc(bid, ask)))
+    states = []
+    for seq, b, a in ((101, [("41006.3", "0.4")], ask), (102, [("41006.3", "0.4")], [("41006.8", "0.7")])):
+        upd = _books("update", seq - 1, seq, b if b != bid else [], a if a != ask else [], _okx_crc(b, a))
+        states.append(upd)
+        assert rp.line(upd) is None
+        bid, ask = b, a
+    assert fs.sync.is_live and rp.parser.n_checksum_failures == 0
+    # a true replay (rotation overlap, a duplicate): its checksum is a state this book had: dropped, still live
+    assert rp.line(states[0]) is None
+    assert fs.sync.is_live and fs.sync.n_resyncs == 0 and fs.n_unknown_old_states == 0
+    # OKX reset its sequence after maintenance and the reset message (prev 102 -> seq 5) was lost: the
+    # next update looks older than the book; its checksum shows the venue's book is not ours
+    venue_bids = [("41006.3", "0.4"), ("41006.2", "0.5")]
+    assert rp.line(_books("update", 5, 6, [("41006.2", "0.5")], [], _okx_crc(venue_bids, ask))) is None
+    assert not fs.sync.is_live, "a book the venue's checksum contradicts must not stay LIVE"
+    assert fs.sync.n_resyncs == 1 and fs.n_unknown_old_states == 1 and rp.parser.n_checksum_failures == 1
