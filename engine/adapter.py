@@ -171,6 +171,11 @@ class VenueAdapter(abc.ABC):
     def snapshot_request_path(self) -> str:
         return ""
 
+    def book_probe_request(self, inst: Instrument) -> tuple[str, dict[str, str]]:
+        """(path, params) of a REST book read to check a silent book against (engine.silence);
+        its answer goes through apply_snapshot. The REST snapshot by default."""
+        return self.snapshot_request(inst)
+
     # ---- public trade history (backfill after a reconnect) ------------------------------------
     def trade_history_request(self, inst: Instrument) -> tuple[str, dict[str, str]] | None:
         """(path, params) of the venue's recent-trades endpoint for `inst` (most recent trades,

@@ -88,6 +88,9 @@ class FaultCase:
     orders: bool = False          # trade through the fault (order faults)
     fault_first: bool = False     # inject before the orders are sent (they carry the fault)
     classified: tuple[tuple[str, FailureKind], ...] = ()   # (component, kind) the engine must report
+    live_within_s: float = 0.0    # NOT_LIVE: the book leaves LIVE this soon after the fault, before it is
+                                  # cleared (0: at any time of the case)
+    all_books: bool = False       # NOT_LIVE holds for every book of the drill, not only the first
 
 
 def _c(kind: str, **kw: Any) -> dict[str, Any]:
@@ -114,9 +117,14 @@ CASES: list[FaultCase] = [
               Expect.RESYNC | Expect.NOT_LIVE | Expect.OTHER_LIVE, needs=Needs.CHECKSUM),
     FaultCase("crossed_book", lambda t: [_c("crossed", symbol=t.venue_symbol)],
               Expect.RESYNC | Expect.NOT_LIVE | Expect.OTHER_LIVE),
+    # one book's stream stops while the others flow: no longer LIVE within 10 s (probe-confirmed)
     FaultCase("stale_feed", lambda t: [_c("mute", topics=[t.book_topic], enabled=True)],
               Expect.NOT_LIVE | Expect.OTHER_LIVE,
-              clear=lambda t: [_c("mute", topics=[t.book_topic], enabled=False)], hold_s=3.5),
+              clear=lambda t: [_c("mute", topics=[t.book_topic], enabled=False)], hold_s=10.0, live_within_s=10.0),
+    # the venue stops every stream while the socket and its pings stay up: no book LIVE after 3 s
+    FaultCase("data_silence_socket_alive", lambda t: [_c("mute", topics=["*"], enabled=True)], Expect.NOT_LIVE,
+              clear=lambda t: [_c("mute", topics=["*"], enabled=False)], hold_s=4.0, live_within_s=3.0,
+              all_books=True),
     FaultCase("delayed_frames", lambda t: [_c("delay", ms=3000)], Expect.NOT_LIVE,
               clear=lambda t: [_c("delay", ms=0)], hold_s=4.0),
     FaultCase("maintenance", lambda t: [_c("maintenance", enabled=True)],
@@ -579,10 +587,12 @@ class Drill:
             await self.fault(case.inject(tgt))
             if case.orders:
                 await self.trade_round()
+        t_fault = time.monotonic()
         if case.hold_s:
             await asyncio.sleep(case.hold_s)
             if case.expect & Expect.UNAVAILABLE and self.rt.orders is not None:
                 await self.trade_round(2)           # sent into the outage: the policy decides
+        t_clear = time.monotonic()
         if case.clear is not None:
             await self.fault(case.clear(tgt))
             t_clear = time.monotonic()
@@ -620,6 +630,13 @@ class Drill:
         e = case.expect
         if e & Expect.NOT_LIVE and not left_live:
             out.append("the book stayed LIVE through the fault")
+        if e & Expect.NOT_LIVE and case.live_within_s:
+            for s in (self.symbols if case.all_books else [first]):
+                left = [t for t, st in self.state_log[s] if st != BookState.LIVE and t >= t_fault - 0.05]
+                if not left or left[0] > min(t_fault + case.live_within_s, t_clear):
+                    when = f"after {left[0] - t_fault:.1f}s" if left else "never"
+                    out.append(f"{s}: the book left LIVE {when}; the fault must take it out of LIVE within "
+                               f"{case.live_within_s:g}s, while it lasts")
         if e & Expect.RESYNC and d["resyncs_first"] < 1:
             out.append("no resync was counted")
         if e & Expect.RECONNECT and d["reconnects"] < 1:

@@ -34,6 +34,7 @@ from engine.orders import OrderManager
 from engine.pacing import ConnectPacer
 from engine.rest import RestClient
 from engine.session import WsSession
+from engine.silence import SilenceWatch
 from engine.status import StatusWatch
 from engine.tasks import bounded, cancel_all
 from engine.venue import ResyncMethod, SnapshotSource, WsEndpoint
@@ -89,7 +90,7 @@ class VenueRuntime:
     def __init__(self, engine: "Engine", adapter: VenueAdapter, config: VenueConfig) -> None:
         self.engine, self.adapter, self.config = engine, adapter, config
         self.venue = adapter.venue
-        self.budget = VenueBudget(adapter.spec)
+        self.budget = VenueBudget(adapter.spec, state_dir=engine.config.state_dir or None)
         self.order_latency: dict[str, Histogram] = defaultdict(Histogram)
         self.rest = RestClient(self.venue.name, config.rest_url, self.budget, map_error=adapter.map_error,
                                classify=adapter.classify_response, timeout_s=config.request_timeout_s,
@@ -127,6 +128,8 @@ class VenueRuntime:
         self.venue_state_subs: list[Callable[[str, bool, str], None]] = []
         self.backfill = TradeBackfill(self)
         self.status = StatusWatch(self, interval_s=config.status_poll_s or 30.0)
+        self.silence = SilenceWatch(self)
+        """books judged by their own data: silent ones probed, STALE or resynced"""
 
     def _latency(self, stage: str, ns: int) -> None:
         self.order_latency[stage].record(max(0, ns))
@@ -184,6 +187,7 @@ class VenueRuntime:
                 n_topics += len(topics)
             if group:
                 self._open_connection(ep, group)
+        self.silence.start()
 
     def _channels_for(self, symbol: str) -> tuple[Channel, ...]:
         return (Channel.BOOK, Channel.TRADES) + ((Channel.TOP,) if self.top_subs.get(symbol) else ())
@@ -339,6 +343,7 @@ class VenueRuntime:
                          + [t for t in (self._prune_task, self._audit_task) if t is not None])
         await bounded(self.backfill.close(), f"{self.venue.name}: trade backfill")
         await bounded(self.status.close(), f"{self.venue.name}: status watch")
+        await bounded(self.silence.close(), f"{self.venue.name}: data silence watch")
         if self.availability is not None:
             await bounded(self.availability.close(), f"{self.venue.name}: availability")
         await asyncio.gather(*(bounded(s.close(), f"{s.name}: session") for s in self.sessions))

@@ -106,8 +106,17 @@ class EngineCollector(Collector):
                                            "unreadable answers", labels=["venue", "kind"])
         probes_lost = CounterMetricFamily("venuelink_breaker_probes_lost", "Half-open probes that never reported "
                                           "(not sent, cancelled, or past their lease)", labels=["venue", "breaker"])
+        silence = CounterMetricFamily("venuelink_book_silence", "Data silence (engine.silence): books made STALE by "
+                                      "a silent connection, silent books probed, probe verdicts (same: a quiet market; "
+                                      "moved: stream lost, resynced; failed: left STALE), silent connections reconnected",
+                                      labels=["venue", "kind"])
         for rt in e.runtimes.values():
             v = rt.venue.name
+            sc = rt.silence.counters
+            for kind, n in (("connection_stale", sc.connection_silences), ("book_probed", sc.book_silences),
+                            ("probe_same", sc.probes_same), ("probe_moved", sc.probes_moved),
+                            ("probe_failed", sc.probes_failed), ("reconnects", sc.reconnects)):
+                silence.add_metric([v, kind], n)
             for stage, h in rt.latency_histograms():
                 histogram_family(lat, [v, stage], h)
             msgs.add_metric([v], sum(p.n_frames for p in rt.parsers))
@@ -182,7 +191,7 @@ class EngineCollector(Collector):
         yield abandoned
         yield from (lat, msgs, errs, unk, util, waits, conn, reconn, rotations, health, bstate, bseq, resyncs, gaps, stale,
                     cks, snaps, dup_trades, orders, late, strat, sink, avail, conn_gaps, ck_off, subs, resub, rest, rest_err,
-                    backfill, out_drops, probes_lost, vstatus, maint_at, status_polls)
+                    backfill, out_drops, probes_lost, vstatus, maint_at, status_polls, silence)
 
 
 def serve(engine: "Engine", host: str, port: int):

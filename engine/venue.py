@@ -55,6 +55,10 @@ class WsEndpoint:
     probe_after_s: float = 2.0             # a connection silent this long gets a WebSocket ping (0: never);
     probe_timeout_s: float = 2.0           # no frame at all within this after it: the peer is gone
                                            # (half-open TCP), reconnect without waiting for stale_after_s
+    data_silence_s: float = 2.5            # no book message for any book of a connection this long: its
+                                           # books are STALE, whatever pings and pongs do (engine.silence)
+    book_quiet_s: float = 5.0              # one book without a message of its own this long while the
+                                           # connection carries data: probed (REST book) before it is judged
 
 
 @dataclass(frozen=True)

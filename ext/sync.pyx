@@ -233,6 +233,14 @@ cdef class BookSync:
         if self.state == BOOK_LIVE:
             self._set_state(BOOK_STALE)
 
+    def confirm_live(self) -> bool:
+        """The venue's own book was found equal to this one (a quiet market, not a lost stream):
+        a STALE book is LIVE again, unless its data is lagging. True if the state changed."""
+        if self.state == BOOK_STALE and not self.hold_stale:
+            self._set_state(BOOK_LIVE)
+            return True
+        return False
+
     def reset(self) -> None:
         """Back to SYNCING with an empty book (after a reconnect)."""
         self._pending = []

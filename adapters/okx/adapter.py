@@ -108,10 +108,14 @@ class OkxAdapter(VenueAdapter):
             return RestKind.SNAPSHOT, parse_qs(parts.query).get("instId", [None])[0]
         return RestKind.OTHER, None
 
-    # the REST book (/api/v5/market/books) is read from recordings (venuelink normalize); live
-    # books always sync from the WebSocket snapshot, whose seqId starts the chain
+    # the REST book (/api/v5/market/books) is read from recordings (venuelink normalize) and by the
+    # silence probe (engine.silence, compared level by level: it has no seqId); live books always
+    # sync from the WebSocket snapshot, whose seqId starts the chain
     def apply_snapshot(self, parser: FrameParser, fs: FeedSymbol, body: bytes, ts_recv: int) -> int:
         return parser.on_snapshot(fs, body, ts_recv)
+
+    def book_probe_request(self, inst: Instrument) -> tuple[str, dict[str, str]]:
+        return BOOKS_PATH, {"instId": inst.venue_symbol, "sz": "25"}
 
     def rest_cost(self, method: str, path: str, params: dict[str, str] | None = None, order: Any = None):
         # order entry: per user id and instId (the request names its instrument), shared by REST

@@ -29,7 +29,8 @@ server_shutdown     -                                                           
 cut                 scope="market"                                                   disconnect mid-frame: half of a frame's bytes
                                                                                      written, then the TCP connection aborted
 mute                topics=[...], enabled=true                                       stop publishing these topics; the connection
-                                                                                     stays up and answers pings (a stale feed)
+                                                                                     stays up and answers pings (a stale feed);
+                                                                                     "*" mutes every market-data topic
 duplicate           count=1, topic=null                                              the next ``count`` data frames are sent twice
 reorder             count=1, topic=null                                              the next ``count`` data frames are held and sent
                                                                                      after the frame that follows each

@@ -330,7 +330,7 @@ class WsHub:
         if not subs:
             return 0
         faults = self.faults
-        if faults.muted and topic in faults.muted:
+        if faults.muted and (topic in faults.muted or "*" in faults.muted):
             return 0
         fault = faults.take_frame_fault(topic) if faults.frame_faults else None
         wrapped: dict[Wrap | None, str] = {}
