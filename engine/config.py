@@ -184,12 +184,15 @@ class Config:
     venues: dict[str, VenueConfig]
     metrics_port: int = 9464
     metrics_host: str = "127.0.0.1"
+    state_dir: str = ""
+    """where state that must outlive the process is kept (each venue's rate-budget usage, so a
+    restart never earns a rate refusal); "" takes $VENUELINK_STATE_DIR, else nothing is kept"""
 
 
 _VENUE_KEYS = {f for f in VenueConfig.__dataclass_fields__ if f != "name"}
 
 
-_TOP_KEYS = frozenset({"venues", "metrics"})
+_TOP_KEYS = frozenset({"venues", "metrics", "state_dir"})
 _METRICS_KEYS = frozenset({"port", "host"})
 
 
@@ -253,4 +256,7 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(f"[metrics] port must be an integer 0..65535 (0: any free port), got {port!r}")
     if not isinstance(host, str) or not host:
         raise ConfigError(f"[metrics] host must be a non-empty string, got {host!r}")
-    return Config(venues=venues, metrics_port=port, metrics_host=host)
+    state_dir = data.get("state_dir", "")
+    if not isinstance(state_dir, str):
+        raise ConfigError(f"config {path}: state_dir must be a directory path (string), got {state_dir!r}")
+    return Config(venues=venues, metrics_port=port, metrics_host=host, state_dir=state_dir)
