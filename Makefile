@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SRC    := $(shell find ext adapters -name '*.pyx' -o -name '*.pxd' -o -name '*.h' 2>/dev/null)
 APT_PKGS := libsimdjson-dev zlib1g-dev python3-dev python3-venv g++ valgrind
 
-.PHONY: run test bench bench-gate build annotate profile clean sysdeps asan
+.PHONY: run test test-slow bench bench-gate build annotate profile clean sysdeps asan
 
 sysdeps:
 	@./.ci/sysdeps $(APT_PKGS)
@@ -29,7 +29,12 @@ run: build
 	$(BIN)/venuelink run $(ARGS)
 
 test: build
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -m "not slow" tests
+
+# volume CI also runs: the two-minute soak over every venue, the decoder fuzz at full count
+test-slow: build
+	$(BIN)/python -m pytest -q -m slow tests
+	VL_FUZZ_FRAMES=10000 $(BIN)/python -m pytest -q tests/fuzz
 
 bench: build
 	$(BIN)/python -m pytest -q -o python_files='bench_*.py' bench --benchmark-only --benchmark-disable-gc --benchmark-warmup=on --benchmark-columns=min,median,mean,ops --benchmark-sort=name $(BENCH_ARGS)

@@ -1,11 +1,16 @@
-"""`venuelink soak` as CI runs it: two minutes over every registered venue, orders at twice the
+"""`venuelink soak` as CI runs it (`make test-slow`): two minutes over every registered venue, orders at twice the
 venues' order-rate limits, random faults; its JSON report must show no violation."""
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from engine import registry
+
+# volume: `make test-slow` (run by CI after `make test`), not `make test`
+pytestmark = pytest.mark.slow
 
 
 def test_two_minute_soak_over_every_venue(tmp_path: Path):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import random
 import time
 from pathlib import Path
@@ -35,7 +36,8 @@ from engine.normalize import Replayer, _as_rest
 from tests.fuzz.mutate import mutate
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-FRAMES_PER_VENUE = 3000
+FRAMES_PER_VENUE = int(os.environ.get("VL_FUZZ_FRAMES", "800"))
+"""seeded mutations per venue: 800 in `make test`, 10,000 in `make test-slow` (CI runs both)"""
 TS_RECV = 1_700_000_000_123_456_789
 VENUES = registry.available()
 
