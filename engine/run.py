@@ -408,14 +408,45 @@ def _order_exit(order: dict, venue: str) -> int:
 
 
 async def _order_bounded(cfg: Config, args) -> dict:
+    """The order command within its time limit. SIGINT / SIGTERM stop it the same way: what is in
+    flight is abandoned, the engine closed, and the answer printed is the truth as far as it is
+    known: an order (or cancel) that may have reached the venue is `unknown` with its client id
+    (exit 3), one that was never sent says so."""
+    ctx: dict = {"client_order_id": args.client_id or "", "sent": False}
+    task = asyncio.ensure_future(_order(cfg, args, ctx))
+    loop = asyncio.get_running_loop()
+    signals: list[signal.Signals] = []
+
+    def interrupted(sig: signal.Signals) -> None:
+        signals.append(sig)
+        task.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, interrupted, sig)
     try:
-        return await asyncio.wait_for(_order(cfg, args), args.wait + 30.0)
+        return await asyncio.wait_for(task, args.wait + 30.0)
     except asyncio.TimeoutError:
-        return {"state": "unknown", "client_order_id": args.client_id or "", "venue_order_id": "", "filled_qty": "0",
-                "error": "no answer within the time limit: check the order with `venuelink order status`"}
+        return {"state": "unknown", "client_order_id": ctx["client_order_id"], "venue_order_id": "",
+                "filled_qty": "0", "error": "no answer within the time limit: check the order with "
+                                            "`venuelink order status`"}
+    except asyncio.CancelledError:
+        if not signals:
+            raise
+        name = signals[0].name
+        if not ctx["sent"]:
+            return {"state": "rejected", "client_order_id": ctx["client_order_id"], "venue_order_id": "",
+                    "filled_qty": "0", "error": f"interrupted by {name} before anything was sent"}
+        return {"state": "unknown", "client_order_id": ctx["client_order_id"], "venue_order_id": "",
+                "filled_qty": "0", "error": f"interrupted by {name} before the venue's answer: the {args.action} "
+                                            f"may have reached the venue"}
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
 
 
-async def _order(cfg: Config, args) -> dict:
+async def _order(cfg: Config, args, ctx: dict) -> dict:
     from engine.engine import Engine
     eng = Engine(cfg)
     try:
@@ -429,9 +460,12 @@ async def _order(cfg: Config, args) -> dict:
         if args.action == "place":
             market = args.type == "market"
             tif = TimeInForce.IOC if market else TimeInForce[args.tif or "GTC"]
+            cid = args.client_id or rt.execution.new_client_order_id()
+            ctx["client_order_id"] = cid                # known before the request leaves
             req = OrderRequest(VenueId.parse(args.venue), args.symbol, Side.BUY if args.side == "buy" else Side.SELL,
                                OrderType.MARKET if market else OrderType.LIMIT, args.qty, args.price,
-                               tif, args.client_id, reduce_only=args.reduce_only)
+                               tif, cid, reduce_only=args.reduce_only)
+            ctx["sent"] = True
             order = await om.place(req)
         else:
             order = await _adopt(rt, args.symbol, args.client_id)
@@ -439,8 +473,10 @@ async def _order(cfg: Config, args) -> dict:
                 return {"state": "unknown", "client_order_id": args.client_id, "venue_order_id": "",
                         "filled_qty": "0", "error": "the venue has no such order", "not_found": True}
             if args.action == "cancel":
+                ctx["sent"] = True
                 order = await om.cancel(args.client_id)
             elif args.action == "amend":
+                ctx["sent"] = True
                 try:
                     order = await om.amend(args.client_id, qty=args.qty, price=args.price)
                 except (NotImplementedError, ValueError, EngineError) as e:

@@ -4,6 +4,7 @@ These are hang checks with a generous bound, not speed claims."""
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -110,3 +111,47 @@ def test_order_cli_returns_with_a_hung_venue(tmp_path, fault):
         assert took < 5.0 + BOUND_S + 10.0, (took, p.stderr[-2000:])
         out = json.loads(p.stdout)
         assert out["client_order_id"] == "cliHang1"
+
+
+def _admin_get(sim, path: str) -> dict:
+    import urllib.request
+    return json.loads(urllib.request.urlopen(f"{sim['admin_url']}{path}", timeout=5).read())
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("venue", ["binance", "okx"])
+def test_an_interrupted_order_place_prints_unknown_with_its_client_id_and_exits_3(tmp_path, venue, sig):
+    """The venue has the order and holds its answer; the operator interrupts the tool: it must not
+    lose the order (no traceback, no silence) but say it may exist, under which id, and how to look."""
+    import urllib.request
+    with running_simulator(venue, rate=20) as sim:
+        cfg = cli_config(tmp_path, sim, venue=venue)
+        req = urllib.request.Request(f"{sim['admin_url']}/fault", method="POST",
+                                     data=json.dumps({"type": "order", "mode": "timeout", "hold_s": 60}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(req, timeout=5).read()
+        env = {**os.environ, "VL_CLI_KEY": sim["api_key"], "VL_CLI_SECRET": sim["api_secret"],
+               "VL_CLI_PASSPHRASE": sim.info.get("api_passphrase", "")}
+        p = subprocess.Popen([sys.executable, "-m", "engine.cli", "order", "place", "--config", str(cfg),
+                              "--venue", venue, "--symbol", "BTC/USDT", "--side", "buy", "--qty", "0.001",
+                              "--price", "1000", "--wait", "30"],          # no --client-id: the tool makes one
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            deadline = time.monotonic() + 30
+            while not _admin_get(sim, "/ledger").get("orders"):         # the venue has placed it
+                assert p.poll() is None and time.monotonic() < deadline, p.stderr.read() if p.poll() else "timeout"
+                time.sleep(0.1)
+            time.sleep(0.5)
+            p.send_signal(sig)
+            out, err = p.communicate(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+        placed = _admin_get(sim, "/ledger")["orders"]
+        assert p.returncode == 3, (p.returncode, out, err[-2000:])
+        assert "Traceback" not in err
+        o = json.loads(out)
+        assert o["state"] == "unknown" and sig.name in o["error"]
+        cids = {row.get("client_order_id") or row.get("clientOrderId") for row in placed}
+        assert o["client_order_id"] and o["client_order_id"] in cids, (o, placed)
+        assert "venuelink order status" in err and o["client_order_id"] in err
