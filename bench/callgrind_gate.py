@@ -37,6 +37,12 @@ FUNCS = {
     },
 }
 TOLERANCE = 0.10
+"""beyond this either way the gate fails: slower is a regression; faster means the baseline is stale
+and would let a regression of that size through (run --update with the change that earned it)"""
+# (name, frames) pairs whose per-frame counts must stay within a ratio: a venue's checked book frame
+# against Binance's unchecked one, same level count per frame
+VENUE_RATIOS = [(("okx books frame -> checked book x256 (20 levels each, CRC32 of 50 levels)", 256),
+                 ("binance depth frame -> book x255 (20 levels each)", 255), 1.5)]
 
 
 def _measure(section: str, funcs: dict[str, str]) -> dict[str, int]:
@@ -86,9 +92,17 @@ def main() -> int:
     for name, n in sorted(got.items()):
         ref = base.get(name)
         ratio = n / ref if ref else float("inf")
-        flag = "REGRESSION" if ratio > 1 + TOLERANCE else "ok"
+        flag = "REGRESSION" if ratio > 1 + TOLERANCE else "STALE" if ratio < 1 - TOLERANCE else "ok"
         bad += flag != "ok"
         print(f"{flag:>10}  {name:<55} {n:>12,} instr  (baseline {ref or 0:>12,}, x{ratio:.3f})")
+        if flag == "STALE":
+            print(f"{'':>10}  faster than the baseline by more than {TOLERANCE:.0%}: run "
+                  f"`python bench/callgrind_gate.py --update` so the gate catches the next regression")
+    for (a, na), (b, nb), limit in VENUE_RATIOS:
+        r = (got[a] / na) / (got[b] / nb)
+        flag = "ok" if r <= limit else "TOO SLOW"
+        bad += flag != "ok"
+        print(f"{flag:>10}  per frame: {a.split(' ->')[0]} / {b.split(' ->')[0]} = x{r:.2f} (limit x{limit:g})")
     return 1 if bad else 0
 
 

@@ -25,11 +25,22 @@ cdef struct NumSlot:
     int n
     char text[24]
 
+cdef struct LevelSlot:
+    # one level's text, "px<sep>qty" (one cache line): its price and size mantissas at the book's
+    # scales -> the text (scales -1: empty)
+    int64_t px
+    int64_t qty
+    int scales             # px_scale << 8 | qty_scale
+    int n
+    char text[40]
+
 cdef class Checksum:
     cdef ChecksumSpec spec
     cdef char *buf
     cdef Py_ssize_t cap
     cdef NumSlot *slots        # CACHE_SLOTS for prices, then CACHE_SLOTS for sizes
+    cdef LevelSlot *lslots     # LEVEL_SLOTS whole levels, looked up before the numbers
     cdef public long long cache_hits          # numbers whose text came from the cache
+    cdef public long long level_hits          # levels whose whole text came from the cache
     cdef Py_ssize_t build(self, L2Book book) noexcept nogil
     cdef uint32_t crc32(self, L2Book book) noexcept nogil

@@ -23,12 +23,16 @@ cdef enum:
     CACHE_BITS = 9
     CACHE_SLOTS = 512     # per kind (prices, sizes): direct-mapped by the mantissa's hash
     SLOT_TEXT = 24        # sizeof(NumSlot.text): longer texts are formatted every time
+    LEVEL_BITS = 9
+    LEVEL_SLOTS = 512     # whole levels (price and size), direct-mapped by both mantissas' hash
+    LEVEL_TEXT = 40       # sizeof(LevelSlot.text)
 
 
 # Every message's checksum covers the top levels of both sides (OKX: 50 levels, 100 numbers),
-# while a message changes only a few of them: the text of each number is kept in a small
-# direct-mapped cache keyed by its mantissa and scale, so an unchanged level costs a lookup and
-# a fixed 24-byte copy instead of formatting. A collision just formats again.
+# while a message changes only a few of them. Two small direct-mapped caches keep texts: whole
+# levels keyed by price and size (an unchanged level costs one lookup and a fixed 40-byte copy),
+# and behind them single numbers keyed by mantissa and scale (a level whose size changed formats
+# only the size). A collision just formats again.
 cdef inline Py_ssize_t _put_cached(const ChecksumSpec *s, NumSlot *slots, char *out, int64_t v, int scale,
                                    int frac, long long *hits) noexcept nogil:
     cdef NumSlot *slot = &slots[(<uint64_t>v * <uint64_t>0x9E3779B97F4A7C15ULL) >> (64 - CACHE_BITS)]
@@ -77,25 +81,58 @@ cdef inline Py_ssize_t _put_num(const ChecksumSpec *s, char *out, int64_t v, int
     return j
 
 
-cdef inline Py_ssize_t _put_level(const ChecksumSpec *s, NumSlot *slots, long long *hits, char *out,
-                                  Py_ssize_t pos, const Ladder *l, int side, Py_ssize_t i, int px_scale,
-                                  int qty_scale) noexcept nogil:
-    # i-th level from the top of a ladder (best last in lv[lo:hi]); read in place, no call
-    if i >= l.hi - l.lo:
-        return pos
-    cdef const Level *lv = &l.lv[l.hi - 1 - i]
-    cdef int64_t px = lv.key if side == BID else -lv.key
-    cdef int64_t qty = lv.qty
-    if side == ASK and s.negate_ask_qty:
-        qty = -qty
-    if pos and s.sep:
-        out[pos] = s.sep
+cdef struct Ctx:
+    # what one build() passes down to the levels that miss the level cache
+    const ChecksumSpec *s
+    NumSlot *slots
+    char *out
+    long long hits         # numbers found in the number caches
+    long long misses       # levels not found in the level cache
+    int px_scale
+    int qty_scale
+    int scales
+
+
+cdef Py_ssize_t _put_level_miss(Ctx *c, Py_ssize_t pos, int64_t px, int64_t qty, LevelSlot *ls) noexcept nogil:
+    # a level not in the level cache: its numbers through the number caches, then cached whole
+    cdef Py_ssize_t start = pos, n
+    cdef char *out = c.out
+    c.misses += 1
+    pos += _put_cached(c.s, c.slots, out + pos, px, c.px_scale, c.s.px_frac, &c.hits)
+    if c.s.sep:
+        out[pos] = c.s.sep
         pos += 1
-    pos += _put_cached(s, slots, out + pos, px, px_scale, s.px_frac, hits)
-    if s.sep:
-        out[pos] = s.sep
+    pos += _put_cached(c.s, c.slots + CACHE_SLOTS, out + pos, qty, c.qty_scale, c.s.qty_frac, &c.hits)
+    n = pos - start
+    if n <= LEVEL_TEXT:
+        ls.px, ls.qty, ls.scales, ls.n = px, qty, c.scales, <int>n
+        memcpy(ls.text, out + start, LEVEL_TEXT)
+    return pos
+
+
+cdef inline Py_ssize_t _put_level(Ctx *c, LevelSlot *lslots, char *out, char sep, int scales, Py_ssize_t pos,
+                                  int64_t px, int64_t qty) noexcept nogil:
+    # one level's text at out[pos], after a separator unless it is the first; most top levels are
+    # as they were in the last message, so their whole text is one lookup and a fixed copy
+    if pos and sep:
+        out[pos] = sep
         pos += 1
-    pos += _put_cached(s, slots + CACHE_SLOTS, out + pos, qty, qty_scale, s.qty_frac, hits)
+    cdef LevelSlot *ls = &lslots[((<uint64_t>px * <uint64_t>0x9E3779B97F4A7C15ULL)
+                                  ^ (<uint64_t>qty * <uint64_t>0xC2B2AE3D27D4EB4FULL)) >> (64 - LEVEL_BITS)]
+    if ls.px == px and ls.qty == qty and ls.scales == scales:
+        memcpy(out + pos, ls.text, LEVEL_TEXT)     # out has 2 * NUM_MAX + 1 bytes reserved per level
+        return pos + ls.n
+    return _put_level_miss(c, pos, px, qty, ls)
+
+
+cdef inline Py_ssize_t _put_side(Ctx *c, LevelSlot *lslots, char *out, char sep, int scales, Py_ssize_t pos,
+                                 const Level *top, Py_ssize_t n, bint ask) noexcept nogil:
+    # n levels best-first from top (the best level; the next ones lie below it in memory)
+    cdef Py_ssize_t i
+    cdef int64_t qsign = -1 if ask and c.s.negate_ask_qty else 1
+    for i in range(n):
+        pos = _put_level(c, lslots, out, sep, scales, pos, -top[-i].key if ask else top[-i].key,
+                         qsign * top[-i].qty)
     return pos
 
 
@@ -120,40 +157,52 @@ cdef class Checksum:
         self.cap = depth * 2 * 2 * (NUM_MAX + 1) + 1
         self.buf = <char *>malloc(self.cap)
         self.slots = <NumSlot *>calloc(2 * CACHE_SLOTS, sizeof(NumSlot))
-        if self.buf == NULL or self.slots == NULL:
+        self.lslots = <LevelSlot *>calloc(LEVEL_SLOTS, sizeof(LevelSlot))
+        if self.buf == NULL or self.slots == NULL or self.lslots == NULL:
             raise MemoryError()
         for i in range(2 * CACHE_SLOTS):
             self.slots[i].scale = -1                   # empty: no number has scale -1
+        for i in range(LEVEL_SLOTS):
+            self.lslots[i].scales = -1                 # empty: scales are never negative
 
     def __dealloc__(self):
         free(self.buf)
         free(self.slots)
+        free(self.lslots)
 
     cdef Py_ssize_t build(self, L2Book book) noexcept nogil:
         """Write the string form into self.buf; returns its length."""
         cdef Py_ssize_t i, pos = 0
-        cdef int d = self.spec.depth
-        cdef long long hits = 0
-        cdef const ChecksumSpec *sp = &self.spec
-        cdef NumSlot *sl = self.slots
-        cdef const Ladder *b = &book._bids
-        cdef const Ladder *a = &book._asks
-        cdef int ps = book.px_scale, qs = book.qty_scale
-        if sp.layout == INTERLEAVED:
-            for i in range(d):
-                pos = _put_level(sp, sl, &hits, self.buf, pos, b, BID, i, ps, qs)
-                pos = _put_level(sp, sl, &hits, self.buf, pos, a, ASK, i, ps, qs)
-        elif sp.layout == ASKS_THEN_BIDS:
-            for i in range(d):
-                pos = _put_level(sp, sl, &hits, self.buf, pos, a, ASK, i, ps, qs)
-            for i in range(d):
-                pos = _put_level(sp, sl, &hits, self.buf, pos, b, BID, i, ps, qs)
+        cdef Ctx c
+        c.s, c.slots, c.out, c.hits, c.misses = &self.spec, self.slots, self.buf, 0, 0
+        c.px_scale, c.qty_scale = book.px_scale, book.qty_scale
+        c.scales = book.px_scale << 8 | book.qty_scale
+        cdef LevelSlot *ls = self.lslots
+        cdef char *out = self.buf
+        cdef char sep = self.spec.sep
+        cdef int scales = c.scales
+        cdef Py_ssize_t d = self.spec.depth
+        cdef Py_ssize_t nb = min(d, book._bids.hi - book._bids.lo)
+        cdef Py_ssize_t na = min(d, book._asks.hi - book._asks.lo)
+        cdef const Level *bt = book._bids.lv + book._bids.hi - 1 if nb > 0 else NULL
+        cdef const Level *at = book._asks.lv + book._asks.hi - 1 if na > 0 else NULL
+        cdef int64_t aq = -1 if self.spec.negate_ask_qty else 1
+        if self.spec.layout == INTERLEAVED:
+            for i in range(min(nb, na)):
+                pos = _put_level(&c, ls, out, sep, scales, pos, bt[-i].key, bt[-i].qty)
+                pos = _put_level(&c, ls, out, sep, scales, pos, -at[-i].key, aq * at[-i].qty)
+            if nb > na:                                  # the shorter side's missing levels skipped
+                pos = _put_side(&c, ls, out, sep, scales, pos, bt - na, nb - na, False)
+            elif na > nb:
+                pos = _put_side(&c, ls, out, sep, scales, pos, at - nb, na - nb, True)
+        elif self.spec.layout == ASKS_THEN_BIDS:
+            pos = _put_side(&c, ls, out, sep, scales, pos, at, na, True)
+            pos = _put_side(&c, ls, out, sep, scales, pos, bt, nb, False)
         else:
-            for i in range(d):
-                pos = _put_level(sp, sl, &hits, self.buf, pos, b, BID, i, ps, qs)
-            for i in range(d):
-                pos = _put_level(sp, sl, &hits, self.buf, pos, a, ASK, i, ps, qs)
-        self.cache_hits += hits
+            pos = _put_side(&c, ls, out, sep, scales, pos, bt, nb, False)
+            pos = _put_side(&c, ls, out, sep, scales, pos, at, na, True)
+        self.cache_hits += c.hits + 2 * (nb + na - c.misses)
+        self.level_hits += nb + na - c.misses
         return pos
 
     cdef uint32_t crc32(self, L2Book book) noexcept nogil:
