@@ -68,15 +68,19 @@ class Availability:
         self._back = asyncio.Event()
         self._back.set()
         self._task: asyncio.Task | None = None
+        self._announcing: set[asyncio.Task] = set()
 
     def start(self) -> None:
         self._task = asyncio.ensure_future(self._watch())
 
     async def close(self) -> None:
         await cancel_and_wait(self._task)
+        for t in list(self._announcing):
+            await cancel_and_wait(t)
 
     # ---- the gate new orders pass ----------------------------------------------------------
     async def admit(self) -> None:
+        self.refresh()
         if self.available:
             return
         if self.policy == UnavailablePolicy.HOLD:
@@ -88,14 +92,60 @@ class Availability:
         raise VenueUnavailable(f"{self.rt.venue.name}: unavailable for orders ({self.reason}); "
                                f"policy {self.policy.name.lower()}: not sent")
 
+    def refresh(self) -> None:
+        """Bring the state up to date now, not at the next poll: a breaker that opened since (the
+        last lost answers) makes the venue unavailable before the order at hand is sent, so the
+        policy decides that order and the callbacks hear of it first. Only the breaker is read here:
+        the other signals (status, the private stream) are the watcher's, which probes first."""
+        if self.available:
+            why = self._breaker_why()
+            if why:
+                self._changed(why)
+
+    def _changed(self, why: str) -> None:
+        self.available = not why
+        self.reason = why
+        self.transitions += 1
+        if self.available:
+            self._back.set()
+            log.warning("%s: available for orders again", self.rt.venue.name)
+        else:
+            self._back.clear()
+            log.warning("%s: unavailable for orders: %s; policy %s", self.rt.venue.name, why,
+                        self.policy.name.lower())
+        if self.policy == UnavailablePolicy.CANCEL_ALL:
+            # the cancels go first, then the callbacks (the policy has been applied by then)
+            t = asyncio.ensure_future(self._cancel_then_tell(self.available, why))
+            self._announcing.add(t)
+            t.add_done_callback(self._announcing.discard)
+        else:
+            self._tell(self.available, why)
+
+    async def _cancel_then_tell(self, available: bool, why: str) -> None:
+        await self._cancel_all()
+        self._tell(available, why)
+
+    def _tell(self, available: bool, why: str) -> None:
+        for cb in list(self.subs):
+            try:
+                cb(self.rt.venue.name, available, why)
+            except Exception as e:
+                self.rt._strategy_failed(cb, e)
+
     # ---- watching ------------------------------------------------------------------------
+    def _breaker_why(self) -> str:
+        br = self.rt.rest.breaker
+        if br.state != CircuitState.CLOSED:
+            return f"order REST circuit {br.state.name.lower()} ({br.last_failure.name.lower() if br.last_failure else ''})"
+        return ""
+
     def _why_unavailable(self) -> str:
         st = self.rt.status
         if st.in_maintenance:
             return f"venue maintenance ({st.current.describe()})"
-        br = self.rt.rest.breaker
-        if br.state != CircuitState.CLOSED:
-            return f"order REST circuit {br.state.name.lower()} ({br.last_failure.name.lower() if br.last_failure else ''})"
+        why = self._breaker_why()
+        if why:
+            return why
         ex = self.rt.execution
         if ex is not None and self.rt.config.ws_api_url and not getattr(ex, "stream_connected", True):
             return "private stream down"
@@ -115,23 +165,7 @@ class Availability:
                 self._wake_stream()
             if bool(why) == (not self.available):
                 continue
-            self.available = not why
-            self.reason = why
-            self.transitions += 1
-            if self.available:
-                self._back.set()
-                log.warning("%s: available for orders again", self.rt.venue.name)
-            else:
-                self._back.clear()
-                log.warning("%s: unavailable for orders: %s; policy %s", self.rt.venue.name, why,
-                            self.policy.name.lower())
-            if self.policy == UnavailablePolicy.CANCEL_ALL:
-                await self._cancel_all()
-            for cb in list(self.subs):
-                try:
-                    cb(self.rt.venue.name, self.available, why)
-                except Exception as e:
-                    self.rt._strategy_failed(cb, e)
+            self._changed(why)
 
     WAKE_EVERY_S = 5.0
     """while REST answers and the private stream is still down, cut its reconnect backoff at most

@@ -92,3 +92,26 @@ def test_unknown_policy_is_a_config_error(tmp_path):
     p.write_text('[venues.binance]\nrest_url = "x"\nws_url = "y"\nunavailable_policy = "panic"\n')
     with pytest.raises(ConfigError, match="unknown unavailable_policy"):
         load_config(p)
+
+
+@pytest.mark.parametrize("policy", ["hold", "reject_new"])
+async def test_an_order_right_after_the_breaker_opened_meets_the_policy_and_the_callback_comes_first(policy):
+    """The breaker opens on the last of a run of lost answers; the very next order (before any poll
+    of the watcher) is decided by the policy, never refused by the breaker as if the venue had
+    answered, and the strategy has been told the venue is unavailable before that order's outcome."""
+    async with engine_with(policy, hold_timeout_s=0.5) as (eng, sim):
+        rt = eng.runtime("binance")
+        rt.availability.poll_s = 60.0               # the watcher never polls: only the order path looks
+        await asyncio.sleep(0.2)                    # its first sleep has begun with the new period
+        told = []
+        eng.subscribe_venue_state("binance", lambda v, ok, why: told.append((ok, why)))
+        await admin(sim, "POST", "/fault", {"type": "http_error", "status": 503, "count": 5, "path": "/api/v3/account"})
+        for _ in range(5):
+            with pytest.raises(ExecutionUnknown):
+                await rt.rest.request("GET", "/api/v3/account", weights={"REQUEST_WEIGHT": 1},
+                                      priority=Priority.NEW_ORDER)
+        assert rt.availability.available           # not polled since the breaker opened
+        with pytest.raises(VenueUnavailable, match=f"policy {policy}"):
+            await eng.place(limit("1000"))
+        assert told and told[0][0] is False and "circuit" in told[0][1]
+        assert not (await admin(sim, "GET", "/account")).get("open_orders")       # nothing was sent
