@@ -15,10 +15,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import faulthandler
 import json
 import logging
 import random
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -68,12 +70,22 @@ class VenueTally:
 
 
 class StallMonitor:
-    """Largest lateness of a 10 ms timer: how long the event loop was blocked."""
+    """Largest lateness of a 10 ms timer: how long the event loop was blocked.
 
-    def __init__(self) -> None:
+    A stall is also caught in the act: a C-level watchdog (faulthandler, which runs while the GIL is
+    held) is re-armed every tick and, when the loop misses `dump_after_s`, writes every thread's
+    stack to a temporary file; the first such dump is kept (`stall_stack`) for the report, so a
+    stall names the code that caused it. A stall with no stack was not the loop's own doing (the
+    process or the machine was not scheduled: compare `cpu_s_during_max` with the stall)."""
+
+    def __init__(self, dump_after_s: float = 1.0) -> None:
         self.max_ms = 0.0
         self.over_100ms = 0
+        self.dump_after_s = dump_after_s
+        self.stall_stack = ""
+        self.cpu_s_during_max = 0.0
         self._task: asyncio.Task | None = None
+        self._dump = tempfile.TemporaryFile(mode="w+")
 
     def start(self) -> None:
         self._task = asyncio.ensure_future(self._run())
@@ -81,17 +93,30 @@ class StallMonitor:
     def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
+        faulthandler.cancel_dump_traceback_later()
+        self._collect()
+        self._dump.close()
+
+    def _collect(self) -> None:
+        if self.stall_stack or self._dump.closed:
+            return
+        self._dump.seek(0)
+        self.stall_stack = self._dump.read()[:20000]
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            t = loop.time()
+            faulthandler.dump_traceback_later(self.dump_after_s, repeat=False, file=self._dump)
+            t, cpu = loop.time(), time.process_time()
             await asyncio.sleep(0.01)
             late = (loop.time() - t - 0.01) * 1000
             if late > self.max_ms:
                 self.max_ms = late
+                self.cpu_s_during_max = time.process_time() - cpu
             if late > 100:
                 self.over_100ms += 1
+            if late > self.dump_after_s * 1000:
+                self._collect()
 
 
 async def _strategy(d: Drill, tally: VenueTally, stop: asyncio.Event, rng: random.Random,
@@ -239,7 +264,9 @@ async def soak(venues: list[str], minutes: float, seed: int, *, max_rss_growth_m
     if growth > max_rss_growth_mb:
         violations.append(f"resident memory grew {growth:.1f} MB after warm-up (bound {max_rss_growth_mb:g} MB)")
     if mon.max_ms > max_stall_ms:
-        violations.append(f"event loop stalled {mon.max_ms:.0f} ms (bound {max_stall_ms:g} ms)")
+        violations.append(f"event loop stalled {mon.max_ms:.0f} ms (bound {max_stall_ms:g} ms; "
+                          f"{mon.cpu_s_during_max:.2f} s of CPU meanwhile; stack: "
+                          f"{'in the report' if mon.stall_stack else 'none caught'})")
     for t in tallies:
         if t.cycles == 0:
             violations.append(f"{t.venue}: no cycle completed")
@@ -253,6 +280,8 @@ async def soak(venues: list[str], minutes: float, seed: int, *, max_rss_growth_m
         "rss_growth_bound_mb": max_rss_growth_mb,
         "max_loop_stall_ms": round(mon.max_ms, 1),
         "loop_stalls_over_100ms": mon.over_100ms,
+        "cpu_s_during_max_stall": round(mon.cpu_s_during_max, 3),
+        "stall_stack": mon.stall_stack,
         "loop_stall_bound_ms": max_stall_ms,
         "violations": violations,
     }
