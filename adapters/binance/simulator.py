@@ -5,8 +5,8 @@ control frames and fan-out, diff streams, the app skeleton and middleware, admin
 harness) lives in ``engine.sim``; this module is only Binance's wire format.  Rate limits are
 the engine's own ``adapters.binance.spec.SPEC.buckets`` at their real values.
 
-* REST ``/api/v3/...``: ping, time, exchangeInfo, depth, trades, order (POST/DELETE/GET), openOrders,
-  myTrades, account -- HMAC-SHA256 signatures, ``X-MBX-APIKEY``, timestamp/recvWindow, Binance
+* REST ``/api/v3/...``: ping, time, exchangeInfo, depth, trades, order (POST/DELETE/GET), openOrders
+  (GET, and DELETE: cancel a symbol's open orders), myTrades, account -- HMAC-SHA256 signatures, ``X-MBX-APIKEY``, timestamp/recvWindow, Binance
   error bodies and HTTP codes, request weights, ``X-MBX-USED-WEIGHT-1M`` /
   ``X-MBX-ORDER-COUNT-10S|1D`` headers, 429/418 with ``Retry-After``.
 * Market-data WS: ``/ws/<stream>[/<stream>...]``, ``/ws`` and ``/stream?streams=a/b`` (combined
@@ -303,6 +303,7 @@ class BinanceSim(SimApp):
         r.add_delete("/api/v3/order", self.private(self.op_cancel))
         r.add_get("/api/v3/order", self.private(self.op_query))
         r.add_get("/api/v3/openOrders", self.private(self.op_open_orders))
+        r.add_delete("/api/v3/openOrders", self.private(self.op_cancel_open_orders))
         r.add_get("/api/v3/myTrades", self.private(self.op_my_trades))
         r.add_get("/api/v3/account", self.private(self.op_account))
         for m in ("POST", "PUT", "DELETE"):
@@ -615,6 +616,30 @@ class BinanceSim(SimApp):
         engines = [self._eng(sym)] if sym else list(self.venue.engines.values())
         orders = sorted((o for e in engines for o in e.open_orders(ACCOUNT)), key=lambda o: (o.created_ms, o.order_id))
         return [self._order_json(o) for o in orders]
+
+    def op_cancel_open_orders(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """DELETE /api/v3/openOrders: cancel every open order of the (mandatory) symbol; the answer
+        lists each canceled order as DELETE /api/v3/order answers it. No open order: -2011."""
+        sym = self.param_symbol(params)
+        eng = self._eng(sym)
+        out = []
+        for o in sorted(eng.open_orders(ACCOUNT), key=lambda o: (o.created_ms, o.order_id)):
+            cancel_id = eng.new_client_id()
+            try:
+                o = eng.cancel(ACCOUNT, o.order_id, None, cancel_id, now_ms())
+            except Reject:
+                continue
+            j = self._order_json(o)
+            out.append({
+                "symbol": sym, "origClientOrderId": o.client_id, "orderId": o.order_id, "orderListId": -1,
+                "clientOrderId": cancel_id, "transactTime": o.updated_ms, "price": j["price"],
+                "origQty": j["origQty"], "executedQty": j["executedQty"], "origQuoteOrderQty": _ZERO8,
+                "cummulativeQuoteQty": j["cummulativeQuoteQty"], "status": o.status, "timeInForce": o.tif,
+                "type": self._otype(o), "side": o.side, "selfTradePreventionMode": "NONE",
+            })
+        if not out:
+            raise ApiError(-2011, "Unknown order sent.")
+        return out
 
     def op_my_trades(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         sym = self.param_symbol(params)

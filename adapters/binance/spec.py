@@ -48,6 +48,8 @@ ENDPOINTS = {
     ("POST", "/api/v3/order"): ({"REQUEST_WEIGHT": 1, "ORDERS_10S": 1, "ORDERS_1D": 1, "RAW_REQUESTS_5M": 1},
                                 Priority.NEW_ORDER),
     ("DELETE", "/api/v3/order"): ({"REQUEST_WEIGHT": 1, "RAW_REQUESTS_5M": 1}, Priority.CANCEL),
+    # cancel every open order of one symbol (the venue's cancel-all; `symbol` is mandatory)
+    ("DELETE", "/api/v3/openOrders"): ({"REQUEST_WEIGHT": 1, "RAW_REQUESTS_5M": 1}, Priority.CANCEL),
     ("GET", "/api/v3/order"): ({"REQUEST_WEIGHT": 4, "RAW_REQUESTS_5M": 1}, Priority.QUERY),
     ("GET", "/api/v3/openOrders"): ({"REQUEST_WEIGHT": 6, "RAW_REQUESTS_5M": 1}, Priority.QUERY),
     ("GET", "/api/v3/myTrades"): ({"REQUEST_WEIGHT": 20, "RAW_REQUESTS_5M": 1}, Priority.QUERY),

@@ -6,9 +6,9 @@ wire format.  Rate limits are ``adapters.okx.spec.SPEC.buckets`` at their real v
 
 * REST ``/api/v5/...``: ``public/instruments`` (SPOT, SWAP), ``public/time``, ``system/status``,
   ``market/books``, ``market/trades``; signed ``trade/order`` (POST place, GET query),
-  ``trade/cancel-order``, ``trade/amend-order``, ``trade/orders-pending``, ``trade/fills``,
-  ``trade/cancel-all-after``, ``account/balance``, ``account/positions``.  Envelopes
-  ``{"code": "0", "msg": "", "data": [...]}``; order answers carry
+  ``trade/cancel-order``, ``trade/cancel-batch-orders``, ``trade/amend-order``,
+  ``trade/orders-pending``, ``trade/fills``, ``trade/cancel-all-after``, ``account/balance``,
+  ``account/positions``.  Envelopes ``{"code": "0", "msg": "", "data": [...]}``; order answers carry
   ``sCode``/``sMsg`` per item inside HTTP 200.  Signing: ``OK-ACCESS-KEY/-SIGN/-TIMESTAMP/-PASSPHRASE``,
   Base64(HMAC-SHA256(secret, timestamp + METHOD + requestPath[?query] + body)), ISO timestamps
   within 30 s.
@@ -318,6 +318,10 @@ class ItemError(Exception):
                      "sMsg": s_msg}
 
 
+BATCH_MAX = 20
+"""orders per batch request (batch-orders, cancel-batch-orders, amend-batch-orders)"""
+
+
 def _empty(name: str) -> OkxError:
     return OkxError("50014", f"Parameter {name} can not be empty.")
 
@@ -378,6 +382,7 @@ class OkxSim(SimApp):
         r.add_post("/api/v5/trade/order", self.h_place)
         r.add_get("/api/v5/trade/order", self.query(self.op_query))
         r.add_post("/api/v5/trade/cancel-order", self.h_cancel)
+        r.add_post("/api/v5/trade/cancel-batch-orders", self.h_cancel_batch)
         r.add_post("/api/v5/trade/amend-order", self.h_amend)
         r.add_get("/api/v5/trade/orders-pending", self.query(self.op_pending))
         r.add_get("/api/v5/trade/fills", self.query(self.op_fills))
@@ -453,7 +458,9 @@ class OkxSim(SimApp):
     def unknown_symbol(self, symbol: str) -> OkxError:
         return OkxError("51001", "Instrument ID does not exist.")
 
-    async def authenticate(self, request: web.Request) -> dict[str, Any]:
+    async def authenticate(self, request: web.Request, *, batch: bool = False) -> Any:
+        """The request's parameters once its signature is checked: the query of a GET, else the
+        JSON body, an object (``batch``: an array of objects, the batch endpoints' body)."""
         h = request.headers
         key, sig = h.get("OK-ACCESS-KEY", ""), h.get("OK-ACCESS-SIGN", "")
         ts, phrase = h.get("OK-ACCESS-TIMESTAMP", ""), h.get("OK-ACCESS-PASSPHRASE", "")
@@ -488,6 +495,10 @@ class OkxSim(SimApp):
             params = _json.loads(body)
         except ValueError:
             raise OkxError("50002", "JSON syntax error") from None
+        if batch:
+            if not isinstance(params, list) or not all(isinstance(a, dict) for a in params):
+                raise OkxError("50002", "JSON syntax error")
+            return params
         if not isinstance(params, dict):
             raise OkxError("50002", "JSON syntax error")
         return params
@@ -1019,6 +1030,21 @@ class OkxSim(SimApp):
         p = await self.authenticate(request)
         code, msg, item = self.cancel_request(p)
         return self.json({"code": code, "msg": msg, "data": [item], "inTime": t_in, "outTime": _us()})
+
+    async def h_cancel_batch(self, request: web.Request) -> web.Response:
+        """cancel-batch-orders: a JSON array of up to 20 cancel-order bodies; an item per order
+        (sCode/sMsg), envelope code "0" all accepted, "1" all failed, "2" some failed."""
+        t_in = _us()
+        items = await self.authenticate(request, batch=True)
+        if not items:
+            raise _empty("args")
+        if len(items) > BATCH_MAX:
+            raise OkxError("51000", f"Parameter args error: at most {BATCH_MAX} orders per batch")
+        data = [self.cancel_request(p)[2] for p in items]
+        failed = sum(1 for d in data if d["sCode"] != "0")
+        code, msg = ("0", "") if not failed else ("1", "Operation failed.") if failed == len(data) \
+            else ("2", "Bulk operation partially succeeded.")
+        return self.json({"code": code, "msg": msg, "data": data, "inTime": t_in, "outTime": _us()})
 
     def cancel_request(self, p: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
         try:
