@@ -12,7 +12,7 @@ from adapters.binance.errors import map_error
 from adapters.binance.spec import ENDPOINTS, OPEN_ORDERS_ALL_WEIGHT
 from engine.adapter import VenueAdapter
 from engine.config import Credentials
-from engine.errors import TimestampError, VenueError
+from engine.errors import TimestampError, UnknownOrder, VenueError
 from engine.model import Fill, MarketKind, Order, OrderState, OrderType, OrderUpdate, Side, TimeInForce, VenueId
 from engine.order_checks import canonical, checked_units
 from engine.orders import ExecutionClient, make_client_order_id
@@ -205,6 +205,23 @@ class BinanceExecution(PrivateStreamOwner, ExecutionClient):
         u = self._update(d, now_ns())
         u.client_order_id = d.get("origClientOrderId") or order.client_order_id
         return u
+
+    async def cancel_all(self, symbol: str, orders: list[Order]) -> list[OrderUpdate]:
+        """Cancel every open order of ``symbol`` at once (DELETE /api/v3/openOrders, Binance's
+        cancel-all; ``orders`` is not needed: the venue knows its open orders). The canceled
+        orders as the venue reports them; none open at all is not an error."""
+        try:
+            d = await self._signed("DELETE", "/api/v3/openOrders", [("symbol", self._inst(symbol).venue_symbol)])
+        except UnknownOrder:
+            return []                                # -2011: the symbol has no open order
+        out = []
+        for x in d if isinstance(d, list) else []:
+            if isinstance(x, dict) and "orderListId" in x and "orders" in x:
+                continue                             # an order list (OCO) we never place
+            u = self._update(x, now_ns())
+            u.client_order_id = x.get("origClientOrderId") or u.client_order_id
+            out.append(u)
+        return out
 
     async def query(self, order: Order) -> OrderUpdate:
         inst = self._inst(order.symbol)

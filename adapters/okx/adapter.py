@@ -23,6 +23,7 @@ from ext.ratelimit import Priority
 _TRADE_COST = {
     "/api/v5/trade/order": ({"PRIVATE_2S": 1}, Priority.QUERY),
     "/api/v5/trade/cancel-order": ({"CANCEL_2S": 1}, Priority.CANCEL),
+    "/api/v5/trade/cancel-batch-orders": ({"CANCEL_2S": 1}, Priority.CANCEL),
     "/api/v5/trade/amend-order": ({"AMEND_2S": 1, "SUBACCOUNT_ORDERS_2S": 1}, Priority.NEW_ORDER),
     "/api/v5/trade/cancel-all-after": ({"PRIVATE_2S": 1}, Priority.CANCEL),
 }

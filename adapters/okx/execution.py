@@ -37,6 +37,8 @@ MS = 1_000_000
 TIME_PATH = "/api/v5/public/time"
 ORDER_PATH = "/api/v5/trade/order"
 CANCEL_PATH = "/api/v5/trade/cancel-order"
+CANCEL_BATCH_PATH = "/api/v5/trade/cancel-batch-orders"
+CANCEL_BATCH_MAX = 20           # orders per cancel-batch-orders request
 AMEND_PATH = "/api/v5/trade/amend-order"
 PENDING_PATH = "/api/v5/trade/orders-pending"
 FILLS_PATH = "/api/v5/trade/fills"
@@ -201,7 +203,7 @@ class OkxExecution(PrivateStreamOwner, ExecutionClient):
         self.clock_offset_ms = int(server_ms - (t0 + t1) / 2 / MS)
 
     async def _signed(self, method: str, path: str, params: dict[str, str] | None = None, *,
-                      body: dict | None = None, order: Order | None = None, inst_id: str | None = None,
+                      body: dict | list | None = None, order: Order | None = None, inst_id: str | None = None,
                       idempotent: bool = True) -> list:
         """One signed request; its answer's ``data`` (an error answer raises via the adapter's
         classify). Resent once after a refused timestamp (refused before execution)."""
@@ -311,6 +313,27 @@ class OkxExecution(PrivateStreamOwner, ExecutionClient):
         return OrderUpdate(venue=self.venue, symbol=order.symbol, client_order_id=d.get("clOrdId") or order.client_order_id,
                            venue_order_id=str(d.get("ordId", "")), state=OrderState.UNKNOWN,
                            filled_qty="", side=order.side, ts_exchange=_ms_ns(d.get("ts")), ts_recv=now_ns())
+
+    cancels_on_stream = True
+    """cancels go over the private socket while it is logged in (REST otherwise)"""
+
+    async def cancel_all(self, symbol: str, orders: list[Order]) -> list[OrderUpdate]:
+        """Cancel ``orders`` (all of ``symbol``) over REST, up to 20 per cancel-batch-orders
+        request. OKX's mass-cancel covers option instruments only, so spot and swaps go by
+        order. An accepted item (sCode 0) is a cancel request taken, not yet a canceled order:
+        nothing is returned, the open-orders listing afterwards tells; items refused because the
+        order is no longer open (filled, canceled, unknown) are no error here."""
+        inst_id = self._inst(symbol).venue_symbol
+        args = [{"instId": inst_id, **({"clOrdId": o.client_order_id} if o.client_order_id and not
+                                       o.client_order_id.startswith("~") else {"ordId": o.venue_order_id})}
+                for o in orders if o.client_order_id or o.venue_order_id]
+        for i in range(0, len(args), CANCEL_BATCH_MAX):
+            try:
+                await self._signed("POST", CANCEL_BATCH_PATH, body=args[i:i + CANCEL_BATCH_MAX], inst_id=inst_id)
+            except UnknownOrder:
+                pass                        # some (or all) of them were no longer open
+            self.rest_orders += 1
+        return []
 
     def amend_args(self, order: Order, qty: str | None, price: str | None) -> dict[str, str]:
         """The body of POST /api/v5/trade/amend-order (also the WS ``amend-order`` args): the new
