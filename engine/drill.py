@@ -56,6 +56,8 @@ class Expect(enum.Flag):
     UNAVAILABLE = enum.auto()     # the venue is reported unavailable for orders, then available
     OTHER_LIVE = enum.auto()      # the drill's other symbols stay LIVE throughout
     CONSUMER_DROPS = enum.auto()  # a slow stream consumer loses its oldest items, counted
+    TRADES_AGAIN = enum.auto()    # orders the venue refused for rate end refused (never unknown, never
+                                  # sent twice) and the engine trades again once the block has passed
     REPLACED = enum.auto()        # the connection is replaced: on endpoints whose ids are global a
                                   # make-before-break rotation that keeps every book LIVE, else a reconnect
 
@@ -65,6 +67,7 @@ class Needs(enum.Flag):
     CHECKSUM = enum.auto()        # the venue publishes book checksums
     REST_SNAPSHOT = enum.auto()   # books are resynced from a REST snapshot
     RETRY_HINT = enum.auto()      # rate refusals carry a retry time the engine must honour
+    WS_ORDERS = enum.auto()       # orders are placed over the venue's WebSocket API
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +140,9 @@ CASES: list[FaultCase] = [
               classified=(("rest_market_data", FailureKind.VENUE_DOWN),)),
     FaultCase("429_storm", lambda t: [_c("rate_limit", count=2, retry_after_s=2)], Expect.RATE_BLOCK, orders=True,
               fault_first=True, needs=Needs.RETRY_HINT),
+    # the venue refuses WebSocket orders for rate (OKX 50011 on the private socket, no retry time)
+    FaultCase("ws_order_rate_limit", lambda t: [_c("rate_limit", count=2, retry_after_s=1, path="ws:order")],
+              Expect.TRADES_AGAIN, orders=True, fault_first=True, needs=Needs.WS_ORDERS),
     FaultCase("ban", lambda t: [_c("ban", seconds=2)], Expect.RATE_BLOCK, orders=True, fault_first=True,
               classified=(("rest_orders", FailureKind.BANNED),), needs=Needs.RETRY_HINT),
     FaultCase("lost_order_ack", lambda t: [_c("order", mode="unknown", count=2)], Expect.NONE, orders=True,
@@ -172,6 +178,8 @@ def venue_needs(venue: str) -> Needs:
         have |= Needs.REST_SNAPSHOT
     if spec.retry_hint:
         have |= Needs.RETRY_HINT
+    if spec.ws_order_entry:
+        have |= Needs.WS_ORDERS
     return have
 
 
@@ -578,6 +586,7 @@ class Drill:
             ct.clear()
         observed: dict[str, Any] = {}
         out: list[str] = []
+        n_placed, n_not_sent = len(self.placed), self.not_sent
         if case.orders and case.fault_first:
             await self.fault(case.inject(tgt))
             await self.trade_round()
@@ -601,6 +610,15 @@ class Drill:
                 while not self.rt.availability.available and time.monotonic() - t_clear < RECOVER_S:
                     await asyncio.sleep(0.05)
                 observed["available_again_s"] = round(time.monotonic() - t_clear, 2)
+        if case.expect & Expect.TRADES_AGAIN:
+            refused = [o for o in self.placed[n_placed:] if o.state == OrderState.REJECTED]
+            if not refused and self.not_sent == n_not_sent:
+                out.append("no order was refused: the fault never reached the order path")
+            await asyncio.sleep(1.5)
+            sent = len(self.placed)
+            await self.trade_round(2)
+            if not any(o.state != OrderState.REJECTED for o in self.placed[sent:]):
+                out.append(f"the engine did not trade again after the rate block ({self.not_sent} refused)")
         if case.expect & Expect.RATE_BLOCK:       # the engine trades again once the venue's hint has passed
             await asyncio.sleep(2.5)
             sent = len(self.placed)

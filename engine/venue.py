@@ -133,6 +133,7 @@ class VenueSpec:
     trade_ids: TradeIds = TradeIds.TRADE_IDS_INCREASING
     max_connects: int = 0                   # new WebSocket connections per IP per connect_window_s
     connect_window_s: float = 1.0           # (0: the venue states no cap), see engine.pacing
+    ws_order_entry: bool = False            # orders are placed over the venue's WebSocket API (REST the fallback)
     retry_hint: bool = True                 # a rate refusal says when to retry (Retry-After, a retry
                                             # time); without one the engine waits out the bucket's window
     trade_ids_consecutive: bool = False     # ids go up by exactly one per trade and symbol: a jump is

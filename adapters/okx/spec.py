@@ -38,6 +38,7 @@ SPEC = VenueSpec(
     max_connects=3, connect_window_s=1.0,   # new connections: 3 per second per IP
     # 50011 / 429 says nothing of when to retry: the engine waits out the bucket's 2-s window
     retry_hint=False,
+    ws_order_entry=True,
     buckets=(
         # public REST: per IP, per endpoint, 20 requests / 2 s (instruments, books)
         BucketSpec("PUBLIC_2S", BucketKind.FIXED_WINDOW, 20, 2),

@@ -50,7 +50,9 @@ maintenance_notice  in_s=60, for_s=60                                           
                                                                                      ``in_s`` seconds on, for ``for_s`` (negative ``in_s``: it
                                                                                      began already); nothing else changes
 rate_limit          count=1, retry_after_s=1, path=null                              the next ``count`` REST requests get the venue's
-                                                                                     429 with its retry hint
+                                                                                     429 with its retry hint; path="ws:" (or
+                                                                                     "ws:<method>"): WebSocket API requests (order
+                                                                                     entry) get the venue's rate refusal instead
 ban                 seconds=2                                                        every REST request gets the venue's IP-ban answer
                                                                                      (418 and its retry hint) for ``seconds``
 duplicate_user_event count=1                                                         the next ``count`` user-stream events are sent twice
@@ -181,10 +183,12 @@ class Faults:
             self.checksum_bad[symbol] = n - 1
         return True
 
-    def take_rate_limit(self, path: str) -> int | None:
-        """Retry-after seconds of a pending ``rate_limit`` fault matching ``path``."""
+    def take_rate_limit(self, path: str, *, named_only: bool = False) -> int | None:
+        """Retry-after seconds of a pending ``rate_limit`` fault matching ``path``. `named_only`: a
+        fault without a path does not match (WebSocket requests, ``ws:<method>``, are hit only by
+        faults that name them)."""
         for f in self.rate_limits:
-            if f.path is None or path.startswith(f.path):
+            if (f.path is None and not named_only) or (f.path is not None and path.startswith(f.path)):
                 f.count -= 1
                 if f.count <= 0:
                     self.rate_limits.remove(f)

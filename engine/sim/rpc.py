@@ -69,6 +69,11 @@ class RpcSocket:
                 conn.send(e.reply)
             return
         dec = self.limiter.check_request(conn.remote, d.weight(req))
+        faults = getattr(conn, "faults", None)
+        if dec.allowed and faults is not None and faults.rate_limits:
+            retry = faults.take_rate_limit(f"ws:{req.method}", named_only=True)
+            if retry is not None:
+                dec = Decision(False, 429, retry)
         try:
             if not dec.allowed:
                 raise d.limit_error(dec)
