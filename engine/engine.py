@@ -336,6 +336,22 @@ class VenueRuntime:
         for cb in self.fill_subs:
             cb(order, fill)
 
+    async def cancel_open_orders(self, timeout_s: float = 8.0) -> list[str]:
+        """Cancel every order of this venue account that may be open, and check with the venue
+        (its open-orders listing) that none is left, within ``timeout_s``: the private socket
+        first where the venue cancels on it and it is up, then the venue's REST cancels (its
+        cancel-all per symbol where it has one: on Binance that takes every open order of the
+        symbol, this session's or not). Returns the client ids of the orders possibly still open
+        (the venue could not confirm them closed); empty when execution is off or nothing was
+        open. Call before close()."""
+        if self.orders is None:
+            return []
+        left = await self.orders.cancel_open(timeout_s)
+        if left:
+            log.error("%s: %d order(s) possibly still open at the venue after the shutdown cancels: %s",
+                      self.venue.name, len(left), ", ".join(left))
+        return left
+
     async def close(self) -> None:
         """Every step bounded (engine.tasks): a stuck task or socket is cancelled, then abandoned
         with a logged warning; close() never waits forever."""
@@ -552,6 +568,21 @@ class Engine:
         self.metrics_server, _ = serve(self, host or self.config.metrics_host,
                                        self.config.metrics_port if port is None else port)
         return self.metrics_server.server_port
+
+    async def cancel_open_orders(self, timeout_s: float = 8.0) -> dict[str, list[str]]:
+        """VenueRuntime.cancel_open_orders for every venue at once, all within ``timeout_s``:
+        venue name -> client ids of the orders possibly still open there (venues with none
+        left out)."""
+        rts = list(self.runtimes.values())
+        res = await asyncio.gather(*(rt.cancel_open_orders(timeout_s) for rt in rts), return_exceptions=True)
+        out: dict[str, list[str]] = {}
+        for rt, r in zip(rts, res):
+            if isinstance(r, BaseException):       # a bug, not the venue: every open order is in doubt
+                log.error("%s: shutdown cancels failed: %s: %s", rt.venue.name, type(r).__name__, r)
+                r = sorted(o.client_order_id for o in rt.orders.open_orders()) if rt.orders is not None else []
+            if r:
+                out[rt.venue.name] = r
+        return out
 
     async def close(self) -> None:
         for rt in self.runtimes.values():

@@ -39,6 +39,7 @@ are logged and never disturb the manager.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import secrets
@@ -127,6 +128,14 @@ class ExecutionClient(Protocol):
     cancels every open order unless re-armed within ``timeout_s``; 0 disarms; ``ValueError`` for
     a timeout the venue does not accept), driven by ``engine.deadman`` when
     ``VenueConfig.dead_man_s`` is set.
+
+    Optional: ``async cancel_all(symbol, orders) -> list[OrderUpdate]`` cancels the open orders of
+    one symbol over REST in as few requests as the venue allows (its cancel-all where it has one,
+    which also takes orders this manager does not know; else per-order batches of ``orders``),
+    returning what the venue reported about them (possibly nothing: the open-orders listing
+    afterwards is the check); a symbol without open orders is no error. And
+    ``cancels_on_stream = True`` for a client whose ``cancel`` uses the private stream while it is
+    up. ``OrderManager.cancel_open`` (shutdown) uses both.
 
     Error contract:
 
@@ -883,6 +892,123 @@ class OrderManager:
                 log.warning("%s: audit found %s %s (filled %s) after its updates were lost on the stream",
                             self.venue.name, e.key, e.order.state.name, e.order.filled_qty)
         return len(quiet)
+
+    # ------------------------------------------------------------------ shutdown
+
+    async def cancel_open(self, timeout_s: float, *, stream_s: float = 1.0, retry_s: float = 0.25) -> list[str]:
+        """Cancel every order that may be open and check the result with the venue, within
+        ``timeout_s``; returns the client ids (``~venue id`` for an order without one) of the
+        orders that may still be open at the venue (empty: the venue's open-orders listing,
+        taken after the cancels, shows none of them).
+
+        1. A client whose cancels travel on its private stream (``cancels_on_stream``), while
+           that stream is up, and a client without a bulk cancel: each open order is cancelled
+           the usual way, for at most ``stream_s`` (a silent socket does not hold the rest up).
+        2. Per symbol, whatever is not final yet: the client's REST bulk cancel
+           (``cancel_all(symbol, orders)``: the venue's cancel-all, or its per-order batches),
+           else one cancel per order; then the venue's open orders of that symbol, merged like
+           any listing (orders it lists that this manager never placed are adopted, and
+           cancelled in the next round). A symbol is settled when the listing shows none open.
+        3. Rounds repeat, ``retry_s`` apart, until every symbol is settled or the time is up: a
+           failing cancel or listing (socket gone, REST refusing) is tried again meanwhile.
+
+        An order whose place request is still in flight counts as possibly open (the request may
+        still land) unless it ended final. Never raises for a venue failure: what could not be
+        confirmed is what the returned list names."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(0.0, timeout_s)
+
+        def left() -> float:
+            return deadline - loop.time()
+
+        def live(e: _Entry) -> bool:
+            return not e.order.state.is_final or e.placing is not None
+
+        cands = [e for e in list(self._entries.values()) if live(e)]
+        if not cands:
+            return []
+        placing = [e.placing for e in cands if e.placing is not None]
+        if placing:
+            await asyncio.wait(placing, timeout=max(0.0, min(stream_s, left() / 4)))
+        tasks: list[asyncio.Task] = []
+        bulk = getattr(self._client, "cancel_all", None)
+        on_stream = getattr(self._client, "cancels_on_stream", False) and self._client.stream_connected
+        if bulk is None or on_stream:
+            tasks = [loop.create_task(self._cancel_quietly(e.key), name=f"shutdown-cancel:{e.key}")
+                     for e in cands if not e.order.state.is_final]
+            if tasks:
+                await asyncio.wait(tasks, timeout=max(0.0, min(stream_s, left() / 3)))
+        symbols = {e.order.symbol for e in cands}
+        settled: set[str] = set()
+        rounds = 0
+        try:
+            while symbols - settled and left() > 0:
+                for sym in sorted(symbols - settled):
+                    if left() <= 0:
+                        break
+                    if await self._cancel_symbol(sym, bulk, left(), logging.WARNING if not rounds else logging.INFO):
+                        settled.add(sym)
+                rounds += 1
+                if symbols - settled:
+                    await asyncio.sleep(max(0.0, min(retry_s, left())))
+            unlisted = [e for e in cands if e.order.symbol in settled and not e.order.state.is_final
+                        and e.placing is None]
+            if unlisted and left() > 0:     # gone from the venue's list: learn how they ended
+                with contextlib.suppress(Exception, asyncio.TimeoutError):
+                    await asyncio.wait_for(self._query_each(unlisted, "shutdown"), left())
+        finally:
+            await cancel_all(tasks)
+        out = []
+        for e in list(self._entries.values()):
+            if e.order.symbol in symbols and e.order.symbol not in settled and live(e):
+                out.append(e.order.client_order_id or e.key)
+        for e in cands:                     # settled by the listing, but a place may still land
+            if e.order.symbol in settled and e.placing is not None and not e.order.state.is_final:
+                out.append(e.order.client_order_id or e.key)
+        return sorted(set(out))
+
+    async def _cancel_quietly(self, key: str) -> None:
+        try:
+            await self.cancel(key)
+        except Exception as exc:
+            log.info("%s: shutdown cancel of %s on the fast path failed (%s)", self.venue.name, key, exc)
+
+    async def _cancel_symbol(self, symbol: str, bulk, budget_s: float, level: int) -> bool:
+        """One round for one symbol: cancel what is not final, then list the venue's open orders.
+        True when the listing shows none open (every order's outcome then known to the venue)."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + budget_s
+        pending = [e for e in list(self._entries.values())
+                   if e.order.symbol == symbol and not e.order.state.is_final]
+        try:
+            if pending and bulk is not None:
+                for u in await asyncio.wait_for(bulk(symbol, [e.order for e in pending]), max(0.0, end - loop.time())):
+                    self._merge_listed(u, "cancel")
+            elif pending:
+                await asyncio.wait_for(asyncio.gather(*(self._client.cancel(e.order) for e in pending),
+                                                      return_exceptions=True), max(0.0, end - loop.time()))
+        except Exception as exc:
+            log.log(level, "%s: cancelling the open orders of %s at shutdown failed (%s); checking the venue",
+                    self.venue.name, symbol, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        try:
+            listed = await asyncio.wait_for(self._client.open_orders(symbol), max(0.0, end - loop.time()))
+        except Exception as exc:
+            log.log(level, "%s: open orders of %s unavailable at shutdown (%s); trying again while time is left",
+                    self.venue.name, symbol, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+            return False
+        open_ids = {id(self._merge_listed(u, "open")) for u in listed if not u.state.is_final}
+        for e in pending:
+            if id(e) not in open_ids and not e.order.state.is_final and e.placing is None:
+                e.verify = True             # not open at the venue: canceled or filled; a query tells
+        return not open_ids
+
+    def _merge_listed(self, u: OrderUpdate, source: str) -> _Entry:
+        e = self._route(u.client_order_id, u.venue_order_id)
+        fresh = e is None
+        if e is None:
+            e = self._adopt_update(u)
+        self._apply(e, u, source, fresh)
+        return e
 
     # ------------------------------------------------------------------ lifecycle
 

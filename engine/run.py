@@ -56,6 +56,9 @@ def add_parsers(sub) -> None:
     r.add_argument("--live", action="store_true", help="confirm that --strategy may trade at the non-local venues "
                                                        "of --config")
     r.add_argument("--strategy", action="store_true", help="also run the example strategy (engine/examples/bbo_maker.py) on the first venue")
+    r.add_argument("--cancel-timeout", type=_seconds, default=None,
+                   help="--strategy: seconds the exit may spend cancelling the open orders and checking them "
+                        "with the venue (default 8); orders it cannot confirm closed are listed, exit status 3")
     r.add_argument("--plain", action="store_true", help="print the status block (a line per venue and per book) every second instead of "
                                                         "redrawing the screen (automatic when not a terminal)")
     r.add_argument("--journal", action="store_true",
@@ -149,7 +152,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             cfg.metrics_port = args.metrics_port
         plain = args.plain or not sys.stdout.isatty()
         journal = args.status_interval if args.journal else 0.0
-        return _run_loop(_run(cfg, args.duration, plain, args.strategy, journal))
+        cancel_s = SHUTDOWN_CANCEL_S if args.cancel_timeout is None else args.cancel_timeout
+        return _run_loop(_run(cfg, args.duration, plain, args.strategy, journal, cancel_s))
 
 
 def _remote_venues(cfg: Config) -> list[str]:
@@ -172,8 +176,18 @@ def _run_loop(coro) -> int:
         return asyncio.run(coro)
 
 
-async def _run(cfg: Config, duration: float, plain: bool, strategy: bool, journal: float = 0.0) -> int:
-    """journal > 0: service logging (StatusView.journal) with a status line every `journal` s."""
+SHUTDOWN_CANCEL_S = 8.0
+"""`run --strategy` at exit: how long cancelling the open orders and checking them with the venue
+may take (inside systemd's TimeoutStopSec=30 with the close steps' own bounds)"""
+EXIT_ORDERS_OPEN = 3
+"""`run` exit status when orders may still be open at a venue (their client ids are printed)"""
+
+
+async def _run(cfg: Config, duration: float, plain: bool, strategy: bool, journal: float = 0.0,
+               cancel_s: float = SHUTDOWN_CANCEL_S) -> int:
+    """journal > 0: service logging (StatusView.journal) with a status line every `journal` s.
+    With the strategy, the exit cancels every open order and checks with the venue, for at most
+    `cancel_s`; orders possibly still open are printed with their client ids (exit status 3)."""
     from engine.engine import Engine
     eng = Engine(cfg)
     stop = asyncio.Event()
@@ -224,10 +238,15 @@ async def _run(cfg: Config, duration: float, plain: bool, strategy: bool, journa
             if t_end and time.monotonic() >= t_end:
                 break
     finally:
+        still_open: dict[str, list[str]] = {}
         if strat_task is not None:
-            strat_task.cancel()
-            with contextlib.suppress(BaseException):
-                await strat_task
+            from engine.tasks import cancel_and_wait
+            strat_task.cancel()                 # its own exit cancels its quote: a moment for that
+            await asyncio.wait({strat_task}, timeout=1.0)
+            await cancel_and_wait(strat_task)   # a second cancel ends a cancel stuck on the venue
+            if not strat_task.cancelled() and strat_task.done() and strat_task.exception() is not None:
+                log.error("strategy failed: %r", strat_task.exception())
+            still_open = await eng.cancel_open_orders(cancel_s)
         summary = view.summary()
         await eng.close()
         with contextlib.suppress(OSError, ValueError):
@@ -238,6 +257,12 @@ async def _run(cfg: Config, duration: float, plain: bool, strategy: bool, journa
                     sys.stdout.write("\x1b[H\x1b[2J")
                 print("\n".join(view.render()), flush=True)
             print(summary, flush=True)
+    if still_open:
+        for venue, cids in still_open.items():
+            print(f"venuelink: {len(cids)} order(s) possibly still open at {venue} (not confirmed canceled): "
+                  f"{' '.join(cids)}; check each at the venue (venuelink order status --venue {venue} "
+                  f"--client-id ID ...)", file=sys.stderr, flush=True)
+        return EXIT_ORDERS_OPEN
     return 0
 
 
