@@ -205,6 +205,8 @@ class Instrument:
     min_qty: int = 0
     active: bool = True
     kind: MarketKind = MarketKind.SPOT
+    max_px: int = 0            # the venue's highest valid price (a mantissa; 0: it states none): a book
+                               # level or trade above it is an impossible value, dropped and counted
     # Derivatives whose sizes are counted in contracts (OKX swaps: `ctVal` units of `ctValCcy`
     # each): one contract is contract_size (a mantissa at contract_scale) of contract_ccy.
     # 0: sizes are already in the base currency (spot, and venues that quote swaps in base).

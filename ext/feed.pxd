@@ -35,6 +35,8 @@ cdef class FeedSymbol:
     cdef readonly BookSync sync
     cdef readonly int px_scale
     cdef readonly int qty_scale
+    cdef readonly int64_t max_px
+    """the instrument's highest valid price (mantissa; 0: none): above it a value is impossible"""
     cdef public Checksum checksum
     """the venue's book checksum for this instrument (None: the venue publishes none)"""
     cdef public bint want_book

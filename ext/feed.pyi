@@ -29,6 +29,7 @@ class FeedSymbol:
     book: L2Book
     sync: BookSync
     px_scale: int
+    max_px: int
     qty_scale: int
     checksum: Checksum | None
     want_book: bool

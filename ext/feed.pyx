@@ -57,10 +57,21 @@ cdef inline int _check_ts(int64_t ts, int64_t ts_recv) except -1:
     return 0
 
 
-cdef inline int _check_book_message(const VlLevels *bids, const VlLevels *asks, int64_t ts_exchange,
-                                    int64_t ts_recv) except -1:
+cdef int _check_max_px(const VlLevels *l, int64_t max_px, str side) except -1:
+    cdef size_t i
+    for i in range(l.n):
+        if l.px[i] > max_px:
+            raise BadMessage(f"{side}[{i}]: price mantissa {l.px[i]} above the instrument's maximum {max_px}")
+    return 0
+
+
+cdef inline int _check_book_message(FeedSymbol fs, const VlLevels *bids, const VlLevels *asks,
+                                    int64_t ts_exchange, int64_t ts_recv) except -1:
     _check_levels(bids, "bids")
     _check_levels(asks, "asks")
+    if fs.max_px:
+        _check_max_px(bids, fs.max_px, "bids")
+        _check_max_px(asks, fs.max_px, "asks")
     return _check_ts(ts_exchange, ts_recv)
 
 
@@ -73,6 +84,7 @@ cdef class FeedSymbol:
         self.venue_symbol = venue_symbol
         self.px_scale = instrument.px_scale
         self.qty_scale = instrument.qty_scale
+        self.max_px = getattr(instrument, "max_px", 0) or 0
         self.book = L2Book(self.px_scale, self.qty_scale, depth_cap)
         self.sync = BookSync(self.book, rule, instrument, sync_listener)
         self.checksum = checksum
@@ -409,7 +421,7 @@ cdef class FrameParser:
         cdef int rc
         cdef BookSync sync = fs.sync
         fs.n_msgs += 1
-        _check_book_message(bids, asks, ts_exchange, ts_recv)
+        _check_book_message(fs, bids, asks, ts_exchange, ts_recv)
         fs.last_data_mono = recv_mono if recv_mono else t_dec
         self.recv_to_decoded.record_ns(t_dec - recv_mono)
         if fs.max_lag_ns and ts_exchange and ts_recv - ts_exchange > fs.max_lag_ns:
@@ -447,7 +459,7 @@ cdef class FrameParser:
         cdef int rc
         cdef BookSync sync = fs.sync
         fs.n_msgs += 1
-        _check_book_message(bids, asks, ts_exchange, ts_recv)
+        _check_book_message(fs, bids, asks, ts_exchange, ts_recv)
         fs.last_data_mono = recv_mono if recv_mono else mono_ns()
         if recv_mono:
             self.recv_to_decoded.record_ns(mono_ns() - recv_mono)
@@ -478,6 +490,9 @@ cdef class FrameParser:
             return 0
         if price <= 0 or size <= 0:
             raise BadMessage(f"trade {trade_id_str or trade_id}: non-positive price or size")
+        if fs.max_px and price > fs.max_px:
+            raise BadMessage(f"trade {trade_id_str or trade_id}: price mantissa {price} above the instrument's "
+                             f"maximum {fs.max_px}")
         _check_ts(ts_exchange, ts_recv)
         if fs.seen_trade(trade_id, trade_id_str):
             return 0

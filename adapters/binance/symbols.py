@@ -27,6 +27,7 @@ def parse_exchange_info(body: bytes | str | dict, venue: VenueId = VenueId.binan
                 px_scale=px_scale, qty_scale=qty_scale,
                 tick=_mantissa(tick, px_scale), lot=_mantissa(lot, qty_scale),
                 min_qty=_mantissa(filters["LOT_SIZE"].get("minQty", "0"), qty_scale),
+                max_px=_mantissa(filters["PRICE_FILTER"].get("maxPrice", "0"), px_scale),   # 0: no cap
                 active=s.get("status") == "TRADING"))
         except (KeyError, TypeError, ValueError):
             continue

@@ -67,6 +67,11 @@ def test_without_book_flag_no_book_tops():
     ('{"e":"trade","E":1,"s":"BTCUSDT","t":1,"p":"1.001","q":"1","T":1,"m":true}', "more fractional digits"),
     ('{"e":"trade","E":1,"s":"BTCUSDT","t":1,"p":"1e400","q":"1","T":1,"m":true}', "FieldValueError"),
     ('{"rest":"/api/v3/depth?symbol=NOPE","body":{"lastUpdateId":1,"bids":[],"asks":[]}}', "unknown symbol"),
+    # above PRICE_FILTER's maxPrice (1000000 for BTCUSDT): an impossible value, not a price
+    ('{"e":"depthUpdate","E":1700000000001,"s":"BTCUSDT","U":1,"u":2,"b":[["99999999999.00","1"]],"a":[]}',
+     "above the instrument's maximum"),
+    ('{"e":"trade","E":1700000000001,"s":"BTCUSDT","t":1,"p":"1000000.01","q":"1","T":1700000000000,"m":true}',
+     "above the instrument's maximum"),
     ('{"rest":"/api/v3/unknown","body":{}}', "not an instruments or snapshot endpoint"),
 ])
 def test_bad_input_is_reported_not_fatal(line, expect):
