@@ -215,6 +215,8 @@ async def _run(cfg: Config, duration: float, plain: bool, strategy: bool, journa
         v = next(iter(eng.runtimes.values()))
         strat_task = asyncio.ensure_future(BboMaker(eng, v.venue.name, v.config.symbols[0]).run())
     view = StatusView(eng, duration)
+    if journal:
+        view.follow_transitions()
     t_end = time.monotonic() + duration if duration else None
     try:
         while not stop.is_set():
@@ -277,6 +279,7 @@ class StatusView:
         self.hint = f"(stops after {duration:g} s)" if duration else "(Ctrl-C to stop)"
         self.states: dict[tuple, str] = {}              # journal: last state seen per connection, book
         self.journal_last: dict[str, tuple[float, int]] = {}
+        self.conn_counts: dict[str, int] = {}           # journal: connects of each connection at the last call
         self.t_status = self.t0
 
     def summary(self) -> str:
@@ -290,27 +293,58 @@ class StatusView:
             parts.append(f"{rt.venue.name}: {frames} frames, {resyncs} resyncs, {len(orders)} orders, {fills} fills")
         return f"venuelink: ran {time.monotonic() - self.t0:.1f} s; " + ("; ".join(parts) or "no venues")
 
+    def follow_transitions(self) -> None:
+        """Journal: every book state transition is logged as it happens (a book that recovers
+        between two journal calls still shows both steps), not a sample of states."""
+        self._transitions: list[str] = []
+        for rt in self.eng.runtimes.values():
+            v = rt.venue.name
+            for fs in rt.feed_symbols():
+                sym = fs.instrument.symbol
+                key = ("book", v, sym)
+                self.states[key] = BookState(fs.sync.state).name
+                self._transitions.append(f"{v} book {sym}: - -> {self.states[key]} (resyncs {fs.sync.n_resyncs})")
+
+                def changed(symbol: str, state: BookState, v=v, fs=fs, key=key) -> None:
+                    old = self.states.get(key, "-")
+                    self.states[key] = state.name
+                    self._transitions.append(f"{v} book {symbol}: {old} -> {state.name} (resyncs {fs.sync.n_resyncs})")
+                self.eng.subscribe_book_state(v, sym, changed)
+
     def journal(self, interval: float, *, force: bool = False) -> list[str]:
-        """Service logging: a line per connection or book whose state changed since the last call,
-        and a status line per venue when `interval` seconds have passed (or force)."""
+        """Service logging: a line per connection or book state change since the last call (books:
+        every transition, with follow_transitions; connections: their state, and every reconnect
+        counted even when the connection was back before this call), and a status line per venue
+        when `interval` seconds have passed (or force)."""
         now = time.monotonic()
         out = []
+        transitions = getattr(self, "_transitions", None)
+        if transitions is not None:
+            out += transitions
+            transitions.clear()
         for rt in self.eng.runtimes.values():
             v = rt.venue.name
             for s in rt.sessions:
                 st = ConnState(s.state).name.lower()
+                seen = self.conn_counts.get(s.name, s.connects)
+                flaps = s.connects - seen - (1 if self.states.get(("conn", s.name)) != st and st == "connected" else 0)
+                self.conn_counts[s.name] = s.connects
+                if flaps > 0 and ("conn", s.name) in self.states:
+                    out.append(f"{v} connection {s.name}: reconnected {flaps} time(s) since the last line"
+                               + (f" (last close: {s.close_reason})" if s.close_reason else ""))
                 if self.states.get(("conn", s.name), None) != st:
                     if ("conn", s.name) in self.states or st != "connecting":
                         out.append(f"{v} connection {s.name}: {self.states.get(('conn', s.name), '-')} -> {st}"
                                    + (f" ({s.close_reason})" if st != "connected" and s.close_reason else ""))
                     self.states[("conn", s.name)] = st
-            for fs in rt.feed_symbols():
-                st = BookState(fs.sync.state).name
-                key = ("book", v, fs.instrument.symbol)
-                if self.states.get(key) != st:
-                    out.append(f"{v} book {fs.instrument.symbol}: {self.states.get(key, '-')} -> {st}"
-                               f" (resyncs {fs.sync.n_resyncs})")
-                    self.states[key] = st
+            if transitions is None:
+                for fs in rt.feed_symbols():
+                    st = BookState(fs.sync.state).name
+                    key = ("book", v, fs.instrument.symbol)
+                    if self.states.get(key) != st:
+                        out.append(f"{v} book {fs.instrument.symbol}: {self.states.get(key, '-')} -> {st}"
+                                   f" (resyncs {fs.sync.n_resyncs})")
+                        self.states[key] = st
         if force or now - self.t_status >= interval:
             for rt in self.eng.runtimes.values():
                 v = rt.venue.name
