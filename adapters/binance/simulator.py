@@ -793,8 +793,11 @@ class BinanceSim(SimApp):
         return await conn.serve(self.control.on_text, self.control.opener(streams))
 
     async def h_ws_raw(self, request: web.Request) -> web.StreamResponse:
+        # A path segment that is not shaped as a stream name (`<symbol>@<kind>`) opens a plain
+        # connection, as on the venue: clients such as CCXT connect to `/ws/<their own label>` and
+        # SUBSCRIBE afterwards. Stream-shaped names that do not exist are still refused.
         path = request.match_info.get("streams", "")
-        streams = [s for s in path.split("/") if s]
+        streams = [s for s in path.split("/") if "@" in s]
         return await self._md_socket(request, streams, False)
 
     async def h_ws_combined(self, request: web.Request) -> web.StreamResponse:
