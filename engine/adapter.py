@@ -108,6 +108,14 @@ class VenueAdapter(abc.ABC):
             raise KeyError(f"{self.venue.name}: unknown symbol {symbol!r}")
         return inst
 
+    # ---- process lifecycle -------------------------------------------------------------------
+    async def prepare(self, runtime: Any) -> None:
+        """Before the first request: start what the venue needs besides sockets (the CCXT tier's
+        worker process, engine.ccxt_tier). Nothing for native venues."""
+
+    async def close(self) -> None:
+        """After the venue's sessions are closed: stop what prepare() started."""
+
     # ---- market data ---------------------------------------------------------------------
     @abc.abstractmethod
     def make_parser(self, sink: Any) -> FrameParser:

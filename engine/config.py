@@ -71,7 +71,7 @@ class Credentials:
 @dataclass
 class VenueConfig:
     name: str
-    rest_url: str
+    rest_url: str = ""
     ws_url: str = ""
     """market-data URL of the venue's first (or only) WebSocket endpoint"""
     ws_api_url: str = ""
@@ -103,6 +103,16 @@ class VenueConfig:
     """dead man's switch: the venue cancels every open order unless the engine re-arms it within
     this many seconds (re-armed every third of it while running, disarmed on close); 0: off.
     Venues without one refuse a non-zero value at start; their own bounds apply (OKX 10..120)"""
+
+    tier: str = ""
+    """"native" (the venue's own adapter) or "ccxt" (engine.ccxt_tier: market data through a CCXT
+    worker process); "" is native where the venue has an adapter, ccxt otherwise"""
+    ccxt_hosts: dict[str, str] = field(default_factory=dict)
+    """ccxt tier: exchange host (as in CCXT's exchange.urls) -> base URL replacing its scheme and host"""
+    ccxt_isolate: bool = False
+    """ccxt tier: every URL of the exchange whose host is not in ccxt_hosts goes to a closed local port"""
+    ccxt_options: dict = field(default_factory=dict)
+    """ccxt tier: CCXT's own options for the exchange (its `options` dict)"""
 
     def credentials(self) -> Credentials | None:
         """Read credentials now (env vars or the secrets file); None when none are configured.
@@ -196,6 +206,35 @@ _TOP_KEYS = frozenset({"venues", "metrics", "state_dir"})
 _METRICS_KEYS = frozenset({"port", "host"})
 
 
+def _tier(name: str, table: dict) -> str:
+    from engine import registry
+    native = VenueId.parse(name) in registry.ADAPTERS
+    tier = table.get("tier", "native" if native else "ccxt")
+    if tier not in ("native", "ccxt"):
+        raise ConfigError(f"[venues.{name}] tier must be \"native\" or \"ccxt\", got {tier!r}")
+    if tier == "native" and not native:
+        raise ConfigError(f"[venues.{name}] has no native adapter (native: {', '.join(registry.available())}): "
+                          f"use tier = \"ccxt\"")
+    return tier
+
+
+def _check_ccxt(name: str, table: dict) -> None:
+    for key in ("rest_url", "ws_url", "ws_api_url", "endpoints"):
+        if key in table:
+            raise ConfigError(f"[venues.{name}] tier = \"ccxt\": {key} is not used (CCXT knows the venue's URLs; "
+                              f"ccxt_hosts = {{\"host\" = \"base URL\"}} moves them)")
+    hosts = table.get("ccxt_hosts", {})
+    if not isinstance(hosts, dict) or not all(isinstance(k, str) and isinstance(v, str) and "://" in v
+                                              for k, v in hosts.items()):
+        raise ConfigError(f"[venues.{name}] ccxt_hosts must be a table of \"host\" = \"scheme://host:port\"")
+    if not isinstance(table.get("ccxt_isolate", False), bool):
+        raise ConfigError(f"[venues.{name}] ccxt_isolate must be true or false")
+    if not isinstance(table.get("ccxt_options", {}), dict):
+        raise ConfigError(f"[venues.{name}] ccxt_options must be a table (CCXT's exchange options)")
+    if not isinstance(table.get("symbols", []), list) or not table.get("symbols"):
+        raise ConfigError(f"[venues.{name}] tier = \"ccxt\" needs symbols = [\"BTC/USDT\", ...]")
+
+
 def load_config(path: str | Path) -> Config:
     try:
         data = tomllib.loads(Path(path).read_text())
@@ -210,6 +249,11 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(f"config {path}: venues must be a table of [venues.<venue id>] tables")
     venues = {}
     for name, table in (data.get("venues") or {}).items():
+        from engine.ccxt_tier import CCXT_IDS, GONE
+        if name in GONE:
+            raise ConfigError(f"[venues.{name}]: {GONE[name]}; it cannot be configured")
+        if name in CCXT_IDS:             # an older CCXT id of a venue (gateio -> gate)
+            name = CCXT_IDS[name]
         try:
             VenueId.parse(name)
         except ValueError as e:
@@ -219,6 +263,11 @@ def load_config(path: str | Path) -> Config:
         unknown = set(table) - _VENUE_KEYS
         if unknown:
             raise ConfigError(f"[venues.{name}]: unknown keys {sorted(unknown)}; known: {sorted(_VENUE_KEYS)}")
+        table = dict(table, tier=_tier(name, table))
+        if table["tier"] == "ccxt":
+            _check_ccxt(name, table)
+            venues[name] = VenueConfig(name=name, **table)
+            continue
         if not isinstance(table.get("rest_url"), str):
             raise ConfigError(f"[venues.{name}] needs rest_url (string)")
         if not isinstance(table.get("ws_url", ""), str):

@@ -154,6 +154,7 @@ class VenueRuntime:
     # ---- start -----------------------------------------------------------------------------
     async def load_instruments(self) -> None:
         from urllib.parse import urlencode
+        await self.adapter.prepare(self)
         insts = []
         for path, params in self.adapter.instrument_requests():
             w, prio = self.adapter.rest_cost("GET", path, params)
@@ -370,6 +371,7 @@ class VenueRuntime:
         if self.execution is not None:
             await bounded(self.execution.close(), f"{self.venue.name}: execution")
         await self.rest.close()
+        await bounded(self.adapter.close(), f"{self.venue.name}: adapter")
 
     # ---- book sync listener (called from C inside the parser: schedule, never block) ----------
     def on_need_snapshot(self, sync, reason: str) -> None:

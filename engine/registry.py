@@ -31,8 +31,13 @@ def venue_id(venue: str | VenueId) -> VenueId:
 
 
 def create(venue: str | VenueId, config: VenueConfig | None = None):
+    """The venue's adapter: its native one, or the CCXT tier's (engine.ccxt_tier) when the config
+    says tier = "ccxt" or, given a config, when the venue has no native adapter."""
     vid = venue if isinstance(venue, VenueId) else VenueId.parse(venue)
     target = ADAPTERS.get(vid)
+    if config is not None and (config.tier == "ccxt" or (target is None and config.tier != "native")):
+        from engine.ccxt_tier.adapter import CcxtAdapter
+        return CcxtAdapter(config)
     if target is None:
         raise ValueError(f"venue {vid.name!r} has no adapter yet; available: {', '.join(available())}")
     if isinstance(target, type):

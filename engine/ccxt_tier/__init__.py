@@ -1,0 +1,56 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The CCXT tier: any exchange CCXT supports, behind the engine's own book states, checks and
+metrics. Market data only for now (books and trades); orders come later.
+
+CCXT never runs on the engine's event loop. Each ccxt-tier venue gets a worker process
+(``python -m engine.ccxt_tier.worker --spec JSON``; engine.ccxt_tier.supervisor starts it,
+restarts it when it dies, and the worker exits with its parent). The worker runs ccxt.pro's
+``watch_order_book`` / ``watch_trades`` for the configured symbols with CCXT's own throttler off
+and serves what it gets on 127.0.0.1 in the small venuelink-internal dialect below. The engine
+side is an ordinary adapter (engine.ccxt_tier.adapter.CcxtAdapter), so book sync, crossed-book
+checks, trade dedupe, the data-silence watch and metrics are the engine's, unchanged.
+
+Start
+    The worker binds 127.0.0.1 (port 0 unless told otherwise), then prints one JSON line on
+    stdout and nothing else afterwards:
+    ``{"pid": 4242, "port": 41234, "rest_url": "http://127.0.0.1:41234", "ws_url": "ws://127.0.0.1:41234/ws"}``.
+    It reports only once the exchange's markets are loaded.
+
+HTTP (``rest_url``)
+    ``GET /instruments``: ``{"exchange": "binance", "instruments": [{"symbol": "BTC/USDT",
+    "type": "spot", "base", "quote", "settle", "tick": "0.01", "lot": "0.00001",
+    "min_qty": "0.00001" or "", "contract_size": "" or "0.01", "active": true}, ...]}``
+    (markets whose tick or lot cannot be known exactly are left out and counted).
+    ``GET /book?symbol=BTC/USDT``: the latest valid book frame of a symbol (404 while none).
+    ``GET /stats``: the worker's counters (frames sent, off-grid values, watch errors ...).
+
+WebSocket (``ws_url``), JSON text frames
+    engine -> worker: ``{"op": "subscribe" | "unsubscribe", "id": 7, "topics": ["book:BTC/USDT",
+    "trades:BTC/USDT", "top:BTC/USDT"]}``; answered ``{"op": "subscribed" | "unsubscribed",
+    "id": 7}`` or ``{"op": "error", "id": 7, "msg": "..."}``. A book subscription is followed
+    by the latest valid book at once (the in-band snapshot).
+    worker -> engine:
+
+    * ``{"type": "book", "symbol": "BTC/USDT", "ts": 1700000000123, "bids": [["60000.01",
+      "0.5"], ...], "asks": [...]}``: a full top-N snapshot, best first, every value an exact
+      decimal string on the instrument's grid; ``ts`` the exchange's time in ms (0: unknown);
+    * ``{"type": "trade", "symbol": "BTC/USDT", "id": "75000008", "side": "buy", "price":
+      "60000.01", "size": "0.0928", "ts": 1700000000123}``: ``side`` is the taker's;
+    * ``{"type": "invalid", "symbol": "BTC/USDT", "reason": "..."}``: the worker's book of that
+      symbol cannot be trusted (a value off the grid, the exchange's stream failed) until its
+      next book frame.
+
+Values: CCXT hands prices and sizes as floats. Each one is read as the decimal its repr()
+prints and must lie on the instrument's tick (prices) or lot (sizes) grid; a value off the grid
+is counted and its book marked invalid, never rounded.
+"""
+from __future__ import annotations
+
+#: config names that are another CCXT id
+CCXT_IDS = {"gateio": "gate"}
+#: venue ids CCXT no longer ships: refused with the reason
+GONE = {"bitmex": "CCXT no longer ships a BitMEX client"}
+
+
+def ccxt_id(venue_name: str) -> str:
+    return CCXT_IDS.get(venue_name, venue_name)

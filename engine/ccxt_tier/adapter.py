@@ -1,0 +1,199 @@
+# SPDX-License-Identifier: Apache-2.0
+"""CcxtAdapter: any CCXT exchange as an engine venue, through its worker process (the dialect is
+described in engine.ccxt_tier). One WebSocket endpoint (the worker's), SEQ_NONE books whose
+every message is a full top-N snapshot, resynced by resubscribing (the worker answers a book
+subscription with its latest book), opaque trade ids deduplicated by the engine."""
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from engine.adapter import Channel, VenueAdapter
+from engine.ccxt_tier import GONE, ccxt_id
+from engine.ccxt_tier.supervisor import WorkerSupervisor
+from engine.config import VenueConfig
+from engine.errors import ConfigError, VenueError
+from engine.model import Instrument, MarketKind, Side, VenueId
+from engine.venue import BookSpec, BucketSpec, ResyncMethod, SnapshotSource, VenueSpec, WsEndpoint, scale_of
+from ext.feed import Control, FeedSymbol, PyFrameParser, TradeIds
+from ext.ratelimit import BucketKind, Priority
+from ext.sync import SeqRule
+
+DEPTH = 20                  # levels per side in every book frame
+MS = 1_000_000
+_KINDS = {"spot": MarketKind.SPOT, "swap": MarketKind.SWAP, "future": MarketKind.FUTURE, "option": MarketKind.OPTION}
+_SIDES = {"buy": Side.BUY, "sell": Side.SELL}
+_PLACEHOLDER = "127.0.0.1:0"       # until the worker reports its port
+
+
+def _spec(venue: VenueId, rest_url: str, ws_url: str) -> VenueSpec:
+    return VenueSpec(
+        venue=venue, rest_url=rest_url, ws_url=ws_url,
+        buckets=(BucketSpec("LOCAL", BucketKind.FIXED_WINDOW, 100_000, 1.0),),   # the worker is local
+        endpoints=(WsEndpoint("public", ws_url, max_topics_per_connection=600, max_topics_per_request=100,
+                              max_msgs_per_s=100.0, ack_timeout_s=5.0, stale_after_s=10.0),),
+        book=BookSpec(SeqRule.SEQ_NONE, SnapshotSource.IN_BAND, ResyncMethod.RESUBSCRIBE, depth=DEPTH,
+                      snapshot_timeout_s=5.0),
+        trade_ids=TradeIds.TRADE_IDS_OPAQUE,
+    )
+
+
+def _mantissa(text: str, scale: int) -> int:
+    """`text` as a mantissa at `scale`; 0 when empty or finer than the scale (not stated exactly)."""
+    if not text:
+        return 0
+    v = Decimal(text).scaleb(scale)
+    return int(v) if v == v.to_integral_value() else 0
+
+
+class CcxtParser(PyFrameParser):
+    """Decodes the worker's frames into the same emit_* bookkeeping native parsers use."""
+
+    def parse(self, frame: bytes, ts_recv: int, recv_mono: int) -> None:
+        m = json.loads(frame)
+        kind = m.get("type")
+        if kind is None:
+            op = m.get("op")
+            ctl = {"subscribed": Control.CTRL_SUBSCRIBED, "unsubscribed": Control.CTRL_UNSUBSCRIBED,
+                   "error": Control.CTRL_ERROR}.get(op, Control.CTRL_OTHER)
+            rid = m.get("id", -1)
+            self.emit_control_py(ctl, m.get("msg"), rid if isinstance(rid, int) else -1, frame)
+            return
+        fs = self.lookup_py(m["symbol"].encode())
+        if fs is None:
+            return
+        if kind == "book":
+            self.book_frame(fs, m, ts_recv)
+        elif kind == "trade":
+            inst = fs.instrument
+            side = _SIDES.get(m["side"])
+            if side is None:
+                raise ValueError(f"trade side {m['side']!r}")
+            self.emit_trade_py(fs, str(m["id"]), inst.px(m["price"]), inst.qty(m["size"]), side,
+                               int(m["ts"]) * MS, ts_recv)
+        elif kind == "invalid":
+            fs.sync.invalidate(f"CCXT worker: {m.get('reason', '')}")
+        else:
+            raise ValueError(f"unknown frame type {kind!r}")
+
+    def book_frame(self, fs: FeedSymbol, m: dict, ts_recv: int) -> None:
+        inst = fs.instrument
+        bids = [(inst.px(p), inst.qty(q)) for p, q in m["bids"]]
+        asks = [(inst.px(p), inst.qty(q)) for p, q in m["asks"]]
+        self.emit_snapshot_py(fs, -1, bids, asks, int(m.get("ts") or 0) * MS, ts_recv)
+        if fs.want_top and bids and asks:
+            self.emit_top_py(fs, bids[0][0], bids[0][1], asks[0][0], asks[0][1], -1,
+                             int(m.get("ts") or 0) * MS, ts_recv)
+
+
+class CcxtAdapter(VenueAdapter):
+    instruments_path = "/instruments"
+
+    def __init__(self, config: VenueConfig | None = None) -> None:
+        if config is None:
+            raise ValueError("the CCXT tier needs the venue's config (symbols, hosts)")
+        if config.name in GONE:
+            raise ConfigError(f"[venues.{config.name}]: {GONE[config.name]}")
+        self.venue = VenueId.parse(config.name)
+        self.ccxt_id = ccxt_id(config.name)
+        self.spec = _spec(self.venue, f"http://{_PLACEHOLDER}", f"ws://{_PLACEHOLDER}/ws")
+        super().__init__(config)
+        self.worker: WorkerSupervisor | None = None
+        self.runtime: Any = None
+
+    # ---- the worker ------------------------------------------------------------------------
+    def worker_spec(self) -> dict:
+        c = self.config
+        return {"exchange": self.ccxt_id, "symbols": list(c.symbols), "depth": DEPTH,
+                "hosts": dict(c.ccxt_hosts), "isolate": bool(c.ccxt_isolate), "options": dict(c.ccxt_options)}
+
+    async def prepare(self, runtime: Any) -> None:
+        if self.worker is not None:
+            return
+        if not self.config.symbols:
+            raise ConfigError(f"[venues.{self.venue.name}] needs symbols = [...]: the CCXT worker watches them")
+        self.runtime = runtime
+        self.worker = WorkerSupervisor(self.venue.name, self.worker_spec(), on_restart=self._moved)
+        self._use(await self.worker.start())
+
+    def _use(self, report: dict) -> None:
+        self.spec = _spec(self.venue, report["rest_url"], report["ws_url"])
+        if self.runtime is not None:
+            self.runtime.rest.base_url = report["rest_url"]
+
+    def _moved(self, report: dict) -> None:
+        """The restarted worker could not have its old port back: every connection follows it."""
+        self._use(report)
+        if self.runtime is not None:
+            for s in self.runtime.sessions:
+                s.url = report["ws_url"]
+
+    async def close(self) -> None:
+        if self.worker is not None:
+            await self.worker.close()
+
+    def endpoint_url(self, ep: WsEndpoint) -> str:
+        return self.spec.ws_url
+
+    # ---- instruments -----------------------------------------------------------------------
+    def parse_instruments(self, body: bytes | dict) -> list[Instrument]:
+        data = json.loads(body) if isinstance(body, (bytes, str)) else body
+        out = []
+        for d in data["instruments"]:
+            kind = _KINDS.get(d["type"])
+            if kind is None:
+                continue
+            ps, qs = scale_of(d["tick"]), scale_of(d["lot"])
+            cs = d.get("contract_size") or ""
+            out.append(Instrument(
+                self.venue, d["symbol"], d["symbol"], d["base"], d["quote"], ps, qs,
+                int(Decimal(d["tick"]).scaleb(ps)), int(Decimal(d["lot"]).scaleb(qs)), settle=d.get("settle", ""),
+                min_qty=_mantissa(d.get("min_qty") or "", qs),
+                active=bool(d.get("active", True)), kind=kind,
+                contract_size=int(Decimal(cs).scaleb(scale_of(cs))) if cs else 0,
+                contract_scale=scale_of(cs) if cs else 0, contract_ccy=d["base"] if cs else ""))
+        return out
+
+    # ---- market data -----------------------------------------------------------------------
+    def make_parser(self, sink: Any) -> CcxtParser:
+        return CcxtParser(self.venue, sink)
+
+    def make_reference_parser(self, sink: Any) -> CcxtParser:
+        return CcxtParser(self.venue, sink)
+
+    def topics(self, inst: Instrument, channels: tuple[Channel, ...]) -> list[str]:
+        names = {Channel.BOOK: "book", Channel.TRADES: "trades", Channel.TOP: "top"}
+        out = []
+        for c in channels:
+            if c not in names:
+                raise VenueError(f"{self.venue.name}: the CCXT tier serves books and trades only", venue=self.venue.name)
+            out.append(f"{names[c]}:{inst.venue_symbol}")
+        return out
+
+    def subscribe_frames(self, ep: WsEndpoint, topics: list[str], req_id: int) -> list[str]:
+        return [json.dumps({"op": "subscribe", "id": req_id, "topics": topics})]
+
+    def unsubscribe_frames(self, ep: WsEndpoint, topics: list[str], req_id: int) -> list[str]:
+        return [json.dumps({"op": "unsubscribe", "id": req_id, "topics": topics})]
+
+    def book_probe_request(self, inst: Instrument) -> tuple[str, dict[str, str]]:
+        """The worker's latest book (engine.silence checks a quiet book against it)."""
+        return "/book", {"symbol": inst.symbol}
+
+    def apply_snapshot(self, parser: CcxtParser, fs: FeedSymbol, body: bytes, ts_recv: int) -> int:
+        parser.book_frame(fs, json.loads(body), ts_recv)
+        return 0
+
+    # ---- REST and execution ------------------------------------------------------------------
+    def rest_cost(self, method: str, path: str, params: dict[str, str] | None = None,
+                  order: Any = None) -> tuple[dict[str, int], Any]:
+        return {"LOCAL": 1}, Priority.QUERY
+
+    def map_error(self, resp: Any) -> Any:
+        return VenueError(f"{self.venue.name} CCXT worker answered HTTP {resp.status}: {resp.body[:200]!r}",
+                          venue=self.venue.name, http_status=resp.status)
+
+    def make_execution(self, rest: Any, creds: Any, config: VenueConfig) -> Any:
+        raise ConfigError(f"[venues.{self.venue.name}] tier = \"ccxt\" serves market data only so far: "
+                          f"remove the API key settings (orders through the CCXT tier come later)")

@@ -1,0 +1,111 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Starts a venue's CCXT worker process, reads the URLs it reports, and starts it again whenever
+it exits (with backoff, on the same port where that is still free). The worker exits with its
+parent, so an engine that dies takes its workers with it."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+from typing import Callable
+
+from engine.errors import EngineError
+
+log = logging.getLogger("venuelink.ccxt_tier")
+RESTART_MIN_S, RESTART_MAX_S = 0.2, 10.0
+STABLE_S = 30.0          # a worker that lived this long restarts without backoff
+
+
+class WorkerFailed(EngineError):
+    """The worker did not start (or did not report its URLs in time)."""
+
+
+class WorkerSupervisor:
+    def __init__(self, name: str, spec: dict, *, start_timeout_s: float = 60.0,
+                 on_restart: Callable[[dict], None] | None = None) -> None:
+        self.name, self.spec = name, dict(spec)
+        self.start_timeout_s = start_timeout_s
+        self.on_restart = on_restart
+        self.proc: asyncio.subprocess.Process | None = None
+        self.report: dict = {}
+        self.starts = 0
+        self.exits = 0
+        self._task: asyncio.Task | None = None
+        self._closing = False
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None and self.proc.returncode is None else None
+
+    async def start(self) -> dict:
+        """Start the worker and wait for its report; then keep it running."""
+        self.report = await self._spawn()
+        self._task = asyncio.get_running_loop().create_task(self._supervise())
+        return self.report
+
+    async def _spawn(self) -> dict:
+        if self.report:
+            self.spec["port"] = self.report["port"]        # keep the URLs the engine already uses
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "engine.ccxt_tier.worker", "--spec", json.dumps(self.spec),
+            stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL)
+        self.starts += 1
+        try:
+            line = await asyncio.wait_for(self.proc.stdout.readline(), self.start_timeout_s)
+            report = json.loads(line)
+            if not isinstance(report, dict) or "ws_url" not in report:
+                raise ValueError(f"unexpected report {line[:200]!r}")
+        except (asyncio.TimeoutError, ValueError) as e:
+            await self._stop_proc()
+            raise WorkerFailed(f"{self.name}: the CCXT worker did not report its URLs "
+                               f"({type(e).__name__}: {e}); its log is on stderr") from None
+        log.info("%s: CCXT worker pid %d serving %s", self.name, self.proc.pid, report["ws_url"])
+        return report
+
+    async def _supervise(self) -> None:
+        loop = asyncio.get_running_loop()
+        delay = RESTART_MIN_S
+        while not self._closing:
+            started = loop.time()
+            rc = await self.proc.wait()
+            self.exits += 1
+            if self._closing:
+                return
+            if loop.time() - started > STABLE_S:
+                delay = RESTART_MIN_S
+            log.warning("%s: CCXT worker pid %d exited (%s); starting it again in %.1fs",
+                        self.name, self.proc.pid, rc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RESTART_MAX_S)
+            try:
+                report = await self._spawn()
+            except (WorkerFailed, OSError) as e:
+                log.error("%s: %s", self.name, e)
+                continue
+            changed = report["ws_url"] != self.report.get("ws_url")
+            self.report = report
+            if changed and self.on_restart is not None:
+                self.on_restart(report)
+
+    async def _stop_proc(self) -> None:
+        p = self.proc
+        if p is None or p.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            p.terminate()
+        try:
+            await asyncio.wait_for(p.wait(), 3.0)
+        except asyncio.TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                p.kill()
+            await p.wait()
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._stop_proc()

@@ -1,0 +1,344 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The CCXT worker process of one venue (the dialect it serves: engine.ccxt_tier).
+
+    python -m engine.ccxt_tier.worker --spec '{"exchange": "binance", "symbols": ["BTC/USDT"],
+        "depth": 20, "hosts": {}, "isolate": false, "options": {}, "port": 0}'
+
+`hosts` maps an exchange host (as it appears in CCXT's ``exchange.urls``, e.g.
+``api.binance.com`` or ``stream.binance.com:9443``) to the base URL that replaces its scheme and
+host, the path kept; with `isolate`, every other URL in ``exchange.urls`` goes to a closed local
+port, so the worker can reach nothing but the mapped hosts. `options` are CCXT's own exchange
+options. CCXT's throttler is off: pacing is the engine's business, not CCXT's.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+from urllib.parse import urlsplit
+
+from aiohttp import WSMsgType, web
+
+from engine.ccxt_tier.grid import Grid, OffGrid, decimals, exact, snap_levels, step_of
+
+log = logging.getLogger("venuelink.ccxt_worker")
+BACKOFF_MIN_S, BACKOFF_MAX_S = 0.25, 5.0
+RECENT_TRADE_IDS = 2000
+
+
+def rewrite_urls(urls, hosts: dict[str, str], closed: str | None):
+    """`urls` with every URL of a mapped host moved to its base URL (path and query kept) and,
+    when `closed` is given, every other URL to that closed local address."""
+    if isinstance(urls, dict):
+        return {k: rewrite_urls(v, hosts, closed) for k, v in urls.items()}
+    if isinstance(urls, list):
+        return [rewrite_urls(v, hosts, closed) for v in urls]
+    if not isinstance(urls, str) or "://" not in urls:
+        return urls
+    p = urlsplit(urls)
+    base = hosts.get(p.netloc)
+    if base is None:
+        if closed is None:
+            return urls
+        base = ("ws" if p.scheme in ("ws", "wss") else "http") + "://" + closed
+    return base.rstrip("/") + p.path + ("?" + p.query if p.query else "")
+
+
+def closed_port() -> tuple[socket.socket, str]:
+    """A local address that refuses every connection: a socket bound and never listening (held
+    for the life of the process, so no one else can take the port)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    return s, f"127.0.0.1:{s.getsockname()[1]}"
+
+
+def instrument_of(m: dict, decimal_places: bool) -> dict:
+    """One CCXT market as an instruments-answer entry (raises OffGrid when its tick or lot is
+    not known exactly)."""
+    prec = m.get("precision") or {}
+    tick = step_of(prec.get("price"), decimal_places)
+    lot = step_of(prec.get("amount"), decimal_places)
+    min_qty = ((m.get("limits") or {}).get("amount") or {}).get("min")
+    cs = m.get("contractSize") if m.get("contract") else None
+    return {"symbol": m["symbol"], "id": m.get("id", ""), "type": m.get("type") or "spot",
+            "base": m.get("base") or "", "quote": m.get("quote") or "", "settle": m.get("settle") or "",
+            "tick": format(tick, "f"), "lot": format(lot, "f"),
+            "min_qty": format(exact(min_qty), "f") if min_qty else "",
+            "contract_size": format(exact(cs), "f") if cs else "",
+            "active": m.get("active") is not False}
+
+
+class Worker:
+    def __init__(self, spec: dict) -> None:
+        self.spec = spec
+        self.symbols: list[str] = list(spec["symbols"])
+        self.depth = int(spec.get("depth", 20))
+        self.exchange = None
+        self.instruments: list[dict] = []
+        self.grids: dict[str, Grid] = {}
+        self.books: dict[str, dict] = {}            # symbol -> latest valid book frame
+        self.clients: dict[web.WebSocketResponse, set[str]] = {}
+        self.recent_ids: dict[str, tuple[collections.deque, set]] = {}
+        self.stats = collections.Counter()
+        self._closed_sock = None
+        self._tasks: list[asyncio.Task] = []
+
+    # ---- CCXT ------------------------------------------------------------------------------
+    def make_exchange(self):
+        import ccxt.pro as ccxtpro
+        cls = getattr(ccxtpro, self.spec["exchange"], None)
+        if cls is None:
+            raise SystemExit(f"ccxt.pro has no exchange {self.spec['exchange']!r}")
+        ex = cls({"enableRateLimit": False, "newUpdates": True, "options": dict(self.spec.get("options") or {})})
+        closed = None
+        if self.spec.get("isolate"):
+            self._closed_sock, closed = closed_port()
+        hosts = self.spec.get("hosts") or {}
+        if hosts or closed:
+            ex.urls = rewrite_urls(ex.urls, hosts, closed)
+        return ex
+
+    async def load_markets(self) -> None:
+        from ccxt.base.decimal_to_precision import DECIMAL_PLACES, TICK_SIZE
+        delay = BACKOFF_MIN_S
+        while True:
+            try:
+                markets = await self.exchange.load_markets()
+                break
+            except Exception as e:
+                self.stats["markets_errors"] += 1
+                log.warning("load_markets failed: %s: %s", type(e).__name__, e)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, BACKOFF_MAX_S)
+        mode = self.exchange.precisionMode
+        if mode not in (TICK_SIZE, DECIMAL_PLACES):
+            raise SystemExit(f"{self.spec['exchange']}: CCXT states its precision in significant digits: "
+                             f"ticks cannot be known exactly")
+        out = []
+        for m in markets.values():
+            try:
+                out.append(instrument_of(m, mode == DECIMAL_PLACES))
+            except (OffGrid, KeyError, TypeError) as e:
+                self.stats["markets_skipped"] += 1
+                log.debug("market %s left out: %s", m.get("symbol"), e)
+        self.instruments = out
+        by = {i["symbol"]: i for i in out}
+        missing = [s for s in self.symbols if s not in by]
+        if missing:
+            raise SystemExit(f"{self.spec['exchange']}: no such market (or no exact tick/lot): {missing}")
+        self.grids = {s: Grid(by[s]["tick"], by[s]["lot"]) for s in self.symbols}
+
+    async def watch_books(self, symbol: str) -> None:
+        delay = BACKOFF_MIN_S
+        grid = self.grids[symbol]
+        while True:
+            try:
+                ob = await self.exchange.watch_order_book(symbol)
+                delay = BACKOFF_MIN_S
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                self.stats["book_watch_errors"] += 1
+                log.warning("%s: watch_order_book failed: %s: %s", symbol, type(e).__name__, e)
+                self.invalidate(symbol, f"the exchange's book stream failed: {type(e).__name__}")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, BACKOFF_MAX_S)
+                continue
+            self.on_book(symbol, grid, ob)
+
+    def on_book(self, symbol: str, grid: Grid, ob: dict) -> None:
+        bids, bad_b = snap_levels(ob["bids"], grid, self.depth)
+        asks, bad_a = snap_levels(ob["asks"], grid, self.depth)
+        bad = bad_b + bad_a
+        if bad:
+            self.stats["off_grid"] += len(bad)
+            self.invalidate(symbol, f"{len(bad)} value(s) off the grid: {bad[0]}")
+            return
+        frame = {"type": "book", "symbol": symbol, "ts": int(ob.get("timestamp") or 0), "bids": bids, "asks": asks}
+        self.books[symbol] = frame
+        self.stats["books"] += 1
+        self.send(f"book:{symbol}", json.dumps(frame, separators=(",", ":")))
+
+    def invalidate(self, symbol: str, reason: str) -> None:
+        had = self.books.pop(symbol, None) is not None
+        self.stats["invalid"] += 1
+        if had or reason:
+            self.send(f"book:{symbol}", json.dumps({"type": "invalid", "symbol": symbol, "reason": reason}))
+
+    async def watch_trades(self, symbol: str) -> None:
+        delay = BACKOFF_MIN_S
+        grid = self.grids[symbol]
+        ids, seen = self.recent_ids.setdefault(symbol, (collections.deque(), set()))
+        while True:
+            try:
+                trades = await self.exchange.watch_trades(symbol)
+                delay = BACKOFF_MIN_S
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                self.stats["trade_watch_errors"] += 1
+                log.warning("%s: watch_trades failed: %s: %s", symbol, type(e).__name__, e)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, BACKOFF_MAX_S)
+                continue
+            for t in trades:
+                tid, side = t.get("id"), t.get("side")
+                if tid is None or side not in ("buy", "sell"):
+                    self.stats["trades_unusable"] += 1         # no id to dedupe by, or no taker side
+                    continue
+                tid = str(tid)
+                if tid in seen:
+                    self.stats["trades_repeated"] += 1
+                    continue
+                try:
+                    px, sz = grid.price(t.get("price")), grid.size(t.get("amount"))
+                except OffGrid as e:
+                    self.stats["off_grid"] += 1
+                    self.stats["trades_off_grid"] += 1
+                    log.warning("%s: trade %s dropped: %s", symbol, tid, e)
+                    continue
+                seen.add(tid)
+                ids.append(tid)
+                if len(ids) > RECENT_TRADE_IDS:
+                    seen.discard(ids.popleft())
+                self.stats["trades"] += 1
+                self.send(f"trades:{symbol}", json.dumps(
+                    {"type": "trade", "symbol": symbol, "id": tid, "side": side, "price": px, "size": sz,
+                     "ts": int(t.get("timestamp") or 0)}, separators=(",", ":")))
+
+    # ---- local server ------------------------------------------------------------------------
+    def send(self, topic: str, text: str) -> None:
+        for ws, topics in list(self.clients.items()):
+            if topic in topics and not ws.closed:
+                asyncio.ensure_future(self._send(ws, text))
+
+    async def _send(self, ws: web.WebSocketResponse, text: str) -> None:
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await ws.send_str(text)
+
+    async def h_ws(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(heartbeat=None)
+        await ws.prepare(request)
+        topics: set[str] = set()
+        self.clients[ws] = topics
+        try:
+            async for m in ws:
+                if m.type != WSMsgType.TEXT:
+                    continue
+                await self.on_request(ws, topics, m.data)
+        finally:
+            self.clients.pop(ws, None)
+        return ws
+
+    async def on_request(self, ws, topics: set[str], text: str) -> None:
+        try:
+            req = json.loads(text)
+            op, rid, asked = req["op"], req["id"], req["topics"]
+            if op not in ("subscribe", "unsubscribe") or not isinstance(asked, list):
+                raise ValueError(f"unknown op {op!r}")
+        except (ValueError, KeyError, TypeError) as e:
+            await ws.send_str(json.dumps({"op": "error", "id": -1, "msg": f"bad request: {e}"}))
+            return
+        bad = [t for t in asked if not isinstance(t, str) or t.partition(":")[0] not in ("book", "trades", "top")
+               or t.partition(":")[2] not in self.grids]
+        if bad:
+            await ws.send_str(json.dumps({"op": "error", "id": rid, "msg": f"unknown topic {bad[0]!r}"}))
+            return
+        if op == "unsubscribe":
+            topics.difference_update(asked)
+            await ws.send_str(json.dumps({"op": "unsubscribed", "id": rid}))
+            return
+        topics.update(asked)
+        await ws.send_str(json.dumps({"op": "subscribed", "id": rid}))
+        for t in asked:
+            kind, _, sym = t.partition(":")
+            if kind == "book" and sym in self.books:
+                await ws.send_str(json.dumps(self.books[sym], separators=(",", ":")))
+
+    async def h_instruments(self, request: web.Request) -> web.Response:
+        return web.json_response({"exchange": self.spec["exchange"], "instruments": self.instruments})
+
+    async def h_book(self, request: web.Request) -> web.Response:
+        frame = self.books.get(request.query.get("symbol", ""))
+        if frame is None:
+            return web.json_response({"error": "no valid book"}, status=404)
+        return web.json_response(frame)
+
+    async def h_stats(self, request: web.Request) -> web.Response:
+        return web.json_response({**self.stats, "pid": os.getpid(), "books_valid": sorted(self.books)})
+
+    async def run(self) -> None:
+        self.exchange = self.make_exchange()
+        try:
+            await self.load_markets()
+            app = web.Application()
+            app.router.add_get("/ws", self.h_ws)
+            app.router.add_get("/instruments", self.h_instruments)
+            app.router.add_get("/book", self.h_book)
+            app.router.add_get("/stats", self.h_stats)
+            runner = web.AppRunner(app, handle_signals=False, access_log=None)
+            await runner.setup()
+            port = int(self.spec.get("port", 0))
+            try:
+                site = web.TCPSite(runner, "127.0.0.1", port)
+                await site.start()
+            except OSError:                 # the previous port is taken: any free one
+                site = web.TCPSite(runner, "127.0.0.1", 0)
+                await site.start()
+            port = site._server.sockets[0].getsockname()[1]
+            for s in self.symbols:
+                self._tasks.append(asyncio.ensure_future(self.watch_books(s)))
+                self._tasks.append(asyncio.ensure_future(self.watch_trades(s)))
+            sys.stdout.write(json.dumps({"pid": os.getpid(), "port": port, "rest_url": f"http://127.0.0.1:{port}",
+                                         "ws_url": f"ws://127.0.0.1:{port}/ws"}) + "\n")
+            sys.stdout.flush()
+            await _until_stopped()
+        finally:
+            for t in self._tasks:
+                t.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.exchange.close(), 2.0)
+
+
+async def _until_stopped() -> None:
+    """Until SIGTERM/SIGINT, or until the parent process is gone."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    parent = os.getppid()
+    while not stop.is_set():
+        if os.getppid() != parent:
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.5)
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel sends SIGTERM when the parent exits (the polling above is the fallback)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)     # PR_SET_PDEATHSIG
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m engine.ccxt_tier.worker")
+    p.add_argument("--spec", required=True, help="JSON: exchange, symbols, depth, hosts, isolate, options, port")
+    args = p.parse_args(argv)
+    spec = json.loads(args.spec)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format=f"%(asctime)s ccxt-worker[{spec.get('exchange')}] %(levelname)s %(message)s")
+    _die_with_parent()
+    asyncio.run(Worker(spec).run())
+
+
+if __name__ == "__main__":
+    main()

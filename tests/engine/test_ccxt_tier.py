@@ -1,0 +1,177 @@
+"""The CCXT tier (engine.ccxt_tier) on loopback only: CCXT's own `binance` client pointed at the
+Binance simulator (every other host of the exchange goes to a closed local port), behind an
+engine venue configured with tier = "ccxt"."""
+import asyncio
+import json
+import os
+import signal
+import textwrap
+from decimal import Decimal
+
+import aiohttp
+import pytest
+
+from engine import registry
+from engine.ccxt_tier.adapter import DEPTH, CcxtAdapter
+from engine.ccxt_tier.grid import Grid, OffGrid, snap_levels, step_of
+from engine.ccxt_tier.worker import Worker, rewrite_urls
+from engine.config import load_config
+from engine.engine import Engine
+from engine.errors import ConfigError
+from engine.model import BookState
+from engine.sim.server import running_simulator
+from tests.engine.conftest import admin
+from tests.waiting import wait_for
+
+BTC, ETH = "BTC/USDT", "ETH/USDT"
+
+
+# ---------------------------------------------------------------------------- grid snapping
+def test_grid_keeps_exact_values_and_refuses_off_grid_ones():
+    g = Grid("0.01", "0.00001")
+    assert g.price(59999.95) == "59999.95" and g.price(60000) == "60000.00"
+    assert g.size(1e-05) == "0.00001" and g.size(0.22945) == "0.22945"
+    for bad in (59999.955, 0.0, -1.0, float("nan"), float("inf"), None):
+        with pytest.raises(OffGrid):
+            g.price(bad)
+    with pytest.raises(OffGrid):
+        g.size(0.000015)
+    assert step_of(0.01, False) == Decimal("0.01") and step_of(3, True) == Decimal("0.001")
+    levels, bad = snap_levels([[1.0, 0.1, 7], [1.005, 1.0], [0.99, 0.1]], g, 5)
+    assert levels == [["1.00", "0.10000"], ["0.99", "0.10000"]] and len(bad) == 1 and "1.005" in bad[0]
+
+
+def test_worker_counts_an_off_grid_book_value_and_marks_the_book_invalid():
+    w = Worker({"exchange": "binance", "symbols": [BTC], "depth": 3})
+    sent = []
+    w.send = lambda topic, text: sent.append((topic, json.loads(text)))
+    g = w.grids[BTC] = Grid("0.01", "0.001")
+    w.on_book(BTC, g, {"bids": [[100.0, 1.0], [99.99, 2.0]], "asks": [[100.01, 0.5]], "timestamp": 1700000000000})
+    assert sent[-1] == ("book:" + BTC, {"type": "book", "symbol": BTC, "ts": 1700000000000,
+                                        "bids": [["100.00", "1.000"], ["99.99", "2.000"]], "asks": [["100.01", "0.500"]]})
+    assert BTC in w.books
+    w.on_book(BTC, g, {"bids": [[100.0, 1.0], [99.995, 2.0]], "asks": [[100.01, 0.0005]], "timestamp": None})
+    assert w.stats["off_grid"] == 2 and BTC not in w.books        # no valid book to hand out any more
+    assert sent[-1][1]["type"] == "invalid" and "off the grid" in sent[-1][1]["reason"]
+    assert [f["type"] for _, f in sent] == ["book", "invalid"]   # nothing rounded, nothing sent as a book
+
+
+def test_url_rewrite_moves_mapped_hosts_and_closes_the_rest():
+    urls = {"api": {"public": "https://api.x.com/api/v3", "fapi": "https://fapi.x.com/fapi/v1"},
+            "ws": ["wss://stream.x.com:9443/ws"], "www": "https://www.x.com", "fees": 3}
+    out = rewrite_urls(urls, {"api.x.com": "http://127.0.0.1:5000", "stream.x.com:9443": "ws://127.0.0.1:5000"},
+                       "127.0.0.1:9")
+    assert out == {"api": {"public": "http://127.0.0.1:5000/api/v3", "fapi": "http://127.0.0.1:9/fapi/v1"},
+                   "ws": ["ws://127.0.0.1:5000/ws"], "www": "http://127.0.0.1:9", "fees": 3}
+
+
+# ---------------------------------------------------------------------------- configuration
+def _load(tmp_path, text):
+    p = tmp_path / "c.toml"
+    p.write_text(textwrap.dedent(text))
+    return load_config(p)
+
+
+def test_config_tiers(tmp_path):
+    c = _load(tmp_path, """
+        [venues.binance]
+        rest_url = "http://127.0.0.1:1"
+        ws_url = "ws://127.0.0.1:1"
+        [venues.kraken]
+        symbols = ["BTC/USD"]
+        [venues.gateio]
+        symbols = ["BTC/USDT"]
+    """)
+    assert c.venues["binance"].tier == "native" and c.venues["kraken"].tier == "ccxt"
+    assert "gateio" not in c.venues and c.venues["gate"].tier == "ccxt"
+    a = registry.create("gate", c.venues["gate"])
+    assert isinstance(a, CcxtAdapter) and a.ccxt_id == "gate" and a.worker_spec()["exchange"] == "gate"
+    assert a.spec.book.depth == DEPTH
+    c = _load(tmp_path, """
+        [venues.binance]
+        tier = "ccxt"
+        symbols = ["BTC/USDT"]
+    """)
+    assert isinstance(registry.create("binance", c.venues["binance"]), CcxtAdapter)
+    for text, msg in (('[venues.bitmex]\nsymbols = ["BTC/USD:BTC"]', "no longer ships"),
+                      ('[venues.kraken]\ntier = "native"\nsymbols = ["BTC/USD"]', "no native adapter"),
+                      ('[venues.kraken]\ntier = "fast"\nsymbols = ["BTC/USD"]', "tier must be"),
+                      ('[venues.kraken]\nrest_url = "https://api.kraken.com"\nsymbols = ["BTC/USD"]', "not used"),
+                      ('[venues.kraken]\nsymbols = []', "needs symbols")):
+        with pytest.raises(ConfigError, match=msg):
+            _load(tmp_path, text)
+
+
+# ---------------------------------------------------------------------------- against the simulator
+@pytest.fixture(scope="module")
+def sim():
+    with running_simulator("binance", rate=50, seed=5) as s:
+        yield s
+
+
+def ccxt_config(tmp_path, sim):
+    return _load(tmp_path, f"""
+        [venues.binance]
+        tier = "ccxt"
+        symbols = ["{BTC}", "{ETH}"]
+        ccxt_isolate = true
+        ccxt_hosts = {{ "api.binance.com" = "{sim.rest_url}", "stream.binance.com:9443" = "{sim.ws_url}" }}
+        ccxt_options = {{ fetchMarkets = {{ types = ["spot"] }} }}
+    """)
+
+
+async def test_books_and_trades_through_the_worker_then_a_killed_worker_is_restarted(tmp_path, sim):
+    eng = Engine(ccxt_config(tmp_path, sim))
+    trades, states = [], []
+    eng.subscribe_trades("binance", BTC, trades.append)
+    eng.subscribe_book_state("binance", BTC, lambda s, st: states.append(st))
+    rt = eng.runtime("binance")
+    try:
+        await eng.start()
+        assert isinstance(rt.adapter, CcxtAdapter)
+        fss = {fs.instrument.symbol: fs for fs in rt.feed_symbols()}
+        assert await wait_for(lambda: all(fs.sync.is_live for fs in fss.values()), 20)
+        assert await wait_for(lambda: len(trades) >= 20 and fss[BTC].sync.n_snapshots >= 20, 20)
+
+        # top levels equal the simulator's authoritative book once its market stands still
+        await admin(sim, "POST", "/market", {"action": "pause"})
+        try:
+            for sym, fs in fss.items():
+                ref = await admin(sim, "GET", "/book?symbol=" + sym.replace("/", ""))
+                inst = fs.instrument
+                want = ([(Decimal(p), Decimal(q)) for p, q in ref["bids"][:DEPTH]],
+                        [(Decimal(p), Decimal(q)) for p, q in ref["asks"][:DEPTH]])
+                ours = lambda: ([(Decimal(inst.px_str(p)), Decimal(inst.qty_str(q))) for p, q in fs.book.top(1, DEPTH)],
+                                [(Decimal(inst.px_str(p)), Decimal(inst.qty_str(q))) for p, q in fs.book.top(2, DEPTH)])
+                assert await wait_for(lambda: ours() == want, 5), (sym, ours()[0][:3], want[0][:3])
+                assert len(want[0]) == len(want[1]) == DEPTH
+        finally:
+            await admin(sim, "POST", "/market", {"action": "resume"})
+
+        # trades: the taker's side, an id each, none twice; books never crossed, nothing dropped
+        ids = [t.trade_id for t in trades]
+        assert len(ids) == len(set(ids)) and all(str(i) for i in ids)
+        assert {t.side.name for t in trades} <= {"BUY", "SELL"} and len({t.side for t in trades}) == 2
+        assert all(fs.n_dup_trades == 0 and fs.sync.n_crossed == 0 for fs in fss.values())
+        assert sum(p.n_errors for p in rt.parsers) == 0
+        async with aiohttp.ClientSession() as s:
+            async with s.get(rt.adapter.worker.report["rest_url"] + "/stats") as r:
+                stats = await r.json()
+        assert stats.get("off_grid", 0) == 0 and stats["books"] > 0
+
+        # the worker dies: every book of the venue leaves LIVE, the worker is started again, the
+        # books come back LIVE and trades flow again
+        sup = rt.adapter.worker
+        old_pid, n_trades = sup.pid, len(trades)
+        os.kill(old_pid, signal.SIGKILL)
+        assert await wait_for(lambda: not any(fs.sync.is_live for fs in fss.values()), 10)
+        assert await wait_for(lambda: sup.pid not in (None, old_pid) and sup.starts == 2, 20)
+        assert await wait_for(lambda: all(fs.sync.is_live for fs in fss.values()), 20)
+        assert await wait_for(lambda: len(trades) > n_trades + 5, 20)
+        ids = [t.trade_id for t in trades]
+        assert len(ids) == len(set(ids))
+        assert BookState.LIVE in states and states[-1] == BookState.LIVE
+        assert any(st != BookState.LIVE for st in states[1:])
+    finally:
+        await eng.close()
+    assert rt.adapter.worker.pid is None             # closed with the engine
