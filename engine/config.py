@@ -223,6 +223,11 @@ def _check_ccxt(name: str, table: dict) -> None:
         if key in table:
             raise ConfigError(f"[venues.{name}] tier = \"ccxt\": {key} is not used (CCXT knows the venue's URLs; "
                               f"ccxt_hosts = {{\"host\" = \"base URL\"}} moves them)")
+    keys = [k for k in ("api_key_env", "api_secret_env", "api_passphrase_env", "secrets_file", "private_key_file",
+                        "dead_man_s") if table.get(k)]
+    if keys:
+        raise ConfigError(f"[venues.{name}] tier = \"ccxt\" serves market data only so far (orders through CCXT "
+                          f"come later): remove {', '.join(keys)}")
     hosts = table.get("ccxt_hosts", {})
     if not isinstance(hosts, dict) or not all(isinstance(k, str) and isinstance(v, str) and "://" in v
                                               for k, v in hosts.items()):

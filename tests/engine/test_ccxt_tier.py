@@ -97,7 +97,8 @@ def test_config_tiers(tmp_path):
                       ('[venues.kraken]\ntier = "native"\nsymbols = ["BTC/USD"]', "no native adapter"),
                       ('[venues.kraken]\ntier = "fast"\nsymbols = ["BTC/USD"]', "tier must be"),
                       ('[venues.kraken]\nrest_url = "https://api.kraken.com"\nsymbols = ["BTC/USD"]', "not used"),
-                      ('[venues.kraken]\nsymbols = []', "needs symbols")):
+                      ('[venues.kraken]\nsymbols = []', "needs symbols"),
+                      ('[venues.kraken]\napi_key_env = "K"\nsymbols = ["BTC/USD"]', "market data only")):
         with pytest.raises(ConfigError, match=msg):
             _load(tmp_path, text)
 
