@@ -116,6 +116,10 @@ class VenueAdapter(abc.ABC):
     async def close(self) -> None:
         """After the venue's sessions are closed: stop what prepare() started."""
 
+    def counters(self) -> dict[str, int]:
+        """The adapter's own event counts (kind -> count), exported as venuelink_adapter_events."""
+        return {}
+
     # ---- market data ---------------------------------------------------------------------
     @abc.abstractmethod
     def make_parser(self, sink: Any) -> FrameParser:

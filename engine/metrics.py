@@ -110,8 +110,13 @@ class EngineCollector(Collector):
                                       "a silent connection, silent books probed, probe verdicts (same: a quiet market; "
                                       "moved: stream lost, resynced; failed: left STALE), silent connections reconnected",
                                       labels=["venue", "kind"])
+        adapter_ev = CounterMetricFamily("venuelink_adapter_events", "Events an adapter counts itself (CCXT tier: "
+                                         "worker_starts, worker_exits, books_invalidated, off_grid_values)",
+                                         labels=["venue", "kind"])
         for rt in e.runtimes.values():
             v = rt.venue.name
+            for kind, n in rt.adapter.counters().items():
+                adapter_ev.add_metric([v, kind], n)
             sc = rt.silence.counters
             for kind, n in (("connection_stale", sc.connection_silences), ("book_probed", sc.book_silences),
                             ("probe_same", sc.probes_same), ("probe_moved", sc.probes_moved),
@@ -191,7 +196,7 @@ class EngineCollector(Collector):
         yield abandoned
         yield from (lat, msgs, errs, unk, util, waits, conn, reconn, rotations, health, bstate, bseq, resyncs, gaps, stale,
                     cks, snaps, dup_trades, orders, late, strat, sink, avail, conn_gaps, ck_off, subs, resub, rest, rest_err,
-                    backfill, out_drops, probes_lost, vstatus, maint_at, status_polls, silence)
+                    backfill, out_drops, probes_lost, vstatus, maint_at, status_polls, silence, adapter_ev)
 
 
 def serve(engine: "Engine", host: str, port: int):

@@ -36,9 +36,9 @@ WebSocket (``ws_url``), JSON text frames
       decimal string on the instrument's grid; ``ts`` the exchange's time in ms (0: unknown);
     * ``{"type": "trade", "symbol": "BTC/USDT", "id": "75000008", "side": "buy", "price":
       "60000.01", "size": "0.0928", "ts": 1700000000123}``: ``side`` is the taker's;
-    * ``{"type": "invalid", "symbol": "BTC/USDT", "reason": "..."}``: the worker's book of that
-      symbol cannot be trusted (a value off the grid, the exchange's stream failed) until its
-      next book frame.
+    * ``{"type": "invalid", "symbol": "BTC/USDT", "reason": "...", "off_grid": 2}``: the
+      worker's book of that symbol cannot be trusted (values off the grid, how many; or the
+      exchange's stream failed, 0) until its next book frame.
 
 Values: CCXT hands prices and sizes as floats. Each one is read as the decimal its repr()
 prints and must lie on the instrument's tick (prices) or lot (sizes) grid; a value off the grid

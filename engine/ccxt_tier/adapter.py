@@ -49,6 +49,7 @@ def _mantissa(text: str, scale: int) -> int:
 
 class CcxtParser(PyFrameParser):
     """Decodes the worker's frames into the same emit_* bookkeeping native parsers use."""
+    counters: dict[str, int]        # the adapter's (CcxtAdapter.counters)
 
     def parse(self, frame: bytes, ts_recv: int, recv_mono: int) -> None:
         m = json.loads(frame)
@@ -73,6 +74,9 @@ class CcxtParser(PyFrameParser):
             self.emit_trade_py(fs, str(m["id"]), inst.px(m["price"]), inst.qty(m["size"]), side,
                                int(m["ts"]) * MS, ts_recv)
         elif kind == "invalid":
+            c = self.counters
+            c["books_invalidated"] = c.get("books_invalidated", 0) + 1
+            c["off_grid_values"] = c.get("off_grid_values", 0) + int(m.get("off_grid") or 0)
             fs.sync.invalidate(f"CCXT worker: {m.get('reason', '')}")
         else:
             raise ValueError(f"unknown frame type {kind!r}")
@@ -101,6 +105,7 @@ class CcxtAdapter(VenueAdapter):
         super().__init__(config)
         self.worker: WorkerSupervisor | None = None
         self.runtime: Any = None
+        self._counters: dict[str, int] = {}        # books_invalidated, off_grid_values (parsers count)
 
     # ---- the worker ------------------------------------------------------------------------
     def worker_spec(self) -> dict:
@@ -157,10 +162,16 @@ class CcxtAdapter(VenueAdapter):
 
     # ---- market data -----------------------------------------------------------------------
     def make_parser(self, sink: Any) -> CcxtParser:
-        return CcxtParser(self.venue, sink)
+        p = CcxtParser(self.venue, sink)
+        p.counters = self._counters
+        return p
 
     def make_reference_parser(self, sink: Any) -> CcxtParser:
-        return CcxtParser(self.venue, sink)
+        return self.make_parser(sink)
+
+    def counters(self) -> dict[str, int]:
+        w = self.worker
+        return {**self._counters, "worker_starts": w.starts if w else 0, "worker_exits": w.exits if w else 0}
 
     def topics(self, inst: Instrument, channels: tuple[Channel, ...]) -> list[str]:
         names = {Channel.BOOK: "book", Channel.TRADES: "trades", Channel.TOP: "top"}

@@ -159,18 +159,19 @@ class Worker:
         bad = bad_b + bad_a
         if bad:
             self.stats["off_grid"] += len(bad)
-            self.invalidate(symbol, f"{len(bad)} value(s) off the grid: {bad[0]}")
+            self.invalidate(symbol, f"{len(bad)} value(s) off the grid: {bad[0]}", off_grid=len(bad))
             return
         frame = {"type": "book", "symbol": symbol, "ts": int(ob.get("timestamp") or 0), "bids": bids, "asks": asks}
         self.books[symbol] = frame
         self.stats["books"] += 1
         self.send(f"book:{symbol}", json.dumps(frame, separators=(",", ":")))
 
-    def invalidate(self, symbol: str, reason: str) -> None:
-        had = self.books.pop(symbol, None) is not None
+    def invalidate(self, symbol: str, reason: str, off_grid: int = 0) -> None:
+        """No valid book of `symbol` until the next good one: the engine hears it at once."""
+        self.books.pop(symbol, None)
         self.stats["invalid"] += 1
-        if had or reason:
-            self.send(f"book:{symbol}", json.dumps({"type": "invalid", "symbol": symbol, "reason": reason}))
+        self.send(f"book:{symbol}", json.dumps({"type": "invalid", "symbol": symbol, "reason": reason,
+                                                "off_grid": off_grid}))
 
     async def watch_trades(self, symbol: str) -> None:
         delay = BACKOFF_MIN_S

@@ -52,7 +52,7 @@ def test_worker_counts_an_off_grid_book_value_and_marks_the_book_invalid():
     assert BTC in w.books
     w.on_book(BTC, g, {"bids": [[100.0, 1.0], [99.995, 2.0]], "asks": [[100.01, 0.0005]], "timestamp": None})
     assert w.stats["off_grid"] == 2 and BTC not in w.books        # no valid book to hand out any more
-    assert sent[-1][1]["type"] == "invalid" and "off the grid" in sent[-1][1]["reason"]
+    assert sent[-1][1]["type"] == "invalid" and "off the grid" in sent[-1][1]["reason"] and sent[-1][1]["off_grid"] == 2
     assert [f["type"] for _, f in sent] == ["book", "invalid"]   # nothing rounded, nothing sent as a book
 
 
@@ -159,6 +159,7 @@ async def test_books_and_trades_through_the_worker_then_a_killed_worker_is_resta
             async with s.get(rt.adapter.worker.report["rest_url"] + "/stats") as r:
                 stats = await r.json()
         assert stats.get("off_grid", 0) == 0 and stats["books"] > 0
+        assert rt.adapter.counters() == {"worker_starts": 1, "worker_exits": 0}
 
         # the worker dies: every book of the venue leaves LIVE, the worker is started again, the
         # books come back LIVE and trades flow again
@@ -173,6 +174,12 @@ async def test_books_and_trades_through_the_worker_then_a_killed_worker_is_resta
         assert len(ids) == len(set(ids))
         assert BookState.LIVE in states and states[-1] == BookState.LIVE
         assert any(st != BookState.LIVE for st in states[1:])
+        assert rt.adapter.counters()["worker_exits"] == 1
+        from engine.metrics import EngineCollector
+        fams = {f.name: f for f in EngineCollector(eng).collect()}
+        got = {s.labels["kind"]: s.value for s in fams["venuelink_adapter_events"].samples
+               if s.labels["venue"] == "binance"}
+        assert got["worker_starts"] == 2 and got["worker_exits"] == 1
     finally:
         await eng.close()
     assert rt.adapter.worker.pid is None             # closed with the engine
