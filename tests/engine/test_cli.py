@@ -156,11 +156,16 @@ def test_no_command_prints_the_commands_and_version_answers():
     assert v.returncode == 0 and re.fullmatch(r"venuelink \d+\.\d+\.\d+\S*\n", v.stdout), v.stdout
 
 
-def test_a_reader_that_goes_away_ends_the_command_quietly():
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path):
     """`venuelink normalize ... --book | head -1` and `venuelink run | head -3`: no traceback, no
     false bad lines; `run` ends as a SIGPIPE'd tool does (141)."""
     cmd = [sys.executable, "-m", "engine.cli"]
-    p = subprocess.Popen(cmd + ["normalize", "binance", "tests/fixtures/binance/session.jsonl", "--book"],
+    # only good lines (the fixture's deliberate bad ones would be reported rightly when the reader
+    # is slower than the tool), and enough of them that the pipe fills before the end
+    good = [ln for ln in open("tests/fixtures/binance/session.jsonl").read().splitlines()[:11]]
+    rec = tmp_path / "good.jsonl"
+    rec.write_text("\n".join(good[:1] + good[1:] * 400) + "\n")
+    p = subprocess.Popen(cmd + ["normalize", "binance", str(rec), "--book"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     p.stdout.readline()
     p.stdout.close()
