@@ -28,8 +28,9 @@ build: sysdeps $(VENV)/.built
 run: build
 	$(BIN)/venuelink run $(ARGS)
 
+# two workers, a file each at a time: most of the suite waits on simulators and timers, not the CPU
 test: build
-	$(BIN)/python -m pytest -q -m "not slow" tests
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not slow" tests
 
 # volume CI also runs: the two-minute soak over every venue, the decoder fuzz at full count
 test-slow: build
