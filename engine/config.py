@@ -113,6 +113,9 @@ class VenueConfig:
     """ccxt tier: every URL of the exchange whose host is not in ccxt_hosts goes to a closed local port"""
     ccxt_options: dict = field(default_factory=dict)
     """ccxt tier: CCXT's own options for the exchange (its `options` dict)"""
+    ccxt_timeout_s: float = 4.0
+    """ccxt tier: the deadline of every CCXT REST call of order entry (CCXT's own timeout); a write
+    without an answer by then is an unknown outcome, reconciled by client order id"""
 
     def credentials(self) -> Credentials | None:
         """Read credentials now (env vars or the secrets file); None when none are configured.
@@ -223,11 +226,13 @@ def _check_ccxt(name: str, table: dict) -> None:
         if key in table:
             raise ConfigError(f"[venues.{name}] tier = \"ccxt\": {key} is not used (CCXT knows the venue's URLs; "
                               f"ccxt_hosts = {{\"host\" = \"base URL\"}} moves them)")
-    keys = [k for k in ("api_key_env", "api_secret_env", "api_passphrase_env", "secrets_file", "private_key_file",
-                        "dead_man_s") if table.get(k)]
+    keys = [k for k in ("private_key_file", "dead_man_s") if table.get(k)]
     if keys:
-        raise ConfigError(f"[venues.{name}] tier = \"ccxt\" serves market data only so far (orders through CCXT "
-                          f"come later): remove {', '.join(keys)}")
+        raise ConfigError(f"[venues.{name}] tier = \"ccxt\" has no {', '.join(keys)} (orders go over CCXT's REST "
+                          f"methods with an API key and secret): remove it")
+    to = table.get("ccxt_timeout_s", 4.0)
+    if isinstance(to, bool) or not isinstance(to, (int, float)) or not 0.1 <= to <= 60:
+        raise ConfigError(f"[venues.{name}] ccxt_timeout_s must be 0.1..60 seconds, got {to!r}")
     hosts = table.get("ccxt_hosts", {})
     if not isinstance(hosts, dict) or not all(isinstance(k, str) and isinstance(v, str) and "://" in v
                                               for k, v in hosts.items()):

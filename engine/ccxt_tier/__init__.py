@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """The CCXT tier: any exchange CCXT supports, behind the engine's own book states, checks and
-metrics. Market data only for now (books and trades); orders come later.
+metrics. Market data (books and trades) and order entry over CCXT's REST methods.
 
 CCXT never runs on the engine's event loop. Each ccxt-tier venue gets a worker process
 (``python -m engine.ccxt_tier.worker --spec JSON``; engine.ccxt_tier.supervisor starts it,
@@ -23,6 +23,33 @@ HTTP (``rest_url``)
     (markets whose tick or lot cannot be known exactly are left out and counted).
     ``GET /book?symbol=BTC/USDT``: the latest valid book frame of a symbol (404 while none).
     ``GET /stats``: the worker's counters (frames sent, off-grid values, watch errors ...).
+
+Orders (``POST /orders``, served when the worker got credentials: one JSON line
+``{"apiKey", "secret", "password"}`` on its stdin at start, ``"credentials": "stdin"`` in its
+spec; never on its command line). One JSON request, one answer, always HTTP 200:
+``{"ok": true, "result": ...}`` or ``{"ok": false, "error": {"chain": ["OrderNotFound",
+"InvalidOrder", "ExchangeError", "BaseError"], "msg": "...", "http_status": 400,
+"retry_after_s": 0}}`` (``chain``: the CCXT exception's class names, most specific first; the
+engine maps them through engine.ccxt_tier.errors.TABLE). Requests, by ``op``:
+
+    * ``create``: ``symbol``, ``side`` ("buy" | "sell"), ``type`` ("limit" | "market"),
+      ``amount`` and ``price`` (exact decimal strings; a value CCXT would change is refused,
+      chain ``["NotExact"]``), ``client_id`` (sent as the exchange's own client-id parameter,
+      Binance ``newClientOrderId``), ``tif`` ("GTC" | "IOC" | "FOK" | "POST_ONLY"),
+      ``reduce_only``; result: an order with its ``fills``;
+    * ``cancel`` / ``fetch``: ``symbol``, ``client_id`` (the venue looks the order up by it),
+      ``id`` (the venue's, optional); result: an order;
+    * ``open``: ``symbol`` (null: all); result: a list of orders;
+    * ``trades``: ``symbol``, ``since_ms``; result: a list of own trades.
+
+    An order: ``{"id", "client_id", "symbol", "side", "status" (the venue's own word), "state"
+    (NEW | PARTIALLY_FILLED | FILLED | CANCELED | REJECTED | EXPIRED | PENDING_NEW |
+    CANCEL_PENDING | UNKNOWN), "filled", "amount", "price", "ts"}``; a fill ``{"id", "price",
+    "qty", "fee", "fee_asset"}``; an own trade ``{"id", "order_id", "symbol", "side", "price",
+    "qty", "fee", "fee_asset", "maker", "ts"}``. Values are decimal strings read from the
+    venue's raw ``info`` where engine.ccxt_tier.entry.RAW knows its field names (Binance), else
+    from CCXT's unified fields. CCXT's own timeout (``timeout_ms`` of the spec) is every call's
+    deadline.
 
 WebSocket (``ws_url``), JSON text frames
     engine -> worker: ``{"op": "subscribe" | "unsubscribe", "id": 7, "topics": ["book:BTC/USDT",

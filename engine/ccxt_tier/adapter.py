@@ -111,7 +111,8 @@ class CcxtAdapter(VenueAdapter):
     def worker_spec(self) -> dict:
         c = self.config
         return {"exchange": self.ccxt_id, "symbols": list(c.symbols), "depth": DEPTH,
-                "hosts": dict(c.ccxt_hosts), "isolate": bool(c.ccxt_isolate), "options": dict(c.ccxt_options)}
+                "hosts": dict(c.ccxt_hosts), "isolate": bool(c.ccxt_isolate), "options": dict(c.ccxt_options),
+                "timeout_ms": int(c.ccxt_timeout_s * 1000)}
 
     async def prepare(self, runtime: Any) -> None:
         if self.worker is not None:
@@ -119,7 +120,9 @@ class CcxtAdapter(VenueAdapter):
         if not self.config.symbols:
             raise ConfigError(f"[venues.{self.venue.name}] needs symbols = [...]: the CCXT worker watches them")
         self.runtime = runtime
-        self.worker = WorkerSupervisor(self.venue.name, self.worker_spec(), on_restart=self._moved)
+        # order entry: the worker gets the credentials on its stdin when it starts
+        self.worker = WorkerSupervisor(self.venue.name, self.worker_spec(), on_restart=self._moved,
+                                       credentials=self.config.credentials())
         self._use(await self.worker.start())
 
     def _use(self, report: dict) -> None:
@@ -206,5 +209,8 @@ class CcxtAdapter(VenueAdapter):
                           venue=self.venue.name, http_status=resp.status)
 
     def make_execution(self, rest: Any, creds: Any, config: VenueConfig) -> Any:
-        raise ConfigError(f"[venues.{self.venue.name}] tier = \"ccxt\" serves market data only so far: "
-                          f"remove the API key settings (orders through the CCXT tier come later)")
+        """Orders over CCXT's REST methods in the worker (which got ``creds`` when it started)."""
+        from engine.ccxt_tier.execution import CcxtExecution
+        if self.worker is None or self.worker._credentials is None:
+            raise ConfigError(f"[venues.{self.venue.name}]: the CCXT worker was started without credentials")
+        return CcxtExecution(self, timeout_s=config.ccxt_timeout_s)

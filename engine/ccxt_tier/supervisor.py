@@ -1,7 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """Starts a venue's CCXT worker process, reads the URLs it reports, and starts it again whenever
 it exits (with backoff, on the same port where that is still free). The worker exits with its
-parent, so an engine that dies takes its workers with it."""
+parent, so an engine that dies takes its workers with it.
+
+Credentials (for order entry) go to each worker it starts as one JSON line on the worker's
+stdin, written once and closed; they never appear on its command line."""
 from __future__ import annotations
 
 import asyncio
@@ -11,6 +14,7 @@ import logging
 import sys
 from typing import Callable
 
+from engine.config import Credentials
 from engine.errors import EngineError
 
 log = logging.getLogger("venuelink.ccxt_tier")
@@ -24,8 +28,11 @@ class WorkerFailed(EngineError):
 
 class WorkerSupervisor:
     def __init__(self, name: str, spec: dict, *, start_timeout_s: float = 60.0,
-                 on_restart: Callable[[dict], None] | None = None) -> None:
+                 on_restart: Callable[[dict], None] | None = None, credentials: Credentials | None = None) -> None:
         self.name, self.spec = name, dict(spec)
+        self._credentials = credentials
+        if credentials is not None:
+            self.spec["credentials"] = "stdin"
         self.start_timeout_s = start_timeout_s
         self.on_restart = on_restart
         self.proc: asyncio.subprocess.Process | None = None
@@ -50,19 +57,37 @@ class WorkerSupervisor:
             self.spec["port"] = self.report["port"]        # keep the URLs the engine already uses
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "engine.ccxt_tier.worker", "--spec", json.dumps(self.spec),
-            stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL)
+            stdout=asyncio.subprocess.PIPE,
+            stdin=asyncio.subprocess.PIPE if self._credentials is not None else asyncio.subprocess.DEVNULL)
         self.starts += 1
         try:
+            if self._credentials is not None:
+                await self._hand_credentials()
             line = await asyncio.wait_for(self.proc.stdout.readline(), self.start_timeout_s)
             report = json.loads(line)
             if not isinstance(report, dict) or "ws_url" not in report:
                 raise ValueError(f"unexpected report {line[:200]!r}")
-        except (asyncio.TimeoutError, ValueError) as e:
+        except (asyncio.TimeoutError, ValueError, ConnectionError) as e:
             await self._stop_proc()
             raise WorkerFailed(f"{self.name}: the CCXT worker did not report its URLs "
                                f"({type(e).__name__}: {e}); its log is on stderr") from None
         log.info("%s: CCXT worker pid %d serving %s", self.name, self.proc.pid, report["ws_url"])
         return report
+
+    async def _hand_credentials(self) -> None:
+        c = self._credentials
+        line = json.dumps({"apiKey": c.api_key.reveal(), "secret": c.api_secret.reveal(),
+                           "password": c.passphrase.reveal() if c.passphrase else ""}).encode() + b"\n"
+        stdin = self.proc.stdin
+        try:
+            stdin.write(line)
+            await stdin.drain()
+        finally:
+            del line
+            stdin.close()
+
+    def __repr__(self) -> str:
+        return f"WorkerSupervisor({self.name!r}, pid={self.pid}, credentials={'***' if self._credentials else None})"
 
     async def _supervise(self) -> None:
         loop = asyncio.get_running_loop()

@@ -2,13 +2,19 @@
 """The CCXT worker process of one venue (the dialect it serves: engine.ccxt_tier).
 
     python -m engine.ccxt_tier.worker --spec '{"exchange": "binance", "symbols": ["BTC/USDT"],
-        "depth": 20, "hosts": {}, "isolate": false, "options": {}, "port": 0}'
+        "depth": 20, "hosts": {}, "isolate": false, "options": {}, "port": 0, "timeout_ms": 4000,
+        "credentials": "stdin"}'
 
 `hosts` maps an exchange host (as it appears in CCXT's ``exchange.urls``, e.g.
 ``api.binance.com`` or ``stream.binance.com:9443``) to the base URL that replaces its scheme and
 host, the path kept; with `isolate`, every other URL in ``exchange.urls`` goes to a closed local
 port, so the worker can reach nothing but the mapped hosts. `options` are CCXT's own exchange
-options. CCXT's throttler is off: pacing is the engine's business, not CCXT's.
+options. CCXT's throttler is off: pacing is the engine's business, not CCXT's. `timeout_ms` is
+CCXT's own deadline for every REST request (the tier's deadline).
+
+With ``"credentials": "stdin"`` the worker reads one JSON line from its stdin before anything
+else, ``{"apiKey": ..., "secret": ..., "password": ...}``, and serves order entry (``POST
+/orders``). Credentials never travel on the command line, and the worker never logs them.
 """
 from __future__ import annotations
 
@@ -26,6 +32,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
+from engine.ccxt_tier.entry import OrderDesk
+from engine.ccxt_tier.errors import scrub
 from engine.ccxt_tier.grid import Grid, OffGrid, decimals, exact, snap_levels, step_of
 
 log = logging.getLogger("venuelink.ccxt_worker")
@@ -76,8 +84,10 @@ def instrument_of(m: dict, decimal_places: bool) -> dict:
 
 
 class Worker:
-    def __init__(self, spec: dict) -> None:
+    def __init__(self, spec: dict, credentials: dict | None = None) -> None:
         self.spec = spec
+        self._credentials = credentials
+        self.desk: OrderDesk | None = None
         self.symbols: list[str] = list(spec["symbols"])
         self.depth = int(spec.get("depth", 20))
         self.exchange = None
@@ -96,7 +106,10 @@ class Worker:
         cls = getattr(ccxtpro, self.spec["exchange"], None)
         if cls is None:
             raise SystemExit(f"ccxt.pro has no exchange {self.spec['exchange']!r}")
-        ex = cls({"enableRateLimit": False, "newUpdates": True, "options": dict(self.spec.get("options") or {})})
+        config = {"enableRateLimit": False, "newUpdates": True, "options": dict(self.spec.get("options") or {})}
+        if self.spec.get("timeout_ms"):
+            config["timeout"] = int(self.spec["timeout_ms"])
+        ex = cls(config)
         closed = None
         if self.spec.get("isolate"):
             self._closed_sock, closed = closed_port()
@@ -114,7 +127,7 @@ class Worker:
                 break
             except Exception as e:
                 self.stats["markets_errors"] += 1
-                log.warning("load_markets failed: %s: %s", type(e).__name__, e)
+                log.warning("load_markets failed: %s: %s", type(e).__name__, scrub(str(e)))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, BACKOFF_MAX_S)
         mode = self.exchange.precisionMode
@@ -272,6 +285,25 @@ class Worker:
             return web.json_response({"error": "no valid book"}, status=404)
         return web.json_response(frame)
 
+    async def h_orders(self, request: web.Request) -> web.Response:
+        """One order request of the dialect: always 200 with {"ok": true, "result"} or
+        {"ok": false, "error"} (a transport failure is the only other outcome the engine sees)."""
+        if self.desk is None:
+            return web.json_response({"ok": False, "error": {"chain": ["AuthenticationError"],
+                                                             "msg": "the worker has no credentials"}})
+        try:
+            req = await request.json()
+            if not isinstance(req, dict):
+                raise ValueError("not an object")
+        except ValueError as e:
+            return web.json_response({"ok": False, "error": {"chain": ["BadRequest"], "msg": f"bad request: {e}"}})
+        self.stats["order_requests"] += 1
+        answer = await self.desk.handle(req)
+        if not answer["ok"]:
+            self.stats["order_errors"] += 1
+            log.info("order %s failed: %s: %s", req.get("op"), answer["error"]["chain"][:1], answer["error"]["msg"])
+        return web.json_response(answer)
+
     async def h_stats(self, request: web.Request) -> web.Response:
         return web.json_response({**self.stats, "pid": os.getpid(), "books_valid": sorted(self.books)})
 
@@ -279,11 +311,20 @@ class Worker:
         self.exchange = self.make_exchange()
         try:
             await self.load_markets()
+            if self._credentials:
+                # set only now: with a key, CCXT's load_markets would also ask for private data
+                for k in ("apiKey", "secret", "password"):
+                    if self._credentials.get(k):
+                        setattr(self.exchange, k, self._credentials[k])
+                self.desk = OrderDesk(self.exchange, self.spec["exchange"],
+                                      tuple(v for v in self._credentials.values() if isinstance(v, str)))
+            self._credentials = None
             app = web.Application()
             app.router.add_get("/ws", self.h_ws)
             app.router.add_get("/instruments", self.h_instruments)
             app.router.add_get("/book", self.h_book)
             app.router.add_get("/stats", self.h_stats)
+            app.router.add_post("/orders", self.h_orders)
             runner = web.AppRunner(app, handle_signals=False, access_log=None)
             await runner.setup()
             port = int(self.spec.get("port", 0))
@@ -332,13 +373,21 @@ def _die_with_parent() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m engine.ccxt_tier.worker")
-    p.add_argument("--spec", required=True, help="JSON: exchange, symbols, depth, hosts, isolate, options, port")
+    p.add_argument("--spec", required=True, help="JSON: exchange, symbols, depth, hosts, isolate, options, port, timeout_ms, credentials")
     args = p.parse_args(argv)
     spec = json.loads(args.spec)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"%(asctime)s ccxt-worker[{spec.get('exchange')}] %(levelname)s %(message)s")
     _die_with_parent()
-    asyncio.run(Worker(spec).run())
+    credentials = None
+    if spec.get("credentials") == "stdin":
+        try:
+            credentials = json.loads(sys.stdin.readline())
+        except ValueError:
+            raise SystemExit("credentials on stdin: not one JSON line") from None
+        if not isinstance(credentials, dict):
+            raise SystemExit("credentials on stdin: not a JSON object")
+    asyncio.run(Worker(spec, credentials).run())
 
 
 if __name__ == "__main__":

@@ -98,7 +98,8 @@ def test_config_tiers(tmp_path):
                       ('[venues.kraken]\ntier = "fast"\nsymbols = ["BTC/USD"]', "tier must be"),
                       ('[venues.kraken]\nrest_url = "https://api.kraken.com"\nsymbols = ["BTC/USD"]', "not used"),
                       ('[venues.kraken]\nsymbols = []', "needs symbols"),
-                      ('[venues.kraken]\napi_key_env = "K"\nsymbols = ["BTC/USD"]', "market data only")):
+                      ('[venues.kraken]\nprivate_key_file = "k.pem"\nsymbols = ["BTC/USD"]', "has no private_key_file"),
+                      ('[venues.kraken]\nccxt_timeout_s = 0\nsymbols = ["BTC/USD"]', "ccxt_timeout_s")):
         with pytest.raises(ConfigError, match=msg):
             _load(tmp_path, text)
 

@@ -1,0 +1,221 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Order entry inside the CCXT worker: one request of the local dialect (engine.ccxt_tier,
+``POST /orders``) -> one CCXT REST call -> one answer.
+
+Values go out as the engine's exact decimal strings: CCXT is given the strings, and a value
+CCXT would change on its way out (its own precision rounding) is refused here, not sent.
+Values come back from the venue's raw ``info`` strings where ``RAW`` knows the exchange's field
+names; otherwise from CCXT's unified fields (floats read as the decimal their repr() prints).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from engine.ccxt_tier.errors import error_chain, scrub
+
+#: the exchange's own client-order-id parameter: on create, and on fetch / cancel
+CLIENT_ID_PARAM = {"binance": ("newClientOrderId", "origClientOrderId")}
+DEFAULT_CLIENT_ID_PARAM = ("clientOrderId", "clientOrderId")
+
+#: the venue's raw field names (``info``) of an order, of a fill in an order answer, and of an own trade
+RAW = {
+    "binance": {
+        "order": {"id": ("orderId",), "client_id": ("origClientOrderId", "clientOrderId"), "status": ("status",),
+                  "filled": ("executedQty",), "amount": ("origQty",), "price": ("price",),
+                  "ts": ("transactTime", "updateTime", "workingTime", "time")},
+        "fills": "fills",
+        "fill": {"id": ("tradeId",), "price": ("price",), "qty": ("qty",), "fee": ("commission",),
+                 "fee_asset": ("commissionAsset",)},
+        "trade": {"id": ("id",), "order_id": ("orderId",), "price": ("price",), "qty": ("qty",),
+                  "fee": ("commission",), "fee_asset": ("commissionAsset",), "maker": ("isMaker",),
+                  "buyer": ("isBuyer",), "ts": ("time",)},
+        "states": {"NEW": "NEW", "PENDING_NEW": "PENDING_NEW", "PARTIALLY_FILLED": "PARTIALLY_FILLED",
+                   "FILLED": "FILLED", "CANCELED": "CANCELED", "PENDING_CANCEL": "CANCEL_PENDING",
+                   "REJECTED": "REJECTED", "EXPIRED": "EXPIRED", "EXPIRED_IN_MATCH": "EXPIRED"},
+    },
+}
+_UNIFIED_STATES = {"canceled": "CANCELED", "cancelled": "CANCELED", "expired": "EXPIRED", "rejected": "REJECTED",
+                   "closed": "FILLED"}
+
+#: HTTP status and Retry-After of the CCXT request made in the current task
+_last_http: contextvars.ContextVar[dict | None] = contextvars.ContextVar("ccxt_last_http", default=None)
+
+
+class NotExact(Exception):
+    """CCXT would have sent another value than the engine's exact string."""
+
+
+class BadRequest(Exception):
+    """A malformed request of the local dialect."""
+
+
+def dec(v: Any) -> str:
+    """A canonical decimal string ("" for none): strings as they are, floats by their repr()."""
+    if v is None or v == "" or isinstance(v, bool):
+        return ""
+    try:
+        d = Decimal(v if isinstance(v, str) else repr(v))
+    except InvalidOperation:
+        return ""
+    if not d.is_finite():
+        return ""
+    return "0" if d == 0 else format(d.normalize(), "f")
+
+
+def _raw(info: Any, keys: tuple[str, ...]) -> Any:
+    if not isinstance(info, dict):
+        return None
+    for k in keys:
+        if info.get(k) not in (None, ""):
+            return info[k]
+    return None
+
+
+class OrderDesk:
+    """The worker's order requests, on its CCXT exchange object (credentials set, throttler off)."""
+
+    def __init__(self, exchange: Any, exchange_id: str, secrets: tuple[str, ...] = ()) -> None:
+        self.ex = exchange
+        self.id = exchange_id
+        self.raw = RAW.get(exchange_id)
+        self.cid_param = CLIENT_ID_PARAM.get(exchange_id, DEFAULT_CLIENT_ID_PARAM)
+        self._secrets = secrets
+        self._hook_status()
+
+    def _hook_status(self) -> None:
+        """Record each response's HTTP status and Retry-After for the task that made the request
+        (CCXT's exceptions carry neither)."""
+        inner = self.ex.handle_errors
+
+        def handle_errors(code, reason, url, method, headers, body, response, request_headers, request_body):
+            box = _last_http.get()
+            if box is not None:
+                box["http_status"] = int(code or 0)
+                ra = (headers or {}).get("Retry-After") or (headers or {}).get("retry-after")
+                try:
+                    box["retry_after_s"] = float(ra) if ra is not None else 0.0
+                except ValueError:
+                    box["retry_after_s"] = 0.0
+            return inner(code, reason, url, method, headers, body, response, request_headers, request_body)
+
+        self.ex.handle_errors = handle_errors
+
+    # ---- one request -------------------------------------------------------------------------
+    async def handle(self, req: dict) -> dict:
+        box: dict = {}
+        _last_http.set(box)
+        try:
+            op = req.get("op")
+            fn = {"create": self.create, "cancel": self.cancel, "fetch": self.fetch, "open": self.open,
+                  "trades": self.trades}.get(op)
+            if fn is None:
+                raise BadRequest(f"unknown op {op!r}")
+            return {"ok": True, "result": await fn(req)}
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            return {"ok": False, "error": {"chain": error_chain(e), "msg": scrub(str(e), *self._secrets),
+                                           "http_status": box.get("http_status", 0),
+                                           "retry_after_s": box.get("retry_after_s", 0.0)}}
+
+    def _need(self, req: dict, key: str) -> str:
+        v = req.get(key)
+        if not isinstance(v, str) or not v:
+            raise BadRequest(f"{key} missing")
+        return v
+
+    async def create(self, req: dict) -> dict:
+        symbol, side, typ = self._need(req, "symbol"), self._need(req, "side"), self._need(req, "type")
+        amount, cid = self._need(req, "amount"), self._need(req, "client_id")
+        price = req.get("price") or None
+        if side not in ("buy", "sell") or typ not in ("limit", "market"):
+            raise BadRequest(f"side {side!r} / type {typ!r}")
+        if typ == "limit" and price is None:
+            raise BadRequest("a limit order needs a price")
+        # the values CCXT will send must be ours, exactly
+        if Decimal(self.ex.amount_to_precision(symbol, amount)) != Decimal(amount):
+            raise NotExact(f"amount {amount} is off the market's amount precision")
+        if price is not None and Decimal(self.ex.price_to_precision(symbol, price)) != Decimal(price):
+            raise NotExact(f"price {price} is off the market's price precision")
+        params: dict[str, Any] = {self.cid_param[0]: cid}
+        tif = req.get("tif") or ""
+        if tif == "POST_ONLY":
+            params["postOnly"] = True
+        elif tif and typ == "limit":
+            params["timeInForce"] = tif
+        if req.get("reduce_only"):
+            params["reduceOnly"] = True
+        o = await self.ex.create_order(symbol, typ, side, amount, price, params)
+        return self.order_out(o, symbol, cid, with_fills=True)
+
+    async def cancel(self, req: dict) -> dict:
+        symbol, cid = self._need(req, "symbol"), self._need(req, "client_id")
+        o = await self.ex.cancel_order(req.get("id") or None, symbol, {self.cid_param[1]: cid})
+        return self.order_out(o, symbol, cid)
+
+    async def fetch(self, req: dict) -> dict:
+        symbol, cid = self._need(req, "symbol"), self._need(req, "client_id")
+        o = await self.ex.fetch_order(req.get("id") or None, symbol, {self.cid_param[1]: cid})
+        return self.order_out(o, symbol, cid)
+
+    async def open(self, req: dict) -> list[dict]:
+        return [self.order_out(o, o.get("symbol") or "", "") for o in await self.ex.fetch_open_orders(req.get("symbol") or None)]
+
+    async def trades(self, req: dict) -> list[dict]:
+        symbol = self._need(req, "symbol")
+        since = req.get("since_ms")
+        rows = await self.ex.fetch_my_trades(symbol, int(since) if since is not None else None)
+        return [self.trade_out(t, symbol) for t in rows]
+
+    # ---- answers -----------------------------------------------------------------------------
+    def order_out(self, o: dict, symbol: str, cid: str, with_fills: bool = False) -> dict:
+        info = o.get("info") if isinstance(o.get("info"), dict) else {}
+        r = self.raw["order"] if self.raw else None
+        pick = (lambda k, unified: _raw(info, r[k]) if r and _raw(info, r[k]) is not None else unified)
+        status = pick("status", o.get("status"))
+        filled = dec(pick("filled", o.get("filled")))
+        if self.raw and status in self.raw["states"]:
+            state = self.raw["states"][status]
+        elif o.get("status") in _UNIFIED_STATES:
+            state = _UNIFIED_STATES[o["status"]]
+        elif o.get("status") == "open":
+            state = "PARTIALLY_FILLED" if filled not in ("", "0") else "NEW"
+        else:
+            state = "UNKNOWN"
+        out = {"id": str(pick("id", o.get("id")) or ""), "client_id": str(pick("client_id", o.get("clientOrderId")) or cid),
+               "symbol": o.get("symbol") or symbol, "status": str(status or ""), "state": state, "filled": filled,
+               "amount": dec(pick("amount", o.get("amount"))), "price": dec(pick("price", o.get("price"))),
+               "side": o.get("side") or "", "ts": int(pick("ts", o.get("timestamp")) or 0)}
+        if with_fills:
+            out["fills"] = self.fills_of(o, info)
+        return out
+
+    def fills_of(self, o: dict, info: dict) -> list[dict]:
+        if self.raw and isinstance(info.get(self.raw["fills"]), list):
+            f = self.raw["fill"]
+            return [{"id": str(_raw(x, f["id"]) or ""), "price": dec(_raw(x, f["price"])), "qty": dec(_raw(x, f["qty"])),
+                     "fee": dec(_raw(x, f["fee"])) or "0", "fee_asset": str(_raw(x, f["fee_asset"]) or "")}
+                    for x in info[self.raw["fills"]]]
+        out = []
+        for t in o.get("trades") or []:
+            fee = t.get("fee") or {}
+            out.append({"id": str(t.get("id") or ""), "price": dec(t.get("price")), "qty": dec(t.get("amount")),
+                        "fee": dec(fee.get("cost")) or "0", "fee_asset": str(fee.get("currency") or "")})
+        return out
+
+    def trade_out(self, t: dict, symbol: str) -> dict:
+        info = t.get("info") if isinstance(t.get("info"), dict) else {}
+        r = self.raw["trade"] if self.raw else None
+        pick = (lambda k, unified: _raw(info, r[k]) if r and _raw(info, r[k]) is not None else unified)
+        fee = t.get("fee") or {}
+        buyer = _raw(info, r["buyer"]) if r else None
+        side = ("buy" if buyer else "sell") if buyer is not None else (t.get("side") or "")
+        maker = pick("maker", t.get("takerOrMaker") == "maker")
+        return {"id": str(pick("id", t.get("id")) or ""), "order_id": str(pick("order_id", t.get("order")) or ""),
+                "symbol": t.get("symbol") or symbol, "side": side, "price": dec(pick("price", t.get("price"))),
+                "qty": dec(pick("qty", t.get("amount"))), "fee": dec(pick("fee", fee.get("cost"))) or "0",
+                "fee_asset": str(pick("fee_asset", fee.get("currency")) or ""), "maker": bool(maker),
+                "ts": int(pick("ts", t.get("timestamp")) or 0)}

@@ -1,0 +1,155 @@
+# SPDX-License-Identifier: Apache-2.0
+"""CcxtExecution: engine.orders.ExecutionClient for a ccxt-tier venue. Every call is one request
+to the venue's CCXT worker (``POST /orders``, engine.ccxt_tier), which makes one CCXT REST call.
+
+Deadlines: CCXT's own request timeout is the tier's deadline (``ccxt_timeout_s``); the engine
+waits that long plus a local margin for the worker's answer. Whatever cannot be known to have
+failed before execution is ``ExecutionUnknown`` on a write (place, cancel): the order manager
+then reconciles by client order id. No private stream yet: fills of resting orders are found by
+the manager's audits and queries."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any, Callable
+
+import aiohttp
+
+from engine.ccxt_tier.errors import engine_error
+from engine.errors import CircuitOpen, ExecutionUnknown, VenueError
+from engine.model import Fill, Order, OrderState, OrderType, OrderUpdate, Side, TimeInForce, VenueId
+from engine.order_checks import canonical, checked_units
+from engine.orders import make_client_order_id
+from ext.clock import now_ns
+
+log = logging.getLogger("venuelink.ccxt_tier.exec")
+MS = 1_000_000
+LOCAL_MARGIN_S = 1.0          # the worker's own work on top of CCXT's deadline
+_TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK", TimeInForce.POST_ONLY: "POST_ONLY"}
+
+
+def _side(s: Any) -> Side | None:
+    return Side.BUY if s == "buy" else Side.SELL if s == "sell" else None
+
+
+class CcxtExecution:
+    """Order entry through the venue's CCXT worker (REST only)."""
+
+    stream_connected = False
+
+    def __init__(self, adapter: Any, *, timeout_s: float = 4.0) -> None:
+        self.adapter = adapter
+        self.venue: VenueId = adapter.venue
+        self.timeout_s = timeout_s
+        self.on_update: Callable[[OrderUpdate], None] | None = None
+        self._http: aiohttp.ClientSession | None = None
+
+    def __repr__(self) -> str:
+        return f"CcxtExecution({self.venue.name}, timeout_s={self.timeout_s})"
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+    def start(self, private_ws_url: str, on_reconnected: Callable[[], None]) -> None:
+        """No private stream through the CCXT tier yet."""
+
+    async def sync_time(self) -> None:
+        """CCXT stamps its own signed requests."""
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    def new_client_order_id(self) -> str:
+        return make_client_order_id("vl")
+
+    # ---- the worker --------------------------------------------------------------------------
+    async def _call(self, req: dict, *, write: bool) -> Any:
+        worker = self.adapter.worker
+        url = (worker.report.get("rest_url") if worker is not None else None)
+        if not url:
+            raise CircuitOpen(f"{self.venue.name}: the CCXT worker is not running")
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
+        name = self.venue.name
+        try:
+            async with asyncio.timeout(self.timeout_s + LOCAL_MARGIN_S):
+                async with self._http.post(url + "/orders", json=req) as r:
+                    body = await r.read()
+        except aiohttp.ClientConnectorError as e:   # nothing reached the worker: nothing was sent
+            raise CircuitOpen(f"{name}: the CCXT worker cannot be reached ({type(e).__name__})") from None
+        except (asyncio.TimeoutError, aiohttp.ClientError, ConnectionError) as e:
+            raise ExecutionUnknown(f"{name}: no answer from the CCXT worker ({type(e).__name__})", venue=name) from None
+        try:
+            answer = json.loads(body)
+            ok = answer["ok"]
+        except (ValueError, KeyError, TypeError):
+            err = f"{name}: the CCXT worker answered HTTP {r.status}: {body[:200]!r}"
+            if write:
+                raise ExecutionUnknown(err, venue=name) from None
+            raise VenueError(err, venue=name, http_status=r.status) from None
+        if ok:
+            return answer.get("result")
+        raise engine_error(answer.get("error") or {}, write=write, venue=name)
+
+    # ---- orders ------------------------------------------------------------------------------
+    def _update(self, d: dict, order: Order | None = None) -> OrderUpdate:
+        state = OrderState.__members__.get(str(d.get("state", "")), OrderState.UNKNOWN)
+        return OrderUpdate(venue=self.venue, symbol=d.get("symbol") or (order.symbol if order else ""),
+                           client_order_id=d.get("client_id") or (order.client_order_id if order else ""),
+                           venue_order_id=str(d.get("id") or ""), state=state,
+                           filled_qty=canonical(d.get("filled") or "0"), qty=canonical(d.get("amount") or ""),
+                           price=canonical(d.get("price") or ""),
+                           side=_side(d.get("side")) or (order.side if order else None),
+                           ts_exchange=int(d.get("ts") or 0) * MS, ts_recv=now_ns())
+
+    async def place(self, order: Order) -> OrderUpdate:
+        inst = self.adapter.instrument(order.symbol)
+        qty, px = checked_units(inst, order, self.venue.name)
+        req = {"op": "create", "symbol": inst.symbol, "client_id": order.client_order_id,
+               "side": "buy" if order.side == Side.BUY else "sell",
+               "type": "limit" if order.type == OrderType.LIMIT else "market",
+               "amount": inst.qty_str(qty), "price": inst.px_str(px) if px is not None else None,
+               "tif": _TIF.get(order.tif, "") if order.type == OrderType.LIMIT else "",
+               "reduce_only": bool(order.reduce_only)}
+        d = await self._call(req, write=True)
+        u = self._update(d, order)
+        if self.on_update is not None:
+            for f in d.get("fills") or []:          # the fills of the immediate match, reported once each
+                fill = Fill(venue=self.venue, symbol=order.symbol, client_order_id=order.client_order_id,
+                            venue_order_id=u.venue_order_id, trade_id=str(f.get("id")), price=canonical(f["price"]),
+                            qty=canonical(f["qty"]), side=order.side, fee=canonical(f.get("fee") or "0"),
+                            fee_asset=f.get("fee_asset", ""), is_maker=False, ts_exchange=u.ts_exchange,
+                            ts_recv=u.ts_recv)
+                self.on_update(OrderUpdate(venue=self.venue, symbol=order.symbol, client_order_id=order.client_order_id,
+                                           venue_order_id=u.venue_order_id, state=u.state, filled_qty=u.filled_qty,
+                                           qty=u.qty, price=u.price, side=order.side, fill=fill, ts_recv=u.ts_recv))
+        return u
+
+    async def cancel(self, order: Order) -> OrderUpdate:
+        d = await self._call({"op": "cancel", "symbol": order.symbol, "client_id": order.client_order_id,
+                              "id": order.venue_order_id or ""}, write=True)
+        u = self._update(d, order)
+        u.client_order_id = order.client_order_id
+        return u
+
+    async def query(self, order: Order) -> OrderUpdate:
+        d = await self._call({"op": "fetch", "symbol": order.symbol, "client_id": order.client_order_id,
+                              "id": order.venue_order_id or ""}, write=False)
+        return self._update(d, order)
+
+    async def open_orders(self, symbol: str | None = None) -> list[OrderUpdate]:
+        return [self._update(d) for d in await self._call({"op": "open", "symbol": symbol}, write=False)]
+
+    async def recent_fills(self, symbol: str, since_ns: int) -> list[Fill]:
+        rows = await self._call({"op": "trades", "symbol": symbol, "since_ms": max(0, since_ns // MS - 1000)},
+                                write=False)
+        out = []
+        for t in rows:
+            out.append(Fill(venue=self.venue, symbol=t.get("symbol") or symbol, client_order_id="",
+                            venue_order_id=str(t.get("order_id") or ""), trade_id=str(t.get("id")),
+                            price=canonical(t["price"]), qty=canonical(t["qty"]),
+                            side=_side(t.get("side")) or Side.BUY, fee=canonical(t.get("fee") or "0"),
+                            fee_asset=t.get("fee_asset") or "", is_maker=bool(t.get("maker")),
+                            ts_exchange=int(t.get("ts") or 0) * MS, ts_recv=now_ns()))
+        return out
