@@ -6,8 +6,8 @@ wire format.  Rate limits are ``adapters.okx.spec.SPEC.buckets`` at their real v
 
 * REST ``/api/v5/...``: ``public/instruments`` (SPOT, SWAP), ``public/time``, ``system/status``,
   ``market/books``, ``market/trades``; signed ``trade/order`` (POST place, GET query),
-  ``trade/cancel-order``, ``trade/cancel-batch-orders``, ``trade/amend-order``,
-  ``trade/orders-pending``, ``trade/fills``, ``trade/cancel-all-after``, ``account/balance``,
+  ``trade/batch-orders``, ``trade/cancel-order``, ``trade/cancel-batch-orders``, ``trade/amend-order``,
+  ``trade/orders-pending``, ``trade/fills``, ``trade/fills-history``, ``trade/cancel-all-after``, ``account/balance``,
   ``account/positions``.  Envelopes ``{"code": "0", "msg": "", "data": [...]}``; order answers carry
   ``sCode``/``sMsg`` per item inside HTTP 200.  Signing: ``OK-ACCESS-KEY/-SIGN/-TIMESTAMP/-PASSPHRASE``,
   Base64(HMAC-SHA256(secret, timestamp + METHOD + requestPath[?query] + body)), ISO timestamps
@@ -380,12 +380,14 @@ class OkxSim(SimApp):
         r.add_get("/api/v5/market/books", self.h_books)
         r.add_get("/api/v5/market/trades", self.h_trades)
         r.add_post("/api/v5/trade/order", self.h_place)
+        r.add_post("/api/v5/trade/batch-orders", self.h_place_batch)
         r.add_get("/api/v5/trade/order", self.query(self.op_query))
         r.add_post("/api/v5/trade/cancel-order", self.h_cancel)
         r.add_post("/api/v5/trade/cancel-batch-orders", self.h_cancel_batch)
         r.add_post("/api/v5/trade/amend-order", self.h_amend)
         r.add_get("/api/v5/trade/orders-pending", self.query(self.op_pending))
         r.add_get("/api/v5/trade/fills", self.query(self.op_fills))
+        r.add_get("/api/v5/trade/fills-history", self.query(self.op_fills_history))
         r.add_get("/api/v5/account/balance", self.query(self.op_balance))
         r.add_get("/api/v5/account/positions", self.query(self.op_positions))
         r.add_post("/api/v5/trade/cancel-all-after", self.query(self.op_cancel_all_after))
@@ -658,7 +660,8 @@ class OkxSim(SimApp):
                 raise ItemError("51000", "Parameter px error", cid)
             price_d = self._decimal(px_text, "px", cid)
         tgt = self._str(p, "tgtCcy")
-        if tgt not in ("", "base_ccy", "quote_ccy") or (tgt and (etype != MARKET or swap)):
+        # OKX: "only applicable to SPOT market orders": a spot limit order may carry it (unused)
+        if tgt not in ("", "base_ccy", "quote_ccy") or (tgt and swap):
             raise ItemError("51000", "Parameter tgtCcy error", cid)
         m = self.venue.markets[sym]
         eside = BUY if side == "buy" else SELL
@@ -1009,6 +1012,27 @@ class OkxSim(SimApp):
     def _trade_json(self, sym: str, t: Trade) -> dict[str, str]:
         return {"instId": sym, "side": t.taker_side.lower(), "sz": self._sz(sym, t.qty), "px": self._px(sym, t.price),
                 "tradeId": str(t.trade_id), "ts": str(t.ts), "count": "1"}
+
+    def op_fills_history(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        """fills-history (the last three months): trade/fills' rows, ``instType`` required."""
+        if not self._str(p, "instType"):
+            raise _empty("instType")
+        return self.op_fills(p)
+
+    async def h_place_batch(self, request: web.Request) -> web.Response:
+        """batch-orders: a JSON array of up to 20 place-order bodies, each placed in turn; an item
+        per order (sCode/sMsg), envelope code "0" all placed, "1" all failed, "2" some failed."""
+        t_in = _us()
+        items = await self.authenticate(request, batch=True)
+        if not items:
+            raise _empty("args")
+        if len(items) > BATCH_MAX:
+            raise OkxError("51000", f"Parameter args error: at most {BATCH_MAX} orders per batch")
+        data = [(await self.place_request(p))[2] for p in items]
+        failed = sum(1 for d in data if d["sCode"] != "0")
+        code, msg = ("0", "") if not failed else ("1", "Operation failed.") if failed == len(data) \
+            else ("2", "Bulk operation partially succeeded.")
+        return self.json({"code": code, "msg": msg, "data": data, "inTime": t_in, "outTime": _us()})
 
     async def h_place(self, request: web.Request) -> web.Response:
         t_in = _us()

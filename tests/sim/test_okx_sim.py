@@ -284,6 +284,45 @@ async def test_signed_order_round_trip_and_auth_errors(sim):
         assert r["code"] == "0"
 
 
+async def test_batch_orders_fills_history_and_tgt_ccy_on_a_spot_limit(sim):
+    """Documented OKX requests CCXT's okx client makes: batch-orders (one answer item per order,
+    envelope "0" / "1" / "2"), fills-history (instType required), tgtCcy on a spot limit order
+    (only applicable to market orders, so accepted and unused); tgtCcy stays refused on swaps."""
+    async with aiohttp.ClientSession(timeout=T) as s:
+        book = await admin(s, sim, "/book?symbol=BTC-USDT&limit=1")
+        far = str(Decimal(book["bids"][0][0]) - 5000)
+        limit = {"instId": "BTC-USDT", "tdMode": "cash", "side": "buy", "ordType": "limit", "px": far,
+                 "sz": "0.01", "tgtCcy": "base_ccy"}
+        st, r = await signed(s, sim, "POST", "/api/v5/trade/batch-orders", [
+            {**limit, "clOrdId": "bo1"},
+            {"instId": "BTC-USDT", "tdMode": "cash", "side": "sell", "ordType": "market", "sz": "0.001",
+             "tgtCcy": "base_ccy", "clOrdId": "bo2"}])
+        assert st == 200 and r["code"] == "0" and [d["sCode"] for d in r["data"]] == ["0", "0"], r
+        assert [d["clOrdId"] for d in r["data"]] == ["bo1", "bo2"]
+        oid2 = r["data"][1]["ordId"]
+        st, r = await signed(s, sim, "POST", "/api/v5/trade/batch-orders", [{**limit, "clOrdId": "bo1"},
+                                                                          {**limit, "clOrdId": "bo3"}])
+        assert r["code"] == "2" and [d["sCode"] for d in r["data"]] == ["51016", "0"], r
+        st, r = await signed(s, sim, "POST", "/api/v5/trade/batch-orders", [{**limit, "clOrdId": "bo1"}])
+        assert r["code"] == "1" and r["data"][0]["sCode"] == "51016"
+        st, r = await signed(s, sim, "POST", "/api/v5/trade/batch-orders", [{**limit, "clOrdId": f"bx{i}"}
+                                                                          for i in range(21)])
+        assert r["code"] == "51000"
+        st, r = await signed(s, sim, "GET", "/api/v5/trade/order?instId=BTC-USDT&clOrdId=bo1")
+        assert r["data"][0]["state"] == "live" and r["data"][0]["px"] == far
+        st, r = await signed(s, sim, "GET", f"/api/v5/trade/fills-history?instType=SPOT&ordId={oid2}")
+        assert r["code"] == "0" and r["data"] and all(f["ordId"] == oid2 and f["clOrdId"] == "bo2" for f in r["data"])
+        st, r = await signed(s, sim, "GET", f"/api/v5/trade/fills-history?ordId={oid2}")
+        assert r["code"] != "0"
+        st, r = await signed(s, sim, "POST", "/api/v5/trade/order", {
+            "instId": "BTC-USDT-SWAP", "tdMode": "cross", "side": "buy", "ordType": "market", "sz": "1",
+            "tgtCcy": "base_ccy"})
+        assert r["data"][0]["sCode"] == "51000" and "tgtCcy" in r["data"][0]["sMsg"]
+        for cid in ("bo1", "bo3"):
+            st, r = await signed(s, sim, "POST", "/api/v5/trade/cancel-order", {"instId": "BTC-USDT", "clOrdId": cid})
+            assert r["code"] == "0"
+
+
 async def test_private_ws_login_orders_and_order_entry(sim):
     async with aiohttp.ClientSession(timeout=T) as s:
         async with s.ws_connect(sim.private_ws_url) as ws:
