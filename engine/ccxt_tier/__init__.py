@@ -35,8 +35,11 @@ engine maps them through engine.ccxt_tier.errors.TABLE). Requests, by ``op``:
     * ``create``: ``symbol``, ``side`` ("buy" | "sell"), ``type`` ("limit" | "market"),
       ``amount`` and ``price`` (exact decimal strings; a value CCXT would change is refused,
       chain ``["NotExact"]``), ``client_id`` (sent as the exchange's own client-id parameter,
-      Binance ``newClientOrderId``), ``tif`` ("GTC" | "IOC" | "FOK" | "POST_ONLY"),
-      ``reduce_only``; result: an order with its ``fills``;
+      Binance ``newClientOrderId``, OKX ``clOrdId``), ``tif`` ("GTC" | "IOC" | "FOK" | "POST_ONLY"),
+      ``reduce_only``; result: an order with its ``fills``. A venue whose answer to a write only
+      acknowledges it (OKX: ``sCode`` "0", no state) has the order read back once, and for a
+      create that filled, its fills; if that read fails the answer's ``state`` is UNKNOWN with a
+      ``reason``, and the engine reconciles by client id;
     * ``cancel`` / ``fetch``: ``symbol``, ``client_id`` (the venue looks the order up by it),
       ``id`` (the venue's, optional); result: an order;
     * ``open``: ``symbol`` (null: all); result: a list of orders;
@@ -47,7 +50,7 @@ engine maps them through engine.ccxt_tier.errors.TABLE). Requests, by ``op``:
     CANCEL_PENDING | UNKNOWN), "filled", "amount", "price", "ts"}``; a fill ``{"id", "price",
     "qty", "fee", "fee_asset"}``; an own trade ``{"id", "order_id", "symbol", "side", "price",
     "qty", "fee", "fee_asset", "maker", "ts"}``. Values are decimal strings read from the
-    venue's raw ``info`` where engine.ccxt_tier.entry.RAW knows its field names (Binance), else
+    venue's raw ``info`` where engine.ccxt_tier.entry.RAW knows its field names (Binance, OKX), else
     from CCXT's unified fields. CCXT's own timeout (``timeout_ms`` of the spec) is every call's
     deadline.
 

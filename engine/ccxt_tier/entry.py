@@ -17,7 +17,7 @@ from typing import Any
 from engine.ccxt_tier.errors import error_chain, scrub
 
 #: the exchange's own client-order-id parameter: on create, and on fetch / cancel
-CLIENT_ID_PARAM = {"binance": ("newClientOrderId", "origClientOrderId")}
+CLIENT_ID_PARAM = {"binance": ("newClientOrderId", "origClientOrderId"), "okx": ("clOrdId", "clOrdId")}
 DEFAULT_CLIENT_ID_PARAM = ("clientOrderId", "clientOrderId")
 
 #: the venue's raw field names (``info``) of an order, of a fill in an order answer, and of an own trade
@@ -35,6 +35,21 @@ RAW = {
         "states": {"NEW": "NEW", "PENDING_NEW": "PENDING_NEW", "PARTIALLY_FILLED": "PARTIALLY_FILLED",
                    "FILLED": "FILLED", "CANCELED": "CANCELED", "PENDING_CANCEL": "CANCEL_PENDING",
                    "REJECTED": "REJECTED", "EXPIRED": "EXPIRED", "EXPIRED_IN_MATCH": "EXPIRED"},
+    },
+    # OKX v5: an order (trade/order, orders-pending), and a fill (fills, fills-history). Its place
+    # and cancel answers are acknowledgements without a state (the desk then reads the order), and
+    # its fee is signed the other way: negative is charged, positive a rebate.
+    "okx": {
+        "order": {"id": ("ordId",), "client_id": ("clOrdId",), "status": ("state",), "filled": ("accFillSz",),
+                  "amount": ("sz",), "price": ("px",), "ts": ("uTime", "cTime")},
+        "fills": None,
+        "fill": {},
+        "trade": {"id": ("tradeId",), "order_id": ("ordId",), "price": ("fillPx",), "qty": ("fillSz",),
+                  "fee": ("fee",), "fee_asset": ("feeCcy",), "exec_type": ("execType",), "side": ("side",),
+                  "ts": ("ts", "fillTime")},
+        "fee_charged_negative": True,
+        "states": {"live": "NEW", "partially_filled": "PARTIALLY_FILLED", "filled": "FILLED", "canceled": "CANCELED",
+                   "mmp_canceled": "CANCELED"},
     },
 }
 _UNIFIED_STATES = {"canceled": "CANCELED", "cancelled": "CANCELED", "expired": "EXPIRED", "rejected": "REJECTED",
@@ -63,6 +78,13 @@ def dec(v: Any) -> str:
     if not d.is_finite():
         return ""
     return "0" if d == 0 else format(d.normalize(), "f")
+
+
+def negated(text: str) -> str:
+    """A decimal string with its sign turned ("" and "0" stay as they are)."""
+    if text in ("", "0"):
+        return text
+    return text[1:] if text.startswith("-") else "-" + text
 
 
 def _raw(info: Any, keys: tuple[str, ...]) -> Any:
@@ -149,17 +171,47 @@ class OrderDesk:
         if req.get("reduce_only"):
             params["reduceOnly"] = True
         o = await self.ex.create_order(symbol, typ, side, amount, price, params)
-        return self.order_out(o, symbol, cid, with_fills=True)
+        return await self.settled(self.order_out(o, symbol, cid, with_fills=True), symbol, cid)
 
     async def cancel(self, req: dict) -> dict:
         symbol, cid = self._need(req, "symbol"), self._need(req, "client_id")
         o = await self.ex.cancel_order(req.get("id") or None, symbol, {self.cid_param[1]: cid})
-        return self.order_out(o, symbol, cid)
+        return await self.settled(self.order_out(o, symbol, cid), symbol, cid)
 
     async def fetch(self, req: dict) -> dict:
         symbol, cid = self._need(req, "symbol"), self._need(req, "client_id")
         o = await self.ex.fetch_order(req.get("id") or None, symbol, {self.cid_param[1]: cid})
         return self.order_out(o, symbol, cid)
+
+    async def settled(self, out: dict, symbol: str, cid: str) -> dict:
+        """An answer that only acknowledges the request (OKX: ``sCode`` "0", no state) followed by
+        one read of the order, and for a create that filled, one read of its fills. The write is
+        done by then: when a read fails the answer stays UNKNOWN and the engine reconciles by
+        client id."""
+        if out["state"] != "UNKNOWN" or not self.ex.has.get("fetchOrder"):
+            return out
+        try:
+            o = await self.ex.fetch_order(out["id"] or None, symbol, {self.cid_param[1]: cid})
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            out["reason"] = f"the order was accepted; reading its state failed: {type(e).__name__}"
+            return out
+        read = self.order_out(o, symbol, cid)
+        if "fills" not in out:
+            return read
+        read["fills"] = out["fills"]
+        if not read["fills"] and read["filled"] not in ("", "0") and self.ex.has.get("fetchOrderTrades"):
+            try:
+                rows = await self.ex.fetch_order_trades(read["id"], symbol)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                out["reason"] = f"the order was accepted; reading its fills failed: {type(e).__name__}"
+                return out
+            read["fills"] = [{k: t[k] for k in ("id", "price", "qty", "fee", "fee_asset")}
+                             for t in map(lambda t: self.trade_out(t, symbol), rows) if t["order_id"] == read["id"]]
+        return read
 
     async def open(self, req: dict) -> list[dict]:
         return [self.order_out(o, o.get("symbol") or "", "") for o in await self.ex.fetch_open_orders(req.get("symbol") or None)]
@@ -174,7 +226,7 @@ class OrderDesk:
     def order_out(self, o: dict, symbol: str, cid: str, with_fills: bool = False) -> dict:
         info = o.get("info") if isinstance(o.get("info"), dict) else {}
         r = self.raw["order"] if self.raw else None
-        pick = (lambda k, unified: _raw(info, r[k]) if r and _raw(info, r[k]) is not None else unified)
+        pick = (lambda k, unified: _raw(info, r[k]) if r and k in r and _raw(info, r[k]) is not None else unified)
         status = pick("status", o.get("status"))
         filled = dec(pick("filled", o.get("filled")))
         if self.raw and status in self.raw["states"]:
@@ -185,16 +237,20 @@ class OrderDesk:
             state = "PARTIALLY_FILLED" if filled not in ("", "0") else "NEW"
         else:
             state = "UNKNOWN"
+        # a raw price field that is there but empty (an OKX market order's px) is no price: not
+        # CCXT's unified one, which would be the average fill price
+        raw_px_given = bool(r) and any(k in info for k in r["price"])
+        price = dec(_raw(info, r["price"])) if raw_px_given else dec(o.get("price"))
         out = {"id": str(pick("id", o.get("id")) or ""), "client_id": str(pick("client_id", o.get("clientOrderId")) or cid),
                "symbol": o.get("symbol") or symbol, "status": str(status or ""), "state": state, "filled": filled,
-               "amount": dec(pick("amount", o.get("amount"))), "price": dec(pick("price", o.get("price"))),
+               "amount": dec(pick("amount", o.get("amount"))), "price": price,
                "side": o.get("side") or "", "ts": int(pick("ts", o.get("timestamp")) or 0)}
         if with_fills:
             out["fills"] = self.fills_of(o, info)
         return out
 
     def fills_of(self, o: dict, info: dict) -> list[dict]:
-        if self.raw and isinstance(info.get(self.raw["fills"]), list):
+        if self.raw and self.raw["fills"] and isinstance(info.get(self.raw["fills"]), list):
             f = self.raw["fill"]
             return [{"id": str(_raw(x, f["id"]) or ""), "price": dec(_raw(x, f["price"])), "qty": dec(_raw(x, f["qty"])),
                      "fee": dec(_raw(x, f["fee"])) or "0", "fee_asset": str(_raw(x, f["fee_asset"]) or "")}
@@ -209,13 +265,21 @@ class OrderDesk:
     def trade_out(self, t: dict, symbol: str) -> dict:
         info = t.get("info") if isinstance(t.get("info"), dict) else {}
         r = self.raw["trade"] if self.raw else None
-        pick = (lambda k, unified: _raw(info, r[k]) if r and _raw(info, r[k]) is not None else unified)
+        pick = (lambda k, unified: _raw(info, r[k]) if r and k in r and _raw(info, r[k]) is not None else unified)
         fee = t.get("fee") or {}
-        buyer = _raw(info, r["buyer"]) if r else None
-        side = ("buy" if buyer else "sell") if buyer is not None else (t.get("side") or "")
-        maker = pick("maker", t.get("takerOrMaker") == "maker")
+        buyer = _raw(info, r["buyer"]) if r and "buyer" in r else None
+        raw_side = _raw(info, r["side"]) if r and "side" in r else None
+        side = ("buy" if buyer else "sell") if buyer is not None else str(raw_side or t.get("side") or "")
+        exec_type = _raw(info, r["exec_type"]) if r and "exec_type" in r else None
+        maker = (exec_type == "M") if exec_type is not None else pick("maker", t.get("takerOrMaker") == "maker")
+        raw_fee = _raw(info, r["fee"]) if r else None
+        if raw_fee is not None:
+            fee_s = dec(raw_fee)
+            fee_s = negated(fee_s) if self.raw.get("fee_charged_negative") else fee_s
+        else:
+            fee_s = dec(fee.get("cost"))
         return {"id": str(pick("id", t.get("id")) or ""), "order_id": str(pick("order_id", t.get("order")) or ""),
                 "symbol": t.get("symbol") or symbol, "side": side, "price": dec(pick("price", t.get("price"))),
-                "qty": dec(pick("qty", t.get("amount"))), "fee": dec(pick("fee", fee.get("cost"))) or "0",
+                "qty": dec(pick("qty", t.get("amount"))), "fee": fee_s or "0",
                 "fee_asset": str(pick("fee_asset", fee.get("currency")) or ""), "maker": bool(maker),
                 "ts": int(pick("ts", t.get("timestamp")) or 0)}

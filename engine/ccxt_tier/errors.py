@@ -43,7 +43,7 @@ TABLE: tuple[tuple[str, str, type, type], ...] = (
     ("BaseError", "venue", VenueError, ExecutionUnknown),
 )
 _BY_NAME = {row[0]: row for row in TABLE}
-_DUPLICATE = re.compile(r"duplicate (order|client)", re.I)
+_DUPLICATE = re.compile(r"duplicated? (order|client|clordid)", re.I)
 _BANNED = re.compile(r"\bbanned\b", re.I)
 
 
@@ -77,7 +77,7 @@ def engine_error(err: dict, *, write: bool, venue: str) -> EngineError:
     text = f"{venue} (ccxt {chain[0] if chain else '?'}): {msg}"
     row = next((_BY_NAME[c] for c in chain if c in _BY_NAME), None)
     if write and row is not None and row[2] is Rejected and _DUPLICATE.search(msg):
-        row = _BY_NAME["DuplicateOrderId"]          # e.g. Binance -2010 "Duplicate order sent."
+        row = _BY_NAME["DuplicateOrderId"]          # Binance -2010 "Duplicate order sent.", OKX 51016 "Duplicated clOrdId"
     if row is None:
         cls = ExecutionUnknown if write else VenueError
     else:

@@ -101,7 +101,7 @@ class CcxtExecution:
                            filled_qty=canonical(d.get("filled") or "0"), qty=canonical(d.get("amount") or ""),
                            price=canonical(d.get("price") or ""),
                            side=_side(d.get("side")) or (order.side if order else None),
-                           ts_exchange=int(d.get("ts") or 0) * MS, ts_recv=now_ns())
+                           ts_exchange=int(d.get("ts") or 0) * MS, ts_recv=now_ns(), reason=str(d.get("reason") or ""))
 
     async def place(self, order: Order) -> OrderUpdate:
         inst = self.adapter.instrument(order.symbol)

@@ -6,7 +6,8 @@
         "credentials": "stdin"}'
 
 `hosts` maps an exchange host (as it appears in CCXT's ``exchange.urls``, e.g.
-``api.binance.com`` or ``stream.binance.com:9443``) to the base URL that replaces its scheme and
+``api.binance.com`` or ``stream.binance.com:9443``; CCXT's ``{hostname}`` placeholder filled in
+first, so OKX's REST host is ``www.okx.com``) to the base URL that replaces its scheme and
 host, the path kept; with `isolate`, every other URL in ``exchange.urls`` goes to a closed local
 port, so the worker can reach nothing but the mapped hosts. `options` are CCXT's own exchange
 options. CCXT's throttler is off: pacing is the engine's business, not CCXT's. `timeout_ms` is
@@ -57,6 +58,18 @@ def rewrite_urls(urls, hosts: dict[str, str], closed: str | None):
             return urls
         base = ("ws" if p.scheme in ("ws", "wss") else "http") + "://" + closed
     return base.rstrip("/") + p.path + ("?" + p.query if p.query else "")
+
+
+def fill_hostname(urls, hostname: str | None):
+    """`urls` with CCXT's ``{hostname}`` placeholder (OKX's ``https://{hostname}``) replaced by the
+    exchange's hostname, so a host can be mapped by the name it really has (``www.okx.com``)."""
+    if isinstance(urls, dict):
+        return {k: fill_hostname(v, hostname) for k, v in urls.items()}
+    if isinstance(urls, list):
+        return [fill_hostname(v, hostname) for v in urls]
+    if isinstance(urls, str) and hostname and "{hostname}" in urls:
+        return urls.replace("{hostname}", hostname)
+    return urls
 
 
 def closed_port() -> tuple[socket.socket, str]:
@@ -115,7 +128,7 @@ class Worker:
             self._closed_sock, closed = closed_port()
         hosts = self.spec.get("hosts") or {}
         if hosts or closed:
-            ex.urls = rewrite_urls(ex.urls, hosts, closed)
+            ex.urls = rewrite_urls(fill_hostname(ex.urls, getattr(ex, "hostname", None)), hosts, closed)
         return ex
 
     async def load_markets(self) -> None:

@@ -1,0 +1,184 @@
+"""The CCXT tier's second dialect: CCXT's own `okx` client in the venue's worker process, against
+the OKX simulator on loopback (every other host of the exchange goes to a closed local port),
+for books, trades and orders over REST (the key's passphrase reaches the worker on its stdin
+with the key and secret)."""
+import os
+import textwrap
+from decimal import Decimal
+
+import pytest
+
+from engine.ccxt_tier.adapter import DEPTH, CcxtAdapter
+from engine.ccxt_tier.entry import OrderDesk, negated
+from engine.ccxt_tier.execution import CcxtExecution
+from engine.ccxt_tier.worker import fill_hostname, rewrite_urls
+from engine.config import load_config
+from engine.engine import Engine
+from engine.errors import UnknownOrder
+from engine.model import Order, OrderRequest, OrderState, OrderType, Side, TimeInForce, VenueId
+from engine.sim.server import running_simulator
+from tests.engine.conftest import admin
+from tests.waiting import wait_for
+
+BTC = "BTC/USDT"
+
+
+def test_okx_hostname_placeholder_is_filled_before_hosts_are_mapped():
+    urls = {"api": {"rest": "https://{hostname}", "ws": "wss://ws.okx.com:443/ws/v5"}, "www": "https://www.okx.com"}
+    out = rewrite_urls(fill_hostname(urls, "www.okx.com"), {"www.okx.com": "http://127.0.0.1:5000",
+                                                           "ws.okx.com:443": "ws://127.0.0.1:5000"}, "127.0.0.1:9")
+    assert out == {"api": {"rest": "http://127.0.0.1:5000", "ws": "ws://127.0.0.1:5000/ws/v5"},
+                   "www": "http://127.0.0.1:5000"}
+
+
+def test_okx_raw_fields_are_read_as_strings():
+    class Ex:
+        has, handle_errors = {}, staticmethod(lambda *a: None)
+
+    desk = OrderDesk(Ex(), "okx")
+    order = {"info": {"ordId": "12", "clOrdId": "vlabc", "state": "partially_filled", "accFillSz": "0.00030000",
+                      "sz": "0.001", "px": "60000.1", "uTime": "1700000000123"},
+             "status": "open", "filled": 0.0003, "price": 60000.1, "side": "buy"}
+    assert desk.order_out(order, BTC, "vlabc") == {
+        "id": "12", "client_id": "vlabc", "symbol": BTC, "status": "partially_filled", "state": "PARTIALLY_FILLED",
+        "filled": "0.0003", "amount": "0.001", "price": "60000.1", "side": "buy", "ts": 1700000000123}
+    market = {"info": {**order["info"], "px": "", "state": "filled", "accFillSz": "0.001"}, "price": 60001.23}
+    assert desk.order_out(market, BTC, "vlabc")["price"] == ""        # no limit price, not the average
+    fill = {"info": {"tradeId": "81", "ordId": "12", "fillPx": "60000.1", "fillSz": "0.0003", "fee": "-0.0000003",
+                     "feeCcy": "BTC", "execType": "M", "side": "sell", "ts": "1700000000123"},
+            "fee": {"cost": 3e-07}, "amount": 0.0003}
+    assert desk.trade_out(fill, BTC) == {"id": "81", "order_id": "12", "symbol": BTC, "side": "sell",
+                                         "price": "60000.1", "qty": "0.0003", "fee": "0.0000003", "fee_asset": "BTC",
+                                         "maker": True, "ts": 1700000000123}
+    assert negated("-0.1") == "0.1" and negated("0.2") == "-0.2" and negated("0") == "0"
+
+
+# ---------------------------------------------------------------------------- against the simulator
+@pytest.fixture(scope="module")
+def sim():
+    with running_simulator("okx", rate=50, seed=11) as s:
+        yield s
+
+
+def okx_config(tmp_path, sim, *, timeout_s=4.0):
+    os.environ["VL_OKX_KEY"] = sim["api_key"]
+    os.environ["VL_OKX_SECRET"] = sim["api_secret"]
+    os.environ["VL_OKX_PASSPHRASE"] = sim["api_passphrase"]
+    host = sim.rest_url.split("://", 1)[1]
+    p = tmp_path / "okx.toml"
+    p.write_text(textwrap.dedent(f"""
+        [venues.okx]
+        tier = "ccxt"
+        symbols = ["{BTC}"]
+        api_key_env = "VL_OKX_KEY"
+        api_secret_env = "VL_OKX_SECRET"
+        api_passphrase_env = "VL_OKX_PASSPHRASE"
+        ccxt_timeout_s = {timeout_s}
+        order_audit_s = 0
+        ccxt_isolate = true
+        ccxt_hosts = {{ "www.okx.com" = "{sim.rest_url}", "ws.okx.com:443" = "ws://{host}" }}
+        ccxt_options = {{ fetchMarkets = {{ types = ["spot"] }} }}
+    """))
+    return load_config(p)
+
+
+def _cmdline(pid):
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return f.read().decode(errors="replace")
+
+
+async def test_okx_books_and_trades_through_the_worker(tmp_path, sim):
+    eng = Engine(okx_config(tmp_path, sim))
+    trades = []
+    eng.subscribe_trades("okx", BTC, trades.append)
+    rt = eng.runtime("okx")
+    try:
+        await eng.start(execution=False)
+        assert isinstance(rt.adapter, CcxtAdapter) and rt.adapter.ccxt_id == "okx"
+        fs = next(iter(rt.feed_symbols()))
+        assert await wait_for(lambda: fs.sync.is_live, 20)
+        assert await wait_for(lambda: len(trades) >= 20 and fs.sync.n_snapshots >= 10, 20)
+
+        await admin(sim, "POST", "/market", {"action": "pause"})
+        try:
+            ref = await admin(sim, "GET", "/book?symbol=BTC-USDT")
+            inst = fs.instrument
+            want = ([(Decimal(p), Decimal(q)) for p, q in ref["bids"][:DEPTH]],
+                    [(Decimal(p), Decimal(q)) for p, q in ref["asks"][:DEPTH]])
+            ours = lambda: ([(Decimal(inst.px_str(p)), Decimal(inst.qty_str(q))) for p, q in fs.book.top(1, DEPTH)],
+                            [(Decimal(inst.px_str(p)), Decimal(inst.qty_str(q))) for p, q in fs.book.top(2, DEPTH)])
+            assert await wait_for(lambda: ours() == want, 5), (ours()[0][:3], want[0][:3])
+            assert len(want[0]) == len(want[1]) == DEPTH and fs.sync.is_live
+        finally:
+            await admin(sim, "POST", "/market", {"action": "resume"})
+
+        ids = [t.trade_id for t in trades]
+        assert len(ids) == len(set(ids)) and all(ids)
+        assert {t.side for t in trades} == {Side.BUY, Side.SELL}
+        # every trade is one the venue printed, with its taker side
+        printed = {str(t[0]): t for t in (await admin(sim, "GET", "/trades?symbol=BTC-USDT"))["trades"]}
+        seen = [t for t in trades if t.trade_id in printed]
+        assert len(seen) >= 10
+        assert all(printed[t.trade_id][3] == t.side.name.lower() for t in seen)
+        assert fs.n_dup_trades == 0 and fs.sync.n_crossed == 0 and sum(p.n_errors for p in rt.parsers) == 0
+    finally:
+        await eng.close()
+
+
+async def test_okx_orders_new_canceled_filled_and_a_lost_answer_placed_once(tmp_path, sim):
+    eng = Engine(okx_config(tmp_path, sim, timeout_s=1.0))
+    fills, states = [], []
+    eng.subscribe_orders("okx", on_update=lambda o: states.append((o.client_order_id, o.state)),
+                         on_fill=lambda order, f: fills.append(f))
+    try:
+        await eng.start(market_data=False)
+        rt = eng.runtime("okx")
+        assert isinstance(rt.execution, CcxtExecution)
+        pid = rt.adapter.worker.pid
+        for secret in (sim["api_key"], sim["api_secret"], sim["api_passphrase"]):
+            assert secret not in _cmdline(pid) and secret not in repr(rt.adapter.worker) + repr(rt.execution)
+
+        # a resting limit order: NEW with our id as OKX's clOrdId, then CANCELED
+        o = await eng.place(OrderRequest(VenueId.okx, BTC, Side.BUY, OrderType.LIMIT, "0.001", "1000"))
+        assert o.state == OrderState.NEW and o.venue_order_id, o.error
+        assert o.client_order_id.isalnum() and len(o.client_order_id) <= 32
+        ledger = await admin(sim, "GET", "/ledger")
+        mine = [x for x in ledger["orders"] if x["clientOrderId"] == o.client_order_id]
+        assert len(mine) == 1 and str(mine[0]["orderId"]) == o.venue_order_id and Decimal(mine[0]["qty"]) == Decimal("0.001")
+        opened = await rt.execution.open_orders(BTC)
+        assert [u.client_order_id for u in opened if u.client_order_id == o.client_order_id] == [o.client_order_id]
+        o = await eng.cancel("okx", o.client_order_id)
+        assert o.state == OrderState.CANCELED
+
+        # a market order: FILLED, its fills the venue's own, exactly
+        o = await eng.place(OrderRequest(VenueId.okx, BTC, Side.BUY, OrderType.MARKET, "0.0005"))
+        assert o.state == OrderState.FILLED and Decimal(o.filled_qty) == Decimal("0.0005"), o.error
+        assert await wait_for(lambda: any(f.client_order_id == o.client_order_id for f in fills), 5)
+        mine = [f for f in fills if f.client_order_id == o.client_order_id]
+        ledger = await admin(sim, "GET", "/ledger")
+        venue_fills = {str(f["tradeId"]): f for f in ledger["fills"] if str(f["orderId"]) == o.venue_order_id}
+        assert venue_fills and sorted(f.trade_id for f in mine) == sorted(venue_fills)
+        assert all(Decimal(f.price) == Decimal(venue_fills[f.trade_id]["price"])
+                   and Decimal(f.qty) == Decimal(venue_fills[f.trade_id]["qty"]) for f in mine)
+        assert sum(Decimal(f.qty) for f in mine) == Decimal("0.0005")
+        trades = await rt.execution.recent_fills(BTC, 0)
+        assert {f.trade_id for f in mine} <= {t.trade_id for t in trades}
+
+        ghost = Order(venue=VenueId.okx, symbol=BTC, client_order_id="vlnosuchorder", side=Side.BUY,
+                      type=OrderType.LIMIT, qty="0.001", price="1000", tif=TimeInForce.GTC)
+        with pytest.raises(UnknownOrder):
+            await rt.execution.query(ghost)
+
+        # the place answer is lost: UNKNOWN, reconciled by client id, on the venue exactly once
+        await admin(sim, "POST", "/fault", {"type": "order", "mode": "timeout", "count": 1, "hold_s": 3})
+        o = await eng.place(OrderRequest(VenueId.okx, BTC, Side.BUY, OrderType.LIMIT, "0.001", "1001"))
+        assert o.state == OrderState.UNKNOWN
+        assert await wait_for(lambda: o.state == OrderState.NEW, 15), (o.state, o.error)
+        ledger = await admin(sim, "GET", "/ledger")
+        mine = [x for x in ledger["orders"] if x["clientOrderId"] == o.client_order_id]
+        assert len(mine) == 1 and mine[0]["status"] == "NEW" and str(mine[0]["orderId"]) == o.venue_order_id
+        assert (o.client_order_id, OrderState.REJECTED) not in states
+        o = await eng.cancel("okx", o.client_order_id)
+        assert o.state == OrderState.CANCELED
+    finally:
+        await eng.close()
