@@ -61,6 +61,9 @@ class VenueAdapter(abc.ABC):
     venue: VenueId
     spec: VenueSpec
     instruments_path: str
+    #: "module:Class" of what make_execution returns ("" when unknown): `venuelink venues` reads
+    #: the venue's order-entry features off that class without making one
+    execution_class: str = ""
 
     def __init__(self, config: VenueConfig | None = None) -> None:
         self.config = config or VenueConfig(name=self.venue.name, rest_url=self.spec.rest_url)

@@ -58,6 +58,19 @@ def _cmd_normalize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_venues(args: argparse.Namespace) -> int:
+    import json
+
+    from engine.venues import render, venue_table
+    rows = venue_table()
+    if args.json:
+        json.dump(rows, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(render(rows))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="venuelink", description="Low-latency connectivity to crypto venues.")
     p.add_argument("--version", action="version", version=f"venuelink {_version()}")
@@ -75,6 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="decode with the venue's pure-Python reference parser instead of the C one (slow; "
                         "for checking a frame the two might read differently)")
     n.set_defaults(func=_cmd_normalize)
+
+    v = sub.add_parser("venues", help="list every venue, its tier (native or ccxt) and what it supports",
+                       description="Every venue venuelink knows: native where it has an adapter, else the CCXT "
+                                   "tier, or not served (with the reason); what each supports, named as CCXT names "
+                                   "it (CCXT's own `has` for the ccxt tier, the adapter's channels and order "
+                                   "methods for native venues). Nothing is connected to.")
+    v.add_argument("--json", action="store_true", help="a JSON array of {venue, tier, ccxt_id, supports, note}")
+    v.set_defaults(func=_cmd_venues)
 
     from engine import run as run_mod
     run_mod.add_parsers(sub)

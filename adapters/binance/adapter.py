@@ -28,6 +28,7 @@ class BinanceAdapter(VenueAdapter):
     venue = VenueId.binance
     spec = SPEC
     instruments_path = "/api/v3/exchangeInfo"
+    execution_class = "adapters.binance.execution:BinanceExecution"
 
     def parse_instruments(self, body: bytes | dict) -> list[Instrument]:
         return parse_exchange_info(body, self.venue)

@@ -62,6 +62,7 @@ class OkxAdapter(VenueAdapter):
     venue = VenueId.okx
     spec = SPEC
     instruments_path = INSTRUMENTS_PATH
+    execution_class = "adapters.okx.execution:OkxExecution"
     demo_by_flag = True            # demo trading: x-simulated-trading: 1 on REST, wspap.okx.com sockets
 
     def instrument_requests(self) -> list[tuple[str, dict[str, str]]]:

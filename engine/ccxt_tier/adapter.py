@@ -93,6 +93,7 @@ class CcxtParser(PyFrameParser):
 
 class CcxtAdapter(VenueAdapter):
     instruments_path = "/instruments"
+    execution_class = "engine.ccxt_tier.execution:CcxtExecution"
 
     def __init__(self, config: VenueConfig | None = None) -> None:
         if config is None:
