@@ -395,6 +395,20 @@ class Drill:
     async def fault(self, specs: list[dict[str, Any]]) -> None:
         await self.admin("POST", "/fault", specs)
 
+    ONE_SHOT = ("md_drops", "crossed", "checksum", "frame_faults")
+    """fault switches the simulator spends on the next matching message"""
+
+    async def _until_taken(self, timeout: float = 10.0) -> None:
+        """Wait until the simulator has spent the one-shot faults just injected (they act on the
+        next message of their topic, which a loaded host may send late), so the case judges the
+        engine after the fault happened, not before it."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            st = await self.admin("GET", "/faults")
+            if not any(st.get(k) for k in self.ONE_SHOT):
+                return
+            await asyncio.sleep(0.05)
+
     # ------------------------------------------------------------------ trading
     async def trade_round(self, n: int = 4) -> None:
         """Place ``n`` orders on the first symbol: marketable ones (fill at once) and resting ones
@@ -597,6 +611,8 @@ class Drill:
             if case.orders:
                 await self.trade_round()
         t_fault = time.monotonic()
+        if not case.hold_s and not case.orders:
+            await self._until_taken()
         if case.hold_s:
             await asyncio.sleep(case.hold_s)
             if case.expect & Expect.UNAVAILABLE and self.rt.orders is not None:

@@ -8,7 +8,9 @@ venue's keep-alive updates: `FeedSymbol.last_data_mono`), on a timer that fires 
 anything arrives:
 
 * **The whole connection silent** (no book message for any of its books for the endpoint's
-  `data_silence_s`): every LIVE book on it is marked STALE at once, and each is probed.
+  `data_silence_s`): every LIVE book on it is marked STALE at once, and each is probed. A book a
+  probe has confirmed since its last message (a quiet market) is instead probed again every
+  `book_quiet_s`, and stays LIVE while the venue's book stays the same.
 * **One book silent** (`book_quiet_s` without a message of its own while the connection carries
   data): the book is probed; a probe that has no answer within `probe_timeout_s` marks it STALE.
 
@@ -118,6 +120,7 @@ class SilenceWatch:
             ep = sess.endpoint
             conn_ns = int(ep.data_silence_s * 1e9)
             quiet_ns = int(ep.book_quiet_s * 1e9)
+            probe_ns = int(ep.probe_timeout_s * 1e9)
             since = int(sess.connected_at * 1e9)      # time.monotonic(): the clock of mono_ns
             last_conn = max([fs.last_data_mono for _, fs in books] + [since])
             conn_silent = now - last_conn > conn_ns
@@ -125,7 +128,16 @@ class SilenceWatch:
                 state = fs.sync.state
                 if state != LIVE and state != STALE:
                     continue                        # syncing or invalid: the resync owns it
-                heard = max(fs.last_data_mono, self._confirmed.get(sym, 0), since)
+                confirmed = self._confirmed.get(sym, 0)
+                heard = max(fs.last_data_mono, confirmed, since)
+                if confirmed > fs.last_data_mono:
+                    # the latest evidence is a probe's confirmation (a quiet market): probed again
+                    # after book_quiet_s, STALE only if that probe has not confirmed it in time
+                    if now - heard > quiet_ns:
+                        self._probe(sess, sym, fs)
+                    if now - heard > quiet_ns + probe_ns and state == LIVE:
+                        fs.sync.mark_stale()
+                    continue
                 if conn_silent and now - heard > conn_ns:
                     if state == LIVE:
                         self.counters.connection_silences += 1

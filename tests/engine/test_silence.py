@@ -40,3 +40,39 @@ def test_the_real_defaults_keep_the_promised_bounds():
         assert ep.data_silence_s + tick <= 3.0, ep
         # silent -> next tick -> the probe's answer (or its timeout: STALE) -> the grace for in-flight data
         assert ep.book_quiet_s + tick + ep.probe_timeout_s + grace <= 10.0, ep
+
+
+async def test_a_quiet_market_is_confirmed_by_probes_and_stays_live():
+    """The venue sends nothing because nothing changes (market paused), socket fine: the books go
+    STALE once, a probe finds the venue's book the same, and from then on they stay LIVE, probed
+    every book_quiet_s, never called dead."""
+    import asyncio
+
+    from engine.config import Config
+    from engine.engine import Engine
+    from engine.model import BookState
+    from engine.sim.server import running_simulator_async
+    from tests.engine.conftest import admin, venue_config
+    from tests.waiting import wait_for
+
+    async with running_simulator_async("binance", rate=50, seed=4) as sim:
+        vc = venue_config(sim)
+        vc.api_key_env = vc.api_secret_env = vc.ws_api_url = ""
+        eng = Engine(Config(venues={"binance": vc}, metrics_port=0))
+        try:
+            await eng.start()
+            rt = eng.runtime("binance")
+            fs = rt.fs_by_symbol["BTC/USDT"]
+            assert await wait_for(lambda: fs.sync.state == BookState.LIVE, 20)
+            await admin(sim, "POST", "/market", {"action": "pause"})
+            assert await wait_for(lambda: rt.silence.counters.probes_same >= 1, 15)
+            assert await wait_for(lambda: fs.sync.state == BookState.LIVE, 5)
+            states: list[BookState] = []
+            eng.subscribe_book_state("binance", "BTC/USDT", lambda s, st: states.append(st))
+            probes = rt.silence.counters.probes_same
+            await asyncio.sleep(8.0)
+            assert fs.sync.state == BookState.LIVE and not states, states      # no flapping
+            assert rt.silence.counters.probes_same > probes                    # still being checked
+            assert rt.silence.counters.probes_moved == 0
+        finally:
+            await eng.close()
