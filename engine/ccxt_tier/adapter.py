@@ -11,6 +11,7 @@ from typing import Any
 
 from engine.adapter import Channel, VenueAdapter
 from engine.ccxt_tier import GONE, ccxt_id
+from engine.ccxt_tier.gate import BudgetGate, ccxt_buckets
 from engine.ccxt_tier.supervisor import WorkerSupervisor
 from engine.config import VenueConfig
 from engine.errors import ConfigError, VenueError
@@ -27,10 +28,12 @@ _SIDES = {"buy": Side.BUY, "sell": Side.SELL}
 _PLACEHOLDER = "127.0.0.1:0"       # until the worker reports its port
 
 
-def _spec(venue: VenueId, rest_url: str, ws_url: str) -> VenueSpec:
+def _spec(venue: VenueId, rest_url: str, ws_url: str, venue_buckets: tuple[BucketSpec, ...] = ()) -> VenueSpec:
+    """`venue_buckets`: the venue's own limits, which the worker's CCXT requests are charged to
+    (engine.ccxt_tier.gate); LOCAL counts the engine's requests to the worker."""
     return VenueSpec(
         venue=venue, rest_url=rest_url, ws_url=ws_url,
-        buckets=(BucketSpec("LOCAL", BucketKind.FIXED_WINDOW, 100_000, 1.0),),   # the worker is local
+        buckets=(BucketSpec("LOCAL", BucketKind.FIXED_WINDOW, 100_000, 1.0),) + tuple(venue_buckets),
         endpoints=(WsEndpoint("public", ws_url, max_topics_per_connection=600, max_topics_per_request=100,
                               max_msgs_per_s=100.0, ack_timeout_s=5.0, stale_after_s=10.0),),
         book=BookSpec(SeqRule.SEQ_NONE, SnapshotSource.IN_BAND, ResyncMethod.RESUBSCRIBE, depth=DEPTH,
@@ -102,9 +105,11 @@ class CcxtAdapter(VenueAdapter):
             raise ConfigError(f"[venues.{config.name}]: {GONE[config.name]}")
         self.venue = VenueId.parse(config.name)
         self.ccxt_id = ccxt_id(config.name)
-        self.spec = _spec(self.venue, f"http://{_PLACEHOLDER}", f"ws://{_PLACEHOLDER}/ws")
+        self.venue_buckets = ccxt_buckets(self.venue.name, self.ccxt_id)
+        self.spec = _spec(self.venue, f"http://{_PLACEHOLDER}", f"ws://{_PLACEHOLDER}/ws", self.venue_buckets)
         super().__init__(config)
         self.worker: WorkerSupervisor | None = None
+        self.gate: BudgetGate | None = None
         self.runtime: Any = None
         self._counters: dict[str, int] = {}        # books_invalidated, off_grid_values (parsers count)
 
@@ -113,7 +118,7 @@ class CcxtAdapter(VenueAdapter):
         c = self.config
         return {"exchange": self.ccxt_id, "symbols": list(c.symbols), "depth": DEPTH,
                 "hosts": dict(c.ccxt_hosts), "isolate": bool(c.ccxt_isolate), "options": dict(c.ccxt_options),
-                "timeout_ms": int(c.ccxt_timeout_s * 1000)}
+                "timeout_ms": int(c.ccxt_timeout_s * 1000), "budget_url": self.gate.url if self.gate else ""}
 
     async def prepare(self, runtime: Any) -> None:
         if self.worker is not None:
@@ -121,13 +126,16 @@ class CcxtAdapter(VenueAdapter):
         if not self.config.symbols:
             raise ConfigError(f"[venues.{self.venue.name}] needs symbols = [...]: the CCXT worker watches them")
         self.runtime = runtime
+        # the worker's CCXT requests ask the engine's budget first, the markets load included
+        self.gate = BudgetGate(self.venue.name, runtime.budget, runtime.rest.breaker)
+        await self.gate.start()
         # order entry: the worker gets the credentials on its stdin when it starts
         self.worker = WorkerSupervisor(self.venue.name, self.worker_spec(), on_restart=self._moved,
                                        credentials=self.config.credentials())
         self._use(await self.worker.start())
 
     def _use(self, report: dict) -> None:
-        self.spec = _spec(self.venue, report["rest_url"], report["ws_url"])
+        self.spec = _spec(self.venue, report["rest_url"], report["ws_url"], self.venue_buckets)
         if self.runtime is not None:
             self.runtime.rest.base_url = report["rest_url"]
 
@@ -141,6 +149,8 @@ class CcxtAdapter(VenueAdapter):
     async def close(self) -> None:
         if self.worker is not None:
             await self.worker.close()
+        if self.gate is not None:
+            await self.gate.close()
 
     def endpoint_url(self, ep: WsEndpoint) -> str:
         return self.spec.ws_url
@@ -214,4 +224,4 @@ class CcxtAdapter(VenueAdapter):
         from engine.ccxt_tier.execution import CcxtExecution
         if self.worker is None or self.worker._credentials is None:
             raise ConfigError(f"[venues.{self.venue.name}]: the CCXT worker was started without credentials")
-        return CcxtExecution(self, timeout_s=config.ccxt_timeout_s)
+        return CcxtExecution(self, timeout_s=config.ccxt_timeout_s, rest=rest)

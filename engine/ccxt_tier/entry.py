@@ -57,6 +57,34 @@ _UNIFIED_STATES = {"canceled": "CANCELED", "cancelled": "CANCELED", "expired": "
 
 #: HTTP status and Retry-After of the CCXT request made in the current task
 _last_http: contextvars.ContextVar[dict | None] = contextvars.ContextVar("ccxt_last_http", default=None)
+#: the engine's budget token of the dialect request being served (engine.ccxt_tier.gate)
+budget_token: contextvars.ContextVar[str] = contextvars.ContextVar("ccxt_budget_token", default="")
+
+
+class LocalBudgetRefused(Exception):
+    """The engine's rate budget refused a REST request: it was not sent."""
+
+
+def record_http_status(ex: Any) -> None:
+    """Record each response's HTTP status and Retry-After in the current task's box (CCXT's
+    exceptions carry neither). Installed once per exchange object."""
+    if getattr(ex, "_vl_status_recorded", False):
+        return
+    inner = ex.handle_errors
+
+    def handle_errors(code, reason, url, method, headers, body, response, request_headers, request_body):
+        box = _last_http.get()
+        if box is not None:
+            box["http_status"] = int(code or 0)
+            ra = (headers or {}).get("Retry-After") or (headers or {}).get("retry-after")
+            try:
+                box["retry_after_s"] = float(ra) if ra is not None else 0.0
+            except ValueError:
+                box["retry_after_s"] = 0.0
+        return inner(code, reason, url, method, headers, body, response, request_headers, request_body)
+
+    ex.handle_errors = handle_errors
+    ex._vl_status_recorded = True
 
 
 class NotExact(Exception):
@@ -105,30 +133,13 @@ class OrderDesk:
         self.raw = RAW.get(exchange_id)
         self.cid_param = CLIENT_ID_PARAM.get(exchange_id, DEFAULT_CLIENT_ID_PARAM)
         self._secrets = secrets
-        self._hook_status()
-
-    def _hook_status(self) -> None:
-        """Record each response's HTTP status and Retry-After for the task that made the request
-        (CCXT's exceptions carry neither)."""
-        inner = self.ex.handle_errors
-
-        def handle_errors(code, reason, url, method, headers, body, response, request_headers, request_body):
-            box = _last_http.get()
-            if box is not None:
-                box["http_status"] = int(code or 0)
-                ra = (headers or {}).get("Retry-After") or (headers or {}).get("retry-after")
-                try:
-                    box["retry_after_s"] = float(ra) if ra is not None else 0.0
-                except ValueError:
-                    box["retry_after_s"] = 0.0
-            return inner(code, reason, url, method, headers, body, response, request_headers, request_body)
-
-        self.ex.handle_errors = handle_errors
+        record_http_status(self.ex)
 
     # ---- one request -------------------------------------------------------------------------
     async def handle(self, req: dict) -> dict:
         box: dict = {}
         _last_http.set(box)
+        budget_token.set(str(req.get("budget_token") or ""))
         try:
             op = req.get("op")
             fn = {"create": self.create, "cancel": self.cancel, "fetch": self.fetch, "open": self.open,

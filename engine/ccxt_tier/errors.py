@@ -37,11 +37,14 @@ TABLE: tuple[tuple[str, str, type, type], ...] = (
     ("InsufficientFunds", "refused", Rejected, Rejected),
     ("BadSymbol", "refused", Rejected, Rejected),
     ("InvalidOrder", "refused", Rejected, Rejected),
-    ("NotExact", "refused", Rejected, Rejected),        # the worker's own: CCXT would have changed a value
+    ("NotExact", "refused", Rejected, Rejected),
+    ("LocalBudgetRefused", "down", CircuitOpen, CircuitOpen),   # the engine's budget refused: not sent        # the worker's own: CCXT would have changed a value
     ("BadRequest", "refused", Rejected, Rejected),
     ("ExchangeError", "venue", VenueError, VenueError),
     ("BaseError", "venue", VenueError, ExecutionUnknown),
 )
+#: the worker's chain for a request the engine's budget refused (engine.ccxt_tier.gate): not sent
+NOT_SENT = "LocalBudgetRefused"
 _BY_NAME = {row[0]: row for row in TABLE}
 _DUPLICATE = re.compile(r"duplicated? (order|client|clordid)", re.I)
 _BANNED = re.compile(r"\bbanned\b", re.I)

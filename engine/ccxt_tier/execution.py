@@ -16,17 +16,22 @@ from typing import Any, Callable
 
 import aiohttp
 
-from engine.ccxt_tier.errors import engine_error
+from engine.ccxt_tier.errors import NOT_SENT, engine_error
 from engine.errors import CircuitOpen, ExecutionUnknown, VenueError
 from engine.model import Fill, Order, OrderState, OrderType, OrderUpdate, Side, TimeInForce, VenueId
 from engine.order_checks import canonical, checked_units
 from engine.orders import make_client_order_id
+from ext.ratelimit import Priority
 from ext.clock import now_ns
 
 log = logging.getLogger("venuelink.ccxt_tier.exec")
 MS = 1_000_000
 LOCAL_MARGIN_S = 1.0          # the worker's own work on top of CCXT's deadline
 _TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK", TimeInForce.POST_ONLY: "POST_ONLY"}
+
+
+class _NotSent(Exception):
+    """The worker's answer: the local budget refused its request, so nothing was sent."""
 
 
 def _side(s: Any) -> Side | None:
@@ -38,8 +43,9 @@ class CcxtExecution:
 
     stream_connected = False
 
-    def __init__(self, adapter: Any, *, timeout_s: float = 4.0) -> None:
+    def __init__(self, adapter: Any, *, timeout_s: float = 4.0, rest: Any = None) -> None:
         self.adapter = adapter
+        self.rest = rest                # its breaker is the venue's order breaker (a ban opens it)
         self.venue: VenueId = adapter.venue
         self.timeout_s = timeout_s
         self.on_update: Callable[[OrderUpdate], None] | None = None
@@ -64,11 +70,30 @@ class CcxtExecution:
         return make_client_order_id("vl")
 
     # ---- the worker --------------------------------------------------------------------------
-    async def _call(self, req: dict, *, write: bool) -> Any:
+    async def _call(self, req: dict, *, write: bool, priority: Priority = Priority.QUERY) -> Any:
+        """One dialect request. The worker asks the engine's budget (engine.ccxt_tier.gate) before
+        each REST request it makes for it, with `priority` and the caller's send window."""
         worker = self.adapter.worker
         url = (worker.report.get("rest_url") if worker is not None else None)
         if not url:
             raise CircuitOpen(f"{self.venue.name}: the CCXT worker is not running")
+        br = self.rest.breaker if self.rest is not None else None
+        if br is not None and priority == Priority.NEW_ORDER and br.banned:
+            raise CircuitOpen(f"{self.venue.name}: the venue banned our requests", int(br.retry_in() * 1e9))
+        gate = self.adapter.gate
+        token = gate.register(priority) if gate is not None else ""
+        try:
+            return await self._post(url, {**req, "budget_token": token} if token else req, write=write)
+        except _NotSent as e:
+            # the budget refused the call's first request: nothing was sent. The budget's own
+            # error (BudgetTimeout past the deadline, CircuitOpen while blocked) goes up as native
+            refusal = gate.done(token) if token else None
+            raise (refusal or CircuitOpen(f"{self.venue.name}: {e}")) from None
+        finally:
+            if token:
+                gate.done(token)
+
+    async def _post(self, url: str, req: dict, *, write: bool) -> Any:
         if self._http is None:
             self._http = aiohttp.ClientSession()
         name = self.venue.name
@@ -90,6 +115,8 @@ class CcxtExecution:
             raise VenueError(err, venue=name, http_status=r.status) from None
         if ok:
             return answer.get("result")
+        if (answer.get("error") or {}).get("chain", [None])[:1] == [NOT_SENT]:
+            raise _NotSent(str(answer["error"].get("msg") or "refused by the local rate budget"))
         raise engine_error(answer.get("error") or {}, write=write, venue=name)
 
     # ---- orders ------------------------------------------------------------------------------
@@ -112,7 +139,7 @@ class CcxtExecution:
                "amount": inst.qty_str(qty), "price": inst.px_str(px) if px is not None else None,
                "tif": _TIF.get(order.tif, "") if order.type == OrderType.LIMIT else "",
                "reduce_only": bool(order.reduce_only)}
-        d = await self._call(req, write=True)
+        d = await self._call(req, write=True, priority=Priority.NEW_ORDER)
         u = self._update(d, order)
         if self.on_update is not None:
             for f in d.get("fills") or []:          # the fills of the immediate match, reported once each
@@ -128,7 +155,7 @@ class CcxtExecution:
 
     async def cancel(self, order: Order) -> OrderUpdate:
         d = await self._call({"op": "cancel", "symbol": order.symbol, "client_id": order.client_order_id,
-                              "id": order.venue_order_id or ""}, write=True)
+                              "id": order.venue_order_id or ""}, write=True, priority=Priority.CANCEL)
         u = self._update(d, order)
         u.client_order_id = order.client_order_id
         return u

@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
-from engine.ccxt_tier.entry import OrderDesk
+from engine.ccxt_tier.entry import LocalBudgetRefused, OrderDesk, _last_http, budget_token, record_http_status
 from engine.ccxt_tier.errors import scrub
 from engine.ccxt_tier.grid import Grid, OffGrid, decimals, exact, snap_levels, step_of
 
@@ -70,6 +70,15 @@ def fill_hostname(urls, hostname: str | None):
     if isinstance(urls, str) and hostname and "{hostname}" in urls:
         return urls.replace("{hostname}", hostname)
     return urls
+
+
+def market_of(params) -> str:
+    """The venue's instrument id a request names (OKX ``instId``, else ``symbol``), or ""."""
+    if isinstance(params, list):
+        params = params[0] if params else {}
+    if not isinstance(params, dict):
+        return ""
+    return str(params.get("instId") or params.get("symbol") or "")
 
 
 def closed_port() -> tuple[socket.socket, str]:
@@ -129,7 +138,64 @@ class Worker:
         hosts = self.spec.get("hosts") or {}
         if hosts or closed:
             ex.urls = rewrite_urls(fill_hostname(ex.urls, getattr(ex, "hostname", None)), hosts, closed)
+        record_http_status(ex)
+        if self.spec.get("budget_url"):
+            self.charge_requests(ex, self.spec["budget_url"])
         return ex
+
+    def charge_requests(self, ex, budget_url: str) -> None:
+        """Every REST request of `ex` goes through CCXT's one request path (``fetch2``): ask the
+        engine's budget before it is sent (engine.ccxt_tier.gate), and tell the engine at once
+        when the venue refuses it for rate."""
+        import aiohttp
+        from ccxt.base.errors import DDoSProtection
+        inner = ex.fetch2
+        http: list[aiohttp.ClientSession] = []
+
+        async def post(what: str, body: dict) -> dict:
+            if not http:
+                http.append(aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)))
+            async with http[0].post(budget_url + what, json=body) as r:
+                return await r.json()
+
+        async def fetch2(path, api="public", method="GET", params=None, config=None, *more):
+            params = {} if params is None else params
+            config = {} if config is None else config
+            ask = {"token": budget_token.get(), "api": api if isinstance(api, str) else list(api),
+                   "method": method, "path": path, "market": market_of(params)}
+            try:
+                ask["cost"] = float(ex.calculate_rate_limiter_cost(api, method, path, params, config) or 1)
+            except Exception:
+                ask["cost"] = 1.0
+            try:
+                answer = await post("/acquire", ask)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:          # the engine cannot be asked: nothing goes out
+                raise LocalBudgetRefused(f"the engine's rate budget cannot be reached ({type(e).__name__})") from None
+            if not answer.get("ok"):
+                self.stats["budget_refused"] += 1
+                raise LocalBudgetRefused(str(answer.get("msg") or "refused by the engine's rate budget"))
+            self.stats["budget_admitted"] += 1
+            box = _last_http.get()
+            if box is None:
+                box = {}
+                _last_http.set(box)
+            box.pop("http_status", None)
+            box.pop("retry_after_s", None)
+            try:
+                return await inner(path, api, method, params, config, *more)
+            except Exception as e:
+                status = int(box.get("http_status") or 0)
+                if isinstance(e, DDoSProtection) or status in (418, 429):
+                    self.stats["rate_refused"] += 1
+                    with contextlib.suppress(Exception):
+                        await post("/refused", {**ask, "http_status": status, "msg": scrub(str(e))[:300],
+                                                "retry_after_s": float(box.get("retry_after_s") or 0.0)})
+                raise
+
+        ex.fetch2 = fetch2
+        self._budget_http = http
 
     async def load_markets(self) -> None:
         from ccxt.base.decimal_to_precision import DECIMAL_PLACES, TICK_SIZE
@@ -361,6 +427,9 @@ class Worker:
             await asyncio.gather(*self._tasks, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.exchange.close(), 2.0)
+            for h in getattr(self, "_budget_http", []):
+                with contextlib.suppress(Exception):
+                    await h.close()
 
 
 async def _until_stopped() -> None:
