@@ -6,7 +6,9 @@ CCXT never runs on the engine's event loop. Each ccxt-tier venue gets a worker p
 (``python -m engine.ccxt_tier.worker --spec JSON``; engine.ccxt_tier.supervisor starts it,
 restarts it when it dies, and the worker exits with its parent). The worker runs ccxt.pro's
 ``watch_order_book`` / ``watch_trades`` for the configured symbols with CCXT's own throttler off
-and serves what it gets on 127.0.0.1 in the small venuelink-internal dialect below. The engine
+and serves what it gets on 127.0.0.1 in the small venuelink-internal dialect below. Every REST
+request its CCXT client makes is first charged to the engine's rate budget: the worker asks the
+engine's gate (``budget_url`` of its spec; engine.ccxt_tier.gate describes the asks). The engine
 side is an ordinary adapter (engine.ccxt_tier.adapter.CcxtAdapter), so book sync, crossed-book
 checks, trade dedupe, the data-silence watch and metrics are the engine's, unchanged.
 
@@ -31,6 +33,10 @@ spec; never on its command line). One JSON request, one answer, always HTTP 200:
 "InvalidOrder", "ExchangeError", "BaseError"], "msg": "...", "http_status": 400,
 "retry_after_s": 0}}`` (``chain``: the CCXT exception's class names, most specific first; the
 engine maps them through engine.ccxt_tier.errors.TABLE). Requests, by ``op``:
+
+    Every request may carry ``budget_token``: the engine's token its REST requests name when the
+    worker asks the budget (their priority and deadline). A request whose REST request the budget
+    refused was not sent: chain ``["LocalBudgetRefused"]``.
 
     * ``create``: ``symbol``, ``side`` ("buy" | "sell"), ``type`` ("limit" | "market"),
       ``amount`` and ``price`` (exact decimal strings; a value CCXT would change is refused,

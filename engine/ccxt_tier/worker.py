@@ -3,14 +3,16 @@
 
     python -m engine.ccxt_tier.worker --spec '{"exchange": "binance", "symbols": ["BTC/USDT"],
         "depth": 20, "hosts": {}, "isolate": false, "options": {}, "port": 0, "timeout_ms": 4000,
-        "credentials": "stdin"}'
+        "credentials": "stdin", "budget_url": "http://127.0.0.1:40001"}'
 
 `hosts` maps an exchange host (as it appears in CCXT's ``exchange.urls``, e.g.
 ``api.binance.com`` or ``stream.binance.com:9443``; CCXT's ``{hostname}`` placeholder filled in
 first, so OKX's REST host is ``www.okx.com``) to the base URL that replaces its scheme and
 host, the path kept; with `isolate`, every other URL in ``exchange.urls`` goes to a closed local
 port, so the worker can reach nothing but the mapped hosts. `options` are CCXT's own exchange
-options. CCXT's throttler is off: pacing is the engine's business, not CCXT's. `timeout_ms` is
+options. CCXT's throttler is off: pacing is the engine's business, not CCXT's. With
+`budget_url` (the engine's gate, engine.ccxt_tier.gate) every REST request is asked for there
+before it is sent, and a venue's rate refusal is reported there at once. `timeout_ms` is
 CCXT's own deadline for every REST request (the tier's deadline).
 
 With ``"credentials": "stdin"`` the worker reads one JSON line from its stdin before anything
