@@ -7,6 +7,7 @@ import urllib.request
 import pytest
 
 from engine.ccxt_tier.gate import RATE_BUCKET, rate_bucket, weights_for
+from engine.availability import VenueUnavailable
 from engine.engine import Engine
 from engine.model import OrderRequest, OrderState, OrderType, Side, VenueId
 from engine.orders import BUDGET_REFUSED
@@ -119,4 +120,29 @@ async def test_a_venue_429_blocks_until_its_retry_after_and_utilization_is_expor
         assert float(line.rsplit(" ", 1)[1]) > 0
         assert 'venuelink_ratelimit_utilization{bucket="REQUEST_WEIGHT",venue="binance"}' in body
     finally:
+        await eng.close()
+
+
+async def test_a_venue_ban_blocks_every_lane_and_opens_the_order_breaker(tmp_path, sim):
+    await admin(sim, "POST", "/limits", {"action": "reset"})
+    eng = Engine(ccxt_config(tmp_path, sim))
+    try:
+        await eng.start(market_data=False)
+        rt = eng.runtime("binance")
+        worker_url = rt.adapter.worker.report["rest_url"]
+        assert await wait_for(lambda: _has_book(worker_url), 15)
+        await admin(sim, "POST", "/fault", {"type": "ban", "seconds": 2})
+        first = await eng.place(rest_request())
+        assert first.state is S.REJECTED and "IpBanned" in first.error, first.error
+        assert rt.rest.breaker.banned and rt.budget.budget.blocked_until > 0
+        before = len(await _requests(sim))
+        with pytest.raises(VenueUnavailable, match="banned"):        # the open order breaker: not sent
+            await eng.place(rest_request())
+        await rt.execution.open_orders(BTC)          # a query waits in the budget until the ban's end
+        log = await _requests(sim)
+        ban = [r for r in log if r[3] == 418][0]
+        assert not [r for r in log[before:] if r[2] == "/api/v3/order"]
+        assert all(r[0] >= ban[0] + 2.0 - 0.01 for r in log[log.index(ban) + 1:]), (ban, log[log.index(ban) + 1:][:3])
+    finally:
+        await admin(sim, "POST", "/fault", {"type": "clear"})
         await eng.close()
