@@ -43,11 +43,14 @@ class BadMessage(ValueError):
     is not one, a crossed top of book): dropped and counted like any undecodable frame."""
 
 
-cdef int _check_levels(const VlLevels *l, str side) except -1:
+cdef int _check_levels(const VlLevels *l, int64_t max_px, str side) except -1:
+    # max_px: the instrument's highest valid price (0: none stated, any positive price passes)
     cdef size_t i
     for i in range(l.n):
         if l.qty[i] < 0 or l.px[i] <= 0:
             raise BadMessage(f"{side}[{i}]: negative size or non-positive price")
+        if max_px and l.px[i] > max_px:
+            raise BadMessage(f"{side}[{i}]: price mantissa {l.px[i]} above the instrument's maximum {max_px}")
     return 0
 
 
@@ -57,21 +60,10 @@ cdef inline int _check_ts(int64_t ts, int64_t ts_recv) except -1:
     return 0
 
 
-cdef int _check_max_px(const VlLevels *l, int64_t max_px, str side) except -1:
-    cdef size_t i
-    for i in range(l.n):
-        if l.px[i] > max_px:
-            raise BadMessage(f"{side}[{i}]: price mantissa {l.px[i]} above the instrument's maximum {max_px}")
-    return 0
-
-
 cdef inline int _check_book_message(FeedSymbol fs, const VlLevels *bids, const VlLevels *asks,
                                     int64_t ts_exchange, int64_t ts_recv) except -1:
-    _check_levels(bids, "bids")
-    _check_levels(asks, "asks")
-    if fs.max_px:
-        _check_max_px(bids, fs.max_px, "bids")
-        _check_max_px(asks, fs.max_px, "asks")
+    _check_levels(bids, fs.max_px, "bids")
+    _check_levels(asks, fs.max_px, "asks")
     return _check_ts(ts_exchange, ts_recv)
 
 

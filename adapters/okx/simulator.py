@@ -1028,7 +1028,10 @@ class OkxSim(SimApp):
             raise _empty("args")
         if len(items) > BATCH_MAX:
             raise OkxError("51000", f"Parameter args error: at most {BATCH_MAX} orders per batch")
-        data = [(await self.place_request(p))[2] for p in items]
+        return self._batch_answer([(await self.place_request(p))[2] for p in items], t_in)
+
+    def _batch_answer(self, data: list[dict[str, Any]], t_in: int) -> web.Response:
+        """A batch's envelope by its items' sCode: "0" all done, "1" all failed, "2" some failed."""
         failed = sum(1 for d in data if d["sCode"] != "0")
         code, msg = ("0", "") if not failed else ("1", "Operation failed.") if failed == len(data) \
             else ("2", "Bulk operation partially succeeded.")
@@ -1064,11 +1067,7 @@ class OkxSim(SimApp):
             raise _empty("args")
         if len(items) > BATCH_MAX:
             raise OkxError("51000", f"Parameter args error: at most {BATCH_MAX} orders per batch")
-        data = [self.cancel_request(p)[2] for p in items]
-        failed = sum(1 for d in data if d["sCode"] != "0")
-        code, msg = ("0", "") if not failed else ("1", "Operation failed.") if failed == len(data) \
-            else ("2", "Bulk operation partially succeeded.")
-        return self.json({"code": code, "msg": msg, "data": data, "inTime": t_in, "outTime": _us()})
+        return self._batch_answer([self.cancel_request(p)[2] for p in items], t_in)
 
     def cancel_request(self, p: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
         try:
