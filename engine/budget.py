@@ -51,6 +51,7 @@ from ext.ratelimit import MAX_BUCKETS, Budget, BucketKind, Cost, Priority
 log = logging.getLogger("venuelink.budget")
 NS = 1_000_000_000
 STATE_DIR_ENV = "VENUELINK_STATE_DIR"
+WINDOW_EDGE_S = 0.25        # default: admitted this close to a fixed window's end, counted in the next too
 STATE_VERSION = 1
 
 
@@ -101,12 +102,15 @@ def _count(value: str) -> int | None:
 
 class VenueBudget:
     def __init__(self, spec: VenueSpec, *, headroom: float | None = None, max_wait_s: float = 30.0,
-                 state_dir: str | os.PathLike[str] | None = None) -> None:
+                 state_dir: str | os.PathLike[str] | None = None, window_edge_s: float = WINDOW_EDGE_S) -> None:
         """`state_dir`: where usage is kept across restarts; None takes $VENUELINK_STATE_DIR
-        (unset or empty: nothing is kept), "" turns it off."""
+        (unset or empty: nothing is kept), "" turns it off. `window_edge_s`: a request admitted
+        this close to the end of a fixed window also counts in the next one (the venue counts
+        it on arrival), capped at half the window."""
         self.venue = spec.venue
         self.budget = Budget()
         self._headroom = headroom
+        self._edge_ns = max(0, int(window_edge_s * NS))
         self.specs: dict[str, BucketSpec] = {}
         self.index: dict[str, int] = {}             # bucket name (name:instrument) -> ext index
         self._owner: list[BucketSpec] = []          # ext index -> its spec
@@ -148,8 +152,10 @@ class VenueBudget:
         return {h: i for h, lst in self._headers.items() for _, i in lst if i >= 0}
 
     def _add(self, name: str, b: BucketSpec) -> int:
-        i = self.budget.add_bucket(name, b.kind, b.limit, int(b.window_s * NS),
-                                   b.headroom if self._headroom is None else self._headroom)
+        window_ns = int(b.window_s * NS)
+        edge = min(self._edge_ns, window_ns // 2) if b.kind == BucketKind.FIXED_WINDOW else 0
+        i = self.budget.add_bucket(name, b.kind, b.limit, window_ns,
+                                   b.headroom if self._headroom is None else self._headroom, edge)
         self.index[name] = i
         self._owner.append(b)
         return i

@@ -104,6 +104,11 @@ class VenueConfig:
     this many seconds (re-armed every third of it while running, disarmed on close); 0: off.
     Venues without one refuse a non-zero value at start; their own bounds apply (OKX 10..120)"""
 
+    rate_window_edge_ms: float = 250.0
+    """rate budget: a request admitted within this many ms of the end of one of the venue's fixed
+    rate windows also counts in the next window (the venue counts it when it arrives, which may
+    be after the boundary); set it to the longest send-to-arrival time expected"""
+
     tier: str = ""
     """"native" (the venue's own adapter) or "ccxt" (engine.ccxt_tier: market data through a CCXT
     worker process); "" is native where the venue has an adapter, ccxt otherwise"""
@@ -274,6 +279,9 @@ def load_config(path: str | Path) -> Config:
         if unknown:
             raise ConfigError(f"[venues.{name}]: unknown keys {sorted(unknown)}; known: {sorted(_VENUE_KEYS)}")
         table = dict(table, tier=_tier(name, table))
+        edge = table.get("rate_window_edge_ms", 250.0)
+        if isinstance(edge, bool) or not isinstance(edge, (int, float)) or not 0 <= edge <= 5000:
+            raise ConfigError(f"[venues.{name}] rate_window_edge_ms must be 0..5000 ms, got {edge!r}")
         if table["tier"] == "ccxt":
             _check_ccxt(name, table)
             venues[name] = VenueConfig(name=name, **table)

@@ -90,7 +90,8 @@ class VenueRuntime:
     def __init__(self, engine: "Engine", adapter: VenueAdapter, config: VenueConfig) -> None:
         self.engine, self.adapter, self.config = engine, adapter, config
         self.venue = adapter.venue
-        self.budget = VenueBudget(adapter.spec, state_dir=engine.config.state_dir or None)
+        self.budget = VenueBudget(adapter.spec, state_dir=engine.config.state_dir or None,
+                                  window_edge_s=config.rate_window_edge_ms / 1000)
         self.order_latency: dict[str, Histogram] = defaultdict(Histogram)
         self.rest = RestClient(self.venue.name, config.rest_url, self.budget, map_error=adapter.map_error,
                                classify=adapter.classify_response, timeout_s=config.request_timeout_s,

@@ -69,6 +69,8 @@ ctypedef struct rl_bucket:
     # FIXED_WINDOW
     int64_t win_start
     int64_t win_end
+    int64_t edge_ns             # charges in the window's last edge_ns also count in the next one
+    int64_t carry               # weight charged in [win_end - edge_ns, win_end): next window's start
     # SLIDING_WINDOW
     int64_t slot_ns             # ceil(window_ns / RL_SLOTS)
     int64_t q                   # index of the current slot, floor(t / slot_ns)

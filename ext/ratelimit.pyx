@@ -41,6 +41,15 @@ TOKEN_BUCKET
     an integer scaled by the reduced denominator of that rate (128-bit), so drains and waits
     are exact (no float drift); ``used()`` reports the counter rounded up.
 
+Window edges
+------------
+A venue counts a request in the window in which it *arrives*; the budget charges it when it
+is admitted, some transit time earlier. A request admitted just before a fixed window's
+boundary can arrive after it, so a venue may see the end of one window's full lane and the
+next window's full lane in the same window of its own. ``edge_ns`` closes that gap: a charge
+made in the last ``edge_ns`` of a window counts in that window and again in the next one.
+Set it to the longest expected transit (send queue + network + the clocks' offset).
+
 Headroom and priority lanes
 ---------------------------
 Effective limit = ``floor(limit * (1 - headroom))`` (default headroom 0.15, 0 allowed, must
@@ -139,10 +148,12 @@ cdef inline void _advance(rl_bucket* b, int64_t now) noexcept nogil:
         if now >= b.win_end:
             if now < b.win_end + b.window_ns:
                 b.win_start = b.win_end
+                b.used = b.carry                          # charges made at the old window's edge
             else:
                 b.win_start = now - now % b.window_ns
+                b.used = 0
             b.win_end = b.win_start + b.window_ns
-            b.used = 0
+            b.carry = 0
     elif b.kind == SLIDING_WINDOW:
         if now >= b.slot_end:
             if now < b.slot_end + b.slot_ns:
@@ -197,7 +208,8 @@ cdef inline int64_t _fit_at(rl_bucket* b, int64_t w, int64_t now, int lane) noex
     if VL_LIKELY(need <= 0):
         return now
     if b.kind == FIXED_WINDOW:
-        return b.win_end
+        # The next window opens with the carry of this one's edge; past it, nothing is counted.
+        return b.win_end if b.carry + w <= b.cap[lane] else b.win_end + b.window_ns
     # Sliding: walk from the oldest counted slot (q-64) forward; slot q-64+m stops counting
     # at (q+m+1)*slot_ns. Stop at the first boundary where enough weight has left.
     e = b.cur
@@ -212,7 +224,7 @@ cdef inline int64_t _fit_at(rl_bucket* b, int64_t w, int64_t now, int lane) noex
     return (b.q + RL_RING + 1) * b.slot_ns                 # unreachable when w <= cap
 
 
-cdef inline void _charge(rl_bucket* b, int64_t w) noexcept nogil:
+cdef inline void _charge(rl_bucket* b, int64_t w, int64_t now) noexcept nogil:
     if b.kind == TOKEN_BUCKET:
         b.level += <vl_i128>w * b.rate_den
     elif b.kind == SLIDING_WINDOW:
@@ -220,6 +232,8 @@ cdef inline void _charge(rl_bucket* b, int64_t w) noexcept nogil:
         b.used += w
     else:
         b.used += w
+        if now >= b.win_end - b.edge_ns:
+            b.carry += w
 
 
 cdef inline void _refund(rl_bucket* b, int64_t w, int64_t t, int64_t now) noexcept nogil:
@@ -229,6 +243,10 @@ cdef inline void _refund(rl_bucket* b, int64_t w, int64_t t, int64_t now) noexce
     cdef vl_i128 x
     if b.kind == FIXED_WINDOW:
         if t >= b.win_start:                                 # same window as the charge
+            b.used = b.used - w if b.used > w else 0
+            if t >= b.win_end - b.edge_ns:                   # ... and carried into the next
+                b.carry = b.carry - w if b.carry > w else 0
+        elif t >= b.win_start - b.edge_ns:                   # the last window's edge: carried here
             b.used = b.used - w if b.used > w else 0
     elif b.kind == SLIDING_WINDOW:
         qc = t // b.slot_ns
@@ -301,8 +319,11 @@ cdef class Budget:
 
     # ----------------------------------------------------------------------- setup (Python)
 
-    def add_bucket(self, str name, kind, limit, window_ns, headroom=0.15):
-        """Add a bucket; returns its index. Setup only (not thread-safe vs. acquire)."""
+    def add_bucket(self, str name, kind, limit, window_ns, headroom=0.15, edge_ns=0):
+        """Add a bucket; returns its index. Setup only (not thread-safe vs. acquire).
+
+        ``edge_ns`` (FIXED_WINDOW only, 0 <= edge_ns < window_ns): a charge made in the last
+        edge_ns of a window also counts in the next window (see "Window edges")."""
         if self.n >= RL_MAX_BUCKETS:
             raise ValueError(f"at most {RL_MAX_BUCKETS} buckets per Budget")
         if not name:
@@ -321,6 +342,11 @@ cdef class Budget:
         h = float(headroom)
         if not 0.0 <= h < 1.0:
             raise ValueError(f"headroom must be in [0, 1), got {headroom!r}")
+        edge_ns = operator.index(edge_ns)
+        if edge_ns and k != FIXED_WINDOW:
+            raise ValueError(f"edge_ns applies to FIXED_WINDOW buckets only, got {edge_ns} for kind {kind!r}")
+        if not 0 <= edge_ns < window_ns:
+            raise ValueError(f"edge_ns must be in [0, window_ns), got {edge_ns}")
         cdef int64_t h_ppm = round(h * 1_000_000)
         cdef int i = self.n
         cdef int32_t cap
@@ -342,6 +368,8 @@ cdef class Budget:
         # FIXED: win_end = 0 so the first advance opens the window containing now.
         b.win_start = 0
         b.win_end = 0
+        b.edge_ns = edge_ns
+        b.carry = 0
         # SLIDING: current slot -1 (ring entry 64), so the first advance moves to now's slot.
         b.slot_ns = (b.window_ns + RL_SLOTS - 1) // RL_SLOTS
         b.q = -1
@@ -654,7 +682,7 @@ cdef class Budget:
                 return T
             return T - now_ns
         for k in range(c.n):
-            _charge(&self.b[c.idx[k]], c.w[k])
+            _charge(&self.b[c.idx[k]], c.w[k], now)
         return 0
 
     cdef int64_t peek(self, Cost c, int64_t now_ns, int priority) noexcept nogil:

@@ -2,7 +2,8 @@
 """Pure-Python reference twin of ext.ratelimit: same Python API, simplest correct model.
 
 Written for obviousness, not speed:
-  * fixed windows: a dict window_start -> used,
+  * fixed windows: a dict window_start -> used; a charge in a window's last ``edge_ns`` is
+    added to the next window's entry too,
   * sliding windows: a list of [t, weight] events; usage at ``now`` is the sum of the events
     whose slot ``t // slot_ns`` is >= ``now // slot_ns - 64`` (the documented quantization of
     ext.ratelimit, so both must agree exactly),
@@ -63,8 +64,10 @@ def _check_prio(priority) -> int:
 
 
 class _Bucket:
-    def __init__(self, name: str, kind: BucketKind, limit: int, window_ns: int, eff: int):
+    def __init__(self, name: str, kind: BucketKind, limit: int, window_ns: int, eff: int,
+                 edge_ns: int = 0):
         self.name = name
+        self.edge_ns = edge_ns
         self.kind = kind
         self.limit = limit
         self.window_ns = window_ns
@@ -96,6 +99,10 @@ class _Bucket:
             return sum(w for t, w in self.events if self.counted(t, now))
         return self.level_at(now)
 
+    def in_edge(self, t: int) -> bool:
+        """FIXED: is t in its window's last edge_ns (so a charge at t counts in the next)?"""
+        return self.edge_ns > 0 and t >= self.window_start(t) + self.window_ns - self.edge_ns
+
     def fits(self, w: int, cap: int, now: int) -> bool:
         return self.usage(now) + w <= cap
 
@@ -104,7 +111,8 @@ class _Bucket:
         if self.fits(w, cap, now):
             return now
         if self.kind == BucketKind.FIXED_WINDOW:
-            return self.window_start(now) + self.window_ns
+            nxt = self.window_start(now) + self.window_ns
+            return nxt if self.fits(w, cap, nxt) else nxt + self.window_ns
         if self.kind == BucketKind.SLIDING_WINDOW:
             q = now // self.slot_ns
             for k in range(1, SLOTS_PER_WINDOW + 2):
@@ -118,6 +126,9 @@ class _Bucket:
         if self.kind == BucketKind.FIXED_WINDOW:
             ws = self.window_start(now)
             self.windows[ws] = self.windows.get(ws, 0) + w
+            if self.in_edge(now):
+                nxt = ws + self.window_ns
+                self.windows[nxt] = self.windows.get(nxt, 0) + w
             return None
         if self.kind == BucketKind.SLIDING_WINDOW:
             ev = [now, w]
@@ -129,9 +140,14 @@ class _Bucket:
 
     def refund(self, w: int, t: int, ev: list[int] | None, now: int) -> None:
         if self.kind == BucketKind.FIXED_WINDOW:
-            ws = self.window_start(t)
-            if ws == self.window_start(now):
+            ws, cur = self.window_start(t), self.window_start(now)
+            if ws == cur:
                 self.windows[ws] = max(0, self.windows[ws] - w)
+                if self.in_edge(t):
+                    nxt = ws + self.window_ns
+                    self.windows[nxt] = max(0, self.windows.get(nxt, 0) - w)
+            elif ws + self.window_ns == cur and self.in_edge(t):
+                self.windows[cur] = max(0, self.windows.get(cur, 0) - w)
         elif self.kind == BucketKind.SLIDING_WINDOW:
             if self.counted(t, now):
                 assert ev is not None and ev[1] >= w
@@ -190,7 +206,7 @@ class Budget:
 
     # setup
     def add_bucket(self, name: str, kind, limit: int, window_ns: int,
-                   headroom: float = 0.15) -> int:
+                   headroom: float = 0.15, edge_ns: int = 0) -> int:
         if len(self._b) >= MAX_BUCKETS:
             raise ValueError(f"at most {MAX_BUCKETS} buckets per Budget")
         if not isinstance(name, str):
@@ -209,8 +225,13 @@ class Budget:
         h = float(headroom)
         if not 0.0 <= h < 1.0:
             raise ValueError(f"headroom must be in [0, 1), got {headroom!r}")
+        edge_ns = operator.index(edge_ns)
+        if edge_ns and kind != BucketKind.FIXED_WINDOW:
+            raise ValueError(f"edge_ns applies to FIXED_WINDOW buckets only, got {edge_ns} for kind {kind!r}")
+        if not 0 <= edge_ns < window_ns:
+            raise ValueError(f"edge_ns must be in [0, window_ns), got {edge_ns}")
         eff = limit * (_PPM - round(h * _PPM)) // _PPM
-        b = _Bucket(name, kind, limit, window_ns, eff)
+        b = _Bucket(name, kind, limit, window_ns, eff, edge_ns)
         self._b.append(b)
         self._recompute_caps()
         return len(self._b) - 1

@@ -173,3 +173,21 @@ async def test_state_file_carries_usage_and_blocks_and_is_off_without_a_director
     path.write_text("{not json")
     broken = VenueBudget(_spec(), state_dir=tmp_path)
     assert broken.state_errors == 1 and broken.restored == {}
+
+
+def test_the_window_edge_reaches_the_fixed_buckets_only_and_at_most_half_a_window():
+    from engine.budget import VenueBudget
+    from engine.venue import BucketSpec, VenueSpec
+    from ext.ratelimit import BucketKind
+    spec = VenueSpec(venue=VenueId.okx, rest_url="", ws_url="",
+                     buckets=(BucketSpec("SEC", BucketKind.FIXED_WINDOW, 100, 1, headroom=0),
+                              BucketSpec("SLIDE", BucketKind.SLIDING_WINDOW, 100, 1, headroom=0)))
+    vb = VenueBudget(spec, window_edge_s=0.8)               # capped at half of SEC's 1-s window
+    b, sec, slide = vb.budget, vb.index["SEC"], vb.index["SLIDE"]
+    cost = b.make_cost([(sec, 1), (slide, 1)])
+    S = 1_000_000_000
+    assert b.acquire(cost, 10 * S + S // 2 - 1, Priority.CANCEL) == 0      # before the edge
+    assert b.acquire(cost, 10 * S + S // 2, Priority.CANCEL) == 0          # its first ns
+    assert b.used(sec, 11 * S) == 1                       # only the edge's charge is carried
+    assert b.used(slide, 11 * S) == 2                     # the sliding bucket counts both anyway
+    assert b.used(sec, 12 * S) == 0

@@ -74,7 +74,7 @@ def sim():
         yield s
 
 
-def ccxt_config(tmp_path, sim, *, secret=None, timeout_s=4.0):
+def ccxt_config(tmp_path, sim, *, secret=None, timeout_s=4.0, edge_ms=250):
     os.environ["VL_CCXT_KEY"] = sim["api_key"]
     os.environ["VL_CCXT_SECRET"] = secret if secret is not None else sim["api_secret"]
     p = tmp_path / "c.toml"
@@ -86,6 +86,7 @@ def ccxt_config(tmp_path, sim, *, secret=None, timeout_s=4.0):
         api_secret_env = "VL_CCXT_SECRET"
         ccxt_timeout_s = {timeout_s}
         order_audit_s = 0
+        rate_window_edge_ms = {edge_ms}
         ccxt_isolate = true
         ccxt_hosts = {{ "api.binance.com" = "{sim.rest_url}", "stream.binance.com:9443" = "{sim.ws_url}" }}
         ccxt_options = {{ fetchMarkets = {{ types = ["spot"] }} }}

@@ -72,6 +72,10 @@ def test_bad_configs(tmp_path):
             load_config(write(tmp_path, BASE + f"order_audit_s = {bad}\n"))
     assert load_config(write(tmp_path, BASE + "order_audit_s = 0\n")).venues["binance"].order_audit_s == 0
     assert load_config(write(tmp_path, BASE)).venues["binance"].order_audit_s == 30.0
+    for bad in ("-1", "5001", "true", '"250"'):
+        with pytest.raises(ConfigError, match="rate_window_edge_ms must be 0..5000 ms"):
+            load_config(write(tmp_path, BASE + f"rate_window_edge_ms = {bad}\n"))
+    assert load_config(write(tmp_path, BASE + "rate_window_edge_ms = 40\n")).venues["binance"].rate_window_edge_ms == 40
 
 
 def test_misspelled_tables_and_keys_are_refused(tmp_path):

@@ -500,7 +500,10 @@ def configs(draw, n_max=4, n_min=1):
         limit = draw(st.integers(1, 40))
         window = draw(st.sampled_from([64, 100, 640, 999, 6400]) | st.integers(1, 3000))
         headroom = draw(st.sampled_from([0.0, 0.1, 0.15, 0.5]))
-        buckets.append((kind, limit, window, headroom))
+        edge = 0
+        if kind == FIXED and window > 1:
+            edge = draw(st.sampled_from([0, 1, window // 4, window - 1]))
+        buckets.append((kind, limit, window, headroom, edge))
     shares = draw(st.none() | st.dictionaries(st.sampled_from(PRIOS), st.sampled_from(SHARES),
                                               max_size=4))
     return buckets, shares
@@ -509,8 +512,8 @@ def configs(draw, n_max=4, n_min=1):
 def build(mod, cfg):
     buckets, shares = cfg
     b = mod.Budget()
-    for n, (kind, limit, window, headroom) in enumerate(buckets):
-        b.add_bucket(f"b{n}", kind, limit, window, headroom=headroom)
+    for n, (kind, limit, window, headroom, edge) in enumerate(buckets):
+        b.add_bucket(f"b{n}", kind, limit, window, headroom=headroom, edge_ns=edge)
     if shares:
         b.set_lane_shares(shares)
     return b
@@ -586,7 +589,7 @@ def test_differential_many_buckets(cfg, ops, start):
 def differential(cfg, ops, start):
     bc, br = build(C, cfg), build(R, cfg)
     n = len(cfg[0])
-    max_w = max(w for _, _, w, _ in cfg[0])
+    max_w = max(w for _, _, w, _, _ in cfg[0])
     cap = max(bc.effective_limit(i) for i in range(n))
     now = start
     tickets = []
@@ -666,7 +669,7 @@ def test_invariant_replay_admitted_log(cfg, ops, start):
     effective limit."""
     b = build(C, cfg)
     n = len(cfg[0])
-    max_w = max(w for _, _, w, _ in cfg[0])
+    max_w = max(w for _, _, w, _, _ in cfg[0])
     cap = max(b.effective_limit(i) for i in range(n))
     now = start
     log = []                     # (t, {idx: w}, ticket)
@@ -691,7 +694,7 @@ def test_invariant_replay_admitted_log(cfg, ops, start):
             i = r1 % n
             b.sync(i, r2 % (b.effective_limit(i) + 4), now)
     kept = [(t, ws) for t, ws, tk in log if tk not in refunded]
-    for i, (kind, limit, window, headroom) in enumerate(cfg[0]):
+    for i, (kind, limit, window, headroom, edge) in enumerate(cfg[0]):
         eff = eff_of(limit, headroom)
         assert b.effective_limit(i) == eff
         ev = [(t, ws[i]) for t, ws in kept if i in ws]
@@ -699,6 +702,8 @@ def test_invariant_replay_admitted_log(cfg, ops, start):
             per = {}
             for t, w in ev:
                 per[t // window] = per.get(t // window, 0) + w
+                if edge and t % window >= window - edge:     # counted again in the next window
+                    per[t // window + 1] = per.get(t // window + 1, 0) + w
             assert all(v <= eff for v in per.values()), per
         elif kind == SLIDING:
             for t_end, _ in ev:
@@ -719,7 +724,7 @@ def test_waits_are_exact(impl, cfg, ops, last, start):
     and admitted at now + W, with no other traffic in between."""
     b = build(impl, cfg)
     n = len(cfg[0])
-    max_w = max(w for _, _, w, _ in cfg[0])
+    max_w = max(w for _, _, w, _, _ in cfg[0])
     cap = max(b.effective_limit(i) for i in range(n))
     now = start
     for op, r1, r2, r3, code in ops:
@@ -752,3 +757,29 @@ def test_waits_are_exact(impl, cfg, ops, last, start):
     assert b.peek_wait(cost, now + wait - 1, p) == 1
     assert b.acquire(cost, now + wait - 1, p) == 1
     assert b.acquire(cost, now + wait, p) == 0
+
+
+def test_a_charge_at_a_window_edge_counts_in_the_next_window_too(mod):
+    """A venue counts by arrival: what is admitted in a window's last edge_ns may arrive in the
+    next window, so it is counted there as well and the next window admits only the rest."""
+    b = mod.Budget()
+    b.add_bucket("orders", FIXED, 10, 1000, headroom=0, edge_ns=100)     # windows [0, 1000), ...
+    one = b.make_cost([(0, 1)])
+    assert all(b.acquire(one, 850, NEW_ORDER) == 0 for _ in range(3))      # before the edge
+    assert all(b.acquire(one, 950, NEW_ORDER) == 0 for _ in range(4))      # in the edge
+    assert b.used(0, 999) == 7
+    assert b.used(0, 1000) == 4                                            # the edge's 4 carried
+    wait, t = b.reserve(one, 1990, NEW_ORDER)                              # next window's edge
+    assert wait == 0 and t and b.used(0, 1990) == 5
+    assert b.refund(t, 2000) and b.used(0, 2000) == 0                     # carried, then given back
+    assert sum(b.acquire(one, 2000, NEW_ORDER) == 0 for _ in range(12)) == 9   # NEW_ORDER cap 9
+    # a window full from its predecessor's edge sends the wait past it
+    c = mod.Budget()
+    c.add_bucket("w", FIXED, 10, 1000, headroom=0, edge_ns=500)
+    assert c.acquire(c.make_cost([(0, 10)]), 600, CANCEL) == 0
+    assert c.acquire(one, 700, CANCEL) == 2000 - 700
+    assert c.used(0, 3000) == 0                                            # a skipped window drops it
+    with pytest.raises(ValueError):
+        c.add_bucket("s", SLIDING, 10, 1000, edge_ns=1)
+    with pytest.raises(ValueError):
+        c.add_bucket("f", FIXED, 10, 1000, edge_ns=1000)
