@@ -147,7 +147,7 @@ class Availability:
         if why:
             return why
         ex = self.rt.execution
-        if ex is not None and self.rt.config.ws_api_url and not getattr(ex, "stream_connected", True):
+        if ex is not None and self.rt.has_private_stream and not getattr(ex, "stream_connected", True):
             return "private stream down"
         return ""
 

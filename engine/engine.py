@@ -276,6 +276,12 @@ class VenueRuntime:
                 self._watchdogs[sym] = asyncio.get_running_loop().create_task(
                     self._await_in_band(sym, resubscribe_first=False))
 
+    @property
+    def has_private_stream(self) -> bool:
+        """Orders and fills are pushed: a configured private stream (ws_api_url), or an execution
+        client with its own (the CCXT tier's worker)."""
+        return bool(self.config.ws_api_url) or bool(getattr(self.execution, "private_stream", False))
+
     async def start_execution(self, creds: Credentials) -> None:
         if self.config.demo and not self.adapter.demo_by_flag:
             raise ConfigError(f"[venues.{self.venue.name}] demo = true: {self.venue.name} has no demo flag; its "
@@ -289,7 +295,7 @@ class VenueRuntime:
             await self.execution.sync_time()
         except Exception as e:
             log.warning("%s: time sync failed: %s", self.venue.name, e)
-        if self.config.ws_api_url:
+        if self.has_private_stream:
             if hasattr(self.execution, "connect_pacer"):
                 self.execution.connect_pacer = self.connect_pacer
             self.execution.start(self.config.ws_api_url, lambda: asyncio.ensure_future(self._reconcile()))
@@ -317,7 +323,7 @@ class VenueRuntime:
         reconcile covers them instead."""
         while True:
             await asyncio.sleep(max(1.0, quiet_s / 2))
-            if self.execution is None or (self.config.ws_api_url and not self.execution.stream_connected):
+            if self.execution is None or (self.has_private_stream and not self.execution.stream_connected):
                 continue
             try:
                 await self.orders.audit(quiet_s)

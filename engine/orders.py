@@ -1081,6 +1081,11 @@ class OrderManager:
         if key in e.fill_keys:
             return False
         e.fill_keys.add(key)
+        # a fill the venue pushed by its own order id only (CCXT's own trades) names ours too
+        if not f.client_order_id:
+            f.client_order_id = e.order.client_order_id
+        if not f.venue_order_id:
+            f.venue_order_id = e.order.venue_order_id
         e.fill_sum += _dec(f.qty)
         e.order.fills.append(f)
         return True

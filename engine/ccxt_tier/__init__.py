@@ -15,7 +15,8 @@ checks, trade dedupe, the data-silence watch and metrics are the engine's, uncha
 Start
     The worker binds 127.0.0.1 (port 0 unless told otherwise), then prints one JSON line on
     stdout and nothing else afterwards:
-    ``{"pid": 4242, "port": 41234, "rest_url": "http://127.0.0.1:41234", "ws_url": "ws://127.0.0.1:41234/ws"}``.
+    ``{"pid": 4242, "port": 41234, "rest_url": "http://127.0.0.1:41234", "ws_url": "ws://127.0.0.1:41234/ws",
+    "private_stream": false}``.
     It reports only once the exchange's markets are loaded.
 
 HTTP (``rest_url``)
@@ -75,6 +76,15 @@ WebSocket (``ws_url``), JSON text frames
     * ``{"type": "invalid", "symbol": "BTC/USDT", "reason": "...", "off_grid": 2}``: the
       worker's book of that symbol cannot be trusted (values off the grid, how many; or the
       exchange's stream failed, 0) until its next book frame.
+
+    The private stream (topic ``orders``, offered when the worker has credentials and CCXT
+    watches the exchange's orders; the start line then says ``"private_stream": true``): after
+    the subscribe, ``{"type": "stream", "up": true | false, "reason": "..."}`` says where it
+    stands, and again on every change (up: CCXT's ``watch_orders`` and ``watch_my_trades`` have
+    waited a second without an error since their last one); ``{"type": "order", ...an order
+    as in the answers above}`` for each order update and ``{"type": "fill", ...an own trade as in
+    the answers above}`` for each own trade, read from the stream's raw fields where
+    engine.ccxt_tier.entry.RAW knows them (Binance executionReport, OKX orders channel).
 
 Values: CCXT hands prices and sizes as floats. Each one is read as the decimal its repr()
 prints and must lie on the instrument's tick (prices) or lot (sizes) grid; a value off the grid

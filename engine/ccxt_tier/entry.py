@@ -35,6 +35,12 @@ RAW = {
         "states": {"NEW": "NEW", "PENDING_NEW": "PENDING_NEW", "PARTIALLY_FILLED": "PARTIALLY_FILLED",
                    "FILLED": "FILLED", "CANCELED": "CANCELED", "PENDING_CANCEL": "CANCEL_PENDING",
                    "REJECTED": "REJECTED", "EXPIRED": "EXPIRED", "EXPIRED_IN_MATCH": "EXPIRED"},
+        # the user data stream's executionReport (watch_orders and watch_my_trades both read it);
+        # a cancel's report names the canceled order's client id in "C", its own request's in "c"
+        "pushed_order": {"id": ("i",), "client_id": ("C", "c"), "status": ("X",), "filled": ("z",),
+                         "amount": ("q",), "price": ("p",), "ts": ("T", "E")},
+        "pushed_trade": {"id": ("t",), "order_id": ("i",), "price": ("L",), "qty": ("l",), "fee": ("n",),
+                         "fee_asset": ("N",), "maker": ("m",), "ts": ("T", "E")},
     },
     # OKX v5: an order (trade/order, orders-pending), and a fill (fills, fills-history). Its place
     # and cancel answers are acknowledgements without a state (the desk then reads the order), and
@@ -48,6 +54,11 @@ RAW = {
                   "fee": ("fee",), "fee_asset": ("feeCcy",), "exec_type": ("execType",), "side": ("side",),
                   "ts": ("ts", "fillTime")},
         "fee_charged_negative": True,
+        # the orders channel: an order's fields as in REST; a fill's fee is fillFee (fee is the
+        # order's accumulated fee there)
+        "pushed_trade": {"id": ("tradeId",), "order_id": ("ordId",), "price": ("fillPx",), "qty": ("fillSz",),
+                         "fee": ("fillFee",), "fee_asset": ("fillFeeCcy",), "exec_type": ("execType",),
+                         "side": ("side",), "ts": ("fillTime", "uTime")},
         "states": {"live": "NEW", "partially_filled": "PARTIALLY_FILLED", "filled": "FILLED", "canceled": "CANCELED",
                    "mmp_canceled": "CANCELED"},
     },
@@ -134,6 +145,10 @@ class OrderDesk:
         self.cid_param = CLIENT_ID_PARAM.get(exchange_id, DEFAULT_CLIENT_ID_PARAM)
         self._secrets = secrets
         record_http_status(self.ex)
+
+    def scrub(self, text: str) -> str:
+        """`text` without the account's secrets."""
+        return scrub(text, *self._secrets)
 
     # ---- one request -------------------------------------------------------------------------
     async def handle(self, req: dict) -> dict:
@@ -234,9 +249,11 @@ class OrderDesk:
         return [self.trade_out(t, symbol) for t in rows]
 
     # ---- answers -----------------------------------------------------------------------------
-    def order_out(self, o: dict, symbol: str, cid: str, with_fills: bool = False) -> dict:
+    def order_out(self, o: dict, symbol: str, cid: str, with_fills: bool = False, pushed: bool = False) -> dict:
+        """An order of CCXT as the dialect's order (`pushed`: from the private stream, whose raw
+        fields may be named otherwise than in REST answers)."""
         info = o.get("info") if isinstance(o.get("info"), dict) else {}
-        r = self.raw["order"] if self.raw else None
+        r = (self.raw.get("pushed_order", self.raw["order"]) if pushed else self.raw["order"]) if self.raw else None
         pick = (lambda k, unified: _raw(info, r[k]) if r and k in r and _raw(info, r[k]) is not None else unified)
         status = pick("status", o.get("status"))
         filled = dec(pick("filled", o.get("filled")))
@@ -273,9 +290,9 @@ class OrderDesk:
                         "fee": dec(fee.get("cost")) or "0", "fee_asset": str(fee.get("currency") or "")})
         return out
 
-    def trade_out(self, t: dict, symbol: str) -> dict:
+    def trade_out(self, t: dict, symbol: str, pushed: bool = False) -> dict:
         info = t.get("info") if isinstance(t.get("info"), dict) else {}
-        r = self.raw["trade"] if self.raw else None
+        r = (self.raw.get("pushed_trade", self.raw["trade"]) if pushed else self.raw["trade"]) if self.raw else None
         pick = (lambda k, unified: _raw(info, r[k]) if r and k in r and _raw(info, r[k]) is not None else unified)
         fee = t.get("fee") or {}
         buyer = _raw(info, r["buyer"]) if r and "buyer" in r else None

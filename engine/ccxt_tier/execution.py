@@ -5,11 +5,18 @@ to the venue's CCXT worker (``POST /orders``, engine.ccxt_tier), which makes one
 Deadlines: CCXT's own request timeout is the tier's deadline (``ccxt_timeout_s``); the engine
 waits that long plus a local margin for the worker's answer. Whatever cannot be known to have
 failed before execution is ``ExecutionUnknown`` on a write (place, cancel): the order manager
-then reconciles by client order id. No private stream yet: fills of resting orders are found by
+then reconciles by client order id.
+
+The private stream: where the worker pushes orders and fills (CCXT's ``watch_orders`` /
+``watch_my_trades``; its report says ``private_stream``), ``start`` subscribes its ``orders``
+topic. Pushed updates reach ``on_update`` like a native venue's; ``stream_connected`` follows
+the worker's ``stream`` frames (and the local socket); after the stream comes back the runtime
+reconciles, as for a native private stream. Without one, fills of resting orders are found by
 the manager's audits and queries."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from typing import Any, Callable
@@ -39,9 +46,7 @@ def _side(s: Any) -> Side | None:
 
 
 class CcxtExecution:
-    """Order entry through the venue's CCXT worker (REST only)."""
-
-    stream_connected = False
+    """Order entry through the venue's CCXT worker (REST), and its private stream where it has one."""
 
     def __init__(self, adapter: Any, *, timeout_s: float = 4.0, rest: Any = None) -> None:
         self.adapter = adapter
@@ -50,18 +55,121 @@ class CcxtExecution:
         self.timeout_s = timeout_s
         self.on_update: Callable[[OrderUpdate], None] | None = None
         self._http: aiohttp.ClientSession | None = None
+        self.stream_connected = False
+        self.stream_reason = ""                     # why it is down, as the worker said
+        self.stream_ups = 0                         # times the stream came up
+        self.pushed = 0                             # order and fill frames received
+        self.unusable = 0                           # frames that could not be read (logged, dropped)
+        self._stream_task: asyncio.Task | None = None
+
+    @property
+    def private_stream(self) -> bool:
+        """The worker pushes this account's orders and fills."""
+        w = self.adapter.worker
+        return bool(w is not None and (w.report or {}).get("private_stream"))
 
     def __repr__(self) -> str:
         return f"CcxtExecution({self.venue.name}, timeout_s={self.timeout_s})"
 
     # ---- lifecycle -----------------------------------------------------------------------------
     def start(self, private_ws_url: str, on_reconnected: Callable[[], None]) -> None:
-        """No private stream through the CCXT tier yet."""
+        """Follow the worker's ``orders`` topic (`private_ws_url` is unused: the worker's socket,
+        wherever the supervisor has it now, is the stream)."""
+        if self._stream_task is None and self.private_stream:
+            self._stream_task = asyncio.ensure_future(self._follow(on_reconnected))
+
+    async def _follow(self, on_reconnected: Callable[[], None]) -> None:
+        """The worker's ``orders`` topic, re-subscribed whenever the local socket drops (the
+        worker restarted). Every transition of the stream to up but the first reconciles."""
+        delay, first = 0.25, True
+        while True:
+            worker = self.adapter.worker
+            url = (worker.report or {}).get("ws_url") if worker is not None else None
+            try:
+                if not url:
+                    raise ConnectionError("the CCXT worker is not running")
+                if self._http is None:
+                    self._http = aiohttp.ClientSession()
+                async with self._http.ws_connect(url, heartbeat=None) as ws:
+                    await ws.send_str(json.dumps({"op": "subscribe", "id": 1, "topics": ["orders"]}))
+                    async for m in ws:
+                        if m.type != aiohttp.WSMsgType.TEXT:
+                            continue
+                        up = self._on_frame(m.data)
+                        if up is True:
+                            delay = 0.25
+                            if not first:
+                                on_reconnected()
+                            first = False
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                self.stream_reason = f"the CCXT worker's socket: {type(e).__name__}"
+            self._set_down(self.stream_reason or "the CCXT worker's socket closed")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    def _set_down(self, reason: str) -> None:
+        if self.stream_connected:
+            log.warning("%s: private stream down: %s", self.venue.name, reason)
+        self.stream_connected = False
+        self.stream_reason = reason
+
+    def _on_frame(self, text: str) -> bool | None:
+        """One frame of the ``orders`` topic; True when the stream just went up."""
+        try:
+            d = json.loads(text)
+            kind = d.get("type") if isinstance(d, dict) else d
+            if kind == "stream" or d.get("op") == "error":
+                up = bool(d.get("up"))
+                if not up:
+                    self._set_down(str(d.get("reason") or d.get("msg") or "down"))
+                    return None
+                if self.stream_connected:
+                    return None
+                self.stream_connected, self.stream_reason = True, ""
+                self.stream_ups += 1
+                log.info("%s: private stream up (CCXT worker)", self.venue.name)
+                return True
+            if kind == "order":
+                u = self._update(d)
+            elif kind == "fill":
+                u = self._fill_update(d)
+            else:
+                return None
+        except (ValueError, KeyError, TypeError, AttributeError, ArithmeticError) as e:
+            self.unusable += 1
+            log.warning("%s: a pushed update could not be read (%s): dropped", self.venue.name, type(e).__name__)
+            return None
+        self.pushed += 1
+        if self.on_update is not None:
+            self.on_update(u)
+        return None
+
+    def _fill_update(self, t: dict) -> OrderUpdate:
+        """A pushed own trade as the fill update of its order (found by the venue's order id)."""
+        side = _side(t.get("side"))
+        if side is None:
+            raise ValueError("a fill without its side")
+        ts = int(t.get("ts") or 0) * MS
+        fill = Fill(venue=self.venue, symbol=t["symbol"], client_order_id="", venue_order_id=str(t["order_id"]),
+                    trade_id=str(t["id"]), price=canonical(t["price"]), qty=canonical(t["qty"]), side=side,
+                    fee=canonical(t.get("fee") or "0"), fee_asset=t.get("fee_asset") or "",
+                    is_maker=bool(t.get("maker")), ts_exchange=ts, ts_recv=now_ns())
+        return OrderUpdate(venue=self.venue, symbol=t["symbol"], client_order_id="",
+                           venue_order_id=str(t["order_id"]), state=OrderState.UNKNOWN, filled_qty="",
+                           side=side, fill=fill, ts_exchange=ts, ts_recv=fill.ts_recv)
 
     async def sync_time(self) -> None:
         """CCXT stamps its own signed requests."""
 
     async def close(self) -> None:
+        if self._stream_task is not None:
+            self._stream_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._stream_task
+            self._stream_task = None
+        self.stream_connected = False
         if self._http is not None:
             await self._http.close()
             self._http = None

@@ -42,6 +42,7 @@ from engine.ccxt_tier.grid import Grid, OffGrid, decimals, exact, snap_levels, s
 log = logging.getLogger("venuelink.ccxt_worker")
 BACKOFF_MIN_S, BACKOFF_MAX_S = 0.25, 5.0
 RECENT_TRADE_IDS = 2000
+STREAM_SETTLE_S = 1.0       # a private watch waiting this long without an error counts as up
 
 
 def rewrite_urls(urls, hosts: dict[str, str], closed: str | None):
@@ -121,6 +122,7 @@ class Worker:
         self.clients: dict[web.WebSocketResponse, set[str]] = {}
         self.recent_ids: dict[str, tuple[collections.deque, set]] = {}
         self.stats = collections.Counter()
+        self.watch_up: dict[str, bool] = {}         # private watch -> up
         self._closed_sock = None
         self._tasks: list[asyncio.Task] = []
 
@@ -308,6 +310,65 @@ class Worker:
                     {"type": "trade", "symbol": symbol, "id": tid, "side": side, "price": px, "size": sz,
                      "ts": int(t.get("timestamp") or 0)}, separators=(",", ":")))
 
+    # ---- private stream ------------------------------------------------------------------------
+    @property
+    def private_stream(self) -> bool:
+        """Orders and fills are pushed: credentials, and CCXT watches the exchange's orders."""
+        return self.desk is not None and bool(self.exchange.has.get("watchOrders"))
+
+    def stream_state(self, what: str, up: bool, reason: str = "") -> None:
+        """One private watch (``orders`` or ``fills``) went up or down: the engine hears it on the
+        ``orders`` topic, and the stream is up while every watch is."""
+        was = self.private_up()
+        self.watch_up[what] = up
+        now = self.private_up()
+        if now != was:
+            self.stats["stream_ups" if now else "stream_downs"] += 1
+            self.send("orders", json.dumps({"type": "stream", "up": now, "reason": reason}))
+
+    def private_up(self) -> bool:
+        return bool(self.watch_up) and all(self.watch_up.values())
+
+    async def watch_private(self, what: str) -> None:
+        """CCXT's watch_orders (``orders``) or watch_my_trades (``fills``), pushed as ``order`` /
+        ``fill`` frames. CCXT does not say when its subscription is acknowledged: a watch waiting
+        STREAM_SETTLE_S without an error counts as up; any error is down until that holds again."""
+        fn = self.exchange.watch_orders if what == "orders" else self.exchange.watch_my_trades
+        delay = BACKOFF_MIN_S
+        self.watch_up[what] = False
+        while True:
+            task = asyncio.ensure_future(fn())
+            try:
+                done, _ = await asyncio.wait({task}, timeout=STREAM_SETTLE_S)
+                if not done:
+                    self.stream_state(what, True)
+                rows = await task
+                self.stream_state(what, True)
+                delay = BACKOFF_MIN_S
+            except asyncio.CancelledError:
+                task.cancel()
+                raise
+            except Exception as e:
+                self.stats[f"{what}_watch_errors"] += 1
+                reason = f"{type(e).__name__}: {self.desk.scrub(str(e))[:200]}"
+                log.warning("private %s watch failed: %s", what, reason)
+                self.stream_state(what, False, reason)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, BACKOFF_MAX_S)
+                continue
+            for row in rows:
+                try:
+                    if what == "orders":
+                        frame = {"type": "order", **self.desk.order_out(row, row.get("symbol") or "", "", pushed=True)}
+                    else:
+                        frame = {"type": "fill", **self.desk.trade_out(row, row.get("symbol") or "", pushed=True)}
+                except (KeyError, TypeError, ValueError) as e:
+                    self.stats[f"{what}_unusable"] += 1
+                    log.warning("private %s: an update could not be read (%s): dropped", what, type(e).__name__)
+                    continue
+                self.stats[f"pushed_{what}"] += 1
+                self.send("orders", json.dumps(frame, separators=(",", ":")))
+
     # ---- local server ------------------------------------------------------------------------
     def send(self, topic: str, text: str) -> None:
         for ws, topics in list(self.clients.items()):
@@ -341,8 +402,9 @@ class Worker:
         except (ValueError, KeyError, TypeError) as e:
             await ws.send_str(json.dumps({"op": "error", "id": -1, "msg": f"bad request: {e}"}))
             return
-        bad = [t for t in asked if not isinstance(t, str) or t.partition(":")[0] not in ("book", "trades", "top")
-               or t.partition(":")[2] not in self.grids]
+        bad = [t for t in asked if not (t == "orders" and self.private_stream) and (
+               not isinstance(t, str) or t.partition(":")[0] not in ("book", "trades", "top")
+               or t.partition(":")[2] not in self.grids)]
         if bad:
             await ws.send_str(json.dumps({"op": "error", "id": rid, "msg": f"unknown topic {bad[0]!r}"}))
             return
@@ -353,6 +415,9 @@ class Worker:
         topics.update(asked)
         await ws.send_str(json.dumps({"op": "subscribed", "id": rid}))
         for t in asked:
+            if t == "orders":               # where the private stream stands now
+                await ws.send_str(json.dumps({"type": "stream", "up": self.private_up(), "reason": ""}))
+                continue
             kind, _, sym = t.partition(":")
             if kind == "book" and sym in self.books:
                 await ws.send_str(json.dumps(self.books[sym], separators=(",", ":")))
@@ -419,8 +484,13 @@ class Worker:
             for s in self.symbols:
                 self._tasks.append(asyncio.ensure_future(self.watch_books(s)))
                 self._tasks.append(asyncio.ensure_future(self.watch_trades(s)))
+            if self.private_stream:
+                self._tasks.append(asyncio.ensure_future(self.watch_private("orders")))
+                if self.exchange.has.get("watchMyTrades"):
+                    self._tasks.append(asyncio.ensure_future(self.watch_private("fills")))
             sys.stdout.write(json.dumps({"pid": os.getpid(), "port": port, "rest_url": f"http://127.0.0.1:{port}",
-                                         "ws_url": f"ws://127.0.0.1:{port}/ws"}) + "\n")
+                                         "ws_url": f"ws://127.0.0.1:{port}/ws",
+                                         "private_stream": self.private_stream}) + "\n")
             sys.stdout.flush()
             await _until_stopped()
         finally:

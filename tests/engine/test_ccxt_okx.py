@@ -169,10 +169,14 @@ async def test_okx_orders_new_canceled_filled_and_a_lost_answer_placed_once(tmp_
         with pytest.raises(UnknownOrder):
             await rt.execution.query(ghost)
 
-        # the place answer is lost: UNKNOWN, reconciled by client id, on the venue exactly once
+        # the orders channel pushed them too (CCXT's watch_orders / watch_my_trades)
+        assert rt.execution.stream_connected and rt.execution.pushed > 0 and rt.execution.unusable == 0
+
+        # the place answer is lost: the private stream's report, or the reconcile by client id,
+        # says what happened; on the venue exactly once
         await admin(sim, "POST", "/fault", {"type": "order", "mode": "timeout", "count": 1, "hold_s": 3})
         o = await eng.place(OrderRequest(VenueId.okx, BTC, Side.BUY, OrderType.LIMIT, "0.001", "1001"))
-        assert o.state == OrderState.UNKNOWN
+        assert o.state in (OrderState.UNKNOWN, OrderState.NEW)
         assert await wait_for(lambda: o.state == OrderState.NEW, 15), (o.state, o.error)
         ledger = await admin(sim, "GET", "/ledger")
         mine = [x for x in ledger["orders"] if x["clientOrderId"] == o.client_order_id]

@@ -88,7 +88,7 @@ def ccxt_config(tmp_path, sim, *, secret=None, timeout_s=4.0, edge_ms=250):
         order_audit_s = 0
         rate_window_edge_ms = {edge_ms}
         ccxt_isolate = true
-        ccxt_hosts = {{ "api.binance.com" = "{sim.rest_url}", "stream.binance.com:9443" = "{sim.ws_url}" }}
+        ccxt_hosts = {{ "api.binance.com" = "{sim.rest_url}", "stream.binance.com:9443" = "{sim.ws_url}", "ws-api.binance.com:443" = "{sim.ws_url}" }}
         ccxt_options = {{ fetchMarkets = {{ types = ["spot"] }} }}
     """))
     return load_config(p)
@@ -163,13 +163,60 @@ async def test_a_lost_answer_is_reconciled_by_client_id_and_placed_once(tmp_path
         await eng.start(market_data=False)
         await admin(sim, "POST", "/fault", {"type": "order", "mode": "timeout", "count": 1, "hold_s": 3})
         o = await eng.place(OrderRequest(VenueId.binance, BTC, Side.BUY, OrderType.LIMIT, "0.001", "1001"))
-        assert o.state == OrderState.UNKNOWN
+        # the answer is lost; the private stream's report of the order (or, without it, the
+        # reconcile by client id) says what happened
+        assert o.state in (OrderState.UNKNOWN, OrderState.NEW)
         assert await wait_for(lambda: o.state == OrderState.NEW, 15), (o.state, o.error)
         ledger = await admin(sim, "GET", "/ledger")
         mine = [x for x in ledger["orders"] if x["clientOrderId"] == o.client_order_id]
         assert len(mine) == 1 and mine[0]["status"] == "NEW" and str(mine[0]["orderId"]) == o.venue_order_id
-        assert OrderState.UNKNOWN in states and OrderState.REJECTED not in states
+        assert OrderState.REJECTED not in states
         o = await eng.cancel("binance", o.client_order_id)
         assert o.state == OrderState.CANCELED
+    finally:
+        await eng.close()
+
+
+async def test_the_private_stream_pushes_a_resting_orders_fill_and_a_dropped_stream_is_reconciled(tmp_path, sim):
+    """CCXT's watch_orders / watch_my_trades through the worker: a resting order filled by the
+    market later is FILLED with the venue's fill (no audit, no query: order_audit_s = 0), and a
+    dropped user stream is seen, comes back, and the orders are reconciled."""
+    eng = Engine(ccxt_config(tmp_path, sim))
+    fills = []
+    eng.subscribe_orders("binance", on_fill=lambda o, f: fills.append(f))
+    try:
+        await eng.start(market_data=False)
+        rt = eng.runtime("binance")
+        assert rt.has_private_stream and await wait_for(lambda: rt.execution.stream_connected, 10)
+        book = await admin(sim, "GET", "/book?symbol=BTCUSDT&limit=3")
+        (bid, bid_qty), (below, _) = book["bids"][0], book["bids"][1]
+        # our buy rests at the best bid (hidden from the public book); a market sell through that
+        # level trades below it, which fills ours as maker
+        o = await eng.place(OrderRequest(VenueId.binance, BTC, Side.BUY, OrderType.LIMIT, "0.001", bid))
+        assert o.state == OrderState.NEW, o.error
+        pushed_before = rt.execution.pushed
+        taker = await eng.place(OrderRequest(VenueId.binance, BTC, Side.SELL, OrderType.MARKET,
+                                             str(Decimal(bid_qty) + Decimal("0.01"))))
+        assert taker.state == OrderState.FILLED, taker.error
+        assert await wait_for(lambda: o.state == OrderState.FILLED, 10), (o.state, rt.execution.stream_reason)
+        assert rt.execution.pushed > pushed_before and rt.execution.unusable == 0
+        mine = [f for f in fills if f.client_order_id == o.client_order_id]
+        ledger = await admin(sim, "GET", "/ledger")
+        venue = {str(f["tradeId"]): f for f in ledger["fills"] if str(f["orderId"]) == o.venue_order_id}
+        assert sorted(f.trade_id for f in mine) == sorted(venue) and all(f.is_maker for f in mine)
+        assert sum(Decimal(f.qty) for f in mine) == Decimal("0.001") and all(f.price == bid for f in mine)
+
+        # the user stream drops: down, back, and a reconcile follows
+        reconciles = []
+        orig = rt.orders.reconcile
+
+        async def spy(*a, **k):
+            reconciles.append(1)
+            return await orig(*a, **k)
+        rt.orders.reconcile = spy
+        ups = rt.execution.stream_ups
+        await admin(sim, "POST", "/fault", {"type": "disconnect", "scope": "user"})
+        assert await wait_for(lambda: rt.execution.stream_ups > ups and rt.execution.stream_connected, 15)
+        assert await wait_for(lambda: reconciles, 10)
     finally:
         await eng.close()
