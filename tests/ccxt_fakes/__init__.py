@@ -1,0 +1,21 @@
+# SPDX-License-Identifier: Apache-2.0
+"""A scripted fake of a venue's public REST and WebSocket API, for CCXT's real clients.
+
+One generic server (tests.ccxt_fakes.server.FakeVenue); everything venue-specific is data in
+``tests/fixtures/<venue>/venue.json`` and the files it names:
+
+* ``rest``: ``"GET /path"`` -> a JSON file served as the answer (the query string is ignored);
+* ``ws_path``: where the WebSocket is served; ``ws_rules``: how a client frame is recognized
+  (``match``: dotted paths -> required values) and answered (``reply``: a frame whose string
+  values ``"$dotted.path"`` are copied from the client's frame); a rule with ``topic`` subscribes
+  the client to that topic (``book`` or ``trades``);
+* ``streams``: per topic, a list of JSONL scripts; the n-th subscribe of a topic plays the n-th
+  script (the last one again after that). A script line is a frame to send, or a directive:
+  ``{"_sleep": 0.05}``, ``{"_hold": "name"}`` (wait until the test calls ``release("name")``),
+  ``{"_close": true}`` (close the socket). After its last line a script is silent: the socket
+  stays open and the rules above still answer (pings, further subscribes).
+
+Any request the fake has no answer for is logged in ``FakeVenue.unknown`` and answered 404 (an
+unknown WebSocket frame is logged and not answered), so a test can assert that its flow asked
+for nothing unscripted.
+"""

@@ -1,0 +1,162 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The CCXT tier against scripted fakes of venues without a native adapter: CCXT's own client
+for each venue (markets, WebSocket subscribe, snapshot, updates, trades) talks to
+tests.ccxt_fakes.FakeVenue, which plays documentation-shaped frames from tests/fixtures/<venue>/,
+and the engine's normalized books and trades are compared with the fixture's expect.json. Then
+the faults: a broken sequence or checksum the venue's frames carry (where CCXT checks it) must
+not leave a wrong book LIVE, and a stream gone silent on an open socket must take the book out
+of LIVE within the engine's data-silence bound."""
+import json
+import textwrap
+import time
+
+import pytest
+
+from engine.ccxt_tier import gate
+from engine.ccxt_tier.adapter import CcxtAdapter
+from engine.config import load_config
+from engine.engine import Engine
+from engine.model import BookState
+from engine.venue import WsEndpoint
+from tests.ccxt_fakes.server import FakeVenue
+from tests.waiting import wait_for
+
+SILENCE_S = WsEndpoint("x", "ws://x").data_silence_s      # the engine's data-silence bound
+
+
+def _toml(value) -> str:
+    """A JSON value as a TOML inline value (the fixtures' CCXT options)."""
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f'"{k}" = {_toml(v)}' for k, v in value.items()) + " }"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value)
+
+
+def venue_config(tmp_path, venue: str, fake: FakeVenue):
+    cfg = fake.cfg
+    hosts = {h: f"{'ws' if kind == 'ws' else 'http'}://127.0.0.1:{fake.port}" for h, kind in cfg["hosts"].items()}
+    p = tmp_path / f"{venue}.toml"
+    p.write_text(textwrap.dedent(f"""
+        [venues.{venue}]
+        tier = "ccxt"
+        symbols = ["{cfg['symbol']}"]
+        ccxt_isolate = true
+        ccxt_hosts = {_toml(hosts)}
+        ccxt_options = {_toml(cfg.get('options', {}))}
+    """))
+    return load_config(p)
+
+
+def book_of(fs) -> dict:
+    inst = fs.instrument
+    return {"bids": [[inst.px_str(p), inst.qty_str(q)] for p, q in fs.book.top(1, 50)],
+            "asks": [[inst.px_str(p), inst.qty_str(q)] for p, q in fs.book.top(2, 50)]}
+
+
+def trade_of(t) -> dict:
+    inst = t.instrument
+    return {"id": t.trade_id, "side": t.side.name, "price": inst.px_str(t.price), "size": inst.qty_str(t.size),
+            "ts": t.ts_exchange}
+
+
+class Run:
+    """One engine with the venue's CCXT tier pointed at its fake, one symbol subscribed."""
+
+    def __init__(self, tmp_path, venue: str) -> None:
+        self.venue = venue
+        self.fake = FakeVenue(venue)
+        self.expect = json.loads((self.fake.dir / "expect.json").read_text())
+        self.tmp_path = tmp_path
+        self.trades: list = []
+        self.states: list = []
+
+    async def __aenter__(self) -> "Run":
+        await self.fake.start()
+        self.eng = Engine(venue_config(self.tmp_path, self.venue, self.fake))
+        sym = self.fake.cfg["symbol"]
+        self.eng.subscribe_trades(self.venue, sym, self.trades.append)
+        self.eng.subscribe_book_state(self.venue, sym, lambda s, st: self.states.append((time.monotonic(), st)))
+        self.rt = self.eng.runtime(self.venue)
+        await self.eng.start(execution=False)
+        assert isinstance(self.rt.adapter, CcxtAdapter)
+        self.fs = next(iter(self.rt.feed_symbols()))
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        try:
+            await self.eng.close()
+        finally:
+            await self.fake.close()
+
+    async def live_with(self, book: dict, timeout: float = 10.0) -> None:
+        fs = self.fs
+        ok = await wait_for(lambda: fs.sync.is_live and book_of(fs) == book, timeout)
+        assert ok, (self.venue, fs.sync.is_live, book_of(fs), book, self.fake.unknown)
+
+
+VENUES = ["kraken"]
+#: venues whose CCXT rateLimit makes a CCXT_RATE bucket that can never admit one request
+#: (test_one_request_fits_the_ccxt_rate_bucket); their market-data runs use a bucket of two
+#: requests a second so the rest of the path can be tested at all
+BUDGET_TOO_SMALL = {"kraken"}
+
+
+@pytest.mark.parametrize("ccxt_id", ["kraken"])
+@pytest.mark.xfail(strict=True, reason=(
+    "engine.ccxt_tier.gate.rate_bucket: for rateLimit >= 1000 ms (kraken) the bucket holds exactly "
+    "one cost unit (limit 1000 thousandths a 1 s window) and the budget's 15 % headroom leaves 850: "
+    "a cost-1 request (the markets load) 'could never be admitted', so the worker never starts"))
+def test_one_request_fits_the_ccxt_rate_bucket(ccxt_id):
+    b = gate.rate_bucket(gate.ccxt_rate_limit_ms(ccxt_id))
+    assert b.limit * (1.0 - b.headroom) >= gate.MILLI
+
+
+def _budget(venue, monkeypatch):
+    if venue in BUDGET_TOO_SMALL:
+        monkeypatch.setattr(gate, "ccxt_rate_limit_ms", lambda ccxt_id: 500.0)
+
+
+async def test_book_and_trades(tmp_path, venue, monkeypatch):
+    _budget(venue, monkeypatch)
+    async with Run(tmp_path, venue) as r:
+        # (a) LIVE with exactly the scripted levels, as the engine normalizes them
+        await r.live_with(r.expect["book"])
+        # (b) every scripted trade once: id, taker side, price, size, exchange time in ns (the fake
+        # holds them until the engine is subscribed to the worker, which does not replay trades)
+        r.fake.release("trades")
+        assert await wait_for(lambda: len(r.trades) >= len(r.expect["trades"]), 10), r.trades
+        assert [trade_of(t) for t in r.trades] == r.expect["trades"]
+        assert r.fs.n_dup_trades == 0 and r.fs.sync.n_crossed == 0
+        assert sum(p.n_errors for p in r.rt.parsers) == 0
+        assert r.fake.unknown == [] and r.fake.subscribes == {"book": 1, "trades": 1}
+
+
+#: the silence check fails for every venue today: see test_silence_takes_the_book_out_of_live
+SILENCE_NOT_CAUGHT = (
+    "a silent exchange stream is confirmed as a quiet market: engine.silence marks the book STALE after "
+    "data_silence_s and probes it with CcxtAdapter.book_probe_request, which reads the worker's /book, the "
+    "worker's own last book of that same silent stream (engine/ccxt_tier/worker.py Worker.h_book); the probe "
+    "always finds 'the same book', so the book is LIVE again at once and re-confirmed every book_quiet_s")
+
+
+@pytest.mark.xfail(strict=True, reason=SILENCE_NOT_CAUGHT)
+async def test_silence_takes_the_book_out_of_live(tmp_path, venue, monkeypatch):
+    """The fake stops sending for the symbol (its script holds) while the socket stays open and
+    its pings are answered: the book must leave LIVE within the engine's bound and not be handed
+    out as LIVE again while nothing arrives."""
+    _budget(venue, monkeypatch)
+    async with Run(tmp_path, venue) as r:
+        await r.live_with(r.expect["book"])
+        quiet_from = time.monotonic()
+        assert await wait_for(lambda: not r.fs.sync.is_live, SILENCE_S + 2.0), "still LIVE on a silent stream"
+        assert time.monotonic() - quiet_from <= SILENCE_S + 2.0
+        back = await wait_for(lambda: r.fs.sync.is_live, 3.0)
+        assert not back, "LIVE again with no data: " + repr([(round(t - quiet_from, 2), s.name) for t, s in r.states])
+
+
+def pytest_generate_tests(metafunc):
+    if "venue" in metafunc.fixturenames:
+        metafunc.parametrize("venue", VENUES)
