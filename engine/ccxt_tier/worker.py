@@ -38,6 +38,7 @@ from aiohttp import WSMsgType, web
 from engine.ccxt_tier.entry import LocalBudgetRefused, OrderDesk, _last_http, budget_token, record_http_status
 from engine.ccxt_tier.errors import scrub
 from engine.ccxt_tier.grid import Grid, OffGrid, decimals, exact, snap_levels, step_of
+from engine.ccxt_tier.taps import Verdict, tap_for
 
 log = logging.getLogger("venuelink.ccxt_worker")
 BACKOFF_MIN_S, BACKOFF_MAX_S = 0.25, 5.0
@@ -123,6 +124,7 @@ class Worker:
         self.recent_ids: dict[str, tuple[collections.deque, set]] = {}
         self.stats = collections.Counter()
         self.watch_up: dict[str, bool] = {}         # private watch -> up
+        self.resyncing: set[str] = set()            # symbols whose book failed a tap's check: no books until a snapshot
         self._closed_sock = None
         self._tasks: list[asyncio.Task] = []
 
@@ -145,7 +147,60 @@ class Worker:
         record_http_status(ex)
         if self.spec.get("budget_url"):
             self.charge_requests(ex, self.spec["budget_url"])
+        self.install_tap(ex)
         return ex
+
+    def install_tap(self, ex) -> None:
+        """The exchange's raw-frame checks (engine.ccxt_tier.taps) see every decoded message
+        before CCXT's own handler; CCXT binds its handler to each connection when it opens one,
+        so this runs before any."""
+        tap = tap_for(self.spec["exchange"])
+        if tap is None:
+            return
+        inner = ex.handle_message
+
+        def handle_message(client, message):
+            try:
+                verdicts = tap.on_message(message)
+            except Exception as e:          # left to CCXT; counted
+                self.stats["tap_unreadable"] += 1
+                log.debug("tap: a message could not be read: %s", type(e).__name__)
+                verdicts = []
+            for v in verdicts:
+                self.on_verdict(v)
+            return inner(client, message)
+
+        ex.handle_message = handle_message
+
+    def on_verdict(self, v: Verdict) -> None:
+        symbol = self.exchange.safe_symbol(v.market_id) if self.exchange is not None else v.market_id
+        if symbol not in self.grids:
+            return
+        if v.ok:
+            self.resyncing.discard(symbol)
+            return
+        self.stats["tap_failures"] += 1
+        log.warning("%s: %s: resubscribing the book", symbol, v.reason)
+        self.invalidate(symbol, v.reason)
+        if symbol not in self.resyncing:
+            self.resyncing.add(symbol)
+            self._tasks.append(asyncio.ensure_future(self.resubscribe(symbol)))
+
+    async def resubscribe(self, symbol: str) -> None:
+        """CCXT drops its book of `symbol` and asks the venue again (a new snapshot): its
+        unwatch where it has one, else the connection carrying it is closed (its watch then
+        fails and is made again)."""
+        self.stats["resubscribes"] += 1
+        try:
+            if self.exchange.has.get("unWatchOrderBook"):
+                await self.exchange.un_watch_order_book(symbol)
+                return
+        except Exception as e:
+            log.info("%s: unwatch failed (%s): closing its connection", symbol, type(e).__name__)
+        for client in list(self.exchange.clients.values()):
+            if any(symbol in str(h) for h in list(client.futures) + list(client.subscriptions)):
+                with contextlib.suppress(Exception):
+                    await client.close()
 
     def charge_requests(self, ex, budget_url: str) -> None:
         """Every REST request of `ex` goes through CCXT's one request path (``fetch2``): ask the
@@ -250,6 +305,9 @@ class Worker:
             self.on_book(symbol, grid, ob)
 
     def on_book(self, symbol: str, grid: Grid, ob: dict) -> None:
+        if symbol in self.resyncing:        # a check failed: nothing until its new snapshot
+            self.stats["books_held"] += 1
+            return
         bids, bad_b = snap_levels(ob["bids"], grid, self.depth)
         asks, bad_a = snap_levels(ob["asks"], grid, self.depth)
         bad = bad_b + bad_a

@@ -2,6 +2,7 @@
 the OKX simulator on loopback (every other host of the exchange goes to a closed local port),
 for books, trades and orders over REST (the key's passphrase reaches the worker on its stdin
 with the key and secret)."""
+import asyncio
 import os
 import textwrap
 from decimal import Decimal
@@ -184,5 +185,65 @@ async def test_okx_orders_new_canceled_filled_and_a_lost_answer_placed_once(tmp_
         assert (o.client_order_id, OrderState.REJECTED) not in states
         o = await eng.cancel("okx", o.client_order_id)
         assert o.state == OrderState.CANCELED
+    finally:
+        await eng.close()
+
+
+# ---------------------------------------------------------------------------- raw-frame checks
+def test_the_okx_tap_checks_every_books_message_against_the_venues_strings():
+    from engine.ccxt_tier.taps import OkxBooksTap, signed32
+    import zlib
+    tap = OkxBooksTap()
+    bids, asks = [["8476.98", "415", "0", "13"], ["8475.55", "101", "0", "1"]], [["8476.99", "0.10", "0", "1"]]
+    # the checksum is over the strings as sent: "0.10", not "0.1"
+    good = signed32(zlib.crc32(b"8476.98:415:8476.99:0.10:8475.55:101"))
+    arg = {"channel": "books", "instId": "BTC-USDT"}
+    snap = {"arg": arg, "action": "snapshot", "data": [{"bids": bids, "asks": asks, "checksum": good}]}
+    assert [(v.market_id, v.ok) for v in tap.on_message(snap)] == [("BTC-USDT", True)]
+    # an update removing a bid and adding an ask: checked on the updated book
+    upd = {"arg": arg, "action": "update",
+           "data": [{"bids": [["8475.55", "0", "0", "0"]], "asks": [["8477.5", "2", "0", "1"]],
+                     "checksum": signed32(zlib.crc32(b"8476.98:415:8476.99:0.10:8477.5:2"))}]}
+    assert tap.on_message(upd) == []
+    assert tap.on_message({**upd, "data": [{"bids": [], "asks": [], "checksum": 0}]}) == []   # 0: not sent
+    bad = tap.on_message({**upd, "data": [{"bids": [["8476.5", "1", "0", "1"]], "asks": [], "checksum": 12345}]})
+    assert len(bad) == 1 and not bad[0].ok and "checksum mismatch" in bad[0].reason
+    assert tap.on_message(upd) == []                 # no book to check until the next snapshot
+    for other in ({"arg": {"channel": "trades", "instId": "BTC-USDT"}, "data": [{}]}, "pong", {"event": "login"}):
+        assert tap.on_message(other) == []
+
+
+async def test_a_wrong_okx_checksum_invalidates_the_book_and_ccxt_resubscribes_it(tmp_path, sim):
+    """CCXT 4.5 does not compare OKX's checksum: the worker's tap does. A wrong one makes the
+    engine's book INVALID at once (never a LIVE wrong book), CCXT resubscribes, the book is
+    LIVE again from the new snapshot and equal to the venue's."""
+    eng = Engine(okx_config(tmp_path, sim))
+    rt = eng.runtime("okx")
+    try:
+        await eng.start(execution=False)
+        fs = next(iter(rt.feed_symbols()))
+        assert await wait_for(lambda: fs.sync.is_live, 20)
+        worker_url = rt.adapter.worker.report["rest_url"]
+        await admin(sim, "POST", "/fault", {"type": "checksum", "symbol": "BTC-USDT", "count": 1})
+
+        async def stats():
+            import aiohttp
+            async with aiohttp.ClientSession() as s:
+                async with s.get(worker_url + "/stats") as r:
+                    return await r.json()
+        got = {}
+
+        async def failed():
+            got.update(await stats())
+            return got.get("tap_failures", 0) >= 1
+        for _ in range(100):
+            if await failed():
+                break
+            await asyncio.sleep(0.1)
+        assert got.get("tap_failures") == 1 and got.get("resubscribes") == 1, got
+        assert rt.adapter.counters().get("books_invalidated", 0) >= 1
+        assert await wait_for(lambda: fs.sync.is_live, 20)
+        got = await stats()
+        assert got.get("tap_failures") == 1 and got.get("tap_unreadable", 0) == 0, got
     finally:
         await eng.close()

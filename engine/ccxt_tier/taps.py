@@ -1,0 +1,118 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Checks on the venue's raw frames that CCXT does not make, inside the CCXT worker.
+
+A tap sees every decoded WebSocket message before CCXT's own handler does (the worker wraps
+the exchange's ``handle_message``) and keeps just what its check needs. It answers with
+``Verdict``s: a symbol's book failed a check (the worker marks it invalid, counts it and makes
+CCXT resubscribe that book), or a new snapshot of it arrived (the worker hands out its books
+again from then on). A tap never changes the message and never raises into CCXT: a message it
+cannot read is counted as unreadable by the worker and left to CCXT.
+
+``okx``: the ``books`` channels carry a CRC32 of the top 25 levels of each side, interleaved
+``bidPx:bidSz:askPx:askSz:...`` from the strings as sent, as a signed 32-bit integer; CCXT 4.5
+does not compare it. The tap keeps each instrument's book as the venue's strings and compares
+the checksum of every message (0: not sent, nothing to compare).
+"""
+from __future__ import annotations
+
+import heapq
+import zlib
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Callable, Protocol
+
+
+@dataclass(frozen=True)
+class Verdict:
+    market_id: str          # the venue's instrument id
+    ok: bool                # False: the book failed `reason`; True: a snapshot of it arrived
+    reason: str = ""
+
+
+class Tap(Protocol):
+    def on_message(self, message: Any) -> list[Verdict]: ...
+
+
+def signed32(x: int) -> int:
+    return x - (1 << 32) if x >= 1 << 31 else x
+
+
+class _StringSide:
+    """One side of a book as the venue's own strings: price text by price value."""
+
+    __slots__ = ("levels", "descending")
+
+    def __init__(self, descending: bool) -> None:
+        self.levels: dict[Decimal, tuple[str, str]] = {}
+        self.descending = descending
+
+    def apply(self, rows: list) -> None:
+        for row in rows:
+            px, sz = row[0], row[1]
+            key = Decimal(px)
+            if Decimal(sz) == 0:
+                self.levels.pop(key, None)
+            else:
+                self.levels[key] = (px, sz)
+
+    def top(self, n: int) -> list[tuple[str, str]]:
+        pick = heapq.nlargest if self.descending else heapq.nsmallest
+        return [self.levels[k] for k in pick(n, self.levels)]
+
+
+class OkxBooksTap:
+    """CRC32 of OKX's ``books`` / ``books-l2-tbt`` / ``books50-l2-tbt`` messages."""
+
+    CHANNELS = frozenset({"books", "books-l2-tbt", "books50-l2-tbt"})
+    DEPTH = 25
+
+    def __init__(self) -> None:
+        self.books: dict[str, tuple[_StringSide, _StringSide]] = {}
+
+    def on_message(self, message: Any) -> list[Verdict]:
+        if not isinstance(message, dict):
+            return []
+        arg = message.get("arg")
+        if not isinstance(arg, dict) or arg.get("channel") not in self.CHANNELS:
+            return []
+        inst = str(arg.get("instId") or "")
+        action = message.get("action")
+        out = []
+        for d in message.get("data") or []:
+            if action == "snapshot":
+                book = self.books[inst] = (_StringSide(True), _StringSide(False))
+                out.append(Verdict(inst, True))
+            else:
+                book = self.books.get(inst)
+                if book is None:            # an update before any snapshot: CCXT drops it too
+                    continue
+            book[0].apply(d.get("bids") or [])
+            book[1].apply(d.get("asks") or [])
+            sent = int(d.get("checksum") or 0)
+            if sent == 0:
+                continue
+            mine = self.checksum(book[0].top(self.DEPTH), book[1].top(self.DEPTH))
+            if mine != sent:
+                del self.books[inst]        # nothing to compare against until the next snapshot
+                out.append(Verdict(inst, False, f"checksum mismatch: the venue sent {sent}, the book gives {mine}"))
+                break
+        return out
+
+    @staticmethod
+    def checksum(bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> int:
+        parts: list[str] = []
+        for i in range(max(len(bids), len(asks))):
+            if i < len(bids):
+                parts += bids[i]
+            if i < len(asks):
+                parts += asks[i]
+        return signed32(zlib.crc32(":".join(parts).encode()))
+
+
+#: exchange id -> the tap for it
+TAPS: dict[str, Callable[[], Tap]] = {"okx": OkxBooksTap}
+
+
+def tap_for(exchange_id: str) -> Tap | None:
+    make = TAPS.get(exchange_id)
+    return make() if make is not None else None
