@@ -97,7 +97,7 @@ class Run:
         assert ok, (self.venue, fs.sync.is_live, book_of(fs), book, self.fake.unknown)
 
 
-VENUES = ["kraken"]
+VENUES = ["kraken", "bybit"]
 #: venues whose CCXT rateLimit makes a CCXT_RATE bucket that can never admit one request
 #: (test_one_request_fits_the_ccxt_rate_bucket); their market-data runs use a bucket of two
 #: requests a second so the rest of the path can be tested at all
@@ -155,6 +155,45 @@ async def test_silence_takes_the_book_out_of_live(tmp_path, venue, monkeypatch):
         assert time.monotonic() - quiet_from <= SILENCE_S + 2.0
         back = await wait_for(lambda: r.fs.sync.is_live, 3.0)
         assert not back, "LIVE again with no data: " + repr([(round(t - quiet_from, 2), s.name) for t, s in r.states])
+
+
+#: venues whose scripted fault (ws_book.jsonl after "fault") CCXT's client does not catch today
+FAULT_NOT_CAUGHT = {
+    "kraken": "a checksum mismatch is not caught: ccxt.pro kraken handle_order_book checks the v2 book checksum "
+              "only with options watchOrderBook.checksum = true, off by default ('temporarily disabled'), so the "
+              "update is applied and the wrong book stays LIVE",
+    "bybit": "a gap in orderbook.50's update id u (1002 -> 1005) is not caught: ccxt.pro bybit handle_order_book "
+             "applies every delta without comparing u with the previous one, so the book after the gap stays LIVE",
+}
+
+
+def _fault_case(venue):
+    reason = FAULT_NOT_CAUGHT.get(venue)
+    return pytest.param(venue, marks=pytest.mark.xfail(strict=True, reason=reason)) if reason else venue
+
+
+@pytest.mark.parametrize("fault_venue", [_fault_case(v) for v in VENUES])
+async def test_a_broken_sequence_or_checksum_resyncs_the_book(tmp_path, fault_venue, monkeypatch):
+    """The fake sends one update that breaks the venue's own continuity (a skipped update id, a
+    wrong checksum): the book must leave LIVE and come back from a new snapshot, and the update
+    after the break must never be part of a LIVE book."""
+    venue = fault_venue
+    _budget(venue, monkeypatch)
+    async with Run(tmp_path, venue) as r:
+        await r.live_with(r.expect["book"])
+        wrong = []
+
+        def resynced():
+            b = book_of(r.fs)
+            if r.fs.sync.is_live and b not in (r.expect["book"], r.expect["book_resynced"]):
+                wrong.append(b)
+            return r.fs.sync.is_live and b == r.expect["book_resynced"]
+
+        r.fake.release("fault")
+        ok = await wait_for(resynced, 6.0, step=0.005)
+        assert not wrong, f"a wrong book was LIVE: {wrong[0]}"
+        assert ok and r.fake.subscribes["book"] >= 2, (book_of(r.fs), r.fake.subscribes)
+        assert any(s != BookState.LIVE for _, s in r.states[1:])
 
 
 def pytest_generate_tests(metafunc):
