@@ -46,16 +46,21 @@ from ext.ratelimit import BucketKind, Priority
 log = logging.getLogger("venuelink.ccxt_tier.gate")
 RATE_BUCKET = "CCXT_RATE"
 MILLI = 1000                    # the CCXT_RATE bucket counts thousandths of CCXT's cost units
+MIN_UNITS = 10                  # the CCXT_RATE window holds at least this many cost units
+MAX_COST_UNITS = 5              # a request costing more is charged this much (the snapshot lane holds 5.1)
 BAN_DEFAULT_S = 120.0
 _BANNED = re.compile(r"\bbanned\b", re.I)
 
 
 # ---------------------------------------------------------------------------- buckets and weights
 def rate_bucket(rate_limit_ms: float) -> BucketSpec:
-    """A sliding window of at least one second admitting the cost units CCXT's ``rateLimit``
-    allows in it (one unit per ``rate_limit_ms``), counted in thousandths of a unit."""
+    """A sliding window admitting the cost units CCXT's ``rateLimit`` allows in it (one unit per
+    ``rate_limit_ms``), counted in thousandths of a unit: at least one second long and at least
+    MIN_UNITS units, so that after the budget's headroom and priority lanes every lane still
+    holds a whole request (a one-unit window of a slow venue, Kraken's 1000 ms, would admit
+    nothing at all). The average rate is CCXT's either way."""
     ms = max(1.0, float(rate_limit_ms or 1000.0))
-    window_s = max(1.0, ms / 1000.0)
+    window_s = max(1.0, ms * MIN_UNITS / 1000.0)
     return BucketSpec(RATE_BUCKET, BucketKind.SLIDING_WINDOW, max(1, int(window_s * 1000.0 / ms * MILLI)), window_s)
 
 
@@ -107,7 +112,8 @@ def weights_for(venue_name: str, api: str, method: str, path: str, cost: float,
         if path in ("trade/amend-order", "trade/amend-batch-orders") and market:
             return {"AMEND_2S": 1, "SUBACCOUNT_ORDERS_2S": 1}, market
         return {"PRIVATE_2S": 1}, None
-    return {RATE_BUCKET: max(1, math.ceil(cost * MILLI - 1e-9))}, None
+    units = min(float(cost), MAX_COST_UNITS)
+    return {RATE_BUCKET: max(1, math.ceil(units * MILLI - 1e-9))}, None
 
 
 def ccxt_buckets(venue_name: str, ccxt_id: str) -> tuple[BucketSpec, ...]:

@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from engine.ccxt_tier.gate import RATE_BUCKET, rate_bucket, weights_for
+from engine.ccxt_tier.gate import MAX_COST_UNITS, RATE_BUCKET, rate_bucket, weights_for
 from engine.availability import VenueUnavailable
 from engine.engine import Engine
 from engine.model import OrderRequest, OrderState, OrderType, Side, VenueId
@@ -50,9 +50,14 @@ def test_weights_from_the_native_table_or_ccxt_cost():
     assert weights_for("okx", "public", "GET", "public/instruments", 1, "") == ({"PUBLIC_2S": 1}, None)
     assert weights_for("kraken", "private", "POST", "AddOrder", 0, "") == ({RATE_BUCKET: 1}, None)
     assert weights_for("kraken", "public", "GET", "Assets", 2, "") == ({RATE_BUCKET: 2000}, None)
-    b = rate_bucket(1000)           # one cost unit a second
-    assert (b.kind, b.limit, b.window_s) == (BucketKind.SLIDING_WINDOW, 1000, 1.0)
-    assert rate_bucket(50).limit == 20_000 and rate_bucket(3000).window_s == 3.0
+    assert weights_for("kraken", "private", "POST", "Ledgers", 40, "") == ({RATE_BUCKET: 5000}, None)  # capped
+    b = rate_bucket(1000)           # one cost unit a second, ten in a window
+    assert (b.kind, b.limit, b.window_s) == (BucketKind.SLIDING_WINDOW, 10_000, 10.0)
+    assert rate_bucket(50).limit == 20_000 and rate_bucket(50).window_s == 1.0
+    assert rate_bucket(3000).window_s == 30.0 and rate_bucket(3000).limit == 10_000
+    for ms in (7.5, 50, 1000, 3000):      # every lane holds the largest charge
+        b = rate_bucket(ms)
+        assert int(b.limit * (1 - b.headroom)) * 0.6 >= MAX_COST_UNITS * 1000
 
 
 async def test_a_burst_beyond_the_budget_earns_no_venue_refusal_and_late_orders_are_not_sent(tmp_path, sim):
