@@ -203,8 +203,9 @@ class CcxtAdapter(VenueAdapter):
         return [json.dumps({"op": "unsubscribe", "id": req_id, "topics": topics})]
 
     def book_probe_request(self, inst: Instrument) -> tuple[str, dict[str, str]]:
-        """The worker's latest book (engine.silence checks a quiet book against it)."""
-        return "/book", {"symbol": inst.symbol}
+        """The exchange's REST book through the worker (engine.silence checks a quiet book
+        against it); never the worker's own copy, which shares the stream in doubt."""
+        return "/probe", {"symbol": inst.symbol}
 
     def apply_snapshot(self, parser: CcxtParser, fs: FeedSymbol, body: bytes, ts_recv: int) -> int:
         parser.book_frame(fs, json.loads(body), ts_recv)

@@ -124,6 +124,7 @@ class Worker:
         self.recent_ids: dict[str, tuple[collections.deque, set]] = {}
         self.stats = collections.Counter()
         self.watch_up: dict[str, bool] = {}         # private watch -> up
+        self.book_tasks: dict[str, asyncio.Task] = {}
         self.resyncing: set[str] = set()            # symbols whose book failed a tap's check: no books until a snapshot
         self._closed_sock = None
         self._tasks: list[asyncio.Task] = []
@@ -187,20 +188,32 @@ class Worker:
             self._tasks.append(asyncio.ensure_future(self.resubscribe(symbol)))
 
     async def resubscribe(self, symbol: str) -> None:
-        """CCXT drops its book of `symbol` and asks the venue again (a new snapshot): its
-        unwatch where it has one, else the connection carrying it is closed (its watch then
-        fails and is made again)."""
+        """CCXT drops its book of `symbol` and asks the venue again (a new snapshot): the book's
+        watch is stopped, CCXT's unwatch sent where it has one (else the connection carrying the
+        book is closed, so every watch on it starts over), and a new watch started, whose first
+        book ends the resync."""
         self.stats["resubscribes"] += 1
+        task = self.book_tasks.pop(symbol, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
         try:
             if self.exchange.has.get("unWatchOrderBook"):
                 await self.exchange.un_watch_order_book(symbol)
-                return
+            else:
+                raise NotImplementedError("no unwatch")
         except Exception as e:
-            log.info("%s: unwatch failed (%s): closing its connection", symbol, type(e).__name__)
-        for client in list(self.exchange.clients.values()):
-            if any(symbol in str(h) for h in list(client.futures) + list(client.subscriptions)):
-                with contextlib.suppress(Exception):
-                    await client.close()
+            log.info("%s: unwatch: %s: closing its connection", symbol, type(e).__name__)
+            for client in list(self.exchange.clients.values()):
+                if any(symbol in str(h) for h in list(client.futures) + list(client.subscriptions)):
+                    with contextlib.suppress(Exception):
+                        await client.close()
+        self.start_book_watch(symbol, fresh=True)
+
+    def start_book_watch(self, symbol: str, fresh: bool = False) -> None:
+        t = asyncio.ensure_future(self.watch_books(symbol, fresh))
+        self.book_tasks[symbol] = t
+        self._tasks.append(t)
 
     def charge_requests(self, ex, budget_url: str) -> None:
         """Every REST request of `ex` goes through CCXT's one request path (``fetch2``): ask the
@@ -286,9 +299,11 @@ class Worker:
             raise SystemExit(f"{self.spec['exchange']}: no such market (or no exact tick/lot): {missing}")
         self.grids = {s: Grid(by[s]["tick"], by[s]["lot"]) for s in self.symbols}
 
-    async def watch_books(self, symbol: str) -> None:
+    async def watch_books(self, symbol: str, fresh: bool = False) -> None:
+        """`fresh`: a resync's new watch (its first book ends the resync)."""
         delay = BACKOFF_MIN_S
         grid = self.grids[symbol]
+        rewatched = fresh
         while True:
             try:
                 ob = await self.exchange.watch_order_book(symbol)
@@ -298,11 +313,47 @@ class Worker:
             except Exception as e:
                 self.stats["book_watch_errors"] += 1
                 log.warning("%s: watch_order_book failed: %s: %s", symbol, type(e).__name__, e)
-                self.invalidate(symbol, f"the exchange's book stream failed: {type(e).__name__}")
+                if symbol not in self.resyncing:     # a resync's own unwatch is no news to the engine
+                    self.invalidate(symbol, f"the exchange's book stream failed: {type(e).__name__}")
+                rewatched = True
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, BACKOFF_MAX_S)
                 continue
+            if rewatched:                   # the first book of a new subscription: a snapshot
+                rewatched = False
+                self.resyncing.discard(symbol)
             self.on_book(symbol, grid, ob)
+
+    def request_resync(self, symbol: str) -> None:
+        """The engine asked for a new snapshot (it subscribed the book topic again): the cached
+        book is not handed out, CCXT subscribes the book again, and its next snapshot is the
+        answer. Handing back the cached book would confirm the very stream in doubt."""
+        self.stats["resyncs_asked"] += 1
+        self.books.pop(symbol, None)
+        if symbol not in self.resyncing:
+            self.resyncing.add(symbol)
+            self._tasks.append(asyncio.ensure_future(self.resubscribe(symbol)))
+
+    async def h_probe(self, request: web.Request) -> web.Response:
+        """The exchange's REST book of a symbol, snapped to its grid (the engine's data-silence
+        watch compares a quiet book with it): the venue's answer, never the worker's own copy."""
+        symbol = request.query.get("symbol", "")
+        grid = self.grids.get(symbol)
+        if grid is None:
+            return web.json_response({"error": f"unknown symbol {symbol!r}"}, status=404)
+        self.stats["probes"] += 1
+        try:
+            ob = await self.exchange.fetch_order_book(symbol, self.depth)
+        except Exception as e:
+            self.stats["probes_failed"] += 1
+            return web.json_response({"error": f"{type(e).__name__}: {scrub(str(e))[:200]}"}, status=503)
+        bids, bad_b = snap_levels(ob["bids"], grid, self.depth)
+        asks, bad_a = snap_levels(ob["asks"], grid, self.depth)
+        if bad_b or bad_a:
+            self.stats["off_grid"] += len(bad_b) + len(bad_a)
+            return web.json_response({"error": f"off the grid: {(bad_b + bad_a)[0]}"}, status=503)
+        return web.json_response({"type": "book", "symbol": symbol, "ts": int(ob.get("timestamp") or 0),
+                                  "bids": bids, "asks": asks})
 
     def on_book(self, symbol: str, grid: Grid, ob: dict) -> None:
         if symbol in self.resyncing:        # a check failed: nothing until its new snapshot
@@ -441,17 +492,20 @@ class Worker:
         ws = web.WebSocketResponse(heartbeat=None)
         await ws.prepare(request)
         topics: set[str] = set()
+        had: set[str] = set()
         self.clients[ws] = topics
         try:
             async for m in ws:
                 if m.type != WSMsgType.TEXT:
                     continue
-                await self.on_request(ws, topics, m.data)
+                await self.on_request(ws, topics, m.data, had)
         finally:
             self.clients.pop(ws, None)
         return ws
 
-    async def on_request(self, ws, topics: set[str], text: str) -> None:
+    async def on_request(self, ws, topics: set[str], text: str, had: set[str] | None = None) -> None:
+        """One request of the engine; `had`: the topics this connection ever subscribed."""
+        had = set() if had is None else had
         try:
             req = json.loads(text)
             op, rid, asked = req["op"], req["id"], req["topics"]
@@ -477,6 +531,10 @@ class Worker:
                 await ws.send_str(json.dumps({"type": "stream", "up": self.private_up(), "reason": ""}))
                 continue
             kind, _, sym = t.partition(":")
+            if kind == "book" and t in had:  # subscribed again on this connection: a resync
+                self.request_resync(sym)
+                continue
+            had.add(t)
             if kind == "book" and sym in self.books:
                 await ws.send_str(json.dumps(self.books[sym], separators=(",", ":")))
 
@@ -527,6 +585,7 @@ class Worker:
             app.router.add_get("/ws", self.h_ws)
             app.router.add_get("/instruments", self.h_instruments)
             app.router.add_get("/book", self.h_book)
+            app.router.add_get("/probe", self.h_probe)
             app.router.add_get("/stats", self.h_stats)
             app.router.add_post("/orders", self.h_orders)
             runner = web.AppRunner(app, handle_signals=False, access_log=None)
@@ -540,7 +599,7 @@ class Worker:
                 await site.start()
             port = site._server.sockets[0].getsockname()[1]
             for s in self.symbols:
-                self._tasks.append(asyncio.ensure_future(self.watch_books(s)))
+                self.start_book_watch(s)
                 self._tasks.append(asyncio.ensure_future(self.watch_trades(s)))
             if self.private_stream:
                 self._tasks.append(asyncio.ensure_future(self.watch_private("orders")))

@@ -184,3 +184,31 @@ async def test_books_and_trades_through_the_worker_then_a_killed_worker_is_resta
     finally:
         await eng.close()
     assert rt.adapter.worker.pid is None             # closed with the engine
+
+
+async def test_a_book_subscribed_again_is_a_resync_not_the_cached_book():
+    """The engine subscribes a book topic again only to resync it: the worker's cached book (of
+    the very stream in doubt) is not handed back; CCXT is made to subscribe again instead."""
+    w = Worker({"exchange": "binance", "symbols": [BTC], "depth": 3})
+    w.grids[BTC] = Grid("0.01", "0.001")
+    w.books[BTC] = {"type": "book", "symbol": BTC, "ts": 1, "bids": [["1.00", "1.000"]], "asks": [["1.01", "1.000"]]}
+    resyncs = []
+    w.resubscribe = lambda sym: resyncs.append(sym) or asyncio.sleep(0)
+
+    class WS:
+        def __init__(self):
+            self.sent = []
+
+        async def send_str(self, text):
+            self.sent.append(json.loads(text))
+    ws, topics, had = WS(), set(), set()
+    await w.on_request(ws, topics, json.dumps({"op": "subscribe", "id": 1, "topics": ["book:" + BTC]}), had)
+    assert [m.get("type") or m.get("op") for m in ws.sent] == ["subscribed", "book"]      # the in-band snapshot
+    await w.on_request(ws, topics, json.dumps({"op": "unsubscribe", "id": 2, "topics": ["book:" + BTC]}), had)
+    ws.sent.clear()
+    await w.on_request(ws, topics, json.dumps({"op": "subscribe", "id": 3, "topics": ["book:" + BTC]}), had)
+    await asyncio.sleep(0)
+    assert [m.get("type") or m.get("op") for m in ws.sent] == ["subscribed"]
+    assert resyncs == [BTC] and BTC not in w.books and BTC in w.resyncing
+    w.on_book(BTC, w.grids[BTC], {"bids": [[1.0, 1.0]], "asks": [[1.01, 1.0]], "timestamp": 2})
+    assert BTC not in w.books and w.stats["books_held"] == 1        # the old subscription's books are held

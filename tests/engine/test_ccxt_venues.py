@@ -118,19 +118,12 @@ async def test_book_and_trades(tmp_path, venue):
         assert r.fake.unknown == [] and r.fake.subscribes == {"book": 1, "trades": 1}
 
 
-#: the silence check fails for every venue today: see test_silence_takes_the_book_out_of_live
-SILENCE_NOT_CAUGHT = (
-    "a silent exchange stream is confirmed as a quiet market: engine.silence marks the book STALE after "
-    "data_silence_s and probes it with CcxtAdapter.book_probe_request, which reads the worker's /book, the "
-    "worker's own last book of that same silent stream (engine/ccxt_tier/worker.py Worker.h_book); the probe "
-    "always finds 'the same book', so the book is LIVE again at once and re-confirmed every book_quiet_s")
-
-
-@pytest.mark.xfail(strict=True, reason=SILENCE_NOT_CAUGHT)
 async def test_silence_takes_the_book_out_of_live(tmp_path, venue):
     """The fake stops sending for the symbol (its script holds) while the socket stays open and
     its pings are answered: the book must leave LIVE within the engine's bound and not be handed
-    out as LIVE again while nothing arrives."""
+    out as LIVE again while nothing arrives. (The probe asks the venue's REST book through the
+    worker, never the worker's copy of the silent stream; the fake has none to give, so the book
+    stays STALE.)"""
     async with Run(tmp_path, venue) as r:
         await r.live_with(r.expect["book"])
         quiet_from = time.monotonic()
