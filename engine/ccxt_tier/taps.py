@@ -8,6 +8,12 @@ CCXT resubscribe that book), or a new snapshot of it arrived (the worker hands o
 again from then on). A tap never changes the message and never raises into CCXT: a message it
 cannot read is counted as unreadable by the worker and left to CCXT.
 
+``bybit``: ``orderbook.{depth}.{symbol}`` has no previous-id field and its documentation no gap
+rule; the rule here never accepts a missed delta: after a ``snapshot`` (or ``u == 1``, the
+service restarted) every ``delta`` must carry ``u`` one above the previous message's and a
+``seq`` not below it. Anything else is a doubtful gap, and the book is subscribed again (CCXT
+4.5 applies every delta without looking at ``u``).
+
 ``okx``: the ``books`` channels carry a CRC32 of the top 25 levels of each side, interleaved
 ``bidPx:bidSz:askPx:askSz:...`` from the strings as sent, as a signed 32-bit integer; CCXT 4.5
 does not compare it. The tap keeps each instrument's book as the venue's strings and compares
@@ -109,8 +115,36 @@ class OkxBooksTap:
         return signed32(zlib.crc32(":".join(parts).encode()))
 
 
+class BybitBookTap:
+    """``u`` continuity of Bybit v5 ``orderbook.*`` messages (spot and derivatives alike)."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, tuple[int, int]] = {}     # topic -> (u, seq) of its last message
+
+    def on_message(self, message: Any) -> list[Verdict]:
+        if not isinstance(message, dict):
+            return []
+        topic = message.get("topic")
+        if not isinstance(topic, str) or not topic.startswith("orderbook."):
+            return []
+        d = message.get("data") or {}
+        market_id = str(d.get("s") or topic.rsplit(".", 1)[-1])
+        u, seq = int(d["u"]), int(d.get("seq") or 0)
+        if message.get("type") == "snapshot" or u == 1:
+            self.last[topic] = (u, seq)
+            return [Verdict(market_id, True)]
+        prev = self.last.get(topic)
+        if prev is None:                    # a delta before any snapshot: CCXT drops it too
+            return []
+        if u != prev[0] + 1 or (seq and seq < prev[1]):
+            del self.last[topic]            # nothing to continue from until the next snapshot
+            return [Verdict(market_id, False, f"update id gap: u {prev[0]} -> {u} (seq {prev[1]} -> {seq})")]
+        self.last[topic] = (u, seq)
+        return []
+
+
 #: exchange id -> the tap for it
-TAPS: dict[str, Callable[[], Tap]] = {"okx": OkxBooksTap}
+TAPS: dict[str, Callable[[], Tap]] = {"okx": OkxBooksTap, "bybit": BybitBookTap}
 
 
 def tap_for(exchange_id: str) -> Tap | None:

@@ -43,7 +43,8 @@ from engine.ccxt_tier.taps import Verdict, tap_for
 log = logging.getLogger("venuelink.ccxt_worker")
 BACKOFF_MIN_S, BACKOFF_MAX_S = 0.25, 5.0
 RECENT_TRADE_IDS = 2000
-STREAM_SETTLE_S = 1.0       # a private watch waiting this long without an error counts as up
+STREAM_SETTLE_S = 1.0
+UNWATCH_TIMEOUT_S = 2.0     # an unsubscribe not acknowledged by then: the connection is closed instead       # a private watch waiting this long without an error counts as up
 
 
 def rewrite_urls(urls, hosts: dict[str, str], closed: str | None):
@@ -199,7 +200,7 @@ class Worker:
             await asyncio.gather(task, return_exceptions=True)
         try:
             if self.exchange.has.get("unWatchOrderBook"):
-                await self.exchange.un_watch_order_book(symbol)
+                await asyncio.wait_for(self.exchange.un_watch_order_book(symbol), UNWATCH_TIMEOUT_S)
             else:
                 raise NotImplementedError("no unwatch")
         except Exception as e:

@@ -212,3 +212,20 @@ async def test_a_book_subscribed_again_is_a_resync_not_the_cached_book():
     assert resyncs == [BTC] and BTC not in w.books and BTC in w.resyncing
     w.on_book(BTC, w.grids[BTC], {"bids": [[1.0, 1.0]], "asks": [[1.01, 1.0]], "timestamp": 2})
     assert BTC not in w.books and w.stats["books_held"] == 1        # the old subscription's books are held
+
+
+def test_the_bybit_tap_accepts_only_consecutive_update_ids():
+    from engine.ccxt_tier.taps import BybitBookTap
+
+    def msg(kind, u, seq):
+        return {"topic": "orderbook.50.BTCUSDT", "type": kind, "data": {"s": "BTCUSDT", "b": [], "a": [], "u": u, "seq": seq}}
+    tap = BybitBookTap()
+    assert tap.on_message(msg("delta", 7, 1)) == []                     # before a snapshot: nothing to check
+    assert [v.ok for v in tap.on_message(msg("snapshot", 100, 10))] == [True]
+    assert tap.on_message(msg("delta", 101, 11)) == [] and tap.on_message(msg("delta", 102, 11)) == []
+    gap = tap.on_message(msg("delta", 104, 12))
+    assert len(gap) == 1 and not gap[0].ok and gap[0].market_id == "BTCUSDT" and "102 -> 104" in gap[0].reason
+    assert tap.on_message(msg("delta", 105, 13)) == []                  # no book until the next snapshot
+    assert [v.ok for v in tap.on_message(msg("delta", 1, 14))] == [True]  # u == 1: the service restarted
+    assert not tap.on_message(msg("delta", 2, 9))[0].ok                 # seq went backwards
+    assert tap.on_message({"topic": "publicTrade.BTCUSDT", "data": []}) == [] and tap.on_message("pong") == []

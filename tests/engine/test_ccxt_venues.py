@@ -138,8 +138,6 @@ FAULT_NOT_CAUGHT = {
     "kraken": "a checksum mismatch is not caught: ccxt.pro kraken handle_order_book checks the v2 book checksum "
               "only with options watchOrderBook.checksum = true, off by default ('temporarily disabled'), so the "
               "update is applied and the wrong book stays LIVE",
-    "bybit": "a gap in orderbook.50's update id u (1002 -> 1005) is not caught: ccxt.pro bybit handle_order_book "
-             "applies every delta without comparing u with the previous one, so the book after the gap stays LIVE",
 }
 
 
