@@ -14,6 +14,13 @@ service restarted) every ``delta`` must carry ``u`` one above the previous messa
 ``seq`` not below it. Anything else is a doubtful gap, and the book is subscribed again (CCXT
 4.5 applies every delta without looking at ``u``).
 
+``kraken`` (WebSocket v2 ``book``): no sequence ids; the CRC32 (unsigned) of the top 10 asks
+(low to high) then the top 10 bids (high to low), each price and quantity written with the
+instrument's decimals, the point removed and leading zeros stripped, is the gap detection. The
+book is truncated to the subscribed depth (10, CCXT's default) after every message, as the venue
+expects. CCXT has this check but off by default. Prices arrive as JSON numbers: written with
+the instrument's grid (engine.ccxt_tier.grid), a value off the grid counts as a failure.
+
 ``okx``: the ``books`` channels carry a CRC32 of the top 25 levels of each side, interleaved
 ``bidPx:bidSz:askPx:askSz:...`` from the strings as sent, as a signed 32-bit integer; CCXT 4.5
 does not compare it. The tap keeps each instrument's book as the venue's strings and compares
@@ -143,10 +150,78 @@ class BybitBookTap:
         return []
 
 
-#: exchange id -> the tap for it
-TAPS: dict[str, Callable[[], Tap]] = {"okx": OkxBooksTap, "bybit": BybitBookTap}
+class KrakenBookTap:
+    """CRC32 of Kraken v2 ``book`` messages over the instrument-formatted top 10 levels."""
+
+    DEPTH = 10
+
+    def __init__(self, grid_of: Callable[[str], Any]) -> None:
+        self.grid_of = grid_of              # symbol -> engine.ccxt_tier.grid.Grid (or None)
+        self.books: dict[str, tuple[dict, dict]] = {}
+
+    def on_message(self, message: Any) -> list[Verdict]:
+        if not isinstance(message, dict) or message.get("channel") != "book":
+            return []
+        kind = message.get("type")
+        out = []
+        for d in message.get("data") or []:
+            sym = str(d.get("symbol") or "")
+            grid = self.grid_of(sym)
+            if grid is None:
+                continue
+            if kind == "snapshot":
+                book = self.books[sym] = ({}, {})
+                out.append(Verdict(sym, True))
+            elif kind == "update":
+                book = self.books.get(sym)
+                if book is None:
+                    continue
+            else:
+                continue
+            try:
+                for side, rows in ((book[0], d.get("bids") or []), (book[1], d.get("asks") or [])):
+                    for row in rows:
+                        px = grid.price(row["price"])
+                        if float(row["qty"]) == 0:
+                            side.pop(Decimal(px), None)
+                        else:
+                            side[Decimal(px)] = (px, grid.size(row["qty"]))
+                bids = [book[0][k] for k in heapq.nlargest(self.DEPTH, book[0])]
+                asks = [book[1][k] for k in heapq.nsmallest(self.DEPTH, book[1])]
+                for side, keep in ((book[0], bids), (book[1], asks)):   # truncate to the subscribed depth
+                    if len(side) > self.DEPTH:
+                        kept = {Decimal(px) for px, _ in keep}
+                        for k in [k for k in side if k not in kept]:
+                            del side[k]
+            except Exception as e:          # off the grid, or not a level: no trusted book
+                del self.books[sym]
+                out.append(Verdict(sym, False, f"unreadable book level: {type(e).__name__}: {e}"))
+                continue
+            sent = d.get("checksum")
+            if sent is None:
+                continue
+            mine = self.checksum(bids, asks)
+            if mine != int(sent):
+                del self.books[sym]
+                out.append(Verdict(sym, False, f"checksum mismatch: the venue sent {sent}, the book gives {mine}"))
+        return out
+
+    @staticmethod
+    def checksum(bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> int:
+        def text(v: str) -> str:
+            return v.replace(".", "").lstrip("0")
+        s = "".join(text(p) + text(q) for p, q in asks) + "".join(text(p) + text(q) for p, q in bids)
+        return zlib.crc32(s.encode())
 
 
-def tap_for(exchange_id: str) -> Tap | None:
+#: exchange id -> the tap for it (made with the worker's symbol -> grid lookup)
+TAPS: dict[str, Callable[[Callable[[str], Any]], Tap]] = {
+    "okx": lambda grid_of: OkxBooksTap(),
+    "bybit": lambda grid_of: BybitBookTap(),
+    "kraken": KrakenBookTap,
+}
+
+
+def tap_for(exchange_id: str, grid_of: Callable[[str], Any]) -> Tap | None:
     make = TAPS.get(exchange_id)
-    return make() if make is not None else None
+    return make(grid_of) if make is not None else None

@@ -156,7 +156,7 @@ class Worker:
         """The exchange's raw-frame checks (engine.ccxt_tier.taps) see every decoded message
         before CCXT's own handler; CCXT binds its handler to each connection when it opens one,
         so this runs before any."""
-        tap = tap_for(self.spec["exchange"])
+        tap = tap_for(self.spec["exchange"], lambda symbol: self.grids.get(symbol))
         if tap is None:
             return
         inner = ex.handle_message

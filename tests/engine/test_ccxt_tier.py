@@ -229,3 +229,30 @@ def test_the_bybit_tap_accepts_only_consecutive_update_ids():
     assert [v.ok for v in tap.on_message(msg("delta", 1, 14))] == [True]  # u == 1: the service restarted
     assert not tap.on_message(msg("delta", 2, 9))[0].ok                 # seq went backwards
     assert tap.on_message({"topic": "publicTrade.BTCUSDT", "data": []}) == [] and tap.on_message("pong") == []
+
+
+def test_the_kraken_tap_reproduces_the_documented_checksum_and_truncates_to_the_depth():
+    """Kraken's published v2 example (BTC/USD, 1 price decimal, 8 quantity decimals): 3310070434."""
+    from engine.ccxt_tier.taps import KrakenBookTap
+    asks = [(45285.2, 0.001), (45286.4, 1.54571953), (45286.6, 1.54571109), (45289.6, 1.54560911),
+            (45290.2, 0.1589066), (45291.8, 1.54553491), (45294.7, 0.04454749), (45296.1, 0.3538),
+            (45297.5, 0.09945542), (45299.5, 0.18772827)]
+    bids = [(45283.5, 0.1), (45283.4, 1.54582015), (45282.1, 0.1), (45281.0, 0.1), (45280.3, 1.54592586),
+            (45279.0, 0.0799), (45277.6, 0.03310103), (45277.5, 0.3), (45277.3, 1.54602737), (45276.6, 0.15445238)]
+    grid = Grid("0.1", "0.00000001")
+    tap = KrakenBookTap(lambda sym: grid if sym == "BTC/USD" else None)
+
+    def book(kind, b, a, checksum):
+        return {"channel": "book", "type": kind, "data": [{"symbol": "BTC/USD", "checksum": checksum,
+                "bids": [{"price": p, "qty": q} for p, q in b], "asks": [{"price": p, "qty": q} for p, q in a]}]}
+    assert [v.ok for v in tap.on_message(book("snapshot", bids, asks, 3310070434))] == [True]
+    # an eleventh bid above the worst pushes 45276.6 out of the 10-level book: the checksum is
+    # over the truncated book, and the level is gone for good once it fell out
+    new_bids = [(45283.6, 0.5)] + bids[:9]
+    expect = KrakenBookTap.checksum([(grid.price(p), grid.size(q)) for p, q in new_bids],
+                                    [(grid.price(p), grid.size(q)) for p, q in asks])
+    assert tap.on_message(book("update", [(45283.6, 0.5)], [], expect)) == []
+    assert tap.on_message(book("update", [(45283.6, 0)], [], 1)) != []        # wrong: a failure
+    assert tap.on_message(book("update", [], [], 1)) == []                    # no book until a snapshot
+    bad = tap.on_message(book("snapshot", [(45283.55, 1.0)], asks, 0))        # off the price grid
+    assert [v.ok for v in bad] == [True, False] and "unreadable" in bad[1].reason
