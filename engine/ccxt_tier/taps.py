@@ -28,10 +28,9 @@ the checksum of every message (0: not sent, nothing to compare).
 """
 from __future__ import annotations
 
-import heapq
+from bisect import bisect_left, insort
 import zlib
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, Callable, Protocol
 
 
@@ -51,26 +50,41 @@ def signed32(x: int) -> int:
 
 
 class _StringSide:
-    """One side of a book as the venue's own strings: price text by price value."""
+    """One side of a book as the venue's own strings, its prices kept sorted (float keys: the
+    order and identity of decimal prices of up to 15 digits, which every venue's are)."""
 
-    __slots__ = ("levels", "descending")
+    __slots__ = ("levels", "keys", "descending")
 
     def __init__(self, descending: bool) -> None:
-        self.levels: dict[Decimal, tuple[str, str]] = {}
+        self.levels: dict[float, tuple[str, str]] = {}
+        self.keys: list[float] = []               # ascending
         self.descending = descending
+
+    def set(self, key: float, px: str, sz: str, zero: bool) -> None:
+        if zero:
+            if self.levels.pop(key, None) is not None:
+                del self.keys[bisect_left(self.keys, key)]
+        else:
+            if key not in self.levels:
+                insort(self.keys, key)
+            self.levels[key] = (px, sz)
 
     def apply(self, rows: list) -> None:
         for row in rows:
             px, sz = row[0], row[1]
-            key = Decimal(px)
-            if Decimal(sz) == 0:
-                self.levels.pop(key, None)
-            else:
-                self.levels[key] = (px, sz)
+            self.set(float(px), px, sz, float(sz) == 0)
 
     def top(self, n: int) -> list[tuple[str, str]]:
-        pick = heapq.nlargest if self.descending else heapq.nsmallest
-        return [self.levels[k] for k in pick(n, self.levels)]
+        ks = self.keys[:-n - 1:-1] if self.descending else self.keys[:n]
+        return [self.levels[k] for k in ks]
+
+    def truncate(self, n: int) -> None:
+        """Keep the best `n` levels only."""
+        if len(self.keys) > n:
+            drop = self.keys[:-n] if self.descending else self.keys[n:]
+            for k in drop:
+                del self.levels[k]
+            self.keys = self.keys[-n:] if self.descending else self.keys[:n]
 
 
 class OkxBooksTap:
@@ -157,7 +171,7 @@ class KrakenBookTap:
 
     def __init__(self, grid_of: Callable[[str], Any]) -> None:
         self.grid_of = grid_of              # symbol -> engine.ccxt_tier.grid.Grid (or None)
-        self.books: dict[str, tuple[dict, dict]] = {}
+        self.books: dict[str, tuple[_StringSide, _StringSide]] = {}
 
     def on_message(self, message: Any) -> list[Verdict]:
         if not isinstance(message, dict) or message.get("channel") != "book":
@@ -170,7 +184,7 @@ class KrakenBookTap:
             if grid is None:
                 continue
             if kind == "snapshot":
-                book = self.books[sym] = ({}, {})
+                book = self.books[sym] = (_StringSide(True), _StringSide(False))
                 out.append(Verdict(sym, True))
             elif kind == "update":
                 book = self.books.get(sym)
@@ -182,21 +196,14 @@ class KrakenBookTap:
                 for side, rows in ((book[0], d.get("bids") or []), (book[1], d.get("asks") or [])):
                     for row in rows:
                         px = grid.price(row["price"])
-                        if float(row["qty"]) == 0:
-                            side.pop(Decimal(px), None)
-                        else:
-                            side[Decimal(px)] = (px, grid.size(row["qty"]))
-                bids = [book[0][k] for k in heapq.nlargest(self.DEPTH, book[0])]
-                asks = [book[1][k] for k in heapq.nsmallest(self.DEPTH, book[1])]
-                for side, keep in ((book[0], bids), (book[1], asks)):   # truncate to the subscribed depth
-                    if len(side) > self.DEPTH:
-                        kept = {Decimal(px) for px, _ in keep}
-                        for k in [k for k in side if k not in kept]:
-                            del side[k]
+                        zero = float(row["qty"]) == 0
+                        side.set(float(px), px, "" if zero else grid.size(row["qty"]), zero)
+                    side.truncate(self.DEPTH)           # to the subscribed depth, as Kraken expects
             except Exception as e:          # off the grid, or not a level: no trusted book
                 del self.books[sym]
                 out.append(Verdict(sym, False, f"unreadable book level: {type(e).__name__}: {e}"))
                 continue
+            bids, asks = book[0].top(self.DEPTH), book[1].top(self.DEPTH)
             sent = d.get("checksum")
             if sent is None:
                 continue
