@@ -6,6 +6,7 @@ subscription with its latest book), opaque trade ids deduplicated by the engine.
 from __future__ import annotations
 
 import json
+import logging
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +21,8 @@ from engine.venue import BookSpec, BucketSpec, ResyncMethod, SnapshotSource, Ven
 from ext.feed import Control, FeedSymbol, PyFrameParser, TradeIds
 from ext.ratelimit import BucketKind, Priority
 from ext.sync import SeqRule
+
+log = logging.getLogger("venuelink.ccxt_tier")
 
 DEPTH = 20                  # levels per side in every book frame
 MS = 1_000_000
@@ -76,6 +79,10 @@ class CcxtParser(PyFrameParser):
                 raise ValueError(f"trade side {m['side']!r}")
             self.emit_trade_py(fs, str(m["id"]), inst.px(m["price"]), inst.qty(m["size"]), side,
                                int(m["ts"]) * MS, ts_recv)
+        elif kind == "trades_lost":
+            c = self.counters
+            c["trades_lost"] = c.get("trades_lost", 0) + int(m.get("count") or 0)
+            log.warning("%s: the CCXT worker lost %s trade(s) in CCXT's cache", m["symbol"], m.get("count"))
         elif kind == "invalid":
             c = self.counters
             c["books_invalidated"] = c.get("books_invalidated", 0) + 1

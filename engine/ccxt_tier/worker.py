@@ -43,6 +43,7 @@ from engine.ccxt_tier.taps import Verdict, tap_for
 log = logging.getLogger("venuelink.ccxt_worker")
 BACKOFF_MIN_S, BACKOFF_MAX_S = 0.25, 5.0
 RECENT_TRADE_IDS = 2000
+TRADES_LIMIT = 10_000       # CCXT's trade cache per symbol (its default 1000): room for a slow read
 STREAM_SETTLE_S = 1.0
 UNWATCH_TIMEOUT_S = 2.0     # an unsubscribe not acknowledged by then: the connection is closed instead       # a private watch waiting this long without an error counts as up
 
@@ -136,7 +137,8 @@ class Worker:
         cls = getattr(ccxtpro, self.spec["exchange"], None)
         if cls is None:
             raise SystemExit(f"ccxt.pro has no exchange {self.spec['exchange']!r}")
-        config = {"enableRateLimit": False, "newUpdates": True, "options": dict(self.spec.get("options") or {})}
+        options = {"tradesLimit": TRADES_LIMIT, **dict(self.spec.get("options") or {})}
+        config = {"enableRateLimit": False, "newUpdates": True, "options": options}
         if self.spec.get("timeout_ms"):
             config["timeout"] = int(self.spec["timeout_ms"])
         ex = cls(config)
@@ -395,6 +397,7 @@ class Worker:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, BACKOFF_MAX_S)
                 continue
+            self.check_overflow(symbol, len(trades))
             for t in trades:
                 tid, side = t.get("id"), t.get("side")
                 if tid is None or side not in ("buy", "sell"):
@@ -419,6 +422,21 @@ class Worker:
                 self.send(f"trades:{symbol}", json.dumps(
                     {"type": "trade", "symbol": symbol, "id": tid, "side": side, "price": px, "size": sz,
                      "ts": int(t.get("timestamp") or 0)}, separators=(",", ":")))
+
+    def check_overflow(self, symbol: str, got: int) -> int:
+        """CCXT keeps the last ``tradesLimit`` trades of a symbol and hands a lagging consumer only
+        those: what it counted as new since the last call beyond what it handed over is lost.
+        Read right after the call returns (nothing ran in between), counted, logged and told to
+        the engine, never silent."""
+        cache = (getattr(self.exchange, "trades", None) or {}).get(symbol)
+        counts = getattr(cache, "_new_updates_by_symbol", None)
+        new = counts.get(symbol, got) if isinstance(counts, dict) else got
+        lost = max(0, int(new) - got)
+        if lost:
+            self.stats["trades_lost"] += lost
+            log.warning("%s: %d trade(s) dropped by CCXT's trade cache before they could be read", symbol, lost)
+            self.send(f"trades:{symbol}", json.dumps({"type": "trades_lost", "symbol": symbol, "count": lost}))
+        return lost
 
     # ---- private stream ------------------------------------------------------------------------
     @property

@@ -256,3 +256,38 @@ def test_the_kraken_tap_reproduces_the_documented_checksum_and_truncates_to_the_
     assert tap.on_message(book("update", [], [], 1)) == []                    # no book until a snapshot
     bad = tap.on_message(book("snapshot", [(45283.55, 1.0)], asks, 0))        # off the price grid
     assert [v.ok for v in bad] == [True, False] and "unreadable" in bad[1].reason
+
+
+def test_trades_ccxt_dropped_from_its_cache_are_counted_and_told_to_the_engine():
+    """CCXT hands a lagging reader only the last tradesLimit trades: the rest are counted, logged
+    and sent to the engine as trades_lost (read from the cache's own count of new trades)."""
+    w = Worker({"exchange": "binance", "symbols": [BTC], "depth": 3})
+    sent = []
+    w.send = lambda topic, text: sent.append((topic, json.loads(text)))
+
+    class Cache(list):
+        _new_updates_by_symbol = {BTC: 1250}
+
+    class Ex:
+        trades = {BTC: Cache()}
+    w.exchange = Ex()
+    assert w.check_overflow(BTC, 1000) == 250 and w.stats["trades_lost"] == 250
+    assert sent == [("trades:" + BTC, {"type": "trades_lost", "symbol": BTC, "count": 250})]
+    Ex.trades[BTC]._new_updates_by_symbol = {BTC: 3}
+    assert w.check_overflow(BTC, 3) == 0 and len(sent) == 1
+    # CCXT's own cache, as its watch_trades uses it: three new trades, room for two
+    from ccxt.async_support.base.ws.cache import ArrayCache
+    real = ArrayCache(2)
+    for i in range(3):
+        real.append({"symbol": BTC, "id": str(i)})
+    assert real.getLimit(BTC, None) == 3 and len(real) == 2
+    Ex.trades[BTC] = real
+    assert w.check_overflow(BTC, len(real)) == 1 and w.stats["trades_lost"] == 251
+    # the engine side counts what the worker reports
+    from engine.config import VenueConfig
+    from engine.model import Instrument, VenueId
+    a = CcxtAdapter(VenueConfig(name="kraken", tier="ccxt", symbols=[BTC]))
+    p = a.make_parser(sink=None)
+    p.add_symbol(a.feed_symbol(Instrument(VenueId.kraken, BTC, BTC, "BTC", "USDT", 2, 3, 1, 1), None))
+    p.parse(json.dumps(sent[0][1]).encode(), 0, 0)
+    assert a.counters()["trades_lost"] == 250
