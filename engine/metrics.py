@@ -111,7 +111,9 @@ class EngineCollector(Collector):
                                       "moved: stream lost, resynced; failed: left STALE), silent connections reconnected",
                                       labels=["venue", "kind"])
         adapter_ev = CounterMetricFamily("venuelink_adapter_events", "Events an adapter counts itself (CCXT tier: "
-                                         "worker_starts, worker_exits, books_invalidated, off_grid_values)",
+                                         "worker_starts, worker_exits, books_invalidated, off_grid_values, "
+                                         "trades_lost, and the worker's own counters as worker_<name>: "
+                                         "worker_tap_failures, worker_resubscribes, worker_probes ...)",
                                          labels=["venue", "kind"])
         for rt in e.runtimes.values():
             v = rt.venue.name

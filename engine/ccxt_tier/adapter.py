@@ -5,6 +5,8 @@ every message is a full top-N snapshot, resynced by resubscribing (the worker an
 subscription with its latest book), opaque trade ids deduplicated by the engine."""
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from decimal import Decimal
@@ -23,6 +25,7 @@ from ext.ratelimit import BucketKind, Priority
 from ext.sync import SeqRule
 
 log = logging.getLogger("venuelink.ccxt_tier")
+STATS_POLL_S = 5.0
 
 DEPTH = 20                  # levels per side in every book frame
 MS = 1_000_000
@@ -119,6 +122,8 @@ class CcxtAdapter(VenueAdapter):
         self.gate: BudgetGate | None = None
         self.runtime: Any = None
         self._counters: dict[str, int] = {}        # books_invalidated, off_grid_values (parsers count)
+        self.worker_stats: dict[str, int] = {}     # the worker's own counters, polled
+        self._stats_task: asyncio.Task | None = None
 
     # ---- the worker ------------------------------------------------------------------------
     def worker_spec(self) -> dict:
@@ -140,6 +145,25 @@ class CcxtAdapter(VenueAdapter):
         self.worker = WorkerSupervisor(self.venue.name, self.worker_spec(), on_restart=self._moved,
                                        credentials=self.config.credentials())
         self._use(await self.worker.start())
+        self._stats_task = asyncio.ensure_future(self._poll_stats())
+
+    async def _poll_stats(self) -> None:
+        """The worker's own counters (tap failures, resubscribes, probes, dropped trades, private
+        stream transitions ...), read every STATS_POLL_S for the metrics (engine.metrics exports
+        `counters()` as venuelink_adapter_events{kind="worker_..."})."""
+        import aiohttp
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
+            while True:
+                url = (self.worker.report or {}).get("rest_url") if self.worker is not None else None
+                if url:
+                    try:
+                        async with http.get(url + "/stats") as r:
+                            body = await r.json()
+                        self.worker_stats = {k: int(v) for k, v in body.items()
+                                             if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "pid"}
+                    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+                        pass                # the supervisor restarts a dead worker; keep the last numbers
+                await asyncio.sleep(STATS_POLL_S)
 
     def _use(self, report: dict) -> None:
         self.spec = _spec(self.venue, report["rest_url"], report["ws_url"], self.venue_buckets)
@@ -154,6 +178,11 @@ class CcxtAdapter(VenueAdapter):
                 s.url = report["ws_url"]
 
     async def close(self) -> None:
+        if self._stats_task is not None:
+            self._stats_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._stats_task
+            self._stats_task = None
         if self.worker is not None:
             await self.worker.close()
         if self.gate is not None:
@@ -192,7 +221,8 @@ class CcxtAdapter(VenueAdapter):
 
     def counters(self) -> dict[str, int]:
         w = self.worker
-        return {**self._counters, "worker_starts": w.starts if w else 0, "worker_exits": w.exits if w else 0}
+        return {**self._counters, **{"worker_" + k: v for k, v in self.worker_stats.items()},
+                "worker_starts": w.starts if w else 0, "worker_exits": w.exits if w else 0}
 
     def topics(self, inst: Instrument, channels: tuple[Channel, ...]) -> list[str]:
         names = {Channel.BOOK: "book", Channel.TRADES: "trades", Channel.TOP: "top"}

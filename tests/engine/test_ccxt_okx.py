@@ -4,6 +4,7 @@ for books, trades and orders over REST (the key's passphrase reaches the worker 
 with the key and secret)."""
 import asyncio
 import os
+import urllib.request
 import textwrap
 from decimal import Decimal
 
@@ -245,5 +246,10 @@ async def test_a_wrong_okx_checksum_invalidates_the_book_and_ccxt_resubscribes_i
         assert await wait_for(lambda: fs.sync.is_live, 20)
         got = await stats()
         assert got.get("tap_failures") == 1 and got.get("tap_unreadable", 0) == 0, got
+        # the worker's counters reach the engine's metrics
+        assert await wait_for(lambda: rt.adapter.counters().get("worker_tap_failures") == 1, 8)
+        port = eng.serve_metrics(port=0)
+        body = await asyncio.to_thread(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode())
+        assert 'venuelink_adapter_events_total{kind="worker_tap_failures",venue="okx"} 1.0' in body
     finally:
         await eng.close()
