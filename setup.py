@@ -13,7 +13,9 @@ Environment switches (all off by default, release build):
                   to import on a CPU without it
 """
 import os
+import runpy
 import sys
+from pathlib import Path
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -72,6 +74,19 @@ def ext(name: str, *, cpp: bool = False, libs: tuple[str, ...] = (), simd: bool 
     )
 
 
+def venue_extensions() -> list[Extension]:
+    """Each venue's Cython extensions, as its manifest (adapters/<venue>/__init__.py) lists them,
+    read by engine/manifests.py as plain files (nothing of the package is imported)."""
+    here = Path(__file__).resolve().parent
+    read = runpy.run_path(str(here / "engine" / "manifests.py"))["manifests"]
+    out = []
+    for m in read(here / "adapters"):
+        for e in m.extensions:
+            e = dict(e)
+            out.append(ext(e.pop("name"), **e))
+    return out
+
+
 EXTENSIONS = [
     ext("ext.clock"),
     ext("ext.decimal", simd=True),
@@ -83,8 +98,7 @@ EXTENSIONS = [
     ext("ext.sync"),
     ext("ext.feed"),
     ext("ext.events"),
-    ext("adapters.binance.parser", cpp=True, libs=("simdjson",), simd=True),
-    ext("adapters.okx.parser", cpp=True, libs=("simdjson",), simd=True),
+    *venue_extensions(),
 ]
 if ONLY:
     EXTENSIONS = [e for e in EXTENSIONS if e.name in ONLY]

@@ -1,1 +1,15 @@
-"""Venue adapters: one package per exchange (wire format, signing, simulator dialect)."""
+# SPDX-License-Identifier: Apache-2.0
+"""Venue adapters: one package per exchange (wire format, signing, simulator dialect).
+
+Each venue's ``adapters/<venue>/__init__.py`` is its manifest, the one place that names its
+parts (plain data, importing nothing):
+
+    VENUE = "binance"                                   # its engine.model.VenueId name
+    ADAPTER = "adapters.binance.adapter:BinanceAdapter"  # "module:Class"
+    SIMULATOR = "adapters.binance.simulator"            # its simulator dialect module ("" for none)
+    EXTENSIONS = ({"name": "adapters.binance.parser", "cpp": True, "libs": ("simdjson",), "simd": True},)
+
+engine.registry (adapters), engine.sim.server (simulators) and setup.py (Cython extensions) read
+the manifests as files (engine.manifests): a new venue adds its folder and touches nothing else.
+Folders whose name starts with ``_`` (the template) are not venues.
+"""

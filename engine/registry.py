@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Venue id -> adapter class. Explicit table, no import magic; a venue is importable only when
-listed here."""
+"""Venue id -> adapter class, from the venues' manifests (adapters/<venue>/__init__.py, read
+by engine.manifests); `register` adds others at run time."""
 from __future__ import annotations
 
 import importlib
@@ -8,10 +8,12 @@ import importlib
 from engine.config import VenueConfig
 from engine.model import VenueId
 
-ADAPTERS: dict[VenueId, str | type] = {
-    VenueId.binance: "adapters.binance.adapter:BinanceAdapter",
-    VenueId.okx: "adapters.okx.adapter:OkxAdapter",
-}
+def _from_manifests() -> dict[VenueId, str | type]:
+    from engine.manifests import manifests
+    return {VenueId.parse(m.venue): m.adapter for m in manifests()}
+
+
+ADAPTERS: dict[VenueId, str | type] = _from_manifests()
 
 
 def available() -> list[str]:

@@ -1,1 +1,6 @@
-
+# SPDX-License-Identifier: Apache-2.0
+"""OKX spot and USDT swaps: the venue's manifest (see adapters/__init__.py)."""
+VENUE = "okx"
+ADAPTER = "adapters.okx.adapter:OkxAdapter"
+SIMULATOR = "adapters.okx.simulator"
+EXTENSIONS = ({"name": "adapters.okx.parser", "cpp": True, "libs": ("simdjson",), "simd": True},)

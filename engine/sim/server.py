@@ -47,7 +47,13 @@ import time
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
 
-SIMULATORS: dict[str, str] = {"binance": "adapters.binance.simulator", "okx": "adapters.okx.simulator"}
+def _simulators() -> dict[str, str]:
+    """venue -> its simulator dialect module, from the venues' manifests (adapters/<venue>/)."""
+    from engine.manifests import manifests
+    return {m.venue: m.simulator for m in manifests() if m.simulator}
+
+
+SIMULATORS: dict[str, str] = _simulators()
 
 ROOT = Path(__file__).resolve().parents[2]
 
