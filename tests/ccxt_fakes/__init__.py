@@ -4,7 +4,9 @@
 One generic server (tests.ccxt_fakes.server.FakeVenue); everything venue-specific is data in
 ``tests/fixtures/<venue>/venue.json`` and the files it names:
 
-* ``rest``: ``"GET /path"`` -> a JSON file served as the answer (the query string is ignored);
+* ``rest``: ``"GET /path"`` -> a JSON file served as the answer (the query string is ignored),
+  or ``"GET /path?a=1&b=2"`` for that exact query string only (matched before the bare path);
+  any method (``"POST /path"``) alike;
 * ``ws_path``: where the WebSocket is served; ``ws_rules``: how a client frame is recognized
   (``match``: dotted paths -> required values) and answered (``reply``: a frame whose string
   values ``"$dotted.path"`` are copied from the client's frame); a rule with ``topic`` subscribes

@@ -113,6 +113,9 @@ class FakeVenue:
             return await self.websocket(request)
         key = f"{request.method} {request.path}"
         self.requests.append(key)
+        exact = f"{key}?{request.query_string}"
+        if exact in self.rest:                      # a key with its query string is matched first
+            return web.json_response(self.rest[exact])
         if key in self.rest:
             return web.json_response(self.rest[key])
         self.unknown.append(f"{key}?{request.query_string}")
