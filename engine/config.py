@@ -231,7 +231,8 @@ def _check_ccxt(name: str, table: dict) -> None:
         if key in table:
             raise ConfigError(f"[venues.{name}] tier = \"ccxt\": {key} is not used (CCXT knows the venue's URLs; "
                               f"ccxt_hosts = {{\"host\" = \"base URL\"}} moves them)")
-    keys = [k for k in ("private_key_file", "dead_man_s") if table.get(k)]
+    _check_dead_man(name, table)
+    keys = [k for k in ("private_key_file",) if table.get(k)]
     if keys:
         raise ConfigError(f"[venues.{name}] tier = \"ccxt\" has no {', '.join(keys)} (orders go over CCXT's REST "
                           f"methods with an API key and secret): remove it")
@@ -248,6 +249,12 @@ def _check_ccxt(name: str, table: dict) -> None:
         raise ConfigError(f"[venues.{name}] ccxt_options must be a table (CCXT's exchange options)")
     if not isinstance(table.get("symbols", []), list) or not table.get("symbols"):
         raise ConfigError(f"[venues.{name}] tier = \"ccxt\" needs symbols = [\"BTC/USDT\", ...]")
+
+
+def _check_dead_man(name: str, table: dict) -> None:
+    dm = table.get("dead_man_s", 0)
+    if isinstance(dm, bool) or not isinstance(dm, int) or not 0 <= dm <= 3600:
+        raise ConfigError(f"[venues.{name}] dead_man_s must be 0 (off) or whole seconds up to 3600, got {dm!r}")
 
 
 def load_config(path: str | Path) -> Config:
@@ -306,9 +313,7 @@ def load_config(path: str | Path) -> Config:
         oa = table.get("order_audit_s", 30.0)
         if isinstance(oa, bool) or not isinstance(oa, (int, float)) or not (oa == 0 or 1 <= oa <= 3600):
             raise ConfigError(f"[venues.{name}] order_audit_s must be 0 (off) or 1..3600 seconds, got {oa!r}")
-        dm = table.get("dead_man_s", 0)
-        if isinstance(dm, bool) or not isinstance(dm, int) or not 0 <= dm <= 3600:
-            raise ConfigError(f"[venues.{name}] dead_man_s must be 0 (off) or whole seconds up to 3600, got {dm!r}")
+        _check_dead_man(name, table)
         if not isinstance(table.get("demo", False), bool):
             raise ConfigError(f"[venues.{name}] demo must be true or false, got {table['demo']!r}")
         venues[name] = VenueConfig(name=name, **table)

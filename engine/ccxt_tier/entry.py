@@ -20,6 +20,10 @@ from engine.ccxt_tier.errors import error_chain, scrub
 CLIENT_ID_PARAM = {"binance": ("newClientOrderId", "origClientOrderId"), "okx": ("clOrdId", "clOrdId")}
 DEFAULT_CLIENT_ID_PARAM = ("clientOrderId", "clientOrderId")
 
+#: exchanges whose CCXT edit_order changes the resting order in place, ids kept (OKX amend-order,
+#: Bybit amend); elsewhere it may cancel and place anew (Binance cancelReplace), which is no amend
+AMEND_IN_PLACE = frozenset({"okx", "bybit"})
+
 #: the venue's raw field names (``info``) of an order, of a fill in an order answer, and of an own trade
 RAW = {
     "binance": {
@@ -158,7 +162,8 @@ class OrderDesk:
         try:
             op = req.get("op")
             fn = {"create": self.create, "cancel": self.cancel, "fetch": self.fetch, "open": self.open,
-                  "trades": self.trades}.get(op)
+                  "trades": self.trades, "amend": self.amend, "cancel_all": self.cancel_all,
+                  "dead_man": self.dead_man}.get(op)
             if fn is None:
                 raise BadRequest(f"unknown op {op!r}")
             return {"ok": True, "result": await fn(req)}
@@ -203,6 +208,46 @@ class OrderDesk:
         symbol, cid = self._need(req, "symbol"), self._need(req, "client_id")
         o = await self.ex.cancel_order(req.get("id") or None, symbol, {self.cid_param[1]: cid})
         return await self.settled(self.order_out(o, symbol, cid), symbol, cid)
+
+    @property
+    def capabilities(self) -> dict[str, bool]:
+        """What the dialect's optional ops can do on this exchange (CCXT's ``has``)."""
+        h = self.ex.has
+        return {"amend": bool(h.get("editOrder")) and self.id in AMEND_IN_PLACE, "cancel_all": bool(h.get("cancelAllOrders") or h.get("cancelOrders")),
+                "dead_man": bool(h.get("cancelAllOrdersAfter"))}
+
+    async def amend(self, req: dict) -> dict:
+        """A resting order's new total size and/or price (CCXT's edit_order, the venue's amend
+        where it has one); the answer as a cancel's: the order read back where only acknowledged."""
+        symbol, cid = self._need(req, "symbol"), self._need(req, "client_id")
+        side, typ = self._need(req, "side"), req.get("type") or "limit"
+        amount, price = req.get("amount") or None, req.get("price") or None
+        if amount is not None and Decimal(self.ex.amount_to_precision(symbol, amount)) != Decimal(amount):
+            raise NotExact(f"amount {amount} is off the market's amount precision")
+        if price is not None and Decimal(self.ex.price_to_precision(symbol, price)) != Decimal(price):
+            raise NotExact(f"price {price} is off the market's price precision")
+        o = await self.ex.edit_order(req.get("id") or None, symbol, typ, side, amount, price, {self.cid_param[1]: cid})
+        out = self.order_out(o, symbol, cid)
+        return await self.settled(out, symbol, cid)
+
+    async def cancel_all(self, req: dict) -> list[dict]:
+        """Every open order of a symbol: the venue's cancel-all where CCXT has it, else CCXT's
+        batch cancel of the ids given (``ids``)."""
+        symbol = self._need(req, "symbol")
+        if self.ex.has.get("cancelAllOrders"):
+            rows = await self.ex.cancel_all_orders(symbol)
+        else:
+            ids = [str(i) for i in req.get("ids") or [] if i]
+            if not ids:
+                return []
+            rows = await self.ex.cancel_orders(ids, symbol)
+        return [self.order_out(o, o.get("symbol") or symbol, "") for o in rows or [] if isinstance(o, dict)]
+
+    async def dead_man(self, req: dict) -> dict:
+        """The venue cancels every open order unless called again within ``timeout_s`` (0 disarms)."""
+        n = int(req.get("timeout_s") or 0)
+        await self.ex.cancel_all_orders_after(n * 1000)
+        return {"timeout_s": n}
 
     async def fetch(self, req: dict) -> dict:
         symbol, cid = self._need(req, "symbol"), self._need(req, "client_id")

@@ -61,6 +61,15 @@ class CcxtExecution:
         self.pushed = 0                             # order and fill frames received
         self.unusable = 0                           # frames that could not be read (logged, dropped)
         self._stream_task: asyncio.Task | None = None
+        # the optional parts of the execution contract, where CCXT has them for this exchange
+        # (engine.orders.ExecutionClient: a venue without one simply lacks the method)
+        can = ((adapter.worker.report or {}).get("can") or {}) if adapter.worker is not None else {}
+        if can.get("amend"):
+            self.amend = self._amend
+        if can.get("cancel_all"):
+            self.cancel_all = self._cancel_all
+        if can.get("dead_man"):
+            self.arm_dead_man = self._arm_dead_man
 
     @property
     def private_stream(self) -> bool:
@@ -267,6 +276,29 @@ class CcxtExecution:
         u = self._update(d, order)
         u.client_order_id = order.client_order_id
         return u
+
+    async def _amend(self, order: Order, qty: str | None, price: str | None) -> OrderUpdate:
+        inst = self.adapter.instrument(order.symbol)
+        new = Order(venue=order.venue, symbol=order.symbol, client_order_id=order.client_order_id, side=order.side,
+                    type=order.type, qty=qty or order.qty, price=price or order.price, tif=order.tif)
+        q, px = checked_units(inst, new, self.venue.name)
+        d = await self._call({"op": "amend", "symbol": inst.symbol, "client_id": order.client_order_id,
+                              "id": order.venue_order_id or "", "side": "buy" if order.side == Side.BUY else "sell",
+                              "type": "limit", "amount": inst.qty_str(q),
+                              "price": inst.px_str(px) if px is not None else None},
+                             write=True, priority=Priority.NEW_ORDER)
+        u = self._update(d, order)
+        u.client_order_id = order.client_order_id
+        return u
+
+    async def _cancel_all(self, symbol: str, orders: list[Order]) -> list[OrderUpdate]:
+        rows = await self._call({"op": "cancel_all", "symbol": symbol,
+                                 "ids": [o.venue_order_id for o in orders if o.venue_order_id]},
+                                write=True, priority=Priority.CANCEL)
+        return [self._update(d) for d in rows or []]
+
+    async def _arm_dead_man(self, timeout_s: int) -> None:
+        await self._call({"op": "dead_man", "timeout_s": int(timeout_s)}, write=True, priority=Priority.CANCEL)
 
     async def query(self, order: Order) -> OrderUpdate:
         d = await self._call({"op": "fetch", "symbol": order.symbol, "client_id": order.client_order_id,

@@ -626,7 +626,8 @@ class Worker:
                     self._tasks.append(asyncio.ensure_future(self.watch_private("fills")))
             sys.stdout.write(json.dumps({"pid": os.getpid(), "port": port, "rest_url": f"http://127.0.0.1:{port}",
                                          "ws_url": f"ws://127.0.0.1:{port}/ws",
-                                         "private_stream": self.private_stream}) + "\n")
+                                         "private_stream": self.private_stream,
+                                         "can": self.desk.capabilities if self.desk else {}}) + "\n")
             sys.stdout.flush()
             await _until_stopped()
         finally:

@@ -4,6 +4,7 @@ for books, trades and orders over REST (the key's passphrase reaches the worker 
 with the key and secret)."""
 import asyncio
 import os
+import time
 import urllib.request
 import textwrap
 from decimal import Decimal
@@ -62,7 +63,7 @@ def sim():
         yield s
 
 
-def okx_config(tmp_path, sim, *, timeout_s=4.0):
+def okx_config(tmp_path, sim, *, timeout_s=4.0, dead_man_s=0):
     os.environ["VL_OKX_KEY"] = sim["api_key"]
     os.environ["VL_OKX_SECRET"] = sim["api_secret"]
     os.environ["VL_OKX_PASSPHRASE"] = sim["api_passphrase"]
@@ -76,6 +77,7 @@ def okx_config(tmp_path, sim, *, timeout_s=4.0):
         api_secret_env = "VL_OKX_SECRET"
         api_passphrase_env = "VL_OKX_PASSPHRASE"
         ccxt_timeout_s = {timeout_s}
+        dead_man_s = {dead_man_s}
         order_audit_s = 0
         ccxt_isolate = true
         ccxt_hosts = {{ "www.okx.com" = "{sim.rest_url}", "ws.okx.com:443" = "ws://{host}" }}
@@ -253,3 +255,35 @@ async def test_a_wrong_okx_checksum_invalidates_the_book_and_ccxt_resubscribes_i
         assert 'venuelink_adapter_events_total{kind="worker_tap_failures",venue="okx"} 1.0' in body
     finally:
         await eng.close()
+
+
+async def test_amend_cancel_all_and_the_dead_mans_switch_where_ccxt_has_them(tmp_path, sim):
+    """CCXT's okx has edit_order (OKX amend-order), cancel_all_orders_after (cancel-all-after)
+    and batch cancels: the tier offers amend, the dead man's switch and cancel-all through them."""
+    eng = Engine(okx_config(tmp_path, sim, dead_man_s=30))
+    try:
+        await eng.start(market_data=False)
+        rt = eng.runtime("okx")
+        ex = rt.execution
+        assert callable(getattr(ex, "amend", None)) and callable(getattr(ex, "cancel_all", None))
+        # the switch is armed at start (OKX's cancel-all-after with the configured timeout)
+        assert rt.dead_man is not None and rt.dead_man.armed
+        t0 = time.time() - 60
+        o = await eng.place(OrderRequest(VenueId.okx, BTC, Side.BUY, OrderType.LIMIT, "0.001", "1000"))
+        assert o.state == OrderState.NEW, o.error
+        a = await eng.amend("okx", o.client_order_id, price="1001")
+        assert a.state == OrderState.NEW and Decimal(a.price) == Decimal("1001"), (a.state, a.price, a.error)
+        on_venue = await ex.query(o)                      # the venue's own word
+        assert Decimal(on_venue.price) == Decimal("1001") and on_venue.state == OrderState.NEW
+        p = await eng.place(OrderRequest(VenueId.okx, BTC, Side.BUY, OrderType.LIMIT, "0.001", "999"))
+        left = await eng.cancel_open_orders(timeout_s=8.0)
+        assert left == {} or not any(left.values()), left
+        assert o.state == OrderState.CANCELED and p.state == OrderState.CANCELED
+        assert not [x for x in (await admin(sim, "GET", "/ledger"))["orders"]
+                    if x["clientOrderId"] in (o.client_order_id, p.client_order_id) and x["status"] in ("NEW", "live")]
+    finally:
+        await eng.close()
+    assert not rt.dead_man.armed                          # disarmed on close
+    arms = [r for r in (await admin(sim, "GET", "/requests"))["requests"]
+            if r[2] == "/api/v5/trade/cancel-all-after" and r[0] >= t0 and r[3] == 200]
+    assert len(arms) >= 2                                 # armed at start, disarmed at close

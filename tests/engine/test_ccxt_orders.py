@@ -3,6 +3,7 @@ against the Binance simulator on loopback (every other host of the exchange goes
 local port), driven by the engine's unchanged OrderManager."""
 import os
 import textwrap
+import time
 from decimal import Decimal
 
 import ccxt
@@ -218,5 +219,27 @@ async def test_the_private_stream_pushes_a_resting_orders_fill_and_a_dropped_str
         await admin(sim, "POST", "/fault", {"type": "disconnect", "scope": "user"})
         assert await wait_for(lambda: rt.execution.stream_ups > ups and rt.execution.stream_connected, 15)
         assert await wait_for(lambda: reconciles, 10)
+    finally:
+        await eng.close()
+
+
+async def test_binance_through_ccxt_cancels_all_in_one_request_and_offers_no_amend(tmp_path, sim):
+    """CCXT's binance edit_order is Binance's cancelReplace (a new order, new ids): no amend. Its
+    cancel_all_orders is DELETE openOrders: shutdown cancels a symbol's orders in one request."""
+    eng = Engine(ccxt_config(tmp_path, sim))
+    try:
+        await eng.start(market_data=False)
+        rt = eng.runtime("binance")
+        assert getattr(rt.execution, "amend", None) is None and callable(rt.execution.cancel_all)
+        orders = [await eng.place(OrderRequest(VenueId.binance, BTC, Side.BUY, OrderType.LIMIT, "0.001", px))
+                  for px in ("1000", "1001")]
+        assert all(o.state == OrderState.NEW for o in orders), [o.error for o in orders]
+        t0 = time.time()
+        left = await eng.cancel_open_orders(timeout_s=8.0)
+        assert not any(left.values()), left
+        assert all(o.state == OrderState.CANCELED for o in orders), [o.state for o in orders]
+        log = [r for r in (await admin(sim, "GET", "/requests"))["requests"] if r[0] >= t0]
+        assert [r[1:3] for r in log if r[2] == "/api/v3/openOrders" and r[1] == "DELETE"] == [["DELETE", "/api/v3/openOrders"]]
+        assert not [r for r in log if r[2] == "/api/v3/order" and r[1] == "DELETE"]     # not one by one
     finally:
         await eng.close()
