@@ -40,6 +40,7 @@ from aiohttp import web
 from engine.budget import SendWindow, VenueBudget, _send_window, send_window
 from engine.circuit import CircuitBreaker, FailureKind
 from engine.errors import BudgetTimeout, CircuitOpen, EngineError
+from engine.pacing import ConnectPacer
 from engine.venue import BucketSpec
 from ext.ratelimit import BucketKind, Priority
 
@@ -116,6 +117,18 @@ def weights_for(venue_name: str, api: str, method: str, path: str, cost: float,
     return {RATE_BUCKET: max(1, math.ceil(units * MILLI - 1e-9))}, None
 
 
+def connect_limit(venue_name: str) -> tuple[int, float]:
+    """(new WebSocket connections, per seconds) the venue allows per IP: the native adapter's
+    figure where there is one, else (0, 1.0): CCXT states none."""
+    if venue_name == "binance":
+        from adapters.binance.spec import SPEC
+    elif venue_name == "okx":
+        from adapters.okx.spec import SPEC
+    else:
+        return 0, 1.0
+    return SPEC.max_connects, SPEC.connect_window_s
+
+
 def ccxt_buckets(venue_name: str, ccxt_id: str) -> tuple[BucketSpec, ...]:
     return native_buckets(venue_name) or (rate_bucket(ccxt_rate_limit_ms(ccxt_id)),)
 
@@ -124,10 +137,13 @@ def ccxt_buckets(venue_name: str, ccxt_id: str) -> tuple[BucketSpec, ...]:
 class BudgetGate:
     """The engine end of the workers' budget asks (one per ccxt-tier venue)."""
 
-    def __init__(self, venue_name: str, budget: VenueBudget, breaker: CircuitBreaker) -> None:
+    def __init__(self, venue_name: str, budget: VenueBudget, breaker: CircuitBreaker,
+                 pacer: ConnectPacer | None = None) -> None:
         self.venue = venue_name
         self.budget = budget
         self.breaker = breaker
+        self.pacer = pacer if pacer is not None else ConnectPacer(*connect_limit(venue_name))
+        self.connects = 0                   # WebSocket connections the worker's CCXT client opened
         self.url = ""
         self.asked = 0                      # requests the worker asked to send
         self.admitted = 0
@@ -143,6 +159,7 @@ class BudgetGate:
             app = web.Application()
             app.router.add_post("/acquire", self.h_acquire)
             app.router.add_post("/refused", self.h_refused)
+            app.router.add_post("/connect", self.h_connect)
             # an ask whose worker hung up (it died, or its call was cancelled) stops waiting
             self._runner = web.AppRunner(app, handle_signals=False, access_log=None, handler_cancellation=True,
                                          shutdown_timeout=0.5)
@@ -196,6 +213,13 @@ class BudgetGate:
             self.refused += 1
             return web.json_response({"ok": False, "msg": f"{self.venue}: {e}"})
         self.admitted += 1
+        return web.json_response({"ok": True})
+
+    async def h_connect(self, request: web.Request) -> web.Response:
+        """The worker's CCXT client is about to open a WebSocket connection to the venue: it waits
+        here for a slot of the venue's connection rate (Binance 300 per 5 min, OKX 3 a second)."""
+        await self.pacer.acquire()
+        self.connects += 1
         return web.json_response({"ok": True})
 
     async def h_refused(self, request: web.Request) -> web.Response:

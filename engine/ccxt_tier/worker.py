@@ -233,6 +233,8 @@ class Worker:
             async with http[0].post(budget_url + what, json=body) as r:
                 return await r.json()
 
+        self.pace_connects(ex, post)
+
         async def fetch2(path, api="public", method="GET", params=None, config=None, *more):
             params = {} if params is None else params
             config = {} if config is None else config
@@ -271,6 +273,39 @@ class Worker:
 
         ex.fetch2 = fetch2
         self._budget_http = http
+
+    def pace_connects(self, ex, post) -> None:
+        """Every WebSocket connection CCXT opens waits for the engine's pacing of the venue's
+        connection rate first (the gate's ``/connect``); an engine that cannot be asked fails
+        the connect, as an unreachable venue would (CCXT retries it)."""
+        from ccxt.base.errors import NetworkError
+        inner_client = ex.client
+
+        def client(url):
+            c = inner_client(url)
+            if getattr(c, "_vl_paced", False):
+                return c
+            c._vl_paced = True
+            inner_open = c.open
+
+            async def open(session, backoff_delay=0):
+                if backoff_delay:
+                    await asyncio.sleep(backoff_delay)
+                try:
+                    await post("/connect", {"url": url.split("?", 1)[0]})
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:
+                    self.stats["connects_refused"] += 1
+                    c.on_error(NetworkError(f"the engine's connection pacing cannot be reached ({type(e).__name__})"))
+                    return
+                self.stats["connects"] += 1
+                return await inner_open(session, 0)
+
+            c.open = open
+            return c
+
+        ex.client = client
 
     async def load_markets(self) -> None:
         from ccxt.base.decimal_to_precision import DECIMAL_PLACES, TICK_SIZE

@@ -156,3 +156,27 @@ async def test_a_venue_ban_blocks_every_lane_and_opens_the_order_breaker(tmp_pat
     finally:
         await admin(sim, "POST", "/fault", {"type": "clear"})
         await eng.close()
+
+
+async def test_the_workers_connects_wait_for_the_venues_connection_rate():
+    """The gate's /connect: a slot of the venue's connection rate per WebSocket CCXT opens."""
+    import aiohttp
+    from engine.ccxt_tier.gate import BudgetGate, connect_limit
+    from engine.circuit import CircuitBreaker
+    from engine.pacing import ConnectPacer
+    assert connect_limit("okx") == (3, 1.0) and connect_limit("binance") == (300, 300.0)
+    assert connect_limit("kraken") == (0, 1.0)                   # CCXT states none: not paced
+    gate = BudgetGate("okx", None, CircuitBreaker("okx/rest"), pacer=ConnectPacer(1, 0.5))
+    url = await gate.start()
+    try:
+        async with aiohttp.ClientSession() as s:
+            async def ask():
+                async with s.post(url + "/connect", json={"url": "wss://ws.okx.com/ws/v5/public"}) as r:
+                    assert (await r.json())["ok"]
+                return time.monotonic()
+            t0 = time.monotonic()
+            done = sorted(await asyncio.gather(ask(), ask()))
+        assert done[1] - t0 >= 0.45                             # the second waited for the window
+        assert gate.connects == 2 and gate.pacer.waits == 1
+    finally:
+        await gate.close()

@@ -102,6 +102,10 @@ async def test_okx_books_and_trades_through_the_worker(tmp_path, sim):
         fs = next(iter(rt.feed_symbols()))
         assert await wait_for(lambda: fs.sync.is_live, 20)
         assert await wait_for(lambda: len(trades) >= 20 and fs.sync.n_snapshots >= 10, 20)
+        # the worker's WebSocket connection to the venue waited for the engine's pacing of OKX's
+        # 3 connections a second
+        gate = rt.adapter.gate
+        assert gate.connects >= 1 and (gate.pacer.limit, gate.pacer.window_s) == (3, 1.0)
 
         await admin(sim, "POST", "/market", {"action": "pause"})
         try:
