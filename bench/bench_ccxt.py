@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import logging
 import os
@@ -48,7 +47,7 @@ if __package__ in (None, ""):          # run as a script: the checkout's root on
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_okx import INSTRUMENTS, SNAP, FRAMES, Sink, _live_parser  # noqa: E402
-from bench.interleave import Row, fmt_ns, table  # noqa: E402
+from bench.interleave import Row, fmt_ns, interleave, table  # noqa: E402
 
 SYMBOL = "BTC/USDT"
 BID, ASK = 1, 2
@@ -173,43 +172,27 @@ def tap_is_live(path: CcxtPath) -> None:
 def interleave_batches(rows: list[Row], paths: dict[str, object], frames: list[bytes], rounds: int,
                        warmup: int = 1, max_s: float = 40.0) -> list[Row]:
     """bench.interleave's rounds with a rotating row order, where each row's snapshot is applied
-    untimed before its batch, so a row's time is that of the update frames alone."""
-    def batch(p) -> int:
-        for f in frames:
-            p.update(f)
-        return len(frames)
+    untimed before its batch (the row's setup), so a row's time is that of the update frames
+    alone; after every round each path checks its book and the exact rows' books must agree."""
+    def batch_of(p):
+        def run() -> int:
+            for f in frames:
+                p.update(f)
+            return len(frames)
+        return run
 
-    def check_equal_books() -> None:
+    for r in rows:
+        r.run, r.setup = batch_of(paths[r.name]), paths[r.name].snap
+
+    def after_round() -> None:
+        for p in paths.values():
+            p.check()
         tops = {n: p.top() for n, p in paths.items() if getattr(p, "fs", None) is not None}
         ref = next(iter(tops.values()))
         for n, t in tops.items():
             assert t == ref, f"{n}: the book differs from the native one"
 
-    for _ in range(warmup):
-        for r in rows:
-            paths[r.name].snap()
-            batch(paths[r.name])
-    t_end = time.monotonic() + max_s
-    gc_was = gc.isenabled()
-    gc.disable()
-    try:
-        for k in range(rounds):
-            order = rows[k % len(rows):] + rows[:k % len(rows)]
-            for r in order:
-                p = paths[r.name]
-                p.snap()
-                t0 = time.perf_counter_ns()
-                n = batch(p)
-                r.per_round_ns.append((time.perf_counter_ns() - t0) / n)
-                p.check()
-            check_equal_books()
-            gc.collect()
-            if k >= 2 and time.monotonic() > t_end:
-                break
-    finally:
-        if gc_was:
-            gc.enable()
-    return rows
+    return interleave(rows, rounds, warmup, max_s, after_round=after_round)
 
 
 async def book_rows(rounds: int, n_frames: int) -> list[Row]:

@@ -25,6 +25,8 @@ class Row:
     exact: bool
     """keeps prices and sizes exact (fixed point / Decimal), or floats"""
     note: str = ""
+    setup: Callable[[], None] | None = None
+    """run untimed before each batch (e.g. a snapshot the batch's updates apply to)"""
     per_round_ns: list[float] = field(default_factory=list)
     """time per operation in each round"""
 
@@ -37,11 +39,16 @@ class Row:
         return min(self.per_round_ns)
 
 
-def interleave(rows: list[Row], rounds: int = 25, warmup: int = 2, max_s: float = 60.0) -> list[Row]:
+def interleave(rows: list[Row], rounds: int = 25, warmup: int = 2, max_s: float = 60.0,
+               after_round: Callable[[], None] | None = None) -> list[Row]:
     """Run `rounds` rounds (after `warmup` untimed ones) of every row, GC off while timing; stops
-    early, with at least three timed rounds, once `max_s` seconds have passed."""
+    early, with at least three timed rounds, once `max_s` seconds have passed. A row's `setup`
+    runs untimed before each of its batches; `after_round` (untimed) after every round, e.g. to
+    check that the rows agree."""
     for _ in range(warmup):
         for r in rows:
+            if r.setup is not None:
+                r.setup()
             r.run()
     t_end = time.monotonic() + max_s
     gc_was = gc.isenabled()
@@ -50,12 +57,16 @@ def interleave(rows: list[Row], rounds: int = 25, warmup: int = 2, max_s: float 
         for k in range(rounds):
             order = rows[k % len(rows):] + rows[:k % len(rows)]
             for r in order:
+                if r.setup is not None:
+                    r.setup()
                 t0 = time.perf_counter_ns()
                 n = r.run()
                 dt = time.perf_counter_ns() - t0
                 if n <= 0:
                     raise RuntimeError(f"{r.name}: processed nothing")
                 r.per_round_ns.append(dt / n)
+            if after_round is not None:
+                after_round()
             gc.collect()
             if k >= 2 and time.monotonic() > t_end:
                 break
