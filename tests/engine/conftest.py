@@ -54,3 +54,16 @@ async def admin(sim, method: str, path: str, body=None):
         async with s.request(method, f"{sim['admin_url']}{path}", json=body) as r:
             assert r.status == 200, await r.text()
             return await r.json()
+
+
+def count_reconciles(rt) -> list:
+    """The runtime's order reconciliations from now on: one entry per call of its manager's
+    reconcile (which still runs)."""
+    calls: list = []
+    orig = rt.orders.reconcile
+
+    async def spy(*a, **k):
+        calls.append(1)
+        return await orig(*a, **k)
+    rt.orders.reconcile = spy
+    return calls

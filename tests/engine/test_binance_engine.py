@@ -9,7 +9,7 @@ import pytest
 
 from engine.errors import CircuitOpen, RateLimited
 from engine.model import BookState, OrderRequest, OrderState, OrderType, Side, TimeInForce, VenueId
-from tests.engine.conftest import admin, engine_for
+from tests.engine.conftest import admin, count_reconciles, engine_for
 from tests.waiting import wait_for
 
 BTC = "BTC/USDT"
@@ -206,13 +206,7 @@ async def test_missed_user_events_recovered_by_reconcile_after_stream_reconnect(
         # the next order's stream events are lost, then the private stream drops
         await admin(sim, "POST", "/fault", {"type": "drop_user_event", "count": 1})
         m = await eng.place(OrderRequest(VenueId.binance, BTC, Side.SELL, OrderType.MARKET, "0.0002"))
-        reconciles = []
-        orig = rt.orders.reconcile
-
-        async def spy(*a, **k):
-            reconciles.append(1)
-            return await orig(*a, **k)
-        rt.orders.reconcile = spy
+        reconciles = count_reconciles(rt)
         await admin(sim, "POST", "/fault", {"type": "disconnect", "scope": "user"})
         assert await wait_for(lambda: not rt.execution.stream_connected, 5)
         assert await wait_for(lambda: rt.execution.stream_connected, 15)

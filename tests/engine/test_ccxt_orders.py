@@ -17,7 +17,7 @@ from engine.errors import (AuthError, CircuitOpen, ExecutionUnknown, IpBanned, R
                            UnknownOrder, VenueError)
 from engine.model import Order, OrderRequest, OrderState, OrderType, Side, TimeInForce, VenueId
 from engine.sim.server import running_simulator
-from tests.engine.conftest import admin
+from tests.engine.conftest import admin, count_reconciles
 from tests.waiting import wait_for
 
 BTC = "BTC/USDT"
@@ -208,13 +208,7 @@ async def test_the_private_stream_pushes_a_resting_orders_fill_and_a_dropped_str
         assert sum(Decimal(f.qty) for f in mine) == Decimal("0.001") and all(f.price == bid for f in mine)
 
         # the user stream drops: down, back, and a reconcile follows
-        reconciles = []
-        orig = rt.orders.reconcile
-
-        async def spy(*a, **k):
-            reconciles.append(1)
-            return await orig(*a, **k)
-        rt.orders.reconcile = spy
+        reconciles = count_reconciles(rt)
         ups = rt.execution.stream_ups
         await admin(sim, "POST", "/fault", {"type": "disconnect", "scope": "user"})
         assert await wait_for(lambda: rt.execution.stream_ups > ups and rt.execution.stream_connected, 15)
