@@ -45,18 +45,33 @@ def step_of(value: float | int | str | None, decimal_places: bool) -> Decimal:
 
 class Grid:
     """One instrument's price and size grids, formatting at a fixed number of decimals."""
-    __slots__ = ("tick", "lot", "_pq", "_qq")
+    __slots__ = ("tick", "lot", "_pq", "_qq", "_prices", "_sizes")
+    CACHE = 4096                    # floats remembered per grid and kind (a book repeats most of its values)
 
     def __init__(self, tick: Decimal | str, lot: Decimal | str) -> None:
         self.tick, self.lot = Decimal(tick), Decimal(lot)
         self._pq = Decimal(1).scaleb(-decimals(self.tick))
         self._qq = Decimal(1).scaleb(-decimals(self.lot))
+        self._prices: dict[float, str] = {}         # float -> its snapped text (on-grid values only)
+        self._sizes: dict[float, str] = {}
 
     def price(self, value) -> str:
-        return self._snap(value, self.tick, self._pq, "price")
+        return self._cached(value, self._prices, self.tick, self._pq, "price")
 
     def size(self, value) -> str:
-        return self._snap(value, self.lot, self._qq, "size")
+        return self._cached(value, self._sizes, self.lot, self._qq, "size")
+
+    def _cached(self, value, cache: dict, step: Decimal, q: Decimal, what: str) -> str:
+        if type(value) is float:
+            text = cache.get(value)
+            if text is not None:
+                return text
+            text = self._snap(value, step, q, what)     # raises for a value off the grid: never cached
+            if len(cache) >= self.CACHE:
+                cache.clear()
+            cache[value] = text
+            return text
+        return self._snap(value, step, q, what)
 
     @staticmethod
     def _snap(value, step: Decimal, q: Decimal, what: str) -> str:

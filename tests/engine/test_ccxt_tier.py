@@ -30,6 +30,10 @@ BTC, ETH = "BTC/USDT", "ETH/USDT"
 def test_grid_keeps_exact_values_and_refuses_off_grid_ones():
     g = Grid("0.01", "0.00001")
     assert g.price(59999.95) == "59999.95" and g.price(60000) == "60000.00"
+    assert g.price(59999.95) == "59999.95" and 59999.95 in g._prices     # the second time from the cache
+    with pytest.raises(OffGrid):
+        g.price(59999.955)                                              # off the grid: never cached
+    assert 59999.955 not in g._prices
     assert g.size(1e-05) == "0.00001" and g.size(0.22945) == "0.22945"
     for bad in (59999.955, 0.0, -1.0, float("nan"), float("inf"), None):
         with pytest.raises(OffGrid):
