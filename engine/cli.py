@@ -49,12 +49,47 @@ def _open_input(path: str):
 
 def _cmd_normalize(args: argparse.Namespace) -> int:
     from engine.normalize import normalize
+    if args.tier == "ccxt":
+        return _normalize_ccxt(args)
+    if args.symbol or args.ccxt_options:
+        raise UsageError("--symbol and --ccxt-options are for --tier ccxt (the native replay takes the symbols "
+                         "from the recording)")
     _check_venue(args.venue)
     with _open_input(args.file) as f:
         stats = normalize(args.venue, f, sys.stdout, with_book=args.book, reference=args.reference)
     sys.stdout.flush()
     print(f"{stats.lines} lines: {stats.frames} frames, {stats.rest} REST answers, {stats.events} events, "
           f"{stats.bad_lines} bad lines", file=sys.stderr)
+    return 0
+
+
+def _normalize_ccxt(args: argparse.Namespace) -> int:
+    import json
+
+    from engine import registry
+    from engine.ccxt_tier import GONE
+    from engine.ccxt_tier.replay import normalize_ccxt
+    if args.reference:
+        raise UsageError("--reference is the native parser's twin; the CCXT tier has CCXT's own handlers")
+    if args.venue in GONE:
+        raise UsageError(f"{args.venue}: {GONE[args.venue]}")
+    try:
+        registry.venue_id(args.venue)
+        options = json.loads(args.ccxt_options) if args.ccxt_options else {}
+        if not isinstance(options, dict):
+            raise ValueError("--ccxt-options must be a JSON object")
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if not args.symbol:
+        raise UsageError("--tier ccxt needs the symbols CCXT should watch: --symbol BTC/USDT (again for more)")
+    with _open_input(args.file) as f:
+        try:
+            stats = normalize_ccxt(args.venue, args.symbol, f, sys.stdout, with_book=args.book, options=options)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+    sys.stdout.flush()
+    print(f"{stats.lines} lines: {stats.frames} frames, {stats.rest} REST answers, {stats.events} events, "
+          f"{stats.bad_lines} bad lines (CCXT tier)", file=sys.stderr)
     return 0
 
 
@@ -87,6 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--reference", action="store_true",
                    help="decode with the venue's pure-Python reference parser instead of the C one (slow; "
                         "for checking a frame the two might read differently)")
+    n.add_argument("--tier", choices=("native", "ccxt"), default="native",
+                   help="ccxt: through CCXT's own message handlers behind the CCXT tier's checks (any CCXT "
+                        "exchange; nothing is connected to: REST from the recording, frames as received)")
+    n.add_argument("--symbol", action="append", default=[], metavar="SYMBOL",
+                   help="--tier ccxt: a symbol CCXT watches (unified, e.g. BTC/USDT); again for more")
+    n.add_argument("--ccxt-options", default="", metavar="JSON",
+                   help="--tier ccxt: CCXT's exchange options, e.g. '{\"fetchMarkets\": {\"types\": [\"spot\"]}}'")
     n.set_defaults(func=_cmd_normalize)
 
     v = sub.add_parser("venues", help="list every venue, its tier (native or ccxt) and what it supports",

@@ -126,6 +126,7 @@ class Worker:
         self.recent_ids: dict[str, tuple[collections.deque, set]] = {}
         self.stats = collections.Counter()
         self.watch_up: dict[str, bool] = {}         # private watch -> up
+        self.backing_off: set[str] = set()          # watches waiting to be made again after a failure
         self.book_tasks: dict[str, asyncio.Task] = {}
         self.resyncing: set[str] = set()            # symbols whose book failed a tap's check: no books until a snapshot
         self._closed_sock = None
@@ -307,7 +308,9 @@ class Worker:
 
         ex.client = client
 
-    async def load_markets(self) -> None:
+    async def load_markets(self, retry: bool = True) -> None:
+        """CCXT's markets as the dialect's instruments; again with backoff until it works (or,
+        without `retry`, the first failure raises)."""
         from ccxt.base.decimal_to_precision import DECIMAL_PLACES, TICK_SIZE
         delay = BACKOFF_MIN_S
         while True:
@@ -316,6 +319,8 @@ class Worker:
                 break
             except Exception as e:
                 self.stats["markets_errors"] += 1
+                if not retry:
+                    raise
                 log.warning("load_markets failed: %s: %s", type(e).__name__, scrub(str(e)))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, BACKOFF_MAX_S)
@@ -354,13 +359,21 @@ class Worker:
                 if symbol not in self.resyncing:     # a resync's own unwatch is no news to the engine
                     self.invalidate(symbol, f"the exchange's book stream failed: {type(e).__name__}")
                 rewatched = True
-                await asyncio.sleep(delay)
+                await self.backoff(f"book:{symbol}", delay)
                 delay = min(delay * 2, BACKOFF_MAX_S)
                 continue
             if rewatched:                   # the first book of a new subscription: a snapshot
                 rewatched = False
                 self.resyncing.discard(symbol)
             self.on_book(symbol, grid, ob)
+
+    async def backoff(self, watch: str, delay: float) -> None:
+        """A failed watch waits before it is made again (``backing_off`` says which are waiting)."""
+        self.backing_off.add(watch)
+        try:
+            await asyncio.sleep(delay)
+        finally:
+            self.backing_off.discard(watch)
 
     def request_resync(self, symbol: str) -> None:
         """The engine asked for a new snapshot (it subscribed the book topic again): the cached
@@ -429,7 +442,7 @@ class Worker:
             except Exception as e:
                 self.stats["trade_watch_errors"] += 1
                 log.warning("%s: watch_trades failed: %s: %s", symbol, type(e).__name__, e)
-                await asyncio.sleep(delay)
+                await self.backoff(f"trades:{symbol}", delay)
                 delay = min(delay * 2, BACKOFF_MAX_S)
                 continue
             self.check_overflow(symbol, len(trades))
@@ -516,7 +529,7 @@ class Worker:
                 reason = f"{type(e).__name__}: {self.desk.scrub(str(e))[:200]}"
                 log.warning("private %s watch failed: %s", what, reason)
                 self.stream_state(what, False, reason)
-                await asyncio.sleep(delay)
+                await self.backoff(what, delay)
                 delay = min(delay * 2, BACKOFF_MAX_S)
                 continue
             for row in rows:
