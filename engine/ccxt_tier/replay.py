@@ -45,7 +45,8 @@ class _Nowhere:
         self.sent.append(text)
 
     async def close(self) -> None:
-        self.closed = True
+        """Never closed: the replay's one client takes every later frame (a closed live
+        connection would be dialed again)."""
 
 
 def _key(path_and_query: str) -> tuple[str, frozenset]:
@@ -196,7 +197,8 @@ async def _replay(exchange_id: str, venue: str, symbols: list[str], lines: Itera
                 err.write(f"line {lineno}: {sink.errors[-1] if sink.errors else 'not readable'}\n")
         for url in recording.missing:
             err.write(f"REST {url}: no answer in the recording\n")
-        for k in ("tap_failures", "off_grid", "trades_lost", "book_watch_errors", "trade_watch_errors"):
+        for k in ("tap_failures", "handler_errors", "off_grid", "trades_lost", "book_watch_errors",
+                  "trade_watch_errors"):
             if w.stats.get(k):
                 err.write(f"worker: {k} = {w.stats[k]}\n")
         stats.events = sink.events

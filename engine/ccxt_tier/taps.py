@@ -21,6 +21,10 @@ book is truncated to the subscribed depth (10, CCXT's default) after every messa
 expects. CCXT has this check but off by default. Prices arrive as JSON numbers: written with
 the instrument's grid (engine.ccxt_tier.grid), a value off the grid counts as a failure.
 
+``gate`` (``spot.obu``, order book v2): a ``full`` message is a snapshot; every increment's ``U``
+must be one above the previous message's ``u`` (CCXT 4.5 only drops increments that are not
+newer, and applies a gap).
+
 ``okx``: the ``books`` channels carry a CRC32 of the top 25 levels of each side, interleaved
 ``bidPx:bidSz:askPx:askSz:...`` from the strings as sent, as a signed 32-bit integer; CCXT 4.5
 does not compare it. The tap keeps each instrument's book as the venue's strings and compares
@@ -221,10 +225,41 @@ class KrakenBookTap:
         return zlib.crc32(s.encode())
 
 
+class GateBookTap:
+    """``U``/``u`` continuity of Gate's ``spot.obu`` book messages."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, int] = {}                 # stream (ob.BTC_USDT.50) -> last u
+
+    def on_message(self, message: Any) -> list[Verdict]:
+        if not isinstance(message, dict) or message.get("channel") != "spot.obu":
+            return []
+        r = message.get("result")
+        if not isinstance(r, dict) or "u" not in r:
+            return []
+        stream = str(r.get("s") or "")
+        parts = stream.split(".")
+        market_id = parts[1] if len(parts) >= 2 else stream
+        u = int(r["u"])
+        if r.get("full"):
+            self.last[stream] = u
+            return [Verdict(market_id, True)]
+        prev = self.last.get(stream)
+        if prev is None:                    # an increment before any full book
+            return []
+        first = int(r.get("U", -1))
+        if first != prev + 1:
+            del self.last[stream]
+            return [Verdict(market_id, False, f"update id gap: last u {prev}, next U {first}")]
+        self.last[stream] = u
+        return []
+
+
 #: exchange id -> the tap for it (made with the worker's symbol -> grid lookup)
 TAPS: dict[str, Callable[[Callable[[str], Any]], Tap]] = {
     "okx": lambda grid_of: OkxBooksTap(),
     "bybit": lambda grid_of: BybitBookTap(),
+    "gate": lambda grid_of: GateBookTap(),
     "kraken": KrakenBookTap,
 }
 

@@ -156,26 +156,46 @@ class Worker:
         return ex
 
     def install_tap(self, ex) -> None:
-        """The exchange's raw-frame checks (engine.ccxt_tier.taps) see every decoded message
-        before CCXT's own handler; CCXT binds its handler to each connection when it opens one,
-        so this runs before any."""
+        """Every decoded message goes through the exchange's raw-frame checks (engine.ccxt_tier.taps)
+        before CCXT's own handler, and CCXT's handler is guarded: CCXT binds it to each connection
+        when it opens one, so this runs before any.
+
+        An exception out of CCXT's handler (its ChecksumError on a Crypto.com sequence break, a
+        message it cannot read) would end the connection's receive loop while the socket stays
+        open: every watch on it would hang until a keepalive timeout. Here it is counted, every
+        watch on that connection fails at once (its books are invalidated by the watch loops)
+        and the connection is closed, so the watches start over with new snapshots."""
         tap = tap_for(self.spec["exchange"], lambda symbol: self.grids.get(symbol))
-        if tap is None:
-            return
         inner = ex.handle_message
 
         def handle_message(client, message):
+            if tap is not None:
+                try:
+                    verdicts = tap.on_message(message)
+                except Exception as e:          # left to CCXT; counted
+                    self.stats["tap_unreadable"] += 1
+                    log.debug("tap: a message could not be read: %s", type(e).__name__)
+                    verdicts = []
+                for v in verdicts:
+                    self.on_verdict(v)
             try:
-                verdicts = tap.on_message(message)
-            except Exception as e:          # left to CCXT; counted
-                self.stats["tap_unreadable"] += 1
-                log.debug("tap: a message could not be read: %s", type(e).__name__)
-                verdicts = []
-            for v in verdicts:
-                self.on_verdict(v)
-            return inner(client, message)
+                return inner(client, message)
+            except Exception as e:
+                self.on_handler_error(client, e)
 
         ex.handle_message = handle_message
+
+    def on_handler_error(self, client, e: Exception) -> None:
+        from ccxt.base.errors import NetworkError
+        self.stats["handler_errors"] += 1
+        log.warning("CCXT's message handler failed (%s: %s): the connection is closed and watched anew",
+                    type(e).__name__, scrub(str(e))[:200])
+        client.reset(NetworkError(f"CCXT's message handler failed: {type(e).__name__}"))
+
+        async def close() -> None:
+            with contextlib.suppress(Exception):
+                await client.close()
+        self._tasks.append(asyncio.ensure_future(close()))
 
     def on_verdict(self, v: Verdict) -> None:
         symbol = self.exchange.safe_symbol(v.market_id) if self.exchange is not None else v.market_id

@@ -298,3 +298,47 @@ def test_trades_ccxt_dropped_from_its_cache_are_counted_and_told_to_the_engine()
     p.add_symbol(a.feed_symbol(Instrument(VenueId.kraken, BTC, BTC, "BTC", "USDT", 2, 3, 1, 1), None))
     p.parse(json.dumps(sent[0][1]).encode(), 0, 0)
     assert a.counters()["trades_lost"] == 250
+
+
+async def test_an_exception_in_ccxts_handler_fails_the_connections_watches_and_closes_it():
+    """CCXT's handler raising (Crypto.com's ChecksumError inside its receive callback) would stop
+    the connection being read while the socket stays open: the worker fails every watch on it
+    and closes it instead, so the watches start over."""
+    from ccxt.base.errors import ChecksumError, NetworkError
+    w = Worker({"exchange": "cryptocom", "symbols": [BTC], "depth": 3})
+
+    class Client:
+        def __init__(self):
+            self.reset_with, self.closed_ = None, False
+
+        def reset(self, error):
+            self.reset_with = error
+
+        async def close(self):
+            self.closed_ = True
+
+    class Ex:
+        def handle_message(self, client, message):
+            raise ChecksumError("cryptocom book.update pu does not match")
+    ex = Ex()
+    w.install_tap(ex)
+    c = Client()
+    assert ex.handle_message(c, {"method": "subscribe"}) is None          # not raised into CCXT's loop
+    await asyncio.sleep(0)
+    assert isinstance(c.reset_with, NetworkError) and c.closed_ and w.stats["handler_errors"] == 1
+
+
+def test_the_gate_tap_wants_each_increment_to_start_where_the_last_ended():
+    from engine.ccxt_tier.taps import GateBookTap
+
+    def msg(u, first=None, full=False):
+        r = {"s": "ob.BTC_USDT.50", "u": u, "b": [], "a": []}
+        r.update({"full": True} if full else {"U": first})
+        return {"channel": "spot.obu", "result": r, "event": "update"}
+    tap = GateBookTap()
+    assert tap.on_message(msg(5, 4)) == []                              # before a full book
+    assert [(v.market_id, v.ok) for v in tap.on_message(msg(100, full=True))] == [("BTC_USDT", True)]
+    assert tap.on_message(msg(103, 101)) == [] and tap.on_message(msg(104, 104)) == []
+    gap = tap.on_message(msg(110, 106))
+    assert len(gap) == 1 and not gap[0].ok and "last u 104, next U 106" in gap[0].reason
+    assert tap.on_message(msg(111, 111)) == []                          # nothing until the next full book
