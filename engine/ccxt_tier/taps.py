@@ -25,6 +25,11 @@ the instrument's grid (engine.ccxt_tier.grid), a value off the grid counts as a 
 must be one above the previous message's ``u`` (CCXT 4.5 only drops increments that are not
 newer, and applies a gap).
 
+``coinbase`` (Advanced Trade): every message of a connection carries ``sequence_num``, one above
+the previous message's, across all channels; CCXT 4.5 reads none. A skipped number is a lost
+message: every ``l2_data`` book of that connection is resubscribed (no book of it is trusted
+until its next snapshot event).
+
 ``okx``: the ``books`` channels carry a CRC32 of the top 25 levels of each side, interleaved
 ``bidPx:bidSz:askPx:askSz:...`` from the strings as sent, as a signed 32-bit integer; CCXT 4.5
 does not compare it. The tap keeps each instrument's book as the venue's strings and compares
@@ -46,7 +51,9 @@ class Verdict:
 
 
 class Tap(Protocol):
-    def on_message(self, message: Any) -> list[Verdict]: ...
+    def on_message(self, message: Any, conn: Any = None) -> list[Verdict]:
+        """`conn`: the connection the message came on (for sequences counted per connection)."""
+        ...
 
 
 def signed32(x: int) -> int:
@@ -100,7 +107,7 @@ class OkxBooksTap:
     def __init__(self) -> None:
         self.books: dict[str, tuple[_StringSide, _StringSide]] = {}
 
-    def on_message(self, message: Any) -> list[Verdict]:
+    def on_message(self, message: Any, conn: Any = None) -> list[Verdict]:
         if not isinstance(message, dict):
             return []
         arg = message.get("arg")
@@ -146,7 +153,7 @@ class BybitBookTap:
     def __init__(self) -> None:
         self.last: dict[str, tuple[int, int]] = {}     # topic -> (u, seq) of its last message
 
-    def on_message(self, message: Any) -> list[Verdict]:
+    def on_message(self, message: Any, conn: Any = None) -> list[Verdict]:
         if not isinstance(message, dict):
             return []
         topic = message.get("topic")
@@ -177,7 +184,7 @@ class KrakenBookTap:
         self.grid_of = grid_of              # symbol -> engine.ccxt_tier.grid.Grid (or None)
         self.books: dict[str, tuple[_StringSide, _StringSide]] = {}
 
-    def on_message(self, message: Any) -> list[Verdict]:
+    def on_message(self, message: Any, conn: Any = None) -> list[Verdict]:
         if not isinstance(message, dict) or message.get("channel") != "book":
             return []
         kind = message.get("type")
@@ -231,7 +238,7 @@ class GateBookTap:
     def __init__(self) -> None:
         self.last: dict[str, int] = {}                 # stream (ob.BTC_USDT.50) -> last u
 
-    def on_message(self, message: Any) -> list[Verdict]:
+    def on_message(self, message: Any, conn: Any = None) -> list[Verdict]:
         if not isinstance(message, dict) or message.get("channel") != "spot.obu":
             return []
         r = message.get("result")
@@ -255,11 +262,40 @@ class GateBookTap:
         return []
 
 
+class CoinbaseSequenceTap:
+    """Per-connection ``sequence_num`` continuity of Coinbase Advanced Trade."""
+
+    def __init__(self) -> None:
+        self.last: dict[int, int] = {}                  # connection -> last sequence_num
+        self.books: dict[int, set[str]] = {}            # connection -> products with an l2_data book
+
+    def on_message(self, message: Any, conn: Any = None) -> list[Verdict]:
+        if not isinstance(message, dict) or "sequence_num" not in message:
+            return []
+        key = id(conn)
+        seq = int(message["sequence_num"])
+        prev = self.last.get(key)
+        self.last[key] = seq
+        books = self.books.setdefault(key, set())
+        out: list[Verdict] = []
+        if prev is not None and seq != prev + 1:
+            out = [Verdict(p, False, f"message lost on the connection: sequence_num {prev} -> {seq}")
+                   for p in sorted(books)]
+            books.clear()
+        if message.get("channel") == "l2_data":
+            for ev in message.get("events") or []:
+                if isinstance(ev, dict) and ev.get("type") == "snapshot" and ev.get("product_id"):
+                    books.add(str(ev["product_id"]))
+                    out.append(Verdict(str(ev["product_id"]), True))
+        return out
+
+
 #: exchange id -> the tap for it (made with the worker's symbol -> grid lookup)
 TAPS: dict[str, Callable[[Callable[[str], Any]], Tap]] = {
     "okx": lambda grid_of: OkxBooksTap(),
     "bybit": lambda grid_of: BybitBookTap(),
     "gate": lambda grid_of: GateBookTap(),
+    "coinbase": lambda grid_of: CoinbaseSequenceTap(),
     "kraken": KrakenBookTap,
 }
 

@@ -171,7 +171,7 @@ class Worker:
         def handle_message(client, message):
             if tap is not None:
                 try:
-                    verdicts = tap.on_message(message)
+                    verdicts = tap.on_message(message, client)
                 except Exception as e:          # left to CCXT; counted
                     self.stats["tap_unreadable"] += 1
                     log.debug("tap: a message could not be read: %s", type(e).__name__)

@@ -14,8 +14,12 @@ One generic server (tests.ccxt_fakes.server.FakeVenue); everything venue-specifi
 * ``streams``: per topic, a list of JSONL scripts; the n-th subscribe of a topic plays the n-th
   script (the last one again after that). A script line is a frame to send, or a directive:
   ``{"_sleep": 0.05}``, ``{"_hold": "name"}`` (wait until the test calls ``release("name")``),
-  ``{"_close": true}`` (close the socket). After its last line a script is silent: the socket
+  ``{"_close": true}`` (close the socket), ``{"_skip": 1}`` (with ``sequence``: that many numbers are
+  never sent, as messages lost on the way). After its last line a script is silent: the socket
   stays open and the rules above still answer (pings, further subscribes).
+
+* ``sequence``: a field name (Coinbase ``sequence_num``): every frame the fake sends on a
+  connection, replies included, carries it, counting from 0 per connection.
 
 Any request the fake has no answer for is logged in ``FakeVenue.unknown`` and answered 404 (an
 unknown WebSocket frame is logged and not answered), so a test can assert that its flow asked

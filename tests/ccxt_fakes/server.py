@@ -67,6 +67,7 @@ class FakeVenue:
         self._gates: dict[str, asyncio.Event] = {}
         self._tasks: set[asyncio.Task] = set()
         self._sockets: set[web.WebSocketResponse] = set()
+        self._numbers: dict[web.WebSocketResponse, int] = {}      # per connection: the next sequence number
         self.runner: web.AppRunner | None = None
         self.port = 0
 
@@ -151,7 +152,7 @@ class FakeVenue:
             return
         if "reply" in rule:
             reply = rule["reply"]
-            await ws.send_str(reply if isinstance(reply, str) else json.dumps(fill(reply, frame)))
+            await ws.send_str(reply if isinstance(reply, str) else json.dumps(self.numbered(ws, fill(reply, frame))))
         topic = rule.get("topic")
         if topic:
             n = self.subscribes.get(topic, 0)
@@ -160,6 +161,16 @@ class FakeVenue:
             t = asyncio.ensure_future(self.play(ws, topic, scripts[min(n, len(scripts) - 1)]))
             self._tasks.add(t)
             t.add_done_callback(self._tasks.discard)
+
+    def numbered(self, ws: web.WebSocketResponse, frame: Any) -> Any:
+        """With ``sequence`` in venue.json (a field name): every frame sent on a connection gets
+        that field, counting from 0 per connection (Coinbase's sequence_num)."""
+        field = self.cfg.get("sequence")
+        if not field or not isinstance(frame, dict):
+            return frame
+        n = self._numbers.get(ws, 0)
+        self._numbers[ws] = n + 1
+        return {**frame, field: n}
 
     async def play(self, ws: web.WebSocketResponse, topic: str, script: list[Any]) -> None:
         for step in script:
@@ -172,7 +183,9 @@ class FakeVenue:
             elif isinstance(step, dict) and "_close" in step:
                 await ws.close()
                 return
+            elif isinstance(step, dict) and "_skip" in step:
+                self._numbers[ws] = self._numbers.get(ws, 0) + int(step["_skip"])   # messages "lost"
             else:
                 with contextlib.suppress(ConnectionError, RuntimeError):
-                    await ws.send_str(json.dumps(step))
+                    await ws.send_str(json.dumps(self.numbered(ws, step)))
                 self.sent[topic] = self.sent.get(topic, 0) + 1

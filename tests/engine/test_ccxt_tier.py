@@ -342,3 +342,19 @@ def test_the_gate_tap_wants_each_increment_to_start_where_the_last_ended():
     gap = tap.on_message(msg(110, 106))
     assert len(gap) == 1 and not gap[0].ok and "last u 104, next U 106" in gap[0].reason
     assert tap.on_message(msg(111, 111)) == []                          # nothing until the next full book
+
+
+def test_the_coinbase_tap_counts_every_message_of_a_connection():
+    from engine.ccxt_tier.taps import CoinbaseSequenceTap
+    tap, a, b = CoinbaseSequenceTap(), object(), object()
+
+    def msg(seq, channel="l2_data", kind="update", product="BTC-USD"):
+        return {"channel": channel, "sequence_num": seq, "events": [{"type": kind, "product_id": product}]}
+    assert [v.ok for v in tap.on_message(msg(0, kind="snapshot"), a)] == [True]
+    assert tap.on_message(msg(1, channel="market_trades"), a) == []      # any channel counts
+    assert tap.on_message(msg(0, kind="snapshot", product="ETH-USD"), b)[0].ok    # its own count
+    assert tap.on_message(msg(2), a) == []
+    lost = tap.on_message(msg(4), a)                                    # 3 never came
+    assert [(v.market_id, v.ok) for v in lost] == [("BTC-USD", False)] and "2 -> 4" in lost[0].reason
+    assert tap.on_message(msg(1), b) == []                              # the other connection is fine
+    assert tap.on_message({"channel": "subscriptions", "events": []}, a) == []   # unnumbered: not counted

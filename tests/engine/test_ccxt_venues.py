@@ -134,11 +134,7 @@ async def test_silence_takes_the_book_out_of_live(tmp_path, venue):
 
 
 #: venues whose scripted fault (ws_book.jsonl after "fault") CCXT's client does not catch today
-FAULT_NOT_CAUGHT: dict[str, str] = {
-    "coinbase": "Advanced Trade numbers every message of a connection with sequence_num (one above the "
-                "previous message's, across all channels); CCXT 4.5 reads no sequence_num and applies "
-                "l2_data updates unchecked, and the tier has no coinbase tap",
-}
+FAULT_NOT_CAUGHT: dict[str, str] = {}      # venue -> why its fault is not caught today (strict xfail)
 
 
 def _fault_case(venue):
