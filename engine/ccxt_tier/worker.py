@@ -44,6 +44,9 @@ log = logging.getLogger("venuelink.ccxt_worker")
 BACKOFF_MIN_S, BACKOFF_MAX_S = 0.25, 5.0
 RECENT_TRADE_IDS = 2000
 TRADES_LIMIT = 10_000       # CCXT's trade cache per symbol (its default 1000): room for a slow read
+#: exchanges whose public trades name the maker's side, which CCXT passes on as it is: the tier
+#: hands out the taker's (Coinbase Advanced Trade market_trades, as its Exchange feed before it)
+MAKER_SIDE_TRADES = frozenset({"coinbase"})
 STREAM_SETTLE_S = 1.0
 UNWATCH_TIMEOUT_S = 2.0     # an unsubscribe not acknowledged by then: the connection is closed instead       # a private watch waiting this long without an error counts as up
 
@@ -466,8 +469,11 @@ class Worker:
                 delay = min(delay * 2, BACKOFF_MAX_S)
                 continue
             self.check_overflow(symbol, len(trades))
+            flip = self.spec["exchange"] in MAKER_SIDE_TRADES
             for t in trades:
                 tid, side = t.get("id"), t.get("side")
+                if flip and side in ("buy", "sell"):
+                    side = "sell" if side == "buy" else "buy"       # the taker is the maker's other side
                 if tid is None or side not in ("buy", "sell"):
                     self.stats["trades_unusable"] += 1         # no id to dedupe by, or no taker side
                     continue
