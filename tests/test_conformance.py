@@ -1,7 +1,12 @@
 """What every registered venue must do, run once per venue (a new adapter joins by being in
 engine.registry): its spec is consistent with its hooks, and against its own simulator over
 loopback its books go live and equal the venue's, a forced gap resyncs that book alone, trades
-carry the taker side and unique ids, and bad frames are counted drops."""
+carry the taker side and unique ids, and bad frames are counted drops.
+
+The market-data cases run side by side over the CCXT tier where CCXT's own client for the venue
+is pointed at the same simulator (tests.tiers: ``binance-native``, ``binance-ccxt``, ...): the
+tier's books equal the simulator's top 20 levels (it hands out top-20 snapshots) and a gap the
+simulator makes takes the book out of LIVE and back, equal again."""
 import asyncio
 import time
 
@@ -11,17 +16,18 @@ import pytest
 from engine import registry
 from engine.adapter import Channel
 from engine.budget import VenueBudget
-from engine.config import Config, VenueConfig
+from engine.ccxt_tier.adapter import DEPTH as TIER_DEPTH
+from engine.config import Config
 from engine.engine import Engine
-from engine.model import Side
+from engine.model import BookState, Side
 from engine.run import _first_symbols
 from engine.sim.server import SIMULATORS, running_simulator
 from engine.venue import SnapshotSource, SubscribeStyle
+from tests.tiers import case_id, sim_symbols, tier_cases, venue_config
 from tests.waiting import wait_for
 
 VENUES = registry.available()
-
-
+TIER_CASES = tier_cases(VENUES)
 
 
 async def admin(sim, method, path, body=None):
@@ -35,6 +41,7 @@ def test_every_venue_has_a_simulator():
     assert VENUES and set(VENUES) <= set(SIMULATORS)
 
 
+# native only: the CCXT tier's spec and hooks are its own adapter's (tests/engine/test_ccxt_tier.py)
 @pytest.mark.parametrize("venue", VENUES)
 def test_spec_is_consistent_with_the_hooks(venue):
     a = registry.create(venue)
@@ -72,42 +79,69 @@ def test_spec_is_consistent_with_the_hooks(venue):
         assert fs.trade_ids == spec.trade_ids
 
 
-@pytest.mark.parametrize("venue", VENUES)
-async def test_books_live_equal_resync_trades_and_bad_frames(venue):
-    with running_simulator(venue, rate=100, depth_fast_ms=20) as sim:
-        syms = _first_symbols(venue, sim.rest_url, 2)
-        cfg = Config(venues={venue: VenueConfig(name=venue, rest_url=sim.rest_url, ws_url=sim.ws_url,
-                                                symbols=syms)}, metrics_port=0)
-        eng = Engine(cfg)
-        try:
-            trades = []
-            eng.subscribe_trades(venue, syms[0], trades.append)
-            await eng.start(execution=False)
-            rt = eng.runtime(venue)
-            a = rt.adapter
-            books = [rt.fs_by_symbol[s] for s in syms]
-            assert await wait_for(lambda: all(fs.sync.is_live for fs in books), 30)
-            # hooks the declared styles need
-            for s in rt.sessions:
-                if s.endpoint.subscribe == SubscribeStyle.MESSAGE:
-                    assert s.sub_acks >= 1 and s.subscribed >= set(s.topics)
-            # the book equals the venue's
-            fs = books[0]
-            await _assert_equal(sim, fs)
-            # a forced gap on the first book resyncs that book alone
-            other = books[1].sync.n_resyncs
-            await admin(sim, "POST", "/fault", {"type": "gap", "symbol": fs.instrument.venue_symbol, "count": 1})
-            assert await wait_for(lambda: fs.sync.n_resyncs >= 1, 30)     # generous: a loaded CI host
-            assert await wait_for(lambda: fs.sync.is_live, 30)
-            assert books[1].sync.n_resyncs == other
-            await _assert_equal(sim, fs)
-            if a.spec.book.snapshot == SnapshotSource.IN_BAND:
-                assert rt.snapshot_requests == 0
-            # trades: taker side, unique ids
-            assert await wait_for(lambda: len(trades) >= 3, 20)
-            assert all(t.side in (Side.BUY, Side.SELL) and t.instrument.symbol == syms[0] for t in trades)
-            assert len({t.trade_id for t in trades}) == len(trades)
-            # bad frames are counted drops; the feed goes on
+@pytest.fixture(scope="module")
+def sims():
+    """One simulator per venue, shared by its native and CCXT-tier cases (started on first use)."""
+    started, stack = {}, []
+
+    def get(venue):
+        if venue not in started:
+            cm = running_simulator(venue, rate=100, depth_fast_ms=20)
+            started[venue] = cm.__enter__()
+            stack.append(cm)
+        return started[venue]
+    try:
+        yield get
+    finally:
+        for cm in reversed(stack):
+            cm.__exit__(None, None, None)
+
+
+@pytest.mark.parametrize("venue,tier", TIER_CASES, ids=[case_id(c) for c in TIER_CASES])
+async def test_books_live_equal_resync_trades_and_bad_frames(sims, venue, tier):
+    sim = sims(venue)
+    await admin(sim, "POST", "/fault", {"type": "clear"})
+    await admin(sim, "POST", "/market", {"action": "resume"})
+    syms = _first_symbols(venue, sim.rest_url, 2)
+    names = sim_symbols(venue, sim)                       # the simulator's names of the symbols
+    cfg = Config(venues={venue: venue_config(venue, tier, sim, syms)}, metrics_port=0)
+    eng = Engine(cfg)
+    try:
+        trades = []
+        eng.subscribe_trades(venue, syms[0], trades.append)
+        states = []
+        eng.subscribe_book_state(venue, syms[0], lambda s, st: states.append(st))
+        await eng.start(execution=False)
+        rt = eng.runtime(venue)
+        a = rt.adapter
+        books = [rt.fs_by_symbol[s] for s in syms]
+        assert await wait_for(lambda: all(fs.sync.is_live for fs in books), 30)
+        # hooks the declared styles need
+        for s in rt.sessions:
+            if s.endpoint.subscribe == SubscribeStyle.MESSAGE:
+                assert s.sub_acks >= 1 and s.subscribed >= set(s.topics)
+        # the book equals the venue's
+        fs = books[0]
+        await _assert_equal(sim, fs, names[syms[0]], tier)
+        # a forced gap on the first book resyncs that book alone (the tier: CCXT's own update-id
+        # check or the tier's checksum tap sees it, the worker marks the book invalid)
+        other = books[1].sync.n_resyncs
+        n_states = len(states)
+        await admin(sim, "POST", "/fault", {"type": "gap", "symbol": names[syms[0]], "count": 1})
+        assert await wait_for(lambda: fs.sync.n_resyncs >= 1, 30)     # generous: a loaded CI host
+        assert await wait_for(lambda: fs.sync.is_live, 30)
+        assert any(st != BookState.LIVE for st in states[n_states:]), states[n_states:]
+        assert books[1].sync.n_resyncs == other
+        await _assert_equal(sim, fs, names[syms[0]], tier)
+        if a.spec.book.snapshot == SnapshotSource.IN_BAND:
+            assert rt.snapshot_requests == 0
+        # trades: taker side, unique ids
+        assert await wait_for(lambda: len(trades) >= 3, 20)
+        assert all(t.side in (Side.BUY, Side.SELL) and t.instrument.symbol == syms[0] for t in trades)
+        assert len({t.trade_id for t in trades}) == len(trades)
+        if tier == "native":
+            # native only: bad frames of the venue's dialect are the adapter's parser's to drop;
+            # over the tier CCXT parses the venue's frames (tests/engine/test_ccxt_venues.py)
             p = rt.parser_of[syms[0]]
             errs = p.n_errors
             for junk in (b"", b"{", b"[1,2", b'{"unexpected": true', b"\xff\xfe", b"null"):
@@ -115,16 +149,26 @@ async def test_books_live_equal_resync_trades_and_bad_frames(venue):
             assert p.n_errors >= errs + 4
             n = fs.sync.n_applied
             assert await wait_for(lambda: fs.sync.n_applied > n and fs.sync.is_live, 10)
-        finally:
-            await eng.close()
+    finally:
+        await eng.close()
 
 
-async def _assert_equal(sim, fs):
+async def _assert_equal(sim, fs, sim_symbol, tier):
     await admin(sim, "POST", "/market", {"action": "pause"})
     try:
-        ref = await admin(sim, "GET", f"/book?symbol={fs.instrument.venue_symbol}")
-        assert await wait_for(lambda: fs.book.seq >= ref["seq"] and fs.sync.is_live, 10)
+        ref = await admin(sim, "GET", f"/book?symbol={sim_symbol}")
         inst = fs.instrument
+        canon = lambda lv: [(inst.px_str(inst.px(p)), inst.qty_str(inst.qty(q))) for p, q in lv]
+        if tier == "ccxt":
+            # the tier's book is the worker's latest top-20 snapshot (no venue sequence to wait
+            # for): it must come to equal the simulator's top 20 levels, LIVE
+            want = canon(ref["bids"])[:TIER_DEPTH], canon(ref["asks"])[:TIER_DEPTH]
+            ours = lambda: ([(inst.px_str(p), inst.qty_str(q)) for p, q in fs.book.top(1, TIER_DEPTH)],
+                            [(inst.px_str(p), inst.qty_str(q)) for p, q in fs.book.top(2, TIER_DEPTH)])
+            assert await wait_for(lambda: ours() == want and fs.sync.is_live, 10), (ours()[0][:3], want[0][:3])
+            assert len(want[0]) == len(want[1]) == TIER_DEPTH
+            return
+        assert await wait_for(lambda: fs.book.seq >= ref["seq"] and fs.sync.is_live, 10)
         canon = lambda lv: [(inst.px_str(inst.px(p)), inst.qty_str(inst.qty(q))) for p, q in lv]
         # the top 100 levels: far from the top a client only knows what its last snapshot's
         # depth covered (Binance: 1000 levels), so the tail may differ by design

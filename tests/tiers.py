@@ -1,0 +1,56 @@
+"""One venue, two tiers, one simulator: the engine configuration of a venue served natively (its
+own adapter) or through the CCXT tier (CCXT's own client for the venue in the tier's worker,
+every host of the exchange moved to the venue's simulator on loopback), for tests that run the
+same checks over both side by side (ids ``binance-native``, ``binance-ccxt``, ...)."""
+from __future__ import annotations
+
+import urllib.request
+from typing import Any
+
+from engine import registry
+from engine.config import VenueConfig
+
+#: native venues whose CCXT client the tier is tested with against the venue's simulator:
+#: CCXT host (as in its exchange.urls) -> the simulator's URL that serves it
+CCXT_HOSTS = {
+    "binance": lambda sim: {"api.binance.com": sim.rest_url, "stream.binance.com:9443": sim.ws_url,
+                            "ws-api.binance.com:443": sim.ws_url},
+    "okx": lambda sim: {"www.okx.com": sim.rest_url, "ws.okx.com:443": "ws://" + sim.rest_url.split("://", 1)[1]},
+}
+TIERS = ("native", "ccxt")
+
+
+def tier_cases(venues: list[str]) -> list[tuple[str, str]]:
+    """(venue, tier) for every venue natively, and over the CCXT tier where its client is mapped."""
+    return [(v, t) for v in venues for t in TIERS if t == "native" or v in CCXT_HOSTS]
+
+
+def case_id(case: tuple[str, ...]) -> str:
+    return "-".join(case)
+
+
+def tier_config(venue: str, tier: str, sim: Any, symbols: list[str], **kw: Any) -> dict[str, Any]:
+    """VenueConfig fields of ``venue`` on ``tier`` against its running simulator (besides name
+    and symbols): the simulator's URLs for the native adapter; for the CCXT tier the exchange's
+    hosts moved to the simulator, every other host closed, spot markets only."""
+    if tier == "native":
+        return {"rest_url": sim.rest_url, "ws_url": sim.ws_url, **kw}
+    assert tier == "ccxt", tier
+    return {"tier": "ccxt", "ccxt_isolate": True, "ccxt_hosts": CCXT_HOSTS[venue](sim),
+            "ccxt_options": {"fetchMarkets": {"types": ["spot"]}}, **kw}
+
+
+def venue_config(venue: str, tier: str, sim: Any, symbols: list[str], **kw: Any) -> VenueConfig:
+    return VenueConfig(name=venue, symbols=list(symbols), **tier_config(venue, tier, sim, symbols, **kw))
+
+
+def sim_symbols(venue: str, sim: Any) -> dict[str, str]:
+    """Unified symbol -> the simulator's own name for it (what its admin and fault API take), as
+    the venue's native adapter reads the simulator's instruments: the CCXT tier's instruments
+    carry CCXT's names instead."""
+    a = registry.create(venue)
+    out: dict[str, str] = {}
+    for url in a.instrument_urls():
+        with urllib.request.urlopen(sim.rest_url.rstrip("/") + url, timeout=10) as r:
+            out.update((i.symbol, i.venue_symbol) for i in a.parse_instruments(r.read()))
+    return out
