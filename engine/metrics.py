@@ -115,10 +115,16 @@ class EngineCollector(Collector):
                                          "trades_lost, and the worker's own counters as worker_<name>: "
                                          "worker_tap_failures, worker_resubscribes, worker_probes ...)",
                                          labels=["venue", "kind"])
+        worker = GaugeMetricFamily("venuelink_ccxt_worker", "CCXT tier worker over the last few seconds: its "
+                                   "handler time per venue message (tap + CCXT's handler; p50, p99, max seconds) "
+                                   "and venue messages per update handed to the engine", labels=["venue", "kind"])
         for rt in e.runtimes.values():
             v = rt.venue.name
             for kind, n in rt.adapter.counters().items():
                 adapter_ev.add_metric([v, kind], n)
+            gauges = getattr(rt.adapter, "gauges", None)
+            for kind, x in (gauges() if gauges is not None else {}).items():
+                worker.add_metric([v, kind], x)
             sc = rt.silence.counters
             for kind, n in (("connection_stale", sc.connection_silences), ("book_probed", sc.book_silences),
                             ("probe_same", sc.probes_same), ("probe_moved", sc.probes_moved),
@@ -198,7 +204,7 @@ class EngineCollector(Collector):
         yield abandoned
         yield from (lat, msgs, errs, unk, util, waits, conn, reconn, rotations, health, bstate, bseq, resyncs, gaps, stale,
                     cks, snaps, dup_trades, orders, late, strat, sink, avail, conn_gaps, ck_off, subs, resub, rest, rest_err,
-                    backfill, out_drops, probes_lost, vstatus, maint_at, status_polls, silence, adapter_ev)
+                    backfill, out_drops, probes_lost, vstatus, maint_at, status_polls, silence, adapter_ev, worker)
 
 
 def serve(engine: "Engine", host: str, port: int):

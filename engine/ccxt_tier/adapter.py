@@ -26,6 +26,7 @@ from ext.sync import SeqRule
 
 log = logging.getLogger("venuelink.ccxt_tier")
 STATS_POLL_S = 5.0
+WINDOW_KEYS = frozenset({"window_messages", "handler_p50_ns", "handler_p99_ns", "handler_max_ns"})
 
 DEPTH = 20                  # levels per side in every book frame
 MS = 1_000_000
@@ -123,6 +124,7 @@ class CcxtAdapter(VenueAdapter):
         self.runtime: Any = None
         self._counters: dict[str, int] = {}        # books_invalidated, off_grid_values (parsers count)
         self.worker_stats: dict[str, int] = {}     # the worker's own counters, polled
+        self.worker_gauges: dict[str, float] = {}  # its handler time and merge ratio over the last poll
         self._stats_task: asyncio.Task | None = None
 
     # ---- the worker ------------------------------------------------------------------------
@@ -159,11 +161,31 @@ class CcxtAdapter(VenueAdapter):
                     try:
                         async with http.get(url + "/stats") as r:
                             body = await r.json()
-                        self.worker_stats = {k: int(v) for k, v in body.items()
-                                             if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "pid"}
+                        nums = {k: int(v) for k, v in body.items()
+                                if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "pid"}
+                        self._window(nums)
+                        self.worker_stats = {k: v for k, v in nums.items() if k not in WINDOW_KEYS}
                     except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
                         pass                # the supervisor restarts a dead worker; keep the last numbers
                 await asyncio.sleep(STATS_POLL_S)
+
+    def _window(self, nums: dict[str, int]) -> None:
+        """The worker's handler time per venue message over the last poll, and how many venue
+        messages went into each update handed to the engine (CCXT merges deltas into books)."""
+        before = self.worker_stats
+        out = sum(nums.get(k, 0) - before.get(k, 0) for k in ("books", "trades"))
+        g: dict[str, float] = {}
+        if nums.get("window_messages"):
+            g.update(handler_p50_seconds=nums.get("handler_p50_ns", 0) / 1e9,
+                     handler_p99_seconds=nums.get("handler_p99_ns", 0) / 1e9,
+                     handler_max_seconds=nums.get("handler_max_ns", 0) / 1e9)
+            if out > 0:
+                g["messages_per_update"] = nums["window_messages"] / out
+        self.worker_gauges = g
+
+    def gauges(self) -> dict[str, float]:
+        """Recent figures of the worker (engine.metrics exports them as venuelink_ccxt_worker)."""
+        return dict(self.worker_gauges)
 
     def _use(self, report: dict) -> None:
         self.spec = _spec(self.venue, report["rest_url"], report["ws_url"], self.venue_buckets)

@@ -31,6 +31,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
@@ -39,6 +40,7 @@ from engine.ccxt_tier.entry import LocalBudgetRefused, OrderDesk, _last_http, bu
 from engine.ccxt_tier.errors import scrub
 from engine.ccxt_tier.grid import Grid, OffGrid, decimals, exact, snap_levels, step_of
 from engine.ccxt_tier.taps import Verdict, tap_for
+from ext.histogram import Histogram
 
 log = logging.getLogger("venuelink.ccxt_worker")
 BACKOFF_MIN_S, BACKOFF_MAX_S = 0.25, 5.0
@@ -130,6 +132,7 @@ class Worker:
         self.stats = collections.Counter()
         self.watch_up: dict[str, bool] = {}         # private watch -> up
         self.backing_off: set[str] = set()          # watches waiting to be made again after a failure
+        self.handler_ns = Histogram()               # per venue message: the tap and CCXT's handler, since the last /stats
         self.book_tasks: dict[str, asyncio.Task] = {}
         self.resyncing: set[str] = set()            # symbols whose book failed a tap's check: no books until a snapshot
         self._closed_sock = None
@@ -172,6 +175,14 @@ class Worker:
         inner = ex.handle_message
 
         def handle_message(client, message):
+            t0 = time.perf_counter_ns()
+            try:
+                return checked(client, message)
+            finally:
+                self.handler_ns.record(time.perf_counter_ns() - t0)
+                self.stats["messages"] += 1
+
+        def checked(client, message):
             if tap is not None:
                 try:
                     verdicts = tap.on_message(message, client)
@@ -660,7 +671,15 @@ class Worker:
         return web.json_response(answer)
 
     async def h_stats(self, request: web.Request) -> web.Response:
-        return web.json_response({**self.stats, "pid": os.getpid(), "books_valid": sorted(self.books)})
+        """The counters, and the handler time per venue message since the last call (p50, p99,
+        max in ns; ``window_messages``): the engine polls this every few seconds."""
+        h = self.handler_ns
+        window = {"window_messages": h.count}
+        if h.count:
+            p50, p99 = h.percentiles((50, 99))
+            window.update(handler_p50_ns=p50, handler_p99_ns=p99, handler_max_ns=h.max)
+        h.reset()
+        return web.json_response({**self.stats, **window, "pid": os.getpid(), "books_valid": sorted(self.books)})
 
     async def run(self) -> None:
         self.exchange = self.make_exchange()

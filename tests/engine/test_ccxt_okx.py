@@ -257,6 +257,11 @@ async def test_a_wrong_okx_checksum_invalidates_the_book_and_ccxt_resubscribes_i
         port = eng.serve_metrics(port=0)
         body = await asyncio.to_thread(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode())
         assert 'venuelink_adapter_events_total{kind="worker_tap_failures",venue="okx"} 1.0' in body
+        # the worker's handler time per venue message and the messages per handed-out update
+        g = rt.adapter.gauges()
+        assert 0 < g["handler_p50_seconds"] <= g["handler_p99_seconds"] <= g["handler_max_seconds"] < 1.0
+        assert g["messages_per_update"] > 0
+        assert 'venuelink_ccxt_worker{kind="handler_p99_seconds",venue="okx"}' in body
     finally:
         await eng.close()
 
