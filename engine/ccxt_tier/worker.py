@@ -50,6 +50,7 @@ TRADES_LIMIT = 10_000       # CCXT's trade cache per symbol (its default 1000): 
 #: hands out the taker's (Coinbase Advanced Trade market_trades, as its Exchange feed before it)
 MAKER_SIDE_TRADES = frozenset({"coinbase"})
 STREAM_SETTLE_S = 1.0
+WORKER_NICE = 10            # the worker's CPU priority below the engine's (os.nice increment)
 UNWATCH_TIMEOUT_S = 2.0     # an unsubscribe not acknowledged by then: the connection is closed instead       # a private watch waiting this long without an error counts as up
 
 
@@ -748,6 +749,14 @@ async def _until_stopped() -> None:
             await asyncio.wait_for(stop.wait(), 0.5)
 
 
+def _yield_cpu(increment: int) -> None:
+    """The worker runs at a lower CPU priority than the engine (``nice`` + `increment`): where CPUs
+    are short, the native engine's frames go first and the CCXT tier waits."""
+    if increment > 0:
+        with contextlib.suppress(OSError):
+            os.nice(increment)
+
+
 def _die_with_parent() -> None:
     """Linux: the kernel sends SIGTERM when the parent exits (the polling above is the fallback)."""
     with contextlib.suppress(Exception):
@@ -763,6 +772,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"%(asctime)s ccxt-worker[{spec.get('exchange')}] %(levelname)s %(message)s")
     _die_with_parent()
+    _yield_cpu(int(spec.get("nice", WORKER_NICE)))
     credentials = None
     if spec.get("credentials") == "stdin":
         try:
