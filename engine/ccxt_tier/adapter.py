@@ -16,6 +16,7 @@ from engine.adapter import Channel, VenueAdapter
 from engine.ccxt_tier import GONE, ccxt_id
 from engine.ccxt_tier.gate import BudgetGate, ccxt_buckets
 from engine.ccxt_tier.supervisor import WorkerSupervisor
+from engine.ccxt_tier.wire import decode_book
 from engine.config import VenueConfig
 from engine.errors import ConfigError, VenueError
 from engine.model import Instrument, MarketKind, Side, VenueId
@@ -62,6 +63,9 @@ class CcxtParser(PyFrameParser):
     counters: dict[str, int]        # the adapter's (CcxtAdapter.counters)
 
     def parse(self, frame: bytes, ts_recv: int, recv_mono: int) -> None:
+        if frame[:1] == b"\x01":                         # a binary book frame (engine.ccxt_tier.wire)
+            self.binary_book(frame, ts_recv)
+            return
         m = json.loads(frame)
         kind = m.get("type")
         if kind is None:
@@ -94,6 +98,19 @@ class CcxtParser(PyFrameParser):
             fs.sync.invalidate(f"CCXT worker: {m.get('reason', '')}")
         else:
             raise ValueError(f"unknown frame type {kind!r}")
+
+    def binary_book(self, frame: bytes, ts_recv: int) -> None:
+        symbol, ts, ps, qs, bids, asks = decode_book(frame)
+        fs = self.lookup_py(symbol.encode())
+        if fs is None:
+            return
+        inst = fs.instrument
+        if (ps, qs) != (inst.px_scale, inst.qty_scale):
+            raise ValueError(f"{symbol}: book frame at scales {ps}/{qs}, the instrument's are "
+                             f"{inst.px_scale}/{inst.qty_scale}")
+        self.emit_snapshot_py(fs, -1, bids, asks, ts * MS, ts_recv)
+        if fs.want_top and bids and asks:
+            self.emit_top_py(fs, bids[0][0], bids[0][1], asks[0][0], asks[0][1], -1, ts * MS, ts_recv)
 
     def book_frame(self, fs: FeedSymbol, m: dict, ts_recv: int) -> None:
         inst = fs.instrument

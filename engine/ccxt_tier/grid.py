@@ -45,13 +45,14 @@ def step_of(value: float | int | str | None, decimal_places: bool) -> Decimal:
 
 class Grid:
     """One instrument's price and size grids, formatting at a fixed number of decimals."""
-    __slots__ = ("tick", "lot", "_pq", "_qq", "_prices", "_sizes")
+    __slots__ = ("tick", "lot", "_pq", "_qq", "_prices", "_sizes", "px_decimals", "qty_decimals")
     CACHE = 4096                    # floats remembered per grid and kind (a book repeats most of its values)
 
     def __init__(self, tick: Decimal | str, lot: Decimal | str) -> None:
         self.tick, self.lot = Decimal(tick), Decimal(lot)
-        self._pq = Decimal(1).scaleb(-decimals(self.tick))
-        self._qq = Decimal(1).scaleb(-decimals(self.lot))
+        self.px_decimals, self.qty_decimals = decimals(self.tick), decimals(self.lot)
+        self._pq = Decimal(1).scaleb(-self.px_decimals)
+        self._qq = Decimal(1).scaleb(-self.qty_decimals)
         self._prices: dict[float, str] = {}         # float -> its snapped text (on-grid values only)
         self._sizes: dict[float, str] = {}
 

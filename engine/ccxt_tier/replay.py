@@ -81,7 +81,7 @@ class ReplayWorker(Worker):
     def __init__(self, exchange_id: str, symbols: list[str], recording: Recording, options: dict | None = None) -> None:
         super().__init__({"exchange": exchange_id, "symbols": list(symbols), "depth": DEPTH, "options": options or {}})
         self.recording = recording
-        self.frames_out: list[str] = []                  # what the worker hands the engine
+        self.frames_out: list[str | bytes] = []                  # what the worker hands the engine
         self.connection = _Nowhere()
         self._client = None
 
@@ -118,8 +118,8 @@ class ReplayWorker(Worker):
         ex.client = client
         return ex
 
-    def send(self, topic: str, text: str) -> None:
-        self.frames_out.append(text)
+    def send(self, topic: str, frame: str | bytes) -> None:
+        self.frames_out.append(frame)
 
     def feed(self, text: str) -> None:
         """One recorded frame, as CCXT's client would have received it."""
@@ -191,7 +191,7 @@ async def _replay(exchange_id: str, venue: str, symbols: list[str], lines: Itera
                 await asyncio.sleep(0)
             handed, w.frames_out = w.frames_out, []
             for f in handed:
-                parser.feed(f.encode(), now_ns())
+                parser.feed(f if isinstance(f, bytes) else f.encode(), now_ns())
             if len(sink.errors) > n_err or parser.n_errors > n_bad:
                 stats.bad_lines += 1
                 err.write(f"line {lineno}: {sink.errors[-1] if sink.errors else 'not readable'}\n")

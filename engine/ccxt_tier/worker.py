@@ -40,6 +40,7 @@ from engine.ccxt_tier.entry import LocalBudgetRefused, OrderDesk, _last_http, bu
 from engine.ccxt_tier.errors import scrub
 from engine.ccxt_tier.grid import Grid, OffGrid, decimals, exact, snap_levels, step_of
 from engine.ccxt_tier.taps import Verdict, tap_for
+from engine.ccxt_tier.wire import encode_book
 from ext.histogram import Histogram
 
 log = logging.getLogger("venuelink.ccxt_worker")
@@ -455,7 +456,7 @@ class Worker:
         frame = {"type": "book", "symbol": symbol, "ts": int(ob.get("timestamp") or 0), "bids": bids, "asks": asks}
         self.books[symbol] = frame
         self.stats["books"] += 1
-        self.send(f"book:{symbol}", json.dumps(frame, separators=(",", ":")))
+        self.send(f"book:{symbol}", encode_book(symbol, frame["ts"], grid.px_decimals, grid.qty_decimals, bids, asks))
 
     def invalidate(self, symbol: str, reason: str, off_grid: int = 0) -> None:
         """No valid book of `symbol` until the next good one: the engine hears it at once."""
@@ -584,14 +585,19 @@ class Worker:
                 self.send("orders", json.dumps(frame, separators=(",", ":")))
 
     # ---- local server ------------------------------------------------------------------------
-    def send(self, topic: str, text: str) -> None:
+    def send(self, topic: str, frame: str | bytes) -> None:
+        """To every engine connection subscribed to `topic`: JSON text, or a binary book frame
+        (engine.ccxt_tier.wire)."""
         for ws, topics in list(self.clients.items()):
             if topic in topics and not ws.closed:
-                asyncio.ensure_future(self._send(ws, text))
+                asyncio.ensure_future(self._send(ws, frame))
 
-    async def _send(self, ws: web.WebSocketResponse, text: str) -> None:
+    async def _send(self, ws: web.WebSocketResponse, frame: str | bytes) -> None:
         with contextlib.suppress(ConnectionError, RuntimeError):
-            await ws.send_str(text)
+            if isinstance(frame, bytes):
+                await ws.send_bytes(frame)
+            else:
+                await ws.send_str(frame)
 
     async def h_ws(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=None)

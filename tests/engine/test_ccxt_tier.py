@@ -14,6 +14,7 @@ import pytest
 from engine import registry
 from engine.ccxt_tier.adapter import DEPTH, CcxtAdapter
 from engine.ccxt_tier.grid import Grid, OffGrid, snap_levels, step_of
+from engine.ccxt_tier.wire import decode_book, encode_book
 from engine.ccxt_tier.worker import Worker, rewrite_urls
 from engine.config import load_config
 from engine.engine import Engine
@@ -48,11 +49,19 @@ def test_grid_keeps_exact_values_and_refuses_off_grid_ones():
 def test_worker_counts_an_off_grid_book_value_and_marks_the_book_invalid():
     w = Worker({"exchange": "binance", "symbols": [BTC], "depth": 3})
     sent = []
-    w.send = lambda topic, text: sent.append((topic, json.loads(text)))
+
+    def send(topic, frame):                 # books go as binary frames (engine.ccxt_tier.wire)
+        if isinstance(frame, bytes):
+            sym, ts, ps, qs, bids, asks = decode_book(frame)
+            frame = json.dumps({"type": "book", "symbol": sym, "ts": ts, "scales": [ps, qs], "bids": bids,
+                                "asks": asks})
+        sent.append((topic, json.loads(frame)))
+    w.send = send
     g = w.grids[BTC] = Grid("0.01", "0.001")
     w.on_book(BTC, g, {"bids": [[100.0, 1.0], [99.99, 2.0]], "asks": [[100.01, 0.5]], "timestamp": 1700000000000})
-    assert sent[-1] == ("book:" + BTC, {"type": "book", "symbol": BTC, "ts": 1700000000000,
-                                        "bids": [["100.00", "1.000"], ["99.99", "2.000"]], "asks": [["100.01", "0.500"]]})
+    assert sent[-1] == ("book:" + BTC, {"type": "book", "symbol": BTC, "ts": 1700000000000, "scales": [2, 3],
+                                        "bids": [[10000, 1000], [9999, 2000]], "asks": [[10001, 500]]})
+    assert w.books[BTC]["bids"] == [["100.00", "1.000"], ["99.99", "2.000"]]     # the in-band snapshot: text
     assert BTC in w.books
     w.on_book(BTC, g, {"bids": [[100.0, 1.0], [99.995, 2.0]], "asks": [[100.01, 0.0005]], "timestamp": None})
     assert w.stats["off_grid"] == 2 and BTC not in w.books        # no valid book to hand out any more
@@ -358,3 +367,11 @@ def test_the_coinbase_tap_counts_every_message_of_a_connection():
     assert [(v.market_id, v.ok) for v in lost] == [("BTC-USD", False)] and "2 -> 4" in lost[0].reason
     assert tap.on_message(msg(1), b) == []                              # the other connection is fine
     assert tap.on_message({"channel": "subscriptions", "events": []}, a) == []   # unnumbered: not counted
+
+
+def test_the_binary_book_frame_round_trips_and_refuses_damage():
+    f = encode_book("BTC/USDT", 1700000000123, 2, 5, [["60000.01", "0.50000"]], [["60000.02", "1.25000"], ["60001.00", "0.00001"]])
+    assert decode_book(f) == ("BTC/USDT", 1700000000123, 2, 5, [(6000001, 50000)], [(6000002, 125000), (6000100, 1)])
+    for bad in (f[:-1], f + b"\0", b"\x02" + f[1:], f[:3]):
+        with pytest.raises(ValueError):
+            decode_book(bad)
