@@ -101,8 +101,8 @@ class CcxtPath:
             inst = instrument_of(ex.markets[SYMBOL], False)
             self.worker.grids = {SYMBOL: Grid(inst["tick"], inst["lot"])}
             self.grid = self.worker.grids[SYMBOL]
-            self.sent: list[str] = []
-            self.worker.send = lambda topic, text: self.sent.append(text)    # captured, not sent
+            self.sent: list[str | bytes] = []
+            self.worker.send = lambda topic, frame: self.sent.append(frame)  # captured, not sent
             self.parser, self.fs = _engine_parser(inst)
 
     def snap(self) -> None:
@@ -118,7 +118,8 @@ class CcxtPath:
         if not self.tier:
             return
         self.worker.on_book(SYMBOL, self.grid, self.ex.orderbooks[SYMBOL].limit())
-        self.parser.feed(self.sent.pop().encode())
+        f = self.sent.pop()
+        self.parser.feed(f if isinstance(f, bytes) else f.encode())
 
     def check(self) -> None:
         st = self.worker.stats
