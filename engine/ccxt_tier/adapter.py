@@ -260,7 +260,9 @@ class CcxtAdapter(VenueAdapter):
 
     def counters(self) -> dict[str, int]:
         w = self.worker
-        return {**self._counters, **{"worker_" + k: v for k, v in self.worker_stats.items()},
+        ex = getattr(self.runtime, "execution", None)
+        outcomes = {"order_error_" + k: n for k, n in (getattr(ex, "outcomes", None) or {}).items()}
+        return {**self._counters, **{"worker_" + k: v for k, v in self.worker_stats.items()}, **outcomes,
                 "worker_starts": w.starts if w else 0, "worker_exits": w.exits if w else 0}
 
     def topics(self, inst: Instrument, channels: tuple[Channel, ...]) -> list[str]:

@@ -70,6 +70,13 @@ def scrub(msg: str, *secrets: str) -> str:
     return msg[:500]
 
 
+def outcome_class(chain: list[str]) -> str:
+    """The table's kind of a worker error answer (down, throttled, ours, refused, missing), or
+    "unclassified" for a CCXT error the table does not name."""
+    row = next((_BY_NAME[c] for c in chain if c in _BY_NAME), None)
+    return row[1] if row is not None else "unclassified"
+
+
 def engine_error(err: dict, *, write: bool, venue: str) -> EngineError:
     """The engine error for a worker's error answer ``{"chain", "msg", "http_status",
     "retry_after_s"}``."""

@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import aiohttp
 
-from engine.ccxt_tier.errors import NOT_SENT, engine_error
+from engine.ccxt_tier.errors import NOT_SENT, engine_error, outcome_class
 from engine.errors import CircuitOpen, ExecutionUnknown, VenueError
 from engine.model import Fill, Order, OrderState, OrderType, OrderUpdate, Side, TimeInForce, VenueId
 from engine.order_checks import canonical, checked_units
@@ -60,6 +60,7 @@ class CcxtExecution:
         self.stream_ups = 0                         # times the stream came up
         self.pushed = 0                             # order and fill frames received
         self.unusable = 0                           # frames that could not be read (logged, dropped)
+        self.outcomes: dict[str, int] = {}          # error answers by the error table's class (errors.TABLE)
         self._stream_task: asyncio.Task | None = None
         # the optional parts of the execution contract, where CCXT has them for this exchange
         # (engine.orders.ExecutionClient: a venue without one simply lacks the method)
@@ -234,7 +235,10 @@ class CcxtExecution:
             return answer.get("result")
         if (answer.get("error") or {}).get("chain", [None])[:1] == [NOT_SENT]:
             raise _NotSent(str(answer["error"].get("msg") or "refused by the local rate budget"))
-        raise engine_error(answer.get("error") or {}, write=write, venue=name)
+        err = answer.get("error") or {}
+        kind = outcome_class([str(c) for c in err.get("chain") or []])
+        self.outcomes[kind] = self.outcomes.get(kind, 0) + 1
+        raise engine_error(err, write=write, venue=name)
 
     # ---- orders ------------------------------------------------------------------------------
     def _update(self, d: dict, order: Order | None = None) -> OrderUpdate:

@@ -112,6 +112,7 @@ async def test_a_venue_429_blocks_until_its_retry_after_and_utilization_is_expor
         t0 = time.time()            # the module's sim keeps earlier tests' requests (and 429s)
         first = await eng.place(rest_request())
         assert first.state is S.REJECTED and "RateLimited" in first.error, first.error
+        assert rt.adapter.counters().get("order_error_throttled") == 1       # the error table's class, counted
         assert rt.budget.rate_refusals == 1 and rt.adapter.gate.venue_refusals == 1
         # the next orders and a query wait out the Retry-After in the engine's budget
         more = await asyncio.gather(*(eng.place(rest_request()) for _ in range(3)),

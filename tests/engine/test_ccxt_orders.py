@@ -66,6 +66,11 @@ def test_throttled_banned_duplicate_and_foreign_errors():
     assert type(_mapped(TypeError("boom"), write=True)) is ExecutionUnknown
     assert type(_mapped(TypeError("boom"), write=False)) is VenueError
     assert error_chain(ccxt.OrderNotFound("x"))[:3] == ["OrderNotFound", "InvalidOrder", "ExchangeError"]
+    # the classes the tier counts its error answers by (venuelink_adapter_events order_error_<class>)
+    from engine.ccxt_tier.errors import outcome_class
+    assert [outcome_class(error_chain(e)) for e in (ccxt.OnMaintenance("x"), ccxt.DDoSProtection("x"),
+            ccxt.RequestTimeout("x"), ccxt.InvalidOrder("x"), ccxt.OrderNotFound("x"), TypeError("x"))] == \
+        ["down", "throttled", "ours", "refused", "missing", "unclassified"]
 
 
 # ---------------------------------------------------------------------------- against the simulator
