@@ -26,6 +26,9 @@ class WorkerFailed(EngineError):
     """The worker did not start (or did not report its URLs in time)."""
 
 
+STOP_GRACE_S = 1.5          # SIGTERM, then this long to exit, then SIGKILL
+
+
 class WorkerSupervisor:
     def __init__(self, name: str, spec: dict, *, start_timeout_s: float = 60.0,
                  on_restart: Callable[[dict], None] | None = None, credentials: Credentials | None = None) -> None:
@@ -121,11 +124,16 @@ class WorkerSupervisor:
         with contextlib.suppress(ProcessLookupError):
             p.terminate()
         try:
-            await asyncio.wait_for(p.wait(), 3.0)
+            # within the engine's bound on an adapter's close (2 s): a worker slow to exit is killed
+            await asyncio.wait_for(p.wait(), STOP_GRACE_S)
         except asyncio.TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 p.kill()
             await p.wait()
+        except asyncio.CancelledError:      # the close itself was given up on: never leave it running
+            with contextlib.suppress(ProcessLookupError):
+                p.kill()
+            raise
 
     async def close(self) -> None:
         self._closing = True

@@ -735,7 +735,7 @@ class Worker:
                 t.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.exchange.close(), 2.0)
+                await asyncio.wait_for(self.exchange.close(), 1.0)
             for h in getattr(self, "_budget_http", []):
                 with contextlib.suppress(Exception):
                     await h.close()
