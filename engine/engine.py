@@ -146,10 +146,14 @@ class VenueRuntime:
 
     def ws_health(self) -> VenueHealth:
         """The worst market-data connection; a connection whose checksum validation had to be
-        switched off is DEGRADED (its data can no longer be verified)."""
+        switched off is DEGRADED (its data can no longer be verified); an adapter whose sessions
+        reach a local process (the CCXT tier's worker) adds the venue's side (`feed_health`)."""
         hs = [s.breaker.health for s in self.sessions] or [VenueHealth.UP]
         if any(p.checksum_off for p in self.parsers):
             hs.append(VenueHealth.DEGRADED)
+        feed = getattr(self.adapter, "feed_health", None)      # what an adapter sees behind its sessions
+        if feed is not None:
+            hs.append(feed())
         return max(hs)
 
     # ---- start -----------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from engine.ccxt_tier.supervisor import WorkerSupervisor
 from engine.ccxt_tier.wire import decode_book
 from engine.config import VenueConfig
 from engine.errors import ConfigError, VenueError
-from engine.model import Instrument, MarketKind, Side, VenueId
+from engine.model import Instrument, MarketKind, Side, VenueHealth, VenueId
 from engine.venue import BookSpec, BucketSpec, ResyncMethod, SnapshotSource, VenueSpec, WsEndpoint, scale_of
 from ext.feed import Control, FeedSymbol, PyFrameParser, TradeIds
 from ext.ratelimit import BucketKind, Priority
@@ -27,7 +27,8 @@ from ext.sync import SeqRule
 
 log = logging.getLogger("venuelink.ccxt_tier")
 STATS_POLL_S = 5.0
-WINDOW_KEYS = frozenset({"window_messages", "handler_p50_ns", "handler_p99_ns", "handler_max_ns"})
+WINDOW_KEYS = frozenset({"window_messages", "handler_p50_ns", "handler_p99_ns", "handler_max_ns",
+                         "watches", "watches_failing"})
 
 DEPTH = 20                  # levels per side in every book frame
 MS = 1_000_000
@@ -142,6 +143,7 @@ class CcxtAdapter(VenueAdapter):
         self._counters: dict[str, int] = {}        # books_invalidated, off_grid_values (parsers count)
         self.worker_stats: dict[str, int] = {}     # the worker's own counters, polled
         self.worker_gauges: dict[str, float] = {}  # its handler time and merge ratio over the last poll
+        self._watch_state = (0, 0)                  # (failing, all) book and trade watches at the last poll
         self._stats_task: asyncio.Task | None = None
 
     # ---- the worker ------------------------------------------------------------------------
@@ -189,6 +191,7 @@ class CcxtAdapter(VenueAdapter):
     def _window(self, nums: dict[str, int]) -> None:
         """The worker's handler time per venue message over the last poll, and how many venue
         messages went into each update handed to the engine (CCXT merges deltas into books)."""
+        self._watch_state = (nums.get("watches_failing", 0), nums.get("watches", 0))
         before = self.worker_stats
         out = sum(nums.get(k, 0) - before.get(k, 0) for k in ("books", "trades"))
         g: dict[str, float] = {}
@@ -199,6 +202,18 @@ class CcxtAdapter(VenueAdapter):
             if out > 0:
                 g["messages_per_update"] = nums["window_messages"] / out
         self.worker_gauges = g
+
+    def feed_health(self) -> VenueHealth:
+        """The venue's market data as the worker sees it (VenueRuntime.ws_health takes the worst
+        of this and its own connections, which here only reach the local worker): UNREACHABLE
+        while no worker runs or every watch of the venue is failing, DEGRADED while some are."""
+        w = self.worker
+        if w is None or w.proc is None or w.proc.returncode is not None:
+            return VenueHealth.UNREACHABLE
+        failing, total = self._watch_state
+        if total and failing >= total:
+            return VenueHealth.UNREACHABLE
+        return VenueHealth.DEGRADED if failing else VenueHealth.UP
 
     def gauges(self) -> dict[str, float]:
         """Recent figures of the worker (engine.metrics exports them as venuelink_ccxt_worker)."""

@@ -681,7 +681,8 @@ class Worker:
         """The counters, and the handler time per venue message since the last call (p50, p99,
         max in ns; ``window_messages``): the engine polls this every few seconds."""
         h = self.handler_ns
-        window = {"window_messages": h.count}
+        window = {"window_messages": h.count, "watches": len(self.symbols) * 2,
+                  "watches_failing": len([w for w in self.backing_off if w.startswith(("book:", "trades:"))])}
         if h.count:
             p50, p99 = h.percentiles((50, 99))
             window.update(handler_p50_ns=p50, handler_p99_ns=p99, handler_max_ns=h.max)

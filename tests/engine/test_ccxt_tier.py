@@ -19,7 +19,7 @@ from engine.ccxt_tier.worker import Worker, rewrite_urls
 from engine.config import load_config
 from engine.engine import Engine
 from engine.errors import ConfigError
-from engine.model import BookState
+from engine.model import BookState, VenueHealth
 from engine.sim.server import running_simulator
 from tests.engine.conftest import admin
 from tests.waiting import wait_for
@@ -182,11 +182,14 @@ async def test_books_and_trades_through_the_worker_then_a_killed_worker_is_resta
         # books come back LIVE and trades flow again
         sup = rt.adapter.worker
         old_pid, n_trades = sup.pid, len(trades)
+        assert rt.ws_health() == VenueHealth.UP
         os.kill(old_pid, signal.SIGKILL)
         assert await wait_for(lambda: not any(fs.sync.is_live for fs in fss.values()), 10)
+        assert await wait_for(lambda: rt.ws_health() == VenueHealth.UNREACHABLE or sup.pid != old_pid, 10)
         assert await wait_for(lambda: sup.pid not in (None, old_pid) and sup.starts == 2, 20)
         assert await wait_for(lambda: all(fs.sync.is_live for fs in fss.values()), 20)
         assert await wait_for(lambda: len(trades) > n_trades + 5, 20)
+        assert rt.ws_health() == VenueHealth.UP
         ids = [t.trade_id for t in trades]
         assert len(ids) == len(set(ids))
         assert BookState.LIVE in states and states[-1] == BookState.LIVE
@@ -375,3 +378,22 @@ def test_the_binary_book_frame_round_trips_and_refuses_damage():
     for bad in (f[:-1], f + b"\0", b"\x02" + f[1:], f[:3]):
         with pytest.raises(ValueError):
             decode_book(bad)
+
+
+def test_the_venues_feed_health_comes_from_the_workers_watches():
+    """Its sessions only reach the local worker: the venue's side is what the worker's watches see."""
+    from engine.config import VenueConfig
+    a = CcxtAdapter(VenueConfig(name="kraken", tier="ccxt", symbols=[BTC]))
+    assert a.feed_health() == VenueHealth.UNREACHABLE                   # no worker running
+
+    class Proc:
+        returncode = None
+
+    class Sup:
+        proc = Proc()
+    a.worker = Sup()
+    for nums, want in (({"watches": 2, "watches_failing": 0}, VenueHealth.UP),
+                       ({"watches": 2, "watches_failing": 1}, VenueHealth.DEGRADED),
+                       ({"watches": 2, "watches_failing": 2}, VenueHealth.UNREACHABLE)):
+        a._window(nums)
+        assert a.feed_health() == want
