@@ -44,13 +44,19 @@ def venue_config(venue: str, tier: str, sim: Any, symbols: list[str], **kw: Any)
     return VenueConfig(name=venue, symbols=list(symbols), **tier_config(venue, tier, sim, symbols, **kw))
 
 
-def sim_symbols(venue: str, sim: Any) -> dict[str, str]:
-    """Unified symbol -> the simulator's own name for it (what its admin and fault API take), as
-    the venue's native adapter reads the simulator's instruments: the CCXT tier's instruments
-    carry CCXT's names instead."""
+def native_adapter(venue: str, sim: Any):
+    """The venue's native adapter with the simulator's instruments: it knows the simulator's own
+    names of symbols and topics (what its admin and fault API take), which the CCXT tier's
+    instruments and topics do not (they carry CCXT's names)."""
     a = registry.create(venue)
-    out: dict[str, str] = {}
+    insts = []
     for url in a.instrument_urls():
         with urllib.request.urlopen(sim.rest_url.rstrip("/") + url, timeout=10) as r:
-            out.update((i.symbol, i.venue_symbol) for i in a.parse_instruments(r.read()))
-    return out
+            insts += a.parse_instruments(r.read())
+    a.set_instruments(insts)
+    return a
+
+
+def sim_symbols(venue: str, sim: Any) -> dict[str, str]:
+    """Unified symbol -> the simulator's own name for it."""
+    return {sym: i.venue_symbol for sym, i in native_adapter(venue, sim).instruments.items()}

@@ -1,12 +1,25 @@
 """The fault matrix: every fault of the simulator's fault API against every registered venue
 (engine.registry), each on a fresh engine with a strategy trading, checked by ``engine.drill``:
 the fault's visible effect (classification, resync, breaker, policy) and the invariants (no book
-LIVE while wrong, books equal to the venue's after recovery, the order ledger intact)."""
+LIVE while wrong, books equal to the venue's after recovery, the order ledger intact).
+
+The faults the tier can have (disconnect, gap, checksum, delay, stale feed, 429, ban, lost and
+late order acks) run again with the venue behind the CCXT tier, on the same simulator
+(``binance-ccxt-...``, ``okx-ccxt-...``); what it cannot meet today is an xfail with the reason."""
+import json
+import urllib.request
+from urllib.parse import parse_qsl, urlencode
+
 import pytest
 
 from engine import registry
-from engine.drill import CASES, Drill, Needs, applicable, venue_needs
+from engine.adapter import Channel
+from engine.ccxt_tier.adapter import DEPTH as TIER_DEPTH
+from engine.drill import CASES, CASES_BY_NAME, Drill, Needs, Target, applicable, venue_needs
+from engine.model import BookState
 from engine.sim.server import running_simulator
+from engine.venue import SnapshotSource
+from tests.tiers import CCXT_HOSTS, native_adapter, tier_config
 
 VENUES = registry.available()
 MATRIX = [(v, c.name) for v in VENUES for c in applicable(v)]
@@ -38,7 +51,6 @@ def test_every_fault_case_runs_on_every_venue_that_can_have_it():
 
 @pytest.mark.parametrize("venue,case", MATRIX, ids=[f"{v}-{c}" for v, c in MATRIX])
 async def test_fault(sims, venue, case):
-    from engine.drill import CASES_BY_NAME
     sim = sims[venue]
     await _admin_reset(sim)
     async with Drill(venue, sim) as d:
@@ -53,3 +65,105 @@ async def _admin_reset(sim):
                            ("/market", {"action": "resume"})):
             async with s.post(f"{sim['admin_url']}{path}", json=body) as r:
                 assert r.status == 200, await r.text()
+
+
+# ---------------------------------------------------------------------------- over the CCXT tier
+class TierDrill(Drill):
+    """The drill with the venue behind the CCXT tier (tests.tiers: CCXT's own client in the tier's
+    worker, against the same simulator). The tier's instruments and topics carry CCXT's names, so
+    the faults aim at the simulator's own (its native adapter's); its books are top-20 snapshots
+    with no venue sequence, so a book must come to equal the simulator's top 20 levels; the
+    market-data connection to the venue is the worker's, so its reconnects are the worker's."""
+
+    def __init__(self, venue, sim, **kw):
+        super().__init__(venue, sim, venue_config=tier_config(venue, "ccxt", sim, [], ccxt_timeout_s=2.0), **kw)
+        self.native = native_adapter(venue, sim)
+        self.sim_names = {sym: i.venue_symbol for sym, i in self.native.instruments.items()}
+
+    async def start(self) -> None:
+        try:
+            await super().start()
+        except BaseException:
+            await self.close()            # a drill that never went live still ends its worker
+            raise
+
+    async def admin(self, method, path, body=None):
+        """The simulator's admin API with a symbol named as the tier names it (CCXT's unified
+        symbol) renamed to the simulator's own."""
+        base, _, query = path.partition("?")
+        if query:
+            query = urlencode([(k, self.sim_names.get(v, v) if k == "symbol" else v) for k, v in parse_qsl(query)])
+            path = f"{base}?{query}"
+        return await super().admin(method, path, body)
+
+    def target(self) -> Target:
+        a = self.native
+        inst = a.instrument(self.symbols[0])
+        book_t, trade_t = a.topics(inst, (Channel.BOOK, Channel.TRADES))
+        everything = [t for s in self.symbols for t in a.topics(a.instrument(s), (Channel.BOOK, Channel.TRADES))]
+        snap = a.snapshot_request(inst)[0] if a.spec.book.snapshot == SnapshotSource.REST else None
+        return Target(inst.venue_symbol, book_t, trade_t, everything, snap)
+
+    def counters(self) -> dict[str, int]:
+        c = super().counters()
+        report = self.rt.adapter.worker.report or {}
+        try:
+            with urllib.request.urlopen(report["rest_url"] + "/stats", timeout=2) as r:
+                c["reconnects"] += json.loads(r.read()).get("connects", 0)
+        except (OSError, KeyError, ValueError):
+            pass                          # a worker being restarted: its next start counts
+        return c
+
+    async def check_books(self, depth: int = TIER_DEPTH, timeout: float = 30.0) -> list[str]:
+        if not await self.wait(self.all_live, timeout):
+            return [f"books not live after recovery: {self.book_states()}"]
+        out = []
+        await self.admin("POST", "/market", {"action": "pause"})
+        try:
+            for fs in self.feed_symbols():
+                inst = fs.instrument
+                ref = await self.admin("GET", f"/book?symbol={inst.symbol}&limit={depth}")
+                canon = lambda lv: [(inst.px_str(inst.px(p)), inst.qty_str(inst.qty(q))) for p, q in lv][:depth]
+                want = canon(ref["bids"]), canon(ref["asks"])
+                ours = lambda: ([(inst.px_str(p), inst.qty_str(q)) for p, q in fs.book.top(1, depth)],
+                                [(inst.px_str(p), inst.qty_str(q)) for p, q in fs.book.top(2, depth)])
+                if not await self.wait(lambda: fs.sync.is_live and ours() == want, 10):
+                    out.append(f"book {inst.symbol} differs from the venue's top {depth} levels "
+                               f"(state {BookState(fs.sync.state).name})")
+        finally:
+            await self.admin("POST", "/market", {"action": "resume"})
+        return out
+
+
+#: the faults run over the tier (where the venue natively has what the case needs)
+TIER_FAULTS = ("disconnect_clean", "sequence_gap", "checksum_corruption", "delayed_frames", "stale_feed",
+               "429_storm", "ban", "lost_order_ack", "ack_after_fill")
+TIER_MATRIX = [(v, c.name) for v in VENUES if v in CCXT_HOSTS for c in applicable(v) if c.name in TIER_FAULTS]
+#: what the tier cannot meet today, and why
+TIER_XFAIL = {
+    ("binance", "ban"): "the tier never trades again after a ban: its order breaker opens on the 418 (for the "
+                        "venue's 2 s), but CcxtExecution.sync_time, the availability watcher's probe, sends "
+                        "nothing, so the breaker never closes and new orders are held, then refused",
+}
+_FILL_RACE = ("a pushed fill reaches the engine with the venue's order id only (no client id): when it beats the "
+              "create's answer (OKX's is an ack, read back), the order manager adopts it as an order without a "
+              "client id and the real order never gets its fill (not strict: whether the fill wins is a race)")
+#: the same failure, but only when a race goes one way: not strict (it passes when the answer wins)
+TIER_XFAIL_RACE = {("okx", "lost_order_ack"): _FILL_RACE, ("okx", "ack_after_fill"): _FILL_RACE}
+
+
+def _tier_param(venue, case):
+    why = TIER_XFAIL.get((venue, case))
+    race = TIER_XFAIL_RACE.get((venue, case))
+    marks = ([pytest.mark.xfail(reason=why, strict=True)] if why else
+             [pytest.mark.xfail(reason=race, strict=False)] if race else [])
+    return pytest.param(venue, case, id=f"{venue}-ccxt-{case}", marks=marks)
+
+
+@pytest.mark.parametrize("venue,case", [_tier_param(v, c) for v, c in TIER_MATRIX])
+async def test_fault_over_the_ccxt_tier(sims, venue, case):
+    sim = sims[venue]
+    await _admin_reset(sim)
+    async with TierDrill(venue, sim) as d:
+        res = await d.run_case(CASES_BY_NAME[case])
+    assert res.ok, f"{venue} over the CCXT tier, {case}: {res.violations}\nobserved: {res.observed}"
