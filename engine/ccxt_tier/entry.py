@@ -43,8 +43,8 @@ RAW = {
         # a cancel's report names the canceled order's client id in "C", its own request's in "c"
         "pushed_order": {"id": ("i",), "client_id": ("C", "c"), "status": ("X",), "filled": ("z",),
                          "amount": ("q",), "price": ("p",), "ts": ("T", "E")},
-        "pushed_trade": {"id": ("t",), "order_id": ("i",), "price": ("L",), "qty": ("l",), "fee": ("n",),
-                         "fee_asset": ("N",), "maker": ("m",), "ts": ("T", "E")},
+        "pushed_trade": {"id": ("t",), "order_id": ("i",), "client_id": ("c",), "price": ("L",), "qty": ("l",),
+                         "fee": ("n",), "fee_asset": ("N",), "maker": ("m",), "ts": ("T", "E")},
     },
     # OKX v5: an order (trade/order, orders-pending), and a fill (fills, fills-history). Its place
     # and cancel answers are acknowledgements without a state (the desk then reads the order), and
@@ -60,7 +60,8 @@ RAW = {
         "fee_charged_negative": True,
         # the orders channel: an order's fields as in REST; a fill's fee is fillFee (fee is the
         # order's accumulated fee there)
-        "pushed_trade": {"id": ("tradeId",), "order_id": ("ordId",), "price": ("fillPx",), "qty": ("fillSz",),
+        "pushed_trade": {"id": ("tradeId",), "order_id": ("ordId",), "client_id": ("clOrdId",), "price": ("fillPx",),
+                         "qty": ("fillSz",),
                          "fee": ("fillFee",), "fee_asset": ("fillFeeCcy",), "exec_type": ("execType",),
                          "side": ("side",), "ts": ("fillTime", "uTime")},
         "states": {"live": "NEW", "partially_filled": "PARTIALLY_FILLED", "filled": "FILLED", "canceled": "CANCELED",
@@ -163,7 +164,7 @@ class OrderDesk:
             op = req.get("op")
             fn = {"create": self.create, "cancel": self.cancel, "fetch": self.fetch, "open": self.open,
                   "trades": self.trades, "amend": self.amend, "cancel_all": self.cancel_all,
-                  "dead_man": self.dead_man}.get(op)
+                  "dead_man": self.dead_man, "time": self.time}.get(op)
             if fn is None:
                 raise BadRequest(f"unknown op {op!r}")
             return {"ok": True, "result": await fn(req)}
@@ -242,6 +243,15 @@ class OrderDesk:
                 return []
             rows = await self.ex.cancel_orders(ids, symbol)
         return [self.order_out(o, o.get("symbol") or symbol, "") for o in rows or [] if isinstance(o, dict)]
+
+    async def time(self, req: dict) -> dict:
+        """One cheap request to the venue (its time, else its status): the engine's probe of a
+        venue it stopped sending orders to (a ban, an open breaker)."""
+        if self.ex.has.get("fetchTime"):
+            return {"time": await self.ex.fetch_time()}
+        if self.ex.has.get("fetchStatus"):
+            return {"status": (await self.ex.fetch_status()).get("status")}
+        raise BadRequest(f"{self.id}: CCXT has neither fetch_time nor fetch_status")
 
     async def dead_man(self, req: dict) -> dict:
         """The venue cancels every open order unless called again within ``timeout_s`` (0 disarms)."""
@@ -351,7 +361,9 @@ class OrderDesk:
             fee_s = negated(fee_s) if self.raw.get("fee_charged_negative") else fee_s
         else:
             fee_s = dec(fee.get("cost"))
+        client_id = _raw(info, r["client_id"]) if r and "client_id" in r else (t.get("clientOrderId") or "")
         return {"id": str(pick("id", t.get("id")) or ""), "order_id": str(pick("order_id", t.get("order")) or ""),
+                "client_id": str(client_id or ""),
                 "symbol": t.get("symbol") or symbol, "side": side, "price": dec(pick("price", t.get("price"))),
                 "qty": dec(pick("qty", t.get("amount"))), "fee": fee_s or "0",
                 "fee_asset": str(pick("fee_asset", fee.get("currency")) or ""), "maker": bool(maker),

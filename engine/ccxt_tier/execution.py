@@ -24,6 +24,7 @@ from typing import Any, Callable
 import aiohttp
 
 from engine.ccxt_tier.errors import NOT_SENT, engine_error, outcome_class
+from engine.circuit import CircuitState
 from engine.errors import CircuitOpen, ExecutionUnknown, VenueError
 from engine.model import Fill, Order, OrderState, OrderType, OrderUpdate, Side, TimeInForce, VenueId
 from engine.order_checks import canonical, checked_units
@@ -162,16 +163,25 @@ class CcxtExecution:
         if side is None:
             raise ValueError("a fill without its side")
         ts = int(t.get("ts") or 0) * MS
-        fill = Fill(venue=self.venue, symbol=t["symbol"], client_order_id="", venue_order_id=str(t["order_id"]),
+        cid = str(t.get("client_id") or "")                 # where the venue's push names it
+        fill = Fill(venue=self.venue, symbol=t["symbol"], client_order_id=cid, venue_order_id=str(t["order_id"]),
                     trade_id=str(t["id"]), price=canonical(t["price"]), qty=canonical(t["qty"]), side=side,
                     fee=canonical(t.get("fee") or "0"), fee_asset=t.get("fee_asset") or "",
                     is_maker=bool(t.get("maker")), ts_exchange=ts, ts_recv=now_ns())
-        return OrderUpdate(venue=self.venue, symbol=t["symbol"], client_order_id="",
+        return OrderUpdate(venue=self.venue, symbol=t["symbol"], client_order_id=cid,
                            venue_order_id=str(t["order_id"]), state=OrderState.UNKNOWN, filled_qty="",
                            side=side, fill=fill, ts_exchange=ts, ts_recv=fill.ts_recv)
 
     async def sync_time(self) -> None:
-        """CCXT stamps its own signed requests."""
+        """CCXT stamps its own signed requests, so there is no offset to measure; but this is also
+        the probe of a venue the engine stopped sending orders to (engine.availability): one cheap
+        request to the venue through the worker, and its answer closes the order breaker."""
+        if self.adapter.worker is None or not (self.adapter.worker.report or {}).get("rest_url"):
+            return
+        await self._call({"op": "time"}, write=False)
+        br = self.rest.breaker if self.rest is not None else None
+        if br is not None and br.state != CircuitState.CLOSED and not br.banned:
+            br.success()
 
     async def close(self) -> None:
         if self._stream_task is not None:

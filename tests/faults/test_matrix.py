@@ -139,17 +139,10 @@ class TierDrill(Drill):
 TIER_FAULTS = ("disconnect_clean", "sequence_gap", "checksum_corruption", "delayed_frames", "stale_feed",
                "429_storm", "ban", "lost_order_ack", "ack_after_fill")
 TIER_MATRIX = [(v, c.name) for v in VENUES if v in CCXT_HOSTS for c in applicable(v) if c.name in TIER_FAULTS]
-#: what the tier cannot meet today, and why
-TIER_XFAIL = {
-    ("binance", "ban"): "the tier never trades again after a ban: its order breaker opens on the 418 (for the "
-                        "venue's 2 s), but CcxtExecution.sync_time, the availability watcher's probe, sends "
-                        "nothing, so the breaker never closes and new orders are held, then refused",
-}
-_FILL_RACE = ("a pushed fill reaches the engine with the venue's order id only (no client id): when it beats the "
-              "create's answer (OKX's is an ack, read back), the order manager adopts it as an order without a "
-              "client id and the real order never gets its fill (not strict: whether the fill wins is a race)")
-#: the same failure, but only when a race goes one way: not strict (it passes when the answer wins)
-TIER_XFAIL_RACE = {("okx", "lost_order_ack"): _FILL_RACE, ("okx", "ack_after_fill"): _FILL_RACE}
+#: what the tier cannot meet today, and why (strict xfail); and what fails only when a race goes
+#: one way (not strict)
+TIER_XFAIL: dict[tuple[str, str], str] = {}
+TIER_XFAIL_RACE: dict[tuple[str, str], str] = {}
 
 
 def _tier_param(venue, case):
