@@ -50,9 +50,14 @@ def test_okx_raw_fields_are_read_as_strings():
     fill = {"info": {"tradeId": "81", "ordId": "12", "fillPx": "60000.1", "fillSz": "0.0003", "fee": "-0.0000003",
                      "feeCcy": "BTC", "execType": "M", "side": "sell", "ts": "1700000000123"},
             "fee": {"cost": 3e-07}, "amount": 0.0003}
-    assert desk.trade_out(fill, BTC) == {"id": "81", "order_id": "12", "symbol": BTC, "side": "sell",
+    assert desk.trade_out(fill, BTC) == {"id": "81", "order_id": "12", "client_id": "", "symbol": BTC, "side": "sell",
                                          "price": "60000.1", "qty": "0.0003", "fee": "0.0000003", "fee_asset": "BTC",
                                          "maker": True, "ts": 1700000000123}
+    # pushed (the orders channel): the fill's fee is fillFee, and the order's client id is there
+    pushed = {"info": {**fill["info"], "clOrdId": "vlabc", "fillFee": "-0.0000002", "fillFeeCcy": "BTC",
+                       "fillTime": "1700000000124"}, "amount": 0.0003}
+    got = desk.trade_out(pushed, BTC, pushed=True)
+    assert (got["client_id"], got["fee"], got["ts"]) == ("vlabc", "0.0000002", 1700000000124)
     assert negated("-0.1") == "0.1" and negated("0.2") == "-0.2" and negated("0") == "0"
 
 
