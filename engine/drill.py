@@ -280,7 +280,11 @@ class Drill:
             await self.engine.close()
 
     async def __aenter__(self) -> "Drill":
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:               # a start that failed half way (books never live): stop what runs
+            await self.close()
+            raise
         return self
 
     async def __aexit__(self, *exc: Any) -> None:

@@ -80,13 +80,6 @@ class TierDrill(Drill):
         self.native = native_adapter(venue, sim)
         self.sim_names = {sym: i.venue_symbol for sym, i in self.native.instruments.items()}
 
-    async def start(self) -> None:
-        try:
-            await super().start()
-        except BaseException:
-            await self.close()            # a drill that never went live still ends its worker
-            raise
-
     async def admin(self, method, path, body=None):
         """The simulator's admin API with a symbol named as the tier names it (CCXT's unified
         symbol) renamed to the simulator's own."""
