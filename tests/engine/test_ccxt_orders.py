@@ -1,6 +1,7 @@
 """Order entry through the CCXT tier: CCXT's own `binance` client in the venue's worker process,
 against the Binance simulator on loopback (every other host of the exchange goes to a closed
 local port), driven by the engine's unchanged OrderManager."""
+import contextlib
 import os
 import textwrap
 import time
@@ -105,13 +106,21 @@ def _cmdline(pid):
         return f.read().decode(errors="replace")
 
 
-async def test_orders_through_the_worker_new_canceled_filled(tmp_path, sim):
-    eng = Engine(ccxt_config(tmp_path, sim))
-    fills = []
+@contextlib.asynccontextmanager
+async def started(tmp_path, sim, **kw):
+    """A started ccxt-tier Binance engine with credentials: (engine, its runtime, the fills it reports)."""
+    eng = Engine(ccxt_config(tmp_path, sim, **kw))
+    fills: list = []
     eng.subscribe_orders("binance", on_fill=lambda order, f: fills.append(f))
     try:
         await eng.start(market_data=False)
-        rt = eng.runtime("binance")
+        yield eng, eng.runtime("binance"), fills
+    finally:
+        await eng.close()
+
+
+async def test_orders_through_the_worker_new_canceled_filled(tmp_path, sim):
+    async with started(tmp_path, sim) as (eng, rt, fills):
         assert isinstance(rt.execution, CcxtExecution)
         pid = rt.adapter.worker.pid
         assert sim["api_secret"] not in _cmdline(pid) and sim["api_key"] not in _cmdline(pid)
@@ -146,8 +155,6 @@ async def test_orders_through_the_worker_new_canceled_filled(tmp_path, sim):
                       type=OrderType.LIMIT, qty="0.001", price="1000", tif=TimeInForce.GTC)
         with pytest.raises(UnknownOrder):
             await rt.execution.query(ghost)
-    finally:
-        await eng.close()
 
 
 async def test_a_wrong_secret_is_the_auth_error(tmp_path, sim):
@@ -187,12 +194,7 @@ async def test_the_private_stream_pushes_a_resting_orders_fill_and_a_dropped_str
     """CCXT's watch_orders / watch_my_trades through the worker: a resting order filled by the
     market later is FILLED with the venue's fill (no audit, no query: order_audit_s = 0), and a
     dropped user stream is seen, comes back, and the orders are reconciled."""
-    eng = Engine(ccxt_config(tmp_path, sim))
-    fills = []
-    eng.subscribe_orders("binance", on_fill=lambda o, f: fills.append(f))
-    try:
-        await eng.start(market_data=False)
-        rt = eng.runtime("binance")
+    async with started(tmp_path, sim) as (eng, rt, fills):
         assert rt.has_private_stream and await wait_for(lambda: rt.execution.stream_connected, 10)
         book = await admin(sim, "GET", "/book?symbol=BTCUSDT&limit=3")
         (bid, bid_qty), (below, _) = book["bids"][0], book["bids"][1]
@@ -218,8 +220,6 @@ async def test_the_private_stream_pushes_a_resting_orders_fill_and_a_dropped_str
         await admin(sim, "POST", "/fault", {"type": "disconnect", "scope": "user"})
         assert await wait_for(lambda: rt.execution.stream_ups > ups and rt.execution.stream_connected, 15)
         assert await wait_for(lambda: reconciles, 10)
-    finally:
-        await eng.close()
 
 
 async def test_binance_through_ccxt_cancels_all_in_one_request_and_offers_no_amend(tmp_path, sim):

@@ -51,11 +51,16 @@ def test_every_fault_case_runs_on_every_venue_that_can_have_it():
 
 @pytest.mark.parametrize("venue,case", MATRIX, ids=[f"{v}-{c}" for v, c in MATRIX])
 async def test_fault(sims, venue, case):
+    await _drill(Drill, sims, venue, case, f"{venue} {case}")
+
+
+async def _drill(drill_class, sims, venue: str, case: str, label: str) -> None:
+    """One fault case against the module's simulator of `venue`, its verdict asserted."""
     sim = sims[venue]
     await _admin_reset(sim)
-    async with Drill(venue, sim) as d:
+    async with drill_class(venue, sim) as d:
         res = await d.run_case(CASES_BY_NAME[case])
-    assert res.ok, f"{venue} {case}: {res.violations}\nobserved: {res.observed}"
+    assert res.ok, f"{label}: {res.violations}\nobserved: {res.observed}"
 
 
 async def _admin_reset(sim):
@@ -148,8 +153,4 @@ def _tier_param(venue, case):
 
 @pytest.mark.parametrize("venue,case", [_tier_param(v, c) for v, c in TIER_MATRIX])
 async def test_fault_over_the_ccxt_tier(sims, venue, case):
-    sim = sims[venue]
-    await _admin_reset(sim)
-    async with TierDrill(venue, sim) as d:
-        res = await d.run_case(CASES_BY_NAME[case])
-    assert res.ok, f"{venue} over the CCXT tier, {case}: {res.violations}\nobserved: {res.observed}"
+    await _drill(TierDrill, sims, venue, case, f"{venue} over the CCXT tier, {case}")
