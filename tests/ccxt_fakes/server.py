@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """FakeVenue: the generic scripted REST + WebSocket fake (the fixture format is described in
-tests.ccxt_fakes). Runs on the test's own event loop, bound to 127.0.0.1 on a free port."""
+tests.ccxt_fakes). Runs on the test's own event loop, bound to 127.0.0.1 on a free port.
+A rule's ``topic`` may also be a list: one subscribe that carries several topics (Gemini's
+``l2`` is book and trades at once) plays each topic's script."""
 from __future__ import annotations
 
 import asyncio
@@ -153,8 +155,8 @@ class FakeVenue:
         if "reply" in rule:
             reply = rule["reply"]
             await ws.send_str(reply if isinstance(reply, str) else json.dumps(self.numbered(ws, fill(reply, frame))))
-        topic = rule.get("topic")
-        if topic:
+        topics = rule.get("topic") or []
+        for topic in [topics] if isinstance(topics, str) else topics:   # one subscribe may carry several
             n = self.subscribes.get(topic, 0)
             self.subscribes[topic] = n + 1
             scripts = self.streams.get(topic) or [[]]
