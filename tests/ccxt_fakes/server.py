@@ -58,7 +58,11 @@ class FakeVenue:
     def __init__(self, venue: str, fixtures: Path = FIXTURES) -> None:
         self.dir = fixtures / venue
         self.cfg = json.loads((self.dir / "venue.json").read_text())
-        self.rest = {key: json.loads((self.dir / name).read_text()) for key, name in self.cfg["rest"].items()}
+        # a key may name a list of files: its n-th request gets the n-th (the last one again after
+        # that), as a venue's REST book answers a later snapshot later on (Bitstamp's order_book)
+        self.rest = {key: [json.loads((self.dir / n).read_text()) for n in ([name] if isinstance(name, str) else name)]
+                     for key, name in self.cfg["rest"].items()}
+        self._rest_asked: dict[str, int] = {}   # rest key -> requests answered so far
         self.streams = {topic: [read_script(self.dir / n) for n in names]
                         for topic, names in self.cfg["streams"].items()}
         self.unknown: list[str] = []            # requests and frames the fake had no answer for
@@ -117,10 +121,12 @@ class FakeVenue:
         key = f"{request.method} {request.path}"
         self.requests.append(key)
         exact = f"{key}?{request.query_string}"
-        if exact in self.rest:                      # a key with its query string is matched first
-            return web.json_response(self.rest[exact])
-        if key in self.rest:
-            return web.json_response(self.rest[key])
+        for k in (exact, key):                      # a key with its query string is matched first
+            if k in self.rest:
+                n = self._rest_asked.get(k, 0)
+                self._rest_asked[k] = n + 1
+                answers = self.rest[k]
+                return web.json_response(answers[min(n, len(answers) - 1)])
         self.unknown.append(f"{key}?{request.query_string}")
         return web.json_response({"error": "not scripted"}, status=404)
 
