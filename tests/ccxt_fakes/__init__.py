@@ -6,11 +6,13 @@ One generic server (tests.ccxt_fakes.server.FakeVenue); everything venue-specifi
 
 * ``rest``: ``"GET /path"`` -> a JSON file served as the answer (the query string is ignored),
   or ``"GET /path?a=1&b=2"`` for that exact query string only (matched before the bare path);
-  any method (``"POST /path"``) alike;
+  any method (``"POST /path"``) alike; a list of files answers the n-th request with the n-th
+  file (the last one again after that: a later snapshot for a resync);
 * ``ws_path``: where the WebSocket is served; ``ws_rules``: how a client frame is recognized
   (``match``: dotted paths -> required values) and answered (``reply``: a frame whose string
   values ``"$dotted.path"`` are copied from the client's frame); a rule with ``topic`` subscribes
-  the client to that topic (``book`` or ``trades``);
+  the client to that topic (``book`` or ``trades``), or to each of a list of topics (one
+  subscribe frame carrying both, as Gemini's ``l2``);
 * ``streams``: per topic, a list of JSONL scripts; the n-th subscribe of a topic plays the n-th
   script (the last one again after that). A script line is a frame to send, or a directive:
   ``{"_sleep": 0.05}``, ``{"_hold": "name"}`` (wait until the test calls ``release("name")``),
