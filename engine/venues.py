@@ -3,7 +3,10 @@
 ``venuelink venues`` (a plain table, or ``--json``).
 
 Features are named as CCXT names them. For a ccxt-tier venue they are CCXT's own ``has`` flags
-of the five the tier uses (watchOrderBook, watchTrades, createOrder, cancelOrder, fetchOrder).
+of those the tier uses (watchOrderBook, watchTrades, createOrder, cancelOrder, fetchOrder,
+cancelAllOrders, cancelAllOrdersAfter, watchOrders), and editOrder where CCXT's keeps the order in
+place (engine.ccxt_tier.entry.AMEND_IN_PLACE). A venue whose CCXT client states prices in
+significant digits is not served: no exact tick can be known for its grid.
 For a native venue they are read off its adapter: the channels its ``topics`` accepts
 (watchOrderBook, watchTrades, watchBidsAsks for the best bid/ask stream), ``derivatives`` when it
 has derivatives topics, and the methods of its execution class (createOrder, cancelOrder,
@@ -19,7 +22,8 @@ from engine.adapter import Channel, VenueAdapter
 from engine.ccxt_tier import GONE, ccxt_id
 from engine.model import Instrument, MarketKind, VenueId
 
-CCXT_FEATURES = ("watchOrderBook", "watchTrades", "createOrder", "cancelOrder", "fetchOrder")
+CCXT_FEATURES = ("watchOrderBook", "watchTrades", "createOrder", "cancelOrder", "fetchOrder", "cancelAllOrders",
+                 "cancelAllOrdersAfter", "watchOrders")
 _CHANNEL_FEATURES = ((Channel.BOOK, "watchOrderBook"), (Channel.TRADES, "watchTrades"), (Channel.TOP, "watchBidsAsks"))
 #: execution-class method -> feature
 _EXEC_FEATURES = (("place", "createOrder"), ("cancel", "cancelOrder"), ("query", "fetchOrder"), ("amend", "editOrder"),
@@ -55,13 +59,28 @@ def native_features(adapter: VenueAdapter) -> list[str]:
 
 
 def ccxt_features(exchange_id: str) -> list[str] | None:
-    """CCXT's ``has`` of the tier's five features (None: CCXT ships no such exchange)."""
+    """CCXT's ``has`` of the features the tier uses (None: CCXT ships no such exchange)."""
     import ccxt.pro
+    from engine.ccxt_tier.entry import AMEND_IN_PLACE
     cls = getattr(ccxt.pro, exchange_id, None)
     if cls is None:
         return None
     has = cls().has
-    return [f for f in CCXT_FEATURES if has.get(f) in (True, "emulated")]
+    out = [f for f in CCXT_FEATURES if has.get(f) in (True, "emulated")]
+    if exchange_id in AMEND_IN_PLACE and has.get("editOrder") in (True, "emulated"):
+        out.insert(out.index("fetchOrder") + 1 if "fetchOrder" in out else len(out), "editOrder")
+    return out
+
+
+def ccxt_refusal(exchange_id: str) -> str:
+    """Why the tier cannot serve a CCXT exchange ("" when it can)."""
+    import ccxt.pro
+    from ccxt.base.decimal_to_precision import SIGNIFICANT_DIGITS
+    cls = getattr(ccxt.pro, exchange_id, None)
+    if cls is not None and cls().precisionMode == SIGNIFICANT_DIGITS:
+        return ("not served: CCXT states its prices in significant digits, so no exact tick is known "
+                "(the tier checks every value on the instrument's grid)")
+    return ""
 
 
 def venue_table() -> list[dict[str, Any]]:
@@ -81,8 +100,11 @@ def venue_table() -> list[dict[str, Any]]:
             row["note"] = f"not served: {GONE[name]}"
         else:
             feats = ccxt_features(row["ccxt_id"])
+            refusal = ccxt_refusal(row["ccxt_id"]) if feats is not None else ""
             if feats is None:
                 row["note"] = f"not served: ccxt {_ccxt_version()} has no exchange {row['ccxt_id']!r}"
+            elif refusal:
+                row["note"] = refusal
             else:
                 row["tier"], row["supports"] = "ccxt", feats
                 if row["ccxt_id"] != name:
