@@ -103,7 +103,7 @@ def venue_table() -> list[dict[str, Any]]:
             refusal = ccxt_refusal(row["ccxt_id"]) if feats is not None else ""
             if feats is None:
                 row["note"] = f"not served: ccxt {_ccxt_version()} has no exchange {row['ccxt_id']!r}"
-            elif refusal:
+            elif refusal:                   # a venue registered at run time that the grid cannot check
                 row["note"] = refusal
             else:
                 row["tier"], row["supports"] = "ccxt", feats
