@@ -170,7 +170,7 @@ async def _replay(exchange_id: str, venue: str, symbols: list[str], lines: Itera
             parser.add_symbol(fs)
         for s in symbols:
             w.start_book_watch(s)
-            w._tasks.append(asyncio.ensure_future(w.watch_trades(s)))
+            w.spawn(w.watch_trades(s))
         for _ in range(20):                             # the watches subscribe (into nowhere)
             await asyncio.sleep(0)
         for lineno, text in frames:
@@ -204,9 +204,10 @@ async def _replay(exchange_id: str, venue: str, symbols: list[str], lines: Itera
         stats.events = sink.events
         return stats
     finally:
-        for t in w._tasks:
+        tasks = list(w._tasks)
+        for t in tasks:
             t.cancel()
-        await asyncio.gather(*w._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         try:
             await w.exchange.close()
         except Exception:

@@ -138,7 +138,7 @@ class Worker:
         self.book_tasks: dict[str, asyncio.Task] = {}
         self.resyncing: set[str] = set()            # symbols whose book failed a tap's check: no books until a snapshot
         self._closed_sock = None
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: set[asyncio.Task] = set()     # running background work (done ones drop out)
 
     # ---- CCXT ------------------------------------------------------------------------------
     def make_exchange(self):
@@ -211,7 +211,7 @@ class Worker:
         async def close() -> None:
             with contextlib.suppress(Exception):
                 await client.close()
-        self._tasks.append(asyncio.ensure_future(close()))
+        self.spawn(close())
 
     def on_verdict(self, v: Verdict) -> None:
         symbol = self.exchange.safe_symbol(v.market_id) if self.exchange is not None else v.market_id
@@ -225,7 +225,17 @@ class Worker:
         self.invalidate(symbol, v.reason)
         if symbol not in self.resyncing:
             self.resyncing.add(symbol)
-            self._tasks.append(asyncio.ensure_future(self.resubscribe(symbol)))
+            self.spawn(self.resubscribe(symbol))
+
+    def spawn(self, coro) -> asyncio.Task:
+        """Background work of the worker, cancelled when it stops; a finished task is let go, so a
+        worker that resyncs for weeks does not keep every task it ever ran."""
+        return self._keep(asyncio.ensure_future(coro))
+
+    def _keep(self, t: asyncio.Task) -> asyncio.Task:
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+        return t
 
     async def resubscribe(self, symbol: str) -> None:
         """CCXT drops its book of `symbol` and asks the venue again (a new snapshot): the book's
@@ -253,7 +263,7 @@ class Worker:
     def start_book_watch(self, symbol: str, fresh: bool = False) -> None:
         t = asyncio.ensure_future(self.watch_books(symbol, fresh))
         self.book_tasks[symbol] = t
-        self._tasks.append(t)
+        self._keep(t)
 
     def charge_requests(self, ex, budget_url: str) -> None:
         """Every REST request of `ex` goes through CCXT's one request path (``fetch2``): ask the
@@ -419,7 +429,7 @@ class Worker:
         self.books.pop(symbol, None)
         if symbol not in self.resyncing:
             self.resyncing.add(symbol)
-            self._tasks.append(asyncio.ensure_future(self.resubscribe(symbol)))
+            self.spawn(self.resubscribe(symbol))
 
     async def h_probe(self, request: web.Request) -> web.Response:
         """The exchange's REST book of a symbol, snapped to its grid (the engine's data-silence
@@ -720,11 +730,11 @@ class Worker:
             port = site._server.sockets[0].getsockname()[1]
             for s in self.symbols:
                 self.start_book_watch(s)
-                self._tasks.append(asyncio.ensure_future(self.watch_trades(s)))
+                self.spawn(self.watch_trades(s))
             if self.private_stream:
-                self._tasks.append(asyncio.ensure_future(self.watch_private("orders")))
+                self.spawn(self.watch_private("orders"))
                 if self.exchange.has.get("watchMyTrades"):
-                    self._tasks.append(asyncio.ensure_future(self.watch_private("fills")))
+                    self.spawn(self.watch_private("fills"))
             sys.stdout.write(json.dumps({"pid": os.getpid(), "port": port, "rest_url": f"http://127.0.0.1:{port}",
                                          "ws_url": f"ws://127.0.0.1:{port}/ws",
                                          "private_stream": self.private_stream,
@@ -732,9 +742,10 @@ class Worker:
             sys.stdout.flush()
             await _until_stopped()
         finally:
-            for t in self._tasks:
+            tasks = list(self._tasks)
+            for t in tasks:
                 t.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.exchange.close(), 1.0)
             for h in getattr(self, "_budget_http", []):
