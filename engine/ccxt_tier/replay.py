@@ -91,9 +91,10 @@ class ReplayWorker(Worker):
         recording = self.recording
 
         async def fetch(url, method="GET", headers=None, body=None):
-            answer = recording.answer(urlsplit(url).path + ("?" + urlsplit(url).query if urlsplit(url).query else ""))
+            u = urlsplit(url)
+            answer = recording.answer(u.path + ("?" + u.query if u.query else ""))
             if answer is None:
-                raise ExchangeNotAvailable(f"the recording has no answer to {method} {urlsplit(url).path}")
+                raise ExchangeNotAvailable(f"the recording has no answer to {method} {u.path}")
             return answer
 
         ex.fetch = fetch
