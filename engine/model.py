@@ -114,6 +114,16 @@ class NamedIntEnum(IntEnum):
         return self.name.__format__(spec) if not spec or spec[-1] not in "bcdoxXn%eEfFgG" else int.__format__(self, spec)
 
 
+class InstrumentStatus(NamedIntEnum):
+    """Whether an instrument takes orders now, as its venue's instruments endpoint says. Only
+    TRADING takes new orders; a venue status text the adapter does not know is HALTED (never
+    presumed tradable)."""
+    TRADING = 1
+    HALTED = 2        # listed, trading stopped for now (suspend, break, halt, end of day)
+    PREOPEN = 3       # listed, not trading yet (pre-trading, call auction)
+    DELISTED = 4      # being removed: closing only, or gone
+
+
 class MarketKind(NamedIntEnum):
     """What an instrument is: venues reuse one venue symbol across kinds (Bybit spot and
     linear `BTCUSDT`), so instruments are told apart by (kind, venue symbol)."""
@@ -203,7 +213,7 @@ class Instrument:
     lot: int                   # lot size as a size mantissa
     settle: str = ""
     min_qty: int = 0
-    active: bool = True
+    status: InstrumentStatus = InstrumentStatus.TRADING
     kind: MarketKind = MarketKind.SPOT
     max_px: int = 0            # the venue's highest valid price (a mantissa; 0: it states none): a book
                                # level or trade above it is an impossible value, dropped and counted
@@ -213,6 +223,20 @@ class Instrument:
     contract_size: int = 0
     contract_scale: int = 0
     contract_ccy: str = ""
+    # smallest price x size of an order where sizes are in the base currency (a mantissa at
+    # px_scale + qty_scale; 0: the venue states none)
+    min_notional: int = 0
+
+    @property
+    def active(self) -> bool:
+        """Takes new orders now."""
+        return self.status == InstrumentStatus.TRADING
+
+    def notional_str(self, n: int) -> str:
+        """A price x size mantissa (px_scale + qty_scale digits) as a decimal string."""
+        from decimal import Decimal    # a product can pass int64, which fx.format is for
+        d = Decimal(n).scaleb(-(self.px_scale + self.qty_scale))
+        return "0" if not n else format(d.normalize(), "f")
 
     def contract_size_str(self) -> str:
         return fx.format(self.contract_size, self.contract_scale) if self.contract_size else ""

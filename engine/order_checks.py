@@ -12,6 +12,8 @@ from engine.model import Instrument, MarketKind, Order, OrderType, TimeInForce
 
 def checked_units(inst: Instrument, order: Order, venue: str) -> tuple[int, int | None]:
     """(size, price or None) as the instrument's mantissas; ``Rejected`` when the venue would refuse."""
+    if not inst.active:
+        raise Rejected(f"{order.symbol}: not trading at the venue now ({inst.status})", venue=venue)
     if order.reduce_only and inst.kind == MarketKind.SPOT:
         raise Rejected(f"{order.symbol}: reduce-only applies to derivatives positions, not spot", venue=venue)
     try:
@@ -30,6 +32,9 @@ def checked_units(inst: Instrument, order: Order, venue: str) -> tuple[int, int 
     if px is not None and (px <= 0 or (inst.tick and px % inst.tick)):
         raise Rejected(f"{order.symbol}: price {order.price} is not a positive multiple of the tick "
                        f"{inst.px_str(inst.tick)}", venue=venue)
+    if px is not None and inst.min_notional and not inst.contract_size and px * qty < inst.min_notional:
+        raise Rejected(f"{order.symbol}: price x size {inst.notional_str(px * qty)} is below the venue's "
+                       f"minimum order value {inst.notional_str(inst.min_notional)}", venue=venue)
     return qty, px
 
 

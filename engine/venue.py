@@ -146,6 +146,28 @@ class VenueSpec:
         raise KeyError(f"{self.venue.name}: no WebSocket endpoint {name!r}")
 
 
+def log_skipped_instruments(venue: str, skipped: list[tuple[str, str]]) -> None:
+    """Rows of an instruments answer an adapter could not read, as one warning per load (the
+    count and the first few with their reason): such an instrument cannot be traded or booked,
+    and saying so beats an instrument that silently is not there."""
+    if skipped:
+        import logging
+        shown = "; ".join(f"{sym or '?'}: {why}" for sym, why in skipped[:5])
+        logging.getLogger(f"venuelink.{venue}").warning(
+            "%s instruments: %d row(s) skipped, unreadable (%s%s)", venue, len(skipped), shown,
+            "; ..." if len(skipped) > 5 else "")
+
+
+def min_mantissa(text: str, scale: int) -> int:
+    """A venue's minimum ("5.00000000", "1e-7") as a mantissa at `scale`, rounded up when it is
+    finer than the scale: at that scale, values at least the result are those at least the text."""
+    from decimal import ROUND_CEILING, Decimal
+    d = Decimal(text or "0")
+    if not d.is_finite() or d < 0:
+        raise ValueError(f"not a minimum: {text!r}")
+    return int(d.scaleb(scale).to_integral_value(ROUND_CEILING))
+
+
 def scale_of(step: str) -> int:
     """Fractional digits a tick/lot size needs: "0.01000000" -> 2, "1.00000000" -> 0, "1e-8" -> 8."""
     from decimal import Decimal

@@ -9,18 +9,21 @@ from __future__ import annotations
 import json
 
 from engine.errors import EngineError
-from engine.model import Instrument, MarketKind, VenueId
-from engine.venue import scale_of
+from engine.model import Instrument, InstrumentStatus, MarketKind, VenueId
+from engine.venue import log_skipped_instruments, scale_of
 from ext import decimal as fx
 
-_ACTIVE = {"live"}          # state: live, suspend, preopen, test
+# state: live, suspend, preopen (listed, trading not started; also a swap's call auction), test
+# (a test pair, which cannot be traded); any other is HALTED
+_STATUS = {"live": InstrumentStatus.TRADING, "suspend": InstrumentStatus.HALTED,
+           "preopen": InstrumentStatus.PREOPEN, "test": InstrumentStatus.HALTED}
 
 
 def parse_instruments(body: bytes | str | dict, venue: VenueId = VenueId.okx) -> list[Instrument]:
     data = json.loads(body) if not isinstance(body, dict) else body
     if not isinstance(data, dict) or data.get("code") not in ("0", 0) or not isinstance(data.get("data"), list):
         raise EngineError(f"okx instruments: not a success answer: {str(data)[:200]}")
-    out = []
+    out, skipped = [], []
     for d in data["data"]:
         try:
             kind = d["instType"]
@@ -41,12 +44,13 @@ def parse_instruments(body: bytes | str | dict, venue: VenueId = VenueId.okx) ->
                 if ct <= 0:
                     raise ValueError("ctVal must be positive")
             else:
-                continue
+                continue            # instrument types this adapter does not serve (MARGIN, FUTURES, OPTION)
             out.append(Instrument(venue=venue, venue_symbol=d["instId"], symbol=symbol, base=base, quote=quote,
                                   px_scale=ps, qty_scale=qs, tick=fx.parse(tick, ps), lot=fx.parse(lot, qs),
                                   settle=settle, min_qty=fx.parse(d.get("minSz") or "0", qs),
-                                  active=d.get("state") in _ACTIVE, kind=mk, contract_size=ct,
+                                  status=_STATUS.get(d.get("state"), InstrumentStatus.HALTED), kind=mk, contract_size=ct,
                                   contract_scale=cs, contract_ccy=cc))
-        except (KeyError, TypeError, ValueError, IndexError):
-            continue
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+            skipped.append((d.get("instId", "") if isinstance(d, dict) else "", f"{type(e).__name__} {e}"))
+    log_skipped_instruments(venue.name, skipped)
     return out

@@ -19,8 +19,8 @@ from engine.ccxt_tier.supervisor import WorkerSupervisor
 from engine.ccxt_tier.wire import decode_book
 from engine.config import VenueConfig
 from engine.errors import ConfigError, VenueError
-from engine.model import Instrument, MarketKind, Side, VenueHealth, VenueId
-from engine.venue import BookSpec, BucketSpec, ResyncMethod, SnapshotSource, VenueSpec, WsEndpoint, scale_of
+from engine.model import Instrument, InstrumentStatus, MarketKind, Side, VenueHealth, VenueId
+from engine.venue import BookSpec, BucketSpec, ResyncMethod, SnapshotSource, VenueSpec, WsEndpoint, min_mantissa, scale_of
 from ext.feed import Control, FeedSymbol, PyFrameParser, TradeIds
 from ext.ratelimit import BucketKind, Priority
 from ext.sync import SeqRule
@@ -257,7 +257,9 @@ class CcxtAdapter(VenueAdapter):
                 self.venue, d["symbol"], d["symbol"], d["base"], d["quote"], ps, qs,
                 int(Decimal(d["tick"]).scaleb(ps)), int(Decimal(d["lot"]).scaleb(qs)), settle=d.get("settle", ""),
                 min_qty=_mantissa(d.get("min_qty") or "", qs),
-                active=bool(d.get("active", True)), kind=kind,
+                min_notional=min_mantissa(d.get("min_notional") or "0", ps + qs),
+                # CCXT knows a market is open or not, nothing finer
+                status=InstrumentStatus.TRADING if d.get("active", True) else InstrumentStatus.HALTED, kind=kind,
                 contract_size=int(Decimal(cs).scaleb(scale_of(cs))) if cs else 0,
                 contract_scale=scale_of(cs) if cs else 0, contract_ccy=d["base"] if cs else ""))
         return out

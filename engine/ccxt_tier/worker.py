@@ -108,13 +108,18 @@ def instrument_of(m: dict, decimal_places: bool) -> dict:
     prec = m.get("precision") or {}
     tick = step_of(prec.get("price"), decimal_places)
     lot = step_of(prec.get("amount"), decimal_places)
-    min_qty = ((m.get("limits") or {}).get("amount") or {}).get("min")
+    limits = m.get("limits") or {}
+    min_qty = (limits.get("amount") or {}).get("min")
     cs = m.get("contractSize") if m.get("contract") else None
+    # CCXT's cost limit is price x amount in the quote currency; for contracts it counts the
+    # contract size too, which the engine's check leaves to the venue
+    min_cost = None if cs else (limits.get("cost") or {}).get("min")
     return {"symbol": m["symbol"], "id": m.get("id", ""), "type": m.get("type") or "spot",
             "base": m.get("base") or "", "quote": m.get("quote") or "", "settle": m.get("settle") or "",
             "tick": format(tick, "f"), "lot": format(lot, "f"),
             "min_qty": format(exact(min_qty), "f") if min_qty else "",
             "contract_size": format(exact(cs), "f") if cs else "",
+            "min_notional": format(exact(min_cost), "f") if min_cost else "",
             "active": m.get("active") is not False}
 
 
