@@ -83,8 +83,11 @@ class DiffStreams:
         sym = lv.topic.symbol
         if self.venue.faults.crossed and self.venue.faults.take_crossed(sym):
             ask = self.venue.markets[sym].best_ask()
-            if ask is not None:                   # a bid at the best ask: the diff crosses the book
-                bids = [(ask[0], max(1, ask[1])), *bids]
+            if ask is not None:
+                # a bid at the best ask: the diff crosses the book. It goes last and replaces any
+                # change of that price in the diff (a price the fair crossed within the window
+                # has a bid removal there, which would otherwise undo the crossing level).
+                bids = [lv for lv in bids if lv[0] != ask[0]] + [(ask[0], max(1, ask[1]))]
         self.venue.hub.publish(topic, self.render(topic, sym, first, last, bids, asks))
 
     def flush_topic(self, topic: str) -> None:
