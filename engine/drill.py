@@ -272,6 +272,15 @@ class Drill:
         self._monitor = asyncio.ensure_future(self._watch_breakers())
         if not await self.wait(self.all_live, 30):
             raise EngineError(f"{self.venue}: books did not go live: {self.book_states()}")
+        # A book goes LIVE on its snapshot, which may be newer than every diff still on the way:
+        # those are rightly dropped as old, and a one-shot fault riding on one of them would
+        # never reach the book. Cases start once every book has applied a diff after going live
+        # (or a new whole book, where a venue sends only those).
+        def updates() -> list[int]:
+            return [fs.sync.n_applied + fs.sync.n_snapshots for fs in self.feed_symbols()]
+        at_live = updates()
+        if not await self.wait(lambda: all(n > n0 for n, n0 in zip(updates(), at_live)), 10):
+            raise EngineError(f"{self.venue}: books went live but applied no update after: {self.book_states()}")
 
     async def close(self) -> None:
         if self._monitor is not None:
