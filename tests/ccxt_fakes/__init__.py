@@ -8,7 +8,8 @@ One generic server (tests.ccxt_fakes.server.FakeVenue); everything venue-specifi
   or ``"GET /path?a=1&b=2"`` for that exact query string only (matched before the bare path);
   any method (``"POST /path"``) alike; a list of files answers the n-th request with the n-th
   file (the last one again after that: a later snapshot for a resync);
-* ``ws_path``: where the WebSocket is served; ``ws_rules``: how a client frame is recognized
+* ``ws_path``: where the WebSocket is served (a path, or a list of them; one ending in ``*`` is a
+  prefix: Binance's numbered stream paths); ``ws_rules``: how a client frame is recognized
   (``match``: dotted paths -> required values) and answered (``reply``: a frame whose string
   values ``"$dotted.path"`` are copied from the client's frame); a rule with ``topic`` subscribes
   the client to that topic (``book`` or ``trades``), or to each of a list of topics (one

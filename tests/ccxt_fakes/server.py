@@ -115,8 +115,13 @@ class FakeVenue:
     async def __aexit__(self, *exc) -> None:
         await self.close()
 
+    def is_ws_path(self, path: str) -> bool:
+        paths = self.cfg["ws_path"]
+        return any(path == p or (p.endswith("*") and path.startswith(p[:-1]))
+                   for p in ([paths] if isinstance(paths, str) else paths))
+
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        if request.path == self.cfg["ws_path"] and request.headers.get("Upgrade", "").lower() == "websocket":
+        if self.is_ws_path(request.path) and request.headers.get("Upgrade", "").lower() == "websocket":
             return await self.websocket(request)
         key = f"{request.method} {request.path}"
         self.requests.append(key)

@@ -97,7 +97,7 @@ class Run:
         assert ok, (self.venue, fs.sync.is_live, book_of(fs), book, self.fake.unknown)
 
 
-VENUES = ["kraken", "bybit", "gate", "bitget", "coinbase", "cryptocom", "gemini", "bitstamp"]
+VENUES = ["kraken", "bybit", "gate", "bitget", "coinbase", "cryptocom", "gemini", "bitstamp", "binanceusdm"]
 @pytest.mark.parametrize("ccxt_id", VENUES)
 def test_one_request_fits_the_ccxt_rate_bucket(ccxt_id):
     b = gate.rate_bucket(gate.ccxt_rate_limit_ms(ccxt_id))
@@ -122,14 +122,16 @@ async def test_silence_takes_the_book_out_of_live(tmp_path, venue):
     """The fake stops sending for the symbol (its script holds) while the socket stays open and
     its pings are answered: the book must leave LIVE within the engine's bound and not be handed
     out as LIVE again while nothing arrives. (The probe asks the venue's REST book through the
-    worker, never the worker's copy of the silent stream; the fake has none to give, so the book
-    stays STALE.)"""
+    worker, never the worker's copy of the silent stream. Where the fake has a REST book that
+    differs from the stream's, the probe finds the book wrong and resubscribes, and the new
+    subscription's frames may make it LIVE again: only that is allowed.)"""
     async with Run(tmp_path, venue) as r:
         await r.live_with(r.expect["book"])
         quiet_from = time.monotonic()
+        sent = r.fake.sent.get("book", 0)
         assert await wait_for(lambda: not r.fs.sync.is_live, SILENCE_S + 2.0), "still LIVE on a silent stream"
         assert time.monotonic() - quiet_from <= SILENCE_S + 2.0
-        back = await wait_for(lambda: r.fs.sync.is_live, 3.0)
+        back = await wait_for(lambda: r.fs.sync.is_live and r.fake.sent.get("book", 0) == sent, 3.0, step=0.005)
         assert not back, "LIVE again with no data: " + repr([(round(t - quiet_from, 2), s.name) for t, s in r.states])
 
 
