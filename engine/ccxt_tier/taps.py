@@ -25,6 +25,10 @@ the instrument's grid (engine.ccxt_tier.grid), a value off the grid counts as a 
 must be one above the previous message's ``u`` (CCXT 4.5 only drops increments that are not
 newer, and applies a gap).
 
+``kucoin`` (``/market/level2``): every increment's ``sequenceStart`` must be one above the
+previous increment's ``sequenceEnd`` (CCXT 4.5 only drops increments not newer than its book,
+and applies a gap). The snapshot is REST, so the chain starts at a subscription's first increment.
+
 ``coinbase`` (Advanced Trade): every message of a connection carries ``sequence_num``, one above
 the previous message's, across all channels; CCXT 4.5 reads none. A skipped number is a lost
 message: every ``l2_data`` book of that connection is resubscribed (no book of it is trusted
@@ -232,34 +236,72 @@ class KrakenBookTap:
         return zlib.crc32(s.encode())
 
 
-class GateBookTap:
-    """``U``/``u`` continuity of Gate's ``spot.obu`` book messages."""
+class _UpdateIdChain:
+    """Continuity of book increments that carry the first and last update id they cover: each
+    must start one above the previous one's last, per stream. A snapshot message (where a venue
+    sends them in-band) starts the chain; otherwise the first increment of a subscription does
+    (the venue's REST snapshot is CCXT's to bridge). A venue's tap says where the ids are."""
+
+    starts_chain = False
+    """True where no snapshot comes in-band: the first increment after (re)subscribing starts it"""
 
     def __init__(self) -> None:
-        self.last: dict[str, int] = {}                 # stream (ob.BTC_USDT.50) -> last u
+        self.last: dict[str, int] = {}                 # stream -> last update id
+
+    def ids(self, message: Any) -> tuple[str, str, int, int, bool] | None:
+        """(stream, market id, first id, last id, is a snapshot) of a book message, else None."""
+        raise NotImplementedError
 
     def on_message(self, message: Any, conn: Any = None) -> list[Verdict]:
-        if not isinstance(message, dict) or message.get("channel") != "spot.obu":
+        got = self.ids(message)
+        if got is None:
             return []
-        r = message.get("result")
-        if not isinstance(r, dict) or "u" not in r:
-            return []
-        stream = str(r.get("s") or "")
-        parts = stream.split(".")
-        market_id = parts[1] if len(parts) >= 2 else stream
-        u = int(r["u"])
-        if r.get("full"):
-            self.last[stream] = u
+        stream, market_id, first, last, snapshot = got
+        if snapshot:
+            self.last[stream] = last
             return [Verdict(market_id, True)]
         prev = self.last.get(stream)
-        if prev is None:                    # an increment before any full book
+        if prev is None:                    # the chain's first increment
+            if not self.starts_chain:
+                return []
+            self.last[stream] = last
             return []
-        first = int(r.get("U", -1))
         if first != prev + 1:
             del self.last[stream]
-            return [Verdict(market_id, False, f"update id gap: last u {prev}, next U {first}")]
-        self.last[stream] = u
+            return [Verdict(market_id, False, f"update id gap: last {prev}, next starts at {first}")]
+        self.last[stream] = last
         return []
+
+
+class GateBookTap(_UpdateIdChain):
+    """``U``/``u`` continuity of Gate's ``spot.obu`` book messages (``full``: a snapshot)."""
+
+    def ids(self, message: Any) -> tuple[str, str, int, int, bool] | None:
+        if not isinstance(message, dict) or message.get("channel") != "spot.obu":
+            return None
+        r = message.get("result")
+        if not isinstance(r, dict) or "u" not in r:
+            return None
+        stream = str(r.get("s") or "")
+        parts = stream.split(".")
+        return stream, parts[1] if len(parts) >= 2 else stream, int(r.get("U", -1)), int(r["u"]), bool(r.get("full"))
+
+
+class KucoinLevel2Tap(_UpdateIdChain):
+    """``sequenceStart``/``sequenceEnd`` continuity of KuCoin's ``/market/level2`` increments (the
+    snapshot is REST, so the first increment of a subscription starts the chain)."""
+
+    starts_chain = True
+
+    def ids(self, message: Any) -> tuple[str, str, int, int, bool] | None:
+        if not isinstance(message, dict) or message.get("subject") != "trade.l2update":
+            return None
+        d = message.get("data")
+        if not isinstance(d, dict) or "sequenceStart" not in d or "sequenceEnd" not in d:
+            return None
+        topic = str(message.get("topic") or "")
+        market_id = str(d.get("symbol") or topic.partition(":")[2])
+        return topic, market_id, int(d["sequenceStart"]), int(d["sequenceEnd"]), False
 
 
 class CoinbaseSequenceTap:
@@ -295,6 +337,7 @@ TAPS: dict[str, Callable[[Callable[[str], Any]], Tap]] = {
     "okx": lambda grid_of: OkxBooksTap(),
     "bybit": lambda grid_of: BybitBookTap(),
     "gate": lambda grid_of: GateBookTap(),
+    "kucoin": lambda grid_of: KucoinLevel2Tap(),
     "coinbase": lambda grid_of: CoinbaseSequenceTap(),
     "kraken": KrakenBookTap,
 }

@@ -7,7 +7,9 @@ One generic server (tests.ccxt_fakes.server.FakeVenue); everything venue-specifi
 * ``rest``: ``"GET /path"`` -> a JSON file served as the answer (the query string is ignored),
   or ``"GET /path?a=1&b=2"`` for that exact query string only (matched before the bare path);
   any method (``"POST /path"``) alike; a list of files answers the n-th request with the n-th
-  file (the last one again after that: a later snapshot for a resync);
+  file (the last one again after that: a later snapshot for a resync); ``@fake@`` in an answer
+  becomes the fake's own ``127.0.0.1:port`` (a venue that names its WebSocket server in a REST
+  answer, as KuCoin's token does);
 * ``ws_path``: where the WebSocket is served (a path, or a list of them; one ending in ``*`` is a
   prefix: Binance's numbered stream paths); ``ws_rules``: how a client frame is recognized
   (``match``: dotted paths -> required values) and answered (``reply``: a frame whose string

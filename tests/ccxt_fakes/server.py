@@ -131,7 +131,11 @@ class FakeVenue:
                 n = self._rest_asked.get(k, 0)
                 self._rest_asked[k] = n + 1
                 answers = self.rest[k]
-                return web.json_response(answers[min(n, len(answers) - 1)])
+                text = json.dumps(answers[min(n, len(answers) - 1)])
+                # "@fake@" in an answer is this fake's own address (KuCoin's token answer names
+                # the WebSocket server to connect to)
+                return web.Response(text=text.replace("@fake@", f"127.0.0.1:{self.port}"),
+                                    content_type="application/json")
         self.unknown.append(f"{key}?{request.query_string}")
         return web.json_response({"error": "not scripted"}, status=404)
 

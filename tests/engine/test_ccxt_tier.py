@@ -353,8 +353,24 @@ def test_the_gate_tap_wants_each_increment_to_start_where_the_last_ended():
     assert [(v.market_id, v.ok) for v in tap.on_message(msg(100, full=True))] == [("BTC_USDT", True)]
     assert tap.on_message(msg(103, 101)) == [] and tap.on_message(msg(104, 104)) == []
     gap = tap.on_message(msg(110, 106))
-    assert len(gap) == 1 and not gap[0].ok and "last u 104, next U 106" in gap[0].reason
+    assert len(gap) == 1 and not gap[0].ok and "last 104, next starts at 106" in gap[0].reason
     assert tap.on_message(msg(111, 111)) == []                          # nothing until the next full book
+
+
+def test_the_kucoin_tap_chains_increments_from_a_subscriptions_first():
+    from engine.ccxt_tier.taps import KucoinLevel2Tap
+
+    def msg(first, last, symbol="BTC-USDT"):
+        return {"type": "message", "topic": f"/market/level2:{symbol}", "subject": "trade.l2update",
+                "data": {"changes": {"asks": [], "bids": []}, "sequenceStart": first, "sequenceEnd": last,
+                         "symbol": symbol, "time": 1}}
+    tap = KucoinLevel2Tap()
+    assert tap.on_message(msg(40, 41)) == [] and tap.on_message(msg(42, 45)) == []
+    assert tap.on_message(msg(7, 7, "ETH-USDT")) == []                  # its own chain
+    gap = tap.on_message(msg(47, 47))
+    assert [(v.market_id, v.ok) for v in gap] == [("BTC-USDT", False)] and "last 45, next starts at 47" in gap[0].reason
+    assert tap.on_message(msg(60, 61)) == [] and tap.on_message(msg(62, 62)) == []   # a new subscription's chain
+    assert tap.on_message({"type": "message", "subject": "trade.l3match", "data": {}}) == []
 
 
 def test_the_coinbase_tap_counts_every_message_of_a_connection():
