@@ -13,7 +13,8 @@ One generic server (tests.ccxt_fakes.server.FakeVenue); everything venue-specifi
 * ``ws_path``: where the WebSocket is served (a path, or a list of them; one ending in ``*`` is a
   prefix: Binance's numbered stream paths); ``ws_rules``: how a client frame is recognized
   (``match``: dotted paths -> required values) and answered (``reply``: a frame whose string
-  values ``"$dotted.path"`` are copied from the client's frame); a rule with ``topic`` subscribes
+  values ``"$dotted.path"`` are copied from the client's frame; or ``replies``, a list: the n-th
+  matching frame gets the n-th, the last one again after that, as HTX's snapshot request); a rule with ``topic`` subscribes
   the client to that topic (``book`` or ``trades``), or to each of a list of topics (one
   subscribe frame carrying both, as Gemini's ``l2``);
 * ``streams``: per topic, a list of JSONL scripts; the n-th subscribe of a topic plays the n-th
@@ -22,6 +23,8 @@ One generic server (tests.ccxt_fakes.server.FakeVenue); everything venue-specifi
   ``{"_close": true}`` (close the socket), ``{"_skip": 1}`` (with ``sequence``: that many numbers are
   never sent, as messages lost on the way). After its last line a script is silent: the socket
   stays open and the rules above still answer (pings, further subscribes).
+
+* ``compress``: ``"gzip"`` sends every frame as a binary frame of its gzipped JSON (HTX).
 
 * ``sequence``: a field name (Coinbase ``sequence_num``): every frame the fake sends on a
   connection, replies included, carries it, counting from 0 per connection.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import json
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,7 @@ class FakeVenue:
         self._tasks: set[asyncio.Task] = set()
         self._sockets: set[web.WebSocketResponse] = set()
         self._numbers: dict[web.WebSocketResponse, int] = {}      # per connection: the next sequence number
+        self._replied: dict[int, int] = {}      # rule -> matches answered so far (rules with "replies")
         self.runner: web.AppRunner | None = None
         self.port = 0
 
@@ -144,7 +146,7 @@ class FakeVenue:
         await ws.prepare(request)
         self._sockets.add(ws)
         for frame in self.cfg.get("on_connect", []):
-            await ws.send_str(json.dumps(frame))
+            await self.send(ws, json.dumps(frame))
         try:
             async for m in ws:
                 if m.type != WSMsgType.TEXT:
@@ -167,9 +169,13 @@ class FakeVenue:
         else:
             self.unknown.append(f"WS {text[:300]}")
             return
+        if "replies" in rule:                     # the n-th match gets the n-th (the last one again after)
+            n = self._replied.get(id(rule), 0)
+            self._replied[id(rule)] = n + 1
+            rule = {**rule, "reply": rule["replies"][min(n, len(rule["replies"]) - 1)]}
         if "reply" in rule:
             reply = rule["reply"]
-            await ws.send_str(reply if isinstance(reply, str) else json.dumps(self.numbered(ws, fill(reply, frame))))
+            await self.send(ws, reply if isinstance(reply, str) else json.dumps(self.numbered(ws, fill(reply, frame))))
         topics = rule.get("topic") or []
         for topic in [topics] if isinstance(topics, str) else topics:   # one subscribe may carry several
             n = self.subscribes.get(topic, 0)
@@ -178,6 +184,14 @@ class FakeVenue:
             t = asyncio.ensure_future(self.play(ws, topic, scripts[min(n, len(scripts) - 1)]))
             self._tasks.add(t)
             t.add_done_callback(self._tasks.discard)
+
+    async def send(self, ws: web.WebSocketResponse, text: str) -> None:
+        """A frame as the venue sends it: text, or with ``"compress": "gzip"`` in venue.json a
+        binary frame of the gzipped text (HTX)."""
+        if self.cfg.get("compress") == "gzip":
+            await ws.send_bytes(gzip.compress(text.encode()))
+        else:
+            await ws.send_str(text)
 
     def numbered(self, ws: web.WebSocketResponse, frame: Any) -> Any:
         """With ``sequence`` in venue.json (a field name): every frame sent on a connection gets
@@ -204,5 +218,5 @@ class FakeVenue:
                 self._numbers[ws] = self._numbers.get(ws, 0) + int(step["_skip"])   # messages "lost"
             else:
                 with contextlib.suppress(ConnectionError, RuntimeError):
-                    await ws.send_str(json.dumps(self.numbered(ws, step)))
+                    await self.send(ws, json.dumps(self.numbered(ws, step)))
                 self.sent[topic] = self.sent.get(topic, 0) + 1
