@@ -57,7 +57,9 @@ UNWATCH_TIMEOUT_S = 2.0     # an unsubscribe not acknowledged by then: the conne
 
 def rewrite_urls(urls, hosts: dict[str, str], closed: str | None):
     """`urls` with every URL of a mapped host moved to its base URL (path and query kept) and,
-    when `closed` is given, every other URL to that closed local address."""
+    when `closed` is given, every other URL to that closed local address. A WebSocket URL stays a
+    WebSocket URL, with or without TLS as the mapping's base says (a venue serving REST and
+    WebSocket on one host, as Deribit does, needs one mapping)."""
     if isinstance(urls, dict):
         return {k: rewrite_urls(v, hosts, closed) for k, v in urls.items()}
     if isinstance(urls, list):
@@ -70,7 +72,10 @@ def rewrite_urls(urls, hosts: dict[str, str], closed: str | None):
         if closed is None:
             return urls
         base = ("ws" if p.scheme in ("ws", "wss") else "http") + "://" + closed
-    return base.rstrip("/") + p.path + ("?" + p.query if p.query else "")
+    b = urlsplit(base if "://" in base else "http://" + base)
+    tls = b.scheme in ("https", "wss")
+    scheme = ("wss" if tls else "ws") if p.scheme in ("ws", "wss") else ("https" if tls else "http")
+    return f"{scheme}://{b.netloc}{b.path.rstrip('/')}{p.path}" + ("?" + p.query if p.query else "")
 
 
 def fill_hostname(urls, hostname: str | None):

@@ -76,6 +76,12 @@ def test_url_rewrite_moves_mapped_hosts_and_closes_the_rest():
                        "127.0.0.1:9")
     assert out == {"api": {"public": "http://127.0.0.1:5000/api/v3", "fapi": "http://127.0.0.1:9/fapi/v1"},
                    "ws": ["ws://127.0.0.1:5000/ws"], "www": "http://127.0.0.1:9", "fees": 3}
+    # one host for REST and WebSocket (Deribit): the WebSocket URL stays one; TLS as the base says
+    one = {"rest": "https://www.deribit.com", "ws": "wss://www.deribit.com/ws/api/v2"}
+    assert rewrite_urls(one, {"www.deribit.com": "http://127.0.0.1:7"}, None) == {
+        "rest": "http://127.0.0.1:7", "ws": "ws://127.0.0.1:7/ws/api/v2"}
+    assert rewrite_urls(one, {"www.deribit.com": "https://gw.internal:8443/x"}, None) == {
+        "rest": "https://gw.internal:8443/x", "ws": "wss://gw.internal:8443/x/ws/api/v2"}
 
 
 # ---------------------------------------------------------------------------- configuration
