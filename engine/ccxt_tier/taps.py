@@ -29,6 +29,10 @@ newer, and applies a gap).
 previous increment's ``sequenceEnd`` (CCXT 4.5 only drops increments not newer than its book,
 and applies a gap). The snapshot is REST, so the chain starts at a subscription's first increment.
 
+``deribit`` (``book.{instrument}.{interval}``): a ``snapshot`` starts the chain, every ``change``
+must name the previous message's ``change_id`` as its ``prev_change_id`` (CCXT 4.5 applies every
+change without looking at either).
+
 ``coinbase`` (Advanced Trade): every message of a connection carries ``sequence_num``, one above
 the previous message's, across all channels; CCXT 4.5 reads none. A skipped number is a lost
 message: every ``l2_data`` book of that connection is resubscribed (no book of it is trusted
@@ -304,6 +308,24 @@ class KucoinLevel2Tap(_UpdateIdChain):
         return topic, market_id, int(d["sequenceStart"]), int(d["sequenceEnd"]), False
 
 
+class DeribitBookTap(_UpdateIdChain):
+    """``prev_change_id`` continuity of Deribit's ``book.{instrument}.{interval}`` notifications
+    (``type: snapshot`` starts the chain; every ``change`` names the change before it)."""
+
+    def ids(self, message: Any) -> tuple[str, str, int, int, bool] | None:
+        if not isinstance(message, dict) or message.get("method") != "subscription":
+            return None
+        p = message.get("params")
+        if not isinstance(p, dict) or not str(p.get("channel") or "").startswith("book."):
+            return None
+        d = p.get("data")
+        if not isinstance(d, dict) or "change_id" not in d:
+            return None
+        snapshot = d.get("type") == "snapshot"
+        first = int(d["change_id"]) if snapshot else int(d.get("prev_change_id", -2)) + 1
+        return str(p["channel"]), str(d.get("instrument_name") or ""), first, int(d["change_id"]), snapshot
+
+
 class CoinbaseSequenceTap:
     """Per-connection ``sequence_num`` continuity of Coinbase Advanced Trade."""
 
@@ -338,6 +360,7 @@ TAPS: dict[str, Callable[[Callable[[str], Any]], Tap]] = {
     "bybit": lambda grid_of: BybitBookTap(),
     "gate": lambda grid_of: GateBookTap(),
     "kucoin": lambda grid_of: KucoinLevel2Tap(),
+    "deribit": lambda grid_of: DeribitBookTap(),
     "coinbase": lambda grid_of: CoinbaseSequenceTap(),
     "kraken": KrakenBookTap,
 }

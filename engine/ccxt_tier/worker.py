@@ -141,6 +141,8 @@ class Worker:
         self.books: dict[str, dict] = {}            # symbol -> latest valid book frame
         self.clients: dict[web.WebSocketResponse, set[str]] = {}
         self.recent_ids: dict[str, tuple[collections.deque, set]] = {}
+        self.trade_symbols: set[str] = set()        # symbols whose trades are watched
+        self.trade_last: dict[str, dict] = {}       # symbol -> the newest trade taken from CCXT's cache
         self.stats = collections.Counter()
         self.watch_up: dict[str, bool] = {}         # private watch -> up
         self.backing_off: set[str] = set()          # watches waiting to be made again after a failure
@@ -205,9 +207,12 @@ class Worker:
                 for v in verdicts:
                     self.on_verdict(v)
             try:
-                return inner(client, message)
+                out = inner(client, message)
             except Exception as e:
                 self.on_handler_error(client, e)
+                return None
+            self.capture_trades()
+            return out
 
         ex.handle_message = handle_message
 
@@ -268,6 +273,9 @@ class Worker:
                 if any(symbol in str(h) for h in list(client.futures) + list(client.subscriptions)):
                     with contextlib.suppress(Exception):
                         await client.close()
+        # not every exchange's unwatch forgets its book (Deribit's does not, and CCXT applies the
+        # new subscription's snapshot onto the old levels as changes): the next watch starts empty
+        self.exchange.orderbooks.pop(symbol, None)
         self.start_book_watch(symbol, fresh=True)
 
     def start_book_watch(self, symbol: str, fresh: bool = False) -> None:
@@ -486,9 +494,12 @@ class Worker:
                                                 "off_grid": off_grid}))
 
     async def watch_trades(self, symbol: str) -> None:
+        """Keeps CCXT's trade watch of `symbol` going. Trades are taken from CCXT's cache right
+        after each venue message is handled (``capture_trades``), so none depends on a watch being
+        awaited at that moment; where an exchange keeps no cache under the symbol, what the watch
+        hands over is used, and trades CCXT's count says it dropped are reported."""
         delay = BACKOFF_MIN_S
-        grid = self.grids[symbol]
-        ids, seen = self.recent_ids.setdefault(symbol, (collections.deque(), set()))
+        self.trade_symbols.add(symbol)
         while True:
             try:
                 trades = await self.exchange.watch_trades(symbol)
@@ -501,34 +512,68 @@ class Worker:
                 await self.backoff(f"trades:{symbol}", delay)
                 delay = min(delay * 2, BACKOFF_MAX_S)
                 continue
+            self.capture_trades()           # (an exchange may add to its cache after its handler returned)
+            if symbol in self.trade_last:
+                continue                    # taken from the cache
             self.check_overflow(symbol, len(trades))
-            flip = self.spec["exchange"] in MAKER_SIDE_TRADES
-            for t in trades:
-                tid, side = t.get("id"), t.get("side")
-                if flip and side in ("buy", "sell"):
-                    side = "sell" if side == "buy" else "buy"       # the taker is the maker's other side
-                if tid is None or side not in ("buy", "sell"):
-                    self.stats["trades_unusable"] += 1         # no id to dedupe by, or no taker side
-                    continue
-                tid = str(tid)
-                if tid in seen:
-                    self.stats["trades_repeated"] += 1
-                    continue
-                try:
-                    px, sz = grid.price(t.get("price")), grid.size(t.get("amount"))
-                except OffGrid as e:
-                    self.stats["off_grid"] += 1
-                    self.stats["trades_off_grid"] += 1
-                    log.warning("%s: trade %s dropped: %s", symbol, tid, e)
-                    continue
-                seen.add(tid)
-                ids.append(tid)
-                if len(ids) > RECENT_TRADE_IDS:
-                    seen.discard(ids.popleft())
-                self.stats["trades"] += 1
-                self.send(f"trades:{symbol}", json.dumps(
-                    {"type": "trade", "symbol": symbol, "id": tid, "side": side, "price": px, "size": sz,
-                     "ts": int(t.get("timestamp") or 0)}, separators=(",", ":")))
+            self.emit_trades(symbol, trades)
+
+    def capture_trades(self) -> None:
+        """After each venue message: the trades CCXT has added to a watched symbol's cache since
+        the last look, walked back from its newest to the newest one already taken (by identity:
+        CCXT keeps the objects it parsed). CCXT's own hand-over can skip some: Deribit's client
+        makes a new cache per message, so a second message handled before the watch is awaited
+        again replaced the first one's trades, which were never handed out."""
+        caches = getattr(self.exchange, "trades", None)
+        if not caches or not self.trade_symbols:
+            return
+        for symbol in self.trade_symbols:
+            cache = caches.get(symbol)
+            if not isinstance(cache, list) or not cache:
+                continue
+            newest, last = cache[-1], self.trade_last.get(symbol)
+            if newest is last:
+                continue
+            fresh = []
+            for t in reversed(cache):
+                if t is last:
+                    break
+                fresh.append(t)
+            self.trade_last[symbol] = newest
+            fresh.reverse()
+            self.emit_trades(symbol, fresh)
+
+    def emit_trades(self, symbol: str, trades: list) -> None:
+        """Trades to the engine, each once (by id), on the symbol's grid, sides the taker's."""
+        grid = self.grids[symbol]
+        ids, seen = self.recent_ids.setdefault(symbol, (collections.deque(), set()))
+        flip = self.spec["exchange"] in MAKER_SIDE_TRADES
+        for t in trades:
+            tid, side = t.get("id"), t.get("side")
+            if flip and side in ("buy", "sell"):
+                side = "sell" if side == "buy" else "buy"       # the taker is the maker's other side
+            if tid is None or side not in ("buy", "sell"):
+                self.stats["trades_unusable"] += 1         # no id to dedupe by, or no taker side
+                continue
+            tid = str(tid)
+            if tid in seen:
+                self.stats["trades_repeated"] += 1
+                continue
+            try:
+                px, sz = grid.price(t.get("price")), grid.size(t.get("amount"))
+            except OffGrid as e:
+                self.stats["off_grid"] += 1
+                self.stats["trades_off_grid"] += 1
+                log.warning("%s: trade %s dropped: %s", symbol, tid, e)
+                continue
+            seen.add(tid)
+            ids.append(tid)
+            if len(ids) > RECENT_TRADE_IDS:
+                seen.discard(ids.popleft())
+            self.stats["trades"] += 1
+            self.send(f"trades:{symbol}", json.dumps(
+                {"type": "trade", "symbol": symbol, "id": tid, "side": side, "price": px, "size": sz,
+                 "ts": int(t.get("timestamp") or 0)}, separators=(",", ":")))
 
     def check_overflow(self, symbol: str, got: int) -> int:
         """CCXT keeps the last ``tradesLimit`` trades of a symbol and hands a lagging consumer only

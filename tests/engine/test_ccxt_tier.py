@@ -284,6 +284,35 @@ def test_the_kraken_tap_reproduces_the_documented_checksum_and_truncates_to_the_
     assert [v.ok for v in bad] == [True, False] and "unreadable" in bad[1].reason
 
 
+def test_trades_are_taken_from_ccxts_cache_after_every_message_even_when_it_replaces_the_cache():
+    """Deribit's CCXT client makes a new trade cache per message: two messages handled before the
+    watch is awaited again left the first one's trades unhanded. The worker takes them from the
+    cache after each message, each once, in order."""
+    w = Worker({"exchange": "deribit", "symbols": [BTC], "depth": 3})
+    w.grids[BTC] = Grid("0.5", "10")
+    sent = []
+    w.send = lambda topic, text: sent.append(json.loads(text)["id"])
+    w.trade_symbols.add(BTC)
+
+    def trade(i):
+        return {"id": str(i), "side": "buy", "price": 64000.5, "amount": 10.0, "timestamp": i}
+
+    class Ex:
+        trades: dict = {}
+    w.exchange = Ex()
+    w.capture_trades()                                  # nothing cached yet
+    Ex.trades[BTC] = [trade(1)]                         # message 1
+    w.capture_trades()
+    Ex.trades[BTC] = [trade(2), trade(3)]               # message 2: a new cache (Deribit)
+    w.capture_trades()
+    Ex.trades[BTC].append(trade(4))                     # message 3: the same cache grows
+    w.capture_trades()
+    w.capture_trades()                                  # a message without trades
+    Ex.trades[BTC] = [dict(t) for t in Ex.trades[BTC]]  # a copy with the old trades again: ids dedupe
+    w.capture_trades()
+    assert sent == ["1", "2", "3", "4"] and w.stats["trades_repeated"] == 3
+
+
 def test_trades_ccxt_dropped_from_its_cache_are_counted_and_told_to_the_engine():
     """CCXT hands a lagging reader only the last tradesLimit trades: the rest are counted, logged
     and sent to the engine as trades_lost (read from the cache's own count of new trades)."""
