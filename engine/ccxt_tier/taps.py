@@ -33,6 +33,10 @@ and applies a gap). The snapshot is REST, so the chain starts at a subscription'
 must name the previous message's ``change_id`` as its ``prev_change_id`` (CCXT 4.5 applies every
 change without looking at either).
 
+``mexc`` (``public.aggre.depth``, protobuf): every increment's ``fromVersion`` must be one above
+the previous one's ``toVersion`` (CCXT 4.5 applies a gap). The tap sees the message as CCXT
+decoded it.
+
 ``coinbase`` (Advanced Trade): every message of a connection carries ``sequence_num``, one above
 the previous message's, across all channels; CCXT 4.5 reads none. A skipped number is a lost
 message: every ``l2_data`` book of that connection is resubscribed (no book of it is trusted
@@ -326,6 +330,24 @@ class DeribitBookTap(_UpdateIdChain):
         return str(p["channel"]), str(d.get("instrument_name") or ""), first, int(d["change_id"]), snapshot
 
 
+class MexcDepthTap(_UpdateIdChain):
+    """``fromVersion``/``toVersion`` continuity of MEXC's ``public.aggre.depth`` increments (the
+    protobuf message as CCXT decodes it; the snapshot is REST, so a subscription's first increment
+    starts the chain)."""
+
+    starts_chain = True
+
+    def ids(self, message: Any) -> tuple[str, str, int, int, bool] | None:
+        if not isinstance(message, dict):
+            return None
+        d = message.get("publicAggreDepths")
+        if not isinstance(d, dict) or "fromVersion" not in d or "toVersion" not in d:
+            return None
+        channel = str(message.get("channel") or "")
+        market_id = str(message.get("symbol") or channel.rpartition("@")[2])
+        return channel, market_id, int(d["fromVersion"]), int(d["toVersion"]), False
+
+
 class CoinbaseSequenceTap:
     """Per-connection ``sequence_num`` continuity of Coinbase Advanced Trade."""
 
@@ -361,6 +383,7 @@ TAPS: dict[str, Callable[[Callable[[str], Any]], Tap]] = {
     "gate": lambda grid_of: GateBookTap(),
     "kucoin": lambda grid_of: KucoinLevel2Tap(),
     "deribit": lambda grid_of: DeribitBookTap(),
+    "mexc": lambda grid_of: MexcDepthTap(),
     "coinbase": lambda grid_of: CoinbaseSequenceTap(),
     "kraken": KrakenBookTap,
 }

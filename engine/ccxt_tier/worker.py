@@ -143,6 +143,7 @@ class Worker:
         self.recent_ids: dict[str, tuple[collections.deque, set]] = {}
         self.trade_symbols: set[str] = set()        # symbols whose trades are watched
         self.trade_last: dict[str, dict] = {}       # symbol -> the newest trade taken from CCXT's cache
+        self.unnamed_trades: dict[str, int] = {}    # symbol -> trades numbered here (the venue sent no id)
         self.stats = collections.Counter()
         self.watch_up: dict[str, bool] = {}         # private watch -> up
         self.backing_off: set[str] = set()          # watches waiting to be made again after a failure
@@ -196,16 +197,27 @@ class Worker:
                 self.handler_ns.record(time.perf_counter_ns() - t0)
                 self.stats["messages"] += 1
 
+        def run_tap(client, message) -> None:
+            try:
+                verdicts = tap.on_message(message, client)
+            except Exception as e:          # left to CCXT; counted
+                self.stats["tap_unreadable"] += 1
+                log.debug("tap: a message could not be read: %s", type(e).__name__)
+                verdicts = []
+            for v in verdicts:
+                self.on_verdict(v)
+
+        # a binary message CCXT decodes itself (MEXC's protobuf) reaches the tap decoded, once
+        inner_pb = getattr(ex, "handle_protobuf_message", None) if tap is not None else None
+        if inner_pb is not None:
+            def handle_protobuf_message(client, message):
+                run_tap(client, message)
+                return inner_pb(client, message)
+            ex.handle_protobuf_message = handle_protobuf_message
+
         def checked(client, message):
-            if tap is not None:
-                try:
-                    verdicts = tap.on_message(message, client)
-                except Exception as e:          # left to CCXT; counted
-                    self.stats["tap_unreadable"] += 1
-                    log.debug("tap: a message could not be read: %s", type(e).__name__)
-                    verdicts = []
-                for v in verdicts:
-                    self.on_verdict(v)
+            if tap is not None and not (inner_pb is not None and isinstance(message, (bytes, bytearray))):
+                run_tap(client, message)
             try:
                 out = inner(client, message)
             except Exception as e:
@@ -541,15 +553,21 @@ class Worker:
                 fresh.append(t)
             self.trade_last[symbol] = newest
             fresh.reverse()
-            self.emit_trades(symbol, fresh)
+            self.emit_trades(symbol, fresh, captured=True)
 
-    def emit_trades(self, symbol: str, trades: list) -> None:
-        """Trades to the engine, each once (by id), on the symbol's grid, sides the taker's."""
+    def emit_trades(self, symbol: str, trades: list, captured: bool = False) -> None:
+        """Trades to the engine, each once (by id), on the symbol's grid, sides the taker's.
+        Captured trades are each new by construction (taken from the cache once), so a venue
+        whose public trades carry no id (MEXC's deals) gets one here: its exchange time in ms,
+        '-' and a running count of such trades of the symbol."""
         grid = self.grids[symbol]
         ids, seen = self.recent_ids.setdefault(symbol, (collections.deque(), set()))
         flip = self.spec["exchange"] in MAKER_SIDE_TRADES
         for t in trades:
             tid, side = t.get("id"), t.get("side")
+            if tid is None and captured:
+                n = self.unnamed_trades[symbol] = self.unnamed_trades.get(symbol, 0) + 1
+                tid = f"{int(t.get('timestamp') or 0)}-{n}"
             if flip and side in ("buy", "sell"):
                 side = "sell" if side == "buy" else "buy"       # the taker is the maker's other side
             if tid is None or side not in ("buy", "sell"):

@@ -25,6 +25,8 @@ One generic server (tests.ccxt_fakes.server.FakeVenue); everything venue-specifi
   stays open and the rules above still answer (pings, further subscribes).
 
 * ``compress``: ``"gzip"`` sends every frame as a binary frame of its gzipped JSON (HTX).
+* ``stream_encoding``: ``"mexc-protobuf"`` sends the scripts' frames (written in the message's JSON
+  form) as binary protobuf messages (MEXC); replies stay JSON text.
 
 * ``sequence``: a field name (Coinbase ``sequence_num``): every frame the fake sends on a
   connection, replies included, carries it, counting from 0 per connection.

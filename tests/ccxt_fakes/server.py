@@ -55,6 +55,18 @@ def read_script(path: Path) -> list[Any]:
     return out
 
 
+def mexc_protobuf(frame: dict) -> bytes:
+    """A stream frame written as MEXC's PushDataV3ApiWrapper in its JSON form, as the protobuf
+    message MEXC sends (with the message classes CCXT ships for its MEXC client)."""
+    from ccxt.protobuf.mexc import PushDataV3ApiWrapper_pb2
+    from google.protobuf.json_format import ParseDict
+    return ParseDict(frame, PushDataV3ApiWrapper_pb2.PushDataV3ApiWrapper()).SerializeToString()
+
+
+#: ``stream_encoding`` in venue.json -> how script frames go on the wire (binary)
+CODECS = {"mexc-protobuf": mexc_protobuf}
+
+
 class FakeVenue:
     def __init__(self, venue: str, fixtures: Path = FIXTURES) -> None:
         self.dir = fixtures / venue
@@ -218,5 +230,9 @@ class FakeVenue:
                 self._numbers[ws] = self._numbers.get(ws, 0) + int(step["_skip"])   # messages "lost"
             else:
                 with contextlib.suppress(ConnectionError, RuntimeError):
-                    await self.send(ws, json.dumps(self.numbered(ws, step)))
+                    codec = CODECS.get(self.cfg.get("stream_encoding", ""))
+                    if codec is not None:
+                        await ws.send_bytes(codec(step))
+                    else:
+                        await self.send(ws, json.dumps(self.numbered(ws, step)))
                 self.sent[topic] = self.sent.get(topic, 0) + 1

@@ -97,7 +97,7 @@ class Run:
         assert ok, (self.venue, fs.sync.is_live, book_of(fs), book, self.fake.unknown)
 
 
-VENUES = ["kraken", "bybit", "gate", "bitget", "coinbase", "cryptocom", "gemini", "bitstamp", "binanceusdm", "kucoin", "htx", "deribit"]
+VENUES = ["kraken", "bybit", "gate", "bitget", "coinbase", "cryptocom", "gemini", "bitstamp", "binanceusdm", "kucoin", "htx", "deribit", "mexc"]
 @pytest.mark.parametrize("ccxt_id", VENUES)
 def test_one_request_fits_the_ccxt_rate_bucket(ccxt_id):
     b = gate.rate_bucket(gate.ccxt_rate_limit_ms(ccxt_id))
@@ -111,6 +111,7 @@ async def test_book_and_trades(tmp_path, venue):
         # (b) every scripted trade once: id, taker side, price, size, exchange time in ns (the fake
         # holds them until the engine is subscribed to the worker, which does not replay trades)
         r.fake.release("trades")
+        assert r.expect["trades"], "every venue's fixture scripts trades"
         assert await wait_for(lambda: len(r.trades) >= len(r.expect["trades"]), 10), r.trades
         assert [trade_of(t) for t in r.trades] == r.expect["trades"]
         assert r.fs.n_dup_trades == 0 and r.fs.sync.n_crossed == 0
