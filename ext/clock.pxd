@@ -26,3 +26,10 @@ cdef inline int64_t to_ns(int64_t v, int64_t unit_ns) except? -1:
     if v > lim or v < -lim:
         raise OverflowError(f"time {v} x {unit_ns} ns does not fit in int64 ns")
     return v * unit_ns
+
+cdef extern from "vl_time.h" nogil:
+    int vl_rfc3339_ns(const char *p, size_t n, int64_t *out)
+    enum:
+        VL_T_OK, VL_T_SHAPE, VL_T_RANGE, VL_T_FRACTION, VL_T_OVERFLOW
+
+cdef int64_t rfc3339_at(const char *p, size_t n) except? -1
