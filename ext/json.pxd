@@ -14,6 +14,7 @@ cdef extern from "vl_json.hpp" nogil:
         VL_J_NOMEM
         VL_J_EMPTY
         VL_J_EXTRA
+        VL_J_SIDE
     cppclass VlDoc:
         int fx_err
         size_t err_index
@@ -36,6 +37,11 @@ cdef extern from "vl_json.hpp" nogil:
     int vl_doc_levels(VlDoc *d, const char *key, int px_scale, int qty_scale, VlLevels *out)
     int vl_doc_levels_obj(VlDoc *d, const char *key, const char *px_key, const char *qty_key,
                           int px_scale, int qty_scale, VlLevels *out)
+    int vl_doc_levels_cols(VlDoc *d, const char *key, int px_col, int qty_col, int px_scale, int qty_scale,
+                           VlLevels *out)
+    int vl_doc_levels_sides(VlDoc *d, const char *key, const char *side_key, const char *bid_text,
+                            const char *ask_text, const char *px_key, const char *qty_key, int qty_optional,
+                            int px_scale, int qty_scale, VlLevels *bids, VlLevels *asks)
 
 cdef class JsonDoc:
     cdef VlDoc *d

@@ -74,6 +74,8 @@ cdef int raise_json(JsonDoc doc, int code, key, int scale=-1) except -1:
         raise FieldCountError(f"field {key!r}: an array that must hold exactly one object holds none or several"
                               if key != "<end of frame>" else
                               "an array that must hold exactly one object holds several")
+    if code == VL_J_SIDE:
+        raise FieldValueError(f"field {key!r}: a row whose side is neither of the venue's two")
     if code == VL_J_NOMEM:
         raise MemoryError()
     raise JSONError(f"json error {code} at {key!r}")
@@ -187,6 +189,32 @@ cdef class JsonDoc:
         if rc:
             raise_json(self, rc, f"{key}[{self.d.err_index}]")
         return [(self.bids.px[i], self.bids.qty[i]) for i in range(<Py_ssize_t>self.bids.n)]
+
+    def levels_cols(self, str key, int px_col, int qty_col, int px_scale, int qty_scale) -> list:
+        """Rows at `key` with price and size at columns px_col / qty_col (Deribit's
+        ["new", px, qty]: 1, 2) as (px, qty) mantissa tuples."""
+        if px_col < 0 or qty_col < 0 or px_col == qty_col:
+            raise ValueError(f"price and size columns must be distinct and >= 0, not {px_col}, {qty_col}")
+        cdef bytes k = key.encode()
+        cdef Py_ssize_t i
+        cdef int rc = vl_doc_levels_cols(self.d, k, px_col, qty_col, px_scale, qty_scale, &self.bids)
+        if rc:
+            raise_json(self, rc, f"{key}[{self.d.err_index}]")
+        return [(self.bids.px[i], self.bids.qty[i]) for i in range(<Py_ssize_t>self.bids.n)]
+
+    def levels_sides(self, str key, str side_key, str bid_text, str ask_text, str px_key, str qty_key,
+                     bint qty_optional, int px_scale, int qty_scale) -> tuple:
+        """One array of objects naming their side (Coinbase, BitMEX) as (bids, asks) lists of
+        (px, qty) mantissa tuples in frame order; with qty_optional a missing size is 0."""
+        cdef bytes k = key.encode(), sk = side_key.encode(), bt = bid_text.encode(), at = ask_text.encode()
+        cdef bytes pk = px_key.encode(), qk = qty_key.encode()
+        cdef Py_ssize_t i
+        cdef int rc = vl_doc_levels_sides(self.d, k, sk, bt, at, pk, qk, qty_optional, px_scale, qty_scale,
+                                          &self.bids, &self.asks)
+        if rc:
+            raise_json(self, rc, f"{key}[{self.d.err_index}]")
+        return ([(self.bids.px[i], self.bids.qty[i]) for i in range(<Py_ssize_t>self.bids.n)],
+                [(self.asks.px[i], self.asks.qty[i]) for i in range(<Py_ssize_t>self.asks.n)])
 
     def apply_levels(self, str key, L2Book book, int side) -> int:
         """Decode [[px, qty], ...] at `key` and apply it to `book` (all levels or none).

@@ -23,7 +23,8 @@ enum {
     VL_J_NUMBER = 4,      /* fixed-point parse failed: see VlDoc::fx_err (VL_FX_*) */
     VL_J_NOMEM = 6,
     VL_J_EMPTY = 7,       /* empty input */
-    VL_J_EXTRA = 8        /* an array read as its single object holds none or more than one */
+    VL_J_EXTRA = 8,       /* an array read as its single object holds none or more than one */
+    VL_J_SIDE = 9         /* a side-split row names neither side (see vl_doc_levels_sides) */
 };
 
 #define VL_STR2(x) #x
@@ -370,6 +371,85 @@ static inline int vl_doc_levels_obj(VlDoc *d, const char *key, const char *px_ke
         i++;
     }
     out->n = i;
+    return VL_J_OK;
+}
+
+/* Rows whose price and size sit at columns px_col and qty_col (Deribit ["new", 64000.0, 5000.0]:
+ * 1 and 2); the other columns are passed over unread. A row too short for either is VL_J_TYPE. */
+static inline int vl_doc_levels_cols(VlDoc *d, const char *key, int px_col, int qty_col, int px_scale,
+                                     int qty_scale, VlLevels *out) {
+    simdjson::ondemand::array arr;
+    out->n = 0;
+    auto e = d->obj.find_field_unordered(key).get_array().get(arr);
+    if (e) return vl_map_err(e);
+    int need = (px_col > qty_col ? px_col : qty_col) + 1;
+    size_t i = 0;
+    for (auto item : arr) {
+        simdjson::ondemand::array row;
+        d->err_index = i;
+        if (item.get_array().get(row)) return item.error() ? VL_J_MALFORMED : VL_J_TYPE;
+        if (i >= out->cap && vl_levels_grow(out)) return VL_J_NOMEM;
+        int k = 0;
+        for (auto el : row) {
+            simdjson::ondemand::value v;
+            if (el.get(v)) return VL_J_MALFORMED;
+            if (k == px_col || k == qty_col) {
+                int rc = vl_fixed_of(d, v, k == px_col ? px_scale : qty_scale, k == px_col ? &out->px[i] : &out->qty[i]);
+                if (rc) return rc;
+            }
+            k++;
+        }
+        if (k < need) return VL_J_TYPE;
+        i++;
+    }
+    out->n = i;
+    return VL_J_OK;
+}
+
+/* One array of objects holding both sides, each row naming its own (Coinbase l2_data updates
+ * {"side": "bid", "price_level": .., "new_quantity": ..}; BitMEX {"side": "Buy", "price": ..,
+ * "size": ..}): a row whose side_key string equals bid_text goes to bids, ask_text to asks, any
+ * other is VL_J_SIDE. With qty_optional, a row without qty_key has size 0 (BitMEX's delete). */
+static inline int vl_doc_levels_sides(VlDoc *d, const char *key, const char *side_key, const char *bid_text,
+                                      const char *ask_text, const char *px_key, const char *qty_key,
+                                      int qty_optional, int px_scale, int qty_scale, VlLevels *bids,
+                                      VlLevels *asks) {
+    simdjson::ondemand::array arr;
+    bids->n = 0;
+    asks->n = 0;
+    auto e = d->obj.find_field_unordered(key).get_array().get(arr);
+    if (e) return vl_map_err(e);
+    size_t bl = std::strlen(bid_text), al = std::strlen(ask_text), i = 0;
+    for (auto item : arr) {
+        simdjson::ondemand::object o;
+        simdjson::ondemand::value v;
+        d->err_index = i++;
+        if (item.get_object().get(o)) return item.error() ? VL_J_MALFORMED : VL_J_TYPE;
+        e = o.find_field_unordered(side_key).get(v);
+        if (e) return vl_map_err(e);
+        const char *sp; size_t sn; int is_str;
+        int rc = vl_token(v, &sp, &sn, &is_str);
+        if (rc) return rc;
+        if (!is_str) return VL_J_TYPE;
+        VlLevels *out;
+        if (sn == bl && std::memcmp(sp, bid_text, bl) == 0) out = bids;
+        else if (sn == al && std::memcmp(sp, ask_text, al) == 0) out = asks;
+        else return VL_J_SIDE;
+        if (out->n >= out->cap && vl_levels_grow(out)) return VL_J_NOMEM;
+        e = o.find_field_unordered(px_key).get(v);
+        if (e) return vl_map_err(e);
+        rc = vl_fixed_of(d, v, px_scale, &out->px[out->n]);
+        if (rc) return rc;
+        e = o.find_field_unordered(qty_key).get(v);
+        if (e == simdjson::NO_SUCH_FIELD && qty_optional) {
+            out->qty[out->n] = 0;
+        } else {
+            if (e) return vl_map_err(e);
+            rc = vl_fixed_of(d, v, qty_scale, &out->qty[out->n]);
+            if (rc) return rc;
+        }
+        out->n++;
+    }
     return VL_J_OK;
 }
 #endif

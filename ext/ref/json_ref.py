@@ -324,3 +324,74 @@ def get_levels(obj: Obj, key: str, px_scale: int, qty_scale: int) -> list[tuple[
             raise FieldTypeError(f"field {where!r} has the wrong JSON type")
         out.append((fixed_of(item[0], px_scale, where), fixed_of(item[1], qty_scale, where)))
     return out
+
+
+def _array_at(obj: Obj, key: str) -> list:
+    arr = _read(obj.find(key))
+    if not isinstance(arr, list):
+        if isinstance(arr, Atom) and _malformed_scalar(arr):
+            raise MalformedJSONError(f"malformed or truncated JSON (at {key!r})")
+        raise FieldTypeError(f"field {key!r} has the wrong JSON type")
+    return arr
+
+
+def get_levels_cols(obj: Obj, key: str, px_col: int, qty_col: int, px_scale: int,
+                    qty_scale: int) -> list[tuple[int, int]]:
+    """Rows with price and size at columns px_col / qty_col (vl_doc_levels_cols): the two columns
+    are read in column order, then a row too short for either is a type error."""
+    out = []
+    for i, item in enumerate(_array_at(obj, key)):
+        where = f"{key}[{i}]"
+        item = _read(item)
+        if not isinstance(item, list):
+            raise FieldTypeError(f"field {where!r} has the wrong JSON type")
+        got: dict[int, int] = {}
+        for col, scale in sorted(((px_col, px_scale), (qty_col, qty_scale))):
+            if col < len(item):
+                got[col] = fixed_of(item[col], scale, where)
+        if max(px_col, qty_col) >= len(item):
+            raise FieldTypeError(f"field {where!r} has the wrong JSON type")
+        out.append((got[px_col], got[qty_col]))
+    return out
+
+
+def get_levels_sides(obj: Obj, key: str, side_key: str, bid_text: str, ask_text: str, px_key: str,
+                     qty_key: str, qty_optional: bool, px_scale: int,
+                     qty_scale: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """One array of objects naming their side (vl_doc_levels_sides): side, then price, then size
+    are read per row; a side that is neither text is a value error; with qty_optional a row
+    without the size has size 0."""
+    bids: list[tuple[int, int]] = []
+    asks: list[tuple[int, int]] = []
+    for i, item in enumerate(_array_at(obj, key)):
+        where = f"{key}[{i}]"
+        o = _read(item)
+        if not isinstance(o, Obj):
+            raise FieldTypeError(f"field {where!r} has the wrong JSON type")
+        try:
+            side = _read(o.find(side_key))
+        except MissingFieldError:
+            raise MissingFieldError(f"missing field {where!r}") from None
+        if not isinstance(side, Str):
+            if isinstance(side, Atom) and _malformed_scalar(side):
+                raise MalformedJSONError(f"malformed or truncated JSON (at {where!r})")
+            raise FieldTypeError(f"field {where!r} has the wrong JSON type")
+        if side.raw == bid_text:
+            out = bids
+        elif side.raw == ask_text:
+            out = asks
+        else:
+            raise FieldValueError(f"field {where!r}: a row whose side is neither of the venue's two")
+        try:
+            px = fixed_of(o.find(px_key), px_scale, where)
+        except MissingFieldError:
+            raise MissingFieldError(f"missing field {where!r}") from None
+        try:
+            qv = o.find(qty_key)
+        except MissingFieldError:
+            if not qty_optional:
+                raise MissingFieldError(f"missing field {where!r}") from None
+            out.append((px, 0))
+            continue
+        out.append((px, fixed_of(qv, qty_scale, where)))
+    return bids, asks
