@@ -22,11 +22,15 @@ from __future__ import annotations
 import os
 import stat
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.errors import ConfigError
 from engine.model import VenueId
+
+if TYPE_CHECKING:
+    from engine.venue import WsEndpoint
 
 
 class Secret:
@@ -66,6 +70,60 @@ class Credentials:
     def __repr__(self) -> str:
         return ("Credentials(api_key=***, api_secret=***" + (", private_key=***" if self.private_key else "")
                 + (", passphrase=***" if self.passphrase else "") + ")")
+
+
+ENDPOINT_DETECTION_TIMERS = ("stale_after_s", "max_data_lag_s", "probe_after_s", "probe_timeout_s",
+                             "data_silence_s", "book_quiet_s")
+"""the fields of a venue's WsEndpoint that are the engine's own detection timers (not venue facts)"""
+
+
+@dataclass(frozen=True)
+class Timers:
+    """The engine's own detection and recovery timers, in one place.
+
+    The defaults are the engine's real values (README, failure handling), asserted by
+    tests/engine/test_timers.py. ``scaled(k)`` multiplies every one of them by ``k``: tests that
+    exercise detection and recovery (the fault matrix, the session tests) run on compressed time
+    instead of waiting out the real timers. Venue facts are not here and are never scaled: a
+    venue's ping interval, its maximum connection age, its rate-limit windows stay what the venue
+    spec says, so the venue's own rules still hold. Set in code only (``VenueConfig.timers``);
+    a config file has no key for it."""
+    endpoint_scale: float = 1.0
+    """factor on each WebSocket endpoint's detection timers (ENDPOINT_DETECTION_TIMERS: stale and
+    lag thresholds, the silent-connection ping and its timeout, data silence, a quiet book)"""
+    silence_tick_s: float = 0.25
+    """how often engine.silence judges every book"""
+    silence_grace_s: float = 1.0
+    """after a probe saw the venue's book move: the time given to updates in flight"""
+    reconnect_min_s: float = 0.1
+    """market-data reconnect backoff: first delay (doubling, jittered)"""
+    reconnect_max_s: float = 30.0
+    """market-data reconnect backoff: cap"""
+    planned_reconnect_max_s: float = 2.0
+    """cap of the reconnect delay after a close the venue announced (maintenance, migration)"""
+    backoff_reset_s: float = 30.0
+    """a connection that lived this long resets its reconnect backoff"""
+    snapshot_retry_s: float = 0.25
+    """REST book snapshot retry: first delay (doubling, jittered)"""
+    snapshot_retry_max_s: float = 2.0
+    """REST book snapshot retry: cap"""
+    md_breaker_cooldown_s: float = 1.0
+    """market-data REST breaker: first cooldown once open"""
+    md_breaker_max_cooldown_s: float = 4.0
+    """market-data REST breaker: longest cooldown"""
+
+    def scaled(self, k: float) -> "Timers":
+        """Every timer times ``k`` (0 < k <= 1): compressed time for tests."""
+        if not 0 < k <= 1:
+            raise ValueError(f"a timer scale is in (0, 1], got {k!r}")
+        return Timers(**{f.name: getattr(self, f.name) * k for f in fields(self)})
+
+    def endpoint(self, ep: "WsEndpoint") -> "WsEndpoint":
+        """The endpoint with its detection timers scaled by ``endpoint_scale``; its venue facts as
+        they are."""
+        if self.endpoint_scale == 1.0:
+            return ep
+        return replace(ep, **{name: getattr(ep, name) * self.endpoint_scale for name in ENDPOINT_DETECTION_TIMERS})
 
 
 @dataclass
@@ -121,6 +179,10 @@ class VenueConfig:
     ccxt_timeout_s: float = 4.0
     """ccxt tier: the deadline of every CCXT REST call of order entry (CCXT's own timeout); a write
     without an answer by then is an unknown outcome, reconciled by client order id"""
+
+    timers: Timers = field(default_factory=Timers)
+    """the engine's own detection and recovery timers (code only, not a config-file key): the real
+    defaults, or ``Timers().scaled(k)`` for tests on compressed time"""
 
     def credentials(self) -> Credentials | None:
         """Read credentials now (env vars or the secrets file); None when none are configured.
@@ -207,7 +269,7 @@ class Config:
     restart never earns a rate refusal); "" takes $VENUELINK_STATE_DIR, else nothing is kept"""
 
 
-_VENUE_KEYS = {f for f in VenueConfig.__dataclass_fields__ if f != "name"}
+_VENUE_KEYS = {f for f in VenueConfig.__dataclass_fields__ if f not in ("name", "timers")}
 
 
 _TOP_KEYS = frozenset({"venues", "metrics", "state_dir"})

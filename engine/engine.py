@@ -24,6 +24,7 @@ from engine.adapter import Channel, VenueAdapter
 from engine.availability import Availability, UnavailablePolicy
 from engine.backfill import TradeBackfill
 from engine.budget import VenueBudget
+from engine.circuit import CircuitBreaker
 from engine.config import Config, Credentials, VenueConfig
 from engine.deadman import DeadMansSwitch
 from engine.derivatives import DerivEvent
@@ -44,8 +45,6 @@ from ext.histogram import Histogram
 from ext.ratelimit import Priority
 
 log = logging.getLogger("venuelink.engine")
-# a book without its snapshot is not tradable: retries back off, but by seconds, never minutes
-SNAPSHOT_RETRY_CAP_S = 2.0
 
 
 class BookNotLive(EngineError):
@@ -96,6 +95,13 @@ class VenueRuntime:
         self.rest = RestClient(self.venue.name, config.rest_url, self.budget, map_error=adapter.map_error,
                                classify=adapter.classify_response, timeout_s=config.request_timeout_s,
                                on_latency=self._latency, max_signed_inflight=adapter.spec.max_signed_inflight)
+        self.timers = config.timers
+        """the engine's own detection and recovery timers (the real ones, or compressed for tests)"""
+        self.rest.md_breaker = CircuitBreaker(f"{self.venue.name}/rest-md",
+                                              cooldown_s=self.timers.md_breaker_cooldown_s,
+                                              max_cooldown_s=self.timers.md_breaker_max_cooldown_s)
+        """market-data requests (book snapshots): short cooldowns, so books recover within seconds
+        of the endpoint answering again"""
         self.parsers: list[FrameParser] = []
         self.sessions: list[WsSession] = []
         self.last_trade: dict[str, Trade] = {}
@@ -129,7 +135,7 @@ class VenueRuntime:
         self.venue_state_subs: list[Callable[[str, bool, str], None]] = []
         self.backfill = TradeBackfill(self)
         self.status = StatusWatch(self, interval_s=config.status_poll_s or 30.0)
-        self.silence = SilenceWatch(self)
+        self.silence = SilenceWatch(self, tick_s=self.timers.silence_tick_s, grace_s=self.timers.silence_grace_s)
         """books judged by their own data: silent ones probed, STALE or resynced"""
 
     def _latency(self, stage: str, ns: int) -> None:
@@ -202,14 +208,19 @@ class VenueRuntime:
         parser = self.adapter.make_parser(self)
         topics: list[str] = []
         name = f"{self.venue.name}-{ep.name}{len(self.sessions)}"
-        s = WsSession(name, "", parser, endpoint=ep, stale_after_s=ep.stale_after_s, connect_pacer=self.connect_pacer,
+        t = self.timers
+        timed = t.endpoint(ep)        # the session judges by the engine's timers; the adapter knows the spec's `ep`
+        s = WsSession(name, "", parser, endpoint=timed, stale_after_s=timed.stale_after_s,
+                      connect_pacer=self.connect_pacer,
                       max_age_s=ep.max_connection_age_s * 0.98, seamless_rotation=ep.seamless_rotation,
+                      backoff_min_s=t.reconnect_min_s, backoff_max_s=t.reconnect_max_s,
+                      planned_reconnect_max_s=t.planned_reconnect_max_s, backoff_reset_s=t.backoff_reset_s,
                       subscribe_frames=self.adapter.subscribe_frames,
                       unsubscribe_frames=self.adapter.unsubscribe_frames,
                       on_connected=self._on_session_connected, on_control=self._on_control)
         for inst, chan_topics in group:
             fs = self.adapter.feed_symbol(inst, self)
-            fs.max_lag_ns = int(ep.max_data_lag_s * 1e9)
+            fs.max_lag_ns = int(timed.max_data_lag_s * 1e9)
             fs.want_book = fs.want_trades = True
             fs.want_top = Channel.TOP in dict(chan_topics)
             fs.want_derivs = any(c == Channel.DERIVATIVES for c, _ in chan_topics)
@@ -464,9 +475,10 @@ class VenueRuntime:
 
     async def _fetch_snapshot(self, symbol: str) -> None:
         """One snapshot per symbol at a time, jittered, through the budget at SNAPSHOT priority
-        (never a whole-feed burst), retried with backoff."""
+        (never a whole-feed burst), retried with backoff: a book without its snapshot is not
+        tradable, so the backoff is capped at seconds (Timers.snapshot_retry_max_s), never minutes."""
         self.snapshot_requests += 1
-        delay = 0.25
+        delay = self.timers.snapshot_retry_s
         await asyncio.sleep(random.uniform(0.0, 0.25))
         while True:
             fs = self.fs_by_symbol.get(symbol)
@@ -483,7 +495,7 @@ class VenueRuntime:
             except Exception as e:
                 log.warning("%s %s: snapshot failed: %s: %s", self.venue.name, symbol, type(e).__name__, e)
                 await asyncio.sleep(delay * random.uniform(0.5, 1.5))
-                delay = min(delay * 2, SNAPSHOT_RETRY_CAP_S)
+                delay = min(delay * 2, self.timers.snapshot_retry_max_s)
                 continue
             if not fs.sync.is_live:
                 # older than the buffered stream, or a gap while replaying: this task is the one

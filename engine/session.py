@@ -70,6 +70,7 @@ class WsSession:
 
     def __init__(self, name: str, url: str, parser: FrameParser, *, stale_after_s: float = 10.0,
                  max_age_s: float = 23.5 * 3600, backoff_min_s: float = 0.1, backoff_max_s: float = 30.0,
+                 planned_reconnect_max_s: float = 2.0, backoff_reset_s: float = 30.0,
                  seamless_rotation: bool = False, endpoint: WsEndpoint | None = None,
                  topics: list[str] | None = None, subscribe_frames: FrameFn | None = None,
                  unsubscribe_frames: FrameFn | None = None,
@@ -80,6 +81,12 @@ class WsSession:
         self.name, self.url, self.parser = name, url, parser
         self.stale_after_s, self.max_age_s = stale_after_s, max_age_s
         self.backoff_min_s, self.backoff_max_s = backoff_min_s, backoff_max_s
+        self.planned_reconnect_max_s = planned_reconnect_max_s
+        """a close the venue announced (maintenance restart, connection migration) is not a failure:
+        reconnect within this bound however often it repeats, not on the failure backoff, so the
+        books are back in seconds (repeats still double from backoff_min_s up to it)"""
+        self.backoff_reset_s = backoff_reset_s
+        """a connection that lived this long resets the backoff; a flapping one backs off"""
         self.on_connected_cb, self.on_disconnected_cb = on_connected, on_disconnected
         self.on_control_cb = on_control
         self.seamless_rotation = seamless_rotation
@@ -304,11 +311,6 @@ class WsSession:
         if self.transport is not None:
             self.transport.disconnect()
 
-    # A close the venue announced (maintenance restart, connection migration) is not a failure:
-    # reconnect within this bound however often it repeats, not on the failure backoff, so the
-    # books are back in seconds (repeats still double from backoff_min_s up to it).
-    PLANNED_RECONNECT_MAX_S = 2.0
-
     async def _run(self) -> None:
         delay = self.backoff_min_s
         planned_delay = self.backoff_min_s
@@ -362,11 +364,11 @@ class WsSession:
                 # the start, not from where the last outage left the failure backoff
                 delay = self.backoff_min_s
                 self._planned_close = False
-                planned_delay = self.backoff_min_s if lived > 30 else min(planned_delay * 2,
-                                                                          self.PLANNED_RECONNECT_MAX_S)
+                planned_delay = (self.backoff_min_s if lived > self.backoff_reset_s else
+                                 min(planned_delay * 2, self.planned_reconnect_max_s))
                 await asyncio.sleep(planned_delay * random.uniform(0.5, 1.0))
                 continue
-            delay = self.backoff_min_s if lived > 30 else min(delay * 2, self.backoff_max_s)
+            delay = self.backoff_min_s if lived > self.backoff_reset_s else min(delay * 2, self.backoff_max_s)
             await asyncio.sleep(delay * random.uniform(0.5, 1.5))
 
     async def _connect(self, gen: int):

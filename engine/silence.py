@@ -74,7 +74,8 @@ def same_book(ours, theirs, levels: int = PROBE_LEVELS) -> bool:
 
 
 class SilenceWatch:
-    def __init__(self, rt: "VenueRuntime", *, tick_s: float = 0.25, grace_s: float = 1.0) -> None:
+    def __init__(self, rt: "VenueRuntime", *, tick_s: float, grace_s: float) -> None:
+        """tick_s, grace_s: the engine's timers (engine.config.Timers silence_tick_s, silence_grace_s)."""
         self.rt = rt
         self.tick_s = tick_s
         self.grace_s = grace_s

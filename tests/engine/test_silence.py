@@ -2,7 +2,8 @@
 live socket (a venue silent with pings answered, one muted stream) runs in the fault matrix, over
 every venue: tests/faults/test_matrix.py, cases data_silence_socket_alive and stale_feed."""
 from engine import registry
-from engine.silence import SilenceWatch, same_book
+from engine.config import Timers
+from engine.silence import same_book
 from engine.venue import WsEndpoint
 from ext.book import L2Book
 
@@ -12,6 +13,10 @@ def _book(seq: int, bids, asks) -> L2Book:
     b.snapshot(bids, asks)
     b.seq = seq
     return b
+
+
+TIME_SCALE = 0.4
+"""the engine's own timers at this fraction of the real ones, in the live-socket test"""
 
 
 def test_a_rest_book_with_a_sequence_id_is_judged_by_it():
@@ -34,8 +39,7 @@ def test_the_real_defaults_keep_the_promised_bounds():
     eps = [WsEndpoint("default", "ws://x")]
     for vid in registry.ADAPTERS:
         eps += list(registry.create(vid).spec.endpoints)
-    tick = SilenceWatch.__init__.__kwdefaults__["tick_s"]
-    grace = SilenceWatch.__init__.__kwdefaults__["grace_s"]
+    tick, grace = Timers().silence_tick_s, Timers().silence_grace_s
     for ep in eps:
         assert ep.data_silence_s + tick <= 3.0, ep
         # silent -> next tick -> the probe's answer (or its timeout: STALE) -> the grace for in-flight data
@@ -45,7 +49,8 @@ def test_the_real_defaults_keep_the_promised_bounds():
 async def test_a_quiet_market_is_confirmed_by_probes_and_stays_live():
     """The venue sends nothing because nothing changes (market paused), socket fine: the books go
     STALE once, a probe finds the venue's book the same, and from then on they stay LIVE, probed
-    every book_quiet_s, never called dead."""
+    every book_quiet_s, never called dead. On the engine's timers compressed to TIME_SCALE (the
+    probe cadence with them), the waits alike."""
     import asyncio
 
     from engine.config import Config
@@ -58,6 +63,7 @@ async def test_a_quiet_market_is_confirmed_by_probes_and_stays_live():
     async with running_simulator_async("binance", rate=50, seed=4) as sim:
         vc = venue_config(sim)
         vc.api_key_env = vc.api_secret_env = vc.ws_api_url = ""
+        vc.timers = Timers().scaled(TIME_SCALE)
         eng = Engine(Config(venues={"binance": vc}, metrics_port=0))
         try:
             await eng.start()
@@ -70,7 +76,7 @@ async def test_a_quiet_market_is_confirmed_by_probes_and_stays_live():
             states: list[BookState] = []
             eng.subscribe_book_state("binance", "BTC/USDT", lambda s, st: states.append(st))
             probes = rt.silence.counters.probes_same
-            await asyncio.sleep(8.0)
+            await asyncio.sleep(8.0 * TIME_SCALE)
             assert fs.sync.state == BookState.LIVE and not states, states      # no flapping
             assert rt.silence.counters.probes_same > probes                    # still being checked
             assert rt.silence.counters.probes_moved == 0
