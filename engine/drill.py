@@ -15,6 +15,14 @@ Invariants (each violation is a line of text in ``Drill.violations``):
 * the order ledger is intact: every order final, placed once, its state and filled quantity
   equal to the venue's, each of its fills delivered once and none missing;
 * no rate-limit rejection or ban caused by the engine's own traffic (``Drill.self_limited``).
+
+Compressed time: ``Drill(..., time_scale=k)`` runs the engine on ``Timers().scaled(k)`` (its own
+detection and recovery timers, engine.config.Timers) and scales what the cases wait on and promise
+with it: each fault's hold, its "out of LIVE within" bound, the frame delay that must exceed the
+lag threshold, the order hold timeout. A bound of 3 s on the real timers is a bound of 3 s x k on
+compressed ones, so a detection that is broken still fails. The venue's own times (its retry
+hints, ban lengths, ping intervals) and the order path's recovery (RECOVER_S) are never scaled.
+The soak runs on the real timers (k = 1).
 """
 from __future__ import annotations
 
@@ -33,7 +41,7 @@ from typing import Any, Callable
 from engine import registry
 from engine.adapter import Channel
 from engine.circuit import CircuitState, FailureKind
-from engine.config import Config, VenueConfig
+from engine.config import Config, Timers, VenueConfig
 from engine.engine import Engine
 from engine.errors import EngineError
 from engine.venue import SnapshotSource
@@ -78,6 +86,7 @@ class Target:
     trade_topic: str
     all_topics: list[str]
     snapshot_path: str | None     # REST snapshot path, for venues that resync from one
+    time_scale: float = 1.0       # the drill's timer scale: a fault whose size is an engine timer's scales with it
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +95,8 @@ class FaultCase:
     inject: Callable[[Target], list[dict[str, Any]]]
     expect: Expect
     clear: Callable[[Target], list[dict[str, Any]]] | None = None   # specs that end the fault
-    hold_s: float = 0.0           # how long the fault lasts before ``clear``
+    hold_s: float = 0.0           # how long the fault lasts before ``clear`` (x the drill's time scale
+                                  # unless ``fixed_hold``)
     needs: Needs = Needs.NOTHING
     orders: bool = False          # trade through the fault (order faults)
     fault_first: bool = False     # inject before the orders are sent (they carry the fault)
@@ -94,6 +104,8 @@ class FaultCase:
     live_within_s: float = 0.0    # NOT_LIVE: the book leaves LIVE this soon after the fault, before it is
                                   # cleared (0: at any time of the case)
     all_books: bool = False       # NOT_LIVE holds for every book of the drill, not only the first
+    fixed_hold: bool = False      # hold_s waits on something other than the engine's timers (a flood
+                                  # being delivered): never scaled
 
 
 def _c(kind: str, **kw: Any) -> dict[str, Any]:
@@ -108,7 +120,8 @@ CASES: list[FaultCase] = [
     FaultCase("half_open_tcp", lambda t: [_c("silence", enabled=True)], Expect.NOT_LIVE | Expect.RECONNECT,
               clear=lambda t: [_c("silence", enabled=False)], hold_s=6.0,
               classified=(("ws", FailureKind.UNREACHABLE),)),
-    FaultCase("slow_consumer_flood", lambda t: [_c("flood", steps=3000)], Expect.CONSUMER_DROPS, hold_s=1.0),
+    FaultCase("slow_consumer_flood", lambda t: [_c("flood", steps=3000)], Expect.CONSUMER_DROPS, hold_s=1.0,
+              fixed_hold=True),
     FaultCase("sequence_gap", lambda t: [_c("gap", symbol=t.venue_symbol, count=1)],
               Expect.RESYNC | Expect.NOT_LIVE | Expect.OTHER_LIVE),
     FaultCase("duplicated_frames", lambda t: [_c("duplicate", count=5, topic=t.book_topic),
@@ -120,15 +133,18 @@ CASES: list[FaultCase] = [
               Expect.RESYNC | Expect.NOT_LIVE | Expect.OTHER_LIVE, needs=Needs.CHECKSUM),
     FaultCase("crossed_book", lambda t: [_c("crossed", symbol=t.venue_symbol)],
               Expect.RESYNC | Expect.NOT_LIVE | Expect.OTHER_LIVE),
-    # one book's stream stops while the others flow: no longer LIVE within 10 s (probe-confirmed)
+    # one book's stream stops while the others flow: no longer LIVE within 10 s (probe-confirmed; x the
+    # time scale)
     FaultCase("stale_feed", lambda t: [_c("mute", topics=[t.book_topic], enabled=True)],
               Expect.NOT_LIVE | Expect.OTHER_LIVE,
               clear=lambda t: [_c("mute", topics=[t.book_topic], enabled=False)], hold_s=10.0, live_within_s=10.0),
-    # the venue stops every stream while the socket and its pings stay up: no book LIVE after 3 s
+    # the venue stops every stream while the socket and its pings stay up: no book LIVE after 3 s (x the
+    # time scale)
     FaultCase("data_silence_socket_alive", lambda t: [_c("mute", topics=["*"], enabled=True)], Expect.NOT_LIVE,
               clear=lambda t: [_c("mute", topics=["*"], enabled=False)], hold_s=4.0, live_within_s=3.0,
               all_books=True),
-    FaultCase("delayed_frames", lambda t: [_c("delay", ms=3000)], Expect.NOT_LIVE,
+    # every frame later than the endpoint's max_data_lag_s (2 s x the time scale)
+    FaultCase("delayed_frames", lambda t: [_c("delay", ms=round(3000 * t.time_scale))], Expect.NOT_LIVE,
               clear=lambda t: [_c("delay", ms=0)], hold_s=4.0),
     FaultCase("maintenance", lambda t: [_c("maintenance", enabled=True)],
               Expect.NOT_LIVE | Expect.RECONNECT | Expect.UNAVAILABLE,
@@ -167,7 +183,8 @@ CASES: list[FaultCase] = [
 CASES_BY_NAME = {c.name: c for c in CASES}
 
 RECOVER_S = 6.0
-"""after an outage ends, the venue must be reported available for orders within this"""
+"""after an outage ends, the venue must be reported available for orders within this (never
+scaled: the order path's breaker and private-stream backoff are not among the compressed timers)"""
 
 
 def venue_needs(venue: str) -> Needs:
@@ -222,8 +239,12 @@ class Drill:
     """Engine + strategy against one running simulator (``engine.sim.server.running_simulator``)."""
 
     def __init__(self, venue: str, sim: Any, *, n_symbols: int = 2, order_qty_lots: int = 3,
-                 venue_config: dict[str, Any] | None = None, seed: int = 1) -> None:
+                 venue_config: dict[str, Any] | None = None, seed: int = 1, time_scale: float = 1.0) -> None:
+        """time_scale: the engine runs on Timers().scaled(time_scale) and the cases' holds and bounds
+        scale with it (1: the real timers)."""
         self.venue, self.sim = venue, sim
+        self.time_scale = time_scale
+        self.timers = Timers().scaled(time_scale)
         self.n_symbols = n_symbols
         self.order_qty_lots = order_qty_lots
         self.venue_config = venue_config or {}
@@ -252,7 +273,9 @@ class Drill:
     async def start(self) -> None:
         from engine.run import _first_symbols
         self.symbols = _first_symbols(self.venue, self.sim.rest_url, self.n_symbols)
-        vc = venue_config_for(self.venue, self.sim, self.symbols, **self.venue_config)
+        scaled = {"timers": self.timers,
+                  "hold_timeout_s": VenueConfig(self.venue).hold_timeout_s * self.time_scale}
+        vc = venue_config_for(self.venue, self.sim, self.symbols, **(scaled | self.venue_config))
         eng = self.engine = Engine(Config(venues={self.venue: vc}, metrics_port=0))
         for s in self.symbols:
             self.trade_ids[s] = set()
@@ -393,7 +416,7 @@ class Drill:
         book_t, trade_t = a.topics(inst, (Channel.BOOK, Channel.TRADES))
         everything = [t for s in self.symbols for t in a.topics(a.instrument(s), (Channel.BOOK, Channel.TRADES))]
         snap = a.snapshot_request(inst)[0] if a.spec.book.snapshot == SnapshotSource.REST else None
-        return Target(inst.venue_symbol, book_t, trade_t, everything, snap)
+        return Target(inst.venue_symbol, book_t, trade_t, everything, snap, self.time_scale)
 
     # ------------------------------------------------------------------ simulator admin
     async def admin(self, method: str, path: str, body: Any = None) -> Any:
@@ -624,10 +647,12 @@ class Drill:
             if case.orders:
                 await self.trade_round()
         t_fault = time.monotonic()
+        hold_s = case.hold_s if case.fixed_hold else case.hold_s * self.time_scale
+        live_within_s = case.live_within_s * self.time_scale
         if not case.hold_s and not case.orders:
             await self._until_taken()
         if case.hold_s:
-            await asyncio.sleep(case.hold_s)
+            await asyncio.sleep(hold_s)
             if case.expect & Expect.UNAVAILABLE and self.rt.orders is not None:
                 await self.trade_round(2)           # sent into the outage: the policy decides
         t_clear = time.monotonic()
@@ -680,10 +705,10 @@ class Drill:
         if e & Expect.NOT_LIVE and case.live_within_s:
             for s in (self.symbols if case.all_books else [first]):
                 left = [t for t, st in self.state_log[s] if st != BookState.LIVE and t >= t_fault - 0.05]
-                if not left or left[0] > min(t_fault + case.live_within_s, t_clear):
-                    when = f"after {left[0] - t_fault:.1f}s" if left else "never"
+                if not left or left[0] > min(t_fault + live_within_s, t_clear):
+                    when = f"after {left[0] - t_fault:.2f}s" if left else "never"
                     out.append(f"{s}: the book left LIVE {when}; the fault must take it out of LIVE within "
-                               f"{case.live_within_s:g}s, while it lasts")
+                               f"{live_within_s:g}s (time scale {self.time_scale:g}), while it lasts")
         if e & Expect.RESYNC and d["resyncs_first"] < 1:
             out.append("no resync was counted")
         if e & Expect.RECONNECT and d["reconnects"] < 1:

@@ -1,7 +1,7 @@
 """The engine's real detection and recovery timers (engine.config.Timers) are the numbers the README
 documents, and compressed time (``Timers().scaled(k)``, which the fault matrix and the session tests
-run on) can never reach a production engine: a config file cannot set it, and a default VenueConfig
-carries the real timers."""
+run on) can never reach a production engine: a config file cannot set it, a default VenueConfig
+carries the real timers, and the drill runs on them unless told otherwise (the soak)."""
 import dataclasses
 from pathlib import Path
 
@@ -9,6 +9,7 @@ import pytest
 
 from engine import registry
 from engine.config import ENDPOINT_DETECTION_TIMERS, Config, Timers, VenueConfig, load_config
+from engine.drill import Drill
 from engine.engine import Engine
 from engine.errors import ConfigError
 from engine.rest import RestClient
@@ -77,6 +78,11 @@ def test_a_config_file_cannot_set_the_timers(tmp_path):
                    'timers = { endpoint_scale = 0.1 }\n')
     with pytest.raises(ConfigError, match="unknown keys"):
         load_config(cfg)
+
+
+def test_the_drill_runs_on_the_real_timers_unless_told():
+    assert Drill("binance", None).timers == Timers()
+    assert Drill("binance", None, time_scale=0.4).timers == Timers().scaled(0.4)
 
 
 def test_scaled_multiplies_every_timer_and_only_the_engines_own():

@@ -5,7 +5,11 @@ LIVE while wrong, books equal to the venue's after recovery, the order ledger in
 
 The faults the tier can have (disconnect, gap, checksum, delay, stale feed, 429, ban, lost and
 late order acks) run again with the venue behind the CCXT tier, on the same simulator
-(``binance-ccxt-...``, ``okx-ccxt-...``); what it cannot meet today is an xfail with the reason."""
+(``binance-ccxt-...``, ``okx-ccxt-...``); what it cannot meet today is an xfail with the reason.
+
+Every drill runs on compressed time (TIME_SCALE: the engine's detection and recovery timers, and the
+cases' holds and bounds with them, engine.drill); the real timers are asserted by
+tests/engine/test_timers.py, and the soak runs on them."""
 import json
 import urllib.request
 from urllib.parse import parse_qsl, urlencode
@@ -22,6 +26,8 @@ from engine.venue import SnapshotSource
 from tests.tiers import CCXT_HOSTS, native_adapter, tier_config
 
 VENUES = registry.available()
+TIME_SCALE = 0.4
+"""the engine's own timers, and what the cases wait on and promise, at this fraction of the real ones"""
 MATRIX = [(v, c.name) for v in VENUES for c in applicable(v)]
 
 
@@ -58,7 +64,7 @@ async def _drill(drill_class, sims, venue: str, case: str, label: str) -> None:
     """One fault case against the module's simulator of `venue`, its verdict asserted."""
     sim = sims[venue]
     await _admin_reset(sim)
-    async with drill_class(venue, sim) as d:
+    async with drill_class(venue, sim, time_scale=TIME_SCALE) as d:
         res = await d.run_case(CASES_BY_NAME[case])
     assert res.ok, f"{label}: {res.violations}\nobserved: {res.observed}"
 
@@ -100,7 +106,7 @@ class TierDrill(Drill):
         book_t, trade_t = a.topics(inst, (Channel.BOOK, Channel.TRADES))
         everything = [t for s in self.symbols for t in a.topics(a.instrument(s), (Channel.BOOK, Channel.TRADES))]
         snap = a.snapshot_request(inst)[0] if a.spec.book.snapshot == SnapshotSource.REST else None
-        return Target(inst.venue_symbol, book_t, trade_t, everything, snap)
+        return Target(inst.venue_symbol, book_t, trade_t, everything, snap, self.time_scale)
 
     def counters(self) -> dict[str, int]:
         c = super().counters()
