@@ -1,11 +1,34 @@
 """Connection behaviour against the simulator: heartbeats, the venue closing old connections,
 silent feeds, venue-announced shutdowns. Every case must end with a live book equal to the
-venue's, reached through a resync."""
-import asyncio
+venue's, reached through a resync.
 
+The scenarios that wait on the engine's detection and recovery timers run them compressed
+(`compressed_engine`, engine.config.Timers scaled by TIME_SCALE), with their waits and bounds
+scaled alike; the real timers are asserted by tests/engine/test_timers.py."""
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from engine.config import Config, Timers
+from engine.engine import Engine
 from engine.sim.server import running_simulator
-from tests.engine.conftest import admin, engine_for
+from tests.engine.conftest import admin, engine_for, venue_config
 from tests.engine.test_binance_engine import assert_book_equals_sim, fs_of, wait_for
+
+TIME_SCALE = 0.4
+"""the engine's own timers at this fraction of the real ones, in the tests that wait on them"""
+
+
+@asynccontextmanager
+async def compressed_engine(sim) -> AsyncIterator[Engine]:
+    """engine_for(sim), on Timers().scaled(TIME_SCALE)."""
+    vc = venue_config(sim)
+    vc.timers = Timers().scaled(TIME_SCALE)
+    eng = Engine(Config(venues={"binance": vc}, metrics_port=0))
+    try:
+        yield eng
+    finally:
+        await eng.close()
 
 
 async def test_pings_are_answered_so_the_venue_keeps_us():
@@ -94,25 +117,27 @@ async def test_a_shutdown_notice_whose_new_connection_fails_reconnects_on_the_an
 async def test_a_short_maintenance_after_a_long_one_recovers_on_a_fresh_backoff():
     """A 10-s maintenance drives the connect backoff to ~13 s. The next maintenance starts with
     the venue's notice: its failed connects must back off from the start, not from 13 s (the soak
-    saw "retry in 30.00s" after one failed connect, and books STALE past its recovery check)."""
+    saw "retry in 30.00s" after one failed connect, and books STALE past its recovery check).
+    On compressed timers: every time here x TIME_SCALE."""
+    k = TIME_SCALE
     with running_simulator("binance", rate=50, depth_fast_ms=20) as sim:
-        async with engine_for(sim) as eng:
+        async with compressed_engine(sim) as eng:
             await eng.start(execution=False)
             fs = fs_of(eng)
             assert await wait_for(lambda: fs.sync.is_live, 15)
             await admin(sim, "POST", "/fault", {"type": "maintenance", "enabled": True})
-            await asyncio.sleep(10.0)
+            await asyncio.sleep(10.0 * k)
             await admin(sim, "POST", "/fault", {"type": "maintenance", "enabled": False})
             assert await wait_for(lambda: fs.sync.is_live, 40)
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(1.0 * k)
             await admin(sim, "POST", "/fault", {"type": "maintenance", "enabled": True})
             assert await wait_for(lambda: not fs.sync.is_live, 10)
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.5 * k)
             await admin(sim, "POST", "/fault", {"type": "maintenance", "enabled": False})
             t0 = asyncio.get_running_loop().time()
             assert await wait_for(lambda: fs.sync.is_live, 40)
             took = asyncio.get_running_loop().time() - t0
-            assert took < 4.0, f"book live again {took:.1f} s after the second maintenance ended"
+            assert took < 4.0 * k, f"book live again {took:.2f} s after the second maintenance ended"
 
 
 async def test_rotation_is_make_before_break_without_resync_or_duplicate_trades():
@@ -151,18 +176,20 @@ async def test_a_dead_venue_makes_books_not_live_at_once():
 
 
 async def test_delayed_data_is_stale_while_the_socket_is_fine():
-    # every frame 3 s late: the socket is healthy, the prices are not current
+    # every frame 3 s late (x TIME_SCALE, as the lag threshold): the socket is healthy, the prices
+    # are not current
+    k = TIME_SCALE
     with running_simulator("binance", rate=50, depth_fast_ms=20) as sim:
-        async with engine_for(sim) as eng:
+        async with compressed_engine(sim) as eng:
             await eng.start(execution=False)
             fs = fs_of(eng)
             views = []
             eng.subscribe_book("binance", "BTC/USDT", lambda v: views.append(v.state))
             assert await wait_for(lambda: fs.sync.is_live, 15)
-            await admin(sim, "POST", "/fault", {"type": "delay", "ms": 3000})
+            await admin(sim, "POST", "/fault", {"type": "delay", "ms": round(3000 * k)})
             assert await wait_for(lambda: fs.sync.state == 3, 10)            # STALE, not LIVE
             views.clear()
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(1.0 * k)
             assert fs.sync.state == 3 and fs.n_lagging > 0 and not views       # nothing handed out as live
             await admin(sim, "POST", "/fault", {"type": "delay", "ms": 0})
             assert await wait_for(lambda: fs.sync.is_live, 15)
@@ -170,8 +197,9 @@ async def test_delayed_data_is_stale_while_the_socket_is_fine():
 
 
 async def test_books_recover_within_seconds_of_a_failing_snapshot_endpoint():
+    # on compressed timers: the snapshot retry backoff and the market-data breaker's cooldowns
     with running_simulator("binance", rate=50, depth_fast_ms=20) as sim:
-        async with engine_for(sim) as eng:
+        async with compressed_engine(sim) as eng:
             await eng.start(execution=False)
             fs = fs_of(eng)
             assert await wait_for(lambda: fs.sync.is_live, 15)
@@ -181,5 +209,5 @@ async def test_books_recover_within_seconds_of_a_failing_snapshot_endpoint():
             # the gap shows with the symbol's next diff after the dropped one (a loaded host: later)
             assert await wait_for(lambda: fs.sync.n_resyncs >= 1, 30)
             # eight 503s, then the endpoint answers: the book is live again in seconds, not minutes
-            assert await wait_for(lambda: fs.sync.is_live, 40)
+            assert await wait_for(lambda: fs.sync.is_live, 40 * TIME_SCALE)
             assert eng.runtime("binance").rest.breaker.state == 0        # orders were never blocked
