@@ -226,6 +226,9 @@ class Instrument:
     # smallest price x size of an order where sizes are in the base currency (a mantissa at
     # px_scale + qty_scale; 0: the venue states none)
     min_notional: int = 0
+    # prices have at most this many significant digits besides lying on the tick (Bitfinex: 5;
+    # 0: the tick alone decides)
+    px_sig_digits: int = 0
 
     @property
     def active(self) -> bool:

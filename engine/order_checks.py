@@ -32,6 +32,9 @@ def checked_units(inst: Instrument, order: Order, venue: str) -> tuple[int, int 
     if px is not None and (px <= 0 or (inst.tick and px % inst.tick)):
         raise Rejected(f"{order.symbol}: price {order.price} is not a positive multiple of the tick "
                        f"{inst.px_str(inst.tick)}", venue=venue)
+    if px is not None and inst.px_sig_digits and len(str(px).rstrip("0")) > inst.px_sig_digits:
+        raise Rejected(f"{order.symbol}: price {order.price} has more than the venue's {inst.px_sig_digits} "
+                       f"significant digits", venue=venue)
     if px is not None and inst.min_notional and not inst.contract_size and px * qty < inst.min_notional:
         raise Rejected(f"{order.symbol}: price x size {inst.notional_str(px * qty)} is below the venue's "
                        f"minimum order value {inst.notional_str(inst.min_notional)}", venue=venue)

@@ -5,8 +5,7 @@
 Features are named as CCXT names them. For a ccxt-tier venue they are CCXT's own ``has`` flags
 of those the tier uses (watchOrderBook, watchTrades, createOrder, cancelOrder, fetchOrder,
 cancelAllOrders, cancelAllOrdersAfter, watchOrders), and editOrder where CCXT's keeps the order in
-place (engine.ccxt_tier.entry.AMEND_IN_PLACE). A venue whose CCXT client states prices in
-significant digits is not served: no exact tick can be known for its grid.
+place (engine.ccxt_tier.entry.AMEND_IN_PLACE).
 For a native venue they are read off its adapter: the channels its ``topics`` accepts
 (watchOrderBook, watchTrades, watchBidsAsks for the best bid/ask stream), ``derivatives`` when it
 has derivatives topics, and the methods of its execution class (createOrder, cancelOrder,
@@ -72,17 +71,6 @@ def ccxt_features(exchange_id: str) -> list[str] | None:
     return out
 
 
-def ccxt_refusal(exchange_id: str) -> str:
-    """Why the tier cannot serve a CCXT exchange ("" when it can)."""
-    import ccxt.pro
-    from ccxt.base.decimal_to_precision import SIGNIFICANT_DIGITS
-    cls = getattr(ccxt.pro, exchange_id, None)
-    if cls is not None and cls().precisionMode == SIGNIFICANT_DIGITS:
-        return ("not served: CCXT states its prices in significant digits, so no exact tick is known "
-                "(the tier checks every value on the instrument's grid)")
-    return ""
-
-
 def venue_table() -> list[dict[str, Any]]:
     """One row per venue: ``{"venue", "tier": "native" | "ccxt" | "none", "ccxt_id",
     "supports": [...], "note"}`` (``note``: why a venue is not served, or how)."""
@@ -100,11 +88,8 @@ def venue_table() -> list[dict[str, Any]]:
             row["note"] = f"not served: {GONE[name]}"
         else:
             feats = ccxt_features(row["ccxt_id"])
-            refusal = ccxt_refusal(row["ccxt_id"]) if feats is not None else ""
             if feats is None:
                 row["note"] = f"not served: ccxt {_ccxt_version()} has no exchange {row['ccxt_id']!r}"
-            elif refusal:                   # a venue registered at run time that the grid cannot check
-                row["note"] = refusal
             else:
                 row["tier"], row["supports"] = "ccxt", feats
                 if row["ccxt_id"] != name:

@@ -100,9 +100,7 @@ from __future__ import annotations
 CCXT_IDS = {"gateio": "gate"}
 #: venue ids CCXT no longer ships: refused with the reason
 #: venues the tier cannot serve, and why (tests/engine/test_venues_cmd.py checks these against CCXT)
-GONE = {"bitmex": "CCXT no longer ships a BitMEX client",
-        "bitfinex": "CCXT states Bitfinex's prices in significant digits, so no exact tick is known for the "
-                    "tier's grid check of every value"}
+GONE = {"bitmex": "CCXT no longer ships a BitMEX client"}
 
 
 def ccxt_id(venue_name: str) -> str:

@@ -258,6 +258,7 @@ class CcxtAdapter(VenueAdapter):
                 int(Decimal(d["tick"]).scaleb(ps)), int(Decimal(d["lot"]).scaleb(qs)), settle=d.get("settle", ""),
                 min_qty=_mantissa(d.get("min_qty") or "", qs),
                 min_notional=min_mantissa(d.get("min_notional") or "0", ps + qs),
+                px_sig_digits=int(d.get("px_sig") or 0),
                 # CCXT knows a market is open or not, nothing finer
                 status=InstrumentStatus.TRADING if d.get("active", True) else InstrumentStatus.HALTED, kind=kind,
                 contract_size=int(Decimal(cs).scaleb(scale_of(cs))) if cs else 0,

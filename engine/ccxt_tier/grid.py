@@ -44,12 +44,14 @@ def step_of(value: float | int | str | None, decimal_places: bool) -> Decimal:
 
 
 class Grid:
-    """One instrument's price and size grids, formatting at a fixed number of decimals."""
-    __slots__ = ("tick", "lot", "_pq", "_qq", "_prices", "_sizes", "px_decimals", "qty_decimals")
+    """One instrument's price and size grids, formatting at a fixed number of decimals. With
+    `px_sig`, a price must also have at most that many significant digits (Bitfinex: 5)."""
+    __slots__ = ("tick", "lot", "_pq", "_qq", "_prices", "_sizes", "px_decimals", "qty_decimals", "px_sig")
     CACHE = 4096                    # floats remembered per grid and kind (a book repeats most of its values)
 
-    def __init__(self, tick: Decimal | str, lot: Decimal | str) -> None:
+    def __init__(self, tick: Decimal | str, lot: Decimal | str, px_sig: int = 0) -> None:
         self.tick, self.lot = Decimal(tick), Decimal(lot)
+        self.px_sig = int(px_sig)
         self.px_decimals, self.qty_decimals = decimals(self.tick), decimals(self.lot)
         self._pq = Decimal(1).scaleb(-self.px_decimals)
         self._qq = Decimal(1).scaleb(-self.qty_decimals)
@@ -57,7 +59,10 @@ class Grid:
         self._sizes: dict[float, str] = {}
 
     def price(self, value) -> str:
-        return self._cached(value, self._prices, self.tick, self._pq, "price")
+        text = self._cached(value, self._prices, self.tick, self._pq, "price")
+        if self.px_sig and significant_digits(text) > self.px_sig:
+            raise OffGrid(f"price {value!r} has more than {self.px_sig} significant digits")
+        return text
 
     def size(self, value) -> str:
         return self._cached(value, self._sizes, self.lot, self._qq, "size")
@@ -82,6 +87,11 @@ class Grid:
         if _CTX.remainder(d, step) != 0:
             raise OffGrid(f"{what} {value!r} is off the grid of {step}")
         return format(_CTX.quantize(d, q), "f")    # on the grid: only zeros are added or removed
+
+
+def significant_digits(text: str) -> int:
+    """Significant digits of a positive decimal string ("64000.00000000" -> 2, "0.00012345" -> 5)."""
+    return len(text.replace(".", "").lstrip("0").rstrip("0")) or 1
 
 
 def decimals(step: Decimal) -> int:

@@ -32,6 +32,7 @@ import signal
 import socket
 import sys
 import time
+from decimal import Decimal
 from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
@@ -107,13 +108,24 @@ def closed_port() -> tuple[socket.socket, str]:
     return s, f"127.0.0.1:{s.getsockname()[1]}"
 
 
-def instrument_of(m: dict, decimal_places: bool) -> dict:
+def instrument_of(m: dict, decimal_places: bool, significant: bool = False) -> dict:
     """One CCXT market as an instruments-answer entry (raises OffGrid when its tick or lot is
-    not known exactly)."""
+    not known exactly). `significant`: CCXT states prices in significant digits (Bitfinex: 5,
+    and at most 8 decimals): the tick is the market's least price (CCXT's price limit, a power
+    of ten), every price must also have at most that many significant digits (``px_sig``), and
+    amounts are in decimal places."""
     prec = m.get("precision") or {}
-    tick = step_of(prec.get("price"), decimal_places)
-    lot = step_of(prec.get("amount"), decimal_places)
     limits = m.get("limits") or {}
+    px_sig = 0
+    if significant:
+        px_sig = int(exact(prec.get("price")))
+        tick = exact((limits.get("price") or {}).get("min"))
+        if px_sig <= 0 or tick <= 0 or tick != Decimal(1).scaleb(tick.adjusted()):
+            raise OffGrid(f"significant digits {prec.get('price')!r} with least price {tick}: no exact grid")
+        lot = step_of(prec.get("amount"), True)
+    else:
+        tick = step_of(prec.get("price"), decimal_places)
+        lot = step_of(prec.get("amount"), decimal_places)
     min_qty = (limits.get("amount") or {}).get("min")
     cs = m.get("contractSize") if m.get("contract") else None
     # CCXT's cost limit is price x amount in the quote currency; for contracts it counts the
@@ -125,6 +137,7 @@ def instrument_of(m: dict, decimal_places: bool) -> dict:
             "min_qty": format(exact(min_qty), "f") if min_qty else "",
             "contract_size": format(exact(cs), "f") if cs else "",
             "min_notional": format(exact(min_cost), "f") if min_cost else "",
+            "px_sig": px_sig,
             "active": m.get("active") is not False}
 
 
@@ -387,7 +400,7 @@ class Worker:
     async def load_markets(self, retry: bool = True) -> None:
         """CCXT's markets as the dialect's instruments; again with backoff until it works (or,
         without `retry`, the first failure raises)."""
-        from ccxt.base.decimal_to_precision import DECIMAL_PLACES, TICK_SIZE
+        from ccxt.base.decimal_to_precision import DECIMAL_PLACES, SIGNIFICANT_DIGITS, TICK_SIZE
         delay = BACKOFF_MIN_S
         while True:
             try:
@@ -401,13 +414,12 @@ class Worker:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, BACKOFF_MAX_S)
         mode = self.exchange.precisionMode
-        if mode not in (TICK_SIZE, DECIMAL_PLACES):
-            raise SystemExit(f"{self.spec['exchange']}: CCXT states its precision in significant digits: "
-                             f"ticks cannot be known exactly")
+        if mode not in (TICK_SIZE, DECIMAL_PLACES, SIGNIFICANT_DIGITS):
+            raise SystemExit(f"{self.spec['exchange']}: CCXT's precision mode {mode!r} is not known here")
         out = []
         for m in markets.values():
             try:
-                out.append(instrument_of(m, mode == DECIMAL_PLACES))
+                out.append(instrument_of(m, mode == DECIMAL_PLACES, mode == SIGNIFICANT_DIGITS))
             except (OffGrid, KeyError, TypeError) as e:
                 self.stats["markets_skipped"] += 1
                 log.debug("market %s left out: %s", m.get("symbol"), e)
@@ -416,7 +428,7 @@ class Worker:
         missing = [s for s in self.symbols if s not in by]
         if missing:
             raise SystemExit(f"{self.spec['exchange']}: no such market (or no exact tick/lot): {missing}")
-        self.grids = {s: Grid(by[s]["tick"], by[s]["lot"]) for s in self.symbols}
+        self.grids = {s: Grid(by[s]["tick"], by[s]["lot"], by[s]["px_sig"]) for s in self.symbols}
 
     async def watch_books(self, symbol: str, fresh: bool = False) -> None:
         """`fresh`: a resync's new watch (its first book ends the resync)."""

@@ -113,7 +113,6 @@ def test_config_tiers(tmp_path):
     """)
     assert isinstance(registry.create("binance", c.venues["binance"]), CcxtAdapter)
     for text, msg in (('[venues.bitmex]\nsymbols = ["BTC/USD:BTC"]', "no longer ships"),
-                      ('[venues.bitfinex]\nsymbols = ["BTC/USD"]', "significant digits"),
                       ('[venues.kraken]\ntier = "native"\nsymbols = ["BTC/USD"]', "no native adapter"),
                       ('[venues.kraken]\ntier = "fast"\nsymbols = ["BTC/USD"]', "tier must be"),
                       ('[venues.kraken]\nrest_url = "https://api.kraken.com"\nsymbols = ["BTC/USD"]', "not used"),

@@ -97,7 +97,7 @@ class Run:
         assert ok, (self.venue, fs.sync.is_live, book_of(fs), book, self.fake.unknown)
 
 
-VENUES = ["kraken", "bybit", "gate", "bitget", "coinbase", "cryptocom", "gemini", "bitstamp", "binanceusdm", "kucoin", "htx", "deribit", "mexc"]
+VENUES = ["kraken", "bybit", "gate", "bitget", "coinbase", "cryptocom", "gemini", "bitstamp", "binanceusdm", "kucoin", "htx", "deribit", "mexc", "bitfinex"]
 @pytest.mark.parametrize("ccxt_id", VENUES)
 def test_one_request_fits_the_ccxt_rate_bucket(ccxt_id):
     b = gate.rate_bucket(gate.ccxt_rate_limit_ms(ccxt_id))

@@ -106,3 +106,22 @@ def test_ccxt_markets_carry_their_cost_limit_for_spot_only():
     swap = {**m, "symbol": "BTC/USDT:USDT", "type": "swap", "contract": True, "contractSize": 0.01}
     assert instrument_of(swap, False)["min_notional"] == ""
     assert Decimal(instrument_of({**m, "active": False}, False)["tick"]) == Decimal("0.01")
+
+
+def test_prices_in_significant_digits():
+    """Bitfinex: 5 significant digits on a 1e-8 grid, on the way in (the tier's grid check of
+    every value) and on the way out (an order price with more digits never leaves)."""
+    from engine.ccxt_tier.grid import Grid, OffGrid
+    g = Grid("0.00000001", "0.00000001", 5)
+    assert g.price(64000.0) == "64000.00000000" and g.price(0.00012345) == "0.00012345" and g.price(63999.0)
+    for bad in (64000.5, 123456.0, 0.000123456):
+        with pytest.raises(OffGrid, match="significant digits|off the grid"):
+            g.price(bad)
+    m = {"symbol": "BTC/USD", "id": "tBTCUSD", "type": "spot", "base": "BTC", "quote": "USD",
+         "precision": {"price": 5, "amount": 8}, "limits": {"price": {"min": 1e-08}, "amount": {"min": 6e-05}}}
+    got = instrument_of(m, False, significant=True)
+    assert (Decimal(got["tick"]), Decimal(got["lot"]), got["px_sig"]) == (Decimal("1e-8"), Decimal("1e-8"), 5)
+    inst = _inst(px_scale=8, qty_scale=8, tick=1, lot=1, min_qty=1, min_notional=0, px_sig_digits=5)
+    assert checked_units(inst, _order("0.001", "63999"), "binance")[1] == 6399900000000
+    with pytest.raises(Rejected, match="more than the venue's 5 significant digits"):
+        checked_units(inst, _order("0.001", "64000.5"), "binance")

@@ -24,10 +24,6 @@ def test_every_venue_once_with_its_tier_and_features():
         elif not hasattr(ccxt.pro, row["ccxt_id"]):
             # an id registered at run time (VenueId.register, as some tests do) that CCXT lacks
             assert row["tier"] == "none" and row["supports"] == [], row
-        elif name == "bitfinex":            # CCXT states its prices in significant digits: no exact tick
-            assert row["tier"] == "none" and "significant digits" in row["note"], row
-            from engine.venues import ccxt_refusal
-            assert ccxt_refusal("bitfinex")          # still so in the pinned CCXT (else: serve it)
         else:
             assert row["tier"] == "ccxt", row
             has = getattr(ccxt.pro, row["ccxt_id"])().has        # CCXT's own flags, nothing added
