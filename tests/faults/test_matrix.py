@@ -28,6 +28,9 @@ from tests.tiers import CCXT_HOSTS, native_adapter, tier_config
 VENUES = registry.available()
 TIME_SCALE = 0.4
 """the engine's own timers, and what the cases wait on and promise, at this fraction of the real ones"""
+REAL_TIME = {"data_silence_socket_alive"}
+"""cases on the real timers: the promise (no book LIVE 3 s after the venue goes quiet) leaves 0.25 s
+over the detection, which compressed becomes 0.1 s, less than a loaded 2-core host can promise"""
 MATRIX = [(v, c.name) for v in VENUES for c in applicable(v)]
 
 
@@ -64,7 +67,7 @@ async def _drill(drill_class, sims, venue: str, case: str, label: str) -> None:
     """One fault case against the module's simulator of `venue`, its verdict asserted."""
     sim = sims[venue]
     await _admin_reset(sim)
-    async with drill_class(venue, sim, time_scale=TIME_SCALE) as d:
+    async with drill_class(venue, sim, time_scale=1.0 if case in REAL_TIME else TIME_SCALE) as d:
         res = await d.run_case(CASES_BY_NAME[case])
     assert res.ok, f"{label}: {res.violations}\nobserved: {res.observed}"
 
