@@ -150,7 +150,7 @@ class VenueAdapter(abc.ABC):
         return self.spec.endpoints[0].name
 
     def endpoint_url(self, ep: WsEndpoint) -> str:
-        return self.config.endpoint_url(ep.name, ep.url, ep is self.spec.endpoints[0])
+        return self.config.endpoint_url(ep.name, ep.url, ep.name == self.spec.endpoints[0].name)
 
     @abc.abstractmethod
     def topics(self, inst: Instrument, channels: tuple[Channel, ...]) -> list[str]:

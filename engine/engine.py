@@ -24,7 +24,6 @@ from engine.adapter import Channel, VenueAdapter
 from engine.availability import Availability, UnavailablePolicy
 from engine.backfill import TradeBackfill
 from engine.budget import VenueBudget
-from engine.circuit import CircuitBreaker
 from engine.config import Config, Credentials, VenueConfig
 from engine.deadman import DeadMansSwitch
 from engine.derivatives import DerivEvent
@@ -92,16 +91,13 @@ class VenueRuntime:
         self.budget = VenueBudget(adapter.spec, state_dir=engine.config.state_dir or None,
                                   window_edge_s=config.rate_window_edge_ms / 1000)
         self.order_latency: dict[str, Histogram] = defaultdict(Histogram)
-        self.rest = RestClient(self.venue.name, config.rest_url, self.budget, map_error=adapter.map_error,
-                               classify=adapter.classify_response, timeout_s=config.request_timeout_s,
-                               on_latency=self._latency, max_signed_inflight=adapter.spec.max_signed_inflight)
         self.timers = config.timers
         """the engine's own detection and recovery timers (the real ones, or compressed for tests)"""
-        self.rest.md_breaker = CircuitBreaker(f"{self.venue.name}/rest-md",
-                                              cooldown_s=self.timers.md_breaker_cooldown_s,
-                                              max_cooldown_s=self.timers.md_breaker_max_cooldown_s)
-        """market-data requests (book snapshots): short cooldowns, so books recover within seconds
-        of the endpoint answering again"""
+        self.rest = RestClient(self.venue.name, config.rest_url, self.budget, map_error=adapter.map_error,
+                               classify=adapter.classify_response, timeout_s=config.request_timeout_s,
+                               on_latency=self._latency, max_signed_inflight=adapter.spec.max_signed_inflight,
+                               md_cooldown_s=self.timers.md_breaker_cooldown_s,
+                               md_max_cooldown_s=self.timers.md_breaker_max_cooldown_s)
         self.parsers: list[FrameParser] = []
         self.sessions: list[WsSession] = []
         self.last_trade: dict[str, Trade] = {}

@@ -59,7 +59,8 @@ class RestClient:
                  map_error: Callable[[RestResponse], VenueError | None],
                  classify: Callable[[RestResponse], VenueError | None] | None = None,
                  max_signed_inflight: int = 0,
-                 timeout_s: float = 10.0, on_latency: Callable[[str, int], None] | None = None) -> None:
+                 timeout_s: float = 10.0, on_latency: Callable[[str, int], None] | None = None,
+                 md_cooldown_s: float = 1.0, md_max_cooldown_s: float = 4.0) -> None:
         if max_signed_inflight < 0:
             raise ValueError(f"max_signed_inflight must be >= 0, got {max_signed_inflight}")
         self.venue = venue
@@ -74,7 +75,7 @@ class RestClient:
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self.breaker = CircuitBreaker(f"{venue}/rest")
         """orders and account requests"""
-        self.md_breaker = CircuitBreaker(f"{venue}/rest-md", cooldown_s=1.0, max_cooldown_s=4.0)
+        self.md_breaker = CircuitBreaker(f"{venue}/rest-md", cooldown_s=md_cooldown_s, max_cooldown_s=md_max_cooldown_s)
         """market-data requests (book snapshots): short cooldowns, so books recover within seconds
         of the endpoint answering again"""
         self.on_latency = on_latency
