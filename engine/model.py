@@ -229,6 +229,8 @@ class Instrument:
     # prices have at most this many significant digits besides lying on the tick (Bitfinex: 5;
     # 0: the tick alone decides)
     px_sig_digits: int = 0
+    # the venue's numeric instrument id where its order entry wants one (OKX instIdCode; 0: none)
+    venue_code: int = 0
 
     @property
     def active(self) -> bool:

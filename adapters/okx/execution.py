@@ -265,16 +265,21 @@ class OkxExecution(PrivateStreamOwner, ExecutionClient):
         return {"instId": self._inst(order.symbol).venue_symbol, "clOrdId": order.client_order_id}
 
     async def _ws_op(self, op: str, path: str, args: dict[str, Any], order: Order) -> list | None:
-        """The order operation on the private WebSocket when it is logged in; None when it was not
-        sent there (the caller uses REST). The rate budget is the one REST spends (OKX counts
-        both together)."""
+        """The order operation on the private WebSocket when it is logged in and the instrument has
+        its instIdCode; None when it was not sent there (the caller uses REST). The rate budget is
+        the one REST spends (OKX counts both together)."""
         ws = self.private_ws
         if ws is None or not ws.connected:
             return None
+        code = self._inst(order.symbol).venue_code
+        if not code:
+            return None                     # OKX's WebSocket order operations need instIdCode
         w, prio = self.adapter.rest_cost("POST", path, args, order)
         cost = await self.rest.budget.acquire(w, prio, instrument=args["instId"])
         try:
-            data = await ws.request(op, args, timeout_s=self.ws_timeout_s)
+            # instIdCode names the instrument (OKX ignores instId here since March 2026); instId
+            # stays for the budget, the logs and the answer
+            data = await ws.request(op, {**args, "instIdCode": code}, timeout_s=self.ws_timeout_s)
         except CircuitOpen:
             return None                     # the connection went away before sending: REST instead
         except RateLimited as e:

@@ -39,6 +39,7 @@ import argparse
 import asyncio
 import base64
 import calendar
+import dataclasses
 import hashlib
 import hmac
 import itertools
@@ -118,6 +119,7 @@ class OkxInstrument:
     settle: str = ""
     lever: str = "10"
     list_time: str = "1606468572000"
+    code: int = 0           # instIdCode: the numeric id WebSocket order operations take since March 2026
 
 
 def _spot(inst: str, tick: str, lot: str, min_sz: str, mid: str) -> OkxInstrument:
@@ -133,12 +135,13 @@ def _swap(inst: str, tick: str, lot: str, mid: str, ct_val: str) -> OkxInstrumen
                          base, quote, "100", "1611916828000")
 
 
-INSTRUMENTS: dict[str, OkxInstrument] = {i.spec.symbol: i for i in (
+INSTRUMENTS: dict[str, OkxInstrument] = {i.spec.symbol: dataclasses.replace(i, code=10001 + n) for n, i in enumerate((
     _spot("BTC-USDT", "0.1", "0.00000001", "0.00001", "60000.0"),
     _spot("ETH-USDT", "0.01", "0.000001", "0.001", "3000.00"),
     _swap("BTC-USDT-SWAP", "0.1", "0.01", "60010.0", "0.01"),
     _swap("ETH-USDT-SWAP", "0.01", "0.01", "3001.00", "0.1"),
-)}
+))}
+INST_BY_CODE = {i.code: s for s, i in INSTRUMENTS.items()}
 DEFAULT_BALANCES = {"USDT": "1000000", "BTC": "10", "ETH": "100"}
 
 PUBLIC_CHANNELS = ("books", "trades", "bbo-tbt", "mark-price", "funding-rate", "open-interest")
@@ -971,7 +974,8 @@ class OkxSim(SimApp):
         swap = i.inst_type == "SWAP"
         return {"alias": "", "baseCcy": "" if swap else sp.base, "category": "1", "ctMult": "1" if swap else "",
                 "ctType": "linear" if swap else "", "ctVal": i.ct_val, "ctValCcy": i.ct_val_ccy, "expTime": "",
-                "instFamily": f"{sp.base}-{sp.quote}" if swap else "", "instId": sym, "instType": i.inst_type,
+                "instFamily": f"{sp.base}-{sp.quote}" if swap else "", "instId": sym, "instIdCode": i.code,
+                "instType": i.inst_type,
                 "lever": i.lever, "listTime": i.list_time, "lotSz": sp.lot, "maxIcebergSz": "9999999999",
                 "maxLmtSz": "9999999999", "maxMktSz": "1000000", "maxStopSz": "1000000",
                 "maxTriggerSz": "9999999999", "maxTwapSz": "9999999999", "minSz": sp.min_qty or sp.lot,
@@ -1515,11 +1519,21 @@ class OkxPrivateWs:
         return _ws_event("unsubscribe", conn, None, arg=acks[-1])
 
     def _op_args(self, conn: WsConn, args: Any) -> dict[str, Any]:
+        """The one order of a WebSocket order operation, named by ``instIdCode`` (an integer from the
+        instruments endpoint): since March 2026 OKX ignores ``instId`` in these operations, so an
+        order without the code is refused as OKX refuses it (50014)."""
         if not conn.data.get("login"):
             raise self._fail(conn, "60011", "Please log in")
         if not isinstance(args, list) or len(args) != 1 or not isinstance(args[0], dict):
             raise OkxError("60012", "Invalid request: one order per request")
-        return args[0]
+        a = dict(args[0])
+        code = a.get("instIdCode")
+        if code is None or code == "":
+            raise OkxError("50014", "Parameter instIdCode can not be empty")
+        if isinstance(code, bool) or not isinstance(code, int) or code not in INST_BY_CODE:
+            raise OkxError("51001", "Instrument ID, Instrument ID code, or Spread ID doesn't exist.")
+        a["instId"] = INST_BY_CODE[code]
+        return a
 
     async def m_order(self, conn: WsConn, args: Any) -> dict[str, Any]:
         t_in = _us()

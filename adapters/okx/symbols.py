@@ -49,8 +49,17 @@ def parse_instruments(body: bytes | str | dict, venue: VenueId = VenueId.okx) ->
                                   px_scale=ps, qty_scale=qs, tick=fx.parse(tick, ps), lot=fx.parse(lot, qs),
                                   settle=settle, min_qty=fx.parse(d.get("minSz") or "0", qs),
                                   status=_STATUS.get(d.get("state"), InstrumentStatus.HALTED), kind=mk, contract_size=ct,
-                                  contract_scale=cs, contract_ccy=cc))
+                                  contract_scale=cs, contract_ccy=cc, venue_code=_code(d.get("instIdCode"))))
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
             skipped.append((d.get("instId", "") if isinstance(d, dict) else "", f"{type(e).__name__} {e}"))
     log_skipped_instruments(venue.name, skipped)
     return out
+
+
+def _code(v: object) -> int:
+    """instIdCode (an integer; WebSocket order operations name the instrument by it): 0 when absent."""
+    if v is None or v == "":
+        return 0
+    if isinstance(v, bool) or not isinstance(v, (int, str)) or not str(v).isdigit():
+        raise ValueError(f"instIdCode {v!r} is not an integer")
+    return int(v)

@@ -409,12 +409,13 @@ async def test_private_stream_login_pushes_ws_orders_and_rest_fallback():
         u = await ex.place(order(cid="vlws1"))
         frame = srv.ws_frames[-1]
         assert frame["op"] == "order" and re.fullmatch(r"\d{1,32}", frame["id"])
+        # instIdCode names the instrument (OKX ignores instId in WebSocket order operations since March 2026)
         assert frame["args"] == [{"instId": "BTC-USDT", "tdMode": "cash", "clOrdId": "vlws1", "side": "buy",
-                                  "ordType": "limit", "sz": "0.01", "px": "30000.1"}]
+                                  "ordType": "limit", "sz": "0.01", "px": "30000.1", "instIdCode": 10001}]
         assert u.client_order_id == "vlws1" and u.state is OrderState.NEW
         await ex.cancel(order(cid="vlws1"))
         assert srv.ws_frames[-1]["op"] == "cancel-order" and srv.ws_frames[-1]["args"] == [
-            {"instId": "BTC-USDT", "clOrdId": "vlws1"}]
+            {"instId": "BTC-USDT", "clOrdId": "vlws1", "instIdCode": 10001}]
         with pytest.raises(Rejected):
             await ex.place(order(qty="999", cid="vlws2"))
         assert ex.ws_orders == 2 and not [r for r in srv.rest if r["path"].startswith("/api/v5/trade/")]

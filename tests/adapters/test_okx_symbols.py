@@ -35,3 +35,12 @@ def test_error_answer_is_refused():
 def test_book_rules():
     assert SPEC.book.seq_rule == SeqRule.SEQ_PREV and SPEC.book.depth == 400 and SPEC.book.checksum
     assert SPEC.endpoint("public").max_subscribe_ops_per_hour == 480
+
+
+def test_inst_id_code_is_kept_for_websocket_order_operations():
+    """instIdCode names the instrument in WebSocket order operations (OKX ignores instId there since
+    March 2026): kept as the instrument's venue_code; a row whose code is not an integer is skipped."""
+    rows = [dict(SPOT["data"][0], instIdCode=10001), dict(SPOT["data"][1], instIdCode="x")]
+    insts = parse_instruments({"code": "0", "data": rows})
+    assert [(i.venue_symbol, i.venue_code) for i in insts] == [("BTC-USDT", 10001)]
+    assert parse_instruments(SWAP)[0].venue_code == 0                # not sent: none (REST orders then)

@@ -44,6 +44,12 @@ async def admin(s, sim, path, body=None):
         return await r.json()
 
 
+async def get(s, sim, path):
+    async with s.get(sim.rest_url + path) as r:
+        assert r.status == 200, await r.text()
+        return await r.json()
+
+
 async def signed(s, sim, method, path, body=None, *, secret=None, passphrase=None, ts_ms=None):
     raw = json.dumps(body) if body is not None else ""
     ts = iso_ms(ts_ms if ts_ms is not None else int(time.time() * 1000))
@@ -342,8 +348,17 @@ async def test_private_ws_login_orders_and_order_entry(sim):
             assert (await recv())["event"] == "subscribe"
             book = await admin(s, sim, "/book?symbol=ETH-USDT&limit=1")
             px = str(Decimal(book["bids"][0][0]) - 500)
-            await ws.send_str(json.dumps({"id": "1512", "op": "order", "args": [{
+            # since March 2026 the instrument of a WebSocket order operation is its instIdCode only
+            code = next(d["instIdCode"] for d in (await get(s, sim, "/api/v5/public/instruments?instType=SPOT"))["data"]
+                        if d["instId"] == "ETH-USDT")
+            await ws.send_str(json.dumps({"id": "1511", "op": "order", "args": [{
                 "instId": "ETH-USDT", "tdMode": "cash", "side": "buy", "ordType": "limit", "px": px, "sz": "0.01",
+                "clOrdId": "ws0"}]}))
+            assert (await recv()) | {"inTime": "", "outTime": ""} == {
+                "id": "1511", "op": "order", "code": "50014", "msg": "Parameter instIdCode can not be empty", "data": [],
+                "inTime": "", "outTime": ""}
+            await ws.send_str(json.dumps({"id": "1512", "op": "order", "args": [{
+                "instIdCode": code, "tdMode": "cash", "side": "buy", "ordType": "limit", "px": px, "sz": "0.01",
                 "clOrdId": "ws1"}]}))
             got = [await recv(), await recv()]
             reply = next(g for g in got if g.get("id") == "1512")
@@ -351,7 +366,7 @@ async def test_private_ws_login_orders_and_order_entry(sim):
             assert reply["op"] == "order" and reply["code"] == "0" and reply["data"][0]["clOrdId"] == "ws1"
             d = push["data"][0]
             assert push["arg"]["channel"] == "orders" and (d["state"], d["clOrdId"], d["px"]) == ("live", "ws1", px)
-            await ws.send_str(json.dumps({"id": "1513", "op": "cancel-order", "args": [{"instId": "ETH-USDT",
+            await ws.send_str(json.dumps({"id": "1513", "op": "cancel-order", "args": [{"instIdCode": code,
                                                                                      "clOrdId": "ws1"}]}))
             got = [await recv(), await recv()]
             assert any(g.get("id") == "1513" and g["code"] == "0" for g in got)
