@@ -44,6 +44,8 @@ class CircuitBreaker:
         self.cooldown_s = cooldown_s
         self.last_failure: FailureKind | None = None
         self.opens = 0
+        self.closes = 0
+        """transitions back to CLOSED (a probe, or any request, succeeding while OPEN / HALF_OPEN)"""
         self.ban_until = 0.0
         """end of the ban in force (clock time); the venue refuses everything until then"""
         self.probe_lease_s = probe_lease_s
@@ -86,6 +88,8 @@ class CircuitBreaker:
         return max(0.0, self.opened_until - self.clock()) if self.state == CircuitState.OPEN else 0.0
 
     def success(self) -> None:
+        if self.state != CircuitState.CLOSED:
+            self.closes += 1
         self.failures = 0
         self.last_failure = None
         self.cooldown_s = self.base_cooldown_s

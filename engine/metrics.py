@@ -54,7 +54,8 @@ class EngineCollector(Collector):
         reconn = CounterMetricFamily("venuelink_reconnects", "WebSocket reconnects", labels=["venue", "connection"])
         rotations = CounterMetricFamily("venuelink_rotations", "Make-before-break moves to a new WebSocket "
                                         "(venue notice or maximum connection age)", labels=["venue", "connection"])
-        health = GaugeMetricFamily("venuelink_venue_health", "1 up, 2 degraded, 3 down, 4 unreachable",
+        health = GaugeMetricFamily("venuelink_venue_health", "1 up, 2 degraded, 3 down, 4 unreachable (path: rest, "
+                                   "rest_md, ws; the CCXT tier's worker adds ccxt_public, ccxt_private, ccxt_rest)",
                                    labels=["venue", "path"])
         bstate = GaugeMetricFamily("venuelink_book_state", "1 syncing, 2 live, 3 stale, 4 invalid",
                                    labels=["venue", "symbol"])
@@ -115,6 +116,9 @@ class EngineCollector(Collector):
                                          "trades_lost, and the worker's own counters as worker_<name>: "
                                          "worker_tap_failures, worker_resubscribes, worker_probes ...)",
                                          labels=["venue", "kind"])
+        tier_br = CounterMetricFamily("venuelink_ccxt_breaker_transitions", "CCXT tier worker's circuit breakers "
+                                      "per connection type (ccxt_public, ccxt_private, ccxt_rest): transitions to open "
+                                      "and back to closed since the worker started", labels=["venue", "path", "to"])
         worker = GaugeMetricFamily("venuelink_ccxt_worker", "CCXT tier worker over the last few seconds: its "
                                    "handler time per venue message (tap + CCXT's handler; p50, p99, max seconds) "
                                    "and venue messages per update handed to the engine", labels=["venue", "kind"])
@@ -159,6 +163,14 @@ class EngineCollector(Collector):
             health.add_metric([v, "rest"], int(rt.rest.breaker.health))
             health.add_metric([v, "rest_md"], int(rt.rest.md_breaker.health))
             health.add_metric([v, "ws"], int(rt.ws_health()))
+            tier_health = getattr(rt.adapter, "breaker_health", None)     # the CCXT tier's worker
+            if tier_health is not None:
+                for c, h in tier_health().items():
+                    health.add_metric([v, c.value], int(h))
+                for c, r in dict(rt.adapter.breakers).items():
+                    tier_br.add_metric([v, c.value, "open"], r.opens)
+                    tier_br.add_metric([v, c.value, "closed"], r.closes)
+                    probes_lost.add_metric([v, c.value], r.probes_lost)
             for fs in rt.feed_symbols():
                 sym = fs.instrument.symbol
                 sy = fs.sync
@@ -204,7 +216,8 @@ class EngineCollector(Collector):
         yield abandoned
         yield from (lat, msgs, errs, unk, util, waits, conn, reconn, rotations, health, bstate, bseq, resyncs, gaps, stale,
                     cks, snaps, dup_trades, orders, late, strat, sink, avail, conn_gaps, ck_off, subs, resub, rest, rest_err,
-                    backfill, out_drops, probes_lost, vstatus, maint_at, status_polls, silence, adapter_ev, worker)
+                    backfill, out_drops, probes_lost, vstatus, maint_at, status_polls, silence, adapter_ev, tier_br,
+                    worker)
 
 
 def serve(engine: "Engine", host: str, port: int):

@@ -9,14 +9,17 @@ import asyncio
 import contextlib
 import json
 import logging
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from engine.adapter import Channel, VenueAdapter
 from engine.ccxt_tier import GONE, ccxt_id
+from engine.ccxt_tier.errors import TierConn
 from engine.ccxt_tier.gate import BudgetGate, ccxt_buckets
 from engine.ccxt_tier.supervisor import WorkerSupervisor
 from engine.ccxt_tier.wire import decode_book
+from engine.circuit import CircuitState, FailureKind
 from engine.config import VenueConfig
 from engine.errors import ConfigError, VenueError
 from engine.model import Instrument, InstrumentStatus, MarketKind, Side, VenueHealth, VenueId
@@ -49,6 +52,35 @@ def _spec(venue: VenueId, rest_url: str, ws_url: str, venue_buckets: tuple[Bucke
                       snapshot_timeout_s=5.0),
         trade_ids=TradeIds.TRADE_IDS_OPAQUE,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerReport:
+    """One of the worker's circuit breakers as its last /stats answer gave it."""
+    state: CircuitState
+    health: VenueHealth
+    last_failure: FailureKind | None
+    failures: int = 0           # consecutive failures
+    opens: int = 0              # transitions to OPEN, since the worker started
+    closes: int = 0             # transitions back to CLOSED
+    probes_lost: int = 0
+    retry_in_s: float = 0.0     # until an OPEN breaker lets a probe through
+
+
+def breaker_reports(raw: Any) -> dict[TierConn, BreakerReport]:
+    """The worker's /stats ``breakers`` ({conn: {state, health, last_failure, ...}}) read; a
+    connection type or value this engine does not know is left out (logged)."""
+    out: dict[TierConn, BreakerReport] = {}
+    for name, r in (raw or {}).items() if isinstance(raw, dict) else ():
+        try:
+            lf = int(r.get("last_failure") or 0)
+            out[TierConn(name)] = BreakerReport(
+                CircuitState(int(r["state"])), VenueHealth(int(r["health"])), FailureKind(lf) if lf else None,
+                int(r.get("failures") or 0), int(r.get("opens") or 0), int(r.get("closes") or 0),
+                int(r.get("probes_lost") or 0), float(r.get("retry_in_s") or 0.0))
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            log.warning("the CCXT worker's breaker %r could not be read: %s", name, e)
+    return out
 
 
 def _mantissa(text: str, scale: int) -> int:
@@ -144,6 +176,7 @@ class CcxtAdapter(VenueAdapter):
         self.worker_stats: dict[str, int] = {}     # the worker's own counters, polled
         self.worker_gauges: dict[str, float] = {}  # its handler time and merge ratio over the last poll
         self._watch_state = (0, 0)                  # (failing, all) book and trade watches at the last poll
+        self.breakers: dict[TierConn, BreakerReport] = {}   # the worker's breakers per connection type, polled
         self._stats_task: asyncio.Task | None = None
 
     # ---- the worker ------------------------------------------------------------------------
@@ -183,6 +216,7 @@ class CcxtAdapter(VenueAdapter):
                         nums = {k: int(v) for k, v in body.items()
                                 if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "pid"}
                         self._window(nums)
+                        self.breakers = breaker_reports(body.get("breakers"))
                         self.worker_stats = {k: v for k, v in nums.items() if k not in WINDOW_KEYS}
                     except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
                         pass                # the supervisor restarts a dead worker; keep the last numbers
@@ -203,17 +237,37 @@ class CcxtAdapter(VenueAdapter):
                 g["messages_per_update"] = nums["window_messages"] / out
         self.worker_gauges = g
 
+    def worker_running(self) -> bool:
+        w = self.worker
+        return w is not None and w.proc is not None and w.proc.returncode is None
+
     def feed_health(self) -> VenueHealth:
         """The venue's market data as the worker sees it (VenueRuntime.ws_health takes the worst
         of this and its own connections, which here only reach the local worker): UNREACHABLE
-        while no worker runs or every watch of the venue is failing, DEGRADED while some are."""
-        w = self.worker
-        if w is None or w.proc is None or w.proc.returncode is not None:
+        while no worker runs or every watch of the venue is failing, DEGRADED while some are.
+        An open public breaker says why (its classification: DOWN for a venue in maintenance or
+        answering 5xx, UNREACHABLE for no answer); otherwise the worse of the two counts."""
+        if not self.worker_running():
             return VenueHealth.UNREACHABLE
         failing, total = self._watch_state
         if total and failing >= total:
-            return VenueHealth.UNREACHABLE
-        return VenueHealth.DEGRADED if failing else VenueHealth.UP
+            watches = VenueHealth.UNREACHABLE
+        else:
+            watches = VenueHealth.DEGRADED if failing else VenueHealth.UP
+        public = self.breakers.get(TierConn.PUBLIC)
+        if public is None:
+            return watches
+        if public.state != CircuitState.CLOSED and public.health in (VenueHealth.DOWN, VenueHealth.UNREACHABLE):
+            return public.health
+        return max(watches, public.health)
+
+    def breaker_health(self) -> dict[TierConn, VenueHealth]:
+        """Health per connection type of the worker (public watches, private stream, its own REST
+        calls), from its breakers (engine.metrics exports it as venuelink_venue_health{path=
+        "ccxt_public" ...}): every one UNREACHABLE while no worker runs."""
+        if not self.worker_running():
+            return {c: VenueHealth.UNREACHABLE for c in self.breakers}
+        return {c: r.health for c, r in self.breakers.items()}
 
     def gauges(self) -> dict[str, float]:
         """Recent figures of the worker (engine.metrics exports them as venuelink_ccxt_worker)."""

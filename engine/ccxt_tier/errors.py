@@ -12,7 +12,9 @@ always ``ExecutionUnknown``, never "rejected" or "not found".
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 
+from engine.circuit import FailureKind
 from engine.errors import (AuthError, CircuitOpen, EngineError, ExecutionUnknown, IpBanned, RateLimited, Rejected,
                            TimestampError, UnknownOrder, VenueError)
 
@@ -75,6 +77,40 @@ def outcome_class(chain: list[str]) -> str:
     "unclassified" for a CCXT error the table does not name."""
     row = next((_BY_NAME[c] for c in chain if c in _BY_NAME), None)
     return row[1] if row is not None else "unclassified"
+
+
+class TierConn(StrEnum):
+    """The worker's connection types, each behind its own circuit breaker (the value is the
+    ``conn`` label of the health metric and the key of the worker's /stats ``breakers``)."""
+    PUBLIC = "ccxt_public"      # book and trade watches
+    PRIVATE = "ccxt_private"    # watch_orders / watch_my_trades (credentials set)
+    REST = "ccxt_rest"          # the worker's REST calls other than orders: markets, probe books
+
+
+#: the table's kind of an error -> the breaker's failure kind ("throttled" is decided by the ban
+#: test; None: no verdict on the connection)
+_FAILURE_BY_KIND: dict[str, FailureKind] = {
+    "down": FailureKind.VENUE_DOWN,         # maintenance, 5xx, the venue not available
+    "ours": FailureKind.UNREACHABLE,        # timeouts and network errors: no answer
+    "refused": FailureKind.DEGRADED,        # answered, but not what was asked (auth, bad symbol)
+    "missing": FailureKind.DEGRADED,
+    "venue": FailureKind.DEGRADED,          # an exchange error the table does not name more closely
+    "unclassified": FailureKind.DEGRADED,   # not CCXT's (a bug in a CCXT method, an unreadable answer)
+}
+
+
+def failure_kind(chain: list[str], msg: str = "", http_status: int = 0) -> FailureKind | None:
+    """The circuit breaker's classification of a failed watch or REST call, by the same table as
+    the order errors: down -> VENUE_DOWN, ours -> UNREACHABLE, banned (418, "banned") -> BANNED,
+    anything else answered -> DEGRADED. None where the connection gets no verdict: a rate
+    refusal (the venue answered: its budget is the engine's business, as on the native tier) and
+    a request the engine's own budget kept back (never sent)."""
+    if NOT_SENT in chain:
+        return None
+    kind = outcome_class(chain)
+    if kind == "throttled":
+        return FailureKind.BANNED if http_status == 418 or _BANNED.search(msg) else None
+    return _FAILURE_BY_KIND.get(kind, FailureKind.DEGRADED)
 
 
 def engine_error(err: dict, *, write: bool, venue: str) -> EngineError:

@@ -38,7 +38,8 @@ from urllib.parse import urlsplit
 from aiohttp import WSMsgType, web
 
 from engine.ccxt_tier.entry import LocalBudgetRefused, OrderDesk, _last_http, budget_token, record_http_status
-from engine.ccxt_tier.errors import scrub
+from engine.ccxt_tier.errors import TierConn, error_chain, failure_kind, scrub
+from engine.circuit import CircuitBreaker, CircuitState, FailureKind
 from engine.ccxt_tier.grid import Grid, OffGrid, decimals, exact, snap_levels, step_of
 from engine.ccxt_tier.taps import Verdict, tap_for
 from engine.ccxt_tier.wire import encode_book
@@ -54,6 +55,17 @@ MAKER_SIDE_TRADES = frozenset({"coinbase"})
 STREAM_SETTLE_S = 1.0
 WORKER_NICE = 10            # the worker's CPU priority below the engine's (os.nice increment)
 UNWATCH_TIMEOUT_S = 2.0     # an unsubscribe not acknowledged by then: the connection is closed instead       # a private watch waiting this long without an error counts as up
+#: each connection type's breaker: (consecutive failures that open it, first cooldown, longest
+#: cooldown in s). Public watches share a connection, so one drop fails several at once; the
+#: REST one holds the markets load at start and the silence probes, so its longest wait is short
+BREAKERS: dict[TierConn, tuple[int, float, float]] = {
+    TierConn.PUBLIC: (5, 1.0, 60.0),
+    TierConn.PRIVATE: (3, 1.0, 60.0),
+    TierConn.REST: (5, 2.0, 30.0),
+}
+BAN_S = 120.0               # a ban that names no length keeps its breaker open this long
+GATE_POLL_S = (0.05, 0.25)  # a watch kept out by an open breaker looks again within these bounds
+OWN_CLOSE_GRACE_S = 1.0     # watches failing this soon after the worker closed a connection itself: no verdict
 
 
 def rewrite_urls(urls, hosts: dict[str, str], closed: str | None):
@@ -142,7 +154,8 @@ def instrument_of(m: dict, decimal_places: bool, significant: bool = False) -> d
 
 
 class Worker:
-    def __init__(self, spec: dict, credentials: dict | None = None) -> None:
+    def __init__(self, spec: dict, credentials: dict | None = None, *, clock=time.monotonic) -> None:
+        """`clock`: the breakers' clock (tests step it)."""
         self.spec = spec
         self._credentials = credentials
         self.desk: OrderDesk | None = None
@@ -165,6 +178,67 @@ class Worker:
         self.resyncing: set[str] = set()            # symbols whose book failed a tap's check: no books until a snapshot
         self._closed_sock = None
         self._tasks: set[asyncio.Task] = set()     # running background work (done ones drop out)
+        self.clock = clock
+        self.closed_own_at = float("-inf")         # (breaker clock) when the worker last closed a connection for a resync
+        # one breaker per connection type in use (the private one once its stream is watched)
+        self.breakers: dict[TierConn, CircuitBreaker] = {c: self.new_breaker(c) for c in (TierConn.PUBLIC, TierConn.REST)}
+
+    # ---- circuit breakers ------------------------------------------------------------------
+    def new_breaker(self, conn: TierConn) -> CircuitBreaker:
+        threshold, cooldown, longest = BREAKERS[conn]
+        return CircuitBreaker(f"{self.spec['exchange']}/{conn.value}", failure_threshold=threshold,
+                              cooldown_s=cooldown, max_cooldown_s=longest, clock=self.clock)
+
+    async def admitted(self, conn: TierConn, watch: str) -> bool:
+        """Waits until `conn`'s breaker lets this (re)watch go; True when it goes as the
+        half-open breaker's one probe. While kept out the watch counts as failing."""
+        br = self.breakers[conn]
+        if not br.allow():
+            self.stats[f"{conn.value}_gated"] += 1
+            self.backing_off.add(watch)
+            try:
+                while not br.allow():
+                    await asyncio.sleep(min(max(br.retry_in(), GATE_POLL_S[0]), GATE_POLL_S[1]))
+            finally:
+                self.backing_off.discard(watch)
+        return br.holds_probe
+
+    def breaker_ok(self, conn: TierConn) -> None:
+        """A watch or call of `conn` worked: its breaker closes (cheap while it is closed and clean)."""
+        br = self.breakers[conn]
+        if br.state != CircuitState.CLOSED or br.failures or br.last_failure is not None:
+            if br.state != CircuitState.CLOSED:
+                log.info("%s breaker closed", conn.value)
+            br.success()
+
+    def breaker_failed(self, conn: TierConn, e: BaseException) -> FailureKind | None:
+        """A watch or call of `conn` failed with CCXT's `e`: classified by the tier's table
+        (engine.ccxt_tier.errors.failure_kind); no verdict gives a half-open probe's slot back.
+        A watch failing right after the worker closed a connection itself (a resync) is no news."""
+        br = self.breakers[conn]
+        box = _last_http.get() or {}
+        kind = failure_kind(error_chain(e), str(e), int(box.get("http_status") or 0))
+        if conn != TierConn.REST and self.clock() - self.closed_own_at < OWN_CLOSE_GRACE_S:
+            kind = None
+        if kind is None:
+            br.release()
+            return None
+        was = br.state
+        if kind == FailureKind.BANNED:
+            br.failure(kind, open_for_s=float(box.get("retry_after_s") or 0.0) or BAN_S)
+        else:
+            br.failure(kind)
+        if br.state == CircuitState.OPEN and was != CircuitState.OPEN:
+            log.warning("%s breaker open for %.1fs (%s)", conn.value, br.retry_in(), kind.name)
+        return kind
+
+    def breaker_report(self) -> dict[str, dict]:
+        """Each breaker's state for /stats (the engine side: CcxtAdapter.breaker_health)."""
+        return {c.value: {"state": int(br.state), "health": int(br.health),
+                          "last_failure": int(br.last_failure) if br.last_failure is not None else 0,
+                          "failures": br.failures, "opens": br.opens, "closes": br.closes,
+                          "probes_lost": br.probes_lost, "retry_in_s": round(br.retry_in(), 3)}
+                for c, br in self.breakers.items()}
 
     # ---- CCXT ------------------------------------------------------------------------------
     def make_exchange(self):
@@ -296,6 +370,7 @@ class Worker:
             log.info("%s: unwatch: %s: closing its connection", symbol, type(e).__name__)
             for client in list(self.exchange.clients.values()):
                 if any(symbol in str(h) for h in list(client.futures) + list(client.subscriptions)):
+                    self.closed_own_at = self.clock()
                     with contextlib.suppress(Exception):
                         await client.close()
         # not every exchange's unwatch forgets its book (Deribit's does not, and CCXT applies the
@@ -403,11 +478,18 @@ class Worker:
         from ccxt.base.decimal_to_precision import DECIMAL_PLACES, SIGNIFICANT_DIGITS, TICK_SIZE
         delay = BACKOFF_MIN_S
         while True:
+            probe = await self.admitted(TierConn.REST, "markets")
             try:
                 markets = await self.exchange.load_markets()
+                self.breaker_ok(TierConn.REST)
                 break
+            except asyncio.CancelledError:
+                if probe:
+                    self.breakers[TierConn.REST].release()
+                raise
             except Exception as e:
                 self.stats["markets_errors"] += 1
+                self.breaker_failed(TierConn.REST, e)
                 if not retry:
                     raise
                 log.warning("load_markets failed: %s: %s", type(e).__name__, scrub(str(e)))
@@ -435,15 +517,21 @@ class Worker:
         delay = BACKOFF_MIN_S
         grid = self.grids[symbol]
         rewatched = fresh
+        _last_http.set({})                  # the HTTP status of CCXT's REST calls for this watch (a ban's)
         while True:
+            # a watch made again (after a failure, or a resync's) waits for the public breaker
+            probe = await self.admitted(TierConn.PUBLIC, f"book:{symbol}") if rewatched else False
             try:
-                ob = await self.exchange.watch_order_book(symbol)
+                ob = await self.watch(TierConn.PUBLIC, self.exchange.watch_order_book(symbol), probe)
                 delay = BACKOFF_MIN_S
             except asyncio.CancelledError:
+                if probe:
+                    self.breakers[TierConn.PUBLIC].release()
                 raise
             except Exception as e:
                 self.stats["book_watch_errors"] += 1
                 log.warning("%s: watch_order_book failed: %s: %s", symbol, type(e).__name__, e)
+                self.breaker_failed(TierConn.PUBLIC, e)
                 if symbol not in self.resyncing:     # a resync's own unwatch is no news to the engine
                     self.invalidate(symbol, f"the exchange's book stream failed: {type(e).__name__}")
                 rewatched = True
@@ -454,6 +542,26 @@ class Worker:
                 rewatched = False
                 self.resyncing.discard(symbol)
             self.on_book(symbol, grid, ob)
+
+    async def watch(self, conn: TierConn, call, probe: bool):
+        """CCXT's watch `call` awaited; it closes `conn`'s breaker when it returns, or, as a
+        half-open probe, once it has waited STREAM_SETTLE_S without an error (a quiet market's
+        trade watch may not return for long)."""
+        if not probe:
+            out = await call
+            self.breaker_ok(conn)
+            return out
+        task = asyncio.ensure_future(call)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=STREAM_SETTLE_S)
+            if not done:
+                self.breaker_ok(conn)
+            out = await task
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        self.breaker_ok(conn)
+        return out
 
     async def backoff(self, watch: str, delay: float) -> None:
         """A failed watch waits before it is made again (``backing_off`` says which are waiting)."""
@@ -481,11 +589,22 @@ class Worker:
         if grid is None:
             return web.json_response({"error": f"unknown symbol {symbol!r}"}, status=404)
         self.stats["probes"] += 1
+        br = self.breakers[TierConn.REST]
+        if not br.allow():                  # the venue's REST is failing: not asked until the cooldown ends
+            self.stats["probes_gated"] += 1
+            kind = br.last_failure.name if br.last_failure is not None else ""
+            return web.json_response({"error": f"circuit open ({kind}), retry in {br.retry_in():.1f}s"}, status=503)
+        probe = br.holds_probe
         try:
             ob = await self.exchange.fetch_order_book(symbol, self.depth)
+            self.breaker_ok(TierConn.REST)
         except Exception as e:
             self.stats["probes_failed"] += 1
+            self.breaker_failed(TierConn.REST, e)
             return web.json_response({"error": f"{type(e).__name__}: {scrub(str(e))[:200]}"}, status=503)
+        finally:
+            if probe and br.holds_probe:    # ended without a verdict (cancelled)
+                br.release()
         bids, bad_b = snap_levels(ob["bids"], grid, self.depth)
         asks, bad_a = snap_levels(ob["asks"], grid, self.depth)
         if bad_b or bad_a:
@@ -524,15 +643,23 @@ class Worker:
         hands over is used, and trades CCXT's count says it dropped are reported."""
         delay = BACKOFF_MIN_S
         self.trade_symbols.add(symbol)
+        rewatched = False
+        _last_http.set({})
         while True:
+            probe = await self.admitted(TierConn.PUBLIC, f"trades:{symbol}") if rewatched else False
             try:
-                trades = await self.exchange.watch_trades(symbol)
+                trades = await self.watch(TierConn.PUBLIC, self.exchange.watch_trades(symbol), probe)
                 delay = BACKOFF_MIN_S
+                rewatched = False
             except asyncio.CancelledError:
+                if probe:
+                    self.breakers[TierConn.PUBLIC].release()
                 raise
             except Exception as e:
                 self.stats["trade_watch_errors"] += 1
                 log.warning("%s: watch_trades failed: %s: %s", symbol, type(e).__name__, e)
+                self.breaker_failed(TierConn.PUBLIC, e)
+                rewatched = True
                 await self.backoff(f"trades:{symbol}", delay)
                 delay = min(delay * 2, BACKOFF_MAX_S)
                 continue
@@ -646,22 +773,36 @@ class Worker:
         fn = self.exchange.watch_orders if what == "orders" else self.exchange.watch_my_trades
         delay = BACKOFF_MIN_S
         self.watch_up[what] = False
+        if TierConn.PRIVATE not in self.breakers:
+            self.breakers[TierConn.PRIVATE] = self.new_breaker(TierConn.PRIVATE)
+        br = self.breakers[TierConn.PRIVATE]
+        rewatched = False
+        _last_http.set({})
         while True:
+            # made again after a failure: the private breaker decides when (one probe half-open)
+            probe = await self.admitted(TierConn.PRIVATE, what) if rewatched else False
             task = asyncio.ensure_future(fn())
             try:
                 done, _ = await asyncio.wait({task}, timeout=STREAM_SETTLE_S)
                 if not done:
                     self.stream_state(what, True)
+                    self.breaker_ok(TierConn.PRIVATE)
                 rows = await task
                 self.stream_state(what, True)
+                self.breaker_ok(TierConn.PRIVATE)
                 delay = BACKOFF_MIN_S
+                rewatched = False
             except asyncio.CancelledError:
                 task.cancel()
+                if probe:
+                    br.release()
                 raise
             except Exception as e:
                 self.stats[f"{what}_watch_errors"] += 1
                 reason = f"{type(e).__name__}: {self.desk.scrub(str(e))[:200]}"
                 log.warning("private %s watch failed: %s", what, reason)
+                self.breaker_failed(TierConn.PRIVATE, e)
+                rewatched = True
                 self.stream_state(what, False, reason)
                 await self.backoff(what, delay)
                 delay = min(delay * 2, BACKOFF_MAX_S)
@@ -782,7 +923,8 @@ class Worker:
             p50, p99 = h.percentiles((50, 99))
             window.update(handler_p50_ns=p50, handler_p99_ns=p99, handler_max_ns=h.max)
         h.reset()
-        return web.json_response({**self.stats, **window, "pid": os.getpid(), "books_valid": sorted(self.books)})
+        return web.json_response({**self.stats, **window, "pid": os.getpid(), "books_valid": sorted(self.books),
+                                  "breakers": self.breaker_report()})
 
     async def run(self) -> None:
         self.exchange = self.make_exchange()
