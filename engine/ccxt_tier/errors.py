@@ -50,6 +50,13 @@ NOT_SENT = "LocalBudgetRefused"
 _BY_NAME = {row[0]: row for row in TABLE}
 _DUPLICATE = re.compile(r"duplicated? (order|client|clordid)", re.I)
 _BANNED = re.compile(r"\bbanned\b", re.I)
+BAN_DEFAULT_S = 120.0
+"""a ban whose answer states no end: this long (the engine's gate and the worker alike)"""
+
+
+def is_ban(http_status: int, msg: str) -> bool:
+    """The venue banned this host: a 418, or an answer that says so."""
+    return http_status == 418 or bool(_BANNED.search(msg))
 
 
 def error_chain(exc: BaseException) -> list[str]:
@@ -109,7 +116,7 @@ def failure_kind(chain: list[str], msg: str = "", http_status: int = 0) -> Failu
         return None
     kind = outcome_class(chain)
     if kind == "throttled":
-        return FailureKind.BANNED if http_status == 418 or _BANNED.search(msg) else None
+        return FailureKind.BANNED if is_ban(http_status, msg) else None
     return _FAILURE_BY_KIND.get(kind, FailureKind.DEGRADED)
 
 
@@ -129,8 +136,8 @@ def engine_error(err: dict, *, write: bool, venue: str) -> EngineError:
     else:
         cls = row[3] if write else row[2]
     if row is not None and row[1] == "throttled":
-        if status == 418 or _BANNED.search(msg):
-            return IpBanned(text, retry_after_s=retry or 120.0, venue=venue, http_status=status)
+        if is_ban(status, msg):
+            return IpBanned(text, retry_after_s=retry or BAN_DEFAULT_S, venue=venue, http_status=status)
         return RateLimited(text, retry_after_s=retry or 1.0, venue=venue, http_status=status)
     if cls is CircuitOpen:
         return CircuitOpen(text)

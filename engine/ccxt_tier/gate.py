@@ -32,12 +32,12 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import re
 from typing import Any
 
 from aiohttp import web
 
 from engine.budget import SendWindow, VenueBudget, _send_window, send_window
+from engine.ccxt_tier.errors import BAN_DEFAULT_S, is_ban
 from engine.circuit import CircuitBreaker, FailureKind
 from engine.errors import BudgetTimeout, CircuitOpen, EngineError
 from engine.pacing import ConnectPacer
@@ -49,8 +49,6 @@ RATE_BUCKET = "CCXT_RATE"
 MILLI = 1000                    # the CCXT_RATE bucket counts thousandths of CCXT's cost units
 MIN_UNITS = 10                  # the CCXT_RATE window holds at least this many cost units
 MAX_COST_UNITS = 5              # a request costing more is charged this much (the snapshot lane holds 5.1)
-BAN_DEFAULT_S = 120.0
-_BANNED = re.compile(r"\bbanned\b", re.I)
 
 
 # ---------------------------------------------------------------------------- buckets and weights
@@ -233,7 +231,7 @@ class BudgetGate:
         its end and opens the order breaker; a 429 blocks the budget until Retry-After (1 s
         without one)."""
         self.venue_refusals += 1
-        if status == 418 or _BANNED.search(msg):
+        if is_ban(status, msg):
             seconds = retry_after_s or BAN_DEFAULT_S
             self.budget.rate_refusals += 1
             self.budget.block(seconds, f"IP banned (HTTP {status or '?'}, ccxt)")

@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 from aiohttp import WSMsgType, web
 
 from engine.ccxt_tier.entry import LocalBudgetRefused, OrderDesk, _last_http, budget_token, record_http_status
-from engine.ccxt_tier.errors import TierConn, error_chain, failure_kind, scrub
+from engine.ccxt_tier.errors import BAN_DEFAULT_S, TierConn, error_chain, failure_kind, is_ban, scrub
 from engine.circuit import CircuitBreaker, CircuitState, FailureKind
 from engine.ccxt_tier.grid import Grid, OffGrid, decimals, exact, snap_levels, step_of
 from engine.ccxt_tier.taps import Verdict, tap_for
@@ -168,6 +168,7 @@ class Worker:
         self.clients: dict[web.WebSocketResponse, set[str]] = {}
         self.recent_ids: dict[str, tuple[collections.deque, set]] = {}
         self.trade_symbols: set[str] = set()        # symbols whose trades are watched
+        self.banned_until = 0.0                     # monotonic: the venue banned this host's requests until then
         self.trade_last: dict[str, dict] = {}       # symbol -> the newest trade taken from CCXT's cache
         self.unnamed_trades: dict[str, int] = {}    # symbol -> trades numbered here (the venue sent no id)
         self.stats = collections.Counter()
@@ -419,6 +420,11 @@ class Worker:
                 self.stats["budget_refused"] += 1
                 raise LocalBudgetRefused(str(answer.get("msg") or "refused by the engine's rate budget"))
             self.stats["budget_admitted"] += 1
+            # admitted before a ban was known, but not sent yet: once the venue has banned this
+            # host, nothing more goes out until the ban's end (the engine's budget holds the rest)
+            if time.monotonic() < self.banned_until:
+                self.stats["held_by_ban"] += 1
+                raise LocalBudgetRefused("the venue banned this host's requests; not sent")
             box = _last_http.get()
             if box is None:
                 box = {}
@@ -431,6 +437,9 @@ class Worker:
                 status = int(box.get("http_status") or 0)
                 if isinstance(e, DDoSProtection) or status in (418, 429):
                     self.stats["rate_refused"] += 1
+                    if is_ban(status, str(e)):
+                        ban_s = float(box.get("retry_after_s") or 0.0) or BAN_DEFAULT_S
+                        self.banned_until = max(self.banned_until, time.monotonic() + ban_s)
                     with contextlib.suppress(Exception):
                         await post("/refused", {**ask, "http_status": status, "msg": scrub(str(e))[:300],
                                                 "retry_after_s": float(box.get("retry_after_s") or 0.0)})

@@ -245,3 +245,66 @@ def test_the_tiers_breakers_are_exported_per_connection_type(tmp_path):
     lost = {s.labels["breaker"]: s.value for s in fams["venuelink_breaker_probes_lost"].samples
             if s.name.endswith("_total") and s.labels["venue"] == "kraken"}
     assert lost["ccxt_private"] == 1
+
+
+async def test_a_request_admitted_before_a_ban_was_known_is_not_sent_after_it():
+    """Concurrent requests admitted by the engine's budget before the venue's 418 came back were
+    still sent after it (the fault matrix caught two inside the ban). Once the worker has seen
+    the ban, an admitted request is held back locally, never sent, until the ban's end."""
+    from aiohttp import web
+    from ccxt.base.errors import DDoSProtection
+
+    from engine.ccxt_tier.entry import LocalBudgetRefused, _last_http
+    from engine.ccxt_tier.worker import Worker
+
+    asked, refused = [], []
+
+    async def acquire(request):
+        asked.append(await request.json())
+        return web.json_response({"ok": True})
+
+    async def on_refused(request):
+        refused.append(await request.json())
+        return web.json_response({"ok": True})
+    app = web.Application()
+    app.router.add_post("/acquire", acquire)
+    app.router.add_post("/refused", on_refused)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    sent = []
+
+    class Ex:
+        def calculate_rate_limiter_cost(self, *a):
+            return 1
+
+        async def fetch2(self, path, api="public", method="GET", params=None, config=None, *more):
+            sent.append(path)
+            if path == "order":
+                box = _last_http.get()
+                box["http_status"], box["retry_after_s"] = 418, 30.0
+                raise DDoSProtection("binance 418 I'm a Teapot {\"code\":-1003,\"msg\":\"IP banned until ...\"}")
+            return {"ok": 1}
+
+        def client(self, url):
+            raise AssertionError("no WebSocket here")
+
+    w = Worker({"exchange": "binance", "symbols": ["BTC/USDT"], "depth": 3})
+    ex = Ex()
+    try:
+        w.charge_requests(ex, f"http://127.0.0.1:{port}")
+        assert await ex.fetch2("time") == {"ok": 1}
+        with pytest.raises(DDoSProtection):
+            await ex.fetch2("order", "private", "POST")
+        with pytest.raises(LocalBudgetRefused, match="banned"):
+            await ex.fetch2("openOrders", "private", "GET")          # admitted, then held: not sent
+        assert sent == ["time", "order"] and w.stats["held_by_ban"] == 1
+        assert len(asked) == 3 and refused[0]["http_status"] == 418
+        w.banned_until = 0.0                                          # the ban's end
+        assert await ex.fetch2("time") == {"ok": 1} and sent[-1] == "time"
+    finally:
+        for s in w._budget_http:
+            await s.close()
+        await runner.cleanup()
