@@ -244,7 +244,9 @@ cdef class OkxParser(FrameParser):
         self._sides(d, fs)
         self._ts(d, &ts)
         rc = vl_doc_i64(d, "checksum", &ck)
-        if rc:
+        if rc == VL_J_MISSING:
+            ck = 0                  # OKX removes the field (production, August 2026): "not sent", as 0
+        elif rc:
             return self._err(rc, "checksum")
         if ck < INT32_MIN or ck > INT32_MAX:
             raise JSONError(f"books: checksum {ck} is not a signed 32-bit integer")

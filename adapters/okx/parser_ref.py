@@ -132,7 +132,10 @@ class OkxRefParser(PyFrameParser):
         asks = J.get_levels(d, "asks", fs.px_scale, fs.qty_scale)
         bids = J.get_levels(d, "bids", fs.px_scale, fs.qty_scale)
         ts = self._ts(d)
-        ck = J.get_int(d, "checksum")
+        try:
+            ck = J.get_int(d, "checksum")
+        except J.MissingFieldError:
+            ck = 0                          # the field removed (production, August 2026): "not sent"
         if ck < INT32_MIN or ck > INT32_MAX:
             raise JSONError(f"books: checksum {ck} is not a signed 32-bit integer")
         prev = J.get_int(d, "prevSeqId")

@@ -165,6 +165,28 @@ def test_a_venue_sending_checksum_0_is_downgraded_not_resynced(okx_registered, r
     assert fs.sync.is_live and fs.sync.n_resyncs == 0
 
 
+@pytest.mark.parametrize("reference", [False, True])
+def test_books_without_the_checksum_field_are_read_as_not_sent(okx_registered, reference):
+    """OKX removes the checksum field from the books channel (production, August 2026): a message
+    without it is read, its checksum taken as 0 ("not sent", counted, never compared), never
+    dropped as undecodable; the book follows its sequence rule."""
+    rp = Replayer("okx", open("/dev/null", "w"), reference=reference)
+    for ln in LINES[:2]:                             # the instruments
+        rp.line(ln)
+    snap = {"arg": {"channel": "books", "instId": "BTC-USDT"}, "action": "snapshot",
+            "data": [{"asks": [["41006.8", "0.6", "0", "1"]], "bids": [["41006.3", "0.3", "0", "1"]],
+                      "ts": "1700000000000", "prevSeqId": -1, "seqId": 100}]}
+    rp.line(json.dumps(snap))
+    upd = {"arg": {"channel": "books", "instId": "BTC-USDT"}, "action": "update",
+           "data": [{"asks": [], "bids": [["41006.2", "0.5", "0", "1"]], "ts": "1700000000100",
+                     "prevSeqId": 100, "seqId": 101}]}
+    assert rp.line(json.dumps(upd)) is None
+    p = rp.parser
+    fs = p.symbol("BTC-USDT")
+    assert p.n_errors == 0 and p.n_checksum_zero == 2 and p.n_checksum_failures == 0
+    assert fs.sync.is_live and fs.book.seq == 101 and fs.book.top(1, 5)[1] == (410062, 50000000)
+
+
 @pytest.mark.parametrize("line,expect", [
     ('{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"snapshot","data":[{"asks":[],"bids":[],"ts":"1",'
      '"checksum":0,"prevSeqId":5,"seqId":6}]}', "prevSeqId 5 (must be -1)"),
