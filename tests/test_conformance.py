@@ -23,7 +23,7 @@ from engine.model import BookState, Side
 from engine.run import _first_symbols
 from engine.sim.server import SIMULATORS, running_simulator
 from engine.venue import SnapshotSource, SubscribeStyle
-from tests.tiers import case_id, sim_symbols, tier_cases, venue_config
+from tests.tiers import case_id, sim_options, sim_symbols, tier_cases, venue_config
 from tests.waiting import wait_for
 
 VENUES = registry.available()
@@ -84,12 +84,14 @@ def sims():
     """One simulator per venue, shared by its native and CCXT-tier cases (started on first use)."""
     started, stack = {}, []
 
-    def get(venue):
-        if venue not in started:
-            cm = running_simulator(venue, rate=100, depth_fast_ms=20)
-            started[venue] = cm.__enter__()
+    def get(venue, tier="native"):
+        opts = sim_options(venue, tier)
+        key = (venue, tuple(sorted(opts.items())))
+        if key not in started:
+            cm = running_simulator(venue, rate=100, depth_fast_ms=20, **opts)
+            started[key] = cm.__enter__()
             stack.append(cm)
-        return started[venue]
+        return started[key]
     try:
         yield get
     finally:
@@ -99,7 +101,7 @@ def sims():
 
 @pytest.mark.parametrize("venue,tier", TIER_CASES, ids=[case_id(c) for c in TIER_CASES])
 async def test_books_live_equal_resync_trades_and_bad_frames(sims, venue, tier):
-    sim = sims(venue)
+    sim = sims(venue, tier)
     await admin(sim, "POST", "/fault", {"type": "clear"})
     await admin(sim, "POST", "/market", {"action": "resume"})
     syms = _first_symbols(venue, sim.rest_url, 2)

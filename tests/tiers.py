@@ -18,6 +18,14 @@ CCXT_HOSTS = {
     "okx": lambda sim: {"www.okx.com": sim.rest_url, "ws.okx.com:443": "ws://" + sim.rest_url.split("://", 1)[1]},
 }
 TIERS = ("native", "ccxt")
+#: simulator options the CCXT tier needs for a venue: OKX's books as sent before early August 2026
+#: (a pushed snapshot), which CCXT 4.5's okx client still waits for
+CCXT_SIM_OPTIONS: dict[str, dict[str, Any]] = {"okx": {"legacy_books": True}}
+
+
+def sim_options(venue: str, tier: str) -> dict[str, Any]:
+    """Options of the simulator a (venue, tier) case runs against (beyond the test's own)."""
+    return CCXT_SIM_OPTIONS.get(venue, {}) if tier == "ccxt" else {}
 
 
 def tier_cases(venues: list[str]) -> list[tuple[str, str]]:

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""OKX v5 adapter: public market data (books with seqId/prevSeqId and CRC32, trades, bbo-tbt) on
-the public WebSocket, subscribed by message; instruments from /api/v5/public/instruments for
+"""OKX v5 adapter: public market data (books from a REST snapshot bridged by seqId/prevSeqId, trades,
+bbo-tbt) on the public WebSocket, subscribed by message; instruments from /api/v5/public/instruments for
 SPOT and SWAP."""
 from __future__ import annotations
 
@@ -110,9 +110,14 @@ class OkxAdapter(VenueAdapter):
             return RestKind.SNAPSHOT, parse_qs(parts.query).get("instId", [None])[0]
         return RestKind.OTHER, None
 
-    # the REST book (/api/v5/market/books) is read from recordings (venuelink normalize) and by the
-    # silence probe (engine.silence, compared level by level: it has no seqId); live books always
-    # sync from the WebSocket snapshot, whose seqId starts the chain
+    # the REST book is the starting point of every book, and its resync (GET /api/v5/market/books,
+    # 400 levels, with the seqId that bridges it with the buffered updates)
+    def snapshot_request(self, inst: Instrument) -> tuple[str, dict[str, str]]:
+        return BOOKS_PATH, {"instId": inst.venue_symbol, "sz": str(SPEC.book.depth)}
+
+    def snapshot_request_path(self) -> str:
+        return BOOKS_PATH
+
     def apply_snapshot(self, parser: FrameParser, fs: FeedSymbol, body: bytes, ts_recv: int) -> int:
         return parser.on_snapshot(fs, body, ts_recv)
 
@@ -129,6 +134,8 @@ class OkxAdapter(VenueAdapter):
             return trade
         if path == "/api/v5/public/time":
             return {"PUBLIC_2S": 1}, Priority.QUERY
+        if path == BOOKS_PATH:
+            return {"BOOKS_2S": 1}, Priority.SNAPSHOT
         if path.startswith("/api/v5/public/") or path.startswith("/api/v5/market/"):
             return {"PUBLIC_2S": 1}, Priority.SNAPSHOT
         if path == STATUS_PATH:

@@ -8,6 +8,8 @@ Frames (okx.com/docs-v5, WebSocket public channels)::
     {"arg":{"channel":"books","instId":"BTC-USDT"},"action":"snapshot","data":[{"asks":[["8476.98","415","0","13"]],
      "bids":[["8476.97","256","0","12"]],"ts":"1597026383085","checksum":-855196043,"prevSeqId":-1,"seqId":123456}]}
     {"arg":{...},"action":"update","data":[{...,"prevSeqId":123456,"seqId":123457}]}
+    {"code":"0","msg":"","data":[{"asks":[...],"bids":[...],"ts":"1597026383085","seqId":123456}]}
+                                                (GET /api/v5/market/books: the book's starting point)
     {"arg":{"channel":"trades","instId":"BTC-USDT"},"data":[{"instId":"BTC-USDT","tradeId":"130639474",
      "px":"42219.9","sz":"0.12060306","side":"buy","ts":"1630048897897","count":"3"}]}
     {"arg":{"channel":"bbo-tbt","instId":"BTC-USDT"},"data":[{"asks":[["111.06","55154","0","2"]],
@@ -86,15 +88,15 @@ cdef class OkxParser(FrameParser):
         return 0
 
     def on_snapshot(self, FeedSymbol fs, data, int64_t ts_recv=0) -> int:
-        """Apply a GET /api/v5/market/books answer ({"code":"0","data":[{"asks","bids","ts"}]}).
-        It carries no seqId: the book is the snapshot's, and the next pushed update, whose
-        prevSeqId cannot chain to it, is a gap that resyncs from the WebSocket snapshot (the only
-        safe reading). Raises JSONError on bad input or an error answer."""
+        """Apply a GET /api/v5/market/books answer ({"code":"0","data":[{"asks","bids","ts","seqId"}]}):
+        the book's starting point since OKX stopped pushing one on the stream. Its seqId bridges it
+        with the buffered updates (prevSeqId <= seqId of the snapshot < seqId). Raises JSONError on
+        bad input, an error answer, or an answer without seqId (it could not be bridged)."""
         cdef bytes b = bytes(data)
         cdef VlDoc *d = self.doc.d
         cdef const char *c = NULL
         cdef size_t cn = 0
-        cdef int64_t ts = 0
+        cdef int64_t ts = 0, seq = 0
         cdef int rc = vl_doc_load(d, b, len(b))
         if rc:
             return self._err(rc, None)
@@ -108,8 +110,15 @@ cdef class OkxParser(FrameParser):
             return self._err(rc, "data")
         self._sides(d, fs)
         self._ts(d, &ts)
+        rc = vl_doc_i64(d, "seqId", &seq)
+        if rc == VL_J_MISSING:
+            raise JSONError("books answer without seqId: it cannot be bridged with the stream")
+        if rc:
+            return self._err(rc, "seqId")
+        if seq < 0:
+            raise JSONError(f"books answer with seqId {seq}")
         self.doc.end()
-        return self.emit_snapshot(fs, 0, &self.doc.bids, &self.doc.asks, ts, ts_recv or now_ns(), 0, False, 0)
+        return self.emit_snapshot(fs, seq, &self.doc.bids, &self.doc.asks, ts, ts_recv or now_ns(), 0, False, 0)
 
     cdef int on_frame(self, const char *p, size_t n, int64_t ts_recv, int64_t recv_mono) except -1:
         cdef VlDoc *d = self.doc.d
@@ -220,7 +229,7 @@ cdef class OkxParser(FrameParser):
         cdef const char *a = NULL
         cdef size_t an = 0
         cdef int64_t ts = 0, ck = 0, prev = 0, seq = 0
-        cdef bint snapshot
+        cdef bint snapshot, has_ck = True
         cdef FeedSymbol fs
         cdef int rc = vl_doc_str(d, "action", &a, &an)
         if rc == VL_J_MISSING:
@@ -245,7 +254,7 @@ cdef class OkxParser(FrameParser):
         self._ts(d, &ts)
         rc = vl_doc_i64(d, "checksum", &ck)
         if rc == VL_J_MISSING:
-            ck = 0                  # OKX removes the field (production, August 2026): "not sent", as 0
+            has_ck = False          # OKX removed the field (production, early August 2026): nothing to compare
         elif rc:
             return self._err(rc, "checksum")
         if ck < INT32_MIN or ck > INT32_MAX:
@@ -266,11 +275,13 @@ cdef class OkxParser(FrameParser):
         # the venue's CRC32 is a signed int32: compared as its unsigned bit pattern
         if snapshot:
             return self.emit_snapshot(fs, seq, &self.doc.bids, &self.doc.asks, ts, ts_recv, recv_mono,
-                                      True, <uint32_t><int32_t>ck)
+                                      has_ck, <uint32_t><int32_t>ck)
         # prevSeqId == seqId with empty sides is OKX's keep-alive: continuity holds, nothing
         # changes; seqId < prevSeqId after maintenance is a legal reset (ext.sync SEQ_PREV)
-        return self.emit_delta(fs, seq, seq, prev, &self.doc.bids, &self.doc.asks, ts, ts_recv, recv_mono,
-                               True, <uint32_t><int32_t>ck)
+        # [prevSeqId, seqId] as the delta's span: the first update after a REST snapshot is the one
+        # with prevSeqId <= the snapshot's seqId < seqId (OKX's procedure), not only an exact chain
+        return self.emit_delta(fs, prev, seq, prev, &self.doc.bids, &self.doc.asks, ts, ts_recv, recv_mono,
+                               has_ck, <uint32_t><int32_t>ck)
 
     cdef int _trades(self, VlDoc *d, const char *inst, size_t instn, const char *p, size_t n,
                      int64_t ts_recv) except -1:

@@ -115,7 +115,13 @@ class OkxRefParser(PyFrameParser):
         asks = J.get_levels(d, "asks", fs.px_scale, fs.qty_scale)
         bids = J.get_levels(d, "bids", fs.px_scale, fs.qty_scale)
         ts = self._ts(d)
-        return self.emit_snapshot_py(fs, 0, bids, asks, ts, ts_recv or now_ns())
+        try:
+            seq = J.get_int(d, "seqId")
+        except J.MissingFieldError:
+            raise JSONError("books answer without seqId: it cannot be bridged with the stream") from None
+        if seq < 0:
+            raise JSONError(f"books answer with seqId {seq}")
+        return self.emit_snapshot_py(fs, seq, bids, asks, ts, ts_recv or now_ns())
 
     def _books(self, root: J.Obj, inst: str, frame: bytes, ts_recv: int) -> None:
         try:
@@ -135,8 +141,8 @@ class OkxRefParser(PyFrameParser):
         try:
             ck = J.get_int(d, "checksum")
         except J.MissingFieldError:
-            ck = 0                          # the field removed (production, August 2026): "not sent"
-        if ck < INT32_MIN or ck > INT32_MAX:
+            ck = None                       # the field removed (production, early August 2026)
+        if ck is not None and (ck < INT32_MIN or ck > INT32_MAX):
             raise JSONError(f"books: checksum {ck} is not a signed 32-bit integer")
         prev = J.get_int(d, "prevSeqId")
         seq = J.get_int(d, "seqId")
@@ -146,11 +152,11 @@ class OkxRefParser(PyFrameParser):
             raise JSONError(f"books snapshot with prevSeqId {prev} (must be -1)")
         if not snapshot and prev < 0:
             raise JSONError(f"books update with prevSeqId {prev}")
-        checksum = ck                        # 0 ("not provided"): ext.feed counts it, checks nothing
+        checksum = ck                        # 0 ("not provided"): ext.feed counts it; None: no field
         if snapshot:
             self.emit_snapshot_py(fs, seq, bids, asks, ts, ts_recv, checksum)
         else:
-            self.emit_delta_py(fs, seq, seq, prev, bids, asks, ts, ts_recv, checksum)
+            self.emit_delta_py(fs, prev, seq, prev, bids, asks, ts, ts_recv, checksum)   # span [prevSeqId, seqId]
 
     def _trades(self, root: J.Obj, inst: str, frame: bytes, ts_recv: int) -> None:
         try:

@@ -13,8 +13,9 @@ wire format.  Rate limits are ``adapters.okx.spec.SPEC.buckets`` at their real v
   Base64(HMAC-SHA256(secret, timestamp + METHOD + requestPath[?query] + body)), ISO timestamps
   within 30 s.
 * Public WebSocket ``/ws/v5/public``: ``op`` subscribe / unsubscribe with ``args``, one event per
-  arg; channels ``books`` (snapshot on subscribe, then 100 ms updates chained by
-  ``prevSeqId``/``seqId`` with the signed CRC32 of the top 25 levels, keep-alive updates),
+  arg; channels ``books`` (100 ms updates chained by ``prevSeqId``/``seqId``, keep-alive updates;
+  the book's start is ``market/books`` with its ``seqId``, as OKX has it since early August 2026;
+  ``--legacy-books``: a snapshot on subscribe and the signed CRC32 of the top 25 levels, as before),
   ``trades``, ``bbo-tbt``, for swaps ``mark-price``, ``funding-rate``, ``open-interest`` and
   ``liquidation-orders`` (by instType), and ``index-tickers`` for the swaps' underlyings (the
   index ``BTC-USDT``, priced near the swap's mark).  Text ``ping`` ->
@@ -211,6 +212,8 @@ class OkxSimConfig(SimConfig):
     funding_interval_s: float = 30.0    # funding-rate cadence
     unknown_status: int = 400           # 50004 "endpoint request timeout" comes as HTTP 400
     shutdown_close_s: float = 60.0      # the 64008 notice comes this long before the close (0 = no close)
+    legacy_books: bool = False          # books as before early August 2026: a snapshot pushed on
+                                        # subscribe, and the checksum field on every push
 
     LIMIT_OPTIONS: ClassVar[Mapping[str, str]] = {
         "public_limit": "PUBLIC_2S", "place_limit": "PLACE_2S", "cancel_limit": "CANCEL_2S",
@@ -235,6 +238,9 @@ def build_arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--unknown-status", type=int, default=d.unknown_status)
     p.add_argument("--shutdown-close-s", type=float, default=d.shutdown_close_s,
                    help="close the connections this long after the 64008 notice (0 = leave them open)")
+    p.add_argument("--legacy-books", action="store_true", default=d.legacy_books,
+                   help="books as OKX sent them before early August 2026: a snapshot pushed on subscribe "
+                        "and a checksum on every push")
     return p
 
 
@@ -576,6 +582,10 @@ class OkxSim(SimApp):
         if self.faults.checksum_bad and self.faults.take_checksum_bad(sym):
             ck = ck + 1 if ck < (1 << 31) - 1 else ck - 1
         return ck
+
+    def _checksum_field(self, sym: str) -> dict[str, int]:
+        """The checksum field of a books push: gone since early August 2026 (--legacy-books: sent)."""
+        return {"checksum": self._checksum(sym)} if self.config.legacy_books else {}
 
     def _avg(self, o: Order, executed: int, cum_quote: int) -> str:
         if not executed:
@@ -1000,9 +1010,10 @@ class OkxSim(SimApp):
         sz = q.get("sz", "1")
         if not sz.isdigit() or not 1 <= int(sz) <= BOOK_DEPTH:
             raise OkxError("51000", "Parameter sz error")
-        _, bids, asks = self.venue.markets[sym].depth(int(sz))
+        seq, bids, asks = self.venue.markets[sym].depth(int(sz))
         return self.json({"code": "0", "msg": "", "data": [{"asks": self._levels(sym, asks),
-                                                           "bids": self._levels(sym, bids), "ts": str(now_ms())}]})
+                                                           "bids": self._levels(sym, bids), "ts": str(now_ms()),
+                                                           "seqId": seq}]})
 
     async def h_trades(self, request: web.Request) -> web.Response:
         q = dict(parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True))
@@ -1179,7 +1190,12 @@ class OkxSim(SimApp):
 
     def _initial_push(self, conn: WsConn, topic: str) -> None:
         channel, _, sym = topic.partition(":")
-        if channel == "books":
+        if channel == "books" and not self.config.legacy_books:
+            # no snapshot on the stream: the client starts from market/books; keep-alives chain
+            # from the id the book is at
+            self._last_seq[topic] = self.venue.markets[sym].update_id
+            self._last_push[topic] = time.monotonic()
+        elif channel == "books":
             m = self.venue.markets[sym]
             seq, bids, asks = m.depth(BOOK_DEPTH)
             self._last_seq[topic] = seq
@@ -1211,7 +1227,7 @@ class OkxSim(SimApp):
         # a withheld update (gap fault) leaves prevSeqId pointing past what the client has
         return _dumps({"arg": {"channel": "books", "instId": sym}, "action": "update", "data": [{
             "asks": self._levels(sym, asks), "bids": self._levels(sym, bids), "ts": str(now_ms()),
-            "checksum": self._checksum(sym), "prevSeqId": first - 1, "seqId": last}]})
+            **self._checksum_field(sym), "prevSeqId": first - 1, "seqId": last}]})
 
     def _book_keepalives(self) -> None:
         now = time.monotonic()
@@ -1223,7 +1239,7 @@ class OkxSim(SimApp):
             sym = lv.topic.symbol
             self._last_push[topic] = now
             self.hub.publish(topic, _dumps({"arg": {"channel": "books", "instId": sym}, "action": "update", "data": [{
-                "asks": [], "bids": [], "ts": str(now_ms()), "checksum": self._checksum(sym), "prevSeqId": seq,
+                "asks": [], "bids": [], "ts": str(now_ms()), **self._checksum_field(sym), "prevSeqId": seq,
                 "seqId": seq}]}))
 
     def _on_batch(self, sym: str, batch: Batch, extra: list[Trade]) -> None:

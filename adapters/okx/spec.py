@@ -8,7 +8,7 @@ from engine.venue import (BookSpec, BucketScope, BucketSpec, PingSpec, ResyncMet
 from ext.ratelimit import BucketKind
 from ext.sync import SeqRule
 
-BOOK_DEPTH = 400          # the `books` channel: 400 levels, snapshot then incremental updates
+BOOK_DEPTH = 400          # the `books` channel: 400 levels of incremental updates; the REST book sz=400
 CHECKSUM_DEPTH = 25       # the CRC covers the first 25 levels of each side
 
 SPEC = VenueSpec(
@@ -31,17 +31,22 @@ SPEC = VenueSpec(
             seamless_rotation=True,            # seqId is per channel+instId, the same on every connection
             stale_after_s=10.0),
     ),
-    # prevSeqId == previous seqId; snapshot in-band after subscribe (prevSeqId -1); resync by
-    # resubscribing that instrument. The checksum field is 0 where OKX no longer fills it.
-    book=BookSpec(SeqRule.SEQ_PREV, SnapshotSource.IN_BAND, ResyncMethod.RESUBSCRIBE, depth=BOOK_DEPTH,
+    # prevSeqId == previous seqId. The book starts from GET /api/v5/market/books (its seqId bridges
+    # the buffered updates: prevSeqId <= snapshot seqId < seqId) since OKX stopped pushing a snapshot
+    # and the checksum on `books` (production, early August 2026); a snapshot still pushed is used as
+    # well. A gap re-fetches that book's snapshot while the stream keeps flowing. A checksum field
+    # of 0 (or none) is "not provided"; a nonzero one is compared.
+    book=BookSpec(SeqRule.SEQ_PREV, SnapshotSource.REST, ResyncMethod.REST_SNAPSHOT, depth=BOOK_DEPTH,
                   checksum=True),
     max_connects=3, connect_window_s=1.0,   # new connections: 3 per second per IP
     # 50011 / 429 says nothing of when to retry: the engine waits out the bucket's 2-s window
     retry_hint=False,
     ws_order_entry=True,
     buckets=(
-        # public REST: per IP, per endpoint, 20 requests / 2 s (instruments, books)
+        # public REST: per IP, per endpoint, 20 requests / 2 s (instruments, status, trades)
         BucketSpec("PUBLIC_2S", BucketKind.FIXED_WINDOW, 20, 2),
+        # GET /api/v5/market/books: 40 requests / 2 s per IP (book snapshots and silence probes)
+        BucketSpec("BOOKS_2S", BucketKind.FIXED_WINDOW, 40, 2),
         # place order: 60 / 2 s per user id and instId, shared by REST and WebSocket
         BucketSpec("PLACE_2S", BucketKind.FIXED_WINDOW, 60, 2, scope=BucketScope.INSTRUMENT),
         BucketSpec("CANCEL_2S", BucketKind.FIXED_WINDOW, 60, 2, scope=BucketScope.INSTRUMENT),

@@ -15,6 +15,7 @@ from engine import registry
 from engine.model import MarketKind, VenueId
 from engine.normalize import Replayer
 from ext.feed import Control
+from ext.json import JSONError
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "okx" / "session.jsonl"
 LINES = FIXTURE.read_text().splitlines()
@@ -167,9 +168,10 @@ def test_a_venue_sending_checksum_0_is_downgraded_not_resynced(okx_registered, r
 
 @pytest.mark.parametrize("reference", [False, True])
 def test_books_without_the_checksum_field_are_read_as_not_sent(okx_registered, reference):
-    """OKX removes the checksum field from the books channel (production, August 2026): a message
-    without it is read, its checksum taken as 0 ("not sent", counted, never compared), never
-    dropped as undecodable; the book follows its sequence rule."""
+    """OKX removed the checksum field from the books channel (production, early August 2026): a
+    message without it is read, nothing compared and nothing counted as a zero checksum (so no
+    connection is reported as sending zeros), never dropped as undecodable; the book follows its
+    sequence rule."""
     rp = Replayer("okx", open("/dev/null", "w"), reference=reference)
     for ln in LINES[:2]:                             # the instruments
         rp.line(ln)
@@ -183,7 +185,7 @@ def test_books_without_the_checksum_field_are_read_as_not_sent(okx_registered, r
     assert rp.line(json.dumps(upd)) is None
     p = rp.parser
     fs = p.symbol("BTC-USDT")
-    assert p.n_errors == 0 and p.n_checksum_zero == 2 and p.n_checksum_failures == 0
+    assert p.n_errors == 0 and p.n_checksum_zero == 0 and p.n_checksum_failures == 0 and not p.checksum_off
     assert fs.sync.is_live and fs.book.seq == 101 and fs.book.top(1, 5)[1] == (410062, 50000000)
 
 
@@ -389,24 +391,27 @@ def test_index_push_for_an_unfollowed_swap_is_counted_never_the_spots(okx_regist
                                    1_700_000_006_800_000_000, 370084)]
 
 
-def test_rest_book_snapshot_lines_replay_and_never_chain_to_pushed_updates():
-    """A recorded GET /api/v5/market/books answer is a book snapshot (it has no seqId); the next
-    pushed update cannot chain to it and resyncs; error answers and unknown instruments are bad
-    lines, not crashes."""
+def test_rest_book_snapshot_bridges_the_buffered_updates_by_seq_id():
+    """OKX's procedure as recorded: updates buffered before the GET /api/v5/market/books answer, the
+    one the snapshot already holds dropped, the one straddling its seqId (prevSeqId <= 123456 <
+    seqId) applied, then the chain; error answers, unknown instruments and an answer without seqId
+    (which nothing could bridge) are bad lines, not crashes."""
     fixture = FIXTURE.parent / "rest_book.jsonl"
     events, err = run("okx", str(fixture), "--book")
     snap = next(e for e in events if e["type"] == "book_snapshot")
-    assert (snap["symbol"], snap["seq"], snap["ts_exchange"]) == ("BTC/USDT", 0, 1_629_966_436_396_000_000)
+    assert (snap["symbol"], snap["seq"], snap["ts_exchange"]) == ("BTC/USDT", 123456, 1_629_966_436_396_000_000)
     assert snap["bids"] == [["41006.3", "0.30178218"], ["41006", "0.5"]]
     assert snap["asks"] == [["41006.8", "0.60038921"], ["41006.9", "1.2"]]
     t = [e for e in events if e["type"] == "top"]
-    assert len(t) == 1 and t[0]["asks"][0] == ["41006.8", "0.60038921"]
-    resync = next(e for e in events if e["type"] == "resync")
-    assert resync["reason"].startswith("sequence gap: book at 0")
-    assert events.index(resync) > events.index(t[0])
-    assert "line 4:" in err and "code '51001'" in err
-    assert "line 5:" in err and "DOGE-USDT" in err
-    assert "line 6:" in err and "41006.85" in err and "3 bad lines" in err
+    # 123455 (already in the snapshot) dropped: 41007.5 never appears; 123458 applied over it
+    assert t[0]["bids"] == [["41006.4", "2"], ["41006.3", "0.30178218"], ["41006", "0.5"]]
+    assert t[0]["asks"] == [["41006.8", "0.60038921"]]
+    assert t[-1]["bids"] == [["41006.4", "2"], ["41006", "0.5"]] and len(t) == 2
+    assert not [e for e in events if e["type"] == "resync"]
+    assert "line 6:" in err and "code '51001'" in err
+    assert "line 7:" in err and "DOGE-USDT" in err
+    assert "line 8:" in err and "without seqId" in err
+    assert "line 9:" in err and "41006.85" in err and "4 bad lines" in err
 
 
 @pytest.mark.parametrize("reference", [False, True])
@@ -424,12 +429,17 @@ def test_rest_book_snapshot_in_c_and_in_the_twin(okx_registered, reference):
     fs = a.feed_symbol(inst, Sink())
     fs.want_book = True
     parser.add_symbol(fs)
-    body = json.dumps(json.loads((FIXTURE.parent / "rest_book.jsonl").read_text().splitlines()[1])["body"]).encode()
+    body = json.dumps(json.loads((FIXTURE.parent / "rest_book.jsonl").read_text().splitlines()[3])["body"]).encode()
     a.apply_snapshot(parser, fs, body, 0)
+    assert fs.book.seq == 123456 and fs.sync.is_live
     assert fs.book.best_bid() == (inst.px("41006.3"), inst.qty("0.30178218"))
     assert fs.book.best_ask() == (inst.px("41006.8"), inst.qty("0.60038921"))
     with pytest.raises(Exception, match="51001"):
         a.apply_snapshot(parser, fs, b'{"code":"51001","msg":"Instrument ID does not exist","data":[]}', 0)
+    with pytest.raises(JSONError, match="without seqId"):
+        a.apply_snapshot(parser, fs, b'{"code":"0","msg":"","data":[{"asks":[],"bids":[],"ts":"1"}]}', 0)
+    with pytest.raises(JSONError, match="seqId -2"):
+        a.apply_snapshot(parser, fs, b'{"code":"0","msg":"","data":[{"asks":[],"bids":[],"ts":"1","seqId":-2}]}', 0)
 
 
 def _okx_crc(bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> int:

@@ -21,6 +21,7 @@ from engine.errors import UnknownOrder
 from engine.model import Order, OrderRequest, OrderState, OrderType, Side, TimeInForce, VenueId
 from engine.sim.server import running_simulator
 from tests.engine.conftest import admin
+from tests.tiers import sim_options
 from tests.waiting import wait_for
 
 BTC = "BTC/USDT"
@@ -64,7 +65,7 @@ def test_okx_raw_fields_are_read_as_strings():
 # ---------------------------------------------------------------------------- against the simulator
 @pytest.fixture(scope="module")
 def sim():
-    with running_simulator("okx", rate=50, seed=11) as s:
+    with running_simulator("okx", rate=50, seed=11, **sim_options("okx", "ccxt")) as s:
         yield s
 
 
