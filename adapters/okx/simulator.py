@@ -184,7 +184,8 @@ _HTTP_FOR_CODE = {"50000": 400, "50001": 503, "50002": 400, "50004": 400, "50011
 # ====================================================================== configuration
 # bucket name (adapters.okx.spec.SPEC.buckets) -> what the simulator counts against it
 BUCKET_SCOPES = {
-    "PUBLIC_2S": WEIGHT,               # per IP; public requests weigh 1, private ones 0
+    "PUBLIC_2S": WEIGHT,               # per IP; public requests weigh 1, private ones and market/books 0
+    "BOOKS_2S": KEYED,                 # market/books, per IP
     "PLACE_2S": KEYED,                 # per account and instId, REST and WebSocket together
     "CANCEL_2S": KEYED,
     "AMEND_2S": KEYED,
@@ -217,7 +218,7 @@ class OkxSimConfig(SimConfig):
 
     LIMIT_OPTIONS: ClassVar[Mapping[str, str]] = {
         "public_limit": "PUBLIC_2S", "place_limit": "PLACE_2S", "cancel_limit": "CANCEL_2S",
-        "orders_limit": "SUBACCOUNT_ORDERS_2S", "private_limit": "PRIVATE_2S",
+        "orders_limit": "SUBACCOUNT_ORDERS_2S", "private_limit": "PRIVATE_2S", "books_limit": "BOOKS_2S",
     }
 
 
@@ -439,6 +440,8 @@ class OkxSim(SimApp):
 
     def request_weight(self, request: web.Request) -> int:
         p = request.path
+        if p == "/api/v5/market/books":
+            return 0                    # its own bucket (BOOKS_2S, h_books)
         return 1 if p.startswith(("/api/v5/public/", "/api/v5/market/")) or p == self.status_path else 0
 
     def error_body(self, e: SimError) -> Any:
@@ -1006,6 +1009,7 @@ class OkxSim(SimApp):
 
     async def h_books(self, request: web.Request) -> web.Response:
         q = dict(parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True))
+        self._check_keyed(f"{request.remote}/books", "BOOKS_2S")
         sym = self._inst(q)
         sz = q.get("sz", "1")
         if not sz.isdigit() or not 1 <= int(sz) <= BOOK_DEPTH:

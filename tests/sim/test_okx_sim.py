@@ -498,3 +498,30 @@ async def test_engine_receives_every_derivatives_event_of_a_swap():
             assert topics.count("index-tickers:BTC-USDT") == 1 and "index-tickers:ETH-USDT" in topics
         finally:
             await eng.close()
+
+
+async def test_book_snapshots_have_their_own_bucket_in_the_adapter_and_the_simulator():
+    """GET /api/v5/market/books is charged to BOOKS_2S (40 per 2 s per IP), not to the public bucket
+    of the other endpoints: a burst of snapshots neither waits behind nor starves instruments and
+    status reads. The simulator counts it the same way."""
+    from adapters.okx.spec import SPEC
+    from ext.ratelimit import Priority
+    a = OkxAdapter()
+    path, params = a.snapshot_request(type("I", (), {"venue_symbol": "BTC-USDT"})())
+    assert (path, params) == ("/api/v5/market/books", {"instId": "BTC-USDT", "sz": "400"})
+    assert a.rest_cost("GET", path, params) == ({"BOOKS_2S": 1}, Priority.SNAPSHOT)
+    assert a.rest_cost("GET", "/api/v5/public/instruments", {}) == ({"PUBLIC_2S": 1}, Priority.SNAPSHOT)
+    books = next(b for b in SPEC.buckets if b.name == "BOOKS_2S")
+    assert (books.limit, books.window_s) == (40, 2)
+    with running_simulator("okx", rate=20, limit=["BOOKS_2S=2", "PUBLIC_2S=3"]) as sim:
+        async with aiohttp.ClientSession(timeout=T) as s:
+            codes = []
+            for _ in range(3):
+                async with s.get(sim.rest_url + "/api/v5/market/books?instId=BTC-USDT&sz=5") as r:
+                    codes.append((r.status, (await r.json())["code"]))
+            if codes[-1] == (200, "0"):          # the 2 s window turned between the requests
+                async with s.get(sim.rest_url + "/api/v5/market/books?instId=BTC-USDT&sz=5") as r:
+                    codes.append((r.status, (await r.json())["code"]))
+            assert (429, "50011") in codes and codes[0] == (200, "0")
+            async with s.get(sim.rest_url + "/api/v5/public/time") as r:
+                assert r.status == 200                       # the public bucket is untouched by them
