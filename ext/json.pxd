@@ -15,11 +15,13 @@ cdef extern from "vl_json.hpp" nogil:
         VL_J_EMPTY
         VL_J_EXTRA
         VL_J_SIDE
+        VL_J_DUP
     cppclass VlDoc:
         int fx_err
         size_t err_index
         const char *err_tok
         size_t err_len
+        const char *dup_key
     const char *vl_json_kernel()
     int vl_json_cpu_ok()
     VlDoc *vl_doc_new()

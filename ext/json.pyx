@@ -49,8 +49,24 @@ class FieldValueError(JSONError):
     """A number field is not an exact decimal at the instrument's scale."""
 
 
+class DuplicateKeyError(JSONError):
+    """A key the message reads occurs more than once in its object ({"U":5,"U":9}): JSON leaves
+    its value undefined, so the frame is refused rather than read first-wins."""
+
+
 class FieldCountError(JSONError):
     """An array read as one object (OKX's "data": [{...}]) is empty or holds several."""
+
+
+cdef str _dup_key(JsonDoc doc):
+    """The raw text of the duplicate key last found (escapes kept), at most 64 bytes of it."""
+    cdef const char *p = doc.d.dup_key
+    cdef size_t i = 0
+    if p == NULL:
+        return "?"
+    while i < 64 and p[i] != b'"':
+        i += 2 if p[i] == b'\\' else 1
+    return p[:i].decode("utf-8", "replace")
 
 
 cdef int raise_json(JsonDoc doc, int code, key, int scale=-1) except -1:
@@ -76,6 +92,9 @@ cdef int raise_json(JsonDoc doc, int code, key, int scale=-1) except -1:
                               "an array that must hold exactly one object holds several")
     if code == VL_J_SIDE:
         raise FieldValueError(f"field {key!r}: a row whose side is neither of the venue's two")
+    if code == VL_J_DUP:
+        raise DuplicateKeyError(f"duplicate key {_dup_key(doc)!r} in one object (reading {key!r})" if key else
+                                f"duplicate key {_dup_key(doc)!r} in one object")
     if code == VL_J_NOMEM:
         raise MemoryError()
     raise JSONError(f"json error {code} at {key!r}")
@@ -117,8 +136,9 @@ cdef class JsonDoc:
     def root(self) -> None:
         """Back to the root object (after reading an object entered by key, which is walked to
         its end: damage after its last field read raises)."""
-        if vl_doc_root(self.d):
-            raise_json(self, VL_J_MALFORMED, "<end of object>")
+        cdef int rc = vl_doc_root(self.d)
+        if rc:
+            raise_json(self, rc, "<end of object>")
 
     def enter(self, str key) -> None:
         """Descend into the object at `key` (e.g. a combined stream's "data")."""

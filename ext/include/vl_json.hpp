@@ -24,7 +24,8 @@ enum {
     VL_J_NOMEM = 6,
     VL_J_EMPTY = 7,       /* empty input */
     VL_J_EXTRA = 8,       /* an array read as its single object holds none or more than one */
-    VL_J_SIDE = 9         /* a side-split row names neither side (see vl_doc_levels_sides) */
+    VL_J_SIDE = 9,        /* a side-split row names neither side (see vl_doc_levels_sides) */
+    VL_J_DUP = 10         /* a key read from an object occurs in it more than once */
 };
 
 #define VL_STR2(x) #x
@@ -44,11 +45,183 @@ static inline int vl_json_cpu_ok(void) {
 #endif
 }
 
+static inline int vl_map_err(simdjson::error_code e) {
+    switch (e) {
+        case simdjson::SUCCESS: return VL_J_OK;
+        case simdjson::NO_SUCH_FIELD: return VL_J_MISSING;
+        case simdjson::INCORRECT_TYPE: return VL_J_TYPE;
+        case simdjson::MEMALLOC: return VL_J_NOMEM;
+        case simdjson::EMPTY: return VL_J_EMPTY;
+        default: return VL_J_MALFORMED;
+    }
+}
+
+/* Duplicate keys. JSON leaves them undefined and On-Demand reads the first one after its cursor,
+ * so a frame carrying a field twice ({"U":5,"U":9}) would be read first-wins, silently. The
+ * reader refuses it instead, for the keys a decoder reads, in the object it reads them from
+ * (a key nobody reads may repeat; the same key in two different objects is two keys).
+ *
+ * Cost: no extra walk. Every lookup already passes over the fields between the cursor and its
+ * key, and the decoder walks each object it reads to its end before it emits (vl_doc_root,
+ * vl_doc_finish; a row of vl_doc_levels_obj/_sides at the row's end). On that single pass each
+ * key met for the first time (its position past the furthest one met so far) is compared with
+ * the keys found so far, and a key found with the keys only passed over so far: a repeated
+ * found key is caught whichever copy is met first. A decoder reading fields in frame order
+ * passes over none, so per object it costs one short compare per pair of keys read. */
+#define VL_KEYS_FOUND 24
+#define VL_KEYS_SEEN 24
+enum { VL_K_START = 0, VL_K_FIELD = 1, VL_K_END = 2 };
+struct VlKeys {
+    simdjson::ondemand::object o;
+    uint64_t fbits, sbits;              /* first bytes (mod 64) of the keys in found[] / seen[] */
+    int nfound, nseen;
+    int state;                          /* VL_K_*: at the first field, after a field's key, past the end */
+    int spill;                          /* more keys passed over than seen[] holds: full check at the end */
+    const char *hwm;                    /* the furthest key met so far */
+    const char **dup;                   /* where a duplicate key found is noted (VlDoc::dup_key) */
+    const char *found[VL_KEYS_FOUND];   /* keys looked up and found (raw, after the opening quote) */
+    const char *seen[VL_KEYS_SEEN];     /* keys passed over */
+};
+
+static inline void vl_keys_init(VlKeys *k, simdjson::ondemand::object o, const char **dup) {
+    k->o = o;
+    k->dup = dup;
+    k->hwm = nullptr;
+    k->fbits = k->sbits = 0;
+    k->nfound = k->nseen = 0;
+    k->state = VL_K_START;
+    k->spill = 0;
+}
+
+static inline uint64_t vl_key_bit(const char *key) { return (uint64_t)1 << ((unsigned char)key[0] & 63); }
+
+/* Two raw keys (pointers just past their opening quotes) equal up to their closing quotes. */
+static inline int vl_key_eq(const char *a, const char *b) {
+    for (size_t i = 0;; i++) {
+        char x = a[i];
+        if (x != b[i]) return 0;
+        if (x == '"') return 1;
+        if (x == '\\') { i++; if (a[i] != b[i]) return 0; }
+    }
+}
+
+/* Another entry of list (not key itself) holds the same key. */
+static inline int vl_keys_in(const char *const *list, int n, const char *key) {
+    for (int i = 0; i < n; i++)
+        if (list[i] != key && vl_key_eq(list[i], key)) return 1;
+    return 0;
+}
+
+/* A key passed over (not the one looked for). */
+static inline int vl_keys_pass(VlKeys *k, const char *key) {
+    if (key <= k->hwm) return VL_J_OK;                 /* met before: compared then */
+    k->hwm = key;
+    uint64_t bit = vl_key_bit(key);
+    if ((k->fbits & bit) && vl_keys_in(k->found, k->nfound, key)) { *k->dup = key; return VL_J_DUP; }
+    if (k->nseen < VL_KEYS_SEEN) { k->seen[k->nseen++] = key; k->sbits |= bit; }
+    else k->spill = 1;
+    return VL_J_OK;
+}
+
+/* The key looked for, found. */
+static inline int vl_keys_found(VlKeys *k, const char *key) {
+    if (key > k->hwm) k->hwm = key;
+    uint64_t bit = vl_key_bit(key);
+    if (k->fbits & bit) {
+        for (int i = 0; i < k->nfound; i++) {
+            if (k->found[i] == key) return VL_J_OK;    /* the same field read again */
+            if (vl_key_eq(k->found[i], key)) { *k->dup = key; return VL_J_DUP; }
+        }
+    }
+    if ((k->sbits & bit) && vl_keys_in(k->seen, k->nseen, key)) { *k->dup = key; return VL_J_DUP; }
+    if (k->nfound == VL_KEYS_FOUND) return VL_J_NOMEM; /* no decoder reads this many keys of one object */
+    k->found[k->nfound++] = key;
+    k->fbits |= bit;
+    return VL_J_OK;
+}
+
+/* Look `key` up in k's object: forward from the cursor to the end, then from the start up to
+ * where this search began (simdjson's find_field_unordered order), checking every key met.
+ * VL_J_OK with *out, VL_J_MISSING, or an error (VL_J_DUP among them). */
+/* inlined at every call site, as simdjson's own lookups are: the key length is a constant there */
+__attribute__((always_inline)) static inline int vl_keys_find(VlKeys *k, std::string_view want,
+                                                            simdjson::ondemand::value *out) {
+    simdjson::ondemand::object_iterator it, end;
+    bool any;
+    if (k->o.begin().get(it) || k->o.end().get(end)) return VL_J_MALFORMED;
+    int from_start = 1, wrapped = 0;
+    const char *first = nullptr;                       /* the first key this search met */
+    if (k->state == VL_K_FIELD) {
+        ++it;                                          /* past the value of the field last met */
+        from_start = 0;
+    } else if (k->state == VL_K_END) {
+        if (k->o.reset().get(any) || k->o.begin().get(it)) return VL_J_MALFORMED;
+    }
+    for (;;) {
+        while (it != end) {                            /* object_iterator's != means "still open" */
+            simdjson::ondemand::field f;
+            auto e = (*it).get(f);
+            if (e) return vl_map_err(e);
+            const char *kp = f.key().raw();
+            k->state = VL_K_FIELD;
+            if (wrapped && kp == first) return VL_J_MISSING;   /* back where this search began */
+            if (!first) first = kp;
+            if (f.key().unsafe_is_equal(want)) {
+                int rc = vl_keys_found(k, kp);
+                if (rc) return rc;
+                *out = std::move(f).value();
+                return VL_J_OK;
+            }
+            int rc = vl_keys_pass(k, kp);
+            if (rc) return rc;
+            ++it;
+        }
+        k->state = VL_K_END;
+        if (from_start || wrapped) return VL_J_MISSING;
+        if (k->o.reset().get(any) || k->o.begin().get(it)) return VL_J_MALFORMED;
+        wrapped = 1;
+    }
+}
+
+/* Walk k's object from the cursor to its end (keys, colons and commas checked, values skipped),
+ * every key met checked; after more keys passed over than remembered, every key of the object
+ * is checked once more against the keys found. */
+static inline int vl_keys_finish(VlKeys *k) {
+    if (k->state != VL_K_END) {
+        simdjson::ondemand::object_iterator it, end;
+        if (k->o.begin().get(it) || k->o.end().get(end)) return VL_J_MALFORMED;
+        if (k->state == VL_K_FIELD) ++it;
+        while (it != end) {
+            simdjson::ondemand::field f;
+            if ((*it).get(f)) return VL_J_MALFORMED;
+            int rc = vl_keys_pass(k, f.key().raw());
+            if (rc) return rc;
+            ++it;
+        }
+        k->state = VL_K_END;
+    }
+    if (k->spill && k->nfound) {
+        bool any;
+        if (k->o.reset().get(any)) return VL_J_MALFORMED;
+        simdjson::ondemand::object_iterator it, end;
+        if (k->o.begin().get(it) || k->o.end().get(end)) return VL_J_MALFORMED;
+        for (; it != end; ++it) {
+            simdjson::ondemand::field f;
+            if ((*it).get(f)) return VL_J_MALFORMED;
+            const char *kp = f.key().raw();
+            if ((k->fbits & vl_key_bit(kp)) && vl_keys_in(k->found, k->nfound, kp)) { *k->dup = kp; return VL_J_DUP; }
+        }
+        k->spill = 0;
+    }
+    return VL_J_OK;
+}
+
 struct VlDoc {
     simdjson::ondemand::parser parser;
     simdjson::ondemand::document doc;
-    simdjson::ondemand::object obj;   /* current object: the root, or one entered by key */
-    simdjson::ondemand::object root;  /* the root object (obj until vl_doc_enter) */
+    VlKeys root;                      /* the root object and the keys read from it */
+    VlKeys in;                        /* an object entered by key (vl_doc_enter, vl_doc_enter_only) */
+    VlKeys *cur;                      /* the current object: &root, or &in once entered */
     int entered;
     int in_array;                     /* obj is the single element of an array (vl_doc_enter_only) */
     simdjson::ondemand::array_iterator arr_it, arr_end;
@@ -58,6 +231,7 @@ struct VlDoc {
     size_t err_index;                 /* level index of the last levels error */
     const char *err_tok;              /* token text of the last VL_J_NUMBER (in buf) */
     size_t err_len;
+    const char *dup_key;              /* the key of the last VL_J_DUP (raw, up to its closing quote, in buf) */
 };
 
 static inline VlDoc *vl_doc_new(void) {
@@ -70,22 +244,12 @@ static inline VlDoc *vl_doc_new(void) {
     d->err_index = 0;
     d->err_tok = nullptr;
     d->err_len = 0;
+    d->dup_key = nullptr;
     return d;
 }
 
 static inline void vl_doc_free(VlDoc *d) {
     if (d) { std::free(d->buf); delete d; }
-}
-
-static inline int vl_map_err(simdjson::error_code e) {
-    switch (e) {
-        case simdjson::SUCCESS: return VL_J_OK;
-        case simdjson::NO_SUCH_FIELD: return VL_J_MISSING;
-        case simdjson::INCORRECT_TYPE: return VL_J_TYPE;
-        case simdjson::MEMALLOC: return VL_J_NOMEM;
-        case simdjson::EMPTY: return VL_J_EMPTY;
-        default: return VL_J_MALFORMED;
-    }
 }
 
 /* Copy the frame into the padded buffer and open its root object. */
@@ -107,8 +271,10 @@ static inline int vl_doc_load(VlDoc *d, const char *data, size_t len) {
     if (e) return VL_J_MALFORMED;
     if (t == simdjson::ondemand::json_type::array) return VL_J_TYPE;
     if (t != simdjson::ondemand::json_type::object) return VL_J_MALFORMED;   /* scalars: not a message */
-    e = d->doc.get_object().get(d->obj);
-    d->root = d->obj;
+    simdjson::ondemand::object o;
+    e = d->doc.get_object().get(o);
+    vl_keys_init(&d->root, o, &d->dup_key);
+    d->cur = &d->root;
     d->entered = 0;
     d->in_array = 0;
     return e ? vl_map_err(e) : VL_J_OK;
@@ -118,8 +284,8 @@ static inline int vl_doc_load(VlDoc *d, const char *data, size_t len) {
  * nesting are checked (values nobody reads are skipped, not parsed). A decoder calls it before
  * it emits, so a frame damaged after its last useful field is rejected, not half-trusted. */
 static inline int vl_doc_finish(VlDoc *d) {
-    /* an ordered lookup of a key no frame has walks forward to the object's end */
-    if (d->obj.find_field("\x01").error() != simdjson::NO_SUCH_FIELD) return VL_J_MALFORMED;
+    int rc = vl_keys_finish(d->cur);                        /* VL_J_MALFORMED or VL_J_DUP */
+    if (rc) return rc;
     if (d->in_array) {                                      /* the array must end after its one element */
         d->in_array = 0;
         ++d->arr_it;
@@ -128,17 +294,21 @@ static inline int vl_doc_finish(VlDoc *d) {
             return (*d->arr_it).get(v) ? VL_J_MALFORMED : VL_J_EXTRA;
         }
     }
-    if (d->entered && d->root.find_field("\x01").error() != simdjson::NO_SUCH_FIELD) return VL_J_MALFORMED;
+    if (d->entered && (rc = vl_keys_finish(&d->root))) return rc;
     const char *loc = nullptr;                              /* anything after the root: glued frames */
     return d->doc.current_location().get(loc) == simdjson::OUT_OF_BOUNDS ? VL_J_OK : VL_J_MALFORMED;
 }
 
 /* Make the object at `key` of the current object the current object. */
 static inline int vl_doc_enter(VlDoc *d, const char *key) {
+    simdjson::ondemand::value v;
     simdjson::ondemand::object o;
-    auto e = d->obj.find_field_unordered(key).get_object().get(o);
+    int rc = vl_keys_find(d->cur, key, &v);
+    if (rc) return rc;
+    auto e = v.get_object().get(o);
     if (e) return vl_map_err(e);
-    d->obj = o;
+    vl_keys_init(&d->in, o, &d->dup_key);
+    d->cur = &d->in;
     d->entered = 1;
     return VL_J_OK;
 }
@@ -215,10 +385,12 @@ static inline int vl_json_shape(const char *p, size_t n) {
 }
 
 /* Make the root object the current object again (after reading an object entered by key); the
- * entered object is walked to its end first (its remaining keys, colons and commas checked). */
+ * entered object is walked to its end first (its remaining keys, colons and commas checked, and
+ * its keys read for duplicates): VL_J_MALFORMED or VL_J_DUP. */
 static inline int vl_doc_root(VlDoc *d) {
-    if (d->entered && d->obj.find_field("\x01").error() != simdjson::NO_SUCH_FIELD) return VL_J_MALFORMED;
-    d->obj = d->root;
+    int rc;
+    if (d->entered && (rc = vl_keys_finish(d->cur))) return rc;
+    d->cur = &d->root;
     d->entered = 0;
     d->in_array = 0;
     return VL_J_OK;
@@ -228,8 +400,11 @@ static inline int vl_doc_root(VlDoc *d) {
  * "data": [{...}]). An empty array is VL_J_EXTRA; a second element is found by vl_doc_finish
  * (VL_J_EXTRA), so a frame with more than one is rejected, never half-read. */
 static inline int vl_doc_enter_only(VlDoc *d, const char *key) {
+    simdjson::ondemand::value av;
     simdjson::ondemand::array arr;
-    auto e = d->obj.find_field_unordered(key).get_array().get(arr);
+    int rc = vl_keys_find(d->cur, key, &av);
+    if (rc) return rc;
+    auto e = av.get_array().get(arr);
     if (e) return vl_map_err(e);
     e = arr.begin().get(d->arr_it);
     if (e) return vl_map_err(e);
@@ -242,7 +417,8 @@ static inline int vl_doc_enter_only(VlDoc *d, const char *key) {
     simdjson::ondemand::object o;
     e = v.get_object().get(o);
     if (e) return vl_map_err(e);
-    d->obj = o;
+    vl_keys_init(&d->in, o, &d->dup_key);
+    d->cur = &d->in;
     d->entered = 1;
     d->in_array = 1;
     return VL_J_OK;
@@ -273,22 +449,28 @@ static inline int vl_token(simdjson::ondemand::value v, const char **out, size_t
 /* String field, raw (escapes are not decoded: symbols and ids never contain them). */
 static inline int vl_doc_str(VlDoc *d, const char *key, const char **out, size_t *n) {
     simdjson::ondemand::value v;
-    auto e = d->obj.find_field_unordered(key).get(v);
-    if (e) return vl_map_err(e);
+    int rc = vl_keys_find(d->cur, key, &v);
+    if (rc) return rc;
     int is_str = 0;
-    int rc = vl_token(v, out, n, &is_str);
+    rc = vl_token(v, out, n, &is_str);
     if (rc) return rc;
     return is_str ? VL_J_OK : VL_J_TYPE;
 }
 
 static inline int vl_doc_i64(VlDoc *d, const char *key, int64_t *out) {
-    auto e = d->obj.find_field_unordered(key).get_int64().get(*out);
+    simdjson::ondemand::value v;
+    int rc = vl_keys_find(d->cur, key, &v);
+    if (rc) return rc;
+    auto e = v.get_int64().get(*out);
     return e ? vl_map_err(e) : VL_J_OK;
 }
 
 static inline int vl_doc_bool(VlDoc *d, const char *key, int *out) {
     bool b = false;
-    auto e = d->obj.find_field_unordered(key).get_bool().get(b);
+    simdjson::ondemand::value v;
+    int rc = vl_keys_find(d->cur, key, &v);
+    if (rc) return rc;
+    auto e = v.get_bool().get(b);
     if (e) return vl_map_err(e);
     *out = b ? 1 : 0;
     return VL_J_OK;
@@ -306,8 +488,8 @@ static inline int vl_fixed_of(VlDoc *d, simdjson::ondemand::value v, int scale, 
 /* Decimal field given as a JSON string ("27123.45") or number (27123.45), parsed exactly. */
 static inline int vl_doc_fixed(VlDoc *d, const char *key, int scale, int64_t *out) {
     simdjson::ondemand::value v;
-    auto e = d->obj.find_field_unordered(key).get(v);
-    if (e) return vl_map_err(e);
+    int rc = vl_keys_find(d->cur, key, &v);
+    if (rc) return rc;
     return vl_fixed_of(d, v, scale, out);
 }
 
@@ -341,7 +523,10 @@ static inline int vl_levels_generic(VlDoc *d, simdjson::ondemand::array arr, int
 static inline int vl_doc_levels(VlDoc *d, const char *key, int px_scale, int qty_scale, VlLevels *out) {
     simdjson::ondemand::array arr;
     out->n = 0;
-    auto e = d->obj.find_field_unordered(key).get_array().get(arr);
+    simdjson::ondemand::value av;
+    int frc = vl_keys_find(d->cur, key, &av);
+    if (frc) return frc;
+    auto e = av.get_array().get(arr);
     if (e) return vl_map_err(e);
     return vl_levels_generic(d, arr, px_scale, qty_scale, out);
 }
@@ -351,7 +536,10 @@ static inline int vl_doc_levels_obj(VlDoc *d, const char *key, const char *px_ke
                                     int px_scale, int qty_scale, VlLevels *out) {
     simdjson::ondemand::array arr;
     out->n = 0;
-    auto e = d->obj.find_field_unordered(key).get_array().get(arr);
+    simdjson::ondemand::value av;
+    int frc = vl_keys_find(d->cur, key, &av);
+    if (frc) return frc;
+    auto e = av.get_array().get(arr);
     if (e) return vl_map_err(e);
     size_t i = 0;
     for (auto item : arr) {
@@ -360,13 +548,17 @@ static inline int vl_doc_levels_obj(VlDoc *d, const char *key, const char *px_ke
         d->err_index = i;
         if (item.get_object().get(o)) return item.error() ? VL_J_MALFORMED : VL_J_TYPE;
         if (i >= out->cap && vl_levels_grow(out)) return VL_J_NOMEM;
-        e = o.find_field_unordered(px_key).get(v);
-        if (e) return vl_map_err(e);
-        int rc = vl_fixed_of(d, v, px_scale, &out->px[i]);
+        VlKeys row;                                    /* the row's keys read, for duplicates */
+        vl_keys_init(&row, o, &d->dup_key);
+        int rc = vl_keys_find(&row, px_key, &v);
         if (rc) return rc;
-        e = o.find_field_unordered(qty_key).get(v);
-        if (e) return vl_map_err(e);
+        rc = vl_fixed_of(d, v, px_scale, &out->px[i]);
+        if (rc) return rc;
+        rc = vl_keys_find(&row, qty_key, &v);
+        if (rc) return rc;
         rc = vl_fixed_of(d, v, qty_scale, &out->qty[i]);
+        if (rc) return rc;
+        rc = vl_keys_finish(&row);
         if (rc) return rc;
         i++;
     }
@@ -380,7 +572,10 @@ static inline int vl_doc_levels_cols(VlDoc *d, const char *key, int px_col, int 
                                      int qty_scale, VlLevels *out) {
     simdjson::ondemand::array arr;
     out->n = 0;
-    auto e = d->obj.find_field_unordered(key).get_array().get(arr);
+    simdjson::ondemand::value av;
+    int frc = vl_keys_find(d->cur, key, &av);
+    if (frc) return frc;
+    auto e = av.get_array().get(arr);
     if (e) return vl_map_err(e);
     int need = (px_col > qty_col ? px_col : qty_col) + 1;
     size_t i = 0;
@@ -417,7 +612,10 @@ static inline int vl_doc_levels_sides(VlDoc *d, const char *key, const char *sid
     simdjson::ondemand::array arr;
     bids->n = 0;
     asks->n = 0;
-    auto e = d->obj.find_field_unordered(key).get_array().get(arr);
+    simdjson::ondemand::value av;
+    int frc = vl_keys_find(d->cur, key, &av);
+    if (frc) return frc;
+    auto e = av.get_array().get(arr);
     if (e) return vl_map_err(e);
     size_t bl = std::strlen(bid_text), al = std::strlen(ask_text), i = 0;
     for (auto item : arr) {
@@ -425,10 +623,12 @@ static inline int vl_doc_levels_sides(VlDoc *d, const char *key, const char *sid
         simdjson::ondemand::value v;
         d->err_index = i++;
         if (item.get_object().get(o)) return item.error() ? VL_J_MALFORMED : VL_J_TYPE;
-        e = o.find_field_unordered(side_key).get(v);
-        if (e) return vl_map_err(e);
+        VlKeys row;                                    /* the row's keys read, for duplicates */
+        vl_keys_init(&row, o, &d->dup_key);
+        int rc = vl_keys_find(&row, side_key, &v);
+        if (rc) return rc;
         const char *sp; size_t sn; int is_str;
-        int rc = vl_token(v, &sp, &sn, &is_str);
+        rc = vl_token(v, &sp, &sn, &is_str);
         if (rc) return rc;
         if (!is_str) return VL_J_TYPE;
         VlLevels *out;
@@ -436,18 +636,20 @@ static inline int vl_doc_levels_sides(VlDoc *d, const char *key, const char *sid
         else if (sn == al && std::memcmp(sp, ask_text, al) == 0) out = asks;
         else return VL_J_SIDE;
         if (out->n >= out->cap && vl_levels_grow(out)) return VL_J_NOMEM;
-        e = o.find_field_unordered(px_key).get(v);
-        if (e) return vl_map_err(e);
+        rc = vl_keys_find(&row, px_key, &v);
+        if (rc) return rc;
         rc = vl_fixed_of(d, v, px_scale, &out->px[out->n]);
         if (rc) return rc;
-        e = o.find_field_unordered(qty_key).get(v);
-        if (e == simdjson::NO_SUCH_FIELD && qty_optional) {
+        rc = vl_keys_find(&row, qty_key, &v);
+        if (rc == VL_J_MISSING && qty_optional) {
             out->qty[out->n] = 0;
         } else {
-            if (e) return vl_map_err(e);
+            if (rc) return rc;
             rc = vl_fixed_of(d, v, qty_scale, &out->qty[out->n]);
             if (rc) return rc;
         }
+        rc = vl_keys_finish(&row);
+        if (rc) return rc;
         out->n++;
     }
     return VL_J_OK;

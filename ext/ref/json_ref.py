@@ -14,18 +14,25 @@ open so the venue parsers' twins can be compared with the C parsers frame by fra
 * strings are their raw text between the quotes (escapes are not decoded; symbols and ids
   never contain them), and keys are compared raw too;
 * a field lookup searches the object from just after the previous field found and wraps
-  around once, so with duplicate keys the first one after the cursor wins;
+  around once;
+* a key that is read must occur once in the object it is read from: a second occurrence is a
+  DuplicateKeyError (never first-wins). Keys nobody reads may repeat, and the same key in two
+  different objects is two keys. (The C reader finds the second occurrence on its one pass over
+  the object, at the latest when the decoder walks the object to its end before emitting; this
+  twin, holding the whole object, refuses it at the lookup. A frame with a duplicate and
+  another error may therefore be refused for the other reason first by one of the two.)
 * integers are JSON integers in int64; decimals are the token text (string or number) parsed
   exactly by ext.ref.decimal_ref at the field's scale.
 
 Errors are the same classes ext.json raises (MalformedJSONError, MissingFieldError,
-FieldTypeError, FieldValueError), so a twin drops a frame for the same kind of reason.
+FieldTypeError, FieldValueError, DuplicateKeyError), so a twin drops a frame for the same kind of reason.
 """
 from __future__ import annotations
 
 import re
 
-from ext.json import FieldCountError, FieldTypeError, FieldValueError, MalformedJSONError, MissingFieldError
+from ext.json import (DuplicateKeyError, FieldCountError, FieldTypeError, FieldValueError, MalformedJSONError,
+                      MissingFieldError)
 from ext.ref import decimal_ref
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -64,6 +71,8 @@ class Obj:
         for k in range(n):
             i = (self.cursor + k) % n
             if self.fields[i][0] == key:
+                if any(k == key for j, (k, _) in enumerate(self.fields) if j != i):
+                    raise DuplicateKeyError(f"duplicate key {key!r} in one object")
                 self.cursor = i + 1
                 return self.fields[i][1]
         raise MissingFieldError(f"missing field {key!r}")
