@@ -28,7 +28,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from engine.config import VenueConfig
 from engine.model import Instrument, MarketKind, Side, VenueId
-from engine.venue import SnapshotSource, SubscribeStyle, VenueSpec, WsEndpoint
+from engine.venue import ConnectInfo, SnapshotSource, SubscribeStyle, VenueSpec, WsEndpoint
 from ext.checksum import Checksum
 from ext.feed import FeedSymbol, FrameParser
 
@@ -166,6 +166,15 @@ class VenueAdapter(abc.ABC):
         if ep.subscribe == SubscribeStyle.URL:
             raise NotImplementedError(f"{self.venue.name}: URL-style endpoint {ep.name} needs ws_url()")
         return self.endpoint_url(ep)
+
+    async def connect_info(self, ep: WsEndpoint, url: str, rest: Any) -> ConnectInfo | None:
+        """Run before every connect (reconnects and rotations included) of a market-data connection
+        of `ep`, whose configured URL is `url`: venues that hand out a token or a server per
+        connection over REST (KuCoin's bullet, Kraken's WebSocket token) fetch it with `rest` (the
+        venue's budgeted RestClient) and return the URL to use and the ping interval they were
+        given (applied to the endpoint's PingSpec frame). An exception fails that attempt, which is
+        retried on the session's backoff. None (the default): connect to `url` as it is."""
+        return None
 
     def subscribe_frames(self, ep: WsEndpoint, topics: list[str], req_id: int) -> list[str]:
         """Frames subscribing `topics` (at most ep.max_topics_per_request) with request id `req_id`."""

@@ -213,7 +213,8 @@ class VenueRuntime:
                       planned_reconnect_max_s=t.planned_reconnect_max_s, backoff_reset_s=t.backoff_reset_s,
                       subscribe_frames=self.adapter.subscribe_frames,
                       unsubscribe_frames=self.adapter.unsubscribe_frames,
-                      on_connected=self._on_session_connected, on_control=self._on_control)
+                      on_connected=self._on_session_connected, on_control=self._on_control,
+                      connect_hook=lambda: self.adapter.connect_info(ep, s.url, self.rest))
         for inst, chan_topics in group:
             fs = self.adapter.feed_symbol(inst, self)
             fs.max_lag_ns = int(timed.max_data_lag_s * 1e9)

@@ -53,6 +53,7 @@ from engine.errors import AuthError, CircuitOpen, ExecutionUnknown, VenueError
 from engine.model import ConnState
 from engine.pacing import ConnectPacer
 from engine.tasks import bounded, cancel_and_wait
+from engine.venue import ConnectInfo
 from ext.clock import now_ns
 
 __all__ = ["MsgKind", "PrivateWsDialect", "PrivateWsSession", "RotationCause"]
@@ -117,8 +118,12 @@ class PrivateWsDialect(abc.ABC):
     """The venue acknowledges each subscribe frame (``is_subscribed``): a rotation's new connection
     counts as ready only once every subscription is confirmed, so no push falls between the two."""
 
-    async def prepare(self, creds: Credentials) -> None:
-        """Called before each connection attempt (e.g. to fetch a login token over REST)."""
+    async def prepare(self, creds: Credentials) -> ConnectInfo | None:
+        """Called before each connection attempt (rotations included): a venue that hands out a
+        token or a server per connection over REST (KuCoin's bullet) returns where to connect and
+        the ping interval it was given (ConnectInfo; the URL is never logged). None: the session's
+        URL and the dialect's ping_interval_s."""
+        return None
 
     def decode(self, text: str) -> Any:
         """Text frame -> message; raise ValueError for garbage. JSON unless the venue says otherwise."""
@@ -176,10 +181,13 @@ class PrivateWsDialect(abc.ABC):
 class _Link:
     """One WebSocket of a session: the socket, the requests sent on it, its reader and pinger."""
 
-    __slots__ = ("ws", "n", "opened_mono", "last_rx_mono", "inflight", "idle", "reader", "pinger", "closed")
+    __slots__ = ("ws", "n", "opened_mono", "last_rx_mono", "inflight", "idle", "reader", "pinger", "closed",
+                 "ping_s")
 
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse, n: int, now_mono: float) -> None:
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, n: int, now_mono: float, ping_s: float = 0.0) -> None:
         self.ws, self.n = ws, n
+        self.ping_s = ping_s
+        """application ping interval on this connection (the dialect's, or what its connect gave)"""
         self.opened_mono = self.last_rx_mono = now_mono
         self.inflight: set[int] = set()
         """ids of the requests sent on this connection and not answered yet"""
@@ -464,12 +472,16 @@ class PrivateWsSession:
 
     async def _open_link(self) -> _Link:
         """Connect, log in and subscribe; on any failure the socket is closed again."""
-        await self.dialect.prepare(self._creds)
+        info = await self.dialect.prepare(self._creds)
         http = await self._client()
         if self.connect_pacer is not None:
             await self.connect_pacer.acquire()      # the venue's cap on new connections per IP
-        ws = await http.ws_connect(self.url, heartbeat=self.dialect.heartbeat_s, autoping=True)
-        link = _Link(ws, next(self._link_ids), asyncio.get_running_loop().time())
+        url = info.url if info is not None else self.url
+        ping_s = self.dialect.ping_interval_s
+        if info is not None and info.ping_interval_s > 0:
+            ping_s = info.ping_interval_s
+        ws = await http.ws_connect(url, heartbeat=self.dialect.heartbeat_s, autoping=True)
+        link = _Link(ws, next(self._link_ids), asyncio.get_running_loop().time(), ping_s)
         self._links.add(link)
         try:
             try:
@@ -496,7 +508,7 @@ class PrivateWsSession:
 
     def _serve(self, link: _Link) -> None:
         link.reader = asyncio.ensure_future(self._read(link))
-        if self.dialect.ping_interval_s > 0:
+        if link.ping_s > 0:
             link.pinger = asyncio.ensure_future(self._ping_loop(link))
 
     async def _read(self, link: _Link) -> None:
@@ -639,7 +651,7 @@ class PrivateWsSession:
             self._dispatch(msg, m.data, link)
 
     async def _ping_loop(self, link: _Link) -> None:
-        interval = self.dialect.ping_interval_s
+        interval = link.ping_s
         loop = asyncio.get_running_loop()
         ws = link.ws
         while not ws.closed:

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import random
 import time
-from typing import Callable
+from typing import Awaitable, Callable
 
 from picows import WSMsgType, ws_connect
 
@@ -22,7 +22,7 @@ from engine.circuit import CircuitBreaker, FailureKind
 from engine.model import ConnState
 from engine.pacing import ConnectPacer
 from engine.tasks import cancel_and_wait
-from engine.venue import SubscribeStyle, WsEndpoint
+from engine.venue import ConnectInfo, SubscribeStyle, WsEndpoint
 from ext.clock import mono_ns, now_ns
 from ext.feed import Control, FeedListener, FrameParser
 from ext.ratelimit import BucketKind, Budget, Priority
@@ -77,8 +77,15 @@ class WsSession:
                  on_connected: Callable[["WsSession"], None] | None = None,
                  on_disconnected: Callable[["WsSession"], None] | None = None,
                  on_control: Callable[["WsSession", Control, object, int, bytes], None] | None = None,
-                 connect_pacer: ConnectPacer | None = None) -> None:
+                 connect_pacer: ConnectPacer | None = None,
+                 connect_hook: Callable[[], Awaitable[ConnectInfo | None]] | None = None,
+                 connect_hook_timeout_s: float = 10.0) -> None:
         self.name, self.url, self.parser = name, url, parser
+        self.connect_hook, self.connect_hook_timeout_s = connect_hook, connect_hook_timeout_s
+        """run before every connect (rotations too): the venue's per-connection URL and ping interval"""
+        self.ping_interval_s = endpoint.ping.interval_s if endpoint is not None and endpoint.ping else 0.0
+        """the current connection's application ping interval (the endpoint's, or its hook's)"""
+        self.connect_hook_failures = 0
         self.stale_after_s, self.max_age_s = stale_after_s, max_age_s
         self.backoff_min_s, self.backoff_max_s = backoff_min_s, backoff_max_s
         self.planned_reconnect_max_s = planned_reconnect_max_s
@@ -254,11 +261,15 @@ class WsSession:
                 self._pending[rid] = _Pending(topics, op, mono_ns())
 
     async def _ping_loop(self) -> None:
+        # the interval may change with each connection (a connect hook's): looked at every second
         ping = self.endpoint.ping
+        last = time.monotonic()
         while True:
-            await asyncio.sleep(ping.interval_s)
-            if self.state == ConnState.CONNECTED:
+            await asyncio.sleep(min(self.ping_interval_s or ping.interval_s, 1.0))
+            if time.monotonic() - last >= (self.ping_interval_s or ping.interval_s) and \
+                    self.state == ConnState.CONNECTED:
                 self.send_text(ping.frame)
+                last = time.monotonic()
 
     def on_control(self, kind: Control, topic: object, req_id: int, raw: bytes) -> None:
         """Control messages of this connection, as the parser classified them."""
@@ -372,9 +383,23 @@ class WsSession:
             await asyncio.sleep(delay * random.uniform(0.5, 1.5))
 
     async def _connect(self, gen: int):
+        url = self.url
+        if self.connect_hook is not None:
+            try:
+                info = await asyncio.wait_for(self.connect_hook(), self.connect_hook_timeout_s)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                self.connect_hook_failures += 1
+                # the hook's own message only: the URL it may have built holds a token
+                raise ConnectionError(f"connect hook failed: {type(e).__name__}: {e}") from None
+            if info is not None:
+                url = info.url
+                if info.ping_interval_s > 0:
+                    self.ping_interval_s = info.ping_interval_s
         if self.connect_pacer is not None:
             await self.connect_pacer.acquire()      # the venue's cap on new connections per IP
-        return await ws_connect(lambda: FeedListener(self.parser, _Hooks(self, gen)), self.url,
+        return await ws_connect(lambda: FeedListener(self.parser, _Hooks(self, gen)), url,
                                 enable_auto_pong=False, websocket_handshake_timeout=5)
 
     async def _rotate(self, planned: bool = False) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
+from urllib.parse import urlsplit
 
 from engine.model import VenueId
 from ext.feed import TradeIds
@@ -78,6 +79,18 @@ class BookSpec:
             raise ValueError("a venue whose snapshots come in-band cannot resync by REST snapshot")
         if self.seq_rule == SeqRule.SEQ_NONE and self.snapshot == SnapshotSource.REST:
             raise ValueError("SEQ_NONE books have no ids to bridge a REST snapshot with the stream")
+
+
+@dataclass(frozen=True)
+class ConnectInfo:
+    """Where and how one connection attempt connects, as a venue's connect hook says (a token
+    fetched over REST before every connect: KuCoin's bullet, Kraken's WebSocket token). The URL may
+    hold that token: it is never in a repr or a log line (sessions log their name, never the URL)."""
+    url: str
+    ping_interval_s: float = 0.0    # the interval the venue gave for this connection (0: the endpoint's)
+
+    def __repr__(self) -> str:
+        return f"ConnectInfo(host={urlsplit(self.url).netloc!r}, ping_interval_s={self.ping_interval_s})"
 
 
 class HeaderKind(IntEnum):

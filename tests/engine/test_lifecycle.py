@@ -18,10 +18,12 @@ from tests.waiting import wait_for
 
 
 @contextlib.asynccontextmanager
-async def toy_engine(rule=SeqRule.SEQ_PREV, *, ping_s=0.0, ops_per_hour=0, symbols=("AAA/USD", "BBB/USD")):
+async def toy_engine(rule=SeqRule.SEQ_PREV, *, ping_s=0.0, ops_per_hour=0, symbols=("AAA/USD", "BBB/USD"),
+                     token=False):
     server = ToyServer(seq_rule=rule, ops_per_hour=ops_per_hour)
+    server.require_token = token
     await server.start()
-    registry.register(TOY, make_adapter(server, ping_s=ping_s, ops_per_hour=ops_per_hour))
+    registry.register(TOY, make_adapter(server, ping_s=ping_s, ops_per_hour=ops_per_hour, token=token))
     eng = Engine(Config(venues={"toyvenue": VenueConfig(name="toyvenue", rest_url=server.rest_url,
                                                         endpoints={"public": server.url},
                                                         symbols=list(symbols))}, metrics_port=0))
@@ -150,6 +152,33 @@ async def test_a_refused_subscription_is_counted_and_retried():
         assert not a.sync.is_live
         server.refuse.clear()
         assert await wait_for(lambda: a.sync.is_live, 10)   # the watchdog subscribed again
+
+
+async def test_a_connect_hook_gives_every_connection_its_own_token_and_ping_interval(caplog):
+    """A venue that hands out a one-time token and a ping interval over REST before every
+    connection (KuCoin's bullet): the adapter's connect_info runs before each connect, a reconnect
+    uses a new token (the venue refuses a used one), a failed token request is retried on the
+    backoff, pings follow the interval the venue gave (0.2 s, not the endpoint's 30 s), and no
+    token reaches a log line or a repr."""
+    caplog.set_level("DEBUG")
+    async with toy_engine(ping_s=30.0, symbols=("AAA/USD",), token=True) as (eng, server):
+        server.bullet_failures = 2
+        await eng.start(execution=False)
+        s = eng.runtime("toyvenue").sessions[0]
+        assert await wait_for(lambda: book_of(eng, "AAA/USD").sync.is_live, 15)
+        assert s.connect_hook_failures == 2 and s.ping_interval_s == 0.2
+        assert await wait_for(lambda: server.pings >= 3, 5)
+        gaps = [b - a for a, b in zip(server.ping_times, server.ping_times[1:])]
+        assert max(gaps) < 2.0
+        for c in list(server.conns):
+            await c["ws"].close()
+        assert await wait_for(lambda: s.reconnects >= 1 and book_of(eng, "AAA/USD").sync.is_live, 15)
+        assert len(server.tokens) == 2 and all(server.tokens.values()) and server.refused_tokens == 0
+        assert equals_server(eng, server, "AAA/USD", "AAA-USD") or \
+            await wait_for(lambda: equals_server(eng, server, "AAA/USD", "AAA-USD"), 5)
+        said = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("aiohttp.access"))
+        said += repr(s) + repr(eng.runtime("toyvenue"))
+        assert not [t for t in server.tokens if t in said]
 
 
 async def test_trade_ids_restarting_after_a_reconnect_are_delivered():

@@ -25,6 +25,7 @@ from engine.config import Credentials, Secret
 from engine.errors import AuthError, CircuitOpen, ExecutionUnknown, Rejected, VenueError
 from engine.model import ConnState
 from engine.private_ws import MsgKind, PrivateWsDialect, PrivateWsSession
+from engine.venue import ConnectInfo
 
 KEY, SECRET = "tinykey-4f1c9a", "tinysecret-77d0e3b2"
 
@@ -99,6 +100,7 @@ class TinyVenue:
         self.reject_handshake = False
         self.answer_pings = True
         self.handshakes = 0
+        self.queries: list[str] = []                 # the query string of every handshake
         self.logins: list[bool] = []
         self.subscribes = 0
         self.pings = 0
@@ -129,6 +131,7 @@ class TinyVenue:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.handshakes += 1
+        self.queries.append(request.query_string)
         if self.reject_handshake:
             return web.Response(status=503, text="maintenance")
         ws = web.WebSocketResponse()
@@ -250,6 +253,35 @@ async def test_login_subscribe_and_request_reply():
         finally:
             await s.close()
         assert states == [True, False] and s.state is ConnState.CLOSED
+
+
+class _TokenDialect(TinyDialect):
+    """A venue that hands out a token and a ping interval per connection (KuCoin's bullet)."""
+
+    def __init__(self, base: str) -> None:
+        super().__init__(ping_interval_s=0.0)
+        self.base, self.issued = base, 0
+
+    async def prepare(self, creds: Credentials) -> ConnectInfo | None:
+        self.issued += 1
+        return ConnectInfo(f"{self.base}?token=tk-{self.issued}-secret", 0.1)
+
+
+async def test_prepare_gives_each_connection_its_url_and_ping_interval(caplog):
+    async with TinyVenue() as v:
+        d = _TokenDialect(v.url)
+        s = session(v, dialect=d)
+        s.start()
+        try:
+            await until(lambda: s.connected)
+            await until(lambda: v.pings >= 3, 3.0)       # the connection's 0.1 s; the dialect has none
+            await v.drop()
+            await until(lambda: s.reconnects == 1 and s.connected)
+            assert v.queries == ["token=tk-1-secret", "token=tk-2-secret"]
+            assert "secret" not in repr(s)
+            assert not [r for r in caplog.records if "tk-" in r.getMessage() and not r.name.startswith("aiohttp")]
+        finally:
+            await s.close()
 
 
 async def test_login_refused_is_a_counted_auth_error_with_backoff_then_recovers(caplog):

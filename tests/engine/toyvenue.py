@@ -19,8 +19,8 @@ from aiohttp import WSMsgType, web
 from engine.adapter import Channel, VenueAdapter
 from engine.derivatives import FundingRate, MarkPrice, rate
 from engine.model import Instrument, Side, VenueId
-from engine.venue import (BookSpec, BucketSpec, PingSpec, ResyncMethod, SnapshotSource, VenueSpec, WsEndpoint,
-                          scale_of)
+from engine.venue import (BookSpec, BucketSpec, ConnectInfo, PingSpec, ResyncMethod, SnapshotSource, VenueSpec,
+                          WsEndpoint, scale_of)
 from ext.checksum import Checksum, ChecksumLayout
 from ext.feed import Control, PyFrameParser
 from ext.ratelimit import BucketKind, Priority
@@ -55,6 +55,13 @@ class ToyServer:
         self.marks: list[tuple[str, str, int]] = []  # (symbol, mark price, ts ms) as sent
         self.fundings: list[tuple[str, str, int]] = []  # (symbol, rate, funding time ms) as sent
         self.url = ""
+        # token mode: every connection needs a one-time token from POST /bullet (KuCoin's shape)
+        self.require_token = False
+        self.token_ping_ms = 200
+        self.tokens: dict[str, bool] = {}            # token -> used by a connection
+        self.bullet_failures = 0                     # the next N token requests answer 503
+        self.refused_tokens = 0
+        self.ping_times: list[float] = []
 
     # wire helpers
     def _fmt(self, sym: str, px: Decimal, qty: Decimal) -> list[str]:
@@ -157,7 +164,21 @@ class ToyServer:
                                                "fundingTime": str(t), "nextFundingTime": str(t + 28_800_000),
                                                "ts": str(ts)}))
 
+    async def h_bullet(self, request: web.Request) -> web.Response:
+        if self.bullet_failures:
+            self.bullet_failures -= 1
+            return web.json_response({"error": "busy"}, status=503)
+        token = f"tok{len(self.tokens) + 1}x{self.rng.randrange(1 << 30):08x}"
+        self.tokens[token] = False
+        return web.json_response({"token": token, "endpoint": self.url, "pingInterval": self.token_ping_ms})
+
     async def h_ws(self, request: web.Request) -> web.WebSocketResponse:
+        if self.require_token:
+            token = request.query.get("token", "")
+            if self.tokens.get(token) is not False:          # unknown, or used before
+                self.refused_tokens += 1
+                raise web.HTTPUnauthorized()
+            self.tokens[token] = True
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         conn = {"ws": ws, "topics": set(), "ops": 0}
@@ -168,6 +189,7 @@ class ToyServer:
                     continue
                 if m.data == "ping":
                     self.pings += 1
+                    self.ping_times.append(asyncio.get_running_loop().time())
                     await ws.send_str("pong")
                     continue
                 req = json.loads(m.data)
@@ -208,6 +230,7 @@ class ToyServer:
         app = web.Application()
         app.router.add_get("/ws", self.h_ws)
         app.router.add_get("/instruments", self.h_instruments)
+        app.router.add_post("/bullet", self.h_bullet)
         app.router.add_route("*", "/{tail:.*}", self.h_other)
         self.runner = web.AppRunner(app)
         await self.runner.setup()
@@ -262,7 +285,7 @@ class ToyParser(PyFrameParser):
             self.emit_delta_py(fs, seq, seq, m.get("prev", -1), bids, asks, 0, ts_recv, m["cs"])
 
 
-def make_adapter(server: ToyServer, *, ping_s: float = 0.0, ops_per_hour: int = 0):
+def make_adapter(server: ToyServer, *, ping_s: float = 0.0, ops_per_hour: int = 0, token: bool = False):
     spec = VenueSpec(
         venue=TOY, rest_url=server.rest_url, ws_url=server.url,
         buckets=(BucketSpec("WEIGHT", BucketKind.FIXED_WINDOW, 1000, 60),),
@@ -289,6 +312,14 @@ def make_adapter(server: ToyServer, *, ping_s: float = 0.0, ops_per_hour: int = 
 
         def make_parser(self, sink):
             return ToyParser(self.venue, sink)
+
+        async def connect_info(self, ep, url, rest):
+            if not token:
+                return None
+            # a fresh one-time token and the venue's ping interval for every connection
+            r = await rest.request("POST", "/bullet", weights={"WEIGHT": 1}, priority=Priority.QUERY)
+            d = json.loads(r.body)
+            return ConnectInfo(f"{d['endpoint']}?token={d['token']}", d["pingInterval"] / 1000)
 
         def checksum_for(self, inst):
             # strings at the instrument's precision, as the venue prints them
