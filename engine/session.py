@@ -54,10 +54,12 @@ FrameFn = Callable[[WsEndpoint, list[str], int], list[str]]
 
 
 class _Pending:
-    __slots__ = ("topics", "op", "sent_mono")
+    __slots__ = ("topics", "op", "sent_mono", "unanswered")
 
     def __init__(self, topics: list[str], op: str, sent_mono: int) -> None:
         self.topics, self.op, self.sent_mono = topics, op, sent_mono
+        self.unanswered = set(topics)
+        """topics not acknowledged yet, for venues that answer per topic without the request id"""
 
 
 class WsSession:
@@ -284,9 +286,14 @@ class WsSession:
             elif p is not None:
                 self.subscribed.difference_update(p.topics)
             elif isinstance(topic, str):
+                # no request id (Kraken, Coinbase, Bitstamp answer per channel): the oldest request
+                # of that op naming the topic is answered for it, and done once every topic is
+                self._answer_by_topic("subscribe" if kind == Control.CTRL_SUBSCRIBED else "unsubscribe", topic)
                 (self.subscribed.add if kind == Control.CTRL_SUBSCRIBED else self.subscribed.discard)(topic)
         elif kind == Control.CTRL_ERROR:
             p = self._pending.pop(req_id, None)
+            if p is None and isinstance(topic, str):
+                p = self._answer_by_topic(None, topic)
             self.sub_errors += 1
             log.warning("%s: venue refused %s: %s", self.name,
                         f"{p.op} {p.topics[:5]}" if p is not None else "a request", raw[:300])
@@ -303,6 +310,17 @@ class WsSession:
                 self.force_reconnect("venue shutdown notice")
         if self.on_control_cb is not None:
             self.on_control_cb(self, kind, topic, req_id, raw)
+
+    def _answer_by_topic(self, op: str | None, topic: str) -> _Pending | None:
+        """The oldest pending request (of `op`, or any) still waiting for `topic`'s answer: marked
+        answered for it, and no longer pending once every topic of it is."""
+        for rid, p in self._pending.items():
+            if (op is None or p.op == op) and topic in p.unanswered:
+                p.unanswered.discard(topic)
+                if not p.unanswered:
+                    del self._pending[rid]
+                return p
+        return None
 
     def _expire_pending(self) -> None:
         """Requests the venue never answered: counted, logged; their topics are retried by the

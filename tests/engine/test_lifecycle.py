@@ -181,6 +181,23 @@ async def test_a_connect_hook_gives_every_connection_its_own_token_and_ping_inte
         assert not [t for t in server.tokens if t in said]
 
 
+async def test_acks_without_request_ids_are_matched_by_topic():
+    """A venue answering each topic alone and without the request id: every topic of a request
+    is marked subscribed as its answer comes, the request stops waiting once all are answered (no
+    "no answer" timeout, nothing retried), and a refusal naming its topic is that request's."""
+    async with toy_engine(symbols=("AAA/USD", "BBB/USD")) as (eng, server):
+        server.ack_by_topic = True
+        server.refuse.add("top:BBB-USD")
+        await eng.start(execution=False)
+        s = eng.runtime("toyvenue").sessions[0]
+        assert await wait_for(lambda: s.subscribed >= set(s.topics), 10)
+        assert s.sub_acks == len(s.topics) and not s._pending
+        eng.runtime("toyvenue").add_top("BBB/USD")
+        assert await wait_for(lambda: s.sub_errors == 1 and not s._pending, 5)
+        await asyncio.sleep(s.endpoint.ack_timeout_s + 0.5)
+        assert s.sub_timeouts == 0 and "top:BBB-USD" not in s.subscribed
+
+
 async def test_trade_ids_restarting_after_a_reconnect_are_delivered():
     # the venue counts trade ids per connection: after a reconnect they start again and must not
     # be taken for replays

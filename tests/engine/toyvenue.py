@@ -61,6 +61,7 @@ class ToyServer:
         self.tokens: dict[str, bool] = {}            # token -> used by a connection
         self.bullet_failures = 0                     # the next N token requests answer 503
         self.refused_tokens = 0
+        self.ack_by_topic = False                    # answer each topic alone, without the request id
         self.ping_times: list[float] = []
 
     # wire helpers
@@ -202,10 +203,18 @@ class ToyServer:
                 for t in topics:
                     self.ops.append((op, t))
                 bad = [t for t in topics if t in self.refuse or t.split(":", 1)[-1] not in self.books]
-                if bad:
+                if bad and self.ack_by_topic:
+                    for t in bad:
+                        await ws.send_str(json.dumps({"event": "error", "topic": t, "msg": f"unknown topic {t}"}))
+                    topics = [t for t in topics if t not in bad]
+                elif bad:
                     await ws.send_str(json.dumps({"event": "error", "id": rid, "msg": f"unknown topic {bad[0]}"}))
                     continue
-                await ws.send_str(json.dumps({"event": op, "id": rid}))
+                if self.ack_by_topic:
+                    for t in topics:
+                        await ws.send_str(json.dumps({"event": op, "topic": t}))
+                else:
+                    await ws.send_str(json.dumps({"event": op, "id": rid}))
                 for t in topics:
                     if op == "subscribe":
                         conn["topics"].add(t)
@@ -256,7 +265,7 @@ class ToyParser(PyFrameParser):
         m = json.loads(frame)
         if "event" in m:
             kind = {"subscribe": Control.CTRL_SUBSCRIBED, "unsubscribe": Control.CTRL_UNSUBSCRIBED}.get(m["event"], Control.CTRL_ERROR)
-            self.emit_control_py(kind, None, m.get("id", -1), frame)
+            self.emit_control_py(kind, m.get("topic"), m.get("id", -1), frame)
             return
         chan, sym = m["topic"].split(":", 1)
         fs = self.symbol(sym)
