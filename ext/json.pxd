@@ -32,6 +32,7 @@ cdef extern from "vl_json.hpp" nogil:
     int vl_doc_root(VlDoc *d)
     int vl_json_shape(const char *p, size_t n)
     int vl_doc_finish(VlDoc *d)
+    int vl_doc_dups(VlDoc *d)
     int vl_doc_str(VlDoc *d, const char *key, const char **out, size_t *n)
     int vl_doc_i64(VlDoc *d, const char *key, int64_t *out)
     int vl_doc_bool(VlDoc *d, const char *key, int *out)

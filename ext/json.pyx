@@ -93,8 +93,8 @@ cdef int raise_json(JsonDoc doc, int code, key, int scale=-1) except -1:
     if code == VL_J_SIDE:
         raise FieldValueError(f"field {key!r}: a row whose side is neither of the venue's two")
     if code == VL_J_DUP:
-        raise DuplicateKeyError(f"duplicate key {_dup_key(doc)!r} in one object (reading {key!r})" if key else
-                                f"duplicate key {_dup_key(doc)!r} in one object")
+        where = f" (reading {key!r})" if key and not key.startswith("<") else ""
+        raise DuplicateKeyError(f"duplicate key {_dup_key(doc)!r} in one object{where}")
     if code == VL_J_NOMEM:
         raise MemoryError()
     raise JSONError(f"json error {code} at {key!r}")

@@ -140,76 +140,90 @@ static inline int vl_keys_found(VlKeys *k, const char *key) {
     return VL_J_OK;
 }
 
+/* The lookups below drive simdjson's value_iterator directly, as find_field_unordered does (an
+ * object keeps it protected: reached through a derived class's member pointer, which is how
+ * C++ grants that access), and hand the value found out as an ondemand::value. */
+namespace vl_od = simdjson::SIMDJSON_BUILTIN_IMPLEMENTATION::ondemand;
+struct VlObjIter : vl_od::object {
+    static vl_od::value_iterator &of(vl_od::object &o) { return o.*(&VlObjIter::iter); }
+};
+struct VlValue : vl_od::value {
+    explicit VlValue(const vl_od::value_iterator &it) : vl_od::value(it) {}
+};
+
 /* Look `key` up in k's object: forward from the cursor to the end, then from the start up to
  * where this search began (simdjson's find_field_unordered order), checking every key met.
- * VL_J_OK with *out, VL_J_MISSING, or an error (VL_J_DUP among them). */
-/* inlined at every call site, as simdjson's own lookups are: the key length is a constant there */
+ * VL_J_OK with *out, VL_J_MISSING, or an error (VL_J_DUP among them). Inlined at every call
+ * site, as simdjson's own lookups are: the key's length is a constant there. */
 __attribute__((always_inline)) static inline int vl_keys_find(VlKeys *k, std::string_view want,
                                                             simdjson::ondemand::value *out) {
-    simdjson::ondemand::object_iterator it, end;
-    bool any;
-    if (k->o.begin().get(it) || k->o.end().get(end)) return VL_J_MALFORMED;
+    vl_od::value_iterator &vi = VlObjIter::of(k->o);
+    simdjson::error_code e;
+    bool has;
     int from_start = 1, wrapped = 0;
     const char *first = nullptr;                       /* the first key this search met */
-    if (k->state == VL_K_FIELD) {
-        ++it;                                          /* past the value of the field last met */
+    if (k->state == VL_K_FIELD) {                      /* past the value of the field last met */
+        if ((e = vi.skip_child()) || (e = vi.has_next_field().get(has))) return vl_map_err(e);
         from_start = 0;
-    } else if (k->state == VL_K_END) {
-        if (k->o.reset().get(any) || k->o.begin().get(it)) return VL_J_MALFORMED;
+    } else if (k->state == VL_K_START) {
+        has = vi.is_open();                            /* an empty object is closed at once */
+    } else if (k->o.reset().get(has)) {
+        return VL_J_MALFORMED;
     }
     for (;;) {
-        while (it != end) {                            /* object_iterator's != means "still open" */
-            simdjson::ondemand::field f;
-            auto e = (*it).get(f);
-            if (e) return vl_map_err(e);
-            const char *kp = f.key().raw();
+        while (has) {
+            simdjson::ondemand::raw_json_string key;
+            if ((e = vi.field_key().get(key)) || (e = vi.field_value())) return vl_map_err(e);
+            const char *kp = key.raw();
             k->state = VL_K_FIELD;
             if (wrapped && kp == first) return VL_J_MISSING;   /* back where this search began */
             if (!first) first = kp;
-            if (f.key().unsafe_is_equal(want)) {
+            if (key.unsafe_is_equal(want)) {
                 int rc = vl_keys_found(k, kp);
                 if (rc) return rc;
-                *out = std::move(f).value();
+                *out = VlValue(vi.child());
                 return VL_J_OK;
             }
             int rc = vl_keys_pass(k, kp);
             if (rc) return rc;
-            ++it;
+            if ((e = vi.skip_child()) || (e = vi.has_next_field().get(has))) return vl_map_err(e);
         }
         k->state = VL_K_END;
         if (from_start || wrapped) return VL_J_MISSING;
-        if (k->o.reset().get(any) || k->o.begin().get(it)) return VL_J_MALFORMED;
+        if (k->o.reset().get(has)) return VL_J_MALFORMED;
         wrapped = 1;
     }
 }
 
 /* Walk k's object from the cursor to its end (keys, colons and commas checked, values skipped),
  * every key met checked; after more keys passed over than remembered, every key of the object
- * is checked once more against the keys found. */
+ * is checked once more against the keys found. VL_J_OK, VL_J_MALFORMED or VL_J_DUP. */
 static inline int vl_keys_finish(VlKeys *k) {
+    vl_od::value_iterator &vi = VlObjIter::of(k->o);
+    bool has = false;
     if (k->state != VL_K_END) {
-        simdjson::ondemand::object_iterator it, end;
-        if (k->o.begin().get(it) || k->o.end().get(end)) return VL_J_MALFORMED;
-        if (k->state == VL_K_FIELD) ++it;
-        while (it != end) {
-            simdjson::ondemand::field f;
-            if ((*it).get(f)) return VL_J_MALFORMED;
-            int rc = vl_keys_pass(k, f.key().raw());
+        if (k->state == VL_K_FIELD) {
+            if (vi.skip_child() || vi.has_next_field().get(has)) return VL_J_MALFORMED;
+        } else {
+            has = vi.is_open();
+        }
+        while (has) {
+            simdjson::ondemand::raw_json_string key;
+            if (vi.field_key().get(key) || vi.field_value()) return VL_J_MALFORMED;
+            int rc = vl_keys_pass(k, key.raw());
             if (rc) return rc;
-            ++it;
+            if (vi.skip_child() || vi.has_next_field().get(has)) return VL_J_MALFORMED;
         }
         k->state = VL_K_END;
     }
     if (k->spill && k->nfound) {
-        bool any;
-        if (k->o.reset().get(any)) return VL_J_MALFORMED;
-        simdjson::ondemand::object_iterator it, end;
-        if (k->o.begin().get(it) || k->o.end().get(end)) return VL_J_MALFORMED;
-        for (; it != end; ++it) {
-            simdjson::ondemand::field f;
-            if ((*it).get(f)) return VL_J_MALFORMED;
-            const char *kp = f.key().raw();
+        if (k->o.reset().get(has)) return VL_J_MALFORMED;
+        while (has) {
+            simdjson::ondemand::raw_json_string key;
+            if (vi.field_key().get(key) || vi.field_value()) return VL_J_MALFORMED;
+            const char *kp = key.raw();
             if ((k->fbits & vl_key_bit(kp)) && vl_keys_in(k->found, k->nfound, kp)) { *k->dup = kp; return VL_J_DUP; }
+            if (vi.skip_child() || vi.has_next_field().get(has)) return VL_J_MALFORMED;
         }
         k->spill = 0;
     }
@@ -297,6 +311,16 @@ static inline int vl_doc_finish(VlDoc *d) {
     if (d->entered && (rc = vl_keys_finish(&d->root))) return rc;
     const char *loc = nullptr;                              /* anything after the root: glued frames */
     return d->doc.current_location().get(loc) == simdjson::OUT_OF_BOUNDS ? VL_J_OK : VL_J_MALFORMED;
+}
+
+/* For a decoder that drops a frame without reading on (a symbol it does not follow, a stream
+ * it only counts): the rest of the objects it read from walked for copies of the keys it read,
+ * so a duplicate is refused there too, as vl_doc_finish would. Damage met on the way is left to
+ * the drop (the frame is not read). VL_J_OK or VL_J_DUP. */
+static inline int vl_doc_dups(VlDoc *d) {
+    int rc = vl_keys_finish(d->cur);
+    if (rc == VL_J_OK && d->entered) rc = vl_keys_finish(&d->root);
+    return rc == VL_J_DUP ? rc : VL_J_OK;
 }
 
 /* Make the object at `key` of the current object the current object. */
