@@ -81,6 +81,15 @@ cdef class BinanceParser(FrameParser):
             return self._book_ticker(d, s, sn, ts_recv)
         return self._reply(d, p, n)
 
+    cdef int _unread(self, VlDoc *d) except -1:
+        """A frame dropped without reading on (its symbol not followed, or only counted): the
+        keys read so far must not repeat in it either (a duplicated "s" would have picked the
+        symbol), as the end of a frame read through would check."""
+        cdef int rc = vl_doc_dups(d)
+        if rc:
+            return self._err(rc, None)
+        return 0
+
     cdef int _sides(self, VlDoc *d, const char *bid_key, const char *ask_key, FeedSymbol fs) except -1:
         """Both sides' [price, size] arrays into the decoder's scratch levels, validated."""
         cdef int rc = vl_doc_levels(d, bid_key, fs.px_scale, fs.qty_scale, &self.doc.bids)
@@ -119,7 +128,7 @@ cdef class BinanceParser(FrameParser):
             return self._err(rc, "s")
         fs = self.lookup(s, sn)
         if fs is None:
-            return 0
+            return self._unread(d)
         rc = vl_doc_i64(d, "U", &first)
         if rc:
             return self._err(rc, "U")
@@ -144,8 +153,9 @@ cdef class BinanceParser(FrameParser):
             return self._err(rc, "s")
         fs = self.lookup(s, sn)
         if fs is None:
-            return 0
+            return self._unread(d)
         if not fs.want_trades:
+            self._unread(d)
             return self.emit_trade(fs, -1, None, 0, 0, None, 0, ts_recv)     # counted, not decoded
         rc = vl_doc_i64(d, "t", &tid)
         if rc:
@@ -170,8 +180,9 @@ cdef class BinanceParser(FrameParser):
         cdef FeedSymbol fs = self.lookup(s, sn)
         cdef int rc
         if fs is None:
-            return 0
+            return self._unread(d)
         if not fs.want_top:
+            self._unread(d)
             return self.emit_top(fs, 0, 0, 0, 0, -1, 0, ts_recv)               # counted, not decoded
         rc = vl_doc_i64(d, "u", &u)
         if rc:

@@ -111,3 +111,101 @@ def test_deeply_nested_and_overflowing_lines_are_bad_lines_not_a_crash():
     assert "line 3:" in err and "does not fit" in err
     assert events and events[-1]["trade_id"] == "9" and all(e.get("trade_id") != "8" for e in events)
     assert "Traceback" not in err
+
+
+# ---------------------------------------------------------------------------- duplicate keys
+class _Recorder:
+    """A feed consumer that records what reaches it."""
+
+    def __init__(self):
+        self.errors, self.trades = [], []
+
+    def on_need_snapshot(self, sync, reason):
+        pass
+
+    def on_state(self, sync, old, new):
+        pass
+
+    def on_book_applied(self, fs):
+        pass
+
+    def on_trade(self, t):
+        self.trades.append(t)
+
+    def on_decode_error(self, exc, raw):
+        self.errors.append((type(exc).__name__, str(exc)))
+
+
+def _live_book(reference):
+    """A Binance parser (C or its twin) with BTCUSDT's book LIVE at update id 1002."""
+    from adapters.binance.adapter import BinanceAdapter
+    from adapters.binance.symbols import parse_exchange_info
+    a = BinanceAdapter()
+    inst = parse_exchange_info(json.loads(FIXTURE.read_text().splitlines()[0])["body"])[0]
+    sink = _Recorder()
+    p = a.make_reference_parser(sink) if reference else a.make_parser(sink)
+    fs = a.feed_symbol(inst, sink)
+    fs.want_trades = True
+    p.add_symbol(fs)
+    p.on_snapshot(fs, b'{"lastUpdateId":1000,"bids":[["37000.00","1"]],"asks":[["37001.00","2"]]}')
+    assert p.feed(b'{"e":"depthUpdate","E":1700000000001,"s":"BTCUSDT","U":1001,"u":1002,'
+                  b'"b":[["37000.50","3"]],"a":[]}') != -1
+    assert fs.sync.is_live and fs.book.seq == 1002
+    return p, fs, sink
+
+
+def _book(fs):
+    return fs.book.levels(1), fs.book.levels(2), fs.book.seq
+
+
+DEPTH_OK = (b'{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1700000000002,"s":"BTCUSDT",'
+            b'"U":1003,"u":1004,"b":[["37000.60","4"]],"a":[["37001.00","0"]]}}')
+
+
+@pytest.mark.parametrize("reference", [False, True])
+@pytest.mark.parametrize("dup,key", [
+    # read first-wins, U=1003 would chain on 1002; read last-wins it would be a gap: neither
+    (DEPTH_OK.replace(b'"U":1003,', b'"U":1003,"U":1,'), "U"),
+    # the second one after every field the parser reads: found when the object is walked to its end
+    (DEPTH_OK.replace(b'"a":[["37001.00","0"]]}', b'"a":[["37001.00","0"]],"U":1}'), "U"),
+    # before the first one: met while the parser looks for another key
+    (DEPTH_OK.replace(b'"e":"depthUpdate",', b'"U":7,"e":"depthUpdate",'), "U"),
+    (DEPTH_OK.replace(b'"a":[', b'"b":[["1.00","1"]],"a":['), "b"),
+    (DEPTH_OK.replace(b'"data":{', b'"stream":"x","data":{'), "stream"),
+    # the first names a symbol not followed: the frame is refused, not dropped as that symbol's
+    (DEPTH_OK.replace(b'"s":"BTCUSDT",', b'"s":"ETHUSDT",').replace(b'"a":[', b'"s":"BTCUSDT","a":['), "s"),
+])
+def test_a_depth_frame_with_a_duplicated_key_is_a_counted_drop_the_book_unchanged(reference, dup, key):
+    """JSON leaves a duplicated key's value undefined and a plain reader takes the first: the
+    frame is refused (DuplicateKeyError, counted, reported to the consumer), never applied, and
+    the next well-formed update still chains onto the book."""
+    p, fs, sink = _live_book(reference)
+    before = _book(fs)
+    assert p.feed(dup) == -1
+    assert p.n_errors == 1 and sink.errors[-1][0] == "DuplicateKeyError"
+    assert f"duplicate key '{key}'" in sink.errors[-1][1]
+    assert _book(fs) == before and fs.sync.is_live
+    assert p.feed(DEPTH_OK) != -1 and p.n_errors == 1
+    assert fs.book.seq == 1004 and fs.book.levels(1)[0] == (3700060, 400000)
+
+
+@pytest.mark.parametrize("reference", [False, True])
+def test_a_trade_with_a_duplicated_price_is_dropped_and_a_repeated_unread_key_is_not(reference):
+    p, fs, sink = _live_book(reference)
+    trade = (b'{"e":"trade","E":1700000000250,"s":"BTCUSDT","t":5001,"p":"37000.50","q":"0.01",'
+             b'"T":1700000000249,"m":false,"M":true}')
+    assert p.feed(trade.replace(b'"q":', b'"p":"1.00","q":')) == -1
+    assert p.n_errors == 1 and sink.errors[-1][0] == "DuplicateKeyError" and sink.trades == []
+    # "M" is not read: its repetition misleads nothing, and the same key in another object is another key
+    assert p.feed(trade.replace(b'"M":true', b'"M":true,"M":false')) != -1
+    assert p.feed(b'{"stream":"btcusdt@trade","data":' + trade.replace(b'"t":5001', b'"t":5002') + b'}') != -1
+    assert p.n_errors == 1 and [t.trade_id for t in sink.trades] == ["5001", "5002"]
+
+
+def test_a_duplicated_key_in_a_rest_snapshot_is_refused():
+    p, fs, sink = _live_book(False)
+    before = _book(fs)
+    from ext.json import DuplicateKeyError
+    with pytest.raises(DuplicateKeyError):
+        p.on_snapshot(fs, b'{"lastUpdateId":2000,"bids":[["1.00","1"]],"asks":[],"lastUpdateId":1}')
+    assert _book(fs) == before
