@@ -252,3 +252,114 @@ def test_values_changed_inside_the_structure_agree_with_the_reference(frame, dat
         _sides(m)
     else:
         _sides(m, "data", ("Buy", "Sell"), "price", "size", True, (1, 0))
+
+
+# ---------------------------------------------------------------------------- duplicate keys
+def _read_both(frame, ops):
+    """Run one read sequence on the C reader and on the twin: ("int"|"str", key), ("enter", key),
+    ("enter_only", key), ("root",), ("obj", key, px_key, qty_key) for levels_obj, then the end of
+    the frame. Returns each side's ("ok", values) or ("err", class name)."""
+    from ext.json import JSONError
+    from ext.ref import json_ref as J
+
+    def c():
+        d, got = _loaded(frame), []
+        for op, *a in ops:
+            if op == "int":
+                got.append(d.int(a[0]))
+            elif op == "str":
+                got.append(d.str(a[0]))
+            elif op == "obj":
+                got.append(d.levels_obj(a[0], a[1], a[2], 0, 0))
+            else:
+                getattr(d, op)(*a)
+        d.finish()
+        return got
+
+    def ref():
+        root = J.load(frame)
+        cur, got = root, []
+        for op, *a in ops:
+            if op == "int":
+                got.append(J.get_int(cur, a[0]))
+            elif op == "str":
+                got.append(J.get_str(cur, a[0]))
+            elif op == "obj":
+                got.append([(J.get_fixed(o, a[1], 0), J.get_fixed(o, a[2], 0))
+                            for o in map(J._read, J._array_at(cur, a[0]))])
+            elif op == "root":
+                cur = root
+            else:
+                cur = getattr(J, op)(cur, a[0])
+        return got
+
+    out = []
+    for run in (c, ref):
+        try:
+            out.append(("ok", run()))
+        except JSONError as e:
+            out.append(("err", type(e).__name__))
+    return out
+
+
+DEPTH_READ = [("str", "e"), ("int", "E"), ("str", "s"), ("int", "U"), ("int", "u")]
+
+
+@pytest.mark.parametrize("frame,ops", [
+    # the second one right after the first, after every key read, before the first one
+    (DEPTH.replace(b'"U":157,', b'"U":157,"U":1,'), DEPTH_READ),
+    (DEPTH.replace(b'"a":[', b'"U":1,"a":['), DEPTH_READ),
+    (DEPTH.replace(b'{"e":', b'{"U":1,"e":'), DEPTH_READ),
+    # read out of frame order: found after the search wrapped around
+    (b'{"u":160,"U":157,"x":0,"U":1}', [("int", "u"), ("int", "U")]),
+    (b'{"U":1,"u":160,"U":157}', [("int", "u"), ("int", "U")]),
+    # the same key read twice finds another copy of it
+    (b'{"U":1,"x":0,"U":2}', [("int", "U"), ("int", "x"), ("int", "U")]),
+    # in an entered object; in the root after an entered object; in the array's one object
+    (b'{"stream":"x","data":{"e":"depthUpdate","u":1,"u":2}}', [("str", "stream"), ("enter", "data"), ("int", "u")]),
+    (b'{"stream":"x","data":{"u":1},"stream":"y"}', [("str", "stream"), ("enter", "data"), ("int", "u")]),
+    (b'{"arg":{"channel":"books","channel":"trades"},"data":[{"u":1}]}',
+     [("enter", "arg"), ("str", "channel"), ("root",), ("enter_only", "data"), ("int", "u")]),
+    (b'{"arg":{"channel":"books"},"data":[{"u":1,"s":"a","u":2}]}',
+     [("enter", "arg"), ("str", "channel"), ("root",), ("enter_only", "data"), ("int", "u")]),
+    # a row of an array of objects
+    (b'{"levels":[{"price":1,"qty":2},{"price":3,"qty":4,"price":5}]}', [("obj", "levels", "price", "qty")]),
+    # many keys passed over (more than the reader remembers one by one) before the copy
+    (b'{' + b''.join(b'"k%d":%d,' % (i, i) for i in range(40)) + b'"u":1,"u":2}', [("int", "u")]),
+    (b'{"u":1,' + b''.join(b'"k%d":%d,' % (i, i) for i in range(40)) + b'"u":2}', [("int", "k39"), ("int", "u")]),
+    (b'{' + b''.join(b'"k%d":%d,' % (i, i) for i in range(30)) + b'"u":1,' +
+     b''.join(b'"k%d":%d,' % (i, i) for i in range(30, 40)) + b'"u":2}', [("int", "k39"), ("int", "u")]),
+])
+def test_a_duplicated_key_that_is_read_is_refused_by_the_reader_and_its_twin(frame, ops):
+    assert _read_both(frame, ops) == [("err", "DuplicateKeyError")] * 2
+
+
+@pytest.mark.parametrize("frame,ops,values", [
+    (DEPTH, DEPTH_READ, ["depthUpdate", 1672515782136, "BNBBTC", 157, 160]),
+    # the same key in different objects: nested, entered, the root
+    (b'{"u":1,"data":{"u":2,"inner":{"u":3}},"x":{"u":4}}', [("int", "u"), ("enter", "data"), ("int", "u")], [1, 2]),
+    (b'{"stream":"x","data":{"stream":"y","u":2}}', [("str", "stream"), ("enter", "data"), ("str", "stream")],
+     ["x", "y"]),
+    (b'{"levels":[{"price":1,"qty":2},{"price":3,"qty":4}]}', [("obj", "levels", "price", "qty")],
+     [[(1, 2), (3, 4)]]),
+    # a repeated key nobody reads
+    (b'{"e":"trade","M":true,"M":false,"u":5}', [("str", "e"), ("int", "u")], ["trade", 5]),
+    # keys read out of frame order, one read twice, one absent; prefixes and escapes are other keys
+    (b'{"a":1,"b":2,"c":3}', [("int", "c"), ("int", "a"), ("int", "b"), ("int", "a")], [3, 1, 2, 1]),
+    (b'{"ab":1,"a":2,"a\\"b":3,"a\\"c":4}', [("int", "a"), ("int", "ab"), ('int', 'a\\"b')], [2, 1, 3]),
+    (b'{' + b''.join(b'"k%d":%d,' % (i, i) for i in range(40)) + b'"u":1}', [("int", "u"), ("int", "k0")], [1, 0]),
+])
+def test_distinct_keys_are_read_alike_by_the_reader_and_its_twin(frame, ops, values):
+    assert _read_both(frame, ops) == [("ok", values)] * 2
+
+
+def test_a_missing_key_is_still_missing_and_the_reader_stays_usable_after_a_duplicate():
+    assert _read_both(b'{"a":1,"b":2}', [("int", "a"), ("int", "z")]) == [("err", "MissingFieldError")] * 2
+    d = JsonDoc()
+    d.load(b'{"U":1,"U":2}')
+    d.int("U")
+    with pytest.raises(JSONError, match="duplicate key 'U'"):
+        d.finish()
+    d.load(DEPTH)
+    assert (d.int("U"), d.int("u")) == (157, 160)
+    d.finish()
