@@ -107,6 +107,9 @@ class Timers:
     """REST book snapshot retry: first delay (doubling, jittered)"""
     snapshot_retry_max_s: float = 2.0
     """REST book snapshot retry: cap"""
+    quiet_snapshot_s: float = 1.0
+    """REST-snapshot books: one that got no update this long after its connection opened fetches
+    its snapshot anyway (an update starts the sync; a quiet market sends none for a while)"""
     md_breaker_cooldown_s: float = 1.0
     """market-data REST breaker: first cooldown once open"""
     md_breaker_max_cooldown_s: float = 4.0

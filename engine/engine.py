@@ -28,7 +28,7 @@ from engine.config import Config, Credentials, VenueConfig
 from engine.deadman import DeadMansSwitch
 from engine.derivatives import DerivEvent
 from engine.errors import ConfigError, EngineError
-from engine.model import (BookState, Fill, Instrument, Order, OrderRequest, TopOfBook, Trade, VenueHealth,
+from engine.model import (BookState, ConnState, Fill, Instrument, Order, OrderRequest, TopOfBook, Trade, VenueHealth,
                           VenueId)
 from engine.orders import OrderManager
 from engine.pacing import ConnectPacer
@@ -109,6 +109,7 @@ class VenueRuntime:
         self.state_subs: dict[str, list[Callable]] = defaultdict(list)
         self._snapshot_tasks: dict[str, asyncio.Task] = {}
         self._watchdogs: dict[str, asyncio.Task] = {}       # in-band: first snapshot after a subscribe
+        self._quiet_timers: dict[str, asyncio.TimerHandle] = {}   # REST: a snapshot for a book still quiet
         self.snapshot_requests = 0
         self.resubscribe_requests = 0
         self.strategy_errors = 0
@@ -287,6 +288,21 @@ class VenueRuntime:
             if in_band:
                 self._watchdogs[sym] = asyncio.get_running_loop().create_task(
                     self._await_in_band(sym, resubscribe_first=False))
+            else:
+                old = self._quiet_timers.pop(sym, None)
+                if old is not None:
+                    old.cancel()
+                self._quiet_timers[sym] = asyncio.get_running_loop().call_later(
+                    self.timers.quiet_snapshot_s, self._snapshot_if_quiet, fs, session, session.gen)
+
+    def _snapshot_if_quiet(self, fs, session: WsSession, gen: int) -> None:
+        """A REST-snapshot book whose stream sent nothing since its connection opened (a quiet
+        market): its snapshot is fetched now rather than at its first update, which may be a
+        minute away (OKX's keep-alive) or longer. A book that heard an update already has one."""
+        self._quiet_timers.pop(fs.instrument.symbol, None)
+        if session.gen == gen and session.state == ConnState.CONNECTED and not fs.sync.is_live and \
+                self.fs_by_symbol.get(fs.instrument.symbol) is fs:
+            self.on_need_snapshot(fs.sync, "initial sync (no update yet)")
 
     @property
     def has_private_stream(self) -> bool:
@@ -375,6 +391,9 @@ class VenueRuntime:
     async def close(self) -> None:
         """Every step bounded (engine.tasks): a stuck task or socket is cancelled, then abandoned
         with a logged warning; close() never waits forever."""
+        for h in self._quiet_timers.values():
+            h.cancel()
+        self._quiet_timers.clear()
         await cancel_all(list(self._snapshot_tasks.values()) + list(self._watchdogs.values())
                          + [t for t in (self._prune_task, self._audit_task) if t is not None])
         await bounded(self.backfill.close(), f"{self.venue.name}: trade backfill")

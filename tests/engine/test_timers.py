@@ -26,7 +26,7 @@ def test_the_real_timers_are_the_documented_ones():
     assert (t.reconnect_min_s, t.reconnect_max_s) == (0.1, 30.0)
     assert (t.planned_reconnect_max_s, t.backoff_reset_s) == (2.0, 30.0)
     # README: "snapshots retried (0.25 s doubling to 2 s)", "market-data breaker opens (1-4 s)"
-    assert (t.snapshot_retry_s, t.snapshot_retry_max_s) == (0.25, 2.0)
+    assert (t.snapshot_retry_s, t.snapshot_retry_max_s, t.quiet_snapshot_s) == (0.25, 2.0, 1.0)
     assert (t.md_breaker_cooldown_s, t.md_breaker_max_cooldown_s) == (1.0, 4.0)
     assert "snapshots retried (0.25 s doubling to 2 s)" in README
     assert "market-data breaker opens (1-4 s)" in README

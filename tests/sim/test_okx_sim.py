@@ -525,3 +525,32 @@ async def test_book_snapshots_have_their_own_bucket_in_the_adapter_and_the_simul
             assert (429, "50011") in codes and codes[0] == (200, "0")
             async with s.get(sim.rest_url + "/api/v5/public/time") as r:
                 assert r.status == 200                       # the public bucket is untouched by them
+
+
+async def test_a_quiet_book_goes_live_from_its_snapshot_without_waiting_for_an_update(okx_registered):
+    """OKX pushes nothing for a book that does not change (a keep-alive after a minute), and the
+    book starts from the REST snapshot: the engine fetches it for a book still quiet a second after
+    its connection opened, instead of waiting for the first update."""
+    from engine.config import Config
+    from engine.engine import Engine
+    from tests.tiers import venue_config
+    from tests.waiting import wait_for
+    with running_simulator("okx", rate=50, seed=4) as sim:
+        async with aiohttp.ClientSession(timeout=T) as s:
+            await admin(s, sim, "/market", {"action": "pause"})
+            eng = Engine(Config(venues={"okx": venue_config("okx", "native", sim, ["BTC/USDT"])}, metrics_port=0))
+            try:
+                await eng.start(execution=False)
+                rt = eng.runtime("okx")
+                fs = rt.fs_by_symbol["BTC/USDT"]
+                assert await wait_for(lambda: fs.sync.is_live, 8)
+                assert fs.sync.n_buffered == 0 and rt.snapshot_requests == 1
+                ref = await admin(s, sim, "/book?symbol=BTC-USDT&limit=5")
+                inst = fs.instrument
+                assert fs.book.top(1, 5) == [(inst.px(p), inst.qty(q)) for p, q in ref["bids"]]
+                await admin(s, sim, "/market", {"action": "resume"})
+                n = fs.sync.n_applied
+                assert await wait_for(lambda: fs.sync.n_applied > n + 3, 10)     # the updates chain on
+                assert fs.sync.is_live and fs.sync.n_gaps == 0
+            finally:
+                await eng.close()
