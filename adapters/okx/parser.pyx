@@ -77,6 +77,14 @@ cdef class OkxParser(FrameParser):
         raise_json(self.doc, rc, key)
         return -1
 
+    cdef int _unread(self, VlDoc *d) except -1:
+        """A frame dropped without reading on (its instrument not followed, or only counted): the
+        keys read so far must not repeat in it either, as the end of a frame read through checks."""
+        cdef int rc = vl_doc_dups(d)
+        if rc:
+            return self._err(rc, None)
+        return 0
+
     cdef int _sides(self, VlDoc *d, FeedSymbol fs) except -1:
         """asks then bids, in the order OKX sends them (books channel, bbo-tbt, REST books)."""
         cdef int rc = vl_doc_levels(d, "asks", fs.px_scale, fs.qty_scale, &self.doc.asks)
@@ -125,7 +133,7 @@ cdef class OkxParser(FrameParser):
         cdef const char *ch = NULL
         cdef const char *inst = NULL
         cdef size_t chn = 0, instn = 0
-        cdef int rc
+        cdef int rc, rc2
         if _eq(p, n, "pong", 4):                   # the text answer to our text "ping": not JSON
             return self.emit_control(CTRL_PONG, None, -1, p, n)
         rc = vl_doc_load(d, p, n)
@@ -143,8 +151,9 @@ cdef class OkxParser(FrameParser):
         rc = vl_doc_str(d, "instId", &inst, &instn)
         if rc and rc != VL_J_MISSING:
             return self._err(rc, "arg.instId")
-        if vl_doc_root(d):
-            return self._err(VL_J_MALFORMED, "arg")
+        rc2 = vl_doc_root(d)
+        if rc2:
+            return self._err(rc2, "arg")
         if rc == VL_J_MISSING:
             if _eq(ch, chn, "liquidation-orders", 18):      # per instType: no instId in arg
                 return self._liquidations(d, p, n, ts_recv)
@@ -244,7 +253,7 @@ cdef class OkxParser(FrameParser):
             raise JSONError(f"books: unknown action {a[:an].decode('utf-8', 'replace')!r}")
         fs = self.lookup(inst, instn)
         if fs is None:
-            return 0
+            return self._unread(d)
         rc = vl_doc_enter_only(d, "data")
         if rc:
             return self._err(rc, "data")
@@ -297,8 +306,9 @@ cdef class OkxParser(FrameParser):
             return self._err(rc, "data")
         fs = self.lookup(inst, instn)
         if fs is None:
-            return 0
+            return self._unread(d)
         if not fs.want_trades:
+            self._unread(d)
             return self.emit_trade(fs, -1, None, 0, 0, None, 0, ts_recv)     # counted, not decoded
         # instId tradeId px sz side ts count: the order OKX sends them
         rc = vl_doc_fixed(d, "tradeId", 0, &tid)
@@ -334,8 +344,9 @@ cdef class OkxParser(FrameParser):
             return self._err(rc, "data")
         fs = self.lookup(inst, instn)
         if fs is None:
-            return 0
+            return self._unread(d)
         if not fs.want_top:
+            self._unread(d)
             return self.emit_top(fs, 0, 0, 0, 0, -1, 0, ts_recv)               # counted, not decoded
         self._sides(d, fs)
         self._ts(d, &ts)
@@ -363,6 +374,7 @@ cdef class OkxParser(FrameParser):
             self._err(rc, "data")
         fs = self.lookup(inst, instn)
         if fs is not None and not fs.want_derivs:
+            self._unread(d)
             self.emit_derivative(fs, None)
             return None
         return fs
@@ -374,7 +386,7 @@ cdef class OkxParser(FrameParser):
         cdef int rc
         fs = self._enter_deriv(d, inst, instn, p, n)
         if fs is None:
-            return 0
+            return self._unread(d)
         # instType instId markPx ts
         rc = vl_doc_fixed(d, "markPx", fs.px_scale, &px)
         if rc:
@@ -398,7 +410,7 @@ cdef class OkxParser(FrameParser):
         cdef bytes swap = inst[:instn] + b"-SWAP"
         fs = self._enter_deriv(d, swap, len(swap), p, n)
         if fs is None:
-            return 0
+            return self._unread(d)
         # instId idxPx high24h low24h open24h sodUtc0 sodUtc8 ts: only the price and its time
         rc = vl_doc_fixed(d, "idxPx", fs.px_scale, &px)
         if rc:
@@ -416,7 +428,7 @@ cdef class OkxParser(FrameParser):
         cdef int rc
         fs = self._enter_deriv(d, inst, instn, p, n)
         if fs is None:
-            return 0
+            return self._unread(d)
         # fundingRate fundingTime instId instType ... nextFundingRate nextFundingTime ... ts
         rc = vl_doc_fixed(d, "fundingRate", RATE_SCALE, &r)
         if rc:
@@ -445,7 +457,7 @@ cdef class OkxParser(FrameParser):
         cdef int rc
         fs = self._enter_deriv(d, inst, instn, p, n)
         if fs is None:
-            return 0
+            return self._unread(d)
         # instType instId oi oiCcy oiUsd ts; `oi` is contracts, at whatever precision OKX keeps
         rc = vl_doc_str(d, "oi", &s, &sn)
         if rc:

@@ -203,6 +203,13 @@ def test_books_without_the_checksum_field_are_read_as_not_sent(okx_registered, r
     ('{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":[{"instId":"BTC-USDT","tradeId":"9","px":"1.5",'
      '"sz":"2","side":"buy","ts":1700000000000.5}]}', "FieldValueError"),
     ('{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":{"tradeId":"9"}}', "FieldTypeError"),
+    # a key the parser reads, given twice: never first-wins, whether the frame is read through or not
+    ('{"arg":{"channel":"books","channel":"trades","instId":"BTC-USDT"},"action":"update","data":[]}',
+     "DuplicateKeyError"),
+    ('{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"update","data":[{"asks":[],"bids":[],'
+     '"ts":"1700000000000","prevSeqId":1,"seqId":2,"seqId":3}]}', "DuplicateKeyError"),
+    ('{"arg":{"channel":"books","instId":"DOGE-USDT"},"action":"update","action":"snapshot","data":[]}',
+     "DuplicateKeyError"),
 ])
 def test_bad_input_is_reported_not_fatal(line, expect):
     good = ('{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":[{"instId":"BTC-USDT","tradeId":"9",'
