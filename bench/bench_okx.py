@@ -6,6 +6,8 @@ Decimal (exact) or by float (the fastest), and the checksum string rebuilt from 
 and compared with zlib.crc32.
 
   okx-books-frame   a 20-level update frame -> checked, applied book
+  okx-books-frame-nock   the same frames as OKX sends them since early August 2026 (no checksum
+                    field): prevSeqId chain only, on both sides
   okx-trade-frame   a trade frame -> normalized Trade event
 """
 import zlib
@@ -20,6 +22,7 @@ from bench.frames import okx_book_stream
 from ext.clock import now_ns
 
 SNAP, FRAMES = okx_book_stream()
+SNAP_NOCK, FRAMES_NOCK = okx_book_stream(with_checksum=False)
 SEQ0 = orjson.loads(SNAP)["data"][0]["seqId"]
 TRADE = (b'{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":[{"instId":"BTC-USDT","tradeId":"130639474",'
          b'"px":"27123.45","sz":"0.0106","side":"buy","ts":"1700000000250","count":"1"}]}')
@@ -60,9 +63,9 @@ def _live_parser():
     return parser, fs, sink
 
 
-def _resnap(parser, fs):
+def _resnap(parser, fs, snap=SNAP):
     """Back to the snapshot, so the same updates apply again with their checksums."""
-    parser.feed(SNAP)
+    parser.feed(snap)
     assert fs.sync.is_live
 
 
@@ -77,6 +80,19 @@ def test_venuelink_parser_books_from_c(benchmark):
     benchmark(run)
     benchmark.extra_info["per_frame_ns"] = benchmark.stats.stats.median / len(FRAMES) * 1e9
     assert fs.sync.n_gaps == 0 and fs.sync.n_checksum_failures == 0
+
+
+@pytest.mark.benchmark(group="okx-books-frame-nock")
+def test_venuelink_parser_books_nock_from_c(benchmark):
+    """The frames OKX sends since early August 2026 (no checksum field), 256 per round from C."""
+    parser, fs, _ = _live_parser()
+
+    def run():
+        _resnap(parser, fs, SNAP_NOCK)
+        assert parser._bench_frames(FRAMES_NOCK) == 0
+    benchmark(run)
+    benchmark.extra_info["per_frame_ns"] = benchmark.stats.stats.median / len(FRAMES_NOCK) * 1e9
+    assert fs.sync.n_gaps == 0 and parser.n_checksum_zero == 0
 
 
 @pytest.mark.benchmark(group="okx-books-frame")
@@ -124,6 +140,8 @@ def _python_handler(key):
         at = text.setdefault("a", {})
         side_apply(ob.bids, bt, d["bids"])
         side_apply(ob.asks, at, d["asks"])
+        if "checksum" not in d:
+            return                           # OKX since early August 2026: the chain is the check
         nb, na = min(25, len(ob.bids)), min(25, len(ob.asks))
         parts = []
         for i in range(25):
@@ -156,17 +174,17 @@ class _PriceText(dict):
         return s
 
 
-def _bench_python(benchmark, key):
+def _bench_python(benchmark, key, snap=SNAP, frames=FRAMES):
     handle, state = _python_handler(key)
-    handle(SNAP)
+    handle(snap)
     st = {"i": 0}
 
     def run():
         i = st["i"]
         if i == 0:
-            handle(SNAP)
-        handle(FRAMES[i])
-        st["i"] = i + 1 if i + 1 < len(FRAMES) else 0
+            handle(snap)
+        handle(frames[i])
+        st["i"] = i + 1 if i + 1 < len(frames) else 0
     benchmark(run)
     assert state["bad"] == 0
 
@@ -179,6 +197,16 @@ def test_orjson_decimal_order_book_checksum(benchmark):
 @pytest.mark.benchmark(group="okx-books-frame")
 def test_orjson_float_order_book_checksum(benchmark):
     _bench_python(benchmark, float)
+
+
+@pytest.mark.benchmark(group="okx-books-frame-nock")
+def test_orjson_decimal_order_book_nock(benchmark):
+    _bench_python(benchmark, Decimal, SNAP_NOCK, FRAMES_NOCK)
+
+
+@pytest.mark.benchmark(group="okx-books-frame-nock")
+def test_orjson_float_order_book_nock(benchmark):
+    _bench_python(benchmark, float, SNAP_NOCK, FRAMES_NOCK)
 
 
 @pytest.mark.benchmark(group="okx-trade-frame")

@@ -35,6 +35,9 @@ FUNCS = {
     "okx": {
         "_bench_frames": "okx books frame -> checked book x256 (20 levels each, CRC32 of 50 levels)",
     },
+    "okx-nock": {
+        "_bench_frames": "okx books frame as sent since Aug 2026 (no checksum) -> book x256 (20 levels each)",
+    },
 }
 TOLERANCE = 0.10
 """beyond this either way the gate fails: slower is a regression; faster means the baseline is stale
@@ -42,6 +45,8 @@ and would let a regression of that size through (run --update with the change th
 # (name, frames) pairs whose per-frame counts must stay within a ratio: a venue's checked book frame
 # against Binance's unchecked one, same level count per frame
 VENUE_RATIOS = [(("okx books frame -> checked book x256 (20 levels each, CRC32 of 50 levels)", 256),
+                 ("binance depth frame -> book x255 (20 levels each)", 255), 1.5),
+                (("okx books frame as sent since Aug 2026 (no checksum) -> book x256 (20 levels each)", 256),
                  ("binance depth frame -> book x255 (20 levels each)", 255), 1.5)]
 
 

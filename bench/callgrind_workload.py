@@ -14,9 +14,18 @@ def okx() -> None:
     assert parser._bench_frames(FRAMES) == 0 and fs.sync.n_checksum_failures == 0
 
 
+def okx_nock() -> None:
+    from bench.bench_okx import FRAMES_NOCK, SNAP_NOCK, _live_parser, _resnap
+    parser, fs, _ = _live_parser()
+    _resnap(parser, fs, SNAP_NOCK)
+    assert parser._bench_frames(FRAMES_NOCK) == 0 and fs.sync.n_gaps == 0 and parser.n_checksum_zero == 0
+
+
 def main() -> None:
     if sys.argv[1:] == ["okx"]:
         return okx()
+    if sys.argv[1:] == ["okx-nock"]:
+        return okx_nock()
     from adapters.binance.adapter import BinanceAdapter
     from bench.bench_binance import FRAMES, _live_parser
     from ext import decimal as fx

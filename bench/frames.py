@@ -45,11 +45,12 @@ def _okx_num(mantissa: int, scale: int) -> str:
 
 
 def okx_book_stream(n_frames: int = 256, levels_per_side: int = 10, seed: int = 7, mid_ticks: int = 2712345,
-                    book_levels: int = 400, inst_id: str = "BTC-USDT"):
+                    book_levels: int = 400, inst_id: str = "BTC-USDT", with_checksum: bool = True):
     """(snapshot frame, update frames) of the OKX `books` channel walking one book: prices at
     scale 2 (tick 0.1 x 10 ... as `mid_ticks` cents), sizes at scale 8, `levels_per_side` changes
     per side per update within 50 levels of the top (20 % deletes), prevSeqId chained, and the
-    checksum of the book after each message computed as OKX does (first 25 levels, interleaved)."""
+    checksum of the book after each message computed as OKX does (first 25 levels, interleaved);
+    with_checksum=False: no checksum field, as OKX sends `books` since early August 2026."""
     from ext.ref import checksum_ref
     rng = random.Random(seed)
     bids = {mid_ticks - 1 - i: rng.randint(1, 5_000_000) for i in range(book_levels)}
@@ -65,9 +66,12 @@ def okx_book_stream(n_frames: int = 256, levels_per_side: int = 10, seed: int = 
         return c - 2**32 if c >= 2**31 else c
 
     def frame(action: str, b: list, a: list, prev: int, seq: int, k: int) -> bytes:
-        return json.dumps({"arg": {"channel": "books", "instId": inst_id}, "action": action,
-                           "data": [{"asks": a, "bids": b, "ts": str(1700000000000 + k), "checksum": checksum(),
-                                     "prevSeqId": prev, "seqId": seq}]}, separators=(",", ":")).encode()
+        d = {"asks": a, "bids": b, "ts": str(1700000000000 + k)}
+        if with_checksum:
+            d["checksum"] = checksum()
+        d["prevSeqId"], d["seqId"] = prev, seq
+        return json.dumps({"arg": {"channel": "books", "instId": inst_id}, "action": action, "data": [d]},
+                          separators=(",", ":")).encode()
 
     seq = 1000
     snap = frame("snapshot", [row(p, q) for p, q in sorted(bids.items(), reverse=True)],

@@ -261,19 +261,32 @@ cdef class OkxParser(FrameParser):
         # lookups then never wrap around the object
         self._sides(d, fs)
         self._ts(d, &ts)
-        rc = vl_doc_i64(d, "checksum", &ck)
+        # the checksum, where OKX still sends it, comes before prevSeqId: looked for up to there
+        # only, so a frame without it (production since early August 2026) is not walked twice
+        rc = vl_doc_i64_before(d, "checksum", "prevSeqId", &ck)
         if rc == VL_J_MISSING:
-            has_ck = False          # OKX removed the field (production, early August 2026): nothing to compare
+            has_ck = False
         elif rc:
             return self._err(rc, "checksum")
-        if ck < INT32_MIN or ck > INT32_MAX:
-            raise JSONError(f"books: checksum {ck} is not a signed 32-bit integer")
         rc = vl_doc_i64(d, "prevSeqId", &prev)
         if rc:
             return self._err(rc, "prevSeqId")
         rc = vl_doc_i64(d, "seqId", &seq)
         if rc:
             return self._err(rc, "seqId")
+        if not has_ck:
+            # a checksum sent elsewhere in the object is still read and compared, never skipped
+            rc = vl_doc_walk(d)
+            if rc:
+                return self._err(rc, None)
+            if vl_doc_passed(d, "checksum"):
+                rc = vl_doc_i64(d, "checksum", &ck)
+                if rc == VL_J_OK:
+                    has_ck = True
+                elif rc != VL_J_MISSING:
+                    return self._err(rc, "checksum")
+        if ck < INT32_MIN or ck > INT32_MAX:
+            raise JSONError(f"books: checksum {ck} is not a signed 32-bit integer")
         if seq < 0 or prev < -1:
             raise JSONError(f"books: seqId {seq} / prevSeqId {prev} out of range")
         if snapshot and prev != -1:

@@ -70,12 +70,14 @@ static inline int vl_map_err(simdjson::error_code e) {
  * passes over none, so per object it costs one short compare per pair of keys read. */
 #define VL_KEYS_FOUND 24
 #define VL_KEYS_SEEN 24
-enum { VL_K_START = 0, VL_K_FIELD = 1, VL_K_END = 2 };
+enum { VL_K_START = 0, VL_K_FIELD = 1, VL_K_END = 2, VL_K_PENDING = 3 };
 struct VlKeys {
     simdjson::ondemand::object o;
     uint64_t fbits, sbits;              /* first bytes (mod 64) of the keys in found[] / seen[] */
     int nfound, nseen;
-    int state;                          /* VL_K_*: at the first field, after a field's key, past the end */
+    int state;                          /* VL_K_*: at the first field, after a field's key, past the end,
+                                           or at a field an optional lookup stopped at (pending) */
+    const char *pending;                /* VL_K_PENDING: that field's key, its value not read yet */
     int spill;                          /* more keys passed over than seen[] holds: full check at the end */
     const char *hwm;                    /* the furthest key met so far */
     const char **dup;                   /* where a duplicate key found is noted (VlDoc::dup_key) */
@@ -91,6 +93,12 @@ static inline void vl_keys_init(VlKeys *k, simdjson::ondemand::object o, const c
     k->nfound = k->nseen = 0;
     k->state = VL_K_START;
     k->spill = 0;
+    k->pending = nullptr;
+}
+
+/* A raw key (just past its opening quote) equal to `want`. */
+static inline int vl_raw_is(const char *raw, std::string_view want) {
+    return std::memcmp(raw, want.data(), want.size()) == 0 && raw[want.size()] == '"';
 }
 
 static inline uint64_t vl_key_bit(const char *key) { return (uint64_t)1 << ((unsigned char)key[0] & 63); }
@@ -162,7 +170,21 @@ __attribute__((always_inline)) static inline int vl_keys_find(VlKeys *k, std::st
     bool has;
     int from_start = 1, wrapped = 0;
     const char *first = nullptr;                       /* the first key this search met */
-    if (k->state == VL_K_FIELD) {                      /* past the value of the field last met */
+    if (k->state == VL_K_PENDING) {                    /* at a field an optional lookup left unread */
+        const char *kp = k->pending;
+        k->state = VL_K_FIELD;
+        if (vl_raw_is(kp, want)) {
+            int rc = vl_keys_found(k, kp);
+            if (rc) return rc;
+            *out = VlValue(vi.child());
+            return VL_J_OK;
+        }
+        int rc = vl_keys_pass(k, kp);
+        if (rc) return rc;
+        first = kp;
+        if ((e = vi.skip_child()) || (e = vi.has_next_field().get(has))) return vl_map_err(e);
+        from_start = 0;
+    } else if (k->state == VL_K_FIELD) {               /* past the value of the field last met */
         if ((e = vi.skip_child()) || (e = vi.has_next_field().get(has))) return vl_map_err(e);
         from_start = 0;
     } else if (k->state == VL_K_START) {
@@ -201,6 +223,11 @@ __attribute__((always_inline)) static inline int vl_keys_find(VlKeys *k, std::st
 static inline int vl_keys_finish(VlKeys *k) {
     vl_od::value_iterator &vi = VlObjIter::of(k->o);
     bool has = false;
+    if (k->state == VL_K_PENDING) {
+        int rc = vl_keys_pass(k, k->pending);
+        if (rc) return rc;
+        k->state = VL_K_FIELD;
+    }
     if (k->state != VL_K_END) {
         if (k->state == VL_K_FIELD) {
             if (vi.skip_child() || vi.has_next_field().get(has)) return VL_J_MALFORMED;
@@ -487,6 +514,78 @@ static inline int vl_doc_i64(VlDoc *d, const char *key, int64_t *out) {
     if (rc) return rc;
     auto e = v.get_int64().get(*out);
     return e ? vl_map_err(e) : VL_J_OK;
+}
+
+/* An optional field that, where the venue sends it, comes before the field `stop` (OKX's books
+ * checksum before prevSeqId): looked for forward from the cursor only, up to `stop`, which is left
+ * unread for the next lookup, so a frame without it costs no second pass over the object.
+ * VL_J_OK with *out, VL_J_MISSING (not met before `stop` or the object's end), or an error. A
+ * decoder that must not miss it when sent elsewhere reads on, then asks vl_doc_walk and
+ * vl_doc_passed whether the object holds it after all. */
+static inline int vl_doc_i64_before(VlDoc *d, const char *key, const char *stop, int64_t *out) {
+    VlKeys *k = d->cur;
+    vl_od::value_iterator &vi = VlObjIter::of(k->o);
+    std::string_view want(key), halt(stop);
+    simdjson::error_code e;
+    bool has;
+    if (k->state == VL_K_PENDING) {
+        const char *kp = k->pending;
+        if (vl_raw_is(kp, halt)) return VL_J_MISSING;
+        k->state = VL_K_FIELD;
+        if (vl_raw_is(kp, want)) {
+            int rc = vl_keys_found(k, kp);
+            if (rc) return rc;
+            e = VlValue(vi.child()).get_int64().get(*out);
+            return e ? vl_map_err(e) : VL_J_OK;
+        }
+        int rc = vl_keys_pass(k, kp);
+        if (rc) return rc;
+        if ((e = vi.skip_child()) || (e = vi.has_next_field().get(has))) return vl_map_err(e);
+    } else if (k->state == VL_K_FIELD) {
+        if ((e = vi.skip_child()) || (e = vi.has_next_field().get(has))) return vl_map_err(e);
+    } else if (k->state == VL_K_START) {
+        has = vi.is_open();
+    } else {
+        return VL_J_MISSING;
+    }
+    while (has) {
+        simdjson::ondemand::raw_json_string rk;
+        if ((e = vi.field_key().get(rk)) || (e = vi.field_value())) return vl_map_err(e);
+        const char *kp = rk.raw();
+        k->state = VL_K_FIELD;
+        if (rk.unsafe_is_equal(want)) {
+            int rc = vl_keys_found(k, kp);
+            if (rc) return rc;
+            e = VlValue(vi.child()).get_int64().get(*out);
+            return e ? vl_map_err(e) : VL_J_OK;
+        }
+        if (rk.unsafe_is_equal(halt)) {
+            k->state = VL_K_PENDING;
+            k->pending = kp;
+            return VL_J_MISSING;
+        }
+        int rc = vl_keys_pass(k, kp);
+        if (rc) return rc;
+        if ((e = vi.skip_child()) || (e = vi.has_next_field().get(has))) return vl_map_err(e);
+    }
+    k->state = VL_K_END;
+    return VL_J_MISSING;
+}
+
+/* Walk the current object from the cursor to its end, every key met checked for a repeat and
+ * remembered as passed over. VL_J_OK, VL_J_MALFORMED or VL_J_DUP. */
+static inline int vl_doc_walk(VlDoc *d) { return vl_keys_finish(d->cur); }
+
+/* `key` was passed over (met, not read) in the current object so far; also 1 when more keys
+ * were passed over than are remembered (then a lookup tells). */
+static inline int vl_doc_passed(VlDoc *d, const char *key) {
+    VlKeys *k = d->cur;
+    if (k->nseen >= VL_KEYS_SEEN) return 1;
+    if (!(k->sbits & vl_key_bit(key))) return 0;
+    std::string_view want(key);
+    for (int i = 0; i < k->nseen; i++)
+        if (vl_raw_is(k->seen[i], want)) return 1;
+    return 0;
 }
 
 static inline int vl_doc_bool(VlDoc *d, const char *key, int *out) {

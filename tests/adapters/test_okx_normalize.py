@@ -210,6 +210,10 @@ def test_books_without_the_checksum_field_are_read_as_not_sent(okx_registered, r
      '"ts":"1700000000000","prevSeqId":1,"seqId":2,"seqId":3}]}', "DuplicateKeyError"),
     ('{"arg":{"channel":"books","instId":"DOGE-USDT"},"action":"update","action":"snapshot","data":[]}',
      "DuplicateKeyError"),
+    ('{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"update","data":[{"asks":[],"bids":[],'
+     '"ts":"1700000000000","checksum":1,"prevSeqId":1,"seqId":2,"checksum":2}]}', "DuplicateKeyError"),
+    ('{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"update","data":[{"asks":[],"bids":[],'
+     '"ts":"1700000000000","prevSeqId":1,"seqId":2,"prevSeqId":0}]}', "DuplicateKeyError"),
 ])
 def test_bad_input_is_reported_not_fatal(line, expect):
     good = ('{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":[{"instId":"BTC-USDT","tradeId":"9",'
@@ -489,3 +493,31 @@ def test_a_missed_sequence_reset_invalidates_on_the_first_checksum_not_after_a_r
     assert rp.line(_books("update", 5, 6, [("41006.2", "0.5")], [], _okx_crc(venue_bids, ask))) is None
     assert not fs.sync.is_live, "a book the venue's checksum contradicts must not stay LIVE"
     assert fs.sync.n_resyncs == 1 and fs.n_unknown_old_states == 1 and rp.parser.n_checksum_failures == 1
+
+
+@pytest.mark.parametrize("reference", [False, True])
+@pytest.mark.parametrize("where", ["before_prev", "after_prev", "last", "first", "absent"])
+def test_the_books_checksum_is_compared_wherever_the_object_holds_it(okx_registered, reference, where):
+    """The C parser looks for the checksum only up to prevSeqId (where OKX sends it), so a frame
+    without it is not walked twice; a checksum elsewhere in the object is still found and compared
+    (a wrong one is a counted mismatch, never skipped), as its twin does."""
+    rp = Replayer("okx", open("/dev/null", "w"), reference=reference)
+    for ln in LINES[:2]:
+        rp.line(ln)
+    snap = {"arg": {"channel": "books", "instId": "BTC-USDT"}, "action": "snapshot",
+            "data": [{"asks": [["41006.8", "0.6", "0", "1"]], "bids": [["41006.3", "0.3", "0", "1"]],
+                      "ts": "1700000000000", "prevSeqId": -1, "seqId": 100}]}
+    rp.line(json.dumps(snap))
+    fields = [("asks", []), ("bids", [["41006.2", "0.5", "0", "1"]]), ("ts", "1700000000100"),
+              ("prevSeqId", 100), ("seqId", 101)]
+    at = {"first": 0, "before_prev": 3, "after_prev": 4, "last": 5}.get(where)
+    if at is not None:
+        fields.insert(at, ("checksum", 12345))           # not the book's CRC32
+    upd = {"arg": {"channel": "books", "instId": "BTC-USDT"}, "action": "update", "data": [dict(fields)]}
+    text = json.dumps(upd)
+    assert list(json.loads(text)["data"][0]) == [k for k, _ in fields]
+    rp.line(text)
+    p = rp.parser
+    assert p.n_errors == 0
+    assert p.n_checksum_failures == (0 if where == "absent" else 1)
+    assert p.symbol("BTC-USDT").sync.is_live == (where == "absent")
