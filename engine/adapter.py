@@ -26,7 +26,8 @@ from enum import IntEnum
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from engine.config import VenueConfig
+from engine.config import Credentials, VenueConfig
+from engine.errors import ConfigError
 from engine.model import Instrument, MarketKind, Side, VenueId
 from engine.venue import ConnectInfo, SnapshotSource, SubscribeStyle, VenueSpec, WsEndpoint
 from ext.checksum import Checksum
@@ -166,6 +167,25 @@ class VenueAdapter(abc.ABC):
         if ep.subscribe == SubscribeStyle.URL:
             raise NotImplementedError(f"{self.venue.name}: URL-style endpoint {ep.name} needs ws_url()")
         return self.endpoint_url(ep)
+
+    def connection_topics(self, ep: WsEndpoint) -> list[str]:
+        """Topics every connection of `ep` subscribes besides its instruments' (Coinbase's
+        `heartbeats`, a venue-wide status channel): sent with them on every (re)connect, once per
+        connection, never counted against an instrument. None by default."""
+        return []
+
+    def md_credentials(self) -> Credentials:
+        """The credentials that sign market-data subscriptions (spec.md_auth venues): read once
+        from the venue's config (env vars or its 0600 secrets file) and kept; a clear ConfigError
+        when none are configured. subscribe_frames signs with them and the current time."""
+        creds = getattr(self, "_md_creds", None)
+        if creds is None:
+            creds = self.config.credentials()
+            if creds is None:
+                raise ConfigError(f"{self.venue.name}: its market data is signed: set api_key_env and "
+                                  f"api_secret_env (or secrets_file) for it")
+            self._md_creds = creds
+        return creds
 
     async def connect_info(self, ep: WsEndpoint, url: str, rest: Any) -> ConnectInfo | None:
         """Run before every connect (reconnects and rotations included) of a market-data connection

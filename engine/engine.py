@@ -175,12 +175,15 @@ class VenueRuntime:
         connections by the endpoint's topic cap. Top-of-book topics only for symbols a strategy
         asked for (subscribe_top)."""
         spec = self.adapter.spec
+        if spec.md_auth:
+            self.adapter.md_credentials()       # refused now, with the reason, rather than on every subscribe
         by_ep: dict[str, list[Instrument]] = defaultdict(list)
         for s in symbols:
             inst = self.adapter.instrument(s)
             by_ep[self.adapter.endpoint_for(inst)].append(inst)
         for ep_name, insts in by_ep.items():
             ep = spec.endpoint(ep_name)
+            cap = ep.max_topics_per_connection - len(self.adapter.connection_topics(ep))
             group: list[tuple[Instrument, list[tuple[Channel, str]]]] = []
             n_topics = 0
             for inst in insts:
@@ -189,7 +192,7 @@ class VenueRuntime:
                 if self.deriv_subs.get(inst.symbol):
                     self.check_derivatives(inst.symbol)
                     topics += [(Channel.DERIVATIVES, t) for t in self.adapter.derivative_topics(inst)]
-                if group and n_topics + len(topics) > ep.max_topics_per_connection:
+                if group and n_topics + len(topics) > cap:
                     self._open_connection(ep, group)
                     group, n_topics = [], 0
                 group.append((inst, topics))
@@ -234,6 +237,9 @@ class VenueRuntime:
                     self.top_topics[inst.symbol] = (s, topic)
                 elif chan == Channel.DERIVATIVES:
                     self.deriv_topics.setdefault(inst.symbol, (s, []))[1].append(topic)
+        for t in self.adapter.connection_topics(ep):
+            if t not in topics:
+                topics.append(t)
         s.topics = topics
         s.url = self.adapter.ws_url(ep, topics)
         self.parsers.append(parser)

@@ -151,6 +151,8 @@ class VenueSpec:
                                             # time); without one the engine waits out the bucket's window
     trade_ids_consecutive: bool = False     # ids go up by exactly one per trade and symbol: a jump is
                                             # a lost trade, backfilled from the recent-trades history
+    md_auth: bool = False                   # market-data subscriptions are signed (Coinbase's JWT per
+                                            # subscribe): they need the venue's credentials
 
     def endpoint(self, name: str) -> WsEndpoint:
         for e in self.endpoints:

@@ -10,6 +10,7 @@ import pytest
 from engine import registry
 from engine.config import Config, VenueConfig
 from engine.engine import Engine
+from engine.errors import ConfigError
 from ext.sync import SeqRule
 from tests.engine.toyvenue import SYMBOLS, TOY, ToyServer, make_adapter
 from tests.waiting import wait_for
@@ -19,14 +20,15 @@ from tests.waiting import wait_for
 
 @contextlib.asynccontextmanager
 async def toy_engine(rule=SeqRule.SEQ_PREV, *, ping_s=0.0, ops_per_hour=0, symbols=("AAA/USD", "BBB/USD"),
-                     token=False):
+                     token=False, conn_topics=(), md_auth=False, **venue_kw):
     server = ToyServer(seq_rule=rule, ops_per_hour=ops_per_hour)
     server.require_token = token
     await server.start()
-    registry.register(TOY, make_adapter(server, ping_s=ping_s, ops_per_hour=ops_per_hour, token=token))
+    registry.register(TOY, make_adapter(server, ping_s=ping_s, ops_per_hour=ops_per_hour, token=token,
+                                        conn_topics=conn_topics, md_auth=md_auth))
     eng = Engine(Config(venues={"toyvenue": VenueConfig(name="toyvenue", rest_url=server.rest_url,
                                                         endpoints={"public": server.url},
-                                                        symbols=list(symbols))}, metrics_port=0))
+                                                        symbols=list(symbols), **venue_kw)}, metrics_port=0))
     try:
         yield eng, server
     finally:
@@ -179,6 +181,42 @@ async def test_a_connect_hook_gives_every_connection_its_own_token_and_ping_inte
         said = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("aiohttp.access"))
         said += repr(s) + repr(eng.runtime("toyvenue"))
         assert not [t for t in server.tokens if t in said]
+
+
+async def test_connection_topics_are_subscribed_once_on_every_connection():
+    """A venue-wide channel (Coinbase's heartbeats) that every connection subscribes besides its
+    instruments' topics: once per connection, again after a reconnect, inside the topic cap."""
+    async with toy_engine(conn_topics=("status:all",)) as (eng, server):
+        await eng.start(execution=False)
+        s = eng.runtime("toyvenue").sessions[0]
+        assert await wait_for(lambda: "status:all" in s.subscribed, 10)
+        assert server.ops.count(("subscribe", "status:all")) == 1 and s.topics.count("status:all") == 1
+        for c in list(server.conns):
+            await c["ws"].close()
+        assert await wait_for(lambda: s.reconnects >= 1 and "status:all" in s.subscribed, 10)
+        assert server.ops.count(("subscribe", "status:all")) == 2
+        assert await wait_for(lambda: book_of(eng, "AAA/USD").sync.is_live, 10)
+
+
+async def test_signed_market_data_subscriptions(monkeypatch):
+    """A venue whose subscribe frames are signed (spec.md_auth: Coinbase's JWT per subscribe): the
+    adapter signs with the venue's configured credentials and the current time on every
+    (re)connect; without credentials the market data is refused at start, saying what to set."""
+    monkeypatch.setenv("TOY_KEY", "toy-key")
+    monkeypatch.setenv("TOY_SECRET", "toy-secret-7f3a")
+    async with toy_engine(md_auth=True, symbols=("AAA/USD",), api_key_env="TOY_KEY",
+                          api_secret_env="TOY_SECRET") as (eng, server):
+        server.md_secret = "toy-secret-7f3a"
+        await eng.start(execution=False)
+        assert await wait_for(lambda: book_of(eng, "AAA/USD").sync.is_live, 10)
+        for c in list(server.conns):
+            await c["ws"].close()
+        s = eng.runtime("toyvenue").sessions[0]
+        assert await wait_for(lambda: s.reconnects >= 1 and book_of(eng, "AAA/USD").sync.is_live, 10)
+        assert server.bad_signatures == 0 and "toy-secret-7f3a" not in repr(eng.runtime("toyvenue").adapter.__dict__)
+    async with toy_engine(md_auth=True, symbols=("AAA/USD",)) as (eng, server):
+        with pytest.raises(ConfigError, match="api_key_env"):
+            await eng.start(execution=False)
 
 
 async def test_acks_without_request_ids_are_matched_by_topic():

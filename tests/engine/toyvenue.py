@@ -9,8 +9,11 @@ Python path a long-tail venue would use)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import random
+import time
 import zlib
 from decimal import Decimal
 
@@ -22,6 +25,7 @@ from engine.model import Instrument, Side, VenueId
 from engine.venue import (BookSpec, BucketSpec, ConnectInfo, PingSpec, ResyncMethod, SnapshotSource, VenueSpec,
                           WsEndpoint, scale_of)
 from ext.checksum import Checksum, ChecksumLayout
+from ext.clock import now_ns
 from ext.feed import Control, PyFrameParser
 from ext.ratelimit import BucketKind, Priority
 from ext.sync import SeqRule
@@ -62,6 +66,8 @@ class ToyServer:
         self.bullet_failures = 0                     # the next N token requests answer 503
         self.refused_tokens = 0
         self.ack_by_topic = False                    # answer each topic alone, without the request id
+        self.md_secret = ""                          # set: every subscribe must carry a valid signature
+        self.bad_signatures = 0
         self.ping_times: list[float] = []
 
     # wire helpers
@@ -195,6 +201,10 @@ class ToyServer:
                     continue
                 req = json.loads(m.data)
                 op, topics, rid = req["op"], req["args"], req["id"]
+                if self.md_secret and not _signed_ok(self.md_secret, req):
+                    self.bad_signatures += 1
+                    await ws.send_str(json.dumps({"event": "error", "id": rid, "msg": "bad signature"}))
+                    continue
                 conn["ops"] += 1
                 if self.ops_per_hour and conn["ops"] > self.ops_per_hour:
                     await ws.send_str(json.dumps({"event": "error", "id": rid, "msg": "too many subscribe ops"}))
@@ -202,7 +212,8 @@ class ToyServer:
                     break
                 for t in topics:
                     self.ops.append((op, t))
-                bad = [t for t in topics if t in self.refuse or t.split(":", 1)[-1] not in self.books]
+                bad = [t for t in topics if t in self.refuse or
+                       (t.split(":", 1)[-1] not in self.books and t != "status:all")]
                 if bad and self.ack_by_topic:
                     for t in bad:
                         await ws.send_str(json.dumps({"event": "error", "topic": t, "msg": f"unknown topic {t}"}))
@@ -294,7 +305,19 @@ class ToyParser(PyFrameParser):
             self.emit_delta_py(fs, seq, seq, m.get("prev", -1), bids, asks, 0, ts_recv, m["cs"])
 
 
-def make_adapter(server: ToyServer, *, ping_s: float = 0.0, ops_per_hour: int = 0, token: bool = False):
+def _sign(secret: str, ts: int, topics: list[str]) -> str:
+    return hmac.new(secret.encode(), f"{ts}{','.join(topics)}".encode(), hashlib.sha256).hexdigest()
+
+
+def _signed_ok(secret: str, req: dict) -> bool:
+    """A signed subscribe: the key, a timestamp within 5 s, the HMAC of both with the topics."""
+    ts = req.get("ts")
+    return (isinstance(ts, int) and abs(ts - int(time.time() * 1000)) < 5000 and req.get("key") == "toy-key"
+            and hmac.compare_digest(str(req.get("sig", "")), _sign(secret, ts, req["args"])))
+
+
+def make_adapter(server: ToyServer, *, ping_s: float = 0.0, ops_per_hour: int = 0, token: bool = False,
+                 conn_topics: tuple[str, ...] = (), md_auth: bool = False):
     spec = VenueSpec(
         venue=TOY, rest_url=server.rest_url, ws_url=server.url,
         buckets=(BucketSpec("WEIGHT", BucketKind.FIXED_WINDOW, 1000, 60),),
@@ -303,6 +326,7 @@ def make_adapter(server: ToyServer, *, ping_s: float = 0.0, ops_per_hour: int = 
                               ping=PingSpec("ping", ping_s) if ping_s else None, stale_after_s=5.0),),
         book=BookSpec(server.seq_rule, SnapshotSource.IN_BAND, ResyncMethod.RESUBSCRIBE, depth=DEPTH,
                       checksum=True, snapshot_timeout_s=2.0),
+        md_auth=md_auth,
     )
 
     class ToyAdapter(VenueAdapter):
@@ -341,8 +365,16 @@ def make_adapter(server: ToyServer, *, ping_s: float = 0.0, ops_per_hour: int = 
         def derivative_topics(self, inst):
             return [f"mark:{inst.venue_symbol}", f"funding:{inst.venue_symbol}"]
 
+        def connection_topics(self, ep):
+            return list(conn_topics)
+
         def subscribe_frames(self, ep, topics, req_id):
-            return [json.dumps({"op": "subscribe", "args": topics, "id": req_id})]
+            if not md_auth:
+                return [json.dumps({"op": "subscribe", "args": topics, "id": req_id})]
+            creds = self.md_credentials()
+            ts = now_ns() // 1_000_000
+            return [json.dumps({"op": "subscribe", "args": topics, "id": req_id, "key": creds.api_key.reveal(),
+                                "ts": ts, "sig": _sign(creds.api_secret.reveal(), ts, topics)})]
 
         def unsubscribe_frames(self, ep, topics, req_id):
             return [json.dumps({"op": "unsubscribe", "args": topics, "id": req_id})]
