@@ -4,8 +4,9 @@ Layout
 ------
 ``market``    random-walk L2 book generator (integer ticks / lots), change batches, trades
 ``matching``  per-symbol matching engine + accounts/balances over a ``MarketSim`` book
-``positions`` linear perpetuals on it: net positions, cross margin at a leverage, PnL and fees in
-              the settle currency, reduce-only (``SymbolSpec.contract_value`` selects it)
+``positions`` perpetual swaps on it, linear (settled in the quote) and inverse (settled in the base
+              coin): net positions, cross margin at a leverage, PnL and fees in the settle
+              currency, reduce-only (``SymbolSpec.contract_value`` selects it, ``inverse`` the kind)
 ``limits``    server-side rate limits (fixed windows, 429 -> 418 escalation), built from the
               engine's ``BucketSpec``s at the venue's real limits
 ``faults``    runtime fault switches (sequence gaps, delays, disconnects, lost acks, 5xx ...)
@@ -66,7 +67,8 @@ Writing a dialect for another venue
 
 from engine.sim.market import Batch, MarketSim, Scale, Trade
 from engine.sim.matching import Account, ExecEvent, MatchingEngine, Order, Reject
-from engine.sim.positions import LinearPerpEngine, Position
+from engine.sim.positions import (InversePerpEngine, InversePosition, LinearPerpEngine, PerpEngine, PerpPosition,
+                                  Position)
 from engine.sim.limits import RateLimiter, Rule
 from engine.sim.faults import Faults
 
@@ -75,10 +77,14 @@ __all__ = [
     "Batch",
     "ExecEvent",
     "Faults",
+    "InversePerpEngine",
+    "InversePosition",
     "LinearPerpEngine",
     "MarketSim",
     "MatchingEngine",
     "Order",
+    "PerpEngine",
+    "PerpPosition",
     "Position",
     "RateLimiter",
     "Reject",

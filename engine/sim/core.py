@@ -28,7 +28,7 @@ from engine.sim.faults import Faults
 from engine.sim.limits import RateLimiter
 from engine.sim.market import Batch, MarketParams, MarketSim, Trade, now_ms
 from engine.sim.matching import Account, MatchingEngine, PlaceResult
-from engine.sim.positions import DEFAULT_LEVERAGE, LinearPerpEngine
+from engine.sim.positions import DEFAULT_LEVERAGE, InversePerpEngine, LinearPerpEngine, PerpEngine
 from engine.sim.wsconn import WsHub
 
 log = logging.getLogger("engine.sim")
@@ -58,7 +58,11 @@ class SymbolSpec:
     min_price: str | None = None  # default: one tick
     max_price: str = "1000000"
     mean_size: int = 1000  # mean displayed size per level, in lots
-    contract_value: str = ""  # linear perpetual: base per contract, settled in ``quote`` ("" = spot)
+    # a perpetual swap ("" = spot): base currency per contract, settled in ``quote`` (linear,
+    # CCXT ``BTC/USDT:USDT``), or with ``inverse`` quote currency per contract, settled in ``base``
+    # (inverse, CCXT ``BTC/USD:BTC``, e.g. "100" for OKX ``BTC-USD-SWAP``, "1" on BitMEX / Deribit)
+    contract_value: str = ""
+    inverse: bool = False
 
 
 RECENT_TRADES = 1000
@@ -103,8 +107,11 @@ class SimVenue:
             self.markets[s.symbol] = m
             common: dict[str, Any] = dict(order_ids=order_ids, maker_fee=maker_fee, taker_fee=taker_fee, seed=sym_seed)
             if s.contract_value:
-                self.engines[s.symbol] = LinearPerpEngine(m, s.base, s.quote, self.accounts, self._account_event,
-                                                          contract_value=s.contract_value, leverage=leverage, **common)
+                kind = InversePerpEngine if s.inverse else LinearPerpEngine
+                self.engines[s.symbol] = kind(m, s.base, s.quote, self.accounts, self._account_event,
+                                              contract_value=s.contract_value, leverage=leverage, **common)
+            elif s.inverse:
+                raise ValueError(f"{s.symbol}: an inverse contract needs its contract_value")
             else:
                 self.engines[s.symbol] = MatchingEngine(m, s.base, s.quote, self.accounts, self._account_event,
                                                         **common)
@@ -264,7 +271,7 @@ class SimVenue:
         positions = [{"symbol": sym, "qty": eng.market.qty_scale.plain(p.qty), "entry": _plain(p.entry),
                       "realizedPnl": _plain(p.realized_pnl), "fees": _plain(p.fees), "margin": _plain(p.margin)}
                      for sym, p in sorted(acct.positions.items())
-                     if isinstance(eng := self.engines[sym], LinearPerpEngine)]
+                     if isinstance(eng := self.engines[sym], PerpEngine)]
         return {
             "account": account,
             "balances": [{"asset": a, "free": _plain(f), "locked": _plain(l)} for a, f, l in acct.snapshot()],
