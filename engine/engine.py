@@ -82,6 +82,19 @@ class BookView:
         return b, a
 
 
+def _unified_hint(rt: "VenueRuntime", symbol: str) -> str:
+    """" (the venue's name for X/Y)" when `symbol` is a venue symbol or a case variant of a known
+    unified one; "" otherwise."""
+    try:
+        inst = rt.adapter.instrument(symbol)
+    except KeyError:
+        inst = None
+    if inst is not None and inst.symbol != symbol:
+        return f" (the venue's name for {inst.symbol})"
+    same = [s for s in (rt.adapter.instruments or dict.fromkeys(rt.config.symbols)) if s.upper() == symbol.upper()]
+    return f" (did you mean {same[0]}?)" if same and same[0] != symbol else ""
+
+
 class VenueRuntime:
     """Everything for one venue account: budget, REST, market-data sessions, books, orders."""
 
@@ -595,6 +608,18 @@ class Engine:
             raise EngineError(f"venue {vid.name} is not configured")
         return rt
 
+    def _streamed(self, venue: str | VenueId, symbol: str) -> VenueRuntime:
+        """The venue's runtime, for a subscription to `symbol`: one of the venue's configured
+        symbols, in unified notation. Anything else would never fire: refused here, saying which
+        symbols the venue streams."""
+        rt = self.runtime(venue)
+        if symbol not in rt.config.symbols:
+            hint = _unified_hint(rt, symbol)
+            raise EngineError(f"{rt.venue.name}: {symbol!r} is not among its configured symbols "
+                              f"{rt.config.symbols}{hint}: subscriptions take a configured symbol in unified "
+                              f"notation (BTC/USDT, BTC/USDT:USDT)")
+        return rt
+
     async def start(self, *, market_data: bool = True, execution: bool = True) -> None:
         for rt in self.runtimes.values():
             await rt.load_instruments()
@@ -648,15 +673,18 @@ class Engine:
 
     # ---- strategy API -------------------------------------------------------------------------
     def subscribe_book(self, venue: str, symbol: str, callback: Callable[[BookView], None]) -> None:
-        self.runtime(venue).book_subs[symbol].append(callback)
+        """callback(BookView) after every update applied to a LIVE book of `symbol` (one of the
+        venue's configured symbols, unified notation; EngineError otherwise)."""
+        self._streamed(venue, symbol).book_subs[symbol].append(callback)
 
     def subscribe_trades(self, venue: str, symbol: str, callback: Callable[[Trade], None]) -> None:
-        self.runtime(venue).trade_subs[symbol].append(callback)
+        """callback(Trade) for every public trade of `symbol` (configured, unified notation)."""
+        self._streamed(venue, symbol).trade_subs[symbol].append(callback)
 
     def subscribe_top(self, venue: str, symbol: str, callback: Callable[[TopOfBook], None]) -> None:
         """callback(TopOfBook) for the venue's best-bid/offer channel (Binance bookTicker). The
         channel is only subscribed for symbols someone listens to, also after start()."""
-        rt = self.runtime(venue)
+        rt = self._streamed(venue, symbol)
         rt.top_subs[symbol].append(callback)
         rt.add_top(symbol)
 
@@ -664,7 +692,7 @@ class Engine:
         """callback(event) for the instrument's mark and index price, funding rate, open interest
         and liquidations, as the venue publishes them (engine.derivatives). Raises EngineError for
         an instrument the venue publishes none for (spot)."""
-        rt = self.runtime(venue)
+        rt = self._streamed(venue, symbol)
         if rt.adapter.instruments:          # started: check now (else start() checks)
             rt.check_derivatives(symbol)
         rt.deriv_subs[symbol].append(callback)
@@ -673,7 +701,7 @@ class Engine:
     def subscribe_book_state(self, venue: str, symbol: str, callback: Callable[[str, BookState], None]) -> None:
         """callback(symbol, state) on every change: SYNCING, LIVE, STALE, INVALID. A strategy pulls
         its quotes when a book stops being LIVE (gap, stale feed, reconnect, venue outage)."""
-        self.runtime(venue).state_subs[symbol].append(callback)
+        self._streamed(venue, symbol).state_subs[symbol].append(callback)
 
     def subscribe_orders(self, venue: str, on_update: Callable[[Order], None] | None = None,
                          on_fill: Callable[[Order, Fill], None] | None = None) -> None:
@@ -725,7 +753,12 @@ class Engine:
 
     async def place(self, req: OrderRequest) -> Order:
         """Raises VenueUnavailable (not sent) while the venue cannot take orders, by its
-        unavailable_policy (hold waits up to hold_timeout_s first)."""
+        unavailable_policy (hold waits up to hold_timeout_s first). EngineError (nothing sent) for
+        a symbol that is not one of the venue's instruments in unified notation."""
+        rt = self.runtime(req.venue)
+        if rt.adapter.instruments and req.symbol not in rt.adapter.instruments:
+            raise EngineError(f"{rt.venue.name}: no instrument {req.symbol!r}{_unified_hint(rt, req.symbol)}: "
+                              f"orders take a unified symbol (BTC/USDT, BTC/USDT:USDT); nothing was sent")
         om = self._om(req.venue)
         av = self.runtime(req.venue).availability
         if av is not None:

@@ -10,7 +10,7 @@ import pytest
 from engine import registry
 from engine.config import Config, VenueConfig
 from engine.engine import Engine
-from engine.errors import ConfigError
+from engine.errors import ConfigError, EngineError
 from ext.sync import SeqRule
 from tests.engine.toyvenue import SYMBOLS, TOY, ToyServer, make_adapter
 from tests.waiting import wait_for
@@ -217,6 +217,33 @@ async def test_signed_market_data_subscriptions(monkeypatch):
     async with toy_engine(md_auth=True, symbols=("AAA/USD",)) as (eng, server):
         with pytest.raises(ConfigError, match="api_key_env"):
             await eng.start(execution=False)
+
+
+async def test_symbols_the_engine_cannot_serve_are_refused_at_the_call():
+    """Unified symbols only: a subscription to a venue symbol, another case, or a symbol missing
+    from the configured ones would never fire, and is refused at the call, naming the configured
+    symbols (and the unified name where the engine can tell it); an order for anything but a
+    unified instrument symbol is refused before anything is sent."""
+    from engine.model import OrderRequest, OrderType, Side
+    async with toy_engine(symbols=("AAA/USD",)) as (eng, server):
+        with pytest.raises(EngineError, match=r"'aaa/usd' is not among its configured symbols \['AAA/USD'\] "
+                                              r"\(did you mean AAA/USD\?\)"):
+            eng.subscribe_trades("toyvenue", "aaa/usd", print)
+        with pytest.raises(EngineError, match="'BBB/USD' is not among"):
+            eng.subscribe_book("toyvenue", "BBB/USD", print)
+        got = []
+        eng.subscribe_trades("toyvenue", "AAA/USD", got.append)
+        await eng.start(execution=False)
+        with pytest.raises(EngineError, match=r"'AAA-USD' is not among .*the venue's name for AAA/USD"):
+            eng.subscribe_book_state("toyvenue", "AAA-USD", print)
+        for bad in ("AAA-USD", "CCC/USD"):
+            for fn in (eng.subscribe_top, eng.subscribe_derivatives):
+                with pytest.raises(EngineError, match="not among its configured symbols"):
+                    fn("toyvenue", bad, print)
+            with pytest.raises(EngineError, match="nothing was sent"):
+                await eng.place(OrderRequest(TOY, bad, Side.BUY, OrderType.LIMIT, "1", "99.9"))
+        assert await wait_for(lambda: len(got) >= 1, 10)
+        assert not server.rest_hits[1:] or all(h == "/instruments" for h in server.rest_hits)
 
 
 async def test_acks_without_request_ids_are_matched_by_topic():
