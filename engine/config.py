@@ -19,6 +19,7 @@ or a 0600 secrets file, and never appear in repr, logs, metrics or exceptions.
 """
 from __future__ import annotations
 
+import logging
 import os
 import stat
 import tomllib
@@ -75,6 +76,10 @@ class Credentials:
 ENDPOINT_DETECTION_TIMERS = ("stale_after_s", "max_data_lag_s", "probe_after_s", "probe_timeout_s",
                              "data_silence_s", "book_quiet_s")
 """the fields of a venue's WsEndpoint that are the engine's own detection timers (not venue facts)"""
+
+
+_MD_ONLY_SAID: set[tuple[str, str, str]] = set()
+"""venues already reported as running market data only (credential variables all unset)"""
 
 
 @dataclass(frozen=True)
@@ -203,6 +208,17 @@ class VenueConfig:
             creds = _read_secrets_file(self.name, Path(self.secrets_file))
         elif self.api_key_env or self.api_secret_env:
             key, secret = os.environ.get(self.api_key_env, ""), os.environ.get(self.api_secret_env, "")
+            phrase_set = bool(self.api_passphrase_env and os.environ.get(self.api_passphrase_env, ""))
+            if not key and not secret and not phrase_set:
+                # every credential variable unset (the deploy guide's market-data-only path, an
+                # empty credentials.env): market data only, said once, never a start refused
+                said = (self.name, self.api_key_env, self.api_secret_env)
+                if said not in _MD_ONLY_SAID:
+                    _MD_ONLY_SAID.add(said)
+                    logging.getLogger("venuelink.config").warning(
+                        "%s: %s not set: market data only, no orders", self.name,
+                        " and ".join(n for n in (self.api_key_env, self.api_secret_env, self.api_passphrase_env) if n))
+                return None
             if not key or not secret:
                 names = [n or f"({what} not configured: set {what}_env)" for n, v, what in
                          ((self.api_key_env, key, "api_key"), (self.api_secret_env, secret, "api_secret")) if not v]
