@@ -60,6 +60,15 @@ def _cmd_normalize(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     print(f"{stats.lines} lines: {stats.frames} frames, {stats.rest} REST answers, {stats.events} events, "
           f"{stats.bad_lines} bad lines", file=sys.stderr)
+    return _normalize_exit(stats)
+
+
+def _normalize_exit(stats) -> int:
+    """1 when lines were bad and nothing at all was normalized (the wrong venue, the wrong file),
+    0 otherwise: bad lines among good ones are reported, not fatal."""
+    if stats.bad_lines and not stats.events:
+        print("nothing in the input could be normalized", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -90,7 +99,7 @@ def _normalize_ccxt(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     print(f"{stats.lines} lines: {stats.frames} frames, {stats.rest} REST answers, {stats.events} events, "
           f"{stats.bad_lines} bad lines (CCXT tier)", file=sys.stderr)
-    return 0
+    return _normalize_exit(stats)
 
 
 def _cmd_venues(args: argparse.Namespace) -> int:

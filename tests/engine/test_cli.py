@@ -224,3 +224,17 @@ def test_after_ctrl_c_the_last_view_shows_no_book_live_and_the_summary():
     assert re.search(r"conn=closed", last), last
     assert re.search(r"^venuelink: ran \d+\.\d s; binance: [1-9]\d* frames", last, re.M), last
     assert "Traceback" not in err, err
+
+
+def test_normalize_fails_when_nothing_could_be_normalized(tmp_path):
+    """A recording with bad lines and nothing normalized (another venue's, a wrong file) exits 1
+    saying so; bad lines among good ones are reported and the exit stays 0."""
+    okx = tmp_path / "okx.jsonl"
+    okx.write_text('{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"update","data":[]}\n'
+                   'not json at all\n')
+    r = venuelink("normalize", "binance", str(okx))
+    assert r.returncode == 1 and "1 bad lines" in r.stderr and "nothing in the input could be normalized" in r.stderr
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text(open("tests/fixtures/binance/session.jsonl").read() + "not json at all\n")
+    r = venuelink("normalize", "binance", str(mixed))
+    assert r.returncode == 0 and "4 bad lines" in r.stderr and r.stdout    # the fixture has 3 on purpose
