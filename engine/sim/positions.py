@@ -38,8 +38,9 @@ Model
   and a resting one is canceled once the position it reduces is gone.
 * Amounts in the settle currency are quantized to ``fee_decimals`` places: margins up, fees down,
   PnL half-even, each rounded once from its exact rational value (an inverse value is a quotient).
-  The average entry price is a ``Decimal`` quotient (28 digits); unrealized PnL and notionals are
-  ``Decimal`` quotients too, unquantized.
+  The average entry price is a ``Decimal`` quotient (28 digits), and a position's margin and PnL
+  are computed from it as booked (so its margin may differ by one ``fee_decimals`` unit from its
+  fills' margins added up); unrealized PnL and notionals are ``Decimal`` quotients, unquantized.
 """
 
 from __future__ import annotations
