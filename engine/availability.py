@@ -55,6 +55,10 @@ class VenueUnavailable(EngineError):
 
 
 class Availability:
+    STARTING_GRACE_S = 10.0
+    """the private stream's first connect after start is not an outage: orders wait for it and
+    nobody is told, unless it is not up within this (then it is one, announced as any other)"""
+
     def __init__(self, rt: "VenueRuntime", policy: UnavailablePolicy, *, hold_timeout_s: float = 5.0,
                  poll_s: float = 0.1) -> None:
         self.rt, self.policy, self.hold_timeout_s, self.poll_s = rt, policy, hold_timeout_s, poll_s
@@ -69,8 +73,17 @@ class Availability:
         self._back.set()
         self._task: asyncio.Task | None = None
         self._announcing: set[asyncio.Task] = set()
+        self.starting = False
+        self._started_at = 0.0
 
     def start(self) -> None:
+        self._started_at = asyncio.get_running_loop().time()
+        ex = self.rt.execution
+        if ex is not None and self.rt.has_private_stream and not getattr(ex, "stream_connected", True):
+            self.starting = True
+            self.available = False
+            self.reason = "starting: private stream connecting"
+            self._back.clear()
         self._task = asyncio.ensure_future(self._watch())
 
     async def close(self) -> None:
@@ -80,6 +93,10 @@ class Availability:
 
     # ---- the gate new orders pass ----------------------------------------------------------
     async def admit(self) -> None:
+        while self.starting:                # the first connect: waited for, whatever the policy
+            self._settle_start()
+            if self.starting:
+                await asyncio.sleep(0.05)
         self.refresh()
         if self.available:
             return
@@ -151,9 +168,27 @@ class Availability:
             return "private stream down"
         return ""
 
+    def _settle_start(self) -> None:
+        """End the start once the private stream is up (quietly: starting is not an outage), or
+        once it is overdue or something else is wrong (then announced as any outage)."""
+        why = self._why_unavailable()
+        if not why:
+            self.starting, self.available, self.reason = False, True, ""
+            self._back.set()
+            log.info("%s: ready for orders", self.rt.venue.name)
+            return
+        if why == "private stream down" and \
+                asyncio.get_running_loop().time() - self._started_at < self.STARTING_GRACE_S:
+            return
+        self.starting, self.available = False, True
+        self._changed(why if why != "private stream down" else "private stream not connected since start")
+
     async def _watch(self) -> None:
         while True:
             await asyncio.sleep(self.poll_s)
+            if self.starting:
+                self._settle_start()
+                continue
             why = self._why_unavailable()
             br = self.rt.rest.breaker
             if why and br.state != CircuitState.CLOSED and br.retry_in() <= 0:

@@ -101,6 +101,7 @@ async def test_an_order_right_after_the_breaker_opened_meets_the_policy_and_the_
     answered, and the strategy has been told the venue is unavailable before that order's outcome."""
     async with engine_with(policy, hold_timeout_s=0.5) as (eng, sim):
         rt = eng.runtime("binance")
+        assert await wait_for(lambda: not rt.availability.starting, 10)
         rt.availability.poll_s = 60.0               # the watcher never polls: only the order path looks
         await asyncio.sleep(0.2)                    # its first sleep has begun with the new period
         told = []
@@ -115,3 +116,46 @@ async def test_an_order_right_after_the_breaker_opened_meets_the_policy_and_the_
             await eng.place(limit("1000"))
         assert told and told[0][0] is False and "circuit" in told[0][1]
         assert not (await admin(sim, "GET", "/account")).get("open_orders")       # nothing was sent
+
+
+async def test_starting_is_not_an_outage(caplog):
+    """The private stream's first connect after start is no outage: nobody is told "unavailable"
+    then "available again", no warning is logged, and an order placed at once waits for it."""
+    caplog.set_level("INFO")
+    with running_simulator("binance", rate=20) as sim:
+        eng = Engine(Config(venues={"binance": venue_config(sim)}, metrics_port=0))
+        told = []
+        eng.subscribe_venue_state("binance", lambda v, ok, why: told.append((ok, why)))
+        try:
+            await eng.start(market_data=False)
+            o = await eng.place(limit("1000"))
+            assert o.state == OrderState.NEW
+            av = eng.runtime("binance").availability
+            assert await wait_for(lambda: av.available and not av.starting, 10)
+            await asyncio.sleep(0.5)
+        finally:
+            await eng.close()
+    assert told == []
+    assert not [r for r in caplog.records if "for orders" in r.getMessage() and r.levelname == "WARNING"]
+
+
+async def test_a_private_stream_that_never_comes_up_is_an_outage(monkeypatch):
+    """Past the start's grace, a private stream that never connected is an outage like any other:
+    announced, and the policy decides the orders."""
+    from engine.availability import Availability
+    monkeypatch.setattr(Availability, "STARTING_GRACE_S", 0.5)
+    with running_simulator("binance", rate=20) as sim:
+        vc = venue_config(sim)
+        vc.ws_api_url = "ws://127.0.0.1:9/ws-api/v3"          # nothing listens there
+        vc.unavailable_policy = "reject_new"
+        eng = Engine(Config(venues={"binance": vc}, metrics_port=0))
+        told = []
+        eng.subscribe_venue_state("binance", lambda v, ok, why: told.append((ok, why)))
+        try:
+            await eng.start(market_data=False)
+            assert await wait_for(lambda: told, 10)
+            assert told[0] == (False, "private stream not connected since start")
+            with pytest.raises(VenueUnavailable, match="not connected since start"):
+                await eng.place(limit("1000"))
+        finally:
+            await eng.close()
