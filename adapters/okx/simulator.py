@@ -91,7 +91,7 @@ from engine.sim.matching import (
     Reject,
 )
 from engine.sim.positions import (INSUFFICIENT_MARGIN, REDUCE_ONLY_INCREASES, REDUCE_ONLY_NO_POSITION,
-                                  LinearPerpEngine, Position)
+                                  PerpEngine, PerpPosition)
 from engine.sim.rpc import RpcRequest, RpcSocket
 from engine.sim.server import add_common_args, run_main
 from engine.sim.streams import AccountStreams, DiffStreams, DiffTopic, TopOfBook
@@ -564,7 +564,7 @@ class OkxSim(SimApp):
     # ------------------------------------------------------------------ formatting
     def _lever(self, sym: str) -> str:
         eng = self.venue.engines[sym]
-        return _dec(eng.leverage) if isinstance(eng, LinearPerpEngine) else ""
+        return _dec(eng.leverage) if isinstance(eng, PerpEngine) else ""
 
     def _px(self, sym: str, ticks: int | None) -> str:
         return self.venue.markets[sym].price_scale.plain(ticks) if ticks else ""
@@ -879,13 +879,13 @@ class OkxSim(SimApp):
         out.sort(key=lambda d: int(d["billId"]), reverse=True)
         return out[:int(limit)]
 
-    def _positions(self) -> list[tuple[str, LinearPerpEngine, Position]]:
+    def _positions(self) -> list[tuple[str, PerpEngine, PerpPosition]]:
         """(instId, engine, position) of every open swap position of the account."""
         acct = self.venue.accounts[ACCOUNT]
         out = []
         for sym, pos in sorted(acct.positions.items()):
             eng = self.venue.engines[sym]
-            if pos.qty and isinstance(eng, LinearPerpEngine):
+            if pos.qty and isinstance(eng, PerpEngine):
                 out.append((sym, eng, pos))
         return out
 
