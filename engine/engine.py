@@ -27,7 +27,7 @@ from engine.budget import VenueBudget
 from engine.config import Config, Credentials, VenueConfig
 from engine.deadman import DeadMansSwitch
 from engine.derivatives import DerivEvent
-from engine.errors import ConfigError, EngineError
+from engine.errors import AuthError, CircuitOpen, ConfigError, EngineError, VenueError
 from engine.model import (BookState, ConnState, Fill, Instrument, Order, OrderRequest, TopOfBook, Trade, VenueHealth,
                           VenueId)
 from engine.orders import OrderManager
@@ -95,6 +95,12 @@ def _unified_hint(rt: "VenueRuntime", symbol: str) -> str:
     return f" (did you mean {same[0]}?)" if same and same[0] != symbol else ""
 
 
+#: start() failures that say the configuration is wrong: never retried
+_START_FATAL = (ConfigError, AuthError)
+#: start() failures a venue recovers from (unreachable, no answer, 5xx, rate refusal, open breaker)
+_START_TRANSIENT = (VenueError, CircuitOpen, OSError, asyncio.TimeoutError)
+
+
 class VenueRuntime:
     """Everything for one venue account: budget, REST, market-data sessions, books, orders."""
 
@@ -121,6 +127,11 @@ class VenueRuntime:
         self.deriv_subs: dict[str, list[Callable]] = defaultdict(list)
         self.state_subs: dict[str, list[Callable]] = defaultdict(list)
         self._snapshot_tasks: dict[str, asyncio.Task] = {}
+        self._instruments_loaded = self._status_started = self._md_started = self._exec_started = False
+        self.started = False
+        """start() completed (Engine.start with retry_unreachable may still be trying)"""
+        self.start_error = ""
+        """why the last start attempt failed (shown by the live view while it is retried)"""
         self._watchdogs: dict[str, asyncio.Task] = {}       # in-band: first snapshot after a subscribe
         self._quiet_timers: dict[str, asyncio.TimerHandle] = {}   # REST: a snapshot for a book still quiet
         self.snapshot_requests = 0
@@ -173,6 +184,30 @@ class VenueRuntime:
         return max(hs)
 
     # ---- start -----------------------------------------------------------------------------
+    async def start(self, market_data: bool, execution: bool) -> None:
+        """Instruments, status poll, market data, order entry; after a failure, called again, it
+        goes on from the step that failed (a step done is not done twice)."""
+        if not self._instruments_loaded:
+            await self.load_instruments()
+            self._instruments_loaded = True
+        if self.config.status_poll_s > 0 and not self._status_started:
+            self.status.start()
+            self._status_started = True
+        if market_data and not self._md_started:
+            if not self.config.symbols:
+                raise ConfigError(f"[venues.{self.venue.name}] needs symbols = [\"BTC/USDT\", ...] for market data")
+            unknown = [s for s in self.config.symbols if s not in self.adapter.instruments]
+            if unknown:
+                raise ConfigError(f"{self.venue.name}: unknown symbols {unknown} (unified notation, e.g. BTC/USDT)")
+            self.start_market_data(self.config.symbols)
+            self._md_started = True
+        if execution and not self._exec_started:
+            creds = self.config.credentials()
+            if creds is not None:
+                await self.start_execution(creds)
+            self._exec_started = True
+        self.started = True
+
     async def load_instruments(self) -> None:
         from urllib.parse import urlencode
         await self.adapter.prepare(self)
@@ -600,6 +635,7 @@ class Engine:
             self.runtimes[adapter.venue] = VenueRuntime(self, adapter, vc)
         self.metrics_server = None
         self.stream_drops = 0
+        self._start_retries: dict[VenueId, asyncio.Task] = {}
 
     def runtime(self, venue: str | VenueId) -> VenueRuntime:
         vid = venue if isinstance(venue, VenueId) else VenueId.parse(venue)
@@ -620,22 +656,54 @@ class Engine:
                               f"notation (BTC/USDT, BTC/USDT:USDT)")
         return rt
 
-    async def start(self, *, market_data: bool = True, execution: bool = True) -> None:
+    async def start(self, *, market_data: bool = True, execution: bool = True,
+                    retry_unreachable: bool = False) -> None:
+        """Start every configured venue: instruments, market data, order entry.
+
+        A configuration the engine cannot run (unknown symbols, missing credentials for signed
+        data, a refused key) raises ConfigError / AuthError. A venue that cannot be reached (no
+        route, no answer, 5xx, rate refusal) raises too, unless `retry_unreachable`: then it is
+        retried in the background with backoff (Engine.START_RETRY_MAX_S at most between tries,
+        every failure logged with the URL and reason) while the other venues run; `started`
+        tells which venues are up."""
         for rt in self.runtimes.values():
-            await rt.load_instruments()
-            if rt.config.status_poll_s > 0:
-                rt.status.start()
-            if market_data:
-                if not rt.config.symbols:
-                    raise ConfigError(f"[venues.{rt.venue.name}] needs symbols = [\"BTC/USDT\", ...] for market data")
-                unknown = [s for s in rt.config.symbols if s not in rt.adapter.instruments]
-                if unknown:
-                    raise ConfigError(f"{rt.venue.name}: unknown symbols {unknown} (unified notation, e.g. BTC/USDT)")
-                rt.start_market_data(rt.config.symbols)
-            if execution:
-                creds = rt.config.credentials()
-                if creds is not None:
-                    await rt.start_execution(creds)
+            try:
+                await rt.start(market_data, execution)
+            except _START_FATAL:
+                raise
+            except _START_TRANSIENT as e:
+                if not retry_unreachable:
+                    raise
+                rt.start_error = str(e)
+                log.warning("%s: cannot start: %s; retrying in the background, the other venues run meanwhile",
+                            rt.venue.name, e)
+                self._start_retries[rt.venue] = asyncio.ensure_future(self._retry_start(rt, market_data, execution))
+
+    START_RETRY_MAX_S = 60.0
+
+    async def _retry_start(self, rt: "VenueRuntime", market_data: bool, execution: bool) -> None:
+        delay = 1.0
+        while True:
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+            try:
+                await rt.start(market_data, execution)
+            except _START_TRANSIENT as e:
+                rt.start_error = str(e)
+                delay = min(delay * 2, self.START_RETRY_MAX_S)
+                log.warning("%s: cannot start: %s; next try in %.0f s", rt.venue.name, e, delay)
+                continue
+            except Exception as e:
+                log.error("%s: cannot start: %s: %s; not retried (fix the configuration)", rt.venue.name,
+                          type(e).__name__, e)
+                return
+            rt.start_error = ""
+            log.warning("%s: started", rt.venue.name)
+            return
+
+    @property
+    def started(self) -> list[str]:
+        """Names of the venues whose start completed (market data and order entry as asked)."""
+        return [rt.venue.name for rt in self.runtimes.values() if rt.started]
 
     def serve_metrics(self, host: str | None = None, port: int | None = None) -> int:
         from engine.metrics import serve
@@ -659,6 +727,7 @@ class Engine:
         return out
 
     async def close(self) -> None:
+        await cancel_all(list(self._start_retries.values()))
         for rt in self.runtimes.values():
             await rt.close()
         if self.metrics_server is not None:

@@ -160,6 +160,12 @@ class RestClient:
                 br.release()
             raise
 
+    def _host(self) -> str:
+        """scheme://host[:port] of the venue's REST base (never a path or query: no secret there)."""
+        from urllib.parse import urlsplit
+        u = urlsplit(self.base_url)
+        return f"{u.scheme}://{u.netloc}"
+
     async def _send(self, br: CircuitBreaker, method: str, path: str, query: str, body: str,
                     headers: Mapping[str, str] | None, weights: Mapping[str, int], priority: Priority,
                     instrument: str | None) -> RestResponse:
@@ -175,11 +181,13 @@ class RestClient:
         except aiohttp.ClientConnectorError as e:
             self.errors += 1
             br.failure(FailureKind.UNREACHABLE)
-            raise Unreachable(f"{self.venue}: cannot connect ({e.__class__.__name__})", venue=self.venue) from None
+            why = getattr(e, "strerror", None) or e.__class__.__name__
+            raise Unreachable(f"{self.venue}: cannot connect to {self._host()} ({e.__class__.__name__}: {why})",
+                              venue=self.venue) from None
         except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as e:
             self.errors += 1
             br.failure(FailureKind.UNREACHABLE)
-            raise ExecutionUnknown(f"{self.venue}: {method} {path}: no answer ({e.__class__.__name__})",
+            raise ExecutionUnknown(f"{self.venue}: {method} {self._host()}{path}: no answer ({e.__class__.__name__})",
                                    venue=self.venue) from None
         finally:
             if self.on_latency is not None:

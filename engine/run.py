@@ -196,7 +196,10 @@ async def _run(cfg: Config, duration: float, plain: bool, strategy: bool, journa
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     try:
-        await eng.start()
+        # a venue that cannot be reached is retried in the background while the others run
+        await eng.start(retry_unreachable=True)
+        if not eng.started:
+            await _wait_for_a_venue(eng, stop)
     except (EngineError, OSError) as e:
         print(f"venuelink: cannot start: {e}", file=sys.stderr)
         await eng.close()
@@ -266,6 +269,20 @@ async def _run(cfg: Config, duration: float, plain: bool, strategy: bool, journa
                   f"--client-id ID ...)", file=sys.stderr, flush=True)
         return EXIT_ORDERS_OPEN
     return 0
+
+
+START_WAIT_S = 120.0
+"""`run` exits 1 when no venue at all has started within this (each failure is logged as it comes)"""
+
+
+async def _wait_for_a_venue(eng, stop: asyncio.Event) -> None:
+    """No venue could start yet: wait for the first (retried in the background) up to
+    START_WAIT_S; EngineError when none did, naming why each is down."""
+    deadline = time.monotonic() + START_WAIT_S
+    while not eng.started and time.monotonic() < deadline and not stop.is_set():
+        await asyncio.sleep(0.2)
+    if not eng.started and not stop.is_set():
+        raise EngineError(f"no venue started within {START_WAIT_S:.0f} s (see the log for each venue's reason)")
 
 
 class StatusView:
@@ -383,6 +400,8 @@ class StatusView:
                          f"recv->decoded p50/p99={p50_dec / 1000:.1f}/{p99_dec / 1000:.1f}us "
                          f"decoded->book p50/p99={p50_app / 1000:.1f}/{p99_app / 1000:.1f}us "
                          f"drops={errs}")
+            if not rt.started and rt.start_error:
+                lines.append(f"  not started: {rt.start_error} (retrying)")
             for fs in rt.feed_symbols():
                 inst, st = fs.instrument, BookState(fs.sync.state)
                 bb, ba = fs.book.best_bid(), fs.book.best_ask()
