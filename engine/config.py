@@ -359,8 +359,10 @@ def load_config(path: str | Path) -> Config:
             name = CCXT_IDS[name]
         try:
             VenueId.parse(name)
-        except ValueError as e:
-            raise ConfigError(f"[venues.{name}]: {e}") from None
+        except ValueError:
+            runnable = [v.name for v in VenueId.all() if v.name not in GONE]
+            raise ConfigError(f"[venues.{name}]: unknown venue {name!r}; the venues that run today: "
+                              f"{', '.join(runnable)}") from None
         if not isinstance(table, dict):
             raise ConfigError(f"[venues.{name}] must be a table")
         unknown = set(table) - _VENUE_KEYS

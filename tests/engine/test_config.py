@@ -120,3 +120,10 @@ async def test_demo_goes_to_a_venue_with_a_demo_flag_and_is_refused_elsewhere(si
             await eng.start()
     finally:
         await eng.close()
+
+
+def test_an_unknown_venue_names_the_venues_that_run_today(tmp_path):
+    with pytest.raises(ConfigError, match=r"\[venues.nosuch\]: unknown venue 'nosuch'; the venues that run today: "
+                                          r"binance, .*okx") as e:
+        load_config(write(tmp_path, '[venues.nosuch]\nsymbols = ["BTC/USD"]\n'))
+    assert "bitmex" not in str(e.value)          # CCXT no longer ships it: it cannot run
