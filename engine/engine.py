@@ -28,8 +28,8 @@ from engine.config import Config, Credentials, VenueConfig
 from engine.deadman import DeadMansSwitch
 from engine.derivatives import DerivEvent
 from engine.errors import AuthError, CircuitOpen, ConfigError, EngineError, VenueError
-from engine.model import (BookState, ConnState, Fill, Instrument, Order, OrderRequest, TopOfBook, Trade, VenueHealth,
-                          VenueId)
+from engine.model import (Balance, BookState, ConnState, Fill, Instrument, Order, OrderRequest, OrderUpdate, TopOfBook,
+                          Trade, VenueHealth, VenueId)
 from engine.orders import OrderManager
 from engine.pacing import ConnectPacer
 from engine.rest import RestClient
@@ -833,6 +833,37 @@ class Engine:
         if av is not None:
             await av.admit()
         return await om.place(req)
+
+    def instruments(self, venue: str) -> list[Instrument]:
+        """The venue's instruments as loaded at start (unified symbol, venue symbol, exact tick and
+        lot scales, minimums, contract size, status), sorted by symbol."""
+        rt = self.runtime(venue)
+        if not rt.adapter.instruments:
+            raise EngineError(f"{rt.venue.name}: instruments not loaded yet (start() loads them)")
+        return [rt.adapter.instruments[s] for s in sorted(rt.adapter.instruments)]
+
+    async def balances(self, venue: str) -> list[Balance]:
+        """The account's assets at the venue (free and locked, exact strings), asked now."""
+        rt = self.runtime(venue)
+        self._om(venue)
+        fn = getattr(rt.execution, "balances", None)
+        if fn is None:
+            raise EngineError(f"{rt.venue.name}: balances are not offered on this tier yet")
+        return await fn()
+
+    async def open_orders(self, venue: str, symbol: str | None = None) -> list[OrderUpdate]:
+        """The venue's open orders now (all, or of one unified symbol), whoever placed them."""
+        rt = self.runtime(venue)
+        self._om(venue)
+        if symbol is not None and symbol not in rt.adapter.instruments:
+            raise EngineError(f"{rt.venue.name}: no instrument {symbol!r}{_unified_hint(rt, symbol)}")
+        return await rt.execution.open_orders(symbol)
+
+    async def cancel_all(self, venue: str, timeout_s: float = 8.0) -> list[str]:
+        """Cancel every open order this engine knows at the venue and check with the venue (its
+        cancel-all where it has one); the client ids still possibly open afterwards."""
+        self._om(venue)
+        return await self.runtime(venue).cancel_open_orders(timeout_s)
 
     def subscribe_venue_state(self, venue: str, callback: Callable[[str, bool, str], None]) -> None:
         """callback(venue, available, reason) whenever the venue becomes unavailable for orders

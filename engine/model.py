@@ -370,6 +370,18 @@ class Fill:
 
 
 @dataclass(slots=True)
+class Balance:
+    """One asset of the account as the venue reports it: exact decimal strings."""
+    venue: VenueId
+    asset: str
+    free: str                   # available for new orders
+    locked: str                 # held by open orders (and, on margin venues, positions' margin)
+
+    def to_json(self) -> dict:
+        return {"venue": self.venue.name, "asset": self.asset, "free": self.free, "locked": self.locked}
+
+
+@dataclass(slots=True)
 class OrderUpdate:
     """What the venue says about an order (ack, query answer, stream event)."""
     venue: VenueId

@@ -13,7 +13,8 @@ from adapters.binance.spec import ENDPOINTS, OPEN_ORDERS_ALL_WEIGHT
 from engine.adapter import VenueAdapter
 from engine.config import Credentials
 from engine.errors import TimestampError, UnknownOrder, VenueError
-from engine.model import Fill, MarketKind, Order, OrderState, OrderType, OrderUpdate, Side, TimeInForce, VenueId
+from engine.model import (Balance, Fill, MarketKind, Order, OrderState, OrderType, OrderUpdate, Side, TimeInForce,
+                          VenueId)
 from engine.order_checks import canonical, checked_units
 from engine.orders import ExecutionClient, make_client_order_id
 from engine.private_ws import MsgKind, PrivateStreamOwner, PrivateWsDialect, PrivateWsSession
@@ -236,6 +237,16 @@ class BinanceExecution(PrivateStreamOwner, ExecutionClient):
             d = await self._signed("GET", "/api/v3/openOrders", [],
                                    weights={"REQUEST_WEIGHT": OPEN_ORDERS_ALL_WEIGHT, "RAW_REQUESTS_5M": 1})
         return [self._update(x, now_ns()) for x in d]
+
+    async def balances(self) -> list[Balance]:
+        """GET /api/v3/account (weight 20): every asset with a nonzero free or locked amount."""
+        d = await self._signed("GET", "/api/v3/account", [("omitZeroBalances", "true")])
+        out = []
+        for b in d.get("balances", ()) if isinstance(d, dict) else ():
+            free, locked = canonical(b["free"]), canonical(b["locked"])
+            if free != "0" or locked != "0":
+                out.append(Balance(self.venue, b["asset"], free, locked))
+        return out
 
     async def recent_fills(self, symbol: str, since_ns: int) -> list[Fill]:
         inst = self._inst(symbol)

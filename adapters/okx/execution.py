@@ -24,7 +24,8 @@ from engine.adapter import VenueAdapter
 from engine.config import Credentials
 from engine.errors import (CircuitOpen, ExecutionUnknown, RateLimited, TimestampError, UnknownOrder,
                            VenueError)
-from engine.model import Fill, MarketKind, Order, OrderState, OrderType, OrderUpdate, Side, TimeInForce, VenueId
+from engine.model import (Balance, Fill, MarketKind, Order, OrderState, OrderType, OrderUpdate, Side, TimeInForce,
+                          VenueId)
 from engine.order_checks import canonical, checked_units
 from engine.orders import ExecutionClient, make_client_order_id
 from engine.private_ws import MsgKind, PrivateStreamOwner, PrivateWsDialect, PrivateWsSession
@@ -389,6 +390,18 @@ class OkxExecution(PrivateStreamOwner, ExecutionClient):
             if len(rows) < PAGE or not rows[-1].get("ordId"):
                 break
             params["after"] = str(rows[-1]["ordId"])       # newest first: older than the last one
+        return out
+
+    async def balances(self) -> list[Balance]:
+        """GET /api/v5/account/balance: per currency availBal (free) and frozenBal (held by orders
+        and, in cross margin, by positions), every currency with either nonzero."""
+        data = await self._signed("GET", "/api/v5/account/balance", {})
+        out = []
+        for acct in data:
+            for d in acct.get("details", ()) if isinstance(acct, dict) else ():
+                free, locked = canonical(d.get("availBal") or "0"), canonical(d.get("frozenBal") or "0")
+                if free != "0" or locked != "0":
+                    out.append(Balance(self.venue, d["ccy"], free, locked))
         return out
 
     async def recent_fills(self, symbol: str, since_ns: int) -> list[Fill]:

@@ -1,0 +1,59 @@
+"""The account side of the strategy API, the same on every native venue: its instruments, its
+balances (free and locked, exact), its open orders whoever placed them, and cancel-all checked with
+the venue; against each venue's simulator."""
+import os
+from decimal import Decimal
+
+import pytest
+
+from engine.config import Config, VenueConfig
+from engine.engine import Engine
+from engine.errors import EngineError
+from engine.model import Balance, OrderRequest, OrderState, OrderType, Side, VenueId
+from engine.sim.server import running_simulator
+from tests.engine.conftest import admin
+
+
+def _config(venue: str, sim) -> VenueConfig:
+    env = {"VL_ACCT_KEY": sim["api_key"], "VL_ACCT_SECRET": sim["api_secret"]}
+    kw = {}
+    if "api_passphrase" in sim.info:
+        env["VL_ACCT_PHRASE"] = sim["api_passphrase"]
+        kw["api_passphrase_env"] = "VL_ACCT_PHRASE"
+    os.environ.update(env)
+    return VenueConfig(name=venue, rest_url=sim.rest_url, ws_url=sim.ws_url, ws_api_url=sim["ws_api_url"],
+                       api_key_env="VL_ACCT_KEY", api_secret_env="VL_ACCT_SECRET", symbols=["BTC/USDT"],
+                       request_timeout_s=3.0, **kw)
+
+
+@pytest.mark.parametrize("venue", ["binance", "okx"])
+async def test_instruments_balances_open_orders_and_cancel_all(venue):
+    with running_simulator(venue, rate=20) as sim:
+        eng = Engine(Config(venues={venue: _config(venue, sim)}, metrics_port=0))
+        try:
+            await eng.start(market_data=False)
+            insts = eng.instruments(venue)
+            assert [i.symbol for i in insts] == sorted(i.symbol for i in insts)
+            btc = next(i for i in insts if i.symbol == "BTC/USDT")
+            assert btc.px_scale > 0 and btc.qty_scale > 0
+            before = {b.asset: b for b in await eng.balances(venue)}
+            assert all(isinstance(b, Balance) and Decimal(b.free) >= 0 for b in before.values())
+            assert Decimal(before["USDT"].free) > 0 and Decimal(before["USDT"].locked) == 0
+            book = await admin(sim, "GET", "/book?symbol=" + btc.venue_symbol + "&limit=1")
+            px = str((Decimal(btc.px_str(btc.px(book["bids"][0][0]))) * Decimal("0.8")).quantize(
+                Decimal(1).scaleb(-btc.px_scale)))
+            o = await eng.place(OrderRequest(VenueId.parse(venue), "BTC/USDT", Side.BUY, OrderType.LIMIT, "0.01", px))
+            assert o.state == OrderState.NEW
+            held = {b.asset: b for b in await eng.balances(venue)}
+            assert Decimal(held["USDT"].locked) == Decimal(px) * Decimal("0.01")
+            assert Decimal(held["USDT"].free) == Decimal(before["USDT"].free) - Decimal(held["USDT"].locked)
+            opened = await eng.open_orders(venue, "BTC/USDT")
+            assert [(u.symbol, u.client_order_id) for u in opened] == [("BTC/USDT", o.client_order_id)]
+            with pytest.raises(EngineError, match="no instrument 'BTCUSDT'|no instrument 'BTC-USDT'"):
+                await eng.open_orders(venue, btc.venue_symbol)
+            assert await eng.cancel_all(venue) == []
+            assert await eng.open_orders(venue) == []
+            after = {b.asset: b for b in await eng.balances(venue)}
+            assert Decimal(after["USDT"].locked) == 0 and after["USDT"].free == before["USDT"].free
+        finally:
+            await eng.close()
