@@ -638,6 +638,8 @@ class Engine:
         self._start_retries: dict[VenueId, asyncio.Task] = {}
 
     def runtime(self, venue: str | VenueId) -> VenueRuntime:
+        """The venue's runtime (sessions, books, budget, order manager): for tools and tests;
+        strategies use the calls below. EngineError for a venue not configured."""
         vid = venue if isinstance(venue, VenueId) else VenueId.parse(venue)
         rt = self.runtimes.get(vid)
         if rt is None:
@@ -706,6 +708,8 @@ class Engine:
         return [rt.venue.name for rt in self.runtimes.values() if rt.started]
 
     def serve_metrics(self, host: str | None = None, port: int | None = None) -> int:
+        """Serve Prometheus metrics (/metrics) on host:port (the config's by default; port 0: any
+        free one); returns the port."""
         from engine.metrics import serve
         self.metrics_server, _ = serve(self, host or self.config.metrics_host,
                                        self.config.metrics_port if port is None else port)
@@ -727,6 +731,8 @@ class Engine:
         return out
 
     async def close(self) -> None:
+        """Stop every venue: sockets, tasks, the CCXT workers, the metrics server. Bounded in
+        time; open orders are left as they are (cancel_all / cancel_open_orders first to close them)."""
         await cancel_all(list(self._start_retries.values()))
         for rt in self.runtimes.values():
             await rt.close()
@@ -774,6 +780,8 @@ class Engine:
 
     def subscribe_orders(self, venue: str, on_update: Callable[[Order], None] | None = None,
                          on_fill: Callable[[Order, Fill], None] | None = None) -> None:
+        """on_update(order) on every state change of an order this engine placed or adopted;
+        on_fill(order, fill) once per fill (duplicates from the stream and queries merged)."""
         rt = self.runtime(venue)
         if on_update:
             rt.order_subs.append(on_update)
@@ -806,6 +814,8 @@ class Engine:
             yield await q.get()
 
     def book(self, venue: str, symbol: str) -> BookView:
+        """The current book of a streamed symbol; BookNotLive while it is not LIVE (never a book
+        that may be wrong), EngineError for a symbol not streamed."""
         rt = self.runtime(venue)
         fs = rt.fs_by_symbol.get(symbol)
         if fs is None:
@@ -874,6 +884,9 @@ class Engine:
             rt.availability.subs.append(callback)
 
     async def cancel(self, venue: str | VenueId, client_order_id: str) -> Order:
+        """Cancel one order by its client id; the order in the state the venue's answer leaves it
+        (CANCELED, or CANCEL_PENDING until the venue confirms; a lost answer is settled by a query).
+        Cancels pass an open order breaker: they are the safety path."""
         return await self._om(venue).cancel(client_order_id)
 
     async def amend(self, venue: str | VenueId, client_order_id: str, *, qty: Decimal | str | None = None,
@@ -886,4 +899,5 @@ class Engine:
         return await self._om(venue).amend(client_order_id, qty=qty, price=price)
 
     async def status(self, venue: str | VenueId, client_order_id: str) -> Order:
+        """The order as the venue has it now (queried), by its client id."""
         return await self._om(venue).status(client_order_id)
