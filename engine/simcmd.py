@@ -66,6 +66,10 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     if not out.parent.is_dir():
         print(f"venuelink sim: error: directory {out.parent} does not exist (for --config-out)", file=sys.stderr)
         return 2
+    # a config left by a simulator that was killed outright names ports nobody serves now: gone
+    # before anything starts, so whoever waits for the file waits for this run's
+    with contextlib.suppress(FileNotFoundError):
+        out.unlink()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
