@@ -71,10 +71,11 @@ def add_parsers(sub) -> None:
     o = sub.add_parser("order", help="place, cancel or query one order through the engine's order manager",
                        description="Operator tool: goes through the same order manager, rate budget and "
                                    "reconciliation as the engine, and prints the resulting order as JSON "
-                                   "(state, client_order_id, venue_order_id, filled_qty, error).")
+                                   "(state, client_order_id, venue_order_id, filled_qty, error).",
+                       epilog=ORDER_EXITS, formatter_class=argparse.RawDescriptionHelpFormatter)
     osub = o.add_subparsers(dest="action", required=True)
     for name in ("place", "cancel", "status", "amend"):
-        p = osub.add_parser(name)
+        p = osub.add_parser(name, epilog=ORDER_EXITS, formatter_class=argparse.RawDescriptionHelpFormatter)
         p.add_argument("--config", required=True, help="TOML config with the venue's URLs and credentials")
         p.add_argument("--venue", required=True, help="venue id, e.g. binance")
         p.add_argument("--symbol", required=True, help="unified symbol, e.g. BTC/USDT")
@@ -91,7 +92,10 @@ def add_parsers(sub) -> None:
         if name == "amend":
             p.add_argument("--qty", help="new total quantity (filled part included), decimal string")
             p.add_argument("--price", help="new limit price, decimal string")
-        p.add_argument("--wait", type=float, default=1.0, help="seconds to wait for stream updates (default 1)")
+        p.add_argument("--wait", type=_seconds, default=None,
+                       help="seconds to follow the order after the venue's answer (default 1: until the answer "
+                            "is definite; given, or for a market, IOC or FOK order: until the order is final "
+                            "or the time is up)")
         p.set_defaults(func=_cmd_order)
 
 
@@ -425,6 +429,43 @@ class StatusView:
 # -------------------------------------------------------------------------------------- order
 _UNIFIED = re.compile(r"[A-Z0-9]{1,20}/[A-Z0-9]{1,20}(:[A-Z0-9]{1,20}(-\d{6})?)?")
 
+EXIT_REFUSED = 1        # the venue refused (state rejected, amend refused)
+EXIT_UNKNOWN = 3        # the outcome is unknown: the order may exist at the venue
+EXIT_NOT_SENT = 4       # the venue could not be reached: nothing was sent
+ORDER_WAIT_S = 1.0      # --wait when not given
+
+ORDER_EXITS = """\
+exit status:
+  0  the venue's answer, printed as the order stands (new, filled, canceled, ...)
+  1  refused by the venue (state "rejected", or "amend refused")
+  2  a mistake in the command (bad --qty / --price, off the tick or lot, amend with
+     nothing to change, ...): nothing was sent, one line on stderr
+  3  outcome unknown: the order may exist at the venue ("state": "unknown"); check it
+     with `venuelink order status`. `status` of a venue that cannot be reached ends so
+  4  the venue cannot be reached ("cannot reach <its REST URL>"): place, cancel or
+     amend was not sent ("sent": false; place prints "state": "not_sent")
+"""
+
+def _unreached_errors() -> tuple:
+    """Failures to get any answer from the venue before a request was sent: it is not reachable"""
+    from engine.errors import CircuitOpen, ExecutionUnknown
+    from engine.rest import Unreachable
+    return (Unreachable, ExecutionUnknown, CircuitOpen, OSError, asyncio.TimeoutError)
+
+
+def _decimal_usage(flag: str, text: str | None) -> str | None:
+    """What is wrong with a --qty / --price value on its own (no instrument needed), or None."""
+    from decimal import Decimal, InvalidOperation
+    if text is None:
+        return None
+    try:
+        d = Decimal(text)
+    except InvalidOperation:
+        return f"{flag} {text!r} is not a decimal number (e.g. 0.001)"
+    if not d.is_finite() or d <= 0:
+        return f"{flag} {text}: give a positive decimal number"
+    return None
+
 
 def _order_usage(args: argparse.Namespace) -> str | None:
     """What is wrong with the order command's own arguments (nothing sent yet), or None."""
@@ -438,6 +479,35 @@ def _order_usage(args: argparse.Namespace) -> str | None:
             return "a limit order needs --price (or use --type market)"
         if args.type == "market" and args.tif not in (None, "IOC"):
             return f"a market order is immediate-or-cancel: --tif {args.tif} does not apply"
+    if args.action == "amend" and args.qty is None and args.price is None:
+        return "amend needs something to change: --qty (new total quantity) and/or --price (new limit price)"
+    if args.action in ("place", "amend"):
+        return _decimal_usage("--qty", args.qty) or _decimal_usage("--price", args.price)
+    return None
+
+
+def _terms_usage(inst, args: argparse.Namespace, order: Order | None) -> str | None:
+    """--qty / --price against the instrument (tick, lot, minimum size and value), checked before
+    anything is sent: a mistake in the command, not a refusal by the venue. For amend, `order` is
+    the order as the venue has it (what is not changed stays)."""
+    from types import SimpleNamespace
+
+    from engine.errors import Rejected
+    from engine.order_checks import checked_units
+    if not inst.active:
+        return None                 # the order manager refuses it, saying the instrument is not trading
+    if order is None:
+        market = args.type == "market"
+        terms = SimpleNamespace(symbol=args.symbol, qty=args.qty, price=args.price, reduce_only=False,
+                                type=OrderType.MARKET if market else OrderType.LIMIT,
+                                tif=TimeInForce.IOC if market else TimeInForce[args.tif or "GTC"])
+    else:
+        terms = SimpleNamespace(symbol=args.symbol, qty=args.qty or order.qty, price=args.price or order.price,
+                                reduce_only=False, type=order.type, tif=order.tif)
+    try:
+        checked_units(inst, terms, args.venue)
+    except Rejected as e:
+        return str(e)
     return None
 
 
@@ -470,19 +540,39 @@ def _cmd_order(args: argparse.Namespace) -> int:
 
 def _order_exit(order: dict, venue: str) -> int:
     """0 for a known outcome, 1 for a refusal, 3 when the outcome is unknown: the order may exist
-    at the venue, and the operator must be told so, not handed a success."""
+    at the venue, and the operator must be told so, not handed a success; 4 when the venue could
+    not be reached and nothing was sent."""
     state = order.get("state")
+    if order.get("sent") is False:
+        sys.stderr.write(f"{order.get('error')}\n")
+        return EXIT_NOT_SENT
+    if state == "unknown" and order.get("unreachable"):
+        sys.stderr.write(f"cannot reach {order['unreachable']}: the order's state is unknown (it may be live "
+                         f"at {venue}); ask again when the venue answers\n")
+        return EXIT_UNKNOWN
     if state == "unknown" and not order.get("not_found"):
         cid = order.get("client_order_id") or "<client id>"
         sys.stderr.write(f"outcome unknown: the order may exist at {venue}. Check it with\n"
                          f"  venuelink order status --config ... --venue {venue} --symbol ... --client-id {cid}\n")
-        return 3
+        return EXIT_UNKNOWN
     if order.get("amend_refused"):
-        return 1
+        return EXIT_REFUSED
     if state in ("rejected", "unknown") or (order.get("error") and state not in ("canceled", "filled", "new",
                                                                      "partially_filled", "expired")):
-        return 1
+        return EXIT_REFUSED
     return 0
+
+
+def _unreached(args, ctx: dict, why: str) -> dict:
+    """The answer when the venue gave none before anything was sent: `status` cannot tell the
+    order's state (unknown: it may well be live), place / cancel / amend were not sent."""
+    url = ctx.get("url") or "the venue"
+    out = {"state": "unknown", "client_order_id": ctx["client_order_id"], "venue_order_id": "",
+           "filled_qty": "0", "unreachable": url}
+    if args.action == "status":
+        return {**out, "error": f"cannot reach {url} ({why}): the order's state is unknown"}
+    return {**out, "state": "not_sent" if args.action == "place" else "unknown", "sent": False,
+            "error": f"{args.action} not sent: cannot reach {url} ({why})"}
 
 
 async def _order_bounded(cfg: Config, args) -> dict:
@@ -490,7 +580,8 @@ async def _order_bounded(cfg: Config, args) -> dict:
     flight is abandoned, the engine closed, and the answer printed is the truth as far as it is
     known: an order (or cancel) that may have reached the venue is `unknown` with its client id
     (exit 3), one that was never sent says so."""
-    ctx: dict = {"client_order_id": args.client_id or "", "sent": False}
+    ctx: dict = {"client_order_id": args.client_id or "", "sent": False, "url": "", "started": False}
+    wait = ORDER_WAIT_S if args.wait is None else args.wait
     task = asyncio.ensure_future(_order(cfg, args, ctx))
     loop = asyncio.get_running_loop()
     signals: list[signal.Signals] = []
@@ -503,8 +594,10 @@ async def _order_bounded(cfg: Config, args) -> dict:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, interrupted, sig)
     try:
-        return await asyncio.wait_for(task, args.wait + 30.0)
+        return await asyncio.wait_for(task, wait + 30.0)
     except asyncio.TimeoutError:
+        if not ctx["started"]:
+            return _unreached(args, ctx, "no answer within the time limit")
         return {"state": "unknown", "client_order_id": ctx["client_order_id"], "venue_order_id": "",
                 "filled_qty": "0", "error": "no answer within the time limit: check the order with "
                                             "`venuelink order status`"}
@@ -524,20 +617,39 @@ async def _order_bounded(cfg: Config, args) -> dict:
                 loop.remove_signal_handler(sig)
 
 
+def _origin(url: str) -> str:
+    """scheme://host:port of a URL (no path or query)."""
+    from urllib.parse import urlsplit
+    u = urlsplit(url)
+    return f"{u.scheme}://{u.netloc}" if u.netloc else url
+
+
 async def _order(cfg: Config, args, ctx: dict) -> dict:
     from engine.engine import Engine
     eng = Engine(cfg)
+    wait = ORDER_WAIT_S if args.wait is None else args.wait
     try:
-        await eng.start(market_data=False)
         rt = eng.runtime(args.venue)
+        ctx["url"] = _origin(rt.rest.base_url)
+        try:
+            await eng.start(market_data=False)
+        except _unreached_errors() as e:
+            return _unreached(args, ctx, str(e))
+        ctx["started"] = True
         om = rt.orders
         if args.symbol not in rt.adapter.instruments:
             known = sorted(rt.adapter.instruments)
             return {"usage_error": f"{args.venue} has no instrument {args.symbol!r}"
                                    + (f" (e.g. {', '.join(known[:5])})" if known else "")}
+        inst = rt.adapter.instrument(args.symbol)
+        follow = args.wait is not None          # until final (or the time is up), not only until definite
         if args.action == "place":
+            why = _terms_usage(inst, args, None)
+            if why is not None:
+                return {"usage_error": why}
             market = args.type == "market"
             tif = TimeInForce.IOC if market else TimeInForce[args.tif or "GTC"]
+            follow = follow or tif in (TimeInForce.IOC, TimeInForce.FOK)
             cid = args.client_id or rt.execution.new_client_order_id()
             ctx["client_order_id"] = cid                # known before the request leaves
             req = OrderRequest(VenueId.parse(args.venue), args.symbol, Side.BUY if args.side == "buy" else Side.SELL,
@@ -554,33 +666,58 @@ async def _order(cfg: Config, args, ctx: dict) -> dict:
                 ctx["sent"] = True
                 order = await om.cancel(args.client_id)
             elif args.action == "amend":
+                why = _terms_usage(inst, args, order)
+                if why is not None:
+                    return {"usage_error": why}
                 ctx["sent"] = True
                 try:
                     order = await om.amend(args.client_id, qty=args.qty, price=args.price)
                 except (NotImplementedError, ValueError, EngineError) as e:
                     # the order is untouched (or shows what it became): print it with the refusal
                     return {**order.to_json(), "error": f"amend refused: {e}", "amend_refused": True}
-        pending = (OrderState.PENDING_NEW, OrderState.UNKNOWN, OrderState.CANCEL_PENDING)
-        deadline = time.monotonic() + args.wait
-        while time.monotonic() < deadline and order.state in pending:
-            await asyncio.sleep(0.05)
-        # the stream did not settle it (or there is none): the venue's REST answer decides what is
-        # printed, a few tries apart, never a guess
-        for attempt in range(4):
-            if order.state not in pending:
-                break
-            if attempt:
-                await asyncio.sleep(0.25 * attempt)
-            try:
-                order = await om.status(order.client_order_id)
-            except (EngineError, OSError, asyncio.TimeoutError) as e:
-                log.info("order status query failed: %s", e)
+        order = await _follow(om, order, wait, follow)
         return order.to_json()
     except (EngineError, OSError, ValueError, KeyError) as e:
         return {"state": "rejected", "client_order_id": getattr(args, "client_id", None) or "", "venue_order_id": "",
                 "filled_qty": "0", "error": str(e)}
     finally:
         await eng.close()
+
+
+_PENDING = (OrderState.PENDING_NEW, OrderState.UNKNOWN, OrderState.CANCEL_PENDING)
+
+
+async def _follow(om, order: Order, wait: float, follow: bool) -> Order:
+    """The order as the venue has it at the end: its pushed updates (the private stream), and its
+    REST answer where they do not settle it. Until the answer is definite, up to `wait` seconds;
+    with `follow`, until the order is final (a market order filled, an IOC one expired...) or the
+    `wait` is up, asking the venue every half second as the stream may not carry it."""
+    def settled(o: Order) -> bool:
+        return o.state.is_final if follow else o.state not in _PENDING
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    next_query = loop.time() + 0.5
+    while not settled(order) and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+        if follow and order.state not in _PENDING and loop.time() >= next_query and not settled(order):
+            next_query = loop.time() + 0.5
+            try:
+                order = await om.status(order.client_order_id)
+            except (EngineError, OSError, asyncio.TimeoutError) as e:
+                log.info("order status query failed: %s", e)
+    # the stream did not settle it (or there is none): the venue's REST answer decides what is
+    # printed, a few tries apart, never a guess
+    for attempt in range(4):
+        if order.state not in _PENDING and (attempt or settled(order)):
+            break
+        if attempt:
+            await asyncio.sleep(0.25 * attempt)
+        try:
+            order = await om.status(order.client_order_id)
+        except (EngineError, OSError, asyncio.TimeoutError) as e:
+            log.info("order status query failed: %s", e)
+    return order
 
 
 async def _adopt(rt, symbol: str, client_id: str) -> Order | None:
@@ -592,4 +729,9 @@ async def _adopt(rt, symbol: str, client_id: str) -> Order | None:
     except UnknownOrder:
         return None
     rt.orders.on_venue_update(u)
-    return await rt.orders.status(client_id, refresh=False)
+    order = await rt.orders.status(client_id, refresh=False)
+    if order.type == OrderType.MARKET or order.price in ("0", ""):
+        # the venue's answer names neither type nor time in force (Binance reports a market
+        # order's price as 0): a market order, immediate-or-cancel as `place` sends and prints it
+        order.type, order.price, order.tif = OrderType.MARKET, None, TimeInForce.IOC
+    return order

@@ -45,7 +45,8 @@ def test_run_against_simulator_shows_books_and_serves_metrics():
 
 
 # a price far below the market, on a lot-aligned size; the venue's code for a bad signature
-AMEND_PRICE = {"binance": "-", "okx": "1000.5"}       # "-": no amend on the venue
+AMEND_PRICE = {"binance": "999", "okx": "1000.5"}
+NO_AMEND = {"binance"}                                  # venues without amend in place
 ORDER_CLI = {"binance": ("0.001", "1000", "-1022", "f" * 64), "okx": ("0.001", "1000", "50113", "f" * 32)}
 
 
@@ -67,7 +68,7 @@ def test_order_cli_place_status_cancel(tmp_path, venue):
         assert o["state"] == "new" and o["filled_qty"] == "0"
         p = venuelink("order", "amend", *common, "--client-id", "cliTest1", "--price", AMEND_PRICE[venue], env=env)
         o = json.loads(p.stdout)
-        if venue in AMEND_PRICE and AMEND_PRICE[venue] != "-":
+        if venue not in NO_AMEND:
             assert p.returncode == 0 and o["state"] == "new" and o["price"] == AMEND_PRICE[venue]
             o = json.loads(venuelink("order", "status", *common, "--client-id", "cliTest1", env=env).stdout)
             assert o["price"] == AMEND_PRICE[venue]
@@ -238,3 +239,101 @@ def test_normalize_fails_when_nothing_could_be_normalized(tmp_path):
     mixed.write_text(open("tests/fixtures/binance/session.jsonl").read() + "not json at all\n")
     r = venuelink("normalize", "binance", str(mixed))
     assert r.returncode == 0 and "4 bad lines" in r.stderr and r.stdout    # the fixture has 3 on purpose
+
+
+def _sim_env(sim):
+    return {"VL_CLI_KEY": sim["api_key"], "VL_CLI_SECRET": sim["api_secret"],
+            "VL_CLI_PASSPHRASE": sim.info.get("api_passphrase", "")}
+
+
+def _order_requests(sim) -> list:
+    """The order-changing REST requests the simulator received (placements, cancels, amends)."""
+    log = json.loads(urllib.request.urlopen(f"{sim['admin_url']}/requests", timeout=10).read())["requests"]
+    return [r for r in log if r[1] != "GET" and "order" in r[2].lower()]
+
+
+@pytest.mark.parametrize("venue", registry.available())
+def test_order_cli_a_venue_that_cannot_be_reached_is_not_a_rejection(tmp_path, venue):
+    """The venue's REST port refuses connections (its simulator stopped): `place` says the order
+    was not sent and which URL it cannot reach (exit 4), `status` says the order's state is
+    unknown, never rejected (exit 3), `cancel` was not sent (exit 4)."""
+    from engine.sim.server import running_simulator
+    with running_simulator(venue, rate=20) as sim:
+        cfg = cli_config(tmp_path, sim, venue=venue)
+        env = _sim_env(sim)
+        url = sim.rest_url.rstrip("/")
+    assert url.startswith("http://127.0.0.1:")                  # names host and port
+    common = ["--config", str(cfg), "--venue", venue, "--symbol", "BTC/USDT"]
+    p = venuelink("order", "place", *common, "--side", "buy", "--qty", "0.001", "--price", "1000",
+                  "--client-id", "cliGone1", env=env)
+    o = json.loads(p.stdout)
+    assert p.returncode == 4, (p.returncode, p.stdout, p.stderr)
+    assert o["state"] == "not_sent" and o["sent"] is False and o["client_order_id"] == "cliGone1"
+    assert f"cannot reach {url}" in o["error"] and "not sent" in o["error"]
+    assert f"cannot reach {url}" in p.stderr and "rejected" not in p.stdout + p.stderr
+    p = venuelink("order", "status", *common, "--client-id", "cliGone1", env=env)
+    o = json.loads(p.stdout)
+    assert p.returncode == 3 and o["state"] == "unknown" and f"cannot reach {url}" in o["error"], p.stdout
+    assert f"cannot reach {url}" in p.stderr and "rejected" not in p.stdout + p.stderr
+    p = venuelink("order", "cancel", *common, "--client-id", "cliGone1", env=env)
+    o = json.loads(p.stdout)
+    assert p.returncode == 4 and o["state"] == "unknown" and o["sent"] is False, p.stdout
+    assert f"cancel not sent: cannot reach {url}" in o["error"]
+
+
+@pytest.mark.parametrize("venue", registry.available())
+def test_order_cli_market_order_prints_its_final_state(tmp_path, venue):
+    """A market order placed with --wait is followed until it is final: `place` prints it filled
+    as the venue has it, and `status` tells the same (state, filled size, IOC)."""
+    from engine.sim.server import running_simulator
+    with running_simulator(venue, rate=20) as sim:
+        cfg = cli_config(tmp_path, sim, venue=venue)
+        env = _sim_env(sim)
+        common = ["--config", str(cfg), "--venue", venue, "--symbol", "BTC/USDT"]
+        p = venuelink("order", "place", *common, "--side", "buy", "--type", "market", "--qty", "0.001",
+                      "--client-id", "cliMkt1", "--wait", "3", env=env)
+        placed = json.loads(p.stdout)
+        assert p.returncode == 0, (p.stdout, p.stderr)
+        assert (placed["state"], placed["filled_qty"], placed["type"], placed["tif"]) == \
+            ("filled", "0.001", "market", "IOC"), placed
+        p = venuelink("order", "status", *common, "--client-id", "cliMkt1", env=env)
+        status = json.loads(p.stdout)
+        assert p.returncode == 0
+        for k in ("state", "filled_qty", "type", "tif", "price", "venue_order_id"):
+            assert status[k] == placed[k], (k, placed, status)
+
+
+ORDER_TICK = {"binance": "1000.005", "okx": "1000.05"}     # one digit finer than the simulator's tick
+
+
+@pytest.mark.parametrize("venue", registry.available())
+def test_order_cli_bad_numbers_are_usage_errors_and_nothing_is_sent(tmp_path, venue):
+    """--qty 0, -1, abc, a price off the tick, amend with nothing to change: exit 2 with one line on
+    stderr, nothing printed on stdout, no order request reaches the venue."""
+    from engine.sim.server import running_simulator
+    with running_simulator(venue, rate=20) as sim:
+        cfg = cli_config(tmp_path, sim, venue=venue)
+        env = _sim_env(sim)
+        common = ["--config", str(cfg), "--venue", venue, "--symbol", "BTC/USDT"]
+        p = venuelink("order", "place", *common, "--side", "buy", "--qty", "0.001", "--price", "1000",
+                      "--client-id", "cliRest1", env=env)
+        assert p.returncode == 0 and json.loads(p.stdout)["state"] == "new", p.stdout
+        before = len(_order_requests(sim))
+        assert before >= 1
+        cases = [(("place", "--side", "buy", "--qty", "0", "--price", "1000"), "--qty 0"),
+                 (("place", "--side", "buy", "--qty", "-1", "--price", "1000"), "--qty -1"),
+                 (("place", "--side", "buy", "--qty", "abc", "--price", "1000"), "'abc' is not a decimal number"),
+                 (("place", "--side", "buy", "--type", "market", "--qty", "abc"), "'abc' is not a decimal number"),
+                 (("place", "--side", "buy", "--qty", "0.001", "--price", ORDER_TICK[venue]), ORDER_TICK[venue]),
+                 (("place", "--side", "buy", "--qty", "0.001", "--price", "-5"), "--price -5"),
+                 (("amend", "--client-id", "cliRest1"), "amend needs something to change"),
+                 (("amend", "--client-id", "cliRest1", "--qty", "0"), "--qty 0")]
+        for args, says in cases:
+            p = venuelink("order", args[0], *common, *args[1:], env=env)
+            lines = p.stderr.strip().splitlines()
+            assert p.returncode == 2 and p.stdout == "", (args, p.returncode, p.stdout, p.stderr)
+            assert len(lines) == 1 and says in lines[0] and "rejected" not in lines[0], (args, p.stderr)
+            assert lines[0].startswith(f"venuelink order {args[0]}: error: ")
+        assert len(_order_requests(sim)) == before, _order_requests(sim)[before:]
+        o = json.loads(venuelink("order", "status", *common, "--client-id", "cliRest1", env=env).stdout)
+        assert (o["state"], o["qty"], o["price"]) == ("new", "0.001", "1000"), o
