@@ -337,3 +337,16 @@ def test_order_cli_bad_numbers_are_usage_errors_and_nothing_is_sent(tmp_path, ve
         assert len(_order_requests(sim)) == before, _order_requests(sim)[before:]
         o = json.loads(venuelink("order", "status", *common, "--client-id", "cliRest1", env=env).stdout)
         assert (o["state"], o["qty"], o["price"]) == ("new", "0.001", "1000"), o
+
+
+@pytest.mark.parametrize("action", ["place", "cancel", "status", "amend"])
+def test_order_help_lists_the_exit_codes(action):
+    from engine.run import EXIT_NOT_SENT, EXIT_REFUSED, EXIT_UNKNOWN
+    p = venuelink("order", action, "--help")
+    assert p.returncode == 0 and "exit status:" in p.stdout, p.stdout
+    for code, says in ((0, "the venue's answer"), (EXIT_REFUSED, "refused by the venue"),
+                       (2, "a mistake in the command"), (EXIT_UNKNOWN, "outcome unknown"),
+                       (EXIT_NOT_SENT, "the venue cannot be reached")):
+        assert re.search(rf"^  {code}  {says}", p.stdout, re.M), (code, p.stdout)
+    readme = " ".join(open("README.md").read().split())
+    assert f"and {EXIT_NOT_SENT} when the venue cannot be reached" in readme
