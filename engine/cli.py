@@ -115,6 +115,59 @@ def _cmd_venues(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_instruments(args: argparse.Namespace) -> int:
+    """The venue's instruments as its instruments endpoint lists them (the config's URLs, or the
+    built-in simulator without --config)."""
+    import contextlib
+    import json
+
+    from engine.config import load_config
+    from engine.engine import Engine
+    from engine.errors import ConfigError, EngineError
+    from engine.run import _run_loop, _sim_config
+    with contextlib.ExitStack() as stack:
+        try:
+            if args.config:
+                cfg = load_config(args.config)
+                if args.venue not in cfg.venues:
+                    raise ConfigError(f"{args.venue}: not in {args.config} (it has: {', '.join(cfg.venues) or 'none'})")
+                cfg.venues = {args.venue: cfg.venues[args.venue]}
+            else:
+                cfg = _sim_config([args.venue], 20, stack)
+        except (ConfigError, ValueError) as e:
+            print(f"venuelink instruments: error: {e}", file=sys.stderr)
+            return 2
+
+        for vc in cfg.venues.values():
+            vc.status_poll_s = 0                # a listing: no status watch to start and stop again
+
+        async def load():
+            eng = Engine(cfg)
+            try:
+                await eng.start(market_data=False, execution=False)
+                return eng.instruments(args.venue)
+            finally:
+                await eng.close()
+        try:
+            insts = _run_loop(load())
+        except (EngineError, OSError) as e:
+            print(f"venuelink instruments: error: {e}", file=sys.stderr)
+            return 4
+    rows = [i for i in insts if not args.symbol or i.symbol in args.symbol]
+    if args.json:
+        json.dump([i.to_json() for i in rows], sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        for i in rows:
+            sys.stdout.write(f"{i.symbol:<24} {i.venue_symbol:<20} {i.kind.name.lower():<6} "
+                             f"tick {i.px_str(i.tick):<12} lot {i.qty_str(i.lot):<12} {i.status.name.lower()}\n")
+    if args.symbol and len(rows) < len(set(args.symbol)):
+        missing = sorted(set(args.symbol) - {i.symbol for i in rows})
+        print(f"venuelink instruments: not listed by {args.venue}: {', '.join(missing)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="venuelink", description="Low-latency connectivity to crypto venues.")
     p.add_argument("--version", action="version", version=f"venuelink {_version()}")
@@ -147,6 +200,17 @@ def build_parser() -> argparse.ArgumentParser:
                                    "methods for native venues). Nothing is connected to.")
     v.add_argument("--json", action="store_true", help="a JSON array of {venue, tier, ccxt_id, supports, note}")
     v.set_defaults(func=_cmd_venues)
+
+    i = sub.add_parser("instruments", help="list a venue's instruments (unified symbol, venue symbol, tick, lot, status)",
+                       description="Load the venue's instruments from its instruments endpoint, as the engine does "
+                                   "at start: the URLs of --config, or the built-in simulator without it. Exit 1 "
+                                   "when a --symbol is not listed, 2 for a usage error, 4 when the venue cannot be "
+                                   "reached.")
+    i.add_argument("venue", help="venue id, e.g. binance")
+    i.add_argument("--config", help="config file whose [venues.VENUE] URLs to use (default: the built-in simulator)")
+    i.add_argument("--symbol", action="append", default=[], metavar="SYMBOL", help="only these unified symbols")
+    i.add_argument("--json", action="store_true", help="JSON array of the instruments' fields")
+    i.set_defaults(func=_cmd_instruments)
 
     from engine import run as run_mod
     run_mod.add_parsers(sub)

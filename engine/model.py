@@ -260,6 +260,14 @@ class Instrument:
             return qty, self.qty_scale
         return qty * self.contract_size, self.qty_scale + self.contract_scale
 
+    def to_json(self) -> dict:
+        """Exact decimal strings for every amount (tick, lot, minimums, contract size)."""
+        return {"venue": self.venue.name, "symbol": self.symbol, "venue_symbol": self.venue_symbol,
+                "kind": self.kind.name.lower(), "base": self.base, "quote": self.quote, "settle": self.settle,
+                "tick": self.px_str(self.tick), "lot": self.qty_str(self.lot), "min_qty": self.qty_str(self.min_qty),
+                "min_notional": self.notional_str(self.min_notional) if self.min_notional else "",
+                "status": self.status.name.lower(), **self.contract_fields()}
+
     def px_str(self, px: int) -> str:
         return fx.format(px, self.px_scale)
 

@@ -350,3 +350,22 @@ def test_order_help_lists_the_exit_codes(action):
         assert re.search(rf"^  {code}  {says}", p.stdout, re.M), (code, p.stdout)
     readme = " ".join(open("README.md").read().split())
     assert f"and {EXIT_NOT_SENT} when the venue cannot be reached" in readme
+
+
+def test_instruments_lists_a_venues_instruments_exactly(tmp_path):
+    """`venuelink instruments VENUE` loads the instruments as the engine does at start (here from
+    the built-in simulator): unified and venue symbols, exact tick and lot, status; --json carries
+    every amount as an exact string; a symbol the venue does not list exits 1, naming it."""
+    import json as _json
+    r = venuelink("instruments", "okx")
+    assert r.returncode == 0, r.stderr
+    rows = [ln.split() for ln in r.stdout.splitlines()]
+    assert ["BTC/USDT:USDT", "BTC-USDT-SWAP", "swap", "tick", "0.1", "lot", "0.01", "trading"] in rows
+    r = venuelink("instruments", "binance", "--symbol", "BTC/USDT", "--json")
+    got = _json.loads(r.stdout)
+    assert r.returncode == 0 and [(g["symbol"], g["venue_symbol"], g["tick"], g["status"]) for g in got] == \
+        [("BTC/USDT", "BTCUSDT", "0.01", "trading")]
+    r = venuelink("instruments", "binance", "--symbol", "NOPE/USDT")
+    assert r.returncode == 1 and "not listed by binance: NOPE/USDT" in r.stderr
+    r = venuelink("instruments", "binance", "--config", str(tmp_path / "none.toml"))
+    assert r.returncode == 2 and "venuelink instruments: error:" in r.stderr
