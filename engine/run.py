@@ -9,6 +9,7 @@ import re
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 import time
@@ -222,8 +223,11 @@ async def _run(cfg: Config, duration: float, plain: bool, strategy: bool, journa
         v = next(iter(eng.runtimes.values()))
         strat_task = asyncio.ensure_future(BboMaker(eng, v.venue.name, v.config.symbols[0]).run())
     view = StatusView(eng, duration)
+    view.metrics_url = f"http://{cfg.metrics_host}:{port}/metrics"
     if journal:
         view.follow_transitions()
+    elif not plain:
+        view.capture_warnings()             # shown in the view; written to stderr they vanish at the next redraw
     t_end = time.monotonic() + duration if duration else None
     try:
         while not stop.is_set():
@@ -241,7 +245,7 @@ async def _run(cfg: Config, duration: float, plain: bool, strategy: bool, journa
                 out = view.render()
                 print("\n".join(out), flush=True)
             else:
-                out = view.render()
+                out = view.fit(view.render())
                 sys.stdout.write("\x1b[H\x1b[2J" + "\n".join(out) + "\n")
                 sys.stdout.flush()
             if t_end and time.monotonic() >= t_end:
@@ -258,6 +262,8 @@ async def _run(cfg: Config, duration: float, plain: bool, strategy: bool, journa
             still_open = await eng.cancel_open_orders(cancel_s)
         summary = view.summary()
         await eng.close()
+        view.stopped = True
+        view.release_warnings()
         with contextlib.suppress(OSError, ValueError):
             if journal:
                 print("\n".join(view.journal(0.0, force=True)), flush=True)
@@ -298,6 +304,11 @@ class StatusView:
         self.last: dict = {}
         self.t0 = time.monotonic()
         self.hint = f"(stops after {duration:g} s)" if duration else "(Ctrl-C to stop)"
+        self.metrics_url = ""
+        self.stopped = False
+        self.warnings: list[str] = []               # the latest warnings, newest last (capture_warnings)
+        self._capture: logging.Handler | None = None
+        self._stderr_handlers: list[logging.Handler] = []
         self.states: dict[tuple, str] = {}              # journal: last state seen per connection, book
         self.journal_last: dict[str, tuple[float, int]] = {}
         self.conn_counts: dict[str, int] = {}           # journal: connects of each connection at the last call
@@ -384,9 +395,55 @@ class StatusView:
             self.t_status = now
         return out
 
+    MAX_WARNINGS = 5
+
+    def capture_warnings(self) -> None:
+        """Warnings and errors go into the view (its last lines) instead of the terminal, where the
+        next redraw would wipe them; release_warnings() gives them back to stderr."""
+        view = self
+
+        class _Keep(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                try:
+                    msg = f"{time.strftime('%H:%M:%S', time.localtime(record.created))} {record.getMessage()}"
+                except Exception:
+                    return
+                view.warnings = (view.warnings + [msg])[-view.MAX_WARNINGS:]
+        root = logging.getLogger()
+        self._stderr_handlers = [h for h in root.handlers if isinstance(h, logging.StreamHandler)]
+        for h in self._stderr_handlers:
+            root.removeHandler(h)
+        self._capture = _Keep(level=logging.WARNING)
+        root.addHandler(self._capture)
+
+    def release_warnings(self) -> None:
+        root = logging.getLogger()
+        if self._capture is not None:
+            root.removeHandler(self._capture)
+            self._capture = None
+        for h in self._stderr_handlers:
+            root.addHandler(h)
+        self._stderr_handlers = []
+
+    def fit(self, lines: list[str]) -> list[str]:
+        """The view cut to the terminal: lines no wider than it, and at most its height (the
+        header and the warnings kept, venue lines cut from the end of the middle)."""
+        size = shutil.get_terminal_size((120, 40))
+        width, height = max(size.columns, 20), max(size.lines - 1, 4)
+        cut = [ln if len(ln) <= width else ln[:width - 1] + "~" for ln in lines]
+        if len(cut) <= height:
+            return cut
+        tail = [ln for ln in cut if ln.startswith("  ! ")][-max(0, height - 2):] if height > 2 else []
+        head = [ln for ln in cut if not ln.startswith("  ! ")]
+        keep = max(1, height - len(tail) - 1)
+        more = f"  ... {len(head) - keep} more lines (a larger terminal shows them)"
+        return head[:keep] + [more if len(more) <= width else more[:width - 1] + "~"] + tail
+
     def render(self) -> list[str]:
         now = time.monotonic()
-        lines = [f"venuelink  {time.strftime('%H:%M:%S')}   {self.hint}"]
+        hint = "(stopped)" if self.stopped else self.hint
+        lines = [f"venuelink  {time.strftime('%H:%M:%S')}   {hint}"
+                 + (f"   metrics {self.metrics_url}" if self.metrics_url else "")]
         for rt in self.eng.runtimes.values():
             v = rt.venue.name
             frames = sum(p.n_frames for p in rt.parsers)
@@ -394,18 +451,25 @@ class StatusView:
             rate = (frames - f0) / (now - t0) if now > t0 else 0.0
             self.last[v] = (now, frames)
             conns = ",".join(ConnState(s.state).name.lower() for s in rt.sessions) or "-"
+            rate_s = "      -" if self.stopped else f"{rate:7.1f}"
             util = max(rt.budget.utilization().values(), default=0.0)
             p50_dec = max((p.recv_to_decoded.percentile(50) for p in rt.parsers), default=0)
             p99_dec = max((p.recv_to_decoded.percentile(99) for p in rt.parsers), default=0)
             p50_app = max((p.decoded_to_applied.percentile(50) for p in rt.parsers), default=0)
             p99_app = max((p.decoded_to_applied.percentile(99) for p in rt.parsers), default=0)
             errs = sum(p.n_errors for p in rt.parsers)
-            lines.append(f"{v:<10} conn={conns} msgs/s={rate:7.1f} ratelimit={util * 100:5.1f}% "
+            lines.append(f"{v:<10} conn={conns} msgs/s={rate_s} ratelimit={util * 100:5.1f}% "
                          f"recv->decoded p50/p99={p50_dec / 1000:.1f}/{p99_dec / 1000:.1f}us "
                          f"decoded->book p50/p99={p50_app / 1000:.1f}/{p99_app / 1000:.1f}us "
                          f"drops={errs}")
             if not rt.started and rt.start_error:
                 lines.append(f"  not started: {rt.start_error} (retrying)")
+            for s in rt.sessions:
+                if not self.stopped and s.state != ConnState.CONNECTED and s.close_reason:
+                    lines.append(f"  {s.name}: {ConnState(s.state).name.lower()}: {s.close_reason}")
+            av = rt.availability
+            if av is not None and not av.available and av.reason:
+                lines.append(f"  orders unavailable: {av.reason}")
             for fs in rt.feed_symbols():
                 inst, st = fs.instrument, BookState(fs.sync.state)
                 bb, ba = fs.book.best_bid(), fs.book.best_ask()
@@ -423,6 +487,7 @@ class StatusView:
             if rt.orders is not None:
                 open_n = len(rt.orders.open_orders())
                 lines.append(f"  orders: {len(rt.orders.orders)} known, {open_n} open")
+        lines += [f"  ! {w}" for w in self.warnings]
         return lines
 
 

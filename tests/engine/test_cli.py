@@ -369,3 +369,29 @@ def test_instruments_lists_a_venues_instruments_exactly(tmp_path):
     assert r.returncode == 1 and "not listed by binance: NOPE/USDT" in r.stderr
     r = venuelink("instruments", "binance", "--config", str(tmp_path / "none.toml"))
     assert r.returncode == 2 and "venuelink instruments: error:" in r.stderr
+
+
+def test_the_live_view_keeps_warnings_the_url_and_fits_the_terminal(monkeypatch):
+    """Warnings are kept in the view (written to the terminal they vanish at the next redraw), the
+    metrics URL stays in the header, the view fits the terminal, and a stopped view says so."""
+    import logging as _logging
+    from types import SimpleNamespace
+    from engine.run import StatusView
+    view = StatusView(SimpleNamespace(runtimes={}), 0.0)
+    view.metrics_url = "http://127.0.0.1:9464/metrics"
+    view.capture_warnings()
+    try:
+        for k in range(7):
+            _logging.getLogger("venuelink.session").warning("binance-public0: connect failed (%d)", k)
+        lines = view.render()
+    finally:
+        view.release_warnings()
+    assert "metrics http://127.0.0.1:9464/metrics" in lines[0] and "(Ctrl-C to stop)" in lines[0]
+    shown = [ln for ln in lines if ln.startswith("  ! ")]
+    assert len(shown) == StatusView.MAX_WARNINGS and shown[-1].endswith("connect failed (6)")
+    monkeypatch.setenv("COLUMNS", "40")
+    monkeypatch.setenv("LINES", "5")
+    fitted = view.fit(lines + [f"venue line {k} " + "x" * 80 for k in range(10)])
+    assert len(fitted) <= 4 and all(len(ln) <= 40 for ln in fitted)
+    view.stopped = True
+    assert "(stopped)" in view.render()[0]
