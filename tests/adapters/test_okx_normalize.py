@@ -237,7 +237,7 @@ def test_subscribe_frames_are_okx_ops():
 
 @pytest.mark.parametrize("reference", [False, True])
 @pytest.mark.parametrize("bids,asks,crc", [
-    # okx.com/docs-v5 checksum examples (the docs give the strings; CRCs in ../shared/sign_vectors.md)
+    # okx.com/docs-v5 checksum examples (the docs give the strings; the CRCs computed from them)
     ('[["3366.1","7","0","1"],["3366","6","0","1"]]', '[["3366.8","9","0","1"],["3368","8","0","1"]]', -1881014294),
     ('[["3366.1","7","0","1"]]', '[["3366.8","9","0","1"],["3368","8","0","1"],["3372","8","0","1"]]', 831078360),
 ])
