@@ -870,9 +870,11 @@ class Engine:
         return await rt.execution.open_orders(symbol)
 
     async def cancel_all(self, venue: str, timeout_s: float = 8.0) -> list[str]:
-        """Cancel every open order this engine knows at the venue and check with the venue (its
-        cancel-all where it has one); the client ids still possibly open afterwards."""
-        self._om(venue)
+        """Cancel every open order of the account at the venue, whoever placed it (the venue's open
+        orders are adopted first), and check with the venue (its cancel-all where it has one); the
+        client ids still possibly open afterwards."""
+        om = self._om(venue)
+        await om.reconcile()
         return await self.runtime(venue).cancel_open_orders(timeout_s)
 
     def subscribe_venue_state(self, venue: str, callback: Callable[[str, bool, str], None]) -> None:

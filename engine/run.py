@@ -98,6 +98,18 @@ def add_parsers(sub) -> None:
                             "is definite; given, or for a market, IOC or FOK order: until the order is final "
                             "or the time is up)")
         p.set_defaults(func=_cmd_order)
+    for name, what in (("open", "list the account's open orders at the venue, whoever placed them"),
+                       ("cancel-all", "cancel every open order of the account at the venue and check none is left")):
+        p = osub.add_parser(name, help=what, description=what + ". Exit 0 done (cancel-all: none left), 3 some "
+                            "possibly still open (their client ids printed), 2 usage error, 4 the venue cannot "
+                            "be reached.")
+        p.add_argument("--config", required=True, help="TOML config with the venue's URLs and credentials")
+        p.add_argument("--venue", required=True, help="venue id, e.g. binance")
+        if name == "open":
+            p.add_argument("--symbol", help="only this unified symbol")
+        else:
+            p.add_argument("--timeout", type=_seconds, default=8.0, help="seconds for the cancels and the check")
+        p.set_defaults(func=_cmd_order_account)
 
 
 # ---------------------------------------------------------------------------------------- run
@@ -601,6 +613,51 @@ def _cmd_order(args: argparse.Namespace) -> int:
         return 2
     print(json.dumps(order))
     return _order_exit(order, args.venue)
+
+
+def _cmd_order_account(args: argparse.Namespace) -> int:
+    """`order open` / `order cancel-all`: the account's open orders at the venue, or all of them
+    canceled and checked."""
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    sym = getattr(args, "symbol", None)
+    try:
+        if sym is not None and not _UNIFIED.fullmatch(sym):
+            raise ConfigError(f"--symbol {sym!r} is not a unified symbol (e.g. BTC/USDT)")
+        cfg = load_config(args.config)
+        if args.venue not in cfg.venues:
+            raise ConfigError(f"venue {args.venue!r} is not in {args.config} (it has: {', '.join(cfg.venues) or 'none'})")
+        cfg.venues = {args.venue: cfg.venues[args.venue]}
+        cfg.venues[args.venue].status_poll_s = 0
+        if cfg.venues[args.venue].credentials() is None:
+            raise ConfigError(f"[venues.{args.venue}] has no credentials: the account's orders need its API key")
+    except (ConfigError, ValueError) as e:
+        print(f"venuelink order {args.action}: error: {e}", file=sys.stderr)
+        return 2
+
+    async def go():
+        from engine.engine import Engine
+        eng = Engine(cfg)
+        try:
+            await eng.start(market_data=False)
+            if args.action == "open":
+                rows = await eng.open_orders(args.venue, sym)
+                return {"open": [{"symbol": u.symbol, "client_order_id": u.client_order_id,
+                                  "venue_order_id": u.venue_order_id, "side": u.side.wire if u.side else "",
+                                  "qty": u.qty, "price": u.price, "filled_qty": u.filled_qty,
+                                  "state": u.state.name.lower()} for u in rows]}
+            return {"still_open": await eng.cancel_all(args.venue, args.timeout)}
+        finally:
+            await eng.close()
+    try:
+        out = _run_loop(go())
+    except (EngineError, OSError) as e:
+        print(f"venuelink order {args.action}: error: {e}", file=sys.stderr)
+        return EXIT_NOT_SENT
+    print(json.dumps(out))
+    if out.get("still_open"):
+        print(f"possibly still open at {args.venue}: {' '.join(out['still_open'])}", file=sys.stderr)
+        return EXIT_UNKNOWN
+    return 0
 
 
 def _order_exit(order: dict, venue: str) -> int:

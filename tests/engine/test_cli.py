@@ -395,3 +395,29 @@ def test_the_live_view_keeps_warnings_the_url_and_fits_the_terminal(monkeypatch)
     assert len(fitted) <= 4 and all(len(ln) <= 40 for ln in fitted)
     view.stopped = True
     assert "(stopped)" in view.render()[0]
+
+
+def test_order_open_and_cancel_all(tmp_path, monkeypatch):
+    """`order open` lists the account's open orders at the venue, whoever placed them;
+    `order cancel-all` cancels them all and checks none is left."""
+    import json as _json
+    from engine.sim.server import running_simulator
+    with running_simulator("binance", rate=20) as sim:
+        cfg = cli_config(tmp_path, sim)
+        monkeypatch.setenv("VL_CLI_KEY", sim["api_key"])
+        monkeypatch.setenv("VL_CLI_SECRET", sim["api_secret"])
+        for cid, px in (("keep1", "20000"), ("keep2", "20001")):
+            r = venuelink("order", "place", "--config", str(cfg), "--venue", "binance", "--symbol", "BTC/USDT",
+                          "--side", "buy", "--qty", "0.001", "--price", px, "--client-id", cid)
+            assert r.returncode == 0, r.stderr
+        r = venuelink("order", "open", "--config", str(cfg), "--venue", "binance")
+        assert r.returncode == 0, r.stderr
+        got = _json.loads(r.stdout)["open"]
+        assert sorted((o["client_order_id"], o["symbol"], o["price"]) for o in got) == \
+            [("keep1", "BTC/USDT", "20000"), ("keep2", "BTC/USDT", "20001")]
+        r = venuelink("order", "cancel-all", "--config", str(cfg), "--venue", "binance")
+        assert r.returncode == 0 and _json.loads(r.stdout) == {"still_open": []}, r.stderr
+        r = venuelink("order", "open", "--config", str(cfg), "--venue", "binance", "--symbol", "BTC/USDT")
+        assert r.returncode == 0 and _json.loads(r.stdout) == {"open": []}
+        r = venuelink("order", "open", "--config", str(cfg), "--venue", "binance", "--symbol", "BTCUSDT")
+        assert r.returncode == 2 and "not a unified symbol" in r.stderr
