@@ -56,8 +56,9 @@ class VenueUnavailable(EngineError):
 
 class Availability:
     STARTING_GRACE_S = 10.0
-    """the private stream's first connect after start is not an outage: orders wait for it and
-    nobody is told, unless it is not up within this (then it is one, announced as any other)"""
+    """the private stream's first connect after start is not an outage: nobody is told it is down
+    while it connects, unless it is not up within this or its first attempt failed (then it is
+    one, announced and decided by the policy as any other)"""
 
     def __init__(self, rt: "VenueRuntime", policy: UnavailablePolicy, *, hold_timeout_s: float = 5.0,
                  poll_s: float = 0.1) -> None:
@@ -81,9 +82,6 @@ class Availability:
         ex = self.rt.execution
         if ex is not None and self.rt.has_private_stream and not getattr(ex, "stream_connected", True):
             self.starting = True
-            self.available = False
-            self.reason = "starting: private stream connecting"
-            self._back.clear()
         self._task = asyncio.ensure_future(self._watch())
 
     async def close(self) -> None:
@@ -93,10 +91,6 @@ class Availability:
 
     # ---- the gate new orders pass ----------------------------------------------------------
     async def admit(self) -> None:
-        while self.starting:                # the first connect: waited for, whatever the policy
-            self._settle_start()
-            if self.starting:
-                await asyncio.sleep(0.05)
         self.refresh()
         if self.available:
             return
@@ -170,18 +164,19 @@ class Availability:
 
     def _settle_start(self) -> None:
         """End the start once the private stream is up (quietly: starting is not an outage), or
-        once it is overdue or something else is wrong (then announced as any outage)."""
+        once it is overdue, its first attempt failed or something else is wrong (then announced
+        and decided by the policy as any outage)."""
         why = self._why_unavailable()
         if not why:
-            self.starting, self.available, self.reason = False, True, ""
-            self._back.set()
+            self.starting = False
             log.info("%s: ready for orders", self.rt.venue.name)
             return
-        if why == "private stream down" and \
+        failed = getattr(getattr(self.rt.execution, "private_ws", None), "last_error", None) is not None
+        if why == "private stream down" and not failed and \
                 asyncio.get_running_loop().time() - self._started_at < self.STARTING_GRACE_S:
             return
-        self.starting, self.available = False, True
-        self._changed(why if why != "private stream down" else "private stream not connected since start")
+        self.starting = False
+        self._changed(why if why != "private stream down" or failed else "private stream not connected since start")
 
     async def _watch(self) -> None:
         while True:
