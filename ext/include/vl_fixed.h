@@ -97,10 +97,15 @@ VL_INLINE uint64_t vl_digits(const char *a, const char *b, const char *lo, const
     return m;
 }
 
-/* Parse s[0:n] ("27123.45000000", "-3.5", "1e-8", "+2.", ".5") at `scale` into *out.
+/* The general parser, every accepted form and every error (the contract; vl_parse_fixed takes
+ * a shortcut for the common shape first). Reads only s[0, n).
  * One scan finds the digit runs (leading and trailing zeros dropped), then each run of up to
- * eight digits converts as one word; no division on the common path. */
-static inline int vl_parse_fixed(const char *s, size_t n, int scale, int64_t *out)
+ * eight digits converts as one word; no division on the common path. Out of line: the callers
+ * inline only the shortcut. */
+#if defined(__GNUC__)
+__attribute__((noinline, unused))
+#endif
+static int vl_parse_fixed_gen(const char *s, size_t n, int scale, int64_t *out)
 {
     const char *p = s, *end = s + n, *z, *is, *ie, *fs = NULL, *fe = NULL;
     int neg = 0, seen_digit, nint, nfrac = 0;
@@ -171,90 +176,142 @@ static inline int vl_parse_fixed(const char *s, size_t n, int scale, int64_t *ou
 
 #if defined(__SSSE3__)
 #include <tmmintrin.h>
-#if defined(__BMI2__)
-#include <immintrin.h>
-#endif
-/* VL_SHUF[dot][t]: the pshufb control that drops the '.' at byte `dot` (16: none) of a number's
- * first 16 bytes and right-aligns its first t digits into the 16 lanes (higher lanes 0x80 -> 0). */
-static uint8_t VL_SHUF[17][32][16];   /* [dot][t], t padded to 32 so the index is two shifts */
-__attribute__((constructor)) static void vl_shuf_init(void)
+
+/* VL_PLACE[dot][scale]: the pshufb control that puts each digit of a number (its '.' at byte `dot`,
+ * or `dot` = its length when it has none) in the lane of its weight at that scale: lane j holds the
+ * digit worth 10^(15 - j) in the mantissa, so the 16 lanes read as one 16-digit integer are the
+ * mantissa itself. Digits past the scale (checked to be '0') and lanes above the integer digits get
+ * 0x80 (-> 0). Filled for dot + scale <= 15.
+ * VL_GATHER[n]: the control that puts the n bytes of a number, read as two overlapping words by
+ * vl_fx_gather, back in order in lanes 0..n-1 (lanes n..15 -> 0). */
+static uint8_t VL_PLACE[17][32][16];   /* [dot][scale], scale padded to 32: the index is shifts */
+static uint8_t VL_GATHER[17][16];
+__attribute__((constructor)) static void vl_fx_tables_init(void)
 {
-    int dot, t, j;
+    int dot, sc, j, n;
     for (dot = 0; dot <= 16; dot++)
-        for (t = 0; t <= 16; t++)
+        for (sc = 0; sc + dot <= 15; sc++)
             for (j = 0; j < 16; j++) {
-                int q = j - (16 - t);             /* index in the digit string without the '.' */
-                VL_SHUF[dot][t][j] = q < 0 ? 0x80 : (uint8_t)(q < dot ? q : q + 1);
+                int e = 15 - j - sc;                       /* power of ten of lane j's digit */
+                int q = e >= 0 ? dot - 1 - e : dot - e;    /* its byte in the text */
+                VL_PLACE[dot][sc][j] = (q < 0 || q > 15) ? 0x80 : (uint8_t)q;
             }
+    for (n = 0; n <= 16; n++) {
+        int h = n >= 8 ? 8 : n >= 4 ? 4 : 16;              /* bytes from the first word; the rest end at n */
+        for (j = 0; j < 16; j++)
+            VL_GATHER[n][j] = j >= n ? 0x80 : (uint8_t)(j < h ? j : 2 * h + j - n);
+    }
 }
 
-/* The common shape of venue numbers, "27123.45000000" or "15": up to 16 bytes of digits with at
- * most one '.', no sign or exponent, integer digits + scale <= 18. Digits past the scale must be
- * '0'. Returns 1 with *out set, 0 when the number is not of that shape (the caller takes the
- * general path, which also reports errors). s[0, 16) must be readable. */
-/* constants loaded from memory: one instruction each, where GCC would build each of them in
- * registers with three around every call that clobbers the vector registers */
-static const uint8_t VL_SIMD_C[5][16] __attribute__((aligned(16))) = {
+/* 16 x 0xFF then 16 x 0: loaded at 16 - n, keeps the first n lanes */
+__attribute__((unused)) static const uint8_t VL_FX_KEEP[32] = {
+    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF};
+__attribute__((unused)) static const uint8_t VL_SIMD_C[8][16] __attribute__((aligned(16))) = {
     {'0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0'},
-    {9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9},
+    {10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10},
+    {0xFE, 0xFE, 0xFE, 0xFE, 0xFE, 0xFE, 0xFE, 0xFE, 0xFE, 0xFE, 0xFE, 0xFE, 0xFE, 0xFE, 0xFE, 0xFE}, /* '.' - '0' */
     {10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1},
     {100, 0, 1, 0, 100, 0, 1, 0, 100, 0, 1, 0, 100, 0, 1, 0},                  /* int16 100, 1 */
-    {0x10, 0x27, 1, 0, 0x10, 0x27, 1, 0, 0x10, 0x27, 1, 0, 0x10, 0x27, 1, 0}};  /* int16 10000, 1 */
-#define VL_SIMD_K(i) (*(const volatile __m128i *)VL_SIMD_C[i])
-
-VL_INLINE int vl_parse_fixed_simd(const char *s, size_t n, int scale, int64_t *out)
+    {0x10, 0x27, 1, 0, 0x10, 0x27, 1, 0, 0x10, 0x27, 1, 0, 0x10, 0x27, 1, 0},   /* int16 10000, 1 */
+    {0x00, 0xE1, 0xF5, 0x05, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},              /* uint32 10^8 */
+    {0}};
+/* The constants are read from memory as operands of the instructions that use them: the compiler,
+ * seeing their values, would build each in registers with three instructions. */
+VL_INLINE const __m128i *vl_fx_consts(void)
 {
-    __m128i x = _mm_loadu_si128((const __m128i *)s);
-    __m128i d = _mm_sub_epi8(x, VL_SIMD_K(0));
-    unsigned dm = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d, VL_SIMD_K(1)), d));
-    unsigned sc = (unsigned)scale, dot = 16, ni = (unsigned)n, k = 0, t;
-#if defined(__BMI2__)
-    unsigned nd = _bzhi_u32(~dm, ni);                      /* non-digits among the n bytes */
-#else
-    unsigned nd = ~dm & ((1u << ni) - 1u);
-#endif
-    if (nd) {                                              /* exactly one non-digit, a '.' */
-        if (nd & (nd - 1)) return 0;
-        dot = (unsigned)__builtin_ctz(nd);
-        if (s[dot] != '.' || n < 2) return 0;
-        ni = dot;
-        k = (unsigned)n - dot - 1u;                         /* fractional digits */
-        if (k > sc) {                                       /* those past the scale must be '0' */
-            unsigned nz = ~(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, VL_SIMD_K(0)));
-#if defined(__BMI2__)
-            nz = _bzhi_u32(nz, (unsigned)n);
-#else
-            nz &= (1u << n) - 1u;
-#endif
-            if (nz >> (dot + 1u + sc)) return 0;
-            k = sc;
-        }
-    }
-    if (sc > 18u - ni) return 0;                           /* ni + scale <= 18; refuses a scale outside 0..18 */
-    t = ni + k;
-    d = _mm_shuffle_epi8(d, _mm_loadu_si128((const __m128i *)VL_SHUF[dot][t]));
-    d = _mm_maddubs_epi16(d, VL_SIMD_K(2));
-    d = _mm_madd_epi16(d, VL_SIMD_K(3));
+    const __m128i *k = (const __m128i *)VL_SIMD_C;
+    __asm__("" : "+r"(k));
+    return k;
+}
+
+/* The common shape of venue numbers, "27123.45000000", "0.00354810" or "15": n (2..16) bytes of
+ * digits with at most one '.', no sign or exponent, integer digits + scale <= 15 (so no overflow),
+ * every digit past the scale '0'. d holds the bytes minus '0' in lanes 0..n-1 and 0 in the lanes
+ * past n. Returns 1 with *out set, 0 when the number is not of that shape (the general parser then
+ * decides, errors included). The tests are bit masks and one branch; no multiply by a power of ten:
+ * the digits are placed at their weight and read as one 16-digit integer. */
+VL_INLINE int vl_fx_vec(__m128i d, unsigned n, int scale, int64_t *out)
+{
+    const __m128i *k = vl_fx_consts();
+    __m128i ten = k[1];
+    unsigned nd = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d, ten), ten)); /* non-digits */
+    unsigned pm = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(d, k[2]));          /* '.' */
+    uint32_t nz = (unsigned)_mm_movemask_epi8(_mm_cmpgt_epi8(d, k[7]));   /* '1'..'9', ... */
+    uint64_t dot = (unsigned)__builtin_ctz(pm | (1u << n));               /* n: no '.' */
+    uint64_t a = dot + (unsigned)scale;                                    /* no wrap on 64 bits */
+    if (VL_UNLIKELY(a > 15u)) return 0;          /* integer digits + scale <= 15; scale 0..15 */
+    /* a non-digit other than '.', a second '.', or a nonzero digit past the scale. n >= 2 with at
+     * most one '.' leaves at least one digit. */
+    if ((nd ^ pm) | (pm & (pm - 1u)) | (nz >> (a + 1u))) return 0;
+    d = _mm_shuffle_epi8(d, _mm_loadu_si128((const __m128i *)VL_PLACE[dot][a - dot]));
+    d = _mm_maddubs_epi16(d, k[3]);
+    d = _mm_madd_epi16(d, k[4]);
     d = _mm_packs_epi32(d, d);
-    d = _mm_madd_epi16(d, VL_SIMD_K(4));
-    {
-        uint64_t w = (uint64_t)_mm_cvtsi128_si64(d);
-        uint64_t m = (w & 0xFFFFFFFFu) * 100000000u + (w >> 32);
-        *out = (int64_t)(m * (uint64_t)VL_POW10[sc - k]);
-    }
+    d = _mm_madd_epi16(d, k[5]);                 /* two 8-digit halves, high one first */
+    d = _mm_add_epi64(_mm_mul_epu32(d, k[6]), _mm_srli_epi64(d, 32));
+    *out = (int64_t)_mm_cvtsi128_si64(d);
     return 1;
+}
+
+/* A one-byte number: a digit. */
+VL_INLINE int vl_fx_one(const char *s, int scale, int64_t *out)
+{
+    unsigned c = (unsigned)(uint8_t)s[0] - '0';
+    if (c > 9u || (unsigned)scale > 18u) return 0;
+    *out = (int64_t)c * VL_POW10[scale];
+    return 1;
+}
+
+/* The n (2..16) bytes at s minus '0' in lanes 0..n-1 of a vector (lanes past n zero), reading only
+ * s[0, n): two overlapping 8-byte words (n >= 8), two 4-byte words (n >= 4) or three single bytes. */
+VL_INLINE __m128i vl_fx_gather(const char *s, size_t n)
+{
+    uint64_t lo, hi = 0;
+    if (n >= 8) {
+        memcpy(&lo, s, 8);
+        memcpy(&hi, s + n - 8, 8);
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        lo = a | (uint64_t)b << 32;
+    } else {
+        lo = (uint64_t)(uint8_t)s[0] | (uint64_t)(uint8_t)s[n >> 1] << 8 | (uint64_t)(uint8_t)s[n - 1] << 16;
+    }
+    return _mm_shuffle_epi8(_mm_sub_epi8(_mm_set_epi64x((long long)hi, (long long)lo), vl_fx_consts()[0]),
+                            _mm_loadu_si128((const __m128i *)VL_GATHER[n]));
 }
 #endif
 
+/* Parse s[0:n] ("27123.45000000", "-3.5", "1e-8", "+2.", ".5") at `scale` into *out: VL_FX_OK, or
+ * the VL_FX_* error. Reads only s[0, n). The common shape of venue numbers by SIMD, anything else
+ * (signs, exponents, more than 16 bytes, errors) by vl_parse_fixed_gen. */
+VL_INLINE int vl_parse_fixed(const char *s, size_t n, int scale, int64_t *out)
+{
+#if defined(__SSSE3__)
+    if (VL_LIKELY(n - 2u < 15u)) {
+        if (VL_LIKELY(vl_fx_vec(vl_fx_gather(s, n), (unsigned)n, scale, out))) return VL_FX_OK;
+    } else if (n == 1 && vl_fx_one(s, scale, out)) {
+        return VL_FX_OK;
+    }
+#endif
+    return vl_parse_fixed_gen(s, n, scale, out);
+}
+
 /* vl_parse_fixed for text inside a buffer readable at least 16 bytes past its start (the JSON
- * decoder's padded frame copy): the common shape by SIMD, anything else by the general parser. */
+ * decoder's padded frame copy): the common shape by one 16-byte load. */
 VL_INLINE int vl_parse_fixed_pad(const char *s, size_t n, int scale, int64_t *out)
 {
 #if defined(__SSSE3__)
-    if (VL_LIKELY(n - 1u < 16u) && vl_parse_fixed_simd(s, n, scale, out))
+    if (VL_LIKELY(n - 2u < 15u)) {
+        __m128i d = _mm_and_si128(_mm_sub_epi8(_mm_loadu_si128((const __m128i *)s), vl_fx_consts()[0]),
+                                  _mm_loadu_si128((const __m128i *)(VL_FX_KEEP + 16 - n)));
+        if (VL_LIKELY(vl_fx_vec(d, (unsigned)n, scale, out))) return VL_FX_OK;
+    } else if (n == 1 && vl_fx_one(s, scale, out)) {
         return VL_FX_OK;
+    }
 #endif
-    return vl_parse_fixed(s, n, scale, out);
+    return vl_parse_fixed_gen(s, n, scale, out);
 }
 
 /* Write v at `scale` into buf (>= 24 bytes). frac < 0: canonical form (trailing fractional zeros
