@@ -521,6 +521,8 @@ exit status:
      with `venuelink order status`. `status` of a venue that cannot be reached ends so
   4  the venue cannot be reached ("cannot reach <its REST URL>"): place, cancel or
      amend was not sent ("sent": false; place prints "state": "not_sent")
+  130, 143  interrupted (SIGINT, SIGTERM) before anything was sent ("sent": false); interrupted
+     after it was sent ends as 3
 """
 
 def _unreached_errors() -> tuple:
@@ -667,7 +669,7 @@ def _order_exit(order: dict, venue: str) -> int:
     state = order.get("state")
     if order.get("sent") is False:
         sys.stderr.write(f"{order.get('error')}\n")
-        return EXIT_NOT_SENT
+        return 128 + order["interrupted"] if order.get("interrupted") else EXIT_NOT_SENT
     if state == "unknown" and order.get("unreachable"):
         sys.stderr.write(f"cannot reach {order['unreachable']}: the order's state is unknown (it may be live "
                          f"at {venue}); ask again when the venue answers\n")
@@ -728,8 +730,10 @@ async def _order_bounded(cfg: Config, args) -> dict:
             raise
         name = signals[0].name
         if not ctx["sent"]:
-            return {"state": "rejected", "client_order_id": ctx["client_order_id"], "venue_order_id": "",
-                    "filled_qty": "0", "error": f"interrupted by {name} before anything was sent"}
+            # nothing left the process: not a refusal by the venue, and no order to wonder about
+            return {"state": "not_sent" if args.action == "place" else "unknown", "client_order_id":
+                    ctx["client_order_id"], "venue_order_id": "", "filled_qty": "0", "sent": False,
+                    "interrupted": int(signals[0]), "error": f"interrupted by {name} before anything was sent"}
         return {"state": "unknown", "client_order_id": ctx["client_order_id"], "venue_order_id": "",
                 "filled_qty": "0", "error": f"interrupted by {name} before the venue's answer: the {args.action} "
                                             f"may have reached the venue"}

@@ -155,3 +155,53 @@ def test_an_interrupted_order_place_prints_unknown_with_its_client_id_and_exits_
         cids = {row.get("client_order_id") or row.get("clientOrderId") for row in placed}
         assert o["client_order_id"] and o["client_order_id"] in cids, (o, placed)
         assert "venuelink order status" in err and o["client_order_id"] in err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_order_place_interrupted_before_anything_was_sent_says_so(tmp_path, sig):
+    """A venue that accepts the connection and never answers (the instruments load hangs): an
+    interrupt then stops the tool before the order was sent. Not a refusal by the venue and no
+    order to wonder about: "sent": false, state not_sent, exit 128 + the signal."""
+    import socket
+    import threading
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    held = []
+    stop = threading.Event()
+
+    def accept():
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(srv.accept()[0])        # never answered
+            except OSError:
+                pass
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    port = srv.getsockname()[1]
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[venues.binance]\nrest_url = "http://127.0.0.1:{port}"\nws_url = "ws://127.0.0.1:{port}"\n'
+                   'api_key_env = "VL_CLI_KEY"\napi_secret_env = "VL_CLI_SECRET"\n')
+    env = {**os.environ, "VL_CLI_KEY": "k" * 64, "VL_CLI_SECRET": "s" * 64}
+    try:
+        p = subprocess.Popen([sys.executable, "-m", "engine.cli", "order", "place", "--config", str(cfg),
+                              "--venue", "binance", "--symbol", "BTC/USDT", "--side", "buy", "--qty", "0.001",
+                              "--price", "1000", "--client-id", "cliNever1"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        deadline = time.monotonic() + 20
+        while not held and time.monotonic() < deadline:     # the engine is waiting on the venue
+            time.sleep(0.05)
+        time.sleep(0.3)
+        p.send_signal(sig)
+        out, err = p.communicate(timeout=30)
+    finally:
+        stop.set()
+        t.join(2)
+        for c in held:
+            c.close()
+        srv.close()
+    assert p.returncode == 128 + int(sig), (p.returncode, out, err[-2000:])
+    o = json.loads(out)
+    assert (o["state"], o["sent"], o["client_order_id"]) == ("not_sent", False, "cliNever1")
+    assert sig.name in o["error"] and "Traceback" not in err
