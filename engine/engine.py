@@ -28,8 +28,8 @@ from engine.config import Config, Credentials, VenueConfig
 from engine.deadman import DeadMansSwitch
 from engine.derivatives import DerivEvent
 from engine.errors import AuthError, CircuitOpen, ConfigError, EngineError, VenueError
-from engine.model import (Balance, BookState, ConnState, Fill, Instrument, Order, OrderRequest, OrderUpdate, TopOfBook,
-                          Trade, VenueHealth, VenueId)
+from engine.model import (Balance, BookState, ConnState, Fill, Instrument, Order, OrderRequest, OrderUpdate, Position,
+                          TopOfBook, Trade, VenueHealth, VenueId)
 from engine.orders import OrderManager
 from engine.pacing import ConnectPacer
 from engine.rest import RestClient
@@ -859,6 +859,16 @@ class Engine:
         fn = getattr(rt.execution, "balances", None)
         if fn is None:
             raise EngineError(f"{rt.venue.name}: balances are not offered on this tier yet")
+        return await fn()
+
+    async def positions(self, venue: str) -> list[Position]:
+        """The account's open derivatives positions at the venue (signed size, entry price,
+        unrealized PnL, exact strings), asked now; none on a spot-only venue."""
+        rt = self.runtime(venue)
+        self._om(venue)
+        fn = getattr(rt.execution, "positions", None)
+        if fn is None:
+            raise EngineError(f"{rt.venue.name}: positions are not offered on this tier yet")
         return await fn()
 
     async def open_orders(self, venue: str, symbol: str | None = None) -> list[OrderUpdate]:

@@ -390,6 +390,22 @@ class Balance:
 
 
 @dataclass(slots=True)
+class Position:
+    """An open derivatives position as the venue reports it: exact decimal strings."""
+    venue: VenueId
+    symbol: str                 # unified, e.g. BTC/USDT:USDT
+    qty: str                    # signed: positive long, negative short; contracts where the venue counts them
+    entry_price: str            # average entry price
+    unrealized_pnl: str         # at the venue's mark price, in `settle`
+    settle: str = ""            # the currency margin and PnL are in
+    contract_size: str = ""     # where qty counts contracts: base per contract
+
+    def to_json(self) -> dict:
+        return {"venue": self.venue.name, "symbol": self.symbol, "qty": self.qty, "entry_price": self.entry_price,
+                "unrealized_pnl": self.unrealized_pnl, "settle": self.settle, "contract_size": self.contract_size}
+
+
+@dataclass(slots=True)
 class OrderUpdate:
     """What the venue says about an order (ack, query answer, stream event)."""
     venue: VenueId

@@ -248,6 +248,10 @@ class BinanceExecution(PrivateStreamOwner, ExecutionClient):
                 out.append(Balance(self.venue, b["asset"], free, locked))
         return out
 
+    async def positions(self) -> list:
+        """Spot holds balances, not positions: none."""
+        return []
+
     async def recent_fills(self, symbol: str, since_ns: int) -> list[Fill]:
         inst = self._inst(symbol)
         d = await self._signed("GET", "/api/v3/myTrades", [("symbol", inst.venue_symbol),

@@ -24,8 +24,8 @@ from engine.adapter import VenueAdapter
 from engine.config import Credentials
 from engine.errors import (CircuitOpen, ExecutionUnknown, RateLimited, TimestampError, UnknownOrder,
                            VenueError)
-from engine.model import (Balance, Fill, MarketKind, Order, OrderState, OrderType, OrderUpdate, Side, TimeInForce,
-                          VenueId)
+from engine.model import (Balance, Fill, MarketKind, Order, OrderState, OrderType, OrderUpdate, Position, Side,
+                          TimeInForce, VenueId)
 from engine.order_checks import canonical, checked_units
 from engine.orders import ExecutionClient, make_client_order_id
 from engine.private_ws import MsgKind, PrivateStreamOwner, PrivateWsDialect, PrivateWsSession
@@ -402,6 +402,17 @@ class OkxExecution(PrivateStreamOwner, ExecutionClient):
                 free, locked = canonical(d.get("availBal") or "0"), canonical(d.get("frozenBal") or "0")
                 if free != "0" or locked != "0":
                     out.append(Balance(self.venue, d["ccy"], free, locked))
+        return out
+
+    async def positions(self) -> list[Position]:
+        """GET /api/v5/account/positions (swaps; net mode: `pos` is signed), every nonzero one."""
+        out = []
+        for d in await self._signed("GET", "/api/v5/account/positions", {"instType": "SWAP"}):
+            if not isinstance(d, dict) or canonical(d.get("pos") or "0") == "0":
+                continue
+            inst = self.adapter.instrument(d["instId"], MarketKind.SWAP)
+            out.append(Position(self.venue, inst.symbol, canonical(d["pos"]), canonical(d.get("avgPx") or "0"),
+                                canonical(d.get("upl") or "0"), d.get("ccy") or inst.settle, inst.contract_size_str()))
         return out
 
     async def recent_fills(self, symbol: str, since_ns: int) -> list[Fill]:

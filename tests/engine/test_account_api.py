@@ -63,3 +63,27 @@ async def test_instruments_balances_open_orders_and_cancel_all(venue):
             assert Decimal(after["USDT"].locked) == 0 and after["USDT"].free == before["USDT"].free
         finally:
             await eng.close()
+
+
+@pytest.mark.parametrize("venue", ["binance", "okx"])
+async def test_positions(venue):
+    """A swap bought shows as a signed position in contracts with its entry price and contract
+    size (OKX); a spot-only venue has none."""
+    with running_simulator(venue, rate=20) as sim:
+        eng = Engine(Config(venues={venue: _config(venue, sim)}, metrics_port=0))
+        try:
+            await eng.start(market_data=False)
+            assert await eng.positions(venue) == []
+            if venue == "okx":
+                o = await eng.place(OrderRequest(VenueId.okx, "BTC/USDT:USDT", Side.SELL, OrderType.MARKET, "2"))
+                for _ in range(50):
+                    if o.state == OrderState.FILLED:
+                        break
+                    await eng.status(venue, o.client_order_id)
+                assert o.state == OrderState.FILLED
+                (p,) = await eng.positions(venue)
+                assert (p.symbol, p.qty, p.settle) == ("BTC/USDT:USDT", "-2", "USDT")
+                assert Decimal(p.entry_price) > 0 and p.contract_size == next(
+                    i for i in eng.instruments(venue) if i.symbol == "BTC/USDT:USDT").contract_size_str()
+        finally:
+            await eng.close()
