@@ -215,6 +215,12 @@ class VenueAdapter(abc.ABC):
     def snapshot_request_path(self) -> str:
         return ""
 
+    def md_headers(self, method: str, path: str, query: str) -> dict[str, str] | None:
+        """Headers for a market-data REST request (book snapshots, silence probes) on venues that
+        sign those (KuCoin's full-depth book): signed with md_credentials() and the clock. None:
+        the request goes unsigned (the default)."""
+        return None
+
     def book_probe_request(self, inst: Instrument) -> tuple[str, dict[str, str]]:
         """(path, params) of a REST book read to check a silent book against (engine.silence);
         its answer goes through apply_snapshot. The REST snapshot by default."""

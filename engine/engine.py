@@ -558,7 +558,8 @@ class VenueRuntime:
             w, _ = self.adapter.rest_cost("GET", path, params)
             query = "&".join(f"{k}={v}" for k, v in params.items())
             try:
-                r = await self.rest.request("GET", path, query=query, weights=w, priority=Priority.SNAPSHOT)
+                r = await self.rest.request("GET", path, query=query, weights=w, priority=Priority.SNAPSHOT,
+                                            headers=self.adapter.md_headers("GET", path, query))
                 if fs.sync.is_live:
                     return              # a snapshot the venue pushed got there first (OKX while it still does)
                 self.adapter.apply_snapshot(self.parser_of[symbol], fs, r.body, now_ns())

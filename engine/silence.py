@@ -205,7 +205,8 @@ class SilenceWatch:
         path, params = rt.adapter.book_probe_request(fs.instrument)
         w, _ = rt.adapter.rest_cost("GET", path, params)
         query = "&".join(f"{k}={v}" for k, v in params.items())
-        r = await rt.rest.request("GET", path, query=query, weights=w, priority=Priority.SNAPSHOT)
+        r = await rt.rest.request("GET", path, query=query, weights=w, priority=Priority.SNAPSHOT,
+                                  headers=rt.adapter.md_headers("GET", path, query))
         scratch = rt.adapter.feed_symbol(fs.instrument, None)
         parser = rt.parser_of[fs.instrument.symbol]
         rt.adapter.apply_snapshot(parser, scratch, r.body, now_ns())
