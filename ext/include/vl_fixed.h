@@ -266,20 +266,20 @@ VL_INLINE int vl_fx_one(const char *s, int scale, int64_t *out)
  * s[0, n): two overlapping 8-byte words (n >= 8), two 4-byte words (n >= 4) or three single bytes. */
 VL_INLINE __m128i vl_fx_gather(const char *s, size_t n)
 {
-    uint64_t lo, hi = 0;
+    __m128i v;
     if (n >= 8) {
-        memcpy(&lo, s, 8);
-        memcpy(&hi, s + n - 8, 8);
+        v = _mm_loadl_epi64((const __m128i *)(const void *)s);
+        v = _mm_castpd_si128(_mm_loadh_pd(_mm_castsi128_pd(v), (const double *)(const void *)(s + n - 8)));
     } else if (n >= 4) {
         uint32_t a, b;
         memcpy(&a, s, 4);
         memcpy(&b, s + n - 4, 4);
-        lo = a | (uint64_t)b << 32;
+        v = _mm_cvtsi64_si128((long long)(a | (uint64_t)b << 32));
     } else {
-        lo = (uint64_t)(uint8_t)s[0] | (uint64_t)(uint8_t)s[n >> 1] << 8 | (uint64_t)(uint8_t)s[n - 1] << 16;
+        v = _mm_cvtsi32_si128((int)((unsigned)(uint8_t)s[0] | (unsigned)(uint8_t)s[n >> 1] << 8 |
+                                    (unsigned)(uint8_t)s[n - 1] << 16));
     }
-    return _mm_shuffle_epi8(_mm_sub_epi8(_mm_set_epi64x((long long)hi, (long long)lo), vl_fx_consts()[0]),
-                            _mm_loadu_si128((const __m128i *)VL_GATHER[n]));
+    return _mm_shuffle_epi8(_mm_sub_epi8(v, vl_fx_consts()[0]), _mm_loadu_si128((const __m128i *)VL_GATHER[n]));
 }
 #endif
 
