@@ -55,6 +55,9 @@ def host_simd_flags() -> list[str]:
     return []
 
 
+HEADERS = sorted(str(p) for p in Path("ext/include").glob("*.h*"))
+
+
 def ext(name: str, *, cpp: bool = False, libs: tuple[str, ...] = (), simd: bool = False) -> Extension:
     path = name.replace(".", "/") + (".pyx")
     extra = list(cflags)
@@ -71,6 +74,9 @@ def ext(name: str, *, cpp: bool = False, libs: tuple[str, ...] = (), simd: bool 
         extra_link_args=["-fsanitize=address,undefined"] if SANITIZE else [],
         define_macros=macros,
         language="c++" if cpp else "c",
+        # the shared C headers every extension may include: a change rebuilds each of them, the
+        # venues' parsers included (build_ext only looks at the sources and these)
+        depends=HEADERS,
     )
 
 
