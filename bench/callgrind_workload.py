@@ -21,11 +21,45 @@ def okx_nock() -> None:
     assert parser._bench_frames(FRAMES_NOCK) == 0 and fs.sync.n_gaps == 0 and parser.n_checksum_zero == 0
 
 
+def trade_ids(case: str) -> None:
+    """10,000 integer trade ids through one symbol's dedupe (FeedSymbol._bench_seen_trades)."""
+    from engine.model import Instrument, VenueId
+    from ext.feed import FeedSymbol
+    from ext.sync import SeqRule
+    fs = FeedSymbol(Instrument(VenueId.okx, "BTC-USDT", "BTC/USDT", "BTC", "USDT", 1, 3, 1, 1), b"BTC-USDT",
+                    SeqRule.SEQ_PREV)
+    base, n, dups = 3_000_000_000, 10_000, 0
+    if case == "in-order":
+        ids = list(range(base, base + n))
+    elif case == "reordered":                   # each run of 16 consecutive ids arrives shuffled
+        rng = random.Random(1)
+        ids = []
+        for b in range(base, base + n, 16):
+            run = list(range(b, b + 16))
+            rng.shuffle(run)
+            ids += run
+    elif case == "after-absurd":                # one absurd id, then the normal ids in order
+        ids = [base - 1, 10**15] + list(range(base, base + n - 2))
+    elif case == "overlap":                     # two connections, the second 20 trades behind
+        ids, dups = [], n // 2
+        for i in range(n // 2 + 20):
+            if i < n // 2:
+                ids.append(base + i)
+            if i >= 20:
+                ids.append(base + i - 20)
+    else:
+        raise SystemExit(f"unknown trade id case {case}")
+    assert len(ids) == n
+    assert fs._bench_seen_trades(array("q", ids).tobytes()) == dups
+
+
 def main() -> None:
     if sys.argv[1:] == ["okx"]:
         return okx()
     if sys.argv[1:] == ["okx-nock"]:
         return okx_nock()
+    if sys.argv[1:2] == ["trade-ids"]:
+        return trade_ids(sys.argv[2])
     from adapters.binance.adapter import BinanceAdapter
     from bench.bench_binance import FRAMES, _live_parser
     from ext import decimal as fx
