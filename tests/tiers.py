@@ -18,9 +18,10 @@ CCXT_HOSTS = {
     "okx": lambda sim: {"www.okx.com": sim.rest_url, "ws.okx.com:443": "ws://" + sim.rest_url.split("://", 1)[1]},
 }
 TIERS = ("native", "ccxt")
-#: simulator options the CCXT tier needs for a venue: OKX's books as sent before early August 2026
-#: (a pushed snapshot), which CCXT 4.5's okx client still waits for
-CCXT_SIM_OPTIONS: dict[str, dict[str, Any]] = {"okx": {"legacy_books": True}}
+#: simulator options the CCXT tier needs for a venue beyond the native adapter's (none: OKX's books
+#: as sent today, without a pushed snapshot, reach CCXT's client through the tier's REST snapshot,
+#: engine.ccxt_tier.snapshots)
+CCXT_SIM_OPTIONS: dict[str, dict[str, Any]] = {}
 
 
 def sim_options(venue: str, tier: str) -> dict[str, Any]:

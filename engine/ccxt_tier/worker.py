@@ -41,6 +41,7 @@ from engine.ccxt_tier.entry import LocalBudgetRefused, OrderDesk, _last_http, bu
 from engine.ccxt_tier.errors import BAN_DEFAULT_S, TierConn, error_chain, failure_kind, is_ban, scrub
 from engine.circuit import CircuitBreaker, CircuitState, FailureKind
 from engine.ccxt_tier.grid import Grid, OffGrid, decimals, exact, snap_levels, step_of
+from engine.ccxt_tier.snapshots import BRIDGES
 from engine.ccxt_tier.taps import Verdict, tap_for
 from engine.ccxt_tier.wire import encode_book
 from ext.histogram import Histogram
@@ -273,7 +274,11 @@ class Worker:
         message it cannot read) would end the connection's receive loop while the socket stays
         open: every watch on it would hang until a keepalive timeout. Here it is counted, every
         watch on that connection fails at once (its books are invalidated by the watch loops)
-        and the connection is closed, so the watches start over with new snapshots."""
+        and the connection is closed, so the watches start over with new snapshots.
+
+        Where the venue no longer sends a book's snapshot in-band but CCXT's client waits for one
+        (OKX's ``books`` since August 2026), a bridge (engine.ccxt_tier.snapshots) holds the
+        first updates, gets the snapshot from REST and feeds it through here before them."""
         tap = tap_for(self.spec["exchange"], lambda symbol: self.grids.get(symbol))
         inner = ex.handle_message
 
@@ -303,7 +308,7 @@ class Worker:
                 return inner_pb(client, message)
             ex.handle_protobuf_message = handle_protobuf_message
 
-        def checked(client, message):
+        def fed(client, message):
             if tap is not None and not (inner_pb is not None and isinstance(message, (bytes, bytearray))):
                 run_tap(client, message)
             try:
@@ -313,6 +318,15 @@ class Worker:
                 return None
             self.capture_trades()
             return out
+
+        # where the venue no longer sends a book's snapshot in-band, CCXT's client gets one from REST
+        make_bridge = BRIDGES.get(self.spec["exchange"])
+        bridge = make_bridge(ex, fed, self.spawn, self.stats) if make_bridge is not None else None
+
+        def checked(client, message):
+            if bridge is not None and not bridge.admit(client, message):
+                return None
+            return fed(client, message)
 
         ex.handle_message = handle_message
 

@@ -69,6 +69,13 @@ def sim():
         yield s
 
 
+@pytest.fixture(scope="module")
+def legacy_sim():
+    """OKX's books as sent until early August 2026: a pushed snapshot, and a checksum"""
+    with running_simulator("okx", rate=50, seed=11, legacy_books=True, **sim_options("okx", "ccxt")) as s:
+        yield s
+
+
 def okx_config(tmp_path, sim, *, timeout_s=4.0, dead_man_s=0):
     os.environ["VL_OKX_KEY"] = sim["api_key"]
     os.environ["VL_OKX_SECRET"] = sim["api_secret"]
@@ -108,6 +115,9 @@ async def test_okx_books_and_trades_through_the_worker(tmp_path, sim):
         fs = next(iter(rt.feed_symbols()))
         assert await wait_for(lambda: fs.sync.is_live, 20)
         assert await wait_for(lambda: len(trades) >= 20 and fs.sync.n_snapshots >= 10, 20)
+        # OKX pushes no snapshot on `books` today: CCXT's client got its first book from REST
+        assert await wait_for(lambda: rt.adapter.counters().get("worker_rest_snapshots", 0) >= 1, 8)
+        assert rt.adapter.counters().get("worker_rest_snapshot_failed", 0) == 0
         # the worker's WebSocket connection to the venue waited for the engine's pacing of OKX's
         # 3 connections a second
         gate = rt.adapter.gate
@@ -226,18 +236,18 @@ def test_the_okx_tap_checks_every_books_message_against_the_venues_strings():
         assert tap.on_message(other) == []
 
 
-async def test_a_wrong_okx_checksum_invalidates_the_book_and_ccxt_resubscribes_it(tmp_path, sim):
+async def test_a_wrong_okx_checksum_invalidates_the_book_and_ccxt_resubscribes_it(tmp_path, legacy_sim):
     """CCXT 4.5 does not compare OKX's checksum: the worker's tap does. A wrong one makes the
     engine's book INVALID at once (never a LIVE wrong book), CCXT resubscribes, the book is
     LIVE again from the new snapshot and equal to the venue's."""
-    eng = Engine(okx_config(tmp_path, sim))
+    eng = Engine(okx_config(tmp_path, legacy_sim))
     rt = eng.runtime("okx")
     try:
         await eng.start(execution=False)
         fs = next(iter(rt.feed_symbols()))
         assert await wait_for(lambda: fs.sync.is_live, 20)
         worker_url = rt.adapter.worker.report["rest_url"]
-        await admin(sim, "POST", "/fault", {"type": "checksum", "symbol": "BTC-USDT", "count": 1})
+        await admin(legacy_sim, "POST", "/fault", {"type": "checksum", "symbol": "BTC-USDT", "count": 1})
 
         async def stats():
             import aiohttp
@@ -302,3 +312,105 @@ async def test_amend_cancel_all_and_the_dead_mans_switch_where_ccxt_has_them(tmp
     arms = [r for r in (await admin(sim, "GET", "/requests"))["requests"]
             if r[2] == "/api/v5/trade/cancel-all-after" and r[0] >= t0 and r[3] == 200]
     assert len(arms) >= 2                                 # armed at start, disarmed at close
+
+
+# ---------------------------------------------------------------------------- REST snapshot bridge
+class _FakeOkx:
+    """what the bridge uses of CCXT's okx client: its books, its symbol lookup and the REST call
+    (answered from `answers`, in order; an exception is raised)"""
+
+    def __init__(self, answers):
+        self.orderbooks, self.answers, self.asked = {}, list(answers), []
+        self.release = asyncio.Event()      # the answer is on its way until this is set
+        self.release.set()
+
+    def safe_symbol(self, inst):
+        return inst.replace("-", "/")
+
+    async def public_get_market_books(self, params):
+        self.asked.append(params)
+        await self.release.wait()
+        a = self.answers.pop(0)
+        if isinstance(a, Exception):
+            raise a
+        return a
+
+
+def _upd(prev, seq, bids=()):
+    return {"arg": {"channel": "books", "instId": "BTC-USDT"}, "action": "update",
+            "data": [{"bids": [list(b) for b in bids], "asks": [], "ts": "1", "prevSeqId": prev, "seqId": seq}]}
+
+
+def _bridge(answers, clock=lambda: 0.0):
+    import collections
+    from engine.ccxt_tier.snapshots import OkxRestSnapshot
+    ex = _FakeOkx(answers)
+    fed, tasks = [], []
+
+    def feed(client, msg):           # CCXT's handler, as far as the bridge cares: a snapshot makes a book
+        fed.append(msg)
+        if msg["action"] == "snapshot":
+            ex.orderbooks["BTC/USDT"] = {"nonce": msg["data"][0]["seqId"]}
+        elif "BTC/USDT" in ex.orderbooks:
+            d = msg["data"][0]
+            ob = ex.orderbooks["BTC/USDT"]
+            assert d["prevSeqId"] == ob["nonce"], (d, ob)      # CCXT's own continuity check
+            ob["nonce"] = d["seqId"]
+    b = OkxRestSnapshot(ex, feed, lambda c: tasks.append(asyncio.ensure_future(c)), collections.Counter(), clock)
+    return b, ex, fed, tasks
+
+
+def _books_answer(seq):
+    return {"code": "0", "data": [{"bids": [["100", "1", "0", "1"]], "asks": [["101", "2", "0", "1"]],
+                                   "ts": "5", "seqId": seq}]}
+
+
+async def test_okx_books_without_a_pushed_snapshot_start_from_rest_and_bridge_the_straddle():
+    b, ex, fed, tasks = _bridge([_books_answer(12)])
+    ex.release.clear()
+    # updates before the answer are held, not handed to CCXT (it would drop them: no book yet)
+    assert not b.admit("c", _upd(9, 10)) and not b.admit("c", _upd(10, 11))
+    await asyncio.sleep(0)
+    assert ex.asked == [{"instId": "BTC-USDT", "sz": "400"}]
+    assert not b.admit("c", _upd(11, 13))          # straddles the snapshot (11 <= 12 < 13)
+    ex.release.set()
+    await asyncio.gather(*tasks)
+    assert [m["action"] for m in fed] == ["snapshot", "update"]
+    assert fed[0]["data"][0]["seqId"] == 12 and fed[1]["data"][0]["seqId"] == 13
+    assert b.stats["rest_snapshot_older_dropped"] == 2
+    assert ex.orderbooks["BTC/USDT"]["nonce"] == 13
+    # from then on CCXT's own chain: the next update passes, a gap too (CCXT refuses it)
+    assert b.admit("c", _upd(13, 14)) and b.admit("c", _upd(20, 21))
+
+
+async def test_okx_update_that_does_not_reach_the_rest_snapshot_is_left_to_ccxt_to_refuse():
+    b, ex, fed, tasks = _bridge([_books_answer(12)])
+    assert not b.admit("c", _upd(9, 10))
+    await asyncio.gather(*tasks)
+    assert b.admit("c", _upd(14, 15))              # a gap after the snapshot: nonce untouched
+    assert ex.orderbooks["BTC/USDT"]["nonce"] == 12
+
+
+async def test_a_pushed_okx_snapshot_wins_over_a_rest_answer_still_on_its_way():
+    b, ex, fed, tasks = _bridge([_books_answer(12)])
+    assert not b.admit("c", _upd(9, 10))
+    snap = {"arg": {"channel": "books", "instId": "BTC-USDT"}, "action": "snapshot",
+            "data": [{"bids": [], "asks": [], "seqId": 30, "prevSeqId": -1}]}
+    assert b.admit("c", snap)
+    await asyncio.gather(*tasks)
+    assert fed == [] and b.stats["rest_snapshot_unused"] == 1
+
+
+async def test_a_failed_okx_rest_snapshot_is_counted_and_asked_again_later():
+    now = [0.0]
+    b, ex, fed, tasks = _bridge([OSError("refused"), _books_answer(12)], clock=lambda: now[0])
+    assert not b.admit("c", _upd(9, 10))
+    await asyncio.gather(*tasks)
+    assert b.stats["rest_snapshot_failed"] == 1 and fed == []
+    assert not b.admit("c", _upd(10, 11)) and len(ex.asked) == 1     # not before RETRY_S
+    now[0] = b.RETRY_S + 0.1
+    assert not b.admit("c", _upd(11, 13))
+    await asyncio.sleep(0)
+    assert len(ex.asked) == 2
+    await asyncio.gather(*tasks)
+    assert [m["action"] for m in fed] == ["snapshot", "update"] and ex.orderbooks["BTC/USDT"]["nonce"] == 13

@@ -35,13 +35,13 @@ MATRIX = [(v, c.name) for v in VENUES for c in applicable(v)]
 LEGACY_BOOKS = {"okx"}
 """venues whose book format changed under us: OKX stopped pushing the snapshot and the checksum on
 `books` (production, early August 2026). Their simulator serves today's format; a second one serves
-the earlier format (--legacy-books) for the checksum cases, which the engine still compares where the
-venue sends one, and for the CCXT tier where it needs it (tests.tiers.CCXT_SIM_OPTIONS)"""
+the earlier format (--legacy-books) for the checksum cases, which both tiers still compare where
+the venue sends one"""
 
 
 def sim_key(venue: str, case: str, tier: bool = False) -> str:
     """Which of the module's simulators a case runs against."""
-    legacy = sim_options(venue, "ccxt") if tier else CASES_BY_NAME[case].needs & Needs.CHECKSUM
+    legacy = CASES_BY_NAME[case].needs & Needs.CHECKSUM or (tier and sim_options(venue, "ccxt"))
     return f"{venue}@legacy" if venue in LEGACY_BOOKS and legacy else venue
 
 
