@@ -68,6 +68,15 @@ RAW = {
                    "mmp_canceled": "CANCELED"},
     },
 }
+#: where an exchange's raw balance answer (``fetch_balance()["info"]``) keeps each asset: a path of
+#: keys and list indexes to the rows, and each row's asset / free / locked field
+RAW_BALANCES = {
+    "binance": (("balances",), "asset", "free", "locked"),          # GET /api/v3/account
+    "okx": (("data", 0, "details"), "ccy", "availBal", "frozenBal"),  # GET /api/v5/account/balance
+}
+#: the raw fields of a position (``fetch_positions()[i]["info"]``): signed size, entry price,
+#: unrealized PnL, settle currency
+RAW_POSITIONS = {"okx": ("pos", "avgPx", "upl", "ccy")}             # GET /api/v5/account/positions, net mode
 _UNIFIED_STATES = {"canceled": "CANCELED", "cancelled": "CANCELED", "expired": "EXPIRED", "rejected": "REJECTED",
                    "closed": "FILLED"}
 
@@ -164,7 +173,8 @@ class OrderDesk:
             op = req.get("op")
             fn = {"create": self.create, "cancel": self.cancel, "fetch": self.fetch, "open": self.open,
                   "trades": self.trades, "amend": self.amend, "cancel_all": self.cancel_all,
-                  "dead_man": self.dead_man, "time": self.time}.get(op)
+                  "dead_man": self.dead_man, "time": self.time, "balances": self.balances,
+                  "positions": self.positions}.get(op)
             if fn is None:
                 raise BadRequest(f"unknown op {op!r}")
             return {"ok": True, "result": await fn(req)}
@@ -302,6 +312,55 @@ class OrderDesk:
         since = req.get("since_ms")
         rows = await self.ex.fetch_my_trades(symbol, int(since) if since is not None else None)
         return [self.trade_out(t, symbol) for t in rows]
+
+    async def balances(self, req: dict) -> list[dict]:
+        """Every asset with a nonzero free or locked amount: the venue's own strings where
+        ``RAW_BALANCES`` knows its answer, else CCXT's free / used."""
+        b = await self.ex.fetch_balance()
+        raw = RAW_BALANCES.get(self.id)
+        rows: Any = b.get("info") if raw is not None else None
+        for k in raw[0] if raw is not None else ():
+            try:
+                rows = rows[k]
+            except (KeyError, IndexError, TypeError):
+                rows = None
+                break
+        out = []
+        if raw is not None and isinstance(rows, list):
+            _, ka, kf, kl = raw
+            for r in rows:
+                if isinstance(r, dict) and r.get(ka):
+                    out.append({"asset": str(r[ka]), "free": dec(r.get(kf)) or "0", "locked": dec(r.get(kl)) or "0"})
+        else:
+            free, used = b.get("free") or {}, b.get("used") or {}
+            for asset in sorted(set(free) | set(used)):
+                out.append({"asset": asset, "free": dec(free.get(asset)) or "0", "locked": dec(used.get(asset)) or "0"})
+        return [r for r in out if r["free"] != "0" or r["locked"] != "0"]
+
+    async def positions(self, req: dict) -> list[dict]:
+        """Every open derivatives position (signed size in the venue's units, contracts where it
+        counts them); none where the worker serves no derivatives market."""
+        markets = getattr(self.ex, "markets", None) or {}
+        if not self.ex.has.get("fetchPositions") or not any(m.get("contract") for m in markets.values()):
+            return []
+        raw = RAW_POSITIONS.get(self.id)
+        out = []
+        for p in await self.ex.fetch_positions():
+            info = p.get("info") if isinstance(p.get("info"), dict) else {}
+            m = markets.get(p.get("symbol") or "") or {}
+            if raw is not None and info.get(raw[0]) not in (None, ""):
+                qty, entry, upl, settle = dec(info[raw[0]]), dec(info.get(raw[1])), dec(info.get(raw[2])), info.get(raw[3])
+            else:
+                qty = dec(p.get("contracts"))
+                if qty and p.get("side") == "short":
+                    qty = negated(qty)
+                entry, upl, settle = dec(p.get("entryPrice")), dec(p.get("unrealizedPnl")), None
+            if not qty or qty == "0":
+                continue
+            out.append({"symbol": p.get("symbol") or "", "qty": qty, "entry_price": entry or "0",
+                        "unrealized_pnl": upl or "0", "settle": str(settle or m.get("settle") or ""),
+                        "contract_size": dec(m.get("contractSize")) if m.get("contract") else ""})
+        return out
 
     # ---- answers -----------------------------------------------------------------------------
     def order_out(self, o: dict, symbol: str, cid: str, with_fills: bool = False, pushed: bool = False) -> dict:

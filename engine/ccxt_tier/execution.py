@@ -26,7 +26,7 @@ import aiohttp
 from engine.ccxt_tier.errors import NOT_SENT, engine_error, outcome_class
 from engine.circuit import CircuitState
 from engine.errors import CircuitOpen, ExecutionUnknown, VenueError
-from engine.model import Fill, Order, OrderState, OrderType, OrderUpdate, Side, TimeInForce, VenueId
+from engine.model import Balance, Fill, Order, OrderState, OrderType, OrderUpdate, Position, Side, TimeInForce, VenueId
 from engine.order_checks import canonical, checked_units
 from engine.orders import make_client_order_id
 from ext.ratelimit import Priority
@@ -321,6 +321,17 @@ class CcxtExecution:
 
     async def open_orders(self, symbol: str | None = None) -> list[OrderUpdate]:
         return [self._update(d) for d in await self._call({"op": "open", "symbol": symbol}, write=False)]
+
+    async def balances(self) -> list[Balance]:
+        """The account's assets (nonzero free or locked) as the venue reports them."""
+        return [Balance(self.venue, r["asset"], canonical(r["free"]), canonical(r["locked"]))
+                for r in await self._call({"op": "balances"}, write=False)]
+
+    async def positions(self) -> list[Position]:
+        """The account's open derivatives positions (signed size), none on a spot-only venue."""
+        return [Position(self.venue, r["symbol"], canonical(r["qty"]), canonical(r["entry_price"]),
+                         canonical(r["unrealized_pnl"]), r.get("settle") or "", r.get("contract_size") or "")
+                for r in await self._call({"op": "positions"}, write=False)]
 
     async def recent_fills(self, symbol: str, since_ns: int) -> list[Fill]:
         rows = await self._call({"op": "trades", "symbol": symbol, "since_ms": max(0, since_ns // MS - 1000)},

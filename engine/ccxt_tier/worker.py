@@ -248,7 +248,10 @@ class Worker:
         cls = getattr(ccxtpro, self.spec["exchange"], None)
         if cls is None:
             raise SystemExit(f"ccxt.pro has no exchange {self.spec['exchange']!r}")
-        options = {"tradesLimit": TRADES_LIMIT, **dict(self.spec.get("options") or {})}
+        # an all-symbols open-orders query is asked knowingly (Engine.open_orders(venue)); its
+        # higher weight is charged to the engine's budget like any other cost
+        options = {"tradesLimit": TRADES_LIMIT, "warnOnFetchOpenOrdersWithoutSymbol": False,
+                   **dict(self.spec.get("options") or {})}
         config = {"enableRateLimit": False, "newUpdates": True, "options": options}
         if self.spec.get("timeout_ms"):
             config["timeout"] = int(self.spec["timeout_ms"])

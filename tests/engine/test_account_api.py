@@ -12,24 +12,32 @@ from engine.errors import EngineError
 from engine.model import Balance, OrderRequest, OrderState, OrderType, Side, VenueId
 from engine.sim.server import running_simulator
 from tests.engine.conftest import admin
+from tests.tiers import case_id, sim_options, sim_symbols, tier_cases, tier_config
 
 
-def _config(venue: str, sim) -> VenueConfig:
+def _config(venue: str, sim, tier: str = "native", derivatives: bool = False) -> VenueConfig:
     env = {"VL_ACCT_KEY": sim["api_key"], "VL_ACCT_SECRET": sim["api_secret"]}
     kw = {}
     if "api_passphrase" in sim.info:
         env["VL_ACCT_PHRASE"] = sim["api_passphrase"]
         kw["api_passphrase_env"] = "VL_ACCT_PHRASE"
     os.environ.update(env)
-    return VenueConfig(name=venue, rest_url=sim.rest_url, ws_url=sim.ws_url, ws_api_url=sim["ws_api_url"],
-                       api_key_env="VL_ACCT_KEY", api_secret_env="VL_ACCT_SECRET", symbols=["BTC/USDT"],
+    if tier == "native":
+        kw.update(ws_api_url=sim["ws_api_url"])
+    kw.update(tier_config(venue, tier, sim, ["BTC/USDT"], **kw))
+    if tier == "ccxt" and derivatives:
+        kw["ccxt_options"] = {"fetchMarkets": {"types": ["spot", "swap"]}}
+    return VenueConfig(name=venue, api_key_env="VL_ACCT_KEY", api_secret_env="VL_ACCT_SECRET", symbols=["BTC/USDT"],
                        request_timeout_s=3.0, **kw)
 
 
-@pytest.mark.parametrize("venue", ["binance", "okx"])
-async def test_instruments_balances_open_orders_and_cancel_all(venue):
-    with running_simulator(venue, rate=20) as sim:
-        eng = Engine(Config(venues={venue: _config(venue, sim)}, metrics_port=0))
+CASES = [pytest.param(v, t, id=case_id((v, t))) for v, t in tier_cases(["binance", "okx"])]
+
+
+@pytest.mark.parametrize("venue,tier", CASES)
+async def test_instruments_balances_open_orders_and_cancel_all(venue, tier):
+    with running_simulator(venue, rate=20, **sim_options(venue, tier)) as sim:
+        eng = Engine(Config(venues={venue: _config(venue, sim, tier)}, metrics_port=0))
         try:
             await eng.start(market_data=False)
             insts = eng.instruments(venue)
@@ -39,7 +47,8 @@ async def test_instruments_balances_open_orders_and_cancel_all(venue):
             before = {b.asset: b for b in await eng.balances(venue)}
             assert all(isinstance(b, Balance) and Decimal(b.free) >= 0 for b in before.values())
             assert Decimal(before["USDT"].free) > 0 and Decimal(before["USDT"].locked) == 0
-            book = await admin(sim, "GET", "/book?symbol=" + btc.venue_symbol + "&limit=1")
+            native = sim_symbols(venue, sim)["BTC/USDT"]          # the venue's own name
+            book = await admin(sim, "GET", "/book?symbol=" + native + "&limit=1")
             px = str((Decimal(btc.px_str(btc.px(book["bids"][0][0]))) * Decimal("0.8")).quantize(
                 Decimal(1).scaleb(-btc.px_scale)))
             o = await eng.place(OrderRequest(VenueId.parse(venue), "BTC/USDT", Side.BUY, OrderType.LIMIT, "0.01", px))
@@ -50,10 +59,10 @@ async def test_instruments_balances_open_orders_and_cancel_all(venue):
             opened = await eng.open_orders(venue, "BTC/USDT")
             assert [(u.symbol, u.client_order_id) for u in opened] == [("BTC/USDT", o.client_order_id)]
             with pytest.raises(EngineError, match="no instrument 'BTCUSDT'|no instrument 'BTC-USDT'"):
-                await eng.open_orders(venue, btc.venue_symbol)
+                await eng.open_orders(venue, native)
         finally:
             await eng.close()                       # the order stays open at the venue
-        eng = Engine(Config(venues={venue: _config(venue, sim)}, metrics_port=0))
+        eng = Engine(Config(venues={venue: _config(venue, sim, tier)}, metrics_port=0))
         try:
             await eng.start(market_data=False)
             assert [u.client_order_id for u in await eng.open_orders(venue)] == [o.client_order_id]
@@ -65,12 +74,12 @@ async def test_instruments_balances_open_orders_and_cancel_all(venue):
             await eng.close()
 
 
-@pytest.mark.parametrize("venue", ["binance", "okx"])
-async def test_positions(venue):
+@pytest.mark.parametrize("venue,tier", CASES)
+async def test_positions(venue, tier):
     """A swap bought shows as a signed position in contracts with its entry price and contract
     size (OKX); a spot-only venue has none."""
-    with running_simulator(venue, rate=20) as sim:
-        eng = Engine(Config(venues={venue: _config(venue, sim)}, metrics_port=0))
+    with running_simulator(venue, rate=20, **sim_options(venue, tier)) as sim:
+        eng = Engine(Config(venues={venue: _config(venue, sim, tier, derivatives=venue == "okx")}, metrics_port=0))
         try:
             await eng.start(market_data=False)
             assert await eng.positions(venue) == []
