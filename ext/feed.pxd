@@ -55,13 +55,15 @@ cdef class FeedSymbol:
     cdef readonly int trade_ids
     """TradeIds"""
     cdef public int64_t last_trade_id
-    """highest trade id seen (TRADE_IDS_INCREASING): drops replays and rotation overlap"""
+    """highest trade id delivered (TRADE_IDS_INCREASING; -1: none since the last reset). Dedupe
+    does not depend on it: replays and rotation overlap are found among the recent ids"""
     cdef readonly int64_t n_dup_trades
     cdef dict _recent_ids              # TRADE_IDS_OPAQUE: id -> None, oldest first
     cdef public Py_ssize_t max_recent_ids
-    cdef int64_t *_ring                # TRADE_IDS_INCREASING: the last RECENT_INT_IDS ids delivered
+    cdef int64_t *_ring                # TRADE_IDS_INCREASING: the last RECENT_INT_IDS ids delivered, then
+                                       # their TID_SLOTS-byte hash table (one TID_BYTES block, lazily)
     cdef Py_ssize_t _ring_n
-    cdef Py_ssize_t _ring_pos
+    cdef Py_ssize_t _ring_pos          # the next ring place written (the oldest id once full)
     cdef readonly int64_t last_data_mono
     """monotonic ns of the last book message of this symbol (snapshot, update or keep-alive): data
     silence is judged from this, never from pings or other channels (0: none yet)"""

@@ -13,8 +13,8 @@ state behind).
 import logging
 
 cimport cython
-from libc.stdint cimport int64_t, uint32_t
-from libc.string cimport memcmp
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from libc.string cimport memcmp, memset
 from libc.stdlib cimport malloc, free
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from picows.picows cimport WSListener, WSTransport, WSFrame, WSMsgType
@@ -30,7 +30,11 @@ log = logging.getLogger("venuelink.feed")
 
 cdef enum:
     DEFAULT_RECENT_IDS = 4096      # opaque trade ids remembered per symbol
-    RECENT_INT_IDS = 1024          # integer trade ids remembered per symbol (8 KiB)
+    RECENT_INT_IDS = 96            # integer trade ids remembered per symbol: the last 96 delivered
+    TID_SLOTS = 256                # their hash table: one byte per slot, the id's place in the ring
+    TID_MASK = TID_SLOTS - 1
+    TID_EMPTY = 255
+    TID_BYTES = RECENT_INT_IDS * 8 + TID_SLOTS     # 1 KiB per symbol, allocated on its first trade
     RAW_KEEP = 512                 # bytes of a bad frame kept for the error report
     CK_STATES = 32                 # sizeof FeedSymbol._ck_seq: verified (seq, checksum) states kept
 
@@ -67,6 +71,31 @@ cdef inline int _check_book_message(FeedSymbol fs, const VlLevels *bids, const V
     return _check_ts(ts_exchange, ts_recv)
 
 
+cdef inline uint32_t _tid_home(int64_t tid) noexcept:
+    # Fibonacci hashing: the top 8 bits of id * 2^64/phi; consecutive ids land far apart
+    return <uint32_t>((<uint64_t>tid * <uint64_t>0x9E3779B97F4A7C15ULL) >> 56)
+
+
+cdef inline void _tid_forget(const int64_t *ring, uint8_t *slots, uint8_t pos) noexcept:
+    # Remove ring[pos] from the linear-probing table and shift the rest of its cluster back
+    # (no tombstones: probe lengths stay those of a table holding only the live ids)
+    cdef uint32_t i = _tid_home(ring[pos]), j, k
+    cdef uint8_t s
+    while slots[i] != pos:
+        i = (i + 1) & TID_MASK
+    j = i
+    while True:
+        j = (j + 1) & TID_MASK
+        s = slots[j]
+        if s == TID_EMPTY:
+            break
+        k = _tid_home(ring[s])
+        if ((j - k) & TID_MASK) >= ((j - i) & TID_MASK):    # its home is at or before the hole
+            slots[i] = s
+            i = j
+    slots[i] = TID_EMPTY
+
+
 cdef class FeedSymbol:
     def __cinit__(self, instrument, bytes venue_symbol, int rule, object sync_listener=None,
                   Py_ssize_t depth_cap=0, Checksum checksum=None, int trade_ids=TRADE_IDS_INCREASING):
@@ -90,26 +119,47 @@ cdef class FeedSymbol:
 
     cdef bint seen_trade(self, int64_t tid, str tid_str) except -1:
         """True (and counted) for a trade id already delivered: replays, rotation overlap. Only
-        delivered ids are remembered. Increasing ids take a fast path (above the highest seen:
-        new); an id at or below it is a duplicate only if it was delivered recently, so one
-        absurd id, a reordered trade or a venue that restarts its ids loses nothing."""
-        cdef Py_ssize_t i
+        delivered ids are remembered.
+
+        Integer ids: a duplicate is an id among the last 96 delivered (since reset_trade_ids());
+        an id delivered before those is no longer recognised. Any other id is new, whatever its
+        order: above or below the highest seen, a reordered trade, a venue that restarts its ids,
+        one absurd id and the normal ids after it. O(1) per trade whatever the order: the 96 ids
+        sit in a ring (oldest evicted first) indexed by a 256-slot open-addressing hash table,
+        1 KiB per symbol (ext/ref/tradeids_ref.py is the same rule in Python)."""
+        cdef uint32_t h
+        cdef uint8_t s, pos
+        cdef int64_t *ring = self._ring
+        cdef uint8_t *slots
         if tid_str is None and self.trade_ids == TRADE_IDS_INCREASING:
-            if tid <= self.last_trade_id:
-                for i in range(self._ring_n):
-                    if self._ring[i] == tid:
-                        self.n_dup_trades += 1
-                        return True
-            else:
-                self.last_trade_id = tid
-            if self._ring == NULL:
-                self._ring = <int64_t *>malloc(RECENT_INT_IDS * sizeof(int64_t))
-                if self._ring == NULL:
+            if ring == NULL:
+                ring = self._ring = <int64_t *>malloc(TID_BYTES)
+                if ring == NULL:
                     raise MemoryError()
-            self._ring[self._ring_pos] = tid
-            self._ring_pos = (self._ring_pos + 1) % RECENT_INT_IDS
-            if self._ring_n < RECENT_INT_IDS:
+                memset(ring + RECENT_INT_IDS, TID_EMPTY, TID_SLOTS)
+            slots = <uint8_t *>(ring + RECENT_INT_IDS)
+            h = _tid_home(tid)
+            while True:
+                s = slots[h]
+                if s == TID_EMPTY:
+                    break
+                if ring[s] == tid:
+                    self.n_dup_trades += 1
+                    return True
+                h = (h + 1) & TID_MASK
+            if tid > self.last_trade_id:
+                self.last_trade_id = tid
+            pos = <uint8_t>self._ring_pos
+            if self._ring_n == RECENT_INT_IDS:
+                _tid_forget(ring, slots, pos)      # the oldest id leaves; its slot may be reused
+                h = _tid_home(tid)
+                while slots[h] != TID_EMPTY:
+                    h = (h + 1) & TID_MASK
+            else:
                 self._ring_n += 1
+            ring[pos] = tid
+            slots[h] = pos
+            self._ring_pos = 0 if pos + 1 == RECENT_INT_IDS else pos + 1
             return False
         key = tid_str if tid_str is not None else tid
         if key in self._recent_ids:
@@ -148,7 +198,20 @@ cdef class FeedSymbol:
         """Forget seen trade ids (a venue that restarts its ids, e.g. after maintenance)."""
         self.last_trade_id = -1
         self._ring_n = self._ring_pos = 0
+        if self._ring != NULL:
+            memset(self._ring + RECENT_INT_IDS, TID_EMPTY, TID_SLOTS)
         self._recent_ids.clear()
+
+    @property
+    def trade_id_window(self) -> int:
+        """integer trade ids remembered for dedupe: an id delivered before the last this many is
+        no longer recognised as a duplicate"""
+        return RECENT_INT_IDS
+
+    @property
+    def trade_id_memory_bytes(self) -> int:
+        """bytes held for integer trade-id dedupe (0 until the first integer trade id)"""
+        return TID_BYTES if self._ring != NULL else 0
 
     def __repr__(self):
         return f"FeedSymbol({self.instrument.symbol}, state={self.sync.state}, seq={self.book.seq})"
