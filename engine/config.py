@@ -184,6 +184,10 @@ class VenueConfig:
     """ccxt tier: every URL of the exchange whose host is not in ccxt_hosts goes to a closed local port"""
     ccxt_options: dict = field(default_factory=dict)
     """ccxt tier: CCXT's own options for the exchange (its `options` dict)"""
+    ccxt_book_audit_s: float = -1.0
+    """ccxt tier: how often each book is held against the venue's REST book (engine.ccxt_tier.audit),
+    0 never; -1: every 30 s where the venue's feed carries no sequence or checksum (Gemini,
+    Bitstamp), never elsewhere"""
     ccxt_timeout_s: float = 4.0
     """ccxt tier: the deadline of every CCXT REST call of order entry (CCXT's own timeout); a write
     without an answer by then is an unknown outcome, reconciled by client order id"""
@@ -320,6 +324,10 @@ def _check_ccxt(name: str, table: dict) -> None:
     to = table.get("ccxt_timeout_s", 4.0)
     if isinstance(to, bool) or not isinstance(to, (int, float)) or not 0.1 <= to <= 60:
         raise ConfigError(f"[venues.{name}] ccxt_timeout_s must be 0.1..60 seconds, got {to!r}")
+    au = table.get("ccxt_book_audit_s", -1.0)
+    if isinstance(au, bool) or not isinstance(au, (int, float)) or not (au in (-1, 0) or 1 <= au <= 3600):
+        raise ConfigError(f"[venues.{name}] ccxt_book_audit_s must be 1..3600 seconds, 0 (never) or -1 "
+                          f"(the venue's default), got {au!r}")
     hosts = table.get("ccxt_hosts", {})
     if not isinstance(hosts, dict) or not all(isinstance(k, str) and isinstance(v, str) and "://" in v
                                               for k, v in hosts.items()):

@@ -184,7 +184,8 @@ class CcxtAdapter(VenueAdapter):
         c = self.config
         return {"exchange": self.ccxt_id, "symbols": list(c.symbols), "depth": DEPTH,
                 "hosts": dict(c.ccxt_hosts), "isolate": bool(c.ccxt_isolate), "options": dict(c.ccxt_options),
-                "timeout_ms": int(c.ccxt_timeout_s * 1000), "budget_url": self.gate.url if self.gate else ""}
+                "timeout_ms": int(c.ccxt_timeout_s * 1000), "budget_url": self.gate.url if self.gate else "",
+                "audit_s": c.ccxt_book_audit_s}
 
     async def prepare(self, runtime: Any) -> None:
         if self.worker is not None:

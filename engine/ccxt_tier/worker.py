@@ -41,6 +41,7 @@ from engine.ccxt_tier.entry import LocalBudgetRefused, OrderDesk, _last_http, bu
 from engine.ccxt_tier.errors import BAN_DEFAULT_S, TierConn, error_chain, failure_kind, is_ban, scrub
 from engine.circuit import CircuitBreaker, CircuitState, FailureKind
 from engine.ccxt_tier.grid import Grid, OffGrid, decimals, exact, snap_levels, step_of
+from engine.ccxt_tier.audit import DEFAULT_AUDIT_S, LEVELS as AUDIT_LEVELS, BookAudit
 from engine.ccxt_tier.snapshots import BRIDGES
 from engine.ccxt_tier.taps import Verdict, tap_for
 from engine.ccxt_tier.wire import encode_book
@@ -178,6 +179,9 @@ class Worker:
         self.handler_ns = Histogram()               # per venue message: the tap and CCXT's handler, since the last /stats
         self.book_tasks: dict[str, asyncio.Task] = {}
         self.resyncing: set[str] = set()            # symbols whose book failed a tap's check: no books until a snapshot
+        audit_s = spec.get("audit_s")
+        self.audit_s = float(DEFAULT_AUDIT_S.get(spec["exchange"], 0.0) if audit_s is None or audit_s < 0 else audit_s)
+        self.audit = BookAudit(margin_s=float(spec.get("audit_margin_s", 2.0))) if self.audit_s > 0 else None
         self._closed_sock = None
         self._tasks: set[asyncio.Task] = set()     # running background work (done ones drop out)
         self.clock = clock
@@ -567,6 +571,8 @@ class Worker:
             if rewatched:                   # the first book of a new subscription: a snapshot
                 rewatched = False
                 self.resyncing.discard(symbol)
+                if self.audit is not None:
+                    self.audit.reset(symbol)
             self.on_book(symbol, grid, ob)
 
     async def watch(self, conn: TierConn, call, probe: bool):
@@ -639,6 +645,47 @@ class Worker:
         return web.json_response({"type": "book", "symbol": symbol, "ts": int(ob.get("timestamp") or 0),
                                   "bids": bids, "asks": asks})
 
+    async def audit_books(self) -> None:
+        """Each symbol's stream book held against the venue's REST book every `audit_s`
+        (engine.ccxt_tier.audit), the symbols spread over the period; a REST request the budget
+        or the REST breaker holds back is skipped (counted), never waited for."""
+        assert self.audit is not None
+        audit = self.audit
+        while True:
+            for symbol in self.symbols:
+                await asyncio.sleep(self.audit_s / len(self.symbols))
+                if symbol not in self.books or symbol in self.resyncing or not audit.ready(symbol):
+                    continue
+                br = self.breakers[TierConn.REST]
+                if not br.allow():
+                    self.stats["audits_gated"] += 1
+                    continue
+                probe = br.holds_probe
+                asked_at = audit.clock()
+                try:
+                    rest = await self.exchange.fetch_order_book(symbol, AUDIT_LEVELS)
+                    self.breaker_ok(TierConn.REST)
+                except asyncio.CancelledError:
+                    if probe and br.holds_probe:
+                        br.release()
+                    raise
+                except Exception as e:
+                    self.stats["audits_failed"] += 1
+                    if not isinstance(e, LocalBudgetRefused):
+                        self.breaker_failed(TierConn.REST, e)
+                    elif probe and br.holds_probe:
+                        br.release()
+                    continue
+                await asyncio.sleep(audit.margin_s)
+                self.stats["audits"] += 1
+                reason = audit.compare(symbol, rest, asked_at)
+                if reason and symbol in self.books and symbol not in self.resyncing:
+                    self.stats["audit_failures"] += 1
+                    log.warning("%s: %s: resubscribing the book", symbol, reason)
+                    self.invalidate(symbol, reason)
+                    self.resyncing.add(symbol)
+                    self.spawn(self.resubscribe(symbol))
+
     def on_book(self, symbol: str, grid: Grid, ob: dict) -> None:
         if symbol in self.resyncing:        # a check failed: nothing until its new snapshot
             self.stats["books_held"] += 1
@@ -650,6 +697,8 @@ class Worker:
             self.stats["off_grid"] += len(bad)
             self.invalidate(symbol, f"{len(bad)} value(s) off the grid: {bad[0]}", off_grid=len(bad))
             return
+        if self.audit is not None:
+            self.audit.observe(symbol, ob)
         frame = {"type": "book", "symbol": symbol, "ts": int(ob.get("timestamp") or 0), "bids": bids, "asks": asks}
         self.books[symbol] = frame
         self.stats["books"] += 1
@@ -658,6 +707,8 @@ class Worker:
     def invalidate(self, symbol: str, reason: str, off_grid: int = 0) -> None:
         """No valid book of `symbol` until the next good one: the engine hears it at once."""
         self.books.pop(symbol, None)
+        if self.audit is not None:
+            self.audit.reset(symbol)
         self.stats["invalid"] += 1
         self.send(f"book:{symbol}", json.dumps({"type": "invalid", "symbol": symbol, "reason": reason,
                                                 "off_grid": off_grid}))
@@ -984,6 +1035,8 @@ class Worker:
             for s in self.symbols:
                 self.start_book_watch(s)
                 self.spawn(self.watch_trades(s))
+            if self.audit is not None:
+                self.spawn(self.audit_books())
             if self.private_stream:
                 self.spawn(self.watch_private("orders"))
                 if self.exchange.has.get("watchMyTrades"):

@@ -118,7 +118,9 @@ def test_config_tiers(tmp_path):
                       ('[venues.kraken]\nrest_url = "https://api.kraken.com"\nsymbols = ["BTC/USD"]', "not used"),
                       ('[venues.kraken]\nsymbols = []', "needs symbols"),
                       ('[venues.kraken]\nprivate_key_file = "k.pem"\nsymbols = ["BTC/USD"]', "has no private_key_file"),
-                      ('[venues.kraken]\nccxt_timeout_s = 0\nsymbols = ["BTC/USD"]', "ccxt_timeout_s")):
+                      ('[venues.kraken]\nccxt_timeout_s = 0\nsymbols = ["BTC/USD"]', "ccxt_timeout_s"),
+                      ('[venues.gemini]\nccxt_book_audit_s = 0.5\nsymbols = ["BTC/USD"]', "ccxt_book_audit_s"),
+                      ('[venues.gemini]\nccxt_book_audit_s = true\nsymbols = ["BTC/USD"]', "ccxt_book_audit_s")):
         with pytest.raises(ConfigError, match=msg):
             _load(tmp_path, text)
 
