@@ -64,6 +64,9 @@ cdef class FeedSymbol:
                                        # their TID_SLOTS-byte hash table (one TID_BYTES block, lazily)
     cdef Py_ssize_t _ring_n
     cdef Py_ssize_t _ring_pos          # the next ring place written (the oldest id once full)
+    cdef int64_t _tid_last             # the last id delivered
+    cdef Py_ssize_t _tid_run           # the newest ids that run consecutively up to _tid_last
+    cdef Py_ssize_t _tid_nhash         # ids in the hash table (the others of the ring)
     cdef readonly int64_t last_data_mono
     """monotonic ns of the last book message of this symbol (snapshot, update or keep-alive): data
     silence is judged from this, never from pings or other channels (0: none yet)"""

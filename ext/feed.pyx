@@ -76,6 +76,14 @@ cdef inline uint32_t _tid_home(int64_t tid) noexcept:
     return <uint32_t>((<uint64_t>tid * <uint64_t>0x9E3779B97F4A7C15ULL) >> 56)
 
 
+cdef inline void _tid_index(const int64_t *ring, uint8_t *slots, uint8_t pos) noexcept:
+    # Put ring[pos] in the linear-probing table (never full: 96 ids in 256 slots)
+    cdef uint32_t h = _tid_home(ring[pos])
+    while slots[h] != TID_EMPTY:
+        h = (h + 1) & TID_MASK
+    slots[h] = pos
+
+
 cdef inline void _tid_forget(const int64_t *ring, uint8_t *slots, uint8_t pos) noexcept:
     # Remove ring[pos] from the linear-probing table and shift the rest of its cluster back
     # (no tombstones: probe lengths stay those of a table holding only the live ids)
@@ -94,6 +102,70 @@ cdef inline void _tid_forget(const int64_t *ring, uint8_t *slots, uint8_t pos) n
             slots[i] = s
             i = j
     slots[i] = TID_EMPTY
+
+
+cdef bint _seen_int_trade(FeedSymbol fs, int64_t tid) except -1:
+    # FeedSymbol.seen_trade for an integer id off the run's fast path
+    cdef uint32_t h
+    cdef uint8_t s, pos
+    cdef Py_ssize_t i, run
+    cdef uint64_t last
+    cdef int64_t *ring = fs._ring
+    cdef uint8_t *slots
+    if ring == NULL:
+        ring = fs._ring = <int64_t *>malloc(TID_BYTES)
+        if ring == NULL:
+            raise MemoryError()
+        memset(ring + RECENT_INT_IDS, TID_EMPTY, TID_SLOTS)
+    slots = <uint8_t *>(ring + RECENT_INT_IDS)
+    # the run: the last `run` ids delivered are last-run+1 .. last (modulo 2^64); tid is not one
+    last = <uint64_t>fs._tid_last
+    run = fs._tid_run
+    if fs._tid_nhash:
+        h = _tid_home(tid)
+        while True:
+            s = slots[h]
+            if s == TID_EMPTY:
+                break
+            if ring[s] == tid:
+                fs.n_dup_trades += 1
+                return True
+            h = (h + 1) & TID_MASK
+    pos = <uint8_t>fs._ring_pos
+    if fs._ring_n == RECENT_INT_IDS:          # the oldest id leaves
+        if run == RECENT_INT_IDS:
+            run -= 1
+        else:
+            _tid_forget(ring, slots, pos)
+            fs._tid_nhash -= 1
+    else:
+        fs._ring_n += 1
+    if <uint64_t>tid != last + 1 or run == 0:
+        # the run breaks: its ids (the `run` ring places before pos) go to the hash table
+        fs._tid_nhash += run
+        i = pos
+        while run:
+            i = (i if i else RECENT_INT_IDS) - 1
+            _tid_index(ring, slots, <uint8_t>i)
+            run -= 1
+    ring[pos] = tid
+    fs._tid_run = run + 1
+    fs._tid_last = tid
+    if tid > fs.last_trade_id:
+        fs.last_trade_id = tid
+    fs._ring_pos = 0 if pos + 1 == RECENT_INT_IDS else pos + 1
+    return False
+
+
+cdef bint _seen_opaque_trade(FeedSymbol fs, int64_t tid, str tid_str) except -1:
+    key = tid_str if tid_str is not None else tid
+    if key in fs._recent_ids:
+        fs.n_dup_trades += 1
+        return True
+    fs._recent_ids[key] = None
+    if len(fs._recent_ids) > fs.max_recent_ids:
+        del fs._recent_ids[next(iter(fs._recent_ids))]
+    return False
 
 
 cdef class FeedSymbol:
@@ -124,51 +196,32 @@ cdef class FeedSymbol:
         Integer ids: a duplicate is an id among the last 96 delivered (since reset_trade_ids());
         an id delivered before those is no longer recognised. Any other id is new, whatever its
         order: above or below the highest seen, a reordered trade, a venue that restarts its ids,
-        one absurd id and the normal ids after it. O(1) per trade whatever the order: the 96 ids
-        sit in a ring (oldest evicted first) indexed by a 256-slot open-addressing hash table,
-        1 KiB per symbol (ext/ref/tradeids_ref.py is the same rule in Python)."""
-        cdef uint32_t h
-        cdef uint8_t s, pos
-        cdef int64_t *ring = self._ring
-        cdef uint8_t *slots
+        one absurd id and the normal ids after it. O(1) per trade whatever the order (1 KiB per
+        symbol; ext/ref/tradeids_ref.py is the same rule in Python): the 96 ids sit in a ring,
+        oldest evicted first. The newest of them that run consecutively (each the one before
+        plus 1: the usual stream) are known by their range alone; the others are indexed by a
+        256-slot open-addressing hash table, which a run enters when it breaks (each id at most
+        once). Ids in order therefore cost no hashing, and a replay within the run one range test."""
+        cdef uint64_t last = <uint64_t>self._tid_last
+        cdef Py_ssize_t pos
         if tid_str is None and self.trade_ids == TRADE_IDS_INCREASING:
-            if ring == NULL:
-                ring = self._ring = <int64_t *>malloc(TID_BYTES)
-                if ring == NULL:
-                    raise MemoryError()
-                memset(ring + RECENT_INT_IDS, TID_EMPTY, TID_SLOTS)
-            slots = <uint8_t *>(ring + RECENT_INT_IDS)
-            h = _tid_home(tid)
-            while True:
-                s = slots[h]
-                if s == TID_EMPTY:
-                    break
-                if ring[s] == tid:
-                    self.n_dup_trades += 1
-                    return True
-                h = (h + 1) & TID_MASK
-            if tid > self.last_trade_id:
-                self.last_trade_id = tid
-            pos = <uint8_t>self._ring_pos
-            if self._ring_n == RECENT_INT_IDS:
-                _tid_forget(ring, slots, pos)      # the oldest id leaves; its slot may be reused
-                h = _tid_home(tid)
-                while slots[h] != TID_EMPTY:
-                    h = (h + 1) & TID_MASK
-            else:
-                self._ring_n += 1
-            ring[pos] = tid
-            slots[h] = pos
-            self._ring_pos = 0 if pos + 1 == RECENT_INT_IDS else pos + 1
-            return False
-        key = tid_str if tid_str is not None else tid
-        if key in self._recent_ids:
-            self.n_dup_trades += 1
-            return True
-        self._recent_ids[key] = None
-        if len(self._recent_ids) > self.max_recent_ids:
-            del self._recent_ids[next(iter(self._recent_ids))]
-        return False
+            if last - <uint64_t>tid < <uint64_t>self._tid_run:     # within the run: a replay
+                self.n_dup_trades += 1
+                return True
+            if <uint64_t>tid == last + 1 and self._tid_run and self._tid_nhash == 0:
+                # the run goes on and every remembered id is in it: nothing to look up or evict
+                pos = self._ring_pos
+                self._ring[pos] = tid
+                if self._ring_n < RECENT_INT_IDS:
+                    self._ring_n += 1
+                    self._tid_run += 1
+                self._tid_last = tid
+                if tid > self.last_trade_id:
+                    self.last_trade_id = tid
+                self._ring_pos = 0 if pos + 1 == RECENT_INT_IDS else pos + 1
+                return False
+            return _seen_int_trade(self, tid)
+        return _seen_opaque_trade(self, tid, tid_str)
 
     cdef void remember_state(self, int64_t seq, uint32_t crc) noexcept:
         self._ck_seq[self._ck_pos] = seq
@@ -197,7 +250,7 @@ cdef class FeedSymbol:
     def reset_trade_ids(self) -> None:
         """Forget seen trade ids (a venue that restarts its ids, e.g. after maintenance)."""
         self.last_trade_id = -1
-        self._ring_n = self._ring_pos = 0
+        self._ring_n = self._ring_pos = self._tid_run = self._tid_nhash = 0
         if self._ring != NULL:
             memset(self._ring + RECENT_INT_IDS, TID_EMPTY, TID_SLOTS)
         self._recent_ids.clear()

@@ -161,3 +161,9 @@ def test_memory_per_symbol_is_at_most_1_kib_and_taken_on_the_first_trade():
     assert fs.trade_id_memory_bytes <= 1024
     fs.reset_trade_ids()
     assert fs.trade_id_memory_bytes <= 1024 and not seen(fs, 1) and seen(fs, 1)
+
+
+def test_a_run_across_the_int64_ends_matches_the_twin():
+    top, bottom = 2**63 - 1, -(2**63)
+    ids = [top - 2, top - 1, top, bottom, bottom + 1, top, bottom, top - 3, top - 2, bottom + 2, 5, bottom + 1]
+    check(fsym(), ids + list(range(bottom, bottom + 200)) + ids)
