@@ -73,7 +73,7 @@ from engine.sim.matching import (
 from engine.sim.rpc import Method, RpcRequest, RpcSocket
 from engine.sim.server import add_common_args, run_main
 from engine.sim.streams import AccountStreams, DiffStreams, DiffTopic, TopOfBook
-from engine.sim.wsconn import Control, ControlReply, Op, Refusal, WsConn
+from engine.sim.wsconn import Control, ControlReply, Op, Refusal, TopicControl, WsConn
 
 VENUE = "binance"
 ACCOUNT = "binance-sim"
@@ -139,14 +139,21 @@ class BinanceSimConfig(SimConfig):
     }
 
 
-def build_arg_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m adapters.binance.simulator", description="Binance spot simulator")
+def make_arg_parser(prog: str, description: str, config_cls: type[BinanceSimConfig]) -> argparse.ArgumentParser:
+    """The options every Binance dialect takes, defaults from ``config_cls``."""
+    d = config_cls()
+    p = argparse.ArgumentParser(prog=prog, description=description)
     add_common_args(p)
-    add_sim_args(p, BinanceSimConfig)
-    p.add_argument("--api-key", default=DEFAULT_API_KEY)
-    p.add_argument("--api-secret", default=DEFAULT_API_SECRET)
-    p.add_argument("--depth-fast-ms", type=float, default=100.0, help="@depth@100ms cadence (0 = per batch)")
-    p.add_argument("--depth-slow-ms", type=float, default=1000.0, help="@depth cadence")
+    add_sim_args(p, config_cls)
+    p.add_argument("--api-key", default=d.api_key)
+    p.add_argument("--api-secret", default=d.api_secret)
+    p.add_argument("--depth-fast-ms", type=float, default=d.depth_fast_ms, help="@depth@100ms cadence (0 = per batch)")
+    p.add_argument("--depth-slow-ms", type=float, default=d.depth_slow_ms, help="@depth cadence")
+    return p
+
+
+def build_arg_parser() -> argparse.ArgumentParser:
+    p = make_arg_parser("python -m adapters.binance.simulator", "Binance spot simulator", BinanceSimConfig)
     p.add_argument("--ed25519-public-key", default="",
                    help="PEM file of an Ed25519 public key: the API key then signs with Ed25519")
     return p
@@ -268,15 +275,23 @@ def _fmt8(d: Decimal) -> str:
 
 # ====================================================================== the dialect
 class BinanceSim(SimApp):
+    # what a Binance dialect is made of (a derived dialect names its own)
+    venue_name: ClassVar[str] = VENUE
+    account_id: ClassVar[str] = ACCOUNT
+    symbol_specs: ClassVar[Mapping[str, SymbolSpec]] = SYMBOLS
+    buckets: ClassVar[tuple] = SPEC.buckets
+    bucket_scopes: ClassVar[Mapping[str, str]] = BUCKET_SCOPES
+
     def __init__(self, config: BinanceSimConfig) -> None:
-        unknown = [s for s in config.symbols if s not in SYMBOLS]
+        specs = self.symbol_specs
+        unknown = [s for s in config.symbols if s not in specs]
         if unknown or not config.symbols:
-            raise ValueError(f"unknown symbols {unknown}; available: {sorted(SYMBOLS)}")
-        rules = rules_from_buckets(SPEC.buckets, BUCKET_SCOPES, config.limits)
-        venue = make_venue(VENUE, [SYMBOLS[s] for s in config.symbols], config, rules, [ACCOUNT])
+            raise ValueError(f"unknown symbols {unknown}; available: {sorted(specs)}")
+        rules = rules_from_buckets(self.buckets, self.bucket_scopes, config.limits)
+        venue = make_venue(self.venue_name, [specs[s] for s in config.symbols], config, rules, [self.account_id])
         super().__init__(config, venue)
         self.config: BinanceSimConfig = config
-        self.default_account = ACCOUNT
+        self.default_account = self.account_id
         venue.on_batch = self._on_batch
         venue.on_account_event = self._on_account_event
         venue.on_shutdown_notice = self._shutdown_notice
@@ -346,7 +361,7 @@ class BinanceSim(SimApp):
         return {f"X-MBX-USED-WEIGHT-{r.tag}": str(n) for r, n in self.limiter.usage(ip, WEIGHT)}
 
     def _order_headers(self) -> dict[str, str]:
-        return {f"X-MBX-ORDER-COUNT-{r.tag}": str(n) for r, n in self.limiter.usage(ACCOUNT, ORDERS)}
+        return {f"X-MBX-ORDER-COUNT-{r.tag}": str(n) for r, n in self.limiter.usage(self.account_id, ORDERS)}
 
     def limit_error(self, dec: Decision) -> ApiError:
         rule = dec.rule
@@ -781,8 +796,10 @@ class BinanceSim(SimApp):
         sym, _, rest = name.partition("@")
         return sym in self._by_lower and rest in _STREAM_KINDS
 
-    async def _md_socket(self, request: web.Request, streams: list[str], combined: bool) -> web.StreamResponse:
-        bad = self.control.check_initial(streams)
+    async def _md_socket(self, request: web.Request, streams: list[str], combined: bool,
+                         control: TopicControl | None = None) -> web.StreamResponse:
+        control = control or self.control
+        bad = control.check_initial(streams)
         if bad is not None:
             why, names = bad
             if why == Refusal.BAD_TOPIC:
@@ -790,7 +807,7 @@ class BinanceSim(SimApp):
             return web.Response(status=400, text=f"Too many streams (max {self.config.max_topics})")
         conn = self.ws_conn(request, "market")
         conn.wrap = _combined if combined else None
-        return await conn.serve(self.control.on_text, self.control.opener(streams))
+        return await conn.serve(control.on_text, control.opener(streams))
 
     async def h_ws_raw(self, request: web.Request) -> web.StreamResponse:
         # A path segment that is not shaped as a stream name (`<symbol>@<kind>`) opens a plain
