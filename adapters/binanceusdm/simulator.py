@@ -1,0 +1,503 @@
+"""Binance USD-M futures simulator dialect.
+
+Binance spot's simulator (``adapters.binance.simulator``) with the futures wire format: only what
+differs is here.  Signing (HMAC-SHA256 hex of query string + body, ``X-MBX-APIKEY``,
+timestamp/recvWindow), error bodies and HTTP statuses, 429/418 with ``Retry-After``, the
+market-data control frames (SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS / SET_PROPERTY) and the
+combined ``{"stream","data"}`` wrapper are spot's.  Rate limits are the engine's own
+``adapters.binanceusdm.spec.SPEC.buckets``; request weights ``spec.ENDPOINTS`` / ``spec.depth_weight``.
+
+Instruments: ``BTCUSDT`` and ``ETHUSDT`` perpetuals and one dated ``BTCUSDT_<yymmdd>``
+(``CURRENT_QUARTER``, delivered the last Friday of the quarter at 08:00 UTC), margined in USDT,
+sizes in the base asset; one-way (net) positions, ``positionSide`` ``BOTH``.
+
+* REST ``/fapi``: ping, time, exchangeInfo, depth, aggTrades, openInterest.
+* Market-data WebSocket, split by path as the venue does since 2026:
+  ``/public/ws/<streams>``, ``/public/stream?streams=`` carry ``<s>@depth`` (250 ms),
+  ``<s>@depth@100ms``, ``<s>@depth@500ms`` and ``<s>@bookTicker``; ``/market/ws/...``,
+  ``/market/stream?streams=`` carry ``<s>@aggTrade``, ``<s>@markPrice`` (3 s),
+  ``<s>@markPrice@1s`` and ``<s>@forceOrder``.  A stream of the other path is accepted and
+  listed, and yields nothing.  ``depthUpdate`` carries ``pu``, the previous update's ``u`` on the
+  stream; update ids are the book's, shared with the REST snapshot's ``lastUpdateId``.
+
+Run: ``python -m adapters.binanceusdm.simulator --host 127.0.0.1 --port 0 [--rate 50]
+[--symbols BTCUSDT,ETHUSDT] [--seed 1] [--api-key K --api-secret S] [--force-orders-per-min 3]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import calendar
+import random
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any, ClassVar, Mapping
+
+from aiohttp import web
+
+from adapters.binance.simulator import (
+    _RL_TYPE,
+    ApiError,
+    BinanceSim,
+    BinanceSimConfig,
+    _mandatory,
+    make_arg_parser,
+)
+from adapters.binanceusdm.spec import ENDPOINTS, OPEN_ORDERS_ALL_WEIGHT, SPEC, depth_weight
+from engine.sim.app import base_report, config_from_options as _config_from_options, dumps as _dumps
+from engine.sim.core import SymbolSpec, cancel_tasks, every
+from engine.sim.limits import ORDERS, WEIGHT
+from engine.sim.market import SELL, Trade, now_ms
+from engine.sim.server import run_main
+from engine.sim.streams import DiffTopic
+from engine.sim.wsconn import Control, Op, Refusal, TopicControl, WsConn
+
+VENUE = "binanceusdm"
+ACCOUNT = "binanceusdm-sim"
+# simulator-only credentials (64 alphanumerics, like real keys); override with --api-key/--api-secret
+DEFAULT_API_KEY = "vlSimBinanceUsdmApiKey00000000000000000000000000000000000000001"
+DEFAULT_API_SECRET = "vlSimBinanceUsdmSecret00000000000000000000000000000000000000001"
+
+PERPETUAL_DELIVERY_MS = 4133404800000        # 2100-12-25: what the venue lists for perpetuals
+FUNDING_PERIOD_MS = 8 * 3600 * 1000          # funding at 00:00, 08:00, 16:00 UTC
+
+PUBLIC_KINDS = ("depth", "depth@100ms", "depth@500ms", "bookTicker")
+MARKET_KINDS = ("aggTrade", "markPrice", "markPrice@1s", "forceOrder")
+ENDPOINT_KINDS = {"public": PUBLIC_KINDS, "market": MARKET_KINDS}
+DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
+
+
+def quarter_delivery(now: datetime) -> datetime:
+    """The last Friday of ``now``'s quarter at 08:00 UTC (of the next quarter once that has passed)."""
+    year, q_end = now.year, ((now.month - 1) // 3 + 1) * 3
+    for _ in range(2):
+        last = datetime(year, q_end, calendar.monthrange(year, q_end)[1], 8, tzinfo=timezone.utc)
+        friday = last - timedelta(days=(last.weekday() - 4) % 7)
+        if friday > now:
+            return friday
+        year, q_end = (year + 1, 3) if q_end == 12 else (year, q_end + 3)
+    raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True, slots=True)
+class FuturesInstrument:
+    spec: SymbolSpec
+    contract_type: str                # PERPETUAL | CURRENT_QUARTER
+    delivery_ms: int
+    onboard_ms: int
+    price_precision: int
+    qty_precision: int
+    min_notional: str
+    market_max_qty: str
+
+    @property
+    def pair(self) -> str:
+        return self.spec.symbol.split("_")[0]
+
+
+def _instruments(now: datetime) -> dict[str, FuturesInstrument]:
+    delivery = quarter_delivery(now)
+    dated = "BTCUSDT_" + delivery.strftime("%y%m%d")
+
+    def spec(sym: str, base: str, tick: str, mid: str, min_price: str, max_price: str) -> SymbolSpec:
+        return SymbolSpec(sym, base, "USDT", tick, "0.001", mid, min_qty="0.001", max_qty="1000",
+                          min_price=min_price, max_price=max_price, mean_size=3000, contract_value="1")
+
+    return {
+        "BTCUSDT": FuturesInstrument(spec("BTCUSDT", "BTC", "0.10", "60000.00", "556.80", "4529764"),
+                                     "PERPETUAL", PERPETUAL_DELIVERY_MS, 1569398400000, 2, 3, "100", "120"),
+        "ETHUSDT": FuturesInstrument(spec("ETHUSDT", "ETH", "0.01", "3000.00", "39.86", "306177"),
+                                     "PERPETUAL", PERPETUAL_DELIVERY_MS, 1569398400000, 2, 3, "20", "2000"),
+        dated: FuturesInstrument(spec(dated, "BTC", "0.10", "60300.00", "576.30", "1000000"),
+                                 "CURRENT_QUARTER", int(delivery.timestamp() * 1000),
+                                 int((delivery - timedelta(days=91)).timestamp() * 1000), 1, 3, "5", "50"),
+    }
+
+
+INSTRUMENTS = _instruments(datetime.now(timezone.utc))
+
+# bucket name (adapters.binanceusdm.spec.SPEC.buckets) -> what the simulator counts against it
+BUCKET_SCOPES = {"REQUEST_WEIGHT": WEIGHT, "ORDERS_10S": ORDERS, "ORDERS_1M": ORDERS}
+
+
+# ====================================================================== configuration
+@dataclass(slots=True)
+class BinanceUsdmSimConfig(BinanceSimConfig):
+    symbols: list[str] = field(default_factory=lambda: list(INSTRUMENTS))
+    balances: dict[str, str] = field(default_factory=lambda: {"USDT": "100000"})
+    api_key: str = DEFAULT_API_KEY
+    api_secret: str = field(default=DEFAULT_API_SECRET, repr=False)  # never in a repr
+    leverage: int = 20
+    max_topics: int = SPEC.endpoints[0].max_topics_per_connection
+    max_inbound_per_s: int = int(SPEC.endpoints[0].max_msgs_per_s)
+    ping_interval: float = SPEC.endpoints[0].server_ping_s
+    max_conn_age: float = SPEC.endpoints[0].max_connection_age_s
+    depth_fast_ms: float = 100.0  # <s>@depth@100ms
+    depth_slow_ms: float = 250.0  # <s>@depth
+    depth_mid_ms: float = 500.0  # <s>@depth@500ms
+    mark_fast_ms: float = 1000.0  # <s>@markPrice@1s
+    mark_slow_ms: float = 3000.0  # <s>@markPrice
+    force_orders_per_min: float = 3.0  # liquidations per symbol and minute on <s>@forceOrder
+    listen_key_validity_s: float = 3600.0
+
+    LIMIT_OPTIONS: ClassVar[Mapping[str, str]] = {
+        "weight_limit": "REQUEST_WEIGHT", "orders_10s": "ORDERS_10S", "orders_1m": "ORDERS_1M",
+    }
+
+
+def build_arg_parser() -> argparse.ArgumentParser:
+    p = make_arg_parser("python -m adapters.binanceusdm.simulator", "Binance USD-M futures simulator",
+                        BinanceUsdmSimConfig)
+    d = BinanceUsdmSimConfig()
+    p.add_argument("--depth-mid-ms", type=float, default=d.depth_mid_ms, help="@depth@500ms cadence")
+    p.add_argument("--mark-fast-ms", type=float, default=d.mark_fast_ms, help="@markPrice@1s cadence")
+    p.add_argument("--mark-slow-ms", type=float, default=d.mark_slow_ms, help="@markPrice cadence")
+    p.add_argument("--force-orders-per-min", type=float, default=d.force_orders_per_min,
+                   help="liquidations per symbol and minute on @forceOrder")
+    p.add_argument("--listen-key-validity-s", type=float, default=d.listen_key_validity_s)
+    return p
+
+
+def config_from_args(ns: argparse.Namespace) -> BinanceUsdmSimConfig:
+    return BinanceUsdmSimConfig.from_namespace(ns)  # type: ignore[return-value]
+
+
+def config_from_options(**opts: Any) -> BinanceUsdmSimConfig:
+    """Keyword options as accepted by ``running_simulator`` (CLI names with underscores)."""
+    return _config_from_options(build_arg_parser(), BinanceUsdmSimConfig, VENUE, **opts)
+
+
+def report(host: str, port: int, config: BinanceUsdmSimConfig) -> dict[str, Any]:
+    ws = f"ws://{host}:{port}"
+    return {**base_report(host, port, config), "ws_public_url": f"{ws}/public", "ws_market_url": f"{ws}/market",
+            "ws_private_url": f"{ws}/private", "api_key": config.api_key, "api_secret": config.api_secret}
+
+
+def _f8(d: Decimal) -> str:
+    return f"{d:.8f}"
+
+
+# ====================================================================== split stream endpoints
+class StreamEndpoint:
+    """One market-data path (``public`` or ``market``) as a control dialect over the spot one.
+
+    Every stream name the venue has is accepted; a name served on the other path is held under a
+    hub topic nothing publishes on (``<path>|<name>``), listed and unsubscribed by its own name."""
+
+    def __init__(self, sim: "BinanceUsdmSim", name: str) -> None:
+        self.sim = sim
+        self.name = name
+        self.kinds = ENDPOINT_KINDS[name]
+        self.prefix = name + "|"
+        self.control = sim.topic_control(self)
+
+    def to_hub(self, stream: str) -> str:
+        if stream.partition("@")[2] in self.kinds or not self.sim.valid_topic(stream):
+            return stream
+        return self.prefix + stream
+
+    def to_wire(self, topic: str) -> str:
+        return topic[len(self.prefix):] if topic.startswith(self.prefix) else topic
+
+    # ControlDialect
+    def parse(self, text: str) -> Control:
+        ctl = self.sim.parse(text)
+        if ctl.op in (Op.SUBSCRIBE, Op.UNSUBSCRIBE):
+            ctl.topics = [self.to_hub(t) for t in ctl.topics]
+        return ctl
+
+    def valid_topic(self, topic: str) -> bool:
+        return self.sim.valid_topic(self.to_wire(topic))
+
+    def ack(self, conn: WsConn, ctl: Control) -> str:
+        if ctl.op == Op.LIST:
+            return _dumps({"result": sorted(self.to_wire(t) for t in conn.topics), "id": ctl.rid})
+        return self.sim.ack(conn, ctl)
+
+    def refuse(self, conn: WsConn, ctl: Control, why: Refusal, topics: list[str]) -> str:
+        return self.sim.refuse(conn, ctl, why, [self.to_wire(t) for t in topics])
+
+    def other(self, conn: WsConn, ctl: Control) -> str:
+        return self.sim.other(conn, ctl)
+
+
+# ====================================================================== the dialect
+class BinanceUsdmSim(BinanceSim):
+    venue_name = VENUE
+    account_id = ACCOUNT
+    symbol_specs = {s: i.spec for s, i in INSTRUMENTS.items()}
+    buckets = SPEC.buckets
+    bucket_scopes = BUCKET_SCOPES
+    status_path = ""                    # no futures status endpoint
+
+    def __init__(self, config: BinanceUsdmSimConfig) -> None:
+        super().__init__(config)
+        self.config: BinanceUsdmSimConfig = config
+        self.diff_cadences_ms = {config.depth_fast_ms, config.depth_slow_ms, config.depth_mid_ms}
+        self.endpoints = {name: StreamEndpoint(self, name) for name in ENDPOINT_KINDS}
+        self._rng = random.Random(config.seed * 7919 + 17)
+        self._tasks: list[asyncio.Task] = []
+        # open interest per symbol, in lots: starts at a few hundred levels' worth, moved by trades
+        self._oi = {s: 400 * self.venue.specs[s].mean_size for s in config.symbols}
+        self._index_skew = {s: 0.0 for s in config.symbols}
+
+    # ------------------------------------------------------------------ app
+    def add_routes(self, r: web.UrlDispatcher) -> None:
+        r.add_get("/fapi/v1/ping", self.h_ping)
+        r.add_get("/fapi/v1/time", self.h_time)
+        r.add_get("/fapi/v1/exchangeInfo", self.h_exchange_info)
+        r.add_get("/fapi/v1/depth", self.h_depth)
+        r.add_get("/fapi/v1/aggTrades", self.h_agg_trades)
+        r.add_get("/fapi/v1/openInterest", self.h_open_interest)
+        for name in ENDPOINT_KINDS:
+            r.add_get(f"/{name}/ws", self._raw_handler(name))
+            r.add_get(f"/{name}/ws/{{streams:.+}}", self._raw_handler(name))
+            r.add_get(f"/{name}/stream", self._combined_handler(name))
+
+    async def _on_startup(self, app: web.Application) -> None:
+        await super()._on_startup(app)
+        loop = asyncio.get_running_loop()
+        c = self.config
+        if c.mark_fast_ms > 0:
+            self._tasks.append(loop.create_task(every(c.mark_fast_ms / 1000.0, lambda: self._marks("@markPrice@1s"))))
+        if c.mark_slow_ms > 0:
+            self._tasks.append(loop.create_task(every(c.mark_slow_ms / 1000.0, lambda: self._marks("@markPrice"))))
+        if c.force_orders_per_min > 0:
+            self._tasks.append(loop.create_task(every(1.0, self._force_orders)))
+
+    async def _on_shutdown(self, app: web.Application) -> None:
+        await cancel_tasks(self._tasks)
+        await super()._on_shutdown(app)
+
+    # ------------------------------------------------------------------ REST dialect
+    def is_api_path(self, path: str) -> bool:
+        return path.startswith("/fapi/")
+
+    def request_weight(self, request: web.Request) -> int:
+        path, method, q = request.path, request.method, request.query
+        if path == "/fapi/v1/depth":
+            try:
+                return depth_weight(int(q.get("limit", "500")))
+            except ValueError:
+                return depth_weight(500)
+        if path == "/fapi/v1/openOrders" and not q.get("symbol"):
+            return OPEN_ORDERS_ALL_WEIGHT
+        weights, _ = ENDPOINTS.get((method, path), ({}, None))
+        return weights.get("REQUEST_WEIGHT", 1)
+
+    # ------------------------------------------------------------------ formatting
+    def _inst(self, sym: str) -> FuturesInstrument:
+        return INSTRUMENTS[sym]
+
+    def _px(self, sym: str, ticks: int | None) -> str:
+        pp = INSTRUMENTS[sym].price_precision
+        return f"{self.venue.markets[sym].price_scale.to_decimal(ticks or 0):.{pp}f}"
+
+    def _qty(self, sym: str, lots: int) -> str:
+        return f"{self.venue.markets[sym].qty_scale.to_decimal(lots):.{INSTRUMENTS[sym].qty_precision}f}"
+
+    def _mark(self, sym: str) -> Decimal:
+        """Mark price: the book's mid on the tick grid."""
+        m = self.venue.markets[sym]
+        bb, ba = m.best_bid(), m.best_ask()
+        ticks = (bb[0] + ba[0]) // 2 if bb and ba else m.fair
+        return m.price_scale.to_decimal(ticks)
+
+    # ------------------------------------------------------------------ public REST
+    def exchange_info(self, symbols: list[str] | None = None) -> dict[str, Any]:
+        out = []
+        for s in symbols or list(self.venue.engines):
+            i, sp = INSTRUMENTS[s], self.venue.specs[s]
+            out.append({
+                "symbol": s, "pair": i.pair, "contractType": i.contract_type, "deliveryDate": i.delivery_ms,
+                "onboardDate": i.onboard_ms, "status": "TRADING", "maintMarginPercent": "2.5000",
+                "requiredMarginPercent": "5.0000", "baseAsset": sp.base, "quoteAsset": sp.quote,
+                "marginAsset": sp.quote, "pricePrecision": i.price_precision, "quantityPrecision": i.qty_precision,
+                "baseAssetPrecision": 8, "quotePrecision": 8, "underlyingType": "COIN", "underlyingSubType": [],
+                "settlePlan": 0, "triggerProtect": "0.0500", "liquidationFee": "0.012500",
+                "marketTakeBound": "0.05", "maxMoveOrderLimit": 10000,
+                "filters": [
+                    {"filterType": "PRICE_FILTER", "maxPrice": sp.max_price, "minPrice": sp.min_price or sp.tick,
+                     "tickSize": sp.tick},
+                    {"filterType": "LOT_SIZE", "maxQty": sp.max_qty, "minQty": sp.min_qty or sp.lot,
+                     "stepSize": sp.lot},
+                    {"filterType": "MARKET_LOT_SIZE", "maxQty": i.market_max_qty, "minQty": sp.min_qty or sp.lot,
+                     "stepSize": sp.lot},
+                    {"filterType": "MAX_NUM_ORDERS", "limit": 200},
+                    {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10},
+                    {"filterType": "MIN_NOTIONAL", "notional": i.min_notional},
+                    {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500", "multiplierDown": "0.9500",
+                     "multiplierDecimal": "4"},
+                ],
+                "orderTypes": ["LIMIT", "MARKET"], "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
+            })
+        return {
+            "timezone": "UTC", "serverTime": now_ms(),
+            "futuresType": "U_MARGINED",
+            "rateLimits": [{"rateLimitType": _RL_TYPE[r.kind], "interval": r.interval, "intervalNum": r.num,
+                            "limit": r.limit} for r in self.limiter.rules],
+            "exchangeFilters": [],
+            "assets": [{"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-10000"}],
+            "symbols": out,
+        }
+
+    async def h_exchange_info(self, request: web.Request) -> web.Response:
+        return self.json(self.exchange_info())
+
+    async def h_depth(self, request: web.Request) -> web.Response:
+        q = self._public_params(request)
+        sym = self.param_symbol(q)
+        limit = self.param_int(q, "limit")
+        limit = 500 if limit is None else limit
+        if limit not in DEPTH_LIMITS:
+            raise ApiError(-1130, "Data sent for parameter 'limit' is not valid.")
+        m = self.venue.markets[sym]
+        uid, bids, asks = m.depth(limit)
+        ts = now_ms()
+        return self.json({"lastUpdateId": uid, "E": ts, "T": ts,
+                          "bids": [[self._px(sym, p), self._qty(sym, s)] for p, s in bids],
+                          "asks": [[self._px(sym, p), self._qty(sym, s)] for p, s in asks]})
+
+    async def h_agg_trades(self, request: web.Request) -> web.Response:
+        q = self._public_params(request)
+        sym = self.param_symbol(q)
+        limit = self.param_int(q, "limit")
+        limit = 500 if limit is None else limit
+        if limit <= 0:
+            raise ApiError(-1130, "Data sent for parameter 'limit' is not valid.")
+        limit = min(limit, 1000)
+        from_id = self.param_int(q, "fromId")
+        start, end = self.param_int(q, "startTime"), self.param_int(q, "endTime")
+        rows = list(self.venue.recent_trades[sym])
+        if from_id is not None:
+            rows = [t for t in rows if t.trade_id >= from_id][:limit]
+        elif start is not None or end is not None:
+            rows = [t for t in rows if (start is None or t.ts >= start) and (end is None or t.ts <= end)][:limit]
+        else:
+            rows = rows[-limit:]
+        return self.json([self._agg(sym, t) for t in rows])
+
+    def _agg(self, sym: str, t: Trade) -> dict[str, Any]:
+        return {"a": t.trade_id, "p": self._px(sym, t.price), "q": self._qty(sym, t.qty), "f": t.trade_id,
+                "l": t.trade_id, "T": t.ts, "m": t.taker_side == SELL}
+
+    async def h_open_interest(self, request: web.Request) -> web.Response:
+        sym = self.param_symbol(self._public_params(request))
+        return self.json({"openInterest": self._qty(sym, self._oi[sym]), "symbol": sym, "time": now_ms()})
+
+    # ------------------------------------------------------------------ market-data WS
+    def valid_topic(self, name: str) -> bool:
+        sym, _, rest = name.partition("@")
+        return sym in self._by_lower and (rest in PUBLIC_KINDS or rest in MARKET_KINDS)
+
+    def _raw_handler(self, endpoint: str):
+        async def handler(request: web.Request) -> web.StreamResponse:
+            # as spot: a path segment not shaped as a stream name opens a plain connection
+            streams = [s for s in request.match_info.get("streams", "").split("/") if "@" in s]
+            return await self._endpoint_socket(request, endpoint, streams, False)
+        return handler
+
+    def _combined_handler(self, endpoint: str):
+        async def handler(request: web.Request) -> web.StreamResponse:
+            streams = [s for s in request.query.get("streams", "").split("/") if s]
+            return await self._endpoint_socket(request, endpoint, streams, True)
+        return handler
+
+    async def _endpoint_socket(self, request: web.Request, endpoint: str, streams: list[str],
+                               combined: bool) -> web.StreamResponse:
+        ep = self.endpoints[endpoint]
+        return await self._md_socket(request, [ep.to_hub(s) for s in streams], combined, ep.control)
+
+    def _diff_topic(self, topic: str) -> DiffTopic | None:
+        sym_l, _, rest = topic.partition("@")
+        sym = self._by_lower.get(sym_l)
+        cadence = {"depth": self.config.depth_slow_ms, "depth@100ms": self.config.depth_fast_ms,
+                   "depth@500ms": self.config.depth_mid_ms}.get(rest)
+        if sym is None or cadence is None:
+            return None
+        return DiffTopic(sym, rest, cadence)
+
+    def _render_depth(self, topic: str, sym: str, first: int, last: int, bids: list, asks: list) -> str:
+        # the book's update ids run on without holes from one diff of a stream to the next, so
+        # the previous diff's u is first - 1 (a diff withheld by a gap fault leaves pu pointing at it)
+        ts = now_ms()
+        return _dumps({"e": "depthUpdate", "E": ts, "T": ts, "s": sym, "U": first, "u": last, "pu": first - 1,
+                       "b": [[self._px(sym, p), self._qty(sym, q)] for p, q in bids],
+                       "a": [[self._px(sym, p), self._qty(sym, q)] for p, q in asks]})
+
+    def _publish_trades(self, sym: str, sl: str, trades: list[Trade]) -> None:
+        oi = self._oi[sym]
+        for t in trades:    # open interest wanders with the flow, never below a tenth of its start
+            oi = max(40 * self.venue.specs[sym].mean_size, oi + (t.qty if self._rng.random() < 0.5 else -t.qty))
+        self._oi[sym] = oi
+        topic = sl + "@aggTrade"
+        if self.hub.subscribers(topic):
+            ts = now_ms()
+            for t in trades:
+                self.hub.publish(topic, _dumps({"e": "aggTrade", "E": ts, "s": sym, **self._agg(sym, t)}))
+
+    def _publish_book_ticker(self, sym: str, sl: str) -> None:
+        top = self.top.changed(sym)
+        if top is None:
+            return
+        (bp, bq), (ap, aq) = top
+        ts = now_ms()
+        self.hub.publish(sl + "@bookTicker", _dumps({
+            "e": "bookTicker", "u": self.venue.markets[sym].update_id, "E": ts, "T": ts, "s": sym,
+            "b": self._px(sym, bp), "B": self._qty(sym, bq), "a": self._px(sym, ap), "A": self._qty(sym, aq)}))
+
+    def _mark_update(self, sym: str) -> str:
+        mark = self._mark(sym)
+        # the index wanders a few basis points around the mark; the rate follows the premium
+        skew = 0.8 * self._index_skew[sym] + self._rng.uniform(-0.0001, 0.0001)
+        self._index_skew[sym] = skew
+        index = mark * (1 - Decimal(repr(round(skew, 8))))
+        ts = now_ms()
+        if INSTRUMENTS[sym].contract_type == "PERPETUAL":
+            rate = min(Decimal("0.003"), max(Decimal("-0.003"), Decimal("0.0001") + (mark - index) / index / 8))
+            r, nxt = f"{rate:.8f}", (ts // FUNDING_PERIOD_MS + 1) * FUNDING_PERIOD_MS
+        else:
+            r, nxt = "", 0
+        return _dumps({"e": "markPriceUpdate", "E": ts, "s": sym, "p": _f8(mark), "ap": _f8(mark),
+                       "i": _f8(index), "P": _f8((mark + index) / 2), "r": r, "T": nxt})
+
+    def _marks(self, suffix: str) -> None:
+        for sym in self.venue.engines:
+            topic = sym.lower() + suffix
+            if self.hub.subscribers(topic):
+                self.hub.publish(topic, self._mark_update(sym))
+
+    def _force_orders(self) -> None:
+        per_s = self.config.force_orders_per_min / 60.0
+        for sym in self.venue.engines:
+            topic = sym.lower() + "@forceOrder"
+            n = int(per_s) + (self._rng.random() < per_s - int(per_s))
+            if not n or not self.hub.subscribers(topic):
+                continue
+            m = self.venue.markets[sym]
+            for _ in range(n):
+                side = SELL if self._rng.random() < 0.5 else "BUY"
+                best = m.best_bid() if side == SELL else m.best_ask()
+                if best is None:
+                    continue
+                lots = max(1, int(self._rng.expovariate(1.0 / 50)))
+                ts = now_ms()
+                px, q = self._px(sym, best[0]), self._qty(sym, lots)
+                self.hub.publish(topic, _dumps({"e": "forceOrder", "E": ts, "o": {
+                    "s": sym, "S": side, "o": "LIMIT", "f": "IOC", "q": q, "p": px, "ap": px, "X": "FILLED",
+                    "l": q, "z": q, "T": ts}}))
+
+
+def create_app(config: BinanceUsdmSimConfig | None = None) -> web.Application:
+    return BinanceUsdmSim(config or BinanceUsdmSimConfig()).create_app()
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_main(sys.modules[__name__], argv)
+
+
+if __name__ == "__main__":
+    main()
