@@ -30,7 +30,10 @@ import argparse
 import asyncio
 import calendar
 import random
+import re
+import string
 import sys
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -43,14 +46,19 @@ from adapters.binance.simulator import (
     ApiError,
     BinanceSim,
     BinanceSimConfig,
+    _illegal,
     _mandatory,
     make_arg_parser,
 )
 from adapters.binanceusdm.spec import ENDPOINTS, OPEN_ORDERS_ALL_WEIGHT, SPEC, depth_weight
 from engine.sim.app import base_report, config_from_options as _config_from_options, dumps as _dumps
-from engine.sim.core import SymbolSpec, cancel_tasks, every
+from engine.sim.core import Filter, FilterFailure, SymbolSpec, cancel_tasks, every
 from engine.sim.limits import ORDERS, WEIGHT
-from engine.sim.market import SELL, Trade, now_ms
+from engine.sim.market import BUY, SELL, Trade, now_ms
+from engine.sim.matching import (CANCELED, DUPLICATE_CLIENT_ID, FOK, GTC, INSUFFICIENT_BALANCE, IOC, LIMIT, MARKET,
+                                 NEW, ExecEvent, Order, Reject)
+from engine.sim.positions import (INSUFFICIENT_MARGIN, REDUCE_ONLY_INCREASES, REDUCE_ONLY_NO_POSITION,
+                                  PerpEngine, PerpPosition)
 from engine.sim.server import run_main
 from engine.sim.streams import DiffTopic
 from engine.sim.wsconn import Control, Op, Refusal, TopicControl, WsConn
@@ -58,8 +66,8 @@ from engine.sim.wsconn import Control, Op, Refusal, TopicControl, WsConn
 VENUE = "binanceusdm"
 ACCOUNT = "binanceusdm-sim"
 # simulator-only credentials (64 alphanumerics, like real keys); override with --api-key/--api-secret
-DEFAULT_API_KEY = "vlSimBinanceUsdmApiKey00000000000000000000000000000000000000001"
-DEFAULT_API_SECRET = "vlSimBinanceUsdmSecret00000000000000000000000000000000000000001"
+DEFAULT_API_KEY = "vlSimBinanceUsdmApiKey".ljust(63, "0") + "1"
+DEFAULT_API_SECRET = "vlSimBinanceUsdmSecret".ljust(63, "0") + "1"
 
 PERPETUAL_DELIVERY_MS = 4133404800000        # 2100-12-25: what the venue lists for perpetuals
 FUNDING_PERIOD_MS = 8 * 3600 * 1000          # funding at 00:00, 08:00, 16:00 UTC
@@ -68,6 +76,10 @@ PUBLIC_KINDS = ("depth", "depth@100ms", "depth@500ms", "bookTicker")
 MARKET_KINDS = ("aggTrade", "markPrice", "markPrice@1s", "forceOrder")
 ENDPOINT_KINDS = {"public": PUBLIC_KINDS, "market": MARKET_KINDS}
 DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
+_CLIENT_ID_PATTERN = r"^[\.A-Z\:/a-z0-9_-]{1,36}$"
+_CLIENT_ID_RE = re.compile(_CLIENT_ID_PATTERN)
+_ALNUM = string.ascii_letters + string.digits
+_MAINT = Decimal("0.025")                    # maintMarginPercent 2.5
 
 
 def quarter_delivery(now: datetime) -> datetime:
@@ -131,6 +143,8 @@ class BinanceUsdmSimConfig(BinanceSimConfig):
     api_key: str = DEFAULT_API_KEY
     api_secret: str = field(default=DEFAULT_API_SECRET, repr=False)  # never in a repr
     leverage: int = 20
+    maker_fee: str = "0.0002"
+    taker_fee: str = "0.0005"
     max_topics: int = SPEC.endpoints[0].max_topics_per_connection
     max_inbound_per_s: int = int(SPEC.endpoints[0].max_msgs_per_s)
     ping_interval: float = SPEC.endpoints[0].server_ping_s
@@ -243,6 +257,12 @@ class BinanceUsdmSim(BinanceSim):
         # open interest per symbol, in lots: starts at a few hundred levels' worth, moved by trades
         self._oi = {s: 400 * self.venue.specs[s].mean_size for s in config.symbols}
         self._index_skew = {s: 0.0 for s in config.symbols}
+        self._post_only: set[int] = set()           # ids of GTX orders (the engine's GTC, reported as GTX)
+        self._placing_post_only = False
+        self._countdowns: dict[str, asyncio.TimerHandle] = {}
+        self._listen_key: str | None = None
+        self._listen_key_expiry = 0.0               # time.monotonic() deadline
+        self._key_rng = random.Random(config.seed * 104729 + 3)
 
     # ------------------------------------------------------------------ app
     def add_routes(self, r: web.UrlDispatcher) -> None:
@@ -252,6 +272,19 @@ class BinanceUsdmSim(BinanceSim):
         r.add_get("/fapi/v1/depth", self.h_depth)
         r.add_get("/fapi/v1/aggTrades", self.h_agg_trades)
         r.add_get("/fapi/v1/openInterest", self.h_open_interest)
+        r.add_post("/fapi/v1/order", self.h_order_new)
+        r.add_delete("/fapi/v1/order", self.private(self.op_cancel))
+        r.add_get("/fapi/v1/order", self.private(self.op_query))
+        r.add_get("/fapi/v1/openOrders", self.private(self.op_open_orders))
+        r.add_delete("/fapi/v1/allOpenOrders", self.private(self.op_cancel_all))
+        r.add_post("/fapi/v1/countdownCancelAll", self.private(self.op_countdown_cancel_all))
+        r.add_get("/fapi/v1/userTrades", self.private(self.op_user_trades))
+        r.add_get("/fapi/v2/balance", self.private(self.op_balance))
+        r.add_get("/fapi/v3/positionRisk", self.private(self.op_position_risk))
+        for m in ("POST", "PUT", "DELETE"):
+            r.add_route(m, "/fapi/v1/listenKey", self.h_listen_key)
+        r.add_get("/private/ws", self.h_ws_private)
+        r.add_get("/private/ws/{key}", self.h_ws_private)
         for name in ENDPOINT_KINDS:
             r.add_get(f"/{name}/ws", self._raw_handler(name))
             r.add_get(f"/{name}/ws/{{streams:.+}}", self._raw_handler(name))
@@ -267,9 +300,12 @@ class BinanceUsdmSim(BinanceSim):
             self._tasks.append(loop.create_task(every(c.mark_slow_ms / 1000.0, lambda: self._marks("@markPrice"))))
         if c.force_orders_per_min > 0:
             self._tasks.append(loop.create_task(every(1.0, self._force_orders)))
+        self._tasks.append(loop.create_task(every(min(1.0, c.listen_key_validity_s / 4), self._expire_listen_key)))
 
     async def _on_shutdown(self, app: web.Application) -> None:
         await cancel_tasks(self._tasks)
+        for h in self._countdowns.values():
+            h.cancel()
         await super()._on_shutdown(app)
 
     # ------------------------------------------------------------------ REST dialect
@@ -489,6 +525,314 @@ class BinanceUsdmSim(BinanceSim):
                 self.hub.publish(topic, _dumps({"e": "forceOrder", "E": ts, "o": {
                     "s": sym, "S": side, "o": "LIMIT", "f": "IOC", "q": q, "p": px, "ap": px, "X": "FILLED",
                     "l": q, "z": q, "T": ts}}))
+
+    # ------------------------------------------------------------------ orders
+    def _avg(self, sym: str, cum_quote: int, executed: int) -> str:
+        if not executed:
+            return self._px(sym, 0)
+        avg = self._eng(sym).quote_value(cum_quote) / self.venue.markets[sym].qty_scale.to_decimal(executed)
+        return f"{avg:.{INSTRUMENTS[sym].price_precision + 3}f}"
+
+    def _tif(self, o: Order) -> str:
+        return "GTX" if o.order_id in self._post_only else o.tif
+
+    def _order_json(self, o: Order, accepted_only: bool = False) -> dict[str, Any]:
+        """The order object; ``accepted_only``: as just accepted (the ACK answer: NEW, nothing executed)."""
+        s = o.symbol
+        executed, cum_quote = (0, 0) if accepted_only else (o.executed, o.cum_quote)
+        return {
+            "orderId": o.order_id, "symbol": s, "status": NEW if accepted_only else o.status,
+            "clientOrderId": o.client_id, "price": self._px(s, o.price), "avgPrice": self._avg(s, cum_quote, executed),
+            "origQty": self._qty(s, o.qty), "executedQty": self._qty(s, executed), "cumQty": self._qty(s, executed),
+            "cumQuote": f"{self._eng(s).quote_value(cum_quote):f}", "timeInForce": self._tif(o), "type": o.type,
+            "reduceOnly": o.reduce_only, "closePosition": False, "side": o.side, "positionSide": "BOTH",
+            "stopPrice": "0", "workingType": "CONTRACT_PRICE", "priceProtect": False, "origType": o.type,
+            "priceMatch": "NONE", "selfTradePreventionMode": "NONE", "goodTillDate": 0,
+            "updateTime": o.created_ms if accepted_only else o.updated_ms,
+        }
+
+    def _order_with_time(self, o: Order) -> dict[str, Any]:
+        return {**self._order_json(o), "time": o.created_ms}
+
+    def op_place(self, params: dict[str, Any]) -> tuple[dict[str, Any], Order]:
+        sym = self.param_symbol(params)
+        side = params.get("side")
+        if side in (None, ""):
+            raise _mandatory("side")
+        if side not in (BUY, SELL):
+            raise ApiError(-1117, "Invalid side.")
+        ps = params.get("positionSide") or "BOTH"
+        if ps != "BOTH":
+            if ps in ("LONG", "SHORT"):
+                raise ApiError(-4061, "Order's position side does not match user's setting.")
+            raise ApiError(-1130, "Data sent for parameter 'positionSide' is not valid.")
+        otype = params.get("type")
+        if otype in (None, ""):
+            raise _mandatory("type")
+        if otype not in (LIMIT, MARKET):
+            raise ApiError(-1116, "Invalid orderType.")
+        tif = params.get("timeInForce")
+        price_d = self.param_decimal(params, "price")
+        qty_d = self.param_decimal(params, "quantity")
+        if qty_d is None:
+            raise _mandatory("quantity")
+        if otype == LIMIT:
+            if tif in (None, ""):
+                raise _mandatory("timeInForce")
+            if tif not in (GTC, IOC, FOK, "GTX"):
+                raise ApiError(-1115, "Invalid timeInForce.")
+            if price_d is None:
+                raise _mandatory("price")
+        else:
+            if price_d is not None:
+                raise ApiError(-1106, "Parameter 'price' sent when not required.")
+            tif = GTC
+        reduce_raw = str(params.get("reduceOnly") or "false").lower()
+        if reduce_raw not in ("true", "false"):
+            raise ApiError(-1130, "Data sent for parameter 'reduceOnly' is not valid.")
+        reduce_only = reduce_raw == "true"
+        resp_type = params.get("newOrderRespType") or "ACK"
+        if resp_type not in ("ACK", "RESULT"):
+            raise ApiError(-1130, "Data sent for parameter 'newOrderRespType' is not valid.")
+        cid = params.get("newClientOrderId")
+        if cid is not None and not _CLIENT_ID_RE.match(str(cid)):
+            raise _illegal("newClientOrderId", _CLIENT_ID_PATTERN)
+        try:
+            price, qty = self.venue.order_units(sym, price_d, qty_d)
+        except FilterFailure as e:
+            if e.filter == Filter.PRICE:
+                raise ApiError(-4014, "Price not increased by tick size.") from None
+            raise ApiError(-1111, "Precision is over the maximum defined for this asset.") from None
+        m = self.venue.markets[sym]
+        opp = m.best_ask() if side == BUY else m.best_bid()
+        if not reduce_only:
+            ref = price if price is not None else (opp[0] if opp else m.fair)
+            notional = m.price_scale.to_decimal(ref) * m.qty_scale.to_decimal(qty)
+            if notional < Decimal(INSTRUMENTS[sym].min_notional):
+                raise ApiError(-4164, f"Order's notional must be no smaller than {INSTRUMENTS[sym].min_notional} "
+                                      "(unless you choose reduce only).")
+        dec = self.limiter.check_order(self.account_id)
+        if not dec.allowed:
+            r = dec.rule
+            raise ApiError(-1015, f"Too many new orders; current limit is {r.limit} orders per {r.num} "
+                                  f"{r.interval}.", 429, self._order_headers())
+        post_only = tif == "GTX"
+        if post_only and opp is not None and (price >= opp[0] if side == BUY else price <= opp[0]):
+            raise ApiError(-5022, "Due to the order could not be executed as maker, the Post Only order will "
+                                  "be rejected.")
+        self._placing_post_only = post_only
+        try:
+            res = self.venue.place(sym, self.account_id, side=side, type=otype, qty=qty, price=price,
+                                   tif=GTC if post_only else tif, client_id=str(cid) if cid is not None else None,
+                                   ts=now_ms(), reduce_only=reduce_only)
+        except Reject as e:
+            if e.reason == DUPLICATE_CLIENT_ID:
+                raise ApiError(-4116, "ClientOrderId is duplicated.") from None
+            if e.reason in (REDUCE_ONLY_NO_POSITION, REDUCE_ONLY_INCREASES):
+                raise ApiError(-2022, "ReduceOnly Order is rejected.") from None
+            if e.reason in (INSUFFICIENT_MARGIN, INSUFFICIENT_BALANCE):
+                raise ApiError(-2019, "Margin is insufficient.") from None
+            raise ApiError(-1102, "A mandatory parameter was not sent, was empty/null, or malformed.") from None
+        finally:
+            self._placing_post_only = False
+        return self._order_json(res.order, accepted_only=resp_type == "ACK"), res.order
+
+    def op_cancel(self, params: dict[str, Any]) -> dict[str, Any]:
+        sym, oid, cid = self._find(params)
+        try:
+            o = self._eng(sym).cancel(self.account_id, oid, cid, None, now_ms())
+        except Reject:
+            raise ApiError(-2011, "Unknown order sent.") from None
+        return self._order_json(o)
+
+    def op_query(self, params: dict[str, Any]) -> dict[str, Any]:
+        sym, oid, cid = self._find(params)
+        o = self._eng(sym).get(self.account_id, oid, cid)
+        if o is None:
+            raise ApiError(-2013, "Order does not exist.")
+        return self._order_with_time(o)
+
+    def op_open_orders(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        sym = self.param_symbol(params, required=False)
+        engines = [self._eng(sym)] if sym else list(self.venue.engines.values())
+        orders = sorted((o for e in engines for o in e.open_orders(self.account_id)),
+                        key=lambda o: (o.created_ms, o.order_id))
+        return [self._order_with_time(o) for o in orders]
+
+    def _cancel_symbol(self, sym: str) -> int:
+        eng = self._eng(sym)
+        n = 0
+        for o in sorted(eng.open_orders(self.account_id), key=lambda o: (o.created_ms, o.order_id)):
+            try:
+                eng.cancel(self.account_id, o.order_id, None, None, now_ms())
+                n += 1
+            except Reject:
+                continue
+        return n
+
+    def op_cancel_all(self, params: dict[str, Any]) -> dict[str, Any]:
+        self._cancel_symbol(self.param_symbol(params))
+        return {"code": 200, "msg": "The operation of cancel all open order is done."}
+
+    def op_countdown_cancel_all(self, params: dict[str, Any]) -> dict[str, Any]:
+        sym = self.param_symbol(params)
+        ms = self.param_int(params, "countdownTime")
+        if ms is None:
+            raise _mandatory("countdownTime")
+        old = self._countdowns.pop(sym, None)
+        if old is not None:
+            old.cancel()
+        if ms > 0:
+            self._countdowns[sym] = asyncio.get_running_loop().call_later(ms / 1000.0, self._countdown_fired, sym)
+        return {"symbol": sym, "countdownTime": str(ms)}
+
+    def _countdown_fired(self, sym: str) -> None:
+        self._countdowns.pop(sym, None)
+        self._cancel_symbol(sym)
+
+    def op_user_trades(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        sym = self.param_symbol(params)
+        oid = self.param_int(params, "orderId")
+        from_id = self.param_int(params, "fromId")
+        start, end = self.param_int(params, "startTime"), self.param_int(params, "endTime")
+        limit = max(1, min(self.param_int(params, "limit") or 500, 1000))
+        fills = self._eng(sym).trades(self.account_id, oid, from_id, 10**9)
+        if start is not None or end is not None:
+            fills = [f for f in fills if (start is None or f.ts >= start) and (end is None or f.ts <= end)]
+        fills = fills[:limit] if from_id is not None or start is not None else fills[-limit:]
+        return [{
+            "buyer": f.side == BUY, "commission": _f8(f.commission), "commissionAsset": f.commission_asset,
+            "id": f.trade_id, "maker": f.is_maker, "orderId": f.order_id, "price": self._px(sym, f.price),
+            "qty": self._qty(sym, f.qty), "quoteQty": f"{self._eng(sym).quote_value(f.quote):f}",
+            "realizedPnl": _f8(f.realized_pnl), "side": f.side, "positionSide": "BOTH", "symbol": sym, "time": f.ts,
+        } for f in fills]
+
+    # ------------------------------------------------------------------ account
+    def _positions(self, sym: str | None = None) -> list[tuple[str, PerpEngine, PerpPosition]]:
+        out = []
+        for s, eng in self.venue.engines.items():
+            if sym not in (None, s) or not isinstance(eng, PerpEngine):
+                continue
+            pos = eng.position(self.account_id)
+            if pos is not None and pos.qty:
+                out.append((s, eng, pos))
+        return out
+
+    def _wallet(self, asset: str = "USDT") -> tuple[Decimal, Decimal, Decimal]:
+        """(wallet balance, available, unrealized PnL of all positions) of ``asset``."""
+        b = self.venue.accounts[self.account_id].bal(asset)
+        upl = sum((p.upl(self._mark(s)) for s, e, p in self._positions() if e.settle == asset), Decimal(0))
+        return b.free + b.locked, b.free, upl
+
+    def op_balance(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        acct = self.venue.accounts[self.account_id]
+        out = []
+        for asset in sorted(acct.balances):
+            wallet, free, upl = self._wallet(asset)
+            out.append({"accountAlias": "SgsR", "asset": asset, "balance": _f8(wallet),
+                        "crossWalletBalance": _f8(wallet), "crossUnPnl": _f8(upl), "availableBalance": _f8(free),
+                        "maxWithdrawAmount": _f8(free), "marginAvailable": True, "updateTime": acct.updated_ms})
+        return out
+
+    def op_position_risk(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        sym = self.param_symbol(params, required=False)
+        out = []
+        for s, eng, pos in self._positions(sym):
+            mark = self._mark(s)
+            notional = pos.notional(mark) * pos.direction
+            size = pos.size()
+            # the entry moved by the fees paid, so that closing there breaks even
+            bep = pos.entry + pos.direction * pos.fees / size if size else Decimal(0)
+            out.append({
+                "symbol": s, "positionSide": "BOTH", "positionAmt": self._qty(s, pos.qty),
+                "entryPrice": _f8(pos.entry), "breakEvenPrice": _f8(bep), "markPrice": _f8(mark),
+                "unRealizedProfit": _f8(pos.upl(mark)), "liquidationPrice": "0", "isolatedMargin": "0",
+                "notional": _f8(notional), "marginAsset": eng.settle, "isolatedWallet": "0",
+                "initialMargin": _f8(abs(notional) / eng.leverage), "maintMargin": _f8(abs(notional) * _MAINT),
+                "positionInitialMargin": _f8(abs(notional) / eng.leverage), "openOrderInitialMargin": "0",
+                "adl": 0, "bidNotional": "0", "askNotional": "0", "updateTime": pos.updated_ms,
+            })
+        return out
+
+    # ------------------------------------------------------------------ user data: listenKey + /private
+    async def h_listen_key(self, request: web.Request) -> web.Response:
+        self._check_key(request.headers.get("X-MBX-APIKEY"))
+        live = self._listen_key is not None and time.monotonic() < self._listen_key_expiry
+        if request.method == "DELETE":
+            if live:
+                self._close_listen_key()
+            return self.json({})
+        if request.method == "PUT" and not live:
+            raise ApiError(-1125, "This listenKey does not exist.")
+        if not live:
+            self._listen_key = "".join(self._key_rng.choice(_ALNUM) for _ in range(60))
+        self._listen_key_expiry = time.monotonic() + self.config.listen_key_validity_s
+        return self.json({"listenKey": self._listen_key})
+
+    def _key_conns(self) -> list[WsConn]:
+        return [c for c in list(self.hub.conns) if c.kind == "user" and c.data.get("listenKey") == self._listen_key]
+
+    def _close_listen_key(self) -> None:
+        for c in self._key_conns():
+            self.user_streams.unsubscribe(c)
+        self._listen_key = None
+
+    def _expire_listen_key(self) -> None:
+        if self._listen_key is None or time.monotonic() < self._listen_key_expiry:
+            return
+        raw = _dumps({"e": "listenKeyExpired", "E": now_ms(), "listenKey": self._listen_key})
+        for c in self._key_conns():
+            c.send(raw)
+        self._close_listen_key()
+
+    async def h_ws_private(self, request: web.Request) -> web.StreamResponse:
+        key = request.match_info.get("key") or request.query.get("listenKey", "")
+        if not key or key != self._listen_key or time.monotonic() >= self._listen_key_expiry:
+            return web.Response(status=400, text="Invalid listenKey")
+        conn = self.ws_conn(request, "user", inbound_cap=False)
+
+        def on_open(c: WsConn) -> None:
+            c.data["listenKey"] = key
+            self.user_streams.subscribe(c, self.account_id)
+
+        async def on_text(c: WsConn, text: str) -> None:
+            return None                     # the user-data stream takes no requests
+
+        return await conn.serve(on_text, on_open)
+
+    def _on_account_event(self, ev: object) -> None:
+        if not isinstance(ev, ExecEvent):
+            return                          # balances travel in ACCOUNT_UPDATE, after each fill
+        o, f = ev.order, ev.fill
+        if self._placing_post_only and ev.exec_type == NEW:
+            self._post_only.add(o.order_id)
+        s = o.symbol
+        ts = ev.ts
+        self.user_streams.publish(ev.account, _dumps({"e": "ORDER_TRADE_UPDATE", "E": ts, "T": ts, "o": {
+            "s": s, "c": ev.client_id if ev.exec_type != CANCELED else o.client_id, "S": o.side, "o": o.type,
+            "f": self._tif(o), "q": self._qty(s, o.qty), "p": self._px(s, o.price),
+            "ap": self._avg(s, ev.cum_quote, ev.executed), "sp": "0", "x": ev.exec_type, "X": ev.status,
+            "i": o.order_id, "l": self._qty(s, f.qty if f else 0), "z": self._qty(s, ev.executed),
+            "L": self._px(s, f.price if f else 0), "N": f.commission_asset if f else "USDT",
+            "n": _f8(f.commission) if f else "0", "T": ts, "t": f.trade_id if f else 0, "b": "0", "a": "0",
+            "m": f.is_maker if f else False, "R": o.reduce_only, "wt": "CONTRACT_PRICE", "ot": o.type, "ps": "BOTH",
+            "cp": False, "rp": _f8(f.realized_pnl) if f else "0", "pP": False, "si": 0, "ss": 0, "V": "NONE",
+            "pm": "NONE", "gtd": 0}}))
+        if f is None:
+            return
+        eng = self._eng(s)
+        pos = eng.position(ev.account) if isinstance(eng, PerpEngine) else None
+        wallet, _, _ = self._wallet(f.commission_asset)
+        positions = []
+        if pos is not None:
+            positions.append({
+                "s": s, "pa": self._qty(s, pos.qty), "ep": _f8(pos.entry),
+                "bep": _f8(pos.entry + pos.direction * pos.fees / pos.size() if pos.qty else Decimal(0)),
+                "cr": _f8(pos.realized_pnl), "up": _f8(pos.upl(self._mark(s))), "mt": "cross", "iw": "0",
+                "ps": "BOTH"})
+        self.user_streams.publish(ev.account, _dumps({"e": "ACCOUNT_UPDATE", "E": ts, "T": ts, "a": {
+            "m": "ORDER", "B": [{"a": f.commission_asset, "wb": _f8(wallet), "cw": _f8(wallet), "bc": "0"}],
+            "P": positions}}))
 
 
 def create_app(config: BinanceUsdmSimConfig | None = None) -> web.Application:

@@ -275,3 +275,200 @@ async def test_split_endpoints_market_streams(sim):
         async with s.ws_connect(sim.ws_url + "/market/ws/btcusdt@bookTicker") as ws:
             with pytest.raises(asyncio.TimeoutError):
                 await ws.receive(timeout=0.7)
+
+
+# ---------------------------------------------------------------------- orders and user data
+class UserStream:
+    """listenKey + /private stream; collects the raw events."""
+
+    def __init__(self) -> None:
+        self.events: list[dict] = []
+        self.ws: aiohttp.ClientWebSocketResponse | None = None
+        self._task: asyncio.Task | None = None
+
+    async def open(self, session, sim) -> "UserStream":
+        async with session.post(sim.rest_url + "/fapi/v1/listenKey", headers={"X-MBX-APIKEY": sim.api_key}) as r:
+            assert r.status == 200
+            self.key = (await r.json())["listenKey"]
+        assert len(self.key) == 60
+        self.ws = await session.ws_connect(f"{sim.ws_url}/private/ws/{self.key}")
+        self._task = asyncio.get_running_loop().create_task(self._reader())
+        return self
+
+    async def _reader(self) -> None:
+        assert self.ws is not None
+        async for m in self.ws:
+            if m.type == aiohttp.WSMsgType.TEXT:
+                self.events.append(json.loads(m.data))
+
+    async def wait_for(self, pred, timeout: float = 5.0) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            got = [e for e in self.events if pred(e)]
+            if got:
+                return got
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"no matching event in {self.events}")
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        if self._task is not None:
+            self._task.cancel()
+
+
+ORDER_KEYS = {"clientOrderId", "cumQty", "cumQuote", "executedQty", "orderId", "avgPrice", "origQty", "price",
+              "reduceOnly", "side", "positionSide", "status", "stopPrice", "closePosition", "symbol", "timeInForce",
+              "type", "origType", "updateTime", "workingType", "priceProtect", "priceMatch",
+              "selfTradePreventionMode", "goodTillDate"}
+
+
+async def test_order_place_query_cancel_and_refusals(sim):
+    async with aiohttp.ClientSession(timeout=T) as s:
+        bid, ask = await best_prices(s, sim)
+        far = (bid * Decimal("0.97")).quantize(Decimal("0.1"))
+        st, h, o = await signed(s, sim, "POST", "/fapi/v1/order", {
+            "symbol": "BTCUSDT", "side": "BUY", "positionSide": "BOTH", "type": "LIMIT", "timeInForce": "GTC",
+            "quantity": "0.005", "price": str(far), "newClientOrderId": "rt.1:a/b_c-d"})
+        assert st == 200, o
+        assert set(o) == ORDER_KEYS
+        assert o["status"] == "NEW" and o["clientOrderId"] == "rt.1:a/b_c-d" and o["origQty"] == "0.005"
+        assert o["executedQty"] == "0.000" and o["positionSide"] == "BOTH" and o["reduceOnly"] is False
+        assert Decimal(o["price"]) == far and o["type"] == o["origType"] == "LIMIT"
+        assert h["X-MBX-ORDER-COUNT-10S"] == h["X-MBX-ORDER-COUNT-1M"] != "0"
+        oid = o["orderId"]
+
+        st, _, q = await signed(s, sim, "GET", "/fapi/v1/order", {"symbol": "BTCUSDT", "orderId": oid})
+        assert st == 200 and q["status"] == "NEW" and q["time"] > 0 and set(q) == ORDER_KEYS | {"time"}
+        st, _, opens = await signed(s, sim, "GET", "/fapi/v1/openOrders", {"symbol": "BTCUSDT"})
+        assert [x["orderId"] for x in opens] == [oid]
+
+        # a duplicate client id among open orders
+        st, _, e = await signed(s, sim, "POST", "/fapi/v1/order", {
+            "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.005",
+            "price": str(far), "newClientOrderId": "rt.1:a/b_c-d"})
+        assert st == 400 and e == {"code": -4116, "msg": "ClientOrderId is duplicated."}
+        # hedge-mode position sides in one-way mode
+        st, _, e = await signed(s, sim, "POST", "/fapi/v1/order", {
+            "symbol": "BTCUSDT", "side": "BUY", "positionSide": "LONG", "type": "LIMIT", "timeInForce": "GTC",
+            "quantity": "0.005", "price": str(far)})
+        assert st == 400 and e["code"] == -4061
+        # post-only that would take
+        st, _, e = await signed(s, sim, "POST", "/fapi/v1/order", {
+            "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTX", "quantity": "0.005",
+            "price": str(ask + Decimal(5))})
+        assert st == 400 and e["code"] == -5022 and "Post Only" in e["msg"]
+        # a post-only that rests, reported as GTX
+        st, _, g = await signed(s, sim, "POST", "/fapi/v1/order", {
+            "symbol": "ETHUSDT", "side": "SELL", "type": "LIMIT", "timeInForce": "GTX", "quantity": "0.050",
+            "price": "9000", "newOrderRespType": "RESULT"})
+        assert st == 200 and g["timeInForce"] == "GTX" and g["status"] == "NEW"
+        # reduce-only without a position
+        st, _, e = await signed(s, sim, "POST", "/fapi/v1/order", {
+            "symbol": "ETHUSDT", "side": "SELL", "type": "MARKET", "quantity": "0.010", "reduceOnly": "true"})
+        assert st == 400 and e == {"code": -2022, "msg": "ReduceOnly Order is rejected."}
+        # bad signature, unknown key
+        st, _, e = await signed(s, sim, "GET", "/fapi/v1/openOrders", {}, secret="x" * 64)
+        assert st == 400 and e == {"code": -1022, "msg": "Signature for this request is not valid."}
+        async with s.get(sim.rest_url + "/fapi/v1/openOrders?timestamp=1&signature=00",
+                         headers={"X-MBX-APIKEY": "A" * 64}) as r:
+            assert r.status == 401 and (await r.json())["code"] == -2015
+
+        st, _, c = await signed(s, sim, "DELETE", "/fapi/v1/order", {"symbol": "BTCUSDT",
+                                                                   "origClientOrderId": "rt.1:a/b_c-d"})
+        assert st == 200 and c["status"] == "CANCELED" and c["orderId"] == oid and set(c) == ORDER_KEYS
+        st, _, e = await signed(s, sim, "DELETE", "/fapi/v1/order", {"symbol": "BTCUSDT", "orderId": oid})
+        assert st == 400 and e == {"code": -2011, "msg": "Unknown order sent."}
+        st, _, e = await signed(s, sim, "GET", "/fapi/v1/order", {"symbol": "BTCUSDT", "orderId": 12345})
+        assert st == 400 and e == {"code": -2013, "msg": "Order does not exist."}
+
+        # countdown: arm, then let it cancel the symbol's open orders; 0 disarms
+        st, _, cd = await signed(s, sim, "POST", "/fapi/v1/countdownCancelAll",
+                                 {"symbol": "ETHUSDT", "countdownTime": 300})
+        assert st == 200 and cd == {"symbol": "ETHUSDT", "countdownTime": "300"}
+        await asyncio.sleep(0.6)
+        st, _, q = await signed(s, sim, "GET", "/fapi/v1/order", {"symbol": "ETHUSDT", "orderId": g["orderId"]})
+        assert q["status"] == "CANCELED"
+        st, _, cd = await signed(s, sim, "POST", "/fapi/v1/countdownCancelAll",
+                                 {"symbol": "ETHUSDT", "countdownTime": 0})
+        assert cd == {"symbol": "ETHUSDT", "countdownTime": "0"}
+        st, _, done = await signed(s, sim, "DELETE", "/fapi/v1/allOpenOrders", {"symbol": "BTCUSDT"})
+        assert st == 200 and done == {"code": 200, "msg": "The operation of cancel all open order is done."}
+
+
+async def test_fill_reaches_user_stream_position_and_balance(sim):
+    async with aiohttp.ClientSession(timeout=T) as s:
+        us = await UserStream().open(s, sim)
+        try:
+            st, _, before = await signed(s, sim, "GET", "/fapi/v2/balance")
+            assert st == 200 and before[0]["asset"] == "USDT" and before[0]["marginAvailable"] is True
+            st, _, o = await signed(s, sim, "POST", "/fapi/v1/order", {
+                "symbol": "BTCUSDT", "side": "SELL", "type": "MARKET", "quantity": "0.010",
+                "newClientOrderId": "mkt-sell-1", "newOrderRespType": "RESULT"})
+            assert st == 200 and o["status"] == "FILLED" and o["executedQty"] == "0.010"
+            assert Decimal(o["avgPrice"]) > 0 and Decimal(o["cumQuote"]) > 0
+
+            ups = await us.wait_for(lambda e: e.get("e") == "ACCOUNT_UPDATE")
+            kinds = [e["e"] for e in us.events]
+            first_trade = next(i for i, e in enumerate(us.events)
+                               if e["e"] == "ORDER_TRADE_UPDATE" and e["o"]["x"] == "TRADE")
+            assert kinds.index("ACCOUNT_UPDATE") > first_trade     # the order's update, then the account's
+            news = [e for e in us.events if e["e"] == "ORDER_TRADE_UPDATE" and e["o"]["x"] == "NEW"]
+            assert news and news[0]["o"]["c"] == "mkt-sell-1" and news[0]["o"]["ps"] == "BOTH"
+            trade = us.events[first_trade]["o"]
+            assert trade["s"] == "BTCUSDT" and trade["S"] == "SELL" and trade["o"] == "MARKET" and trade["t"] > 0
+            assert trade["N"] == "USDT" and Decimal(trade["n"]) > 0 and trade["m"] is False
+            assert Decimal(trade["l"]) > 0 and trade["X"] in ("PARTIALLY_FILLED", "FILLED")
+            await us.wait_for(lambda e: e.get("e") == "ORDER_TRADE_UPDATE" and e["o"]["X"] == "FILLED")
+            acct = ups[-1]["a"]
+            assert acct["m"] == "ORDER" and acct["B"][0]["a"] == "USDT"
+            pos = acct["P"][0]
+            assert pos["s"] == "BTCUSDT" and pos["ps"] == "BOTH" and pos["mt"] == "cross"
+
+            st, _, risk = await signed(s, sim, "GET", "/fapi/v3/positionRisk", {"symbol": "BTCUSDT"})
+            assert st == 200 and len(risk) == 1
+            r = risk[0]
+            assert Decimal(r["positionAmt"]) == Decimal(pos["pa"]) and Decimal(r["positionAmt"]) < 0
+            assert Decimal(r["entryPrice"]) > 0 and Decimal(r["notional"]) < 0 and r["positionSide"] == "BOTH"
+            assert r["marginAsset"] == "USDT" and Decimal(r["initialMargin"]) > 0
+            st, _, risk_all = await signed(s, sim, "GET", "/fapi/v3/positionRisk")
+            assert all(Decimal(x["positionAmt"]) != 0 for x in risk_all)
+            st, _, after = await signed(s, sim, "GET", "/fapi/v2/balance")
+            # a taker fee was paid: the wallet shrank by it; the position's margin is no longer available
+            assert Decimal(after[0]["balance"]) < Decimal(before[0]["balance"])
+            assert Decimal(after[0]["availableBalance"]) < Decimal(after[0]["balance"])
+            assert Decimal(acct["B"][0]["wb"]) == Decimal(after[0]["balance"])
+            st, _, fills = await signed(s, sim, "GET", "/fapi/v1/userTrades", {"symbol": "BTCUSDT", "limit": 50})
+            mine = [f for f in fills if f["orderId"] == o["orderId"]]
+            assert mine and all(f["side"] == "SELL" and f["buyer"] is False and f["positionSide"] == "BOTH"
+                                for f in mine)
+            assert sum(Decimal(f["qty"]) for f in mine) == Decimal("0.010")
+
+            # reduce-only now closes it
+            st, _, c = await signed(s, sim, "POST", "/fapi/v1/order", {
+                "symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.010", "reduceOnly": "true",
+                "newOrderRespType": "RESULT"})
+            assert st == 200 and c["status"] == "FILLED" and c["reduceOnly"] is True
+            st, _, risk = await signed(s, sim, "GET", "/fapi/v3/positionRisk", {"symbol": "BTCUSDT"})
+            assert risk == []
+        finally:
+            await us.close()
+        async with s.put(sim.rest_url + "/fapi/v1/listenKey", headers={"X-MBX-APIKEY": sim.api_key}) as r:
+            assert r.status == 200 and (await r.json())["listenKey"] == us.key
+        async with s.delete(sim.rest_url + "/fapi/v1/listenKey", headers={"X-MBX-APIKEY": sim.api_key}) as r:
+            assert r.status == 200
+        with pytest.raises(aiohttp.WSServerHandshakeError) as exc:
+            await s.ws_connect(f"{sim.ws_url}/private/ws?listenKey={us.key}")
+        assert exc.value.status == 400
+
+
+async def test_listen_key_expiry_event():
+    server.SIMULATORS.setdefault("binanceusdm", MODULE)
+    with running_simulator("binanceusdm", rate=20, listen_key_validity_s=1.0) as s2:
+        async with aiohttp.ClientSession(timeout=T) as s:
+            us = await UserStream().open(s, s2)
+            try:
+                ev = (await us.wait_for(lambda e: e.get("e") == "listenKeyExpired", timeout=4))[0]
+                assert ev["listenKey"] == us.key and isinstance(ev["E"], int)
+            finally:
+                await us.close()
