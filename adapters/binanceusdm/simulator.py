@@ -11,7 +11,13 @@ Instruments: ``BTCUSDT`` and ``ETHUSDT`` perpetuals and one dated ``BTCUSDT_<yym
 (``CURRENT_QUARTER``, delivered the last Friday of the quarter at 08:00 UTC), margined in USDT,
 sizes in the base asset; one-way (net) positions, ``positionSide`` ``BOTH``.
 
-* REST ``/fapi``: ping, time, exchangeInfo, depth, aggTrades, openInterest.
+* REST ``/fapi``: ping, time, exchangeInfo, depth, aggTrades, openInterest; signed order
+  (POST / DELETE / GET), openOrders, allOpenOrders, countdownCancelAll, userTrades, ``/fapi/v2/balance``,
+  ``/fapi/v3/positionRisk``; ``/fapi/v1/listenKey`` (POST / PUT / DELETE, API key only, 60 min
+  validity).  Request weights and the ``X-MBX-USED-WEIGHT-1M`` / ``X-MBX-ORDER-COUNT-10S|1M``
+  headers as on the venue.  Orders: LIMIT (GTC, IOC, FOK, GTX = post-only, refused with -5022 when
+  it would take) and MARKET, ``reduceOnly``, ``positionSide`` BOTH only (one-way mode: -4061),
+  ``newOrderRespType`` ACK (default) or RESULT, MIN_NOTIONAL unless reduce-only.
 * Market-data WebSocket, split by path as the venue does since 2026:
   ``/public/ws/<streams>``, ``/public/stream?streams=`` carry ``<s>@depth`` (250 ms),
   ``<s>@depth@100ms``, ``<s>@depth@500ms`` and ``<s>@bookTicker``; ``/market/ws/...``,
@@ -19,6 +25,13 @@ sizes in the base asset; one-way (net) positions, ``positionSide`` ``BOTH``.
   ``<s>@markPrice@1s`` and ``<s>@forceOrder``.  A stream of the other path is accepted and
   listed, and yields nothing.  ``depthUpdate`` carries ``pu``, the previous update's ``u`` on the
   stream; update ids are the book's, shared with the REST snapshot's ``lastUpdateId``.
+  ``markPriceUpdate``: mark = the book's mid, an index a few basis points off, funding rate and the
+  next 00/08/16 UTC funding time (``"r": ""``, ``"T": 0`` for the dated contract, as the venue
+  sends for delivery contracts).  ``forceOrder``: at most one a second per symbol, about
+  ``--force-orders-per-min`` a minute.
+* User data: ``/private/ws/<listenKey>`` or ``/private/ws?listenKey=`` (an unknown or expired key:
+  HTTP 400), raw events ``ORDER_TRADE_UPDATE``, ``ACCOUNT_UPDATE`` after each fill, and
+  ``listenKeyExpired``.
 
 Run: ``python -m adapters.binanceusdm.simulator --host 127.0.0.1 --port 0 [--rate 50]
 [--symbols BTCUSDT,ETHUSDT] [--seed 1] [--api-key K --api-secret S] [--force-orders-per-min 3]``.
@@ -507,24 +520,23 @@ class BinanceUsdmSim(BinanceSim):
                 self.hub.publish(topic, self._mark_update(sym))
 
     def _force_orders(self) -> None:
-        per_s = self.config.force_orders_per_min / 60.0
+        # the venue pushes the latest liquidation of a symbol, at most one a second
+        chance = self.config.force_orders_per_min / 60.0
         for sym in self.venue.engines:
             topic = sym.lower() + "@forceOrder"
-            n = int(per_s) + (self._rng.random() < per_s - int(per_s))
-            if not n or not self.hub.subscribers(topic):
+            if self._rng.random() >= chance or not self.hub.subscribers(topic):
                 continue
             m = self.venue.markets[sym]
-            for _ in range(n):
-                side = SELL if self._rng.random() < 0.5 else "BUY"
-                best = m.best_bid() if side == SELL else m.best_ask()
-                if best is None:
-                    continue
-                lots = max(1, int(self._rng.expovariate(1.0 / 50)))
-                ts = now_ms()
-                px, q = self._px(sym, best[0]), self._qty(sym, lots)
-                self.hub.publish(topic, _dumps({"e": "forceOrder", "E": ts, "o": {
-                    "s": sym, "S": side, "o": "LIMIT", "f": "IOC", "q": q, "p": px, "ap": px, "X": "FILLED",
-                    "l": q, "z": q, "T": ts}}))
+            side = SELL if self._rng.random() < 0.5 else BUY
+            best = m.best_bid() if side == SELL else m.best_ask()
+            if best is None:
+                continue
+            lots = max(1, int(self._rng.expovariate(1.0 / 50)))
+            ts = now_ms()
+            px, q = self._px(sym, best[0]), self._qty(sym, lots)
+            self.hub.publish(topic, _dumps({"e": "forceOrder", "E": ts, "o": {
+                "s": sym, "S": side, "o": "LIMIT", "f": "IOC", "q": q, "p": px, "ap": px, "X": "FILLED",
+                "l": q, "z": q, "T": ts}}))
 
     # ------------------------------------------------------------------ orders
     def _avg(self, sym: str, cum_quote: int, executed: int) -> str:

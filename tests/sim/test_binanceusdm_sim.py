@@ -472,3 +472,28 @@ async def test_listen_key_expiry_event():
                 assert ev["listenKey"] == us.key and isinstance(ev["E"], int)
             finally:
                 await us.close()
+
+
+async def test_order_then_weight_limits():
+    server.SIMULATORS.setdefault("binanceusdm", MODULE)
+    with running_simulator("binanceusdm", rate=20, weight_limit=30, orders_10s=2, ban_after=5) as s2:
+        async with aiohttp.ClientSession(timeout=T) as s:
+            left = 10 - (time.time() % 10)             # stay inside one fixed window
+            if left < 2:
+                await asyncio.sleep(left + 0.05)
+            order = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.005",
+                     "price": "30000"}
+            for n in (1, 2):
+                st, h, _ = await signed(s, s2, "POST", "/fapi/v1/order", order)
+                assert st == 200 and h["X-MBX-ORDER-COUNT-10S"] == h["X-MBX-ORDER-COUNT-1M"] == str(n)
+            st, _, e = await signed(s, s2, "POST", "/fapi/v1/order", order)
+            assert st == 429 and e["code"] == -1015
+
+            left = 60 - (time.time() % 60)
+            if left < 3:
+                await asyncio.sleep(left + 0.05)
+            async with s.get(s2.rest_url + "/fapi/v1/depth?symbol=BTCUSDT&limit=1000") as r:
+                assert r.status == 200 and r.headers["X-MBX-USED-WEIGHT-1M"] == "20"
+            async with s.get(s2.rest_url + "/fapi/v1/depth?symbol=BTCUSDT&limit=1000") as r:
+                assert r.status == 429 and int(r.headers["Retry-After"]) > 0
+                assert (await r.json())["code"] == -1003
