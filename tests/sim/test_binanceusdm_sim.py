@@ -497,3 +497,30 @@ async def test_order_then_weight_limits():
             async with s.get(s2.rest_url + "/fapi/v1/depth?symbol=BTCUSDT&limit=1000") as r:
                 assert r.status == 429 and int(r.headers["Retry-After"]) > 0
                 assert (await r.json())["code"] == -1003
+
+
+async def test_order_faults_unknown_status_and_lost_event(sim):
+    async with aiohttp.ClientSession(timeout=T) as s:
+        us = await UserStream().open(s, sim)
+        try:
+            base = {"symbol": "ETHUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.050",
+                    "price": "1000"}
+            await admin(s, sim, "/fault", {"type": "order", "mode": "unknown"})
+            st, _, b = await signed(s, sim, "POST", "/fapi/v1/order", {**base, "newClientOrderId": "f-unknown"})
+            assert st == 503 and b["code"] == -1007
+            st, _, q = await signed(s, sim, "GET", "/fapi/v1/order", {"symbol": "ETHUSDT",
+                                                                       "origClientOrderId": "f-unknown"})
+            assert st == 200 and q["status"] == "NEW"
+            await admin(s, sim, "/fault", {"type": "drop_user_event"})
+            await signed(s, sim, "POST", "/fapi/v1/order", {**base, "newClientOrderId": "f-quiet"})
+            await signed(s, sim, "POST", "/fapi/v1/order", {**base, "newClientOrderId": "f-loud"})
+            await us.wait_for(lambda e: e.get("e") == "ORDER_TRADE_UPDATE" and e["o"]["c"] == "f-loud")
+            assert not [e for e in us.events if e.get("o", {}).get("c") == "f-quiet"]
+            acct = await admin(s, sim, "/account")
+            assert {o["clientOrderId"] for o in acct["openOrders"]} >= {"f-unknown", "f-quiet", "f-loud"}
+            st, _, done = await signed(s, sim, "DELETE", "/fapi/v1/allOpenOrders", {"symbol": "ETHUSDT"})
+            assert done["code"] == 200
+            st, _, opens = await signed(s, sim, "GET", "/fapi/v1/openOrders")
+            assert [o for o in opens if o["symbol"] == "ETHUSDT"] == []
+        finally:
+            await us.close()
