@@ -74,7 +74,7 @@ from engine.sim.positions import (INSUFFICIENT_MARGIN, REDUCE_ONLY_INCREASES, RE
                                   PerpEngine, PerpPosition)
 from engine.sim.server import run_main
 from engine.sim.streams import DiffTopic
-from engine.sim.wsconn import Control, Op, Refusal, TopicControl, WsConn
+from engine.sim.wsconn import Control, Op, Refusal, WsConn
 
 VENUE = "binanceusdm"
 ACCOUNT = "binanceusdm-sim"
