@@ -150,6 +150,14 @@ class VenueAdapter(abc.ABC):
         """Name of the WebSocket endpoint carrying `inst`'s market data."""
         return self.spec.endpoints[0].name
 
+    def channel_endpoint(self, inst: Instrument, channel: "Channel") -> str:
+        """Name of the WebSocket endpoint carrying `inst`'s `channel` (a venue that serves books
+        and trades on different endpoints says so here); by default `endpoint_for(inst)`. The
+        symbol's book, trades and derivatives may then arrive on different connections, each
+        judged on its own: a connection that drops resyncs only the books it carries, and
+        backfills only the trades it carries."""
+        return self.endpoint_for(inst)
+
     def endpoint_url(self, ep: WsEndpoint) -> str:
         return self.config.endpoint_url(ep.name, ep.url, ep.name == self.spec.endpoints[0].name)
 

@@ -140,8 +140,10 @@ class VenueRuntime:
         self.book_topics: dict[str, tuple[WsSession, str]] = {}      # symbol -> (session, book topic)
         self.top_topics: dict[str, tuple[WsSession, str]] = {}
         self.deriv_topics: dict[str, tuple[WsSession, list[str]]] = {}
+        self.trade_sessions: dict[str, WsSession] = {}               # symbol -> the connection of its trades
+        self.channel_sessions: dict[tuple[str, str], WsSession] = {}  # (symbol, endpoint) -> its connection there
         self.fs_by_symbol: dict[str, FeedSymbol] = {}
-        self.parser_of: dict[str, FrameParser] = {}
+        self.parser_of: dict[str, FrameParser] = {}                   # symbol -> the parser of its book
         self.orders: OrderManager | None = None
         self.execution = None
         self.order_subs: list[Callable[[Order], None]] = []
@@ -169,7 +171,13 @@ class VenueRuntime:
         yield from list(self.order_latency.items())
 
     def feed_symbols(self) -> list[FeedSymbol]:
-        return [fs for p in self.parsers for fs in p.symbols()]
+        """Every followed symbol once (a symbol whose channels a venue serves on several endpoints
+        is known to each of their parsers)."""
+        seen: dict[int, FeedSymbol] = {}
+        for p in self.parsers:
+            for fs in p.symbols():
+                seen.setdefault(id(fs), fs)
+        return list(seen.values())
 
     def ws_health(self) -> VenueHealth:
         """The worst market-data connection; a connection whose checksum validation had to be
@@ -219,35 +227,47 @@ class VenueRuntime:
         self.adapter.set_instruments(insts)
 
     def start_market_data(self, symbols: list[str]) -> None:
-        """Instruments grouped by WebSocket endpoint (spot, linear, ...), then split over
-        connections by the endpoint's topic cap. Top-of-book topics only for symbols a strategy
-        asked for (subscribe_top)."""
+        """Each instrument's topics grouped by the WebSocket endpoint serving their channel (spot,
+        linear, ...; a venue may serve a book and its trades on different endpoints), then split
+        over connections by the endpoint's topic cap. Top-of-book topics only for symbols a
+        strategy asked for (subscribe_top)."""
         spec = self.adapter.spec
         if spec.md_auth:
             self.adapter.md_credentials()       # refused now, with the reason, rather than on every subscribe
-        by_ep: dict[str, list[Instrument]] = defaultdict(list)
+        by_ep: dict[str, dict[str, tuple[FeedSymbol, list[tuple[Channel, str]]]]] = defaultdict(dict)
         for s in symbols:
             inst = self.adapter.instrument(s)
-            by_ep[self.adapter.endpoint_for(inst)].append(inst)
-        for ep_name, insts in by_ep.items():
+            chans = self._channels_for(inst.symbol)
+            topics = list(zip(chans, self.adapter.topics(inst, chans)))
+            if self.deriv_subs.get(inst.symbol):
+                self.check_derivatives(inst.symbol)
+                topics += [(Channel.DERIVATIVES, t) for t in self.adapter.derivative_topics(inst)]
+            fs = self._new_feed_symbol(inst)
+            for chan, topic in topics:
+                ep_name = self.adapter.channel_endpoint(inst, chan)
+                by_ep[ep_name].setdefault(inst.symbol, (fs, []))[1].append((chan, topic))
+        for ep_name, entries in by_ep.items():
             ep = spec.endpoint(ep_name)
             cap = ep.max_topics_per_connection - len(self.adapter.connection_topics(ep))
-            group: list[tuple[Instrument, list[tuple[Channel, str]]]] = []
+            group: list[tuple[FeedSymbol, list[tuple[Channel, str]]]] = []
             n_topics = 0
-            for inst in insts:
-                chans = self._channels_for(inst.symbol)
-                topics = list(zip(chans, self.adapter.topics(inst, chans)))
-                if self.deriv_subs.get(inst.symbol):
-                    self.check_derivatives(inst.symbol)
-                    topics += [(Channel.DERIVATIVES, t) for t in self.adapter.derivative_topics(inst)]
+            for fs, topics in entries.values():
                 if group and n_topics + len(topics) > cap:
                     self._open_connection(ep, group)
                     group, n_topics = [], 0
-                group.append((inst, topics))
+                group.append((fs, topics))
                 n_topics += len(topics)
             if group:
                 self._open_connection(ep, group)
         self.silence.start()
+
+    def _new_feed_symbol(self, inst: Instrument) -> FeedSymbol:
+        fs = self.adapter.feed_symbol(inst, self)
+        timed = self.timers.endpoint(self.adapter.spec.endpoint(self.adapter.endpoint_for(inst)))
+        fs.max_lag_ns = int(timed.max_data_lag_s * 1e9)
+        fs.want_book = fs.want_trades = True
+        self.fs_by_symbol[inst.symbol] = fs
+        return fs
 
     def _channels_for(self, symbol: str) -> tuple[Channel, ...]:
         return (Channel.BOOK, Channel.TRADES) + ((Channel.TOP,) if self.top_subs.get(symbol) else ())
@@ -267,24 +287,28 @@ class VenueRuntime:
                       unsubscribe_frames=self.adapter.unsubscribe_frames,
                       on_connected=self._on_session_connected, on_control=self._on_control,
                       connect_hook=lambda: self.adapter.connect_info(ep, s.url, self.rest))
-        for inst, chan_topics in group:
-            fs = self.adapter.feed_symbol(inst, self)
-            fs.max_lag_ns = int(timed.max_data_lag_s * 1e9)
-            fs.want_book = fs.want_trades = True
-            fs.want_top = Channel.TOP in dict(chan_topics)
-            fs.want_derivs = any(c == Channel.DERIVATIVES for c, _ in chan_topics)
+        books: set[int] = set()
+        for fs, chan_topics in group:
+            sym = fs.instrument.symbol
+            fs.want_top = fs.want_top or any(c == Channel.TOP for c, _ in chan_topics)
+            fs.want_derivs = fs.want_derivs or any(c == Channel.DERIVATIVES for c, _ in chan_topics)
             parser.add_symbol(fs)
-            self.fs_by_symbol[inst.symbol] = fs
-            self.parser_of[inst.symbol] = parser
+            self.channel_sessions[(sym, ep.name)] = s
             for chan, topic in chan_topics:
                 if topic not in topics:      # a topic several instruments share is sent once
                     topics.append(topic)
                 if chan == Channel.BOOK:
-                    self.book_topics[inst.symbol] = (s, topic)
+                    self.book_topics[sym] = (s, topic)
+                    self.parser_of[sym] = parser
+                    books.add(id(fs))
+                elif chan == Channel.TRADES:
+                    self.trade_sessions[sym] = s
                 elif chan == Channel.TOP:
-                    self.top_topics[inst.symbol] = (s, topic)
+                    self.top_topics[sym] = (s, topic)
                 elif chan == Channel.DERIVATIVES:
-                    self.deriv_topics.setdefault(inst.symbol, (s, []))[1].append(topic)
+                    self.deriv_topics.setdefault(sym, (s, []))[1].append(topic)
+        # the books this connection keeps: only those go stale when it drops
+        s.book_ids = books
         for t in self.adapter.connection_topics(ep):
             if t not in topics:
                 topics.append(t)
@@ -294,16 +318,27 @@ class VenueRuntime:
         self.sessions.append(s)
         s.start()
 
+    def _session_for(self, fs: FeedSymbol, chan: Channel, topics: list[str]) -> WsSession:
+        """The connection that carries `fs`'s channel `chan` (its endpoint's connection of the
+        symbol, or a new one there), `topics` subscribed on it."""
+        inst = fs.instrument
+        ep = self.adapter.spec.endpoint(self.adapter.channel_endpoint(inst, chan))
+        session = self.channel_sessions.get((inst.symbol, ep.name))
+        if session is None:
+            self._open_connection(ep, [(fs, [(chan, t) for t in topics])])
+            return self.channel_sessions[(inst.symbol, ep.name)]
+        session.parser.add_symbol(fs)
+        session.subscribe(topics)
+        return session
+
     def add_top(self, symbol: str) -> None:
         """Start the best-bid/offer channel of a symbol already streaming (subscribe_top after start)."""
         if symbol in self.top_topics or symbol not in self.fs_by_symbol:
             return
-        session, _ = self.book_topics[symbol]
         fs = self.fs_by_symbol[symbol]
         topic = self.adapter.topics(fs.instrument, (Channel.TOP,))[0]
-        self.top_topics[symbol] = (session, topic)
         fs.want_top = True
-        session.subscribe([topic])
+        self.top_topics[symbol] = (self._session_for(fs, Channel.TOP, [topic]), topic)
 
     def check_derivatives(self, symbol: str) -> None:
         if not self.adapter.derivative_topics(self.adapter.instrument(symbol)):
@@ -313,12 +348,10 @@ class VenueRuntime:
         """Start the derivatives topics of a symbol already streaming (subscribe_derivatives after start)."""
         if symbol in self.deriv_topics or symbol not in self.fs_by_symbol:
             return
-        session, _ = self.book_topics[symbol]
         fs = self.fs_by_symbol[symbol]
         topics = self.adapter.derivative_topics(fs.instrument)
-        self.deriv_topics[symbol] = (session, topics)
         fs.want_derivs = True
-        session.subscribe(topics)
+        self.deriv_topics[symbol] = (self._session_for(fs, Channel.DERIVATIVES, topics), topics)
 
     def _on_control(self, session: WsSession, kind: Control, topic: object, req_id: int, raw: bytes) -> None:
         if kind == Control.CTRL_STATUS:
@@ -330,15 +363,18 @@ class VenueRuntime:
         in_band = self.adapter.spec.book.snapshot == SnapshotSource.IN_BAND
         for fs in session.parser.symbols():
             sym = fs.instrument.symbol
+            if self.trade_sessions.get(sym) is session:
+                last_id = self.backfill.last_ids.get(sym, fs.last_trade_id)
+                fs.reset_trade_ids()            # a restarted venue counts its trade ids again
+                if fs.want_trades:
+                    self.backfill.start(fs, last_id)    # what happened while the connection was down
+            if self.book_topics.get(sym, (None,))[0] is not session:
+                continue                        # its book is kept on another connection
             for tasks in (self._snapshot_tasks, self._watchdogs):
                 task = tasks.pop(sym, None)
                 if task is not None:
                     task.cancel()
             fs.sync.reset()
-            last_id = self.backfill.last_ids.get(sym, fs.last_trade_id)
-            fs.reset_trade_ids()            # a restarted venue counts its trade ids again
-            if fs.want_trades:
-                self.backfill.start(fs, last_id)    # what happened while the connection was down
             if in_band:
                 self._watchdogs[sym] = asyncio.get_running_loop().create_task(
                     self._await_in_band(sym, resubscribe_first=False))

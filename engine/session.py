@@ -83,6 +83,9 @@ class WsSession:
                  connect_hook: Callable[[], Awaitable[ConnectInfo | None]] | None = None,
                  connect_hook_timeout_s: float = 10.0) -> None:
         self.name, self.url, self.parser = name, url, parser
+        self.book_ids: set[int] | None = None
+        """ids of the FeedSymbols whose books this connection keeps (None: every symbol of its
+        parser); only they go stale when it drops or falls silent"""
         self.connect_hook, self.connect_hook_timeout_s = connect_hook, connect_hook_timeout_s
         """run before every connect (rotations too): the venue's per-connection URL and ping interval"""
         self.ping_interval_s = endpoint.ping.interval_s if endpoint is not None and endpoint.ping else 0.0
@@ -183,8 +186,13 @@ class WsSession:
         self.state = ConnState.CLOSED
         # the run loop was cancelled before its own disconnect handling: nothing keeps these
         # books current any more, so none of them may still say LIVE
-        for fs in self.parser.symbols():
+        for fs in self.books():
             fs.sync.mark_stale()
+
+    def books(self) -> list:
+        """The FeedSymbols whose books this connection keeps."""
+        ids = self.book_ids
+        return [fs for fs in self.parser.symbols() if ids is None or id(fs) in ids]
 
     # ---- outbound control -------------------------------------------------------------------
     def next_req_id(self) -> int:
@@ -379,7 +387,7 @@ class WsSession:
             await self._watch()
             self.state = ConnState.DISCONNECTED
             # a closed connection's books are not live, at once: nothing keeps them current
-            for fs in self.parser.symbols():
+            for fs in self.books():
                 fs.sync.mark_stale()
             if self.on_disconnected_cb:
                 self.on_disconnected_cb(self)
@@ -490,14 +498,14 @@ class WsSession:
                     except Exception as e:          # a transport that is already gone
                         log.info("%s: probe ping failed: %s", self.name, e)
                 elif now - probe_sent > self.endpoint.probe_timeout_s:
-                    for fs in self.parser.symbols():
+                    for fs in self.books():
                         fs.sync.mark_stale()
                     self.probe_failures += 1
                     self.breaker.failure(FailureKind.UNREACHABLE)
                     self.force_reconnect(f"no answer to a ping for {now - probe_sent:.1f}s (silent {silent_s:.1f}s)")
                     continue
             if silent_s > self.stale_after_s:
-                for fs in self.parser.symbols():
+                for fs in self.books():
                     fs.sync.mark_stale()
                 if silent_s > 2 * self.stale_after_s:
                     self.stale_events += 1

@@ -20,14 +20,15 @@ from tests.waiting import wait_for
 
 @contextlib.asynccontextmanager
 async def toy_engine(rule=SeqRule.SEQ_PREV, *, ping_s=0.0, ops_per_hour=0, symbols=("AAA/USD", "BBB/USD"),
-                     token=False, conn_topics=(), md_auth=False, **venue_kw):
+                     token=False, conn_topics=(), md_auth=False, split=False, **venue_kw):
     server = ToyServer(seq_rule=rule, ops_per_hour=ops_per_hour)
     server.require_token = token
     await server.start()
     registry.register(TOY, make_adapter(server, ping_s=ping_s, ops_per_hour=ops_per_hour, token=token,
-                                        conn_topics=conn_topics, md_auth=md_auth))
+                                        conn_topics=conn_topics, md_auth=md_auth, split=split))
+    endpoints = {"public": server.url, **({"market": server.url} if split else {})}
     eng = Engine(Config(venues={"toyvenue": VenueConfig(name="toyvenue", rest_url=server.rest_url,
-                                                        endpoints={"public": server.url},
+                                                        endpoints=endpoints,
                                                         symbols=list(symbols), **venue_kw)}, metrics_port=0))
     try:
         yield eng, server

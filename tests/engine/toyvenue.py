@@ -317,13 +317,17 @@ def _signed_ok(secret: str, req: dict) -> bool:
 
 
 def make_adapter(server: ToyServer, *, ping_s: float = 0.0, ops_per_hour: int = 0, token: bool = False,
-                 conn_topics: tuple[str, ...] = (), md_auth: bool = False):
+                 conn_topics: tuple[str, ...] = (), md_auth: bool = False, split: bool = False):
+    """`split`: trades and derivatives on a second endpoint ("market"), books and tops on "public"
+    (as Binance USD-M splits its streams)."""
+    def endpoint(name: str) -> WsEndpoint:
+        return WsEndpoint(name, server.url, max_topics_per_connection=10, max_topics_per_request=5,
+                          max_msgs_per_s=50, max_subscribe_ops_per_hour=ops_per_hour, ack_timeout_s=2.0,
+                          ping=PingSpec("ping", ping_s) if ping_s else None, stale_after_s=5.0)
     spec = VenueSpec(
         venue=TOY, rest_url=server.rest_url, ws_url=server.url,
         buckets=(BucketSpec("WEIGHT", BucketKind.FIXED_WINDOW, 1000, 60),),
-        endpoints=(WsEndpoint("public", server.url, max_topics_per_connection=10, max_topics_per_request=5,
-                              max_msgs_per_s=50, max_subscribe_ops_per_hour=ops_per_hour, ack_timeout_s=2.0,
-                              ping=PingSpec("ping", ping_s) if ping_s else None, stale_after_s=5.0),),
+        endpoints=(endpoint("public"),) + ((endpoint("market"),) if split else ()),
         book=BookSpec(server.seq_rule, SnapshotSource.IN_BAND, ResyncMethod.RESUBSCRIBE, depth=DEPTH,
                       checksum=True, snapshot_timeout_s=2.0),
         md_auth=md_auth,
@@ -361,6 +365,9 @@ def make_adapter(server: ToyServer, *, ping_s: float = 0.0, ops_per_hour: int = 
         def topics(self, inst, channels):
             names = {Channel.BOOK: "book", Channel.TRADES: "trades", Channel.TOP: "top"}
             return [f"{names[c]}:{inst.venue_symbol}" for c in channels]
+
+        def channel_endpoint(self, inst, channel):
+            return "market" if split and channel in (Channel.TRADES, Channel.DERIVATIVES) else "public"
 
         def derivative_topics(self, inst):
             return [f"mark:{inst.venue_symbol}", f"funding:{inst.venue_symbol}"]
