@@ -59,27 +59,34 @@ class DerivEvent:
 
 
 @dataclass(frozen=True, slots=True)
-class MarkPrice(DerivEvent):
+class _PriceEvent(DerivEvent):
+    """A price of the instrument (mark, index)."""
     price: int = 0
-    kind = DerivKind.MARK_PRICE
+    scale: int = -1                 # fractional digits of `price`; -1: the instrument's price scale
+
+    @property
+    def price_scale(self) -> int:
+        """A venue may compute mark and index prices finer than the tick (Binance: 8 decimals):
+        the event then carries its own scale rather than round them."""
+        return self.instrument.px_scale if self.scale < 0 else self.scale
 
     def problem(self) -> str | None:
-        return None if self.price > 0 else f"mark price {self.price} not positive"
+        if self.scale > 18:
+            return f"price scale {self.scale} beyond 18 digits"
+        return None if self.price > 0 else f"{self.kind.name.lower().replace('_', ' ')} {self.price} not positive"
 
     def to_json(self) -> dict:
-        return {**self._head(), "price": self.instrument.px_str(self.price)}
+        return {**self._head(), "price": fx.format(self.price, self.price_scale)}
 
 
 @dataclass(frozen=True, slots=True)
-class IndexPrice(DerivEvent):
-    price: int = 0
+class MarkPrice(_PriceEvent):
+    kind = DerivKind.MARK_PRICE
+
+
+@dataclass(frozen=True, slots=True)
+class IndexPrice(_PriceEvent):
     kind = DerivKind.INDEX_PRICE
-
-    def problem(self) -> str | None:
-        return None if self.price > 0 else f"index price {self.price} not positive"
-
-    def to_json(self) -> dict:
-        return {**self._head(), "price": self.instrument.px_str(self.price)}
 
 
 @dataclass(frozen=True, slots=True)

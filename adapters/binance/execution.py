@@ -9,12 +9,11 @@ from typing import Any, Awaitable, Callable
 
 from adapters.binance import auth
 from adapters.binance.errors import map_error
-from adapters.binance.spec import ENDPOINTS, OPEN_ORDERS_ALL_WEIGHT
+from adapters.binance.spec import OPEN_ORDERS_ALL_WEIGHT
 from engine.adapter import VenueAdapter
 from engine.config import Credentials
 from engine.errors import TimestampError, UnknownOrder, VenueError
-from engine.model import (Balance, Fill, MarketKind, Order, OrderState, OrderType, OrderUpdate, Side, TimeInForce,
-                          VenueId)
+from engine.model import Balance, Fill, MarketKind, Order, OrderState, OrderType, OrderUpdate, Side, TimeInForce
 from engine.order_checks import canonical, checked_units
 from engine.orders import ExecutionClient, make_client_order_id
 from engine.private_ws import MsgKind, PrivateStreamOwner, PrivateWsDialect, PrivateWsSession
@@ -105,11 +104,18 @@ class BinanceUserStreamDialect(PrivateWsDialect):
 
 class BinanceExecution(PrivateStreamOwner, ExecutionClient):
     """engine.orders.ExecutionClient for Binance spot: orders over signed REST, updates pushed on
-    the WS API user data stream (engine.private_ws.PrivateWsSession)."""
+    the WS API user data stream (engine.private_ws.PrivateWsSession). Binance's other markets
+    (USD-M futures) share it: their paths and what differs are set in a subclass."""
+
+    TIME_PATH = "/api/v3/time"
+    ORDER_PATH = "/api/v3/order"
+    OPEN_ORDERS_PATH = "/api/v3/openOrders"
+    KINDS: tuple[MarketKind, ...] = (MarketKind.SPOT,)
+    """the kinds of instrument this market's venue symbols name"""
 
     def __init__(self, adapter: VenueAdapter, rest: RestClient, creds: Credentials, *, recv_window_ms: int = 5000) -> None:
         self.adapter = adapter
-        self.venue = VenueId.binance
+        self.venue = adapter.venue
         self.rest = rest
         self.creds = creds
         self.recv_window_ms = recv_window_ms
@@ -120,7 +126,7 @@ class BinanceExecution(PrivateStreamOwner, ExecutionClient):
         self.bad_events = 0
 
     def __repr__(self) -> str:
-        return f"BinanceExecution(rest={self.rest.base_url!r})"
+        return f"{type(self).__name__}(rest={self.rest.base_url!r})"
 
     def new_client_order_id(self) -> str:
         return make_client_order_id("vl")
@@ -128,8 +134,8 @@ class BinanceExecution(PrivateStreamOwner, ExecutionClient):
     # ---- signed REST -----------------------------------------------------------------------
     async def sync_time(self) -> None:
         t0 = now_ns()
-        r = await self.rest.request("GET", "/api/v3/time", weights=ENDPOINTS[("GET", "/api/v3/time")][0],
-                                    priority=Priority.QUERY)
+        w, prio = self.adapter.rest_cost("GET", self.TIME_PATH)
+        r = await self.rest.request("GET", self.TIME_PATH, weights=w, priority=prio)
         t1 = now_ns()
         server_ms = json.loads(r.body)["serverTime"]
         self.clock_offset_ms = int(server_ms - (t0 + t1) / 2 / MS)
@@ -158,8 +164,11 @@ class BinanceExecution(PrivateStreamOwner, ExecutionClient):
 
     def _unified(self, venue_symbol: str) -> str:
         """BTCUSDT -> BTC/USDT (the venue symbol itself for one we hold no instrument of)."""
-        inst = self.adapter.by_venue_symbol.get((MarketKind.SPOT, venue_symbol))
-        return inst.symbol if inst is not None else venue_symbol
+        for kind in self.KINDS:
+            inst = self.adapter.by_venue_symbol.get((kind, venue_symbol))
+            if inst is not None:
+                return inst.symbol
+        return venue_symbol
 
     def _update(self, d: dict, ts_recv: int = 0) -> OrderUpdate:
         return OrderUpdate(venue=self.venue, symbol=self._unified(d.get("symbol", "")),
@@ -201,7 +210,7 @@ class BinanceExecution(PrivateStreamOwner, ExecutionClient):
 
     async def cancel(self, order: Order) -> OrderUpdate:
         inst = self._inst(order.symbol)
-        d = await self._signed("DELETE", "/api/v3/order", [("symbol", inst.venue_symbol),
+        d = await self._signed("DELETE", self.ORDER_PATH, [("symbol", inst.venue_symbol),
                                                           ("origClientOrderId", order.client_order_id)], order=order)
         u = self._update(d, now_ns())
         u.client_order_id = d.get("origClientOrderId") or order.client_order_id
@@ -226,17 +235,19 @@ class BinanceExecution(PrivateStreamOwner, ExecutionClient):
 
     async def query(self, order: Order) -> OrderUpdate:
         inst = self._inst(order.symbol)
-        d = await self._signed("GET", "/api/v3/order", [("symbol", inst.venue_symbol),
+        d = await self._signed("GET", self.ORDER_PATH, [("symbol", inst.venue_symbol),
                                                        ("origClientOrderId", order.client_order_id)])
         return self._update(d, now_ns())
 
     async def open_orders(self, symbol: str | None = None) -> list[OrderUpdate]:
         if symbol:
-            d = await self._signed("GET", "/api/v3/openOrders", [("symbol", self._inst(symbol).venue_symbol)])
+            d = await self._signed("GET", self.OPEN_ORDERS_PATH, [("symbol", self._inst(symbol).venue_symbol)])
         else:
-            d = await self._signed("GET", "/api/v3/openOrders", [],
-                                   weights={"REQUEST_WEIGHT": OPEN_ORDERS_ALL_WEIGHT, "RAW_REQUESTS_5M": 1})
+            d = await self._signed("GET", self.OPEN_ORDERS_PATH, [], weights=self.all_open_orders_weights())
         return [self._update(x, now_ns()) for x in d]
+
+    def all_open_orders_weights(self) -> dict[str, int]:
+        return {"REQUEST_WEIGHT": OPEN_ORDERS_ALL_WEIGHT, "RAW_REQUESTS_5M": 1}
 
     async def balances(self) -> list[Balance]:
         """GET /api/v3/account (weight 20): every asset with a nonzero free or locked amount."""

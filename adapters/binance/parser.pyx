@@ -13,6 +13,19 @@ Raw stream and combined-stream frames are both accepted::
     {"code":2,"msg":"Invalid request","id":1}                     (error reply)
 
 Times are milliseconds (the default timeUnit) and become nanoseconds here.
+
+With ``futures`` set (USD-M), the futures dialect of the same streams::
+
+    {"e":"depthUpdate","E":123456789,"T":123456788,"s":"BTCUSDT","U":157,"u":160,"pu":149,
+     "b":[["0.0024","10"]],"a":[["0.0026","100"]]}                (pu: the previous update's u)
+    {"e":"aggTrade","E":123456789,"a":5933014,"s":"BTCUSDT","p":"0.001","q":"100","f":100,"l":105,
+     "T":123456785,"m":true}                                     (a: the aggregate trade's id)
+    {"e":"bookTicker","u":400900217,"E":1568014460893,"T":1568014460891,"s":"BNBUSDT",
+     "b":"25.35190000","B":"31.21000000","a":"25.36520000","A":"40.66000000"}
+
+A depth update's span is then ``[U, u]`` with ``pu`` as its predecessor (the SEQ_PREV rule), and
+its time is ``T``, the transaction time. ``markPriceUpdate`` and ``forceOrder`` pushes are
+decoded in Python (adapters.binance.derivatives), shared with the twin.
 """
 from libc.stdint cimport int64_t
 from libc.string cimport memcmp
@@ -22,6 +35,7 @@ from ext.json cimport *
 from ext.json import JSONError
 from ext.feed cimport FrameParser, FeedSymbol, CTRL_OTHER, CTRL_SHUTDOWN, CTRL_SUBSCRIBED, CTRL_ERROR
 from engine.model import Side, VenueId
+from adapters.binance import derivatives as _deriv
 
 cdef object _BUY = Side.BUY
 cdef object _SELL = Side.SELL
@@ -37,6 +51,8 @@ cdef class BinanceParser(FrameParser):
     cdef JsonDoc doc
     cdef public int64_t ms_to_ns
     """1_000_000 for the default millisecond streams; 1_000 with timeUnit=MICROSECOND."""
+    cdef public bint futures
+    """the futures dialect (USD-M): pu and T on depth updates, aggTrade, bookTicker with an event type"""
 
     def __cinit__(self, *args, **kwargs):
         self.doc = JsonDoc()
@@ -68,6 +84,12 @@ cdef class BinanceParser(FrameParser):
                 return self._depth(d, ts_recv, recv_mono)
             if _eq(s, sn, "trade", 5):
                 return self._trade(d, ts_recv)
+            if _eq(s, sn, "aggTrade", 8):
+                return self._agg_trade(d, ts_recv)
+            if _eq(s, sn, "bookTicker", 10):
+                return self._fut_book_ticker(d, ts_recv)
+            if _eq(s, sn, "markPriceUpdate", 15) or _eq(s, sn, "forceOrder", 10):
+                return self._derivatives(d, p, n, ts_recv)
             if _eq(s, sn, "serverShutdown", 14):
                 self.doc.end()
                 return self.emit_control(CTRL_SHUTDOWN, None, -1, p, n)
@@ -116,13 +138,17 @@ cdef class BinanceParser(FrameParser):
     cdef int _depth(self, VlDoc *d, int64_t ts_recv, int64_t recv_mono) except -1:
         cdef const char *s = NULL
         cdef size_t sn = 0
-        cdef int64_t first = 0, last = 0, ev = 0
+        cdef int64_t first = 0, last = 0, ev = 0, prev = -1
         cdef FeedSymbol fs
-        # fields are read in the order the venue sends them (e E s U u b a): On-Demand lookups
-        # then never wrap around the object
+        # fields are read in the order the venue sends them (e E s U u b a; futures e E T s U u
+        # pu b a): On-Demand lookups then never wrap around the object
         cdef int rc = vl_doc_i64(d, "E", &ev)
         if rc:
             return self._err(rc, "E")
+        if self.futures:
+            rc = vl_doc_i64(d, "T", &ev)            # the transaction time, not the event's
+            if rc:
+                return self._err(rc, "T")
         rc = vl_doc_str(d, "s", &s, &sn)
         if rc:
             return self._err(rc, "s")
@@ -137,10 +163,93 @@ cdef class BinanceParser(FrameParser):
             return self._err(rc, "u")
         if last < first:
             raise JSONError(f"depthUpdate with u {last} < U {first}")
+        if self.futures:
+            rc = vl_doc_i64(d, "pu", &prev)
+            if rc:
+                return self._err(rc, "pu")
+            if prev >= first:
+                raise JSONError(f"depthUpdate with pu {prev} >= U {first}")
         self._sides(d, "b", "a", fs)
         self.doc.end()
-        return self.emit_delta(fs, first, last, -1, &self.doc.bids, &self.doc.asks, to_ns(ev, self.ms_to_ns),
+        return self.emit_delta(fs, first, last, prev, &self.doc.bids, &self.doc.asks, to_ns(ev, self.ms_to_ns),
                                ts_recv, recv_mono, False, 0)
+
+    cdef int _agg_trade(self, VlDoc *d, int64_t ts_recv) except -1:
+        cdef const char *s = NULL
+        cdef size_t sn = 0
+        cdef int64_t tid = 0, px = 0, qty = 0, tt = 0
+        cdef int maker = 0
+        cdef FeedSymbol fs
+        # e E a s p q f l T m (nq)
+        cdef int rc = vl_doc_i64(d, "a", &tid)
+        if rc:
+            return self._err(rc, "a")
+        rc = vl_doc_str(d, "s", &s, &sn)
+        if rc:
+            return self._err(rc, "s")
+        fs = self.lookup(s, sn)
+        if fs is None:
+            return self._unread(d)
+        if not fs.want_trades:
+            self._unread(d)
+            return self.emit_trade(fs, -1, None, 0, 0, None, 0, ts_recv)     # counted, not decoded
+        rc = vl_doc_fixed(d, "p", fs.px_scale, &px)
+        if rc:
+            raise_json(self.doc, rc, "p", fs.px_scale)
+        rc = vl_doc_fixed(d, "q", fs.qty_scale, &qty)
+        if rc:
+            raise_json(self.doc, rc, "q", fs.qty_scale)
+        rc = vl_doc_i64(d, "T", &tt)
+        if rc:
+            return self._err(rc, "T")
+        rc = vl_doc_bool(d, "m", &maker)
+        if rc:
+            return self._err(rc, "m")
+        self.doc.end()
+        return self.emit_trade(fs, tid, None, px, qty, _SELL if maker else _BUY, to_ns(tt, self.ms_to_ns), ts_recv)
+
+    cdef int _fut_book_ticker(self, VlDoc *d, int64_t ts_recv) except -1:
+        cdef const char *s = NULL
+        cdef size_t sn = 0
+        cdef int64_t u = 0, tt = 0, bp = 0, bq = 0, ap = 0, aq = 0
+        cdef FeedSymbol fs
+        # e u E T s b B a A
+        cdef int rc = vl_doc_i64(d, "u", &u)
+        if rc:
+            return self._err(rc, "u")
+        rc = vl_doc_i64(d, "T", &tt)
+        if rc:
+            return self._err(rc, "T")
+        rc = vl_doc_str(d, "s", &s, &sn)
+        if rc:
+            return self._err(rc, "s")
+        fs = self.lookup(s, sn)
+        if fs is None:
+            return self._unread(d)
+        if not fs.want_top:
+            self._unread(d)
+            return self.emit_top(fs, 0, 0, 0, 0, -1, 0, ts_recv)               # counted, not decoded
+        rc = vl_doc_fixed(d, "b", fs.px_scale, &bp)
+        if rc == VL_J_OK:
+            rc = vl_doc_fixed(d, "B", fs.qty_scale, &bq)
+        if rc == VL_J_OK:
+            rc = vl_doc_fixed(d, "a", fs.px_scale, &ap)
+        if rc == VL_J_OK:
+            rc = vl_doc_fixed(d, "A", fs.qty_scale, &aq)
+        if rc:
+            return self._err(rc, "bookTicker")
+        self.doc.end()
+        return self.emit_top(fs, bp, bq, ap, aq, u, to_ns(tt, self.ms_to_ns), ts_recv)
+
+    cdef int _derivatives(self, VlDoc *d, const char *p, size_t n, int64_t ts_recv) except -1:
+        cdef FeedSymbol fs
+        if vl_json_shape(p, n):                             # checked in full: decoded in Python
+            return self._err(VL_J_MALFORMED, None)
+        self.doc.end()
+        for f, ev in _deriv.decode(p[:n], self.venue, self.symbol_of, ts_recv):
+            fs = <FeedSymbol>f
+            self.emit_derivative(fs, ev if fs.want_derivs else None)
+        return 0
 
     cdef int _trade(self, VlDoc *d, int64_t ts_recv) except -1:
         cdef const char *s = NULL

@@ -6,6 +6,7 @@ the decoder fuzz test requires both parsers to produce the same events for every
 C parser to reject it with a counted reason."""
 from __future__ import annotations
 
+from adapters.binance import derivatives as _deriv
 from engine.model import Side
 from ext.feed import Control, FeedSymbol, PyFrameParser
 from ext.json import JSONError
@@ -25,6 +26,7 @@ def to_ns(v: int, unit_ns: int) -> int:
 class BinanceRefParser(PyFrameParser):
     def __init__(self, venue=None, sink=None) -> None:
         self.ms_to_ns = MS
+        self.futures = False
         if self.venue is None:
             raise ValueError("venue required")
 
@@ -45,6 +47,14 @@ class BinanceRefParser(PyFrameParser):
                 return self._depth(doc, ts_recv)
             if event == "trade":
                 return self._trade(doc, ts_recv)
+            if event == "aggTrade":
+                return self._agg_trade(doc, ts_recv)
+            if event == "bookTicker":
+                return self._fut_book_ticker(doc, ts_recv)
+            if event in _deriv.EVENTS:
+                for fs, ev in _deriv.decode(frame, self.venue, self.symbol_of, ts_recv):
+                    self.emit_derivative_py(fs, ev if fs.want_derivs else None)
+                return
             if event == "serverShutdown":
                 self.emit_control_py(Control.CTRL_SHUTDOWN, None, -1, frame)
                 return
@@ -81,6 +91,8 @@ class BinanceRefParser(PyFrameParser):
 
     def _depth(self, doc: J.Obj, ts_recv: int) -> None:
         ev = J.get_int(doc, "E")
+        if self.futures:
+            ev = J.get_int(doc, "T")
         fs = self.lookup_py(J.get_str(doc, "s").encode())
         if fs is None:
             return
@@ -88,8 +100,42 @@ class BinanceRefParser(PyFrameParser):
         last = J.get_int(doc, "u")
         if last < first:
             raise JSONError(f"depthUpdate with u {last} < U {first}")
+        prev = -1
+        if self.futures:
+            prev = J.get_int(doc, "pu")
+            if prev >= first:
+                raise JSONError(f"depthUpdate with pu {prev} >= U {first}")
         bids, asks = self._sides(doc, "b", "a", fs)
-        self.emit_delta_py(fs, first, last, -1, bids, asks, to_ns(ev, self.ms_to_ns), ts_recv)
+        self.emit_delta_py(fs, first, last, prev, bids, asks, to_ns(ev, self.ms_to_ns), ts_recv)
+
+    def _agg_trade(self, doc: J.Obj, ts_recv: int) -> None:
+        tid = J.get_int(doc, "a")
+        fs = self.lookup_py(J.get_str(doc, "s").encode())
+        if fs is None:
+            return
+        if not fs.want_trades:
+            self.emit_trade_py(fs, -1, 0, 0, None, 0, ts_recv)
+            return
+        px = J.get_fixed(doc, "p", fs.px_scale)
+        qty = J.get_fixed(doc, "q", fs.qty_scale)
+        tt = J.get_int(doc, "T")
+        maker = J.get_bool(doc, "m")
+        self.emit_trade_py(fs, tid, px, qty, Side.SELL if maker else Side.BUY, to_ns(tt, self.ms_to_ns), ts_recv)
+
+    def _fut_book_ticker(self, doc: J.Obj, ts_recv: int) -> None:
+        u = J.get_int(doc, "u")
+        tt = J.get_int(doc, "T")
+        fs = self.lookup_py(J.get_str(doc, "s").encode())
+        if fs is None:
+            return
+        if not fs.want_top:
+            self.emit_top_py(fs, 0, 0, 0, 0, -1, 0, ts_recv)
+            return
+        bp = J.get_fixed(doc, "b", fs.px_scale)
+        bq = J.get_fixed(doc, "B", fs.qty_scale)
+        ap = J.get_fixed(doc, "a", fs.px_scale)
+        aq = J.get_fixed(doc, "A", fs.qty_scale)
+        self.emit_top_py(fs, bp, bq, ap, aq, u, to_ns(tt, self.ms_to_ns), ts_recv)
 
     def _trade(self, doc: J.Obj, ts_recv: int) -> None:
         fs = self.lookup_py(J.get_str(doc, "s").encode())

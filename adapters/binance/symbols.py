@@ -1,12 +1,18 @@
 # SPDX-License-Identifier: Apache-2.0
-"""GET /api/v3/exchangeInfo -> Instruments (BTCUSDT -> BTC/USDT) with exact tick and lot scales,
-trading status and the minimum order value."""
+"""GET /api/v3/exchangeInfo (spot) and GET /fapi/v1/exchangeInfo (USD-M futures) -> Instruments
+with exact tick and lot scales, trading status and the minimum order value.
+
+Spot ``BTCUSDT`` -> ``BTC/USDT``. Futures carry ``contractType``: a ``PERPETUAL`` is a swap
+(``BTCUSDT`` -> ``BTC/USDT:USDT``, settled in its ``marginAsset``), a delivery contract a dated
+future (``BTCUSDT_261225`` -> ``BTC/USDT:USDT-261225``, from its ``deliveryDate``). USD-M sizes
+are in the base asset, not contracts."""
 from __future__ import annotations
 
+import datetime
 import json
 
 from engine.errors import EngineError
-from engine.model import Instrument, InstrumentStatus, VenueId
+from engine.model import Instrument, InstrumentStatus, MarketKind, VenueId
 from engine.venue import log_skipped_instruments, min_mantissa, scale_of
 from ext import decimal as fx
 
@@ -15,7 +21,29 @@ from ext import decimal as fx
 _STATUS = {"TRADING": InstrumentStatus.TRADING, "HALT": InstrumentStatus.HALTED,
            "BREAK": InstrumentStatus.HALTED, "END_OF_DAY": InstrumentStatus.HALTED,
            "POST_TRADING": InstrumentStatus.HALTED, "PRE_TRADING": InstrumentStatus.PREOPEN,
-           "AUCTION_MATCH": InstrumentStatus.PREOPEN}
+           "AUCTION_MATCH": InstrumentStatus.PREOPEN,
+           # futures: listed but not yet trading, or being settled / delivered / closed
+           "PENDING_TRADING": InstrumentStatus.PREOPEN, "PRE_DELIVERING": InstrumentStatus.HALTED,
+           "DELIVERING": InstrumentStatus.HALTED, "PRE_SETTLE": InstrumentStatus.HALTED,
+           "SETTLING": InstrumentStatus.HALTED, "DELIVERED": InstrumentStatus.DELISTED,
+           "CLOSE": InstrumentStatus.DELISTED}
+#: futures contract types that are dated (delivered), not perpetual
+_DATED = frozenset({"CURRENT_MONTH", "NEXT_MONTH", "CURRENT_QUARTER", "NEXT_QUARTER",
+                    "CURRENT_QUARTER DELIVERING", "NEXT_QUARTER DELIVERING"})
+
+
+def _kind_and_symbol(s: dict, base: str, quote: str) -> tuple[MarketKind, str, str]:
+    """(kind, unified symbol, settle currency) of an exchangeInfo row, spot or futures."""
+    ctype = s.get("contractType")
+    if ctype is None:
+        return MarketKind.SPOT, f"{base}/{quote}", ""
+    settle = s["marginAsset"]
+    if ctype == "PERPETUAL":
+        return MarketKind.SWAP, f"{base}/{quote}:{settle}", settle
+    if ctype in _DATED:
+        day = datetime.datetime.fromtimestamp(int(s["deliveryDate"]) / 1000, datetime.timezone.utc)
+        return MarketKind.FUTURE, f"{base}/{quote}:{settle}-{day:%y%m%d}", settle
+    raise ValueError(f"contractType {ctype!r} is neither perpetual nor dated")
 
 
 def parse_exchange_info(body: bytes | str | dict, venue: VenueId = VenueId.binance) -> list[Instrument]:
@@ -31,10 +59,14 @@ def parse_exchange_info(body: bytes | str | dict, venue: VenueId = VenueId.binan
             tick, lot = filters["PRICE_FILTER"]["tickSize"], filters["LOT_SIZE"]["stepSize"]
             px_scale, qty_scale = scale_of(tick), scale_of(lot)
             base, quote = s["baseAsset"], s["quoteAsset"]
-            # NOTIONAL replaced MIN_NOTIONAL; either states the least price x size of an order
-            notional = (filters.get("NOTIONAL") or filters.get("MIN_NOTIONAL") or {}).get("minNotional") or "0"
+            kind, symbol, settle = _kind_and_symbol(s, base, quote)
+            # NOTIONAL replaced MIN_NOTIONAL on spot; either states the least price x size of an
+            # order (futures: MIN_NOTIONAL's "notional")
+            nf = filters.get("NOTIONAL") or filters.get("MIN_NOTIONAL") or {}
+            notional = nf.get("minNotional") or nf.get("notional") or "0"
             out.append(Instrument(
-                venue=venue, venue_symbol=s["symbol"], symbol=f"{base}/{quote}", base=base, quote=quote,
+                venue=venue, venue_symbol=s["symbol"], symbol=symbol, base=base, quote=quote,
+                settle=settle, kind=kind,
                 px_scale=px_scale, qty_scale=qty_scale,
                 tick=fx.parse(tick, px_scale), lot=fx.parse(lot, qty_scale),
                 min_qty=fx.parse(filters["LOT_SIZE"].get("minQty", "0"), qty_scale),

@@ -1,0 +1,100 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Binance USD-M futures adapter: Binance spot's adapter with the futures dialect (the parser's
+futures mode, /fapi paths and weights, the split stream endpoints, derivatives streams)."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from adapters.binance.adapter import BinanceAdapter
+from adapters.binance.parser import BinanceParser
+from adapters.binanceusdm.spec import AGG_TRADES_LIMIT, ENDPOINTS, SNAPSHOT_LIMIT, SPEC, depth_weight
+from engine.adapter import Channel, HistoryTrade
+from engine.model import Instrument, Side, VenueId
+from engine.venue import WsEndpoint
+from ext.feed import FrameParser
+from ext.ratelimit import Priority
+
+_STREAM = {Channel.BOOK: "depth@100ms", Channel.TRADES: "aggTrade", Channel.TOP: "bookTicker"}
+#: the endpoint of each channel since the stream URL split
+_ENDPOINT = {Channel.BOOK: "public", Channel.TOP: "public", Channel.TRADES: "market", Channel.DERIVATIVES: "market"}
+AGG_TRADES_PATH = "/fapi/v1/aggTrades"
+DEPTH_PATH = "/fapi/v1/depth"
+
+
+class BinanceUsdmAdapter(BinanceAdapter):
+    venue = VenueId.binanceusdm
+    spec = SPEC
+    instruments_path = "/fapi/v1/exchangeInfo"
+    execution_class = "adapters.binanceusdm.execution:BinanceUsdmExecution"
+
+    def make_parser(self, sink: Any) -> FrameParser:
+        p = BinanceParser(self.venue, sink)
+        p.futures = True
+        return p
+
+    def make_reference_parser(self, sink: Any) -> FrameParser:
+        from adapters.binance.parser_ref import BinanceRefParser
+        p = BinanceRefParser(self.venue, sink)
+        p.futures = True
+        return p
+
+    def topics(self, inst: Instrument, channels: tuple[Channel, ...]) -> list[str]:
+        return [f"{inst.venue_symbol.lower()}@{_STREAM[c]}" for c in channels]
+
+    def channel_endpoint(self, inst: Instrument, channel: Channel) -> str:
+        return _ENDPOINT[channel]
+
+    def endpoint_url(self, ep: WsEndpoint) -> str:
+        """``<ws_url>/<endpoint>``: the configured ws_url is the streams' base (one setting moves
+        /public and /market together); an endpoint set by name in the config wins."""
+        if ep.name in self.config.endpoints:
+            return self.config.endpoints[ep.name]
+        return f"{(self.config.ws_url or self.spec.ws_url).rstrip('/')}/{ep.name}"
+
+    def derivative_topics(self, inst: Instrument) -> list[str]:
+        # mark price, index price and funding rate every second; the symbol's liquidations
+        s = inst.venue_symbol.lower()
+        return [f"{s}@markPrice@1s", f"{s}@forceOrder"]
+
+    def snapshot_request_path(self) -> str:
+        return DEPTH_PATH
+
+    def snapshot_request(self, inst: Instrument) -> tuple[str, dict[str, str]]:
+        return DEPTH_PATH, {"symbol": inst.venue_symbol, "limit": str(SNAPSHOT_LIMIT)}
+
+    def trade_history_request(self, inst: Instrument) -> tuple[str, dict[str, str]] | None:
+        return AGG_TRADES_PATH, {"symbol": inst.venue_symbol, "limit": str(AGG_TRADES_LIMIT)}
+
+    def parse_trade_history(self, inst: Instrument, body: bytes) -> list[HistoryTrade]:
+        # [{"a": 26129, "p": "0.01633102", "q": "4.70443515", "f": 27781, "l": 27781,
+        #   "T": 1498793709153, "m": true}, ...]
+        rows = json.loads(body)
+        if not isinstance(rows, list):
+            raise ValueError(f"aggregate trades: expected a list, got {type(rows).__name__}")
+        out = []
+        for r in rows:
+            try:
+                tid, t, maker = r["a"], r["T"], r["m"]
+                if type(tid) is not int or type(t) is not int or type(maker) is not bool:
+                    raise TypeError("a/T must be integers, m a boolean")
+                out.append(HistoryTrade(tid, inst.px(r["p"]), inst.qty(r["q"]), Side.SELL if maker else Side.BUY,
+                                        t * 1_000_000))
+            except (KeyError, TypeError, ValueError) as e:
+                raise ValueError(f"aggregate trades: bad row {str(r)[:120]}: {e}") from None
+        return out
+
+    def rest_cost(self, method: str, path: str, params: dict[str, str] | None = None, order: Any = None):
+        if path == DEPTH_PATH:
+            return {"REQUEST_WEIGHT": depth_weight(int((params or {}).get("limit", 500)))}, Priority.SNAPSHOT
+        if (method, path) == ("GET", "/fapi/v1/openOrders") and not (params or {}).get("symbol"):
+            return {"REQUEST_WEIGHT": 40}, Priority.QUERY
+        w = ENDPOINTS.get((method, path))
+        return w if w is not None else ({"REQUEST_WEIGHT": 1}, Priority.QUERY)
+
+    def status_request(self):
+        return None                       # no futures status endpoint: error codes and 5xx feed health
+
+    def make_execution(self, rest, creds, config):
+        from adapters.binanceusdm.execution import BinanceUsdmExecution
+        return BinanceUsdmExecution(self, rest, creds, recv_window_ms=config.recv_window_ms)

@@ -1,0 +1,225 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Binance USD-M futures execution: Binance spot's signed REST client on the /fapi paths, with
+what futures do differently: reduce-only and post-only (GTX) orders in one-way position mode,
+cancel-all per symbol, the countdown dead man's switch, balances and positions, and the user
+data stream on a listen key (``ORDER_TRADE_UPDATE`` events) instead of the WS API."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from decimal import Decimal
+from typing import Any, Callable
+
+from adapters.binance.execution import STATUS, BinanceExecution, _side
+from adapters.binanceusdm.spec import OPEN_ORDERS_ALL_WEIGHT
+from engine.config import Credentials
+from engine.errors import UnknownOrder
+from engine.model import Balance, Fill, MarketKind, Order, OrderState, OrderType, OrderUpdate, Position, Side, TimeInForce
+from engine.order_checks import canonical, checked_units
+from engine.private_ws import MsgKind, PrivateWsDialect, PrivateWsSession
+from engine.venue import ConnectInfo
+from ext.clock import now_ns
+
+log = logging.getLogger("venuelink.binanceusdm.exec")
+MS = 1_000_000
+LISTEN_KEY_PATH = "/fapi/v1/listenKey"
+LISTEN_KEY_KEEPALIVE_S = 30 * 60          # a key lives 60 min after its last keepalive
+COUNTDOWN_PATH = "/fapi/v1/countdownCancelAll"
+_TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK", TimeInForce.POST_ONLY: "GTX"}
+
+
+class UsdmUserStreamDialect(PrivateWsDialect):
+    """The USD-M user data stream: a listen key from REST (POST /fapi/v1/listenKey) names the
+    connection (``<private url>/ws/<key>``); no login message, no requests; every message is a
+    push (``ORDER_TRADE_UPDATE``, ``ACCOUNT_UPDATE``, ...). ``listenKeyExpired`` moves the session
+    to a new connection with a new key. Connections live 24 h at most."""
+
+    venue = "binanceusdm"
+    max_connection_age_s = 24 * 3600.0
+
+    def __init__(self, execution: "BinanceUsdmExecution", url: str) -> None:
+        self.x = execution
+        self.url = url.rstrip("/")
+
+    async def prepare(self, creds: Credentials) -> ConnectInfo | None:
+        key = await self.x.listen_key("POST")
+        return ConnectInfo(f"{self.url}/ws/{key}")
+
+    def login_frames(self, creds: Credentials, now_ns: int) -> list[str]:
+        return []
+
+    def is_login_ok(self, msg: Any) -> bool:
+        return False
+
+    def login_error(self, msg: Any):
+        return None
+
+    def request_frame(self, req_id: int, method: str, params: Any) -> str:
+        raise NotImplementedError("the USD-M user data stream takes no requests")
+
+    def classify(self, msg: Any) -> tuple[MsgKind, int | None]:
+        if not isinstance(msg, dict) or not isinstance(msg.get("e"), str):
+            return MsgKind.UNKNOWN, None
+        if msg["e"] == "listenKeyExpired":
+            return MsgKind.ROTATE, None
+        return MsgKind.PUSH, None
+
+    def reply_result(self, msg: Any) -> Any:
+        return None
+
+    def reply_error(self, msg: Any):
+        return None
+
+
+class BinanceUsdmExecution(BinanceExecution):
+    TIME_PATH = "/fapi/v1/time"
+    ORDER_PATH = "/fapi/v1/order"
+    OPEN_ORDERS_PATH = "/fapi/v1/openOrders"
+    KINDS = (MarketKind.SWAP, MarketKind.FUTURE)
+
+    def __init__(self, *a: Any, **kw: Any) -> None:
+        super().__init__(*a, **kw)
+        self._keepalive: asyncio.Task | None = None
+        self._on_reconnected: Callable[[], None] | None = None
+
+    def all_open_orders_weights(self) -> dict[str, int]:
+        return {"REQUEST_WEIGHT": OPEN_ORDERS_ALL_WEIGHT}
+
+    async def place(self, order: Order) -> OrderUpdate:
+        inst = self._inst(order.symbol)
+        qty, px = checked_units(inst, order, self.venue.name)
+        p = [("symbol", inst.venue_symbol), ("side", "BUY" if order.side == Side.BUY else "SELL"),
+             ("type", "LIMIT" if order.type == OrderType.LIMIT else "MARKET")]
+        if order.type == OrderType.LIMIT:
+            p.append(("timeInForce", _TIF[order.tif]))
+        p.append(("quantity", inst.qty_str(qty)))
+        if px is not None:
+            p.append(("price", inst.px_str(px)))
+        if getattr(order, "reduce_only", False):
+            p.append(("reduceOnly", "true"))
+        p += [("newClientOrderId", order.client_order_id), ("newOrderRespType", "RESULT")]
+        d = await self._signed("POST", self.ORDER_PATH, p, idempotent=False, order=order)
+        return self._update(d, now_ns())        # fills come on the user stream (or a query)
+
+    async def cancel_all(self, symbol: str, orders: list[Order]) -> list[OrderUpdate]:
+        """DELETE /fapi/v1/allOpenOrders: its answer names no order, so the canceled ones are
+        known from the stream or the next query; none open is not an error."""
+        with contextlib.suppress(UnknownOrder):
+            await self._signed("DELETE", "/fapi/v1/allOpenOrders", [("symbol", self._inst(symbol).venue_symbol)])
+        return []
+
+    async def arm_dead_man(self, timeout_s: int) -> None:
+        """countdownCancelAll for every followed symbol: its open orders are canceled unless
+        re-armed within ``timeout_s`` (0 disarms)."""
+        n = int(timeout_s)
+        if n < 0 or n > 86400:
+            raise ValueError(f"countdownCancelAll: countdownTime must be 0..86400 s, got {timeout_s}")
+        for inst in self._followed():
+            await self._signed("POST", COUNTDOWN_PATH, [("symbol", inst.venue_symbol), ("countdownTime", str(n * 1000))])
+
+    def _followed(self):
+        syms = list(getattr(self.adapter.config, "symbols", None) or [])
+        return [self._inst(s) for s in syms]
+
+    async def balances(self) -> list[Balance]:
+        """GET /fapi/v2/balance: per asset, free is ``availableBalance``; locked the rest of the
+        wallet balance held as margin (never below zero: unrealized profit can make the available
+        amount exceed the wallet)."""
+        out = []
+        for b in await self._signed("GET", "/fapi/v2/balance", []):
+            free = Decimal(b["availableBalance"])
+            locked = max(Decimal(0), Decimal(b["balance"]) - free)
+            if free or locked:
+                out.append(Balance(self.venue, b["asset"], canonical(str(free)), canonical(str(locked))))
+        return out
+
+    async def positions(self) -> list[Position]:
+        """GET /fapi/v3/positionRisk: every nonzero position (one-way mode: signed size)."""
+        out = []
+        for d in await self._signed("GET", "/fapi/v3/positionRisk", []):
+            if canonical(d.get("positionAmt") or "0") == "0":
+                continue
+            out.append(Position(self.venue, self._unified(d["symbol"]), canonical(d["positionAmt"]),
+                                canonical(d.get("entryPrice") or "0"), canonical(d.get("unRealizedProfit") or "0"),
+                                d.get("marginAsset") or ""))
+        return out
+
+    async def recent_fills(self, symbol: str, since_ns: int) -> list[Fill]:
+        inst = self._inst(symbol)
+        d = await self._signed("GET", "/fapi/v1/userTrades", [("symbol", inst.venue_symbol),
+                                                             ("startTime", str(max(0, since_ns // MS - 1000)))])
+        return [Fill(venue=self.venue, symbol=inst.symbol, client_order_id="", venue_order_id=str(t["orderId"]),
+                     trade_id=str(t["id"]), price=canonical(t["price"]), qty=canonical(t["qty"]),
+                     side=Side.BUY if t.get("buyer") else Side.SELL, fee=canonical(t.get("commission", "0")),
+                     fee_asset=t.get("commissionAsset", ""), is_maker=bool(t.get("maker")),
+                     ts_exchange=int(t.get("time", 0)) * MS, ts_recv=now_ns()) for t in d]
+
+    # ---- user data stream --------------------------------------------------------------------
+    async def listen_key(self, method: str) -> str:
+        """POST creates the account's key (or returns the active one), PUT keeps it alive."""
+        w, prio = self.adapter.rest_cost(method, LISTEN_KEY_PATH)
+        r = await self.rest.request(method, LISTEN_KEY_PATH, headers={"X-MBX-APIKEY": self.creds.api_key.reveal()},
+                                    weights=w, priority=prio)
+        return str(json.loads(r.body).get("listenKey") or "")
+
+    async def _keep_alive(self) -> None:
+        while True:
+            await asyncio.sleep(LISTEN_KEY_KEEPALIVE_S)
+            try:
+                await self.listen_key("PUT")
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:          # an expired key ends in listenKeyExpired: a new one then
+                log.warning("binanceusdm user stream: listen key keepalive failed: %s: %s", type(e).__name__, e)
+
+    def start(self, private_ws_url: str, on_reconnected: Callable[[], None]) -> None:
+        if self.private_ws is not None:
+            return
+        self._on_reconnected = on_reconnected
+        self.private_ws = PrivateWsSession(
+            private_ws_url, UsdmUserStreamDialect(self, private_ws_url), self.creds, on_push=self._on_push,
+            on_reconnected=on_reconnected, on_state=self._on_state, http=self.rest.session,
+            clock_ns=lambda: now_ns() + self.clock_offset_ms * MS, name="binanceusdm/user",
+            connect_pacer=self.connect_pacer)
+        self.private_ws.start()
+        self._keepalive = asyncio.ensure_future(self._keep_alive())
+
+    start_stream = start
+
+    async def close(self) -> None:
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keepalive
+            self._keepalive = None
+        await super().close()
+
+    def _on_push(self, msg: dict) -> None:
+        if msg.get("e") != "ORDER_TRADE_UPDATE":
+            return                                   # balances and positions: asked for, not pushed on
+        try:
+            u = self.order_trade_update(msg, now_ns())
+        except (ValueError, KeyError, TypeError, ArithmeticError) as e:
+            self.bad_events += 1
+            log.warning("binanceusdm user stream: bad ORDER_TRADE_UPDATE dropped: %s: %s", type(e).__name__, e)
+            return
+        if self.on_update is not None:
+            self.on_update(u)
+
+    def order_trade_update(self, msg: dict, ts_recv: int) -> OrderUpdate:
+        """ORDER_TRADE_UPDATE -> OrderUpdate (with its fill for TRADE executions)."""
+        o = msg["o"]
+        symbol = self._unified(o["s"])
+        side = _side(o.get("S"))
+        u = OrderUpdate(venue=self.venue, symbol=symbol, client_order_id=o["c"], venue_order_id=str(o["i"]),
+                        state=STATUS.get(o["X"], OrderState.UNKNOWN), filled_qty=canonical(o["z"]),
+                        qty=canonical(o.get("q", "")), price=canonical(o.get("p", "")), side=side,
+                        ts_exchange=int(o.get("T") or msg.get("T") or msg.get("E") or 0) * MS, ts_recv=ts_recv)
+        if o.get("x") == "TRADE" and int(o.get("t") or 0) > 0:
+            u.fill = Fill(venue=self.venue, symbol=symbol, client_order_id=o["c"], venue_order_id=str(o["i"]),
+                          trade_id=str(o["t"]), price=canonical(o["L"]), qty=canonical(o["l"]), side=side,
+                          fee=canonical(o.get("n") or "0"), fee_asset=o.get("N") or "", is_maker=bool(o.get("m")),
+                          ts_exchange=u.ts_exchange, ts_recv=ts_recv)
+        return u
