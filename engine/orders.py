@@ -447,6 +447,11 @@ class OrderManager:
                     self._place_uncertain(e, ack.reason or "venue reported status unknown")
                 else:
                     self._apply(e, ack, "ack")
+                    # an answer that says more was executed than its fills show (a venue whose
+                    # place answer carries no fills): the stream should bring them; if it lost
+                    # them, the venue's fill history does, a moment later
+                    if _dec(order.filled_qty) > e.fill_sum:
+                        self._fills_later(e)
         finally:
             if not win.admitted.done():
                 win.admitted.cancel()
@@ -1208,6 +1213,11 @@ class OrderManager:
             self.missing_fills.discard(e.key)
             return
         # not in the venue's history yet, or the request failed: ask again a few times
+        self._fills_later(e)
+
+    def _fills_later(self, e: _Entry) -> None:
+        """The order's fills are asked from the venue's history a few times, from one interval on,
+        until its executed quantity is covered (the stream usually covers it first)."""
         if e.key not in self.missing_fills and not self._closed:
             self.missing_fills.add(e.key)
             t = asyncio.get_running_loop().create_task(self._backfill_later(e), name=f"fills:{e.key}")

@@ -200,7 +200,8 @@ def config_from_options(**opts: Any) -> BinanceUsdmSimConfig:
 def report(host: str, port: int, config: BinanceUsdmSimConfig) -> dict[str, Any]:
     ws = f"ws://{host}:{port}"
     return {**base_report(host, port, config), "ws_public_url": f"{ws}/public", "ws_market_url": f"{ws}/market",
-            "ws_private_url": f"{ws}/private", "api_key": config.api_key, "api_secret": config.api_secret}
+            "ws_private_url": f"{ws}/private", "ws_api_url": f"{ws}/private",   # where the engine finds its private stream
+            "api_key": config.api_key, "api_secret": config.api_secret}
 
 
 def _f8(d: Decimal) -> str:

@@ -45,9 +45,12 @@ def test_run_against_simulator_shows_books_and_serves_metrics():
 
 
 # a price far below the market, on a lot-aligned size; the venue's code for a bad signature
-AMEND_PRICE = {"binance": "999", "okx": "1000.5"}
-NO_AMEND = {"binance"}                                  # venues without amend in place
-ORDER_CLI = {"binance": ("0.001", "1000", "-1022", "f" * 64), "okx": ("0.001", "1000", "50113", "f" * 32)}
+AMEND_PRICE = {"binance": "999", "okx": "1000.5", "binanceusdm": "999"}
+NO_AMEND = {"binance", "binanceusdm"}                   # venues without amend in place (USD-M: not yet)
+#: venue -> (qty, price, the code of a bad signature, a wrong secret); USD-M's minimum notional is 100 USDT
+ORDER_CLI = {"binance": ("0.001", "1000", "-1022", "f" * 64), "okx": ("0.001", "1000", "50113", "f" * 32),
+             "binanceusdm": ("0.2", "1000", "-1022", "f" * 64)}
+CLI_SYMBOL = {"binanceusdm": "BTC/USDT:USDT"}           # the venue's BTC market where it is not spot
 
 
 @pytest.mark.parametrize("venue", registry.available())
@@ -59,7 +62,7 @@ def test_order_cli_place_status_cancel(tmp_path, venue):
         cfg = cli_config(tmp_path, sim, venue=venue)
         env = {"VL_CLI_KEY": sim["api_key"], "VL_CLI_SECRET": sim["api_secret"],
                "VL_CLI_PASSPHRASE": sim.info.get("api_passphrase", "")}
-        common = ["--config", str(cfg), "--venue", venue, "--symbol", "BTC/USDT"]
+        common = ["--config", str(cfg), "--venue", venue, "--symbol", CLI_SYMBOL.get(venue, "BTC/USDT")]
         p = venuelink("order", "place", *common, "--side", "buy", "--qty", qty, "--price", price,
                       "--client-id", "cliTest1", env=env)
         o = json.loads(p.stdout)
@@ -263,8 +266,9 @@ def test_order_cli_a_venue_that_cannot_be_reached_is_not_a_rejection(tmp_path, v
         env = _sim_env(sim)
         url = sim.rest_url.rstrip("/")
     assert url.startswith("http://127.0.0.1:")                  # names host and port
-    common = ["--config", str(cfg), "--venue", venue, "--symbol", "BTC/USDT"]
-    p = venuelink("order", "place", *common, "--side", "buy", "--qty", "0.001", "--price", "1000",
+    common = ["--config", str(cfg), "--venue", venue, "--symbol", CLI_SYMBOL.get(venue, "BTC/USDT")]
+    qty, price = ORDER_CLI[venue][:2]
+    p = venuelink("order", "place", *common, "--side", "buy", "--qty", qty, "--price", price,
                   "--client-id", "cliGone1", env=env)
     o = json.loads(p.stdout)
     assert p.returncode == 4, (p.returncode, p.stdout, p.stderr)
@@ -289,13 +293,13 @@ def test_order_cli_market_order_prints_its_final_state(tmp_path, venue):
     with running_simulator(venue, rate=20) as sim:
         cfg = cli_config(tmp_path, sim, venue=venue)
         env = _sim_env(sim)
-        common = ["--config", str(cfg), "--venue", venue, "--symbol", "BTC/USDT"]
-        p = venuelink("order", "place", *common, "--side", "buy", "--type", "market", "--qty", "0.001",
+        common = ["--config", str(cfg), "--venue", venue, "--symbol", CLI_SYMBOL.get(venue, "BTC/USDT")]
+        p = venuelink("order", "place", *common, "--side", "buy", "--type", "market", "--qty", "0.01",
                       "--client-id", "cliMkt1", "--wait", "3", env=env)
         placed = json.loads(p.stdout)
         assert p.returncode == 0, (p.stdout, p.stderr)
         assert (placed["state"], placed["filled_qty"], placed["type"], placed["tif"]) == \
-            ("filled", "0.001", "market", "IOC"), placed
+            ("filled", "0.01", "market", "IOC"), placed
         p = venuelink("order", "status", *common, "--client-id", "cliMkt1", env=env)
         status = json.loads(p.stdout)
         assert p.returncode == 0
@@ -303,7 +307,7 @@ def test_order_cli_market_order_prints_its_final_state(tmp_path, venue):
             assert status[k] == placed[k], (k, placed, status)
 
 
-ORDER_TICK = {"binance": "1000.005", "okx": "1000.05"}     # one digit finer than the simulator's tick
+ORDER_TICK = {"binance": "1000.005", "okx": "1000.05", "binanceusdm": "1000.05"}     # one digit finer than the simulator's tick
 
 
 @pytest.mark.parametrize("venue", registry.available())
@@ -314,8 +318,9 @@ def test_order_cli_bad_numbers_are_usage_errors_and_nothing_is_sent(tmp_path, ve
     with running_simulator(venue, rate=20) as sim:
         cfg = cli_config(tmp_path, sim, venue=venue)
         env = _sim_env(sim)
-        common = ["--config", str(cfg), "--venue", venue, "--symbol", "BTC/USDT"]
-        p = venuelink("order", "place", *common, "--side", "buy", "--qty", "0.001", "--price", "1000",
+        common = ["--config", str(cfg), "--venue", venue, "--symbol", CLI_SYMBOL.get(venue, "BTC/USDT")]
+        qty, price = ORDER_CLI[venue][:2]
+        p = venuelink("order", "place", *common, "--side", "buy", "--qty", qty, "--price", price,
                       "--client-id", "cliRest1", env=env)
         assert p.returncode == 0 and json.loads(p.stdout)["state"] == "new", p.stdout
         before = len(_order_requests(sim))
@@ -336,7 +341,7 @@ def test_order_cli_bad_numbers_are_usage_errors_and_nothing_is_sent(tmp_path, ve
             assert lines[0].startswith(f"venuelink order {args[0]}: error: ")
         assert len(_order_requests(sim)) == before, _order_requests(sim)[before:]
         o = json.loads(venuelink("order", "status", *common, "--client-id", "cliRest1", env=env).stdout)
-        assert (o["state"], o["qty"], o["price"]) == ("new", "0.001", "1000"), o
+        assert (o["state"], o["qty"], o["price"]) == ("new", qty, price), o
 
 
 @pytest.mark.parametrize("action", ["place", "cancel", "status", "amend"])
