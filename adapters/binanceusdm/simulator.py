@@ -12,7 +12,7 @@ Instruments: ``BTCUSDT`` and ``ETHUSDT`` perpetuals and one dated ``BTCUSDT_<yym
 sizes in the base asset; one-way (net) positions, ``positionSide`` ``BOTH``.
 
 * REST ``/fapi``: ping, time, exchangeInfo, depth, aggTrades, openInterest; signed order
-  (POST / DELETE / GET), openOrders, allOpenOrders, countdownCancelAll, userTrades, ``/fapi/v2/balance``,
+  (POST / PUT = modify / DELETE / GET), openOrders, allOpenOrders, countdownCancelAll, userTrades, ``/fapi/v2/balance``,
   ``/fapi/v3/positionRisk``; ``/fapi/v1/listenKey`` (POST / PUT / DELETE, API key only, 60 min
   validity).  Request weights and the ``X-MBX-USED-WEIGHT-1M`` / ``X-MBX-ORDER-COUNT-10S|1M``
   headers as on the venue.  Orders: LIMIT (GTC, IOC, FOK, GTX = post-only, refused with -5022 when
@@ -68,8 +68,8 @@ from engine.sim.app import base_report, config_from_options as _config_from_opti
 from engine.sim.core import Filter, FilterFailure, SymbolSpec, cancel_tasks, every
 from engine.sim.limits import ORDERS, WEIGHT
 from engine.sim.market import BUY, SELL, Trade, now_ms
-from engine.sim.matching import (CANCELED, DUPLICATE_CLIENT_ID, FOK, GTC, INSUFFICIENT_BALANCE, IOC, LIMIT, MARKET,
-                                 NEW, ExecEvent, Order, Reject)
+from engine.sim.matching import (AMENDED, CANCELED, DUPLICATE_CLIENT_ID, FOK, GTC, INSUFFICIENT_BALANCE, IOC, LIMIT,
+                                 MARKET, NEW, ExecEvent, Order, Reject)
 from engine.sim.positions import (INSUFFICIENT_MARGIN, REDUCE_ONLY_INCREASES, REDUCE_ONLY_NO_POSITION,
                                   PerpEngine, PerpPosition)
 from engine.sim.server import run_main
@@ -93,6 +93,7 @@ _CLIENT_ID_PATTERN = r"^[\.A-Z\:/a-z0-9_-]{1,36}$"
 _CLIENT_ID_RE = re.compile(_CLIENT_ID_PATTERN)
 _ALNUM = string.ascii_letters + string.digits
 _MAINT = Decimal("0.025")                    # maintMarginPercent 2.5
+_EXEC_TYPE = {AMENDED: "AMENDMENT"}          # the matching engine's execution types the venue names otherwise
 
 
 def quarter_delivery(now: datetime) -> datetime:
@@ -287,6 +288,7 @@ class BinanceUsdmSim(BinanceSim):
         r.add_get("/fapi/v1/aggTrades", self.h_agg_trades)
         r.add_get("/fapi/v1/openInterest", self.h_open_interest)
         r.add_post("/fapi/v1/order", self.h_order_new)
+        r.add_put("/fapi/v1/order", self.h_order_modify)
         r.add_delete("/fapi/v1/order", self.private(self.op_cancel))
         r.add_get("/fapi/v1/order", self.private(self.op_query))
         r.add_get("/fapi/v1/openOrders", self.private(self.op_open_orders))
@@ -650,6 +652,75 @@ class BinanceUsdmSim(BinanceSim):
             self._placing_post_only = False
         return self._order_json(res.order, accepted_only=resp_type == "ACK"), res.order
 
+    async def h_order_modify(self, request: web.Request) -> web.Response:
+        params = await self.authenticate(request)
+        body = self.op_modify(params)
+        headers = self._order_headers()
+        await self.order_fault()
+        return self.json(body, 200, headers)
+
+    def op_modify(self, params: dict[str, Any]) -> dict[str, Any]:
+        """PUT /fapi/v1/order: a resting LIMIT order's new price and quantity (both mandatory; the
+        quantity is the new total, what executed included), found by ``orderId`` (which wins) or
+        ``origClientOrderId``; ids kept. Filter failures leave the order as it was; a quantity not
+        above what executed, or a post-only (GTX) price that would take, cancels it. The answer
+        is the order object; an ``ORDER_TRADE_UPDATE`` with ``x`` = ``AMENDMENT`` follows on the
+        user stream. Counted like a new order (X-MBX-ORDER-COUNT-*), no IP weight."""
+        sym, oid, cid = self._find(params)
+        side = params.get("side")
+        if side in (None, ""):
+            raise _mandatory("side")
+        if side not in (BUY, SELL):
+            raise ApiError(-1117, "Invalid side.")
+        price_d = self.param_decimal(params, "price")
+        qty_d = self.param_decimal(params, "quantity")
+        if qty_d is None:
+            raise _mandatory("quantity")
+        if price_d is None:
+            raise _mandatory("price")
+        eng = self._eng(sym)
+        o = eng.get(self.account_id, oid, None if oid is not None else cid)
+        if o is None or not o.is_open:
+            raise ApiError(-2013, "Order does not exist.")
+        if o.side != side:
+            raise ApiError(-1102, "A mandatory parameter was not sent, was empty/null, or malformed.")
+        try:
+            price, qty = self.venue.order_units(sym, price_d, qty_d)
+        except FilterFailure as e:
+            if e.filter == Filter.PRICE:
+                raise ApiError(-4014, "Price not increased by tick size.") from None
+            raise ApiError(-1111, "Precision is over the maximum defined for this asset.") from None
+        if price == o.price and qty == o.qty:
+            raise ApiError(-5027, "No need to modify the order.")
+        m = self.venue.markets[sym]
+        if not o.reduce_only:
+            notional = m.price_scale.to_decimal(price) * m.qty_scale.to_decimal(qty)
+            if notional < Decimal(INSTRUMENTS[sym].min_notional):
+                raise ApiError(-4164, f"Order's notional must be no smaller than {INSTRUMENTS[sym].min_notional} "
+                                      "(unless you choose reduce only).")
+        dec = self.limiter.check_order(self.account_id)
+        if not dec.allowed:
+            r = dec.rule
+            raise ApiError(-1015, f"Too many new orders; current limit is {r.limit} orders per {r.num} "
+                                  f"{r.interval}.", 429, self._order_headers())
+        if qty <= o.executed:
+            return self._order_json(eng.cancel(self.account_id, o.order_id, None, None, now_ms()))
+        opp = m.best_ask() if side == BUY else m.best_bid()
+        if (o.order_id in self._post_only and opp is not None
+                and (price >= opp[0] if side == BUY else price <= opp[0])):
+            eng.cancel(self.account_id, o.order_id, None, None, now_ms())
+            raise ApiError(-5022, "Due to the order could not be executed as maker, the Post Only order will "
+                                  "be rejected.")
+        try:
+            self.venue.amend(sym, self.account_id, order_id=o.order_id, qty=qty, price=price, ts=now_ms())
+        except Reject as e:
+            if e.reason in (REDUCE_ONLY_NO_POSITION, REDUCE_ONLY_INCREASES):
+                raise ApiError(-2022, "ReduceOnly Order is rejected.") from None
+            if e.reason in (INSUFFICIENT_MARGIN, INSUFFICIENT_BALANCE):
+                raise ApiError(-2019, "Margin is insufficient.") from None
+            raise ApiError(-2013, "Order does not exist.") from None
+        return self._order_json(o)
+
     def op_cancel(self, params: dict[str, Any]) -> dict[str, Any]:
         sym, oid, cid = self._find(params)
         try:
@@ -824,7 +895,8 @@ class BinanceUsdmSim(BinanceSim):
         self.user_streams.publish(ev.account, _dumps({"e": "ORDER_TRADE_UPDATE", "E": ts, "T": ts, "o": {
             "s": s, "c": ev.client_id if ev.exec_type != CANCELED else o.client_id, "S": o.side, "o": o.type,
             "f": self._tif(o), "q": self._qty(s, o.qty), "p": self._px(s, o.price),
-            "ap": self._avg(s, ev.cum_quote, ev.executed), "sp": "0", "x": ev.exec_type, "X": ev.status,
+            "ap": self._avg(s, ev.cum_quote, ev.executed), "sp": "0",
+            "x": _EXEC_TYPE.get(ev.exec_type, ev.exec_type), "X": ev.status,
             "i": o.order_id, "l": self._qty(s, f.qty if f else 0), "z": self._qty(s, ev.executed),
             "L": self._px(s, f.price if f else 0), "N": f.commission_asset if f else "USDT",
             "n": _f8(f.commission) if f else "0", "T": ts, "t": f.trade_id if f else 0, "b": "0", "a": "0",

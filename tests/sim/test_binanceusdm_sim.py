@@ -524,3 +524,66 @@ async def test_order_faults_unknown_status_and_lost_event(sim):
             assert [o for o in opens if o["symbol"] == "ETHUSDT"] == []
         finally:
             await us.close()
+
+
+async def test_order_modify_in_place(sim):
+    async with aiohttp.ClientSession(timeout=T) as s:
+        us = await UserStream().open(s, sim)
+        try:
+            bid, ask = await best_prices(s, sim, "ETHUSDT")
+            far = (bid * Decimal("0.9")).quantize(Decimal("0.01"))
+            st, _, o = await signed(s, sim, "POST", "/fapi/v1/order", {
+                "symbol": "ETHUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.050",
+                "price": str(far), "newClientOrderId": "mod-1"})
+            assert st == 200, o
+            oid = o["orderId"]
+            lower = far - Decimal("1.5")
+            st, h, m = await signed(s, sim, "PUT", "/fapi/v1/order", {
+                "symbol": "ETHUSDT", "origClientOrderId": "mod-1", "side": "BUY", "quantity": "0.080",
+                "price": str(lower)})
+            assert st == 200, m
+            assert set(m) == ORDER_KEYS and m["orderId"] == oid and m["clientOrderId"] == "mod-1"
+            assert m["status"] == "NEW" and m["origQty"] == "0.080" and Decimal(m["price"]) == lower
+            assert h["X-MBX-ORDER-COUNT-10S"] != "0"           # counted like an order
+            ev = (await us.wait_for(lambda e: e.get("e") == "ORDER_TRADE_UPDATE" and e["o"]["x"] == "AMENDMENT"))[0]
+            assert ev["o"]["i"] == oid and ev["o"]["c"] == "mod-1" and ev["o"]["X"] == "NEW"
+            assert ev["o"]["q"] == "0.080" and Decimal(ev["o"]["p"]) == lower
+            st, _, q = await signed(s, sim, "GET", "/fapi/v1/order", {"symbol": "ETHUSDT", "orderId": oid})
+            assert q["origQty"] == "0.080" and Decimal(q["price"]) == lower
+
+            # nothing changes; off the tick; both terms are mandatory; the order's side must be named
+            same = {"symbol": "ETHUSDT", "orderId": oid, "side": "BUY", "quantity": "0.080", "price": str(lower)}
+            st, _, e = await signed(s, sim, "PUT", "/fapi/v1/order", same)
+            assert st == 400 and e == {"code": -5027, "msg": "No need to modify the order."}
+            st, _, e = await signed(s, sim, "PUT", "/fapi/v1/order", {**same, "price": str(lower + Decimal("0.005"))})
+            assert st == 400 and e["code"] == -4014
+            st, _, e = await signed(s, sim, "PUT", "/fapi/v1/order", {k: v for k, v in same.items() if k != "price"})
+            assert st == 400 and e["code"] == -1102
+            st, _, q = await signed(s, sim, "GET", "/fapi/v1/order", {"symbol": "ETHUSDT", "orderId": oid})
+            assert q["status"] == "NEW" and q["origQty"] == "0.080"      # the refusals left it as it was
+
+            # a price that now crosses trades at once, as a taker
+            bid, ask = await best_prices(s, sim, "ETHUSDT")
+            st, _, x = await signed(s, sim, "PUT", "/fapi/v1/order", {**same, "quantity": "0.010",
+                                                                      "price": str(ask + Decimal(5))})
+            assert st == 200 and x["status"] == "FILLED" and x["executedQty"] == "0.010", x
+            st, _, c = await signed(s, sim, "POST", "/fapi/v1/order", {
+                "symbol": "ETHUSDT", "side": "SELL", "type": "MARKET", "quantity": "0.010", "reduceOnly": "true"})
+            assert st == 200
+            # no longer open
+            st, _, e = await signed(s, sim, "PUT", "/fapi/v1/order", same)
+            assert st == 400 and e == {"code": -2013, "msg": "Order does not exist."}
+
+            # a post-only order whose new price would take is canceled
+            st, _, g = await signed(s, sim, "POST", "/fapi/v1/order", {
+                "symbol": "ETHUSDT", "side": "SELL", "type": "LIMIT", "timeInForce": "GTX", "quantity": "0.050",
+                "price": str((ask * Decimal("1.1")).quantize(Decimal("0.01")))})
+            assert st == 200
+            st, _, e = await signed(s, sim, "PUT", "/fapi/v1/order", {
+                "symbol": "ETHUSDT", "orderId": g["orderId"], "side": "SELL", "quantity": "0.050",
+                "price": str(bid - Decimal(5))})
+            assert st == 400 and e["code"] == -5022
+            st, _, q = await signed(s, sim, "GET", "/fapi/v1/order", {"symbol": "ETHUSDT", "orderId": g["orderId"]})
+            assert q["status"] == "CANCELED"
+        finally:
+            await us.close()
