@@ -9,13 +9,14 @@ import asyncio
 import contextlib
 import json
 import logging
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Callable
 
 from adapters.binance.execution import STATUS, BinanceExecution, _side
 from adapters.binanceusdm.spec import OPEN_ORDERS_ALL_WEIGHT
 from engine.config import Credentials
-from engine.errors import UnknownOrder
+from engine.errors import Rejected, UnknownOrder, VenueError
 from engine.model import Balance, Fill, MarketKind, Order, OrderState, OrderType, OrderUpdate, Position, Side, TimeInForce
 from engine.order_checks import canonical, checked_units
 from engine.private_ws import MsgKind, PrivateWsDialect, PrivateWsSession
@@ -28,6 +29,8 @@ LISTEN_KEY_PATH = "/fapi/v1/listenKey"
 LISTEN_KEY_KEEPALIVE_S = 30 * 60          # a key lives 60 min after its last keepalive
 COUNTDOWN_PATH = "/fapi/v1/countdownCancelAll"
 _TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK", TimeInForce.POST_ONLY: "GTX"}
+NO_CHANGE = -5027                         # "No need to modify the order.": it already has those terms
+POST_ONLY_WOULD_TAKE = -5022              # a GTX order's new price would take: the venue canceled it
 
 
 class UsdmUserStreamDialect(PrivateWsDialect):
@@ -102,6 +105,41 @@ class BinanceUsdmExecution(BinanceExecution):
         p += [("newClientOrderId", order.client_order_id), ("newOrderRespType", "RESULT")]
         d = await self._signed("POST", self.ORDER_PATH, p, idempotent=False, order=order)
         return self._update(d, now_ns())        # fills come on the user stream (or a query)
+
+    def amend_params(self, order: Order, qty: str | None, price: str | None) -> list[tuple[str, str]]:
+        """The query of PUT /fapi/v1/order: the venue wants both terms and the order's side, so
+        an unchanged one is sent as it is; both are checked against the instrument like a new
+        order's."""
+        inst = self._inst(order.symbol)
+        q, px = checked_units(inst, replace(order, qty=qty or order.qty, price=price or order.price), self.venue.name)
+        if px is None:
+            raise ValueError(f"{order.client_order_id}: only a LIMIT order can be modified")
+        return [("symbol", inst.venue_symbol), ("origClientOrderId", order.client_order_id),
+                ("side", "BUY" if order.side == Side.BUY else "SELL"), ("quantity", inst.qty_str(q)),
+                ("price", inst.px_str(px))]
+
+    async def amend(self, order: Order, qty: str | None, price: str | None) -> OrderUpdate:
+        """Modify Order (PUT /fapi/v1/order): new price and/or total quantity in place, ids kept;
+        the answer is the order with its new terms. A refusal with the venue's code (a 4xx:
+        filters, margin, reduce-only) leaves the order as it was: ``Rejected``. -5027 means it
+        already has these terms: its query answers. -5022 (a post-only price that would take)
+        cancels the order on the venue: ``UnknownOrder``, the order manager then looks up what
+        it became."""
+        p = self.amend_params(order, qty, price)
+        try:
+            d = await self._signed("PUT", self.ORDER_PATH, p, idempotent=False, order=order)
+        except VenueError as e:
+            if e.code == NO_CHANGE:
+                return await self.query(order)
+            if e.code == POST_ONLY_WOULD_TAKE:
+                raise UnknownOrder(f"{e} (the venue canceled the order)", venue=self.venue.name.lower(),
+                                   code=e.code, http_status=e.http_status) from None
+            if type(e) is VenueError and 400 <= e.http_status < 500:
+                raise Rejected(str(e), venue=e.venue, code=e.code, http_status=e.http_status) from None
+            raise
+        u = self._update(d, now_ns())
+        u.client_order_id = u.client_order_id or order.client_order_id
+        return u
 
     async def cancel_all(self, symbol: str, orders: list[Order]) -> list[OrderUpdate]:
         """DELETE /fapi/v1/allOpenOrders: its answer names no order, so the canceled ones are

@@ -46,7 +46,7 @@ def test_run_against_simulator_shows_books_and_serves_metrics():
 
 # a price far below the market, on a lot-aligned size; the venue's code for a bad signature
 AMEND_PRICE = {"binance": "999", "okx": "1000.5", "binanceusdm": "999"}
-NO_AMEND = {"binance", "binanceusdm"}                   # venues without amend in place (USD-M: not yet)
+NO_AMEND = {"binance"}                                  # venues without amend in place
 #: venue -> (qty, price, the code of a bad signature, a wrong secret); USD-M's minimum notional is 100 USDT
 ORDER_CLI = {"binance": ("0.001", "1000", "-1022", "f" * 64), "okx": ("0.001", "1000", "50113", "f" * 32),
              "binanceusdm": ("0.2", "1000", "-1022", "f" * 64)}
