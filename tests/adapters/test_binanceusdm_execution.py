@@ -1,5 +1,6 @@
 """Binance USD-M order entry end to end: ``BinanceUsdmExecution`` against the USD-M simulator on
-127.0.0.1 (signed REST and the listen-key user stream): orders modified in place."""
+127.0.0.1 (signed REST and the listen-key user stream): orders modified in place, positions and
+balances read back from the venue's own endpoints and checked exactly."""
 from __future__ import annotations
 
 import contextlib
@@ -14,7 +15,7 @@ from adapters.binanceusdm.execution import BinanceUsdmExecution
 from engine.budget import VenueBudget
 from engine.config import Credentials, Secret, VenueConfig
 from engine.errors import Rejected, UnknownOrder
-from engine.model import Order, OrderState, OrderType, Side, TimeInForce, VenueId
+from engine.model import Balance, Order, OrderState, OrderType, Position, Side, TimeInForce, VenueId
 from engine.rest import RestClient
 from engine.sim.server import RunningSim, in_process_simulator
 from tests.waiting import wait_for
@@ -131,3 +132,33 @@ async def test_amend_crossing_price_trades_and_post_only_that_would_take_is_canc
             await ex.amend(g, None, text(bid - Decimal(5)))
         assert exc.value.code == -5022
         assert (await ex.query(g)).state is OrderState.CANCELED
+
+
+async def test_positions_and_balances_exact():
+    async with usdm() as (sim, a, ex):
+        assert await ex.positions() == []
+        assert await ex.balances() == [Balance(VenueId.binanceusdm, "USDT", "100000", "0")]
+
+        _, ask = best(sim)
+        u = await ex.place(order("pos-open", qty="0.010"))       # a market buy opens a long
+        assert u.state is OrderState.FILLED
+        fills = await ex.recent_fills(PERP, 0)
+        assert fills and sum(Decimal(f.qty) for f in fills) == Decimal("0.01")
+        entry = sum(Decimal(f.price) * Decimal(f.qty) for f in fills) / Decimal("0.01")
+        assert entry == ask                                       # one level deep enough: the best ask
+        m = mark(sim)
+        upl = (Decimal("0.01") * (m - entry)).quantize(Decimal("0.00000001"))
+        assert await ex.positions() == [Position(VenueId.binanceusdm, PERP, "0.01", text(entry), text(upl), "USDT")]
+
+        notional = Decimal("0.01") * entry
+        fee = sum(Decimal(f.fee) for f in fills)
+        assert fee == notional * TAKER and {f.fee_asset for f in fills} == {"USDT"}
+        margin = notional / LEVERAGE
+        assert await ex.balances() == [Balance(VenueId.binanceusdm, "USDT", text(Decimal(100000) - fee - margin),
+                                               text(margin))]
+
+        u = await ex.place(order("pos-close", side=Side.SELL, qty="0.010"))   # a sell closes it
+        assert u.state is OrderState.FILLED
+        assert await ex.positions() == []
+        [b] = await ex.balances()
+        assert b.locked == "0" and Decimal(b.free) < Decimal(100000)
