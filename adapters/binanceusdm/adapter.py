@@ -9,9 +9,12 @@ from typing import Any
 from adapters.binance.adapter import BinanceAdapter
 from adapters.binance.parser import BinanceParser
 from adapters.binanceusdm.spec import AGG_TRADES_LIMIT, ENDPOINTS, SNAPSHOT_LIMIT, SPEC, depth_weight
+import ext.decimal as fx
 from engine.adapter import Channel, HistoryTrade
+from engine.derivatives import OpenInterest, size_scale_of
 from engine.model import Instrument, Side, VenueId
 from engine.venue import WsEndpoint
+from ext.clock import now_ns
 from ext.feed import FrameParser
 from ext.ratelimit import Priority
 
@@ -20,6 +23,7 @@ _STREAM = {Channel.BOOK: "depth@100ms", Channel.TRADES: "aggTrade", Channel.TOP:
 _ENDPOINT = {Channel.BOOK: "public", Channel.TOP: "public", Channel.TRADES: "market", Channel.DERIVATIVES: "market"}
 AGG_TRADES_PATH = "/fapi/v1/aggTrades"
 DEPTH_PATH = "/fapi/v1/depth"
+OPEN_INTEREST_PATH = "/fapi/v1/openInterest"
 
 
 class BinanceUsdmAdapter(BinanceAdapter):
@@ -83,6 +87,29 @@ class BinanceUsdmAdapter(BinanceAdapter):
             except (KeyError, TypeError, ValueError) as e:
                 raise ValueError(f"aggregate trades: bad row {str(r)[:120]}: {e}") from None
         return out
+
+    def open_interest_request(self, inst: Instrument) -> tuple[str, dict[str, str]]:
+        """GET /fapi/v1/openInterest (weight 1): the symbol's open interest now, in base units."""
+        return OPEN_INTEREST_PATH, {"symbol": inst.venue_symbol}
+
+    def parse_open_interest(self, inst: Instrument, body: bytes) -> OpenInterest:
+        """``{"openInterest": "10659.509", "symbol": "BTCUSDT", "time": 1589437530011}`` -> an
+        OpenInterest event at the scale its text needs (never rounded to the lot)."""
+        try:
+            d = json.loads(body)
+            text, sym, t = d["openInterest"], d["symbol"], d["time"]
+            if not isinstance(text, str) or type(t) is not int or t <= 0:
+                raise TypeError("openInterest must be a string, time a positive integer")
+            if sym != inst.venue_symbol:
+                raise ValueError(f"answer for {sym!r}, asked for {inst.venue_symbol!r}")
+            scale = size_scale_of(text, inst.qty_scale)
+            ev = OpenInterest(self.venue, inst, t * 1_000_000, now_ns(), fx.parse(text, scale), scale)
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise ValueError(f"open interest: bad answer {body[:120]!r}: {e}") from None
+        why = ev.problem()
+        if why is not None:
+            raise ValueError(f"open interest: {why}")
+        return ev
 
     def rest_cost(self, method: str, path: str, params: dict[str, str] | None = None, order: Any = None):
         if path == DEPTH_PATH:

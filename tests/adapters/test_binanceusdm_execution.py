@@ -1,9 +1,10 @@
 """Binance USD-M order entry end to end: ``BinanceUsdmExecution`` against the USD-M simulator on
 127.0.0.1 (signed REST and the listen-key user stream): orders modified in place, positions and
-balances read back from the venue's own endpoints and checked exactly."""
+balances read back from the venue's own endpoints and checked exactly, open interest from REST."""
 from __future__ import annotations
 
 import contextlib
+import json
 from decimal import Decimal
 from typing import AsyncIterator
 
@@ -14,6 +15,7 @@ from adapters.binanceusdm.adapter import BinanceUsdmAdapter
 from adapters.binanceusdm.execution import BinanceUsdmExecution
 from engine.budget import VenueBudget
 from engine.config import Credentials, Secret, VenueConfig
+from engine.derivatives import DerivKind
 from engine.errors import Rejected, UnknownOrder
 from engine.model import Balance, Order, OrderState, OrderType, Position, Side, TimeInForce, VenueId
 from engine.rest import RestClient
@@ -162,3 +164,29 @@ async def test_positions_and_balances_exact():
         assert await ex.positions() == []
         [b] = await ex.balances()
         assert b.locked == "0" and Decimal(b.free) < Decimal(100000)
+
+
+async def test_open_interest_from_rest():
+    async with usdm() as (sim, a, ex):
+        inst = a.instrument(PERP)
+        path, params = a.open_interest_request(inst)
+        assert (path, params) == ("/fapi/v1/openInterest", {"symbol": VENUE_SYMBOL})
+        assert a.rest_cost("GET", path, params)[0] == {"REQUEST_WEIGHT": 1}
+        async with aiohttp.ClientSession() as s:
+            async with s.get(sim.rest_url + path, params=params) as r:
+                body = await r.read()
+        raw = json.loads(body)["openInterest"]
+        ev = a.parse_open_interest(inst, body)
+        assert ev.instrument is inst and ev.kind is DerivKind.OPEN_INTEREST and ev.ts_exchange > 0
+        assert ev.problem() is None and Decimal(ev.to_json()["size"]) == Decimal(raw)
+        # finer than the lot: its own scale, never rounded
+        fine = a.parse_open_interest(inst, b'{"openInterest":"10659.50912","symbol":"BTCUSDT","time":1589437530011}')
+        assert (fine.size, fine.scale, fine.size_scale) == (1065950912, 5, 5)
+        assert fine.ts_exchange == 1589437530011 * 1_000_000 and fine.to_json()["size"] == "10659.50912"
+        coarse = a.parse_open_interest(inst, b'{"openInterest":"10","symbol":"BTCUSDT","time":1}')
+        assert coarse.scale == inst.qty_scale and coarse.to_json()["size"] == "10"
+        for bad in (b'{"openInterest":"1.0","symbol":"ETHUSDT","time":1}',
+                    b'{"openInterest":"-1","symbol":"BTCUSDT","time":1}',
+                    b'{"openInterest":1.5,"symbol":"BTCUSDT","time":1}', b'{"symbol":"BTCUSDT","time":1}', b"[]"):
+            with pytest.raises(ValueError, match="open interest"):
+                a.parse_open_interest(inst, bad)
