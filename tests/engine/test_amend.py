@@ -18,24 +18,27 @@ from engine.sim.server import running_simulator
 from tests.engine.conftest import admin
 from tests.waiting import wait_for
 
-# far below the market, lot-aligned: rests without filling
-RESTING = {"binance": ("0.001", "1000"), "okx": ("0.001", "1000")}
-
-
+# far below the market, lot-aligned: rests without filling (USD-M: above its 100 USDT minimum notional)
+RESTING = {"binance": ("0.001", "1000"), "okx": ("0.001", "1000"), "binanceusdm": ("0.2", "1000")}
+SYMBOL = {"binanceusdm": "BTC/USDT:USDT"}                  # the venue's BTC market where it is not spot
+#: the sizes the test amends to, in the venue's units (above its minimum notional at ~1000)
+SIZES = {"binanceusdm": ("0.3", "0.25")}
 
 
 @pytest.mark.parametrize("venue", registry.available())
 async def test_amend_price_and_size_in_place(venue):
     qty, price = RESTING[venue]
+    sym = SYMBOL.get(venue, "BTC/USDT")
+    new_qty, rest_qty = SIZES.get(venue, ("0.003", "0.002"))
     with running_simulator(venue, rate=20) as sim:
-        eng = Engine(Config(venues={venue: venue_config_for(venue, sim, ["BTC/USDT"])}, metrics_port=0))
+        eng = Engine(Config(venues={venue: venue_config_for(venue, sim, [sym])}, metrics_port=0))
         try:
             await eng.start(market_data=False)
             rt = eng.runtime(venue)
             ex = rt.execution
             seen = []
             eng.subscribe_orders(venue, lambda o: seen.append((o.state, o.qty, o.price)))
-            o = await eng.place(OrderRequest(VenueId.parse(venue), "BTC/USDT", Side.BUY, OrderType.LIMIT, qty, price))
+            o = await eng.place(OrderRequest(VenueId.parse(venue), sym, Side.BUY, OrderType.LIMIT, qty, price))
             assert o.state is OrderState.NEW
             if not hasattr(ex, "amend"):
                 with pytest.raises(NotImplementedError, match="amend"):
@@ -44,17 +47,19 @@ async def test_amend_price_and_size_in_place(venue):
             assert await wait_for(lambda: ex.stream_connected)
             ids = (o.client_order_id, o.venue_order_id)
             n = len(seen)
-            before_ws = ex.ws_orders
-            o = await eng.amend(venue, o.client_order_id, qty="0.003", price="1000.5")
+            ws = hasattr(ex, "ws_orders")                         # orders over the private socket
+            before_ws = ex.ws_orders if ws else 0
+            o = await eng.amend(venue, o.client_order_id, qty=new_qty, price="1000.5")
             assert (o.client_order_id, o.venue_order_id) == ids and o.state is OrderState.NEW
-            assert Decimal(o.qty) == Decimal("0.003") and Decimal(o.price) == Decimal("1000.5")
-            assert ex.ws_orders == before_ws + 1                    # the fast path: the private socket
+            assert Decimal(o.qty) == Decimal(new_qty) and Decimal(o.price) == Decimal("1000.5")
+            if ws:
+                assert ex.ws_orders == before_ws + 1                # the fast path: the private socket
             assert seen[n:].count((OrderState.NEW, o.qty, o.price)) == 1
             u = await ex.query(o)                                   # the venue's own word
-            assert Decimal(u.qty) == Decimal("0.003") and Decimal(u.price) == Decimal("1000.5")
-            # the orders channel's push of the amendment does not undo or repeat anything
+            assert Decimal(u.qty) == Decimal(new_qty) and Decimal(u.price) == Decimal("1000.5")
+            # the stream's push of the amendment does not undo or repeat anything
             await asyncio.sleep(0.3)
-            assert Decimal(o.qty) == Decimal("0.003") and seen[-1] == (OrderState.NEW, o.qty, o.price)
+            assert Decimal(o.qty) == Decimal(new_qty) and seen[-1] == (OrderState.NEW, o.qty, o.price)
 
             # refused before sending: nothing to change, not above the filled part, not a number
             with pytest.raises(ValueError, match="qty or a new price"):
@@ -73,12 +78,14 @@ async def test_amend_price_and_size_in_place(venue):
             assert Decimal(o.price) == Decimal("1000.2") and o.state is OrderState.NEW
 
             # over REST while the private socket is down
-            before_rest = ex.rest_orders
+            before_rest = getattr(ex, "rest_orders", 0)
             await admin(sim, "POST", "/fault", {"type": "disconnect", "scope": "user"})
             assert await wait_for(lambda: not ex.stream_connected, 3.0)
-            o = await eng.amend(venue, o.client_order_id, qty="0.002")
-            assert Decimal(o.qty) == Decimal("0.002") and ex.rest_orders == before_rest + 1
-            assert Decimal((await ex.query(o)).qty) == Decimal("0.002")
+            o = await eng.amend(venue, o.client_order_id, qty=rest_qty)
+            assert Decimal(o.qty) == Decimal(rest_qty)
+            if ws:
+                assert ex.rest_orders == before_rest + 1
+            assert Decimal((await ex.query(o)).qty) == Decimal(rest_qty)
 
             # a canceled order has nothing to amend: the engine knows without asking
             o = await eng.cancel(venue, o.client_order_id)
