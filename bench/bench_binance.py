@@ -60,6 +60,29 @@ def _live_parser():
     return parser, fs, sink
 
 
+(USDM_SNAP_BIDS, USDM_SNAP_ASKS), USDM_RAW = depth_stream(futures=True)
+USDM_FRAMES = [b'{"stream":"btcusdt@depth@100ms","data":' + f + b"}" for f in USDM_RAW]
+USDM_INFO = {"symbols": [{**INFO["symbols"][0], "contractType": "PERPETUAL", "marginAsset": "USDT"}]}
+
+
+def _live_usdm_parser():
+    """Binance USD-M: the same parser in futures mode, its frames with T and pu (the SEQ_PREV rule)."""
+    from adapters.binanceusdm.adapter import BinanceUsdmAdapter
+    a = BinanceUsdmAdapter()
+    inst = parse_exchange_info(USDM_INFO, a.venue)[0]
+    sink = Sink()
+    parser = a.make_parser(sink)
+    fs = a.feed_symbol(inst, sink)
+    fs.want_trades = True
+    parser.add_symbol(fs)
+    first = orjson.loads(USDM_RAW[0])["U"]
+    snap = orjson.dumps({"lastUpdateId": first, "bids": USDM_SNAP_BIDS, "asks": USDM_SNAP_ASKS})
+    parser.feed(USDM_FRAMES[0])
+    parser.on_snapshot(fs, snap)
+    assert fs.sync.is_live
+    return parser, fs, sink
+
+
 @pytest.mark.benchmark(group="binance-depth-frame")
 def test_venuelink_parser_depth(benchmark):
     parser, fs, _ = _live_parser()

@@ -38,6 +38,13 @@ FUNCS = {
     "okx-nock": {
         "_bench_frames": "okx books frame as sent since Aug 2026 (no checksum) -> book x256 (20 levels each)",
     },
+    "usdm": {
+        "_bench_frames": "binanceusdm depth frame (pu, T) -> book x255 (20 levels each)",
+    },
+    # trade-id dedupe, O(1) per trade whatever the order of ids (ext/feed.pyx seen_trade)
+    "trade-ids-in-order": {"_bench_seen_trades": "trade-id dedupe x10000 (in order)"},
+    "trade-ids-reordered": {"_bench_seen_trades": "trade-id dedupe x10000 (runs of 16 shuffled)"},
+    "trade-ids-after-absurd": {"_bench_seen_trades": "trade-id dedupe x10000 (after one absurd id)"},
 }
 TOLERANCE = 0.10
 """beyond this either way the gate fails: slower is a regression; faster means the baseline is stale
@@ -47,7 +54,9 @@ and would let a regression of that size through (run --update with the change th
 VENUE_RATIOS = [(("okx books frame -> checked book x256 (20 levels each, CRC32 of 50 levels)", 256),
                  ("binance depth frame -> book x255 (20 levels each)", 255), 1.5),
                 (("okx books frame as sent since Aug 2026 (no checksum) -> book x256 (20 levels each)", 256),
-                 ("binance depth frame -> book x255 (20 levels each)", 255), 1.5)]
+                 ("binance depth frame -> book x255 (20 levels each)", 255), 1.5),
+                (("binanceusdm depth frame (pu, T) -> book x255 (20 levels each)", 255),
+                 ("binance depth frame -> book x255 (20 levels each)", 255), 1.1)]
 
 
 def _measure(section: str, funcs: dict[str, str]) -> dict[str, int]:

@@ -58,8 +58,14 @@ def main() -> None:
         return okx()
     if sys.argv[1:] == ["okx-nock"]:
         return okx_nock()
+    if sys.argv[1:] == ["usdm"]:
+        from bench.bench_binance import USDM_FRAMES, _live_usdm_parser
+        parser, _, _ = _live_usdm_parser()
+        return parser._bench_frames(USDM_FRAMES, 1)
     if sys.argv[1:2] == ["trade-ids"]:
         return trade_ids(sys.argv[2])
+    if len(sys.argv) == 2 and sys.argv[1].startswith("trade-ids-"):      # the gate's one-word sections
+        return trade_ids(sys.argv[1][len("trade-ids-"):])
     from adapters.binance.adapter import BinanceAdapter
     from bench.bench_binance import FRAMES, _live_parser
     from ext import decimal as fx

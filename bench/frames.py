@@ -7,10 +7,11 @@ TICK = 1  # 0.01 at scale 2
 
 
 def depth_stream(n_frames: int = 256, levels_per_side: int = 10, seed: int = 7,
-                 mid_ticks: int = 2712345, book_levels: int = 1000):
+                 mid_ticks: int = 2712345, book_levels: int = 1000, futures: bool = False):
     """(snapshot, frames): snapshot = (bids, asks) as [price_str, qty_str] lists best-first;
     frames = bytes of depthUpdate messages with `levels_per_side` levels per side, all within
-    50 levels of the top, mixing updates, inserts and deletes (qty "0.00000000")."""
+    50 levels of the top, mixing updates, inserts and deletes (qty "0.00000000"). `futures`:
+    USD-M's form, with the transaction time T and pu (the previous message's u)."""
     rng = random.Random(seed)
 
     def px(t: int) -> str:
@@ -31,9 +32,13 @@ def depth_stream(n_frames: int = 256, levels_per_side: int = 10, seed: int = 7,
             b.append([px(bid_top - d), "0.00000000" if rng.random() < 0.2 else qty()])
             d = rng.randint(0, 49)
             a.append([px(ask_top + d), "0.00000000" if rng.random() < 0.2 else qty()])
-        frames.append(json.dumps({"e": "depthUpdate", "E": 1672515782136 + k, "s": "BTCUSDT",
-                                  "U": u + 1, "u": u + 2 * levels_per_side, "b": b, "a": a},
-                                 separators=(",", ":")).encode())
+        if futures:
+            msg = {"e": "depthUpdate", "E": 1672515782136 + k, "T": 1672515782134 + k, "s": "BTCUSDT",
+                   "U": u + 1, "u": u + 2 * levels_per_side, "pu": u, "b": b, "a": a}
+        else:
+            msg = {"e": "depthUpdate", "E": 1672515782136 + k, "s": "BTCUSDT",
+                   "U": u + 1, "u": u + 2 * levels_per_side, "b": b, "a": a}
+        frames.append(json.dumps(msg, separators=(",", ":")).encode())
         u += 2 * levels_per_side
     return (bids, asks), frames
 
