@@ -148,6 +148,7 @@ class VenueRuntime:
         self.execution = None
         self.order_subs: list[Callable[[Order], None]] = []
         self.fill_subs: list[Callable[[Order, Fill], None]] = []
+        self.position_subs: list[Callable[[Position], None]] = []
         self._prune_task: asyncio.Task | None = None
         self._audit_task: asyncio.Task | None = None
         spec = self.adapter.spec
@@ -409,6 +410,7 @@ class VenueRuntime:
         self.orders = OrderManager(self.execution, on_update=self._on_order, on_fill=self._on_fill,
                                    on_latency=self._latency)
         self.execution.on_update = self.orders.on_venue_update
+        self.execution.on_position = self._on_position      # where the venue pushes positions
         try:
             await self.execution.sync_time()
         except Exception as e:
@@ -461,6 +463,9 @@ class VenueRuntime:
     def _on_fill(self, order: Order, fill: Fill) -> None:
         for cb in self.fill_subs:
             cb(order, fill)
+
+    def _on_position(self, pos: Position) -> None:
+        self._deliver(self.position_subs, pos)
 
     async def cancel_open_orders(self, timeout_s: float = 8.0) -> list[str]:
         """Cancel every order of this venue account that may be open, and check with the venue
@@ -824,6 +829,13 @@ class Engine:
             rt.order_subs.append(on_update)
         if on_fill:
             rt.fill_subs.append(on_fill)
+
+    def subscribe_positions(self, venue: str, callback: Callable[[Position], None]) -> None:
+        """callback(Position) for every position change the venue pushes on its private stream
+        (Binance USD-M: ACCOUNT_UPDATE): signed size, entry price, unrealized PnL, exact strings; a
+        closed position comes with qty "0". A callback that raises is counted and logged, the
+        feed goes on. Venues that push no positions never call it: ``positions()`` asks."""
+        self.runtime(venue).position_subs.append(callback)
 
     async def stream(self, venue: str, symbol: str, kind: str = "trades", maxsize: int = 10000):
         """Async iterator over "trades" (Trade), "books" (BookView of a live book) or "derivatives"

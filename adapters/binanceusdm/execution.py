@@ -2,7 +2,8 @@
 """Binance USD-M futures execution: Binance spot's signed REST client on the /fapi paths, with
 what futures do differently: reduce-only and post-only (GTX) orders in one-way position mode,
 cancel-all per symbol, the countdown dead man's switch, balances and positions, and the user
-data stream on a listen key (``ORDER_TRADE_UPDATE`` events) instead of the WS API."""
+data stream on a listen key (``ORDER_TRADE_UPDATE`` events, and ``ACCOUNT_UPDATE`` for positions)
+instead of the WS API."""
 from __future__ import annotations
 
 import asyncio
@@ -86,6 +87,8 @@ class BinanceUsdmExecution(BinanceExecution):
         super().__init__(*a, **kw)
         self._keepalive: asyncio.Task | None = None
         self._on_reconnected: Callable[[], None] | None = None
+        self.on_position: Callable[[Position], None] | None = None
+        """set by the runtime: every position the user stream reports (ACCOUNT_UPDATE)"""
 
     def all_open_orders_weights(self) -> dict[str, int]:
         return {"REQUEST_WEIGHT": OPEN_ORDERS_ALL_WEIGHT}
@@ -235,8 +238,11 @@ class BinanceUsdmExecution(BinanceExecution):
         await super().close()
 
     def _on_push(self, msg: dict) -> None:
+        if msg.get("e") == "ACCOUNT_UPDATE":
+            self._on_account_update(msg)
+            return
         if msg.get("e") != "ORDER_TRADE_UPDATE":
-            return                                   # balances and positions: asked for, not pushed on
+            return
         try:
             u = self.order_trade_update(msg, now_ns())
         except (ValueError, KeyError, TypeError, ArithmeticError) as e:
@@ -245,6 +251,47 @@ class BinanceUsdmExecution(BinanceExecution):
             return
         if self.on_update is not None:
             self.on_update(u)
+
+    def _on_account_update(self, msg: dict) -> None:
+        """Each position of an ACCOUNT_UPDATE to ``on_position``; a malformed entry is counted
+        (``bad_events``) and dropped, the event's other entries still delivered. Balances (``B``)
+        are not pushed on: ``balances()`` asks."""
+        try:
+            a = msg["a"]
+            rows = a.get("P") or []
+            if not isinstance(rows, list):
+                raise TypeError(f"P must be a list, got {type(rows).__name__}")
+        except (KeyError, TypeError, AttributeError) as e:
+            self.bad_events += 1
+            log.warning("binanceusdm user stream: bad ACCOUNT_UPDATE dropped: %s: %s", type(e).__name__, e)
+            return
+        for row in rows:
+            try:
+                pos = self.position_of(row)
+            except (ValueError, KeyError, TypeError, AttributeError, ArithmeticError) as e:
+                self.bad_events += 1
+                log.warning("binanceusdm user stream: bad ACCOUNT_UPDATE position dropped: %s: %s: %.200r",
+                            type(e).__name__, e, row)
+                continue
+            if self.on_position is not None:
+                self.on_position(pos)
+
+    def position_of(self, p: dict) -> Position:
+        """One ``P`` entry of ACCOUNT_UPDATE (``{"s": "BTCUSDT", "pa": "0.010", "ep": "60000.1",
+        "up": "1.5", ...}``) -> Position: signed size (one-way mode), entry price, unrealized
+        PnL, exact; a closed position has qty "0"."""
+        def num(key: str) -> str:
+            v = p[key]
+            if not isinstance(v, str) or not v:
+                raise TypeError(f"{key} must be a decimal string, got {v!r}")
+            return canonical(v)
+        vs = p["s"]
+        if not isinstance(vs, str) or not vs:
+            raise TypeError(f"s must be a symbol, got {vs!r}")
+        qty, entry, upl = num("pa"), num("ep"), num("up")
+        symbol = self._unified(vs)
+        inst = self.adapter.instruments.get(symbol)
+        return Position(self.venue, symbol, qty, entry, upl, inst.settle if inst is not None else "")
 
     def order_trade_update(self, msg: dict, ts_recv: int) -> OrderUpdate:
         """ORDER_TRADE_UPDATE -> OrderUpdate (with its fill for TRADE executions)."""
