@@ -26,7 +26,7 @@ from engine.backfill import TradeBackfill
 from engine.budget import VenueBudget
 from engine.config import Config, Credentials, VenueConfig
 from engine.deadman import DeadMansSwitch
-from engine.derivatives import DerivEvent
+from engine.derivatives import DerivEvent, OpenInterestPoll
 from engine.errors import AuthError, CircuitOpen, ConfigError, EngineError, VenueError
 from engine.model import (Balance, BookState, ConnState, Fill, Instrument, Order, OrderRequest, OrderUpdate, Position,
                           TopOfBook, Trade, VenueHealth, VenueId)
@@ -161,6 +161,9 @@ class VenueRuntime:
         self.status = StatusWatch(self, interval_s=config.status_poll_s or 30.0)
         self.silence = SilenceWatch(self, tick_s=self.timers.silence_tick_s, grace_s=self.timers.silence_grace_s)
         """books judged by their own data: silent ones probed, STALE or resynced"""
+        self.open_interest = OpenInterestPoll(self)
+        """open interest a venue publishes only over REST, polled for symbols with derivatives
+        subscribers (``open_interest.interval_s``: 10 s unless set before start)"""
 
     def _latency(self, stage: str, ns: int) -> None:
         self.order_latency[stage].record(max(0, ns))
@@ -209,6 +212,7 @@ class VenueRuntime:
             if unknown:
                 raise ConfigError(f"{self.venue.name}: unknown symbols {unknown} (unified notation, e.g. BTC/USDT)")
             self.start_market_data(self.config.symbols)
+            self.open_interest.start()      # a venue without an open-interest request is not polled
             self._md_started = True
         if execution and not self._exec_started:
             creds = self.config.credentials()
@@ -493,6 +497,7 @@ class VenueRuntime:
                          + [t for t in (self._prune_task, self._audit_task) if t is not None])
         await bounded(self.backfill.close(), f"{self.venue.name}: trade backfill")
         await bounded(self.status.close(), f"{self.venue.name}: status watch")
+        await bounded(self.open_interest.close(), f"{self.venue.name}: open interest poll")
         await bounded(self.silence.close(), f"{self.venue.name}: data silence watch")
         if self.availability is not None:
             await bounded(self.availability.close(), f"{self.venue.name}: availability")
@@ -807,13 +812,16 @@ class Engine:
 
     def subscribe_derivatives(self, venue: str, symbol: str, callback: Callable[[DerivEvent], None]) -> None:
         """callback(event) for the instrument's mark and index price, funding rate, open interest
-        and liquidations, as the venue publishes them (engine.derivatives). Raises EngineError for
-        an instrument the venue publishes none for (spot)."""
+        and liquidations, as the venue publishes them (engine.derivatives). Open interest a venue
+        publishes only over REST (Binance USD-M) is polled every ``open_interest.interval_s`` of
+        the venue's runtime (10 s) while the symbol has a subscriber, on the venue's rate budget.
+        Raises EngineError for an instrument the venue publishes none for (spot)."""
         rt = self._streamed(venue, symbol)
         if rt.adapter.instruments:          # started: check now (else start() checks)
             rt.check_derivatives(symbol)
         rt.deriv_subs[symbol].append(callback)
         rt.add_derivatives(symbol)
+        rt.open_interest.wake()
 
     def subscribe_book_state(self, venue: str, symbol: str, callback: Callable[[str, BookState], None]) -> None:
         """callback(symbol, state) on every change: SYNCING, LIVE, STALE, INVALID. A strategy pulls
