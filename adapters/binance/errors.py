@@ -23,11 +23,19 @@ def parse_error_body(body: bytes) -> tuple[int | None, str]:
         return None, body[:200].decode("utf-8", "replace")
 
 
-def map_error(resp: RestResponse) -> VenueError:
+#: USD-M futures' own refusals on top of the common table: margin insufficient (-2019), would
+#: immediately trigger (-2021), reduce-only refused (-2022), notional below the minimum (-4164),
+#: position side against the account's mode (-4061), price off the tick (-4014), post-only (GTX)
+#: that would take (-5022), duplicate client order id (-4116), nothing to modify (-5027)
+FUTURES_REJECT_CODES = frozenset({-2019, -2021, -2022, -4164, -4061, -4014, -5022, -4116, -5027})
+
+
+def map_error(resp: RestResponse, venue: str = "binance", more_rejects: frozenset[int] = frozenset()) -> VenueError:
+    """The common Binance table (spot and futures); `more_rejects`: a market's own refusal codes."""
     code, msg = parse_error_body(resp.body)
-    kw = {"venue": "binance", "code": code, "http_status": resp.status}
+    kw = {"venue": venue, "code": code, "http_status": resp.status}
     retry = _retry_after(resp.headers.get("Retry-After"))
-    text = f"binance {resp.status} {code}: {msg}"
+    text = f"{venue} {resp.status} {code}: {msg}"
     if resp.status == 418:
         return IpBanned(text, retry_after_s=retry or 120.0, **kw)
     if resp.status == 429 or code in (-1003, -1015):
@@ -40,7 +48,7 @@ def map_error(resp: RestResponse) -> VenueError:
         return AuthError(text, **kw)
     if code == -2013 or (code == -2011 and "Unknown order" in msg):
         return UnknownOrder(text, **kw)
-    if code in REJECT_CODES or code == -2011:
+    if code in REJECT_CODES or code == -2011 or code in more_rejects:
         return Rejected(text, **kw)
     return VenueError(text, **kw)
 

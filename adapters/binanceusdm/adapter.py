@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from adapters.binance.adapter import BinanceAdapter
+from adapters.binance.errors import FUTURES_REJECT_CODES, map_error
 from adapters.binance.parser import BinanceParser
 from adapters.binanceusdm.spec import AGG_TRADES_LIMIT, ENDPOINTS, SNAPSHOT_LIMIT, SPEC, depth_weight
 import ext.decimal as fx
@@ -118,6 +119,9 @@ class BinanceUsdmAdapter(BinanceAdapter):
             return {"REQUEST_WEIGHT": 40}, Priority.QUERY
         w = ENDPOINTS.get((method, path))
         return w if w is not None else ({"REQUEST_WEIGHT": 1}, Priority.QUERY)
+
+    def map_error(self, resp):
+        return map_error(resp, self.venue.name, FUTURES_REJECT_CODES)
 
     def status_request(self):
         return None                       # no futures status endpoint: error codes and 5xx feed health

@@ -23,19 +23,20 @@ from engine.model import OrderRequest, OrderState, OrderType, Side, VenueId
 from engine.orders import BUDGET_REFUSED
 from engine.sim.server import running_simulator
 from ext.ratelimit import Priority
+from tests.venue_cases import btc, resting
 
 S = OrderState
-RESTING = ("0.001", "1000")               # far below the market, lot-aligned: rests without filling
 # the bucket that limits new orders of one account / instrument, and the length of its window
-ORDER_BUCKET = {"binance": ("ORDERS_10S", 10.0), "okx": ("PLACE_2S:BTC-USDT", 2.0)}
+ORDER_BUCKET = {"binance": ("ORDERS_10S", 10.0), "okx": ("PLACE_2S:BTC-USDT", 2.0),
+                "binanceusdm": ("ORDERS_10S", 10.0)}
 
 
 def engine_for(venue: str, sim) -> Engine:
-    return Engine(Config(venues={venue: venue_config_for(venue, sim, ["BTC/USDT"])}, metrics_port=0))
+    return Engine(Config(venues={venue: venue_config_for(venue, sim, [btc(venue)])}, metrics_port=0))
 
 
 def request(venue: str, **kw) -> OrderRequest:
-    return OrderRequest(VenueId.parse(venue), "BTC/USDT", Side.BUY, OrderType.LIMIT, *RESTING, **kw)
+    return OrderRequest(VenueId.parse(venue), btc(venue), Side.BUY, OrderType.LIMIT, *resting(venue), **kw)
 
 
 def order_lane(eng: Engine, venue: str) -> int:
@@ -77,7 +78,7 @@ async def test_burst_beyond_the_budget_is_refused_locally_never_unknown(venue):
             assert rt.budget.rate_refusals == 0                # the venue refused nothing
             assert rt.budget.deadline_refusals == len(refused)
             # refused orders never reached the venue (its open-orders page may stop at 100)
-            on_venue = {u.client_order_id for u in await rt.execution.open_orders("BTC/USDT")}
+            on_venue = {u.client_order_id for u in await rt.execution.open_orders(btc(venue))}
             assert on_venue <= {o.client_order_id for o in sent}
             assert len(on_venue) >= min(len(sent), 100)
             assert not on_venue & {o.client_order_id for o in refused}

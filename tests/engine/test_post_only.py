@@ -10,25 +10,27 @@ from engine.drill import venue_config_for
 from engine.engine import Engine
 from engine.model import OrderRequest, OrderState, OrderType, Side, TimeInForce, VenueId
 from engine.sim.server import running_simulator
+from tests.venue_cases import btc, resting, small
 
 
 @pytest.mark.parametrize("venue", registry.available())
 async def test_post_only_rests_or_is_refused_never_takes(venue):
     with running_simulator(venue, rate=20) as sim:
-        eng = Engine(Config(venues={venue: venue_config_for(venue, sim, ["BTC/USDT"])}, metrics_port=0))
+        sym, (qty, price) = btc(venue), resting(venue)
+        eng = Engine(Config(venues={venue: venue_config_for(venue, sim, [sym])}, metrics_port=0))
         try:
             await eng.start(market_data=False)
             vid = VenueId.parse(venue)
             ex = eng.runtime(venue).execution
-            o = await eng.place(OrderRequest(vid, "BTC/USDT", Side.BUY, OrderType.LIMIT, "0.001", "1000",
+            o = await eng.place(OrderRequest(vid, sym, Side.BUY, OrderType.LIMIT, qty, price,
                                              TimeInForce.POST_ONLY))
             assert o.state is OrderState.NEW and o.tif is TimeInForce.POST_ONLY
             assert (await ex.query(o)).state is OrderState.NEW                 # resting on the venue
             # far above the market: it would take, so the venue refuses it
-            x = await eng.place(OrderRequest(vid, "BTC/USDT", Side.BUY, OrderType.LIMIT, "0.001", "100000",
+            x = await eng.place(OrderRequest(vid, sym, Side.BUY, OrderType.LIMIT, small(venue), "100000",
                                              TimeInForce.POST_ONLY))
             assert x.state is OrderState.REJECTED and x.filled_qty == "0" and x.error
-            m = await eng.place(OrderRequest(vid, "BTC/USDT", Side.BUY, OrderType.MARKET, "0.001", None,
+            m = await eng.place(OrderRequest(vid, sym, Side.BUY, OrderType.MARKET, small(venue), None,
                                              TimeInForce.POST_ONLY))
             assert m.state is OrderState.REJECTED and "post-only" in m.error
             await eng.cancel(venue, o.client_order_id)
