@@ -177,8 +177,7 @@ cdef class BinanceParser(FrameParser):
     cdef int _agg_trade(self, VlDoc *d, int64_t ts_recv) except -1:
         cdef const char *s = NULL
         cdef size_t sn = 0
-        cdef int64_t tid = 0, px = 0, qty = 0, tt = 0
-        cdef int maker = 0
+        cdef int64_t tid = 0
         cdef FeedSymbol fs
         # e E a s p q f l T m (nq)
         cdef int rc = vl_doc_i64(d, "a", &tid)
@@ -193,20 +192,7 @@ cdef class BinanceParser(FrameParser):
         if not fs.want_trades:
             self._unread(d)
             return self.emit_trade(fs, -1, None, 0, 0, None, 0, ts_recv)     # counted, not decoded
-        rc = vl_doc_fixed(d, "p", fs.px_scale, &px)
-        if rc:
-            raise_json(self.doc, rc, "p", fs.px_scale)
-        rc = vl_doc_fixed(d, "q", fs.qty_scale, &qty)
-        if rc:
-            raise_json(self.doc, rc, "q", fs.qty_scale)
-        rc = vl_doc_i64(d, "T", &tt)
-        if rc:
-            return self._err(rc, "T")
-        rc = vl_doc_bool(d, "m", &maker)
-        if rc:
-            return self._err(rc, "m")
-        self.doc.end()
-        return self.emit_trade(fs, tid, None, px, qty, _SELL if maker else _BUY, to_ns(tt, self.ms_to_ns), ts_recv)
+        return self._trade_tail(d, fs, tid, ts_recv)
 
     cdef int _fut_book_ticker(self, VlDoc *d, int64_t ts_recv) except -1:
         cdef const char *s = NULL
@@ -254,8 +240,7 @@ cdef class BinanceParser(FrameParser):
     cdef int _trade(self, VlDoc *d, int64_t ts_recv) except -1:
         cdef const char *s = NULL
         cdef size_t sn = 0
-        cdef int64_t tid = 0, px = 0, qty = 0, tt = 0
-        cdef int maker = 0
+        cdef int64_t tid = 0
         cdef FeedSymbol fs
         cdef int rc = vl_doc_str(d, "s", &s, &sn)
         if rc:
@@ -269,7 +254,13 @@ cdef class BinanceParser(FrameParser):
         rc = vl_doc_i64(d, "t", &tid)
         if rc:
             return self._err(rc, "t")
-        rc = vl_doc_fixed(d, "p", fs.px_scale, &px)
+        return self._trade_tail(d, fs, tid, ts_recv)
+
+    cdef int _trade_tail(self, VlDoc *d, FeedSymbol fs, int64_t tid, int64_t ts_recv) except -1:
+        """p q T m of a trade or an aggregate trade (both name them alike), then the event."""
+        cdef int64_t px = 0, qty = 0, tt = 0
+        cdef int maker = 0
+        cdef int rc = vl_doc_fixed(d, "p", fs.px_scale, &px)
         if rc:
             raise_json(self.doc, rc, "p", fs.px_scale)
         rc = vl_doc_fixed(d, "q", fs.qty_scale, &qty)

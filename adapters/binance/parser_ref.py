@@ -116,6 +116,9 @@ class BinanceRefParser(PyFrameParser):
         if not fs.want_trades:
             self.emit_trade_py(fs, -1, 0, 0, None, 0, ts_recv)
             return
+        self._trade_tail(doc, fs, tid, ts_recv)
+
+    def _trade_tail(self, doc: J.Obj, fs: FeedSymbol, tid: int, ts_recv: int) -> None:
         px = J.get_fixed(doc, "p", fs.px_scale)
         qty = J.get_fixed(doc, "q", fs.qty_scale)
         tt = J.get_int(doc, "T")
@@ -145,11 +148,7 @@ class BinanceRefParser(PyFrameParser):
             self.emit_trade_py(fs, -1, 0, 0, None, 0, ts_recv)
             return
         tid = J.get_int(doc, "t")
-        px = J.get_fixed(doc, "p", fs.px_scale)
-        qty = J.get_fixed(doc, "q", fs.qty_scale)
-        tt = J.get_int(doc, "T")
-        maker = J.get_bool(doc, "m")
-        self.emit_trade_py(fs, tid, px, qty, Side.SELL if maker else Side.BUY, to_ns(tt, self.ms_to_ns), ts_recv)
+        self._trade_tail(doc, fs, tid, ts_recv)
 
     def _book_ticker(self, doc: J.Obj, symbol: str, ts_recv: int) -> None:
         fs = self.lookup_py(symbol.encode())
