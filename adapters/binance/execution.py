@@ -30,18 +30,66 @@ MS = 1_000_000
 _LOGIN_ID = "uds"
 
 
-class BinanceUserStreamDialect(PrivateWsDialect):
-    """Binance WS API as a private stream: the signed ``userDataStream.subscribe.signature``
-    request is the login (it works with HMAC and Ed25519 keys alike); replies are
-    ``{"id", "status", "result" | "error"}``, pushes ``{"subscriptionId", "event"}``. The venue
-    sends protocol pings every 20 s (answered by aiohttp); no application-level ping. A WS API
-    connection is valid for 24 hours: the session moves to a new one before (make before break;
-    the copies of the overlap differ only in their per-connection ``subscriptionId``)."""
+class BinanceWsApiDialect(PrivateWsDialect):
+    """Binance's WebSocket API as request and reply: requests ``{"id", "method", "params"}``,
+    replies ``{"id", "status", "result" | "error", "rateLimits"}`` whose error maps as the same
+    code does over REST (``error_map``: the market's table). Signed requests carry their own
+    ``apiKey``, ``timestamp`` and ``signature``: the connection needs no login. The venue sends
+    protocol pings (answered by aiohttp); no application-level ping. A connection is valid for
+    24 hours: the session moves to a new one before."""
 
     venue = "binance"
     max_connection_age_s = 24 * 3600.0
 
+    def __init__(self, error_map: Callable[[RestResponse], VenueError] = map_error, venue: str = "") -> None:
+        self._error_map = error_map
+        if venue:
+            self.venue = venue
+
+    def login_frames(self, creds: Credentials, now_ns: int) -> list[str]:
+        return []
+
+    def is_login_ok(self, msg: Any) -> bool:
+        return False
+
+    def login_error(self, msg: Any) -> VenueError | None:
+        return None
+
+    def request_frame(self, req_id: int, method: str, params: Any) -> str:
+        return json.dumps({"id": req_id, "method": method, "params": params})
+
+    def classify(self, msg: Any) -> tuple[MsgKind, int | None]:
+        if not isinstance(msg, dict):
+            return MsgKind.UNKNOWN, None
+        rid = msg.get("id")
+        if isinstance(rid, int) and not isinstance(rid, bool) and "status" in msg:
+            return MsgKind.REPLY, rid
+        if rid is None and "error" in msg:
+            return MsgKind.ERROR, None
+        return MsgKind.UNKNOWN, None
+
+    def reply_result(self, msg: Any) -> Any:
+        return msg.get("result")
+
+    def reply_error(self, msg: Any) -> VenueError | None:
+        status = msg.get("status")
+        if status == 200:
+            return None
+        # the same code -> error mapping as REST (HTTP status semantics match)
+        body = json.dumps(msg.get("error") or {}).encode()
+        return self._error_map(RestResponse(int(status) if isinstance(status, int) else 500, {}, body))
+
+
+class BinanceUserStreamDialect(BinanceWsApiDialect):
+    """Binance WS API as a private stream: the signed ``userDataStream.subscribe.signature``
+    request is the login (it works with HMAC and Ed25519 keys alike); pushes
+    ``{"subscriptionId", "event"}``. The venue sends protocol pings every 20 s (answered by
+    aiohttp); no application-level ping. A WS API connection is valid for 24 hours: the session
+    moves to a new one before (make before break; the copies of the overlap differ only in their
+    per-connection ``subscriptionId``)."""
+
     def __init__(self, sync_time: Callable[[], Awaitable[None]] | None = None) -> None:
+        super().__init__()
         self._sync_time = sync_time
         self._resync = False
 
@@ -70,36 +118,16 @@ class BinanceUserStreamDialect(PrivateWsDialect):
             self._resync = isinstance(err, TimestampError)
         return err
 
-    def request_frame(self, req_id: int, method: str, params: Any) -> str:
-        return json.dumps({"id": req_id, "method": method, "params": params})
-
     def classify(self, msg: Any) -> tuple[MsgKind, int | None]:
-        if not isinstance(msg, dict):
-            return MsgKind.UNKNOWN, None
-        if isinstance(msg.get("event"), dict):
-            return MsgKind.PUSH, None
-        rid = msg.get("id")
-        if isinstance(rid, int) and not isinstance(rid, bool) and "status" in msg:
-            return MsgKind.REPLY, rid
-        if rid == _LOGIN_ID:
-            return MsgKind.EVENT, None
-        if rid is None and "error" in msg:
-            return MsgKind.ERROR, None
-        return MsgKind.UNKNOWN, None
+        if isinstance(msg, dict):
+            if isinstance(msg.get("event"), dict):
+                return MsgKind.PUSH, None
+            if msg.get("id") == _LOGIN_ID:
+                return MsgKind.EVENT, None
+        return super().classify(msg)
 
     def push_identity(self, msg: Any, text: str) -> str:
         return json.dumps(msg["event"], sort_keys=True, separators=(",", ":"))
-
-    def reply_result(self, msg: Any) -> Any:
-        return msg.get("result")
-
-    def reply_error(self, msg: Any) -> VenueError | None:
-        status = msg.get("status")
-        if status == 200:
-            return None
-        # the same code -> error mapping as REST (HTTP status semantics match)
-        body = json.dumps(msg.get("error") or {}).encode()
-        return map_error(RestResponse(int(status) if isinstance(status, int) else 500, {}, body))
 
 
 class BinanceExecution(PrivateStreamOwner, ExecutionClient):
