@@ -29,6 +29,11 @@ sizes in the base asset; one-way (net) positions, ``positionSide`` ``BOTH``.
   next 00/08/16 UTC funding time (``"r": ""``, ``"T": 0`` for the dated contract, as the venue
   sends for delivery contracts).  ``forceOrder``: at most one a second per symbol, about
   ``--force-orders-per-min`` a minute.
+* WebSocket API ``/ws-fapi/v1`` (order entry): ``order.place``, ``order.modify``, ``order.cancel``,
+  ``order.status`` as ``{"id", "method", "params"}`` with the REST request's parameters plus
+  ``apiKey``, ``timestamp`` and ``signature`` (over the parameters sorted by name), answered
+  ``{"id", "status", "result" | "error", "rateLimits"}``; the REST handlers do the work, so weights,
+  order counts, refusals and the ``order`` fault are REST's.
 * User data: ``/private/ws/<listenKey>`` or ``/private/ws?listenKey=`` (an unknown or expired key:
   HTTP 400), raw events ``ORDER_TRADE_UPDATE``, ``ACCOUNT_UPDATE`` after each fill, and
   ``listenKeyExpired``.
@@ -59,17 +64,19 @@ from adapters.binance.simulator import (
     ApiError,
     BinanceSim,
     BinanceSimConfig,
+    BinanceWsApi,
     _illegal,
     _mandatory,
     make_arg_parser,
 )
-from adapters.binanceusdm.spec import ENDPOINTS, OPEN_ORDERS_ALL_WEIGHT, SPEC, depth_weight
+from adapters.binanceusdm.spec import ENDPOINTS, OPEN_ORDERS_ALL_WEIGHT, SPEC, WS_API_PATH, WS_METHODS, depth_weight
 from engine.sim.app import base_report, config_from_options as _config_from_options, dumps as _dumps
 from engine.sim.core import Filter, FilterFailure, SymbolSpec, cancel_tasks, every
 from engine.sim.limits import ORDERS, WEIGHT
 from engine.sim.market import BUY, SELL, Trade, now_ms
 from engine.sim.matching import (AMENDED, CANCELED, DUPLICATE_CLIENT_ID, FOK, GTC, INSUFFICIENT_BALANCE, IOC, LIMIT,
                                  MARKET, NEW, ExecEvent, Order, Reject)
+from engine.sim.rpc import Method, RpcRequest, RpcSocket
 from engine.sim.positions import (INSUFFICIENT_MARGIN, REDUCE_ONLY_INCREASES, REDUCE_ONLY_NO_POSITION,
                                   PerpEngine, PerpPosition)
 from engine.sim.server import run_main
@@ -202,6 +209,7 @@ def report(host: str, port: int, config: BinanceUsdmSimConfig) -> dict[str, Any]
     ws = f"ws://{host}:{port}"
     return {**base_report(host, port, config), "ws_public_url": f"{ws}/public", "ws_market_url": f"{ws}/market",
             "ws_private_url": f"{ws}/private", "ws_api_url": f"{ws}/private",   # where the engine finds its private stream
+            "ws_fapi_url": f"{ws}{WS_API_PATH}",                                 # order entry (WebSocket API)
             "api_key": config.api_key, "api_secret": config.api_secret}
 
 
@@ -278,6 +286,7 @@ class BinanceUsdmSim(BinanceSim):
         self._listen_key: str | None = None
         self._listen_key_expiry = 0.0               # time.monotonic() deadline
         self._key_rng = random.Random(config.seed * 104729 + 3)
+        self.ws_fapi = RpcSocket(self.limiter, UsdmWsApi(self))
 
     # ------------------------------------------------------------------ app
     def add_routes(self, r: web.UrlDispatcher) -> None:
@@ -299,6 +308,7 @@ class BinanceUsdmSim(BinanceSim):
         r.add_get("/fapi/v3/positionRisk", self.private(self.op_position_risk))
         for m in ("POST", "PUT", "DELETE"):
             r.add_route(m, "/fapi/v1/listenKey", self.h_listen_key)
+        r.add_get(WS_API_PATH, self.h_ws_fapi)
         r.add_get("/private/ws", self.h_ws_private)
         r.add_get("/private/ws/{key}", self.h_ws_private)
         for name in ENDPOINT_KINDS:
@@ -869,6 +879,11 @@ class BinanceUsdmSim(BinanceSim):
             c.send(raw)
         self._close_listen_key()
 
+    async def h_ws_fapi(self, request: web.Request) -> web.StreamResponse:
+        # a "user" connection: the user-scoped faults (disconnect) reach it as the user stream's
+        conn = self.ws_conn(request, "user", inbound_cap=False)
+        return await conn.serve(self.ws_fapi.on_text)
+
     async def h_ws_private(self, request: web.Request) -> web.StreamResponse:
         key = request.match_info.get("key") or request.query.get("listenKey", "")
         if not key or key != self._listen_key or time.monotonic() >= self._listen_key_expiry:
@@ -918,6 +933,41 @@ class BinanceUsdmSim(BinanceSim):
         self.user_streams.publish(ev.account, _dumps({"e": "ACCOUNT_UPDATE", "E": ts, "T": ts, "a": {
             "m": "ORDER", "B": [{"a": f.commission_asset, "wb": _f8(wallet), "cw": _f8(wallet), "bc": "0"}],
             "P": positions}}))
+
+
+class UsdmWsApi(BinanceWsApi):
+    """The USD-M WebSocket API: spot's request/answer machinery with the futures order methods,
+    each the REST handler of the request it stands for (``spec.WS_METHODS``): the same checks,
+    weights and order counts. A signature over anything but the sent parameters is refused
+    (-1022), as over REST."""
+
+    def __init__(self, sim: BinanceUsdmSim) -> None:
+        self.sim = sim
+        table: dict[str, Method] = {
+            "order.place": self._counted(lambda p: sim.op_place(p)[0]),
+            "order.modify": self._counted(sim.op_modify),
+            "order.cancel": self._signed_op(sim.op_cancel),
+            "order.status": self._signed_op(sim.op_query),
+        }
+        self.methods = {name: self._object_params(fn) for name, fn in table.items()}
+
+    def weight(self, req: RpcRequest) -> int:
+        rest = WS_METHODS.get(req.method)
+        weights, _ = ENDPOINTS.get(rest, ({}, None)) if rest is not None else ({}, None)
+        return weights.get("REQUEST_WEIGHT", 1)
+
+    def _counted(self, op) -> Method:
+        """An order-counted request: its answer carries the order counts; the ``order`` fault
+        hides it as it hides REST's."""
+        sim = self.sim
+
+        async def call(conn: WsConn, params: dict[str, Any]) -> tuple[Any, list]:
+            body = op(sim._ws_signed(params))
+            extra = [{"rateLimitType": "ORDERS", "interval": r.interval, "intervalNum": r.num, "limit": r.limit,
+                      "count": n} for r, n in sim.limiter.usage(sim.account_id, ORDERS)]
+            await sim.order_fault()
+            return body, extra
+        return call
 
 
 def create_app(config: BinanceUsdmSimConfig | None = None) -> web.Application:

@@ -587,3 +587,106 @@ async def test_order_modify_in_place(sim):
             assert q["status"] == "CANCELED"
         finally:
             await us.close()
+
+
+# ---------------------------------------------------------------------- WebSocket API (order entry)
+class WsApi:
+    """A client of ``/ws-fapi/v1``: signed requests (the parameters sorted by name, ``k=v`` joined
+    by ``&``, HMAC-SHA256 hex), answers matched by id."""
+
+    def __init__(self, ws, sim) -> None:
+        self.ws, self.sim, self.n = ws, sim, 0
+
+    async def call(self, method: str, params: dict[str, Any], *, secret: str | None = None,
+                   timeout: float = 5) -> dict:
+        p = {**{k: str(v) for k, v in params.items()}, "apiKey": self.sim.api_key, "timestamp": str(now_ms())}
+        payload = "&".join(f"{k}={p[k]}" for k in sorted(p))
+        p["signature"] = hmac.new((secret or self.sim.api_secret).encode(), payload.encode(), hashlib.sha256).hexdigest()
+        self.n += 1
+        rid = self.n
+        await self.ws.send_str(json.dumps({"id": rid, "method": method, "params": p}))
+        while True:
+            msg = await recv(self.ws, timeout)
+            if msg.get("id") == rid:
+                return msg
+
+
+async def test_ws_api_place_modify_status_cancel(sim):
+    async with aiohttp.ClientSession(timeout=T) as s:
+        assert sim.ws_fapi_url == sim.ws_url + "/ws-fapi/v1"
+        async with s.ws_connect(sim.ws_fapi_url) as ws:
+            api = WsApi(ws, sim)
+            bid, _ = await best_prices(s, sim, "ETHUSDT")
+            far = (bid * Decimal("0.9")).quantize(Decimal("0.01"))
+            r = await api.call("order.place", {
+                "symbol": "ETHUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.050",
+                "price": str(far), "newClientOrderId": "ws-1", "newOrderRespType": "RESULT"})
+            assert r["status"] == 200, r
+            o = r["result"]
+            assert set(o) == ORDER_KEYS and o["status"] == "NEW" and o["clientOrderId"] == "ws-1"
+            assert o["origQty"] == "0.050" and Decimal(o["price"]) == far
+            # the order counts as REST's, and the request weight (0 for a new order)
+            kinds = {x["rateLimitType"]: x for x in r["rateLimits"]}
+            assert kinds["ORDERS"]["count"] >= 1 and "REQUEST_WEIGHT" in kinds
+            oid = o["orderId"]
+
+            # the REST view of the same order
+            st, _, q = await signed(s, sim, "GET", "/fapi/v1/order", {"symbol": "ETHUSDT", "orderId": oid})
+            assert st == 200 and q["clientOrderId"] == "ws-1" and q["status"] == "NEW"
+
+            lower = far - Decimal("1.5")
+            r = await api.call("order.modify", {"symbol": "ETHUSDT", "origClientOrderId": "ws-1", "side": "BUY",
+                                                "quantity": "0.080", "price": str(lower)})
+            assert r["status"] == 200, r
+            assert r["result"]["orderId"] == oid and r["result"]["origQty"] == "0.080"
+            assert Decimal(r["result"]["price"]) == lower
+            r = await api.call("order.modify", {"symbol": "ETHUSDT", "orderId": oid, "side": "BUY",
+                                                "quantity": "0.080", "price": str(lower)})
+            assert r["status"] == 400 and r["error"] == {"code": -5027, "msg": "No need to modify the order."}
+
+            r = await api.call("order.status", {"symbol": "ETHUSDT", "orderId": oid})
+            assert r["status"] == 200 and r["result"]["origQty"] == "0.080" and r["result"]["time"] > 0
+            assert set(r["result"]) == ORDER_KEYS | {"time"}
+
+            r = await api.call("order.cancel", {"symbol": "ETHUSDT", "origClientOrderId": "ws-1"})
+            assert r["status"] == 200 and r["result"]["status"] == "CANCELED" and r["result"]["orderId"] == oid
+            r = await api.call("order.cancel", {"symbol": "ETHUSDT", "orderId": oid})
+            assert r["status"] == 400 and r["error"] == {"code": -2011, "msg": "Unknown order sent."}
+            r = await api.call("order.status", {"symbol": "ETHUSDT", "orderId": 12345})
+            assert r["status"] == 400 and r["error"]["code"] == -2013
+
+            # refused as over REST: a post-only that would take
+            _, ask = await best_prices(s, sim, "ETHUSDT")
+            r = await api.call("order.place", {"symbol": "ETHUSDT", "side": "BUY", "type": "LIMIT",
+                                               "timeInForce": "GTX", "quantity": "0.050",
+                                               "price": str(ask + Decimal(5))})
+            assert r["status"] == 400 and r["error"]["code"] == -5022
+
+            # a bad signature, an unknown key
+            r = await api.call("order.status", {"symbol": "ETHUSDT", "orderId": oid}, secret="x" * 64)
+            assert r["status"] == 400 and r["error"] == {"code": -1022, "msg": "Signature for this request is not valid."}
+            r = await api.call("order.place", {"symbol": "ETHUSDT", "side": "BUY", "type": "MARKET",
+                                               "quantity": "0.050"}, secret="x" * 64)
+            assert r["status"] == 400 and r["error"]["code"] == -1022
+            st, _, opens = await signed(s, sim, "GET", "/fapi/v1/openOrders", {"symbol": "ETHUSDT"})
+            assert st == 200 and opens == []                 # the refused place left nothing
+            r = await api.call("order.place.nope", {"symbol": "ETHUSDT"})
+            assert r["status"] == 400 and r["error"]["code"] == -1020
+
+
+async def test_ws_api_order_fault_hides_the_answer(sim):
+    async with aiohttp.ClientSession(timeout=T) as s:
+        async with s.ws_connect(sim.ws_fapi_url) as ws:
+            api = WsApi(ws, sim)
+            await admin(s, sim, "/fault", {"type": "order", "mode": "unknown"})
+            r = await api.call("order.place", {"symbol": "ETHUSDT", "side": "BUY", "type": "LIMIT",
+                                               "timeInForce": "GTC", "quantity": "0.050", "price": "1000",
+                                               "newClientOrderId": "ws-unknown"})
+            assert r["status"] == 503 and r["error"]["code"] == -1007
+            r = await api.call("order.status", {"symbol": "ETHUSDT", "origClientOrderId": "ws-unknown"})
+            assert r["status"] == 200 and r["result"]["status"] == "NEW"      # it was placed all the same
+            await admin(s, sim, "/fault", {"type": "rate_limit", "path": "ws:order", "retry_after_s": 1})
+            r = await api.call("order.cancel", {"symbol": "ETHUSDT", "origClientOrderId": "ws-unknown"})
+            assert r["status"] == 429 and r["error"]["code"] == -1003
+            r = await api.call("order.cancel", {"symbol": "ETHUSDT", "origClientOrderId": "ws-unknown"})
+            assert r["status"] == 200 and r["result"]["status"] == "CANCELED"
