@@ -15,6 +15,9 @@ from ext.sync import SeqRule
 
 REST_URL = "https://fapi.binance.com"
 WS_BASE = "wss://fstream.binance.com"
+WS_API_URL = "wss://ws-fapi.binance.com/ws-fapi/v1"
+"""order entry over the WebSocket API (the venue config's endpoint ``ws_api`` moves it)"""
+WS_API_PATH = "/ws-fapi/v1"
 
 
 def _endpoint(name: str) -> WsEndpoint:
@@ -35,6 +38,7 @@ SPEC = VenueSpec(
     rest_url=REST_URL,
     ws_url=WS_BASE,                        # the base of every stream path: /public, /market, /private
     ws_api_url=f"{WS_BASE}/private",       # the user data stream (a listen key names the connection)
+    ws_order_entry=True,                   # orders over the WebSocket API (WS_API_URL), REST the fallback
     trade_ids_consecutive=True,            # aggregate trade ids, per symbol, as /fapi/v1/aggTrades pages them
     max_connects=300, connect_window_s=300.0,
     endpoints=(_endpoint("public"), _endpoint("market")),
@@ -72,6 +76,15 @@ ENDPOINTS = {
     ("PUT", "/fapi/v1/listenKey"): ({"REQUEST_WEIGHT": 1}, Priority.QUERY),
     ("DELETE", "/fapi/v1/listenKey"): ({"REQUEST_WEIGHT": 1}, Priority.QUERY),
     ("GET", "/fapi/v1/aggTrades"): ({"REQUEST_WEIGHT": 20}, Priority.SNAPSHOT),
+}
+
+#: WebSocket API method -> the REST request it stands for: the same parameters, weights and order
+#: counts, the same answer
+WS_METHODS = {
+    "order.place": ("POST", "/fapi/v1/order"),
+    "order.modify": ("PUT", "/fapi/v1/order"),
+    "order.cancel": ("DELETE", "/fapi/v1/order"),
+    "order.status": ("GET", "/fapi/v1/order"),
 }
 
 OPEN_ORDERS_ALL_WEIGHT = 40           # openOrders without a symbol
