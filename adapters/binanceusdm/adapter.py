@@ -128,4 +128,5 @@ class BinanceUsdmAdapter(BinanceAdapter):
 
     def make_execution(self, rest, creds, config):
         from adapters.binanceusdm.execution import BinanceUsdmExecution
-        return BinanceUsdmExecution(self, rest, creds, recv_window_ms=config.recv_window_ms)
+        return BinanceUsdmExecution(self, rest, creds, recv_window_ms=config.recv_window_ms,
+                                    ws_api_url=(getattr(config, "endpoints", None) or {}).get("ws_api", ""))

@@ -3,7 +3,13 @@
 what futures do differently: reduce-only and post-only (GTX) orders in one-way position mode,
 cancel-all per symbol, the countdown dead man's switch, balances and positions, and the user
 data stream on a listen key (``ORDER_TRADE_UPDATE`` events, and ``ACCOUNT_UPDATE`` for positions)
-instead of the WS API."""
+instead of the WS API.
+
+Orders are placed, modified and cancelled over the WebSocket API (``order.place``,
+``order.modify``, ``order.cancel`` on ``wss://ws-fapi.binance.com/ws-fapi/v1``: the parameters and
+answers of the REST requests, each request signed on its own) while its socket is up, over REST
+while it is down. An answer lost on the socket is an unknown outcome (``ExecutionUnknown``): the
+order manager asks the venue what became of the order."""
 from __future__ import annotations
 
 import asyncio
@@ -13,11 +19,14 @@ import logging
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Callable
+from urllib.parse import urlsplit, urlunsplit
 
-from adapters.binance.execution import STATUS, BinanceExecution, _side
-from adapters.binanceusdm.spec import OPEN_ORDERS_ALL_WEIGHT
+from adapters.binance import auth
+from adapters.binance.execution import STATUS, BinanceExecution, BinanceWsApiDialect, _side
+from adapters.binanceusdm.spec import OPEN_ORDERS_ALL_WEIGHT, SPEC, WS_API_PATH, WS_API_URL, WS_METHODS
 from engine.config import Credentials
-from engine.errors import Rejected, UnknownOrder, VenueError
+from engine.errors import (CircuitOpen, ExecutionUnknown, RateLimited, Rejected, TimestampError, UnknownOrder,
+                           VenueError)
 from engine.model import Balance, Fill, MarketKind, Order, OrderState, OrderType, OrderUpdate, Position, Side, TimeInForce
 from engine.order_checks import canonical, checked_units
 from engine.private_ws import MsgKind, PrivateWsDialect, PrivateWsSession
@@ -32,6 +41,19 @@ COUNTDOWN_PATH = "/fapi/v1/countdownCancelAll"
 _TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK", TimeInForce.POST_ONLY: "GTX"}
 NO_CHANGE = -5027                         # "No need to modify the order.": it already has those terms
 POST_ONLY_WOULD_TAKE = -5022              # a GTX order's new price would take: the venue canceled it
+
+
+def order_socket_url(configured: str, user_stream_url: str) -> str:
+    """Where orders go over the WebSocket API: the configured ``ws_api`` endpoint; else the
+    production URL when the user stream is production's (or not named); else ``/ws-fapi/v1`` on
+    the user stream's host (a simulator, a gateway): orders never go to production while the
+    private stream is configured elsewhere."""
+    if configured:
+        return configured
+    u = urlsplit(user_stream_url)
+    if not u.netloc or u.hostname == urlsplit(SPEC.ws_api_url).hostname:
+        return WS_API_URL
+    return urlunsplit((u.scheme, u.netloc, WS_API_PATH, "", ""))
 
 
 class UsdmUserStreamDialect(PrivateWsDialect):
@@ -83,17 +105,77 @@ class BinanceUsdmExecution(BinanceExecution):
     OPEN_ORDERS_PATH = "/fapi/v1/openOrders"
     KINDS = (MarketKind.SWAP, MarketKind.FUTURE)
 
-    def __init__(self, *a: Any, **kw: Any) -> None:
+    def __init__(self, *a: Any, ws_api_url: str = "", ws_timeout_s: float = 5.0, **kw: Any) -> None:
         super().__init__(*a, **kw)
         self._keepalive: asyncio.Task | None = None
         self._on_reconnected: Callable[[], None] | None = None
         self.on_position: Callable[[Position], None] | None = None
         """set by the runtime: every position the user stream reports (ACCOUNT_UPDATE)"""
+        self.ws_api_url = ws_api_url
+        """the configured WebSocket API URL (``endpoints.ws_api``); empty: see order_socket_url"""
+        self.ws_timeout_s = ws_timeout_s
+        self.order_ws: PrivateWsSession | None = None
+        """the WebSocket API connection orders go over (opened with the user stream)"""
+        self.ws_orders = 0                    # places/modifies/cancels sent on the WebSocket API
+        self.rest_orders = 0                  # ... and over REST
 
     def all_open_orders_weights(self) -> dict[str, int]:
         return {"REQUEST_WEIGHT": OPEN_ORDERS_ALL_WEIGHT}
 
-    async def place(self, order: Order) -> OrderUpdate:
+    # ---- order requests: the WebSocket API, REST the fallback ------------------------------------
+    async def _ws_op(self, method: str, params: list[tuple[str, str]], order: Order) -> dict | None:
+        """``method`` on the WebSocket API while its socket is up; None when it was not sent there
+        (the caller uses REST). The rate budget is what the REST request spends (the venue
+        counts both together)."""
+        ws = self.order_ws
+        if ws is None or not ws.connected:
+            return None
+        http_method, path = WS_METHODS[method]
+        w, prio = self.adapter.rest_cost(http_method, path, dict(params), order)
+        cost = await self.rest.budget.acquire(w, prio)
+        p = dict(params)
+        p.update(apiKey=self.creds.api_key.reveal(), recvWindow=str(self.recv_window_ms),
+                 timestamp=str(now_ns() // MS + self.clock_offset_ms))
+        p["signature"] = auth.ws_api_signature(self.creds, p)
+        try:
+            d = await ws.request(method, p, timeout_s=self.ws_timeout_s)
+        except CircuitOpen:
+            return None                     # the connection went away before sending: REST instead
+        except TimestampError:
+            self.ws_orders += 1
+            # refused before execution: measure the clock again; REST signs anew
+            try:
+                await self.sync_time()
+            except Exception as e:
+                log.warning("binanceusdm: time sync failed: %s: %s", type(e).__name__, e)
+            return None
+        except RateLimited as e:
+            self.ws_orders += 1
+            self.rest.budget.rate_refused(cost, e.retry_after_s or 0.0,
+                                          f"rate limited on the WebSocket API (code {e.code})")
+            raise
+        except VenueError:
+            self.ws_orders += 1             # refused, or its answer lost (ExecutionUnknown)
+            raise
+        self.ws_orders += 1
+        if not isinstance(d, dict):
+            raise ExecutionUnknown(f"binanceusdm: {method} answered without the order",
+                                   venue=self.venue.name.lower())
+        return d
+
+    async def _order_op(self, method: str, params: list[tuple[str, str]], order: Order, *,
+                        idempotent: bool = True) -> dict:
+        """One order request: on the WebSocket API while it is up, else signed REST; the order
+        object of its answer (a refusal raises, mapped as REST's)."""
+        d = await self._ws_op(method, params, order)
+        if d is None:
+            http_method, path = WS_METHODS[method]
+            d = await self._signed(http_method, path, params, idempotent=idempotent, order=order)
+            self.rest_orders += 1
+        return d
+
+    def place_params(self, order: Order) -> list[tuple[str, str]]:
+        """The parameters of POST /fapi/v1/order (and of ``order.place``)."""
         inst = self._inst(order.symbol)
         qty, px = checked_units(inst, order, self.venue.name)
         p = [("symbol", inst.venue_symbol), ("side", "BUY" if order.side == Side.BUY else "SELL"),
@@ -106,8 +188,18 @@ class BinanceUsdmExecution(BinanceExecution):
         if getattr(order, "reduce_only", False):
             p.append(("reduceOnly", "true"))
         p += [("newClientOrderId", order.client_order_id), ("newOrderRespType", "RESULT")]
-        d = await self._signed("POST", self.ORDER_PATH, p, idempotent=False, order=order)
+        return p
+
+    async def place(self, order: Order) -> OrderUpdate:
+        d = await self._order_op("order.place", self.place_params(order), order, idempotent=False)
         return self._update(d, now_ns())        # fills come on the user stream (or a query)
+
+    async def cancel(self, order: Order) -> OrderUpdate:
+        p = [("symbol", self._inst(order.symbol).venue_symbol), ("origClientOrderId", order.client_order_id)]
+        d = await self._order_op("order.cancel", p, order)
+        u = self._update(d, now_ns())
+        u.client_order_id = d.get("origClientOrderId") or order.client_order_id
+        return u
 
     def amend_params(self, order: Order, qty: str | None, price: str | None) -> list[tuple[str, str]]:
         """The query of PUT /fapi/v1/order: the venue wants both terms and the order's side, so
@@ -130,7 +222,7 @@ class BinanceUsdmExecution(BinanceExecution):
         it became."""
         p = self.amend_params(order, qty, price)
         try:
-            d = await self._signed("PUT", self.ORDER_PATH, p, idempotent=False, order=order)
+            d = await self._order_op("order.modify", p, order, idempotent=False)
         except VenueError as e:
             if e.code == NO_CHANGE:
                 return await self.query(order)
@@ -226,8 +318,25 @@ class BinanceUsdmExecution(BinanceExecution):
             connect_pacer=self.connect_pacer)
         self.private_ws.start()
         self._keepalive = asyncio.ensure_future(self._keep_alive())
+        # orders' own socket: no login (each request is signed), nothing pushed; a request lost
+        # with it ends as ExecutionUnknown, which the order manager settles by a query
+        self.order_ws = PrivateWsSession(
+            order_socket_url(self.ws_api_url, private_ws_url),
+            BinanceWsApiDialect(self.adapter.map_error, self.venue.name.lower()), self.creds,
+            http=self.rest.session, clock_ns=lambda: now_ns() + self.clock_offset_ms * MS,
+            name="binanceusdm/orders", connect_pacer=self.connect_pacer)
+        self.order_ws.start()
 
     start_stream = start
+
+    @property
+    def orders_connected(self) -> bool:
+        """Orders go over the WebSocket API (else REST)."""
+        return self.order_ws is not None and self.order_ws.connected
+
+    def reconnect_now(self) -> bool:
+        cut = super().reconnect_now()
+        return (self.order_ws is not None and self.order_ws.reconnect_now()) or cut
 
     async def close(self) -> None:
         if self._keepalive is not None:
@@ -235,6 +344,8 @@ class BinanceUsdmExecution(BinanceExecution):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._keepalive
             self._keepalive = None
+        if self.order_ws is not None:
+            await self.order_ws.close()
         await super().close()
 
     def _on_push(self, msg: dict) -> None:

@@ -1,6 +1,8 @@
 """Binance USD-M order entry end to end: ``BinanceUsdmExecution`` against the USD-M simulator on
-127.0.0.1 (signed REST and the listen-key user stream): orders modified in place, positions and
-balances read back from the venue's own endpoints and checked exactly, open interest from REST."""
+127.0.0.1 (signed REST, the WebSocket API and the listen-key user stream): orders modified in
+place, over the WebSocket API while it is up and REST while it is down, a lost answer settled by
+the order manager, positions and balances read back from the venue's own endpoints and checked
+exactly, open interest from REST."""
 from __future__ import annotations
 
 import contextlib
@@ -12,12 +14,13 @@ import aiohttp
 import pytest
 
 from adapters.binanceusdm.adapter import BinanceUsdmAdapter
-from adapters.binanceusdm.execution import BinanceUsdmExecution
+from adapters.binanceusdm.execution import BinanceUsdmExecution, order_socket_url
 from engine.budget import VenueBudget
 from engine.config import Credentials, Secret, VenueConfig
 from engine.derivatives import DerivKind
-from engine.errors import Rejected, UnknownOrder
-from engine.model import Balance, Order, OrderState, OrderType, Position, Side, TimeInForce, VenueId
+from engine.errors import ExecutionUnknown, Rejected, UnknownOrder
+from engine.model import Balance, Order, OrderRequest, OrderState, OrderType, Position, Side, TimeInForce, VenueId
+from engine.orders import OrderManager
 from engine.rest import RestClient
 from engine.sim.server import RunningSim, in_process_simulator
 from tests.waiting import wait_for
@@ -27,7 +30,8 @@ TAKER, LEVERAGE = Decimal("0.0005"), 20
 
 
 @contextlib.asynccontextmanager
-async def usdm(**opts) -> AsyncIterator[tuple[RunningSim, BinanceUsdmAdapter, BinanceUsdmExecution]]:
+async def usdm(endpoints: dict[str, str] | None = None,
+               **opts) -> AsyncIterator[tuple[RunningSim, BinanceUsdmAdapter, BinanceUsdmExecution]]:
     """The simulator in this process with a still market (rate 0: it moves only when a test
     trades through it), and a BinanceUsdmExecution on it with the simulator's keys."""
     async with in_process_simulator("binanceusdm", rate=0, taker_fee=str(TAKER), leverage=LEVERAGE, **opts) as sim:
@@ -41,7 +45,7 @@ async def usdm(**opts) -> AsyncIterator[tuple[RunningSim, BinanceUsdmAdapter, Bi
         rest = RestClient("binanceusdm", sim.rest_url, VenueBudget(a.spec), map_error=a.map_error,
                           classify=a.classify_response)
         ex = a.make_execution(rest, Credentials(Secret(sim.api_key), Secret(sim.api_secret)),
-                              VenueConfig(name="binanceusdm", rest_url=sim.rest_url))
+                              VenueConfig(name="binanceusdm", rest_url=sim.rest_url, endpoints=endpoints or {}))
         try:
             yield sim, a, ex
         finally:
@@ -190,3 +194,111 @@ async def test_open_interest_from_rest():
                     b'{"openInterest":1.5,"symbol":"BTCUSDT","time":1}', b'{"symbol":"BTCUSDT","time":1}', b"[]"):
             with pytest.raises(ValueError, match="open interest"):
                 a.parse_open_interest(inst, bad)
+
+
+async def admin(sim: RunningSim, path: str, body: dict) -> None:
+    async with aiohttp.ClientSession() as s:
+        async with s.post(sim.admin_url + path, json=body) as r:
+            assert r.status == 200, await r.text()
+
+
+def far_buy(sim: RunningSim, cid: str) -> Order:
+    bid, _ = best(sim)
+    return order(cid, qty="0.010", price=text((bid * Decimal("0.95")).quantize(Decimal("0.1"))))
+
+
+def test_order_socket_url():
+    prod = "wss://ws-fapi.binance.com/ws-fapi/v1"
+    assert order_socket_url("", "wss://fstream.binance.com/private") == prod
+    assert order_socket_url("", "") == prod
+    assert order_socket_url("wss://elsewhere/ws-fapi/v1", "wss://fstream.binance.com/private") == "wss://elsewhere/ws-fapi/v1"
+    # a user stream configured elsewhere (a simulator, a gateway): never production's order socket
+    assert order_socket_url("", "ws://127.0.0.1:4100/private") == "ws://127.0.0.1:4100/ws-fapi/v1"
+
+
+async def test_orders_over_the_ws_api_rest_while_it_is_down():
+    async with usdm() as (sim, a, ex):
+        assert a.spec.ws_order_entry
+        ex.start(sim.ws_private_url, lambda: None)
+        assert ex.order_ws.url == sim.ws_fapi_url
+        assert await wait_for(lambda: ex.stream_connected and ex.orders_connected)
+        o = far_buy(sim, "ws-1")
+        ack = await ex.place(o)
+        assert ack.state is OrderState.NEW and ack.client_order_id == "ws-1" and ack.venue_order_id
+        o.venue_order_id = ack.venue_order_id
+        assert (ex.ws_orders, ex.rest_orders) == (1, 0)
+        assert a.rest_cost("POST", "/fapi/v1/order")[0]["ORDERS_10S"] == 1
+        assert ex.rest.budget.utilization()["ORDERS_10S"] > 0           # the REST budget is spent the same
+        lower = text(Decimal(o.price) - Decimal("2.5"))
+        u = await ex.amend(o, "0.020", lower)
+        assert (u.venue_order_id, u.qty, u.price, u.state) == (ack.venue_order_id, "0.02", lower, OrderState.NEW)
+        o.qty, o.price = "0.020", lower
+        u = await ex.amend(o, "0.020", lower)                # nothing to change (-5027): the query answers
+        assert (u.qty, u.price) == ("0.02", lower)
+        assert (ex.ws_orders, ex.rest_orders) == (3, 0)
+
+        # a refusal over the socket maps as over REST (the futures codes)
+        _, ask = best(sim)
+        with pytest.raises(Rejected) as exc:
+            await ex.place(order("ws-gtx", qty="0.010", price=text(ask + Decimal(5)), tif=TimeInForce.POST_ONLY))
+        assert exc.value.code == -5022 and ex.ws_orders == 4
+
+        # the socket down (kept down: a long backoff): REST instead, the user stream aside
+        ex.order_ws.backoff_min_s = 30.0
+        await admin(sim, "/fault", {"type": "disconnect", "scope": "user"})
+        assert await wait_for(lambda: not ex.orders_connected)
+        c = await ex.cancel(o)
+        assert c.state is OrderState.CANCELED and c.client_order_id == "ws-1"
+        r = await ex.place(far_buy(sim, "rest-1"))
+        assert r.state is OrderState.NEW and (ex.ws_orders, ex.rest_orders) == (4, 2)
+        # the venue answers: reconnect at once, and orders go over the socket again
+        ex.reconnect_now()
+        assert await wait_for(lambda: ex.orders_connected)
+        c = await ex.cancel(far_buy(sim, "rest-1"))
+        assert c.state is OrderState.CANCELED and (ex.ws_orders, ex.rest_orders) == (5, 2)
+
+
+async def test_configured_ws_api_endpoint_wins():
+    async with usdm() as (sim, _, _x):
+        url = sim.ws_fapi_url
+    async with usdm(endpoints={"ws_api": "ws://127.0.0.1:9/ws-fapi/v1"}) as (sim, a, ex):
+        assert ex.ws_api_url == "ws://127.0.0.1:9/ws-fapi/v1" != url
+        ex.start(sim.ws_private_url, lambda: None)
+        assert ex.order_ws.url == "ws://127.0.0.1:9/ws-fapi/v1"
+        assert await wait_for(lambda: ex.stream_connected)
+        # nothing listens there: orders go over REST
+        assert (await ex.place(far_buy(sim, "cfg-1"))).state is OrderState.NEW
+        assert (ex.ws_orders, ex.rest_orders) == (0, 1)
+
+
+async def test_lost_ws_answer_is_reconciled_never_rejected():
+    async with usdm() as (sim, a, ex):
+        om = OrderManager(ex, reconcile_interval_s=0.05, ack_timeout_s=2.0)
+        ex.on_update = om.on_venue_update
+        ex.start(sim.ws_private_url, lambda: None)
+        try:
+            assert await wait_for(lambda: ex.stream_connected and ex.orders_connected)
+            bid, _ = best(sim)
+            px = text((bid * Decimal("0.95")).quantize(Decimal("0.1")))
+            # executed by the venue, the answer never comes within the socket's timeout
+            ex.ws_timeout_s = 0.3
+            await admin(sim, "/fault", {"type": "order", "mode": "timeout", "hold_s": 1.5})
+            o = await om.place(OrderRequest(VenueId.binanceusdm, PERP, Side.BUY, OrderType.LIMIT, "0.010", px))
+            assert o.state is not OrderState.REJECTED and ex.ws_orders == 1 and ex.rest_orders == 0
+            assert await wait_for(lambda: o.state is OrderState.NEW and o.venue_order_id != "")
+            # the venue's "status unknown" answer on the socket: the same
+            ex.ws_timeout_s = 5.0
+            await admin(sim, "/fault", {"type": "order", "mode": "unknown"})
+            with pytest.raises(ExecutionUnknown):
+                await ex.place(far_buy(sim, "lost-2"))
+            o2 = await om.place(OrderRequest(VenueId.binanceusdm, PERP, Side.BUY, OrderType.LIMIT, "0.010", px))
+            assert o2.state is OrderState.NEW and ex.ws_orders == 3
+            await admin(sim, "/fault", {"type": "order", "mode": "unknown"})
+            o3 = await om.place(OrderRequest(VenueId.binanceusdm, PERP, Side.BUY, OrderType.LIMIT, "0.010", px))
+            assert o3.state is not OrderState.REJECTED
+            assert await wait_for(lambda: o3.state is OrderState.NEW)
+            for x in (o, o2, o3):
+                await om.cancel(x.client_order_id)
+            assert await wait_for(lambda: all(x.state is OrderState.CANCELED for x in (o, o2, o3)))
+        finally:
+            await om.close()
