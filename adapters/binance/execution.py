@@ -77,7 +77,13 @@ class BinanceWsApiDialect(PrivateWsDialect):
             return None
         # the same code -> error mapping as REST (HTTP status semantics match)
         body = json.dumps(msg.get("error") or {}).encode()
-        return self._error_map(RestResponse(int(status) if isinstance(status, int) else 500, {}, body))
+        return self._error_map(RestResponse(int(status) if isinstance(status, int) else 500,
+                                            self.reply_headers(msg), body))
+
+    def reply_headers(self, msg: dict) -> dict[str, str]:
+        """What of an error reply REST would carry as headers (a market that reads its retry
+        hint says so here); none by default."""
+        return {}
 
 
 class BinanceUserStreamDialect(BinanceWsApiDialect):
