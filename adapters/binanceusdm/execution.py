@@ -16,6 +16,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
+import time
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Callable
@@ -25,8 +27,9 @@ from adapters.binance import auth
 from adapters.binance.execution import STATUS, BinanceExecution, BinanceWsApiDialect, _side
 from adapters.binanceusdm.spec import OPEN_ORDERS_ALL_WEIGHT, SPEC, WS_API_PATH, WS_API_URL, WS_METHODS
 from engine.config import Credentials
-from engine.errors import (CircuitOpen, ExecutionUnknown, RateLimited, Rejected, TimestampError, UnknownOrder,
-                           VenueError)
+from engine.circuit import FailureKind
+from engine.errors import (CircuitOpen, ExecutionUnknown, IpBanned, RateLimited, Rejected, TimestampError,
+                           UnknownOrder, VenueError)
 from engine.model import Balance, Fill, MarketKind, Order, OrderState, OrderType, OrderUpdate, Position, Side, TimeInForce
 from engine.order_checks import canonical, checked_units
 from engine.private_ws import MsgKind, PrivateWsDialect, PrivateWsSession
@@ -54,6 +57,22 @@ def order_socket_url(configured: str, user_stream_url: str) -> str:
     if not u.netloc or u.hostname == urlsplit(SPEC.ws_api_url).hostname:
         return WS_API_URL
     return urlunsplit((u.scheme, u.netloc, WS_API_PATH, "", ""))
+
+
+class UsdmWsApiDialect(BinanceWsApiDialect):
+    """The USD-M WebSocket API (order entry): Binance's request/reply with the futures error
+    table. A refusal for rate (429) or an IP ban (418) names its end in ``error.data.retryAfter``
+    (epoch ms): it becomes the Retry-After the same answer carries over REST."""
+
+    venue = "binanceusdm"
+
+    def reply_headers(self, msg: dict) -> dict[str, str]:
+        err = msg.get("error")
+        data = err.get("data") if isinstance(err, dict) else None
+        until = data.get("retryAfter") if isinstance(data, dict) else None
+        if type(until) is not int:
+            return {}
+        return {"Retry-After": str(max(1, math.ceil((until - time.time() * 1000) / 1000)))}
 
 
 class UsdmUserStreamDialect(PrivateWsDialect):
@@ -126,7 +145,8 @@ class BinanceUsdmExecution(BinanceExecution):
     async def _ws_op(self, method: str, params: list[tuple[str, str]], order: Order) -> dict | None:
         """``method`` on the WebSocket API while its socket is up; None when it was not sent there
         (the caller uses REST). The rate budget is what the REST request spends (the venue
-        counts both together)."""
+        counts both together), and the order path's breaker hears the answers as it hears
+        REST's: a ban opens it for the ban's length, a definite answer closes it."""
         ws = self.order_ws
         if ws is None or not ws.connected:
             return None
@@ -149,15 +169,26 @@ class BinanceUsdmExecution(BinanceExecution):
             except Exception as e:
                 log.warning("binanceusdm: time sync failed: %s: %s", type(e).__name__, e)
             return None
+        except IpBanned as e:
+            self.ws_orders += 1
+            self.rest.budget.block(e.retry_after_s or 120, f"IP banned on the WebSocket API (code {e.code})")
+            self.rest.breaker.failure(FailureKind.BANNED, open_for_s=e.retry_after_s or 120)
+            raise
         except RateLimited as e:
             self.ws_orders += 1
             self.rest.budget.rate_refused(cost, e.retry_after_s or 0.0,
                                           f"rate limited on the WebSocket API (code {e.code})")
+            self.rest.breaker.success()
+            raise
+        except ExecutionUnknown:
+            self.ws_orders += 1             # its answer lost, or the venue's "status unknown"
             raise
         except VenueError:
-            self.ws_orders += 1             # refused, or its answer lost (ExecutionUnknown)
+            self.ws_orders += 1             # a definite refusal: the venue is up
+            self.rest.breaker.success()
             raise
         self.ws_orders += 1
+        self.rest.breaker.success()
         if not isinstance(d, dict):
             raise ExecutionUnknown(f"binanceusdm: {method} answered without the order",
                                    venue=self.venue.name.lower())
@@ -322,7 +353,7 @@ class BinanceUsdmExecution(BinanceExecution):
         # with it ends as ExecutionUnknown, which the order manager settles by a query
         self.order_ws = PrivateWsSession(
             order_socket_url(self.ws_api_url, private_ws_url),
-            BinanceWsApiDialect(self.adapter.map_error, self.venue.name.lower()), self.creds,
+            UsdmWsApiDialect(self.adapter.map_error), self.creds,
             http=self.rest.session, clock_ns=lambda: now_ns() + self.clock_offset_ms * MS,
             name="binanceusdm/orders", connect_pacer=self.connect_pacer)
         self.order_ws.start()

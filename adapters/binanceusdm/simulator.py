@@ -33,7 +33,10 @@ sizes in the base asset; one-way (net) positions, ``positionSide`` ``BOTH``.
   ``order.status`` as ``{"id", "method", "params"}`` with the REST request's parameters plus
   ``apiKey``, ``timestamp`` and ``signature`` (over the parameters sorted by name), answered
   ``{"id", "status", "result" | "error", "rateLimits"}``; the REST handlers do the work, so weights,
-  order counts, refusals and the ``order`` fault are REST's.
+  order counts, refusals and the ``order`` fault are REST's. The IP's limits are one for REST and
+  the WebSocket API at the venue: the ``ban`` fault and a ``rate_limit`` fault without a path
+  reach its requests too (418 / 429 with ``retryAfter`` in the error's ``data``), and each of its
+  answers is logged in the request log as ``("WS", <method>, <status>, <Retry-After>)``.
 * User data: ``/private/ws/<listenKey>`` or ``/private/ws?listenKey=`` (an unknown or expired key:
   HTTP 400), raw events ``ORDER_TRADE_UPDATE``, ``ACCOUNT_UPDATE`` after each fill, and
   ``listenKeyExpired``.
@@ -47,6 +50,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import calendar
+import math
 import random
 import re
 import string
@@ -70,9 +74,9 @@ from adapters.binance.simulator import (
     make_arg_parser,
 )
 from adapters.binanceusdm.spec import ENDPOINTS, OPEN_ORDERS_ALL_WEIGHT, SPEC, WS_API_PATH, WS_METHODS, depth_weight
-from engine.sim.app import base_report, config_from_options as _config_from_options, dumps as _dumps
+from engine.sim.app import SimError, base_report, config_from_options as _config_from_options, dumps as _dumps
 from engine.sim.core import Filter, FilterFailure, SymbolSpec, cancel_tasks, every
-from engine.sim.limits import ORDERS, WEIGHT
+from engine.sim.limits import ORDERS, WEIGHT, Decision
 from engine.sim.market import BUY, SELL, Trade, now_ms
 from engine.sim.matching import (AMENDED, CANCELED, DUPLICATE_CLIENT_ID, FOK, GTC, INSUFFICIENT_BALANCE, IOC, LIMIT,
                                  MARKET, NEW, ExecEvent, Order, Reject)
@@ -949,12 +953,39 @@ class UsdmWsApi(BinanceWsApi):
             "order.cancel": self._signed_op(sim.op_cancel),
             "order.status": self._signed_op(sim.op_query),
         }
-        self.methods = {name: self._object_params(fn) for name, fn in table.items()}
+        self.methods = {name: self._object_params(self._ip_faults(fn)) for name, fn in table.items()}
 
     def weight(self, req: RpcRequest) -> int:
         rest = WS_METHODS.get(req.method)
         weights, _ = ENDPOINTS.get(rest, ({}, None)) if rest is not None else ({}, None)
         return weights.get("REQUEST_WEIGHT", 1)
+
+    def result(self, req: RpcRequest, result: Any, dec: Decision) -> str:
+        self._log(req, 200, None)
+        return super().result(req, result, dec)
+
+    def error(self, req: RpcRequest, e: SimError, dec: Decision) -> str:
+        self._log(req, e.status, e.headers.get("Retry-After"))
+        return super().error(req, e, dec)
+
+    def _log(self, req: RpcRequest, status: int, retry_after: str | None) -> None:
+        self.sim.venue.request_log.append((time.time(), "WS", req.method, status, retry_after))
+
+    def _ip_faults(self, fn: Method) -> Method:
+        """The IP's ban and unnamed rate-limit faults, as REST meets them (a rate_limit fault
+        naming ``ws:<method>`` was already taken by the socket)."""
+        sim = self.sim
+
+        async def call(conn: WsConn, params: Any) -> Any:
+            faults = sim.faults
+            left = faults.ban_left() if faults.banned_until else 0.0
+            if left > 0:
+                raise sim.limit_error(Decision(False, 418, max(1, math.ceil(left)), None, time.time() + left))
+            retry = faults.take_rate_limit("ws:") if faults.rate_limits else None
+            if retry is not None:
+                raise sim.limit_error(Decision(False, 429, retry))
+            return await fn(conn, params)
+        return call
 
     def _counted(self, op) -> Method:
         """An order-counted request: its answer carries the order counts; the ``order`` fault

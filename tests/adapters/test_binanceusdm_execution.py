@@ -5,6 +5,7 @@ the order manager, positions and balances read back from the venue's own endpoin
 exactly, open interest from REST."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from decimal import Decimal
@@ -302,3 +303,25 @@ async def test_lost_ws_answer_is_reconciled_never_rejected():
             assert await wait_for(lambda: all(x.state is OrderState.CANCELED for x in (o, o2, o3)))
         finally:
             await om.close()
+
+
+async def test_rate_refusal_and_ban_on_the_ws_api_block_the_budget_as_over_rest():
+    from engine.circuit import CircuitState, FailureKind
+    from engine.errors import IpBanned, RateLimited
+    async with usdm() as (sim, a, ex):
+        ex.start(sim.ws_private_url, lambda: None)
+        assert await wait_for(lambda: ex.orders_connected)
+        await admin(sim, "/fault", {"type": "rate_limit", "retry_after_s": 2})
+        with pytest.raises(RateLimited) as exc:
+            await ex.place(far_buy(sim, "rl-1"))
+        assert 1 <= exc.value.retry_after_s <= 2 and ex.rest.breaker.state == CircuitState.CLOSED
+        assert ex.rest.budget.rate_refusals == 1
+        await admin(sim, "/fault", {"type": "clear"})
+        await admin(sim, "/fault", {"type": "ban", "seconds": 3})
+        await asyncio.sleep(2.1)                     # the rate block over
+        with pytest.raises(IpBanned) as exc:
+            await ex.place(far_buy(sim, "ban-1"))
+        # the order path's breaker opens for the ban, as after REST's 418
+        assert exc.value.retry_after_s >= 1
+        assert ex.rest.breaker.state == CircuitState.OPEN and ex.rest.breaker.last_failure == FailureKind.BANNED
+        assert ex.ws_orders == 2 and ex.rest_orders == 0

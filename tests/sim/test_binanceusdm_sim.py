@@ -690,3 +690,17 @@ async def test_ws_api_order_fault_hides_the_answer(sim):
             assert r["status"] == 429 and r["error"]["code"] == -1003
             r = await api.call("order.cancel", {"symbol": "ETHUSDT", "origClientOrderId": "ws-unknown"})
             assert r["status"] == 200 and r["result"]["status"] == "CANCELED"
+            # the IP's faults are one for REST and the WebSocket API: a rate limit without a path, a ban
+            await admin(s, sim, "/fault", {"type": "rate_limit", "retry_after_s": 2})
+            t0 = now_ms()
+            r = await api.call("order.status", {"symbol": "ETHUSDT", "origClientOrderId": "ws-unknown"})
+            assert r["status"] == 429 and r["error"]["code"] == -1003
+            assert r["error"]["data"]["retryAfter"] >= t0 + 1900
+            await admin(s, sim, "/fault", {"type": "ban", "seconds": 2})
+            r = await api.call("order.status", {"symbol": "ETHUSDT", "origClientOrderId": "ws-unknown"})
+            assert r["status"] == 418 and r["error"]["code"] == -1003 and r["error"]["data"]["retryAfter"] > t0
+            await admin(s, sim, "/fault", {"type": "clear"})
+            # every answer in the request log, as REST's
+            log = [x for x in (await admin(s, sim, "/requests"))["requests"] if x[1] == "WS"]
+            assert [x[2:4] for x in log[-3:]] == [["order.cancel", 200], ["order.status", 429], ["order.status", 418]]
+            assert log[-1][4] is not None and log[-2][4] == "2"
