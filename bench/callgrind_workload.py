@@ -64,8 +64,10 @@ def main() -> None:
         return parser._bench_frames(USDM_FRAMES, 1)
     if sys.argv[1:2] == ["trade-ids"]:
         return trade_ids(sys.argv[2])
-    if len(sys.argv) == 2 and sys.argv[1].startswith("trade-ids-"):      # the gate's one-word sections
-        return trade_ids(sys.argv[1][len("trade-ids-"):])
+    if sys.argv[1:] == ["trade-ids-all"]:                # the gate's section: every case, one run
+        for case in ("in-order", "after-absurd", "reordered"):
+            trade_ids(case)
+        return None
     from adapters.binance.adapter import BinanceAdapter
     from bench.bench_binance import FRAMES, _live_parser
     from ext import decimal as fx

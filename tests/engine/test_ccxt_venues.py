@@ -14,14 +14,15 @@ import pytest
 
 from engine.ccxt_tier import gate
 from engine.ccxt_tier.adapter import CcxtAdapter
-from engine.config import load_config
+from engine.config import Timers, load_config
 from engine.engine import Engine
 from engine.model import BookState
 from engine.venue import WsEndpoint
 from tests.ccxt_fakes.server import FakeVenue
 from tests.waiting import wait_for
 
-SILENCE_S = WsEndpoint("x", "ws://x").data_silence_s      # the engine's data-silence bound
+TIME_SCALE = 0.4       # the engine's own detection timers, compressed (engine.config.Timers.scaled)
+SILENCE_S = WsEndpoint("x", "ws://x").data_silence_s * TIME_SCALE      # the engine's data-silence bound
 
 
 def _toml(value) -> str:
@@ -47,7 +48,9 @@ def venue_config(tmp_path, venue: str, fake: FakeVenue, extra: str = ""):
         ccxt_hosts = {_toml(hosts)}
         ccxt_options = {_toml(cfg.get('options', {}))}
     """) + extra)
-    return load_config(p)
+    cfg = load_config(p)
+    cfg.venues[venue].timers = Timers().scaled(TIME_SCALE)
+    return cfg
 
 
 def book_of(fs) -> dict:
@@ -133,7 +136,8 @@ async def test_silence_takes_the_book_out_of_live(tmp_path, venue):
         sent = r.fake.sent.get("book", 0)
         assert await wait_for(lambda: not r.fs.sync.is_live, SILENCE_S + 2.0), "still LIVE on a silent stream"
         assert time.monotonic() - quiet_from <= SILENCE_S + 2.0
-        back = await wait_for(lambda: r.fs.sync.is_live and r.fake.sent.get("book", 0) == sent, 3.0, step=0.005)
+        # a few of the engine's (compressed) probe cycles
+        back = await wait_for(lambda: r.fs.sync.is_live and r.fake.sent.get("book", 0) == sent, 1.5, step=0.005)
         assert not back, "LIVE again with no data: " + repr([(round(t - quiet_from, 2), s.name) for t, s in r.states])
 
 
