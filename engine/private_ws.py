@@ -486,7 +486,10 @@ class PrivateWsSession:
         try:
             try:
                 await self._login(link)
-            except Exception:
+            except Exception as e:
+                # the error is known as soon as the failure is counted (closing the link still
+                # awaits before the run loop records it)
+                self.last_error = e
                 self.login_failures += 1
                 raise
             frames = self.dialect.subscribe_frames()
