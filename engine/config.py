@@ -158,6 +158,9 @@ class VenueConfig:
     """hold: how long a new order waits for the venue before it is refused"""
     status_poll_s: float = 30.0
     """how often the venue's status endpoint is polled (maintenance windows); 0: never"""
+    open_interest_poll_s: float = 10.0
+    """venues that publish open interest only over REST (Binance USD-M): how often it is asked for
+    each symbol with a derivatives subscriber"""
     order_audit_s: float = 30.0
     """live orders the venue said nothing about for this long are checked against its open
     orders (a lost push never leaves an order looking open); 0: never"""
@@ -401,6 +404,9 @@ def load_config(path: str | Path) -> Config:
         sp = table.get("status_poll_s", 30.0)
         if isinstance(sp, bool) or not isinstance(sp, (int, float)) or not (sp == 0 or 1 <= sp <= 3600):
             raise ConfigError(f"[venues.{name}] status_poll_s must be 0 (off) or 1..3600 seconds, got {sp!r}")
+        oi = table.get("open_interest_poll_s", 10.0)
+        if isinstance(oi, bool) or not isinstance(oi, (int, float)) or not 1 <= oi <= 3600:
+            raise ConfigError(f"[venues.{name}] open_interest_poll_s must be 1..3600 seconds, got {oi!r}")
         oa = table.get("order_audit_s", 30.0)
         if isinstance(oa, bool) or not isinstance(oa, (int, float)) or not (oa == 0 or 1 <= oa <= 3600):
             raise ConfigError(f"[venues.{name}] order_audit_s must be 0 (off) or 1..3600 seconds, got {oa!r}")

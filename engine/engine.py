@@ -161,9 +161,9 @@ class VenueRuntime:
         self.status = StatusWatch(self, interval_s=config.status_poll_s or 30.0)
         self.silence = SilenceWatch(self, tick_s=self.timers.silence_tick_s, grace_s=self.timers.silence_grace_s)
         """books judged by their own data: silent ones probed, STALE or resynced"""
-        self.open_interest = OpenInterestPoll(self)
+        self.open_interest = OpenInterestPoll(self, interval_s=config.open_interest_poll_s)
         """open interest a venue publishes only over REST, polled for symbols with derivatives
-        subscribers (``open_interest.interval_s``: 10 s unless set before start)"""
+        subscribers every ``open_interest_poll_s`` of the venue's config"""
 
     def _latency(self, stage: str, ns: int) -> None:
         self.order_latency[stage].record(max(0, ns))

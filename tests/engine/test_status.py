@@ -75,3 +75,16 @@ def test_status_poll_interval_is_checked(tmp_path):
                      f'symbols = ["BTC/USDT"]\nstatus_poll_s = {bad}\n')
         with pytest.raises(ConfigError, match="status_poll_s"):
             load_config(p)
+
+
+def test_open_interest_poll_interval_is_read_and_checked(tmp_path):
+    from engine.config import load_config
+    from engine.errors import ConfigError
+    p = tmp_path / "c.toml"
+    head = '[venues.binance]\nrest_url = "http://127.0.0.1:1"\nws_url = "ws://127.0.0.1:1"\nsymbols = ["BTC/USDT"]\n'
+    p.write_text(head + "open_interest_poll_s = 2.5\n")
+    assert load_config(p).venues["binance"].open_interest_poll_s == 2.5
+    for bad in ("0", "0.5", "99999", '"10"', "true"):
+        p.write_text(head + f"open_interest_poll_s = {bad}\n")
+        with pytest.raises(ConfigError, match="open_interest_poll_s"):
+            load_config(p)
