@@ -20,10 +20,10 @@ refused, as the C reader refuses it.
 """
 from __future__ import annotations
 
-import json
 from typing import Any, Callable
 
 import ext.decimal as fx
+from engine import pushes
 from engine.derivatives import RATE_SCALE, FundingRate, IndexPrice, Liquidation, MarkPrice, size_scale_of
 from engine.model import Side
 from ext.json import JSONError
@@ -33,24 +33,8 @@ EVENTS = frozenset({"markPriceUpdate", "forceOrder"})
 _SIDE = {"BUY": Side.BUY, "SELL": Side.SELL}
 
 
-def _pairs(pairs: list[tuple[str, Any]]) -> dict:
-    out = dict(pairs)
-    if len(out) != len(pairs):
-        seen: set[str] = set()
-        dup = next(k for k, _ in pairs if k in seen or seen.add(k))
-        raise JSONError(f"duplicate key {dup!r}")
-    return out
-
-
-def _refuse(constant: str) -> Any:
-    raise JSONError(f"{constant} is not a JSON number")
-
-
 def _str(obj: dict, key: str, where: str) -> str:
-    v = obj.get(key)
-    if not isinstance(v, str):
-        raise JSONError(f"{where}: {key} missing or not a string")
-    return v
+    return pushes.text(obj, key, where)
 
 
 def _ms(obj: dict, key: str, where: str) -> int:
@@ -69,7 +53,7 @@ def _fixed(obj: dict, key: str, scale: int, where: str) -> int:
 
 def decode(frame: bytes, venue: Any, symbol_of: Callable[[bytes], Any], ts_recv: int) -> list[tuple[Any, Any]]:
     """(feed symbol, event) for a followed symbol's push; [] for one not followed."""
-    msg = json.loads(frame, object_pairs_hook=_pairs, parse_constant=_refuse)
+    msg = pushes.load(frame)
     if isinstance(msg, dict) and "stream" in msg:
         msg = msg.get("data")
     if not isinstance(msg, dict):

@@ -16,10 +16,10 @@ channel sends all of them); a push is taken whole or refused whole, never half-d
 """
 from __future__ import annotations
 
-import json
 from typing import Any, Callable
 
 import ext.decimal as fx
+from engine import pushes
 from engine.derivatives import Liquidation
 from engine.model import Side
 from ext.json import JSONError
@@ -29,20 +29,16 @@ CHANNEL = "liquidation-orders"
 _SIDE = {"buy": Side.BUY, "sell": Side.SELL}
 
 
-def _refuse(constant: str) -> Any:
-    raise JSONError(f"liquidation-orders: {constant} is not a JSON number")
-
-
 def _str(obj: dict, key: str, where: str) -> str:
-    v = obj.get(key)
-    if not isinstance(v, str):
-        raise JSONError(f"liquidation-orders: {where}.{key} missing or not a string")
-    return v
+    return pushes.text(obj, key, f"{CHANNEL}: {where}")
 
 
 def decode(frame: bytes, venue: Any, symbol_of: Callable[[bytes], Any], ts_recv: int) -> list[tuple[Any, Liquidation]]:
     """(feed symbol, event) for every detail of every followed instrument in the push."""
-    msg = json.loads(frame, parse_constant=_refuse)
+    try:
+        msg = pushes.load(frame)
+    except JSONError as e:
+        raise JSONError(f"{CHANNEL}: {e}") from None
     data = msg.get("data")
     if not isinstance(data, list):
         raise JSONError("liquidation-orders: data missing or not an array")
