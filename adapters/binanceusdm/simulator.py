@@ -583,6 +583,21 @@ class BinanceUsdmSim(BinanceSim):
     def _order_with_time(self, o: Order) -> dict[str, Any]:
         return {**self._order_json(o), "time": o.created_ms}
 
+    def _admit_order(self, sym: str, price: int, qty: int, reduce_only: bool) -> None:
+        """A new or modified order's minimum notional (reduce-only is exempt) and the account's
+        order-count limits, as the venue checks both."""
+        m = self.venue.markets[sym]
+        if not reduce_only:
+            notional = m.price_scale.to_decimal(price) * m.qty_scale.to_decimal(qty)
+            if notional < Decimal(INSTRUMENTS[sym].min_notional):
+                raise ApiError(-4164, f"Order's notional must be no smaller than {INSTRUMENTS[sym].min_notional} "
+                                      "(unless you choose reduce only).")
+        dec = self.limiter.check_order(self.account_id)
+        if not dec.allowed:
+            r = dec.rule
+            raise ApiError(-1015, f"Too many new orders; current limit is {r.limit} orders per {r.num} "
+                                  f"{r.interval}.", 429, self._order_headers())
+
     def op_place(self, params: dict[str, Any]) -> tuple[dict[str, Any], Order]:
         sym = self.param_symbol(params)
         side = params.get("side")
@@ -634,17 +649,7 @@ class BinanceUsdmSim(BinanceSim):
             raise ApiError(-1111, "Precision is over the maximum defined for this asset.") from None
         m = self.venue.markets[sym]
         opp = m.best_ask() if side == BUY else m.best_bid()
-        if not reduce_only:
-            ref = price if price is not None else (opp[0] if opp else m.fair)
-            notional = m.price_scale.to_decimal(ref) * m.qty_scale.to_decimal(qty)
-            if notional < Decimal(INSTRUMENTS[sym].min_notional):
-                raise ApiError(-4164, f"Order's notional must be no smaller than {INSTRUMENTS[sym].min_notional} "
-                                      "(unless you choose reduce only).")
-        dec = self.limiter.check_order(self.account_id)
-        if not dec.allowed:
-            r = dec.rule
-            raise ApiError(-1015, f"Too many new orders; current limit is {r.limit} orders per {r.num} "
-                                  f"{r.interval}.", 429, self._order_headers())
+        self._admit_order(sym, price if price is not None else (opp[0] if opp else m.fair), qty, reduce_only)
         post_only = tif == "GTX"
         if post_only and opp is not None and (price >= opp[0] if side == BUY else price <= opp[0]):
             raise ApiError(-5022, "Due to the order could not be executed as maker, the Post Only order will "
@@ -707,16 +712,7 @@ class BinanceUsdmSim(BinanceSim):
         if price == o.price and qty == o.qty:
             raise ApiError(-5027, "No need to modify the order.")
         m = self.venue.markets[sym]
-        if not o.reduce_only:
-            notional = m.price_scale.to_decimal(price) * m.qty_scale.to_decimal(qty)
-            if notional < Decimal(INSTRUMENTS[sym].min_notional):
-                raise ApiError(-4164, f"Order's notional must be no smaller than {INSTRUMENTS[sym].min_notional} "
-                                      "(unless you choose reduce only).")
-        dec = self.limiter.check_order(self.account_id)
-        if not dec.allowed:
-            r = dec.rule
-            raise ApiError(-1015, f"Too many new orders; current limit is {r.limit} orders per {r.num} "
-                                  f"{r.interval}.", 429, self._order_headers())
+        self._admit_order(sym, price, qty, o.reduce_only)
         if qty <= o.executed:
             return self._order_json(eng.cancel(self.account_id, o.order_id, None, None, now_ms()))
         opp = m.best_ask() if side == BUY else m.best_bid()
