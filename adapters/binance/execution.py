@@ -10,6 +10,7 @@ from typing import Any, Awaitable, Callable
 from adapters.binance import auth
 from adapters.binance.errors import map_error
 from adapters.binance.spec import OPEN_ORDERS_ALL_WEIGHT
+from adapters.binance.usage import usage_headers
 from engine.adapter import VenueAdapter
 from engine.config import Credentials
 from engine.errors import TimestampError, UnknownOrder, VenueError
@@ -41,10 +42,26 @@ class BinanceWsApiDialect(PrivateWsDialect):
     venue = "binance"
     max_connection_age_s = 24 * 3600.0
 
-    def __init__(self, error_map: Callable[[RestResponse], VenueError] = map_error, venue: str = "") -> None:
+    def __init__(self, error_map: Callable[[RestResponse], VenueError] = map_error, venue: str = "", *,
+                 on_usage: Callable[[dict[str, str]], None] | None = None) -> None:
         self._error_map = error_map
         if venue:
             self.venue = venue
+        self._on_usage = on_usage
+        self.usage_errors = 0
+        """``rateLimits`` entries of replies that could not be read (each logged)"""
+
+    def _usage(self, msg: dict) -> None:
+        """A reply's ``rateLimits`` -> the budget, as the REST headers of the same counters."""
+        if self._on_usage is None or "rateLimits" not in msg:
+            return
+        headers, bad = usage_headers(msg["rateLimits"])
+        if bad:
+            self.usage_errors += bad
+            log.warning("%s: %d rateLimits entries of a WebSocket API reply not understood: %.200s",
+                        self.venue, bad, json.dumps(msg["rateLimits"]))
+        if headers:
+            self._on_usage(headers)
 
     def login_frames(self, creds: Credentials, now_ns: int) -> list[str]:
         return []
@@ -63,6 +80,7 @@ class BinanceWsApiDialect(PrivateWsDialect):
             return MsgKind.UNKNOWN, None
         rid = msg.get("id")
         if isinstance(rid, int) and not isinstance(rid, bool) and "status" in msg:
+            self._usage(msg)
             return MsgKind.REPLY, rid
         if rid is None and "error" in msg:
             return MsgKind.ERROR, None
@@ -94,8 +112,9 @@ class BinanceUserStreamDialect(BinanceWsApiDialect):
     moves to a new one before (make before break; the copies of the overlap differ only in their
     per-connection ``subscriptionId``)."""
 
-    def __init__(self, sync_time: Callable[[], Awaitable[None]] | None = None) -> None:
-        super().__init__()
+    def __init__(self, sync_time: Callable[[], Awaitable[None]] | None = None, *,
+                 on_usage: Callable[[dict[str, str]], None] | None = None) -> None:
+        super().__init__(on_usage=on_usage)
         self._sync_time = sync_time
         self._resync = False
 
@@ -129,6 +148,7 @@ class BinanceUserStreamDialect(BinanceWsApiDialect):
             if isinstance(msg.get("event"), dict):
                 return MsgKind.PUSH, None
             if msg.get("id") == _LOGIN_ID:
+                self._usage(msg)
                 return MsgKind.EVENT, None
         return super().classify(msg)
 
@@ -315,7 +335,7 @@ class BinanceExecution(PrivateStreamOwner, ExecutionClient):
         if self.private_ws is not None:
             return
         self.private_ws = PrivateWsSession(
-            private_ws_url, BinanceUserStreamDialect(self.sync_time), self.creds, on_push=self._on_push,
+            private_ws_url, BinanceUserStreamDialect(self.sync_time, on_usage=self.rest.budget.sync_headers), self.creds, on_push=self._on_push,
             on_reconnected=on_reconnected, on_state=self._on_state, http=self.rest.session,
             clock_ns=lambda: now_ns() + self.clock_offset_ms * MS, name="binance/user", connect_pacer=self.connect_pacer)
         self.private_ws.start()

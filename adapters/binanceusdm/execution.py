@@ -353,7 +353,7 @@ class BinanceUsdmExecution(BinanceExecution):
         # with it ends as ExecutionUnknown, which the order manager settles by a query
         self.order_ws = PrivateWsSession(
             order_socket_url(self.ws_api_url, private_ws_url),
-            UsdmWsApiDialect(self.adapter.map_error), self.creds,
+            UsdmWsApiDialect(self.adapter.map_error, on_usage=self.rest.budget.sync_headers), self.creds,
             http=self.rest.session, clock_ns=lambda: now_ns() + self.clock_offset_ms * MS,
             name="binanceusdm/orders", connect_pacer=self.connect_pacer)
         self.order_ws.start()

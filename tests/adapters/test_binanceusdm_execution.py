@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 
 from adapters.binanceusdm.adapter import BinanceUsdmAdapter
+from adapters.binance.usage import usage_headers
 from adapters.binanceusdm.execution import BinanceUsdmExecution, order_socket_url
 from engine.budget import VenueBudget
 from engine.config import Credentials, Secret, VenueConfig
@@ -325,3 +326,38 @@ async def test_rate_refusal_and_ban_on_the_ws_api_block_the_budget_as_over_rest(
         assert exc.value.retry_after_s >= 1
         assert ex.rest.breaker.state == CircuitState.OPEN and ex.rest.breaker.last_failure == FailureKind.BANNED
         assert ex.ws_orders == 2 and ex.rest_orders == 0
+
+
+def test_ws_api_rate_limits_read_as_the_rest_headers_of_the_same_counters():
+    headers, bad = usage_headers([
+        {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400, "count": 71},
+        {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300, "count": 3},
+        {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000, "count": 9},
+        {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000, "count": 4},
+        {"rateLimitType": "ORDERS", "interval": "WEEK", "intervalNum": 1, "limit": 1, "count": 1},
+        {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200, "count": "7"},
+        "junk",
+    ])
+    assert headers == {"x-mbx-used-weight-1m": "71", "x-mbx-order-count-10s": "3", "x-mbx-order-count-1d": "9"}
+    assert bad == 3
+    assert usage_headers(None) == ({}, 0) and usage_headers({"count": 1}) == ({}, 1)
+
+
+async def test_ws_api_replies_keep_the_budget_at_the_venues_count():
+    """Weight spent at the venue by someone else on this IP (another process, a tool) is in the
+    budget after one order over the WebSocket API: the reply's rateLimits are its headers."""
+    async with usdm() as (sim, a, ex):
+        ex.start(sim.ws_private_url, lambda: None)
+        assert await wait_for(lambda: ex.stream_connected and ex.orders_connected)
+        async with aiohttp.ClientSession() as s:          # outside the engine's budget
+            for _ in range(12):
+                async with s.get(sim.rest_url + "/fapi/v1/depth", params={"symbol": VENUE_SYMBOL, "limit": "1000"}) as r:
+                    assert r.status == 200
+                    venue_weight = int(r.headers["X-MBX-USED-WEIGHT-1M"])
+        assert venue_weight >= 12 * 20
+        before = ex.rest.budget.utilization()["REQUEST_WEIGHT"]
+        assert before * 2400 < 12 * 20                    # the budget never saw those requests
+        ack = await ex.place(far_buy(sim, "ws-usage"))
+        assert ack.state is OrderState.NEW and ex.ws_orders == 1 and ex.rest_orders == 0
+        assert ex.rest.budget.utilization()["REQUEST_WEIGHT"] * 2400 >= venue_weight
+        assert ex.order_ws.dialect.usage_errors == 0
