@@ -112,7 +112,7 @@ def test_a_staged_install_never_creates_users_chowns_or_calls_systemd(tmp_path, 
 def test_example_configs_load_and_credentials_example_names_every_key_variable():
     prod = load_config(DEPLOY / "venuelink.toml")
     test = load_config(DEPLOY / "testnet.toml")
-    assert set(prod.venues) == set(test.venues) == {"binance", "okx"}
+    assert set(prod.venues) == set(test.venues) == {"binance", "binanceusdm", "okx"}
     assert prod.metrics_host == test.metrics_host == "127.0.0.1"
     names = {n for vc in prod.venues.values() for n in (vc.api_key_env, vc.api_secret_env, vc.api_passphrase_env) if n}
     example = {line.split("=")[0] for line in (DEPLOY / "credentials.env.example").read_text().splitlines()
@@ -120,6 +120,10 @@ def test_example_configs_load_and_credentials_example_names_every_key_variable()
     assert names == example
     # the testnet config never points at production hosts, except OKX's REST host with its demo flag
     assert "testnet" in test.venues["binance"].rest_url and "testnet" in test.venues["binance"].ws_url
+    usdm = test.venues["binanceusdm"]
+    assert all(".binance.com" not in u or "demo-" in u
+               for u in (usdm.rest_url, usdm.ws_url, usdm.ws_api_url, *usdm.endpoints.values()))
+    assert "binancefuture" in usdm.endpoints["ws_api"]     # orders never fall back to production's socket
     assert test.venues["okx"].demo and "wspap" in test.venues["okx"].ws_url and "wspap" in test.venues["okx"].ws_api_url
     assert all(vc.credentials() is None for vc in test.venues.values())   # market data runs without keys
 
