@@ -142,6 +142,16 @@ class Side(NamedIntEnum):
         return "buy" if self is Side.BUY else "sell"
 
 
+class PositionSide(NamedIntEnum):
+    """Which position an order works on, or a position is. NET: the one signed position per
+    instrument (one-way mode, and every venue without hedging); LONG / SHORT: the legs of a
+    hedge-mode account, which holds both at once (Binance USD-M ``positionSide``). NET is 0 on
+    purpose: it is what an order or position is unless a hedge-mode leg is named."""
+    NET = 0
+    LONG = 1
+    SHORT = 2
+
+
 class OrderType(NamedIntEnum):
     LIMIT = 1
     MARKET = 2
@@ -357,6 +367,9 @@ class OrderRequest:
     queue_timeout_s: float | None = None
     """How long the order may wait in the local rate budget before it is sent; past that it is
     refused locally (REJECTED, never sent). None: the order manager's default."""
+    position_side: PositionSide = PositionSide.NET
+    """hedge mode: the leg the order opens or closes (BUY+LONG opens a long, SELL+LONG closes
+    it); NET in one-way mode (refused on spot)"""
 
 
 @dataclass(slots=True)
@@ -399,10 +412,13 @@ class Position:
     unrealized_pnl: str         # at the venue's mark price, in `settle`
     settle: str = ""            # the currency margin and PnL are in
     contract_size: str = ""     # where qty counts contracts: base per contract
+    side: PositionSide = PositionSide.NET   # hedge mode: the leg (LONG qty >= 0, SHORT qty <= 0)
+    ts_exchange: int = 0        # venue time of the report (ns); 0 where the venue gives none
 
     def to_json(self) -> dict:
-        return {"venue": self.venue.name, "symbol": self.symbol, "qty": self.qty, "entry_price": self.entry_price,
-                "unrealized_pnl": self.unrealized_pnl, "settle": self.settle, "contract_size": self.contract_size}
+        return {"venue": self.venue.name, "symbol": self.symbol, "side": self.side.name, "qty": self.qty,
+                "entry_price": self.entry_price, "unrealized_pnl": self.unrealized_pnl, "settle": self.settle,
+                "contract_size": self.contract_size, "ts_exchange": self.ts_exchange}
 
 
 @dataclass(slots=True)
@@ -444,6 +460,7 @@ class Order:
     ts_ack_ns: int = 0
     ts_first_fill_ns: int = 0
     reduce_only: bool = False
+    position_side: PositionSide = PositionSide.NET   # hedge mode: the leg it opens or closes
 
     def to_json(self) -> dict:
         d = {"venue": self.venue.name, "symbol": self.symbol, "client_order_id": self.client_order_id,
@@ -452,6 +469,8 @@ class Order:
              "filled_qty": self.filled_qty}
         if self.reduce_only:
             d["reduce_only"] = True
+        if self.position_side != PositionSide.NET:
+            d["position_side"] = self.position_side.name
         if self.error:
             d["error"] = self.error
         return d

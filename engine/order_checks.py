@@ -7,7 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from engine.errors import Rejected
-from engine.model import Instrument, MarketKind, Order, OrderType, TimeInForce
+from engine.model import Instrument, MarketKind, Order, OrderType, PositionSide, TimeInForce
 
 
 def checked_units(inst: Instrument, order: Order, venue: str) -> tuple[int, int | None]:
@@ -16,6 +16,10 @@ def checked_units(inst: Instrument, order: Order, venue: str) -> tuple[int, int 
         raise Rejected(f"{order.symbol}: not trading at the venue now ({inst.status})", venue=venue)
     if order.reduce_only and inst.kind == MarketKind.SPOT:
         raise Rejected(f"{order.symbol}: reduce-only applies to derivatives positions, not spot", venue=venue)
+    side = getattr(order, "position_side", PositionSide.NET)
+    if side != PositionSide.NET and inst.kind == MarketKind.SPOT:
+        raise Rejected(f"{order.symbol}: position side {side.name} is a hedge-mode leg of a derivatives "
+                       f"position; spot has none", venue=venue)
     try:
         qty = inst.qty(order.qty)
         px = inst.px(order.price) if order.type == OrderType.LIMIT and order.price is not None else None

@@ -407,7 +407,8 @@ class OrderManager:
         if old is not None and not old.order.state.is_final:
             raise ValueError(f"client order id {cid!r} is already in use by a live order")
         order = Order(venue=req.venue, symbol=req.symbol, client_order_id=cid, side=req.side, type=req.type,
-                      qty=req.qty, price=req.price, tif=req.tif, state=S.PENDING_NEW, reduce_only=req.reduce_only)
+                      qty=req.qty, price=req.price, tif=req.tif, state=S.PENDING_NEW, reduce_only=req.reduce_only,
+                      position_side=req.position_side)
         e = _Entry(key=cid, order=order, submit_wall_ns=self._wall())
         loop = asyncio.get_running_loop()
         e.placing = loop.create_future()
