@@ -5,9 +5,13 @@ Python dict handling (Decimal values, as an exact Python feed handler must) in t
 
   binance-depth-frame   a 20-level diffDepth frame -> BookSync -> L2Book (p50/p99 in the table)
   binance-trade-frame   a trade frame -> normalized Trade event
+  binanceusdm-depth-frame   a USD-M depthUpdate (T, pu chain) -> BookSync -> L2Book, against
+                        msgspec + order-book by float (fastest, not exact) and orjson + Decimal
+  binanceusdm-trade-frame   distinct aggTrade frames -> normalized Trade events
 """
 from decimal import Decimal
 
+import msgspec
 import orjson
 import pytest
 from order_book import OrderBook
@@ -160,3 +164,144 @@ def test_orjson_dict_trade(benchmark):
                 "price": Decimal(d["p"]), "size": Decimal(d["q"]), "side": "sell" if d["m"] else "buy",
                 "ts_exchange": d["T"] * 1_000_000, "ts_recv": now_ns()}
     benchmark(handle, TRADE)
+
+
+# ---- Binance USD-M: the same parser in futures mode ---------------------------------------------
+class UsdmDepth(msgspec.Struct):
+    e: str
+    E: int
+    T: int
+    s: str
+    U: int
+    u: int
+    pu: int
+    b: list[tuple[str, str]]
+    a: list[tuple[str, str]]
+
+
+class UsdmFrame(msgspec.Struct):
+    stream: str
+    data: UsdmDepth
+
+
+USDM_DECODER = msgspec.json.Decoder(UsdmFrame)
+USDM_U0 = orjson.loads(USDM_RAW[0])["u"]
+
+
+def _apply_float(side, rows) -> None:
+    for p, q in rows:
+        px, qty = float(p), float(q)
+        if qty:
+            side[px] = qty
+        elif px in side:
+            del side[px]
+
+
+def _usdm_python(decode, key, apply):
+    """A Python feed handler for the USD-M frames: the pu chain checked, levels into `order-book`
+    keyed by `key` (Decimal: exact; float: the fastest pipeline people run)."""
+    ob = OrderBook()
+    for p, q in USDM_SNAP_BIDS:
+        ob.bids[key(p)] = key(q)
+    for p, q in USDM_SNAP_ASKS:
+        ob.asks[key(p)] = key(q)
+    state = {"i": 1, "u": USDM_U0, "gaps": 0}
+
+    def run():
+        i = state["i"]
+        d = decode(USDM_FRAMES[i])
+        if d.pu != state["u"]:
+            state["gaps"] += 1
+        state["u"] = d.u
+        apply(ob.bids, d.b)
+        apply(ob.asks, d.a)
+        if i + 1 < len(USDM_FRAMES):
+            state["i"] = i + 1
+        else:                                  # wrap: the chain starts again at the first frame
+            state["i"], state["u"] = 1, USDM_U0
+    return run, state
+
+
+@pytest.mark.benchmark(group="binanceusdm-depth-frame")
+def test_usdm_venuelink_parser_depth_from_c(benchmark):
+    """255 USD-M frames (T, pu) per round handed over from C; time per round / 255 = per frame."""
+    parser, fs, _ = _live_usdm_parser()
+
+    def run():
+        fs.book.seq = USDM_U0
+        assert parser._bench_frames(USDM_FRAMES, 1) == 0
+    benchmark(run)
+    benchmark.extra_info["per_frame_ns"] = benchmark.stats.stats.median / (len(USDM_FRAMES) - 1) * 1e9
+    assert fs.sync.n_gaps == 0
+
+
+@pytest.mark.benchmark(group="binanceusdm-depth-frame")
+def test_usdm_venuelink_parser_depth(benchmark):
+    parser, fs, _ = _live_usdm_parser()
+    state = {"i": 1}
+
+    def run():
+        i = state["i"]
+        parser.feed(USDM_FRAMES[i])
+        if i + 1 < len(USDM_FRAMES):
+            state["i"] = i + 1
+        else:
+            state["i"], fs.book.seq = 1, USDM_U0
+    benchmark(run)
+    assert fs.sync.n_gaps == 0 and parser.n_errors == 0
+
+
+@pytest.mark.benchmark(group="binanceusdm-depth-frame")
+def test_usdm_msgspec_struct_float_order_book(benchmark):
+    """Not exact: floats. msgspec into a typed Struct and `order-book` keyed by float."""
+    run, state = _usdm_python(lambda f: USDM_DECODER.decode(f).data, float, _apply_float)
+    benchmark(run)
+    assert state["gaps"] == 0
+
+
+@pytest.mark.benchmark(group="binanceusdm-depth-frame")
+def test_usdm_orjson_decimal_order_book(benchmark):
+    run, state = _usdm_python(lambda f: _Attrs(orjson.loads(f)["data"]), Decimal, _apply_dec)
+    benchmark(run)
+    assert state["gaps"] == 0
+
+
+class _Attrs:
+    __slots__ = ("pu", "u", "b", "a")
+
+    def __init__(self, d: dict) -> None:
+        self.pu, self.u, self.b, self.a = d["pu"], d["u"], d["b"], d["a"]
+
+
+USDM_AGG = [(b'{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","E":%d,"a":%d,"s":"BTCUSDT","p":"%d.%02d",'
+             b'"q":"0.%03d","f":%d,"l":%d,"T":%d,"m":%s}}'
+             % (1700000000250 + k, 5001 + k, 37000 + k % 7, k % 100, 1 + k % 900, 7001 + 2 * k, 7002 + 2 * k,
+                1700000000249 + k, b"true" if k % 3 == 0 else b"false")) for k in range(4096)]
+
+
+@pytest.mark.benchmark(group="binanceusdm-trade-frame")
+def test_usdm_venuelink_parser_agg_trade(benchmark):
+    """Distinct aggTrade frames (new ids, prices, sides), each a normalized Trade event."""
+    parser, _, sink = _live_usdm_parser()
+    state = {"i": 0}
+
+    def run():
+        i = state["i"]
+        parser.feed(USDM_AGG[i])
+        state["i"] = i + 1 if i + 1 < len(USDM_AGG) else 0
+    benchmark(run)
+    assert sink.trades > 0 and parser.n_errors == 0
+
+
+@pytest.mark.benchmark(group="binanceusdm-trade-frame")
+def test_usdm_orjson_dict_agg_trade(benchmark):
+    state = {"i": 0}
+
+    def run():
+        i = state["i"]
+        d = orjson.loads(USDM_AGG[i])["data"]
+        state["i"] = i + 1 if i + 1 < len(USDM_AGG) else 0
+        return {"type": "trade", "venue": "binanceusdm", "symbol": "BTC/USDT:USDT", "trade_id": str(d["a"]),
+                "price": Decimal(d["p"]), "size": Decimal(d["q"]), "side": "sell" if d["m"] else "buy",
+                "ts_exchange": d["T"] * 1_000_000, "ts_recv": now_ns()}
+    benchmark(run)
