@@ -9,14 +9,19 @@ combined ``{"stream","data"}`` wrapper are spot's.  Rate limits are the engine's
 
 Instruments: ``BTCUSDT`` and ``ETHUSDT`` perpetuals and one dated ``BTCUSDT_<yymmdd>``
 (``CURRENT_QUARTER``, delivered the last Friday of the quarter at 08:00 UTC), margined in USDT,
-sizes in the base asset; one-way (net) positions, ``positionSide`` ``BOTH``.
+sizes in the base asset; one-way (net) positions, ``positionSide`` ``BOTH``, unless the account
+is switched to hedge mode (``POST /fapi/v1/positionSide/dual``): then every order names its leg
+(``LONG`` / ``SHORT``), each leg is a position of its own (BUY+LONG opens, SELL+LONG closes, never
+more than the leg holds: -2022), and ``reduceOnly`` may not be sent (-1106).
 
 * REST ``/fapi``: ping, time, exchangeInfo, depth, aggTrades, openInterest; signed order
   (POST / PUT = modify / DELETE / GET), openOrders, allOpenOrders, countdownCancelAll, userTrades, ``/fapi/v2/balance``,
-  ``/fapi/v3/positionRisk``; ``/fapi/v1/listenKey`` (POST / PUT / DELETE, API key only, 60 min
+  ``/fapi/v3/positionRisk``, ``/fapi/v1/positionSide/dual`` (GET / POST; a change refused with
+  -4068 while a position is open, -4067 while an order is, -4059 when already so);
+  ``/fapi/v1/listenKey`` (POST / PUT / DELETE, API key only, 60 min
   validity).  Request weights and the ``X-MBX-USED-WEIGHT-1M`` / ``X-MBX-ORDER-COUNT-10S|1M``
   headers as on the venue.  Orders: LIMIT (GTC, IOC, FOK, GTX = post-only, refused with -5022 when
-  it would take) and MARKET, ``reduceOnly``, ``positionSide`` BOTH only (one-way mode: -4061),
+  it would take) and MARKET, ``reduceOnly`` (one-way mode), ``positionSide`` as the mode wants (-4061),
   ``newOrderRespType`` ACK (default) or RESULT, MIN_NOTIONAL unless reduce-only.
 * Market-data WebSocket, split by path as the venue does since 2026:
   ``/public/ws/<streams>``, ``/public/stream?streams=`` carry ``<s>@depth`` (250 ms),
@@ -81,8 +86,8 @@ from engine.sim.market import BUY, SELL, Trade, now_ms
 from engine.sim.matching import (AMENDED, CANCELED, DUPLICATE_CLIENT_ID, FOK, GTC, INSUFFICIENT_BALANCE, IOC, LIMIT,
                                  MARKET, NEW, ExecEvent, Order, Reject)
 from engine.sim.rpc import Method, RpcRequest, RpcSocket
-from engine.sim.positions import (INSUFFICIENT_MARGIN, REDUCE_ONLY_INCREASES, REDUCE_ONLY_NO_POSITION,
-                                  PerpEngine, PerpPosition)
+from engine.sim.positions import (CLOSE_EXCEEDS_POSITION, INSUFFICIENT_MARGIN, REDUCE_ONLY_INCREASES,
+                                  REDUCE_ONLY_NO_POSITION, PerpEngine, PerpPosition)
 from engine.sim.server import run_main
 from engine.sim.streams import DiffTopic
 from engine.sim.wsconn import Control, Op, Refusal, WsConn
@@ -291,6 +296,7 @@ class BinanceUsdmSim(BinanceSim):
         self._listen_key_expiry = 0.0               # time.monotonic() deadline
         self._key_rng = random.Random(config.seed * 104729 + 3)
         self.ws_fapi = RpcSocket(self.limiter, UsdmWsApi(self))
+        self.dual_side = False                      # hedge mode (dualSidePosition), account-wide
 
     # ------------------------------------------------------------------ app
     def add_routes(self, r: web.UrlDispatcher) -> None:
@@ -310,6 +316,8 @@ class BinanceUsdmSim(BinanceSim):
         r.add_get("/fapi/v1/userTrades", self.private(self.op_user_trades))
         r.add_get("/fapi/v2/balance", self.private(self.op_balance))
         r.add_get("/fapi/v3/positionRisk", self.private(self.op_position_risk))
+        r.add_get("/fapi/v1/positionSide/dual", self.private(self.op_get_dual))
+        r.add_post("/fapi/v1/positionSide/dual", self.private(self.op_set_dual))
         for m in ("POST", "PUT", "DELETE"):
             r.add_route(m, "/fapi/v1/listenKey", self.h_listen_key)
         r.add_get(WS_API_PATH, self.h_ws_fapi)
@@ -574,11 +582,20 @@ class BinanceUsdmSim(BinanceSim):
             "clientOrderId": o.client_id, "price": self._px(s, o.price), "avgPrice": self._avg(s, cum_quote, executed),
             "origQty": self._qty(s, o.qty), "executedQty": self._qty(s, executed), "cumQty": self._qty(s, executed),
             "cumQuote": f"{self._eng(s).quote_value(cum_quote):f}", "timeInForce": self._tif(o), "type": o.type,
-            "reduceOnly": o.reduce_only, "closePosition": False, "side": o.side, "positionSide": "BOTH",
+            "reduceOnly": self._reduce_only(o), "closePosition": False, "side": o.side, "positionSide": self._ps(o),
             "stopPrice": "0", "workingType": "CONTRACT_PRICE", "priceProtect": False, "origType": o.type,
             "priceMatch": "NONE", "selfTradePreventionMode": "NONE", "goodTillDate": 0,
             "updateTime": o.created_ms if accepted_only else o.updated_ms,
         }
+
+    def _ps(self, o: Order) -> str:
+        """The order's ``positionSide``: its hedge leg, BOTH in one-way mode."""
+        eng = self._eng(o.symbol)
+        return (eng.leg(o.order_id) if isinstance(eng, PerpEngine) else "") or "BOTH"
+
+    def _reduce_only(self, o: Order) -> bool:
+        # a hedge leg's closing order reduces by its side, not by reduceOnly (never sent there)
+        return o.reduce_only and self._ps(o) == "BOTH"
 
     def _order_with_time(self, o: Order) -> dict[str, Any]:
         return {**self._order_json(o), "time": o.created_ms}
@@ -606,10 +623,13 @@ class BinanceUsdmSim(BinanceSim):
         if side not in (BUY, SELL):
             raise ApiError(-1117, "Invalid side.")
         ps = params.get("positionSide") or "BOTH"
-        if ps != "BOTH":
-            if ps in ("LONG", "SHORT"):
-                raise ApiError(-4061, "Order's position side does not match user's setting.")
+        if ps not in ("BOTH", "LONG", "SHORT"):
             raise ApiError(-1130, "Data sent for parameter 'positionSide' is not valid.")
+        if (ps == "BOTH") == self.dual_side:
+            raise ApiError(-4061, "Order's position side does not match user's setting.")
+        if self.dual_side and params.get("reduceOnly") is not None:
+            raise ApiError(-1106, "Parameter 'reduceonly' sent when not required.")
+        leg = "" if ps == "BOTH" else ps
         otype = params.get("type")
         if otype in (None, ""):
             raise _mandatory("type")
@@ -649,7 +669,9 @@ class BinanceUsdmSim(BinanceSim):
             raise ApiError(-1111, "Precision is over the maximum defined for this asset.") from None
         m = self.venue.markets[sym]
         opp = m.best_ask() if side == BUY else m.best_bid()
-        self._admit_order(sym, price if price is not None else (opp[0] if opp else m.fair), qty, reduce_only)
+        closes = leg != "" and (side == BUY) == (leg == "SHORT")
+        self._admit_order(sym, price if price is not None else (opp[0] if opp else m.fair), qty,
+                          reduce_only or closes)
         post_only = tif == "GTX"
         if post_only and opp is not None and (price >= opp[0] if side == BUY else price <= opp[0]):
             raise ApiError(-5022, "Due to the order could not be executed as maker, the Post Only order will "
@@ -658,11 +680,11 @@ class BinanceUsdmSim(BinanceSim):
         try:
             res = self.venue.place(sym, self.account_id, side=side, type=otype, qty=qty, price=price,
                                    tif=GTC if post_only else tif, client_id=str(cid) if cid is not None else None,
-                                   ts=now_ms(), reduce_only=reduce_only)
+                                   ts=now_ms(), reduce_only=reduce_only, **({"leg": leg} if leg else {}))
         except Reject as e:
             if e.reason == DUPLICATE_CLIENT_ID:
                 raise ApiError(-4116, "ClientOrderId is duplicated.") from None
-            if e.reason in (REDUCE_ONLY_NO_POSITION, REDUCE_ONLY_INCREASES):
+            if e.reason in (REDUCE_ONLY_NO_POSITION, REDUCE_ONLY_INCREASES, CLOSE_EXCEEDS_POSITION):
                 raise ApiError(-2022, "ReduceOnly Order is rejected.") from None
             if e.reason in (INSUFFICIENT_MARGIN, INSUFFICIENT_BALANCE):
                 raise ApiError(-2019, "Margin is insufficient.") from None
@@ -724,7 +746,7 @@ class BinanceUsdmSim(BinanceSim):
         try:
             self.venue.amend(sym, self.account_id, order_id=o.order_id, qty=qty, price=price, ts=now_ms())
         except Reject as e:
-            if e.reason in (REDUCE_ONLY_NO_POSITION, REDUCE_ONLY_INCREASES):
+            if e.reason in (REDUCE_ONLY_NO_POSITION, REDUCE_ONLY_INCREASES, CLOSE_EXCEEDS_POSITION):
                 raise ApiError(-2022, "ReduceOnly Order is rejected.") from None
             if e.reason in (INSUFFICIENT_MARGIN, INSUFFICIENT_BALANCE):
                 raise ApiError(-2019, "Margin is insufficient.") from None
@@ -794,28 +816,32 @@ class BinanceUsdmSim(BinanceSim):
         if start is not None or end is not None:
             fills = [f for f in fills if (start is None or f.ts >= start) and (end is None or f.ts <= end)]
         fills = fills[:limit] if from_id is not None or start is not None else fills[-limit:]
+        eng = self._eng(sym)
+        legs = {f.order_id: (eng.leg(f.order_id) if isinstance(eng, PerpEngine) else "") or "BOTH" for f in fills}
         return [{
             "buyer": f.side == BUY, "commission": _f8(f.commission), "commissionAsset": f.commission_asset,
             "id": f.trade_id, "maker": f.is_maker, "orderId": f.order_id, "price": self._px(sym, f.price),
             "qty": self._qty(sym, f.qty), "quoteQty": f"{self._eng(sym).quote_value(f.quote):f}",
-            "realizedPnl": _f8(f.realized_pnl), "side": f.side, "positionSide": "BOTH", "symbol": sym, "time": f.ts,
+            "realizedPnl": _f8(f.realized_pnl), "side": f.side, "positionSide": legs[f.order_id], "symbol": sym,
+            "time": f.ts,
         } for f in fills]
 
     # ------------------------------------------------------------------ account
-    def _positions(self, sym: str | None = None) -> list[tuple[str, PerpEngine, PerpPosition]]:
+    def _positions(self, sym: str | None = None) -> list[tuple[str, PerpEngine, str, PerpPosition]]:
+        """(symbol, engine, positionSide, position) of every open position: BOTH, or a hedge leg."""
         out = []
         for s, eng in self.venue.engines.items():
             if sym not in (None, s) or not isinstance(eng, PerpEngine):
                 continue
-            pos = eng.position(self.account_id)
-            if pos is not None and pos.qty:
-                out.append((s, eng, pos))
+            for leg, pos in eng.positions(self.account_id):
+                if pos.qty:
+                    out.append((s, eng, leg or "BOTH", pos))
         return out
 
     def _wallet(self, asset: str = "USDT") -> tuple[Decimal, Decimal, Decimal]:
         """(wallet balance, available, unrealized PnL of all positions) of ``asset``."""
         b = self.venue.accounts[self.account_id].bal(asset)
-        upl = sum((p.upl(self._mark(s)) for s, e, p in self._positions() if e.settle == asset), Decimal(0))
+        upl = sum((p.upl(self._mark(s)) for s, e, _, p in self._positions() if e.settle == asset), Decimal(0))
         return b.free + b.locked, b.free, upl
 
     def op_balance(self, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -831,14 +857,14 @@ class BinanceUsdmSim(BinanceSim):
     def op_position_risk(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         sym = self.param_symbol(params, required=False)
         out = []
-        for s, eng, pos in self._positions(sym):
+        for s, eng, ps, pos in self._positions(sym):
             mark = self._mark(s)
             notional = pos.notional(mark) * pos.direction
             size = pos.size()
             # the entry moved by the fees paid, so that closing there breaks even
             bep = pos.entry + pos.direction * pos.fees / size if size else Decimal(0)
             out.append({
-                "symbol": s, "positionSide": "BOTH", "positionAmt": self._qty(s, pos.qty),
+                "symbol": s, "positionSide": ps, "positionAmt": self._qty(s, pos.qty),
                 "entryPrice": _f8(pos.entry), "breakEvenPrice": _f8(bep), "markPrice": _f8(mark),
                 "unRealizedProfit": _f8(pos.upl(mark)), "liquidationPrice": "0", "isolatedMargin": "0",
                 "notional": _f8(notional), "marginAsset": eng.settle, "isolatedWallet": "0",
@@ -847,6 +873,27 @@ class BinanceUsdmSim(BinanceSim):
                 "adl": 0, "bidNotional": "0", "askNotional": "0", "updateTime": pos.updated_ms,
             })
         return out
+
+    def op_get_dual(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"dualSidePosition": self.dual_side}
+
+    def op_set_dual(self, params: dict[str, Any]) -> dict[str, Any]:
+        """POST /fapi/v1/positionSide/dual: one-way (false) or hedge (true) mode, for the whole
+        account; only while it holds no position and no open order."""
+        raw = params.get("dualSidePosition")
+        if raw in (None, ""):
+            raise _mandatory("dualSidePosition")
+        if str(raw).lower() not in ("true", "false"):
+            raise ApiError(-1130, "Data sent for parameter 'dualSidePosition' is not valid.")
+        dual = str(raw).lower() == "true"
+        if dual == self.dual_side:
+            raise ApiError(-4059, "No need to change position side.")
+        if self._positions():
+            raise ApiError(-4068, "Position side cannot be changed if there exists position.")
+        if any(e.open_orders(self.account_id) for e in self.venue.engines.values()):
+            raise ApiError(-4067, "Position side cannot be changed if there exists open orders.")
+        self.dual_side = dual
+        return {"code": 200, "msg": "success"}
 
     # ------------------------------------------------------------------ user data: listenKey + /private
     async def h_listen_key(self, request: web.Request) -> web.Response:
@@ -907,6 +954,7 @@ class BinanceUsdmSim(BinanceSim):
             self._post_only.add(o.order_id)
         s = o.symbol
         ts = ev.ts
+        ps = self._ps(o)
         self.user_streams.publish(ev.account, _dumps({"e": "ORDER_TRADE_UPDATE", "E": ts, "T": ts, "o": {
             "s": s, "c": ev.client_id if ev.exec_type != CANCELED else o.client_id, "S": o.side, "o": o.type,
             "f": self._tif(o), "q": self._qty(s, o.qty), "p": self._px(s, o.price),
@@ -915,13 +963,13 @@ class BinanceUsdmSim(BinanceSim):
             "i": o.order_id, "l": self._qty(s, f.qty if f else 0), "z": self._qty(s, ev.executed),
             "L": self._px(s, f.price if f else 0), "N": f.commission_asset if f else "USDT",
             "n": _f8(f.commission) if f else "0", "T": ts, "t": f.trade_id if f else 0, "b": "0", "a": "0",
-            "m": f.is_maker if f else False, "R": o.reduce_only, "wt": "CONTRACT_PRICE", "ot": o.type, "ps": "BOTH",
+            "m": f.is_maker if f else False, "R": self._reduce_only(o), "wt": "CONTRACT_PRICE", "ot": o.type, "ps": ps,
             "cp": False, "rp": _f8(f.realized_pnl) if f else "0", "pP": False, "si": 0, "ss": 0, "V": "NONE",
             "pm": "NONE", "gtd": 0}}))
         if f is None:
             return
         eng = self._eng(s)
-        pos = eng.position(ev.account) if isinstance(eng, PerpEngine) else None
+        pos = eng.position(ev.account, "" if ps == "BOTH" else ps) if isinstance(eng, PerpEngine) else None
         wallet, _, _ = self._wallet(f.commission_asset)
         positions = []
         if pos is not None:
@@ -929,7 +977,7 @@ class BinanceUsdmSim(BinanceSim):
                 "s": s, "pa": self._qty(s, pos.qty), "ep": _f8(pos.entry),
                 "bep": _f8(pos.entry + pos.direction * pos.fees / pos.size() if pos.qty else Decimal(0)),
                 "cr": _f8(pos.realized_pnl), "up": _f8(pos.upl(self._mark(s))), "mt": "cross", "iw": "0",
-                "ps": "BOTH"})
+                "ps": ps})
         self.user_streams.publish(ev.account, _dumps({"e": "ACCOUNT_UPDATE", "E": ts, "T": ts, "a": {
             "m": "ORDER", "B": [{"a": f.commission_asset, "wb": _f8(wallet), "cw": _f8(wallet), "bc": "0"}],
             "P": positions}}))

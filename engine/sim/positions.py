@@ -36,6 +36,12 @@ Model
 * ``reduce_only`` orders are refused when there is no position or when they would add to it;
   their fills never exceed the position (a larger order fills up to it, the rest is canceled),
   and a resting one is canceled once the position it reduces is gone.
+* Hedge mode: an order may name a leg (``place(..., leg=LONG|SHORT)``); each leg is a position
+  of its own per account and instrument, next to the net one.  BUY opens or adds to the LONG
+  leg and SELL closes it; SELL opens the SHORT leg and BUY closes it.  A closing order is
+  reduce-only on its leg, and refused (``CLOSE_EXCEEDS_POSITION``) when it is larger than the
+  leg, so a leg never flips.  Whether an account may hold legs is the venue's rule (its
+  dialect's).
 * Amounts in the settle currency are quantized to ``fee_decimals`` places: margins up, fees down,
   PnL half-even, each rounded once from its exact rational value (an inverse value is a quotient).
   The average entry price is a ``Decimal`` quotient (28 digits), and a position's margin and PnL
@@ -53,12 +59,14 @@ from typing import Any, ClassVar
 
 from engine.sim.market import BUY, MarketSim
 from engine.sim.matching import (
+    BAD_ORDER,
     CANCELED,
     LIMIT,
     Account,
     Listener,
     MatchingEngine,
     Order,
+    PlaceResult,
     Reject,
 )
 
@@ -66,6 +74,11 @@ from engine.sim.matching import (
 INSUFFICIENT_MARGIN = "INSUFFICIENT_MARGIN"
 REDUCE_ONLY_NO_POSITION = "REDUCE_ONLY_NO_POSITION"   # reduce-only with no position to reduce
 REDUCE_ONLY_INCREASES = "REDUCE_ONLY_INCREASES"       # reduce-only on the side of the position
+CLOSE_EXCEEDS_POSITION = "CLOSE_EXCEEDS_POSITION"     # a hedge leg's closing order larger than the leg
+
+# hedge-mode legs ("" is the net position)
+LONG = "LONG"
+SHORT = "SHORT"
 
 DEFAULT_LEVERAGE = 10
 
@@ -259,6 +272,46 @@ class PerpEngine(MatchingEngine):
         if self.contract_value <= 0 or self.leverage <= 0:
             raise ValueError("contract value and leverage must be positive")
         self.lot_value = market.qty_scale.step * self.contract_value
+        self._legs: dict[tuple[str, str], PerpPosition] = {}   # (account, LONG | SHORT) -> hedge leg
+        self._order_leg: dict[int, str] = {}                    # order id -> its leg ("" net)
+        self._leg = ""              # the leg of the order being placed or amended
+
+    # ------------------------------------------------------------------ hedge legs
+    def place(self, account_id: str, *a: Any, leg: str = "", **kw: Any) -> PlaceResult:
+        """``MatchingEngine.place``; ``leg`` (LONG / SHORT) places it on a hedge-mode leg: a
+        closing side is reduce-only on that leg (see the module's notes)."""
+        if leg not in ("", LONG, SHORT):
+            raise Reject(BAD_ORDER, f"unknown position leg {leg!r}")
+        if leg:
+            side = a[0] if a else kw.get("side")
+            if (side == BUY) == (leg == SHORT):
+                kw["reduce_only"] = True
+            elif kw.get("reduce_only"):
+                raise Reject(REDUCE_ONLY_INCREASES)
+        self._leg = leg
+        try:
+            res = super().place(account_id, *a, **kw)
+        finally:
+            self._leg = ""
+        self._order_leg[res.order.order_id] = leg
+        return res
+
+    def amend(self, account_id: str, order_id: int | None = None, client_id: str | None = None,
+              **kw: Any) -> PlaceResult:
+        o = self.get(account_id, order_id, client_id)
+        self._leg = self.leg(o.order_id) if o is not None else ""
+        try:
+            return super().amend(account_id, order_id, client_id, **kw)
+        finally:
+            self._leg = ""
+
+    def leg(self, order_id: int) -> str:
+        """The leg an order works on (LONG / SHORT; "" the net position). The order being placed
+        is recorded once placed: until then (its own events) its leg is the one placed on."""
+        return self._order_leg.get(order_id, self._leg)
+
+    def _leg_of(self, o: Order) -> str:
+        return self.leg(o.order_id)
 
     # ------------------------------------------------------------------ amounts
     def fill_value(self, price: int, lots: int) -> Fraction:
@@ -273,22 +326,37 @@ class PerpEngine(MatchingEngine):
         """Initial margin of a position: its value at its entry price over the leverage."""
         return self.margin_of(pos.value(pos.size(), pos.entry)) if pos.qty else Decimal(0)
 
-    def position(self, account_id: str) -> PerpPosition | None:
-        """The account's position (None before its first fill)."""
+    def position(self, account_id: str, leg: str = "") -> PerpPosition | None:
+        """The account's net position, or its hedge ``leg`` (None before its first fill)."""
+        if leg:
+            return self._legs.get((account_id, leg))
         return self.account(account_id).positions.get(self.symbol)
 
-    def _pos(self, acct: Account) -> PerpPosition:
-        pos = acct.positions.get(self.symbol)
+    def positions(self, account_id: str) -> list[tuple[str, PerpPosition]]:
+        """(leg, position) of every position the account has held here: the net one ("") and
+        its hedge legs."""
+        return [(leg, p) for leg in ("", LONG, SHORT) if (p := self.position(account_id, leg)) is not None]
+
+    def _position(self, acct: Account, leg: str) -> PerpPosition | None:
+        return self._legs.get((acct.id, leg)) if leg else acct.positions.get(self.symbol)
+
+    def _pos(self, acct: Account, o: Order) -> PerpPosition:
+        leg = self._leg_of(o)
+        pos = self._position(acct, leg)
         if pos is None:
-            pos = acct.positions[self.symbol] = self.position_type(self.symbol, self.lot_value)
+            pos = self.position_type(self.symbol, self.lot_value)
+            if leg:
+                self._legs[(acct.id, leg)] = pos
+            else:
+                acct.positions[self.symbol] = pos
         return pos
 
     def _pos_qty(self, acct: Account) -> int:
-        pos = acct.positions.get(self.symbol)
+        pos = self._position(acct, self._leg)
         return pos.qty if pos is not None else 0
 
     def _reducible(self, acct: Account, o: Order) -> int:
-        pos = acct.positions.get(self.symbol)
+        pos = self._position(acct, self._leg_of(o))
         return pos.reducible(o.side, o.remaining) if pos is not None else 0
 
     def _taker_value(self, side: str, skip: int, lots: int) -> Fraction:
@@ -325,6 +393,8 @@ class PerpEngine(MatchingEngine):
                 raise Reject(REDUCE_ONLY_NO_POSITION)
             if pos_qty * _sign(side) > 0:
                 raise Reject(REDUCE_ONLY_INCREASES)
+            if self._leg and qty > abs(pos_qty):
+                raise Reject(CLOSE_EXCEEDS_POSITION)
             return
         closing = min(qty, abs(pos_qty)) if pos_qty * _sign(side) < 0 else 0
         opening = qty - closing
@@ -353,7 +423,7 @@ class PerpEngine(MatchingEngine):
 
     def _settle(self, acct: Account, o: Order, p: int, q: int, maker: bool, ts: int) -> tuple[Decimal, str, Decimal]:
         b = acct.bal(self.settle)
-        pos = self._pos(acct)
+        pos = self._pos(acct, o)
         rate = self.maker_fee if maker else self.taker_fee
         fee = _rounded(self.fill_value(p, q) * Fraction(rate), self._fee_q, ROUND_DOWN)
         pnl = pos.apply(o.side, q, self.market.price_scale.to_decimal(p), ts, self._fee_q)
