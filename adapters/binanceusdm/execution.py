@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """Binance USD-M futures execution: Binance spot's signed REST client on the /fapi paths, with
-what futures do differently: reduce-only and post-only (GTX) orders in one-way position mode,
-cancel-all per symbol, the countdown dead man's switch, balances and positions, and the user
-data stream on a listen key (``ORDER_TRADE_UPDATE`` events, and ``ACCOUNT_UPDATE`` for positions)
-instead of the WS API.
+what futures do differently: reduce-only and post-only (GTX) orders, one-way or hedge position
+mode (an order's ``position_side`` LONG / SHORT is sent as ``positionSide``, and each leg is a
+Position of its own), cancel-all per symbol, the countdown dead man's switch, balances and
+positions, and the user data stream on a listen key (``ORDER_TRADE_UPDATE`` events, and
+``ACCOUNT_UPDATE`` for positions) instead of the WS API.
 
 Orders are placed, modified and cancelled over the WebSocket API (``order.place``,
 ``order.modify``, ``order.cancel`` on ``wss://ws-fapi.binance.com/ws-fapi/v1``: the parameters and
@@ -30,7 +31,8 @@ from engine.config import Credentials
 from engine.circuit import FailureKind
 from engine.errors import (CircuitOpen, ExecutionUnknown, IpBanned, RateLimited, Rejected, TimestampError,
                            UnknownOrder, VenueError)
-from engine.model import Balance, Fill, MarketKind, Order, OrderState, OrderType, OrderUpdate, Position, Side, TimeInForce
+from engine.model import (Balance, Fill, MarketKind, Order, OrderState, OrderType, OrderUpdate, Position, PositionSide,
+                          Side, TimeInForce)
 from engine.order_checks import canonical, checked_units
 from engine.private_ws import MsgKind, PrivateWsDialect, PrivateWsSession
 from engine.venue import ConnectInfo
@@ -44,6 +46,10 @@ COUNTDOWN_PATH = "/fapi/v1/countdownCancelAll"
 _TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK", TimeInForce.POST_ONLY: "GTX"}
 NO_CHANGE = -5027                         # "No need to modify the order.": it already has those terms
 POST_ONLY_WOULD_TAKE = -5022              # a GTX order's new price would take: the venue canceled it
+NO_MODE_CHANGE = -4059                    # "No need to change position side.": already in that mode
+DUAL_PATH = "/fapi/v1/positionSide/dual"  # the account's position mode (hedge: dualSidePosition)
+# positionSide on the wire <-> the model's; BOTH is the one-way (net) position
+_PS = {"BOTH": PositionSide.NET, "LONG": PositionSide.LONG, "SHORT": PositionSide.SHORT}
 
 
 def order_socket_url(configured: str, user_stream_url: str) -> str:
@@ -216,7 +222,16 @@ class BinanceUsdmExecution(BinanceExecution):
         p.append(("quantity", inst.qty_str(qty)))
         if px is not None:
             p.append(("price", inst.px_str(px)))
-        if getattr(order, "reduce_only", False):
+        leg = getattr(order, "position_side", PositionSide.NET)
+        if leg != PositionSide.NET:
+            # hedge mode: the leg and the side say whether it opens or closes; the venue refuses
+            # reduceOnly there (-1106), so asking for it is refused here, before anything is sent
+            if getattr(order, "reduce_only", False):
+                raise Rejected(f"{order.symbol}: reduce-only cannot be sent with a hedge-mode leg "
+                               f"({leg.name}); a {'SELL' if leg == PositionSide.LONG else 'BUY'} on it reduces it",
+                               venue=self.venue.name)
+            p.append(("positionSide", leg.name))
+        elif getattr(order, "reduce_only", False):
             p.append(("reduceOnly", "true"))
         p += [("newClientOrderId", order.client_order_id), ("newOrderRespType", "RESULT")]
         return p
@@ -300,15 +315,32 @@ class BinanceUsdmExecution(BinanceExecution):
         return out
 
     async def positions(self) -> list[Position]:
-        """GET /fapi/v3/positionRisk: every nonzero position (one-way mode: signed size)."""
+        """GET /fapi/v3/positionRisk: every nonzero position, signed (a SHORT leg's size is
+        negative); in hedge mode a symbol's LONG and SHORT legs are two Positions."""
         out = []
         for d in await self._signed("GET", "/fapi/v3/positionRisk", []):
             if canonical(d.get("positionAmt") or "0") == "0":
                 continue
             out.append(Position(self.venue, self._unified(d["symbol"]), canonical(d["positionAmt"]),
                                 canonical(d.get("entryPrice") or "0"), canonical(d.get("unRealizedProfit") or "0"),
-                                d.get("marginAsset") or ""))
+                                d.get("marginAsset") or "", side=_position_side(d.get("positionSide")),
+                                ts_exchange=int(d.get("updateTime") or 0) * MS))
         return out
+
+    async def hedge_mode(self) -> bool:
+        """Whether the account is in hedge mode (GET /fapi/v1/positionSide/dual)."""
+        d = await self._signed("GET", DUAL_PATH, [])
+        return bool(d.get("dualSidePosition"))
+
+    async def set_hedge_mode(self, on: bool) -> None:
+        """Hedge mode on (orders then name their leg) or off (one-way), for the whole account.
+        The venue refuses a change while any position (-4068) or open order (-4067) exists;
+        asking for the mode the account is already in is no error."""
+        try:
+            await self._signed("POST", DUAL_PATH, [("dualSidePosition", "true" if on else "false")])
+        except VenueError as e:
+            if e.code != NO_MODE_CHANGE:
+                raise
 
     async def recent_fills(self, symbol: str, since_ns: int) -> list[Fill]:
         inst = self._inst(symbol)
@@ -407,9 +439,11 @@ class BinanceUsdmExecution(BinanceExecution):
             self.bad_events += 1
             log.warning("binanceusdm user stream: bad ACCOUNT_UPDATE dropped: %s: %s", type(e).__name__, e)
             return
+        t = msg.get("T") or msg.get("E")
+        ts = t * MS if type(t) is int else 0
         for row in rows:
             try:
-                pos = self.position_of(row)
+                pos = self.position_of(row, ts)
             except (ValueError, KeyError, TypeError, AttributeError, ArithmeticError) as e:
                 self.bad_events += 1
                 log.warning("binanceusdm user stream: bad ACCOUNT_UPDATE position dropped: %s: %s: %.200r",
@@ -418,10 +452,11 @@ class BinanceUsdmExecution(BinanceExecution):
             if self.on_position is not None:
                 self.on_position(pos)
 
-    def position_of(self, p: dict) -> Position:
+    def position_of(self, p: dict, ts_exchange: int = 0) -> Position:
         """One ``P`` entry of ACCOUNT_UPDATE (``{"s": "BTCUSDT", "pa": "0.010", "ep": "60000.1",
-        "up": "1.5", ...}``) -> Position: signed size (one-way mode), entry price, unrealized
-        PnL, exact; a closed position has qty "0"."""
+        "up": "1.5", "ps": "BOTH", ...}``) -> Position: signed size, entry price, unrealized PnL,
+        exact; its side from ``ps`` (BOTH: NET; LONG / SHORT: a hedge-mode leg; absent: NET); a
+        closed position has qty "0". ``ts_exchange``: the event's time (ns)."""
         def num(key: str) -> str:
             v = p[key]
             if not isinstance(v, str) or not v:
@@ -431,9 +466,11 @@ class BinanceUsdmExecution(BinanceExecution):
         if not isinstance(vs, str) or not vs:
             raise TypeError(f"s must be a symbol, got {vs!r}")
         qty, entry, upl = num("pa"), num("ep"), num("up")
+        side = _position_side(p.get("ps"))
         symbol = self._unified(vs)
         inst = self.adapter.instruments.get(symbol)
-        return Position(self.venue, symbol, qty, entry, upl, inst.settle if inst is not None else "")
+        return Position(self.venue, symbol, qty, entry, upl, inst.settle if inst is not None else "", side=side,
+                        ts_exchange=ts_exchange)
 
     def order_trade_update(self, msg: dict, ts_recv: int) -> OrderUpdate:
         """ORDER_TRADE_UPDATE -> OrderUpdate (with its fill for TRADE executions)."""
@@ -450,3 +487,14 @@ class BinanceUsdmExecution(BinanceExecution):
                           fee=canonical(o.get("n") or "0"), fee_asset=o.get("N") or "", is_maker=bool(o.get("m")),
                           ts_exchange=u.ts_exchange, ts_recv=ts_recv)
         return u
+
+
+def _position_side(ps: Any) -> PositionSide:
+    """``positionSide`` / ``ps`` -> PositionSide (absent: the one-way position); another value is
+    a ValueError (the entry is dropped and counted)."""
+    if ps is None:
+        return PositionSide.NET
+    side = _PS.get(ps) if isinstance(ps, str) else None
+    if side is None:
+        raise ValueError(f"unknown position side {ps!r}")
+    return side

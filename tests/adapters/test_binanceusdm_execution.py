@@ -156,7 +156,10 @@ async def test_positions_and_balances_exact():
         assert entry == ask                                       # one level deep enough: the best ask
         m = mark(sim)
         upl = (Decimal("0.01") * (m - entry)).quantize(Decimal("0.00000001"))
-        assert await ex.positions() == [Position(VenueId.binanceusdm, PERP, "0.01", text(entry), text(upl), "USDT")]
+        (pos,) = await ex.positions()
+        assert pos.ts_exchange > 0                                # positionRisk's updateTime, in ns
+        assert pos == Position(VenueId.binanceusdm, PERP, "0.01", text(entry), text(upl), "USDT",
+                               ts_exchange=pos.ts_exchange)
 
         notional = Decimal("0.01") * entry
         fee = sum(Decimal(f.fee) for f in fills)
