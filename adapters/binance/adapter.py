@@ -37,8 +37,9 @@ class BinanceAdapter(VenueAdapter):
         return BinanceParser(self.venue, sink)
 
     def make_reference_parser(self, sink: Any) -> FrameParser:
-        from adapters.binance.parser_ref import BinanceRefParser
-        return BinanceRefParser(self.venue, sink)
+        from adapters.binance.wire import SPOT
+        from engine.wire_ref import WireRefParser
+        return WireRefParser(self.venue, sink, wire=SPOT)
 
     def topics(self, inst: Instrument, channels: tuple[Channel, ...]) -> list[str]:
         return [f"{inst.venue_symbol.lower()}@{_CHANNEL_STREAM[c]}" for c in channels]

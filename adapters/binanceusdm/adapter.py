@@ -39,10 +39,9 @@ class BinanceUsdmAdapter(BinanceAdapter):
         return p
 
     def make_reference_parser(self, sink: Any) -> FrameParser:
-        from adapters.binance.parser_ref import BinanceRefParser
-        p = BinanceRefParser(self.venue, sink)
-        p.futures = True
-        return p
+        from adapters.binance.wire import USDM
+        from engine.wire_ref import WireRefParser
+        return WireRefParser(self.venue, sink, wire=USDM)
 
     def topics(self, inst: Instrument, channels: tuple[Channel, ...]) -> list[str]:
         return [f"{inst.venue_symbol.lower()}@{_STREAM[c]}" for c in channels]

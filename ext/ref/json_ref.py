@@ -404,3 +404,17 @@ def get_levels_sides(obj: Obj, key: str, side_key: str, bid_text: str, ask_text:
             continue
         out.append((px, fixed_of(qv, qty_scale, where)))
     return bids, asks
+
+
+def get_objects(obj: Obj, key: str) -> list[Obj]:
+    """The objects of the array at `key`, each read as the decoder reaches it (vl_doc_objects):
+    an element that is not an object is a type error."""
+    out = []
+    for i, item in enumerate(_array_at(obj, key)):
+        o = _read(item)
+        if not isinstance(o, Obj):
+            if isinstance(o, Atom) and _malformed_scalar(o):
+                raise MalformedJSONError(f"malformed or truncated JSON (at {key}[{i}])")
+            raise FieldTypeError(f"field '{key}[{i}]' has the wrong JSON type")
+        out.append(o)
+    return out
