@@ -145,11 +145,11 @@ class Side(NamedIntEnum):
 class PositionSide(NamedIntEnum):
     """Which position an order works on, or a position is. NET: the one signed position per
     instrument (one-way mode, and every venue without hedging); LONG / SHORT: the legs of a
-    hedge-mode account, which holds both at once (Binance USD-M ``positionSide``). NET is 0 on
-    purpose: it is what an order or position is unless a hedge-mode leg is named."""
-    NET = 0
-    LONG = 1
-    SHORT = 2
+    hedge-mode account, which holds both at once (Binance USD-M ``positionSide``). NET is the
+    default of every order and position; zero is no side (an unset value never reads as one)."""
+    NET = 1
+    LONG = 2
+    SHORT = 3
 
 
 class OrderType(NamedIntEnum):

@@ -26,8 +26,9 @@ def parse_error_body(body: bytes) -> tuple[int | None, str]:
 #: USD-M futures' own refusals on top of the common table: margin insufficient (-2019), would
 #: immediately trigger (-2021), reduce-only refused (-2022), notional below the minimum (-4164),
 #: position side against the account's mode (-4061), price off the tick (-4014), post-only (GTX)
-#: that would take (-5022), duplicate client order id (-4116), nothing to modify (-5027)
-FUTURES_REJECT_CODES = frozenset({-2019, -2021, -2022, -4164, -4061, -4014, -5022, -4116, -5027})
+#: that would take (-5022), duplicate client order id (-4116), nothing to modify (-5027), the
+#: position mode not changed while a position (-4068) or an open order (-4067) exists
+FUTURES_REJECT_CODES = frozenset({-2019, -2021, -2022, -4164, -4061, -4014, -5022, -4116, -5027, -4068, -4067})
 
 
 def map_error(resp: RestResponse, venue: str = "binance", more_rejects: frozenset[int] = frozenset()) -> VenueError:

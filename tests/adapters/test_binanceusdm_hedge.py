@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from engine.errors import Rejected, VenueError
+from engine.errors import Rejected
 from engine.model import (Instrument, MarketKind, Order, OrderRequest, OrderState, OrderType, Position, PositionSide,
                           Side, TimeInForce, VenueId)
 from engine.order_checks import checked_units
@@ -76,7 +76,7 @@ async def test_hedge_legs_reported_closed_and_refused():
         with pytest.raises(Rejected) as exc:
             await ex.place(leg("h-over", Side.SELL, "0.020", LONG))
         assert exc.value.code == -2022
-        with pytest.raises(VenueError) as exc:
+        with pytest.raises(Rejected) as exc:
             await ex.set_hedge_mode(False)
         assert exc.value.code == -4068
         # reduce-only with a leg: refused here, nothing reaches the venue
@@ -116,7 +116,7 @@ async def test_mode_change_refused_while_an_order_is_open():
             sim.sim_venue.markets[VENUE_SYMBOL].best_bid()[0])
         o = order("rest-1", qty="0.010", price=text((bid * Decimal("0.95")).quantize(Decimal("0.1"))))
         assert (await ex.place(o)).state is OrderState.NEW
-        with pytest.raises(VenueError) as exc:
+        with pytest.raises(Rejected) as exc:
             await ex.set_hedge_mode(True)
         assert exc.value.code == -4067
         assert await ex.hedge_mode() is False
