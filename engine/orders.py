@@ -63,7 +63,8 @@ from engine.errors import (
     UnknownOrder,
 )
 from engine.tasks import cancel_all
-from engine.model import Fill, Order, OrderRequest, OrderState, OrderType, OrderUpdate, Side, TimeInForce, VenueId
+from engine.model import (Fill, Order, OrderRequest, OrderState, OrderType, OrderUpdate, PositionSide, Side,
+                          TimeInForce, VenueId)
 
 __all__ = [
     "ExecutionClient",
@@ -156,6 +157,8 @@ class ExecutionClient(Protocol):
     venue: VenueId
     on_update: Callable[[OrderUpdate], None] | None
     """Receives every pushed order update (with its fill, if any); set before ``start``."""
+    # position_legs: bool (optional, False when absent): orders may name a hedge-mode leg
+    # (OrderRequest.position_side); without it the manager refuses such an order unsent
 
     # ---- lifecycle
     def start(self, private_ws_url: str, on_reconnected: Callable[[], None]) -> None:
@@ -195,6 +198,11 @@ class ExecutionClient(Protocol):
     async def recent_fills(self, symbol: str, since_ns: int) -> list[Fill]:
         """Own trades of ``symbol`` with ``ts_exchange >= since_ns`` (epoch ns)."""
         ...
+
+
+async def _refuse(exc: BaseException) -> OrderUpdate:
+    """A place refused here, before any request: the manager settles it as the venue's refusal."""
+    raise exc
 
 
 # ----------------------------------------------------------------------------- client order ids
@@ -420,8 +428,14 @@ class OrderManager:
         if queue_s <= 0:
             raise ValueError(f"queue_timeout_s must be positive, got {queue_s}")
         win = SendWindow(deadline_ns=time.monotonic_ns() + int(queue_s * 1e9), admitted=loop.create_future())
+        if req.position_side != PositionSide.NET and not getattr(self._client, "position_legs", False):
+            sending = _refuse(Rejected(f"{req.symbol}: position side {req.position_side.name} names a hedge-mode "
+                                       f"leg; {req.venue.name} orders here work on the net position only",
+                                       venue=req.venue.name))
+        else:
+            sending = self._client.place(order)
         with send_window(win):                      # the request's task carries the window
-            task = loop.create_task(self._client.place(order), name=f"place:{cid}")
+            task = loop.create_task(sending, name=f"place:{cid}")
         try:
             try:
                 ack = await self._await_ack(task, win)

@@ -129,6 +129,7 @@ class BinanceUsdmExecution(BinanceExecution):
     ORDER_PATH = "/fapi/v1/order"
     OPEN_ORDERS_PATH = "/fapi/v1/openOrders"
     KINDS = (MarketKind.SWAP, MarketKind.FUTURE)
+    position_legs = True                   # hedge mode: orders name their leg (positionSide)
 
     def __init__(self, *a: Any, ws_api_url: str = "", ws_timeout_s: float = 5.0, **kw: Any) -> None:
         super().__init__(*a, **kw)

@@ -23,7 +23,8 @@ from engine.errors import (
     TimestampError,
     UnknownOrder,
 )
-from engine.model import Fill, Order, OrderRequest, OrderState, OrderType, OrderUpdate, Side, TimeInForce, VenueId
+from engine.model import (Fill, Order, OrderRequest, OrderState, OrderType, OrderUpdate, PositionSide, Side,
+                          TimeInForce, VenueId)
 from engine.orders import (
     NOT_PLACED,
     UNRESOLVED,
@@ -359,6 +360,19 @@ async def test_ioc_expires():
     o = await mgr.place(req(tif=TimeInForce.IOC))
     assert o.state is S.EXPIRED
     assert rec.states(o.client_order_id) == [S.PENDING_NEW, S.NEW, S.EXPIRED]
+
+
+async def test_a_hedge_mode_leg_is_refused_unsent_where_the_venue_client_has_none():
+    mgr, venue, rec = make_mgr()
+    assert not getattr(venue, "position_legs", False)
+    r = req()
+    r.position_side = PositionSide.LONG
+    o = await mgr.place(r)
+    assert o.state is S.REJECTED and "position side LONG names a hedge-mode leg" in o.error
+    assert venue.book == {} and rec.states(o.client_order_id) == [S.PENDING_NEW, S.REJECTED]
+    venue.position_legs = True                  # a client that takes legs gets the order
+    o = await mgr.place(r)
+    assert o.state is S.NEW and o.position_side is PositionSide.LONG and len(venue.book) == 1
 
 
 async def test_rejected_by_venue():
