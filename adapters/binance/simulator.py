@@ -308,16 +308,21 @@ class BinanceSim(SimApp):
         self._ignore_seq = itertools.count(1)
 
     # ------------------------------------------------------------------ app
+    API = "/api/v3"
+    """the REST API's path prefix; the routes both markets share sit under it"""
+
+    def add_shared_routes(self, r: web.UrlDispatcher) -> None:
+        """What spot and futures both answer, each under its own prefix."""
+        for path, handler in (("ping", self.h_ping), ("time", self.h_time), ("exchangeInfo", self.h_exchange_info),
+                              ("depth", self.h_depth), ("openOrders", self.private(self.op_open_orders))):
+            r.add_get(f"{self.API}/{path}", handler)
+        r.add_post(f"{self.API}/order", self.h_order_new)
+        r.add_delete(f"{self.API}/order", self.private(self.op_cancel))
+        r.add_get(f"{self.API}/order", self.private(self.op_query))
+
     def add_routes(self, r: web.UrlDispatcher) -> None:
-        r.add_get("/api/v3/ping", self.h_ping)
-        r.add_get("/api/v3/time", self.h_time)
-        r.add_get("/api/v3/exchangeInfo", self.h_exchange_info)
-        r.add_get("/api/v3/depth", self.h_depth)
+        self.add_shared_routes(r)
         r.add_get("/api/v3/trades", self.h_trades)
-        r.add_post("/api/v3/order", self.h_order_new)
-        r.add_delete("/api/v3/order", self.private(self.op_cancel))
-        r.add_get("/api/v3/order", self.private(self.op_query))
-        r.add_get("/api/v3/openOrders", self.private(self.op_open_orders))
         r.add_delete("/api/v3/openOrders", self.private(self.op_cancel_open_orders))
         r.add_get("/api/v3/myTrades", self.private(self.op_my_trades))
         r.add_get("/api/v3/account", self.private(self.op_account))

@@ -299,18 +299,13 @@ class BinanceUsdmSim(BinanceSim):
         self.dual_side = False                      # hedge mode (dualSidePosition), account-wide
 
     # ------------------------------------------------------------------ app
+    API = "/fapi/v1"
+
     def add_routes(self, r: web.UrlDispatcher) -> None:
-        r.add_get("/fapi/v1/ping", self.h_ping)
-        r.add_get("/fapi/v1/time", self.h_time)
-        r.add_get("/fapi/v1/exchangeInfo", self.h_exchange_info)
-        r.add_get("/fapi/v1/depth", self.h_depth)
+        self.add_shared_routes(r)
         r.add_get("/fapi/v1/aggTrades", self.h_agg_trades)
         r.add_get("/fapi/v1/openInterest", self.h_open_interest)
-        r.add_post("/fapi/v1/order", self.h_order_new)
         r.add_put("/fapi/v1/order", self.h_order_modify)
-        r.add_delete("/fapi/v1/order", self.private(self.op_cancel))
-        r.add_get("/fapi/v1/order", self.private(self.op_query))
-        r.add_get("/fapi/v1/openOrders", self.private(self.op_open_orders))
         r.add_delete("/fapi/v1/allOpenOrders", self.private(self.op_cancel_all))
         r.add_post("/fapi/v1/countdownCancelAll", self.private(self.op_countdown_cancel_all))
         r.add_get("/fapi/v1/userTrades", self.private(self.op_user_trades))
