@@ -104,6 +104,7 @@ EXTENSIONS = [
     ext("ext.sync"),
     ext("ext.feed"),
     ext("ext.events"),
+    ext("ext.wire", cpp=True, libs=("simdjson",), simd=True),
     *venue_extensions(),
 ]
 if ONLY:

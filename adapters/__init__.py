@@ -4,10 +4,11 @@
 Each venue's ``adapters/<venue>/__init__.py`` is its manifest, the one place that names its
 parts (plain data, importing nothing):
 
-    VENUE = "binance"                                   # its engine.model.VenueId name
-    ADAPTER = "adapters.binance.adapter:BinanceAdapter"  # "module:Class"
-    SIMULATOR = "adapters.binance.simulator"            # its simulator dialect module ("" for none)
-    EXTENSIONS = ({"name": "adapters.binance.parser", "cpp": True, "libs": ("simdjson",), "simd": True},)
+    VENUE = "okx"                                       # its engine.model.VenueId name
+    ADAPTER = "adapters.okx.adapter:OkxAdapter"         # "module:Class"
+    SIMULATOR = "adapters.okx.simulator"                # its simulator dialect module ("" for none)
+    EXTENSIONS = ({"name": "adapters.okx.parser", "cpp": True, "libs": ("simdjson",), "simd": True},)
+                                                        # () where ext.wire reads its wire schema
 
 engine.registry (adapters), engine.sim.server (simulators) and setup.py (Cython extensions) read
 the manifests as files (engine.manifests): a new venue adds its folder and touches nothing else.

@@ -125,14 +125,25 @@ class VenueAdapter(abc.ABC):
         return {}
 
     # ---- market data ---------------------------------------------------------------------
-    @abc.abstractmethod
+    wire: Any = None
+    """the venue's market-data wire schema (engine.wire.Wire; adapters/<venue>/wire.py): with it,
+    make_parser and make_reference_parser need no venue code"""
+
     def make_parser(self, sink: Any) -> FrameParser:
-        """A parser for one connection's frames."""
+        """A parser for one connection's frames: ext.wire's, reading the venue's schema, unless
+        the venue keeps a hand-written one (the instruction-count gate decides which is faster)."""
+        if self.wire is None:
+            raise NotImplementedError(f"{self.venue.name}: no wire schema and no parser of its own")
+        from ext.wire import WireParser
+        return WireParser(self.venue, sink, wire=self.wire)
 
     def make_reference_parser(self, sink: Any) -> FrameParser:
         """The parser's pure-Python twin (a PyFrameParser on ext.ref.json_ref): the same frames to
         the same events, for the decoder fuzz test and `venuelink normalize --reference`."""
-        raise NotImplementedError(f"{self.venue.name} has no reference parser")
+        if self.wire is None:
+            raise NotImplementedError(f"{self.venue.name} has no reference parser")
+        from engine.wire_ref import WireRefParser
+        return WireRefParser(self.venue, sink, wire=self.wire)
 
     def checksum_for(self, inst: Instrument) -> Checksum | None:
         """The venue's book checksum for `inst` (spec.book.checksum venues; may depend on the

@@ -39,6 +39,22 @@ def _path_str(doc: J.Obj, path: tuple[str, ...]) -> str:
     return J.get_str(doc, path[-1])
 
 
+def control_of(wire: Wire, frame: bytes) -> tuple[int, str | None, int]:
+    """A frame that is no channel's, as the schema's control hook classifies it (the Cython
+    parser asks here too: control frames are few, and both parsers then agree by construction)."""
+    if wire.control is None:
+        return Control.CTRL_OTHER, None, -1
+    doc = J.load(frame)
+    if wire.wrapper is not None:
+        try:
+            J.get_str(doc, wire.wrapper[0])
+        except J.MissingFieldError:
+            pass
+        else:
+            doc = J.enter(doc, wire.wrapper[1])
+    return wire.control(doc, frame)
+
+
 class WireRefParser(PyFrameParser):
     def __init__(self, venue=None, sink=None, *, wire: Wire) -> None:
         if self.venue is None:

@@ -3,4 +3,4 @@
 VENUE = "binance"
 ADAPTER = "adapters.binance.adapter:BinanceAdapter"
 SIMULATOR = "adapters.binance.simulator"
-EXTENSIONS = ({"name": "adapters.binance.parser", "cpp": True, "libs": ("simdjson",), "simd": True},)
+EXTENSIONS = ()                 # its frames are read from its wire schema (wire.py) by ext.wire

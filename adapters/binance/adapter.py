@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from adapters.binance.parser import BinanceParser
 from adapters.binance.errors import map_error as _map_error
 from adapters.binance.spec import ENDPOINTS, SNAPSHOT_LIMIT, SPEC, depth_weight
+from adapters.binance.wire import SPOT
 from adapters.binance.symbols import parse_exchange_info
 from engine.adapter import Channel, HistoryTrade, VenueAdapter
 from engine.model import Instrument, Side, VenueId
@@ -33,13 +33,7 @@ class BinanceAdapter(VenueAdapter):
     def parse_instruments(self, body: bytes | dict) -> list[Instrument]:
         return parse_exchange_info(body, self.venue)
 
-    def make_parser(self, sink: Any) -> FrameParser:
-        return BinanceParser(self.venue, sink)
-
-    def make_reference_parser(self, sink: Any) -> FrameParser:
-        from adapters.binance.wire import SPOT
-        from engine.wire_ref import WireRefParser
-        return WireRefParser(self.venue, sink, wire=SPOT)
+    wire = SPOT
 
     def topics(self, inst: Instrument, channels: tuple[Channel, ...]) -> list[str]:
         return [f"{inst.venue_symbol.lower()}@{_CHANNEL_STREAM[c]}" for c in channels]

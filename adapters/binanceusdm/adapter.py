@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from adapters.binance.wire import USDM
 from adapters.binance.adapter import BinanceAdapter
 from adapters.binance.errors import FUTURES_REJECT_CODES, map_error
-from adapters.binance.parser import BinanceParser
 from adapters.binanceusdm.spec import AGG_TRADES_LIMIT, ENDPOINTS, SNAPSHOT_LIMIT, SPEC, depth_weight
 import ext.decimal as fx
 from engine.adapter import Channel, HistoryTrade
@@ -33,15 +33,7 @@ class BinanceUsdmAdapter(BinanceAdapter):
     instruments_path = "/fapi/v1/exchangeInfo"
     execution_class = "adapters.binanceusdm.execution:BinanceUsdmExecution"
 
-    def make_parser(self, sink: Any) -> FrameParser:
-        p = BinanceParser(self.venue, sink)
-        p.futures = True
-        return p
-
-    def make_reference_parser(self, sink: Any) -> FrameParser:
-        from adapters.binance.wire import USDM
-        from engine.wire_ref import WireRefParser
-        return WireRefParser(self.venue, sink, wire=USDM)
+    wire = USDM
 
     def topics(self, inst: Instrument, channels: tuple[Channel, ...]) -> list[str]:
         return [f"{inst.venue_symbol.lower()}@{_STREAM[c]}" for c in channels]
