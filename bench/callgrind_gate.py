@@ -5,6 +5,12 @@ function's inclusive instruction count with bench/baselines/callgrind.json.
 Instruction counts are deterministic for a given binary and input (unlike times on a shared
 machine), so a regression beyond the tolerance fails the build.
 
+One valgrind process runs every section with --instr-atstart=no: Python's start-up, the imports and
+building the inputs run uninstrumented, the workload switches instrumentation on only around each
+measured call and dumps each section's counts to a file of its own (client requests from
+bench/callgrind_requests.c, compiled here into a temporary library: needs a C compiler and
+valgrind's headers, both installed by `make sysdeps`).
+
     python bench/callgrind_gate.py            # check (exit 1 on regression)
     python bench/callgrind_gate.py --update   # write the baseline after an intended change
 """
@@ -14,15 +20,17 @@ import argparse
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
+import sysconfig
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "bench" / "baselines" / "callgrind.json"
-# workload section -> {function (substring of the Cython-generated C symbol) -> gate name}; one
-# valgrind run per section, so venues sharing a C helper (FrameParser._bench_frames) count apart
+# workload section -> {function (substring of the Cython-generated C symbol) -> gate name}; each
+# section's counts are dumped apart, so venues sharing a C helper (FrameParser._bench_frames) count apart
 FUNCS = {
     "core": {
         "_bench_parse": "decimal.parse x1000",
@@ -42,7 +50,7 @@ FUNCS = {
         "_bench_frames": "binanceusdm depth frame (pu, T) -> book x255 (20 levels each)",
     },
     # trade-id dedupe, O(1) per trade whatever the order of ids (ext/feed.pyx seen_trade): the three
-    # cases in one run (one valgrind start), their sum
+    # cases in one section, their sum
     "trade-ids-all": {"_bench_seen_trades": "trade-id dedupe x30000 (in order, after one absurd id, "
                                             "runs of 16 shuffled: 10000 each)"},
 }
@@ -59,15 +67,27 @@ VENUE_RATIOS = [(("okx books frame -> checked book x256 (20 levels each, CRC32 o
                  ("binance depth frame -> book x255 (20 levels each)", 255), 1.1)]
 
 
-def _measure(section: str, funcs: dict[str, str]) -> dict[str, int]:
-    with tempfile.TemporaryDirectory() as d:
-        out = os.path.join(d, "cg.out")
-        cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=no",
-               *[f"--toggle-collect=*{f}*" for f in funcs], sys.executable, "bench/callgrind_workload.py", section]
-        env = {**os.environ, "PYTHONHASHSEED": "0"}
-        subprocess.run(cmd, cwd=ROOT, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        ann = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", out],
-                             check=True, capture_output=True, text=True).stdout
+REQUESTS_C = ROOT / "bench" / "callgrind_requests.c"
+
+
+class GateError(Exception):
+    """The gate could not measure (as opposed to a measured regression)."""
+
+
+def _build_requests(d: str) -> str:
+    """Compile the client-request helper into d; return the library's path."""
+    so = os.path.join(d, "callgrind_requests.so")
+    cc = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
+    p = subprocess.run([*cc, "-O2", "-shared", "-fPIC", "-o", so, str(REQUESTS_C)], capture_output=True, text=True)
+    if p.returncode:
+        raise GateError(f"cannot compile {REQUESTS_C.relative_to(ROOT)} (a C compiler and valgrind's "
+                        f"headers are needed: make sysdeps):\n{p.stderr}")
+    return so
+
+
+def _counts(dump: str, funcs: dict[str, str]) -> dict[str, int]:
+    ann = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", dump],
+                         check=True, capture_output=True, text=True).stdout
     counts: dict[str, int] = {}
     for line in ann.splitlines():
         m = re.match(r"\s*([\d,]+)\s+\(.*?\)\s+(\S.*)$", line) or re.match(r"\s*([\d,]+)\s+(\S.*)$", line)
@@ -82,17 +102,66 @@ def _measure(section: str, funcs: dict[str, str]) -> dict[str, int]:
 
 
 def measure() -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for section, funcs in FUNCS.items():
-        counts.update(_measure(section, funcs))
+    # every section's functions toggle collection in every section (one process): as before within
+    # core, a gated function must not call another, or the inner one would switch counting off
+    toggles = sorted({f for funcs in FUNCS.values() for f in funcs})
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "cg.out")
+        env = {**os.environ, "PYTHONHASHSEED": "0", "VL_CALLGRIND_REQUESTS": _build_requests(d)}
+        cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
+               "--dump-instr=no", *[f"--toggle-collect=*{f}*" for f in toggles],
+               sys.executable, "bench/callgrind_workload.py", *FUNCS]
+        p = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if p.returncode:
+            raise GateError(f"the workload failed under valgrind (exit {p.returncode}):\n{p.stderr[-4000:]}")
+        # cg.out.<n>, one per section, each described by the section name the workload dumped it with
+        dumps: dict[str, str] = {}
+        for f in os.listdir(d):
+            if f.startswith("cg.out."):
+                path = os.path.join(d, f)
+                with open(path) as fh:
+                    head = fh.read(4096)
+                m = re.search(r"^desc: Trigger: Client Request: (.+)$", head, re.M)
+                if m:
+                    dumps[m.group(1).strip()] = path
+        counts: dict[str, int] = {}
+        for section, funcs in FUNCS.items():
+            if section not in dumps:
+                raise GateError(f"no callgrind dump for section {section!r} (got {sorted(dumps)})")
+            counts.update(_counts(dumps[section], funcs))
     return counts
+
+
+def compare(got: dict[str, int], base: dict[str, int]) -> tuple[list[str], int]:
+    """The report lines and the number of failures: each count against its baseline, then the
+    per-frame ratios between venues (VENUE_RATIOS)."""
+    lines, bad = [], 0
+    for name, n in sorted(got.items()):
+        ref = base.get(name)
+        ratio = n / ref if ref else float("inf")
+        flag = "REGRESSION" if ratio > 1 + TOLERANCE else "STALE" if ratio < 1 - TOLERANCE else "ok"
+        bad += flag != "ok"
+        lines.append(f"{flag:>10}  {name:<55} {n:>12,} instr  (baseline {ref or 0:>12,}, x{ratio:.3f})")
+        if flag == "STALE":
+            lines.append(f"{'':>10}  faster than the baseline by more than {TOLERANCE:.0%}: run "
+                         f"`python bench/callgrind_gate.py --update` so the gate catches the next regression")
+    for (a, na), (b, nb), limit in VENUE_RATIOS:
+        r = (got[a] / na) / (got[b] / nb)
+        flag = "ok" if r <= limit else "TOO SLOW"
+        bad += flag != "ok"
+        lines.append(f"{flag:>10}  per frame: {a.split(' ->')[0]} / {b.split(' ->')[0]} = x{r:.2f} (limit x{limit:g})")
+    return lines, bad
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--update", action="store_true", help="write the measured counts as the new baseline")
     args = ap.parse_args()
-    got = measure()
+    try:
+        got = measure()
+    except GateError as e:
+        print(f"callgrind gate: {e}", file=sys.stderr)
+        return 2
     missing = [n for funcs in FUNCS.values() for n in funcs.values() if n not in got]
     if missing:
         print(f"callgrind gate: no count for {missing}", file=sys.stderr)
@@ -101,22 +170,8 @@ def main() -> int:
         BASELINE.write_text(json.dumps(got, indent=2, sort_keys=True) + "\n")
         print(f"callgrind gate: baseline written to {BASELINE}")
         return 0
-    base = json.loads(BASELINE.read_text())
-    bad = 0
-    for name, n in sorted(got.items()):
-        ref = base.get(name)
-        ratio = n / ref if ref else float("inf")
-        flag = "REGRESSION" if ratio > 1 + TOLERANCE else "STALE" if ratio < 1 - TOLERANCE else "ok"
-        bad += flag != "ok"
-        print(f"{flag:>10}  {name:<55} {n:>12,} instr  (baseline {ref or 0:>12,}, x{ratio:.3f})")
-        if flag == "STALE":
-            print(f"{'':>10}  faster than the baseline by more than {TOLERANCE:.0%}: run "
-                  f"`python bench/callgrind_gate.py --update` so the gate catches the next regression")
-    for (a, na), (b, nb), limit in VENUE_RATIOS:
-        r = (got[a] / na) / (got[b] / nb)
-        flag = "ok" if r <= limit else "TOO SLOW"
-        bad += flag != "ok"
-        print(f"{flag:>10}  per frame: {a.split(' ->')[0]} / {b.split(' ->')[0]} = x{r:.2f} (limit x{limit:g})")
+    lines, bad = compare(got, json.loads(BASELINE.read_text()))
+    print("\n".join(lines))
     return 1 if bad else 0
 
 

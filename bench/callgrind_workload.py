@@ -1,24 +1,104 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Fixed workloads for the instruction-count gate (bench/callgrind_gate.py). Each runs inside one
-C-level benchmark helper, so callgrind can count exactly that function's instructions."""
+"""Fixed workloads for the instruction-count gate (bench/callgrind_gate.py). Each measured call is
+one C-level benchmark helper, so callgrind can count exactly that function's instructions.
+
+    python bench/callgrind_workload.py [section ...]    # default: core
+    python bench/callgrind_workload.py trade-ids <case>
+
+The gate runs every section in one process under valgrind --instr-atstart=no: instrumentation is
+switched on only inside `measured()`, and each section ends with a dump of its own counts (venues
+share FrameParser._bench_frames, so each section's count must stay apart). The client requests
+come from bench/callgrind_requests.c, compiled by the gate and named by VL_CALLGRIND_REQUESTS;
+without it (a plain run, or under a profiler of your own) they do nothing."""
+import ctypes
+import os
 import random
 import sys
 from array import array
+from contextlib import contextmanager
 
 sys.path.insert(0, ".")
+
+_REQ = ctypes.CDLL(os.environ["VL_CALLGRIND_REQUESTS"]) if os.environ.get("VL_CALLGRIND_REQUESTS") else None
+
+
+@contextmanager
+def measured():
+    """Instrument (and so count) only the calls inside this block."""
+    if _REQ is not None:
+        _REQ.vl_cg_start()
+    try:
+        yield
+    finally:
+        if _REQ is not None:
+            _REQ.vl_cg_stop()
+
+
+def _dump(section: str) -> None:
+    """End a section: callgrind writes its counts to <out-file>.<n> (described by the section name)
+    and starts the next section from zero."""
+    if _REQ is not None:
+        _REQ.vl_cg_dump(section.encode())
+
+
+def core() -> None:
+    from bench.bench_binance import FRAMES, _live_parser
+    from ext import decimal as fx
+    from ext.book import L2Book
+    from ext.histogram import Histogram, _bench_record
+    from ext.ratelimit import Budget, _bench_acquire
+
+    rng = random.Random(1)
+    texts = [f"{rng.randint(1, 10**7) / 100:.8f}".encode() for _ in range(1000)]
+    with measured():
+        fx._bench_parse(texts, 8, 1)
+
+    book = L2Book(2, 8)
+    book.snapshot([(1000000 - i, 100) for i in range(1000)], [(1000001 + i, 100) for i in range(1000)])
+    px = array("q", [1000000 - rng.randint(0, 49) for _ in range(10000)])
+    qty = array("q", [0 if rng.random() < 0.2 else rng.randint(1, 10**6) for _ in range(10000)])
+    fresh = L2Book(2, 8)
+    with measured():
+        book.apply_many(1, px, qty)
+        fresh._bench_new_levels(1, 10**9, -1, 20000)
+
+    b = Budget()
+    b.add_bucket("w", 1, 6000, 60_000_000_000)
+    b.add_bucket("o", 1, 100, 10_000_000_000)
+    b.add_bucket("d", 1, 200000, 86_400_000_000_000)
+    cost = b.make_cost([(0, 1), (1, 1), (2, 1)])
+    h = Histogram()
+    with measured():
+        _bench_acquire(b, cost, 10000, 0, 1_000_000)
+        _bench_record(h, 10000)
+
+    parser, fs, _ = _live_parser()
+    with measured():
+        parser._bench_frames(FRAMES, 1)
 
 
 def okx() -> None:
     from bench.bench_okx import FRAMES, _live_parser
     parser, fs, _ = _live_parser()
-    assert parser._bench_frames(FRAMES) == 0 and fs.sync.n_checksum_failures == 0
+    with measured():
+        r = parser._bench_frames(FRAMES)
+    assert r == 0 and fs.sync.n_checksum_failures == 0
 
 
 def okx_nock() -> None:
     from bench.bench_okx import FRAMES_NOCK, SNAP_NOCK, _live_parser, _resnap
     parser, fs, _ = _live_parser()
     _resnap(parser, fs, SNAP_NOCK)
-    assert parser._bench_frames(FRAMES_NOCK) == 0 and fs.sync.n_gaps == 0 and parser.n_checksum_zero == 0
+    with measured():
+        r = parser._bench_frames(FRAMES_NOCK)
+    assert r == 0 and fs.sync.n_gaps == 0 and parser.n_checksum_zero == 0
+
+
+def usdm() -> None:
+    from bench.bench_binance import USDM_FRAMES, _live_usdm_parser
+    parser, _, _ = _live_usdm_parser()
+    with measured():
+        parser._bench_frames(USDM_FRAMES, 1)
 
 
 def trade_ids(case: str) -> None:
@@ -50,52 +130,34 @@ def trade_ids(case: str) -> None:
     else:
         raise SystemExit(f"unknown trade id case {case}")
     assert len(ids) == n
-    assert fs._bench_seen_trades(array("q", ids).tobytes()) == dups
+    raw = array("q", ids).tobytes()
+    with measured():
+        r = fs._bench_seen_trades(raw)
+    assert r == dups
+
+
+def trade_ids_all() -> None:
+    """The gate's section: every case in one section, their sum."""
+    for case in ("in-order", "after-absurd", "reordered"):
+        trade_ids(case)
+
+
+SECTIONS = {"core": core, "okx": okx, "okx-nock": okx_nock, "usdm": usdm, "trade-ids-all": trade_ids_all}
 
 
 def main() -> None:
-    if sys.argv[1:] == ["okx"]:
-        return okx()
-    if sys.argv[1:] == ["okx-nock"]:
-        return okx_nock()
-    if sys.argv[1:] == ["usdm"]:
-        from bench.bench_binance import USDM_FRAMES, _live_usdm_parser
-        parser, _, _ = _live_usdm_parser()
-        return parser._bench_frames(USDM_FRAMES, 1)
-    if sys.argv[1:2] == ["trade-ids"]:
-        return trade_ids(sys.argv[2])
-    if sys.argv[1:] == ["trade-ids-all"]:                # the gate's section: every case, one run
-        for case in ("in-order", "after-absurd", "reordered"):
-            trade_ids(case)
-        return None
-    from adapters.binance.adapter import BinanceAdapter
-    from bench.bench_binance import FRAMES, _live_parser
-    from ext import decimal as fx
-    from ext.book import L2Book
-    from ext.histogram import Histogram, _bench_record
-    from ext.ratelimit import Budget, _bench_acquire
-
-    rng = random.Random(1)
-    texts = [f"{rng.randint(1, 10**7) / 100:.8f}".encode() for _ in range(1000)]
-    fx._bench_parse(texts, 8, 1)
-
-    book = L2Book(2, 8)
-    book.snapshot([(1000000 - i, 100) for i in range(1000)], [(1000001 + i, 100) for i in range(1000)])
-    px = array("q", [1000000 - rng.randint(0, 49) for _ in range(10000)])
-    qty = array("q", [0 if rng.random() < 0.2 else rng.randint(1, 10**6) for _ in range(10000)])
-    book.apply_many(1, px, qty)
-    L2Book(2, 8)._bench_new_levels(1, 10**9, -1, 20000)
-
-    b = Budget()
-    b.add_bucket("w", 1, 6000, 60_000_000_000)
-    b.add_bucket("o", 1, 100, 10_000_000_000)
-    b.add_bucket("d", 1, 200000, 86_400_000_000_000)
-    _bench_acquire(b, b.make_cost([(0, 1), (1, 1), (2, 1)]), 10000, 0, 1_000_000)
-
-    _bench_record(Histogram(), 10000)
-
-    parser, fs, _ = _live_parser()
-    parser._bench_frames(FRAMES, 1)
+    args = sys.argv[1:]
+    if args[:1] == ["trade-ids"]:
+        if len(args) != 2:
+            raise SystemExit("usage: callgrind_workload.py trade-ids <case>")
+        return trade_ids(args[1])
+    unknown = [a for a in args if a not in SECTIONS]
+    if unknown:
+        raise SystemExit(f"unknown section(s) {unknown}; known: {', '.join(SECTIONS)}, trade-ids <case>")
+    for section in args or ["core"]:
+        SECTIONS[section]()
+        _dump(section)
+    return None
 
 
 if __name__ == "__main__":
