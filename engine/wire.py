@@ -179,6 +179,9 @@ class Wire:
                 raise ValueError(f"channel {c.name!r}: Span.FROM_PREV needs PREV")
             if Role.SYMBOL not in roles and not self.symbol and not self.topic_sep and c.kind != Kind.PYTHON:
                 raise ValueError(f"channel {c.name!r}: no field and no envelope names the symbol")
+            if c.rows == Rows.MANY and (c.kind != Kind.TRADES or not (self.symbol or self.topic_sep)):
+                raise ValueError(f"channel {c.name!r}: rows of many objects are trades of the symbol the "
+                                 f"envelope names")
             if any(f.role == Role.SYMBOL for f in c.head):
                 raise ValueError(f"channel {c.name!r}: the symbol is read with the data, not in head")
             if Role.SYMBOL in roles and not (self.symbol or self.topic_sep):

@@ -125,7 +125,7 @@ class WireRefParser(PyFrameParser):
                 elif ch.rows == Rows.ONLY:
                     rows = [J.enter_only(doc, ch.data)]
                 else:
-                    rows = J.get_objects(doc, ch.data)
+                    rows = J.get_array(doc, ch.data)       # its rows read one by one, as C does
             except J.MissingFieldError:
                 return self._control(doc, frame)
         else:
@@ -252,13 +252,17 @@ class WireRefParser(PyFrameParser):
             fs = self._open(ch, envelope)
             if fs is None:
                 return
-        for obj in rows:
+        out = []                                # every row decoded before any is emitted
+        for i in range(len(rows)):
+            obj = J.object_at(rows, i, ch.data) if ch.rows == Rows.MANY else rows[i]
             v = dict(head)
             row_fs = self._fields(obj, ch, ch.fields, fs, envelope, v)
             if row_fs is None:
                 continue
-            self.emit_trade_py(row_fs, v[Role.TRADE_ID], v[Role.PRICE], v[Role.SIZE], v[Role.SIDE],
-                               to_ns(v.get(Role.TS, 0), ch.time_unit_ns), ts_recv)
+            out.append((row_fs, v[Role.TRADE_ID], v[Role.PRICE], v[Role.SIZE], v[Role.SIDE],
+                        to_ns(v.get(Role.TS, 0), ch.time_unit_ns)))
+        for row_fs, tid, px, qty, side, ts in out:
+            self.emit_trade_py(row_fs, tid, px, qty, side, ts, ts_recv)
 
     def _top(self, ch: Channel, obj: J.Obj, envelope: str | None, v: dict, ts_recv: int) -> None:
         fs = self._open(ch, envelope) if envelope is not None else None

@@ -30,6 +30,8 @@ cdef extern from "vl_json.hpp" nogil:
     int vl_doc_enter(VlDoc *d, const char *key)
     int vl_doc_enter_only(VlDoc *d, const char *key)
     int vl_doc_root(VlDoc *d)
+    int vl_doc_objects(VlDoc *d, const char *key)
+    int vl_doc_next_object(VlDoc *d)
     int vl_json_shape(const char *p, size_t n)
     int vl_doc_finish(VlDoc *d)
     int vl_doc_dups(VlDoc *d)

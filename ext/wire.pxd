@@ -116,4 +116,5 @@ cdef class WireParser(FrameParser):
                       bint fallback, const char *p, size_t n, int64_t ts_recv, int64_t recv_mono) except -1
     cdef int _book(self, ChanOp *c, FeedSymbol fs, bint snapshot, int64_t ts_recv, int64_t recv_mono) except -1
     cdef int _trade(self, ChanOp *c, FeedSymbol fs, int64_t ts_recv) except -1
+    cdef int _trade_rows(self, ChanOp *c, VlDoc *d, const char *env, size_t envn, int64_t ts_recv) except -1
     cdef int _top(self, ChanOp *c, FeedSymbol fs, int64_t ts_recv) except -1

@@ -114,8 +114,6 @@ cdef class WireParser(FrameParser):
         return 0
 
     cdef int _compile(self, ChanOp *c, ch) except -1:
-        if ch.rows == Rows.MANY:
-            raise ValueError(f"{ch.name}: rows of many objects are read by the twin only so far")
         c.name = self._c(ch.name)
         c.name_len = len(ch.name.encode())
         c.kind = int(ch.kind)
@@ -365,7 +363,12 @@ cdef class WireParser(FrameParser):
         if self._fields(c, c.head, c.n_head, d, NULL, 0, ts_recv):
             return 0
         if c.data != NULL:
-            rc = vl_doc_enter_only(d, c.data) if c.rows == 2 else vl_doc_enter(d, c.data)   # 2: Rows.ONLY
+            if c.rows == 3:                 # Rows.MANY
+                rc = vl_doc_objects(d, c.data)
+            elif c.rows == 2:               # Rows.ONLY
+                rc = vl_doc_enter_only(d, c.data)
+            else:
+                rc = vl_doc_enter(d, c.data)
             if rc == VL_J_MISSING:
                 return self._control(p, n)
             if rc:
@@ -374,6 +377,8 @@ cdef class WireParser(FrameParser):
             self._fs = self._open(c, d, env, envn, ts_recv)
             if self._fs is None:
                 return 0
+        if c.rows == 3:
+            return self._trade_rows(c, d, env, envn, ts_recv)
         if self._fields(c, c.fields, c.n_fields, d, env, envn, ts_recv):
             return 0
         fs = self._fs
@@ -431,6 +436,36 @@ cdef class WireParser(FrameParser):
             return self.emit_trade(fs, -1, tid_str, self._v[R_PRICE], self._v[R_SIZE], self._side, ts, ts_recv)
         return self.emit_trade(fs, self._v[R_TRADE_ID], None, self._v[R_PRICE], self._v[R_SIZE], self._side, ts,
                                ts_recv)
+
+    cdef int _trade_rows(self, ChanOp *c, VlDoc *d, const char *env, size_t envn, int64_t ts_recv) except -1:
+        """Every row decoded first, then the frame checked whole, then the trades emitted: a bad
+        row refuses the message, never half of it."""
+        cdef FeedSymbol fs = self._fs
+        cdef int64_t ts
+        cdef int rc, i
+        cdef list rows = []
+        while True:
+            rc = vl_doc_next_object(d)
+            if rc == VL_J_MISSING:
+                break
+            if rc:
+                return self._err(rc, f"{c.data.decode()}[{len(rows)}]")
+            for i in range(N_ROLES):
+                self._have[i] = False
+            self._tid_str = None
+            self._fields(c, c.fields, c.n_fields, d, env, envn, ts_recv)
+            ts = to_ns(self._v[R_TS], c.unit) if self._have[R_TS] else 0
+            rows.append((self._tid_str if self._tid_str is not None else self._v[R_TRADE_ID],
+                         self._v[R_PRICE], self._v[R_SIZE], self._side, ts))
+        self._fs = None
+        self._tid_str = None
+        self.doc.end()
+        for tid, px, qty, side, ts in rows:
+            if isinstance(tid, str):
+                self.emit_trade(fs, -1, tid, px, qty, side, ts, ts_recv)
+            else:
+                self.emit_trade(fs, tid, None, px, qty, side, ts, ts_recv)
+        return 0
 
     cdef int _top(self, ChanOp *c, FeedSymbol fs, int64_t ts_recv) except -1:
         cdef int64_t bp, bq, ap, aq

@@ -264,7 +264,8 @@ struct VlDoc {
     VlKeys in;                        /* an object entered by key (vl_doc_enter, vl_doc_enter_only) */
     VlKeys *cur;                      /* the current object: &root, or &in once entered */
     int entered;
-    int in_array;                     /* obj is the single element of an array (vl_doc_enter_only) */
+    int in_array;                     /* 1: obj is the single element of an array (vl_doc_enter_only);
+                                         2, 3: rows of vl_doc_objects (open; a row current) */
     simdjson::ondemand::array_iterator arr_it, arr_end;
     char *buf;
     size_t cap;
@@ -327,6 +328,7 @@ static inline int vl_doc_load(VlDoc *d, const char *data, size_t len) {
 static inline int vl_doc_finish(VlDoc *d) {
     int rc = vl_keys_finish(d->cur);                        /* VL_J_MALFORMED or VL_J_DUP */
     if (rc) return rc;
+    if (d->in_array >= 2) return VL_J_MALFORMED;            /* rows left unread: a decoder's mistake */
     if (d->in_array) {                                      /* the array must end after its one element */
         d->in_array = 0;
         ++d->arr_it;
@@ -472,6 +474,50 @@ static inline int vl_doc_enter_only(VlDoc *d, const char *key) {
     d->cur = &d->in;
     d->entered = 1;
     d->in_array = 1;
+    return VL_J_OK;
+}
+
+/* The objects of the array at `key` of the current object, one at a time (Bybit's trade rows):
+ * vl_doc_objects opens the array, each vl_doc_next_object walks the row before to its end (its
+ * keys checked for duplicates) and makes the next element the current object. VL_J_OK with a
+ * row current; VL_J_MISSING once the array is done (the frame's end is then checked as usual);
+ * an element that is not an object is VL_J_TYPE. */
+static inline int vl_doc_objects(VlDoc *d, const char *key) {
+    simdjson::ondemand::value av;
+    simdjson::ondemand::array arr;
+    int rc = vl_keys_find(d->cur, key, &av);
+    if (rc) return rc;
+    auto e = av.get_array().get(arr);
+    if (e) return vl_map_err(e);
+    e = arr.begin().get(d->arr_it);
+    if (e) return vl_map_err(e);
+    e = arr.end().get(d->arr_end);
+    if (e) return vl_map_err(e);
+    d->in_array = 2;                                        /* open, no row current yet */
+    return VL_J_OK;
+}
+
+static inline int vl_doc_next_object(VlDoc *d) {
+    if (d->in_array == 3) {                                 /* a row is current: walk it, move on */
+        int rc = vl_keys_finish(&d->in);
+        if (rc) return rc;
+        ++d->arr_it;
+    } else if (d->in_array != 2) {
+        return VL_J_MISSING;
+    }
+    if (!(d->arr_it != d->arr_end)) {
+        d->in_array = 0;
+        return VL_J_MISSING;
+    }
+    simdjson::ondemand::value v;
+    if ((*d->arr_it).get(v)) return VL_J_MALFORMED;
+    simdjson::ondemand::object o;
+    auto e = v.get_object().get(o);
+    if (e) return vl_map_err(e);
+    vl_keys_init(&d->in, o, &d->dup_key);
+    d->cur = &d->in;
+    d->entered = 1;
+    d->in_array = 3;
     return VL_J_OK;
 }
 

@@ -406,15 +406,16 @@ def get_levels_sides(obj: Obj, key: str, side_key: str, bid_text: str, ask_text:
     return bids, asks
 
 
-def get_objects(obj: Obj, key: str) -> list[Obj]:
-    """The objects of the array at `key`, each read as the decoder reaches it (vl_doc_objects):
-    an element that is not an object is a type error."""
-    out = []
-    for i, item in enumerate(_array_at(obj, key)):
-        o = _read(item)
-        if not isinstance(o, Obj):
-            if isinstance(o, Atom) and _malformed_scalar(o):
-                raise MalformedJSONError(f"malformed or truncated JSON (at {key}[{i}])")
-            raise FieldTypeError(f"field '{key}[{i}]' has the wrong JSON type")
-        out.append(o)
-    return out
+def get_array(obj: Obj, key: str) -> list:
+    """The array at `key`, its elements unread (vl_doc_objects)."""
+    return _array_at(obj, key)
+
+
+def object_at(arr: list, i: int, key: str) -> Obj:
+    """Element `i` of an array from get_array as an object (vl_doc_next_object)."""
+    o = _read(arr[i])
+    if not isinstance(o, Obj):
+        if isinstance(o, Atom) and _malformed_scalar(o):
+            raise MalformedJSONError(f"malformed or truncated JSON (at {key}[{i}])")
+        raise FieldTypeError(f"field '{key}[{i}]' has the wrong JSON type")
+    return o

@@ -8,6 +8,8 @@ import pytest
 from engine.model import Instrument, Side, VenueId
 from engine.wire import Action, Channel, Field, Kind, Role, Rows, Span, Wire
 from engine.wire_ref import WireRefParser
+from ext.wire import WireParser
+from tests.fuzz.mutate import mutate
 from ext.feed import FeedSymbol, TradeIds
 from ext.sync import SeqRule
 
@@ -64,9 +66,9 @@ TRADES = Wire(
                 span=Span.CONSECUTIVE, restart_id=1, fields=BOOK)))
 
 
-def _parser():
+def _parser(reference: bool = True):
     sink = Sink()
-    p = WireRefParser(VenueId.binance, sink, wire=TRADES)
+    p = (WireRefParser if reference else WireParser)(VenueId.binance, sink, wire=TRADES)
     fs = FeedSymbol(Instrument(VenueId.binance, "BTCUSDT", "BTC/USDT", "BTC", "USDT", 2, 3, 1, 1), b"BTCUSDT",
                     SeqRule.SEQ_PREV, sink, 0, None, TradeIds.TRADE_IDS_OPAQUE)
     fs.want_trades = True
@@ -75,8 +77,9 @@ def _parser():
     return p, sink, fs
 
 
-def test_rows_of_objects_each_a_trade_and_a_row_for_another_symbol_is_refused():
-    p, sink, _ = _parser()
+@pytest.mark.parametrize("reference", [True, False], ids=["twin", "C"])
+def test_rows_of_objects_each_a_trade_and_a_row_for_another_symbol_is_refused(reference):
+    p, sink, _ = _parser(reference)
     p.feed(b'{"topic":"publicTrade.BTCUSDT","ts":1,"data":[{"T":1700000000001,"s":"BTCUSDT","S":"Buy","v":"0.5",'
            b'"p":"100.25","i":"a-1"},{"T":1700000000002,"s":"BTCUSDT","S":"Sell","v":"1","p":"100.2","i":"a-2"}]}')
     assert [(t.trade_id, t.price, t.size, t.side, t.ts_exchange) for t in sink.trades] == [
@@ -92,8 +95,9 @@ def test_rows_of_objects_each_a_trade_and_a_row_for_another_symbol_is_refused():
     assert sink.controls == [0]
 
 
-def test_a_consecutive_book_and_the_restart_id_taken_as_a_whole_book():
-    p, sink, fs = _parser()
+@pytest.mark.parametrize("reference", [True, False], ids=["twin", "C"])
+def test_a_consecutive_book_and_the_restart_id_taken_as_a_whole_book(reference):
+    p, sink, fs = _parser(reference)
     p.feed(b'{"topic":"orderbook.50.BTCUSDT","type":"snapshot","data":{"b":[["100","1"]],"a":[["101","1"]],"u":7}}')
     p.feed(b'{"topic":"orderbook.50.BTCUSDT","type":"delta","data":{"b":[["100","2"]],"a":[],"u":8}}')
     assert fs.sync.is_live and fs.book.seq == 8 and fs.book.best_bid() == (10000, 2000)
@@ -103,3 +107,47 @@ def test_a_consecutive_book_and_the_restart_id_taken_as_a_whole_book():
     assert fs.sync.is_live and fs.book.seq == 1 and fs.book.best_bid() == (9900, 1000)   # restarted: a book
     p.feed(b'{"topic":"orderbook.50.BTCUSDT","type":"partial","data":{"b":[],"a":[],"u":2}}')
     assert "unknown type 'partial'" in sink.errors[-1]
+
+
+FRAMES = [
+    b'{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":5,"data":[{"T":1700000000001,"s":"BTCUSDT","S":"Buy",'
+    b'"v":"0.5","p":"100.25","i":"a-1"},{"T":1700000000002,"s":"BTCUSDT","S":"Sell","v":"1","p":"100.2","i":"a-2"},'
+    b'{"T":1700000000003,"s":"BTCUSDT","S":"Buy","v":"0.001","p":"100.3","i":"a-3"}]}',
+    b'{"topic":"orderbook.50.BTCUSDT","type":"snapshot","ts":6,"data":{"s":"BTCUSDT","b":[["100.2","1"],["100.1","2"]],'
+    b'"a":[["100.3","1"]],"u":7,"seq":9}}',
+    b'{"topic":"orderbook.50.BTCUSDT","type":"delta","ts":7,"data":{"s":"BTCUSDT","b":[["100.2","0"]],"a":[],"u":8}}',
+    b'{"success":true,"ret_msg":"pong","conn_id":"c1","op":"ping"}',
+]
+
+
+def _events(p, sink, fs, frame):
+    n_err, n_tr, n_ctl = len(sink.errors), len(sink.trades), len(sink.controls)
+    p.feed(frame)
+    trades = [(t.trade_id, t.price, t.size, t.side, t.ts_exchange) for t in sink.trades[n_tr:]]
+    return len(sink.errors) > n_err, trades, sink.controls[n_ctl:], fs.book.seq, fs.book.best_bid(), fs.book.best_ask()
+
+
+def test_the_c_parser_and_its_twin_agree_on_damaged_rows_and_books():
+    """Rows of objects are new to the C reader: 3,000 damaged frames, the same events or a
+    refusal by both (C may refuse what the twin takes, never the reverse, and then nothing of
+    the frame is delivered)."""
+    import random
+    rng = random.Random(5)
+    agree = refused = stricter = 0
+    for k in range(3000):
+        c, cs, cfs = _parser(False)
+        r, rs, rfs = _parser(True)
+        at = rng.randrange(len(FRAMES))
+        for i, f in enumerate(FRAMES):
+            frame = mutate(f, rng) if i == at else f
+            ce, re_ = _events(c, cs, cfs, frame), _events(r, rs, rfs, frame)
+            if ce[0] and not re_[0]:
+                stricter += 1
+                assert ce[1] == [], "C delivered part of a frame it refused"
+                break
+            assert ce == re_, (frame, ce, re_)
+            if i == at:
+                refused += ce[0]
+                agree += not ce[0]
+    print(f"agree {agree}, refused by both {refused}, C stricter {stricter}")
+    assert agree > 300 and refused > 300 and stricter <= 15, (agree, refused, stricter)
