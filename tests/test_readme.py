@@ -45,7 +45,7 @@ def test_every_block_is_one_this_file_runs():
 
 
 def test_make_run_as_the_readme_opens():
-    r = subprocess.run(["make", "--no-print-directory", "run", "ARGS=--duration 6 --plain --metrics-port 0"],
+    r = subprocess.run(["make", "--no-print-directory", "run", "ARGS=--duration 3 --plain --metrics-port 0"],
                        cwd=ROOT, capture_output=True, text=True, timeout=180, env=_env())
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert re.search(r"BTC/USDT\s+LIVE\s+bid\s+\d", r.stdout), r.stdout[-2000:]
