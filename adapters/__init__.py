@@ -7,8 +7,9 @@ parts (plain data, importing nothing):
     VENUE = "okx"                                       # its engine.model.VenueId name
     ADAPTER = "adapters.okx.adapter:OkxAdapter"         # "module:Class"
     SIMULATOR = "adapters.okx.simulator"                # its simulator dialect module ("" for none)
-    EXTENSIONS = ({"name": "adapters.okx.parser", "cpp": True, "libs": ("simdjson",), "simd": True},)
-                                                        # () where ext.wire reads its wire schema
+    EXTENSIONS = ()                                     # its own Cython modules, e.g.
+        # ({"name": "adapters.<venue>.parser", "cpp": True, "libs": ("simdjson",), "simd": True},)
+        # for a hand-written parser; none where ext.wire reads the venue's wire schema (wire.py)
 
 engine.registry (adapters), engine.sim.server (simulators) and setup.py (Cython extensions) read
 the manifests as files (engine.manifests): a new venue adds its folder and touches nothing else.

@@ -38,7 +38,8 @@ class Kind(IntEnum):
     BOOK = 1        # book levels: snapshot or delta (Action says which; none: always a delta)
     TRADES = 2      # one trade per row
     TOP = 3         # best bid and offer
-    PYTHON = 4      # decoded by the venue's own function (derivatives, liquidations)
+    PYTHON = 4      # decoded by the venue's own function (liquidations, multi-event pushes)
+    DERIVS = 5      # mark / index price, funding, open interest: an event for each role present
 
 
 class Role(IntEnum):
@@ -61,9 +62,20 @@ class Role(IntEnum):
     ASK_QTY = 16
     TOP_ID = 17     # a top-of-book update's id
     CHECK = 18      # an integer read and checked, not used (Binance futures' event time E beside T)
+    MARK_PX = 19    # DERIVS: a decimal at the price scale
+    INDEX_PX = 20
+    FUNDING_RATE = 21       # a decimal at engine.derivatives.RATE_SCALE
+    FUNDING_TIME = 22       # when that rate settles (the channel's time unit)
+    NEXT_FUNDING_TIME = 23
+    NEXT_FUNDING_RATE = 24  # a string: the venue's forecast, "" for none
+    OPEN_INTEREST = 25      # a decimal string kept at its own precision
 
 
-_SCALED = {Role.BIDS, Role.ASKS, Role.PRICE, Role.SIZE, Role.BID_PX, Role.BID_QTY, Role.ASK_PX, Role.ASK_QTY}
+_SCALED = {Role.BIDS, Role.ASKS, Role.PRICE, Role.SIZE, Role.BID_PX, Role.BID_QTY, Role.ASK_PX, Role.ASK_QTY,
+           Role.MARK_PX, Role.INDEX_PX, Role.OPEN_INTEREST}
+
+
+_DERIV_ROLES = {Role.MARK_PX, Role.INDEX_PX, Role.FUNDING_RATE, Role.OPEN_INTEREST}
 
 
 class Span(IntEnum):
@@ -90,6 +102,8 @@ class Field:
     """an integer sent as a decimal token, string or number (OKX ts "1700000000250", tradeId)"""
     opaque: bool = False
     """TRADE_ID: a string kept as it is (Bybit's UUID-shaped ids); never empty"""
+    signed: bool = False
+    """CHECKSUM: a signed 32-bit integer (OKX); else signed or unsigned"""
     values: tuple[tuple[str, bool], ...] = ()
     """SIDE as a string: (text, is_buy) pairs; empty: a bool that says the buyer was the maker"""
 
@@ -119,8 +133,12 @@ class Channel:
     time_unit_ns: int = MS
     restart_id: int = -1
     """a delta with this LAST id is the venue's restart and carries a whole book (Bybit u == 1)"""
-    decode: Callable[..., Iterable[tuple[Any, Any]]] | None = None
-    """Kind.PYTHON: decode(frame, venue, symbol_of, ts_recv) -> [(FeedSymbol, event)]"""
+    decode: Callable[..., Iterable[tuple[Any, Any]] | None] | None = None
+    """Kind.PYTHON: decode(frame, venue, symbol_of, ts_recv) -> [(FeedSymbol, event)], or None for
+    a frame that carries no data (a subscribe acknowledgement: a control frame then)"""
+    symbol_suffix: str = ""
+    """looked up as the envelope's symbol + this (OKX index-tickers name the index "BTC-USDT";
+    its price belongs to "BTC-USDT-SWAP"): never the spot pair of the same name"""
 
     def field_of(self, role: Role) -> Field | None:
         for f in self.fields:
@@ -138,6 +156,8 @@ class RestBook:
     envelope_ok: tuple[str, str] | None = None
     """(key, value) the answer's envelope must hold (OKX code "0", Bybit retCode 0)"""
     time_unit_ns: int = MS
+    nonnegative: bool = False
+    """an id below zero is refused (OKX's seqId)"""
 
 
 @dataclass(frozen=True)
@@ -173,6 +193,12 @@ class Wire:
                 raise ValueError(f"channel {c.name!r}: a book needs BIDS, ASKS and LAST")
             if c.kind == Kind.TRADES and not {Role.PRICE, Role.SIZE, Role.SIDE, Role.TRADE_ID} <= set(roles):
                 raise ValueError(f"channel {c.name!r}: trades need PRICE, SIZE, SIDE and TRADE_ID")
+            if c.kind == Kind.DERIVS and not set(roles) & _DERIV_ROLES:
+                raise ValueError(f"channel {c.name!r}: derivatives channel without a derivatives field")
+            if Role.FUNDING_RATE in roles and Role.FUNDING_TIME not in roles:
+                raise ValueError(f"channel {c.name!r}: a funding rate needs its FUNDING_TIME")
+            if c.symbol_suffix and not (self.symbol or self.topic_sep):
+                raise ValueError(f"channel {c.name!r}: a symbol suffix applies to the envelope's symbol")
             if c.kind == Kind.PYTHON and c.decode is None:
                 raise ValueError(f"channel {c.name!r}: Kind.PYTHON needs decode")
             if c.span == Span.FROM_PREV and Role.PREV not in roles:

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.derivatives import RATE_SCALE, FundingRate, IndexPrice, MarkPrice, OpenInterest, rate, size_scale_of
 from engine.model import Side
 from engine.wire import Channel, Field, Kind, Role, Rows, Span, Wire
 from ext.feed import Control, FeedSymbol, PyFrameParser
 from ext.json import JSONError
+from ext.ref import decimal_ref
 from ext.ref import json_ref as J
 
 INT64_MAX = 2**63 - 1
-INT32_MIN, UINT32_MAX = -(2**31), 2**32 - 1
+INT32_MIN, INT32_MAX, UINT32_MAX = -(2**31), 2**31 - 1, 2**32 - 1
 
 
 def to_ns(v: int, unit_ns: int) -> int:
@@ -26,6 +28,27 @@ def to_ns(v: int, unit_ns: int) -> int:
     if v > lim or v < -lim:
         raise OverflowError(f"time {v} x {unit_ns} ns does not fit in int64 ns")
     return v * unit_ns
+
+
+def derivative_events(venue: Any, fs: FeedSymbol, v: dict, unit_ns: int, ts_recv: int) -> list:
+    """The events of a Kind.DERIVS message, from its values by role (the C parser builds them
+    here too: a few per second per instrument)."""
+    inst = fs.instrument
+    ts = to_ns(v.get(Role.TS, 0), unit_ns)
+    out: list = []
+    if Role.MARK_PX in v:
+        out.append(MarkPrice(venue, inst, ts, ts_recv, v[Role.MARK_PX]))
+    if Role.INDEX_PX in v:
+        out.append(IndexPrice(venue, inst, ts, ts_recv, v[Role.INDEX_PX]))
+    if Role.FUNDING_RATE in v:
+        nxt = v.get(Role.NEXT_FUNDING_RATE)
+        out.append(FundingRate(venue, inst, ts, ts_recv, v[Role.FUNDING_RATE], to_ns(v[Role.FUNDING_TIME], unit_ns),
+                               to_ns(v.get(Role.NEXT_FUNDING_TIME, 0), unit_ns), rate(nxt) if nxt else None))
+    if Role.OPEN_INTEREST in v:
+        text = v[Role.OPEN_INTEREST]
+        scale = size_scale_of(text, fs.qty_scale)
+        out.append(OpenInterest(venue, inst, ts, ts_recv, decimal_ref.parse(text, scale), scale))
+    return out
 
 
 def _key(ch: Channel, role: Role) -> str:
@@ -97,7 +120,10 @@ class WireRefParser(PyFrameParser):
         if ch is None:
             return self._control(doc, frame)
         if ch.kind == Kind.PYTHON:
-            for fs, ev in ch.decode(frame, self.venue, self.symbol_of, ts_recv):
+            got = ch.decode(frame, self.venue, self.symbol_of, ts_recv)
+            if got is None:
+                return self._control(doc, frame)
+            for fs, ev in got:
                 self.emit_derivative_py(fs, ev if fs.want_derivs else None)
             return
         if w.symbol:
@@ -130,10 +156,14 @@ class WireRefParser(PyFrameParser):
                 return self._control(doc, frame)
         else:
             rows = [doc]
+        if symbol is not None and ch.symbol_suffix:
+            symbol += ch.symbol_suffix
         if ch.kind == Kind.BOOK:
             self._book(ch, rows[0], symbol, head, snapshot, ts_recv)
         elif ch.kind == Kind.TRADES:
             self._trades(ch, rows, symbol, head, ts_recv)
+        elif ch.kind == Kind.DERIVS:
+            self._derivs(ch, rows[0], symbol, head, ts_recv)
         else:
             self._top(ch, rows[0], symbol, head, ts_recv)
 
@@ -175,11 +205,18 @@ class WireRefParser(PyFrameParser):
         if ch.kind == Kind.TOP and not fs.want_top:
             self.emit_top_py(fs, 0, 0, 0, 0, -1, 0, self._ts_recv)
             return False
+        if ch.kind == Kind.DERIVS and not fs.want_derivs:
+            self.emit_derivative_py(fs, None)
+            return False
         return True
 
     def _value(self, obj: J.Obj, f: Field, fs: FeedSymbol | None, ch: Channel) -> Any:
         r = f.role
-        if r in (Role.PRICE, Role.BID_PX, Role.ASK_PX):
+        if r in (Role.NEXT_FUNDING_RATE, Role.OPEN_INTEREST):
+            return J.get_str(obj, f.key)
+        if r == Role.FUNDING_RATE:
+            return J.get_fixed(obj, f.key, RATE_SCALE)
+        if r in (Role.PRICE, Role.BID_PX, Role.ASK_PX, Role.MARK_PX, Role.INDEX_PX):
             return J.get_fixed(obj, f.key, fs.px_scale)
         if r in (Role.SIZE, Role.BID_QTY, Role.ASK_QTY):
             return J.get_fixed(obj, f.key, fs.qty_scale)
@@ -217,18 +254,19 @@ class WireRefParser(PyFrameParser):
         last = v[Role.LAST]
         ts = to_ns(v.get(Role.TS, 0), ch.time_unit_ns)
         ck = v.get(Role.CHECKSUM)
-        if ck is not None and not INT32_MIN <= ck <= UINT32_MAX:
-            raise JSONError(f"{ch.name}: checksum {ck} is not a 32-bit integer")
+        if ck is not None and not INT32_MIN <= ck <= (INT32_MAX if ch.field_of(Role.CHECKSUM).signed else UINT32_MAX):
+            raise JSONError(f"{ch.name}: checksum {ck} is not a {'signed ' * ch.field_of(Role.CHECKSUM).signed}"
+                            f"32-bit integer")
         if not snapshot and last == ch.restart_id:
             snapshot = True                       # the venue restarted: this delta is a whole book
         if ch.span == Span.FROM_PREV:
             prev = v[Role.PREV]
             if last < 0 or prev < -1:
-                raise JSONError(f"{ch.name}: ids {prev}/{last} out of range")
+                raise JSONError(f"{ch.name}: {_key(ch, Role.LAST)} {last} / {_key(ch, Role.PREV)} {prev} out of range")
             if snapshot and prev != -1:
-                raise JSONError(f"{ch.name}: snapshot with previous id {prev}")
+                raise JSONError(f"{ch.name} snapshot with {_key(ch, Role.PREV)} {prev} (must be -1)")
             if not snapshot and prev < 0:
-                raise JSONError(f"{ch.name}: update with previous id {prev}")
+                raise JSONError(f"{ch.name} update with {_key(ch, Role.PREV)} {prev}")
             first = prev
         elif ch.span == Span.CONSECUTIVE:
             if last < 1:
@@ -264,6 +302,16 @@ class WireRefParser(PyFrameParser):
         for row_fs, tid, px, qty, side, ts in out:
             self.emit_trade_py(row_fs, tid, px, qty, side, ts, ts_recv)
 
+    def _derivs(self, ch: Channel, obj: J.Obj, envelope: str | None, v: dict, ts_recv: int) -> None:
+        fs = self._open(ch, envelope) if envelope is not None else None
+        if envelope is not None and fs is None:
+            return
+        fs = self._fields(obj, ch, ch.fields, fs, envelope, v)
+        if fs is None:
+            return
+        for ev in derivative_events(self.venue, fs, v, ch.time_unit_ns, ts_recv):
+            self.emit_derivative_py(fs, ev)
+
     def _top(self, ch: Channel, obj: J.Obj, envelope: str | None, v: dict, ts_recv: int) -> None:
         fs = self._open(ch, envelope) if envelope is not None else None
         if envelope is not None and fs is None:
@@ -287,14 +335,22 @@ class WireRefParser(PyFrameParser):
         doc = J.load(bytes(data))
         if rb.envelope_ok is not None:
             key, want = rb.envelope_ok
-            got = J.get_fixed(doc, key, 0) if want.lstrip("-").isdigit() else J.get_str(doc, key)
-            if str(got) != want:
-                raise JSONError(f"book answer with {key} {got!r}")
+            if want.lstrip("-").isdigit():
+                got = J.get_fixed(doc, key, 0)
+                if got != int(want):
+                    raise JSONError(f"book answer with {key} {got}")
+            else:
+                got = J.get_str(doc, key)
+                if got != want:
+                    raise JSONError(f"book answer with {key} {got!r}")
         obj = doc
         if rb.data:
             obj = J.enter_only(doc, rb.data) if rb.rows == Rows.ONLY else J.enter(doc, rb.data)
         ch = Channel("rest-book", Kind.BOOK)
         v: dict[Role, Any] = {}
         self._fields(obj, ch, rb.fields, fs, None, v)
+        if rb.nonnegative and v[Role.LAST] < 0:
+            last_key = next(f.key for f in rb.fields if f.role == Role.LAST)
+            raise JSONError(f"book answer with {last_key} {v[Role.LAST]}")
         ts = to_ns(v.get(Role.TS, 0), rb.time_unit_ns)
         return self.emit_snapshot_py(fs, v[Role.LAST], v[Role.BIDS], v[Role.ASKS], ts, ts_recv)

@@ -9,7 +9,7 @@ cdef enum:
     MAX_FIELDS = 16
     MAX_CHANNELS = 16
     MAX_VALUES = 4
-    N_ROLES = 19
+    N_ROLES = 26
     # roles (engine.wire.Role)
     R_SYMBOL = 1
     R_TS = 2
@@ -29,11 +29,32 @@ cdef enum:
     R_ASK_QTY = 16
     R_TOP_ID = 17
     R_CHECK = 18
+    R_MARK_PX = 19
+    R_INDEX_PX = 20
+    R_FUNDING_RATE = 21
+    R_FUNDING_TIME = 22
+    R_NEXT_FUNDING_TIME = 23
+    R_NEXT_FUNDING_RATE = 24
+    R_OPEN_INTEREST = 25
     # kinds (engine.wire.Kind)
     K_BOOK = 1
     K_TRADES = 2
     K_TOP = 3
     K_PYTHON = 4
+    K_DERIVS = 5
+    # how a field is read (FieldOp.read), and the scale of a fixed-point one (FieldOp.scale)
+    RD_I64 = 1
+    RD_FIXED = 2
+    RD_LEVELS = 3
+    RD_BEFORE = 4
+    RD_SYMBOL = 5
+    RD_SIDE = 6
+    RD_OPAQUE = 7
+    RD_STR = 8
+    SC_NONE = 1
+    SC_PX = 2
+    SC_QTY = 3
+    SC_RATE = 4
     # flags
     F_OPTIONAL = 1
     F_TEXT = 2
@@ -42,8 +63,11 @@ cdef enum:
 cdef struct FieldOp:
     const char *key
     int role
+    int read
+    int scale
     int flags
     int n_values
+    const char *stop                    # an optional integer: looked for only up to this next key
     const char *values[MAX_VALUES]      # SIDE as text: the venue's words
     size_t value_len[MAX_VALUES]
     bint value_buy[MAX_VALUES]
@@ -70,9 +94,12 @@ cdef struct ChanOp:
     FieldOp fields[MAX_FIELDS]
     bint has_prev
     bint has_first
+    bint signed_ck
     const char *key_first
     const char *key_last
     const char *key_prev
+    const char *suffix                  # appended to the envelope's symbol before the lookup
+    size_t suffix_len
 
 
 cdef class WireParser(FrameParser):
@@ -93,13 +120,23 @@ cdef class WireParser(FrameParser):
     cdef const char *_wrap_name
     cdef const char *_wrap_data
     cdef list _decoders                 # channel index -> Kind.PYTHON decode function (or None)
-    cdef list _raw                      # [(bytes, Control)] whole non-JSON frames
+    cdef int _n_raw                     # whole non-JSON frames (OKX "pong") and their Control kinds
+    cdef const char *_raw[MAX_VALUES]
+    cdef size_t _raw_len[MAX_VALUES]
+    cdef int _raw_kind[MAX_VALUES]
+    cdef size_t _raw_max
     # per-frame values, by role
     cdef int64_t _v[N_ROLES]
     cdef bint _have[N_ROLES]
     cdef object _side
     cdef str _tid_str
     cdef FeedSymbol _fs
+    cdef dict _strs                     # role -> text, for the roles read as strings (DERIVS)
+    cdef bytes _symbuf                  # the envelope's symbol + a channel's suffix
+    cdef int64_t _rest_ok               # the REST book envelope's wanted value (integer form)
+    cdef const char *_rest_ok_key
+    cdef bytes _rest_ok_text            # ... or its text form
+    cdef bint _rest_nonneg
 
     cdef const char *_c(self, str s) except NULL
     cdef int _compile_ops(self, FieldOp *ops, int *n, fields) except -1
@@ -116,5 +153,7 @@ cdef class WireParser(FrameParser):
                       bint fallback, const char *p, size_t n, int64_t ts_recv, int64_t recv_mono) except -1
     cdef int _book(self, ChanOp *c, FeedSymbol fs, bint snapshot, int64_t ts_recv, int64_t recv_mono) except -1
     cdef int _trade(self, ChanOp *c, FeedSymbol fs, int64_t ts_recv) except -1
+    cdef int _level_scale(self, VlDoc *d, FeedSymbol fs) except? -2
     cdef int _trade_rows(self, ChanOp *c, VlDoc *d, const char *env, size_t envn, int64_t ts_recv) except -1
     cdef int _top(self, ChanOp *c, FeedSymbol fs, int64_t ts_recv) except -1
+    cdef int _derivs(self, ChanOp *c, FeedSymbol fs, int64_t ts_recv) except -1

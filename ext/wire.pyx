@@ -11,7 +11,7 @@ What a schema hands to Python (Kind.PYTHON channels, control frames: a few per s
 is decoded there, after the C reader has checked the frame whole.
 """
 from libc.stdint cimport int64_t, uint32_t
-from libc.string cimport memcmp, memchr
+from libc.string cimport memcmp, memchr, memset
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from ext.clock cimport now_ns, to_ns
 from ext.json cimport *
@@ -19,9 +19,18 @@ from ext.json import JSONError
 from ext.feed cimport FrameParser, FeedSymbol
 from engine.model import Side
 from engine.wire import Kind, Role, Rows, Span
+from engine.derivatives import RATE_SCALE
+import ext.decimal as _fx
 from engine import wire_ref as _ref
 
+cdef int64_t INT32_MIN_ = -2147483648
+cdef int64_t INT32_MAX_ = 2147483647
+cdef int64_t UINT32_MAX_ = 4294967295
 cdef object _BUY = Side.BUY
+_ROLES = {int(r): r for r in Role}
+_NOT_INT = frozenset({Role.SYMBOL, Role.BIDS, Role.ASKS, Role.SIDE, Role.PRICE, Role.SIZE, Role.BID_PX, Role.BID_QTY,
+                      Role.ASK_PX, Role.ASK_QTY, Role.MARK_PX, Role.INDEX_PX, Role.FUNDING_RATE,
+                      Role.NEXT_FUNDING_RATE, Role.OPEN_INTEREST})
 cdef object _SELL = Side.SELL
 
 cdef class WireParser(FrameParser):
@@ -34,7 +43,15 @@ cdef class WireParser(FrameParser):
         self.wire = wire
         self._keep = []
         self._decoders = []
-        self._raw = list(wire.raw)
+        if len(wire.raw) > MAX_VALUES:
+            raise ValueError(f"more than {MAX_VALUES} raw frames")
+        self._n_raw = 0
+        self._raw_max = 0
+        for raw, kind in wire.raw:
+            self._keep.append(raw)
+            self._raw[self._n_raw], self._raw_len[self._n_raw], self._raw_kind[self._n_raw] = raw, len(raw), int(kind)
+            self._raw_max = max(self._raw_max, len(raw))
+            self._n_raw += 1
         if len(wire.dispatch) not in (1, 2):
             raise ValueError("the dispatch field must sit in the frame or one object down")
         self._n_dispatch = len(wire.dispatch)
@@ -59,6 +76,7 @@ cdef class WireParser(FrameParser):
             self._compile(&self._ch[self._n_ch], ch)
             self._decoders.append(ch.decode if ch.kind == Kind.PYTHON else None)
             self._n_ch += 1
+        self._strs = {}
         self._has_fallback = wire.fallback is not None
         if self._has_fallback:
             self._fallback_key = self._c(wire.fallback[0])
@@ -66,9 +84,19 @@ cdef class WireParser(FrameParser):
         self._has_rest = wire.rest_book is not None
         if self._has_rest:
             rb = wire.rest_book
-            if rb.envelope_ok is not None or rb.rows not in (Rows.OBJECT, Rows.ONLY):
-                raise ValueError("REST books with an envelope check are read by the twin only so far")
+            if rb.rows not in (Rows.OBJECT, Rows.ONLY):
+                raise ValueError("a REST book is one object")
+            self._rest.suffix = NULL
+            self._rest.name = self._c("rest-book")
+            self._rest.kind = K_BOOK
             self._compile_fields(&self._rest, (), rb.fields, rb.data, rb.rows, rb.time_unit_ns)
+            self._rest_ok_key = NULL
+            self._rest_nonneg = rb.nonnegative
+            if rb.envelope_ok is not None:
+                key, want = rb.envelope_ok
+                self._rest_ok_key = self._c(key)
+                self._rest_ok_text = None if want.lstrip("-").isdigit() else want.encode()
+                self._rest_ok = int(want) if self._rest_ok_text is None else 0
 
     cdef const char *_c(self, str s) except NULL:
         cdef bytes b = s.encode()
@@ -81,9 +109,37 @@ cdef class WireParser(FrameParser):
         if len(fields) > MAX_FIELDS:
             raise ValueError(f"more than {MAX_FIELDS} fields")
         n[0] = 0
-        for f in fields:
+        fields = tuple(fields)
+        for k, f in enumerate(fields):
             op = &ops[n[0]]
             op.key = self._c(f.key)
+            # an optional integer with a field after it: looked for up to that field only, so a
+            # message without it is not walked twice (found later all the same: see _fields)
+            op.stop = NULL
+            op.scale = SC_NONE
+            if f.optional and k + 1 < len(fields) and f.role not in _NOT_INT:
+                op.stop = self._c(fields[k + 1].key)
+                op.read = RD_BEFORE
+            elif f.role == Role.SYMBOL:
+                op.read = RD_SYMBOL
+            elif f.role in (Role.BIDS, Role.ASKS):
+                op.read = RD_LEVELS
+            elif f.role == Role.SIDE:
+                op.read = RD_SIDE
+            elif f.role == Role.TRADE_ID and f.opaque:
+                op.read = RD_OPAQUE
+            elif f.role in (Role.NEXT_FUNDING_RATE, Role.OPEN_INTEREST):
+                op.read = RD_STR
+            elif f.role in (Role.PRICE, Role.BID_PX, Role.ASK_PX, Role.MARK_PX, Role.INDEX_PX):
+                op.read, op.scale = RD_FIXED, SC_PX
+            elif f.role in (Role.SIZE, Role.BID_QTY, Role.ASK_QTY):
+                op.read, op.scale = RD_FIXED, SC_QTY
+            elif f.role == Role.FUNDING_RATE:
+                op.read, op.scale = RD_FIXED, SC_RATE
+            elif f.text:
+                op.read = RD_FIXED
+            else:
+                op.read = RD_I64
             op.role = int(f.role)
             op.flags = (F_OPTIONAL if f.optional else 0) | (F_TEXT if f.text else 0) | (F_OPAQUE if f.opaque else 0)
             if len(f.values) > MAX_VALUES:
@@ -102,7 +158,7 @@ cdef class WireParser(FrameParser):
         c.data = self._c(data) if data else NULL
         c.rows = int(rows)
         c.unit = unit
-        c.has_first = c.has_prev = False
+        c.has_first = c.has_prev = c.signed_ck = False
         c.key_first = c.key_last = c.key_prev = b"?"
         for f in fields:
             if f.role == Role.FIRST:
@@ -111,11 +167,15 @@ cdef class WireParser(FrameParser):
                 c.has_prev, c.key_prev = True, self._c(f.key)
             elif f.role == Role.LAST:
                 c.key_last = self._c(f.key)
+            elif f.role == Role.CHECKSUM:
+                c.signed_ck = f.signed
         return 0
 
     cdef int _compile(self, ChanOp *c, ch) except -1:
         c.name = self._c(ch.name)
         c.name_len = len(ch.name.encode())
+        c.suffix = self._c(ch.symbol_suffix) if ch.symbol_suffix else NULL
+        c.suffix_len = len(ch.symbol_suffix.encode())
         c.kind = int(ch.kind)
         c.span = int(ch.span)
         c.restart_id = ch.restart_id
@@ -149,10 +209,10 @@ cdef class WireParser(FrameParser):
         cdef ChanOp *c = NULL
         cdef int i = 0, rc
         cdef bint snapshot = False
-        if self._raw:
-            for raw, kind in self._raw:
-                if <size_t>len(raw) == n and memcmp(<const char *>raw, p, n) == 0:
-                    return self.emit_control(kind, None, -1, p, n)
+        if n <= self._raw_max:
+            for i in range(self._n_raw):
+                if self._raw_len[i] == n and memcmp(self._raw[i], p, n) == 0:
+                    return self.emit_control(self._raw_kind[i], None, -1, p, n)
         rc = vl_doc_load(d, p, n)
         if rc:
             return self._err(rc, None)
@@ -189,7 +249,7 @@ cdef class WireParser(FrameParser):
                 symn = <size_t>(s + sn - sym)
                 sn = <size_t>(cut - s)
         for i in range(self._n_ch):
-            if self._ch[i].name_len == sn and memcmp(self._ch[i].name, s, sn) == 0:
+            if self._ch[i].name_len == sn and self._ch[i].name[0] == s[0] and memcmp(self._ch[i].name, s, sn) == 0:
                 c = &self._ch[i]
                 break
         if c == NULL:
@@ -220,6 +280,9 @@ cdef class WireParser(FrameParser):
             elif not _word(s, sn, c.delta, c.delta_len, c.n_delta):
                 raise JSONError(f"{c.name.decode()}: unknown {c.action.decode()} "
                                 f"{PyBytes_FromStringAndSize(s, sn).decode('utf-8', 'replace')!r}")
+        if c.suffix != NULL and sym != NULL:
+            self._symbuf = PyBytes_FromStringAndSize(sym, symn) + c.suffix[:c.suffix_len]
+            sym, symn = <const char *>self._symbuf, len(self._symbuf)
         return self._channel(c, d, sym, symn, snapshot, False, p, n, ts_recv, recv_mono)
 
     cdef int _control(self, const char *p, size_t n) except -1:
@@ -233,7 +296,11 @@ cdef class WireParser(FrameParser):
         if vl_json_shape(p, n):                             # checked in full: decoded in Python
             return self._err(VL_J_MALFORMED, None)
         self.doc.end()
-        for f, ev in self._decoders[i](p[:n], self.venue, self.symbol_of, ts_recv):
+        got = self._decoders[i](p[:n], self.venue, self.symbol_of, ts_recv)
+        if got is None:                                     # no data in it: an acknowledgement
+            kind, topic, rid = _ref.control_of(self.wire, PyBytes_FromStringAndSize(p, n))
+            return self.emit_control(kind, topic, rid, p, n)
+        for f, ev in got:
             fs = <FeedSymbol>f
             self.emit_derivative(fs, ev if fs.want_derivs else None)
         return 0
@@ -259,6 +326,10 @@ cdef class WireParser(FrameParser):
             self._unread(d)
             self.emit_top(fs, 0, 0, 0, 0, -1, 0, ts_recv)
             return None
+        if c.kind == K_DERIVS and not fs.want_derivs:
+            self._unread(d)
+            self.emit_derivative(fs, None)
+            return None
         return fs
 
     cdef int _fields(self, ChanOp *c, FieldOp *ops, int n_ops, VlDoc *d, const char *env, size_t envn,
@@ -270,13 +341,50 @@ cdef class WireParser(FrameParser):
         cdef const char *s = NULL
         cdef size_t sn = 0
         cdef int64_t v = 0
-        cdef int rc, i, j, scale
+        cdef int rc, i, j, r, rd, scale
         cdef int b = 0
+        cdef FieldOp *deferred = NULL
         cdef FeedSymbol fs = self._fs
         for i in range(n_ops):
             op = &ops[i]
             r = op.role
-            if r == R_SYMBOL:
+            rd = op.read
+            if rd == RD_I64 or rd == RD_FIXED:      # the common reads first: ids, times, prices
+                if rd == RD_I64:
+                    scale = -1
+                    rc = vl_doc_i64(d, op.key, &v)
+                else:
+                    scale = 0 if op.scale == SC_NONE else fs.px_scale if op.scale == SC_PX else \
+                        fs.qty_scale if op.scale == SC_QTY else RATE_SCALE
+                    rc = vl_doc_fixed(d, op.key, scale, &v)
+                if rc:
+                    if rc == VL_J_MISSING and op.flags & F_OPTIONAL:
+                        continue
+                    return self._err(rc, op.key.decode(), scale)
+                self._v[r] = v
+                self._have[r] = True
+                continue
+            if rd == RD_LEVELS:
+                rc = vl_doc_levels(d, op.key, fs.px_scale, fs.qty_scale,
+                                   &self.doc.bids if r == R_BIDS else &self.doc.asks)
+                if rc:
+                    if rc == VL_J_MISSING and op.flags & F_OPTIONAL:
+                        continue
+                    return self._err(rc, f"{op.key.decode()}[{d.err_index}]" if rc != VL_J_MISSING else op.key.decode(),
+                                     self._level_scale(d, fs) if rc == VL_J_NUMBER else -1)
+                self._have[r] = True
+                continue
+            if rd == RD_BEFORE:                 # optional integer, looked for up to the next field only
+                rc = vl_doc_i64_before(d, op.key, op.stop, &v)
+                if rc == VL_J_MISSING:
+                    deferred = op
+                    continue
+                if rc:
+                    return self._err(rc, op.key.decode())
+                self._v[r] = v
+                self._have[r] = True
+                continue
+            if rd == RD_SYMBOL:
                 rc = vl_doc_str(d, op.key, &s, &sn)
                 if rc:
                     return self._err(rc, op.key.decode())
@@ -289,16 +397,7 @@ cdef class WireParser(FrameParser):
                         return 1
                     self._fs = fs
                 continue
-            if r == R_BIDS or r == R_ASKS:
-                rc = vl_doc_levels(d, op.key, fs.px_scale, fs.qty_scale,
-                                   &self.doc.bids if r == R_BIDS else &self.doc.asks)
-                if rc == VL_J_MISSING and op.flags & F_OPTIONAL:
-                    continue
-                if rc:
-                    return self._err(rc, f"{op.key.decode()}[{d.err_index}]" if rc != VL_J_MISSING else op.key.decode())
-                self._have[r] = True
-                continue
-            if r == R_SIDE:
+            if rd == RD_SIDE:
                 if op.n_values:
                     rc = vl_doc_str(d, op.key, &s, &sn)
                     if rc == VL_J_OK:
@@ -319,48 +418,45 @@ cdef class WireParser(FrameParser):
                     return self._err(rc, op.key.decode())
                 self._have[r] = True
                 continue
-            if r == R_TRADE_ID and op.flags & F_OPAQUE:
-                rc = vl_doc_str(d, op.key, &s, &sn)
-                if rc == VL_J_MISSING and op.flags & F_OPTIONAL:
-                    continue
-                if rc:
-                    return self._err(rc, op.key.decode())
-                if sn == 0:
-                    raise JSONError(f"{c.name.decode()}: empty trade id")
-                self._tid_str = PyBytes_FromStringAndSize(s, sn).decode("utf-8", "replace")
-                self._have[r] = True
-                continue
-            if r == R_PRICE or r == R_BID_PX or r == R_ASK_PX:
-                scale = fs.px_scale
-                rc = vl_doc_fixed(d, op.key, scale, &v)
-            elif r == R_SIZE or r == R_BID_QTY or r == R_ASK_QTY:
-                scale = fs.qty_scale
-                rc = vl_doc_fixed(d, op.key, scale, &v)
-            elif op.flags & F_TEXT:
-                scale = 0
-                rc = vl_doc_fixed(d, op.key, 0, &v)
-            else:
-                scale = -1
-                rc = vl_doc_i64(d, op.key, &v)
+            # RD_OPAQUE (a trade id kept as text) or RD_STR (open interest, a funding forecast)
+            rc = vl_doc_str(d, op.key, &s, &sn)
             if rc == VL_J_MISSING and op.flags & F_OPTIONAL:
                 continue
             if rc:
-                return self._err(rc, op.key.decode(), scale)
-            self._v[r] = v
+                return self._err(rc, op.key.decode())
+            if rd == RD_OPAQUE:
+                if sn == 0:
+                    raise JSONError(f"{c.name.decode()}: empty trade id")
+                self._tid_str = PyBytes_FromStringAndSize(s, sn).decode("utf-8", "replace")
+            else:
+                self._strs[r] = PyBytes_FromStringAndSize(s, sn).decode("utf-8", "replace")
             self._have[r] = True
+        if deferred != NULL:
+            # not met before the field after it: sent elsewhere in the object, it is still read
+            rc = vl_doc_walk(d)
+            if rc:
+                return self._err(rc, None)
+            if vl_doc_passed(d, deferred.key):
+                rc = vl_doc_i64(d, deferred.key, &v)
+                if rc == VL_J_OK:
+                    self._v[deferred.role] = v
+                    self._have[deferred.role] = True
+                elif rc != VL_J_MISSING:
+                    return self._err(rc, deferred.key.decode())
         return 0
 
     cdef int _channel(self, ChanOp *c, VlDoc *d, const char *env, size_t envn, bint snapshot,
                       bint fallback, const char *p, size_t n, int64_t ts_recv, int64_t recv_mono) except -1:
         cdef FeedSymbol fs
         cdef int rc, i
-        for i in range(N_ROLES):
-            self._have[i] = False
+        memset(self._have, 0, sizeof(self._have))
         self._tid_str = None
         self._fs = None
+        if self._strs:
+            self._strs.clear()
         if fallback:
             env = NULL                      # the fallback key was only a test; the SYMBOL field reads it
-        if self._fields(c, c.head, c.n_head, d, NULL, 0, ts_recv):
+        if c.n_head and self._fields(c, c.head, c.n_head, d, NULL, 0, ts_recv):
             return 0
         if c.data != NULL:
             if c.rows == 3:                 # Rows.MANY
@@ -389,7 +485,20 @@ cdef class WireParser(FrameParser):
             return self._book(c, fs, snapshot, ts_recv, recv_mono)
         if c.kind == K_TRADES:
             return self._trade(c, fs, ts_recv)
+        if c.kind == K_DERIVS:
+            return self._derivs(c, fs, ts_recv)
         return self._top(c, fs, ts_recv)
+
+    cdef int _derivs(self, ChanOp *c, FeedSymbol fs, int64_t ts_recv) except -1:
+        cdef int r
+        self.doc.end()
+        v = {}
+        for r in range(1, N_ROLES):
+            if self._have[r]:
+                v[_ROLES[r]] = self._strs[r] if r == R_NEXT_FUNDING_RATE or r == R_OPEN_INTEREST else self._v[r]
+        for ev in _ref.derivative_events(self.venue, fs, v, c.unit, ts_recv):
+            self.emit_derivative(fs, ev)
+        return 0
 
     cdef int _book(self, ChanOp *c, FeedSymbol fs, bint snapshot, int64_t ts_recv, int64_t recv_mono) except -1:
         cdef int64_t last = self._v[R_LAST]
@@ -397,18 +506,21 @@ cdef class WireParser(FrameParser):
         cdef int64_t ts = to_ns(self._v[R_TS], c.unit) if self._have[R_TS] else 0
         cdef bint has_ck = self._have[R_CHECKSUM]
         cdef int64_t ck = self._v[R_CHECKSUM] if has_ck else 0
-        if has_ck and (ck < -2147483648 or ck > 4294967295):
-            raise JSONError(f"{c.name.decode()}: checksum {ck} is not a 32-bit integer")
+        cdef int64_t ck_max = INT32_MAX_ if c.signed_ck else UINT32_MAX_
+        if has_ck and (ck < INT32_MIN_ or ck > ck_max):
+            raise JSONError(f"{c.name.decode()}: checksum {ck} is not a {'signed ' if c.signed_ck else ''}"
+                            f"32-bit integer")
         if not snapshot and last == c.restart_id:
             snapshot = True                 # the venue restarted: this delta is a whole book
         if c.span == 2:                     # Span.FROM_PREV
             prev = self._v[R_PREV]
             if last < 0 or prev < -1:
-                raise JSONError(f"{c.name.decode()}: ids {prev}/{last} out of range")
+                raise JSONError(f"{c.name.decode()}: {c.key_last.decode()} {last} / {c.key_prev.decode()} {prev} "
+                                f"out of range")
             if snapshot and prev != -1:
-                raise JSONError(f"{c.name.decode()}: snapshot with previous id {prev}")
+                raise JSONError(f"{c.name.decode()} snapshot with {c.key_prev.decode()} {prev} (must be -1)")
             if not snapshot and prev < 0:
-                raise JSONError(f"{c.name.decode()}: update with previous id {prev}")
+                raise JSONError(f"{c.name.decode()} update with {c.key_prev.decode()} {prev}")
             first = prev
         elif c.span == 3:                   # Span.CONSECUTIVE
             if last < 1:
@@ -436,6 +548,15 @@ cdef class WireParser(FrameParser):
             return self.emit_trade(fs, -1, tid_str, self._v[R_PRICE], self._v[R_SIZE], self._side, ts, ts_recv)
         return self.emit_trade(fs, self._v[R_TRADE_ID], None, self._v[R_PRICE], self._v[R_SIZE], self._side, ts,
                                ts_recv)
+
+    cdef int _level_scale(self, VlDoc *d, FeedSymbol fs) except? -2:
+        """The scale of the level value that failed: its price's if the token is no price either
+        (prices are read first), else its size's."""
+        try:
+            _fx.parse(d.err_tok[:d.err_len].decode("utf-8", "replace"), fs.px_scale)
+        except (ValueError, OverflowError):
+            return fs.px_scale
+        return fs.qty_scale
 
     cdef int _trade_rows(self, ChanOp *c, VlDoc *d, const char *env, size_t envn, int64_t ts_recv) except -1:
         """Every row decoded first, then the frame checked whole, then the trades emitted: a bad
@@ -488,9 +609,26 @@ cdef class WireParser(FrameParser):
         cdef int rc, i
         if not self._has_rest:
             raise JSONError(f"{self.venue.name}: no REST book in this venue's wire")
+        cdef const char *s = NULL
+        cdef size_t sn = 0
+        cdef int64_t got = 0
         rc = vl_doc_load(d, b, len(b))
         if rc:
             return self._err(rc, None)
+        if self._rest_ok_key != NULL:
+            if self._rest_ok_text is None:
+                rc = vl_doc_fixed(d, self._rest_ok_key, 0, &got)
+                if rc:
+                    return self._err(rc, self._rest_ok_key.decode(), 0)
+                if got != self._rest_ok:
+                    raise JSONError(f"book answer with {self._rest_ok_key.decode()} {got}")
+            else:
+                rc = vl_doc_str(d, self._rest_ok_key, &s, &sn)
+                if rc:
+                    return self._err(rc, self._rest_ok_key.decode())
+                if s[:sn] != self._rest_ok_text:
+                    raise JSONError(f"book answer with {self._rest_ok_key.decode()} "
+                                    f"{s[:sn].decode('utf-8', 'replace')!r}")
         if c.data != NULL:
             rc = vl_doc_enter_only(d, c.data) if c.rows == 2 else vl_doc_enter(d, c.data)
             if rc:
@@ -502,6 +640,8 @@ cdef class WireParser(FrameParser):
             self._fields(c, c.fields, c.n_fields, d, NULL, 0, ts_recv)
         finally:
             self._fs = None
+        if self._rest_nonneg and self._v[R_LAST] < 0:
+            raise JSONError(f"book answer with {c.key_last.decode()} {self._v[R_LAST]}")
         self.doc.end()
         return self.emit_snapshot(fs, self._v[R_LAST], &self.doc.bids, &self.doc.asks,
                                   to_ns(self._v[R_TS], c.unit) if self._have[R_TS] else 0,
@@ -511,6 +651,6 @@ cdef class WireParser(FrameParser):
 cdef inline bint _word(const char *s, size_t n, const char **words, size_t *lens, int count) noexcept:
     cdef int i
     for i in range(count):
-        if lens[i] == n and memcmp(words[i], s, n) == 0:
+        if lens[i] == n and (n == 0 or words[i][0] == s[0]) and memcmp(words[i], s, n) == 0:
             return True
     return False

@@ -3,4 +3,4 @@
 VENUE = "okx"
 ADAPTER = "adapters.okx.adapter:OkxAdapter"
 SIMULATOR = "adapters.okx.simulator"
-EXTENSIONS = ({"name": "adapters.okx.parser", "cpp": True, "libs": ("simdjson",), "simd": True},)
+EXTENSIONS = ()                 # its frames are read from its wire schema (wire.py) by ext.wire

@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from adapters.okx import errors
-from adapters.okx.parser import OkxParser
+from adapters.okx.wire import WIRE
 from adapters.okx.status import STATUS_PATH, parse_status
 from adapters.okx.spec import CHECKSUM_DEPTH, INSTRUMENT_TYPES, INSTRUMENTS_PATH, SPEC
 from adapters.okx.symbols import parse_instruments
@@ -71,12 +71,7 @@ class OkxAdapter(VenueAdapter):
     def parse_instruments(self, body: bytes | dict) -> list[Instrument]:
         return parse_instruments(body, self.venue)
 
-    def make_parser(self, sink: Any) -> FrameParser:
-        return OkxParser(self.venue, sink)
-
-    def make_reference_parser(self, sink: Any) -> FrameParser:
-        from adapters.okx.parser_ref import OkxRefParser
-        return OkxRefParser(self.venue, sink)
+    wire = WIRE
 
     def checksum_for(self, inst: Instrument) -> Checksum | None:
         # bid1px:bid1sz:ask1px:ask1sz:bid2px:... over the first 25 levels of each side, the

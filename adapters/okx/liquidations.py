@@ -33,12 +33,16 @@ def _str(obj: dict, key: str, where: str) -> str:
     return pushes.text(obj, key, f"{CHANNEL}: {where}")
 
 
-def decode(frame: bytes, venue: Any, symbol_of: Callable[[bytes], Any], ts_recv: int) -> list[tuple[Any, Liquidation]]:
-    """(feed symbol, event) for every detail of every followed instrument in the push."""
+def decode(frame: bytes, venue: Any, symbol_of: Callable[[bytes], Any],
+           ts_recv: int) -> list[tuple[Any, Liquidation]] | None:
+    """(feed symbol, event) for every detail of every followed instrument in the push; None for
+    a frame with an event and no data (the subscription's acknowledgement)."""
     try:
         msg = pushes.load(frame)
     except JSONError as e:
         raise JSONError(f"{CHANNEL}: {e}") from None
+    if isinstance(msg, dict) and "data" not in msg and "event" in msg:
+        return None                         # the subscription's acknowledgement: a control frame
     data = msg.get("data")
     if not isinstance(data, list):
         raise JSONError("liquidation-orders: data missing or not an array")

@@ -199,7 +199,7 @@ def test_books_without_the_checksum_field_are_read_as_not_sent(okx_registered, r
     ('{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"update","data":[{"asks":[["1","-1","0","1"]],'
      '"bids":[],"ts":"1700000000000","checksum":0,"prevSeqId":1,"seqId":2}]}', "negative size"),
     ('{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":[{"instId":"BTC-USDT","tradeId":"9","px":"1.5",'
-     '"sz":"2","side":"taker","ts":"1700000000000"}]}', "trade side 'taker'"),
+     '"sz":"2","side":"taker","ts":"1700000000000"}]}', "trades: side 'taker'"),
     ('{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":[{"instId":"BTC-USDT","tradeId":"9","px":"1.5",'
      '"sz":"2","side":"buy","ts":1700000000000.5}]}', "FieldValueError"),
     ('{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":{"tradeId":"9"}}', "FieldTypeError"),
@@ -419,9 +419,9 @@ def test_rest_book_snapshot_bridges_the_buffered_updates_by_seq_id():
     assert t[0]["asks"] == [["41006.8", "0.60038921"]]
     assert t[-1]["bids"] == [["41006.4", "2"], ["41006", "0.5"]] and len(t) == 2
     assert not [e for e in events if e["type"] == "resync"]
-    assert "line 6:" in err and "code '51001'" in err
+    assert "line 6:" in err and "code 51001" in err
     assert "line 7:" in err and "DOGE-USDT" in err
-    assert "line 8:" in err and "without seqId" in err
+    assert "line 8:" in err and "missing field 'seqId'" in err
     assert "line 9:" in err and "41006.85" in err and "4 bad lines" in err
 
 
@@ -447,7 +447,7 @@ def test_rest_book_snapshot_in_c_and_in_the_twin(okx_registered, reference):
     assert fs.book.best_ask() == (inst.px("41006.8"), inst.qty("0.60038921"))
     with pytest.raises(Exception, match="51001"):
         a.apply_snapshot(parser, fs, b'{"code":"51001","msg":"Instrument ID does not exist","data":[]}', 0)
-    with pytest.raises(JSONError, match="without seqId"):
+    with pytest.raises(JSONError, match="missing field 'seqId'"):
         a.apply_snapshot(parser, fs, b'{"code":"0","msg":"","data":[{"asks":[],"bids":[],"ts":"1"}]}', 0)
     with pytest.raises(JSONError, match="seqId -2"):
         a.apply_snapshot(parser, fs, b'{"code":"0","msg":"","data":[{"asks":[],"bids":[],"ts":"1","seqId":-2}]}', 0)
