@@ -50,7 +50,7 @@ class Role(IntEnum):
     LAST = 4        # a book update's last id (its own id where it has one)
     PREV = 5        # the id of the update before it
     CHECKSUM = 6    # the venue's checksum of the book after the update (a signed or unsigned 32-bit int)
-    BIDS = 7        # level rows [price, size, ...]
+    BIDS = 7        # level rows [price, size, ...] (Field.cols: other columns)
     ASKS = 8
     TRADE_ID = 9    # an integer, or an opaque string (Field.text)
     PRICE = 10      # a decimal, exact at the instrument's price scale
@@ -69,9 +69,11 @@ class Role(IntEnum):
     NEXT_FUNDING_TIME = 23
     NEXT_FUNDING_RATE = 24  # a string: the venue's forecast, "" for none
     OPEN_INTEREST = 25      # a decimal string kept at its own precision
+    LEVELS = 26     # one array of objects each naming its side (Field.split): both sides of the book
 
 
-_SCALED = {Role.BIDS, Role.ASKS, Role.PRICE, Role.SIZE, Role.BID_PX, Role.BID_QTY, Role.ASK_PX, Role.ASK_QTY,
+_SCALED = {Role.BIDS, Role.ASKS, Role.LEVELS, Role.PRICE, Role.SIZE, Role.BID_PX, Role.BID_QTY, Role.ASK_PX,
+           Role.ASK_QTY,
            Role.MARK_PX, Role.INDEX_PX, Role.OPEN_INTEREST}
 
 
@@ -104,8 +106,27 @@ class Field:
     """TRADE_ID: a string kept as it is (Bybit's UUID-shaped ids); never empty"""
     signed: bool = False
     """CHECKSUM: a signed 32-bit integer (OKX); else signed or unsigned"""
+    iso: bool = False
+    """TS: an RFC 3339 string ("2023-02-09T20:32:50.714964855Z", Coinbase, Kraken v2), exact to the ns"""
+    cols: tuple[int, int] = (0, 1)
+    """BIDS / ASKS: the price's and the size's column in each row (Deribit ["new", price, size]: (1, 2))"""
+    split: "Split | None" = None
+    """LEVELS: how a row names its side, price and size"""
     values: tuple[tuple[str, bool], ...] = ()
     """SIDE as a string: (text, is_buy) pairs; empty: a bool that says the buyer was the maker"""
+
+
+@dataclass(frozen=True)
+class Split:
+    """Rows of both sides in one array of objects (Coinbase {"side": "bid", "price_level",
+    "new_quantity"}, BitMEX {"side": "Buy", "price", "size"}); a row without the size is a
+    deletion where the venue says so (size_optional: BitMEX's delete action)."""
+    side: str
+    bid: str
+    ask: str
+    price: str
+    size: str
+    size_optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -189,8 +210,19 @@ class Wire:
             roles = [f.role for f in c.fields]
             if len(set(roles)) != len(roles):
                 raise ValueError(f"channel {c.name!r}: a role given twice")
-            if c.kind == Kind.BOOK and not {Role.BIDS, Role.ASKS, Role.LAST} <= set(roles):
-                raise ValueError(f"channel {c.name!r}: a book needs BIDS, ASKS and LAST")
+            if c.kind == Kind.BOOK and not ({Role.BIDS, Role.ASKS} <= set(roles) or Role.LEVELS in roles) \
+                    or c.kind == Kind.BOOK and Role.LAST not in roles:
+                raise ValueError(f"channel {c.name!r}: a book needs BIDS and ASKS (or LEVELS) and LAST")
+            if Role.LEVELS in roles and (Role.BIDS in roles or Role.ASKS in roles):
+                raise ValueError(f"channel {c.name!r}: LEVELS holds both sides; no BIDS or ASKS beside it")
+            for f in (*c.head, *c.fields):
+                if (f.role == Role.LEVELS) != (f.split is not None):
+                    raise ValueError(f"channel {c.name!r}: {f.key!r}: LEVELS, and only LEVELS, has a split")
+                if f.iso and (f.role != Role.TS or c.time_unit_ns != NS):
+                    raise ValueError(f"channel {c.name!r}: {f.key!r}: an RFC 3339 time is a TS in a ns channel")
+                if f.cols != (0, 1) and (f.role not in (Role.BIDS, Role.ASKS) or min(f.cols) < 0
+                                         or f.cols[0] == f.cols[1]):
+                    raise ValueError(f"channel {c.name!r}: {f.key!r}: columns are two for BIDS / ASKS")
             if c.kind == Kind.TRADES and not {Role.PRICE, Role.SIZE, Role.SIDE, Role.TRADE_ID} <= set(roles):
                 raise ValueError(f"channel {c.name!r}: trades need PRICE, SIZE, SIDE and TRADE_ID")
             if c.kind == Kind.DERIVS and not set(roles) & _DERIV_ROLES:

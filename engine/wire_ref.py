@@ -16,7 +16,8 @@ from engine.model import Side
 from engine.wire import Channel, Field, Kind, Role, Rows, Span, Wire
 from ext.feed import Control, FeedSymbol, PyFrameParser
 from ext.json import JSONError
-from ext.ref import decimal_ref
+from ext.json import FieldValueError
+from ext.ref import clock_ref, decimal_ref
 from ext.ref import json_ref as J
 
 INT64_MAX = 2**63 - 1
@@ -221,7 +222,19 @@ class WireRefParser(PyFrameParser):
         if r in (Role.SIZE, Role.BID_QTY, Role.ASK_QTY):
             return J.get_fixed(obj, f.key, fs.qty_scale)
         if r in (Role.BIDS, Role.ASKS):
+            if f.cols != (0, 1):
+                return J.get_levels_cols(obj, f.key, f.cols[0], f.cols[1], fs.px_scale, fs.qty_scale)
             return J.get_levels(obj, f.key, fs.px_scale, fs.qty_scale)
+        if r == Role.LEVELS:
+            sp = f.split
+            return J.get_levels_sides(obj, f.key, sp.side, sp.bid, sp.ask, sp.price, sp.size, sp.size_optional,
+                                      fs.px_scale, fs.qty_scale)
+        if r == Role.TS and f.iso:
+            text = J.get_str(obj, f.key)
+            try:
+                return clock_ref.rfc3339_ns(text)
+            except ValueError as e:
+                raise FieldValueError(f"field {f.key!r}: {e}") from None
         if r == Role.SIDE:
             if not f.values:
                 return Side.SELL if J.get_bool(obj, f.key) else Side.BUY
@@ -251,6 +264,8 @@ class WireRefParser(PyFrameParser):
         fs = self._fields(obj, ch, ch.fields, fs, envelope, v)
         if fs is None:
             return
+        if Role.LEVELS in v:
+            v[Role.BIDS], v[Role.ASKS] = v.pop(Role.LEVELS)
         last = v[Role.LAST]
         ts = to_ns(v.get(Role.TS, 0), ch.time_unit_ns)
         ck = v.get(Role.CHECKSUM)
@@ -349,6 +364,8 @@ class WireRefParser(PyFrameParser):
         ch = Channel("rest-book", Kind.BOOK)
         v: dict[Role, Any] = {}
         self._fields(obj, ch, rb.fields, fs, None, v)
+        if Role.LEVELS in v:
+            v[Role.BIDS], v[Role.ASKS] = v.pop(Role.LEVELS)
         if rb.nonnegative and v[Role.LAST] < 0:
             last_key = next(f.key for f in rb.fields if f.role == Role.LAST)
             raise JSONError(f"book answer with {last_key} {v[Role.LAST]}")

@@ -9,7 +9,7 @@ cdef enum:
     MAX_FIELDS = 16
     MAX_CHANNELS = 16
     MAX_VALUES = 4
-    N_ROLES = 26
+    N_ROLES = 27
     # roles (engine.wire.Role)
     R_SYMBOL = 1
     R_TS = 2
@@ -36,6 +36,7 @@ cdef enum:
     R_NEXT_FUNDING_TIME = 23
     R_NEXT_FUNDING_RATE = 24
     R_OPEN_INTEREST = 25
+    R_LEVELS = 26
     # kinds (engine.wire.Kind)
     K_BOOK = 1
     K_TRADES = 2
@@ -51,6 +52,9 @@ cdef enum:
     RD_SIDE = 6
     RD_OPAQUE = 7
     RD_STR = 8
+    RD_COLS = 9
+    RD_SPLIT = 10
+    RD_ISO = 11
     SC_NONE = 1
     SC_PX = 2
     SC_QTY = 3
@@ -68,6 +72,10 @@ cdef struct FieldOp:
     int flags
     int n_values
     const char *stop                    # an optional integer: looked for only up to this next key
+    int px_col                          # RD_COLS: the price's and the size's column of a level row
+    int qty_col
+    const char *split[5]                # RD_SPLIT: side key, bid word, ask word, price key, size key
+    bint size_optional
     const char *values[MAX_VALUES]      # SIDE as text: the venue's words
     size_t value_len[MAX_VALUES]
     bint value_buy[MAX_VALUES]

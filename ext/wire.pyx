@@ -13,9 +13,9 @@ is decoded there, after the C reader has checked the frame whole.
 from libc.stdint cimport int64_t, uint32_t
 from libc.string cimport memcmp, memchr, memset
 from cpython.bytes cimport PyBytes_FromStringAndSize
-from ext.clock cimport now_ns, to_ns
+from ext.clock cimport now_ns, to_ns, rfc3339_at
 from ext.json cimport *
-from ext.json import JSONError
+from ext.json import FieldValueError, JSONError
 from ext.feed cimport FrameParser, FeedSymbol
 from engine.model import Side
 from engine.wire import Kind, Role, Rows, Span
@@ -123,7 +123,16 @@ cdef class WireParser(FrameParser):
             elif f.role == Role.SYMBOL:
                 op.read = RD_SYMBOL
             elif f.role in (Role.BIDS, Role.ASKS):
-                op.read = RD_LEVELS
+                op.read = RD_LEVELS if tuple(f.cols) == (0, 1) else RD_COLS
+                op.px_col, op.qty_col = f.cols
+            elif f.role == Role.LEVELS:
+                op.read = RD_SPLIT
+                sp = f.split
+                for j, text in enumerate((sp.side, sp.bid, sp.ask, sp.price, sp.size)):
+                    op.split[j] = self._c(text)
+                op.size_optional = sp.size_optional
+            elif f.role == Role.TS and f.iso:
+                op.read = RD_ISO
             elif f.role == Role.SIDE:
                 op.read = RD_SIDE
             elif f.role == Role.TRADE_ID and f.opaque:
@@ -374,6 +383,36 @@ cdef class WireParser(FrameParser):
                                      self._level_scale(d, fs) if rc == VL_J_NUMBER else -1)
                 self._have[r] = True
                 continue
+            if rd == RD_COLS or rd == RD_SPLIT:
+                if rd == RD_COLS:
+                    rc = vl_doc_levels_cols(d, op.key, op.px_col, op.qty_col, fs.px_scale, fs.qty_scale,
+                                            &self.doc.bids if r == R_BIDS else &self.doc.asks)
+                else:
+                    rc = vl_doc_levels_sides(d, op.key, op.split[0], op.split[1], op.split[2], op.split[3],
+                                             op.split[4], op.size_optional, fs.px_scale, fs.qty_scale,
+                                             &self.doc.bids, &self.doc.asks)
+                if rc:
+                    if rc == VL_J_MISSING and op.flags & F_OPTIONAL:
+                        continue
+                    return self._err(rc, f"{op.key.decode()}[{d.err_index}]" if rc != VL_J_MISSING else op.key.decode(),
+                                     self._level_scale(d, fs) if rc == VL_J_NUMBER else -1)
+                if rd == RD_SPLIT:
+                    self._have[R_BIDS] = self._have[R_ASKS] = True
+                else:
+                    self._have[r] = True
+                continue
+            if rd == RD_ISO:
+                rc = vl_doc_str(d, op.key, &s, &sn)
+                if rc:
+                    if rc == VL_J_MISSING and op.flags & F_OPTIONAL:
+                        continue
+                    return self._err(rc, op.key.decode())
+                try:
+                    self._v[r] = rfc3339_at(s, sn)
+                except ValueError as e:
+                    raise FieldValueError(f"field {op.key.decode()!r}: {e}") from None
+                self._have[r] = True
+                continue
             if rd == RD_BEFORE:                 # optional integer, looked for up to the next field only
                 rc = vl_doc_i64_before(d, op.key, op.stop, &v)
                 if rc == VL_J_MISSING:
@@ -389,8 +428,9 @@ cdef class WireParser(FrameParser):
                 if rc:
                     return self._err(rc, op.key.decode())
                 if env != NULL and (sn != envn or memcmp(s, env, sn) != 0):
-                    raise JSONError(f"{c.name.decode()}: symbol {PyBytes_FromStringAndSize(s, sn).decode('utf-8', 'replace')!r}"
-                                    f" in a message for {PyBytes_FromStringAndSize(env, envn).decode('utf-8', 'replace')!r}")
+                    got = PyBytes_FromStringAndSize(s, sn).decode('utf-8', 'replace')
+                    want = PyBytes_FromStringAndSize(env, envn).decode('utf-8', 'replace')
+                    raise JSONError(f"{c.name.decode()}: symbol {got!r} in a message for {want!r}")
                 if fs is None:
                     fs = self._open(c, d, s, sn, ts_recv)
                     if fs is None:
@@ -532,7 +572,8 @@ cdef class WireParser(FrameParser):
             if last < first:
                 raise JSONError(f"{c.name.decode()} with {c.key_last.decode()} {last} < {c.key_first.decode()} {first}")
             if self._have[R_PREV] and prev >= first:
-                raise JSONError(f"{c.name.decode()} with {c.key_prev.decode()} {prev} >= {c.key_first.decode()} {first}")
+                raise JSONError(f"{c.name.decode()} with {c.key_prev.decode()} {prev} >= "
+                                f"{c.key_first.decode()} {first}")
         self.doc.end()
         if snapshot:
             return self.emit_snapshot(fs, last, &self.doc.bids, &self.doc.asks, ts, ts_recv, recv_mono,

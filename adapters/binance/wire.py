@@ -62,7 +62,8 @@ USDM = Wire(
     channels=(
         # the transaction time T, not the event's E; pu: the previous update's u
         Channel("depthUpdate", Kind.BOOK, fields=(
-            Field("E", Role.CHECK), Field("T", Role.TS), _SYMBOL, Field("U", Role.FIRST), Field("u", Role.LAST), Field("pu", Role.PREV),
+            Field("E", Role.CHECK), Field("T", Role.TS), _SYMBOL, Field("U", Role.FIRST), Field("u", Role.LAST),
+            Field("pu", Role.PREV),
             Field("b", Role.BIDS), Field("a", Role.ASKS))),
         Channel("aggTrade", Kind.TRADES, fields=(Field("a", Role.TRADE_ID), _SYMBOL, *_TRADE_TAIL)),
         Channel("bookTicker", Kind.TOP, fields=(Field("u", Role.TOP_ID), Field("T", Role.TS), _SYMBOL, *_TOP)),
