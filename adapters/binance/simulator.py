@@ -32,7 +32,6 @@ import hmac
 import itertools
 import json as _json
 import re
-import sys
 import time
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
@@ -47,13 +46,11 @@ from engine.sim.app import (
     SimApp,
     SimConfig,
     SimError,
-    add_sim_args,
-    base_report,
-    config_from_options as _config_from_options,
     dumps as _dumps,
     make_venue,
 )
 from engine.sim.core import Filter, FilterFailure, SymbolSpec
+from engine.sim.dialect import SimDialect
 from engine.sim.limits import ORDERS, RAW, WEIGHT, Decision, rules_from_buckets
 from engine.sim.market import BUY, SELL, Batch, Trade, now_ms
 from engine.sim.matching import (
@@ -71,7 +68,6 @@ from engine.sim.matching import (
     Reject,
 )
 from engine.sim.rpc import Method, RpcRequest, RpcSocket
-from engine.sim.server import add_common_args, run_main
 from engine.sim.streams import AccountStreams, DiffStreams, DiffTopic, TopOfBook
 from engine.sim.wsconn import Control, ControlReply, Op, Refusal, TopicControl, WsConn
 
@@ -139,39 +135,23 @@ class BinanceSimConfig(SimConfig):
     }
 
 
-def make_arg_parser(prog: str, description: str, config_cls: type[BinanceSimConfig]) -> argparse.ArgumentParser:
-    """The options every Binance dialect takes, defaults from ``config_cls``."""
-    d = config_cls()
-    p = argparse.ArgumentParser(prog=prog, description=description)
-    add_common_args(p)
-    add_sim_args(p, config_cls)
+def add_binance_args(p: argparse.ArgumentParser, d: BinanceSimConfig) -> None:
+    """The options every Binance dialect takes (spot's and USD-M's), defaults from ``d``."""
     p.add_argument("--api-key", default=d.api_key)
     p.add_argument("--api-secret", default=d.api_secret)
     p.add_argument("--depth-fast-ms", type=float, default=d.depth_fast_ms, help="@depth@100ms cadence (0 = per batch)")
     p.add_argument("--depth-slow-ms", type=float, default=d.depth_slow_ms, help="@depth cadence")
-    return p
 
 
-def build_arg_parser() -> argparse.ArgumentParser:
-    p = make_arg_parser("python -m adapters.binance.simulator", "Binance spot simulator", BinanceSimConfig)
+def _spot_args(p: argparse.ArgumentParser, d: BinanceSimConfig) -> None:
+    add_binance_args(p, d)
     p.add_argument("--ed25519-public-key", default="",
                    help="PEM file of an Ed25519 public key: the API key then signs with Ed25519")
-    return p
 
 
-def config_from_args(ns: argparse.Namespace) -> BinanceSimConfig:
-    return BinanceSimConfig.from_namespace(ns)  # type: ignore[return-value]
-
-
-def config_from_options(**opts: Any) -> BinanceSimConfig:
-    """Keyword options as accepted by ``running_simulator`` (CLI names with underscores)."""
-    return _config_from_options(build_arg_parser(), BinanceSimConfig, VENUE, **opts)
-
-
-def report(host: str, port: int, config: BinanceSimConfig) -> dict[str, Any]:
-    base = f"{host}:{port}"
-    return {**base_report(host, port, config), "ws_api_url": f"ws://{base}/ws-api/v3",
-            "api_key": config.api_key, "api_secret": config.api_secret}
+def _spot_report(host: str, port: int, config: BinanceSimConfig) -> dict[str, Any]:
+    return {"ws_api_url": f"ws://{host}:{port}/ws-api/v3", "api_key": config.api_key,
+            "api_secret": config.api_secret}
 
 
 # ====================================================================== signing
@@ -1093,13 +1073,8 @@ class BinanceWsApi:
         return body, extra
 
 
-def create_app(config: BinanceSimConfig | None = None) -> web.Application:
-    return BinanceSim(config or BinanceSimConfig()).create_app()
-
-
-def main(argv: list[str] | None = None) -> None:
-    run_main(sys.modules[__name__], argv)
-
+SIM = SimDialect(venue=VENUE, title="Binance spot simulator", config=BinanceSimConfig, app=BinanceSim,
+                 extra_args=_spot_args, report_extra=_spot_report)
 
 if __name__ == "__main__":
-    main()
+    SIM.main()

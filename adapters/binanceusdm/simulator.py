@@ -59,7 +59,6 @@ import math
 import random
 import re
 import string
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -76,11 +75,12 @@ from adapters.binance.simulator import (
     BinanceWsApi,
     _illegal,
     _mandatory,
-    make_arg_parser,
+    add_binance_args,
 )
 from adapters.binanceusdm.spec import ENDPOINTS, OPEN_ORDERS_ALL_WEIGHT, SPEC, WS_API_PATH, WS_METHODS, depth_weight
-from engine.sim.app import SimError, base_report, config_from_options as _config_from_options, dumps as _dumps
+from engine.sim.app import SimError, dumps as _dumps
 from engine.sim.core import Filter, FilterFailure, SymbolSpec, cancel_tasks, every
+from engine.sim.dialect import SimDialect
 from engine.sim.limits import ORDERS, WEIGHT, Decision
 from engine.sim.market import BUY, SELL, Trade, now_ms
 from engine.sim.matching import (AMENDED, CANCELED, DUPLICATE_CLIENT_ID, FOK, GTC, INSUFFICIENT_BALANCE, IOC, LIMIT,
@@ -88,7 +88,6 @@ from engine.sim.matching import (AMENDED, CANCELED, DUPLICATE_CLIENT_ID, FOK, GT
 from engine.sim.rpc import Method, RpcRequest, RpcSocket
 from engine.sim.positions import (CLOSE_EXCEEDS_POSITION, INSUFFICIENT_MARGIN, REDUCE_ONLY_INCREASES,
                                   REDUCE_ONLY_NO_POSITION, PerpEngine, PerpPosition)
-from engine.sim.server import run_main
 from engine.sim.streams import DiffTopic
 from engine.sim.wsconn import Control, Op, Refusal, WsConn
 
@@ -192,31 +191,19 @@ class BinanceUsdmSimConfig(BinanceSimConfig):
     }
 
 
-def build_arg_parser() -> argparse.ArgumentParser:
-    p = make_arg_parser("python -m adapters.binanceusdm.simulator", "Binance USD-M futures simulator",
-                        BinanceUsdmSimConfig)
-    d = BinanceUsdmSimConfig()
+def _usdm_args(p: argparse.ArgumentParser, d: BinanceUsdmSimConfig) -> None:
+    add_binance_args(p, d)
     p.add_argument("--depth-mid-ms", type=float, default=d.depth_mid_ms, help="@depth@500ms cadence")
     p.add_argument("--mark-fast-ms", type=float, default=d.mark_fast_ms, help="@markPrice@1s cadence")
     p.add_argument("--mark-slow-ms", type=float, default=d.mark_slow_ms, help="@markPrice cadence")
     p.add_argument("--force-orders-per-min", type=float, default=d.force_orders_per_min,
                    help="liquidations per symbol and minute on @forceOrder")
     p.add_argument("--listen-key-validity-s", type=float, default=d.listen_key_validity_s)
-    return p
 
 
-def config_from_args(ns: argparse.Namespace) -> BinanceUsdmSimConfig:
-    return BinanceUsdmSimConfig.from_namespace(ns)  # type: ignore[return-value]
-
-
-def config_from_options(**opts: Any) -> BinanceUsdmSimConfig:
-    """Keyword options as accepted by ``running_simulator`` (CLI names with underscores)."""
-    return _config_from_options(build_arg_parser(), BinanceUsdmSimConfig, VENUE, **opts)
-
-
-def report(host: str, port: int, config: BinanceUsdmSimConfig) -> dict[str, Any]:
+def _usdm_report(host: str, port: int, config: BinanceUsdmSimConfig) -> dict[str, Any]:
     ws = f"ws://{host}:{port}"
-    return {**base_report(host, port, config), "ws_public_url": f"{ws}/public", "ws_market_url": f"{ws}/market",
+    return {"ws_public_url": f"{ws}/public", "ws_market_url": f"{ws}/market",
             "ws_private_url": f"{ws}/private", "ws_api_url": f"{ws}/private",   # where the engine finds its private stream
             "ws_fapi_url": f"{ws}{WS_API_PATH}",                                 # order entry (WebSocket API)
             "api_key": config.api_key, "api_secret": config.api_secret}
@@ -1040,13 +1027,8 @@ class UsdmWsApi(BinanceWsApi):
         return call
 
 
-def create_app(config: BinanceUsdmSimConfig | None = None) -> web.Application:
-    return BinanceUsdmSim(config or BinanceUsdmSimConfig()).create_app()
-
-
-def main(argv: list[str] | None = None) -> None:
-    run_main(sys.modules[__name__], argv)
-
+SIM = SimDialect(venue=VENUE, title="Binance USD-M futures simulator", config=BinanceUsdmSimConfig,
+                 app=BinanceUsdmSim, extra_args=_usdm_args, report_extra=_usdm_report)
 
 if __name__ == "__main__":
-    main()
+    SIM.main()

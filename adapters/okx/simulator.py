@@ -46,7 +46,6 @@ import hmac
 import itertools
 import json as _json
 import re
-import sys
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -61,13 +60,11 @@ from engine.sim.app import (
     SimApp,
     SimConfig,
     SimError,
-    add_sim_args,
-    base_report,
-    config_from_options as _config_from_options,
     dumps as _dumps,
     make_venue,
 )
 from engine.sim.core import FilterFailure, SymbolSpec, cancel_tasks, every
+from engine.sim.dialect import SimDialect
 from engine.sim.limits import KEYED, ORDERS, WEIGHT, Decision, rules_from_buckets
 from engine.sim.market import BUY, SELL, Batch, Trade, now_ms
 from engine.sim.matching import (
@@ -93,7 +90,6 @@ from engine.sim.matching import (
 from engine.sim.positions import (INSUFFICIENT_MARGIN, REDUCE_ONLY_INCREASES, REDUCE_ONLY_NO_POSITION,
                                   PerpEngine, PerpPosition)
 from engine.sim.rpc import RpcRequest, RpcSocket
-from engine.sim.server import add_common_args, run_main
 from engine.sim.streams import AccountStreams, DiffStreams, DiffTopic, TopOfBook
 from engine.sim.wsconn import Control, ControlReply, Op, PingRule, Refusal, WsConn
 
@@ -222,14 +218,10 @@ class OkxSimConfig(SimConfig):
     }
 
 
-def build_arg_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m adapters.okx.simulator", description="OKX v5 simulator")
-    add_common_args(p)
-    add_sim_args(p, OkxSimConfig)
-    d = OkxSimConfig()
-    p.add_argument("--api-key", default=DEFAULT_API_KEY)
-    p.add_argument("--api-secret", default=DEFAULT_API_SECRET)
-    p.add_argument("--api-passphrase", default=DEFAULT_PASSPHRASE)
+def _okx_args(p: argparse.ArgumentParser, d: OkxSimConfig) -> None:
+    p.add_argument("--api-key", default=d.api_key)
+    p.add_argument("--api-secret", default=d.api_secret)
+    p.add_argument("--api-passphrase", default=d.api_passphrase)
     p.add_argument("--idle-timeout-s", type=float, default=d.idle_timeout_s,
                    help="close a WebSocket after this long without a client message (0 = never)")
     p.add_argument("--depth-fast-ms", type=float, default=d.depth_fast_ms, help="books cadence (0 = per batch)")
@@ -242,26 +234,14 @@ def build_arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--legacy-books", action="store_true", default=d.legacy_books,
                    help="books as OKX sent them before early August 2026: a snapshot pushed on subscribe "
                         "and a checksum on every push")
-    return p
 
 
-def config_from_args(ns: argparse.Namespace) -> OkxSimConfig:
-    return OkxSimConfig.from_namespace(ns)  # type: ignore[return-value]
-
-
-def config_from_options(**opts: Any) -> OkxSimConfig:
-    """Keyword options as accepted by ``running_simulator`` (CLI names with underscores)."""
-    return _config_from_options(build_arg_parser(), OkxSimConfig, VENUE, **opts)
-
-
-def report(host: str, port: int, config: OkxSimConfig) -> dict[str, Any]:
-    base = f"{host}:{port}"
+def _okx_report(host: str, port: int, config: OkxSimConfig) -> dict[str, Any]:
+    ws = f"ws://{host}:{port}"
     # ws_url is the public endpoint's full URL (the engine's ws_url stands for its first endpoint)
-    return {**base_report(host, port, config), "ws_url": f"ws://{base}/ws/v5/public",
-            "public_ws_url": f"ws://{base}/ws/v5/public",
-            "private_ws_url": f"ws://{base}/ws/v5/private", "ws_api_url": f"ws://{base}/ws/v5/private",
-            "api_key": config.api_key,
-            "api_secret": config.api_secret, "api_passphrase": config.api_passphrase}
+    return {"ws_url": f"{ws}/ws/v5/public", "public_ws_url": f"{ws}/ws/v5/public",
+            "private_ws_url": f"{ws}/ws/v5/private", "ws_api_url": f"{ws}/ws/v5/private",
+            "api_key": config.api_key, "api_secret": config.api_secret, "api_passphrase": config.api_passphrase}
 
 
 # ====================================================================== signing, checksum, formats
@@ -1571,13 +1551,8 @@ class OkxPrivateWs:
         return {"op": "amend-order", "data": [item], "code": code, "msg": msg, "inTime": t_in, "outTime": _us()}
 
 
-def create_app(config: OkxSimConfig | None = None) -> web.Application:
-    return OkxSim(config or OkxSimConfig()).create_app()
-
-
-def main(argv: list[str] | None = None) -> None:
-    run_main(sys.modules[__name__], argv)
-
+SIM = SimDialect(venue=VENUE, title="OKX v5 simulator", config=OkxSimConfig, app=OkxSim, extra_args=_okx_args,
+                 report_extra=_okx_report)
 
 if __name__ == "__main__":
-    main()
+    SIM.main()

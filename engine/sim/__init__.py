@@ -20,6 +20,8 @@ Layout
 ``app``       ``SimApp``: aiohttp app skeleton, REST middleware (faults, limits, errors, usage
               headers), parameter helpers, order fault; ``SimConfig`` and its CLI options
 ``admin``     ``/__sim/`` admin HTTP API (venue-neutral book dump, account state, faults, market control)
+``dialect``   ``SimDialect``: a simulator module's venue, config, app, own options and report
+              extras, from which its command line, configs, report and entry point are derived
 ``server``    process harness: ``running_simulator("binance", ...)`` / in-process variant
 
 A venue's simulator module (e.g. ``adapters.binance.simulator``) holds only its dialect: wire
@@ -34,8 +36,8 @@ Writing a dialect for another venue
    BUCKET_SCOPES, config.limits)`` enforces the real ones (``--limit NAME=N`` overrides in tests).
 2. Config: ``@dataclass class XSimConfig(SimConfig)`` with the venue's defaults (symbols,
    balances, ``max_topics``, ``sub_ops``/``sub_window_s``, ping period from the spec) and its own
-   fields; ``LIMIT_OPTIONS`` adds per-bucket shortcut flags.  ``build_arg_parser`` =
-   ``add_common_args`` + ``add_sim_args(p, XSimConfig)`` + the dialect's flags.
+   fields; ``LIMIT_OPTIONS`` adds per-bucket shortcut flags.  The command line is derived from
+   it (``add_common_args`` + ``add_sim_args``); the dialect adds only its own flags (step 7).
 3. ``class XSim(SimApp)``: ``venue = make_venue(name, specs, config, rules, accounts)`` and
    ``super().__init__(config, venue)``; set ``venue.on_batch`` (render trades / tickers
    from a ``Batch``), ``venue.on_account_event`` (``ExecEvent`` / ``BalanceEvent`` ->
@@ -59,10 +61,11 @@ Writing a dialect for another venue
    ``weight``, ``methods`` table, ``result`` / ``error`` rendering) run by
    ``RpcSocket(limiter, dialect).on_text``; ``AccountStreams`` keeps who receives which
    account's events.
-7. Module level: ``VENUE``, ``build_arg_parser``, ``config_from_args`` (``XSimConfig.from_namespace``),
-   ``config_from_options`` (``engine.sim.app.config_from_options``), ``create_app``, ``report``
-   (``base_report`` + extras), ``main`` (``run_main``), and one line in
-   ``engine.sim.server.SIMULATORS``.
+7. Module level: ``SIM = SimDialect(venue=VENUE, title="X simulator", config=XSimConfig,
+   app=XSim, extra_args=<adds the venue's own flags>, report_extra=<the start-up report's keys
+   beyond base_report>)`` and ``if __name__ == "__main__": SIM.main()``; the parser, configs,
+   report, application and entry point come from it (``engine.sim.dialect``).  The venue's
+   manifest names the module (``SIMULATOR``).
 """
 
 from engine.sim.market import Batch, MarketSim, Scale, Trade

@@ -11,14 +11,10 @@ one JSON line on stdout and nothing else afterwards::
 
 It runs until SIGTERM/SIGINT (or, with ``--exit-with-parent``, until its parent dies).
 
-Dialect module contract (see ``SIMULATORS``)::
-
-    build_arg_parser() -> argparse.ArgumentParser   # must include add_common_args()
-    config_from_args(ns) -> config
-    config_from_options(**opts) -> config            # for the in-process runner
-    create_app(config) -> aiohttp.web.Application    # app[engine.sim.core.SIM_VENUE_KEY] is the SimVenue
-    report(host, port, config) -> dict               # the URL report (without pid)
-    main(argv=None)                                  # usually: run_main(sys.modules[__name__], argv)
+Dialect module contract (see ``SIMULATORS``): the module exports ``SIM``, an
+``engine.sim.dialect.SimDialect`` (venue, title, config class, app class, its own options, its
+report's extra keys), and ends with ``if __name__ == "__main__": SIM.main()``.  The parser,
+configs, report and application below all come from it.
 
 Usage::
 
@@ -45,7 +41,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator
+
+if TYPE_CHECKING:
+    from engine.sim.dialect import SimDialect
 
 def _simulators() -> dict[str, str]:
     """venue -> its simulator dialect module, from the venues' manifests (adapters/<venue>/)."""
@@ -62,12 +61,13 @@ class SimulatorError(RuntimeError):
     pass
 
 
-def _module(venue: str):
+def _dialect(venue: str) -> SimDialect:
+    """``venue``'s ``SimDialect``: its simulator module's ``SIM``."""
     try:
         name = SIMULATORS[venue]
     except KeyError:
         raise SimulatorError(f"no simulator for venue {venue!r}; known: {sorted(SIMULATORS)}") from None
-    return importlib.import_module(name)
+    return importlib.import_module(name).SIM
 
 
 # ---------------------------------------------------------------------- CLI side (child)
@@ -88,7 +88,7 @@ def add_common_args(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return p
 
 
-async def _serve(mod, config, host: str, port: int, exit_with_parent: bool) -> None:
+async def _serve(sim: SimDialect, config, host: str, port: int, exit_with_parent: bool) -> None:
     from aiohttp import web
 
     stop = asyncio.Event()
@@ -98,13 +98,13 @@ async def _serve(mod, config, host: str, port: int, exit_with_parent: bool) -> N
             loop.add_signal_handler(sig, stop.set)
     parent = os.getppid()
 
-    app = mod.create_app(config)
+    app = sim.create_app(config)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()
     bound = runner.addresses[0][1]
-    info = {"venue": getattr(mod, "VENUE", "?"), **mod.report(host, bound, config), "pid": os.getpid()}
+    info = {"venue": sim.venue, **sim.report(host, bound, config), "pid": os.getpid()}
     sys.stdout.write(json.dumps(info) + "\n")
     sys.stdout.flush()
     # nothing else may go to stdout: the parent reads exactly one line
@@ -128,20 +128,20 @@ async def _serve(mod, config, host: str, port: int, exit_with_parent: bool) -> N
             pass
 
 
-def run_main(mod, argv: list[str] | None = None) -> None:
-    """Entry point body for ``python -m <dialect module>``."""
+def run_main(sim: SimDialect, argv: list[str] | None = None) -> None:
+    """Entry point body for ``python -m <dialect module>`` (``SIM.main()``)."""
     import logging
 
-    args = mod.build_arg_parser().parse_args(argv)
+    args = sim.arg_parser().parse_args(argv)
     logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.WARNING), stream=sys.stderr)
-    config = mod.config_from_args(args)
+    config = sim.config_from_args(args)
     try:
         import uvloop  # type: ignore
 
         runner = uvloop.run
     except ImportError:  # pragma: no cover
         runner = asyncio.run
-    runner(_serve(mod, config, args.host, args.port, args.exit_with_parent))
+    runner(_serve(sim, config, args.host, args.port, args.exit_with_parent))
 
 
 # ---------------------------------------------------------------------- parent side
@@ -305,18 +305,18 @@ async def in_process_simulator(venue: str, **opts: Any) -> AsyncIterator[Running
     """Serve the simulator on 127.0.0.1 inside the running event loop (tests, benchmarks)."""
     from aiohttp import web
 
-    mod = _module(venue)
+    sim = _dialect(venue)
     host = opts.pop("host", "127.0.0.1")
     port = int(opts.pop("port", 0))
-    config = mod.config_from_options(**opts)
-    app = mod.create_app(config)
+    config = sim.config_from_options(**opts)
+    app = sim.create_app(config)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port, reuse_address=True)
         await site.start()
         bound = runner.addresses[0][1]
-        info = {"venue": getattr(mod, "VENUE", venue), **mod.report(host, bound, config), "pid": os.getpid()}
+        info = {"venue": sim.venue, **sim.report(host, bound, config), "pid": os.getpid()}
         yield RunningSim(info, None, app)
     finally:
         await runner.cleanup()
@@ -328,7 +328,7 @@ def main(argv: list[str] | None = None) -> None:
     if not argv or argv[0] not in SIMULATORS:
         sys.stderr.write(f"usage: python -m engine.sim.server {{{','.join(SIMULATORS)}}} [options]\n")
         raise SystemExit(2)
-    run_main(_module(argv[0]), argv[1:])
+    run_main(_dialect(argv[0]), argv[1:])
 
 
 if __name__ == "__main__":

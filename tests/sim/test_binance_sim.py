@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 import yarl
 
-from adapters.binance.simulator import config_from_options, split_signed, verify_signature, ws_api_payload
+from adapters.binance.simulator import SIM, split_signed, verify_signature, ws_api_payload
 from engine.sim.server import in_process_simulator, running_simulator
 
 # published Binance REST/WS-API HMAC example key pair (rest-api.md / web-socket-api.md)
@@ -759,9 +759,9 @@ async def test_in_process_simulator_and_admin_views():
 
 
 def test_config_repr_keeps_the_secret_out():
-    c = config_from_options(api_secret="S" * 64)
+    c = SIM.config_from_options(api_secret="S" * 64)
     assert "S" * 64 not in repr(c) and c.api_secret == "S" * 64
-    assert config_from_options().api_secret not in repr(config_from_options())
+    assert SIM.config_from_options().api_secret not in repr(SIM.config_from_options())
 
 
 async def test_stream_cap_and_subscribe_budget_through_the_shared_control():
