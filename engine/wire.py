@@ -153,7 +153,8 @@ class Channel:
     span: Span = Span.FIRST_LAST
     time_unit_ns: int = MS
     restart_id: int = -1
-    """a delta with this LAST id is the venue's restart and carries a whole book (Bybit u == 1)"""
+    """a delta with this LAST id is the venue's restart and carries a whole book (Bybit u == 1);
+    -1: the venue has no such id"""
     decode: Callable[..., Iterable[tuple[Any, Any]] | None] | None = None
     """Kind.PYTHON: decode(frame, venue, symbol_of, ts_recv) -> [(FeedSymbol, event)], or None for
     a frame that carries no data (a subscribe acknowledgement: a control frame then)"""
@@ -198,6 +199,9 @@ class Wire:
     fallback: tuple[str, Channel] | None = None
     """(key, channel): a frame without the dispatch field but with this key is that channel's
     (Binance spot's bookTicker, which names no event type)"""
+    control_key: str = ""
+    """a frame that names a channel but lacks one of its fields is a control frame when it has this
+    key (the toy venue's {"event": "subscribe", "topic": ...}); looked for only then, off the hot path"""
     raw: tuple[tuple[bytes, int], ...] = ()
     """whole frames that are not JSON, with their Control kind (OKX b"pong")"""
     by_name: dict[str, Channel] = field(default_factory=dict, compare=False, repr=False)

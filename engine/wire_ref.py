@@ -63,20 +63,34 @@ def _path_str(doc: J.Obj, path: tuple[str, ...]) -> str:
     return J.get_str(doc, path[-1])
 
 
+def keyed_control(wire: Wire, frame: bytes) -> tuple[int, str | None, int] | None:
+    """For a frame that lacks a field of the channel it names: its control reading when it carries
+    the schema's control_key, else None (it stays a bad frame)."""
+    if not wire.control_key:
+        return None
+    try:
+        J.get_str(_unwrapped(wire, J.load(frame)), wire.control_key)
+    except JSONError:
+        return None
+    return control_of(wire, frame)
+
+
+def _unwrapped(wire: Wire, doc: J.Obj) -> J.Obj:
+    if wire.wrapper is not None:
+        try:
+            J.get_str(doc, wire.wrapper[0])
+        except J.MissingFieldError:
+            return doc
+        return J.enter(doc, wire.wrapper[1])
+    return doc
+
+
 def control_of(wire: Wire, frame: bytes) -> tuple[int, str | None, int]:
     """A frame that is no channel's, as the schema's control hook classifies it (the Cython
     parser asks here too: control frames are few, and both parsers then agree by construction)."""
     if wire.control is None:
         return Control.CTRL_OTHER, None, -1
-    doc = J.load(frame)
-    if wire.wrapper is not None:
-        try:
-            J.get_str(doc, wire.wrapper[0])
-        except J.MissingFieldError:
-            pass
-        else:
-            doc = J.enter(doc, wire.wrapper[1])
-    return wire.control(doc, frame)
+    return wire.control(_unwrapped(wire, J.load(frame)), frame)
 
 
 class WireRefParser(PyFrameParser):
@@ -142,6 +156,16 @@ class WireRefParser(PyFrameParser):
                 snapshot = True
             elif a not in ch.action.delta:
                 raise JSONError(f"{ch.name}: unknown {ch.action.key} {a!r}")
+        try:
+            self._channel(ch, doc, frame, symbol, snapshot, ts_recv)
+        except J.MissingFieldError:
+            got = keyed_control(w, frame)
+            if got is None:
+                raise
+            self.emit_control_py(got[0], got[1], got[2], frame)
+
+    def _channel(self, ch: Channel, doc: J.Obj, frame: bytes, symbol: str | None, snapshot: bool,
+                 ts_recv: int) -> None:
         self._ts_recv = ts_recv
         head: dict[Role, Any] = {}
         self._fields(doc, ch, ch.head, None, None, head)
@@ -266,13 +290,13 @@ class WireRefParser(PyFrameParser):
             return
         if Role.LEVELS in v:
             v[Role.BIDS], v[Role.ASKS] = v.pop(Role.LEVELS)
-        last = v[Role.LAST]
+        last = v.get(Role.LAST, -1)             # -1: a venue without ids (an optional LAST not sent)
         ts = to_ns(v.get(Role.TS, 0), ch.time_unit_ns)
         ck = v.get(Role.CHECKSUM)
         if ck is not None and not INT32_MIN <= ck <= (INT32_MAX if ch.field_of(Role.CHECKSUM).signed else UINT32_MAX):
             raise JSONError(f"{ch.name}: checksum {ck} is not a {'signed ' * ch.field_of(Role.CHECKSUM).signed}"
                             f"32-bit integer")
-        if not snapshot and last == ch.restart_id:
+        if not snapshot and ch.restart_id >= 0 and last == ch.restart_id:
             snapshot = True                       # the venue restarted: this delta is a whole book
         if ch.span == Span.FROM_PREV:
             prev = v[Role.PREV]

@@ -145,6 +145,7 @@ cdef class WireParser(FrameParser):
     cdef const char *_rest_ok_key
     cdef bytes _rest_ok_text            # ... or its text form
     cdef bint _rest_nonneg
+    cdef bint _control_key              # the schema names a control key (looked for on a missing field)
 
     cdef const char *_c(self, str s) except NULL
     cdef int _compile_ops(self, FieldOp *ops, int *n, fields) except -1

@@ -15,7 +15,7 @@ from libc.string cimport memcmp, memchr, memset
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from ext.clock cimport now_ns, to_ns, rfc3339_at
 from ext.json cimport *
-from ext.json import FieldValueError, JSONError
+from ext.json import FieldValueError, JSONError, MissingFieldError
 from ext.feed cimport FrameParser, FeedSymbol
 from engine.model import Side
 from engine.wire import Kind, Role, Rows, Span
@@ -77,6 +77,7 @@ cdef class WireParser(FrameParser):
             self._decoders.append(ch.decode if ch.kind == Kind.PYTHON else None)
             self._n_ch += 1
         self._strs = {}
+        self._control_key = bool(wire.control_key)
         self._has_fallback = wire.fallback is not None
         if self._has_fallback:
             self._fallback_key = self._c(wire.fallback[0])
@@ -292,7 +293,15 @@ cdef class WireParser(FrameParser):
         if c.suffix != NULL and sym != NULL:
             self._symbuf = PyBytes_FromStringAndSize(sym, symn) + c.suffix[:c.suffix_len]
             sym, symn = <const char *>self._symbuf, len(self._symbuf)
-        return self._channel(c, d, sym, symn, snapshot, False, p, n, ts_recv, recv_mono)
+        if not self._control_key:
+            return self._channel(c, d, sym, symn, snapshot, False, p, n, ts_recv, recv_mono)
+        try:
+            return self._channel(c, d, sym, symn, snapshot, False, p, n, ts_recv, recv_mono)
+        except MissingFieldError:
+            got = _ref.keyed_control(self.wire, PyBytes_FromStringAndSize(p, n))
+            if got is None:
+                raise
+            return self.emit_control(got[0], got[1], got[2], p, n)
 
     cdef int _control(self, const char *p, size_t n) except -1:
         """Not a channel's frame: checked whole here, classified by the schema's control hook."""
@@ -541,7 +550,7 @@ cdef class WireParser(FrameParser):
         return 0
 
     cdef int _book(self, ChanOp *c, FeedSymbol fs, bint snapshot, int64_t ts_recv, int64_t recv_mono) except -1:
-        cdef int64_t last = self._v[R_LAST]
+        cdef int64_t last = self._v[R_LAST] if self._have[R_LAST] else -1    # -1: a venue without ids
         cdef int64_t first, prev
         cdef int64_t ts = to_ns(self._v[R_TS], c.unit) if self._have[R_TS] else 0
         cdef bint has_ck = self._have[R_CHECKSUM]
@@ -550,7 +559,7 @@ cdef class WireParser(FrameParser):
         if has_ck and (ck < INT32_MIN_ or ck > ck_max):
             raise JSONError(f"{c.name.decode()}: checksum {ck} is not a {'signed ' if c.signed_ck else ''}"
                             f"32-bit integer")
-        if not snapshot and last == c.restart_id:
+        if not snapshot and c.restart_id >= 0 and last == c.restart_id:
             snapshot = True                 # the venue restarted: this delta is a whole book
         if c.span == 2:                     # Span.FROM_PREV
             prev = self._v[R_PREV]

@@ -4,8 +4,8 @@ each subscribe, deltas chained by predecessor id (or none at all), a CRC32 over 
 strings, an application-level "ping"/"pong" and a subscribe-operation budget.
 
 The server keeps its book as the strings it sends and computes its checksum from them with
-zlib, independently of the engine's C checksum. The adapter's parser is a PyFrameParser (the
-Python path a long-tail venue would use)."""
+zlib, independently of the engine's C checksum. The adapter is the venue kit's smallest user:
+its frames are a wire schema (TOY_WIRE), read by ext.wire, with no parser code of its own."""
 from __future__ import annotations
 
 import asyncio
@@ -20,13 +20,14 @@ from decimal import Decimal
 from aiohttp import WSMsgType, web
 
 from engine.adapter import Channel, VenueAdapter
-from engine.derivatives import FundingRate, MarkPrice, rate
 from engine.model import Instrument, Side, VenueId
 from engine.venue import (BookSpec, BucketSpec, ConnectInfo, PingSpec, ResyncMethod, SnapshotSource, VenueSpec,
                           WsEndpoint, scale_of)
 from ext.checksum import Checksum, ChecksumLayout
 from ext.clock import now_ns
-from ext.feed import Control, PyFrameParser
+from engine.wire import Action, Channel as WireChannel, Field, Kind, Role, Wire
+from ext.feed import Control
+from ext.ref import json_ref as J
 from ext.ratelimit import BucketKind, Priority
 from ext.sync import SeqRule
 
@@ -268,41 +269,43 @@ class ToyServer:
 
 
 # -------------------------------------------------------------------------------------- adapter
-class ToyParser(PyFrameParser):
-    def parse(self, frame: bytes, ts_recv: int, recv_mono: int) -> None:
-        if frame == b"pong":
-            self.emit_control_py(Control.CTRL_PONG)
-            return
-        m = json.loads(frame)
-        if "event" in m:
-            kind = {"subscribe": Control.CTRL_SUBSCRIBED, "unsubscribe": Control.CTRL_UNSUBSCRIBED}.get(m["event"], Control.CTRL_ERROR)
-            self.emit_control_py(kind, m.get("topic"), m.get("id", -1), frame)
-            return
-        chan, sym = m["topic"].split(":", 1)
-        fs = self.symbol(sym)
-        if fs is None:
-            return
-        inst = fs.instrument
-        if chan == "mark":
-            ms = int(m["ts"])
-            self.emit_derivative_py(fs, MarkPrice(TOY, inst, ms * 1_000_000, ts_recv, inst.px(m["markPx"])))
-            return
-        if chan == "funding":
-            self.emit_derivative_py(fs, FundingRate(TOY, inst, int(m["ts"]) * 1_000_000, ts_recv, rate(m["fundingRate"]),
-                                                    int(m["fundingTime"]) * 1_000_000,
-                                                    int(m["nextFundingTime"]) * 1_000_000))
-            return
-        if chan == "trades":
-            self.emit_trade_py(fs, m["id"], inst.px(m["px"]), inst.qty(m["qty"]),
-                               Side.SELL if m["side"] == "sell" else Side.BUY, 0, ts_recv)
-            return
-        bids = [(inst.px(p), inst.qty(q)) for p, q in m["bids"]]
-        asks = [(inst.px(p), inst.qty(q)) for p, q in m["asks"]]
-        seq = m.get("seq", -1)
-        if m["type"] == "snapshot":
-            self.emit_snapshot_py(fs, seq, bids, asks, 0, ts_recv, m["cs"])
-        else:
-            self.emit_delta_py(fs, seq, seq, m.get("prev", -1), bids, asks, 0, ts_recv, m["cs"])
+def _control(doc: J.Obj, raw: bytes) -> tuple[int, str | None, int]:
+    """{"event": "subscribe" | "unsubscribe" | "error", "id" or "topic", "msg"}"""
+    try:
+        ev = J.get_str(doc, "event")
+    except J.MissingFieldError:
+        return Control.CTRL_OTHER, None, -1
+    kind = {"subscribe": Control.CTRL_SUBSCRIBED, "unsubscribe": Control.CTRL_UNSUBSCRIBED}.get(ev, Control.CTRL_ERROR)
+    topic = rid = None
+    try:
+        topic = J.get_str(doc, "topic")
+    except J.MissingFieldError:
+        pass
+    try:
+        rid = J.get_int(doc, "id")
+    except J.MissingFieldError:
+        pass
+    return kind, topic, -1 if rid is None else rid
+
+
+_MS_TEXT = Field("ts", Role.TS, text=True)
+#: the toy's frames as data: "<channel>:<symbol>" topics; books with an optional id (none under
+#: SEQ_NONE) and a CRC32; trades with string ids; mark and funding with ms times as strings
+TOY_WIRE = Wire(
+    dispatch=("topic",), topic_sep=":", control=_control, control_key="event", raw=((b"pong", Control.CTRL_PONG),),
+    channels=(
+        WireChannel("book", Kind.BOOK, action=Action("type", ("snapshot",), ("update",)), fields=(
+            Field("bids", Role.BIDS), Field("asks", Role.ASKS), Field("cs", Role.CHECKSUM),
+            Field("seq", Role.LAST, optional=True), Field("prev", Role.PREV, optional=True))),
+        WireChannel("trades", Kind.TRADES, fields=(
+            Field("id", Role.TRADE_ID, opaque=True), Field("px", Role.PRICE), Field("qty", Role.SIZE),
+            Field("side", Role.SIDE, values=(("buy", True), ("sell", False))))),
+        WireChannel("mark", Kind.DERIVS, fields=(Field("markPx", Role.MARK_PX), _MS_TEXT)),
+        WireChannel("funding", Kind.DERIVS, fields=(
+            Field("fundingRate", Role.FUNDING_RATE), Field("fundingTime", Role.FUNDING_TIME, text=True),
+            Field("nextFundingTime", Role.NEXT_FUNDING_TIME, text=True), _MS_TEXT)),
+    ),
+)
 
 
 def _sign(secret: str, ts: int, topics: list[str]) -> str:
@@ -335,6 +338,7 @@ def make_adapter(server: ToyServer, *, ping_s: float = 0.0, ops_per_hour: int = 
 
     class ToyAdapter(VenueAdapter):
         venue = TOY
+        wire = TOY_WIRE
         instruments_path = "/instruments"
 
         def parse_instruments(self, body):
@@ -346,9 +350,6 @@ def make_adapter(server: ToyServer, *, ping_s: float = 0.0, ops_per_hour: int = 
                 out.append(Instrument(TOY, d["id"], f"{base}/{quote}", base, quote, ps, qs,
                                       1, 1))
             return out
-
-        def make_parser(self, sink):
-            return ToyParser(self.venue, sink)
 
         async def connect_info(self, ep, url, rest):
             if not token:
