@@ -1,5 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
-"""<Venue> adapter skeleton: fill in every NotImplementedError (see README.md beside this file)."""
+"""<Venue> adapter skeleton: fill in every NotImplementedError (see README.md beside this file).
+Its frames are wire.py's schema: no parser code (make_parser and make_reference_parser come from
+`wire`)."""
 from __future__ import annotations
 
 from typing import Any
@@ -8,18 +10,17 @@ from engine.adapter import Channel, VenueAdapter
 from engine.model import Instrument, VenueId
 from engine.venue import VenueSpec, WsEndpoint
 from ext.checksum import Checksum
-from ext.feed import FrameParser
+
+from adapters._template.wire import WIRE
 
 
 class TemplateAdapter(VenueAdapter):
     venue: VenueId                      # e.g. VenueId.okx
     spec: VenueSpec                     # from spec.py: endpoints, book, buckets, trade ids
+    wire = WIRE                         # from wire.py: the frames as data
     instruments_path = "/path/of/the/instruments/endpoint"
 
     def parse_instruments(self, body: bytes | dict) -> list[Instrument]:
-        raise NotImplementedError
-
-    def make_parser(self, sink: Any) -> FrameParser:
         raise NotImplementedError
 
     def endpoint_for(self, inst: Instrument) -> str:
