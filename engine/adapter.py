@@ -296,5 +296,12 @@ class VenueAdapter(abc.ABC):
     demo_by_flag: bool = False
 
     @abc.abstractmethod
+    def sign_example(self, kind: str, creds: Any, inputs: dict[str, Any]) -> str:
+        """The signature the venue's own algorithm gives for one published example (its kinds:
+        "payload", "ws_api", "rest", "ws_login", ...; inputs as the venue's documentation states
+        them). tests/test_sign_vectors.py holds every venue to its examples in
+        tests/fixtures/<venue>/sign_vectors.json."""
+        raise NotImplementedError(f"{self.venue.name} signs nothing")
+
     def make_execution(self, rest: Any, creds: Any, config: VenueConfig) -> Any:
         """An engine.orders.ExecutionClient for this venue."""

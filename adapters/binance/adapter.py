@@ -101,6 +101,14 @@ class BinanceAdapter(VenueAdapter):
     def map_error(self, resp):
         return _map_error(resp)
 
+    def sign_example(self, kind: str, creds: Any, inputs: dict[str, Any]) -> str:
+        from adapters.binance import auth
+        if kind == "payload":                   # REST: the exact query / body bytes signed
+            return auth.sign(creds, inputs["payload"])
+        if kind == "ws_api":                    # WebSocket API: its params, sorted, not encoded
+            return auth.ws_api_signature(creds, inputs["params"])
+        raise ValueError(f"binance signs no {kind!r}")
+
     def make_execution(self, rest, creds, config):
         from adapters.binance.execution import BinanceExecution
         return BinanceExecution(self, rest, creds, recv_window_ms=config.recv_window_ms)

@@ -149,6 +149,15 @@ class OkxAdapter(VenueAdapter):
     def parse_status(self, body: bytes):
         return parse_status(body)
 
+    def sign_example(self, kind: str, creds: Any, inputs: dict[str, Any]) -> str:
+        from adapters.okx import auth
+        if kind == "rest":
+            return auth.rest_headers(creds, inputs["method"], inputs["path"], inputs["body"],
+                                     inputs["ts_ms"])["OK-ACCESS-SIGN"]
+        if kind == "ws_login":
+            return json.loads(auth.ws_login_frame(creds, inputs["ts_s"]))["args"][0]["sign"]
+        raise ValueError(f"okx signs no {kind!r}")
+
     def make_execution(self, rest, creds, config):
         from adapters.okx.execution import OkxExecution
         return OkxExecution(self, rest, creds, demo=config.demo)
