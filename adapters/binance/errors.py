@@ -26,9 +26,11 @@ def parse_error_body(body: bytes) -> tuple[int | None, str]:
 #: USD-M futures' own refusals on top of the common table: margin insufficient (-2019), would
 #: immediately trigger (-2021), reduce-only refused (-2022), notional below the minimum (-4164),
 #: position side against the account's mode (-4061), price off the tick (-4014), post-only (GTX)
-#: that would take (-5022), duplicate client order id (-4116), nothing to modify (-5027), the
-#: position mode not changed while a position (-4068) or an open order (-4067) exists
-FUTURES_REJECT_CODES = frozenset({-2019, -2021, -2022, -4164, -4061, -4014, -5022, -4116, -5027, -4068, -4067})
+#: that would take (-5022), nothing to modify (-5027), the position mode not changed while a
+#: position (-4068) or an open order (-4067) exists
+FUTURES_REJECT_CODES = frozenset({-2019, -2021, -2022, -4164, -4061, -4014, -5022, -5027, -4068, -4067})
+DUPLICATE_CLIENT_ID = -4116
+"""USD-M "ClientOrderId is duplicated." (spot says -2010 "Duplicate order sent.")"""
 
 
 def map_error(resp: RestResponse, venue: str = "binance", more_rejects: frozenset[int] = frozenset()) -> VenueError:
@@ -42,6 +44,10 @@ def map_error(resp: RestResponse, venue: str = "binance", more_rejects: frozense
     if resp.status == 429 or code in (-1003, -1015):
         return RateLimited(text, retry_after_s=retry or 1.0, **kw)
     if code == -1007 or resp.status >= 500:
+        return ExecutionUnknown(text, **kw)
+    if code == DUPLICATE_CLIENT_ID or (code == -2010 and "Duplicate order" in msg):
+        # an order with this client id exists (the manager never reuses a live one's): found by
+        # reconciliation, never reported refused
         return ExecutionUnknown(text, **kw)
     if code == -1021:
         return TimestampError(text, **kw)
