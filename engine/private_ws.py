@@ -49,7 +49,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from engine.config import Credentials
-from engine.errors import AuthError, CircuitOpen, ExecutionUnknown, VenueError
+from engine.errors import AuthError, CircuitOpen, ExecutionUnknown, TimestampError, VenueError
 from engine.model import ConnState
 from engine.pacing import ConnectPacer
 from engine.tasks import bounded, cancel_and_wait
@@ -175,6 +175,34 @@ class PrivateWsDialect(abc.ABC):
 
     def ping_frame(self) -> str | None:
         """Application-level ping, or None."""
+        return None
+
+
+
+class LoginClockSync:
+    """For a dialect whose login carries a timestamp: a login the venue refused for its time
+    (``TimestampError``) makes the next connection attempt measure the venue's clock first
+    (``sync_time``), once. Put it before the dialect's base and report refusals through
+    ``login_refused``."""
+
+    def __init__(self, sync_time: Callable[[], Awaitable[None]] | None = None, **kw: Any) -> None:
+        super().__init__(**kw)
+        self._sync_time = sync_time
+        self._resync = False
+
+    def login_refused(self, err: VenueError) -> VenueError:
+        """Note a refused login; returns it."""
+        self._resync = isinstance(err, TimestampError)
+        return err
+
+    async def prepare(self, creds: Credentials) -> ConnectInfo | None:
+        if self._resync and self._sync_time is not None:
+            self._resync = False            # the last login was refused for its timestamp: measure again
+            try:
+                await self._sync_time()
+            except Exception as e:
+                log.warning("%s private stream: time sync failed: %s: %s", getattr(self, "venue", "?"),
+                            type(e).__name__, e)
         return None
 
 

@@ -17,7 +17,7 @@ from engine.errors import TimestampError, UnknownOrder, VenueError
 from engine.model import Balance, Fill, MarketKind, Order, OrderState, OrderType, OrderUpdate, Side, TimeInForce
 from engine.order_checks import canonical, checked_units
 from engine.orders import ExecutionClient, make_client_order_id
-from engine.private_ws import MsgKind, PrivateStreamOwner, PrivateWsDialect, PrivateWsSession
+from engine.private_ws import LoginClockSync, MsgKind, PrivateStreamOwner, PrivateWsDialect, PrivateWsSession
 from engine.rest import RestClient, RestResponse
 from ext.clock import now_ns
 from ext.ratelimit import Priority
@@ -104,7 +104,7 @@ class BinanceWsApiDialect(PrivateWsDialect):
         return {}
 
 
-class BinanceUserStreamDialect(BinanceWsApiDialect):
+class BinanceUserStreamDialect(LoginClockSync, BinanceWsApiDialect):
     """Binance WS API as a private stream: the signed ``userDataStream.subscribe.signature``
     request is the login (it works with HMAC and Ed25519 keys alike); pushes
     ``{"subscriptionId", "event"}``. The venue sends protocol pings every 20 s (answered by
@@ -114,17 +114,7 @@ class BinanceUserStreamDialect(BinanceWsApiDialect):
 
     def __init__(self, sync_time: Callable[[], Awaitable[None]] | None = None, *,
                  on_usage: Callable[[dict[str, str]], None] | None = None) -> None:
-        super().__init__(on_usage=on_usage)
-        self._sync_time = sync_time
-        self._resync = False
-
-    async def prepare(self, creds: Credentials) -> None:
-        if self._resync and self._sync_time is not None:
-            self._resync = False            # the last login was refused for its timestamp: measure again
-            try:
-                await self._sync_time()
-            except Exception as e:
-                log.warning("binance user stream: time sync failed: %s: %s", type(e).__name__, e)
+        super().__init__(sync_time=sync_time, on_usage=on_usage)
 
     def login_frames(self, creds: Credentials, now_ns: int) -> list[str]:
         params = {"apiKey": creds.api_key.reveal(), "timestamp": str(now_ns // MS)}
@@ -140,7 +130,7 @@ class BinanceUserStreamDialect(BinanceWsApiDialect):
         err = self.reply_error(msg)
         if err is not None:
             err.args = (f"binance user stream subscribe refused: {err}",)
-            self._resync = isinstance(err, TimestampError)
+            self.login_refused(err)
         return err
 
     def classify(self, msg: Any) -> tuple[MsgKind, int | None]:

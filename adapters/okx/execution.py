@@ -15,7 +15,7 @@ import json
 import logging
 from decimal import Decimal
 from dataclasses import replace
-from typing import Any, Awaitable, Callable
+from typing import Any, Callable
 from urllib.parse import urlencode
 
 from adapters.okx import auth
@@ -28,7 +28,7 @@ from engine.model import (Balance, Fill, MarketKind, Order, OrderState, OrderTyp
                           TimeInForce, VenueId)
 from engine.order_checks import canonical, checked_units
 from engine.orders import ExecutionClient, make_client_order_id
-from engine.private_ws import MsgKind, PrivateStreamOwner, PrivateWsDialect, PrivateWsSession
+from engine.private_ws import LoginClockSync, MsgKind, PrivateStreamOwner, PrivateWsDialect, PrivateWsSession
 from engine.rest import RestClient
 from ext.clock import now_ns
 
@@ -57,7 +57,7 @@ NOTICE_UPGRADE = "64008"
 WS_OPS = ("order", "cancel-order", "amend-order", "batch-orders", "batch-cancel-orders", "batch-amend-orders")
 
 
-class OkxPrivateDialect(PrivateWsDialect):
+class OkxPrivateDialect(LoginClockSync, PrivateWsDialect):
     """OKX's private WebSocket. Login ``{"op":"login","args":[{apiKey, passphrase, timestamp (unix
     s), sign}]}`` -> ``{"event":"login","code":"0"}`` or ``{"event":"error","code":"60009"}``;
     pushes ``{"arg":{"channel":"orders",...},"data":[...]}``; requests ``{"id","op","args"}``
@@ -71,18 +71,6 @@ class OkxPrivateDialect(PrivateWsDialect):
     ping_interval_s = 25.0
     heartbeat_s = None              # the venue's heartbeat is the text ping, not protocol pings
     confirms_subscribe = True       # {"event":"subscribe","arg":{...}} per subscribed channel
-
-    def __init__(self, sync_time: Callable[[], Awaitable[None]] | None = None) -> None:
-        self._sync_time = sync_time
-        self._resync = False
-
-    async def prepare(self, creds: Credentials) -> None:
-        if self._resync and self._sync_time is not None:
-            self._resync = False            # the last login was refused for its timestamp: measure again
-            try:
-                await self._sync_time()
-            except Exception as e:
-                log.warning("okx private stream: time sync failed: %s: %s", type(e).__name__, e)
 
     def decode(self, text: str) -> Any:
         if text == _PONG:
@@ -107,8 +95,7 @@ class OkxPrivateDialect(PrivateWsDialect):
             if err is None:
                 return None
             err.args = (f"okx private login refused: {err}",)
-            self._resync = isinstance(err, TimestampError)
-            return err
+            return self.login_refused(err)
         return None
 
     def subscribe_frames(self) -> list[str]:
