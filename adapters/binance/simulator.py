@@ -231,6 +231,16 @@ def _illegal(name: str, rng: str) -> ApiError:
     return ApiError(-1100, f"Illegal characters found in parameter '{name}'; legal range is '{rng}'.")
 
 
+def side_param(params: dict[str, Any]) -> str:
+    """An order's ``side``: mandatory, BUY or SELL (-1117 otherwise), on spot and futures alike."""
+    side = params.get("side")
+    if side in (None, ""):
+        raise _mandatory("side")
+    if side not in (BUY, SELL):
+        raise ApiError(-1117, "Invalid side.")
+    return side
+
+
 def _md_error(code: int, msg: str, rid: Any = ...) -> str:
     """Market-data control error: ``{"code": 2, "msg": "...", "id": 1}`` (no id when it was unreadable)."""
     body: dict[str, Any] = {"code": code, "msg": msg}
@@ -497,11 +507,7 @@ class BinanceSim(SimApp):
     # ------------------------------------------------------------------ operations (REST + WS API)
     def op_place(self, params: dict[str, Any]) -> tuple[dict[str, Any], Order]:
         sym = self.param_symbol(params)
-        side = params.get("side")
-        if side in (None, ""):
-            raise _mandatory("side")
-        if side not in (BUY, SELL):
-            raise ApiError(-1117, "Invalid side.")
+        side = side_param(params)
         otype = params.get("type")
         if otype in (None, ""):
             raise _mandatory("type")

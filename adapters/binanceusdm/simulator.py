@@ -69,6 +69,7 @@ from aiohttp import web
 
 from adapters.binance.simulator import (
     _RL_TYPE,
+    side_param,
     ApiError,
     BinanceSim,
     BinanceSimConfig,
@@ -599,11 +600,7 @@ class BinanceUsdmSim(BinanceSim):
 
     def op_place(self, params: dict[str, Any]) -> tuple[dict[str, Any], Order]:
         sym = self.param_symbol(params)
-        side = params.get("side")
-        if side in (None, ""):
-            raise _mandatory("side")
-        if side not in (BUY, SELL):
-            raise ApiError(-1117, "Invalid side.")
+        side = side_param(params)
         ps = params.get("positionSide") or "BOTH"
         if ps not in ("BOTH", "LONG", "SHORT"):
             raise ApiError(-1130, "Data sent for parameter 'positionSide' is not valid.")
@@ -690,11 +687,7 @@ class BinanceUsdmSim(BinanceSim):
         is the order object; an ``ORDER_TRADE_UPDATE`` with ``x`` = ``AMENDMENT`` follows on the
         user stream. Counted like a new order (X-MBX-ORDER-COUNT-*), no IP weight."""
         sym, oid, cid = self._find(params)
-        side = params.get("side")
-        if side in (None, ""):
-            raise _mandatory("side")
-        if side not in (BUY, SELL):
-            raise ApiError(-1117, "Invalid side.")
+        side = side_param(params)
         price_d = self.param_decimal(params, "price")
         qty_d = self.param_decimal(params, "quantity")
         if qty_d is None:
