@@ -118,3 +118,94 @@ def trade_stream(n_frames: int = 4096, seed: int = 11, symbol: str = "BTCUSDT", 
         out.append(b'{"stream":"%s@trade","data":' % symbol.lower().encode()
                    + json.dumps(d, separators=(",", ":")).encode() + b"}")
     return out
+
+
+class GridSide:
+    """One side of a book on a grid of ticks counted from the top: `depth` levels held on every
+    other tick of the first 2 x depth, so an update can land anywhere in the book. Updates touch
+    the first `window` ticks (the whole side when None) and are an insert, a change and a delete
+    in turn, as a full-depth feed sends them, so the side stays within one level of `depth`."""
+
+    def __init__(self, rng: random.Random, depth: int, window: int | None = None):
+        w = 2 * depth if window is None else min(window, 2 * depth)
+        self.rng = rng
+        self.held = list(range(0, w, 2))
+        self.free = list(range(1, w, 2))
+        self.turn = 0
+
+    @staticmethod
+    def _take(rng: random.Random, slots: list[int], avoid: set[int]) -> int:
+        """A random slot not in `avoid`, removed from `slots` (swap with the last: O(1))."""
+        while True:
+            i = rng.randrange(len(slots))
+            if slots[i] not in avoid:
+                slots[i], slots[-1] = slots[-1], slots[i]
+                return slots.pop()
+
+    def updates(self, n: int) -> list[tuple[int, int]]:
+        """n updates at distinct ticks as (ticks from the top, size mantissa); size 0 deletes."""
+        rng, out, seen = self.rng, [], set()
+        for _ in range(n):
+            op = self.turn % 3
+            self.turn += 1
+            if op == 0:                              # insert into a free tick
+                t = self._take(rng, self.free, seen)
+                self.held.append(t)
+                out.append((t, rng.randint(1, 5_000_000)))
+            elif op == 1:                            # change a held level's size
+                t = self._take(rng, self.held, seen)
+                self.held.append(t)
+                out.append((t, rng.randint(1, 5_000_000)))
+            else:                                    # delete a held level
+                t = self._take(rng, self.held, seen)
+                self.free.append(t)
+                out.append((t, 0))
+            seen.add(t)
+        return out
+
+
+def grid_snapshot(depth: int, mid_ticks: int = 2712345) -> tuple[list, list]:
+    """(bids, asks) as (price, size) mantissa pairs, best first: GridSide's starting book, the
+    same for every symbol (sizes from the tick, cheap to build for ten thousand books)."""
+    bids = [(mid_ticks - 1 - t, 1 + t * 7919 % 5_000_000) for t in range(0, 2 * depth, 2)]
+    asks = [(mid_ticks + 1 + t, 1 + t * 6271 % 5_000_000) for t in range(0, 2 * depth, 2)]
+    return bids, asks
+
+
+def grid_depth_frames(symbols: list[str], n_frames: int, levels_per_frame: int, depth: int, seed: int = 5,
+                      window: int | None = None, first_u: int = 1000, mid_ticks: int = 2712345) -> list[bytes]:
+    """Binance combined-stream depthUpdate frames over books that start as grid_snapshot(depth)
+    with lastUpdateId first_u: each frame for one symbol drawn at random among `symbols`, its
+    update ids chained per symbol, `levels_per_frame` distinct levels split between the sides (a
+    1-level frame picks a side), from GridSide (inserts, changes and deletes in turn)."""
+    rng = random.Random(seed)
+    sides: dict[str, tuple[GridSide, GridSide]] = {}
+    last_u: dict[str, int] = {}
+
+    def px(t: int) -> str:
+        return f"{t // 100}.{t % 100:02d}000000"
+
+    def qty(q: int) -> str:
+        return f"{q // 10**8}.{q % 10**8:08d}"
+
+    frames = []
+    for k in range(n_frames):
+        s = symbols[rng.randrange(len(symbols))]
+        if s not in sides:
+            sides[s] = (GridSide(rng, depth, window), GridSide(rng, depth, window))
+        bid_side, ask_side = sides[s]
+        if levels_per_frame == 1:
+            nb = rng.randrange(2)
+            na = 1 - nb
+        else:
+            nb = levels_per_frame // 2
+            na = levels_per_frame - nb
+        b = [[px(mid_ticks - 1 - t), qty(q)] for t, q in sorted(bid_side.updates(nb))]
+        a = [[px(mid_ticks + 1 + t), qty(q)] for t, q in sorted(ask_side.updates(na))]
+        u = last_u.get(s, first_u)
+        last_u[s] = u + levels_per_frame
+        msg = {"e": "depthUpdate", "E": 1672515782136 + k, "s": s, "U": u + 1, "u": u + levels_per_frame,
+               "b": b, "a": a}
+        frames.append(b'{"stream":"%s@depth@100ms","data":' % s.lower().encode()
+                      + json.dumps(msg, separators=(",", ":")).encode() + b"}")
+    return frames
