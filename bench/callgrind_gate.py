@@ -28,6 +28,9 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.callgrind_workload import SCALING  # noqa: E402  (the scaling sections and their units)
+
 BASELINE = ROOT / "bench" / "baselines" / "callgrind.json"
 # workload section -> {function (substring of the Cython-generated C symbol) -> gate name}; each
 # section's counts are dumped apart, so venues sharing a C helper (FrameParser._bench_frames) count apart
@@ -54,6 +57,9 @@ FUNCS = {
     "trade-ids-all": {"_bench_seen_trades": "trade-id dedupe x30000 (in order, after one absurd id, "
                                             "runs of 16 shuffled: 10000 each)"},
 }
+# the scaling cases (bench/bench_scaling.py), one section each: their counts are divided by their
+# units of work (levels applied, frames) so sizes compare
+FUNCS.update({section: {func: name} for section, (func, name, _, _) in SCALING.items()})
 TOLERANCE = 0.10
 """beyond this either way the gate fails: slower is a regression; faster means the baseline is stale
 and would let a regression of that size through (run --update with the change that earned it)"""
@@ -65,6 +71,24 @@ VENUE_RATIOS = [(("okx books frame -> checked book x256 (20 levels each, CRC32 o
                  ("binance depth frame -> book x255 (20 levels each)", 255), 1.5),
                 (("binanceusdm depth frame (pu, T) -> book x255 (20 levels each)", 255),
                  ("binance depth frame -> book x255 (20 levels each)", 255), 1.1)]
+
+# (section, against section, limit): growth as the work grows, per unit of work (SCALING's units:
+# levels applied, frames). Each limit is the ratio measured with the sorted-array book x1.1, so the
+# growth of today is the guard; a structure that grows less should tighten them.
+SCALE_RATIOS = [("depth-spread-200", "depth-spread-20", 2.11),        # measured x1.91
+                ("depth-spread-1000", "depth-spread-20", 3.56),       # x3.23
+                ("depth-spread-5000", "depth-spread-20", 47.3),       # x43.0
+                ("depth-spread-50000", "depth-spread-20", 522),       # x475
+                ("depth-top-50000", "depth-top-20", 2.11),            # x1.92
+                ("symbols-100", "symbols-1", 1.17),                   # x1.065
+                ("symbols-10000", "symbols-1", 1.22),                 # x1.107
+                ("frame-size-1000", "frame-size-20", 0.951)]          # x0.864
+
+
+def per_unit(counts: dict[str, int], section: str) -> float:
+    """A scaling section's count per unit of work."""
+    _, name, units, _ = SCALING[section]
+    return counts[name] / units
 
 
 REQUESTS_C = ROOT / "bench" / "callgrind_requests.c"
@@ -134,7 +158,7 @@ def measure() -> dict[str, int]:
 
 def compare(got: dict[str, int], base: dict[str, int]) -> tuple[list[str], int]:
     """The report lines and the number of failures: each count against its baseline, then the
-    per-frame ratios between venues (VENUE_RATIOS)."""
+    per-frame ratios between venues (VENUE_RATIOS) and the growth ratios (SCALE_RATIOS)."""
     lines, bad = [], 0
     for name, n in sorted(got.items()):
         ref = base.get(name)
@@ -150,6 +174,13 @@ def compare(got: dict[str, int], base: dict[str, int]) -> tuple[list[str], int]:
         flag = "ok" if r <= limit else "TOO SLOW"
         bad += flag != "ok"
         lines.append(f"{flag:>10}  per frame: {a.split(' ->')[0]} / {b.split(' ->')[0]} = x{r:.2f} (limit x{limit:g})")
+    for a, b, limit in SCALE_RATIOS:
+        pa, pb = per_unit(got, a), per_unit(got, b)
+        r = pa / pb
+        flag = "ok" if r <= limit else "TOO SLOW"
+        bad += flag != "ok"
+        lines.append(f"{flag:>10}  per {SCALING[a][3]}: {a} / {b} = {pa:,.0f} / {pb:,.0f} instr = x{r:.3g} "
+                     f"(limit x{limit:g})")
     return lines, bad
 
 

@@ -4,6 +4,7 @@ one C-level benchmark helper, so callgrind can count exactly that function's ins
 
     python bench/callgrind_workload.py [section ...]    # default: core
     python bench/callgrind_workload.py trade-ids <case>
+    python bench/callgrind_workload.py depth-spread-5000 symbols-10000    # scaling cases (SCALING)
 
 The gate runs every section in one process under valgrind --instr-atstart=no: instrumentation is
 switched on only inside `measured()`, and each section ends with a dump of its own counts (venues
@@ -16,6 +17,7 @@ import random
 import sys
 from array import array
 from contextlib import contextmanager
+from functools import partial
 
 sys.path.insert(0, ".")
 
@@ -142,7 +144,48 @@ def trade_ids_all() -> None:
         trade_ids(case)
 
 
-SECTIONS = {"core": core, "okx": okx, "okx-nock": okx_nock, "usdm": usdm, "trade-ids-all": trade_ids_all}
+def _depth(where: str, depth: int) -> None:
+    """One side of `depth` levels, built untimed; only apply_many's updates are counted."""
+    from bench.bench_scaling import DepthCase
+    case = DepthCase(depth, where)
+    with measured():
+        case.run()
+
+
+def _frames(make, n: int) -> None:
+    case = make(n)
+    with measured():
+        r = case.run()
+    assert r == 0
+    case.check()
+
+
+def _scaling() -> tuple[dict, dict]:
+    """The scaling cases of bench/bench_scaling.py as sections: (section -> (C function, gate name,
+    units of work, unit), for the gate to divide each count by its units; section -> workload)."""
+    from bench import bench_scaling as S
+    gate, run = {}, {}
+    for where, what in (("top", "within 50 levels of the top"), ("spread", "anywhere in the side")):
+        for d in S.DEPTHS:
+            n = S.UPDATES[where, d]
+            gate[f"depth-{where}-{d}"] = ("apply_many", f"scaling: book.apply_many x{n} at depth {d} ({what})",
+                                          n, "level")
+            run[f"depth-{where}-{d}"] = partial(_depth, where, d)
+    for n in S.SYMBOLS:
+        gate[f"symbols-{n}"] = ("_bench_frames", f"scaling: binance depth frame x{S.SYMBOL_FRAMES} "
+                                f"({S.SYMBOL_LEVELS} levels), each for one of {n} symbols", S.SYMBOL_FRAMES, "frame")
+        run[f"symbols-{n}"] = partial(_frames, S.symbols_case, n)
+    for lv in S.FRAME_SIZES:
+        f = S.FRAME_SIZE_FRAMES[lv]
+        gate[f"frame-size-{lv}"] = ("_bench_frames", f"scaling: binance depth frame x{f} ({lv} levels each, "
+                                    f"{S.FRAME_SIZE_DEPTH}-level book)", f * lv, "level")
+        run[f"frame-size-{lv}"] = partial(_frames, S.frame_size_case, lv)
+    return gate, run
+
+
+SCALING, _SCALING_RUN = _scaling()
+SECTIONS = {"core": core, "okx": okx, "okx-nock": okx_nock, "usdm": usdm, "trade-ids-all": trade_ids_all,
+            **_SCALING_RUN}
 
 
 def main() -> None:

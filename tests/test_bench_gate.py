@@ -44,3 +44,19 @@ def test_gate_flags_a_regression_a_stale_baseline_and_a_venue_ratio():
     slow = int(base[binance] / 255 * 256 * 1.6)           # x1.6 Binance's per-frame count; the limit is x1.5
     lines, bad = gate.compare({**base, okx: slow}, {**base, okx: slow})
     assert bad == 1 and any(line.lstrip().startswith("TOO SLOW") for line in lines), lines
+
+
+def test_gate_flags_growth_beyond_a_scaling_ratio():
+    """A scaling case whose count per unit grows beyond its ratio to the smaller case fails as TOO
+    SLOW, even with a baseline that moved with it: growth is guarded, not just the constant."""
+    gate = _gate()
+    base = json.loads((ROOT / "bench" / "baselines" / "callgrind.json").read_text())
+    lines, bad = gate.compare(dict(base), base)
+    assert bad == 0 and sum("depth-spread-5000 / depth-spread-20" in line for line in lines) == 1, lines
+    for a, b, limit in gate.SCALE_RATIOS:
+        assert gate.per_unit(base, a) / gate.per_unit(base, b) <= limit, (a, b)
+    name = gate.SCALING["depth-spread-5000"][1]
+    grown = {**base, name: int(base[name] * 1.15)}           # its ratio to depth 20: x1.15 the measured
+    lines, bad = gate.compare(grown, grown)
+    assert bad == 1 and any(line.lstrip().startswith("TOO SLOW") and "depth-spread-5000" in line
+                            for line in lines), lines
