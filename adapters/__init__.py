@@ -10,6 +10,8 @@ parts (plain data, importing nothing):
     EXTENSIONS = ()                                     # its own Cython modules, e.g.
         # ({"name": "adapters.<venue>.parser", "cpp": True, "libs": ("simdjson",), "simd": True},)
         # for a hand-written parser; none where ext.wire reads the venue's wire schema (wire.py)
+    ORDERS = False                                      # optional (default True): the adapter has no
+        # order entry yet; the venue's market data is native, its trading goes through the CCXT tier
 
 engine.registry (adapters), engine.sim.server (simulators) and setup.py (Cython extensions) read
 the manifests as files (engine.manifests): a new venue adds its folder and touches nothing else.

@@ -302,15 +302,25 @@ _TOP_KEYS = frozenset({"venues", "metrics", "state_dir"})
 _METRICS_KEYS = frozenset({"port", "host"})
 
 
+_CREDENTIAL_KEYS = ("api_key_env", "api_secret_env", "secrets_file", "private_key_file")
+
+
 def _tier(name: str, table: dict) -> str:
+    """The venue's tier: as configured; else native where its adapter serves what the table asks
+    (market data; orders too when keys are given), the CCXT tier otherwise."""
     from engine import registry
     native = VenueId.parse(name) in registry.ADAPTERS
-    tier = table.get("tier", "native" if native else "ccxt")
+    keyed = any(table.get(k) for k in _CREDENTIAL_KEYS)
+    fits = native and (registry.trades(name) or not keyed)
+    tier = table.get("tier", "native" if fits else "ccxt")
     if tier not in ("native", "ccxt"):
         raise ConfigError(f"[venues.{name}] tier must be \"native\" or \"ccxt\", got {tier!r}")
     if tier == "native" and not native:
         raise ConfigError(f"[venues.{name}] has no native adapter (native: {', '.join(registry.available())}): "
                           f"use tier = \"ccxt\"")
+    if tier == "native" and keyed and not registry.trades(name):
+        raise ConfigError(f"[venues.{name}] tier = \"native\" serves market data only so far: drop the keys, or "
+                          f"trade it with tier = \"ccxt\"")
     return tier
 
 

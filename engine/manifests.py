@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """The venues' manifests (``adapters/<venue>/__init__.py``: ``VENUE``, ``ADAPTER``, ``SIMULATOR``,
-``EXTENSIONS``; see adapters/__init__.py), read as plain files: engine.registry, the simulator
+``EXTENSIONS``, optionally ``ORDERS``; see adapters/__init__.py), read as plain files: engine.registry, the simulator
 runner and setup.py take every venue from them, and nothing is imported to find them."""
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ class Manifest:
     simulator: str              # module, "" for none
     extensions: tuple[dict, ...]
     folder: Path
+    orders: bool = True         # ORDERS: the native adapter places orders (False: market data only;
+                                # the CCXT tier trades the venue until native order entry lands)
 
 
 def venue_folders(root: Path = ADAPTERS_DIR) -> list[Path]:
@@ -33,7 +35,7 @@ def read(folder: Path) -> Manifest:
     if missing:
         raise ImportError(f"adapters/{folder.name}/__init__.py: the venue manifest lacks {', '.join(missing)}")
     return Manifest(str(g["VENUE"]), str(g["ADAPTER"]), str(g["SIMULATOR"] or ""),
-                    tuple(dict(e) for e in g["EXTENSIONS"]), folder)
+                    tuple(dict(e) for e in g["EXTENSIONS"]), folder, bool(g.get("ORDERS", True)))
 
 
 def manifests(root: Path = ADAPTERS_DIR) -> list[Manifest]:

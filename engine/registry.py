@@ -8,16 +8,30 @@ import importlib
 from engine.config import VenueConfig
 from engine.model import VenueId
 
-def _from_manifests() -> dict[VenueId, str | type]:
+def _from_manifests() -> tuple[dict[VenueId, str | type], set[VenueId]]:
     from engine.manifests import manifests
-    return {VenueId.parse(m.venue): m.adapter for m in manifests()}
+    found = manifests()
+    return ({VenueId.parse(m.venue): m.adapter for m in found},
+            {VenueId.parse(m.venue) for m in found if not m.orders})
 
 
-ADAPTERS: dict[VenueId, str | type] = _from_manifests()
+ADAPTERS, MARKET_DATA_ONLY = _from_manifests()
+"""native adapters; those of them without order entry yet (their venue trades through the CCXT tier)"""
 
 
 def available() -> list[str]:
+    """Every venue with a native adapter (market data at least)."""
     return [v.name for v in ADAPTERS]
+
+
+def trading() -> list[str]:
+    """The native adapters that place orders."""
+    return [v.name for v in ADAPTERS if v not in MARKET_DATA_ONLY]
+
+
+def trades(venue: str | VenueId) -> bool:
+    vid = venue if isinstance(venue, VenueId) else VenueId.parse(venue)
+    return vid in ADAPTERS and vid not in MARKET_DATA_ONLY
 
 
 def register(venue: str | VenueId, adapter: str | type) -> VenueId:

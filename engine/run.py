@@ -114,6 +114,7 @@ def add_parsers(sub) -> None:
 
 # ---------------------------------------------------------------------------------------- run
 def _sim_config(venues: list[str], rate: int, stack: contextlib.ExitStack) -> Config:
+    from engine import registry
     from engine.drill import passphrase_env
     from engine.sim.server import SIMULATORS, running_simulator
     names = venues or list(SIMULATORS)
@@ -122,9 +123,12 @@ def _sim_config(venues: list[str], rate: int, stack: contextlib.ExitStack) -> Co
         if v not in SIMULATORS:
             raise ConfigError(f"no built-in simulator for {v!r}; available: {', '.join(SIMULATORS)}")
         sim = stack.enter_context(running_simulator(v, rate=rate))
+        syms = _first_symbols(v, sim.rest_url, 3)
+        if not registry.trades(v):              # market data only: no keys, no private stream
+            cfg.venues[v] = VenueConfig(name=v, rest_url=sim.rest_url, ws_url=sim.ws_url, symbols=syms)
+            continue
         key_env, secret_env = f"VENUELINK_SIM_{v.upper()}_KEY", f"VENUELINK_SIM_{v.upper()}_SECRET"
         os.environ[key_env], os.environ[secret_env] = sim["api_key"], sim["api_secret"]
-        syms = _first_symbols(v, sim.rest_url, 3)
         cfg.venues[v] = VenueConfig(name=v, rest_url=sim.rest_url, ws_url=sim.ws_url,
                                     ws_api_url=sim["ws_api_url"], api_key_env=key_env, api_secret_env=secret_env,
                                     symbols=syms, **passphrase_env(v, sim.info))

@@ -310,7 +310,7 @@ def add_parser(sub) -> None:
 
 def _cmd_soak(args: argparse.Namespace) -> int:
     from engine import registry
-    venues = args.venues or registry.available()
+    venues = args.venues or registry.trading()          # the drills trade
     unknown = [v for v in venues if v not in registry.available()]
     if unknown:
         print(f"unknown venues {unknown}; available: {', '.join(registry.available())}", file=sys.stderr)

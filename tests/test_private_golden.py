@@ -25,7 +25,7 @@ from engine.rest import RestClient
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 UPDATE = os.environ.get("VL_GOLDEN_UPDATE") == "1"
-VENUES = registry.available()
+VENUES = registry.trading()
 
 
 def _plain(obj):

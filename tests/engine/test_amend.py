@@ -25,7 +25,7 @@ SYMBOL = {"binanceusdm": "BTC/USDT:USDT"}                  # the venue's BTC mar
 SIZES = {"binanceusdm": ("0.3", "0.25")}
 
 
-@pytest.mark.parametrize("venue", registry.available())
+@pytest.mark.parametrize("venue", registry.trading())
 async def test_amend_price_and_size_in_place(venue):
     qty, price = RESTING[venue]
     sym = SYMBOL.get(venue, "BTC/USDT")

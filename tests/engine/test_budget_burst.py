@@ -55,7 +55,7 @@ def venue_rate_refused(o) -> bool:
         any(code in o.error for code in ("-1015", "-1003", "50011", "50061", "429", "RateLimited"))
 
 
-@pytest.mark.parametrize("venue", registry.available())
+@pytest.mark.parametrize("venue", registry.trading())
 async def test_burst_beyond_the_budget_is_refused_locally_never_unknown(venue):
     with running_simulator(venue, rate=20) as sim:
         eng = engine_for(venue, sim)
@@ -86,7 +86,7 @@ async def test_burst_beyond_the_budget_is_refused_locally_never_unknown(venue):
             await eng.close()
 
 
-@pytest.mark.parametrize("venue", registry.available())
+@pytest.mark.parametrize("venue", registry.trading())
 async def test_an_order_with_its_own_short_deadline_is_refused_at_once_when_the_window_is_spent(venue):
     with running_simulator(venue, rate=20) as sim:
         eng = engine_for(venue, sim)
@@ -110,7 +110,7 @@ async def _to_window_start(window_s: float, need_s: float) -> None:
         await asyncio.sleep(left + 0.02)
 
 
-@pytest.mark.parametrize("venue", registry.available())
+@pytest.mark.parametrize("venue", registry.trading())
 async def test_a_restart_inside_a_spent_window_earns_no_rate_refusal(venue, tmp_path, monkeypatch):
     monkeypatch.setenv(STATE_DIR_ENV, str(tmp_path))
     _, window_s = ORDER_BUCKET[venue]

@@ -53,7 +53,7 @@ ORDER_CLI = {"binance": ("0.001", "1000", "-1022", "f" * 64), "okx": ("0.001", "
 CLI_SYMBOL = {"binanceusdm": "BTC/USDT:USDT"}           # the venue's BTC market where it is not spot
 
 
-@pytest.mark.parametrize("venue", registry.available())
+@pytest.mark.parametrize("venue", registry.trading())
 def test_order_cli_place_status_cancel(tmp_path, venue):
     """The one-shot REST order tool works the same for every venue."""
     from engine.sim.server import running_simulator
@@ -255,7 +255,7 @@ def _order_requests(sim) -> list:
     return [r for r in log if r[1] != "GET" and "order" in r[2].lower()]
 
 
-@pytest.mark.parametrize("venue", registry.available())
+@pytest.mark.parametrize("venue", registry.trading())
 def test_order_cli_a_venue_that_cannot_be_reached_is_not_a_rejection(tmp_path, venue):
     """The venue's REST port refuses connections (its simulator stopped): `place` says the order
     was not sent and which URL it cannot reach (exit 4), `status` says the order's state is
@@ -285,7 +285,7 @@ def test_order_cli_a_venue_that_cannot_be_reached_is_not_a_rejection(tmp_path, v
     assert f"cancel not sent: cannot reach {url}" in o["error"]
 
 
-@pytest.mark.parametrize("venue", registry.available())
+@pytest.mark.parametrize("venue", registry.trading())
 def test_order_cli_market_order_prints_its_final_state(tmp_path, venue):
     """A market order placed with --wait is followed until it is final: `place` prints it filled
     as the venue has it, and `status` tells the same (state, filled size, IOC)."""
@@ -310,7 +310,7 @@ def test_order_cli_market_order_prints_its_final_state(tmp_path, venue):
 ORDER_TICK = {"binance": "1000.005", "okx": "1000.05", "binanceusdm": "1000.05"}     # one digit finer than the simulator's tick
 
 
-@pytest.mark.parametrize("venue", registry.available())
+@pytest.mark.parametrize("venue", registry.trading())
 def test_order_cli_bad_numbers_are_usage_errors_and_nothing_is_sent(tmp_path, venue):
     """--qty 0, -1, abc, a price off the tick, amend with nothing to change: exit 2 with one line on
     stderr, nothing printed on stdout, no order request reaches the venue."""

@@ -127,3 +127,22 @@ def test_an_unknown_venue_names_the_venues_that_run_today(tmp_path):
                                           r"binance, .*okx") as e:
         load_config(write(tmp_path, '[venues.nosuch]\nsymbols = ["BTC/USD"]\n'))
     assert "bitmex" not in str(e.value)          # CCXT no longer ships it: it cannot run
+
+
+def test_a_market_data_only_adapter_is_the_default_without_keys_and_the_ccxt_tier_with_them(tmp_path, monkeypatch):
+    """A native adapter without order entry yet serves the venue's market data by default; a
+    table that configures keys (it means to trade) gets the CCXT tier, and asking for the native
+    tier with keys is refused with what to do."""
+    from engine import registry
+    from engine.model import VenueId
+    monkeypatch.setattr(registry, "MARKET_DATA_ONLY", {VenueId.okx})
+    assert not registry.trades("okx") and "okx" not in registry.trading() and "okx" in registry.available()
+    urls = 'rest_url = "https://www.okx.com"\nws_url = "wss://ws.okx.com:8443/ws/v5/public"\n'
+    md = load_config(write(tmp_path, '[venues.okx]\nsymbols = ["BTC/USDT"]\n' + urls))
+    assert md.venues["okx"].tier == "native"
+    keyed = '[venues.okx]\nsymbols = ["BTC/USDT"]\napi_key_env = "K"\napi_secret_env = "S"\n'
+    assert load_config(write(tmp_path, keyed)).venues["okx"].tier == "ccxt"
+    with pytest.raises(ConfigError, match="market data only so far: drop the keys, or trade it with tier"):
+        load_config(write(tmp_path, keyed + urls + 'tier = "native"\n'))
+    monkeypatch.setattr(registry, "MARKET_DATA_ONLY", set())
+    assert load_config(write(tmp_path, keyed + urls)).venues["okx"].tier == "native"

@@ -13,7 +13,7 @@ from engine.sim.server import running_simulator
 from tests.venue_cases import btc, resting, small
 
 
-@pytest.mark.parametrize("venue", registry.available())
+@pytest.mark.parametrize("venue", registry.trading())
 async def test_post_only_rests_or_is_refused_never_takes(venue):
     with running_simulator(venue, rate=20) as sim:
         sym, (qty, price) = btc(venue), resting(venue)

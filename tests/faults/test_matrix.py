@@ -25,7 +25,8 @@ from engine.sim.server import running_simulator
 from engine.venue import SnapshotSource
 from tests.tiers import CCXT_HOSTS, native_adapter, sim_options, tier_config
 
-VENUES = registry.available()
+VENUES = registry.trading()
+"""the drills trade through every fault: venues with native order entry"""
 TIME_SCALE = 0.4
 """the engine's own timers, and what the cases wait on and promise, at this fraction of the real ones"""
 REAL_TIME = {"data_silence_socket_alive"}

@@ -21,7 +21,7 @@ def test_two_minute_soak_over_every_venue(tmp_path: Path):
     r = json.loads(report.read_text())
     assert p.returncode == (0 if r["ok"] else 1)
     assert r["ok"], json.dumps(r["violations"], indent=1)
-    assert {v["venue"] for v in r["venues"]} == set(registry.available())
+    assert {v["venue"] for v in r["venues"]} == set(registry.trading())
     for v in r["venues"]:
         assert v["cycles"] >= 5 and sum(v["faults"].values()) == v["cycles"]
         assert v["attempt_rate_per_s"] == 2 * v["order_rate_limit_per_s"]
