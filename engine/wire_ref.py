@@ -280,12 +280,17 @@ class WireRefParser(PyFrameParser):
         return fs if fs is not None and self._wanted(ch, fs) else None
 
     # ---- channels ------------------------------------------------------------------------------
-    def _book(self, ch: Channel, obj: J.Obj, envelope: str | None, v: dict, snapshot: bool,
-              ts_recv: int) -> None:
+    def _decode(self, ch: Channel, obj: J.Obj, envelope: str | None, v: dict) -> FeedSymbol | None:
+        """One object's fields into `v`: the instrument (the envelope's, or its SYMBOL field's), or
+        None when it is not followed or not wanted (counted)."""
         fs = self._open(ch, envelope) if envelope is not None else None
         if envelope is not None and fs is None:
-            return
-        fs = self._fields(obj, ch, ch.fields, fs, envelope, v)
+            return None
+        return self._fields(obj, ch, ch.fields, fs, envelope, v)
+
+    def _book(self, ch: Channel, obj: J.Obj, envelope: str | None, v: dict, snapshot: bool,
+              ts_recv: int) -> None:
+        fs = self._decode(ch, obj, envelope, v)
         if fs is None:
             return
         if Role.LEVELS in v:
@@ -342,20 +347,14 @@ class WireRefParser(PyFrameParser):
             self.emit_trade_py(row_fs, tid, px, qty, side, ts, ts_recv)
 
     def _derivs(self, ch: Channel, obj: J.Obj, envelope: str | None, v: dict, ts_recv: int) -> None:
-        fs = self._open(ch, envelope) if envelope is not None else None
-        if envelope is not None and fs is None:
-            return
-        fs = self._fields(obj, ch, ch.fields, fs, envelope, v)
+        fs = self._decode(ch, obj, envelope, v)
         if fs is None:
             return
         for ev in derivative_events(self.venue, fs, v, ch.time_unit_ns, ts_recv):
             self.emit_derivative_py(fs, ev)
 
     def _top(self, ch: Channel, obj: J.Obj, envelope: str | None, v: dict, ts_recv: int) -> None:
-        fs = self._open(ch, envelope) if envelope is not None else None
-        if envelope is not None and fs is None:
-            return
-        fs = self._fields(obj, ch, ch.fields, fs, envelope, v)
+        fs = self._decode(ch, obj, envelope, v)
         if fs is None:
             return
         if Role.BIDS in v:
