@@ -281,6 +281,37 @@ VL_INLINE __m128i vl_fx_gather(const char *s, size_t n)
     }
     return _mm_shuffle_epi8(_mm_sub_epi8(v, vl_fx_consts()[0]), _mm_loadu_si128((const __m128i *)VL_GATHER[n]));
 }
+#else
+
+/* Without SSSE3 (portable builds): the same common shape, "digits[.digits]" with integer digits +
+ * scale <= 18 (so no overflow) and every digit past the scale '0', by the 8-byte word helpers.
+ * Returns 1 with *out set, 0 when the number is not of that shape (the general parser decides). */
+VL_INLINE int vl_fx_swar(const char *s, size_t n, int scale, int64_t *out)
+{
+    const char *end = s + n, *ie, *fs, *fe;
+    size_t nint, nfrac;
+    uint64_t m;
+    if (VL_UNLIKELY((unsigned)scale > 18u || n == 0 || n > 40)) return 0;
+    ie = vl_digit_run(s, end);
+    fs = fe = end;
+    if (ie != end) {
+        if (*ie != '.') return 0;
+        fs = ie + 1;
+        fe = vl_digit_run(fs, end);
+        if (fe != end || (ie == s && fe == fs)) return 0;  /* something after, or no digit at all */
+    }
+    nint = (size_t)(ie - s);
+    if (nint + (size_t)scale > 18u) return 0;
+    nfrac = (size_t)(fe - fs);
+    if (nfrac > (size_t)scale) {                            /* digits past the scale must be '0' */
+        if (vl_trailing_zeros(fs + scale, fe, s) != fs + scale) return 0;
+        fe = fs + scale;
+        nfrac = (size_t)scale;
+    }
+    m = vl_digits(s, ie, s, end) * (uint64_t)VL_POW10[nfrac] + vl_digits(fs, fe, s, end);
+    *out = (int64_t)(m * (uint64_t)VL_POW10[(size_t)scale - nfrac]);
+    return 1;
+}
 #endif
 
 /* Parse s[0:n] ("27123.45000000", "-3.5", "1e-8", "+2.", ".5") at `scale` into *out: VL_FX_OK, or
@@ -294,6 +325,8 @@ VL_INLINE int vl_parse_fixed(const char *s, size_t n, int scale, int64_t *out)
     } else if (n == 1 && vl_fx_one(s, scale, out)) {
         return VL_FX_OK;
     }
+#else
+    if (VL_LIKELY(vl_fx_swar(s, n, scale, out))) return VL_FX_OK;
 #endif
     return vl_parse_fixed_gen(s, n, scale, out);
 }
@@ -310,6 +343,8 @@ VL_INLINE int vl_parse_fixed_pad(const char *s, size_t n, int scale, int64_t *ou
     } else if (n == 1 && vl_fx_one(s, scale, out)) {
         return VL_FX_OK;
     }
+#else
+    if (VL_LIKELY(vl_fx_swar(s, n, scale, out))) return VL_FX_OK;
 #endif
     return vl_parse_fixed_gen(s, n, scale, out);
 }
