@@ -295,7 +295,6 @@ class VenueAdapter(abc.ABC):
     #: the venue selects its demo-trading environment by a flag on each request (VenueConfig.demo)
     demo_by_flag: bool = False
 
-    @abc.abstractmethod
     def sign_example(self, kind: str, creds: Any, inputs: dict[str, Any]) -> str:
         """The signature the venue's own algorithm gives for one published example (its kinds:
         "payload", "ws_api", "rest", "ws_login", ...; inputs as the venue's documentation states
@@ -303,5 +302,6 @@ class VenueAdapter(abc.ABC):
         tests/fixtures/<venue>/sign_vectors.json."""
         raise NotImplementedError(f"{self.venue.name} signs nothing")
 
+    @abc.abstractmethod
     def make_execution(self, rest: Any, creds: Any, config: VenueConfig) -> Any:
         """An engine.orders.ExecutionClient for this venue."""
