@@ -449,10 +449,8 @@ static inline int vl_doc_root(VlDoc *d) {
     return VL_J_OK;
 }
 
-/* Make the one object of the array at `key` of the current object the current object (OKX's
- * "data": [{...}]). An empty array is VL_J_EXTRA; a second element is found by vl_doc_finish
- * (VL_J_EXTRA), so a frame with more than one is rejected, never half-read. */
-static inline int vl_doc_enter_only(VlDoc *d, const char *key) {
+/* The array at `key` of the current object opened for its elements (d->arr_it .. d->arr_end). */
+static inline int vl_open_array(VlDoc *d, const char *key) {
     simdjson::ondemand::value av;
     simdjson::ondemand::array arr;
     int rc = vl_keys_find(d->cur, key, &av);
@@ -462,10 +460,18 @@ static inline int vl_doc_enter_only(VlDoc *d, const char *key) {
     e = arr.begin().get(d->arr_it);
     if (e) return vl_map_err(e);
     e = arr.end().get(d->arr_end);
-    if (e) return vl_map_err(e);
+    return e ? vl_map_err(e) : VL_J_OK;
+}
+
+/* Make the one object of the array at `key` of the current object the current object (OKX's
+ * "data": [{...}]). An empty array is VL_J_EXTRA; a second element is found by vl_doc_finish
+ * (VL_J_EXTRA), so a frame with more than one is rejected, never half-read. */
+static inline int vl_doc_enter_only(VlDoc *d, const char *key) {
+    int rc = vl_open_array(d, key);
+    if (rc) return rc;
     if (!(d->arr_it != d->arr_end)) return VL_J_EXTRA;
     simdjson::ondemand::value v;
-    e = (*d->arr_it).get(v);
+    auto e = (*d->arr_it).get(v);
     if (e) return VL_J_MALFORMED;
     simdjson::ondemand::object o;
     e = v.get_object().get(o);
@@ -483,16 +489,8 @@ static inline int vl_doc_enter_only(VlDoc *d, const char *key) {
  * row current; VL_J_MISSING once the array is done (the frame's end is then checked as usual);
  * an element that is not an object is VL_J_TYPE. */
 static inline int vl_doc_objects(VlDoc *d, const char *key) {
-    simdjson::ondemand::value av;
-    simdjson::ondemand::array arr;
-    int rc = vl_keys_find(d->cur, key, &av);
+    int rc = vl_open_array(d, key);
     if (rc) return rc;
-    auto e = av.get_array().get(arr);
-    if (e) return vl_map_err(e);
-    e = arr.begin().get(d->arr_it);
-    if (e) return vl_map_err(e);
-    e = arr.end().get(d->arr_end);
-    if (e) return vl_map_err(e);
     d->in_array = 2;                                        /* open, no row current yet */
     return VL_J_OK;
 }
