@@ -598,6 +598,15 @@ class BinanceUsdmSim(BinanceSim):
             raise ApiError(-1015, f"Too many new orders; current limit is {r.limit} orders per {r.num} "
                                   f"{r.interval}.", 429, self._order_headers())
 
+    def _order_units(self, sym: str, price_d: Any, qty_d: Any) -> tuple[int | None, int]:
+        """Price and size as the market's mantissas; off the tick or the lot, the futures codes."""
+        try:
+            return self.venue.order_units(sym, price_d, qty_d)
+        except FilterFailure as e:
+            if e.filter == Filter.PRICE:
+                raise ApiError(-4014, "Price not increased by tick size.") from None
+            raise ApiError(-1111, "Precision is over the maximum defined for this asset.") from None
+
     def op_place(self, params: dict[str, Any]) -> tuple[dict[str, Any], Order]:
         sym = self.param_symbol(params)
         side = side_param(params)
@@ -640,12 +649,7 @@ class BinanceUsdmSim(BinanceSim):
         cid = params.get("newClientOrderId")
         if cid is not None and not _CLIENT_ID_RE.match(str(cid)):
             raise _illegal("newClientOrderId", _CLIENT_ID_PATTERN)
-        try:
-            price, qty = self.venue.order_units(sym, price_d, qty_d)
-        except FilterFailure as e:
-            if e.filter == Filter.PRICE:
-                raise ApiError(-4014, "Price not increased by tick size.") from None
-            raise ApiError(-1111, "Precision is over the maximum defined for this asset.") from None
+        price, qty = self._order_units(sym, price_d, qty_d)
         m = self.venue.markets[sym]
         opp = m.best_ask() if side == BUY else m.best_bid()
         closes = leg != "" and (side == BUY) == (leg == "SHORT")
@@ -700,12 +704,7 @@ class BinanceUsdmSim(BinanceSim):
             raise ApiError(-2013, "Order does not exist.")
         if o.side != side:
             raise ApiError(-1102, "A mandatory parameter was not sent, was empty/null, or malformed.")
-        try:
-            price, qty = self.venue.order_units(sym, price_d, qty_d)
-        except FilterFailure as e:
-            if e.filter == Filter.PRICE:
-                raise ApiError(-4014, "Price not increased by tick size.") from None
-            raise ApiError(-1111, "Precision is over the maximum defined for this asset.") from None
+        price, qty = self._order_units(sym, price_d, qty_d)
         if price == o.price and qty == o.qty:
             raise ApiError(-5027, "No need to modify the order.")
         m = self.venue.markets[sym]
