@@ -5,9 +5,9 @@ where each channel's values sit, in what units, and how its sequence ids span a 
 A venue states its format once, in ``adapters/<venue>/wire.py``::
 
     WIRE = Wire(
-        dispatch=("topic",), topic_sep=".",                 # "orderbook.50.BTCUSDT": channel.....symbol
+        dispatch=("topic",), topic_sep=".",                 # "orderbook.50.BTCUSDT": channel . symbol
         channels=(
-            Channel("orderbook", Kind.BOOK, data="data", action=Action("type", snapshot=("snapshot",),
+            Channel("orderbook.50", Kind.BOOK, data="data", action=Action("type", snapshot=("snapshot",),
                     delta=("delta",)), span=Span.CONSECUTIVE, restart_id=1, fields=(
                 Field("s", Role.SYMBOL), Field("b", Role.BIDS), Field("a", Role.ASKS), Field("u", Role.LAST))),
             Channel("publicTrade", Kind.TRADES, data="data", rows=Rows.MANY, fields=(...)),
@@ -140,7 +140,7 @@ class Action:
 @dataclass(frozen=True)
 class Channel:
     name: str
-    """the dispatch value (Binance "depthUpdate", OKX "books", Bybit "orderbook")"""
+    """the dispatch value (Binance "depthUpdate", OKX "books", Bybit "orderbook.50")"""
     kind: Kind
     fields: tuple[Field, ...] = ()
     """read from the data object (each row of it), in the venue's order"""
@@ -188,7 +188,9 @@ class Wire:
     """the path of the string that names the channel (("e",), ("arg", "channel"), ("topic",))"""
     channels: tuple[Channel, ...]
     topic_sep: str = ""
-    """the dispatch string is "<channel><sep>...<sep><symbol>" (Bybit "orderbook.50.BTCUSDT")"""
+    """the dispatch string is "<channel><sep><symbol>", the symbol after the last separator and
+    the channel all before it (Bybit "orderbook.50.BTCUSDT": channel "orderbook.50", so the
+    venue's 1-level book, "orderbook.1", is another channel than its 50-level one)"""
     symbol: tuple[str, ...] = ()
     """the path of the venue symbol in the frame's envelope (OKX ("arg", "instId")), if it has one"""
     wrapper: tuple[str, str] | None = None

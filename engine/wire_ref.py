@@ -126,9 +126,9 @@ class WireRefParser(PyFrameParser):
             name = w.fallback[1].name
         symbol = None
         if w.topic_sep:
-            parts = name.split(w.topic_sep)
-            name = parts[0]
-            symbol = parts[-1] if len(parts) > 1 else None
+            head, sep, tail = name.rpartition(w.topic_sep)
+            if sep:
+                name, symbol = head, tail     # the channel is all before the symbol ("orderbook.50")
         ch = w.by_name.get(name)
         if ch is None and w.fallback is not None and name == w.fallback[1].name:
             ch = w.fallback[1]

@@ -257,7 +257,7 @@ cdef class WireParser(FrameParser):
                 while (sym - 1)[0] != self._sep:
                     sym -= 1
                 symn = <size_t>(s + sn - sym)
-                sn = <size_t>(cut - s)
+                sn = <size_t>(sym - 1 - s)  # the channel: all before it ("orderbook.50")
         for i in range(self._n_ch):
             if self._ch[i].name_len == sn and self._ch[i].name[0] == s[0] and memcmp(self._ch[i].name, s, sn) == 0:
                 c = &self._ch[i]

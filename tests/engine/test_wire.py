@@ -33,7 +33,7 @@ def test_a_schema_that_cannot_be_read_is_refused_when_written():
         Wire(("e",), (Channel("x", Kind.BOOK, BOOK, span=Span.FROM_PREV),), topic_sep=".")
     with pytest.raises(ValueError, match="needs decode"):
         Wire(("e",), (Channel("x", Kind.PYTHON),), topic_sep=".")
-    w = Wire(("topic",), (Channel("orderbook", Kind.BOOK, BOOK),), topic_sep=".")
+    w = Wire(("topic",), (Channel("orderbook.50", Kind.BOOK, BOOK),), topic_sep=".")
     assert w.topic("orderbook", "50", "BTCUSDT") == "orderbook.50.BTCUSDT"
 
 
@@ -62,7 +62,7 @@ TRADES = Wire(
     channels=(Channel("publicTrade", Kind.TRADES, data="data", rows=Rows.MANY, fields=(
         Field("T", Role.TS), Field("s", Role.SYMBOL), Field("S", Role.SIDE, values=(("Buy", True), ("Sell", False))),
         Field("v", Role.SIZE), Field("p", Role.PRICE), Field("i", Role.TRADE_ID, opaque=True))),
-        Channel("orderbook", Kind.BOOK, data="data", action=Action("type", ("snapshot",), ("delta",)),
+        Channel("orderbook.50", Kind.BOOK, data="data", action=Action("type", ("snapshot",), ("delta",)),
                 span=Span.CONSECUTIVE, restart_id=1, fields=BOOK)))
 
 
