@@ -1,0 +1,68 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Bybit v5 as data: one public WebSocket per category (spot, linear), the subscribe limits, the
+book rule, and the REST rate limits.
+
+Facts from bybit-exchange.github.io/docs/v5 (WebSocket connect, orderbook, rate limit rules)."""
+from engine.model import VenueId
+from engine.venue import (BookSpec, BucketScope, BucketSpec, HeaderKind, PingSpec, ResyncMethod, SnapshotSource,
+                          SubscribeStyle, VenueSpec, WsEndpoint)
+from ext.ratelimit import BucketKind
+from ext.sync import SeqRule
+
+BOOK_DEPTH = 50           # orderbook.50: 50 levels per side, pushed every 20 ms (spot and linear alike)
+CATEGORIES = ("spot", "linear")
+PING = '{"op":"ping"}'
+
+_LIMIT = "x-bapi-limit-status"                 # what is left of the endpoint's limit in this window
+_RESET = "x-bapi-limit-reset-timestamp"        # when that window ends (ms)
+
+
+def _public(category: str, per_request: int) -> WsEndpoint:
+    return WsEndpoint(
+        category, f"wss://stream.bybit.com/v5/public/{category}",
+        subscribe=SubscribeStyle.MESSAGE,
+        # the args of one connection may not exceed 21,000 characters ("orderbook.50.BTCUSDT"
+        # is 20): 300 topics stay well inside it
+        max_topics_per_connection=300,
+        max_topics_per_request=per_request,
+        max_msgs_per_s=10,
+        ping=PingSpec(PING, 20.0),             # recommended every 20 s; silence for 10 min is cut
+        max_connection_age_s=24 * 3600,
+        seamless_rotation=True,                # u and seq are per topic, the same on every connection
+        stale_after_s=10.0)
+
+
+SPEC = VenueSpec(
+    venue=VenueId.bybit,
+    rest_url="https://api.bybit.com",
+    ws_url="wss://stream.bybit.com/v5/public/spot",
+    ws_api_url="wss://stream.bybit.com/v5/private",
+    endpoints=(_public("spot", 10),            # spot takes at most 10 args per subscribe request
+               _public("linear", 50)),
+    # The snapshot comes in the stream after subscribing, and again whenever Bybit sends one (it
+    # replaces the book); u == 1 is a restarted service's whole book. Bybit documents no gap rule:
+    # u counts the topic's pushes one by one, so a delta is applied only when its u is the
+    # book's + 1 (Span.CONSECUTIVE: prev = u - 1); anything else resubscribes that topic for a
+    # fresh snapshot. No checksum is published.
+    book=BookSpec(SeqRule.SEQ_PREV, SnapshotSource.IN_BAND, ResyncMethod.RESUBSCRIBE, depth=BOOK_DEPTH,
+                  snapshot_timeout_s=5.0),
+    max_connects=500, connect_window_s=300.0,  # 500 connections per 5 minutes per domain
+    retry_hint=True,                           # 10006 comes with the window's reset time
+    buckets=(
+        # every REST request of this host: 600 per 5 s; beyond it HTTP 403 and a ban of 10 minutes
+        BucketSpec("IP_5S", BucketKind.FIXED_WINDOW, 600, 5, headroom=0.25),
+        # per UID and endpoint, 1-s windows, synced from X-Bapi-Limit-Status / -Reset-Timestamp
+        BucketSpec("CREATE_1S", BucketKind.FIXED_WINDOW, 10, 1, header=_LIMIT, header_kind=HeaderKind.REMAINING,
+                   reset_header=_RESET, scope=BucketScope.ENDPOINT),
+        BucketSpec("CANCEL_1S", BucketKind.FIXED_WINDOW, 10, 1, header=_LIMIT, header_kind=HeaderKind.REMAINING,
+                   reset_header=_RESET, scope=BucketScope.ENDPOINT),
+        BucketSpec("AMEND_1S", BucketKind.FIXED_WINDOW, 10, 1, header=_LIMIT, header_kind=HeaderKind.REMAINING,
+                   reset_header=_RESET, scope=BucketScope.ENDPOINT),
+        BucketSpec("QUERY_1S", BucketKind.FIXED_WINDOW, 50, 1, header=_LIMIT, header_kind=HeaderKind.REMAINING,
+                   reset_header=_RESET, scope=BucketScope.ENDPOINT),
+    ),
+)
+
+INSTRUMENTS_PATH = "/v5/market/instruments-info"
+BOOK_PATH = "/v5/market/orderbook"
+STATUS_TOPIC = "system.status"
