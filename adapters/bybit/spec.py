@@ -35,7 +35,7 @@ def _public(category: str, per_request: int) -> WsEndpoint:
 SPEC = VenueSpec(
     venue=VenueId.bybit,
     rest_url="https://api.bybit.com",
-    ws_url="wss://stream.bybit.com/v5/public/spot",
+    ws_url="wss://stream.bybit.com",             # the base of every stream path (/v5/public/<category>)
     ws_api_url="wss://stream.bybit.com/v5/private",
     endpoints=(_public("spot", 10),            # spot takes at most 10 args per subscribe request
                _public("linear", 50)),
