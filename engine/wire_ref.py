@@ -41,10 +41,15 @@ def derivative_events(venue: Any, fs: FeedSymbol, v: dict, unit_ns: int, ts_recv
         out.append(MarkPrice(venue, inst, ts, ts_recv, v[Role.MARK_PX]))
     if Role.INDEX_PX in v:
         out.append(IndexPrice(venue, inst, ts, ts_recv, v[Role.INDEX_PX]))
-    if Role.FUNDING_RATE in v:
-        nxt = v.get(Role.NEXT_FUNDING_RATE)
-        out.append(FundingRate(venue, inst, ts, ts_recv, v[Role.FUNDING_RATE], to_ns(v[Role.FUNDING_TIME], unit_ns),
-                               to_ns(v.get(Role.NEXT_FUNDING_TIME, 0), unit_ns), rate(nxt) if nxt else None))
+    if Role.FUNDING_RATE in v or Role.FUNDING_TIME in v:
+        # a venue that pushes only what changed (Bybit tickers) sends the rate or its time alone:
+        # the other is the symbol's last one (none yet: a time of 0, which the event refuses)
+        kept = fs.channel_state.setdefault("funding", [None, 0])
+        kept[:] = [v.get(Role.FUNDING_RATE, kept[0]), v.get(Role.FUNDING_TIME, kept[1])]
+        if kept[0] is not None:
+            nxt = v.get(Role.NEXT_FUNDING_RATE)
+            out.append(FundingRate(venue, inst, ts, ts_recv, kept[0], to_ns(kept[1], unit_ns),
+                                   to_ns(v.get(Role.NEXT_FUNDING_TIME, 0), unit_ns), rate(nxt) if nxt else None))
     if Role.OPEN_INTEREST in v:
         text = v[Role.OPEN_INTEREST]
         scale = size_scale_of(text, fs.qty_scale)

@@ -48,6 +48,9 @@ cdef class FeedSymbol:
     cdef public bint want_derivs
     """emit on_derivative() for mark / index price, funding, open interest, liquidations"""
     cdef readonly int64_t n_msgs
+    cdef public dict channel_state
+    """what a venue's Python-decoded channel remembers of this symbol between pushes (Bybit's
+    tickers send only the fields that changed): {} until it keeps something; off the hot path"""
     cdef public int64_t max_lag_ns
     """data older than this (receive time - exchange time) is stale, whatever the socket does
     (0: not checked)"""

@@ -38,6 +38,7 @@ class FeedSymbol:
     want_top: bool
     want_derivs: bool
     n_msgs: int
+    channel_state: dict[str, Any]
     max_lag_ns: int
     n_lagging: int
     trade_ids: int

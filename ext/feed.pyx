@@ -184,6 +184,7 @@ cdef class FeedSymbol:
         self.trade_ids = trade_ids
         self.last_trade_id = -1
         self._recent_ids = {}
+        self.channel_state = {}
         self.max_recent_ids = DEFAULT_RECENT_IDS
 
     def __dealloc__(self):

@@ -118,7 +118,7 @@ cdef class WireParser(FrameParser):
             # message without it is not walked twice (found later all the same: see _fields)
             op.stop = NULL
             op.scale = SC_NONE
-            if f.optional and k + 1 < len(fields) and f.role not in _NOT_INT:
+            if f.optional and not f.text and k + 1 < len(fields) and f.role not in _NOT_INT:
                 op.stop = self._c(fields[k + 1].key)
                 op.read = RD_BEFORE
             elif f.role == Role.SYMBOL:
