@@ -19,7 +19,7 @@ import logging
 import time
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 from urllib.parse import urlencode
 
 from engine.circuit import CircuitBreaker
@@ -54,6 +54,27 @@ class VenueStatus:
 
 
 UNKNOWN = VenueStatus(StatusKind.UNKNOWN)
+
+
+def ms_ns(v: object, what: str) -> int:
+    """A status answer's time in ms (digits, as a string or an integer; "" or null: not said) as
+    epoch ns; anything else is an unreadable answer (ValueError)."""
+    if v in ("", None):
+        return 0
+    if isinstance(v, bool) or not isinstance(v, (str, int)) or not str(v).isdigit() or len(str(v)) > 15:
+        raise ValueError(f"{what} {v!r} is not a millisecond timestamp")
+    return int(v) * 1_000_000
+
+
+def worst(statuses: Iterable[VenueStatus]) -> VenueStatus:
+    """The status that matters most of a venue's events: maintenance over scheduled over normal,
+    and of two alike the one that begins first."""
+    out = VenueStatus(StatusKind.NORMAL)
+    for st in statuses:
+        if st.kind > out.kind or (st.kind == out.kind and st.begin_ns and (not out.begin_ns
+                                                                          or st.begin_ns < out.begin_ns)):
+            out = st
+    return out
 
 
 class StatusWatch:

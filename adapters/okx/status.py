@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 
-from engine.status import StatusKind, VenueStatus
+from engine.status import StatusKind, VenueStatus, ms_ns, worst
 
 STATUS_PATH = "/api/v5/system/status"
 TRADING_SERVICES = {"1", "2", "3", "4", "5", "8", "9"}
@@ -22,19 +22,11 @@ WEBSOCKET_SERVICE = "0"
 STATES = {"scheduled", "ongoing", "pre_open", "completed", "canceled"}
 
 
-def _ms(v: object, what: str) -> int:
-    if v in ("", None):
-        return 0
-    if not isinstance(v, str) or not v.isdigit() or len(v) > 15:
-        raise ValueError(f"{what} {v!r} is not a millisecond timestamp")
-    return int(v) * 1_000_000
-
-
 def parse_status(body: bytes) -> VenueStatus:
     d = json.loads(body)
     if not isinstance(d, dict) or d.get("code") != "0" or not isinstance(d.get("data"), list):
         raise ValueError("not a successful OKX answer")
-    worst = VenueStatus(StatusKind.NORMAL)
+    found = []
     for ev in d["data"]:
         if not isinstance(ev, dict):
             raise ValueError("event is not an object")
@@ -43,10 +35,8 @@ def parse_status(body: bytes) -> VenueStatus:
             raise ValueError(f"unknown state {state!r}")
         if state in ("completed", "canceled") or (svc not in TRADING_SERVICES and svc != WEBSOCKET_SERVICE):
             continue
-        begin, end = _ms(ev.get("begin"), "begin"), _ms(ev.get("end"), "end")
+        begin, end = ms_ns(ev.get("begin"), "begin"), ms_ns(ev.get("end"), "end")
         kind = (StatusKind.MAINTENANCE if state in ("ongoing", "pre_open") and svc in TRADING_SERVICES
                 else StatusKind.SCHEDULED)
-        st = VenueStatus(kind, begin, end, f"{str(ev.get('title', ''))[:80]}; service {svc}; {state}")
-        if kind > worst.kind or (kind == worst.kind and begin and (not worst.begin_ns or begin < worst.begin_ns)):
-            worst = st
-    return worst
+        found.append(VenueStatus(kind, begin, end, f"{str(ev.get('title', ''))[:80]}; service {svc}; {state}"))
+    return worst(found)
