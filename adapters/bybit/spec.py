@@ -6,6 +6,7 @@ Facts from bybit-exchange.github.io/docs/v5 (WebSocket connect, orderbook, rate 
 from engine.model import VenueId
 from engine.venue import (BookSpec, BucketScope, BucketSpec, HeaderKind, PingSpec, ResyncMethod, SnapshotSource,
                           SubscribeStyle, VenueSpec, WsEndpoint)
+from ext.feed import TradeIds
 from ext.ratelimit import BucketKind
 from ext.sync import SeqRule
 
@@ -46,6 +47,7 @@ SPEC = VenueSpec(
     # fresh snapshot. No checksum is published.
     book=BookSpec(SeqRule.SEQ_PREV, SnapshotSource.IN_BAND, ResyncMethod.RESUBSCRIBE, depth=BOOK_DEPTH,
                   snapshot_timeout_s=5.0),
+    trade_ids=TradeIds.TRADE_IDS_OPAQUE,       # spot ids are numbers, derivatives' UUIDs: kept as text
     max_connects=500, connect_window_s=300.0,  # 500 connections per 5 minutes per domain
     retry_hint=True,                           # 10006 comes with the window's reset time
     buckets=(
