@@ -1,0 +1,461 @@
+"""Bybit v5 simulator (market data) over real loopback sockets: instruments and REST answers, the
+orderbook streams applied to their snapshots against the venue's book, u counting pushes and
+jumping on a gap fault, spot and linear as separate markets, control-frame replies (acks,
+refusals, the three pong shapes), trades, tickers, liquidations, system status, idle close and
+the IP limit's 403."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from decimal import Decimal
+
+import aiohttp
+
+from engine.sim.server import in_process_simulator
+
+T = aiohttp.ClientTimeout(total=10)
+FAST = dict(rate=100, seed=7, depth_fast_ms=20)
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+LINEAR_TICKER = {"symbol", "tickDirection", "price24hPcnt", "lastPrice", "prevPrice24h", "highPrice24h",
+                 "lowPrice24h", "prevPrice1h", "markPrice", "indexPrice", "openInterest", "openInterestValue",
+                 "turnover24h", "volume24h", "nextFundingTime", "fundingRate", "bid1Price", "bid1Size",
+                 "ask1Price", "ask1Size"}
+SPOT_TICKER = {"symbol", "lastPrice", "highPrice24h", "lowPrice24h", "prevPrice24h", "volume24h", "turnover24h",
+               "price24hPcnt", "usdIndexPrice"}
+
+
+# ---------------------------------------------------------------------- helpers
+async def rest(s, sim, path, status=200):
+    async with s.get(sim.rest_url + path) as r:
+        assert r.status == status, await r.text()
+        return await r.json()
+
+
+async def admin(s, sim, path, body=None):
+    if body is None:
+        async with s.get(sim.admin_url + path) as r:
+            assert r.status == 200, await r.text()
+            return await r.json()
+    async with s.post(sim.admin_url + path, json=body) as r:
+        assert r.status == 200, await r.text()
+        return await r.json()
+
+
+async def recv(ws, timeout=3.0):
+    m = await ws.receive(timeout=timeout)
+    assert m.type == aiohttp.WSMsgType.TEXT, m
+    return json.loads(m.data)
+
+
+async def subscribe(ws, *topics, rid="s1"):
+    await ws.send_str(json.dumps({"req_id": rid, "op": "subscribe", "args": list(topics)}))
+    ack = await recv(ws)
+    assert ack["success"] is True and ack["op"] == "subscribe" and ack["req_id"] == rid, ack
+    return ack
+
+
+class Book:
+    """A client's copy of one orderbook.N topic, built from its snapshot and deltas."""
+
+    def __init__(self, depth):
+        self.depth = depth
+        self.u = None
+        self.b, self.a = {}, {}
+        self.jumps = []          # (previous u, new u) where a delta did not follow by one
+
+    def apply(self, msg):
+        d = msg["data"]
+        if msg["type"] == "snapshot":
+            self.b, self.a = {}, {}
+        elif self.u is not None and d["u"] != self.u + 1:
+            self.jumps.append((self.u, d["u"]))
+        for side, book in (("b", self.b), ("a", self.a)):
+            for p, q in d[side]:
+                if Decimal(q) == 0:
+                    book.pop(Decimal(p), None)
+                else:
+                    book[Decimal(p)] = Decimal(q)
+        self.u = d["u"]
+        assert len(self.b) <= self.depth and len(self.a) <= self.depth, (len(self.b), len(self.a))
+
+    def levels(self):
+        return (sorted(self.b.items(), reverse=True), sorted(self.a.items()))
+
+
+def dec_levels(rows):
+    return [(Decimal(p), Decimal(q)) for p, q in rows]
+
+
+# ---------------------------------------------------------------------- REST
+async def test_instruments_rest_answers_and_the_report():
+    async with in_process_simulator("bybit", **FAST) as sim:
+        assert sim.ws_url == f"ws://127.0.0.1:{sim.port}"
+        assert sim.market_names == {"BTC/USDT": "BTCUSDT", "ETH/USDT": "ETHUSDT",
+                                    "BTC/USDT:USDT": "linear:BTCUSDT", "ETH/USDT:USDT": "linear:ETHUSDT"}
+        async with aiohttp.ClientSession(timeout=T) as s:
+            spot = await rest(s, sim, "/v5/market/instruments-info?category=spot")
+            assert spot["retCode"] == 0 and spot["retMsg"] == "OK" and spot["retExtInfo"] == {}
+            assert spot["result"]["category"] == "spot" and spot["result"]["nextPageCursor"] == ""
+            by = {r["symbol"]: r for r in spot["result"]["list"]}
+            assert set(by) == {"BTCUSDT", "ETHUSDT"}
+            btc = by["BTCUSDT"]
+            assert (btc["baseCoin"], btc["quoteCoin"], btc["status"], btc["marginTrading"]) == \
+                ("BTC", "USDT", "Trading", "utaOnly")
+            assert btc["lotSizeFilter"]["basePrecision"] == "0.000001"
+            assert btc["lotSizeFilter"]["minOrderQty"] == "0.000048" and btc["lotSizeFilter"]["minOrderAmt"] == "1"
+            assert btc["priceFilter"] == {"tickSize": "0.01"}
+            assert by["ETHUSDT"]["lotSizeFilter"]["minOrderQty"] == "0.00062"
+            assert btc["riskParameters"] == {"priceLimitRatioX": "0.01", "priceLimitRatioY": "0.02"}
+
+            lin = await rest(s, sim, "/v5/market/instruments-info?category=linear")
+            by = {r["symbol"]: r for r in lin["result"]["list"]}
+            assert set(by) == {"BTCUSDT", "ETHUSDT"}
+            b = by["BTCUSDT"]
+            assert (b["contractType"], b["settleCoin"], b["priceScale"], b["fundingInterval"]) == \
+                ("LinearPerpetual", "USDT", "2", 480)
+            assert b["priceFilter"]["tickSize"] == "0.10" and b["lotSizeFilter"]["qtyStep"] == "0.001"
+            assert b["lotSizeFilter"]["minNotionalValue"] == "5" and b["lotSizeFilter"]["minOrderQty"] == "0.001"
+            assert b["unifiedMarginTrade"] is True and b["isPreListing"] is False and b["preListingInfo"] is None
+            assert by["ETHUSDT"]["lotSizeFilter"]["qtyStep"] == "0.01"
+            one = await rest(s, sim, "/v5/market/instruments-info?category=linear&symbol=ETHUSDT")
+            assert [r["symbol"] for r in one["result"]["list"]] == ["ETHUSDT"]
+            page = await rest(s, sim, "/v5/market/instruments-info?category=spot&limit=1")
+            assert len(page["result"]["list"]) == 1 and page["result"]["nextPageCursor"]
+            rest_page = await rest(s, sim, "/v5/market/instruments-info?category=spot&limit=1&cursor="
+                                   + page["result"]["nextPageCursor"])
+            assert rest_page["result"]["list"][0]["symbol"] != page["result"]["list"][0]["symbol"]
+
+            for q in ("category=inverse", ""):   # business errors: HTTP 200, retCode 10001
+                e = await rest(s, sim, "/v5/market/instruments-info?" + q)
+                assert (e["retCode"], e["retMsg"], e["result"]) == (10001, "Illegal category", {})
+            e = await rest(s, sim, "/v5/market/orderbook?category=spot&symbol=NOPEUSDT")
+            assert e["retCode"] == 10001
+            e = await rest(s, sim, "/v5/market/orderbook?category=spot&symbol=BTCUSDT&limit=201")
+            assert e["retCode"] == 10001
+            t = (await rest(s, sim, "/v5/market/time"))["result"]
+            assert abs(int(t["timeSecond"]) - time.time()) < 5 and t["timeNano"].startswith(t["timeSecond"])
+            assert (await rest(s, sim, "/v5/system/status"))["result"] == {"list": []}
+
+            bk = (await rest(s, sim, "/v5/market/orderbook?category=spot&symbol=BTCUSDT"))["result"]
+            assert len(bk["b"]) == 1 and len(bk["a"]) == 1 and bk["s"] == "BTCUSDT"   # spot default: 1 level
+            bk = (await rest(s, sim, "/v5/market/orderbook?category=linear&symbol=BTCUSDT"))["result"]
+            assert len(bk["b"]) == 25 and re.match(r"^\d+\.\d0$", bk["b"][0][0]) and bk["u"] > 0
+
+            trades = []
+            for _ in range(100):
+                trades = (await rest(s, sim, "/v5/market/recent-trade?category=linear&symbol=BTCUSDT&limit=5")
+                          )["result"]["list"]
+                if len(trades) == 5:
+                    break
+                await asyncio.sleep(0.05)
+            assert len(trades) == 5 and all(UUID_RE.match(t["execId"]) for t in trades)
+            assert [int(t["time"]) for t in trades] == sorted((int(t["time"]) for t in trades), reverse=True)
+            assert {t["side"] for t in trades} <= {"Buy", "Sell"} and trades[0]["isBlockTrade"] is False
+
+
+async def test_a_run_serves_only_its_markets_on_each_category():
+    async with in_process_simulator("bybit", rate=50, symbols=["BTCUSDT", "linear:ETHUSDT"]) as sim:
+        assert sim.market_names == {"BTC/USDT": "BTCUSDT", "ETH/USDT:USDT": "linear:ETHUSDT"}
+        async with aiohttp.ClientSession(timeout=T) as s:
+            lin = await rest(s, sim, "/v5/market/instruments-info?category=linear")
+            assert [r["symbol"] for r in lin["result"]["list"]] == ["ETHUSDT"]
+            async with s.ws_connect(sim.ws_url + "/v5/public/spot") as ws:
+                await ws.send_str(json.dumps({"req_id": "x", "op": "subscribe", "args": ["orderbook.50.ETHUSDT"]}))
+                r = await recv(ws)
+                assert r["success"] is False and r["ret_msg"] == "Invalid symbol :[orderbook.50.ETHUSDT]"
+            async with s.ws_connect(sim.ws_url + "/v5/public/linear") as ws:
+                await subscribe(ws, "orderbook.50.ETHUSDT")
+                assert (await recv(ws))["data"]["s"] == "ETHUSDT"
+
+
+async def test_ip_limit_answers_403_text_and_faults_their_envelopes():
+    async with in_process_simulator("bybit", rate=20, limit={"IP_5S": 3}) as sim:
+        async with aiohttp.ClientSession(timeout=T) as s:
+            await admin(s, sim, "/limits", {"action": "reset"})
+            for _ in range(3):
+                await rest(s, sim, "/v5/market/time")
+            async with s.get(sim.rest_url + "/v5/market/time") as r:
+                assert r.status == 403 and await r.text() == "access too frequent"
+            await admin(s, sim, "/limits", {"action": "reset"})
+            await admin(s, sim, "/fault", {"type": "rate_limit", "retry_after_s": 2})
+            async with s.get(sim.rest_url + "/v5/market/time") as r:
+                body = await r.json()
+                assert r.status == 200 and body["retCode"] == 10006
+                assert int(r.headers["X-Bapi-Limit-Reset-Timestamp"]) > body["time"]
+            await admin(s, sim, "/fault", {"type": "http_error", "status": 503})
+            async with s.get(sim.rest_url + "/v5/market/time") as r:
+                assert r.status == 503 and (await r.json())["retCode"] == 10016
+
+
+# ---------------------------------------------------------------------- order books
+async def test_book_streams_applied_to_their_snapshots_are_the_venues_book():
+    async with in_process_simulator("bybit", **FAST) as sim:
+        async with aiohttp.ClientSession(timeout=T) as s, s.ws_connect(sim.ws_url + "/v5/public/spot") as ws:
+            await subscribe(ws, "orderbook.50.BTCUSDT", "orderbook.200.BTCUSDT")
+            books = {"orderbook.50.BTCUSDT": Book(50), "orderbook.200.BTCUSDT": Book(200)}
+            deltas = 0
+            rest_u = None
+            at_u = {}                                   # u -> the 50-level book after it
+            end = time.monotonic() + 1.0
+            while time.monotonic() < end or rest_u is None or books["orderbook.50.BTCUSDT"].u < rest_u["u"]:
+                if rest_u is None and time.monotonic() > end - 0.5:
+                    # the REST book's u is the stream's: the client's book at that u is the REST book
+                    rest_u = (await rest(s, sim, "/v5/market/orderbook?category=spot&symbol=BTCUSDT&limit=50")
+                              )["result"]
+                msg = await recv(ws)
+                bk = books[msg["topic"]]
+                bk.apply(msg)
+                if msg["type"] == "delta":
+                    deltas += 1
+                    assert msg["data"]["s"] == "BTCUSDT" and msg["data"]["seq"] >= 1
+                if bk.depth == 50:
+                    at_u[bk.u] = bk.levels()
+            assert deltas > 20
+            assert at_u[rest_u["u"]] == (dec_levels(rest_u["b"]), dec_levels(rest_u["a"]))
+            await admin(s, sim, "/market", {"action": "pause"})
+            await asyncio.sleep(0.35)                   # every pending change flushed
+            while True:
+                try:
+                    msg = await recv(ws, timeout=0.3)
+                except asyncio.TimeoutError:
+                    break
+                books[msg["topic"]].apply(msg)
+            for topic, bk in books.items():
+                assert bk.jumps == [], (topic, bk.jumps)
+                ref = await admin(s, sim, f"/book?symbol=BTCUSDT&limit={bk.depth}")
+                assert bk.levels() == (dec_levels(ref["bids"]), dec_levels(ref["asks"])), topic
+                assert len(bk.b) == bk.depth
+            # the paused book: the REST answer carries the 50-level topic's u
+            r = (await rest(s, sim, "/v5/market/orderbook?category=spot&symbol=BTCUSDT&limit=50"))["result"]
+            assert r["u"] == books["orderbook.50.BTCUSDT"].u
+
+
+async def test_a_gap_fault_makes_u_jump():
+    async with in_process_simulator("bybit", **FAST) as sim:
+        async with aiohttp.ClientSession(timeout=T) as s, s.ws_connect(sim.ws_url + "/v5/public/spot") as ws:
+            await subscribe(ws, "orderbook.50.BTCUSDT")
+            bk = Book(50)
+            bk.apply(await recv(ws))
+            for _ in range(5):
+                bk.apply(await recv(ws))
+            assert bk.jumps == []
+            await admin(s, sim, "/fault", {"type": "gap", "symbol": "BTCUSDT", "count": 1})
+            for _ in range(20):
+                bk.apply(await recv(ws))
+            assert len(bk.jumps) == 1 and bk.jumps[0][1] == bk.jumps[0][0] + 2, bk.jumps
+
+
+async def test_spot_and_linear_btcusdt_are_different_markets():
+    async with in_process_simulator("bybit", **FAST) as sim:
+        async with aiohttp.ClientSession(timeout=T) as s:
+            await admin(s, sim, "/market", {"action": "pause"})
+            snaps = {}
+            for cat in ("spot", "linear"):
+                async with s.ws_connect(sim.ws_url + f"/v5/public/{cat}") as ws:
+                    await subscribe(ws, "orderbook.50.BTCUSDT")
+                    snaps[cat] = await recv(ws)
+                    assert snaps[cat]["type"] == "snapshot" and snaps[cat]["topic"] == "orderbook.50.BTCUSDT"
+            for cat, name in (("spot", "BTCUSDT"), ("linear", "linear:BTCUSDT")):
+                ref = await admin(s, sim, f"/book?symbol={name}&limit=50")
+                d = snaps[cat]["data"]
+                assert (dec_levels(d["b"]), dec_levels(d["a"])) == (dec_levels(ref["bids"]), dec_levels(ref["asks"]))
+                assert d["seq"] == ref["seq"]
+            assert snaps["spot"]["data"]["b"] != snaps["linear"]["data"]["b"]
+            assert re.match(r"^\d+\.\d{6}$", snaps["spot"]["data"]["b"][0][1])      # basePrecision 0.000001
+            assert re.match(r"^\d+\.\d{3}$", snaps["linear"]["data"]["b"][0][1])    # qtyStep 0.001
+            assert re.match(r"^\d+\.\d0$", snaps["linear"]["data"]["b"][0][0])      # tick 0.10
+
+
+async def test_orderbook_1_is_snapshots_of_the_best_levels():
+    async with in_process_simulator("bybit", **FAST) as sim:
+        async with aiohttp.ClientSession(timeout=T) as s, s.ws_connect(sim.ws_url + "/v5/public/linear") as ws:
+            await subscribe(ws, "orderbook.1.BTCUSDT")
+            us, tops = [], []
+            for _ in range(15):
+                m = await recv(ws)
+                assert m["type"] == "snapshot" and m["topic"] == "orderbook.1.BTCUSDT"
+                assert len(m["data"]["b"]) == 1 and len(m["data"]["a"]) == 1
+                us.append(m["data"]["u"])
+                tops.append((m["data"]["b"], m["data"]["a"]))
+            assert all(b == a + 1 for a, b in zip(us, us[1:])), us
+            assert all(x != y for x, y in zip(tops, tops[1:]))          # pushed when the best changed
+
+
+# ---------------------------------------------------------------------- control frames
+async def test_pongs_acks_and_refusals():
+    async with in_process_simulator("bybit", **FAST) as sim:
+        async with aiohttp.ClientSession(timeout=T) as s:
+            async with s.ws_connect(sim.ws_url + "/v5/public/spot") as ws:
+                await ws.send_str('{"op":"ping"}')
+                p = await recv(ws)
+                assert set(p) == {"success", "ret_msg", "conn_id", "op"} and p["ret_msg"] == "pong" and p["conn_id"]
+                spot_conn = p["conn_id"]
+                await ws.send_str('{"req_id":"100001","op":"ping"}')
+                assert (await recv(ws))["req_id"] == "100001"
+                ack = await subscribe(ws, "tickers.BTCUSDT", rid="a1")
+                assert ack["ret_msg"] == "subscribe" and ack["conn_id"] == spot_conn
+                assert (await recv(ws))["topic"] == "tickers.BTCUSDT"
+                args = [f"publicTrade.{x}" for x in ("BTCUSDT", "ETHUSDT")] * 3 + \
+                       [f"orderbook.{d}.BTCUSDT" for d in (1, 50, 200)] + ["orderbook.1.ETHUSDT", "tickers.ETHUSDT"]
+                await ws.send_str(json.dumps({"req_id": "big", "op": "subscribe", "args": args}))
+                while True:                                   # skip the tickers pushes
+                    r = await recv(ws)
+                    if "op" in r:
+                        break
+                assert r == {"success": False, "ret_msg": "args size >10", "conn_id": spot_conn, "req_id": "big",
+                             "op": "subscribe"}
+                st = await admin(s, sim, "/status")
+                assert st["topics"] == ["spot|tickers.BTCUSDT"]          # nothing of the refused request
+                await ws.send_str(json.dumps({"req_id": "u", "op": "unsubscribe", "args": ["tickers.BTCUSDT"]}))
+                while (r := await recv(ws)).get("op") != "unsubscribe":
+                    pass
+                assert r["success"] is True and r["req_id"] == "u"
+                for bad, why in (("allLiquidation.BTCUSDT", "error:handler not found,topic:allLiquidation.BTCUSDT"),
+                                 ("orderbook.50.NOPEUSDT", "Invalid symbol :[orderbook.50.NOPEUSDT]"),
+                                 ("orderbook.7.BTCUSDT", "error:handler not found,topic:orderbook.7.BTCUSDT")):
+                    await ws.send_str(json.dumps({"req_id": "b", "op": "subscribe", "args": [bad]}))
+                    r = await recv(ws)
+                    assert (r["success"], r["ret_msg"], r["op"]) == (False, why, "subscribe")
+                await ws.send_str("not json")
+                assert (await recv(ws))["success"] is False
+                await ws.send_str('{"op":"dance"}')
+                assert (await recv(ws))["success"] is False
+            async with s.ws_connect(sim.ws_url + "/v5/public/linear") as ws:
+                await ws.send_str('{"op":"ping"}')
+                p = await recv(ws)
+                assert p == {"success": True, "ret_msg": "pong", "conn_id": p["conn_id"], "req_id": "", "op": "ping"}
+                assert p["conn_id"] != spot_conn
+                ack = await subscribe(ws, *[f"publicTrade.BTCUSDT"] + [f"orderbook.{d}.ETHUSDT" for d in (1, 50, 200)]
+                                      + ["tickers.BTCUSDT", "tickers.ETHUSDT", "allLiquidation.BTCUSDT",
+                                         "allLiquidation.ETHUSDT", "publicTrade.ETHUSDT", "orderbook.1.BTCUSDT",
+                                         "orderbook.50.BTCUSDT"])
+                assert ack["ret_msg"] == ""                      # linear takes more than 10 args
+            async with s.ws_connect(sim.ws_url + "/v5/public/misc/status") as ws:
+                await ws.send_str('{"op":"ping"}')
+                p = await recv(ws)
+                assert set(p) == {"op", "args", "conn_id"} and p["op"] == "pong"
+                assert abs(int(p["args"][0]) - time.time() * 1000) < 5000
+
+
+async def test_a_connection_without_client_frames_is_closed():
+    async with in_process_simulator("bybit", rate=20, idle_timeout_s=0.4) as sim:
+        async with aiohttp.ClientSession(timeout=T) as s:
+            async with s.ws_connect(sim.ws_url + "/v5/public/linear") as quiet, \
+                    s.ws_connect(sim.ws_url + "/v5/public/linear") as pinger:
+                t0 = time.monotonic()
+                closed = None
+                while time.monotonic() - t0 < 1.5:
+                    await pinger.send_str('{"op":"ping"}')
+                    assert (await recv(pinger))["ret_msg"] == "pong"
+                    if closed is None and quiet.closed is False:
+                        try:
+                            m = await quiet.receive(timeout=0.15)
+                            if m.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                                closed = time.monotonic() - t0
+                        except asyncio.TimeoutError:
+                            pass
+                    else:
+                        await asyncio.sleep(0.15)
+                assert closed is not None and 0.3 < closed < 1.5
+                assert not pinger.closed
+
+
+# ---------------------------------------------------------------------- trades, tickers, liquidations, status
+async def test_public_trades_batch_rows_with_distinct_ids():
+    async with in_process_simulator("bybit", **FAST) as sim:
+        async with aiohttp.ClientSession(timeout=T) as s:
+            for cat in ("linear", "spot"):
+                async with s.ws_connect(sim.ws_url + f"/v5/public/{cat}") as ws:
+                    await subscribe(ws, "publicTrade.BTCUSDT")
+                    rows, multi = [], 0
+                    while multi < 3 or len(rows) < 20:
+                        m = await recv(ws)
+                        assert m["topic"] == "publicTrade.BTCUSDT" and m["type"] == "snapshot"
+                        multi += len(m["data"]) > 1
+                        rows += m["data"]
+                    ids = [r["i"] for r in rows]
+                    assert len(set(ids)) == len(ids) and all(ids)
+                    for r in rows:
+                        assert r["s"] == "BTCUSDT" and r["S"] in ("Buy", "Sell") and r["BT"] is False
+                        assert r["RPI"] is False and isinstance(r["seq"], int) and isinstance(r["T"], int)
+                        assert ("L" in r) == (cat == "linear")
+                    if cat == "linear":
+                        assert all(UUID_RE.match(i) for i in ids)
+                        assert {r["L"] for r in rows} <= {"PlusTick", "MinusTick", "ZeroPlusTick", "ZeroMinusTick"}
+                    else:
+                        assert all(i.isdigit() for i in ids) and [int(i) for i in ids] == sorted(int(i) for i in ids)
+                    recent = (await rest(s, sim, f"/v5/market/recent-trade?category={cat}&symbol=BTCUSDT&limit=60")
+                              )["result"]["list"]
+                    assert ids[-1] in {t["execId"] for t in recent}
+
+
+async def test_linear_tickers_snapshot_then_deltas_of_changed_fields():
+    async with in_process_simulator("bybit", funding_change_s=0.3, **FAST) as sim:
+        async with aiohttp.ClientSession(timeout=T) as s:
+            async with s.ws_connect(sim.ws_url + "/v5/public/linear") as ws:
+                await subscribe(ws, "tickers.BTCUSDT")
+                snap = await recv(ws)
+                assert snap["type"] == "snapshot" and snap["topic"] == "tickers.BTCUSDT"
+                assert set(snap["data"]) == LINEAR_TICKER and isinstance(snap["cs"], int)
+                state = dict(snap["data"])
+                nft = int(state["nextFundingTime"])
+                assert nft % (8 * 3600 * 1000) == 0 and 0 < nft - time.time() * 1000 <= 8 * 3600 * 1000
+                assert re.match(r"^-?0\.\d{6}$", state["fundingRate"])
+                seen, deltas = set(), 0
+                end = time.monotonic() + 1.2
+                while time.monotonic() < end:
+                    m = await recv(ws)
+                    assert m["type"] == "delta" and m["data"]["symbol"] == "BTCUSDT"
+                    changed = {k: v for k, v in m["data"].items() if k != "symbol"}
+                    assert changed and set(changed) < LINEAR_TICKER
+                    assert all(state[k] != v for k, v in changed.items()), changed    # only what changed
+                    state.update(changed)
+                    seen |= set(changed)
+                    deltas += 1
+                assert deltas >= 5 and {"markPrice", "openInterest", "fundingRate"} <= seen
+                assert "nextFundingTime" not in seen and "prevPrice1h" not in seen
+                assert re.match(r"^\d+\.\d{3}$", state["openInterest"])
+                assert abs(Decimal(state["indexPrice"]) - Decimal(state["markPrice"])) < 20
+            async with s.ws_connect(sim.ws_url + "/v5/public/spot") as ws:
+                await subscribe(ws, "tickers.ETHUSDT")
+                for _ in range(3):
+                    m = await recv(ws)
+                    assert m["type"] == "snapshot" and set(m["data"]) == SPOT_TICKER
+
+
+async def test_all_liquidation_frames():
+    async with in_process_simulator("bybit", liquidation_ms=100, **FAST) as sim:
+        async with aiohttp.ClientSession(timeout=T) as s, s.ws_connect(sim.ws_url + "/v5/public/linear") as ws:
+            await subscribe(ws, "allLiquidation.ETHUSDT")
+            for _ in range(4):
+                m = await recv(ws)
+                assert m["topic"] == "allLiquidation.ETHUSDT" and m["type"] == "snapshot"
+                (row,) = m["data"]
+                assert set(row) == {"T", "s", "S", "v", "p"} and row["s"] == "ETHUSDT"
+                bk = (await rest(s, sim, "/v5/market/orderbook?category=linear&symbol=ETHUSDT&limit=1"))["result"]
+                mid = (Decimal(bk["b"][0][0]) + Decimal(bk["a"][0][0])) / 2
+                p = Decimal(row["p"])
+                assert (p < mid) if row["S"] == "Buy" else (p > mid)     # a long is closed below the mark
+                assert abs(p - mid) / mid < Decimal("0.01") and Decimal(row["v"]) > 0
+
+
+async def test_system_status_stream_and_rest():
+    async with in_process_simulator("bybit", rate=20) as sim:
+        async with aiohttp.ClientSession(timeout=T) as s:
+            async with s.ws_connect(sim.ws_url + "/v5/public/misc/status") as ws:
+                await subscribe(ws, "system.status")
+                await admin(s, sim, "/fault", {"type": "maintenance_notice", "in_s": 60, "for_s": 120})
+                m = await recv(ws, timeout=3)
+                (row,) = m["data"]
+                assert m["topic"] == "system.status" and row["state"] == "scheduled"
+                assert int(row["end"]) - int(row["begin"]) == 120_000 and row["serviceTypes"] == [2, 3, 4, 5]
+                assert (await rest(s, sim, "/v5/system/status"))["result"]["list"] == [row]
+                await admin(s, sim, "/fault", {"type": "maintenance_notice", "in_s": -1, "for_s": 60})
+                m = await recv(ws, timeout=3)
+                assert m["data"][0]["state"] == "ongoing"
+            async with s.ws_connect(sim.ws_url + "/v5/public/misc/status") as ws:
+                await subscribe(ws, "system.status")
+                assert (await recv(ws))["data"][0]["state"] == "ongoing"      # pushed on subscribe
