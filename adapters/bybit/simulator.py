@@ -224,6 +224,17 @@ class _Stats:
     oi: int = 0                           # open interest, lots
     funding: Decimal = Decimal("0.0001")
 
+    def trade(self, t: Trade) -> str:
+        """Count a public trade in; its tick direction (Plus/Minus, Zero* when the price repeats)."""
+        if t.price != self.last:
+            self.direction = "PlusTick" if t.price > self.last else "MinusTick"
+        elif not self.direction.startswith("Zero"):
+            self.direction = "Zero" + self.direction
+        self.last, self.high, self.low = t.price, max(self.high, t.price), min(self.low, t.price)
+        self.volume += t.qty
+        self.turnover += t.qty * t.price
+        return self.direction
+
 
 class _BookVenue:
     """The venue as the book diff streams see it: a rendering that changes no level within the
@@ -599,26 +610,17 @@ class BybitSim(SimApp):
         if trades:
             cat, sym = market_of(name)
             topic = f"{cat}|publicTrade.{sym}"
-            rows = []
+            live = self.hub.subscribers(topic)
             seq = batch.last_id or self.venue.markets[name].update_id
-            st = self.stats[name]
+            rows = []                           # one message per batch: all of its trades
             for t in trades:
-                direction = st.direction
-                if t.price > st.last:
-                    direction = "PlusTick"
-                elif t.price < st.last:
-                    direction = "MinusTick"
-                elif direction in ("PlusTick", "MinusTick"):
-                    direction = "Zero" + direction
-                st.direction, st.last = direction, t.price
-                st.high, st.low = max(st.high, t.price), min(st.low, t.price)
-                st.volume += t.qty
-                st.turnover += t.qty * t.price
-                rows.append({"T": t.ts, "s": sym, "S": "Buy" if t.taker_side == BUY else "Sell",
-                             "v": self._sz(name, t.qty), "p": self._px(name, t.price),
-                             **({"L": direction} if cat == LINEAR else {}), "i": self._trade_id(name, t),
-                             "BT": False, "RPI": False, "seq": seq})
-            if self.hub.subscribers(topic):
+                direction = self.stats[name].trade(t)
+                if live:
+                    rows.append({"T": t.ts, "s": sym, "S": "Buy" if t.taker_side == BUY else "Sell",
+                                 "v": self._sz(name, t.qty), "p": self._px(name, t.price),
+                                 **({"L": direction} if cat == LINEAR else {}), "i": self._trade_id(name, t),
+                                 "BT": False, "RPI": False, "seq": seq})
+            if rows:
                 self.hub.publish(topic, _dumps({"topic": f"publicTrade.{sym}", "type": "snapshot",
                                                 "ts": now_ms(), "data": rows}))
         if batch.has_changes:
