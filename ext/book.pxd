@@ -45,6 +45,7 @@ cdef class L2Book:
     cdef int apply_level(self, int side, px_t px, qty_t qty) except -1 nogil
     cdef int set_side(self, int side, const px_t *px, const qty_t *qty, Py_ssize_t n) except -1 nogil
     cdef void clear_levels(self) noexcept nogil
+    cdef void trim(self) noexcept nogil
     cdef Py_ssize_t count(self, int side) noexcept nogil
     cdef bint level_at(self, int side, Py_ssize_t i, px_t *px, qty_t *qty) noexcept nogil
     cdef bint crossed(self) noexcept nogil

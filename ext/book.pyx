@@ -218,6 +218,14 @@ cdef class L2Book:
             l.lo = l.hi - self.depth_cap
         return 0
 
+    cdef void trim(self) noexcept nogil:
+        """Cut both sides to depth_cap (after a message applied whole with the cap off)."""
+        if self.depth_cap:
+            if self._bids.hi - self._bids.lo > self.depth_cap:
+                self._bids.lo = self._bids.hi - self.depth_cap
+            if self._asks.hi - self._asks.lo > self.depth_cap:
+                self._asks.lo = self._asks.hi - self.depth_cap
+
     cdef void clear_levels(self) noexcept nogil:
         self._bids.lo = self._bids.hi = 0
         self._asks.lo = self._asks.hi = 0

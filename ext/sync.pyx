@@ -84,10 +84,17 @@ cdef class BookSync:
                     int64_t ts_exchange, int64_t ts_recv) except -1:
         cdef size_t i
         cdef L2Book b = self.book
+        cdef Py_ssize_t cap = b.depth_cap
+        # a message is applied whole, then cut to the depth: the levels it moves into and out of
+        # a venue's N-level window may come in any order (an insertion listed before the deletion
+        # that makes room for it must not be refused as beyond a full book)
+        b.depth_cap = 0
         for i in range(bids.n):
             b.apply_level(BID, bids.px[i], bids.qty[i])
         for i in range(asks.n):
             b.apply_level(ASK, asks.px[i], asks.qty[i])
+        b.depth_cap = cap
+        b.trim()
         if last >= 0:
             b.seq = last
         b.ts_exchange_ns = ts_exchange

@@ -8,11 +8,11 @@ APPLIED, BUFFERED, STALE_DROP, GAP, SNAPSHOT_OLD = 1, 2, 3, 4, 5
 
 
 class RefSync:
-    def __init__(self, rule: int, max_stale_run: int = 100) -> None:
+    def __init__(self, rule: int, max_stale_run: int = 100, depth_cap: int = 0) -> None:
         self.rule = rule
         self.max_stale_run = max_stale_run
         self.stale_run = 0
-        self.book = RefBook(0, 0)
+        self.book = RefBook(0, 0, depth_cap)
         self.seq = -1
         self.state = SYNCING
         self.pending: list = []
@@ -38,10 +38,14 @@ class RefSync:
         return GAP
 
     def _apply(self, last, bids, asks):
+        cap, self.book.depth_cap = self.book.depth_cap, 0      # the message whole, then cut to the depth
         for p, q in bids:
             self.book.apply(BID, p, q)
         for p, q in asks:
             self.book.apply(ASK, p, q)
+        self.book.depth_cap = cap
+        self.book._cap(BID)
+        self.book._cap(ASK)
         if last >= 0:
             self.seq = last
         self.n_applied += 1

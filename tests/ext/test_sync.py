@@ -18,9 +18,26 @@ class Listener:
         self.states.append((old, new))
 
 
-def make(rule=SeqRule.SEQ_FIRST_LAST):
+def make(rule=SeqRule.SEQ_FIRST_LAST, depth_cap=0):
     lst = Listener()
-    return BookSync(L2Book(0, 0), rule, "BTC/USDT", lst), lst
+    return BookSync(L2Book(0, 0, depth_cap), rule, "BTC/USDT", lst), lst
+
+
+@pytest.mark.parametrize("bids", [[(7, 1), (5, 0)], [(5, 0), (7, 1)]], ids=["insert-first", "delete-first"])
+def test_a_depth_capped_book_takes_a_message_whole_in_any_order(bids):
+    """A 3-level window: the venue deletes 5 and brings 7 in within one message. Listed either way,
+    the book ends with the venue's window; the old third level (3) is not lost to an insertion that
+    came first, and an insertion below a full book listed before the deletion is not refused."""
+    s, _ = make(SeqRule.SEQ_PREV, depth_cap=3)
+    s.snapshot(10, [(9, 1), (8, 1), (5, 1)], [(20, 1)])
+    assert s.delta(11, 11, 10, bids, []) == SyncResult.SYNC_APPLIED
+    assert s.book.levels(Side.BID) == [(9, 1), (8, 1), (7, 1)]
+    s.delta(12, 12, 11, [(6, 1), (9, 0)], [])            # 6 enters below a full window as 9 leaves
+    assert s.book.levels(Side.BID) == [(8, 1), (7, 1), (6, 1)]
+    s.delta(13, 13, 12, [(10, 2), (7, 0)], [])            # 10 comes in as 7 leaves: 6 stays
+    assert s.book.levels(Side.BID) == [(10, 2), (8, 1), (6, 1)]
+    s.delta(14, 14, 13, [(11, 1)], [])                    # a better level pushes the worst out
+    assert s.book.levels(Side.BID) == [(11, 1), (10, 2), (8, 1)]
 
 
 def test_binance_procedure_buffer_drop_straddle_then_continuity():
@@ -183,11 +200,11 @@ ops = st.lists(st.one_of(
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.sampled_from([SeqRule.SEQ_FIRST_LAST, SeqRule.SEQ_PREV, SeqRule.SEQ_NONE]), ops)
-def test_matches_reference_twin(rule, stream):
-    s, _ = make(rule)
+@given(st.sampled_from([SeqRule.SEQ_FIRST_LAST, SeqRule.SEQ_PREV, SeqRule.SEQ_NONE]), ops, st.sampled_from([0, 3]))
+def test_matches_reference_twin(rule, stream, cap):
+    s, _ = make(rule, cap)
     s.max_stale_run = 6
-    r = RefSync(int(rule), max_stale_run=6)
+    r = RefSync(int(rule), max_stale_run=6, depth_cap=cap)
     head = 100
     for kind, jump, length, bids, asks in stream:
         bids = [(p, q) for p, q in bids]
