@@ -67,5 +67,9 @@ def native_adapter(venue: str, sim: Any):
 
 
 def sim_symbols(venue: str, sim: Any) -> dict[str, str]:
-    """Unified symbol -> the simulator's own name for it."""
+    """Unified symbol -> the simulator's own name for it: the venue symbol, unless the simulator
+    reports names of its own (``market_names``: Bybit's spot and linear BTCUSDT are two markets)."""
+    names = sim.info.get("market_names") if hasattr(sim, "info") else None
+    if names:
+        return dict(names)
     return {sym: i.venue_symbol for sym, i in native_adapter(venue, sim).instruments.items()}
