@@ -92,7 +92,7 @@ def market_of(name: str) -> tuple[str, str]:
 
 def _spot(sym: str, tick: str, lot: str, min_qty: str, max_qty: str, mid: str, mean: int) -> BybitMarket:
     spec = SymbolSpec(sym, sym[:-4], "USDT", tick, lot, mid, min_qty=min_qty, max_qty=max_qty,
-                      max_price="10000000", mean_size=mean)
+                      max_price="10000000", mean_size=mean, first_trade_id=SPOT_TRADE_ID_BASE)
     return BybitMarket(SPOT, sym, spec, min_amt="1")
 
 
@@ -603,7 +603,7 @@ class BybitSim(SimApp):
         if name.startswith(LINEAR_PREFIX):
             digest = hashlib.blake2b(f"{name}:{t.trade_id}".encode(), digest_size=16).digest()
             return str(uuid.UUID(bytes=digest, version=4))
-        return str(SPOT_TRADE_ID_BASE + t.trade_id)
+        return str(t.trade_id)                  # spot markets count from SPOT_TRADE_ID_BASE
 
     def _on_batch(self, name: str, batch: Batch, extra: list[Trade]) -> None:
         trades = batch.trades + extra if extra else batch.trades

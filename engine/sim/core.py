@@ -63,6 +63,7 @@ class SymbolSpec:
     # (inverse, CCXT ``BTC/USD:BTC``, e.g. "100" for OKX ``BTC-USD-SWAP``, "1" on BitMEX / Deribit)
     contract_value: str = ""
     inverse: bool = False
+    first_trade_id: int = 0  # added to the market's first trade id (venues whose ids are large numbers)
 
 
 RECENT_TRADES = 1000
@@ -103,7 +104,8 @@ class SimVenue:
             sym_seed = seed * 1_000_003 + crc
             # per-symbol id ranges derived from the name: independent of the symbol list order
             m = MarketSim(s.symbol, s.tick, s.lot, s.mid, levels, sym_seed, params=prm,
-                          first_update_id=(1 + crc % 97) * 10_000_000, first_trade_id=(1 + crc % 89) * 1_000_000)
+                          first_update_id=(1 + crc % 97) * 10_000_000,
+                          first_trade_id=s.first_trade_id + (1 + crc % 89) * 1_000_000)
             self.markets[s.symbol] = m
             common: dict[str, Any] = dict(order_ids=order_ids, maker_fee=maker_fee, taker_fee=taker_fee, seed=sym_seed)
             if s.contract_value:
