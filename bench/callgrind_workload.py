@@ -103,6 +103,17 @@ def usdm() -> None:
         parser._bench_frames(USDM_FRAMES, 1)
 
 
+def bybit() -> None:
+    """Bybit's orderbook.50 deltas: back to the snapshot (u and levels) first, so each of the 256
+    deltas is the book's u + 1 and applies."""
+    from bench.bench_bybit import FRAMES, N_DELTAS, U0, _live_parser, _resnap
+    parser, fs, _ = _live_parser()
+    _resnap(parser, fs)
+    with measured():
+        r = parser._bench_frames(FRAMES, 1)
+    assert r == 0 and fs.sync.n_gaps == 0 and fs.book.seq == U0 + N_DELTAS
+
+
 def trade_ids(case: str) -> None:
     """10,000 integer trade ids through one symbol's dedupe (FeedSymbol._bench_seen_trades)."""
     from engine.model import Instrument, VenueId
@@ -184,7 +195,8 @@ def _scaling() -> tuple[dict, dict]:
 
 
 SCALING, _SCALING_RUN = _scaling()
-SECTIONS = {"core": core, "okx": okx, "okx-nock": okx_nock, "usdm": usdm, "trade-ids-all": trade_ids_all,
+SECTIONS = {"core": core, "okx": okx, "okx-nock": okx_nock, "usdm": usdm, "bybit": bybit,
+            "trade-ids-all": trade_ids_all,
             **_SCALING_RUN}
 
 
