@@ -61,7 +61,8 @@ cdef class FeedSymbol:
     """highest trade id delivered (TRADE_IDS_INCREASING; -1: none since the last reset). Dedupe
     does not depend on it: replays and rotation overlap are found among the recent ids"""
     cdef readonly int64_t n_dup_trades
-    cdef dict _recent_ids              # TRADE_IDS_OPAQUE: id -> None, oldest first
+    cdef set _recent_ids               # TRADE_IDS_OPAQUE: the ids remembered ...
+    cdef object _recent_order          # ... and the same ids oldest first (a deque: O(1) at both ends)
     cdef public Py_ssize_t max_recent_ids
     cdef int64_t *_ring                # TRADE_IDS_INCREASING: the last RECENT_INT_IDS ids delivered, then
                                        # their TID_SLOTS-byte hash table (one TID_BYTES block, lazily)

@@ -11,6 +11,7 @@ state behind).
    keep (the JSON extractor copies the frame into its padded buffer first).
 """
 import logging
+from collections import deque
 
 cimport cython
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
@@ -162,9 +163,12 @@ cdef bint _seen_opaque_trade(FeedSymbol fs, int64_t tid, str tid_str) except -1:
     if key in fs._recent_ids:
         fs.n_dup_trades += 1
         return True
-    fs._recent_ids[key] = None
-    if len(fs._recent_ids) > fs.max_recent_ids:
-        del fs._recent_ids[next(iter(fs._recent_ids))]
+    fs._recent_ids.add(key)
+    fs._recent_order.append(key)
+    # the oldest out in O(1) (deleting a dict's first key leaves a run of dead slots that every
+    # later first-key lookup walks: the cost of each new id grew with the ids forgotten)
+    while len(fs._recent_ids) > fs.max_recent_ids:
+        fs._recent_ids.discard(fs._recent_order.popleft())
     return False
 
 
@@ -183,7 +187,8 @@ cdef class FeedSymbol:
         self.checksum = checksum
         self.trade_ids = trade_ids
         self.last_trade_id = -1
-        self._recent_ids = {}
+        self._recent_ids = set()
+        self._recent_order = deque()
         self.channel_state = {}
         self.max_recent_ids = DEFAULT_RECENT_IDS
 
@@ -255,6 +260,7 @@ cdef class FeedSymbol:
         if self._ring != NULL:
             memset(self._ring + RECENT_INT_IDS, TID_EMPTY, TID_SLOTS)
         self._recent_ids.clear()
+        self._recent_order.clear()
 
     @property
     def trade_id_window(self) -> int:
