@@ -1,0 +1,7 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Bybit v5 spot and USDT perpetuals: the venue's manifest (see adapters/__init__.py)."""
+VENUE = "bybit"
+ADAPTER = "adapters.bybit.adapter:BybitAdapter"
+SIMULATOR = "adapters.bybit.simulator"
+EXTENSIONS = ()                 # its frames are read from its wire schema (wire.py) by ext.wire
+ORDERS = False                  # market data native; orders through the CCXT tier until the adapter has them
