@@ -297,20 +297,25 @@ class VenueBudget:
         self.budget.block_until(now_ns() + int(seconds * NS))
         self._changed()
 
-    def rate_refused(self, cost: Cost | None, retry_after_s: float, reason: str) -> None:
+    def rate_refused(self, cost: Cost | None, retry_after_s: float, reason: str, *,
+                     buckets_only: bool = False) -> None:
         """The venue refused a request for rate reasons. With its retry time, every lane waits
-        that long. Without one (OKX's 50011, Bybit's 10006 without headers), the buckets the
+        that long, unless the refusal was one limit's (``buckets_only``: Bybit's per-endpoint
+        10006 with its reset time): then only the buckets the request was charged to wait, until
+        then. Without a time (OKX's 50011, Bybit's 10006 without headers), the buckets the
         refused request was charged to wait out their own window -- the only time the venue's
         counter is sure to have moved on -- and the other buckets (cancels, other instruments)
         stay open. A request charged to no bucket blocks everything for one second."""
         self.rate_refusals += 1
-        if retry_after_s > 0 or cost is None or not len(cost):
+        charged = cost is not None and len(cost)
+        if (retry_after_s > 0 and not (buckets_only and charged)) or not charged:
             self.block(retry_after_s if retry_after_s > 0 else 1.0, reason)
             return
         now = now_ns()
         self.blocked_reason = reason
         for idx, _w in cost.items():
-            self._block_bucket(idx, now + int(self._owner[idx].window_s * NS))
+            wait_s = retry_after_s if retry_after_s > 0 else self._owner[idx].window_s
+            self._block_bucket(idx, now + int(wait_s * NS))
 
     def _block_bucket(self, idx: int, until_ns: int) -> None:
         self.budget.block_bucket(idx, until_ns)

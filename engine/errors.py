@@ -23,11 +23,14 @@ class AuthError(VenueError):
 
 
 class RateLimited(VenueError):
-    """429 or the venue's rate-limit code; retry_after_s from the venue when it said."""
+    """429 or the venue's rate-limit code; retry_after_s from the venue when it said.
+    ``buckets_only``: the refusal is one limit's (Bybit's per-endpoint 10006), so only the buckets
+    the request was charged to wait, until retry_after_s; other requests go on."""
 
-    def __init__(self, message: str, *, retry_after_s: float = 0.0, **kw):
+    def __init__(self, message: str, *, retry_after_s: float = 0.0, buckets_only: bool = False, **kw):
         super().__init__(message, **kw)
         self.retry_after_s = retry_after_s
+        self.buckets_only = buckets_only
 
 
 class IpBanned(RateLimited):

@@ -208,7 +208,7 @@ class RestClient:
         elif isinstance(err, RateLimited):
             self.budget.rate_refused(cost, err.retry_after_s or 0.0,
                                      f"rate limited (code {err.code}, HTTP {resp.status})" if from_body
-                                     else "rate limited (429)")
+                                     else "rate limited (429)", buckets_only=err.buckets_only)
             br.success()
         elif resp.status >= 500 or (from_body and isinstance(err, ExecutionUnknown) and not unclassified):
             # 5xx, or the venue's own "busy / system error" code in the body: the venue is down

@@ -45,5 +45,7 @@ def test_each_answer_becomes_the_error_a_caller_acts_on(venue: str, answer: dict
     assert err.code == answer["code"] and err.http_status == answer["status"]
     if "retry_after_s" in answer:
         assert err.retry_after_s == answer["retry_after_s"]
+    if "buckets_only" in answer:                          # one limit's refusal, not every lane's
+        assert err.buckets_only == answer["buckets_only"]
     if answer["meaning"] == "duplicate_client_id":
         assert isinstance(err, E.ExecutionUnknown)        # an order with that id exists: reconcile it

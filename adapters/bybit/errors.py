@@ -16,9 +16,10 @@ from engine.rest import RestResponse
 
 IP_BAN_S = 600.0
 """an IP over its limit is refused (HTTP 403) for 10 minutes"""
-RATE_LIMIT = {10006, 10018, 10429}
-"""too many visits (the endpoint's per-UID limit, until X-Bapi-Limit-Reset-Timestamp); the IP
-limit; WebSocket order entry: system frequency protection"""
+ENDPOINT_LIMIT = 10006
+"""too many visits: the endpoint's per-UID limit, until X-Bapi-Limit-Reset-Timestamp"""
+RATE_LIMIT = {10018, 10429}
+"""the IP limit; WebSocket order entry / 429: system frequency protection (no time given: 1 s)"""
 UNKNOWN_OUTCOME = {10000, 10016, 10019}
 """server timeout; server error / service restarting; WebSocket order entry: service restarting:
 the request may or may not have executed"""
@@ -76,8 +77,11 @@ def error_for(code: int | None, msg: str, status: int, headers: Any = None, env:
     text = f"bybit {status} {code}: {msg}"
     if status == 403 and code is None:
         return IpBanned(f"bybit {status}: {msg} (IP limit: banned for 10 minutes)", retry_after_s=IP_BAN_S, **kw)
+    if code == ENDPOINT_LIMIT:
+        # one endpoint's per-UID limit: its bucket waits until the window's reset, others go on
+        return RateLimited(text, retry_after_s=_retry_after(headers or {}, env or {}), buckets_only=True, **kw)
     if code in RATE_LIMIT or status == 429:
-        return RateLimited(text, retry_after_s=_retry_after(headers or {}, env or {}), **kw)
+        return RateLimited(text, retry_after_s=1.0, **kw)
     if code in UNKNOWN_OUTCOME or status >= 500 or code is None:
         return ExecutionUnknown(text, **kw)
     if code in TIMESTAMP:

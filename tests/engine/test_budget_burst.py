@@ -192,3 +192,30 @@ def test_the_window_edge_reaches_the_fixed_buckets_only_and_at_most_half_a_windo
     assert b.used(sec, 11 * S) == 1                       # only the edge's charge is carried
     assert b.used(slide, 11 * S) == 2                     # the sliding bucket counts both anyway
     assert b.used(sec, 12 * S) == 0
+
+
+async def test_a_refusal_of_one_limit_with_its_reset_time_blocks_that_bucket_alone():
+    """Bybit's 10006 names one endpoint's limit and when its window resets: the buckets the
+    request was charged to wait until then; another endpoint's requests go on at once. A
+    refusal with a time that is not one limit's blocks every lane."""
+    from engine.budget import SendWindow, VenueBudget, send_window
+    from engine.venue import BucketSpec, VenueSpec
+    from ext.ratelimit import BucketKind
+    spec = VenueSpec(venue=VenueId.bybit, rest_url="", ws_url="",
+                     buckets=(BucketSpec("CREATE_1S", BucketKind.FIXED_WINDOW, 10, 1, headroom=0),
+                              BucketSpec("CANCEL_1S", BucketKind.FIXED_WINDOW, 10, 1, headroom=0)))
+
+    async def refused(b: VenueBudget, name: str) -> bool:
+        try:
+            with send_window(SendWindow(deadline_ns=time.monotonic_ns() + 50_000_000)):
+                await b.acquire({name: 1}, Priority.CANCEL)
+        except CircuitOpen:
+            return True
+        return False
+
+    one = VenueBudget(spec)
+    one.rate_refused(one.cost({"CREATE_1S": 1}), 0.4, "10006", buckets_only=True)
+    assert await refused(one, "CREATE_1S") and not await refused(one, "CANCEL_1S")
+    every = VenueBudget(spec)
+    every.rate_refused(every.cost({"CREATE_1S": 1}), 0.4, "429")
+    assert await refused(every, "CANCEL_1S")
