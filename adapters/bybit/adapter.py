@@ -20,6 +20,12 @@ from engine.venue import WsEndpoint
 from ext.feed import FeedSymbol, FrameParser
 from ext.ratelimit import Priority
 
+_PRIVATE = {
+    "/v5/order/create": ("CREATE_1S", Priority.NEW_ORDER),
+    "/v5/order/amend": ("AMEND_1S", Priority.NEW_ORDER),
+    "/v5/order/cancel": ("CANCEL_1S", Priority.CANCEL),
+    "/v5/order/cancel-all": ("CANCEL_1S", Priority.CANCEL),
+}
 _TOPIC = {Channel.BOOK: "orderbook.50", Channel.TRADES: "publicTrade", Channel.TOP: "orderbook.1"}
 INSTRUMENTS_PAGE = 1000        # linear pages hold at most 1000 rows (spot answers all at once)
 PROBE_DEPTH = 50
@@ -33,6 +39,7 @@ class BybitAdapter(VenueAdapter):
     venue = VenueId.bybit
     spec = SPEC
     instruments_path = INSTRUMENTS_PATH
+    execution_class = "adapters.bybit.execution:BybitExecution"
     wire = WIRE
 
     def instrument_requests(self) -> list[tuple[str, dict[str, str]]]:
@@ -85,7 +92,14 @@ class BybitAdapter(VenueAdapter):
         return RestKind.OTHER, None
 
     def rest_cost(self, method: str, path: str, params: dict[str, str] | None = None, order: Any = None):
-        # every request counts against the IP's 600 per 5 s; market data and status only against it
+        # every request counts against the IP's 600 per 5 s; private ones also against their
+        # endpoint's per-UID 1-s window; market data and status only against the IP's
+        private = _PRIVATE.get(path)
+        if private is not None:
+            bucket, prio = private
+            return {"IP_5S": 1, bucket: 1}, prio
+        if path.startswith(("/v5/order/", "/v5/execution/", "/v5/account/", "/v5/position/")):
+            return {"IP_5S": 1, "QUERY_1S": 1}, Priority.QUERY
         return {"IP_5S": 1}, (Priority.SNAPSHOT if path == BOOK_PATH else Priority.QUERY)
 
     def map_error(self, resp):
@@ -109,5 +123,7 @@ class BybitAdapter(VenueAdapter):
         raise ValueError(f"bybit signs no {kind!r}")
 
     def make_execution(self, rest, creds, config):
-        raise NotImplementedError("bybit: orders go through the CCXT tier until the native adapter has them "
-                                  "(the manifest's ORDERS = False)")
+        from adapters.bybit.execution import BybitExecution
+        return BybitExecution(self, rest, creds, recv_window_ms=config.recv_window_ms,
+                              trade_url=(getattr(config, "endpoints", None) or {}).get("trade", ""),
+                              dead_man=getattr(config, "dead_man_s", 0) > 0)
