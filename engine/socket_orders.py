@@ -47,14 +47,15 @@ class SocketOrders:
                       instrument: str | None = None) -> Any | None:
         """``method`` on the socket while it is up: its answer's result (a refusal raises, as over
         REST). None when it was not sent there, or was refused for its timestamp before
-        executing: the caller sends it over REST."""
+        executing: the caller sends it over REST. ``params`` may be a function giving them, called
+        once the budget admitted the request (a request signed with its time: Binance's WS API)."""
         ws = self.session
         if ws is None or not ws.connected:
             return None
         cost = await self.rest.budget.acquire(weights, priority, instrument=instrument)
         breaker = self.rest.breaker
         try:
-            result = await ws.request(method, params, timeout_s=self.timeout_s)
+            result = await ws.request(method, params() if callable(params) else params, timeout_s=self.timeout_s)
         except CircuitOpen:
             return None                     # the connection went away before sending: REST instead
         except TimestampError:
@@ -88,3 +89,33 @@ class SocketOrders:
         if headers:
             self.rest.budget.sync_headers(headers, cost)
         return result
+
+
+class SocketOrdersOwner:
+    """What an execution client with an order-entry socket (``self.orders_socket``) shows of it."""
+
+    orders_socket: SocketOrders
+
+    @property
+    def order_ws(self) -> PrivateWsSession | None:
+        """the order-entry connection"""
+        return self.orders_socket.session
+
+    @property
+    def ws_orders(self) -> int:
+        """order requests sent on the socket"""
+        return self.orders_socket.sent
+
+    @property
+    def ws_timeout_s(self) -> float:
+        """how long an answer on the socket is waited for (then: an unknown outcome)"""
+        return self.orders_socket.timeout_s
+
+    @ws_timeout_s.setter
+    def ws_timeout_s(self, v: float) -> None:
+        self.orders_socket.timeout_s = v
+
+    @property
+    def orders_connected(self) -> bool:
+        """Orders go over the socket (else REST)."""
+        return self.orders_socket.connected

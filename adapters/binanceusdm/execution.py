@@ -28,13 +28,12 @@ from adapters.binance import auth
 from adapters.binance.execution import STATUS, BinanceExecution, BinanceWsApiDialect, _side
 from adapters.binanceusdm.spec import OPEN_ORDERS_ALL_WEIGHT, SPEC, WS_API_PATH, WS_API_URL, WS_METHODS
 from engine.config import Credentials
-from engine.circuit import FailureKind
-from engine.errors import (CircuitOpen, ExecutionUnknown, IpBanned, RateLimited, Rejected, TimestampError,
-                           UnknownOrder, VenueError)
+from engine.errors import ExecutionUnknown, Rejected, UnknownOrder, VenueError
 from engine.model import (Balance, Fill, MarketKind, Order, OrderState, OrderType, OrderUpdate, Position, PositionSide,
                           Side, TimeInForce)
 from engine.order_checks import canonical, checked_units
 from engine.private_ws import MsgKind, PrivateWsDialect, PrivateWsSession
+from engine.socket_orders import SocketOrders, SocketOrdersOwner
 from engine.venue import ConnectInfo
 from ext.clock import now_ns
 
@@ -124,7 +123,7 @@ class UsdmUserStreamDialect(PrivateWsDialect):
         return None
 
 
-class BinanceUsdmExecution(BinanceExecution):
+class BinanceUsdmExecution(SocketOrdersOwner, BinanceExecution):
     TIME_PATH = "/fapi/v1/time"
     ORDER_PATH = "/fapi/v1/order"
     OPEN_ORDERS_PATH = "/fapi/v1/openOrders"
@@ -139,64 +138,30 @@ class BinanceUsdmExecution(BinanceExecution):
         """set by the runtime: every position the user stream reports (ACCOUNT_UPDATE)"""
         self.ws_api_url = ws_api_url
         """the configured WebSocket API URL (``endpoints.ws_api``); empty: see order_socket_url"""
-        self.ws_timeout_s = ws_timeout_s
-        self.order_ws: PrivateWsSession | None = None
+        self.orders_socket = SocketOrders(self.rest, self.sync_time, timeout_s=ws_timeout_s,
+                                          name="binanceusdm/orders")
         """the WebSocket API connection orders go over (opened with the user stream)"""
-        self.ws_orders = 0                    # places/modifies/cancels sent on the WebSocket API
-        self.rest_orders = 0                  # ... and over REST
+        self.rest_orders = 0                  # order requests sent over REST
 
     def all_open_orders_weights(self) -> dict[str, int]:
         return {"REQUEST_WEIGHT": OPEN_ORDERS_ALL_WEIGHT}
 
     # ---- order requests: the WebSocket API, REST the fallback ------------------------------------
     async def _ws_op(self, method: str, params: list[tuple[str, str]], order: Order) -> dict | None:
-        """``method`` on the WebSocket API while its socket is up; None when it was not sent there
-        (the caller uses REST). The rate budget is what the REST request spends (the venue
-        counts both together), and the order path's breaker hears the answers as it hears
-        REST's: a ban opens it for the ban's length, a definite answer closes it."""
-        ws = self.order_ws
-        if ws is None or not ws.connected:
-            return None
+        """``method`` on the WebSocket API while its socket is up (engine.socket_orders: the REST
+        request's budget and breaker), each request signed once admitted; None when it was not
+        sent there (the caller uses REST)."""
         http_method, path = WS_METHODS[method]
         w, prio = self.adapter.rest_cost(http_method, path, dict(params), order)
-        cost = await self.rest.budget.acquire(w, prio)
-        p = dict(params)
-        p.update(apiKey=self.creds.api_key.reveal(), recvWindow=str(self.recv_window_ms),
-                 timestamp=str(now_ns() // MS + self.clock_offset_ms))
-        p["signature"] = auth.ws_api_signature(self.creds, p)
-        try:
-            d = await ws.request(method, p, timeout_s=self.ws_timeout_s)
-        except CircuitOpen:
-            return None                     # the connection went away before sending: REST instead
-        except TimestampError:
-            self.ws_orders += 1
-            # refused before execution: measure the clock again; REST signs anew
-            try:
-                await self.sync_time()
-            except Exception as e:
-                log.warning("binanceusdm: time sync failed: %s: %s", type(e).__name__, e)
-            return None
-        except IpBanned as e:
-            self.ws_orders += 1
-            self.rest.budget.block(e.retry_after_s or 120, f"IP banned on the WebSocket API (code {e.code})")
-            self.rest.breaker.failure(FailureKind.BANNED, open_for_s=e.retry_after_s or 120)
-            raise
-        except RateLimited as e:
-            self.ws_orders += 1
-            self.rest.budget.rate_refused(cost, e.retry_after_s or 0.0,
-                                          f"rate limited on the WebSocket API (code {e.code})")
-            self.rest.breaker.success()
-            raise
-        except ExecutionUnknown:
-            self.ws_orders += 1             # its answer lost, or the venue's "status unknown"
-            raise
-        except VenueError:
-            self.ws_orders += 1             # a definite refusal: the venue is up
-            self.rest.breaker.success()
-            raise
-        self.ws_orders += 1
-        self.rest.breaker.success()
-        if not isinstance(d, dict):
+
+        def signed() -> dict[str, str]:
+            p = dict(params)
+            p.update(apiKey=self.creds.api_key.reveal(), recvWindow=str(self.recv_window_ms),
+                     timestamp=str(now_ns() // MS + self.clock_offset_ms))
+            p["signature"] = auth.ws_api_signature(self.creds, p)
+            return p
+        d = await self.orders_socket.request(method, signed, w, prio)
+        if d is not None and not isinstance(d, dict):
             raise ExecutionUnknown(f"binanceusdm: {method} answered without the order",
                                    venue=self.venue.name.lower())
         return d
@@ -384,19 +349,14 @@ class BinanceUsdmExecution(BinanceExecution):
         self._keepalive = asyncio.ensure_future(self._keep_alive())
         # orders' own socket: no login (each request is signed), nothing pushed; a request lost
         # with it ends as ExecutionUnknown, which the order manager settles by a query
-        self.order_ws = PrivateWsSession(
+        self.orders_socket.session = PrivateWsSession(
             order_socket_url(self.ws_api_url, private_ws_url),
             UsdmWsApiDialect(self.adapter.map_error, on_usage=self.rest.budget.sync_headers), self.creds,
             http=self.rest.session, clock_ns=lambda: now_ns() + self.clock_offset_ms * MS,
             name="binanceusdm/orders", connect_pacer=self.connect_pacer)
-        self.order_ws.start()
+        self.orders_socket.session.start()
 
     start_stream = start
-
-    @property
-    def orders_connected(self) -> bool:
-        """Orders go over the WebSocket API (else REST)."""
-        return self.order_ws is not None and self.order_ws.connected
 
     def reconnect_now(self) -> bool:
         cut = super().reconnect_now()

@@ -37,7 +37,7 @@ from engine.orders import ExecutionClient, make_client_order_id
 from engine.private_ws import LoginClockSync, MsgKind, PrivateStreamOwner, PrivateWsDialect, PrivateWsSession
 from engine.rest import RestClient
 from engine.signed_rest import SignedRest
-from engine.socket_orders import SocketOrders
+from engine.socket_orders import SocketOrders, SocketOrdersOwner
 from ext.clock import now_ns
 
 log = logging.getLogger("venuelink.bybit.exec")
@@ -217,7 +217,7 @@ class TradeDialect(_Dialect):
                                 header, {"time": header.get("Timenow")})
 
 
-class BybitExecution(SignedRest, PrivateStreamOwner, ExecutionClient):
+class BybitExecution(SignedRest, SocketOrdersOwner, PrivateStreamOwner, ExecutionClient):
     """engine.orders.ExecutionClient for Bybit spot and linear perpetuals (one-way positions)."""
 
     time_path = TIME_PATH
@@ -455,11 +455,6 @@ class BybitExecution(SignedRest, PrivateStreamOwner, ExecutionClient):
             TradeDialect(self.sync_time, self.venue_ms, self.recv_window_ms), self.creds, http=self.rest.session,
             clock_ns=self.venue_ns, name="bybit/trade", connect_pacer=self.connect_pacer)
         self.orders_socket.session.start()
-
-    @property
-    def orders_connected(self) -> bool:
-        """Orders go over the order-entry socket (else REST)."""
-        return self.orders_socket.connected
 
     def reconnect_now(self) -> bool:
         cut = super().reconnect_now()

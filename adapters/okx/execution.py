@@ -22,14 +22,14 @@ from adapters.okx import auth
 from adapters.okx.errors import QUERY_NOT_FOUND, _int, answer_error, parse_body
 from engine.adapter import VenueAdapter
 from engine.config import Credentials
-from engine.errors import (CircuitOpen, ExecutionUnknown, RateLimited, TimestampError, UnknownOrder,
-                           VenueError)
+from engine.errors import ExecutionUnknown, TimestampError, UnknownOrder, VenueError
 from engine.model import (Balance, Fill, MarketKind, Order, OrderState, OrderType, OrderUpdate, Position, Side,
                           TimeInForce, VenueId)
 from engine.order_checks import canonical, checked_units
 from engine.orders import ExecutionClient, make_client_order_id
 from engine.private_ws import LoginClockSync, MsgKind, PrivateStreamOwner, PrivateWsDialect, PrivateWsSession
 from engine.rest import RestClient
+from engine.socket_orders import SocketOrders, SocketOrdersOwner
 from ext.clock import now_ns
 
 log = logging.getLogger("venuelink.okx.exec")
@@ -148,7 +148,7 @@ class OkxPrivateDialect(LoginClockSync, PrivateWsDialect):
         return answer_error(_int(msg.get("code")), str(msg.get("msg", ""))[:500], data if isinstance(data, list) else [])
 
 
-class OkxExecution(PrivateStreamOwner, ExecutionClient):
+class OkxExecution(SocketOrdersOwner, PrivateStreamOwner, ExecutionClient):
     """engine.orders.ExecutionClient for OKX spot and swaps."""
 
     def __init__(self, adapter: VenueAdapter, rest: RestClient, creds: Credentials, *, demo: bool = False,
@@ -158,13 +158,13 @@ class OkxExecution(PrivateStreamOwner, ExecutionClient):
         self.rest = rest
         self.creds = creds
         self.demo = demo
-        self.ws_timeout_s = ws_timeout_s
         self.clock_offset_ms = 0              # venue time - local time, measured by sync_time()
         self.private_ws: PrivateWsSession | None = None
         self.on_update: Callable[[OrderUpdate], None] | None = None
         self.on_stream_state: Callable[[bool], None] | None = None
         self.bad_events = 0
-        self.ws_orders = 0                    # places/cancels sent on the WebSocket
+        self.orders_socket = SocketOrders(rest, self.sync_time, timeout_s=ws_timeout_s, name="okx/private")
+        """orders and cancels go over the private stream's own connection while it is logged in"""
         self.rest_orders = 0                  # ... and over REST
 
     def __repr__(self) -> str:
@@ -254,27 +254,16 @@ class OkxExecution(PrivateStreamOwner, ExecutionClient):
 
     async def _ws_op(self, op: str, path: str, args: dict[str, Any], order: Order) -> list | None:
         """The order operation on the private WebSocket when it is logged in and the instrument has
-        its instIdCode; None when it was not sent there (the caller uses REST). The rate budget is
-        the one REST spends (OKX counts both together)."""
-        ws = self.private_ws
-        if ws is None or not ws.connected:
-            return None
+        its instIdCode (engine.socket_orders: the budget REST spends, OKX counts both together);
+        None when it was not sent there (the caller uses REST)."""
         code = self._inst(order.symbol).venue_code
         if not code:
             return None                     # OKX's WebSocket order operations need instIdCode
         w, prio = self.adapter.rest_cost("POST", path, args, order)
-        cost = await self.rest.budget.acquire(w, prio, instrument=args["instId"])
-        try:
-            # instIdCode names the instrument (OKX ignores instId here since March 2026); instId
-            # stays for the budget, the logs and the answer
-            data = await ws.request(op, {**args, "instIdCode": code}, timeout_s=self.ws_timeout_s)
-        except CircuitOpen:
-            return None                     # the connection went away before sending: REST instead
-        except RateLimited as e:
-            self.rest.budget.rate_refused(cost, e.retry_after_s or 0.0, f"rate limited on the WebSocket (code {e.code})")
-            raise
-        self.ws_orders += 1
-        if not isinstance(data, list):
+        # instIdCode names the instrument (OKX ignores instId here since March 2026); instId
+        # stays for the budget, the logs and the answer
+        data = await self.orders_socket.request(op, {**args, "instIdCode": code}, w, prio, instrument=args["instId"])
+        if data is not None and not isinstance(data, list):
             raise ExecutionUnknown(f"okx: {op} answer without data", venue="okx")
         return data
 
@@ -452,6 +441,7 @@ class OkxExecution(PrivateStreamOwner, ExecutionClient):
             on_reconnected=on_reconnected, on_state=self._on_state, http=self.rest.session,
             clock_ns=lambda: now_ns() + self.clock_offset_ms * MS, name="okx/private", connect_pacer=self.connect_pacer)
         self.private_ws.start()
+        self.orders_socket.session = self.private_ws
 
     def _on_push(self, msg: dict) -> None:
         if msg["arg"].get("channel") != "orders":

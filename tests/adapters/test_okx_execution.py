@@ -416,9 +416,9 @@ async def test_private_stream_login_pushes_ws_orders_and_rest_fallback():
         await ex.cancel(order(cid="vlws1"))
         assert srv.ws_frames[-1]["op"] == "cancel-order" and srv.ws_frames[-1]["args"] == [
             {"instId": "BTC-USDT", "clOrdId": "vlws1", "instIdCode": 10001}]
-        with pytest.raises(Rejected):
+        with pytest.raises(Rejected):                                   # sent on the socket, refused there
             await ex.place(order(qty="999", cid="vlws2"))
-        assert ex.ws_orders == 2 and not [r for r in srv.rest if r["path"].startswith("/api/v5/trade/")]
+        assert ex.ws_orders == 3 and not [r for r in srv.rest if r["path"].startswith("/api/v5/trade/")]
         assert ex.rest.budget.utilization()["PLACE_2S:BTC-USDT"] > 0        # shared with REST
         # a lost answer is an unknown outcome, never a refusal
         srv.ws_reply = False
