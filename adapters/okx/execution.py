@@ -22,13 +22,14 @@ from adapters.okx import auth
 from adapters.okx.errors import QUERY_NOT_FOUND, _int, answer_error, parse_body
 from engine.adapter import VenueAdapter
 from engine.config import Credentials
-from engine.errors import ExecutionUnknown, TimestampError, UnknownOrder, VenueError
+from engine.errors import ExecutionUnknown, UnknownOrder, VenueError
 from engine.model import (Balance, Fill, MarketKind, Order, OrderState, OrderType, OrderUpdate, Position, Side,
                           TimeInForce, VenueId)
 from engine.order_checks import canonical, checked_units
 from engine.orders import ExecutionClient, make_client_order_id
 from engine.private_ws import LoginClockSync, MsgKind, PrivateStreamOwner, PrivateWsDialect, PrivateWsSession
 from engine.rest import RestClient
+from engine.signed_rest import SignedRest
 from engine.socket_orders import SocketOrders, SocketOrdersOwner
 from ext.clock import now_ns
 
@@ -148,7 +149,7 @@ class OkxPrivateDialect(LoginClockSync, PrivateWsDialect):
         return answer_error(_int(msg.get("code")), str(msg.get("msg", ""))[:500], data if isinstance(data, list) else [])
 
 
-class OkxExecution(SocketOrdersOwner, PrivateStreamOwner, ExecutionClient):
+class OkxExecution(SignedRest, SocketOrdersOwner, PrivateStreamOwner, ExecutionClient):
     """engine.orders.ExecutionClient for OKX spot and swaps."""
 
     def __init__(self, adapter: VenueAdapter, rest: RestClient, creds: Credentials, *, demo: bool = False,
@@ -158,7 +159,6 @@ class OkxExecution(SocketOrdersOwner, PrivateStreamOwner, ExecutionClient):
         self.rest = rest
         self.creds = creds
         self.demo = demo
-        self.clock_offset_ms = 0              # venue time - local time, measured by sync_time()
         self.private_ws: PrivateWsSession | None = None
         self.on_update: Callable[[OrderUpdate], None] | None = None
         self.on_stream_state: Callable[[bool], None] | None = None
@@ -174,47 +174,30 @@ class OkxExecution(SocketOrdersOwner, PrivateStreamOwner, ExecutionClient):
         # prefix + 20 base36 characters: 22 alphanumerics, inside OKX's 1-32 (no '-' or '_')
         return make_client_order_id("vl")
 
-    # ---- signed REST -----------------------------------------------------------------------
-    def venue_ms(self) -> int:
-        return now_ns() // MS + self.clock_offset_ms
+    # ---- signed REST (engine.signed_rest: the clock, one resend after a refused timestamp) ----------
+    time_path = TIME_PATH
 
-    async def sync_time(self) -> None:
-        w, prio = self.adapter.rest_cost("GET", TIME_PATH)
-        t0 = now_ns()
-        r = await self.rest.request("GET", TIME_PATH, weights=w, priority=prio)
-        t1 = now_ns()
-        code, msg, data = parse_body(r.body)
-        try:
-            server_ms = int(data[0]["ts"])
-        except (IndexError, KeyError, TypeError, ValueError):
-            raise ExecutionUnknown(f"okx: unexpected answer to {TIME_PATH}: {msg[:100]}", venue="okx") from None
-        self.clock_offset_ms = int(server_ms - (t0 + t1) / 2 / MS)
+    def server_ms(self, body: bytes) -> int:
+        return int(parse_body(body)[2][0]["ts"])
 
     async def _signed(self, method: str, path: str, params: dict[str, str] | None = None, *,
                       body: dict | list | None = None, order: Order | None = None, inst_id: str | None = None,
                       idempotent: bool = True) -> list:
         """One signed request; its answer's ``data`` (an error answer raises via the adapter's
-        classify). Resent once after a refused timestamp (refused before execution)."""
+        classify)."""
         w, prio = self.adapter.rest_cost(method, path, params or body, order)
         query = urlencode(params) if params else ""
         text = json.dumps(body, separators=(",", ":")) if body is not None else ""
         request_path = path + (f"?{query}" if query else "")
-        for attempt in (0, 1):
-            headers = auth.rest_headers(self.creds, method, request_path, text, self.venue_ms(), demo=self.demo)
-            try:
-                r = await self.rest.request(method, path, query=query, body=text, headers=headers, weights=w,
-                                            priority=prio, idempotent=idempotent, instrument=inst_id)
-            except TimestampError:
-                if attempt:
-                    raise
-                await self.sync_time()
-                continue
-            code, msg, data = parse_body(r.body)
-            if code != 0:
-                raise ExecutionUnknown(f"okx: {method} {path}: not an OKX success answer: {msg[:100]}",
-                                       venue="okx", http_status=r.status)
-            return data
-        raise AssertionError("unreachable")
+        r = await self.signed(method, path, lambda ts: auth.rest_headers(self.creds, method, request_path, text, ts,
+                                                                         demo=self.demo),
+                              query=query, body=text, weights=w, priority=prio, idempotent=idempotent,
+                              instrument=inst_id)
+        code, msg, data = parse_body(r.body)
+        if code != 0:
+            raise ExecutionUnknown(f"okx: {method} {path}: not an OKX success answer: {msg[:100]}",
+                                   venue="okx", http_status=r.status)
+        return data
 
     def _inst(self, symbol: str):
         return self.adapter.instrument(symbol)
@@ -439,7 +422,7 @@ class OkxExecution(SocketOrdersOwner, PrivateStreamOwner, ExecutionClient):
         self.private_ws = PrivateWsSession(
             private_ws_url, OkxPrivateDialect(self.sync_time), self.creds, on_push=self._on_push,
             on_reconnected=on_reconnected, on_state=self._on_state, http=self.rest.session,
-            clock_ns=lambda: now_ns() + self.clock_offset_ms * MS, name="okx/private", connect_pacer=self.connect_pacer)
+            clock_ns=self.venue_ns, name="okx/private", connect_pacer=self.connect_pacer)
         self.private_ws.start()
         self.orders_socket.session = self.private_ws
 
