@@ -51,14 +51,16 @@ class SignedRest:
                                    f"{type(e).__name__}", venue=self.adapter.venue.name) from None
         self.clock_offset_ms = int(server - (t0 + t1) / 2 / MS)
 
-    async def signed(self, method: str, path: str, sign: Callable[[int], Mapping[str, str]], *, query: str = "",
+    async def signed(self, method: str, path: str, sign: Callable[[int], tuple[str, Mapping[str, str]]], *,
                      body: str = "", weights: Mapping[str, int], priority: Priority, idempotent: bool = True,
                      instrument: str | None = None) -> RestResponse:
-        """One signed request (``sign(venue_ms)`` gives its headers), resent once, signed anew after
-        a clock measurement, when the venue refused its timestamp."""
+        """One signed request, resent once, signed anew after a clock measurement, when the venue
+        refused its timestamp. ``sign(venue_ms)`` gives its query string and headers (the
+        signature goes in either, as the venue wants it)."""
         for attempt in (0, 1):
+            query, headers = sign(self.venue_ms())
             try:
-                return await self.rest.request(method, path, query=query, body=body, headers=dict(sign(self.venue_ms())),
+                return await self.rest.request(method, path, query=query, body=body, headers=dict(headers),
                                                weights=weights, priority=priority, idempotent=idempotent,
                                                instrument=instrument)
             except TimestampError:

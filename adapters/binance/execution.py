@@ -13,10 +13,11 @@ from adapters.binance.spec import OPEN_ORDERS_ALL_WEIGHT
 from adapters.binance.usage import usage_headers
 from engine.adapter import VenueAdapter
 from engine.config import Credentials
-from engine.errors import TimestampError, UnknownOrder, VenueError
+from engine.errors import UnknownOrder, VenueError
 from engine.model import Balance, Fill, MarketKind, Order, OrderState, OrderType, OrderUpdate, Side, TimeInForce
 from engine.order_checks import canonical, checked_units
 from engine.orders import ExecutionClient, make_client_order_id
+from engine.signed_rest import SignedRest
 from engine.private_ws import LoginClockSync, MsgKind, PrivateStreamOwner, PrivateWsDialect, PrivateWsSession
 from engine.rest import RestClient, RestResponse
 from ext.clock import now_ns
@@ -146,7 +147,7 @@ class BinanceUserStreamDialect(LoginClockSync, BinanceWsApiDialect):
         return json.dumps(msg["event"], sort_keys=True, separators=(",", ":"))
 
 
-class BinanceExecution(PrivateStreamOwner, ExecutionClient):
+class BinanceExecution(SignedRest, PrivateStreamOwner, ExecutionClient):
     """engine.orders.ExecutionClient for Binance spot: orders over signed REST, updates pushed on
     the WS API user data stream (engine.private_ws.PrivateWsSession). Binance's other markets
     (USD-M futures) share it: their paths and what differs are set in a subclass."""
@@ -163,7 +164,6 @@ class BinanceExecution(PrivateStreamOwner, ExecutionClient):
         self.rest = rest
         self.creds = creds
         self.recv_window_ms = recv_window_ms
-        self.clock_offset_ms = 0              # venue time - local time, measured by sync_time()
         self.private_ws: PrivateWsSession | None = None
         self.on_update: Callable[[OrderUpdate], None] | None = None
         self.on_stream_state: Callable[[bool], None] | None = None
@@ -175,33 +175,24 @@ class BinanceExecution(PrivateStreamOwner, ExecutionClient):
     def new_client_order_id(self) -> str:
         return make_client_order_id("vl")
 
-    # ---- signed REST -----------------------------------------------------------------------
-    async def sync_time(self) -> None:
-        t0 = now_ns()
-        w, prio = self.adapter.rest_cost("GET", self.TIME_PATH)
-        r = await self.rest.request("GET", self.TIME_PATH, weights=w, priority=prio)
-        t1 = now_ns()
-        server_ms = json.loads(r.body)["serverTime"]
-        self.clock_offset_ms = int(server_ms - (t0 + t1) / 2 / MS)
+    # ---- signed REST (engine.signed_rest: the clock, one resend after a refused timestamp) ----------
+    @property
+    def time_path(self) -> str:
+        return self.TIME_PATH
+
+    def server_ms(self, body: bytes) -> int:
+        return int(json.loads(body)["serverTime"])
 
     async def _signed(self, method: str, path: str, params: list[tuple[str, str]], *,
                       weights: dict | None = None, idempotent: bool = True, order: Order | None = None) -> dict | list:
         w, prio = self.adapter.rest_cost(method, path, dict(params), order)
         if weights is not None:
             w = weights
-        for attempt in (0, 1):
-            ts = now_ns() // MS + self.clock_offset_ms
-            q = auth.signed_query(self.creds, params, ts, self.recv_window_ms)
-            try:
-                r = await self.rest.request(method, path, query=q, headers={"X-MBX-APIKEY": self.creds.api_key.reveal()},
-                                            weights=w, priority=prio, idempotent=idempotent)
-            except TimestampError:
-                if attempt:
-                    raise
-                await self.sync_time()      # the timestamp was refused before execution: safe to resend
-                continue
-            return json.loads(r.body)
-        raise AssertionError("unreachable")
+        key = {"X-MBX-APIKEY": self.creds.api_key.reveal()}
+        r = await self.signed(method, path, lambda ts: (auth.signed_query(self.creds, params, ts, self.recv_window_ms),
+                                                        key),
+                              weights=w, priority=prio, idempotent=idempotent)
+        return json.loads(r.body)
 
     def _inst(self, symbol: str):
         return self.adapter.instrument(symbol)
@@ -327,7 +318,7 @@ class BinanceExecution(PrivateStreamOwner, ExecutionClient):
         self.private_ws = PrivateWsSession(
             private_ws_url, BinanceUserStreamDialect(self.sync_time, on_usage=self.rest.budget.sync_headers), self.creds, on_push=self._on_push,
             on_reconnected=on_reconnected, on_state=self._on_state, http=self.rest.session,
-            clock_ns=lambda: now_ns() + self.clock_offset_ms * MS, name="binance/user", connect_pacer=self.connect_pacer)
+            clock_ns=self.venue_ns, name="binance/user", connect_pacer=self.connect_pacer)
         self.private_ws.start()
 
     start_stream = start          # the runtime's earlier name

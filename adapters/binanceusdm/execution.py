@@ -157,7 +157,7 @@ class BinanceUsdmExecution(SocketOrdersOwner, BinanceExecution):
         def signed() -> dict[str, str]:
             p = dict(params)
             p.update(apiKey=self.creds.api_key.reveal(), recvWindow=str(self.recv_window_ms),
-                     timestamp=str(now_ns() // MS + self.clock_offset_ms))
+                     timestamp=str(self.venue_ms()))
             p["signature"] = auth.ws_api_signature(self.creds, p)
             return p
         d = await self.orders_socket.request(method, signed, w, prio)
@@ -343,7 +343,7 @@ class BinanceUsdmExecution(SocketOrdersOwner, BinanceExecution):
         self.private_ws = PrivateWsSession(
             private_ws_url, UsdmUserStreamDialect(self, private_ws_url), self.creds, on_push=self._on_push,
             on_reconnected=on_reconnected, on_state=self._on_state, http=self.rest.session,
-            clock_ns=lambda: now_ns() + self.clock_offset_ms * MS, name="binanceusdm/user",
+            clock_ns=self.venue_ns, name="binanceusdm/user",
             connect_pacer=self.connect_pacer)
         self.private_ws.start()
         self._keepalive = asyncio.ensure_future(self._keep_alive())
@@ -352,7 +352,7 @@ class BinanceUsdmExecution(SocketOrdersOwner, BinanceExecution):
         self.orders_socket.session = PrivateWsSession(
             order_socket_url(self.ws_api_url, private_ws_url),
             UsdmWsApiDialect(self.adapter.map_error, on_usage=self.rest.budget.sync_headers), self.creds,
-            http=self.rest.session, clock_ns=lambda: now_ns() + self.clock_offset_ms * MS,
+            http=self.rest.session, clock_ns=self.venue_ns,
             name="binanceusdm/orders", connect_pacer=self.connect_pacer)
         self.orders_socket.session.start()
 

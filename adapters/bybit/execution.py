@@ -258,9 +258,9 @@ class BybitExecution(SignedRest, SocketOrdersOwner, PrivateStreamOwner, Executio
         w, prio = self.adapter.rest_cost(method, path, params, order)
         query = urlencode(params) if method == "GET" else ""
         body = json.dumps(params, separators=(",", ":")) if method != "GET" else ""
-        r = await self.signed(method, path, lambda ts: auth.rest_headers(self.creds, query or body, ts,
-                                                                         self.recv_window_ms),
-                              query=query, body=body, weights=w, priority=prio, idempotent=idempotent)
+        r = await self.signed(method, path, lambda ts: (query, auth.rest_headers(self.creds, query or body, ts,
+                                                                                 self.recv_window_ms)),
+                              body=body, weights=w, priority=prio, idempotent=idempotent)
         result = _body(r.body).get("result")
         if not isinstance(result, dict):
             raise ExecutionUnknown(f"bybit: {method} {path}: answer without a result", venue="bybit")

@@ -189,10 +189,9 @@ class OkxExecution(SignedRest, SocketOrdersOwner, PrivateStreamOwner, ExecutionC
         query = urlencode(params) if params else ""
         text = json.dumps(body, separators=(",", ":")) if body is not None else ""
         request_path = path + (f"?{query}" if query else "")
-        r = await self.signed(method, path, lambda ts: auth.rest_headers(self.creds, method, request_path, text, ts,
-                                                                         demo=self.demo),
-                              query=query, body=text, weights=w, priority=prio, idempotent=idempotent,
-                              instrument=inst_id)
+        r = await self.signed(method, path, lambda ts: (query, auth.rest_headers(self.creds, method, request_path,
+                                                                                 text, ts, demo=self.demo)),
+                              body=text, weights=w, priority=prio, idempotent=idempotent, instrument=inst_id)
         code, msg, data = parse_body(r.body)
         if code != 0:
             raise ExecutionUnknown(f"okx: {method} {path}: not an OKX success answer: {msg[:100]}",
