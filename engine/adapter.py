@@ -78,6 +78,11 @@ class VenueAdapter(abc.ABC):
         per instType); each answer goes to parse_instruments()."""
         return [(self.instruments_path, {})]
 
+    def next_instruments_page(self, params: dict[str, str], body: bytes) -> dict[str, str] | None:
+        """The params of the next page of an instruments answer that is paged (Bybit's
+        nextPageCursor), None for the last page (the default: answers are whole)."""
+        return None
+
     def instrument_urls(self) -> list[str]:
         """instrument_requests() as path?query strings."""
         from urllib.parse import urlencode

@@ -44,6 +44,8 @@ from ext.histogram import Histogram
 from ext.ratelimit import Priority
 
 log = logging.getLogger("venuelink.engine")
+MAX_INSTRUMENT_PAGES = 50
+"""pages of one instruments request at the most (a venue that keeps paging is refused, not followed forever)"""
 
 
 class BookNotLive(EngineError):
@@ -226,9 +228,15 @@ class VenueRuntime:
         await self.adapter.prepare(self)
         insts = []
         for path, params in self.adapter.instrument_requests():
-            w, prio = self.adapter.rest_cost("GET", path, params)
-            r = await self.rest.request("GET", path, query=urlencode(params), weights=w, priority=prio)
-            insts += self.adapter.parse_instruments(r.body)
+            for _ in range(MAX_INSTRUMENT_PAGES):
+                w, prio = self.adapter.rest_cost("GET", path, params)
+                r = await self.rest.request("GET", path, query=urlencode(params), weights=w, priority=prio)
+                insts += self.adapter.parse_instruments(r.body)
+                params = self.adapter.next_instruments_page(params, r.body)
+                if params is None:
+                    break
+            else:
+                raise EngineError(f"{self.venue.name}: {path} still paging after {MAX_INSTRUMENT_PAGES} pages")
         self.adapter.set_instruments(insts)
 
     def start_market_data(self, symbols: list[str]) -> None:

@@ -49,6 +49,10 @@ class BybitAdapter(VenueAdapter):
     def parse_instruments(self, body: bytes | dict) -> list[Instrument]:
         return parse_instruments(body, self.venue)
 
+    def next_instruments_page(self, params: dict[str, str], body: bytes) -> dict[str, str] | None:
+        cursor = (json.loads(body).get("result") or {}).get("nextPageCursor")
+        return {**params, "cursor": cursor} if isinstance(cursor, str) and cursor else None
+
     def endpoint_for(self, inst: Instrument) -> str:
         return category(inst)
 
