@@ -27,25 +27,33 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import hmac
 import itertools
 import json as _json
 import random
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any, ClassVar, Mapping
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any, Callable, ClassVar, Mapping
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 
 from adapters.bybit.spec import BOOK_PATH, INSTRUMENTS_PATH, SPEC, STATUS_TOPIC
 from engine.sim.app import SimApp, SimConfig, SimError, dumps as _dumps, make_venue
-from engine.sim.core import SymbolSpec, cancel_tasks, every
+from engine.sim.core import FilterFailure, SymbolSpec, cancel_tasks, every
 from engine.sim.dialect import SimDialect
 from engine.sim.limits import KEYED, WEIGHT, Decision, rules_from_buckets
-from engine.sim.market import BUY, Batch, MarketSim, Trade, now_ms
-from engine.sim.streams import DiffStreams, DiffTopic
-from engine.sim.wsconn import Control, Op, Refusal, WsConn
+from engine.sim.market import BUY, SELL, Batch, MarketSim, Trade, now_ms
+from engine.sim.matching import (CANCELED, EXPIRED, FILLED, FOK, GTC, INSUFFICIENT_BALANCE, IOC, LIMIT, MARKET, NEW,
+                                 OPEN_STATES, PARTIALLY_FILLED, REJECTED, UNKNOWN_ORDER, BalanceEvent, ExecEvent,
+                                 Fill, Order, Reject)
+from engine.sim.positions import INSUFFICIENT_MARGIN, REDUCE_ONLY_INCREASES, REDUCE_ONLY_NO_POSITION, PerpEngine
+from engine.sim.rpc import RpcRequest, RpcSocket
+from engine.sim.streams import AccountStreams, DiffStreams, DiffTopic
+from engine.sim.wsconn import Control, ControlReply, Op, Refusal, WsConn
 
 VENUE = "bybit"
 SPOT, LINEAR, MISC = "spot", "linear", "misc"
@@ -62,6 +70,25 @@ FUNDING_PERIOD_MS = 8 * 3600 * 1000
 SPOT_TRADE_ID_BASE = 2_290_000_000_000    # spot trade ids are decimal strings of this magnitude
 TOO_FREQUENT = "access too frequent"      # the gateway's text answer beyond the IP limit
 STATUS_PATH = "/v5/system/status"
+
+ACCOUNT = "bybit-sim"                     # the one unified trading account (UTA) the keys belong to
+# simulator-only credentials shaped like Bybit's (an 18-character key, a 36-character secret)
+DEFAULT_API_KEY = "VLSIMBYBITKEY00001"
+DEFAULT_API_SECRET = "vlSimBybitSecret0123456789abcdefGHIJ"
+DEFAULT_BALANCES = {"USDT": "1000000", "BTC": "10", "ETH": "100"}
+RECV_WINDOW_MS = 5000                     # X-BAPI-RECV-WINDOW when the request has none
+FUTURE_SKEW_MS = 1000                     # a timestamp may be at most this far ahead of the server
+TOO_MANY = "Too many visits!"
+_LINK_RE = re.compile(r"^[0-9A-Za-z_-]{1,36}$")
+_DEC_RE = re.compile(r"^[0-9]{1,20}(\.[0-9]{1,20})?$")
+_STATUS = {NEW: "New", PARTIALLY_FILLED: "PartiallyFilled", FILLED: "Filled", REJECTED: "Rejected"}
+_TIFS = {"GTC": GTC, "PostOnly": GTC, "IOC": IOC, "FOK": FOK}
+POST_ONLY_TAKES = "EC_PostOnlyWillTakeLiquidity"
+# private WebSocket topics: data topics (all categories, or one) and the disconnect-cancel-all ones
+DATA_TOPICS = ("order", "order.spot", "order.linear", "execution", "execution.spot", "execution.linear",
+               "position", "position.linear", "wallet")
+DCP_TOPICS = {"dcp.spot": "SPOT", "dcp.future": "DERIVATIVES", "dcp.option": "OPTIONS"}
+DCP_CATEGORY = {"SPOT": SPOT, "DERIVATIVES": LINEAR}       # OPTIONS: accepted, no market of it here
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +140,7 @@ MARKETS: dict[str, BybitMarket] = {m.spec.symbol: m for m in (
 # bucket name (adapters.bybit.spec.SPEC.buckets) -> what the simulator counts against it
 BUCKET_SCOPES = {
     "IP_5S": WEIGHT,            # every /v5/ request of an IP weighs 1
-    "CREATE_1S": KEYED,         # per account and endpoint (order routes, not served yet)
+    "CREATE_1S": KEYED,         # per account and endpoint (REST and the trade WebSocket together)
     "CANCEL_1S": KEYED,
     "AMEND_1S": KEYED,
     "QUERY_1S": KEYED,
@@ -124,6 +151,11 @@ BUCKET_SCOPES = {
 @dataclass(slots=True)
 class BybitSimConfig(SimConfig):
     symbols: list[str] = field(default_factory=lambda: list(MARKETS))
+    balances: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_BALANCES))
+    api_key: str = DEFAULT_API_KEY
+    api_secret: str = field(default=DEFAULT_API_SECRET, repr=False)  # never in a repr
+    maker_fee: str = "0.0002"           # Bybit's base rates (derivatives), one for every market here
+    taker_fee: str = "0.00055"
     max_inbound_per_s: int = 0          # Bybit documents no inbound cap on public streams
     ping_interval: float = 86400.0      # Bybit sends no protocol pings: the client pings in JSON
     max_conn_age: float = SPEC.endpoints[0].max_connection_age_s
@@ -144,6 +176,8 @@ class BybitSimConfig(SimConfig):
 
 
 def _bybit_args(p: argparse.ArgumentParser, d: BybitSimConfig) -> None:
+    p.add_argument("--api-key", default=d.api_key)
+    p.add_argument("--api-secret", default=d.api_secret)
     p.add_argument("--idle-timeout-s", type=float, default=d.idle_timeout_s,
                    help="close a WebSocket after this long without a client frame (0 = never)")
     p.add_argument("--depth-fast-ms", type=float, default=d.depth_fast_ms, help="orderbook.50 cadence (0 = per batch)")
@@ -157,7 +191,9 @@ def _bybit_args(p: argparse.ArgumentParser, d: BybitSimConfig) -> None:
 def _bybit_report(host: str, port: int, config: BybitSimConfig) -> dict[str, Any]:
     ws = f"ws://{host}:{port}"
     return {"ws_url": ws, "spot_ws_url": f"{ws}/v5/public/spot", "linear_ws_url": f"{ws}/v5/public/linear",
-            "status_ws_url": f"{ws}/v5/public/misc/status",
+            "status_ws_url": f"{ws}/v5/public/misc/status", "private_ws_url": f"{ws}/v5/private",
+            "ws_api_url": f"{ws}/v5/private", "trade_ws_url": f"{ws}/v5/trade",
+            "api_key": config.api_key, "api_secret": config.api_secret,
             "market_names": {MARKETS[s].unified: s for s in config.symbols}}
 
 
@@ -191,6 +227,75 @@ def _dec(d: Decimal) -> str:
 
 def _digits(step: str) -> int:
     return len(step.partition(".")[2])
+
+
+def sign_hex(secret: str, payload: str) -> str:
+    """Bybit's signature: lowercase hex HMAC-SHA256."""
+    return hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+
+
+def _text(params: Mapping[str, Any], name: str) -> str:
+    """A parameter as text ("" when absent; numbers as written; objects never match a pattern)."""
+    v = params.get(name)
+    if v is None:
+        return ""
+    if isinstance(v, bool) or isinstance(v, (dict, list)):
+        return "\x00"
+    return str(v)
+
+
+def _decimal(params: Mapping[str, Any], name: str, required: bool = True) -> Decimal | None:
+    t = _text(params, name)
+    if not t:
+        if required:
+            raise _params(f"params error: {name} is required")
+        return None
+    if not _DEC_RE.match(t):
+        raise _params(f"params error: {name} invalid")
+    return Decimal(t)
+
+
+def _flag(params: Mapping[str, Any], name: str) -> bool:
+    v = params.get(name)
+    if v is None or v is False or v in ("false", ""):
+        return False
+    if v is True or v == "true":
+        return True
+    raise _params(f"params error: {name} invalid")
+
+
+def _money(d: Decimal, places: int = 8) -> str:
+    """An amount rounded half-even to ``places`` decimals, shortest form ("0" for zero)."""
+    q = d.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+    return "0" if q == 0 else _dec(q)
+
+
+def _window_error(ts: Any, server: int, recv: int) -> BybitError:
+    return BybitError(10002, "invalid request, please check your server timestamp or recv_window param. "
+                             f"req_timestamp[{ts}],server_timestamp[{server}],recv_window[{recv}]")
+
+
+def check_window(ts: str, recv: str, server: int) -> None:
+    """Bybit's receive window: ``server - recv_window <= timestamp < server + 1000`` (ms)."""
+    rw = int(recv) if recv.isdigit() else -1
+    if not ts.isdigit() or rw < 0 or not server - rw <= int(ts) < server + FUTURE_SKEW_MS:
+        raise _window_error(ts, server, rw if rw >= 0 else recv)
+
+
+@dataclass(slots=True)
+class _Ord:
+    """An order as Bybit shows it: the engine's ``Order`` plus the fields the engine does not keep."""
+
+    uid: str                              # orderId
+    link: str                             # orderLinkId ("" when the client gave none)
+    name: str                             # the simulator's market name
+    category: str
+    order: Order
+    order_type: str = "Limit"             # Limit | Market
+    tif: str = "GTC"                      # GTC | IOC | FOK | PostOnly
+    qty_text: str = ""                    # a spot market order in quoteCoin: its amount as sent
+    reject: str = "EC_NoError"
+    cancel_type: str = ""                 # set when the simulator cancels it (a user, DCP)
 
 
 # ====================================================================== per-topic state
@@ -257,9 +362,10 @@ class BybitSim(SimApp):
         if unknown or not config.symbols:
             raise ValueError(f"unknown markets {unknown}; available: {sorted(MARKETS)}")
         rules = rules_from_buckets(SPEC.buckets, BUCKET_SCOPES, config.limits)
-        venue = make_venue(VENUE, [MARKETS[s].spec for s in config.symbols], config, rules, [])
+        venue = make_venue(VENUE, [MARKETS[s].spec for s in config.symbols], config, rules, [ACCOUNT])
         super().__init__(config, venue)
         self.config: BybitSimConfig = config
+        self.default_account = ACCOUNT
         self.markets = {s: MARKETS[s] for s in config.symbols}
         self.steps = {s: (Decimal(m.spec.tick), Decimal(m.spec.lot)) for s, m in self.markets.items()}
         self.books: dict[str, _Book] = {}             # hub topic -> book state (orderbook.N)
@@ -279,6 +385,25 @@ class BybitSim(SimApp):
         self._status_sent: list[dict[str, Any]] = []
         self._funding_at = time.monotonic()
         self._tasks: list[asyncio.Task] = []
+        # the order side
+        venue.on_account_event = self._on_account_event
+        self.streams = {t: AccountStreams(self.hub) for t in DATA_TOPICS}
+        self.private_ws = _PrivateWs(self)
+        self.trade_ws = _TradeWs(self)
+        self._orders: dict[str, _Ord] = {}            # orderId -> order
+        self._links: dict[str, _Ord] = {}             # orderLinkId -> order (a link id is never reused)
+        self._by_oid: dict[int, _Ord] = {}            # engine order id -> order
+        self._synthetic_ids = itertools.count(-1, -1)  # orders the engine never saw (PostOnly refusals)
+        self._held: list[object] | None = None        # account events of an order being placed
+        self._dirty: set[str] = set()                 # linear markets whose position a fill changed
+        self._fill_info: dict[tuple[str, int], tuple[int, int]] = {}  # (market, trade id) -> (closed lots, seq)
+        self._seq = itertools.count(1)                 # the account's event sequence (seq)
+        self._last_seq = 0
+        self._dcp_window: dict[str, int] = {}         # product -> timeWindow (s)
+        self._dcp_conns: dict[str, set[WsConn]] = {p: set() for p in DCP_TOPICS.values()}
+        self._dcp_timers: dict[str, asyncio.TimerHandle] = {}
+        self.dcp_fired: list[tuple[str, int]] = []    # (product, orders canceled) per trigger
+        self.hub.on_remove.append(self._conn_gone)
 
     # ------------------------------------------------------------------ app
     def add_routes(self, r: web.UrlDispatcher) -> None:
@@ -289,6 +414,10 @@ class BybitSim(SimApp):
         r.add_get("/v5/public/spot", self.h_ws(SPOT))
         r.add_get("/v5/public/linear", self.h_ws(LINEAR))
         r.add_get("/v5/public/misc/status", self.h_ws(MISC))
+        r.add_get("/v5/private", self.h_ws_private)
+        r.add_get("/v5/trade", self.h_ws_trade)
+        for path, (method, bucket, op, fault) in self._signed_routes().items():
+            (r.add_post if method == "POST" else r.add_get)(path, self.signed(path, bucket, op, fault))
 
     async def _on_startup(self, app: web.Application) -> None:
         await super()._on_startup(app)
@@ -301,6 +430,9 @@ class BybitSim(SimApp):
 
     async def _on_shutdown(self, app: web.Application) -> None:
         await cancel_tasks(self._tasks)
+        for h in self._dcp_timers.values():
+            h.cancel()
+        self._dcp_timers.clear()
         await super()._on_shutdown(app)
 
     # ------------------------------------------------------------------ REST dialect
@@ -476,6 +608,657 @@ class BybitSim(SimApp):
             {"execId": self._trade_id(name, t), "symbol": sym, "price": self._px(name, t.price),
              "size": self._sz(name, t.qty), "side": "Buy" if t.taker_side == BUY else "Sell", "time": str(t.ts),
              "isBlockTrade": False, "isRPITrade": False} for t in reversed(recent)]}))
+
+    # ------------------------------------------------------------------ signed REST
+    def _signed_routes(self) -> dict[str, tuple[str, str, Callable[[dict[str, Any]], Any], bool]]:
+        """path -> (method, rate-limit bucket, operation, whether the order fault applies)."""
+        return {
+            "/v5/order/create": ("POST", "CREATE_1S", self.op_create, True),
+            "/v5/order/amend": ("POST", "AMEND_1S", self.op_amend, True),
+            "/v5/order/cancel": ("POST", "CANCEL_1S", self.op_cancel, False),
+            "/v5/order/cancel-all": ("POST", "CANCEL_1S", self.op_cancel_all, False),
+            "/v5/order/realtime": ("GET", "QUERY_1S", self.op_realtime, False),
+            "/v5/order/history": ("GET", "QUERY_1S", self.op_history, False),
+            "/v5/execution/list": ("GET", "QUERY_1S", self.op_executions, False),
+            "/v5/account/wallet-balance": ("GET", "QUERY_1S", self.op_wallet, False),
+            "/v5/position/list": ("GET", "QUERY_1S", self.op_positions, False),
+            "/v5/order/disconnected-cancel-all": ("POST", "QUERY_1S", self.op_dcp, False),
+        }
+
+    async def authenticate(self, request: web.Request) -> dict[str, Any]:
+        """The request's parameters once its key, time and signature are checked: the query of a
+        GET, else the JSON body.  The signed payload is the query string exactly as received, or
+        the body as received."""
+        h = request.headers
+        key = h.get("X-BAPI-API-KEY", "")
+        if not key or not hmac.compare_digest(key.encode(), self.config.api_key.encode()):
+            raise BybitError(10003, "API key is invalid.", 401)
+        ts, recv = h.get("X-BAPI-TIMESTAMP", ""), h.get("X-BAPI-RECV-WINDOW", "")
+        check_window(ts, recv or str(RECV_WINDOW_MS), now_ms())
+        if request.method == "GET":
+            payload = request.rel_url.raw_query_string
+        else:
+            payload = (await request.read()).decode("utf-8", "replace") if request.can_read_body else ""
+        origin = ts + key + recv + payload
+        sig = h.get("X-BAPI-SIGN", "")
+        if not hmac.compare_digest(sign_hex(self.config.api_secret, origin).encode(), sig.encode()):
+            raise BybitError(10004, f"error sign! origin_string[{origin}]")
+        if request.method == "GET":
+            return dict(parse_qsl(payload, keep_blank_values=True))
+        if not payload.strip():
+            return {}
+        try:
+            params = _json.loads(payload)
+        except ValueError:
+            raise _params("params error: the body is not JSON") from None
+        if not isinstance(params, dict):
+            raise _params("params error: the body is not a JSON object")
+        return params
+
+    def _check_keyed(self, endpoint: str, bucket: str) -> dict[str, str]:
+        """Count one request against the endpoint's per-account limit; its X-Bapi-Limit headers
+        (10006 with them beyond the limit).  REST and the trade WebSocket share the count."""
+        now = time.time()
+        dec = self.limiter.check_bucket(f"{ACCOUNT}|{endpoint}", (bucket,), now)
+        if not dec.used:
+            return {}
+        rule, count = dec.used[0]
+        headers = {"X-Bapi-Limit": str(rule.limit), "X-Bapi-Limit-Status": str(max(0, rule.limit - count)),
+                   "X-Bapi-Limit-Reset-Timestamp": str((rule.window(now) + 1) * rule.seconds * 1000)}
+        if not dec.allowed:
+            raise BybitError(10006, TOO_MANY, 200, headers)
+        return headers
+
+    async def run_signed(self, endpoint: str, bucket: str, op: Callable[[dict[str, Any]], Any], fault: bool,
+                         params: dict[str, Any]) -> tuple[Any, dict[str, str]]:
+        """One authenticated operation, REST or WebSocket alike: the endpoint's limit, the
+        operation, the order fault; (result, limit headers).  Errors carry the headers too."""
+        headers = self._check_keyed(endpoint, bucket)
+        try:
+            result = op(params)
+            if fault:
+                await self.order_fault()
+        except BybitError as e:
+            e.headers = {**headers, **e.headers}
+            raise
+        return result, headers
+
+    def signed(self, endpoint: str, bucket: str, op: Callable[[dict[str, Any]], Any], fault: bool
+               ) -> Callable[[web.Request], Any]:
+        async def handler(request: web.Request) -> web.Response:
+            params = await self.authenticate(request)
+            result, headers = await self.run_signed(endpoint, bucket, op, fault, params)
+            return self.json(self.ok(result), headers=headers)
+        return handler
+
+    # ------------------------------------------------------------------ orders: records and rendering
+    def _uid(self, oid: int) -> str:
+        digest = hashlib.blake2b(f"{self.config.seed}:order:{oid}".encode(), digest_size=16).digest()
+        return str(uuid.UUID(bytes=digest, version=4))
+
+    def _register(self, name: str, o: Order, **kw: Any) -> _Ord:
+        r = _Ord(self._uid(o.order_id), kw.pop("link", ""), name, market_of(name)[0], o, **kw)
+        self._orders[r.uid] = r
+        self._by_oid[o.order_id] = r
+        if r.link:
+            self._links[r.link] = r
+        return r
+
+    def _rec(self, o: Order) -> _Ord:
+        """The record of an engine order (one placed some other way, e.g. the admin API, gets one)."""
+        r = self._by_oid.get(o.order_id)
+        if r is None:
+            r = self._register(o.symbol, o, order_type="Limit" if o.type == LIMIT else "Market",
+                               tif="IOC" if o.type == MARKET else o.tif)
+        return r
+
+    def _state(self, r: _Ord, status: str, executed: int) -> str:
+        if status in (CANCELED, EXPIRED):
+            return "PartiallyFilledCanceled" if executed and r.category == SPOT else "Cancelled"
+        return _STATUS.get(status, "New")
+
+    def _price_text(self, name: str, d: Decimal) -> str:
+        """A price that need not sit on the tick (an average): the tick's digits at least, up to
+        four more when they are not zeros."""
+        digits = _digits(self.markets[name].spec.tick)
+        s = f"{d.quantize(Decimal(1).scaleb(-(digits + 4)), rounding=ROUND_HALF_EVEN):f}"
+        whole, _, frac = s.partition(".")
+        frac = frac.rstrip("0").ljust(digits, "0")
+        return f"{whole}.{frac}" if frac else whole
+
+    def _avg(self, r: _Ord, executed: int, cum_quote: int) -> str:
+        if not executed:
+            return "" if r.category == SPOT else "0"
+        eng = self.venue.engines[r.name]
+        return self._price_text(r.name, eng.quote_value(cum_quote) / eng.base_value(executed))
+
+    @staticmethod
+    def _fills_upto(o: Order, executed: int) -> list[Fill]:
+        out, n = [], 0
+        for f in o.fills:
+            if n >= executed:
+                break
+            out.append(f)
+            n += f.qty
+        return out
+
+    def _fee_coin(self, r: _Ord) -> str:
+        spec = self.markets[r.name].spec
+        return spec.quote if r.category == LINEAR or r.order.side == SELL else spec.base
+
+    def _order_obj(self, r: _Ord, status: str | None = None, executed: int | None = None,
+                   cum_quote: int | None = None, ts: int | None = None) -> dict[str, Any]:
+        o, name = r.order, r.name
+        status = o.status if status is None else status
+        executed = o.executed if executed is None else executed
+        cum_quote = o.cum_quote if cum_quote is None else cum_quote
+        eng = self.venue.engines[name]
+        fee = sum((f.commission for f in self._fills_upto(o, executed)), Decimal(0))
+        leaves = o.qty - executed if status in OPEN_STATES else 0
+        cancel = "UNKNOWN"
+        if status in (CANCELED, EXPIRED):
+            cancel = r.cancel_type or ("CancelByReduceOnly" if o.reduce_only and status == CANCELED else "UNKNOWN")
+        return {
+            "orderId": r.uid, "orderLinkId": r.link, "blockTradeId": "", "symbol": market_of(name)[1],
+            "price": self._px(name, o.price) if o.price is not None else "0",
+            "qty": r.qty_text or self._sz(name, o.qty), "side": "Buy" if o.side == BUY else "Sell",
+            "isLeverage": "0" if r.category == SPOT else "", "positionIdx": 0,
+            "orderStatus": self._state(r, status, executed), "cancelType": cancel, "rejectReason": r.reject,
+            "avgPrice": self._avg(r, executed, cum_quote), "leavesQty": self._sz(name, leaves),
+            "leavesValue": _dec(eng.quote_value(o.price * leaves)) if o.price is not None and leaves else "0",
+            "cumExecQty": self._sz(name, executed), "cumExecValue": _dec(eng.quote_value(cum_quote)),
+            "cumExecFee": _dec(fee) if fee else "0", "timeInForce": r.tif, "orderType": r.order_type,
+            "stopOrderType": "", "orderIv": "", "triggerPrice": "0", "takeProfit": "0", "stopLoss": "0",
+            "tpTriggerBy": "", "slTriggerBy": "", "triggerDirection": 0, "triggerBy": "", "lastPriceOnCreated": "",
+            "reduceOnly": o.reduce_only, "closeOnTrigger": False, "smpType": "None", "smpGroup": 0,
+            "smpOrderId": "", "tpslMode": "", "tpLimitPrice": "", "slLimitPrice": "", "placeType": "",
+            "createdTime": str(o.created_ms), "updatedTime": str(ts if ts is not None else o.updated_ms or o.created_ms),
+            "category": r.category,
+        }
+
+    def _exec_row(self, f: Fill, push: bool = False) -> dict[str, Any]:
+        name = f.symbol
+        eng = self.venue.engines[name]
+        r = self._rec(eng.orders[f.order_id])
+        o = r.order
+        done = 0
+        for g in o.fills:
+            done += g.qty
+            if g is f:
+                break
+        closed, seq = self._fill_info.get((name, f.trade_id), (0, f.trade_id))
+        linear = r.category == LINEAR
+        row: dict[str, Any] = {
+            "symbol": market_of(name)[1], "orderId": r.uid, "orderLinkId": r.link,
+            "side": "Buy" if f.side == BUY else "Sell",
+            "orderPrice": self._px(name, o.price) if o.price is not None else "0",
+            "orderQty": r.qty_text or self._sz(name, o.qty), "leavesQty": self._sz(name, max(0, o.qty - done)),
+            "createType": "CreateByUser", "orderType": r.order_type, "stopOrderType": "",
+            "execFee": _dec(f.commission) if f.commission else "0",
+            "execId": self._exec_id(name, f.trade_id), "execPrice": self._px(name, f.price),
+            "execQty": self._sz(name, f.qty), "execType": "Trade", "execValue": _dec(eng.quote_value(f.quote)),
+            "execTime": str(f.ts), "feeCurrency": f.commission_asset, "isMaker": f.is_maker,
+            "feeRate": _dec(eng.maker_fee if f.is_maker else eng.taker_fee),
+            "tradeIv": "", "markIv": "", "markPrice": self._px(name, self._mid(name)) if linear else "",
+            "indexPrice": "", "underlyingPrice": "", "blockTradeId": "",
+            "closedSize": self._sz(name, closed) if linear else "", "seq": seq,
+        }
+        if push:
+            row = {"category": r.category, **row, "isLeverage": "0" if r.category == SPOT else ""}
+        return row
+
+    def _exec_id(self, name: str, trade_id: int) -> str:
+        """An execution's id is its public trade's id (spot: the number; linear: a UUID)."""
+        if name.startswith(LINEAR_PREFIX):
+            digest = hashlib.blake2b(f"{name}:{trade_id}".encode(), digest_size=16).digest()
+            return str(uuid.UUID(bytes=digest, version=4))
+        return str(trade_id)
+
+    # ------------------------------------------------------------------ orders: parameters
+    def _find(self, p: Mapping[str, Any], name: str) -> _Ord | None:
+        """The order named by orderId and/or orderLinkId in market ``name`` (None: no such order)."""
+        oid, link = _text(p, "orderId"), _text(p, "orderLinkId")
+        if not oid and not link:
+            raise _params("params error: orderId or orderLinkId is required")
+        r = self._orders.get(oid) if oid else self._links.get(link)
+        if r is None or (oid and link and r.link != link) or r.name != name:
+            return None
+        return r
+
+    def _gone(self, category: str, amend: bool = False) -> BybitError:
+        if category == SPOT and not amend:
+            return BybitError(170213, "Order does not exist.")
+        return BybitError(110001, "order not exists or too late to " + ("replace" if amend else "cancel"))
+
+    def _refusal(self, reason: str, category: str, amend: bool = False) -> BybitError:
+        if reason == INSUFFICIENT_BALANCE:
+            return BybitError(170131, "Insufficient balance.")
+        if reason == INSUFFICIENT_MARGIN:
+            return BybitError(110007, "ab not enough for new order")
+        if reason == REDUCE_ONLY_INCREASES:
+            return BybitError(110017, "reduce-only order has same side with current position")
+        if reason == REDUCE_ONLY_NO_POSITION:
+            return BybitError(110017, "current position is zero, cannot fix reduce-only order qty")
+        if reason == UNKNOWN_ORDER:
+            return self._gone(category, amend)
+        return _params("params error: order invalid")
+
+    def _lots_for_amount(self, name: str, side: str, amount: Decimal) -> int:
+        """Lots a spot market order of ``amount`` quote coin takes from the book now (rounded down)."""
+        m = self.venue.markets[name]
+        tick, lot = self.steps[name]
+        _, bids, asks = m.depth()
+        lots, left = 0, amount
+        for p, q in asks if side == BUY else bids:
+            unit = p * tick * lot                   # one lot's value at this level
+            n = min(q, int(left / unit))
+            lots += n
+            left -= n * unit
+            if n < q:
+                break
+        return lots
+
+    def _crosses(self, name: str, side: str, price: int) -> bool:
+        m = self.venue.markets[name]
+        opp = m.best_ask() if side == BUY else m.best_bid()
+        return opp is not None and (price >= opp[0] if side == BUY else price <= opp[0])
+
+    # ------------------------------------------------------------------ orders: operations (REST + WS)
+    def op_create(self, p: dict[str, Any]) -> dict[str, str]:
+        cat = self._category(p)
+        name = self._market(p, cat)
+        side, otype = _text(p, "side"), _text(p, "orderType")
+        if side not in ("Buy", "Sell"):
+            raise _params("params error: side invalid")
+        if otype not in ("Limit", "Market"):
+            raise _params("params error: orderType invalid")
+        link = _text(p, "orderLinkId")
+        if link and not _LINK_RE.match(link):
+            raise _params("params error: orderLinkId invalid")
+        if link in self._links:
+            raise BybitError(110072, "OrderLinkedID is duplicate")
+        reduce_only = _flag(p, "reduceOnly")
+        if reduce_only and cat == SPOT:
+            raise _params("params error: reduceOnly is not supported for spot")
+        if _text(p, "positionIdx") not in ("", "0"):
+            raise _params("params error: position idx not match position mode")
+        tif = _text(p, "timeInForce") or "GTC"
+        if tif not in _TIFS:
+            raise _params("params error: timeInForce invalid")
+        if otype == "Market":
+            tif = "IOC"                             # a market order is always immediate-or-cancel
+        unit = _text(p, "marketUnit")
+        if unit not in ("", "baseCoin", "quoteCoin"):
+            raise _params("params error: marketUnit invalid")
+        eside = BUY if side == "Buy" else SELL
+        bm = self.markets[name]
+        qty_d = _decimal(p, "qty")
+        assert qty_d is not None
+        price_d = _decimal(p, "price", required=otype == "Limit") if otype == "Limit" else None
+        qty_text = ""
+        if otype == "Market" and cat == SPOT and (unit or ("quoteCoin" if eside == BUY else "baseCoin")) == "quoteCoin":
+            if qty_d < Decimal(bm.min_amt):
+                raise _params(f"params error: order value below the minimum {bm.min_amt}")
+            qty_text = _dec(qty_d)
+            qty_d = self._lots_for_amount(name, eside, qty_d) * self.steps[name][1]
+        try:
+            price, qty = self.venue.order_units(name, price_d, qty_d)
+        except FilterFailure as e:
+            raise _params(f"params error: {'price' if e.filter.name == 'PRICE' else 'qty'} invalid") from None
+        ref = price
+        if ref is None:
+            top = self.venue.markets[name].best_ask() if eside == BUY else self.venue.markets[name].best_bid()
+            ref = top[0] if top else self.venue.markets[name].fair
+        if not qty_text and qty * ref * self.steps[name][0] * self.steps[name][1] < Decimal(bm.min_amt):
+            raise _params(f"params error: order value below the minimum {bm.min_amt}")
+        ts = now_ms()
+        if tif == "PostOnly" and price is not None and self._crosses(name, eside, price):
+            # accepted, then canceled at once without trading: never reaches the book
+            o = Order(next(self._synthetic_ids), link, ACCOUNT, name, eside, LIMIT, GTC, price, qty, ts,
+                      status=CANCELED, updated_ms=ts, reduce_only=reduce_only)
+            r = self._register(name, o, link=link, order_type=otype, tif=tif, reject=POST_ONLY_TAKES)
+            self._publish("order", r.category, [self._push_order(r)])
+            return {"orderId": r.uid, "orderLinkId": r.link}
+        self._held = []
+        try:
+            res = self.venue.place(name, ACCOUNT, side=eside, type=LIMIT if otype == "Limit" else MARKET, qty=qty,
+                                   price=price, tif=_TIFS[tif], client_id=link or None, ts=ts,
+                                   reduce_only=reduce_only)
+        except Reject as e:
+            raise self._refusal(e.reason, cat) from None
+        finally:
+            held, self._held = self._held, None
+        r = self._register(name, res.order, link=link, order_type=otype, tif=tif, qty_text=qty_text)
+        for ev in held:
+            self._dispatch(ev)
+        return {"orderId": r.uid, "orderLinkId": r.link}
+
+    def op_cancel(self, p: dict[str, Any]) -> dict[str, str]:
+        cat = self._category(p)
+        name = self._market(p, cat)
+        r = self._find(p, name)
+        if r is None or not r.order.is_open:
+            raise self._gone(cat)
+        self._cancel(r, "CancelByUser")
+        return {"orderId": r.uid, "orderLinkId": r.link}
+
+    def _cancel(self, r: _Ord, why: str) -> bool:
+        before = r.cancel_type
+        r.cancel_type = why
+        try:
+            self.venue.engines[r.name].cancel(ACCOUNT, r.order.order_id, None, None, now_ms())
+        except Reject:
+            r.cancel_type = before
+            return False
+        return True
+
+    def op_amend(self, p: dict[str, Any]) -> dict[str, str]:
+        cat = self._category(p)
+        name = self._market(p, cat)
+        r = self._find(p, name)
+        if r is None or not r.order.is_open:
+            raise self._gone(cat, amend=True)
+        o = r.order
+        qty_d, price_d = _decimal(p, "qty", required=False), _decimal(p, "price", required=False)
+        m = self.venue.markets[name]
+        try:
+            qty = self.venue.order_units(name, None, qty_d)[1] if qty_d is not None else None
+            price = self.venue.order_units(name, price_d, m.qty_scale.to_decimal(o.qty))[0] \
+                if price_d is not None else None
+        except FilterFailure as e:
+            raise _params(f"params error: {'price' if e.filter.name == 'PRICE' else 'qty'} invalid") from None
+        if (qty is None or qty == o.qty) and (price is None or price == o.price):
+            raise _params("params error: order not modified")
+        if r.order_type != "Limit" or (qty is not None and qty <= o.executed):
+            raise _params("params error: qty invalid")
+        if r.tif == "PostOnly" and price is not None and self._crosses(name, o.side, price):
+            raise _params("params error: the PostOnly order would take liquidity")
+        try:
+            self.venue.amend(name, ACCOUNT, order_id=o.order_id, qty=qty, price=price, ts=now_ms())
+        except Reject as e:
+            raise self._refusal(e.reason, cat, amend=True) from None
+        return {"orderId": r.uid, "orderLinkId": r.link}
+
+    def _scope(self, p: Mapping[str, Any], cat: str) -> list[str]:
+        """Markets of the category, narrowed by symbol / baseCoin / settleCoin when given."""
+        sym = _text(p, "symbol")
+        if sym:
+            return [self._market(p, cat)]
+        base, settle = _text(p, "baseCoin"), _text(p, "settleCoin")
+        return [n for n, m in self.markets.items() if m.category == cat
+                and (not base or m.spec.base == base) and (not settle or (cat == LINEAR and m.spec.quote == settle))]
+
+    def op_cancel_all(self, p: dict[str, Any]) -> dict[str, Any]:
+        cat = self._category(p)
+        out = []
+        for name in self._scope(p, cat):
+            for o in self.venue.engines[name].open_orders(ACCOUNT):
+                r = self._rec(o)
+                if self._cancel(r, "CancelByUser"):
+                    out.append({"orderId": r.uid, "orderLinkId": r.link})
+        return {"list": out, "success": "1"}
+
+    def _page(self, p: Mapping[str, Any], rows: list[Any], bounds: tuple[int, int]) -> tuple[list[Any], str]:
+        limit = self._limit(p, bounds)
+        cursor = _text(p, "cursor")
+        if cursor and not cursor.isdigit():
+            raise _params("params error: cursor invalid")
+        start = int(cursor) if cursor else 0
+        nxt = str(start + limit) if start + limit < len(rows) else ""
+        return rows[start:start + limit], nxt
+
+    def _order_list(self, p: Mapping[str, Any], closed: bool) -> dict[str, Any]:
+        cat = self._category(p)
+        names = set(self._scope(p, cat))
+        if _text(p, "orderId") or _text(p, "orderLinkId"):
+            found = [self._find(p, n) for n in names]
+            rows = [r for r in found if r is not None]
+        elif closed:
+            rows = [r for r in self._orders.values() if r.name in names and not r.order.is_open]
+        else:
+            rows = [self._rec(o) for n in names for o in self.venue.engines[n].open_orders(ACCOUNT)]
+        rows.sort(key=lambda r: (r.order.created_ms, r.order.order_id), reverse=True)    # newest first
+        page, nxt = self._page(p, rows, (20, 50))
+        return {"category": cat, "list": [self._order_obj(r) for r in page], "nextPageCursor": nxt}
+
+    def op_realtime(self, p: dict[str, Any]) -> dict[str, Any]:
+        if _text(p, "openOnly") not in ("", "0", "1", "2"):
+            raise _params("params error: openOnly invalid")
+        return self._order_list(p, closed=False)
+
+    def op_history(self, p: dict[str, Any]) -> dict[str, Any]:
+        return self._order_list(p, closed=True)
+
+    def op_executions(self, p: dict[str, Any]) -> dict[str, Any]:
+        cat = self._category(p)
+        names = self._scope(p, cat)
+        oid = _text(p, "orderId")
+        r = self._orders.get(oid) if oid else None
+        start, end = _text(p, "startTime"), _text(p, "endTime")
+        if (start and not start.isdigit()) or (end and not end.isdigit()):
+            raise _params("params error: startTime or endTime invalid")
+        fills = []
+        for n in names:
+            for f in self.venue.engines[n].trades(ACCOUNT, limit=10 ** 9):
+                if oid and (r is None or f.order_id != r.order.order_id):
+                    continue
+                if (start and f.ts < int(start)) or (end and f.ts > int(end)):
+                    continue
+                fills.append(f)
+        fills.sort(key=lambda f: (f.ts, f.trade_id), reverse=True)            # newest first
+        page, nxt = self._page(p, fills, (50, 100))
+        return {"category": cat, "list": [self._exec_row(f) for f in page], "nextPageCursor": nxt}
+
+    # ------------------------------------------------------------------ account
+    def _usd_price(self, coin: str) -> Decimal:
+        if coin in ("USDT", "USDC", "USD"):
+            return Decimal(1)
+        for name in (f"{coin}USDT", f"{LINEAR_PREFIX}{coin}USDT"):
+            if name in self.markets:
+                return self._mid(name) * self.steps[name][0]
+        return Decimal(0)
+
+    def _wallet(self, coins: set[str] | None = None) -> dict[str, Any]:
+        """The unified account: cash per coin (``walletBalance``), spot orders' hold (``locked``),
+        the linear orders' and positions' initial margin, unrealised PnL at the mid."""
+        acct = self.venue.accounts[ACCOUNT]
+        zero = Decimal(0)
+        order_im: dict[str, Decimal] = {}
+        pos_im: dict[str, Decimal] = {}
+        pos_mm: dict[str, Decimal] = {}
+        upl: dict[str, Decimal] = {}
+        cum: dict[str, Decimal] = {}
+        for name, eng in self.venue.engines.items():
+            if not isinstance(eng, PerpEngine):
+                continue
+            s = eng.settle
+            order_im[s] = order_im.get(s, zero) + sum((o.reserved for o in eng.open_orders(ACCOUNT)), zero)
+            pos = eng.position(ACCOUNT)
+            if pos is not None:
+                mark = self._mid(name) * self.steps[name][0]
+                pos_im[s] = pos_im.get(s, zero) + pos.margin
+                pos_mm[s] = pos_mm.get(s, zero) + pos.notional(mark) * Decimal("0.005")
+                upl[s] = upl.get(s, zero) + pos.upl(mark)
+                cum[s] = cum.get(s, zero) + pos.realized_pnl - pos.fees
+        rows = []
+        tot_eq = tot_wallet = tot_upl = tot_im = tot_mm = zero
+        for ccy, free, locked in acct.snapshot():
+            if coins and ccy not in coins:
+                continue
+            wallet = free + locked
+            oim, pim, u = order_im.get(ccy, zero), pos_im.get(ccy, zero), upl.get(ccy, zero)
+            equity = wallet + u
+            px = self._usd_price(ccy)
+            tot_eq += equity * px
+            tot_wallet += wallet * px
+            tot_upl += u * px
+            tot_im += (oim + pim) * px
+            tot_mm += pos_mm.get(ccy, zero) * px
+            rows.append({"coin": ccy, "equity": _money(equity), "usdValue": _money(equity * px),
+                         "walletBalance": _money(wallet), "free": "", "locked": _money(locked - oim - pim),
+                         "spotHedgingQty": "0", "borrowAmount": "0", "availableToWithdraw": "",
+                         "accruedInterest": "0", "totalOrderIM": _money(oim), "totalPositionIM": _money(pim),
+                         "totalPositionMM": _money(pos_mm.get(ccy, zero)), "unrealisedPnl": _money(u),
+                         "cumRealisedPnl": _money(cum.get(ccy, zero)), "bonus": "0", "marginCollateral": True,
+                         "collateralSwitch": True, "availableToBorrow": ""})
+        margin_bal = tot_wallet + tot_upl
+        return {"accountType": "UNIFIED", "accountLTV": "0", "accountIMRate": _money(tot_im / margin_bal, 4)
+                if margin_bal else "0", "accountMMRate": _money(tot_mm / margin_bal, 4) if margin_bal else "0",
+                "totalEquity": _money(tot_eq), "totalWalletBalance": _money(tot_wallet),
+                "totalMarginBalance": _money(margin_bal), "totalAvailableBalance": _money(margin_bal - tot_im),
+                "totalPerpUPL": _money(tot_upl), "totalInitialMargin": _money(tot_im),
+                "totalMaintenanceMargin": _money(tot_mm), "coin": rows}
+
+    def op_wallet(self, p: dict[str, Any]) -> dict[str, Any]:
+        if _text(p, "accountType") != "UNIFIED":
+            raise _params("accountType only support UNIFIED.")
+        coins = {c for c in _text(p, "coin").split(",") if c}
+        return {"list": [self._wallet(coins or None)]}
+
+    def _position_row(self, name: str) -> dict[str, Any]:
+        eng = self.venue.engines[name]
+        assert isinstance(eng, PerpEngine)
+        pos = eng.position(ACCOUNT)
+        qty = pos.qty if pos is not None else 0
+        mark = self._mid(name) * self.steps[name][0]
+        value = pos.notional(pos.entry) if pos is not None and qty else Decimal(0)
+        pnl = pos.realized_pnl - pos.fees if pos is not None else Decimal(0)
+        return {
+            "positionIdx": 0, "riskId": 1, "riskLimitValue": "2000000", "symbol": market_of(name)[1],
+            "side": "Buy" if qty > 0 else "Sell" if qty < 0 else "", "size": self._sz(name, abs(qty)),
+            "avgPrice": self._price_text(name, pos.entry) if pos is not None and qty else "0",
+            "positionValue": _money(value), "tradeMode": 0, "autoAddMargin": 0, "positionStatus": "Normal",
+            "leverage": _dec(eng.leverage), "markPrice": self._px(name, self._mid(name)), "liqPrice": "",
+            "bustPrice": "", "positionIM": _money(pos.margin) if pos is not None else "0",
+            "positionMM": _money(pos.notional(mark) * Decimal("0.005")) if pos is not None else "0",
+            "positionBalance": _money(pos.margin) if pos is not None else "0", "tpslMode": "Full",
+            "takeProfit": "0", "stopLoss": "0", "trailingStop": "0", "sessionAvgPrice": "",
+            "unrealisedPnl": _money(pos.upl(mark)) if pos is not None else "0",
+            "curRealisedPnl": _money(pnl), "cumRealisedPnl": _money(pnl), "adlRankIndicator": 2 if qty else 0,
+            "isReduceOnly": False, "mmrSysUpdatedTime": "", "leverageSysUpdatedTime": "",
+            "createdTime": str(pos.opened_ms if pos is not None else 0),
+            "updatedTime": str(pos.updated_ms if pos is not None else 0), "seq": self._last_seq,
+        }
+
+    def _next_seq(self) -> int:
+        self._last_seq = next(self._seq)
+        return self._last_seq
+
+    def _has_position(self, name: str) -> bool:
+        eng = self.venue.engines[name]
+        pos = eng.position(ACCOUNT) if isinstance(eng, PerpEngine) else None
+        return pos is not None and pos.qty != 0
+
+    def op_positions(self, p: dict[str, Any]) -> dict[str, Any]:
+        if _text(p, "category") != LINEAR:
+            raise _params("Illegal category")
+        sym, settle = _text(p, "symbol"), _text(p, "settleCoin")
+        if sym:
+            rows = [self._position_row(self._market(p, LINEAR))]
+        elif settle:
+            rows = [self._position_row(n) for n in self._scope(p, LINEAR) if self._has_position(n)]
+        else:
+            raise _params("params error: symbol or settleCoin is required")
+        return {"category": LINEAR, "list": rows, "nextPageCursor": ""}
+
+    # ------------------------------------------------------------------ disconnect-cancel-all
+    def op_dcp(self, p: dict[str, Any]) -> dict[str, Any]:
+        product = _text(p, "product") or "OPTIONS"
+        if product not in DCP_TOPICS.values():
+            raise _params("params error: product invalid")
+        w = _text(p, "timeWindow")
+        if not w.isdigit() or not 3 <= int(w) <= 300:
+            raise _params("params error: timeWindow invalid")
+        self._dcp_window[product] = int(w)
+        return {}
+
+    def _dcp_subscribed(self, conn: WsConn, product: str) -> None:
+        conn.data.setdefault("dcp", set()).add(product)
+        self._dcp_conns[product].add(conn)
+        h = self._dcp_timers.pop(product, None)
+        if h is not None:
+            h.cancel()
+
+    def _dcp_dropped(self, conn: WsConn, product: str) -> None:
+        conn.data.get("dcp", set()).discard(product)
+        self._dcp_conns[product].discard(conn)
+
+    def _conn_gone(self, conn: WsConn) -> None:
+        """A private connection went away: a product whose last DCP subscriber it was starts its
+        window; its open orders are canceled unless a connection subscribes again in time."""
+        for product in list(conn.data.get("dcp", ())):
+            self._dcp_conns[product].discard(conn)
+            window = self._dcp_window.get(product)
+            if not self._dcp_conns[product] and window and product not in self._dcp_timers:
+                self._dcp_timers[product] = asyncio.get_running_loop().call_later(window, self._dcp_fire, product)
+
+    def _dcp_fire(self, product: str) -> None:
+        self._dcp_timers.pop(product, None)
+        cat = DCP_CATEGORY.get(product)
+        n = 0
+        for name, bm in self.markets.items():
+            if bm.category != cat:
+                continue
+            for o in self.venue.engines[name].open_orders(ACCOUNT):
+                n += self._cancel(self._rec(o), "CancelByDCP")
+        self.dcp_fired.append((product, n))
+
+    # ------------------------------------------------------------------ private pushes
+    def _on_account_event(self, ev: object) -> None:
+        if self._held is not None:              # an order being placed: its record comes first
+            self._held.append(ev)
+            return
+        self._dispatch(ev)
+
+    def _push_order(self, r: _Ord, ev: ExecEvent | None = None) -> dict[str, Any]:
+        d = self._order_obj(r, ev.status, ev.executed, ev.cum_quote, ev.ts) if ev is not None else self._order_obj(r)
+        d["feeCurrency"] = self._fee_coin(r) if r.category == SPOT else ""
+        return d
+
+    def _dispatch(self, ev: object) -> None:
+        if isinstance(ev, ExecEvent):
+            r = self._rec(ev.order)
+            seq = self._next_seq()
+            f = ev.fill
+            if f is not None and r.category == LINEAR:
+                eng = self.venue.engines[r.name]
+                pos = eng.position(ACCOUNT) if isinstance(eng, PerpEngine) else None
+                after = pos.qty if pos is not None else 0
+                before = after - (f.qty if f.side == BUY else -f.qty)
+                closed = min(f.qty, abs(before)) if before and (before > 0) != (f.side == BUY) else 0
+                self._fill_info[(r.name, f.trade_id)] = (closed, seq)
+                self._dirty.add(r.name)
+            elif f is not None:
+                self._fill_info[(r.name, f.trade_id)] = (0, seq)
+            self._publish("order", r.category, [self._push_order(r, ev)])
+            if f is not None:
+                self._publish("execution", r.category, [self._exec_row(f, push=True)])
+        elif isinstance(ev, BalanceEvent):
+            for name in sorted(self._dirty):
+                self._publish("position", LINEAR, [{"category": LINEAR, **self._position_row(name)}])
+            self._dirty.clear()
+            self._publish("wallet", "", [self._wallet({a for a, _, _ in ev.assets})])
+
+    def _publish(self, kind: str, category: str, rows: list[dict[str, Any]]) -> None:
+        for topic in (kind, f"{kind}.{category}") if category else (kind,):
+            stream = self.streams.get(topic)
+            if stream is not None:
+                stream.publish(ACCOUNT, _dumps({"id": str(uuid.uuid4()), "topic": topic,
+                                                "creationTime": now_ms(), "data": rows}))
+
+    # ------------------------------------------------------------------ private and trade WebSockets
+    def _open_private(self, conn: WsConn) -> None:
+        conn.data["conn_id"] = self.conn_id(MISC)
+
+    def _private_socket(self, request: web.Request) -> WsConn:
+        return self.ws_conn(request, "user", inbound_cap=False, idle_timeout_s=self.config.idle_timeout_s,
+                            idle_close=(1000, b"Idle timeout"))
+
+    async def h_ws_private(self, request: web.Request) -> web.StreamResponse:
+        return await self._private_socket(request).serve(self.private_ws.on_text, self._open_private)
+
+    async def h_ws_trade(self, request: web.Request) -> web.StreamResponse:
+        return await self._private_socket(request).serve(self.trade_ws.on_text, self._open_private)
 
     # ------------------------------------------------------------------ WebSocket
     def h_ws(self, category: str):
@@ -829,7 +1612,248 @@ class _Endpoint:
         return self._reply(conn, "ping", ctl.rid, True, "pong")
 
 
-SIM = SimDialect(venue=VENUE, title="Bybit v5 simulator (market data)", config=BybitSimConfig, app=BybitSim,
+# ====================================================================== private and trade WebSockets
+class _PrivateWs:
+    """``/v5/private`` as an ``RpcDialect``: ``{"req_id", "op": "auth" | "subscribe" | "unsubscribe" |
+    "ping", "args"}``, each answered ``{"success", "ret_msg", "op", "conn_id", "req_id"}`` (ping:
+    ``{"req_id", "op": "pong", "args": [<ms>], "conn_id"}``)."""
+
+    def __init__(self, sim: BybitSim) -> None:
+        self.sim = sim
+        self.methods = {"auth": self.m_auth, "subscribe": self.m_subscribe, "unsubscribe": self.m_unsubscribe,
+                        "ping": self.m_ping}
+        self.rpc = RpcSocket(sim.limiter, self)
+        self._conn: WsConn | None = None           # the connection whose frame is being read
+
+    async def on_text(self, conn: WsConn, text: str) -> None:
+        self._conn = conn
+        try:
+            await self.rpc.on_text(conn, text)
+        finally:
+            self._conn = None
+
+    def _reply(self, conn: WsConn | None, op: str, rid: Any, success: bool, msg: str) -> str:
+        conn = conn if conn is not None else self._conn
+        d: dict[str, Any] = {"success": success, "ret_msg": msg, "op": op,
+                             "conn_id": conn.data.get("conn_id", "") if conn is not None else ""}
+        if rid is not None:
+            d["req_id"] = rid
+        return _dumps(d)
+
+    # ------------------------------------------------------------------ RpcDialect
+    def parse(self, text: str) -> RpcRequest:
+        try:
+            msg = _json.loads(text)
+        except ValueError:
+            msg = None
+        if not isinstance(msg, dict) or not isinstance(msg.get("op"), str):
+            raise ControlReply(self._reply(None, "", None, False, "error:request not json"))
+        rid = msg.get("req_id")
+        msg["req_id"] = rid if rid is None or isinstance(rid, str) else str(rid)
+        return RpcRequest(msg["req_id"], msg["op"], msg)
+
+    def weight(self, req: RpcRequest) -> int:
+        return 0
+
+    def limit_error(self, dec: Decision) -> BybitError:
+        return BybitError(10006, TOO_MANY)
+
+    def unknown_method(self, req: RpcRequest) -> BybitError:
+        return BybitError(10001, f"error:unknown op {req.method}")
+
+    def result(self, req: RpcRequest, result: Any, dec: Decision) -> str:
+        return result
+
+    def error(self, req: RpcRequest, e: SimError, dec: Decision) -> str:
+        conn = e.data.get("conn") if isinstance(e.data, dict) else None
+        return self._reply(conn, req.method, req.rid, False, e.msg)
+
+    # ------------------------------------------------------------------ methods
+    @staticmethod
+    def _fail(conn: WsConn, msg: str) -> BybitError:
+        return BybitError(10001, msg, data={"conn": conn})
+
+    async def m_ping(self, conn: WsConn, msg: dict[str, Any]) -> str:
+        d: dict[str, Any] = {"op": "pong", "args": [str(now_ms())], "conn_id": conn.data.get("conn_id", "")}
+        return _dumps({"req_id": msg["req_id"], **d} if msg["req_id"] is not None else d)
+
+    async def m_auth(self, conn: WsConn, msg: dict[str, Any]) -> str:
+        args = msg.get("args")
+        if conn.data.get("auth"):
+            raise self._fail(conn, "Repeat auth")
+        if not isinstance(args, list) or len(args) != 3 or not all(
+                isinstance(a, (str, int)) and not isinstance(a, bool) for a in args):
+            raise self._fail(conn, "Params Error")
+        key, expires, sig = (str(a) for a in args)
+        if not expires.isdigit() or int(expires) <= now_ms():
+            raise self._fail(conn, "Params Error")
+        cfg = self.sim.config
+        if not hmac.compare_digest(key.encode(), cfg.api_key.encode()) or not hmac.compare_digest(
+                sign_hex(cfg.api_secret, "GET/realtime" + expires).encode(), sig.encode()):
+            raise self._fail(conn, "Request not authorized")
+        conn.data["auth"] = True
+        return self._reply(conn, "auth", msg["req_id"], True, "")
+
+    def _topics(self, conn: WsConn, args: Any) -> list[str]:
+        if not conn.data.get("auth"):
+            raise self._fail(conn, "Request not authorized")
+        if not isinstance(args, list) or not args or not all(isinstance(a, str) for a in args):
+            raise self._fail(conn, "error:args invalid")
+        for a in args:
+            if a not in DATA_TOPICS and a not in DCP_TOPICS:
+                raise self._fail(conn, f"error:handler not found,topic:{a}")
+        return list(dict.fromkeys(args))
+
+    async def m_subscribe(self, conn: WsConn, msg: dict[str, Any]) -> str:
+        for t in self._topics(conn, msg.get("args")):
+            if t in DCP_TOPICS:
+                self.sim._dcp_subscribed(conn, DCP_TOPICS[t])
+            else:
+                self.sim.streams[t].subscribe(conn, ACCOUNT)
+        return self._reply(conn, "subscribe", msg["req_id"], True, "")
+
+    async def m_unsubscribe(self, conn: WsConn, msg: dict[str, Any]) -> str:
+        for t in self._topics(conn, msg.get("args")):
+            if t in DCP_TOPICS:
+                self.sim._dcp_dropped(conn, DCP_TOPICS[t])
+            else:
+                self.sim.streams[t].unsubscribe(conn)
+        return self._reply(conn, "unsubscribe", msg["req_id"], True, "")
+
+
+class _TradeWs:
+    """``/v5/trade`` (order entry) as an ``RpcDialect``: ``auth``, then ``{"reqId", "header":
+    {"X-BAPI-TIMESTAMP", "X-BAPI-RECV-WINDOW"}, "op": "order.create" | "order.amend" |
+    "order.cancel", "args": [<one REST body>]}`` answered ``{"reqId", "retCode", "retMsg", "op",
+    "data", "retExtInfo", "header", "connId"}``; the operations, their limits and errors are the
+    REST ones (``BybitSim.run_signed``)."""
+
+    OPS = {"order.create": ("/v5/order/create", "CREATE_1S", "op_create", True),
+           "order.amend": ("/v5/order/amend", "AMEND_1S", "op_amend", True),
+           "order.cancel": ("/v5/order/cancel", "CANCEL_1S", "op_cancel", False)}
+
+    def __init__(self, sim: BybitSim) -> None:
+        self.sim = sim
+        self.methods = {"auth": self.m_auth, "ping": self.m_ping, **{op: self._order_method(op) for op in self.OPS}}
+        self.rpc = RpcSocket(sim.limiter, self)
+        self._conn: WsConn | None = None
+        self._trace = itertools.count(1)
+
+    async def on_text(self, conn: WsConn, text: str) -> None:
+        self._conn = conn
+        try:
+            await self.rpc.on_text(conn, text)
+        finally:
+            self._conn = None
+
+    def _cid(self, conn: WsConn | None) -> str:
+        conn = conn if conn is not None else self._conn
+        return conn.data.get("conn_id", "") if conn is not None else ""
+
+    @staticmethod
+    def _head(rid: Any) -> dict[str, Any]:
+        return {"reqId": rid} if rid is not None else {}
+
+    def _answer(self, conn: WsConn | None, rid: Any, op: str, code: int, msg: str, data: Any,
+                headers: Mapping[str, str] | None) -> str:
+        d: dict[str, Any] = {**self._head(rid), "retCode": code, "retMsg": msg, "op": op}
+        if op == "auth":
+            return _dumps({**d, "connId": self._cid(conn)})
+        trace = hashlib.blake2b(f"{self.sim.config.seed}:{next(self._trace)}".encode(), digest_size=16).hexdigest()
+        head = {**(headers or {}), "Traceid": trace, "Timenow": str(now_ms())}
+        return _dumps({**d, "data": data, "retExtInfo": {}, "header": head, "connId": self._cid(conn)})
+
+    # ------------------------------------------------------------------ RpcDialect
+    def parse(self, text: str) -> RpcRequest:
+        try:
+            msg = _json.loads(text)
+        except ValueError:
+            msg = None
+        if not isinstance(msg, dict) or not isinstance(msg.get("op"), str):
+            raise ControlReply(self._answer(None, None, "", 10001, "params error: the request is not JSON", {}, None))
+        rid = msg.get("reqId")
+        msg["reqId"] = rid if rid is None or isinstance(rid, str) else str(rid)
+        return RpcRequest(msg["reqId"], msg["op"], msg)
+
+    def weight(self, req: RpcRequest) -> int:
+        return 0          # order entry counts against the per-endpoint budgets, not the IP
+
+    def limit_error(self, dec: Decision) -> BybitError:
+        return BybitError(10006, TOO_MANY)
+
+    def unknown_method(self, req: RpcRequest) -> BybitError:
+        return BybitError(10001, f"params error: op {req.method} invalid")
+
+    def result(self, req: RpcRequest, result: Any, dec: Decision) -> str:
+        return result
+
+    def error(self, req: RpcRequest, e: SimError, dec: Decision) -> str:
+        conn = e.data.get("conn") if isinstance(e.data, dict) else None
+        return self._answer(conn, req.rid, req.method, int(e.code), e.msg, {}, e.headers)
+
+    # ------------------------------------------------------------------ methods
+    async def m_ping(self, conn: WsConn, msg: dict[str, Any]) -> str:
+        return _dumps({**self._head(msg["reqId"]), "retCode": 0, "retMsg": "OK", "op": "pong",
+                       "data": [str(now_ms())], "connId": self._cid(conn)})
+
+    async def m_auth(self, conn: WsConn, msg: dict[str, Any]) -> str:
+        def fail(code: int, text: str) -> BybitError:
+            return BybitError(code, text, data={"conn": conn})
+        if conn.data.get("auth"):
+            raise fail(20001, "Repeat auth")
+        args = msg.get("args")
+        if not isinstance(args, list) or len(args) != 3 or not all(
+                isinstance(a, (str, int)) and not isinstance(a, bool) for a in args):
+            raise fail(10001, "Params Error")
+        key, expires, sig = (str(a) for a in args)
+        if not expires.isdigit() or int(expires) <= now_ms():
+            raise fail(10001, "Params Error")
+        cfg = self.sim.config
+        if not hmac.compare_digest(key.encode(), cfg.api_key.encode()):
+            raise fail(10003, "API key is invalid.")
+        if not hmac.compare_digest(sign_hex(cfg.api_secret, "GET/realtime" + expires).encode(), sig.encode()):
+            raise fail(10004, "Invalid sign")
+        conn.data["auth"] = True
+        return self._answer(conn, msg["reqId"], "auth", 0, "OK", None, None)
+
+    def _order_method(self, op: str) -> Callable[[WsConn, dict[str, Any]], Any]:
+        endpoint, bucket, fn, fault = self.OPS[op]
+
+        async def call(conn: WsConn, msg: dict[str, Any]) -> str:
+            def fail(code: int, text: str) -> BybitError:
+                return BybitError(code, text, data={"conn": conn})
+            if not conn.data.get("auth"):
+                raise fail(10003, "Request not authorized")
+            rid = msg["reqId"]
+            if rid is not None:
+                if len(rid) > 36:
+                    raise fail(10001, "params error: reqId is longer than 36 characters")
+                seen = conn.data.setdefault("req_ids", set())
+                if rid in seen:
+                    raise fail(20006, "reqId is duplicated")
+                seen.add(rid)
+            header = msg.get("header")
+            if not isinstance(header, dict):
+                raise fail(10001, "params error: header is required")
+            try:
+                check_window(str(header.get("X-BAPI-TIMESTAMP", "")),
+                             str(header.get("X-BAPI-RECV-WINDOW") or RECV_WINDOW_MS), now_ms())
+            except BybitError as e:
+                raise fail(int(e.code), e.msg) from None
+            args = msg.get("args")
+            if not isinstance(args, list) or len(args) != 1 or not isinstance(args[0], dict):
+                raise fail(10001, "params error: args takes one order")
+            try:
+                result, headers = await self.sim.run_signed(endpoint, bucket, getattr(self.sim, fn), fault,
+                                                            dict(args[0]))
+            except BybitError as e:
+                e.data = {"conn": conn}
+                raise
+            return self._answer(conn, rid, op, 0, "OK", result, headers)
+        return call
+
+
+SIM = SimDialect(venue=VENUE, title="Bybit v5 simulator", config=BybitSimConfig, app=BybitSim,
                  extra_args=_bybit_args, report_extra=_bybit_report)
 
 if __name__ == "__main__":

@@ -2,15 +2,21 @@
 orderbook streams applied to their snapshots against the venue's book, u counting pushes and
 jumping on a gap fault, spot and linear as separate markets, control-frame replies (acks,
 refusals, the three pong shapes), trades, tickers, liquidations, system status, idle close and
-the IP limit's 403."""
+the IP limit's 403; the order side: signed REST (signature, time window and key errors), orders on
+spot and linear placed, queried, amended and canceled, their refusals, fills with fees, positions,
+the wallet, the per-endpoint limit headers, the private WebSocket's pushes, order entry over the
+trade WebSocket and disconnect-cancel-all."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import re
 import time
 from decimal import Decimal
+from urllib.parse import urlencode
 
 import aiohttp
 
@@ -459,3 +465,215 @@ async def test_system_status_stream_and_rest():
             async with s.ws_connect(sim.ws_url + "/v5/public/misc/status") as ws:
                 await subscribe(ws, "system.status")
                 assert (await recv(ws))["data"][0]["state"] == "ongoing"      # pushed on subscribe
+
+
+# ---------------------------------------------------------------------- the order side
+ORDERS = dict(rate=20, seed=11, limit={"CREATE_1S": 100})    # more orders a second than Bybit's 10
+ORDER_KEYS = {"orderId", "orderLinkId", "blockTradeId", "symbol", "price", "qty", "side", "isLeverage", "positionIdx",
+              "orderStatus", "cancelType", "rejectReason", "avgPrice", "leavesQty", "leavesValue", "cumExecQty",
+              "cumExecValue", "cumExecFee", "timeInForce", "orderType", "stopOrderType", "orderIv", "triggerPrice",
+              "takeProfit", "stopLoss", "tpTriggerBy", "slTriggerBy", "triggerDirection", "triggerBy",
+              "lastPriceOnCreated", "reduceOnly", "closeOnTrigger", "smpType", "smpGroup", "smpOrderId", "tpslMode",
+              "tpLimitPrice", "slLimitPrice", "placeType", "createdTime", "updatedTime", "category"}
+EXEC_KEYS = {"symbol", "orderId", "orderLinkId", "side", "orderPrice", "orderQty", "leavesQty", "createType",
+             "orderType", "stopOrderType", "execFee", "execId", "execPrice", "execQty", "execType", "execValue",
+             "execTime", "feeCurrency", "isMaker", "feeRate", "tradeIv", "markIv", "markPrice", "indexPrice",
+             "underlyingPrice", "blockTradeId", "closedSize", "seq"}
+
+
+def _hex(secret, payload):
+    return hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+
+
+async def signed(s, sim, method, path, params=None, *, secret=None, key=None, ts_ms=None, recv="5000"):
+    """A signed v5 request: (HTTP status, body, headers)."""
+    ts = str(ts_ms if ts_ms is not None else int(time.time() * 1000))
+    key = sim.api_key if key is None else key
+    if method == "GET":
+        payload = urlencode(params or {})
+        url, data = sim.rest_url + path + ("?" + payload if payload else ""), None
+    else:
+        payload = json.dumps(params or {})
+        url, data = sim.rest_url + path, payload
+    h = {"X-BAPI-TIMESTAMP": ts, "X-BAPI-RECV-WINDOW": recv, "Content-Type": "application/json",
+         "X-BAPI-SIGN": _hex(secret or sim.api_secret, ts + key + recv + payload)}
+    if key:
+        h["X-BAPI-API-KEY"] = key
+    async with s.request(method, url, data=data, headers=h) as r:
+        return r.status, await r.json(), r.headers
+
+
+async def ok(s, sim, method, path, params=None):
+    status, body, _ = await signed(s, sim, method, path, params)
+    assert status == 200 and body["retCode"] == 0 and body["retMsg"] == "OK", body
+    assert body["retExtInfo"] == {} and isinstance(body["time"], int)
+    return body["result"]
+
+
+async def best(s, sim, cat, symbol="BTCUSDT"):
+    bk = (await rest(s, sim, f"/v5/market/orderbook?category={cat}&symbol={symbol}&limit=1"))["result"]
+    return Decimal(bk["b"][0][0]), Decimal(bk["a"][0][0])
+
+
+async def create(s, sim, **body):
+    status, r, _ = await signed(s, sim, "POST", "/v5/order/create", body)
+    assert status == 200, r
+    return r
+
+
+async def one_order(s, sim, cat, **ident):
+    res = await ok(s, sim, "GET", "/v5/order/realtime", {"category": cat, **ident})
+    (o,) = res["list"]
+    assert set(o) == ORDER_KEYS, set(o) ^ ORDER_KEYS
+    return o
+
+
+async def test_signed_requests_key_signature_and_time_window():
+    async with in_process_simulator("bybit", **ORDERS) as sim:
+        assert sim.ws_api_url == f"ws://127.0.0.1:{sim.port}/v5/private"
+        assert sim.trade_ws_url == f"ws://127.0.0.1:{sim.port}/v5/trade"
+        assert sim.api_key and sim.api_secret and sim.api_secret not in repr(sim.sim_app.config)
+        async with aiohttp.ClientSession(timeout=T) as s:
+            q = {"accountType": "UNIFIED"}
+            assert (await ok(s, sim, "GET", "/v5/account/wallet-balance", q))["list"][0]["accountType"] == "UNIFIED"
+            status, body, _ = await signed(s, sim, "GET", "/v5/account/wallet-balance", q, secret="wrong" * 4)
+            assert status == 200 and body["retCode"] == 10004
+            assert body["retMsg"].startswith("error sign! origin_string[") and "accountType=UNIFIED]" in body["retMsg"]
+            old = int(time.time() * 1000) - 6000
+            status, body, _ = await signed(s, sim, "GET", "/v5/account/wallet-balance", q, ts_ms=old)
+            assert status == 200 and body["retCode"] == 10002
+            assert f"req_timestamp[{old}]" in body["retMsg"] and "recv_window[5000]" in body["retMsg"]
+            # a wider window takes the same timestamp; one from the future is refused
+            assert (await signed(s, sim, "GET", "/v5/account/wallet-balance", q, ts_ms=old, recv="10000")
+                    )[1]["retCode"] == 0
+            ahead = int(time.time() * 1000) + 3000
+            assert (await signed(s, sim, "GET", "/v5/account/wallet-balance", q, ts_ms=ahead))[1]["retCode"] == 10002
+            for key in ("", "NOTTHEKEY"):
+                status, body, _ = await signed(s, sim, "GET", "/v5/account/wallet-balance", q, key=key)
+                assert (status, body["retCode"], body["retMsg"]) == (401, 10003, "API key is invalid.")
+            # the body of a POST is what is signed
+            h = {"X-BAPI-API-KEY": sim.api_key, "X-BAPI-TIMESTAMP": str(int(time.time() * 1000)),
+                 "X-BAPI-RECV-WINDOW": "5000", "Content-Type": "application/json"}
+            body = '{"category":"spot","symbol":"BTCUSDT"}'
+            h["X-BAPI-SIGN"] = _hex(sim.api_secret, h["X-BAPI-TIMESTAMP"] + sim.api_key + "5000" + body + " ")
+            async with s.post(sim.rest_url + "/v5/order/cancel-all", data=body, headers=h) as r:
+                assert (await r.json())["retCode"] == 10004
+            t = await rest(s, sim, "/v5/market/time")
+            assert set(t["result"]) == {"timeSecond", "timeNano"} and isinstance(t["time"], int)
+
+
+async def test_spot_and_linear_orders_placed_queried_amended_canceled():
+    async with in_process_simulator("bybit", **ORDERS) as sim:
+        async with aiohttp.ClientSession(timeout=T) as s:
+            await admin(s, sim, "/market", {"action": "pause"})
+            for cat, qty, link in (("spot", "0.001", "spot-a_1"), ("linear", "0.010", "lin-a_1")):
+                bid, _ = await best(s, sim, cat)
+                px = bid - 1000
+                r = await create(s, sim, category=cat, symbol="BTCUSDT", side="Buy", orderType="Limit", qty=qty,
+                                 price=str(px), timeInForce="GTC", orderLinkId=link)
+                assert r["retCode"] == 0 and set(r["result"]) == {"orderId", "orderLinkId"}, r
+                oid = r["result"]["orderId"]
+                assert UUID_RE.match(oid) and r["result"]["orderLinkId"] == link
+                o = await one_order(s, sim, cat, orderLinkId=link)
+                assert (o["orderId"], o["symbol"], o["side"], o["orderType"], o["timeInForce"]) == \
+                    (oid, "BTCUSDT", "Buy", "Limit", "GTC")
+                assert (o["orderStatus"], o["cancelType"], o["rejectReason"], o["category"]) == \
+                    ("New", "UNKNOWN", "EC_NoError", cat)
+                assert Decimal(o["price"]) == px and Decimal(o["qty"]) == Decimal(o["leavesQty"]) == Decimal(qty)
+                assert re.match(r"^\d+\.\d{6}$" if cat == "spot" else r"^\d+\.\d{3}$", o["qty"])    # precision
+                assert o["cumExecQty"] == "0" and o["avgPrice"] in ("", "0") and o["reduceOnly"] is False
+                assert Decimal(o["leavesValue"]) == px * Decimal(qty)
+                assert (await one_order(s, sim, cat, orderId=oid))["orderLinkId"] == link
+                opened = await ok(s, sim, "GET", "/v5/order/realtime", {"category": cat})
+                assert [x["orderId"] for x in opened["list"]] == [oid] and opened["nextPageCursor"] == ""
+                # amend: a new price and quantity, the ids kept
+                new_px, new_qty = px - 5, ("0.002" if cat == "spot" else "0.020")
+                a = await ok(s, sim, "POST", "/v5/order/amend", {"category": cat, "symbol": "BTCUSDT",
+                                                                 "orderId": oid, "price": str(new_px), "qty": new_qty})
+                assert a == {"orderId": oid, "orderLinkId": link}
+                o = await one_order(s, sim, cat, orderId=oid)
+                assert (Decimal(o["price"]), Decimal(o["qty"]), o["orderStatus"]) == (new_px, Decimal(new_qty), "New")
+                _, e, _ = await signed(s, sim, "POST", "/v5/order/amend", {"category": cat, "symbol": "BTCUSDT",
+                                                                          "orderId": oid, "price": str(new_px)})
+                assert e["retCode"] == 10001                      # nothing changed
+                c = await ok(s, sim, "POST", "/v5/order/cancel", {"category": cat, "symbol": "BTCUSDT",
+                                                                  "orderLinkId": link})
+                assert c == {"orderId": oid, "orderLinkId": link}
+                o = await one_order(s, sim, cat, orderLinkId=link)       # a closed order is still found by id
+                assert (o["orderStatus"], o["cancelType"], o["leavesQty"]) == ("Cancelled", "CancelByUser", "0")
+                assert (await ok(s, sim, "GET", "/v5/order/realtime", {"category": cat}))["list"] == []
+                hist = await ok(s, sim, "GET", "/v5/order/history", {"category": cat})
+                assert [x["orderId"] for x in hist["list"]] == [oid]
+                # gone: cancel and amend again
+                _, e, _ = await signed(s, sim, "POST", "/v5/order/cancel", {"category": cat, "symbol": "BTCUSDT",
+                                                                           "orderId": oid})
+                assert e["retCode"] == (170213 if cat == "spot" else 110001), e
+                _, e, _ = await signed(s, sim, "POST", "/v5/order/amend", {"category": cat, "symbol": "BTCUSDT",
+                                                                          "orderId": oid, "qty": qty})
+                assert e["retCode"] == 110001
+                # the link id is spent: the order is not placed again
+                r = await create(s, sim, category=cat, symbol="BTCUSDT", side="Buy", orderType="Limit", qty=qty,
+                                 price=str(px), orderLinkId=link)
+                assert (r["retCode"], r["retMsg"]) == (110072, "OrderLinkedID is duplicate")
+                hist = await ok(s, sim, "GET", "/v5/order/history", {"category": cat})
+                assert len(hist["list"]) == 1
+                _, e, _ = await signed(s, sim, "POST", "/v5/order/cancel", {"category": cat, "symbol": "BTCUSDT",
+                                                                           "orderLinkId": "never-placed"})
+                assert e["retCode"] == (170213 if cat == "spot" else 110001)
+            # paging of open orders and cancel-all
+            bid, _ = await best(s, sim, "spot")
+            ids = []
+            for i in range(3):
+                ids.append((await ok(s, sim, "POST", "/v5/order/create", {
+                    "category": "spot", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Limit", "qty": "0.001",
+                    "price": str(bid - 100 - i)}))["orderId"])
+            p1 = await ok(s, sim, "GET", "/v5/order/realtime", {"category": "spot", "limit": "2"})
+            assert len(p1["list"]) == 2 and p1["nextPageCursor"]
+            p2 = await ok(s, sim, "GET", "/v5/order/realtime", {"category": "spot", "limit": "2",
+                                                                 "cursor": p1["nextPageCursor"]})
+            assert {o["orderId"] for o in p1["list"] + p2["list"]} == set(ids) and p2["nextPageCursor"] == ""
+            out = await ok(s, sim, "POST", "/v5/order/cancel-all", {"category": "spot"})
+            assert out["success"] == "1" and {x["orderId"] for x in out["list"]} == set(ids)
+            assert all(x["orderLinkId"] == "" for x in out["list"])
+
+
+async def test_order_refusals():
+    async with in_process_simulator("bybit", **ORDERS) as sim:
+        async with aiohttp.ClientSession(timeout=T) as s:
+            await admin(s, sim, "/market", {"action": "pause"})
+            bid, ask = await best(s, sim, "spot")
+            lbid, lask = await best(s, sim, "linear")
+            base = dict(symbol="BTCUSDT", side="Buy", orderType="Limit")
+            cases = [
+                (dict(category="spot", qty="0.0010001", price=str(bid)), 10001),       # off the lot
+                (dict(category="spot", qty="0.001", price=str(bid) + "1"), 10001),     # off the tick
+                (dict(category="spot", qty="0.00001", price=str(bid)), 10001),         # below minOrderQty
+                (dict(category="linear", qty="0.0005", price=str(lbid)), 10001),       # below minOrderQty
+                (dict(category="linear", qty="0.01", price=str(lbid), positionIdx=1), 10001),   # hedge mode
+                (dict(category="spot", qty="0.001", price=str(bid), reduceOnly=True), 10001),
+                (dict(category="spot", qty="0.001", price=str(bid), orderLinkId="x" * 37), 10001),
+                (dict(category="spot", qty="0.001", price=str(bid), orderLinkId="no spaces"), 10001),
+                (dict(category="spot", qty="50", price=str(bid)), 170131),             # 3,000,000 USDT
+                (dict(category="linear", qty="200", price=str(lbid)), 110007),         # 1.2M USDT of margin
+                (dict(category="linear", qty="0.01", price=str(lbid), reduceOnly=True), 110017),
+                (dict(category="inverse", qty="1", price="1"), 10001),
+            ]
+            for body, code in cases:
+                r = await create(s, sim, **{**base, **body})
+                assert r["retCode"] == code and r["result"] == {}, (body, r)
+            assert (await ok(s, sim, "GET", "/v5/order/history", {"category": "spot"}))["list"] == []
+            # a crossing PostOnly order is accepted, then canceled without trading
+            for cat, px, qty in (("spot", ask, "0.001"), ("linear", lask, "0.010")):
+                r = await create(s, sim, **{**base, "category": cat, "qty": qty, "price": str(px),
+                                            "timeInForce": "PostOnly", "orderLinkId": f"po-{cat}"})
+                assert r["retCode"] == 0, r
+                o = await one_order(s, sim, cat, orderLinkId=f"po-{cat}")
+                assert (o["orderStatus"], o["rejectReason"], o["cumExecQty"], o["timeInForce"]) == \
+                    ("Cancelled", "EC_PostOnlyWillTakeLiquidity", "0", "PostOnly")
+                _, e, _ = await signed(s, sim, "POST", "/v5/order/cancel", {"category": cat, "symbol": "BTCUSDT",
+                                                                           "orderLinkId": f"po-{cat}"})
+                assert e["retCode"] in (110001, 170213)
+            # one that does not cross rests
+            r = await create(s, sim, **{**base, "category": "spot", "qty": "0.001", "price": str(bid),
+                                        "timeInForce": "PostOnly"})
+            assert (await one_order(s, sim, "spot", orderId=r["result"]["orderId"]))["orderStatus"] == "New"
