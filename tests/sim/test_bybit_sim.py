@@ -19,6 +19,7 @@ from decimal import Decimal
 from urllib.parse import urlencode
 
 import aiohttp
+from yarl import URL
 
 from engine.sim.server import in_process_simulator
 
@@ -499,7 +500,7 @@ async def signed(s, sim, method, path, params=None, *, secret=None, key=None, ts
          "X-BAPI-SIGN": _hex(secret or sim.api_secret, ts + key + recv + payload)}
     if key:
         h["X-BAPI-API-KEY"] = key
-    async with s.request(method, url, data=data, headers=h) as r:
+    async with s.request(method, URL(url, encoded=True), data=data, headers=h) as r:     # sent as signed
         return r.status, await r.json(), r.headers
 
 
@@ -677,3 +678,280 @@ async def test_order_refusals():
             r = await create(s, sim, **{**base, "category": "spot", "qty": "0.001", "price": str(bid),
                                         "timeInForce": "PostOnly"})
             assert (await one_order(s, sim, "spot", orderId=r["result"]["orderId"]))["orderStatus"] == "New"
+
+
+async def test_fills_executions_positions_and_the_wallet():
+    async with in_process_simulator("bybit", **ORDERS) as sim:
+        async with aiohttp.ClientSession(timeout=T) as s:
+            await admin(s, sim, "/market", {"action": "pause"})
+            w0 = {c["coin"]: c for c in (await ok(s, sim, "GET", "/v5/account/wallet-balance",
+                                                   {"accountType": "UNIFIED"}))["list"][0]["coin"]}
+            assert Decimal(w0["USDT"]["walletBalance"]) == 1_000_000 and Decimal(w0["BTC"]["walletBalance"]) == 10
+            # spot: a marketable limit buy fills as taker; its fee is in the base coin
+            _, ask = await best(s, sim, "spot")
+            r = await ok(s, sim, "POST", "/v5/order/create", {"category": "spot", "symbol": "BTCUSDT", "side": "Buy",
+                                                             "orderType": "Limit", "qty": "0.010000",
+                                                             "price": str(ask + 50), "orderLinkId": "take-1"})
+            o = await one_order(s, sim, "spot", orderLinkId="take-1")
+            assert (o["orderStatus"], Decimal(o["cumExecQty"]), o["leavesQty"]) == ("Filled", Decimal("0.01"), "0")
+            assert Decimal(o["avgPrice"]) >= ask and Decimal(o["cumExecFee"]) == Decimal("0.01") * Decimal("0.00055")
+            ex = (await ok(s, sim, "GET", "/v5/execution/list", {"category": "spot", "orderId": r["orderId"]}))["list"]
+            assert ex and all(set(e) == EXEC_KEYS for e in ex)
+            e = ex[0]
+            assert (e["orderId"], e["orderLinkId"], e["side"], e["execType"], e["isMaker"], e["feeCurrency"]) == \
+                (r["orderId"], "take-1", "Buy", "Trade", False, "BTC")
+            assert e["feeRate"] == "0.00055" and Decimal(e["execFee"]) > 0 and e["execId"].isdigit()
+            assert sum(Decimal(x["execQty"]) for x in ex) == Decimal("0.01")
+            assert sum(Decimal(x["execFee"]) for x in ex) == Decimal(o["cumExecFee"])
+            assert Decimal(e["execValue"]) == Decimal(e["execPrice"]) * Decimal(e["execQty"])
+            w1 = {c["coin"]: c for c in (await ok(s, sim, "GET", "/v5/account/wallet-balance",
+                                                   {"accountType": "UNIFIED", "coin": "BTC,USDT"}))["list"][0]["coin"]}
+            assert set(w1) == {"BTC", "USDT"}
+            assert Decimal(w1["BTC"]["walletBalance"]) == 10 + Decimal("0.01") - Decimal(o["cumExecFee"])
+            assert Decimal(w1["USDT"]["walletBalance"]) == 1_000_000 - Decimal(o["cumExecValue"])
+            # a spot market buy in quoteCoin (the default): the qty is the amount spent
+            r = await ok(s, sim, "POST", "/v5/order/create", {"category": "spot", "symbol": "BTCUSDT", "side": "Buy",
+                                                             "orderType": "Market", "qty": "100"})
+            o = await one_order(s, sim, "spot", orderId=r["orderId"])
+            assert (o["orderStatus"], o["qty"], o["timeInForce"]) == ("Filled", "100", "IOC")
+            assert 99 < Decimal(o["cumExecValue"]) <= 100
+            # a resting spot sell holds its base coin in `locked`
+            bid, _ = await best(s, sim, "spot")
+            await ok(s, sim, "POST", "/v5/order/create", {"category": "spot", "symbol": "BTCUSDT", "side": "Sell",
+                                                         "orderType": "Limit", "qty": "0.5", "price": str(bid + 500)})
+            w2 = {c["coin"]: c for c in (await ok(s, sim, "GET", "/v5/account/wallet-balance",
+                                                   {"accountType": "UNIFIED"}))["list"][0]["coin"]}
+            assert Decimal(w2["BTC"]["locked"]) == Decimal("0.5")
+
+            # linear: a market buy opens a long; the position, its fee in USDT, and closing it
+            empty = (await ok(s, sim, "GET", "/v5/position/list", {"category": "linear", "symbol": "BTCUSDT"}))["list"]
+            assert [(p["side"], p["size"], p["avgPrice"]) for p in empty] == [("", "0", "0")]
+            assert (await ok(s, sim, "GET", "/v5/position/list", {"category": "linear", "settleCoin": "USDT"})
+                    )["list"] == []
+            r = await ok(s, sim, "POST", "/v5/order/create", {"category": "linear", "symbol": "BTCUSDT",
+                                                             "side": "Buy", "orderType": "Market", "qty": "0.100"})
+            o = await one_order(s, sim, "linear", orderId=r["orderId"])
+            assert o["orderStatus"] == "Filled" and o["cumExecQty"] == "0.100"
+            (pos,) = (await ok(s, sim, "GET", "/v5/position/list", {"category": "linear", "settleCoin": "USDT"}))["list"]
+            assert (pos["symbol"], pos["side"], pos["size"], pos["positionIdx"], pos["leverage"]) == \
+                ("BTCUSDT", "Buy", "0.100", 0, "10")
+            assert Decimal(pos["avgPrice"]) == Decimal(o["avgPrice"])
+            assert Decimal(pos["positionValue"]) == Decimal(pos["avgPrice"]) * Decimal("0.1")
+            assert Decimal(pos["cumRealisedPnl"]) == -Decimal(o["cumExecFee"]) < 0
+            ex = (await ok(s, sim, "GET", "/v5/execution/list", {"category": "linear"}))["list"]
+            assert all(UUID_RE.match(x["execId"]) and x["feeCurrency"] == "USDT" for x in ex)
+            assert {x["closedSize"] for x in ex} == {"0"}               # nothing closed
+            w3 = (await ok(s, sim, "GET", "/v5/account/wallet-balance", {"accountType": "UNIFIED", "coin": "USDT"})
+                  )["list"][0]["coin"][0]
+            assert Decimal(w3["totalPositionIM"]) > 0
+            # reduceOnly on the long's side is refused; a reduceOnly sell closes it
+            r2 = await create(s, sim, category="linear", symbol="BTCUSDT", side="Buy", orderType="Market",
+                              qty="0.100", reduceOnly=True)
+            assert r2["retCode"] == 110017
+            await ok(s, sim, "POST", "/v5/order/create", {"category": "linear", "symbol": "BTCUSDT", "side": "Sell",
+                                                         "orderType": "Market", "qty": "0.100", "reduceOnly": True})
+            (pos,) = (await ok(s, sim, "GET", "/v5/position/list", {"category": "linear", "symbol": "BTCUSDT"}))["list"]
+            assert (pos["side"], pos["size"]) == ("", "0")
+            ex = (await ok(s, sim, "GET", "/v5/execution/list", {"category": "linear", "limit": "1"}))["list"]
+            assert ex[0]["side"] == "Sell" and ex[0]["closedSize"] == ex[0]["execQty"]       # newest first
+
+
+async def test_per_endpoint_limit_headers_count_down_then_10006():
+    async with in_process_simulator("bybit", rate=20, limit={"CREATE_1S": 3, "QUERY_1S": 50}) as sim:
+        async with aiohttp.ClientSession(timeout=T) as s:
+            await admin(s, sim, "/market", {"action": "pause"})
+            bid, _ = await best(s, sim, "spot")
+            body = {"category": "spot", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Limit", "qty": "0.001",
+                    "price": str(bid - 100)}
+            while time.time() % 1 > 0.6:                # all four in one 1-s window
+                await asyncio.sleep(0.05)
+            seen = []
+            for _ in range(4):
+                _, r, h = await signed(s, sim, "POST", "/v5/order/create", body)
+                seen.append((r["retCode"], h["X-Bapi-Limit"], h["X-Bapi-Limit-Status"]))
+                reset = int(h["X-Bapi-Limit-Reset-Timestamp"])
+                assert reset % 1000 == 0 and 0 < reset - r["time"] <= 1000
+            assert seen == [(0, "3", "2"), (0, "3", "1"), (0, "3", "0"), (10006, "3", "0")]
+            assert r["retMsg"] == "Too many visits!"
+            # another endpoint has its own count; the open orders are the three placed
+            _, r, h = await signed(s, sim, "GET", "/v5/order/realtime", {"category": "spot"})
+            assert (h["X-Bapi-Limit"], h["X-Bapi-Limit-Status"]) == ("50", "49") and len(r["result"]["list"]) == 3
+            await asyncio.sleep(max(0.0, reset / 1000 - time.time()) + 0.05)
+            _, r, h = await signed(s, sim, "POST", "/v5/order/create", body)
+            assert r["retCode"] == 0 and h["X-Bapi-Limit-Status"] == "2"
+
+
+# ---------------------------------------------------------------------- private and trade WebSockets
+async def ws_auth(ws, sim, rid="auth-1", trade=False, expires=None, secret=None):
+    expires = expires if expires is not None else int(time.time() * 1000) + 10_000
+    sig = _hex(secret or sim.api_secret, f"GET/realtime{expires}")
+    await ws.send_str(json.dumps({("reqId" if trade else "req_id"): rid, "op": "auth",
+                                  "args": [sim.api_key, expires, sig]}))
+    return await recv(ws)
+
+
+async def test_private_stream_auth_subscribe_and_order_then_execution_pushes():
+    async with in_process_simulator("bybit", **ORDERS) as sim:
+        async with aiohttp.ClientSession(timeout=T) as s, s.ws_connect(sim.ws_api_url) as ws:
+            await admin(s, sim, "/market", {"action": "pause"})
+            await ws.send_str('{"req_id":"p1","op":"ping"}')
+            pong = await recv(ws)
+            assert set(pong) == {"req_id", "op", "args", "conn_id"} and pong["op"] == "pong" and pong["req_id"] == "p1"
+            assert abs(int(pong["args"][0]) - time.time() * 1000) < 5000 and pong["conn_id"]
+            await ws.send_str(json.dumps({"req_id": "s0", "op": "subscribe", "args": ["order"]}))
+            r = await recv(ws)
+            assert (r["success"], r["op"], r["req_id"]) == (False, "subscribe", "s0")     # not authenticated
+            r = await ws_auth(ws, sim, expires=int(time.time() * 1000) - 1000)
+            assert r["success"] is False and r["op"] == "auth"
+            r = await ws_auth(ws, sim, secret="x" * 36)
+            assert (r["success"], r["ret_msg"]) == (False, "Request not authorized")
+            r = await ws_auth(ws, sim)
+            assert r == {"success": True, "ret_msg": "", "op": "auth", "conn_id": pong["conn_id"], "req_id": "auth-1"}
+            await ws.send_str(json.dumps({"req_id": "s1", "op": "subscribe",
+                                          "args": ["order", "execution", "position", "wallet"]}))
+            assert await recv(ws) == {"success": True, "ret_msg": "", "op": "subscribe", "conn_id": pong["conn_id"],
+                                      "req_id": "s1"}
+            await ws.send_str(json.dumps({"req_id": "s2", "op": "subscribe", "args": ["orderbook.50.BTCUSDT"]}))
+            assert (await recv(ws))["success"] is False
+            # a resting order: one order push (New), then the wallet
+            bid, ask = await best(s, sim, "linear")
+            rest_id = (await ok(s, sim, "POST", "/v5/order/create", {
+                "category": "linear", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Limit", "qty": "0.010",
+                "price": str(bid - 100), "orderLinkId": "ws-rest"}))["orderId"]
+            m = await recv(ws)
+            assert m["topic"] == "order" and UUID_RE.match(m["id"]) and isinstance(m["creationTime"], int)
+            (d,) = m["data"]
+            assert set(d) == ORDER_KEYS | {"feeCurrency"}
+            assert (d["orderId"], d["orderLinkId"], d["orderStatus"], d["category"]) == (rest_id, "ws-rest", "New",
+                                                                                        "linear")
+            assert (await recv(ws))["topic"] == "wallet"
+            # a taker order: order pushes, each fill's execution after its order push, then position, wallet
+            take_id = (await ok(s, sim, "POST", "/v5/order/create", {
+                "category": "linear", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Limit", "qty": "0.050",
+                "price": str(ask + 20), "orderLinkId": "ws-take"}))["orderId"]
+            msgs = []
+            while not msgs or msgs[-1]["topic"] != "wallet":
+                msgs.append(await recv(ws))
+            topics = [m["topic"] for m in msgs]
+            assert topics[0] == "order" and msgs[0]["data"][0]["orderStatus"] == "New"
+            assert topics[-2:] == ["position", "wallet"] and "execution" in topics
+            for i, t in enumerate(topics):
+                if t == "execution":
+                    assert topics[i - 1] == "order"         # its order push first
+                    (x,) = msgs[i]["data"]
+                    assert set(x) >= EXEC_KEYS | {"category", "isLeverage"} and x["orderId"] == take_id
+                    assert x["execType"] == "Trade" and x["isMaker"] is False and x["feeCurrency"] == "USDT"
+                    assert msgs[i - 1]["data"][0]["cumExecQty"] != "0"
+            last = [m["data"][0] for m in msgs if m["topic"] == "order"][-1]
+            assert last["orderStatus"] == "Filled" and last["leavesQty"] == "0"
+            (p,) = msgs[-2]["data"]
+            assert (p["symbol"], p["side"], p["size"], p["category"]) == ("BTCUSDT", "Buy", "0.050", "linear")
+            w = msgs[-1]["data"][0]
+            assert w["accountType"] == "UNIFIED" and [c["coin"] for c in w["coin"]] == ["USDT"]
+            execs = sum(len(m["data"]) for m in msgs if m["topic"] == "execution")
+            listed = (await ok(s, sim, "GET", "/v5/execution/list", {"category": "linear", "orderId": take_id}))["list"]
+            assert len(listed) == execs and {x["execId"] for x in listed} == {
+                m["data"][0]["execId"] for m in msgs if m["topic"] == "execution"}
+            # a cancel: one order push with the cancel type
+            await ok(s, sim, "POST", "/v5/order/cancel", {"category": "linear", "symbol": "BTCUSDT",
+                                                         "orderId": rest_id})
+            m = await recv(ws)
+            assert m["topic"] == "order" and (m["data"][0]["orderStatus"], m["data"][0]["cancelType"]) == \
+                ("Cancelled", "CancelByUser")
+
+
+async def test_trade_stream_order_entry():
+    async with in_process_simulator("bybit", rate=20, limit={"CREATE_1S": 2}) as sim:
+        async with aiohttp.ClientSession(timeout=T) as s, s.ws_connect(sim.trade_ws_url) as ws:
+            await admin(s, sim, "/market", {"action": "pause"})
+            bid, _ = await best(s, sim, "spot")
+
+            def order(rid, link, ts=None):
+                return json.dumps({"reqId": rid, "header": {"X-BAPI-TIMESTAMP": str(ts or int(time.time() * 1000)),
+                                                            "X-BAPI-RECV-WINDOW": "5000"},
+                                   "op": "order.create", "args": [{
+                                       "category": "spot", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Limit",
+                                       "qty": "0.001", "price": str(bid - 100), "orderLinkId": link}]})
+            await ws.send_str(order("early", "t-0"))
+            r = await recv(ws)
+            assert (r["reqId"], r["retCode"], r["op"]) == ("early", 10003, "order.create")
+            r = await ws_auth(ws, sim, rid="a1", trade=True, secret="y" * 36)
+            assert (r["retCode"], r["op"]) == (10004, "auth")
+            r = await ws_auth(ws, sim, rid="a2", trade=True)
+            assert set(r) == {"reqId", "retCode", "retMsg", "op", "connId"} and (r["retCode"], r["retMsg"]) == (0, "OK")
+            conn = r["connId"]
+            assert (await ws_auth(ws, sim, rid="a3", trade=True))["retCode"] == 20001         # repeat auth
+            while time.time() % 1 > 0.6:
+                await asyncio.sleep(0.05)
+            await ws.send_str(order("r1", "t-1"))
+            r = await recv(ws)
+            assert set(r) == {"reqId", "retCode", "retMsg", "op", "data", "retExtInfo", "header", "connId"}
+            assert (r["reqId"], r["retCode"], r["retMsg"], r["op"], r["connId"]) == ("r1", 0, "OK", "order.create", conn)
+            assert r["data"]["orderLinkId"] == "t-1" and UUID_RE.match(r["data"]["orderId"])
+            h = r["header"]
+            assert (h["X-Bapi-Limit"], h["X-Bapi-Limit-Status"]) == ("2", "1")
+            assert re.match(r"^[0-9a-f]{32}$", h["Traceid"]) and int(h["X-Bapi-Limit-Reset-Timestamp"]) > 0
+            assert abs(int(h["Timenow"]) - time.time() * 1000) < 5000
+            o = await one_order(s, sim, "spot", orderLinkId="t-1")                  # REST sees the same order
+            assert o["orderId"] == r["data"]["orderId"]
+            # the budget is REST's: the REST create below spends the last one, the next WS one is refused
+            _, rr, hh = await signed(s, sim, "POST", "/v5/order/create", {
+                "category": "spot", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Limit", "qty": "0.001",
+                "price": str(bid - 100)})
+            assert rr["retCode"] == 0 and hh["X-Bapi-Limit-Status"] == "0"
+            await ws.send_str(order("r2", "t-2"))
+            r = await recv(ws)
+            assert (r["retCode"], r["retMsg"], r["header"]["X-Bapi-Limit-Status"]) == (10006, "Too many visits!", "0")
+            await ws.send_str(order("r1", "t-3"))
+            r = await recv(ws)
+            assert (r["reqId"], r["retCode"], r["data"]) == ("r1", 20006, {})
+            await ws.send_str(order("r4", "t-4", ts=int(time.time() * 1000) - 60_000))
+            assert (await recv(ws))["retCode"] == 10002
+            # cancel over the socket (its own budget), errors in the same shape
+            await ws.send_str(json.dumps({"reqId": "c1", "header": {"X-BAPI-TIMESTAMP": str(int(time.time() * 1000))},
+                                          "op": "order.cancel", "args": [{"category": "spot", "symbol": "BTCUSDT",
+                                                                          "orderLinkId": "t-1"}]}))
+            r = await recv(ws)
+            assert (r["retCode"], r["op"], r["data"]["orderLinkId"]) == (0, "order.cancel", "t-1")
+            await ws.send_str(json.dumps({"reqId": "c2", "header": {"X-BAPI-TIMESTAMP": str(int(time.time() * 1000))},
+                                          "op": "order.cancel", "args": [{"category": "spot", "symbol": "BTCUSDT",
+                                                                          "orderLinkId": "t-1"}]}))
+            r = await recv(ws)
+            assert (r["retCode"], r["data"], r["retExtInfo"]) == (170213, {}, {})
+            await ws.send_str('{"op":"ping"}')
+            p = await recv(ws)
+            assert p["op"] == "pong" and p["connId"] == conn and p["retCode"] == 0
+
+
+async def test_disconnect_cancel_all_cancels_open_spot_orders_after_the_window():
+    async with in_process_simulator("bybit", **ORDERS) as sim:
+        app = sim.sim_app
+        async with aiohttp.ClientSession(timeout=T) as s:
+            await admin(s, sim, "/market", {"action": "pause"})
+            for bad in (2, 301):
+                _, r, _ = await signed(s, sim, "POST", "/v5/order/disconnected-cancel-all",
+                                       {"product": "SPOT", "timeWindow": bad})
+                assert r["retCode"] == 10001
+            assert await ok(s, sim, "POST", "/v5/order/disconnected-cancel-all",
+                            {"product": "SPOT", "timeWindow": 3}) == {}
+            bid, _ = await best(s, sim, "spot")
+            lbid, _ = await best(s, sim, "linear")
+            spot_id = (await ok(s, sim, "POST", "/v5/order/create", {
+                "category": "spot", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Limit", "qty": "0.001",
+                "price": str(bid - 100)}))["orderId"]
+            lin_id = (await ok(s, sim, "POST", "/v5/order/create", {
+                "category": "linear", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Limit", "qty": "0.010",
+                "price": str(lbid - 100)}))["orderId"]
+            async with s.ws_connect(sim.ws_api_url) as ws:
+                assert (await ws_auth(ws, sim))["success"] is True
+                await ws.send_str(json.dumps({"req_id": "d", "op": "subscribe", "args": ["dcp.spot"]}))
+                assert (await recv(ws))["success"] is True
+            t0 = time.monotonic()
+            await asyncio.sleep(1.0)
+            assert (await one_order(s, sim, "spot", orderId=spot_id))["orderStatus"] == "New"   # within the window
+            while not app.dcp_fired and time.monotonic() - t0 < 6:
+                await asyncio.sleep(0.1)
+            assert app.dcp_fired == [("SPOT", 1)] and 2.8 < time.monotonic() - t0 < 5
+            o = await one_order(s, sim, "spot", orderId=spot_id)
+            assert (o["orderStatus"], o["cancelType"]) == ("Cancelled", "CancelByDCP")
+            assert (await one_order(s, sim, "linear", orderId=lin_id))["orderStatus"] == "New"   # DERIVATIVES: untouched
