@@ -1,4 +1,4 @@
-"""Bybit v5 simulator dialect, market data (spot and USDT perpetuals).
+"""Bybit v5 simulator dialect (spot and USDT perpetuals): market data and the order side.
 
 The machinery (book generator, limits, faults, WS connections, topic control, diff streams, app
 skeleton, admin API, process harness) is ``engine.sim``'s; this module is only Bybit's wire
@@ -13,13 +13,38 @@ format.  Rate limits are ``adapters.bybit.spec.SPEC.buckets`` at their real valu
   pushes one by one; ``orderbook.1`` is snapshots only), ``publicTrade.S``, ``tickers.S`` and,
   linear only, ``allLiquidation.S``.  ``/v5/public/misc/status``: ``system.status``.
   A connection with no client frame for ``idle_timeout_s`` (10 minutes) is closed.
+* Signed REST (one unified account, ``ACCOUNT``): ``X-BAPI-API-KEY``, ``X-BAPI-TIMESTAMP`` (ms),
+  ``X-BAPI-RECV-WINDOW`` (5000 when absent), ``X-BAPI-SIGN`` = hex HMAC-SHA256(secret, timestamp +
+  key + recv window as sent + payload), the payload being the raw query of a GET or the raw body
+  of a POST; accepted while ``server - recv_window <= timestamp < server + 1000`` (else 10002);
+  10003 (HTTP 401) for a missing or unknown key, 10004 for a bad signature.  ``order/create``,
+  ``order/amend``, ``order/cancel``, ``order/cancel-all``, ``order/realtime``, ``order/history``,
+  ``execution/list``, ``account/wallet-balance`` (UNIFIED), ``position/list`` (linear, one-way
+  mode) and ``order/disconnected-cancel-all``.  Each endpoint has its own per-account 1-s limit
+  (CREATE_1S, CANCEL_1S, AMEND_1S, QUERY_1S) reported in ``X-Bapi-Limit``,
+  ``X-Bapi-Limit-Status`` and ``X-Bapi-Limit-Reset-Timestamp`` on every signed answer; beyond
+  it retCode 10006.  Orders: Limit / Market, GTC / IOC / FOK / PostOnly (one that would take
+  liquidity is accepted, then Cancelled with EC_PostOnlyWillTakeLiquidity), ``orderLinkId``
+  never reusable (110072), ``reduceOnly`` on linear, spot market buys in quoteCoin by default;
+  closed orders stay queryable by id.  Fees: positive when paid; spot buys pay in the base
+  coin, sells in the quote coin, linear in USDT.
+* Private WebSocket ``/v5/private``: ``auth`` (HMAC of "GET/realtime" + expires), ``subscribe``
+  to ``order``, ``execution``, ``position``, ``wallet`` (or ``order.spot`` ... by category) and
+  ``dcp.spot`` / ``dcp.future``; an order's ``order`` push comes before each of its fills'
+  ``execution`` push, then ``position`` and ``wallet``.  When every private connection that
+  subscribed a product's DCP topic is gone for its ``timeWindow``, that product's open orders
+  are canceled (cancelType CancelByDCP).
+* Trade WebSocket ``/v5/trade``: ``auth``, then ``order.create`` / ``order.amend`` /
+  ``order.cancel`` with the REST bodies, limits (the same per-endpoint budget) and errors,
+  answered with a ``header`` of the limit fields; a reqId seen before on the connection: 20006.
 
 One venue holds every market, so the simulator names a market by its category: spot markets by
 their symbol (``BTCUSDT``), linear ones ``linear:BTCUSDT`` (the admin API takes these names; the
 start-up report maps CCXT symbols to them under ``market_names``).
 
 Run: ``python -m adapters.bybit.simulator --host 127.0.0.1 --port 0 [--rate 50] [--seed 1]
-[--symbols BTCUSDT,linear:BTCUSDT] [--idle-timeout-s 600] [--depth-fast-ms 20]``.
+[--symbols BTCUSDT,linear:BTCUSDT] [--idle-timeout-s 600] [--depth-fast-ms 20] [--api-key K
+--api-secret S] [--limit CREATE_1S=2]``.
 """
 
 from __future__ import annotations

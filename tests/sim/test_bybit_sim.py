@@ -955,3 +955,38 @@ async def test_disconnect_cancel_all_cancels_open_spot_orders_after_the_window()
             o = await one_order(s, sim, "spot", orderId=spot_id)
             assert (o["orderStatus"], o["cancelType"]) == ("Cancelled", "CancelByDCP")
             assert (await one_order(s, sim, "linear", orderId=lin_id))["orderStatus"] == "New"   # DERIVATIVES: untouched
+
+
+async def test_partial_fills_then_cancel_and_a_lost_answer():
+    async with in_process_simulator("bybit", **ORDERS) as sim:
+        async with aiohttp.ClientSession(timeout=T) as s:
+            await admin(s, sim, "/market", {"action": "pause"})
+            # an IOC order larger than the best level: that level fills, the rest is canceled --
+            # spot says PartiallyFilledCanceled, linear Cancelled with what it executed
+            for cat, step in (("spot", Decimal("0.000001")), ("linear", Decimal("0.001"))):
+                a = (await rest(s, sim, f"/v5/market/orderbook?category={cat}&symbol=BTCUSDT&limit=1"))["result"]["a"][0]
+                r = await ok(s, sim, "POST", "/v5/order/create", {
+                    "category": cat, "symbol": "BTCUSDT", "side": "Buy", "orderType": "Limit", "timeInForce": "IOC",
+                    "qty": str(Decimal(a[1]) + 1000 * step), "price": a[0]})
+                o = await one_order(s, sim, cat, orderId=r["orderId"])
+                assert o["orderStatus"] == ("PartiallyFilledCanceled" if cat == "spot" else "Cancelled"), o
+                assert Decimal(o["cumExecQty"]) == Decimal(a[1]) and o["leavesQty"] == "0"
+                assert Decimal(o["avgPrice"]) == Decimal(a[0]) and o["timeInForce"] == "IOC"
+            # the order fault: executed, but answered 10016 (REST) -- the order is there by its link id
+            bid, _ = await best(s, sim, "linear")
+            body = {"category": "linear", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Limit", "qty": "0.010",
+                    "price": str(bid - 100), "orderLinkId": "lost-1"}
+            await admin(s, sim, "/fault", {"type": "order", "mode": "unknown"})
+            status, r, _ = await signed(s, sim, "POST", "/v5/order/create", body)
+            assert (status, r["retCode"]) == (503, 10016)
+            assert (await one_order(s, sim, "linear", orderLinkId="lost-1"))["orderStatus"] == "New"
+            r = await create(s, sim, **body)                   # sent again: already placed
+            assert r["retCode"] == 110072
+            async with s.ws_connect(sim.trade_ws_url) as ws:
+                assert (await ws_auth(ws, sim, trade=True))["retCode"] == 0
+                await admin(s, sim, "/fault", {"type": "order", "mode": "unknown"})
+                await ws.send_str(json.dumps({"reqId": "x1", "header": {"X-BAPI-TIMESTAMP": str(int(time.time() * 1000))},
+                                              "op": "order.create", "args": [{**body, "orderLinkId": "lost-2"}]}))
+                r = await recv(ws)
+                assert (r["reqId"], r["retCode"], r["data"]) == ("x1", 10016, {})
+                assert (await one_order(s, sim, "linear", orderLinkId="lost-2"))["orderStatus"] == "New"
