@@ -76,6 +76,7 @@ class Needs(enum.Flag):
     REST_SNAPSHOT = enum.auto()   # books are resynced from a REST snapshot
     RETRY_HINT = enum.auto()      # rate refusals carry a retry time the engine must honour
     WS_ORDERS = enum.auto()       # orders are placed over the venue's WebSocket API
+    SHUTDOWN_NOTICE = enum.auto() # the venue announces a connection's close (VenueSpec.shutdown_notice)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +179,7 @@ CASES: list[FaultCase] = [
     FaultCase("changed_field_types", lambda t: [_c("type_change", count=2, topic=t.book_topic)],
               Expect.DECODE_DROP | Expect.RESYNC | Expect.OTHER_LIVE),
     FaultCase("server_shutdown_notice", lambda t: [_c("server_shutdown")], Expect.REPLACED,
-              hold_s=2.5),        # the rotation starts at the session's next watch tick (<= 1 s)
+              hold_s=2.5, needs=Needs.SHUTDOWN_NOTICE),        # the rotation starts at the session's next watch tick (<= 1 s)
 ]
 CASES_BY_NAME = {c.name: c for c in CASES}
 
@@ -197,6 +198,8 @@ def venue_needs(venue: str) -> Needs:
         have |= Needs.RETRY_HINT
     if spec.ws_order_entry:
         have |= Needs.WS_ORDERS
+    if spec.shutdown_notice:
+        have |= Needs.SHUTDOWN_NOTICE
     return have
 
 
@@ -410,13 +413,19 @@ class Drill:
             await asyncio.sleep(step)
         return pred()
 
+    def sim_name(self, inst: Any) -> str:
+        """The simulator's name of an instrument's market (what its admin and fault API take): its
+        venue symbol, unless the simulator names markets its own way (``market_names``: Bybit's
+        spot and linear BTCUSDT are two markets)."""
+        return (self.sim.info.get("market_names") or {}).get(inst.symbol, inst.venue_symbol)
+
     def target(self) -> Target:
         a = self.rt.adapter
         inst = a.instrument(self.symbols[0])
         book_t, trade_t = a.topics(inst, (Channel.BOOK, Channel.TRADES))
         everything = [t for s in self.symbols for t in a.topics(a.instrument(s), (Channel.BOOK, Channel.TRADES))]
         snap = a.snapshot_request(inst)[0] if a.spec.book.snapshot == SnapshotSource.REST else None
-        return Target(inst.venue_symbol, book_t, trade_t, everything, snap, self.time_scale)
+        return Target(self.sim_name(inst), book_t, trade_t, everything, snap, self.time_scale)
 
     # ------------------------------------------------------------------ simulator admin
     async def admin(self, method: str, path: str, body: Any = None) -> Any:
@@ -452,7 +461,7 @@ class Drill:
         assert self.engine is not None
         sym = self.symbols[0]
         inst = self.rt.adapter.instrument(sym)
-        book = await self.admin("GET", f"/book?symbol={inst.venue_symbol}&limit=1")
+        book = await self.admin("GET", f"/book?symbol={self.sim_name(inst)}&limit=1")
         qty = inst.qty_str(max(inst.lot * self.order_qty_lots, inst.min_qty))
         far = _far_price(inst, Decimal(book["bids"][0][0]))
         reqs = []
@@ -508,7 +517,7 @@ class Drill:
             self.case_trades[sym] = []
             if rt.adapter.trade_history_request(fs.instrument) is None or len(got) < 2:
                 continue
-            hist = await self.admin("GET", f"/trades?symbol={fs.instrument.venue_symbol}")
+            hist = await self.admin("GET", f"/trades?symbol={self.sim_name(fs.instrument)}")
             ids = [row[0] for row in hist["trades"]]
             if not ids:
                 continue
@@ -573,16 +582,16 @@ class Drill:
         try:
             for fs in self.feed_symbols():
                 inst = fs.instrument
-                ref = await self.admin("GET", f"/book?symbol={inst.venue_symbol}&limit={depth}")
-                if not await self.wait(lambda: fs.book.seq >= ref["seq"] and fs.sync.is_live, 15):
-                    out.append(f"book {inst.symbol} at seq {fs.book.seq}, venue at {ref['seq']}, "
-                               f"state {BookState(fs.sync.state).name}")
-                    continue
+                ref = await self.admin("GET", f"/book?symbol={self.sim_name(inst)}&limit={depth}")
                 canon = lambda lv: [(inst.px_str(inst.px(p)), inst.qty_str(inst.qty(q))) for p, q in lv]
-                bids = [(inst.px_str(p), inst.qty_str(q)) for p, q in fs.book.levels(1)][:depth]
-                asks = [(inst.px_str(p), inst.qty_str(q)) for p, q in fs.book.levels(2)][:depth]
-                if bids != canon(ref["bids"])[:depth] or asks != canon(ref["asks"])[:depth]:
-                    out.append(f"book {inst.symbol} differs from the venue's (seq {fs.book.seq})")
+                want = canon(ref["bids"])[:depth], canon(ref["asks"])[:depth]
+                ours = lambda: ([(inst.px_str(p), inst.qty_str(q)) for p, q in fs.book.levels(1)][:depth],
+                                [(inst.px_str(p), inst.qty_str(q)) for p, q in fs.book.levels(2)][:depth])
+                # the market is paused: the pushes in flight must bring the book to the venue's,
+                # LIVE (venue ids need not be the simulator's: Bybit's u counts a topic's pushes)
+                if not await self.wait(lambda: fs.sync.is_live and ours() == want, 15):
+                    out.append(f"book {inst.symbol} differs from the venue's (seq {fs.book.seq}, venue's "
+                               f"{ref['seq']}), state {BookState(fs.sync.state).name}")
         finally:
             await self.admin("POST", "/market", {"action": "resume"})
         return out

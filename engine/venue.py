@@ -153,6 +153,8 @@ class VenueSpec:
                                             # a lost trade, backfilled from the recent-trades history
     md_auth: bool = False                   # market-data subscriptions are signed (Coinbase's JWT per
                                             # subscribe): they need the venue's credentials
+    shutdown_notice: bool = False           # the venue announces a connection's close for an upgrade
+                                            # (Binance serverShutdown, OKX 64008): moved from at once
 
     def endpoint(self, name: str) -> WsEndpoint:
         for e in self.endpoints:

@@ -11,6 +11,7 @@ from ext.sync import SeqRule
 
 SPEC = VenueSpec(
     venue=VenueId.binance,
+    shutdown_notice=True,                  # serverShutdown before a service upgrade closes a connection
     rest_url="https://api.binance.com",
     ws_url="wss://stream.binance.com:9443",
     ws_api_url="wss://ws-api.binance.com:443/ws-api/v3",

@@ -35,6 +35,7 @@ def _endpoint(name: str) -> WsEndpoint:
 
 SPEC = VenueSpec(
     venue=VenueId.binanceusdm,
+    shutdown_notice=True,                  # serverShutdown before a service upgrade closes a connection
     rest_url=REST_URL,
     ws_url=WS_BASE,                        # the base of every stream path: /public, /market, /private
     ws_api_url=f"{WS_BASE}/private",       # the user data stream (a listen key names the connection)

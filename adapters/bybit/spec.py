@@ -49,7 +49,10 @@ SPEC = VenueSpec(
                   snapshot_timeout_s=5.0),
     trade_ids=TradeIds.TRADE_IDS_OPAQUE,       # spot ids are numbers, derivatives' UUIDs: kept as text
     max_connects=500, connect_window_s=300.0,  # 500 connections per 5 minutes per domain
-    retry_hint=True,                           # 10006 comes with the window's reset time
+    # 10006 names its endpoint's window reset (one bucket waits: RateLimited.buckets_only); no
+    # answer carries a Retry-After, and the IP limit's 403 bans for 10 minutes
+    retry_hint=False,
+    ws_order_entry=True,                       # /v5/trade: order.create / amend / cancel, REST the fallback
     buckets=(
         # every REST request of this host: 600 per 5 s; beyond it HTTP 403 and a ban of 10 minutes
         BucketSpec("IP_5S", BucketKind.FIXED_WINDOW, 600, 5, headroom=0.25),

@@ -13,6 +13,7 @@ CHECKSUM_DEPTH = 25       # the CRC covers the first 25 levels of each side
 
 SPEC = VenueSpec(
     venue=VenueId.okx,
+    shutdown_notice=True,                  # 64008 before a service upgrade closes a connection
     rest_url="https://www.okx.com",
     ws_url="wss://ws.okx.com:8443",
     # the private stream (login, `orders` channel) and WebSocket order entry: set it as the
