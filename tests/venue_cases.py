@@ -1,23 +1,40 @@
-"""What the shared order tests need to know of each venue's simulated market: its BTC market and
-an order that rests far below the price (lot-aligned, above the venue's minimum notional), for
-tests that run over every registered venue."""
+"""What the shared order tests need to know of each venue's simulated market, read from the venue's
+data file tests/fixtures/<venue>/cases.json (a new venue adds that file, no test code): its BTC
+market, an order that rests far below the price (lot-aligned, above the venue's minimum
+notional), a small marketable size, amend sizes and price, the bucket new orders count against,
+its bad-signature code, a wrong secret and a price finer than its tick."""
 from __future__ import annotations
 
-#: the venue's BTC market where it is not spot
-BTC = {"binanceusdm": "BTC/USDT:USDT"}
-#: (qty, price) of a buy that rests without filling; USD-M's minimum order notional is 100 USDT
-RESTING = {"binanceusdm": ("0.2", "1000")}
-#: the size of a small marketable order (above the minimum notional at ~60000)
-SMALL = {"binanceusdm": "0.01"}
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+DEFAULTS: dict[str, Any] = {"market": "BTC/USDT", "resting": ["0.001", "1000"], "small": "0.001",
+                            "amend_sizes": ["0.003", "0.002"], "amend_in_place": True}
+
+
+@functools.cache
+def cases(venue: str) -> dict[str, Any]:
+    path = FIXTURES / venue / "cases.json"
+    return {**DEFAULTS, **(json.loads(path.read_text()) if path.exists() else {})}
+
+
+def case(venue: str, key: str) -> Any:
+    c = cases(venue)
+    if key not in c:
+        raise KeyError(f"tests/fixtures/{venue}/cases.json has no {key!r}")
+    return c[key]
 
 
 def btc(venue: str) -> str:
-    return BTC.get(venue, "BTC/USDT")
+    return case(venue, "market")
 
 
 def resting(venue: str) -> tuple[str, str]:
-    return RESTING.get(venue, ("0.001", "1000"))
+    return tuple(case(venue, "resting"))
 
 
 def small(venue: str) -> str:
-    return SMALL.get(venue, "0.001")
+    return case(venue, "small")

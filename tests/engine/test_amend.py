@@ -17,19 +17,14 @@ from engine.model import OrderRequest, OrderState, OrderType, Side, VenueId
 from engine.sim.server import running_simulator
 from tests.engine.conftest import admin
 from tests.waiting import wait_for
-
-# far below the market, lot-aligned: rests without filling (USD-M: above its 100 USDT minimum notional)
-RESTING = {"binance": ("0.001", "1000"), "okx": ("0.001", "1000"), "binanceusdm": ("0.2", "1000")}
-SYMBOL = {"binanceusdm": "BTC/USDT:USDT"}                  # the venue's BTC market where it is not spot
-#: the sizes the test amends to, in the venue's units (above its minimum notional at ~1000)
-SIZES = {"binanceusdm": ("0.3", "0.25")}
+from tests.venue_cases import btc, case, resting
 
 
 @pytest.mark.parametrize("venue", registry.trading())
 async def test_amend_price_and_size_in_place(venue):
-    qty, price = RESTING[venue]
-    sym = SYMBOL.get(venue, "BTC/USDT")
-    new_qty, rest_qty = SIZES.get(venue, ("0.003", "0.002"))
+    qty, price = resting(venue)
+    sym = btc(venue)
+    new_qty, rest_qty = case(venue, "amend_sizes")
     with running_simulator(venue, rate=20) as sim:
         eng = Engine(Config(venues={venue: venue_config_for(venue, sim, [sym])}, metrics_port=0))
         try:
@@ -44,7 +39,8 @@ async def test_amend_price_and_size_in_place(venue):
                 with pytest.raises(NotImplementedError, match="amend"):
                     await eng.amend(venue, o.client_order_id, price="1001")
                 return
-            assert await wait_for(lambda: ex.stream_connected)
+            # the private stream, and the order socket where orders have one of their own
+            assert await wait_for(lambda: ex.stream_connected and getattr(ex, "orders_connected", True))
             ids = (o.client_order_id, o.venue_order_id)
             n = len(seen)
             ws = hasattr(ex, "ws_orders")                         # orders over the private socket
@@ -69,7 +65,7 @@ async def test_amend_price_and_size_in_place(venue):
             with pytest.raises(ValueError, match="decimal"):
                 await eng.amend(venue, o.client_order_id, price="cheap")
             with pytest.raises(Rejected, match="tick"):                # off the price grid
-                await eng.amend(venue, o.client_order_id, price="1000.55")
+                await eng.amend(venue, o.client_order_id, price=case(venue, "off_tick_price"))
             assert Decimal(o.price) == Decimal("1000.5")
 
             # the answer is lost after the venue executed it: a query settles the terms
@@ -100,7 +96,7 @@ async def test_amend_price_and_size_in_place(venue):
 async def test_amend_of_an_order_the_venue_no_longer_has_learns_what_it_became(venue):
     """The venue refuses the amend (the order filled or was canceled meanwhile, its events lost):
     UnknownOrder, and the order shows the venue's final state."""
-    qty, price = RESTING[venue]
+    qty, price = resting(venue)
     with running_simulator(venue, rate=20) as sim:
         eng = Engine(Config(venues={venue: venue_config_for(venue, sim, ["BTC/USDT"])}, metrics_port=0))
         try:

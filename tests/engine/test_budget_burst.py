@@ -23,14 +23,9 @@ from engine.model import OrderRequest, OrderState, OrderType, Side, VenueId
 from engine.orders import BUDGET_REFUSED
 from engine.sim.server import running_simulator
 from ext.ratelimit import Priority
-from tests.venue_cases import btc, resting
+from tests.venue_cases import btc, case, resting
 
 S = OrderState
-# the bucket that limits new orders of one account / instrument, and the length of its window
-ORDER_BUCKET = {"binance": ("ORDERS_10S", 10.0), "okx": ("PLACE_2S:BTC-USDT", 2.0),
-                "binanceusdm": ("ORDERS_10S", 10.0)}
-
-
 def engine_for(venue: str, sim) -> Engine:
     return Engine(Config(venues={venue: venue_config_for(venue, sim, [btc(venue)])}, metrics_port=0))
 
@@ -43,7 +38,7 @@ def order_lane(eng: Engine, venue: str) -> int:
     """How many new orders the engine's budget admits in one window of the order bucket."""
     b = eng.runtime(venue).budget
     b.cost({"PLACE_2S": 1}, "BTC-USDT") if venue == "okx" else None     # makes the instrument bucket
-    return b.budget.lane_capacity(b.index[ORDER_BUCKET[venue][0]], Priority.NEW_ORDER)
+    return b.budget.lane_capacity(b.index[case(venue, "order_bucket")[0]], Priority.NEW_ORDER)
 
 
 async def burst(eng: Engine, venue: str, n: int, **kw) -> list:
@@ -63,8 +58,8 @@ async def test_burst_beyond_the_budget_is_refused_locally_never_unknown(venue):
             await eng.start(market_data=False)
             rt = eng.runtime(venue)
             # more than the budget can send within the default 5 s deadline: windows start at
-            # most every ORDER_BUCKET seconds, each admits one lane's worth
-            n = order_lane(eng, venue) * (int(5.0 / ORDER_BUCKET[venue][1]) + 2) + 10
+            # most every order-bucket window, each admits one lane's worth
+            n = order_lane(eng, venue) * (int(5.0 / case(venue, "order_bucket")[1]) + 2) + 10
             orders = await burst(eng, venue, n)
             states = [o.state for o in orders]
             assert S.UNKNOWN not in states, [(o.state.name, o.error) for o in orders if o.state is S.UNKNOWN][:3]
@@ -113,7 +108,7 @@ async def _to_window_start(window_s: float, need_s: float) -> None:
 @pytest.mark.parametrize("venue", registry.trading())
 async def test_a_restart_inside_a_spent_window_earns_no_rate_refusal(venue, tmp_path, monkeypatch):
     monkeypatch.setenv(STATE_DIR_ENV, str(tmp_path))
-    _, window_s = ORDER_BUCKET[venue]
+    _, window_s = case(venue, "order_bucket")
     with running_simulator(venue, rate=20) as sim:
         first = engine_for(venue, sim)
         try:
@@ -129,7 +124,7 @@ async def test_a_restart_inside_a_spent_window_earns_no_rate_refusal(venue, tmp_
         second = engine_for(venue, sim)                   # a new process's budget, same state dir
         try:
             rt = second.runtime(venue)
-            assert rt.budget.restored.get(ORDER_BUCKET[venue][0], 0) >= lane - 2
+            assert rt.budget.restored.get(case(venue, "order_bucket")[0], 0) >= lane - 2
             await second.start(market_data=False)
             run2 = await burst(second, venue, lane, queue_timeout_s=0.05)
             refused_by_venue = [o.error for o in run2 if venue_rate_refused(o)]

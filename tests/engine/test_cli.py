@@ -11,6 +11,7 @@ import pytest
 
 from engine import registry
 from tests.engine.conftest import cli_config
+from tests.venue_cases import btc, case, resting
 
 
 def venuelink(*args, env=None, timeout=90):
@@ -44,37 +45,28 @@ def test_run_against_simulator_shows_books_and_serves_metrics():
     assert 'venuelink_book_state{symbol="BTC/USDT",venue="binance"} 2.0' in metrics
 
 
-# a price far below the market, on a lot-aligned size; the venue's code for a bad signature
-AMEND_PRICE = {"binance": "999", "okx": "1000.5", "binanceusdm": "999"}
-NO_AMEND = {"binance"}                                  # venues without amend in place
-#: venue -> (qty, price, the code of a bad signature, a wrong secret); USD-M's minimum notional is 100 USDT
-ORDER_CLI = {"binance": ("0.001", "1000", "-1022", "f" * 64), "okx": ("0.001", "1000", "50113", "f" * 32),
-             "binanceusdm": ("0.2", "1000", "-1022", "f" * 64)}
-CLI_SYMBOL = {"binanceusdm": "BTC/USDT:USDT"}           # the venue's BTC market where it is not spot
-
-
 @pytest.mark.parametrize("venue", registry.trading())
 def test_order_cli_place_status_cancel(tmp_path, venue):
     """The one-shot REST order tool works the same for every venue."""
     from engine.sim.server import running_simulator
-    qty, price, bad_sign, wrong_secret = ORDER_CLI[venue]
+    (qty, price), bad_sign, wrong_secret = resting(venue), case(venue, "bad_signature_code"), case(venue, "wrong_secret")
     with running_simulator(venue, rate=20) as sim:
         cfg = cli_config(tmp_path, sim, venue=venue)
         env = {"VL_CLI_KEY": sim["api_key"], "VL_CLI_SECRET": sim["api_secret"],
                "VL_CLI_PASSPHRASE": sim.info.get("api_passphrase", "")}
-        common = ["--config", str(cfg), "--venue", venue, "--symbol", CLI_SYMBOL.get(venue, "BTC/USDT")]
+        common = ["--config", str(cfg), "--venue", venue, "--symbol", btc(venue)]
         p = venuelink("order", "place", *common, "--side", "buy", "--qty", qty, "--price", price,
                       "--client-id", "cliTest1", env=env)
         o = json.loads(p.stdout)
         assert p.returncode == 0 and o["state"] == "new" and o["client_order_id"] == "cliTest1" and o["venue_order_id"]
         o = json.loads(venuelink("order", "status", *common, "--client-id", "cliTest1", env=env).stdout)
         assert o["state"] == "new" and o["filled_qty"] == "0"
-        p = venuelink("order", "amend", *common, "--client-id", "cliTest1", "--price", AMEND_PRICE[venue], env=env)
+        p = venuelink("order", "amend", *common, "--client-id", "cliTest1", "--price", case(venue, "amend_price"), env=env)
         o = json.loads(p.stdout)
-        if venue not in NO_AMEND:
-            assert p.returncode == 0 and o["state"] == "new" and o["price"] == AMEND_PRICE[venue]
+        if case(venue, "amend_in_place"):
+            assert p.returncode == 0 and o["state"] == "new" and o["price"] == case(venue, "amend_price")
             o = json.loads(venuelink("order", "status", *common, "--client-id", "cliTest1", env=env).stdout)
-            assert o["price"] == AMEND_PRICE[venue]
+            assert o["price"] == case(venue, "amend_price")
         else:                                   # the venue has no amend: said so, order untouched
             assert p.returncode == 1 and "amend refused" in o["error"] and o["state"] == "new"
         o = json.loads(venuelink("order", "cancel", *common, "--client-id", "cliTest1", env=env).stdout)
@@ -266,8 +258,8 @@ def test_order_cli_a_venue_that_cannot_be_reached_is_not_a_rejection(tmp_path, v
         env = _sim_env(sim)
         url = sim.rest_url.rstrip("/")
     assert url.startswith("http://127.0.0.1:")                  # names host and port
-    common = ["--config", str(cfg), "--venue", venue, "--symbol", CLI_SYMBOL.get(venue, "BTC/USDT")]
-    qty, price = ORDER_CLI[venue][:2]
+    common = ["--config", str(cfg), "--venue", venue, "--symbol", btc(venue)]
+    qty, price = resting(venue)
     p = venuelink("order", "place", *common, "--side", "buy", "--qty", qty, "--price", price,
                   "--client-id", "cliGone1", env=env)
     o = json.loads(p.stdout)
@@ -293,7 +285,7 @@ def test_order_cli_market_order_prints_its_final_state(tmp_path, venue):
     with running_simulator(venue, rate=20) as sim:
         cfg = cli_config(tmp_path, sim, venue=venue)
         env = _sim_env(sim)
-        common = ["--config", str(cfg), "--venue", venue, "--symbol", CLI_SYMBOL.get(venue, "BTC/USDT")]
+        common = ["--config", str(cfg), "--venue", venue, "--symbol", btc(venue)]
         p = venuelink("order", "place", *common, "--side", "buy", "--type", "market", "--qty", "0.01",
                       "--client-id", "cliMkt1", "--wait", "3", env=env)
         placed = json.loads(p.stdout)
@@ -307,7 +299,6 @@ def test_order_cli_market_order_prints_its_final_state(tmp_path, venue):
             assert status[k] == placed[k], (k, placed, status)
 
 
-ORDER_TICK = {"binance": "1000.005", "okx": "1000.05", "binanceusdm": "1000.05"}     # one digit finer than the simulator's tick
 
 
 @pytest.mark.parametrize("venue", registry.trading())
@@ -318,8 +309,8 @@ def test_order_cli_bad_numbers_are_usage_errors_and_nothing_is_sent(tmp_path, ve
     with running_simulator(venue, rate=20) as sim:
         cfg = cli_config(tmp_path, sim, venue=venue)
         env = _sim_env(sim)
-        common = ["--config", str(cfg), "--venue", venue, "--symbol", CLI_SYMBOL.get(venue, "BTC/USDT")]
-        qty, price = ORDER_CLI[venue][:2]
+        common = ["--config", str(cfg), "--venue", venue, "--symbol", btc(venue)]
+        qty, price = resting(venue)
         p = venuelink("order", "place", *common, "--side", "buy", "--qty", qty, "--price", price,
                       "--client-id", "cliRest1", env=env)
         assert p.returncode == 0 and json.loads(p.stdout)["state"] == "new", p.stdout
@@ -329,7 +320,7 @@ def test_order_cli_bad_numbers_are_usage_errors_and_nothing_is_sent(tmp_path, ve
                  (("place", "--side", "buy", "--qty", "-1", "--price", "1000"), "--qty -1"),
                  (("place", "--side", "buy", "--qty", "abc", "--price", "1000"), "'abc' is not a decimal number"),
                  (("place", "--side", "buy", "--type", "market", "--qty", "abc"), "'abc' is not a decimal number"),
-                 (("place", "--side", "buy", "--qty", "0.001", "--price", ORDER_TICK[venue]), ORDER_TICK[venue]),
+                 (("place", "--side", "buy", "--qty", "0.001", "--price", case(venue, "off_tick_price")), case(venue, "off_tick_price")),
                  (("place", "--side", "buy", "--qty", "0.001", "--price", "-5"), "--price -5"),
                  (("amend", "--client-id", "cliRest1"), "amend needs something to change"),
                  (("amend", "--client-id", "cliRest1", "--qty", "0"), "--qty 0")]

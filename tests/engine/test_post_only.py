@@ -11,6 +11,7 @@ from engine.engine import Engine
 from engine.model import OrderRequest, OrderState, OrderType, Side, TimeInForce, VenueId
 from engine.sim.server import running_simulator
 from tests.venue_cases import btc, resting, small
+from tests.waiting import wait_for
 
 
 @pytest.mark.parametrize("venue", registry.trading())
@@ -29,7 +30,10 @@ async def test_post_only_rests_or_is_refused_never_takes(venue):
             # far above the market: it would take, so the venue refuses it
             x = await eng.place(OrderRequest(vid, sym, Side.BUY, OrderType.LIMIT, small(venue), "100000",
                                              TimeInForce.POST_ONLY))
-            assert x.state is OrderState.REJECTED and x.filled_qty == "0" and x.error
+            # refused in the answer (most venues), or accepted and then refused on the private
+            # stream (Bybit: Cancelled with EC_PostOnlyWillTakeLiquidity)
+            assert await wait_for(lambda: x.state.is_final, 10), x
+            assert x.state is OrderState.REJECTED and x.filled_qty == "0" and x.error, x
             m = await eng.place(OrderRequest(vid, sym, Side.BUY, OrderType.MARKET, small(venue), None,
                                              TimeInForce.POST_ONLY))
             assert m.state is OrderState.REJECTED and "post-only" in m.error
