@@ -8,6 +8,7 @@ for 10 minutes; 429 is the venue's system-wide protection. Codes from the v5 err
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from engine.errors import (AuthError, ExecutionUnknown, IpBanned, RateLimited, Rejected, TimestampError,
@@ -72,7 +73,12 @@ def _retry_after(headers: Any, env: dict) -> float:
     return min(60.0, (reset - now) / 1000.0)
 
 
+_ORIGIN = re.compile(r"origin_string\[.*", re.DOTALL)
+
+
 def error_for(code: int | None, msg: str, status: int, headers: Any = None, env: dict | None = None) -> VenueError:
+    # a refused signature echoes the signed text, the API key in it: never into an error or a log
+    msg = _ORIGIN.sub("origin_string[...]", msg)
     kw = {"venue": "bybit", "code": code, "http_status": status}
     text = f"bybit {status} {code}: {msg}"
     if status == 403 and code is None:

@@ -60,6 +60,8 @@ STATUS = {"New": OrderState.NEW, "PartiallyFilled": OrderState.PARTIALLY_FILLED,
           "Triggered": OrderState.NEW, "Filled": OrderState.FILLED, "Cancelled": OrderState.CANCELED,
           "PartiallyFilledCanceled": OrderState.CANCELED, "Deactivated": OrderState.CANCELED,
           "Rejected": OrderState.REJECTED}
+POST_ONLY_WOULD_TAKE = "EC_PostOnlyWillTakeLiquidity"
+"""a PostOnly order that would have taken: Bybit accepts it, then cancels it with this reason"""
 _TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK", TimeInForce.POST_ONLY: "PostOnly"}
 _SIDE = {"Buy": Side.BUY, "Sell": Side.SELL}
 
@@ -507,8 +509,11 @@ class BybitExecution(SignedRest, SocketOrdersOwner, PrivateStreamOwner, Executio
         if status not in STATUS:
             raise ValueError(f"unknown order status {status!r}")
         reason = d.get("rejectReason") or ""
+        state = STATUS[status]
+        if reason == POST_ONLY_WOULD_TAKE and state is OrderState.CANCELED and Decimal(d.get("cumExecQty") or "0") == 0:
+            state = OrderState.REJECTED     # accepted, then refused for taking: a refusal, nothing filled
         return OrderUpdate(venue=self.venue, symbol=inst.symbol, client_order_id=d.get("orderLinkId") or "",
-                           venue_order_id=str(d["orderId"]), state=STATUS[status],
+                           venue_order_id=str(d["orderId"]), state=state,
                            filled_qty=canonical(d.get("cumExecQty") or "0"), qty=canonical(d.get("qty") or "0"),
                            price=canonical(d.get("price") or "0") if d.get("orderType") == "Limit" else "",
                            side=_SIDE.get(d.get("side")), ts_exchange=_ms_ns(d.get("updatedTime") or d.get("createdTime")),

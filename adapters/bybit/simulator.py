@@ -142,6 +142,18 @@ def market_of(name: str) -> tuple[str, str]:
     return (LINEAR, name[len(LINEAR_PREFIX):]) if name.startswith(LINEAR_PREFIX) else (SPOT, name)
 
 
+def hub_topic(category: str, wire: str) -> str:
+    """The hub's name of a category's topic: spot's are the wire's own ("orderbook.50.BTCUSDT",
+    what the shared fault API is given), the other categories' are prefixed ("linear|...")."""
+    return wire if category == SPOT else f"{category}|{wire}"
+
+
+def split_topic(topic: str) -> tuple[str, str]:
+    """(category, wire topic) of a hub topic (the inverse of ``hub_topic``)."""
+    cat, sep, wire = topic.partition("|")
+    return (cat, wire) if sep else (SPOT, topic)
+
+
 def _spot(sym: str, tick: str, lot: str, min_qty: str, max_qty: str, mid: str, mean: int) -> BybitMarket:
     spec = SymbolSpec(sym, sym[:-4], "USDT", tick, lot, mid, min_qty=min_qty, max_qty=max_qty,
                       max_price="10000000", mean_size=mean, first_trade_id=SPOT_TRADE_ID_BASE)
@@ -613,7 +625,7 @@ class BybitSim(SimApp):
         name = self._market(q, cat)
         limit = self._limit(q, REST_BOOK_LIMIT[cat])
         m = self.venue.markets[name]
-        topic = f"{cat}|orderbook.50.{market_of(name)[1]}"
+        topic = hub_topic(cat, f"orderbook.50.{market_of(name)[1]}")
         self.diffs.flush_topic(topic)          # what the stream has pushed is the book now
         book = self.books.get(topic)
         seq, bids, asks = m.depth(limit)
@@ -1309,7 +1321,7 @@ class BybitSim(SimApp):
             self.books.pop(topic, None)
             self.tickers.pop(topic, None)
             return
-        cat, wire = topic.split("|", 1)
+        cat, wire = split_topic(topic)
         channel, _, sym = wire.rpartition(".")
         name = market_name(cat, sym)
         if channel.startswith("orderbook."):
@@ -1339,14 +1351,14 @@ class BybitSim(SimApp):
         fields = self.tickers.get(topic)
         if fields is not None:
             return self._ticker_frame(topic, "snapshot", fields)
-        if topic == f"{MISC}|{STATUS_TOPIC}":
+        if topic == hub_topic(MISC, STATUS_TOPIC):
             rows = self._current_status()
             return _dumps({"topic": STATUS_TOPIC, "ts": now_ms(), "data": rows}) if rows else None
         return None
 
     # ------------------------------------------------------------------ order books
     def _diff_topic(self, topic: str) -> DiffTopic | None:
-        cat, _, wire = topic.partition("|")
+        cat, wire = split_topic(topic)
         channel, _, sym = wire.rpartition(".")
         c = self.config
         ms = {"orderbook.50": c.depth_fast_ms, "orderbook.200": c.depth_200_ms}.get(channel)
@@ -1417,7 +1429,7 @@ class BybitSim(SimApp):
         trades = batch.trades + extra if extra else batch.trades
         if trades:
             cat, sym = market_of(name)
-            topic = f"{cat}|publicTrade.{sym}"
+            topic = hub_topic(cat, f"publicTrade.{sym}")
             live = self.hub.subscribers(topic)
             seq = batch.last_id or self.venue.markets[name].update_id
             rows = []                           # one message per batch: all of its trades
@@ -1467,14 +1479,14 @@ class BybitSim(SimApp):
                 "ask1Price": self._px(name, ba[0]) if ba else "", "ask1Size": self._sz(name, ba[1]) if ba else ""}
 
     def _ticker_frame(self, topic: str, kind: str, data: dict[str, str]) -> str:
-        cat, wire = topic.split("|", 1)
+        cat, wire = split_topic(topic)
         name = market_name(cat, data["symbol"])
         return _dumps({"topic": wire, "type": kind, "data": data, "cs": self.venue.markets[name].update_id,
                        "ts": now_ms()})
 
     def _push_ticker(self, topic: str) -> None:
         """Linear: a delta of the fields that changed; spot: the whole ticker when anything did."""
-        cat, wire = topic.split("|", 1)
+        cat, wire = split_topic(topic)
         sym = wire.rpartition(".")[2]
         now = self._ticker_fields(market_name(cat, sym))
         sent = self.tickers[topic]
@@ -1505,7 +1517,7 @@ class BybitSim(SimApp):
     # ------------------------------------------------------------------ liquidations, status
     def _liquidations(self) -> None:
         for topic in list(self.hub.topics):
-            cat, _, wire = topic.partition("|")
+            cat, wire = split_topic(topic)
             if cat != LINEAR or not wire.startswith("allLiquidation."):
                 continue
             sym = wire.rpartition(".")[2]
@@ -1525,7 +1537,7 @@ class BybitSim(SimApp):
             return
         out = rows or [dict(r, state="completed") for r in self._status_sent]
         self._status_sent = rows
-        self.hub.publish(f"{MISC}|{STATUS_TOPIC}", _dumps({"topic": STATUS_TOPIC, "ts": now_ms(), "data": out}))
+        self.hub.publish(hub_topic(MISC, STATUS_TOPIC), _dumps({"topic": STATUS_TOPIC, "ts": now_ms(), "data": out}))
 
 
 def _changes(old: dict[int, int], new: dict[int, int], reverse: bool) -> list[tuple[int, int]]:
@@ -1556,7 +1568,7 @@ class _Endpoint:
             conn.send(reply)
 
     def _wire(self, topic: str) -> str:
-        return topic.partition("|")[2]
+        return split_topic(topic)[1]
 
     def _reply(self, conn: WsConn, op: str, rid: Any, success: bool, msg: str) -> str:
         d: dict[str, Any] = {"success": success, "ret_msg": msg, "conn_id": conn.data.get("conn_id", "")}
@@ -1583,7 +1595,7 @@ class _Endpoint:
             return Control(Op.OTHER, rid=rid, msg={"op": op, "error": "error:args invalid"})
         if self.category == SPOT and len(args) > SPOT_MAX_ARGS:
             return Control(Op.OTHER, rid=rid, msg={"op": op, "error": f"args size >{SPOT_MAX_ARGS}"})
-        topics = [f"{self.category}|{a}" for a in dict.fromkeys(args)]
+        topics = [hub_topic(self.category, a) for a in dict.fromkeys(args)]
         if op == "subscribe":
             for t in topics:                    # pending pushes first: the snapshot joins the next one
                 if t in self.sim.hub.topics:
