@@ -76,8 +76,10 @@ class SocketOrders:
                                           f"(code {e.code})", buckets_only=e.buckets_only)
             breaker.success()
             raise
-        except ExecutionUnknown:
+        except ExecutionUnknown as e:
             self.sent += 1                  # its answer lost, or the venue's "status unknown"
+            if e.code is not None:          # the venue's own word (Bybit 10019 restarting, 10016): it is down
+                breaker.failure(FailureKind.VENUE_DOWN)
             raise
         except VenueError:
             self.sent += 1                  # a definite refusal: the venue is up

@@ -4,4 +4,3 @@ VENUE = "bybit"
 ADAPTER = "adapters.bybit.adapter:BybitAdapter"
 SIMULATOR = "adapters.bybit.simulator"
 EXTENSIONS = ()                 # its frames are read from its wire schema (wire.py) by ext.wire
-ORDERS = False                  # market data native; orders through the CCXT tier until the adapter has them

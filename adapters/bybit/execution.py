@@ -53,6 +53,8 @@ TIME_PATH = "/v5/market/time"
 SOCKET_OPS = {"order.create": CREATE, "order.amend": AMEND, "order.cancel": CANCEL}
 """the order-entry socket's operations and the REST endpoint each stands for (same body, same budget)"""
 ORDERS_PAGE, FILLS_PAGE, MAX_PAGES = 50, 100, 50
+DCP_TOPICS = ["dcp.spot", "dcp.future"]
+"""the private stream's subscriptions that make disconnect-cancel-all count for spot and derivatives"""
 DCP_RANGE = (3, 300)
 """disconnect-cancel-all: the window in seconds"""
 AUTH_EXPIRES_MS = 10_000
@@ -143,24 +145,31 @@ class PrivateDialect(_Dialect):
         return json.dumps([msg.get("topic"), msg.get("data")], sort_keys=True, separators=(",", ":"))
 
     def request_frame(self, req_id: int, method: str, params: Any) -> str:
-        raise NotImplementedError("bybit's private stream takes no requests (orders go on /v5/trade)")
+        """The stream's only requests: subscribe / unsubscribe (orders go on /v5/trade)."""
+        if method not in ("subscribe", "unsubscribe"):
+            raise NotImplementedError(f"bybit's private stream takes no {method!r} (orders go on /v5/trade)")
+        return json.dumps({"req_id": str(req_id), "op": method, "args": list(params)}, separators=(",", ":"))
 
     def classify(self, msg: Any) -> tuple[MsgKind, int | None]:
         if not isinstance(msg, dict):
             return MsgKind.UNKNOWN, None
         if isinstance(msg.get("topic"), str) and isinstance(msg.get("data"), list):
             return MsgKind.PUSH, None
-        op = msg.get("op")
+        op, rid = msg.get("op"), msg.get("req_id")
         if op in ("pong", "ping"):
             return MsgKind.PONG, None
+        if op in ("subscribe", "unsubscribe") and isinstance(rid, str) and rid.isdigit() and len(rid) <= 18:
+            return MsgKind.REPLY, int(rid)          # one of ours (the connection's own subscribe is "sub")
         if op in ("auth", "subscribe", "unsubscribe"):
             return (MsgKind.EVENT if msg.get("success") is not False else MsgKind.ERROR), None
         return MsgKind.UNKNOWN, None
 
     def reply_result(self, msg: Any) -> Any:
-        return None
+        return msg
 
     def reply_error(self, msg: Any) -> VenueError | None:
+        if msg.get("success") is False:
+            return VenueError(f"bybit private {msg.get('op')}: {str(msg.get('ret_msg', ''))[:200]}", venue="bybit")
         return None
 
 
@@ -430,10 +439,24 @@ class BybitExecution(SignedRest, SocketOrdersOwner, PrivateStreamOwner, Executio
     # ---- dead man's switch ------------------------------------------------------------------------
     async def arm_dead_man(self, timeout_s: int) -> None:
         """Disconnect-cancel-all: the window, for spot and derivatives; the private stream's dcp
-        subscriptions make it count. Bybit keeps the window: it is sent again only when it changes
-        (0 leaves it as it is: a stream closed on purpose no longer subscribes)."""
+        subscriptions make it count (Bybit cancels when every connection subscribed to them is
+        gone). Bybit keeps the window: it is sent again only when it changes. 0 disarms: the
+        stream unsubscribes the dcp topics, so closing it on purpose cancels nothing."""
         n = int(timeout_s)
-        if n == 0 or n == self._dcp_window:
+        if n == 0:
+            if self.private_ws is not None:
+                self.private_ws.dialect.topics = [t for t in self.private_ws.dialect.topics if t not in DCP_TOPICS]
+                if self.private_ws.connected:
+                    await self.private_ws.request("unsubscribe", DCP_TOPICS, timeout_s=5.0)
+            self.dead_man = False
+            return
+        ws = self.private_ws
+        if ws is not None and not set(DCP_TOPICS) <= set(ws.dialect.topics):
+            ws.dialect.topics = ws.dialect.topics + DCP_TOPICS     # reconnects subscribe them too
+            if ws.connected:
+                await ws.request("subscribe", DCP_TOPICS, timeout_s=5.0)
+        self.dead_man = True
+        if n == self._dcp_window:
             return
         if not DCP_RANGE[0] <= n <= DCP_RANGE[1]:
             raise ValueError(f"bybit disconnect-cancel-all: timeWindow must be {DCP_RANGE[0]}..{DCP_RANGE[1]} s, "
@@ -446,7 +469,7 @@ class BybitExecution(SignedRest, SocketOrdersOwner, PrivateStreamOwner, Executio
     def start(self, private_ws_url: str, on_reconnected: Callable[[], None]) -> None:
         if self.private_ws is not None:
             return
-        topics = ["order", "execution", "position"] + (["dcp.spot", "dcp.future"] if self.dead_man else [])
+        topics = ["order", "execution", "position"] + (DCP_TOPICS if self.dead_man else [])
         self.private_ws = PrivateWsSession(
             private_ws_url, PrivateDialect(self.sync_time, self.venue_ms, topics), self.creds, on_push=self._on_push,
             on_reconnected=on_reconnected, on_state=self._on_state, http=self.rest.session, clock_ns=self.venue_ns,

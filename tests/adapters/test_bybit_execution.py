@@ -5,6 +5,7 @@ reconciled as placed, PartiallyFilledCanceled as canceled with its fills, a wron
 without a secret in any message, the per-endpoint limit kept from the venue's own headers."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from decimal import Decimal
@@ -152,3 +153,28 @@ async def test_the_endpoint_limit_from_the_venues_headers_holds_the_bucket_not_t
         log = (await _sim(sim, "GET", "/requests"))["requests"]
         assert [s for _, m, p, s, *_ in log if p == "/v5/order/create"] == [200, 200]
         await ex.cancel(order("vll1"))                                  # another endpoint: not held
+
+
+async def test_disconnect_cancel_all_cancels_after_the_window_unless_disarmed():
+    async with bybit() as (sim, a, ex):
+        await ex.sync_time()
+        ex.start(sim.ws_api_url, lambda: None)
+        assert await wait_for(lambda: ex.stream_connected, 10)
+        await ex.arm_dead_man(3)                                        # subscribes dcp.spot / dcp.future
+        assert set(ex.private_ws.dialect.topics) >= {"dcp.spot", "dcp.future"}
+        await ex.place(order("vld1"))
+        await ex.arm_dead_man(0)                                        # a graceful close: unsubscribed
+        await ex.arm_dead_man(3)                                        # armed again
+        with pytest.raises(ValueError):
+            await ex.arm_dead_man(301)
+        # the process dies: its connections are gone without a word; Bybit cancels after the window
+        ex.private_ws.backoff_min_s = ex.private_ws.backoff_max_s = 60.0
+        await ex.private_ws.close()
+        await ex.orders_socket.session.close()
+        assert (await ex.query(order("vld1"))).state is OrderState.NEW  # inside the window: still open
+        for _ in range(40):
+            state = (await ex.query(order("vld1"))).state
+            if state is not OrderState.NEW:
+                break
+            await asyncio.sleep(0.2)
+        assert state is OrderState.CANCELED
