@@ -70,6 +70,7 @@ class Role(IntEnum):
     NEXT_FUNDING_RATE = 24  # a string: the venue's forecast, "" for none
     OPEN_INTEREST = 25      # a decimal string kept at its own precision
     LEVELS = 26     # one array of objects each naming its side (Field.split): both sides of the book
+    BLOCK = 27      # TRADES: a bool, true for a block trade (Bybit BT): the trade event's ``block`` flag
 
 
 _SCALED = {Role.BIDS, Role.ASKS, Role.LEVELS, Role.PRICE, Role.SIZE, Role.BID_PX, Role.BID_QTY, Role.ASK_PX,
@@ -229,6 +230,8 @@ class Wire:
                 if f.cols != (0, 1) and (f.role not in (Role.BIDS, Role.ASKS) or min(f.cols) < 0
                                          or f.cols[0] == f.cols[1]):
                     raise ValueError(f"channel {c.name!r}: {f.key!r}: columns are two for BIDS / ASKS")
+            if Role.BLOCK in roles and c.kind != Kind.TRADES:
+                raise ValueError(f"channel {c.name!r}: BLOCK flags trades only")
             if c.kind == Kind.TRADES and not {Role.PRICE, Role.SIZE, Role.SIDE, Role.TRADE_ID} <= set(roles):
                 raise ValueError(f"channel {c.name!r}: trades need PRICE, SIZE, SIDE and TRADE_ID")
             if c.kind == Kind.DERIVS and not set(roles) & _DERIV_ROLES:

@@ -272,6 +272,8 @@ class WireRefParser(PyFrameParser):
                 if s == text:
                     return Side.BUY if is_buy else Side.SELL
             raise JSONError(f"{ch.name}: side {s!r}")
+        if r == Role.BLOCK:
+            return J.get_bool(obj, f.key)
         if r == Role.TRADE_ID and f.opaque:
             s = J.get_str(obj, f.key)
             if not s:
@@ -347,9 +349,9 @@ class WireRefParser(PyFrameParser):
             if row_fs is None:
                 continue
             out.append((row_fs, v[Role.TRADE_ID], v[Role.PRICE], v[Role.SIZE], v[Role.SIDE],
-                        to_ns(v.get(Role.TS, 0), ch.time_unit_ns)))
-        for row_fs, tid, px, qty, side, ts in out:
-            self.emit_trade_py(row_fs, tid, px, qty, side, ts, ts_recv)
+                        to_ns(v.get(Role.TS, 0), ch.time_unit_ns), bool(v.get(Role.BLOCK))))
+        for row_fs, tid, px, qty, side, ts, block in out:
+            self.emit_trade_py(row_fs, tid, px, qty, side, ts, ts_recv, block)
 
     def _derivs(self, ch: Channel, obj: J.Obj, envelope: str | None, v: dict, ts_recv: int) -> None:
         fs = self._decode(ch, obj, envelope, v)

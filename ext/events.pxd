@@ -19,6 +19,8 @@ cdef class Trade:
     cdef readonly int64_t ts_exchange
     cdef readonly int64_t ts_recv
     cdef readonly int64_t ts_event
+    cdef public bint block
+    """a block trade (negotiated off the book, printed on the tape: Bybit BT), where the venue says"""
 
 cdef Trade new_trade(object venue, object instrument, int64_t trade_id, int64_t price, int64_t size,
                      object side, int64_t ts_exchange, int64_t ts_recv, int64_t ts_event)

@@ -64,7 +64,8 @@ cdef class Trade:
         i = self.instrument
         return {"type": "trade", "venue": self.venue.name, "symbol": i.symbol, "ts_exchange": self.ts_exchange,
                 "ts_recv": self.ts_recv, "price": i.px_str(self.price), "size": i.qty_str(self.size),
-                "side": self.side.wire, "trade_id": self.trade_id, **i.contract_fields()}
+                "side": self.side.wire, "trade_id": self.trade_id, **i.contract_fields(),
+                **({"block": True} if self.block else {})}
 
     def __repr__(self):
         return (f"Trade({self.venue.name} {self.instrument.symbol} {self.side.wire} "

@@ -129,6 +129,8 @@ cdef class FrameParser:
     cdef readonly int64_t conn_seq
     """last connection-scoped sequence number (-1: none yet on this connection)"""
     cdef readonly int64_t n_conn_gaps
+    cdef public bint trade_block
+    """set by a parser around emit_trade: the trade is a block trade (Trade.block)"""
     cdef readonly Histogram recv_to_decoded
     """frame arrival -> fields decoded (ns)"""
     cdef readonly Histogram decoded_to_applied

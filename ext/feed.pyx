@@ -626,6 +626,7 @@ cdef class FrameParser:
         else:
             t = new_trade_str(self.venue, fs.instrument, trade_id_str, price, size, side, ts_exchange, ts_recv,
                               now_ns())
+        t.block = self.trade_block
         try:
             self._sink.on_trade(t)
         except BaseException as e:
@@ -718,10 +719,14 @@ cdef class FrameParser:
                                   checksum is not None, <uint32_t>(<int64_t>(checksum or 0) & 0xFFFFFFFF))
 
     def emit_trade_py(self, FeedSymbol fs, trade_id, int64_t price, int64_t size, side,
-                      int64_t ts_exchange=0, int64_t ts_recv=0) -> int:
-        if isinstance(trade_id, int):
-            return self.emit_trade(fs, trade_id, None, price, size, side, ts_exchange, ts_recv or now_ns())
-        return self.emit_trade(fs, -1, str(trade_id), price, size, side, ts_exchange, ts_recv or now_ns())
+                      int64_t ts_exchange=0, int64_t ts_recv=0, bint block=False) -> int:
+        self.trade_block = block
+        try:
+            if isinstance(trade_id, int):
+                return self.emit_trade(fs, trade_id, None, price, size, side, ts_exchange, ts_recv or now_ns())
+            return self.emit_trade(fs, -1, str(trade_id), price, size, side, ts_exchange, ts_recv or now_ns())
+        finally:
+            self.trade_block = False
 
     def emit_top_py(self, FeedSymbol fs, int64_t bid_px, int64_t bid_qty, int64_t ask_px, int64_t ask_qty,
                     int64_t seq=-1, int64_t ts_exchange=0, int64_t ts_recv=0) -> int:

@@ -9,7 +9,7 @@ cdef enum:
     MAX_FIELDS = 16
     MAX_CHANNELS = 16
     MAX_VALUES = 4
-    N_ROLES = 27
+    N_ROLES = 28
     # roles (engine.wire.Role)
     R_SYMBOL = 1
     R_TS = 2
@@ -37,6 +37,7 @@ cdef enum:
     R_NEXT_FUNDING_RATE = 24
     R_OPEN_INTEREST = 25
     R_LEVELS = 26
+    R_BLOCK = 27
     # kinds (engine.wire.Kind)
     K_BOOK = 1
     K_TRADES = 2
@@ -55,6 +56,7 @@ cdef enum:
     RD_COLS = 9
     RD_SPLIT = 10
     RD_ISO = 11
+    RD_BOOL = 12
     SC_NONE = 1
     SC_PX = 2
     SC_QTY = 3

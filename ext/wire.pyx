@@ -30,7 +30,7 @@ cdef object _BUY = Side.BUY
 _ROLES = {int(r): r for r in Role}
 _NOT_INT = frozenset({Role.SYMBOL, Role.BIDS, Role.ASKS, Role.SIDE, Role.PRICE, Role.SIZE, Role.BID_PX, Role.BID_QTY,
                       Role.ASK_PX, Role.ASK_QTY, Role.MARK_PX, Role.INDEX_PX, Role.FUNDING_RATE,
-                      Role.NEXT_FUNDING_RATE, Role.OPEN_INTEREST})
+                      Role.NEXT_FUNDING_RATE, Role.OPEN_INTEREST, Role.BLOCK})
 cdef object _SELL = Side.SELL
 
 cdef class WireParser(FrameParser):
@@ -136,6 +136,8 @@ cdef class WireParser(FrameParser):
                 op.read = RD_ISO
             elif f.role == Role.SIDE:
                 op.read = RD_SIDE
+            elif f.role == Role.BLOCK:
+                op.read = RD_BOOL
             elif f.role == Role.TRADE_ID and f.opaque:
                 op.read = RD_OPAQUE
             elif f.role in (Role.NEXT_FUNDING_RATE, Role.OPEN_INTEREST):
@@ -467,6 +469,15 @@ cdef class WireParser(FrameParser):
                     return self._err(rc, op.key.decode())
                 self._have[r] = True
                 continue
+            if rd == RD_BOOL:
+                rc = vl_doc_bool(d, op.key, &b)
+                if rc == VL_J_MISSING and op.flags & F_OPTIONAL:
+                    continue
+                if rc:
+                    return self._err(rc, op.key.decode())
+                self._v[r] = 1 if b else 0
+                self._have[r] = True
+                continue
             # RD_OPAQUE (a trade id kept as text) or RD_STR (open interest, a funding forecast)
             rc = vl_doc_str(d, op.key, &s, &sn)
             if rc == VL_J_MISSING and op.flags & F_OPTIONAL:
@@ -593,11 +604,15 @@ cdef class WireParser(FrameParser):
     cdef int _trade(self, ChanOp *c, FeedSymbol fs, int64_t ts_recv) except -1:
         cdef int64_t ts = to_ns(self._v[R_TS], c.unit) if self._have[R_TS] else 0
         self.doc.end()
-        if self._tid_str is not None:
-            tid_str, self._tid_str = self._tid_str, None
-            return self.emit_trade(fs, -1, tid_str, self._v[R_PRICE], self._v[R_SIZE], self._side, ts, ts_recv)
-        return self.emit_trade(fs, self._v[R_TRADE_ID], None, self._v[R_PRICE], self._v[R_SIZE], self._side, ts,
-                               ts_recv)
+        self.trade_block = self._have[R_BLOCK] and self._v[R_BLOCK] != 0
+        try:
+            if self._tid_str is not None:
+                tid_str, self._tid_str = self._tid_str, None
+                return self.emit_trade(fs, -1, tid_str, self._v[R_PRICE], self._v[R_SIZE], self._side, ts, ts_recv)
+            return self.emit_trade(fs, self._v[R_TRADE_ID], None, self._v[R_PRICE], self._v[R_SIZE], self._side, ts,
+                                   ts_recv)
+        finally:
+            self.trade_block = False
 
     cdef int _level_scale(self, VlDoc *d, FeedSymbol fs) except? -2:
         """The scale of the level value that failed: its price's if the token is no price either
@@ -627,15 +642,20 @@ cdef class WireParser(FrameParser):
             self._fields(c, c.fields, c.n_fields, d, env, envn, ts_recv)
             ts = to_ns(self._v[R_TS], c.unit) if self._have[R_TS] else 0
             rows.append((self._tid_str if self._tid_str is not None else self._v[R_TRADE_ID],
-                         self._v[R_PRICE], self._v[R_SIZE], self._side, ts))
+                         self._v[R_PRICE], self._v[R_SIZE], self._side, ts,
+                         self._have[R_BLOCK] and self._v[R_BLOCK] != 0))
         self._fs = None
         self._tid_str = None
         self.doc.end()
-        for tid, px, qty, side, ts in rows:
-            if isinstance(tid, str):
-                self.emit_trade(fs, -1, tid, px, qty, side, ts, ts_recv)
-            else:
-                self.emit_trade(fs, tid, None, px, qty, side, ts, ts_recv)
+        try:
+            for tid, px, qty, side, ts, block in rows:
+                self.trade_block = block
+                if isinstance(tid, str):
+                    self.emit_trade(fs, -1, tid, px, qty, side, ts, ts_recv)
+                else:
+                    self.emit_trade(fs, tid, None, px, qty, side, ts, ts_recv)
+        finally:
+            self.trade_block = False
         return 0
 
     cdef int _top(self, ChanOp *c, FeedSymbol fs, int64_t ts_recv) except -1:

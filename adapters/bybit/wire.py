@@ -14,7 +14,7 @@ Bybit documents no gap rule: a delta is applied only when its ``u`` is the book'
 missed push can never be taken in (the engine resubscribes the topic for a fresh snapshot).
 ``orderbook.1`` is the best bid and offer, a snapshot each time (and again every 3 s unchanged).
 Trades (``publicTrade``): up to 1024 per push, ``S`` the taker's side, ``i`` an opaque id (a
-number on spot, a UUID on derivatives). Tickers of perpetuals (``tickers``): a snapshot, then
+number on spot, a UUID on derivatives), ``BT`` a block trade (the event's ``block`` flag). Tickers of perpetuals (``tickers``): a snapshot, then
 deltas holding only the fields that changed (the funding rate or its time alone is completed
 from the last push). Liquidations (``allLiquidation``) are decoded by adapters.bybit.liquidations.
 Replies, pongs (each stream answers a ping in its own shape) and errors are control frames."""
@@ -71,7 +71,8 @@ WIRE = Wire(
         _data("orderbook.1", Kind.TOP, *_LEVELS, Field("u", Role.TOP_ID)),
         Channel("publicTrade", Kind.TRADES, data="data", rows=Rows.MANY, fields=(
             Field("T", Role.TS), Field("s", Role.SYMBOL), Field("S", Role.SIDE, values=(("Buy", True), ("Sell", False))),
-            Field("v", Role.SIZE), Field("p", Role.PRICE), Field("i", Role.TRADE_ID, opaque=True))),
+            Field("v", Role.SIZE), Field("p", Role.PRICE), Field("i", Role.TRADE_ID, opaque=True),
+            Field("BT", Role.BLOCK, optional=True))),
         _data("tickers", Kind.DERIVS, Field("symbol", Role.SYMBOL),
               Field("markPrice", Role.MARK_PX, optional=True), Field("indexPrice", Role.INDEX_PX, optional=True),
               Field("openInterest", Role.OPEN_INTEREST, optional=True),

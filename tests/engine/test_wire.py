@@ -31,6 +31,8 @@ def test_a_schema_that_cannot_be_read_is_refused_when_written():
         Wire(("e",), (Channel("x", Kind.BOOK, (*BOOK, Field("v", Role.LAST))),), topic_sep=".")
     with pytest.raises(ValueError, match="FROM_PREV needs PREV"):
         Wire(("e",), (Channel("x", Kind.BOOK, BOOK, span=Span.FROM_PREV),), topic_sep=".")
+    with pytest.raises(ValueError, match="BLOCK flags trades only"):
+        Wire(("e",), (Channel("x", Kind.BOOK, (*BOOK, Field("bt", Role.BLOCK))),), topic_sep=".")
     with pytest.raises(ValueError, match="needs decode"):
         Wire(("e",), (Channel("x", Kind.PYTHON),), topic_sep=".")
     w = Wire(("topic",), (Channel("orderbook.50", Kind.BOOK, BOOK),), topic_sep=".")
