@@ -50,7 +50,7 @@ def test_order_cli_place_status_cancel(tmp_path, venue):
     """The one-shot REST order tool works the same for every venue."""
     from engine.sim.server import running_simulator
     (qty, price), bad_sign, wrong_secret = resting(venue), case(venue, "bad_signature_code"), case(venue, "wrong_secret")
-    with running_simulator(venue, rate=20) as sim:
+    with running_simulator(venue, rate=0) as sim:           # a still market: the order rests far below it
         cfg = cli_config(tmp_path, sim, venue=venue)
         env = {"VL_CLI_KEY": sim["api_key"], "VL_CLI_SECRET": sim["api_secret"],
                "VL_CLI_PASSPHRASE": sim.info.get("api_passphrase", "")}
@@ -79,16 +79,12 @@ def test_order_cli_place_status_cancel(tmp_path, venue):
         o = json.loads(p.stdout)
         assert o["state"] == "rejected" and bad_sign in o["error"] and sim["api_key"] not in p.stdout + p.stderr
         assert env["VL_CLI_SECRET"] not in p.stdout + p.stderr
-        # mistakes in the command itself: exit 2, one line, nothing sent, no order state printed
-        for symbol, says in (("BTCUSDT", "is not a unified symbol"), ("FOO/BAR", "has no instrument 'FOO/BAR'")):
-            p = venuelink("order", "status", "--config", str(cfg), "--venue", venue, "--symbol", symbol,
-                          "--client-id", "cliTest1", env=env)
-            assert p.returncode == 2 and says in p.stderr and p.stdout == "", (p.stdout, p.stderr)
-        p = venuelink("order", "place", *common, "--side", "buy", "--qty", qty, env=env)
-        assert p.returncode == 2 and "needs --price" in p.stderr and p.stdout == ""
-        p = venuelink("order", "place", "--config", str(tmp_path / "nope.toml"), "--venue", venue, "--symbol",
-                      "BTC/USDT", "--side", "buy", "--qty", qty, "--price", price, env=env)
-        assert p.returncode == 2 and "cannot read config" in p.stderr and p.stdout == ""
+        # a mistake in the command only the venue's instruments show: exit 2, nothing printed on
+        # stdout (the mistakes the command's own arguments show, before any venue is asked, are
+        # test_order_cli_argument_mistakes_are_usage_errors_before_any_venue_is_asked)
+        p = venuelink("order", "status", "--config", str(cfg), "--venue", venue, "--symbol", "FOO/BAR",
+                      "--client-id", "cliTest1", env=env)
+        assert p.returncode == 2 and "has no instrument 'FOO/BAR'" in p.stderr and p.stdout == "", (p.stdout, p.stderr)
         p = venuelink("order", "place", *common, "--side", "sell", "--type", "market", "--qty", qty, env=env)
         o = json.loads(p.stdout)
         assert o["type"] == "market" and o["tif"] == "IOC", o
@@ -98,7 +94,7 @@ def test_order_cli_swap_in_contracts_and_reduce_only(tmp_path):
     """A USDT swap through the order tool: size in contracts, and a reduce-only order with no
     position to reduce refused with the venue's code."""
     from engine.sim.server import running_simulator
-    with running_simulator("okx", rate=20) as sim:
+    with running_simulator("okx", rate=0) as sim:            # a still market will do
         cfg = cli_config(tmp_path, sim, venue="okx")
         env = {"VL_CLI_KEY": sim["api_key"], "VL_CLI_SECRET": sim["api_secret"],
                "VL_CLI_PASSPHRASE": sim["api_passphrase"]}
@@ -253,7 +249,7 @@ def test_order_cli_a_venue_that_cannot_be_reached_is_not_a_rejection(tmp_path, v
     was not sent and which URL it cannot reach (exit 4), `status` says the order's state is
     unknown, never rejected (exit 3), `cancel` was not sent (exit 4)."""
     from engine.sim.server import running_simulator
-    with running_simulator(venue, rate=20) as sim:
+    with running_simulator(venue, rate=0) as sim:            # a still market will do
         cfg = cli_config(tmp_path, sim, venue=venue)
         env = _sim_env(sim)
         url = sim.rest_url.rstrip("/")
@@ -282,7 +278,7 @@ def test_order_cli_market_order_prints_its_final_state(tmp_path, venue):
     """A market order placed with --wait is followed until it is final: `place` prints it filled
     as the venue has it, and `status` tells the same (state, filled size, IOC)."""
     from engine.sim.server import running_simulator
-    with running_simulator(venue, rate=20) as sim:
+    with running_simulator(venue, rate=0) as sim:            # a still market will do
         cfg = cli_config(tmp_path, sim, venue=venue)
         env = _sim_env(sim)
         common = ["--config", str(cfg), "--venue", venue, "--symbol", btc(venue)]
@@ -301,12 +297,22 @@ def test_order_cli_market_order_prints_its_final_state(tmp_path, venue):
 
 
 
+def _usage_error(p, action: str, says: str, what) -> None:
+    """A mistake in the command: exit 2, one line on stderr saying `says`, nothing on stdout."""
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 2 and p.stdout == "", (what, p.returncode, p.stdout, p.stderr)
+    assert len(lines) == 1 and says in lines[0] and "rejected" not in lines[0], (what, p.stderr)
+    assert lines[0].startswith(f"venuelink order {action}: error: "), (what, p.stderr)
+
+
 @pytest.mark.parametrize("venue", registry.trading())
 def test_order_cli_bad_numbers_are_usage_errors_and_nothing_is_sent(tmp_path, venue):
-    """--qty 0, -1, abc, a price off the tick, amend with nothing to change: exit 2 with one line on
-    stderr, nothing printed on stdout, no order request reaches the venue."""
+    """A price off the venue's tick (what only its instruments show): exit 2 with one line on
+    stderr, nothing printed on stdout, no order request reaches the venue, the resting order as it
+    was. (--qty 0, -1, abc, --price -5, amend with nothing to change: the command's own arguments
+    show those, before any venue is asked; test_order_cli_argument_mistakes_are_usage_errors_...)"""
     from engine.sim.server import running_simulator
-    with running_simulator(venue, rate=20) as sim:
+    with running_simulator(venue, rate=0) as sim:           # a still market: the order rests far below it
         cfg = cli_config(tmp_path, sim, venue=venue)
         env = _sim_env(sim)
         common = ["--config", str(cfg), "--venue", venue, "--symbol", btc(venue)]
@@ -316,20 +322,47 @@ def test_order_cli_bad_numbers_are_usage_errors_and_nothing_is_sent(tmp_path, ve
         assert p.returncode == 0 and json.loads(p.stdout)["state"] == "new", p.stdout
         before = len(_order_requests(sim))
         assert before >= 1
+        off_tick = case(venue, "off_tick_price")
+        p = venuelink("order", "place", *common, "--side", "buy", "--qty", "0.001", "--price", off_tick, env=env)
+        _usage_error(p, "place", off_tick, off_tick)
+        assert len(_order_requests(sim)) == before, _order_requests(sim)[before:]
+        o = json.loads(venuelink("order", "status", *common, "--client-id", "cliRest1", env=env).stdout)
+        assert (o["state"], o["qty"], o["price"]) == ("new", qty, price), o
+
+
+def test_order_cli_argument_mistakes_are_usage_errors_before_any_venue_is_asked(tmp_path):
+    """Mistakes the command's own arguments show (engine.run._order_usage, checked before the
+    config is read, so the same for every venue; a config that cannot be read): --qty 0, -1, abc,
+    --price -5, a limit order without --price, a symbol not in unified notation, amend with nothing
+    to change: exit 2 with one line on stderr, nothing printed on stdout, no order request reaches
+    the venue, the resting order as it was."""
+    from engine.sim.server import running_simulator
+    with running_simulator("binance", rate=0) as sim:       # a still market: the order rests far below it
+        cfg = cli_config(tmp_path, sim)
+        env = _sim_env(sim)
+        common = ["--config", str(cfg), "--venue", "binance", "--symbol", "BTC/USDT"]
+        qty, price = resting("binance")
+        p = venuelink("order", "place", *common, "--side", "buy", "--qty", qty, "--price", price,
+                      "--client-id", "cliRest1", env=env)
+        assert p.returncode == 0 and json.loads(p.stdout)["state"] == "new", p.stdout
+        before = len(_order_requests(sim))
+        assert before >= 1
         cases = [(("place", "--side", "buy", "--qty", "0", "--price", "1000"), "--qty 0"),
                  (("place", "--side", "buy", "--qty", "-1", "--price", "1000"), "--qty -1"),
                  (("place", "--side", "buy", "--qty", "abc", "--price", "1000"), "'abc' is not a decimal number"),
                  (("place", "--side", "buy", "--type", "market", "--qty", "abc"), "'abc' is not a decimal number"),
-                 (("place", "--side", "buy", "--qty", "0.001", "--price", case(venue, "off_tick_price")), case(venue, "off_tick_price")),
                  (("place", "--side", "buy", "--qty", "0.001", "--price", "-5"), "--price -5"),
+                 (("place", "--side", "buy", "--qty", qty), "needs --price"),
                  (("amend", "--client-id", "cliRest1"), "amend needs something to change"),
                  (("amend", "--client-id", "cliRest1", "--qty", "0"), "--qty 0")]
         for args, says in cases:
-            p = venuelink("order", args[0], *common, *args[1:], env=env)
-            lines = p.stderr.strip().splitlines()
-            assert p.returncode == 2 and p.stdout == "", (args, p.returncode, p.stdout, p.stderr)
-            assert len(lines) == 1 and says in lines[0] and "rejected" not in lines[0], (args, p.stderr)
-            assert lines[0].startswith(f"venuelink order {args[0]}: error: ")
+            _usage_error(venuelink("order", args[0], *common, *args[1:], env=env), args[0], says, args)
+        p = venuelink("order", "status", "--config", str(cfg), "--venue", "binance", "--symbol", "BTCUSDT",
+                      "--client-id", "cliRest1", env=env)
+        _usage_error(p, "status", "is not a unified symbol", "BTCUSDT")
+        p = venuelink("order", "place", "--config", str(tmp_path / "nope.toml"), "--venue", "binance", "--symbol",
+                      "BTC/USDT", "--side", "buy", "--qty", qty, "--price", price, env=env)
+        _usage_error(p, "place", "cannot read config", "nope.toml")
         assert len(_order_requests(sim)) == before, _order_requests(sim)[before:]
         o = json.loads(venuelink("order", "status", *common, "--client-id", "cliRest1", env=env).stdout)
         assert (o["state"], o["qty"], o["price"]) == ("new", qty, price), o
@@ -398,7 +431,7 @@ def test_order_open_and_cancel_all(tmp_path, monkeypatch):
     `order cancel-all` cancels them all and checks none is left."""
     import json as _json
     from engine.sim.server import running_simulator
-    with running_simulator("binance", rate=20) as sim:
+    with running_simulator("binance", rate=0) as sim:            # a still market will do
         cfg = cli_config(tmp_path, sim)
         monkeypatch.setenv("VL_CLI_KEY", sim["api_key"])
         monkeypatch.setenv("VL_CLI_SECRET", sim["api_secret"])
