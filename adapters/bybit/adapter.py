@@ -101,6 +101,8 @@ class BybitAdapter(VenueAdapter):
         private = _PRIVATE.get(path)
         if private is not None:
             bucket, prio = private
+            if (params or {}).get("category") == "spot":
+                bucket = "SPOT_" + bucket           # spot orders have limits of their own
             return {"IP_5S": 1, bucket: 1}, prio
         if path.startswith(("/v5/order/", "/v5/execution/", "/v5/account/", "/v5/position/")):
             return {"IP_5S": 1, "QUERY_1S": 1}, Priority.QUERY

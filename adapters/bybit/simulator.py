@@ -181,6 +181,9 @@ BUCKET_SCOPES = {
     "CANCEL_1S": KEYED,
     "AMEND_1S": KEYED,
     "QUERY_1S": KEYED,
+    "SPOT_CREATE_1S": KEYED,    # spot orders count apart from derivatives' (20/s by default)
+    "SPOT_CANCEL_1S": KEYED,
+    "SPOT_AMEND_1S": KEYED,
 }
 
 
@@ -710,7 +713,9 @@ class BybitSim(SimApp):
                          params: dict[str, Any]) -> tuple[Any, dict[str, str]]:
         """One authenticated operation, REST or WebSocket alike: the endpoint's limit, the
         operation, the order fault; (result, limit headers).  Errors carry the headers too."""
-        headers = self._check_keyed(endpoint, bucket)
+        if params.get("category") == SPOT and bucket in ("CREATE_1S", "CANCEL_1S", "AMEND_1S"):
+            bucket = "SPOT_" + bucket               # spot orders have limits of their own
+        headers = self._check_keyed(f"{endpoint}|{bucket}", bucket)
         try:
             result = op(params)
             if fault:

@@ -18,6 +18,11 @@ _LIMIT = "x-bapi-limit-status"                 # what is left of the endpoint's 
 _RESET = "x-bapi-limit-reset-timestamp"        # when that window ends (ms)
 
 
+def _endpoint(name: str, limit: int) -> BucketSpec:
+    return BucketSpec(name, BucketKind.FIXED_WINDOW, limit, 1, header=_LIMIT, header_kind=HeaderKind.REMAINING,
+                      reset_header=_RESET, scope=BucketScope.ENDPOINT)
+
+
 def _public(category: str, per_request: int) -> WsEndpoint:
     return WsEndpoint(
         category, f"wss://stream.bybit.com/v5/public/{category}",
@@ -56,15 +61,11 @@ SPEC = VenueSpec(
     buckets=(
         # every REST request of this host: 600 per 5 s; beyond it HTTP 403 and a ban of 10 minutes
         BucketSpec("IP_5S", BucketKind.FIXED_WINDOW, 600, 5, headroom=0.25),
-        # per UID and endpoint, 1-s windows, synced from X-Bapi-Limit-Status / -Reset-Timestamp
-        BucketSpec("CREATE_1S", BucketKind.FIXED_WINDOW, 10, 1, header=_LIMIT, header_kind=HeaderKind.REMAINING,
-                   reset_header=_RESET, scope=BucketScope.ENDPOINT),
-        BucketSpec("CANCEL_1S", BucketKind.FIXED_WINDOW, 10, 1, header=_LIMIT, header_kind=HeaderKind.REMAINING,
-                   reset_header=_RESET, scope=BucketScope.ENDPOINT),
-        BucketSpec("AMEND_1S", BucketKind.FIXED_WINDOW, 10, 1, header=_LIMIT, header_kind=HeaderKind.REMAINING,
-                   reset_header=_RESET, scope=BucketScope.ENDPOINT),
-        BucketSpec("QUERY_1S", BucketKind.FIXED_WINDOW, 50, 1, header=_LIMIT, header_kind=HeaderKind.REMAINING,
-                   reset_header=_RESET, scope=BucketScope.ENDPOINT),
+        # per UID and endpoint, 1-s windows, synced from X-Bapi-Limit-Status / -Reset-Timestamp;
+        # order endpoints count spot apart from derivatives (20/s and 10/s by default)
+        *(_endpoint(name, n) for name, n in (("CREATE_1S", 10), ("CANCEL_1S", 10), ("AMEND_1S", 10),
+                                             ("SPOT_CREATE_1S", 20), ("SPOT_CANCEL_1S", 20), ("SPOT_AMEND_1S", 20),
+                                             ("QUERY_1S", 50))),
     ),
 )
 

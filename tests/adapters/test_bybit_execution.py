@@ -142,13 +142,13 @@ async def test_a_wrong_secret_is_an_auth_error_without_the_secret(caplog):
 
 
 async def test_the_endpoint_limit_from_the_venues_headers_holds_the_bucket_not_the_others():
-    async with bybit(limit=["CREATE_1S=1"]) as (sim, a, ex):
+    async with bybit(limit=["SPOT_CREATE_1S=1"]) as (sim, a, ex):
         await ex.place(order("vll1"))
         # the answer said none are left in this second (X-Bapi-Limit-Status 0 of 1): the bucket is
         # full by the venue's count though ours allows 10, so the next place waits for the window
         # instead of being refused
-        assert ex.rest.budget.utilization()["CREATE_1S"] >= 1.0
-        assert ex.rest.budget.utilization()["CANCEL_1S"] == 0
+        assert ex.rest.budget.utilization()["SPOT_CREATE_1S"] >= 1.0
+        assert ex.rest.budget.utilization()["SPOT_CANCEL_1S"] == 0 and ex.rest.budget.utilization()["CREATE_1S"] == 0
         await ex.place(order("vll2"))
         log = (await _sim(sim, "GET", "/requests"))["requests"]
         assert [s for _, m, p, s, *_ in log if p == "/v5/order/create"] == [200, 200]

@@ -469,7 +469,7 @@ async def test_system_status_stream_and_rest():
 
 
 # ---------------------------------------------------------------------- the order side
-ORDERS = dict(rate=20, seed=11, limit={"CREATE_1S": 100})    # more orders a second than Bybit's 10
+ORDERS = dict(rate=20, seed=11, limit={"CREATE_1S": 100, "SPOT_CREATE_1S": 100})    # more orders a second than Bybit allows
 ORDER_KEYS = {"orderId", "orderLinkId", "blockTradeId", "symbol", "price", "qty", "side", "isLeverage", "positionIdx",
               "orderStatus", "cancelType", "rejectReason", "avgPrice", "leavesQty", "leavesValue", "cumExecQty",
               "cumExecValue", "cumExecFee", "timeInForce", "orderType", "stopOrderType", "orderIv", "triggerPrice",
@@ -757,7 +757,7 @@ async def test_fills_executions_positions_and_the_wallet():
 
 
 async def test_per_endpoint_limit_headers_count_down_then_10006():
-    async with in_process_simulator("bybit", rate=20, limit={"CREATE_1S": 3, "QUERY_1S": 50}) as sim:
+    async with in_process_simulator("bybit", rate=20, limit={"SPOT_CREATE_1S": 3, "QUERY_1S": 50}) as sim:
         async with aiohttp.ClientSession(timeout=T) as s:
             await admin(s, sim, "/market", {"action": "pause"})
             bid, _ = await best(s, sim, "spot")
@@ -861,7 +861,7 @@ async def test_private_stream_auth_subscribe_and_order_then_execution_pushes():
 
 
 async def test_trade_stream_order_entry():
-    async with in_process_simulator("bybit", rate=20, limit={"CREATE_1S": 2}) as sim:
+    async with in_process_simulator("bybit", rate=20, limit={"SPOT_CREATE_1S": 2}) as sim:
         async with aiohttp.ClientSession(timeout=T) as s, s.ws_connect(sim.trade_ws_url) as ws:
             await admin(s, sim, "/market", {"action": "pause"})
             bid, _ = await best(s, sim, "spot")
