@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 from adapters.bybit import errors
 from adapters.bybit.spec import BOOK_PATH, CATEGORIES, INSTRUMENTS_PATH, SPEC
 from adapters.bybit.status import STATUS_PATH, parse_status
-from adapters.bybit.symbols import parse_instruments
+from adapters.bybit.symbols import category, parse_instruments
 from adapters.bybit.wire import WIRE
 from engine.adapter import Channel, RestKind, VenueAdapter
 from engine.model import Instrument, MarketKind, VenueId
@@ -29,10 +29,6 @@ _PRIVATE = {
 _TOPIC = {Channel.BOOK: "orderbook.50", Channel.TRADES: "publicTrade", Channel.TOP: "orderbook.1"}
 INSTRUMENTS_PAGE = 1000        # linear pages hold at most 1000 rows (spot answers all at once)
 PROBE_DEPTH = 50
-
-
-def category(inst: Instrument) -> str:
-    return "spot" if inst.kind == MarketKind.SPOT else "linear"
 
 
 class BybitAdapter(VenueAdapter):

@@ -26,7 +26,7 @@ from typing import Any, Callable
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from adapters.bybit import auth, errors
-from adapters.bybit.adapter import category
+from adapters.bybit.symbols import category
 from engine.adapter import VenueAdapter
 from engine.config import Credentials
 from engine.errors import AuthError, ExecutionUnknown, TimestampError, UnknownOrder, VenueError

@@ -44,6 +44,11 @@ def _row(d: dict, category: str, venue: VenueId) -> Instrument | None:
                       min_notional=min_mantissa(notional, ps + qs))
 
 
+def category(inst: Instrument) -> str:
+    """The category an instrument's requests and streams name: spot, or linear for perpetuals."""
+    return "spot" if inst.kind == MarketKind.SPOT else "linear"
+
+
 def parse_instruments(body: bytes | str | dict, venue: VenueId = VenueId.bybit) -> list[Instrument]:
     data = json.loads(body) if not isinstance(body, dict) else body
     result = data.get("result") if isinstance(data, dict) else None
