@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Callable
 from engine.circuit import CircuitState
 from engine.errors import EngineError
 from engine.model import OrderState
-from engine.tasks import cancel_and_wait
+from engine.tasks import cancel_and_wait, within
 
 if TYPE_CHECKING:
     from engine.engine import VenueRuntime
@@ -96,7 +96,7 @@ class Availability:
             return
         if self.policy == UnavailablePolicy.HOLD:
             try:
-                await asyncio.wait_for(self._back.wait(), self.hold_timeout_s)
+                await within(self._back.wait(), self.hold_timeout_s)
                 return
             except asyncio.TimeoutError:
                 pass

@@ -15,7 +15,7 @@ import logging
 from typing import Any
 
 from engine.errors import ConfigError
-from engine.tasks import bounded, cancel_and_wait
+from engine.tasks import bounded, cancel_and_wait, within
 
 log = logging.getLogger("engine.deadman")
 
@@ -57,7 +57,7 @@ class DeadMansSwitch:
         while True:
             await asyncio.sleep(self.period_s)
             try:
-                await asyncio.wait_for(self._arm(), self.period_s)
+                await within(self._arm(), self.period_s)
             except asyncio.CancelledError:
                 raise
             except Exception as e:

@@ -24,6 +24,7 @@ import ext.decimal as fx
 from engine.circuit import CircuitBreaker
 from engine.model import Instrument, Side, VenueId
 from ext.ratelimit import Priority
+from engine.tasks import within
 
 if TYPE_CHECKING:
     from engine.engine import VenueRuntime
@@ -238,7 +239,7 @@ class OpenInterestPoll:
             for sym in self.symbols():
                 await self.poll(sym)
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval_s)
+                await within(self._wake.wait(), self.interval_s)
 
     def _failed(self, what: str, symbol: str, e: Exception) -> None:
         n = self.failures + self.unreadable
@@ -255,7 +256,7 @@ class OpenInterestPoll:
         query = urlencode(params)
         self.polls += 1
         try:
-            r = await asyncio.wait_for(self.rt.rest.request(
+            r = await within(self.rt.rest.request(
                 "GET", path, query=query, weights=w, priority=Priority.SNAPSHOT, breaker=self.breaker,
                 headers=ad.md_headers("GET", path, query)), self.timeout_s)
         except asyncio.CancelledError:

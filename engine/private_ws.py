@@ -52,7 +52,7 @@ from engine.config import Credentials
 from engine.errors import AuthError, CircuitOpen, ExecutionUnknown, TimestampError, VenueError
 from engine.model import ConnState
 from engine.pacing import ConnectPacer
-from engine.tasks import bounded, cancel_and_wait
+from engine.tasks import bounded, cancel_and_wait, within
 from engine.venue import ConnectInfo
 from ext.clock import now_ns
 
@@ -446,7 +446,7 @@ class PrivateWsSession:
             self._wake.clear()
             self._set_state(ConnState.BACKOFF)
             try:
-                await asyncio.wait_for(self._wake.wait(), wait_s)
+                await within(self._wake.wait(), wait_s)
             except asyncio.TimeoutError:
                 pass
 
@@ -480,7 +480,7 @@ class PrivateWsSession:
                     left = self._current.opened_mono + rotate_after - loop.time()
                     timeout = max(0.5 if self._rotation is not None else 0.01, left)
                 try:
-                    await asyncio.wait_for(self._lost.wait(), timeout)
+                    await within(self._lost.wait(), timeout)
                 except asyncio.TimeoutError:
                     cur = self._current
                     if rotate_after is not None and cur is not None and \

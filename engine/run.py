@@ -17,6 +17,7 @@ import time
 from engine.config import Config, VenueConfig, load_config
 from engine.errors import ConfigError, EngineError, UnknownOrder
 from engine.model import BookState, ConnState, Order, OrderRequest, OrderState, OrderType, Side, TimeInForce, VenueId
+from engine.tasks import within
 
 log = logging.getLogger("venuelink")
 
@@ -248,7 +249,7 @@ async def _run(cfg: Config, duration: float, plain: bool, strategy: bool, journa
     try:
         while not stop.is_set():
             try:
-                await asyncio.wait_for(stop.wait(), 1.0)
+                await within(stop.wait(), 1.0)
             except asyncio.TimeoutError:
                 pass
             if stop.is_set():

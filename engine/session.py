@@ -21,7 +21,7 @@ from picows import WSMsgType, ws_connect
 from engine.circuit import CircuitBreaker, FailureKind
 from engine.model import ConnState
 from engine.pacing import ConnectPacer
-from engine.tasks import cancel_and_wait
+from engine.tasks import cancel_and_wait, within
 from engine.venue import ConnectInfo, SubscribeStyle, WsEndpoint
 from ext.clock import mono_ns, now_ns
 from ext.feed import Control, FeedListener, FrameParser
@@ -467,7 +467,7 @@ class WsSession:
         probe_sent = 0.0                          # monotonic s of the unanswered probe, 0: none
         while not self._disconnected.is_set():
             try:
-                await asyncio.wait_for(self._disconnected.wait(), check)
+                await within(self._disconnected.wait(), check)
                 break
             except asyncio.TimeoutError:
                 pass

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 from engine.budget import Priority
 from engine.model import ConnState
 from engine.venue import ResyncMethod
+from engine.tasks import within
 from ext.clock import mono_ns, now_ns
 from ext.sync import BookStateC
 
@@ -172,7 +173,7 @@ class SilenceWatch:
         started = mono_ns()
         timeout = sess.endpoint.probe_timeout_s
         try:
-            theirs = await asyncio.wait_for(self._venue_book(fs), timeout)
+            theirs = await within(self._venue_book(fs), timeout)
         except asyncio.CancelledError:
             raise
         except Exception as e:

@@ -29,6 +29,7 @@ from engine.drill import CASES, Drill, FaultCase, applicable
 from engine.errors import EngineError
 from engine.model import Order, OrderRequest, OrderType, Side, TimeInForce
 from engine.venue import BucketScope
+from engine.tasks import within
 
 log = logging.getLogger("venuelink.soak")
 
@@ -162,7 +163,7 @@ async def _strategy(d: Drill, tally: VenueTally, stop: asyncio.Event, rng: rando
         delay = next_t - time.monotonic()
         if delay > 0:
             try:
-                await asyncio.wait_for(stop.wait(), delay)
+                await within(stop.wait(), delay)
                 break
             except asyncio.TimeoutError:
                 pass

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Iterable
 from urllib.parse import urlencode
 
 from engine.circuit import CircuitBreaker
+from engine.tasks import within
 
 if TYPE_CHECKING:
     from engine.engine import VenueRuntime
@@ -116,8 +117,10 @@ class StatusWatch:
         w, prio = ad.rest_cost("GET", path, params)
         self.polls += 1
         try:
-            r = await asyncio.wait_for(self.rt.rest.request("GET", path, query=urlencode(params), weights=w,
-                                                            priority=prio, breaker=self.breaker), self.timeout_s)
+            # within, not wait_for: on 3.11 wait_for can return an answer that arrived with a
+            # cancellation and drop the cancellation, and the watch then slept on through a close
+            r = await within(self.rt.rest.request("GET", path, query=urlencode(params), weights=w, priority=prio,
+                                                  breaker=self.breaker), self.timeout_s)
         except asyncio.CancelledError:
             raise
         except Exception as e:

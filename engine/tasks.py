@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Awaitable
+from typing import Awaitable, TypeVar
+
+T = TypeVar("T")
 
 log = logging.getLogger("venuelink.tasks")
 
@@ -40,6 +42,14 @@ async def cancel_and_wait(task: asyncio.Task | None, timeout_s: float = CLOSE_TI
     if not task.cancelled():
         task.exception()                  # retrieved: never "exception was never retrieved"
     return True
+
+
+async def within(aw: Awaitable[T], timeout_s: float | None) -> T:
+    """``aw`` awaited for at most ``timeout_s`` (TimeoutError beyond it; None: no limit). Unlike
+    ``asyncio.wait_for`` on Python 3.11, a cancellation that arrives as ``aw`` completes is never
+    dropped: a loop waiting here stops when it is cancelled instead of sleeping on through a close."""
+    async with asyncio.timeout(timeout_s):
+        return await aw
 
 
 async def bounded(aw: Awaitable[object], what: str, timeout_s: float = CLOSE_TIMEOUT_S) -> bool:
