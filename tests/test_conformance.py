@@ -130,7 +130,12 @@ async def test_books_live_equal_resync_trades_and_bad_frames(sims, venue, tier):
         other = books[1].sync.n_resyncs
         n_states = len(states)
         await admin(sim, "POST", "/fault", {"type": "gap", "symbol": names[syms[0]], "count": 1})
-        assert await wait_for(lambda: fs.sync.n_resyncs >= 1, 30)     # generous: a loaded CI host
+        if not await wait_for(lambda: fs.sync.n_resyncs >= 1, 30):    # generous: a loaded CI host
+            # say whether the venue withheld an update at all (the fault still pending) or the book
+            # missed one without noticing (the worst failure: it would be a confident lie)
+            pytest.fail(f"no resync after a gap: book {fs!r} seq {fs.book.seq}, gaps {fs.sync.n_gaps}, "
+                        f"the venue's faults {await admin(sim, 'GET', '/faults')}, status "
+                        f"{await admin(sim, 'GET', '/status')}")
         assert await wait_for(lambda: fs.sync.is_live, 30)
         assert any(st != BookState.LIVE for st in states[n_states:]), states[n_states:]
         assert books[1].sync.n_resyncs == other
