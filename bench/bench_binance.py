@@ -19,7 +19,7 @@ from order_book import OrderBook
 from adapters.binance.adapter import BinanceAdapter
 from adapters.binance.symbols import parse_exchange_info
 from bench.bench_json import _apply_dec
-from bench.frames import depth_stream
+from bench.frames import depth_stream, Sink
 from ext.clock import now_ns
 
 (SNAP_BIDS, SNAP_ASKS), RAW = depth_stream()
@@ -29,23 +29,6 @@ TRADE = (b'{"stream":"btcusdt@trade","data":{"e":"trade","E":1700000000250,"s":"
 INFO = {"symbols": [{"symbol": "BTCUSDT", "status": "TRADING", "baseAsset": "BTC", "quoteAsset": "USDT",
                      "filters": [{"filterType": "PRICE_FILTER", "tickSize": "0.01000000"},
                                  {"filterType": "LOT_SIZE", "stepSize": "0.00000001", "minQty": "0.00000001"}]}]}
-
-
-class Sink:
-    def __init__(self):
-        self.trades = 0
-
-    def on_trade(self, t):
-        self.trades += 1
-
-    def on_need_snapshot(self, sync, reason):
-        pass
-
-    def on_state(self, sync, old, new):
-        pass
-
-    def on_decode_error(self, e, raw):
-        raise AssertionError(e)
 
 
 def _live_parser():

@@ -36,6 +36,7 @@ from order_book import OrderBook  # noqa: E402
 
 from adapters.bybit.adapter import BybitAdapter  # noqa: E402
 from adapters.bybit.symbols import parse_instruments  # noqa: E402
+from bench.frames import Sink  # noqa: E402
 from bench.interleave import Row, interleave, table  # noqa: E402
 from ext.clock import now_ns  # noqa: E402
 
@@ -135,23 +136,6 @@ FRAMES = book_stream()
 N_DELTAS = len(FRAMES) - 1
 TRADES = trade_stream()
 TRADES_PER_FRAME = 4
-
-
-class Sink:
-    def __init__(self):
-        self.trades = 0
-
-    def on_trade(self, t):
-        self.trades += 1
-
-    def on_need_snapshot(self, sync, reason):
-        pass
-
-    def on_state(self, sync, old, new):
-        pass
-
-    def on_decode_error(self, e, raw):
-        raise AssertionError(e)
 
 
 def _live_parser():

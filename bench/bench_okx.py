@@ -18,7 +18,7 @@ import pytest
 from order_book import OrderBook
 
 from adapters.okx.adapter import OkxAdapter
-from bench.frames import okx_book_stream
+from bench.frames import okx_book_stream, Sink
 from ext.clock import now_ns
 
 SNAP, FRAMES = okx_book_stream()
@@ -30,23 +30,6 @@ INSTRUMENTS = {"code": "0", "msg": "", "data": [{
     "instType": "SPOT", "instId": "BTC-USDT", "baseCcy": "BTC", "quoteCcy": "USDT", "settleCcy": "", "ctVal": "",
     "ctMult": "", "ctValCcy": "", "ctType": "", "tickSz": "0.01", "lotSz": "0.00000001", "minSz": "0.00001",
     "state": "live", "listTime": "1606468572000", "expTime": "", "uly": "", "instFamily": ""}]}
-
-
-class Sink:
-    def __init__(self):
-        self.trades = 0
-
-    def on_trade(self, t):
-        self.trades += 1
-
-    def on_need_snapshot(self, sync, reason):
-        pass
-
-    def on_state(self, sync, old, new):
-        pass
-
-    def on_decode_error(self, e, raw):
-        raise AssertionError(e)
 
 
 def _live_parser():

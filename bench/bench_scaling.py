@@ -19,7 +19,7 @@ from array import array
 import orjson
 import pytest
 
-from bench.frames import GridSide, grid_depth_frames, grid_snapshot
+from bench.frames import GridSide, grid_depth_frames, grid_snapshot, Sink
 from ext.types import Side
 
 MID = 2_712_345
@@ -59,20 +59,6 @@ class DepthCase:
 
     def run(self) -> None:
         self.book.apply_many(Side.BID, self.px, self.qty)
-
-
-class Sink:
-    def on_trade(self, t):
-        pass
-
-    def on_need_snapshot(self, sync, reason):
-        pass
-
-    def on_state(self, sync, old, new):
-        pass
-
-    def on_decode_error(self, e, raw):
-        raise AssertionError(e)
 
 
 def symbol_names(n: int) -> list[str]:

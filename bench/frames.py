@@ -209,3 +209,22 @@ def grid_depth_frames(symbols: list[str], n_frames: int, levels_per_frame: int, 
         frames.append(b'{"stream":"%s@depth@100ms","data":' % s.lower().encode()
                       + json.dumps(msg, separators=(",", ":")).encode() + b"}")
     return frames
+
+
+class Sink:
+    """What a benchmarked parser hands its events to: trades counted, a decode error fails the run."""
+
+    def __init__(self):
+        self.trades = 0
+
+    def on_trade(self, t):
+        self.trades += 1
+
+    def on_need_snapshot(self, sync, reason):
+        pass
+
+    def on_state(self, sync, old, new):
+        pass
+
+    def on_decode_error(self, e, raw):
+        raise AssertionError(e)
