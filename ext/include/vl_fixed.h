@@ -177,14 +177,19 @@ static int vl_parse_fixed_gen(const char *s, size_t n, int scale, int64_t *out)
 #if defined(__SSSE3__)
 #include <tmmintrin.h>
 
-/* VL_PLACE[dot][scale]: the pshufb control that puts each digit of a number (its '.' at byte `dot`,
- * or `dot` = its length when it has none) in the lane of its weight at that scale: lane j holds the
- * digit worth 10^(15 - j) in the mantissa, so the 16 lanes read as one 16-digit integer are the
- * mantissa itself. Digits past the scale (checked to be '0') and lanes above the integer digits get
- * 0x80 (-> 0). Filled for dot + scale <= 15.
+/* VL_FXT[dot][scale], for a number with its '.' at byte `dot` (or `dot` = its length when it has
+ * none), at that scale; filled for dot + scale <= 15:
+ * - place: the pshufb control that puts each digit in the lane of its weight at that scale: lane j
+ *   holds the digit worth 10^(15 - j) in the mantissa, so the 16 lanes read as one 16-digit integer
+ *   are the mantissa itself. Digits past the scale and lanes above the integer digits get 0x80 (-> 0).
+ * - limit: the largest value each byte (minus '0') may have: 9 for a digit up to the scale, 0xFE
+ *   ('.' - '0') for the '.' at `dot`, 0 past the scale (only '0', or nothing, may follow there).
+ *   Bytes past the number are 0. Any other '.', any non-digit, a nonzero digit past the scale
+ *   exceeds its lane's limit: one unsigned max and compare check the whole shape.
  * VL_GATHER[n]: the control that puts the n bytes of a number, read as two overlapping words by
  * vl_fx_gather, back in order in lanes 0..n-1 (lanes n..15 -> 0). */
-static uint8_t VL_PLACE[17][32][16];   /* [dot][scale], scale padded to 32: the index is shifts */
+typedef struct { uint8_t place[16]; uint8_t limit[16]; } VlFxShape;
+static VlFxShape VL_FXT[17][32] __attribute__((aligned(32)));  /* scale padded to 32: the index is shifts */
 static uint8_t VL_GATHER[17][16];
 __attribute__((constructor)) static void vl_fx_tables_init(void)
 {
@@ -194,7 +199,8 @@ __attribute__((constructor)) static void vl_fx_tables_init(void)
             for (j = 0; j < 16; j++) {
                 int e = 15 - j - sc;                       /* power of ten of lane j's digit */
                 int q = e >= 0 ? dot - 1 - e : dot - e;    /* its byte in the text */
-                VL_PLACE[dot][sc][j] = (q < 0 || q > 15) ? 0x80 : (uint8_t)q;
+                VL_FXT[dot][sc].place[j] = (q < 0 || q > 15) ? 0x80 : (uint8_t)q;
+                VL_FXT[dot][sc].limit[j] = j == dot ? 0xFE : j <= dot + sc ? 9 : 0;
             }
     for (n = 0; n <= 16; n++) {
         int h = n >= 8 ? 8 : n >= 4 ? 4 : 16;              /* bytes from the first word; the rest end at n */
@@ -228,22 +234,21 @@ VL_INLINE const __m128i *vl_fx_consts(void)
  * digits with at most one '.', no sign or exponent, integer digits + scale <= 15 (so no overflow),
  * every digit past the scale '0'. d holds the bytes minus '0' in lanes 0..n-1 and 0 in the lanes
  * past n. Returns 1 with *out set, 0 when the number is not of that shape (the general parser then
- * decides, errors included). The tests are bit masks and one branch; no multiply by a power of ten:
- * the digits are placed at their weight and read as one 16-digit integer. */
+ * decides, errors included). One mask finds the '.', one max/compare against the shape's limits
+ * checks every byte; no multiply by a power of ten: the digits are placed at their weight and read
+ * as one 16-digit integer. */
 VL_INLINE int vl_fx_vec(__m128i d, unsigned n, int scale, int64_t *out)
 {
     const __m128i *k = vl_fx_consts();
-    __m128i ten = k[1];
-    unsigned nd = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d, ten), ten)); /* non-digits */
-    unsigned pm = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(d, k[2]));          /* '.' */
-    uint32_t nz = (unsigned)_mm_movemask_epi8(_mm_cmpgt_epi8(d, k[7]));   /* '1'..'9', ... */
+    const VlFxShape *t;
+    __m128i lim;
+    unsigned pm = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(d, k[2]));   /* '.' */
     uint64_t dot = (unsigned)__builtin_ctz(pm | (1u << n));               /* n: no '.' */
-    uint64_t a = dot + (unsigned)scale;                                    /* no wrap on 64 bits */
-    if (VL_UNLIKELY(a > 15u)) return 0;          /* integer digits + scale <= 15; scale 0..15 */
-    /* a non-digit other than '.', a second '.', or a nonzero digit past the scale. n >= 2 with at
-     * most one '.' leaves at least one digit. */
-    if ((nd ^ pm) | (pm & (pm - 1u)) | (nz >> (a + 1u))) return 0;
-    d = _mm_shuffle_epi8(d, _mm_loadu_si128((const __m128i *)VL_PLACE[dot][a - dot]));
+    if (VL_UNLIKELY(dot + (unsigned)scale > 15u)) return 0;  /* integer digits + scale <= 15; scale 0..15 */
+    t = &VL_FXT[dot][(unsigned)scale];
+    lim = _mm_load_si128((const __m128i *)t->limit);
+    if (_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(d, lim), lim)) != 0xFFFF) return 0;
+    d = _mm_shuffle_epi8(d, _mm_load_si128((const __m128i *)t->place));
     d = _mm_maddubs_epi16(d, k[3]);
     d = _mm_madd_epi16(d, k[4]);
     d = _mm_packs_epi32(d, d);

@@ -192,3 +192,46 @@ def test_hypothesis_any_text(text, scale):
     except UnicodeEncodeError:
         return
     check(text, scale)
+
+
+# bytes just around the digits and '.', their images with the high bit set, the sign and exponent
+# letters, and the ends of the byte range
+SHAPE_BYTES = [chr(c) for c in range(0x2A, 0x3B)] + ["\x00", "\x7f", "\xae", "\xb0", "\xb9", "\xfe", "\xff",
+                                                      "e", "E", " "]
+
+
+def test_every_byte_at_every_position_of_the_shortcut():
+    """The shortcut checks a number's shape in one step, each byte against a limit (a digit up to
+    the scale, the one '.', only '0' past the scale): every byte of SHAPE_BYTES at every position of
+    2..16-byte numbers (the 4- and 8-byte word boundaries of the unpadded read included), with the
+    '.' at every position or absent, at the scales that end just before, at and just after the last
+    fractional digit and that put integer digits + scale at 14, 15 and 16."""
+    for n in (2, 3, 4, 5, 7, 8, 9, 12, 15, 16):
+        for fill in ("1234567890123456", "1000000000000000"):
+            for dot in range(-1, n):
+                body = fill[:n] if dot < 0 else fill[:dot] + "." + fill[dot + 1:n]
+                nint = n if dot < 0 else dot
+                nfrac = 0 if dot < 0 else n - dot - 1
+                scales = {s for s in (0, nfrac - 1, nfrac, nfrac + 1, 14 - nint, 15 - nint, 16 - nint, 18)
+                          if 0 <= s <= 18}
+                for scale in scales:
+                    check(body, scale)
+                    for i in range(n):
+                        for c in SHAPE_BYTES:
+                            check(body[:i] + c + body[i + 1:], scale)
+
+
+def test_nonzero_digit_at_the_scale_boundary():
+    """A nonzero digit in the last fractional place the scale holds is kept; one place further is a
+    precision error, at every '.' position and every scale the shortcut takes (and one past it)."""
+    for n in range(3, 17):
+        for dot in range(1, n - 1):
+            nfrac = n - dot - 1
+            for scale in range(0, 17 - dot):
+                for pos in range(dot + 1, n):
+                    t = "0" * dot + "." + "0" * nfrac
+                    t = t[:pos] + "7" + t[pos + 1:]
+                    check(t, scale)
+                    check("5" + t[1:], scale)
+                    if pos - dot <= scale:
+                        assert fx.parse(t.encode(), scale) == 7 * 10 ** (scale - (pos - dot))
