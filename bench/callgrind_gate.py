@@ -68,8 +68,10 @@ TOLERANCE = 0.10
 and would let a regression of that size through (run --update with the change that earned it)"""
 # (name, frames) pairs whose per-frame counts must stay within a ratio: a venue's checked book frame
 # against Binance's unchecked one, same level count per frame
-VENUE_RATIOS = [(("okx books frame -> checked book x256 (20 levels each, CRC32 of 50 levels)", 256),
-                 ("binance depth frame -> book x255 (20 levels each)", 255), 1.5),
+VENUE_RATIOS = [# the CRC32 over 50 levels is a fixed cost on top of the path both share: as that path gets
+                # cheaper the ratio grows (x1.50 at 25.9k / 17.2k instructions per frame)
+                (("okx books frame -> checked book x256 (20 levels each, CRC32 of 50 levels)", 256),
+                 ("binance depth frame -> book x255 (20 levels each)", 255), 1.55),
                 (("okx books frame as sent since Aug 2026 (no checksum) -> book x256 (20 levels each)", 256),
                  ("binance depth frame -> book x255 (20 levels each)", 255), 1.5),
                 (("binanceusdm depth frame (pu, T) -> book x255 (20 levels each)", 255),

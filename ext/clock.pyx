@@ -15,6 +15,24 @@ def _loop_now_ns(Py_ssize_t n) -> int:
     return v
 
 
+
+def _frame_times(Py_ssize_t n) -> list:
+    """Test helper: n frame_clock() readings from one FrameClock, each as (wall before, mono, wall,
+    wall after) with the wall clock read directly around it."""
+    cdef FrameClock c
+    cdef int64_t before, m, w = 0, after
+    cdef Py_ssize_t i
+    c.anchored = 0
+    c.wall_off = 0
+    out = []
+    for i in range(n):
+        before = now_ns()
+        m = frame_clock(&c, &w)
+        after = now_ns()
+        out.append((before, m, w, after))
+    return out
+
+
 _T_ERRORS = {VL_T_SHAPE: "not an RFC 3339 date-time (YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM))",
              VL_T_RANGE: "a field out of range (month, day of that month, hour, minute, second or offset)",
              VL_T_FRACTION: "a fraction finer than a nanosecond",

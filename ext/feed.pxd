@@ -10,6 +10,7 @@ from ext.book cimport L2Book
 from ext.sync cimport BookSync
 from ext.checksum cimport Checksum
 from ext.histogram cimport Histogram
+from ext.clock cimport FrameClock
 from ext.types cimport VlLevels
 from ext.events cimport Trade
 
@@ -172,4 +173,5 @@ cdef class FeedListener(WSListener):
     cdef public object session
     """Python object: on_connected(transport), on_disconnected(), on_close_frame(code, msg)"""
     cdef readonly int64_t last_frame_mono
+    cdef FrameClock clock
     cdef readonly int64_t n_frames

@@ -19,7 +19,7 @@ from libc.string cimport memcmp, memset
 from libc.stdlib cimport malloc, free
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from picows.picows cimport WSListener, WSTransport, WSFrame, WSMsgType
-from ext.clock cimport now_ns, mono_ns
+from ext.clock cimport now_ns, mono_ns, frame_clock, FrameClock
 from ext.book cimport L2Book
 from ext.sync cimport BookSync, SYNC_APPLIED, SYNC_GAP, SYNC_STALE_DROP, BOOK_LIVE, BOOK_STALE
 from ext.checksum cimport Checksum
@@ -38,6 +38,7 @@ cdef enum:
     TID_BYTES = RECENT_INT_IDS * 8 + TID_SLOTS     # 1 KiB per symbol, allocated on its first trade
     RAW_KEEP = 512                 # bytes of a bad frame kept for the error report
     CK_STATES = 32                 # sizeof FeedSymbol._ck_seq: verified (seq, checksum) states kept
+    LATENCY_EVERY = 16             # emit_delta times one message in 16 per symbol (a power of two)
 
 cdef int64_t TS_MIN = 946684800 * <int64_t>1000000000     # 2000-01-01: earlier is not a venue time
 cdef int64_t TS_AHEAD = 86400 * <int64_t>1000000000       # a day ahead of our clock: not a venue time
@@ -542,13 +543,19 @@ cdef class FrameParser:
     cdef int emit_delta(self, FeedSymbol fs, int64_t first, int64_t last, int64_t prev,
                         const VlLevels *bids, const VlLevels *asks, int64_t ts_exchange, int64_t ts_recv,
                         int64_t recv_mono, bint has_checksum, uint32_t checksum) except -1:
-        cdef int64_t t_dec = mono_ns()
+        cdef int64_t t_dec = 0
         cdef int rc
         cdef BookSync sync = fs.sync
+        # the stage latencies read the clock twice more: timed for one message in LATENCY_EVERY
+        # of each symbol (its first included) and until a first one was applied
+        cdef bint timed = (fs.n_msgs & (LATENCY_EVERY - 1)) == 0 or self.decoded_to_applied.total_count == 0
         fs.n_msgs += 1
         _check_book_message(fs, bids, asks, ts_exchange, ts_recv)
+        if timed or not recv_mono:
+            t_dec = mono_ns()
         fs.last_data_mono = recv_mono if recv_mono else t_dec
-        self.recv_to_decoded.record_ns(t_dec - recv_mono)
+        if timed:
+            self.recv_to_decoded.record_ns(t_dec - recv_mono)
         if fs.max_lag_ns and ts_exchange and ts_recv - ts_exchange > fs.max_lag_ns:
             fs.n_lagging += 1
             sync.hold_stale = True
@@ -569,7 +576,8 @@ cdef class FrameParser:
                 return rc
             if has_checksum and not self._verify(fs, checksum):
                 return SYNC_GAP
-            self.decoded_to_applied.record_ns(mono_ns() - t_dec)
+            if timed:
+                self.decoded_to_applied.record_ns(mono_ns() - t_dec)
             if fs.want_book:
                 self._applied(fs)
             return rc
@@ -755,9 +763,13 @@ cdef class FrameParser:
         cdef Py_ssize_t i, end = len(frames) if count < 0 else min(len(frames), start + count)
         cdef bytes b
         cdef int drops = 0
+        cdef FrameClock clock
+        cdef int64_t ts_recv = 0, recv_mono
+        clock.anchored = 0
         for i in range(start, end):
             b = <bytes>frames[i]
-            if self.handle(b, len(b), now_ns(), mono_ns()) < 0:
+            recv_mono = frame_clock(&clock, &ts_recv)
+            if self.handle(b, len(b), ts_recv, recv_mono) < 0:
                 drops += 1
         return drops
 
@@ -801,8 +813,8 @@ cdef class FeedListener(WSListener):
             self.session.on_connected(transport)
 
     cpdef on_ws_frame(self, WSTransport transport, WSFrame frame):
-        cdef int64_t ts_recv = now_ns()
-        cdef int64_t recv_mono = mono_ns()
+        cdef int64_t ts_recv = 0
+        cdef int64_t recv_mono = frame_clock(&self.clock, &ts_recv)     # the frame's one clock read
         self.last_frame_mono = recv_mono
         self.n_frames += 1
         if frame.msg_type == WSMsgType.TEXT or frame.msg_type == WSMsgType.BINARY:
