@@ -420,7 +420,7 @@ class VenueRuntime:
                               f"(deploy/testnet.toml)")
         self.execution = self.adapter.make_execution(self.rest, creds, self.config)
         self.orders = OrderManager(self.execution, on_update=self._on_order, on_fill=self._on_fill,
-                                   on_latency=self._latency)
+                                   on_latency=self._latency, pushed=self.has_private_stream)
         self.execution.on_update = self.orders.on_venue_update
         self.execution.on_position = self._on_position      # where the venue pushes positions
         try:

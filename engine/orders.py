@@ -349,16 +349,22 @@ class OrderManager:
         fills_lookback_margin_s: float = 5.0,
         reconcile_concurrency: int = 4,
         queue_timeout_s: float | None = None,
+        pushed: bool = False,
     ) -> None:
         """`ack_timeout_s` runs from the moment a place request leaves the local rate budget;
         `queue_timeout_s` (default: `ack_timeout_s`) is how long it may wait in that budget
-        first: an order not sent by then is refused locally (REJECTED, BUDGET_REFUSED)."""
+        first: an order not sent by then is refused locally (REJECTED, BUDGET_REFUSED).
+        `pushed`: the client has a private stream that pushes order changes; an order the venue
+        acknowledges while that stream is not up (not yet logged in at start, or reconnecting)
+        is queried once `reconcile_interval_s` later, since whatever the venue pushed about it
+        meanwhile (a post-only order canceled at once, an immediate fill) went nowhere."""
         if ack_timeout_s <= 0 or reconcile_interval_s <= 0 or max_reconcile_attempts < 1:
             raise ValueError("timeouts and intervals must be positive, max_reconcile_attempts >= 1")
         if queue_timeout_s is not None and queue_timeout_s <= 0:
             raise ValueError(f"queue_timeout_s must be positive, got {queue_timeout_s}")
         self._queue_timeout_s = ack_timeout_s if queue_timeout_s is None else queue_timeout_s
         self._client = client
+        self._pushed = pushed
         self._on_update = on_update
         self._on_fill = on_fill
         self._on_latency = on_latency
@@ -462,6 +468,9 @@ class OrderManager:
                     self._place_uncertain(e, ack.reason or "venue reported status unknown")
                 else:
                     self._apply(e, ack, "ack")
+                    if self._pushed and not self._client.stream_connected and not order.state.is_final:
+                        e.verify = True                 # its pushes may have been sent to nobody
+                        self._ensure_reconciler(e)
                     # an answer that says more was executed than its fills show (a venue whose
                     # place answer carries no fills): the stream should bring them; if it lost
                     # them, the venue's fill history does, a moment later

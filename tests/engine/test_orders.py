@@ -355,6 +355,26 @@ async def test_market_order_filled_on_placement_stream_before_ack():
     assert_updates_consistent(rec)
 
 
+async def test_an_order_acknowledged_while_the_stream_is_down_is_queried_once():
+    """What the venue pushes about an order before the private stream is logged in (at start,
+    or while it reconnects) goes nowhere: a post-only order the venue cancels right after
+    accepting it would stay NEW. Such an order is queried once; with the stream up it is not."""
+    mgr, venue, rec = make_mgr(pushed=True)
+    venue.sink = None                                      # the stream is not up: pushes are lost
+    o = await mgr.place(req())
+    assert o.state is S.NEW
+    venue.book[o.client_order_id].state = S.CANCELED        # canceled at the venue, pushed to nobody
+    await settle(lambda: o.state is S.CANCELED)
+    assert venue.calls["query"] == 1
+    await asyncio.sleep(FAST["reconcile_interval_s"] * 20)
+    assert venue.calls["query"] == 1                        # one query settles it
+
+    mgr, venue, rec = make_mgr(pushed=True)                # stream up: its pushes tell
+    o = await mgr.place(req())
+    await asyncio.sleep(FAST["reconcile_interval_s"] * 20)
+    assert o.state is S.NEW and venue.calls["query"] == 0
+
+
 async def test_ioc_expires():
     mgr, venue, rec = make_mgr()
     o = await mgr.place(req(tif=TimeInForce.IOC))
