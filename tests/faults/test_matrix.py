@@ -27,11 +27,11 @@ from tests.tiers import CCXT_HOSTS, native_adapter, sim_options, tier_config
 
 VENUES = registry.trading()
 """the drills trade through every fault: venues with native order entry"""
-TIME_SCALE = 0.4
+TIME_SCALE = 0.2
 """the engine's own timers, and what the cases wait on and promise, at this fraction of the real ones"""
 REAL_TIME = {"data_silence_socket_alive"}
 """cases on the real timers: the promise (no book LIVE 3 s after the venue goes quiet) leaves 0.25 s
-over the detection, which compressed becomes 0.1 s, less than a loaded 2-core host can promise"""
+over the detection, which compressed becomes 0.05 s, less than a loaded 2-core host can promise"""
 MATRIX = [(v, c.name) for v in VENUES for c in applicable(v)]
 LEGACY_BOOKS = {"okx"}
 """venues whose book format changed under us: OKX stopped pushing the snapshot and the checksum on
