@@ -5,10 +5,10 @@ Environment switches (all off by default, release build):
   VL_TRACE=1      compile with linetrace/profile and CYTHON_TRACE for profilers (make profile)
   VL_DEBUG=1      -O0 -g, bounds checks on
   VL_SANITIZE=1   AddressSanitizer + UBSan (-O1 -g; run with libasan preloaded: make asan)
-  VL_EXT_ONLY=a,b build only these extension names (e.g. ext.book) -- for quick iteration
+  VL_EXT_ONLY=a,b build only these extension names (e.g. venuelink.ext.book) -- for quick iteration
   VL_SKIP_EXT=1   build no extensions (editable install of the Python parts only)
   VL_MARCH=native add -march=<value> to every module (deploy builds per target host)
-  VL_PORTABLE=1   build ext.json for any x86-64 (simdjson's scalar On-Demand kernel); by default it
+  VL_PORTABLE=1   build venuelink.ext.json for any x86-64 (simdjson's scalar On-Demand kernel); by default it
                   is built for the build host's SIMD level (AVX2 when the host has it), and refuses
                   to import on a CPU without it
 """
@@ -58,8 +58,38 @@ def host_simd_flags() -> list[str]:
 HEADERS = sorted(str(p) for p in Path("ext/include").glob("*.h*"))
 
 
+# The installed package is ``venuelink``; the repository keeps its folders: engine/ is ``venuelink``,
+# ext/ ``venuelink.ext``, adapters/ ``venuelink.adapters`` (package_dir below). Cython finds a
+# cimported ``venuelink.ext.book`` by its path, so the sources are compiled through a small tree of
+# links that spells the installed names (build/cysrc/venuelink/{ext,adapters} -> the folders).
+HERE = Path(__file__).resolve().parent
+PACKAGE_DIRS = {"venuelink": "engine", "venuelink.ext": "ext", "venuelink.adapters": "adapters"}
+CYSRC = Path("build") / "cysrc"
+
+
+def link_tree() -> None:
+    pkg = HERE / CYSRC / "venuelink"
+    pkg.mkdir(parents=True, exist_ok=True)
+    (pkg / "__init__.py").touch()
+    for sub in ("ext", "adapters"):
+        link = pkg / sub
+        if not link.is_symlink():
+            link.symlink_to(HERE / sub, target_is_directory=True)
+
+
+def packages() -> list[str]:
+    """Every package under the three folders, by its installed name."""
+    out = []
+    for name, folder in PACKAGE_DIRS.items():
+        for init in sorted((HERE / folder).rglob("__init__.py")):
+            rel = init.parent.relative_to(HERE / folder).parts
+            if "__pycache__" not in rel:
+                out.append(".".join((name, *rel)))
+    return out
+
+
 def ext(name: str, *, cpp: bool = False, libs: tuple[str, ...] = (), simd: bool = False) -> Extension:
-    path = name.replace(".", "/") + (".pyx")
+    path = str(CYSRC / (name.replace(".", "/") + ".pyx"))
     extra = list(cflags)
     if cpp:
         extra += ["-std=c++17"]
@@ -83,10 +113,9 @@ def ext(name: str, *, cpp: bool = False, libs: tuple[str, ...] = (), simd: bool 
 def venue_extensions() -> list[Extension]:
     """Each venue's Cython extensions, as its manifest (adapters/<venue>/__init__.py) lists them,
     read by engine/manifests.py as plain files (nothing of the package is imported)."""
-    here = Path(__file__).resolve().parent
-    read = runpy.run_path(str(here / "engine" / "manifests.py"))["manifests"]
+    read = runpy.run_path(str(HERE / "engine" / "manifests.py"))["manifests"]
     out = []
-    for m in read(here / "adapters"):
+    for m in read(HERE / "adapters"):
         for e in m.extensions:
             e = dict(e)
             out.append(ext(e.pop("name"), **e))
@@ -94,17 +123,17 @@ def venue_extensions() -> list[Extension]:
 
 
 EXTENSIONS = [
-    ext("ext.clock"),
-    ext("ext.decimal", simd=True),
-    ext("ext.book"),
-    ext("ext.checksum", libs=("z",)),
-    ext("ext.ratelimit"),
-    ext("ext.histogram"),
-    ext("ext.json", cpp=True, libs=("simdjson",), simd=True),
-    ext("ext.sync"),
-    ext("ext.feed"),
-    ext("ext.events"),
-    ext("ext.wire", cpp=True, libs=("simdjson",), simd=True),
+    ext("venuelink.ext.clock"),
+    ext("venuelink.ext.decimal", simd=True),
+    ext("venuelink.ext.book"),
+    ext("venuelink.ext.checksum", libs=("z",)),
+    ext("venuelink.ext.ratelimit"),
+    ext("venuelink.ext.histogram"),
+    ext("venuelink.ext.json", cpp=True, libs=("simdjson",), simd=True),
+    ext("venuelink.ext.sync"),
+    ext("venuelink.ext.feed"),
+    ext("venuelink.ext.events"),
+    ext("venuelink.ext.wire", cpp=True, libs=("simdjson",), simd=True),
     *venue_extensions(),
 ]
 if ONLY:
@@ -127,12 +156,17 @@ directives = {
     "warn.maybe_uninitialized": True,
 }
 
+if EXTENSIONS:
+    link_tree()
+
 setup(
+    packages=packages(),
+    package_dir=PACKAGE_DIRS,
     ext_modules=[] if not EXTENSIONS else cythonize(
         EXTENSIONS,
         compiler_directives=directives,
         annotate=ANNOTATE,
-        include_path=["."],
+        include_path=[str(CYSRC)],
         nthreads=int(os.environ.get("VL_JOBS", "2")) if "build_ext" in sys.argv else 0,
     ),
     zip_safe=False,

@@ -16,11 +16,11 @@ import orjson
 import pytest
 from order_book import OrderBook
 
-from adapters.binance.adapter import BinanceAdapter
-from adapters.binance.symbols import parse_exchange_info
+from venuelink.adapters.binance.adapter import BinanceAdapter
+from venuelink.adapters.binance.symbols import parse_exchange_info
 from bench.bench_json import _apply_dec
 from bench.frames import depth_stream, Sink
-from ext.clock import now_ns
+from venuelink.ext.clock import now_ns
 
 (SNAP_BIDS, SNAP_ASKS), RAW = depth_stream()
 FRAMES = [b'{"stream":"btcusdt@depth@100ms","data":' + f + b"}" for f in RAW]
@@ -54,7 +54,7 @@ USDM_INFO = {"symbols": [{**INFO["symbols"][0], "contractType": "PERPETUAL", "ma
 
 def _live_usdm_parser():
     """Binance USD-M: the same parser in futures mode, its frames with T and pu (the SEQ_PREV rule)."""
-    from adapters.binanceusdm.adapter import BinanceUsdmAdapter
+    from venuelink.adapters.binanceusdm.adapter import BinanceUsdmAdapter
     a = BinanceUsdmAdapter()
     inst = parse_exchange_info(USDM_INFO, a.venue)[0]
     sink = Sink()

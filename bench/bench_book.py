@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
-"""L2 book apply: ext.book from C vs sortedcontainers.SortedDict and the order-book C extension.
+"""L2 book apply: venuelink.ext.book from C vs sortedcontainers.SortedDict and the order-book C extension.
 
 Group book-apply-level: 100k level updates within 50 levels of the top of a 1000-level book;
-time per call / 100k = cost per level. ext.book runs its loop in C (apply_many, nogil); the
+time per call / 100k = cost per level. venuelink.ext.book runs its loop in C (apply_many, nogil); the
 alternatives run the per-level Python loop a Python feed handler would run, on Decimal keys
 (exact values, as ours).
 """
@@ -14,8 +14,8 @@ import pytest
 from order_book import OrderBook
 from sortedcontainers import SortedDict
 
-from ext.book import L2Book
-from ext.types import Side
+from venuelink.ext.book import L2Book
+from venuelink.ext.types import Side
 
 N = 100_000
 rng = random.Random(3)

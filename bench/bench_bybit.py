@@ -34,11 +34,11 @@ import msgspec  # noqa: E402
 import orjson  # noqa: E402
 from order_book import OrderBook  # noqa: E402
 
-from adapters.bybit.adapter import BybitAdapter  # noqa: E402
-from adapters.bybit.symbols import parse_instruments  # noqa: E402
+from venuelink.adapters.bybit.adapter import BybitAdapter  # noqa: E402
+from venuelink.adapters.bybit.symbols import parse_instruments  # noqa: E402
 from bench.frames import Sink  # noqa: E402
 from bench.interleave import Row, interleave, table  # noqa: E402
-from ext.clock import now_ns  # noqa: E402
+from venuelink.ext.clock import now_ns  # noqa: E402
 
 BID, ASK = 1, 2
 DEPTH = 50                 # orderbook.50

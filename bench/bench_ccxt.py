@@ -81,8 +81,8 @@ class CcxtPath:
     `client()` wants one); the handler itself runs synchronously."""
 
     def __init__(self, *, tap: bool, tier: bool) -> None:
-        from engine.ccxt_tier.grid import Grid
-        from engine.ccxt_tier.worker import Worker, instrument_of
+        from venuelink.ccxt_tier.grid import Grid
+        from venuelink.ccxt_tier.worker import Worker, instrument_of
         self.worker = Worker({"exchange": "okx", "symbols": [SYMBOL], "depth": 20})
         if tap:
             ex = self.worker.make_exchange()       # the worker's exchange: its tap wraps handle_message
@@ -138,8 +138,8 @@ class CcxtPath:
 
 def _engine_parser(inst: dict):
     """The engine side of the tier: CcxtAdapter's parser with one live symbol."""
-    from engine.ccxt_tier.adapter import CcxtAdapter
-    from engine.config import VenueConfig
+    from venuelink.ccxt_tier.adapter import CcxtAdapter
+    from venuelink.config import VenueConfig
     a = CcxtAdapter(VenueConfig(name="okx", tier="ccxt", symbols=[SYMBOL]))
     a.set_instruments(a.parse_instruments({"exchange": "okx", "instruments": [inst]}))
     sink = Sink()
@@ -216,14 +216,14 @@ async def book_rows(rounds: int, n_frames: int) -> list[Row]:
 
 # ---------------------------------------------------------------------------------- round trips
 def _native_config(sim):
-    from engine.config import VenueConfig
+    from venuelink.config import VenueConfig
     return VenueConfig(name="binance", rest_url=sim.rest_url, ws_url=sim.ws_url, ws_api_url=sim["ws_api_url"],
                        api_key_env="VL_BENCH_KEY", api_secret_env="VL_BENCH_SECRET", symbols=[SYMBOL],
                        request_timeout_s=3.0, order_audit_s=0)
 
 
 def _ccxt_config(sim):
-    from engine.config import VenueConfig
+    from venuelink.config import VenueConfig
     return VenueConfig(name="binance", tier="ccxt", symbols=[SYMBOL], api_key_env="VL_BENCH_KEY",
                        api_secret_env="VL_BENCH_SECRET", ccxt_timeout_s=4.0, order_audit_s=0, ccxt_isolate=True,
                        ccxt_hosts={"api.binance.com": sim.rest_url, "stream.binance.com:9443": sim.ws_url,
@@ -233,7 +233,7 @@ def _ccxt_config(sim):
 
 async def _round_trip(eng) -> tuple[int, int]:
     """(place ns, cancel ns) of one limit buy far below the market, placed then canceled."""
-    from engine.model import OrderRequest, OrderState, OrderType, Side, VenueId
+    from venuelink.model import OrderRequest, OrderState, OrderType, Side, VenueId
     t0 = time.perf_counter_ns()
     o = await eng.place(OrderRequest(VenueId.binance, SYMBOL, Side.BUY, OrderType.LIMIT, "0.001", "1000"))
     t1 = time.perf_counter_ns()
@@ -250,8 +250,8 @@ async def order_rows(sim, n: int, rounds: int, pace_s: float) -> tuple[dict, dic
     """Interleaved rounds: each engine does `n` round trips in turn (which goes first alternates);
     a round starts at most every `pace_s` seconds, so neither engine's own budget (Binance's 100
     orders per 10 s) ever has to hold an order. Returns (per engine: [(place, cancel)], notes)."""
-    from engine.config import Config
-    from engine.engine import Engine
+    from venuelink.config import Config
+    from venuelink.engine import Engine
     os.environ["VL_BENCH_KEY"] = sim["api_key"]
     os.environ["VL_BENCH_SECRET"] = sim["api_secret"]
     engines = {"native": Engine(Config(venues={"binance": _native_config(sim)}, metrics_port=0)),
@@ -347,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
               f"no network. The two exact rows' books are compared after every batch: equal.\n")
         print(table(rows, title="per book update"))
     if not args.books_only:
-        from engine.sim.server import running_simulator
+        from venuelink.sim.server import running_simulator
         n = args.n or (2 if q else 10)
         rounds = args.order_rounds or (2 if q else 12)
         pace = 0.0 if q else 2.0

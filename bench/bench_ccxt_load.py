@@ -22,10 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.config import Config, VenueConfig  # noqa: E402
-from engine.engine import Engine  # noqa: E402
-from engine.sim.server import running_simulator  # noqa: E402
-from ext.histogram import Histogram  # noqa: E402
+from venuelink.config import Config, VenueConfig  # noqa: E402
+from venuelink.engine import Engine  # noqa: E402
+from venuelink.sim.server import running_simulator  # noqa: E402
+from venuelink.ext.histogram import Histogram  # noqa: E402
 
 NATIVE_SYMBOLS = ["BTC/USDT", "ETH/USDT"]
 

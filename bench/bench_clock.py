@@ -1,10 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Clocks: ext.clock now_ns() from C and from Python vs time.time_ns()."""
+"""Clocks: venuelink.ext.clock now_ns() from C and from Python vs time.time_ns()."""
 import time
 
 import pytest
 
-from ext import clock
+from venuelink.ext import clock
 
 N = 100_000
 

@@ -1,11 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Decimal parsing: ext.decimal (from C and from Python) vs decimal.Decimal(str)."""
+"""Decimal parsing: venuelink.ext.decimal (from C and from Python) vs decimal.Decimal(str)."""
 import random
 from decimal import Decimal
 
 import pytest
 
-from ext import decimal as fx
+from venuelink.ext import decimal as fx
 
 rng = random.Random(5)
 TEXTS = [f"{rng.randint(1, 10**7) / 100:.8f}" for _ in range(1000)]

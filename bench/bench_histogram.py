@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""ext.histogram benchmarks (pytest-benchmark), with the obvious alternatives side by side.
+"""venuelink.ext.histogram benchmarks (pytest-benchmark), with the obvious alternatives side by side.
 
     .venv/bin/python -m pytest -q bench/bench_histogram.py --benchmark-only
 
@@ -17,7 +17,7 @@ import math
 import numpy as np
 import pytest
 
-from ext import histogram as H
+from venuelink.ext import histogram as H
 
 N_C = 1_000_000
 MAX = 60_000_000_000

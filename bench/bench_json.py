@@ -20,9 +20,9 @@ from order_book import OrderBook
 from sortedcontainers import SortedDict
 
 from bench.frames import depth_stream
-from ext.book import L2Book
-from ext.json import JsonDoc
-from ext.types import Side
+from venuelink.ext.book import L2Book
+from venuelink.ext.json import JsonDoc
+from venuelink.ext.types import Side
 
 (SNAP_BIDS, SNAP_ASKS), FRAMES = depth_stream()
 NF = len(FRAMES)

@@ -17,9 +17,9 @@ import orjson
 import pytest
 from order_book import OrderBook
 
-from adapters.okx.adapter import OkxAdapter
+from venuelink.adapters.okx.adapter import OkxAdapter
 from bench.frames import okx_book_stream, Sink
-from ext.clock import now_ns
+from venuelink.ext.clock import now_ns
 
 SNAP, FRAMES = okx_book_stream()
 SNAP_NOCK, FRAMES_NOCK = okx_book_stream(with_checksum=False)

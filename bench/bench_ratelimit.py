@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""ext.ratelimit benchmarks (pytest-benchmark), with the reference twin side by side.
+"""venuelink.ext.ratelimit benchmarks (pytest-benchmark), with the reference twin side by side.
 
     .venv/bin/python -m pytest -q bench/bench_ratelimit.py --benchmark-only
 
@@ -24,8 +24,8 @@ import itertools
 
 import pytest
 
-from ext import ratelimit as RL
-from ext.ref import ratelimit_ref as REF
+from venuelink.ext import ratelimit as RL
+from venuelink.ext.ref import ratelimit_ref as REF
 
 SEC = 1_000_000_000
 NOW = 1_000 * 60 * SEC

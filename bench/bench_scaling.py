@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Scaling: cost per unit of work as the work grows, so growth shows as a ratio between rows.
 
-  scaling-depth-top      ext.book apply_many: updates within 50 levels of the top, one side at
+  scaling-depth-top      venuelink.ext.book apply_many: updates within 50 levels of the top, one side at
                          20 / 200 / 1,000 / 5,000 / 50,000 levels (time per call / updates = per level)
   scaling-depth-spread   the same books, updates anywhere in the side
   scaling-symbols        20-level Binance frames handed over from C (_bench_frames), each for one
@@ -20,7 +20,7 @@ import orjson
 import pytest
 
 from bench.frames import GridSide, grid_depth_frames, grid_snapshot, Sink
-from ext.types import Side
+from venuelink.ext.types import Side
 
 MID = 2_712_345
 TOP_WINDOW = 100            # ticks from the top: levels within about 50 of the best
@@ -41,7 +41,7 @@ class DepthCase:
     """One bid side of `depth` levels and updates `where` ("top" or "spread") for apply_many."""
 
     def __init__(self, depth: int, where: str, n: int | None = None, seed: int = 21):
-        from ext.book import L2Book
+        from venuelink.ext.book import L2Book
         n = UPDATES[where, depth] if n is None else n
         bids, _ = grid_snapshot(depth, MID)
         self.snap_px = array("q", [p for p, _ in bids])
@@ -70,8 +70,8 @@ class FrameCase:
 
     def __init__(self, n_symbols: int, n_frames: int, levels_per_frame: int, depth: int,
                  window: int | None, seed: int = 9):
-        from adapters.binance.adapter import BinanceAdapter
-        from adapters.binance.symbols import parse_exchange_info
+        from venuelink.adapters.binance.adapter import BinanceAdapter
+        from venuelink.adapters.binance.symbols import parse_exchange_info
         from bench.bench_binance import INFO
         names = symbol_names(n_symbols)
         self.frames = grid_depth_frames(names, n_frames, levels_per_frame, depth, seed, window, FIRST_U, MID)

@@ -45,10 +45,10 @@ def _dump(section: str) -> None:
 
 def core() -> None:
     from bench.bench_binance import FRAMES, _live_parser
-    from ext import decimal as fx
-    from ext.book import L2Book
-    from ext.histogram import Histogram, _bench_record
-    from ext.ratelimit import Budget, _bench_acquire
+    from venuelink.ext import decimal as fx
+    from venuelink.ext.book import L2Book
+    from venuelink.ext.histogram import Histogram, _bench_record
+    from venuelink.ext.ratelimit import Budget, _bench_acquire
 
     rng = random.Random(1)
     texts = [f"{rng.randint(1, 10**7) / 100:.8f}".encode() for _ in range(1000)]
@@ -116,9 +116,9 @@ def bybit() -> None:
 
 def trade_ids(case: str) -> None:
     """10,000 integer trade ids through one symbol's dedupe (FeedSymbol._bench_seen_trades)."""
-    from engine.model import Instrument, VenueId
-    from ext.feed import FeedSymbol
-    from ext.sync import SeqRule
+    from venuelink.model import Instrument, VenueId
+    from venuelink.ext.feed import FeedSymbol
+    from venuelink.ext.sync import SeqRule
     fs = FeedSymbol(Instrument(VenueId.okx, "BTC-USDT", "BTC/USDT", "BTC", "USDT", 1, 3, 1, 1), b"BTC-USDT",
                     SeqRule.SEQ_PREV)
     base, n, dups = 3_000_000_000, 10_000, 0

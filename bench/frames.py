@@ -56,7 +56,7 @@ def okx_book_stream(n_frames: int = 256, levels_per_side: int = 10, seed: int = 
     per side per update within 50 levels of the top (20 % deletes), prevSeqId chained, and the
     checksum of the book after each message computed as OKX does (first 25 levels, interleaved);
     with_checksum=False: no checksum field, as OKX sends `books` since early August 2026."""
-    from ext.ref import checksum_ref
+    from venuelink.ext.ref import checksum_ref
     rng = random.Random(seed)
     bids = {mid_ticks - 1 - i: rng.randint(1, 5_000_000) for i in range(book_levels)}
     asks = {mid_ticks + 1 + i: rng.randint(1, 5_000_000) for i in range(book_levels)}

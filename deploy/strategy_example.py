@@ -12,10 +12,7 @@ import logging
 import signal
 import time
 
-from engine.config import load_config
-from engine.engine import BookView, Engine
-from engine.errors import ConfigError, EngineError
-from engine.model import BookState, Fill, Order
+from venuelink import BookState, BookView, ConfigError, Engine, EngineError, Fill, Order, load_config
 
 log = logging.getLogger("strategy")
 
@@ -80,7 +77,7 @@ if __name__ == "__main__":
     p.add_argument("--report-s", type=float, default=60.0, help="seconds between spread lines (default 60)")
     a = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("engine").setLevel(logging.WARNING)
+    logging.getLogger("venuelink").setLevel(logging.WARNING)
     try:
         raise SystemExit(asyncio.run(main(a.config, a.report_s)))
     except (ConfigError, EngineError) as e:

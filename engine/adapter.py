@@ -3,7 +3,7 @@
 (connections, subscriptions, budgets, book state, resyncs, order manager, metrics) the same way
 for every venue.
 
-A venue is mostly data (engine.venue.VenueSpec: REST buckets, WebSocket endpoints, the book's
+A venue is mostly data (venuelink.venue.VenueSpec: REST buckets, WebSocket endpoints, the book's
 sync rule, snapshot source and resync method) plus small hooks:
 
 * instruments: ``parse_instruments`` (the venue's instruments endpoint answer);
@@ -16,7 +16,7 @@ sync rule, snapshot source and resync method) plus small hooks:
   ``parse_trade_history`` (trades missed while a connection was down are backfilled from it);
 * REST answers: ``rest_cost`` (buckets and priority, seeing the order where the venue charges
   by it), ``map_error`` (non-2xx) and ``classify_response`` (errors inside HTTP 200 bodies);
-* execution: ``make_execution`` (an engine.orders.ExecutionClient).
+* execution: ``make_execution`` (a venuelink.orders.ExecutionClient).
 """
 from __future__ import annotations
 
@@ -26,19 +26,19 @@ from enum import IntEnum
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from engine.config import Credentials, VenueConfig
-from engine.errors import ConfigError
-from engine.model import Instrument, MarketKind, Side, VenueId
-from engine.venue import ConnectInfo, SnapshotSource, SubscribeStyle, VenueSpec, WsEndpoint
-from ext.checksum import Checksum
-from ext.feed import FeedSymbol, FrameParser
+from venuelink.config import Credentials, VenueConfig
+from venuelink.errors import ConfigError
+from venuelink.model import Instrument, MarketKind, Side, VenueId
+from venuelink.venue import ConnectInfo, SnapshotSource, SubscribeStyle, VenueSpec, WsEndpoint
+from venuelink.ext.checksum import Checksum
+from venuelink.ext.feed import FeedSymbol, FrameParser
 
 
 class Channel(IntEnum):
     BOOK = 1
     TRADES = 2
     TOP = 3
-    DERIVATIVES = 4     # mark / index price, funding, open interest, liquidations (engine.derivatives)
+    DERIVATIVES = 4     # mark / index price, funding, open interest, liquidations (venuelink.derivatives)
 
 
 class RestKind(IntEnum):
@@ -120,7 +120,7 @@ class VenueAdapter(abc.ABC):
     # ---- process lifecycle -------------------------------------------------------------------
     async def prepare(self, runtime: Any) -> None:
         """Before the first request: start what the venue needs besides sockets (the CCXT tier's
-        worker process, engine.ccxt_tier). Nothing for native venues."""
+        worker process, venuelink.ccxt_tier). Nothing for native venues."""
 
     async def close(self) -> None:
         """After the venue's sessions are closed: stop what prepare() started."""
@@ -131,23 +131,23 @@ class VenueAdapter(abc.ABC):
 
     # ---- market data ---------------------------------------------------------------------
     wire: Any = None
-    """the venue's market-data wire schema (engine.wire.Wire; adapters/<venue>/wire.py): with it,
+    """the venue's market-data wire schema (venuelink.wire.Wire; adapters/<venue>/wire.py): with it,
     make_parser and make_reference_parser need no venue code"""
 
     def make_parser(self, sink: Any) -> FrameParser:
-        """A parser for one connection's frames: ext.wire's, reading the venue's schema, unless
+        """A parser for one connection's frames: venuelink.ext.wire's, reading the venue's schema, unless
         the venue keeps a hand-written one (the instruction-count gate decides which is faster)."""
         if self.wire is None:
             raise NotImplementedError(f"{self.venue.name}: no wire schema and no parser of its own")
-        from ext.wire import WireParser
+        from venuelink.ext.wire import WireParser
         return WireParser(self.venue, sink, wire=self.wire)
 
     def make_reference_parser(self, sink: Any) -> FrameParser:
-        """The parser's pure-Python twin (a PyFrameParser on ext.ref.json_ref): the same frames to
+        """The parser's pure-Python twin (a PyFrameParser on venuelink.ext.ref.json_ref): the same frames to
         the same events, for the decoder fuzz test and `venuelink normalize --reference`."""
         if self.wire is None:
             raise NotImplementedError(f"{self.venue.name} has no reference parser")
-        from engine.wire_ref import WireRefParser
+        from venuelink.wire_ref import WireRefParser
         return WireRefParser(self.venue, sink, wire=self.wire)
 
     def checksum_for(self, inst: Instrument) -> Checksum | None:
@@ -182,7 +182,7 @@ class VenueAdapter(abc.ABC):
         """Venue topic (stream/channel) names for an instrument, one per channel, in order."""
 
     def derivative_topics(self, inst: Instrument) -> list[str]:
-        """The topics carrying `inst`'s derivatives events (engine.derivatives), on the endpoint
+        """The topics carrying `inst`'s derivatives events (venuelink.derivatives), on the endpoint
         of its book; empty where the venue publishes none for it (spot)."""
         return []
 
@@ -246,7 +246,7 @@ class VenueAdapter(abc.ABC):
         return None
 
     def book_probe_request(self, inst: Instrument) -> tuple[str, dict[str, str]]:
-        """(path, params) of a REST book read to check a silent book against (engine.silence);
+        """(path, params) of a REST book read to check a silent book against (venuelink.silence);
         its answer goes through apply_snapshot. The REST snapshot by default."""
         return self.snapshot_request(inst)
 
@@ -267,7 +267,7 @@ class VenueAdapter(abc.ABC):
         return None
 
     def parse_status(self, body: bytes) -> Any:
-        """The status endpoint's answer -> engine.status.VenueStatus (raise on an unreadable one)."""
+        """The status endpoint's answer -> venuelink.status.VenueStatus (raise on an unreadable one)."""
         raise NotImplementedError
 
     def classify_rest(self, path: str) -> tuple[RestKind, str | None]:
@@ -285,15 +285,15 @@ class VenueAdapter(abc.ABC):
     @abc.abstractmethod
     def rest_cost(self, method: str, path: str, params: dict[str, str] | None = None,
                   order: Any = None) -> tuple[dict[str, int], Any]:
-        """({bucket: weight}, Priority) of a REST request; `order` is the engine.model.Order an
+        """({bucket: weight}, Priority) of a REST request; `order` is the venuelink.model.Order an
         order request is about, for venues that charge by it (Kraken: cancels by order age)."""
 
     @abc.abstractmethod
     def map_error(self, resp: Any) -> Any:
-        """engine.rest.RestResponse (non-2xx) -> engine.errors.VenueError."""
+        """venuelink.rest.RestResponse (non-2xx) -> venuelink.errors.VenueError."""
 
     def classify_response(self, resp: Any) -> Any:
-        """An engine.errors.VenueError for an error carried in a 2xx answer's body (OKX `code`,
+        """A venuelink.errors.VenueError for an error carried in a 2xx answer's body (OKX `code`,
         Bybit `retCode`, Kraken `error`), rate limits included; None for a real success."""
         return None
 
@@ -309,4 +309,4 @@ class VenueAdapter(abc.ABC):
 
     @abc.abstractmethod
     def make_execution(self, rest: Any, creds: Any, config: VenueConfig) -> Any:
-        """An engine.orders.ExecutionClient for this venue."""
+        """A venuelink.orders.ExecutionClient for this venue."""

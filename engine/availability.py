@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """What happens to orders while a venue is unavailable, per venue, chosen by the operator.
 
-A venue is unavailable for orders while it says it is in maintenance (engine.status), while its
+A venue is unavailable for orders while it says it is in maintenance (venuelink.status), while its
 order REST breaker is open (venue down, our connection broken, banned) or, where execution has a
 private stream, while that stream is down. The watcher notices both within `poll_s`, probes the venue after the breaker's cooldown
 (a cheap time request: cancels and queries pass an open breaker, so a probe can close it), and
@@ -24,13 +24,13 @@ import logging
 from enum import IntEnum
 from typing import TYPE_CHECKING, Callable
 
-from engine.circuit import CircuitState
-from engine.errors import EngineError
-from engine.model import OrderState
-from engine.tasks import cancel_and_wait, within
+from venuelink.circuit import CircuitState
+from venuelink.errors import EngineError, VenueUnavailable
+from venuelink.model import OrderState
+from venuelink.tasks import cancel_and_wait, within
 
 if TYPE_CHECKING:
-    from engine.engine import VenueRuntime
+    from venuelink.engine import VenueRuntime
 
 log = logging.getLogger("venuelink.availability")
 
@@ -48,10 +48,6 @@ class UnavailablePolicy(IntEnum):
         except KeyError:
             raise ValueError(f"unknown unavailable_policy {name!r}; one of: "
                              f"{', '.join(p.name.lower() for p in cls)}") from None
-
-
-class VenueUnavailable(EngineError):
-    """The venue cannot take orders now; the order was not sent."""
 
 
 class Availability:

@@ -31,14 +31,14 @@ import logging
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-from engine.adapter import HistoryTrade
-from engine.tasks import cancel_all
-from ext.clock import now_ns
-from ext.feed import BadMessage, FeedSymbol, TradeIds
+from venuelink.adapter import HistoryTrade
+from venuelink.tasks import cancel_all
+from venuelink.ext.clock import now_ns
+from venuelink.ext.feed import BadMessage, FeedSymbol, TradeIds
 
 if TYPE_CHECKING:
-    from engine.engine import VenueRuntime
-    from ext.events import Trade
+    from venuelink.engine import VenueRuntime
+    from venuelink.ext.events import Trade
 
 log = logging.getLogger("venuelink.backfill")
 

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""A venue account's rate-limit budget: the VenueSpec buckets in an ext.ratelimit.Budget, used
+"""A venue account's rate-limit budget: the VenueSpec buckets in a venuelink.ext.ratelimit.Budget, used
 by every REST request before it leaves the host.
 
 Times passed to the Budget come from clock.now_ns() (CLOCK_REALTIME), because fixed windows
@@ -24,7 +24,7 @@ off when neither is set) the usage of every bucket, and any block in force, is w
 builds its budget: a restart inside a venue window starts from what the previous process spent
 in it, not from an empty budget (usage of windows that have ended since is dropped).
 
-Buckets have a scope (engine.venue.BucketScope). IP, ACCOUNT and ENDPOINT buckets exist from
+Buckets have a scope (venuelink.venue.BucketScope). IP, ACCOUNT and ENDPOINT buckets exist from
 the start; an INSTRUMENT bucket is one ext bucket per (spec, instrument), made the first time
 a request for that instrument names it, and reported as ``name:instrument``.
 """
@@ -43,10 +43,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Mapping
 
-from engine.errors import BudgetTimeout, CircuitOpen
-from engine.venue import BucketScope, BucketSpec, HeaderKind, VenueSpec
-from ext.clock import now_ns
-from ext.ratelimit import MAX_BUCKETS, Budget, BucketKind, Cost, Priority
+from venuelink.errors import BudgetTimeout, CircuitOpen
+from venuelink.venue import BucketScope, BucketSpec, HeaderKind, VenueSpec
+from venuelink.ext.clock import now_ns
+from venuelink.ext.ratelimit import MAX_BUCKETS, Budget, BucketKind, Cost, Priority
 
 log = logging.getLogger("venuelink.budget")
 NS = 1_000_000_000

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from enum import IntEnum
 
-from engine.model import VenueHealth
+from venuelink.model import VenueHealth
 
 
 class CircuitState(IntEnum):

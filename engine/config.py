@@ -27,11 +27,11 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.errors import ConfigError
-from engine.model import VenueId
+from venuelink.errors import ConfigError
+from venuelink.model import VenueId
 
 if TYPE_CHECKING:
-    from engine.venue import WsEndpoint
+    from venuelink.venue import WsEndpoint
 
 
 class Secret:
@@ -97,7 +97,7 @@ class Timers:
     """factor on each WebSocket endpoint's detection timers (ENDPOINT_DETECTION_TIMERS: stale and
     lag thresholds, the silent-connection ping and its timeout, data silence, a quiet book)"""
     silence_tick_s: float = 0.25
-    """how often engine.silence judges every book"""
+    """how often venuelink.silence judges every book"""
     silence_grace_s: float = 1.0
     """after a probe saw the venue's book move: the time given to updates in flight"""
     reconnect_min_s: float = 0.1
@@ -179,7 +179,7 @@ class VenueConfig:
     be after the boundary); set it to the longest send-to-arrival time expected"""
 
     tier: str = ""
-    """"native" (the venue's own adapter) or "ccxt" (engine.ccxt_tier: market data through a CCXT
+    """"native" (the venue's own adapter) or "ccxt" (venuelink.ccxt_tier: market data through a CCXT
     worker process); "" is native where the venue has an adapter, ccxt otherwise"""
     ccxt_hosts: dict[str, str] = field(default_factory=dict)
     """ccxt tier: exchange host (as in CCXT's exchange.urls) -> base URL replacing its scheme and host"""
@@ -188,7 +188,7 @@ class VenueConfig:
     ccxt_options: dict = field(default_factory=dict)
     """ccxt tier: CCXT's own options for the exchange (its `options` dict)"""
     ccxt_book_audit_s: float = -1.0
-    """ccxt tier: how often each book is held against the venue's REST book (engine.ccxt_tier.audit),
+    """ccxt tier: how often each book is held against the venue's REST book (venuelink.ccxt_tier.audit),
     0 never; -1: every 30 s where the venue's feed carries no sequence or checksum (Gemini,
     Bitstamp), never elsewhere"""
     ccxt_timeout_s: float = 4.0
@@ -308,7 +308,7 @@ _CREDENTIAL_KEYS = ("api_key_env", "api_secret_env", "secrets_file", "private_ke
 def _tier(name: str, table: dict) -> str:
     """The venue's tier: as configured; else native where its adapter serves what the table asks
     (market data; orders too when keys are given), the CCXT tier otherwise."""
-    from engine import registry
+    from venuelink import registry
     native = VenueId.parse(name) in registry.ADAPTERS
     keyed = any(table.get(k) for k in _CREDENTIAL_KEYS)
     fits = native and (registry.trades(name) or not keyed)
@@ -373,7 +373,7 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(f"config {path}: venues must be a table of [venues.<venue id>] tables")
     venues = {}
     for name, table in (data.get("venues") or {}).items():
-        from engine.ccxt_tier import CCXT_IDS, GONE
+        from venuelink.ccxt_tier import CCXT_IDS, GONE
         if name in GONE:
             raise ConfigError(f"[venues.{name}]: {GONE[name]}; it cannot be configured")
         if name in CCXT_IDS:             # an older CCXT id of a venue (gateio -> gate)
@@ -406,7 +406,7 @@ def load_config(path: str | Path) -> Config:
             raise ConfigError(f"[venues.{name}] endpoints must be a table of name = \"wss://...\"")
         if not table.get("ws_url") and not eps:
             raise ConfigError(f"[venues.{name}] needs ws_url or an endpoints table")
-        from engine.availability import UnavailablePolicy
+        from venuelink.availability import UnavailablePolicy
         try:
             UnavailablePolicy.parse(str(table.get("unavailable_policy", "hold")))
         except ValueError as e:

@@ -14,10 +14,10 @@ import asyncio
 import logging
 from typing import Any
 
-from engine.errors import ConfigError
-from engine.tasks import bounded, cancel_and_wait, within
+from venuelink.errors import ConfigError
+from venuelink.tasks import bounded, cancel_and_wait, within
 
-log = logging.getLogger("engine.deadman")
+log = logging.getLogger("venuelink.deadman")
 
 
 class DeadMansSwitch:

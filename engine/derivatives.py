@@ -20,14 +20,14 @@ from enum import IntEnum
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-import ext.decimal as fx
-from engine.circuit import CircuitBreaker
-from engine.model import Instrument, Side, VenueId
-from ext.ratelimit import Priority
-from engine.tasks import within
+import venuelink.ext.decimal as fx
+from venuelink.circuit import CircuitBreaker
+from venuelink.model import Instrument, Side, VenueId
+from venuelink.ext.ratelimit import Priority
+from venuelink.tasks import within
 
 if TYPE_CHECKING:
-    from engine.engine import VenueRuntime
+    from venuelink.engine import VenueRuntime
 
 log = logging.getLogger("venuelink.derivatives")
 
@@ -224,7 +224,7 @@ class OpenInterestPoll:
             self._wake.set()
 
     async def close(self) -> None:
-        from engine.tasks import cancel_and_wait
+        from venuelink.tasks import cancel_and_wait
         await cancel_and_wait(self._task)
 
     def symbols(self) -> list[str]:

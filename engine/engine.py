@@ -19,37 +19,33 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Callable
 
-from engine import registry
-from engine.adapter import Channel, VenueAdapter
-from engine.availability import Availability, UnavailablePolicy
-from engine.backfill import TradeBackfill
-from engine.budget import VenueBudget
-from engine.config import Config, Credentials, VenueConfig
-from engine.deadman import DeadMansSwitch
-from engine.derivatives import DerivEvent, OpenInterestPoll
-from engine.errors import AuthError, CircuitOpen, ConfigError, EngineError, VenueError
-from engine.model import (Balance, BookState, ConnState, Fill, Instrument, Order, OrderRequest, OrderUpdate, Position,
+from venuelink import registry
+from venuelink.adapter import Channel, VenueAdapter
+from venuelink.availability import Availability, UnavailablePolicy
+from venuelink.backfill import TradeBackfill
+from venuelink.budget import VenueBudget
+from venuelink.config import Config, Credentials, VenueConfig
+from venuelink.deadman import DeadMansSwitch
+from venuelink.derivatives import DerivEvent, OpenInterestPoll
+from venuelink.errors import AuthError, BookNotLive, CircuitOpen, ConfigError, EngineError, VenueError
+from venuelink.model import (Balance, BookState, ConnState, Fill, Instrument, Order, OrderRequest, OrderUpdate, Position,
                           TopOfBook, Trade, VenueHealth, VenueId)
-from engine.orders import OrderManager
-from engine.pacing import ConnectPacer
-from engine.rest import RestClient
-from engine.session import WsSession
-from engine.silence import SilenceWatch
-from engine.status import StatusWatch
-from engine.tasks import bounded, cancel_all
-from engine.venue import ResyncMethod, SnapshotSource, WsEndpoint
-from ext.clock import now_ns
-from ext.feed import Control, FeedSymbol, FrameParser
-from ext.histogram import Histogram
-from ext.ratelimit import Priority
+from venuelink.orders import OrderManager
+from venuelink.pacing import ConnectPacer
+from venuelink.rest import RestClient
+from venuelink.session import WsSession
+from venuelink.silence import SilenceWatch
+from venuelink.status import StatusWatch
+from venuelink.tasks import bounded, cancel_all
+from venuelink.venue import ResyncMethod, SnapshotSource, WsEndpoint
+from venuelink.ext.clock import now_ns
+from venuelink.ext.feed import Control, FeedSymbol, FrameParser
+from venuelink.ext.histogram import Histogram
+from venuelink.ext.ratelimit import Priority
 
 log = logging.getLogger("venuelink.engine")
 MAX_INSTRUMENT_PAGES = 50
 """pages of one instruments request at the most (a venue that keeps paging is refused, not followed forever)"""
-
-
-class BookNotLive(EngineError):
-    """The book is syncing, stale or invalid: it is not handed out as if it were live."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -496,7 +492,7 @@ class VenueRuntime:
         return left
 
     async def close(self) -> None:
-        """Every step bounded (engine.tasks): a stuck task or socket is cancelled, then abandoned
+        """Every step bounded (venuelink.tasks): a stuck task or socket is cancelled, then abandoned
         with a logged warning; close() never waits forever."""
         for h in self._quiet_timers.values():
             h.cancel()
@@ -765,7 +761,7 @@ class Engine:
     def serve_metrics(self, host: str | None = None, port: int | None = None) -> int:
         """Serve Prometheus metrics (/metrics) on host:port (the config's by default; port 0: any
         free one); returns the port."""
-        from engine.metrics import serve
+        from venuelink.metrics import serve
         self.metrics_server, _ = serve(self, host or self.config.metrics_host,
                                        self.config.metrics_port if port is None else port)
         return self.metrics_server.server_port
@@ -820,7 +816,7 @@ class Engine:
 
     def subscribe_derivatives(self, venue: str, symbol: str, callback: Callable[[DerivEvent], None]) -> None:
         """callback(event) for the instrument's mark and index price, funding rate, open interest
-        and liquidations, as the venue publishes them (engine.derivatives). Open interest a venue
+        and liquidations, as the venue publishes them (venuelink.derivatives). Open interest a venue
         publishes only over REST (Binance USD-M) is polled every ``open_interest.interval_s`` of
         the venue's runtime (10 s) while the symbol has a subscriber, on the venue's rate budget.
         Raises EngineError for an instrument the venue publishes none for (spot)."""
@@ -855,7 +851,7 @@ class Engine:
 
     async def stream(self, venue: str, symbol: str, kind: str = "trades", maxsize: int = 10000):
         """Async iterator over "trades" (Trade), "books" (BookView of a live book) or "derivatives"
-        (engine.derivatives events) for one symbol.
+        (venuelink.derivatives events) for one symbol.
 
         A consumer that falls behind by more than `maxsize` items loses the oldest ones; the loss
         is counted in `Engine.stream_drops` (books: only the latest view matters anyway).

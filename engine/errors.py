@@ -68,3 +68,11 @@ class BudgetTimeout(CircuitOpen):
 
 class SequenceGap(EngineError):
     """A market-data sequence gap: the book is invalid until resynced."""
+
+
+class BookNotLive(EngineError):
+    """The book is syncing, stale or invalid: it is not handed out as if it were live."""
+
+
+class VenueUnavailable(EngineError):
+    """The venue cannot take orders now; the order was not sent."""

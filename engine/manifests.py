@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """The venues' manifests (``adapters/<venue>/__init__.py``: ``VENUE``, ``ADAPTER``, ``SIMULATOR``,
-``EXTENSIONS``, optionally ``ORDERS``; see adapters/__init__.py), read as plain files: engine.registry, the simulator
+``EXTENSIONS``, optionally ``ORDERS``; see adapters/__init__.py), read as plain files: venuelink.registry, the simulator
 runner and setup.py take every venue from them, and nothing is imported to find them."""
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Prometheus metrics, collected at scrape time from the live objects.
 
-Nothing here runs per message: the hot path only does ext.histogram record_ns (a few ns) and
+Nothing here runs per message: the hot path only does venuelink.ext.histogram record_ns (a few ns) and
 integer counter increments in C; this collector turns them into standard Prometheus families
 when /metrics is scraped. Latency histograms are in seconds with fixed buckets, so per-venue
 p50/p95/p99 come out of histogram_quantile(0.99, rate(venuelink_stage_latency_seconds_bucket[1m])).
@@ -14,10 +14,10 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from ext.histogram import Histogram
+from venuelink.ext.histogram import Histogram
 
 if TYPE_CHECKING:
-    from engine.engine import Engine
+    from venuelink.engine import Engine
 
 # bucket upper bounds in ns: 250 ns .. 10 s
 BOUNDS_NS = [250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
@@ -107,7 +107,7 @@ class EngineCollector(Collector):
                                            "unreadable answers", labels=["venue", "kind"])
         probes_lost = CounterMetricFamily("venuelink_breaker_probes_lost", "Half-open probes that never reported "
                                           "(not sent, cancelled, or past their lease)", labels=["venue", "breaker"])
-        silence = CounterMetricFamily("venuelink_book_silence", "Data silence (engine.silence): books made STALE by "
+        silence = CounterMetricFamily("venuelink_book_silence", "Data silence (venuelink.silence): books made STALE by "
                                       "a silent connection, silent books probed, probe verdicts (same: a quiet market; "
                                       "moved: stream lost, resynced; failed: left STALE), silent connections reconnected",
                                       labels=["venue", "kind"])
@@ -209,7 +209,7 @@ class EngineCollector(Collector):
                                      "more than its queue bound behind (oldest dropped)")
         sdrops.add_metric([], e.stream_drops)
         yield sdrops
-        from engine import tasks
+        from venuelink import tasks
         abandoned = CounterMetricFamily("venuelink_close_abandoned", "Close steps (tasks, sockets) that did "
                                         "not stop within their bound and were abandoned (logged)")
         abandoned.add_metric([], tasks.abandoned_tasks)

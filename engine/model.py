@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import ClassVar
 
-from ext import decimal as fx
+from venuelink.ext import decimal as fx
 
 
 _KNOWN_VENUES = ("binance", "binanceusdm", "okx", "bybit", "coinbase", "kraken", "bitfinex", "bitmex", "deribit",
@@ -292,7 +292,7 @@ class Instrument:
 
 
 # Trades are built on the hot path: a Cython final class with a free list (ext/events.pyx).
-from ext.events import Trade  # noqa: E402  (re-exported as part of the model)
+from venuelink.ext.events import Trade  # noqa: E402  (re-exported as part of the model)
 
 
 @dataclass(slots=True)

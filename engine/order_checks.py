@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from engine.errors import Rejected
-from engine.model import Instrument, MarketKind, Order, OrderType, PositionSide, TimeInForce
+from venuelink.errors import Rejected
+from venuelink.model import Instrument, MarketKind, Order, OrderType, PositionSide, TimeInForce
 
 
 def checked_units(inst: Instrument, order: Order, venue: str) -> tuple[int, int | None]:

@@ -51,8 +51,8 @@ from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Awaitable, Callable, Mapping, Protocol, TypeVar, runtime_checkable
 
-from engine.budget import SendWindow, send_window
-from engine.errors import (
+from venuelink.budget import SendWindow, send_window
+from venuelink.errors import (
     AuthError,
     BudgetTimeout,
     CircuitOpen,
@@ -62,8 +62,8 @@ from engine.errors import (
     TimestampError,
     UnknownOrder,
 )
-from engine.tasks import cancel_all
-from engine.model import (Fill, Order, OrderRequest, OrderState, OrderType, OrderUpdate, PositionSide, Side,
+from venuelink.tasks import cancel_all
+from venuelink.model import (Fill, Order, OrderRequest, OrderState, OrderType, OrderUpdate, PositionSide, Side,
                           TimeInForce, VenueId)
 
 __all__ = [
@@ -77,7 +77,7 @@ __all__ = [
     "VANISHED",
 ]
 
-log = logging.getLogger("engine.orders")
+log = logging.getLogger("venuelink.orders")
 
 NOT_PLACED = "not placed (venue has no such order)"
 BUDGET_REFUSED = "refused locally: the local rate budget could not send the order in time; not sent"
@@ -127,7 +127,7 @@ class ExecutionClient(Protocol):
 
     Optional: ``async arm_dead_man(timeout_s: int)`` for a venue-side dead man's switch (the venue
     cancels every open order unless re-armed within ``timeout_s``; 0 disarms; ``ValueError`` for
-    a timeout the venue does not accept), driven by ``engine.deadman`` when
+    a timeout the venue does not accept), driven by ``venuelink.deadman`` when
     ``VenueConfig.dead_man_s`` is set.
 
     Optional: ``async cancel_all(symbol, orders) -> list[OrderUpdate]`` cancels the open orders of

@@ -8,7 +8,7 @@ private, first takes a slot here; a slot is free when fewer than ``limit`` conne
 opened in the last ``window_s`` seconds.
 
 Connections are rare (a handful per minute at worst), so this is plain Python on the event
-loop's monotonic clock, not the ext.ratelimit hot path.
+loop's monotonic clock, not the venuelink.ext.ratelimit hot path.
 """
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ Guarantees:
   (``on_reconnected``: the runtime reconciles).
 
 aiohttp is enough here: private traffic is a few messages per second, far from the market-data
-rate that justifies picows in ``engine.session``.
+rate that justifies picows in ``venuelink.session``.
 """
 from __future__ import annotations
 
@@ -48,13 +48,13 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from engine.config import Credentials
-from engine.errors import AuthError, CircuitOpen, ExecutionUnknown, TimestampError, VenueError
-from engine.model import ConnState
-from engine.pacing import ConnectPacer
-from engine.tasks import bounded, cancel_and_wait, within
-from engine.venue import ConnectInfo
-from ext.clock import now_ns
+from venuelink.config import Credentials
+from venuelink.errors import AuthError, CircuitOpen, ExecutionUnknown, TimestampError, VenueError
+from venuelink.model import ConnState
+from venuelink.pacing import ConnectPacer
+from venuelink.tasks import bounded, cancel_and_wait, within
+from venuelink.venue import ConnectInfo
+from venuelink.ext.clock import now_ns
 
 __all__ = ["MsgKind", "PrivateWsDialect", "PrivateWsSession", "RotationCause"]
 
@@ -808,7 +808,7 @@ class PrivateWsSession:
 
 class PrivateStreamOwner:
     """What an execution client that keeps one ``PrivateWsSession`` in ``self.private_ws`` offers
-    the runtime about it (``engine.orders.ExecutionClient``'s lifecycle), written once: whether it
+    the runtime about it (``venuelink.orders.ExecutionClient``'s lifecycle), written once: whether it
     is up, an immediate reconnect when the venue answers again, closing, and ``on_stream_state``."""
 
     private_ws: PrivateWsSession | None = None

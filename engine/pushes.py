@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ext.json import JSONError
+from venuelink.ext.json import JSONError
 
 
 def _pairs(pairs: list[tuple[str, Any]]) -> dict:

@@ -1,15 +1,15 @@
 # SPDX-License-Identifier: Apache-2.0
 """Venue id -> adapter class, from the venues' manifests (adapters/<venue>/__init__.py, read
-by engine.manifests); `register` adds others at run time."""
+by venuelink.manifests); `register` adds others at run time."""
 from __future__ import annotations
 
 import importlib
 
-from engine.config import VenueConfig
-from engine.model import VenueId
+from venuelink.config import VenueConfig
+from venuelink.model import VenueId
 
 def _from_manifests() -> tuple[dict[VenueId, str | type], set[VenueId]]:
-    from engine.manifests import manifests
+    from venuelink.manifests import manifests
     found = manifests()
     return ({VenueId.parse(m.venue): m.adapter for m in found},
             {VenueId.parse(m.venue) for m in found if not m.orders})
@@ -47,12 +47,12 @@ def venue_id(venue: str | VenueId) -> VenueId:
 
 
 def create(venue: str | VenueId, config: VenueConfig | None = None):
-    """The venue's adapter: its native one, or the CCXT tier's (engine.ccxt_tier) when the config
+    """The venue's adapter: its native one, or the CCXT tier's (venuelink.ccxt_tier) when the config
     says tier = "ccxt" or, given a config, when the venue has no native adapter."""
     vid = venue if isinstance(venue, VenueId) else VenueId.parse(venue)
     target = ADAPTERS.get(vid)
     if config is not None and (config.tier == "ccxt" or (target is None and config.tier != "native")):
-        from engine.ccxt_tier.adapter import CcxtAdapter
+        from venuelink.ccxt_tier.adapter import CcxtAdapter
         return CcxtAdapter(config)
     if target is None:
         raise ValueError(f"venue {vid.name!r} has no adapter yet; available: {', '.join(available())}")

@@ -17,12 +17,12 @@ from typing import Any, AsyncIterator, Callable, Mapping
 
 import aiohttp
 
-from engine.budget import VenueBudget
-from engine.circuit import CircuitBreaker, FailureKind
-from engine.tasks import bounded
-from engine.errors import CircuitOpen, ExecutionUnknown, IpBanned, RateLimited, VenueError
-from ext.clock import mono_ns, now_ns
-from ext.ratelimit import Priority
+from venuelink.budget import VenueBudget
+from venuelink.circuit import CircuitBreaker, FailureKind
+from venuelink.tasks import bounded
+from venuelink.errors import CircuitOpen, ExecutionUnknown, IpBanned, RateLimited, VenueError
+from venuelink.ext.clock import mono_ns, now_ns
+from venuelink.ext.ratelimit import Priority
 
 log = logging.getLogger("venuelink.rest")
 

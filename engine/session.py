@@ -3,7 +3,7 @@
 exponential backoff and jitter, stale-feed detection, rotation before the venue's maximum
 connection age, and a resync of every book on the connection after each reconnect.
 
-Outbound control is the session's too (engine.venue.WsEndpoint says what the venue allows):
+Outbound control is the session's too (venuelink.venue.WsEndpoint says what the venue allows):
 subscribe/unsubscribe frames with request ids, acks and errors (control messages the parser
 classifies), paced by the venue's message rate and its subscribe-operations budget per
 connection, a resubscribe of one topic (the resync of venues whose snapshots come in-band) and
@@ -18,14 +18,14 @@ from typing import Awaitable, Callable
 
 from picows import WSMsgType, ws_connect
 
-from engine.circuit import CircuitBreaker, FailureKind
-from engine.model import ConnState
-from engine.pacing import ConnectPacer
-from engine.tasks import cancel_and_wait, within
-from engine.venue import ConnectInfo, SubscribeStyle, WsEndpoint
-from ext.clock import mono_ns, now_ns
-from ext.feed import Control, FeedListener, FrameParser
-from ext.ratelimit import BucketKind, Budget, Priority
+from venuelink.circuit import CircuitBreaker, FailureKind
+from venuelink.model import ConnState
+from venuelink.pacing import ConnectPacer
+from venuelink.tasks import cancel_and_wait, within
+from venuelink.venue import ConnectInfo, SubscribeStyle, WsEndpoint
+from venuelink.ext.clock import mono_ns, now_ns
+from venuelink.ext.feed import Control, FeedListener, FrameParser
+from venuelink.ext.ratelimit import BucketKind, Budget, Priority
 
 log = logging.getLogger("venuelink.session")
 

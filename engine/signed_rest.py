@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
-from engine.errors import ExecutionUnknown, TimestampError
-from engine.rest import RestClient, RestResponse
-from ext.clock import now_ns
-from ext.ratelimit import Priority
+from venuelink.errors import ExecutionUnknown, TimestampError
+from venuelink.rest import RestClient, RestResponse
+from venuelink.ext.clock import now_ns
+from venuelink.ext.ratelimit import Priority
 
 MS = 1_000_000
 

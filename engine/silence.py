@@ -34,17 +34,17 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from engine.budget import Priority
-from engine.model import ConnState
-from engine.venue import ResyncMethod
-from engine.tasks import within
-from ext.clock import mono_ns, now_ns
-from ext.sync import BookStateC
+from venuelink.budget import Priority
+from venuelink.model import ConnState
+from venuelink.venue import ResyncMethod
+from venuelink.tasks import within
+from venuelink.ext.clock import mono_ns, now_ns
+from venuelink.ext.sync import BookStateC
 
 if TYPE_CHECKING:
-    from engine.engine import VenueRuntime
-    from engine.session import WsSession
-    from ext.feed import FeedSymbol
+    from venuelink.engine import VenueRuntime
+    from venuelink.session import WsSession
+    from venuelink.ext.feed import FeedSymbol
 
 log = logging.getLogger("venuelink.silence")
 
@@ -76,7 +76,7 @@ def same_book(ours, theirs, levels: int = PROBE_LEVELS) -> bool:
 
 class SilenceWatch:
     def __init__(self, rt: "VenueRuntime", *, tick_s: float, grace_s: float) -> None:
-        """tick_s, grace_s: the engine's timers (engine.config.Timers silence_tick_s, silence_grace_s)."""
+        """tick_s, grace_s: the engine's timers (venuelink.config.Timers silence_tick_s, silence_grace_s)."""
         self.rt = rt
         self.tick_s = tick_s
         self.grace_s = grace_s

@@ -15,11 +15,11 @@ from __future__ import annotations
 import logging
 from typing import Any, Awaitable, Callable, Mapping
 
-from engine.circuit import FailureKind
-from engine.errors import CircuitOpen, ExecutionUnknown, IpBanned, RateLimited, TimestampError, VenueError
-from engine.private_ws import PrivateWsSession
-from engine.rest import RestClient
-from ext.ratelimit import Priority
+from venuelink.circuit import FailureKind
+from venuelink.errors import CircuitOpen, ExecutionUnknown, IpBanned, RateLimited, TimestampError, VenueError
+from venuelink.private_ws import PrivateWsSession
+from venuelink.rest import RestClient
+from venuelink.ext.ratelimit import Priority
 
 log = logging.getLogger("venuelink.orders.socket")
 

@@ -7,7 +7,7 @@ Venues publish maintenance before and while it happens (Binance ``/sapi/v1/syste
 polls it every `interval_s` on the venue's REST budget, on a breaker of its own (a status endpoint
 that answers says nothing about the order endpoints, and one that fails must not stop orders).
 
-A venue in maintenance by its own word is unavailable for orders (engine.availability applies the
+A venue in maintenance by its own word is unavailable for orders (venuelink.availability applies the
 policy) whatever its breakers say; scheduled maintenance is logged once per window and exported
 (`venuelink_venue_status`), so an alert can fire before it starts. An answer the adapter cannot
 read is counted (`unreadable`) and keeps the last known status no longer than `stale_after_s`.
@@ -22,11 +22,11 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Iterable
 from urllib.parse import urlencode
 
-from engine.circuit import CircuitBreaker
-from engine.tasks import within
+from venuelink.circuit import CircuitBreaker
+from venuelink.tasks import within
 
 if TYPE_CHECKING:
-    from engine.engine import VenueRuntime
+    from venuelink.engine import VenueRuntime
 
 log = logging.getLogger("venuelink.status")
 
@@ -101,7 +101,7 @@ class StatusWatch:
             self._task = asyncio.ensure_future(self._run())
 
     async def close(self) -> None:
-        from engine.tasks import cancel_and_wait
+        from venuelink.tasks import cancel_and_wait
         await cancel_and_wait(self._task)
 
     async def _run(self) -> None:

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from urllib.parse import urlsplit
 
-from engine.model import VenueId
-from ext.feed import TradeIds
-from ext.ratelimit import BucketKind
-from ext.sync import SeqRule
+from venuelink.model import VenueId
+from venuelink.ext.feed import TradeIds
+from venuelink.ext.ratelimit import BucketKind
+from venuelink.ext.sync import SeqRule
 
 
 class SubscribeStyle(IntEnum):
@@ -57,7 +57,7 @@ class WsEndpoint:
     probe_timeout_s: float = 2.0           # no frame at all within this after it: the peer is gone
                                            # (half-open TCP), reconnect without waiting for stale_after_s
     data_silence_s: float = 2.5            # no book message for any book of a connection this long: its
-                                           # books are STALE, whatever pings and pongs do (engine.silence)
+                                           # books are STALE, whatever pings and pongs do (venuelink.silence)
     book_quiet_s: float = 5.0              # one book without a message of its own this long while the
                                            # connection carries data: probed (REST book) before it is judged
 
@@ -145,7 +145,7 @@ class VenueSpec:
     book: BookSpec = field(default_factory=BookSpec)
     trade_ids: TradeIds = TradeIds.TRADE_IDS_INCREASING
     max_connects: int = 0                   # new WebSocket connections per IP per connect_window_s
-    connect_window_s: float = 1.0           # (0: the venue states no cap), see engine.pacing
+    connect_window_s: float = 1.0           # (0: the venue states no cap), see venuelink.pacing
     ws_order_entry: bool = False            # orders are placed over the venue's WebSocket API (REST the fallback)
     retry_hint: bool = True                 # a rate refusal says when to retry (Retry-After, a retry
                                             # time); without one the engine waits out the bucket's window

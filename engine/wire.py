@@ -15,7 +15,7 @@ A venue states its format once, in ``adapters/<venue>/wire.py``::
         control=decode_control)                              # replies, pongs, errors: plain Python
 
 and that statement drives what would otherwise be written per venue several times over:
-engine.wire_ref interprets it as every venue's pure-Python reference parser (the twin the
+venuelink.wire_ref interprets it as every venue's pure-Python reference parser (the twin the
 decoder fuzz test compares the Cython parser with); the venue's simulator renders its frames
 from the same names. Fields are listed in the order the venue sends them (a reader that walks
 the object once reads them in that order). What a schema cannot say (OKX's index-price lookup,
@@ -64,7 +64,7 @@ class Role(IntEnum):
     CHECK = 18      # an integer read and checked, not used (Binance futures' event time E beside T)
     MARK_PX = 19    # DERIVS: a decimal at the price scale
     INDEX_PX = 20
-    FUNDING_RATE = 21       # a decimal at engine.derivatives.RATE_SCALE
+    FUNDING_RATE = 21       # a decimal at venuelink.derivatives.RATE_SCALE
     FUNDING_TIME = 22       # when that rate settles (the channel's time unit)
     NEXT_FUNDING_TIME = 23
     NEXT_FUNDING_RATE = 24  # a string: the venue's forecast, "" for none
@@ -82,7 +82,7 @@ _DERIV_ROLES = {Role.MARK_PX, Role.INDEX_PX, Role.FUNDING_RATE, Role.OPEN_INTERE
 
 
 class Span(IntEnum):
-    """How a book update's ids become the (first, last, prev) that ext.sync checks."""
+    """How a book update's ids become the (first, last, prev) that venuelink.ext.sync checks."""
     FIRST_LAST = 1      # [FIRST, LAST], PREV where sent (Binance U/u, USD-M pu)
     FROM_PREV = 2       # [PREV, LAST]: the update names its predecessor (OKX prevSeqId/seqId)
     CONSECUTIVE = 3     # one id per update, each the last + 1 (Bybit u): prev = LAST - 1
@@ -197,7 +197,7 @@ class Wire:
     wrapper: tuple[str, str] | None = None
     """(name key, data key): frames may come wrapped ({"stream": ..., "data": {...}}: Binance)"""
     control: Callable[[Any, bytes], tuple[int, str | None, int]] | None = None
-    """frames that are no channel's: (doc, raw) -> (ext.feed Control kind, topic, request id)"""
+    """frames that are no channel's: (doc, raw) -> (venuelink.ext.feed Control kind, topic, request id)"""
     rest_book: RestBook | None = None
     fallback: tuple[str, Channel] | None = None
     """(key, channel): a frame without the dispatch field but with this key is that channel's

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Every venue's pure-Python reference parser: engine.wire's schema interpreted with
-ext.ref.json_ref (the C reader's acceptance rules in the open) and exact decimals, handed to the
+"""Every venue's pure-Python reference parser: venuelink.wire's schema interpreted with
+venuelink.ext.ref.json_ref (the C reader's acceptance rules in the open) and exact decimals, handed to the
 same emit_*_py() bookkeeping as the Cython parsers. Slow and plain on purpose: the decoder fuzz
 test requires a venue's Cython parser and this twin, reading the venue's ``WIRE``, to produce the
 same events for every frame, or the Cython parser to refuse it with a counted reason.
@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.derivatives import RATE_SCALE, FundingRate, IndexPrice, MarkPrice, OpenInterest, rate, size_scale_of
-from engine.model import Side
-from engine.wire import Channel, Field, Kind, Role, Rows, Span, Wire
-from ext.feed import Control, FeedSymbol, PyFrameParser
-from ext.json import JSONError
-from ext.json import FieldValueError
-from ext.ref import clock_ref, decimal_ref
-from ext.ref import json_ref as J
+from venuelink.derivatives import RATE_SCALE, FundingRate, IndexPrice, MarkPrice, OpenInterest, rate, size_scale_of
+from venuelink.model import Side
+from venuelink.wire import Channel, Field, Kind, Role, Rows, Span, Wire
+from venuelink.ext.feed import Control, FeedSymbol, PyFrameParser
+from venuelink.ext.json import JSONError
+from venuelink.ext.json import FieldValueError
+from venuelink.ext.ref import clock_ref, decimal_ref
+from venuelink.ext.ref import json_ref as J
 
 INT64_MAX = 2**63 - 1
 INT32_MIN, INT32_MAX, UINT32_MAX = -(2**31), 2**31 - 1, 2**32 - 1

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # L2 order book on int64 fixed-point prices and sizes. C-level API for adapters and the engine.
 from libc.stdint cimport int64_t
-from ext.types cimport px_t, qty_t, ts_ns_t
+from venuelink.ext.types cimport px_t, qty_t, ts_ns_t
 
 cdef struct Level:
     int64_t key      # bids: price; asks: -price -> both sides ascending, best level last

@@ -12,8 +12,8 @@ from libc.stdint cimport int64_t, INT64_MIN
 from libc.stdlib cimport malloc, realloc, free, qsort
 from libc.string cimport memmove
 from cpython.array cimport array
-from ext.types cimport px_t, qty_t, Side, BID, ASK
-from ext.decimal cimport vl_parse_fixed, raise_fx, VL_FX_OK
+from venuelink.ext.types cimport px_t, qty_t, Side, BID, ASK
+from venuelink.ext.decimal cimport vl_parse_fixed, raise_fx, VL_FX_OK
 
 cdef enum:
     SCAN_TOP = 16          # levels scanned linearly from the top before binary search

@@ -2,7 +2,7 @@
 # CRC32 over a venue-defined string form of the top of an L2Book. A venue describes its form as a
 # ChecksumSpec (data, not code); the string is built in a preallocated buffer without the GIL.
 from libc.stdint cimport uint32_t, int32_t, int64_t
-from ext.book cimport L2Book
+from venuelink.ext.book cimport L2Book
 
 cpdef enum ChecksumLayout:
     INTERLEAVED = 1        # bid0, ask0, bid1, ask1, ... (a missing side is skipped): OKX, Bitfinex, Bitget

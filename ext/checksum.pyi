@@ -1,5 +1,5 @@
 import enum
-from ext.book import L2Book
+from venuelink.ext.book import L2Book
 
 class ChecksumLayout(enum.IntEnum):
     INTERLEAVED = 1

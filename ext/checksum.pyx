@@ -10,9 +10,9 @@ Example (Kraken v2: top 10 asks then bids, '.' and leading zeros removed, fixed 
 from libc.stdint cimport uint32_t, int32_t, int64_t, uint64_t
 from libc.stdlib cimport malloc, free, calloc
 from libc.string cimport memcpy
-from ext.book cimport L2Book, Ladder, Level
-from ext.types cimport BID, ASK
-from ext.decimal cimport vl_format_fixed
+from venuelink.ext.book cimport L2Book, Ladder, Level
+from venuelink.ext.types cimport BID, ASK
+from venuelink.ext.decimal cimport vl_format_fixed
 
 cdef extern from "vl_crc32.h" nogil:
     uint32_t vl_crc32(uint32_t crc, const unsigned char *p, size_t n)

@@ -16,7 +16,7 @@ cdef extern from "Python.h":
     const char *_bytes_data "PyBytes_AS_STRING" (PyObject *o)
     Py_ssize_t _bytes_size "PyBytes_GET_SIZE" (PyObject *o)
     bint _is_bytes "PyBytes_CheckExact" (PyObject *o)
-from ext.decimal cimport vl_parse_fixed, vl_parse_fixed_pad, vl_format_fixed, VL_FX_OK, VL_FX_EMPTY, VL_FX_SYNTAX, \
+from venuelink.ext.decimal cimport vl_parse_fixed, vl_parse_fixed_pad, vl_format_fixed, VL_FX_OK, VL_FX_EMPTY, VL_FX_SYNTAX, \
     VL_FX_OVERFLOW, VL_FX_PRECISION, VL_FX_SCALE
 
 MAX_SCALE = 18

@@ -5,9 +5,9 @@ from libc.stdint cimport int64_t
 
 cdef class Trade:
     cdef readonly object venue
-    """engine.model.VenueId"""
+    """venuelink.model.VenueId"""
     cdef readonly object instrument
-    """engine.model.Instrument"""
+    """venuelink.model.Instrument"""
     cdef object _trade_id            # str, or None when the venue's id is the integer below
     cdef readonly int64_t trade_id_int
     cdef readonly int64_t price
@@ -15,7 +15,7 @@ cdef class Trade:
     cdef readonly int64_t size
     """size mantissa at instrument.qty_scale"""
     cdef readonly object side
-    """engine.model.Side of the taker"""
+    """venuelink.model.Side of the taker"""
     cdef readonly int64_t ts_exchange
     cdef readonly int64_t ts_recv
     cdef readonly int64_t ts_event

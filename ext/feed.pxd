@@ -6,13 +6,13 @@
 cimport cython
 from libc.stdint cimport int64_t, uint32_t
 from picows.picows cimport WSListener, WSTransport, WSFrame
-from ext.book cimport L2Book
-from ext.sync cimport BookSync
-from ext.checksum cimport Checksum
-from ext.histogram cimport Histogram
-from ext.clock cimport FrameClock
-from ext.types cimport VlLevels
-from ext.events cimport Trade
+from venuelink.ext.book cimport L2Book
+from venuelink.ext.sync cimport BookSync
+from venuelink.ext.checksum cimport Checksum
+from venuelink.ext.histogram cimport Histogram
+from venuelink.ext.clock cimport FrameClock
+from venuelink.ext.types cimport VlLevels
+from venuelink.ext.events cimport Trade
 
 cpdef enum TradeIds:
     TRADE_IDS_INCREASING = 1   # integer ids that only grow per symbol: replays dropped by comparison
@@ -30,7 +30,7 @@ cpdef enum Control:
 
 cdef class FeedSymbol:
     cdef readonly object instrument
-    """engine.model.Instrument"""
+    """venuelink.model.Instrument"""
     cdef readonly bytes venue_symbol
     cdef readonly L2Book book
     cdef readonly BookSync sync

@@ -1,9 +1,9 @@
 import enum
 from typing import Any, Iterable
-from ext.book import L2Book
-from ext.checksum import Checksum
-from ext.histogram import Histogram
-from ext.sync import BookSync
+from venuelink.ext.book import L2Book
+from venuelink.ext.checksum import Checksum
+from venuelink.ext.histogram import Histogram
+from venuelink.ext.sync import BookSync
 
 class TradeIds(enum.IntEnum):
     TRADE_IDS_INCREASING = 1

@@ -19,13 +19,13 @@ from libc.string cimport memcmp, memset
 from libc.stdlib cimport malloc, free
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from picows.picows cimport WSListener, WSTransport, WSFrame, WSMsgType
-from ext.clock cimport now_ns, mono_ns, frame_clock, FrameClock
-from ext.book cimport L2Book
-from ext.sync cimport BookSync, SYNC_APPLIED, SYNC_GAP, SYNC_STALE_DROP, BOOK_LIVE, BOOK_STALE
-from ext.checksum cimport Checksum
-from ext.histogram cimport Histogram
-from ext.types cimport VlLevels
-from ext.events cimport Trade, new_trade, new_trade_str
+from venuelink.ext.clock cimport now_ns, mono_ns, frame_clock, FrameClock
+from venuelink.ext.book cimport L2Book
+from venuelink.ext.sync cimport BookSync, SYNC_APPLIED, SYNC_GAP, SYNC_STALE_DROP, BOOK_LIVE, BOOK_STALE
+from venuelink.ext.checksum cimport Checksum
+from venuelink.ext.histogram cimport Histogram
+from venuelink.ext.types cimport VlLevels
+from venuelink.ext.events cimport Trade, new_trade, new_trade_str
 
 log = logging.getLogger("venuelink.feed")
 
@@ -660,7 +660,7 @@ cdef class FrameParser:
 
     @cython.final
     cdef int emit_derivative(self, FeedSymbol fs, object ev) except -1:
-        """An engine.derivatives event the venue's parser built (a few per second: a Python object
+        """A venuelink.derivatives event the venue's parser built (a few per second: a Python object
         is fine here); one that cannot be true is refused like any bad frame."""
         fs.n_msgs += 1
         if not fs.want_derivs or self._sink is None:

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-# Latency histogram: C-level API for other Cython modules (cimport ext.histogram).
+# Latency histogram: C-level API for other Cython modules (cimport venuelink.ext.histogram).
 #
 # Bucket layout (log-linear, HDR style, SUB_BITS = 7):
 #   * values 0 .. 255 ns: one bucket per nanosecond (exact), bucket index == value.

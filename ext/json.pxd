@@ -2,7 +2,7 @@
 # simdjson On-Demand field extraction into C values (include/vl_json.hpp). Venue decoders cimport
 # this: call the vl_doc_* functions on JsonDoc.d from nogil code and map VL_J_* codes to drops.
 from libc.stdint cimport int64_t
-from ext.types cimport VlLevels, vl_levels_free
+from venuelink.ext.types cimport VlLevels, vl_levels_free
 
 cdef extern from "vl_json.hpp" nogil:
     enum:

@@ -1,4 +1,4 @@
-from ext.book import L2Book
+from venuelink.ext.book import L2Book
 
 KERNEL: str
 

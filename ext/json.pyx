@@ -13,16 +13,16 @@ fixed point. Strings are returned raw (JSON escapes are not decoded: symbols and
 Only what a message reads is validated: trailing bytes after the root object are not checked.
 """
 from libc.stdint cimport int64_t
-from ext.json cimport *
-from ext.book cimport L2Book
-from ext.decimal cimport raise_fx
+from venuelink.ext.json cimport *
+from venuelink.ext.book cimport L2Book
+from venuelink.ext.decimal cimport raise_fx
 
 
 KERNEL: str = vl_json_kernel().decode()
 """simdjson On-Demand kernel compiled into this module ("haswell" = AVX2; "fallback" = scalar)."""
 
 if not vl_json_cpu_ok():
-    raise ImportError(f"ext.json was built for the {KERNEL} (AVX2) kernel and this CPU lacks it: "
+    raise ImportError(f"venuelink.ext.json was built for the {KERNEL} (AVX2) kernel and this CPU lacks it: "
                       "rebuild on this host (make build) or with VL_PORTABLE=1")
 
 

@@ -3,7 +3,7 @@
 #
 # Other Cython modules cimport this and call the cdef methods without the GIL:
 #
-#     from ext.ratelimit cimport Budget, Cost, RL_OK
+#     from venuelink.ext.ratelimit cimport Budget, Cost, RL_OK
 #     cdef int64_t wait = budget.try_acquire(cost, now, 2)    # 2 = Priority.NEW_ORDER
 #     if wait == 0: send() elif wait > 0: retry in wait ns else: bad cost / priority
 #

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Type stubs for ext.ratelimit (the model is documented in ratelimit.pyx)."""
+"""Type stubs for venuelink.ext.ratelimit (the model is documented in ratelimit.pyx)."""
 import enum
 from typing import Iterable, Mapping, Union
 

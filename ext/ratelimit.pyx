@@ -107,7 +107,7 @@ the same layout; indices and lane caps are checked on every acquire.
 cimport cython
 from libc.string cimport memset, memcpy
 from libc.stdint cimport int64_t, uint64_t, int32_t, uint32_t, uint16_t, uint8_t
-from ext.clock cimport mono_ns
+from venuelink.ext.clock cimport mono_ns
 
 from cpython.long cimport PyLong_AsLong
 from cpython.exc cimport PyErr_Occurred

@@ -3,8 +3,8 @@
 # into VlLevels and hands the ids to BookSync, which decides (C, per message): apply, buffer,
 # drop as stale, or declare a gap. Rules are data (SeqRule), not per-venue code.
 from libc.stdint cimport int64_t
-from ext.types cimport VlLevels
-from ext.book cimport L2Book
+from venuelink.ext.types cimport VlLevels
+from venuelink.ext.book cimport L2Book
 
 cpdef enum SeqRule:
     SEQ_FIRST_LAST = 1   # delta carries [first, last] ids; continuity first <= prev_last + 1 <= last (Binance spot U/u, Gate)

@@ -1,6 +1,6 @@
 import enum
 from typing import Any, Iterable
-from ext.book import L2Book
+from venuelink.ext.book import L2Book
 
 class SeqRule(enum.IntEnum):
     SEQ_FIRST_LAST = 1

@@ -11,8 +11,8 @@ import logging
 
 from libc.stdint cimport int64_t
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
-from ext.types cimport VlLevels, BID, ASK
-from ext.book cimport L2Book
+from venuelink.ext.types cimport VlLevels, BID, ASK
+from venuelink.ext.book cimport L2Book
 
 cdef enum:
     DEFAULT_MAX_PENDING = 20000

@@ -1,16 +1,16 @@
 # SPDX-License-Identifier: Apache-2.0
-# Any venue's market-data frames decoded from its wire schema (engine.wire): the schema compiled
+# Any venue's market-data frames decoded from its wire schema (venuelink.wire): the schema compiled
 # into arrays of field operations, one loop per frame (ext/wire.pyx; twin engine/wire_ref.py).
 from libc.stdint cimport int64_t
-from ext.json cimport JsonDoc, VlDoc
-from ext.feed cimport FrameParser, FeedSymbol
+from venuelink.ext.json cimport JsonDoc, VlDoc
+from venuelink.ext.feed cimport FrameParser, FeedSymbol
 
 cdef enum:
     MAX_FIELDS = 16
     MAX_CHANNELS = 16
     MAX_VALUES = 4
     N_ROLES = 28
-    # roles (engine.wire.Role)
+    # roles (venuelink.wire.Role)
     R_SYMBOL = 1
     R_TS = 2
     R_FIRST = 3
@@ -38,7 +38,7 @@ cdef enum:
     R_OPEN_INTEREST = 25
     R_LEVELS = 26
     R_BLOCK = 27
-    # kinds (engine.wire.Kind)
+    # kinds (venuelink.wire.Kind)
     K_BOOK = 1
     K_TRADES = 2
     K_TOP = 3

@@ -1,6 +1,6 @@
 from typing import Any
 
-from ext.feed import FeedSymbol, FrameParser
+from venuelink.ext.feed import FeedSymbol, FrameParser
 
 class WireParser(FrameParser):
     wire: Any

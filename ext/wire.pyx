@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Any venue's market-data frames decoded from its wire schema (engine.wire), in C: the schema
+"""Any venue's market-data frames decoded from its wire schema (venuelink.wire), in C: the schema
 is compiled once into arrays of field operations (key, role, flags) that one loop executes per
 frame with the simdjson On-Demand reader, no dict and no Python object per level. Its twin is
-engine.wire_ref, which reads the same schema in plain Python; the decoder fuzz test holds the
+venuelink.wire_ref, which reads the same schema in plain Python; the decoder fuzz test holds the
 two to the same events.
 
     parser = WireParser(venue, sink, wire=WIRE)
@@ -13,15 +13,15 @@ is decoded there, after the C reader has checked the frame whole.
 from libc.stdint cimport int64_t, uint32_t
 from libc.string cimport memcmp, memchr, memset
 from cpython.bytes cimport PyBytes_FromStringAndSize
-from ext.clock cimport now_ns, to_ns, rfc3339_at
-from ext.json cimport *
-from ext.json import FieldValueError, JSONError, MissingFieldError
-from ext.feed cimport FrameParser, FeedSymbol
-from engine.model import Side
-from engine.wire import Kind, Role, Rows, Span
-from engine.derivatives import RATE_SCALE
-import ext.decimal as _fx
-from engine import wire_ref as _ref
+from venuelink.ext.clock cimport now_ns, to_ns, rfc3339_at
+from venuelink.ext.json cimport *
+from venuelink.ext.json import FieldValueError, JSONError, MissingFieldError
+from venuelink.ext.feed cimport FrameParser, FeedSymbol
+from venuelink.model import Side
+from venuelink.wire import Kind, Role, Rows, Span
+from venuelink.derivatives import RATE_SCALE
+import venuelink.ext.decimal as _fx
+from venuelink import wire_ref as _ref
 
 cdef int64_t INT32_MIN_ = -2147483648
 cdef int64_t INT32_MAX_ = 2147483647

@@ -1,5 +1,5 @@
 """What every registered venue must do, run once per venue (a new adapter joins by being in
-engine.registry): its spec is consistent with its hooks, and against its own simulator over
+venuelink.registry): its spec is consistent with its hooks, and against its own simulator over
 loopback its books go live and equal the venue's, a forced gap resyncs that book alone, trades
 carry the taker side and unique ids, and bad frames are counted drops.
 
@@ -13,16 +13,16 @@ import time
 import aiohttp
 import pytest
 
-from engine import registry
-from engine.adapter import Channel
-from engine.budget import VenueBudget
-from engine.ccxt_tier.adapter import DEPTH as TIER_DEPTH
-from engine.config import Config
-from engine.engine import Engine
-from engine.model import BookState, Side
-from engine.run import _first_symbols
-from engine.sim.server import SIMULATORS, running_simulator
-from engine.venue import SnapshotSource, SubscribeStyle
+from venuelink import registry
+from venuelink.adapter import Channel
+from venuelink.budget import VenueBudget
+from venuelink.ccxt_tier.adapter import DEPTH as TIER_DEPTH
+from venuelink.config import Config
+from venuelink.engine import Engine
+from venuelink.model import BookState, Side
+from venuelink.tools.run import _first_symbols
+from venuelink.sim.server import SIMULATORS, running_simulator
+from venuelink.venue import SnapshotSource, SubscribeStyle
 from tests.tiers import case_id, sim_options, sim_symbols, tier_cases, venue_config
 from tests.waiting import wait_for
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import load_config
+from venuelink.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -112,7 +112,7 @@ def test_a_staged_install_never_creates_users_chowns_or_calls_systemd(tmp_path, 
 def test_example_configs_load_and_credentials_example_names_every_key_variable():
     prod = load_config(DEPLOY / "venuelink.toml")
     test = load_config(DEPLOY / "testnet.toml")
-    from engine import registry
+    from venuelink import registry
     assert set(prod.venues) == set(test.venues) == set(registry.available())    # every native venue
     assert prod.metrics_host == test.metrics_host == "127.0.0.1"
     names = {n for vc in prod.venues.values() for n in (vc.api_key_env, vc.api_secret_env, vc.api_passphrase_env) if n}
@@ -130,7 +130,7 @@ def test_example_configs_load_and_credentials_example_names_every_key_variable()
 
 
 def test_journal_logs_state_changes_and_a_status_line_per_interval():
-    p = subprocess.run([sys.executable, "-m", "engine.cli", "run", "--venues", "binance", "--journal",
+    p = subprocess.run([sys.executable, "-m", "venuelink.tools.cli", "run", "--venues", "binance", "--journal",
                         "--status-interval", "2", "--duration", "5", "--metrics-port", "0"],
                        capture_output=True, text=True, timeout=90)
     assert p.returncode == 0, p.stderr
@@ -146,7 +146,7 @@ def test_journal_logs_state_changes_and_a_status_line_per_interval():
 
 def test_example_strategy_runs_against_the_simulators_and_stops_on_sigterm(tmp_path):
     cfg = tmp_path / "sim.toml"
-    sim = subprocess.Popen([sys.executable, "-m", "engine.cli", "sim", "--venues", "binance", "okx",
+    sim = subprocess.Popen([sys.executable, "-m", "venuelink.tools.cli", "sim", "--venues", "binance", "okx",
                             "--config-out", str(cfg), "--duration", "90"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:

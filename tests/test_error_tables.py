@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from engine import errors as E
-from engine import registry
-from engine.rest import RestResponse
+from venuelink import errors as E
+from venuelink import registry
+from venuelink.rest import RestResponse
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 MEANINGS = {"rate_limited", "busy", "clock_skew", "bad_signature", "unknown_order", "insufficient_balance",

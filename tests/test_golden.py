@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import registry
-from engine.normalize import Replayer
+from venuelink import registry
+from venuelink.tools.normalize import Replayer
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 PATTERNS = ("session*.jsonl", "derivatives*.jsonl", "rest_book*.jsonl")

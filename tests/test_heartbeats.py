@@ -9,9 +9,9 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from engine import registry
-from engine.sim.server import in_process_simulator
-from ext.feed import Control
+from venuelink import registry
+from venuelink.sim.server import in_process_simulator
+from venuelink.ext.feed import Control
 
 VENUES = registry.available()
 

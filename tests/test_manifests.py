@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from engine import registry
-from engine.manifests import ADAPTERS_DIR, manifests, venue_folders
-from engine.model import VenueId
-from engine.sim.server import SIMULATORS
+from venuelink import registry
+from venuelink.manifests import ADAPTERS_DIR, manifests, venue_folders
+from venuelink.model import VenueId
+from venuelink.sim.server import SIMULATORS
 
 ROOT = Path(__file__).resolve().parents[1]
 

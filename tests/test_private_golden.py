@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from engine import registry
-from engine.budget import VenueBudget
-from engine.config import Credentials, Secret, VenueConfig
-from engine.normalize import _as_rest
-from engine.rest import RestClient
+from venuelink import registry
+from venuelink.budget import VenueBudget
+from venuelink.config import Credentials, Secret, VenueConfig
+from venuelink.tools.normalize import _as_rest
+from venuelink.rest import RestClient
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 UPDATE = os.environ.get("VL_GOLDEN_UPDATE") == "1"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import load_config
+from venuelink.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n", re.S | re.M)
@@ -76,7 +76,7 @@ def test_python_block_is_a_program_that_runs(line, body, tmp_path):
     prog = tmp_path / "strategy.py"
     prog.write_text(body)
     cfg = tmp_path / "venuelink-sim.toml"
-    sim = subprocess.Popen([sys.executable, "-m", "engine.cli", "sim", "--venues", "binance", "--config-out",
+    sim = subprocess.Popen([sys.executable, "-m", "venuelink.tools.cli", "sim", "--venues", "binance", "--config-out",
                             str(cfg), "--duration", "120"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                            text=True)
     try:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import registry
-from engine.config import Credentials, Secret
+from venuelink import registry
+from venuelink.config import Credentials, Secret
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

@@ -16,7 +16,7 @@ def test_every_ext_module_has_its_c_api_stub_and_is_built():
         name = pyx.stem
         assert (ROOT / "ext" / f"{name}.pxd").exists(), f"ext/{name}.pyx has no .pxd (C API for cimport)"
         assert (ROOT / "ext" / f"{name}.pyi").exists(), f"ext/{name}.pyx has no .pyi"
-        assert f'"ext.{name}"' in setup, f"ext.{name} is not built by setup.py"
+        assert f'"venuelink.ext.{name}"' in setup, f"venuelink.ext.{name} is not built by setup.py"
 
 
 def test_no_build_output_tracked():
@@ -35,8 +35,8 @@ def test_readme_opens_with_the_two_commands_and_ci_runs_the_tests():
 
 
 def test_every_registered_venue_has_fixtures_and_a_simulator():
-    from engine.registry import ADAPTERS
-    from engine.sim.server import SIMULATORS
+    from venuelink.registry import ADAPTERS
+    from venuelink.sim.server import SIMULATORS
     for venue in ADAPTERS:
         assert (ROOT / "tests" / "fixtures" / venue.name).is_dir(), f"no recorded frames for {venue.name}"
         assert venue.name in SIMULATORS, f"no simulator for {venue.name}"

@@ -1,21 +1,21 @@
 # SPDX-License-Identifier: Apache-2.0
 """adapters/_template, the skeleton a new venue starts from: its wire schema is a valid one that
 both parsers compile and read, its adapter imports, and its README names every hook of
-engine.adapter.VenueAdapter (a hook added to the engine without a row there fails here)."""
+venuelink.adapter.VenueAdapter (a hook added to the engine without a row there fails here)."""
 from __future__ import annotations
 
 import inspect
 import re
 from pathlib import Path
 
-from adapters._template.adapter import TemplateAdapter
-from adapters._template.wire import WIRE
-from engine.adapter import VenueAdapter
-from engine.model import Instrument, VenueId
-from engine.wire_ref import WireRefParser
-from ext.feed import FeedSymbol
-from ext.sync import SeqRule
-from ext.wire import WireParser
+from venuelink.adapters._template.adapter import TemplateAdapter
+from venuelink.adapters._template.wire import WIRE
+from venuelink.adapter import VenueAdapter
+from venuelink.model import Instrument, VenueId
+from venuelink.wire_ref import WireRefParser
+from venuelink.ext.feed import FeedSymbol
+from venuelink.ext.sync import SeqRule
+from venuelink.ext.wire import WireParser
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "adapters" / "_template"
 #: VenueAdapter's own machinery, not hooks a venue fills in

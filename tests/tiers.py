@@ -7,8 +7,8 @@ from __future__ import annotations
 import urllib.request
 from typing import Any
 
-from engine import registry
-from engine.config import VenueConfig
+from venuelink import registry
+from venuelink.config import VenueConfig
 
 #: native venues whose CCXT client the tier is tested with against the venue's simulator:
 #: CCXT host (as in its exchange.urls) -> the simulator's URL that serves it
@@ -20,7 +20,7 @@ CCXT_HOSTS = {
 TIERS = ("native", "ccxt")
 #: simulator options the CCXT tier needs for a venue beyond the native adapter's (none: OKX's books
 #: as sent today, without a pushed snapshot, reach CCXT's client through the tier's REST snapshot,
-#: engine.ccxt_tier.snapshots)
+#: venuelink.ccxt_tier.snapshots)
 CCXT_SIM_OPTIONS: dict[str, dict[str, Any]] = {}
 
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.adapter import Channel, VenueAdapter
-from engine.model import Instrument, VenueId
-from engine.venue import VenueSpec, WsEndpoint
-from ext.checksum import Checksum
+from venuelink.adapter import Channel, VenueAdapter
+from venuelink.model import Instrument, VenueId
+from venuelink.venue import VenueSpec, WsEndpoint
+from venuelink.ext.checksum import Checksum
 
-from adapters._template.wire import WIRE
+from venuelink.adapters._template.wire import WIRE
 
 
 class TemplateAdapter(VenueAdapter):

@@ -1,23 +1,23 @@
 # SPDX-License-Identifier: Apache-2.0
-"""<Venue>'s market-data frames as data (engine.wire): replace every name below with the venue's
+"""<Venue>'s market-data frames as data (venuelink.wire): replace every name below with the venue's
 own, field by field, in the order the venue sends them, from its documentation's examples (and
-keep those examples as fixtures in tests/fixtures/<venue>/). ext.wire reads this in C and
-engine.wire_ref in Python; the decoder fuzz test holds them to the same events.
+keep those examples as fixtures in tests/fixtures/<venue>/). venuelink.ext.wire reads this in C and
+venuelink.wire_ref in Python; the decoder fuzz test holds them to the same events.
 
 The shapes below are the common ones: a topic string naming channel and symbol, books as a
 snapshot then deltas each naming its predecessor, trades as an array of rows, a best bid/offer
 with its own update id, and mark price / funding. Delete what the venue does not have."""
 from __future__ import annotations
 
-from engine.wire import MS, Action, Channel, Field, Kind, RestBook, Role, Rows, Span, Wire
-from ext.feed import Control
-from ext.json import JSONError
-from ext.ref import json_ref as J
+from venuelink.wire import MS, Action, Channel, Field, Kind, RestBook, Role, Rows, Span, Wire
+from venuelink.ext.feed import Control
+from venuelink.ext.json import JSONError
+from venuelink.ext.ref import json_ref as J
 
 
 def control(doc: J.Obj, raw: bytes) -> tuple[int, str | None, int]:
     """Frames that are no channel's: subscribe acknowledgements, errors, pongs, notices ->
-    (ext.feed Control kind, topic or text, request id or -1). Cold path: plain Python."""
+    (venuelink.ext.feed Control kind, topic or text, request id or -1). Cold path: plain Python."""
     try:
         op = J.get_str(doc, "op")                          # e.g. {"op": "subscribe", "success": true}
     except JSONError:

@@ -6,16 +6,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from adapters.binance.errors import map_error as _map_error
-from adapters.binance.spec import ENDPOINTS, SNAPSHOT_LIMIT, SPEC, depth_weight
-from adapters.binance.wire import SPOT
-from adapters.binance.symbols import parse_exchange_info
-from engine.adapter import Channel, HistoryTrade, VenueAdapter
-from engine.model import Instrument, Side, VenueId
-from engine.status import StatusKind, VenueStatus
-from engine.venue import WsEndpoint
-from ext.feed import FeedSymbol, FrameParser
-from ext.ratelimit import Priority
+from venuelink.adapters.binance.errors import map_error as _map_error
+from venuelink.adapters.binance.spec import ENDPOINTS, SNAPSHOT_LIMIT, SPEC, depth_weight
+from venuelink.adapters.binance.wire import SPOT
+from venuelink.adapters.binance.symbols import parse_exchange_info
+from venuelink.adapter import Channel, HistoryTrade, VenueAdapter
+from venuelink.model import Instrument, Side, VenueId
+from venuelink.status import StatusKind, VenueStatus
+from venuelink.venue import WsEndpoint
+from venuelink.ext.feed import FeedSymbol, FrameParser
+from venuelink.ext.ratelimit import Priority
 
 TRADES_PATH = "/api/v3/trades"       # recent trades: weight 25, up to 1000
 TRADES_LIMIT = 1000
@@ -28,7 +28,7 @@ class BinanceAdapter(VenueAdapter):
     venue = VenueId.binance
     spec = SPEC
     instruments_path = "/api/v3/exchangeInfo"
-    execution_class = "adapters.binance.execution:BinanceExecution"
+    execution_class = "venuelink.adapters.binance.execution:BinanceExecution"
 
     def parse_instruments(self, body: bytes | dict) -> list[Instrument]:
         return parse_exchange_info(body, self.venue)
@@ -102,7 +102,7 @@ class BinanceAdapter(VenueAdapter):
         return _map_error(resp)
 
     def sign_example(self, kind: str, creds: Any, inputs: dict[str, Any]) -> str:
-        from adapters.binance import auth
+        from venuelink.adapters.binance import auth
         if kind == "payload":                   # REST: the exact query / body bytes signed
             return auth.sign(creds, inputs["payload"])
         if kind == "ws_api":                    # WebSocket API: its params, sorted, not encoded
@@ -110,5 +110,5 @@ class BinanceAdapter(VenueAdapter):
         raise ValueError(f"binance signs no {kind!r}")
 
     def make_execution(self, rest, creds, config):
-        from adapters.binance.execution import BinanceExecution
+        from venuelink.adapters.binance.execution import BinanceExecution
         return BinanceExecution(self, rest, creds, recv_window_ms=config.recv_window_ms)

@@ -13,7 +13,7 @@ import hmac
 from functools import lru_cache
 from urllib.parse import quote
 
-from engine.config import Credentials
+from venuelink.config import Credentials
 
 
 def hmac_hex(secret: str, payload: str) -> str:

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Binance futures' derivative pushes -> engine.derivatives events (shared by the C parser and its
+"""Binance futures' derivative pushes -> venuelink.derivatives events (shared by the C parser and its
 twin; a few per second per symbol, so decoded in Python).
 
 ``<symbol>@markPrice`` (every 3 s, ``@1s`` every second)::
@@ -22,11 +22,11 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import ext.decimal as fx
-from engine import pushes
-from engine.derivatives import RATE_SCALE, FundingRate, IndexPrice, Liquidation, MarkPrice, size_scale_of
-from engine.model import Side
-from ext.json import JSONError
+import venuelink.ext.decimal as fx
+from venuelink import pushes
+from venuelink.derivatives import RATE_SCALE, FundingRate, IndexPrice, Liquidation, MarkPrice, size_scale_of
+from venuelink.model import Side
+from venuelink.ext.json import JSONError
 
 MS = 1_000_000
 EVENTS = frozenset({"markPriceUpdate", "forceOrder"})

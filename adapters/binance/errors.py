@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
-from engine.errors import (AuthError, ExecutionUnknown, IpBanned, RateLimited, Rejected, TimestampError,
+from venuelink.errors import (AuthError, ExecutionUnknown, IpBanned, RateLimited, Rejected, TimestampError,
                            UnknownOrder, VenueError)
-from engine.rest import RestResponse
+from venuelink.rest import RestResponse
 
 AUTH_CODES = {-1022, -2014, -2015, -1002}
 UNKNOWN_ORDER_CODES = {-2013, -2011}

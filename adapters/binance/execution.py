@@ -1,27 +1,27 @@
 # SPDX-License-Identifier: Apache-2.0
 """Binance spot execution: signed REST order entry/queries and the private user data stream
-(WS API userDataStream.subscribe.signature; executionReport events) on engine.private_ws."""
+(WS API userDataStream.subscribe.signature; executionReport events) on venuelink.private_ws."""
 from __future__ import annotations
 
 import json
 import logging
 from typing import Any, Awaitable, Callable
 
-from adapters.binance import auth
-from adapters.binance.errors import map_error
-from adapters.binance.spec import OPEN_ORDERS_ALL_WEIGHT
-from adapters.binance.usage import usage_headers
-from engine.adapter import VenueAdapter
-from engine.config import Credentials
-from engine.errors import UnknownOrder, VenueError
-from engine.model import Balance, Fill, MarketKind, Order, OrderState, OrderType, OrderUpdate, Side, TimeInForce
-from engine.order_checks import canonical, checked_units
-from engine.orders import ExecutionClient, make_client_order_id
-from engine.signed_rest import SignedRest
-from engine.private_ws import LoginClockSync, MsgKind, PrivateStreamOwner, PrivateWsDialect, PrivateWsSession
-from engine.rest import RestClient, RestResponse
-from ext.clock import now_ns
-from ext.ratelimit import Priority
+from venuelink.adapters.binance import auth
+from venuelink.adapters.binance.errors import map_error
+from venuelink.adapters.binance.spec import OPEN_ORDERS_ALL_WEIGHT
+from venuelink.adapters.binance.usage import usage_headers
+from venuelink.adapter import VenueAdapter
+from venuelink.config import Credentials
+from venuelink.errors import UnknownOrder, VenueError
+from venuelink.model import Balance, Fill, MarketKind, Order, OrderState, OrderType, OrderUpdate, Side, TimeInForce
+from venuelink.order_checks import canonical, checked_units
+from venuelink.orders import ExecutionClient, make_client_order_id
+from venuelink.signed_rest import SignedRest
+from venuelink.private_ws import LoginClockSync, MsgKind, PrivateStreamOwner, PrivateWsDialect, PrivateWsSession
+from venuelink.rest import RestClient, RestResponse
+from venuelink.ext.clock import now_ns
+from venuelink.ext.ratelimit import Priority
 
 log = logging.getLogger("venuelink.binance.exec")
 
@@ -148,8 +148,8 @@ class BinanceUserStreamDialect(LoginClockSync, BinanceWsApiDialect):
 
 
 class BinanceExecution(SignedRest, PrivateStreamOwner, ExecutionClient):
-    """engine.orders.ExecutionClient for Binance spot: orders over signed REST, updates pushed on
-    the WS API user data stream (engine.private_ws.PrivateWsSession). Binance's other markets
+    """venuelink.orders.ExecutionClient for Binance spot: orders over signed REST, updates pushed on
+    the WS API user data stream (venuelink.private_ws.PrivateWsSession). Binance's other markets
     (USD-M futures) share it: their paths and what differs are set in a subclass."""
 
     TIME_PATH = "/api/v3/time"
@@ -175,7 +175,7 @@ class BinanceExecution(SignedRest, PrivateStreamOwner, ExecutionClient):
     def new_client_order_id(self) -> str:
         return make_client_order_id("vl")
 
-    # ---- signed REST (engine.signed_rest: the clock, one resend after a refused timestamp) ----------
+    # ---- signed REST (venuelink.signed_rest: the clock, one resend after a refused timestamp) ----------
     @property
     def time_path(self) -> str:
         return self.TIME_PATH

@@ -2,8 +2,8 @@
 
 Everything venue-neutral (book generator, matching, limits, faults, WS connections, topic
 control frames and fan-out, diff streams, the app skeleton and middleware, admin API, process
-harness) lives in ``engine.sim``; this module is only Binance's wire format.  Rate limits are
-the engine's own ``adapters.binance.spec.SPEC.buckets`` at their real values.
+harness) lives in ``venuelink.sim``; this module is only Binance's wire format.  Rate limits are
+the engine's own ``venuelink.adapters.binance.spec.SPEC.buckets`` at their real values.
 
 * REST ``/api/v3/...``: ping, time, exchangeInfo, depth, trades, order (POST/DELETE/GET), openOrders
   (GET, and DELETE: cancel a symbol's open orders), myTrades, account -- HMAC-SHA256 signatures, ``X-MBX-APIKEY``, timestamp/recvWindow, Binance
@@ -11,7 +11,7 @@ the engine's own ``adapters.binance.spec.SPEC.buckets`` at their real values.
   ``X-MBX-ORDER-COUNT-10S|1D`` headers, 429/418 with ``Retry-After``.
 * Market-data WS: ``/ws/<stream>[/<stream>...]``, ``/ws`` and ``/stream?streams=a/b`` (combined
   ``{"stream","data"}`` wrapper), live SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS /
-  SET_PROPERTY / GET_PROPERTY (parsed here, applied by ``engine.sim.wsconn.TopicControl``).  Streams ``<s>@depth@100ms``, ``<s>@depth`` (1000 ms),
+  SET_PROPERTY / GET_PROPERTY (parsed here, applied by ``venuelink.sim.wsconn.TopicControl``).  Streams ``<s>@depth@100ms``, ``<s>@depth`` (1000 ms),
   ``<s>@trade``, ``<s>@aggTrade``, ``<s>@bookTicker``.
 * WS API ``/ws-api/v3``: ``userDataStream.subscribe.signature`` (events wrapped
   ``{"subscriptionId": n, "event": {...}}``), ``userDataStream.unsubscribe``,
@@ -19,7 +19,7 @@ the engine's own ``adapters.binance.spec.SPEC.buckets`` at their real values.
   ``order.status``, ``openOrders.status``, ``account.status``.
   The REST listenKey endpoints answer ``410 Gone``: Binance retired them for spot in 2026-02.
 
-Run: ``python -m adapters.binance.simulator --host 127.0.0.1 --port 0 [--rate 50]
+Run: ``python -m venuelink.adapters.binance.simulator --host 127.0.0.1 --port 0 [--rate 50]
 [--symbols BTCUSDT,ETHUSDT] [--seed 1] [--api-key K --api-secret S] [--ping-interval 20]
 [--limit REQUEST_WEIGHT=30 | --weight-limit 30]``.
 """
@@ -40,8 +40,8 @@ from urllib.parse import parse_qsl, unquote
 
 from aiohttp import web
 
-from adapters.binance.spec import ENDPOINTS, OPEN_ORDERS_ALL_WEIGHT, SPEC, depth_weight
-from engine.sim.app import (
+from venuelink.adapters.binance.spec import ENDPOINTS, OPEN_ORDERS_ALL_WEIGHT, SPEC, depth_weight
+from venuelink.sim.app import (
     DECIMAL_PATTERN,
     SimApp,
     SimConfig,
@@ -49,11 +49,11 @@ from engine.sim.app import (
     dumps as _dumps,
     make_venue,
 )
-from engine.sim.core import Filter, FilterFailure, SymbolSpec
-from engine.sim.dialect import SimDialect
-from engine.sim.limits import ORDERS, RAW, WEIGHT, Decision, rules_from_buckets
-from engine.sim.market import BUY, SELL, Batch, Trade, now_ms
-from engine.sim.matching import (
+from venuelink.sim.core import Filter, FilterFailure, SymbolSpec
+from venuelink.sim.dialect import SimDialect
+from venuelink.sim.limits import ORDERS, RAW, WEIGHT, Decision, rules_from_buckets
+from venuelink.sim.market import BUY, SELL, Batch, Trade, now_ms
+from venuelink.sim.matching import (
     DUPLICATE_CLIENT_ID,
     FOK,
     GTC,
@@ -67,9 +67,9 @@ from engine.sim.matching import (
     Order,
     Reject,
 )
-from engine.sim.rpc import Method, RpcRequest, RpcSocket
-from engine.sim.streams import AccountStreams, DiffStreams, DiffTopic, TopOfBook
-from engine.sim.wsconn import Control, ControlReply, Op, Refusal, TopicControl, WsConn
+from venuelink.sim.rpc import Method, RpcRequest, RpcSocket
+from venuelink.sim.streams import AccountStreams, DiffStreams, DiffTopic, TopOfBook
+from venuelink.sim.wsconn import Control, ControlReply, Op, Refusal, TopicControl, WsConn
 
 VENUE = "binance"
 ACCOUNT = "binance-sim"
@@ -106,7 +106,7 @@ _HTTP_FOR_CODE = {-2014: 401, -2015: 401, -1002: 401, -1003: 429, -1015: 429, -1
 
 
 # ====================================================================== configuration
-# bucket name (adapters.binance.spec.SPEC.buckets) -> what the simulator counts against it
+# bucket name (venuelink.adapters.binance.spec.SPEC.buckets) -> what the simulator counts against it
 BUCKET_SCOPES = {
     "REQUEST_WEIGHT": WEIGHT,
     "ORDERS_10S": ORDERS,

@@ -3,11 +3,11 @@
 
 Facts from binance-spot-api-docs (rest-api.md, web-socket-streams.md, web-socket-api.md).
 """
-from engine.venue import (BookSpec, BucketScope, BucketSpec, ResyncMethod, SnapshotSource, SubscribeStyle, VenueSpec,
+from venuelink.venue import (BookSpec, BucketScope, BucketSpec, ResyncMethod, SnapshotSource, SubscribeStyle, VenueSpec,
                           WsEndpoint)
-from engine.model import VenueId
-from ext.ratelimit import BucketKind, Priority
-from ext.sync import SeqRule
+from venuelink.model import VenueId
+from venuelink.ext.ratelimit import BucketKind, Priority
+from venuelink.ext.sync import SeqRule
 
 SPEC = VenueSpec(
     venue=VenueId.binance,

@@ -11,10 +11,10 @@ from __future__ import annotations
 import datetime
 import json
 
-from engine.errors import EngineError
-from engine.model import Instrument, InstrumentStatus, MarketKind, VenueId
-from engine.venue import log_skipped_instruments, min_mantissa, scale_of
-from ext import decimal as fx
+from venuelink.errors import EngineError
+from venuelink.model import Instrument, InstrumentStatus, MarketKind, VenueId
+from venuelink.venue import log_skipped_instruments, min_mantissa, scale_of
+from venuelink.ext import decimal as fx
 
 # exchangeInfo's symbol status: BREAK is also how a delisted symbol shows, so it is a halt, not a
 # claim either way; a status not listed here is HALTED

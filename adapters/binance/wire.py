@@ -1,16 +1,16 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Binance's market-data streams as data (engine.wire): spot, and USD-M futures' dialect of the
+"""Binance's market-data streams as data (venuelink.wire): spot, and USD-M futures' dialect of the
 same streams. Raw and combined-stream frames alike ({"stream": ..., "data": {...}}); the event
 type "e" names the channel; times are milliseconds. Spot's bookTicker names no event type: a
 frame with a symbol "s" and no "e" is one. Derivative pushes (markPriceUpdate, forceOrder) are
-decoded by adapters.binance.derivatives; anything else is a control frame (control())."""
+decoded by venuelink.adapters.binance.derivatives; anything else is a control frame (control())."""
 from __future__ import annotations
 
-from adapters.binance import derivatives
-from engine.wire import Channel, Field, Kind, RestBook, Role, Wire
-from ext.feed import Control
-from ext.json import JSONError
-from ext.ref import json_ref as J
+from venuelink.adapters.binance import derivatives
+from venuelink.wire import Channel, Field, Kind, RestBook, Role, Wire
+from venuelink.ext.feed import Control
+from venuelink.ext.json import JSONError
+from venuelink.ext.ref import json_ref as J
 
 _SYMBOL = Field("s", Role.SYMBOL)
 _TRADE_TAIL = (Field("p", Role.PRICE), Field("q", Role.SIZE), Field("T", Role.TS), Field("m", Role.SIDE))

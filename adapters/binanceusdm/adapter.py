@@ -6,18 +6,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from adapters.binance.wire import USDM
-from adapters.binance.adapter import BinanceAdapter
-from adapters.binance.errors import FUTURES_REJECT_CODES, map_error
-from adapters.binanceusdm.spec import AGG_TRADES_LIMIT, ENDPOINTS, SNAPSHOT_LIMIT, SPEC, depth_weight
-import ext.decimal as fx
-from engine.adapter import Channel, HistoryTrade
-from engine.derivatives import OpenInterest, size_scale_of
-from engine.model import Instrument, Side, VenueId
-from engine.venue import WsEndpoint
-from ext.clock import now_ns
-from ext.feed import FrameParser
-from ext.ratelimit import Priority
+from venuelink.adapters.binance.wire import USDM
+from venuelink.adapters.binance.adapter import BinanceAdapter
+from venuelink.adapters.binance.errors import FUTURES_REJECT_CODES, map_error
+from venuelink.adapters.binanceusdm.spec import AGG_TRADES_LIMIT, ENDPOINTS, SNAPSHOT_LIMIT, SPEC, depth_weight
+import venuelink.ext.decimal as fx
+from venuelink.adapter import Channel, HistoryTrade
+from venuelink.derivatives import OpenInterest, size_scale_of
+from venuelink.model import Instrument, Side, VenueId
+from venuelink.venue import WsEndpoint
+from venuelink.ext.clock import now_ns
+from venuelink.ext.feed import FrameParser
+from venuelink.ext.ratelimit import Priority
 
 _STREAM = {Channel.BOOK: "depth@100ms", Channel.TRADES: "aggTrade", Channel.TOP: "bookTicker"}
 #: the endpoint of each channel since the stream URL split
@@ -31,7 +31,7 @@ class BinanceUsdmAdapter(BinanceAdapter):
     venue = VenueId.binanceusdm
     spec = SPEC
     instruments_path = "/fapi/v1/exchangeInfo"
-    execution_class = "adapters.binanceusdm.execution:BinanceUsdmExecution"
+    execution_class = "venuelink.adapters.binanceusdm.execution:BinanceUsdmExecution"
 
     wire = USDM
 
@@ -118,6 +118,6 @@ class BinanceUsdmAdapter(BinanceAdapter):
         return None                       # no futures status endpoint: error codes and 5xx feed health
 
     def make_execution(self, rest, creds, config):
-        from adapters.binanceusdm.execution import BinanceUsdmExecution
+        from venuelink.adapters.binanceusdm.execution import BinanceUsdmExecution
         return BinanceUsdmExecution(self, rest, creds, recv_window_ms=config.recv_window_ms,
                                     ws_api_url=(getattr(config, "endpoints", None) or {}).get("ws_api", ""))

@@ -24,18 +24,18 @@ from decimal import Decimal
 from typing import Any, Callable
 from urllib.parse import urlsplit, urlunsplit
 
-from adapters.binance import auth
-from adapters.binance.execution import STATUS, BinanceExecution, BinanceWsApiDialect, _side
-from adapters.binanceusdm.spec import OPEN_ORDERS_ALL_WEIGHT, SPEC, WS_API_PATH, WS_API_URL, WS_METHODS
-from engine.config import Credentials
-from engine.errors import ExecutionUnknown, Rejected, UnknownOrder, VenueError
-from engine.model import (Balance, Fill, MarketKind, Order, OrderState, OrderType, OrderUpdate, Position, PositionSide,
+from venuelink.adapters.binance import auth
+from venuelink.adapters.binance.execution import STATUS, BinanceExecution, BinanceWsApiDialect, _side
+from venuelink.adapters.binanceusdm.spec import OPEN_ORDERS_ALL_WEIGHT, SPEC, WS_API_PATH, WS_API_URL, WS_METHODS
+from venuelink.config import Credentials
+from venuelink.errors import ExecutionUnknown, Rejected, UnknownOrder, VenueError
+from venuelink.model import (Balance, Fill, MarketKind, Order, OrderState, OrderType, OrderUpdate, Position, PositionSide,
                           Side, TimeInForce)
-from engine.order_checks import canonical, checked_units
-from engine.private_ws import MsgKind, PrivateWsDialect, PrivateWsSession
-from engine.socket_orders import SocketOrders, SocketOrdersOwner
-from engine.venue import ConnectInfo
-from ext.clock import now_ns
+from venuelink.order_checks import canonical, checked_units
+from venuelink.private_ws import MsgKind, PrivateWsDialect, PrivateWsSession
+from venuelink.socket_orders import SocketOrders, SocketOrdersOwner
+from venuelink.venue import ConnectInfo
+from venuelink.ext.clock import now_ns
 
 log = logging.getLogger("venuelink.binanceusdm.exec")
 MS = 1_000_000
@@ -148,7 +148,7 @@ class BinanceUsdmExecution(SocketOrdersOwner, BinanceExecution):
 
     # ---- order requests: the WebSocket API, REST the fallback ------------------------------------
     async def _ws_op(self, method: str, params: list[tuple[str, str]], order: Order) -> dict | None:
-        """``method`` on the WebSocket API while its socket is up (engine.socket_orders: the REST
+        """``method`` on the WebSocket API while its socket is up (venuelink.socket_orders: the REST
         request's budget and breaker), each request signed once admitted; None when it was not
         sent there (the caller uses REST)."""
         http_method, path = WS_METHODS[method]

@@ -1,11 +1,11 @@
 """Binance USD-M futures simulator dialect.
 
-Binance spot's simulator (``adapters.binance.simulator``) with the futures wire format: only what
+Binance spot's simulator (``venuelink.adapters.binance.simulator``) with the futures wire format: only what
 differs is here.  Signing (HMAC-SHA256 hex of query string + body, ``X-MBX-APIKEY``,
 timestamp/recvWindow), error bodies and HTTP statuses, 429/418 with ``Retry-After``, the
 market-data control frames (SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS / SET_PROPERTY) and the
 combined ``{"stream","data"}`` wrapper are spot's.  Rate limits are the engine's own
-``adapters.binanceusdm.spec.SPEC.buckets``; request weights ``spec.ENDPOINTS`` / ``spec.depth_weight``.
+``venuelink.adapters.binanceusdm.spec.SPEC.buckets``; request weights ``spec.ENDPOINTS`` / ``spec.depth_weight``.
 
 Instruments: ``BTCUSDT`` and ``ETHUSDT`` perpetuals and one dated ``BTCUSDT_<yymmdd>``
 (``CURRENT_QUARTER``, delivered the last Friday of the quarter at 08:00 UTC), margined in USDT,
@@ -46,7 +46,7 @@ more than the leg holds: -2022), and ``reduceOnly`` may not be sent (-1106).
   HTTP 400), raw events ``ORDER_TRADE_UPDATE``, ``ACCOUNT_UPDATE`` after each fill, and
   ``listenKeyExpired``.
 
-Run: ``python -m adapters.binanceusdm.simulator --host 127.0.0.1 --port 0 [--rate 50]
+Run: ``python -m venuelink.adapters.binanceusdm.simulator --host 127.0.0.1 --port 0 [--rate 50]
 [--symbols BTCUSDT,ETHUSDT] [--seed 1] [--api-key K --api-secret S] [--force-orders-per-min 3]``.
 """
 
@@ -67,7 +67,7 @@ from typing import Any, ClassVar, Mapping
 
 from aiohttp import web
 
-from adapters.binance.simulator import (
+from venuelink.adapters.binance.simulator import (
     _RL_TYPE,
     side_param,
     ApiError,
@@ -78,19 +78,19 @@ from adapters.binance.simulator import (
     _mandatory,
     add_binance_args,
 )
-from adapters.binanceusdm.spec import ENDPOINTS, OPEN_ORDERS_ALL_WEIGHT, SPEC, WS_API_PATH, WS_METHODS, depth_weight
-from engine.sim.app import SimError, dumps as _dumps
-from engine.sim.core import Filter, FilterFailure, SymbolSpec, cancel_tasks, every
-from engine.sim.dialect import SimDialect
-from engine.sim.limits import ORDERS, WEIGHT, Decision
-from engine.sim.market import BUY, SELL, Trade, now_ms
-from engine.sim.matching import (AMENDED, CANCELED, DUPLICATE_CLIENT_ID, FOK, GTC, INSUFFICIENT_BALANCE, IOC, LIMIT,
+from venuelink.adapters.binanceusdm.spec import ENDPOINTS, OPEN_ORDERS_ALL_WEIGHT, SPEC, WS_API_PATH, WS_METHODS, depth_weight
+from venuelink.sim.app import SimError, dumps as _dumps
+from venuelink.sim.core import Filter, FilterFailure, SymbolSpec, cancel_tasks, every
+from venuelink.sim.dialect import SimDialect
+from venuelink.sim.limits import ORDERS, WEIGHT, Decision
+from venuelink.sim.market import BUY, SELL, Trade, now_ms
+from venuelink.sim.matching import (AMENDED, CANCELED, DUPLICATE_CLIENT_ID, FOK, GTC, INSUFFICIENT_BALANCE, IOC, LIMIT,
                                  MARKET, NEW, ExecEvent, Order, Reject)
-from engine.sim.rpc import Method, RpcRequest, RpcSocket
-from engine.sim.positions import (CLOSE_EXCEEDS_POSITION, INSUFFICIENT_MARGIN, REDUCE_ONLY_INCREASES,
+from venuelink.sim.rpc import Method, RpcRequest, RpcSocket
+from venuelink.sim.positions import (CLOSE_EXCEEDS_POSITION, INSUFFICIENT_MARGIN, REDUCE_ONLY_INCREASES,
                                   REDUCE_ONLY_NO_POSITION, PerpEngine, PerpPosition)
-from engine.sim.streams import DiffTopic
-from engine.sim.wsconn import Control, Op, Refusal, WsConn
+from venuelink.sim.streams import DiffTopic
+from venuelink.sim.wsconn import Control, Op, Refusal, WsConn
 
 VENUE = "binanceusdm"
 ACCOUNT = "binanceusdm-sim"
@@ -161,7 +161,7 @@ def _instruments(now: datetime) -> dict[str, FuturesInstrument]:
 
 INSTRUMENTS = _instruments(datetime.now(timezone.utc))
 
-# bucket name (adapters.binanceusdm.spec.SPEC.buckets) -> what the simulator counts against it
+# bucket name (venuelink.adapters.binanceusdm.spec.SPEC.buckets) -> what the simulator counts against it
 BUCKET_SCOPES = {"REQUEST_WEIGHT": WEIGHT, "ORDERS_10S": ORDERS, "ORDERS_1M": ORDERS}
 
 

@@ -7,11 +7,11 @@ order book correctly", general info on limits). Since the 2026 stream URL split,
 best bid/offer come on ``/public``, aggregate trades, mark prices and liquidations on ``/market``,
 user data on ``/private``; a stream subscribed on the wrong one yields nothing.
 """
-from engine.model import VenueId
-from engine.venue import (BookSpec, BucketScope, BucketSpec, ResyncMethod, SnapshotSource, SubscribeStyle, VenueSpec,
+from venuelink.model import VenueId
+from venuelink.venue import (BookSpec, BucketScope, BucketSpec, ResyncMethod, SnapshotSource, SubscribeStyle, VenueSpec,
                           WsEndpoint)
-from ext.ratelimit import BucketKind, Priority
-from ext.sync import SeqRule
+from venuelink.ext.ratelimit import BucketKind, Priority
+from venuelink.ext.sync import SeqRule
 
 REST_URL = "https://fapi.binance.com"
 WS_BASE = "wss://fstream.binance.com"

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Bybit v5 adapter: spot and USDT perpetuals, each category on its own public WebSocket
 (``<ws_url>/v5/public/spot``, ``/v5/public/linear``), subscribed by message; books snapshot-in-band
-with the consecutive-``u`` rule (adapters.bybit.wire); instruments from
+with the consecutive-``u`` rule (venuelink.adapters.bybit.wire); instruments from
 /v5/market/instruments-info per category."""
 from __future__ import annotations
 
@@ -9,16 +9,16 @@ import json
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from adapters.bybit import errors
-from adapters.bybit.spec import BOOK_PATH, CATEGORIES, INSTRUMENTS_PATH, SPEC
-from adapters.bybit.status import STATUS_PATH, parse_status
-from adapters.bybit.symbols import category, parse_instruments
-from adapters.bybit.wire import WIRE
-from engine.adapter import Channel, RestKind, VenueAdapter
-from engine.model import Instrument, MarketKind, VenueId
-from engine.venue import WsEndpoint
-from ext.feed import FeedSymbol, FrameParser
-from ext.ratelimit import Priority
+from venuelink.adapters.bybit import errors
+from venuelink.adapters.bybit.spec import BOOK_PATH, CATEGORIES, INSTRUMENTS_PATH, SPEC
+from venuelink.adapters.bybit.status import STATUS_PATH, parse_status
+from venuelink.adapters.bybit.symbols import category, parse_instruments
+from venuelink.adapters.bybit.wire import WIRE
+from venuelink.adapter import Channel, RestKind, VenueAdapter
+from venuelink.model import Instrument, MarketKind, VenueId
+from venuelink.venue import WsEndpoint
+from venuelink.ext.feed import FeedSymbol, FrameParser
+from venuelink.ext.ratelimit import Priority
 
 _PRIVATE = {
     "/v5/order/create": ("CREATE_1S", Priority.NEW_ORDER),
@@ -35,7 +35,7 @@ class BybitAdapter(VenueAdapter):
     venue = VenueId.bybit
     spec = SPEC
     instruments_path = INSTRUMENTS_PATH
-    execution_class = "adapters.bybit.execution:BybitExecution"
+    execution_class = "venuelink.adapters.bybit.execution:BybitExecution"
     wire = WIRE
 
     def instrument_requests(self) -> list[tuple[str, dict[str, str]]]:
@@ -117,7 +117,7 @@ class BybitAdapter(VenueAdapter):
         return parse_status(body)
 
     def sign_example(self, kind: str, creds: Any, inputs: dict[str, Any]) -> str:
-        from adapters.bybit import auth
+        from venuelink.adapters.bybit import auth
         if kind == "rest":
             return auth.rest_headers(creds, inputs["payload"], inputs["ts_ms"], inputs["recv_window_ms"])["X-BAPI-SIGN"]
         if kind == "ws_auth":
@@ -125,7 +125,7 @@ class BybitAdapter(VenueAdapter):
         raise ValueError(f"bybit signs no {kind!r}")
 
     def make_execution(self, rest, creds, config):
-        from adapters.bybit.execution import BybitExecution
+        from venuelink.adapters.bybit.execution import BybitExecution
         return BybitExecution(self, rest, creds, recv_window_ms=config.recv_window_ms,
                               trade_url=(getattr(config, "endpoints", None) or {}).get("trade", ""),
                               dead_man=getattr(config, "dead_man_s", 0) > 0)

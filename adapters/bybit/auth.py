@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import json
 
-from engine.config import Credentials
+from venuelink.config import Credentials
 
 RECV_WINDOW_MS = 5000
 

@@ -11,9 +11,9 @@ import json
 import re
 from typing import Any
 
-from engine.errors import (AuthError, ExecutionUnknown, IpBanned, RateLimited, Rejected, TimestampError,
+from venuelink.errors import (AuthError, ExecutionUnknown, IpBanned, RateLimited, Rejected, TimestampError,
                            UnknownOrder, VenueError)
-from engine.rest import RestResponse
+from venuelink.rest import RestResponse
 
 IP_BAN_S = 600.0
 """an IP over its limit is refused (HTTP 403) for 10 minutes"""

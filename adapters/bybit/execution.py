@@ -25,20 +25,20 @@ from decimal import Decimal
 from typing import Any, Callable
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from adapters.bybit import auth, errors
-from adapters.bybit.symbols import category
-from engine.adapter import VenueAdapter
-from engine.config import Credentials
-from engine.errors import AuthError, ExecutionUnknown, TimestampError, UnknownOrder, VenueError
-from engine.model import (Balance, Fill, MarketKind, Order, OrderState, OrderType, OrderUpdate, Position, Side,
+from venuelink.adapters.bybit import auth, errors
+from venuelink.adapters.bybit.symbols import category
+from venuelink.adapter import VenueAdapter
+from venuelink.config import Credentials
+from venuelink.errors import AuthError, ExecutionUnknown, TimestampError, UnknownOrder, VenueError
+from venuelink.model import (Balance, Fill, MarketKind, Order, OrderState, OrderType, OrderUpdate, Position, Side,
                           TimeInForce, VenueId)
-from engine.order_checks import canonical, checked_units
-from engine.orders import ExecutionClient, make_client_order_id
-from engine.private_ws import LoginClockSync, MsgKind, PrivateStreamOwner, PrivateWsDialect, PrivateWsSession
-from engine.rest import RestClient
-from engine.signed_rest import SignedRest
-from engine.socket_orders import SocketOrders, SocketOrdersOwner
-from ext.clock import now_ns
+from venuelink.order_checks import canonical, checked_units
+from venuelink.orders import ExecutionClient, make_client_order_id
+from venuelink.private_ws import LoginClockSync, MsgKind, PrivateStreamOwner, PrivateWsDialect, PrivateWsSession
+from venuelink.rest import RestClient
+from venuelink.signed_rest import SignedRest
+from venuelink.socket_orders import SocketOrders, SocketOrdersOwner
+from venuelink.ext.clock import now_ns
 
 log = logging.getLogger("venuelink.bybit.exec")
 
@@ -229,7 +229,7 @@ class TradeDialect(_Dialect):
 
 
 class BybitExecution(SignedRest, SocketOrdersOwner, PrivateStreamOwner, ExecutionClient):
-    """engine.orders.ExecutionClient for Bybit spot and linear perpetuals (one-way positions)."""
+    """venuelink.orders.ExecutionClient for Bybit spot and linear perpetuals (one-way positions)."""
 
     time_path = TIME_PATH
 

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Bybit ``allLiquidation.{symbol}`` pushes -> engine.derivatives.Liquidation events.
+"""Bybit ``allLiquidation.{symbol}`` pushes -> venuelink.derivatives.Liquidation events.
 
 One push holds the liquidations of the topic's symbol since the last one (``T`` ms, ``S`` the
 side of the liquidated *position*: "Buy" is a long closed by a sell order, ``v`` size, ``p``
@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import ext.decimal as fx
-from engine import pushes
-from engine.derivatives import Liquidation
-from engine.model import Side
-from ext.json import JSONError
+import venuelink.ext.decimal as fx
+from venuelink import pushes
+from venuelink.derivatives import Liquidation
+from venuelink.model import Side
+from venuelink.ext.json import JSONError
 
 MS = 1_000_000
 CHANNEL = "allLiquidation"

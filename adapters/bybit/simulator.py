@@ -1,8 +1,8 @@
 """Bybit v5 simulator dialect (spot and USDT perpetuals): market data and the order side.
 
 The machinery (book generator, limits, faults, WS connections, topic control, diff streams, app
-skeleton, admin API, process harness) is ``engine.sim``'s; this module is only Bybit's wire
-format.  Rate limits are ``adapters.bybit.spec.SPEC.buckets`` at their real values.
+skeleton, admin API, process harness) is ``venuelink.sim``'s; this module is only Bybit's wire
+format.  Rate limits are ``venuelink.adapters.bybit.spec.SPEC.buckets`` at their real values.
 
 * REST ``/v5/...``: ``market/instruments-info``, ``market/orderbook``, ``market/recent-trade``,
   ``market/time``, ``system/status``, each by ``category`` (``spot`` | ``linear``).  Envelope
@@ -42,7 +42,7 @@ One venue holds every market, so the simulator names a market by its category: s
 their symbol (``BTCUSDT``), linear ones ``linear:BTCUSDT`` (the admin API takes these names; the
 start-up report maps CCXT symbols to them under ``market_names``).
 
-Run: ``python -m adapters.bybit.simulator --host 127.0.0.1 --port 0 [--rate 50] [--seed 1]
+Run: ``python -m venuelink.adapters.bybit.simulator --host 127.0.0.1 --port 0 [--rate 50] [--seed 1]
 [--symbols BTCUSDT,linear:BTCUSDT] [--idle-timeout-s 600] [--depth-fast-ms 20] [--api-key K
 --api-secret S] [--limit CREATE_1S=2]``.
 """
@@ -66,19 +66,19 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from adapters.bybit.spec import BOOK_PATH, INSTRUMENTS_PATH, SPEC, STATUS_TOPIC
-from engine.sim.app import SimApp, SimConfig, SimError, dumps as _dumps, make_venue
-from engine.sim.core import FilterFailure, SymbolSpec, cancel_tasks, every
-from engine.sim.dialect import SimDialect
-from engine.sim.limits import KEYED, WEIGHT, Decision, rules_from_buckets
-from engine.sim.market import BUY, SELL, Batch, MarketSim, Trade, now_ms
-from engine.sim.matching import (CANCELED, EXPIRED, FILLED, FOK, GTC, INSUFFICIENT_BALANCE, IOC, LIMIT, MARKET, NEW,
+from venuelink.adapters.bybit.spec import BOOK_PATH, INSTRUMENTS_PATH, SPEC, STATUS_TOPIC
+from venuelink.sim.app import SimApp, SimConfig, SimError, dumps as _dumps, make_venue
+from venuelink.sim.core import FilterFailure, SymbolSpec, cancel_tasks, every
+from venuelink.sim.dialect import SimDialect
+from venuelink.sim.limits import KEYED, WEIGHT, Decision, rules_from_buckets
+from venuelink.sim.market import BUY, SELL, Batch, MarketSim, Trade, now_ms
+from venuelink.sim.matching import (CANCELED, EXPIRED, FILLED, FOK, GTC, INSUFFICIENT_BALANCE, IOC, LIMIT, MARKET, NEW,
                                  OPEN_STATES, PARTIALLY_FILLED, REJECTED, UNKNOWN_ORDER, BalanceEvent, ExecEvent,
                                  Fill, Order, Reject)
-from engine.sim.positions import INSUFFICIENT_MARGIN, REDUCE_ONLY_INCREASES, REDUCE_ONLY_NO_POSITION, PerpEngine
-from engine.sim.rpc import RpcRequest, RpcSocket
-from engine.sim.streams import AccountStreams, DiffStreams, DiffTopic
-from engine.sim.wsconn import Control, ControlReply, Op, Refusal, WsConn
+from venuelink.sim.positions import INSUFFICIENT_MARGIN, REDUCE_ONLY_INCREASES, REDUCE_ONLY_NO_POSITION, PerpEngine
+from venuelink.sim.rpc import RpcRequest, RpcSocket
+from venuelink.sim.streams import AccountStreams, DiffStreams, DiffTopic
+from venuelink.sim.wsconn import Control, ControlReply, Op, Refusal, WsConn
 
 VENUE = "bybit"
 SPOT, LINEAR, MISC = "spot", "linear", "misc"
@@ -174,7 +174,7 @@ MARKETS: dict[str, BybitMarket] = {m.spec.symbol: m for m in (
     _linear("ETHUSDT", "0.01", "0.01", "7240.00", "199999.98", "3000", 400, "1615766400000"),
 )}
 
-# bucket name (adapters.bybit.spec.SPEC.buckets) -> what the simulator counts against it
+# bucket name (venuelink.adapters.bybit.spec.SPEC.buckets) -> what the simulator counts against it
 BUCKET_SCOPES = {
     "IP_5S": WEIGHT,            # every /v5/ request of an IP weighs 1
     "CREATE_1S": KEYED,         # per account and endpoint (REST and the trade WebSocket together)

@@ -3,12 +3,12 @@
 book rule, and the REST rate limits.
 
 Facts from bybit-exchange.github.io/docs/v5 (WebSocket connect, orderbook, rate limit rules)."""
-from engine.model import VenueId
-from engine.venue import (BookSpec, BucketScope, BucketSpec, HeaderKind, PingSpec, ResyncMethod, SnapshotSource,
+from venuelink.model import VenueId
+from venuelink.venue import (BookSpec, BucketScope, BucketSpec, HeaderKind, PingSpec, ResyncMethod, SnapshotSource,
                           SubscribeStyle, VenueSpec, WsEndpoint)
-from ext.feed import TradeIds
-from ext.ratelimit import BucketKind
-from ext.sync import SeqRule
+from venuelink.ext.feed import TradeIds
+from venuelink.ext.ratelimit import BucketKind
+from venuelink.ext.sync import SeqRule
 
 BOOK_DEPTH = 50           # orderbook.50: 50 levels per side, pushed every 20 ms (spot and linear alike)
 CATEGORIES = ("spot", "linear")

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 
-from engine.errors import EngineError
-from engine.model import Instrument, InstrumentStatus, MarketKind, VenueId
-from engine.venue import log_skipped_instruments, min_mantissa, scale_of
-from ext import decimal as fx
+from venuelink.errors import EngineError
+from venuelink.model import Instrument, InstrumentStatus, MarketKind, VenueId
+from venuelink.venue import log_skipped_instruments, min_mantissa, scale_of
+from venuelink.ext import decimal as fx
 
 # Trading; PreLaunch (listed, not trading yet); Delivering / Closed (being removed); any other is HALTED
 _STATUS = {"Trading": InstrumentStatus.TRADING, "PreLaunch": InstrumentStatus.PREOPEN,

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Bybit v5 public market data as data (engine.wire; bybit-exchange.github.io/docs/v5/websocket/public).
+"""Bybit v5 public market data as data (venuelink.wire; bybit-exchange.github.io/docs/v5/websocket/public).
 
 Every push names its topic, "<channel>.<symbol>", and carries its values in ``data``::
 
@@ -16,15 +16,15 @@ missed push can never be taken in (the engine resubscribes the topic for a fresh
 Trades (``publicTrade``): up to 1024 per push, ``S`` the taker's side, ``i`` an opaque id (a
 number on spot, a UUID on derivatives), ``BT`` a block trade (the event's ``block`` flag). Tickers of perpetuals (``tickers``): a snapshot, then
 deltas holding only the fields that changed (the funding rate or its time alone is completed
-from the last push). Liquidations (``allLiquidation``) are decoded by adapters.bybit.liquidations.
+from the last push). Liquidations (``allLiquidation``) are decoded by venuelink.adapters.bybit.liquidations.
 Replies, pongs (each stream answers a ping in its own shape) and errors are control frames."""
 from __future__ import annotations
 
-from adapters.bybit import liquidations
-from engine.wire import Action, Channel, Field, Kind, RestBook, Role, Rows, Span, Wire
-from ext.feed import Control
-from ext.json import JSONError
-from ext.ref import json_ref as J
+from venuelink.adapters.bybit import liquidations
+from venuelink.wire import Action, Channel, Field, Kind, RestBook, Role, Rows, Span, Wire
+from venuelink.ext.feed import Control
+from venuelink.ext.json import JSONError
+from venuelink.ext.ref import json_ref as J
 
 _TS = Field("ts", Role.TS)
 _LEVELS = (Field("s", Role.SYMBOL), Field("b", Role.BIDS), Field("a", Role.ASKS))

@@ -8,17 +8,17 @@ import json
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from adapters.okx import errors
-from adapters.okx.wire import WIRE
-from adapters.okx.status import STATUS_PATH, parse_status
-from adapters.okx.spec import CHECKSUM_DEPTH, INSTRUMENT_TYPES, INSTRUMENTS_PATH, SPEC
-from adapters.okx.symbols import parse_instruments
-from engine.adapter import Channel, RestKind, VenueAdapter
-from engine.model import Instrument, MarketKind, VenueId
-from engine.venue import WsEndpoint
-from ext.checksum import Checksum, ChecksumLayout
-from ext.feed import FeedSymbol, FrameParser
-from ext.ratelimit import Priority
+from venuelink.adapters.okx import errors
+from venuelink.adapters.okx.wire import WIRE
+from venuelink.adapters.okx.status import STATUS_PATH, parse_status
+from venuelink.adapters.okx.spec import CHECKSUM_DEPTH, INSTRUMENT_TYPES, INSTRUMENTS_PATH, SPEC
+from venuelink.adapters.okx.symbols import parse_instruments
+from venuelink.adapter import Channel, RestKind, VenueAdapter
+from venuelink.model import Instrument, MarketKind, VenueId
+from venuelink.venue import WsEndpoint
+from venuelink.ext.checksum import Checksum, ChecksumLayout
+from venuelink.ext.feed import FeedSymbol, FrameParser
+from venuelink.ext.ratelimit import Priority
 
 _TRADE_COST = {
     "/api/v5/trade/order": ({"PRIVATE_2S": 1}, Priority.QUERY),
@@ -62,7 +62,7 @@ class OkxAdapter(VenueAdapter):
     venue = VenueId.okx
     spec = SPEC
     instruments_path = INSTRUMENTS_PATH
-    execution_class = "adapters.okx.execution:OkxExecution"
+    execution_class = "venuelink.adapters.okx.execution:OkxExecution"
     demo_by_flag = True            # demo trading: x-simulated-trading: 1 on REST, wspap.okx.com sockets
 
     def instrument_requests(self) -> list[tuple[str, dict[str, str]]]:
@@ -150,7 +150,7 @@ class OkxAdapter(VenueAdapter):
         return parse_status(body)
 
     def sign_example(self, kind: str, creds: Any, inputs: dict[str, Any]) -> str:
-        from adapters.okx import auth
+        from venuelink.adapters.okx import auth
         if kind == "rest":
             return auth.rest_headers(creds, inputs["method"], inputs["path"], inputs["body"],
                                      inputs["ts_ms"])["OK-ACCESS-SIGN"]
@@ -159,5 +159,5 @@ class OkxAdapter(VenueAdapter):
         raise ValueError(f"okx signs no {kind!r}")
 
     def make_execution(self, rest, creds, config):
-        from adapters.okx.execution import OkxExecution
+        from venuelink.adapters.okx.execution import OkxExecution
         return OkxExecution(self, rest, creds, demo=config.demo)

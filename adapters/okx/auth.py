@@ -18,8 +18,8 @@ import hmac
 import json
 import time
 
-from engine.config import Credentials
-from engine.errors import ConfigError
+from venuelink.config import Credentials
+from venuelink.errors import ConfigError
 
 WS_LOGIN_PATH = "/users/self/verify"
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from engine.errors import (AuthError, ExecutionUnknown, RateLimited, Rejected, TimestampError,
+from venuelink.errors import (AuthError, ExecutionUnknown, RateLimited, Rejected, TimestampError,
                            UnknownOrder, VenueError)
-from engine.rest import RestResponse
+from venuelink.rest import RestResponse
 
 UNKNOWN_OUTCOME = {50001, 50004, 50013, 50026, 51054}
 """service unavailable, endpoint timeout, systems busy, system error, request timed out: the request

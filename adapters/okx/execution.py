@@ -18,20 +18,20 @@ from dataclasses import replace
 from typing import Any, Callable
 from urllib.parse import urlencode
 
-from adapters.okx import auth
-from adapters.okx.errors import QUERY_NOT_FOUND, _int, answer_error, parse_body
-from engine.adapter import VenueAdapter
-from engine.config import Credentials
-from engine.errors import ExecutionUnknown, UnknownOrder, VenueError
-from engine.model import (Balance, Fill, MarketKind, Order, OrderState, OrderType, OrderUpdate, Position, Side,
+from venuelink.adapters.okx import auth
+from venuelink.adapters.okx.errors import QUERY_NOT_FOUND, _int, answer_error, parse_body
+from venuelink.adapter import VenueAdapter
+from venuelink.config import Credentials
+from venuelink.errors import ExecutionUnknown, UnknownOrder, VenueError
+from venuelink.model import (Balance, Fill, MarketKind, Order, OrderState, OrderType, OrderUpdate, Position, Side,
                           TimeInForce, VenueId)
-from engine.order_checks import canonical, checked_units
-from engine.orders import ExecutionClient, make_client_order_id
-from engine.private_ws import LoginClockSync, MsgKind, PrivateStreamOwner, PrivateWsDialect, PrivateWsSession
-from engine.rest import RestClient
-from engine.signed_rest import SignedRest
-from engine.socket_orders import SocketOrders, SocketOrdersOwner
-from ext.clock import now_ns
+from venuelink.order_checks import canonical, checked_units
+from venuelink.orders import ExecutionClient, make_client_order_id
+from venuelink.private_ws import LoginClockSync, MsgKind, PrivateStreamOwner, PrivateWsDialect, PrivateWsSession
+from venuelink.rest import RestClient
+from venuelink.signed_rest import SignedRest
+from venuelink.socket_orders import SocketOrders, SocketOrdersOwner
+from venuelink.ext.clock import now_ns
 
 log = logging.getLogger("venuelink.okx.exec")
 
@@ -150,7 +150,7 @@ class OkxPrivateDialect(LoginClockSync, PrivateWsDialect):
 
 
 class OkxExecution(SignedRest, SocketOrdersOwner, PrivateStreamOwner, ExecutionClient):
-    """engine.orders.ExecutionClient for OKX spot and swaps."""
+    """venuelink.orders.ExecutionClient for OKX spot and swaps."""
 
     def __init__(self, adapter: VenueAdapter, rest: RestClient, creds: Credentials, *, demo: bool = False,
                  ws_timeout_s: float = 5.0) -> None:
@@ -174,7 +174,7 @@ class OkxExecution(SignedRest, SocketOrdersOwner, PrivateStreamOwner, ExecutionC
         # prefix + 20 base36 characters: 22 alphanumerics, inside OKX's 1-32 (no '-' or '_')
         return make_client_order_id("vl")
 
-    # ---- signed REST (engine.signed_rest: the clock, one resend after a refused timestamp) ----------
+    # ---- signed REST (venuelink.signed_rest: the clock, one resend after a refused timestamp) ----------
     time_path = TIME_PATH
 
     def server_ms(self, body: bytes) -> int:
@@ -236,7 +236,7 @@ class OkxExecution(SignedRest, SocketOrdersOwner, PrivateStreamOwner, ExecutionC
 
     async def _ws_op(self, op: str, path: str, args: dict[str, Any], order: Order) -> list | None:
         """The order operation on the private WebSocket when it is logged in and the instrument has
-        its instIdCode (engine.socket_orders: the budget REST spends, OKX counts both together);
+        its instIdCode (venuelink.socket_orders: the budget REST spends, OKX counts both together);
         None when it was not sent there (the caller uses REST)."""
         code = self._inst(order.symbol).venue_code
         if not code:

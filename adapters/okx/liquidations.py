@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""OKX `liquidation-orders` pushes -> engine.derivatives.Liquidation events.
+"""OKX `liquidation-orders` pushes -> venuelink.derivatives.Liquidation events.
 
 One subscription per instrument type (``{"channel":"liquidation-orders","instType":"SWAP"}``)
 carries every instrument's liquidations; a push holds one object per instrument, each with its
@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import ext.decimal as fx
-from engine import pushes
-from engine.derivatives import Liquidation
-from engine.model import Side
-from ext.json import JSONError
+import venuelink.ext.decimal as fx
+from venuelink import pushes
+from venuelink.derivatives import Liquidation
+from venuelink.model import Side
+from venuelink.ext.json import JSONError
 
 MS = 1_000_000
 CHANNEL = "liquidation-orders"

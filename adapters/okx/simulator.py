@@ -1,8 +1,8 @@
 """OKX v5 simulator dialect (spot and linear USDT swaps).
 
 The machinery (book generator, matching, limits, faults, WS connections, topic control, diff
-streams, app skeleton, admin API, process harness) is ``engine.sim``'s; this module is only OKX's
-wire format.  Rate limits are ``adapters.okx.spec.SPEC.buckets`` at their real values.
+streams, app skeleton, admin API, process harness) is ``venuelink.sim``'s; this module is only OKX's
+wire format.  Rate limits are ``venuelink.adapters.okx.spec.SPEC.buckets`` at their real values.
 
 * REST ``/api/v5/...``: ``public/instruments`` (SPOT, SWAP), ``public/time``, ``system/status``,
   ``market/books``, ``market/trades``; signed ``trade/order`` (POST place, GET query),
@@ -26,11 +26,11 @@ wire format.  Rate limits are ``adapters.okx.spec.SPEC.buckets`` at their real v
   (``order``, ``cancel-order``, ``amend-order``) answered by request id.
 
 Swaps trade in the account's net (one-way) mode with cross margin (``tdMode`` ``cross``,
-``posSide`` ``net``, ``sz`` in contracts, ``reduceOnly``), settled by ``engine.sim.positions``:
+``posSide`` ``net``, ``sz`` in contracts, ``reduceOnly``), settled by ``venuelink.sim.positions``:
 positions, margin, PnL and fees in USDT.  ``isolated`` is refused (51010: the simulated account
 models cross margin only).
 
-Run: ``python -m adapters.okx.simulator --host 127.0.0.1 --port 0 [--rate 50] [--seed 1]
+Run: ``python -m venuelink.adapters.okx.simulator --host 127.0.0.1 --port 0 [--rate 50] [--seed 1]
 [--api-key K --api-secret S --api-passphrase P] [--idle-timeout-s 30] [--limit PLACE_2S=5]``.
 """
 
@@ -55,19 +55,19 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from adapters.okx.spec import SPEC
-from engine.sim.app import (
+from venuelink.adapters.okx.spec import SPEC
+from venuelink.sim.app import (
     SimApp,
     SimConfig,
     SimError,
     dumps as _dumps,
     make_venue,
 )
-from engine.sim.core import FilterFailure, SymbolSpec, cancel_tasks, every
-from engine.sim.dialect import SimDialect
-from engine.sim.limits import KEYED, ORDERS, WEIGHT, Decision, rules_from_buckets
-from engine.sim.market import BUY, SELL, Batch, Trade, now_ms
-from engine.sim.matching import (
+from venuelink.sim.core import FilterFailure, SymbolSpec, cancel_tasks, every
+from venuelink.sim.dialect import SimDialect
+from venuelink.sim.limits import KEYED, ORDERS, WEIGHT, Decision, rules_from_buckets
+from venuelink.sim.market import BUY, SELL, Batch, Trade, now_ms
+from venuelink.sim.matching import (
     AMENDED,
     CANCELED,
     DUPLICATE_CLIENT_ID,
@@ -87,11 +87,11 @@ from engine.sim.matching import (
     Order,
     Reject,
 )
-from engine.sim.positions import (INSUFFICIENT_MARGIN, REDUCE_ONLY_INCREASES, REDUCE_ONLY_NO_POSITION,
+from venuelink.sim.positions import (INSUFFICIENT_MARGIN, REDUCE_ONLY_INCREASES, REDUCE_ONLY_NO_POSITION,
                                   PerpEngine, PerpPosition)
-from engine.sim.rpc import RpcRequest, RpcSocket
-from engine.sim.streams import AccountStreams, DiffStreams, DiffTopic, TopOfBook
-from engine.sim.wsconn import Control, ControlReply, Op, PingRule, Refusal, WsConn
+from venuelink.sim.rpc import RpcRequest, RpcSocket
+from venuelink.sim.streams import AccountStreams, DiffStreams, DiffTopic, TopOfBook
+from venuelink.sim.wsconn import Control, ControlReply, Op, PingRule, Refusal, WsConn
 
 VENUE = "okx"
 ACCOUNT = "okx-sim"
@@ -159,7 +159,7 @@ _STATE = {NEW: "live", PARTIALLY_FILLED: "partially_filled", FILLED: "filled", C
 _ORD_TYPES = {"limit": (LIMIT, GTC), "market": (MARKET, GTC), "ioc": (LIMIT, IOC), "fok": (LIMIT, FOK),
               "post_only": (LIMIT, GTC)}
 
-# the reject reasons of engine.sim.positions -> (sCode, sMsg) (okx.com/docs-v5 trade error codes)
+# the reject reasons of venuelink.sim.positions -> (sCode, sMsg) (okx.com/docs-v5 trade error codes)
 _DERIV_REJECTS = {
     INSUFFICIENT_MARGIN: ("51008", "Order failed. Insufficient USDT margin in account"),
     REDUCE_ONLY_NO_POSITION: ("51169", "Order failed because you don't have any positions in this direction for "
@@ -178,7 +178,7 @@ _HTTP_FOR_CODE = {"50000": 400, "50001": 503, "50002": 400, "50004": 400, "50011
 
 
 # ====================================================================== configuration
-# bucket name (adapters.okx.spec.SPEC.buckets) -> what the simulator counts against it
+# bucket name (venuelink.adapters.okx.spec.SPEC.buckets) -> what the simulator counts against it
 BUCKET_SCOPES = {
     "PUBLIC_2S": WEIGHT,               # per IP; public requests weigh 1, private ones and market/books 0
     "BOOKS_2S": KEYED,                 # market/books, per IP

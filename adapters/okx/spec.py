@@ -2,11 +2,11 @@
 """OKX v5 as data: public market-data endpoint, subscribe pacing, book rules, rate buckets.
 
 Facts from okx.com/docs-v5 (WebSocket overview, order book channel, rate limits)."""
-from engine.model import VenueId
-from engine.venue import (BookSpec, BucketScope, BucketSpec, PingSpec, ResyncMethod, SnapshotSource, SubscribeStyle,
+from venuelink.model import VenueId
+from venuelink.venue import (BookSpec, BucketScope, BucketSpec, PingSpec, ResyncMethod, SnapshotSource, SubscribeStyle,
                           VenueSpec, WsEndpoint)
-from ext.ratelimit import BucketKind
-from ext.sync import SeqRule
+from venuelink.ext.ratelimit import BucketKind
+from venuelink.ext.sync import SeqRule
 
 BOOK_DEPTH = 400          # the `books` channel: 400 levels of incremental updates; the REST book sz=400
 CHECKSUM_DEPTH = 25       # the CRC covers the first 25 levels of each side

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 
-from engine.status import StatusKind, VenueStatus, ms_ns, worst
+from venuelink.status import StatusKind, VenueStatus, ms_ns, worst
 
 STATUS_PATH = "/api/v5/system/status"
 TRADING_SERVICES = {"1", "2", "3", "4", "5", "8", "9"}

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 
-from engine.errors import EngineError
-from engine.model import Instrument, InstrumentStatus, MarketKind, VenueId
-from engine.venue import log_skipped_instruments, scale_of
-from ext import decimal as fx
+from venuelink.errors import EngineError
+from venuelink.model import Instrument, InstrumentStatus, MarketKind, VenueId
+from venuelink.venue import log_skipped_instruments, scale_of
+from venuelink.ext import decimal as fx
 
 # state: live, suspend, preopen (listed, trading not started; also a swap's call auction), test
 # (a test pair, which cannot be traded); any other is HALTED

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""OKX v5 public market data as data (engine.wire; okx.com/docs-v5, WebSocket public channels).
+"""OKX v5 public market data as data (venuelink.wire; okx.com/docs-v5, WebSocket public channels).
 
 Every push names its channel and instrument in ``arg`` and carries one object in ``data``::
 
@@ -12,15 +12,15 @@ the one with prevSeqId <= the snapshot's seqId < seqId; prevSeqId == seqId with 
 keep-alive; seqId < prevSeqId after maintenance is a legal reset). The checksum, where OKX still
 sends it (not since early August 2026), comes before prevSeqId. index-tickers name the index
 ("BTC-USDT"), whose price belongs to the swap on it ("BTC-USDT-SWAP"), never to the spot pair of
-that name. Liquidations come per instrument type (adapters.okx.liquidations). Anything else is
+that name. Liquidations come per instrument type (venuelink.adapters.okx.liquidations). Anything else is
 an event (control()); ``pong`` is the text answer to our text ping."""
 from __future__ import annotations
 
-from adapters.okx import liquidations
-from engine.wire import Action, Channel, Field, Kind, RestBook, Role, Rows, Span, Wire
-from ext.feed import Control
-from ext.json import JSONError
-from ext.ref import json_ref as J
+from venuelink.adapters.okx import liquidations
+from venuelink.wire import Action, Channel, Field, Kind, RestBook, Role, Rows, Span, Wire
+from venuelink.ext.feed import Control
+from venuelink.ext.json import JSONError
+from venuelink.ext.ref import json_ref as J
 
 _TS = Field("ts", Role.TS, text=True)
 _SIDES = (Field("asks", Role.ASKS), Field("bids", Role.BIDS))

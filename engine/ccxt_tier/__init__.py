@@ -3,13 +3,13 @@
 metrics. Market data (books and trades) and order entry over CCXT's REST methods.
 
 CCXT never runs on the engine's event loop. Each ccxt-tier venue gets a worker process
-(``python -m engine.ccxt_tier.worker --spec JSON``; engine.ccxt_tier.supervisor starts it,
+(``python -m venuelink.ccxt_tier.worker --spec JSON``; venuelink.ccxt_tier.supervisor starts it,
 restarts it when it dies, and the worker exits with its parent). The worker runs ccxt.pro's
 ``watch_order_book`` / ``watch_trades`` for the configured symbols with CCXT's own throttler off
 and serves what it gets on 127.0.0.1 in the small venuelink-internal dialect below. Every REST
 request its CCXT client makes is first charged to the engine's rate budget: the worker asks the
-engine's gate (``budget_url`` of its spec; engine.ccxt_tier.gate describes the asks). The engine
-side is an ordinary adapter (engine.ccxt_tier.adapter.CcxtAdapter), so book sync, crossed-book
+engine's gate (``budget_url`` of its spec; venuelink.ccxt_tier.gate describes the asks). The engine
+side is an ordinary adapter (venuelink.ccxt_tier.adapter.CcxtAdapter), so book sync, crossed-book
 checks, trade dedupe, the data-silence watch and metrics are the engine's, unchanged.
 
 Start
@@ -33,7 +33,7 @@ spec; never on its command line). One JSON request, one answer, always HTTP 200:
 ``{"ok": true, "result": ...}`` or ``{"ok": false, "error": {"chain": ["OrderNotFound",
 "InvalidOrder", "ExchangeError", "BaseError"], "msg": "...", "http_status": 400,
 "retry_after_s": 0}}`` (``chain``: the CCXT exception's class names, most specific first; the
-engine maps them through engine.ccxt_tier.errors.TABLE). Requests, by ``op``:
+engine maps them through venuelink.ccxt_tier.errors.TABLE). Requests, by ``op``:
 
     Every request may carry ``budget_token``: the engine's token its REST requests name when the
     worker asks the budget (their priority and deadline). A request whose REST request the budget
@@ -57,7 +57,7 @@ engine maps them through engine.ccxt_tier.errors.TABLE). Requests, by ``op``:
     CANCEL_PENDING | UNKNOWN), "filled", "amount", "price", "ts"}``; a fill ``{"id", "price",
     "qty", "fee", "fee_asset"}``; an own trade ``{"id", "order_id", "symbol", "side", "price",
     "qty", "fee", "fee_asset", "maker", "ts"}``. Values are decimal strings read from the
-    venue's raw ``info`` where engine.ccxt_tier.entry.RAW knows its field names (Binance, OKX), else
+    venue's raw ``info`` where venuelink.ccxt_tier.entry.RAW knows its field names (Binance, OKX), else
     from CCXT's unified fields. CCXT's own timeout (``timeout_ms`` of the spec) is every call's
     deadline.
 
@@ -69,7 +69,7 @@ WebSocket (``ws_url``), JSON text frames
     worker -> engine:
 
     * a book: a full top-N snapshot, best first, every value exact on the instrument's grid, as a
-      binary frame (engine.ccxt_tier.wire: integer mantissas at the instrument's scales, read
+      binary frame (venuelink.ccxt_tier.wire: integer mantissas at the instrument's scales, read
       by the engine without JSON or a decimal conversion per value: 10 us instead of 25 for 20
       levels a side); the in-band snapshot answering a subscribe is the same book as JSON text,
       ``{"type": "book", "symbol": "BTC/USDT", "ts": 1700000000123, "bids": [["60000.01",
@@ -88,7 +88,7 @@ WebSocket (``ws_url``), JSON text frames
     waited a second without an error since their last one); ``{"type": "order", ...an order
     as in the answers above}`` for each order update and ``{"type": "fill", ...an own trade as in
     the answers above}`` for each own trade, read from the stream's raw fields where
-    engine.ccxt_tier.entry.RAW knows them (Binance executionReport, OKX orders channel).
+    venuelink.ccxt_tier.entry.RAW knows them (Binance executionReport, OKX orders channel).
 
 Values: CCXT hands prices and sizes as floats. Each one is read as the decimal its repr()
 prints and must lie on the instrument's tick (prices) or lot (sizes) grid; a value off the grid

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """CcxtAdapter: any CCXT exchange as an engine venue, through its worker process (the dialect is
-described in engine.ccxt_tier). One WebSocket endpoint (the worker's), SEQ_NONE books whose
+described in venuelink.ccxt_tier). One WebSocket endpoint (the worker's), SEQ_NONE books whose
 every message is a full top-N snapshot, resynced by resubscribing (the worker answers a book
 subscription with its latest book), opaque trade ids deduplicated by the engine."""
 from __future__ import annotations
@@ -13,20 +13,20 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from engine.adapter import Channel, VenueAdapter
-from engine.ccxt_tier import GONE, ccxt_id
-from engine.ccxt_tier.errors import TierConn
-from engine.ccxt_tier.gate import BudgetGate, ccxt_buckets
-from engine.ccxt_tier.supervisor import WorkerSupervisor
-from engine.ccxt_tier.wire import decode_book
-from engine.circuit import CircuitState, FailureKind
-from engine.config import VenueConfig
-from engine.errors import ConfigError, VenueError
-from engine.model import Instrument, InstrumentStatus, MarketKind, Side, VenueHealth, VenueId
-from engine.venue import BookSpec, BucketSpec, ResyncMethod, SnapshotSource, VenueSpec, WsEndpoint, min_mantissa, scale_of
-from ext.feed import Control, FeedSymbol, PyFrameParser, TradeIds
-from ext.ratelimit import BucketKind, Priority
-from ext.sync import SeqRule
+from venuelink.adapter import Channel, VenueAdapter
+from venuelink.ccxt_tier import GONE, ccxt_id
+from venuelink.ccxt_tier.errors import TierConn
+from venuelink.ccxt_tier.gate import BudgetGate, ccxt_buckets
+from venuelink.ccxt_tier.supervisor import WorkerSupervisor
+from venuelink.ccxt_tier.wire import decode_book
+from venuelink.circuit import CircuitState, FailureKind
+from venuelink.config import VenueConfig
+from venuelink.errors import ConfigError, VenueError
+from venuelink.model import Instrument, InstrumentStatus, MarketKind, Side, VenueHealth, VenueId
+from venuelink.venue import BookSpec, BucketSpec, ResyncMethod, SnapshotSource, VenueSpec, WsEndpoint, min_mantissa, scale_of
+from venuelink.ext.feed import Control, FeedSymbol, PyFrameParser, TradeIds
+from venuelink.ext.ratelimit import BucketKind, Priority
+from venuelink.ext.sync import SeqRule
 
 log = logging.getLogger("venuelink.ccxt_tier")
 STATS_POLL_S = 5.0
@@ -42,7 +42,7 @@ _PLACEHOLDER = "127.0.0.1:0"       # until the worker reports its port
 
 def _spec(venue: VenueId, rest_url: str, ws_url: str, venue_buckets: tuple[BucketSpec, ...] = ()) -> VenueSpec:
     """`venue_buckets`: the venue's own limits, which the worker's CCXT requests are charged to
-    (engine.ccxt_tier.gate); LOCAL counts the engine's requests to the worker."""
+    (venuelink.ccxt_tier.gate); LOCAL counts the engine's requests to the worker."""
     return VenueSpec(
         venue=venue, rest_url=rest_url, ws_url=ws_url,
         buckets=(BucketSpec("LOCAL", BucketKind.FIXED_WINDOW, 100_000, 1.0),) + tuple(venue_buckets),
@@ -96,7 +96,7 @@ class CcxtParser(PyFrameParser):
     counters: dict[str, int]        # the adapter's (CcxtAdapter.counters)
 
     def parse(self, frame: bytes, ts_recv: int, recv_mono: int) -> None:
-        if frame[:1] == b"\x01":                         # a binary book frame (engine.ccxt_tier.wire)
+        if frame[:1] == b"\x01":                         # a binary book frame (venuelink.ccxt_tier.wire)
             self.binary_book(frame, ts_recv)
             return
         m = json.loads(frame)
@@ -157,7 +157,7 @@ class CcxtParser(PyFrameParser):
 
 class CcxtAdapter(VenueAdapter):
     instruments_path = "/instruments"
-    execution_class = "engine.ccxt_tier.execution:CcxtExecution"
+    execution_class = "venuelink.ccxt_tier.execution:CcxtExecution"
 
     def __init__(self, config: VenueConfig | None = None) -> None:
         if config is None:
@@ -204,7 +204,7 @@ class CcxtAdapter(VenueAdapter):
 
     async def _poll_stats(self) -> None:
         """The worker's own counters (tap failures, resubscribes, probes, dropped trades, private
-        stream transitions ...), read every STATS_POLL_S for the metrics (engine.metrics exports
+        stream transitions ...), read every STATS_POLL_S for the metrics (venuelink.metrics exports
         `counters()` as venuelink_adapter_events{kind="worker_..."})."""
         import aiohttp
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
@@ -264,14 +264,14 @@ class CcxtAdapter(VenueAdapter):
 
     def breaker_health(self) -> dict[TierConn, VenueHealth]:
         """Health per connection type of the worker (public watches, private stream, its own REST
-        calls), from its breakers (engine.metrics exports it as venuelink_venue_health{path=
+        calls), from its breakers (venuelink.metrics exports it as venuelink_venue_health{path=
         "ccxt_public" ...}): every one UNREACHABLE while no worker runs."""
         if not self.worker_running():
             return {c: VenueHealth.UNREACHABLE for c in self.breakers}
         return {c: r.health for c, r in self.breakers.items()}
 
     def gauges(self) -> dict[str, float]:
-        """Recent figures of the worker (engine.metrics exports them as venuelink_ccxt_worker)."""
+        """Recent figures of the worker (venuelink.metrics exports them as venuelink_ccxt_worker)."""
         return dict(self.worker_gauges)
 
     def _use(self, report: dict) -> None:
@@ -352,7 +352,7 @@ class CcxtAdapter(VenueAdapter):
         return [json.dumps({"op": "unsubscribe", "id": req_id, "topics": topics})]
 
     def book_probe_request(self, inst: Instrument) -> tuple[str, dict[str, str]]:
-        """The exchange's REST book through the worker (engine.silence checks a quiet book
+        """The exchange's REST book through the worker (venuelink.silence checks a quiet book
         against it); never the worker's own copy, which shares the stream in doubt."""
         return "/probe", {"symbol": inst.symbol}
 
@@ -371,7 +371,7 @@ class CcxtAdapter(VenueAdapter):
 
     def make_execution(self, rest: Any, creds: Any, config: VenueConfig) -> Any:
         """Orders over CCXT's REST methods in the worker (which got ``creds`` when it started)."""
-        from engine.ccxt_tier.execution import CcxtExecution
+        from venuelink.ccxt_tier.execution import CcxtExecution
         if self.worker is None or self.worker._credentials is None:
             raise ConfigError(f"[venues.{self.venue.name}]: the CCXT worker was started without credentials")
         return CcxtExecution(self, timeout_s=config.ccxt_timeout_s, rest=rest)

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Order entry inside the CCXT worker: one request of the local dialect (engine.ccxt_tier,
+"""Order entry inside the CCXT worker: one request of the local dialect (venuelink.ccxt_tier,
 ``POST /orders``) -> one CCXT REST call -> one answer.
 
 Values go out as the engine's exact decimal strings: CCXT is given the strings, and a value
@@ -14,7 +14,7 @@ import contextvars
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from engine.ccxt_tier.errors import error_chain, scrub
+from venuelink.ccxt_tier.errors import error_chain, scrub
 
 #: the exchange's own client-order-id parameter: on create, and on fetch / cancel
 CLIENT_ID_PARAM = {"binance": ("newClientOrderId", "origClientOrderId"), "okx": ("clOrdId", "clOrdId")}
@@ -82,7 +82,7 @@ _UNIFIED_STATES = {"canceled": "CANCELED", "cancelled": "CANCELED", "expired": "
 
 #: HTTP status and Retry-After of the CCXT request made in the current task
 _last_http: contextvars.ContextVar[dict | None] = contextvars.ContextVar("ccxt_last_http", default=None)
-#: the engine's budget token of the dialect request being served (engine.ccxt_tier.gate)
+#: the engine's budget token of the dialect request being served (venuelink.ccxt_tier.gate)
 budget_token: contextvars.ContextVar[str] = contextvars.ContextVar("ccxt_budget_token", default="")
 
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
-from engine.circuit import FailureKind
-from engine.errors import (AuthError, CircuitOpen, EngineError, ExecutionUnknown, IpBanned, RateLimited, Rejected,
+from venuelink.circuit import FailureKind
+from venuelink.errors import (AuthError, CircuitOpen, EngineError, ExecutionUnknown, IpBanned, RateLimited, Rejected,
                            TimestampError, UnknownOrder, VenueError)
 
 # What a class means for the engine, by kind:
@@ -45,7 +45,7 @@ TABLE: tuple[tuple[str, str, type, type], ...] = (
     ("ExchangeError", "venue", VenueError, VenueError),
     ("BaseError", "venue", VenueError, ExecutionUnknown),
 )
-#: the worker's chain for a request the engine's budget refused (engine.ccxt_tier.gate): not sent
+#: the worker's chain for a request the engine's budget refused (venuelink.ccxt_tier.gate): not sent
 NOT_SENT = "LocalBudgetRefused"
 _BY_NAME = {row[0]: row for row in TABLE}
 _DUPLICATE = re.compile(r"duplicated? (order|client|clordid)", re.I)

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""CcxtExecution: engine.orders.ExecutionClient for a ccxt-tier venue. Every call is one request
-to the venue's CCXT worker (``POST /orders``, engine.ccxt_tier), which makes one CCXT REST call.
+"""CcxtExecution: venuelink.orders.ExecutionClient for a ccxt-tier venue. Every call is one request
+to the venue's CCXT worker (``POST /orders``, venuelink.ccxt_tier), which makes one CCXT REST call.
 
 Deadlines: CCXT's own request timeout is the tier's deadline (``ccxt_timeout_s``); the engine
 waits that long plus a local margin for the worker's answer. Whatever cannot be known to have
@@ -23,14 +23,14 @@ from typing import Any, Callable
 
 import aiohttp
 
-from engine.ccxt_tier.errors import NOT_SENT, engine_error, outcome_class
-from engine.circuit import CircuitState
-from engine.errors import CircuitOpen, ExecutionUnknown, VenueError
-from engine.model import Balance, Fill, Order, OrderState, OrderType, OrderUpdate, Position, Side, TimeInForce, VenueId
-from engine.order_checks import canonical, checked_units
-from engine.orders import make_client_order_id
-from ext.ratelimit import Priority
-from ext.clock import now_ns
+from venuelink.ccxt_tier.errors import NOT_SENT, engine_error, outcome_class
+from venuelink.circuit import CircuitState
+from venuelink.errors import CircuitOpen, ExecutionUnknown, VenueError
+from venuelink.model import Balance, Fill, Order, OrderState, OrderType, OrderUpdate, Position, Side, TimeInForce, VenueId
+from venuelink.order_checks import canonical, checked_units
+from venuelink.orders import make_client_order_id
+from venuelink.ext.ratelimit import Priority
+from venuelink.ext.clock import now_ns
 
 log = logging.getLogger("venuelink.ccxt_tier.exec")
 MS = 1_000_000
@@ -64,7 +64,7 @@ class CcxtExecution:
         self.outcomes: dict[str, int] = {}          # error answers by the error table's class (errors.TABLE)
         self._stream_task: asyncio.Task | None = None
         # the optional parts of the execution contract, where CCXT has them for this exchange
-        # (engine.orders.ExecutionClient: a venue without one simply lacks the method)
+        # (venuelink.orders.ExecutionClient: a venue without one simply lacks the method)
         can = ((adapter.worker.report or {}).get("can") or {}) if adapter.worker is not None else {}
         if can.get("amend"):
             self.amend = self._amend
@@ -174,7 +174,7 @@ class CcxtExecution:
 
     async def sync_time(self) -> None:
         """CCXT stamps its own signed requests, so there is no offset to measure; but this is also
-        the probe of a venue the engine stopped sending orders to (engine.availability): one cheap
+        the probe of a venue the engine stopped sending orders to (venuelink.availability): one cheap
         request to the venue through the worker, and its answer closes the order breaker."""
         if self.adapter.worker is None or not (self.adapter.worker.report or {}).get("rest_url"):
             return
@@ -199,7 +199,7 @@ class CcxtExecution:
 
     # ---- the worker --------------------------------------------------------------------------
     async def _call(self, req: dict, *, write: bool, priority: Priority = Priority.QUERY) -> Any:
-        """One dialect request. The worker asks the engine's budget (engine.ccxt_tier.gate) before
+        """One dialect request. The worker asks the engine's budget (venuelink.ccxt_tier.gate) before
         each REST request it makes for it, with `priority` and the caller's send window."""
         worker = self.adapter.worker
         url = (worker.report.get("rest_url") if worker is not None else None)

@@ -36,13 +36,13 @@ from typing import Any
 
 from aiohttp import web
 
-from engine.budget import SendWindow, VenueBudget, _send_window, send_window
-from engine.ccxt_tier.errors import BAN_DEFAULT_S, is_ban
-from engine.circuit import CircuitBreaker, FailureKind
-from engine.errors import BudgetTimeout, CircuitOpen, EngineError
-from engine.pacing import ConnectPacer
-from engine.venue import BucketSpec
-from ext.ratelimit import BucketKind, Priority
+from venuelink.budget import SendWindow, VenueBudget, _send_window, send_window
+from venuelink.ccxt_tier.errors import BAN_DEFAULT_S, is_ban
+from venuelink.circuit import CircuitBreaker, FailureKind
+from venuelink.errors import BudgetTimeout, CircuitOpen, EngineError
+from venuelink.pacing import ConnectPacer
+from venuelink.venue import BucketSpec
+from venuelink.ext.ratelimit import BucketKind, Priority
 
 log = logging.getLogger("venuelink.ccxt_tier.gate")
 RATE_BUCKET = "CCXT_RATE"
@@ -66,9 +66,9 @@ def rate_bucket(rate_limit_ms: float) -> BucketSpec:
 def native_buckets(venue_name: str) -> tuple[BucketSpec, ...] | None:
     """The native adapter's buckets of a venue that has a native spec (None otherwise)."""
     if venue_name == "binance":
-        from adapters.binance.spec import SPEC
+        from venuelink.adapters.binance.spec import SPEC
     elif venue_name == "okx":
-        from adapters.okx.spec import SPEC
+        from venuelink.adapters.okx.spec import SPEC
     else:
         return None
     return SPEC.buckets
@@ -94,7 +94,7 @@ def weights_for(venue_name: str, api: str, method: str, path: str, cost: float,
     """(bucket -> weight, instrument or None) of one CCXT REST request."""
     method = method.upper()
     if venue_name == "binance":
-        from adapters.binance.spec import ENDPOINTS
+        from venuelink.adapters.binance.spec import ENDPOINTS
         if api in ("public", "private"):
             known = ENDPOINTS.get((method, "/api/v3/" + path))
             if known is not None:
@@ -119,9 +119,9 @@ def connect_limit(venue_name: str) -> tuple[int, float]:
     """(new WebSocket connections, per seconds) the venue allows per IP: the native adapter's
     figure where there is one, else (0, 1.0): CCXT states none."""
     if venue_name == "binance":
-        from adapters.binance.spec import SPEC
+        from venuelink.adapters.binance.spec import SPEC
     elif venue_name == "okx":
-        from adapters.okx.spec import SPEC
+        from venuelink.adapters.okx.spec import SPEC
     else:
         return 0, 1.0
     return SPEC.max_connects, SPEC.connect_window_s

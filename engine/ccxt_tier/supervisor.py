@@ -14,8 +14,8 @@ import logging
 import sys
 from typing import Callable
 
-from engine.config import Credentials
-from engine.errors import EngineError
+from venuelink.config import Credentials
+from venuelink.errors import EngineError
 
 log = logging.getLogger("venuelink.ccxt_tier")
 RESTART_MIN_S, RESTART_MAX_S = 0.2, 10.0
@@ -59,7 +59,7 @@ class WorkerSupervisor:
         if self.report:
             self.spec["port"] = self.report["port"]        # keep the URLs the engine already uses
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "engine.ccxt_tier.worker", "--spec", json.dumps(self.spec),
+            sys.executable, "-m", "venuelink.ccxt_tier.worker", "--spec", json.dumps(self.spec),
             stdout=asyncio.subprocess.PIPE,
             stdin=asyncio.subprocess.PIPE if self._credentials is not None else asyncio.subprocess.DEVNULL)
         self.starts += 1

@@ -19,7 +19,7 @@ service restarted) every ``delta`` must carry ``u`` one above the previous messa
 instrument's decimals, the point removed and leading zeros stripped, is the gap detection. The
 book is truncated to the subscribed depth (10, CCXT's default) after every message, as the venue
 expects. CCXT has this check but off by default. Prices arrive as JSON numbers: written with
-the instrument's grid (engine.ccxt_tier.grid), a value off the grid counts as a failure.
+the instrument's grid (venuelink.ccxt_tier.grid), a value off the grid counts as a failure.
 
 ``gate`` (``spot.obu``, order book v2): a ``full`` message is a snapshot; every increment's ``U``
 must be one above the previous message's ``u`` (CCXT 4.5 only drops increments that are not
@@ -193,7 +193,7 @@ class KrakenBookTap:
     DEPTH = 10
 
     def __init__(self, grid_of: Callable[[str], Any]) -> None:
-        self.grid_of = grid_of              # symbol -> engine.ccxt_tier.grid.Grid (or None)
+        self.grid_of = grid_of              # symbol -> venuelink.ccxt_tier.grid.Grid (or None)
         self.books: dict[str, tuple[_StringSide, _StringSide]] = {}
 
     def on_message(self, message: Any, conn: Any = None) -> list[Verdict]:

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """The compact binary book frame the CCXT worker sends the engine (a WebSocket binary frame; every
-other frame of the dialect is JSON text, engine.ccxt_tier).
+other frame of the dialect is JSON text, venuelink.ccxt_tier).
 
 Little-endian: ``u8 1`` (a book), ``u8`` length + the symbol's UTF-8, ``i64`` the exchange's time
 in ms (0: unknown), ``u8`` price scale, ``u8`` size scale, ``u16`` bids, ``u16`` asks, then for each

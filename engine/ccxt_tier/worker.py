@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The CCXT worker process of one venue (the dialect it serves: engine.ccxt_tier).
+"""The CCXT worker process of one venue (the dialect it serves: venuelink.ccxt_tier).
 
-    python -m engine.ccxt_tier.worker --spec '{"exchange": "binance", "symbols": ["BTC/USDT"],
+    python -m venuelink.ccxt_tier.worker --spec '{"exchange": "binance", "symbols": ["BTC/USDT"],
         "depth": 20, "hosts": {}, "isolate": false, "options": {}, "port": 0, "timeout_ms": 4000,
         "credentials": "stdin", "budget_url": "http://127.0.0.1:40001"}'
 
@@ -11,7 +11,7 @@ first, so OKX's REST host is ``www.okx.com``) to the base URL that replaces its 
 host, the path kept; with `isolate`, every other URL in ``exchange.urls`` goes to a closed local
 port, so the worker can reach nothing but the mapped hosts. `options` are CCXT's own exchange
 options. CCXT's throttler is off: pacing is the engine's business, not CCXT's. With
-`budget_url` (the engine's gate, engine.ccxt_tier.gate) every REST request is asked for there
+`budget_url` (the engine's gate, venuelink.ccxt_tier.gate) every REST request is asked for there
 before it is sent, and a venue's rate refusal is reported there at once. `timeout_ms` is
 CCXT's own deadline for every REST request (the tier's deadline).
 
@@ -37,15 +37,15 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
-from engine.ccxt_tier.entry import LocalBudgetRefused, OrderDesk, _last_http, budget_token, record_http_status
-from engine.ccxt_tier.errors import BAN_DEFAULT_S, TierConn, error_chain, failure_kind, is_ban, scrub
-from engine.circuit import CircuitBreaker, CircuitState, FailureKind
-from engine.ccxt_tier.grid import Grid, OffGrid, decimals, exact, snap_levels, step_of
-from engine.ccxt_tier.audit import DEFAULT_AUDIT_S, LEVELS as AUDIT_LEVELS, BookAudit
-from engine.ccxt_tier.snapshots import BRIDGES
-from engine.ccxt_tier.taps import Verdict, tap_for
-from engine.ccxt_tier.wire import encode_book
-from ext.histogram import Histogram
+from venuelink.ccxt_tier.entry import LocalBudgetRefused, OrderDesk, _last_http, budget_token, record_http_status
+from venuelink.ccxt_tier.errors import BAN_DEFAULT_S, TierConn, error_chain, failure_kind, is_ban, scrub
+from venuelink.circuit import CircuitBreaker, CircuitState, FailureKind
+from venuelink.ccxt_tier.grid import Grid, OffGrid, decimals, exact, snap_levels, step_of
+from venuelink.ccxt_tier.audit import DEFAULT_AUDIT_S, LEVELS as AUDIT_LEVELS, BookAudit
+from venuelink.ccxt_tier.snapshots import BRIDGES
+from venuelink.ccxt_tier.taps import Verdict, tap_for
+from venuelink.ccxt_tier.wire import encode_book
+from venuelink.ext.histogram import Histogram
 
 log = logging.getLogger("venuelink.ccxt_worker")
 BACKOFF_MIN_S, BACKOFF_MAX_S = 0.25, 5.0
@@ -219,7 +219,7 @@ class Worker:
 
     def breaker_failed(self, conn: TierConn, e: BaseException) -> FailureKind | None:
         """A watch or call of `conn` failed with CCXT's `e`: classified by the tier's table
-        (engine.ccxt_tier.errors.failure_kind); no verdict gives a half-open probe's slot back.
+        (venuelink.ccxt_tier.errors.failure_kind); no verdict gives a half-open probe's slot back.
         A watch failing right after the worker closed a connection itself (a resync) is no news."""
         br = self.breakers[conn]
         box = _last_http.get() or {}
@@ -273,7 +273,7 @@ class Worker:
         return ex
 
     def install_tap(self, ex) -> None:
-        """Every decoded message goes through the exchange's raw-frame checks (engine.ccxt_tier.taps)
+        """Every decoded message goes through the exchange's raw-frame checks (venuelink.ccxt_tier.taps)
         before CCXT's own handler, and CCXT's handler is guarded: CCXT binds it to each connection
         when it opens one, so this runs before any.
 
@@ -284,7 +284,7 @@ class Worker:
         and the connection is closed, so the watches start over with new snapshots.
 
         Where the venue no longer sends a book's snapshot in-band but CCXT's client waits for one
-        (OKX's ``books`` since August 2026), a bridge (engine.ccxt_tier.snapshots) holds the
+        (OKX's ``books`` since August 2026), a bridge (venuelink.ccxt_tier.snapshots) holds the
         first updates, gets the snapshot from REST and feeds it through here before them."""
         tap = tap_for(self.spec["exchange"], lambda symbol: self.grids.get(symbol))
         inner = ex.handle_message
@@ -407,7 +407,7 @@ class Worker:
 
     def charge_requests(self, ex, budget_url: str) -> None:
         """Every REST request of `ex` goes through CCXT's one request path (``fetch2``): ask the
-        engine's budget before it is sent (engine.ccxt_tier.gate), and tell the engine at once
+        engine's budget before it is sent (venuelink.ccxt_tier.gate), and tell the engine at once
         when the venue refuses it for rate."""
         import aiohttp
         from ccxt.base.errors import DDoSProtection
@@ -647,7 +647,7 @@ class Worker:
 
     async def audit_books(self) -> None:
         """Each symbol's stream book held against the venue's REST book every `audit_s`
-        (engine.ccxt_tier.audit), the symbols spread over the period; a REST request the budget
+        (venuelink.ccxt_tier.audit), the symbols spread over the period; a REST request the budget
         or the REST breaker holds back is skipped (counted), never waited for."""
         assert self.audit is not None
         audit = self.audit
@@ -900,7 +900,7 @@ class Worker:
     # ---- local server ------------------------------------------------------------------------
     def send(self, topic: str, frame: str | bytes) -> None:
         """To every engine connection subscribed to `topic`: JSON text, or a binary book frame
-        (engine.ccxt_tier.wire)."""
+        (venuelink.ccxt_tier.wire)."""
         for ws, topics in list(self.clients.items()):
             if topic in topics and not ws.closed:
                 asyncio.ensure_future(self._send(ws, frame))
@@ -1089,7 +1089,7 @@ def _die_with_parent() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m engine.ccxt_tier.worker")
+    p = argparse.ArgumentParser(prog="python -m venuelink.ccxt_tier.worker")
     p.add_argument("--spec", required=True, help="JSON: exchange, symbols, depth, hosts, isolate, options, port, timeout_ms, credentials")
     args = p.parse_args(argv)
     spec = json.loads(args.spec)

@@ -2,7 +2,7 @@
 """Example: a best-bid/offer monitor that keeps one small passive bid a few ticks under the best
 bid, re-quoting when the market moves away and cancelling when the book stops being live.
 
-    python -m engine.examples.bbo_maker          # against the built-in simulator
+    python -m venuelink.examples.bbo_maker          # against the built-in simulator
 
 Everything here is the venue-agnostic API: only the venue id and symbol name a venue.
 """
@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from engine.engine import BookView, Engine
-from engine.model import BookState, Order, OrderRequest, OrderType, Side, Trade, VenueId
+from venuelink import BookState, BookView, Engine, Order, OrderRequest, OrderType, Side, Trade, VenueId
 
 log = logging.getLogger("bbo_maker")
 
@@ -71,7 +70,7 @@ class BboMaker:
 
 async def _main() -> None:
     import contextlib
-    from engine.run import _sim_config
+    from venuelink.tools.run import _sim_config
     with contextlib.ExitStack() as stack:
         cfg = _sim_config(["binance"], 50, stack)
         cfg.metrics_port = 0

@@ -24,7 +24,7 @@ Layout
               extras, from which its command line, configs, report and entry point are derived
 ``server``    process harness: ``running_simulator("binance", ...)`` / in-process variant
 
-A venue's simulator module (e.g. ``adapters.binance.simulator``) holds only its dialect: wire
+A venue's simulator module (e.g. ``venuelink.adapters.binance.simulator``) holds only its dialect: wire
 format, signing check, error bodies, stream names and which bucket counts what.
 
 Writing a dialect for another venue
@@ -64,16 +64,16 @@ Writing a dialect for another venue
 7. Module level: ``SIM = SimDialect(venue=VENUE, title="X simulator", config=XSimConfig,
    app=XSim, extra_args=<adds the venue's own flags>, report_extra=<the start-up report's keys
    beyond base_report>)`` and ``if __name__ == "__main__": SIM.main()``; the parser, configs,
-   report, application and entry point come from it (``engine.sim.dialect``).  The venue's
+   report, application and entry point come from it (``venuelink.sim.dialect``).  The venue's
    manifest names the module (``SIMULATOR``).
 """
 
-from engine.sim.market import Batch, MarketSim, Scale, Trade
-from engine.sim.matching import Account, ExecEvent, MatchingEngine, Order, Reject
-from engine.sim.positions import (InversePerpEngine, InversePosition, LinearPerpEngine, PerpEngine, PerpPosition,
+from venuelink.sim.market import Batch, MarketSim, Scale, Trade
+from venuelink.sim.matching import Account, ExecEvent, MatchingEngine, Order, Reject
+from venuelink.sim.positions import (InversePerpEngine, InversePosition, LinearPerpEngine, PerpEngine, PerpPosition,
                                   Position)
-from engine.sim.limits import RateLimiter, Rule
-from engine.sim.faults import Faults
+from venuelink.sim.limits import RateLimiter, Rule
+from venuelink.sim.faults import Faults
 
 __all__ = [
     "Account",

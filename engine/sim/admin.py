@@ -13,7 +13,7 @@ GET      /__sim/trades?symbol=S      the last 1000 public trades, oldest first: 
                                      [[trade id, price, qty, taker side "buy"|"sell", ts ms], ..]}
 GET      /__sim/requests             the last 5000 REST requests: [epoch s, method, path, status, Retry-After]
 GET      /__sim/faults               current fault switches
-POST     /__sim/fault                one fault spec or a list (see ``engine.sim.faults``)
+POST     /__sim/fault                one fault spec or a list (see ``venuelink.sim.faults``)
 POST     /__sim/market               {"action": "pause" | "resume" | "step", "n": 1}
                                      -> {"paused", "steps", "seq": {symbol: int}}
 POST     /__sim/limits               {"action": "reset"}: forget all rate-limit counters and bans
@@ -27,8 +27,8 @@ from typing import Any
 
 from aiohttp import web
 
-from engine.sim.core import SimVenue
-from engine.sim.faults import FaultError
+from venuelink.sim.core import SimVenue
+from venuelink.sim.faults import FaultError
 
 PREFIX = "/__sim"
 

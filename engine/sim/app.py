@@ -29,12 +29,12 @@ from typing import Any, Awaitable, Callable, ClassVar, Mapping, TypeVar
 
 from aiohttp import web
 
-from engine.sim.admin import add_admin_routes, is_admin_path
-from engine.sim.core import SIM_VENUE_KEY, SimVenue, SymbolSpec
-from engine.sim.faults import Faults
-from engine.sim.limits import Decision, RateLimiter, Rule
-from engine.sim.streams import DiffStreams
-from engine.sim.wsconn import ControlDialect, PingRule, TopicControl, WsConn
+from venuelink.sim.admin import add_admin_routes, is_admin_path
+from venuelink.sim.core import SIM_VENUE_KEY, SimVenue, SymbolSpec
+from venuelink.sim.faults import Faults
+from venuelink.sim.limits import Decision, RateLimiter, Rule
+from venuelink.sim.streams import DiffStreams
+from venuelink.sim.wsconn import ControlDialect, PingRule, TopicControl, WsConn
 
 try:
     import orjson
@@ -136,7 +136,7 @@ def parse_limits(items: list[str] | str) -> dict[str, int]:
 
 
 def add_sim_args(p: argparse.ArgumentParser, config_cls: type[SimConfig]) -> argparse.ArgumentParser:
-    """Options of ``SimConfig`` beyond ``engine.sim.server.add_common_args``, defaults from ``config_cls``."""
+    """Options of ``SimConfig`` beyond ``venuelink.sim.server.add_common_args``, defaults from ``config_cls``."""
     d = config_cls()
     p.add_argument("--symbols", default=",".join(d.symbols), help="comma list of venue symbols")
     p.add_argument("--maker-fee", default=d.maker_fee)

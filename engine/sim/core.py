@@ -24,14 +24,14 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from engine.sim.faults import Faults
-from engine.sim.limits import RateLimiter
-from engine.sim.market import Batch, MarketParams, MarketSim, Trade, now_ms
-from engine.sim.matching import Account, MatchingEngine, PlaceResult
-from engine.sim.positions import DEFAULT_LEVERAGE, InversePerpEngine, LinearPerpEngine, PerpEngine
-from engine.sim.wsconn import WsHub
+from venuelink.sim.faults import Faults
+from venuelink.sim.limits import RateLimiter
+from venuelink.sim.market import Batch, MarketParams, MarketSim, Trade, now_ms
+from venuelink.sim.matching import Account, MatchingEngine, PlaceResult
+from venuelink.sim.positions import DEFAULT_LEVERAGE, InversePerpEngine, LinearPerpEngine, PerpEngine
+from venuelink.sim.wsconn import WsHub
 
-log = logging.getLogger("engine.sim")
+log = logging.getLogger("venuelink.sim")
 
 
 class Filter(enum.Enum):

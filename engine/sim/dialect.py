@@ -6,7 +6,7 @@ options of its own and the keys its start-up report adds.  From that the engine 
 every simulator needs and no venue writes again: the argument parser (``add_common_args`` +
 ``add_sim_args`` + the venue's options), the config from parsed arguments or from keyword
 options (``running_simulator`` / ``in_process_simulator``), the URL report, the aiohttp
-application and ``python -m`` entry point (``engine.sim.server.run_main``).
+application and ``python -m`` entry point (``venuelink.sim.server.run_main``).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any, Callable, Generic, Mapping, TypeVar
 
 from aiohttp import web
 
-from engine.sim.app import SimApp, SimConfig, add_sim_args, base_report, config_from_options
-from engine.sim.server import SIMULATORS, add_common_args, run_main
+from venuelink.sim.app import SimApp, SimConfig, add_sim_args, base_report, config_from_options
+from venuelink.sim.server import SIMULATORS, add_common_args, run_main
 
 C = TypeVar("C", bound=SimConfig)
 
@@ -28,7 +28,7 @@ class SimDialect(Generic[C]):
     """A venue simulator's command line, config, application and report, as data."""
 
     venue: str
-    """venue id, as in the manifest (``engine.registry.available()``)"""
+    """venue id, as in the manifest (``venuelink.registry.available()``)"""
     title: str
     """one line for ``--help`` (e.g. "OKX v5 simulator")"""
     config: type[C]

@@ -6,7 +6,7 @@
   IP), ``ORDERS`` (new orders, per account), ``KEYED`` (one count per call of ``check_bucket``
   under a key the dialect chooses: an account, or an account and instrument for venues that
   limit each instrument separately, e.g. OKX's place / cancel / amend per instId).
-* ``rules_from_buckets`` builds the rules from the venue's ``engine.venue.BucketSpec``s, the same
+* ``rules_from_buckets`` builds the rules from the venue's ``venuelink.venue.BucketSpec``s, the same
   ones the engine's own limiter reads: the simulator enforces the venue's real limit, the engine
   keeps its headroom below it.  The dialect only says which scope each bucket name has.
 * Escalation for IP limits: a request over a limit gets 429 with Retry-After (seconds until the
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable, Mapping
 
 if TYPE_CHECKING:
-    from engine.venue import BucketSpec
+    from venuelink.venue import BucketSpec
 
 _SECONDS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400}
 _LETTER = {"SECOND": "S", "MINUTE": "M", "HOUR": "H", "DAY": "D"}
@@ -88,7 +88,7 @@ class Rule:
 def rule_from_bucket(bucket: "BucketSpec", scope: Scope, limit: int | None = None) -> Rule:
     """A fixed-window ``Rule`` for ``bucket`` at its real limit (or ``limit``), window aligned
     to the epoch.  Other bucket kinds are refused: this limiter only models fixed windows."""
-    from ext.ratelimit import BucketKind
+    from venuelink.ext.ratelimit import BucketKind
 
     if bucket.kind != BucketKind.FIXED_WINDOW:
         raise ValueError(f"bucket {bucket.name!r}: the simulator limiter models fixed windows only, "

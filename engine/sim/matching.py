@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING, Callable, Iterator
 
-from engine.sim.market import BUY, SELL, Batch, MarketSim, Trade, now_ms
+from venuelink.sim.market import BUY, SELL, Batch, MarketSim, Trade, now_ms
 
 if TYPE_CHECKING:
-    from engine.sim.positions import Position
+    from venuelink.sim.positions import Position
 
 LIMIT = "LIMIT"
 MARKET = "MARKET"

@@ -57,8 +57,8 @@ from fractions import Fraction
 from math import ceil, floor
 from typing import Any, ClassVar
 
-from engine.sim.market import BUY, MarketSim
-from engine.sim.matching import (
+from venuelink.sim.market import BUY, MarketSim
+from venuelink.sim.matching import (
     BAD_ORDER,
     CANCELED,
     LIMIT,

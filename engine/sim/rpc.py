@@ -14,9 +14,9 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Mapping, Protocol
 
-from engine.sim.app import SimError
-from engine.sim.limits import Decision, RateLimiter
-from engine.sim.wsconn import ControlReply, WsConn
+from venuelink.sim.app import SimError
+from venuelink.sim.limits import Decision, RateLimiter
+from venuelink.sim.wsconn import ControlReply, WsConn
 
 # (connection, params) -> result; raise SimError for an error answer
 Method = Callable[[WsConn, Any], Awaitable[Any]]

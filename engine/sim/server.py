@@ -12,7 +12,7 @@ one JSON line on stdout and nothing else afterwards::
 It runs until SIGTERM/SIGINT (or, with ``--exit-with-parent``, until its parent dies).
 
 Dialect module contract (see ``SIMULATORS``): the module exports ``SIM``, an
-``engine.sim.dialect.SimDialect`` (venue, title, config class, app class, its own options, its
+``venuelink.sim.dialect.SimDialect`` (venue, title, config class, app class, its own options, its
 report's extra keys), and ends with ``if __name__ == "__main__": SIM.main()``.  The parser,
 configs, report and application below all come from it.
 
@@ -44,11 +44,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator
 
 if TYPE_CHECKING:
-    from engine.sim.dialect import SimDialect
+    from venuelink.sim.dialect import SimDialect
 
 def _simulators() -> dict[str, str]:
     """venue -> its simulator dialect module, from the venues' manifests (adapters/<venue>/)."""
-    from engine.manifests import manifests
+    from venuelink.manifests import manifests
     return {m.venue: m.simulator for m in manifests() if m.simulator}
 
 
@@ -167,7 +167,7 @@ class RunningSim:
         """The ``SimVenue`` object (in-process runs only)."""
         if self.app is None:
             return None
-        from engine.sim.core import SIM_VENUE_KEY
+        from venuelink.sim.core import SIM_VENUE_KEY
 
         return self.app[SIM_VENUE_KEY]
 
@@ -176,7 +176,7 @@ class RunningSim:
         """The venue dialect's ``SimApp`` object (in-process runs only)."""
         if self.app is None:
             return None
-        from engine.sim.app import SIM_APP_KEY
+        from venuelink.sim.app import SIM_APP_KEY
 
         return self.app[SIM_APP_KEY]
 
@@ -323,10 +323,10 @@ async def in_process_simulator(venue: str, **opts: Any) -> AsyncIterator[Running
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m engine.sim.server <venue> [options]``: run a venue's simulator in the foreground."""
+    """``python -m venuelink.sim.server <venue> [options]``: run a venue's simulator in the foreground."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in SIMULATORS:
-        sys.stderr.write(f"usage: python -m engine.sim.server {{{','.join(SIMULATORS)}}} [options]\n")
+        sys.stderr.write(f"usage: python -m venuelink.sim.server {{{','.join(SIMULATORS)}}} [options]\n")
         raise SystemExit(2)
     run_main(_dialect(argv[0]), argv[1:])
 

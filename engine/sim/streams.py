@@ -18,9 +18,9 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Callable
 
-from engine.sim.core import SimVenue, cancel_tasks, every
-from engine.sim.market import Batch, DiffAccumulator
-from engine.sim.wsconn import WsConn, WsHub
+from venuelink.sim.core import SimVenue, cancel_tasks, every
+from venuelink.sim.market import Batch, DiffAccumulator
+from venuelink.sim.wsconn import WsConn, WsHub
 
 # (topic, symbol, first id, last id, bids, asks) -> rendered payload; levels are (ticks, lots)
 RenderDiff = Callable[[str, str, int, int, list, list], str]

@@ -33,9 +33,9 @@ from typing import Any, Awaitable, Callable, Iterable, Protocol
 
 from aiohttp import WSMsgType, web
 
-from engine.sim.faults import Faults, mutate_frame
+from venuelink.sim.faults import Faults, mutate_frame
 
-log = logging.getLogger("engine.sim.ws")
+log = logging.getLogger("venuelink.sim.ws")
 
 OnText = Callable[["WsConn", str], Awaitable[None]]
 # (topic, rendered payload) -> the frame one connection gets, e.g. a {"stream","data"} envelope

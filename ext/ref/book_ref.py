@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Reference twin of ext.book.L2Book: a dict per side, sorted on read."""
+"""Reference twin of venuelink.ext.book.L2Book: a dict per side, sorted on read."""
 BID, ASK = 1, 2
 
 

@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Reference twin of ext.checksum: the string form built with Python strings, CRC by zlib."""
+"""Reference twin of venuelink.ext.checksum: the string form built with Python strings, CRC by zlib."""
 import zlib
 
-from ext.ref import decimal_ref
+from venuelink.ext.ref import decimal_ref
 
 INTERLEAVED, ASKS_THEN_BIDS, BIDS_THEN_ASKS = 1, 2, 3
 

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Reference twin of ext.clock's RFC 3339 reader (include/vl_time.h), in plain Python.
+"""Reference twin of venuelink.ext.clock's RFC 3339 reader (include/vl_time.h), in plain Python.
 
 The same rules: ``YYYY-MM-DD``, ``T``/``t``/space, ``HH:MM:SS``, an optional ``.`` and 1-9
 fraction digits, then ``Z``/``z`` or ``+HH:MM``/``-HH:MM``; fields range-checked (leap years

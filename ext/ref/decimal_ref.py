@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Reference twin of ext.decimal built on Python's decimal module (slow, obviously correct)."""
+"""Reference twin of venuelink.ext.decimal built on Python's decimal module (slow, obviously correct)."""
 from decimal import Decimal, InvalidOperation, Overflow, Underflow, localcontext
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1

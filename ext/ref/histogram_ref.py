@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Pure-Python reference twin of ext.histogram, for differential tests.
+"""Pure-Python reference twin of venuelink.ext.histogram, for differential tests.
 
 It keeps every raw value and answers exactly:
   * percentile(p) is the nearest-rank value: the ceil(p/100 * n)-th smallest (at least the

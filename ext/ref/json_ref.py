@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Reference twin of ext.json (include/vl_json.hpp): the same acceptance rules, in plain Python.
+"""Reference twin of venuelink.ext.json (include/vl_json.hpp): the same acceptance rules, in plain Python.
 
 The C decoder reads frames with simdjson On-Demand, whose contract this module states in the
 open so the venue parsers' twins can be compared with the C parsers frame by frame:
@@ -22,18 +22,18 @@ open so the venue parsers' twins can be compared with the C parsers frame by fra
   twin, holding the whole object, refuses it at the lookup. A frame with a duplicate and
   another error may therefore be refused for the other reason first by one of the two.)
 * integers are JSON integers in int64; decimals are the token text (string or number) parsed
-  exactly by ext.ref.decimal_ref at the field's scale.
+  exactly by venuelink.ext.ref.decimal_ref at the field's scale.
 
-Errors are the same classes ext.json raises (MalformedJSONError, MissingFieldError,
+Errors are the same classes venuelink.ext.json raises (MalformedJSONError, MissingFieldError,
 FieldTypeError, FieldValueError, DuplicateKeyError), so a twin drops a frame for the same kind of reason.
 """
 from __future__ import annotations
 
 import re
 
-from ext.json import (DuplicateKeyError, FieldCountError, FieldTypeError, FieldValueError, MalformedJSONError,
+from venuelink.ext.json import (DuplicateKeyError, FieldCountError, FieldTypeError, FieldValueError, MalformedJSONError,
                       MissingFieldError)
-from ext.ref import decimal_ref
+from venuelink.ext.ref import decimal_ref
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _INT = re.compile(r"-?(?:0|[1-9][0-9]*)\Z")

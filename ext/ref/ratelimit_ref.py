@@ -1,12 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Pure-Python reference twin of ext.ratelimit: same Python API, simplest correct model.
+"""Pure-Python reference twin of venuelink.ext.ratelimit: same Python API, simplest correct model.
 
 Written for obviousness, not speed:
   * fixed windows: a dict window_start -> used; a charge in a window's last ``edge_ns`` is
     added to the next window's entry too,
   * sliding windows: a list of [t, weight] events; usage at ``now`` is the sum of the events
     whose slot ``t // slot_ns`` is >= ``now // slot_ns - 64`` (the documented quantization of
-    ext.ratelimit, so both must agree exactly),
+    venuelink.ext.ratelimit, so both must agree exactly),
   * token bucket: the counter as an exact ``fractions.Fraction`` draining at limit/window_ns.
 Waits are found from the definitions: fixed -> next window start; sliding -> the first slot
 boundary (tried in order) where the request fits; token -> ceil(excess / rate).

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Reference twin of ext.sync.BookSync: the same rules over a dict book and a Python buffer."""
-from ext.ref.book_ref import ASK, BID, RefBook
+"""Reference twin of venuelink.ext.sync.BookSync: the same rules over a dict book and a Python buffer."""
+from venuelink.ext.ref.book_ref import ASK, BID, RefBook
 
 FIRST_LAST, PREV, NONE = 1, 2, 3
 SYNCING, LIVE, STALE, INVALID = 1, 2, 3, 4

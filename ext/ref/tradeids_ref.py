@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Pure-Python reference twin of ext.feed's integer trade-id dedupe (FeedSymbol.seen_trade with
+"""Pure-Python reference twin of venuelink.ext.feed's integer trade-id dedupe (FeedSymbol.seen_trade with
 TRADE_IDS_INCREASING), for differential tests.
 
 The rule, in full: a trade id is a duplicate (dropped, counted) if it is among the last WINDOW

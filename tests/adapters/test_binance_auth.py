@@ -1,12 +1,12 @@
 """Binance signing against the published vectors, and the error-code mapping."""
 import pytest
 
-from adapters.binance import auth
-from adapters.binance.errors import map_error
-from engine.config import Credentials, Secret
-from engine.errors import (AuthError, ExecutionUnknown, IpBanned, RateLimited, Rejected, TimestampError,
+from venuelink.adapters.binance import auth
+from venuelink.adapters.binance.errors import map_error
+from venuelink.config import Credentials, Secret
+from venuelink.errors import (AuthError, ExecutionUnknown, IpBanned, RateLimited, Rejected, TimestampError,
                            UnknownOrder)
-from engine.rest import RestResponse
+from venuelink.rest import RestResponse
 
 KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
 SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"

@@ -10,7 +10,7 @@ FIXTURE = Path(__file__).parent.parent / "fixtures" / "binance" / "session.jsonl
 
 
 def run(*args, stdin=None):
-    p = subprocess.run([sys.executable, "-m", "engine.cli", "normalize", *args], input=stdin,
+    p = subprocess.run([sys.executable, "-m", "venuelink.tools.cli", "normalize", *args], input=stdin,
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     return [json.loads(line) for line in p.stdout.splitlines()], p.stderr
@@ -83,14 +83,14 @@ def test_bad_input_is_reported_not_fatal(line, expect):
 
 
 def test_unknown_venue_is_a_clear_error():
-    p = subprocess.run([sys.executable, "-m", "engine.cli", "normalize", "nosuch", str(FIXTURE)],
+    p = subprocess.run([sys.executable, "-m", "venuelink.tools.cli", "normalize", "nosuch", str(FIXTURE)],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode != 0 and "unknown venue" in p.stderr
 
 
 def test_trade_event_object():
-    from engine.model import Side, Trade, VenueId
-    from adapters.binance.symbols import parse_exchange_info
+    from venuelink.model import Side, Trade, VenueId
+    from venuelink.adapters.binance.symbols import parse_exchange_info
     import json as _json
     inst = parse_exchange_info(_json.loads(FIXTURE.read_text().splitlines()[0])["body"])[0]
     t = Trade(VenueId.binance, inst, 42, 3700012, 150000, Side.SELL, 1, 2, 3)
@@ -138,8 +138,8 @@ class _Recorder:
 
 def _live_book(reference):
     """A Binance parser (C or its twin) with BTCUSDT's book LIVE at update id 1002."""
-    from adapters.binance.adapter import BinanceAdapter
-    from adapters.binance.symbols import parse_exchange_info
+    from venuelink.adapters.binance.adapter import BinanceAdapter
+    from venuelink.adapters.binance.symbols import parse_exchange_info
     a = BinanceAdapter()
     inst = parse_exchange_info(json.loads(FIXTURE.read_text().splitlines()[0])["body"])[0]
     sink = _Recorder()
@@ -205,7 +205,7 @@ def test_a_trade_with_a_duplicated_price_is_dropped_and_a_repeated_unread_key_is
 def test_a_duplicated_key_in_a_rest_snapshot_is_refused():
     p, fs, sink = _live_book(False)
     before = _book(fs)
-    from ext.json import DuplicateKeyError
+    from venuelink.ext.json import DuplicateKeyError
     with pytest.raises(DuplicateKeyError):
         p.on_snapshot(fs, b'{"lastUpdateId":2000,"bids":[["1.00","1"]],"asks":[],"lastUpdateId":1}')
     assert _book(fs) == before

@@ -1,6 +1,6 @@
-"""Binance USD-M signs as spot does (adapters.binance.auth, shared): the published USD-M vectors."""
-from adapters.binance import auth
-from engine.config import Credentials, Secret
+"""Binance USD-M signs as spot does (venuelink.adapters.binance.auth, shared): the published USD-M vectors."""
+from venuelink.adapters.binance import auth
+from venuelink.config import Credentials, Secret
 
 SECRET = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9"
 KEY = "dbefbc809e3e83c283a984c3a1459732ea7db1360ca80c5c2c8867408d28cc83"

@@ -14,17 +14,17 @@ from typing import AsyncIterator
 import aiohttp
 import pytest
 
-from adapters.binanceusdm.adapter import BinanceUsdmAdapter
-from adapters.binance.usage import usage_headers
-from adapters.binanceusdm.execution import BinanceUsdmExecution, order_socket_url
-from engine.budget import VenueBudget
-from engine.config import Credentials, Secret, VenueConfig
-from engine.derivatives import DerivKind
-from engine.errors import ExecutionUnknown, Rejected, UnknownOrder
-from engine.model import Balance, Order, OrderRequest, OrderState, OrderType, Position, Side, TimeInForce, VenueId
-from engine.orders import OrderManager
-from engine.rest import RestClient
-from engine.sim.server import RunningSim, in_process_simulator
+from venuelink.adapters.binanceusdm.adapter import BinanceUsdmAdapter
+from venuelink.adapters.binance.usage import usage_headers
+from venuelink.adapters.binanceusdm.execution import BinanceUsdmExecution, order_socket_url
+from venuelink.budget import VenueBudget
+from venuelink.config import Credentials, Secret, VenueConfig
+from venuelink.derivatives import DerivKind
+from venuelink.errors import ExecutionUnknown, Rejected, UnknownOrder
+from venuelink.model import Balance, Order, OrderRequest, OrderState, OrderType, Position, Side, TimeInForce, VenueId
+from venuelink.orders import OrderManager
+from venuelink.rest import RestClient
+from venuelink.sim.server import RunningSim, in_process_simulator
 from tests.waiting import wait_for
 
 PERP, VENUE_SYMBOL = "BTC/USDT:USDT", "BTCUSDT"
@@ -310,8 +310,8 @@ async def test_lost_ws_answer_is_reconciled_never_rejected():
 
 
 async def test_rate_refusal_and_ban_on_the_ws_api_block_the_budget_as_over_rest():
-    from engine.circuit import CircuitState, FailureKind
-    from engine.errors import IpBanned, RateLimited
+    from venuelink.circuit import CircuitState, FailureKind
+    from venuelink.errors import IpBanned, RateLimited
     async with usdm() as (sim, a, ex):
         ex.start(sim.ws_private_url, lambda: None)
         assert await wait_for(lambda: ex.orders_connected)

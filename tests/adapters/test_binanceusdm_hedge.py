@@ -11,11 +11,11 @@ from decimal import Decimal
 
 import pytest
 
-from engine.errors import Rejected
-from engine.model import (Instrument, MarketKind, Order, OrderRequest, OrderState, OrderType, Position, PositionSide,
+from venuelink.errors import Rejected
+from venuelink.model import (Instrument, MarketKind, Order, OrderRequest, OrderState, OrderType, Position, PositionSide,
                           Side, TimeInForce, VenueId)
-from engine.order_checks import checked_units
-from engine.orders import OrderManager
+from venuelink.order_checks import checked_units
+from venuelink.orders import OrderManager
 from tests.adapters.test_binanceusdm_execution import PERP, VENUE_SYMBOL, order, text, usdm
 from tests.waiting import wait_for
 

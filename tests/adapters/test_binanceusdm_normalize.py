@@ -10,7 +10,7 @@ FIXTURE = Path(__file__).parent.parent / "fixtures" / "binanceusdm" / "session.j
 
 
 def run(*args):
-    p = subprocess.run([sys.executable, "-m", "engine.cli", "normalize", *args], capture_output=True, text=True,
+    p = subprocess.run([sys.executable, "-m", "venuelink.tools.cli", "normalize", *args], capture_output=True, text=True,
                        timeout=60)
     assert p.returncode == 0, p.stderr
     return [json.loads(line) for line in p.stdout.splitlines()], p.stderr

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from adapters.binanceusdm.adapter import BinanceUsdmAdapter
-from engine.derivatives import FundingRate, IndexPrice, Liquidation, MarkPrice, rate_str
-from engine.model import MarketKind, Side
+from venuelink.adapters.binanceusdm.adapter import BinanceUsdmAdapter
+from venuelink.derivatives import FundingRate, IndexPrice, Liquidation, MarkPrice, rate_str
+from venuelink.model import MarketKind, Side
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "binanceusdm" / "session.jsonl"
 

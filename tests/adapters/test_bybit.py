@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-import adapters.bybit.adapter as bybit_adapter
-from engine import registry
-from engine.config import Config, VenueConfig
-from engine.engine import Engine
-from engine.model import InstrumentStatus, MarketKind
-from engine.sim.server import running_simulator
+import venuelink.adapters.bybit.adapter as bybit_adapter
+from venuelink import registry
+from venuelink.config import Config, VenueConfig
+from venuelink.engine import Engine
+from venuelink.model import InstrumentStatus, MarketKind
+from venuelink.sim.server import running_simulator
 from tests.tiers import venue_config
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "bybit"

@@ -14,14 +14,14 @@ from typing import AsyncIterator
 import aiohttp
 import pytest
 
-from adapters.bybit.adapter import BybitAdapter
-from adapters.bybit.execution import BybitExecution, trade_socket_url
-from engine.budget import VenueBudget
-from engine.config import Credentials, Secret, VenueConfig
-from engine.errors import AuthError, ExecutionUnknown, Rejected, UnknownOrder
-from engine.model import Order, OrderState, OrderType, Side, TimeInForce, VenueId
-from engine.rest import RestClient
-from engine.sim.server import RunningSim, in_process_simulator
+from venuelink.adapters.bybit.adapter import BybitAdapter
+from venuelink.adapters.bybit.execution import BybitExecution, trade_socket_url
+from venuelink.budget import VenueBudget
+from venuelink.config import Credentials, Secret, VenueConfig
+from venuelink.errors import AuthError, ExecutionUnknown, Rejected, UnknownOrder
+from venuelink.model import Order, OrderState, OrderType, Side, TimeInForce, VenueId
+from venuelink.rest import RestClient
+from venuelink.sim.server import RunningSim, in_process_simulator
 from tests.waiting import wait_for
 
 SPOT, PERP = "BTC/USDT", "BTC/USDT:USDT"

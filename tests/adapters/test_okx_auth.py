@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from adapters.okx import auth, errors
-from engine.config import Credentials, Secret
-from engine.errors import (AuthError, ConfigError, ExecutionUnknown, RateLimited, Rejected, TimestampError,
+from venuelink.adapters.okx import auth, errors
+from venuelink.config import Credentials, Secret
+from venuelink.errors import (AuthError, ConfigError, ExecutionUnknown, RateLimited, Rejected, TimestampError,
                            UnknownOrder)
-from engine.rest import RestResponse
+from venuelink.rest import RestResponse
 
 DOC_SECRET = "22582BD0CFF14C41EDBF1AB98506286D"     # the docs' sample SecretKey
 

@@ -2,7 +2,7 @@
 """OKX order entry: pushes of the orders channel -> OrderUpdate/Fill, sCode answers -> engine
 errors, the request bodies and signatures of place/cancel (REST and WebSocket), the private
 login and heartbeat, the dead man's switch. Against a small OKX-shaped server on 127.0.0.1
-that checks signatures with adapters.okx.auth and answers with the documented JSON."""
+that checks signatures with venuelink.adapters.okx.auth and answers with the documented JSON."""
 from __future__ import annotations
 
 import asyncio
@@ -18,19 +18,19 @@ from typing import Any, AsyncIterator
 import pytest
 from aiohttp import WSMsgType, web
 
-from adapters.okx import auth, errors
-from adapters.okx.adapter import OkxAdapter
-from adapters.okx.execution import OkxExecution, OkxPrivateDialect
-from adapters.okx.symbols import parse_instruments
-from engine.budget import VenueBudget
-from engine.config import ConfigError, Credentials, Secret, VenueConfig, load_config
-from engine.deadman import DeadMansSwitch
-from engine.drill import passphrase_env, venue_config_for
-from engine.errors import (AuthError, ExecutionUnknown, Rejected, TimestampError, UnknownOrder)
-from engine.model import Order, OrderState, OrderType, Side, TimeInForce, VenueId
-from engine.orders import ExecutionClient
-from engine.private_ws import MsgKind, PrivateWsSession
-from engine.rest import RestClient
+from venuelink.adapters.okx import auth, errors
+from venuelink.adapters.okx.adapter import OkxAdapter
+from venuelink.adapters.okx.execution import OkxExecution, OkxPrivateDialect
+from venuelink.adapters.okx.symbols import parse_instruments
+from venuelink.budget import VenueBudget
+from venuelink.config import ConfigError, Credentials, Secret, VenueConfig, load_config
+from venuelink.deadman import DeadMansSwitch
+from venuelink.tools.drill import passphrase_env, venue_config_for
+from venuelink.errors import (AuthError, ExecutionUnknown, Rejected, TimestampError, UnknownOrder)
+from venuelink.model import Order, OrderState, OrderType, Side, TimeInForce, VenueId
+from venuelink.orders import ExecutionClient
+from venuelink.private_ws import MsgKind, PrivateWsSession
+from venuelink.rest import RestClient
 from tests.waiting import wait_for
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "okx"
@@ -512,8 +512,8 @@ def test_simulator_passphrase_reaches_the_venue_config(monkeypatch):
 
 
 async def test_order_manager_over_okx_place_cancel_and_reconcile():
-    from engine.model import OrderRequest
-    from engine.orders import OrderManager
+    from venuelink.model import OrderRequest
+    from venuelink.orders import OrderManager
     async with serving() as srv, client(srv) as ex:
         canceled = json.loads(json.dumps(F["order_detail"]))
         canceled["data"][0].update(state="canceled", accFillSz="0")
@@ -572,9 +572,9 @@ async def sim_fault(sim, spec: dict) -> None:
 
 @contextlib.asynccontextmanager
 async def engine_on(sim) -> AsyncIterator[Any]:
-    from engine.config import Config
-    from engine.drill import venue_config_for
-    from engine.engine import Engine
+    from venuelink.config import Config
+    from venuelink.tools.drill import venue_config_for
+    from venuelink.engine import Engine
     eng = Engine(Config(venues={"okx": venue_config_for("okx", sim, ["BTC/USDT"])}, metrics_port=0))
     try:
         await eng.start(market_data=False)
@@ -585,12 +585,12 @@ async def engine_on(sim) -> AsyncIterator[Any]:
 
 
 def resting_buy():
-    from engine.model import OrderRequest
+    from venuelink.model import OrderRequest
     return OrderRequest(VenueId.okx, "BTC/USDT", Side.BUY, OrderType.LIMIT, "0.001", "30000.0")   # far below 60000
 
 
 async def test_notice_on_the_private_socket_moves_requests_and_pushes_to_a_new_connection():
-    from engine.sim.server import in_process_simulator
+    from venuelink.sim.server import in_process_simulator
     async with in_process_simulator("okx", rate=0, shutdown_close_s=30.0) as sim:
         okx = sim.sim_app
         logins = private_logins(okx)
@@ -653,7 +653,7 @@ async def test_notice_on_the_private_socket_moves_requests_and_pushes_to_a_new_c
 
 
 async def test_old_socket_closed_before_the_new_one_is_ready_reconnects_and_reconciles():
-    from engine.sim.server import in_process_simulator
+    from venuelink.sim.server import in_process_simulator
     async with in_process_simulator("okx", rate=0, shutdown_close_s=0.3) as sim:
         okx = sim.sim_app
         async with engine_on(sim) as eng:

@@ -10,18 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from adapters.okx.adapter import OkxAdapter
-from engine import registry
-from engine.model import MarketKind, VenueId
-from engine.normalize import Replayer
-from ext.feed import Control
-from ext.json import JSONError
+from venuelink.adapters.okx.adapter import OkxAdapter
+from venuelink import registry
+from venuelink.model import MarketKind, VenueId
+from venuelink.tools.normalize import Replayer
+from venuelink.ext.feed import Control
+from venuelink.ext.json import JSONError
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "okx" / "session.jsonl"
 LINES = FIXTURE.read_text().splitlines()
 
 def run(*args, stdin=None):
-    p = subprocess.run([sys.executable, "-m", "engine.cli", "normalize", *args], input=stdin, capture_output=True,
+    p = subprocess.run([sys.executable, "-m", "venuelink.tools.cli", "normalize", *args], input=stdin, capture_output=True,
                        text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     return [json.loads(line) for line in p.stdout.splitlines()], p.stderr
@@ -29,7 +29,7 @@ def run(*args, stdin=None):
 
 @pytest.fixture
 def okx_registered():
-    assert registry.ADAPTERS[VenueId.okx] == "adapters.okx.adapter:OkxAdapter"
+    assert registry.ADAPTERS[VenueId.okx] == "venuelink.adapters.okx.adapter:OkxAdapter"
 
 
 def tops(events, symbol="BTC/USDT"):
@@ -226,7 +226,7 @@ def test_bad_input_is_reported_not_fatal(line, expect):
 def test_subscribe_frames_are_okx_ops():
     a = OkxAdapter()
     inst = a.parse_instruments(json.loads(LINES[1])["body"])[0]
-    from engine.adapter import Channel
+    from venuelink.adapter import Channel
     topics = a.topics(inst, (Channel.BOOK, Channel.TRADES, Channel.TOP))
     ep = a.spec.endpoints[0]
     assert json.loads(a.subscribe_frames(ep, topics, 42)[0]) == {"id": "42", "op": "subscribe", "args": [
@@ -258,8 +258,8 @@ def test_engine_loads_instruments_from_every_request():
     and SWAP) and keeps the instruments of all answers; Binance keeps its one request."""
     import asyncio
     from types import SimpleNamespace
-    from adapters.binance.adapter import BinanceAdapter
-    from engine.engine import VenueRuntime
+    from venuelink.adapters.binance.adapter import BinanceAdapter
+    from venuelink.engine import VenueRuntime
 
     assert BinanceAdapter().instrument_requests() == [("/api/v3/exchangeInfo", {})]
     assert BinanceAdapter().instrument_urls() == ["/api/v3/exchangeInfo"]
@@ -329,8 +329,8 @@ def test_derivative_topics_only_for_swaps(okx_registered):
 
 
 def test_index_of_a_swap_is_its_underlying():
-    from adapters.okx.adapter import index_of
-    from adapters.okx.symbols import parse_instruments
+    from venuelink.adapters.okx.adapter import index_of
+    from venuelink.adapters.okx.symbols import parse_instruments
     linear = json.loads(LINES[1])["body"]["data"][0]
     inverse = dict(linear, instId="BTC-USD-SWAP", uly="BTC-USD", settleCcy="BTC", ctVal="100", ctValCcy="USD")
     insts = {i.venue_symbol: i for i in parse_instruments({"code": "0", "data": [linear, inverse]})}
@@ -380,7 +380,7 @@ def test_index_push_for_an_unfollowed_swap_is_counted_never_the_spots(okx_regist
     is an unknown symbol (counted); with the swap followed for its book only it is not wanted
     (counted on the swap); with its derivatives wanted it is the swap's IndexPrice. No error, and
     never an event for the spot pair."""
-    from engine.derivatives import IndexPrice
+    from venuelink.derivatives import IndexPrice
     a = OkxAdapter()
     a.set_instruments([i for ln in LINES[:2] for i in a.parse_instruments(json.loads(ln)["body"])])
     sink = Derivs()

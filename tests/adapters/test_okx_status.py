@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from adapters.okx.status import parse_status
-from engine.status import StatusKind
+from venuelink.adapters.okx.status import parse_status
+from venuelink.status import StatusKind
 
 
 def answer(*events, code="0") -> bytes:
@@ -44,9 +44,9 @@ def test_unreadable_answers_are_refused(body):
 
 
 def test_the_adapter_polls_the_status_endpoint_and_reads_envelope_errors():
-    from adapters.okx.adapter import OkxAdapter
-    from engine.errors import RateLimited
-    from engine.rest import RestResponse
+    from venuelink.adapters.okx.adapter import OkxAdapter
+    from venuelink.errors import RateLimited
+    from venuelink.rest import RestResponse
     a = OkxAdapter()
     path, params = a.status_request()
     assert path == "/api/v5/system/status" and params == {}

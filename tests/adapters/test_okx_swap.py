@@ -12,16 +12,16 @@ from typing import AsyncIterator
 import aiohttp
 import pytest
 
-from adapters.okx import errors
-from adapters.okx.adapter import OkxAdapter
-from adapters.okx.execution import FILLS_PATH, ORDER_PATH, OkxExecution
-from engine.budget import VenueBudget
-from engine.config import Credentials, Secret, VenueConfig
-from engine.errors import Rejected
-from engine.model import Order, OrderState, OrderType, Side, TimeInForce, VenueId
-from engine.rest import RestClient
-from engine.sim.market import SELL, Batch
-from engine.sim.server import RunningSim, in_process_simulator
+from venuelink.adapters.okx import errors
+from venuelink.adapters.okx.adapter import OkxAdapter
+from venuelink.adapters.okx.execution import FILLS_PATH, ORDER_PATH, OkxExecution
+from venuelink.budget import VenueBudget
+from venuelink.config import Credentials, Secret, VenueConfig
+from venuelink.errors import Rejected
+from venuelink.model import Order, OrderState, OrderType, Side, TimeInForce, VenueId
+from venuelink.rest import RestClient
+from venuelink.sim.market import SELL, Batch
+from venuelink.sim.server import RunningSim, in_process_simulator
 from tests.waiting import wait_for
 
 SWAP, INST = "BTC/USDT:USDT", "BTC-USDT-SWAP"

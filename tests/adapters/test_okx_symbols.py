@@ -2,11 +2,11 @@
 book rules are the documented ones."""
 import pytest
 
-from adapters.okx.spec import SPEC
-from adapters.okx.symbols import parse_instruments
-from engine.errors import EngineError
-from engine.model import MarketKind
-from ext.sync import SeqRule
+from venuelink.adapters.okx.spec import SPEC
+from venuelink.adapters.okx.symbols import parse_instruments
+from venuelink.errors import EngineError
+from venuelink.model import MarketKind
+from venuelink.ext.sync import SeqRule
 
 SPOT = {"code": "0", "msg": "", "data": [
     {"instType": "SPOT", "instId": "BTC-USDT", "baseCcy": "BTC", "quoteCcy": "USDT", "settleCcy": "",

@@ -4,9 +4,9 @@ import os
 import aiohttp
 import pytest
 
-from engine.config import Config, VenueConfig
-from engine.engine import Engine
-from engine.sim.server import running_simulator
+from venuelink.config import Config, VenueConfig
+from venuelink.engine import Engine
+from venuelink.sim.server import running_simulator
 
 
 @pytest.fixture(scope="module")

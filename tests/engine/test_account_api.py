@@ -6,11 +6,11 @@ from decimal import Decimal
 
 import pytest
 
-from engine.config import Config, VenueConfig
-from engine.engine import Engine
-from engine.errors import EngineError
-from engine.model import Balance, OrderRequest, OrderState, OrderType, Side, VenueId
-from engine.sim.server import running_simulator
+from venuelink.config import Config, VenueConfig
+from venuelink.engine import Engine
+from venuelink.errors import EngineError
+from venuelink.model import Balance, OrderRequest, OrderState, OrderType, Side, VenueId
+from venuelink.sim.server import running_simulator
 from tests.engine.conftest import admin
 from tests.tiers import case_id, sim_options, sim_symbols, tier_cases, tier_config
 

@@ -8,13 +8,13 @@ from decimal import Decimal
 
 import pytest
 
-from engine import registry
-from engine.config import Config
-from engine.drill import venue_config_for
-from engine.engine import Engine
-from engine.errors import Rejected, UnknownOrder
-from engine.model import OrderRequest, OrderState, OrderType, Side, VenueId
-from engine.sim.server import running_simulator
+from venuelink import registry
+from venuelink.config import Config
+from venuelink.tools.drill import venue_config_for
+from venuelink.engine import Engine
+from venuelink.errors import Rejected, UnknownOrder
+from venuelink.model import OrderRequest, OrderState, OrderType, Side, VenueId
+from venuelink.sim.server import running_simulator
 from tests.engine.conftest import admin
 from tests.waiting import wait_for
 from tests.venue_cases import btc, case, resting

@@ -5,13 +5,13 @@ import contextlib
 
 import pytest
 
-from engine.availability import VenueUnavailable
-from engine.config import Config
-from engine.engine import Engine
-from engine.errors import ConfigError, ExecutionUnknown
-from engine.model import OrderRequest, OrderState, OrderType, Side, VenueId
-from engine.sim.server import running_simulator
-from ext.ratelimit import Priority
+from venuelink.availability import VenueUnavailable
+from venuelink.config import Config
+from venuelink.engine import Engine
+from venuelink.errors import ConfigError, ExecutionUnknown
+from venuelink.model import OrderRequest, OrderState, OrderType, Side, VenueId
+from venuelink.sim.server import running_simulator
+from venuelink.ext.ratelimit import Priority
 from tests.engine.conftest import admin, venue_config
 from tests.engine.test_binance_engine import wait_for
 
@@ -88,7 +88,7 @@ async def test_hold_refuses_after_its_timeout():
 
 
 def test_unknown_policy_is_a_config_error(tmp_path):
-    from engine.config import load_config
+    from venuelink.config import load_config
     p = tmp_path / "c.toml"
     p.write_text('[venues.binance]\nrest_url = "x"\nws_url = "y"\nunavailable_policy = "panic"\n')
     with pytest.raises(ConfigError, match="unknown unavailable_policy"):
@@ -143,7 +143,7 @@ async def test_starting_is_not_an_outage(caplog):
 async def test_a_private_stream_that_never_comes_up_is_an_outage(monkeypatch):
     """A private stream whose first attempt fails (or that is not up within the start's grace) is
     an outage like any other: announced, and the policy decides the orders."""
-    from engine.availability import Availability
+    from venuelink.availability import Availability
     monkeypatch.setattr(Availability, "STARTING_GRACE_S", 0.5)
     with running_simulator("binance", rate=20) as sim:
         vc = venue_config(sim)

@@ -7,8 +7,8 @@ import urllib.request
 
 import pytest
 
-from engine.errors import CircuitOpen, RateLimited
-from engine.model import BookState, OrderRequest, OrderState, OrderType, Side, TimeInForce, VenueId
+from venuelink.errors import CircuitOpen, RateLimited
+from venuelink.model import BookState, OrderRequest, OrderState, OrderType, Side, TimeInForce, VenueId
 from tests.engine.conftest import admin, count_reconciles, engine_for
 from tests.waiting import wait_for
 
@@ -116,8 +116,8 @@ async def test_wrong_secret_is_rejected_by_signature_check(sim, caplog):
 
 
 async def test_429_blocks_the_budget_and_never_escalates_to_418():
-    from engine.errors import IpBanned
-    from engine.sim.server import running_simulator
+    from venuelink.errors import IpBanned
+    from venuelink.sim.server import running_simulator
     with running_simulator("binance", rate=10, weight_limit=30, ban_after=2, ban_base=2) as s:
         async with engine_for(s) as eng:
             await eng.start(market_data=False)
@@ -154,7 +154,7 @@ async def test_budget_trusts_venue_reported_usage(sim):
 
 
 async def test_429_then_ban_opens_rest_circuit(tmp_path):
-    from engine.sim.server import running_simulator
+    from venuelink.sim.server import running_simulator
     with running_simulator("binance", rate=10, weight_limit=40, ban_after=2, ban_base=2) as s:
         async with engine_for(s) as eng:
             await eng.start(market_data=False)
@@ -219,7 +219,7 @@ async def test_missed_user_events_recovered_by_reconcile_after_stream_reconnect(
 
 
 async def test_async_iterator_api_and_symbol_validation(sim):
-    from engine.errors import ConfigError
+    from venuelink.errors import ConfigError
     async with engine_for(sim) as eng:
         await eng.start(execution=False)
         got = []
@@ -279,9 +279,9 @@ async def test_ed25519_key_signs_rest_and_user_stream(tmp_path):
     import os
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    from engine.config import Config
-    from engine.engine import Engine
-    from engine.sim.server import running_simulator
+    from venuelink.config import Config
+    from venuelink.engine import Engine
+    from venuelink.sim.server import running_simulator
     from tests.engine.conftest import venue_config
 
     key = Ed25519PrivateKey.generate()
@@ -308,14 +308,14 @@ async def test_ed25519_key_signs_rest_and_user_stream(tmp_path):
             await eng.close()
         os.chmod(priv, 0o644)
         import pytest as _pytest
-        from engine.errors import ConfigError
+        from venuelink.errors import ConfigError
         with _pytest.raises(ConfigError, match="chmod 600"):
             vc.credentials()
 
 
 async def test_example_strategy_quotes_and_pulls_quotes_when_the_book_stops_being_live():
-    from engine.examples.bbo_maker import BboMaker
-    from engine.sim.server import running_simulator
+    from venuelink.examples.bbo_maker import BboMaker
+    from venuelink.sim.server import running_simulator
     # its own venue: the module's shared simulator has spent request weight on earlier tests, and
     # snapshots (the lowest lane) may then wait for the next minute
     with running_simulator("binance", rate=100, depth_fast_ms=20) as sim:

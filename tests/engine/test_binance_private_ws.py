@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from adapters.binance.execution import BinanceExecution, BinanceUserStreamDialect
-from engine.errors import AuthError, TimestampError
-from engine.model import OrderState, OrderType, OrderRequest, Side, VenueId
-from engine.orders import ExecutionClient
-from engine.private_ws import MsgKind
+from venuelink.adapters.binance.execution import BinanceExecution, BinanceUserStreamDialect
+from venuelink.errors import AuthError, TimestampError
+from venuelink.model import OrderState, OrderType, OrderRequest, Side, VenueId
+from venuelink.orders import ExecutionClient
+from venuelink.private_ws import MsgKind
 from tests.engine.conftest import admin, engine_for
 from tests.engine.test_binance_engine import wait_for
 

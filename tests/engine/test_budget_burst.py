@@ -13,16 +13,16 @@ import time
 
 import pytest
 
-from engine import registry
-from engine.budget import STATE_DIR_ENV
-from engine.config import Config
-from engine.drill import venue_config_for
-from engine.errors import CircuitOpen
-from engine.engine import Engine
-from engine.model import OrderRequest, OrderState, OrderType, Side, VenueId
-from engine.orders import BUDGET_REFUSED
-from engine.sim.server import running_simulator
-from ext.ratelimit import Priority
+from venuelink import registry
+from venuelink.budget import STATE_DIR_ENV
+from venuelink.config import Config
+from venuelink.tools.drill import venue_config_for
+from venuelink.errors import CircuitOpen
+from venuelink.engine import Engine
+from venuelink.model import OrderRequest, OrderState, OrderType, Side, VenueId
+from venuelink.orders import BUDGET_REFUSED
+from venuelink.sim.server import running_simulator
+from venuelink.ext.ratelimit import Priority
 from tests.venue_cases import btc, case, resting
 
 S = OrderState
@@ -138,15 +138,15 @@ async def test_a_restart_inside_a_spent_window_earns_no_rate_refusal(venue, tmp_
 # ---------------------------------------------------------------------------- the state file itself
 
 def _spec():
-    from engine.venue import BucketSpec, VenueSpec
-    from ext.ratelimit import BucketKind
+    from venuelink.venue import BucketSpec, VenueSpec
+    from venuelink.ext.ratelimit import BucketKind
     return VenueSpec(venue=VenueId.okx, rest_url="", ws_url="",
                      buckets=(BucketSpec("DAY", BucketKind.FIXED_WINDOW, 1000, 86400, headroom=0),
                               BucketSpec("SLIDE", BucketKind.SLIDING_WINDOW, 100, 600, headroom=0)))
 
 
 async def test_state_file_carries_usage_and_blocks_and_is_off_without_a_directory(tmp_path, monkeypatch):
-    from engine.budget import VenueBudget
+    from venuelink.budget import VenueBudget
     monkeypatch.delenv(STATE_DIR_ENV, raising=False)
     off = VenueBudget(_spec())
     await off.acquire({"DAY": 5}, Priority.QUERY)
@@ -162,7 +162,7 @@ async def test_state_file_carries_usage_and_blocks_and_is_off_without_a_director
     again = VenueBudget(_spec(), state_dir=tmp_path)
     assert again.restored == {"DAY": 7, "SLIDE": 3}
     with pytest.raises(CircuitOpen):                                     # SLIDE still blocked
-        from engine.budget import SendWindow, send_window
+        from venuelink.budget import SendWindow, send_window
         with send_window(SendWindow(deadline_ns=time.monotonic_ns() + 50_000_000)):
             await again.acquire({"SLIDE": 1}, Priority.QUERY)
 
@@ -172,9 +172,9 @@ async def test_state_file_carries_usage_and_blocks_and_is_off_without_a_director
 
 
 def test_the_window_edge_reaches_the_fixed_buckets_only_and_at_most_half_a_window():
-    from engine.budget import VenueBudget
-    from engine.venue import BucketSpec, VenueSpec
-    from ext.ratelimit import BucketKind
+    from venuelink.budget import VenueBudget
+    from venuelink.venue import BucketSpec, VenueSpec
+    from venuelink.ext.ratelimit import BucketKind
     spec = VenueSpec(venue=VenueId.okx, rest_url="", ws_url="",
                      buckets=(BucketSpec("SEC", BucketKind.FIXED_WINDOW, 100, 1, headroom=0),
                               BucketSpec("SLIDE", BucketKind.SLIDING_WINDOW, 100, 1, headroom=0)))
@@ -193,9 +193,9 @@ async def test_a_refusal_of_one_limit_with_its_reset_time_blocks_that_bucket_alo
     """Bybit's 10006 names one endpoint's limit and when its window resets: the buckets the
     request was charged to wait until then; another endpoint's requests go on at once. A
     refusal with a time that is not one limit's blocks every lane."""
-    from engine.budget import SendWindow, VenueBudget, send_window
-    from engine.venue import BucketSpec, VenueSpec
-    from ext.ratelimit import BucketKind
+    from venuelink.budget import SendWindow, VenueBudget, send_window
+    from venuelink.venue import BucketSpec, VenueSpec
+    from venuelink.ext.ratelimit import BucketKind
     spec = VenueSpec(venue=VenueId.bybit, rest_url="", ws_url="",
                      buckets=(BucketSpec("CREATE_1S", BucketKind.FIXED_WINDOW, 10, 1, headroom=0),
                               BucketSpec("CANCEL_1S", BucketKind.FIXED_WINDOW, 10, 1, headroom=0)))

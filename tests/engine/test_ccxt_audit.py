@@ -1,6 +1,6 @@
 """The CCXT tier's REST audit of books whose feed cannot show a lost update
-(engine.ccxt_tier.audit): which levels it may compare, on a stepped clock."""
-from engine.ccxt_tier.audit import BookAudit
+(venuelink.ccxt_tier.audit): which levels it may compare, on a stepped clock."""
+from venuelink.ccxt_tier.audit import BookAudit
 
 
 def book(bids, asks):

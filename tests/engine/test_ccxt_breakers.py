@@ -8,14 +8,14 @@ import textwrap
 import ccxt
 import pytest
 
-from engine.ccxt_tier import worker as worker_mod
-from engine.ccxt_tier.adapter import CcxtAdapter, breaker_reports
-from engine.ccxt_tier.errors import TierConn, error_chain, failure_kind
-from engine.ccxt_tier.grid import Grid
-from engine.ccxt_tier.worker import Worker
-from engine.circuit import CircuitState, FailureKind
-from engine.config import VenueConfig, load_config
-from engine.model import VenueHealth
+from venuelink.ccxt_tier import worker as worker_mod
+from venuelink.ccxt_tier.adapter import CcxtAdapter, breaker_reports
+from venuelink.ccxt_tier.errors import TierConn, error_chain, failure_kind
+from venuelink.ccxt_tier.grid import Grid
+from venuelink.ccxt_tier.worker import Worker
+from venuelink.circuit import CircuitState, FailureKind
+from venuelink.config import VenueConfig, load_config
+from venuelink.model import VenueHealth
 from tests.waiting import wait_for
 
 BTC, ETH = "BTC/USDT", "ETH/USDT"
@@ -219,8 +219,8 @@ async def test_stats_carry_the_breakers_and_the_adapter_maps_them_to_health():
 
 
 def test_the_tiers_breakers_are_exported_per_connection_type(tmp_path):
-    from engine.engine import Engine
-    from engine.metrics import EngineCollector
+    from venuelink.engine import Engine
+    from venuelink.metrics import EngineCollector
     p = tmp_path / "c.toml"
     p.write_text(textwrap.dedent(f"""
         [venues.kraken]
@@ -254,8 +254,8 @@ async def test_a_request_admitted_before_a_ban_was_known_is_not_sent_after_it():
     from aiohttp import web
     from ccxt.base.errors import DDoSProtection
 
-    from engine.ccxt_tier.entry import LocalBudgetRefused, _last_http
-    from engine.ccxt_tier.worker import Worker
+    from venuelink.ccxt_tier.entry import LocalBudgetRefused, _last_http
+    from venuelink.ccxt_tier.worker import Worker
 
     asked, refused = [], []
 

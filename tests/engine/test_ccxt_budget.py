@@ -7,12 +7,12 @@ import urllib.request
 
 import pytest
 
-from engine.ccxt_tier.gate import MAX_COST_UNITS, RATE_BUCKET, rate_bucket, weights_for
-from engine.engine import Engine
-from engine.model import OrderRequest, OrderState, OrderType, Side, VenueId
-from engine.orders import BUDGET_REFUSED
-from engine.sim.server import running_simulator
-from ext.ratelimit import BucketKind, Priority
+from venuelink.ccxt_tier.gate import MAX_COST_UNITS, RATE_BUCKET, rate_bucket, weights_for
+from venuelink.engine import Engine
+from venuelink.model import OrderRequest, OrderState, OrderType, Side, VenueId
+from venuelink.orders import BUDGET_REFUSED
+from venuelink.sim.server import running_simulator
+from venuelink.ext.ratelimit import BucketKind, Priority
 from tests.engine.conftest import admin
 from tests.engine.test_ccxt_orders import BTC, ccxt_config
 from tests.waiting import wait_for
@@ -164,9 +164,9 @@ async def test_a_venue_ban_blocks_every_lane_opens_the_order_breaker_and_the_pro
 async def test_the_workers_connects_wait_for_the_venues_connection_rate():
     """The gate's /connect: a slot of the venue's connection rate per WebSocket CCXT opens."""
     import aiohttp
-    from engine.ccxt_tier.gate import BudgetGate, connect_limit
-    from engine.circuit import CircuitBreaker
-    from engine.pacing import ConnectPacer
+    from venuelink.ccxt_tier.gate import BudgetGate, connect_limit
+    from venuelink.circuit import CircuitBreaker
+    from venuelink.pacing import ConnectPacer
     assert connect_limit("okx") == (3, 1.0) and connect_limit("binance") == (300, 300.0)
     assert connect_limit("kraken") == (0, 1.0)                   # CCXT states none: not paced
     gate = BudgetGate("okx", None, CircuitBreaker("okx/rest"), pacer=ConnectPacer(1, 0.5))

@@ -11,15 +11,15 @@ from decimal import Decimal
 
 import pytest
 
-from engine.ccxt_tier.adapter import DEPTH, CcxtAdapter
-from engine.ccxt_tier.entry import OrderDesk, negated
-from engine.ccxt_tier.execution import CcxtExecution
-from engine.ccxt_tier.worker import fill_hostname, rewrite_urls
-from engine.config import load_config
-from engine.engine import Engine
-from engine.errors import UnknownOrder
-from engine.model import Order, OrderRequest, OrderState, OrderType, Side, TimeInForce, VenueId
-from engine.sim.server import running_simulator
+from venuelink.ccxt_tier.adapter import DEPTH, CcxtAdapter
+from venuelink.ccxt_tier.entry import OrderDesk, negated
+from venuelink.ccxt_tier.execution import CcxtExecution
+from venuelink.ccxt_tier.worker import fill_hostname, rewrite_urls
+from venuelink.config import load_config
+from venuelink.engine import Engine
+from venuelink.errors import UnknownOrder
+from venuelink.model import Order, OrderRequest, OrderState, OrderType, Side, TimeInForce, VenueId
+from venuelink.sim.server import running_simulator
 from tests.engine.conftest import admin
 from tests.tiers import sim_options
 from tests.waiting import wait_for
@@ -214,7 +214,7 @@ async def test_okx_orders_new_canceled_filled_and_a_lost_answer_placed_once(tmp_
 
 # ---------------------------------------------------------------------------- raw-frame checks
 def test_the_okx_tap_checks_every_books_message_against_the_venues_strings():
-    from engine.ccxt_tier.taps import OkxBooksTap, signed32
+    from venuelink.ccxt_tier.taps import OkxBooksTap, signed32
     import zlib
     tap = OkxBooksTap()
     bids, asks = [["8476.98", "415", "0", "13"], ["8475.55", "101", "0", "1"]], [["8476.99", "0.10", "0", "1"]]
@@ -343,7 +343,7 @@ def _upd(prev, seq, bids=()):
 
 def _bridge(answers, clock=lambda: 0.0):
     import collections
-    from engine.ccxt_tier.snapshots import OkxRestSnapshot
+    from venuelink.ccxt_tier.snapshots import OkxRestSnapshot
     ex = _FakeOkx(answers)
     fed, tasks = [], []
 

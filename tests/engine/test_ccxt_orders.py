@@ -10,14 +10,14 @@ from decimal import Decimal
 import ccxt
 import pytest
 
-from engine.ccxt_tier.errors import engine_error, error_chain
-from engine.ccxt_tier.execution import CcxtExecution
-from engine.config import load_config
-from engine.engine import Engine
-from engine.errors import (AuthError, CircuitOpen, ExecutionUnknown, IpBanned, RateLimited, Rejected, TimestampError,
+from venuelink.ccxt_tier.errors import engine_error, error_chain
+from venuelink.ccxt_tier.execution import CcxtExecution
+from venuelink.config import load_config
+from venuelink.engine import Engine
+from venuelink.errors import (AuthError, CircuitOpen, ExecutionUnknown, IpBanned, RateLimited, Rejected, TimestampError,
                            UnknownOrder, VenueError)
-from engine.model import Order, OrderRequest, OrderState, OrderType, Side, TimeInForce, VenueId
-from engine.sim.server import running_simulator
+from venuelink.model import Order, OrderRequest, OrderState, OrderType, Side, TimeInForce, VenueId
+from venuelink.sim.server import running_simulator
 from tests.engine.conftest import admin, count_reconciles
 from tests.waiting import wait_for
 
@@ -68,7 +68,7 @@ def test_throttled_banned_duplicate_and_foreign_errors():
     assert type(_mapped(TypeError("boom"), write=False)) is VenueError
     assert error_chain(ccxt.OrderNotFound("x"))[:3] == ["OrderNotFound", "InvalidOrder", "ExchangeError"]
     # the classes the tier counts its error answers by (venuelink_adapter_events order_error_<class>)
-    from engine.ccxt_tier.errors import outcome_class
+    from venuelink.ccxt_tier.errors import outcome_class
     assert [outcome_class(error_chain(e)) for e in (ccxt.OnMaintenance("x"), ccxt.DDoSProtection("x"),
             ccxt.RequestTimeout("x"), ccxt.InvalidOrder("x"), ccxt.OrderNotFound("x"), TypeError("x"))] == \
         ["down", "throttled", "ours", "refused", "missing", "unclassified"]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.ccxt_tier.replay import Recording, normalize_ccxt
-from engine.normalize import normalize
+from venuelink.tools.ccxt_replay import Recording, normalize_ccxt
+from venuelink.tools.normalize import normalize
 
 ROOT = Path(__file__).resolve().parents[2]
 OKX = ROOT / "tests" / "fixtures" / "okx" / "session.jsonl"
@@ -60,7 +60,7 @@ def test_rest_answers_match_by_path_and_parameters():
 
 def test_the_command_line():
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "engine.cli", "normalize", *args], cwd=ROOT,
+        return subprocess.run([sys.executable, "-m", "venuelink.tools.cli", "normalize", *args], cwd=ROOT,
                               capture_output=True, text=True, timeout=60)
     ok = run("okx", str(OKX), "--tier", "ccxt", "--symbol", "BTC/USDT", "--ccxt-options", json.dumps(SPOT))
     assert ok.returncode == 0 and '"type":"trade"' in ok.stdout and "(CCXT tier)" in ok.stderr
@@ -74,7 +74,7 @@ def test_the_command_line():
 
 @pytest.mark.parametrize("bad", ["[1]", "{not json"])
 def test_bad_ccxt_options_are_a_usage_error(bad):
-    r = subprocess.run([sys.executable, "-m", "engine.cli", "normalize", "okx", str(OKX), "--tier", "ccxt",
+    r = subprocess.run([sys.executable, "-m", "venuelink.tools.cli", "normalize", "okx", str(OKX), "--tier", "ccxt",
                         "--symbol", "BTC/USDT", "--ccxt-options", bad], cwd=ROOT, capture_output=True, text=True,
                        timeout=60)
     assert r.returncode != 0 and "Traceback" not in r.stderr

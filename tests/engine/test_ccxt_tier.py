@@ -1,4 +1,4 @@
-"""The CCXT tier (engine.ccxt_tier) on loopback only: CCXT's own `binance` client pointed at the
+"""The CCXT tier (venuelink.ccxt_tier) on loopback only: CCXT's own `binance` client pointed at the
 Binance simulator (every other host of the exchange goes to a closed local port), behind an
 engine venue configured with tier = "ccxt"."""
 import asyncio
@@ -11,16 +11,16 @@ from decimal import Decimal
 import aiohttp
 import pytest
 
-from engine import registry
-from engine.ccxt_tier.adapter import DEPTH, CcxtAdapter
-from engine.ccxt_tier.grid import Grid, OffGrid, snap_levels, step_of
-from engine.ccxt_tier.wire import decode_book, encode_book
-from engine.ccxt_tier.worker import Worker, rewrite_urls
-from engine.config import load_config
-from engine.engine import Engine
-from engine.errors import ConfigError
-from engine.model import BookState, VenueHealth
-from engine.sim.server import running_simulator
+from venuelink import registry
+from venuelink.ccxt_tier.adapter import DEPTH, CcxtAdapter
+from venuelink.ccxt_tier.grid import Grid, OffGrid, snap_levels, step_of
+from venuelink.ccxt_tier.wire import decode_book, encode_book
+from venuelink.ccxt_tier.worker import Worker, rewrite_urls
+from venuelink.config import load_config
+from venuelink.engine import Engine
+from venuelink.errors import ConfigError
+from venuelink.model import BookState, VenueHealth
+from venuelink.sim.server import running_simulator
 from tests.engine.conftest import admin
 from tests.waiting import wait_for
 
@@ -50,7 +50,7 @@ def test_worker_counts_an_off_grid_book_value_and_marks_the_book_invalid():
     w = Worker({"exchange": "binance", "symbols": [BTC], "depth": 3})
     sent = []
 
-    def send(topic, frame):                 # books go as binary frames (engine.ccxt_tier.wire)
+    def send(topic, frame):                 # books go as binary frames (venuelink.ccxt_tier.wire)
         if isinstance(frame, bytes):
             sym, ts, ps, qs, bids, asks = decode_book(frame)
             frame = json.dumps({"type": "book", "symbol": sym, "ts": ts, "scales": [ps, qs], "bids": bids,
@@ -203,7 +203,7 @@ async def test_books_and_trades_through_the_worker_then_a_killed_worker_is_resta
         assert BookState.LIVE in states and states[-1] == BookState.LIVE
         assert any(st != BookState.LIVE for st in states[1:])
         assert rt.adapter.counters()["worker_exits"] == 1
-        from engine.metrics import EngineCollector
+        from venuelink.metrics import EngineCollector
         fams = {f.name: f for f in EngineCollector(eng).collect()}
         got = {s.labels["kind"]: s.value for s in fams["venuelink_adapter_events"].samples
                if s.labels["venue"] == "binance"}
@@ -242,7 +242,7 @@ async def test_a_book_subscribed_again_is_a_resync_not_the_cached_book():
 
 
 def test_the_bybit_tap_accepts_only_consecutive_update_ids():
-    from engine.ccxt_tier.taps import BybitBookTap
+    from venuelink.ccxt_tier.taps import BybitBookTap
 
     def msg(kind, u, seq):
         return {"topic": "orderbook.50.BTCUSDT", "type": kind, "data": {"s": "BTCUSDT", "b": [], "a": [], "u": u, "seq": seq}}
@@ -260,7 +260,7 @@ def test_the_bybit_tap_accepts_only_consecutive_update_ids():
 
 def test_the_kraken_tap_reproduces_the_documented_checksum_and_truncates_to_the_depth():
     """Kraken's published v2 example (BTC/USD, 1 price decimal, 8 quantity decimals): 3310070434."""
-    from engine.ccxt_tier.taps import KrakenBookTap
+    from venuelink.ccxt_tier.taps import KrakenBookTap
     asks = [(45285.2, 0.001), (45286.4, 1.54571953), (45286.6, 1.54571109), (45289.6, 1.54560911),
             (45290.2, 0.1589066), (45291.8, 1.54553491), (45294.7, 0.04454749), (45296.1, 0.3538),
             (45297.5, 0.09945542), (45299.5, 0.18772827)]
@@ -340,8 +340,8 @@ def test_trades_ccxt_dropped_from_its_cache_are_counted_and_told_to_the_engine()
     Ex.trades[BTC] = real
     assert w.check_overflow(BTC, len(real)) == 1 and w.stats["trades_lost"] == 251
     # the engine side counts what the worker reports
-    from engine.config import VenueConfig
-    from engine.model import Instrument, VenueId
+    from venuelink.config import VenueConfig
+    from venuelink.model import Instrument, VenueId
     a = CcxtAdapter(VenueConfig(name="kraken", tier="ccxt", symbols=[BTC]))
     p = a.make_parser(sink=None)
     p.add_symbol(a.feed_symbol(Instrument(VenueId.kraken, BTC, BTC, "BTC", "USDT", 2, 3, 1, 1), None))
@@ -378,7 +378,7 @@ async def test_an_exception_in_ccxts_handler_fails_the_connections_watches_and_c
 
 
 def test_the_gate_tap_wants_each_increment_to_start_where_the_last_ended():
-    from engine.ccxt_tier.taps import GateBookTap
+    from venuelink.ccxt_tier.taps import GateBookTap
 
     def msg(u, first=None, full=False):
         r = {"s": "ob.BTC_USDT.50", "u": u, "b": [], "a": []}
@@ -394,7 +394,7 @@ def test_the_gate_tap_wants_each_increment_to_start_where_the_last_ended():
 
 
 def test_the_kucoin_tap_chains_increments_from_a_subscriptions_first():
-    from engine.ccxt_tier.taps import KucoinLevel2Tap
+    from venuelink.ccxt_tier.taps import KucoinLevel2Tap
 
     def msg(first, last, symbol="BTC-USDT"):
         return {"type": "message", "topic": f"/market/level2:{symbol}", "subject": "trade.l2update",
@@ -410,7 +410,7 @@ def test_the_kucoin_tap_chains_increments_from_a_subscriptions_first():
 
 
 def test_the_coinbase_tap_counts_every_message_of_a_connection():
-    from engine.ccxt_tier.taps import CoinbaseSequenceTap
+    from venuelink.ccxt_tier.taps import CoinbaseSequenceTap
     tap, a, b = CoinbaseSequenceTap(), object(), object()
 
     def msg(seq, channel="l2_data", kind="update", product="BTC-USD"):
@@ -435,7 +435,7 @@ def test_the_binary_book_frame_round_trips_and_refuses_damage():
 
 def test_the_venues_feed_health_comes_from_the_workers_watches():
     """Its sessions only reach the local worker: the venue's side is what the worker's watches see."""
-    from engine.config import VenueConfig
+    from venuelink.config import VenueConfig
     a = CcxtAdapter(VenueConfig(name="kraken", tier="ccxt", symbols=[BTC]))
     assert a.feed_health() == VenueHealth.UNREACHABLE                   # no worker running
 

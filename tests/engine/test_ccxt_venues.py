@@ -12,16 +12,16 @@ import time
 
 import pytest
 
-from engine.ccxt_tier import gate
-from engine.ccxt_tier.adapter import CcxtAdapter
-from engine.config import Timers, load_config
-from engine.engine import Engine
-from engine.model import BookState
-from engine.venue import WsEndpoint
+from venuelink.ccxt_tier import gate
+from venuelink.ccxt_tier.adapter import CcxtAdapter
+from venuelink.config import Timers, load_config
+from venuelink.engine import Engine
+from venuelink.model import BookState
+from venuelink.venue import WsEndpoint
 from tests.ccxt_fakes.server import FakeVenue
 from tests.waiting import wait_for
 
-TIME_SCALE = 0.4       # the engine's own detection timers, compressed (engine.config.Timers.scaled)
+TIME_SCALE = 0.4       # the engine's own detection timers, compressed (venuelink.config.Timers.scaled)
 SILENCE_S = WsEndpoint("x", "ws://x").data_silence_s * TIME_SCALE      # the engine's data-silence bound
 
 

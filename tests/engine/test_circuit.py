@@ -3,9 +3,9 @@ import asyncio
 
 import pytest
 
-from engine.circuit import CircuitBreaker, CircuitState, FailureKind
-from engine.errors import CircuitOpen
-from ext.ratelimit import Priority
+from venuelink.circuit import CircuitBreaker, CircuitState, FailureKind
+from venuelink.errors import CircuitOpen
+from venuelink.ext.ratelimit import Priority
 from tests.engine.test_rest_budget import W, client
 
 

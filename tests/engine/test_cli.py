@@ -9,18 +9,18 @@ import urllib.request
 
 import pytest
 
-from engine import registry
+from venuelink import registry
 from tests.engine.conftest import cli_config
 from tests.venue_cases import btc, case, resting
 
 
 def venuelink(*args, env=None, timeout=90):
-    return subprocess.run([sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "venuelink.tools.cli", *args], capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **(env or {})})
 
 
 def test_run_against_simulator_shows_books_and_serves_metrics():
-    p = subprocess.Popen([sys.executable, "-m", "engine.cli", "run", "--duration", "6", "--metrics-port", "0",
+    p = subprocess.Popen([sys.executable, "-m", "venuelink.tools.cli", "run", "--duration", "6", "--metrics-port", "0",
                           "--plain"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines, metrics = [], ""
     deadline = time.monotonic() + 60
@@ -48,7 +48,7 @@ def test_run_against_simulator_shows_books_and_serves_metrics():
 @pytest.mark.parametrize("venue", registry.trading())
 def test_order_cli_place_status_cancel(tmp_path, venue):
     """The one-shot REST order tool works the same for every venue."""
-    from engine.sim.server import running_simulator
+    from venuelink.sim.server import running_simulator
     (qty, price), bad_sign, wrong_secret = resting(venue), case(venue, "bad_signature_code"), case(venue, "wrong_secret")
     with running_simulator(venue, rate=0) as sim:           # a still market: the order rests far below it
         cfg = cli_config(tmp_path, sim, venue=venue)
@@ -93,7 +93,7 @@ def test_order_cli_place_status_cancel(tmp_path, venue):
 def test_order_cli_swap_in_contracts_and_reduce_only(tmp_path):
     """A USDT swap through the order tool: size in contracts, and a reduce-only order with no
     position to reduce refused with the venue's code."""
-    from engine.sim.server import running_simulator
+    from venuelink.sim.server import running_simulator
     with running_simulator("okx", rate=0) as sim:            # a still market will do
         cfg = cli_config(tmp_path, sim, venue="okx")
         env = {"VL_CLI_KEY": sim["api_key"], "VL_CLI_SECRET": sim["api_secret"],
@@ -118,7 +118,7 @@ def test_order_cli_swap_in_contracts_and_reduce_only(tmp_path):
 
 
 def test_an_unknown_order_outcome_is_not_a_success(capsys):
-    from engine.run import _order_exit
+    from venuelink.tools.run import _order_exit
     assert _order_exit({"state": "unknown", "client_order_id": "vl-1"}, "binance") == 3
     err = capsys.readouterr().err
     assert "may exist" in err and "order status" in err and "vl-1" in err
@@ -151,7 +151,7 @@ def test_no_command_prints_the_commands_and_version_answers():
 def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path):
     """`venuelink normalize ... --book | head -1` and `venuelink run | head -3`: no traceback, no
     false bad lines; `run` ends as a SIGPIPE'd tool does (141)."""
-    cmd = [sys.executable, "-m", "engine.cli"]
+    cmd = [sys.executable, "-m", "venuelink.tools.cli"]
     # only good lines (the fixture's deliberate bad ones would be reported rightly when the reader
     # is slower than the tool), and enough of them that the pipe fills before the end
     good = [ln for ln in open("tests/fixtures/binance/session.jsonl").read().splitlines()[:11]]
@@ -197,7 +197,7 @@ def test_after_ctrl_c_the_last_view_shows_no_book_live_and_the_summary():
     """Ctrl-C (SIGINT) stops the run: the view drawn after the close shows every connection closed
     and no book LIVE (nothing keeps them current any more), then the one-line summary."""
     import signal
-    p = subprocess.Popen([sys.executable, "-m", "engine.cli", "run", "--metrics-port", "0", "--plain"],
+    p = subprocess.Popen([sys.executable, "-m", "venuelink.tools.cli", "run", "--metrics-port", "0", "--plain"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines = []
     deadline = time.monotonic() + 60
@@ -248,7 +248,7 @@ def test_order_cli_a_venue_that_cannot_be_reached_is_not_a_rejection(tmp_path, v
     """The venue's REST port refuses connections (its simulator stopped): `place` says the order
     was not sent and which URL it cannot reach (exit 4), `status` says the order's state is
     unknown, never rejected (exit 3), `cancel` was not sent (exit 4)."""
-    from engine.sim.server import running_simulator
+    from venuelink.sim.server import running_simulator
     with running_simulator(venue, rate=0) as sim:            # a still market will do
         cfg = cli_config(tmp_path, sim, venue=venue)
         env = _sim_env(sim)
@@ -277,7 +277,7 @@ def test_order_cli_a_venue_that_cannot_be_reached_is_not_a_rejection(tmp_path, v
 def test_order_cli_market_order_prints_its_final_state(tmp_path, venue):
     """A market order placed with --wait is followed until it is final: `place` prints it filled
     as the venue has it, and `status` tells the same (state, filled size, IOC)."""
-    from engine.sim.server import running_simulator
+    from venuelink.sim.server import running_simulator
     with running_simulator(venue, rate=0) as sim:            # a still market will do
         cfg = cli_config(tmp_path, sim, venue=venue)
         env = _sim_env(sim)
@@ -311,7 +311,7 @@ def test_order_cli_bad_numbers_are_usage_errors_and_nothing_is_sent(tmp_path, ve
     stderr, nothing printed on stdout, no order request reaches the venue, the resting order as it
     was. (--qty 0, -1, abc, --price -5, amend with nothing to change: the command's own arguments
     show those, before any venue is asked; test_order_cli_argument_mistakes_are_usage_errors_...)"""
-    from engine.sim.server import running_simulator
+    from venuelink.sim.server import running_simulator
     with running_simulator(venue, rate=0) as sim:           # a still market: the order rests far below it
         cfg = cli_config(tmp_path, sim, venue=venue)
         env = _sim_env(sim)
@@ -331,12 +331,12 @@ def test_order_cli_bad_numbers_are_usage_errors_and_nothing_is_sent(tmp_path, ve
 
 
 def test_order_cli_argument_mistakes_are_usage_errors_before_any_venue_is_asked(tmp_path):
-    """Mistakes the command's own arguments show (engine.run._order_usage, checked before the
+    """Mistakes the command's own arguments show (venuelink.tools.run._order_usage, checked before the
     config is read, so the same for every venue; a config that cannot be read): --qty 0, -1, abc,
     --price -5, a limit order without --price, a symbol not in unified notation, amend with nothing
     to change: exit 2 with one line on stderr, nothing printed on stdout, no order request reaches
     the venue, the resting order as it was."""
-    from engine.sim.server import running_simulator
+    from venuelink.sim.server import running_simulator
     with running_simulator("binance", rate=0) as sim:       # a still market: the order rests far below it
         cfg = cli_config(tmp_path, sim)
         env = _sim_env(sim)
@@ -370,7 +370,7 @@ def test_order_cli_argument_mistakes_are_usage_errors_before_any_venue_is_asked(
 
 @pytest.mark.parametrize("action", ["place", "cancel", "status", "amend"])
 def test_order_help_lists_the_exit_codes(action):
-    from engine.run import EXIT_NOT_SENT, EXIT_REFUSED, EXIT_UNKNOWN
+    from venuelink.tools.run import EXIT_NOT_SENT, EXIT_REFUSED, EXIT_UNKNOWN
     p = venuelink("order", action, "--help")
     assert p.returncode == 0 and "exit status:" in p.stdout, p.stdout
     for code, says in ((0, "the venue's answer"), (EXIT_REFUSED, "refused by the venue"),
@@ -405,7 +405,7 @@ def test_the_live_view_keeps_warnings_the_url_and_fits_the_terminal(monkeypatch)
     metrics URL stays in the header, the view fits the terminal, and a stopped view says so."""
     import logging as _logging
     from types import SimpleNamespace
-    from engine.run import StatusView
+    from venuelink.tools.run import StatusView
     view = StatusView(SimpleNamespace(runtimes={}), 0.0)
     view.metrics_url = "http://127.0.0.1:9464/metrics"
     view.capture_warnings()
@@ -430,7 +430,7 @@ def test_order_open_and_cancel_all(tmp_path, monkeypatch):
     """`order open` lists the account's open orders at the venue, whoever placed them;
     `order cancel-all` cancels them all and checks none is left."""
     import json as _json
-    from engine.sim.server import running_simulator
+    from venuelink.sim.server import running_simulator
     with running_simulator("binance", rate=0) as sim:            # a still market will do
         cfg = cli_config(tmp_path, sim)
         monkeypatch.setenv("VL_CLI_KEY", sim["api_key"])

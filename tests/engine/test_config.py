@@ -4,8 +4,8 @@ import pickle
 
 import pytest
 
-from engine.config import Secret, load_config
-from engine.errors import ConfigError
+from venuelink.config import Secret, load_config
+from venuelink.errors import ConfigError
 
 BASE = """
 [venues.binance]
@@ -105,9 +105,9 @@ async def test_demo_goes_to_a_venue_with_a_demo_flag_and_is_refused_elsewhere(si
     URLs, so demo = true there is refused at start rather than silently trading production."""
     import dataclasses
 
-    from engine import registry
-    from engine.config import Config, Credentials
-    from engine.engine import Engine
+    from venuelink import registry
+    from venuelink.config import Config, Credentials
+    from venuelink.engine import Engine
     from tests.engine.conftest import venue_config
     okx = registry.create("okx")
     creds = Credentials(Secret("k"), Secret("s"), None, Secret("p"))
@@ -133,8 +133,8 @@ def test_a_market_data_only_adapter_is_the_default_without_keys_and_the_ccxt_tie
     """A native adapter without order entry yet serves the venue's market data by default; a
     table that configures keys (it means to trade) gets the CCXT tier, and asking for the native
     tier with keys is refused with what to do."""
-    from engine import registry
-    from engine.model import VenueId
+    from venuelink import registry
+    from venuelink.model import VenueId
     monkeypatch.setattr(registry, "MARKET_DATA_ONLY", {VenueId.okx})
     assert not registry.trades("okx") and "okx" not in registry.trading() and "okx" in registry.available()
     urls = 'rest_url = "https://www.okx.com"\nws_url = "wss://ws.okx.com:8443/ws/v5/public"\n'

@@ -8,10 +8,10 @@ import contextlib
 
 import pytest
 
-from adapters.binance.execution import BinanceExecution
-from engine.config import Config
-from engine.engine import Engine
-from engine.errors import ConfigError
+from venuelink.adapters.binance.execution import BinanceExecution
+from venuelink.config import Config
+from venuelink.engine import Engine
+from venuelink.errors import ConfigError
 from tests.engine.conftest import venue_config
 
 

@@ -3,9 +3,9 @@ exact values and ns timestamps as sent, a bad one dropped and counted without st
 subscriptions before and after start, and a clear refusal where the venue publishes none."""
 import pytest
 
-from engine.derivatives import (FundingRate, IndexPrice, Liquidation, MarkPrice, OpenInterest, rate, rate_str)
-from engine.errors import EngineError
-from engine.model import Side
+from venuelink.derivatives import (FundingRate, IndexPrice, Liquidation, MarkPrice, OpenInterest, rate, rate_str)
+from venuelink.errors import EngineError
+from venuelink.model import Side
 from tests.engine.test_lifecycle import toy_engine, wait_for
 from tests.engine.toyvenue import TOY
 
@@ -42,7 +42,7 @@ async def test_mark_and_funding_events_exact_and_a_bad_one_dropped():
 
 
 def test_event_checks_and_json():
-    from engine.model import Instrument
+    from venuelink.model import Instrument
     inst = Instrument(TOY, "AAA-USD-SWAP", "AAA/USD:USD", "AAA", "USD", 1, 3, 1, 1)
     ok = FundingRate(TOY, inst, 1, 2, rate("-0.000123456789"), 10, 20, rate("0.0001"))
     assert ok.problem() is None

@@ -6,13 +6,13 @@ from decimal import Decimal
 
 import pytest
 
-from adapters.binance.symbols import parse_exchange_info
-from adapters.okx.symbols import parse_instruments as parse_okx
-from engine.ccxt_tier.worker import instrument_of
-from engine.errors import Rejected
-from engine.model import Instrument, InstrumentStatus, MarketKind, Order, OrderType, Side, TimeInForce, VenueId
-from engine.order_checks import checked_units
-from engine.venue import min_mantissa
+from venuelink.adapters.binance.symbols import parse_exchange_info
+from venuelink.adapters.okx.symbols import parse_instruments as parse_okx
+from venuelink.ccxt_tier.worker import instrument_of
+from venuelink.errors import Rejected
+from venuelink.model import Instrument, InstrumentStatus, MarketKind, Order, OrderType, Side, TimeInForce, VenueId
+from venuelink.order_checks import checked_units
+from venuelink.venue import min_mantissa
 
 
 def _binance_symbol(sym, status="TRADING", extra=()):
@@ -111,7 +111,7 @@ def test_ccxt_markets_carry_their_cost_limit_for_spot_only():
 def test_prices_in_significant_digits():
     """Bitfinex: 5 significant digits on a 1e-8 grid, on the way in (the tier's grid check of
     every value) and on the way out (an order price with more digits never leaves)."""
-    from engine.ccxt_tier.grid import Grid, OffGrid
+    from venuelink.ccxt_tier.grid import Grid, OffGrid
     g = Grid("0.00000001", "0.00000001", 5)
     assert g.price(64000.0) == "64000.00000000" and g.price(0.00012345) == "0.00012345" and g.price(63999.0)
     for bad in (64000.5, 123456.0, 0.000123456):

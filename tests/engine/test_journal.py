@@ -2,11 +2,11 @@
 the next journal line, and the book states it went through, are all in the log."""
 import asyncio
 
-from engine.config import Config
-from engine.engine import Engine
-from engine.model import BookState
-from engine.run import StatusView
-from engine.sim.server import running_simulator_async
+from venuelink.config import Config
+from venuelink.engine import Engine
+from venuelink.model import BookState
+from venuelink.tools.run import StatusView
+from venuelink.sim.server import running_simulator_async
 from tests.engine.conftest import admin, venue_config
 from tests.waiting import wait_for
 

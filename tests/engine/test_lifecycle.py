@@ -7,11 +7,11 @@ import contextlib
 
 import pytest
 
-from engine import registry
-from engine.config import Config, VenueConfig
-from engine.engine import Engine
-from engine.errors import ConfigError, EngineError
-from ext.sync import SeqRule
+from venuelink import registry
+from venuelink.config import Config, VenueConfig
+from venuelink.engine import Engine
+from venuelink.errors import ConfigError, EngineError
+from venuelink.ext.sync import SeqRule
 from tests.engine.toyvenue import SYMBOLS, TOY, ToyServer, make_adapter
 from tests.waiting import wait_for
 
@@ -228,7 +228,7 @@ async def test_symbols_the_engine_cannot_serve_are_refused_at_the_call():
     from the configured ones would never fire, and is refused at the call, naming the configured
     symbols (and the unified name where the engine can tell it); an order for anything but a
     unified instrument symbol is refused before anything is sent."""
-    from engine.model import OrderRequest, OrderType, Side
+    from venuelink.model import OrderRequest, OrderType, Side
     async with toy_engine(symbols=("AAA/USD",)) as (eng, server):
         with pytest.raises(EngineError, match=r"'aaa/usd' is not among its configured symbols \['AAA/USD'\] "
                                               r"\(did you mean AAA/USD\?\)"):
@@ -300,16 +300,16 @@ async def test_a_venue_with_broken_checksums_is_downgraded_not_resynced_forever(
         resyncs = a.sync.n_resyncs
         await asyncio.sleep(0.5)
         assert a.sync.n_resyncs == resyncs and a.sync.is_live            # no resync loop
-        from engine.model import VenueHealth
+        from venuelink.model import VenueHealth
         assert rt.ws_health() == VenueHealth.DEGRADED
 
 
 def test_a_message_rate_below_one_per_second_is_kept():
-    from engine.session import WsSession
-    from engine.venue import WsEndpoint
-    from ext.clock import now_ns
-    from ext.feed import FrameParser
-    from ext.ratelimit import Priority
+    from venuelink.session import WsSession
+    from venuelink.venue import WsEndpoint
+    from venuelink.ext.clock import now_ns
+    from venuelink.ext.feed import FrameParser
+    from venuelink.ext.ratelimit import Priority
     s = WsSession("x", "ws://127.0.0.1:1", FrameParser(), endpoint=WsEndpoint("x", "ws://127.0.0.1:1", max_msgs_per_s=0.5))
     now = now_ns()
     assert s._pace.acquire(s._msg_cost, now, Priority.CANCEL) == 0

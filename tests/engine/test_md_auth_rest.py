@@ -9,12 +9,12 @@ import time
 import aiohttp
 from aiohttp import web
 
-from adapters.binance.adapter import BinanceAdapter
-from engine import registry
-from engine.config import Config, VenueConfig
-from engine.engine import Engine
-from engine.model import VenueId
-from engine.sim.server import running_simulator
+from venuelink.adapters.binance.adapter import BinanceAdapter
+from venuelink import registry
+from venuelink.config import Config, VenueConfig
+from venuelink.engine import Engine
+from venuelink.model import VenueId
+from venuelink.sim.server import running_simulator
 from tests.waiting import wait_for
 
 SECRET = "md-secret-5b1e"

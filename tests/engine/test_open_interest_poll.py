@@ -7,12 +7,12 @@ from decimal import Decimal
 
 import aiohttp
 
-from engine.config import Config, VenueConfig
-from engine.derivatives import OPEN_INTEREST_POLL_S, OpenInterest
-from engine.drill import venue_config_for
-from engine.engine import Engine
-from engine.sim.server import running_simulator
-from ext.ratelimit import Priority
+from venuelink.config import Config, VenueConfig
+from venuelink.derivatives import OPEN_INTEREST_POLL_S, OpenInterest
+from venuelink.tools.drill import venue_config_for
+from venuelink.engine import Engine
+from venuelink.sim.server import running_simulator
+from venuelink.ext.ratelimit import Priority
 from tests.engine.conftest import admin
 from tests.waiting import wait_for
 

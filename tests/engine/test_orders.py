@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.errors import (
+from venuelink.errors import (
     AuthError,
     CircuitOpen,
     ExecutionUnknown,
@@ -23,9 +23,9 @@ from engine.errors import (
     TimestampError,
     UnknownOrder,
 )
-from engine.model import (Fill, Order, OrderRequest, OrderState, OrderType, OrderUpdate, PositionSide, Side,
+from venuelink.model import (Fill, Order, OrderRequest, OrderState, OrderType, OrderUpdate, PositionSide, Side,
                           TimeInForce, VenueId)
-from engine.orders import (
+from venuelink.orders import (
     NOT_PLACED,
     UNRESOLVED,
     VANISHED,

@@ -1,5 +1,5 @@
 """Long-running processes forget final orders; late repeats about them are dropped, not adopted."""
-from engine.model import OrderState as S
+from venuelink.model import OrderState as S
 from tests.engine.test_orders import make_mgr, req
 
 

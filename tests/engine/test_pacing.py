@@ -6,9 +6,9 @@ import asyncio
 import pytest
 from aiohttp import web
 
-from engine.pacing import ConnectPacer
-from engine.registry import create
-from engine.session import WsSession
+from venuelink.pacing import ConnectPacer
+from venuelink.registry import create
+from venuelink.session import WsSession
 
 
 class Clock:

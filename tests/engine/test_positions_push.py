@@ -4,11 +4,11 @@ Positions, a closed position as qty "0"; a subscriber that raises does not stop 
 malformed event is counted, never raised."""
 from decimal import Decimal
 
-from engine.config import Config
-from engine.drill import venue_config_for
-from engine.engine import Engine
-from engine.model import OrderRequest, OrderType, Position, Side, VenueId
-from engine.sim.server import running_simulator
+from venuelink.config import Config
+from venuelink.tools.drill import venue_config_for
+from venuelink.engine import Engine
+from venuelink.model import OrderRequest, OrderType, Position, Side, VenueId
+from venuelink.sim.server import running_simulator
 from tests.waiting import wait_for
 
 VENUE, SYM = "binanceusdm", "BTC/USDT:USDT"

@@ -4,12 +4,12 @@ rest is placed and rests as a maker order, one that would take liquidity is refu
 before anything is sent."""
 import pytest
 
-from engine import registry
-from engine.config import Config
-from engine.drill import venue_config_for
-from engine.engine import Engine
-from engine.model import OrderRequest, OrderState, OrderType, Side, TimeInForce, VenueId
-from engine.sim.server import running_simulator
+from venuelink import registry
+from venuelink.config import Config
+from venuelink.tools.drill import venue_config_for
+from venuelink.engine import Engine
+from venuelink.model import OrderRequest, OrderState, OrderType, Side, TimeInForce, VenueId
+from venuelink.sim.server import running_simulator
 from tests.venue_cases import btc, resting, small
 from tests.waiting import wait_for
 

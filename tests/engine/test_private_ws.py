@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 from aiohttp import WSMsgType, web
 
-from engine.config import Credentials, Secret
-from engine.errors import AuthError, CircuitOpen, ExecutionUnknown, Rejected, VenueError
-from engine.model import ConnState
-from engine.private_ws import MsgKind, PrivateWsDialect, PrivateWsSession
-from engine.venue import ConnectInfo
+from venuelink.config import Credentials, Secret
+from venuelink.errors import AuthError, CircuitOpen, ExecutionUnknown, Rejected, VenueError
+from venuelink.model import ConnState
+from venuelink.private_ws import MsgKind, PrivateWsDialect, PrivateWsSession
+from venuelink.venue import ConnectInfo
 
 KEY, SECRET = "tinykey-4f1c9a", "tinysecret-77d0e3b2"
 

@@ -14,16 +14,16 @@ from typing import AsyncIterator, Callable
 import pytest
 from aiohttp import web
 
-from adapters.binance.errors import map_error as binance_map_error
-from adapters.binance.spec import ENDPOINTS, SPEC as BINANCE, depth_weight
-from engine.budget import VenueBudget
-from engine.circuit import CircuitState, FailureKind
-from engine.errors import CircuitOpen, ExecutionUnknown, IpBanned, RateLimited, Rejected, VenueError
-from engine.model import VenueId
-from engine.rest import NonceSource, RestClient, RestResponse
-from engine.venue import BucketScope, BucketSpec, HeaderKind, VenueSpec
-from ext.clock import now_ns
-from ext.ratelimit import BucketKind, Priority
+from venuelink.adapters.binance.errors import map_error as binance_map_error
+from venuelink.adapters.binance.spec import ENDPOINTS, SPEC as BINANCE, depth_weight
+from venuelink.budget import VenueBudget
+from venuelink.circuit import CircuitState, FailureKind
+from venuelink.errors import CircuitOpen, ExecutionUnknown, IpBanned, RateLimited, Rejected, VenueError
+from venuelink.model import VenueId
+from venuelink.rest import NonceSource, RestClient, RestResponse
+from venuelink.venue import BucketScope, BucketSpec, HeaderKind, VenueSpec
+from venuelink.ext.clock import now_ns
+from venuelink.ext.ratelimit import BucketKind, Priority
 
 FIXED, SLIDING = BucketKind.FIXED_WINDOW, BucketKind.SLIDING_WINDOW
 W = {"REQ": 1}
@@ -355,7 +355,7 @@ async def test_signed_inflight_limit_bounds_concurrency_and_zero_means_none():
 
 
 def test_nonce_never_repeats_when_the_clock_stalls_or_steps_back(monkeypatch):
-    import engine.rest as rest_mod
+    import venuelink.rest as rest_mod
     ticks = iter([1_000, 1_000, 1_000, 400, 2_000, 2_000])
     monkeypatch.setattr(rest_mod, "now_ns", lambda: next(ticks))
     n = NonceSource()

@@ -3,15 +3,15 @@ silent feeds, venue-announced shutdowns. Every case must end with a live book eq
 venue's, reached through a resync.
 
 The scenarios that wait on the engine's detection and recovery timers run them compressed
-(`compressed_engine`, engine.config.Timers scaled by TIME_SCALE), with their waits and bounds
+(`compressed_engine`, venuelink.config.Timers scaled by TIME_SCALE), with their waits and bounds
 scaled alike; the real timers are asserted by tests/engine/test_timers.py."""
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from engine.config import Config, Timers
-from engine.engine import Engine
-from engine.sim.server import running_simulator
+from venuelink.config import Config, Timers
+from venuelink.engine import Engine
+from venuelink.sim.server import running_simulator
 from tests.engine.conftest import admin, engine_for, venue_config
 from tests.engine.test_binance_engine import assert_book_equals_sim, fs_of, wait_for
 

@@ -11,11 +11,11 @@ import time
 
 import pytest
 
-from engine import tasks
-from engine.config import Config
-from engine.engine import Engine
-from engine.model import OrderRequest, OrderType, Side, VenueId
-from engine.sim.server import running_simulator
+from venuelink import tasks
+from venuelink.config import Config
+from venuelink.engine import Engine
+from venuelink.model import OrderRequest, OrderType, Side, VenueId
+from venuelink.sim.server import running_simulator
 from tests.engine.conftest import admin, cli_config, venue_config
 from tests.engine.test_binance_engine import wait_for
 
@@ -102,7 +102,7 @@ def test_order_cli_returns_with_a_hung_venue(tmp_path, fault):
         urllib.request.urlopen(req, timeout=5).read()
         env = {**os.environ, "VL_CLI_KEY": sim["api_key"], "VL_CLI_SECRET": sim["api_secret"]}
         t0 = time.monotonic()
-        p = subprocess.run([sys.executable, "-m", "engine.cli", "order", "place", "--config", str(cfg),
+        p = subprocess.run([sys.executable, "-m", "venuelink.tools.cli", "order", "place", "--config", str(cfg),
                             "--venue", "binance", "--symbol", "BTC/USDT", "--side", "buy", "--qty", "0.001",
                             "--price", "1000", "--client-id", "cliHang1", "--wait", "1"],
                            capture_output=True, text=True, timeout=90, env=env)
@@ -132,7 +132,7 @@ def test_an_interrupted_order_place_prints_unknown_with_its_client_id_and_exits_
         urllib.request.urlopen(req, timeout=5).read()
         env = {**os.environ, "VL_CLI_KEY": sim["api_key"], "VL_CLI_SECRET": sim["api_secret"],
                "VL_CLI_PASSPHRASE": sim.info.get("api_passphrase", "")}
-        p = subprocess.Popen([sys.executable, "-m", "engine.cli", "order", "place", "--config", str(cfg),
+        p = subprocess.Popen([sys.executable, "-m", "venuelink.tools.cli", "order", "place", "--config", str(cfg),
                               "--venue", venue, "--symbol", "BTC/USDT", "--side", "buy", "--qty", "0.001",
                               "--price", "1000", "--wait", "30"],          # no --client-id: the tool makes one
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -185,7 +185,7 @@ def test_an_order_place_interrupted_before_anything_was_sent_says_so(tmp_path, s
                    'api_key_env = "VL_CLI_KEY"\napi_secret_env = "VL_CLI_SECRET"\n')
     env = {**os.environ, "VL_CLI_KEY": "k" * 64, "VL_CLI_SECRET": "s" * 64}
     try:
-        p = subprocess.Popen([sys.executable, "-m", "engine.cli", "order", "place", "--config", str(cfg),
+        p = subprocess.Popen([sys.executable, "-m", "venuelink.tools.cli", "order", "place", "--config", str(cfg),
                               "--venue", "binance", "--symbol", "BTC/USDT", "--side", "buy", "--qty", "0.001",
                               "--price", "1000", "--client-id", "cliNever1"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)

@@ -13,10 +13,10 @@ import urllib.request
 
 import pytest
 
-from engine.config import Config, VenueConfig
-from engine.engine import Engine
-from engine.model import OrderRequest, OrderState, OrderType, Side, VenueId
-from engine.sim.server import running_simulator
+from venuelink.config import Config, VenueConfig
+from venuelink.engine import Engine
+from venuelink.model import OrderRequest, OrderState, OrderType, Side, VenueId
+from venuelink.sim.server import running_simulator
 from tests.engine.test_binance_engine import wait_for
 
 VENUES = ["binance", "okx"]
@@ -141,7 +141,7 @@ request_timeout_s = 2.0
 """)
     env = {**os.environ, "VL_RUN_KEY": sim["api_key"], "VL_RUN_SECRET": sim["api_secret"],
            "VL_RUN_PHRASE": sim.info.get("api_passphrase", "")}
-    return subprocess.Popen([sys.executable, "-m", "engine.cli", "run", "--config", str(cfg), "--strategy", "--plain",
+    return subprocess.Popen([sys.executable, "-m", "venuelink.tools.cli", "run", "--config", str(cfg), "--strategy", "--plain",
                              "--metrics-port", "0", "--cancel-timeout", "3"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 

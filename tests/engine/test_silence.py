@@ -1,11 +1,11 @@
-"""engine.silence: the probe's verdict and the bounds its real defaults promise. The behaviour on a
+"""venuelink.silence: the probe's verdict and the bounds its real defaults promise. The behaviour on a
 live socket (a venue silent with pings answered, one muted stream) runs in the fault matrix, over
 every venue: tests/faults/test_matrix.py, cases data_silence_socket_alive and stale_feed."""
-from engine import registry
-from engine.config import Timers
-from engine.silence import same_book
-from engine.venue import WsEndpoint
-from ext.book import L2Book
+from venuelink import registry
+from venuelink.config import Timers
+from venuelink.silence import same_book
+from venuelink.venue import WsEndpoint
+from venuelink.ext.book import L2Book
 
 
 def _book(seq: int, bids, asks) -> L2Book:
@@ -53,10 +53,10 @@ async def test_a_quiet_market_is_confirmed_by_probes_and_stays_live():
     probe cadence with them), the waits alike."""
     import asyncio
 
-    from engine.config import Config
-    from engine.engine import Engine
-    from engine.model import BookState
-    from engine.sim.server import running_simulator_async
+    from venuelink.config import Config
+    from venuelink.engine import Engine
+    from venuelink.model import BookState
+    from venuelink.sim.server import running_simulator_async
     from tests.engine.conftest import admin, venue_config
     from tests.waiting import wait_for
 

@@ -2,8 +2,8 @@
 and derivatives on another, as Binance USD-M's /public and /market): one FeedSymbol per symbol,
 known to both connections' parsers; each connection judged on its own. A dropped trade
 connection leaves the books LIVE and untouched; a dropped book connection resyncs the books only."""
-from engine.derivatives import MarkPrice
-from engine.model import BookState
+from venuelink.derivatives import MarkPrice
+from venuelink.model import BookState
 from tests.engine.test_lifecycle import toy_engine, wait_for
 
 

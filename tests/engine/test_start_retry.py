@@ -5,10 +5,10 @@ import socket
 
 import pytest
 
-from engine.config import Config, VenueConfig
-from engine.engine import Engine
-from engine.rest import Unreachable
-from engine.sim.server import in_process_simulator, running_simulator
+from venuelink.config import Config, VenueConfig
+from venuelink.engine import Engine
+from venuelink.rest import Unreachable
+from venuelink.sim.server import in_process_simulator, running_simulator
 from tests.waiting import wait_for
 
 

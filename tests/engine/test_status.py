@@ -7,11 +7,11 @@ import urllib.request
 
 import pytest
 
-from adapters.binance.adapter import BinanceAdapter
-from engine.circuit import FailureKind
-from engine.config import Config
-from engine.engine import Engine
-from engine.status import StatusKind
+from venuelink.adapters.binance.adapter import BinanceAdapter
+from venuelink.circuit import FailureKind
+from venuelink.config import Config
+from venuelink.engine import Engine
+from venuelink.status import StatusKind
 from tests.engine.conftest import admin, venue_config
 from tests.engine.test_binance_engine import wait_for
 
@@ -67,8 +67,8 @@ def test_an_unreadable_status_answer_is_refused(body):
 
 
 def test_status_poll_interval_is_checked(tmp_path):
-    from engine.config import load_config
-    from engine.errors import ConfigError
+    from venuelink.config import load_config
+    from venuelink.errors import ConfigError
     p = tmp_path / "c.toml"
     for bad in ("-1", "0.5", "99999", '"30"'):
         p.write_text(f'[venues.binance]\nrest_url = "http://127.0.0.1:1"\nws_url = "ws://127.0.0.1:1"\n'
@@ -78,8 +78,8 @@ def test_status_poll_interval_is_checked(tmp_path):
 
 
 def test_open_interest_poll_interval_is_read_and_checked(tmp_path):
-    from engine.config import load_config
-    from engine.errors import ConfigError
+    from venuelink.config import load_config
+    from venuelink.errors import ConfigError
     p = tmp_path / "c.toml"
     head = '[venues.binance]\nrest_url = "http://127.0.0.1:1"\nws_url = "ws://127.0.0.1:1"\nsymbols = ["BTC/USDT"]\n'
     p.write_text(head + "open_interest_poll_s = 2.5\n")

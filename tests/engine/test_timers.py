@@ -1,4 +1,4 @@
-"""The engine's real detection and recovery timers (engine.config.Timers) are the numbers the README
+"""The engine's real detection and recovery timers (venuelink.config.Timers) are the numbers the README
 documents, and compressed time (``Timers().scaled(k)``, which the fault matrix and the session tests
 run on) can never reach a production engine: a config file cannot set it, a default VenueConfig
 carries the real timers, and the drill runs on them unless told otherwise (the soak)."""
@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from engine import registry
-from engine.config import ENDPOINT_DETECTION_TIMERS, Config, Timers, VenueConfig, load_config
-from engine.drill import Drill
-from engine.engine import Engine
-from engine.errors import ConfigError
-from engine.rest import RestClient
-from engine.session import WsSession
-from engine.venue import PingSpec, WsEndpoint
+from venuelink import registry
+from venuelink.config import ENDPOINT_DETECTION_TIMERS, Config, Timers, VenueConfig, load_config
+from venuelink.tools.drill import Drill
+from venuelink.engine import Engine
+from venuelink.errors import ConfigError
+from venuelink.rest import RestClient
+from venuelink.session import WsSession
+from venuelink.venue import PingSpec, WsEndpoint
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 

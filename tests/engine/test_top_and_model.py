@@ -4,9 +4,9 @@ import pickle
 
 import pytest
 
-from engine.adapter import VenueAdapter
-from engine.config import ConfigError, load_config
-from engine.model import Instrument, MarketKind, TopOfBook, VenueId
+from venuelink.adapter import VenueAdapter
+from venuelink.config import ConfigError, load_config
+from venuelink.model import Instrument, MarketKind, TopOfBook, VenueId
 from tests.engine.conftest import engine_for
 from tests.engine.test_binance_engine import wait_for
 
@@ -43,7 +43,7 @@ def test_one_venue_symbol_two_kinds_do_not_collide():
         parse_instruments = make_parser = topics = rest_cost = map_error = make_execution = None
 
     A.__abstractmethods__ = frozenset()
-    from engine.config import VenueConfig
+    from venuelink.config import VenueConfig
     a = A(VenueConfig(name="bybit", rest_url="http://x", ws_url="ws://x"))
     spot, perp = _inst(MarketKind.SPOT, "BTC/USDT"), _inst(MarketKind.SWAP, "BTC/USDT:USDT")
     a.set_instruments([spot, perp])
@@ -98,7 +98,7 @@ def test_secrets_file_passphrase(tmp_path):
 
 
 async def test_a_topic_added_after_start_survives_a_reconnect():
-    from engine.sim.server import running_simulator
+    from venuelink.sim.server import running_simulator
     from tests.engine.conftest import admin
     with running_simulator("binance", rate=50, depth_fast_ms=20) as sim:
         async with engine_for(sim, symbols=("BTC/USDT",)) as eng:
@@ -116,7 +116,7 @@ async def test_a_topic_added_after_start_survives_a_reconnect():
 
 
 async def test_order_updates_carry_the_unified_symbol(sim):
-    from engine.model import OrderRequest, OrderType, Side, VenueId
+    from venuelink.model import OrderRequest, OrderType, Side, VenueId
     async with engine_for(sim) as eng:
         updates = []
         eng.subscribe_orders("binance", updates.append)
@@ -134,8 +134,8 @@ async def test_order_updates_carry_the_unified_symbol(sim):
 
 async def test_the_cost_hook_sees_the_order(sim):
     # a venue may charge by the order (Kraken: cancels by the order's age): the hook gets it
-    from adapters.binance.adapter import BinanceAdapter
-    from engine.model import OrderRequest, OrderType, Side, VenueId
+    from venuelink.adapters.binance.adapter import BinanceAdapter
+    from venuelink.model import OrderRequest, OrderType, Side, VenueId
     seen = []
     orig = BinanceAdapter.rest_cost
 

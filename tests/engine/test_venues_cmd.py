@@ -5,10 +5,10 @@ import sys
 
 import ccxt.pro
 
-from engine import registry
-from engine.cli import main
-from engine.model import VenueId
-from engine.venues import CCXT_FEATURES, render, venue_table
+from venuelink import registry
+from venuelink.tools.cli import main
+from venuelink.model import VenueId
+from venuelink.tools.venues import CCXT_FEATURES, render, venue_table
 
 
 def test_every_venue_once_with_its_tier_and_features():
@@ -54,7 +54,7 @@ def test_plain_table_and_json(capsys):
 
 
 def test_the_installed_command():
-    r = subprocess.run([sys.executable, "-m", "engine.cli", "venues", "--json"], capture_output=True, text=True,
+    r = subprocess.run([sys.executable, "-m", "venuelink.tools.cli", "venues", "--json"], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0, r.stderr
     rows = json.loads(r.stdout)

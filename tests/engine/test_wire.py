@@ -1,17 +1,17 @@
 # SPDX-License-Identifier: Apache-2.0
-"""engine.wire: a schema that cannot be interpreted is refused when it is written, with the
-reason; engine.wire_ref reads rows of objects and topic strings as the schema says."""
+"""venuelink.wire: a schema that cannot be interpreted is refused when it is written, with the
+reason; venuelink.wire_ref reads rows of objects and topic strings as the schema says."""
 from __future__ import annotations
 
 import pytest
 
-from engine.model import Instrument, Side, VenueId
-from engine.wire import NS, Action, Channel, Field, Kind, Role, Rows, Span, Split, Wire
-from engine.wire_ref import WireRefParser
-from ext.wire import WireParser
+from venuelink.model import Instrument, Side, VenueId
+from venuelink.wire import NS, Action, Channel, Field, Kind, Role, Rows, Span, Split, Wire
+from venuelink.wire_ref import WireRefParser
+from venuelink.ext.wire import WireParser
 from tests.fuzz.mutate import mutate
-from ext.feed import FeedSymbol, TradeIds
-from ext.sync import SeqRule
+from venuelink.ext.feed import FeedSymbol, TradeIds
+from venuelink.ext.sync import SeqRule
 
 BOOK = (Field("b", Role.BIDS), Field("a", Role.ASKS), Field("u", Role.LAST))
 
@@ -74,7 +74,7 @@ def _parser(reference: bool = True, wire: Wire = None, symbol: bytes = b"BTCUSDT
     fs = FeedSymbol(Instrument(VenueId.binance, symbol.decode(), "BTC/USDT", "BTC", "USDT", 2, 3, 1, 1), symbol,
                     SeqRule.SEQ_PREV, sink, 0, None, TradeIds.TRADE_IDS_OPAQUE)
     fs.want_trades = True
-    fs.sync.buffering = False                 # snapshots come in the stream (as engine.adapter sets it)
+    fs.sync.buffering = False                 # snapshots come in the stream (as venuelink.adapter sets it)
     p.add_symbol(fs)
     return p, sink, fs
 

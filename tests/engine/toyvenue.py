@@ -5,7 +5,7 @@ strings, an application-level "ping"/"pong" and a subscribe-operation budget.
 
 The server keeps its book as the strings it sends and computes its checksum from them with
 zlib, independently of the engine's C checksum. The adapter is the venue kit's smallest user:
-its frames are a wire schema (TOY_WIRE), read by ext.wire, with no parser code of its own."""
+its frames are a wire schema (TOY_WIRE), read by venuelink.ext.wire, with no parser code of its own."""
 from __future__ import annotations
 
 import asyncio
@@ -19,17 +19,17 @@ from decimal import Decimal
 
 from aiohttp import WSMsgType, web
 
-from engine.adapter import Channel, VenueAdapter
-from engine.model import Instrument, Side, VenueId
-from engine.venue import (BookSpec, BucketSpec, ConnectInfo, PingSpec, ResyncMethod, SnapshotSource, VenueSpec,
+from venuelink.adapter import Channel, VenueAdapter
+from venuelink.model import Instrument, Side, VenueId
+from venuelink.venue import (BookSpec, BucketSpec, ConnectInfo, PingSpec, ResyncMethod, SnapshotSource, VenueSpec,
                           WsEndpoint, scale_of)
-from ext.checksum import Checksum, ChecksumLayout
-from ext.clock import now_ns
-from engine.wire import Action, Channel as WireChannel, Field, Kind, Role, Wire
-from ext.feed import Control
-from ext.ref import json_ref as J
-from ext.ratelimit import BucketKind, Priority
-from ext.sync import SeqRule
+from venuelink.ext.checksum import Checksum, ChecksumLayout
+from venuelink.ext.clock import now_ns
+from venuelink.wire import Action, Channel as WireChannel, Field, Kind, Role, Wire
+from venuelink.ext.feed import Control
+from venuelink.ext.ref import json_ref as J
+from venuelink.ext.ratelimit import BucketKind, Priority
+from venuelink.ext.sync import SeqRule
 
 TOY = VenueId.register("toyvenue")
 SYMBOLS = {"AAA-USD": ("100.0", "0.1", "0.001"), "BBB-USD": ("20.00", "0.01", "0.01")}

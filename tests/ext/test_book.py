@@ -1,9 +1,9 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ext.book import BookError, L2Book
-from ext.ref.book_ref import RefBook
-from ext.types import Side
+from venuelink.ext.book import BookError, L2Book
+from venuelink.ext.ref.book_ref import RefBook
+from venuelink.ext.types import Side
 
 BID, ASK = int(Side.BID), int(Side.ASK)
 
@@ -133,7 +133,7 @@ def test_sequence_fields():
 
 @pytest.mark.parametrize("step", [-1, 1])
 def test_many_new_levels_in_either_order_equal_the_reference(step):
-    from ext.ref.book_ref import RefBook
+    from venuelink.ext.ref.book_ref import RefBook
     b, r = L2Book(0, 0), RefBook(0, 0)
     start = 50_000
     b._bench_new_levels(1, start, step, 3000)

@@ -1,10 +1,10 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ext.book import L2Book
-from ext.checksum import Checksum, ChecksumLayout
-from ext.ref import checksum_ref
-from ext.types import Side
+from venuelink.ext.book import L2Book
+from venuelink.ext.checksum import Checksum, ChecksumLayout
+from venuelink.ext.ref import checksum_ref
+from venuelink.ext.types import Side
 
 # Kraken v2 book checksum worked example (docs.kraken.com spot-ws-book-v2), BTC/USD,
 # price_precision 1, qty_precision 8: CRC32 3310070434 (see shared sign vectors).
@@ -103,7 +103,7 @@ def test_cached_texts_never_go_stale_across_a_changing_book_and_two_scales():
 def test_crc32_equals_zlib_for_every_length():
     import os
     import zlib
-    from ext.checksum import crc32
+    from venuelink.ext.checksum import crc32
     for n in list(range(0, 260)) + [1000, 4096, 4097, 65537]:
         data = os.urandom(n)
         assert crc32(data) == zlib.crc32(data)

@@ -1,6 +1,6 @@
 import time
 
-from ext import clock
+from venuelink.ext import clock
 
 
 def test_wall_clock_is_epoch_ns():
@@ -46,7 +46,7 @@ from datetime import datetime, timedelta, timezone  # noqa: E402
 import pytest  # noqa: E402
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
-from ext.ref import clock_ref  # noqa: E402
+from venuelink.ext.ref import clock_ref  # noqa: E402
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 

@@ -3,8 +3,8 @@ from decimal import Decimal
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ext import decimal as fx
-from ext.ref import decimal_ref as ref
+from venuelink.ext import decimal as fx
+from venuelink.ext.ref import decimal_ref as ref
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 

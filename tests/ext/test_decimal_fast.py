@@ -13,8 +13,8 @@ import random
 
 from hypothesis import given, settings, strategies as st
 
-from ext import decimal as fx
-from ext.ref import decimal_ref as ref
+from venuelink.ext import decimal as fx
+from venuelink.ext.ref import decimal_ref as ref
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 SCALES = list(range(0, 19))

@@ -8,8 +8,8 @@ import platform
 
 import pytest
 
-from ext import decimal as fx
-from ext.ref import decimal_ref as ref
+from venuelink.ext import decimal as fx
+from venuelink.ext.ref import decimal_ref as ref
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 DIGITS = "1234567890987654321012345"

@@ -1,14 +1,14 @@
-"""The shared frame path (ext.feed): what emit_*() does for every venue's parser."""
+"""The shared frame path (venuelink.ext.feed): what emit_*() does for every venue's parser."""
 import json
 import logging
 
 import pytest
 
-from engine.model import Instrument, Side, VenueId
-from ext.book import L2Book
-from ext.checksum import Checksum, ChecksumLayout
-from ext.feed import Control, FeedSink, FeedSymbol, PyFrameParser, TradeIds
-from ext.sync import BookStateC, SeqRule, SyncResult
+from venuelink.model import Instrument, Side, VenueId
+from venuelink.ext.book import L2Book
+from venuelink.ext.checksum import Checksum, ChecksumLayout
+from venuelink.ext.feed import Control, FeedSink, FeedSymbol, PyFrameParser, TradeIds
+from venuelink.ext.sync import BookStateC, SeqRule, SyncResult
 
 INST = Instrument(VenueId.okx, "BTC-USDT", "BTC/USDT", "BTC", "USDT", 1, 3, 1, 1)
 INST2 = Instrument(VenueId.okx, "ETH-USDT", "ETH/USDT", "ETH", "USDT", 1, 3, 1, 1)
@@ -230,7 +230,7 @@ def test_impossible_values_are_counted_drops_that_never_reach_the_book(bad):
 
 
 def test_absurd_times_and_crossed_tops_are_rejected():
-    from ext.clock import now_ns
+    from venuelink.ext.clock import now_ns
     p, (fs,), lst = setup(checksum=False)
     fs.want_top = True
     p.feed(frame(k="s", s="BTC-USDT", seq=10, b=[[1000, 5]], a=[[1001, 2]]))

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""ext.histogram against its reference twin (ext/ref/histogram_ref.py) and numpy.
+"""venuelink.ext.histogram against its reference twin (ext/ref/histogram_ref.py) and numpy.
 
 What is asserted:
   * layout: the C bucket math equals the twin's plain-integer layout for every bucket, the
@@ -25,8 +25,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ext import histogram as H
-from ext.ref import histogram_ref as R
+from venuelink.ext import histogram as H
+from venuelink.ext.ref import histogram_ref as R
 
 MAX = 60_000_000_000
 REL = 1.0 / 256            # proven bound for the midpoint representative

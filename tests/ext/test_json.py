@@ -4,10 +4,10 @@ from decimal import Decimal
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ext.book import L2Book
-from ext.json import (FieldTypeError, FieldValueError, JSONError, JsonDoc, MalformedJSONError,
+from venuelink.ext.book import L2Book
+from venuelink.ext.json import (FieldTypeError, FieldValueError, JSONError, JsonDoc, MalformedJSONError,
                       MissingFieldError)
-from ext.types import Side
+from venuelink.ext.types import Side
 
 DEPTH = (b'{"e":"depthUpdate","E":1672515782136,"s":"BNBBTC","U":157,"u":160,'
          b'"b":[["0.0024","10"]],"a":[["0.0026","100"],[0.0027, 5.5]]}')
@@ -147,8 +147,8 @@ def test_levels_match_python_json_with_decimal(levels, as_numbers):
 def test_enter_only_and_root_agree_with_reference(frame, ok):
     """The single object of an array (OKX's data:[{...}]) and the way back to the root, in C and
     in the reference twin: the same frames accepted, the same rejected."""
-    from ext.json import JSONError, JsonDoc
-    from ext.ref import json_ref as J
+    from venuelink.ext.json import JSONError, JsonDoc
+    from venuelink.ext.ref import json_ref as J
 
     def c():
         d = JsonDoc()
@@ -188,8 +188,8 @@ def _both(frame, c_call, ref_call, same_class=True):
     """The C reader and its reference twin on one frame: the same result, or both an error (of
     the same class where asked: on damaged frames the twin, which reads an array whole, may meet
     a later error first)."""
-    from ext.json import JSONError
-    from ext.ref import json_ref as J
+    from venuelink.ext.json import JSONError
+    from venuelink.ext.ref import json_ref as J
     out = []
     for run in (lambda: c_call(_loaded(frame)), lambda: ref_call(J.load(frame))):
         try:
@@ -209,14 +209,14 @@ def _loaded(frame):
 
 
 def _cols(frame, same_class=True):
-    from ext.ref import json_ref as J
+    from venuelink.ext.ref import json_ref as J
     return _both(frame, lambda d: d.levels_cols("bids", 1, 2, 1, 0), lambda o: J.get_levels_cols(o, "bids", 1, 2, 1, 0),
                  same_class)
 
 
 def _sides(frame, key="updates", side=("bid", "offer"), px="price_level", qty="new_quantity", optional=False,
            scales=(2, 8), same_class=True):
-    from ext.ref import json_ref as J
+    from venuelink.ext.ref import json_ref as J
     args = (key, "side", side[0], side[1], px, qty, optional, *scales)
     return _both(frame, lambda d: d.levels_sides(*args), lambda o: J.get_levels_sides(o, *args), same_class)
 
@@ -259,8 +259,8 @@ def _read_both(frame, ops):
     """Run one read sequence on the C reader and on the twin: ("int"|"str", key), ("enter", key),
     ("enter_only", key), ("root",), ("obj", key, px_key, qty_key) for levels_obj, then the end of
     the frame. Returns each side's ("ok", values) or ("err", class name)."""
-    from ext.json import JSONError
-    from ext.ref import json_ref as J
+    from venuelink.ext.json import JSONError
+    from venuelink.ext.ref import json_ref as J
 
     def c():
         d, got = _loaded(frame), []

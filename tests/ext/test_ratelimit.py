@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""ext.ratelimit: unit tests (run on the Cython module and the reference twin), a differential
+"""venuelink.ext.ratelimit: unit tests (run on the Cython module and the reference twin), a differential
 test against the reference twin, an independent replay of the admitted requests, and exact
 waits."""
 from __future__ import annotations
@@ -10,8 +10,8 @@ from fractions import Fraction
 import pytest
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
-from ext import ratelimit as C
-from ext.ref import ratelimit_ref as R
+from venuelink.ext import ratelimit as C
+from venuelink.ext.ref import ratelimit_ref as R
 
 FIXED, SLIDING, TOKEN = 1, 2, 3
 CANCEL, NEW_ORDER, QUERY, SNAPSHOT = 1, 2, 3, 4

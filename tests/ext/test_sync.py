@@ -2,9 +2,9 @@ import random
 
 import pytest
 
-from ext.book import L2Book
-from ext.sync import BookStateC, BookSync, SeqRule, SyncResult
-from ext.types import Side
+from venuelink.ext.book import L2Book
+from venuelink.ext.sync import BookStateC, BookSync, SeqRule, SyncResult
+from venuelink.ext.types import Side
 
 
 class Listener:
@@ -188,7 +188,7 @@ def test_bad_rule():
 
 from hypothesis import given, settings, strategies as st
 
-from ext.ref.sync_ref import RefSync
+from venuelink.ext.ref.sync_ref import RefSync
 
 levels = st.lists(st.tuples(st.integers(1, 60), st.integers(0, 4)), max_size=4)
 ops = st.lists(st.one_of(

@@ -6,10 +6,10 @@ from array import array
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from engine.model import Instrument, Side, VenueId
-from ext.feed import FeedSymbol, PyFrameParser
-from ext.ref import tradeids_ref as R
-from ext.sync import SeqRule
+from venuelink.model import Instrument, Side, VenueId
+from venuelink.ext.feed import FeedSymbol, PyFrameParser
+from venuelink.ext.ref import tradeids_ref as R
+from venuelink.ext.sync import SeqRule
 
 INST = Instrument(VenueId.okx, "BTC-USDT", "BTC/USDT", "BTC", "USDT", 1, 3, 1, 1)
 ABSURD = (10**15, 2**63 - 1, -(2**63), -1, 0, 10**18 + 7)

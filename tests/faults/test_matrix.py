@@ -1,5 +1,5 @@
 """The fault matrix: every fault of the simulator's fault API against every registered venue
-(engine.registry), each on a fresh engine with a strategy trading, checked by ``engine.drill``:
+(venuelink.registry), each on a fresh engine with a strategy trading, checked by ``venuelink.tools.drill``:
 the fault's visible effect (classification, resync, breaker, policy) and the invariants (no book
 LIVE while wrong, books equal to the venue's after recovery, the order ledger intact).
 
@@ -8,7 +8,7 @@ late order acks) run again with the venue behind the CCXT tier, on the same simu
 (``binance-ccxt-...``, ``okx-ccxt-...``); what it cannot meet today is an xfail with the reason.
 
 Every drill runs on compressed time (TIME_SCALE: the engine's detection and recovery timers, and the
-cases' holds and bounds with them, engine.drill); the real timers are asserted by
+cases' holds and bounds with them, venuelink.tools.drill); the real timers are asserted by
 tests/engine/test_timers.py, and the soak runs on them."""
 import json
 import urllib.request
@@ -16,13 +16,13 @@ from urllib.parse import parse_qsl, urlencode
 
 import pytest
 
-from engine import registry
-from engine.adapter import Channel
-from engine.ccxt_tier.adapter import DEPTH as TIER_DEPTH
-from engine.drill import CASES, CASES_BY_NAME, Drill, Needs, Target, applicable, venue_needs
-from engine.model import BookState
-from engine.sim.server import running_simulator
-from engine.venue import SnapshotSource
+from venuelink import registry
+from venuelink.adapter import Channel
+from venuelink.ccxt_tier.adapter import DEPTH as TIER_DEPTH
+from venuelink.tools.drill import CASES, CASES_BY_NAME, Drill, Needs, Target, applicable, venue_needs
+from venuelink.model import BookState
+from venuelink.sim.server import running_simulator
+from venuelink.venue import SnapshotSource
 from tests.tiers import CCXT_HOSTS, native_adapter, sim_options, tier_config
 
 VENUES = registry.trading()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import registry
+from venuelink import registry
 
 # volume: `make test-slow` (run by CI after `make test`), not `make test`
 pytestmark = pytest.mark.slow
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 def test_two_minute_soak_over_every_venue(tmp_path: Path):
     report = tmp_path / "soak.json"
-    p = subprocess.run([sys.executable, "-m", "engine.cli", "soak", "--minutes", "2", "--seed", "3",
+    p = subprocess.run([sys.executable, "-m", "venuelink.tools.cli", "soak", "--minutes", "2", "--seed", "3",
                         "--report", str(report)], capture_output=True, text=True, timeout=400)
     assert report.exists(), p.stderr[-3000:]
     r = json.loads(report.read_text())
@@ -33,7 +33,7 @@ def test_two_minute_soak_over_every_venue(tmp_path: Path):
 def test_a_violation_fails_the_soak(tmp_path: Path):
     # an impossible memory bound: the report names the violation and the exit status is 1
     report = tmp_path / "soak.json"
-    p = subprocess.run([sys.executable, "-m", "engine.cli", "soak", "--minutes", "0.3", "--warmup", "1",
+    p = subprocess.run([sys.executable, "-m", "venuelink.tools.cli", "soak", "--minutes", "0.3", "--warmup", "1",
                         "--cycle", "1", "--max-rss-growth-mb", "-1", "--report", str(report)],
                        capture_output=True, text=True, timeout=200)
     r = json.loads(report.read_text())

@@ -3,7 +3,7 @@ so a stall in a soak report is a lead, not a mystery."""
 import asyncio
 import time
 
-from engine.soak import StallMonitor
+from venuelink.tools.soak import StallMonitor
 
 
 def _blocks_the_loop_on_purpose() -> None:

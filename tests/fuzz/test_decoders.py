@@ -31,8 +31,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from engine import registry
-from engine.normalize import Replayer, _as_rest
+from venuelink import registry
+from venuelink.tools.normalize import Replayer, _as_rest
 from tests.fuzz.mutate import mutate
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

@@ -16,8 +16,8 @@ import aiohttp
 import pytest
 import yarl
 
-from adapters.binance.simulator import SIM, split_signed, verify_signature, ws_api_payload
-from engine.sim.server import in_process_simulator, running_simulator
+from venuelink.adapters.binance.simulator import SIM, split_signed, verify_signature, ws_api_payload
+from venuelink.sim.server import in_process_simulator, running_simulator
 
 # published Binance REST/WS-API HMAC example key pair (rest-api.md / web-socket-api.md)
 DOC_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"

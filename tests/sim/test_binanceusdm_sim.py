@@ -15,10 +15,10 @@ import aiohttp
 import pytest
 import yarl
 
-from engine.sim import server
-from engine.sim.server import running_simulator
+from venuelink.sim import server
+from venuelink.sim.server import running_simulator
 
-MODULE = "adapters.binanceusdm.simulator"
+MODULE = "venuelink.adapters.binanceusdm.simulator"
 T = aiohttp.ClientTimeout(total=10)
 
 

@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 import aiohttp
 from yarl import URL
 
-from engine.sim.server import in_process_simulator
+from venuelink.sim.server import in_process_simulator
 
 T = aiohttp.ClientTimeout(total=10)
 FAST = dict(rate=100, seed=7, depth_fast_ms=20)

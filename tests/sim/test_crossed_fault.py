@@ -3,8 +3,8 @@ last change of its price in the diff, so a bid removal at that price earlier in 
 (a price the fair moved across) cannot undo it."""
 from types import SimpleNamespace
 
-from engine.sim.faults import Faults
-from engine.sim.streams import DiffStreams, DiffTopic, _Live
+from venuelink.sim.faults import Faults
+from venuelink.sim.streams import DiffStreams, DiffTopic, _Live
 
 
 class _Acc:

@@ -12,16 +12,16 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from adapters.binance.spec import SPEC
-from engine.sim.app import SimApp, SimConfig, make_venue
-from engine.sim.core import SymbolSpec
-from engine.sim.faults import Faults
-from engine.sim.limits import ORDERS, RAW, WEIGHT, RateLimiter, rule_from_bucket, rules_from_buckets
-from engine.sim.server import in_process_simulator
-from engine.sim.streams import DiffStreams, DiffTopic
-from engine.sim.wsconn import Control, ControlReply, Op, PingRule, Refusal, TopicControl, WsConn, WsHub
-from engine.venue import BucketSpec
-from ext.ratelimit import BucketKind
+from venuelink.adapters.binance.spec import SPEC
+from venuelink.sim.app import SimApp, SimConfig, make_venue
+from venuelink.sim.core import SymbolSpec
+from venuelink.sim.faults import Faults
+from venuelink.sim.limits import ORDERS, RAW, WEIGHT, RateLimiter, rule_from_bucket, rules_from_buckets
+from venuelink.sim.server import in_process_simulator
+from venuelink.sim.streams import DiffStreams, DiffTopic
+from venuelink.sim.wsconn import Control, ControlReply, Op, PingRule, Refusal, TopicControl, WsConn, WsHub
+from venuelink.venue import BucketSpec
+from venuelink.ext.ratelimit import BucketKind
 
 T = aiohttp.ClientTimeout(total=10)
 
@@ -314,7 +314,7 @@ async def test_second_dialect_on_the_shared_app_skeleton():
 
 def test_the_simulator_process_gets_no_credentials(monkeypatch):
     import pathlib
-    from engine.sim.server import running_simulator
+    from venuelink.sim.server import running_simulator
     monkeypatch.setenv("BINANCE_API_SECRET", "real-secret-of-the-operator")
     monkeypatch.setenv("OKX_API_PASSPHRASE", "real-passphrase")
     monkeypatch.setenv("VL_HARMLESS_SETTING", "1")
@@ -342,11 +342,11 @@ class _RpcDialect:
         return "fast done"
 
     async def bad(self, conn: WsConn, params: Any) -> str:
-        from engine.sim.app import SimError
+        from venuelink.sim.app import SimError
         raise SimError(-1, "refused")
 
     def parse(self, text: str):
-        from engine.sim.rpc import RpcRequest
+        from venuelink.sim.rpc import RpcRequest
         m = json.loads(text)
         return RpcRequest(m["id"], m["method"], m.get("params"))
 
@@ -354,11 +354,11 @@ class _RpcDialect:
         return 1
 
     def limit_error(self, dec: Any):
-        from engine.sim.app import SimError
+        from venuelink.sim.app import SimError
         return SimError(-2, "limit")
 
     def unknown_method(self, req: Any):
-        from engine.sim.app import SimError
+        from venuelink.sim.app import SimError
         return SimError(-3, f"unknown {req.method}")
 
     def result(self, req: Any, result: Any, dec: Any) -> str:
@@ -369,7 +369,7 @@ class _RpcDialect:
 
 
 async def test_a_held_rpc_answer_does_not_stall_the_requests_behind_it():
-    from engine.sim.rpc import RpcSocket
+    from venuelink.sim.rpc import RpcSocket
 
     dialect = _RpcDialect()
     rpc = RpcSocket(RateLimiter([]), dialect)

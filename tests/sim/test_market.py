@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.sim.faults import FaultError, Faults
-from engine.sim.limits import ORDERS, RAW, WEIGHT, RateLimiter, Rule
-from engine.sim.market import BUY, SELL, DiffAccumulator, MarketSim, Scale
-from engine.sim.matching import (
+from venuelink.sim.faults import FaultError, Faults
+from venuelink.sim.limits import ORDERS, RAW, WEIGHT, RateLimiter, Rule
+from venuelink.sim.market import BUY, SELL, DiffAccumulator, MarketSim, Scale
+from venuelink.sim.matching import (
     AMENDED,
     CANCELED,
     DUPLICATE_CLIENT_ID,

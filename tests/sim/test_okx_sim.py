@@ -12,13 +12,13 @@ from decimal import Decimal
 import aiohttp
 import pytest
 
-from adapters.okx.adapter import OkxAdapter
-from adapters.okx.auth import hmac_b64, iso_ms
-from adapters.okx.simulator import book_checksum, parse_iso_ms
-from engine import registry
-from engine.model import VenueId
-from engine.normalize import Replayer
-from engine.sim.server import running_simulator
+from venuelink.adapters.okx.adapter import OkxAdapter
+from venuelink.adapters.okx.auth import hmac_b64, iso_ms
+from venuelink.adapters.okx.simulator import book_checksum, parse_iso_ms
+from venuelink import registry
+from venuelink.model import VenueId
+from venuelink.tools.normalize import Replayer
+from venuelink.sim.server import running_simulator
 
 T = aiohttp.ClientTimeout(total=10)
 
@@ -31,7 +31,7 @@ def sim():
 
 @pytest.fixture
 def okx_registered():
-    assert registry.ADAPTERS[VenueId.okx] == "adapters.okx.adapter:OkxAdapter"
+    assert registry.ADAPTERS[VenueId.okx] == "venuelink.adapters.okx.adapter:OkxAdapter"
 
 
 async def admin(s, sim, path, body=None):
@@ -389,7 +389,7 @@ async def test_private_ws_login_orders_and_order_entry(sim):
 
 
 def test_keyed_rules_count_per_key_and_only_their_names():
-    from engine.sim.limits import KEYED, ORDERS, RateLimiter, Rule
+    from venuelink.sim.limits import KEYED, ORDERS, RateLimiter, Rule
     lim = RateLimiter([Rule(KEYED, "SECOND", 2, 2, "PLACE_2S"), Rule(KEYED, "SECOND", 2, 5, "CANCEL_2S"),
                        Rule(ORDERS, "SECOND", 2, 100, "ALL")], clock=lambda: 100.0)
     assert lim.check_bucket("a/BTC-USDT", ["PLACE_2S"]).allowed
@@ -452,9 +452,9 @@ async def test_engine_receives_every_derivatives_event_of_a_swap():
     """Through the engine on the simulator: mark price, funding rate, open interest and
     liquidations of BTC/USDT:USDT arrive normalized; the shared liquidation topic is subscribed
     once for the connection and another swap's liquidations reach only that swap's callbacks."""
-    from engine.config import Config, VenueConfig
-    from engine.derivatives import FundingRate, IndexPrice, Liquidation, MarkPrice, OpenInterest
-    from engine.engine import Engine
+    from venuelink.config import Config, VenueConfig
+    from venuelink.derivatives import FundingRate, IndexPrice, Liquidation, MarkPrice, OpenInterest
+    from venuelink.engine import Engine
     with running_simulator("okx", rate=50, seed=4, deriv_interval_ms=100, funding_interval_s=0.5) as sim:
         syms = ["BTC/USDT:USDT", "ETH/USDT:USDT"]
         # the spot BTC/USDT streams on the same connection: its instId is the swap's index name
@@ -504,8 +504,8 @@ async def test_book_snapshots_have_their_own_bucket_in_the_adapter_and_the_simul
     """GET /api/v5/market/books is charged to BOOKS_2S (40 per 2 s per IP), not to the public bucket
     of the other endpoints: a burst of snapshots neither waits behind nor starves instruments and
     status reads. The simulator counts it the same way."""
-    from adapters.okx.spec import SPEC
-    from ext.ratelimit import Priority
+    from venuelink.adapters.okx.spec import SPEC
+    from venuelink.ext.ratelimit import Priority
     a = OkxAdapter()
     path, params = a.snapshot_request(type("I", (), {"venue_symbol": "BTC-USDT"})())
     assert (path, params) == ("/api/v5/market/books", {"instId": "BTC-USDT", "sz": "400"})
@@ -531,8 +531,8 @@ async def test_a_quiet_book_goes_live_from_its_snapshot_without_waiting_for_an_u
     """OKX pushes nothing for a book that does not change (a keep-alive after a minute), and the
     book starts from the REST snapshot: the engine fetches it for a book still quiet a second after
     its connection opened, instead of waiting for the first update."""
-    from engine.config import Config
-    from engine.engine import Engine
+    from venuelink.config import Config
+    from venuelink.engine import Engine
     from tests.tiers import venue_config
     from tests.waiting import wait_for
     with running_simulator("okx", rate=50, seed=4) as sim:

@@ -12,12 +12,12 @@ from math import ceil, floor
 
 import pytest
 
-from engine.sim.market import BUY, SELL, Batch, MarketSim, Trade
-from engine.sim.matching import (BAD_ORDER, CANCELED, FILLED, LIMIT, MARKET, Account, BalanceEvent,
+from venuelink.sim.market import BUY, SELL, Batch, MarketSim, Trade
+from venuelink.sim.matching import (BAD_ORDER, CANCELED, FILLED, LIMIT, MARKET, Account, BalanceEvent,
                                  MatchingEngine, Reject)
-from engine.sim.core import SimVenue, SymbolSpec
-from engine.sim.limits import RateLimiter
-from engine.sim.positions import (INSUFFICIENT_MARGIN, REDUCE_ONLY_INCREASES, REDUCE_ONLY_NO_POSITION,
+from venuelink.sim.core import SimVenue, SymbolSpec
+from venuelink.sim.limits import RateLimiter
+from venuelink.sim.positions import (INSUFFICIENT_MARGIN, REDUCE_ONLY_INCREASES, REDUCE_ONLY_NO_POSITION,
                                   InversePerpEngine, InversePosition, LinearPerpEngine, PerpEngine, Position)
 
 Q8 = Decimal("0.00000001")

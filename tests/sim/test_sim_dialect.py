@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """Every registered venue's simulator states its command line, config and report once, as an
-``engine.sim.dialect.SimDialect`` (``SIM``), and the engine derives the rest from it."""
+``venuelink.sim.dialect.SimDialect`` (``SIM``), and the engine derives the rest from it."""
 import argparse
 import dataclasses
 import importlib
@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from engine import registry
-from engine.sim.app import SimApp, SimConfig, add_sim_args, base_report
-from engine.sim.dialect import SimDialect
-from engine.sim.server import SIMULATORS, add_common_args, in_process_simulator
+from venuelink import registry
+from venuelink.sim.app import SimApp, SimConfig, add_sim_args, base_report
+from venuelink.sim.dialect import SimDialect
+from venuelink.sim.server import SIMULATORS, add_common_args, in_process_simulator
 
 ROOT = Path(__file__).resolve().parents[2]
 VENUES = registry.available()

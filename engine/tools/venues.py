@@ -1,11 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Every venue venuelink knows (engine.model.VenueId), which tier serves it and what it offers:
+"""Every venue venuelink knows (venuelink.model.VenueId), which tier serves it and what it offers:
 ``venuelink venues`` (a plain table, or ``--json``).
 
 Features are named as CCXT names them. For a ccxt-tier venue they are CCXT's own ``has`` flags
 of those the tier uses (watchOrderBook, watchTrades, createOrder, cancelOrder, fetchOrder,
 cancelAllOrders, cancelAllOrdersAfter, watchOrders), and editOrder where CCXT's keeps the order in
-place (engine.ccxt_tier.entry.AMEND_IN_PLACE).
+place (venuelink.ccxt_tier.entry.AMEND_IN_PLACE).
 For a native venue they are read off its adapter: the channels its ``topics`` accepts
 (watchOrderBook, watchTrades, watchBidsAsks for the best bid/ask stream), ``derivatives`` when it
 has derivatives topics, and the methods of its execution class (createOrder, cancelOrder,
@@ -16,10 +16,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from engine import registry
-from engine.adapter import Channel, VenueAdapter
-from engine.ccxt_tier import GONE, ccxt_id
-from engine.model import Instrument, MarketKind, VenueId
+from venuelink import registry
+from venuelink.adapter import Channel, VenueAdapter
+from venuelink.ccxt_tier import GONE, ccxt_id
+from venuelink.model import Instrument, MarketKind, VenueId
 
 CCXT_FEATURES = ("watchOrderBook", "watchTrades", "createOrder", "cancelOrder", "fetchOrder", "cancelAllOrders",
                  "cancelAllOrdersAfter", "watchOrders")
@@ -60,7 +60,7 @@ def native_features(adapter: VenueAdapter) -> list[str]:
 def ccxt_features(exchange_id: str) -> list[str] | None:
     """CCXT's ``has`` of the features the tier uses (None: CCXT ships no such exchange)."""
     import ccxt.pro
-    from engine.ccxt_tier.entry import AMEND_IN_PLACE
+    from venuelink.ccxt_tier.entry import AMEND_IN_PLACE
     cls = getattr(ccxt.pro, exchange_id, None)
     if cls is None:
         return None

@@ -54,8 +54,8 @@ def secrets_text(sim: Any) -> str:
 
 
 def _cmd_sim(args: argparse.Namespace) -> int:
-    from engine.run import _first_symbols
-    from engine.sim.server import SIMULATORS, running_simulator
+    from venuelink.tools.run import _first_symbols
+    from venuelink.sim.server import SIMULATORS, running_simulator
     names = args.venues or list(SIMULATORS)
     bad = [v for v in names if v not in SIMULATORS]
     if bad:
@@ -97,7 +97,7 @@ def _cmd_sim(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub) -> None:
-    from engine.run import _rate, _seconds
+    from venuelink.tools.run import _rate, _seconds
     s = sub.add_parser("sim", help="serve the built-in venue simulators and write a ready config for --config",
                        description="Start the built-in venue simulators on 127.0.0.1 (each in its own "
                                    "process) and write a config file (with a mode-0600 secrets file per "

@@ -4,7 +4,7 @@ simulator's faults injected, and the engine's invariants checked against the ven
 
 Used by the fault-matrix tests (every fault x every registered venue) and by ``venuelink soak``
 (random faults for minutes). Venue-neutral: everything venue-specific comes from the adapter
-(topics, instruments) and from the simulator's admin API (``engine.sim.admin``), whose book and
+(topics, instruments) and from the simulator's admin API (``venuelink.sim.admin``), whose book and
 ledger views have the same shape for every venue.
 
 Invariants (each violation is a line of text in ``Drill.violations``):
@@ -17,7 +17,7 @@ Invariants (each violation is a line of text in ``Drill.violations``):
 * no rate-limit rejection or ban caused by the engine's own traffic (``Drill.self_limited``).
 
 Compressed time: ``Drill(..., time_scale=k)`` runs the engine on ``Timers().scaled(k)`` (its own
-detection and recovery timers, engine.config.Timers) and scales what the cases wait on and promise
+detection and recovery timers, venuelink.config.Timers) and scales what the cases wait on and promise
 with it: each fault's hold, its "out of LIVE within" bound, the frame delay that must exceed the
 lag threshold, the order hold timeout. A bound of 3 s on the real timers is a bound of 3 s x k on
 compressed ones, so a detection that is broken still fails. The venue's own times (its retry
@@ -38,14 +38,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Callable
 
-from engine import registry
-from engine.adapter import Channel
-from engine.circuit import CircuitState, FailureKind
-from engine.config import Config, Timers, VenueConfig
-from engine.engine import Engine
-from engine.errors import EngineError
-from engine.venue import SnapshotSource
-from engine.model import BookState, Fill, Order, OrderRequest, OrderState, OrderType, Side, TimeInForce, VenueId
+from venuelink import registry
+from venuelink.adapter import Channel
+from venuelink.circuit import CircuitState, FailureKind
+from venuelink.config import Config, Timers, VenueConfig
+from venuelink.engine import Engine
+from venuelink.errors import EngineError
+from venuelink.venue import SnapshotSource
+from venuelink.model import BookState, Fill, Order, OrderRequest, OrderState, OrderType, Side, TimeInForce, VenueId
 
 log = logging.getLogger("venuelink.drill")
 
@@ -239,7 +239,7 @@ class CaseResult:
 
 
 class Drill:
-    """Engine + strategy against one running simulator (``engine.sim.server.running_simulator``)."""
+    """Engine + strategy against one running simulator (``venuelink.sim.server.running_simulator``)."""
 
     def __init__(self, venue: str, sim: Any, *, n_symbols: int = 2, order_qty_lots: int = 3,
                  venue_config: dict[str, Any] | None = None, seed: int = 1, time_scale: float = 1.0) -> None:
@@ -274,7 +274,7 @@ class Drill:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        from engine.run import _first_symbols
+        from venuelink.tools.run import _first_symbols
         self.symbols = _first_symbols(self.venue, self.sim.rest_url, self.n_symbols)
         scaled = {"timers": self.timers,
                   "hold_timeout_s": VenueConfig(self.venue).hold_timeout_s * self.time_scale}

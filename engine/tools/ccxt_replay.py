@@ -2,7 +2,7 @@
 """``venuelink normalize VENUE FILE --tier ccxt``: a recorded venue conversation through CCXT's
 own message handlers, behind the tier's checks, printed like the native tier's replay.
 
-The input is the native replay's (engine.normalize): raw WebSocket frames as the venue sent
+The input is the native replay's (venuelink.tools.normalize): raw WebSocket frames as the venue sent
 them, and REST answers as ``{"rest": "<path and query>", "body": ...}``. Here the worker of the
 CCXT tier runs in process with CCXT's real exchange class, and nothing is connected to:
 
@@ -11,7 +11,7 @@ CCXT tier runs in process with CCXT's real exchange class, and nothing is connec
   an unreachable venue would, and is reported;
 * CCXT's WebSocket client is never dialed: its subscribes go nowhere (they are counted), and
   each recorded frame goes to CCXT's own message handling as if received, through the tier's
-  raw-frame checks (engine.ccxt_tier.taps);
+  raw-frame checks (venuelink.ccxt_tier.taps);
 * what the worker would hand to the engine goes to the engine's CCXT-tier parser and from there
   to the same output as the native replay (book snapshots, trades, tops with ``--book``).
 
@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Iterable
 from urllib.parse import parse_qsl, urlsplit
 
-from engine.ccxt_tier.worker import Worker
-from engine.normalize import NormalizeStats, _as_rest, _Sink
-from ext.clock import now_ns
+from venuelink.ccxt_tier.worker import Worker
+from venuelink.tools.normalize import NormalizeStats, _as_rest, _Sink
+from venuelink.ext.clock import now_ns
 
 DEPTH = 20
 
@@ -131,8 +131,8 @@ class ReplayWorker(Worker):
 
 async def _replay(exchange_id: str, venue: str, symbols: list[str], lines: Iterable[str | bytes], out: IO[str],
                   err: IO[str], with_book: bool, options: dict | None) -> NormalizeStats:
-    from engine.ccxt_tier.adapter import CcxtAdapter
-    from engine.config import VenueConfig
+    from venuelink.ccxt_tier.adapter import CcxtAdapter
+    from venuelink.config import VenueConfig
 
     stats = NormalizeStats()
     recording = Recording()
@@ -218,7 +218,7 @@ async def _replay(exchange_id: str, venue: str, symbols: list[str], lines: Itera
 def normalize_ccxt(venue: str, symbols: list[str], lines: Iterable[str | bytes], out: IO[str] = sys.stdout, *,
                    with_book: bool = False, err: IO[str] = sys.stderr, options: dict | None = None) -> NormalizeStats:
     """`options`: CCXT's own exchange options (as ``ccxt_options`` in a venue's config)."""
-    from engine.ccxt_tier import ccxt_id
+    from venuelink.ccxt_tier import ccxt_id
     if not symbols:
         raise ValueError("--tier ccxt needs the symbols to watch (--symbol BTC/USDT, again for more)")
     return asyncio.run(_replay(ccxt_id(venue), venue, list(symbols), lines, out, err, with_book, options))

@@ -3,8 +3,8 @@
 venue's order-rate limit, random faults from the fault matrix, for minutes; then a JSON report and a
 non-zero exit on any violation.
 
-One cycle per venue: inject a random fault (``engine.drill.CASES``), trade through it at twice the
-limit, end the fault, stop trading, then check (``engine.drill.Drill``): every order final and equal
+One cycle per venue: inject a random fault (``venuelink.tools.drill.CASES``), trade through it at twice the
+limit, end the fault, stop trading, then check (``venuelink.tools.drill.Drill``): every order final and equal
 to the venue's ledger, none placed twice, every fill delivered once; every book LIVE and equal to the
 venue's; no rate-limit rejection or ban caused by the engine's own traffic. Across the run: resident
 memory after warm-up may grow by at most ``--max-rss-growth-mb``, and no event-loop stall may exceed
@@ -25,11 +25,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from engine.drill import CASES, Drill, FaultCase, applicable
-from engine.errors import EngineError
-from engine.model import Order, OrderRequest, OrderType, Side, TimeInForce
-from engine.venue import BucketScope
-from engine.tasks import within
+from venuelink.tools.drill import CASES, Drill, FaultCase, applicable
+from venuelink.errors import EngineError
+from venuelink.model import Order, OrderRequest, OrderType, Side, TimeInForce
+from venuelink.venue import BucketScope
+from venuelink.tasks import within
 
 log = logging.getLogger("venuelink.soak")
 
@@ -37,7 +37,7 @@ log = logging.getLogger("venuelink.soak")
 def order_rate_limit(venue: str) -> float:
     """The venue's tightest per-account order rate over a short window (a minute or less), orders
     per second: the burst a strategy meets first (daily caps are far above a soak's volume)."""
-    from engine import registry
+    from venuelink import registry
     spec = registry.create(venue).spec
     rates = [b.limit / b.window_s for b in spec.buckets if b.scope == BucketScope.ACCOUNT and b.window_s <= 60]
     return min(rates) if rates else 10.0
@@ -218,7 +218,7 @@ async def _cycle(d: Drill, case: FaultCase, tally: VenueTally, rng: random.Rando
 
 async def soak(venues: list[str], minutes: float, seed: int, *, max_rss_growth_mb: float, max_stall_ms: float,
                warmup_s: float, trade_s: float, faults: list[str] | None = None) -> dict[str, Any]:
-    from engine.sim.server import running_simulator
+    from venuelink.sim.server import running_simulator
     rng = random.Random(seed)
     t_start = time.monotonic()
     end = t_start + minutes * 60
@@ -310,13 +310,13 @@ def add_parser(sub) -> None:
 
 
 def _cmd_soak(args: argparse.Namespace) -> int:
-    from engine import registry
+    from venuelink import registry
     venues = args.venues or registry.trading()          # the drills trade
     unknown = [v for v in venues if v not in registry.available()]
     if unknown:
         print(f"unknown venues {unknown}; available: {', '.join(registry.available())}", file=sys.stderr)
         return 2
-    from engine.drill import CASES_BY_NAME
+    from venuelink.tools.drill import CASES_BY_NAME
     bad = [f for f in args.faults or () if f not in CASES_BY_NAME]
     if bad:
         print(f"unknown fault cases {bad}; available: {', '.join(CASES_BY_NAME)}", file=sys.stderr)

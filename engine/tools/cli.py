@@ -23,7 +23,7 @@ def _version() -> str:
 
 
 def _check_venue(name: str) -> None:
-    from engine import registry
+    from venuelink import registry
     try:
         registry.venue_id(name)
     except ValueError as e:
@@ -48,7 +48,7 @@ def _open_input(path: str):
 
 
 def _cmd_normalize(args: argparse.Namespace) -> int:
-    from engine.normalize import normalize
+    from venuelink.tools.normalize import normalize
     if args.tier == "ccxt":
         return _normalize_ccxt(args)
     if args.symbol or args.ccxt_options:
@@ -75,9 +75,9 @@ def _normalize_exit(stats) -> int:
 def _normalize_ccxt(args: argparse.Namespace) -> int:
     import json
 
-    from engine import registry
-    from engine.ccxt_tier import GONE
-    from engine.ccxt_tier.replay import normalize_ccxt
+    from venuelink import registry
+    from venuelink.ccxt_tier import GONE
+    from venuelink.tools.ccxt_replay import normalize_ccxt
     if args.reference:
         raise UsageError("--reference is the native parser's twin; the CCXT tier has CCXT's own handlers")
     if args.venue in GONE:
@@ -105,7 +105,7 @@ def _normalize_ccxt(args: argparse.Namespace) -> int:
 def _cmd_venues(args: argparse.Namespace) -> int:
     import json
 
-    from engine.venues import render, venue_table
+    from venuelink.tools.venues import render, venue_table
     rows = venue_table()
     if args.json:
         json.dump(rows, sys.stdout, indent=1)
@@ -121,10 +121,10 @@ def _cmd_instruments(args: argparse.Namespace) -> int:
     import contextlib
     import json
 
-    from engine.config import load_config
-    from engine.engine import Engine
-    from engine.errors import ConfigError, EngineError
-    from engine.run import _run_loop, _sim_config
+    from venuelink.config import load_config
+    from venuelink.engine import Engine
+    from venuelink.errors import ConfigError, EngineError
+    from venuelink.tools.run import _run_loop, _sim_config
     with contextlib.ExitStack() as stack:
         try:
             if args.config:
@@ -212,11 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--json", action="store_true", help="JSON array of the instruments' fields")
     i.set_defaults(func=_cmd_instruments)
 
-    from engine import run as run_mod
+    from venuelink.tools import run as run_mod
     run_mod.add_parsers(sub)
-    from engine import soak as soak_mod
+    from venuelink.tools import soak as soak_mod
     soak_mod.add_parser(sub)
-    from engine import simcmd
+    from venuelink.tools import simcmd
     simcmd.add_parser(sub)
     return p
 

@@ -14,10 +14,10 @@ import signal
 import sys
 import time
 
-from engine.config import Config, VenueConfig, load_config
-from engine.errors import ConfigError, EngineError, UnknownOrder
-from engine.model import BookState, ConnState, Order, OrderRequest, OrderState, OrderType, Side, TimeInForce, VenueId
-from engine.tasks import within
+from venuelink.config import Config, VenueConfig, load_config
+from venuelink.errors import ConfigError, EngineError, UnknownOrder
+from venuelink.model import BookState, ConnState, Order, OrderRequest, OrderState, OrderType, Side, TimeInForce, VenueId
+from venuelink.tasks import within
 
 log = logging.getLogger("venuelink")
 
@@ -115,9 +115,9 @@ def add_parsers(sub) -> None:
 
 # ---------------------------------------------------------------------------------------- run
 def _sim_config(venues: list[str], rate: int, stack: contextlib.ExitStack) -> Config:
-    from engine import registry
-    from engine.drill import passphrase_env
-    from engine.sim.server import SIMULATORS, running_simulator
+    from venuelink import registry
+    from venuelink.tools.drill import passphrase_env
+    from venuelink.sim.server import SIMULATORS, running_simulator
     names = venues or list(SIMULATORS)
     cfg = Config(venues={})
     for v in names:
@@ -140,7 +140,7 @@ def _first_symbols(venue: str, rest_url: str, n: int) -> list[str]:
     """Unified symbols of the first `n` trading instruments, as the venue's adapter reads them
     from the (simulated) venue's own instruments endpoint."""
     import urllib.request
-    from engine import registry
+    from venuelink import registry
     adapter = registry.create(venue)
     insts = []
     for url in adapter.instrument_urls():
@@ -210,7 +210,7 @@ async def _run(cfg: Config, duration: float, plain: bool, strategy: bool, journa
     """journal > 0: service logging (StatusView.journal) with a status line every `journal` s.
     With the strategy, the exit cancels every open order and checks with the venue, for at most
     `cancel_s`; orders possibly still open are printed with their client ids (exit status 3)."""
-    from engine.engine import Engine
+    from venuelink.engine import Engine
     eng = Engine(cfg)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -236,7 +236,7 @@ async def _run(cfg: Config, duration: float, plain: bool, strategy: bool, journa
     print(f"venuelink: metrics on http://{cfg.metrics_host}:{port}/metrics", flush=True)
     strat_task = None
     if strategy:
-        from engine.examples.bbo_maker import BboMaker
+        from venuelink.examples.bbo_maker import BboMaker
         v = next(iter(eng.runtimes.values()))
         strat_task = asyncio.ensure_future(BboMaker(eng, v.venue.name, v.config.symbols[0]).run())
     view = StatusView(eng, duration)
@@ -270,7 +270,7 @@ async def _run(cfg: Config, duration: float, plain: bool, strategy: bool, journa
     finally:
         still_open: dict[str, list[str]] = {}
         if strat_task is not None:
-            from engine.tasks import cancel_and_wait
+            from venuelink.tasks import cancel_and_wait
             strat_task.cancel()                 # its own exit cancels its quote: a moment for that
             await asyncio.wait({strat_task}, timeout=1.0)
             await cancel_and_wait(strat_task)   # a second cancel ends a cancel stuck on the venue
@@ -532,8 +532,8 @@ exit status:
 
 def _unreached_errors() -> tuple:
     """Failures to get any answer from the venue before a request was sent: it is not reachable"""
-    from engine.errors import CircuitOpen, ExecutionUnknown
-    from engine.rest import Unreachable
+    from venuelink.errors import CircuitOpen, ExecutionUnknown
+    from venuelink.rest import Unreachable
     return (Unreachable, ExecutionUnknown, CircuitOpen, OSError, asyncio.TimeoutError)
 
 
@@ -576,8 +576,8 @@ def _terms_usage(inst, args: argparse.Namespace, order: Order | None) -> str | N
     the order as the venue has it (what is not changed stays)."""
     from types import SimpleNamespace
 
-    from engine.errors import Rejected
-    from engine.order_checks import checked_units
+    from venuelink.errors import Rejected
+    from venuelink.order_checks import checked_units
     if not inst.active:
         return None                 # the order manager refuses it, saying the instrument is not trading
     if order is None:
@@ -642,7 +642,7 @@ def _cmd_order_account(args: argparse.Namespace) -> int:
         return 2
 
     async def go():
-        from engine.engine import Engine
+        from venuelink.engine import Engine
         eng = Engine(cfg)
         try:
             await eng.start(market_data=False)
@@ -756,7 +756,7 @@ def _origin(url: str) -> str:
 
 
 async def _order(cfg: Config, args, ctx: dict) -> dict:
-    from engine.engine import Engine
+    from venuelink.engine import Engine
     eng = Engine(cfg)
     wait = ORDER_WAIT_S if args.wait is None else args.wait
     try:

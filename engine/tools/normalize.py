@@ -13,11 +13,11 @@ import sys
 from dataclasses import dataclass
 from typing import IO, Iterable
 
-from engine import registry
-from engine.adapter import RestKind
-from engine.model import TopOfBook, Trade
-from ext.clock import now_ns
-from ext.feed import Control, FeedSymbol
+from venuelink import registry
+from venuelink.adapter import RestKind
+from venuelink.model import TopOfBook, Trade
+from venuelink.ext.clock import now_ns
+from venuelink.ext.feed import Control, FeedSymbol
 
 TOP_LEVELS = 5
 
