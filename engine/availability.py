@@ -21,33 +21,33 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from enum import IntEnum
-from typing import TYPE_CHECKING, Callable
+from typing import Any, Callable, Protocol
 
 from venuelink.circuit import CircuitState
-from venuelink.errors import EngineError, VenueUnavailable
-from venuelink.model import OrderState
+from venuelink.config import UnavailablePolicy
+from venuelink.errors import VenueUnavailable
+from venuelink.model import OrderState, VenueId
+from venuelink.orders import OrderManager
+from venuelink.rest import RestClient
+from venuelink.status import StatusWatch
 from venuelink.tasks import cancel_and_wait, within
 
-if TYPE_CHECKING:
-    from venuelink.engine import VenueRuntime
+
+class AvailabilityHost(Protocol):
+    """What availability needs of its venue's runtime."""
+    venue: VenueId
+    rest: RestClient
+    status: StatusWatch
+    orders: OrderManager | None
+    execution: Any
+
+    @property
+    def has_private_stream(self) -> bool: ...
+
+    def strategy_failed(self, cb: Callable, e: Exception) -> None: ...
+
 
 log = logging.getLogger("venuelink.availability")
-
-
-class UnavailablePolicy(IntEnum):
-    HOLD = 1
-    REJECT_NEW = 2
-    CANCEL_ALL = 3
-    CALLBACK = 4
-
-    @classmethod
-    def parse(cls, name: str) -> "UnavailablePolicy":
-        try:
-            return cls[name.upper()]
-        except KeyError:
-            raise ValueError(f"unknown unavailable_policy {name!r}; one of: "
-                             f"{', '.join(p.name.lower() for p in cls)}") from None
 
 
 class Availability:
@@ -56,7 +56,7 @@ class Availability:
     while it connects, unless it is not up within this or its first attempt failed (then it is
     one, announced and decided by the policy as any other)"""
 
-    def __init__(self, rt: "VenueRuntime", policy: UnavailablePolicy, *, hold_timeout_s: float = 5.0,
+    def __init__(self, rt: AvailabilityHost, policy: UnavailablePolicy, *, hold_timeout_s: float = 5.0,
                  poll_s: float = 0.1) -> None:
         self.rt, self.policy, self.hold_timeout_s, self.poll_s = rt, policy, hold_timeout_s, poll_s
         self.available = True
@@ -137,7 +137,7 @@ class Availability:
             try:
                 cb(self.rt.venue.name, available, why)
             except Exception as e:
-                self.rt._strategy_failed(cb, e)
+                self.rt.strategy_failed(cb, e)
 
     # ---- watching ------------------------------------------------------------------------
     def _breaker_why(self) -> str:

@@ -28,17 +28,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import Protocol
 from urllib.parse import urlencode
 
-from venuelink.adapter import HistoryTrade
-from venuelink.tasks import cancel_all
+from venuelink.adapter import HistoryTrade, VenueAdapter
 from venuelink.ext.clock import now_ns
-from venuelink.ext.feed import BadMessage, FeedSymbol, TradeIds
+from venuelink.ext.events import Trade
+from venuelink.ext.feed import BadMessage, FeedSymbol, FrameParser, TradeIds
+from venuelink.model import VenueId
+from venuelink.rest import RestClient
+from venuelink.tasks import cancel_all
 
-if TYPE_CHECKING:
-    from venuelink.engine import VenueRuntime
-    from venuelink.ext.events import Trade
+
+class BackfillHost(Protocol):
+    """What the backfill needs of its venue's runtime."""
+    venue: VenueId
+    adapter: VenueAdapter
+    rest: RestClient
+    fs_by_symbol: dict[str, FeedSymbol]
+    parser_of: dict[str, FrameParser]
+
+    def on_trade(self, trade: Trade) -> None: ...
+
+    def deliver_trade(self, trade: Trade) -> None: ...
+
 
 log = logging.getLogger("venuelink.backfill")
 
@@ -47,7 +60,7 @@ class TradeBackfill:
     MAX_HELD = 20_000
     """live trades held per symbol while its backfill runs; beyond, they are released early"""
 
-    def __init__(self, rt: "VenueRuntime", *, timeout_s: float = 5.0, min_gap_interval_s: float = 2.0) -> None:
+    def __init__(self, rt: BackfillHost, *, timeout_s: float = 5.0, min_gap_interval_s: float = 2.0) -> None:
         self.rt, self.timeout_s, self.min_gap_interval_s = rt, timeout_s, min_gap_interval_s
         self.consecutive = rt.adapter.spec.trade_ids_consecutive
         self.last_ids: dict[str, int] = {}

@@ -25,13 +25,33 @@ import stat
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from enum import IntEnum
 from typing import TYPE_CHECKING
 
+from venuelink import catalog
 from venuelink.errors import ConfigError
 from venuelink.model import VenueId
 
 if TYPE_CHECKING:
     from venuelink.venue import WsEndpoint
+
+
+class UnavailablePolicy(IntEnum):
+    """What happens to orders while a venue cannot take them (``unavailable_policy`` of a venue's
+    config; venuelink.availability applies it): hold them up to hold_timeout_s, refuse new ones,
+    cancel every open order, or only tell the strategy's callback."""
+    HOLD = 1
+    REJECT_NEW = 2
+    CANCEL_ALL = 3
+    CALLBACK = 4
+
+    @classmethod
+    def parse(cls, name: str) -> "UnavailablePolicy":
+        try:
+            return cls[name.upper()]
+        except KeyError:
+            raise ValueError(f"unknown unavailable_policy {name!r}; one of: "
+                             f"{', '.join(p.name.lower() for p in cls)}") from None
 
 
 class Secret:
@@ -308,17 +328,16 @@ _CREDENTIAL_KEYS = ("api_key_env", "api_secret_env", "secrets_file", "private_ke
 def _tier(name: str, table: dict) -> str:
     """The venue's tier: as configured; else native where its adapter serves what the table asks
     (market data; orders too when keys are given), the CCXT tier otherwise."""
-    from venuelink import registry
-    native = VenueId.parse(name) in registry.ADAPTERS
+    native = VenueId.parse(name) in catalog.ADAPTERS
     keyed = any(table.get(k) for k in _CREDENTIAL_KEYS)
-    fits = native and (registry.trades(name) or not keyed)
+    fits = native and (catalog.trades(name) or not keyed)
     tier = table.get("tier", "native" if fits else "ccxt")
     if tier not in ("native", "ccxt"):
         raise ConfigError(f"[venues.{name}] tier must be \"native\" or \"ccxt\", got {tier!r}")
     if tier == "native" and not native:
-        raise ConfigError(f"[venues.{name}] has no native adapter (native: {', '.join(registry.available())}): "
+        raise ConfigError(f"[venues.{name}] has no native adapter (native: {', '.join(catalog.available())}): "
                           f"use tier = \"ccxt\"")
-    if tier == "native" and keyed and not registry.trades(name):
+    if tier == "native" and keyed and not catalog.trades(name):
         raise ConfigError(f"[venues.{name}] tier = \"native\" serves market data only so far: drop the keys, or "
                           f"trade it with tier = \"ccxt\"")
     return tier
@@ -406,7 +425,6 @@ def load_config(path: str | Path) -> Config:
             raise ConfigError(f"[venues.{name}] endpoints must be a table of name = \"wss://...\"")
         if not table.get("ws_url") and not eps:
             raise ConfigError(f"[venues.{name}] needs ws_url or an endpoints table")
-        from venuelink.availability import UnavailablePolicy
         try:
             UnavailablePolicy.parse(str(table.get("unavailable_policy", "hold")))
         except ValueError as e:

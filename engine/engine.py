@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 from collections import defaultdict
@@ -21,12 +20,13 @@ from typing import Callable
 
 from venuelink import registry
 from venuelink.adapter import Channel, VenueAdapter
-from venuelink.availability import Availability, UnavailablePolicy
+from venuelink.availability import Availability
 from venuelink.backfill import TradeBackfill
 from venuelink.budget import VenueBudget
-from venuelink.config import Config, Credentials, VenueConfig
+from venuelink.config import Config, Credentials, UnavailablePolicy, VenueConfig
 from venuelink.deadman import DeadMansSwitch
-from venuelink.derivatives import DerivEvent, OpenInterestPoll
+from venuelink.derivatives import DerivEvent
+from venuelink.open_interest import OpenInterestPoll
 from venuelink.errors import AuthError, BookNotLive, CircuitOpen, ConfigError, EngineError, VenueError
 from venuelink.model import (Balance, BookState, ConnState, Fill, Instrument, Order, OrderRequest, OrderUpdate, Position,
                           TopOfBook, Trade, VenueHealth, VenueId)
@@ -578,9 +578,9 @@ class VenueRuntime:
                 try:
                     cb(sync.key.symbol, st)
                 except Exception as e:
-                    self._strategy_failed(cb, e)
+                    self.strategy_failed(cb, e)
 
-    def _strategy_failed(self, cb, e: Exception) -> None:
+    def strategy_failed(self, cb, e: Exception) -> None:
         self.strategy_errors += 1
         if self.strategy_errors <= 10 or self.strategy_errors % 1000 == 0:
             log.error("%s: strategy callback %s raised (%d so far): %s: %s", self.venue.name,
@@ -591,7 +591,7 @@ class VenueRuntime:
             try:
                 cb(item)
             except Exception as e:
-                self._strategy_failed(cb, e)
+                self.strategy_failed(cb, e)
 
     async def _fetch_snapshot(self, symbol: str) -> None:
         """One snapshot per symbol at a time, jittered, through the budget at SNAPSHOT priority

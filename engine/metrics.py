@@ -8,7 +8,7 @@ p50/p95/p99 come out of histogram_quantile(0.99, rate(venuelink_stage_latency_se
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable
+from typing import Any, Iterable, Mapping, Protocol
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -16,8 +16,12 @@ from prometheus_client.registry import Collector
 
 from venuelink.ext.histogram import Histogram
 
-if TYPE_CHECKING:
-    from venuelink.engine import Engine
+
+class MetricsSource(Protocol):
+    """What the collector reads: the engine's venue runtimes and its stream drops."""
+    runtimes: Mapping[Any, Any]
+    stream_drops: int
+
 
 # bucket upper bounds in ns: 250 ns .. 10 s
 BOUNDS_NS = [250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
@@ -32,7 +36,7 @@ def histogram_family(fam: HistogramMetricFamily, labels: list[str], h: Histogram
 
 
 class EngineCollector(Collector):
-    def __init__(self, engine: "Engine") -> None:
+    def __init__(self, engine: MetricsSource) -> None:
         self.engine = engine
 
     def collect(self) -> Iterable:
@@ -220,7 +224,7 @@ class EngineCollector(Collector):
                     worker)
 
 
-def serve(engine: "Engine", host: str, port: int):
+def serve(engine: MetricsSource, host: str, port: int):
     """Start the /metrics HTTP endpoint in a thread; returns (server, registry)."""
     reg = CollectorRegistry()
     reg.register(EngineCollector(engine))

@@ -32,19 +32,29 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from venuelink.adapter import VenueAdapter
 from venuelink.budget import Priority
-from venuelink.model import ConnState
-from venuelink.venue import ResyncMethod
-from venuelink.tasks import within
 from venuelink.ext.clock import mono_ns, now_ns
+from venuelink.ext.feed import FeedSymbol, FrameParser
 from venuelink.ext.sync import BookStateC
+from venuelink.model import ConnState, VenueId
+from venuelink.rest import RestClient
+from venuelink.session import WsSession
+from venuelink.tasks import within
+from venuelink.venue import ResyncMethod
 
-if TYPE_CHECKING:
-    from venuelink.engine import VenueRuntime
-    from venuelink.session import WsSession
-    from venuelink.ext.feed import FeedSymbol
+
+class SilenceHost(Protocol):
+    """What the silence watch needs of its venue's runtime."""
+    venue: VenueId
+    adapter: VenueAdapter
+    rest: RestClient
+    fs_by_symbol: dict[str, FeedSymbol]
+    parser_of: dict[str, FrameParser]
+    book_topics: dict[str, tuple[WsSession, str]]
+
 
 log = logging.getLogger("venuelink.silence")
 
@@ -75,7 +85,7 @@ def same_book(ours, theirs, levels: int = PROBE_LEVELS) -> bool:
 
 
 class SilenceWatch:
-    def __init__(self, rt: "VenueRuntime", *, tick_s: float, grace_s: float) -> None:
+    def __init__(self, rt: SilenceHost, *, tick_s: float, grace_s: float) -> None:
         """tick_s, grace_s: the engine's timers (venuelink.config.Timers silence_tick_s, silence_grace_s)."""
         self.rt = rt
         self.tick_s = tick_s

@@ -19,14 +19,22 @@ import logging
 import time
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import TYPE_CHECKING, Iterable
+from typing import Iterable, Protocol
 from urllib.parse import urlencode
 
+from venuelink.adapter import VenueAdapter
 from venuelink.circuit import CircuitBreaker
+from venuelink.model import VenueId
+from venuelink.rest import RestClient
 from venuelink.tasks import within
 
-if TYPE_CHECKING:
-    from venuelink.engine import VenueRuntime
+
+class StatusHost(Protocol):
+    """What the status watch needs of its venue's runtime."""
+    venue: VenueId
+    adapter: VenueAdapter
+    rest: RestClient
+
 
 log = logging.getLogger("venuelink.status")
 
@@ -79,7 +87,7 @@ def worst(statuses: Iterable[VenueStatus]) -> VenueStatus:
 
 
 class StatusWatch:
-    def __init__(self, rt: "VenueRuntime", *, interval_s: float = 30.0, stale_after_s: float = 120.0,
+    def __init__(self, rt: StatusHost, *, interval_s: float = 30.0, stale_after_s: float = 120.0,
                  timeout_s: float = 5.0) -> None:
         self.rt, self.interval_s, self.stale_after_s, self.timeout_s = rt, interval_s, stale_after_s, timeout_s
         self.current: VenueStatus = UNKNOWN

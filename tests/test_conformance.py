@@ -20,7 +20,7 @@ from venuelink.ccxt_tier.adapter import DEPTH as TIER_DEPTH
 from venuelink.config import Config
 from venuelink.engine import Engine
 from venuelink.model import BookState, Side
-from venuelink.tools.run import _first_symbols
+from venuelink.tools.simconfig import first_symbols
 from venuelink.sim.server import SIMULATORS, running_simulator
 from venuelink.venue import SnapshotSource, SubscribeStyle
 from tests.tiers import case_id, sim_options, sim_symbols, tier_cases, venue_config
@@ -104,7 +104,7 @@ async def test_books_live_equal_resync_trades_and_bad_frames(sims, venue, tier):
     sim = sims(venue, tier)
     await admin(sim, "POST", "/fault", {"type": "clear"})
     await admin(sim, "POST", "/market", {"action": "resume"})
-    syms = _first_symbols(venue, sim.rest_url, 2)
+    syms = first_symbols(venue, sim.rest_url, 2)
     names = sim_symbols(venue, sim)                       # the simulator's names of the symbols
     cfg = Config(venues={venue: venue_config(venue, tier, sim, syms)}, metrics_port=0)
     eng = Engine(cfg)

@@ -70,9 +70,9 @@ class BboMaker:
 
 async def _main() -> None:
     import contextlib
-    from venuelink.tools.run import _sim_config
+    from venuelink.tools.simconfig import sim_config
     with contextlib.ExitStack() as stack:
-        cfg = _sim_config(["binance"], 50, stack)
+        cfg = sim_config(["binance"], 50, stack)
         cfg.metrics_port = 0
         async with Engine(cfg) as eng:
             maker = BboMaker(eng, "binance", "BTC/USDT")

@@ -20,12 +20,9 @@ import random
 import string
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from venuelink.sim.market import BUY, SELL, Batch, MarketSim, Trade, now_ms
-
-if TYPE_CHECKING:
-    from venuelink.sim.positions import Position
 
 LIMIT = "LIMIT"
 MARKET = "MARKET"
@@ -149,7 +146,9 @@ class Account:
     def __init__(self, account_id: str, balances: dict[str, Decimal | str | int] | None = None) -> None:
         self.id = account_id
         self.balances: dict[str, Balance] = {}
-        self.positions: dict[str, Position] = {}  # derivatives: symbol -> net position
+        # derivatives: symbol -> net position (venuelink.sim.positions.Position, which builds on this
+        # module and keeps them up to date)
+        self.positions: dict[str, Any] = {}
         self.updated_ms = now_ms()
         for asset, amount in (balances or {}).items():
             self.balances[asset] = Balance(Decimal(amount), Decimal(0))

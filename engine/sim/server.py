@@ -41,10 +41,27 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator, Protocol
 
 if TYPE_CHECKING:
-    from venuelink.sim.dialect import SimDialect
+    from aiohttp import web
+
+
+class Dialect(Protocol):
+    """What this module uses of a venue's ``SimDialect`` (venuelink.sim.dialect, which builds on
+    this module's command-line side)."""
+    venue: str
+
+    def arg_parser(self) -> argparse.ArgumentParser: ...
+
+    def config_from_args(self, ns: argparse.Namespace) -> Any: ...
+
+    def config_from_options(self, **opts: Any) -> Any: ...
+
+    def report(self, host: str, port: int, config: Any) -> dict[str, Any]: ...
+
+    def create_app(self, config: Any = None) -> web.Application: ...
+
 
 def _simulators() -> dict[str, str]:
     """venue -> its simulator dialect module, from the venues' manifests (adapters/<venue>/)."""
@@ -61,7 +78,7 @@ class SimulatorError(RuntimeError):
     pass
 
 
-def _dialect(venue: str) -> SimDialect:
+def _dialect(venue: str) -> Dialect:
     """``venue``'s ``SimDialect``: its simulator module's ``SIM``."""
     try:
         name = SIMULATORS[venue]
@@ -88,7 +105,7 @@ def add_common_args(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return p
 
 
-async def _serve(sim: SimDialect, config, host: str, port: int, exit_with_parent: bool) -> None:
+async def _serve(sim: Dialect, config, host: str, port: int, exit_with_parent: bool) -> None:
     from aiohttp import web
 
     stop = asyncio.Event()
@@ -128,7 +145,7 @@ async def _serve(sim: SimDialect, config, host: str, port: int, exit_with_parent
             pass
 
 
-def run_main(sim: SimDialect, argv: list[str] | None = None) -> None:
+def run_main(sim: Dialect, argv: list[str] | None = None) -> None:
     """Entry point body for ``python -m <dialect module>`` (``SIM.main()``)."""
     import logging
 

@@ -124,7 +124,8 @@ def _cmd_instruments(args: argparse.Namespace) -> int:
     from venuelink.config import load_config
     from venuelink.engine import Engine
     from venuelink.errors import ConfigError, EngineError
-    from venuelink.tools.run import _run_loop, _sim_config
+    from venuelink.tools.run import run_loop
+    from venuelink.tools.simconfig import sim_config
     with contextlib.ExitStack() as stack:
         try:
             if args.config:
@@ -133,7 +134,7 @@ def _cmd_instruments(args: argparse.Namespace) -> int:
                     raise ConfigError(f"{args.venue}: not in {args.config} (it has: {', '.join(cfg.venues) or 'none'})")
                 cfg.venues = {args.venue: cfg.venues[args.venue]}
             else:
-                cfg = _sim_config([args.venue], 20, stack)
+                cfg = sim_config([args.venue], 20, stack)
         except (ConfigError, ValueError) as e:
             print(f"venuelink instruments: error: {e}", file=sys.stderr)
             return 2
@@ -149,7 +150,7 @@ def _cmd_instruments(args: argparse.Namespace) -> int:
             finally:
                 await eng.close()
         try:
-            insts = _run_loop(load())
+            insts = run_loop(load())
         except (EngineError, OSError) as e:
             print(f"venuelink instruments: error: {e}", file=sys.stderr)
             return 4

@@ -30,7 +30,6 @@ import asyncio
 import enum
 import json
 import logging
-import os
 import random
 import time
 import urllib.request
@@ -45,7 +44,8 @@ from venuelink.config import Config, Timers, VenueConfig
 from venuelink.engine import Engine
 from venuelink.errors import EngineError
 from venuelink.venue import SnapshotSource
-from venuelink.model import BookState, Fill, Order, OrderRequest, OrderState, OrderType, Side, TimeInForce, VenueId
+from venuelink.model import BookState, Fill, Order, OrderRequest, OrderState, OrderType, Side, TimeInForce
+from venuelink.tools.simconfig import first_symbols, venue_config_for
 
 log = logging.getLogger("venuelink.drill")
 
@@ -208,26 +208,6 @@ def applicable(venue: str) -> list[FaultCase]:
     return [c for c in CASES if (c.needs & have) == c.needs]
 
 
-def passphrase_env(venue: str, info: dict[str, Any]) -> dict[str, str]:
-    """For a simulator whose start-up report carries ``api_passphrase``: the passphrase put into
-    VENUELINK_SIM_<VENUE>_PASSPHRASE and the config field naming it (nothing otherwise)."""
-    if not info.get("api_passphrase"):
-        return {}
-    env = f"VENUELINK_SIM_{venue.upper()}_PASSPHRASE"
-    os.environ[env] = info["api_passphrase"]
-    return {"api_passphrase_env": env}
-
-
-def venue_config_for(venue: str, sim: Any, symbols: list[str], **kw: Any) -> VenueConfig:
-    """A venue config pointing at a running simulator, its credentials passed in the environment."""
-    key_env, secret_env = f"VENUELINK_SIM_{venue.upper()}_KEY", f"VENUELINK_SIM_{venue.upper()}_SECRET"
-    os.environ[key_env], os.environ[secret_env] = sim["api_key"], sim["api_secret"]
-    extra = {"ws_api_url": sim["ws_api_url"]} if "ws_api_url" in sim.info else {}
-    extra.update(passphrase_env(venue, sim.info))
-    return VenueConfig(name=venue, rest_url=sim.rest_url, ws_url=sim.ws_url, api_key_env=key_env,
-                       api_secret_env=secret_env, symbols=list(symbols), **extra, **kw)
-
-
 @dataclass(slots=True)
 class CaseResult:
     case: str
@@ -274,8 +254,7 @@ class Drill:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        from venuelink.tools.run import _first_symbols
-        self.symbols = _first_symbols(self.venue, self.sim.rest_url, self.n_symbols)
+        self.symbols = first_symbols(self.venue, self.sim.rest_url, self.n_symbols)
         scaled = {"timers": self.timers,
                   "hold_timeout_s": VenueConfig(self.venue).hold_timeout_s * self.time_scale}
         vc = venue_config_for(self.venue, self.sim, self.symbols, **(scaled | self.venue_config))

@@ -8,16 +8,16 @@ import contextlib
 import re
 import json
 import logging
-import os
 import shutil
 import signal
 import sys
 import time
 
-from venuelink.config import Config, VenueConfig, load_config
+from venuelink.config import Config, load_config
 from venuelink.errors import ConfigError, EngineError, UnknownOrder
 from venuelink.model import BookState, ConnState, Order, OrderRequest, OrderState, OrderType, Side, TimeInForce, VenueId
 from venuelink.tasks import within
+from venuelink.tools.simconfig import sim_config
 
 log = logging.getLogger("venuelink")
 
@@ -114,41 +114,6 @@ def add_parsers(sub) -> None:
 
 
 # ---------------------------------------------------------------------------------------- run
-def _sim_config(venues: list[str], rate: int, stack: contextlib.ExitStack) -> Config:
-    from venuelink import registry
-    from venuelink.tools.drill import passphrase_env
-    from venuelink.sim.server import SIMULATORS, running_simulator
-    names = venues or list(SIMULATORS)
-    cfg = Config(venues={})
-    for v in names:
-        if v not in SIMULATORS:
-            raise ConfigError(f"no built-in simulator for {v!r}; available: {', '.join(SIMULATORS)}")
-        sim = stack.enter_context(running_simulator(v, rate=rate))
-        syms = _first_symbols(v, sim.rest_url, 3)
-        if not registry.trades(v):              # market data only: no keys, no private stream
-            cfg.venues[v] = VenueConfig(name=v, rest_url=sim.rest_url, ws_url=sim.ws_url, symbols=syms)
-            continue
-        key_env, secret_env = f"VENUELINK_SIM_{v.upper()}_KEY", f"VENUELINK_SIM_{v.upper()}_SECRET"
-        os.environ[key_env], os.environ[secret_env] = sim["api_key"], sim["api_secret"]
-        cfg.venues[v] = VenueConfig(name=v, rest_url=sim.rest_url, ws_url=sim.ws_url,
-                                    ws_api_url=sim["ws_api_url"], api_key_env=key_env, api_secret_env=secret_env,
-                                    symbols=syms, **passphrase_env(v, sim.info))
-    return cfg
-
-
-def _first_symbols(venue: str, rest_url: str, n: int) -> list[str]:
-    """Unified symbols of the first `n` trading instruments, as the venue's adapter reads them
-    from the (simulated) venue's own instruments endpoint."""
-    import urllib.request
-    from venuelink import registry
-    adapter = registry.create(venue)
-    insts = []
-    for url in adapter.instrument_urls():
-        with urllib.request.urlopen(rest_url.rstrip("/") + url, timeout=10) as r:
-            insts += adapter.parse_instruments(r.read())
-    return [i.symbol for i in insts if i.active][:n]
-
-
 def _cmd_run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with contextlib.ExitStack() as stack:
@@ -166,7 +131,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                     raise ConfigError(f"--strategy places and cancels orders at {', '.join(remote)} (not a local "
                                       f"simulator): add --live to confirm")
             else:
-                cfg = _sim_config(args.venues or [], args.rate, stack)
+                cfg = sim_config(args.venues or [], args.rate, stack)
         except (ConfigError, ValueError) as e:
             print(f"venuelink run: error: {e}", file=sys.stderr)
             return 2
@@ -175,7 +140,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         plain = args.plain or not sys.stdout.isatty()
         journal = args.status_interval if args.journal else 0.0
         cancel_s = SHUTDOWN_CANCEL_S if args.cancel_timeout is None else args.cancel_timeout
-        return _run_loop(_run(cfg, args.duration, plain, args.strategy, journal, cancel_s))
+        return run_loop(_run(cfg, args.duration, plain, args.strategy, journal, cancel_s))
 
 
 def _remote_venues(cfg: Config) -> list[str]:
@@ -190,7 +155,7 @@ def _remote_venues(cfg: Config) -> list[str]:
     return out
 
 
-def _run_loop(coro) -> int:
+def run_loop(coro) -> int:
     try:
         import uvloop
         return uvloop.run(coro)
@@ -614,7 +579,7 @@ def _cmd_order(args: argparse.Namespace) -> int:
         # nothing was sent: a usage error, not an order state
         print(f"venuelink order {args.action}: error: {why}", file=sys.stderr)
         return 2
-    order = _run_loop(_order_bounded(cfg, args))
+    order = run_loop(_order_bounded(cfg, args))
     if "usage_error" in order:
         print(f"venuelink order {args.action}: error: {order['usage_error']}", file=sys.stderr)
         return 2
@@ -656,7 +621,7 @@ def _cmd_order_account(args: argparse.Namespace) -> int:
         finally:
             await eng.close()
     try:
-        out = _run_loop(go())
+        out = run_loop(go())
     except (EngineError, OSError) as e:
         print(f"venuelink order {args.action}: error: {e}", file=sys.stderr)
         return EXIT_NOT_SENT

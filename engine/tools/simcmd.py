@@ -54,7 +54,7 @@ def secrets_text(sim: Any) -> str:
 
 
 def _cmd_sim(args: argparse.Namespace) -> int:
-    from venuelink.tools.run import _first_symbols
+    from venuelink.tools.simconfig import first_symbols
     from venuelink.sim.server import SIMULATORS, running_simulator
     names = args.venues or list(SIMULATORS)
     bad = [v for v in names if v not in SIMULATORS]
@@ -81,7 +81,7 @@ def _cmd_sim(args: argparse.Namespace) -> int:
             secrets = out.with_name(f"{out.stem}.{v}.secrets.toml")
             _write_private(secrets, secrets_text(sim))
             written.append(secrets)
-            parts.append(sim_config_text(v, sim, secrets, _first_symbols(v, sim.rest_url, 3)))
+            parts.append(sim_config_text(v, sim, secrets, first_symbols(v, sim.rest_url, 3)))
         _write_private(out, "# the built-in simulators (venuelink sim); removed when they stop\n\n"
                        + "\n".join(parts))
         written.append(out)

@@ -25,7 +25,7 @@ from venuelink.adapters.okx.symbols import parse_instruments
 from venuelink.budget import VenueBudget
 from venuelink.config import ConfigError, Credentials, Secret, VenueConfig, load_config
 from venuelink.deadman import DeadMansSwitch
-from venuelink.tools.drill import passphrase_env, venue_config_for
+from venuelink.tools.simconfig import passphrase_env, venue_config_for
 from venuelink.errors import (AuthError, ExecutionUnknown, Rejected, TimestampError, UnknownOrder)
 from venuelink.model import Order, OrderState, OrderType, Side, TimeInForce, VenueId
 from venuelink.orders import ExecutionClient
@@ -573,7 +573,7 @@ async def sim_fault(sim, spec: dict) -> None:
 @contextlib.asynccontextmanager
 async def engine_on(sim) -> AsyncIterator[Any]:
     from venuelink.config import Config
-    from venuelink.tools.drill import venue_config_for
+    from venuelink.tools.simconfig import venue_config_for
     from venuelink.engine import Engine
     eng = Engine(Config(venues={"okx": venue_config_for("okx", sim, ["BTC/USDT"])}, metrics_port=0))
     try:

@@ -10,7 +10,7 @@ import pytest
 
 from venuelink import registry
 from venuelink.config import Config
-from venuelink.tools.drill import venue_config_for
+from venuelink.tools.simconfig import venue_config_for
 from venuelink.engine import Engine
 from venuelink.errors import Rejected, UnknownOrder
 from venuelink.model import OrderRequest, OrderState, OrderType, Side, VenueId

@@ -16,7 +16,7 @@ import pytest
 from venuelink import registry
 from venuelink.budget import STATE_DIR_ENV
 from venuelink.config import Config
-from venuelink.tools.drill import venue_config_for
+from venuelink.tools.simconfig import venue_config_for
 from venuelink.errors import CircuitOpen
 from venuelink.engine import Engine
 from venuelink.model import OrderRequest, OrderState, OrderType, Side, VenueId

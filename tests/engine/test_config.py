@@ -133,9 +133,9 @@ def test_a_market_data_only_adapter_is_the_default_without_keys_and_the_ccxt_tie
     """A native adapter without order entry yet serves the venue's market data by default; a
     table that configures keys (it means to trade) gets the CCXT tier, and asking for the native
     tier with keys is refused with what to do."""
-    from venuelink import registry
+    from venuelink import catalog, registry
     from venuelink.model import VenueId
-    monkeypatch.setattr(registry, "MARKET_DATA_ONLY", {VenueId.okx})
+    monkeypatch.setattr(catalog, "MARKET_DATA_ONLY", {VenueId.okx})
     assert not registry.trades("okx") and "okx" not in registry.trading() and "okx" in registry.available()
     urls = 'rest_url = "https://www.okx.com"\nws_url = "wss://ws.okx.com:8443/ws/v5/public"\n'
     md = load_config(write(tmp_path, '[venues.okx]\nsymbols = ["BTC/USDT"]\n' + urls))
@@ -144,5 +144,5 @@ def test_a_market_data_only_adapter_is_the_default_without_keys_and_the_ccxt_tie
     assert load_config(write(tmp_path, keyed)).venues["okx"].tier == "ccxt"
     with pytest.raises(ConfigError, match="market data only so far: drop the keys, or trade it with tier"):
         load_config(write(tmp_path, keyed + urls + 'tier = "native"\n'))
-    monkeypatch.setattr(registry, "MARKET_DATA_ONLY", set())
+    monkeypatch.setattr(catalog, "MARKET_DATA_ONLY", set())
     assert load_config(write(tmp_path, keyed + urls)).venues["okx"].tier == "native"

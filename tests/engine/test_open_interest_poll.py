@@ -8,8 +8,9 @@ from decimal import Decimal
 import aiohttp
 
 from venuelink.config import Config, VenueConfig
-from venuelink.derivatives import OPEN_INTEREST_POLL_S, OpenInterest
-from venuelink.tools.drill import venue_config_for
+from venuelink.derivatives import OpenInterest
+from venuelink.open_interest import OPEN_INTEREST_POLL_S
+from venuelink.tools.simconfig import venue_config_for
 from venuelink.engine import Engine
 from venuelink.sim.server import running_simulator
 from venuelink.ext.ratelimit import Priority

@@ -5,7 +5,7 @@ malformed event is counted, never raised."""
 from decimal import Decimal
 
 from venuelink.config import Config
-from venuelink.tools.drill import venue_config_for
+from venuelink.tools.simconfig import venue_config_for
 from venuelink.engine import Engine
 from venuelink.model import OrderRequest, OrderType, Position, Side, VenueId
 from venuelink.sim.server import running_simulator

@@ -6,7 +6,7 @@ import pytest
 
 from venuelink import registry
 from venuelink.config import Config
-from venuelink.tools.drill import venue_config_for
+from venuelink.tools.simconfig import venue_config_for
 from venuelink.engine import Engine
 from venuelink.model import OrderRequest, OrderState, OrderType, Side, TimeInForce, VenueId
 from venuelink.sim.server import running_simulator
