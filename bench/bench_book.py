@@ -92,3 +92,114 @@ def test_ext_book_snapshot_5000(benchmark):
     px = array("q", [MID - 1 - i for i in range(5000)])
     qty = array("q", [100] * 5000)
     benchmark(b.set_levels, Side.BID, px, qty)
+
+
+# ---- what a strategy sees: the engine's book view, and frames through the engine to one subscriber ----
+# Binance 20-level depth frames (bench.bench_binance) handed from C to a parser whose sink is the
+# engine's runtime (no sockets: the runtime is built offline, the book made live by a snapshot).
+
+def _engine_runtime():
+    """(runtime, parser, feed symbol, first update id) of an offline Binance engine, book LIVE."""
+    import orjson
+    from bench.bench_binance import INFO, RAW, SNAP_ASKS, SNAP_BIDS
+    from venuelink.adapters.binance.symbols import parse_exchange_info
+    from venuelink.config import Config, VenueConfig
+    from venuelink.engine import Engine
+
+    eng = Engine(Config(venues={"binance": VenueConfig(name="binance", rest_url="http://x", ws_url="ws://x",
+                                                         symbols=["BTC/USDT"])}))
+    rt = eng.runtime("binance")
+    fs = rt._new_feed_symbol(parse_exchange_info(INFO)[0])
+    fs.max_lag_ns = 0                  # recorded venue stamps are years old: no lag check
+    parser = rt.adapter.make_parser(rt)
+    parser.add_symbol(fs)
+    parser.on_snapshot(fs, orjson.dumps({"lastUpdateId": orjson.loads(RAW[0])["u"],
+                                         "bids": SNAP_BIDS, "asks": SNAP_ASKS}))
+    assert fs.sync.is_live
+    return eng, rt, parser, fs, orjson.loads(RAW[0])["u"]
+
+
+CALLS = range(100)          # x10 calls per iteration: per call = time / 1000
+
+
+def _view():
+    eng, rt, parser, fs, _ = _engine_runtime()
+    return rt, eng.book("binance", fs.instrument.symbol)
+
+
+@pytest.mark.benchmark(group="book-view")
+def test_view_best_bid(benchmark):
+    rt, v = _view()
+    f = v.best_bid
+
+    def run():
+        for _ in CALLS:
+            f(); f(); f(); f(); f(); f(); f(); f(); f(); f()    # noqa: E702
+    benchmark(run)
+    benchmark.extra_info["ns_per_call"] = benchmark.stats.stats.median / 1000 * 1e9
+
+
+@pytest.mark.benchmark(group="book-view")
+def test_view_best_bid_px(benchmark):
+    rt, v = _view()
+    if not hasattr(v, "best_bid_px"):
+        pytest.skip("no best_bid_px")
+    f = v.best_bid_px
+
+    def run():
+        for _ in CALLS:
+            f(); f(); f(); f(); f(); f(); f(); f(); f(); f()    # noqa: E702
+    benchmark(run)
+    benchmark.extra_info["ns_per_call"] = benchmark.stats.stats.median / 1000 * 1e9
+
+
+@pytest.mark.benchmark(group="book-view")
+def test_view_top5(benchmark):
+    rt, v = _view()
+    f = v.top
+    assert len(f(5)[0]) == 5 and len(f(5)[1]) == 5
+
+    def run():
+        for _ in CALLS:
+            f(5); f(5); f(5); f(5); f(5); f(5); f(5); f(5); f(5); f(5)    # noqa: E702
+    benchmark(run)
+    benchmark.extra_info["ns_per_call"] = benchmark.stats.stats.median / 1000 * 1e9
+
+
+def _frames_to_subscriber(benchmark, callback):
+    """255 frames per round from C through the engine's runtime to `callback` (None: no
+    subscriber); per frame = time per round / 254."""
+    from bench.bench_binance import FRAMES
+    eng, rt, parser, fs, u0 = _engine_runtime()
+    if callback is not None:
+        eng.subscribe_book("binance", fs.instrument.symbol, callback)
+
+    def run():
+        fs.book.seq = u0
+        assert parser._bench_frames(FRAMES, 1) == 0
+    benchmark(run)
+    assert fs.sync.n_gaps == 0 and rt.strategy_errors == 0 and fs.sync.is_live
+    benchmark.extra_info["ns_per_frame"] = benchmark.stats.stats.median / (len(FRAMES) - 1) * 1e9
+
+
+@pytest.mark.benchmark(group="engine-book-subscriber")
+def test_frames_engine_no_subscriber(benchmark):
+    _frames_to_subscriber(benchmark, None)
+
+
+@pytest.mark.benchmark(group="engine-book-subscriber")
+def test_frames_engine_one_subscriber(benchmark):
+    _frames_to_subscriber(benchmark, lambda v: None)
+
+
+@pytest.mark.benchmark(group="engine-book-subscriber")
+def test_frames_engine_subscriber_reads_best(benchmark):
+    def on_book(v):
+        v.best_bid()
+        v.best_ask()
+    _frames_to_subscriber(benchmark, on_book)
+
+
+@pytest.mark.benchmark(group="engine-book-subscriber")
+def test_frames_engine_subscriber_reads_top5(benchmark):
+    _frames_to_subscriber(benchmark, lambda v: v.top(5))
