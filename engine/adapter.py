@@ -16,7 +16,7 @@ sync rule, snapshot source and resync method) plus small hooks:
   ``parse_trade_history`` (trades missed while a connection was down are backfilled from it);
 * REST answers: ``rest_cost`` (buckets and priority, seeing the order where the venue charges
   by it), ``map_error`` (non-2xx) and ``classify_response`` (errors inside HTTP 200 bodies);
-* execution: ``make_execution`` (a venuelink.orders.ExecutionClient).
+* execution: ``make_execution`` (a venuelink.execution.ExecutionClient).
 """
 from __future__ import annotations
 
@@ -309,4 +309,4 @@ class VenueAdapter(abc.ABC):
 
     @abc.abstractmethod
     def make_execution(self, rest: Any, creds: Any, config: VenueConfig) -> Any:
-        """A venuelink.orders.ExecutionClient for this venue."""
+        """A venuelink.execution.ExecutionClient for this venue."""

@@ -808,7 +808,7 @@ class PrivateWsSession:
 
 class PrivateStreamOwner:
     """What an execution client that keeps one ``PrivateWsSession`` in ``self.private_ws`` offers
-    the runtime about it (``venuelink.orders.ExecutionClient``'s lifecycle), written once: whether it
+    the runtime about it (``venuelink.execution.ExecutionClient``'s lifecycle), written once: whether it
     is up, an immediate reconnect when the venue answers again, closing, and ``on_stream_state``."""
 
     private_ws: PrivateWsSession | None = None

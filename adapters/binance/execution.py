@@ -16,7 +16,8 @@ from venuelink.config import Credentials
 from venuelink.errors import UnknownOrder, VenueError
 from venuelink.model import Balance, Fill, MarketKind, Order, OrderState, OrderType, OrderUpdate, Side, TimeInForce
 from venuelink.order_checks import canonical, checked_units
-from venuelink.orders import ExecutionClient, make_client_order_id
+from venuelink.execution import ExecutionClient
+from venuelink.order_ids import make_client_order_id
 from venuelink.signed_rest import SignedRest
 from venuelink.private_ws import LoginClockSync, MsgKind, PrivateStreamOwner, PrivateWsDialect, PrivateWsSession
 from venuelink.rest import RestClient, RestResponse
@@ -148,7 +149,7 @@ class BinanceUserStreamDialect(LoginClockSync, BinanceWsApiDialect):
 
 
 class BinanceExecution(SignedRest, PrivateStreamOwner, ExecutionClient):
-    """venuelink.orders.ExecutionClient for Binance spot: orders over signed REST, updates pushed on
+    """venuelink.execution.ExecutionClient for Binance spot: orders over signed REST, updates pushed on
     the WS API user data stream (venuelink.private_ws.PrivateWsSession). Binance's other markets
     (USD-M futures) share it: their paths and what differs are set in a subclass."""
 

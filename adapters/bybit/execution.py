@@ -33,7 +33,8 @@ from venuelink.errors import AuthError, ExecutionUnknown, TimestampError, Unknow
 from venuelink.model import (Balance, Fill, MarketKind, Order, OrderState, OrderType, OrderUpdate, Position, Side,
                           TimeInForce, VenueId)
 from venuelink.order_checks import canonical, checked_units
-from venuelink.orders import ExecutionClient, make_client_order_id
+from venuelink.execution import ExecutionClient
+from venuelink.order_ids import make_client_order_id
 from venuelink.private_ws import LoginClockSync, MsgKind, PrivateStreamOwner, PrivateWsDialect, PrivateWsSession
 from venuelink.rest import RestClient
 from venuelink.signed_rest import SignedRest
@@ -229,7 +230,7 @@ class TradeDialect(_Dialect):
 
 
 class BybitExecution(SignedRest, SocketOrdersOwner, PrivateStreamOwner, ExecutionClient):
-    """venuelink.orders.ExecutionClient for Bybit spot and linear perpetuals (one-way positions)."""
+    """venuelink.execution.ExecutionClient for Bybit spot and linear perpetuals (one-way positions)."""
 
     time_path = TIME_PATH
 

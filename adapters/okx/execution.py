@@ -26,7 +26,8 @@ from venuelink.errors import ExecutionUnknown, UnknownOrder, VenueError
 from venuelink.model import (Balance, Fill, MarketKind, Order, OrderState, OrderType, OrderUpdate, Position, Side,
                           TimeInForce, VenueId)
 from venuelink.order_checks import canonical, checked_units
-from venuelink.orders import ExecutionClient, make_client_order_id
+from venuelink.execution import ExecutionClient
+from venuelink.order_ids import make_client_order_id
 from venuelink.private_ws import LoginClockSync, MsgKind, PrivateStreamOwner, PrivateWsDialect, PrivateWsSession
 from venuelink.rest import RestClient
 from venuelink.signed_rest import SignedRest
@@ -150,7 +151,7 @@ class OkxPrivateDialect(LoginClockSync, PrivateWsDialect):
 
 
 class OkxExecution(SignedRest, SocketOrdersOwner, PrivateStreamOwner, ExecutionClient):
-    """venuelink.orders.ExecutionClient for OKX spot and swaps."""
+    """venuelink.execution.ExecutionClient for OKX spot and swaps."""
 
     def __init__(self, adapter: VenueAdapter, rest: RestClient, creds: Credentials, *, demo: bool = False,
                  ws_timeout_s: float = 5.0) -> None:

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""CcxtExecution: venuelink.orders.ExecutionClient for a ccxt-tier venue. Every call is one request
+"""CcxtExecution: venuelink.execution.ExecutionClient for a ccxt-tier venue. Every call is one request
 to the venue's CCXT worker (``POST /orders``, venuelink.ccxt_tier), which makes one CCXT REST call.
 
 Deadlines: CCXT's own request timeout is the tier's deadline (``ccxt_timeout_s``); the engine
@@ -28,7 +28,7 @@ from venuelink.circuit import CircuitState
 from venuelink.errors import CircuitOpen, ExecutionUnknown, VenueError
 from venuelink.model import Balance, Fill, Order, OrderState, OrderType, OrderUpdate, Position, Side, TimeInForce, VenueId
 from venuelink.order_checks import canonical, checked_units
-from venuelink.orders import make_client_order_id
+from venuelink.order_ids import make_client_order_id
 from venuelink.ext.ratelimit import Priority
 from venuelink.ext.clock import now_ns
 
@@ -64,7 +64,7 @@ class CcxtExecution:
         self.outcomes: dict[str, int] = {}          # error answers by the error table's class (errors.TABLE)
         self._stream_task: asyncio.Task | None = None
         # the optional parts of the execution contract, where CCXT has them for this exchange
-        # (venuelink.orders.ExecutionClient: a venue without one simply lacks the method)
+        # (venuelink.execution.ExecutionClient: a venue without one simply lacks the method)
         can = ((adapter.worker.report or {}).get("can") or {}) if adapter.worker is not None else {}
         if can.get("amend"):
             self.amend = self._amend
