@@ -31,22 +31,16 @@ import logging
 from typing import Protocol
 from urllib.parse import urlencode
 
-from venuelink.adapter import HistoryTrade, VenueAdapter
+from venuelink.adapter import HistoryTrade
 from venuelink.ext.clock import now_ns
 from venuelink.ext.events import Trade
-from venuelink.ext.feed import BadMessage, FeedSymbol, FrameParser, TradeIds
-from venuelink.model import VenueId
-from venuelink.rest import RestClient
+from venuelink.ext.feed import BadMessage, FeedSymbol, TradeIds
+from venuelink.hosts import FeedHost
 from venuelink.tasks import cancel_all
 
 
-class BackfillHost(Protocol):
+class BackfillHost(FeedHost, Protocol):
     """What the backfill needs of its venue's runtime."""
-    venue: VenueId
-    adapter: VenueAdapter
-    rest: RestClient
-    fs_by_symbol: dict[str, FeedSymbol]
-    parser_of: dict[str, FrameParser]
 
     def on_trade(self, trade: Trade) -> None: ...
 

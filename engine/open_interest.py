@@ -10,22 +10,17 @@ import logging
 from typing import Callable, Mapping, Protocol
 from urllib.parse import urlencode
 
-from venuelink.adapter import VenueAdapter
 from venuelink.circuit import CircuitBreaker
 from venuelink.derivatives import DerivEvent, OpenInterest
 from venuelink.ext.ratelimit import Priority
-from venuelink.model import VenueId
-from venuelink.rest import RestClient
+from venuelink.hosts import VenueHost
 from venuelink.tasks import within
 
 log = logging.getLogger("venuelink.derivatives")
 
 
-class PollHost(Protocol):
+class PollHost(VenueHost, Protocol):
     """What the poll needs of its venue's runtime."""
-    venue: VenueId
-    adapter: VenueAdapter
-    rest: RestClient
     deriv_subs: Mapping[str, list[Callable]]
 
     def on_derivative(self, ev: DerivEvent) -> None: ...

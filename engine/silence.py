@@ -34,25 +34,19 @@ import logging
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from venuelink.adapter import VenueAdapter
 from venuelink.budget import Priority
 from venuelink.ext.clock import mono_ns, now_ns
-from venuelink.ext.feed import FeedSymbol, FrameParser
+from venuelink.ext.feed import FeedSymbol
 from venuelink.ext.sync import BookStateC
-from venuelink.model import ConnState, VenueId
-from venuelink.rest import RestClient
+from venuelink.hosts import FeedHost
+from venuelink.model import ConnState
 from venuelink.session import WsSession
 from venuelink.tasks import within
 from venuelink.venue import ResyncMethod
 
 
-class SilenceHost(Protocol):
+class SilenceHost(FeedHost, Protocol):
     """What the silence watch needs of its venue's runtime."""
-    venue: VenueId
-    adapter: VenueAdapter
-    rest: RestClient
-    fs_by_symbol: dict[str, FeedSymbol]
-    parser_of: dict[str, FrameParser]
     book_topics: dict[str, tuple[WsSession, str]]
 
 

@@ -19,21 +19,16 @@ import logging
 import time
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Iterable, Protocol
+from typing import Iterable
 from urllib.parse import urlencode
 
-from venuelink.adapter import VenueAdapter
 from venuelink.circuit import CircuitBreaker
-from venuelink.model import VenueId
-from venuelink.rest import RestClient
+from venuelink.hosts import VenueHost
 from venuelink.tasks import within
 
 
-class StatusHost(Protocol):
-    """What the status watch needs of its venue's runtime."""
-    venue: VenueId
-    adapter: VenueAdapter
-    rest: RestClient
+StatusHost = VenueHost
+"""What the status watch needs of its venue's runtime."""
 
 
 log = logging.getLogger("venuelink.status")
