@@ -134,6 +134,7 @@ EXTENSIONS = [
     ext("venuelink.ext.feed"),
     ext("venuelink.ext.events"),
     ext("venuelink.ext.wire", cpp=True, libs=("simdjson",), simd=True),
+    ext("venuelink.ext.view"),
     *venue_extensions(),
 ]
 if ONLY:

@@ -14,7 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _HOME = {
-    "venuelink.engine": ("Engine", "BookView"),
+    "venuelink.engine": ("Engine", "BookView", "BookSnapshot"),
     "venuelink.config": ("Config", "VenueConfig", "Credentials", "Secret", "load_config"),
     "venuelink.model": ("VenueId", "Instrument", "InstrumentStatus", "MarketKind", "Side", "PositionSide",
                         "OrderType", "TimeInForce", "OrderState", "BookState", "ConnState", "VenueHealth",
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from venuelink.config import Config, Credentials, Secret, VenueConfig, load_config
     from venuelink.derivatives import (DerivEvent, DerivKind, FundingRate, IndexPrice, Liquidation, MarkPrice,
                                        OpenInterest)
-    from venuelink.engine import BookView, Engine
+    from venuelink.engine import BookSnapshot, BookView, Engine
     from venuelink.errors import (AuthError, BookNotLive, BudgetTimeout, CircuitOpen, ConfigError, EngineError,
                                   ExecutionUnknown, IpBanned, RateLimited, Rejected, SequenceGap, TimestampError,
                                   UnknownOrder, VenueError, VenueUnavailable)

@@ -41,6 +41,7 @@ from venuelink.venue import ResyncMethod, SnapshotSource, WsEndpoint
 from venuelink.ext.clock import now_ns
 from venuelink.ext.feed import Control, FeedSymbol, FrameParser
 from venuelink.ext.histogram import Histogram
+from venuelink.ext.view import BookHandle
 from venuelink.ext.ratelimit import Priority
 
 log = logging.getLogger("venuelink.engine")
@@ -48,36 +49,74 @@ MAX_INSTRUMENT_PAGES = 50
 """pages of one instruments request at the most (a venue that keeps paging is refused, not followed forever)"""
 
 
+class BookView(BookHandle):
+    """What a strategy sees of a book: a handle on the live C book, made once per symbol and
+    handed to every book callback (no object is built per message).
+
+    It is not a copy: every read is the book as it is when read. Inside a book callback that is
+    the LIVE book just updated; a view kept and read later shows whatever the book has become
+    since, and `state` says what that is now (SYNCING, LIVE, STALE, INVALID: a book that is no
+    longer LIVE is never presented as live). A strategy that keeps a book keeps `snapshot()`.
+
+    `venue`, `instrument`, `symbol`, `state`, `seq`; `best_bid()` / `best_ask()` -> (price, size)
+    mantissas or None; `best_bid_px()` / `best_ask_px()` -> the price mantissa alone or None (the
+    cheapest read); `top(n)` -> (bids, asks) lists of (price, size) exact decimal strings, best
+    first; `is_live`."""
+    __slots__ = ()
+
+    @property
+    def state(self) -> BookState:
+        return BookState(self.fs.sync.state)
+
+    def snapshot(self, depth: int | None = None) -> "BookSnapshot":
+        """A frozen copy of the book now (up to `depth` levels a side; None: all of them), with
+        its state at this moment, for a strategy that keeps it past the callback."""
+        book = self.fs.book
+        n_bids, n_asks = book.depth(1), book.depth(2)
+        if depth is not None:
+            n_bids, n_asks = min(depth, n_bids), min(depth, n_asks)
+        return BookSnapshot(self.venue, self.instrument, BookState(self.fs.sync.state), book.seq,
+                            tuple(book.top(1, n_bids)), tuple(book.top(2, n_asks)),
+                            book.ts_exchange_ns, book.ts_recv_ns)
+
+
 @dataclass(frozen=True, slots=True)
-class BookView:
-    """What a strategy sees of a live book (read it inside the callback; it is not a copy)."""
+class BookSnapshot:
+    """A frozen copy of a book (BookView.snapshot()): the same reads as the view, of the book as
+    it was when copied; `state` is its state then. Levels are (price, size) mantissas, best first."""
     venue: VenueId
     instrument: Instrument
-    fs: FeedSymbol
+    state: BookState
+    seq: int
+    bids: tuple[tuple[int, int], ...]
+    asks: tuple[tuple[int, int], ...]
+    ts_exchange_ns: int = 0
+    ts_recv_ns: int = 0
 
     @property
     def symbol(self) -> str:
         return self.instrument.symbol
 
     @property
-    def state(self) -> BookState:
-        return BookState(self.fs.sync.state)
-
-    @property
-    def seq(self) -> int:
-        return self.fs.book.seq
+    def is_live(self) -> bool:
+        return self.state == BookState.LIVE
 
     def best_bid(self) -> tuple[int, int] | None:
-        return self.fs.book.best_bid()
+        return self.bids[0] if self.bids else None
 
     def best_ask(self) -> tuple[int, int] | None:
-        return self.fs.book.best_ask()
+        return self.asks[0] if self.asks else None
+
+    def best_bid_px(self) -> int | None:
+        return self.bids[0][0] if self.bids else None
+
+    def best_ask_px(self) -> int | None:
+        return self.asks[0][0] if self.asks else None
 
     def top(self, n: int = 5) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
         i = self.instrument
-        b = [(i.px_str(p), i.qty_str(q)) for p, q in self.fs.book.top(1, n)]
-        a = [(i.px_str(p), i.qty_str(q)) for p, q in self.fs.book.top(2, n)]
-        return b, a
+        return ([(i.px_str(p), i.qty_str(q)) for p, q in self.bids[:max(n, 0)]],
+                [(i.px_str(p), i.qty_str(q)) for p, q in self.asks[:max(n, 0)]])
 
 
 def _unified_hint(rt: "VenueRuntime", symbol: str) -> str:
@@ -120,6 +159,9 @@ class VenueRuntime:
         self.last_trade: dict[str, Trade] = {}
         self.trade_counts: dict[str, int] = {}
         self.book_subs: dict[str, list[Callable]] = defaultdict(list)
+        self.book_views: dict[str, BookView] = {}
+        """each streamed symbol's view of its book, made with its FeedSymbol: the one handed to
+        every book callback and returned by Engine.book()"""
         self.trade_subs: dict[str, list[Callable]] = defaultdict(list)
         self.top_subs: dict[str, list[Callable]] = defaultdict(list)
         self.deriv_subs: dict[str, list[Callable]] = defaultdict(list)
@@ -276,6 +318,7 @@ class VenueRuntime:
         fs.max_lag_ns = int(timed.max_data_lag_s * 1e9)
         fs.want_book = fs.want_trades = True
         self.fs_by_symbol[inst.symbol] = fs
+        self.book_views[inst.symbol] = BookView(self.venue, inst, fs)
         return fs
 
     def _channels_for(self, symbol: str) -> tuple[Channel, ...]:
@@ -634,9 +677,15 @@ class VenueRuntime:
         pass
 
     def on_book_applied(self, fs: FeedSymbol) -> None:
-        subs = self.book_subs.get(fs.instrument.symbol)
+        sym = fs.instrument.symbol
+        subs = self.book_subs.get(sym)
         if subs and fs.sync.is_live:
-            self._deliver(subs, BookView(self.venue, fs.instrument, fs))
+            view = self.book_views[sym]
+            for cb in subs:
+                try:
+                    cb(view)
+                except Exception as e:
+                    self.strategy_failed(cb, e)
 
     def on_trade(self, trade: Trade) -> None:
         bf = self.backfill
@@ -883,7 +932,10 @@ class Engine:
             raise EngineError(f"{venue} {symbol} is not subscribed")
         if not fs.sync.is_live:
             raise BookNotLive(f"{venue} {symbol} book is {BookState(fs.sync.state).name}")
-        return BookView(rt.venue, fs.instrument, fs)
+        view = rt.book_views.get(symbol)
+        if view is None or view.fs is not fs:
+            view = rt.book_views[symbol] = BookView(rt.venue, fs.instrument, fs)
+        return view
 
     def _om(self, venue) -> OrderManager:
         rt = self.runtime(venue)
