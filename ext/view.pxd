@@ -4,6 +4,17 @@
 from venuelink.ext.book cimport L2Book
 from venuelink.ext.sync cimport BookSync
 from venuelink.ext.feed cimport FeedSymbol
+from libc.stdint cimport int64_t
+from cpython.ref cimport PyObject
+
+cdef struct TextSlot:
+    int64_t px
+    int64_t qty          # level slots: the size too; price slots: unused
+    PyObject *text       # a str (price slots) or a (price, size) tuple of str (level slots); NULL: empty
+
+cdef struct TextCache:
+    TextSlot px[64]      # price mantissa -> its decimal text
+    TextSlot level[128]  # (price, size) mantissas -> the level's tuple of texts
 
 cdef class BookHandle:
     cdef readonly object venue
@@ -16,4 +27,6 @@ cdef class BookHandle:
     cdef BookSync _sync
     cdef int _px_scale
     cdef int _qty_scale
+    cdef TextCache *_cache             # top()'s texts, made on its first call (NULL until then)
+    cdef object _level(self, int64_t px, int64_t qty)
     cdef list _side_top(self, int side, Py_ssize_t n)

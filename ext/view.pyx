@@ -10,10 +10,16 @@ says whether it is still LIVE). A strategy that keeps a book keeps a copy (the e
 Reads are C: the best levels straight from the ladders, `top(n)`'s decimal strings formatted from
 the mantissas at the instrument's scales (vl_format_fixed, the same text as
 `venuelink.ext.decimal.format`). ext/ref/view_ref.py is the same reads in Python.
+
+`top(n)` keeps the texts it made in a small direct-mapped cache (one per handle, made on its
+first call, about 5 KB): a level whose price and size are unchanged since an earlier read returns the same
+immutable (price, size) tuple, a known price its string; only what changed is formatted.
 """
 cimport cython
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint64_t
+from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
+from cpython.ref cimport PyObject, Py_INCREF, Py_XDECREF
 from venuelink.ext.book cimport Ladder, Level
 from venuelink.ext.decimal cimport vl_format_fixed
 from venuelink.ext.sync cimport BOOK_LIVE
@@ -34,6 +40,18 @@ cdef inline str _decimal(int64_t v, int scale):
     return <str>s
 
 
+cdef inline size_t _slot(int64_t v, int bits) noexcept nogil:
+    return <size_t>((<uint64_t>v * 0x9E3779B97F4A7C15ULL) >> (64 - bits))
+
+
+cdef inline void _keep(TextSlot *s, int64_t px, int64_t qty, object text) noexcept:
+    Py_INCREF(text)
+    Py_XDECREF(s.text)
+    s.text = <PyObject *>text
+    s.px = px
+    s.qty = qty
+
+
 cdef class BookHandle:
     """The live book of one symbol (see the module's docstring): `best_bid()` / `best_ask()` ->
     (price, size) mantissas or None, `best_bid_px()` / `best_ask_px()` -> the price mantissa or
@@ -48,6 +66,15 @@ cdef class BookHandle:
         self._sync = fs.sync
         self._px_scale = fs.book.px_scale
         self._qty_scale = fs.book.qty_scale
+
+    def __dealloc__(self):
+        cdef Py_ssize_t i
+        if self._cache != NULL:
+            for i in range(64):
+                Py_XDECREF(self._cache.px[i].text)
+            for i in range(128):
+                Py_XDECREF(self._cache.level[i].text)
+            free(self._cache)
 
     @property
     def state(self) -> int:
@@ -94,7 +121,24 @@ cdef class BookHandle:
 
     def top(self, Py_ssize_t n=5):
         """(bids, asks): up to n levels a side, best first, as (price, size) decimal strings."""
+        if self._cache == NULL:
+            self._cache = <TextCache *>calloc(1, sizeof(TextCache))
+            if self._cache == NULL:
+                raise MemoryError()
         return self._side_top(BID, n), self._side_top(ASK, n)
+
+    cdef object _level(self, int64_t px, int64_t qty):
+        """The (price, size) texts of a level, from the cache when this level was read before."""
+        cdef TextSlot *ls = &self._cache.level[_slot(<int64_t>(<uint64_t>px ^ (<uint64_t>qty * 0x2545F4914F6CDD1DULL)), 7)]
+        cdef TextSlot *ps
+        if ls.text != NULL and ls.px == px and ls.qty == qty:
+            return <object>ls.text
+        ps = &self._cache.px[_slot(px, 6)]
+        if ps.text == NULL or ps.px != px:
+            _keep(ps, px, 0, _decimal(px, self._px_scale))
+        level = (<object>ps.text, _decimal(qty, self._qty_scale))
+        _keep(ls, px, qty, level)
+        return level
 
     cdef list _side_top(self, int side, Py_ssize_t n):
         cdef Ladder *l = &self._book._bids if side == BID else &self._book._asks
@@ -107,7 +151,7 @@ cdef class BookHandle:
         for i in range(k):
             lv = &l.lv[l.hi - 1 - i]
             px = lv.key if side == BID else -lv.key
-            out.append((_decimal(px, self._px_scale), _decimal(lv.qty, self._qty_scale)))
+            out.append(self._level(px, lv.qty))
         return out
 
     def __repr__(self):

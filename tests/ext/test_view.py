@@ -79,6 +79,21 @@ def test_differential_against_the_reference(scales, ops):
     same(h, RefBookHandle(ref))
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([BID, ASK]), st.integers(0, 300), st.integers(0, 40)), max_size=300))
+def test_one_handle_read_after_every_change_matches_the_reference(ops):
+    """The texts top() keeps between reads: a few prices and sizes in many combinations, so levels
+    come back changed, share cache slots and evict each other."""
+    h, fs = handle(2, 3)
+    ref = RefBook(2, 3)
+    r = RefBookHandle(ref)
+    for side, px, qty in ops:
+        fs.book.apply(side, px * 997, qty)
+        ref.apply(side, px * 997, qty)
+        assert h.top(20) == r.top(20)
+    same(h, r)
+
+
 def test_state_is_truthful_whenever_the_view_is_read():
     v, fs = handle(cls=BookView)
     assert v.state == BookState.SYNCING and not v.is_live and isinstance(v.state, BookState)
