@@ -27,11 +27,14 @@ from tests.tiers import CCXT_HOSTS, native_adapter, sim_options, tier_config
 
 VENUES = registry.trading()
 """the drills trade through every fault: venues with native order entry"""
-TIME_SCALE = 0.2
-"""the engine's own timers, and what the cases wait on and promise, at this fraction of the real ones"""
-REAL_TIME = {"data_silence_socket_alive"}
+TIME_SCALE = 0.3
+"""the engine's own timers, and what the cases wait on and promise, at this fraction of the real ones
+(at 0.2 a data-silence bound of 0.5 s is shorter than a loaded 2-core host may keep a socket quiet)"""
+REAL_TIME = {"data_silence_socket_alive", "slow_consumer_flood"}
 """cases on the real timers: the promise (no book LIVE 3 s after the venue goes quiet) leaves 0.25 s
-over the detection, which compressed becomes 0.05 s, less than a loaded 2-core host can promise"""
+over the detection, which compressed becomes 0.075 s, less than a loaded 2-core host can promise;
+a flood keeps the simulator busy past a compressed silence bound, and the reconnect that follows
+loses the flood the slow consumer should overflow on"""
 MATRIX = [(v, c.name) for v in VENUES for c in applicable(v)]
 LEGACY_BOOKS = {"okx"}
 """venues whose book format changed under us: OKX stopped pushing the snapshot and the checksum on
