@@ -316,7 +316,10 @@ class VenueRuntime:
         fs = self.adapter.feed_symbol(inst, self)
         timed = self.timers.endpoint(self.adapter.spec.endpoint(self.adapter.endpoint_for(inst)))
         fs.max_lag_ns = int(timed.max_data_lag_s * 1e9)
-        fs.want_book = fs.want_trades = True
+        # applied books reach Python only for a symbol someone subscribed to (subscribe_book turns
+        # it on later); trades always do: the backfill, the last-trade view and the metrics read them
+        fs.want_book = bool(self.book_subs.get(inst.symbol))
+        fs.want_trades = True
         self.fs_by_symbol[inst.symbol] = fs
         self.book_views[inst.symbol] = BookView(self.venue, inst, fs)
         return fs
@@ -850,7 +853,11 @@ class Engine:
     def subscribe_book(self, venue: str, symbol: str, callback: Callable[[BookView], None]) -> None:
         """callback(BookView) after every update applied to a LIVE book of `symbol` (one of the
         venue's configured symbols, unified notation; EngineError otherwise)."""
-        self._streamed(venue, symbol).book_subs[symbol].append(callback)
+        rt = self._streamed(venue, symbol)
+        rt.book_subs[symbol].append(callback)
+        fs = rt.fs_by_symbol.get(symbol)
+        if fs is not None:
+            fs.want_book = True
 
     def subscribe_trades(self, venue: str, symbol: str, callback: Callable[[Trade], None]) -> None:
         """callback(Trade) for every public trade of `symbol` (configured, unified notation)."""

@@ -130,3 +130,24 @@ def test_snapshot_is_a_frozen_copy_with_the_same_reads():
 def test_a_handle_needs_a_feed_symbol():
     with pytest.raises(TypeError):
         BookHandle(VenueId.okx, inst(), None)
+
+
+def test_applied_books_reach_python_only_for_subscribed_symbols():
+    """The runtime hands an applied book to Python (on_book_applied) only for a symbol with a book
+    subscriber: its FeedSymbol's want_book, on from the start for a subscription made before,
+    turned on by a later one; trades always reach it."""
+    from venuelink.config import Config, VenueConfig
+    from venuelink.engine import Engine
+    cfg = VenueConfig(name="binance", rest_url="http://x", ws_url="ws://x", symbols=["BTC/USDT", "ETH/USDT"])
+    eng = Engine(Config(venues={"binance": cfg}))
+    rt = eng.runtime("binance")
+    eng.subscribe_book("binance", "ETH/USDT", lambda v: None)            # before its FeedSymbol exists
+    btc = rt._new_feed_symbol(Instrument(VenueId.binance, "BTCUSDT", "BTC/USDT", "BTC", "USDT", 2, 5, 1, 1))
+    eth = rt._new_feed_symbol(Instrument(VenueId.binance, "ETHUSDT", "ETH/USDT", "ETH", "USDT", 2, 4, 1, 1))
+    assert not btc.want_book and eth.want_book and btc.want_trades and eth.want_trades
+    seen = []
+    eng.subscribe_book("binance", "BTC/USDT", seen.append)
+    assert btc.want_book
+    btc.sync.snapshot(5, [(100, 1)], [(101, 1)])
+    rt.on_book_applied(btc)
+    assert seen == [rt.book_views["BTC/USDT"]] and seen[0].is_live
