@@ -63,6 +63,15 @@ FUNCS = {
 # the scaling cases (bench/bench_scaling.py), one section each: their counts are divided by their
 # units of work (levels applied, frames) so sizes compare
 FUNCS.update({section: {func: name} for section, (func, name, _, _) in SCALING.items()})
+# a strategy's reads of a 20-level book through its BookHandle (ext/view.pyx), each a call of the
+# bound method from C: counts include the call and the result made and dropped. Last, so the
+# sections before run on the heap they always had
+FUNCS["view"] = {
+    "_bench_best_pair": "view: best_bid() + best_ask() x10000 each (20-level book)",
+    "_bench_best_px": "view: best_bid_px() x10000 (20-level book)",
+    "_bench_top_cached": "view: top(5) x10000, book unchanged (cached texts)",
+    "_bench_top_changing": "view: top(5) x10000, 5 new sizes a side before each (formatting)",
+}
 TOLERANCE = 0.10
 """beyond this either way the gate fails: slower is a regression; faster means the baseline is stale
 and would let a regression of that size through (run --update with the change that earned it)"""

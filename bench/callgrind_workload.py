@@ -155,6 +155,31 @@ def trade_ids_all() -> None:
         trade_ids(case)
 
 
+VIEW_READS = 10_000
+
+
+def view() -> None:
+    """A strategy's reads of a 20-level book through its BookHandle (ext/view.pyx), each helper
+    VIEW_READS reads from C: the best levels, the best bid price, top(5) on an unchanged book (the
+    handle's text cache) and top(5) with new sizes at the top 5 levels a side before each read."""
+    from venuelink.model import Instrument, VenueId
+    from venuelink.ext import view as V
+    from venuelink.ext.feed import FeedSymbol
+    from venuelink.ext.sync import SeqRule
+    inst = Instrument(VenueId.binance, "BTCUSDT", "BTC/USDT", "BTC", "USDT", 2, 8, 1, 1)
+    fs = FeedSymbol(inst, b"BTCUSDT", SeqRule.SEQ_PREV)
+    rng = random.Random(1)
+    fs.book.snapshot([(6_543_210 - i, rng.randint(1, 10**9)) for i in range(20)],
+                     [(6_543_211 + i, rng.randint(1, 10**9)) for i in range(20)])
+    h = V.BookHandle(VenueId.binance, inst, fs)
+    h.top(5)                                   # the text cache made and filled outside the count
+    n = VIEW_READS
+    with measured():
+        r = (V._bench_best_pair(h, n), V._bench_best_px(h, n), V._bench_top_cached(h, n),
+             V._bench_top_changing(h, n, 10**9 + 1))
+    assert r == (2 * n, n, 10 * n, 10 * n), r
+
+
 def _depth(where: str, depth: int) -> None:
     """One side of `depth` levels, built untimed; only apply_many's updates are counted."""
     from bench.bench_scaling import DepthCase
@@ -196,7 +221,7 @@ def _scaling() -> tuple[dict, dict]:
 
 SCALING, _SCALING_RUN = _scaling()
 SECTIONS = {"core": core, "okx": okx, "okx-nock": okx_nock, "usdm": usdm, "bybit": bybit,
-            "trade-ids-all": trade_ids_all,
+            "trade-ids-all": trade_ids_all, "view": view,
             **_SCALING_RUN}
 
 

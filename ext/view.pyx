@@ -158,3 +158,59 @@ cdef class BookHandle:
         return (f"{type(self).__name__}({getattr(self.venue, 'name', self.venue)} {self.symbol}, "
                 f"state={self._sync.state}, seq={self._book.seq}, best_bid={self.best_bid()}, "
                 f"best_ask={self.best_ask()})")
+
+
+# ---- benchmark helpers (bench/callgrind_workload.py's "view" section) -----------------------
+# Each read is a call of the bound method from C (vectorcall, argument parsing, the result made and
+# dropped): what a strategy's call costs, less the interpreter's own dispatch of it.
+
+def _bench_best_pair(BookHandle h not None, Py_ssize_t n) -> int:
+    """Benchmark helper: best_bid() then best_ask(), n times from C; returns the reads that found a
+    level."""
+    cdef Py_ssize_t i, hits = 0
+    bid = h.best_bid
+    ask = h.best_ask
+    for i in range(n):
+        hits += bid() is not None
+        hits += ask() is not None
+    return hits
+
+
+def _bench_best_px(BookHandle h not None, Py_ssize_t n) -> int:
+    """Benchmark helper: best_bid_px(), n times from C; returns the reads that found a level."""
+    cdef Py_ssize_t i, hits = 0
+    px = h.best_bid_px
+    for i in range(n):
+        hits += px() is not None
+    return hits
+
+
+def _bench_top_cached(BookHandle h not None, Py_ssize_t n) -> int:
+    """Benchmark helper: top(5), n times from C on a book that does not change (after a first top()
+    outside, every level comes from the handle's text cache); returns the levels read."""
+    cdef Py_ssize_t i, levels = 0
+    top = h.top
+    for i in range(n):
+        bids, asks = top(5)
+        levels += len(bids) + len(asks)
+    return levels
+
+
+def _bench_top_changing(BookHandle h not None, Py_ssize_t n, int64_t qty0) -> int:
+    """Benchmark helper: top(5), n times from C, the sizes of the 5 best levels a side set before
+    each read to qty0 + i (read i), written in place in the ladders: prices and the rest of the book
+    stay, and every level read is new to the handle's level cache (its price is cached): the path
+    that formats. Alternating between two sizes would not do: their 20 levels fit the cache.
+    Returns the levels read."""
+    cdef Py_ssize_t i, j, levels = 0
+    cdef Ladder *l
+    cdef int side
+    top = h.top
+    for i in range(n):
+        for side in (BID, ASK):
+            l = h._book._side(side)
+            for j in range(min(5, l.hi - l.lo)):
+                l.lv[l.hi - 1 - j].qty = qty0 + i
+        bids, asks = top(5)
+        levels += len(bids) + len(asks)
+    return levels
