@@ -19,6 +19,7 @@ cimport cython
 from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
+from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.ref cimport PyObject, Py_INCREF, Py_XDECREF
 from venuelink.ext.book cimport Ladder, Level
 from venuelink.ext.decimal cimport vl_format_fixed
@@ -145,13 +146,16 @@ cdef class BookHandle:
         cdef Level *lv
         cdef Py_ssize_t i, k = l.hi - l.lo
         cdef int64_t px
-        cdef list out = []
+        cdef object level
         if n < k:
-            k = n
+            k = n if n > 0 else 0
+        cdef list out = PyList_New(k)           # made at its size: no growth, no append
         for i in range(k):
             lv = &l.lv[l.hi - 1 - i]
             px = lv.key if side == BID else -lv.key
-            out.append(self._level(px, lv.qty))
+            level = self._level(px, lv.qty)
+            Py_INCREF(level)                    # PyList_SET_ITEM takes the reference
+            PyList_SET_ITEM(out, i, level)
         return out
 
     def __repr__(self):
