@@ -142,8 +142,6 @@ def test_view_best_bid(benchmark):
 @pytest.mark.benchmark(group="book-view")
 def test_view_best_bid_px(benchmark):
     rt, v = _view()
-    if not hasattr(v, "best_bid_px"):
-        pytest.skip("no best_bid_px")
     f = v.best_bid_px
 
     def run():

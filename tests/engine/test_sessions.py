@@ -9,6 +9,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import pytest
+
 from venuelink.config import Config, Timers
 from venuelink.engine import Engine
 from venuelink.sim.server import running_simulator
@@ -207,7 +209,12 @@ async def test_books_recover_within_seconds_of_a_failing_snapshot_endpoint():
                                                 "path": "/api/v3/depth"})
             await admin(sim, "POST", "/fault", {"type": "gap", "symbol": "BTCUSDT", "count": 1})
             # the gap shows with the symbol's next diff after the dropped one (a loaded host: later)
-            assert await wait_for(lambda: fs.sync.n_resyncs >= 1, 30)
+            if not await wait_for(lambda: fs.sync.n_resyncs >= 1, 30):
+                # say whether the venue withheld an update at all (the fault still pending) or the
+                # book missed one without noticing (the worst failure: a confident lie)
+                pytest.fail(f"no resync after a gap: book {fs!r} seq {fs.book.seq}, state {fs.sync.state}, "
+                            f"gaps {fs.sync.n_gaps}, the venue's faults {await admin(sim, 'GET', '/faults')}, "
+                            f"status {await admin(sim, 'GET', '/status')}")
             # eight 503s, then the endpoint answers: the book is live again in seconds, not minutes
             assert await wait_for(lambda: fs.sync.is_live, 40 * TIME_SCALE)
             assert eng.runtime("binance").rest.breaker.state == 0        # orders were never blocked
