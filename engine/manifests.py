@@ -8,7 +8,10 @@ import runpy
 from dataclasses import dataclass
 from pathlib import Path
 
-ADAPTERS_DIR = Path(__file__).resolve().parents[1] / "adapters"
+_HERE = Path(__file__).resolve().parent
+ADAPTERS_DIR = _HERE / "adapters" if (_HERE / "adapters").is_dir() else _HERE.parent / "adapters"
+"""the venues' folders: beside this module once installed (venuelink/adapters), the repository's
+adapters/ in a checkout (engine/ and adapters/ side by side)"""
 FIELDS = ("VENUE", "ADAPTER", "SIMULATOR", "EXTENSIONS")
 
 

@@ -48,3 +48,17 @@ def test_a_manifest_without_its_fields_is_refused(tmp_path):
     with pytest.raises(ImportError, match="nofields/__init__.py: the venue manifest lacks ADAPTER, SIMULATOR, EXTENSIONS"):
         manifests(tmp_path)
     assert ADAPTERS_DIR == ROOT / "adapters"
+
+
+def test_the_venues_are_found_installed_as_in_the_checkout(tmp_path):
+    """Installed, the manifests module sits in venuelink/ with the venues in venuelink/adapters/;
+    in the checkout engine/ and adapters/ stand side by side. Both layouts find the same venues."""
+    import shutil
+    import venuelink.manifests as m
+    pkg = tmp_path / "venuelink"
+    shutil.copytree(m.ADAPTERS_DIR, pkg / "adapters", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(m.__file__, pkg / "manifests.py")
+    installed = runpy.run_path(str(pkg / "manifests.py"))
+    assert Path(installed["ADAPTERS_DIR"]) == (pkg / "adapters").resolve()
+    assert m.ADAPTERS_DIR == Path(m.__file__).resolve().parents[1] / "adapters"
+    assert [f.name for f in installed["venue_folders"]()] == [f.name for f in m.venue_folders()] != []
